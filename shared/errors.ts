@@ -1,0 +1,75 @@
+/**
+ * One error type with a stable `code` (in the style of undici's `lib/core/errors.js` and
+ * hypercore-errors). Code that handles errors, and tests, look at `code`, never at `message`.
+ */
+
+/** Every code iotmesh raises. Adding a code means adding a row to `test/shared/errors.test.ts`. */
+export const ERROR_CODES = {
+  // Untrusted bytes: the wire contract (shared/)
+  ERR_BAD_CBOR: 'the bytes are not well-formed CBOR, or not the CBOR shape expected here',
+  ERR_TRUNCATED: 'the input ended in the middle of a CBOR item',
+  ERR_FRAME_TOO_LARGE: 'the frame is larger than the frame size limit',
+  ERR_TOO_DEEP: 'CBOR nesting is deeper than the limit',
+  ERR_TOO_MANY_RECORDS: 'the SenML pack holds more records than the limit',
+  ERR_STRING_TOO_LONG: 'a text or byte string is longer than the limit',
+  ERR_NOT_COSE_SIGN1: 'the frame is not a tagged COSE_Sign1 (CBOR tag 18, RFC 9052 §4.2)',
+  ERR_UNSUPPORTED_ALG: 'the COSE alg is not Ed25519 (-19) or EdDSA (-8)',
+  ERR_BAD_HEADER: 'the COSE protected header is missing, malformed or lacks a device kid',
+  ERR_BAD_SENML: 'the payload is not a SenML pack of the shape iotmesh signs (RFC 8428 §6)',
+  ERR_BAD_SIGNATURE: 'the Ed25519 signature does not verify with the public key',
+  ERR_WRONG_KEY: 'the public key does not derive to the device id that claims it',
+  ERR_REPLAY: 'the sequence number was already accepted, or is older than the replay window',
+  // Identity and keys
+  ERR_BAD_KEY: 'a key is not 32 bytes, or a key file cannot be parsed',
+  ERR_KEY_PERMISSIONS: 'a private key file is readable by other users',
+  ERR_KEY_EXISTS: 'refusing to overwrite an existing key file',
+  ERR_BAD_DEVICE_ID: 'a device id is not 26 base32 characters',
+  ERR_SEQUENCE_STORE: 'the sequence number file cannot be read or written',
+  // Mesh: discovery, links, routing (mesh/)
+  ERR_BAD_TXT: 'a DNS-SD TXT record is malformed, or its pk does not derive to its id',
+  ERR_HANDSHAKE: 'a link handshake failed: bad proof, unexpected message, or timeout',
+  ERR_PEER_KEY_MISMATCH: 'a peer proved a key other than the one discovery announced for it',
+  ERR_PROTOCOL_VERSION: 'the peer speaks a link protocol version this node does not',
+  ERR_DECRYPT: 'a link message failed authenticated decryption',
+  ERR_LINK_CLOSED: 'the link is closed',
+  ERR_BACKPRESSURE: 'the link send queue is full: the peer is not reading fast enough',
+  ERR_NOT_IN_ROSTER: 'the device key is not in the fleet roster (closed mode)',
+  ERR_HOP_LIMIT: 'the frame has travelled more hops than the limit',
+  ERR_BAD_TOPIC: 'a topic or topic filter is not valid (MQTT 3.1.1 §4.7)',
+  ERR_ABORTED: 'the operation was aborted',
+  ERR_UNKNOWN_SIGNER: 'no public key is known yet for the device that signed the frame',
+  ERR_UNKNOWN_FLEET: 'the frame or topic names a fleet this node does not serve',
+  ERR_TOPIC_MISMATCH: 'the device id in the topic is not the signer of the frame',
+  // Command line and configuration
+  ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
+  ERR_BAD_INPUT: 'input to a command is not in a format it reads'
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export class MeshError extends Error {
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown> | undefined
+
+  constructor (code: ErrorCode, message: string, options: { cause?: unknown, details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'MeshError'
+    this.code = code
+    this.details = options.details
+  }
+
+  toJSON (): { code: ErrorCode, message: string, details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details }
+  }
+}
+
+/** Builds a MeshError; `message` says what was wrong, with what value, and what to do. */
+export function meshError (code: ErrorCode, message: string, options?: { cause?: unknown, details?: Record<string, unknown> }): MeshError {
+  return new MeshError(code, message, options)
+}
+
+export function isMeshError (err: unknown, code?: ErrorCode): err is MeshError {
+  return err instanceof MeshError && (code === undefined || err.code === code)
+}
