@@ -16,4 +16,4 @@ export function inPrivateNetns (): boolean {
   return true
 }
 
-export const describeNet = inPrivateNetns() ? describe : describe.skip
+export const describeNet: typeof describe = inPrivateNetns() ? describe : describe.skip
