@@ -16,4 +16,5 @@ export function inPrivateNetns (): boolean {
   return true
 }
 
-export const describeNet: typeof describe = inPrivateNetns() ? describe : describe.skip
+/** `describe` for tests that open sockets or multicast; skipped outside the private namespace. */
+export const describeNet = describe.skipIf(!inPrivateNetns())
