@@ -9,3 +9,19 @@ export {
   isDeviceId, keyMatchesId, keyPairFromSecret, generateKeyPair, publicKeyText, type DeviceId, type KeyPair
 } from './identity.js'
 export { saveKeyFile, loadKeyFile } from './keyfile.js'
+export { DEFAULT_CBOR_LIMITS, encodeCbor, decodeCbor, scanCbor, type CborLimits } from './cbor.js'
+export {
+  COSE_SIGN1_TAG, HEADER_ALG, HEADER_KID, HEADER_CONTENT_TYPE, ALG_ED25519, ALG_EDDSA, ACCEPTED_ALGS,
+  sigStructure, encodeHeader, signSign1, decodeSign1, verifySign1, describeHeader, type Sign1, type HeaderMap
+} from './cose.js'
+export {
+  SENML_LABELS, SENML_UNITS, recordFromCbor, recordToCbor, resolvePack, packToJson, packFromJson,
+  type SenmlRecord, type SenmlPack, type ResolvedRecord
+} from './senml.js'
+export {
+  DEFAULT_FRAME_LIMITS, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
+  type FrameLimits, type TelemetryFrame, type EncodeFrameInput
+} from './frame.js'
+export { createReplayGuard, type ReplayGuard, type ReplayVerdict } from './replay.js'
+export { openSequenceFile, memorySequence, type SequenceSource } from './sequence.js'
+export { validateTopic, validateFilter, topicMatches, telemetryTopic, DEFAULT_FLEET } from './topics.js'

@@ -1,0 +1,109 @@
+import { DEFAULT_CBOR_LIMITS, decodeCbor, encodeCbor, type CborLimits } from './cbor.js'
+import { ALG_ED25519, HEADER_ALG, HEADER_KID, decodeSign1, signSign1, verifySign1, type Sign1 } from './cose.js'
+import { meshError } from './errors.js'
+import { DEVICE_ID_BYTES, deviceIdFromBytes, deviceIdToBytes, keyMatchesId, type DeviceId, type KeyPair } from './identity.js'
+import { recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
+import type { Ed25519, PublicKey } from './crypto/ed25519.js'
+import { nodeEd25519 } from './crypto/ed25519-node.js'
+
+/**
+ * The iotmesh telemetry frame: a tagged COSE_Sign1 (RFC 9052 §4.2) whose
+ *   protected header = { 1 (alg): -19 (Ed25519, RFC 9864), 4 (kid): the 16 device-id bytes }
+ *   unprotected      = {}
+ *   payload          = a SenML pack in CBOR (RFC 8428 §6), whose first record carries
+ *                      bt (-3): the sampling time, seconds since the epoch, and
+ *                      "seq": the per-origin sequence number (an RFC 8428 §4.4 extension label).
+ * The origin (kid), sequence number and sampling time are all under the signature.
+ * See README "Wire format" for an annotated example.
+ */
+
+export interface FrameLimits extends CborLimits {
+  /** Most SenML records in one frame. */
+  maxRecords: number
+}
+
+export const DEFAULT_FRAME_LIMITS: FrameLimits = { ...DEFAULT_CBOR_LIMITS, maxRecords: 128 }
+
+export interface TelemetryFrame extends Sign1 {
+  readonly origin: DeviceId
+  readonly seq: number
+  /** Sampling time, seconds since the Unix epoch (the pack's base time). */
+  readonly time: number
+  readonly records: SenmlPack
+}
+
+export interface EncodeFrameInput {
+  keys: KeyPair
+  seq: number
+  /** Sampling time in seconds since the epoch; defaults to the first record's bt, then to now. */
+  time?: number
+  records: SenmlRecord[]
+  ed25519?: Ed25519
+}
+
+export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFAULT_FRAME_LIMITS): Uint8Array {
+  const { keys, seq, records } = input
+  if (!Number.isSafeInteger(seq) || seq < 0) throw meshError('ERR_BAD_ARGUMENT', `a sequence number is a non-negative integer, got ${seq}`)
+  if (records.length === 0) throw meshError('ERR_BAD_SENML', 'a frame holds at least one SenML record')
+  if (records.length > limits.maxRecords) throw meshError('ERR_TOO_MANY_RECORDS', `${records.length} records are over the ${limits.maxRecords}-record limit`)
+  const first = records[0] as SenmlRecord
+  const time = input.time ?? first.bt ?? Date.now() / 1000
+  const pack: SenmlPack = [{ ...first, bt: time, seq }, ...records.slice(1)]
+  // Validate exactly as a receiver will, so a device never signs a frame its peers refuse.
+  const maps = pack.map(recordToCbor)
+  maps.forEach((map, index) => recordFromCbor(map, index))
+  resolvePack(pack, time)
+  const payload = encodeCbor(maps)
+  const frame = signSign1({
+    protectedHeader: new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]]),
+    payload,
+    secretKey: keys.secretKey,
+    ...(input.ed25519 === undefined ? {} : { ed25519: input.ed25519 })
+  })
+  if (frame.length > limits.maxBytes) throw meshError('ERR_FRAME_TOO_LARGE', `the frame is ${frame.length} bytes, over the ${limits.maxBytes}-byte limit`)
+  return frame
+}
+
+/** Parses a frame without verifying its signature (for dedup before verification). */
+export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FRAME_LIMITS): TelemetryFrame {
+  const sign1 = decodeSign1(bytes, limits)
+  const kid = sign1.protectedHeader.get(HEADER_KID)
+  if (!(kid instanceof Uint8Array) || kid.length !== DEVICE_ID_BYTES) {
+    throw meshError('ERR_BAD_HEADER', `an iotmesh frame carries the ${DEVICE_ID_BYTES}-byte device id as kid (label 4) in the protected header`)
+  }
+  const pack = decodeCbor(sign1.payload, limits)
+  if (!Array.isArray(pack) || pack.length === 0) throw meshError('ERR_BAD_SENML', 'the payload is not a non-empty SenML pack (a CBOR array of records)')
+  if (pack.length > limits.maxRecords) throw meshError('ERR_TOO_MANY_RECORDS', `${pack.length} records are over the ${limits.maxRecords}-record limit`)
+  const records = pack.map((map, index) => recordFromCbor(map, index))
+  const first = records[0] as SenmlRecord
+  if (first.seq === undefined) throw meshError('ERR_BAD_SENML', 'the first SenML record has no "seq"')
+  if (first.bt === undefined) throw meshError('ERR_BAD_SENML', 'the first SenML record has no base time (bt)')
+  return { ...sign1, origin: deviceIdFromBytes(kid), seq: first.seq, time: first.bt, records }
+}
+
+/** Throws ERR_WRONG_KEY when the key is not the origin's, ERR_BAD_SIGNATURE when the signature fails. */
+export function verifyFrame (frame: TelemetryFrame, publicKey: PublicKey, options: { ed25519?: Ed25519, checkId?: boolean } = {}): void {
+  if (options.checkId !== false && !keyMatchesId(publicKey, frame.origin)) {
+    throw meshError('ERR_WRONG_KEY', `the public key given does not derive to the frame's origin ${frame.origin}`)
+  }
+  if (!verifySign1(frame, publicKey, options.ed25519 ?? nodeEd25519)) {
+    throw meshError('ERR_BAD_SIGNATURE', `the signature of frame ${frame.origin}#${frame.seq} does not verify`, { details: { origin: frame.origin, seq: frame.seq } })
+  }
+}
+
+/** decodeFrame + verifyFrame. */
+export function openFrame (bytes: Uint8Array, publicKey: PublicKey, options: { ed25519?: Ed25519, limits?: FrameLimits } = {}): TelemetryFrame {
+  const frame = decodeFrame(bytes, options.limits)
+  verifyFrame(frame, publicKey, options)
+  return frame
+}
+
+/** The frame's records resolved (RFC 8428 §4.6), names without the base name. */
+export function frameReadings (frame: TelemetryFrame): ResolvedRecord[] {
+  return resolvePack(frame.records, frame.time)
+}
+
+/** SenML base name under which iotmesh publishes a device's readings as JSON. */
+export function deviceBaseName (origin: DeviceId): string {
+  return `${origin}:`
+}

@@ -1,0 +1,176 @@
+import { meshError } from './errors.js'
+
+/**
+ * SenML (RFC 8428). Records as plain objects with the JSON field names (§4.1, §5); on the wire
+ * they are CBOR maps with the integer labels of §6 Table 6.
+ */
+
+export interface SenmlRecord {
+  bver?: number
+  bn?: string
+  bt?: number
+  bu?: string
+  bv?: number
+  bs?: number
+  n?: string
+  u?: string
+  v?: number
+  vs?: string
+  vb?: boolean
+  vd?: Uint8Array
+  s?: number
+  t?: number
+  ut?: number
+  /** iotmesh extension (RFC 8428 §4.4): the frame's per-origin sequence number, in the first record. */
+  seq?: number
+}
+
+export type SenmlPack = SenmlRecord[]
+
+/** RFC 8428 §6 Table 6 (plus `seq`, which has no registered CBOR label and so is a text label). */
+export const SENML_LABELS = {
+  bver: -1, bn: -2, bt: -3, bu: -4, bv: -5, bs: -6,
+  n: 0, u: 1, v: 2, vs: 3, vb: 4, s: 5, t: 6, ut: 7, vd: 8,
+  seq: 'seq'
+} as const satisfies Record<keyof SenmlRecord, number | string>
+
+type Field = keyof SenmlRecord
+const FIELD_BY_LABEL = new Map<number | string, Field>(Object.entries(SENML_LABELS).map(([f, l]) => [l, f as Field]))
+const FIELD_ORDER = Object.keys(SENML_LABELS) as Field[]
+
+const TEXT_FIELDS = new Set<Field>(['bn', 'bu', 'n', 'u', 'vs'])
+const NUMBER_FIELDS = new Set<Field>(['bt', 'bv', 'bs', 'v', 's', 't', 'ut'])
+const VALUE_FIELDS: Field[] = ['v', 'vs', 'vb', 'vd']
+
+/** Some units from the SenML registry (RFC 8428 §12.1, RFC 8798). Others are accepted as they are. */
+export const SENML_UNITS = {
+  Cel: 'degrees Celsius', '%RH': 'relative humidity, percent', Pa: 'pascal',
+  V: 'volt', A: 'ampere', W: 'watt', '%EL': 'remaining battery energy level, percent',
+  '%': 'percent', s: 'second', m: 'metre', lx: 'lux', dBm: 'decibel-milliwatt', B: 'byte',
+  '/': 'ratio (count per count)', count: 'counter value', EL: 'seconds of remaining battery'
+} as const
+
+/** RFC 8428 §4.5.1: a resolved name starts with a letter or digit; then letters, digits, ":./_-". */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:./_-]*$/
+
+/** Validates one decoded CBOR map as a SenML record; throws ERR_BAD_SENML. */
+export function recordFromCbor (map: unknown, index: number): SenmlRecord {
+  if (!(map instanceof Map)) throw meshError('ERR_BAD_SENML', `SenML record ${index} is not a CBOR map`)
+  const record: Record<string, unknown> = {}
+  for (const [label, value] of map as Map<unknown, unknown>) {
+    const field = FIELD_BY_LABEL.get(label as number | string)
+    if (field === undefined) {
+      // RFC 8428 §4.4: labels ending in "_" must be understood; others may be ignored.
+      if (typeof label === 'string' && label.endsWith('_')) throw meshError('ERR_BAD_SENML', `SenML record ${index} has the must-understand label ${JSON.stringify(label)}`)
+      if (typeof label !== 'string' && typeof label !== 'number') throw meshError('ERR_BAD_SENML', `SenML record ${index} has a label that is neither integer nor text`)
+      continue
+    }
+    record[field] = checkField(field, value, index)
+  }
+  return checkRecord(record as SenmlRecord, index)
+}
+
+function checkField (field: Field, value: unknown, index: number): unknown {
+  const bad = (want: string): never => { throw meshError('ERR_BAD_SENML', `SenML record ${index}: ${field} must be ${want}`) }
+  if (TEXT_FIELDS.has(field)) return typeof value === 'string' ? value : bad('text')
+  if (NUMBER_FIELDS.has(field)) return typeof value === 'number' && Number.isFinite(value) ? value : bad('a finite number')
+  if (field === 'vb') return typeof value === 'boolean' ? value : bad('true or false')
+  if (field === 'vd') return value instanceof Uint8Array ? new Uint8Array(value) : bad('a byte string')
+  // bver and seq
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? value : bad('a non-negative integer')
+}
+
+function checkRecord (record: SenmlRecord, index: number): SenmlRecord {
+  const values = VALUE_FIELDS.filter((f) => record[f] !== undefined).length
+  if (values > 1) throw meshError('ERR_BAD_SENML', `SenML record ${index} has ${values} values; a record holds at most one of v, vs, vb, vd (RFC 8428 §4.2)`)
+  return record
+}
+
+export function recordToCbor (record: SenmlRecord): Map<number | string, unknown> {
+  const map = new Map<number | string, unknown>()
+  for (const field of FIELD_ORDER) {
+    const value = record[field]
+    if (value !== undefined) map.set(SENML_LABELS[field], value)
+  }
+  return map
+}
+
+export interface ResolvedRecord {
+  name: string
+  unit?: string
+  value?: number
+  stringValue?: string
+  boolValue?: boolean
+  dataValue?: Uint8Array
+  sum?: number
+  /** Absolute time, seconds since the Unix epoch (RFC 8428 §4.5.3). */
+  time: number
+  updateTime?: number
+}
+
+/**
+ * RFC 8428 §4.6 resolution: base fields carry forward until the next record that sets them;
+ * names are bn + n, times bt + t (relative times resolved against `now`), values bv + v.
+ */
+export function resolvePack (pack: SenmlPack, now: number = Date.now() / 1000): ResolvedRecord[] {
+  let bn = ''
+  let bt = 0
+  let bu: string | undefined
+  let bv = 0
+  let bs = 0
+  const out: ResolvedRecord[] = []
+  pack.forEach((record, index) => {
+    if (record.bn !== undefined) bn = record.bn
+    if (record.bt !== undefined) bt = record.bt
+    if (record.bu !== undefined) bu = record.bu
+    if (record.bv !== undefined) bv = record.bv
+    if (record.bs !== undefined) bs = record.bs
+    const hasValue = VALUE_FIELDS.some((f) => record[f] !== undefined) || record.s !== undefined
+    if (!hasValue) return // a record of base fields only
+    const name = bn + (record.n ?? '')
+    if (!NAME_PATTERN.test(name)) throw meshError('ERR_BAD_SENML', `SenML record ${index}: ${JSON.stringify(name)} is not a valid name (RFC 8428 §4.5.1)`)
+    let time = bt + (record.t ?? 0)
+    if (time < 2 ** 28) time += now // §4.5.3: values below 2^28 are relative to now
+    const resolved: ResolvedRecord = { name, time }
+    const unit = record.u ?? bu
+    if (unit !== undefined) resolved.unit = unit
+    if (record.v !== undefined) resolved.value = bv + record.v
+    if (record.vs !== undefined) resolved.stringValue = record.vs
+    if (record.vb !== undefined) resolved.boolValue = record.vb
+    if (record.vd !== undefined) resolved.dataValue = record.vd
+    if (record.s !== undefined) resolved.sum = bs + record.s
+    if (record.ut !== undefined) resolved.updateTime = record.ut
+    out.push(resolved)
+  })
+  return out
+}
+
+/** SenML JSON (RFC 8428 §5): vd is base64url (§5), everything else as it is. */
+export function packToJson (pack: SenmlPack): Array<Record<string, unknown>> {
+  return pack.map((record) => {
+    const out: Record<string, unknown> = {}
+    for (const field of FIELD_ORDER) {
+      const value = record[field]
+      if (value !== undefined) out[field] = value instanceof Uint8Array ? Buffer.from(value).toString('base64url') : value
+    }
+    return out
+  })
+}
+
+/** Reads SenML JSON (RFC 8428 §5) as written by people and tools; throws ERR_BAD_SENML. */
+export function packFromJson (json: unknown): SenmlPack {
+  const list = Array.isArray(json) ? json : [json]
+  return list.map((item, index) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw meshError('ERR_BAD_SENML', `SenML record ${index} is not a JSON object`)
+    const map = new Map<number | string, unknown>()
+    for (const [key, value] of Object.entries(item as Record<string, unknown>)) {
+      const label = SENML_LABELS[key as Field]
+      if (label === undefined) {
+        if (key.endsWith('_')) throw meshError('ERR_BAD_SENML', `SenML record ${index} has the must-understand field ${JSON.stringify(key)}`)
+        continue
+      }
+      map.set(label, key === 'vd' && typeof value === 'string' ? new Uint8Array(Buffer.from(value, 'base64url')) : value)
+    }
+    return recordFromCbor(map, index)
+  })
+}
