@@ -1,0 +1,77 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { isMeshError, meshError } from '../shared/index.js'
+
+/** What a command reads and writes: the process's streams, or buffers in tests. */
+export interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean }
+  stderr: NodeJS.WritableStream
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean }
+  env: NodeJS.ProcessEnv
+  /** Aborted on Ctrl-C (SIGINT) or SIGTERM for long-running commands. */
+  signal: AbortSignal
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>
+
+export interface Command {
+  name: string
+  summary: string
+  usage: string
+  /** Flag descriptions for --help, in order: [flag, description]. */
+  help: Array<[string, string]>
+  options: Options
+  allowPositionals?: number
+  run (args: { values: Record<string, unknown>, positionals: string[] }, io: Io): Promise<number>
+}
+
+/** Exit codes: 0 success, 1 the input was refused (invalid frame, failed check), 2 usage error. */
+export const EXIT_OK = 0
+export const EXIT_INVALID = 1
+export const EXIT_USAGE = 2
+
+export function parse (command: Command, argv: string[]): { values: Record<string, unknown>, positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    if (positionals.length > (command.allowPositionals ?? 0)) {
+      throw meshError('ERR_BAD_ARGUMENT', `unexpected argument ${JSON.stringify(positionals[command.allowPositionals ?? 0])}`)
+    }
+    return { values: values as Record<string, unknown>, positionals }
+  } catch (err) {
+    if (isMeshError(err)) throw err
+    throw meshError('ERR_BAD_ARGUMENT', (err as Error).message, { cause: err })
+  }
+}
+
+export function commandHelp (command: Command): string {
+  const width = Math.max(...command.help.map(([flag]) => flag.length), 10)
+  const flags = command.help.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`).join('\n')
+  return `${command.summary}\n\nUsage: ${command.usage}\n\nOptions:\n${flags}\n  ${'-h, --help'.padEnd(width)}  show this help\n`
+}
+
+/** Parses a flag as an integer within [min, max]; the error names the flag and the value. */
+export function intFlag (values: Record<string, unknown>, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw meshError('ERR_BAD_ARGUMENT', `--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+/** Parses a flag as a number within [min, max]. */
+export function numberFlag (values: Record<string, unknown>, name: string, fallback: number, min = 0, max = Number.MAX_VALUE): number {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < min || n > max) throw meshError('ERR_BAD_ARGUMENT', `--${name} must be a number from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+export function write (stream: NodeJS.WritableStream, text: string): void {
+  stream.write(text.endsWith('\n') ? text : `${text}\n`)
+}
+
+export async function readAll (stream: NodeJS.ReadableStream): Promise<Uint8Array> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer)
+  return new Uint8Array(Buffer.concat(chunks))
+}

@@ -1,0 +1,7 @@
+import type { Command } from '../cli.js'
+import { inspect } from './inspect.js'
+import { keygen } from './keygen.js'
+import { sign } from './sign.js'
+import { start } from './start.js'
+
+export const commands: Command[] = [keygen, sign, inspect, start]

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs'
+import { isMeshError } from '../shared/index.js'
+import { EXIT_USAGE, commandHelp, parse, write, type Command, type Io } from './cli.js'
+import { commands } from './commands/index.js'
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+function mainHelp (): string {
+  const width = Math.max(...commands.map((c) => c.name.length))
+  const list = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')
+  return `iotmesh ${pkg.version}: decentralized IoT device meshes (mDNS/DNS-SD, Ed25519-signed COSE/SenML telemetry)
+
+Usage: iotmesh <command> [options]
+
+Commands:
+${list}
+
+Run \`iotmesh <command> --help\` for a command's options.
+`
+}
+
+/** Runs the CLI; returns the exit code. `io` defaults to the process's streams. */
+export async function run (argv: string[], io?: Partial<Io>): Promise<number> {
+  const controller = new AbortController()
+  const onSignal = (): void => controller.abort()
+  const full: Io = {
+    stdout: io?.stdout ?? process.stdout,
+    stderr: io?.stderr ?? process.stderr,
+    stdin: io?.stdin ?? process.stdin,
+    env: io?.env ?? process.env,
+    signal: io?.signal ?? controller.signal
+  }
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    write(full.stdout, mainHelp())
+    return name === undefined ? EXIT_USAGE : 0
+  }
+  if (name === '--version' || name === '-v') {
+    write(full.stdout, pkg.version)
+    return 0
+  }
+  const command: Command | undefined = commands.find((c) => c.name === name)
+  if (command === undefined) {
+    write(full.stderr, `iotmesh: unknown command ${JSON.stringify(name)} (ERR_BAD_ARGUMENT)\nRun \`iotmesh --help\` for the list of commands.`)
+    return EXIT_USAGE
+  }
+  if (io?.signal === undefined) {
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  }
+  try {
+    const args = parse(command, rest)
+    if (args.values.help === true) {
+      write(full.stdout, commandHelp(command))
+      return 0
+    }
+    return await command.run(args, full)
+  } catch (err) {
+    if (isMeshError(err)) {
+      write(full.stderr, `iotmesh ${name}: ${err.message} (${err.code})`)
+      return err.code === 'ERR_BAD_ARGUMENT' ? EXIT_USAGE : 1
+    }
+    throw err
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
