@@ -1,6 +1,7 @@
 // Flat config: typescript-eslint's recommended rules, plus the import boundaries from STYLE.md.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import globals from 'globals'
 
 const boundary = (from, banned) => ({
   files: [`${from}/**/*.ts`],
@@ -15,6 +16,7 @@ export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test/artifacts/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  { languageOptions: { globals: { ...globals.node } } },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
