@@ -26,20 +26,22 @@ export function fromBase64 (text: string): Uint8Array | undefined {
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 /** base32, RFC 4648 §6 alphabet in lower case, without padding. */
+const B32_CODES = Array.from(B32, (c) => c.charCodeAt(0))
+
 export function toBase32 (bytes: Uint8Array): string {
-  let out = ''
+  const codes: number[] = []
   let bits = 0
   let value = 0
-  for (const byte of bytes) {
-    value = (value << 8) | byte
+  for (let i = 0; i < bytes.length; i++) {
+    value = ((value << 8) | (bytes[i] as number)) & 0xfff
     bits += 8
     while (bits >= 5) {
-      out += B32[(value >>> (bits - 5)) & 31]
+      codes.push(B32_CODES[(value >>> (bits - 5)) & 31] as number)
       bits -= 5
     }
   }
-  if (bits > 0) out += B32[(value << (5 - bits)) & 31]
-  return out
+  if (bits > 0) codes.push(B32_CODES[(value << (5 - bits)) & 31] as number)
+  return String.fromCharCode(...codes)
 }
 
 /** Inverse of toBase32; undefined for characters outside the alphabet or non-zero trailing bits. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { bytesEqual, fromBase32, toBase32, toBase64url } from './bytes.js'
+import { fromBase32, toBase32, toBase64url } from './bytes.js'
 import { meshError } from './errors.js'
 import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, type Ed25519, type PublicKey, type SecretKey } from './crypto/ed25519.js'
 import { nodeEd25519 } from './crypto/ed25519-node.js'
@@ -55,10 +55,21 @@ export function deviceIdFromBytes (kid: Uint8Array): DeviceId {
   return toBase32(kid)
 }
 
+/** Recently checked (public key, id) pairs: the hot path checks the same few keys again and again. */
+const MAX_CACHED_IDS = 4096
+const idCache = new Map<string, DeviceId>()
+
 /** True when `publicKey` derives to `id`: the check behind every TXT record, status and roster entry. */
 export function keyMatchesId (publicKey: Uint8Array, id: string): boolean {
   if (publicKey.length !== PUBLIC_KEY_LENGTH || !isDeviceId(id)) return false
-  return bytesEqual(deviceIdBytes(publicKey), deviceIdToBytes(id))
+  const cacheKey = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
+  let derived = idCache.get(cacheKey)
+  if (derived === undefined) {
+    if (idCache.size >= MAX_CACHED_IDS) idCache.clear()
+    derived = deviceIdFromPublicKey(publicKey)
+    idCache.set(cacheKey, derived)
+  }
+  return derived === id
 }
 
 export function keyPairFromSecret (secretKey: SecretKey, ed: Ed25519 = nodeEd25519): KeyPair {
