@@ -1,0 +1,236 @@
+import type { PublicKey } from '../../shared/crypto/ed25519.js'
+import { meshError } from '../../shared/errors.js'
+import { keyMatchesId, type DeviceId } from '../../shared/identity.js'
+import { toHex } from '../../shared/bytes.js'
+import { DiscoveryBase } from './base.js'
+import { ServiceCache } from './cache.js'
+import { systemClock } from './clock.js'
+import { DEFAULT_FLEET, PROTOCOL_VERSION, SERVICE_DOMAIN, encodeTxt, fleetName, hostNameFor, instanceName, parseTxt } from './records.js'
+import { MdnsResponder, type MdnsPacket, type PublishedService, type RemoteInfo } from './responder.js'
+import type { Clock, Discovery, InvalidReason } from './types.js'
+
+/**
+ * DNS-SD over mDNS (RFC 6763, RFC 6762): announces this device as `<name>._iotmesh._tcp.local`
+ * and browses for the others. Each announcement's TXT record is checked (records.ts) before a
+ * `peer` event; our own announcement and other fleets are ignored.
+ */
+
+export interface MdnsDiscoveryInit {
+  /** This device: its id and Ed25519 public key (the TXT record's `id` and `pk`). */
+  identity: { readonly id: DeviceId, readonly publicKey: PublicKey }
+  /** The link port, announced in SRV. */
+  port: number
+  /** The instance name, the device's name; default `iotmesh-<first 8 characters of the id>`. */
+  name?: string
+  /** Announced in TXT, and only peers of this fleet are reported; default `default`. */
+  fleet?: string
+  /** The SRV target; default `iotmesh-<id>.local`, unique per device (NETWORK.md). */
+  host?: string
+  /** TXT `v`; default PROTOCOL_VERSION. */
+  version?: number
+  /** Announce this device; default true (false: only browse). */
+  announce?: boolean
+  /** Probe for the name before announcing (RFC 6762 §8.1); default true. */
+  probe?: boolean
+  /** Also announce AAAA records; default false. */
+  ipv6?: boolean
+  /** Interface address for a responder this discovery creates itself. */
+  interface?: string
+  /** Instances the cache holds at most; default 1024. */
+  maxInstances?: number
+  /** Cap of the interval between browse queries (RFC 6762 §5.2: at most 60 minutes); default 60 min. */
+  maxQueryIntervalMs?: number
+}
+
+export interface MdnsDiscoveryComponents {
+  /** A shared responder (a simulated fleet, a gateway): its owner starts and stops it. */
+  responder?: MdnsResponder
+  clock?: Clock
+  random?: () => number
+}
+
+export interface MdnsDiscovery extends Discovery {
+  readonly kind: 'mdns'
+  /** The instance name announced (after any rename on conflict, RFC 6762 §9). */
+  readonly name: string
+}
+
+const FIRST_QUERY_MS = 1000 // RFC 6762 §5.2: at least one second between the first two queries
+
+class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
+  readonly kind = 'mdns' as const
+  readonly #init: MdnsDiscoveryInit
+  readonly #fleet: string
+  readonly #clock: Clock
+  readonly #random: () => number
+  readonly #shared: MdnsResponder | undefined
+  #name: string
+  #responder: MdnsResponder | undefined
+  #cache: ServiceCache | undefined
+  #published: PublishedService | undefined
+  #unsubscribe: (() => void) | undefined
+  #maintenance: unknown
+  #querying: unknown
+  readonly #byFqdn = new Map<string, DeviceId>()
+  readonly #byId = new Map<DeviceId, string>()
+  readonly #rejected = new Map<string, string>()
+
+  constructor (init: MdnsDiscoveryInit, components: MdnsDiscoveryComponents) {
+    super()
+    const { id, publicKey } = init.identity
+    if (!keyMatchesId(publicKey, id)) throw meshError('ERR_WRONG_KEY', `the public key given for device ${id} does not derive to that id; pass the key pair's own id`)
+    if (!Number.isInteger(init.port) || init.port < 1 || init.port > 65535) throw meshError('ERR_BAD_ARGUMENT', `link port ${init.port} is not an integer 1..65535`)
+    this.#init = init
+    this.#name = instanceName(init.name ?? `iotmesh-${id.slice(0, 8)}`)
+    this.#fleet = fleetName(init.fleet ?? DEFAULT_FLEET)
+    this.#clock = components.clock ?? systemClock
+    this.#random = components.random ?? Math.random
+    this.#shared = components.responder
+  }
+
+  get name (): string { return this.#published?.name ?? this.#name }
+
+  protected async onStart (signal: AbortSignal): Promise<void> {
+    const responder = this.#shared ?? new MdnsResponder(
+      this.#init.interface === undefined ? {} : { interface: this.#init.interface },
+      { clock: this.#clock, random: this.#random })
+    this.#responder = responder
+    await responder.start()
+    this.#cache = new ServiceCache({ serviceDomain: SERVICE_DOMAIN, maxInstances: this.#init.maxInstances, random: this.#random })
+    this.#unsubscribe = responder.subscribe({
+      response: (packet, from) => { this.#onResponse(packet, from) },
+      error: () => { this.failed() }
+    })
+    // RFC 6762 §5.2: the first query after a random 20-120 ms, then at growing intervals.
+    this.#scheduleQuery(20 + Math.floor(this.#random() * 100), FIRST_QUERY_MS)
+    if (this.#init.announce === false) return
+    const { id, publicKey } = this.#init.identity
+    this.#published = await responder.publish({
+      name: this.#name,
+      port: this.#init.port,
+      host: this.#init.host ?? hostNameFor(id),
+      txt: encodeTxt({ id, publicKey, fleet: this.#fleet, version: this.#init.version ?? PROTOCOL_VERSION }),
+      probe: this.#init.probe,
+      ipv6: this.#init.ipv6
+    }, { signal })
+  }
+
+  protected async onStop (): Promise<void> {
+    this.#clock.clearTimeout(this.#querying)
+    this.#clock.clearTimeout(this.#maintenance)
+    this.#querying = this.#maintenance = undefined
+    this.#unsubscribe?.()
+    this.#unsubscribe = undefined
+    const published = this.#published
+    this.#published = undefined
+    await published?.unpublish() // goodbye, RFC 6762 §10.1
+    const responder = this.#responder
+    this.#responder = undefined
+    if (responder !== undefined && responder !== this.#shared) await responder.stop()
+    this.#cache?.clear()
+    this.#cache = undefined
+    this.#byFqdn.clear()
+    this.#byId.clear()
+    this.#rejected.clear()
+  }
+
+  #query (): void {
+    this.#responder?.query([{ name: SERVICE_DOMAIN, type: 'PTR' }])
+  }
+
+  #scheduleQuery (delay: number, next: number): void {
+    this.#querying = this.#clock.setTimeout(() => {
+      if (!this.live) return
+      this.#query()
+      this.#scheduleQuery(next, Math.min(next * 2, this.#init.maxQueryIntervalMs ?? 3_600_000))
+    }, delay)
+  }
+
+  #scheduleMaintenance (): void {
+    this.#clock.clearTimeout(this.#maintenance)
+    this.#maintenance = undefined
+    const deadline = this.#cache?.nextDeadline()
+    if (deadline === undefined || !this.live) return
+    this.#maintenance = this.#clock.setTimeout(() => {
+      const cache = this.#cache
+      if (cache === undefined || !this.live) return
+      const now = this.#clock.now()
+      const touched = cache.expire(now)
+      if (cache.refreshDue(now)) this.#query() // RFC 6762 §5.2 cache maintenance
+      this.#evaluate(touched)
+      this.#scheduleMaintenance()
+    }, Math.max(0, deadline - this.#clock.now()))
+  }
+
+  #onResponse (packet: MdnsPacket, from: RemoteInfo): void {
+    const cache = this.#cache
+    if (cache === undefined || !this.live) return
+    const { touched, overflow } = cache.ingest(packet, from.address, this.#clock.now())
+    for (const fqdn of overflow) {
+      // Not remembered per name, or a flood of names would grow the memory the limit protects.
+      this.invalid({ reason: 'cache-full', source: 'mdns', subject: fqdn, from: from.address, detail: `the cache holds ${cache.size} instances, its limit` })
+    }
+    this.#evaluate(touched)
+    this.#scheduleMaintenance()
+  }
+
+  /** Re-derives the peer behind each instance name after its records changed. */
+  #evaluate (fqdns: Iterable<string>): void {
+    const cache = this.#cache
+    if (cache === undefined) return
+    let released = false
+    for (const fqdn of fqdns) {
+      const view = cache.view(fqdn)
+      if (view === undefined) {
+        this.#rejected.delete(fqdn)
+        released = this.#release(fqdn) || released
+        continue
+      }
+      const result = parseTxt(view.txt)
+      if (!result.ok) {
+        this.#reject(fqdn, result.reason, result.detail, view.from, view.txt)
+        released = this.#release(fqdn) || released
+        continue
+      }
+      const { id, publicKey, version, fleet } = result.value
+      if (id === this.#init.identity.id || fleet !== this.#fleet) {
+        released = this.#release(fqdn) || released // our own announcement, or another fleet's
+        continue
+      }
+      const holder = this.#byId.get(id)
+      if (holder !== undefined && holder !== fqdn) {
+        this.#reject(fqdn, 'duplicate-id', `instance ${holder} already announces device ${id}`, view.from, view.txt)
+        continue
+      }
+      if (this.#byFqdn.get(fqdn) !== id) released = this.#release(fqdn) || released
+      this.#rejected.delete(fqdn)
+      this.#byFqdn.set(fqdn, id)
+      this.#byId.set(id, fqdn)
+      this.upsert({ source: 'mdns', key: id, id, publicKey, name: view.name, fleet, version, addresses: view.addresses, port: view.port, host: view.host })
+    }
+    // A released id may be claimed by another instance that was refused as a duplicate.
+    if (released) this.#evaluate(cache.views().map((v) => v.fqdn.toLowerCase()).filter((f) => !this.#byFqdn.has(f) && this.#rejected.get(f)?.startsWith('duplicate-id') === true))
+  }
+
+  #release (fqdn: string): boolean {
+    const id = this.#byFqdn.get(fqdn)
+    if (id === undefined) return false
+    this.#byFqdn.delete(fqdn)
+    if (this.#byId.get(id) === fqdn) this.#byId.delete(id)
+    this.drop(id)
+    return true
+  }
+
+  /** Counts a refused announcement once per distinct content, not at every refresh. */
+  #reject (fqdn: string, reason: InvalidReason, detail: string, from: string | undefined, txt: readonly Uint8Array[] = []): void {
+    const signature = `${reason}|${txt.map((s) => toHex(s)).join('.')}`
+    if (this.#rejected.get(fqdn) === signature) return
+    this.#rejected.set(fqdn, signature)
+    this.invalid({ reason, source: 'mdns', subject: fqdn, detail, ...(from === undefined ? {} : { from }) })
+  }
+}
+
+/** An mDNS/DNS-SD discovery; `start()` it (it announces once its name is probed and sent). */
+export function createMdnsDiscovery (init: MdnsDiscoveryInit, components: MdnsDiscoveryComponents = {}): MdnsDiscovery {
+  return new MdnsDiscoveryImpl(init, components)
+}
