@@ -13,6 +13,8 @@ import { nodeEd25519 } from './crypto/ed25519-node.js'
  *   payload          = a SenML pack in CBOR (RFC 8428 §6), whose first record carries
  *                      bt (-3): the sampling time, seconds since the epoch, and
  *                      "seq": the per-origin sequence number (an RFC 8428 §4.4 extension label).
+ *   and, when the reading is not plain telemetry, the protected header also carries
+ *   "tp" (a text label, RFC 9052 §3): the device-relative topic, e.g. "events/door".
  * The origin (kid), sequence number and sampling time are all under the signature.
  * See README "Wire format" for an annotated example.
  */
@@ -30,6 +32,18 @@ export interface TelemetryFrame extends Sign1 {
   /** Sampling time, seconds since the Unix epoch (the pack's base time). */
   readonly time: number
   readonly records: SenmlPack
+  /** Device-relative topic: "telemetry" unless the frame says otherwise. */
+  readonly topic: string
+}
+
+export const DEFAULT_TOPIC = 'telemetry'
+export const HEADER_TOPIC = 'tp'
+/** Levels of letters, digits, "-", "_", ".", separated by "/": no MQTT wildcards, at most 128 bytes. */
+const TOPIC_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/
+
+export function checkDeviceTopic (topic: string): string {
+  if (topic.length > 128 || !TOPIC_PATTERN.test(topic)) throw meshError('ERR_BAD_TOPIC', `${JSON.stringify(topic)} is not a device topic: levels of letters, digits, ".", "_", "-" separated by "/", at most 128 bytes`)
+  return topic
 }
 
 export interface EncodeFrameInput {
@@ -38,6 +52,8 @@ export interface EncodeFrameInput {
   /** Sampling time in seconds since the epoch; defaults to the first record's bt, then to now. */
   time?: number
   records: SenmlRecord[]
+  /** Device-relative topic (default "telemetry"). */
+  topic?: string
   ed25519?: Ed25519
 }
 
@@ -54,8 +70,10 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
   maps.forEach((map, index) => recordFromCbor(map, index))
   resolvePack(pack, time)
   const payload = encodeCbor(maps)
+  const protectedHeader = new Map<number | string, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]])
+  if (input.topic !== undefined && input.topic !== DEFAULT_TOPIC) protectedHeader.set(HEADER_TOPIC, checkDeviceTopic(input.topic))
   const frame = signSign1({
-    protectedHeader: new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]]),
+    protectedHeader,
     payload,
     secretKey: keys.secretKey,
     ...(input.ed25519 === undefined ? {} : { ed25519: input.ed25519 })
@@ -71,6 +89,9 @@ export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FR
   if (!(kid instanceof Uint8Array) || kid.length !== DEVICE_ID_BYTES) {
     throw meshError('ERR_BAD_HEADER', `an iotmesh frame carries the ${DEVICE_ID_BYTES}-byte device id as kid (label 4) in the protected header`)
   }
+  const topic = sign1.protectedHeader.get(HEADER_TOPIC) ?? DEFAULT_TOPIC
+  if (typeof topic !== 'string') throw meshError('ERR_BAD_HEADER', 'the protected header "tp" (topic) is not text')
+  checkDeviceTopic(topic)
   const pack = decodeCbor(sign1.payload, limits)
   if (!Array.isArray(pack) || pack.length === 0) throw meshError('ERR_BAD_SENML', 'the payload is not a non-empty SenML pack (a CBOR array of records)')
   if (pack.length > limits.maxRecords) throw meshError('ERR_TOO_MANY_RECORDS', `${pack.length} records are over the ${limits.maxRecords}-record limit`)
@@ -90,7 +111,8 @@ export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FR
     origin: deviceIdFromBytes(kid),
     seq: first.seq,
     time: first.bt,
-    records
+    records,
+    topic
   }
 }
 

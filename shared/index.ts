@@ -9,7 +9,7 @@ export {
   isDeviceId, keyMatchesId, keyPairFromSecret, generateKeyPair, publicKeyText, type DeviceId, type KeyPair
 } from './identity.js'
 export { saveKeyFile, loadKeyFile } from './keyfile.js'
-export { DEFAULT_CBOR_LIMITS, encodeCbor, decodeCbor, scanCbor, type CborLimits } from './cbor.js'
+export { DEFAULT_CBOR_LIMITS, encodeCbor, decodeCbor, scanCbor, readHead, cborHead, type CborLimits } from './cbor.js'
 export {
   COSE_SIGN1_TAG, HEADER_ALG, HEADER_KID, HEADER_CONTENT_TYPE, ALG_ED25519, ALG_EDDSA, ACCEPTED_ALGS,
   sigStructure, encodeHeader, signSign1, decodeSign1, verifySign1, describeHeader, type Sign1, type HeaderMap
@@ -19,7 +19,7 @@ export {
   type SenmlRecord, type SenmlPack, type ResolvedRecord
 } from './senml.js'
 export {
-  DEFAULT_FRAME_LIMITS, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
+  DEFAULT_FRAME_LIMITS, DEFAULT_TOPIC, HEADER_TOPIC, checkDeviceTopic, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
   type FrameLimits, type TelemetryFrame, type EncodeFrameInput
 } from './frame.js'
 export { createReplayGuard, type ReplayGuard, type ReplayVerdict } from './replay.js'

@@ -24,6 +24,11 @@ export interface ReplayGuard {
   accept (origin: DeviceId, seq: number): ReplayVerdict
   /** Highest sequence number accepted from `origin`, if tracked. */
   high (origin: DeviceId): number | undefined
+  /**
+   * Up to `limit` numbers in [from, to] not accepted yet and still inside the window: what a
+   * node asks its peers for when they announce they have more (catch-up after a partition).
+   */
+  missing (origin: DeviceId, from: number, to: number, limit?: number): number[]
   readonly size: number
   readonly evictions: number
 }
@@ -67,6 +72,15 @@ export function createReplayGuard (init: { window?: number, maxOrigins?: number 
       return 'ok'
     },
     high: (origin) => origins.get(origin)?.high,
+    missing (origin, from, to, limit = 256) {
+      const w = origins.get(origin)
+      const out: number[] = []
+      const start = Math.max(from, w === undefined ? from : w.high - window + 1, 0)
+      for (let seq = start; seq <= to && out.length < limit; seq++) {
+        if (verdict(w, seq) === 'ok') out.push(seq)
+      }
+      return out
+    },
     get size () { return origins.size },
     get evictions () { return evictions }
   }

@@ -1,0 +1,39 @@
+/**
+ * Every timer in mesh/ passes through a `Clock` (undici's one timer module; MQTT.js's
+ * KeepaliveManager takes a timer), so tests inject a manual clock and replay exactly.
+ */
+export interface Clock {
+  /** Milliseconds on a monotonic scale. */
+  now (): number
+  setTimeout (fn: () => void, ms: number): TimerHandle
+  clearTimeout (handle: TimerHandle): void
+}
+
+export type TimerHandle = unknown
+
+/** The process clock, unref'd: timers never keep a process alive. Looks `setTimeout` up at call time, so vitest fake timers apply. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => {
+    const timer = setTimeout(fn, ms)
+    timer.unref?.()
+    return timer
+  },
+  clearTimeout: (handle) => { clearTimeout(handle as ReturnType<typeof setTimeout>) }
+}
+
+/** Calls `fn` every `ms` until the returned function is called. */
+export function every (clock: Clock, ms: number, fn: () => void): () => void {
+  let handle: TimerHandle | undefined
+  let stopped = false
+  const tick = (): void => {
+    if (stopped) return
+    fn()
+    if (!stopped) handle = clock.setTimeout(tick, ms)
+  }
+  handle = clock.setTimeout(tick, ms)
+  return () => {
+    stopped = true
+    if (handle !== undefined) clock.clearTimeout(handle)
+  }
+}

@@ -1,0 +1,28 @@
+/** What a router counts; `mesh/node.ts` adds link bytes and peers. */
+export interface RouterCounters {
+  /** DATA messages received from neighbours. */
+  framesIn: number
+  /** DATA messages sent to neighbours (eager pushes and repairs). */
+  framesOut: number
+  /** DATA sends of frames that other devices originated. */
+  relayed: number
+  /** Frames this node signed and published. */
+  published: number
+  /** Distinct verified frames accepted (and offered to subscribers), own ones included. */
+  delivered: number
+  /** Frames dropped before verification as already seen (same origin and sequence number). */
+  duplicates: number
+  /** Frames sent in answer to a WANT (catch-up and tree repair). */
+  repaired: number
+  /** WANT ranges sent. */
+  wantsSent: number
+  /** Control messages (everything but DATA) received and sent. */
+  controlIn: number
+  controlOut: number
+  /** Frames and messages refused, by error code. */
+  rejected: Partial<Record<string, number>>
+}
+
+export function newCounters (): RouterCounters {
+  return { framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0, rejected: {} }
+}

@@ -1,0 +1,88 @@
+import type { DeviceId } from '../../shared/index.js'
+
+/**
+ * A bounded recent history of verified frames per origin, for catch-up after partitions: a peer
+ * that announces (in a DIGEST) less than we hold gets the rest on request (WANT). Bounded twice:
+ * `perOrigin` frames per origin, and `maxBytes` overall (oldest frames of the origins holding
+ * the most go first).
+ */
+
+export interface StoredFrame {
+  readonly seq: number
+  readonly bytes: Uint8Array
+  readonly hops: number
+}
+
+interface OriginHistory {
+  frames: Map<number, StoredFrame>
+  high: number
+}
+
+export class History {
+  readonly #perOrigin: number
+  readonly #maxBytes: number
+  readonly #origins = new Map<DeviceId, OriginHistory>()
+  #bytes = 0
+
+  constructor (init: { perOrigin?: number, maxBytes?: number } = {}) {
+    this.#perOrigin = Math.max(1, init.perOrigin ?? 256)
+    this.#maxBytes = Math.max(1024, init.maxBytes ?? 16 * 1024 * 1024)
+  }
+
+  get bytes (): number { return this.#bytes }
+  get size (): number { return this.#origins.size }
+
+  add (origin: DeviceId, frame: StoredFrame): void {
+    let entry = this.#origins.get(origin)
+    if (entry === undefined) {
+      entry = { frames: new Map(), high: frame.seq }
+      this.#origins.set(origin, entry)
+    }
+    if (entry.frames.has(frame.seq)) return
+    entry.frames.set(frame.seq, frame)
+    if (frame.seq > entry.high) entry.high = frame.seq
+    this.#bytes += frame.bytes.length
+    while (entry.frames.size > this.#perOrigin) this.#evictOldest(origin, entry)
+    while (this.#bytes > this.#maxBytes) this.#evictLargest()
+  }
+
+  get (origin: DeviceId, seq: number): StoredFrame | undefined {
+    return this.#origins.get(origin)?.frames.get(seq)
+  }
+
+  /** The lowest and highest sequence numbers held for `origin`. */
+  range (origin: DeviceId): { low: number, high: number } | undefined {
+    const entry = this.#origins.get(origin)
+    if (entry === undefined || entry.frames.size === 0) return undefined
+    let low = entry.high
+    for (const seq of entry.frames.keys()) if (seq < low) low = seq
+    return { low, high: entry.high }
+  }
+
+  origins (): IterableIterator<DeviceId> {
+    return this.#origins.keys()
+  }
+
+  #evictOldest (origin: DeviceId, entry: OriginHistory): void {
+    // Frames arrive mostly in order, so the first key is nearly always the oldest; a catch-up
+    // that inserted older numbers late makes this approximate, never unbounded.
+    let oldest = Infinity
+    let scanned = 0
+    for (const seq of entry.frames.keys()) {
+      if (seq < oldest) oldest = seq
+      if (++scanned >= 8) break
+    }
+    const frame = entry.frames.get(oldest)
+    if (frame === undefined) return
+    entry.frames.delete(oldest)
+    this.#bytes -= frame.bytes.length
+    if (entry.frames.size === 0) this.#origins.delete(origin)
+  }
+
+  #evictLargest (): void {
+    let victim: [DeviceId, OriginHistory] | undefined
+    for (const pair of this.#origins) if (victim === undefined || pair[1].frames.size > victim[1].frames.size) victim = pair
+    if (victim === undefined) return
+    this.#evictOldest(victim[0], victim[1])
+  }
+}

@@ -1,0 +1,99 @@
+import {
+  DEFAULT_CBOR_LIMITS, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
+} from '../../shared/index.js'
+
+
+/**
+ * Routing messages, carried one per link message. Each is a CBOR array whose first element is
+ * the kind; DATA is encoded and parsed by hand (it is the hot path), the rest through cbor-x.
+ *
+ *   HELLO  [0, version, fleet, listenPort, [address…]]   first message on every link
+ *   DATA   [1, hops, frame]                               a signed telemetry frame (eager push)
+ *   DIGEST [2, full, [[kid, low, high]…]]                 what I hold per origin (lazy push, catch-up)
+ *   WANT   [3, [[kid, from, to]…]]                        send me these; also grafts me for kid
+ *   PRUNE  [4, [kid…]]                                    stop pushing these origins to me eagerly
+ *   KEY    [5, [publicKey…]]                              keys of origins I am about to send (self-certifying)
+ *   KEYREQ [6, [kid…]]                                    I hold frames whose signer I cannot verify
+ *   PEERS  [7, [[id, port, [address…]]…]]                 peer exchange, for bootstrap peers
+ */
+
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, PRUNE: 4, KEY: 5, KEYREQ: 6, PEERS: 7 } as const
+
+export interface DigestEntry { kid: Uint8Array, low: number, high: number }
+export interface WantEntry { kid: Uint8Array, from: number, to: number }
+export interface PeerEntry { id: string, port: number, addresses: string[] }
+
+export type RoutingMessage =
+  | { kind: typeof MSG.HELLO, version: number, fleet: string, port: number, addresses: string[] }
+  | { kind: typeof MSG.DATA, hops: number, frame: Uint8Array }
+  | { kind: typeof MSG.DIGEST, full: boolean, entries: DigestEntry[] }
+  | { kind: typeof MSG.WANT, entries: WantEntry[] }
+  | { kind: typeof MSG.PRUNE, kids: Uint8Array[] }
+  | { kind: typeof MSG.KEY, keys: Uint8Array[] }
+  | { kind: typeof MSG.KEYREQ, kids: Uint8Array[] }
+  | { kind: typeof MSG.PEERS, peers: PeerEntry[] }
+
+/** Most entries in one DIGEST/WANT/PRUNE/KEY/PEERS message; longer lists are split. */
+export const MAX_ENTRIES = 200
+
+const LIMITS: CborLimits = { ...DEFAULT_CBOR_LIMITS, maxBytes: 64 * 1024, maxStringBytes: 16 * 1024, maxItems: MAX_ENTRIES + 4, maxDepth: 4 }
+
+export function encodeData (hops: number, frame: Uint8Array): Uint8Array {
+  return concatBytes(Uint8Array.of(0x83, MSG.DATA), cborHead(0, hops), cborHead(2, frame.length), frame)
+}
+
+export function encodeMessage (message: RoutingMessage): Uint8Array {
+  switch (message.kind) {
+    case MSG.DATA: return encodeData(message.hops, message.frame)
+    case MSG.HELLO: return encodeCbor([MSG.HELLO, message.version, message.fleet, message.port, message.addresses])
+    case MSG.DIGEST: return encodeCbor([MSG.DIGEST, message.full, message.entries.map((e) => [e.kid, e.low, e.high])])
+    case MSG.WANT: return encodeCbor([MSG.WANT, message.entries.map((e) => [e.kid, e.from, e.to])])
+    case MSG.PRUNE: return encodeCbor([MSG.PRUNE, message.kids])
+    case MSG.KEY: return encodeCbor([MSG.KEY, message.keys])
+    case MSG.KEYREQ: return encodeCbor([MSG.KEYREQ, message.kids])
+    case MSG.PEERS: return encodeCbor([MSG.PEERS, message.peers.map((p) => [p.id, p.port, p.addresses])])
+  }
+}
+
+const bad = (what: string): never => { throw meshError('ERR_BAD_CBOR', `malformed routing message: ${what}`) }
+const isBytes = (v: unknown, length?: number): v is Uint8Array => v instanceof Uint8Array && (length === undefined || v.length === length)
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
+const list = (v: unknown): unknown[] => Array.isArray(v) ? v : bad('expected a list')
+
+/** Parses one routing message; throws MeshError for anything malformed. The DATA frame is a view into `bytes`. */
+export function decodeMessage (bytes: Uint8Array): RoutingMessage {
+  if (bytes[0] === 0x83 && bytes[1] === MSG.DATA) {
+    const hops = readHead(bytes, 2)
+    const frame = readHead(bytes, hops.next)
+    if (hops.major !== 0 || frame.major !== 2 || frame.next + frame.arg !== bytes.length) bad('DATA')
+    return { kind: MSG.DATA, hops: hops.arg, frame: bytes.subarray(frame.next) }
+  }
+  const value = decodeCbor(bytes, LIMITS)
+  if (!Array.isArray(value) || !isCount(value[0])) return bad('not a [kind, …] array')
+  const [kind, a, b, c, d] = value as unknown[]
+  switch (kind) {
+    case MSG.HELLO:
+      if (!isCount(a) || typeof b !== 'string' || !isCount(c) || !Array.isArray(d) || !d.every((x) => typeof x === 'string')) return bad('HELLO')
+      return { kind, version: a, fleet: b, port: c, addresses: d as string[] }
+    case MSG.DIGEST:
+      if (typeof a !== 'boolean') return bad('DIGEST')
+      return { kind, full: a, entries: list(b).map((e) => { const [kid, low, high] = list(e); return isBytes(kid) && isCount(low) && isCount(high) && low <= high ? { kid, low, high } : bad('DIGEST entry') }) }
+    case MSG.WANT:
+      return { kind, entries: list(a).map((e) => { const [kid, from, to] = list(e); return isBytes(kid) && isCount(from) && isCount(to) && from <= to ? { kid, from, to } : bad('WANT entry') }) }
+    case MSG.PRUNE: case MSG.KEYREQ:
+      return { kind, kids: list(a).map((k) => isBytes(k) ? k : bad('kid')) }
+    case MSG.KEY:
+      return { kind, keys: list(a).map((k) => isBytes(k, 32) ? k : bad('public key')) }
+    case MSG.PEERS:
+      return { kind, peers: list(a).map((e) => { const [id, port, addrs] = list(e); return typeof id === 'string' && isCount(port) && Array.isArray(addrs) && addrs.every((x) => typeof x === 'string') ? { id, port, addresses: addrs as string[] } : bad('PEERS entry') }) }
+    default:
+      return bad(`unknown kind ${String(kind)}`)
+  }
+}
+
+/** Splits a list into chunks of at most MAX_ENTRIES. */
+export function chunks<T> (items: T[]): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += MAX_ENTRIES) out.push(items.slice(i, i + MAX_ENTRIES))
+  return out
+}
