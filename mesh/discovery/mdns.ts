@@ -30,6 +30,8 @@ export interface MdnsDiscoveryInit {
   version?: number
   /** Announce this device; default true (false: only browse). */
   announce?: boolean
+  /** Browse for other devices; default true (false: only announce, as a fleet simulator may). */
+  browse?: boolean
   /** Probe for the name before announcing (RFC 6762 §8.1); default true. */
   probe?: boolean
   /** Also announce AAAA records; default false. */
@@ -96,13 +98,14 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
       { clock: this.#clock, random: this.#random })
     this.#responder = responder
     await responder.start()
-    this.#cache = new ServiceCache({ serviceDomain: SERVICE_DOMAIN, maxInstances: this.#init.maxInstances, random: this.#random })
+    const browse = this.#init.browse !== false
+    if (browse) this.#cache = new ServiceCache({ serviceDomain: SERVICE_DOMAIN, maxInstances: this.#init.maxInstances, random: this.#random })
     this.#unsubscribe = responder.subscribe({
-      response: (packet, from) => { this.#onResponse(packet, from) },
+      ...(browse ? { response: (packet: MdnsPacket, from: RemoteInfo) => { this.#onResponse(packet, from) } } : {}),
       error: () => { this.failed() }
     })
     // RFC 6762 §5.2: the first query after a random 20-120 ms, then at growing intervals.
-    this.#scheduleQuery(20 + Math.floor(this.#random() * 100), FIRST_QUERY_MS)
+    if (browse) this.#scheduleQuery(20 + Math.floor(this.#random() * 100), FIRST_QUERY_MS)
     if (this.#init.announce === false) return
     const { id, publicKey } = this.#init.identity
     this.#published = await responder.publish({
@@ -135,7 +138,8 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
   }
 
   #query (): void {
-    this.#responder?.query([{ name: SERVICE_DOMAIN, type: 'PTR' }])
+    // Discoveries sharing a responder share the answers too: one query per second is enough.
+    this.#responder?.query([{ name: SERVICE_DOMAIN, type: 'PTR' }], { suppressMs: FIRST_QUERY_MS })
   }
 
   #scheduleQuery (delay: number, next: number): void {

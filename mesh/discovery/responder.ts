@@ -103,6 +103,7 @@ export class MdnsResponder {
   readonly #random: () => number
   readonly #listeners = new Set<MdnsListener>()
   readonly #published = new Set<BonjourService>()
+  readonly #recent = new Map<string, number>()
   #bonjour: Bonjour | undefined
   #internals: BonjourInternals | undefined
   #starting: Promise<void> | undefined
@@ -226,10 +227,22 @@ export class MdnsResponder {
     return () => { this.#listeners.delete(listener) }
   }
 
-  /** Sends one query (RFC 6762 §5); errors are counted, never thrown. */
-  query (questions: Array<{ name: string, type: string }>): void {
+  /**
+   * Sends one query (RFC 6762 §5); errors are counted, never thrown. With `suppressMs`, a query
+   * identical to one this socket sent that recently is not repeated: every subscriber sees the
+   * answers to the first (RFC 6762 §7.3, duplicate question suppression, within one responder).
+   */
+  query (questions: Array<{ name: string, type: string }>, options: { suppressMs?: number } = {}): void {
     const mdns = this.#internals?.server.mdns
     if (mdns === undefined) return
+    if (options.suppressMs !== undefined) {
+      const key = questions.map((q) => `${q.type} ${q.name.toLowerCase()}`).join(',')
+      const now = this.#clock.now()
+      const last = this.#recent.get(key)
+      if (last !== undefined && now - last < options.suppressMs) return
+      this.#recent.set(key, now)
+      if (this.#recent.size > 64) this.#recent.delete(this.#recent.keys().next().value as string)
+    }
     try {
       mdns.query({ questions }, (err) => { if (err != null) this.#failed(err) })
     } catch (err) {
