@@ -1,0 +1,207 @@
+import dgram from 'node:dgram'
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { generateKeyPair, toBase64url, type KeyPair } from '../../shared/index.js'
+import {
+  MDNS_MAX_PACKET_BYTES, SERVICE_DOMAIN, createMdnsDiscovery, createMdnsResponder, encodeTxt, hostNameFor, txtStrings,
+  type InvalidReason, type MdnsDiscovery, type MdnsDiscoveryInit, type MdnsPeerInfo, type MdnsResponder
+} from '../../mesh/discovery/index.js'
+import { describeNet } from '../helpers/netns.js'
+import { closeRaw, rawMdns, sniff, uniqueFleet, waitForLoss, waitForPeers, type RawMdns, type RawRecord } from '../helpers/mdns.js'
+
+/**
+ * DNS-SD over mDNS on real sockets, inside the private namespace test/run.sh makes (loopback
+ * only). Test files run in parallel in that namespace, so every test browses a fleet of its own.
+ * The LAN of namespace hosts, and python-zeroconf, are in mdns-lan.test.ts.
+ */
+
+const tag = randomBytes(3).toString('hex')
+let nextPort = 7100
+
+type Device = MdnsDiscovery & { readonly keys: KeyPair, readonly port: number }
+
+function device (init: Partial<MdnsDiscoveryInit> & { fleet: string }, responder?: MdnsResponder): Device {
+  const keys = generateKeyPair()
+  const port = nextPort++
+  const discovery = createMdnsDiscovery({ identity: keys, port, ...init }, responder === undefined ? {} : { responder })
+  onTestFinished(async () => { await discovery.stop() })
+  return Object.assign(discovery, { keys, port })
+}
+
+async function sharedResponder (): Promise<MdnsResponder> {
+  const responder = createMdnsResponder()
+  onTestFinished(async () => { await responder.stop() })
+  await responder.start()
+  return responder
+}
+
+async function raw (): Promise<RawMdns> {
+  const mdns = await rawMdns()
+  onTestFinished(async () => { await closeRaw(mdns) })
+  return mdns
+}
+
+/** The records of one instance, as a raw responder announces them. */
+function instance (name: string, txt: Uint8Array[], ttl: number, port = 7999): { answers: RawRecord[], additionals: RawRecord[] } {
+  const fqdn = `${name}.${SERVICE_DOMAIN}`
+  const host = `${name}.local`
+  return {
+    answers: [{ name: SERVICE_DOMAIN, type: 'PTR', ttl, data: fqdn }],
+    additionals: [
+      { name: fqdn, type: 'SRV', ttl, data: { port, target: host } },
+      { name: fqdn, type: 'TXT', ttl, data: txt.map((s) => Buffer.from(s)) },
+      { name: host, type: 'A', ttl, data: '127.0.0.1' }
+    ]
+  }
+}
+
+describeNet('DNS-SD over mDNS, devices in one namespace', () => {
+  it('lets several devices in one process see each other with their own port and TXT, never themselves', async () => {
+    const fleet = uniqueFleet('one-ns')
+    const shared = await sharedResponder()
+    // Two devices with a socket each and three sharing one responder: one host name for all.
+    const devices = [0, 1, 2, 3, 4].map((i) => device({ fleet, name: `dev-${i}-${tag}` }, i >= 2 ? shared : undefined))
+    await Promise.all(devices.map(async (d) => { await d.start() }))
+    const signal = AbortSignal.timeout(10_000)
+    for (const d of devices) {
+      const others = devices.filter((o) => o !== d)
+      const found = await waitForPeers(d, others.map((o) => o.keys.id), signal) as MdnsPeerInfo[]
+      expect(found).toEqual(others.map((o) => ({
+        source: 'mdns',
+        key: o.keys.id,
+        id: o.keys.id,
+        publicKey: o.keys.publicKey,
+        name: o.name,
+        fleet,
+        version: 1,
+        port: o.port,
+        host: hostNameFor(o.keys.id),
+        addresses: ['127.0.0.1'] // a loopback-only host has no address records: the packet's source
+      })))
+      expect(d.peers().some((p) => p.key === d.keys.id)).toBe(false) // its own announcement is ignored
+      expect(d.counters.found).toBe(4)
+      expect(d.counters.errors).toBe(0)
+    }
+  })
+
+  it('renames a device whose name is taken (RFC 6762 §9) so that both are seen', async () => {
+    const fleet = uniqueFleet('conflict')
+    const first = device({ fleet, name: `same-${tag}`, browse: false })
+    await first.start()
+    const second = device({ fleet, name: `same-${tag}`, browse: false })
+    await second.start()
+    expect(first.name).toBe(`same-${tag}`)
+    expect(second.name).toBe(`same-${tag} (2)`)
+    const observer = device({ fleet, announce: false })
+    await observer.start()
+    const found = await waitForPeers(observer, [first.keys.id, second.keys.id], AbortSignal.timeout(10_000)) as MdnsPeerInfo[]
+    expect(found.map((p) => p.name)).toEqual([`same-${tag}`, `same-${tag} (2)`])
+  })
+
+  it('drops a device at once when it says goodbye (RFC 6762 §10.1), long before its TTL', async () => {
+    const fleet = uniqueFleet('goodbye')
+    const observer = device({ fleet, announce: false })
+    const leaving = device({ fleet, browse: false })
+    await Promise.all([observer.start(), leaving.start()])
+    const signal = AbortSignal.timeout(10_000)
+    await waitForPeers(observer, [leaving.keys.id], signal)
+    const lost = waitForLoss(observer, leaving.keys.id, signal)
+    const stoppedAt = performance.now()
+    await leaving.stop()
+    const elapsed = await lost - stoppedAt
+    // The SRV record's TTL is 120 s; a goodbye is honoured after RFC 6762 §10.1's one second.
+    expect(elapsed).toBeGreaterThanOrEqual(900)
+    expect(elapsed).toBeLessThan(3_000)
+  })
+
+  it('drops a device that vanishes without goodbye when its records expire', async () => {
+    const fleet = uniqueFleet('expiry')
+    const observer = device({ fleet, announce: false })
+    await observer.start()
+    const ghost = generateKeyPair()
+    const mdns = await raw()
+    const signal = AbortSignal.timeout(10_000)
+    // Announced once with a 2 s TTL; the raw responder then never answers (a device that crashed).
+    const announcedAt = performance.now()
+    mdns.respond(instance(`ghost-${tag}`, txtStrings(encodeTxt({ ...ghost, fleet })), 2))
+    await waitForPeers(observer, [ghost.id], signal)
+    const elapsed = await waitForLoss(observer, ghost.id, signal) - announcedAt
+    expect(elapsed).toBeGreaterThanOrEqual(1_900)
+    expect(elapsed).toBeLessThan(4_000)
+    expect(observer.counters.lost).toBe(1)
+  })
+
+  it('answers a browse for 250 instances of one responder in messages within 9000 bytes, without EMSGSIZE', async () => {
+    const sniffer = await sniff()
+    onTestFinished(async () => { await sniffer.close() })
+    const fleet = uniqueFleet('many')
+    const responder = await sharedResponder()
+    // Unsplit, this answer would be about 70 KB: past EMSGSIZE even on loopback (NETWORK.md).
+    const devices = Array.from({ length: 250 }, (_, i) => device({ fleet, name: `many-${i}-${tag}`, browse: false }, responder))
+    await Promise.all(devices.map(async (d) => { await d.start() }))
+    const observer = device({ fleet, announce: false })
+    await observer.start()
+    await waitForPeers(observer, devices.map((d) => d.keys.id), AbortSignal.timeout(20_000))
+    expect(responder.counters).toMatchObject({ errors: 0, dropped: 0 })
+    expect(responder.counters.splits).toBeGreaterThan(0)
+    expect(sniffer.sizes.length).toBeGreaterThan(250)
+    expect(Math.max(...sniffer.sizes)).toBeLessThanOrEqual(MDNS_MAX_PACKET_BYTES - 28)
+    expect(observer.counters.errors).toBe(0)
+  })
+
+  it('counts malformed announcements by reason, ignores its own id, and keeps running', async () => {
+    const fleet = uniqueFleet('malformed')
+    const observer = device({ fleet, announce: false })
+    await observer.start()
+    const [alice, bob, valid] = [generateKeyPair(), generateKeyPair(), generateKeyPair()]
+    const good = (keys: KeyPair, extra: Record<string, string | undefined> = {}): Uint8Array[] =>
+      txtStrings(Object.fromEntries(Object.entries({ ...encodeTxt({ ...keys, fleet }), ...extra }).filter(([, v]) => v !== undefined)) as Record<string, string>)
+    const cases: Array<[string, Uint8Array[], InvalidReason]> = [
+      ['mismatch', good(alice, { pk: toBase64url(bob.publicKey) }), 'key-mismatch'],
+      ['nopk', good(alice, { pk: undefined }), 'missing-key'],
+      ['badpk', good(alice, { pk: '%%%' }), 'bad-pk'],
+      ['txtvers', good(alice, { txtvers: '9' }), 'txtvers'],
+      ['version', good(alice, { v: 'latest' }), 'bad-version'],
+      ['huge', [...good(alice), ...Array.from({ length: 6 }, (_, i) => new TextEncoder().encode(`x${i}=${'y'.repeat(240)}`))], 'oversized'],
+      ['binary', [Uint8Array.of(0xff, 0x3d, 0x00)], 'malformed'],
+      ['twin', good(valid), 'duplicate-id'] // a second instance claiming `valid`'s id
+    ]
+    const mdns = await raw()
+    const seen = new Set<InvalidReason>()
+    const allSeen = new Promise<void>((resolve) => {
+      observer.on('invalid', (event) => { seen.add(event.reason); if (seen.size === cases.length) resolve() })
+    })
+    // Garbage on the wire first: it must be dropped and counted, not crash anyone.
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true })
+    onTestFinished(() => { socket.close() })
+    await new Promise<void>((resolve) => { socket.bind(0, resolve) })
+    socket.setMulticastInterface('127.0.0.1')
+    await new Promise<void>((resolve, reject) => { socket.send(randomBytes(64), 5353, '224.0.0.251', (err) => { if (err === null) resolve(); else reject(err) }) })
+    const records = [
+      instance(`valid-${tag}`, good(valid), 120),
+      ...cases.map(([name, txt]) => instance(`${name}-${tag}`, txt, 120)),
+      instance(`self-${tag}`, good(observer.keys), 120) // someone announcing the observer's own id
+    ]
+    mdns.respond({ answers: records.flatMap((r) => r.answers), additionals: records.flatMap((r) => r.additionals) })
+    await Promise.race([allSeen, new Promise((_resolve, reject) => AbortSignal.timeout(10_000).addEventListener('abort', () => { reject(new Error(`saw only ${[...seen].join(', ')}`)) }))])
+    const [found] = await waitForPeers(observer, [valid.id], AbortSignal.timeout(5_000))
+    expect(found).toMatchObject({ name: `valid-${tag}`, port: 7999 })
+    expect(observer.peers().map((p) => p.key)).toEqual([valid.id]) // not its own id, nor any invalid one
+    const expected = Object.fromEntries(cases.map(([, , reason]) => [reason, 1]))
+    expect(observer.counters.invalid).toMatchObject(expected)
+    expect(observer.started).toBe(true)
+    // Goodbyes, so that other test files' browsers drop these names.
+    mdns.respond({ answers: records.flatMap((r) => [...r.answers, ...r.additionals]).map((r) => ({ ...r, ttl: 0 })) })
+  })
+})
+
+describe('mDNS discovery configuration', () => {
+  it('refuses a key that does not derive to the id, and bad names or ports, before any socket opens', () => {
+    const [alice, bob] = [generateKeyPair(), generateKeyPair()]
+    expect(() => createMdnsDiscovery({ identity: { id: alice.id, publicKey: bob.publicKey }, port: 7000 })).toThrow(expect.objectContaining({ code: 'ERR_WRONG_KEY' }))
+    expect(() => createMdnsDiscovery({ identity: alice, port: 0 })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }))
+    expect(() => createMdnsDiscovery({ identity: alice, port: 7000, name: 'x'.repeat(64) })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }))
+    expect(() => createMdnsDiscovery({ identity: alice, port: 7000, fleet: '' })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }))
+    expect(createMdnsDiscovery({ identity: alice, port: 7000 }).name).toBe(`iotmesh-${alice.id.slice(0, 8)}`)
+  })
+})
