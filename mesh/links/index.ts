@@ -1,0 +1,19 @@
+/** Links between devices: authenticated, encrypted TCP; in-memory links with seeded faults; a connection manager. */
+export type {
+  Link, LinkEvents, LinkCounters, LinkCloseInfo, RemotePeer, Transport, TransportEvents, TransportAddress,
+  DialOptions, ListenOptions, LinkOptions, Authorize, Emitter
+} from './types.js'
+export {
+  DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT
+} from './types.js'
+export { createTcpTransport, type TcpTransportInit, type TcpTransportComponents } from './tcp.js'
+export { createMemoryNetwork, type MemoryNetwork, type MemoryNetworkInit } from './memory.js'
+export { withFaults, type FaultInit, type FaultStats, type FaultyLink } from './faults.js'
+export {
+  createConnectionManager, ConnectionManager, type ConnectionManagerInit, type ConnectionManagerComponents,
+  type ConnectionManagerEvents, type PeerInfo
+} from './manager.js'
+export { Backoff, type BackoffInit } from './backoff.js'
+export { systemClock, type Clock, type TimerHandle } from './clock.js'
+export { systemRandom, seededRandom, mulberry32, mixSeed, type Random } from './random.js'
+export { PROTOCOL_VERSION } from './handshake.js'

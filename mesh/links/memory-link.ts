@@ -1,0 +1,169 @@
+import { meshError } from '../../shared/index.js'
+import { BaseLink } from './base-link.js'
+import type { Clock } from './clock.js'
+import { Keepalive } from './keepalive.js'
+import type { LinkCloseInfo, RemotePeer } from './types.js'
+
+const DATA = 0
+const PING = 1
+const PONG = 2
+const CLOSE = 3
+const RESET = 4
+
+interface Item {
+  readonly type: number
+  readonly data: Uint8Array
+  readonly token: number
+}
+
+export interface MemoryLinkOptions {
+  maxMessageBytes: number
+  maxBufferedBytes: number
+  keepaliveInterval: number
+  keepaliveTimeout: number
+}
+
+/** Whether traffic between two devices is blocked right now (a partition). */
+export type BlockedFn = (from: string, to: string) => boolean
+
+/**
+ * One end of an in-memory link. Messages are copied, queued and delivered to the other end in a
+ * microtask, in order; a partition drops them at delivery time, as a real network drops packets
+ * in flight. Keepalive runs as on TCP, so a partitioned link dies the same way.
+ */
+export class MemoryLink extends BaseLink {
+  #peer: MemoryLink | undefined
+  readonly #localId: string
+  readonly #blocked: BlockedFn
+  readonly #options: MemoryLinkOptions
+  readonly #keepalive: Keepalive
+  #queue: Item[] = []
+  #queued = 0
+  #flushScheduled = false
+  #owesDrain = false
+
+  constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn) {
+    super(remote, initiator, clock, options.maxBufferedBytes)
+    this.#localId = localId
+    this.#options = options
+    this.#blocked = blocked
+    this.#keepalive = new Keepalive(clock, options.keepaliveInterval, options.keepaliveTimeout, {
+      ping: () => { this.#enqueue(PING, new Uint8Array(0), 0) },
+      dead: (silentFor) => {
+        this.destroy(meshError('ERR_LINK_CLOSED', `no frame from ${remote.id} for ${silentFor} ms; the link is dead`, { details: { reason: 'keepalive', silentFor } }))
+      }
+    })
+  }
+
+  /** Joins two ends; call once, before handing either out. */
+  static pair (a: MemoryLink, b: MemoryLink): void {
+    a.#peer = b
+    b.#peer = a
+    a.#keepalive.start()
+    b.#keepalive.start()
+  }
+
+  get writable (): boolean {
+    return this.open && !this.#owesDrain && this.#queued < this.#options.maxBufferedBytes
+  }
+
+  get bufferedBytes (): number {
+    return this.#queued
+  }
+
+  send (msg: Uint8Array): void {
+    if (!this.open) throw this.closedError()
+    if (msg.length > this.#options.maxMessageBytes) {
+      throw meshError('ERR_FRAME_TOO_LARGE', `a ${msg.length}-byte message exceeds the link limit of ${this.#options.maxMessageBytes} bytes; split it`, { details: { length: msg.length, limit: this.#options.maxMessageBytes } })
+    }
+    if (this.#queued + msg.length > this.#options.maxBufferedBytes) {
+      this.#owesDrain = true
+      throw meshError('ERR_BACKPRESSURE', `the send queue to ${this.remote.id} holds ${this.#queued} bytes (limit ${this.#options.maxBufferedBytes}); wait for 'drain'`, { details: { bufferedBytes: this.#queued, limit: this.#options.maxBufferedBytes } })
+    }
+    this.#enqueue(DATA, new Uint8Array(msg), 0)
+    this.counters.framesOut++
+    this.counters.bytesOut += msg.length
+  }
+
+  protected sendPing (token: number): void {
+    this.#enqueue(PING, new Uint8Array(0), token)
+  }
+
+  protected pauseInput (_paused: boolean): void {
+    // Nothing to pause: the sender's queue is bounded and the inbox holds what it has delivered.
+  }
+
+  #enqueue (type: number, data: Uint8Array, token: number): void {
+    this.#queue.push({ type, data, token })
+    this.#queued += data.length
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    queueMicrotask(() => { this.#flush() })
+  }
+
+  #flush (): void {
+    this.#flushScheduled = false
+    const queue = this.#queue
+    this.#queue = []
+    this.#queued = 0
+    const peer = this.#peer
+    for (const item of queue) {
+      if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive(item)
+    }
+    if (this.#owesDrain && this.open) {
+      this.#owesDrain = false
+      this.emit('drain')
+    }
+  }
+
+  #receive (item: Item): void {
+    if (!this.open) return
+    this.#keepalive.heard()
+    switch (item.type) {
+      case DATA:
+        this.counters.bytesIn += item.data.length
+        this.receivedMessage(item.data)
+        break
+      case PING:
+        this.#enqueue(PONG, item.data, item.token)
+        break
+      case PONG:
+        this.receivedPong(item.token)
+        break
+      case CLOSE:
+        this.#end({ reason: 'remote' })
+        break
+      case RESET:
+        this.#end({ reason: 'error', error: meshError('ERR_LINK_CLOSED', `${this.remote.id} reset the link`) })
+        break
+    }
+  }
+
+  #end (info: LinkCloseInfo): void {
+    this.beginClose(info)
+    this.#keepalive.stop()
+    queueMicrotask(() => { this.finishClose(info) })
+  }
+
+  async close (): Promise<void> {
+    if (this.open) {
+      this.#enqueue(CLOSE, new Uint8Array(0), 0)
+      this.#end({ reason: 'local' })
+    }
+    await this.closedPromise
+  }
+
+  replace (): void {
+    if (!this.open) return
+    this.#enqueue(CLOSE, new Uint8Array(0), 0)
+    this.#end({ reason: 'replaced' })
+  }
+
+  destroy (err?: Error): void {
+    if (!this.open) return
+    this.#queue = []
+    this.#queued = 0
+    this.#enqueue(RESET, new Uint8Array(0), 0)
+    this.#end(err === undefined ? { reason: 'local' } : { reason: 'error', error: err })
+  }
+}

@@ -1,0 +1,200 @@
+import { isMeshError, meshError, type DeviceId, type KeyPair } from '../../shared/index.js'
+import { TypedEmitter } from '../events.js'
+import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
+import { systemClock, type Clock } from './clock.js'
+import { withFaults, type FaultInit } from './faults.js'
+import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
+import { mixSeed } from './random.js'
+import {
+  DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
+  type Authorize, type DialOptions, type Link, type LinkOptions, type ListenOptions, type Transport,
+  type TransportAddress, type TransportEvents
+} from './types.js'
+
+/**
+ * Links without sockets: the Link/Transport contract in one process, for fast tests and the
+ * fleet simulator. The network is a switchboard of listening addresses. Faults (loss, delay,
+ * duplication) are seeded: every link end gets its own stream, derived from the network seed and
+ * the two device ids, so a run with the same seed delivers the same messages in the same way.
+ * A partition drops traffic between two sets of devices until `heal()`; keepalive then closes
+ * the links it cuts, as it would on TCP.
+ */
+export interface MemoryNetworkInit extends Omit<FaultInit, 'seed' | 'blocked'> {
+  seed?: number
+}
+
+export interface MemoryNetwork {
+  readonly seed: number
+  /** A transport for one device on this network. */
+  createTransport (init: LinkOptions, components: { keys: KeyPair, clock?: Clock }): Transport
+  /** Blocks traffic between every device in `side` and every device in `other` (default: all the rest). */
+  partition (side: Iterable<DeviceId>, other?: Iterable<DeviceId>): void
+  /** Lifts every partition. */
+  heal (): void
+  blocked (from: DeviceId, to: DeviceId): boolean
+}
+
+class Network implements MemoryNetwork {
+  readonly seed: number
+  readonly #faults: Omit<FaultInit, 'seed' | 'blocked'> | undefined
+  readonly #clock: Clock
+  readonly listeners = new Map<string, MemoryTransport>()
+  readonly #ports = new Map<string, number>()
+  readonly #linkCount = new Map<string, number>()
+  #partitions: Array<[ReadonlySet<DeviceId>, ReadonlySet<DeviceId> | undefined]> = []
+
+  constructor (init: MemoryNetworkInit, clock: Clock) {
+    this.seed = init.seed ?? 1
+    const { seed: _seed, ...faults } = init
+    const faulty = (faults.loss ?? 0) > 0 || (faults.duplicate ?? 0) > 0 || faults.delay !== undefined
+    this.#faults = faulty ? faults : undefined
+    this.#clock = clock
+  }
+
+  createTransport (init: LinkOptions, components: { keys: KeyPair, clock?: Clock }): Transport {
+    return new MemoryTransport(this, init, components.keys, components.clock ?? this.#clock)
+  }
+
+  partition (side: Iterable<DeviceId>, other?: Iterable<DeviceId>): void {
+    this.#partitions.push([new Set(side), other === undefined ? undefined : new Set(other)])
+  }
+
+  heal (): void {
+    this.#partitions = []
+  }
+
+  blocked = (from: DeviceId, to: DeviceId): boolean => {
+    for (const [a, b] of this.#partitions) {
+      const inA = (id: DeviceId): boolean => a.has(id)
+      const inB = (id: DeviceId): boolean => b === undefined ? !a.has(id) : b.has(id)
+      if ((inA(from) && inB(to)) || (inB(from) && inA(to))) return true
+    }
+    return false
+  }
+
+  allocate (host: string, port: number): number {
+    if (port !== 0) return port
+    const next = (this.#ports.get(host) ?? 40_000) + 1
+    this.#ports.set(host, next)
+    return next
+  }
+
+  /** Wraps a new link end with this network's faults, seeded by the pair and how many links it had. */
+  wrap (link: MemoryLink, from: DeviceId, to: DeviceId, clock: Clock): Link {
+    if (this.#faults === undefined) return link
+    const pair = `${from}>${to}`
+    const n = (this.#linkCount.get(pair) ?? 0) + 1
+    this.#linkCount.set(pair, n)
+    return withFaults(link, { ...this.#faults, seed: mixSeed(this.seed, from, to, n) }, { clock })
+  }
+}
+
+class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport {
+  readonly localId: DeviceId
+  readonly keys: KeyPair
+  readonly authorize: Authorize | undefined
+  readonly #network: Network
+  readonly #clock: Clock
+  readonly #options: MemoryLinkOptions
+  readonly #links = new Map<DeviceId, Link>()
+  #address: TransportAddress | undefined
+  #closing: Promise<void> | undefined
+
+  constructor (network: Network, init: LinkOptions, keys: KeyPair, clock: Clock) {
+    super()
+    this.#network = network
+    this.keys = keys
+    this.localId = keys.id
+    this.authorize = init.authorize
+    this.#clock = clock
+    this.#options = {
+      maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxBufferedBytes: init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+      keepaliveInterval: init.keepaliveInterval ?? DEFAULT_KEEPALIVE_INTERVAL,
+      keepaliveTimeout: init.keepaliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT
+    }
+  }
+
+  get address (): TransportAddress | undefined { return this.#address }
+  get links (): ReadonlyMap<DeviceId, Link> { return this.#links }
+
+  async listen (options: ListenOptions = {}): Promise<TransportAddress> {
+    this.#assertOpen()
+    if (this.#address !== undefined) return this.#address
+    options.signal?.throwIfAborted()
+    const host = options.host ?? 'memory'
+    const port = this.#network.allocate(host, options.port ?? 0)
+    const key = `${host}:${port}`
+    if (this.#network.listeners.has(key)) throw meshError('ERR_LINK_CLOSED', `cannot listen on ${key}: the address is in use`)
+    this.#network.listeners.set(key, this)
+    this.#address = { host, port }
+    return this.#address
+  }
+
+  async dial (address: TransportAddress, options: DialOptions = {}): Promise<Link> {
+    this.#assertOpen()
+    if (options.signal?.aborted === true) throw meshError('ERR_ABORTED', 'the dial was aborted', { cause: options.signal.reason })
+    await Promise.resolve() // a dial never completes synchronously, as on a socket
+    this.#assertOpen()
+    const peer = `${address.host}:${address.port}`
+    const target = this.#network.listeners.get(peer)
+    if (target === undefined || target.#closing !== undefined) throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: nothing listens there`, { details: { peer } })
+    if (this.#network.blocked(this.localId, target.localId)) throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: unreachable (partitioned)`, { details: { peer, partitioned: true } })
+    const remote = { id: target.localId, publicKey: target.keys.publicKey }
+    const local = { id: this.localId, publicKey: this.keys.publicKey }
+    checkNotSelf(remote, this.keys.publicKey)
+    checkExpected(remote, options)
+    checkAuthorized(remote, this.authorize)
+    try {
+      checkAuthorized(local, target.authorize)
+    } catch (err) {
+      if (isMeshError(err)) target.emit('refused', err, { host: 'memory', port: 0 })
+      throw meshError('ERR_NOT_IN_ROSTER', `the peer refused the link: ERR_NOT_IN_ROSTER`, { details: { remote: true } })
+    }
+    const existing = this.#links.get(remote.id)
+    if (existing?.open === true) return existing
+    const ours = new MemoryLink(this.localId, remote, true, this.#options, this.#clock, this.#network.blocked)
+    const theirs = new MemoryLink(target.localId, local, false, target.#options, target.#clock, this.#network.blocked)
+    MemoryLink.pair(ours, theirs)
+    const link = this.#adopt(this.#network.wrap(ours, this.localId, remote.id, this.#clock))
+    target.#adopt(this.#network.wrap(theirs, remote.id, this.localId, target.#clock))
+    return link
+  }
+
+  #adopt (link: Link): Link {
+    const id = link.remote.id
+    this.#links.set(id, link)
+    link.once('close', () => { if (this.#links.get(id) === link) this.#links.delete(id) })
+    if (!link.initiator) this.emit('link', link)
+    return link
+  }
+
+  #assertOpen (): void {
+    if (this.#closing !== undefined) throw meshError('ERR_LINK_CLOSED', `the transport of ${this.localId} is closed; create a new one`)
+  }
+
+  async close (): Promise<void> {
+    this.#closing ??= (async () => {
+      const address = this.#address
+      if (address !== undefined && this.#network.listeners.get(`${address.host}:${address.port}`) === this) {
+        this.#network.listeners.delete(`${address.host}:${address.port}`)
+      }
+      await Promise.all([...this.#links.values()].map(async (link) => { await link.close() }))
+      this.removeAllListeners()
+    })()
+    await this.#closing
+  }
+
+  protected override emit<K extends keyof TransportEvents & string> (event: K, ...args: TransportEvents[K]): boolean {
+    return this.#closing === undefined && super.emit(event, ...args)
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.close()
+  }
+}
+
+/** An in-memory network; `createTransport` gives each device its transport. */
+export function createMemoryNetwork (init: MemoryNetworkInit = {}, components: { clock?: Clock } = {}): MemoryNetwork {
+  return new Network(init, components.clock ?? systemClock)
+}

@@ -1,0 +1,249 @@
+import { setMaxListeners } from 'node:events'
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { isMeshError, meshError, nodeEd25519, type DeviceId, type Ed25519, type KeyPair } from '../../shared/index.js'
+import { TypedEmitter } from '../events.js'
+import { systemClock, type Clock } from './clock.js'
+import { InitiatorHandshake, ResponderHandshake, type HandshakeConfig, type SessionSecrets } from './handshake.js'
+import { systemRandom, type Random } from './random.js'
+import { LinkRegistry } from './registry.js'
+import { HandshakeChannel } from './tcp-handshake.js'
+import { TcpLink, type TcpLinkOptions } from './tcp-link.js'
+import {
+  DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
+  type DialOptions, type Link, type LinkOptions, type ListenOptions, type RemotePeer, type Transport,
+  type TransportAddress, type TransportEvents
+} from './types.js'
+
+export interface TcpTransportInit extends LinkOptions {
+  /** A handshake that takes longer is abandoned with ERR_HANDSHAKE (default 10 s). */
+  handshakeTimeout?: number
+  /** A graceful close that the peer does not complete in time is forced (default 5 s). */
+  closeTimeout?: number
+}
+
+export interface TcpTransportComponents {
+  keys: KeyPair
+  ed25519?: Ed25519
+  clock?: Clock
+  /** Nonces and ephemeral keys; inject `seededRandom` only to replay a handshake in a test. */
+  random?: Random
+}
+
+/**
+ * Authenticated, encrypted links over TCP. Owns the listening socket and every connection;
+ * hands protocol work to `handshake.ts` (pure), `tcp-handshake.ts` (handshake I/O) and
+ * `tcp-link.ts` (an established link). One link per remote device (`registry.ts`).
+ */
+class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
+  readonly localId: DeviceId
+  readonly #config: HandshakeConfig
+  readonly #clock: Clock
+  readonly #linkOptions: TcpLinkOptions
+  readonly #handshakeTimeout: number
+  readonly #registry: LinkRegistry
+  readonly #abort = new AbortController()
+  readonly #sockets = new Set<Socket>()
+  readonly #handshakes = new Set<Promise<unknown>>()
+  readonly #dialing = new Map<DeviceId, Promise<Link>>()
+  #server: Server | undefined
+  #listening: Promise<TransportAddress> | undefined
+  #address: TransportAddress | undefined
+  #closing: Promise<void> | undefined
+  #seq = 0
+
+  constructor (init: TcpTransportInit, components: TcpTransportComponents) {
+    super()
+    this.localId = components.keys.id
+    this.#clock = components.clock ?? systemClock
+    this.#config = {
+      keys: components.keys,
+      ed25519: components.ed25519 ?? nodeEd25519,
+      random: components.random ?? systemRandom,
+      authorize: init.authorize
+    }
+    this.#linkOptions = {
+      maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxBufferedBytes: init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+      keepaliveInterval: init.keepaliveInterval ?? DEFAULT_KEEPALIVE_INTERVAL,
+      keepaliveTimeout: init.keepaliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT,
+      closeTimeout: init.closeTimeout ?? 5000
+    }
+    this.#handshakeTimeout = init.handshakeTimeout ?? 10_000
+    this.#registry = new LinkRegistry(this.localId)
+    setMaxListeners(0, this.#abort.signal) // every handshake listens to it
+  }
+
+  get address (): TransportAddress | undefined {
+    return this.#address
+  }
+
+  get links (): ReadonlyMap<DeviceId, Link> {
+    return this.#registry.links
+  }
+
+  async listen (options: ListenOptions = {}): Promise<TransportAddress> {
+    this.#assertOpen()
+    this.#listening ??= this.#listen(options)
+    return await this.#listening
+  }
+
+  async #listen (options: ListenOptions): Promise<TransportAddress> {
+    const server = createServer({ noDelay: true }, (socket) => { this.#accept(socket) })
+    this.#server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ host: options.host ?? '0.0.0.0', port: options.port ?? 0, signal: options.signal }, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    }).catch((err: NodeJS.ErrnoException) => {
+      this.#listening = undefined
+      this.#server = undefined
+      throw err.name === 'AbortError'
+        ? meshError('ERR_ABORTED', 'listen was aborted', { cause: err })
+        : meshError('ERR_LINK_CLOSED', `cannot listen on ${options.host ?? '0.0.0.0'}:${options.port ?? 0}: ${err.code ?? err.message}`, { cause: err })
+    })
+    server.on('error', () => {}) // after listening, a server error concerns one connection only
+    const bound = server.address() as AddressInfo
+    this.#address = { host: bound.address, port: bound.port }
+    return this.#address
+  }
+
+  async dial (address: TransportAddress, options: DialOptions = {}): Promise<Link> {
+    this.#assertOpen()
+    const id = options.expectedId
+    if (id !== undefined) {
+      const existing = this.#registry.links.get(id)
+      if (existing?.open === true) return existing
+      const inflight = this.#dialing.get(id)
+      if (inflight !== undefined) return await inflight
+    }
+    const dialing = this.#tracked(this.#dial(address, options))
+    if (id !== undefined) {
+      this.#dialing.set(id, dialing)
+      const forget = (): void => { if (this.#dialing.get(id) === dialing) this.#dialing.delete(id) }
+      dialing.then(forget, forget)
+    }
+    return await dialing
+  }
+
+  async #dial (address: TransportAddress, options: DialOptions): Promise<Link> {
+    if (options.signal?.aborted === true) throw meshError('ERR_ABORTED', 'the dial was aborted', { cause: options.signal.reason })
+    const signal = options.signal === undefined ? this.#abort.signal : AbortSignal.any([options.signal, this.#abort.signal])
+    const peer = `${address.host}:${address.port}`
+    const socket = this.#own(connect({ host: address.host, port: address.port, noDelay: true }))
+    const channel = new HandshakeChannel(socket, this.#clock, this.#handshakeTimeout, signal, peer)
+    const handshake = new InitiatorHandshake({ ...this.#config, expectedId: options.expectedId, expectedPublicKey: options.expectedPublicKey })
+    let done = options.expectedId === undefined ? undefined : this.#registry.track(options.expectedId, true)
+    try {
+      await channel.connected()
+      const seq = this.#seq = Math.max(this.#seq + 1, Date.now() * 1000)
+      channel.send(handshake.hello(seq))
+      const remote = handshake.readReply(await channel.next())
+      done ??= this.#registry.track(remote.id, true)
+      channel.send(handshake.auth())
+      const { verdict, secrets } = handshake.readFinish(await channel.next())
+      this.#assertOpen()
+      if (verdict === 'accept') return this.#registry.adopt(this.#link(channel, secrets, remote, true), { initiatorId: this.localId, seq })
+      channel.end()
+      done()
+      done = undefined
+      const kept = await this.#registry.settled(remote.id)
+      if (kept !== undefined) return kept
+      throw meshError('ERR_HANDSHAKE', `${remote.id} keeps another link with this node, but none is open here; dial again`, { details: { id: remote.id, duplicate: true } })
+    } catch (err) {
+      channel.refuse(err)
+      throw this.#closing === undefined || isMeshError(err, 'ERR_LINK_CLOSED') ? err : meshError('ERR_LINK_CLOSED', 'the transport was closed during the dial', { cause: err })
+    } finally {
+      done?.()
+    }
+  }
+
+  #accept (socket: Socket): void {
+    if (this.#closing !== undefined) {
+      socket.destroy()
+      return
+    }
+    this.#own(socket)
+    const from = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }
+    const channel = new HandshakeChannel(socket, this.#clock, this.#handshakeTimeout, this.#abort.signal, `${from.host}:${from.port}`)
+    this.#tracked(this.#respond(channel, from))
+  }
+
+  async #respond (channel: HandshakeChannel, from: TransportAddress): Promise<void> {
+    const handshake = new ResponderHandshake(this.#config)
+    let done: (() => void) | undefined
+    try {
+      const { claimed, seq } = handshake.readHello(await channel.next())
+      done = this.#registry.track(claimed.id, false)
+      channel.send(handshake.reply())
+      const remote = handshake.readAuth(await channel.next())
+      const origin = { initiatorId: remote.id, seq }
+      const verdict = await this.#registry.decideInbound(remote.id, origin)
+      this.#assertOpen()
+      const { message, secrets } = handshake.finish(verdict)
+      channel.send(message)
+      if (verdict === 'duplicate') {
+        channel.end()
+        return
+      }
+      const link = this.#link(channel, secrets, remote, false)
+      if (this.#registry.adopt(link, origin) === link) this.emit('link', link)
+    } catch (err) {
+      channel.refuse(err)
+      if (this.#closing === undefined) this.emit('refused', isMeshError(err) ? err : meshError('ERR_HANDSHAKE', 'the handshake failed', { cause: err }), from)
+    } finally {
+      done?.()
+    }
+  }
+
+  #link (channel: HandshakeChannel, secrets: SessionSecrets, remote: RemotePeer, initiator: boolean): TcpLink {
+    const { socket, decoder } = channel.handover()
+    return new TcpLink(socket, decoder, secrets, remote, initiator, this.#linkOptions, this.#clock)
+  }
+
+  #own (socket: Socket): Socket {
+    this.#sockets.add(socket)
+    socket.once('close', () => { this.#sockets.delete(socket) })
+    return socket
+  }
+
+  #tracked<T> (work: Promise<T>): Promise<T> {
+    this.#handshakes.add(work)
+    const forget = (): void => { this.#handshakes.delete(work) }
+    work.then(forget, forget)
+    return work
+  }
+
+  #assertOpen (): void {
+    if (this.#closing !== undefined) throw meshError('ERR_LINK_CLOSED', `the transport of ${this.localId} is closed; create a new one`)
+  }
+
+  async close (): Promise<void> {
+    this.#closing ??= this.#close()
+    await this.#closing
+  }
+
+  async #close (): Promise<void> {
+    this.#abort.abort()
+    await Promise.allSettled([...this.#handshakes])
+    await Promise.all([...this.#registry.links.values()].map(async (link) => { await link.close() }))
+    for (const socket of this.#sockets) socket.destroy()
+    const server = this.#server
+    if (server !== undefined) await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    this.removeAllListeners()
+  }
+
+  protected override emit<K extends keyof TransportEvents & string> (event: K, ...args: TransportEvents[K]): boolean {
+    return this.#closing === undefined && super.emit(event, ...args)
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.close()
+  }
+}
+
+/** A TCP transport; call `listen()` to accept links, `dial()` to open them. */
+export function createTcpTransport (init: TcpTransportInit, components: TcpTransportComponents): Transport {
+  return new TcpTransport(init, components)
+}

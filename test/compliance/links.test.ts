@@ -1,0 +1,193 @@
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { isMeshError, type KeyPair } from '../../shared/index.js'
+import { createMemoryNetwork, createTcpTransport, type Link, type LinkOptions, type Transport } from '../../mesh/links/index.js'
+import { describeNet } from '../helpers/netns.js'
+import { testKeys } from '../helpers/keys.js'
+
+/**
+ * The link contract, run against every transport (libp2p's interface-compliance-tests):
+ * idempotent start/stop, nothing emitted after close, ordered delivery both ways, close
+ * propagation, the frame size limit, backpressure, identity checks.
+ */
+
+type MakeTransport = (keys: KeyPair, init?: LinkOptions) => Transport
+
+async function expectCode (promise: Promise<unknown>, code: string): Promise<void> {
+  await expect(promise).rejects.toSatisfy((err: unknown) => isMeshError(err) && err.code === code)
+}
+
+function expectThrowsCode (fn: () => unknown, code: string): void {
+  let caught: unknown
+  try {
+    fn()
+  } catch (err) {
+    caught = err
+  }
+  expect(isMeshError(caught) ? caught.code : caught).toBe(code)
+}
+
+function linkCompliance (name: string, make: MakeTransport, host: string): void {
+  const started = async (label: number, init?: LinkOptions): Promise<Transport> => {
+    const transport = make(testKeys(label), init)
+    onTestFinished(async () => { await transport.close() })
+    await transport.listen({ host, port: 0 })
+    return transport
+  }
+
+  /** A linked pair: `a` dialed `b`; `inbound` is b's end. */
+  const linked = async (init?: LinkOptions): Promise<{ a: Transport, b: Transport, outbound: Link, inbound: Link }> => {
+    const a = await started(1, init)
+    const b = await started(2, init)
+    const arrived = b.next('link')
+    const outbound = await a.dial(b.address!, { expectedId: b.localId })
+    const [inbound] = await arrived
+    return { a, b, outbound, inbound }
+  }
+
+  describe(`${name} links`, () => {
+    it('listen and close are idempotent; a closed transport refuses work', async () => {
+      const transport = make(testKeys(3))
+      onTestFinished(async () => { await transport.close() })
+      const first = await transport.listen({ host, port: 0 })
+      const again = await transport.listen({ host, port: 0 })
+      expect(again).toEqual(first)
+      expect(transport.address).toEqual(first)
+      await transport.close()
+      await transport.close()
+      await expectCode(transport.listen({ host }), 'ERR_LINK_CLOSED')
+      await expectCode(transport.dial(first), 'ERR_LINK_CLOSED')
+      const never = make(testKeys(4))
+      await never.close() // stop before start
+      await never.close()
+    })
+
+    it('emits nothing after close, and a closed transport is not reachable', async () => {
+      const { a, b, outbound, inbound } = await linked()
+      const late: string[] = []
+      const aClosed = outbound.next('close')
+      const bClosed = inbound.next('close')
+      await a.close()
+      await Promise.all([aClosed, bClosed])
+      for (const event of ['link', 'refused'] as const) a.on(event, () => late.push(`a:${event}`))
+      outbound.on('message', () => late.push('outbound:message'))
+      outbound.on('close', () => late.push('outbound:close'))
+      expect(outbound.open).toBe(false)
+      expectThrowsCode(() => { outbound.send(new Uint8Array(1)) }, 'ERR_LINK_CLOSED')
+      await expectCode(b.dial(a.address!, { expectedId: a.localId }), 'ERR_LINK_CLOSED')
+      expect(a.links.size).toBe(0)
+      expect(late).toEqual([])
+    })
+
+    it('delivers messages in order, both ways, and counts them', async () => {
+      const { outbound, inbound } = await linked()
+      const count = 500
+      const atB: number[] = []
+      const atA: number[] = []
+      const doneB = new Promise<void>((resolve) => {
+        inbound.on('message', (msg) => { atB.push(new DataView(msg.buffer, msg.byteOffset).getUint32(0)); if (atB.length === count) resolve() })
+      })
+      const doneA = new Promise<void>((resolve) => {
+        outbound.on('message', (msg) => { atA.push(new DataView(msg.buffer, msg.byteOffset).getUint32(0)); if (atA.length === count) resolve() })
+      })
+      const msg = new Uint8Array(100)
+      for (let i = 0; i < count; i++) {
+        new DataView(msg.buffer).setUint32(0, i)
+        outbound.send(msg) // the buffer is reused: send must have consumed it
+        new DataView(msg.buffer).setUint32(0, count + i)
+        inbound.send(msg)
+      }
+      await Promise.all([doneA, doneB])
+      expect(atB).toEqual(Array.from({ length: count }, (_, i) => i))
+      expect(atA).toEqual(Array.from({ length: count }, (_, i) => count + i))
+      expect(outbound.counters.framesOut).toBe(count)
+      expect(inbound.counters.framesIn).toBe(count)
+      expect(inbound.counters.bytesIn).toBeGreaterThanOrEqual(count * 100)
+      expect(outbound.initiator).toBe(true)
+      expect(inbound.initiator).toBe(false)
+      expect(outbound.remote.id).toBe(testKeys(2).id)
+      expect(inbound.remote.id).toBe(testKeys(1).id)
+    })
+
+    it('propagates a graceful close to the other end', async () => {
+      const { a, b, outbound, inbound } = await linked()
+      const remoteClosed = inbound.next('close')
+      const localClosed = outbound.next('close')
+      await outbound.close()
+      expect((await localClosed)[0].reason).toBe('local')
+      expect((await remoteClosed)[0].reason).toBe('remote')
+      expect(inbound.open).toBe(false)
+      expect(a.links.size).toBe(0)
+      expect(b.links.size).toBe(0)
+      await outbound.close() // idempotent
+      outbound.destroy()
+    })
+
+    it('refuses a message above the frame limit and keeps the link', async () => {
+      const { outbound, inbound } = await linked({ maxMessageBytes: 1024 })
+      expectThrowsCode(() => { outbound.send(new Uint8Array(1025)) }, 'ERR_FRAME_TOO_LARGE')
+      const got = inbound.next('message')
+      outbound.send(new Uint8Array(1024).fill(7))
+      const [msg] = await got
+      expect(msg.length).toBe(1024)
+      expect(outbound.open).toBe(true)
+    })
+
+    it('refuses to queue beyond its bound, then drains', async () => {
+      const { outbound } = await linked({ maxBufferedBytes: 256 * 1024 })
+      const msg = new Uint8Array(1000)
+      let sent = 0
+      let refusal: unknown
+      try {
+        for (; sent < 100_000; sent++) outbound.send(msg)
+      } catch (err) {
+        refusal = err
+      }
+      expect(isMeshError(refusal, 'ERR_BACKPRESSURE')).toBe(true)
+      expect(outbound.writable).toBe(false)
+      expect(outbound.bufferedBytes).toBeLessThanOrEqual(512 * 1024)
+      await outbound.next('drain')
+      expect(outbound.writable).toBe(true)
+      outbound.send(msg)
+    })
+
+    it('keeps one link per pair: dialing again returns the open link', async () => {
+      const { a, b, outbound } = await linked()
+      const again = await a.dial(b.address!, { expectedId: b.localId })
+      expect(again).toBe(outbound)
+      expect(a.links.get(b.localId)).toBe(outbound)
+      expect(b.links.size).toBe(1)
+    })
+
+    it('answers pings', async () => {
+      const { outbound, inbound } = await linked()
+      expect(await outbound.ping()).toBeGreaterThanOrEqual(0)
+      expect(await inbound.ping()).toBeGreaterThanOrEqual(0)
+    })
+
+    it('refuses a peer other than the one announced', async () => {
+      const a = await started(5)
+      const b = await started(6)
+      await expectCode(a.dial(b.address!, { expectedId: testKeys(7).id }), 'ERR_PEER_KEY_MISMATCH')
+      await expectCode(a.dial(b.address!, { expectedPublicKey: testKeys(7).publicKey }), 'ERR_PEER_KEY_MISMATCH')
+      expect(a.links.size).toBe(0)
+    })
+
+    it('refuses a device outside the roster, and says so', async () => {
+      const a = await started(8)
+      const b = await started(9, { authorize: (remote) => remote.id !== a.localId })
+      const refused = b.next('refused')
+      await expectCode(a.dial(b.address!), 'ERR_NOT_IN_ROSTER')
+      expect((await refused)[0].code).toBe('ERR_NOT_IN_ROSTER')
+      expect(b.links.size).toBe(0)
+    })
+  })
+}
+
+describeNet('link compliance: TCP', () => {
+  linkCompliance('tcp', (keys, init) => createTcpTransport({ ...init }, { keys }), '127.0.0.1')
+})
+
+describe('link compliance: memory', () => {
+  const network = createMemoryNetwork({ seed: 7 })
+  linkCompliance('memory', (keys, init) => network.createTransport({ ...init }, { keys }), 'memory')
+})
