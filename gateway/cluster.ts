@@ -1,0 +1,65 @@
+import { createRequire } from 'node:module'
+import mqemitterRedis from 'mqemitter-redis'
+import { meshError } from '../shared/index.js'
+
+/**
+ * Outgrowing one machine: several embedded gateways share one broker state through Redis —
+ * messages through `mqemitter-redis` (Redis pub/sub), retained messages, subscriptions, wills and
+ * QoS state through `aedes-persistence-redis` (aedes 1.x needs ≥ 11.2.1: the async persistence
+ * interface, docs/MIGRATION.md). A device connected to gateway 1 reaches a subscriber of gateway 2.
+ */
+
+export interface ClusterInit {
+  /** redis://[:password@]host:port[/db] */
+  redis: string
+}
+
+/** What aedes needs of a persistence here (aedes-persistence-redis ships no types). */
+export interface ClusterPersistence {
+  destroy (cb?: () => void): unknown
+}
+
+export interface ClusterParts {
+  mq: unknown
+  persistence: ClusterPersistence
+  /** Closes the persistence's Redis connection (aedes closes `mq` itself). */
+  close (): Promise<void>
+}
+
+type PersistenceFactory = (opts: Record<string, unknown>) => ClusterPersistence
+
+export function redisOptions (url: string): { host: string, port: number, db: number, username?: string, password?: string } {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `cluster.redis must be a redis:// URL, got ${JSON.stringify(url)}`, { cause: err })
+  }
+  if (parsed.protocol !== 'redis:') throw meshError('ERR_BAD_ARGUMENT', `cluster.redis must be a redis:// URL, got ${JSON.stringify(url)}`)
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0
+  if (!Number.isSafeInteger(db) || db < 0) throw meshError('ERR_BAD_ARGUMENT', `the Redis database in ${url} is not a number`)
+  return {
+    host: parsed.hostname,
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    db,
+    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) })
+  }
+}
+
+export function createClusterParts (init: ClusterInit): ClusterParts {
+  const options = redisOptions(init.redis)
+  const require = createRequire(import.meta.url)
+  const persistenceFactory = require('aedes-persistence-redis') as PersistenceFactory
+  const persistence = persistenceFactory({ ...options, maxRetriesPerRequest: 3 })
+  const mq = mqemitterRedis({ ...options, maxRetriesPerRequest: 3 })
+  let closed: Promise<void> | undefined
+  return {
+    mq,
+    persistence,
+    close: async () => {
+      closed ??= Promise.resolve(persistence.destroy()).then(() => {}, () => {})
+      await closed
+    }
+  }
+}

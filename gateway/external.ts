@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto'
+import { connect, type IClientOptions, type MqttClient } from 'mqtt'
+import { meshError } from '../shared/index.js'
+import type { Ingest, Outcome } from './ingest.js'
+import { topicFilters } from './topics.js'
+
+/**
+ * The gateway as a client of any MQTT 3.1.1/5 broker (Mosquitto, EMQX, HiveMQ, a cloud broker):
+ * it subscribes to the fleet's frames and statuses, runs each through the same ingest pipeline
+ * as the embedded broker, and publishes the verified readings on …/json.
+ *
+ * Here the gateway authorizes nothing on the broker: every client of that broker still receives
+ * whatever was published, verified or not. Restricting who may publish where (each device to
+ * iotmesh/<fleet>/<its id>/#, only the gateway to …/json) is the operator's job, in that broker's
+ * ACLs. Subscribers that need certainty verify frames themselves (any COSE library and the pk
+ * from the retained status suffice) or read …/json, which only carries what the gateway verified.
+ */
+
+export interface ExternalInit {
+  /** mqtt://host:port, mqtts://…, ws://…, wss://… */
+  url: string
+  /** MQTT client id of the gateway. Default "iotmesh-gw-<random>". */
+  clientId?: string
+  username?: string
+  password?: string
+  /** MQTT protocol version. Default 4 (3.1.1); 5 for MQTT 5. */
+  protocolVersion?: 4 | 5
+  /** Extra device topics to subscribe to besides telemetry (e.g. "events/#"). */
+  deviceTopics?: string[]
+  /** How long `start()` waits for the first CONNACK (ms). Default 10,000. */
+  startTimeoutMs?: number
+  /** Anything else for mqtt.js (TLS files, keepalive, reconnectPeriod). */
+  mqtt?: IClientOptions
+}
+
+export class ExternalBrokerLink {
+  readonly #init: ExternalInit
+  readonly #ingest: Ingest
+  #client: MqttClient | undefined
+  #starting: Promise<void> | undefined
+  #stopping: Promise<void> | undefined
+
+  constructor (init: ExternalInit, ingest: Ingest) {
+    this.#init = init
+    this.#ingest = ingest
+  }
+
+  get connected (): boolean { return this.#client?.connected ?? false }
+
+  async start (options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#starting ??= this.#start(options.signal).catch(async (err: unknown) => {
+      await this.#client?.endAsync(true)
+      this.#client = undefined
+      this.#starting = undefined
+      throw err
+    })
+    await this.#starting
+  }
+
+  async #start (signal: AbortSignal | undefined): Promise<void> {
+    const init = this.#init
+    const fleet = this.#ingest.fleet
+    const client = connect(init.url, {
+      clientId: init.clientId ?? `iotmesh-gw-${randomBytes(6).toString('hex')}`,
+      protocolVersion: init.protocolVersion ?? 4,
+      ...(init.username === undefined ? {} : { username: init.username }),
+      ...(init.password === undefined ? {} : { password: init.password }),
+      reconnectPeriod: 1000,
+      ...init.mqtt
+    })
+    this.#client = client
+    client.on('error', () => {}) // connection errors: mqtt.js reconnects
+    client.on('message', (topic, payload) => { this.#onMessage(topic, payload) })
+    const timeoutMs = init.startTimeoutMs ?? 10_000
+    const bound = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal === undefined ? [] : [signal])])
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(signal?.aborted === true
+          ? meshError('ERR_ABORTED', `connecting to the broker ${init.url} was aborted`, { cause: signal.reason })
+          : meshError('ERR_BAD_ARGUMENT', `no MQTT broker answered at ${init.url} within ${timeoutMs} ms: check the broker URL and that the broker runs`))
+      }
+      if (bound.aborted) return onAbort()
+      bound.addEventListener('abort', onAbort, { once: true })
+      client.once('connect', () => {
+        bound.removeEventListener('abort', onAbort)
+        resolve()
+      })
+    })
+    // Statuses first: retained ones arrive on subscribe and teach the keys (held frames wait meanwhile).
+    await client.subscribeAsync([topicFilters.status(fleet), topicFilters.telemetry(fleet), ...(init.deviceTopics ?? []).map((t) => `iotmesh/${fleet}/+/${t}`)], { qos: 1 })
+  }
+
+  #onMessage (topic: string, payload: Buffer): void {
+    const outcome: Outcome = this.#ingest.handle(topic, payload, { path: 'broker' })
+    if (outcome.verdict === 'held') outcome.settled.catch(() => {})
+  }
+
+  /** Publishes what the gateway verified (…/json). QoS 0: a live view, not a queue. */
+  publish (topic: string, payload: string | Buffer, options: { retain?: boolean } = {}): void {
+    this.#client?.publish(topic, payload, { qos: 0, retain: options.retain ?? false })
+  }
+
+  async stop (): Promise<void> {
+    if (this.#starting === undefined) return
+    this.#stopping ??= this.#starting.then(async () => { await this.#client?.endAsync() }, () => {})
+    await this.#stopping
+  }
+}

@@ -1,0 +1,224 @@
+import { EventEmitter } from 'node:events'
+import type { AedesPublishPacket } from 'aedes'
+import { meshError, type DeviceId, type PublicKey } from '../shared/index.js'
+import { createPublishGuard, type RefusalPolicy } from './authorize.js'
+import { EmbeddedBroker, type BrokerInit } from './broker.js'
+import { DeviceRegistry, type DeviceRegistryInit } from './devices.js'
+import { ExternalBrokerLink, type ExternalInit } from './external.js'
+import { Ingest, type DropEvent, type IngestComponents, type IngestInit, type MessageSource, type Outcome, type Reading, type StatusEvent } from './ingest.js'
+import { frameToSenmlJsonText } from './json.js'
+import type { LearnResult } from './keys.js'
+import type { GatewayCounters } from './reasons.js'
+import { frameTopic, jsonTopic, topicFilters } from './topics.js'
+
+/**
+ * The gateway: an MQTT broker (embedded Aedes, or any external broker it joins as a client)
+ * whose fleet traffic passes one ingest pipeline, a device registry fed by it, and the SenML
+ * JSON mirror of every verified reading. Extension points for what comes next:
+ * - the mesh bridge feeds frames with `submit(topic, bytes, { path: 'mesh' })` and keys with
+ *   `learnKey`; verified mesh readings are then published on MQTT (frame and JSON) like broker ones;
+ * - the HTTP server (`/metrics`, `/api/devices`, the dashboard) reads `devices`, `counters` and
+ *   the events; see gateway/http.ts.
+ */
+
+export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'> {
+  /**
+   * Omitted: the embedded Aedes broker. A URL (mqtt://host:port, mqtts://, ws://, wss://) or an
+   * ExternalInit: join that broker as a client instead; then only the gateway authorizes, and the
+   * external broker's ACLs are the operator's job (gateway/external.ts).
+   */
+  broker?: string | ExternalInit
+  /** Embedded broker: what to do with a refused publish (gateway/authorize.ts). Default 'drop'. */
+  onRefusal?: RefusalPolicy
+  /** Publish verified readings as SenML JSON on …/json. Default true. */
+  json?: boolean
+  /** Device registry bounds. */
+  registry?: DeviceRegistryInit
+  /** Extra Aedes options for the embedded broker. */
+  aedes?: BrokerInit['aedes']
+}
+
+export type GatewayComponents = IngestComponents
+
+export interface GatewayEvents {
+  reading: [Reading]
+  drop: [DropEvent]
+  status: [StatusEvent]
+  key: [{ deviceId: DeviceId, publicKey: PublicKey, source: string }]
+}
+
+export interface GatewayPorts {
+  /** Embedded broker: MQTT (or MQTT over TLS). */
+  mqtt?: number
+  /** Embedded broker: MQTT over WebSocket (or WSS). */
+  ws?: number
+}
+
+export class Gateway extends EventEmitter<GatewayEvents> {
+  readonly fleet: string
+  readonly ingest: Ingest
+  readonly devices: DeviceRegistry
+  readonly mode: 'embedded' | 'external'
+  readonly #init: GatewayInit
+  readonly #broker: EmbeddedBroker | undefined
+  readonly #external: ExternalBrokerLink | undefined
+  readonly #guardInstall: ((aedes: { publish: unknown }) => void) | undefined
+  #state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
+  #starting: Promise<void> | undefined
+  #stopping: Promise<void> | undefined
+
+  constructor (init: GatewayInit = {}, components: GatewayComponents = {}) {
+    super({ captureRejections: false })
+    this.#init = init
+    this.ingest = new Ingest(init, components)
+    this.fleet = this.ingest.fleet
+    this.devices = new DeviceRegistry(init.registry, components.now === undefined ? {} : { now: components.now })
+    if (init.broker === undefined) {
+      this.mode = 'embedded'
+      const guard = createPublishGuard(this.ingest, init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal })
+      this.#broker = new EmbeddedBroker(init, guard.hooks)
+      this.#guardInstall = guard.install
+    } else {
+      this.mode = 'external'
+      this.#external = new ExternalBrokerLink(typeof init.broker === 'string' ? { url: init.broker } : init.broker, this.ingest)
+    }
+    this.ingest.on('reading', (reading) => { this.#onReading(reading) })
+    this.ingest.on('status', (event) => {
+      this.devices.applyStatus(event)
+      this.emit('status', event)
+    })
+    this.ingest.on('drop', (drop) => {
+      this.devices.recordDrop(drop)
+      this.emit('drop', drop)
+    })
+    this.ingest.on('key', (key) => {
+      if (key.source !== 'status') this.devices.applyKey(key.deviceId, key.publicKey)
+      this.emit('key', key)
+    })
+  }
+
+  get counters (): GatewayCounters { return this.ingest.counters }
+
+  get ports (): GatewayPorts { return { ...this.#broker?.ports } }
+
+  /** The embedded broker (Aedes instance inside), when there is one and it runs. */
+  get broker (): EmbeddedBroker | undefined { return this.#broker }
+
+  get connectedClients (): number { return this.#broker?.connectedClients ?? 0 }
+
+  /** Learns a device key (DNS-SD, a link handshake, an operator). Held frames of that device are verified at once. */
+  learnKey (publicKey: PublicKey, options: { deviceId?: DeviceId, source?: string } = {}): LearnResult {
+    return this.ingest.learnKey(publicKey, options)
+  }
+
+  /**
+   * Feeds one message from another path (the mesh bridge): same checks as broker traffic. A
+   * verified reading from the mesh is then published on MQTT too, as the exact frame on its
+   * frame topic and as SenML JSON.
+   */
+  submit (topic: string, payload: Uint8Array, source: MessageSource): Outcome {
+    return this.ingest.handle(topic, payload, source)
+  }
+
+  /** Publishes as the gateway (bypassing client authorization): for the bridge and the HTTP side. */
+  publish (topic: string, payload: string | Uint8Array, options: { retain?: boolean, qos?: 0 | 1 } = {}): void {
+    if (this.#state !== 'started') return
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+    const aedes = this.#broker?.aedes
+    if (aedes !== undefined) {
+      aedes.publish({ cmd: 'publish', topic, payload: bytes, qos: options.qos ?? 0, retain: options.retain ?? false, dup: false }, () => {})
+    } else {
+      this.#external?.publish(topic, bytes, options)
+    }
+  }
+
+  /** Builds and starts everything. Idempotent. */
+  async start (options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') throw meshError('ERR_BAD_ARGUMENT', 'a stopped gateway cannot be started again: create a new one')
+    this.#starting ??= this.#start(options.signal)
+    await this.#starting
+  }
+
+  async #start (signal: AbortSignal | undefined): Promise<void> {
+    this.#state = 'starting'
+    try {
+      if (this.#broker !== undefined) {
+        await this.#broker.start()
+        const aedes = this.#broker.aedes
+        if (aedes !== undefined) {
+          this.#guardInstall?.(aedes)
+          await this.#bootstrapFromRetained()
+          if (this.#init.cluster !== undefined) this.#followCluster()
+        }
+      } else {
+        await this.#external?.start(signal === undefined ? {} : { signal })
+      }
+      this.#state = 'started'
+    } catch (err) {
+      this.#stopping = this.#teardown()
+      await this.#stopping
+      throw err
+    }
+  }
+
+  /** Retained statuses already in the broker's store (Redis in a cluster) teach keys and presence. */
+  async #bootstrapFromRetained (): Promise<void> {
+    const persistence = (this.#broker?.aedes as { persistence?: unknown } | undefined)?.persistence as { createRetainedStream?: (pattern: string) => AsyncIterable<AedesPublishPacket> } | undefined
+    if (persistence?.createRetainedStream === undefined) return
+    for await (const packet of persistence.createRetainedStream(topicFilters.status(this.fleet))) {
+      this.ingest.handle(packet.topic, packet.payload as Buffer, { path: 'broker', from: 'retained' })
+    }
+  }
+
+  /** In a cluster, statuses that reach another gateway of the cluster teach this one too. */
+  #followCluster (): void {
+    const aedes = this.#broker?.aedes
+    if (aedes === undefined) return
+    aedes.subscribe(topicFilters.status(this.fleet), (packet, done) => {
+      if (packet.brokerId !== aedes.id) this.ingest.handle(packet.topic, packet.payload as Buffer, { path: 'broker', from: `broker:${packet.brokerId}` })
+      done()
+    }, () => {})
+  }
+
+  #onReading (reading: Reading): void {
+    this.devices.recordReading(reading)
+    if (reading.path !== 'broker') this.publish(frameTopic(reading.fleet, reading.origin, reading.deviceTopic), reading.frame)
+    if (this.#init.json !== false) {
+      this.publish(jsonTopic(reading.fleet, reading.origin, reading.deviceTopic), frameToSenmlJsonText({ origin: reading.origin, records: reading.records }))
+      this.ingest.counters.jsonPublished++
+    }
+    this.emit('reading', reading)
+  }
+
+  /** Graceful: stops listening, disconnects clients, drops held frames, closes Redis/MQTT. Idempotent; nothing is emitted after it. */
+  async stop (): Promise<void> {
+    if (this.#state === 'new') {
+      this.#state = 'stopped'
+      this.ingest.stop()
+      return
+    }
+    this.#stopping ??= (this.#starting ?? Promise.resolve()).then(() => this.#teardown(), () => this.#teardown())
+    await this.#stopping
+  }
+
+  async #teardown (): Promise<void> {
+    this.#state = 'stopping'
+    this.ingest.stop()
+    this.removeAllListeners()
+    await this.#broker?.stop()
+    await this.#external?.stop()
+    this.devices.markAllOffline()
+    this.#state = 'stopped'
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.stop()
+  }
+}
+
+/** Builds and starts a gateway (as `Aedes.createBroker` does). */
+export async function createGateway (init: GatewayInit = {}, components: GatewayComponents = {}): Promise<Gateway> {
+  const gateway = new Gateway(init, components)
+  await gateway.start()
+  return gateway
+}

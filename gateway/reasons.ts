@@ -1,0 +1,61 @@
+import type { ErrorCode } from '../shared/index.js'
+
+/**
+ * Why the gateway dropped a message: a stable reason (the counter's label, snake_case as
+ * Prometheus labels are) and the stable MeshError code it maps to. Every drop is counted under
+ * exactly one reason; tests enumerate this table.
+ */
+export const DROP_REASONS = {
+  malformed: { code: 'ERR_BAD_CBOR', text: 'the payload is not a well-formed iotmesh frame (the drop carries the codec error code)' },
+  frame_too_large: { code: 'ERR_FRAME_TOO_LARGE', text: 'the frame is over the frame size limit' },
+  bad_topic: { code: 'ERR_BAD_TOPIC', text: 'the topic is under iotmesh/ but not of the topic layout' },
+  unknown_fleet: { code: 'ERR_UNKNOWN_FLEET', text: 'the topic names a fleet this gateway does not serve' },
+  topic_mismatch: { code: 'ERR_TOPIC_MISMATCH', text: 'the device id (or device topic) in the MQTT topic is not what the frame signs' },
+  bad_signature: { code: 'ERR_BAD_SIGNATURE', text: 'the frame signature does not verify with the signer key' },
+  unknown_signer: { code: 'ERR_UNKNOWN_SIGNER', text: 'no key for the signer arrived while the frame was held' },
+  not_in_roster: { code: 'ERR_NOT_IN_ROSTER', text: 'closed mode: the signer (or status key) is not in the roster' },
+  duplicate: { code: 'ERR_REPLAY', text: 'this (origin, seq) was already accepted (a retransmission, a second path, or a replay)' },
+  too_old: { code: 'ERR_REPLAY', text: 'the sequence number is below the replay window' },
+  status_key_mismatch: { code: 'ERR_WRONG_KEY', text: 'the pk in a status does not derive to the device id in its topic' },
+  bad_status: { code: 'ERR_BAD_INPUT', text: 'a status payload is not {"state":"online","pk":…} or {"state":"offline"}' },
+  status_not_claimed: { code: 'ERR_TOPIC_MISMATCH', text: 'a client sent a status for a device id it has not claimed (or a second id)' },
+  json_forbidden: { code: 'ERR_BAD_TOPIC', text: 'only the gateway publishes …/json; a client tried to' }
+} as const satisfies Record<string, { code: ErrorCode, text: string }>
+
+export type DropReason = keyof typeof DROP_REASONS
+
+export const DROP_REASON_NAMES = Object.keys(DROP_REASONS) as DropReason[]
+
+export type Path = 'broker' | 'mesh'
+
+export interface GatewayCounters {
+  /** Verified, fresh frames accepted and emitted as readings. */
+  accepted: number
+  /** Accepted, by the path they came through. */
+  acceptedByPath: Record<Path, number>
+  /** Frames held because their signer's key was not known yet (each is later accepted or dropped). */
+  held: number
+  /** Held frames whose key arrived in time. */
+  released: number
+  /** Statuses applied (online and offline). */
+  statuses: number
+  /** Keys learned (from statuses, learnKey, the roster). */
+  keysLearned: number
+  /** SenML JSON messages published on …/json. */
+  jsonPublished: number
+  /** Drops, by reason. */
+  dropped: Record<DropReason, number>
+}
+
+export function newCounters (): GatewayCounters {
+  return {
+    accepted: 0,
+    acceptedByPath: { broker: 0, mesh: 0 },
+    held: 0,
+    released: 0,
+    statuses: 0,
+    keysLearned: 0,
+    jsonPublished: 0,
+    dropped: Object.fromEntries(DROP_REASON_NAMES.map((r) => [r, 0])) as Record<DropReason, number>
+  }
+}

@@ -1,0 +1,68 @@
+import { fromBase64, keyMatchesId, publicKeyText, toBase64url, PUBLIC_KEY_LENGTH, type DeviceId, type PublicKey } from '../shared/index.js'
+import { statusTopic } from './topics.js'
+import type { DropReason } from './reasons.js'
+
+/**
+ * The retained device status on iotmesh/<fleet>/<id>/status, in the spirit of Sparkplug's
+ * NBIRTH/NDEATH and Homie's `$state`: the device publishes {"state":"online","pk":…} (retained)
+ * right after it connects, and sets {"state":"offline"} (retained) as its MQTT last will, which
+ * the broker publishes when the connection dies without a DISCONNECT (MQTT 3.1.1 §3.1.2.5).
+ *
+ * `pk` is the base64url Ed25519 public key; it must derive to the id in the topic. The status
+ * is not signed: it carries a key, which is self-certifying, and a presence claim, which the
+ * embedded broker binds to the MQTT connection that made it (gateway/authorize.ts).
+ */
+
+export const MAX_STATUS_BYTES = 1024
+export const MAX_NAME_LENGTH = 64
+
+export type DeviceStatus =
+  | { state: 'online', publicKey: PublicKey, name?: string }
+  | { state: 'offline' }
+
+export type StatusResult =
+  | { ok: true, status: DeviceStatus }
+  /** A zero-length retained message: the retained status is cleared (MQTT 3.1.1 §3.3.1.3). */
+  | { ok: true, status: undefined }
+  | { ok: false, reason: Extract<DropReason, 'bad_status' | 'status_key_mismatch'>, message: string }
+
+/** The JSON a device publishes, retained, on connect. */
+export function onlineStatus (init: { publicKey: PublicKey, name?: string }): string {
+  return JSON.stringify(init.name === undefined
+    ? { state: 'online', pk: publicKeyText(init.publicKey) }
+    : { state: 'online', pk: publicKeyText(init.publicKey), name: init.name })
+}
+
+/** The JSON of the last will (and of a clean goodbye). */
+export function offlineStatus (): string {
+  return '{"state":"offline"}'
+}
+
+/** The MQTT last will a device sets (mqtt.js `will` option): retained offline status, QoS 1. */
+export function deviceLastWill (fleet: string, deviceId: DeviceId): { topic: string, payload: Buffer, qos: 1, retain: true } {
+  return { topic: statusTopic(fleet, deviceId), payload: Buffer.from(offlineStatus()), qos: 1, retain: true }
+}
+
+/** Reads a status payload for the device `deviceId` named by its topic. Pure; never throws. */
+export function parseStatus (payload: Uint8Array, deviceId: DeviceId): StatusResult {
+  if (payload.length === 0) return { ok: true, status: undefined }
+  const bad = (message: string): StatusResult => ({ ok: false, reason: 'bad_status', message })
+  if (payload.length > MAX_STATUS_BYTES) return bad(`a status is at most ${MAX_STATUS_BYTES} bytes, got ${payload.length}`)
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'))
+  } catch {
+    return bad('the status is not JSON')
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return bad('the status is not a JSON object')
+  const { state, pk, name } = json as Record<string, unknown>
+  if (state === 'offline') return { ok: true, status: { state: 'offline' } }
+  if (state !== 'online') return bad(`status "state" must be "online" or "offline", got ${JSON.stringify(state)}`)
+  const publicKey = typeof pk === 'string' && /^[A-Za-z0-9_-]+$/.test(pk) ? fromBase64(pk) : undefined
+  if (publicKey === undefined || publicKey.length !== PUBLIC_KEY_LENGTH) return bad(`an online status carries "pk": the ${PUBLIC_KEY_LENGTH}-byte public key in base64url`)
+  if (!keyMatchesId(publicKey, deviceId)) {
+    return { ok: false, reason: 'status_key_mismatch', message: `the status pk ${toBase64url(publicKey)} does not derive to the device id ${deviceId} in its topic` }
+  }
+  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_NAME_LENGTH)) return bad(`status "name" must be text of at most ${MAX_NAME_LENGTH} characters`)
+  return { ok: true, status: name === undefined ? { state: 'online', publicKey } : { state: 'online', publicKey, name } }
+}
