@@ -130,8 +130,9 @@ export class MdnsResponder {
 
   async #start (): Promise<void> {
     this.#controller = new AbortController()
-    // bonjour-service 1.4 hands its options to multicast-dns, which takes `interface`.
-    const options = (this.#init.interface === undefined ? {} : { interface: this.#init.interface }) as ConstructorParameters<typeof Bonjour>[0]
+    // bonjour-service 1.4 hands its options to multicast-dns, which takes `interface` — and also
+    // binds the socket to that unicast address, where Linux delivers no multicast: so bind to any.
+    const options = (this.#init.interface === undefined ? {} : { interface: this.#init.interface, bind: '0.0.0.0' }) as ConstructorParameters<typeof Bonjour>[0]
     // Send errors arrive through our respond wrapper, which counts them; nothing is rethrown.
     const bonjour = new Bonjour(options, () => {})
     const internals = bonjour as unknown as BonjourInternals
