@@ -17,6 +17,7 @@ export class ManualClock implements Clock {
   readonly #timers = new Map<number, Timer>()
   /** The `ms` of every setTimeout call, in order. */
   readonly scheduled: number[] = []
+  #waiters: Array<(ms: number) => void> = []
 
   now (): number {
     return this.#now
@@ -26,7 +27,15 @@ export class ManualClock implements Clock {
     const id = this.#nextId++
     this.#timers.set(id, { id, at: this.#now + Math.max(0, ms), fn })
     this.scheduled.push(ms)
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const waiter of waiters) waiter(ms)
     return id
+  }
+
+  /** Resolves with the delay of the next timer anyone sets (an explicit signal to wait on). */
+  async nextTimer (): Promise<number> {
+    return await new Promise((resolve) => this.#waiters.push(resolve))
   }
 
   clearTimeout (handle: unknown): void {
