@@ -45,6 +45,7 @@ export interface GatewayEvents {
   drop: [DropEvent]
   status: [StatusEvent]
   key: [{ deviceId: DeviceId, publicKey: PublicKey, source: string }]
+  held: [{ deviceId: DeviceId, seq: number, topic: string }]
 }
 
 export interface GatewayPorts {
@@ -91,6 +92,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.devices.recordDrop(drop)
       this.emit('drop', drop)
     })
+    this.ingest.on('held', (held) => { this.emit('held', held) })
     this.ingest.on('key', (key) => {
       if (key.source !== 'status') this.devices.applyKey(key.deviceId, key.publicKey)
       this.emit('key', key)

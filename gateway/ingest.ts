@@ -110,6 +110,8 @@ export interface IngestEvents {
   drop: [DropEvent]
   status: [StatusEvent]
   key: [{ deviceId: DeviceId, publicKey: PublicKey, source: string }]
+  /** A frame now waits for its signer's key (it is later accepted or dropped as unknown_signer). */
+  held: [{ deviceId: DeviceId, seq: number, topic: string }]
 }
 
 interface Held {
@@ -243,6 +245,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     })
     if (!held) return this.reject('unknown_signer', `no key is known for ${frame.origin} and the holding pen is full`, frameInfo)
     this.counters.held++
+    this.emit('held', { deviceId: frame.origin, seq: frame.seq, topic })
     return { verdict: 'held', settled }
   }
 

@@ -36,6 +36,7 @@ export function mqttUrl (gateway: Gateway): string {
 export interface TestClient {
   client: MqttClient
   messages: Array<{ topic: string, payload: Buffer, retain: boolean }>
+  /** The oldest message not returned yet that matches `filter` (others stay queued); rejects after `timeoutMs`. */
   next (filter?: (topic: string, payload: Buffer) => boolean, timeoutMs?: number): Promise<{ topic: string, payload: Buffer, retain: boolean }>
 }
 
@@ -44,7 +45,7 @@ export async function connectClient (url: string, options: IClientOptions = {}):
   onTestFinished(async () => { await client.endAsync(true) })
   client.on('error', () => {})
   const messages: TestClient['messages'] = []
-  let cursor = 0
+  const taken = new Set<number>()
   const waiters = new Set<() => void>()
   client.on('message', (topic, payload, packet) => {
     messages.push({ topic, payload, retain: packet.retain })
@@ -61,9 +62,11 @@ export async function connectClient (url: string, options: IClientOptions = {}):
     async next (filter = () => true, timeoutMs = 5000) {
       const signal = AbortSignal.timeout(timeoutMs)
       for (;;) {
-        while (cursor < messages.length) {
-          const m = messages[cursor++] as TestClient['messages'][number]
-          if (filter(m.topic, m.payload)) return m
+        // The oldest message not taken yet that matches: messages that do not match stay for later calls.
+        const index = messages.findIndex((m, i) => !taken.has(i) && filter(m.topic, m.payload))
+        if (index >= 0) {
+          taken.add(index)
+          return messages[index] as TestClient['messages'][number]
         }
         await new Promise<void>((resolve, reject) => {
           const done = (): void => { waiters.delete(done); signal.removeEventListener('abort', fail); resolve() }

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import { DeviceRegistry, type Path, type Reading, type StatusEvent } from '../../gateway/index.js'
+import { seededKeys } from './support.js'
+
+const keys = seededKeys(31)
+let clock = 1_000_000
+
+function reading (seq: number, path: Path = 'broker', id = keys.id): Reading {
+  clock += 1000
+  return { origin: id, fleet: 'default', seq, time: 1_767_225_600 + seq, deviceTopic: 'telemetry', records: [{ n: 'temp', v: seq }], frame: new Uint8Array(), path, receivedAt: clock }
+}
+
+const online: StatusEvent = { deviceId: keys.id, fleet: 'default', status: { state: 'online', publicKey: keys.publicKey, name: 'attic' }, path: 'broker' }
+const offline: StatusEvent = { deviceId: keys.id, fleet: 'default', status: { state: 'offline' }, path: 'broker' }
+
+describe('DeviceRegistry', () => {
+  it('tracks presence, name, key and last seen from statuses', () => {
+    const registry = new DeviceRegistry({}, { now: () => 42 })
+    registry.applyStatus(online)
+    expect(registry.get(keys.id)).toMatchObject({ id: keys.id, online: true, name: 'attic', lastSeen: 42, restarts: 0, readings: 0 })
+    expect(registry.get(keys.id)?.pk).toBe(Buffer.from(keys.publicKey).toString('base64url'))
+    registry.applyStatus(offline)
+    expect(registry.get(keys.id)?.online).toBe(false)
+  })
+
+  it('counts sequence gaps between consecutive readings; late arrivals fill them; a restart skip is not a loss', () => {
+    const registry = new DeviceRegistry()
+    registry.applyStatus(online)
+    for (const seq of [1, 2, 5, 6]) registry.recordReading(reading(seq))
+    expect(registry.get(keys.id)).toMatchObject({ seqGaps: 2, lastSeq: 6, readings: 4 })
+    registry.recordReading(reading(4)) // late, inside the replay window
+    expect(registry.get(keys.id)?.seqGaps).toBe(1)
+    // The device restarts: its sequence store skips the rest of a reserved block (shared/sequence.ts).
+    registry.applyStatus(offline)
+    registry.applyStatus(online)
+    registry.recordReading(reading(1001))
+    expect(registry.get(keys.id)).toMatchObject({ seqGaps: 1, restarts: 1, lastSeq: 1001 })
+    registry.recordReading(reading(1003))
+    expect(registry.get(keys.id)?.seqGaps).toBe(2)
+  })
+
+  it('reports the path: broker, mesh, or both while both were seen recently', () => {
+    const registry = new DeviceRegistry({ pathWindowMs: 5000 })
+    registry.recordReading(reading(1, 'broker'))
+    expect(registry.get(keys.id)?.path).toBe('broker')
+    registry.recordReading(reading(2, 'mesh'))
+    expect(registry.get(keys.id)?.path).toBe('both')
+    for (let seq = 3; seq < 10; seq++) registry.recordReading(reading(seq, 'mesh'))
+    expect(registry.get(keys.id)?.path).toBe('mesh')
+  })
+
+  it('keeps a bounded history, filtered by sampling time', () => {
+    const registry = new DeviceRegistry({ historySize: 3 })
+    for (let seq = 1; seq <= 5; seq++) registry.recordReading(reading(seq))
+    expect(registry.readings(keys.id)?.map((r) => r.seq)).toEqual([3, 4, 5])
+    expect(registry.readings(keys.id, { since: 1_767_225_600 + 3 })?.map((r) => r.seq)).toEqual([4, 5])
+    expect(registry.readings(keys.id, { limit: 1 })?.map((r) => r.seq)).toEqual([5])
+    expect(registry.readings('nobody')).toBeUndefined()
+  })
+
+  it('counts drops against known devices only, and bounds the number of devices', () => {
+    const registry = new DeviceRegistry({ maxDevices: 2 })
+    registry.recordDrop({ reason: 'bad_signature', code: 'ERR_BAD_SIGNATURE', message: '', deviceId: keys.id })
+    expect(registry.size).toBe(0)
+    registry.applyStatus(online)
+    registry.recordDrop({ reason: 'bad_signature', code: 'ERR_BAD_SIGNATURE', message: '', deviceId: keys.id })
+    expect(registry.get(keys.id)).toMatchObject({ signatureFailures: 1, drops: { bad_signature: 1 } })
+    registry.recordReading(reading(1, 'broker', seededKeys(32).id))
+    registry.recordReading(reading(1, 'broker', seededKeys(33).id))
+    expect(registry.size).toBe(2)
+    expect(registry.get(keys.id)).toBeUndefined()
+    expect(registry.evictions).toBe(1)
+  })
+})
