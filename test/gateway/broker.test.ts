@@ -147,7 +147,7 @@ describeNet('embedded broker', () => {
     const gateway = await startGateway({ onRefusal: 'disconnect' })
     const url = mqttUrl(gateway)
     const mallory = await connectDevice(url, bob)
-    const closed = once(mallory.client, 'close')
+    const closed = nextEvent(mallory.client, 'close')
     mallory.client.publish(telemetryTopic('default', alice.id), makeFrame(bob, 1), { qos: 0 })
     await closed
     expect(gateway.counters.dropped.topic_mismatch).toBe(1)
@@ -195,7 +195,7 @@ describeNet('embedded broker', () => {
     const device = await connectDevice(mqttUrl(gateway), alice)
     let events = 0
     gateway.on('reading', () => { events++ })
-    const closed = once(device.client, 'close')
+    const closed = nextEvent(device.client, 'close')
     await Promise.all([gateway.stop(), gateway.stop()])
     await closed
     await gateway.stop()
@@ -207,12 +207,13 @@ describeNet('embedded broker', () => {
   })
 
   it('supports await using', async () => {
-    let port = 0
+    const ports: number[] = []
     {
       await using gateway = await startGateway()
-      port = gateway.ports.mqtt ?? 0
-      expect(port).toBeGreaterThan(0)
+      ports.push(gateway.ports.mqtt ?? 0)
     }
+    const port = ports[0] ?? 0
+    expect(port).toBeGreaterThan(0)
     const socket = connectTcp(port, '127.0.0.1')
     const [err] = await once(socket, 'error') as [NodeJS.ErrnoException]
     expect(err.code).toBe('ECONNREFUSED')

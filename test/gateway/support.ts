@@ -148,18 +148,24 @@ export async function spawnServer (command: string, args: string[], ready: RegEx
   return child
 }
 
-/** Resolves with the next `event` of `emitter` matching `filter`, or rejects after `timeoutMs`. */
-export async function nextEvent<T> (emitter: { on: (e: string, l: (arg: T) => void) => unknown, off: (e: string, l: (arg: T) => void) => unknown }, event: string, filter: (arg: T) => boolean = () => true, timeoutMs = 5000): Promise<T> {
+/** What nextEvent needs of an emitter (method syntax: any typed emitter fits). */
+export interface Listenable {
+  on (event: string, listener: (...args: never[]) => void): unknown
+  off (event: string, listener: (...args: never[]) => void): unknown
+}
+
+/** Resolves with the first argument of the next `event` of `emitter` matching `filter`, or rejects after `timeoutMs`. */
+export async function nextEvent<T = unknown> (emitter: Listenable, event: string, filter: (arg: T) => boolean = () => true, timeoutMs = 5000): Promise<T> {
   return await new Promise<T>((resolve, reject) => {
     const signal = AbortSignal.timeout(timeoutMs)
     const listener = (arg: T): void => {
       if (!filter(arg)) return
-      emitter.off(event, listener)
+      emitter.off(event, listener as (...args: never[]) => void)
       signal.removeEventListener('abort', onAbort)
       resolve(arg)
     }
-    const onAbort = (): void => { emitter.off(event, listener); reject(new Error(`no matching "${event}" event within ${timeoutMs} ms`)) }
-    emitter.on(event, listener)
+    const onAbort = (): void => { emitter.off(event, listener as (...args: never[]) => void); reject(new Error(`no matching "${event}" event within ${timeoutMs} ms`)) }
+    emitter.on(event, listener as (...args: never[]) => void)
     signal.addEventListener('abort', onAbort, { once: true })
   })
 }
