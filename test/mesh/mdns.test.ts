@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { generateKeyPair, toBase64url, type KeyPair } from '../../shared/index.js'
 import {
-  MDNS_MAX_PACKET_BYTES, SERVICE_DOMAIN, createMdnsDiscovery, createMdnsResponder, encodeTxt, hostNameFor, txtStrings,
+  MDNS_MAX_PACKET_BYTES, SERVICE_DOMAIN, browsePeers, createMdnsDiscovery, createMdnsResponder, encodeTxt, hostNameFor, txtStrings,
   type InvalidReason, type MdnsDiscovery, type MdnsDiscoveryInit, type MdnsPeerInfo, type MdnsResponder
 } from '../../mesh/discovery/index.js'
 import { describeNet } from '../helpers/netns.js'
-import { closeRaw, rawMdns, sniff, uniqueFleet, waitForLoss, waitForPeers, type RawMdns, type RawRecord } from '../helpers/mdns.js'
+import { ManualClock, closeRaw, rawMdns, sniff, uniqueFleet, waitForLoss, waitForPeers, type RawMdns, type RawRecord } from '../helpers/mdns.js'
 
 /**
  * DNS-SD over mDNS on real sockets, inside the private namespace test/run.sh makes (loopback
@@ -129,6 +129,38 @@ describeNet('DNS-SD over mDNS, devices in one namespace', () => {
     expect(elapsed).toBeGreaterThanOrEqual(1_900)
     expect(elapsed).toBeLessThan(4_000)
     expect(observer.counters.lost).toBe(1)
+  })
+
+  it('drops a crashed device after its 120 s SRV TTL, on an injected clock', async () => {
+    const fleet = uniqueFleet('clock')
+    const clock = new ManualClock()
+    const observer = createMdnsDiscovery({ identity: generateKeyPair(), port: 1, fleet, announce: false }, { clock, random: () => 0.5 })
+    onTestFinished(async () => { await observer.stop() })
+    await observer.start()
+    const ghost = generateKeyPair()
+    const mdns = await raw()
+    // bonjour-service's TTLs: SRV and A 120 s, TXT 4500 s, PTR 28800 s. Then silence.
+    const records = instance(`crashed-${tag}`, txtStrings(encodeTxt({ ...ghost, fleet })), 120)
+    records.answers[0] = { ...records.answers[0] as RawRecord, ttl: 28800 }
+    mdns.respond(records)
+    await waitForPeers(observer, [ghost.id], AbortSignal.timeout(10_000))
+    const lost: string[] = []
+    observer.on('peer:lost', (key) => lost.push(key))
+    clock.advance(119_000) // refresh queries at 80-95 % go unanswered
+    expect(lost).toEqual([])
+    clock.advance(1_000)
+    expect(lost).toEqual([ghost.id])
+    expect(observer.peers()).toEqual([])
+  })
+
+  it('browses once for iotmesh peers (CLI), filtered by fleet, and can be aborted', async () => {
+    const fleet = uniqueFleet('browse')
+    const [a, b] = [device({ fleet, name: `browse-a-${tag}`, browse: false }), device({ fleet: `${fleet}-other`, name: `browse-b-${tag}`, browse: false })]
+    await Promise.all([a.start(), b.start()])
+    const rows = await browsePeers({ timeoutMs: 1_200, fleet })
+    expect(rows).toEqual([expect.objectContaining({ name: a.name, id: a.keys.id, port: a.port, fleet, keyMatches: true, valid: true, addresses: ['127.0.0.1'] })])
+    await expect(browsePeers({ timeoutMs: 10_000, signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+    await expect(browsePeers({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_ABORTED' })
   })
 
   it('answers a browse for 250 instances of one responder in messages within 9000 bytes, without EMSGSIZE', async () => {
