@@ -6,7 +6,10 @@ import { EmbeddedBroker, type BrokerInit } from './broker.js'
 import { DeviceRegistry, type DeviceRegistryInit } from './devices.js'
 import { ExternalBrokerLink, type ExternalInit } from './external.js'
 import { Ingest, type DropEvent, type IngestComponents, type IngestInit, type MessageSource, type Outcome, type Reading, type StatusEvent } from './ingest.js'
+import { GatewayHttp, type HttpInit } from './http.js'
 import { frameToSenmlJsonText } from './json.js'
+import { createMetrics } from './metrics.js'
+import type { Registry } from 'prom-client'
 import type { LearnResult } from './keys.js'
 import type { GatewayCounters } from './reasons.js'
 import { frameTopic, jsonTopic, topicFilters } from './topics.js'
@@ -36,6 +39,8 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'> {
   registry?: DeviceRegistryInit
   /** Extra Aedes options for the embedded broker. */
   aedes?: BrokerInit['aedes']
+  /** Serve /metrics and /api/devices over HTTP (gateway/http.ts). Default: no HTTP server. */
+  http?: HttpInit
 }
 
 export type GatewayComponents = IngestComponents
@@ -53,6 +58,8 @@ export interface GatewayPorts {
   mqtt?: number
   /** Embedded broker: MQTT over WebSocket (or WSS). */
   ws?: number
+  /** The HTTP API and /metrics, when enabled. */
+  http?: number
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -60,6 +67,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly ingest: Ingest
   readonly devices: DeviceRegistry
   readonly mode: 'embedded' | 'external'
+  /** Prometheus metrics of this gateway (its own registry). */
+  readonly metrics: Registry
+  /** The HTTP server, when `http` was given; `http.use(handler)` adds routes (the dashboard). */
+  readonly http: GatewayHttp | undefined
   readonly #init: GatewayInit
   readonly #broker: EmbeddedBroker | undefined
   readonly #external: ExternalBrokerLink | undefined
@@ -83,6 +94,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.mode = 'external'
       this.#external = new ExternalBrokerLink(typeof init.broker === 'string' ? { url: init.broker } : init.broker, this.ingest)
     }
+    this.metrics = createMetrics(this)
+    this.http = init.http === undefined ? undefined : new GatewayHttp(init.http, { devices: this.devices, counters: () => this.counters, metrics: this.metrics })
     this.ingest.on('reading', (reading) => { this.#onReading(reading) })
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)
@@ -101,7 +114,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   get counters (): GatewayCounters { return this.ingest.counters }
 
-  get ports (): GatewayPorts { return { ...this.#broker?.ports } }
+  get ports (): GatewayPorts {
+    const http = this.http?.port
+    return { ...this.#broker?.ports, ...(http === undefined ? {} : { http }) }
+  }
 
   /** The embedded broker (Aedes instance inside), when there is one and it runs. */
   get broker (): EmbeddedBroker | undefined { return this.#broker }
@@ -155,6 +171,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       } else {
         await this.#external?.start(signal === undefined ? {} : { signal })
       }
+      await this.http?.start()
       this.#state = 'started'
     } catch (err) {
       this.#stopping = this.#teardown()
@@ -207,6 +224,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.#state = 'stopping'
     this.ingest.stop()
     this.removeAllListeners()
+    await this.http?.stop()
     await this.#broker?.stop()
     await this.#external?.stop()
     this.devices.markAllOffline()
