@@ -22,7 +22,7 @@ export function createMetrics (gateway: Gateway): Registry {
   gateway.on('held', () => { held.inc() })
   gateway.on('status', (s) => { statuses.inc({ state: s.status?.state ?? 'cleared' }) })
 
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({
     name: 'iotmesh_gateway_devices',
     help: 'Devices in the registry, by presence',
     labelNames: ['state'],
@@ -34,19 +34,19 @@ export function createMetrics (gateway: Gateway): Registry {
       this.set({ state: 'offline' }, list.length - online)
     }
   })
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({
     name: 'iotmesh_gateway_held_frames',
     help: 'Frames waiting for their signer key right now',
     registers: [register],
     collect () { this.set(gateway.ingest.heldCount) }
   })
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({
     name: 'iotmesh_gateway_known_keys',
     help: 'Device public keys known to the gateway',
     registers: [register],
     collect () { this.set(gateway.ingest.keys.size) }
   })
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({
     name: 'iotmesh_gateway_mqtt_clients',
     help: 'MQTT clients connected to the embedded broker',
     registers: [register],
