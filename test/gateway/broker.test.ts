@@ -188,6 +188,28 @@ describeNet('embedded broker', () => {
     expect(ok.client.connected).toBe(true)
   })
 
+  it('mesh path (bridge extension point): a submitted frame is published on MQTT; the same reading by the broker too appears once', async () => {
+    const gateway = await startGateway()
+    const url = mqttUrl(gateway)
+    const subscriber = await connectClient(url)
+    await subscriber.client.subscribeAsync([topicFilters.telemetry(), topicFilters.json()], { qos: 1 })
+    expect(gateway.learnKey(alice.publicKey, { source: 'mdns' })).toBe('added')
+    const frame = makeFrame(alice, 1)
+    expect(gateway.submit(telemetryTopic('default', alice.id), frame, { path: 'mesh', from: 'neighbour' }).verdict).toBe('accepted')
+    expect(toHex((await subscriber.next((t) => t.endsWith('/telemetry'))).payload)).toBe(toHex(frame))
+    await subscriber.next((t) => t.endsWith('/json'))
+    // A hybrid device also sends it to the broker: a duplicate, acknowledged and not delivered again.
+    const device = await connectDevice(url, alice)
+    const drop = nextEvent<DropEvent>(gateway, 'drop')
+    await device.publishFrame(1, frame)
+    expect(await drop).toMatchObject({ reason: 'duplicate', code: 'ERR_REPLAY' })
+    await device.publishFrame(2)
+    await subscriber.next((t) => t.endsWith('/telemetry'))
+    expect(subscriber.messages.filter((m) => m.topic.endsWith('/telemetry'))).toHaveLength(2)
+    expect(gateway.devices.get(alice.id)).toMatchObject({ readings: 2, path: 'both' })
+    expect(gateway.counters.acceptedByPath).toEqual({ broker: 1, mesh: 1 })
+  })
+
   it('start and stop are idempotent; stop disconnects clients, closes ports and emits nothing after', async () => {
     const gateway = await startGateway()
     await gateway.start()
