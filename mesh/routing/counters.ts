@@ -4,7 +4,7 @@ export interface RouterCounters {
   framesIn: number
   /** DATA messages sent to neighbours (eager pushes and repairs). */
   framesOut: number
-  /** DATA sends of frames that other devices originated. */
+  /** Frames that other devices originated which this node forwarded (to one neighbour or more). */
   relayed: number
   /** Frames this node signed and published. */
   published: number

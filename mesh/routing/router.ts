@@ -327,17 +327,19 @@ export class Router extends TypedEmitter<RouterEvents> {
     if (hops > this.#init.hopLimit) return
     const lazy = this.#lazy.get(origin)
     let message: Uint8Array | undefined
+    let sent = false
     for (const state of this.#links.values()) {
       if (state.peer === except || state.peer === origin || lazy?.has(state.peer) === true) continue
       this.#tellKey(state, origin)
       message ??= encodeData(hops, bytes)
       if (this.#sendRaw(state, message)) {
         this.counters.framesOut++
-        if (origin !== this.id) this.counters.relayed++
+        sent = true
       } else {
         state.missed.add(origin)
       }
     }
+    if (sent && origin !== this.id) this.counters.relayed++
   }
 
   #prune (from: DeviceId, origin: DeviceId): void {

@@ -1,0 +1,20 @@
+/** The peer-to-peer node: discovery, authenticated links, routing. */
+export { MeshNode, createMeshNode, type MeshNodeInit, type MeshNodeComponents, type MeshCounters, type MeshPeer, type MeshNodeEvents } from './node.js'
+export { Router, ROUTING_VERSION, type RouterInit, type RouterComponents, type RouterEvents, type DropInfo } from './routing/router.js'
+export { Subscription, type Delivery } from './routing/subscription.js'
+export type { RouterCounters } from './routing/counters.js'
+export { Keyring } from './routing/keyring.js'
+export { loadRoster, parseRoster, type RosterEntry } from './roster.js'
+export { TypedEmitter } from './events.js'
+export { systemClock, every, type Clock, type TimerHandle } from './clock.js'
+export * from './links/index.js'
+export {
+  INVALID_REASONS, TXT_VERSION, SERVICE_TYPE, SERVICE_DOMAIN, MAX_TXT_BYTES,
+  encodeTxt, txtStrings, parseTxt, parseTxtStrings, instanceName, hostNameFor,
+  createMdnsDiscovery, createStaticDiscovery, parseStaticPeer, createMdnsResponder, MdnsResponder, browsePeers, browseRow,
+  ServiceCache, splitResponse, recordBytes, MDNS_MAX_PACKET_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+  type Discovery, type DiscoveryCounters, type DiscoveryEvents, type InvalidEvent, type InvalidReason,
+  type MdnsPeerInfo, type PeerInfo as DiscoveredPeer, type PeerSource, type StaticPeerInfo,
+  type TxtFields, type TxtResult, type MdnsDiscovery, type MdnsDiscoveryInit, type StaticDiscovery, type StaticDiscoveryInit,
+  type StaticPeerInit, type MdnsResponderInit, type MdnsServiceSpec, type PublishedService, type BrowseRow, type BrowseOptions
+} from './discovery/index.js'

@@ -1,0 +1,314 @@
+import { networkInterfaces } from 'node:os'
+import {
+  DEFAULT_FLEET, type DeviceId, type Ed25519, type KeyPair, type PublicKey, type SenmlRecord, type SequenceSource
+} from '../shared/index.js'
+import { TypedEmitter } from './events.js'
+import {
+  createMdnsDiscovery, createStaticDiscovery, type Discovery, type DiscoveryCounters, type MdnsDiscoveryInit,
+  type MdnsResponder, type PeerInfo as DiscoveredPeer, type StaticPeerInit
+} from './discovery/index.js'
+import {
+  createConnectionManager, createTcpTransport, systemRandom, type ConnectionManager, type Link, type LinkOptions,
+  type Random, type Transport, type TransportAddress
+} from './links/index.js'
+import { systemClock, type Clock } from './clock.js'
+import { Router, type DropInfo, type RouterInit } from './routing/router.js'
+import type { Delivery, Subscription } from './routing/subscription.js'
+import type { RouterCounters } from './routing/counters.js'
+import type { PeerEntry } from './routing/messages.js'
+
+/**
+ * A mesh node: discovery (mDNS and/or static peers) feeds a connection manager that keeps a
+ * bounded random set of authenticated links; the router carries signed telemetry over them.
+ */
+
+export interface MeshNodeInit {
+  /** The device's name: its DNS-SD instance name. */
+  name?: string
+  fleet?: string
+  /** Where links listen (default 0.0.0.0: every interface). */
+  host?: string
+  /** Link port (default 0: any free port, announced by DNS-SD). */
+  port?: number
+  /** Announce and browse with mDNS/DNS-SD (default true); an object tunes it. */
+  mdns?: boolean | Partial<Omit<MdnsDiscoveryInit, 'identity' | 'port' | 'name' | 'fleet'>>
+  /** Peers always kept linked (`host:port`), for networks without multicast or other subnets. */
+  peers?: readonly StaticPeerInit[]
+  /** First contacts whose peer lists (peer exchange) find the rest of the mesh. */
+  bootstrap?: readonly StaticPeerInit[]
+  /** Discovered peers this node dials itself (default 3); others link to it too. */
+  dialTarget?: number
+  /** Links at most, inbound included (default 12). */
+  maxLinks?: number
+  /** Closed mode: only these keys may link or publish. */
+  roster?: readonly PublicKey[]
+  /** Options for every link (frame limit, buffering, keepalive). */
+  link?: LinkOptions
+  /** Routing options (hop limit, sync interval, history). */
+  routing?: Omit<RouterInit, 'fleet' | 'roster' | 'port' | 'addresses'>
+}
+
+export interface MeshNodeComponents {
+  keys: KeyPair
+  /** Default: authenticated, encrypted TCP. Tests and the simulator pass an in-memory transport. */
+  transport?: Transport
+  /** A responder shared by many nodes in one process (a simulated fleet). */
+  responder?: MdnsResponder
+  clock?: Clock
+  random?: Random
+  ed25519?: Ed25519
+  sequence?: SequenceSource
+}
+
+export interface MeshCounters extends RouterCounters {
+  /** Open links. */
+  peers: number
+  /** Bytes on the wire over every link this node has had (handshakes excluded). */
+  bytesIn: number
+  bytesOut: number
+  discovery: DiscoveryCounters[]
+}
+
+export interface MeshPeer {
+  id: DeviceId
+  linked: boolean
+  addresses: readonly string[]
+  port: number
+  name?: string
+  source: 'mdns' | 'static' | 'exchange' | 'inbound'
+}
+
+export interface MeshNodeEvents {
+  delivery: [delivery: Delivery]
+  drop: [info: DropInfo]
+  'link:open': [peer: DeviceId]
+  'link:close': [peer: DeviceId]
+  'peer:discovered': [peer: DiscoveredPeer]
+}
+
+interface Candidate { key: string, id?: DeviceId, publicKey?: PublicKey, addresses: readonly string[], port: number, name?: string, source: MeshPeer['source'] }
+
+export class MeshNode extends TypedEmitter<MeshNodeEvents> {
+  readonly id: DeviceId
+  readonly name: string
+  readonly fleet: string
+  readonly router: Router
+  readonly transport: Transport
+  readonly #init: MeshNodeInit
+  readonly #components: MeshNodeComponents
+  readonly #manager: ConnectionManager
+  readonly #random: Random
+  readonly #discoveries: Discovery[] = []
+  readonly #candidates = new Map<string, Candidate>()
+  readonly #selected = new Set<string>()
+  readonly #pinned = new Set<string>()
+  readonly #closedBytes = { in: 0, out: 0 }
+  #address: TransportAddress | undefined
+  #state: 'idle' | 'starting' | 'running' | 'stopped' = 'idle'
+
+  constructor (init: MeshNodeInit, components: MeshNodeComponents) {
+    super()
+    this.#init = init
+    this.#components = components
+    this.id = components.keys.id
+    this.fleet = init.fleet ?? DEFAULT_FLEET
+    this.name = init.name ?? `iotmesh-${this.id.slice(0, 8)}`
+    this.#random = components.random ?? systemRandom
+    const clock = components.clock ?? systemClock
+    this.router = new Router({
+      ...init.routing,
+      fleet: this.fleet,
+      ...(init.roster === undefined ? {} : { roster: init.roster }),
+      addresses: () => this.#addresses()
+    }, { keys: components.keys, clock, ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }), ...(components.sequence === undefined ? {} : { sequence: components.sequence }) })
+    const authorize = (remote: { id: DeviceId }): boolean => this.router.keyring.allowed(remote.id)
+    this.transport = components.transport ?? createTcpTransport({ ...init.link, authorize }, { keys: components.keys, clock, ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }) })
+    this.#manager = createConnectionManager({ maxLinks: init.maxLinks ?? 12 }, { transport: this.transport, clock, random: this.#random })
+  }
+
+  get address (): TransportAddress | undefined { return this.#address }
+  get running (): boolean { return this.#state === 'running' }
+
+  async start (): Promise<void> {
+    if (this.#state !== 'idle') return
+    this.#state = 'starting'
+    this.#address = await this.transport.listen({ host: this.#init.host ?? '0.0.0.0', port: this.#init.port ?? 0 })
+    this.router.start()
+    this.router.on('delivery', (d) => this.emit('delivery', d))
+    this.router.on('drop', (info) => this.emit('drop', info))
+    this.router.on('hello', (hello) => this.#onHello(hello))
+    this.router.on('peers', (peers) => this.#onPeers(peers))
+    this.#manager.on('link:open', (link) => this.#onLink(link))
+    this.#manager.on('link:close', (link) => this.#onLinkClose(link))
+    this.#manager.on('dial:error', (_err, peer) => this.#onDialError(peer.id))
+    this.#manager.start()
+    await this.#startDiscovery()
+    this.#state = 'running'
+  }
+
+  async stop (): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') { this.#state = 'stopped'; return }
+    this.#state = 'stopped'
+    // Discovery first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.
+    await Promise.allSettled(this.#discoveries.map((d) => d.stop()))
+    await this.#manager.stop()
+    this.router.stop()
+    await this.transport.close()
+    this.removeAllListeners()
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> { await this.stop() }
+
+  publish (topic: string, records: SenmlRecord[], options: { time?: number } = {}): { seq: number, frame: Uint8Array } {
+    return this.router.publish(topic, records, options)
+  }
+
+  subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number } = {}): Subscription {
+    return this.router.subscribe(filter, options)
+  }
+
+  /** Links open now, by peer id. */
+  get links (): ReadonlyMap<DeviceId, Link> { return this.#manager.links }
+
+  peers (): MeshPeer[] {
+    const out = new Map<DeviceId, MeshPeer>()
+    for (const c of this.#candidates.values()) {
+      if (c.id === undefined) continue
+      out.set(c.id, { id: c.id, linked: this.#manager.links.has(c.id), addresses: c.addresses, port: c.port, source: c.source, ...(c.name === undefined ? {} : { name: c.name }) })
+    }
+    for (const id of this.#manager.links.keys()) if (!out.has(id)) out.set(id, { id, linked: true, addresses: [], port: 0, source: 'inbound' })
+    return [...out.values()]
+  }
+
+  get counters (): MeshCounters {
+    let bytesIn = this.#closedBytes.in
+    let bytesOut = this.#closedBytes.out
+    for (const link of this.#manager.links.values()) { bytesIn += link.counters.bytesIn; bytesOut += link.counters.bytesOut }
+    return { ...this.router.counters, rejected: { ...this.router.counters.rejected }, peers: this.#manager.links.size, bytesIn, bytesOut, discovery: this.#discoveries.map((d) => d.counters) }
+  }
+
+  async #startDiscovery (): Promise<void> {
+    const port = this.#address?.port ?? 0
+    if (this.#init.mdns !== false) {
+      const options = typeof this.#init.mdns === 'object' ? this.#init.mdns : {}
+      this.#discoveries.push(createMdnsDiscovery({ ...options, identity: { id: this.id, publicKey: this.#components.keys.publicKey }, port, name: this.name, fleet: this.fleet },
+        { ...(this.#components.responder === undefined ? {} : { responder: this.#components.responder }), ...(this.#components.clock === undefined ? {} : { clock: this.#components.clock }) }))
+    }
+    if ((this.#init.peers?.length ?? 0) > 0 || (this.#init.bootstrap?.length ?? 0) > 0) {
+      this.#discoveries.push(createStaticDiscovery({ peers: this.#init.peers ?? [], bootstrap: this.#init.bootstrap ?? [] }))
+    }
+    for (const discovery of this.#discoveries) {
+      discovery.on('peer', (peer) => this.#onDiscovered(peer))
+      discovery.on('peer:lost', (key) => this.#forget(key))
+    }
+    await Promise.all(this.#discoveries.map(async (d) => await d.start()))
+  }
+
+  #onDiscovered (peer: DiscoveredPeer): void {
+    if (peer.id === this.id) return
+    if (peer.source === 'mdns') this.router.learnKey(peer.publicKey, peer.id)
+    const candidate: Candidate = {
+      key: peer.key,
+      addresses: peer.addresses,
+      port: peer.port,
+      source: peer.source,
+      ...(peer.id === undefined ? {} : { id: peer.id }),
+      ...(peer.publicKey === undefined ? {} : { publicKey: peer.publicKey }),
+      ...(peer.source === 'mdns' ? { name: peer.name } : {})
+    }
+    this.#candidates.set(peer.key, candidate)
+    if (peer.source === 'static') this.#pin(candidate)
+    else if (this.#selected.has(peer.key)) this.#manager.add(this.#peerInfo(candidate)) // refresh addresses
+    this.emit('peer:discovered', peer)
+    this.#refill()
+  }
+
+  /** Static and bootstrap peers are always kept linked. */
+  #pin (candidate: Candidate): void {
+    this.#pinned.add(candidate.key)
+    this.#manager.add(this.#peerInfo(candidate))
+  }
+
+  /** Keeps `dialTarget` randomly chosen discovered peers in the manager's hands. */
+  #refill (): void {
+    const target = this.#init.dialTarget ?? 3
+    if (this.#selected.size >= target) return
+    const linked = new Set(this.#manager.links.keys())
+    const pool = [...this.#candidates.values()].filter((c) => !this.#selected.has(c.key) && !this.#pinned.has(c.key) && (c.id === undefined || !linked.has(c.id)))
+    while (this.#selected.size < target && pool.length > 0) {
+      const [pick] = pool.splice(Math.floor(this.#random.float() * pool.length), 1) as [Candidate]
+      this.#selected.add(pick.key)
+      this.#manager.add(this.#peerInfo(pick))
+    }
+  }
+
+  #forget (key: string): void {
+    this.#candidates.delete(key)
+    this.#pinned.delete(key)
+    if (this.#selected.delete(key)) this.#manager.remove(key)
+    this.#refill()
+  }
+
+  #onDialError (id: DeviceId | undefined): void {
+    // A selected peer that cannot be reached gives its place to another; it stays a candidate.
+    const key = [...this.#selected].find((k) => this.#candidates.get(k)?.id === id)
+    if (key === undefined || this.#selected.size < 2) return
+    this.#selected.delete(key)
+    this.#manager.remove(key)
+    this.#refill()
+  }
+
+  #peerInfo (c: Candidate): { id?: DeviceId, publicKey?: PublicKey, addresses: readonly string[], port: number } {
+    return { addresses: c.addresses, port: c.port, ...(c.id === undefined ? {} : { id: c.id }), ...(c.publicKey === undefined ? {} : { publicKey: c.publicKey }) }
+  }
+
+  #onLink (link: Link): void {
+    this.router.addLink(link)
+    this.emit('link:open', link.remote.id)
+  }
+
+  #onLinkClose (link: Link): void {
+    this.#closedBytes.in += link.counters.bytesIn
+    this.#closedBytes.out += link.counters.bytesOut
+    this.emit('link:close', link.remote.id)
+  }
+
+  /** Peer exchange: answer every HELLO with some peers we know, so bootstrap peers lead further. */
+  #onHello (hello: { peer: DeviceId, port: number, addresses: string[] }): void {
+    if (hello.port > 0 && hello.addresses.length > 0 && !this.#candidates.has(hello.peer)) {
+      this.#candidates.set(hello.peer, { key: hello.peer, id: hello.peer, addresses: hello.addresses, port: hello.port, source: 'exchange' })
+    }
+    const known: PeerEntry[] = []
+    for (const c of this.#candidates.values()) {
+      if (c.id !== undefined && c.id !== hello.peer && c.port > 0 && c.addresses.length > 0) known.push({ id: c.id, port: c.port, addresses: [...c.addresses] })
+      if (known.length >= 16) break
+    }
+    if (known.length > 0) this.router.sendPeers(hello.peer, known)
+  }
+
+  #onPeers (peers: PeerEntry[]): void {
+    for (const p of peers) {
+      if (p.id === this.id || this.#candidates.has(p.id) || [...this.#candidates.values()].some((c) => c.id === p.id)) continue
+      if (p.port < 1 || p.port > 65535 || p.addresses.length === 0 || p.addresses.length > 8) continue
+      this.#candidates.set(p.id, { key: p.id, id: p.id, addresses: p.addresses, port: p.port, source: 'exchange' })
+    }
+    this.#refill()
+  }
+
+  #addresses (): string[] {
+    const host = this.#init.host ?? '0.0.0.0'
+    if (host !== '0.0.0.0' && host !== '::') return [host]
+    const out: string[] = []
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') out.push(a.address)
+    }
+    return out.length > 0 ? out : ['127.0.0.1']
+  }
+}
+
+/** Builds and starts a mesh node (aedes `createBroker` style). */
+export async function createMeshNode (init: MeshNodeInit, components: MeshNodeComponents): Promise<MeshNode> {
+  const node = new MeshNode(init, components)
+  await node.start()
+  return node
+}

@@ -1,0 +1,208 @@
+import { describe, expect, it, onTestFinished } from 'vitest'
+import {
+  encodeFrame, generateKeyPair, type KeyPair, type PublicKey
+} from '../../shared/index.js'
+import { createMemoryNetwork, MeshNode, type Delivery, type MemoryNetwork } from '../../mesh/index.js'
+import { encodeData, encodeMessage, MSG } from '../../mesh/routing/messages.js'
+
+/** Fast keepalive so a partition closes links within a fraction of a second. */
+const LINK = { keepaliveInterval: 50, keepaliveTimeout: 200 }
+const ROUTING = { syncInterval: 100, graftDelay: 30, wantRetry: 200 }
+
+function seededKeys (n: number): KeyPair {
+  return generateKeyPair(Uint8Array.from({ length: 32 }, (_, i) => (i * 7 + n * 31) & 0xff))
+}
+
+async function startNode (network: MemoryNetwork, name: string, keys: KeyPair, peers: string[] = [], extra: { roster?: PublicKey[] } = {}): Promise<MeshNode> {
+  const node = new MeshNode({
+    name, host: name, mdns: false, peers, dialTarget: 0, link: LINK, routing: ROUTING, ...extra
+  }, { keys, transport: network.createTransport({ ...LINK, ...(extra.roster === undefined ? {} : { authorize: (r) => extra.roster?.some((pk) => Buffer.from(pk).equals(Buffer.from(r.publicKey))) ?? true }) }, { keys }) })
+  onTestFinished(async () => { await node.stop() })
+  await node.start()
+  return node
+}
+
+const addr = (node: MeshNode): string => `${node.address?.host}:${node.address?.port}`
+
+/** Resolves once `node` has a link to each of `ids`. */
+async function linked (node: MeshNode, ...ids: string[]): Promise<void> {
+  while (!ids.every((id) => node.links.has(id))) await node.next('link:open', { signal: AbortSignal.timeout(5000) })
+}
+
+/** The next `n` deliveries of readings from `origin` at `node`. */
+async function receive (node: MeshNode, n: number, origin?: string): Promise<Delivery[]> {
+  const out: Delivery[] = []
+  const signal = AbortSignal.timeout(5000)
+  for await (const d of node.subscribe('iotmesh/#', { signal, buffer: n + 16 })) {
+    if (origin !== undefined && d.origin !== origin) continue
+    out.push(d)
+    if (out.length === n) break
+  }
+  if (out.length < n) throw new Error(`got ${out.length} of ${n} deliveries`)
+  return out
+}
+
+describe('routing over links', () => {
+  it('carries a reading along a line A-B-C-D, once, with the hop count', async () => {
+    const net = createMemoryNetwork({ seed: 1 })
+    const a = await startNode(net, 'a', seededKeys(1))
+    const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
+    const c = await startNode(net, 'c', seededKeys(3), [addr(b)])
+    const d = await startNode(net, 'd', seededKeys(4), [addr(c)])
+    await linked(b, a.id, c.id)
+    await linked(c, d.id)
+    const got = receive(d, 2, a.id)
+    a.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 21.5 }])
+    a.publish('events/door', [{ n: 'door', vb: true }])
+    const [first, second] = await got
+    expect(first?.hops).toBe(3)
+    expect(first?.topic).toBe(`iotmesh/default/${a.id}/telemetry`)
+    expect(first?.records[0]?.v).toBe(21.5)
+    expect(second?.topic).toBe(`iotmesh/default/${a.id}/events/door`)
+    expect(d.counters.delivered).toBe(2)
+    expect(b.counters.relayed).toBe(2)
+  })
+
+  it('prunes duplicate paths: on a triangle each node receives each reading about once', async () => {
+    const net = createMemoryNetwork({ seed: 2 })
+    const a = await startNode(net, 'a', seededKeys(1))
+    const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
+    const c = await startNode(net, 'c', seededKeys(3), [addr(a), addr(b)])
+    await linked(a, b.id, c.id)
+    await linked(b, c.id)
+    const n = 50
+    const values: unknown[] = []
+    for (let i = 0; i < n; i++) {
+      // One reading at a time, as sensors publish: a PRUNE has time to arrive.
+      const got = receive(c, 1, a.id)
+      a.publish('telemetry', [{ n: 'i', v: i }])
+      values.push((await got)[0]?.records[0]?.v)
+      await b.links.get(c.id)?.ping()
+    }
+    expect(values).toEqual([...Array(n).keys()])
+    // Before pruning, b forwards a's frames to c and c to b; after the first duplicate both stop.
+    expect(b.counters.duplicates + c.counters.duplicates).toBeLessThanOrEqual(4)
+  })
+
+  it('keeps delivering when a relay on a redundant topology dies, and loses nothing', async () => {
+    const net = createMemoryNetwork({ seed: 3 })
+    const a = await startNode(net, 'a', seededKeys(1))
+    const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
+    const c = await startNode(net, 'c', seededKeys(3), [addr(a)])
+    const d = await startNode(net, 'd', seededKeys(4), [addr(b), addr(c)])
+    await linked(d, b.id, c.id)
+    await linked(a, b.id, c.id)
+    const total = 40
+    const got = receive(d, total, a.id)
+    for (let i = 0; i < total / 2; i++) a.publish('telemetry', [{ n: 'i', v: i }])
+    await b.stop() // the relay d was most likely receiving through goes away
+    for (let i = total / 2; i < total; i++) a.publish('telemetry', [{ n: 'i', v: i }])
+    const readings = await got
+    expect(readings.map((r) => r.records[0]?.v).sort((x, y) => (x as number) - (y as number))).toEqual([...Array(total).keys()])
+  })
+
+  it('catches up after a partition heals: every reading once, nothing lost', async () => {
+    const net = createMemoryNetwork({ seed: 4 })
+    const a = await startNode(net, 'a', seededKeys(1))
+    const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
+    const c = await startNode(net, 'c', seededKeys(3), [addr(b)])
+    await linked(b, a.id, c.id)
+    const got = receive(c, 12, a.id)
+    a.publish('telemetry', [{ n: 'i', v: 0 }])
+    net.partition([a.id])
+    await b.next('link:close', { signal: AbortSignal.timeout(5000) }) // keepalive notices
+    for (let i = 1; i <= 10; i++) a.publish('telemetry', [{ n: 'i', v: i }])
+    net.heal()
+    await linked(b, a.id)
+    a.publish('telemetry', [{ n: 'i', v: 11 }])
+    const readings = await got
+    expect(readings.map((r) => r.records[0]?.v).sort((x, y) => (x as number) - (y as number))).toEqual([...Array(12).keys()])
+    expect(c.counters.delivered).toBe(12)
+    expect(a.counters.repaired).toBeGreaterThanOrEqual(10) // a answered b's WANT; b relayed on to c
+  })
+})
+
+describe('routing refuses bad frames and relays none of them', () => {
+  async function setup (roster?: KeyPair[]) {
+    const net = createMemoryNetwork({ seed: 5 })
+    const a = seededKeys(1)
+    const attackerKeys = seededKeys(9)
+    const extra = roster === undefined ? {} : { roster: roster.map((k) => k.publicKey) }
+    const b = await startNode(net, 'b', seededKeys(2), [], extra)
+    const c = await startNode(net, 'c', seededKeys(3), [addr(b)], extra)
+    const origin = await startNode(net, 'a', a, [addr(b)], extra)
+    await linked(b, c.id, origin.id)
+    const attacker = net.createTransport(LINK, { keys: attackerKeys })
+    onTestFinished(async () => { await attacker.close() })
+    const link = await attacker.dial(b.address!)
+    const send = (frame: Uint8Array, hops = 1): void => link.send(encodeData(hops, frame))
+    return { b, c, origin, a, attackerKeys, send, link }
+  }
+
+  /** Sends the bad frame, waits for b to refuse it, then proves c's next reading is the control. */
+  async function refused (ctx: Awaited<ReturnType<typeof setup>>, bad: Uint8Array, code: string): Promise<void> {
+    const { b, c, origin } = ctx
+    const before = b.counters.relayed
+    const rejectedBefore = b.counters.rejected[code] ?? 0
+    const dropped = b.next('drop', { signal: AbortSignal.timeout(5000) })
+    ctx.send(bad)
+    const [info] = await dropped
+    expect(info.code).toBe(code)
+    expect(b.counters.rejected[code]).toBe(rejectedBefore + 1)
+    const next = receive(c, 1)
+    origin.publish('telemetry', [{ n: 'control', v: 1 }])
+    const [delivery] = await next
+    expect(delivery?.records[0]?.n).toBe('control')
+    expect(b.counters.relayed).toBe(before + 1) // only the control
+  }
+
+  it('a frame with one flipped byte: ERR_BAD_SIGNATURE', async () => {
+    const ctx = await setup()
+    const frame = encodeFrame({ keys: ctx.a, seq: 1, records: [{ n: 'temp', u: 'Cel', v: 20 }] })
+    frame[frame.length - 10] = (frame[frame.length - 10] as number) ^ 0x01
+    await refused(ctx, frame, 'ERR_BAD_SIGNATURE')
+  })
+
+  it("an impostor: another device's id with its own key: ERR_BAD_SIGNATURE", async () => {
+    const ctx = await setup()
+    const forged = encodeFrame({ keys: { ...ctx.attackerKeys, id: ctx.a.id }, seq: 1, records: [{ n: 'temp', v: 99 }] })
+    await refused(ctx, forged, 'ERR_BAD_SIGNATURE')
+  })
+
+  it('a replayed frame older than the window: ERR_REPLAY; a recent one is a counted duplicate', async () => {
+    const ctx = await setup()
+    const first = ctx.origin.publish('telemetry', [{ n: 'x', v: 1 }])
+    await receive(ctx.c, 1, ctx.a.id)
+    const drained = receive(ctx.c, 1100, ctx.a.id)
+    for (let i = 0; i < 1100; i++) ctx.origin.router.publish('telemetry', [{ n: 'x', v: i }])
+    await drained
+    const duplicates = ctx.b.counters.duplicates
+    await refused(ctx, first.frame, 'ERR_REPLAY')
+    ctx.send(ctx.origin.publish('telemetry', [{ n: 'y', v: 2 }]).frame) // already relayed by the origin itself
+    await ctx.link.ping()
+    expect(ctx.b.counters.duplicates).toBeGreaterThan(duplicates)
+  })
+
+  it('a frame signed by a key outside the roster (closed mode): ERR_NOT_IN_ROSTER', async () => {
+    const attacker = seededKeys(9)
+    const roster = [seededKeys(1), seededKeys(2), seededKeys(3), attacker]
+    const ctx = await setup(roster)
+    const outsider = seededKeys(10)
+    const frame = encodeFrame({ keys: outsider, seq: 1, records: [{ n: 'temp', v: 1 }] })
+    ctx.link.send(encodeMessage({ kind: MSG.KEY, keys: [outsider.publicKey] }))
+    const dropped = ctx.b.next('drop', { signal: AbortSignal.timeout(5000) })
+    const [keyRefusal] = await dropped
+    expect(keyRefusal.code).toBe('ERR_NOT_IN_ROSTER')
+    await refused(ctx, frame, 'ERR_NOT_IN_ROSTER')
+  })
+
+  it('a malformed routing message is counted and the link carries on', async () => {
+    const ctx = await setup()
+    const dropped = ctx.b.next('drop', { signal: AbortSignal.timeout(5000) })
+    ctx.link.send(Uint8Array.of(0x83, 0x09, 0xff))
+    expect((await dropped)[0].code).toBe('ERR_BAD_CBOR')
+    const next = receive(ctx.c, 1)
+    ctx.origin.publish('telemetry', [{ n: 'still', v: 1 }])
+    expect((await next)[0]?.records[0]?.n).toBe('still')
+  })
+})
