@@ -1,0 +1,80 @@
+import type { DeliveryPath } from './ledger.js'
+
+export type { DeliveryPath } from './ledger.js'
+
+/** One signed frame waiting in an outbox. */
+export interface OutboxEntry {
+  readonly seq: number
+  /** The signed frame (COSE_Sign1 bytes), as put. */
+  readonly frame: Uint8Array
+}
+
+export interface OutboxStats {
+  /** Frames held, and their bytes. */
+  frames: number
+  bytes: number
+  /** Frames held that each path has not acknowledged yet. */
+  pending: Partial<Record<DeliveryPath, number>>
+  /** The highest seq ever put (0 before the first), across restarts for a disk outbox. */
+  highWater: number
+  /** Oldest frames dropped to make room, since the outbox was created (a disk outbox: ever). */
+  dropped: number
+  /** Torn or corrupt records found and discarded when a disk outbox was opened. */
+  discarded: number
+}
+
+/**
+ * Readings not yet delivered. The device puts each signed frame, keyed by its sequence number,
+ * once; each delivery path ('mesh', 'broker') takes what it has not delivered from `pending(path)`
+ * and acknowledges what it delivered; a frame leaves when every configured path acknowledged it.
+ * Bounded by frames and bytes: when full, the oldest frame is dropped (and counted).
+ */
+export interface Outbox {
+  readonly paths: readonly DeliveryPath[]
+  /** The highest seq ever put; a restarted device's sequence numbers must stay above it. */
+  readonly highWater: number
+  /** Holds a frame. `seq` must be above every seq put before (ERR_BAD_ARGUMENT otherwise). */
+  put (seq: number, frame: Uint8Array): Promise<void>
+  /** Marks seqs as delivered on a path. Seqs not held are ignored; a path not configured is ERR_BAD_ARGUMENT. */
+  ack (path: DeliveryPath, seqs: number | Iterable<number>): Promise<void>
+  /**
+   * The frames `path` has not acknowledged, oldest first, as they are when reached: frames put
+   * while iterating are included, frames acknowledged or dropped meanwhile are skipped.
+   */
+  pending (path: DeliveryPath, options?: { signal?: AbortSignal }): AsyncIterableIterator<OutboxEntry>
+  stats (): OutboxStats
+  /** Makes everything put and acknowledged so far durable (a disk outbox; a no-op in memory). */
+  flush (): Promise<void>
+  /** Flushes and releases files. Idempotent; put/ack after close are ERR_ABORTED. */
+  close (): Promise<void>
+  [Symbol.asyncDispose] (): Promise<void>
+}
+
+export interface OutboxInit {
+  /** The device's delivery paths: ['mesh'], ['broker'] or both (hybrid); default ['mesh']. */
+  paths?: readonly DeliveryPath[]
+  /** Most frames held; default 10,000 in memory, 100,000 on disk. */
+  maxFrames?: number
+  /** Most frame bytes held; default 2 MiB in memory, 16 MiB on disk. */
+  maxBytes?: number
+}
+
+/**
+ * When a disk outbox calls fsync(2): `always` after every put (a power cut loses nothing that
+ * put resolved), `never` (the kernel writes back within ~30 s; a process crash loses nothing,
+ * a power cut may lose the last seconds), or a number N of ms: at a put when the last fsync is
+ * older than N ms. flush() and close() always fsync.
+ */
+export type FsyncPolicy = 'always' | 'never' | number
+
+export interface DiskOutboxInit extends OutboxInit {
+  /** The outbox's own directory (created if needed), e.g. `<dataDir>/outbox`. */
+  dir: string
+  /** Default 'always'. */
+  fsync?: FsyncPolicy
+  /** A segment file is closed and a new one started past this size; default 1 MiB. */
+  segmentBytes?: number
+}
+
+export const MEMORY_DEFAULTS = { maxFrames: 10_000, maxBytes: 2 * 1024 * 1024 }
+export const DISK_DEFAULTS = { maxFrames: 100_000, maxBytes: 16 * 1024 * 1024 }
