@@ -11,9 +11,9 @@ export { createMemoryNetwork, type MemoryNetwork, type MemoryNetworkInit } from 
 export { withFaults, type FaultInit, type FaultStats, type FaultyLink } from './faults.js'
 export {
   createConnectionManager, ConnectionManager, type ConnectionManagerInit, type ConnectionManagerComponents,
-  type ConnectionManagerEvents, type PeerInfo
+  type ConnectionManagerEvents, type ManagedPeer
 } from './manager.js'
 export { Backoff, type BackoffInit } from './backoff.js'
 export { systemClock, type Clock, type TimerHandle } from './clock.js'
 export { systemRandom, seededRandom, mulberry32, mixSeed, type Random } from './random.js'
-export { PROTOCOL_VERSION } from './handshake.js'
+export { PROTOCOL_VERSION as LINK_PROTOCOL_VERSION } from './handshake.js'

@@ -6,7 +6,7 @@ import { systemRandom, type Random } from './random.js'
 import type { Link, LinkCloseInfo, Transport } from './types.js'
 
 /** Where a peer can be reached, as discovery (or static configuration) reports it. */
-export interface PeerInfo {
+export interface ManagedPeer {
   /** Absent for a static peer known only by address: learned from the first link. */
   id?: DeviceId
   publicKey?: PublicKey
@@ -31,12 +31,12 @@ export interface ConnectionManagerEvents {
   'link:open': [link: Link]
   'link:close': [link: Link, info: LinkCloseInfo]
   /** Every address of a peer failed; the next attempt is in `retryIn` ms. */
-  'dial:error': [error: MeshError, peer: PeerInfo, retryIn: number]
+  'dial:error': [error: MeshError, peer: ManagedPeer, retryIn: number]
 }
 
 interface Entry {
   readonly key: string
-  info: PeerInfo
+  info: ManagedPeer
   id: DeviceId | undefined
   state: 'idle' | 'dialing' | 'waiting' | 'linked'
   timer: TimerHandle | undefined
@@ -98,7 +98,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   /** Starts keeping `peer` connected; returns its key (its id, or a key made of its addresses). */
-  add (peer: PeerInfo): string {
+  add (peer: ManagedPeer): string {
     const key = peer.id ?? `static:${[...peer.addresses].sort().join(',')}:${peer.port}`
     const known = this.#entries.get(key)
     if (known !== undefined) {

@@ -64,7 +64,8 @@ export class MemoryLink extends BaseLink {
   }
 
   get writable (): boolean {
-    return this.open && !this.#owesDrain && this.#queued < this.#options.maxBufferedBytes
+    // Writable means the largest message would still be accepted.
+    return this.open && !this.#owesDrain && this.#queued + this.#options.maxMessageBytes <= this.#options.maxBufferedBytes
   }
 
   get bufferedBytes (): number {
@@ -81,6 +82,7 @@ export class MemoryLink extends BaseLink {
       throw meshError('ERR_BACKPRESSURE', `the send queue to ${this.remote.id} holds ${this.#queued} bytes (limit ${this.#options.maxBufferedBytes}); wait for 'drain'`, { details: { bufferedBytes: this.#queued, limit: this.#options.maxBufferedBytes } })
     }
     this.#enqueue(DATA, new Uint8Array(msg), 0)
+    if (this.#queued + this.#options.maxMessageBytes > this.#options.maxBufferedBytes) this.#owesDrain = true
     this.counters.framesOut++
     this.counters.bytesOut += msg.length
   }

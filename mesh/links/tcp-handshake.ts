@@ -23,6 +23,8 @@ export class HandshakeChannel {
   #failure: MeshError | undefined
   #timer: TimerHandle | undefined
   #connected: boolean
+  readonly #connecting: Promise<void>
+  #rejectConnecting: ((err: MeshError) => void) | undefined
   readonly #onData: (chunk: Buffer) => void
   readonly #onError: (err: NodeJS.ErrnoException) => void
   readonly #onClose: () => void
@@ -51,7 +53,13 @@ export class HandshakeChannel {
         : meshError('ERR_HANDSHAKE', `the connection to ${peer} failed during the handshake: ${err.message}`, { cause: err }))
     }
     this.#connected = !socket.connecting
-    if (!this.#connected) socket.once('connect', () => { this.#connected = true })
+    this.#connecting = this.#connected
+      ? Promise.resolve()
+      : new Promise((resolve, reject) => {
+        this.#rejectConnecting = reject
+        socket.once('connect', () => { this.#connected = true; resolve() })
+      })
+    this.#connecting.catch(() => {}) // a failure is also reported by next()
     this.#onClose = () => { this.#fail(meshError('ERR_HANDSHAKE', `${peer} closed the connection during the handshake`)) }
     socket.on('data', this.#onData)
     socket.on('error', this.#onError)
@@ -66,11 +74,7 @@ export class HandshakeChannel {
   /** Resolves once a dialed socket is connected. */
   async connected (): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure
-    if (!this.socket.connecting) return
-    await new Promise<void>((resolve, reject) => {
-      this.socket.once('connect', () => { this.#waiter = undefined; resolve() })
-      this.#waiter = { resolve: () => {}, reject }
-    })
+    await this.#connecting
   }
 
   /** The next handshake message. */
@@ -109,6 +113,7 @@ export class HandshakeChannel {
   #fail (err: MeshError): void {
     if (this.#failure !== undefined) return
     this.#failure = err
+    this.#rejectConnecting?.(err)
     const waiter = this.#waiter
     this.#waiter = undefined
     waiter?.reject(err)

@@ -3,17 +3,15 @@ import { isMeshError, meshError } from '../../shared/index.js'
 import { BaseLink } from './base-link.js'
 import type { Clock, TimerHandle } from './clock.js'
 import type { FrameDecoder } from './framing.js'
-import { Keepalive } from './keepalive.js'
-import { FRAME_OVERHEAD, ReceiveCipher, SendCipher, TAG_BYTES } from './secure.js'
 import type { SessionSecrets } from './handshake.js'
+import { Keepalive } from './keepalive.js'
+import { ITEM_CLOSE, ITEM_DATA, ITEM_HEADER_BYTES, ITEM_PING, ITEM_PONG, RecordBuilder, readRecord } from './record.js'
+import { FRAME_OVERHEAD, ReceiveCipher, SendCipher, TAG_BYTES } from './secure.js'
 import type { LinkCloseInfo, RemotePeer } from './types.js'
 
-/** Frame types, inside the encryption. Unknown types are ignored, for forward compatibility. */
-const TYPE_DATA = 0
-const TYPE_PING = 1
-const TYPE_PONG = 2
-const TYPE_CLOSE = 3
 const EMPTY = new Uint8Array(0)
+/** A record holds at least this much, so small messages batch well whatever the message limit. */
+const MIN_RECORD_BYTES = 64 * 1024
 
 export interface TcpLinkOptions {
   maxMessageBytes: number
@@ -25,8 +23,9 @@ export interface TcpLinkOptions {
 
 /**
  * An established, encrypted link over one TCP socket. The handshake driver hands over the socket
- * and its frame decoder; from then on this class owns both. Every send is sealed straight into
- * its wire frame (`secure.ts`); sends within one tick go out in one write (cork/uncork).
+ * and its frame decoder; from then on this class owns both. Items sent within one tick (messages,
+ * pings, pongs, close) are collected in one record, sealed once and written once at the end of
+ * the tick (or as soon as the record is full): no added latency, one AEAD operation per batch.
  */
 export class TcpLink extends BaseLink {
   readonly #socket: Socket
@@ -36,7 +35,9 @@ export class TcpLink extends BaseLink {
   readonly #keepalive: Keepalive
   readonly #options: TcpLinkOptions
   readonly #maxBuffered: number
-  #corked = false
+  readonly #record: RecordBuilder
+  readonly #flush = (): void => { this.#flushScheduled = false; this.#sealRecord() }
+  #flushScheduled = false
   #inputPaused = false
   #owesDrain = false
   #closeTimer: TimerHandle | undefined
@@ -46,18 +47,20 @@ export class TcpLink extends BaseLink {
     this.#socket = socket
     this.#decoder = decoder
     this.#options = options
+    const recordBytes = Math.max(MIN_RECORD_BYTES, options.maxMessageBytes + ITEM_HEADER_BYTES)
+    this.#record = new RecordBuilder(recordBytes)
     // A refused send must always be followed by `drain`, which the socket only emits after a
-    // write crossed its high-water mark: keep the limit above that mark plus one frame.
-    this.#maxBuffered = Math.max(options.maxBufferedBytes, socket.writableHighWaterMark + options.maxMessageBytes + FRAME_OVERHEAD)
+    // write crossed its high-water mark: keep the limit above that mark plus one record.
+    this.#maxBuffered = Math.max(options.maxBufferedBytes, socket.writableHighWaterMark + recordBytes + FRAME_OVERHEAD)
     this.#tx = new SendCipher(secrets.send)
     this.#rx = new ReceiveCipher(secrets.receive)
     this.#keepalive = new Keepalive(clock, options.keepaliveInterval, options.keepaliveTimeout, {
-      ping: () => { this.#write(TYPE_PING, Uint8Array.of(0, 0, 0, 0)) },
+      ping: () => { this.#queue(ITEM_PING, Uint8Array.of(0, 0, 0, 0)) },
       dead: (silentFor) => {
         this.destroy(meshError('ERR_LINK_CLOSED', `no frame from ${remote.id} for ${silentFor} ms; the link is dead`, { details: { reason: 'keepalive', silentFor } }))
       }
     })
-    decoder.maxFrameBytes = 1 + options.maxMessageBytes + TAG_BYTES
+    decoder.maxFrameBytes = recordBytes + TAG_BYTES
     decoder.onFrame = (body) => { this.#onFrame(body) }
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('drain', () => { this.#onDrain() })
@@ -70,7 +73,7 @@ export class TcpLink extends BaseLink {
     socket.on('close', () => { this.#onClose() })
     this.#keepalive.start()
     // Frames that followed FINISH wait in the decoder; the handshake left the socket paused.
-    this.#read(() => { decoder.resume() })
+    this.#onData(undefined)
     if (!this.#inputPaused && this.open) socket.resume()
   }
 
@@ -79,7 +82,7 @@ export class TcpLink extends BaseLink {
   }
 
   get bufferedBytes (): number {
-    return this.#socket.writableLength
+    return this.#socket.writableLength + this.#record.length
   }
 
   send (msg: Uint8Array): void {
@@ -87,24 +90,27 @@ export class TcpLink extends BaseLink {
     if (msg.length > this.#options.maxMessageBytes) {
       throw meshError('ERR_FRAME_TOO_LARGE', `a ${msg.length}-byte message exceeds the link limit of ${this.#options.maxMessageBytes} bytes; split it`, { details: { length: msg.length, limit: this.#options.maxMessageBytes } })
     }
-    if (this.#socket.writableLength + msg.length + FRAME_OVERHEAD > this.#maxBuffered) {
+    const buffered = this.bufferedBytes
+    if (buffered + msg.length + ITEM_HEADER_BYTES > this.#maxBuffered) {
       this.#owesDrain = true
-      throw meshError('ERR_BACKPRESSURE', `the send queue to ${this.remote.id} holds ${this.#socket.writableLength} bytes (limit ${this.#maxBuffered}); wait for 'drain'`, { details: { bufferedBytes: this.#socket.writableLength, limit: this.#maxBuffered } })
+      throw meshError('ERR_BACKPRESSURE', `the send queue to ${this.remote.id} holds ${buffered} bytes (limit ${this.#maxBuffered}); wait for 'drain'`, { details: { bufferedBytes: buffered, limit: this.#maxBuffered } })
     }
-    this.#write(TYPE_DATA, msg)
+    this.#queue(ITEM_DATA, msg)
     this.counters.framesOut++
   }
 
-  #write (type: number, payload: Uint8Array): void {
-    const frame = this.#tx.seal(type, payload)
-    if (!this.#corked) {
-      this.#corked = true
-      this.#socket.cork()
-      process.nextTick(() => {
-        this.#corked = false
-        this.#socket.uncork()
-      })
-    }
+  /** Adds an item to the current record; the record goes out at the end of the tick. */
+  #queue (type: number, payload: Uint8Array): void {
+    if (!this.#record.fits(payload.length)) this.#sealRecord()
+    this.#record.append(type, payload)
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    process.nextTick(this.#flush)
+  }
+
+  #sealRecord (): void {
+    if (this.#record.length === 0 || this.#socket.destroyed || this.#socket.writableEnded) return
+    const frame = this.#tx.seal(this.#record.take())
     if (!this.#socket.write(frame)) this.#owesDrain = true
     this.counters.bytesOut += frame.length
   }
@@ -112,7 +118,7 @@ export class TcpLink extends BaseLink {
   protected sendPing (token: number): void {
     const payload = Buffer.allocUnsafe(4)
     payload.writeUInt32BE(token, 0)
-    this.#write(TYPE_PING, payload)
+    this.#queue(ITEM_PING, payload)
   }
 
   protected pauseInput (paused: boolean): void {
@@ -121,16 +127,26 @@ export class TcpLink extends BaseLink {
     else this.#socket.resume()
   }
 
-  #onData (chunk: Buffer): void {
-    this.#read(() => { this.#decoder.push(chunk) })
-  }
-
-  /** Runs decoding; an error from it (oversized frame, failed decryption) destroys the link. */
-  #read (decode: () => void): void {
+  /** Decoding errors (an oversized frame, a failed decryption, a bad record) destroy the link. */
+  #onData (chunk: Buffer | undefined): void {
     try {
-      decode()
+      if (chunk === undefined) this.#decoder.resume()
+      else this.#decoder.push(chunk)
     } catch (err) {
       this.destroy(isMeshError(err) ? err : meshError('ERR_LINK_CLOSED', 'failed to read from the link', { cause: err }))
+    }
+  }
+
+  readonly #onItem = (type: number, payload: Buffer): void => {
+    if (!this.open) return
+    if (type === ITEM_DATA) {
+      this.receivedMessage(payload)
+    } else if (type === ITEM_PING) {
+      this.#queue(ITEM_PONG, payload)
+    } else if (type === ITEM_PONG) {
+      if (payload.length === 4) this.receivedPong(payload.readUInt32BE(0))
+    } else if (type === ITEM_CLOSE) {
+      this.#shutdown({ reason: 'remote' }, false)
     }
   }
 
@@ -138,17 +154,7 @@ export class TcpLink extends BaseLink {
     if (!this.open) return
     this.counters.bytesIn += body.length + 4
     this.#keepalive.heard()
-    const plain = this.#rx.open(body)
-    const type = plain[0]
-    if (type === TYPE_DATA) {
-      this.receivedMessage(plain.length === 1 ? EMPTY : plain.subarray(1))
-    } else if (type === TYPE_PING) {
-      this.#write(TYPE_PONG, plain.subarray(1))
-    } else if (type === TYPE_PONG) {
-      if (plain.length === 5) this.receivedPong(plain.readUInt32BE(1))
-    } else if (type === TYPE_CLOSE) {
-      this.#shutdown({ reason: 'remote' }, false)
-    }
+    readRecord(this.#rx.open(body), this.#options.maxMessageBytes, this.#onItem)
   }
 
   #onDrain (): void {
@@ -164,11 +170,12 @@ export class TcpLink extends BaseLink {
     this.finishClose({ reason: 'remote', error: meshError('ERR_LINK_CLOSED', `the connection to ${this.remote.id} closed`) })
   }
 
-  /** Graceful: tells the peer (unless it told us), flushes, half-closes; destroys after `closeTimeout`. */
+  /** Graceful: flushes what is queued, tells the peer (unless it told us), half-closes; destroys after `closeTimeout`. */
   #shutdown (info: LinkCloseInfo, tell: boolean): void {
     if (!this.beginClose(info)) return
     this.#keepalive.stop()
-    if (tell && this.#socket.writable) this.#write(TYPE_CLOSE, EMPTY)
+    if (tell && this.#socket.writable) this.#queue(ITEM_CLOSE, EMPTY)
+    this.#sealRecord()
     this.#socket.end()
     this.#closeTimer = this.clock.setTimeout(() => { this.#socket.destroy() }, this.#options.closeTimeout)
   }

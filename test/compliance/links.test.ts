@@ -133,7 +133,8 @@ function linkCompliance (name: string, make: MakeTransport, host: string): void 
     })
 
     it('refuses to queue beyond its bound, then drains', async () => {
-      const { outbound } = await linked({ maxBufferedBytes: 256 * 1024 })
+      const { outbound, inbound } = await linked({ maxBufferedBytes: 256 * 1024 })
+      inbound.on('message', () => {}) // the peer reads
       const msg = new Uint8Array(1000)
       let sent = 0
       let refusal: unknown
