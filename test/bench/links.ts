@@ -99,7 +99,7 @@ export async function benchLinks (quick: boolean): Promise<Record<string, unknow
   }
   const wireBytes = outbound.counters.bytesOut / outbound.counters.framesOut
   const handshakes = quick ? 20 : 200
-  let start = performance.now()
+  const start = performance.now()
   for (let i = 0; i < handshakes; i++) await (await a.dial(b.address!)).close()
   const handshakeMs = (performance.now() - start) / handshakes
   await Promise.all([a.close(), b.close()])
@@ -108,8 +108,9 @@ export async function benchLinks (quick: boolean): Promise<Record<string, unknow
   const ma = net.createTransport({}, { keys: keys(1) })
   const mb = net.createTransport({}, { keys: keys(2) })
   const [mo, mi] = await linked(ma, mb, 'memory')
-  start = performance.now()
-  const memory = median(await (async () => { const out: number[] = []; for (let r = 0; r < rounds; r++) out.push(await linkRate(mo, mi, count)); return out })())
+  const memoryRates: number[] = []
+  for (let r = 0; r < rounds; r++) memoryRates.push(await linkRate(mo, mi, count))
+  const memory = median(memoryRates)
   await Promise.all([ma.close(), mb.close()])
 
   const cipher = cipherMicros(count)
