@@ -17,9 +17,9 @@ export const DROP_REASONS = {
   duplicate: { code: 'ERR_REPLAY', text: 'this (origin, seq) was already accepted (a retransmission, a second path, or a replay)' },
   too_old: { code: 'ERR_REPLAY', text: 'the sequence number is below the replay window' },
   status_key_mismatch: { code: 'ERR_WRONG_KEY', text: 'the pk in a status does not derive to the device id in its topic' },
-  bad_status: { code: 'ERR_BAD_INPUT', text: 'a status payload is not {"state":"online","pk":…} or {"state":"offline"}' },
+  bad_status: { code: 'ERR_BAD_STATUS', text: 'a status payload is not {"state":"online","pk":…} or {"state":"offline"}' },
   status_not_claimed: { code: 'ERR_TOPIC_MISMATCH', text: 'a client sent a status for a device id it has not claimed (or a second id)' },
-  json_forbidden: { code: 'ERR_BAD_TOPIC', text: 'only the gateway publishes …/json; a client tried to' }
+  json_forbidden: { code: 'ERR_FORBIDDEN', text: 'only the gateway publishes …/json; a client tried to' }
 } as const satisfies Record<string, { code: ErrorCode, text: string }>
 
 export type DropReason = keyof typeof DROP_REASONS

@@ -3,6 +3,7 @@ export { MeshNode, createMeshNode, type MeshNodeInit, type MeshNodeComponents, t
 export { Router, ROUTING_VERSION, type RouterInit, type RouterComponents, type RouterEvents, type DropInfo } from './routing/router.js'
 export { Subscription, type Delivery } from './routing/subscription.js'
 export type { RouterCounters } from './routing/counters.js'
+export { encodeData, encodeMessage, decodeMessage, MSG, type RoutingMessage } from './routing/messages.js'
 export { Keyring } from './routing/keyring.js'
 export { loadRoster, parseRoster, type RosterEntry } from './roster.js'
 export { TypedEmitter } from './events.js'

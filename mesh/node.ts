@@ -1,10 +1,10 @@
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, type DeviceId, type Ed25519, type KeyPair, type PublicKey, type SenmlRecord, type SequenceSource
+  DEFAULT_FLEET, meshError, type DeviceId, type Ed25519, type KeyPair, type PublicKey, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
 import {
-  createMdnsDiscovery, createStaticDiscovery, type Discovery, type DiscoveryCounters, type MdnsDiscoveryInit,
+  createMdnsDiscovery, createStaticDiscovery, parseStaticPeer, type Discovery, type DiscoveryCounters, type MdnsDiscoveryInit,
   type MdnsResponder, type PeerInfo as DiscoveredPeer, type StaticPeerInit
 } from './discovery/index.js'
 import {
@@ -165,6 +165,16 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
 
   subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number } = {}): Subscription {
     return this.router.subscribe(filter, options)
+  }
+
+  /** Keeps a peer at `host:port` linked from now on, as a configured static peer is. */
+  addPeer (address: StaticPeerInit): void {
+    const parsed = parseStaticPeer(address)
+    if (!parsed.ok) throw meshError('ERR_BAD_ARGUMENT', parsed.detail)
+    const { peer } = parsed
+    const candidate: Candidate = { key: peer.key, addresses: peer.addresses, port: peer.port, source: 'static', ...(peer.id === undefined ? {} : { id: peer.id }), ...(peer.publicKey === undefined ? {} : { publicKey: peer.publicKey }) }
+    this.#candidates.set(peer.key, candidate)
+    this.#pin(candidate)
   }
 
   /** Links open now, by peer id. */

@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   ERR_UNKNOWN_SIGNER: 'no public key is known yet for the device that signed the frame',
   ERR_UNKNOWN_FLEET: 'the frame or topic names a fleet this node does not serve',
   ERR_TOPIC_MISMATCH: 'the device id in the topic is not the signer of the frame',
+  ERR_FORBIDDEN: 'the client may not publish to this topic (only the gateway publishes …/json)',
+  ERR_BAD_STATUS: 'a device status message is not the JSON expected, or its pk does not derive to the topic id',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
   ERR_BAD_INPUT: 'input to a command is not in a format it reads'

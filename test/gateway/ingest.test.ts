@@ -137,8 +137,8 @@ describe('Ingest', () => {
     expect(dropped(ingest.handle(topic, Buffer.alloc(9000), broker))).toEqual({ reason: 'frame_too_large', code: 'ERR_FRAME_TOO_LARGE' })
     expect(dropped(ingest.handle(telemetryTopic('default', alice.id), makeFrame(alice, 1), broker))).toEqual({ reason: 'unknown_fleet', code: 'ERR_UNKNOWN_FLEET' })
     expect(dropped(ingest.handle('iotmesh/plant-a/not-an-id/telemetry', makeFrame(alice, 1), broker))).toEqual({ reason: 'bad_topic', code: 'ERR_BAD_TOPIC' })
-    expect(dropped(ingest.handle(`iotmesh/plant-a/${alice.id}/json`, Buffer.from('[]'), broker))).toEqual({ reason: 'json_forbidden', code: 'ERR_BAD_TOPIC' })
-    expect(dropped(ingest.handle(statusTopic('plant-a', alice.id), Buffer.from('{"state":"sleepy"}'), broker))).toEqual({ reason: 'bad_status', code: 'ERR_BAD_INPUT' })
+    expect(dropped(ingest.handle(`iotmesh/plant-a/${alice.id}/json`, Buffer.from('[]'), broker))).toEqual({ reason: 'json_forbidden', code: 'ERR_FORBIDDEN' })
+    expect(dropped(ingest.handle(statusTopic('plant-a', alice.id), Buffer.from('{"state":"sleepy"}'), broker))).toEqual({ reason: 'bad_status', code: 'ERR_BAD_STATUS' })
     expect(ingest.handle('home/kitchen/light', Buffer.from('on'), broker).verdict).toBe('ignored')
     expect(ingest.counters.dropped).toMatchObject({ malformed: 3, frame_too_large: 1, unknown_fleet: 1, bad_topic: 1, json_forbidden: 1, bad_status: 1 })
     // And the pipeline still works after all that.
