@@ -1,0 +1,274 @@
+import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { DEFAULT_FLEET, isMeshError, meshError } from '../shared/index.js'
+import { checkFsync } from './outbox/disk.js'
+import type { DeliveryPath, FsyncPolicy } from './outbox/types.js'
+import { SENSOR_PRESETS, parseSensorList, type SensorName } from './sensors/registry.js'
+
+/**
+ * A device's configuration: one schema, the same names in a JSON file (`dataDir`), environment
+ * variables (`IOTMESH_DATA_DIR`) and flags (`--data-dir`). Precedence: flags > environment >
+ * file > defaults. A bad value is ERR_BAD_ARGUMENT whose message names the setting and where it
+ * came from: `interval from IOTMESH_INTERVAL must be an integer from 100 to 86400000 (ms), got "fast"`.
+ */
+
+export type DeviceMode = 'mesh' | 'broker' | 'hybrid'
+
+export interface DeviceConfig {
+  /** The device's name, as it announces itself (a DNS label: letters, digits, "-", "_"). */
+  name: string
+  /** The fleet it belongs to (one MQTT topic level). */
+  fleet: string
+  /** mesh: peer to peer only; broker: MQTT only; hybrid: both. */
+  mode: DeviceMode
+  /** MQTT broker URL (mqtt:, mqtts:, ws:, wss:); required in broker and hybrid mode. */
+  broker: string | undefined
+  /** Sampling interval, ms. */
+  interval: number
+  /** Sensors, presets expanded (see parseSensorList). */
+  sensors: SensorName[]
+  /** The device's key file. */
+  key: string
+  /** Where the device keeps its state (sequence file, outbox). */
+  dataDir: string
+  /** TCP port for mesh links; 0 picks a free one. */
+  port: number
+  /** Static peers, `host:port` (normalised: lower case, IPv6 in brackets). */
+  peers: string[]
+  /** Seed of simulated sensors; undefined: not seeded (drawn at start). */
+  seed: number | undefined
+  /** Outbox fsync policy: always, never, or at most every N ms. */
+  fsync: FsyncPolicy
+  /** Outbox bounds. */
+  outboxFrames: number
+  outboxBytes: number
+}
+
+export type SettingName = keyof DeviceConfig
+export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
+
+export interface ConfigFile {
+  /** Where it was read from; relative paths in it are taken relative to its directory. */
+  path: string
+  values: Record<string, unknown>
+}
+
+export interface ConfigInput {
+  /** Parsed flags, by flag name (`data-dir`) or setting name (`dataDir`). Other keys are ignored. */
+  flags?: Record<string, unknown>
+  env?: Record<string, string | undefined>
+  file?: ConfigFile
+  /** Defaults that depend on the machine (a name from the host name). */
+  defaults?: Partial<DeviceConfig>
+}
+
+export interface ResolvedConfig {
+  config: DeviceConfig
+  sources: Record<SettingName, ConfigSource>
+}
+
+class Invalid extends Error {}
+
+type Parser<T> = (raw: unknown, base: string | undefined) => T
+
+interface Setting<T> {
+  parse: Parser<T>
+  fallback: (partial: Partial<DeviceConfig>, env: Record<string, string | undefined>) => T
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/
+const FLEET = /^[A-Za-z0-9._-]{1,63}$/
+const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:']
+
+const text = (what: string, pattern?: RegExp): Parser<string> => (raw) => {
+  if (typeof raw !== 'string' || raw.trim() === '' || (pattern !== undefined && !pattern.test(raw.trim()))) throw new Invalid(what)
+  return raw.trim()
+}
+
+const integer = (min: number, max: number, unit = ''): Parser<number> => (raw) => {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new Invalid(`an integer from ${min} to ${max}${unit}`)
+  return n
+}
+
+const path: Parser<string> = (raw, base) => {
+  const value = text('a file path')(raw, base)
+  return base === undefined || isAbsolute(value) ? value : resolve(base, value)
+}
+
+const list = (raw: unknown, what: string): string[] => {
+  if (typeof raw === 'string') return raw.split(/[\s,]+/).filter((s) => s !== '')
+  if (Array.isArray(raw) && raw.every((s) => typeof s === 'string')) return raw.flatMap((s: string) => s.split(/[\s,]+/)).filter((s) => s !== '')
+  throw new Invalid(what)
+}
+
+/** `host:port` or `[v6]:port`, normalised (lower case, IPv6 in brackets); ERR_BAD_ARGUMENT otherwise. */
+export function parsePeer (entry: string): string {
+  try {
+    return peer(entry)
+  } catch (err) {
+    if (err instanceof Invalid) throw meshError('ERR_BAD_ARGUMENT', `a peer must be ${err.message}`)
+    throw err
+  }
+}
+
+function peer (entry: string): string {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry.trim())
+  const host = (m?.[1] ?? m?.[2])?.toLowerCase()
+  const port = Number(m?.[3])
+  const hostOk = host !== undefined && (m?.[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/.test(host))
+  if (!hostOk || !(port >= 1 && port <= 65535)) throw new Invalid(`a list of host:port (IPv6 as [addr]:port, ports 1 to 65535); ${JSON.stringify(entry)} is not`)
+  return m?.[1] !== undefined ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
+  name: { parse: text('a name of 1 to 63 letters, digits, "-" or "_", starting with a letter or digit', NAME), fallback: () => 'iotmesh-device' },
+  fleet: { parse: text('a fleet name of 1 to 63 letters, digits, ".", "_" or "-"', FLEET), fallback: () => DEFAULT_FLEET },
+  mode: {
+    parse: (raw) => {
+      if (raw !== 'mesh' && raw !== 'broker' && raw !== 'hybrid') throw new Invalid('one of mesh, broker, hybrid')
+      return raw
+    },
+    fallback: () => 'mesh'
+  },
+  broker: {
+    parse: (raw) => {
+      const what = `a broker URL (${BROKER_PROTOCOLS.map((p) => `${p}//`).join(', ')}), e.g. mqtt://gateway.local:1883`
+      if (typeof raw !== 'string') throw new Invalid(what)
+      let url: URL
+      try { url = new URL(raw.trim()) } catch { throw new Invalid(what) }
+      if (!BROKER_PROTOCOLS.includes(url.protocol) || url.hostname === '') throw new Invalid(what)
+      return raw.trim()
+    },
+    fallback: () => undefined
+  },
+  interval: { parse: integer(100, 86_400_000, ' (ms)'), fallback: () => 10_000 },
+  sensors: {
+    parse: (raw) => {
+      const items = list(raw, 'a list of sensors, e.g. "temperature,humidity,battery" or "sim"')
+      try {
+        return parseSensorList(items)
+      } catch (err) {
+        if (isMeshError(err)) throw new Invalid(`a list of known sensors: ${err.message}`)
+        throw err
+      }
+    },
+    fallback: () => [...SENSOR_PRESETS.sim]
+  },
+  dataDir: { parse: path, fallback: (_, env) => env.IOTMESH_HOME ?? (env.HOME === undefined ? '.iotmesh' : join(env.HOME, '.iotmesh')) },
+  key: { parse: path, fallback: (partial) => join(partial.dataDir as string, 'device.key') },
+  port: { parse: integer(0, 65535), fallback: () => 0 },
+  peers: { parse: (raw) => list(raw, 'a list of host:port').map(peer), fallback: () => [] },
+  seed: { parse: integer(0, 0xffff_ffff), fallback: () => undefined },
+  fsync: {
+    parse: (raw) => {
+      const value = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : raw
+      try { return checkFsync(value as FsyncPolicy) } catch { throw new Invalid('"always", "never", or a number of ms ≥ 0 between fsyncs') }
+    },
+    fallback: () => 'always'
+  },
+  outboxFrames: { parse: integer(1, 10_000_000), fallback: () => 100_000 },
+  outboxBytes: { parse: integer(1024, 2 ** 40, ' (bytes)'), fallback: () => 16 * 1024 * 1024 }
+}
+
+/** In resolution order: dataDir before key, whose default lies in it. */
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
+
+/** `dataDir` → `IOTMESH_DATA_DIR`. */
+export function envName (setting: SettingName): string {
+  return `IOTMESH_${setting.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`
+}
+
+/** `dataDir` → `data-dir`. */
+export function flagName (setting: SettingName): string {
+  return setting.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+}
+
+/**
+ * Resolves a device's configuration from flags, environment and file; pure (it reads no file and
+ * no process state). Throws ERR_BAD_ARGUMENT naming the setting and its source.
+ */
+export function resolveConfig (input: ConfigInput = {}): ResolvedConfig {
+  const flags = input.flags ?? {}
+  const env = input.env ?? {}
+  const file = input.file
+  if (file !== undefined) {
+    for (const key of Object.keys(file.values)) {
+      if (!(key in SETTINGS) && !key.startsWith('$')) {
+        throw meshError('ERR_BAD_ARGUMENT', `unknown setting ${JSON.stringify(key)} in ${file.path}; settings are ${SETTING_NAMES.join(', ')}`, { details: { setting: key, source: file.path } })
+      }
+    }
+  }
+  const config: Partial<DeviceConfig> = {}
+  const sources = {} as Record<SettingName, ConfigSource>
+  const labels = {} as Record<SettingName, string>
+  for (const name of SETTING_NAMES) {
+    const setting = SETTINGS[name] as Setting<unknown>
+    const envValue = env[envName(name)]
+    const candidates: Array<[ConfigSource, string, unknown, string | undefined]> = [
+      ['flag', `--${flagName(name)}`, flags[flagName(name)] ?? flags[name], undefined],
+      ['env', envName(name), envValue === '' ? undefined : envValue, undefined],
+      ['file', file?.path ?? 'the config file', file?.values[name], file === undefined ? undefined : dirname(file.path)]
+    ]
+    const found = candidates.find(([, , raw]) => raw !== undefined)
+    if (found === undefined) {
+      const preset = input.defaults?.[name]
+      ;(config as Record<string, unknown>)[name] = preset !== undefined ? preset : setting.fallback(config, env)
+      sources[name] = 'default'
+      labels[name] = 'the default'
+      continue
+    }
+    const [source, label, raw, base] = found
+    try {
+      (config as Record<string, unknown>)[name] = setting.parse(raw, base)
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err
+      throw meshError('ERR_BAD_ARGUMENT', `${name} from ${label} must be ${err.message}, got ${JSON.stringify(raw)}`, { details: { setting: name, source: label } })
+    }
+    sources[name] = source
+    labels[name] = label
+  }
+  const done = config as DeviceConfig
+  if (done.mode !== 'mesh' && done.broker === undefined) {
+    throw meshError('ERR_BAD_ARGUMENT', `broker must be set (--broker, IOTMESH_BROKER or "broker" in the config file) when mode is ${done.mode} (mode from ${labels.mode})`, { details: { setting: 'broker', source: labels.mode } })
+  }
+  return { config: done, sources }
+}
+
+/** The delivery paths of a mode: what the outbox waits for. */
+export function deliveryPaths (mode: DeviceMode): DeliveryPath[] {
+  return mode === 'hybrid' ? ['mesh', 'broker'] : [mode]
+}
+
+/** Reads a JSON config file: an object of settings. Errors are ERR_BAD_ARGUMENT naming the file. */
+export async function loadConfigFile (file: string): Promise<ConfigFile> {
+  let textValue: string
+  try {
+    textValue = await readFile(file, 'utf8')
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `cannot read config file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err, details: { source: file } })
+  }
+  let values: unknown
+  try {
+    values = JSON.parse(textValue)
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err, details: { source: file } })
+  }
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw meshError('ERR_BAD_ARGUMENT', `config file ${file} must hold a JSON object of settings, e.g. {"name": "kitchen", "mode": "mesh"}`, { details: { source: file } })
+  }
+  return { path: file, values: values as Record<string, unknown> }
+}
+
+/**
+ * Loads the config file named by `--config` or IOTMESH_CONFIG (if any) and resolves the
+ * configuration with the flags and environment.
+ */
+export async function loadDeviceConfig (input: { flags?: Record<string, unknown>, env?: Record<string, string | undefined>, defaults?: Partial<DeviceConfig> } = {}): Promise<ResolvedConfig> {
+  const flagged = input.flags?.config
+  const envPath = input.env?.IOTMESH_CONFIG
+  const configPath = typeof flagged === 'string' ? flagged : envPath !== undefined && envPath !== '' ? envPath : undefined
+  const file = configPath === undefined ? undefined : await loadConfigFile(configPath)
+  return resolveConfig({ ...input, ...(file === undefined ? {} : { file }) })
+}

@@ -1,0 +1,51 @@
+/**
+ * firmware-sim: what runs on a device, real or simulated. So far: sensors (simulated and Linux),
+ * the outbox that keeps readings until a delivery path takes them, and the device configuration.
+ * The device runtime and the fleet simulator come next and build on these.
+ */
+export {
+  mulberry32, hashKey, unitAt, normalAt, streamAt, normal, between, walkAt, quantize, quantizeDown,
+  type Rng, type KeyPart
+} from './random.js'
+
+export {
+  TELEMETRY_TOPIC, stderrLogger, silentLogger,
+  type Sensor, type SensorReading, type SensorNotice, type SensorLogger
+} from './sensors/types.js'
+export {
+  SIM_SENSORS, LINUX_SENSORS, SENSOR_PRESETS, SENSOR_FIELDS, parseSensorList, createSensors, readSensors,
+  type SensorName, type SensorOptions, type SensorsInit, type SensorsComponents, type SensorOutput
+} from './sensors/registry.js'
+
+export { createClimate, ambientTemperature, dailyCycle, localHour, type Climate, type ClimateInit, type SimInit } from './sensors/sim/climate.js'
+export { createTemperatureSensor, type TemperatureInit } from './sensors/sim/temperature.js'
+export { createHumiditySensor, type HumidityInit } from './sensors/sim/humidity.js'
+export { createPressureSensor, type PressureInit } from './sensors/sim/pressure.js'
+export { createBatterySensor, liIonVoltage, LI_ION_CURVE, type BatteryInit } from './sensors/sim/battery.js'
+export { createMotionSensor, type MotionInit } from './sensors/sim/motion.js'
+export { createDoorSensor, type DoorInit } from './sensors/sim/door.js'
+export { withFaults, type FaultSpec, type SensorFaults, type FaultKind, type FaultySensor } from './sensors/sim/faults.js'
+
+export { type LinuxInit, type LinuxComponents } from './sensors/linux/presence.js'
+export { createCpuTempSensor, type CpuTempInit } from './sensors/linux/cpu-temp.js'
+export { createLoadSensor } from './sensors/linux/load.js'
+export { createMemorySensor, parseMeminfo } from './sensors/linux/memory.js'
+export { createDiskSensor, type DiskInit, type DiskComponents, type StatFs } from './sensors/linux/disk.js'
+export { createWifiSensor, parseWireless, type WifiInit, type WirelessRow } from './sensors/linux/wifi.js'
+export { openI2cBus, type I2cBus, type OpenI2cBus } from './sensors/linux/i2c.js'
+export { createBme280Sensor, BME280_ADDRESSES, BME280_CHIP_ID, BME280_REG, type Bme280Init, type Bme280Components } from './sensors/linux/bme280.js'
+export {
+  parseCalibration, parseRaw, compensate,
+  type Bme280Calibration, type Bme280Raw, type Bme280Values
+} from './sensors/linux/bme280-compensation.js'
+
+export {
+  openOutbox, createMemoryOutbox, openDiskOutbox, checkFsync, checkSequenceAhead, DELIVERY_PATHS,
+  type Outbox, type OutboxEntry, type OutboxInit, type OutboxStats, type DiskOutboxInit, type DiskOutboxComponents,
+  type DeliveryPath, type FsyncPolicy
+} from './outbox.js'
+
+export {
+  resolveConfig, loadConfigFile, loadDeviceConfig, deliveryPaths, envName, flagName, parsePeer, SETTING_NAMES,
+  type DeviceConfig, type DeviceMode, type ConfigFile, type ConfigInput, type ConfigSource, type ResolvedConfig, type SettingName
+} from './config.js'
