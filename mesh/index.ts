@@ -1,5 +1,5 @@
 /** The peer-to-peer node: discovery, authenticated links, routing. */
-export { MeshNode, createMeshNode, type MeshNodeInit, type MeshNodeComponents, type MeshCounters, type MeshPeer, type MeshNodeEvents } from './node.js'
+export { MeshNode, createMeshNode, LINKS_TOPIC, type MeshNodeInit, type MeshNodeComponents, type MeshCounters, type MeshPeer, type MeshNodeEvents } from './node.js'
 export { Router, ROUTING_VERSION, type RouterInit, type RouterComponents, type RouterEvents, type DropInfo } from './routing/router.js'
 export { Subscription, type Delivery } from './routing/subscription.js'
 export type { RouterCounters } from './routing/counters.js'

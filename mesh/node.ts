@@ -11,7 +11,7 @@ import {
   createConnectionManager, createTcpTransport, systemRandom, type ConnectionManager, type Link, type LinkOptions,
   type Random, type Transport, type TransportAddress
 } from './links/index.js'
-import { systemClock, type Clock } from './clock.js'
+import { every, systemClock, type Clock } from './clock.js'
 import { Router, type DropInfo, type RouterInit } from './routing/router.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
@@ -44,6 +44,11 @@ export interface MeshNodeInit {
   roster?: readonly PublicKey[]
   /** Options for every link (frame limit, buffering, keepalive). */
   link?: LinkOptions
+  /**
+   * Every this many ms, publish this node's neighbours as a signed reading on the device topic
+   * `mesh/links` (`vs`: space-separated ids), so a gateway can draw the topology (default 15000; 0: never).
+   */
+  announceLinks?: number
   /** Routing options (hop limit, sync interval, history). */
   routing?: Omit<RouterInit, 'fleet' | 'roster' | 'port' | 'addresses'>
 }
@@ -86,6 +91,9 @@ export interface MeshNodeEvents {
   'peer:discovered': [peer: DiscoveredPeer]
 }
 
+/** The device topic on which nodes announce their neighbours. */
+export const LINKS_TOPIC = 'mesh/links'
+
 interface Candidate { key: string, id?: DeviceId, publicKey?: PublicKey, addresses: readonly string[], port: number, name?: string, source: MeshPeer['source'] }
 
 export class MeshNode extends TypedEmitter<MeshNodeEvents> {
@@ -104,6 +112,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly #pinned = new Set<string>()
   readonly #closedBytes = { in: 0, out: 0 }
   #address: TransportAddress | undefined
+  #stopAnnounce: (() => void) | undefined
   #state: 'idle' | 'starting' | 'running' | 'stopped' = 'idle'
 
   constructor (init: MeshNodeInit, components: MeshNodeComponents) {
@@ -143,12 +152,21 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     this.#manager.on('dial:error', (_err, peer) => this.#onDialError(peer.id))
     this.#manager.start()
     await this.#startDiscovery()
+    const every_ = this.#init.announceLinks ?? 15_000
+    if (every_ > 0) this.#stopAnnounce = every(this.#components.clock ?? systemClock, every_, () => this.announceLinks())
     this.#state = 'running'
+  }
+
+  /** Publishes this node's current neighbours on `mesh/links` (see `announceLinks`). */
+  announceLinks (): void {
+    const ids = [...this.#manager.links.keys()].sort()
+    this.publish(LINKS_TOPIC, [{ n: 'links', vs: ids.join(' ') }, { n: 'degree', v: ids.length }])
   }
 
   async stop (): Promise<void> {
     if (this.#state === 'idle' || this.#state === 'stopped') { this.#state = 'stopped'; return }
     this.#state = 'stopped'
+    this.#stopAnnounce?.()
     // Discovery first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.
     await Promise.allSettled(this.#discoveries.map((d) => d.stop()))
     await this.#manager.stop()

@@ -17,4 +17,3 @@ export {
 export { browsePeers, browseRow, type BrowseRow, type BrowseOptions, type BrowseComponents } from './browse.js'
 export { ServiceCache, type InstanceView, type CacheOptions } from './cache.js'
 export { splitResponse, recordBytes, MDNS_MAX_PACKET_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, type DnsRecord, type DnsResponse } from './split.js'
-export { systemClock } from './clock.js'

@@ -1,7 +1,7 @@
 import type Bonjour from 'bonjour-service'
 import { meshError } from '../../shared/errors.js'
 import { openBonjour, type MdnsPacket, type MulticastDns, type RemoteInfo } from './bonjour.js'
-import { systemClock } from './clock.js'
+import { systemClock } from '../clock.js'
 import { probe } from './probe.js'
 import type { DnsRecord } from './split.js'
 import type { Clock } from './types.js'

@@ -110,9 +110,5 @@ export interface Discovery extends DiscoveryEmitter {
   readonly counters: DiscoveryCounters
 }
 
-/** Every timer of the discovery module passes through this (undici's single timer module). */
-export interface Clock {
-  now (): number
-  setTimeout (fn: () => void, ms: number): unknown
-  clearTimeout (handle: unknown): void
-}
+/** Every timer of the discovery module passes through the mesh's one Clock (mesh/clock.ts). */
+export type { Clock } from '../clock.js'

@@ -21,6 +21,7 @@ export class Keepalive {
   #heard = true
   #silentFor = 0
   #running = false
+  #suspended = false
 
   constructor (clock: Clock, interval: number, timeout: number, hooks: KeepaliveHooks) {
     this.#clock = clock
@@ -46,6 +47,11 @@ export class Keepalive {
     this.#heard = true
   }
 
+  /** While suspended (this node has stopped reading the link), silence is not held against the peer. */
+  suspend (suspended: boolean): void {
+    this.#suspended = suspended
+  }
+
   #arm (): void {
     this.#timer = this.#clock.setTimeout(() => { this.#tick() }, this.#interval)
   }
@@ -53,7 +59,7 @@ export class Keepalive {
   #tick (): void {
     this.#timer = undefined
     if (!this.#running) return
-    if (this.#heard) {
+    if (this.#heard || this.#suspended) {
       this.#heard = false
       this.#silentFor = 0
     } else {

@@ -226,6 +226,10 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     if (entry !== undefined && this.#entries.get(entry.key) === entry && entry.state === 'linked') this.#retry(entry)
     this.#pump()
   }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.stop()
+  }
 }
 
 export function createConnectionManager (init: ConnectionManagerInit, components: ConnectionManagerComponents): ConnectionManager {

@@ -41,6 +41,7 @@ export class MemoryLink extends BaseLink {
   #queued = 0
   #flushScheduled = false
   #owesDrain = false
+  #inputPaused = false
 
   constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn) {
     super(remote, initiator, clock, options.maxBufferedBytes)
@@ -91,13 +92,20 @@ export class MemoryLink extends BaseLink {
     this.#enqueue(PING, new Uint8Array(0), token)
   }
 
-  protected pauseInput (_paused: boolean): void {
-    // Nothing to pause: the sender's queue is bounded and the inbox holds what it has delivered.
+  /** While paused (nobody takes our messages), the peer keeps its queue: it fills, and its sends are refused. */
+  protected pauseInput (paused: boolean): void {
+    this.#inputPaused = paused
+    this.#keepalive.suspend(paused)
+    if (!paused) this.#peer?.#scheduleFlush()
   }
 
   #enqueue (type: number, data: Uint8Array, token: number): void {
     this.#queue.push({ type, data, token })
     this.#queued += data.length
+    this.#scheduleFlush()
+  }
+
+  #scheduleFlush (): void {
     if (this.#flushScheduled) return
     this.#flushScheduled = true
     queueMicrotask(() => { this.#flush() })
@@ -105,13 +113,16 @@ export class MemoryLink extends BaseLink {
 
   #flush (): void {
     this.#flushScheduled = false
-    const queue = this.#queue
-    this.#queue = []
-    this.#queued = 0
     const peer = this.#peer
-    for (const item of queue) {
+    const queue = this.#queue
+    let at = 0
+    for (; at < queue.length && peer?.#inputPaused !== true; at++) {
+      const item = queue[at] as Item
+      this.#queued -= item.data.length
       if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive(item)
     }
+    this.#queue = at === queue.length ? [] : queue.slice(at)
+    if (this.#queue.length > 0) return
     if (this.#owesDrain && this.open) {
       this.#owesDrain = false
       this.emit('drain')
@@ -165,7 +176,10 @@ export class MemoryLink extends BaseLink {
     if (!this.open) return
     this.#queue = []
     this.#queued = 0
-    this.#enqueue(RESET, new Uint8Array(0), 0)
+    const peer = this.#peer
+    queueMicrotask(() => { // like a TCP reset, it does not wait behind a paused reader
+      if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive({ type: RESET, data: new Uint8Array(0), token: 0 })
+    })
     this.#end(err === undefined ? { reason: 'local' } : { reason: 'error', error: err })
   }
 }

@@ -123,6 +123,7 @@ export class TcpLink extends BaseLink {
 
   protected pauseInput (paused: boolean): void {
     this.#inputPaused = paused
+    this.#keepalive.suspend(paused)
     if (paused) this.#socket.pause()
     else this.#socket.resume()
   }

@@ -44,6 +44,7 @@ const node = new MeshNode({
   mdns: process.env.IOTMESH_CHILD_MDNS === '1',
   dialTarget: process.env.IOTMESH_CHILD_MDNS === '1' ? 3 : 0,
   maxLinks: 64,
+  announceLinks: 0,
   ...(process.env.IOTMESH_CHILD_NAME === undefined ? {} : { name: process.env.IOTMESH_CHILD_NAME })
 }, { keys })
 await node.start()

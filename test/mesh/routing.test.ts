@@ -15,7 +15,7 @@ function seededKeys (n: number): KeyPair {
 
 async function startNode (network: MemoryNetwork, name: string, keys: KeyPair, peers: string[] = [], extra: { roster?: PublicKey[] } = {}): Promise<MeshNode> {
   const node = new MeshNode({
-    name, host: name, mdns: false, peers, dialTarget: 0, link: LINK, routing: ROUTING, ...extra
+    name, host: name, mdns: false, peers, dialTarget: 0, announceLinks: 0, link: LINK, routing: ROUTING, ...extra
   }, { keys, transport: network.createTransport({ ...LINK, ...(extra.roster === undefined ? {} : { authorize: (r) => extra.roster?.some((pk) => Buffer.from(pk).equals(Buffer.from(r.publicKey))) ?? true }) }, { keys }) })
   onTestFinished(async () => { await node.stop() })
   await node.start()
