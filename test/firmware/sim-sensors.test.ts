@@ -44,8 +44,9 @@ describe('seeded simulated sensors', () => {
     // b is also read at other times in between: pure sensors do not care
     const readingsA = a.map((s) => readAt(s, times))
     const readingsB = b.map((s) => times.map((t) => { s.read(t + 7); return s.read(t) as SenmlRecord[] | undefined }))
-    // event sensors report changes, so their history matters: compare the pure ones here
-    for (const i of [0, 1, 2, 3]) expect(readingsB[i]).toEqual(readingsA[i])
+    // temperature, humidity and pressure are pure functions of time; the battery starts draining
+    // at its first read and event sensors report changes, so their history matters
+    for (const i of [0, 1, 2]) expect(readingsB[i]).toEqual(readingsA[i])
     const again = createSensors('sim', { seed: 42, device: 3 }).map((s) => readAt(s, times))
     expect(again).toEqual(readingsA)
   })
