@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   ERR_SEQUENCE_STORE: 'the sequence number file cannot be read or written',
   // Mesh: discovery, links, routing (mesh/)
   ERR_BAD_TXT: 'a DNS-SD TXT record is malformed, or its pk does not derive to its id',
+  ERR_NAME_CONFLICT: 'every DNS-SD instance name tried is already taken on the network (RFC 6762 §9)',
   ERR_HANDSHAKE: 'a link handshake failed: bad proof, unexpected message, or timeout',
   ERR_PEER_KEY_MISMATCH: 'a peer proved a key other than the one discovery announced for it',
   ERR_PROTOCOL_VERSION: 'the peer speaks a link protocol version this node does not',

@@ -33,7 +33,7 @@ export async function probe (transport: ProbeTransport, registry: Record<string,
     if (!local && !await conflicts(transport, fqdn, options)) return candidate
     candidate = renamed(name, attempt)
   }
-  throw meshError('ERR_BAD_ARGUMENT', `DNS-SD instance names ${JSON.stringify(name)} to ${JSON.stringify(candidate)} are all taken on this network; choose another device name`)
+  throw meshError('ERR_NAME_CONFLICT', `DNS-SD instance names ${JSON.stringify(name)} to ${JSON.stringify(candidate)} are all taken on this network; choose another device name`)
 }
 
 async function conflicts (transport: ProbeTransport, fqdn: string, { signal, clock, random }: ProbeOptions): Promise<boolean> {
