@@ -55,6 +55,7 @@ let rxCount = 0
 const seen = new Map<string, number>() // origin -> deliveries, for tests
 void (async () => {
   for await (const d of node.subscribe('#', { buffer: 100_000 })) {
+    if (d.origin === node.id) continue // like gossipsub's emitSelf: false
     seen.set(d.origin, (seen.get(d.origin) ?? 0) + 1)
     const vd = d.records[0]?.vd
     if (vd === undefined || vd.length < 13) {
