@@ -96,7 +96,8 @@ export class MemoryLink extends BaseLink {
   protected pauseInput (paused: boolean): void {
     this.#inputPaused = paused
     this.#keepalive.suspend(paused)
-    if (!paused) this.#peer?.#scheduleFlush()
+    const peer = this.#peer
+    if (!paused && peer !== undefined) peer.#scheduleFlush()
   }
 
   #enqueue (type: number, data: Uint8Array, token: number): void {
@@ -116,7 +117,7 @@ export class MemoryLink extends BaseLink {
     const peer = this.#peer
     const queue = this.#queue
     let at = 0
-    for (; at < queue.length && peer?.#inputPaused !== true; at++) {
+    for (; at < queue.length && (peer === undefined || !peer.#inputPaused); at++) {
       const item = queue[at] as Item
       this.#queued -= item.data.length
       if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive(item)

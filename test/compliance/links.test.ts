@@ -10,6 +10,9 @@ import { testKeys } from '../helpers/keys.js'
  * propagation, the frame size limit, backpressure, identity checks.
  */
 
+/** Lets queued I/O callbacks and microtasks run (no timer, no sleep). */
+const settle = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
 type MakeTransport = (keys: KeyPair, init?: LinkOptions) => Transport
 
 async function expectCode (promise: Promise<unknown>, code: string): Promise<void> {
@@ -151,12 +154,40 @@ function linkCompliance (name: string, make: MakeTransport, host: string): void 
       outbound.send(msg)
     })
 
+    it('pushes back on the sender while the receiving node takes no messages, then delivers all in order', async () => {
+      const maxBufferedBytes = 128 * 1024
+      const { outbound, inbound } = await linked({ maxBufferedBytes }) // nobody listens on inbound yet
+      const msg = new Uint8Array(1000)
+      let sent = 0
+      for (let refused = false; !refused && sent < 1_000_000; await settle()) {
+        try {
+          for (let i = 0; i < 64; i++, sent++) { new DataView(msg.buffer).setUint32(0, sent); outbound.send(msg) }
+        } catch (err) {
+          expect(isMeshError(err, 'ERR_BACKPRESSURE')).toBe(true)
+          refused = true
+        }
+      }
+      expect(inbound.counters.framesIn * 1000).toBeLessThan(maxBufferedBytes + 256 * 1024)
+      const all: number[] = []
+      await new Promise<void>((resolve) => {
+        inbound.on('message', (m) => { all.push(new DataView(m.buffer, m.byteOffset).getUint32(0)); if (all.length === sent) resolve() })
+      })
+      expect(all).toEqual(Array.from({ length: sent }, (_, i) => i))
+    })
+
     it('keeps one link per pair: dialing again returns the open link', async () => {
       const { a, b, outbound } = await linked()
       const again = await a.dial(b.address!, { expectedId: b.localId })
       expect(again).toBe(outbound)
       expect(a.links.get(b.localId)).toBe(outbound)
       expect(b.links.size).toBe(1)
+    })
+
+    it('honours an abort signal', async () => {
+      const a = await started(10)
+      const b = await started(11)
+      await expectCode(a.dial(b.address!, { signal: AbortSignal.abort() }), 'ERR_ABORTED')
+      expect(a.links.size).toBe(0)
     })
 
     it('answers pings', async () => {

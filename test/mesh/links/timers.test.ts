@@ -32,6 +32,18 @@ describe('keepalive', () => {
     expect(clock.pending).toBe(0)
   })
 
+  it('holds no silence against the peer while this node has stopped reading', () => {
+    const clock = new ManualClock()
+    const keepalive = new Keepalive(clock, 1000, 3000, { ping: () => {}, dead: () => { throw new Error('not dead') } })
+    keepalive.start()
+    keepalive.suspend(true)
+    clock.advance(60_000)
+    keepalive.suspend(false)
+    clock.advance(2000) // silence counts again from here: two intervals are not yet the timeout
+    expect(clock.pending).toBe(1)
+    keepalive.stop()
+  })
+
   it('stops cleanly and is disabled by a zero interval', () => {
     const clock = new ManualClock()
     const keepalive = new Keepalive(clock, 1000, 3000, { ping: () => {}, dead: () => { throw new Error('not dead') } })
