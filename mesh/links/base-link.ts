@@ -1,6 +1,6 @@
 import { meshError, type MeshError } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../clock.js'
 import type { Link, LinkCloseInfo, LinkCounters, LinkEvents, RemotePeer } from './types.js'
 
 interface PendingPing {

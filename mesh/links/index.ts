@@ -14,6 +14,6 @@ export {
   type ConnectionManagerEvents, type ManagedPeer
 } from './manager.js'
 export { Backoff, type BackoffInit } from './backoff.js'
-export { systemClock, type Clock, type TimerHandle } from './clock.js'
+export { systemClock, type Clock, type TimerHandle } from '../clock.js'
 export { systemRandom, seededRandom, mulberry32, mixSeed, type Random } from './random.js'
 export { PROTOCOL_VERSION as LINK_PROTOCOL_VERSION } from './handshake.js'

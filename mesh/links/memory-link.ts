@@ -1,6 +1,6 @@
 import { meshError } from '../../shared/index.js'
 import { BaseLink } from './base-link.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../clock.js'
 import { Keepalive } from './keepalive.js'
 import type { LinkCloseInfo, RemotePeer } from './types.js'
 

@@ -1,7 +1,7 @@
 import { isMeshError, meshError, type DeviceId, type KeyPair } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../clock.js'
 import { withFaults, type FaultInit } from './faults.js'
 import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
 import { mixSeed } from './random.js'

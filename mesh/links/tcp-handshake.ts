@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { isMeshError, meshError, type MeshError } from '../../shared/index.js'
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle } from '../clock.js'
 import { FrameDecoder, encodeFrame } from './framing.js'
 import { MAX_HANDSHAKE_BYTES, refusalFor } from './handshake.js'
 

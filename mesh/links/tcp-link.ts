@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import { isMeshError, meshError } from '../../shared/index.js'
 import { BaseLink } from './base-link.js'
-import type { Clock, TimerHandle } from './clock.js'
+import type { Clock, TimerHandle } from '../clock.js'
 import type { FrameDecoder } from './framing.js'
 import type { SessionSecrets } from './handshake.js'
 import { Keepalive } from './keepalive.js'
