@@ -148,7 +148,7 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     try {
       checkAuthorized(local, target.authorize)
     } catch (err) {
-      if (isMeshError(err)) target.emit('refused', err, { host: 'memory', port: 0 })
+      if (isMeshError(err)) target.emit('refused', err, this.#address)
       throw meshError('ERR_NOT_IN_ROSTER', `the peer refused the link: ERR_NOT_IN_ROSTER`, { details: { remote: true } })
     }
     const existing = this.#links.get(remote.id)

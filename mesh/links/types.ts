@@ -14,9 +14,9 @@ export interface RemotePeer {
 }
 
 /**
- * Frames and bytes carried by a link. `framesIn`/`framesOut` count messages (not keepalive or
- * control frames); `bytesIn`/`bytesOut` count every byte on the wire after the handshake:
- * length prefixes, control frames and authentication tags included (for memory links: message bytes).
+ * Messages and bytes carried by a link. `framesIn`/`framesOut` count messages (not keepalive or
+ * control items); `bytesIn`/`bytesOut` count every byte on the wire after the handshake: length
+ * prefixes, record headers, control items and authentication tags included (memory links: message bytes).
  */
 export interface LinkCounters {
   framesIn: number
@@ -25,7 +25,11 @@ export interface LinkCounters {
   bytesOut: number
 }
 
-/** Why a link closed: `local` close()/destroy() without error, `remote` graceful close by the peer, `error`. */
+/**
+ * Why a link closed: `local` (close() or destroy() here), `remote` (the peer closed it; `error` set
+ * when it went without a close frame), `error` (a failure here: `error` says which), `replaced`
+ * (another link to the same device took over, `registry.ts`).
+ */
 export interface LinkCloseInfo {
   readonly reason: 'local' | 'remote' | 'error' | 'replaced'
   readonly error?: MeshError | Error
@@ -119,7 +123,7 @@ export interface Transport extends Emitter<TransportEvents> {
    * or ERR_LINK_CLOSED (transport closed).
    */
   dial (address: TransportAddress, options?: DialOptions): Promise<Link>
-  /** Stops listening, destroys every link and pending handshake; idempotent; no event after it resolves. */
+  /** Stops listening, closes every link, abandons pending handshakes; idempotent and final; no event after it. */
   close (): Promise<void>
   [Symbol.asyncDispose] (): Promise<void>
 }
