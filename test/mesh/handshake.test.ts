@@ -293,6 +293,27 @@ describeNet('handshake over TCP', () => {
     await once(socket, 'close')
   })
 
+  it('gives up on a silent responder: on timeout, or when the dial is aborted', async () => {
+    const server = createServer((socket) => { socket.on('error', () => {}) }) // accepts, never answers
+    onTestFinished(() => { server.close() })
+    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+    const silent = { host: '127.0.0.1', port: (server.address() as AddressInfo).port }
+    const clock = new ManualClock()
+    const dialer = await transport(alice, { handshakeTimeout: 2000 }, clock)
+    const armed = clock.nextTimer()
+    const timedOut = dialer.dial(silent)
+    expect(await armed).toBe(2000)
+    clock.advance(2000)
+    await expectCode(timedOut, 'ERR_HANDSHAKE')
+    const controller = new AbortController()
+    const accepted = once(server, 'connection')
+    const aborted = dialer.dial(silent, { signal: controller.signal })
+    await accepted
+    controller.abort()
+    await expectCode(aborted, 'ERR_ABORTED')
+    expect(dialer.links.size).toBe(0)
+  })
+
   it('refuses an oversized frame before the handshake without allocating it', async () => {
     const target = await transport(bob)
     const refused = target.next('refused')
