@@ -1,7 +1,9 @@
 import type { Command } from '../cli.js'
 import { inspect } from './inspect.js'
 import { keygen } from './keygen.js'
+import { peers } from './peers.js'
+import { watch } from './watch.js'
 import { sign } from './sign.js'
 import { start } from './start.js'
 
-export const commands: Command[] = [keygen, sign, inspect, start]
+export const commands: Command[] = [keygen, sign, inspect, peers, watch, start]

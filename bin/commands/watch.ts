@@ -1,0 +1,55 @@
+import { MeshNode } from '../../mesh/index.js'
+import { DEFAULT_FLEET, generateKeyPair, resolvePack, validateFilter } from '../../shared/index.js'
+import { intFlag, write, type Command } from '../cli.js'
+
+export const watch: Command = {
+  name: 'watch',
+  summary: 'Join the mesh as a listener and print verified readings live',
+  usage: 'iotmesh watch [FILTER] [--json] [--fleet F] [--peers HOST:PORT,…] [--no-mdns] [--count N]',
+  help: [
+    ['FILTER', 'an MQTT-style topic filter over iotmesh/<fleet>/<device>/<topic> (default #)'],
+    ['--fleet F', 'the fleet to join (default "default")'],
+    ['--peers LIST', 'comma-separated host:port of devices to link to (networks without multicast)'],
+    ['--no-mdns', 'do not use mDNS/DNS-SD (then give --peers)'],
+    ['--count N', 'exit after N readings'],
+    ['--json', 'one JSON object per reading: device, name, topic, seq, sensor, value, unit, time, hops, latencyMs']
+  ],
+  options: { json: { type: 'boolean' }, fleet: { type: 'string' }, peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, count: { type: 'string' } },
+  allowPositionals: 1,
+  async run ({ values, positionals }, io) {
+    const filter = positionals[0] ?? '#'
+    validateFilter(filter)
+    const count = intFlag(values, 'count', 0, 0)
+    const peers = typeof values.peers === 'string' ? values.peers.split(',').map((p) => p.trim()).filter((p) => p.length > 0) : []
+    const keys = generateKeyPair() // a listener needs an identity to link, not a lasting one
+    const node = new MeshNode({
+      name: `iotmesh-watch-${keys.id.slice(0, 6)}`,
+      fleet: (values.fleet as string | undefined) ?? DEFAULT_FLEET,
+      mdns: values['no-mdns'] === true ? false : { announce: false },
+      peers,
+      announceLinks: 0
+    }, { keys })
+    await node.start()
+    if (values.json !== true) write(io.stderr, `watching ${filter} on fleet "${node.fleet}" as ${node.id} (Ctrl-C to stop)`)
+    let seen = 0
+    try {
+      for await (const d of node.subscribe(filter, { signal: io.signal })) {
+        const names = new Map(node.peers().map((p) => [p.id, p.name]))
+        const latencyMs = Math.round((d.receivedAt - d.time * 1000) * 10) / 10
+        for (const r of resolvePack(d.records, d.time)) {
+          const value = r.value ?? r.stringValue ?? r.boolValue ?? r.sum ?? (r.dataValue === undefined ? null : `${r.dataValue.length} bytes`)
+          if (values.json === true) {
+            write(io.stdout, JSON.stringify({ device: d.origin, name: names.get(d.origin) ?? null, topic: d.topic, seq: d.seq, sensor: r.name, value, unit: r.unit ?? null, time: r.time, hops: d.hops, latencyMs }))
+          } else {
+            const device = names.get(d.origin) ?? d.origin.slice(0, 10)
+            write(io.stdout, `${new Date(r.time * 1000).toISOString().slice(11, 23)}  ${device.padEnd(16)} ${r.name.padEnd(16)} ${String(value).padStart(10)} ${(r.unit ?? '').padEnd(4)} hops ${d.hops}  ${latencyMs} ms`)
+          }
+        }
+        if (count > 0 && ++seen >= count) break
+      }
+    } finally {
+      await node.stop()
+    }
+    return 0
+  }
+}
