@@ -148,7 +148,7 @@ export class MemoryLink extends BaseLink {
         this.#end({ reason: 'remote' })
         break
       case RESET:
-        this.#end({ reason: 'error', error: meshError('ERR_LINK_CLOSED', `${this.remote.id} reset the link`) })
+        this.#end({ reason: 'remote', error: meshError('ERR_LINK_CLOSED', `${this.remote.id} reset the link`) })
         break
     }
   }

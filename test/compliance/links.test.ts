@@ -125,6 +125,32 @@ function linkCompliance (name: string, make: MakeTransport, host: string): void 
       outbound.destroy()
     })
 
+    it('delivers what was sent before a graceful close, then the close', async () => {
+      const { outbound, inbound } = await linked()
+      const events: string[] = []
+      inbound.on('message', (msg) => events.push(`message ${msg[0]!}`))
+      const closed = inbound.next('close')
+      inbound.on('close', (info) => events.push(`close ${info.reason}`))
+      for (let i = 0; i < 5; i++) outbound.send(Uint8Array.of(i))
+      await outbound.close()
+      await closed
+      expect(events).toEqual(['message 0', 'message 1', 'message 2', 'message 3', 'message 4', 'close remote'])
+    })
+
+    it('reports a forceful destroy here, and an abrupt end there', async () => {
+      const { outbound, inbound } = await linked()
+      const here = outbound.next('close')
+      const there = inbound.next('close')
+      const boom = new Error('boom')
+      outbound.destroy(boom)
+      outbound.destroy() // idempotent
+      expect(outbound.open).toBe(false)
+      expect((await here)[0]).toEqual({ reason: 'error', error: boom })
+      const [info] = await there
+      expect(info.reason).toBe('remote')
+      expect(isMeshError(info.error, 'ERR_LINK_CLOSED')).toBe(true)
+    })
+
     it('refuses a message above the frame limit and keeps the link', async () => {
       const { outbound, inbound } = await linked({ maxMessageBytes: 1024 })
       expectThrowsCode(() => { outbound.send(new Uint8Array(1025)) }, 'ERR_FRAME_TOO_LARGE')
