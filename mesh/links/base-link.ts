@@ -100,12 +100,21 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     if (this.#state !== 'open') return
     this.counters.framesIn++
     if (this.#inbox.length === 0 && this.listenerCount('message') > 0) {
-      this.emit('message', msg)
+      this.#deliver(msg)
       return
     }
     this.#inbox.push(msg)
     this.#inboxBytes += msg.length
     if (this.#inboxBytes >= this.#inboxLimit) this.pauseInput(true)
+  }
+
+  /** A listener that throws does not unwind into the transport: the link is destroyed with its error. */
+  #deliver (msg: Uint8Array): void {
+    try {
+      this.emit('message', msg)
+    } catch (err) {
+      this.destroy(meshError('ERR_LINK_CLOSED', `a 'message' listener threw (${err instanceof Error ? err.message : String(err)}); the link is destroyed`, { cause: err }))
+    }
   }
 
   #scheduleFlush (): void {
@@ -116,7 +125,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
       while (this.#state === 'open' && this.#inbox.length > 0 && this.listenerCount('message') > 0) {
         const msg = this.#inbox.shift() as Uint8Array
         this.#inboxBytes -= msg.length
-        this.emit('message', msg)
+        this.#deliver(msg)
       }
       if (this.#state === 'open' && this.#inboxBytes < this.#inboxLimit) this.pauseInput(false)
     })

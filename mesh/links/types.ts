@@ -45,7 +45,10 @@ export interface Emitter<Events extends { [K in keyof Events]: unknown[] }> {
 }
 
 export interface LinkEvents {
-  /** One message, in order. The bytes may be a view into a receive buffer: copy to keep them past the handler. */
+  /**
+   * One message, in order. The bytes may be a view into a receive buffer: copy to keep them past
+   * the handler. A listener that throws gets the link destroyed (ERR_LINK_CLOSED, its error as cause).
+   */
   message: [msg: Uint8Array]
   /** The send queue has emptied after `writable` went false or a send was refused with ERR_BACKPRESSURE. */
   drain: []

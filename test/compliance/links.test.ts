@@ -151,6 +151,17 @@ function linkCompliance (name: string, make: MakeTransport, host: string): void 
       expect(isMeshError(info.error, 'ERR_LINK_CLOSED')).toBe(true)
     })
 
+    it('destroys the link, not the node, when a message listener throws', async () => {
+      const { outbound, inbound } = await linked()
+      const closed = inbound.next('close')
+      inbound.on('message', () => { throw new Error('handler bug') })
+      outbound.send(Uint8Array.of(1))
+      const [info] = await closed
+      expect(info.reason).toBe('error')
+      expect(isMeshError(info.error, 'ERR_LINK_CLOSED')).toBe(true)
+      expect((info.error?.cause as Error).message).toBe('handler bug')
+    })
+
     it('refuses a message above the frame limit and keeps the link', async () => {
       const { outbound, inbound } = await linked({ maxMessageBytes: 1024 })
       expectThrowsCode(() => { outbound.send(new Uint8Array(1025)) }, 'ERR_FRAME_TOO_LARGE')
