@@ -1,0 +1,55 @@
+import { fork, type ChildProcess } from 'node:child_process'
+
+/** A benchmark child process driven over IPC ({cmd, id} → {id, ok, res}; events {ev, …}). */
+export class Child {
+  readonly cp: ChildProcess
+  readonly ready: Promise<void>
+  onEvent: ((m: Record<string, unknown>) => void) | undefined
+  #next = 1
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+
+  constructor (script: URL, env: Record<string, string> = {}) {
+    this.cp = fork(script, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.ready = new Promise((resolve, reject) => {
+      this.cp.once('exit', (code) => reject(new Error(`child ${script.pathname} exited with ${code}`)))
+      this.cp.on('message', (m: Record<string, unknown>) => {
+        if (m.ev === 'ready') resolve()
+        if (typeof m.id === 'number' && this.#pending.has(m.id)) {
+          const p = this.#pending.get(m.id)
+          this.#pending.delete(m.id)
+          if (m.ok === true) p?.resolve(m.res)
+          else p?.reject(new Error(String(m.err)))
+        } else if (m.ev !== undefined) this.onEvent?.(m)
+      })
+    })
+  }
+
+  async call<T = unknown> (cmd: string, args: Record<string, unknown> = {}, timeoutMs = 30_000): Promise<T> {
+    const id = this.#next++
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => { this.#pending.delete(id); reject(new Error(`${cmd} timed out`)) }, timeoutMs)
+      this.#pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v as T) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+      this.cp.send({ cmd, id, ...args })
+    })
+  }
+
+  send (m: Record<string, unknown>): void {
+    this.cp.send(m)
+  }
+
+  async stop (): Promise<void> {
+    await this.call('stop', {}, 5000).catch(() => undefined)
+    if (this.cp.exitCode === null) this.cp.kill('SIGKILL')
+  }
+}
+
+export const MESH_CHILD = new URL('./mesh-child.js', import.meta.url)
+export const BROKER_CHILD = new URL('./broker-child.js', import.meta.url)
+
+export async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const t0 = Date.now()
+  while (!(await check())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}

@@ -1,0 +1,102 @@
+import { Child, BROKER_CHILD, MESH_CHILD, waitFor } from './child.js'
+import { percentile, round } from './measure.js'
+
+interface Rx { seq: number, tag: number, lat: number, hops?: number }
+
+/**
+ * Section "paths": end-to-end latency of one mesh hop, three mesh hops and the broker path
+ * (device process → iotmesh gateway on Aedes → subscriber process, every frame signed by the
+ * device and verified by the gateway and by the subscriber), interleaved message by message in
+ * one run; then sustained throughput of one mesh hop and of the broker path, windowed.
+ */
+export async function benchPaths (quick: boolean): Promise<Record<string, unknown>> {
+  const n = quick ? 300 : 2000
+  const warmup = quick ? 50 : 200
+  const mesh = [0, 1, 2, 3].map(() => new Child(MESH_CHILD))
+  const gateway = new Child(BROKER_CHILD, { IOTMESH_BENCH_ROLE: 'gateway' })
+  const all = [...mesh, gateway]
+  try {
+    await Promise.all(all.map(async (c) => await c.ready))
+    const infos = await Promise.all(mesh.map(async (c) => await c.call<{ addrs: string[] }>('info')))
+    for (let i = 1; i < mesh.length; i++) await mesh[i]!.call('dial', { addrs: infos[i - 1]!.addrs })
+    await waitFor('a line of four mesh nodes', async () => (await Promise.all(mesh.map(async (c) => await c.call<{ conns: number }>('status')))).every((s, i) => s.conns === (i === 0 || i === 3 ? 1 : 2)))
+    const { port } = await gateway.call<{ port: number }>('info')
+    const env = { IOTMESH_BENCH_BROKER: `mqtt://127.0.0.1:${port}` }
+    const device = new Child(BROKER_CHILD, { ...env, IOTMESH_BENCH_ROLE: 'device' })
+    const subscriber = new Child(BROKER_CHILD, { ...env, IOTMESH_BENCH_ROLE: 'subscriber' })
+    all.push(device, subscriber)
+    await Promise.all([device.ready, subscriber.ready])
+    await waitFor('the subscriber to learn the device key', async () => (await subscriber.call<number>('keys')) > 0)
+
+    const lat = { one: [] as number[], three: [] as number[], broker: [] as number[] }
+    let lost = 0
+    const [m0, m1, , m3] = mesh as [Child, Child, Child, Child]
+    // Messages alternate between the two paths (mesh, broker, mesh, …): one at a time, so neither
+    // path competes with the other for the two cores, and drift over the run hits both alike.
+    for (let i = 0; i < 2 * (warmup + n); i++) {
+      const viaMesh = i % 2 === 0
+      const want = new Map<Child, Rx | undefined>(viaMesh ? [[m1, undefined], [m3, undefined]] : [[subscriber, undefined]])
+      const done = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000)
+        for (const child of want.keys()) {
+          child.onEvent = (m) => {
+            if (m.ev !== 'rx' || m.seq !== i) return
+            want.set(child, m as unknown as Rx)
+            if ([...want.values()].every((v) => v !== undefined)) { clearTimeout(timer); resolve() }
+          }
+        }
+      })
+      ;(viaMesh ? m0 : device).send({ cmd: 'pubfast', seq: i, tag: viaMesh ? 1 : 2 })
+      await done
+      if (i < 2 * warmup) continue
+      if ([...want.values()].some((v) => v === undefined)) { lost++; continue }
+      if (viaMesh) {
+        lat.one.push((want.get(m1) as Rx).lat / 1e6)
+        lat.three.push((want.get(m3) as Rx).lat / 1e6)
+      } else {
+        lat.broker.push((want.get(subscriber) as Rx).lat / 1e6)
+      }
+    }
+    for (const c of [m1, m3, subscriber]) c.onEvent = undefined
+    const summary = (xs: number[]): Record<string, number> => ({ p50_ms: round(percentile(xs, 50), 4), p99_ms: round(percentile(xs, 99), 4) })
+
+    const tputN = quick ? 3000 : 20_000
+    const meshTput = await throughput(m0, m1, tputN)
+    const brokerTput = await throughput(device, subscriber, tputN)
+    const one = summary(lat.one)
+    const broker = summary(lat.broker)
+    return {
+      paths: {
+        messages: n,
+        lost,
+        mesh_one_hop: one,
+        mesh_three_hops: summary(lat.three),
+        broker: broker,
+        mesh_one_hop_over_broker_p50: round((one.p50_ms as number) / (broker.p50_ms as number)),
+        throughput_msgs_per_s: { mesh_one_hop: Math.round(meshTput), broker: Math.round(brokerTput) },
+        mesh_over_broker_throughput: round(meshTput / brokerTput)
+      }
+    }
+  } finally {
+    await Promise.all(all.map(async (c) => await c.stop()))
+  }
+}
+
+/** Windowed: at most 1000 messages un-acknowledged; the receiver reports every 50. */
+async function throughput (sender: Child, receiver: Child, n: number): Promise<number> {
+  await receiver.call('rxmode', { mode: 'count', every: 50 })
+  let last = { n: 0, t: 0n }
+  const finished = new Promise<void>((resolve) => {
+    receiver.onEvent = (m) => {
+      if (m.ev !== 'cnt') return
+      last = { n: m.n as number, t: BigInt(m.t as string) }
+      sender.send({ cmd: 'ack', n: m.n })
+      if (last.n >= Math.floor(n / 50) * 50) resolve()
+    }
+  })
+  const { t0 } = await sender.call<{ t0: string }>('tput', { n, window: 1000, capMs: 60_000, tag: 3 }, 120_000)
+  await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 5000))])
+  receiver.onEvent = undefined
+  await receiver.call('rxmode', { mode: 'each' })
+  return last.n / (Number(last.t - BigInt(t0)) / 1e9)
+}
