@@ -28,7 +28,13 @@ export interface DeviceInfo {
   name?: string
   /** base64url public key, once known. */
   pk?: string
+  /**
+   * Present: its retained status says online, or a reading reached the gateway through the mesh
+   * within `presenceMs` (mesh devices publish no status).
+   */
   online: boolean
+  /** What its retained MQTT status says, when it has one (undefined: none, or cleared). */
+  status?: 'online' | 'offline'
   /** Last reading or status, ms since the epoch. */
   lastSeen?: number
   /** Paths seen within `pathWindowMs` of the last reading: broker, mesh or both. */
@@ -41,6 +47,8 @@ export interface DeviceInfo {
   /** Online statuses that followed earlier activity (a reconnect or a restart). */
   restarts: number
   signatureFailures: number
+  /** When the last signature failure was seen, ms since the epoch. */
+  lastSignatureFailure?: number
   /** Drops attributed to this device, by reason. */
   drops: Partial<Record<DropReason, number>>
 }
@@ -52,12 +60,21 @@ export interface DeviceRegistryInit {
   maxDevices?: number
   /** A path counts towards "both" while it was seen within this many ms of the latest reading. Default 60 s. */
   pathWindowMs?: number
+  /** A device without an online status counts as online while the mesh brought one of its readings within this many ms. Default 60 s. */
+  presenceMs?: number
+  /**
+   * A forward jump in sequence numbers larger than this is taken as a restart (a fresh in-memory
+   * sequence starts from the clock), not as lost readings. Default 1,000,000.
+   */
+  restartJump?: number
 }
 
 interface Entry {
   info: DeviceInfo
   history: StoredReading[]
   pathSeen: Partial<Record<Path, number>>
+  /** The MQTT client that announced the device online (its duplicates count as its broker path). */
+  claimedBy?: string
   /** The next forward jump in seq follows a restart: skipped numbers are not losses (shared/sequence.ts reserves blocks). */
   restartPending: boolean
 }
@@ -67,6 +84,8 @@ export class DeviceRegistry {
   readonly #historySize: number
   readonly #maxDevices: number
   readonly #pathWindowMs: number
+  readonly #presenceMs: number
+  readonly #restartJump: number
   readonly #now: () => number
   evictions = 0
 
@@ -74,6 +93,8 @@ export class DeviceRegistry {
     this.#historySize = Math.max(1, init.historySize ?? 256)
     this.#maxDevices = Math.max(1, init.maxDevices ?? 10_000)
     this.#pathWindowMs = init.pathWindowMs ?? 60_000
+    this.#presenceMs = init.presenceMs ?? 60_000
+    this.#restartJump = init.restartJump ?? 1_000_000
     this.#now = components.now ?? Date.now
   }
 
@@ -81,11 +102,18 @@ export class DeviceRegistry {
 
   get (id: DeviceId): DeviceInfo | undefined {
     const entry = this.#devices.get(id)
-    return entry === undefined ? undefined : snapshot(entry.info)
+    return entry === undefined ? undefined : this.#snapshot(entry)
   }
 
   list (): DeviceInfo[] {
-    return [...this.#devices.values()].map((e) => snapshot(e.info))
+    const now = this.#now()
+    return [...this.#devices.values()].map((e) => this.#snapshot(e, now))
+  }
+
+  /** True while the device's readings came through the mesh within the path window. */
+  onMesh (id: DeviceId): boolean {
+    const at = this.#devices.get(id)?.pathSeen.mesh
+    return at !== undefined && this.#now() - at <= this.#pathWindowMs
   }
 
   /** Readings of `id` sampled after `since` (seconds since the epoch), oldest first, at most `limit`. */
@@ -102,19 +130,20 @@ export class DeviceRegistry {
     const { info } = entry
     const status = event.status
     if (status === undefined) {
-      info.online = false
+      delete info.status
       return
     }
     if (status.state === 'online') {
-      if (info.lastSeen !== undefined && (info.readings > 0 || info.online)) {
+      if (info.lastSeen !== undefined && (info.readings > 0 || info.status === 'online')) {
         info.restarts++
         entry.restartPending = true
       }
-      info.online = true
+      info.status = 'online'
       info.pk = publicKeyText(status.publicKey)
       if (status.name !== undefined) info.name = status.name
+      if (event.from !== undefined) entry.claimedBy = event.from
     } else {
-      info.online = false
+      info.status = 'offline'
     }
     info.lastSeen = this.#now()
   }
@@ -131,7 +160,9 @@ export class DeviceRegistry {
     if (info.lastSeq === undefined) {
       info.lastSeq = reading.seq
     } else if (reading.seq > info.lastSeq) {
-      if (!entry.restartPending) info.seqGaps += reading.seq - info.lastSeq - 1
+      const skipped = reading.seq - info.lastSeq - 1
+      if (skipped > this.#restartJump && !entry.restartPending) info.restarts++
+      else if (!entry.restartPending) info.seqGaps += skipped
       info.lastSeq = reading.seq
     } else {
       // A late arrival inside the replay window fills a gap counted before.
@@ -140,25 +171,52 @@ export class DeviceRegistry {
     entry.restartPending = false
     info.readings++
     info.lastSeen = reading.receivedAt
-    entry.pathSeen[reading.path] = reading.receivedAt
-    const recent = (Object.entries(entry.pathSeen) as Array<[Path, number]>).filter(([, at]) => reading.receivedAt - at <= this.#pathWindowMs).map(([p]) => p)
-    info.path = recent.length > 1 ? 'both' : reading.path
+    this.#seenOn(entry, reading.path, reading.receivedAt)
     entry.history.push({ seq: reading.seq, time: reading.time, receivedAt: reading.receivedAt, path: reading.path, deviceTopic: reading.deviceTopic, records: reading.records })
     if (entry.history.length > this.#historySize) entry.history.splice(0, entry.history.length - this.#historySize)
   }
 
-  /** Counts a drop against a device the registry already knows (an unknown id never creates an entry). */
+  /**
+   * Counts a drop against a device the registry already knows (an unknown id never creates an
+   * entry). A duplicate is a reading that also came by another path: a hybrid device publishes to
+   * the broker and the mesh, and the gateway keeps the first copy. The duplicate's path then
+   * counts as seen (the device shows `both`) when it is trustworthy: a mesh copy (the router
+   * verified it and it was new to the mesh), or a broker copy from the MQTT connection that
+   * announced the device (any in external mode, where the gateway sees no connections).
+   */
   recordDrop (drop: DropEvent): void {
     if (drop.deviceId === undefined) return
     const entry = this.#devices.get(drop.deviceId)
     if (entry === undefined) return
     entry.info.drops[drop.reason] = (entry.info.drops[drop.reason] ?? 0) + 1
-    if (drop.reason === 'bad_signature') entry.info.signatureFailures++
+    if (drop.reason === 'bad_signature') {
+      entry.info.signatureFailures++
+      entry.info.lastSignatureFailure = this.#now()
+    }
+    if (drop.reason === 'duplicate' && drop.path !== undefined && entry.info.readings > 0) {
+      const trusted = drop.path === 'mesh' || drop.from === undefined || drop.from === entry.claimedBy
+      if (trusted) this.#seenOn(entry, drop.path, this.#now())
+    }
   }
 
   /** Marks every device offline (the embedded broker stopped, the external one went away). */
   markAllOffline (): void {
-    for (const entry of this.#devices.values()) entry.info.online = false
+    for (const entry of this.#devices.values()) {
+      if (entry.info.status === 'online') entry.info.status = 'offline'
+      delete entry.pathSeen.mesh
+    }
+  }
+
+  #seenOn (entry: Entry, path: Path, at: number): void {
+    entry.pathSeen[path] = Math.max(at, entry.pathSeen[path] ?? -Infinity)
+    const recent = (Object.entries(entry.pathSeen) as Array<[Path, number]>).filter(([, seen]) => at - seen <= this.#pathWindowMs).map(([p]) => p)
+    entry.info.path = recent.length > 1 ? 'both' : path
+  }
+
+  #snapshot (entry: Entry, now = this.#now()): DeviceInfo {
+    const mesh = entry.pathSeen.mesh
+    const online = entry.info.status === 'online' || (mesh !== undefined && now - mesh <= this.#presenceMs)
+    return { ...entry.info, online, drops: { ...entry.info.drops } }
   }
 
   #touch (id: DeviceId): Entry {
@@ -175,8 +233,4 @@ export class DeviceRegistry {
     this.#devices.set(id, entry)
     return entry
   }
-}
-
-function snapshot (info: DeviceInfo): DeviceInfo {
-  return { ...info, drops: { ...info.drops } }
 }

@@ -71,4 +71,55 @@ describe('DeviceRegistry', () => {
     expect(registry.get(keys.id)).toBeUndefined()
     expect(registry.evictions).toBe(1)
   })
+
+  it('mesh devices, which publish no status, are online while their readings come through the mesh', () => {
+    let now = 0
+    const registry = new DeviceRegistry({ presenceMs: 10_000 }, { now: () => now })
+    registry.recordReading({ ...reading(1, 'mesh'), receivedAt: 0 })
+    expect(registry.get(keys.id)).toMatchObject({ online: true, path: 'mesh' })
+    expect(registry.get(keys.id)?.status).toBeUndefined()
+    expect(registry.onMesh(keys.id)).toBe(true)
+    now = 10_001
+    expect(registry.get(keys.id)?.online).toBe(false)
+    expect(registry.list()[0]?.online).toBe(false)
+    // A hybrid device whose MQTT connection died (last will) is still present on the mesh.
+    registry.applyStatus(online)
+    registry.applyStatus(offline)
+    registry.recordReading({ ...reading(2, 'mesh'), receivedAt: now })
+    expect(registry.get(keys.id)).toMatchObject({ online: true, status: 'offline' })
+    registry.markAllOffline()
+    expect(registry.get(keys.id)?.online).toBe(false)
+  })
+
+  it('a duplicate by another path counts that path when it is trustworthy: the mesh, or the connection that announced the device', () => {
+    const registry = new DeviceRegistry({}, { now: () => clock })
+    registry.applyStatus({ ...online, from: 'client-1' })
+    registry.recordReading(reading(1, 'mesh'))
+    const duplicate = { reason: 'duplicate' as const, code: 'ERR_REPLAY' as const, message: '', deviceId: keys.id, seq: 1, path: 'broker' as const }
+    registry.recordDrop({ ...duplicate, from: 'someone-else' })
+    expect(registry.get(keys.id)?.path).toBe('mesh')
+    registry.recordDrop({ ...duplicate, from: 'client-1' })
+    expect(registry.get(keys.id)).toMatchObject({ path: 'both', readings: 1, drops: { duplicate: 2 } })
+
+    const other = seededKeys(34)
+    registry.recordReading(reading(1, 'broker', other.id))
+    registry.recordDrop({ ...duplicate, deviceId: other.id, path: 'mesh' })
+    expect(registry.get(other.id)?.path).toBe('both')
+  })
+
+  it('a jump in sequence numbers beyond restartJump is a restart (a fresh in-memory sequence), not a loss', () => {
+    const registry = new DeviceRegistry({ restartJump: 1000 })
+    registry.recordReading(reading(5, 'mesh'))
+    registry.recordReading(reading(5 + 1001 + 1, 'mesh'))
+    expect(registry.get(keys.id)).toMatchObject({ seqGaps: 0, restarts: 1 })
+    registry.recordReading(reading(5 + 1001 + 1 + 3, 'mesh'))
+    expect(registry.get(keys.id)).toMatchObject({ seqGaps: 2, restarts: 1 })
+  })
+
+  it('remembers when the last signature failure was seen', () => {
+    const registry = new DeviceRegistry({}, { now: () => 77 })
+    registry.recordReading(reading(1))
+    registry.recordDrop({ reason: 'bad_signature', code: 'ERR_BAD_SIGNATURE', message: '', deviceId: keys.id, path: 'mesh' })
+    expect(registry.get(keys.id)).toMatchObject({ signatureFailures: 1, lastSignatureFailure: 77 })
+  })
 })
