@@ -9,6 +9,9 @@ import { topicFilters } from './topics.js'
  * it subscribes to the fleet's frames and statuses, runs each through the same ingest pipeline
  * as the embedded broker, and publishes the verified readings on …/json.
  *
+ * Mesh readings the gateway publishes (as their exact frames) come back on its own telemetry
+ * subscription; it recognises them and does not ingest them twice.
+ *
  * Here the gateway authorizes nothing on the broker: every client of that broker still receives
  * whatever was published, verified or not. Restricting who may publish where (each device to
  * iotmesh/<fleet>/<its id>/#, only the gateway to …/json) is the operator's job, in that broker's
@@ -33,10 +36,18 @@ export interface ExternalInit {
   mqtt?: IClientOptions
 }
 
+const MAX_ECHOES = 1024
+
+function echoKey (topic: string, payload: Buffer): string {
+  return `${topic} ${payload.toString('base64')}`
+}
+
 export class ExternalBrokerLink {
   readonly #init: ExternalInit
   readonly #ingest: Ingest
   #client: MqttClient | undefined
+  /** What the gateway published on topics it subscribes to (mesh frames): their echo is not ingested again. */
+  readonly #echoes = new Set<string>()
   #starting: Promise<void> | undefined
   #stopping: Promise<void> | undefined
 
@@ -91,13 +102,20 @@ export class ExternalBrokerLink {
   }
 
   #onMessage (topic: string, payload: Buffer): void {
+    if (this.#echoes.delete(echoKey(topic, payload))) return
     const outcome: Outcome = this.#ingest.handle(topic, payload, { path: 'broker' })
     if (outcome.verdict === 'held') outcome.settled.catch(() => {})
   }
 
   /** Publishes what the gateway verified (…/json). QoS 0: a live view, not a queue. */
   publish (topic: string, payload: string | Buffer, options: { retain?: boolean } = {}): void {
-    this.#client?.publish(topic, payload, { qos: 0, retain: options.retain ?? false })
+    if (this.#client === undefined) return
+    if (typeof payload !== 'string') {
+      // A bridged mesh frame comes back to us (MQTT 3.1.1 has no "no local"): remember it, bounded.
+      this.#echoes.add(echoKey(topic, payload))
+      if (this.#echoes.size > MAX_ECHOES) this.#echoes.delete(this.#echoes.values().next().value as string)
+    }
+    this.#client.publish(topic, payload, { qos: 0, retain: options.retain ?? false })
   }
 
   async stop (): Promise<void> {

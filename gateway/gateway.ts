@@ -1,30 +1,35 @@
 import { EventEmitter } from 'node:events'
 import type { AedesPublishPacket } from 'aedes'
 import { meshError, type DeviceId, type PublicKey } from '../shared/index.js'
+import { LINKS_TOPIC, type MeshNode, type MeshNodeInit } from '../mesh/index.js'
 import { createPublishGuard, type RefusalPolicy } from './authorize.js'
+import { MeshBridge, createGatewayNode, type BridgeInit, type GatewayNodeComponents } from './bridge.js'
 import { EmbeddedBroker, type BrokerInit } from './broker.js'
+import { systemClock } from './clock.js'
+import { dashboardHandler } from './dashboard.js'
 import { DeviceRegistry, type DeviceRegistryInit } from './devices.js'
 import { ExternalBrokerLink, type ExternalInit } from './external.js'
 import { Ingest, type DropEvent, type IngestComponents, type IngestInit, type MessageSource, type Outcome, type Reading, type StatusEvent } from './ingest.js'
 import { GatewayHttp, type HttpInit } from './http.js'
 import { frameToSenmlJsonText } from './json.js'
+import { LiveFeed, type LiveInit } from './live.js'
 import { createMetrics } from './metrics.js'
 import type { Registry } from 'prom-client'
 import type { LearnResult } from './keys.js'
 import type { GatewayCounters } from './reasons.js'
 import { frameTopic, jsonTopic, topicFilters } from './topics.js'
+import { Topology, type TopologyInit, type TopologySnapshot } from './topology.js'
 
 /**
  * The gateway: an MQTT broker (embedded Aedes, or any external broker it joins as a client)
  * whose fleet traffic passes one ingest pipeline, a device registry fed by it, and the SenML
- * JSON mirror of every verified reading. Extension points for what comes next:
- * - the mesh bridge feeds frames with `submit(topic, bytes, { path: 'mesh' })` and keys with
- *   `learnKey`; verified mesh readings are then published on MQTT (frame and JSON) like broker ones;
- * - the HTTP server (`/metrics`, `/api/devices`, the dashboard) reads `devices`, `counters` and
- *   the events; see gateway/http.ts.
+ * JSON mirror of every verified reading. With `mesh`, it is also a mesh member: the bridge
+ * (gateway/bridge.ts) feeds verified mesh readings to the same pipeline with
+ * `submit(topic, bytes, { path: 'mesh' })` and injects broker readings into the mesh. With
+ * `http`, it serves the API, `/metrics`, the live event stream and the dashboard (gateway/http.ts).
  */
 
-export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'> {
+export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, BridgeInit {
   /**
    * Omitted: the embedded Aedes broker. A URL (mqtt://host:port, mqtts://, ws://, wss://) or an
    * ExternalInit: join that broker as a client instead; then only the gateway authorizes, and the
@@ -39,11 +44,24 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'> {
   registry?: DeviceRegistryInit
   /** Extra Aedes options for the embedded broker. */
   aedes?: BrokerInit['aedes']
-  /** Serve /metrics and /api/devices over HTTP (gateway/http.ts). Default: no HTTP server. */
+  /** Serve /metrics, the API, the live stream and the dashboard over HTTP (gateway/http.ts). Default: no HTTP server. */
   http?: HttpInit
+  /** Serve the dashboard at `/` (with `http`). Default true. */
+  dashboard?: boolean
+  /**
+   * Join the mesh as a member and bridge it to MQTT (gateway/bridge.ts): a MeshNode of the
+   * gateway's fleet and roster, with the gateway's own key pair (`components.keys`). Default
+   * false: a plain broker. `{}` joins with the mesh defaults (mDNS on, TCP links).
+   */
+  mesh?: MeshNodeInit | false
+  /** The mesh topology view (announcement lifetime). */
+  topology?: TopologyInit
+  /** Batching and bounds of the live event stream. */
+  live?: LiveInit
 }
 
-export type GatewayComponents = IngestComponents
+/** Dependencies: the ingest's clocks and Ed25519, and the mesh node's (gateway/bridge.ts). */
+export interface GatewayComponents extends IngestComponents, GatewayNodeComponents {}
 
 export interface GatewayEvents {
   reading: [Reading]
@@ -60,6 +78,8 @@ export interface GatewayPorts {
   ws?: number
   /** The HTTP API and /metrics, when enabled. */
   http?: number
+  /** The mesh node's link listener, when the gateway is a mesh member. */
+  mesh?: number
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -69,9 +89,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly mode: 'embedded' | 'external'
   /** Prometheus metrics of this gateway (its own registry). */
   readonly metrics: Registry
-  /** The HTTP server, when `http` was given; `http.use(handler)` adds routes (the dashboard). */
+  /** The HTTP server, when `http` was given; `http.use(handler)` adds routes. */
   readonly http: GatewayHttp | undefined
+  /** The gateway's mesh node, when `mesh` was given. */
+  readonly mesh: MeshNode | undefined
+  /** The mesh ⇄ MQTT bridge, when `mesh` was given. */
+  readonly bridge: MeshBridge | undefined
+  /** The mesh as announced on `mesh/links`, plus the gateway's own links. */
+  readonly topology: Topology
+  /** The live event stream (`/api/events`), with `http`. */
+  readonly live: LiveFeed | undefined
   readonly #init: GatewayInit
+  readonly #now: () => number
   readonly #broker: EmbeddedBroker | undefined
   readonly #external: ExternalBrokerLink | undefined
   readonly #guardInstall: ((aedes: { publish: unknown }) => void) | undefined
@@ -81,8 +110,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   constructor (init: GatewayInit = {}, components: GatewayComponents = {}) {
     super({ captureRejections: false })
-    this.#init = init
-    this.ingest = new Ingest(init, components)
+    // An iterable roster may be read once only: the ingest and the mesh node both need it.
+    const roster = init.roster === undefined ? undefined : [...init.roster]
+    this.#init = roster === undefined ? init : { ...init, roster }
+    this.ingest = new Ingest(this.#init, components)
     this.fleet = this.ingest.fleet
     this.devices = new DeviceRegistry(init.registry, components.now === undefined ? {} : { now: components.now })
     if (init.broker === undefined) {
@@ -94,20 +125,54 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.mode = 'external'
       this.#external = new ExternalBrokerLink(typeof init.broker === 'string' ? { url: init.broker } : init.broker, this.ingest)
     }
+    this.#now = components.now ?? Date.now
+    this.topology = new Topology(init.topology)
+    if (init.mesh !== undefined && init.mesh !== false) {
+      this.mesh = createGatewayNode(init.mesh, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, components)
+      this.bridge = new MeshBridge(init, {
+        node: this.mesh,
+        clock: components.clock ?? systemClock,
+        host: {
+          fleet: this.fleet,
+          keyOf: (id) => this.ingest.keys.get(id),
+          learnKey: (publicKey, options) => this.learnKey(publicKey, options),
+          submit: (topic, payload, source) => this.submit(topic, payload, source),
+          onMesh: (id) => this.devices.onMesh(id),
+          reject: (reason, message, info) => this.ingest.reject(reason, message, info)
+        }
+      })
+    }
+    if (init.http !== undefined) {
+      this.live = new LiveFeed(init.live ?? {}, { devices: this.devices, topology: () => this.topologySnapshot(), summary: () => this.summary(), clock: components.clock ?? systemClock, now: this.#now })
+    }
     this.metrics = createMetrics(this)
-    this.http = init.http === undefined ? undefined : new GatewayHttp(init.http, { devices: this.devices, counters: () => this.counters, metrics: this.metrics })
+    this.http = init.http === undefined
+      ? undefined
+      : new GatewayHttp(init.http, {
+        devices: this.devices,
+        counters: () => this.counters,
+        metrics: this.metrics,
+        topology: () => this.topologySnapshot(),
+        ...(this.live === undefined ? {} : { live: this.live }),
+        ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
+      })
     this.ingest.on('reading', (reading) => { this.#onReading(reading) })
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)
+      this.live?.status(event)
+      this.live?.topologyChanged() // broker devices are drawn beside the mesh
       this.emit('status', event)
     })
     this.ingest.on('drop', (drop) => {
       this.devices.recordDrop(drop)
+      this.live?.drop(drop)
       this.emit('drop', drop)
     })
     this.ingest.on('held', (held) => { this.emit('held', held) })
     this.ingest.on('key', (key) => {
       if (key.source !== 'status') this.devices.applyKey(key.deviceId, key.publicKey)
+      this.bridge?.keyFromGateway(key.deviceId, key.publicKey, key.source)
+      this.live?.deviceChanged(key.deviceId)
       this.emit('key', key)
     })
   }
@@ -116,7 +181,29 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   get ports (): GatewayPorts {
     const http = this.http?.port
-    return { ...this.#broker?.ports, ...(http === undefined ? {} : { http }) }
+    const mesh = this.mesh?.address?.port
+    return { ...this.#broker?.ports, ...(http === undefined ? {} : { http }), ...(mesh === undefined ? {} : { mesh }) }
+  }
+
+  /** Nodes and links of the mesh (announcements and the gateway's own links) and the devices on the broker. */
+  topologySnapshot (): TopologySnapshot {
+    const now = this.#now()
+    this.topology.expire(now)
+    const brokerDevices = this.devices.list().filter((d) => d.status === 'online').map((d) => d.id)
+    return this.topology.snapshot(now, { ...(this.mesh === undefined ? {} : { self: { id: this.mesh.id, links: this.mesh.links.keys() } }), brokerDevices })
+  }
+
+  /** What the dashboard shows in its header: who this gateway is, and its counters. */
+  summary (): { fleet: string, mode: 'embedded' | 'external', now: number, mesh?: { id: DeviceId, name: string, peers: number }, mqttClients: number, counters: GatewayCounters, bridge?: MeshBridge['counters'] } {
+    return {
+      fleet: this.fleet,
+      mode: this.mode,
+      now: this.#now(),
+      ...(this.mesh === undefined ? {} : { mesh: { id: this.mesh.id, name: this.mesh.name, peers: this.mesh.links.size } }),
+      mqttClients: this.connectedClients,
+      counters: this.counters,
+      ...(this.bridge === undefined ? {} : { bridge: this.bridge.counters })
+    }
   }
 
   /** The embedded broker (Aedes instance inside), when there is one and it runs. */
@@ -140,13 +227,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Publishes as the gateway (bypassing client authorization): for the bridge and the HTTP side. */
   publish (topic: string, payload: string | Uint8Array, options: { retain?: boolean, qos?: 0 | 1 } = {}): void {
-    if (this.#state !== 'started') return
+    if (this.#state !== 'started' && this.#state !== 'starting') return
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
     const aedes = this.#broker?.aedes
     if (aedes !== undefined) {
       aedes.publish({ cmd: 'publish', topic, payload: bytes, qos: options.qos ?? 0, retain: options.retain ?? false, dup: false }, () => {})
     } else {
-      this.#external?.publish(topic, bytes, options)
+      this.#external?.publish(topic, typeof payload === 'string' ? payload : bytes, options)
     }
   }
 
@@ -171,6 +258,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       } else {
         await this.#external?.start(signal === undefined ? {} : { signal })
       }
+      if (this.mesh !== undefined) {
+        await this.mesh.start()
+        this.mesh.on('link:open', () => this.live?.topologyChanged())
+        this.mesh.on('link:close', () => this.live?.topologyChanged())
+        this.bridge?.start()
+      }
+      this.live?.start()
       await this.http?.start()
       this.#state = 'started'
     } catch (err) {
@@ -201,11 +295,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   #onReading (reading: Reading): void {
     this.devices.recordReading(reading)
+    // The broker already delivers what a client published; what came another way is published here.
     if (reading.path !== 'broker') this.publish(frameTopic(reading.fleet, reading.origin, reading.deviceTopic), reading.frame)
     if (this.#init.json !== false) {
       this.publish(jsonTopic(reading.fleet, reading.origin, reading.deviceTopic), frameToSenmlJsonText({ origin: reading.origin, records: reading.records }))
       this.ingest.counters.jsonPublished++
     }
+    if (reading.path === 'broker') this.bridge?.brokerReading(reading)
+    if (reading.deviceTopic === LINKS_TOPIC && this.topology.record(reading.origin, reading.records, reading.receivedAt)) this.live?.topologyChanged()
+    this.live?.reading(reading)
     this.emit('reading', reading)
   }
 
@@ -222,9 +320,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   async #teardown (): Promise<void> {
     this.#state = 'stopping'
+    this.bridge?.stop()
     this.ingest.stop()
     this.removeAllListeners()
+    this.live?.stop()
     await this.http?.stop()
+    // The mesh node says goodbye on DNS-SD (RFC 6762 §10.1) and closes its links.
+    await this.mesh?.stop()
     await this.#broker?.stop()
     await this.#external?.stop()
     this.devices.markAllOffline()

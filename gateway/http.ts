@@ -4,7 +4,9 @@ import { isDeviceId } from '../shared/index.js'
 import type { Registry } from 'prom-client'
 import type { DeviceRegistry } from './devices.js'
 import { frameToSenmlJson } from './json.js'
+import type { LiveFeed } from './live.js'
 import type { GatewayCounters } from './reasons.js'
+import type { TopologySnapshot } from './topology.js'
 
 /**
  * The gateway's HTTP side (node:http, no framework):
@@ -15,8 +17,12 @@ import type { GatewayCounters } from './reasons.js'
  *   GET /api/devices/:id/readings?since=&limit= { id, readings: [{ seq, time, receivedAt, path, topic, senml }] }
  *                                              since: sampling time in seconds since the epoch (exclusive)
  *   GET /api/counters                          GatewayCounters
+ *   GET /api/topology                          { gateway, nodes, edges } (gateway/topology.ts)
+ *   GET /api/events                            live updates, text/event-stream (gateway/live.ts)
  *
- * Other handlers (the dashboard) are added with `use()`: each returns true when it answered.
+ *   GET /, /assets/<file>                      the dashboard (gateway/dashboard/)
+ *
+ * Other handlers are added with `use()`, tried first: each returns true when it answered.
  * Default port 8080; port 0 picks a free one.
  */
 
@@ -32,6 +38,10 @@ export interface HttpSources {
   devices: DeviceRegistry
   counters: () => GatewayCounters
   metrics: Registry
+  topology?: () => TopologySnapshot
+  live?: LiveFeed
+  /** The dashboard's static files (gateway/dashboard.ts), tried after `use()` handlers. */
+  dashboard?: HttpHandler
 }
 
 export class GatewayHttp {
@@ -48,7 +58,7 @@ export class GatewayHttp {
 
   get port (): number | undefined { return this.#port }
 
-  /** Adds a handler tried before the built-in routes (the dashboard, later). */
+  /** Adds a handler tried before the built-in routes and the dashboard. */
   use (handler: HttpHandler): void {
     this.#handlers.push(handler)
   }
@@ -84,6 +94,7 @@ export class GatewayHttp {
   async #route (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway.invalid')
     for (const handler of this.#handlers) if (await handler(req, res, url)) return
+    if (this.#sources.dashboard !== undefined && await this.#sources.dashboard(req, res, url)) return
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method ?? '?'} is not allowed: the API is read-only` })
     const path = url.pathname.replace(/\/+$/, '') || '/'
     if (path === '/metrics') {
@@ -92,6 +103,8 @@ export class GatewayHttp {
       return
     }
     if (path === '/api/counters') return send(res, 200, this.#sources.counters())
+    if (path === '/api/topology' && this.#sources.topology !== undefined) return send(res, 200, this.#sources.topology())
+    if (path === '/api/events' && this.#sources.live !== undefined) return this.#sources.live.attach(req, res)
     if (path === '/api/devices') return send(res, 200, { devices: this.#sources.devices.list() })
     const match = /^\/api\/devices\/([^/]+)(\/readings)?$/.exec(path)
     if (match !== null) {

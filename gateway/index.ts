@@ -1,8 +1,8 @@
 /**
  * The iotmesh gateway: an MQTT broker (embedded Aedes, or an external broker it joins) that
  * verifies every signed frame before anyone sees it, mirrors readings as SenML JSON, tracks
- * devices, and (next) bridges the mesh and serves HTTP. Devices (firmware-sim) import only the
- * topic layout and status helpers from here.
+ * devices, bridges the mesh (as a mesh member), and serves the HTTP API, metrics and the
+ * dashboard. Devices (firmware-sim) import only the topic layout and status helpers from here.
  */
 export { createGateway, Gateway, type GatewayInit, type GatewayComponents, type GatewayEvents, type GatewayPorts } from './gateway.js'
 export {
@@ -26,4 +26,8 @@ export type { ExternalInit } from './external.js'
 export type { ClusterInit } from './cluster.js'
 export { systemClock, type Clock } from './clock.js'
 export { GatewayHttp, type HttpInit, type HttpHandler } from './http.js'
-export { createMetrics } from './metrics.js'
+export { createMetrics, LATENCY_BUCKETS } from './metrics.js'
+export { MeshBridge, createGatewayNode, type BridgeInit, type BridgeHost, type BridgeCounters, type GatewayNodeComponents } from './bridge.js'
+export { Topology, GATEWAY_PSEUDO_ID, type TopologyInit, type TopologyNode, type TopologyEdge, type TopologySnapshot, type TopologyView } from './topology.js'
+export { LiveFeed, sseMessage, liveReading, type LiveInit, type LiveReading, type LogEntry } from './live.js'
+export { dashboardHandler, findDashboardDir } from './dashboard.js'

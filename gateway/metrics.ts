@@ -1,11 +1,21 @@
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DROP_REASON_NAMES } from './reasons.js'
 import type { Gateway } from './gateway.js'
 
 /**
  * Prometheus metrics of one gateway, in a registry of its own (several gateways may share a
- * process, as in the tests). Counters follow the gateway's events; gauges are read on scrape.
+ * process, as in the tests). Counters follow the gateway's events; gauges, and the counters that
+ * the mesh node and the bridge keep themselves, are read on scrape.
+ *
+ * Paths: readings come *in* by the broker or the mesh (`iotmesh_gateway_readings_total{path}`);
+ * the gateway sends them *out* to the broker (mesh readings published on MQTT) and to the mesh
+ * (broker readings injected): `iotmesh_gateway_readings_out_total{path}`. Latency is the time
+ * from sampling (the signed `bt`) to acceptance, so it includes the device's clock error.
  */
+
+/** Seconds from sampling to acceptance: 1 ms to a minute (a mesh catching up after a partition). */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
 export function createMetrics (gateway: Gateway): Registry {
   const register = new Registry()
   const labels = { fleet: gateway.fleet }
@@ -14,13 +24,47 @@ export function createMetrics (gateway: Gateway): Registry {
   const dropped = new Counter({ name: 'iotmesh_gateway_dropped_total', help: 'Messages dropped, by reason (see DROP_REASONS)', labelNames: ['reason'], registers: [register] })
   const held = new Counter({ name: 'iotmesh_gateway_held_total', help: 'Frames held while their signer key was unknown', registers: [register] })
   const statuses = new Counter({ name: 'iotmesh_gateway_statuses_total', help: 'Device statuses applied, by state', labelNames: ['state'], registers: [register] })
-  for (const path of ['broker', 'mesh']) readings.inc({ path }, 0)
+  const latency = new Histogram({ name: 'iotmesh_gateway_reading_latency_seconds', help: 'Time from sampling (the signed bt) to acceptance by the gateway, by path', labelNames: ['path'], buckets: LATENCY_BUCKETS, registers: [register] })
+  for (const path of ['broker', 'mesh']) {
+    readings.inc({ path }, 0)
+    latency.zero({ path })
+  }
   for (const reason of DROP_REASON_NAMES) dropped.inc({ reason }, 0)
   for (const state of ['online', 'offline', 'cleared']) statuses.inc({ state }, 0)
-  gateway.on('reading', (r) => { readings.inc({ path: r.path }) })
+  gateway.on('reading', (r) => {
+    readings.inc({ path: r.path })
+    latency.observe({ path: r.path }, Math.max(0, r.receivedAt / 1000 - r.time))
+  })
   gateway.on('drop', (d) => { dropped.inc({ reason: d.reason }) })
   gateway.on('held', () => { held.inc() })
   gateway.on('status', (s) => { statuses.inc({ state: s.status?.state ?? 'cleared' }) })
+
+  /** A counter whose value another component keeps: set on scrape. */
+  const mirrored = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void => {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [register],
+      collect () {
+        this.reset()
+        for (const [labelValues, value] of read()) this.inc(labelValues, value)
+      }
+    })
+  }
+  mirrored('iotmesh_gateway_readings_out_total', 'Readings the gateway sent on: path="broker" mesh readings published on MQTT, path="mesh" broker readings injected into the mesh', ['path'], () => [
+    [{ path: 'broker' }, gateway.bridge?.counters.meshAccepted ?? 0],
+    [{ path: 'mesh' }, gateway.bridge?.counters.injected ?? 0]
+  ])
+  mirrored('iotmesh_gateway_json_published_total', 'SenML JSON mirrors published on …/json', [], () => [[{}, gateway.counters.jsonPublished]])
+  mirrored('iotmesh_gateway_bridge_not_injected_total', 'Broker readings of mesh devices not injected because their mesh copy arrived first', [], () => [[{}, gateway.bridge?.counters.notInjected ?? 0]])
+  mirrored('iotmesh_gateway_mesh_rejected_total', "Frames and messages the gateway's mesh node refused, by error code", ['code'], () =>
+    Object.entries(gateway.mesh?.counters.rejected ?? {}).map(([code, n]) => [{ code }, n ?? 0]))
+  mirrored('iotmesh_gateway_mesh_frames_total', "DATA messages the gateway's mesh node received and sent", ['direction'], () => {
+    const c = gateway.mesh?.counters
+    return [[{ direction: 'in' }, c?.framesIn ?? 0], [{ direction: 'out' }, c?.framesOut ?? 0]]
+  })
+  mirrored('iotmesh_gateway_mesh_duplicates_total', "Frames the gateway's mesh node had already seen", [], () => [[{}, gateway.mesh?.counters.duplicates ?? 0]])
 
   new Gauge({
     name: 'iotmesh_gateway_devices',
@@ -51,6 +95,30 @@ export function createMetrics (gateway: Gateway): Registry {
     help: 'MQTT clients connected to the embedded broker',
     registers: [register],
     collect () { this.set(gateway.connectedClients) }
+  })
+  new Gauge({
+    name: 'iotmesh_gateway_mesh_peers',
+    help: "Mesh neighbours linked to the gateway's node (0 without a mesh)",
+    registers: [register],
+    collect () { this.set(gateway.mesh?.links.size ?? 0) }
+  })
+  new Gauge({
+    name: 'iotmesh_gateway_mesh_nodes',
+    help: 'Nodes in the mesh topology (announced on mesh/links, plus the gateway)',
+    registers: [register],
+    collect () { this.set(gateway.topologySnapshot().nodes.filter((n) => n.kind !== 'broker').length) }
+  })
+  new Gauge({
+    name: 'iotmesh_gateway_bridge_pending',
+    help: 'Broker readings of mesh devices waiting for their mesh copy before injection',
+    registers: [register],
+    collect () { this.set(gateway.bridge?.counters.pending ?? 0) }
+  })
+  new Gauge({
+    name: 'iotmesh_gateway_live_clients',
+    help: 'Dashboards (event-stream clients) connected',
+    registers: [register],
+    collect () { this.set(gateway.live?.clients ?? 0) }
   })
   return register
 }

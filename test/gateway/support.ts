@@ -4,10 +4,54 @@ import { existsSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { onTestFinished } from 'vitest'
-import { DEFAULT_FLEET, encodeFrame, type KeyPair, type SenmlRecord } from '../../shared/index.js'
+import { DEFAULT_FLEET, encodeFrame, keyPairFromSecret, type KeyPair, type SenmlRecord } from '../../shared/index.js'
+import { MeshNode, type Delivery, type MemoryNetwork } from '../../mesh/index.js'
 import { createGateway, deviceLastWill, onlineStatus, telemetryTopic, type Gateway, type GatewayComponents, type GatewayInit } from '../../gateway/index.js'
 
-export { seededKeys } from '../shared/support.js'
+/** A key pair from a small seed: the same seed, the same device (as test/shared/support.ts). */
+export function seededKeys (seed: number): KeyPair {
+  return keyPairFromSecret(Uint8Array.from({ length: 32 }, (_, i) => (seed + i) & 0xff))
+}
+
+/** Mesh timings for tests: fast catch-up, keepalive slow enough never to fire in a test. */
+export const MESH_LINK = { keepaliveInterval: 5000, keepaliveTimeout: 20_000 }
+export const MESH_ROUTING = { syncInterval: 100, graftDelay: 30, wantRetry: 200 }
+
+/** A gateway that is also a mesh member on the in-memory network `net` (host `gw`), stopped when the test ends. */
+export async function startMeshGateway (net: MemoryNetwork, init: GatewayInit = {}, components: GatewayComponents = {}, keys: KeyPair = seededKeys(200)): Promise<Gateway> {
+  return await startGateway({
+    mesh: { host: 'gw', mdns: false, dialTarget: 0, announceLinks: 0, link: MESH_LINK, routing: MESH_ROUTING },
+    ...init
+  }, { keys, transport: net.createTransport(MESH_LINK, { keys }), ...components })
+}
+
+/** A mesh node on `net` (no mDNS) linked to the static `peers`, stopped when the test ends. */
+export async function startMeshNode (net: MemoryNetwork, name: string, keys: KeyPair, peers: string[] = [], options: { announceLinks?: number } = {}): Promise<MeshNode> {
+  const node = new MeshNode({ name, host: name, mdns: false, peers, dialTarget: 0, announceLinks: options.announceLinks ?? 0, link: MESH_LINK, routing: MESH_ROUTING }, { keys, transport: net.createTransport(MESH_LINK, { keys }) })
+  onTestFinished(async () => { await node.stop() })
+  await node.start()
+  return node
+}
+
+/** `host:port` of a node's link listener (or a gateway's mesh node). */
+export function meshAddress (node: MeshNode | undefined): string {
+  if (node?.address === undefined) throw new Error('the node does not listen')
+  return `${node.address.host}:${node.address.port}`
+}
+
+/** Resolves once `node` has a link to each of `ids`. */
+export async function linked (node: MeshNode, ...ids: string[]): Promise<void> {
+  const signal = AbortSignal.timeout(5000)
+  while (!ids.every((id) => node.links.has(id))) await node.next('link:open', { signal })
+}
+
+/** The first delivery at `node` matching `filter` (a subscription opened before the call that causes it). */
+export async function nextDelivery (node: MeshNode, filter: (d: Delivery) => boolean = () => true, timeoutMs = 5000): Promise<Delivery> {
+  for await (const d of node.subscribe('iotmesh/#', { signal: AbortSignal.timeout(timeoutMs), buffer: 1024 })) {
+    if (filter(d)) return d
+  }
+  throw new Error(`no matching delivery within ${timeoutMs} ms`)
+}
 
 /** A signed telemetry frame as a device makes it. */
 export function makeFrame (keys: KeyPair, seq: number, options: { records?: SenmlRecord[], time?: number, topic?: string } = {}): Buffer {

@@ -1,0 +1,275 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { resolvePack, type DeviceId } from '../shared/index.js'
+import type { Clock } from './clock.js'
+import type { DeviceInfo, DeviceRegistry } from './devices.js'
+import type { DropEvent, Reading, StatusEvent } from './ingest.js'
+import type { TopologySnapshot } from './topology.js'
+
+/**
+ * Live updates for the dashboard over Server-Sent Events (`GET /api/events`, the browser's
+ * EventSource; WHATWG HTML §9.2). One connection gets:
+ *
+ *   event: hello      { summary, devices, topology }             once, on connect
+ *   event: readings   { readings: LiveReading[], skipped }        what was accepted since the last batch
+ *   event: devices    { devices: DeviceInfo[] }                   devices that changed (presence, counters, path)
+ *   event: topology   TopologySnapshot                            when a link or an announcement changed it
+ *   event: log        { entries: LogEntry[] }                     drops and status changes, for a person to read
+ *   event: summary    GatewaySummary                              every `sweepMs`
+ *
+ * Changes are batched every `flushMs` (a fleet of hundreds of devices makes one message per kind
+ * per batch, not one per reading), and bounded: at most `maxReadingsPerBatch` readings and
+ * `maxLogPerBatch` log entries per batch, the rest counted as skipped. A client that does not
+ * keep up (over `maxBufferedBytes` unsent) is disconnected; EventSource reconnects by itself and
+ * starts again from a fresh `hello`. Presence that changes with time alone (a mesh device that
+ * went quiet) is found by a sweep every `sweepMs`.
+ */
+
+export interface LiveInit {
+  /** Batch interval (ms). Default 250. */
+  flushMs?: number
+  /** Presence sweep, summary and keep-alive interval (ms). Default 5000. */
+  sweepMs?: number
+  /** Most bytes waiting to be sent to one client before it is dropped. Default 1 MiB. */
+  maxBufferedBytes?: number
+  /** Most event-stream clients at once (503 beyond). Default 64. */
+  maxClients?: number
+  maxReadingsPerBatch?: number
+  maxLogPerBatch?: number
+}
+
+/** A reading as the dashboard draws it: resolved SenML (RFC 8428 §4.6), one entry per record. */
+export interface LiveReading {
+  id: DeviceId
+  seq: number
+  /** Sampling time, s since the epoch. */
+  time: number
+  receivedAt: number
+  path: Reading['path']
+  topic: string
+  values: Array<{ n: string, u?: string, v?: number, vs?: string, vb?: boolean, t: number }>
+}
+
+export interface LogEntry {
+  at: number
+  kind: 'drop' | 'status'
+  id?: DeviceId
+  /** drop: the reason; status: online, offline or cleared. */
+  what: string
+  code?: string
+  message?: string
+  path?: string
+}
+
+export interface LiveSources {
+  devices: DeviceRegistry
+  topology: () => TopologySnapshot
+  summary: () => unknown
+  clock: Clock
+  now: () => number
+}
+
+interface Client { res: ServerResponse }
+
+export class LiveFeed {
+  readonly #init: Required<LiveInit>
+  readonly #sources: LiveSources
+  readonly #clients = new Set<Client>()
+  readonly #dirty = new Set<DeviceId>()
+  readonly #lastOnline = new Map<DeviceId, boolean>()
+  #readings: LiveReading[] = []
+  #log: LogEntry[] = []
+  #skipped = 0
+  #topologyDirty = false
+  #flushTimer: unknown
+  #sweepTimer: unknown
+  #running = false
+  dropped = 0
+
+  constructor (init: LiveInit, sources: LiveSources) {
+    this.#init = {
+      flushMs: init.flushMs ?? 250,
+      sweepMs: init.sweepMs ?? 5000,
+      maxBufferedBytes: init.maxBufferedBytes ?? 1024 * 1024,
+      maxClients: init.maxClients ?? 64,
+      maxReadingsPerBatch: init.maxReadingsPerBatch ?? 500,
+      maxLogPerBatch: init.maxLogPerBatch ?? 50
+    }
+    this.#sources = sources
+  }
+
+  get clients (): number { return this.#clients.size }
+
+  start (): void {
+    if (this.#running) return
+    this.#running = true
+    this.#scheduleSweep()
+  }
+
+  /** Ends every stream and clears the timers. Idempotent. */
+  stop (): void {
+    if (!this.#running) return
+    this.#running = false
+    this.#sources.clock.clearTimeout(this.#flushTimer)
+    this.#sources.clock.clearTimeout(this.#sweepTimer)
+    this.#flushTimer = undefined
+    for (const client of this.#clients) client.res.end()
+    this.#clients.clear()
+  }
+
+  /** Serves one EventSource connection. */
+  attach (req: IncomingMessage, res: ServerResponse): void {
+    if (!this.#running || this.#clients.size >= this.#init.maxClients) {
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(JSON.stringify({ error: 'too many live clients' }))
+      return
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no' // nginx: do not buffer the stream
+    })
+    const client: Client = { res }
+    this.#clients.add(client)
+    const forget = (): void => { this.#clients.delete(client) }
+    req.on('close', forget)
+    res.on('error', forget)
+    res.write('retry: 2000\n\n')
+    this.#send(client, 'hello', { summary: this.#sources.summary(), devices: this.#sources.devices.list(), topology: this.#sources.topology() })
+  }
+
+  reading (reading: Reading): void {
+    if (!this.#running) return
+    this.#dirty.add(reading.origin)
+    if (this.#clients.size === 0) return this.#schedule()
+    if (this.#readings.length >= this.#init.maxReadingsPerBatch) {
+      this.#skipped++
+    } else {
+      this.#readings.push(liveReading(reading))
+    }
+    this.#schedule()
+  }
+
+  deviceChanged (id: DeviceId): void {
+    if (!this.#running) return
+    this.#dirty.add(id)
+    this.#schedule()
+  }
+
+  topologyChanged (): void {
+    if (!this.#running) return
+    this.#topologyDirty = true
+    this.#schedule()
+  }
+
+  drop (drop: DropEvent): void {
+    if (drop.deviceId !== undefined) this.deviceChanged(drop.deviceId)
+    this.#logEntry({ at: this.#sources.now(), kind: 'drop', what: drop.reason, code: drop.code, message: drop.message, ...(drop.deviceId === undefined ? {} : { id: drop.deviceId }), ...(drop.path === undefined ? {} : { path: drop.path }) })
+  }
+
+  status (event: StatusEvent): void {
+    this.deviceChanged(event.deviceId)
+    this.#logEntry({ at: this.#sources.now(), kind: 'status', id: event.deviceId, what: event.status?.state ?? 'cleared', path: event.path })
+  }
+
+  #logEntry (entry: LogEntry): void {
+    if (!this.#running || this.#clients.size === 0) return
+    if (this.#log.length >= this.#init.maxLogPerBatch) this.#skipped++
+    else this.#log.push(entry)
+    this.#schedule()
+  }
+
+  #schedule (): void {
+    if (this.#flushTimer !== undefined || !this.#running) return
+    this.#flushTimer = this.#sources.clock.setTimeout(() => {
+      this.#flushTimer = undefined
+      this.#flush()
+    }, this.#init.flushMs)
+  }
+
+  #flush (): void {
+    if (!this.#running) return
+    if (this.#clients.size === 0) {
+      // Nobody listens: a client that connects later starts from a full hello.
+      this.#dirty.clear()
+      this.#readings = []
+      this.#log = []
+      this.#skipped = 0
+      this.#topologyDirty = false
+      return
+    }
+    const changed = [...this.#dirty].map((id) => this.#sources.devices.get(id)).filter((d): d is DeviceInfo => d !== undefined)
+    this.#dirty.clear()
+    for (const d of changed) this.#lastOnline.set(d.id, d.online)
+    const readings = this.#readings
+    const log = this.#log
+    const skipped = this.#skipped
+    this.#readings = []
+    this.#log = []
+    this.#skipped = 0
+    const topology = this.#topologyDirty ? this.#sources.topology() : undefined
+    this.#topologyDirty = false
+    if (readings.length > 0 || skipped > 0) this.#broadcast('readings', { readings, skipped })
+    if (changed.length > 0) this.#broadcast('devices', { devices: changed })
+    if (topology !== undefined) this.#broadcast('topology', topology)
+    if (log.length > 0) this.#broadcast('log', { entries: log })
+  }
+
+  #scheduleSweep (): void {
+    this.#sweepTimer = this.#sources.clock.setTimeout(() => {
+      if (!this.#running) return
+      this.#sweep()
+      this.#scheduleSweep()
+    }, this.#init.sweepMs)
+  }
+
+  /** Presence that changed with time alone, the periodic summary, and a keep-alive for proxies. */
+  #sweep (): void {
+    for (const d of this.#sources.devices.list()) {
+      if (this.#lastOnline.get(d.id) !== d.online) this.#dirty.add(d.id)
+    }
+    if (this.#dirty.size > 0) this.#schedule()
+    if (this.#clients.size > 0) this.#broadcast('summary', this.#sources.summary())
+  }
+
+  #broadcast (event: string, data: unknown): void {
+    const text = sseMessage(event, data)
+    for (const client of this.#clients) this.#write(client, text)
+  }
+
+  #send (client: Client, event: string, data: unknown): void {
+    this.#write(client, sseMessage(event, data))
+  }
+
+  #write (client: Client, text: string): void {
+    if (client.res.writableLength > this.#init.maxBufferedBytes) {
+      // A client that cannot keep up is dropped; EventSource reconnects and starts from a fresh hello.
+      this.#clients.delete(client)
+      this.dropped++
+      client.res.destroy()
+      return
+    }
+    client.res.write(text)
+  }
+}
+
+/** One SSE message (WHATWG HTML §9.2.6): JSON has no raw newlines, so one data line suffices. */
+export function sseMessage (event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+}
+
+export function liveReading (reading: Reading): LiveReading {
+  let values: LiveReading['values'] = []
+  try {
+    values = resolvePack(reading.records, reading.time).map((r) => ({
+      n: r.name,
+      t: r.time,
+      ...(r.unit === undefined ? {} : { u: r.unit }),
+      ...(r.value === undefined ? {} : { v: r.value }),
+      ...(r.stringValue === undefined ? {} : { vs: r.stringValue }),
+      ...(r.boolValue === undefined ? {} : { vb: r.boolValue })
+    }))
+  } catch {
+    // A pack whose names do not resolve (RFC 8428 §4.5.1) is shown without values.
+  }
+  return { id: reading.origin, seq: reading.seq, time: reading.time, receivedAt: reading.receivedAt, path: reading.path, topic: reading.deviceTopic, values }
+}
