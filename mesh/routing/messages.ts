@@ -8,35 +8,36 @@ import {
  * the kind; DATA is encoded and parsed by hand (it is the hot path), the rest through cbor-x.
  *
  *   HELLO  [0, version, fleet, listenPort, [address…]]   first message on every link
- *   DATA   [1, hops, frame]                               a signed telemetry frame (eager push)
- *   DIGEST [2, full, [[kid, low, high]…]]                 what I hold per origin (lazy push, catch-up)
- *   WANT   [3, [[kid, from, to]…]]                        send me these; also grafts me for kid
- *   PRUNE  [4, [kid…]]                                    stop pushing these origins to me eagerly
+ *   DATA   [1, hops, frame]                               a signed telemetry frame
+ *   DIGEST [2, full, [[kid, low, high]…]]                 what I hold per origin (catch-up, repair)
+ *   WANT   [3, [[kid, from, to]…]]                        send me these (catch-up, repair)
+ *   INTEREST [4, [[kid, version, hops, [filter…]]…]]      subscriptions, as a distance vector (interest.ts)
  *   KEY    [5, [publicKey…]]                              keys of origins I am about to send (self-certifying)
  *   KEYREQ [6, [kid…]]                                    I hold frames whose signer I cannot verify
  *   PEERS  [7, [[id, port, [address…]]…]]                 peer exchange, for bootstrap peers
  */
 
-export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, PRUNE: 4, KEY: 5, KEYREQ: 6, PEERS: 7 } as const
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7 } as const
 
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
 export interface PeerEntry { id: string, port: number, addresses: string[] }
+export interface InterestEntry { kid: Uint8Array, version: number, hops: number, filters: string[] }
 
 export type RoutingMessage =
   | { kind: typeof MSG.HELLO, version: number, fleet: string, port: number, addresses: string[] }
   | { kind: typeof MSG.DATA, hops: number, frame: Uint8Array }
   | { kind: typeof MSG.DIGEST, full: boolean, entries: DigestEntry[] }
   | { kind: typeof MSG.WANT, entries: WantEntry[] }
-  | { kind: typeof MSG.PRUNE, kids: Uint8Array[] }
+  | { kind: typeof MSG.INTEREST, entries: InterestEntry[] }
   | { kind: typeof MSG.KEY, keys: Uint8Array[] }
   | { kind: typeof MSG.KEYREQ, kids: Uint8Array[] }
   | { kind: typeof MSG.PEERS, peers: PeerEntry[] }
 
-/** Most entries in one DIGEST/WANT/PRUNE/KEY/PEERS message; longer lists are split. */
+/** Most entries in one DIGEST/WANT/INTEREST/KEY/PEERS message; longer lists are split. */
 export const MAX_ENTRIES = 200
 
-const LIMITS: CborLimits = { ...DEFAULT_CBOR_LIMITS, maxBytes: 64 * 1024, maxStringBytes: 16 * 1024, maxItems: MAX_ENTRIES + 4, maxDepth: 4 }
+const LIMITS: CborLimits = { ...DEFAULT_CBOR_LIMITS, maxBytes: 64 * 1024, maxStringBytes: 16 * 1024, maxItems: MAX_ENTRIES + 4, maxDepth: 5 }
 
 export function encodeData (hops: number, frame: Uint8Array): Uint8Array {
   return concatBytes(Uint8Array.of(0x83, MSG.DATA), cborHead(0, hops), cborHead(2, frame.length), frame)
@@ -48,7 +49,7 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.HELLO: return encodeCbor([MSG.HELLO, message.version, message.fleet, message.port, message.addresses])
     case MSG.DIGEST: return encodeCbor([MSG.DIGEST, message.full, message.entries.map((e) => [e.kid, e.low, e.high])])
     case MSG.WANT: return encodeCbor([MSG.WANT, message.entries.map((e) => [e.kid, e.from, e.to])])
-    case MSG.PRUNE: return encodeCbor([MSG.PRUNE, message.kids])
+    case MSG.INTEREST: return encodeCbor([MSG.INTEREST, message.entries.map((e) => [e.kid, e.version, e.hops, e.filters])])
     case MSG.KEY: return encodeCbor([MSG.KEY, message.keys])
     case MSG.KEYREQ: return encodeCbor([MSG.KEYREQ, message.kids])
     case MSG.PEERS: return encodeCbor([MSG.PEERS, message.peers.map((p) => [p.id, p.port, p.addresses])])
@@ -80,8 +81,17 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       return { kind, full: a, entries: list(b).map((e) => { const [kid, low, high] = list(e); return isBytes(kid) && isCount(low) && isCount(high) && low <= high ? { kid, low, high } : bad('DIGEST entry') }) }
     case MSG.WANT:
       return { kind, entries: list(a).map((e) => { const [kid, from, to] = list(e); return isBytes(kid) && isCount(from) && isCount(to) && from <= to ? { kid, from, to } : bad('WANT entry') }) }
-    case MSG.PRUNE: case MSG.KEYREQ:
+    case MSG.KEYREQ:
       return { kind, kids: list(a).map((k) => isBytes(k) ? k : bad('kid')) }
+    case MSG.INTEREST:
+      return {
+        kind,
+        entries: list(a).map((e) => {
+          const [kid, version, hops, filters] = list(e)
+          const ok = isBytes(kid) && isCount(version) && isCount(hops) && Array.isArray(filters) && filters.length <= 32 && filters.every((f) => typeof f === 'string' && f.length <= 256)
+          return ok ? { kid, version, hops, filters: filters as string[] } : bad('INTEREST entry')
+        })
+      }
     case MSG.KEY:
       return { kind, keys: list(a).map((k) => isBytes(k, 32) ? k : bad('public key')) }
     case MSG.PEERS:

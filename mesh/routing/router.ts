@@ -10,20 +10,25 @@ import { History } from './history.js'
 import { Keyring } from './keyring.js'
 import { MSG, chunks, decodeMessage, encodeData, encodeMessage, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
 import { Subscription, type Delivery } from './subscription.js'
+import { InterestTable } from './interest.js'
 import { newCounters, type RouterCounters } from './counters.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up.
  *
- * Dissemination follows Plumtree (Leitão, Pereira, Rodrigues, "Epidemic Broadcast Trees", 2007),
- * with one tree per origin: a new frame is pushed eagerly to every neighbour not marked lazy for
- * its origin; a node that receives a duplicate marks the sender lazy and tells it so (PRUNE), so
- * the eager links converge to a spanning tree per origin and each node receives each reading
- * about once. Lazy neighbours learn what exists from periodic DIGESTs of per-origin high-water
- * marks; a node that sees it lacks something asks for it (WANT), which also grafts the link
- * back into the tree. The same DIGEST/WANT exchange, in full, runs whenever a link forms or
- * heals: that is the catch-up after partitions. Why this and not routing by declared
- * subscriptions: see README "Routing".
+ * Frames are routed by declared subscriptions, as Zenoh does (interest.ts): subscribers flood
+ * versioned INTEREST declarations as a distance vector, and a frame goes only to the next hop
+ * towards each subscriber whose filter matches it, and only when that hop takes it closer than
+ * the neighbour it came from. A reading therefore costs one transmission and one verification
+ * per hop of the shortest path to each interested subscriber, not one per device in the mesh:
+ * the fleet's traffic grows with the number of readings times the path length (about the log of
+ * the fleet size), which is what lets one gateway collect a thousand devices' readings. Why not
+ * a broadcast (Plumtree, gossipsub): README "Routing".
+ *
+ * Catch-up after partitions, and repair of anything a link lost: every node keeps a bounded
+ * history per origin; DIGESTs of per-origin high-water marks go to each neighbour for the origins
+ * it leads to subscribers of (in full when a link forms or a route moves to it, incrementally
+ * every `syncInterval`), and the neighbour asks (WANT) for what it lacks.
  *
  * Every frame is verified once, before it is delivered or relayed; duplicates are recognised by
  * (origin, seq) before verification, so a duplicate costs a lookup, not a signature check.
@@ -35,8 +40,10 @@ export interface RouterInit {
   hopLimit?: number
   /** How often lazy neighbours get a DIGEST of what changed, ms. */
   syncInterval?: number
-  /** How long to wait for the eager path before asking a lazy neighbour, ms. */
+  /** How long to wait for the direct path before asking for what a DIGEST shows missing, ms. */
   graftDelay?: number
+  /** A subscriber re-declares its interest this often, ms; routes not refreshed for 3 periods expire. */
+  interestRefresh?: number
   /** How long before asking again for the same origin, ms. */
   wantRetry?: number
   /** Frames held per origin for catch-up. */
@@ -95,7 +102,7 @@ export class Router extends TypedEmitter<RouterEvents> {
   readonly counters: RouterCounters = newCounters()
   readonly keyring: Keyring
   readonly #keys: KeyPair
-  readonly #init: Required<Pick<RouterInit, 'hopLimit' | 'syncInterval' | 'graftDelay' | 'wantRetry' | 'keyWait'>> & RouterInit
+  readonly #init: Required<Pick<RouterInit, 'hopLimit' | 'syncInterval' | 'graftDelay' | 'wantRetry' | 'keyWait' | 'interestRefresh'>> & RouterInit
   readonly #clock: Clock
   readonly #ed: Ed25519
   readonly #sequence: SequenceSource
@@ -103,14 +110,16 @@ export class Router extends TypedEmitter<RouterEvents> {
   readonly #guard: ReplayGuard
   readonly #history: History
   readonly #links = new Map<DeviceId, LinkState>()
-  /** Per origin: the neighbours this node does not push that origin's frames to eagerly. */
-  readonly #lazy = new Map<DeviceId, Set<DeviceId>>()
+  readonly interest: InterestTable
+  /** Neighbours owed a full DIGEST (a link formed, or a route moved to it). */
+  readonly #digestDue = new Set<DeviceId>()
   readonly #changed = new Set<DeviceId>()
   readonly #wantedAt = new Map<DeviceId, number>()
   readonly #held = new Map<DeviceId, { frames: Held[], timer: TimerHandle }>()
   readonly #subs = new Set<Subscription>()
   readonly #timers = new Set<TimerHandle>()
   #stopSync: (() => void) | undefined
+  #stopRefresh: (() => void) | undefined
   #running = false
 
   constructor (init: RouterInit, components: RouterComponents) {
@@ -118,7 +127,7 @@ export class Router extends TypedEmitter<RouterEvents> {
     this.#keys = components.keys
     this.id = components.keys.id
     this.fleet = init.fleet ?? DEFAULT_FLEET
-    this.#init = { hopLimit: 16, syncInterval: 2000, graftDelay: 250, wantRetry: 1500, keyWait: 3000, ...init }
+    this.#init = { hopLimit: 32, syncInterval: 2000, graftDelay: 250, wantRetry: 1500, keyWait: 3000, interestRefresh: 30_000, ...init }
     this.#clock = components.clock ?? systemClock
     this.#ed = components.ed25519 ?? nodeEd25519
     this.#now = components.now ?? Date.now
@@ -130,18 +139,21 @@ export class Router extends TypedEmitter<RouterEvents> {
     this.#history = new History({ perOrigin, ...(init.historyBytes === undefined ? {} : { maxBytes: init.historyBytes }) })
     this.keyring = new Keyring(init.roster === undefined ? {} : { roster: init.roster })
     this.keyring.learn(components.keys.publicKey)
+    this.interest = new InterestTable(this.id, 0)
   }
 
   start (): void {
     if (this.#running) return
     this.#running = true
     this.#stopSync = every(this.#clock, this.#init.syncInterval, () => this.#sync())
+    this.#stopRefresh = every(this.#clock, this.#init.interestRefresh, () => this.#refreshInterest())
   }
 
   stop (): void {
     if (!this.#running) return
     this.#running = false
     this.#stopSync?.()
+    this.#stopRefresh?.()
     for (const timer of this.#timers) this.#clock.clearTimeout(timer)
     this.#timers.clear()
     for (const { timer } of this.#held.values()) this.#clock.clearTimeout(timer)
@@ -166,14 +178,24 @@ export class Router extends TypedEmitter<RouterEvents> {
     this.#history.add(this.id, { seq, bytes: frame, hops: 0 })
     this.#changed.add(this.id)
     this.counters.published++
-    this.#deliver(decodeFrame(frame), frame, 0, undefined)
-    this.#forward(this.id, frame, 1, undefined)
+    const decoded = decodeFrame(frame)
+    this.#deliver(decoded, frame, 0, undefined)
+    this.#forward(decoded, frame, 1, undefined)
     return { seq, frame }
   }
 
+  /** Subscribes; the filter is declared to the mesh (INTEREST) so matching readings are routed here. */
   subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number } = {}): Subscription {
-    const sub: Subscription = new Subscription(filter, { ...options, onClose: () => this.#subs.delete(sub) })
-    if (!sub.closed) this.#subs.add(sub)
+    const sub: Subscription = new Subscription(filter, {
+      ...options,
+      onClose: () => {
+        if (this.#subs.delete(sub) && this.#running && this.interest.setLocal(filter, -1)) this.#advertise([this.id])
+      }
+    })
+    if (!sub.closed) {
+      this.#subs.add(sub)
+      if (this.interest.setLocal(filter, 1)) this.#advertise([this.id])
+    }
     return sub
   }
 
@@ -214,7 +236,7 @@ export class Router extends TypedEmitter<RouterEvents> {
     }
     this.#links.set(peer, state)
     this.#send(state, { kind: MSG.HELLO, version: ROUTING_VERSION, fleet: this.fleet, port: this.#init.port ?? 0, addresses: this.#init.addresses?.() ?? [] })
-    this.#sendDigest(state, [...this.#history.origins()], true)
+    this.#sendInterest(state, this.interest.advertsFor(peer, [this.id, ...this.interest.subscribers()]))
     this.emit('link:open', peer)
   }
 
@@ -228,7 +250,9 @@ export class Router extends TypedEmitter<RouterEvents> {
     if (this.#links.get(state.peer) !== state) return
     state.detach()
     this.#links.delete(state.peer)
-    for (const lazy of this.#lazy.values()) lazy.delete(state.peer)
+    this.#digestDue.delete(state.peer)
+    const changed = this.interest.dropVia(state.peer)
+    if (changed.length > 0) this.#advertise(changed)
     this.emit('link:close', state.peer)
   }
 
@@ -256,7 +280,7 @@ export class Router extends TypedEmitter<RouterEvents> {
       case MSG.HELLO: return this.#onHello(state, message)
       case MSG.DIGEST: return this.#onDigest(state, message.entries, message.full)
       case MSG.WANT: return this.#onWant(state, message.entries)
-      case MSG.PRUNE: for (const kid of message.kids) this.#lazyFor(this.#kidOrigin(kid)).add(state.peer); return
+      case MSG.INTEREST: return this.#onInterest(state, message.entries)
       case MSG.KEY: for (const key of message.keys) this.learnKey(key); return
       case MSG.KEYREQ: return this.#onKeyRequest(state, message.kids)
       case MSG.PEERS: this.emit('peers', message.peers, state.peer)
@@ -285,7 +309,6 @@ export class Router extends TypedEmitter<RouterEvents> {
     const verdict = this.#guard.check(origin, seq)
     if (verdict === 'replay') {
       this.counters.duplicates++
-      if (from !== undefined) this.#prune(from, origin)
       return
     }
     const where = { origin, seq, ...(from === undefined ? {} : { from }) }
@@ -303,7 +326,7 @@ export class Router extends TypedEmitter<RouterEvents> {
     this.#history.add(origin, { seq, bytes: stored, hops })
     this.#changed.add(origin)
     this.#deliver(frame, stored, hops, from)
-    this.#forward(origin, stored, hops + 1, from)
+    this.#forward(frame, stored, hops + 1, from)
   }
 
   #deliver (frame: ReturnType<typeof decodeFrame>, bytes: Uint8Array, hops: number, from: DeviceId | undefined): void {
@@ -323,15 +346,18 @@ export class Router extends TypedEmitter<RouterEvents> {
     this.emit('delivery', delivery)
   }
 
-  #forward (origin: DeviceId, bytes: Uint8Array, hops: number, except: DeviceId | undefined): void {
+  /** Sends a verified frame on towards every subscriber it interests (interest.ts `targets`). */
+  #forward (frame: { origin: DeviceId, topic: string }, bytes: Uint8Array, hops: number, from: DeviceId | undefined): void {
     if (hops > this.#init.hopLimit) return
-    const lazy = this.#lazy.get(origin)
-    let message: Uint8Array | undefined
+    const { origin } = frame
+    const targets = this.interest.targets(`iotmesh/${this.fleet}/${origin}/${frame.topic}`, origin, from)
+    if (targets.size === 0) return
+    const message = encodeData(hops, bytes)
     let sent = false
-    for (const state of this.#links.values()) {
-      if (state.peer === except || state.peer === origin || lazy?.has(state.peer) === true) continue
+    for (const peer of targets) {
+      const state = this.#links.get(peer)
+      if (state === undefined) continue
       this.#tellKey(state, origin)
-      message ??= encodeData(hops, bytes)
       if (this.#sendRaw(state, message)) {
         this.counters.framesOut++
         sent = true
@@ -342,22 +368,61 @@ export class Router extends TypedEmitter<RouterEvents> {
     if (sent && origin !== this.id) this.counters.relayed++
   }
 
-  #prune (from: DeviceId, origin: DeviceId): void {
-    const lazy = this.#lazyFor(origin)
-    if (lazy.has(from)) return
-    lazy.add(from)
-    const state = this.#links.get(from)
-    if (state !== undefined) this.#send(state, { kind: MSG.PRUNE, kids: [deviceIdToBytes(origin)] })
+  #onInterest (state: LinkState, entries: Array<{ kid: Uint8Array, version: number, hops: number, filters: string[] }>): void {
+    const now = this.#clock.now()
+    const changed: DeviceId[] = []
+    for (const entry of entries) {
+      const subscriber = this.#kidOrigin(entry.kid)
+      if (!this.keyring.allowed(subscriber)) continue
+      const before = this.interest.best(subscriber)?.via
+      if (this.interest.update(state.peer, { subscriber, version: entry.version, hops: entry.hops, filters: entry.filters }, now)) changed.push(subscriber)
+      const after = this.interest.best(subscriber)?.via
+      if (after !== undefined && after !== before) this.#digestSoon(after)
+    }
+    if (changed.length > 0) this.#advertise(changed)
   }
 
-  /** Every syncInterval: tell lazy neighbours (and those an eager push failed to reach) what changed. */
+  /** Tells every neighbour our distance to these subscribers (split horizon, poisoned reverse). */
+  #advertise (subscribers: DeviceId[]): void {
+    for (const state of this.#links.values()) this.#sendInterest(state, this.interest.advertsFor(state.peer, subscribers))
+  }
+
+  #sendInterest (state: LinkState, adverts: ReturnType<InterestTable['advertsFor']>): void {
+    const entries = adverts.map((a) => ({ kid: deviceIdToBytes(a.subscriber), version: a.version, hops: a.hops, filters: a.filters }))
+    for (const chunk of chunks(entries)) this.#send(state, { kind: MSG.INTEREST, entries: chunk })
+  }
+
+  #refreshInterest (): void {
+    const expired = this.interest.expire(this.#clock.now() - 3 * this.#init.interestRefresh)
+    if (this.interest.localFilters.length > 0) {
+      this.interest.bump()
+      this.#advertise([this.id])
+    }
+    if (expired.length > 0) this.#advertise(expired)
+  }
+
+  /** A full DIGEST to `peer` on the next turn of the event loop (coalesced). */
+  #digestSoon (peer: DeviceId): void {
+    if (this.#digestDue.has(peer)) return
+    this.#digestDue.add(peer)
+    queueMicrotask(() => {
+      if (!this.#digestDue.delete(peer)) return
+      const state = this.#links.get(peer)
+      if (state !== undefined) this.#sendDigest(state, [...this.#history.origins()].filter((o) => this.interest.wants(o, this.fleet, peer)), true)
+    })
+  }
+
+  /**
+   * Every syncInterval: tell each neighbour what changed among the origins it leads to
+   * subscribers of, and what a send to it failed to carry, so it can ask for anything lost.
+   */
   #sync (): void {
     if (this.#changed.size === 0 && ![...this.#links.values()].some((s) => s.missed.size > 0)) return
     const changed = [...this.#changed]
     this.#changed.clear()
     for (const state of this.#links.values()) {
-      const origins = changed.filter((o) => o !== state.peer && (this.#lazy.get(o)?.has(state.peer) === true || state.missed.has(o)))
-      for (const o of state.missed) if (!changed.includes(o)) origins.push(o)
+      const origins = changed.filter((o) => o !== state.peer && this.interest.wants(o, this.fleet, state.peer))
+      for (const o of state.missed) if (!origins.includes(o)) origins.push(o)
       state.missed.clear()
       if (origins.length > 0) this.#sendDigest(state, origins, false)
     }
@@ -377,7 +442,7 @@ export class Router extends TypedEmitter<RouterEvents> {
     const announced: Array<{ origin: DeviceId, low: number, high: number }> = []
     for (const { kid, low, high } of entries) {
       const origin = this.#kidOrigin(kid)
-      if (origin === this.id || !this.keyring.allowed(origin)) continue
+      if (origin === this.id || !this.keyring.allowed(origin) || !this.interest.wants(origin, this.fleet)) continue
       if (this.#guard.missing(origin, low, high, 1).length > 0) announced.push({ origin, low, high })
     }
     if (announced.length === 0) return
@@ -413,7 +478,6 @@ export class Router extends TypedEmitter<RouterEvents> {
     let budget = 4096
     for (const { kid, from, to } of entries) {
       const origin = this.#kidOrigin(kid)
-      this.#lazy.get(origin)?.delete(state.peer) // graft: the asker wants this origin eagerly again
       for (let seq = from; seq <= to && budget > 0; seq++) {
         const stored = this.#history.get(origin, seq)
         if (stored === undefined) continue
@@ -490,12 +554,6 @@ export class Router extends TypedEmitter<RouterEvents> {
     const timer: TimerHandle = this.#clock.setTimeout(() => { this.#timers.delete(timer); if (this.#running) fn() }, ms)
     this.#timers.add(timer)
     return timer
-  }
-
-  #lazyFor (origin: DeviceId): Set<DeviceId> {
-    let set = this.#lazy.get(origin)
-    if (set === undefined) this.#lazy.set(origin, set = new Set())
-    return set
   }
 
   #kidOrigin (kid: Uint8Array): DeviceId {

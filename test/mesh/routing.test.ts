@@ -29,17 +29,40 @@ async function linked (node: MeshNode, ...ids: string[]): Promise<void> {
   while (!ids.every((id) => node.links.has(id))) await node.next('link:open', { signal: AbortSignal.timeout(5000) })
 }
 
-/** The next `n` deliveries of readings from `origin` at `node`. */
-async function receive (node: MeshNode, n: number, origin?: string): Promise<Delivery[]> {
-  const out: Delivery[] = []
-  const signal = AbortSignal.timeout(5000)
-  for await (const d of node.subscribe('iotmesh/#', { signal, buffer: n + 16 })) {
-    if (origin !== undefined && d.origin !== origin) continue
-    out.push(d)
-    if (out.length === n) break
+/** A subscription kept for the whole test: declared once, so routes form before readings flow. */
+class Inbox {
+  readonly #got: Delivery[] = []
+  readonly #waiters = new Set<() => void>()
+  constructor (readonly node: MeshNode, filter = 'iotmesh/#') {
+    const sub = node.subscribe(filter, { buffer: 100_000 })
+    onTestFinished(() => sub.close())
+    void (async () => { for await (const d of sub) { this.#got.push(d); for (const w of this.#waiters) w() } })()
   }
-  if (out.length < n) throw new Error(`got ${out.length} of ${n} deliveries`)
-  return out
+
+  /** The next `n` deliveries (of readings from `origin`), waiting up to 5 s. */
+  async take (n: number, origin?: string): Promise<Delivery[]> {
+    const signal = AbortSignal.timeout(5000)
+    const out: Delivery[] = []
+    for (;;) {
+      while (out.length < n) {
+        const i = this.#got.findIndex((d) => origin === undefined || d.origin === origin)
+        if (i < 0) break
+        out.push(...this.#got.splice(i, 1))
+      }
+      if (out.length === n) return out
+      if (signal.aborted) throw new Error(`got ${out.length} of ${n} deliveries`)
+      await new Promise<void>((resolve) => { const w = (): void => { this.#waiters.delete(w); resolve() }; this.#waiters.add(w); setTimeout(w, 50) })
+    }
+  }
+}
+
+/** Resolves once `from` has a route to `to`'s subscription (INTEREST has propagated). */
+async function routed (from: MeshNode, to: MeshNode): Promise<void> {
+  const t0 = Date.now()
+  while (from.router.interest.best(to.id) === undefined) {
+    if (Date.now() - t0 > 5000) throw new Error(`no route from ${from.name} to ${to.name}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
 }
 
 describe('routing over links', () => {
@@ -51,37 +74,49 @@ describe('routing over links', () => {
     const d = await startNode(net, 'd', seededKeys(4), [addr(c)])
     await linked(b, a.id, c.id)
     await linked(c, d.id)
-    const got = receive(d, 2, a.id)
+    const inbox = new Inbox(d)
+    await routed(a, d)
     a.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 21.5 }])
     a.publish('events/door', [{ n: 'door', vb: true }])
-    const [first, second] = await got
+    const [first, second] = await inbox.take(2, a.id)
     expect(first?.hops).toBe(3)
     expect(first?.topic).toBe(`iotmesh/default/${a.id}/telemetry`)
     expect(first?.records[0]?.v).toBe(21.5)
     expect(second?.topic).toBe(`iotmesh/default/${a.id}/events/door`)
     expect(d.counters.delivered).toBe(2)
     expect(b.counters.relayed).toBe(2)
+    expect(b.counters.delivered).toBe(2) // relays verify what they forward
+    expect(d.counters.duplicates).toBe(0)
   })
 
-  it('prunes duplicate paths: on a triangle each node receives each reading about once', async () => {
+  it('routes by interest: on a triangle each reading reaches the subscriber once, and only it', async () => {
     const net = createMemoryNetwork({ seed: 2 })
     const a = await startNode(net, 'a', seededKeys(1))
     const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
     const c = await startNode(net, 'c', seededKeys(3), [addr(a), addr(b)])
     await linked(a, b.id, c.id)
     await linked(b, c.id)
+    const inbox = new Inbox(c)
+    await routed(a, c)
+    await routed(b, c)
     const n = 50
-    const values: unknown[] = []
-    for (let i = 0; i < n; i++) {
-      // One reading at a time, as sensors publish: a PRUNE has time to arrive.
-      const got = receive(c, 1, a.id)
-      a.publish('telemetry', [{ n: 'i', v: i }])
-      values.push((await got)[0]?.records[0]?.v)
-      await b.links.get(c.id)?.ping()
-    }
-    expect(values).toEqual([...Array(n).keys()])
-    // Before pruning, b forwards a's frames to c and c to b; after the first duplicate both stop.
-    expect(b.counters.duplicates + c.counters.duplicates).toBeLessThanOrEqual(4)
+    for (let i = 0; i < n; i++) a.publish('telemetry', [{ n: 'i', v: i }])
+    const readings = await inbox.take(n, a.id)
+    expect(readings.map((r) => r.records[0]?.v)).toEqual([...Array(n).keys()])
+    expect(readings.every((r) => r.hops === 1)).toBe(true) // the direct link: the shortest path
+    expect(c.counters.duplicates).toBe(0)
+    expect(b.counters.framesIn).toBe(0) // b subscribes to nothing and is not on the path
+  })
+
+  it('a subscriber that appears later gets the readings held in history (catch-up)', async () => {
+    const net = createMemoryNetwork({ seed: 6 })
+    const a = await startNode(net, 'a', seededKeys(1))
+    const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
+    await linked(b, a.id)
+    for (let i = 0; i < 5; i++) a.publish('telemetry', [{ n: 'i', v: i }])
+    const inbox = new Inbox(b)
+    const readings = await inbox.take(5, a.id)
+    expect(readings.map((r) => r.records[0]?.v)).toEqual([0, 1, 2, 3, 4])
   })
 
   it('keeps delivering when a relay on a redundant topology dies, and loses nothing', async () => {
@@ -92,12 +127,13 @@ describe('routing over links', () => {
     const d = await startNode(net, 'd', seededKeys(4), [addr(b), addr(c)])
     await linked(d, b.id, c.id)
     await linked(a, b.id, c.id)
+    const inbox = new Inbox(d)
+    await routed(a, d)
     const total = 40
-    const got = receive(d, total, a.id)
     for (let i = 0; i < total / 2; i++) a.publish('telemetry', [{ n: 'i', v: i }])
     await b.stop() // the relay d was most likely receiving through goes away
     for (let i = total / 2; i < total; i++) a.publish('telemetry', [{ n: 'i', v: i }])
-    const readings = await got
+    const readings = await inbox.take(total, a.id)
     expect(readings.map((r) => r.records[0]?.v).sort((x, y) => (x as number) - (y as number))).toEqual([...Array(total).keys()])
   })
 
@@ -107,7 +143,8 @@ describe('routing over links', () => {
     const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
     const c = await startNode(net, 'c', seededKeys(3), [addr(b)])
     await linked(b, a.id, c.id)
-    const got = receive(c, 12, a.id)
+    const inbox = new Inbox(c)
+    await routed(a, c)
     a.publish('telemetry', [{ n: 'i', v: 0 }])
     net.partition([a.id])
     await b.next('link:close', { signal: AbortSignal.timeout(5000) }) // keepalive notices
@@ -115,7 +152,7 @@ describe('routing over links', () => {
     net.heal()
     await linked(b, a.id)
     a.publish('telemetry', [{ n: 'i', v: 11 }])
-    const readings = await got
+    const readings = await inbox.take(12, a.id)
     expect(readings.map((r) => r.records[0]?.v).sort((x, y) => (x as number) - (y as number))).toEqual([...Array(12).keys()])
     expect(c.counters.delivered).toBe(12)
     expect(a.counters.repaired).toBeGreaterThanOrEqual(10) // a answered b's WANT; b relayed on to c
@@ -132,16 +169,19 @@ describe('routing refuses bad frames and relays none of them', () => {
     const c = await startNode(net, 'c', seededKeys(3), [addr(b)], extra)
     const origin = await startNode(net, 'a', a, [addr(b)], extra)
     await linked(b, c.id, origin.id)
+    const inbox = new Inbox(c)
+    await routed(origin, c)
+    await routed(b, c)
     const attacker = net.createTransport(LINK, { keys: attackerKeys })
     onTestFinished(async () => { await attacker.close() })
     const link = await attacker.dial(b.address!)
     const send = (frame: Uint8Array, hops = 1): void => link.send(encodeData(hops, frame))
-    return { b, c, origin, a, attackerKeys, send, link }
+    return { b, c, origin, a, attackerKeys, send, link, inbox }
   }
 
   /** Sends the bad frame, waits for b to refuse it, then proves c's next reading is the control. */
   async function refused (ctx: Awaited<ReturnType<typeof setup>>, bad: Uint8Array, code: string): Promise<void> {
-    const { b, c, origin } = ctx
+    const { b, origin, inbox } = ctx
     const before = b.counters.relayed
     const rejectedBefore = b.counters.rejected[code] ?? 0
     const dropped = b.next('drop', { signal: AbortSignal.timeout(5000) })
@@ -149,9 +189,8 @@ describe('routing refuses bad frames and relays none of them', () => {
     const [info] = await dropped
     expect(info.code).toBe(code)
     expect(b.counters.rejected[code]).toBe(rejectedBefore + 1)
-    const next = receive(c, 1)
     origin.publish('telemetry', [{ n: 'control', v: 1 }])
-    const [delivery] = await next
+    const [delivery] = await inbox.take(1)
     expect(delivery?.records[0]?.n).toBe('control')
     expect(b.counters.relayed).toBe(before + 1) // only the control
   }
@@ -172,13 +211,14 @@ describe('routing refuses bad frames and relays none of them', () => {
   it('a replayed frame older than the window: ERR_REPLAY; a recent one is a counted duplicate', async () => {
     const ctx = await setup()
     const first = ctx.origin.publish('telemetry', [{ n: 'x', v: 1 }])
-    await receive(ctx.c, 1, ctx.a.id)
-    const drained = receive(ctx.c, 1100, ctx.a.id)
+    await ctx.inbox.take(1, ctx.a.id)
     for (let i = 0; i < 1100; i++) ctx.origin.router.publish('telemetry', [{ n: 'x', v: i }])
-    await drained
+    await ctx.inbox.take(1100, ctx.a.id)
     const duplicates = ctx.b.counters.duplicates
     await refused(ctx, first.frame, 'ERR_REPLAY')
-    ctx.send(ctx.origin.publish('telemetry', [{ n: 'y', v: 2 }]).frame) // already relayed by the origin itself
+    const recent = ctx.origin.publish('telemetry', [{ n: 'y', v: 2 }])
+    await ctx.inbox.take(1, ctx.a.id) // b relayed it to c
+    ctx.send(recent.frame)
     await ctx.link.ping()
     expect(ctx.b.counters.duplicates).toBeGreaterThan(duplicates)
   })
@@ -201,8 +241,7 @@ describe('routing refuses bad frames and relays none of them', () => {
     const dropped = ctx.b.next('drop', { signal: AbortSignal.timeout(5000) })
     ctx.link.send(Uint8Array.of(0x83, 0x09, 0xff))
     expect((await dropped)[0].code).toBe('ERR_BAD_CBOR')
-    const next = receive(ctx.c, 1)
     ctx.origin.publish('telemetry', [{ n: 'still', v: 1 }])
-    expect((await next)[0]?.records[0]?.n).toBe('still')
+    expect((await ctx.inbox.take(1))[0]?.records[0]?.n).toBe('still')
   })
 })
