@@ -1,5 +1,5 @@
 import { generateKeyPair, meshError, type DeviceId, type Ed25519, type KeyPair, type PublicKey, type SequenceSource } from '../shared/index.js'
-import { MeshNode, type Clock as MeshClock, type Delivery, type DiscoveredPeer, type DropInfo, type MdnsResponder, type MeshNodeInit, type Random, type Transport } from '../mesh/index.js'
+import { MeshNode, type Clock as MeshClock, type Delivery, type DiscoveredPeer, type DropInfo, type Subscription, type MdnsResponder, type MeshNodeInit, type Random, type Transport } from '../mesh/index.js'
 import type { Clock } from './clock.js'
 import type { DropEvent, MessageSource, Outcome, Reading } from './ingest.js'
 import type { LearnResult } from './keys.js'
@@ -9,7 +9,9 @@ import type { DropReason } from './reasons.js'
  * The mesh ⇄ MQTT bridge. The gateway is a mesh member (a MeshNode with its own key pair); the
  * bridge joins that node to the gateway's ingest pipeline, in both directions, without loops:
  *
- * - **mesh → MQTT.** Every verified delivery of the node (another device's reading) goes through
+ * - **mesh → MQTT.** The bridge subscribes the node to the whole fleet (`iotmesh/<fleet>/#`;
+ *   in a mesh that routes by declared interest this is what draws readings to the gateway).
+ *   Every verified delivery (another device's reading) goes through
  *   `gateway.submit(topic, frame, { path: 'mesh' })`: the same checks, dedup (origin, seq) and
  *   registry as broker traffic; a first copy is then published on MQTT as the exact frame and as
  *   SenML JSON (gateway.ts). The key comes from the node — DNS-SD TXT records, link handshakes,
@@ -37,6 +39,8 @@ export interface BridgeInit {
   injectDelayMs?: number
   /** Most broker readings waiting at once; beyond it they are injected at once. Default 4096. */
   maxPending?: number
+  /** Mesh deliveries buffered for the gateway; beyond it the oldest are dropped (counted in `overflow`). Default 4096. */
+  subscriptionBuffer?: number
 }
 
 /** What the bridge needs of the gateway (gateway.ts implements it). */
@@ -48,6 +52,8 @@ export interface BridgeHost {
   submit (topic: string, payload: Uint8Array, source: MessageSource): Outcome
   /** True while the device's readings came through the mesh recently. */
   onMesh (id: DeviceId): boolean
+  /** A device's DNS-SD instance name, as a name for a device that has none yet. */
+  nameDevice (id: DeviceId, name: string): void
   /** Counts a drop decided by the mesh node (a frame with a bad signature) against its device. */
   reject (reason: DropReason, message: string, info: Omit<DropEvent, 'reason' | 'code' | 'message'>): Outcome
 }
@@ -70,6 +76,8 @@ export interface BridgeCounters {
   /** Keys taught to the gateway by the mesh, and to the mesh by the gateway. */
   keysFromMesh: number
   keysToMesh: number
+  /** Mesh deliveries lost because the gateway fell behind (its subscription buffer overflowed). */
+  overflow: number
 }
 
 const MAX_INJECTED_REMEMBERED = 4096
@@ -79,12 +87,12 @@ export class MeshBridge {
   readonly #node: MeshNode
   readonly #host: BridgeHost
   readonly #clock: Clock
-  readonly #counters: Omit<BridgeCounters, 'pending'> = { fromMesh: 0, meshAccepted: 0, meshDuplicates: 0, meshRefused: 0, injected: 0, notInjected: 0, keysFromMesh: 0, keysToMesh: 0 }
+  #overflow = 0
+  readonly #counters: Omit<BridgeCounters, 'pending' | 'overflow'> = { fromMesh: 0, meshAccepted: 0, meshDuplicates: 0, meshRefused: 0, injected: 0, notInjected: 0, keysFromMesh: 0, keysToMesh: 0 }
   /** (origin#seq) → timer: broker readings waiting for their mesh copy. */
   readonly #pending = new Map<string, unknown>()
   /** (origin#seq) injected, whose delivery must not go back to MQTT. Bounded, oldest first out. */
   readonly #injected = new Set<string>()
-  readonly #onDelivery = (d: Delivery): void => { this.#fromMesh(d) }
   /** The node refused a frame that claimed a device's signature: the device's signature failures count it. */
   readonly #onDrop = (info: DropInfo): void => {
     if (info.code !== 'ERR_BAD_SIGNATURE' || info.origin === undefined) return
@@ -94,7 +102,9 @@ export class MeshBridge {
   }
 
   readonly #onDiscovered = (peer: DiscoveredPeer): void => {
-    if (peer.source === 'mdns') this.#keyFromMesh(peer.id, peer.publicKey, 'mdns')
+    if (peer.source !== 'mdns') return
+    this.#keyFromMesh(peer.id, peer.publicKey, 'mdns')
+    this.#host.nameDevice(peer.id, peer.name)
   }
 
   readonly #onLinkOpen = (id: DeviceId): void => {
@@ -103,23 +113,44 @@ export class MeshBridge {
   }
 
   #running = false
+  #subscription: Subscription | undefined
 
   constructor (init: BridgeInit, components: { node: MeshNode, host: BridgeHost, clock: Clock }) {
-    this.#init = { injectBrokerReadings: init.injectBrokerReadings ?? true, injectDelayMs: init.injectDelayMs ?? 1000, maxPending: init.maxPending ?? 4096 }
+    this.#init = {
+      injectBrokerReadings: init.injectBrokerReadings ?? true,
+      injectDelayMs: init.injectDelayMs ?? 1000,
+      maxPending: init.maxPending ?? 4096,
+      subscriptionBuffer: init.subscriptionBuffer ?? 4096
+    }
     this.#node = components.node
     this.#host = components.host
     this.#clock = components.clock
   }
 
   get counters (): BridgeCounters {
-    return { ...this.#counters, pending: this.#pending.size }
+    return { ...this.#counters, pending: this.#pending.size, overflow: this.#overflow + (this.#subscription?.dropped ?? 0) }
+  }
+
+  async #pump (subscription: Subscription): Promise<void> {
+    for await (const delivery of subscription) {
+      try {
+        this.#fromMesh(delivery)
+      } catch {
+        // One bad delivery never stops the bridge (ingest does not throw; this is a safety net).
+      }
+    }
+    this.#overflow += subscription.dropped
   }
 
   /** Attaches to the node. Idempotent. */
   start (): void {
     if (this.#running) return
     this.#running = true
-    this.#node.on('delivery', this.#onDelivery)
+    // A subscription to the whole fleet: it also declares the gateway's interest, so a mesh that
+    // routes by subscriptions carries every reading towards the gateway.
+    const subscription = this.#node.subscribe(`iotmesh/${this.#host.fleet}/#`, { buffer: this.#init.subscriptionBuffer })
+    this.#subscription = subscription
+    void this.#pump(subscription)
     this.#node.on('drop', this.#onDrop)
     this.#node.on('peer:discovered', this.#onDiscovered)
     this.#node.on('link:open', this.#onLinkOpen)
@@ -130,7 +161,8 @@ export class MeshBridge {
   stop (): void {
     if (!this.#running) return
     this.#running = false
-    this.#node.off('delivery', this.#onDelivery)
+    this.#subscription?.close()
+    this.#subscription = undefined
     this.#node.off('drop', this.#onDrop)
     this.#node.off('peer:discovered', this.#onDiscovered)
     this.#node.off('link:open', this.#onLinkOpen)

@@ -148,6 +148,13 @@ export class DeviceRegistry {
     info.lastSeen = this.#now()
   }
 
+  /** A name from elsewhere (a DNS-SD instance name): kept only while the device has none; true when applied. */
+  applyName (id: DeviceId, name: string): boolean {
+    if (this.#devices.get(id)?.info.name !== undefined || name.length === 0 || name.length > 64) return false
+    this.#touch(id).info.name = name
+    return true
+  }
+
   /** A public key learned from elsewhere (DNS-SD, the roster): the device becomes known. */
   applyKey (id: DeviceId, publicKey: Uint8Array): void {
     const entry = this.#touch(id)

@@ -138,6 +138,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
           learnKey: (publicKey, options) => this.learnKey(publicKey, options),
           submit: (topic, payload, source) => this.submit(topic, payload, source),
           onMesh: (id) => this.devices.onMesh(id),
+          nameDevice: (id, name) => { if (this.devices.applyName(id, name)) this.live?.deviceChanged(id) },
           reject: (reason, message, info) => this.ingest.reject(reason, message, info)
         }
       })
@@ -160,7 +161,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)
       this.live?.status(event)
-      this.live?.topologyChanged() // broker devices are drawn beside the mesh
+      this.live?.topologyChanged() // devices with a status are drawn beside the mesh, tied to the gateway
       this.emit('status', event)
     })
     this.ingest.on('drop', (drop) => {
@@ -185,11 +186,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return { ...this.#broker?.ports, ...(http === undefined ? {} : { http }), ...(mesh === undefined ? {} : { mesh }) }
   }
 
-  /** Nodes and links of the mesh (announcements and the gateway's own links) and the devices on the broker. */
+  /** Nodes and links of the mesh (announcements and the gateway's own links) and the devices that use the broker (a status). */
   topologySnapshot (): TopologySnapshot {
     const now = this.#now()
     this.topology.expire(now)
-    const brokerDevices = this.devices.list().filter((d) => d.status === 'online').map((d) => d.id)
+    const brokerDevices = this.devices.list().filter((d) => d.status !== undefined).map((d) => d.id)
     return this.topology.snapshot(now, { ...(this.mesh === undefined ? {} : { self: { id: this.mesh.id, links: this.mesh.links.keys() } }), brokerDevices })
   }
 

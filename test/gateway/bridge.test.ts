@@ -4,7 +4,7 @@ import { createMemoryNetwork, encodeData } from '../../mesh/index.js'
 import { jsonTopic, telemetryTopic, topicFilters, type DropEvent, type Gateway, type Reading } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import {
-  MESH_LINK, connectClient, connectDevice, linked, makeFrame, meshAddress, mqttUrl, nextDelivery, nextEvent, seededKeys, startMeshGateway,
+  MESH_LINK, barrier, connectClient, connectDevice, linked, makeFrame, meshAddress, mqttUrl, nextDelivery, nextEvent, seededKeys, startMeshGateway,
   startMeshNode, type TestClient
 } from './support.js'
 
@@ -27,6 +27,8 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     const a = await startMeshNode(net, 'a', seededKeys(101), [meshAddress(gateway.mesh)])
     const b = await startMeshNode(net, 'b', seededKeys(102), [meshAddress(a)]) // two hops away: its key arrives in a KEY message
     await linked(a, gateway.mesh?.id ?? '', b.id)
+    await linked(gateway.mesh!, a.id)
+    await barrier([a, gateway.mesh], [b, a]) // the gateway's interest in the fleet has reached b
     const mqtt = await subscriber(gateway)
 
     const { frame, seq } = b.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 21.5 }, { n: 'hum', u: '%RH', v: 40 }])
@@ -47,10 +49,12 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     b.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 21.6 }])
     await mqtt.next((t) => t === telemetryTopic('default', b.id))
     expect(mqtt.messages.filter((m) => m.topic === telemetryTopic('default', b.id))).toHaveLength(2)
-    // The gateway's own announcements stay in the mesh.
+    // The gateway's own announcements stay in the mesh (the next reading of b is the barrier).
     gateway.mesh?.announceLinks()
-    await a.next('delivery', { signal: AbortSignal.timeout(5000) })
+    const third = b.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 21.7 }])
+    await mqtt.next(sameBytes(third.frame))
     expect(gateway.devices.get(gateway.mesh?.id ?? '')).toBeUndefined()
+    expect(mqtt.messages.some((m) => m.topic.includes(gateway.mesh?.id ?? '?'))).toBe(false)
   })
 
   it('broker-only device: its readings are injected into the mesh once, and reach MQTT subscribers once (no loop on a triangle)', async () => {
@@ -65,8 +69,10 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     const device = await connectDevice(mqttUrl(gateway), dev, { name: 'shed' })
 
     const frame = makeFrame(dev, 1)
+    await linked(gateway.mesh!, a.id, c.id)
     const atA = nextDelivery(a, (d) => d.origin === dev.id)
     const atC = nextDelivery(c, (d) => d.origin === dev.id)
+    await barrier([gateway.mesh, a], [gateway.mesh, c])
     await device.publishFrame(1, frame)
     const [da, dc] = await Promise.all([atA, atC])
     expect(toHex(da.frame)).toBe(toHex(frame))
@@ -90,7 +96,9 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     await linked(a, gateway.mesh?.id ?? '')
     const dev = seededKeys(120)
     const device = await connectDevice(mqttUrl(gateway), dev)
+    await linked(gateway.mesh!, a.id)
     const first = nextDelivery(a)
+    await barrier([gateway.mesh, a])
     const accepted = nextEvent<Reading>(gateway, 'reading', (r) => r.origin === dev.id)
     await device.publishFrame(1)
     await accepted
@@ -106,6 +114,8 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     const hKeys = seededKeys(130)
     const h = await startMeshNode(net, 'h', hKeys, [meshAddress(gateway.mesh)])
     await linked(h, gateway.mesh?.id ?? '')
+    await linked(gateway.mesh!, h.id)
+    await barrier([h, gateway.mesh])
     const mqtt = await subscriber(gateway)
     const device = await connectDevice(mqttUrl(gateway), hKeys, { name: 'hybrid' })
 
@@ -128,6 +138,8 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     const hKeys = seededKeys(140)
     const h = await startMeshNode(net, 'h', hKeys, [meshAddress(gateway.mesh)])
     await linked(h, gateway.mesh?.id ?? '')
+    await linked(gateway.mesh!, h.id)
+    await barrier([h, gateway.mesh])
     const mqtt = await subscriber(gateway)
     const device = await connectDevice(mqttUrl(gateway), hKeys)
 
@@ -157,6 +169,7 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     await linked(gateway.mesh!, h.id, a.id)
     const device = await connectDevice(mqttUrl(gateway), hKeys)
     const atA = nextDelivery(a, (d) => d.origin === hKeys.id)
+    await barrier([gateway.mesh, a])
     const frame = makeFrame(hKeys, 7, { time: Date.now() / 1000 })
     await device.publishFrame(7, frame)
     expect(toHex((await atA).frame)).toBe(toHex(frame))
@@ -169,6 +182,8 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     const aKeys = seededKeys(161)
     const a = await startMeshNode(net, 'a', aKeys, [meshAddress(gateway.mesh)])
     await linked(a, gateway.mesh?.id ?? '')
+    await linked(gateway.mesh!, a.id)
+    await barrier([a, gateway.mesh])
     const mqtt = await subscriber(gateway)
     const good = a.publish('telemetry', [{ n: 'v', v: 1 }])
     await mqtt.next(sameBytes(good.frame))

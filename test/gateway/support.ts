@@ -45,6 +45,19 @@ export async function linked (node: MeshNode, ...ids: string[]): Promise<void> {
   while (!ids.every((id) => node.links.has(id))) await node.next('link:open', { signal })
 }
 
+/**
+ * Waits until every message sent so far from `to` to `from` has been processed by `from`: a ping
+ * over their link is answered after them (links are ordered). Used after a subscription or a link
+ * forms, so that interest declarations (a mesh routing by subscriptions) have arrived.
+ */
+export async function barrier (...pairs: Array<[MeshNode | undefined, MeshNode | undefined]>): Promise<void> {
+  for (const [from, to] of pairs) {
+    const link = from?.links.get(to?.id ?? '')
+    if (link === undefined) throw new Error('barrier: the nodes are not linked')
+    await link.ping({ signal: AbortSignal.timeout(5000) })
+  }
+}
+
 /** The first delivery at `node` matching `filter` (a subscription opened before the call that causes it). */
 export async function nextDelivery (node: MeshNode, filter: (d: Delivery) => boolean = () => true, timeoutMs = 5000): Promise<Delivery> {
   for await (const d of node.subscribe('iotmesh/#', { signal: AbortSignal.timeout(timeoutMs), buffer: 1024 })) {
