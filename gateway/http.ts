@@ -4,7 +4,7 @@ import { isDeviceId } from '../shared/index.js'
 import type { Registry } from 'prom-client'
 import type { DeviceRegistry } from './devices.js'
 import { frameToSenmlJson } from './json.js'
-import type { LiveFeed } from './live.js'
+import { resolvedValues, type LiveFeed } from './live.js'
 import type { GatewayCounters } from './reasons.js'
 import type { TopologySnapshot } from './topology.js'
 
@@ -14,8 +14,9 @@ import type { TopologySnapshot } from './topology.js'
  *   GET /metrics                               Prometheus text (prom-client)
  *   GET /api/devices                           { devices: DeviceInfo[] }
  *   GET /api/devices/:id                       DeviceInfo, or 404
- *   GET /api/devices/:id/readings?since=&limit= { id, readings: [{ seq, time, receivedAt, path, topic, senml }] }
- *                                              since: sampling time in seconds since the epoch (exclusive)
+ *   GET /api/devices/:id/readings?since=&limit= { id, readings: [{ seq, time, receivedAt, path, topic, senml, values }] }
+ *                                              since: sampling time in seconds since the epoch (exclusive);
+ *                                              senml: SenML JSON as on …/json; values: the records resolved (RFC 8428 §4.6)
  *   GET /api/counters                          GatewayCounters
  *   GET /api/topology                          { gateway, nodes, edges } (gateway/topology.ts)
  *   GET /api/events                            live updates, text/event-stream (gateway/live.ts)
@@ -124,7 +125,7 @@ export class GatewayHttp {
       if (readings === undefined) return send(res, 404, { error: `no device ${id}` })
       return send(res, 200, {
         id,
-        readings: readings.map((r) => ({ seq: r.seq, time: r.time, receivedAt: r.receivedAt, path: r.path, topic: r.deviceTopic, senml: frameToSenmlJson({ origin: id, records: r.records }) }))
+        readings: readings.map((r) => ({ seq: r.seq, time: r.time, receivedAt: r.receivedAt, path: r.path, topic: r.deviceTopic, senml: frameToSenmlJson({ origin: id, records: r.records }), values: resolvedValues(r.records, r.time) }))
       })
     }
     send(res, 404, { error: `no route ${path}` })

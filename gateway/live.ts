@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { resolvePack, type DeviceId } from '../shared/index.js'
+import { resolvePack, type DeviceId, type SenmlPack } from '../shared/index.js'
 import type { Clock } from './clock.js'
 import type { DeviceInfo, DeviceRegistry } from './devices.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
@@ -9,7 +9,7 @@ import type { TopologySnapshot } from './topology.js'
  * Live updates for the dashboard over Server-Sent Events (`GET /api/events`, the browser's
  * EventSource; WHATWG HTML §9.2). One connection gets:
  *
- *   event: hello      { summary, devices, topology }             once, on connect
+ *   event: hello      { summary, devices, latest, topology }     once, on connect (latest: each device's last values)
  *   event: readings   { readings: LiveReading[], skipped }        what was accepted since the last batch
  *   event: devices    { devices: DeviceInfo[] }                   devices that changed (presence, counters, path)
  *   event: topology   TopologySnapshot                            when a link or an announcement changed it
@@ -69,6 +69,9 @@ export interface LiveSources {
 }
 
 interface Client { res: ServerResponse }
+
+/** The device topic of topology announcements (mesh/node.ts LINKS_TOPIC): not shown as readings. */
+const LINKS_DEVICE_TOPIC = 'mesh/links'
 
 export class LiveFeed {
   readonly #init: Required<LiveInit>
@@ -134,7 +137,23 @@ export class LiveFeed {
     req.on('close', forget)
     res.on('error', forget)
     res.write('retry: 2000\n\n')
-    this.#send(client, 'hello', { summary: this.#sources.summary(), devices: this.#sources.devices.list(), topology: this.#sources.topology() })
+    const devices = this.#sources.devices.list()
+    this.#send(client, 'hello', { summary: this.#sources.summary(), devices, latest: this.#latest(devices), topology: this.#sources.topology() })
+  }
+
+  /** Each device's latest reading (not a topology announcement), resolved: what the table shows before new readings arrive. */
+  #latest (devices: DeviceInfo[]): Record<DeviceId, LiveReading['values']> {
+    const out: Record<DeviceId, LiveReading['values']> = {}
+    for (const device of devices) {
+      const history = this.#sources.devices.readings(device.id) ?? []
+      for (let i = history.length - 1; i >= 0; i--) {
+        const r = history[i]
+        if (r === undefined || r.deviceTopic === LINKS_DEVICE_TOPIC) continue
+        out[device.id] = resolvedValues(r.records, r.time)
+        break
+      }
+    }
+    return out
   }
 
   reading (reading: Reading): void {
@@ -258,9 +277,13 @@ export function sseMessage (event: string, data: unknown): string {
 }
 
 export function liveReading (reading: Reading): LiveReading {
-  let values: LiveReading['values'] = []
+  return { id: reading.origin, seq: reading.seq, time: reading.time, receivedAt: reading.receivedAt, path: reading.path, topic: reading.deviceTopic, values: resolvedValues(reading.records, reading.time) }
+}
+
+/** A pack's records resolved (RFC 8428 §4.6): names, units, values and absolute times; [] when its names do not resolve. */
+export function resolvedValues (records: SenmlPack, time: number): LiveReading['values'] {
   try {
-    values = resolvePack(reading.records, reading.time).map((r) => ({
+    return resolvePack(records, time).map((r) => ({
       n: r.name,
       t: r.time,
       ...(r.unit === undefined ? {} : { u: r.unit }),
@@ -269,7 +292,6 @@ export function liveReading (reading: Reading): LiveReading {
       ...(r.boolValue === undefined ? {} : { vb: r.boolValue })
     }))
   } catch {
-    // A pack whose names do not resolve (RFC 8428 §4.5.1) is shown without values.
+    return [] // a pack whose names do not resolve (RFC 8428 §4.5.1) is shown without values
   }
-  return { id: reading.origin, seq: reading.seq, time: reading.time, receivedAt: reading.receivedAt, path: reading.path, topic: reading.deviceTopic, values }
 }

@@ -1,0 +1,190 @@
+/* global document, window, EventSource, requestAnimationFrame */
+/*
+ * iotmesh dashboard. Reads the gateway's live stream (GET /api/events, Server-Sent Events) and
+ * draws the fleet table, the charts of the selected device, the mesh topology and an event log.
+ * No build step, no dependencies: the files in this folder are what the browser runs.
+ */
+import { FleetTable } from './table.js'
+import { SeriesStore, renderCharts } from './chart.js'
+import { TopologyView } from './graph.js'
+import { ago, clockTime, deviceLabel, el, shortId } from './format.js'
+
+const LINKS_TOPIC = 'mesh/links'
+const MAX_LOG = 200
+
+const state = {
+  devices: new Map(),
+  latest: new Map(),
+  series: new SeriesStore(),
+  summary: undefined,
+  selected: undefined,
+  /** Receive times of recent readings (ms), for the readings-per-second figure. */
+  recent: [],
+  connected: false,
+  lastEvent: undefined
+}
+
+const $ = (id) => document.getElementById(id)
+const table = new FleetTable($('fleet'), { onSelect: select })
+const topology = new TopologyView($('topology'), { onSelect: select })
+const log = $('log')
+
+let frame = 0
+/** Coalesces redraws into one per animation frame, however many events arrive. */
+function redraw () {
+  if (frame !== 0) return
+  frame = requestAnimationFrame(() => {
+    frame = 0
+    const now = Date.now()
+    table.render(state.devices, state.latest, now)
+    renderCharts($('charts'), state.series, state.selected, now)
+    topology.render(state.devices, state.selected)
+    renderHeader(now)
+    renderDetail()
+  })
+}
+
+function renderHeader (now) {
+  const devices = [...state.devices.values()]
+  const online = devices.filter((d) => d.online).length
+  const failing = devices.filter((d) => d.signatureFailures > 0).length
+  state.recent = state.recent.filter((t) => now - t < 10_000)
+  const s = state.summary
+  $('stat-devices').textContent = `${online} / ${devices.length}`
+  $('stat-rate').textContent = (state.recent.length / 10).toFixed(1)
+  $('stat-sig').textContent = String(failing)
+  $('stat-sig').parentElement.classList.toggle('alert', failing > 0)
+  $('stat-mqtt').textContent = s === undefined ? '—' : String(s.mqttClients)
+  $('stat-peers').textContent = s?.mesh === undefined ? 'off' : String(s.mesh.peers)
+  const dropped = s === undefined ? 0 : Object.values(s.counters.dropped).reduce((a, b) => a + b, 0)
+  $('stat-drops').textContent = String(dropped)
+  $('fleet-name').textContent = s?.fleet ?? '…'
+  $('gateway-id').textContent = s?.mesh === undefined ? `${s?.mode ?? ''} broker, no mesh` : `mesh id ${shortId(s.mesh.id)}`
+  $('gateway-id').title = s?.mesh?.id ?? ''
+}
+
+function renderDetail () {
+  const root = $('detail')
+  const device = state.devices.get(state.selected)
+  if (device === undefined) {
+    root.replaceChildren()
+    $('chart-title').textContent = 'Recent readings'
+    return
+  }
+  $('chart-title').textContent = `Recent readings — ${deviceLabel(device)}`
+  const drops = Object.entries(device.drops).map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'
+  const facts = [
+    ['id', device.id],
+    ['state', device.online ? 'online' : 'offline'],
+    ['path', device.path ?? '—'],
+    ['last seq', device.lastSeq ?? '—'],
+    ['restarts', device.restarts],
+    ['drops', drops]
+  ]
+  const dl = el('dl', 'facts')
+  for (const [k, v] of facts) dl.append(el('dt', '', k), el('dd', k === 'id' ? 'mono' : '', v))
+  root.replaceChildren(dl)
+}
+
+async function select (id) {
+  state.selected = id
+  table.select(id)
+  redraw()
+  try {
+    const response = await fetch(`/api/devices/${encodeURIComponent(id)}/readings?limit=240`)
+    if (!response.ok) return
+    const body = await response.json()
+    for (const r of body.readings) if (r.topic !== LINKS_TOPIC) state.series.add(id, r.values)
+    redraw()
+  } catch {
+    // The live stream keeps the charts going; history is a nicety.
+  }
+}
+
+function addLog (entry) {
+  const device = entry.id === undefined ? undefined : state.devices.get(entry.id)
+  const li = el('li', `log-${entry.kind} log-${entry.what}`)
+  li.append(el('time', '', clockTime(entry.at)))
+  li.append(el('span', 'who', entry.id === undefined ? '—' : deviceLabel(device, entry.id)))
+  const text = entry.kind === 'status' ? `status ${entry.what}` : `${entry.what.replaceAll('_', ' ')}${entry.path ? ` (${entry.path})` : ''}`
+  li.append(el('span', 'what', text))
+  if (entry.message) li.title = entry.message
+  log.prepend(li)
+  while (log.children.length > MAX_LOG) log.lastElementChild.remove()
+  $('log-empty').hidden = true
+}
+
+function connect () {
+  const source = new EventSource('/api/events')
+  /** Every named event also stamps the time of the last update. */
+  const events = {
+    addEventListener (name, handler) {
+      source.addEventListener(name, (event) => {
+        if (name !== 'open' && name !== 'error') state.lastEvent = Date.now()
+        handler(event)
+      })
+    }
+  }
+  const indicator = $('connection')
+  events.addEventListener('open', () => {
+    state.connected = true
+    indicator.className = 'connection live'
+    indicator.textContent = 'live'
+  })
+  events.addEventListener('error', () => {
+    state.connected = false
+    indicator.className = 'connection lost'
+    indicator.textContent = 'reconnecting…'
+  })
+  events.addEventListener('hello', (event) => {
+    const hello = JSON.parse(event.data)
+    state.summary = hello.summary
+    state.devices = new Map(hello.devices.map((d) => [d.id, d]))
+    state.latest = new Map(Object.entries(hello.latest ?? {}))
+    topology.update(hello.topology)
+    if (state.selected === undefined) {
+      const first = [...state.devices.values()].filter((d) => d.readings > 0).sort((a, b) => (a.name ?? a.id).localeCompare(b.name ?? b.id))[0]
+      if (first !== undefined) select(first.id)
+    } else {
+      select(state.selected)
+    }
+    redraw()
+  })
+  events.addEventListener('readings', (event) => {
+    const { readings } = JSON.parse(event.data)
+    const now = Date.now()
+    for (const r of readings) {
+      if (r.topic === LINKS_TOPIC) continue
+      state.series.add(r.id, r.values)
+      state.latest.set(r.id, r.values)
+      state.recent.push(now)
+    }
+    if (state.selected === undefined && readings.length > 0) select(readings[0].id)
+    redraw()
+  })
+  events.addEventListener('devices', (event) => {
+    for (const d of JSON.parse(event.data).devices) state.devices.set(d.id, d)
+    redraw()
+  })
+  events.addEventListener('topology', (event) => {
+    topology.update(JSON.parse(event.data))
+    redraw()
+  })
+  events.addEventListener('log', (event) => {
+    for (const entry of JSON.parse(event.data).entries) addLog(entry)
+  })
+  events.addEventListener('summary', (event) => {
+    state.summary = JSON.parse(event.data)
+    redraw()
+  })
+}
+
+// "Last seen" and the rate move with time alone.
+window.setInterval(() => {
+  const now = Date.now()
+  table.tick(state.devices, now)
+  renderHeader(now)
+  $('updated').textContent = state.lastEvent === undefined ? '' : `last update ${ago(state.lastEvent, now)}`
+}, 1000)
+
+connect()
