@@ -110,10 +110,12 @@ export class EmbeddedBroker {
 
     const handle = aedes.handle.bind(aedes)
     this.#tcp = tls === undefined ? createNetServer(handle) : createTlsServer(tls, handle)
-    const mqttPort = await listen(this.#tcp, init.port ?? (tls === undefined ? 1883 : 8883), host)
+    // A restart listens where the first start did, even when the ports were chosen by the system (0).
+    const previous = this.#ports
+    const mqttPort = await listen(this.#tcp, previous?.mqtt ?? init.port ?? (tls === undefined ? 1883 : 8883), host)
     this.#ports = { mqtt: mqttPort }
 
-    const wsPort = init.wsPort ?? (tls === undefined ? 8083 : 8084)
+    const wsPort = init.wsPort === false ? false : previous?.ws ?? init.wsPort ?? (tls === undefined ? 8083 : 8084)
     if (wsPort !== false) {
       const http = tls === undefined ? createHttpServer() : createHttpsServer(tls)
       http.on('request', (_req, res) => { res.writeHead(426, { upgrade: 'websocket' }).end('MQTT over WebSocket: connect with the "mqtt" subprotocol\n') })
@@ -131,9 +133,13 @@ export class EmbeddedBroker {
   }
 
   /** Stops listening, disconnects every client (their last wills fire), closes ports and Redis. Idempotent. */
+  /** Stops the broker; a later `start()` starts it again (on the same ports when they were fixed). */
   async stop (): Promise<void> {
     if (this.#starting === undefined) return
-    this.#stopping ??= this.#starting.then(() => this.#close(), () => {})
+    this.#stopping ??= this.#starting.then(() => this.#close(), () => {}).then(() => {
+      this.#starting = undefined
+      this.#stopping = undefined
+    })
     await this.#stopping
   }
 
