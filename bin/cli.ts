@@ -66,6 +66,20 @@ export function numberFlag (values: Record<string, unknown>, name: string, fallb
   return n
 }
 
+/**
+ * Runs a file operation on a path given on the command line: when the file cannot be read or
+ * written (missing, a directory, no permission), that is a usage error with a stable code
+ * (ERR_BAD_ARGUMENT, exit 2), not a stack trace.
+ */
+export async function onFileArgument<T> (path: string, flag: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation()
+  } catch (err) {
+    if (isMeshError(err)) throw err
+    throw meshError('ERR_BAD_ARGUMENT', `${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
+  }
+}
+
 export function write (stream: NodeJS.WritableStream, text: string): void {
   stream.write(text.endsWith('\n') ? text : `${text}\n`)
 }

@@ -3,7 +3,9 @@ import { isMeshError } from '../shared/index.js'
 import { EXIT_USAGE, commandHelp, parse, write, type Command, type Io } from './cli.js'
 import { commands } from './commands/index.js'
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+// dist/bin/main.js when built; bin/main.ts when run from source (the tests import it)
+const pkgUrl = new URL(/\/dist\/bin\/[^/]*$/.test(import.meta.url) ? '../../package.json' : '../package.json', import.meta.url)
+const pkg = JSON.parse(readFileSync(pkgUrl, 'utf8')) as { version: string }
 
 function mainHelp (): string {
   const width = Math.max(...commands.map((c) => c.name.length))

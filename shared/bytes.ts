@@ -25,9 +25,10 @@ export function fromBase64 (text: string): Uint8Array | undefined {
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
-/** base32, RFC 4648 §6 alphabet in lower case, without padding. */
 const B32_CODES = Array.from(B32, (c) => c.charCodeAt(0))
+const SPREAD_CHUNK = 8192
 
+/** base32, RFC 4648 §6 alphabet in lower case, without padding. */
 export function toBase32 (bytes: Uint8Array): string {
   const codes: number[] = []
   let bits = 0
@@ -41,10 +42,16 @@ export function toBase32 (bytes: Uint8Array): string {
     }
   }
   if (bits > 0) codes.push(B32_CODES[(value << (5 - bits)) & 31] as number)
-  return String.fromCharCode(...codes)
+  if (codes.length <= SPREAD_CHUNK) return String.fromCharCode(...codes)
+  let out = '' // spreading ~100k arguments overflows the call stack
+  for (let i = 0; i < codes.length; i += SPREAD_CHUNK) out += String.fromCharCode(...codes.slice(i, i + SPREAD_CHUNK))
+  return out
 }
 
-/** Inverse of toBase32; undefined for characters outside the alphabet or non-zero trailing bits. */
+/**
+ * Inverse of toBase32; undefined for characters outside the alphabet, non-zero trailing bits, or a
+ * length no byte string encodes to (1, 3 or 6 characters mod 8: a whole character left over).
+ */
 export function fromBase32 (text: string): Uint8Array | undefined {
   const out: number[] = []
   let bits = 0
@@ -59,7 +66,7 @@ export function fromBase32 (text: string): Uint8Array | undefined {
       bits -= 8
     }
   }
-  if ((value & ((1 << bits) - 1)) !== 0) return undefined
+  if (bits >= 5 || (value & ((1 << bits) - 1)) !== 0) return undefined
   return new Uint8Array(out)
 }
 

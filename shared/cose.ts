@@ -83,6 +83,11 @@ export function signSign1 (options: SignOptions): Uint8Array {
 
 /** Parses a tagged COSE_Sign1 without verifying it. Throws MeshError with a stable code. */
 export function decodeSign1 (bytes: Uint8Array, limits: CborLimits = DEFAULT_CBOR_LIMITS): Sign1 {
+  if (bytes.length > 0 && bytes.length <= limits.maxBytes) {
+    // Another COSE tag (COSE_Mac0 17, COSE_Sign 98, …) is not a COSE_Sign1, rather than a tag the scanner refuses.
+    const first = readHead(bytes, 0)
+    if (first.major === 6 && first.arg !== COSE_SIGN1_TAG) throw meshError('ERR_NOT_COSE_SIGN1', `expected CBOR tag 18 (COSE_Sign1), found tag ${first.arg}`)
+  }
   scanCbor(bytes, { ...limits, allowedTopTags: OUTER_LIMITS.allowedTopTags })
   let offset = 0
   const tag = readHead(bytes, offset)

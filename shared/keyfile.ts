@@ -40,7 +40,9 @@ export async function loadKeyFile (path: string): Promise<KeyPair> {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
     throw meshError('ERR_KEY_PERMISSIONS', `permissions ${mode} for key file ${path} are too open: a private key must not be readable by others (run: chmod 600 ${path})`, { details: { path, mode } })
   }
-  const text = await readFile(path, 'utf8')
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw meshError('ERR_BAD_KEY', `cannot read key file ${path}: ${err.code ?? err.message}`, { cause: err })
+  })
   let jwk
   try {
     jwk = createPrivateKey({ key: text, format: 'pem' }).export({ format: 'jwk' })

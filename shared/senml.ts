@@ -41,6 +41,8 @@ const FIELD_ORDER = Object.keys(SENML_LABELS) as Field[]
 const TEXT_FIELDS = new Set<Field>(['bn', 'bu', 'n', 'u', 'vs'])
 const NUMBER_FIELDS = new Set<Field>(['bt', 'bv', 'bs', 'v', 's', 't', 'ut'])
 const VALUE_FIELDS: Field[] = ['v', 'vs', 'vb', 'vd']
+/** With the u flag a surrogate pair is one code point, so this matches only unpaired halves. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
 
 /** Some units from the SenML registry (RFC 8428 §12.1, RFC 8798). Others are accepted as they are. */
 export const SENML_UNITS = {
@@ -72,7 +74,7 @@ export function recordFromCbor (map: unknown, index: number): SenmlRecord {
 
 function checkField (field: Field, value: unknown, index: number): unknown {
   const bad = (want: string): never => { throw meshError('ERR_BAD_SENML', `SenML record ${index}: ${field} must be ${want}`) }
-  if (TEXT_FIELDS.has(field)) return typeof value === 'string' ? value : bad('text')
+  if (TEXT_FIELDS.has(field)) return typeof value === 'string' && !LONE_SURROGATE.test(value) ? value : bad('text (well-formed Unicode: UTF-8 cannot carry a lone surrogate)')
   if (NUMBER_FIELDS.has(field)) return typeof value === 'number' && Number.isFinite(value) ? value : bad('a finite number')
   if (field === 'vb') return typeof value === 'boolean' ? value : bad('true or false')
   if (field === 'vd') return value instanceof Uint8Array ? new Uint8Array(value) : bad('a byte string')
@@ -164,7 +166,7 @@ export function packFromJson (json: unknown): SenmlPack {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) throw meshError('ERR_BAD_SENML', `SenML record ${index} is not a JSON object`)
     const map = new Map<number | string, unknown>()
     for (const [key, value] of Object.entries(item as Record<string, unknown>)) {
-      const label = SENML_LABELS[key as Field]
+      const label = Object.hasOwn(SENML_LABELS, key) ? SENML_LABELS[key as Field] : undefined // not "toString", "constructor"…
       if (label === undefined) {
         if (key.endsWith('_')) throw meshError('ERR_BAD_SENML', `SenML record ${index} has the must-understand field ${JSON.stringify(key)}`)
         continue

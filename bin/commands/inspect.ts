@@ -3,7 +3,7 @@ import {
   ALG_ED25519, decodeFrame, describeHeader, frameReadings, fromBase64, fromHex, isMeshError, meshError, packToJson,
   verifyFrame, type ResolvedRecord, type TelemetryFrame
 } from '../../shared/index.js'
-import { EXIT_INVALID, readAll, write, type Command } from '../cli.js'
+import { EXIT_INVALID, onFileArgument, readAll, write, type Command } from '../cli.js'
 import { parsePublicKey } from './keys.js'
 
 /** Raw CBOR (starts with tag 18, 0xd2), else hex, else base64/base64url. */
@@ -23,8 +23,7 @@ function valueText (r: ResolvedRecord): string {
   return `sum ${String(r.sum)}`
 }
 
-function describe (frame: TelemetryFrame, signature: string): string {
-  const readings = frameReadings(frame)
+function describe (frame: TelemetryFrame, readings: ResolvedRecord[], signature: string): string {
   const width = Math.max(4, ...readings.map((r) => r.name.length))
   const lines = [
     `frame      ${frame.bytes.length} bytes, COSE_Sign1 (CBOR tag 18, RFC 9052 §4.2)`,
@@ -52,12 +51,15 @@ export const inspect: Command = {
   allowPositionals: 1,
   async run ({ values, positionals }, io) {
     const source = positionals[0]
-    const input = source === undefined || source === '-' ? await readAll(io.stdin) : new Uint8Array(await readFile(source))
+    const input = source === undefined || source === '-' ? await readAll(io.stdin) : new Uint8Array(await onFileArgument(source, 'FILE', () => readFile(source)))
     const key = values.key === undefined ? undefined : await parsePublicKey(values.key as string)
     let frame: TelemetryFrame | undefined
+    let readings: ResolvedRecord[] = []
     let error: { code: string, message: string } | undefined
     try {
-      frame = decodeFrame(parseFrameInput(input))
+      const decoded = decodeFrame(parseFrameInput(input))
+      readings = frameReadings(decoded) // inside the try: a pack whose names do not resolve is ERR_BAD_SENML, reported like any other
+      frame = decoded
       if (key !== undefined) verifyFrame(frame, key)
     } catch (err) {
       if (!isMeshError(err)) throw err
@@ -71,10 +73,10 @@ export const inspect: Command = {
         signature: frame === undefined || key === undefined ? 'unchecked' : error === undefined ? 'valid' : 'invalid',
         ...(frame === undefined
           ? {}
-          : { frame: { size: frame.bytes.length, alg: frame.alg, protected: describeHeader(frame.protectedHeader), origin: frame.origin, seq: frame.seq, time: frame.time, senml: packToJson(frame.records), readings: frameReadings(frame) } })
+          : { frame: { size: frame.bytes.length, alg: frame.alg, protected: describeHeader(frame.protectedHeader), origin: frame.origin, seq: frame.seq, time: frame.time, senml: packToJson(frame.records), readings } })
       }))
     } else {
-      if (frame !== undefined) write(io.stdout, describe(frame, signature))
+      if (frame !== undefined) write(io.stdout, describe(frame, readings, signature))
       if (error !== undefined) write(io.stderr, `iotmesh inspect: ${error.code}: ${error.message}`)
     }
     return error === undefined ? 0 : EXIT_INVALID

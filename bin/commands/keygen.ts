@@ -1,5 +1,5 @@
 import { generateKeyPair, publicKeyText, saveKeyFile } from '../../shared/index.js'
-import { write, type Command } from '../cli.js'
+import { onFileArgument, write, type Command } from '../cli.js'
 import { defaultKeyPath } from './keys.js'
 
 export const keygen: Command = {
@@ -15,7 +15,7 @@ export const keygen: Command = {
   async run ({ values }, io) {
     const path = (values.out as string | undefined) ?? defaultKeyPath(io.env)
     const keys = generateKeyPair()
-    await saveKeyFile(path, keys, { overwrite: values.force === true })
+    await onFileArgument(path, values.out === undefined ? 'key file' : '--out', () => saveKeyFile(path, keys, { overwrite: values.force === true }))
     const result = { id: keys.id, publicKey: publicKeyText(keys.publicKey), path }
     if (values.json === true) write(io.stdout, JSON.stringify(result))
     else write(io.stdout, `wrote ${path} (mode 0600)\nid         ${result.id}\npublic key ${result.publicKey}`)

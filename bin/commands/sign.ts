@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import { encodeFrame, loadKeyFile, meshError, openSequenceFile, packFromJson, toBase64url, toHex } from '../../shared/index.js'
-import { intFlag, readAll, write, type Command } from '../cli.js'
+import { intFlag, onFileArgument, readAll, write, type Command } from '../cli.js'
 import { defaultKeyPath } from './keys.js'
 
 export const sign: Command = {
@@ -23,7 +23,7 @@ export const sign: Command = {
     const keyPath = (values.key as string | undefined) ?? defaultKeyPath(io.env)
     const keys = await loadKeyFile(keyPath)
     const source = values.in as string | undefined
-    const text = Buffer.from(source === undefined || source === '-' ? await readAll(io.stdin) : await readFile(source)).toString('utf8')
+    const text = Buffer.from(source === undefined || source === '-' ? await readAll(io.stdin) : await onFileArgument(source, '--in', () => readFile(source))).toString('utf8')
     let json: unknown
     try {
       json = JSON.parse(text)
@@ -35,9 +35,11 @@ export const sign: Command = {
     const frame = encodeFrame({ keys, seq, records })
     const out = values.hex === true ? `${toHex(frame)}\n` : values.base64 === true ? `${toBase64url(frame)}\n` : frame
     if (values.out !== undefined) {
-      const file = createWriteStream(values.out as string)
-      file.end(out)
-      await finished(file)
+      await onFileArgument(values.out as string, '--out', async () => {
+        const file = createWriteStream(values.out as string)
+        file.end(out)
+        await finished(file)
+      })
       write(io.stderr, `signed ${records.length} record(s) as ${keys.id}#${seq}: ${frame.length} bytes to ${String(values.out)}`)
     } else if (typeof out !== 'string' && io.stdout.isTTY === true) {
       write(io.stdout, toHex(frame)) // raw bytes would garble a terminal

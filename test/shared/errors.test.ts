@@ -1,0 +1,151 @@
+import { chmod, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parseFrameInput } from '../../bin/commands/inspect.js'
+import {
+  ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
+  encodeFrame, isMeshError, keyPairFromSecret, loadKeyFile, meshError, openFrame, openSequenceFile, recordFromCbor,
+  saveKeyFile, signSign1, validateTopic, verifyFrame, type ErrorCode
+} from '../../shared/index.js'
+import { codeOfAsync, seededKeys, tempDir } from './support.js'
+
+const keys = seededKeys(1)
+const frame = (): Uint8Array => encodeFrame({ keys, seq: 1, time: 1_700_000_000, records: [{ n: 'temp', u: 'Cel', v: 21.5 }] })
+const signed = (protectedHeader: Map<number, unknown>): Uint8Array => signSign1({ protectedHeader, payload: Uint8Array.of(0x80), secretKey: keys.secretKey })
+
+/**
+ * Every code in ERROR_CODES, with where it is raised and, where shared/ or bin/ raise it, an input
+ * that provokes it. Typed as Record<ErrorCode, …> so a new code without a row fails the type check,
+ * and the first test fails at run time too.
+ */
+type Row = { where: string, provoke: () => unknown } | { where: string, provoke?: undefined }
+const rows: Record<ErrorCode, Row> = {
+  // Untrusted bytes: the wire contract (shared/)
+  ERR_BAD_CBOR: { where: 'shared/cbor.ts', provoke: () => decodeCbor(Uint8Array.of(0x9f, 0xff)) },
+  ERR_TRUNCATED: { where: 'shared/cbor.ts', provoke: () => decodeCbor(Uint8Array.of(0x82, 0x01)) },
+  ERR_FRAME_TOO_LARGE: { where: 'shared/cbor.ts, shared/frame.ts; mesh/links framing', provoke: () => decodeFrame(new Uint8Array(8193)) },
+  ERR_TOO_DEEP: { where: 'shared/cbor.ts', provoke: () => decodeCbor(Uint8Array.of(0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00)) },
+  ERR_TOO_MANY_RECORDS: { where: 'shared/cbor.ts, shared/frame.ts', provoke: () => decodeCbor(Uint8Array.of(0x99, 0x01, 0x01, ...new Uint8Array(257))) },
+  ERR_STRING_TOO_LONG: { where: 'shared/cbor.ts', provoke: () => decodeCbor(Uint8Array.of(0x59, 0x04, 0x01, ...new Uint8Array(1025))) },
+  ERR_NOT_COSE_SIGN1: { where: 'shared/cose.ts', provoke: () => decodeSign1(frame().subarray(1)) },
+  ERR_UNSUPPORTED_ALG: { where: 'shared/cose.ts', provoke: () => decodeSign1(signed(new Map([[HEADER_ALG, -7]]))) },
+  ERR_BAD_HEADER: { where: 'shared/cose.ts, shared/frame.ts', provoke: () => decodeSign1(signed(new Map([[HEADER_KID, new Uint8Array(16)]]))) },
+  ERR_BAD_SENML: { where: 'shared/senml.ts, shared/frame.ts', provoke: () => recordFromCbor(1, 0) },
+  ERR_BAD_SIGNATURE: {
+    where: 'shared/frame.ts; mesh/routing',
+    provoke: () => {
+      const bytes = frame()
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1
+      verifyFrame(decodeFrame(bytes), keys.publicKey)
+    }
+  },
+  ERR_WRONG_KEY: { where: 'shared/frame.ts; mesh/discovery, mesh/routing', provoke: () => openFrame(frame(), seededKeys(2).publicKey) },
+  ERR_REPLAY: { where: 'mesh/routing (on the verdicts of shared/replay.ts, which returns them rather than throwing)' },
+  // Identity and keys
+  ERR_BAD_KEY: { where: 'shared/identity.ts, shared/keyfile.ts, shared/crypto/*', provoke: () => keyPairFromSecret(new Uint8Array(31)) },
+  ERR_KEY_PERMISSIONS: {
+    where: 'shared/keyfile.ts',
+    provoke: async () => {
+      const path = join(await tempDir(), 'device.key')
+      await saveKeyFile(path, keys)
+      await chmod(path, 0o644)
+      await loadKeyFile(path)
+    }
+  },
+  ERR_KEY_EXISTS: {
+    where: 'shared/keyfile.ts',
+    provoke: async () => {
+      const path = join(await tempDir(), 'device.key')
+      await saveKeyFile(path, keys)
+      await saveKeyFile(path, keys)
+    }
+  },
+  ERR_BAD_DEVICE_ID: { where: 'shared/identity.ts', provoke: () => deviceIdToBytes('not-an-id') },
+  ERR_SEQUENCE_STORE: {
+    where: 'shared/sequence.ts',
+    provoke: async () => {
+      const path = join(await tempDir(), 'device.seq')
+      await writeFile(path, 'garbage')
+      openSequenceFile(path)
+    }
+  },
+  // Mesh: discovery, links, routing (mesh/)
+  ERR_BAD_TXT: { where: 'mesh/discovery (DNS-SD TXT records)' },
+  ERR_NAME_CONFLICT: { where: 'mesh/discovery (DNS-SD probing, RFC 6762 §9)' },
+  ERR_HANDSHAKE: { where: 'mesh/links (handshake)' },
+  ERR_PEER_KEY_MISMATCH: { where: 'mesh/links (handshake)' },
+  ERR_PROTOCOL_VERSION: { where: 'mesh/links (handshake)' },
+  ERR_DECRYPT: { where: 'mesh/links (secure channel)' },
+  ERR_LINK_CLOSED: { where: 'mesh/links' },
+  ERR_BACKPRESSURE: { where: 'mesh/links' },
+  ERR_NOT_IN_ROSTER: { where: 'mesh/links, mesh/routing (closed fleets)' },
+  ERR_HOP_LIMIT: { where: 'mesh/routing' },
+  ERR_BAD_TOPIC: { where: 'shared/topics.ts, shared/frame.ts', provoke: () => validateTopic('sport/#') },
+  ERR_ABORTED: { where: 'mesh/discovery, mesh/links' },
+  ERR_UNKNOWN_SIGNER: { where: 'mesh/routing' },
+  ERR_UNKNOWN_FLEET: { where: 'mesh/routing' },
+  ERR_TOPIC_MISMATCH: { where: 'gateway' },
+  ERR_FORBIDDEN: { where: 'gateway (MQTT broker authorization)' },
+  ERR_BAD_STATUS: { where: 'gateway (device status messages)' },
+  // Command line and configuration
+  ERR_BAD_ARGUMENT: { where: 'bin/cli.ts, bin/commands/*, shared/frame.ts; mesh/discovery', provoke: () => encodeFrame({ keys, seq: -1, records: [{ v: 1 }] }) },
+  ERR_BAD_INPUT: { where: 'bin/commands/inspect.ts, bin/commands/sign.ts', provoke: () => parseFrameInput(new TextEncoder().encode('not a frame')) }
+}
+
+describe('ERROR_CODES: one row per code', () => {
+  it('the table lists exactly the codes of shared/errors.ts (add a row with every new code)', () => {
+    expect(Object.keys(rows).sort()).toEqual(Object.keys(ERROR_CODES).sort())
+  })
+
+  it.each(Object.entries(rows))('%s has a description a person can read, and says where it is raised', (code, row) => {
+    const description = ERROR_CODES[code as ErrorCode] as string
+    expect(description.length).toBeGreaterThan(15)
+    expect(row.where).not.toBe('')
+  })
+
+  const provoked = Object.entries(rows).filter((entry): entry is [string, { where: string, provoke: () => unknown }] => entry[1].provoke !== undefined)
+  it.each(provoked)('%s is provoked in shared/ or bin/ (%s)', async (code, row) => {
+    expect(await codeOfAsync(async () => { await row.provoke() })).toBe(code)
+  })
+
+  it('every code raised in shared/ has a provoking input (the rest are mesh/ or gateway/ codes)', () => {
+    for (const [code, row] of Object.entries(rows)) {
+      if (row.where.startsWith('shared/') || row.where.startsWith('bin/')) expect(row.provoke, code).toBeDefined()
+    }
+  })
+})
+
+describe('MeshError', () => {
+  it('is an Error with a stable code, a cause and details, and serializes without its stack', () => {
+    const cause = new Error('underlying')
+    const err = meshError('ERR_BAD_KEY', 'what was wrong', { cause, details: { path: '/x' } })
+    expect(err).toBeInstanceOf(Error)
+    expect(err).toBeInstanceOf(MeshError)
+    expect(err.name).toBe('MeshError')
+    expect(err.code).toBe('ERR_BAD_KEY')
+    expect(err.cause).toBe(cause)
+    expect(err.details).toEqual({ path: '/x' })
+    expect(JSON.parse(JSON.stringify(err))).toEqual({ code: 'ERR_BAD_KEY', message: 'what was wrong', details: { path: '/x' } })
+    expect(new MeshError('ERR_REPLAY', 'm').toJSON()).toEqual({ code: 'ERR_REPLAY', message: 'm' })
+    expect('cause' in new MeshError('ERR_REPLAY', 'm')).toBe(false)
+  })
+
+  it('isMeshError checks the type and, optionally, the code', () => {
+    const err = meshError('ERR_REPLAY', 'm')
+    expect(isMeshError(err)).toBe(true)
+    expect(isMeshError(err, 'ERR_REPLAY')).toBe(true)
+    expect(isMeshError(err, 'ERR_BAD_KEY')).toBe(false)
+    expect(isMeshError(Object.assign(new Error('m'), { code: 'ERR_REPLAY' }))).toBe(false)
+    expect(isMeshError(undefined)).toBe(false)
+  })
+
+  it('a signed frame with a valid header decodes (the provocations above fail only where meant to)', () => {
+    const ok = signSign1({
+      protectedHeader: new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]]),
+      payload: Uint8Array.of(0x80),
+      secretKey: keys.secretKey
+    })
+    expect(decodeSign1(ok).alg).toBe(ALG_ED25519)
+    expect(openFrame(frame(), keys.publicKey).seq).toBe(1)
+  })
+})

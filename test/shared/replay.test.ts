@@ -1,0 +1,206 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { createReplayGuard, type ReplayVerdict } from '../../shared/index.js'
+
+const A = 'aaaaaaaaaaaaaaaaaaaaaaaaaa'
+const B = 'bbbbbbbbbbbbbbbbbbbbbbbbba'
+
+describe('replay guard (an RFC 4303 §3.4.3 window per origin)', () => {
+  it('accepts a number once; a duplicate is a replay', () => {
+    const guard = createReplayGuard()
+    expect(guard.accept(A, 1)).toBe('ok')
+    expect(guard.accept(A, 1)).toBe('replay')
+    expect(guard.accept(A, 2)).toBe('ok')
+    expect(guard.accept(A, 2)).toBe('replay')
+    expect(guard.accept(A, 1)).toBe('replay')
+  })
+
+  it('keeps origins apart', () => {
+    const guard = createReplayGuard()
+    expect(guard.accept(A, 5)).toBe('ok')
+    expect(guard.accept(B, 5)).toBe('ok')
+    expect(guard.high(A)).toBe(5)
+    expect(guard.high(B)).toBe(5)
+    expect(guard.high('cccccccccccccccccccccccccc')).toBeUndefined()
+  })
+
+  it('accepts out-of-order numbers inside the window, once each', () => {
+    const guard = createReplayGuard({ window: 64 })
+    expect(guard.accept(A, 100)).toBe('ok')
+    for (const seq of [99, 50, 37, 98]) expect(guard.accept(A, seq)).toBe('ok')
+    for (const seq of [99, 50, 37, 98, 100]) expect(guard.accept(A, seq)).toBe('replay')
+    expect(guard.high(A)).toBe(100)
+  })
+
+  it('refuses numbers `window` or more below the highest as too old', () => {
+    const guard = createReplayGuard({ window: 64 })
+    guard.accept(A, 100)
+    expect(guard.accept(A, 37)).toBe('ok') // 100 - 63: the oldest still inside
+    expect(guard.accept(A, 36)).toBe('too-old') // 100 - 64
+    expect(guard.accept(A, 0)).toBe('too-old')
+  })
+
+  it('rounds the window up to whole bytes (at least 8)', () => {
+    const guard = createReplayGuard({ window: 10 }) // -> 16
+    guard.accept(A, 100)
+    expect(guard.check(A, 85)).toBe('ok')
+    expect(guard.check(A, 84)).toBe('too-old')
+    const tiny = createReplayGuard({ window: 1 }) // -> 8
+    tiny.accept(A, 100)
+    expect(tiny.check(A, 93)).toBe('ok')
+    expect(tiny.check(A, 92)).toBe('too-old')
+  })
+
+  it('check tells what accept would, without recording', () => {
+    const guard = createReplayGuard({ window: 64 })
+    expect(guard.check(A, 1)).toBe('ok')
+    expect(guard.check(A, 1)).toBe('ok')
+    expect(guard.size).toBe(0)
+    guard.accept(A, 1)
+    expect(guard.check(A, 1)).toBe('replay')
+  })
+
+  it('huge jumps forward clear the window; numbers after the jump behave', () => {
+    const guard = createReplayGuard({ window: 64 })
+    for (let s = 1; s <= 64; s++) guard.accept(A, s)
+    expect(guard.accept(A, 1_000_000)).toBe('ok')
+    expect(guard.accept(A, 999_999)).toBe('ok') // its bit was cleared, not left over from s = 999_999 mod 64
+    expect(guard.accept(A, 999_937)).toBe('ok')
+    expect(guard.accept(A, 999_936)).toBe('too-old')
+    expect(guard.accept(A, 64)).toBe('too-old')
+    expect(guard.accept(A, Number.MAX_SAFE_INTEGER)).toBe('ok')
+    expect(guard.accept(A, Number.MAX_SAFE_INTEGER)).toBe('replay')
+    expect(guard.accept(A, Number.MAX_SAFE_INTEGER - 1)).toBe('ok')
+    expect(guard.accept(A, Number.MAX_SAFE_INTEGER - 64)).toBe('too-old')
+  })
+
+  it('jumps shorter than the window forget exactly the numbers that slid out', () => {
+    const guard = createReplayGuard({ window: 16 })
+    for (let s = 0; s <= 15; s++) guard.accept(A, s)
+    expect(guard.accept(A, 20)).toBe('ok') // window is now 5..20
+    for (let s = 5; s <= 15; s++) expect(guard.check(A, s)).toBe('replay')
+    for (let s = 16; s <= 19; s++) expect(guard.check(A, s)).toBe('ok')
+    for (let s = 0; s <= 4; s++) expect(guard.check(A, s)).toBe('too-old')
+  })
+})
+
+describe('missing(): what to ask peers for after a partition', () => {
+  it('lists the numbers in [from, to] not accepted yet and still inside the window, up to a limit', () => {
+    const guard = createReplayGuard({ window: 64 })
+    for (const seq of [10, 12, 15]) guard.accept(A, seq)
+    expect(guard.missing(A, 8, 16)).toEqual([8, 9, 11, 13, 14, 16])
+    expect(guard.missing(A, 8, 16, 2)).toEqual([8, 9])
+    expect(guard.missing('cccccccccccccccccccccccccc', 3, 5)).toEqual([3, 4, 5])
+    guard.accept(A, 100)
+    expect(guard.missing(A, 0, 40)).toEqual([37, 38, 39, 40]) // 0..36 are too old to be accepted anyway
+  })
+})
+
+describe('bounded memory', () => {
+  it('tracks at most maxOrigins, evicting the least recently used, and counts evictions', () => {
+    const guard = createReplayGuard({ maxOrigins: 3 })
+    const id = (i: number): string => `origin-${i}`
+    for (let i = 0; i < 3; i++) guard.accept(id(i), 1)
+    expect(guard.size).toBe(3)
+    expect(guard.evictions).toBe(0)
+    guard.accept(id(0), 2) // origin-0 is now the most recent; origin-1 the least
+    guard.accept(id(3), 1)
+    expect(guard.size).toBe(3)
+    expect(guard.evictions).toBe(1)
+    expect(guard.high(id(1))).toBeUndefined()
+    expect(guard.high(id(0))).toBe(2)
+    // an evicted origin's history is forgotten: its old number is fresh again (documented)
+    expect(guard.accept(id(1), 1)).toBe('ok')
+    expect(guard.evictions).toBe(2)
+  })
+
+  it('a refused number does not refresh an origin', () => {
+    const guard = createReplayGuard({ maxOrigins: 2 })
+    guard.accept(A, 1)
+    guard.accept(B, 1)
+    expect(guard.accept(A, 1)).toBe('replay')
+    guard.accept('cccccccccccccccccccccccccc', 1)
+    expect(guard.high(A)).toBeUndefined()
+    expect(guard.high(B)).toBe(1)
+  })
+
+  it('size never exceeds maxOrigins, however many origins arrive', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.tuple(fc.nat({ max: 200 }), fc.nat({ max: 1000 })), { maxLength: 300 }), (maxOrigins, events) => {
+      const guard = createReplayGuard({ window: 64, maxOrigins })
+      const distinct = new Set<number>()
+      for (const [origin, seq] of events) {
+        guard.accept(`o${origin}`, seq)
+        distinct.add(origin)
+        expect(guard.size).toBeLessThanOrEqual(maxOrigins)
+      }
+      expect(guard.size).toBe(Math.min(maxOrigins, distinct.size))
+    }), { seed: 61, numRuns: 200 })
+  })
+})
+
+describe('model test: the guard agrees with a naive Set-based model', () => {
+  /** Every accepted number kept in a Set; the same window rule; LRU by array order. */
+  function createModel (window: number, maxOrigins: number): { accept: (origin: string, seq: number) => ReplayVerdict, evictions: () => number, size: () => number } {
+    const seen = new Map<string, { high: number, accepted: Set<number> }>()
+    let evictions = 0
+    return {
+      accept (origin, seq) {
+        const entry = seen.get(origin)
+        let verdict: ReplayVerdict = 'ok'
+        if (entry !== undefined && seq <= entry.high) {
+          verdict = seq <= entry.high - window ? 'too-old' : entry.accepted.has(seq) ? 'replay' : 'ok'
+        }
+        if (verdict !== 'ok') return verdict
+        if (entry === undefined) {
+          if (seen.size >= maxOrigins) {
+            seen.delete(seen.keys().next().value as string)
+            evictions++
+          }
+          seen.set(origin, { high: seq, accepted: new Set([seq]) })
+        } else {
+          seen.delete(origin)
+          entry.accepted.add(seq)
+          entry.high = Math.max(entry.high, seq)
+          seen.set(origin, entry)
+        }
+        return 'ok'
+      },
+      evictions: () => evictions,
+      size: () => seen.size
+    }
+  }
+
+  const event = fc.record({
+    origin: fc.constantFrom('o1', 'o2', 'o3', 'o4', 'o5'),
+    // mostly near each other, sometimes far ahead
+    seq: fc.oneof({ weight: 9, arbitrary: fc.nat({ max: 300 }) }, { weight: 1, arbitrary: fc.nat({ max: 100_000 }) })
+  })
+
+  it.each([
+    [8, 100], [16, 100], [64, 100], [64, 3], [128, 2]
+  ])('window %i, maxOrigins %i', (window, maxOrigins) => {
+    fc.assert(fc.property(fc.array(event, { maxLength: 400 }), (events) => {
+      const guard = createReplayGuard({ window, maxOrigins })
+      const model = createModel(window, maxOrigins)
+      for (const { origin, seq } of events) {
+        const expected = model.accept(origin, seq)
+        expect(guard.check(origin, seq)).toBe(expected)
+        expect(guard.accept(origin, seq)).toBe(expected)
+      }
+      expect(guard.size).toBe(model.size())
+      expect(guard.evictions).toBe(model.evictions())
+    }), { seed: 62, numRuns: 150 })
+  })
+
+  it('check agrees with the model\'s verdict before each accept', () => {
+    fc.assert(fc.property(fc.array(event, { maxLength: 300 }), (events) => {
+      const guard = createReplayGuard({ window: 32 })
+      const shadow = createModel(32, 1000)
+      for (const { origin, seq } of events) {
+        const before = guard.check(origin, seq)
+        expect(guard.accept(origin, seq)).toBe(before)
+        expect(shadow.accept(origin, seq)).toBe(before)
+      }
+    }), { seed: 63, numRuns: 150 })
+  })
+})
