@@ -1,4 +1,5 @@
 import type { Command } from '../cli.js'
+import { gateway } from './gateway.js'
 import { inspect } from './inspect.js'
 import { keygen } from './keygen.js'
 import { peers } from './peers.js'
@@ -6,4 +7,4 @@ import { watch } from './watch.js'
 import { sign } from './sign.js'
 import { start } from './start.js'
 
-export const commands: Command[] = [keygen, sign, inspect, peers, watch, start]
+export const commands: Command[] = [keygen, sign, inspect, gateway, peers, watch, start]

@@ -1,0 +1,154 @@
+import { isIP } from 'node:net'
+import { isMeshError, loadKeyFile, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
+import { loadRoster } from '../../mesh/index.js'
+import { createGateway, isFleetName, type Gateway, type GatewayInit } from '../../gateway/index.js'
+import { intFlag, write, type Command } from '../cli.js'
+
+/**
+ * `iotmesh gateway`: the embedded MQTT broker (or a client of an external one), the mesh bridge,
+ * the HTTP API and the dashboard, until Ctrl-C. Then it stops cleanly: devices' connections close
+ * (their last wills fire), the mesh node says goodbye on DNS-SD, the ports close.
+ */
+
+const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:'])
+
+export const gateway: Command = {
+  name: 'gateway',
+  summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
+  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL] [--no-mesh] [--roster FILE] [--key FILE]',
+  help: [
+    ['--fleet F', 'the fleet served: letters, digits, - and _ (default "default")'],
+    ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883; 0: any free port)'],
+    ['--ws-port P', 'MQTT over WebSocket port, at /mqtt (default 8083; 0: any free port; "off": none)'],
+    ['--http-port P', 'HTTP port of the dashboard, the API and /metrics (default 8080; 0: any free port)'],
+    ['--host ADDR', 'the address to listen on (default 0.0.0.0: every interface)'],
+    ['--broker URL', 'join this MQTT broker (mqtt://, mqtts://, ws://, wss://) instead of embedding one'],
+    ['--no-mesh', 'do not join the mesh: a plain MQTT gateway'],
+    ['--roster FILE', 'closed mode: only the keys in this JSON roster may publish or link (iotmesh keygen --json entries)'],
+    ['--key FILE', "the gateway's mesh key file (iotmesh keygen); default: a new key pair on every start"]
+  ],
+  options: {
+    fleet: { type: 'string' },
+    'mqtt-port': { type: 'string' },
+    'ws-port': { type: 'string' },
+    'http-port': { type: 'string' },
+    host: { type: 'string' },
+    broker: { type: 'string' },
+    'no-mesh': { type: 'boolean' },
+    roster: { type: 'string' },
+    key: { type: 'string' }
+  },
+  async run ({ values }, io) {
+    const options = await readOptions(values)
+    const running = await startGateway(options)
+    write(io.stdout, banner(running, options))
+    // In closed mode the node's keyring refuses its own key when the roster lacks it.
+    if (options.roster !== undefined && running.mesh !== undefined && running.mesh.router.keyring.get(running.mesh.id) === undefined) {
+      write(io.stderr, `iotmesh gateway: warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
+    }
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) return resolve()
+      io.signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    write(io.stdout, 'stopping…')
+    await running.stop()
+    write(io.stdout, 'stopped')
+    return 0
+  }
+}
+
+interface Options {
+  init: GatewayInit
+  ports: { mqtt: number, ws: number | false, http: number }
+  keys?: KeyPair
+  roster?: PublicKey[]
+  host: string
+}
+
+async function readOptions (values: Record<string, unknown>): Promise<Options> {
+  const fleet = (values.fleet as string | undefined) ?? 'default'
+  if (!isFleetName(fleet)) throw meshError('ERR_BAD_ARGUMENT', `--fleet must be 1 to 64 letters, digits, "-" or "_", got ${JSON.stringify(fleet)}`)
+  const host = (values.host as string | undefined) ?? '0.0.0.0'
+  if (isIP(host) === 0) throw meshError('ERR_BAD_ARGUMENT', `--host must be an IPv4 or IPv6 address to listen on, got ${JSON.stringify(host)}`)
+  const mqtt = intFlag(values, 'mqtt-port', 1883, 0, 65535)
+  const ws = values['ws-port'] === 'off' ? false : intFlag(values, 'ws-port', 8083, 0, 65535)
+  const http = intFlag(values, 'http-port', 8080, 0, 65535)
+  const broker = values.broker as string | undefined
+  if (broker !== undefined) {
+    let url: URL | undefined
+    try { url = new URL(broker) } catch { url = undefined }
+    if (url === undefined || !BROKER_PROTOCOLS.has(url.protocol)) throw meshError('ERR_BAD_ARGUMENT', `--broker must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(broker)}`)
+    for (const flag of ['mqtt-port', 'ws-port']) {
+      if (values[flag] !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--${flag} is for the embedded broker; with --broker the gateway listens on no MQTT port`)
+    }
+  }
+  const mesh = values['no-mesh'] !== true
+  if (!mesh && values.key !== undefined) throw meshError('ERR_BAD_ARGUMENT', "--key is the gateway's mesh identity: it has no use with --no-mesh")
+  const keys = values.key === undefined ? undefined : await readKey(values.key as string)
+  const roster = values.roster === undefined ? undefined : await readRoster(values.roster as string)
+  const init: GatewayInit = {
+    fleet,
+    host,
+    port: mqtt,
+    wsPort: ws,
+    http: { port: http, host },
+    mesh: mesh ? { host } : false,
+    ...(broker === undefined ? {} : { broker }),
+    ...(roster === undefined ? {} : { roster })
+  }
+  return { init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }) }
+}
+
+async function readKey (path: string): Promise<KeyPair> {
+  try {
+    return await loadKeyFile(path)
+  } catch (err) {
+    // A key file that others can read keeps its own code (as ssh refuses an open key); anything else is a bad --key.
+    if (isMeshError(err) && err.code === 'ERR_KEY_PERMISSIONS') throw meshError(err.code, `--key: ${err.message}`, { cause: err })
+    throw meshError('ERR_BAD_ARGUMENT', `--key: ${isMeshError(err) ? err.message : `${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`}`, { cause: err })
+  }
+}
+
+async function readRoster (path: string): Promise<PublicKey[]> {
+  try {
+    return (await loadRoster(path)).map((entry) => entry.publicKey)
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `--roster: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** Starts the gateway; a port that cannot be bound is a usage error naming its flag. */
+async function startGateway (options: Options): Promise<Gateway> {
+  try {
+    return await createGateway(options.init, options.keys === undefined ? {} : { keys: options.keys })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { port?: number }
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      const flag = e.port === options.ports.http ? '--http-port' : e.port === options.ports.ws ? '--ws-port' : e.port === options.ports.mqtt ? '--mqtt-port' : '--host'
+      throw meshError('ERR_BAD_ARGUMENT', `cannot listen on ${options.host}:${e.port ?? '?'} (${e.code}): choose another ${flag}`, { cause: err })
+    }
+    throw err
+  }
+}
+
+function banner (running: Gateway, options: Options): string {
+  const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : isIP(options.host) === 6 ? `[${options.host}]` : options.host
+  const ports = running.ports
+  const lines = [
+    `iotmesh gateway: fleet ${running.fleet}`,
+    `dashboard  http://${shown}:${ports.http ?? '?'}/`,
+    `api        http://${shown}:${ports.http ?? '?'}/api/devices   metrics http://${shown}:${ports.http ?? '?'}/metrics`
+  ]
+  if (running.mode === 'embedded') {
+    lines.push(`mqtt       mqtt://${shown}:${ports.mqtt ?? '?'}`)
+    if (ports.ws !== undefined) lines.push(`websocket  ws://${shown}:${ports.ws}/mqtt`)
+  } else {
+    lines.push(`broker     ${String(options.init.broker)} (external: restrict publishing there with its ACLs, see gateway/README.md)`)
+  }
+  lines.push(running.mesh === undefined
+    ? 'mesh       off (--no-mesh)'
+    : `mesh       ${running.mesh.name}, id ${running.mesh.id}, links on port ${ports.mesh ?? '?'}${options.keys === undefined ? ' (a new identity: pass --key for a stable one)' : ''}`)
+  if (options.roster !== undefined) lines.push(`roster     closed mode, ${options.roster.length} keys`)
+  lines.push('Press Ctrl-C to stop.')
+  return lines.join('\n')
+}

@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { EXIT_USAGE, parse, type Io } from '../../bin/cli.js'
+import { gateway as command } from '../../bin/commands/gateway.js'
+import { isMeshError, publicKeyText } from '../../shared/index.js'
+import { describeNet } from '../helpers/netns.js'
+import { connectDevice, seededKeys } from './support.js'
+
+/** `iotmesh gateway`: flags, what it prints, and a clean stop on Ctrl-C (in-process, and the compiled binary with SIGINT). */
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const built = existsSync(join(root, 'dist', 'bin', 'commands', 'gateway.js'))
+
+/** Collects a stream's text and resolves when it matches `pattern`. */
+function watchOutput (stream: NodeJS.ReadableStream): { text: () => string, match: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray> } {
+  let text = ''
+  const waiters = new Set<() => void>()
+  stream.on('data', (chunk: Buffer | string) => {
+    text += chunk.toString()
+    for (const w of waiters) w()
+  })
+  return {
+    text: () => text,
+    match: async (pattern, timeoutMs = 10_000) => await new Promise((resolve, reject) => {
+      const signal = AbortSignal.timeout(timeoutMs)
+      const check = (): void => {
+        const m = pattern.exec(text)
+        if (m === null) return
+        waiters.delete(check)
+        resolve(m)
+      }
+      signal.addEventListener('abort', () => { waiters.delete(check); reject(new Error(`no ${String(pattern)} in the output within ${timeoutMs} ms:\n${text}`)) }, { once: true })
+      waiters.add(check)
+      check()
+    })
+  }
+}
+
+/** Runs the command as bin/main.ts does (parse, run, a MeshError becomes its code and exit status), with captured streams. */
+async function runCommand (argv: string[], io: Io): Promise<number> {
+  try {
+    const args = parse(command, argv)
+    if (args.values.help === true) {
+      io.stdout.write(commandHelp())
+      return 0
+    }
+    return await command.run(args, io)
+  } catch (err) {
+    if (!isMeshError(err)) throw err
+    io.stderr.write(`iotmesh gateway: ${err.message} (${err.code})\n`)
+    return err.code === 'ERR_BAD_ARGUMENT' ? EXIT_USAGE : 1
+  }
+}
+
+function commandHelp (): string {
+  return command.help.map(([flag, text]) => `${flag}  ${text}`).join('\n')
+}
+
+function streams (signal: AbortSignal = new AbortController().signal): { io: Io, out: ReturnType<typeof watchOutput>, err: ReturnType<typeof watchOutput> } {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  return { io: { stdout, stderr, stdin: Readable.from([]), env: {}, signal }, out: watchOutput(stdout), err: watchOutput(stderr) }
+}
+
+async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
+  const { io, out, err } = streams()
+  const code = await runCommand(argv, io)
+  return { code, stdout: out.text(), stderr: err.text() }
+}
+
+describe('iotmesh gateway: bad flags are usage errors naming the flag', () => {
+  it.each([
+    [['--mqtt-port', 'abc'], '--mqtt-port'],
+    [['--http-port', '70000'], '--http-port'],
+    [['--ws-port', '-1'], '--ws-port'],
+    [['--fleet', 'a/b'], '--fleet'],
+    [['--host', 'localhost.example'], '--host'],
+    [['--broker', 'ftp://example.com'], '--broker'],
+    [['--broker', 'mqtt://127.0.0.1:1883', '--mqtt-port', '1884'], '--mqtt-port'],
+    [['--no-mesh', '--key', 'gw.key'], '--key'],
+    [['--key', '/nonexistent/gw.key'], '--key'],
+    [['--roster', '/nonexistent/roster.json'], '--roster'],
+    [['--bogus'], '--bogus']
+  ])('%j', async (args, flag) => {
+    const result = await cli(args)
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('ERR_BAD_ARGUMENT')
+    expect(result.stderr).toContain(flag)
+    expect(result.stdout).toBe('')
+  })
+
+  it('--help lists every flag', async () => {
+    const result = await cli(['--help'])
+    expect(result.code).toBe(0)
+    for (const flag of ['--fleet', '--mqtt-port', '--ws-port', '--http-port', '--host', '--broker', '--no-mesh', '--roster', '--key']) expect(result.stdout).toContain(flag)
+  })
+})
+
+describeNet('iotmesh gateway', () => {
+  it('in-process: prints the dashboard URL with the real ports, serves devices, and stops when the signal aborts', async () => {
+    const controller = new AbortController()
+    const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
+    onTestFinished(async () => { await rm(home, { recursive: true, force: true }) })
+    const dev = seededKeys(91)
+    const roster = join(home, 'roster.json')
+    await writeFile(roster, JSON.stringify([{ pk: publicKeyText(dev.publicKey), name: 'porch' }]))
+    const { io, out, err } = streams(controller.signal)
+    const running = runCommand(['--fleet', 'cli', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', '--host', '127.0.0.1', '--roster', roster], io)
+    onTestFinished(() => { controller.abort() })
+    const [, httpPort] = await out.match(/^dashboard {2}http:\/\/127\.0\.0\.1:(\d+)\/$/m)
+    const [, mqttPort] = await out.match(/^mqtt {7}mqtt:\/\/127\.0\.0\.1:(\d+)$/m)
+    expect(Number(httpPort)).toBeGreaterThan(0)
+    expect(Number(mqttPort)).toBeGreaterThan(0)
+    expect(out.text()).toMatch(/^mesh {7}iotmesh-gw-\w+, id [a-z2-7]{26}, links on port \d+ \(a new identity/m)
+    expect(out.text()).not.toMatch(/^websocket/m)
+    expect(out.text()).toMatch(/^roster {5}closed mode, 1 keys$/m)
+    await err.match(/warning: the gateway's mesh key .* is not in the roster/)
+    const base = `http://127.0.0.1:${httpPort}`
+    expect((await fetch(`${base}/`)).headers.get('content-type')).toBe('text/html; charset=utf-8')
+    await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, dev, { fleet: 'cli', name: 'porch' })
+    const { devices } = await (await fetch(`${base}/api/devices`)).json() as { devices: Array<{ id: string, name: string, online: boolean }> }
+    expect(devices).toEqual([expect.objectContaining({ id: dev.id, name: 'porch', online: true })])
+
+    controller.abort()
+    expect(await running).toBe(0)
+    expect(out.text()).toMatch(/^stopped$/m)
+    await expect(fetch(`${base}/api/devices`)).rejects.toThrow()
+  })
+
+  it('is built (npm test builds dist/ first; run `npm run build` before test/run.sh alone)', () => {
+    expect(built).toBe(true)
+  })
+
+  it.runIf(built)('the compiled binary: node bin/iotmesh.js gateway on ports 0 serves the dashboard from the build; SIGINT stops it with exit code 0', async () => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'iotmesh.js'), 'gateway', '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0', '--host', '127.0.0.1'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+    onTestFinished(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL')
+        await exited
+      }
+    })
+    const out = watchOutput(child.stdout)
+    const err = watchOutput(child.stderr)
+    const [, httpPort] = await out.match(/^dashboard {2}http:\/\/127\.0\.0\.1:(\d+)\/$/m)
+    const [, wsPort] = await out.match(/^websocket {2}ws:\/\/127\.0\.0\.1:(\d+)\/mqtt$/m)
+    expect(Number(wsPort)).toBeGreaterThan(0)
+    const base = `http://127.0.0.1:${httpPort}`
+    const page = await fetch(`${base}/`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('/assets/app.js')
+    expect((await fetch(`${base}/assets/app.js`)).status).toBe(200)
+    expect((await fetch(`${base}/metrics`)).status).toBe(200)
+    child.kill('SIGINT')
+    expect(await exited).toEqual({ code: 0, signal: null })
+    expect(out.text()).toMatch(/^stopped$/m)
+    expect(err.text()).toBe('')
+  })
+
+  it.runIf(built)('the compiled binary: a bad flag value exits 2 with ERR_BAD_ARGUMENT naming the flag', async () => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'iotmesh.js'), 'gateway', '--http-port', 'eighty'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const err = watchOutput(child.stderr)
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    expect(code).toBe(2)
+    expect(err.text()).toMatch(/--http-port .*\(ERR_BAD_ARGUMENT\)/)
+  })
+})
