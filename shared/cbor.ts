@@ -51,11 +51,27 @@ export const cborEncoder = new Encoder({
 const decoder = new Decoder({
   useRecords: false,
   mapsAsObjects: false,
-  structuredClone: false
+  structuredClone: false,
+  // 64-bit integers as numbers: scanCbor has already refused any beyond 2^53.
+  int64AsNumber: true
 } as ConstructorParameters<typeof Decoder>[0])
 
+/**
+ * cbor-x writes every number outside the 32-bit range as a float64; RFC 8949 §3.1 (and any strict
+ * decoder) wants integers as major types 0/1. So integers beyond 32 bits go to cbor-x as BigInt,
+ * which it writes as uint64/nint.
+ */
+function integersAsCbor (value: unknown): unknown {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x100000000) ? BigInt(value) : value
+  }
+  if (Array.isArray(value)) return value.map(integersAsCbor)
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [integersAsCbor(k), integersAsCbor(v)]))
+  return value
+}
+
 export function encodeCbor (value: unknown): Uint8Array {
-  const out = cborEncoder.encode(value)
+  const out = cborEncoder.encode(integersAsCbor(value))
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
 }
 

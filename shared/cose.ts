@@ -88,7 +88,9 @@ export function decodeSign1 (bytes: Uint8Array, limits: CborLimits = DEFAULT_CBO
     const first = readHead(bytes, 0)
     if (first.major === 6 && first.arg !== COSE_SIGN1_TAG) throw meshError('ERR_NOT_COSE_SIGN1', `expected CBOR tag 18 (COSE_Sign1), found tag ${first.arg}`)
   }
-  scanCbor(bytes, { ...limits, allowedTopTags: OUTER_LIMITS.allowedTopTags })
+  // The protected header and the payload are byte strings here, each scanned on its own with the
+  // full limits below: at this level only the frame size bounds them.
+  scanCbor(bytes, { ...limits, maxStringBytes: limits.maxBytes, allowedTopTags: OUTER_LIMITS.allowedTopTags })
   let offset = 0
   const tag = readHead(bytes, offset)
   if (tag.major !== 6 || tag.arg !== COSE_SIGN1_TAG) throw meshError('ERR_NOT_COSE_SIGN1', `expected CBOR tag 18 (COSE_Sign1), found major type ${tag.major}`)

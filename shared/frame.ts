@@ -79,7 +79,7 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
     ...(input.ed25519 === undefined ? {} : { ed25519: input.ed25519 })
   })
   if (frame.length > limits.maxBytes) throw meshError('ERR_FRAME_TOO_LARGE', `the frame is ${frame.length} bytes, over the ${limits.maxBytes}-byte limit`)
-  decodeSign1(frame, limits) // as receivers read it: the payload is one byte string, so maxStringBytes bounds it too
+  decodeSign1(frame, limits) // check as receivers will: a device never signs a frame its peers refuse
   return frame
 }
 

@@ -170,9 +170,9 @@ describe('round trip', () => {
     }), { seed: 32, numRuns: 100, endOnFailure: true }) // shrinking 128 doubles takes minutes; the first failure says enough
   })
 
-  it('a pack too large for receivers is refused at encoding (ERR_STRING_TOO_LONG: the payload is one byte string)', () => {
-    const records = Array.from({ length: 100 }, (_, i): SenmlRecord => ({ n: `temperature${i}`, u: 'Cel', v: i + 0.5 }))
-    expect(codeOf(() => encodeFrame({ keys, seq: 1, time: T, records }))).toBe('ERR_STRING_TOO_LONG')
+  it('a pack larger than the frame limit is refused at encoding (ERR_FRAME_TOO_LARGE), never signed for receivers to refuse', () => {
+    const records = Array.from({ length: 120 }, (_, i): SenmlRecord => ({ n: `temperature-of-a-rather-long-sensor-name-${i}`, u: 'Cel', vs: 'x'.repeat(40) }))
+    expect(codeOf(() => encodeFrame({ keys, seq: 1, time: T, records }))).toBe('ERR_FRAME_TOO_LARGE')
   })
 })
 
@@ -364,5 +364,27 @@ describe('encodeFrame refuses what it must not sign', () => {
 
   it('a non-finite time (ERR_BAD_SENML)', () => {
     expect(codeOf(() => encodeFrame({ keys, seq: 1, time: Number.NaN, records: [{ n: 'x', v: 1 }] }))).toBe('ERR_BAD_SENML')
+  })
+})
+
+describe('integers beyond 32 bits', () => {
+  it('a sequence number above 2^32 is encoded as a CBOR unsigned integer (major type 0), not a float', async () => {
+    const { encodeFrame, decodeFrame, generateKeyPair, decodeSign1 } = await import('../../shared/index.js')
+    const keys = generateKeyPair(new Uint8Array(32).fill(3))
+    const seq = 1_767_225_600_123_456 // a wall-clock-in-µs start, as memorySequence() uses
+    const frame = encodeFrame({ keys, seq, time: 1767225600.5, records: [{ n: 'temp', v: 20 }] })
+    const payload = decodeSign1(frame).payload
+    const at = Buffer.from(payload).indexOf(Buffer.from('seq'))
+    expect(payload[at + 3]).toBe(0x1b) // uint64 head: RFC 8949 §3.1, major type 0, 8-byte argument
+    expect(decodeFrame(frame).seq).toBe(seq)
+  })
+
+  it('a frame of many records is limited by the frame size, not by the string limit', async () => {
+    const { encodeFrame, decodeFrame, generateKeyPair } = await import('../../shared/index.js')
+    const keys = generateKeyPair(new Uint8Array(32).fill(4))
+    const records = Array.from({ length: 100 }, (_, i) => ({ n: `sensor${i}`, u: 'Cel', v: i + 0.5 }))
+    const frame = encodeFrame({ keys, seq: 1, time: 1767225600, records })
+    expect(frame.length).toBeGreaterThan(1024)
+    expect(decodeFrame(frame).records).toHaveLength(100)
   })
 })
