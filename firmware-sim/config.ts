@@ -24,6 +24,12 @@ export interface DeviceConfig {
   mode: DeviceMode
   /** MQTT broker URL (mqtt:, mqtts:, ws:, wss:); required in broker and hybrid mode. */
   broker: string | undefined
+  /**
+   * MQTT user name and password, when the broker asks for them (MQTT 3.1.1 §3.1.3.4). Prefer
+   * IOTMESH_PASSWORD or the config file to --password: other users can read a process's flags.
+   */
+  username: string | undefined
+  password: string | undefined
   /** Sampling interval, ms. */
   interval: number
   /** Sensors, presets expanded (see parseSensorList). */
@@ -140,6 +146,16 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
       try { url = new URL(raw.trim()) } catch { throw new Invalid(what) }
       if (!BROKER_PROTOCOLS.includes(url.protocol) || url.hostname === '') throw new Invalid(what)
       return raw.trim()
+    },
+    fallback: () => undefined
+  },
+  username: { parse: text('a user name'), fallback: () => undefined },
+  password: {
+    // Not trimmed (spaces are legal in a password); a number in a JSON file is taken as its digits.
+    parse: (raw) => {
+      const value = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw
+      if (typeof value !== 'string' || value === '') throw new Invalid('a non-empty password')
+      return value
     },
     fallback: () => undefined
   },

@@ -16,6 +16,8 @@ describe('device configuration', () => {
       fleet: 'default',
       mode: 'mesh',
       broker: undefined,
+      username: undefined,
+      password: undefined,
       interval: 10_000,
       sensors: [...SIM_SENSORS],
       key: '/home/pi/.iotmesh/device.key',
@@ -36,7 +38,7 @@ describe('device configuration', () => {
     expect(envName('dataDir')).toBe('IOTMESH_DATA_DIR')
     expect(flagName('dataDir')).toBe('data-dir')
     expect(envName('outboxFrames')).toBe('IOTMESH_OUTBOX_FRAMES')
-    const values = { name: 'a', fleet: 'farm', mode: 'hybrid', broker: 'mqtt://gw.local:1883', interval: 5000, sensors: 'linux', key: '/k', dataDir: '/d', port: 7000, peers: '10.0.0.2:7000', seed: 9, fsync: 'never', outboxFrames: 10, outboxBytes: 4096 }
+    const values = { name: 'a', fleet: 'farm', mode: 'hybrid', broker: 'mqtt://gw.local:1883', username: 'pi', password: 'a b', interval: 5000, sensors: 'linux', key: '/k', dataDir: '/d', port: 7000, peers: '10.0.0.2:7000', seed: 9, fsync: 'never', outboxFrames: 10, outboxBytes: 4096 }
     const expected = resolveConfig({ file: file(values) }).config
     const asText = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]))
     expect(resolveConfig({ env: Object.fromEntries(Object.entries(asText).map(([k, v]) => [envName(k as SettingName), v])) }).config).toEqual(expected)
@@ -74,6 +76,7 @@ describe('device configuration', () => {
     ['fleet', 'a/b'], ['fleet', '#'],
     ['mode', 'p2p'],
     ['broker', 'http://x'], ['broker', 'not a url'], ['broker', 'mqtt://'],
+    ['username', ' '], ['password', ''],
     ['interval', 'fast'], ['interval', '99'], ['interval', '1.5'], ['interval', '86400001'],
     ['sensors', 'thermometer'], ['sensors', 'temperature,bme280'],
     ['key', ' '], ['dataDir', ''],
