@@ -1,7 +1,7 @@
 /**
- * firmware-sim: what runs on a device, real or simulated. So far: sensors (simulated and Linux),
- * the outbox that keeps readings until a delivery path takes them, and the device configuration.
- * The device runtime and the fleet simulator come next and build on these.
+ * firmware-sim: what runs on a device, real or simulated: sensors (simulated and Linux), the
+ * outbox that keeps readings until a delivery path takes them, the device configuration, and the
+ * device runtime that ties them to the mesh and the broker. The fleet simulator comes next.
  */
 export {
   mulberry32, hashKey, unitAt, normalAt, streamAt, normal, between, walkAt, quantize, quantizeDown,
@@ -49,3 +49,11 @@ export {
   resolveConfig, loadConfigFile, loadDeviceConfig, deliveryPaths, envName, flagName, parsePeer, SETTING_NAMES,
   type DeviceConfig, type DeviceMode, type ConfigFile, type ConfigInput, type ConfigSource, type ResolvedConfig, type SettingName
 } from './config.js'
+
+export { Device, createDevice } from './device.js'
+export { deviceInit } from './device/from-config.js'
+export { batchByTopic, type Batch } from './device/batch.js'
+export type {
+  DeviceInit, DeviceComponents, DeviceEvents, DeviceCounters, PathCounters, ReadingEvent, TickEvent,
+  DeviceBrokerInit, DrainInit, MqttConnect
+} from './device/types.js'

@@ -1,0 +1,355 @@
+import { encodeFrame, meshError, type DeviceId, type PublicKey } from '../shared/index.js'
+import { MeshNode, TypedEmitter, every, systemClock, systemRandom, type Clock } from '../mesh/index.js'
+import { deliveryPaths, type DeviceMode } from './config.js'
+import { AckBook } from './device/acks.js'
+import { batchByTopic } from './device/batch.js'
+import { BrokerPath } from './device/paths/broker.js'
+import { MeshPath } from './device/paths/mesh.js'
+import { Pump } from './device/pump.js'
+import { openDeviceState, type DeviceState } from './device/state.js'
+import type {
+  DeviceComponents, DeviceCounters, DeviceEvents, DeviceInit, PathCounters, PathSender, ReadingEvent
+} from './device/types.js'
+import type { DeliveryPath } from './outbox/types.js'
+import { createSensors, readSensors } from './sensors/registry.js'
+import { stderrLogger, type Sensor, type SensorLogger } from './sensors/types.js'
+
+/**
+ * The device runtime: every `interval` ms it reads its sensors, signs each topic's records into
+ * one frame (COSE_Sign1 + SenML, shared/frame.ts) with its own key and sequence numbers, puts the
+ * frame in its outbox, and delivers it on every path of its mode:
+ *
+ *   mesh     peer to peer only, through its MeshNode (device/paths/mesh.ts)
+ *   broker   MQTT only, QoS 1, with last will and retained status (device/paths/broker.ts)
+ *   hybrid   both, the same signed bytes on each; receivers deduplicate by (origin, seq)
+ *
+ * Choices:
+ * - A frame is signed once, here (not by MeshNode.publish), and enters the mesh through
+ *   `router.inject`; the node shares the device's sequence source, so the few frames the node
+ *   signs itself (the `mesh/links` announcements, sent only when the mesh backlog is empty) never
+ *   reuse a number.
+ * - No reading is lost to a dead path: a frame leaves the outbox only once every path took it
+ *   (device/pump.ts); a path that comes back gets its backlog oldest first, paced by a token
+ *   bucket (`drain`). Only the outbox's bound drops frames (the oldest, counted).
+ * - Sequence numbers never repeat, across restarts and crashes (device/state.ts).
+ * - Acks are made durable in batches (device/acks.ts), so a crash repeats at most the frames
+ *   acknowledged since the last flush; receivers drop those as duplicates (QoS 1 is at least once).
+ * - `skewMs` shifts the sampling clock (fault injection: a device whose clock is wrong).
+ */
+export class Device extends TypedEmitter<DeviceEvents> {
+  readonly fleet: string
+  readonly mode: DeviceMode
+  readonly paths: readonly DeliveryPath[]
+  readonly #init: DeviceInit
+  readonly #components: DeviceComponents
+  readonly #clock: Clock
+  readonly #now: () => number
+  readonly #interval: number
+  readonly #stopTimeout: number
+  readonly #logger: SensorLogger
+  readonly #senders = new Map<DeliveryPath, PathSender>()
+  readonly #pumps = new Map<DeliveryPath, Pump>()
+  readonly #pathCounts = new Map<DeliveryPath, Omit<PathCounters, 'up' | 'pending'>>()
+  readonly #counts = { samples: 0, skipped: 0, readings: 0, records: 0, errors: 0 }
+  #state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle'
+  #starting: Promise<void> | undefined
+  #stopping: Promise<void> | undefined
+  #store: DeviceState | undefined
+  #sensors: readonly Sensor[] = []
+  #node: MeshNode | undefined
+  #meshPath: MeshPath | undefined
+  #brokerPath: BrokerPath | undefined
+  #acks: AckBook | undefined
+  #timers: Array<() => void> = []
+  #sampling: Promise<ReadingEvent[]> | undefined
+  #skewMs: number
+
+  constructor (init: DeviceInit = {}, components: DeviceComponents = {}) {
+    super()
+    this.#init = init
+    this.#components = components
+    this.mode = init.mode ?? 'mesh'
+    if (!['mesh', 'broker', 'hybrid'].includes(this.mode)) throw meshError('ERR_BAD_ARGUMENT', `device mode must be mesh, broker or hybrid, got ${JSON.stringify(this.mode)}`)
+    if (this.mode !== 'mesh' && init.broker === undefined) throw meshError('ERR_BAD_ARGUMENT', `a device in ${this.mode} mode needs a broker URL`)
+    this.fleet = init.fleet ?? 'default'
+    this.paths = deliveryPaths(this.mode)
+    this.#interval = init.interval ?? 10_000
+    if (!Number.isSafeInteger(this.#interval) || this.#interval < 1) throw meshError('ERR_BAD_ARGUMENT', `device interval must be an integer number of ms ≥ 1, got ${init.interval}`)
+    this.#stopTimeout = init.stopTimeout ?? 2000
+    this.#skewMs = checkSkew(init.skewMs ?? 0)
+    this.#clock = components.clock ?? systemClock
+    this.#now = components.now ?? Date.now
+    const base = components.logger ?? stderrLogger
+    this.#logger = {
+      warn: (message, notice) => {
+        base.warn(message, notice)
+        if (notice.event === 'absent' && this.#emitting) this.emit('sensor:absent', notice)
+      },
+      info: (message, notice) => { (base.info ?? base.warn).call(base, message, notice) }
+    }
+    for (const path of this.paths) this.#pathCounts.set(path, { delivered: 0, refused: 0, unwanted: 0, failed: 0 })
+  }
+
+  /** The device id (after start). */
+  get id (): DeviceId { return this.#started().keys.id }
+  get publicKey (): PublicKey { return this.#started().keys.publicKey }
+  get name (): string { return this.#init.name ?? `iotmesh-${this.id.slice(0, 8)}` }
+  /** True when start() created the key file. */
+  get keyCreated (): boolean { return this.#store?.keyCreated ?? false }
+  get keyFile (): string | undefined { return this.#store?.keyFile }
+  /** The mesh node (mesh and hybrid mode, after start). */
+  get node (): MeshNode | undefined { return this.#node }
+  get running (): boolean { return this.#state === 'running' }
+  /** Clock skew applied to sampling times, ms; may be changed while running. */
+  get skewMs (): number { return this.#skewMs }
+  set skewMs (ms: number) { this.#skewMs = checkSkew(ms) }
+
+  get counters (): DeviceCounters {
+    const stats = this.#store?.outbox.stats() ?? { frames: 0, bytes: 0, pending: {}, highWater: 0, dropped: 0, discarded: 0 }
+    const paths: DeviceCounters['paths'] = {}
+    for (const path of this.paths) {
+      paths[path] = { up: this.#senders.get(path)?.up ?? false, pending: stats.pending[path] ?? 0, ...(this.#pathCounts.get(path) as Omit<PathCounters, 'up' | 'pending'>) }
+    }
+    return { ...this.#counts, links: this.#meshPath?.links ?? 0, paths, outbox: stats }
+  }
+
+  /** Opens the state, starts the paths and the sampling. Idempotent. */
+  async start (): Promise<void> {
+    if (this.#state !== 'idle') return await this.#starting
+    this.#state = 'starting'
+    this.#starting = this.#start().catch(async (err: unknown) => {
+      await this.#teardown()
+      this.#state = 'stopped'
+      throw err
+    })
+    await this.#starting
+  }
+
+  /** Samples now, outside the interval; resolves with the frames it signed. */
+  async sample (): Promise<ReadingEvent[]> {
+    if (this.#state !== 'running') throw meshError('ERR_ABORTED', 'the device is not running')
+    await this.#sampling
+    return await this.#tick() ?? []
+  }
+
+  /** Stops sampling, lets frames in flight settle, says goodbye on every path, closes what it opened. Idempotent. */
+  async stop (): Promise<void> {
+    if (this.#state === 'idle') { this.#state = 'stopped'; return }
+    this.#stopping ??= (async () => {
+      await this.#starting?.catch(() => {})
+      this.#state = 'stopping'
+      await this.#teardown()
+      this.#state = 'stopped'
+      this.removeAllListeners()
+    })()
+    await this.#stopping
+  }
+
+  /**
+   * Dies as a crashed device does (fault injection): sampling stops, frames in flight are
+   * abandoned, the MQTT connection is dropped without a goodbye so the broker publishes the last
+   * will, and acks not yet durable are forgotten (those frames go again after a restart). What a
+   * real device keeps on disk, it keeps: start a new Device on the same state. Idempotent.
+   */
+  async crash (): Promise<void> {
+    if (this.#state === 'idle') { this.#state = 'stopped'; return }
+    this.#stopping ??= (async () => {
+      await this.#starting?.catch(() => {})
+      this.#state = 'stopping'
+      await this.#teardown(true)
+      this.#state = 'stopped'
+      this.removeAllListeners()
+    })()
+    await this.#stopping
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> { await this.stop() }
+
+  get #emitting (): boolean { return this.#state === 'starting' || this.#state === 'running' }
+
+  #started (): DeviceState {
+    if (this.#store === undefined) throw meshError('ERR_ABORTED', 'the device has not started: await start() (or createDevice) first')
+    return this.#store
+  }
+
+  async #start (): Promise<void> {
+    const init = this.#init
+    const components = this.#components
+    const store = this.#store = await openDeviceState({ ...init, paths: [...this.paths] }, { ...components, now: this.#now })
+    if (components.sensors !== undefined) {
+      this.#sensors = components.sensors
+    } else {
+      const random = components.random ?? systemRandom
+      const options = { ...init.sensorOptions, seed: init.sensorOptions?.seed ?? Math.floor(random.float() * 0x1_0000_0000) }
+      this.#sensors = createSensors(init.sensors ?? 'sim', options, { logger: this.#logger })
+    }
+    this.#acks = new AckBook({
+      outbox: store.outbox,
+      policy: init.fsync ?? 'always',
+      clock: this.#clock,
+      onDurable: (path, seq, outcome) => { if (outcome === 'delivered' && this.#emitting) this.emit('delivered', { path, seq }) },
+      onError: (error) => { this.#warn('outbox', error) }
+    })
+    if (this.paths.includes('mesh')) {
+      const transport = typeof components.transport === 'function' ? components.transport(store.keys) : components.transport
+      this.#node = new MeshNode({ ...init.mesh, name: this.name, fleet: this.fleet, announceLinks: 0 }, {
+        keys: store.keys,
+        sequence: store.sequence,
+        clock: this.#clock,
+        ...(transport === undefined ? {} : { transport }),
+        ...pick(components, ['responder', 'random', 'ed25519'])
+      })
+      this.#meshPath = new MeshPath(this.#node, { clock: this.#clock, ...(init.meshCheckMs === undefined ? {} : { checkMs: init.meshCheckMs }) })
+      this.#addPath(this.#meshPath)
+    }
+    if (this.paths.includes('broker')) {
+      const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
+      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, name: this.name, window: init.drain?.window ?? 16 }, {
+        clock: this.#clock,
+        random: components.random ?? systemRandom,
+        ...(components.connect === undefined ? {} : { connect: components.connect }),
+        onWarning: (error) => { this.#warn('broker', error) }
+      })
+      this.#addPath(this.#brokerPath)
+    }
+    for (const pump of this.#pumps.values()) pump.start()
+    await this.#node?.start()
+    this.#meshPath?.start()
+    this.#brokerPath?.start()
+    this.#state = 'running'
+    void this.#tick()
+    this.#timers.push(every(this.#clock, this.#interval, () => { void this.#tick() }))
+    const announce = init.announceLinks ?? 15_000
+    if (this.#node !== undefined && announce > 0) this.#timers.push(every(this.#clock, announce, () => { this.#announceLinks() }))
+  }
+
+  #addPath (sender: PathSender): void {
+    const path = sender.path
+    const counts = this.#pathCounts.get(path) as Omit<PathCounters, 'up' | 'pending'>
+    const pump = new Pump({
+      outbox: this.#started().outbox,
+      sender,
+      acks: this.#acks as AckBook,
+      clock: this.#clock,
+      rate: this.#init.drain?.rate ?? 100,
+      burst: this.#init.drain?.burst ?? 20
+    }, {
+      onOutcome: (_seq, outcome) => { counts[outcome]++ },
+      onFailed: () => { counts.failed++ },
+      onError: (error) => { this.#warn(path === 'mesh' ? 'mesh' : 'broker', error) }
+    })
+    sender.onChange((up, reason) => {
+      pump.wake()
+      if (!this.#emitting) return
+      if (up) this.emit('path:up', { path })
+      else this.emit('path:down', reason === undefined ? { path } : { path, reason })
+    })
+    this.#senders.set(path, sender)
+    this.#pumps.set(path, pump)
+  }
+
+  /** One sampling interval, unless the previous one is still running (a slow sensor): then it is skipped. */
+  #tick (): Promise<ReadingEvent[]> | undefined {
+    if (this.#state !== 'running') return undefined
+    if (this.#sampling !== undefined) {
+      this.#counts.skipped++
+      return undefined
+    }
+    const sampling = this.#sample().catch((err: unknown) => {
+      this.#counts.errors++
+      this.#warn('sample', err as Error)
+      return []
+    }).finally(() => { this.#sampling = undefined })
+    this.#sampling = sampling
+    return sampling
+  }
+
+  async #sample (): Promise<ReadingEvent[]> {
+    const store = this.#started()
+    const time = this.#now() + this.#skewMs
+    const outputs = await readSensors(this.#sensors, time, this.#logger)
+    if (this.#state !== 'running') return []
+    this.#counts.samples++
+    const readings: ReadingEvent[] = []
+    for (const batch of batchByTopic(outputs)) {
+      let seq: number
+      let frame: Uint8Array
+      try {
+        seq = store.sequence.next()
+        frame = encodeFrame({ keys: store.keys, seq, time: time / 1000, records: batch.records, topic: batch.topic, ...pick(this.#components, ['ed25519']) })
+      } catch (err) {
+        this.#counts.errors++
+        this.#warn('sample', err as Error)
+        continue
+      }
+      try {
+        await store.outbox.put(seq, frame)
+      } catch (err) {
+        this.#counts.errors++
+        this.#warn('outbox', err as Error)
+        continue
+      }
+      this.#counts.readings++
+      this.#counts.records += batch.records.length
+      const reading: ReadingEvent = { seq, topic: batch.topic, time, records: batch.records, sensors: batch.sensors, bytes: frame.length }
+      readings.push(reading)
+      for (const pump of this.#pumps.values()) pump.wake()
+      if (this.#emitting) this.emit('reading', reading)
+    }
+    if (this.#emitting) this.emit('tick', { time, readings })
+    return readings
+  }
+
+  /**
+   * The node's neighbours on `mesh/links`, signed by the node with the device's sequence source.
+   * Only when the mesh backlog is empty: a number above the backlog's must not reach receivers first.
+   */
+  #announceLinks (): void {
+    if (this.#meshPath?.up !== true || (this.#store?.outbox.stats().pending.mesh ?? 0) > 0) return
+    try {
+      this.#node?.announceLinks()
+    } catch (err) {
+      this.#warn('mesh', err as Error)
+    }
+  }
+
+  #warn (where: DeviceEvents['warning'][0]['where'], error: Error): void {
+    if (this.#emitting) this.emit('warning', { where, error })
+  }
+
+  /** Stops whatever start() got to, in reverse; every step runs even if one fails. `crash`: no goodbyes, no waiting. */
+  async #teardown (crash = false): Promise<void> {
+    for (const stop of this.#timers.splice(0)) stop()
+    await this.#sampling?.catch(() => {})
+    if (crash) {
+      this.#acks?.abandon()
+      this.#brokerPath?.destroy()
+    }
+    await Promise.allSettled([...this.#pumps.values()].map(async (pump) => { await pump.stop(crash ? 0 : this.#stopTimeout) }))
+    this.#meshPath?.stop()
+    await this.#brokerPath?.stop(this.#stopTimeout).catch(() => {})
+    // A crashed node should vanish without its DNS-SD goodbye; MeshNode has no forceful stop yet.
+    await this.#node?.stop().catch(() => {})
+    await this.#acks?.close().catch(() => {})
+    if (this.#store?.ownsOutbox === true) await this.#store.outbox.close().catch(() => {})
+    if (this.#components.sensors === undefined) await Promise.allSettled(this.#sensors.map(async (s) => { await s.close() }))
+  }
+}
+
+/** Builds and starts a device (as createMeshNode and aedes's createBroker do). */
+export async function createDevice (init: DeviceInit = {}, components: DeviceComponents = {}): Promise<Device> {
+  const device = new Device(init, components)
+  await device.start()
+  return device
+}
+
+function checkSkew (ms: number): number {
+  if (!Number.isFinite(ms)) throw meshError('ERR_BAD_ARGUMENT', `device skewMs must be a finite number of ms, got ${ms}`)
+  return ms
+}
+
+function pick<T extends object, K extends keyof T> (from: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {}
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key]
+  return out
+}

@@ -1,0 +1,23 @@
+import type { DeviceConfig } from '../config.js'
+import type { DeviceInit } from './types.js'
+
+/** The DeviceInit of a resolved configuration (firmware-sim/config.ts): what `iotmesh device` runs. */
+export function deviceInit (config: DeviceConfig): DeviceInit {
+  return {
+    name: config.name,
+    fleet: config.fleet,
+    mode: config.mode,
+    interval: config.interval,
+    sensors: config.sensors,
+    ...(config.seed === undefined ? {} : { sensorOptions: { seed: config.seed } }),
+    dataDir: config.dataDir,
+    keyFile: config.key,
+    fsync: config.fsync,
+    outboxFrames: config.outboxFrames,
+    outboxBytes: config.outboxBytes,
+    ...(config.broker === undefined
+      ? {}
+      : { broker: { url: config.broker, ...(config.username === undefined ? {} : { username: config.username }), ...(config.password === undefined ? {} : { password: config.password }) } }),
+    mesh: { port: config.port, peers: config.peers }
+  }
+}

@@ -1,0 +1,227 @@
+import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt'
+import { decodeFrame, meshError, type DeviceId, type PublicKey } from '../../../shared/index.js'
+import { Backoff, type Clock, type Random, type TimerHandle } from '../../../mesh/index.js'
+import { deviceLastWill, frameTopic, offlineStatus, onlineStatus, statusTopic } from '../../../gateway/index.js'
+import type { OutboxEntry } from '../../outbox/types.js'
+import type { DeviceBrokerInit, MqttConnect, PathSender, SendOutcome } from '../types.js'
+
+/**
+ * The broker delivery path: MQTT 3.1.1 (or 5) through mqtt.js, in the gateway's topic layout
+ * (gateway/topics.ts, gateway/status.ts):
+ * - CONNECT carries the last will: retained {"state":"offline"} on iotmesh/<fleet>/<id>/status,
+ *   which the broker publishes only if the connection dies without a DISCONNECT (MQTT 3.1.1 §3.1.2.5);
+ * - on CONNACK the device publishes its retained online status (pk, name) and waits for the
+ *   PUBACK: the path is up once the broker knows the key that verifies the frames to come;
+ * - each frame goes to iotmesh/<fleet>/<id>/<tp> (…/telemetry) at QoS 1 and counts as delivered
+ *   on its PUBACK (MQTT 3.1.1 §4.3.2); an MQTT 5 PUBACK with a failure reason code is a refusal.
+ *
+ * Reconnection is ours, not mqtt.js's: its `reconnectPeriod` retries at a fixed period, and its
+ * outgoing store would resend the frames in flight before our status on the new connection (a
+ * restarted gateway would hold them, unverifiable). Each attempt is a fresh client with
+ * `reconnectPeriod: 0`; a closed one is ended and forgotten, its in-flight sends fail, and the
+ * outbox (oldest first) sends them again after the status. Attempts follow an exponential backoff
+ * with jitter (mesh's Backoff, on the injected clock and randomness).
+ *
+ * stop() is the clean goodbye: retained {"state":"offline"}, then DISCONNECT, so the will is not
+ * published (it is for crashes).
+ */
+export interface BrokerPathInit extends DeviceBrokerInit {
+  fleet: string
+  deviceId: DeviceId
+  publicKey: PublicKey
+  name: string
+  /** PUBLISHes awaiting their PUBACK at once. */
+  window: number
+}
+
+export interface BrokerPathComponents {
+  clock: Clock
+  random: Random
+  connect?: MqttConnect
+  onWarning?: (error: Error) => void
+}
+
+export class BrokerPath implements PathSender {
+  readonly path = 'broker' as const
+  readonly window: number
+  readonly #init: BrokerPathInit
+  readonly #components: BrokerPathComponents
+  readonly #backoff: Backoff
+  readonly #listeners: Array<(up: boolean, reason?: string) => void> = []
+  readonly #inflight = new Map<number, (err: Error) => void>()
+  #client: MqttClient | undefined
+  #timer: TimerHandle | undefined
+  #up = false
+  #started = false
+  #stopped = false
+  #lastError: Error | undefined
+  #lastWarning = ''
+  #sends = 0
+  /** Connection attempts so far. */
+  attempts = 0
+
+  constructor (init: BrokerPathInit, components: BrokerPathComponents) {
+    this.#init = init
+    this.#components = components
+    this.window = init.window
+    this.#backoff = new Backoff({ initial: 500, max: 30_000, ...init.reconnect }, components.random)
+  }
+
+  get up (): boolean { return this.#up }
+
+  onChange (listener: (up: boolean, reason?: string) => void): void {
+    this.#listeners.push(listener)
+  }
+
+  /** Starts connecting; resolves at once (the path comes up when the broker answers). */
+  start (): void {
+    if (this.#started || this.#stopped) return
+    this.#started = true
+    this.#connect()
+  }
+
+  async send (entry: OutboxEntry): Promise<SendOutcome> {
+    const client = this.#client
+    if (!this.#up || client === undefined) throw meshError('ERR_LINK_CLOSED', `not connected to ${this.#init.url}: the frame waits in the outbox`)
+    let deviceTopic: string
+    try {
+      deviceTopic = decodeFrame(entry.frame).topic
+    } catch (err) {
+      this.#components.onWarning?.(err as Error)
+      return 'refused' // a frame we cannot read (it never should happen): do not let it block the rest
+    }
+    const topic = frameTopic(this.#init.fleet, this.#init.deviceId, deviceTopic)
+    const payload = Buffer.from(entry.frame.buffer, entry.frame.byteOffset, entry.frame.byteLength)
+    return await new Promise<SendOutcome>((resolve, reject) => {
+      const key = ++this.#sends
+      this.#inflight.set(key, reject)
+      client.publish(topic, payload, { qos: 1 }, (err) => {
+        if (!this.#inflight.delete(key)) return // already failed when the connection closed
+        if (err === undefined || err === null) resolve('delivered')
+        else if (typeof (err as { code?: unknown }).code === 'number') resolve('refused') // MQTT 5 PUBACK reason code ≥ 0x80
+        else reject(err)
+      })
+    })
+  }
+
+  /** The clean goodbye (offline status, DISCONNECT), each step bounded by `timeoutMs`. Idempotent. */
+  async stop (timeoutMs: number): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#listeners.length = 0
+    if (this.#timer !== undefined) this.#components.clock.clearTimeout(this.#timer)
+    this.#timer = undefined
+    const client = this.#client
+    this.#client = undefined
+    const wasUp = this.#up
+    this.#up = false
+    if (client === undefined) return
+    if (wasUp && client.connected) {
+      const { fleet, deviceId } = this.#init
+      await this.#bounded(client.publishAsync(statusTopic(fleet, deviceId), offlineStatus(), { qos: 1, retain: true }), timeoutMs).catch(() => {})
+      const ended = await this.#bounded(client.endAsync(false), timeoutMs).then(() => true, () => false)
+      if (!ended) client.end(true)
+    } else {
+      client.end(true)
+    }
+    this.#failInflight(meshError('ERR_ABORTED', 'the device stopped'))
+  }
+
+  /** Drops the connection as a crash would: no offline status, no DISCONNECT, so the broker publishes the last will. */
+  destroy (): void {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#listeners.length = 0
+    if (this.#timer !== undefined) this.#components.clock.clearTimeout(this.#timer)
+    this.#timer = undefined
+    const client = this.#client
+    this.#client = undefined
+    this.#up = false
+    client?.end(true) // forced: the socket is destroyed without a DISCONNECT packet
+    this.#failInflight(meshError('ERR_ABORTED', 'the device crashed'))
+  }
+
+  #connect (): void {
+    if (this.#stopped) return
+    this.attempts++
+    const { fleet, deviceId } = this.#init
+    const options: IClientOptions = {
+      clientId: this.#init.clientId ?? `iotmesh-${deviceId}`,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: this.#init.connectTimeout ?? 10_000,
+      keepalive: this.#init.keepalive ?? 30,
+      protocolVersion: this.#init.protocolVersion ?? 4,
+      will: deviceLastWill(fleet, deviceId),
+      queueQoSZero: false,
+      resubscribe: false,
+      ...(this.#init.username === undefined ? {} : { username: this.#init.username }),
+      ...(this.#init.password === undefined ? {} : { password: this.#init.password })
+    }
+    const client = (this.#components.connect ?? mqttConnect)(this.#init.url, options)
+    this.#client = client
+    client.on('error', (err) => { this.#onError(err) })
+    client.once('connect', () => { void this.#announce(client) })
+    client.once('close', () => { this.#onClose(client) })
+  }
+
+  /** Online status first: frames follow only once the broker has the key that verifies them. */
+  async #announce (client: MqttClient): Promise<void> {
+    const { fleet, deviceId, publicKey, name } = this.#init
+    try {
+      await client.publishAsync(statusTopic(fleet, deviceId), onlineStatus({ publicKey, name }), { qos: 1, retain: true })
+    } catch {
+      return // the connection closed meanwhile: #onClose takes it from there
+    }
+    if (this.#client !== client || this.#stopped) return
+    this.#backoff.reset()
+    this.#lastError = undefined
+    this.#setUp(true)
+  }
+
+  #onClose (client: MqttClient): void {
+    if (this.#client !== client) return
+    this.#client = undefined
+    client.end(true) // never reconnects, never resends its store
+    const reason = this.#lastError?.message ?? 'the connection closed'
+    this.#failInflight(meshError('ERR_LINK_CLOSED', `the connection to ${this.#init.url} closed (${reason}); the frame waits in the outbox`))
+    if (this.#up) this.#setUp(false, reason)
+    if (this.#stopped) return
+    this.#timer = this.#components.clock.setTimeout(() => {
+      this.#timer = undefined
+      this.#connect()
+    }, this.#backoff.next())
+  }
+
+  #onError (err: Error): void {
+    this.#lastError = err
+    // A refusal (bad credentials, not authorized) is worth telling once; a broker that is down is just down.
+    if (typeof (err as { code?: unknown }).code === 'number' && err.message !== this.#lastWarning) {
+      this.#lastWarning = err.message
+      this.#components.onWarning?.(meshError('ERR_LINK_CLOSED', `broker ${this.#init.url}: ${err.message}`, { cause: err }))
+    }
+  }
+
+  #setUp (up: boolean, reason?: string): void {
+    this.#up = up
+    for (const listener of this.#listeners) listener(up, reason)
+  }
+
+  #failInflight (err: Error): void {
+    const rejects = [...this.#inflight.values()]
+    this.#inflight.clear()
+    for (const reject of rejects) reject(err)
+  }
+
+  async #bounded<T> (promise: Promise<T>, ms: number): Promise<T> {
+    let timer: TimerHandle | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = this.#components.clock.setTimeout(() => { reject(meshError('ERR_ABORTED', `no answer from ${this.#init.url} within ${ms} ms`)) }, ms)
+    })
+    try {
+      return await Promise.race([promise, timeout])
+    } finally {
+      this.#components.clock.clearTimeout(timer)
+    }
+  }
+}

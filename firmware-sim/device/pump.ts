@@ -1,0 +1,128 @@
+import { isMeshError } from '../../shared/index.js'
+import type { Clock } from '../../mesh/index.js'
+import type { Outbox } from '../outbox/types.js'
+import type { AckBook } from './acks.js'
+import { TokenBucket, sleep, timeoutSignal } from './rate.js'
+import type { PathSender, SendOutcome } from './types.js'
+
+/**
+ * Moves one path's frames from the outbox to the path: oldest first, paced by a token bucket,
+ * at most `sender.window` awaiting their outcome. A frame leaves the path's queue only when the
+ * path took it (acknowledged in the outbox); a send that fails because the path went down
+ * leaves it there, and the next drain, when the path is back, starts again from the oldest
+ * frame not taken. So frames reach each path in sequence order, and none is lost to a dead path
+ * (only to the outbox's bound, which drops the oldest and counts it).
+ */
+export interface PumpCallbacks {
+  onOutcome: (seq: number, outcome: SendOutcome) => void
+  onFailed: (seq: number, error: unknown) => void
+  onError: (error: Error) => void
+}
+
+export class Pump {
+  readonly #outbox: Outbox
+  readonly #sender: PathSender
+  readonly #acks: AckBook
+  readonly #clock: Clock
+  readonly #bucket: TokenBucket
+  readonly #callbacks: PumpCallbacks
+  readonly #inflight = new Set<number>()
+  readonly #controller = new AbortController()
+  /** Resolvers of whoever waits for a change: a wake-up, a send settled. */
+  #waiters = new Set<() => void>()
+  #dirty = true
+  #running: Promise<void> | undefined
+
+  constructor (init: { outbox: Outbox, sender: PathSender, acks: AckBook, clock: Clock, rate: number, burst: number }, callbacks: PumpCallbacks) {
+    this.#outbox = init.outbox
+    this.#sender = init.sender
+    this.#acks = init.acks
+    this.#clock = init.clock
+    this.#bucket = new TokenBucket({ rate: init.rate, burst: init.burst }, init.clock)
+    this.#callbacks = callbacks
+  }
+
+  get inflight (): number { return this.#inflight.size }
+
+  start (): void {
+    this.#running ??= this.#loop(this.#controller.signal)
+  }
+
+  /** Something changed: a frame was put, the path came up. */
+  wake (): void {
+    this.#dirty = true
+    this.#notify()
+  }
+
+  /** Stops taking frames, then waits (at most `timeoutMs`) for those in flight to settle. */
+  async stop (timeoutMs: number): Promise<void> {
+    this.#controller.abort()
+    this.#notify()
+    await this.#running
+    if (this.#inflight.size === 0) return
+    const signal = timeoutSignal(this.#clock, timeoutMs)
+    await this.#until(() => this.#inflight.size === 0, signal).catch(() => {})
+  }
+
+  async #loop (signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        if (!this.#dirty) await this.#until(() => this.#dirty, signal)
+        this.#dirty = false
+        if (!this.#sender.up) continue
+        // Sends from an earlier drain settle first: a frame whose send failed goes again before newer ones.
+        await this.#until(() => this.#inflight.size === 0 || !this.#sender.up, signal)
+        await this.#drain(signal)
+      } catch (err) {
+        if (signal.aborted) return
+        this.#callbacks.onError(err as Error)
+        await sleep(this.#clock, 1000, signal).catch(() => {})
+      }
+    }
+  }
+
+  async #drain (signal: AbortSignal): Promise<void> {
+    for await (const entry of this.#outbox.pending(this.#sender.path, { signal })) {
+      if (!this.#sender.up) return
+      if (this.#inflight.has(entry.seq)) continue
+      await this.#bucket.take(signal)
+      await this.#until(() => this.#inflight.size < this.#sender.window || !this.#sender.up, signal)
+      if (!this.#sender.up) return
+      this.#send(entry.seq, this.#sender.send(entry))
+    }
+  }
+
+  #send (seq: number, sending: Promise<SendOutcome>): void {
+    this.#inflight.add(seq)
+    sending.then(async (outcome) => {
+      await this.#acks.ack(this.#sender.path, seq, outcome) // in the outbox before it leaves #inflight: never sent twice
+      this.#callbacks.onOutcome(seq, outcome)
+    }, (err: unknown) => {
+      this.#callbacks.onFailed(seq, err)
+      this.#dirty = true // sent again once the path is back
+    }).catch((err: unknown) => {
+      if (!(isMeshError(err, 'ERR_ABORTED'))) this.#callbacks.onError(err as Error)
+    }).finally(() => {
+      this.#inflight.delete(seq)
+      this.#notify()
+    })
+  }
+
+  #notify (): void {
+    const waiters = this.#waiters
+    this.#waiters = new Set()
+    for (const resolve of waiters) resolve()
+  }
+
+  /** Resolves once `condition` holds, checking it after every change; ERR_ABORTED-like rejection on `signal`. */
+  async #until (condition: () => boolean, signal: AbortSignal): Promise<void> {
+    while (!condition()) {
+      if (signal.aborted) throw signal.reason
+      await new Promise<void>((resolve) => {
+        const done = (): void => { signal.removeEventListener('abort', done); this.#waiters.delete(done); resolve() }
+        this.#waiters.add(done)
+        signal.addEventListener('abort', done, { once: true })
+      })
+    }
+  }
+}
