@@ -1,5 +1,6 @@
 import type { Command } from '../cli.js'
 import { gateway } from './gateway.js'
+import { device } from './device.js'
 import { inspect } from './inspect.js'
 import { keygen } from './keygen.js'
 import { peers } from './peers.js'
@@ -7,4 +8,4 @@ import { watch } from './watch.js'
 import { sign } from './sign.js'
 import { start } from './start.js'
 
-export const commands: Command[] = [keygen, sign, inspect, gateway, peers, watch, start]
+export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, start]

@@ -1,0 +1,115 @@
+import { hostname } from 'node:os'
+import {
+  SETTING_NAMES, createDevice, deviceInit, flagName, loadDeviceConfig, stderrLogger,
+  type Device, type DeviceCounters, type ReadingEvent, type SensorLogger
+} from '../../firmware-sim/index.js'
+import { write, type Command, type Io, type Options } from '../cli.js'
+
+/** Every device setting is a flag of the same name (firmware-sim/config.ts), plus --config and --json. */
+const options: Options = {
+  ...Object.fromEntries(SETTING_NAMES.map((name) => [flagName(name), { type: 'string' as const }])),
+  config: { type: 'string' },
+  json: { type: 'boolean' }
+}
+
+export const device: Command = {
+  name: 'device',
+  summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--json]',
+  help: [
+    ['--name N', 'the name it announces (default: the host name)'],
+    ['--fleet F', 'its fleet (default "default")'],
+    ['--mode M', 'mesh (peer to peer), broker (MQTT) or hybrid (both); default mesh'],
+    ['--broker URL', 'MQTT broker, e.g. mqtt://gateway.local:1883 (broker and hybrid mode)'],
+    ['--username U', 'MQTT user name, when the broker asks for one'],
+    ['--password P', 'MQTT password (prefer IOTMESH_PASSWORD: other users can read flags)'],
+    ['--interval MS', 'sampling interval in ms (default 10000)'],
+    ['--sensors LIST', 'sensors and presets, e.g. temperature,humidity or sim, linux (default sim)'],
+    ['--key FILE', 'the device key, created on first start (default DATA_DIR/device.key)'],
+    ['--data-dir DIR', 'key, sequence file and outbox (default $IOTMESH_HOME, else ~/.iotmesh)'],
+    ['--port P', 'TCP port for mesh links (default 0: any free port, announced by DNS-SD)'],
+    ['--peers LIST', 'host:port of peers to keep linked (networks without multicast)'],
+    ['--seed N', 'seed of the simulated sensors (default drawn at start)'],
+    ['--fsync P', 'outbox fsync: always (default), never, or at most every N ms'],
+    ['--outbox-frames N', 'most frames kept while a path is down (default 100000)'],
+    ['--outbox-bytes N', 'most bytes kept while a path is down (default 16 MiB)'],
+    ['--config FILE', 'a JSON file of these settings; flags > IOTMESH_* environment > file > defaults'],
+    ['--json', 'one JSON object per line (start, tick, path, sensor, stop) instead of text']
+  ],
+  options,
+  async run ({ values }, io) {
+    const json = values.json === true
+    const { config } = await loadDeviceConfig({ flags: values, env: io.env, defaults: hostDefaults() })
+    const out = (event: Record<string, unknown>, text: string): void => { write(io.stdout, json ? JSON.stringify(event) : text) }
+    const logger: SensorLogger = json
+      ? { warn: (message, notice) => { write(io.stderr, `iotmesh: ${message}`); out({ event: 'sensor', sensor: notice.sensor, state: notice.event, reason: notice.reason, code: notice.code ?? null }, '') } }
+      : stderrLogger
+    const dev = await createDevice(deviceInit(config), { logger })
+    // The device's timers are unref'd (as the mesh's are); this one keeps the process alive until Ctrl-C.
+    const keepAlive = setInterval(() => {}, 1 << 30)
+    try {
+      out({ event: 'start', id: dev.id, name: dev.name, fleet: dev.fleet, mode: dev.mode, paths: dev.paths, dataDir: config.dataDir, key: config.key, keyCreated: dev.keyCreated, broker: config.broker ?? null, port: dev.node?.address?.port ?? null, sensors: config.sensors },
+        `device ${dev.name} (${dev.id}) fleet ${dev.fleet}, mode ${dev.mode}${config.broker === undefined ? '' : `, broker ${config.broker}`}${dev.node?.address === undefined ? '' : `, mesh port ${dev.node.address.port}`}\n` +
+        `  ${dev.keyCreated ? 'created key' : 'key'} ${config.key}, data in ${config.dataDir}; sensors ${config.sensors.join(',') || '(none)'}; Ctrl-C to stop`)
+      dev.on('tick', ({ time, readings }) => { out(tickJson(time, readings, dev.counters), tickLine(time, readings, dev.counters)) })
+      dev.on('path:up', ({ path }) => { out({ event: 'path', path, up: true }, `${clock(Date.now())}  ${path} path up`) })
+      dev.on('path:down', ({ path, reason }) => { out({ event: 'path', path, up: false, reason: reason ?? null }, `${clock(Date.now())}  ${path} path down${reason === undefined ? '' : ` (${reason})`}; readings wait in the outbox`) })
+      dev.on('warning', ({ where, error }) => { write(io.stderr, `iotmesh device: ${where}: ${error.message}${codeOf(error)}`) })
+      await aborted(io)
+    } finally {
+      clearInterval(keepAlive)
+      await stop(dev, out)
+    }
+    return 0
+  }
+}
+
+async function stop (dev: Device, out: (event: Record<string, unknown>, text: string) => void): Promise<void> {
+  await dev.stop()
+  const c = dev.counters
+  out({ event: 'stop', counters: c }, `stopped after ${c.readings} readings; ${pathsText(c)}; outbox ${c.outbox.frames} frames kept for next start, ${c.outbox.dropped} dropped`)
+}
+
+function aborted (io: Io): Promise<void> {
+  if (io.signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => { io.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+}
+
+/** A default name from the host name, when it makes a valid one. */
+function hostDefaults (): { name?: string } {
+  const name = hostname().split('.')[0]?.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 63) ?? ''
+  return /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name) ? { name } : {}
+}
+
+function tickJson (time: number, readings: ReadingEvent[], c: DeviceCounters): Record<string, unknown> {
+  return {
+    event: 'tick',
+    time,
+    frames: readings.map((r) => ({ seq: r.seq, topic: r.topic, records: r.records.length, bytes: r.bytes })),
+    paths: c.paths,
+    links: c.links,
+    outbox: { frames: c.outbox.frames, dropped: c.outbox.dropped }
+  }
+}
+
+function tickLine (time: number, readings: ReadingEvent[], c: DeviceCounters): string {
+  const seqs = readings.map((r) => r.seq)
+  const what = readings.length === 0
+    ? 'no readings'
+    : `seq ${seqs.length === 1 ? seqs[0] : `${seqs[0]}-${seqs[seqs.length - 1]}`}  ${readings.reduce((n, r) => n + r.records.length, 0)} readings`
+  return `${clock(time)}  ${what}  |  ${pathsText(c)}${c.outbox.dropped > 0 ? `  |  ${c.outbox.dropped} dropped` : ''}`
+}
+
+function pathsText (c: DeviceCounters): string {
+  return Object.entries(c.paths).map(([path, p]) =>
+    `${path} ${p.up ? 'up' : 'down'}${path === 'mesh' ? ` (${c.links} links)` : ''}, ${p.delivered} delivered, ${p.pending} waiting`).join('  |  ')
+}
+
+function clock (ms: number): string {
+  return new Date(ms).toISOString().slice(11, 23)
+}
+
+function codeOf (error: Error): string {
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' ? ` (${code})` : ''
+}
