@@ -1,11 +1,11 @@
 import { expect, it, onTestFinished } from 'vitest'
-import { deviceBaseName, toHex } from '../../shared/index.js'
-import { createMemoryNetwork, encodeData } from '../../mesh/index.js'
+import { deviceBaseName, publicKeyText, toHex } from '../../shared/index.js'
+import { MeshNode, createMemoryNetwork, encodeData, type DiscoveredPeer } from '../../mesh/index.js'
 import { jsonTopic, telemetryTopic, topicFilters, type DropEvent, type Gateway, type Reading } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import {
   MESH_LINK, barrier, connectClient, connectDevice, linked, makeFrame, meshAddress, mqttUrl, nextDelivery, nextEvent, seededKeys, startMeshGateway,
-  startMeshNode, type TestClient
+  startGateway, startMeshNode, type TestClient
 } from './support.js'
 
 /** Bridge tests: mesh nodes on the in-memory transport, the gateway's embedded broker on 127.0.0.1:0. */
@@ -199,5 +199,31 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     await mqtt.next(sameBytes(after.frame))
     expect(mqtt.messages.filter((m) => toHex(m.payload) === toHex(bad))).toHaveLength(0)
     expect(gateway.devices.get(aKeys.id)).toMatchObject({ signatureFailures: 1, readings: 2 })
+  })
+
+  it('over DNS-SD and TCP: the gateway finds a node on the LAN, learns its key and name from its TXT record, and bridges its readings', async () => {
+    const gateway = await startGateway({ mesh: { host: '127.0.0.1', announceLinks: 0 } }, { keys: seededKeys(170) })
+    const keys = seededKeys(171)
+    const node = new MeshNode({ name: 'porch-sensor', host: '127.0.0.1', announceLinks: 0 }, { keys })
+    onTestFinished(async () => { await node.stop() })
+    const mesh = gateway.mesh!
+    const found = (async (): Promise<DiscoveredPeer> => {
+      const signal = AbortSignal.timeout(10_000)
+      for (;;) {
+        const [peer] = await mesh.next('peer:discovered', { signal })
+        if (peer.id === keys.id) return peer
+      }
+    })()
+    await node.start()
+    expect(await found).toMatchObject({ source: 'mdns', name: 'porch-sensor' })
+    expect(gateway.devices.get(keys.id)).toMatchObject({ name: 'porch-sensor', pk: publicKeyText(keys.publicKey) })
+    await linked(node, gateway.mesh!.id)
+    await linked(gateway.mesh!, node.id)
+    await barrier([node, gateway.mesh])
+    const accepted = nextEvent<Reading>(gateway, 'reading', (r) => r.origin === keys.id)
+    node.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 12 }])
+    expect((await accepted).path).toBe('mesh')
+    expect(gateway.counters.held).toBe(0)
+    expect(gateway.devices.get(keys.id)).toMatchObject({ name: 'porch-sensor', path: 'mesh', online: true })
   })
 })
