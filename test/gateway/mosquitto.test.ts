@@ -6,7 +6,11 @@ import { toHex, deviceBaseName } from '../../shared/index.js'
 import { createGateway, jsonTopic, statusTopic, telemetryTopic, topicFilters, type DropEvent, type Gateway, type Reading } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { tempDir } from '../shared/support.js'
-import { connectClient, connectDevice, findBinary, freePort, makeFrame, nextEvent, seededKeys, spawnServer } from './support.js'
+import { createMemoryNetwork } from '../../mesh/index.js'
+import {
+  MESH_LINK, MESH_ROUTING, barrier, connectClient, connectDevice, findBinary, freePort, linked, makeFrame, meshAddress, nextDelivery, nextEvent,
+  seededKeys, spawnServer, startMeshNode
+} from './support.js'
 
 const MOSQUITTO = findBinary('/usr/sbin/mosquitto', '/usr/bin/mosquitto')
 const MOSQUITTO_SUB = findBinary('/usr/bin/mosquitto_sub')
@@ -127,6 +131,37 @@ describeNet('external broker: a real Mosquitto', () => {
       const late = await connectClient(url)
       await late.client.subscribeAsync(statusTopic('default', alice.id))
       expect(JSON.parse((await late.next()).payload.toString())).toEqual({ state: 'offline' })
+    })
+
+    it('bridges the mesh through Mosquitto: a mesh reading reaches its subscribers once (the echo of its own publish is not ingested again); a device on Mosquitto reaches the mesh', async () => {
+      const { url } = await startMosquitto()
+      const net = createMemoryNetwork({ seed: 41 })
+      const gwKeys = seededKeys(43)
+      const gateway = await createGateway({ broker: url, holdMs: 1000, mesh: { host: 'gw', mdns: false, dialTarget: 0, announceLinks: 0, link: MESH_LINK, routing: MESH_ROUTING } }, { keys: gwKeys, transport: net.createTransport(MESH_LINK, { keys: gwKeys }) })
+      onTestFinished(async () => { await gateway.stop() })
+      const node = await startMeshNode(net, 'a', seededKeys(44), [meshAddress(gateway.mesh)])
+      await linked(node, gateway.mesh?.id ?? '')
+      await linked(gateway.mesh!, node.id)
+      const everything = await connectClient(url)
+      await everything.client.subscribeAsync('iotmesh/#', { qos: 1 })
+
+      const fromMesh = nextDelivery(node, (d) => d.origin === alice.id)
+      await barrier([node, gateway.mesh], [gateway.mesh, node])
+      const { frame } = node.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 4 }])
+      await everything.next((t, p) => t === telemetryTopic('default', node.id) && toHex(p) === toHex(frame))
+      await everything.next((t) => t === jsonTopic('default', node.id))
+
+      const device = await connectDevice(url, alice)
+      await nextEvent(gateway, 'key', (k: { deviceId: string }) => k.deviceId === alice.id)
+      const aliceFrame = makeFrame(alice, 1)
+      await device.publishFrame(1, aliceFrame)
+      expect(toHex((await fromMesh).frame)).toBe(toHex(aliceFrame))
+      await everything.next((t) => t === jsonTopic('default', alice.id))
+      expect(everything.messages.filter((m) => toHex(m.payload) === toHex(frame))).toHaveLength(1)
+      expect(everything.messages.filter((m) => m.topic === jsonTopic('default', node.id))).toHaveLength(1)
+      expect(gateway.counters.dropped.duplicate).toBe(0)
+      expect(gateway.devices.get(node.id)).toMatchObject({ path: 'mesh', readings: 1 })
+      expect(gateway.devices.get(alice.id)).toMatchObject({ path: 'broker', readings: 1 })
     })
 
     it('start fails with a clear error when no broker answers', async () => {
