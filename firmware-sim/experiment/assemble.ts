@@ -1,0 +1,106 @@
+import { meshError } from '../../shared/index.js'
+import { failoverChecks, latencyChecks, scaleChecks } from './checks.js'
+import { machineInfo, softwareVersions } from './environment.js'
+import { summarizeLatency } from './latency.js'
+import { summarizeMode } from './metrics.js'
+import { MODES, type LatencyObservation, type ModeObservations, type ScaleObservations } from './observations.js'
+import {
+  RESULTS_FORMAT, RESULTS_VERSION,
+  type FailoverResults, type LatencyParameters, type LatencyResults, type Machine, type ScaleParameters, type ScaleResults, type Software
+} from './results.js'
+import { sortScalePoints, summarizeScale } from './scale.js'
+import type { Timeline } from './timeline.js'
+
+/**
+ * From raw observations to a results object (results.ts): the figures, the evaluated checks,
+ * and the run's context. The runner calls one of these once its fleets have stopped, then
+ * `writeReport`. Machine and software default to this process's; tests pass their own.
+ */
+
+export interface RunInfo {
+  startedAt: Date | number | string
+  finishedAt: Date | number | string
+  machine?: Machine
+  software?: Software
+  notes?: string[]
+}
+
+export interface FailoverInput extends RunInfo {
+  timeline: Timeline
+  /** One entry per mode run, in the order run. */
+  observations: ModeObservations[]
+  /** Seconds between two readings of a device (default 1). */
+  intervalS?: number
+  /** A gap up to this long counts as no gap (default 3 intervals). */
+  gapToleranceS?: number
+}
+
+export function failoverResults (input: FailoverInput): FailoverResults {
+  const intervalS = input.intervalS ?? 1
+  const modes = input.observations.map((o) => o.mode)
+  if (new Set(modes).size !== modes.length) throw meshError('ERR_BAD_ARGUMENT', `failover: each mode may be observed once, got ${modes.join(', ')}`)
+  const parameters = { ...input.timeline.params, intervalS, modes, gapToleranceS: input.gapToleranceS ?? 3 * intervalS }
+  const summaries = input.observations.map((o) => summarizeMode(input.timeline, o))
+  return {
+    ...header('failover', input.timeline.params.seed, input),
+    parameters,
+    timeline: input.timeline,
+    modes: summaries,
+    checks: failoverChecks(summaries, parameters)
+  }
+}
+
+export interface ScaleInput extends RunInfo {
+  seed: number
+  parameters: ScaleParameters
+  observations: ScaleObservations[]
+}
+
+export function scaleResults (input: ScaleInput): ScaleResults {
+  const points = sortScalePoints(input.observations.map(summarizeScale))
+  return {
+    ...header('scale', input.seed, input),
+    parameters: { ...input.parameters, modes: MODES.filter((m) => input.parameters.modes.includes(m)) },
+    points,
+    checks: scaleChecks(points)
+  }
+}
+
+export interface LatencyInput extends RunInfo {
+  seed: number
+  parameters: LatencyParameters
+  probes: LatencyObservation[]
+}
+
+export function latencyResults (input: LatencyInput): LatencyResults {
+  const paths = summarizeLatency(input.probes, input.parameters.paths)
+  return {
+    ...header('latency', input.seed, input),
+    parameters: input.parameters,
+    paths,
+    checks: latencyChecks(paths)
+  }
+}
+
+function iso (t: Date | number | string): string {
+  const date = t instanceof Date ? t : new Date(t)
+  if (Number.isNaN(date.getTime())) throw meshError('ERR_BAD_ARGUMENT', `experiment: ${JSON.stringify(t)} is not a time`)
+  return date.toISOString()
+}
+
+function header<K extends 'failover' | 'scale' | 'latency'> (experiment: K, seed: number, run: RunInfo): {
+  format: typeof RESULTS_FORMAT, version: typeof RESULTS_VERSION, experiment: K, startedAt: string, finishedAt: string,
+  seed: number, machine: Machine, software: Software, notes?: string[]
+} {
+  return {
+    format: RESULTS_FORMAT,
+    version: RESULTS_VERSION,
+    experiment,
+    startedAt: iso(run.startedAt),
+    finishedAt: iso(run.finishedAt),
+    seed,
+    machine: run.machine ?? machineInfo(),
+    software: run.software ?? softwareVersions(),
+    ...(run.notes === undefined || run.notes.length === 0 ? {} : { notes: run.notes })
+  }
+}

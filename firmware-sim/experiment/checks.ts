@@ -1,0 +1,130 @@
+import type { Mode } from './observations.js'
+import type { Check, FailoverParameters, ModeSummary, PathSummary, PhaseSummary, ScalePoint } from './results.js'
+import type { PhaseName } from './timeline.js'
+
+/**
+ * The expected shape of each experiment, stated as checks and evaluated against the figures.
+ * A check passes or fails on the data of this run alone; when the run left out what a check needs
+ * (a mode, a phase, a receiver) it is `not-run`, never a pass.
+ */
+
+export function percent (r: number | null): string {
+  return r === null ? 'n/a' : `${(r * 100).toFixed(1)} %`
+}
+
+export function seconds (ms: number | null): string {
+  return ms === null ? 'n/a' : `${(ms / 1000).toFixed(1)} s`
+}
+
+function check (id: string, statement: string, results: Array<{ ok: boolean, observed: string }>): Check {
+  if (results.length === 0) return { id, statement, status: 'not-run', observed: 'not in this run' }
+  return { id, statement, status: results.every((r) => r.ok) ? 'pass' : 'fail', observed: results.map((r) => r.observed).join('; ') }
+}
+
+function phaseOf (modes: readonly ModeSummary[], mode: Mode, name: PhaseName): PhaseSummary | undefined {
+  const phase = modes.find((m) => m.mode === mode)?.phases.find((p) => p.name === name)
+  return phase !== undefined && phase.published > 0 ? phase : undefined
+}
+
+function each<T> (modes: readonly Mode[], pick: (mode: Mode) => T | undefined, judge: (value: T, mode: Mode) => { ok: boolean, observed: string }): Array<{ ok: boolean, observed: string }> {
+  return modes.flatMap((mode) => {
+    const value = pick(mode)
+    return value === undefined ? [] : [judge(value, mode)]
+  })
+}
+
+export function failoverChecks (modes: readonly ModeSummary[], parameters: Pick<FailoverParameters, 'gapToleranceS'>): Check[] {
+  const tolerance = parameters.gapToleranceS
+  const all: Mode[] = ['broker', 'mesh', 'hybrid']
+  const meshy: Mode[] = ['mesh', 'hybrid']
+  const phase = (name: PhaseName) => (mode: Mode) => phaseOf(modes, mode, name)
+  const summary = (mode: Mode): ModeSummary | undefined => modes.find((m) => m.mode === mode)
+  return [
+    check('broker-silent-while-down', 'broker-only delivers nothing while the broker is down',
+      each(['broker'], phase('broker-down'), (p, m) => ({
+        ok: p.gateway.deliveredDuring === 0,
+        observed: `${m}: ${percent(p.gateway.ratioDuring)} of ${p.published} readings delivered during broker-down`
+      }))),
+    check('broker-catches-up', 'broker-only delivers the readings of the outage once the broker is back',
+      each(['broker'], phase('broker-down'), (p, m) => ({
+        ok: p.gateway.delivered === p.published,
+        observed: `${m}: ${percent(p.gateway.ratio)} of the broker-down readings arrived in the end`
+      }))),
+    check('mesh-keeps-delivering', `mesh and hybrid keep delivering while the broker is down, with no gap (≥ 99 % during the phase, no silence over ${tolerance.toFixed(1)} s)`,
+      each(meshy, phase('broker-down'), (p, m) => ({
+        ok: (p.gateway.ratioDuring ?? 0) >= 0.99 && p.longestGapMs !== null && p.longestGapMs <= tolerance * 1000,
+        observed: `${m}: ${percent(p.gateway.ratioDuring)} during the phase, longest gap ${seconds(p.longestGapMs)}`
+      }))),
+    check('nothing-lost', 'nothing is lost for good in any mode',
+      each(all, summary, (s, m) => ({ ok: s.total.lostForGood === 0, observed: `${m}: ${s.total.lostForGood} lost of ${s.total.published}` }))),
+    check('no-duplicates', 'the gateway delivers each reading once (no duplicates), in every mode',
+      each(all, summary, (s, m) => ({ ok: s.total.duplicates === 0, observed: `${m}: ${s.total.duplicates} duplicates` }))),
+    check('crashed-devices-resume', 'crashed devices deliver again after their restart, in every mode',
+      each(all, (m) => summary(m)?.faults.find((f) => f.kind === 'restart'), (f, m) => ({
+        ok: f.gateway.maxMs !== null,
+        observed: `${m}: ${f.gateway.resumed}/${f.gateway.affected} resumed, the slowest after ${seconds(f.gateway.maxMs)}`
+      }))),
+    check('partition-caught-up', 'mesh and hybrid: the readings published during the partition reach the gateway once it heals',
+      each(meshy, phase('partitioned'), (p, m) => ({
+        ok: p.gateway.delivered === p.published,
+        observed: `${m}: ${percent(p.gateway.ratio)} of the partition's readings arrived`
+      }))),
+    check('hybrid-at-least-broker', 'hybrid delivers at least as much as broker-only during every phase (within 1 point)',
+      modes.some((m) => m.mode === 'broker') ? each(['hybrid'], summary, (s) => {
+        const worse = s.phases.filter((p) => {
+          const b = phaseOf(modes, 'broker', p.name as PhaseName)
+          return b !== undefined && (p.gateway.ratioDuring ?? 0) < (b.gateway.ratioDuring ?? 0) - 0.01
+        })
+        return {
+          ok: worse.length === 0,
+          observed: worse.length === 0
+            ? 'hybrid ≥ broker in every phase'
+            : worse.map((p) => `${p.name}: hybrid ${percent(p.gateway.ratioDuring)} < broker ${percent(phaseOf(modes, 'broker', p.name as PhaseName)?.gateway.ratioDuring ?? null)}`).join(', ')
+        }
+      }) : [])
+  ]
+}
+
+export function scaleChecks (points: readonly ScalePoint[]): Check[] {
+  const byMode = (mode: Mode): ScalePoint[] => points.filter((p) => p.mode === mode).sort((a, b) => a.devices - b.devices)
+  const growth = (mode: Mode): { from: ScalePoint, to: ScalePoint, factor: number } | undefined => {
+    const list = byMode(mode).filter((p) => p.perDevice !== null && p.perDevice.bytesPerS > 0)
+    const from = list[0]
+    const to = list.at(-1)
+    if (from === undefined || to === undefined || from === to) return undefined
+    return { from, to, factor: (to.perDevice?.bytesPerS as number) / (from.perDevice?.bytesPerS as number) }
+  }
+  return [
+    check('scale-delivery', 'every fleet size delivers ≥ 99 % of its readings to the gateway, in every mode', deliveryAtScale(points)),
+    check('mesh-per-node-sublinear', 'mesh per-node traffic grows more slowly than the fleet',
+      each(['mesh'], growth, (g) => {
+        const fleet = g.to.devices / g.from.devices
+        return { ok: g.factor < fleet, observed: `×${g.factor.toFixed(2)} from ${g.from.devices} to ${g.to.devices} devices (fleet ×${fleet.toFixed(1)}, log N ×${(Math.log(g.to.devices) / Math.log(g.from.devices)).toFixed(2)})` }
+      })),
+    check('broker-per-device-flat', 'broker-mode per-device traffic stays flat as the fleet grows (within ×1.5)',
+      each(['broker'], growth, (g) => ({ ok: g.factor <= 1.5, observed: `×${g.factor.toFixed(2)} from ${g.from.devices} to ${g.to.devices} devices` })))
+  ]
+}
+
+function deliveryAtScale (points: readonly ScalePoint[]): Array<{ ok: boolean, observed: string }> {
+  if (points.length === 0) return []
+  const short = points.filter((p) => (p.delivery ?? 0) < 0.99)
+  if (short.length > 0) return short.map((p) => ({ ok: false, observed: `${p.mode} with ${p.devices} devices: ${percent(p.delivery)}` }))
+  const lowest = Math.min(...points.map((p) => p.delivery as number))
+  return [{ ok: true, observed: `all ${points.length} fleets, the lowest ${percent(lowest)}` }]
+}
+
+export function latencyChecks (paths: readonly PathSummary[]): Check[] {
+  const p50 = (path: PathSummary['path']): number | undefined => paths.find((p) => p.path === path)?.latencyMs?.p50
+  const compare = (a: PathSummary['path'], b: PathSummary['path']): Array<{ ok: boolean, observed: string }> => {
+    const x = p50(a)
+    const y = p50(b)
+    return x === undefined || y === undefined ? [] : [{ ok: x < y, observed: `p50 ${a} ${x.toFixed(2)} ms, ${b} ${y.toFixed(2)} ms` }]
+  }
+  return [
+    check('one-hop-beats-broker', 'one mesh hop is faster than the broker path (median)', compare('one-hop', 'broker')),
+    check('hops-cost', 'three mesh hops take longer than one (median)', compare('one-hop', 'three-hop')),
+    check('all-probes-arrived', 'every probe arrived, on every path',
+      paths.filter((p) => p.sent > 0).map((p) => ({ ok: p.received === p.sent, observed: `${p.path}: ${p.received}/${p.sent}` })))
+  ]
+}

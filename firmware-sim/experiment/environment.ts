@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs'
+import * as os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Machine, Software } from './results.js'
+
+/**
+ * Where a run took place: the machine (node:os) and the versions of the software measured, read
+ * from package.json files: iotmesh's own, and each dependency's in node_modules beside it.
+ */
+
+export type OsInfo = Pick<typeof os, 'platform' | 'release' | 'arch' | 'cpus' | 'totalmem'>
+
+export function machineInfo (info: OsInfo = os): Machine {
+  const cpus = info.cpus()
+  return {
+    platform: info.platform(),
+    release: info.release(),
+    arch: info.arch(),
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryBytes: info.totalmem()
+  }
+}
+
+export const MEASURED_PACKAGES = ['aedes', 'mqtt', 'bonjour-service', 'cbor-x'] as const
+
+export interface SoftwareComponents {
+  /** The directory holding iotmesh's package.json (default: found upwards from this module). */
+  root?: string
+  /** Reads a text file, undefined when it does not exist (default: node:fs). */
+  readText?: (path: string) => string | undefined
+  /** process.version by default. */
+  nodeVersion?: string
+}
+
+export function softwareVersions (components: SoftwareComponents = {}): Software {
+  const readText = components.readText ?? readIfExists
+  const root = components.root ?? findPackageRoot(dirname(fileURLToPath(import.meta.url)), readText)
+  const versionAt = (path: string): string | null => {
+    const text = root === undefined ? undefined : readText(path)
+    if (text === undefined) return null
+    try {
+      const version = (JSON.parse(text) as { version?: unknown }).version
+      return typeof version === 'string' ? version : null
+    } catch {
+      return null
+    }
+  }
+  const software: Software = {
+    node: components.nodeVersion ?? process.version,
+    iotmesh: root === undefined ? null : versionAt(join(root, 'package.json')),
+    aedes: null,
+    mqtt: null,
+    'bonjour-service': null,
+    'cbor-x': null
+  }
+  for (const name of MEASURED_PACKAGES) software[name] = root === undefined ? null : versionAt(join(root, 'node_modules', name, 'package.json'))
+  return software
+}
+
+function readIfExists (path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** The nearest directory upwards whose package.json is iotmesh's (works from sources and from dist/). */
+function findPackageRoot (start: string, readText: (path: string) => string | undefined): string | undefined {
+  for (let dir = start; ; dir = dirname(dir)) {
+    const text = readText(join(dir, 'package.json'))
+    if (text !== undefined) {
+      try {
+        if ((JSON.parse(text) as { name?: unknown }).name === 'iotmesh') return dir
+      } catch { /* not ours: keep looking */ }
+    }
+    if (dirname(dir) === dir) return undefined
+  }
+}

@@ -1,0 +1,83 @@
+import type { Check, ExperimentResults, Resume } from '../results.js'
+
+/** Markdown building blocks shared by the three reports. */
+
+export const MARK: Record<Check['status'], string> = { pass: '✔', fail: '✘', 'not-run': '–' }
+
+/** A GitHub-flavoured Markdown table; `|` inside a cell is escaped. */
+export function table (header: readonly string[], rows: ReadonlyArray<readonly string[]>, align?: ReadonlyArray<'l' | 'r'>): string {
+  const cell = (c: string): string => c.replace(/\|/g, '\\|')
+  const rule = header.map((_, i) => ((align?.[i] ?? 'l') === 'r' ? '---:' : '---'))
+  return [header, rule, ...rows].map((r) => `| ${r.map(cell).join(' | ')} |`).join('\n')
+}
+
+export function pct (r: number | null): string {
+  return r === null ? '—' : `${(r * 100).toFixed(1)} %`
+}
+
+/** A duration in ms as ms below a second, as seconds above. */
+export function ms (value: number | null | undefined): string {
+  if (value === null || value === undefined) return '—'
+  if (Math.abs(value) < 10) return `${value.toFixed(2)} ms`
+  if (Math.abs(value) < 1000) return `${value.toFixed(0)} ms`
+  return `${(value / 1000).toFixed(1)} s`
+}
+
+export function resumeCell (r: Resume | null): string {
+  if (r === null) return '—'
+  if (r.affected === 0) return 'no device concerned'
+  if (r.maxMs === null) return `never for ${r.affected - r.resumed} of ${r.affected}`
+  return ms(r.maxMs)
+}
+
+export function bytes (n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`
+  return `${n} B`
+}
+
+export function checksSection (checks: readonly Check[]): string[] {
+  const passed = checks.filter((c) => c.status === 'pass').length
+  const failed = checks.filter((c) => c.status === 'fail').length
+  const skipped = checks.filter((c) => c.status === 'not-run').length
+  return [
+    '## Expected shape, checked against the data',
+    '',
+    'Each line is an expectation; the mark is computed from this run\'s figures (✔ held, ✘ did not, – not in this run).',
+    '',
+    ...checks.map((c) => `- ${MARK[c.status]} ${c.statement} — ${c.observed} (\`${c.id}\`)`),
+    '',
+    `**${passed} of ${checks.length} checks hold**, ${failed} ${failed === 1 ? 'fails' : 'fail'}, ${skipped} not run.`
+  ]
+}
+
+export function runLine (results: ExperimentResults): string {
+  const m = results.machine
+  return `Run from ${results.startedAt} to ${results.finishedAt} on ${m.platform} ${m.release} (${m.arch}), ` +
+    `${m.cpus} × ${m.cpuModel}, ${bytes(m.memoryBytes)} of memory.`
+}
+
+export function environmentSection (results: ExperimentResults): string[] {
+  const m = results.machine
+  const s = results.software
+  return [
+    '## Machine and software',
+    '',
+    table(['', ''], [
+      ['os', `${m.platform} ${m.release} (${m.arch})`],
+      ['cpus', `${m.cpus} × ${m.cpuModel}`],
+      ['memory', bytes(m.memoryBytes)],
+      ['node', s.node],
+      ...(['iotmesh', 'aedes', 'mqtt', 'bonjour-service', 'cbor-x'] as const).map((name) => [name, s[name] ?? 'not installed'])
+    ])
+  ]
+}
+
+export function notesSection (results: ExperimentResults): string[] {
+  return results.notes === undefined || results.notes.length === 0 ? [] : ['## Notes', '', ...results.notes.map((n) => `- ${n}`), '']
+}
+
+export function parametersTable (params: Record<string, unknown>): string {
+  return table(['parameter', 'value'], Object.entries(params).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
+}

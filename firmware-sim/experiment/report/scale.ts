@@ -1,0 +1,70 @@
+import type { RoleRates, ScaleResults } from '../results.js'
+import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, runLine, table } from './format.js'
+
+/** report.md for `iotmesh experiment scale`. */
+export function scaleMarkdown (results: ScaleResults, files: { traffic: string }): string {
+  const p = results.parameters
+  const rates = (r: RoleRates | null, what: keyof RoleRates): string => {
+    if (r === null) return '—'
+    if (what === 'rssBytes') return bytes(r.rssBytes)
+    if (what === 'cpuPercent') return `${r.cpuPercent.toFixed(2)} %`
+    return r[what].toFixed(1)
+  }
+  return [
+    '# Broker versus mesh, measured: scale',
+    '',
+    `Fleets of ${p.sizes.join(', ')} devices in ${p.modes.join(' and ')} mode, one reading every ${p.intervalS} s per device, ` +
+      `each measured for ${p.durationS} s after ${p.warmupS} s of settling.`,
+    runLine(results),
+    `Seed **${results.seed}**.`,
+    '',
+    ...checksSection(results.checks),
+    '',
+    '## Per device',
+    '',
+    'One device\'s share (one mesh node in mesh mode, relaying included): the devices\' rates divided by the fleet size.',
+    'Traffic is bytes and frames received plus sent; CPU is a share of one core.',
+    '',
+    table(
+      ['mode', 'devices', 'bytes / s', 'frames / s', 'cpu', 'memory', 'delivery', 'latency p50', 'latency p99'],
+      results.points.map((pt) => [
+        pt.mode, String(pt.devices), rates(pt.perDevice, 'bytesPerS'), rates(pt.perDevice, 'framesPerS'), rates(pt.perDevice, 'cpuPercent'),
+        rates(pt.perDevice, 'rssBytes'), pct(pt.delivery), ms(pt.latencyMs?.p50), ms(pt.latencyMs?.p99)
+      ]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
+    ),
+    '',
+    '## The broker and the gateway, whole',
+    '',
+    table(
+      ['mode', 'devices', 'broker bytes / s', 'broker cpu', 'broker memory', 'gateway bytes / s', 'gateway cpu', 'gateway memory'],
+      results.points.map((pt) => [
+        pt.mode, String(pt.devices), rates(pt.broker, 'bytesPerS'), rates(pt.broker, 'cpuPercent'), rates(pt.broker, 'rssBytes'),
+        rates(pt.gateway, 'bytesPerS'), rates(pt.gateway, 'cpuPercent'), rates(pt.gateway, 'rssBytes')
+      ]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
+    ),
+    '',
+    '## Chart',
+    '',
+    `![Traffic per node against fleet size](${files.traffic})`,
+    '',
+    '## Parameters',
+    '',
+    parametersTable({ seed: results.seed, ...p }),
+    '',
+    ...environmentSection(results),
+    '',
+    ...notesSection(results),
+    '## Reproducibility',
+    '',
+    `The same seed gives the same fleets (identities, sensors, links chosen). Traffic per reading depends on the code alone;`,
+    'CPU, memory and latency vary with the machine and its load.',
+    '',
+    '## Files',
+    '',
+    '- `results.json`: every figure; its JSON Schema (draft 2020-12) is `results.schema.json`.',
+    `- \`${files.traffic}\`: the chart.`,
+    ''
+  ].join('\n')
+}

@@ -1,0 +1,264 @@
+import type { LatencyPath, Mode, ResourceRole } from './observations.js'
+import type { Distribution, Percentiles } from './stats.js'
+import type { FailoverParams, FaultKind, PhaseName, Timeline } from './timeline.js'
+
+/**
+ * results.json: what `iotmesh experiment` writes, one file per run. Its JSON Schema (draft
+ * 2020-12) is `RESULTS_SCHEMA` (schema.ts), written beside it as results.schema.json. The file
+ * holds figures only, computed from the raw observations (observations.ts) by metrics.ts,
+ * scale.ts and latency.ts; times are in milliseconds (`…Ms`) or seconds (`…S`) as named, ratios
+ * are fractions from 0 to 1, and a figure that cannot be computed (nothing was published, no
+ * peer subscribed) is null, never 0.
+ */
+
+export const RESULTS_FORMAT = 'iotmesh-experiment'
+export const RESULTS_VERSION = 1
+
+export type ExperimentKind = 'failover' | 'scale' | 'latency'
+export const EXPERIMENT_KINDS: readonly ExperimentKind[] = ['failover', 'scale', 'latency']
+
+/** The machine the run took place on (node:os). */
+export interface Machine {
+  /** os.platform(), os.release(), os.arch(). */
+  platform: string
+  release: string
+  arch: string
+  /** Logical CPUs and the model of the first. */
+  cpus: number
+  cpuModel: string
+  /** os.totalmem(). */
+  memoryBytes: number
+}
+
+/** Versions read from package.json files (null: not installed). */
+export interface Software {
+  node: string
+  iotmesh: string | null
+  aedes: string | null
+  mqtt: string | null
+  'bonjour-service': string | null
+  'cbor-x': string | null
+}
+
+/** An expectation the report states, evaluated against the data: never assumed. */
+export interface Check {
+  /** Stable identifier, e.g. `broker-silent-while-down`. */
+  id: string
+  /** The expectation, as a sentence. */
+  statement: string
+  /** `not-run`: the data the check needs is not in this run (a mode or phase left out). */
+  status: 'pass' | 'fail' | 'not-run'
+  /** What the data showed, with the figures, e.g. `broker, broker-down: 0.0 % delivered during the phase`. */
+  observed: string
+}
+
+interface ResultsBase {
+  /** In results.json: `results.schema.json`, the schema written beside it (for editors). */
+  $schema?: string
+  format: typeof RESULTS_FORMAT
+  version: typeof RESULTS_VERSION
+  experiment: ExperimentKind
+  /** ISO 8601 (UTC). */
+  startedAt: string
+  finishedAt: string
+  seed: number
+  machine: Machine
+  software: Software
+  checks: Check[]
+  /** Remarks from the runner (transport used, anything unusual), printed in the report. */
+  notes?: string[]
+}
+
+// ---- failover ---------------------------------------------------------------------------------
+
+export interface FailoverParameters extends FailoverParams {
+  /** Seconds between two readings of one device. */
+  intervalS: number
+  /** The modes run, in order. */
+  modes: Mode[]
+  /** A gap at the gateway up to this long counts as "no gap" in the checks (default 3 intervals). */
+  gapToleranceS: number
+}
+
+/** Readings of one phase that reached one receiver. */
+export interface TargetDelivery {
+  /** Arrived by the end of observation. */
+  delivered: number
+  /** Arrived before the phase ended. */
+  deliveredDuring: number
+  /** delivered / published (null when nothing was published). */
+  ratio: number | null
+  /** deliveredDuring / published. */
+  ratioDuring: number | null
+}
+
+/** How soon delivery came back after a fault (metrics.ts `resumeAfter` defines it). */
+export interface Resume {
+  /** Devices the fault concerned. */
+  affected: number
+  /** Of those, devices with a reading published after the fault that arrived. */
+  resumed: number
+  /** The slowest affected device, ms; null when some never resumed or none was affected. */
+  maxMs: number | null
+  /** The median over the devices that resumed, ms. */
+  medianMs: number | null
+}
+
+export interface PhaseSummary {
+  /** A timeline phase, or `all` for the whole timeline. */
+  name: PhaseName | 'all'
+  startS: number
+  endS: number
+  /** Readings published in [startS, endS). */
+  published: number
+  gateway: TargetDelivery
+  /** Null when no peer subscribed. */
+  peer: TargetDelivery | null
+  /** The longest silence at the gateway within the phase, over every device, ms (metrics.ts `longestGaps`). */
+  longestGapMs: number | null
+  /** The device with that silence. */
+  longestGapOrigin: string | null
+  /** The median over devices of each device's longest silence. */
+  medianGapMs: number | null
+  /** Readings published in the phase that never reached the gateway, with sequence holes. */
+  lostForGood: number
+  /** Copies delivered to the gateway's application after the first. */
+  duplicates: number
+  /** After the fault events at the start of the phase, at the gateway; null for a phase without one. */
+  resume: Resume | null
+  latencyMs: { gateway: Percentiles | null, peer: Percentiles | null }
+}
+
+export interface FaultOutcome {
+  kind: FaultKind
+  plannedS: number
+  /** When it took effect, seconds from timeline start. */
+  atS: number
+  /** Fleet members the fault concerned (indices). */
+  devices: number[]
+  gateway: Resume
+  peer: Resume | null
+}
+
+export interface DeviceGap {
+  index: number
+  origin: string
+  /** Longest silence at the gateway within the timeline (0 to endS), ms. */
+  longestGapMs: number
+}
+
+/** Counts per second of timeline: bucket k covers [k, k+1) s. */
+export interface DeliverySeries {
+  bucketS: 1
+  /** Readings published in the second. */
+  published: number[]
+  /** Readings first received by the gateway in the second (whenever published). */
+  gateway: number[]
+  peer: number[] | null
+}
+
+/** Rates of one role's processes together, between its first and last sample. */
+export interface ResourceSummary {
+  role: ResourceRole
+  seconds: number
+  /** Percent of one CPU core. */
+  cpuPercent: number
+  /** Mean resident set size, bytes. */
+  rssBytes: number
+  /** Bytes received plus bytes sent, per second. */
+  bytesPerS: number
+  /** Frames received plus frames sent, per second. */
+  framesPerS: number
+}
+
+export interface ModeSummary {
+  mode: Mode
+  devices: number
+  /** Distinct readings published during the timeline. */
+  readings: number
+  /** Sequence numbers missing from the device reports within one device lifetime (counted as lost). */
+  sequenceHoles: number
+  /** Observation, seconds from timeline start to the end. */
+  durationS: number
+  phases: PhaseSummary[]
+  total: PhaseSummary
+  faults: FaultOutcome[]
+  gaps: DeviceGap[]
+  series: DeliverySeries
+  /** Over the whole timeline. */
+  latency: { gateway: Distribution | null, peer: Distribution | null }
+  resources: ResourceSummary[]
+}
+
+export interface FailoverResults extends ResultsBase {
+  experiment: 'failover'
+  parameters: FailoverParameters
+  timeline: Timeline
+  modes: ModeSummary[]
+}
+
+// ---- scale ------------------------------------------------------------------------------------
+
+export interface ScaleParameters {
+  sizes: number[]
+  modes: Mode[]
+  intervalS: number
+  /** Measured window per fleet, after `warmupS` of settling. */
+  durationS: number
+  warmupS: number
+}
+
+export interface RoleRates {
+  cpuPercent: number
+  rssBytes: number
+  bytesPerS: number
+  framesPerS: number
+}
+
+export interface ScalePoint {
+  mode: Mode
+  devices: number
+  seconds: number
+  readings: number
+  /** Delivered to the gateway / published. */
+  delivery: number | null
+  latencyMs: Percentiles | null
+  /** The devices' rates divided by the fleet size: one device (one mesh node). */
+  perDevice: RoleRates | null
+  /** The broker process as a whole (null in mesh mode or when not sampled). */
+  broker: RoleRates | null
+  gateway: RoleRates | null
+}
+
+export interface ScaleResults extends ResultsBase {
+  experiment: 'scale'
+  parameters: ScaleParameters
+  points: ScalePoint[]
+}
+
+// ---- latency ----------------------------------------------------------------------------------
+
+export interface LatencyParameters {
+  rounds: number
+  paths: LatencyPath[]
+  /** Pause between probes, ms. */
+  intervalMs: number
+}
+
+export interface PathSummary {
+  path: LatencyPath
+  sent: number
+  received: number
+  rounds: number
+  latencyMs: Distribution | null
+}
+
+export interface LatencyResults extends ResultsBase {
+  experiment: 'latency'
+  parameters: LatencyParameters
+  paths: PathSummary[]
+}
+
+export type ExperimentResults = FailoverResults | ScaleResults | LatencyResults
+
+export { RESULTS_SCHEMA } from './schema.js'

@@ -1,0 +1,241 @@
+import { LATENCY_PATHS, MODES, RESOURCE_ROLES } from './observations.js'
+import { FAULT_KINDS, PHASE_NAMES } from './timeline.js'
+import type { JsonSchema } from './validate.js'
+
+/**
+ * RESULTS_SCHEMA: the JSON Schema (draft 2020-12) of results.json, the documented form of the
+ * types in results.ts. `writeReport` checks every results object against it before writing and
+ * writes it beside results.json as results.schema.json. Every object is closed
+ * (additionalProperties: false), so a field added to the types without a place here fails the
+ * schema test rather than slipping through undocumented.
+ */
+
+const d = (description: string, schema: JsonSchema): JsonSchema => ({ description, ...schema })
+const ref = (name: string): JsonSchema => ({ $ref: `#/$defs/${name}` })
+const orNull = (schema: JsonSchema): JsonSchema => ({ anyOf: [schema, { type: 'null' }] })
+const num: JsonSchema = { type: 'number' }
+const count: JsonSchema = { type: 'integer', minimum: 0 }
+const fraction: JsonSchema = { type: 'number', minimum: 0, maximum: 1 }
+const str: JsonSchema = { type: 'string' }
+const listOf = (items: JsonSchema): JsonSchema => ({ type: 'array', items })
+const oneOfValues = (values: readonly string[]): JsonSchema => ({ enum: [...values] })
+
+/** A closed object; every property is required except those named in `optional`. */
+function object (properties: Record<string, JsonSchema>, optional: readonly string[] = []): JsonSchema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: Object.keys(properties).filter((k) => !optional.includes(k)),
+    properties
+  }
+}
+
+const percentiles = {
+  count,
+  min: num,
+  p50: num,
+  p95: num,
+  p99: num,
+  max: num,
+  mean: num
+}
+
+const targetDelivery = object({
+  delivered: d('readings of the phase that arrived by the end of observation', count),
+  deliveredDuring: d('of those, arrived before the phase ended', count),
+  ratio: d('delivered / published', orNull(fraction)),
+  ratioDuring: d('deliveredDuring / published', orNull(fraction))
+})
+
+const resume = d('time until delivery resumed after a fault (metrics.ts resumeAfter)', object({
+  affected: d('devices the fault concerned', count),
+  resumed: d('devices with a reading published after the fault that arrived', count),
+  maxMs: d('the slowest affected device; null when some never resumed', orNull(num)),
+  medianMs: orNull(num)
+}))
+
+const roleRates = object({ cpuPercent: num, rssBytes: count, bytesPerS: num, framesPerS: num })
+
+const base: Record<string, JsonSchema> = {
+  $schema: d('a pointer to results.schema.json, for editors', str),
+  format: { const: 'iotmesh-experiment' },
+  version: { const: 1 },
+  startedAt: d('ISO 8601, UTC', { type: 'string', format: 'date-time', pattern: '^\\d{4}-\\d\\d-\\d\\dT' }),
+  finishedAt: { type: 'string', format: 'date-time', pattern: '^\\d{4}-\\d\\d-\\d\\dT' },
+  seed: d('the seed of the fleet and the fault timeline', { type: 'integer', minimum: 0, maximum: 4294967295 }),
+  machine: ref('machine'),
+  software: ref('software'),
+  checks: d('the expected shape, evaluated against the data', listOf(ref('check'))),
+  notes: d('remarks from the runner', listOf(str))
+}
+const baseOptional = ['$schema', 'notes']
+
+export const RESULTS_SCHEMA: JsonSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://iotmesh.dev/schemas/experiment-results-1.json',
+  title: 'iotmesh experiment results',
+  description: 'What `iotmesh experiment failover|scale|latency` measured: parameters, seed, machine, software versions and every figure. Times in ms (…Ms) or s (…S); ratios are fractions 0..1; null means not computable.',
+  oneOf: [
+    object({
+      ...base,
+      experiment: { const: 'failover' },
+      parameters: ref('failoverParameters'),
+      timeline: ref('timeline'),
+      modes: listOf(ref('modeSummary'))
+    }, baseOptional),
+    object({
+      ...base,
+      experiment: { const: 'scale' },
+      parameters: object({
+        sizes: listOf({ type: 'integer', minimum: 1 }),
+        modes: listOf(ref('mode')),
+        intervalS: d('seconds between two readings of a device', num),
+        durationS: d('measured window per fleet', num),
+        warmupS: d('settling before the window', num)
+      }),
+      points: listOf(ref('scalePoint'))
+    }, baseOptional),
+    object({
+      ...base,
+      experiment: { const: 'latency' },
+      parameters: object({ rounds: count, paths: listOf(ref('latencyPath')), intervalMs: num }),
+      paths: listOf(ref('pathSummary'))
+    }, baseOptional)
+  ],
+  $defs: {
+    mode: oneOfValues(MODES),
+    latencyPath: oneOfValues(LATENCY_PATHS),
+    machine: object({
+      platform: str, release: str, arch: str, cpus: count, cpuModel: str, memoryBytes: count
+    }),
+    software: d('versions from package.json files; null when not installed', object({
+      node: str,
+      iotmesh: orNull(str),
+      aedes: orNull(str),
+      mqtt: orNull(str),
+      'bonjour-service': orNull(str),
+      'cbor-x': orNull(str)
+    })),
+    check: object({
+      id: { type: 'string', pattern: '^[a-z0-9-]+$' },
+      statement: str,
+      status: oneOfValues(['pass', 'fail', 'not-run']),
+      observed: str
+    }),
+    percentiles: d('nearest-rank percentiles', object(percentiles)),
+    distribution: d('percentiles and the 101 quantiles at p = 0..100 %', object({
+      ...percentiles,
+      quantiles: { type: 'array', items: num, minItems: 101, maxItems: 101 }
+    })),
+    faultEvent: object({
+      atS: num,
+      kind: oneOfValues(FAULT_KINDS),
+      devices: listOf(count),
+      groups: d('groups[0] keeps the gateway and the broker', listOf(listOf(count)))
+    }, ['devices', 'groups']),
+    failoverParameters: object({
+      seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
+      devices: { type: 'integer', minimum: 2 },
+      steadyS: num,
+      brokerDownS: num,
+      crashCount: count,
+      crashS: num,
+      partitionS: num,
+      gapS: num,
+      drainS: num,
+      intervalS: num,
+      modes: listOf(ref('mode')),
+      gapToleranceS: num
+    }),
+    timeline: d('the fault timeline (timeline.ts), the same for every mode', object({
+      format: { const: 'iotmesh-timeline' },
+      version: { const: 1 },
+      params: object({
+        seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
+        devices: { type: 'integer', minimum: 2 },
+        steadyS: num,
+        brokerDownS: num,
+        crashCount: count,
+        crashS: num,
+        partitionS: num,
+        gapS: num,
+        drainS: num
+      }),
+      peer: d('the fleet member subscribing as the peer', count),
+      phases: listOf(object({
+        name: oneOfValues(PHASE_NAMES),
+        startS: num,
+        endS: num,
+        faults: listOf(ref('faultEvent'))
+      })),
+      endS: num,
+      fingerprint: d('sha256 of the canonical JSON of the other fields', { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' })
+    })),
+    phaseSummary: object({
+      name: oneOfValues([...PHASE_NAMES, 'all']),
+      startS: num,
+      endS: num,
+      published: count,
+      gateway: targetDelivery,
+      peer: orNull(targetDelivery),
+      longestGapMs: d('the longest silence at the gateway within the phase, over every device, ms', orNull(num)),
+      longestGapOrigin: orNull(str),
+      medianGapMs: orNull(num),
+      lostForGood: count,
+      duplicates: count,
+      resume: orNull(resume),
+      latencyMs: object({ gateway: orNull(ref('percentiles')), peer: orNull(ref('percentiles')) })
+    }),
+    modeSummary: object({
+      mode: ref('mode'),
+      devices: count,
+      readings: count,
+      sequenceHoles: count,
+      durationS: num,
+      phases: listOf(ref('phaseSummary')),
+      total: ref('phaseSummary'),
+      faults: listOf(object({
+        kind: oneOfValues(FAULT_KINDS),
+        plannedS: num,
+        atS: num,
+        devices: listOf(count),
+        gateway: resume,
+        peer: orNull(resume)
+      })),
+      gaps: listOf(object({ index: count, origin: str, longestGapMs: num })),
+      series: d('counts per second of timeline', object({
+        bucketS: { const: 1 },
+        published: listOf(count),
+        gateway: listOf(count),
+        peer: orNull(listOf(count))
+      })),
+      latency: object({ gateway: orNull(ref('distribution')), peer: orNull(ref('distribution')) }),
+      resources: listOf(object({
+        role: oneOfValues(RESOURCE_ROLES),
+        seconds: num,
+        cpuPercent: num,
+        rssBytes: count,
+        bytesPerS: num,
+        framesPerS: num
+      }))
+    }),
+    scalePoint: object({
+      mode: ref('mode'),
+      devices: { type: 'integer', minimum: 1 },
+      seconds: num,
+      readings: count,
+      delivery: orNull(fraction),
+      latencyMs: orNull(ref('percentiles')),
+      perDevice: orNull(roleRates),
+      broker: orNull(roleRates),
+      gateway: orNull(roleRates)
+    }),
+    pathSummary: object({
+      path: ref('latencyPath'),
+      sent: count,
+      received: count,
+      rounds: count,
+      latencyMs: orNull(ref('distribution'))
+    })
+  }
+}
