@@ -9,11 +9,21 @@
  *   IOTMESH_CHILD_HOST   address to listen on (default 127.0.0.1)
  *   IOTMESH_CHILD_MDNS   "1" to announce and browse with mDNS (only inside a private namespace)
  *   IOTMESH_CHILD_FLEET  fleet name (default "default")
+ *   IOTMESH_CHILD_NAME   the device's name (its DNS-SD instance name)
+ *   IOTMESH_CHILD_KEEPALIVE_INTERVAL, IOTMESH_CHILD_KEEPALIVE_TIMEOUT   link keepalive, ms (default 10 s / 30 s)
+ *   IOTMESH_CHILD_SYNC_INTERVAL   routing DIGEST interval, ms (default 2 s)
+ *   IOTMESH_CHILD_EVENTS "1" to also emit, for tests: {ev:'link', peer, up} when a link opens or
+ *                        closes, {ev:'drop', code, origin?, seq?, from?} for every refused message,
+ *                        and {ev:'state', peers, invalid} whenever the peer list (node.peers()) or
+ *                        discovery's invalid counts change (MeshNode has no event for those).
+ * Besides the anchors' commands, for tests: `stream {every, count?}` publishes `{n:'i', v}` every
+ * `every` ms until `streamStop`, which answers `{seqs}`; `info` also answers `publicKey` (base64url);
+ * `reading` events carry `from`, the neighbour the reading came through.
  */
 import dc from 'node:diagnostics_channel'
 import type { Socket } from 'node:net'
 import { MeshNode, encodeData, encodeMessage, MSG } from '../../mesh/index.js'
-import { encodeFrame, generateKeyPair, type KeyPair } from '../../shared/index.js'
+import { encodeFrame, generateKeyPair, toBase64url, type KeyPair } from '../../shared/index.js'
 
 const now = (): bigint => process.hrtime.bigint()
 const PAYLOAD_BYTES = 110
@@ -36,6 +46,18 @@ dc.subscribe('net.server.socket', track as (m: unknown) => void)
 const send = (m: unknown): void => { process.send?.(m) }
 process.on('disconnect', () => process.exit(0))
 
+/** A non-negative number of ms from the environment, or undefined when unset. */
+function envMs (name: string): number | undefined {
+  const text = process.env[name]
+  if (text === undefined || text === '') return undefined
+  const ms = Number(text)
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`${name}=${text} is not a number of milliseconds`)
+  return ms
+}
+const keepaliveInterval = envMs('IOTMESH_CHILD_KEEPALIVE_INTERVAL')
+const keepaliveTimeout = envMs('IOTMESH_CHILD_KEEPALIVE_TIMEOUT')
+const syncInterval = envMs('IOTMESH_CHILD_SYNC_INTERVAL')
+
 const keys = generateKeyPair()
 const host = process.env.IOTMESH_CHILD_HOST ?? '127.0.0.1'
 const node = new MeshNode({
@@ -45,9 +67,36 @@ const node = new MeshNode({
   dialTarget: process.env.IOTMESH_CHILD_MDNS === '1' ? 3 : 0,
   maxLinks: 64,
   announceLinks: 0,
+  link: {
+    ...(keepaliveInterval === undefined ? {} : { keepaliveInterval }),
+    ...(keepaliveTimeout === undefined ? {} : { keepaliveTimeout })
+  },
+  routing: syncInterval === undefined ? {} : { syncInterval },
   ...(process.env.IOTMESH_CHILD_NAME === undefined ? {} : { name: process.env.IOTMESH_CHILD_NAME })
 }, { keys })
+if (process.env.IOTMESH_CHILD_EVENTS === '1') watch()
 await node.start()
+
+/** Test events (IOTMESH_CHILD_EVENTS=1); attached before start so that no link goes unreported. */
+function watch (): void {
+  node.on('link:open', (peer) => { send({ ev: 'link', peer, up: true }); report() })
+  node.on('link:close', (peer) => { send({ ev: 'link', peer, up: false }); report() })
+  node.on('drop', (info) => { send({ ev: 'drop', ...info }) })
+  node.on('peer:discovered', () => { report() })
+  let last = ''
+  // Discovery forgets peers (goodbye, expiry) and counts refused announcements without a node
+  // event: look again every 50 ms and report only changes.
+  const report = (): void => {
+    if (!node.running && last !== '') return
+    const peers = node.peers().map((p) => ({ id: p.id, linked: p.linked, source: p.source, port: p.port, addresses: p.addresses })).sort((a, b) => a.id < b.id ? -1 : 1)
+    const invalid = Object.fromEntries(node.counters.discovery.flatMap((d) => Object.entries(d.invalid)).filter(([, n]) => n > 0))
+    const text = JSON.stringify({ peers, invalid })
+    if (text === last) return
+    last = text
+    send({ ev: 'state', peers, invalid })
+  }
+  setInterval(report, 50).unref()
+}
 
 let rxMode: 'each' | 'count' = 'each'
 let every = 50
@@ -59,7 +108,7 @@ void (async () => {
     seen.set(d.origin, (seen.get(d.origin) ?? 0) + 1)
     const vd = d.records[0]?.vd
     if (vd === undefined || vd.length < 13) {
-      send({ ev: 'reading', origin: d.origin, seq: d.seq, hops: d.hops, records: d.records.map((r) => ({ n: r.n, v: r.v })) })
+      send({ ev: 'reading', origin: d.origin, seq: d.seq, hops: d.hops, from: d.from, records: d.records.map((r) => ({ n: r.n, v: r.v })) })
       continue
     }
     const t = now()
@@ -69,6 +118,19 @@ void (async () => {
     else if (++rxCount % every === 0) send({ ev: 'cnt', n: rxCount, t: String(t) })
   }
 })()
+
+let streaming: { timer: NodeJS.Timeout, seqs: number[] } | undefined
+
+/** Publishes `{n:'i', v:k}` every `every` ms (`count` times at most) until `streamStop`, which returns the sequence numbers. */
+function stream ({ every: ms, count = Infinity }: { every: number, count?: number }): unknown {
+  if (streaming !== undefined) throw new Error('already streaming')
+  const seqs: number[] = []
+  const timer = setInterval(() => {
+    if (seqs.length < count) seqs.push(node.publish('telemetry', [{ n: 'i', v: seqs.length }]).seq)
+  }, ms)
+  streaming = { timer, seqs }
+  return {}
+}
 
 let acked = 0
 let ackWake: (() => void) | undefined
@@ -108,7 +170,7 @@ async function blast ({ n, origins }: { n: number, origins: number }): Promise<u
 }
 
 const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
-  info: async () => ({ peerId: node.id, addrs: [`${node.address?.host === '0.0.0.0' ? '127.0.0.1' : node.address?.host}:${node.address?.port}`] }),
+  info: async () => ({ peerId: node.id, publicKey: toBase64url(keys.publicKey), addrs: [`${node.address?.host === '0.0.0.0' ? '127.0.0.1' : node.address?.host}:${node.address?.port}`] }),
   dial: async ({ addrs }) => {
     for (const a of addrs as string[]) node.addPeer(a)
     return { conns: node.links.size }
@@ -120,6 +182,13 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   publish: async ({ records }) => node.publish('telemetry', records as never).seq,
   tput: async (m) => await tput(m as never),
   blast: async (m) => await blast(m as never),
+  stream: async (m) => stream(m as never),
+  streamStop: async () => {
+    const current = streaming
+    streaming = undefined
+    if (current !== undefined) clearInterval(current.timer)
+    return { seqs: current?.seqs ?? [] }
+  },
   peers: async () => node.peers(),
   seen: async () => Object.fromEntries(seen),
   counters: async () => node.counters,

@@ -20,8 +20,13 @@ export interface LanHost {
 
 export interface Lan {
   readonly hosts: readonly LanHost[]
-  /** Runs `command` as host `host` (`ip netns exec`); the caller kills it. */
-  spawn (host: LanHost, command: string, args: readonly string[]): ChildProcess
+  /**
+   * Runs `command` as host `host` (`ip netns exec`); killed by `destroy`. `ipc` adds an IPC
+   * channel (`ip` execs the command, so the channel and the pid are the command's own).
+   */
+  spawn (host: LanHost, command: string, args: readonly string[], options?: { ipc?: boolean, env?: NodeJS.ProcessEnv }): ChildProcess
+  /** Takes host `host` off the bridge (`ip link set <port> down`: a partition) or puts it back. */
+  connect (host: LanHost, up: boolean): Promise<void>
   destroy (): Promise<void>
 }
 
@@ -60,11 +65,15 @@ export async function createLan (count: number, options: { routes?: readonly boo
   }
   return {
     hosts,
-    spawn: (host, command, args) => {
-      const child = spawn('ip', ['netns', 'exec', host.netns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    spawn: (host, command, args, spawnOptions = {}) => {
+      const child = spawn('ip', ['netns', 'exec', host.netns, command, ...args], {
+        stdio: spawnOptions.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+        ...(spawnOptions.env === undefined ? {} : { env: spawnOptions.env })
+      })
       children.add(child)
       return child
     },
+    connect: async (host, up) => { await ip('link', 'set', host.port, up ? 'up' : 'down') },
     destroy
   }
 }
