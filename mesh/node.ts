@@ -8,7 +8,7 @@ import {
   type MdnsResponder, type PeerInfo as DiscoveredPeer, type StaticPeerInit
 } from './discovery/index.js'
 import {
-  createConnectionManager, createTcpTransport, systemRandom, type ConnectionManager, type Link, type LinkOptions,
+  createConnectionManager, createTcpTransport, systemRandom, type BackoffInit, type ConnectionManager, type Link, type LinkOptions,
   type Random, type Transport, type TransportAddress
 } from './links/index.js'
 import { every, systemClock, type Clock } from './clock.js'
@@ -40,6 +40,15 @@ export interface MeshNodeInit {
   dialTarget?: number
   /** Links at most, inbound included (default 12). */
   maxLinks?: number
+  /** Redial backoff for lost or unreachable peers (default 0.5 s doubling to 10 s, with jitter: a LAN heals fast). */
+  backoff?: BackoffInit
+  /**
+   * Every this many ms, swap one dialed peer for a random unlinked one (default 30000; 0: never).
+   * This is what merges an overlay that a partition split into islands: while cut off, each side
+   * links within itself, and without rotation nothing would make it dial across once healed
+   * (the peer sampling of HyParView and Cyclon serves the same end).
+   */
+  rotateInterval?: number
   /** Closed mode: only these keys may link or publish. */
   roster?: readonly PublicKey[]
   /** Options for every link (frame limit, buffering, keepalive). */
@@ -110,9 +119,12 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly #candidates = new Map<string, Candidate>()
   readonly #selected = new Set<string>()
   readonly #pinned = new Set<string>()
+  /** Candidates that failed to link, and when they may be picked again. */
+  readonly #cooldown = new Map<string, number>()
   readonly #closedBytes = { in: 0, out: 0 }
   #address: TransportAddress | undefined
   #stopAnnounce: (() => void) | undefined
+  #stopRotate: (() => void) | undefined
   #state: 'idle' | 'starting' | 'running' | 'stopped' = 'idle'
 
   constructor (init: MeshNodeInit, components: MeshNodeComponents) {
@@ -132,7 +144,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     }, { keys: components.keys, clock, ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }), ...(components.sequence === undefined ? {} : { sequence: components.sequence }) })
     const authorize = (remote: { id: DeviceId }): boolean => this.router.keyring.allowed(remote.id)
     this.transport = components.transport ?? createTcpTransport({ ...init.link, authorize }, { keys: components.keys, clock, ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }) })
-    this.#manager = createConnectionManager({ maxLinks: init.maxLinks ?? 12 }, { transport: this.transport, clock, random: this.#random })
+    this.#manager = createConnectionManager({ maxLinks: init.maxLinks ?? 12, backoff: { initial: 500, max: 10_000, ...init.backoff } }, { transport: this.transport, clock, random: this.#random })
   }
 
   get address (): TransportAddress | undefined { return this.#address }
@@ -149,11 +161,14 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     this.router.on('peers', (peers) => this.#onPeers(peers))
     this.#manager.on('link:open', (link) => this.#onLink(link))
     this.#manager.on('link:close', (link) => this.#onLinkClose(link))
-    this.#manager.on('dial:error', (_err, peer) => this.#onDialError(peer.id))
+    this.#manager.on('dial:error', (_err, peer, retryIn) => this.#onDialError(peer.id, retryIn))
     this.#manager.start()
     await this.#startDiscovery()
+    const clock = this.#components.clock ?? systemClock
     const every_ = this.#init.announceLinks ?? 15_000
-    if (every_ > 0) this.#stopAnnounce = every(this.#components.clock ?? systemClock, every_, () => this.announceLinks())
+    if (every_ > 0) this.#stopAnnounce = every(clock, every_, () => this.announceLinks())
+    const rotate = this.#init.rotateInterval ?? 30_000
+    if (rotate > 0) this.#stopRotate = every(clock, rotate, () => this.#rotate())
     this.#state = 'running'
   }
 
@@ -167,6 +182,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     if (this.#state === 'idle' || this.#state === 'stopped') { this.#state = 'stopped'; return }
     this.#state = 'stopped'
     this.#stopAnnounce?.()
+    this.#stopRotate?.()
     // Discovery first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.
     await Promise.allSettled(this.#discoveries.map((d) => d.stop()))
     await this.#manager.stop()
@@ -262,7 +278,9 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const target = this.#init.dialTarget ?? 3
     if (this.#selected.size >= target) return
     const linked = new Set(this.#manager.links.keys())
-    const pool = [...this.#candidates.values()].filter((c) => !this.#selected.has(c.key) && !this.#pinned.has(c.key) && (c.id === undefined || !linked.has(c.id)))
+    const now = (this.#components.clock ?? systemClock).now()
+    for (const [key, until] of this.#cooldown) if (until <= now) this.#cooldown.delete(key)
+    const pool = [...this.#candidates.values()].filter((c) => !this.#selected.has(c.key) && !this.#pinned.has(c.key) && !this.#cooldown.has(c.key) && (c.id === undefined || !linked.has(c.id)))
     while (this.#selected.size < target && pool.length > 0) {
       const [pick] = pool.splice(Math.floor(this.#random.float() * pool.length), 1) as [Candidate]
       this.#selected.add(pick.key)
@@ -270,19 +288,46 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     }
   }
 
+  /** One step of peer rotation (see `rotateInterval`). */
+  #rotate (): void {
+    const target = this.#init.dialTarget ?? 3
+    if (target === 0) return
+    const linked = new Set(this.#manager.links.keys())
+    const fresh = [...this.#candidates.values()].some((c) => !this.#selected.has(c.key) && !this.#pinned.has(c.key) && !this.#cooldown.has(c.key) && (c.id === undefined || !linked.has(c.id)))
+    if (!fresh) return
+    const rotatable = [...this.#selected].filter((k) => !this.#pinned.has(k))
+    if (rotatable.length >= target) {
+      const out = rotatable[Math.floor(this.#random.float() * rotatable.length)] as string
+      this.#selected.delete(out)
+      this.#manager.remove(out)
+      const id = this.#candidates.get(out)?.id
+      // Keep the old link (routes may run over it) unless the node is at its link limit.
+      if (id !== undefined && this.#manager.links.size >= (this.#init.maxLinks ?? 12) - 1) void this.#manager.links.get(id)?.close()
+    }
+    this.#refill()
+  }
+
   #forget (key: string): void {
     this.#candidates.delete(key)
+    this.#cooldown.delete(key)
     this.#pinned.delete(key)
     if (this.#selected.delete(key)) this.#manager.remove(key)
     this.#refill()
   }
 
-  #onDialError (id: DeviceId | undefined): void {
-    // A selected peer that cannot be reached gives its place to another; it stays a candidate.
+  /**
+   * A selected peer that cannot be reached gives its place to another, and stays out of the pool
+   * for its backoff delay: otherwise the refill would pick it again at once and redial it in a
+   * tight loop (a vanished device, or a forged announcement, would make every node hammer a port).
+   */
+  #onDialError (id: DeviceId | undefined, retryIn: number): void {
     const key = [...this.#selected].find((k) => this.#candidates.get(k)?.id === id)
     if (key === undefined || this.#selected.size < 2) return
     this.#selected.delete(key)
     this.#manager.remove(key)
+    const clock = this.#components.clock ?? systemClock
+    this.#cooldown.set(key, clock.now() + Math.max(retryIn, 1000))
+    clock.setTimeout(() => { if (this.#state === 'running') this.#refill() }, Math.max(retryIn, 1000) + 1)
     this.#refill()
   }
 

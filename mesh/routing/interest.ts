@@ -11,6 +11,12 @@ import { topicMatches, type DeviceId } from '../../shared/index.js'
  * Versions let a subscriber replace its filters and let routes age out: a subscriber re-declares
  * every `refresh` ms and routes not refreshed for three periods are dropped.
  *
+ * Loops longer than two nodes (which poisoned reverse cannot see) are kept out by Babel's
+ * feasibility condition (RFC 8966 §2.4): within one version of a declaration, a node accepts a
+ * route only through a neighbour whose distance is strictly below the smallest distance this node
+ * has had itself (its feasibility distance). A node that loses its route does not count up to
+ * infinity through its neighbours; it is unreachable until the subscriber's next version.
+ *
  * Frames then travel only towards subscribers whose filters match them, along shortest paths,
  * instead of to every node: in a fleet whose readings flow to one gateway, each reading costs
  * one verification per hop of its path, not one per device.
@@ -24,6 +30,8 @@ export interface Advert { subscriber: DeviceId, version: number, hops: number, f
 interface Route {
   version: number
   filters: string[]
+  /** Feasibility distance: the smallest distance this node has had for this version. */
+  fd: number
   /** Distance advertised by each neighbour (its own distance to the subscriber). */
   vias: Map<DeviceId, number>
   refreshedAt: number
@@ -70,24 +78,32 @@ export class InterestTable {
     const before = this.best(advert.subscriber)
     let route = this.#routes.get(advert.subscriber)
     if (route === undefined || advert.version > route.version) {
-      route = { version: advert.version, filters: advert.filters, vias: new Map(), refreshedAt: now }
+      route = { version: advert.version, filters: advert.filters, fd: UNREACHABLE, vias: new Map(), refreshedAt: now }
       this.#routes.set(advert.subscriber, route)
     } else if (advert.version < route.version) {
       return false // stale
     }
     route.refreshedAt = now
     route.vias.set(via, Math.min(advert.hops, UNREACHABLE))
-    const after = this.best(advert.subscriber)
+    const after = this.#select(advert.subscriber)
     return before === undefined || after === undefined || before.via !== after.via || before.hops !== after.hops || before.version !== after.version
   }
 
-  /** The nearest neighbour towards `subscriber` and our distance (its distance + 1). */
+  /** Picks the best feasible route and lowers the feasibility distance to it. */
+  #select (subscriber: DeviceId): { via: DeviceId, hops: number, version: number } | undefined {
+    const best = this.best(subscriber)
+    const route = this.#routes.get(subscriber)
+    if (best !== undefined && route !== undefined && best.hops < route.fd) route.fd = best.hops
+    return best
+  }
+
+  /** The nearest feasible neighbour towards `subscriber` and our distance (its distance + 1). */
   best (subscriber: DeviceId): { via: DeviceId, hops: number, version: number } | undefined {
     const route = this.#routes.get(subscriber)
     if (route === undefined) return undefined
     let best: { via: DeviceId, hops: number, version: number } | undefined
     for (const [via, hops] of route.vias) {
-      if (hops + 1 >= UNREACHABLE) continue
+      if (hops + 1 >= UNREACHABLE || hops >= route.fd) continue // RFC 8966 §2.4: only feasible routes
       if (best === undefined || hops + 1 < best.hops || (hops + 1 === best.hops && via < best.via)) best = { via, hops: hops + 1, version: route.version }
     }
     return best
@@ -106,6 +122,7 @@ export class InterestTable {
       if (!route.vias.has(via)) continue
       const before = this.best(subscriber)
       route.vias.delete(via)
+      this.#select(subscriber)
       if (before?.via === via) changed.push(subscriber)
     }
     return changed
@@ -141,7 +158,7 @@ export class InterestTable {
 
   /**
    * The neighbours a frame on `topic` goes to: the next hop towards every subscriber whose filter
-   * matches, when that takes the frame closer than the neighbour it came from (`from`) already is.
+   * matches, unless the neighbour it came from (`from`) has its own route to that subscriber.
    */
   targets (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
     const out = new Set<DeviceId>()
@@ -149,7 +166,10 @@ export class InterestTable {
       if (subscriber === origin || subscriber === from || !route.filters.some((f) => topicMatches(f, topic))) continue
       const best = this.best(subscriber)
       if (best === undefined || best.via === from) continue
-      if (from !== undefined && this.advertised(from, subscriber) <= best.hops) continue // `from` is as close: not our job
+      // With poisoned reverse, a neighbour that routes `subscriber` through us advertises it to us
+      // as unreachable. A real distance means `from` routes it elsewhere and has sent it there:
+      // then it is not our job (no duplicates on two equal paths, none in a full mesh).
+      if (from !== undefined && this.advertised(from, subscriber) < UNREACHABLE) continue
       out.add(best.via)
     }
     return out

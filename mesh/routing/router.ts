@@ -18,8 +18,8 @@ import { newCounters, type RouterCounters } from './counters.js'
  *
  * Frames are routed by declared subscriptions, as Zenoh does (interest.ts): subscribers flood
  * versioned INTEREST declarations as a distance vector, and a frame goes only to the next hop
- * towards each subscriber whose filter matches it, and only when that hop takes it closer than
- * the neighbour it came from. A reading therefore costs one transmission and one verification
+ * towards each subscriber whose filter matches it, and only from the node on that subscriber's
+ * route (a neighbour that routes it elsewhere has sent it there). A reading therefore costs one transmission and one verification
  * per hop of the shortest path to each interested subscriber, not one per device in the mesh:
  * the fleet's traffic grows with the number of readings times the path length (about the log of
  * the fleet size), which is what lets one gateway collect a thousand devices' readings. Why not
@@ -42,7 +42,7 @@ export interface RouterInit {
   syncInterval?: number
   /** How long to wait for the direct path before asking for what a DIGEST shows missing, ms. */
   graftDelay?: number
-  /** A subscriber re-declares its interest this often, ms; routes not refreshed for 3 periods expire. */
+  /** A subscriber re-declares its interest this often, ms (default 10 s); routes not refreshed for 3 periods expire, and a route lost to a failure comes back with the next declaration. */
   interestRefresh?: number
   /** How long before asking again for the same origin, ms. */
   wantRetry?: number
@@ -113,6 +113,7 @@ export class Router extends TypedEmitter<RouterEvents> {
   readonly interest: InterestTable
   /** Neighbours owed a full DIGEST (a link formed, or a route moved to it). */
   readonly #digestDue = new Set<DeviceId>()
+  readonly #toAdvertise = new Set<DeviceId>()
   readonly #changed = new Set<DeviceId>()
   readonly #wantedAt = new Map<DeviceId, number>()
   readonly #held = new Map<DeviceId, { frames: Held[], timer: TimerHandle }>()
@@ -127,7 +128,7 @@ export class Router extends TypedEmitter<RouterEvents> {
     this.#keys = components.keys
     this.id = components.keys.id
     this.fleet = init.fleet ?? DEFAULT_FLEET
-    this.#init = { hopLimit: 32, syncInterval: 2000, graftDelay: 250, wantRetry: 1500, keyWait: 3000, interestRefresh: 30_000, ...init }
+    this.#init = { hopLimit: 32, syncInterval: 2000, graftDelay: 250, wantRetry: 1500, keyWait: 3000, interestRefresh: 10_000, ...init }
     this.#clock = components.clock ?? systemClock
     this.#ed = components.ed25519 ?? nodeEd25519
     this.#now = components.now ?? Date.now
@@ -382,9 +383,20 @@ export class Router extends TypedEmitter<RouterEvents> {
     if (changed.length > 0) this.#advertise(changed)
   }
 
-  /** Tells every neighbour our distance to these subscribers (split horizon, poisoned reverse). */
+  /**
+   * Tells every neighbour our distance to these subscribers (split horizon, poisoned reverse),
+   * once per turn of the event loop however many changes arrived in it.
+   */
   #advertise (subscribers: DeviceId[]): void {
-    for (const state of this.#links.values()) this.#sendInterest(state, this.interest.advertsFor(state.peer, subscribers))
+    const flush = this.#toAdvertise.size === 0
+    for (const s of subscribers) this.#toAdvertise.add(s)
+    if (!flush) return
+    queueMicrotask(() => {
+      const changed = [...this.#toAdvertise]
+      this.#toAdvertise.clear()
+      if (!this.#running) return
+      for (const state of this.#links.values()) this.#sendInterest(state, this.interest.advertsFor(state.peer, changed))
+    })
   }
 
   #sendInterest (state: LinkState, adverts: ReturnType<InterestTable['advertsFor']>): void {

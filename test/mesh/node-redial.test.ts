@@ -26,8 +26,7 @@ function instance (name: string, txt: Record<string, string>, port: number, ttl 
 }
 
 describeNet('a mesh node redials unreachable discovered peers with backoff', () => {
-  // KNOWN BUG (reported; mesh/node.ts at 6ceafd1): remove `.fails` once fixed.
-  it.fails('two peers whose dials fail are attempted a few times in 2 s, not hundreds', async () => {
+  it('two peers whose dials fail are attempted a few times in 2 s, not hundreds', async () => {
     let attempts = 0
     const trap = createServer((socket) => { attempts++; socket.destroy() })
     await new Promise<void>((resolve) => { trap.listen(0, '127.0.0.1', resolve) })
