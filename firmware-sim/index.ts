@@ -57,3 +57,8 @@ export type {
   DeviceInit, DeviceComponents, DeviceEvents, DeviceCounters, PathCounters, ReadingEvent, TickEvent,
   DeviceBrokerInit, DrainInit, MqttConnect
 } from './device/types.js'
+export { Fleet, createFleet, type FleetInit, type FleetStats, type FleetEvents, type SimDevice } from './fleet/fleet.js'
+export { FaultPlan, FaultyTransport, type LinkFaults } from './fleet/faulty-transport.js'
+export { parseFaultSpec, checkFaultSpec, applyFault, type FaultEvent } from './fleet/faults-spec.js'
+export { statusLine, finalSummary } from './fleet/summary.js'
+export * from './experiment/index.js'

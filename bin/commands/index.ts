@@ -6,6 +6,7 @@ import { keygen } from './keygen.js'
 import { peers } from './peers.js'
 import { watch } from './watch.js'
 import { sign } from './sign.js'
+import { sim } from './sim.js'
 import { start } from './start.js'
 
-export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, start]
+export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start]

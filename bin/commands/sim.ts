@@ -1,0 +1,88 @@
+import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type FleetInit } from '../../firmware-sim/index.js'
+import { meshError } from '../../shared/index.js'
+import { intFlag, numberFlag, write, type Command } from '../cli.js'
+
+const MODES = ['mesh', 'broker', 'hybrid'] as const
+
+export const sim: Command = {
+  name: 'sim',
+  summary: 'Simulate a fleet of devices in this process, with a gateway and fault injection',
+  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--json]',
+  help: [
+    ['--devices N', 'number of devices (default 12)'],
+    ['--mode M', 'mesh (peer to peer), broker (MQTT only) or hybrid (both; default)'],
+    ['--no-gateway', 'no gateway (no broker, no dashboard): mesh mode only'],
+    ['--duration S', 'stop after S seconds (default: run until Ctrl-C)'],
+    ['--seed X', 'seed for identities, sensors and faults (default 1): the same seed gives the same fleet'],
+    ['--interval MS', 'sampling interval of every device (default 1000)'],
+    ['--sensors LIST', 'sensors of every device (default temperature,humidity,battery)'],
+    ['--transport T', 'tcp (default: real encrypted links) or memory (in-process links: larger fleets)'],
+    ['--no-mdns', 'no DNS-SD (devices find each other through the simulator)'],
+    ['--http-port P', 'dashboard and API port (default 8080; 0: any free port)'],
+    ['--faults SPEC', 'faults over time, e.g. broker-stop@10,broker-start@20,crash:0-2@15,restart:0-2@25,partition:2@30,heal@40,loss:0.05@0'],
+    ['--json', 'no live summary; one JSON summary at the end']
+  ],
+  options: {
+    devices: { type: 'string', short: 'n' }, mode: { type: 'string' }, 'no-gateway': { type: 'boolean' }, duration: { type: 'string' },
+    seed: { type: 'string' }, interval: { type: 'string' }, sensors: { type: 'string' }, transport: { type: 'string' },
+    'no-mdns': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' }
+  },
+  async run ({ values }, io) {
+    const devices = intFlag(values, 'devices', 12, 1, 5000)
+    const mode = (values.mode as string | undefined) ?? 'hybrid'
+    if (!(MODES as readonly string[]).includes(mode)) throw meshError('ERR_BAD_ARGUMENT', `--mode must be mesh, broker or hybrid, got ${JSON.stringify(mode)}`)
+    const transport = (values.transport as string | undefined) ?? 'tcp'
+    if (transport !== 'tcp' && transport !== 'memory') throw meshError('ERR_BAD_ARGUMENT', `--transport must be tcp or memory, got ${JSON.stringify(transport)}`)
+    const gateway = values['no-gateway'] !== true
+    if (!gateway && mode !== 'mesh') throw meshError('ERR_BAD_ARGUMENT', `--no-gateway leaves ${mode}-mode devices without a broker: use --mode mesh`)
+    const duration = values.duration === undefined ? undefined : numberFlag(values, 'duration', 0, 1, 86_400)
+    const httpPort = intFlag(values, 'http-port', 8080, 0, 65535)
+    const faults = parseFaultSpec((values.faults as string | undefined) ?? '')
+    checkFaultSpec(faults, devices)
+    const init: FleetInit = {
+      devices,
+      mode: mode as FleetInit['mode'] & string,
+      seed: intFlag(values, 'seed', 1, 0),
+      interval: intFlag(values, 'interval', 1000, 50, 3_600_000),
+      transport,
+      gateway: gateway ? { http: { port: httpPort, host: '127.0.0.1' } } : false,
+      ...(values.sensors === undefined ? {} : { sensors: values.sensors as string }),
+      ...(values['no-mdns'] === true ? { mdns: false } : {})
+    }
+    const json = values.json === true
+    const tty = io.stdout.isTTY === true && !json
+    const fleet = await createFleet(init, { onProgress: json ? undefined : (n, total) => { if (tty) io.stdout.write(`\rstarting devices ${n}/${total}`) } })
+    try {
+      if (!json) {
+        if (tty) io.stdout.write('\n')
+        const http = fleet.gateway?.ports.http
+        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed})${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}`)
+      }
+      const t0 = Date.now()
+      let next = 0
+      const done = new Promise<void>((resolve) => {
+        if (duration !== undefined) setTimeout(resolve, duration * 1000)
+        io.signal.addEventListener('abort', () => resolve(), { once: true })
+      })
+      const ticker = setInterval(() => {
+        const elapsed = (Date.now() - t0) / 1000
+        while (next < faults.length && (faults[next]?.atS ?? Infinity) <= elapsed) {
+          const event = faults[next++]!
+          void applyFault(fleet, event).then(() => { if (!json) write(io.stdout, `${tty ? '\r\u001b[2K' : ''}fault at ${elapsed.toFixed(0)} s: ${event.kind}${event.args.length > 0 ? ` ${event.args.join(' ')}` : ''}`) })
+        }
+        if (json) return
+        const line = statusLine(fleet.stats(), duration)
+        if (tty) io.stdout.write(`\r\u001b[2K${line}`)
+        else if (Math.round(elapsed) % 5 === 0) write(io.stdout, line)
+      }, 1000)
+      await done
+      clearInterval(ticker)
+      const stats = fleet.stats()
+      if (json) write(io.stdout, JSON.stringify({ ...stats, mode, seed: init.seed, faults }))
+      else write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}`)
+    } finally {
+      await fleet.stop()
+    }
+    return 0
+  }
+}

@@ -1,0 +1,372 @@
+import { createServer } from 'node:net'
+import { generateKeyPair, memorySequence, type DeviceId, type KeyPair, type SequenceSource } from '../../shared/index.js'
+import {
+  createMdnsResponder, createMemoryNetwork, createTcpTransport, LINKS_TOPIC, TypedEmitter, type MdnsResponder, type MemoryNetwork, type Transport
+} from '../../mesh/index.js'
+import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
+import { deliveryPaths, type DeviceMode } from '../config.js'
+import { Device } from '../device.js'
+import { createMemoryOutbox } from '../outbox/memory.js'
+import type { Outbox } from '../outbox/types.js'
+import { FaultPlan, FaultyTransport, type LinkFaults } from './faulty-transport.js'
+import { silentLogger } from '../sensors/types.js'
+
+/**
+ * A simulated fleet in one process: N devices, each with its own identity (derived from the seed),
+ * its own link port and DNS-SD instance, its own sensors (seeded), optionally a gateway (embedded
+ * Aedes, mesh bridge, dashboard), and a fault controller: crash and restart devices, stop and
+ * restart the broker, partition the fleet and heal it, seeded per-link loss, delay and duplication,
+ * clock skew. A crashed device keeps what a real one keeps on disk (its sequence numbers and its
+ * outbox), so a restart never reuses a sequence number and loses no reading.
+ */
+
+export interface FleetInit {
+  devices?: number
+  mode?: DeviceMode
+  fleet?: string
+  seed?: number
+  /** Sampling interval of every device, ms (default 1000). */
+  interval?: number
+  sensors?: string
+  /** Start a gateway (embedded broker, mesh bridge, HTTP dashboard). Default true; an object tunes it. */
+  gateway?: boolean | GatewayInit
+  /** Mesh links: real TCP (default) or in-memory links (faster; hundreds of devices). */
+  transport?: 'tcp' | 'memory'
+  /** DNS-SD discovery (default: on with TCP; with memory links devices find each other through the fleet). */
+  mdns?: boolean
+  /** Address devices and the gateway listen on (default 127.0.0.1). */
+  host?: string
+  /** The gateway's MQTT port (default: a free one); taken if free, else any free port. */
+  mqttPort?: number
+  /** Discovered peers each device dials (default 3). */
+  dialTarget?: number
+  /** Mesh link options for every device (keepalive, …). */
+  link?: { keepaliveInterval?: number, keepaliveTimeout?: number }
+  /** Routing options for every device. */
+  routing?: { syncInterval?: number, interestRefresh?: number }
+  /** How often devices swap a dialed peer for a random other (ms; default 10000 in a simulation). */
+  rotateInterval?: number
+}
+
+export interface SimDevice {
+  readonly index: number
+  readonly name: string
+  readonly keys: KeyPair
+  readonly sequence: SequenceSource
+  readonly outbox: Outbox
+  device: Device | undefined
+  state: 'starting' | 'up' | 'crashed' | 'stopped'
+  published: number
+}
+
+export interface FleetStats {
+  elapsedS: number
+  devices: number
+  devicesUp: number
+  published: number
+  /** Distinct readings (origin, sequence number) the gateway accepted. */
+  atGateway: number
+  /** Of the readings published at least `settleMs` ago, the share the gateway has (catch-up included). */
+  /** Readings refused by the gateway (bad signature, unknown signer, …), duplicates not counted. */
+  deliveryRatio: number
+  /** Readings old enough to count in the ratio, and those of them the gateway does not have. */
+  settled: number
+  missing: number
+  readingsPerS: number
+  links: number
+  rejects: number
+  brokerUp: boolean
+  partitioned: boolean
+}
+
+export interface FleetEvents {
+  reading: [{ device: number, origin: DeviceId, seq: number, time: number }]
+  delivered: [{ origin: DeviceId, seq: number, path: string, receivedAt: number }]
+  fault: [{ kind: string, detail: string }]
+}
+
+function seededKeys (seed: number, index: number): KeyPair {
+  const bytes = new Uint8Array(32)
+  let x = (seed * 2654435761 + index * 40503 + 1) >>> 0
+  for (let i = 0; i < 32; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0; bytes[i] = x & 0xff }
+  return generateKeyPair(bytes)
+}
+
+/** `preferred` when it is free, else a port the system picks (the broker needs a fixed port to restart on). */
+async function freePort (host: string, preferred = 0): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (preferred !== 0 && err.code === 'EADDRINUSE') resolve(freePort(host, 0))
+      else reject(err)
+    })
+    server.listen(preferred, host, () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export class Fleet extends TypedEmitter<FleetEvents> {
+  readonly init: Required<Pick<FleetInit, 'devices' | 'mode' | 'fleet' | 'seed' | 'interval' | 'sensors' | 'transport' | 'host' | 'dialTarget'>> & FleetInit
+  readonly devices: SimDevice[] = []
+  readonly faults: FaultPlan
+  gateway: Gateway | undefined
+  brokerUrl: string | undefined
+  readonly #delivered = new Set<string>()
+  /** Readings not yet `settleMs` old, by key, with when they were published (insertion order is time order). */
+  readonly #pending = new Map<string, number>()
+  readonly #settledMissing = new Set<string>()
+  #settledPublished = 0
+  #settledDelivered = 0
+  /** How long a reading has to reach the gateway before it counts in the delivery ratio (ms). */
+  settleMs = 2000
+  #network: MemoryNetwork | undefined
+  #responder: MdnsResponder | undefined
+  #brokerUp = false
+  #started = 0
+  #running = false
+
+  constructor (init: FleetInit = {}) {
+    super()
+    this.init = { devices: 12, mode: 'hybrid', fleet: 'default', seed: 1, interval: 1000, sensors: 'temperature,humidity,battery', transport: 'tcp', host: '127.0.0.1', dialTarget: 3, ...init }
+    this.faults = new FaultPlan(this.init.seed)
+  }
+
+  get running (): boolean { return this.#running }
+  get network (): MemoryNetwork | undefined { return this.#network }
+
+  async start (options: { onProgress?: (started: number, total: number) => void } = {}): Promise<void> {
+    if (this.#running) return
+    this.#running = true
+    this.#started = Date.now()
+    const { init } = this
+    const mdns = init.mdns ?? init.transport === 'tcp'
+    if (init.transport === 'memory') this.#network = createMemoryNetwork({ seed: init.seed })
+    if (mdns) {
+      this.#responder = createMdnsResponder()
+      await this.#responder.start()
+    }
+    if (init.gateway !== false) {
+      const extra = typeof init.gateway === 'object' ? init.gateway : {}
+      const port = init.mode === 'mesh' ? 0 : await freePort(init.host, init.mqttPort)
+      this.gateway = await createGateway({
+        fleet: init.fleet,
+        host: init.host,
+        port,
+        wsPort: false,
+        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: init.dialTarget, ...(init.link === undefined ? {} : { link: init.link }), ...(init.routing === undefined ? {} : { routing: init.routing }) },
+        ...extra
+      }, { ...(this.#responder === undefined ? {} : { responder: this.#responder }), ...(this.#network === undefined ? {} : { transport: this.#transportFor(generateKeyPair()) }) } as never)
+      this.#brokerUp = true
+      this.brokerUrl = `mqtt://${init.host}:${this.gateway.ports.mqtt as number}`
+      this.gateway.on('reading', (r) => {
+        if (r.deviceTopic === LINKS_TOPIC) return // topology announcements, not sensor readings
+        const key = `${r.origin}/${r.seq}`
+        if (this.#delivered.has(key)) return
+        this.#delivered.add(key)
+        if (this.#settledMissing.delete(key)) this.#settledDelivered++
+        this.emit('delivered', { origin: r.origin, seq: r.seq, path: r.path, receivedAt: r.receivedAt })
+      })
+    }
+    for (let i = 0; i < init.devices; i++) {
+      const keys = seededKeys(init.seed, i)
+      const sim: SimDevice = {
+        index: i,
+        name: `sim-${String(i).padStart(3, '0')}`,
+        keys,
+        sequence: memorySequence(Date.now() * 1000),
+        outbox: createMemoryOutbox({ paths: deliveryPaths(init.mode) }),
+        device: undefined,
+        state: 'starting',
+        published: 0
+      }
+      this.devices.push(sim)
+    }
+    // Start in small batches: hundreds of devices probing DNS-SD names at once would flood the responder.
+    for (let i = 0; i < this.devices.length; i += 16) {
+      await Promise.all(this.devices.slice(i, i + 16).map(async (d) => await this.#startDevice(d)))
+      options.onProgress?.(Math.min(i + 16, this.devices.length), this.devices.length)
+    }
+  }
+
+  async #startDevice (sim: SimDevice): Promise<void> {
+    const { init } = this
+    const mdns = init.mdns ?? init.transport === 'tcp'
+    const peers = this.#network !== undefined && !mdns ? this.#memoryPeers(sim) : []
+    const device = new Device({
+      name: sim.name,
+      fleet: init.fleet,
+      mode: init.mode,
+      interval: init.interval,
+      sensors: init.sensors,
+      sensorOptions: { seed: init.seed, device: sim.index },
+      ...(this.brokerUrl === undefined || init.mode === 'mesh' ? {} : { broker: { url: this.brokerUrl, reconnect: { initial: 200, max: 2000 } } }),
+      mesh: { host: this.#network === undefined ? init.host : sim.name, mdns, dialTarget: init.dialTarget, peers, rotateInterval: init.rotateInterval ?? 10_000, ...(init.link === undefined ? {} : { link: init.link }), ...(init.routing === undefined ? {} : { routing: init.routing }) },
+      announceLinks: 15_000
+    }, {
+      keys: sim.keys,
+      sequence: sim.sequence,
+      outbox: sim.outbox,
+      transport: this.#transportFor(sim.keys),
+      ...(this.#responder === undefined ? {} : { responder: this.#responder }),
+      logger: silentLogger
+    })
+    device.on('reading', (r) => {
+      sim.published++
+      this.#pending.set(`${sim.keys.id}/${r.seq}`, Date.now())
+      this.emit('reading', { device: sim.index, origin: sim.keys.id, seq: r.seq, time: r.time })
+    })
+    device.on('warning', () => {})
+    sim.device = device
+    await device.start()
+    sim.state = 'up'
+  }
+
+  /** With memory links and no DNS-SD, each device links to a few earlier ones (a connected random graph). */
+  #memoryPeers (sim: SimDevice): string[] {
+    const peers: string[] = []
+    if (this.gateway?.mesh?.address !== undefined) peers.push(`${this.gateway.mesh.address.host}:${this.gateway.mesh.address.port}`)
+    let x = (this.init.seed * 31 + sim.index * 17) >>> 0
+    const earlier = this.devices.slice(0, sim.index).filter((d) => d.device?.node?.address !== undefined)
+    for (let k = 0; k < Math.min(this.init.dialTarget, earlier.length); k++) {
+      x = (x * 1103515245 + 12345) >>> 0
+      const pick = earlier[x % earlier.length]?.device?.node?.address
+      if (pick !== undefined) peers.push(`${pick.host}:${pick.port}`)
+    }
+    return [...new Set(peers)]
+  }
+
+  #transportFor (keys: KeyPair): Transport {
+    const link = this.init.link ?? {}
+    const inner = this.#network !== undefined
+      ? this.#network.createTransport(link, { keys })
+      : createTcpTransport(link, { keys })
+    return new FaultyTransport(inner, this.faults)
+  }
+
+  // ---- faults --------------------------------------------------------------------------------
+
+  /** Crashes a device: no goodbye, no offline status; its MQTT last will fires. */
+  async crash (index: number): Promise<void> {
+    const sim = this.#sim(index)
+    if (sim.state !== 'up') return
+    sim.state = 'crashed'
+    await sim.device?.crash()
+    sim.device = undefined
+    this.emit('fault', { kind: 'crash', detail: sim.name })
+  }
+
+  /** Restarts a crashed device with what it had on "disk": its key, sequence numbers and outbox. */
+  async restart (index: number): Promise<void> {
+    const sim = this.#sim(index)
+    if (sim.state !== 'crashed' && sim.state !== 'stopped') return
+    sim.state = 'starting'
+    await this.#startDevice(sim)
+    this.emit('fault', { kind: 'restart', detail: sim.name })
+  }
+
+  async stopBroker (): Promise<void> {
+    if (this.gateway?.broker === undefined || !this.#brokerUp) return
+    this.#brokerUp = false
+    await this.gateway.broker.stop()
+    this.emit('fault', { kind: 'broker-stop', detail: this.brokerUrl ?? '' })
+  }
+
+  async startBroker (): Promise<void> {
+    if (this.gateway?.broker === undefined || this.#brokerUp) return
+    await this.gateway.broker.start()
+    this.#brokerUp = true
+    this.emit('fault', { kind: 'broker-start', detail: this.brokerUrl ?? '' })
+  }
+
+  /** Splits the devices into groups (by index); the gateway joins the first group. */
+  partition (groups: number[][]): void {
+    const ids = groups.map((g) => g.map((i) => this.#sim(i).keys.id))
+    if (this.gateway?.mesh !== undefined) ids[0]?.push(this.gateway.mesh.id)
+    this.faults.partition(ids)
+    for (const node of this.#nodes()) {
+      for (const [peer, link] of node.links) if (this.faults.blocked(node.id, peer)) link.destroy()
+    }
+    this.emit('fault', { kind: 'partition', detail: groups.map((g) => g.length).join('/') })
+  }
+
+  heal (): void {
+    this.faults.heal()
+    this.emit('fault', { kind: 'heal', detail: '' })
+  }
+
+  /** Seeded loss, delay and duplication on links made from now on. */
+  linkFaults (faults: LinkFaults): void {
+    this.faults.faults = faults
+    this.emit('fault', { kind: 'link-faults', detail: JSON.stringify(faults) })
+  }
+
+  skew (index: number, ms: number): void {
+    const device = this.#sim(index).device
+    if (device !== undefined) device.skewMs = ms
+    this.emit('fault', { kind: 'skew', detail: `${this.#sim(index).name} ${ms} ms` })
+  }
+
+  // ---- state ---------------------------------------------------------------------------------
+
+  delivered (origin: DeviceId, seq: number): boolean { return this.#delivered.has(`${origin}/${seq}`) }
+
+  stats (): FleetStats {
+    const boundary = Date.now() - this.settleMs
+    for (const [key, at] of this.#pending) {
+      if (at > boundary) break
+      this.#pending.delete(key)
+      this.#settledPublished++
+      if (this.#delivered.has(key)) this.#settledDelivered++
+      else this.#settledMissing.add(key)
+    }
+    const published = this.devices.reduce((a, d) => a + d.published, 0)
+    const elapsedS = (Date.now() - this.#started) / 1000
+    const counters = this.gateway?.counters as { dropped?: Record<string, number> } | undefined
+    return {
+      elapsedS,
+      devices: this.devices.length,
+      devicesUp: this.devices.filter((d) => d.state === 'up').length,
+      published,
+      atGateway: this.#delivered.size,
+      deliveryRatio: this.#settledPublished === 0 ? 1 : this.#settledDelivered / this.#settledPublished,
+      settled: this.#settledPublished,
+      missing: this.#settledMissing.size,
+      readingsPerS: elapsedS > 0 ? published / elapsedS : 0,
+      links: [...this.#nodes()].reduce((a, n) => a + n.links.size, 0) / 2,
+      // A reading that arrives both ways (hybrid) is dropped the second time as a duplicate: not a reject.
+      rejects: Object.entries(counters?.dropped ?? {}).reduce((a, [reason, n]) => reason === 'duplicate' ? a : a + n, 0),
+      brokerUp: this.#brokerUp,
+      partitioned: this.faults.partitioned
+    }
+  }
+
+  * #nodes (): Iterable<NonNullable<Device['node']>> {
+    for (const d of this.devices) if (d.device?.node !== undefined) yield d.device.node
+    if (this.gateway?.mesh !== undefined) yield this.gateway.mesh
+  }
+
+  #sim (index: number): SimDevice {
+    const sim = this.devices[index]
+    if (sim === undefined) throw new RangeError(`no device ${index} in a fleet of ${this.devices.length}`)
+    return sim
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    await Promise.allSettled(this.devices.map(async (d) => { d.state = 'stopped'; await d.device?.stop() }))
+    await this.gateway?.stop()
+    await this.#responder?.stop()
+    this.removeAllListeners()
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> { await this.stop() }
+}
+
+export async function createFleet (init: FleetInit = {}, options: { onProgress?: (started: number, total: number) => void } = {}): Promise<Fleet> {
+  const fleet = new Fleet(init)
+  await fleet.start(options)
+  return fleet
+}
