@@ -85,6 +85,9 @@ export interface FleetEvents {
   fault: [{ kind: string, detail: string }]
 }
 
+/** The link port of every simulated device on in-memory links (each has its own host name). */
+const MEMORY_PORT = 7000
+
 function seededKeys (seed: number, index: number): KeyPair {
   const bytes = new Uint8Array(32)
   let x = (seed * 2654435761 + index * 40503 + 1) >>> 0
@@ -150,6 +153,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     if (init.gateway !== false) {
       const extra = typeof init.gateway === 'object' ? init.gateway : {}
       const port = init.mode === 'mesh' ? 0 : await freePort(init.host, init.mqttPort)
+      const gatewayKeys = seededKeys(init.seed, 1_000_000)
       this.gateway = await createGateway({
         fleet: init.fleet,
         host: init.host,
@@ -157,7 +161,11 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         wsPort: false,
         mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: init.dialTarget, ...(init.link === undefined ? {} : { link: init.link }), ...(init.routing === undefined ? {} : { routing: init.routing }) },
         ...extra
-      }, { ...(this.#responder === undefined ? {} : { responder: this.#responder }), ...(this.#network === undefined ? {} : { transport: this.#transportFor(generateKeyPair()) }) } as never)
+      }, {
+        keys: gatewayKeys,
+        ...(this.#responder === undefined ? {} : { responder: this.#responder }),
+        ...(this.#network === undefined ? {} : { transport: this.#transportFor(gatewayKeys) })
+      })
       this.#brokerUp = true
       this.brokerUrl = `mqtt://${init.host}:${this.gateway.ports.mqtt as number}`
       this.gateway.on('reading', (r) => {
@@ -202,7 +210,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       sensors: init.sensors,
       sensorOptions: { seed: init.seed, device: sim.index },
       ...(this.brokerUrl === undefined || init.mode === 'mesh' ? {} : { broker: { url: this.brokerUrl, reconnect: { initial: 200, max: 2000 } } }),
-      mesh: { host: this.#network === undefined ? init.host : sim.name, mdns, dialTarget: init.dialTarget, peers, rotateInterval: init.rotateInterval ?? 10_000, ...(init.link === undefined ? {} : { link: init.link }), ...(init.routing === undefined ? {} : { routing: init.routing }) },
+      // Each device dials `dialTarget` random earlier ones, so the oldest collect about
+      // dialTarget * ln(N) inbound links (≈ 21 for 1,000 devices): room for them, above the default 12.
+      mesh: { host: this.#network === undefined ? init.host : sim.name, ...(this.#network === undefined ? {} : { port: MEMORY_PORT }), mdns, dialTarget: init.dialTarget, peers, maxLinks: 48, rotateInterval: init.rotateInterval ?? 10_000, ...(init.link === undefined ? {} : { link: init.link }), ...(init.routing === undefined ? {} : { routing: init.routing }) },
       announceLinks: 15_000
     }, {
       keys: sim.keys,
@@ -223,16 +233,19 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     sim.state = 'up'
   }
 
-  /** With memory links and no DNS-SD, each device links to a few earlier ones (a connected random graph). */
+  /**
+   * With memory links and no DNS-SD, each device links to a few random earlier ones (a connected
+   * random graph), by their fixed addresses (`<name>:7000`), whether or not they have started yet:
+   * a dial to one not yet listening is retried with backoff.
+   */
   #memoryPeers (sim: SimDevice): string[] {
     const peers: string[] = []
-    if (this.gateway?.mesh?.address !== undefined) peers.push(`${this.gateway.mesh.address.host}:${this.gateway.mesh.address.port}`)
+    // The first few devices link to the gateway; the rest reach it through them (as on a LAN).
+    if (this.gateway?.mesh?.address !== undefined && sim.index < this.init.dialTarget) peers.push(`${this.gateway.mesh.address.host}:${this.gateway.mesh.address.port}`)
     let x = (this.init.seed * 31 + sim.index * 17) >>> 0
-    const earlier = this.devices.slice(0, sim.index).filter((d) => d.device?.node?.address !== undefined)
-    for (let k = 0; k < Math.min(this.init.dialTarget, earlier.length); k++) {
-      x = (x * 1103515245 + 12345) >>> 0
-      const pick = earlier[x % earlier.length]?.device?.node?.address
-      if (pick !== undefined) peers.push(`${pick.host}:${pick.port}`)
+    for (let k = 0; k < Math.min(this.init.dialTarget, sim.index); k++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0
+      peers.push(`${this.devices[x % sim.index]?.name as string}:${MEMORY_PORT}`)
     }
     return [...new Set(peers)]
   }

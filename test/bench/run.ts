@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { spawnSync } from 'node:child_process'
 import { benchCodec } from './codec.js'
+import { benchFleet } from './fleet.js'
 import { benchIngest } from './ingest.js'
 import { benchLinks } from './links.js'
 import { benchPaths } from './paths.js'
@@ -20,7 +21,8 @@ const sections: Record<string, Section> = {
   links: benchLinks,
   paths: benchPaths,
   ingest: benchIngest,
-  traffic: benchTraffic
+  traffic: benchTraffic,
+  fleet: benchFleet
 }
 
 /**

@@ -1,0 +1,64 @@
+import { createFleet, type FleetInit } from '../../firmware-sim/index.js'
+import { round } from './measure.js'
+
+/**
+ * Section "fleet": the largest fleet (devices at 1 reading/s) that one process sustains with at
+ * least 99.9 % of readings reaching the gateway, for mesh and for broker mode, with CPU and memory
+ * per device. Sizes grow until a size misses the mark. Mesh fleets use in-memory links (one process
+ * cannot hold thousands of TCP sockets' worth of encryption and still be the thing measured);
+ * broker fleets are real MQTT clients over TCP to the embedded Aedes broker. Everything (devices,
+ * gateway, broker) shares the one process: CPU per device includes the gateway's share.
+ */
+export async function benchFleet (quick: boolean): Promise<Record<string, unknown>> {
+  const sizes = quick ? [20, 50] : [100, 250, 500, 750, 1000]
+  const out: Record<string, unknown> = {}
+  for (const mode of ['mesh', 'broker'] as const) {
+    const runs: Array<Record<string, unknown>> = []
+    let largest = 0
+    for (const devices of sizes) {
+      process.stderr.write(`bench: fleet ${mode} ${devices} devices…\n`)
+      const run = await measure({ devices, mode, transport: mode === 'mesh' ? 'memory' : 'tcp' }, quick)
+      runs.push(run)
+      if ((run.delivery_ratio as number) < 0.999) break
+      largest = devices
+    }
+    out[mode] = { largest_sustained_devices: largest, runs }
+  }
+  return { fleet: { ...out, reading_interval_ms: 1000, goal_mesh_devices: 1000 } }
+}
+
+async function measure (init: FleetInit, quick: boolean): Promise<Record<string, unknown>> {
+  const warmupMs = quick ? 3000 : 5000
+  const windowMs = quick ? 6000 : 15_000
+  const rss0 = process.memoryUsage().rss
+  const t0 = Date.now()
+  const fleet = await createFleet({ ...init, interval: 1000, mdns: false, gateway: {}, seed: 7 })
+  const startS = (Date.now() - t0) / 1000
+  try {
+    await new Promise((resolve) => setTimeout(resolve, warmupMs))
+    const cpu0 = process.cpuUsage()
+    const w0 = Date.now()
+    const before = fleet.stats()
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    const cpu = process.cpuUsage(cpu0)
+    const wall = (Date.now() - w0) / 1000
+    const after = fleet.stats()
+    const rss = process.memoryUsage().rss
+    const devices = init.devices as number
+    return {
+      devices,
+      transport: init.transport,
+      start_s: round(startS, 1),
+      readings_per_s: round((after.published - before.published) / wall, 1),
+      delivery_ratio: round(after.deliveryRatio, 5),
+      missing: after.missing,
+      cpu_cores_used: round((cpu.user + cpu.system) / 1e6 / wall, 3),
+      cpu_ms_per_device_per_s: round((cpu.user + cpu.system) / 1e3 / wall / devices, 3),
+      rss_mb: Math.round(rss / 2 ** 20),
+      memory_kb_per_device: Math.round((rss - rss0) / 1024 / devices)
+    }
+  } finally {
+    await fleet.stop()
+    if (global.gc !== undefined) global.gc()
+  }
+}
