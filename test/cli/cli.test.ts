@@ -35,8 +35,8 @@ function errorCode (stderr: string): string | undefined {
 }
 
 /** Runs the compiled binary (bin/iotmesh.js, which loads dist/) as a user would. */
-async function binary (args: string[], stdin?: string | Uint8Array, command = process.execPath, prefix = [join(root, 'bin', 'iotmesh.js')]): Promise<Result> {
-  const child = spawn(command, [...prefix, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] })
+async function binary (args: string[], stdin?: string | Uint8Array, command = process.execPath, prefix = [join(root, 'bin', 'iotmesh.js')], env: Record<string, string> = {}): Promise<Result> {
+  const child = spawn(command, [...prefix, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   child.stdin.end(stdin === undefined ? undefined : Buffer.from(stdin))
   const out: Buffer[] = []
   const err: Buffer[] = []
@@ -315,7 +315,10 @@ describe('the compiled binary (node bin/iotmesh.js)', () => {
   })
 
   it.runIf(built)('`npx iotmesh --help` works from the repository root', async () => {
-    const result = await binary(['iotmesh', '--help'], undefined, 'npx', ['--no-install'])
+    // A private npm cache: a stale global npx cache entry for "iotmesh" (left by an npx run outside
+    // the project, which looks the name up in the registry) must not decide this test.
+    const cache = await tempDir()
+    const result = await binary(['iotmesh', '--help'], undefined, 'npx', ['--no-install'], { npm_config_cache: cache })
     expect(result.code).toBe(0)
     expect(result.stdout.toString()).toMatch(/^Usage: iotmesh <command>/m)
   })

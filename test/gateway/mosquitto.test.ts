@@ -151,8 +151,10 @@ describeNet('external broker: a real Mosquitto', () => {
       await everything.next((t, p) => t === telemetryTopic('default', node.id) && toHex(p) === toHex(frame))
       await everything.next((t) => t === jsonTopic('default', node.id))
 
+      // Listen before connecting: the retained status can teach the gateway the key at once.
+      const keyLearned = nextEvent(gateway, 'key', (k: { deviceId: string }) => k.deviceId === alice.id)
       const device = await connectDevice(url, alice)
-      await nextEvent(gateway, 'key', (k: { deviceId: string }) => k.deviceId === alice.id)
+      await keyLearned
       const aliceFrame = makeFrame(alice, 1)
       await device.publishFrame(1, aliceFrame)
       expect(toHex((await fromMesh).frame)).toBe(toHex(aliceFrame))
