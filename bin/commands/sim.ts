@@ -60,23 +60,26 @@ export const sim: Command = {
       }
       const t0 = Date.now()
       let next = 0
-      const done = new Promise<void>((resolve) => {
-        if (duration !== undefined) setTimeout(resolve, duration * 1000)
-        io.signal.addEventListener('abort', () => resolve(), { once: true })
-      })
+      // Faults run one after the other, in spec order (crash:0@5,restart:0@5 must not overlap), and
+      // the fleet stops only once the last one started is done. A fault that fails is reported.
+      let applying = Promise.resolve()
       const ticker = setInterval(() => {
         const elapsed = (Date.now() - t0) / 1000
         while (next < faults.length && (faults[next]?.atS ?? Infinity) <= elapsed) {
           const event = faults[next++]!
-          void applyFault(fleet, event).then(() => { if (!json) write(io.stdout, `${tty ? '\r\u001b[2K' : ''}fault at ${elapsed.toFixed(0)} s: ${event.kind}${event.args.length > 0 ? ` ${event.args.join(' ')}` : ''}`) })
+          const what = `${event.kind}${event.args.length > 0 ? ` ${event.args.join(' ')}` : ''}`
+          applying = applying.then(async () => { await applyFault(fleet, event) }).then(
+            () => { if (!json) write(io.stdout, `${tty ? '\r\u001b[2K' : ''}fault at ${elapsed.toFixed(0)} s: ${what}`) },
+            (err: unknown) => { write(io.stderr, `iotmesh sim: fault ${what} at ${elapsed.toFixed(0)} s failed: ${(err as Error).message}`) })
         }
         if (json) return
         const line = statusLine(fleet.stats(), duration)
         if (tty) io.stdout.write(`\r\u001b[2K${line}`)
         else if (Math.round(elapsed) % 5 === 0) write(io.stdout, line)
       }, 1000)
-      await done
+      await untilDoneOrAborted(duration, io.signal)
       clearInterval(ticker)
+      await applying
       const stats = fleet.stats()
       if (json) write(io.stdout, JSON.stringify({ ...stats, mode, seed: init.seed, faults }))
       else write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}`)
@@ -84,5 +87,26 @@ export const sim: Command = {
       await fleet.stop()
     }
     return 0
+  }
+}
+
+/**
+ * Resolves after `durationS` seconds, or at once when `signal` aborts (Ctrl-C), whichever is
+ * first; the other is cleared, so a stopped run does not keep the process alive until the end
+ * of its duration.
+ */
+export async function untilDoneOrAborted (durationS: number | undefined, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  try {
+    await new Promise<void>((resolve) => {
+      if (durationS !== undefined) timer = setTimeout(resolve, durationS * 1000)
+      onAbort = resolve
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  } finally {
+    clearTimeout(timer)
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
 }

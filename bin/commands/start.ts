@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
 import { createServer } from 'node:net'
 import { createFleet, statusLine } from '../../firmware-sim/index.js'
-import { write, type Command } from '../cli.js'
+import { intFlag, numberFlag, write, type Command } from '../cli.js'
+import { untilDoneOrAborted } from './sim.js'
 
 /**
  * `npm start`: a gateway (embedded Aedes broker, mesh bridge, dashboard, metrics) and a dozen
@@ -19,12 +20,12 @@ export const start: Command = {
   ],
   options: { devices: { type: 'string' }, duration: { type: 'string' } },
   async run ({ values }, io) {
+    const devices = intFlag(values, 'devices', 12, 1, 5000)
+    const duration = values.duration === undefined ? undefined : numberFlag(values, 'duration', 0, 1, 86_400)
     if (io.env.CI !== undefined && io.env.CI !== 'false' && io.env.IOTMESH_NETNS !== '1' && spawnSync('unshare', ['-rn', 'true']).status === 0) {
       const r = spawnSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...io.env, IOTMESH_NETNS: '1' } })
       return r.status ?? 1
     }
-    const devices = Number(values.devices ?? 12)
-    const duration = values.duration === undefined ? undefined : Number(values.duration)
     const httpPort = await availablePort('127.0.0.1', 8080)
     write(io.stdout, `iotmesh demo: starting a gateway and ${devices} simulated devices (hybrid: mesh and MQTT)…`)
     const fleet = await createFleet({ devices, mode: 'hybrid', mqttPort: 1883, gateway: { http: { port: httpPort, host: '127.0.0.1' } } })
@@ -49,10 +50,7 @@ Ctrl-C stops everything cleanly (goodbye records, offline statuses).
       const line = statusLine(fleet.stats())
       if (tty) io.stdout.write(`\r\u001b[2K${line}`)
     }, 1000)
-    await new Promise<void>((resolve) => {
-      io.signal.addEventListener('abort', () => resolve(), { once: true })
-      if (duration !== undefined && Number.isFinite(duration)) setTimeout(resolve, duration * 1000)
-    })
+    await untilDoneOrAborted(duration, io.signal)
     clearInterval(ticker)
     if (tty) io.stdout.write('\n')
     write(io.stdout, `stopping… ${statusLine(fleet.stats())}`)

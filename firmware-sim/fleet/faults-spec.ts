@@ -40,12 +40,22 @@ function num (text: string | undefined, what: string): number {
   return n
 }
 
+/** A link delay in ms: `5` or a range `5-20`. */
+function delay (text: string | undefined): number | [number, number] {
+  const m = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(text ?? '')
+  if (m === null || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) {
+    throw meshError('ERR_BAD_ARGUMENT', `--faults: delay must be ms or a range of ms (e.g. 10 or 5-20), got ${JSON.stringify(text)}`)
+  }
+  return m[2] === undefined ? Number(m[1]) : [Number(m[1]), Number(m[2])]
+}
+
 /** Checks every event against the fleet size before anything runs. */
 export function checkFaultSpec (events: FaultEvent[], devices: number): void {
   for (const e of events) {
     if (e.kind === 'crash' || e.kind === 'restart') range(e.args[0], devices)
     if (e.kind === 'partition' && (num(e.args[0] ?? '2', 'groups') < 2 || num(e.args[0] ?? '2', 'groups') > devices)) throw meshError('ERR_BAD_ARGUMENT', `--faults: partition into 2..${devices} groups`)
     if (e.kind === 'loss' || e.kind === 'dup') { const p = num(e.args[0], e.kind); if (p < 0 || p > 1) throw meshError('ERR_BAD_ARGUMENT', `--faults: ${e.kind} is a probability 0..1`) }
+    if (e.kind === 'delay') delay(e.args[0])
     if (e.kind === 'skew') { range(e.args[0], devices); num(e.args[1], 'skew ms') }
   }
 }
@@ -66,11 +76,7 @@ export async function applyFault (fleet: Fleet, event: FaultEvent): Promise<void
     case 'heal': fleet.heal(); break
     case 'loss': fleet.linkFaults({ ...fleet.faults.faults, loss: num(event.args[0], 'loss') }); break
     case 'dup': fleet.linkFaults({ ...fleet.faults.faults, duplicate: num(event.args[0], 'dup') }); break
-    case 'delay': {
-      const [lo, hi] = (event.args[0] ?? '').split('-').map((x) => num(x, 'delay ms'))
-      fleet.linkFaults({ ...fleet.faults.faults, delay: hi === undefined ? (lo as number) : [lo as number, hi] })
-      break
-    }
+    case 'delay': fleet.linkFaults({ ...fleet.faults.faults, delay: delay(event.args[0]) }); break
     case 'skew': for (const i of range(event.args[0], n)) fleet.skew(i, num(event.args[1], 'skew ms')); break
   }
 }

@@ -67,13 +67,13 @@ export interface FleetStats {
   /** Distinct readings (origin, sequence number) the gateway accepted. */
   atGateway: number
   /** Of the readings published at least `settleMs` ago, the share the gateway has (catch-up included). */
-  /** Readings refused by the gateway (bad signature, unknown signer, …), duplicates not counted. */
   deliveryRatio: number
   /** Readings old enough to count in the ratio, and those of them the gateway does not have. */
   settled: number
   missing: number
   readingsPerS: number
   links: number
+  /** Readings refused by the gateway (bad signature, unknown signer, …), duplicates not counted. */
   rejects: number
   brokerUp: boolean
   partitioned: boolean
@@ -273,7 +273,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   /** Restarts a crashed device with what it had on "disk": its key, sequence numbers and outbox. */
   async restart (index: number): Promise<void> {
     const sim = this.#sim(index)
-    if (sim.state !== 'crashed' && sim.state !== 'stopped') return
+    // Not once the fleet has stopped: stop() would not see a device started after it.
+    if (!this.#running || (sim.state !== 'crashed' && sim.state !== 'stopped')) return
     sim.state = 'starting'
     await this.#startDevice(sim)
     this.emit('fault', { kind: 'restart', detail: sim.name })
