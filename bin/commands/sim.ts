@@ -1,6 +1,7 @@
 import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type FleetInit } from '../../firmware-sim/index.js'
 import { meshError } from '../../shared/index.js'
 import { intFlag, numberFlag, write, type Command } from '../cli.js'
+import { runOnHosts } from './sim-hosts.js'
 
 const MODES = ['mesh', 'broker', 'hybrid'] as const
 
@@ -19,13 +20,17 @@ export const sim: Command = {
     ['--transport T', 'tcp (default: real encrypted links) or memory (in-process links: larger fleets)'],
     ['--no-mdns', 'no DNS-SD (devices find each other through the simulator)'],
     ['--http-port P', 'dashboard and API port (default 8080; 0: any free port)'],
+    ['--hosts H', 'spread the devices over H network-namespace hosts on a private LAN (needs unshare/ip; Linux)'],
+    ['--broker URL', 'with --no-gateway: the broker that broker and hybrid devices use'],
+    ['--host ADDR', 'address the devices listen on (default 127.0.0.1)'],
     ['--faults SPEC', 'faults over time, e.g. broker-stop@10,broker-start@20,crash:0-2@15,restart:0-2@25,partition:2@30,heal@40,loss:0.05@0'],
     ['--json', 'no live summary; one JSON summary at the end']
   ],
   options: {
     devices: { type: 'string', short: 'n' }, mode: { type: 'string' }, 'no-gateway': { type: 'boolean' }, duration: { type: 'string' },
     seed: { type: 'string' }, interval: { type: 'string' }, sensors: { type: 'string' }, transport: { type: 'string' },
-    'no-mdns': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' }
+    'no-mdns': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' },
+    hosts: { type: 'string' }, broker: { type: 'string' }, host: { type: 'string' }, 'first-index': { type: 'string' }
   },
   async run ({ values }, io) {
     const devices = intFlag(values, 'devices', 12, 1, 5000)
@@ -34,7 +39,10 @@ export const sim: Command = {
     const transport = (values.transport as string | undefined) ?? 'tcp'
     if (transport !== 'tcp' && transport !== 'memory') throw meshError('ERR_BAD_ARGUMENT', `--transport must be tcp or memory, got ${JSON.stringify(transport)}`)
     const gateway = values['no-gateway'] !== true
-    if (!gateway && mode !== 'mesh') throw meshError('ERR_BAD_ARGUMENT', `--no-gateway leaves ${mode}-mode devices without a broker: use --mode mesh`)
+    const broker = values.broker as string | undefined
+    if (!gateway && mode !== 'mesh' && broker === undefined) throw meshError('ERR_BAD_ARGUMENT', `--no-gateway leaves ${mode}-mode devices without a broker: use --mode mesh, or give --broker`)
+    const hosts = intFlag(values, 'hosts', 1, 1, 64)
+    if (hosts > 1) return await runOnHosts({ hosts, devices, mode, values }, io)
     const duration = values.duration === undefined ? undefined : numberFlag(values, 'duration', 0, 1, 86_400)
     const httpPort = intFlag(values, 'http-port', 8080, 0, 65535)
     const faults = parseFaultSpec((values.faults as string | undefined) ?? '')
@@ -46,6 +54,9 @@ export const sim: Command = {
       interval: intFlag(values, 'interval', 1000, 50, 3_600_000),
       transport,
       gateway: gateway ? { http: { port: httpPort, host: '127.0.0.1' } } : false,
+      ...(broker === undefined ? {} : { broker }),
+      ...(values.host === undefined ? {} : { host: values.host as string }),
+      ...(values['first-index'] === undefined ? {} : { firstIndex: intFlag(values, 'first-index', 0, 0) }),
       ...(values.sensors === undefined ? {} : { sensors: values.sensors as string }),
       ...(values['no-mdns'] === true ? { mdns: false } : {})
     }

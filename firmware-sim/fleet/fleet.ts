@@ -38,6 +38,10 @@ export interface FleetInit {
   host?: string
   /** The gateway's MQTT port (default: a free one); taken if free, else any free port. */
   mqttPort?: number
+  /** Without a gateway: the broker that broker and hybrid devices publish to (a gateway elsewhere). */
+  broker?: string
+  /** Index of the first device: identities and names follow the global index, so fleets split over hosts stay distinct. */
+  firstIndex?: number
   /** Discovered peers each device dials (default 3). */
   dialTarget?: number
   /** Mesh link options for every device (keepalive, …). */
@@ -177,11 +181,13 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         this.emit('delivered', { origin: r.origin, seq: r.seq, path: r.path, receivedAt: r.receivedAt })
       })
     }
+    if (this.gateway === undefined && init.broker !== undefined) this.brokerUrl = init.broker
     for (let i = 0; i < init.devices; i++) {
-      const keys = seededKeys(init.seed, i)
+      const global = (init.firstIndex ?? 0) + i
+      const keys = seededKeys(init.seed, global)
       const sim: SimDevice = {
         index: i,
-        name: `sim-${String(i).padStart(3, '0')}`,
+        name: `sim-${String(global).padStart(3, '0')}`,
         keys,
         sequence: memorySequence(Date.now() * 1000),
         outbox: createMemoryOutbox({ paths: deliveryPaths(init.mode) }),
