@@ -8,5 +8,6 @@ import { watch } from './watch.js'
 import { sign } from './sign.js'
 import { sim } from './sim.js'
 import { start } from './start.js'
+import { experiment } from './experiment.js'
 
-export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start]
+export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment]

@@ -39,3 +39,11 @@ export { machineInfo, softwareVersions, MEASURED_PACKAGES, type OsInfo, type Sof
 export { deliveryChart, faultWindows, cdfChart, failoverLatencyChart, pathLatencyChart, trafficChart, type FaultWindow, type CdfSeries } from './charts/index.js'
 export { writeReport, renderReport, validateResults, readingsCsv, SCHEMA_FILE, type ReportOptions, type ReportFile } from './report.js'
 export { Progress, createProgress, progressStyle, clockTime, type ProgressInit, type ProgressComponents, type ProgressStream, type ProgressStyle, type ProgressUpdate } from './progress.js'
+
+// The runners: they drive simulated fleets (and, for latency, child processes) and record the observations above.
+export { runFailover, failoverTimeline, failoverRunSeconds, type FailoverRunInit, type FailoverRun } from './run-failover.js'
+export { runScale, scaleRunSeconds, SCALE_DEFAULTS, SCALE_QUICK, type ScaleRunInit, type ScaleRun } from './run-scale.js'
+export { runLatency, latencyRunSeconds, benchChildren, LATENCY_DEFAULTS, LATENCY_QUICK, type LatencyRunInit, type LatencyRun } from './run-latency.js'
+export { MqttPacketCounter } from './run-mqtt-tap.js'
+export { summaryText, checkLines, textTable } from './run-summary.js'
+export type { RunComponents } from './run-support.js'

@@ -18,8 +18,9 @@ import { faultEvents, type FaultEvent, type Timeline } from './timeline.js'
  * - Longest gap: see `longestGaps`. Time to resume: see `resumeAfter` (resume.ts).
  * - Lost for good: readings of the phase that never reached the gateway, plus sequence holes
  *   (numbers missing from a device's reports between two it reported, within one lifetime of
- *   the device: a hole that spans a restart is the sequence store's reserved block, not a loss),
- *   each hole counted in the phase of the reading before it.
+ *   the device: a hole that spans a restart is the sequence store's reserved block, not a loss;
+ *   numbers spent on other frames, `obs.otherFrames`, are not missing), each hole counted in the
+ *   phase of the reading before it.
  * - Duplicates: copies delivered to the gateway's application after the first.
  * - Latency: first arrival − publication, for the readings of the phase that arrived.
  */
@@ -233,12 +234,15 @@ interface Hole { origin: string, at: number, count: number }
 /** Sequence numbers missing between two consecutive reported readings of a device, within one lifetime. */
 function sequenceHoles (ctx: Context): Hole[] {
   const holes: Hole[] = []
+  const others = new Map<string, number[]>()
+  for (const f of ctx.obs.otherFrames ?? []) others.set(f.origin, [...(others.get(f.origin) ?? []), f.seq])
   for (const [origin, list] of ctx.byOrigin) {
     const restarts = ctx.restarts.get(origin) ?? []
+    const spent = others.get(origin) ?? []
     for (let i = 1; i < list.length; i++) {
       const a = list[i - 1] as ReadingObservation
       const b = list[i] as ReadingObservation
-      const missing = b.seq - a.seq - 1
+      const missing = b.seq - a.seq - 1 - spent.filter((s) => s > a.seq && s < b.seq).length
       if (missing <= 0) continue
       const spansRestart = restarts.some((t) => t > Math.min(a.publishedAt, b.publishedAt) && t <= Math.max(a.publishedAt, b.publishedAt))
       if (!spansRestart) holes.push({ origin, at: a.publishedAt, count: missing })

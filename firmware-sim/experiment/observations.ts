@@ -81,6 +81,12 @@ export interface ModeObservations {
    * published), received or not. A reading may appear once only; repeats are merged.
    */
   readings: ReadingObservation[]
+  /**
+   * Sequence numbers devices spent on frames that are not readings (a mesh node signs its
+   * `mesh/links` announcements with its device's sequence source): the gaps they leave in a
+   * device's numbers are not holes. Missing: none.
+   */
+  otherFrames?: Array<{ origin: string, seq: number }>
   samples?: ResourceSample[]
 }
 

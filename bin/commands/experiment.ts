@@ -1,0 +1,221 @@
+import { mkdir, rmdir } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import {
+  EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, runFailover, runLatency, runScale,
+  scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
+  type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
+} from '../../firmware-sim/index.js'
+import { meshError } from '../../shared/index.js'
+import { EXIT_INVALID, EXIT_OK, intFlag, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
+
+/**
+ * `iotmesh experiment failover|scale|latency`: runs one experiment (firmware-sim/experiment/run-*.ts),
+ * shows its progress on stderr, writes the report into --out and prints the headline figures and
+ * the checks. Exit 0 when every check holds, 1 when one fails, 2 for a usage error.
+ */
+
+/** Flags each experiment takes, besides --out, --seed, --quick and --json. */
+const FLAGS: Record<ExperimentKind, readonly string[]> = {
+  failover: ['devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
+  scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
+  latency: ['rounds', 'warmup', 'pause']
+}
+
+export const experiment: Command = {
+  name: 'experiment',
+  summary: 'Measure broker versus mesh: failover, scale or latency; writes a report (Markdown, JSON, SVG)',
+  usage: 'iotmesh experiment failover|scale|latency [--out DIR] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]',
+  help: [
+    ['failover', 'each mode (broker, mesh, hybrid) through the same seeded faults: broker down, crashes, a partition'],
+    ['scale', 'fleets of growing size: traffic, CPU and memory per device, delivery, latency'],
+    ['latency', 'one mesh hop, three mesh hops and the broker path between processes, interleaved'],
+    ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>)'],
+    ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
+    ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds'],
+    ['--json', 'no progress; print {out, files, results} as JSON'],
+    ['--devices N', 'failover: fleet size (default 20; quick 6); scale: the largest fleet'],
+    ['--modes LIST', 'failover: default broker,mesh,hybrid; scale: default broker,mesh'],
+    ['--interval MS', 'failover, scale: sampling interval of every device (default 1000)'],
+    ['--transport T', 'failover: tcp (default, with DNS-SD) or memory; scale: tcp, memory or auto (default: tcp up to 50 devices)'],
+    ['--settle S', 'failover, scale: longest wait for a fleet to form before measuring (default 30)'],
+    ['--steady S', 'failover: the first phase, no fault (default 20; quick 5)'],
+    ['--broker-down S', 'failover: how long the broker stays down (default 30; quick 6; 0: no broker fault)'],
+    ['--crash-count N', 'failover: devices crashed at once (default 3; quick 2; 0: none)'],
+    ['--crash S', 'failover: how long they stay down (default 20; quick 5)'],
+    ['--partition S', 'failover: how long the fleet stays split in two (default 20; quick 6; 0: none)'],
+    ['--gap S', 'failover: the recovery phase after each fault (default 20; quick 5)'],
+    ['--drain S', 'failover: observation after the last phase (default 10; quick 5); scale: after each window (default 3)'],
+    ['--sizes LIST', 'scale: fleet sizes (default 5,10,20,50,100,200; a mode stops growing below 99 % delivery)'],
+    ['--duration S', 'scale: measured window per fleet (default 20; quick 8)'],
+    ['--warmup N', 'scale: seconds of settling before the window (default 5); latency: unrecorded rounds (default 100)'],
+    ['--rounds N', 'latency: measured rounds, one probe per path each (default 1000; quick 200)'],
+    ['--pause MS', 'latency: pause between two probes (default 2)']
+  ],
+  allowPositionals: 1,
+  options: {
+    out: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' },
+    devices: { type: 'string', short: 'n' }, modes: { type: 'string' }, interval: { type: 'string' }, transport: { type: 'string' }, settle: { type: 'string' },
+    steady: { type: 'string' }, 'broker-down': { type: 'string' }, 'crash-count': { type: 'string' }, crash: { type: 'string' }, partition: { type: 'string' },
+    gap: { type: 'string' }, drain: { type: 'string' }, sizes: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
+    rounds: { type: 'string' }, pause: { type: 'string' }
+  },
+  async run ({ values, positionals }, io) {
+    const kind = positionals[0]
+    if (kind === undefined || !(EXPERIMENT_KINDS as readonly string[]).includes(kind)) {
+      throw meshError('ERR_BAD_ARGUMENT', `name the experiment: ${EXPERIMENT_KINDS.join(', ')} (got ${kind === undefined ? 'none' : JSON.stringify(kind)}); see iotmesh experiment --help`)
+    }
+    const k = kind as ExperimentKind
+    for (const flag of Object.values(FLAGS).flat()) {
+      if (values[flag] !== undefined && !FLAGS[k].includes(flag)) {
+        const owners = EXPERIMENT_KINDS.filter((e) => FLAGS[e].includes(flag))
+        throw meshError('ERR_BAD_ARGUMENT', `--${flag} is a flag of ${owners.join(' and ')}, not of ${k}`)
+      }
+    }
+    const json = values.json === true
+    const out = resolve((values.out as string | undefined) ?? `experiment-${k}-${stamp(new Date())}`)
+    const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : latencyPlan(values)
+    const created = await onFileArgument(out, '--out', async () => await mkdir(out, { recursive: true }))
+    const progress = createProgress({ totalS: plan.seconds, json, label: `experiment ${k}` }, { stream: progressStream(io.stderr) })
+    if (!json) write(io.stdout, `iotmesh experiment ${k}: ${plan.describe}, about ${clockTime(plan.seconds)}; report in ${out}`)
+    const components = { progress, signal: io.signal }
+    let run: { results: ExperimentResults, files: string[] }
+    try {
+      run = await plan.run(out, components)
+    } catch (err) {
+      // Interrupted or failed before writing: leave no empty directory behind (one we made).
+      if (created !== undefined) await rmdir(out).catch(() => {})
+      throw err
+    } finally {
+      progress.finish()
+    }
+    return report(run, out, json, io)
+  }
+}
+
+interface Plan {
+  seconds: number
+  describe: string
+  run: (out: string, components: { progress: ReturnType<typeof createProgress>, signal: AbortSignal }) => Promise<{ results: ExperimentResults, files: string[] }>
+}
+
+function failoverPlan (values: Record<string, unknown>): Plan {
+  const quick = values.quick === true
+  const preset = FAILOVER_PRESETS[quick ? 'quick' : 'default']
+  const seconds = (name: string, fallback: number): number => numberFlag(values, name, fallback, 0, 86_400)
+  const init: FailoverRunInit = {
+    preset: quick ? 'quick' : 'default',
+    seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff),
+    devices: intFlag(values, 'devices', preset.devices, 2, 1000),
+    modes: modesFlag(values, [...MODES]),
+    intervalMs: intFlag(values, 'interval', 1000, 50, 3_600_000),
+    transport: transportFlag(values, 'tcp', ['tcp', 'memory']) as 'tcp' | 'memory',
+    settleS: seconds('settle', 30),
+    steadyS: seconds('steady', preset.steadyS),
+    brokerDownS: seconds('broker-down', preset.brokerDownS),
+    crashCount: intFlag(values, 'crash-count', preset.crashCount, 0, 999),
+    crashS: seconds('crash', preset.crashS),
+    partitionS: seconds('partition', preset.partitionS),
+    gapS: seconds('gap', preset.gapS),
+    drainS: seconds('drain', preset.drainS)
+  }
+  const timeline = failoverTimeline(init) // checks the parameters before anything runs
+  return {
+    seconds: failoverRunSeconds(init),
+    describe: `${timeline.params.devices} devices, ${(init.modes ?? []).join(', ')}, seed ${timeline.params.seed}`,
+    run: async (out, components) => await runFailover({ ...init, out }, components)
+  }
+}
+
+function scalePlan (values: Record<string, unknown>): Plan {
+  const quick = values.quick === true
+  const preset = quick ? SCALE_QUICK : SCALE_DEFAULTS
+  let sizes = values.sizes === undefined ? [...preset.sizes] : listFlag(values, 'sizes').map((s) => intFlag({ sizes: s }, 'sizes', 0, 1, 5000))
+  if (values.devices !== undefined) {
+    const most = intFlag(values, 'devices', 0, 1, 5000)
+    sizes = [...new Set([...sizes.filter((n) => n < most), most])]
+  }
+  const init: ScaleRunInit = {
+    sizes,
+    modes: modesFlag(values, ['broker', 'mesh']),
+    seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff),
+    intervalMs: intFlag(values, 'interval', 1000, 50, 3_600_000),
+    durationS: numberFlag(values, 'duration', preset.durationS, 1, 86_400),
+    warmupS: numberFlag(values, 'warmup', preset.warmupS, 0, 86_400),
+    drainS: numberFlag(values, 'drain', preset.drainS, 0, 86_400),
+    transport: transportFlag(values, 'auto', ['tcp', 'memory', 'auto']) as 'tcp' | 'memory' | 'auto',
+    ...(values.settle === undefined ? {} : { settleS: numberFlag(values, 'settle', 30, 0, 86_400) })
+  }
+  return {
+    seconds: scaleRunSeconds(init),
+    describe: `fleets of ${[...sizes].sort((a, b) => a - b).join(', ')} devices, ${(init.modes ?? []).join(', ')}, seed ${init.seed ?? 1}`,
+    run: async (out, components) => await runScale({ ...init, out }, components)
+  }
+}
+
+function latencyPlan (values: Record<string, unknown>): Plan {
+  const preset = values.quick === true ? LATENCY_QUICK : LATENCY_DEFAULTS
+  const init: LatencyRunInit = {
+    rounds: intFlag(values, 'rounds', preset.rounds, 1, 1_000_000),
+    warmup: intFlag(values, 'warmup', preset.warmup, 0, 1_000_000),
+    intervalMs: intFlag(values, 'pause', preset.intervalMs, 0, 60_000),
+    seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff)
+  }
+  return {
+    seconds: latencyRunSeconds(init),
+    describe: `${init.rounds ?? preset.rounds} rounds of one hop, three hops and the broker path`,
+    run: async (out, components) => await runLatency({ ...init, out }, components)
+  }
+}
+
+function report (run: { results: ExperimentResults, files: string[] }, out: string, json: boolean, io: Io): number {
+  const failed = run.results.checks.some((c) => c.status === 'fail')
+  if (json) {
+    write(io.stdout, JSON.stringify({ out, files: run.files, results: run.results }))
+  } else {
+    const names = run.files.map((f) => f.slice(out.length + 1))
+    write(io.stdout, [
+      `report   ${out}/report.md`,
+      `files    ${names.join(', ')}`,
+      '',
+      summaryText(run.results)
+    ].join('\n'))
+  }
+  return failed ? EXIT_INVALID : EXIT_OK
+}
+
+function listFlag (values: Record<string, unknown>, name: string): string[] {
+  const list = String(values[name]).split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (list.length === 0) throw meshError('ERR_BAD_ARGUMENT', `--${name} must be a comma-separated list, got ${JSON.stringify(values[name])}`)
+  return list
+}
+
+function modesFlag (values: Record<string, unknown>, fallback: Mode[]): Mode[] {
+  if (values.modes === undefined) return fallback
+  const modes = listFlag(values, 'modes')
+  const bad = modes.find((m) => !(MODES as readonly string[]).includes(m))
+  if (bad !== undefined || new Set(modes).size !== modes.length) {
+    throw meshError('ERR_BAD_ARGUMENT', `--modes must list distinct modes from ${MODES.join(', ')}, got ${JSON.stringify(values.modes)}`)
+  }
+  return modes as Mode[]
+}
+
+function transportFlag (values: Record<string, unknown>, fallback: string, allowed: string[]): string {
+  const t = (values.transport as string | undefined) ?? fallback
+  if (!allowed.includes(t)) throw meshError('ERR_BAD_ARGUMENT', `--transport must be ${allowed.join(', ')}, got ${JSON.stringify(t)}`)
+  return t
+}
+
+/** stderr as progress.ts wants it; a terminal that reports no width (0) counts as 80 columns. */
+function progressStream (stderr: Io['stderr']): ProgressStream {
+  const tty = stderr as Io['stderr'] & { isTTY?: boolean, columns?: number }
+  return {
+    write: (chunk) => stderr.write(chunk),
+    get isTTY () { return tty.isTTY === true },
+    get columns () { return tty.columns === undefined || tty.columns <= 0 ? 80 : tty.columns }
+  }
+}
+
+/** 20260314-093012: UTC, sortable, safe in a file name. */
+function stamp (d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+}

@@ -1,0 +1,223 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { meshError } from '../../shared/index.js'
+import { latencyResults } from './assemble.js'
+import { LATENCY_PATHS, type LatencyObservation } from './observations.js'
+import { writeReport } from './report.js'
+import type { LatencyParameters, LatencyResults } from './results.js'
+import { sleep, type RunComponents } from './run-support.js'
+
+/**
+ * `iotmesh experiment latency`, the runner: end-to-end latency of one mesh hop, three mesh hops
+ * and the broker path, each between separate processes, probe by probe, interleaved (the method
+ * of `npm run bench`'s "paths" section, test/bench/paths.ts, with its child programs):
+ *
+ * - four mesh nodes in a line, m0 – m1 – m2 – m3 (static links, no DNS-SD); m0 publishes a signed
+ *   reading, m1 (one hop) and m3 (three hops) time its arrival;
+ * - the broker path: a device process publishes a signed frame over MQTT (QoS 0) to the iotmesh
+ *   gateway (embedded Aedes, which verifies it before forwarding), and a subscriber process
+ *   verifies it end to end and times its arrival.
+ *
+ * A round is one mesh probe then one broker probe, one message in flight at a time, so the paths
+ * never compete for the CPU and a slow moment of the machine weighs on all alike. Latency is
+ * taken on the monotonic clock (process.hrtime), which every process of the machine shares: the
+ * publisher writes its send time into the payload. A probe that has not arrived within
+ * `timeoutMs` is counted as not received.
+ *
+ * The child programs are compiled JavaScript under dist/test/bench/ (`npm run build`); they are
+ * run, never imported.
+ */
+
+export interface LatencyRunInit {
+  /** Measured rounds (default 1000). */
+  rounds?: number
+  /** Rounds before those, not recorded (default 100). */
+  warmup?: number
+  /** Pause between two probes, ms (default 2). */
+  intervalMs?: number
+  /** A probe not arrived by then is lost, ms (default 1000). */
+  timeoutMs?: number
+  /** Recorded in the results (the children draw their own keys: latency does not depend on it). */
+  seed?: number
+  out?: string
+}
+
+export interface LatencyRun {
+  results: LatencyResults
+  probes: LatencyObservation[]
+  files: string[]
+}
+
+export const LATENCY_DEFAULTS = Object.freeze({ rounds: 1000, warmup: 100, intervalMs: 2, timeoutMs: 1000 })
+export const LATENCY_QUICK = Object.freeze({ rounds: 200, warmup: 50, intervalMs: 2, timeoutMs: 1000 })
+
+/** The compiled child programs, found from the iotmesh package this module belongs to. */
+export function benchChildren (): { mesh: string, broker: string } {
+  const root = packageRoot(dirname(fileURLToPath(import.meta.url)))
+  const dir = root === undefined ? undefined : join(root, 'dist', 'test', 'bench')
+  const mesh = dir === undefined ? undefined : join(dir, 'mesh-child.js')
+  const broker = dir === undefined ? undefined : join(dir, 'broker-child.js')
+  if (mesh === undefined || broker === undefined || !existsSync(mesh) || !existsSync(broker)) {
+    throw meshError('ERR_BAD_ARGUMENT', `iotmesh experiment latency runs the compiled benchmark children (dist/test/bench/mesh-child.js and broker-child.js${root === undefined ? '' : ` under ${root}`}), and they are missing: run \`npm run build\` in the iotmesh checkout first`)
+  }
+  return { mesh, broker }
+}
+
+/** Seconds the run is expected to take. */
+export function latencyRunSeconds (init: LatencyRunInit = {}): number {
+  const s = { ...LATENCY_DEFAULTS, ...stripUndefined(init) }
+  return 4 + (s.rounds + s.warmup) * 2 * (s.intervalMs + 2) / 1000
+}
+
+export async function runLatency (init: LatencyRunInit = {}, components: RunComponents = {}): Promise<LatencyRun> {
+  const s = { ...LATENCY_DEFAULTS, ...stripUndefined(init) }
+  for (const [name, min] of [['rounds', 1], ['warmup', 0], ['intervalMs', 0], ['timeoutMs', 1]] as const) {
+    const v = s[name]
+    if (!Number.isSafeInteger(v) || v < min) throw meshError('ERR_BAD_ARGUMENT', `latency: ${name} must be an integer of at least ${min}, got ${v}`)
+  }
+  const seed = init.seed ?? 1
+  const now = components.now ?? Date.now
+  const { progress, signal } = components
+  const children = benchChildren()
+  const startedAt = now()
+  const all: Child[] = []
+  const probes: LatencyObservation[] = []
+  try {
+    progress?.update({ phase: 'starting the processes' })
+    const mesh = [0, 1, 2, 3].map(() => new Child(children.mesh, {}))
+    const gateway = new Child(children.broker, { IOTMESH_BENCH_ROLE: 'gateway' })
+    all.push(...mesh, gateway)
+    await Promise.all(all.map(async (c) => { await c.ready }))
+    const addrs = await Promise.all(mesh.map(async (c) => (await c.call<{ addrs: string[] }>('info')).addrs))
+    for (let i = 1; i < mesh.length; i++) await (mesh[i] as Child).call('dial', { addrs: addrs[i - 1] })
+    const line = async (): Promise<boolean> => (await Promise.all(mesh.map(async (c) => await c.call<{ conns: number }>('status'))))
+      .every((st, i) => st.conns === (i === 0 || i === 3 ? 1 : 2))
+    await waitFor('the four mesh nodes to link in a line', line, signal)
+    const { port } = await gateway.call<{ port: number }>('info')
+    const env = { IOTMESH_BENCH_BROKER: `mqtt://127.0.0.1:${port}` }
+    const device = new Child(children.broker, { ...env, IOTMESH_BENCH_ROLE: 'device' })
+    const subscriber = new Child(children.broker, { ...env, IOTMESH_BENCH_ROLE: 'subscriber' })
+    all.push(device, subscriber)
+    await Promise.all([device.ready, subscriber.ready])
+    await waitFor('the subscriber to learn the device key', async () => (await subscriber.call<number>('keys')) > 0, signal)
+    // Interest travels hop by hop: probe until one crosses the line, so round 0 does not time the mesh's assembly.
+    await waitFor('a first reading over three hops', async () => (await probe(mesh[0] as Child, [mesh[3] as Child], -1, s.timeoutMs)).every((l) => l !== undefined), signal)
+
+    const [m0, m1, , m3] = mesh as [Child, Child, Child, Child]
+    const total = s.warmup + s.rounds
+    for (let r = 0; r < total; r++) {
+      if (r % 20 === 0) progress?.update({ phase: r < s.warmup ? `${s.warmup} warm-up rounds` : `${s.rounds} measured rounds` })
+      const [one, three] = await probe(m0, [m1, m3], 2 * r, s.timeoutMs)
+      await sleep(s.intervalMs, signal)
+      const [broker] = await probe(device, [subscriber], 2 * r + 1, s.timeoutMs)
+      await sleep(s.intervalMs, signal)
+      if (r < s.warmup) continue
+      const round = r - s.warmup
+      probes.push(observation('one-hop', round, one), observation('three-hop', round, three), observation('broker', round, broker))
+    }
+  } finally {
+    progress?.update({ phase: 'stopping the processes' })
+    await Promise.all(all.map(async (c) => { await c.stop() }))
+  }
+  const parameters: LatencyParameters = { rounds: s.rounds, paths: [...LATENCY_PATHS], intervalMs: s.intervalMs }
+  const notes = [
+    `one process per node: four mesh nodes in a line (TCP links on 127.0.0.1, static, no DNS-SD); the broker path is a device process, the iotmesh gateway process (embedded Aedes, verifying every frame) and a subscriber process (MQTT QoS 0)`,
+    `${s.warmup} warm-up rounds before the ${s.rounds} measured; a probe not arrived within ${s.timeoutMs} ms counts as lost`
+  ]
+  const results = latencyResults({ seed, parameters, probes, startedAt, finishedAt: now(), notes })
+  const files = init.out === undefined ? [] : await writeReport(init.out, results)
+  return { results, probes, files }
+}
+
+function observation (path: LatencyObservation['path'], round: number, latencyMs: number | undefined): LatencyObservation {
+  return latencyMs === undefined ? { path, round } : { path, round, latencyMs }
+}
+
+/** Sends one probe from `sender`; resolves with each receiver's latency, ms (undefined: not within the timeout). */
+async function probe (sender: Child, receivers: Child[], seq: number, timeoutMs: number): Promise<Array<number | undefined>> {
+  const tag = 7
+  const got = new Array<number | undefined>(receivers.length).fill(undefined)
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs)
+    receivers.forEach((child, i) => {
+      child.onEvent = (m) => {
+        if (m.ev !== 'rx' || m.seq !== (seq >>> 0) || m.tag !== tag) return
+        got[i] = (m.lat as number) / 1e6
+        if (got.every((v) => v !== undefined)) { clearTimeout(timer); resolve() }
+      }
+    })
+    sender.send({ cmd: 'pubfast', seq: seq >>> 0, tag })
+  })
+  for (const child of receivers) child.onEvent = undefined
+  return got
+}
+
+async function waitFor (what: string, check: () => Promise<boolean>, signal: AbortSignal | undefined, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`latency: timed out waiting for ${what}`)
+    await sleep(50, signal)
+  }
+}
+
+/** A child program driven over IPC: {cmd, id} answered by {id, ok, res}; events {ev, …}. */
+class Child {
+  readonly cp: ChildProcess
+  readonly ready: Promise<void>
+  onEvent: ((m: Record<string, unknown>) => void) | undefined
+  #stderr = ''
+  #next = 1
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+
+  constructor (script: string, env: Record<string, string>) {
+    this.cp = fork(script, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+    this.cp.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.#stderr = (this.#stderr + chunk).slice(-2000) })
+    this.ready = new Promise((resolve, reject) => {
+      this.cp.once('exit', (code) => { reject(new Error(`latency: ${script} exited with ${code}${this.#stderr === '' ? '' : `: ${this.#stderr.trim()}`}`)) })
+      this.cp.on('message', (m: Record<string, unknown>) => {
+        if (m.ev === 'ready') resolve()
+        const pending = typeof m.id === 'number' ? this.#pending.get(m.id) : undefined
+        if (pending !== undefined) {
+          this.#pending.delete(m.id as number)
+          if (m.ok === true) pending.resolve(m.res)
+          else pending.reject(new Error(String(m.err)))
+        } else if (m.ev !== undefined) this.onEvent?.(m)
+      })
+    })
+    this.ready.catch(() => {})
+  }
+
+  async call<T = unknown> (cmd: string, args: Record<string, unknown> = {}, timeoutMs = 30_000): Promise<T> {
+    const id = this.#next++
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => { this.#pending.delete(id); reject(new Error(`latency: ${cmd} timed out`)) }, timeoutMs)
+      this.#pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v as T) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+      this.cp.send({ cmd, id, ...args })
+    })
+  }
+
+  send (m: Record<string, unknown>): void {
+    if (this.cp.connected) this.cp.send(m)
+  }
+
+  async stop (): Promise<void> {
+    if (this.cp.exitCode === null && this.cp.connected) await this.call('stop', {}, 5000).catch(() => undefined)
+    if (this.cp.exitCode === null && this.cp.signalCode === null) this.cp.kill('SIGKILL')
+  }
+}
+
+/** The nearest directory upwards whose package.json is iotmesh's (from sources and from dist/). */
+function packageRoot (start: string): string | undefined {
+  for (let dir = start; ; dir = dirname(dir)) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'iotmesh') return dir
+    } catch { /* none here, or not JSON: keep looking */ }
+    if (dirname(dir) === dir) return undefined
+  }
+}
+
+function stripUndefined<T extends object> (init: T): Partial<T> {
+  return Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined)) as Partial<T>
+}

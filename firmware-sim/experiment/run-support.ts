@@ -1,0 +1,63 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { meshError } from '../../shared/index.js'
+import type { Progress } from './progress.js'
+
+/**
+ * What the three runners share: the wall clock every stamp is taken on, waits that an
+ * AbortSignal (Ctrl-C) cuts short, and the components a caller injects.
+ *
+ * The runners' waits are real time on purpose: they drive fleets of real sockets. They go through
+ * `node:timers/promises`, ref'd, so a run keeps its process alive (mesh/clock.ts's timers are
+ * unref'd, which suits nodes, not the thing a CLI command waits on).
+ */
+
+export interface RunComponents {
+  /** Wall clock, ms since the epoch: every publication and arrival is stamped on it. Default Date.now. */
+  now?: () => number
+  /** Where the run shows where it is (progress.ts); default: nothing shown. */
+  progress?: Progress
+  /** Aborts the run: the fleet under way stops, and the runner rejects with ERR_ABORTED. */
+  signal?: AbortSignal
+}
+
+/** Waits `ms` (nothing when ≤ 0); rejects with ERR_ABORTED when `signal` aborts. */
+export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted === true) throw aborted()
+  if (ms <= 0) return
+  try {
+    await delay(ms, undefined, signal === undefined ? {} : { signal })
+  } catch (err) {
+    if ((err as { name?: string }).name === 'AbortError') throw aborted(err)
+    throw err
+  }
+}
+
+/** Polls `done` every `everyMs` until it holds (true) or `timeoutMs` passes (false). */
+export async function until (done: () => boolean, timeoutMs: number, options: { signal?: AbortSignal, everyMs?: number } = {}): Promise<boolean> {
+  const end = Date.now() + timeoutMs
+  while (!done()) {
+    if (Date.now() >= end) return false
+    await sleep(Math.min(options.everyMs ?? 100, end - Date.now()), options.signal)
+  }
+  return true
+}
+
+export function aborted (cause?: unknown): Error {
+  return meshError('ERR_ABORTED', 'the experiment was interrupted; nothing was written', cause === undefined ? undefined : { cause })
+}
+
+/** Calls `tick` every `ms` while `work` runs (a progress display); stops when it settles. */
+export async function ticking<T> (ms: number, tick: () => void, work: Promise<T>): Promise<T> {
+  tick()
+  const timer = setInterval(tick, ms)
+  try {
+    return await work
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+/** A key for one reading. */
+export function readingKey (origin: string, seq: number): string {
+  return `${origin}/${seq}`
+}

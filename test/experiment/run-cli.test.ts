@@ -1,0 +1,105 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { run } from '../../bin/main.js'
+import { validateResults, type LatencyResults, type ScaleResults } from '../../firmware-sim/experiment/index.js'
+import { describeNet } from '../helpers/netns.js'
+
+async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  const code = await run(argv, { stdout, stderr, stdin: Readable.from([]), env: {}, signal: new AbortController().signal })
+  stdout.end()
+  stderr.end()
+  const text = async (s: PassThrough): Promise<string> => Buffer.concat(await s.toArray() as Buffer[]).toString('utf8')
+  return { code, stdout: await text(stdout), stderr: await text(stderr) }
+}
+
+async function tempDir (): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'iotmesh-experiment-'))
+  onTestFinished(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+const errorCode = (stderr: string): string | undefined => /\((ERR_[A-Z_]+)\)/.exec(stderr)?.[1]
+
+describe('iotmesh experiment: usage', () => {
+  it('--help lists the experiments and their flags', async () => {
+    const { code, stdout } = await cli(['experiment', '--help'])
+    expect(code).toBe(0)
+    for (const word of ['failover', 'scale', 'latency', '--out', '--seed', '--devices', '--quick', '--json', '--broker-down', '--crash-count', '--partition', '--sizes', '--rounds']) {
+      expect(stdout).toContain(word)
+    }
+  })
+
+  it.each([
+    ['no experiment named', ['experiment']],
+    ['an unknown experiment', ['experiment', 'soak']],
+    ['an unknown flag', ['experiment', 'failover', '--bogus']],
+    ['a flag of another experiment', ['experiment', 'latency', '--devices', '5']],
+    ['a flag of another experiment (failover)', ['experiment', 'failover', '--rounds', '5']],
+    ['a fleet of one', ['experiment', 'failover', '--devices', '1']],
+    ['more crashes than the peer allows', ['experiment', 'failover', '--quick', '--crash-count', '6']],
+    ['a negative phase', ['experiment', 'failover', '--broker-down', '-1']],
+    ['an unknown mode', ['experiment', 'failover', '--modes', 'broker,gossip']],
+    ['a mode twice', ['experiment', 'scale', '--modes', 'mesh,mesh']],
+    ['a bad transport', ['experiment', 'failover', '--transport', 'udp']],
+    ['auto transport for failover', ['experiment', 'failover', '--transport', 'auto']],
+    ['a size that is not a number', ['experiment', 'scale', '--sizes', '5,ten']],
+    ['a seed out of range', ['experiment', 'latency', '--seed', '4294967296']],
+    ['no rounds', ['experiment', 'latency', '--rounds', '0']],
+    ['an interval too short', ['experiment', 'failover', '--interval', '10']]
+  ])('%s is a usage error (ERR_BAD_ARGUMENT, exit 2), and nothing runs', async (_name, argv) => {
+    const { code, stdout, stderr } = await cli(argv)
+    expect(code).toBe(2)
+    expect(errorCode(stderr)).toBe('ERR_BAD_ARGUMENT')
+    expect(stdout).toBe('')
+  })
+
+  it('an --out that cannot be a directory is a usage error naming --out', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'a-file')
+    await writeFile(file, 'x')
+    const { code, stderr } = await cli(['experiment', 'latency', '--out', file])
+    expect(code).toBe(2)
+    expect(errorCode(stderr)).toBe('ERR_BAD_ARGUMENT')
+    expect(stderr).toContain('--out')
+  })
+})
+
+describeNet('iotmesh experiment scale and latency, short runs', () => {
+  it('scale: two sizes in two modes, traffic per device measured, the report written', async () => {
+    const out = await tempDir()
+    const { code, stdout } = await cli(['experiment', 'scale', '--sizes', '3,6', '--transport', 'memory', '--duration', '4', '--warmup', '1', '--drain', '2', '--out', out])
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as ScaleResults
+    expect(validateResults(results)).toEqual([])
+    expect(results.points.map((p) => `${p.mode} ${p.devices}`)).toEqual(['broker 3', 'broker 6', 'mesh 3', 'mesh 6'])
+    for (const p of results.points) {
+      expect(p.readings, `${p.mode} ${p.devices}`).toBeGreaterThanOrEqual(p.devices * 3)
+      expect(p.delivery, `${p.mode} ${p.devices}`).toBe(1)
+      expect(p.perDevice?.bytesPerS, `${p.mode} ${p.devices}`).toBeGreaterThan(100) // at least a reading a second, signed
+      expect(p.perDevice?.framesPerS, `${p.mode} ${p.devices}`).toBeGreaterThanOrEqual(1)
+    }
+    // Broker mode: each reading is one PUBLISH and its PUBACK (QoS 1), so about 2 packets a second per device.
+    for (const p of results.points.filter((x) => x.mode === 'broker')) expect(p.perDevice?.framesPerS).toBeGreaterThan(1.5)
+    expect(results.notes?.some((n) => n.includes('mesh, 6 devices: mesh over in-memory links'))).toBe(true)
+    expect((await readdir(out)).sort()).toEqual(['report.md', 'results.json', 'results.schema.json', 'traffic.svg'])
+    expect(stdout).toMatch(/^mesh +6 +100\.0 %/m)
+    expect(code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
+  }, 120_000)
+
+  it('latency: every probe of every path arrives, one hop is quicker than three', async () => {
+    const out = await tempDir()
+    const { code, stdout } = await cli(['experiment', 'latency', '--rounds', '60', '--warmup', '20', '--json', '--out', out])
+    const printed = JSON.parse(stdout) as { out: string, files: string[], results: LatencyResults }
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as LatencyResults
+    expect({ $schema: 'results.schema.json', ...printed.results }).toEqual(results)
+    expect(validateResults(results)).toEqual([])
+    expect(results.paths.map((p) => [p.path, p.sent, p.received])).toEqual([['one-hop', 60, 60], ['three-hop', 60, 60], ['broker', 60, 60]])
+    expect(results.checks.find((c) => c.id === 'hops-cost')?.status).toBe('pass')
+    expect((await readdir(out)).sort()).toEqual(['latency.svg', 'report.md', 'results.json', 'results.schema.json'])
+    expect(code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
+  }, 60_000)
+})
