@@ -27,6 +27,7 @@ export interface ClusterParts {
 }
 
 type PersistenceFactory = (opts: Record<string, unknown>) => ClusterPersistence
+interface Quittable { quit: (...args: unknown[]) => Promise<unknown> }
 
 export function redisOptions (url: string): { host: string, port: number, db: number, username?: string, password?: string } {
   let parsed: URL
@@ -52,7 +53,23 @@ export function createClusterParts (init: ClusterInit): ClusterParts {
   const require = createRequire(import.meta.url)
   const persistenceFactory = require('aedes-persistence-redis') as PersistenceFactory
   const persistence = persistenceFactory({ ...options, maxRetriesPerRequest: 3 })
-  const mq = mqemitterRedis({ ...options, maxRetriesPerRequest: 3 })
+  // No ready check: ioredis's check is an INFO command, which a connection in subscriber mode may
+  // not send; on a reconnect the server refuses it ("only (P|S)SUBSCRIBE … allowed in this context").
+  const mq = mqemitterRedis({ ...options, maxRetriesPerRequest: 3, enableReadyCheck: false })
+  // mqemitter-redis re-emits connection errors on `state`; unheard, Node would throw them and take
+  // the gateway down. ioredis reconnects by itself: a Redis hiccup is survived, not fatal.
+  ;(mq as { state?: { on: (event: string, fn: (err: Error) => void) => void } }).state?.on('error', () => {})
+  // mqemitter-redis closes with `subConn.quit()` and `pubConn.quit()` and drops their promises; when
+  // the connection is already gone, quit rejects ("Connection is closed") and nobody would hear it.
+  for (const conn of [(mq as { subConn?: Quittable }).subConn, (mq as { pubConn?: Quittable }).pubConn]) {
+    if (conn === undefined) continue
+    const quit = conn.quit.bind(conn)
+    conn.quit = (...args: unknown[]) => {
+      const done = quit(...args)
+      done.catch(() => {})
+      return done
+    }
+  }
   let closed: Promise<void> | undefined
   return {
     mq,
