@@ -11,19 +11,12 @@
  * Neither is fit for secrets.
  */
 
+import { mulberry32 as meshMulberry32 } from '../mesh/index.js'
+
 export type Rng = () => number
 
-/** mulberry32 (Tommy Ettinger, public domain): a 32-bit state PRNG, uniform in [0, 1). */
-export function mulberry32 (seed: number): Rng {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000
-  }
-}
+/** mulberry32 (Tommy Ettinger, public domain): a 32-bit state PRNG, uniform in [0, 1); mesh's own. */
+export const mulberry32: (seed: number) => Rng = meshMulberry32
 
 export type KeyPart = number | string
 
