@@ -44,7 +44,7 @@ export const inspect: Command = {
   usage: 'iotmesh inspect [FILE|-] [--key PUBKEY] [--json]',
   help: [
     ['FILE|-', 'the frame: raw bytes, hex or base64 (default: standard input)'],
-    ['--key PUBKEY', "the signer's public key (base64url or hex), or its key file; without it the signature is not checked"],
+    ['--key PUBKEY', "the signer's public key (base64url or hex), or its key file; without it the signature is not checked. Write --key=PUBKEY when the key starts with \"-\""],
     ['--json', 'print the result as JSON: {ok, error?, frame?}']
   ],
   options: { key: { type: 'string', short: 'k' }, json: { type: 'boolean' } },

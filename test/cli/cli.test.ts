@@ -113,6 +113,8 @@ describe('iotmesh (in-process, captured streams)', () => {
     ['--hex', ['--hex']],
     ['--base64', ['--base64']]
   ])('sign -> inspect round trip, %s', async (_what, format) => {
+    // Keys go as --key=VALUE: a base64url key starts with "-" one time in 64, and `--key -Ab…`
+    // would read as an unknown flag (the inspect help says so too).
     const home = await tempDir()
     const { id, publicKey } = await keygen(home)
     const signed = await cli(['sign', ...format], { home, stdin: reading })
@@ -121,13 +123,13 @@ describe('iotmesh (in-process, captured streams)', () => {
     else expect(signed.stdout.toString()).toMatch(format[0] === '--hex' ? /^[0-9a-f]+\n$/ : /^[A-Za-z0-9_-]+\n$/)
 
     for (const key of [publicKey, toHex(fromBase64(publicKey) as Uint8Array), join(home, 'device.key')]) {
-      const inspected = await cli(['inspect', '--key', key, '--json'], { home, stdin: signed.stdout })
+      const inspected = await cli(['inspect', `--key=${key}`, '--json'], { home, stdin: signed.stdout })
       expect(inspected.code).toBe(0)
       const result = JSON.parse(inspected.stdout.toString()) as { ok: boolean, signature: string, frame: { origin: string, seq: number, senml: unknown[], readings: Array<{ name: string, value: number }> } }
       expect(result).toMatchObject({ ok: true, signature: 'valid', frame: { origin: id, seq: 1 } })
       expect(result.frame.readings.map((r) => [r.name, r.value])).toEqual([['temp', 21.5], ['hum', 40]])
     }
-    const text = await cli(['inspect', '--key', publicKey], { home, stdin: signed.stdout })
+    const text = await cli(['inspect', `--key=${publicKey}`], { home, stdin: signed.stdout })
     expect(text.code).toBe(0)
     expect(text.stdout.toString()).toMatch(/^signature\s+valid$/m)
   })
@@ -185,7 +187,7 @@ describe('iotmesh (in-process, captured streams)', () => {
       for (let i = 0; i < frame.length; i++) {
         const corrupted = Buffer.from(frame)
         corrupted[i] = (corrupted[i] as number) ^ 0x40
-        const result = await cli(['inspect', '--key', publicKeyText(key), '--json'], { home, stdin: corrupted })
+        const result = await cli(['inspect', `--key=${publicKeyText(key)}`, '--json'], { home, stdin: corrupted })
         expect(result.code, `byte ${i}`).toBe(1)
         expect((JSON.parse(result.stdout.toString()) as { error: { code: string } }).error.code).toMatch(/^ERR_/)
       }
@@ -195,7 +197,7 @@ describe('iotmesh (in-process, captured streams)', () => {
       const home = await tempDir()
       const frame = await signedFrame(home)
       const other = await keygen(home, 'other.key')
-      const result = await cli(['inspect', '--key', other.publicKey], { home, stdin: frame })
+      const result = await cli(['inspect', `--key=${other.publicKey}`], { home, stdin: frame })
       expect(result.code).toBe(1)
       expect(errorCode(result.stderr)).toBe('ERR_WRONG_KEY')
     })
@@ -206,7 +208,7 @@ describe('iotmesh (in-process, captured streams)', () => {
       const keys = await loadKeyFile(join(home, 'device.key'))
       const payload = encodeCbor([new Map<number | string, unknown>([[-3, 1_700_000_000], ['seq', 1], [0, 'bad name'], [2, 1]])])
       const frame = signSign1({ protectedHeader: new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]]), payload, secretKey: keys.secretKey })
-      const result = await cli(['inspect', '--key', publicKeyText(keys.publicKey), '--json'], { home, stdin: frame })
+      const result = await cli(['inspect', `--key=${publicKeyText(keys.publicKey)}`, '--json'], { home, stdin: frame })
       expect(result.code).toBe(1)
       expect(JSON.parse(result.stdout.toString())).toMatchObject({ ok: false, error: { code: 'ERR_BAD_SENML' } })
     })
