@@ -28,6 +28,10 @@ export interface ClusterParts {
 
 type PersistenceFactory = (opts: Record<string, unknown>) => ClusterPersistence
 interface Quittable { quit: (...args: unknown[]) => Promise<unknown> }
+interface RedisConnection {
+  on: (event: string, fn: (err: Error) => void) => unknown
+  sendCommand: (command: { promise?: Promise<unknown> }, ...rest: unknown[]) => unknown
+}
 
 export function redisOptions (url: string): { host: string, port: number, db: number, username?: string, password?: string } {
   let parsed: URL
@@ -52,7 +56,19 @@ export function createClusterParts (init: ClusterInit): ClusterParts {
   const options = redisOptions(init.redis)
   const require = createRequire(import.meta.url)
   const persistenceFactory = require('aedes-persistence-redis') as PersistenceFactory
-  const persistence = persistenceFactory({ ...options, maxRetriesPerRequest: 3 })
+  // The persistence's Redis connection, made here so its failures are ours to handle: on close,
+  // ioredis rejects the commands still queued ("Connection is closed"), and aedes-persistence-redis
+  // does not always await them. ioredis is resolved as aedes-persistence-redis resolves it.
+  const Redis = createRequire(require.resolve('aedes-persistence-redis'))('ioredis') as new (opts: Record<string, unknown>) => RedisConnection
+  const conn = new Redis({ ...options, maxRetriesPerRequest: 3 })
+  conn.on('error', () => {})
+  const sendCommand = conn.sendCommand.bind(conn)
+  conn.sendCommand = (command: { promise?: Promise<unknown> }, ...rest: unknown[]) => {
+    const result = sendCommand(command, ...rest)
+    command.promise?.catch(() => {}) // the caller still sees the rejection; it just cannot go unheard
+    return result
+  }
+  const persistence = persistenceFactory({ conn })
   // No ready check: ioredis's check is an INFO command, which a connection in subscriber mode may
   // not send; on a reconnect the server refuses it ("only (P|S)SUBSCRIBE … allowed in this context").
   const mq = mqemitterRedis({ ...options, maxRetriesPerRequest: 3, enableReadyCheck: false })
