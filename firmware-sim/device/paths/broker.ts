@@ -107,14 +107,7 @@ export class BrokerPath implements PathSender {
   /** The clean goodbye (offline status, DISCONNECT), each step bounded by `timeoutMs`. Idempotent. */
   async stop (timeoutMs: number): Promise<void> {
     if (this.#stopped) return
-    this.#stopped = true
-    this.#listeners.length = 0
-    if (this.#timer !== undefined) this.#components.clock.clearTimeout(this.#timer)
-    this.#timer = undefined
-    const client = this.#client
-    this.#client = undefined
-    const wasUp = this.#up
-    this.#up = false
+    const { client, wasUp } = this.#release()
     if (client === undefined) return
     if (wasUp && client.connected) {
       const { fleet, deviceId } = this.#init
@@ -127,16 +120,23 @@ export class BrokerPath implements PathSender {
     this.#failInflight(meshError('ERR_ABORTED', 'the device stopped'))
   }
 
-  /** Drops the connection as a crash would: no offline status, no DISCONNECT, so the broker publishes the last will. */
-  destroy (): void {
-    if (this.#stopped) return
+  /** Marks the path stopped, forgets listeners and the retry timer, and hands back the client. */
+  #release (): { client: MqttClient | undefined, wasUp: boolean } {
     this.#stopped = true
     this.#listeners.length = 0
     if (this.#timer !== undefined) this.#components.clock.clearTimeout(this.#timer)
     this.#timer = undefined
     const client = this.#client
     this.#client = undefined
+    const wasUp = this.#up
     this.#up = false
+    return { client, wasUp }
+  }
+
+  /** Drops the connection as a crash would: no offline status, no DISCONNECT, so the broker publishes the last will. */
+  destroy (): void {
+    if (this.#stopped) return
+    const { client } = this.#release()
     client?.end(true) // forced: the socket is destroyed without a DISCONNECT packet
     this.#failInflight(meshError('ERR_ABORTED', 'the device crashed'))
   }
