@@ -1,10 +1,8 @@
 import type { Client, PublishPacket } from 'aedes'
-import { meshError, type DeviceId } from '../shared/index.js'
+import { meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
 import type { BrokerHooks } from './broker.js'
 import type { Ingest, Outcome } from './ingest.js'
 import type { DropReason } from './reasons.js'
-import { parseStatus } from './status.js'
-import { parseTopic } from './topics.js'
 
 /**
  * What an MQTT client may publish on the embedded broker, decided in Aedes's `authorizePublish`

@@ -1,8 +1,10 @@
-import { generateKeyPair, meshError, type DeviceId, type Ed25519, type KeyPair, type PublicKey, type SequenceSource } from '../shared/index.js'
-import { MeshNode, type Clock as MeshClock, type Delivery, type DiscoveredPeer, type DropInfo, type Subscription, type MdnsResponder, type MeshNodeInit, type Random, type Transport } from '../mesh/index.js'
-import type { Clock } from './clock.js'
+import {
+  generateKeyPair, meshError, topicFilters, type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SequenceSource
+} from '../shared/index.js'
+import {
+  MeshNode, type Delivery, type DiscoveredPeer, type DropInfo, type Subscription, type MdnsResponder, type MeshNodeInit, type Random, type Transport
+} from '../mesh/index.js'
 import type { DropEvent, MessageSource, Outcome, Reading } from './ingest.js'
-import type { LearnResult } from './keys.js'
 import type { DropReason } from './reasons.js'
 
 /**
@@ -17,7 +19,7 @@ import type { DropReason } from './reasons.js'
  *   SenML JSON (gateway.ts). The key comes from the node — DNS-SD TXT records, link handshakes,
  *   KEY messages — before the frame is submitted, so ingest never holds a mesh frame.
  * - **MQTT → mesh.** A reading accepted from the broker is injected into the mesh
- *   (`node.router.inject(frame)`; `injectBrokerReadings`, default true), its key taught to the
+ *   (`node.inject(frame)`; `injectBrokerReadings`, default true), its key taught to the
  *   router first. A device known to be on the mesh too (its readings came through the mesh within
  *   the path window, or it is the gateway's neighbour) publishes there itself: its broker reading
  *   waits `injectDelayMs` for the mesh copy and is injected only when that does not come — so
@@ -148,7 +150,7 @@ export class MeshBridge {
     this.#running = true
     // A subscription to the whole fleet: it also declares the gateway's interest, so a mesh that
     // routes by subscriptions carries every reading towards the gateway.
-    const subscription = this.#node.subscribe(`iotmesh/${this.#host.fleet}/#`, { buffer: this.#init.subscriptionBuffer })
+    const subscription = this.#node.subscribe(topicFilters.fleet(this.#host.fleet), { buffer: this.#init.subscriptionBuffer })
     this.#subscription = subscription
     void this.#pump(subscription)
     this.#node.on('drop', this.#onDrop)
@@ -174,8 +176,8 @@ export class MeshBridge {
   /** A key the gateway learned (a retained status, the roster, an operator): the mesh learns it too. */
   keyFromGateway (id: DeviceId, publicKey: PublicKey, source: string): void {
     if (!this.#running || source === 'mesh' || source === 'mdns' || source === 'link') return
-    if (this.#node.router.keyring.get(id) !== undefined) return
-    if (this.#node.router.learnKey(publicKey, id)) this.#counters.keysToMesh++
+    if (this.#node.keyOf(id) !== undefined) return
+    if (this.#node.learnKey(publicKey, id) === 'added') this.#counters.keysToMesh++
   }
 
   /** A reading the gateway accepted from the broker: into the mesh, now or after `injectDelayMs`. */
@@ -184,9 +186,10 @@ export class MeshBridge {
     const key = readingKey(reading.origin, reading.seq)
     const publicKey = this.#host.keyOf(reading.origin)
     if (publicKey === undefined) return
-    if (this.#node.router.keyring.get(reading.origin) === undefined) {
-      // Taught first, so the router verifies at once and never holds an injected frame.
-      if (!this.#node.router.learnKey(publicKey, reading.origin)) return
+    if (this.#node.keyOf(reading.origin) === undefined) {
+      // Taught first, so the node verifies at once and never holds an injected frame.
+      const learned = this.#node.learnKey(publicKey, reading.origin)
+      if (learned !== 'added' && learned !== 'known') return
       this.#counters.keysToMesh++
     }
     const onMesh = this.#host.onMesh(reading.origin) || this.#node.links.has(reading.origin)
@@ -205,7 +208,7 @@ export class MeshBridge {
     this.#injected.add(key)
     if (this.#injected.size > MAX_INJECTED_REMEMBERED) this.#injected.delete(this.#injected.values().next().value as string)
     this.#counters.injected++
-    this.#node.router.inject(frame)
+    this.#node.inject(frame)
   }
 
   #fromMesh (d: Delivery): void {
@@ -220,7 +223,7 @@ export class MeshBridge {
       this.#counters.notInjected++
     }
     if (this.#host.keyOf(d.origin) === undefined) {
-      const publicKey = this.#node.router.keyring.get(d.origin) // the router verified the frame with it
+      const publicKey = this.#node.keyOf(d.origin) // the node verified the frame with it
       if (publicKey !== undefined) this.#keyFromMesh(d.origin, publicKey, 'mesh')
     }
     this.#counters.fromMesh++
@@ -246,7 +249,7 @@ export interface GatewayNodeComponents {
   keys?: KeyPair
   transport?: Transport
   responder?: MdnsResponder
-  meshClock?: MeshClock
+  clock?: Clock
   random?: Random
   ed25519?: Ed25519
   sequence?: SequenceSource
@@ -266,7 +269,7 @@ export function createGatewayNode (init: MeshNodeInit, gateway: { fleet: string,
     keys,
     ...(components.transport === undefined ? {} : { transport: components.transport }),
     ...(components.responder === undefined ? {} : { responder: components.responder }),
-    ...(components.meshClock === undefined ? {} : { clock: components.meshClock }),
+    ...(components.clock === undefined ? {} : { clock: components.clock }),
     ...(components.random === undefined ? {} : { random: components.random }),
     ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }),
     ...(components.sequence === undefined ? {} : { sequence: components.sequence })

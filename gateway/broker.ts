@@ -51,6 +51,11 @@ export interface BrokerHooks {
   authorizePublish: NonNullable<AedesOptions['authorizePublish']>
   authorizeSubscribe?: AedesOptions['authorizeSubscribe']
   authorizeForward?: AedesOptions['authorizeForward']
+  /**
+   * Called with every new Aedes instance before any client can connect. Each start builds a new
+   * one, so what the gateway installs on it (the publish guard) survives a broker restart.
+   */
+  setup?: (aedes: Aedes) => void | Promise<void>
 }
 
 export interface BrokerPorts {
@@ -107,6 +112,7 @@ export class EmbeddedBroker {
     aedes.on('clientError', () => {})
     aedes.on('connectionError', () => {})
     ;(aedes as unknown as NodeJS.EventEmitter).on('error', () => {})
+    await this.#hooks.setup?.(aedes)
 
     const handle = aedes.handle.bind(aedes)
     this.#tcp = tls === undefined ? createNetServer(handle) : createTlsServer(tls, handle)

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
-import { meshError } from '../shared/index.js'
+import { frameTopic, meshError, topicFilters } from '../shared/index.js'
 import type { Ingest, Outcome } from './ingest.js'
-import { topicFilters } from './topics.js'
 
 /**
  * The gateway as a client of any MQTT 3.1.1/5 broker (Mosquitto, EMQX, HiveMQ, a cloud broker):
@@ -98,7 +97,7 @@ export class ExternalBrokerLink {
       })
     })
     // Statuses first: retained ones arrive on subscribe and teach the keys (held frames wait meanwhile).
-    await client.subscribeAsync([topicFilters.status(fleet), topicFilters.telemetry(fleet), ...(init.deviceTopics ?? []).map((t) => `iotmesh/${fleet}/+/${t}`)], { qos: 1 })
+    await client.subscribeAsync([topicFilters.status(fleet), topicFilters.telemetry(fleet), ...(init.deviceTopics ?? []).map((t) => frameTopic(fleet, '+', t))], { qos: 1 })
   }
 
   #onMessage (topic: string, payload: Buffer): void {

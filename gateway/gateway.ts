@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events'
-import type { AedesPublishPacket } from 'aedes'
-import { meshError, type DeviceId, type PublicKey } from '../shared/index.js'
-import { LINKS_TOPIC, type MeshNode, type MeshNodeInit } from '../mesh/index.js'
+import type { Aedes, AedesPublishPacket } from 'aedes'
+import {
+  LINKS_TOPIC, Lifecycle, frameTopic, meshError, jsonTopic, systemClock, topicFilters, type Clock, type DeviceId, type LearnResult, type PublicKey
+} from '../shared/index.js'
+import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createPublishGuard, type RefusalPolicy } from './authorize.js'
 import { MeshBridge, createGatewayNode, type BridgeInit, type GatewayNodeComponents } from './bridge.js'
 import { EmbeddedBroker, type BrokerInit } from './broker.js'
-import { systemClock } from './clock.js'
 import { dashboardHandler } from './dashboard.js'
 import { DeviceRegistry, type DeviceRegistryInit } from './devices.js'
 import { ExternalBrokerLink, type ExternalInit } from './external.js'
@@ -15,9 +16,7 @@ import { frameToSenmlJsonText } from './json.js'
 import { LiveFeed, type LiveInit } from './live.js'
 import { createMetrics } from './metrics.js'
 import type { Registry } from 'prom-client'
-import type { LearnResult } from './keys.js'
 import type { GatewayCounters } from './reasons.js'
-import { frameTopic, jsonTopic, topicFilters } from './topics.js'
 import { Topology, type TopologyInit, type TopologySnapshot } from './topology.js'
 
 /**
@@ -60,7 +59,7 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
   live?: LiveInit
 }
 
-/** Dependencies: the ingest's clocks and Ed25519, and the mesh node's (gateway/bridge.ts). */
+/** Dependencies: the one clock, Ed25519, and the mesh node's (gateway/bridge.ts). */
 export interface GatewayComponents extends IngestComponents, GatewayNodeComponents {}
 
 export interface GatewayEvents {
@@ -100,38 +99,38 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The live event stream (`/api/events`), with `http`. */
   readonly live: LiveFeed | undefined
   readonly #init: GatewayInit
-  readonly #now: () => number
+  readonly #clock: Clock
   readonly #broker: EmbeddedBroker | undefined
   readonly #external: ExternalBrokerLink | undefined
-  readonly #guardInstall: ((aedes: { publish: unknown }) => void) | undefined
-  #state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
-  #starting: Promise<void> | undefined
-  #stopping: Promise<void> | undefined
+  readonly #lifecycle = new Lifecycle('gateway')
+  /** stop() was called: the HTTP server, the SSE clients and the registry are not made to restart. */
+  #stopped = false
 
   constructor (init: GatewayInit = {}, components: GatewayComponents = {}) {
     super({ captureRejections: false })
     // An iterable roster may be read once only: the ingest and the mesh node both need it.
     const roster = init.roster === undefined ? undefined : [...init.roster]
     this.#init = roster === undefined ? init : { ...init, roster }
+    this.#clock = components.clock ?? systemClock
     this.ingest = new Ingest(this.#init, components)
     this.fleet = this.ingest.fleet
-    this.devices = new DeviceRegistry(init.registry, components.now === undefined ? {} : { now: components.now })
+    const now = (): number => this.#clock.wall()
+    this.devices = new DeviceRegistry(init.registry, { now })
     if (init.broker === undefined) {
       this.mode = 'embedded'
-      const guard = createPublishGuard(this.ingest, init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal })
-      this.#broker = new EmbeddedBroker(init, guard.hooks)
-      this.#guardInstall = guard.install
+      const guard = createPublishGuard(this.ingest, { onRefusal: init.onRefusal })
+      // Every new Aedes (each broker start) gets the guard, the retained statuses and the cluster feed.
+      this.#broker = new EmbeddedBroker(init, { ...guard.hooks, setup: async (aedes) => { guard.install(aedes); await this.#setupBroker(aedes) } })
     } else {
       this.mode = 'external'
       this.#external = new ExternalBrokerLink(typeof init.broker === 'string' ? { url: init.broker } : init.broker, this.ingest)
     }
-    this.#now = components.now ?? Date.now
     this.topology = new Topology(init.topology)
     if (init.mesh !== undefined && init.mesh !== false) {
       this.mesh = createGatewayNode(init.mesh, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, components)
       this.bridge = new MeshBridge(init, {
         node: this.mesh,
-        clock: components.clock ?? systemClock,
+        clock: this.#clock,
         host: {
           fleet: this.fleet,
           keyOf: (id) => this.ingest.keys.get(id),
@@ -144,7 +143,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       })
     }
     if (init.http !== undefined) {
-      this.live = new LiveFeed(init.live ?? {}, { devices: this.devices, topology: () => this.topologySnapshot(), summary: () => this.summary(), clock: components.clock ?? systemClock, now: this.#now })
+      this.live = new LiveFeed(init.live ?? {}, { devices: this.devices, topology: () => this.topologySnapshot(), summary: () => this.summary(), clock: this.#clock, now })
     }
     this.metrics = createMetrics(this)
     this.http = init.http === undefined
@@ -188,7 +187,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Nodes and links of the mesh (announcements and the gateway's own links) and the devices that use the broker (a status). */
   topologySnapshot (): TopologySnapshot {
-    const now = this.#now()
+    const now = this.#clock.wall()
     this.topology.expire(now)
     const brokerDevices = this.devices.list().filter((d) => d.status !== undefined).map((d) => d.id)
     return this.topology.snapshot(now, { ...(this.mesh === undefined ? {} : { self: { id: this.mesh.id, links: this.mesh.links.keys() } }), brokerDevices })
@@ -199,7 +198,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return {
       fleet: this.fleet,
       mode: this.mode,
-      now: this.#now(),
+      now: this.#clock.wall(),
       ...(this.mesh === undefined ? {} : { mesh: { id: this.mesh.id, name: this.mesh.name, peers: this.mesh.links.size } }),
       mqttClients: this.connectedClients,
       counters: this.counters,
@@ -207,10 +206,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
-  /** The embedded broker (Aedes instance inside), when there is one and it runs. */
-  get broker (): EmbeddedBroker | undefined { return this.#broker }
-
   get connectedClients (): number { return this.#broker?.connectedClients ?? 0 }
+
+  /** True when this gateway embeds the broker (rather than joining an external one). */
+  get embedsBroker (): boolean { return this.#broker !== undefined }
+
+  /**
+   * Stops the embedded broker (a broker outage: clients are cut off, their last wills fire) while
+   * the rest of the gateway runs on. For failover experiments and the fleet simulator.
+   */
+  async stopBroker (): Promise<void> {
+    await this.#broker?.stop()
+  }
+
+  /** Starts the embedded broker again on the same ports, with the publish guard installed anew. */
+  async startBroker (): Promise<void> {
+    if (this.#lifecycle.live) await this.#broker?.start()
+  }
 
   /** Learns a device key (DNS-SD, a link handshake, an operator). Held frames of that device are verified at once. */
   learnKey (publicKey: PublicKey, options: { deviceId?: DeviceId, source?: string } = {}): LearnResult {
@@ -228,7 +240,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Publishes as the gateway (bypassing client authorization): for the bridge and the HTTP side. */
   publish (topic: string, payload: string | Uint8Array, options: { retain?: boolean, qos?: 0 | 1 } = {}): void {
-    if (this.#state !== 'started' && this.#state !== 'starting') return
+    if (!this.#lifecycle.live) return
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
     const aedes = this.#broker?.aedes
     if (aedes !== undefined) {
@@ -238,46 +250,54 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
-  /** Builds and starts everything. Idempotent. */
+  /**
+   * Builds and starts everything (shared/lifecycle.ts): a stop during start wins, and a failed
+   * start tears down what it brought up and can be retried. Idempotent.
+   */
   async start (options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#state === 'stopping' || this.#state === 'stopped') throw meshError('ERR_BAD_ARGUMENT', 'a stopped gateway cannot be started again: create a new one')
-    this.#starting ??= this.#start(options.signal)
-    await this.#starting
-  }
-
-  async #start (signal: AbortSignal | undefined): Promise<void> {
-    this.#state = 'starting'
-    try {
+    if (this.#stopped) throw meshError('ERR_BAD_ARGUMENT', 'a stopped gateway cannot be started again: create a new one')
+    await this.#lifecycle.start(async (signal, defer) => {
+      defer('registry', () => { this.devices.markAllOffline() })
+      defer('held frames', () => { this.ingest.clear() })
       if (this.#broker !== undefined) {
+        defer('broker', async () => {
+          this.ingest.clear() // settle the publishes that wait for a key before their clients go
+          await this.#broker?.stop()
+        })
         await this.#broker.start()
-        const aedes = this.#broker.aedes
-        if (aedes !== undefined) {
-          this.#guardInstall?.(aedes)
-          await this.#bootstrapFromRetained()
-          if (this.#init.cluster !== undefined) this.#followCluster()
-        }
-      } else {
-        await this.#external?.start(signal === undefined ? {} : { signal })
+      } else if (this.#external !== undefined) {
+        defer('external broker', async () => { await this.#external?.stop() })
+        await this.#external.start({ signal })
       }
       if (this.mesh !== undefined) {
-        await this.mesh.start()
-        this.mesh.on('link:open', () => this.live?.topologyChanged())
-        this.mesh.on('link:close', () => this.live?.topologyChanged())
+        // The mesh node says goodbye on DNS-SD (RFC 6762 §10.1) and closes its links.
+        defer('mesh', async () => { await this.mesh?.stop() })
+        await this.mesh.start({ signal })
+        const changed = (): void => { this.live?.topologyChanged() }
+        this.mesh.on('link:open', changed)
+        this.mesh.on('link:close', changed)
+        defer('mesh events', () => { this.mesh?.off('link:open', changed); this.mesh?.off('link:close', changed) })
         this.bridge?.start()
+        defer('bridge', () => { this.bridge?.stop() })
       }
       this.live?.start()
-      await this.http?.start()
-      this.#state = 'started'
-    } catch (err) {
-      this.#stopping = this.#teardown()
-      await this.#stopping
-      throw err
-    }
+      defer('live', () => { this.live?.stop() })
+      if (this.http !== undefined) {
+        defer('http', async () => { await this.http?.stop() })
+        await this.http.start()
+      }
+    }, options)
+  }
+
+  /** What each new Aedes instance needs (the guard is installed by the caller first). */
+  async #setupBroker (aedes: Aedes): Promise<void> {
+    await this.#bootstrapFromRetained(aedes)
+    if (this.#init.cluster !== undefined) this.#followCluster(aedes)
   }
 
   /** Retained statuses already in the broker's store (Redis in a cluster) teach keys and presence. */
-  async #bootstrapFromRetained (): Promise<void> {
-    const persistence = (this.#broker?.aedes as { persistence?: unknown } | undefined)?.persistence as { createRetainedStream?: (pattern: string) => AsyncIterable<AedesPublishPacket> } | undefined
+  async #bootstrapFromRetained (aedes: Aedes): Promise<void> {
+    const persistence = (aedes as { persistence?: unknown }).persistence as { createRetainedStream?: (pattern: string) => AsyncIterable<AedesPublishPacket> } | undefined
     if (persistence?.createRetainedStream === undefined) return
     for await (const packet of persistence.createRetainedStream(topicFilters.status(this.fleet))) {
       this.ingest.handle(packet.topic, packet.payload as Buffer, { path: 'broker', from: 'retained' })
@@ -285,9 +305,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   /** In a cluster, statuses that reach another gateway of the cluster teach this one too. */
-  #followCluster (): void {
-    const aedes = this.#broker?.aedes
-    if (aedes === undefined) return
+  #followCluster (aedes: Aedes): void {
     aedes.subscribe(topicFilters.status(this.fleet), (packet, done) => {
       if (packet.brokerId !== aedes.id) this.ingest.handle(packet.topic, packet.payload as Buffer, { path: 'broker', from: `broker:${packet.brokerId}` })
       done()
@@ -308,30 +326,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('reading', reading)
   }
 
-  /** Graceful: stops listening, disconnects clients, drops held frames, closes Redis/MQTT. Idempotent; nothing is emitted after it. */
-  async stop (): Promise<void> {
-    if (this.#state === 'new') {
-      this.#state = 'stopped'
-      this.ingest.stop()
-      return
-    }
-    this.#stopping ??= (this.#starting ?? Promise.resolve()).then(() => this.#teardown(), () => this.#teardown())
-    await this.#stopping
+  /**
+   * Graceful: stops listening, disconnects clients, drops held frames, closes Redis/MQTT. Every
+   * step runs even when one fails; failures are reported together (AggregateError). Idempotent;
+   * nothing is emitted after it is called.
+   */
+  async stop (options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#stopped = true
+    await this.#lifecycle.stop(options)
   }
 
-  async #teardown (): Promise<void> {
-    this.#state = 'stopping'
-    this.bridge?.stop()
-    this.ingest.stop()
-    this.removeAllListeners()
-    this.live?.stop()
-    await this.http?.stop()
-    // The mesh node says goodbye on DNS-SD (RFC 6762 §10.1) and closes its links.
-    await this.mesh?.stop()
-    await this.#broker?.stop()
-    await this.#external?.stop()
-    this.devices.markAllOffline()
-    this.#state = 'stopped'
+  override emit<K extends keyof GatewayEvents> (event: K, ...args: K extends keyof GatewayEvents ? GatewayEvents[K] : never): boolean {
+    return this.#lifecycle.live && super.emit(event, ...args as never)
   }
 
   async [Symbol.asyncDispose] (): Promise<void> {

@@ -1,14 +1,10 @@
 import { EventEmitter } from 'node:events'
 import {
-  DEFAULT_FLEET, DEFAULT_FRAME_LIMITS, createReplayGuard, decodeFrame, isMeshError, verifyFrame,
-  type DeviceId, type Ed25519, type ErrorCode, type FrameLimits, type PublicKey, type ReplayGuard, type SenmlPack, type TelemetryFrame
+  DEFAULT_FLEET, Verifier, parseStatus, parseTopic, systemClock,
+  type Admission, type Clock, type DeviceId, type DeviceStatus, type Ed25519, type ErrorCode, type LearnResult, type PublicKey, type SenmlPack,
+  type TelemetryFrame, type VerifierInit
 } from '../shared/index.js'
-import { systemClock, type Clock } from './clock.js'
-import { HoldPen } from './hold.js'
-import { KeyStore, type LearnResult } from './keys.js'
 import { DROP_REASONS, newCounters, type DropReason, type GatewayCounters, type Path } from './reasons.js'
-import { parseStatus, type DeviceStatus } from './status.js'
-import { parseTopic } from './topics.js'
 
 /**
  * The gateway's ingest pipeline: one MQTT-shaped message (topic, payload, where it came from) in,
@@ -25,31 +21,15 @@ import { parseTopic } from './topics.js'
  * forwards anything, so a frame that fails never reaches another subscriber.
  */
 
-export interface IngestInit {
+/** The verifier's options (keys, roster, replay window, holding pen, limits: shared/verifier.ts) and the fleet served. */
+export interface IngestInit extends VerifierInit {
   /** The fleet served; frames for any other are dropped (`unknown_fleet`). Default "default". */
   fleet?: string
-  /** How long a frame waits for its signer's key (ms). Default 3000. */
-  holdMs?: number
-  /** Most frames held at once, all signers together. Default 1024. */
-  maxHeld?: number
-  /** Most frames held for one signer. Default 64. */
-  maxHeldPerSigner?: number
-  /** Closed mode: only these keys are ever trusted. */
-  roster?: Iterable<PublicKey>
-  /** Open mode: most keys remembered. Default 100,000. */
-  maxKeys?: number
-  /** Replay window per origin (RFC 4303 §3.4.3). Default 1024. */
-  replayWindow?: number
-  /** Most origins tracked by the replay guard. Default 65,536. */
-  maxOrigins?: number
-  limits?: FrameLimits
 }
 
 export interface IngestComponents {
-  /** Timers of the holding pen. */
+  /** Timers of the holding pen, and the wall clock of `receivedAt`. */
   clock?: Clock
-  /** Wall clock for `receivedAt` (ms since the epoch). */
-  now?: () => number
   ed25519?: Ed25519
 }
 
@@ -116,47 +96,48 @@ export interface IngestEvents {
 
 interface Held {
   frame: TelemetryFrame
-  fleet: string
   source: MessageSource
   topic: string
   resolve: (outcome: Outcome) => void
 }
 
+type DropInfo = Omit<DropEvent, 'reason' | 'code' | 'message'>
+
+/** How each verifier refusal is counted at the gateway. */
+const REFUSALS: Record<Extract<Admission, { verdict: 'refused' }>['refusal'], DropReason> = {
+  malformed: 'malformed',
+  'too-old': 'too_old',
+  'not-in-roster': 'not_in_roster',
+  'bad-signature': 'bad_signature',
+  'unknown-signer': 'unknown_signer'
+}
+
 export class Ingest extends EventEmitter<IngestEvents> {
   readonly fleet: string
   readonly counters: GatewayCounters = newCounters()
-  readonly keys: KeyStore
-  readonly #replay: ReplayGuard
-  readonly #pen: HoldPen<Held>
-  readonly #limits: FrameLimits
-  readonly #now: () => number
-  readonly #ed25519: Ed25519 | undefined
+  /** The one verifier (shared/verifier.ts): key store, holding pen, replay window. */
+  readonly verifier: Verifier<Held>
+  readonly #clock: Clock
   #stopped = false
 
   constructor (init: IngestInit = {}, components: IngestComponents = {}) {
     super({ captureRejections: false })
     this.fleet = init.fleet ?? DEFAULT_FLEET
-    this.keys = new KeyStore({ ...(init.roster === undefined ? {} : { roster: init.roster }), max: init.maxKeys ?? 100_000 })
-    this.counters.keysLearned = this.keys.size
-    this.#replay = createReplayGuard({ window: init.replayWindow ?? 1024, maxOrigins: init.maxOrigins ?? 65_536 })
-    this.#pen = new HoldPen({
-      clock: components.clock ?? systemClock,
-      holdMs: init.holdMs ?? 3000,
-      max: init.maxHeld ?? 1024,
-      maxPerSigner: init.maxHeldPerSigner ?? 64
-    })
-    this.#limits = init.limits ?? DEFAULT_FRAME_LIMITS
-    this.#now = components.now ?? Date.now
-    this.#ed25519 = components.ed25519
+    this.#clock = components.clock ?? systemClock
+    this.verifier = new Verifier(init, { clock: this.#clock, ed25519: components.ed25519 })
+    this.counters.keysLearned = this.verifier.keys.size
   }
 
+  /** The gateway's key store. */
+  get keys (): Verifier['keys'] { return this.verifier.keys }
+
   /** Frames waiting for a key right now. */
-  get heldCount (): number { return this.#pen.size }
+  get heldCount (): number { return this.verifier.heldCount }
 
   /** Decides what to do with one message. Synchronous unless the frame is held. */
   handle (topic: string, payload: Uint8Array, source: MessageSource): Outcome {
     const parsed = parseTopic(topic)
-    const base = { topic, path: source.path, ...(source.from === undefined ? {} : { from: source.from }) }
+    const base = { topic, path: source.path, from: source.from }
     if (!parsed.ok) {
       if (parsed.why === 'not-iotmesh') return { verdict: 'ignored' }
       if (parsed.fleet !== undefined && parsed.fleet !== this.fleet) return this.reject('unknown_fleet', `the topic ${topic} is for fleet ${parsed.fleet}; this gateway serves ${this.fleet}`, base)
@@ -174,18 +155,22 @@ export class Ingest extends EventEmitter<IngestEvents> {
    * operator). Frames held for that device are verified at once.
    */
   learnKey (publicKey: PublicKey, options: { deviceId?: DeviceId, source?: string } = {}): LearnResult {
-    const { result, id } = this.keys.learn(publicKey, options.deviceId)
+    const { result, id, released } = this.verifier.learnKey(publicKey, options.deviceId)
     if (result === 'added') {
       this.counters.keysLearned++
       if (!this.#stopped) this.emit('key', { deviceId: id, publicKey, source: options.source ?? 'api' })
     }
-    if (result === 'added' || result === 'known') this.#release(id)
+    for (const held of released) {
+      this.counters.released++
+      const outcome = this.#admit(held)
+      if (outcome.verdict !== 'held') held.resolve(outcome) // else it waits in the pen again
+    }
     return result
   }
 
   /** Counts and reports a drop decided elsewhere (the broker's claim checks) or here. */
-  reject (reason: DropReason, message: string, info: Omit<DropEvent, 'reason' | 'code' | 'message'> = {}, code: ErrorCode = DROP_REASONS[reason].code): Outcome {
-    const drop: DropEvent = { reason, code, message, ...info }
+  reject (reason: DropReason, message: string, info: DropInfo = {}, code: ErrorCode = DROP_REASONS[reason].code): Outcome {
+    const drop: DropEvent = { reason, code, message, ...definedOnly(info) }
     if (!this.#stopped) {
       this.counters.dropped[reason]++
       this.emit('drop', drop)
@@ -193,24 +178,29 @@ export class Ingest extends EventEmitter<IngestEvents> {
     return { verdict: 'dropped', drop }
   }
 
-  /** Drops every held frame and stops emitting. Idempotent. */
+  /** Drops every held frame (the gateway is stopping); the ingest itself goes on. */
+  clear (): void {
+    for (const held of this.verifier.clear()) {
+      held.resolve({ verdict: 'dropped', drop: { reason: 'unknown_signer', code: 'ERR_UNKNOWN_SIGNER', message: 'the gateway stopped while the frame waited for its key', deviceId: held.frame.origin, seq: held.frame.seq } })
+    }
+  }
+
+  /** Drops every held frame and stops emitting, for good. Idempotent. */
   stop (): void {
     if (this.#stopped) return
     this.#stopped = true
-    for (const held of this.#pen.clear()) {
-      held.resolve({ verdict: 'dropped', drop: { reason: 'unknown_signer', code: 'ERR_UNKNOWN_SIGNER', message: 'the gateway stopped while the frame waited for its key', deviceId: held.frame.origin, seq: held.frame.seq } })
-    }
+    this.clear()
     this.removeAllListeners()
   }
 
-  #status (deviceId: DeviceId, payload: Uint8Array, info: Omit<DropEvent, 'reason' | 'code' | 'message'>, source: MessageSource): Outcome {
+  #status (deviceId: DeviceId, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome {
     const parsed = parseStatus(payload, deviceId)
     if (!parsed.ok) return this.reject(parsed.reason, parsed.message, info)
     if (parsed.status?.state === 'online') {
       const learned = this.learnKey(parsed.status.publicKey, { deviceId, source: 'status' })
       if (learned === 'not-in-roster') return this.reject('not_in_roster', `device ${deviceId} is not in the roster`, info)
     }
-    const event: StatusEvent = { deviceId, fleet: this.fleet, status: parsed.status, path: source.path, ...(source.from === undefined ? {} : { from: source.from }) }
+    const event: StatusEvent = definedOnly({ deviceId, fleet: this.fleet, status: parsed.status, path: source.path, from: source.from })
     if (!this.#stopped) {
       this.counters.statuses++
       this.emit('status', event)
@@ -218,57 +208,48 @@ export class Ingest extends EventEmitter<IngestEvents> {
     return { verdict: 'status', event }
   }
 
-  #frame (deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: Omit<DropEvent, 'reason' | 'code' | 'message'>, source: MessageSource): Outcome {
-    if (payload.length > this.#limits.maxBytes) return this.reject('frame_too_large', `the frame is ${payload.length} bytes, over the ${this.#limits.maxBytes}-byte limit`, info)
-    let frame: TelemetryFrame
-    try {
-      frame = decodeFrame(payload, this.#limits)
-    } catch (err) {
-      const code: ErrorCode = isMeshError(err) ? err.code : 'ERR_BAD_CBOR'
-      const message = err instanceof Error ? err.message : String(err)
+  #frame (deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome {
+    const limit = this.verifier.limits.maxBytes
+    if (payload.length > limit) return this.reject('frame_too_large', `the frame is ${payload.length} bytes, over the ${limit}-byte limit`, info)
+    const decoded = this.verifier.decode(payload)
+    if (!decoded.ok) {
+      const { code, message } = decoded.refusal
       return this.reject(code === 'ERR_FRAME_TOO_LARGE' ? 'frame_too_large' : 'malformed', message, info, code)
     }
+    const frame = decoded.frame
     const frameInfo = { ...info, seq: frame.seq }
     if (frame.origin !== deviceId) return this.reject('topic_mismatch', `the frame is signed by ${frame.origin}, published under ${deviceId}`, { ...frameInfo, deviceId: frame.origin })
-    if (frame.topic !== deviceTopic) return this.reject('topic_mismatch', `the frame signs the device topic ${JSON.stringify(frame.topic)}, published under ${JSON.stringify(deviceTopic)}`, frameInfo)
-    const early = this.#replay.check(frame.origin, frame.seq)
-    if (early !== 'ok') return this.#replayDrop(early, frame, frameInfo)
-    if (!this.keys.allowed(frame.origin)) return this.reject('not_in_roster', `device ${frame.origin} is not in the roster`, frameInfo)
-    const key = this.keys.get(frame.origin)
-    if (key !== undefined) return this.#verify(frame, key, source, frameInfo)
-    if (this.#stopped) return { verdict: 'dropped', drop: { reason: 'unknown_signer', code: 'ERR_UNKNOWN_SIGNER', message: 'the gateway is stopped', ...frameInfo } }
+    if (frame.topic !== deviceTopic) {
+      return this.reject('topic_mismatch', `the frame signs the device topic ${JSON.stringify(frame.topic)}, published under ${JSON.stringify(deviceTopic)}`, frameInfo)
+    }
+    if (this.#stopped) return { verdict: 'dropped', drop: { reason: 'unknown_signer', code: 'ERR_UNKNOWN_SIGNER', message: 'the gateway is stopped', ...definedOnly(frameInfo) } }
     let resolve: (outcome: Outcome) => void = () => {}
     const settled = new Promise<Outcome>((r) => { resolve = r })
-    const topic = info.topic ?? ''
-    const held = this.#pen.hold(frame.origin, { frame, fleet: this.fleet, source, topic, resolve }, (h) => {
-      h.resolve(this.reject('unknown_signer', `no key for ${h.frame.origin} arrived within the hold time`, frameInfo))
+    const outcome = this.#admit({ frame, source, topic: info.topic ?? '', resolve })
+    return outcome.verdict === 'held' ? { verdict: 'held', settled } : outcome
+  }
+
+  /** One verifier decision on a frame bound to its topic, as the gateway counts and reports it. */
+  #admit (held: Held): Outcome {
+    const { frame, source, topic } = held
+    const info: DropInfo = { topic, deviceId: frame.origin, seq: frame.seq, path: source.path, from: source.from }
+    const admission = this.verifier.admit(frame, {
+      item: held,
+      onExpire: (h) => { h.resolve(this.reject('unknown_signer', `no key for ${h.frame.origin} arrived within the hold time`, info)) }
     })
-    if (!held) return this.reject('unknown_signer', `no key is known for ${frame.origin} and the holding pen is full`, frameInfo)
-    this.counters.held++
-    this.emit('held', { deviceId: frame.origin, seq: frame.seq, topic })
-    return { verdict: 'held', settled }
-  }
-
-  #release (id: DeviceId): void {
-    const key = this.keys.get(id)
-    if (key === undefined) return
-    for (const held of this.#pen.release(id)) {
-      this.counters.released++
-      const info = { topic: held.topic, deviceId: id, seq: held.frame.seq, path: held.source.path, ...(held.source.from === undefined ? {} : { from: held.source.from }) }
-      held.resolve(this.#verify(held.frame, key, held.source, info))
+    switch (admission.verdict) {
+      case 'accepted': return this.#accept(frame, source)
+      case 'duplicate': return this.reject('duplicate', `${frame.origin}#${frame.seq} was already accepted`, info)
+      case 'held':
+        this.counters.held++
+        this.emit('held', { deviceId: frame.origin, seq: frame.seq, topic })
+        return { verdict: 'held', settled: new Promise(() => {}) } // settled through `held.resolve`
+      case 'refused': return this.reject(REFUSALS[admission.refusal], admission.message, info, admission.refusal === 'bad-signature' ? 'ERR_BAD_SIGNATURE' : admission.code)
     }
   }
 
-  #verify (frame: TelemetryFrame, key: PublicKey, source: MessageSource, info: Omit<DropEvent, 'reason' | 'code' | 'message'>): Outcome {
-    try {
-      verifyFrame(frame, key, { checkId: false, ...(this.#ed25519 === undefined ? {} : { ed25519: this.#ed25519 }) })
-    } catch (err) {
-      return this.reject('bad_signature', err instanceof Error ? err.message : String(err), info)
-    }
-    // Only now is (origin, seq) recorded: a forged frame cannot burn a sequence number.
-    const verdict = this.#replay.accept(frame.origin, frame.seq)
-    if (verdict !== 'ok') return this.#replayDrop(verdict, frame, info)
-    const reading: Reading = {
+  #accept (frame: TelemetryFrame, source: MessageSource): Outcome {
+    const reading: Reading = definedOnly({
       origin: frame.origin,
       fleet: this.fleet,
       seq: frame.seq,
@@ -277,9 +258,9 @@ export class Ingest extends EventEmitter<IngestEvents> {
       records: frame.records,
       frame: frame.bytes,
       path: source.path,
-      ...(source.from === undefined ? {} : { from: source.from }),
-      receivedAt: this.#now()
-    }
+      from: source.from,
+      receivedAt: this.#clock.wall()
+    })
     if (!this.#stopped) {
       this.counters.accepted++
       this.counters.acceptedByPath[source.path]++
@@ -287,12 +268,12 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
     return { verdict: 'accepted', reading }
   }
+}
 
-  #replayDrop (verdict: 'replay' | 'too-old', frame: TelemetryFrame, info: Omit<DropEvent, 'reason' | 'code' | 'message'>): Outcome {
-    return verdict === 'replay'
-      ? this.reject('duplicate', `${frame.origin}#${frame.seq} was already accepted`, info)
-      : this.reject('too_old', `${frame.origin}#${frame.seq} is below the replay window (highest ${this.#replay.high(frame.origin) ?? '?'})`, info)
-  }
+/** The object without its undefined properties (events and drops carry only what is known). */
+function definedOnly<T extends object> (value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key]
+  return value
 }
 
 export function createIngest (init: IngestInit = {}, components: IngestComponents = {}): Ingest {

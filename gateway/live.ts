@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { resolvePack, type DeviceId, type SenmlPack } from '../shared/index.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../shared/index.js'
 import type { DeviceInfo, DeviceRegistry } from './devices.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
 import type { TopologySnapshot } from './topology.js'

@@ -1,13 +1,15 @@
 /** The peer-to-peer node: discovery, authenticated links, routing. */
-export { MeshNode, createMeshNode, LINKS_TOPIC, type MeshNodeInit, type MeshNodeComponents, type MeshCounters, type MeshPeer, type MeshNodeEvents } from './node.js'
-export { Router, ROUTING_VERSION, type RouterInit, type RouterComponents, type RouterEvents, type DropInfo } from './routing/router.js'
+export {
+  MeshNode, createMeshNode, type MeshNodeInit, type MeshNodeComponents, type MeshCounters, type MeshPeer, type MeshNodeEvents, type InterestRoute
+} from './node.js'
+export { ROUTING_VERSION, type RouterInit } from './routing/router.js'
+export type { DropInfo } from './routing/context.js'
+export type { InjectResult } from './routing/handlers/index.js'
 export { Subscription, type Delivery } from './routing/subscription.js'
 export type { RouterCounters } from './routing/counters.js'
 export { encodeData, encodeMessage, decodeMessage, MSG, type RoutingMessage } from './routing/messages.js'
-export { Keyring } from './routing/keyring.js'
 export { loadRoster, parseRoster, type RosterEntry } from './roster.js'
 export { TypedEmitter } from './events.js'
-export { systemClock, every, type Clock, type TimerHandle } from './clock.js'
 export * from './links/index.js'
 export {
   INVALID_REASONS, TXT_VERSION, SERVICE_TYPE, SERVICE_DOMAIN, MAX_TXT_BYTES,

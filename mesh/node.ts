@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, meshError, type DeviceId, type Ed25519, type KeyPair, type PublicKey, type SenmlRecord, type SequenceSource
+  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, frameTopic, meshError,
+  type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
 import {
@@ -12,7 +13,9 @@ import {
   type Random, type Transport, type TransportAddress
 } from './links/index.js'
 import { every, systemClock, type Clock } from './clock.js'
-import { Router, type DropInfo, type RouterInit } from './routing/router.js'
+import type { DropInfo } from './routing/context.js'
+import type { InjectResult } from './routing/handlers/index.js'
+import { Router, type RouterInit } from './routing/router.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
 import type { PeerEntry } from './routing/messages.js'
@@ -100,8 +103,14 @@ export interface MeshNodeEvents {
   'peer:discovered': [peer: DiscoveredPeer]
 }
 
-/** The device topic on which nodes announce their neighbours. */
-export const LINKS_TOPIC = 'mesh/links'
+/** A subscriber this node knows of, and how it reaches it. */
+export interface InterestRoute {
+  subscriber: DeviceId
+  filters: readonly string[]
+  /** The neighbour on the best route, and the distance in hops; undefined when unreachable. */
+  via?: DeviceId
+  hops?: number
+}
 
 interface Candidate { key: string, id?: DeviceId, publicKey?: PublicKey, addresses: readonly string[], port: number, name?: string, source: MeshPeer['source'] }
 
@@ -109,13 +118,17 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly id: DeviceId
   readonly name: string
   readonly fleet: string
-  readonly router: Router
-  readonly transport: Transport
+  readonly #router: Router
   readonly #init: MeshNodeInit
   readonly #components: MeshNodeComponents
-  readonly #manager: ConnectionManager
+  readonly #clock: Clock
   readonly #random: Random
-  readonly #discoveries: Discovery[] = []
+  readonly #lifecycle: Lifecycle
+  #transport: Transport
+  #manager: ConnectionManager
+  /** True once the transport was closed: a new start needs a new one. */
+  #spent = false
+  #discoveries: Discovery[] = []
   readonly #candidates = new Map<string, Candidate>()
   readonly #selected = new Set<string>()
   readonly #pinned = new Set<string>()
@@ -123,9 +136,6 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly #cooldown = new Map<string, number>()
   readonly #closedBytes = { in: 0, out: 0 }
   #address: TransportAddress | undefined
-  #stopAnnounce: (() => void) | undefined
-  #stopRotate: (() => void) | undefined
-  #state: 'idle' | 'starting' | 'running' | 'stopped' = 'idle'
 
   constructor (init: MeshNodeInit, components: MeshNodeComponents) {
     super()
@@ -135,41 +145,62 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     this.fleet = init.fleet ?? DEFAULT_FLEET
     this.name = init.name ?? `iotmesh-${this.id.slice(0, 8)}`
     this.#random = components.random ?? systemRandom
-    const clock = components.clock ?? systemClock
-    this.router = new Router({
+    const clock = this.#clock = components.clock ?? systemClock
+    this.#lifecycle = new Lifecycle(`mesh node ${this.name}`)
+    this.#router = new Router({
       ...init.routing,
       fleet: this.fleet,
       ...(init.roster === undefined ? {} : { roster: init.roster }),
       addresses: () => this.#addresses()
-    }, { keys: components.keys, clock, ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }), ...(components.sequence === undefined ? {} : { sequence: components.sequence }) })
-    const authorize = (remote: { id: DeviceId }): boolean => this.router.keyring.allowed(remote.id)
-    this.transport = components.transport ?? createTcpTransport({ ...init.link, authorize }, { keys: components.keys, clock, ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }) })
-    this.#manager = createConnectionManager({ maxLinks: init.maxLinks ?? 12, backoff: { initial: 500, max: 10_000, ...init.backoff } }, { transport: this.transport, clock, random: this.#random })
+    }, { keys: components.keys, clock, ed25519: components.ed25519, sequence: components.sequence })
+    ;[this.#transport, this.#manager] = this.#links()
+  }
+
+  /** The transport (TCP unless one was given) and the connection manager over it. */
+  #links (): [Transport, ConnectionManager] {
+    const authorize = (remote: { id: DeviceId }): boolean => this.#router.verifier.keys.allowed(remote.id)
+    const { keys, ed25519 } = this.#components
+    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize }, { keys, clock: this.#clock, ed25519 })
+    const backoff = { initial: 500, max: 10_000, ...this.#init.backoff }
+    return [transport, createConnectionManager({ maxLinks: this.#init.maxLinks ?? 12, backoff }, { transport, clock: this.#clock, random: this.#random })]
   }
 
   get address (): TransportAddress | undefined { return this.#address }
-  get running (): boolean { return this.#state === 'running' }
+  get running (): boolean { return this.#lifecycle.started }
+  get transport (): Transport { return this.#transport }
 
-  async start (): Promise<void> {
-    if (this.#state !== 'idle') return
-    this.#state = 'starting'
-    this.#address = await this.transport.listen({ host: this.#init.host ?? '0.0.0.0', port: this.#init.port ?? 0 })
-    this.router.start()
-    this.router.on('delivery', (d) => this.emit('delivery', d))
-    this.router.on('drop', (info) => this.emit('drop', info))
-    this.router.on('hello', (hello) => this.#onHello(hello))
-    this.router.on('peers', (peers) => this.#onPeers(peers))
-    this.#manager.on('link:open', (link) => this.#onLink(link))
-    this.#manager.on('link:close', (link) => this.#onLinkClose(link))
-    this.#manager.on('dial:error', (_err, peer, retryIn) => this.#onDialError(peer.id, retryIn))
-    this.#manager.start()
-    await this.#startDiscovery()
-    const clock = this.#components.clock ?? systemClock
-    const every_ = this.#init.announceLinks ?? 15_000
-    if (every_ > 0) this.#stopAnnounce = every(clock, every_, () => this.announceLinks())
-    const rotate = this.#init.rotateInterval ?? 30_000
-    if (rotate > 0) this.#stopRotate = every(clock, rotate, () => this.#rotate())
-    this.#state = 'running'
+  /**
+   * Listens, starts routing, links and discovery (shared/lifecycle.ts): a stop during start wins,
+   * a failed start can be retried, and a stopped node can be started again (with a new TCP
+   * transport; a transport passed in `components` cannot be reopened once closed).
+   */
+  async start (options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#lifecycle.start(async (signal, defer) => {
+      if (this.#spent) [this.#transport, this.#manager] = this.#links()
+      this.#address = await this.#transport.listen({ host: this.#init.host ?? '0.0.0.0', port: this.#init.port ?? 0, signal })
+      defer('transport', async () => {
+        this.#spent = true
+        await this.#transport.close()
+      })
+      this.#router.start()
+      this.#router.on('delivery', (d) => this.emit('delivery', d))
+      this.#router.on('drop', (info) => this.emit('drop', info))
+      this.#router.on('hello', (hello) => this.#onHello(hello))
+      this.#router.on('peers', (peers) => this.#onPeers(peers))
+      defer('router', () => { this.#router.stop() })
+      this.#manager.on('link:open', (link) => this.#onLink(link))
+      this.#manager.on('link:close', (link) => this.#onLinkClose(link))
+      this.#manager.on('dial:error', (_err, peer, retryIn) => this.#onDialError(peer.id, retryIn))
+      this.#manager.start()
+      defer('links', async () => { await this.#manager.stop() })
+      // Discovery stops first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.
+      defer('discovery', async () => { await Promise.allSettled(this.#discoveries.map(async (d) => { await d.stop() })) })
+      await this.#startDiscovery(signal)
+      const announce = this.#init.announceLinks ?? 15_000
+      if (announce > 0) defer('announce', every(this.#clock, announce, () => { this.announceLinks() }))
+      const rotate = this.#init.rotateInterval ?? 30_000
+      if (rotate > 0) defer('rotate', every(this.#clock, rotate, () => { this.#rotate() }))
+    }, options)
   }
 
   /** Publishes this node's current neighbours on `mesh/links` (see `announceLinks`). */
@@ -178,27 +209,70 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     this.publish(LINKS_TOPIC, [{ n: 'links', vs: ids.join(' ') }, { n: 'degree', v: ids.length }])
   }
 
-  async stop (): Promise<void> {
-    if (this.#state === 'idle' || this.#state === 'stopped') { this.#state = 'stopped'; return }
-    this.#state = 'stopped'
-    this.#stopAnnounce?.()
-    this.#stopRotate?.()
-    // Discovery first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.
-    await Promise.allSettled(this.#discoveries.map((d) => d.stop()))
-    await this.#manager.stop()
-    this.router.stop()
-    await this.transport.close()
-    this.removeAllListeners()
+  /** Says goodbye on DNS-SD, closes links and the listener; nothing is emitted after it is called. Idempotent. */
+  async stop (options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#lifecycle.stop(options)
+  }
+
+  protected override emit<K extends keyof MeshNodeEvents & string> (event: K, ...args: MeshNodeEvents[K]): boolean {
+    return this.#lifecycle.live && super.emit(event, ...args)
   }
 
   async [Symbol.asyncDispose] (): Promise<void> { await this.stop() }
 
   publish (topic: string, records: SenmlRecord[], options: { time?: number } = {}): { seq: number, frame: Uint8Array } {
-    return this.router.publish(topic, records, options)
+    return this.#router.publish(topic, records, options)
+  }
+
+  /**
+   * Takes a frame signed elsewhere (a device's own outbox, the gateway's broker path): verified,
+   * deduplicated, delivered and routed like one from a link. Says what became of it.
+   */
+  inject (frame: Uint8Array): InjectResult {
+    return this.#router.inject(frame)
+  }
+
+  /** Learns a device key (DNS-SD, a retained status, a roster); frames held for that device are verified at once. */
+  learnKey (publicKey: PublicKey, id?: DeviceId): LearnResult {
+    return this.#router.learnKey(publicKey, id)
+  }
+
+  /** The key this node verifies `id`'s frames with, if it knows one. */
+  keyOf (id: DeviceId): PublicKey | undefined {
+    return this.#router.verifier.keys.get(id)
+  }
+
+  /** True when `id` may take part (always in open mode; roster members in closed mode). */
+  allowed (id: DeviceId): boolean {
+    return this.#router.verifier.keys.allowed(id)
+  }
+
+  /** The best route to a subscriber, if this node has one. */
+  routeTo (subscriber: DeviceId): { via: DeviceId, hops: number } | undefined {
+    const best = this.#router.interest.best(subscriber)
+    return best === undefined ? undefined : { via: best.via, hops: best.hops }
+  }
+
+  /** True when some subscriber (here or reachable) wants frames of `origin` (default: this node's own). */
+  wanted (origin: DeviceId = this.id): boolean {
+    return this.#router.interest.wants(origin, this.fleet)
+  }
+
+  /** The neighbours a frame of this node on `deviceTopic` goes to now (towards its subscribers). */
+  nextHops (deviceTopic: string): DeviceId[] {
+    return [...this.#router.interest.targets(frameTopic(this.fleet, this.id, deviceTopic), this.id, undefined)]
+  }
+
+  /** Every subscriber this node knows of: its filters and the route to it. */
+  interest (): InterestRoute[] {
+    return this.#router.interest.subscribers().map((subscriber) => {
+      const best = this.#router.interest.best(subscriber)
+      return { subscriber, filters: this.#router.interest.filtersOf(subscriber), ...(best === undefined ? {} : { via: best.via, hops: best.hops }) }
+    })
   }
 
   subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number } = {}): Subscription {
-    return this.router.subscribe(filter, options)
+    return this.#router.subscribe(filter, options)
   }
 
   /** Keeps a peer at `host:port` linked from now on, as a configured static peer is. */
@@ -228,10 +302,11 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     let bytesIn = this.#closedBytes.in
     let bytesOut = this.#closedBytes.out
     for (const link of this.#manager.links.values()) { bytesIn += link.counters.bytesIn; bytesOut += link.counters.bytesOut }
-    return { ...this.router.counters, rejected: { ...this.router.counters.rejected }, peers: this.#manager.links.size, bytesIn, bytesOut, discovery: this.#discoveries.map((d) => d.counters) }
+    return { ...this.#router.counters, rejected: { ...this.#router.counters.rejected }, peers: this.#manager.links.size, bytesIn, bytesOut, discovery: this.#discoveries.map((d) => d.counters) }
   }
 
-  async #startDiscovery (): Promise<void> {
+  async #startDiscovery (signal: AbortSignal): Promise<void> {
+    this.#discoveries = []
     const port = this.#address?.port ?? 0
     if (this.#init.mdns !== false) {
       const options = typeof this.#init.mdns === 'object' ? this.#init.mdns : {}
@@ -245,12 +320,12 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       discovery.on('peer', (peer) => this.#onDiscovered(peer))
       discovery.on('peer:lost', (key) => this.#forget(key))
     }
-    await Promise.all(this.#discoveries.map(async (d) => await d.start()))
+    await Promise.all(this.#discoveries.map(async (d) => { await d.start({ signal }) }))
   }
 
   #onDiscovered (peer: DiscoveredPeer): void {
     if (peer.id === this.id) return
-    if (peer.source === 'mdns') this.router.learnKey(peer.publicKey, peer.id)
+    if (peer.source === 'mdns') this.#router.learnKey(peer.publicKey, peer.id)
     const candidate: Candidate = {
       key: peer.key,
       addresses: peer.addresses,
@@ -278,7 +353,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const target = this.#init.dialTarget ?? 3
     if (this.#selected.size >= target) return
     const linked = new Set(this.#manager.links.keys())
-    const now = (this.#components.clock ?? systemClock).now()
+    const now = this.#clock.now()
     for (const [key, until] of this.#cooldown) if (until <= now) this.#cooldown.delete(key)
     const pool = [...this.#candidates.values()].filter((c) => !this.#selected.has(c.key) && !this.#pinned.has(c.key) && !this.#cooldown.has(c.key) && (c.id === undefined || !linked.has(c.id)))
     while (this.#selected.size < target && pool.length > 0) {
@@ -325,9 +400,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     if (key === undefined || this.#selected.size < 2) return
     this.#selected.delete(key)
     this.#manager.remove(key)
-    const clock = this.#components.clock ?? systemClock
-    this.#cooldown.set(key, clock.now() + Math.max(retryIn, 1000))
-    clock.setTimeout(() => { if (this.#state === 'running') this.#refill() }, Math.max(retryIn, 1000) + 1)
+    this.#cooldown.set(key, this.#clock.now() + Math.max(retryIn, 1000))
+    this.#clock.setTimeout(() => { if (this.#lifecycle.started) this.#refill() }, Math.max(retryIn, 1000) + 1)
     this.#refill()
   }
 
@@ -336,7 +410,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   }
 
   #onLink (link: Link): void {
-    this.router.addLink(link)
+    this.#router.addLink(link)
     this.emit('link:open', link.remote.id)
   }
 
@@ -356,7 +430,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       if (c.id !== undefined && c.id !== hello.peer && c.port > 0 && c.addresses.length > 0) known.push({ id: c.id, port: c.port, addresses: [...c.addresses] })
       if (known.length >= 16) break
     }
-    if (known.length > 0) this.router.sendPeers(hello.peer, known)
+    if (known.length > 0) this.#router.sendPeers(hello.peer, known)
   }
 
   #onPeers (peers: PeerEntry[]): void {

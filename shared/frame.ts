@@ -2,6 +2,7 @@ import { DEFAULT_CBOR_LIMITS, decodeCbor, encodeCbor, type CborLimits } from './
 import { ALG_ED25519, HEADER_ALG, HEADER_KID, decodeSign1, signSign1, verifySign1, type Sign1 } from './cose.js'
 import { meshError } from './errors.js'
 import { DEVICE_ID_BYTES, deviceIdFromBytes, deviceIdToBytes, keyMatchesId, type DeviceId, type KeyPair } from './identity.js'
+import { TELEMETRY_LEVEL, checkDeviceTopic } from './topics.js'
 import { recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
 import type { Ed25519, PublicKey } from './crypto/ed25519.js'
 import { nodeEd25519 } from './crypto/ed25519-node.js'
@@ -36,15 +37,8 @@ export interface TelemetryFrame extends Sign1 {
   readonly topic: string
 }
 
-export const DEFAULT_TOPIC = 'telemetry'
+/** The protected-header label of the device topic (a text label, RFC 9052 §3). */
 export const HEADER_TOPIC = 'tp'
-/** Levels of letters, digits, "-", "_", ".", separated by "/": no MQTT wildcards, at most 128 bytes. */
-const TOPIC_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/
-
-export function checkDeviceTopic (topic: string): string {
-  if (topic.length > 128 || !TOPIC_PATTERN.test(topic)) throw meshError('ERR_BAD_TOPIC', `${JSON.stringify(topic)} is not a device topic: levels of letters, digits, ".", "_", "-" separated by "/", at most 128 bytes`)
-  return topic
-}
 
 export interface EncodeFrameInput {
   keys: KeyPair
@@ -71,7 +65,7 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
   resolvePack(pack, time)
   const payload = encodeCbor(maps)
   const protectedHeader = new Map<number | string, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]])
-  if (input.topic !== undefined && input.topic !== DEFAULT_TOPIC) protectedHeader.set(HEADER_TOPIC, checkDeviceTopic(input.topic))
+  if (input.topic !== undefined && input.topic !== TELEMETRY_LEVEL) protectedHeader.set(HEADER_TOPIC, checkDeviceTopic(input.topic))
   const frame = signSign1({
     protectedHeader,
     payload,
@@ -90,7 +84,7 @@ export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FR
   if (!(kid instanceof Uint8Array) || kid.length !== DEVICE_ID_BYTES) {
     throw meshError('ERR_BAD_HEADER', `an iotmesh frame carries the ${DEVICE_ID_BYTES}-byte device id as kid (label 4) in the protected header`)
   }
-  const topic = sign1.protectedHeader.get(HEADER_TOPIC) ?? DEFAULT_TOPIC
+  const topic = sign1.protectedHeader.get(HEADER_TOPIC) ?? TELEMETRY_LEVEL
   if (typeof topic !== 'string') throw meshError('ERR_BAD_HEADER', 'the protected header "tp" (topic) is not text')
   checkDeviceTopic(topic)
   const pack = decodeCbor(sign1.payload, limits)

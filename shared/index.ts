@@ -19,9 +19,24 @@ export {
   type SenmlRecord, type SenmlPack, type ResolvedRecord
 } from './senml.js'
 export {
-  DEFAULT_FRAME_LIMITS, DEFAULT_TOPIC, HEADER_TOPIC, checkDeviceTopic, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
+  DEFAULT_FRAME_LIMITS, HEADER_TOPIC, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
   type FrameLimits, type TelemetryFrame, type EncodeFrameInput
 } from './frame.js'
 export { createReplayGuard, type ReplayGuard, type ReplayVerdict } from './replay.js'
 export { openSequenceFile, memorySequence, type SequenceSource } from './sequence.js'
-export { validateTopic, validateFilter, topicMatches, telemetryTopic, DEFAULT_FLEET } from './topics.js'
+export {
+  TOPIC_ROOT, DEFAULT_FLEET, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
+  MAX_DEVICE_TOPIC_BYTES, validateTopic, validateFilter, topicMatches, isFleetName, checkDeviceTopic, isFrameDeviceTopic, deviceRoot,
+  frameTopic, telemetryTopic, jsonTopic, statusTopic, deviceTopicOf, topicFilters, parseTopic, filterCoversDevice,
+  type ParsedTopic, type TopicKind
+} from './topics.js'
+export {
+  MAX_STATUS_BYTES, MAX_NAME_LENGTH, onlineStatus, offlineStatus, deviceLastWill, parseStatus, type DeviceStatus, type StatusResult
+} from './status.js'
+export { systemClock, manualClock, every, type Clock, type ManualClock, type TimerHandle } from './clock.js'
+export { Lifecycle, type LifecycleState, type Defer } from './lifecycle.js'
+export { KeyStore, type LearnResult } from './keys.js'
+export { HoldPen } from './hold.js'
+export {
+  Verifier, VERIFIER_DEFAULTS, type VerifierInit, type VerifierComponents, type Admission, type Refusal, type HoldRequest
+} from './verifier.js'

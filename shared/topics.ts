@@ -1,10 +1,50 @@
 import { meshError } from './errors.js'
+import { isDeviceId, type DeviceId } from './identity.js'
 
 /**
- * MQTT topic names and filters (MQTT 3.1.1 §4.7, MQTT 5 §4.7): levels separated by "/",
- * "+" matches one level, "#" (last level only) matches any number of levels, including none.
- * Used by the mesh's publish/subscribe and by the gateway's MQTT topic layout.
+ * The topic contract of an iotmesh fleet: one module for every topic, on MQTT and in the mesh.
+ *
+ * Topic names and filters follow MQTT (3.1.1 §4.7, 5.0 §4.7): levels separated by "/", "+"
+ * matches one level, "#" (last level only) matches any number of levels, including none.
+ *
+ * The layout (one root, one level per fleet and per device, in the spirit of Homie's
+ * `homie/<device>/…` and Sparkplug's `spBv1.0/<group>/…/<node>`):
+ *
+ *   iotmesh/<fleet>/<deviceId>/telemetry      the exact COSE_Sign1 bytes the device signed
+ *   iotmesh/<fleet>/<deviceId>/<tp>           a frame whose signed device topic ("tp") is <tp>, e.g. events/door
+ *   iotmesh/<fleet>/<deviceId>/json           the same readings as SenML JSON (RFC 8428 §5); the gateway publishes it
+ *   iotmesh/<fleet>/<deviceId>/json/<tp>      the same for a frame with device topic <tp>
+ *   iotmesh/<fleet>/<deviceId>/status         retained {"state":"online","pk":…} on connect, {"state":"offline"} as last will
+ *   iotmesh/<fleet>/<deviceId>/cmd/…          reserved for signed commands to the device
+ *   iotmesh/<fleet>/<deviceId>/result/…       reserved for the device's signed command results
+ *   iotmesh/<fleet>/<deviceId>/set/…          reserved for plain JSON set requests that the gateway signs
+ *
+ * The mesh uses the same names: a frame of device D with device topic tp is delivered on
+ * iotmesh/<fleet>/D/<tp>, so one filter means the same on both architectures. A frame's MQTT topic
+ * is bound to what it signs: the device id to its kid, the last levels to its "tp" header. The
+ * reserved levels (json, status, cmd, result, set) are never the first level of a signed device topic.
  */
+
+export const TOPIC_ROOT = 'iotmesh'
+export const DEFAULT_FLEET = 'default'
+/** The device topic of plain telemetry (a frame without a "tp" header). */
+export const TELEMETRY_LEVEL = 'telemetry'
+export const JSON_LEVEL = 'json'
+export const STATUS_LEVEL = 'status'
+export const CMD_LEVEL = 'cmd'
+export const RESULT_LEVEL = 'result'
+export const SET_LEVEL = 'set'
+/** First levels no signed device topic may start with. */
+export const RESERVED_LEVELS: ReadonlySet<string> = new Set([JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL])
+/** The device topic on which mesh nodes announce their neighbours (a signed reading). */
+export const LINKS_TOPIC = 'mesh/links'
+
+/** A fleet name: one MQTT level of letters, digits, "-", "_", at most 64 characters. */
+const FLEET_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+/** A device topic: levels of letters, digits, "-", "_", "." separated by "/"; no MQTT wildcards. */
+const DEVICE_TOPIC_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/
+const LEVEL_PATTERN = /^[A-Za-z0-9._-]+$/
+export const MAX_DEVICE_TOPIC_BYTES = 128
 
 export function validateTopic (topic: string): void {
   if (topic.length === 0 || topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) {
@@ -16,7 +56,9 @@ export function validateFilter (filter: string): void {
   if (filter.length === 0 || filter.includes('\u0000')) throw meshError('ERR_BAD_TOPIC', `${JSON.stringify(filter)} is not a topic filter`)
   const levels = filter.split('/')
   levels.forEach((level, i) => {
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) throw meshError('ERR_BAD_TOPIC', `in ${JSON.stringify(filter)}, "#" must be a whole level and the last one (MQTT 3.1.1 §4.7.1.2)`)
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
+      throw meshError('ERR_BAD_TOPIC', `in ${JSON.stringify(filter)}, "#" must be a whole level and the last one (MQTT 3.1.1 §4.7.1.2)`)
+    }
     if (level.includes('+') && level !== '+') throw meshError('ERR_BAD_TOPIC', `in ${JSON.stringify(filter)}, "+" must be a whole level (MQTT 3.1.1 §4.7.1.3)`)
   })
 }
@@ -35,9 +77,105 @@ export function topicMatches (filter: string, topic: string): boolean {
   return f.length === t.length
 }
 
-/** The mesh topic of a device's telemetry, mirroring the MQTT layout: iotmesh/<fleet>/<deviceId>/telemetry. */
-export function telemetryTopic (fleet: string, deviceId: string): string {
-  return `iotmesh/${fleet}/${deviceId}/telemetry`
+export function isFleetName (text: unknown): text is string {
+  return typeof text === 'string' && FLEET_PATTERN.test(text)
 }
 
-export const DEFAULT_FLEET = 'default'
+/** Checks a device-relative topic ("telemetry", "events/door"); returns it, or throws ERR_BAD_TOPIC. */
+export function checkDeviceTopic (topic: string): string {
+  if (topic.length > MAX_DEVICE_TOPIC_BYTES || !DEVICE_TOPIC_PATTERN.test(topic)) {
+    throw meshError('ERR_BAD_TOPIC', `${JSON.stringify(topic)} is not a device topic: levels of letters, digits, ".", "_", "-" separated by "/", at most ${MAX_DEVICE_TOPIC_BYTES} bytes`)
+  }
+  return topic
+}
+
+/** True for a device topic a signed frame may carry (not starting with a reserved level). */
+export function isFrameDeviceTopic (deviceTopic: string): boolean {
+  return !RESERVED_LEVELS.has(deviceTopic.split('/')[0] ?? '')
+}
+
+/** iotmesh/<fleet>/<deviceId>: the prefix of every topic of one device. */
+export function deviceRoot (fleet: string, deviceId: DeviceId): string {
+  return `${TOPIC_ROOT}/${fleet}/${deviceId}`
+}
+
+/** iotmesh/<fleet>/<deviceId>/<deviceTopic>: where a signed frame travels, on MQTT and in the mesh. */
+export function frameTopic (fleet: string, deviceId: DeviceId, deviceTopic: string = TELEMETRY_LEVEL): string {
+  return `${deviceRoot(fleet, deviceId)}/${deviceTopic}`
+}
+
+/** iotmesh/<fleet>/<deviceId>/telemetry */
+export function telemetryTopic (fleet: string, deviceId: DeviceId): string {
+  return frameTopic(fleet, deviceId, TELEMETRY_LEVEL)
+}
+
+/** iotmesh/<fleet>/<deviceId>/json, or …/json/<tp> for a frame with another device topic. */
+export function jsonTopic (fleet: string, deviceId: DeviceId, deviceTopic: string = TELEMETRY_LEVEL): string {
+  const base = `${deviceRoot(fleet, deviceId)}/${JSON_LEVEL}`
+  return deviceTopic === TELEMETRY_LEVEL ? base : `${base}/${deviceTopic}`
+}
+
+/** iotmesh/<fleet>/<deviceId>/status */
+export function statusTopic (fleet: string, deviceId: DeviceId): string {
+  return `${deviceRoot(fleet, deviceId)}/${STATUS_LEVEL}`
+}
+
+/** The device-relative part of a full topic of `deviceId` (iotmesh/<fleet>/<id>/events/door → events/door), or undefined. */
+export function deviceTopicOf (fleet: string, deviceId: DeviceId, topic: string): string | undefined {
+  const prefix = `${deviceRoot(fleet, deviceId)}/`
+  return topic.startsWith(prefix) ? topic.slice(prefix.length) : undefined
+}
+
+/** Filters a gateway (or any observer) subscribes to. `+` is one device id. */
+export const topicFilters = {
+  telemetry: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${TELEMETRY_LEVEL}`,
+  json: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${JSON_LEVEL}`,
+  status: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${STATUS_LEVEL}`,
+  fleet: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/#`,
+  device: (fleet: string, deviceId: DeviceId) => `${deviceRoot(fleet, deviceId)}/#`
+} as const
+
+export type TopicKind = 'frame' | 'json' | 'status'
+
+export type ParsedTopic =
+  | { ok: true, fleet: string, deviceId: DeviceId, kind: TopicKind, /** device topic: "telemetry", "events/door"; "" for status */ deviceTopic: string }
+  | { ok: false, /** under iotmesh/ but not of the layout; undefined when not under iotmesh/ at all */ fleet?: string, why: 'not-iotmesh' | 'bad-fleet' | 'bad-device-id' | 'bad-layout' }
+
+/** Reads a topic name against the layout above. Pure; never throws. */
+export function parseTopic (topic: string): ParsedTopic {
+  const levels = topic.split('/')
+  if (levels[0] !== TOPIC_ROOT) return { ok: false, why: 'not-iotmesh' }
+  const fleet = levels[1]
+  if (!isFleetName(fleet)) return { ok: false, why: 'bad-fleet' }
+  const deviceId = levels[2]
+  if (!isDeviceId(deviceId)) return { ok: false, fleet, why: 'bad-device-id' }
+  const rest = levels.slice(3)
+  const head = rest[0]
+  if (head === undefined || rest.some((level) => !LEVEL_PATTERN.test(level))) return { ok: false, fleet, why: 'bad-layout' }
+  if (head === STATUS_LEVEL) {
+    return rest.length === 1 ? { ok: true, fleet, deviceId, kind: 'status', deviceTopic: '' } : { ok: false, fleet, why: 'bad-layout' }
+  }
+  if (head === JSON_LEVEL) {
+    const deviceTopic = rest.length === 1 ? TELEMETRY_LEVEL : rest.slice(1).join('/')
+    return { ok: true, fleet, deviceId, kind: 'json', deviceTopic }
+  }
+  const deviceTopic = rest.join('/')
+  if (deviceTopic.length > MAX_DEVICE_TOPIC_BYTES) return { ok: false, fleet, why: 'bad-layout' }
+  return { ok: true, fleet, deviceId, kind: 'frame', deviceTopic }
+}
+
+/**
+ * A filter that could match some topic of `deviceId` in `fleet` (iotmesh/<fleet>/<id>/…): used to
+ * tell whether a subscriber wants anything at all from a device.
+ */
+export function filterCoversDevice (filter: string, fleet: string, deviceId: DeviceId): boolean {
+  const levels = filter.split('/')
+  const want = [TOPIC_ROOT, fleet, deviceId]
+  for (let i = 0; i < 3; i++) {
+    const level = levels[i]
+    if (level === '#') return true
+    if (level === undefined) return false
+    if (level !== '+' && level !== want[i]) return false
+  }
+  return levels.length > 3
+}

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
-import { isMeshError, loadKeyFile, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
+import { isFleetName, isMeshError, loadKeyFile, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
 import { loadRoster } from '../../mesh/index.js'
-import { createGateway, isFleetName, type Gateway, type GatewayInit } from '../../gateway/index.js'
+import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 /**
@@ -42,8 +42,8 @@ export const gateway: Command = {
     const options = await readOptions(values)
     const running = await startGateway(options)
     write(io.stdout, banner(running, options))
-    // In closed mode the node's keyring refuses its own key when the roster lacks it.
-    if (options.roster !== undefined && running.mesh !== undefined && running.mesh.router.keyring.get(running.mesh.id) === undefined) {
+    // In closed mode the node's key store refuses its own key when the roster lacks it.
+    if (options.roster !== undefined && running.mesh !== undefined && running.mesh.keyOf(running.mesh.id) === undefined) {
       write(io.stderr, `iotmesh gateway: warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
     }
     await new Promise<void>((resolve) => {

@@ -1,8 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createGateway } from '../../gateway/index.js'
-import { LINKS_TOPIC } from '../../mesh/index.js'
-import { meshError } from '../../shared/index.js'
+import { LINKS_TOPIC, meshError } from '../../shared/index.js'
 import { parseFaultSpec } from '../../firmware-sim/index.js'
 import { intFlag, write, type Io } from '../cli.js'
 
@@ -95,8 +94,8 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
       const cut = Array.from({ length: hosts }, (_, i) => i + 1).filter((h) => h % 2 === 0) // every second host leaves the LAN
       if (f.kind === 'partition') for (const h of cut) ip('link', 'set', `v${h}`, 'down')
       if (f.kind === 'heal') for (const h of cut) ip('link', 'set', `v${h}`, 'up')
-      if (f.kind === 'broker-stop') void gateway.broker?.stop()
-      if (f.kind === 'broker-start') void gateway.broker?.start()
+      if (f.kind === 'broker-stop') void gateway.stopBroker()
+      if (f.kind === 'broker-start') void gateway.startBroker()
       if (!json) write(io.stdout, `fault at ${elapsed.toFixed(0)} s: ${f.kind}`)
     }
     if (!json && Math.round(elapsed) % 5 === 0) write(io.stdout, `${elapsed.toFixed(0)} s  ${seen.size} readings at the gateway  mesh peers ${gateway.mesh?.links.size ?? 0}  MQTT clients ${gateway.connectedClients}`)

@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net'
 import mqtt, { type MqttClient } from 'mqtt'
-import { decodeFrame, openFrame, type DeviceId, type PublicKey } from '../../shared/index.js'
-import { topicFilters } from '../../gateway/index.js'
+import { decodeFrame, openFrame, topicFilters, type DeviceId, type PublicKey } from '../../shared/index.js'
 import type { MeshNode, Subscription } from '../../mesh/index.js'
 
 /**

@@ -1,4 +1,5 @@
-import { LINKS_TOPIC, type MeshNode } from '../../mesh/index.js'
+import { LINKS_TOPIC } from '../../shared/index.js'
+import type { MeshNode } from '../../mesh/index.js'
 import type { DeviceId } from '../../shared/index.js'
 import type { Fleet } from '../fleet/fleet.js'
 import type { ReadingObservation } from './observations.js'

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
-import { generateKeyPair, memorySequence, type DeviceId, type KeyPair, type SequenceSource } from '../../shared/index.js'
+import { LINKS_TOPIC, generateKeyPair, memorySequence, type DeviceId, type KeyPair, type SequenceSource } from '../../shared/index.js'
 import {
-  createMdnsResponder, createMemoryNetwork, createTcpTransport, LINKS_TOPIC, TypedEmitter, type MdnsResponder, type MemoryNetwork, type Transport
+  createMdnsResponder, createMemoryNetwork, createTcpTransport, TypedEmitter, type MdnsResponder, type MemoryNetwork, type Transport
 } from '../../mesh/index.js'
 import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { deliveryPaths, type DeviceMode } from '../config.js'
@@ -287,15 +287,15 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   }
 
   async stopBroker (): Promise<void> {
-    if (this.gateway?.broker === undefined || !this.#brokerUp) return
+    if (this.gateway?.embedsBroker !== true || !this.#brokerUp) return
     this.#brokerUp = false
-    await this.gateway.broker.stop()
+    await this.gateway.stopBroker()
     this.emit('fault', { kind: 'broker-stop', detail: this.brokerUrl ?? '' })
   }
 
   async startBroker (): Promise<void> {
-    if (this.gateway?.broker === undefined || this.#brokerUp) return
-    await this.gateway.broker.start()
+    if (this.gateway?.embedsBroker !== true || this.#brokerUp) return
+    await this.gateway.startBroker()
     this.#brokerUp = true
     this.emit('fault', { kind: 'broker-start', detail: this.brokerUrl ?? '' })
   }

@@ -1,4 +1,4 @@
-import { topicMatches, type DeviceId } from '../../shared/index.js'
+import { filterCoversDevice, telemetryTopic, topicMatches, type DeviceId } from '../../shared/index.js'
 
 /**
  * Declared interest: who subscribes to what, and which neighbour leads to them.
@@ -177,8 +177,8 @@ export class InterestTable {
 
   /** True when frames of `origin` interest this node or a subscriber it routes to. */
   wants (origin: DeviceId, fleet: string, via?: DeviceId): boolean {
-    const topic = `iotmesh/${fleet}/${origin}/telemetry`
-    const matches = (filters: string[]): boolean => filters.some((f) => topicMatches(f, topic) || prefixMatches(f, fleet, origin))
+    const topic = telemetryTopic(fleet, origin)
+    const matches = (filters: string[]): boolean => filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))
     if (via === undefined && matches(this.localFilters)) return true
     for (const [subscriber, route] of this.#routes) {
       if (subscriber === origin || !matches(route.filters)) continue
@@ -189,17 +189,7 @@ export class InterestTable {
   }
 
   subscribers (): DeviceId[] { return [...this.#routes.keys()] }
-}
 
-/** A filter that could match some topic of `origin` (iotmesh/<fleet>/<origin>/…). */
-function prefixMatches (filter: string, fleet: string, origin: DeviceId): boolean {
-  const levels = filter.split('/')
-  const want = ['iotmesh', fleet, origin]
-  for (let i = 0; i < 3; i++) {
-    const level = levels[i]
-    if (level === '#') return true
-    if (level === undefined) return false
-    if (level !== '+' && level !== want[i]) return false
-  }
-  return levels.length > 3
+  /** The filters `subscriber` declared (its latest version). */
+  filtersOf (subscriber: DeviceId): readonly string[] { return this.#routes.get(subscriber)?.filters ?? [] }
 }

@@ -6,8 +6,9 @@
  * Same IPC protocol as mesh-child.ts: {ev:'ready'}, {cmd,id} → {id, ok, res}, {ev:'rx', seq, tag, lat}.
  */
 import mqtt from 'mqtt'
-import { createGateway, onlineStatus, statusTopic, telemetryTopic } from '../../gateway/index.js'
+import { createGateway } from '../../gateway/index.js'
 import { decodeFrame, encodeFrame, generateKeyPair, openFrame, parseStatusKey } from './broker-support.js'
+import { onlineStatus, statusTopic, telemetryTopic } from '../../shared/index.js'
 
 const now = (): bigint => process.hrtime.bigint()
 const send = (m: unknown): void => { process.send?.(m) }

@@ -1,5 +1,4 @@
-import { parseStatus } from '../../gateway/index.js'
-import type { DeviceId, PublicKey } from '../../shared/index.js'
+import { parseStatus, type DeviceId, type PublicKey } from '../../shared/index.js'
 
 export { decodeFrame, encodeFrame, generateKeyPair, openFrame } from '../../shared/index.js'
 

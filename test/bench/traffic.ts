@@ -53,7 +53,7 @@ async function run (size: number, scenario: 'collector' | 'all', rounds: number)
     const subscribers = scenario === 'collector' ? [nodes[0] as MeshNode] : nodes
     for (const node of subscribers) node.subscribe('#', { buffer: 1_000_000 })
     // Routes formed: every subscriber has a route from every publisher.
-    await until(() => nodes.every((n) => subscribers.every((s) => s === n || n.router.interest.best(s.id) !== undefined)), 30_000)
+    await until(() => nodes.every((n) => subscribers.every((s) => s === n || n.routeTo(s.id) !== undefined)), 30_000)
     const before = nodes.map((n) => n.counters)
     const t0 = Date.now()
     for (let r = 0; r < rounds; r++) {

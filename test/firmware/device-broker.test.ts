@@ -1,8 +1,7 @@
 import { expect, it, onTestFinished } from 'vitest'
 import { connect as mqttConnect, type IClientOptions } from 'mqtt'
-import { decodeFrame, memorySequence, verifyFrame } from '../../shared/index.js'
+import { decodeFrame, memorySequence, parseStatus, statusTopic, verifyFrame } from '../../shared/index.js'
 import { createMemoryOutbox } from '../../firmware-sim/index.js'
-import { parseStatus, statusTopic } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { LINK, ROUTING, Waiter, addressOf, gateway, increasing, keysFor, meshInit, memoryNet, startDevice, startPeer, subscriber } from './device-support.js'
 

@@ -1,7 +1,7 @@
 /** Helpers for the fleet simulator tests. Not a test file itself. */
 import { onTestFinished } from 'vitest'
 import type { DeviceId } from '../../shared/index.js'
-import { LINKS_TOPIC } from '../../mesh/index.js'
+import { LINKS_TOPIC } from '../../shared/index.js'
 import { Fleet, type FleetInit } from '../../firmware-sim/index.js'
 import type { Path } from '../../gateway/index.js'
 import { Waiter } from './device-support.js'

@@ -1,7 +1,7 @@
 import { expect, it, onTestFinished } from 'vitest'
-import { deviceBaseName, publicKeyText, toHex } from '../../shared/index.js'
+import { deviceBaseName, jsonTopic, publicKeyText, telemetryTopic, toHex, topicFilters } from '../../shared/index.js'
 import { MeshNode, createMemoryNetwork, encodeData, type DiscoveredPeer } from '../../mesh/index.js'
-import { jsonTopic, telemetryTopic, topicFilters, type DropEvent, type Gateway, type Reading } from '../../gateway/index.js'
+import { type DropEvent, type Gateway, type Reading } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import {
   MESH_LINK, barrier, connectClient, connectDevice, linked, makeFrame, meshAddress, mqttUrl, nextDelivery, nextEvent, seededKeys, startMeshGateway,
@@ -150,7 +150,7 @@ describeNet('mesh ⇄ MQTT bridge', () => {
     expect((await accepted).path).toBe('broker')
     expect(gateway.bridge?.counters.pending).toBe(1) // h is on the mesh: its own copy is awaited
     const duplicate = nextEvent<DropEvent>(gateway, 'drop', (d) => d.reason === 'duplicate')
-    h.router.inject(frame) // the device sends the same frame into the mesh
+    h.inject(frame) // the device sends the same frame into the mesh
     expect(await duplicate).toMatchObject({ path: 'mesh', seq })
     expect(gateway.bridge?.counters).toMatchObject({ injected: 0, notInjected: 1, pending: 0, meshDuplicates: 1 })
     await device.publishFrame(seq + 1, makeFrame(hKeys, seq + 1, { time: Date.now() / 1000 }))

@@ -1,8 +1,10 @@
 import { once } from 'node:events'
 import { connect as connectTcp } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { openFrame, fromBase64, toHex, deviceBaseName } from '../../shared/index.js'
-import { jsonTopic, offlineStatus, onlineStatus, statusTopic, telemetryTopic, topicFilters, type DropEvent } from '../../gateway/index.js'
+import {
+  deviceBaseName, fromBase64, jsonTopic, offlineStatus, onlineStatus, openFrame, statusTopic, telemetryTopic, toHex, topicFilters
+} from '../../shared/index.js'
+import { type DropEvent } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { connectClient, connectDevice, makeFrame, mqttUrl, nextEvent, seededKeys, startGateway } from './support.js'
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { toHex } from '../../shared/index.js'
-import { jsonTopic, statusTopic, telemetryTopic, topicFilters, type Gateway } from '../../gateway/index.js'
+import { jsonTopic, statusTopic, telemetryTopic, toHex, topicFilters } from '../../shared/index.js'
+import { type Gateway } from '../../gateway/index.js'
 import { redisOptions } from '../../gateway/cluster.js'
 import { describeNet } from '../helpers/netns.js'
 import { connectClient, connectDevice, findBinary, freePort, makeFrame, mqttUrl, nextEvent, seededKeys, spawnServer, startGateway } from './support.js'

@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url'
 import { chromium, type Page } from 'playwright-core'
 import { expect, it, onTestFinished } from 'vitest'
 import { createMemoryNetwork, type MeshNode } from '../../mesh/index.js'
-import { telemetryTopic, type Gateway, type Reading } from '../../gateway/index.js'
+import { type Gateway, type Reading } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { barrier, connectClient, connectDevice, linked, makeFrame, meshAddress, mqttUrl, nextEvent, seededKeys, startMeshGateway, startMeshNode } from './support.js'
+import { telemetryTopic } from '../../shared/index.js'
 
 /**
  * The dashboard in a real browser: headless Chromium (the Debian package `chromium`) driven by

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { ERROR_CODES, fromHex, toHex, type KeyPair } from '../../shared/index.js'
+import { ERROR_CODES, frameTopic, fromHex, onlineStatus, statusTopic, telemetryTopic, toHex, type KeyPair } from '../../shared/index.js'
 import {
-  DROP_REASONS, DROP_REASON_NAMES, Ingest, frameTopic, onlineStatus, statusTopic, telemetryTopic,
-  type DropEvent, type DropReason, type IngestInit, type Outcome, type Reading
+  DROP_REASONS, DROP_REASON_NAMES, Ingest, type DropEvent, type DropReason, type IngestInit, type Outcome, type Reading
 } from '../../gateway/index.js'
 import { manualClock } from './clock.js'
 import { makeFrame, seededKeys } from './support.js'
@@ -10,8 +9,8 @@ import { makeFrame, seededKeys } from './support.js'
 const broker = { path: 'broker' as const, from: 'client-1' }
 
 function setup (init: IngestInit = {}): { ingest: Ingest, clock: ReturnType<typeof manualClock>, readings: Reading[], drops: DropEvent[] } {
-  const clock = manualClock()
-  const ingest = new Ingest({ holdMs: 3000, ...init }, { clock, now: () => 1_000_000 })
+  const clock = manualClock({ wallStart: 1_000_000 })
+  const ingest = new Ingest({ holdMs: 3000, ...init }, { clock })
   const readings: Reading[] = []
   const drops: DropEvent[] = []
   ingest.on('reading', (r) => readings.push(r))

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { decodeFrame, deviceBaseName, encodeFrame, frameReadings, packFromJson, resolvePack, topicMatches, type SenmlRecord } from '../../shared/index.js'
 import {
-  deviceLastWill, frameToSenmlJson, frameTopic, jsonTopic, offlineStatus, onlineStatus, parseStatus, parseTopic, statusTopic,
-  telemetryTopic, topicFilters
-} from '../../gateway/index.js'
+  decodeFrame, deviceBaseName, deviceLastWill, encodeFrame, frameReadings, frameTopic, jsonTopic, offlineStatus, onlineStatus, packFromJson,
+  parseStatus, parseTopic, resolvePack, statusTopic, telemetryTopic, topicFilters, topicMatches, type SenmlRecord
+} from '../../shared/index.js'
+import { frameToSenmlJson } from '../../gateway/index.js'
 import { seededKeys } from './support.js'
 
 const keys = seededKeys(21)

@@ -4,9 +4,11 @@ import { existsSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { onTestFinished } from 'vitest'
-import { DEFAULT_FLEET, encodeFrame, keyPairFromSecret, type KeyPair, type SenmlRecord } from '../../shared/index.js'
+import {
+  DEFAULT_FLEET, deviceLastWill, encodeFrame, keyPairFromSecret, onlineStatus, telemetryTopic, type KeyPair, type SenmlRecord
+} from '../../shared/index.js'
 import { MeshNode, type Delivery, type MemoryNetwork } from '../../mesh/index.js'
-import { createGateway, deviceLastWill, onlineStatus, telemetryTopic, type Gateway, type GatewayComponents, type GatewayInit } from '../../gateway/index.js'
+import { createGateway, type Gateway, type GatewayComponents, type GatewayInit } from '../../gateway/index.js'
 
 /** A key pair from a small seed: the same seed, the same device (as test/shared/support.ts). */
 export function seededKeys (seed: number): KeyPair {

@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { jsonTopic, topicFilters } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { tempDir } from '../shared/support.js'
 import { connectClient, connectDevice, findBinary, seededKeys, startGateway } from './support.js'
+import { jsonTopic, topicFilters } from '../../shared/index.js'
 
 const OPENSSL = findBinary('/usr/bin/openssl')
 if (OPENSSL === undefined) console.warn('SKIPPED: the TLS tests need openssl (Debian package openssl) to make a test certificate')

@@ -23,6 +23,11 @@ export class ManualClock implements Clock {
     return this.#now
   }
 
+  /** Wall time moves with the manual time, from a fixed epoch (2023-11-14). */
+  wall (): number {
+    return 1_700_000_000_000 + this.#now
+  }
+
   setTimeout (fn: () => void, ms: number): number {
     const id = this.#nextId++
     this.#timers.set(id, { id, at: this.#now + Math.max(0, ms), fn })

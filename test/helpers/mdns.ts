@@ -82,34 +82,5 @@ export async function waitForLoss (discovery: Discovery, key: string, signal: Ab
   })
 }
 
-/** A clock that moves only when told to (STYLE.md: inject the clock); timers fire in order. */
-export class ManualClock {
-  #now = 0
-  #timers: Array<{ at: number, fn: () => void, id: number }> = []
-  #ids = 0
-
-  now (): number { return this.#now }
-
-  setTimeout (fn: () => void, ms: number): unknown {
-    const id = ++this.#ids
-    this.#timers.push({ at: this.#now + Math.max(0, ms), fn, id })
-    return id
-  }
-
-  clearTimeout (handle: unknown): void {
-    this.#timers = this.#timers.filter((t) => t.id !== handle)
-  }
-
-  /** Moves time forward by `ms`, firing every timer due on the way. */
-  advance (ms: number): void {
-    const end = this.#now + ms
-    for (;;) {
-      const next = this.#timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0]
-      if (next === undefined) break
-      this.#timers = this.#timers.filter((t) => t !== next)
-      this.#now = next.at
-      next.fn()
-    }
-    this.#now = end
-  }
-}
+/** The suite's manual clock (STYLE.md: inject the clock); timers fire in order. */
+export { ManualClock } from './clock.js'

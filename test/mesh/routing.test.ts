@@ -59,7 +59,7 @@ class Inbox {
 /** Resolves once `from` has a route to `to`'s subscription (INTEREST has propagated). */
 async function routed (from: MeshNode, to: MeshNode): Promise<void> {
   const t0 = Date.now()
-  while (from.router.interest.best(to.id) === undefined) {
+  while (from.routeTo(to.id) === undefined) {
     if (Date.now() - t0 > 5000) throw new Error(`no route from ${from.name} to ${to.name}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
@@ -212,7 +212,7 @@ describe('routing refuses bad frames and relays none of them', () => {
     const ctx = await setup()
     const first = ctx.origin.publish('telemetry', [{ n: 'x', v: 1 }])
     await ctx.inbox.take(1, ctx.a.id)
-    for (let i = 0; i < 1100; i++) ctx.origin.router.publish('telemetry', [{ n: 'x', v: i }])
+    for (let i = 0; i < 1100; i++) ctx.origin.publish('telemetry', [{ n: 'x', v: i }])
     await ctx.inbox.take(1100, ctx.a.id)
     const duplicates = ctx.b.counters.duplicates
     await refused(ctx, first.frame, 'ERR_REPLAY')

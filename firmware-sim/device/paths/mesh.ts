@@ -1,10 +1,10 @@
-import { decodeFrame, meshError, type DeviceId } from '../../../shared/index.js'
-import type { Clock, DropInfo, MeshNode } from '../../../mesh/index.js'
+import { decodeFrame, meshError, type Clock } from '../../../shared/index.js'
+import type { MeshNode } from '../../../mesh/index.js'
 import type { OutboxEntry } from '../../outbox/types.js'
 import type { PathSender, SendOutcome } from '../types.js'
 
 /**
- * The mesh delivery path: the device's frames enter its own MeshNode through `router.inject`,
+ * The mesh delivery path: the device's frames enter its own MeshNode through `node.inject`,
  * which verifies, deduplicates, keeps them in the router's history, delivers them to local
  * subscribers and routes them on (the origin being the node itself). The device signs each frame
  * once, with its own sequence source, so hybrid devices send the same bytes on both paths.
@@ -23,7 +23,7 @@ import type { PathSender, SendOutcome } from '../types.js'
  * Frames go oldest first, so every receiver sees this origin's numbers in order and none falls
  * below its replay window because a newer one overtook it.
  *
- * The router has no event for a route that appears or goes; the path looks again on link events
+ * The node has no event for a route that appears or goes; the path looks again on link events
  * and every `checkMs` (a stopgap: see the report on the device runtime).
  */
 export class MeshPath implements PathSender {
@@ -31,7 +31,6 @@ export class MeshPath implements PathSender {
   /** inject() is synchronous: a send settles at once. */
   readonly window = 64
   readonly #node: MeshNode
-  readonly #id: DeviceId
   readonly #clock: Clock
   readonly #checkMs: number
   readonly #listeners: Array<(up: boolean, reason?: string) => void> = []
@@ -41,7 +40,6 @@ export class MeshPath implements PathSender {
 
   constructor (node: MeshNode, init: { clock: Clock, checkMs?: number }) {
     this.#node = node
-    this.#id = node.id
     this.#clock = init.clock
     this.#checkMs = init.checkMs ?? 250
     // On link:close the closing link is still listed; look once the close has run its course.
@@ -51,7 +49,7 @@ export class MeshPath implements PathSender {
   }
 
   get up (): boolean {
-    return !this.#stopped && this.links > 0 && this.#node.router.interest.wants(this.#id, this.#node.fleet)
+    return !this.#stopped && this.links > 0 && this.#node.wanted()
   }
 
   /** Open links now. */
@@ -77,19 +75,9 @@ export class MeshPath implements PathSender {
 
   async send (entry: OutboxEntry): Promise<SendOutcome> {
     if (!this.up) throw meshError('ERR_LINK_CLOSED', 'no mesh link leads to a subscriber: the frame waits in the outbox')
-    const router = this.#node.router
-    const topic = `iotmesh/${this.#node.fleet}/${this.#id}/${decodeFrame(entry.frame).topic}`
-    const wanted = router.interest.targets(topic, this.#id, undefined).size > 0
-    let refused: DropInfo | undefined
-    const onDrop = (info: DropInfo): void => { if (info.origin === this.#id && info.seq === entry.seq) refused = info }
-    router.on('drop', onDrop)
-    try {
-      router.inject(entry.frame)
-    } finally {
-      router.off('drop', onDrop)
-    }
-    // Refused by our own router (below its replay window): no link will ever carry it from here.
-    if (refused !== undefined) return 'refused'
+    const wanted = this.#node.nextHops(decodeFrame(entry.frame).topic).length > 0
+    // Refused by our own node (below its replay window): no link will ever carry it from here.
+    if (this.#node.inject(entry.frame).verdict === 'refused') return 'refused'
     return wanted ? 'delivered' : 'unwanted'
   }
 

@@ -1,11 +1,13 @@
-import { deviceIdFromPublicKey, keyMatchesId, type DeviceId, type PublicKey } from '../shared/index.js'
+import type { PublicKey } from './crypto/ed25519.js'
+import { deviceIdFromPublicKey, keyMatchesId, type DeviceId } from './identity.js'
 
 export type LearnResult = 'added' | 'known' | 'mismatch' | 'not-in-roster'
 
 /**
- * Device id -> public key. Ids are self-certifying (id = H(pk)[0..16], shared/identity.ts), so a
- * key from anyone (a retained status, DNS-SD, a link handshake) is accepted when it derives to
- * the id; nothing else has to be trusted for the binding.
+ * Device id -> public key: the one key store of iotmesh, used by the mesh router and the gateway
+ * alike (through the verifier, verifier.ts). Ids are self-certifying (id = H(pk)[0..16],
+ * identity.ts), so a key from anyone (a retained status, DNS-SD, a link handshake, a KEY message)
+ * is accepted when it derives to the id; nothing else has to be trusted for the binding.
  *
  * Open mode: any such key, at most `max` of them (least recently learned first out).
  * Closed mode (a roster): only the roster's keys; nothing is ever learned or evicted.

@@ -1,6 +1,7 @@
-import { fromBase64, keyMatchesId, publicKeyText, toBase64url, PUBLIC_KEY_LENGTH, type DeviceId, type PublicKey } from '../shared/index.js'
+import { fromBase64, toBase64url } from './bytes.js'
+import { PUBLIC_KEY_LENGTH, type PublicKey } from './crypto/ed25519.js'
+import { keyMatchesId, publicKeyText, type DeviceId } from './identity.js'
 import { statusTopic } from './topics.js'
-import type { DropReason } from './reasons.js'
 
 /**
  * The retained device status on iotmesh/<fleet>/<id>/status, in the spirit of Sparkplug's
@@ -10,7 +11,7 @@ import type { DropReason } from './reasons.js'
  *
  * `pk` is the base64url Ed25519 public key; it must derive to the id in the topic. The status
  * is not signed: it carries a key, which is self-certifying, and a presence claim, which the
- * embedded broker binds to the MQTT connection that made it (gateway/authorize.ts).
+ * embedded broker binds to the MQTT connection that made it (gateway/authorize.ts). Pure.
  */
 
 export const MAX_STATUS_BYTES = 1024
@@ -24,7 +25,7 @@ export type StatusResult =
   | { ok: true, status: DeviceStatus }
   /** A zero-length retained message: the retained status is cleared (MQTT 3.1.1 §3.3.1.3). */
   | { ok: true, status: undefined }
-  | { ok: false, reason: Extract<DropReason, 'bad_status' | 'status_key_mismatch'>, message: string }
+  | { ok: false, reason: 'bad_status' | 'status_key_mismatch', message: string }
 
 /** The JSON a device publishes, retained, on connect. */
 export function onlineStatus (init: { publicKey: PublicKey, name?: string }): string {
@@ -39,9 +40,11 @@ export function offlineStatus (): string {
 }
 
 /** The MQTT last will a device sets (mqtt.js `will` option): retained offline status, QoS 1. */
-export function deviceLastWill (fleet: string, deviceId: DeviceId): { topic: string, payload: Buffer, qos: 1, retain: true } {
-  return { topic: statusTopic(fleet, deviceId), payload: Buffer.from(offlineStatus()), qos: 1, retain: true }
+export function deviceLastWill (fleet: string, deviceId: DeviceId): { topic: string, payload: string, qos: 1, retain: true } {
+  return { topic: statusTopic(fleet, deviceId), payload: offlineStatus(), qos: 1, retain: true }
 }
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Reads a status payload for the device `deviceId` named by its topic. Pure; never throws. */
 export function parseStatus (payload: Uint8Array, deviceId: DeviceId): StatusResult {
@@ -50,9 +53,9 @@ export function parseStatus (payload: Uint8Array, deviceId: DeviceId): StatusRes
   if (payload.length > MAX_STATUS_BYTES) return bad(`a status is at most ${MAX_STATUS_BYTES} bytes, got ${payload.length}`)
   let json: unknown
   try {
-    json = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'))
+    json = JSON.parse(utf8.decode(payload))
   } catch {
-    return bad('the status is not JSON')
+    return bad('the status is not JSON in UTF-8')
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return bad('the status is not a JSON object')
   const { state, pk, name } = json as Record<string, unknown>

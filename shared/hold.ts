@@ -1,4 +1,4 @@
-import type { DeviceId } from '../shared/index.js'
+import type { DeviceId } from './identity.js'
 import type { Clock } from './clock.js'
 
 /**
@@ -23,6 +23,9 @@ export class HoldPen<T> {
   }
 
   get size (): number { return this.#size }
+
+  /** Items held for `id` now. */
+  count (id: DeviceId): number { return this.#bySigner.get(id)?.length ?? 0 }
 
   /** Holds `item` under `id`; false (nothing held) when a bound is reached. */
   hold (id: DeviceId, item: T, onExpire: (item: T) => void): boolean {

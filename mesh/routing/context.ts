@@ -1,0 +1,80 @@
+import type { Clock, DeviceId, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
+import type { Link } from '../links/types.js'
+import type { RouterCounters } from './counters.js'
+import type { History } from './history.js'
+import type { InterestTable } from './interest.js'
+import type { PeerEntry, RoutingMessage } from './messages.js'
+
+/**
+ * What the message handlers (handlers/*.ts) see of the router: its state and the few actions
+ * every handler needs. The router (router.ts) is the only implementation; handlers are plain
+ * functions of (context, link, message), as aedes's lib/handlers are of (client, packet).
+ */
+
+/** One neighbour, as the router sees it. */
+export interface LinkState {
+  readonly link: Link
+  readonly peer: DeviceId
+  /** Origins whose key this neighbour has been sent (or knows). */
+  readonly told: Set<DeviceId>
+  /** Origins whose eager push to this neighbour failed (backpressure): announce in the next DIGEST. */
+  readonly missed: Set<DeviceId>
+  readonly detach: () => void
+}
+
+/** A frame from an unknown signer, held while its key is asked for. */
+export interface HeldFrame { bytes: Uint8Array, hops: number, from: DeviceId | undefined }
+
+export interface DropInfo { code: ErrorCode, origin?: DeviceId, seq?: number, from?: DeviceId }
+
+export interface RouterOptions {
+  readonly fleet: string
+  readonly hopLimit: number
+  readonly syncInterval: number
+  readonly graftDelay: number
+  readonly wantRetry: number
+  readonly interestRefresh: number
+  /** Most frames one WANT may make this node send. */
+  readonly wantBudget: number
+  readonly port: number
+  readonly addresses: () => string[]
+}
+
+export interface RouterContext {
+  readonly id: DeviceId
+  readonly options: RouterOptions
+  readonly clock: Clock
+  readonly counters: RouterCounters
+  readonly verifier: Verifier<HeldFrame>
+  readonly history: History
+  readonly interest: InterestTable
+  readonly links: ReadonlyMap<DeviceId, LinkState>
+  /** Neighbours owed a full DIGEST (a link formed, or a route moved to it). */
+  readonly digestDue: Set<DeviceId>
+  /** Origins with new frames since the last sync. */
+  readonly changed: Set<DeviceId>
+  /** When each origin was last asked for (WANT). */
+  readonly wantedAt: Map<DeviceId, number>
+  readonly running: boolean
+
+  /** Encodes and sends one control message; false when the link refused it. */
+  send: (state: LinkState, message: RoutingMessage) => boolean
+  /** Sends encoded bytes; false on backpressure or a closed link (the DIGEST/WANT exchange repairs it). */
+  sendRaw: (state: LinkState, bytes: Uint8Array) => boolean
+  /** Counts and reports a refused frame or message. */
+  drop: (info: DropInfo) => void
+  /** Offers a verified frame to local subscribers. */
+  deliver: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined) => void
+  /** Sends a verified frame towards the subscribers it interests. */
+  forward: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined) => void
+  /** Re-advertises our distance to these subscribers (coalesced per turn of the event loop). */
+  advertise: (subscribers: DeviceId[]) => void
+  /** Sends a neighbour the key of `origin` before its first frame (KEY). */
+  tellKey: (state: LinkState, origin: DeviceId) => void
+  /** Runs `fn` after `ms` unless the router stopped. */
+  later: (ms: number, fn: () => void) => TimerHandle
+  /** Events for the node. */
+  emitHello: (info: { peer: DeviceId, fleet: string, port: number, addresses: string[] }) => void
+  emitPeers: (peers: PeerEntry[], from: DeviceId) => void
+  closeLink: (state: LinkState) => void
+}

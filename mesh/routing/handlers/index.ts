@@ -1,0 +1,31 @@
+import type { PublicKey } from '../../../shared/index.js'
+import { MSG, type RoutingMessage } from '../messages.js'
+import type { LinkState, RouterContext } from '../context.js'
+import { ingest } from './data.js'
+import { onHello } from './hello.js'
+import { onInterest } from './interest.js'
+import { onKeyRequest, onKeys } from './keys.js'
+import { onDigest } from './sync.js'
+import { onWant } from './want.js'
+
+/**
+ * One handler per message kind, dispatched in one place (aedes lib/handlers/index.js). A handler
+ * fed untrusted input may throw a MeshError; the router catches, counts and drops it.
+ */
+export function dispatch (ctx: RouterContext, state: LinkState, message: RoutingMessage, learnKey: (publicKey: PublicKey) => void): void {
+  switch (message.kind) {
+    case MSG.DATA: ingest(ctx, message.frame, message.hops, state.peer); return
+    case MSG.HELLO: return onHello(ctx, state, message)
+    case MSG.DIGEST: return onDigest(ctx, state, message.entries, message.full)
+    case MSG.WANT: return onWant(ctx, state, message.entries)
+    case MSG.INTEREST: return onInterest(ctx, state, message.entries)
+    case MSG.KEY: return onKeys(learnKey, message.keys)
+    case MSG.KEYREQ: return onKeyRequest(ctx, state, message.kids)
+    case MSG.PEERS: return ctx.emitPeers(message.peers, state.peer)
+  }
+}
+
+export { ingest, release, type InjectResult } from './data.js'
+export { sendInterest } from './interest.js'
+export { tellKey } from './keys.js'
+export { sync } from './sync.js'

@@ -1,0 +1,88 @@
+import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
+import { chunks, MSG, type DigestEntry, type WantEntry } from '../messages.js'
+import type { LinkState, RouterContext } from '../context.js'
+
+/**
+ * Catch-up after partitions, and repair of anything a link lost: every node keeps a bounded
+ * history per origin; DIGESTs of per-origin high-water marks go to each neighbour for the origins
+ * it leads to subscribers of (in full when a link forms or a route moves to it, incrementally
+ * every `syncInterval`), and the neighbour asks (WANT) for what it lacks.
+ *
+ *   DIGEST [2, full, [[kid, low, high]…]]    what I hold per origin
+ *   WANT   [3, [[kid, from, to]…]]           send me these (want.ts answers)
+ */
+
+/** A full DIGEST to `peer` on the next turn of the event loop (coalesced). */
+export function digestSoon (ctx: RouterContext, peer: DeviceId): void {
+  if (ctx.digestDue.has(peer)) return
+  ctx.digestDue.add(peer)
+  queueMicrotask(() => {
+    if (!ctx.digestDue.delete(peer)) return
+    const state = ctx.links.get(peer)
+    if (state !== undefined) sendDigest(ctx, state, [...ctx.history.origins()].filter((o) => ctx.interest.wants(o, ctx.options.fleet, peer)), true)
+  })
+}
+
+/**
+ * Every syncInterval: tell each neighbour what changed among the origins it leads to
+ * subscribers of, and what a send to it failed to carry, so it can ask for anything lost.
+ */
+export function sync (ctx: RouterContext): void {
+  if (ctx.changed.size === 0 && ![...ctx.links.values()].some((s) => s.missed.size > 0)) return
+  const changed = [...ctx.changed]
+  ctx.changed.clear()
+  for (const state of ctx.links.values()) {
+    const origins = changed.filter((o) => o !== state.peer && ctx.interest.wants(o, ctx.options.fleet, state.peer))
+    for (const o of state.missed) if (!origins.includes(o)) origins.push(o)
+    state.missed.clear()
+    if (origins.length > 0) sendDigest(ctx, state, origins, false)
+  }
+}
+
+export function sendDigest (ctx: RouterContext, state: LinkState, origins: DeviceId[], full: boolean): void {
+  const entries: DigestEntry[] = []
+  for (const origin of origins) {
+    const range = ctx.history.range(origin)
+    if (range !== undefined && origin !== state.peer) entries.push({ kid: deviceIdToBytes(origin), ...range })
+  }
+  if (entries.length === 0 && !full) return
+  for (const chunk of entries.length === 0 ? [[]] : chunks(entries)) ctx.send(state, { kind: MSG.DIGEST, full, entries: chunk })
+}
+
+interface Announced { origin: DeviceId, low: number, high: number }
+
+export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestEntry[], full: boolean): void {
+  const announced: Announced[] = []
+  for (const { kid, low, high } of entries) {
+    const origin = deviceIdFromBytes(kid)
+    if (origin === ctx.id || !ctx.verifier.keys.allowed(origin) || !ctx.interest.wants(origin, ctx.options.fleet)) continue
+    if (ctx.verifier.replay.missing(origin, low, high, 1).length > 0) announced.push({ origin, low, high })
+  }
+  if (announced.length === 0) return
+  // After a fresh link (full digest) ask at once; otherwise give the eager path a moment first.
+  if (full) want(ctx, state, announced, true)
+  else ctx.later(ctx.options.graftDelay, () => { want(ctx, state, announced, false) })
+}
+
+function want (ctx: RouterContext, state: LinkState, announced: Announced[], force: boolean): void {
+  if (ctx.links.get(state.peer) !== state) return
+  const now = ctx.clock.now()
+  const entries: WantEntry[] = []
+  for (const { origin, low, high } of announced) {
+    if (!force && now - (ctx.wantedAt.get(origin) ?? -Infinity) < ctx.options.wantRetry) continue
+    const missing = ctx.verifier.replay.missing(origin, low, high, 1024)
+    if (missing.length === 0) continue
+    ctx.wantedAt.set(origin, now)
+    const kid = deviceIdToBytes(origin)
+    let from = missing[0] as number
+    let to = from
+    for (const seq of missing.slice(1)) {
+      if (seq === to + 1) { to = seq; continue }
+      entries.push({ kid, from, to })
+      from = to = seq
+    }
+    entries.push({ kid, from, to })
+  }
+  ctx.counters.wantsSent += entries.length
+  for (const chunk of chunks(entries)) ctx.send(state, { kind: MSG.WANT, entries: chunk })
+}

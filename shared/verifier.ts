@@ -1,0 +1,163 @@
+import { systemClock, type Clock } from './clock.js'
+import { nodeEd25519 } from './crypto/ed25519-node.js'
+import type { Ed25519, PublicKey } from './crypto/ed25519.js'
+import { isMeshError, type ErrorCode } from './errors.js'
+import { DEFAULT_FRAME_LIMITS, decodeFrame, verifyFrame, type FrameLimits, type TelemetryFrame } from './frame.js'
+import { HoldPen } from './hold.js'
+import type { DeviceId } from './identity.js'
+import { KeyStore, type LearnResult } from './keys.js'
+import { createReplayGuard, type ReplayGuard } from './replay.js'
+
+/**
+ * The one frame verifier of iotmesh: what the mesh router and the gateway's ingest both do with a
+ * signed frame before anyone sees it. One key store, one holding pen for frames of signers whose
+ * key is not known yet, one replay window, one set of limits and defaults:
+ *
+ *   decode (bounded) → replay check → roster → key known? → verify the signature → record (origin, seq)
+ *                                                └─ no: hold (bounded) until a key arrives, else refuse
+ *
+ * (origin, seq) is recorded only after the signature holds, so a forged frame cannot burn a
+ * sequence number. A frame whose key is unknown is held with an item of the caller's choosing
+ * (the router holds the bytes and the link they came from, the gateway the decoded frame and a
+ * promise); `learnKey` hands back every item held for that signer, and the caller admits them
+ * again. Callers bind the frame to where it travelled (an MQTT topic, a link) themselves.
+ */
+
+export interface VerifierInit {
+  /** Closed mode: only these keys are ever trusted. */
+  roster?: Iterable<PublicKey>
+  /** Open mode: most keys remembered. Default 100,000. */
+  maxKeys?: number
+  /** Replay window per origin, in sequence numbers (RFC 4303 §3.4.3). Default 1024. */
+  replayWindow?: number
+  /** Most origins the replay window tracks. Default 65,536. */
+  maxOrigins?: number
+  /** How long a frame waits for its signer's key, ms. Default 3000. */
+  holdMs?: number
+  /** Most frames held at once, all signers together. Default 1024. */
+  maxHeld?: number
+  /** Most frames held for one signer. Default 64. */
+  maxHeldPerSigner?: number
+  /** Size and shape limits of a frame. */
+  limits?: FrameLimits
+}
+
+export interface VerifierComponents {
+  /** Timers of the holding pen. */
+  clock?: Clock
+  ed25519?: Ed25519
+}
+
+export const VERIFIER_DEFAULTS = {
+  maxKeys: 100_000,
+  replayWindow: 1024,
+  maxOrigins: 65_536,
+  holdMs: 3000,
+  maxHeld: 1024,
+  maxHeldPerSigner: 64
+} as const
+
+/** Why the verifier refused a frame. */
+export type Refusal = 'malformed' | 'too-old' | 'not-in-roster' | 'bad-signature' | 'unknown-signer'
+
+export type Admission =
+  | { verdict: 'accepted', frame: TelemetryFrame }
+  /** Already accepted: a retransmission, a second path, or a replay inside the window. */
+  | { verdict: 'duplicate', frame: TelemetryFrame }
+  /** Waiting for the signer's key; `first` when it is the first frame held for that signer. */
+  | { verdict: 'held', frame: TelemetryFrame, first: boolean }
+  | { verdict: 'refused', refusal: Refusal, code: ErrorCode, message: string, frame?: TelemetryFrame }
+
+/** An item held while its signer's key is asked for, and what to do when the wait is over. */
+export interface HoldRequest<T> {
+  item: T
+  /** Called when the hold time passed without a key. */
+  onExpire: (item: T) => void
+}
+
+export class Verifier<T = unknown> {
+  readonly keys: KeyStore
+  readonly replay: ReplayGuard
+  readonly limits: FrameLimits
+  readonly #pen: HoldPen<T>
+  readonly #ed: Ed25519
+
+  constructor (init: VerifierInit = {}, components: VerifierComponents = {}) {
+    this.keys = new KeyStore({ roster: init.roster, max: init.maxKeys ?? VERIFIER_DEFAULTS.maxKeys })
+    this.replay = createReplayGuard({ window: init.replayWindow ?? VERIFIER_DEFAULTS.replayWindow, maxOrigins: init.maxOrigins ?? VERIFIER_DEFAULTS.maxOrigins })
+    this.limits = init.limits ?? DEFAULT_FRAME_LIMITS
+    this.#pen = new HoldPen({
+      clock: components.clock ?? systemClock,
+      holdMs: init.holdMs ?? VERIFIER_DEFAULTS.holdMs,
+      max: init.maxHeld ?? VERIFIER_DEFAULTS.maxHeld,
+      maxPerSigner: init.maxHeldPerSigner ?? VERIFIER_DEFAULTS.maxHeldPerSigner
+    })
+    this.#ed = components.ed25519 ?? nodeEd25519
+  }
+
+  /** Frames waiting for a key right now. */
+  get heldCount (): number { return this.#pen.size }
+
+  /** Decodes a frame within the limits, or refuses it with the codec's stable code. Never throws. */
+  decode (bytes: Uint8Array): { ok: true, frame: TelemetryFrame } | { ok: false, refusal: Extract<Admission, { verdict: 'refused' }> } {
+    try {
+      return { ok: true, frame: decodeFrame(bytes, this.limits) }
+    } catch (err) {
+      const code: ErrorCode = isMeshError(err) ? err.code : 'ERR_BAD_CBOR'
+      return { ok: false, refusal: { verdict: 'refused', refusal: 'malformed', code, message: err instanceof Error ? err.message : String(err) } }
+    }
+  }
+
+  /**
+   * Decides on one decoded frame. With `hold`, a frame whose key is unknown waits in the pen
+   * (bounded) and `learnKey` later hands `hold.item` back; without it, it is refused.
+   */
+  admit (frame: TelemetryFrame, hold?: HoldRequest<T>): Admission {
+    const { origin, seq } = frame
+    const early = this.replay.check(origin, seq)
+    if (early === 'replay') return { verdict: 'duplicate', frame }
+    if (early === 'too-old') return this.#tooOld(frame)
+    if (!this.keys.allowed(origin)) return { verdict: 'refused', refusal: 'not-in-roster', code: 'ERR_NOT_IN_ROSTER', message: `device ${origin} is not in the roster`, frame }
+    const key = this.keys.get(origin)
+    if (key === undefined) {
+      if (hold !== undefined && this.#pen.hold(origin, hold.item, hold.onExpire)) return { verdict: 'held', frame, first: this.#pen.count(origin) === 1 }
+      return { verdict: 'refused', refusal: 'unknown-signer', code: 'ERR_UNKNOWN_SIGNER', message: `no key is known for ${origin}${hold === undefined ? '' : ' and the holding pen is full'}`, frame }
+    }
+    try {
+      verifyFrame(frame, key, { ed25519: this.#ed, checkId: false })
+    } catch (err) {
+      const code: ErrorCode = isMeshError(err) ? err.code : 'ERR_BAD_SIGNATURE'
+      return { verdict: 'refused', refusal: 'bad-signature', code, message: err instanceof Error ? err.message : String(err), frame }
+    }
+    // Only now is (origin, seq) recorded: a forged frame cannot burn a sequence number.
+    const verdict = this.replay.accept(origin, seq)
+    if (verdict === 'replay') return { verdict: 'duplicate', frame }
+    if (verdict === 'too-old') return this.#tooOld(frame)
+    return { verdict: 'accepted', frame }
+  }
+
+  /** Records a frame this node signed itself (no verification needed). */
+  recordOwn (origin: DeviceId, seq: number): void {
+    this.replay.accept(origin, seq)
+  }
+
+  /**
+   * Learns a key (for `id` when given: it must derive to it). Returns what the key store said and
+   * the items held for that signer, which the caller admits again now that the key is known.
+   */
+  learnKey (publicKey: PublicKey, id?: DeviceId): { result: LearnResult, id: DeviceId, released: T[] } {
+    const learned = this.keys.learn(publicKey, id)
+    const released = learned.result === 'added' || learned.result === 'known' ? this.#pen.release(learned.id) : []
+    return { ...learned, released }
+  }
+
+  /** Takes every held item (on stop); their `onExpire` is not called. */
+  clear (): T[] {
+    return this.#pen.clear()
+  }
+
+  #tooOld (frame: TelemetryFrame): Admission {
+    const message = `${frame.origin}#${frame.seq} is below the replay window (highest ${this.replay.high(frame.origin) ?? '?'})`
+    return { verdict: 'refused', refusal: 'too-old', code: 'ERR_REPLAY', message, frame }
+  }
+}
