@@ -1,4 +1,4 @@
-import { encodeFrame, every, meshError, systemClock, type Clock, type DeviceId, type PublicKey } from '../shared/index.js'
+import { Lifecycle, encodeFrame, type Defer, every, meshError, systemClock, type Clock, type DeviceId, type PublicKey } from '../shared/index.js'
 import { MeshNode, TypedEmitter, systemRandom } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
 import { AckBook } from './device/acks.js'
@@ -51,16 +51,15 @@ export class Device extends TypedEmitter<DeviceEvents> {
   readonly #pumps = new Map<DeliveryPath, Pump>()
   readonly #pathCounts = new Map<DeliveryPath, Omit<PathCounters, 'up' | 'pending'>>()
   readonly #counts = { samples: 0, skipped: 0, readings: 0, records: 0, errors: 0 }
-  #state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle'
-  #starting: Promise<void> | undefined
-  #stopping: Promise<void> | undefined
+  readonly #lifecycle = new Lifecycle('device')
+  /** True while sampling runs: from the end of start until teardown begins. */
+  #samplingOn = false
   #store: DeviceState | undefined
   #sensors: readonly Sensor[] = []
   #node: MeshNode | undefined
   #meshPath: MeshPath | undefined
   #brokerPath: BrokerPath | undefined
   #acks: AckBook | undefined
-  #timers: Array<() => void> = []
   #sampling: Promise<ReadingEvent[]> | undefined
   #skewMs: number
 
@@ -99,7 +98,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
   get keyFile (): string | undefined { return this.#store?.keyFile }
   /** The mesh node (mesh and hybrid mode, after start). */
   get node (): MeshNode | undefined { return this.#node }
-  get running (): boolean { return this.#state === 'running' }
+  get running (): boolean { return this.#lifecycle.started }
   /** Clock skew applied to sampling times, ms; may be changed while running. */
   get skewMs (): number { return this.#skewMs }
   set skewMs (ms: number) { this.#skewMs = checkSkew(ms) }
@@ -113,36 +112,27 @@ export class Device extends TypedEmitter<DeviceEvents> {
     return { ...this.#counts, links: this.#meshPath?.links ?? 0, paths, outbox: stats }
   }
 
-  /** Opens the state, starts the paths and the sampling. Idempotent. */
-  async start (): Promise<void> {
-    if (this.#state !== 'idle') return await this.#starting
-    this.#state = 'starting'
-    this.#starting = this.#start().catch(async (err: unknown) => {
-      await this.#teardown()
-      this.#state = 'stopped'
-      throw err
-    })
-    await this.#starting
+  /**
+   * Opens the state, starts the paths and the sampling (shared/lifecycle.ts: a stop during start
+   * wins; a failed start closes what it opened and can be retried). Idempotent.
+   */
+  async start (options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#lifecycle.start(async (signal, defer) => { await this.#start(signal, defer) }, options)
   }
 
   /** Samples now, outside the interval; resolves with the frames it signed. */
   async sample (): Promise<ReadingEvent[]> {
-    if (this.#state !== 'running') throw meshError('ERR_ABORTED', 'the device is not running')
+    if (!this.#samplingOn) throw meshError('ERR_ABORTED', 'the device is not running')
     await this.#sampling
     return await this.#tick() ?? []
   }
 
-  /** Stops sampling, lets frames in flight settle, says goodbye on every path, closes what it opened. Idempotent. */
+  /**
+   * Stops sampling, lets frames in flight settle, says goodbye on every path, closes what it
+   * opened. Every step runs even when one fails; failures are reported together. Idempotent.
+   */
   async stop (): Promise<void> {
-    if (this.#state === 'idle') { this.#state = 'stopped'; return }
-    this.#stopping ??= (async () => {
-      await this.#starting?.catch(() => {})
-      this.#state = 'stopping'
-      await this.#teardown()
-      this.#state = 'stopped'
-      this.removeAllListeners()
-    })()
-    await this.#stopping
+    await this.#lifecycle.stop()
   }
 
   /**
@@ -150,46 +140,45 @@ export class Device extends TypedEmitter<DeviceEvents> {
    * abandoned, the MQTT connection is dropped without a goodbye so the broker publishes the last
    * will, and acks not yet durable are forgotten (those frames go again after a restart). What a
    * real device keeps on disk, it keeps: start a new Device on the same state. Idempotent.
+   * (A stop whose signal is aborted: every teardown step takes the forceful way.)
    */
   async crash (): Promise<void> {
-    if (this.#state === 'idle') { this.#state = 'stopped'; return }
-    this.#stopping ??= (async () => {
-      await this.#starting?.catch(() => {})
-      this.#state = 'stopping'
-      await this.#teardown(true)
-      this.#state = 'stopped'
-      this.removeAllListeners()
-    })()
-    await this.#stopping
+    await this.#lifecycle.stop({ signal: AbortSignal.abort() }).catch(() => {})
   }
 
   async [Symbol.asyncDispose] (): Promise<void> { await this.stop() }
 
-  get #emitting (): boolean { return this.#state === 'starting' || this.#state === 'running' }
+  get #emitting (): boolean { return this.#lifecycle.live }
 
   #started (): DeviceState {
     if (this.#store === undefined) throw meshError('ERR_ABORTED', 'the device has not started: await start() (or createDevice) first')
     return this.#store
   }
 
-  async #start (): Promise<void> {
+  /** Brings the device up, `defer`ring each thing's teardown as it opens it (undone in reverse). */
+  async #start (signal: AbortSignal, defer: Defer): Promise<void> {
     const init = this.#init
     const components = this.#components
+    this.#senders.clear()
+    this.#pumps.clear()
     const store = this.#store = await openDeviceState({ ...init, paths: [...this.paths] }, { ...components, now: this.#now })
+    if (store.ownsOutbox) defer('outbox', async () => { await store.outbox.close() })
     if (components.sensors !== undefined) {
       this.#sensors = components.sensors
     } else {
       const random = components.random ?? systemRandom
       const options = { ...init.sensorOptions, seed: init.sensorOptions?.seed ?? Math.floor(random.float() * 0x1_0000_0000) }
-      this.#sensors = createSensors(init.sensors ?? 'sim', options, { logger: this.#logger })
+      const sensors = this.#sensors = createSensors(init.sensors ?? 'sim', options, { logger: this.#logger })
+      defer('sensors', async () => { await settleAll(sensors.map(async (s) => { await s.close() })) })
     }
-    this.#acks = new AckBook({
+    const acks = this.#acks = new AckBook({
       outbox: store.outbox,
       policy: init.fsync ?? 'always',
       clock: this.#clock,
       onDurable: (path, seq, outcome) => { if (outcome === 'delivered' && this.#emitting) this.emit('delivered', { path, seq }) },
       onError: (error) => { this.#warn('outbox', error) }
     })
+    defer('acks', async () => { await acks.close() })
     if (this.paths.includes('mesh')) {
       const transport = typeof components.transport === 'function' ? components.transport(store.keys) : components.transport
       this.#node = new MeshNode({ ...init.mesh, name: this.name, fleet: this.fleet, announceLinks: 0 }, {
@@ -199,8 +188,12 @@ export class Device extends TypedEmitter<DeviceEvents> {
         ...(transport === undefined ? {} : { transport }),
         ...pick(components, ['responder', 'random', 'ed25519'])
       })
-      this.#meshPath = new MeshPath(this.#node, { clock: this.#clock, ...(init.meshCheckMs === undefined ? {} : { checkMs: init.meshCheckMs }) })
-      this.#addPath(this.#meshPath)
+      const node = this.#node
+      // A crashed node should vanish without its DNS-SD goodbye; MeshNode has no forceful stop yet.
+      defer('mesh node', async () => { await node.stop() })
+      const meshPath = this.#meshPath = new MeshPath(node, { clock: this.#clock, checkMs: init.meshCheckMs })
+      defer('mesh path', () => { meshPath.stop() })
+      this.#addPath(meshPath)
     }
     if (this.paths.includes('broker')) {
       const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
@@ -210,17 +203,34 @@ export class Device extends TypedEmitter<DeviceEvents> {
         ...(components.connect === undefined ? {} : { connect: components.connect }),
         onWarning: (error) => { this.#warn('broker', error) }
       })
-      this.#addPath(this.#brokerPath)
+      const brokerPath = this.#brokerPath
+      defer('broker path', async (stop) => { if (!stop.aborted) await brokerPath.stop(this.#stopTimeout) })
+      this.#addPath(brokerPath)
     }
-    for (const pump of this.#pumps.values()) pump.start()
-    await this.#node?.start()
+    const pumps = [...this.#pumps.values()]
+    for (const pump of pumps) pump.start()
+    defer('pumps', async (stop) => { await settleAll(pumps.map(async (pump) => { await pump.stop(stop.aborted ? 0 : this.#stopTimeout) })) })
+    // A crash abandons what is in flight before the pumps stop: acks not yet durable are forgotten
+    // and the MQTT connection is dropped without a DISCONNECT, so the broker publishes the last will.
+    defer('crash', (stop) => {
+      if (!stop.aborted) return
+      acks.abandon()
+      this.#brokerPath?.destroy()
+    })
+    await this.#node?.start({ signal })
     this.#meshPath?.start()
     this.#brokerPath?.start()
-    this.#state = 'running'
-    void this.#tick()
-    this.#timers.push(every(this.#clock, this.#interval, () => { void this.#tick() }))
+    this.#samplingOn = true
+    defer('sampling', async () => {
+      this.#samplingOn = false
+      await this.#sampling?.catch(() => {})
+    })
+    // The first sample on the next turn of the clock, so that whoever awaited start() sees its events.
+    const first = this.#clock.setTimeout(() => { void this.#tick() }, 0)
+    defer('first sample', () => { this.#clock.clearTimeout(first) })
+    defer('interval', every(this.#clock, this.#interval, () => { void this.#tick() }))
     const announce = init.announceLinks ?? 15_000
-    if (this.#node !== undefined && announce > 0) this.#timers.push(every(this.#clock, announce, () => { this.#announceLinks() }))
+    if (this.#node !== undefined && announce > 0) defer('announce', every(this.#clock, announce, () => { this.#announceLinks() }))
   }
 
   #addPath (sender: PathSender): void {
@@ -250,7 +260,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
 
   /** One sampling interval, unless the previous one is still running (a slow sensor): then it is skipped. */
   #tick (): Promise<ReadingEvent[]> | undefined {
-    if (this.#state !== 'running') return undefined
+    if (!this.#samplingOn) return undefined
     if (this.#sampling !== undefined) {
       this.#counts.skipped++
       return undefined
@@ -268,7 +278,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     const store = this.#started()
     const time = this.#now() + this.#skewMs
     const outputs = await readSensors(this.#sensors, time, this.#logger)
-    if (this.#state !== 'running') return []
+    if (!this.#samplingOn) return []
     this.#counts.samples++
     const readings: ReadingEvent[] = []
     for (const batch of batchByTopic(outputs)) {
@@ -316,24 +326,6 @@ export class Device extends TypedEmitter<DeviceEvents> {
   #warn (where: DeviceEvents['warning'][0]['where'], error: Error): void {
     if (this.#emitting) this.emit('warning', { where, error })
   }
-
-  /** Stops whatever start() got to, in reverse; every step runs even if one fails. `crash`: no goodbyes, no waiting. */
-  async #teardown (crash = false): Promise<void> {
-    for (const stop of this.#timers.splice(0)) stop()
-    await this.#sampling?.catch(() => {})
-    if (crash) {
-      this.#acks?.abandon()
-      this.#brokerPath?.destroy()
-    }
-    await Promise.allSettled([...this.#pumps.values()].map(async (pump) => { await pump.stop(crash ? 0 : this.#stopTimeout) }))
-    this.#meshPath?.stop()
-    await this.#brokerPath?.stop(this.#stopTimeout).catch(() => {})
-    // A crashed node should vanish without its DNS-SD goodbye; MeshNode has no forceful stop yet.
-    await this.#node?.stop().catch(() => {})
-    await this.#acks?.close().catch(() => {})
-    if (this.#store?.ownsOutbox === true) await this.#store.outbox.close().catch(() => {})
-    if (this.#components.sensors === undefined) await Promise.allSettled(this.#sensors.map(async (s) => { await s.close() }))
-  }
 }
 
 /** Builds and starts a device (as createMeshNode and aedes's createBroker do). */
@@ -346,6 +338,12 @@ export async function createDevice (init: DeviceInit = {}, components: DeviceCom
 function checkSkew (ms: number): number {
   if (!Number.isFinite(ms)) throw meshError('ERR_BAD_ARGUMENT', `device skewMs must be a finite number of ms, got ${ms}`)
   return ms
+}
+
+/** Awaits every promise; throws an AggregateError of the failures, if any. */
+async function settleAll (promises: Array<Promise<void>>): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed.length > 0) throw new AggregateError(failed.map((r) => r.reason as unknown), `${failed.length} of ${promises.length} failed`)
 }
 
 function pick<T extends object, K extends keyof T> (from: T, keys: K[]): Partial<Pick<T, K>> {
