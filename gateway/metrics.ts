@@ -1,6 +1,10 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { DROP_REASON_NAMES } from './reasons.js'
-import type { Gateway } from './gateway.js'
+import type { MeshNode } from '../mesh/index.js'
+import type { BridgeCounters } from './bridge.js'
+import type { DeviceRegistry } from './devices.js'
+import type { DropEvent, Reading, StatusEvent } from './ingest.js'
+import { DROP_REASON_NAMES, type GatewayCounters } from './reasons.js'
+import type { TopologySnapshot } from './topology.js'
 
 /**
  * Prometheus metrics of one gateway, in a registry of its own (several gateways may share a
@@ -16,7 +20,24 @@ import type { Gateway } from './gateway.js'
 /** Seconds from sampling to acceptance: 1 ms to a minute (a mesh catching up after a partition). */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
-export function createMetrics (gateway: Gateway): Registry {
+/** What the metrics read of a gateway (gateway.ts implements it; no import of the gateway here, so no cycle). */
+export interface MetricsSource {
+  readonly fleet: string
+  readonly counters: GatewayCounters
+  readonly connectedClients: number
+  readonly devices: Pick<DeviceRegistry, 'list'>
+  readonly ingest: { readonly heldCount: number, readonly keys: { readonly size: number } }
+  readonly bridge?: { readonly counters: BridgeCounters }
+  readonly mesh?: Pick<MeshNode, 'counters' | 'links'>
+  readonly live?: { readonly clients: number }
+  topologySnapshot: () => TopologySnapshot
+  on: ((event: 'reading', listener: (r: Reading) => void) => unknown) &
+    ((event: 'drop', listener: (d: DropEvent) => void) => unknown) &
+    ((event: 'held', listener: () => void) => unknown) &
+    ((event: 'status', listener: (s: StatusEvent) => void) => unknown)
+}
+
+export function createMetrics (gateway: MetricsSource): Registry {
   const register = new Registry()
   const labels = { fleet: gateway.fleet }
   register.setDefaultLabels(labels)
