@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { DEFAULT_FLEET, isMeshError, meshError } from '../shared/index.js'
+import { DEFAULT_FLEET, FLEET_NAME_RULE, isFleetName, isMeshError, meshError } from '../shared/index.js'
 import { checkFsync } from './outbox/disk.js'
 import type { DeliveryPath, FsyncPolicy } from './outbox/types.js'
 import { SENSOR_PRESETS, parseSensorList, type SensorName } from './sensors/registry.js'
@@ -84,7 +84,6 @@ interface Setting<T> {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/
-const FLEET = /^[A-Za-z0-9._-]{1,63}$/
 const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:']
 
 const text = (what: string, pattern?: RegExp): Parser<string> => (raw) => {
@@ -130,7 +129,7 @@ function peer (entry: string): string {
 
 const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
   name: { parse: text('a name of 1 to 63 letters, digits, "-" or "_", starting with a letter or digit', NAME), fallback: () => 'iotmesh-device' },
-  fleet: { parse: text('a fleet name of 1 to 63 letters, digits, ".", "_" or "-"', FLEET), fallback: () => DEFAULT_FLEET },
+  fleet: { parse: (raw, base) => { const name = text(`a fleet name of ${FLEET_NAME_RULE}`)(raw, base); if (!isFleetName(name)) throw new Invalid(`a fleet name of ${FLEET_NAME_RULE}`); return name }, fallback: () => DEFAULT_FLEET },
   mode: {
     parse: (raw) => {
       if (raw !== 'mesh' && raw !== 'broker' && raw !== 'hybrid') throw new Invalid('one of mesh, broker, hybrid')

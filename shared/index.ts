@@ -25,7 +25,7 @@ export {
 export { createReplayGuard, type ReplayGuard, type ReplayVerdict } from './replay.js'
 export { openSequenceFile, memorySequence, type SequenceSource } from './sequence.js'
 export {
-  TOPIC_ROOT, DEFAULT_FLEET, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
+  TOPIC_ROOT, DEFAULT_FLEET, FLEET_NAME_RULE, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
   MAX_DEVICE_TOPIC_BYTES, validateTopic, validateFilter, topicMatches, isFleetName, checkDeviceTopic, isFrameDeviceTopic, deviceRoot,
   frameTopic, telemetryTopic, jsonTopic, statusTopic, deviceTopicOf, topicFilters, parseTopic, filterCoversDevice,
   type ParsedTopic, type TopicKind

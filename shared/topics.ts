@@ -39,8 +39,12 @@ export const RESERVED_LEVELS: ReadonlySet<string> = new Set([JSON_LEVEL, STATUS_
 /** The device topic on which mesh nodes announce their neighbours (a signed reading). */
 export const LINKS_TOPIC = 'mesh/links'
 
-/** A fleet name: one MQTT level of letters, digits, "-", "_", at most 64 characters. */
-const FLEET_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+/**
+ * A fleet name: one MQTT topic level and one DNS label (it is announced in TXT records and
+ * instance names, RFC 1035 §2.3.4): 1 to 63 letters, digits, ".", "_" or "-".
+ */
+const FLEET_PATTERN = /^[A-Za-z0-9._-]{1,63}$/
+export const FLEET_NAME_RULE = '1 to 63 letters, digits, ".", "_" or "-"'
 /** A device topic: levels of letters, digits, "-", "_", "." separated by "/"; no MQTT wildcards. */
 const DEVICE_TOPIC_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/
 const LEVEL_PATTERN = /^[A-Za-z0-9._-]+$/

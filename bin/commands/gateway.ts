@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { isFleetName, isMeshError, loadKeyFile, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
+import { FLEET_NAME_RULE, isFleetName, isMeshError, loadKeyFile, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
 import { loadRoster } from '../../mesh/index.js'
 import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { intFlag, write, type Command } from '../cli.js'
@@ -67,7 +67,7 @@ interface Options {
 
 async function readOptions (values: Record<string, unknown>): Promise<Options> {
   const fleet = (values.fleet as string | undefined) ?? 'default'
-  if (!isFleetName(fleet)) throw meshError('ERR_BAD_ARGUMENT', `--fleet must be 1 to 64 letters, digits, "-" or "_", got ${JSON.stringify(fleet)}`)
+  if (!isFleetName(fleet)) throw meshError('ERR_BAD_ARGUMENT', `--fleet must be ${FLEET_NAME_RULE}, got ${JSON.stringify(fleet)}`)
   const host = (values.host as string | undefined) ?? '0.0.0.0'
   if (isIP(host) === 0) throw meshError('ERR_BAD_ARGUMENT', `--host must be an IPv4 or IPv6 address to listen on, got ${JSON.stringify(host)}`)
   const mqtt = intFlag(values, 'mqtt-port', 1883, 0, 65535)

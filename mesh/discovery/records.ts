@@ -1,6 +1,7 @@
 import { fromBase64, toBase64url } from '../../shared/bytes.js'
 import { PUBLIC_KEY_LENGTH, type PublicKey } from '../../shared/crypto/ed25519.js'
 import { meshError } from '../../shared/errors.js'
+import { DEFAULT_FLEET, FLEET_NAME_RULE, isFleetName } from '../../shared/topics.js'
 import { isDeviceId, keyMatchesId, type DeviceId } from '../../shared/identity.js'
 import type { InvalidReason } from './types.js'
 
@@ -20,7 +21,6 @@ export const PROTOCOL_VERSION = 1
 export const TXT_VERSION = 1
 export const SERVICE_TYPE = '_iotmesh._tcp'
 export const SERVICE_DOMAIN = `${SERVICE_TYPE}.local`
-export const DEFAULT_FLEET = 'default'
 
 /** RFC 6763 §6.2: TXT records over 1300 bytes are NOT RECOMMENDED; we refuse them. */
 export const MAX_TXT_BYTES = 1300
@@ -131,8 +131,7 @@ export function instanceName (name: string): string {
 
 /** Checks a fleet name we announce. */
 export function fleetName (fleet: string): string {
-  const bytes = new TextEncoder().encode(fleet).length
-  if (bytes === 0 || bytes > MAX_LABEL_BYTES) throw meshError('ERR_BAD_ARGUMENT', `fleet ${JSON.stringify(fleet)} must be 1 to ${MAX_LABEL_BYTES} bytes`)
+  if (!isFleetName(fleet)) throw meshError('ERR_BAD_ARGUMENT', `fleet ${JSON.stringify(fleet)} must be ${FLEET_NAME_RULE}`)
   return fleet
 }
 

@@ -1,9 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { generateKeyPair, isMeshError, toBase64url } from '../../shared/index.js'
+import { DEFAULT_FLEET, generateKeyPair, isMeshError, toBase64url } from '../../shared/index.js'
 import {
-  DEFAULT_FLEET, MAX_TXT_BYTES, PROTOCOL_VERSION, browseRow, encodeTxt, hostNameFor, instanceName, parseTxt, txtStrings,
-  type InvalidReason
+  MAX_TXT_BYTES, PROTOCOL_VERSION, browseRow, encodeTxt, hostNameFor, instanceName, parseTxt, txtStrings, type InvalidReason
 } from '../../mesh/discovery/index.js'
 import { renamed } from '../../mesh/discovery/records.js'
 
