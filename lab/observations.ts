@@ -1,9 +1,9 @@
-import type { FaultKind } from './timeline.js'
+import type { FaultKind } from './plan/timeline.js'
 
 /**
  * What the runner records while it drives a fleet: the raw observations every figure of the
- * experiment is computed from (metrics.ts, scale.ts, latency.ts). This is the contract between
- * the runner and the pure half. Times are milliseconds on one clock shared by every process of
+ * experiment is computed from (metrics/). This is the contract between the runners and the
+ * pure half. Times are milliseconds on one clock shared by every process of
  * the run (`Date.now()`, or `performance.timeOrigin + performance.now()`): the runner stamps
  * publications and receptions on the same clock, so a latency is a difference of two stamps.
  */

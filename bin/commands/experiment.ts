@@ -4,12 +4,12 @@ import {
   EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, runFailover, runLatency, runScale,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
   type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
-} from '../../firmware-sim/index.js'
+} from '../../lab/index.js'
 import { meshError } from '../../shared/index.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
 
 /**
- * `iotmesh experiment failover|scale|latency`: runs one experiment (firmware-sim/experiment/run-*.ts),
+ * `iotmesh experiment failover|scale|latency`: runs one experiment (lab/runners/*.ts),
  * shows its progress on stderr, writes the report into --out and prints the headline figures and
  * the checks. Exit 0 when every check holds, 1 when one fails, 2 for a usage error.
  */
@@ -205,7 +205,7 @@ function transportFlag (values: Record<string, unknown>, fallback: string, allow
   return t
 }
 
-/** stderr as progress.ts wants it; a terminal that reports no width (0) counts as 80 columns. */
+/** stderr as lab/progress.ts wants it; a terminal that reports no width (0) counts as 80 columns. */
 function progressStream (stderr: Io['stderr']): ProgressStream {
   const tty = stderr as Io['stderr'] & { isTTY?: boolean, columns?: number }
   return {

@@ -1,5 +1,5 @@
-import type { FailoverResults, FaultOutcome, ModeSummary } from '../results.js'
-import type { FaultKind } from '../timeline.js'
+import type { FailoverResults, FaultOutcome, ModeSummary } from '../results/types.js'
+import type { FaultKind } from '../plan/timeline.js'
 import { COLORS, MODE_COLORS, axes, esc, fmt, legend, legendRows, line, linearScale, niceStep, polyline, px, svgDocument, text, type Box, type LegendItem } from './svg.js'
 
 /**

@@ -1,5 +1,5 @@
-import type { FailoverResults, LatencyResults } from '../results.js'
-import type { Distribution } from '../stats.js'
+import type { FailoverResults, LatencyResults } from '../results/types.js'
+import type { Distribution } from '../metrics/stats.js'
 import { COLORS, MODE_COLORS, axes, legend, linearScale, logScale, polyline, svgDocument, text, type Box, type LegendItem } from './svg.js'
 
 /**

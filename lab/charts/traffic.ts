@@ -1,4 +1,4 @@
-import type { ScaleResults } from '../results.js'
+import type { ScaleResults } from '../results/types.js'
 import { COLORS, axes, esc, fmt, legend, logScale, polyline, px, svgDocument, text, type Box, type LegendItem } from './svg.js'
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The broker path in child processes, for `npm run bench`: IOTMESH_BENCH_ROLE selects
+ * The broker path in child processes, for `iotmesh experiment latency` (lab/runners/latency.ts)
+ * and `npm run bench` (test/bench/paths.ts): IOTMESH_BENCH_ROLE selects
  *   gateway     the iotmesh gateway (embedded Aedes, verifying every frame before forwarding it)
  *   device      an MQTT client that signs frames and publishes them (QoS 0)
  *   subscriber  an MQTT client that verifies every frame end to end with the device's key
@@ -7,12 +8,20 @@
  */
 import mqtt from 'mqtt'
 import { createGateway } from '../../gateway/index.js'
-import { decodeFrame, encodeFrame, generateKeyPair, openFrame, parseStatusKey } from './broker-support.js'
-import { onlineStatus, statusTopic, telemetryTopic } from '../../shared/index.js'
+import {
+  decodeFrame, encodeFrame, generateKeyPair, onlineStatus, openFrame, parseStatus, statusTopic, telemetryTopic, type DeviceId, type PublicKey
+} from '../../shared/index.js'
 
 const now = (): bigint => process.hrtime.bigint()
 const send = (m: unknown): void => { process.send?.(m) }
 process.on('disconnect', () => process.exit(0))
+
+/** The device key a retained online status announces (checked against the id in the topic). */
+function parseStatusKey (topic: string, payload: Uint8Array): { id: DeviceId, publicKey: PublicKey } | undefined {
+  const id = topic.split('/')[2] ?? ''
+  const result = parseStatus(payload, id)
+  return result.ok && result.status?.state === 'online' ? { id, publicKey: result.status.publicKey } : undefined
+}
 
 function payload (seq: number, tag: number): Uint8Array {
   const b = Buffer.alloc(110)

@@ -3,9 +3,10 @@
  * ../shared/anchors-bench (README "Running B/M against another mesh implementation"), so the same
  * program is the anchors adapter:
  *
- *   ANCHORS_P2P_NODE=$PWD/dist/test/bench/mesh-child.js node ../shared/anchors-bench/bench.mjs
+ *   ANCHORS_P2P_NODE=$PWD/dist/lab/children/mesh-child.js node ../shared/anchors-bench/bench.mjs
  *
- * and the device process of our own benchmarks and multi-process tests. Environment:
+ * and the mesh node process of `iotmesh experiment latency`, of our own benchmarks and of the
+ * multi-process tests. Environment:
  *   IOTMESH_CHILD_HOST   address to listen on (default 127.0.0.1)
  *   IOTMESH_CHILD_MDNS   "1" to announce and browse with mDNS (only inside a private namespace)
  *   IOTMESH_CHILD_FLEET  fleet name (default "default")

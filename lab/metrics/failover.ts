@@ -1,10 +1,10 @@
 import { meshError } from '../../shared/index.js'
-import type { AppliedFault, ModeObservations, ReadingObservation, Receiver } from './observations.js'
+import type { AppliedFault, ModeObservations, ReadingObservation, Receiver } from '../observations.js'
 import { summarizeResources } from './resources.js'
 import { combineResumes, concernedDevices, resumeAfter } from './resume.js'
-import type { DeliverySeries, DeviceGap, FaultOutcome, ModeSummary, PhaseSummary, TargetDelivery } from './results.js'
+import type { DeliverySeries, DeviceGap, FaultOutcome, ModeSummary, PhaseSummary, TargetDelivery } from '../results/types.js'
 import { distribution, median, percentiles, ratio, round } from './stats.js'
-import { faultEvents, type FaultEvent, type Timeline } from './timeline.js'
+import { faultEvents, type FaultEvent, type Timeline } from '../plan/timeline.js'
 
 /**
  * The failover figures of one mode, as pure functions of its observations (observations.ts)
@@ -15,7 +15,7 @@ import { faultEvents, type FaultEvent, type Timeline } from './timeline.js'
  * - Delivery ratio (per receiver): readings of the phase that reached the receiver by the end of
  *   observation ÷ readings published in the phase. "During" counts only those that arrived
  *   before the phase ended. The peer subscriber's own readings are left out of its figures.
- * - Longest gap: see `longestGaps`. Time to resume: see `resumeAfter` (resume.ts).
+ * - Longest gap: see `longestGaps`. Time to resume: see `resumeAfter` (metrics/resume.ts).
  * - Lost for good: readings of the phase that never reached the gateway, plus sequence holes
  *   (numbers missing from a device's reports between two it reported, within one lifetime of
  *   the device: a hole that spans a restart is the sequence store's reserved block, not a loss;

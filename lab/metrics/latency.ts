@@ -1,5 +1,5 @@
-import { LATENCY_PATHS, type LatencyObservation, type LatencyPath } from './observations.js'
-import type { PathSummary } from './results.js'
+import { LATENCY_PATHS, type LatencyObservation, type LatencyPath } from '../observations.js'
+import type { PathSummary } from '../results/types.js'
 import { distribution } from './stats.js'
 
 /**

@@ -1,5 +1,5 @@
-import { RESOURCE_ROLES, type ResourceSample } from './observations.js'
-import type { ResourceSummary, RoleRates } from './results.js'
+import { RESOURCE_ROLES, type ResourceSample } from '../observations.js'
+import type { ResourceSummary, RoleRates } from '../results/types.js'
 import { round } from './stats.js'
 
 /**

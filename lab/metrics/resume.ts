@@ -1,7 +1,7 @@
-import type { ReadingObservation, Receiver } from './observations.js'
-import type { Resume } from './results.js'
+import type { ReadingObservation, Receiver } from '../observations.js'
+import type { Resume } from '../results/types.js'
 import { median, round } from './stats.js'
-import { faultEvents, type FaultEvent, type Timeline } from './timeline.js'
+import { faultEvents, type FaultEvent, type Timeline } from '../plan/timeline.js'
 
 /**
  * Time to resume after a fault event at time F (when it took effect), for one receiver:

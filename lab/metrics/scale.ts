@@ -1,8 +1,8 @@
-import type { ScaleObservations } from './observations.js'
+import type { ScaleObservations } from '../observations.js'
 import { perMember, summarizeResources } from './resources.js'
-import type { ScalePoint } from './results.js'
+import type { ScalePoint } from '../results/types.js'
 import { percentiles, ratio, round } from './stats.js'
-import { mergeReadings } from './metrics.js'
+import { mergeReadings } from './failover.js'
 
 /**
  * One point of `iotmesh experiment scale`: a fleet of N devices in one mode, measured over

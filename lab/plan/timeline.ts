@@ -1,5 +1,5 @@
 import { meshError } from '../../shared/index.js'
-import { streamAt, type Rng } from '../random.js'
+import { streamAt, type Rng } from '../../firmware-sim/index.js'
 import { fingerprintOf } from './canonical.js'
 
 /**

@@ -1,5 +1,5 @@
-import type { FailoverResults, ModeSummary } from '../results.js'
-import type { FaultEvent } from '../timeline.js'
+import type { FailoverResults, ModeSummary } from '../results/types.js'
+import type { FaultEvent } from '../plan/timeline.js'
 import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, resumeCell, runLine, table } from './format.js'
 
 /** report.md for `iotmesh experiment failover`. */

@@ -1,4 +1,4 @@
-import type { Check, ExperimentResults, Resume } from '../results.js'
+import type { Check, ExperimentResults, Resume } from '../results/types.js'
 
 /** Markdown building blocks shared by the three reports. */
 

@@ -1,4 +1,4 @@
-import type { LatencyResults } from '../results.js'
+import type { LatencyResults } from '../results/types.js'
 import { checksSection, environmentSection, ms, notesSection, parametersTable, runLine, table } from './format.js'
 
 /** report.md for `iotmesh experiment latency`. */

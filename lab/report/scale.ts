@@ -1,4 +1,4 @@
-import type { RoleRates, ScaleResults } from '../results.js'
+import type { RoleRates, ScaleResults } from '../results/types.js'
 import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, runLine, table } from './format.js'
 
 /** report.md for `iotmesh experiment scale`. */

@@ -1,4 +1,4 @@
-import type { Check, ExperimentResults, FailoverResults, LatencyResults, ScaleResults } from './results.js'
+import type { Check, ExperimentResults, FailoverResults, LatencyResults, ScaleResults } from '../results/types.js'
 
 /**
  * What `iotmesh experiment` prints when a run is over: the headline figures as a plain-text table

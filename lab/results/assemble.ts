@@ -1,18 +1,18 @@
 import { meshError } from '../../shared/index.js'
 import { failoverChecks, latencyChecks, scaleChecks } from './checks.js'
 import { machineInfo, softwareVersions } from './environment.js'
-import { summarizeLatency } from './latency.js'
-import { summarizeMode } from './metrics.js'
-import { MODES, type LatencyObservation, type ModeObservations, type ScaleObservations } from './observations.js'
+import { summarizeLatency } from '../metrics/latency.js'
+import { summarizeMode } from '../metrics/failover.js'
+import { MODES, type LatencyObservation, type ModeObservations, type ScaleObservations } from '../observations.js'
 import {
   RESULTS_FORMAT, RESULTS_VERSION,
   type FailoverResults, type LatencyParameters, type LatencyResults, type Machine, type ScaleParameters, type ScaleResults, type Software
-} from './results.js'
-import { sortScalePoints, summarizeScale } from './scale.js'
-import type { Timeline } from './timeline.js'
+} from './types.js'
+import { sortScalePoints, summarizeScale } from '../metrics/scale.js'
+import type { Timeline } from '../plan/timeline.js'
 
 /**
- * From raw observations to a results object (results.ts): the figures, the evaluated checks,
+ * From raw observations to a results object (results/types.ts): the figures, the evaluated checks,
  * and the run's context. The runner calls one of these once its fleets have stopped, then
  * `writeReport`. Machine and software default to this process's; tests pass their own.
  */

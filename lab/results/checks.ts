@@ -1,6 +1,6 @@
-import type { Mode } from './observations.js'
-import type { Check, FailoverParameters, ModeSummary, PathSummary, PhaseSummary, ScalePoint } from './results.js'
-import type { PhaseName } from './timeline.js'
+import type { Mode } from '../observations.js'
+import type { Check, FailoverParameters, ModeSummary, PathSummary, PhaseSummary, ScalePoint } from './types.js'
+import type { PhaseName } from '../plan/timeline.js'
 
 /**
  * The expected shape of each experiment, stated as checks and evaluated against the figures.

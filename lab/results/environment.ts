@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import * as os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Machine, Software } from './results.js'
+import type { Machine, Software } from './types.js'
 
 /**
  * Where a run took place: the machine (node:os) and the versions of the software measured, read
@@ -68,7 +68,7 @@ function readIfExists (path: string): string | undefined {
 }
 
 /** The nearest directory upwards whose package.json is iotmesh's (works from sources and from dist/). */
-function findPackageRoot (start: string, readText: (path: string) => string | undefined): string | undefined {
+export function findPackageRoot (start: string, readText: (path: string) => string | undefined = readIfExists): string | undefined {
   for (let dir = start; ; dir = dirname(dir)) {
     const text = readText(join(dir, 'package.json'))
     if (text !== undefined) {

@@ -1,10 +1,10 @@
-import { LATENCY_PATHS, MODES, RESOURCE_ROLES } from './observations.js'
-import { FAULT_KINDS, PHASE_NAMES } from './timeline.js'
+import { LATENCY_PATHS, MODES, RESOURCE_ROLES } from '../observations.js'
+import { FAULT_KINDS, PHASE_NAMES } from '../plan/timeline.js'
 import type { JsonSchema } from './validate.js'
 
 /**
  * RESULTS_SCHEMA: the JSON Schema (draft 2020-12) of results.json, the documented form of the
- * types in results.ts. `writeReport` checks every results object against it before writing and
+ * types in results/types.ts. `writeReport` checks every results object against it before writing and
  * writes it beside results.json as results.schema.json. Every object is closed
  * (additionalProperties: false), so a field added to the types without a place here fails the
  * schema test rather than slipping through undocumented.
@@ -47,7 +47,7 @@ const targetDelivery = object({
   ratioDuring: d('deliveredDuring / published', orNull(fraction))
 })
 
-const resume = d('time until delivery resumed after a fault (metrics.ts resumeAfter)', object({
+const resume = d('time until delivery resumed after a fault (metrics/resume.ts resumeAfter)', object({
   affected: d('devices the fault concerned', count),
   resumed: d('devices with a reading published after the fault that arrived', count),
   maxMs: d('the slowest affected device; null when some never resumed', orNull(num)),
@@ -147,7 +147,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
       modes: listOf(ref('mode')),
       gapToleranceS: num
     }),
-    timeline: d('the fault timeline (timeline.ts), the same for every mode', object({
+    timeline: d('the fault timeline (plan/timeline.ts), the same for every mode', object({
       format: { const: 'iotmesh-timeline' },
       version: { const: 1 },
       params: object({

@@ -1,14 +1,14 @@
-import type { LatencyPath, Mode, ResourceRole } from './observations.js'
-import type { Distribution, Percentiles } from './stats.js'
-import type { FailoverParams, FaultKind, PhaseName, Timeline } from './timeline.js'
+import type { LatencyPath, Mode, ResourceRole } from '../observations.js'
+import type { Distribution, Percentiles } from '../metrics/stats.js'
+import type { FailoverParams, FaultKind, PhaseName, Timeline } from '../plan/timeline.js'
 
 /**
  * results.json: what `iotmesh experiment` writes, one file per run. Its JSON Schema (draft
- * 2020-12) is `RESULTS_SCHEMA` (schema.ts), written beside it as results.schema.json. The file
- * holds figures only, computed from the raw observations (observations.ts) by metrics.ts,
- * scale.ts and latency.ts; times are in milliseconds (`…Ms`) or seconds (`…S`) as named, ratios
- * are fractions from 0 to 1, and a figure that cannot be computed (nothing was published, no
- * peer subscribed) is null, never 0.
+ * 2020-12) is `RESULTS_SCHEMA` (results/schema.ts), written beside it as results.schema.json.
+ * The file holds figures only, computed from the raw observations (observations.ts) by
+ * metrics/failover.ts, metrics/scale.ts and metrics/latency.ts; times are in milliseconds
+ * (`…Ms`) or seconds (`…S`) as named, ratios are fractions from 0 to 1, and a figure that
+ * cannot be computed (nothing was published, no peer subscribed) is null, never 0.
  */
 
 export const RESULTS_FORMAT = 'iotmesh-experiment'
@@ -92,7 +92,7 @@ export interface TargetDelivery {
   ratioDuring: number | null
 }
 
-/** How soon delivery came back after a fault (metrics.ts `resumeAfter` defines it). */
+/** How soon delivery came back after a fault (metrics/resume.ts `resumeAfter` defines it). */
 export interface Resume {
   /** Devices the fault concerned. */
   affected: number
@@ -114,7 +114,7 @@ export interface PhaseSummary {
   gateway: TargetDelivery
   /** Null when no peer subscribed. */
   peer: TargetDelivery | null
-  /** The longest silence at the gateway within the phase, over every device, ms (metrics.ts `longestGaps`). */
+  /** The longest silence at the gateway within the phase, over every device, ms (metrics/failover.ts `longestGaps`). */
   longestGapMs: number | null
   /** The device with that silence. */
   longestGapOrigin: string | null

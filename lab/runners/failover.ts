@@ -1,20 +1,22 @@
 import { meshError } from '../../shared/index.js'
-import type { Fleet } from '../fleet/fleet.js'
-import { failoverResults } from './assemble.js'
-import { MODES, type AppliedFault, type Mode, type ModeObservations } from './observations.js'
-import { writeReport } from './report.js'
-import type { FailoverResults } from './results.js'
-import { startObservedFleet, type ObservedFleet } from './run-fleet.js'
-import { sleep, ticking, type RunComponents } from './run-support.js'
-import { FAILOVER_PRESETS, planFailover, timelineDurationS, type FailoverParams, type FailoverPreset, type FaultEvent, type FaultKind, type Timeline } from './timeline.js'
+import type { Fleet } from '../../firmware-sim/index.js'
+import { failoverResults } from '../results/assemble.js'
+import { MODES, type AppliedFault, type Mode, type ModeObservations } from '../observations.js'
+import { writeReport } from '../report/write.js'
+import type { FailoverResults } from '../results/types.js'
+import { startObservedFleet, type ObservedFleet } from './fleet.js'
+import { sleep, ticking, type RunComponents } from './support.js'
+import {
+  FAILOVER_PRESETS, planFailover, timelineDurationS, type FailoverParams, type FailoverPreset, type FaultEvent, type FaultKind, type Timeline
+} from '../plan/timeline.js'
 
 /**
  * `iotmesh experiment failover`, the runner: for each mode in turn (broker, mesh, hybrid), a fresh
  * fleet with the same seed and parameters runs through the same seeded fault timeline
- * (timeline.ts `planFailover`), and every reading's fate is recorded (run-record.ts). Then the
- * pure half computes the figures (assemble.ts) and writes the report (report.ts).
+ * (plan/timeline.ts `planFailover`), and every reading's fate is recorded (runners/record.ts). Then the
+ * pure half computes the figures (results/assemble.ts) and writes the report (report/write.ts).
  *
- * Per mode: start the fleet, wait until it has settled (run-fleet.ts), call that instant
+ * Per mode: start the fleet, wait until it has settled (runners/fleet.ts), call that instant
  * timeline second 0, carry out each phase's fault events when it begins (stopBroker/startBroker,
  * crash/restart, partition/heal), observe for the drain after the last phase, stop the fleet.
  *
@@ -42,7 +44,7 @@ export interface FailoverRunInit extends Partial<FailoverParams> {
   transport?: 'tcp' | 'memory'
   /** Longest wait for a fleet to settle before its timeline starts, s (default 30). */
   settleS?: number
-  /** Write the report into this directory (report.ts `writeReport`). */
+  /** Write the report into this directory (report/write.ts `writeReport`). */
   out?: string
 }
 

@@ -1,14 +1,14 @@
-import { Fleet, type FleetInit } from '../fleet/fleet.js'
-import type { Mode } from './observations.js'
-import { meshPeer, mqttPeer, type PeerSubscriber } from './run-peer.js'
-import { FleetRecorder } from './run-record.js'
-import { ResourceSampler } from './run-resources.js'
-import { until } from './run-support.js'
+import { Fleet, type FleetInit } from '../../firmware-sim/index.js'
+import type { Mode } from '../observations.js'
+import { meshPeer, mqttPeer, type PeerSubscriber } from './peer.js'
+import { FleetRecorder } from './record.js'
+import { ResourceSampler } from './resources.js'
+import { until } from './support.js'
 
 /**
  * One fleet under observation, as the failover and scale runners use it: the fleet simulator
- * (fleet/fleet.ts) in one mode, what it does recorded from the start (run-record.ts), resources
- * sampled (run-resources.ts), optionally a peer subscriber (run-peer.ts), and a wait until it has
+ * (firmware-sim/fleet/fleet.ts) in one mode, what it does recorded from the start (runners/record.ts), resources
+ * sampled (runners/resources.ts), optionally a peer subscriber (runners/peer.ts), and a wait until it has
  * settled: every device heard at the gateway (and at the peer) with readings that arrived after
  * the fleet was up, so the measured window starts on a formed mesh, not on its assembly.
  */

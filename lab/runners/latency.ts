@@ -1,18 +1,15 @@
-import { fork, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { meshError } from '../../shared/index.js'
-import { latencyResults } from './assemble.js'
-import { LATENCY_PATHS, type LatencyObservation } from './observations.js'
-import { writeReport } from './report.js'
-import type { LatencyParameters, LatencyResults } from './results.js'
-import { sleep, type RunComponents } from './run-support.js'
+import { latencyResults } from '../results/assemble.js'
+import { LATENCY_PATHS, type LatencyObservation } from '../observations.js'
+import { writeReport } from '../report/write.js'
+import { ChildProgram, childPrograms } from './children.js'
+import type { LatencyParameters, LatencyResults } from '../results/types.js'
+import { sleep, type RunComponents } from './support.js'
 
 /**
  * `iotmesh experiment latency`, the runner: end-to-end latency of one mesh hop, three mesh hops
  * and the broker path, each between separate processes, probe by probe, interleaved (the method
- * of `npm run bench`'s "paths" section, test/bench/paths.ts, with its child programs):
+ * of `npm run bench`'s "paths" section, test/bench/paths.ts, which runs the same child programs):
  *
  * - four mesh nodes in a line, m0 – m1 – m2 – m3 (static links, no DNS-SD); m0 publishes a signed
  *   reading, m1 (one hop) and m3 (three hops) time its arrival;
@@ -26,8 +23,8 @@ import { sleep, type RunComponents } from './run-support.js'
  * publisher writes its send time into the payload. A probe that has not arrived within
  * `timeoutMs` is counted as not received.
  *
- * The child programs are compiled JavaScript under dist/test/bench/ (`npm run build`); they are
- * run, never imported.
+ * The child programs are the lab's own, lab/children/*.ts, compiled to dist/lab/children/ (`npm run
+ * build`); they are run, never imported (runners/children.ts).
  */
 
 export interface LatencyRunInit {
@@ -53,18 +50,6 @@ export interface LatencyRun {
 export const LATENCY_DEFAULTS = Object.freeze({ rounds: 1000, warmup: 100, intervalMs: 2, timeoutMs: 1000 })
 export const LATENCY_QUICK = Object.freeze({ rounds: 200, warmup: 50, intervalMs: 2, timeoutMs: 1000 })
 
-/** The compiled child programs, found from the iotmesh package this module belongs to. */
-export function benchChildren (): { mesh: string, broker: string } {
-  const root = packageRoot(dirname(fileURLToPath(import.meta.url)))
-  const dir = root === undefined ? undefined : join(root, 'dist', 'test', 'bench')
-  const mesh = dir === undefined ? undefined : join(dir, 'mesh-child.js')
-  const broker = dir === undefined ? undefined : join(dir, 'broker-child.js')
-  if (mesh === undefined || broker === undefined || !existsSync(mesh) || !existsSync(broker)) {
-    throw meshError('ERR_BAD_ARGUMENT', `iotmesh experiment latency runs the compiled benchmark children (dist/test/bench/mesh-child.js and broker-child.js${root === undefined ? '' : ` under ${root}`}), and they are missing: run \`npm run build\` in the iotmesh checkout first`)
-  }
-  return { mesh, broker }
-}
-
 /** Seconds the run is expected to take. */
 export function latencyRunSeconds (init: LatencyRunInit = {}): number {
   const s = { ...LATENCY_DEFAULTS, ...stripUndefined(init) }
@@ -80,32 +65,32 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
   const seed = init.seed ?? 1
   const now = components.now ?? Date.now
   const { progress, signal } = components
-  const children = benchChildren()
+  const children = childPrograms()
   const startedAt = now()
-  const all: Child[] = []
+  const all: ChildProgram[] = []
   const probes: LatencyObservation[] = []
   try {
     progress?.update({ phase: 'starting the processes' })
-    const mesh = [0, 1, 2, 3].map(() => new Child(children.mesh, {}))
-    const gateway = new Child(children.broker, { IOTMESH_BENCH_ROLE: 'gateway' })
+    const mesh = [0, 1, 2, 3].map(() => new ChildProgram(children.mesh, {}))
+    const gateway = new ChildProgram(children.broker, { IOTMESH_BENCH_ROLE: 'gateway' })
     all.push(...mesh, gateway)
     await Promise.all(all.map(async (c) => { await c.ready }))
     const addrs = await Promise.all(mesh.map(async (c) => (await c.call<{ addrs: string[] }>('info')).addrs))
-    for (let i = 1; i < mesh.length; i++) await (mesh[i] as Child).call('dial', { addrs: addrs[i - 1] })
+    for (let i = 1; i < mesh.length; i++) await (mesh[i] as ChildProgram).call('dial', { addrs: addrs[i - 1] })
     const line = async (): Promise<boolean> => (await Promise.all(mesh.map(async (c) => await c.call<{ conns: number }>('status'))))
       .every((st, i) => st.conns === (i === 0 || i === 3 ? 1 : 2))
     await waitFor('the four mesh nodes to link in a line', line, signal)
     const { port } = await gateway.call<{ port: number }>('info')
     const env = { IOTMESH_BENCH_BROKER: `mqtt://127.0.0.1:${port}` }
-    const device = new Child(children.broker, { ...env, IOTMESH_BENCH_ROLE: 'device' })
-    const subscriber = new Child(children.broker, { ...env, IOTMESH_BENCH_ROLE: 'subscriber' })
+    const device = new ChildProgram(children.broker, { ...env, IOTMESH_BENCH_ROLE: 'device' })
+    const subscriber = new ChildProgram(children.broker, { ...env, IOTMESH_BENCH_ROLE: 'subscriber' })
     all.push(device, subscriber)
     await Promise.all([device.ready, subscriber.ready])
     await waitFor('the subscriber to learn the device key', async () => (await subscriber.call<number>('keys')) > 0, signal)
     // Interest travels hop by hop: probe until one crosses the line, so round 0 does not time the mesh's assembly.
-    await waitFor('a first reading over three hops', async () => (await probe(mesh[0] as Child, [mesh[3] as Child], -1, s.timeoutMs)).every((l) => l !== undefined), signal)
+    const [m0, m1, , m3] = mesh as [ChildProgram, ChildProgram, ChildProgram, ChildProgram]
+    await waitFor('a first reading over three hops', async () => (await probe(m0, [m3], -1, s.timeoutMs)).every((l) => l !== undefined), signal)
 
-    const [m0, m1, , m3] = mesh as [Child, Child, Child, Child]
     const total = s.warmup + s.rounds
     for (let r = 0; r < total; r++) {
       if (r % 20 === 0) progress?.update({ phase: r < s.warmup ? `${s.warmup} warm-up rounds` : `${s.rounds} measured rounds` })
@@ -136,7 +121,7 @@ function observation (path: LatencyObservation['path'], round: number, latencyMs
 }
 
 /** Sends one probe from `sender`; resolves with each receiver's latency, ms (undefined: not within the timeout). */
-async function probe (sender: Child, receivers: Child[], seq: number, timeoutMs: number): Promise<Array<number | undefined>> {
+async function probe (sender: ChildProgram, receivers: ChildProgram[], seq: number, timeoutMs: number): Promise<Array<number | undefined>> {
   const tag = 7
   const got = new Array<number | undefined>(receivers.length).fill(undefined)
   await new Promise<void>((resolve) => {
@@ -159,62 +144,6 @@ async function waitFor (what: string, check: () => Promise<boolean>, signal: Abo
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`latency: timed out waiting for ${what}`)
     await sleep(50, signal)
-  }
-}
-
-/** A child program driven over IPC: {cmd, id} answered by {id, ok, res}; events {ev, …}. */
-class Child {
-  readonly cp: ChildProcess
-  readonly ready: Promise<void>
-  onEvent: ((m: Record<string, unknown>) => void) | undefined
-  #stderr = ''
-  #next = 1
-  readonly #pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
-
-  constructor (script: string, env: Record<string, string>) {
-    this.cp = fork(script, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
-    this.cp.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.#stderr = (this.#stderr + chunk).slice(-2000) })
-    this.ready = new Promise((resolve, reject) => {
-      this.cp.once('exit', (code) => { reject(new Error(`latency: ${script} exited with ${code}${this.#stderr === '' ? '' : `: ${this.#stderr.trim()}`}`)) })
-      this.cp.on('message', (m: Record<string, unknown>) => {
-        if (m.ev === 'ready') resolve()
-        const pending = typeof m.id === 'number' ? this.#pending.get(m.id) : undefined
-        if (pending !== undefined) {
-          this.#pending.delete(m.id as number)
-          if (m.ok === true) pending.resolve(m.res)
-          else pending.reject(new Error(String(m.err)))
-        } else if (m.ev !== undefined) this.onEvent?.(m)
-      })
-    })
-    this.ready.catch(() => {})
-  }
-
-  async call<T = unknown> (cmd: string, args: Record<string, unknown> = {}, timeoutMs = 30_000): Promise<T> {
-    const id = this.#next++
-    return await new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => { this.#pending.delete(id); reject(new Error(`latency: ${cmd} timed out`)) }, timeoutMs)
-      this.#pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v as T) }, reject: (e) => { clearTimeout(timer); reject(e) } })
-      this.cp.send({ cmd, id, ...args })
-    })
-  }
-
-  send (m: Record<string, unknown>): void {
-    if (this.cp.connected) this.cp.send(m)
-  }
-
-  async stop (): Promise<void> {
-    if (this.cp.exitCode === null && this.cp.connected) await this.call('stop', {}, 5000).catch(() => undefined)
-    if (this.cp.exitCode === null && this.cp.signalCode === null) this.cp.kill('SIGKILL')
-  }
-}
-
-/** The nearest directory upwards whose package.json is iotmesh's (from sources and from dist/). */
-function packageRoot (start: string): string | undefined {
-  for (let dir = start; ; dir = dirname(dir)) {
-    try {
-      if ((JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'iotmesh') return dir
-    } catch { /* none here, or not JSON: keep looking */ }
-    if (dirname(dir) === dir) return undefined
   }
 }
 

@@ -1,9 +1,9 @@
 import { LINKS_TOPIC } from '../../shared/index.js'
 import type { MeshNode } from '../../mesh/index.js'
 import type { DeviceId } from '../../shared/index.js'
-import type { Fleet } from '../fleet/fleet.js'
-import type { ReadingObservation } from './observations.js'
-import { readingKey } from './run-support.js'
+import type { Fleet } from '../../firmware-sim/index.js'
+import type { ReadingObservation } from '../observations.js'
+import { readingKey } from './support.js'
 
 /**
  * The fate of every reading of a running fleet, from the fleet's own events:
@@ -13,7 +13,7 @@ import { readingKey } from './run-support.js'
  * - gateway: the fleet's `delivered` event, the gateway's first acceptance (its receivedAt);
  * - copies: every `reading` the gateway emitted to its application (its ingest drops repeats
  *   before that, so more than one per reading would be a duplicate delivered);
- * - peer: the peer subscriber's arrivals (run-peer.ts);
+ * - peer: the peer subscriber's arrivals (runners/peer.ts);
  * - other frames: sequence numbers a device's mesh node spent on its own `mesh/links`
  *   announcements (the node shares the device's sequence source), seen as the node delivers
  *   them to itself. They are not readings, and the gaps they leave are not losses.

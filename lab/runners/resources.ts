@@ -1,7 +1,7 @@
 import type { MeshNode } from '../../mesh/index.js'
-import type { Fleet } from '../fleet/fleet.js'
-import type { ResourceSample } from './observations.js'
-import { MqttTap, type Traffic } from './run-mqtt-tap.js'
+import type { Fleet } from '../../firmware-sim/index.js'
+import type { ResourceSample } from '../observations.js'
+import { MqttTap, type Traffic } from './mqtt-tap.js'
 
 /**
  * Resource samples of a simulated fleet (observations.ts `ResourceSample`). The whole fleet, its
@@ -12,7 +12,7 @@ import { MqttTap, type Traffic } from './run-mqtt-tap.js'
  * - mesh: every device node's link bytes (mesh/node.ts `counters.bytesIn/bytesOut`, handshakes
  *   excluded) and messages (DATA `framesIn/framesOut` plus control `controlIn/controlOut`),
  *   relaying for others included. A crashed device's node keeps the counts it had.
- * - MQTT: the devices' connections to the broker, bytes and packets (run-mqtt-tap.ts).
+ * - MQTT: the devices' connections to the broker, bytes and packets (runners/mqtt-tap.ts).
  *
  * The broker's and the gateway's traffic are not sampled as roles of their own: their CPU and
  * memory are inside the `devices` figures and cannot be separated from them in one process.

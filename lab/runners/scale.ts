@@ -1,17 +1,17 @@
 import { meshError } from '../../shared/index.js'
-import { scaleResults } from './assemble.js'
-import { MODES, type Mode, type ScaleObservations } from './observations.js'
-import { writeReport } from './report.js'
-import type { ScaleParameters, ScaleResults } from './results.js'
-import { startObservedFleet } from './run-fleet.js'
-import { sleep, ticking, type RunComponents } from './run-support.js'
-import { summarizeScale } from './scale.js'
+import { scaleResults } from '../results/assemble.js'
+import { MODES, type Mode, type ScaleObservations } from '../observations.js'
+import { writeReport } from '../report/write.js'
+import type { ScaleParameters, ScaleResults } from '../results/types.js'
+import { startObservedFleet } from './fleet.js'
+import { sleep, ticking, type RunComponents } from './support.js'
+import { summarizeScale } from '../metrics/scale.js'
 
 /**
  * `iotmesh experiment scale`, the runner: fleets of growing size, one mode at a time, each
- * started fresh with the same seed, settled (run-fleet.ts), left `warmupS` more, then measured
+ * started fresh with the same seed, settled (runners/fleet.ts), left `warmupS` more, then measured
  * for `durationS`: readings published in the window and whether they reached the gateway (each
- * gets `drainS` after the window to arrive), and resources sampled every second (run-resources.ts:
+ * gets `drainS` after the window to arrive), and resources sampled every second (runners/resources.ts:
  * CPU and memory of the whole process, traffic of the devices' own links and MQTT connections).
  * A mode stops growing once a fleet delivers less than `minDelivery` (99 %): the machine cannot
  * hold that size, and larger ones would measure the machine, not the architecture.

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { meshError } from '../../shared/index.js'
-import type { Progress } from './progress.js'
+import type { Progress } from '../progress.js'
 
 /**
  * What the three runners share: the wall clock every stamp is taken on, waits that an

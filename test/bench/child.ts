@@ -43,8 +43,9 @@ export class Child {
   }
 }
 
-export const MESH_CHILD = new URL('./mesh-child.js', import.meta.url)
-export const BROKER_CHILD = new URL('./broker-child.js', import.meta.url)
+// The lab's child programs (lab/children/), compiled beside this file's own dist/test/bench/.
+export const MESH_CHILD = new URL('../../lab/children/mesh-child.js', import.meta.url)
+export const BROKER_CHILD = new URL('../../lab/children/broker-child.js', import.meta.url)
 
 export async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const t0 = Date.now()

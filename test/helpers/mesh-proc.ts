@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import type { Lan, LanHost } from './lan.js'
 
 /**
- * Mesh nodes as real processes: test/bench/mesh-child.ts from the build, driven over IPC (its
+ * Mesh nodes as real processes: lab/children/mesh-child.ts from the build, driven over IPC (its
  * protocol: `{ev:'ready', id}`; `{cmd, id, ...}` answered by `{id, ok, res}`; `{ev:'reading'}` per
  * verified reading from another device; `{ev:'link' | 'drop' | 'state'}` with
  * IOTMESH_CHILD_EVENTS=1). Either forked into the test's namespace, or run as a namespace host
@@ -13,7 +13,7 @@ import type { Lan, LanHost } from './lan.js'
  */
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-export const MESH_CHILD = `${root}dist/test/bench/mesh-child.js`
+export const MESH_CHILD = `${root}dist/lab/children/mesh-child.js`
 
 /** A verified reading from another device; `from` is the neighbour it came through, `at` when it arrived here (performance.now()). */
 export interface Reading { origin: string, seq: number, hops: number, from?: string, at: number, records: Array<{ n: string, v?: number }> }
@@ -38,7 +38,8 @@ export function assertFreshBuild (): void {
   const sources = ['mesh', 'shared'].flatMap((dir) => readdirSync(`${root}${dir}`, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`))
   const built = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0
-  const stale = [...sources, 'test/bench/mesh-child.ts'].filter((source) => statSync(`${root}${source}`).mtimeMs > built(`${root}dist/${source.replace(/\.ts$/, '.js')}`))
+  const stale = [...sources, 'lab/children/mesh-child.ts']
+    .filter((source) => statSync(`${root}${source}`).mtimeMs > built(`${root}dist/${source.replace(/\.ts$/, '.js')}`))
   if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` before test/run.sh (npm test does)`)
 }
 

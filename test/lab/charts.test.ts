@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest'
 import {
   deliveryChart, failoverLatencyChart, failoverResults, faultWindows, pathLatencyChart, trafficChart,
   type FailoverResults
-} from '../../firmware-sim/experiment/index.js'
-import { esc, logScale, niceTicks, text } from '../../firmware-sim/experiment/charts/svg.js'
+} from '../../lab/index.js'
+import { esc, logScale, niceTicks, text } from '../../lab/charts/svg.js'
 import { failoverFixture, latencyFixture, MACHINE, quickTimeline, scaleFixture, simulateMode, SOFTWARE, T0 } from './fixtures.js'
 import { findAll, parseXml, textOf, type XmlElement } from './xml.js'
 

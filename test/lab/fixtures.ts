@@ -2,7 +2,7 @@ import {
   failoverResults, faultEvents, latencyResults, planFailover, scaleResults, FAILOVER_QUICK,
   type FailoverResults, type LatencyObservation, type LatencyResults, type Machine, type Mode, type ModeObservations,
   type ReadingObservation, type ResourceSample, type ScaleObservations, type ScaleResults, type Software, type Timeline
-} from '../../firmware-sim/experiment/index.js'
+} from '../../lab/index.js'
 
 /**
  * A deterministic stand-in for the runner: observations of a failover run that behave as the

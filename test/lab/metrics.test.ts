@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   distribution, faultEvents, mergeReadings, percentiles, planFailover, summarizeLatency, summarizeMode, summarizeScale,
   type ModeObservations, type ReadingObservation
-} from '../../firmware-sim/experiment/index.js'
+} from '../../lab/index.js'
 import { isMeshError } from '../../shared/index.js'
 
 // Hand-built observations with answers worked out on paper. The run clock starts at 0 (t0 = 0).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { clockTime, createProgress, progressStyle, type ProgressStream } from '../../firmware-sim/experiment/index.js'
+import { clockTime, createProgress, progressStyle, type ProgressStream } from '../../lab/index.js'
 
 function stream (isTTY: boolean, columns = 100): ProgressStream & { chunks: string[] } {
   const chunks: string[] = []

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   RESULTS_SCHEMA, failoverResults, renderReport, validateResults, writeReport, type FailoverResults
-} from '../../firmware-sim/experiment/index.js'
+} from '../../lab/index.js'
 import { isMeshError } from '../../shared/index.js'
 import { failoverFixture, latencyFixture, MACHINE, quickTimeline, scaleFixture, simulateMode, SOFTWARE, T0 } from './fixtures.js'
 

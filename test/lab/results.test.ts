@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   RESULTS_SCHEMA, machineInfo, softwareVersions, validateResults, validateSchema,
   type ExperimentResults, type JsonSchema
-} from '../../firmware-sim/experiment/index.js'
+} from '../../lab/index.js'
 import { failoverFixture, latencyFixture, scaleFixture } from './fixtures.js'
 
 const samples: Record<string, ExperimentResults> = {

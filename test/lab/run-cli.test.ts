@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { run } from '../../bin/main.js'
-import { validateResults, type LatencyResults, type ScaleResults } from '../../firmware-sim/experiment/index.js'
+import { validateResults, type LatencyResults, type ScaleResults } from '../../lab/index.js'
 import { describeNet } from '../helpers/netns.js'
 
 async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {

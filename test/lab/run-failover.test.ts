@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { expect, it, onTestFinished } from 'vitest'
 import { run } from '../../bin/main.js'
-import { validateResults, type FailoverResults, type ModeSummary, type PhaseSummary } from '../../firmware-sim/experiment/index.js'
+import { validateResults, type FailoverResults, type ModeSummary, type PhaseSummary } from '../../lab/index.js'
 import { describeNet } from '../helpers/netns.js'
 
 /**

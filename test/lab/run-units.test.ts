@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MqttPacketCounter, summarizeMode, summaryText, textTable } from '../../firmware-sim/experiment/index.js'
+import { MqttPacketCounter, summarizeMode, summaryText, textTable } from '../../lab/index.js'
 import { failoverFixture, quickTimeline, simulateMode } from './fixtures.js'
 
 /** MQTT 3.1.1 packets, byte for byte (§3.1 CONNECT, §3.3 PUBLISH, §3.4 PUBACK, §3.12 PINGREQ). */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import {
   canonicalJson, faultEvents, phaseAt, planFailover, timelineDurationS, timelineFingerprint,
   FAILOVER_DEFAULTS, FAILOVER_QUICK, type FailoverParams
-} from '../../firmware-sim/experiment/index.js'
+} from '../../lab/index.js'
 import { isMeshError } from '../../shared/index.js'
 
 describe('failover timeline', () => {

@@ -6,7 +6,7 @@ import { uniqueFleet } from '../helpers/mdns.js'
 import { MeshProcs, assertFreshBuild, sorted, type MeshProc, type PeerView } from '../helpers/mesh-proc.js'
 
 /**
- * End to end, with real processes and real networking (test/bench/mesh-child.ts from the build):
+ * End to end, with real processes and real networking (lab/children/mesh-child.ts from the build):
  * devices discover each other by mDNS/DNS-SD, link over authenticated TCP and exchange signed
  * readings; a device that stops says goodbye (RFC 6762 §10.1) and is dropped at once. First on
  * one host (loopback), then on a LAN of namespace hosts with their own addresses (NETWORK.md).
