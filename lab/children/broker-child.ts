@@ -37,7 +37,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
 let onAck: ((n: number) => void) | undefined
 
 if (role === 'gateway') {
-  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false, ...({ mesh: false } as object) })
+  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false, mesh: false })
   handlers.info = async () => ({ port: gateway.ports.mqtt })
   handlers.counters = async () => gateway.counters
   handlers.stop = async () => { await gateway.stop(); setTimeout(() => process.exit(0), 20); return {} }
