@@ -1,5 +1,5 @@
 import { meshError } from '../../shared/index.js'
-import { streamAt, type Rng } from '../../firmware-sim/index.js'
+import { streamAt } from '../../firmware-sim/index.js'
 import { fingerprintOf } from './canonical.js'
 
 /**
@@ -143,7 +143,7 @@ export function timelineDurationS (timeline: Pick<Timeline, 'endS' | 'params'>):
 }
 
 /** The cut-off side holds between a quarter and a half of the fleet (at least one device). */
-function splitInTwo (rng: Rng, devices: number): number[][] {
+function splitInTwo (rng: () => number, devices: number): number[][] {
   const low = Math.max(1, Math.floor(devices / 4))
   const high = Math.max(low, Math.floor(devices / 2))
   const size = low + Math.floor(rng() * (high - low + 1))
@@ -152,7 +152,7 @@ function splitInTwo (rng: Rng, devices: number): number[][] {
 }
 
 /** `count` distinct items chosen by a partial Fisher–Yates shuffle, returned ascending. */
-function sample (rng: Rng, items: number[], count: number): number[] {
+function sample (rng: () => number, items: number[], count: number): number[] {
   const pool = [...items]
   for (let i = 0; i < count; i++) {
     const j = i + Math.floor(rng() * (pool.length - i))
