@@ -1,6 +1,5 @@
-import { LINKS_TOPIC } from '../../shared/index.js'
+import { LINKS_TOPIC, type DeviceId } from '../../shared/index.js'
 import type { MeshNode } from '../../mesh/index.js'
-import type { DeviceId } from '../../shared/index.js'
 import type { Fleet } from '../../firmware-sim/index.js'
 import type { ReadingObservation } from '../observations.js'
 import { readingKey } from './support.js'
