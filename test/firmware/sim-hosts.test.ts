@@ -21,7 +21,10 @@ describeNet('iotmesh sim --hosts: a fleet over network-namespace hosts on a priv
     expect(code).toBe(0)
     const summary = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { hosts: number, published: number, atGateway: number, deliveryRatio: number }
     expect(summary.hosts).toBe(3)
-    expect(summary.published).toBeGreaterThanOrEqual(6 * 20) // 6 devices, 2/s, ~14 s
+    // 6 devices at 2/s for 14 s schedule up to 168 readings; the hosts take a few seconds to start,
+    // more on a loaded machine, so the floor asks for half of that: enough to span the partition.
+    // What this test is about is the next line: every reading published arrives, none lost.
+    expect(summary.published).toBeGreaterThanOrEqual(6 * 14)
     expect(summary.atGateway).toBe(summary.published)
   }, 60_000)
 
