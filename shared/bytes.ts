@@ -1,26 +1,76 @@
 /** Byte helpers shared by the codec and identity: hex, base64url (RFC 4648 §5), base32 (RFC 4648 §6). */
 
+/*
+ * Written by hand rather than on Node's Buffer, so that shared/ runs in a browser too; they
+ * accept, refuse and decode exactly what Buffer did (test/shared/bytes.test.ts compares them).
+ */
+
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
 export function toHex (bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+  let out = ''
+  for (let i = 0; i < bytes.length; i++) out += HEX_PAIRS[bytes[i] as number] as string
+  return out
 }
 
 /** Parses hex, tolerating whitespace; returns undefined when the text is not hex. */
 export function fromHex (text: string): Uint8Array | undefined {
   const clean = text.replace(/\s+/g, '')
   if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) return undefined
-  return new Uint8Array(Buffer.from(clean, 'hex'))
+  const out = new Uint8Array(clean.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(clean.slice(2 * i, 2 * i + 2), 16)
+  return out
 }
 
-/** base64url without padding (RFC 4648 §5), as JOSE/COSE keys and our TXT records use it. */
+/** RFC 4648 §5 "URL and Filename safe" alphabet. */
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+/** Character code -> 6-bit value for both alphabets (§4 "+/" and §5 "-_"); -1 elsewhere. */
+const B64_VALUES = new Int8Array(128).fill(-1)
+for (let i = 0; i < 64; i++) B64_VALUES[B64URL.charCodeAt(i)] = i
+B64_VALUES['+'.charCodeAt(0)] = 62
+B64_VALUES['/'.charCodeAt(0)] = 63
+
+/** base64url without padding (RFC 4648 §5, §3.2), as JOSE/COSE keys and our TXT records use it. */
 export function toBase64url (bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
+  let out = ''
+  let i = 0
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number)
+    out += B64URL.charAt(n >>> 18) + B64URL.charAt((n >>> 12) & 63) + B64URL.charAt((n >>> 6) & 63) + B64URL.charAt(n & 63)
+  }
+  const rest = bytes.length - i
+  if (rest === 1) {
+    const n = bytes[i] as number
+    out += B64URL.charAt(n >>> 2) + B64URL.charAt((n << 4) & 63)
+  } else if (rest === 2) {
+    const n = ((bytes[i] as number) << 8) | (bytes[i + 1] as number)
+    out += B64URL.charAt(n >>> 10) + B64URL.charAt((n >>> 4) & 63) + B64URL.charAt((n << 2) & 63)
+  }
+  return out
 }
 
-/** Accepts base64url or standard base64, padded or not; undefined when the text is neither. */
+/**
+ * Accepts base64url or standard base64 (RFC 4648 §5, §4), padded or not; undefined when the text is
+ * neither. Bits left over after the last whole byte are ignored, as Node's Buffer does.
+ */
 export function fromBase64 (text: string): Uint8Array | undefined {
   const clean = text.replace(/\s+/g, '')
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean) || clean.length % 4 === 1) return undefined
-  return new Uint8Array(Buffer.from(clean.replace(/-/g, '+').replace(/_/g, '/'), 'base64'))
+  let end = clean.length
+  while (end > 0 && clean.charCodeAt(end - 1) === 0x3d) end-- // '='
+  const out = new Uint8Array(Math.floor(end * 6 / 8))
+  let value = 0
+  let bits = 0
+  let o = 0
+  for (let i = 0; i < end; i++) {
+    value = ((value << 6) | (B64_VALUES[clean.charCodeAt(i)] as number)) & 0xffff
+    bits += 6
+    if (bits >= 8) {
+      bits -= 8
+      out[o++] = (value >>> bits) & 0xff
+    }
+  }
+  return out
 }
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -80,6 +130,14 @@ export function concatBytes (...parts: Uint8Array[]): Uint8Array {
     offset += part.length
   }
   return out
+}
+
+/**
+ * The bytes as a string of char codes 0-255 (latin1): a cheap Map key for keys and ids, not for display.
+ * Callers pass short inputs (keys, ids): `apply` spreads every byte as an argument.
+ */
+export function bytesKey (bytes: Uint8Array): string {
+  return String.fromCharCode.apply(null, bytes as unknown as number[])
 }
 
 export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {

@@ -1,3 +1,4 @@
+import { fromBase64, toBase64url } from './bytes.js'
 import { meshError } from './errors.js'
 
 /**
@@ -153,7 +154,7 @@ export function packToJson (pack: SenmlPack): Array<Record<string, unknown>> {
     const out: Record<string, unknown> = {}
     for (const field of FIELD_ORDER) {
       const value = record[field]
-      if (value !== undefined) out[field] = value instanceof Uint8Array ? Buffer.from(value).toString('base64url') : value
+      if (value !== undefined) out[field] = value instanceof Uint8Array ? toBase64url(value) : value
     }
     return out
   })
@@ -171,8 +172,15 @@ export function packFromJson (json: unknown): SenmlPack {
         if (key.endsWith('_')) throw meshError('ERR_BAD_SENML', `SenML record ${index} has the must-understand field ${JSON.stringify(key)}`)
         continue
       }
-      map.set(label, key === 'vd' && typeof value === 'string' ? new Uint8Array(Buffer.from(value, 'base64url')) : value)
+      map.set(label, key === 'vd' && typeof value === 'string' ? dataValue(value, index) : value)
     }
     return recordFromCbor(map, index)
   })
+}
+
+/** RFC 8428 §5: vd in SenML JSON is base64url (standard base64 and padding are tolerated). */
+function dataValue (text: string, index: number): Uint8Array {
+  const bytes = fromBase64(text)
+  if (bytes === undefined) throw meshError('ERR_BAD_SENML', `SenML record ${index}: vd ${JSON.stringify(text.slice(0, 40))} is not base64url (RFC 8428 §5)`)
+  return bytes
 }

@@ -155,6 +155,12 @@ describe('SenML JSON (RFC 8428 §5)', () => {
     expect(packToJson([{ n: 'y', vd: Uint8Array.of(1, 2, 0xff) }])).toEqual([{ n: 'y', vd: 'AQL_' }])
   })
 
+  it('refuses a vd that is not base64url (ERR_BAD_SENML), where Buffer used to drop the stray characters', () => {
+    expect(codeOf(() => packFromJson({ n: 'y', vd: 'AQ!L_' }))).toBe('ERR_BAD_SENML')
+    expect(codeOf(() => packFromJson({ n: 'y', vd: 'A' }))).toBe('ERR_BAD_SENML')
+    expect(packFromJson({ n: 'y', vd: 'AQL/' })).toEqual([{ n: 'y', vd: Uint8Array.of(1, 2, 0xff) }]) // standard base64 is tolerated
+  })
+
   it('ignores unknown fields, including names of Object.prototype members; refuses "_" fields', () => {
     expect(packFromJson({ n: 'x', v: 1, foo: 2 })).toEqual([{ n: 'x', v: 1 }])
     expect(packFromJson(JSON.parse('{"n": "x", "v": 1, "toString": 2, "constructor": 3, "hasOwnProperty": 5, "valueOf": 6}'))).toEqual([{ n: 'x', v: 1 }])
