@@ -1,4 +1,5 @@
-import { Decoder, Encoder } from 'cbor-x/decode'
+import { Decoder } from 'cbor-x/decode'
+import { Encoder } from 'cbor-x/encode'
 import { meshError } from './errors.js'
 
 /**
@@ -12,9 +13,11 @@ import { meshError } from './errors.js'
  * a claimed length. cbor-x is configured for plain interoperable CBOR: no record/structure
  * extensions, no tag 64 on byte strings, maps decoded as `Map` so integer labels stay integers.
  *
- * `cbor-x/decode` resolves (on Node) to cbor-x's pure-JS build: the optional native string
- * extractor (cbor-extract) is not used, so a fresh clone behaves the same whether or not its
- * install script ran (package.json `allowScripts` denies it; see README "Dependencies").
+ * `cbor-x/decode` and `cbor-x/encode` resolve (on Node) to cbor-x's pure-JS build: the optional
+ * native string extractor (cbor-extract) is not used, so a fresh clone behaves the same whether or
+ * not its install script ran (package.json `allowScripts` denies it; see README "Dependencies").
+ * Elsewhere (browsers, bundlers) they resolve to decode.js and encode.js, and only the latter
+ * exports Encoder: hence two imports.
  */
 
 export interface CborLimits {
