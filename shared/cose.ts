@@ -2,7 +2,7 @@ import { concatBytes, toHex } from './bytes.js'
 import { DEFAULT_CBOR_LIMITS, cborHead, decodeCbor, encodeCbor, readHead, scanCbor, type CborLimits } from './cbor.js'
 import { meshError } from './errors.js'
 import type { Ed25519, PublicKey, SecretKey } from './crypto/ed25519.js'
-import { nodeEd25519 } from './crypto/ed25519-node.js'
+import { defaultEd25519 } from './crypto/ed25519-default.js'
 
 /**
  * COSE_Sign1 (RFC 9052 §4.2) with Ed25519, independent of what the payload holds.
@@ -69,7 +69,7 @@ export interface SignOptions {
 
 /** Builds a tagged COSE_Sign1. */
 export function signSign1 (options: SignOptions): Uint8Array {
-  const ed = options.ed25519 ?? nodeEd25519
+  const ed = options.ed25519 ?? defaultEd25519
   const protectedBytes = encodeHeader(options.protectedHeader)
   const signature = ed.sign(sigStructure(protectedBytes, options.payload), options.secretKey)
   const unprotected = encodeCbor(options.unprotectedHeader ?? new Map())
@@ -122,7 +122,7 @@ function readBstr (bytes: Uint8Array, offset: number, what: string): { value: Ui
 }
 
 /** True when the signature holds over the exact received bytes. Never throws. */
-export function verifySign1 (message: Sign1, publicKey: PublicKey, ed: Ed25519 = nodeEd25519): boolean {
+export function verifySign1 (message: Sign1, publicKey: PublicKey, ed: Ed25519 = defaultEd25519): boolean {
   return ed.verify(message.signature, sigStructure(message.protectedBytes, message.payload), publicKey)
 }
 

@@ -5,7 +5,7 @@ import { DEVICE_ID_BYTES, deviceIdFromBytes, deviceIdToBytes, keyMatchesId, type
 import { TELEMETRY_LEVEL, checkDeviceTopic } from './topics.js'
 import { recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
 import type { Ed25519, PublicKey } from './crypto/ed25519.js'
-import { nodeEd25519 } from './crypto/ed25519-node.js'
+import { defaultEd25519 } from './crypto/ed25519-default.js'
 
 /**
  * The iotmesh telemetry frame: a tagged COSE_Sign1 (RFC 9052 §4.2) whose
@@ -116,7 +116,7 @@ export function verifyFrame (frame: TelemetryFrame, publicKey: PublicKey, option
   if (options.checkId !== false && !keyMatchesId(publicKey, frame.origin)) {
     throw meshError('ERR_WRONG_KEY', `the public key given does not derive to the frame's origin ${frame.origin}`)
   }
-  if (!verifySign1(frame, publicKey, options.ed25519 ?? nodeEd25519)) {
+  if (!verifySign1(frame, publicKey, options.ed25519 ?? defaultEd25519)) {
     throw meshError('ERR_BAD_SIGNATURE', `the signature of frame ${frame.origin}#${frame.seq} does not verify`, { details: { origin: frame.origin, seq: frame.seq } })
   }
 }

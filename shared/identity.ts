@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { fromBase32, toBase32, toBase64url } from './bytes.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesKey, fromBase32, toBase32, toBase64url } from './bytes.js'
 import { meshError } from './errors.js'
 import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, type Ed25519, type PublicKey, type SecretKey } from './crypto/ed25519.js'
-import { nodeEd25519 } from './crypto/ed25519-node.js'
+import { defaultEd25519 } from './crypto/ed25519-default.js'
 
 /**
  * Device identity.
@@ -32,7 +32,7 @@ export interface KeyPair {
 
 export function deviceIdBytes (publicKey: PublicKey): Uint8Array {
   if (publicKey.length !== PUBLIC_KEY_LENGTH) throw meshError('ERR_BAD_KEY', `an Ed25519 public key is ${PUBLIC_KEY_LENGTH} bytes, got ${publicKey.length}`)
-  return new Uint8Array(createHash('sha256').update(publicKey).digest().subarray(0, DEVICE_ID_BYTES))
+  return sha256(publicKey).slice(0, DEVICE_ID_BYTES) // SHA-256: FIPS 180-4, through @noble/hashes (no node:crypto)
 }
 
 export function deviceIdFromPublicKey (publicKey: PublicKey): DeviceId {
@@ -62,7 +62,7 @@ const idCache = new Map<string, DeviceId>()
 /** True when `publicKey` derives to `id`: the check behind every TXT record, status and roster entry. */
 export function keyMatchesId (publicKey: Uint8Array, id: string): boolean {
   if (publicKey.length !== PUBLIC_KEY_LENGTH || !isDeviceId(id)) return false
-  const cacheKey = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
+  const cacheKey = bytesKey(publicKey)
   let derived = idCache.get(cacheKey)
   if (derived === undefined) {
     if (idCache.size >= MAX_CACHED_IDS) idCache.clear()
@@ -72,14 +72,19 @@ export function keyMatchesId (publicKey: Uint8Array, id: string): boolean {
   return derived === id
 }
 
-export function keyPairFromSecret (secretKey: SecretKey, ed: Ed25519 = nodeEd25519): KeyPair {
+export function keyPairFromSecret (secretKey: SecretKey, ed: Ed25519 = defaultEd25519): KeyPair {
   if (secretKey.length !== SECRET_KEY_LENGTH) throw meshError('ERR_BAD_KEY', `an Ed25519 private key is ${SECRET_KEY_LENGTH} bytes, got ${secretKey.length}`)
   const publicKey = ed.getPublicKey(secretKey)
   return { id: deviceIdFromPublicKey(publicKey), publicKey, secretKey: new Uint8Array(secretKey) }
 }
 
+/** 32 bytes from the platform's CSPRNG (Web Crypto `getRandomValues`: Node >= 19 and browsers have it). */
+function randomSecret (): Uint8Array {
+  return globalThis.crypto.getRandomValues(new Uint8Array(SECRET_KEY_LENGTH))
+}
+
 /** A fresh key pair; pass `random` (32 bytes) for a deterministic one in tests and seeded fleets. */
-export function generateKeyPair (random: Uint8Array = randomBytes(SECRET_KEY_LENGTH), ed: Ed25519 = nodeEd25519): KeyPair {
+export function generateKeyPair (random: Uint8Array = randomSecret(), ed: Ed25519 = defaultEd25519): KeyPair {
   return keyPairFromSecret(random, ed)
 }
 

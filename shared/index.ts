@@ -1,14 +1,18 @@
-/** The wire contract and pure code of iotmesh: identity, signing, the COSE/SenML codec, topics, errors. */
+/**
+ * The wire contract and pure code of iotmesh: identity, signing, the COSE/SenML codec, topics, errors.
+ * Everything here also runs in a browser (no node: imports, no Buffer, no process: eslint.config.js,
+ * test/shared/browser.test.ts). Key files, sequence files and `nodeEd25519` are in ./node.ts
+ * (`iotmesh/shared/node`).
+ */
 export { ERROR_CODES, MeshError, meshError, isMeshError, type ErrorCode } from './errors.js'
 export { toHex, fromHex, toBase64url, fromBase64, toBase32, fromBase32, concatBytes, bytesEqual } from './bytes.js'
 export { SECRET_KEY_LENGTH, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, type Ed25519, type PublicKey, type SecretKey } from './crypto/ed25519.js'
-export { nodeEd25519 } from './crypto/ed25519-node.js'
+export { defaultEd25519 } from './crypto/ed25519-default.js'
 export { nobleEd25519 } from './crypto/ed25519-noble.js'
 export {
   DEVICE_ID_BYTES, DEVICE_ID_LENGTH, deviceIdBytes, deviceIdFromPublicKey, deviceIdFromBytes, deviceIdToBytes,
   isDeviceId, keyMatchesId, keyPairFromSecret, generateKeyPair, publicKeyText, type DeviceId, type KeyPair
 } from './identity.js'
-export { saveKeyFile, loadKeyFile } from './keyfile.js'
 export { DEFAULT_CBOR_LIMITS, encodeCbor, decodeCbor, scanCbor, readHead, cborHead, type CborLimits } from './cbor.js'
 export {
   COSE_SIGN1_TAG, HEADER_ALG, HEADER_KID, HEADER_CONTENT_TYPE, ALG_ED25519, ALG_EDDSA, ACCEPTED_ALGS,
@@ -23,7 +27,7 @@ export {
   type FrameLimits, type TelemetryFrame, type EncodeFrameInput
 } from './frame.js'
 export { createReplayGuard, type ReplayGuard, type ReplayVerdict } from './replay.js'
-export { openSequenceFile, memorySequence, type SequenceSource } from './sequence.js'
+export { memorySequence, type SequenceSource } from './sequence.js'
 export {
   TOPIC_ROOT, DEFAULT_FLEET, FLEET_NAME_RULE, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
   MAX_DEVICE_TOPIC_BYTES, validateTopic, validateFilter, topicMatches, isFleetName, checkDeviceTopic, isFrameDeviceTopic, deviceRoot,

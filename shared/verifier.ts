@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from './clock.js'
-import { nodeEd25519 } from './crypto/ed25519-node.js'
+import { defaultEd25519 } from './crypto/ed25519-default.js'
 import type { Ed25519, PublicKey } from './crypto/ed25519.js'
 import { isMeshError, type ErrorCode } from './errors.js'
 import { DEFAULT_FRAME_LIMITS, decodeFrame, verifyFrame, type FrameLimits, type TelemetryFrame } from './frame.js'
@@ -92,7 +92,7 @@ export class Verifier<T = unknown> {
       max: init.maxHeld ?? VERIFIER_DEFAULTS.maxHeld,
       maxPerSigner: init.maxHeldPerSigner ?? VERIFIER_DEFAULTS.maxHeldPerSigner
     })
-    this.#ed = components.ed25519 ?? nodeEd25519
+    this.#ed = components.ed25519 ?? defaultEd25519
   }
 
   /** Frames waiting for a key right now. */

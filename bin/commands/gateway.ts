@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
-import { FLEET_NAME_RULE, isFleetName, isMeshError, loadKeyFile, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
+import { FLEET_NAME_RULE, isFleetName, isMeshError, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
+import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
 import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { intFlag, write, type Command } from '../cli.js'

@@ -1,4 +1,5 @@
-import { generateKeyPair, publicKeyText, saveKeyFile } from '../../shared/index.js'
+import { generateKeyPair, publicKeyText } from '../../shared/index.js'
+import { saveKeyFile } from '../../shared/node.js'
 import { onFileArgument, write, type Command } from '../cli.js'
 import { defaultKeyPath } from './keys.js'
 

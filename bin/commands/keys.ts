@@ -1,6 +1,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { fromBase64, fromHex, loadKeyFile, meshError, PUBLIC_KEY_LENGTH } from '../../shared/index.js'
+import { fromBase64, fromHex, meshError, PUBLIC_KEY_LENGTH } from '../../shared/index.js'
+import { loadKeyFile } from '../../shared/node.js'
 
 /** Where a device keeps its key unless told otherwise: $IOTMESH_HOME/device.key, else ~/.iotmesh/device.key. */
 export function defaultKeyPath (env: NodeJS.ProcessEnv): string {

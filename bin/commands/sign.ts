@@ -1,7 +1,8 @@
 import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
-import { encodeFrame, loadKeyFile, meshError, openSequenceFile, packFromJson, toBase64url, toHex } from '../../shared/index.js'
+import { encodeFrame, meshError, packFromJson, toBase64url, toHex } from '../../shared/index.js'
+import { loadKeyFile, openSequenceFile } from '../../shared/node.js'
 import { intFlag, onFileArgument, readAll, write, type Command } from '../cli.js'
 import { defaultKeyPath } from './keys.js'
 

@@ -1,8 +1,9 @@
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  generateKeyPair, loadKeyFile, memorySequence, meshError, openSequenceFile, saveKeyFile, type KeyPair, type SequenceSource
+  generateKeyPair, memorySequence, meshError, type KeyPair, type SequenceSource
 } from '../../shared/index.js'
+import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
 import { checkSequenceAhead, openOutbox } from '../outbox.js'
 import type { DeliveryPath, FsyncPolicy, Outbox } from '../outbox/types.js'
 

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events'
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { isMeshError, meshError, nodeEd25519, type DeviceId, type Ed25519, type KeyPair } from '../../shared/index.js'
+import { isMeshError, meshError, type DeviceId, type Ed25519, type KeyPair } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import { TypedEmitter } from '../events.js'
 import { systemClock, type Clock } from '../clock.js'
 import { InitiatorHandshake, ResponderHandshake, type HandshakeConfig, type SessionSecrets } from './handshake.js'

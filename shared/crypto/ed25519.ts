@@ -1,7 +1,8 @@
 /**
  * One signing interface, two implementations (README "Signatures"):
- * - `nodeEd25519` through `node:crypto` (OpenSSL): the default on Node, about 12x faster to verify;
- * - `nobleEd25519` through `@noble/ed25519`: pure JS, for browsers and other runtimes.
+ * - `nodeEd25519` through `node:crypto` (OpenSSL), exported by `iotmesh/shared/node`: about 13x
+ *   faster to verify, and the default on Node (`defaultEd25519`, ./ed25519-default.ts);
+ * - `nobleEd25519` through `@noble/ed25519`: pure JS, the default in browsers and other runtimes.
  * Both follow RFC 8032 §5.1 (PureEdDSA, no context); both are tested against §7.1 and each other.
  */
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import {
-  decodeFrame, encodeFrame, generateKeyPair, nobleEd25519, nodeEd25519, openFrame, verifyFrame, type SenmlRecord
+  decodeFrame, encodeFrame, generateKeyPair, nobleEd25519, openFrame, verifyFrame, type SenmlRecord
 } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import { interleaved, round } from './measure.js'
 
 /** Section "crypto" and "codec": Ed25519 rates per implementation, and what the envelope adds. */

@@ -1,4 +1,5 @@
-import { generateKeyPair, nodeEd25519 } from '../../shared/index.js'
+import { generateKeyPair } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import { Child, MESH_CHILD, waitFor } from './child.js'
 import { rate, round } from './measure.js'
 

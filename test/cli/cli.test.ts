@@ -7,9 +7,10 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { run } from '../../bin/main.js'
 import {
-  ALG_ED25519, HEADER_ALG, HEADER_KID, decodeFrame, deviceIdToBytes, encodeCbor, fromBase64, loadKeyFile, publicKeyText,
+  ALG_ED25519, HEADER_ALG, HEADER_KID, decodeFrame, deviceIdToBytes, encodeCbor, fromBase64, publicKeyText,
   signSign1, toHex
 } from '../../shared/index.js'
+import { loadKeyFile } from '../../shared/node.js'
 import { tempDir } from '../shared/support.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))

@@ -1,7 +1,8 @@
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { isMeshError, nodeEd25519, type KeyPair } from '../../shared/index.js'
+import { isMeshError, type KeyPair } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import {
   createConnectionManager, createMemoryNetwork, createTcpTransport, mulberry32, seededRandom, withFaults,
   type ConnectionManager, type FaultyLink, type Link, type MemoryNetwork, type TcpTransportInit, type Transport

@@ -4,9 +4,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   ALG_ED25519, ALG_EDDSA, COSE_SIGN1_TAG, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, concatBytes, decodeSign1,
-  describeHeader, encodeFrame, encodeHeader, nobleEd25519, nodeEd25519, sigStructure, signSign1, toHex, verifySign1,
+  describeHeader, encodeFrame, encodeHeader, nobleEd25519, sigStructure, signSign1, toHex, verifySign1,
   type HeaderMap
 } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import { codeOf, hex, readFixture, seededKeys } from './support.js'
 
 /** The COSE WG example (Examples repository, eddsa-examples/eddsa-sig-01.json), copied to test/fixtures. */

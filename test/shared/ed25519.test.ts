@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { nobleEd25519, nodeEd25519, toHex, type Ed25519 } from '../../shared/index.js'
+import { defaultEd25519, nobleEd25519, toHex, type Ed25519 } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import { codeOf, hex, readFixture } from './support.js'
 
 interface Rfc8032Vector { name: string, secretKey: string, publicKey: string, message: string, signature: string }
@@ -151,5 +152,12 @@ describe.each(implementations)('$name on garbage', (ed) => {
       expect(codeOf(() => ed.getPublicKey(new Uint8Array(length)))).toBe('ERR_BAD_KEY')
       expect(codeOf(() => ed.sign(new Uint8Array(1), new Uint8Array(length)))).toBe('ERR_BAD_KEY')
     }
+  })
+})
+
+describe('the default backend', () => {
+  it('is node:crypto on Node, the same instance as nodeEd25519 (one key cache); in a browser it is noble (browser.test.ts)', () => {
+    expect(defaultEd25519.name).toBe('node')
+    expect(defaultEd25519).toBe(nodeEd25519)
   })
 })

@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest'
 import { parseFrameInput } from '../../bin/commands/inspect.js'
 import {
   ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
-  encodeFrame, isMeshError, keyPairFromSecret, loadKeyFile, meshError, openFrame, openSequenceFile, recordFromCbor,
-  saveKeyFile, signSign1, validateTopic, verifyFrame, type ErrorCode
+  encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
+  signSign1, validateTopic, verifyFrame, type ErrorCode
 } from '../../shared/index.js'
+import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
 import { codeOfAsync, seededKeys, tempDir } from './support.js'
 
 const keys = seededKeys(1)

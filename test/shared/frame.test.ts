@@ -3,9 +3,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   ALG_ED25519, DEFAULT_FRAME_LIMITS, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, SENML_UNITS, concatBytes,
   decodeFrame, deviceBaseName, deviceIdToBytes, encodeCbor, encodeFrame, frameReadings, keyPairFromSecret,
-  nobleEd25519, nodeEd25519, openFrame, packFromJson, signSign1, toHex, verifyFrame, type FrameLimits, type HeaderMap,
+  nobleEd25519, openFrame, packFromJson, signSign1, toHex, verifyFrame, type FrameLimits, type HeaderMap,
   type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import { codeOf, hex, readFixture, seededKeys } from './support.js'
 
 interface GoldenFrame { name: string, seq: number, time: number, topic?: string, records: unknown[], size: number, hex: string }

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest'
 import {
   DEVICE_ID_BYTES, DEVICE_ID_LENGTH, deviceIdBytes, deviceIdFromBytes, deviceIdFromPublicKey, deviceIdToBytes,
   fromBase32, fromBase64, fromHex, generateKeyPair, isDeviceId, keyMatchesId, keyPairFromSecret, nobleEd25519,
-  nodeEd25519, publicKeyText, toBase32, toBase64url, toHex
+  publicKeyText, toBase32, toBase64url, toHex
 } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 import { codeOf, hex, readFixture, seededKeys } from './support.js'
 
 /** An independent RFC 4648 §6 base32 (lower case, no padding), one bit at a time. */

@@ -3,7 +3,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loadKeyFile, saveKeyFile, toHex } from '../../shared/index.js'
+import { toHex } from '../../shared/index.js'
+import { loadKeyFile, saveKeyFile } from '../../shared/node.js'
 import { codeOfAsync, seededKeys, tempDir } from './support.js'
 
 const hasOpenssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).status === 0

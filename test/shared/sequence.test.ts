@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs'
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { memorySequence, openSequenceFile } from '../../shared/index.js'
+import { memorySequence } from '../../shared/index.js'
+import { openSequenceFile } from '../../shared/node.js'
 import { codeOf, fixturePath, tempDir } from './support.js'
 
 function take (path: string, block: number, count: number): number[] {
@@ -116,9 +117,9 @@ async function runAndKill (path: string, block: number, atLeast: number): Promis
 }
 
 describe('sequence numbers survive a real crash (SIGKILL of a child process)', () => {
-  const dist = new URL('../../dist/shared/index.js', import.meta.url)
+  const dist = new URL('../../dist/shared/node.js', import.meta.url)
   it.each([1, 1000])('block %i: killed three times mid-loop, no number repeats', async (block) => {
-    expect(existsSync(dist), 'dist/shared/index.js is missing: run `npm run build`').toBe(true)
+    expect(existsSync(dist), 'dist/shared/node.js is missing: run `npm run build`').toBe(true)
     const path = join(await tempDir(), 'device.seq')
     const runs: number[][] = []
     for (const atLeast of [50, 137, 20]) runs.push(await runAndKill(path, block, atLeast))

@@ -2,9 +2,9 @@ import { createPrivateKey } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { meshError } from './errors.js'
-import { keyPairFromSecret, type KeyPair } from './identity.js'
-import { nodePrivateKeyObject } from './crypto/ed25519-node.js'
+import { meshError } from '../errors.js'
+import { keyPairFromSecret, type KeyPair } from '../identity.js'
+import { pkcs8KeyInput } from '../crypto/ed25519-node.js'
 
 /**
  * Key files are PKCS#8 PEM (RFC 8410 §7, "-----BEGIN PRIVATE KEY-----"), the format OpenSSL writes,
@@ -13,7 +13,7 @@ import { nodePrivateKeyObject } from './crypto/ed25519-node.js'
  */
 
 export async function saveKeyFile (path: string, keys: KeyPair, options: { overwrite?: boolean } = {}): Promise<void> {
-  const pem = nodePrivateKeyObject(keys.secretKey).export({ format: 'pem', type: 'pkcs8' }).toString()
+  const pem = createPrivateKey(pkcs8KeyInput(keys.secretKey)).export({ format: 'pem', type: 'pkcs8' }).toString()
   await mkdir(dirname(path), { recursive: true })
   const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | (options.overwrite === true ? fsConstants.O_TRUNC : fsConstants.O_EXCL)
   let handle
