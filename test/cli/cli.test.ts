@@ -324,5 +324,5 @@ describe('the compiled binary (node bin/iotmesh.js)', () => {
     const result = await binary(['iotmesh', '--help'], undefined, 'npx', ['--no-install'], { npm_config_cache: cache })
     expect(result.code).toBe(0)
     expect(result.stdout.toString()).toMatch(/^Usage: iotmesh <command>/m)
-  })
+  }, 120_000) // npx runs the package's prepare script (an incremental build: seconds, more on a loaded machine)
 })
