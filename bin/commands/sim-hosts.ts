@@ -2,20 +2,19 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createGateway } from '../../gateway/index.js'
 import { LINKS_TOPIC, meshError } from '../../shared/index.js'
-import { parseFaultSpec } from '../../firmware-sim/index.js'
+import { createLan, parseFaultSpec } from '../../firmware-sim/index.js'
 import { intFlag, write, type Io } from '../cli.js'
 
 /**
  * `iotmesh sim --hosts H`: the fleet spread over H network-namespace hosts on a private LAN, the
- * recipe of ../shared/NETWORK.md. The command re-runs itself in new user, network and mount
- * namespaces, builds a bridge (10.77.0.254, where the gateway listens) and H hosts (10.77.0.1…H),
- * and runs one `iotmesh sim --no-gateway` per host with its share of the devices. Devices find
- * each other by DNS-SD across the bridge, each with its own address. A partition takes hosts off
- * the LAN (`ip link set … down`) and heal brings them back. Nothing touches a real interface.
+ * recipe of ../shared/NETWORK.md (firmware-sim/fleet/lan.ts). The command re-runs itself in new
+ * user, network and mount namespaces, builds a bridge (10.77.0.254, where the gateway listens) and
+ * H hosts (10.77.0.1…H), and runs one `iotmesh sim --no-gateway` per host with its share of the
+ * devices. Devices find each other by DNS-SD across the bridge, each with its own address. A
+ * partition takes hosts off the LAN and heal brings them back. Nothing touches a real interface.
  */
 
 const BIN = fileURLToPath(new URL('../../../bin/iotmesh.js', import.meta.url))
-const BRIDGE = '10.77.0.254'
 
 export async function runOnHosts (opts: { hosts: number, devices: number, mode: string, values: Record<string, unknown> }, io: Io): Promise<number> {
   const { hosts, devices, mode, values } = opts
@@ -32,85 +31,81 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
     io.signal.addEventListener('abort', () => child.kill('SIGINT'), { once: true })
     return await new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)))
   }
-  const ip = (...args: string[]): void => {
-    const r = spawnSync('ip', args, { encoding: 'utf8' })
-    if (r.status !== 0) throw meshError('ERR_BAD_ARGUMENT', `ip ${args.join(' ')} failed: ${r.stderr.trim()}`)
-  }
-  ip('link', 'add', 'br0', 'type', 'bridge')
-  ip('addr', 'add', `${BRIDGE}/24`, 'dev', 'br0')
-  ip('link', 'set', 'br0', 'up')
-  ip('route', 'add', '224.0.0.0/4', 'dev', 'br0') // multicast needs a route out (NETWORK.md)
-  for (let h = 1; h <= hosts; h++) {
-    ip('netns', 'add', `h${h}`)
-    ip('link', 'add', `v${h}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', `h${h}`)
-    ip('link', 'set', `v${h}`, 'master', 'br0')
-    ip('link', 'set', `v${h}`, 'up')
-    ip('-n', `h${h}`, 'link', 'set', 'lo', 'up')
-    ip('-n', `h${h}`, 'addr', 'add', `10.77.0.${h}/24`, 'dev', 'eth0')
-    ip('-n', `h${h}`, 'link', 'set', 'eth0', 'up')
-    ip('-n', `h${h}`, 'route', 'add', 'default', 'dev', 'eth0')
-  }
-  const seed = intFlag(values, 'seed', 1, 0)
-  const duration = values.duration === undefined ? undefined : Number(values.duration)
-  const gateway = await createGateway({
-    host: '0.0.0.0',
-    port: 1883,
-    wsPort: false,
-    http: { port: intFlag(values, 'http-port', 8080, 0, 65535), host: '127.0.0.1' },
-    ...(mode === 'broker' ? {} : { mesh: { host: BRIDGE, mdns: true } })
-  })
-  const seen = new Set<string>()
-  gateway.on('reading', (r) => { if (r.deviceTopic !== LINKS_TOPIC) seen.add(`${r.origin}/${r.seq}`) })
-  const json = values.json === true
-  if (!json) write(io.stdout, `${devices} ${mode} devices on ${hosts} namespace hosts (10.77.0.1-${hosts}); gateway on ${BRIDGE} (MQTT 1883, dashboard http://127.0.0.1:${gateway.ports.http as number}/ inside the namespace)`)
-
-  const children: ChildProcess[] = []
-  const published: number[] = []
-  const share = (h: number): number => Math.floor(devices / hosts) + (h <= devices % hosts ? 1 : 0)
-  let first = 0
-  for (let h = 1; h <= hosts; h++) {
-    const n = share(h)
-    const args = [BIN, 'sim', '--devices', String(n), '--first-index', String(first), '--no-gateway', '--mode', mode, '--seed', String(seed),
-      '--host', `10.77.0.${h}`, '--broker', `mqtt://${BRIDGE}:1883`, '--json',
-      ...(values.interval === undefined ? [] : ['--interval', String(values.interval)]),
-      ...(values.sensors === undefined ? [] : ['--sensors', String(values.sensors)])]
-    first += n
-    const child = spawn('ip', ['netns', 'exec', `h${h}`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...io.env, IOTMESH_NETNS: '1' } })
-    let out = ''
-    child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
-    child.on('exit', () => {
-      const line = out.trim().split('\n').pop() ?? '{}'
-      try { published[h - 1] = (JSON.parse(line) as { published?: number }).published ?? 0 } catch { published[h - 1] = 0 }
+  const lan = await createLan({ hosts, subnet: '10.77.0', bridgeHost: 254 })
+  try {
+    const bridge = lan.address as string
+    const seed = intFlag(values, 'seed', 1, 0)
+    const duration = values.duration === undefined ? undefined : Number(values.duration)
+    const gateway = await createGateway({
+      host: '0.0.0.0',
+      port: 1883,
+      wsPort: false,
+      http: { port: intFlag(values, 'http-port', 8080, 0, 65535), host: '127.0.0.1' },
+      ...(mode === 'broker' ? {} : { mesh: { host: bridge, mdns: true } })
     })
-    children.push(child)
-  }
-
-  const t0 = Date.now()
-  let next = 0
-  const ticker = setInterval(() => {
-    const elapsed = (Date.now() - t0) / 1000
-    while (next < faults.length && (faults[next]?.atS ?? Infinity) <= elapsed) {
-      const f = faults[next++]!
-      const cut = Array.from({ length: hosts }, (_, i) => i + 1).filter((h) => h % 2 === 0) // every second host leaves the LAN
-      if (f.kind === 'partition') for (const h of cut) ip('link', 'set', `v${h}`, 'down')
-      if (f.kind === 'heal') for (const h of cut) ip('link', 'set', `v${h}`, 'up')
-      if (f.kind === 'broker-stop') void gateway.stopBroker()
-      if (f.kind === 'broker-start') void gateway.startBroker()
-      if (!json) write(io.stdout, `fault at ${elapsed.toFixed(0)} s: ${f.kind}`)
+    const seen = new Set<string>()
+    gateway.on('reading', (r) => { if (r.deviceTopic !== LINKS_TOPIC) seen.add(`${r.origin}/${r.seq}`) })
+    const json = values.json === true
+    if (!json) {
+      write(io.stdout, `${devices} ${mode} devices on ${hosts} namespace hosts (10.77.0.1-${hosts}); ` +
+        `gateway on ${bridge} (MQTT 1883, dashboard http://127.0.0.1:${gateway.ports.http as number}/ inside the namespace)`)
     }
-    if (!json && Math.round(elapsed) % 5 === 0) write(io.stdout, `${elapsed.toFixed(0)} s  ${seen.size} readings at the gateway  mesh peers ${gateway.mesh?.links.size ?? 0}  MQTT clients ${gateway.connectedClients}`)
-  }, 1000)
-  await new Promise<void>((resolve) => {
-    const timer = duration === undefined ? undefined : setTimeout(resolve, duration * 1000)
-    io.signal.addEventListener('abort', () => { if (timer !== undefined) clearTimeout(timer); resolve() }, { once: true })
-  })
-  clearInterval(ticker)
-  // Stop the hosts' fleets (they print their JSON summary), give late readings a moment, then count.
-  await Promise.all(children.map(async (c) => await new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGINT') })))
-  await new Promise((resolve) => setTimeout(resolve, 2000))
-  const total = published.reduce((a, n) => a + (n ?? 0), 0)
-  const summary = { hosts, devices, mode, seed, published: total, atGateway: seen.size, deliveryRatio: total === 0 ? 1 : Math.min(1, seen.size / total), faults }
-  write(io.stdout, json ? JSON.stringify(summary) : `published ${total}, at the gateway ${seen.size} (${(summary.deliveryRatio * 100).toFixed(2)} %)`)
-  await gateway.stop()
-  return 0
+
+    const children: ChildProcess[] = []
+    const published: number[] = []
+    const share = (h: number): number => Math.floor(devices / hosts) + (h <= devices % hosts ? 1 : 0)
+    let first = 0
+    for (const [i, host] of lan.hosts.entries()) {
+      const h = i + 1
+      const n = share(h)
+      const args = [BIN, 'sim', '--devices', String(n), '--first-index', String(first), '--no-gateway', '--mode', mode, '--seed', String(seed),
+        '--host', host.address, '--broker', `mqtt://${bridge}:1883`, '--json',
+        ...(values.interval === undefined ? [] : ['--interval', String(values.interval)]),
+        ...(values.sensors === undefined ? [] : ['--sensors', String(values.sensors)])]
+      first += n
+      const child = lan.spawn(host, process.execPath, args, { stderr: 'inherit', env: { ...io.env, IOTMESH_NETNS: '1' } })
+      let out = ''
+      child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })
+      child.on('exit', () => {
+        const line = out.trim().split('\n').pop() ?? '{}'
+        try { published[h - 1] = (JSON.parse(line) as { published?: number }).published ?? 0 } catch { published[h - 1] = 0 }
+      })
+      children.push(child)
+    }
+
+    const t0 = Date.now()
+    let next = 0
+    const ticker = setInterval(() => {
+      const elapsed = (Date.now() - t0) / 1000
+      while (next < faults.length && (faults[next]?.atS ?? Infinity) <= elapsed) {
+        const f = faults[next++]!
+        const cut = lan.hosts.filter((_, i) => i % 2 === 1) // every second host leaves the LAN
+        const connect = (up: boolean): void => {
+          Promise.all(cut.map(async (host) => { await lan.connect(host, up) }))
+            .catch((err: Error) => { write(io.stderr, `iotmesh sim: ${f.kind} failed: ${err.message}`) })
+        }
+        if (f.kind === 'partition') connect(false)
+        if (f.kind === 'heal') connect(true)
+        if (f.kind === 'broker-stop') void gateway.stopBroker()
+        if (f.kind === 'broker-start') void gateway.startBroker()
+        if (!json) write(io.stdout, `fault at ${elapsed.toFixed(0)} s: ${f.kind}`)
+      }
+      if (!json && Math.round(elapsed) % 5 === 0) write(io.stdout, `${elapsed.toFixed(0)} s  ${seen.size} readings at the gateway  mesh peers ${gateway.mesh?.links.size ?? 0}  MQTT clients ${gateway.connectedClients}`)
+    }, 1000)
+    await new Promise<void>((resolve) => {
+      const timer = duration === undefined ? undefined : setTimeout(resolve, duration * 1000)
+      io.signal.addEventListener('abort', () => { if (timer !== undefined) clearTimeout(timer); resolve() }, { once: true })
+    })
+    clearInterval(ticker)
+    // Stop the hosts' fleets (they print their JSON summary), give late readings a moment, then count.
+    await Promise.all(children.map(async (c) => await new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGINT') })))
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const total = published.reduce((a, n) => a + (n ?? 0), 0)
+    const summary = { hosts, devices, mode, seed, published: total, atGateway: seen.size, deliveryRatio: total === 0 ? 1 : Math.min(1, seen.size / total), faults }
+    write(io.stdout, json ? JSON.stringify(summary) : `published ${total}, at the gateway ${seen.size} (${(summary.deliveryRatio * 100).toFixed(2)} %)`)
+    await gateway.stop()
+    return 0
+  } finally {
+    await lan.destroy() // kills any host process still running
+  }
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
-import { createLan, type Lan, type LanHost } from '../helpers/lan.js'
+import { createLan, type Lan, type LanHost } from '../../firmware-sim/index.js'
 import { uniqueFleet } from '../helpers/mdns.js'
 import { MeshProcs, assertFreshBuild, sorted, type MeshProc } from '../helpers/mesh-proc.js'
 
@@ -87,7 +87,7 @@ describeNet('end to end on a LAN of namespace hosts: partition and heal', () => 
 
   beforeAll(async () => {
     assertFreshBuild()
-    lan = await createLan(3)
+    lan = await createLan({ hosts: 3 })
     const fleet = uniqueFleet('e2e-partition')
     nodes = await Promise.all(lan.hosts.map(async (host, i) => await procs.spawn(lan, host, `h${i}`, {
       IOTMESH_CHILD_HOST: host.address,

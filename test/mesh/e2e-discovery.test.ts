@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
-import { createLan, type Lan, type LanHost } from '../helpers/lan.js'
+import { createLan, type Lan, type LanHost } from '../../firmware-sim/index.js'
 import { uniqueFleet } from '../helpers/mdns.js'
 import { MeshProcs, assertFreshBuild, sorted, type MeshProc, type PeerView } from '../helpers/mesh-proc.js'
 
@@ -80,7 +80,7 @@ describeNet('mesh processes on a LAN of namespace hosts', () => {
 
   beforeAll(async () => {
     assertFreshBuild()
-    lan = await createLan(3)
+    lan = await createLan({ hosts: 3 })
     const fleet = uniqueFleet('e2e-lan')
     nodes = await Promise.all(lan.hosts.map(async (host, i) => await procs.spawn(lan, host, `h${i}`, {
       IOTMESH_CHILD_HOST: host.address, IOTMESH_CHILD_MDNS: '1', IOTMESH_CHILD_FLEET: fleet, IOTMESH_CHILD_NAME: `e2e-lan-${i}`, IOTMESH_CHILD_EVENTS: '1'

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { hostNameFor, type BrowseRow } from '../../mesh/discovery/index.js'
 import { describeNet } from '../helpers/netns.js'
-import { createLan, JsonLines, type Lan, type LanHost } from '../helpers/lan.js'
+import { createLan, type Lan, type LanHost } from '../../firmware-sim/index.js'
+import { JsonLines } from '../helpers/json-lines.js'
 
 /**
  * A LAN of namespace hosts (NETWORK.md): every host has its own address on one bridge, and all
@@ -54,7 +55,7 @@ describeNet('DNS-SD over mDNS on a LAN of namespace hosts', () => {
 
   beforeAll(async () => {
     assertFreshBuild()
-    lan = await createLan(5, { routes: [true, true, true, true, false] })
+    lan = await createLan({ hosts: 5, routes: [true, true, true, true, false] })
     const [h0, h1, h2, h3] = lan.hosts as [LanHost, LanHost, LanHost, LanHost]
     watcher = await start(h0, 'mdns-watch.mjs', {})
     const devices = await Promise.all([
