@@ -1,5 +1,5 @@
-import { Lifecycle, encodeFrame, type Defer, every, meshError, systemClock, type Clock, type DeviceId, type PublicKey } from '../shared/index.js'
-import { MeshNode, TypedEmitter, systemRandom } from '../mesh/index.js'
+import { Lifecycle, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type PublicKey } from '../shared/index.js'
+import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
 import { AckBook } from './device/acks.js'
 import { batchByTopic } from './device/batch.js'

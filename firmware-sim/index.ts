@@ -4,8 +4,7 @@
  * device runtime that ties them to the mesh and the broker. The fleet simulator comes next.
  */
 export {
-  mulberry32, hashKey, unitAt, normalAt, streamAt, normal, between, walkAt, quantize, quantizeDown,
-  type Rng, type KeyPart
+  hashKey, unitAt, normalAt, streamAt, normal, between, walkAt, quantize, quantizeDown, type KeyPart
 } from './random.js'
 
 export {

@@ -1,8 +1,10 @@
 /**
- * Seeded randomness for simulated devices (hyperswarm seeds its jitter so a test replays exactly).
+ * Keyed randomness for simulated devices, on top of the one random source (shared/random.ts;
+ * hyperswarm seeds its jitter so a test replays exactly).
  *
  * Two kinds:
- * - `mulberry32(seed)`: a stream, for things that are naturally sequential.
+ * - `streamAt(...key)`: a seeded stream (`() => number`, shared's mulberry32), for things that
+ *   are naturally sequential.
  * - `unitAt(...key)` / `normalAt(...key)`: a value as a pure function of a key such as
  *   (seed, device, "temperature", sample time). A simulated sensor built on these reads the same
  *   value for the same key however often, and in whatever order, it is asked: the same seed gives
@@ -11,12 +13,7 @@
  * Neither is fit for secrets.
  */
 
-import { mulberry32 as meshMulberry32 } from '../mesh/index.js'
-
-export type Rng = () => number
-
-/** mulberry32 (Tommy Ettinger, public domain): a 32-bit state PRNG, uniform in [0, 1); mesh's own. */
-export const mulberry32: (seed: number) => Rng = meshMulberry32
+import { mulberry32 } from '../shared/index.js'
 
 export type KeyPart = number | string
 
@@ -71,15 +68,15 @@ export function normalAt (...parts: KeyPart[]): number {
   return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2)
 }
 
-/** A seeded stream for a key: `streamAt(seed, device, "door")`. */
-export function streamAt (...parts: KeyPart[]): Rng {
+/** A seeded stream, uniform in [0, 1), for a key: `streamAt(seed, device, "door")`. */
+export function streamAt (...parts: KeyPart[]): () => number {
   return mulberry32(hashKey(...parts))
 }
 
 /** Standard normal from a stream. */
-export function normal (rng: Rng): number {
-  const u1 = 1 - rng() // (0, 1]
-  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * rng())
+export function normal (stream: () => number): number {
+  const u1 = 1 - stream() // (0, 1]
+  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * stream())
 }
 
 /** Uniform in [min, max) from a stream or a unit value. */

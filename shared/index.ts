@@ -44,3 +44,4 @@ export { HoldPen } from './hold.js'
 export {
   Verifier, VERIFIER_DEFAULTS, type VerifierInit, type VerifierComponents, type Admission, type Refusal, type HoldRequest
 } from './verifier.js'
+export { systemRandom, seededRandom, mulberry32, mixSeed, type Random } from './random.js'

@@ -1,5 +1,7 @@
 import { createServer } from 'node:net'
-import { LINKS_TOPIC, generateKeyPair, memorySequence, type DeviceId, type KeyPair, type SequenceSource } from '../../shared/index.js'
+import {
+  LINKS_TOPIC, generateKeyPair, memorySequence, mixSeed, seededRandom, type DeviceId, type KeyPair, type SequenceSource
+} from '../../shared/index.js'
 import {
   createMdnsResponder, createMemoryNetwork, createTcpTransport, TypedEmitter, type MdnsResponder, type MemoryNetwork, type Transport
 } from '../../mesh/index.js'
@@ -92,11 +94,9 @@ export interface FleetEvents {
 /** The link port of every simulated device on in-memory links (each has its own host name). */
 const MEMORY_PORT = 7000
 
+/** A device's identity, from its own seeded stream: the same seed and index, the same device on every host. */
 function seededKeys (seed: number, index: number): KeyPair {
-  const bytes = new Uint8Array(32)
-  let x = (seed * 2654435761 + index * 40503 + 1) >>> 0
-  for (let i = 0; i < 32; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0; bytes[i] = x & 0xff }
-  return generateKeyPair(bytes)
+  return generateKeyPair(seededRandom(mixSeed(seed, 'identity', index)).bytes(32))
 }
 
 /** `preferred` when it is free, else a port the system picks (the broker needs a fixed port to restart on). */
@@ -248,10 +248,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const peers: string[] = []
     // The first few devices link to the gateway; the rest reach it through them (as on a LAN).
     if (this.gateway?.mesh?.address !== undefined && sim.index < this.init.dialTarget) peers.push(`${this.gateway.mesh.address.host}:${this.gateway.mesh.address.port}`)
-    let x = (this.init.seed * 31 + sim.index * 17) >>> 0
+    const random = seededRandom(mixSeed(this.init.seed, 'peers', sim.index))
     for (let k = 0; k < Math.min(this.init.dialTarget, sim.index); k++) {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0
-      peers.push(`${this.devices[x % sim.index]?.name as string}:${MEMORY_PORT}`)
+      peers.push(`${this.devices[Math.floor(random.float() * sim.index)]?.name as string}:${MEMORY_PORT}`)
     }
     return [...new Set(peers)]
   }

@@ -1,3 +1,4 @@
+import { systemRandom, type Random } from '../../shared/random.js'
 import type { DnsRecord } from './split.js'
 
 /**
@@ -29,7 +30,8 @@ export interface CacheOptions {
   maxInstances?: number
   /** RFC 6762 §10.1: a goodbye expires the record after one second; default 1000 ms. */
   goodbyeGraceMs?: number
-  random?: () => number
+  /** The refresh variation (§5.2); default `systemRandom`. */
+  random?: Random
 }
 
 interface Entry {
@@ -55,7 +57,7 @@ export class ServiceCache {
   readonly #suffix: string
   readonly #max: number
   readonly #grace: number
-  readonly #random: () => number
+  readonly #random: Random
   readonly #instances = new Map<string, Instance>()
   readonly #hosts = new Map<string, Map<string, Entry>>()
 
@@ -64,7 +66,7 @@ export class ServiceCache {
     this.#suffix = `.${this.#domain}`
     this.#max = options.maxInstances ?? 1024
     this.#grace = options.goodbyeGraceMs ?? 1000
-    this.#random = options.random ?? Math.random
+    this.#random = options.random ?? systemRandom
   }
 
   get size (): number { return this.#instances.size }
@@ -144,7 +146,7 @@ export class ServiceCache {
 
   #refreshAt (receivedAt: number, ttlMs: number, step: number): number {
     const point = REFRESH_POINTS[step]
-    return point === undefined ? Infinity : receivedAt + ttlMs * (point + 0.02 * this.#random())
+    return point === undefined ? Infinity : receivedAt + ttlMs * (point + 0.02 * this.#random.float())
   }
 
   #targets (): Map<string, string[]> {

@@ -1,5 +1,6 @@
 import type { PublicKey } from '../../shared/crypto/ed25519.js'
 import { meshError } from '../../shared/errors.js'
+import { systemRandom, type Random } from '../../shared/random.js'
 import { keyMatchesId, type DeviceId } from '../../shared/identity.js'
 import { toHex } from '../../shared/bytes.js'
 import { DiscoveryBase } from './base.js'
@@ -49,7 +50,8 @@ export interface MdnsDiscoveryComponents {
   /** A shared responder (a simulated fleet, a gateway): its owner starts and stops it. */
   responder?: MdnsResponder
   clock?: Clock
-  random?: () => number
+  /** Query, probe and refresh jitter (RFC 6762 §5.2, §8.1); default `systemRandom`. */
+  random?: Random
 }
 
 export interface MdnsDiscovery extends Discovery {
@@ -65,7 +67,7 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
   readonly #init: MdnsDiscoveryInit
   readonly #fleet: string
   readonly #clock: Clock
-  readonly #random: () => number
+  readonly #random: Random
   readonly #shared: MdnsResponder | undefined
   #name: string
   #responder: MdnsResponder | undefined
@@ -87,7 +89,7 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
     this.#name = instanceName(init.name ?? `iotmesh-${id.slice(0, 8)}`)
     this.#fleet = fleetName(init.fleet ?? DEFAULT_FLEET)
     this.#clock = components.clock ?? systemClock
-    this.#random = components.random ?? Math.random
+    this.#random = components.random ?? systemRandom
     this.#shared = components.responder
   }
 
@@ -106,7 +108,7 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
       error: () => { this.failed() }
     })
     // RFC 6762 §5.2: the first query after a random 20-120 ms, then at growing intervals.
-    if (browse) this.#scheduleQuery(20 + Math.floor(this.#random() * 100), FIRST_QUERY_MS)
+    if (browse) this.#scheduleQuery(20 + Math.floor(this.#random.float() * 100), FIRST_QUERY_MS)
     if (this.#init.announce === false) return
     const { id, publicKey } = this.#init.identity
     this.#published = await responder.publish({

@@ -1,4 +1,5 @@
 import { meshError } from '../../shared/errors.js'
+import type { Random } from '../../shared/random.js'
 import { SERVICE_DOMAIN, renamed } from './records.js'
 import type { DnsRecord } from './split.js'
 import type { Clock } from './types.js'
@@ -18,7 +19,7 @@ interface ProbeTransport {
 export interface ProbeOptions {
   signal: AbortSignal
   clock: Clock
-  random: () => number
+  random: Random
   maxRenames: number
 }
 
@@ -62,6 +63,6 @@ async function conflicts (transport: ProbeTransport, fqdn: string, { signal, clo
     }
     if (signal.aborted) { onAbort(); return }
     signal.addEventListener('abort', onAbort)
-    timer = clock.setTimeout(send, Math.floor(random() * PROBE_WAIT_MS))
+    timer = clock.setTimeout(send, Math.floor(random.float() * PROBE_WAIT_MS))
   })
 }

@@ -1,5 +1,6 @@
 import type Bonjour from 'bonjour-service'
 import { meshError } from '../../shared/errors.js'
+import { systemRandom, type Random } from '../../shared/random.js'
 import { openBonjour, type MdnsPacket, type MulticastDns, type RemoteInfo } from './bonjour.js'
 import { systemClock } from '../clock.js'
 import { probe } from './probe.js'
@@ -48,7 +49,8 @@ export interface MdnsResponderInit {
 
 export interface MdnsResponderComponents {
   clock?: Clock
-  random?: () => number
+  /** Probe delays (RFC 6762 §8.1); default `systemRandom`. */
+  random?: Random
 }
 
 export interface MdnsResponderCounters {
@@ -67,7 +69,7 @@ export interface MdnsListener {
 export class MdnsResponder {
   readonly #init: MdnsResponderInit
   readonly #clock: Clock
-  readonly #random: () => number
+  readonly #random: Random
   readonly #listeners = new Set<MdnsListener>()
   readonly #published = new Set<BonjourService>()
   readonly #recent = new Map<string, number>()
@@ -81,7 +83,7 @@ export class MdnsResponder {
   constructor (init: MdnsResponderInit = {}, components: MdnsResponderComponents = {}) {
     this.#init = init
     this.#clock = components.clock ?? systemClock
-    this.#random = components.random ?? Math.random
+    this.#random = components.random ?? systemRandom
   }
 
   get started (): boolean { return this.#bonjour !== undefined }

@@ -1,4 +1,4 @@
-import type { Random } from './random.js'
+import type { Random } from '../../shared/index.js'
 
 /**
  * Exponential backoff with jitter (hyperswarm's `lib/retry-timer.js` in spirit): attempt n waits

@@ -1,6 +1,5 @@
-import { meshError } from '../../shared/index.js'
+import { meshError, mulberry32 } from '../../shared/index.js'
 import { systemClock, type Clock, type TimerHandle } from '../clock.js'
-import { mulberry32 } from './random.js'
 import type { Link, LinkCounters, LinkEvents, RemotePeer } from './types.js'
 
 /**

@@ -1,12 +1,11 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import {
   PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, deviceIdFromPublicKey, isMeshError, meshError,
-  type Ed25519, type ErrorCode, type KeyPair, type MeshError
+  type Ed25519, type ErrorCode, type KeyPair, type MeshError, type Random
 } from '../../shared/index.js'
 import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
 import { deriveSessionKeys } from './secure.js'
 import { generateEphemeral, x25519, X25519_BYTES, type EphemeralKey } from './x25519.js'
-import type { Random } from './random.js'
 import type { Authorize, RemotePeer } from './types.js'
 
 /**

@@ -1,8 +1,7 @@
-import { isMeshError, meshError, type DeviceId, type MeshError, type PublicKey } from '../../shared/index.js'
+import { isMeshError, meshError, systemRandom, type DeviceId, type MeshError, type PublicKey, type Random } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { Backoff, type BackoffInit } from './backoff.js'
 import { systemClock, type Clock, type TimerHandle } from '../clock.js'
-import { systemRandom, type Random } from './random.js'
 import type { Link, LinkCloseInfo, Transport } from './types.js'
 
 /** Where a peer can be reached, as discovery (or static configuration) reports it. */

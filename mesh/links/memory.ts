@@ -1,10 +1,9 @@
-import { isMeshError, meshError, type DeviceId, type KeyPair } from '../../shared/index.js'
+import { isMeshError, meshError, mixSeed, type DeviceId, type KeyPair } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
 import { systemClock, type Clock } from '../clock.js'
 import { withFaults, type FaultInit } from './faults.js'
 import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
-import { mixSeed } from './random.js'
 import {
   DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
   type Authorize, type DialOptions, type Link, type LinkOptions, type ListenOptions, type Transport,

@@ -1,6 +1,5 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { meshError } from '../../shared/index.js'
-import type { Random } from './random.js'
+import { meshError, type Random } from '../../shared/index.js'
 
 /** Ephemeral X25519 (RFC 7748) through node:crypto, with raw 32-byte public keys on the wire. */
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { hashKey, mulberry32, normalAt, quantize, quantizeDown, unitAt, walkAt } from '../../firmware-sim/index.js'
+import { mulberry32 } from '../../shared/index.js'
+import { hashKey, normalAt, quantize, quantizeDown, unitAt, walkAt } from '../../firmware-sim/index.js'
 
 describe('seeded randomness', () => {
   it('mulberry32 repeats for a seed, differs across seeds, stays in [0, 1)', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ServiceCache, SERVICE_DOMAIN, type DnsRecord } from '../../mesh/discovery/index.js'
+import { fixedRandom } from '../helpers/random.js'
 
 // The record cache is pure: time is a number we pass in, so TTL logic is tested without waiting.
 const fqdn = `dev._iotmesh._tcp.local`
@@ -12,7 +13,7 @@ const announce = (ttl = { ptr: 4500, srv: 120, txt: 4500, a: 120 }, address = '1
     { name: 'dev-host.local', type: 'A', ttl: ttl.a, data: address }
   ]
 })
-const cache = (): ServiceCache => new ServiceCache({ serviceDomain: SERVICE_DOMAIN, random: () => 0 })
+const cache = (): ServiceCache => new ServiceCache({ serviceDomain: SERVICE_DOMAIN, random: fixedRandom(0) })
 
 describe('DNS-SD record cache (RFC 6762 §10)', () => {
   it('assembles an instance from PTR, SRV, TXT and the target address', () => {

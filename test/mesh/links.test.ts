@@ -1,10 +1,10 @@
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { isMeshError, type KeyPair } from '../../shared/index.js'
+import { isMeshError, mulberry32, seededRandom, type KeyPair } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
 import {
-  createConnectionManager, createMemoryNetwork, createTcpTransport, mulberry32, seededRandom, withFaults,
+  createConnectionManager, createMemoryNetwork, createTcpTransport, withFaults,
   type ConnectionManager, type FaultyLink, type Link, type MemoryNetwork, type TcpTransportInit, type Transport
 } from '../../mesh/links/index.js'
 import { InitiatorHandshake } from '../../mesh/links/handshake.js'

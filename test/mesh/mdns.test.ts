@@ -7,6 +7,7 @@ import {
   type InvalidReason, type MdnsDiscovery, type MdnsDiscoveryInit, type MdnsPeerInfo, type MdnsResponder
 } from '../../mesh/discovery/index.js'
 import { describeNet } from '../helpers/netns.js'
+import { fixedRandom } from '../helpers/random.js'
 import { ManualClock, closeRaw, rawMdns, sniff, uniqueFleet, waitForLoss, waitForPeers, type RawMdns, type RawRecord } from '../helpers/mdns.js'
 
 /**
@@ -134,7 +135,7 @@ describeNet('DNS-SD over mDNS, devices in one namespace', () => {
   it('drops a crashed device after its 120 s SRV TTL, on an injected clock', async () => {
     const fleet = uniqueFleet('clock')
     const clock = new ManualClock()
-    const observer = createMdnsDiscovery({ identity: generateKeyPair(), port: 1, fleet, announce: false }, { clock, random: () => 0.5 })
+    const observer = createMdnsDiscovery({ identity: generateKeyPair(), port: 1, fleet, announce: false }, { clock, random: fixedRandom(0.5) })
     onTestFinished(async () => { await observer.stop() })
     await observer.start()
     const ghost = generateKeyPair()

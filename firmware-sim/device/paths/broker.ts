@@ -1,8 +1,8 @@
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt'
 import {
-  decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, statusTopic, type DeviceId, type PublicKey
+  decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, statusTopic, type DeviceId, type PublicKey, type Random
 } from '../../../shared/index.js'
-import { Backoff, type Clock, type Random, type TimerHandle } from '../../../mesh/index.js'
+import { Backoff, type Clock, type TimerHandle } from '../../../mesh/index.js'
 import type { OutboxEntry } from '../../outbox/types.js'
 import type { DeviceBrokerInit, MqttConnect, PathSender, SendOutcome } from '../types.js'
 

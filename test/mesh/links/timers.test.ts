@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { Backoff, mulberry32, seededRandom } from '../../../mesh/links/index.js'
+import { mulberry32, seededRandom } from '../../../shared/index.js'
+import { Backoff } from '../../../mesh/links/index.js'
 import { Keepalive } from '../../../mesh/links/keepalive.js'
 import { beats } from '../../../mesh/links/registry.js'
 import { ManualClock } from '../../helpers/clock.js'
