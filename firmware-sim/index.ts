@@ -57,7 +57,6 @@ export type {
   DeviceBrokerInit, DrainInit, MqttConnect
 } from './device/types.js'
 export { Fleet, createFleet, type FleetInit, type FleetStats, type FleetEvents, type SimDevice } from './fleet/fleet.js'
-export { FaultPlan, FaultyTransport, type LinkFaults } from './fleet/faulty-transport.js'
 export { parseFaultSpec, checkFaultSpec, applyFault, type FaultEvent } from './fleet/faults-spec.js'
 export { statusLine, finalSummary } from './fleet/summary.js'
 export { createLan, type Lan, type LanHost, type LanInit, type LanSpawnOptions } from './fleet/lan.js'

@@ -7,7 +7,7 @@ import type { Fleet } from './fleet.js'
  *   crash:0-2@10     crash devices 0, 1 and 2 ten seconds in   (restart:0-2@20 brings them back)
  *   broker-stop@30   broker-start@45                            stop and restart the broker
  *   partition:2@50   heal@60                                    split the fleet in 2 groups, heal it
- *   loss:0.05@0  delay:5-20@0  dup:0.01@0                      seeded per-link faults from then on
+ *   loss:0.05@0  delay:5-20@0  dup:0.01@0                      seeded faults on every link from then on
  *   skew:3:-5000@5                                             device 3's clock 5 s behind
  */
 export interface FaultEvent { atS: number, kind: string, args: string[] }
@@ -74,9 +74,9 @@ export async function applyFault (fleet: Fleet, event: FaultEvent): Promise<void
       break
     }
     case 'heal': fleet.heal(); break
-    case 'loss': fleet.linkFaults({ ...fleet.faults.faults, loss: num(event.args[0], 'loss') }); break
-    case 'dup': fleet.linkFaults({ ...fleet.faults.faults, duplicate: num(event.args[0], 'dup') }); break
-    case 'delay': fleet.linkFaults({ ...fleet.faults.faults, delay: delay(event.args[0]) }); break
+    case 'loss': fleet.linkFaults({ loss: num(event.args[0], 'loss') }); break
+    case 'dup': fleet.linkFaults({ duplicate: num(event.args[0], 'dup') }); break
+    case 'delay': fleet.linkFaults({ delay: delay(event.args[0]) }); break
     case 'skew': for (const i of range(event.args[0], n)) fleet.skew(i, num(event.args[1], 'skew ms')); break
   }
 }

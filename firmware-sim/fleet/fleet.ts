@@ -2,15 +2,13 @@ import { createServer } from 'node:net'
 import {
   LINKS_TOPIC, generateKeyPair, memorySequence, mixSeed, seededRandom, type DeviceId, type KeyPair, type SequenceSource
 } from '../../shared/index.js'
-import {
-  createMdnsResponder, createMemoryNetwork, createTcpTransport, TypedEmitter, type MdnsResponder, type MemoryNetwork, type Transport
-} from '../../mesh/index.js'
+import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport } from '../../mesh/index.js'
+import { applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, type LinkFaults, type MemoryNetwork } from '../../mesh/testing.js'
 import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { deliveryPaths, type DeviceMode } from '../config.js'
 import { Device } from '../device.js'
 import { createMemoryOutbox } from '../outbox/memory.js'
 import type { Outbox } from '../outbox/types.js'
-import { FaultPlan, FaultyTransport, type LinkFaults } from './faulty-transport.js'
 import { silentLogger } from '../sensors/types.js'
 
 /**
@@ -117,7 +115,8 @@ async function freePort (host: string, preferred = 0): Promise<number> {
 export class Fleet extends TypedEmitter<FleetEvents> {
   readonly init: Required<Pick<FleetInit, 'devices' | 'mode' | 'fleet' | 'seed' | 'interval' | 'sensors' | 'transport' | 'host' | 'dialTarget'>> & FleetInit
   readonly devices: SimDevice[] = []
-  readonly faults: FaultPlan
+  /** Seeded loss, delay, duplication and partitions on every link of the fleet, memory or TCP. */
+  readonly faults: FaultModel
   gateway: Gateway | undefined
   brokerUrl: string | undefined
   readonly #delivered = new Set<string>()
@@ -137,7 +136,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   constructor (init: FleetInit = {}) {
     super()
     this.init = { devices: 12, mode: 'hybrid', fleet: 'default', seed: 1, interval: 1000, sensors: 'temperature,humidity,battery', transport: 'tcp', host: '127.0.0.1', dialTarget: 3, ...init }
-    this.faults = new FaultPlan(this.init.seed)
+    this.faults = createFaultModel({ seed: this.init.seed })
   }
 
   get running (): boolean { return this.#running }
@@ -149,7 +148,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     this.#started = Date.now()
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
-    if (init.transport === 'memory') this.#network = createMemoryNetwork({ seed: init.seed })
+    if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults })
     if (mdns) {
       this.#responder = createMdnsResponder()
       await this.#responder.start()
@@ -255,12 +254,12 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     return [...new Set(peers)]
   }
 
+  /** A device's transport, under the fleet's fault model (the memory network applies it itself). */
   #transportFor (keys: KeyPair): Transport {
     const link = this.init.link ?? {}
-    const inner = this.#network !== undefined
+    return this.#network !== undefined
       ? this.#network.createTransport(link, { keys })
-      : createTcpTransport(link, { keys })
-    return new FaultyTransport(inner, this.faults)
+      : applyFaults(createTcpTransport(link, { keys }), this.faults)
   }
 
   // ---- faults --------------------------------------------------------------------------------
@@ -299,11 +298,15 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     this.emit('fault', { kind: 'broker-start', detail: this.brokerUrl ?? '' })
   }
 
-  /** Splits the devices into groups (by index); the gateway joins the first group. */
+  /**
+   * Splits the devices into groups (by index), in place of any partition before; the gateway
+   * joins the first group; a device in no group reaches no one.
+   */
   partition (groups: number[][]): void {
     const ids = groups.map((g) => g.map((i) => this.#sim(i).keys.id))
     if (this.gateway?.mesh !== undefined) ids[0]?.push(this.gateway.mesh.id)
-    this.faults.partition(ids)
+    this.faults.heal()
+    this.faults.partition(ids, { rest: 'isolated' })
     for (const node of this.#nodes()) {
       for (const [peer, link] of node.links) if (this.faults.blocked(node.id, peer)) link.destroy()
     }
@@ -315,10 +318,10 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     this.emit('fault', { kind: 'heal', detail: '' })
   }
 
-  /** Seeded loss, delay and duplication on links made from now on. */
+  /** Changes the seeded loss, delay or duplication (the others stay) on every link, open or still to come. */
   linkFaults (faults: LinkFaults): void {
-    this.faults.faults = faults
-    this.emit('fault', { kind: 'link-faults', detail: JSON.stringify(faults) })
+    this.faults.configure(faults)
+    this.emit('fault', { kind: 'link-faults', detail: JSON.stringify(this.faults.settings) })
   }
 
   skew (index: number, ms: number): void {

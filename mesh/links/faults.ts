@@ -1,155 +1,100 @@
-import { meshError, mulberry32 } from '../../shared/index.js'
-import { systemClock, type Clock, type TimerHandle } from '../clock.js'
-import type { Link, LinkCounters, LinkEvents, RemotePeer } from './types.js'
+import { mixSeed, mulberry32, type DeviceId } from '../../shared/index.js'
+import type { Clock } from '../clock.js'
+import { faultyLink, type FaultyLink, type LinkFaults } from './faulty-link.js'
+import type { Link } from './types.js'
 
 /**
- * Seeded loss, delay and duplication on the sending side of any link — the project's netem
- * (the kernel's `tc netem` is not available everywhere, NETWORK.md). The same seed and the same
- * sequence of sends give the same fate to every message: each send draws exactly four numbers
- * from a mulberry32 stream (loss, duplicate, delay of each copy), whatever the outcome.
- * With a delay range, messages overtake each other, as on a real network path.
+ * One fault model for every transport: the in-memory network, TCP links (`applyFaults`) and the
+ * fleet simulator share it. It holds
+ * - the seed: each link end gets its own mulberry32 stream, `mixSeed(seed, from, to, n)` for the
+ *   n-th link from one device to another, so a run with the same seed and the same sends gives
+ *   every message the same fate, whatever order links open in;
+ * - the loss, delay and duplication settings, which every link it wrapped reads at each send, so
+ *   `configure()` changes them at run time for links old and new;
+ * - the partitions: `partition()` cuts devices apart until `heal()`; links across a cut drop
+ *   what they carry and dials across it are refused.
  */
-export interface FaultInit {
-  seed: number
-  /** Probability in [0, 1] that a message is dropped. */
-  loss?: number
-  /** Probability in [0, 1] that a message is sent twice. */
-  duplicate?: number
-  /** Delay in ms, fixed or drawn uniformly from [min, max]. */
-  delay?: number | readonly [min: number, max: number]
-  /** Messages held back at most (netem's `limit`); beyond it they are dropped (default 10,000). */
-  limit?: number
-  /** Drops every message while it returns true (a partition). */
-  blocked?: () => boolean
+export interface FaultModelInit extends LinkFaults {
+  /** Default 1. */
+  seed?: number
 }
 
-export interface FaultStats {
-  sent: number
-  dropped: number
-  duplicated: number
-  delayed: number
+export interface PartitionOptions {
+  /**
+   * Devices in none of the groups: `'group'` (the default) makes them one more group, so a single
+   * group is one side against all the rest; `'isolated'` cuts each of them off from everyone.
+   */
+  rest?: 'group' | 'isolated'
 }
 
-export interface FaultyLink extends Link {
-  readonly faults: Readonly<FaultStats>
-  /** The link underneath. */
-  readonly inner: Link
+interface Cut {
+  readonly groups: ReadonlyMap<DeviceId, number>
+  readonly rest: 'group' | 'isolated'
 }
 
-class FaultInjector implements FaultyLink {
-  readonly inner: Link
-  readonly faults: FaultStats = { sent: 0, dropped: 0, duplicated: 0, delayed: 0 }
-  readonly #next: () => number
-  readonly #init: FaultInit
-  readonly #clock: Clock
-  readonly #timers = new Set<TimerHandle>()
-  readonly #limit: number
+/** Whether a cut separates `a` from `b`. */
+function separates (cut: Cut, a: DeviceId, b: DeviceId): boolean {
+  const ga = cut.groups.get(a)
+  const gb = cut.groups.get(b)
+  if (cut.rest === 'isolated' && (ga === undefined || gb === undefined)) return a !== b
+  return ga !== gb
+}
 
-  constructor (inner: Link, init: FaultInit, clock: Clock) {
-    this.inner = inner
-    this.#init = init
-    this.#clock = clock
-    this.#next = mulberry32(init.seed)
-    this.#limit = init.limit ?? 10_000
-    inner.once('close', () => { this.#clearTimers() })
+export class FaultModel {
+  readonly seed: number
+  #settings: Readonly<LinkFaults>
+  #cuts: Cut[] = []
+  readonly #links = new Map<string, number>()
+
+  constructor (init: FaultModelInit = {}) {
+    const { seed, ...settings } = init
+    this.seed = seed ?? 1
+    this.#settings = settings
   }
 
-  get remote (): RemotePeer { return this.inner.remote }
-  get initiator (): boolean { return this.inner.initiator }
-  get open (): boolean { return this.inner.open }
-  get writable (): boolean { return this.inner.writable }
-  get bufferedBytes (): number { return this.inner.bufferedBytes }
-  get counters (): Readonly<LinkCounters> { return this.inner.counters }
+  /** The loss, delay and duplication every link wrapped by this model applies now. */
+  get settings (): Readonly<LinkFaults> { return this.#settings }
 
-  #delay (draw: number): number {
-    const delay = this.#init.delay ?? 0
-    if (typeof delay === 'number') return delay
-    return delay[0] + draw * (delay[1] - delay[0])
+  /** Changes some settings (the others stay); links already open apply them from their next send. */
+  configure (changes: LinkFaults): void {
+    this.#settings = { ...this.#settings, ...changes }
   }
 
-  send (msg: Uint8Array): void {
-    if (!this.inner.open) throw meshError('ERR_LINK_CLOSED', `the link to ${this.inner.remote.id} is closed; wait for a new link`)
-    const lose = this.#next() < (this.#init.loss ?? 0)
-    const twice = this.#next() < (this.#init.duplicate ?? 0)
-    const delays = [this.#delay(this.#next()), this.#delay(this.#next())]
-    this.faults.sent++
-    if (lose || this.#init.blocked?.() === true) {
-      this.faults.dropped++
-      return
-    }
-    if (twice) this.faults.duplicated++
-    const copies = twice ? 2 : 1
-    for (let i = 0; i < copies; i++) {
-      const delay = delays[i] as number
-      if (delay <= 0) {
-        this.inner.send(msg)
-        continue
-      }
-      if (this.#timers.size >= this.#limit) {
-        this.faults.dropped++
-        continue
-      }
-      this.faults.delayed++
-      const copy = new Uint8Array(msg)
-      const timer = this.#clock.setTimeout(() => {
-        this.#timers.delete(timer)
-        if (this.#init.blocked?.() === true || !this.inner.open) {
-          this.faults.dropped++
-          return
-        }
-        try {
-          this.inner.send(copy)
-        } catch {
-          this.faults.dropped++ // backpressure or closed by now: the network lost it
-        }
-      }, delay)
-      this.#timers.add(timer)
-    }
+  /**
+   * Cuts the network: devices in different groups cannot reach each other until `heal()`.
+   * Cuts add up: a second call cuts further, it does not heal the first.
+   */
+  partition (groups: ReadonlyArray<Iterable<DeviceId>>, options: PartitionOptions = {}): void {
+    const membership = new Map<DeviceId, number>()
+    groups.forEach((group, i) => { for (const id of group) membership.set(id, i) })
+    this.#cuts.push({ groups: membership, rest: options.rest ?? 'group' })
   }
 
-  #clearTimers (): void {
-    for (const timer of this.#timers) this.#clock.clearTimeout(timer)
-    this.#timers.clear()
+  /** Lifts every partition. */
+  heal (): void {
+    this.#cuts = []
   }
 
-  async ping (options?: { signal?: AbortSignal }): Promise<number> { return await this.inner.ping(options) }
+  get partitioned (): boolean { return this.#cuts.length > 0 }
 
-  /** Messages still held back by a delay are lost. */
-  async close (): Promise<void> {
-    this.#clearTimers()
-    await this.inner.close()
-  }
+  /** Whether traffic between `a` and `b` is cut right now (either direction). */
+  readonly blocked = (a: DeviceId, b: DeviceId): boolean => this.#cuts.some((cut) => separates(cut, a, b))
 
-  destroy (err?: Error): void {
-    this.#clearTimers()
-    this.inner.destroy(err)
-  }
-
-  on<K extends keyof LinkEvents & string> (event: K, listener: (...args: LinkEvents[K]) => void): this {
-    this.inner.on(event, listener)
-    return this
-  }
-
-  once<K extends keyof LinkEvents & string> (event: K, listener: (...args: LinkEvents[K]) => void): this {
-    this.inner.once(event, listener)
-    return this
-  }
-
-  off<K extends keyof LinkEvents & string> (event: K, listener: (...args: LinkEvents[K]) => void): this {
-    this.inner.off(event, listener)
-    return this
-  }
-
-  async next<K extends keyof LinkEvents & string> (event: K, options?: { signal?: AbortSignal }): Promise<LinkEvents[K]> {
-    return await this.inner.next(event, options)
-  }
-
-  listenerCount<K extends keyof LinkEvents & string> (event: K): number {
-    return this.inner.listenerCount(event)
+  /** Wraps one end of a new link (the end `localId` sends from) in this model's faults. */
+  wrap (link: Link, localId: DeviceId, clock: Clock): FaultyLink {
+    const remote = link.remote.id
+    const pair = `${localId}>${remote}`
+    const n = (this.#links.get(pair) ?? 0) + 1
+    this.#links.set(pair, n)
+    return faultyLink(link, {
+      next: mulberry32(mixSeed(this.seed, localId, remote, n)),
+      settings: () => this.#settings,
+      blocked: () => this.blocked(localId, remote)
+    }, clock)
   }
 }
 
-/** Wraps `link` so that what it sends is lost, delayed and duplicated as `init` says, reproducibly. */
-export function withFaults (link: Link, init: FaultInit, components: { clock?: Clock } = {}): FaultyLink {
-  return new FaultInjector(link, init, components.clock ?? systemClock)
+/** A fault model: seeded per-link faults and partitions to apply to any transport. */
+export function createFaultModel (init: FaultModelInit = {}): FaultModel {
+  return new FaultModel(init)
 }

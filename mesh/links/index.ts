@@ -1,4 +1,4 @@
-/** Links between devices: authenticated, encrypted TCP; in-memory links with seeded faults; a connection manager. */
+/** Links between devices: authenticated, encrypted TCP and a connection manager. Test doubles (in-memory links, faults): ../testing.ts. */
 export type {
   Link, LinkEvents, LinkCounters, LinkCloseInfo, RemotePeer, Transport, TransportEvents, TransportAddress,
   DialOptions, ListenOptions, LinkOptions, Authorize, Emitter
@@ -7,8 +7,6 @@ export {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT
 } from './types.js'
 export { createTcpTransport, type TcpTransportInit, type TcpTransportComponents } from './tcp.js'
-export { createMemoryNetwork, type MemoryNetwork, type MemoryNetworkInit } from './memory.js'
-export { withFaults, type FaultInit, type FaultStats, type FaultyLink } from './faults.js'
 export {
   createConnectionManager, ConnectionManager, type ConnectionManagerInit, type ConnectionManagerComponents,
   type ConnectionManagerEvents, type ManagedPeer

@@ -1,8 +1,9 @@
-import { isMeshError, meshError, mixSeed, type DeviceId, type KeyPair } from '../../shared/index.js'
+import { isMeshError, meshError, type DeviceId, type KeyPair } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
 import { systemClock, type Clock } from '../clock.js'
-import { withFaults, type FaultInit } from './faults.js'
+import { FaultModel, type FaultModelInit } from './faults.js'
+import { applyFaults } from './faulty-transport.js'
 import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
 import {
   DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
@@ -12,63 +13,42 @@ import {
 
 /**
  * Links without sockets: the Link/Transport contract in one process, for fast tests and the
- * fleet simulator. The network is a switchboard of listening addresses. Faults (loss, delay,
- * duplication) are seeded: every link end gets its own stream, derived from the network seed and
- * the two device ids, so a run with the same seed delivers the same messages in the same way.
- * A partition drops traffic between two sets of devices until `heal()`; keepalive then closes
- * the links it cuts, as it would on TCP.
+ * fleet simulator. The network is a switchboard of listening addresses. Its faults are a
+ * `FaultModel` (faults.ts), applied to every transport as to any other (`applyFaults`): seeded
+ * loss, delay and duplication per link end, so a run with the same seed delivers the same
+ * messages in the same way, and partitions. A partition refuses dials across it and drops what
+ * is in flight across it, keepalive pings included, so keepalive closes the links it cuts, as
+ * it would on TCP.
  */
-export interface MemoryNetworkInit extends Omit<FaultInit, 'seed' | 'blocked'> {
-  seed?: number
+export type MemoryNetworkInit = FaultModelInit
+
+export interface MemoryNetworkComponents {
+  clock?: Clock
+  /** A fault model shared with other transports (a fleet's); default one built from `init`. */
+  faults?: FaultModel
 }
 
 export interface MemoryNetwork {
-  readonly seed: number
+  /** Loss, delay, duplication and partitions on this network (`faults.partition(...)`, `faults.heal()`). */
+  readonly faults: FaultModel
   /** A transport for one device on this network. */
   createTransport (init: LinkOptions, components: { keys: KeyPair, clock?: Clock }): Transport
-  /** Blocks traffic between every device in `side` and every device in `other` (default: all the rest). */
-  partition (side: Iterable<DeviceId>, other?: Iterable<DeviceId>): void
-  /** Lifts every partition. */
-  heal (): void
-  blocked (from: DeviceId, to: DeviceId): boolean
 }
 
 class Network implements MemoryNetwork {
-  readonly seed: number
-  readonly #faults: Omit<FaultInit, 'seed' | 'blocked'> | undefined
+  readonly faults: FaultModel
   readonly #clock: Clock
   readonly listeners = new Map<string, MemoryTransport>()
   readonly #ports = new Map<string, number>()
-  readonly #linkCount = new Map<string, number>()
-  #partitions: Array<[ReadonlySet<DeviceId>, ReadonlySet<DeviceId> | undefined]> = []
 
-  constructor (init: MemoryNetworkInit, clock: Clock) {
-    this.seed = init.seed ?? 1
-    const { seed: _seed, ...faults } = init
-    const faulty = (faults.loss ?? 0) > 0 || (faults.duplicate ?? 0) > 0 || faults.delay !== undefined
-    this.#faults = faulty ? faults : undefined
+  constructor (faults: FaultModel, clock: Clock) {
+    this.faults = faults
     this.#clock = clock
   }
 
   createTransport (init: LinkOptions, components: { keys: KeyPair, clock?: Clock }): Transport {
-    return new MemoryTransport(this, init, components.keys, components.clock ?? this.#clock)
-  }
-
-  partition (side: Iterable<DeviceId>, other?: Iterable<DeviceId>): void {
-    this.#partitions.push([new Set(side), other === undefined ? undefined : new Set(other)])
-  }
-
-  heal (): void {
-    this.#partitions = []
-  }
-
-  blocked = (from: DeviceId, to: DeviceId): boolean => {
-    for (const [a, b] of this.#partitions) {
-      const inA = (id: DeviceId): boolean => a.has(id)
-      const inB = (id: DeviceId): boolean => b === undefined ? !a.has(id) : b.has(id)
-      if ((inA(from) && inB(to)) || (inB(from) && inA(to))) return true
-    }
-    return false
+    const clock = components.clock ?? this.#clock
+    return applyFaults(new MemoryTransport(this, init, components.keys, clock), this.faults, { clock })
   }
 
   allocate (host: string, port: number): number {
@@ -76,15 +56,6 @@ class Network implements MemoryNetwork {
     const next = (this.#ports.get(host) ?? 40_000) + 1
     this.#ports.set(host, next)
     return next
-  }
-
-  /** Wraps a new link end with this network's faults, seeded by the pair and how many links it had. */
-  wrap (link: MemoryLink, from: DeviceId, to: DeviceId, clock: Clock): Link {
-    if (this.#faults === undefined) return link
-    const pair = `${from}>${to}`
-    const n = (this.#linkCount.get(pair) ?? 0) + 1
-    this.#linkCount.set(pair, n)
-    return withFaults(link, { ...this.#faults, seed: mixSeed(this.seed, from, to, n) }, { clock })
   }
 }
 
@@ -138,7 +109,9 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     const peer = `${address.host}:${address.port}`
     const target = this.#network.listeners.get(peer)
     if (target === undefined || target.#closing !== undefined) throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: nothing listens there`, { details: { peer } })
-    if (this.#network.blocked(this.localId, target.localId)) throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: unreachable (partitioned)`, { details: { peer, partitioned: true } })
+    if (this.#network.faults.blocked(this.localId, target.localId)) {
+      throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: unreachable (partitioned)`, { details: { peer, partitioned: true } })
+    }
     const remote = { id: target.localId, publicKey: target.keys.publicKey }
     const local = { id: this.localId, publicKey: this.keys.publicKey }
     checkNotSelf(remote, this.keys.publicKey)
@@ -152,11 +125,12 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     }
     const existing = this.#links.get(remote.id)
     if (existing?.open === true) return existing
-    const ours = new MemoryLink(this.localId, remote, true, this.#options, this.#clock, this.#network.blocked)
-    const theirs = new MemoryLink(target.localId, local, false, target.#options, target.#clock, this.#network.blocked)
+    const { blocked } = this.#network.faults
+    const ours = new MemoryLink(this.localId, remote, true, this.#options, this.#clock, blocked)
+    const theirs = new MemoryLink(target.localId, local, false, target.#options, target.#clock, blocked)
     MemoryLink.pair(ours, theirs)
-    const link = this.#adopt(this.#network.wrap(ours, this.localId, remote.id, this.#clock))
-    target.#adopt(this.#network.wrap(theirs, remote.id, this.localId, target.#clock))
+    const link = this.#adopt(ours)
+    target.#adopt(theirs)
     return link
   }
 
@@ -194,6 +168,6 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
 }
 
 /** An in-memory network; `createTransport` gives each device its transport. */
-export function createMemoryNetwork (init: MemoryNetworkInit = {}, components: { clock?: Clock } = {}): MemoryNetwork {
-  return new Network(init, components.clock ?? systemClock)
+export function createMemoryNetwork (init: MemoryNetworkInit = {}, components: MemoryNetworkComponents = {}): MemoryNetwork {
+  return new Network(components.faults ?? new FaultModel(init), components.clock ?? systemClock)
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { isMeshError, type KeyPair } from '../../shared/index.js'
-import { createMemoryNetwork, createTcpTransport, type Link, type LinkOptions, type Transport } from '../../mesh/links/index.js'
+import { createTcpTransport, type Link, type LinkOptions, type Transport } from '../../mesh/links/index.js'
+import { applyFaults, createFaultModel, createMemoryNetwork } from '../../mesh/testing.js'
 import { describeNet } from '../helpers/netns.js'
 import { testKeys } from '../helpers/keys.js'
 
@@ -254,6 +255,11 @@ function linkCompliance (name: string, make: MakeTransport, host: string): void 
 
 describeNet('link compliance: TCP', () => {
   linkCompliance('tcp', (keys, init) => createTcpTransport({ ...init }, { keys }), '127.0.0.1')
+})
+
+describeNet('link compliance: TCP under a fault model (no faults set)', () => {
+  const faults = createFaultModel({ seed: 7 })
+  linkCompliance('tcp+faults', (keys, init) => applyFaults(createTcpTransport({ ...init }, { keys }), faults), '127.0.0.1')
 })
 
 describe('link compliance: memory', () => {

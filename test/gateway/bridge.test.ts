@@ -1,6 +1,7 @@
 import { expect, it, onTestFinished } from 'vitest'
 import { deviceBaseName, jsonTopic, publicKeyText, telemetryTopic, toHex, topicFilters } from '../../shared/index.js'
-import { MeshNode, createMemoryNetwork, encodeData, type DiscoveredPeer } from '../../mesh/index.js'
+import { MeshNode, encodeData, type DiscoveredPeer } from '../../mesh/index.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
 import { type DropEvent, type Gateway, type Reading } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import {

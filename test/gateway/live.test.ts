@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { EventEmitter } from 'node:events'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { createMemoryNetwork } from '../../mesh/index.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
 import { DeviceRegistry, LiveFeed, sseMessage, type DeviceInfo, type LiveReading, type Reading, type TopologySnapshot } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { manualClock } from './clock.js'

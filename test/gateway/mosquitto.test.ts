@@ -6,7 +6,7 @@ import { deviceBaseName, jsonTopic, statusTopic, telemetryTopic, toHex, topicFil
 import { createGateway, type DropEvent, type Gateway, type Reading } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { tempDir } from '../shared/support.js'
-import { createMemoryNetwork } from '../../mesh/index.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
 import {
   MESH_LINK, MESH_ROUTING, barrier, connectClient, connectDevice, findBinary, freePort, linked, makeFrame, meshAddress, nextDelivery, nextEvent,
   seededKeys, spawnServer, startMeshNode

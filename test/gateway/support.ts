@@ -7,7 +7,8 @@ import { onTestFinished } from 'vitest'
 import {
   DEFAULT_FLEET, deviceLastWill, encodeFrame, keyPairFromSecret, onlineStatus, telemetryTopic, type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
-import { MeshNode, type Delivery, type MemoryNetwork } from '../../mesh/index.js'
+import { MeshNode, type Delivery } from '../../mesh/index.js'
+import type { MemoryNetwork } from '../../mesh/testing.js'
 import { createGateway, type Gateway, type GatewayComponents, type GatewayInit } from '../../gateway/index.js'
 
 /** A key pair from a small seed: the same seed, the same device (as test/shared/support.ts). */

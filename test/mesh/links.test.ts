@@ -4,9 +4,9 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { isMeshError, mulberry32, seededRandom, type KeyPair } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
 import {
-  createConnectionManager, createMemoryNetwork, createTcpTransport, withFaults,
-  type ConnectionManager, type FaultyLink, type Link, type MemoryNetwork, type TcpTransportInit, type Transport
+  createConnectionManager, createTcpTransport, type ConnectionManager, type Link, type TcpTransportInit, type Transport
 } from '../../mesh/links/index.js'
+import { createMemoryNetwork, withFaults, type FaultyLink, type MemoryNetwork } from '../../mesh/testing.js'
 import { InitiatorHandshake } from '../../mesh/links/handshake.js'
 import { FrameDecoder, encodeFrame } from '../../mesh/links/framing.js'
 import { FRAME_OVERHEAD } from '../../mesh/links/secure.js'
@@ -305,9 +305,9 @@ describe('memory network faults', () => {
     const ab = await a.dial(addrB)
     const ac = await a.dial(addrC)
     const bc = await b.dial(addrC)
-    net.partition([a.localId])
-    expect(net.blocked(a.localId, b.localId)).toBe(true)
-    expect(net.blocked(b.localId, c.localId)).toBe(false)
+    net.faults.partition([[a.localId]])
+    expect(net.faults.blocked(a.localId, b.localId)).toBe(true)
+    expect(net.faults.blocked(b.localId, c.localId)).toBe(false)
     let crossed = 0
     b.links.get(a.localId)!.on('message', () => { crossed++ })
     ab.send(Uint8Array.of(1))
@@ -325,7 +325,7 @@ describe('memory network faults', () => {
     await acClosed
     expect(bc.open).toBe(true) // pings cross freely between B and C
     await expect(a.dial(addrB)).rejects.toSatisfy((err: unknown) => isMeshError(err, 'ERR_LINK_CLOSED'))
-    net.heal()
+    net.faults.heal()
     const again = await a.dial(addrB)
     const back = b.links.get(a.localId)!.next('message')
     again.send(Uint8Array.of(3))

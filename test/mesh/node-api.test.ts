@@ -1,7 +1,8 @@
 import { createServer } from 'node:net'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { encodeFrame, generateKeyPair, telemetryTopic, type KeyPair } from '../../shared/index.js'
-import { createMemoryNetwork, MeshNode, type MemoryNetwork } from '../../mesh/index.js'
+import { MeshNode } from '../../mesh/index.js'
+import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
 import { describeNet } from '../helpers/netns.js'
 
 /** MeshNode's own API (the router is private): inject, keys, interest, lifecycle. */

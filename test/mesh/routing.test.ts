@@ -2,7 +2,8 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   encodeFrame, generateKeyPair, type KeyPair, type PublicKey
 } from '../../shared/index.js'
-import { createMemoryNetwork, MeshNode, type Delivery, type MemoryNetwork } from '../../mesh/index.js'
+import { MeshNode, type Delivery } from '../../mesh/index.js'
+import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
 import { encodeData, encodeMessage, MSG } from '../../mesh/routing/messages.js'
 
 /** Fast keepalive so a partition closes links within a fraction of a second. */
@@ -146,10 +147,10 @@ describe('routing over links', () => {
     const inbox = new Inbox(c)
     await routed(a, c)
     a.publish('telemetry', [{ n: 'i', v: 0 }])
-    net.partition([a.id])
+    net.faults.partition([[a.id]])
     await b.next('link:close', { signal: AbortSignal.timeout(5000) }) // keepalive notices
     for (let i = 1; i <= 10; i++) a.publish('telemetry', [{ n: 'i', v: i }])
-    net.heal()
+    net.faults.heal()
     await linked(b, a.id)
     a.publish('telemetry', [{ n: 'i', v: 11 }])
     const readings = await inbox.take(12, a.id)

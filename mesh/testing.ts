@@ -1,0 +1,14 @@
+/**
+ * Test doubles for iotmesh (`iotmesh/mesh/testing`), apart from what runs on a device: the
+ * in-memory network (the Link/Transport contract without sockets) and the fault model (seeded
+ * loss, delay, duplication and partitions) that applies to any transport, memory or TCP. The
+ * fleet simulator builds on them; a node in the field never does.
+ */
+export {
+  createMemoryNetwork, type MemoryNetwork, type MemoryNetworkInit, type MemoryNetworkComponents
+} from './links/memory.js'
+export { FaultModel, createFaultModel, type FaultModelInit, type PartitionOptions } from './links/faults.js'
+export { applyFaults } from './links/faulty-transport.js'
+export {
+  withFaults, type LinkFaults, type FaultInit, type FaultStats, type FaultyLink
+} from './links/faulty-link.js'

@@ -1,0 +1,36 @@
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { applyFault, Fleet, parseFaultSpec } from '../../firmware-sim/index.js'
+
+/**
+ * The fleet's faults are one fault model (mesh/links/faults.ts, `fleet.faults`) that its memory
+ * network and its TCP transports both apply; the model itself is tested in test/mesh/faults.test.ts,
+ * partitions and heals of a running fleet in failover.test.ts.
+ */
+describe('fleet faults', () => {
+  it('loss, dup and delay from --faults change the settings of the fleet\'s fault model by parts', async () => {
+    const fleet = new Fleet({ seed: 7 })
+    const details: string[] = []
+    fleet.on('fault', (f) => details.push(f.detail))
+    for (const event of parseFaultSpec('loss:0.05@0,dup:0.01@1,delay:5-20@2,loss:0@3')) await applyFault(fleet, event)
+    expect(fleet.faults.seed).toBe(7)
+    expect(fleet.faults.settings).toEqual({ loss: 0, duplicate: 0.01, delay: [5, 20] })
+    expect(details).toEqual([
+      { loss: 0.05 }, { loss: 0.05, duplicate: 0.01 }, { loss: 0.05, duplicate: 0.01, delay: [5, 20] }, { loss: 0, duplicate: 0.01, delay: [5, 20] }
+    ].map((s) => JSON.stringify(s)))
+  })
+
+  it('partitions by groups of devices (one in no group reaches no one), a new partition replacing the last; heal lifts it', async () => {
+    const fleet = new Fleet({ devices: 4, mode: 'mesh', gateway: false, transport: 'memory', interval: 60_000, fleet: `fleet-faults-${process.pid}` })
+    onTestFinished(async () => { await fleet.stop() })
+    await fleet.start()
+    const [d0, d1, d2, d3] = fleet.devices.map((d) => d.keys.id) as [string, string, string, string]
+    fleet.partition([[0, 1], [2]])
+    const { blocked } = fleet.faults
+    expect([blocked(d0, d1), blocked(d0, d2), blocked(d3, d0), blocked(d3, d2)]).toEqual([false, true, true, true])
+    expect(fleet.stats().partitioned).toBe(true)
+    fleet.partition([[0, 1, 2, 3]])
+    expect([blocked(d0, d2), blocked(d3, d0)]).toEqual([false, false])
+    fleet.heal()
+    expect(fleet.stats().partitioned).toBe(false)
+  })
+})
