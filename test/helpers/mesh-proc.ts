@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { statSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { Lan, LanHost } from '../../firmware-sim/index.js'
+import type { Lan, LanHost } from '../../firmware-sim/fleet/lan.js'
 
 /**
  * Mesh nodes as real processes: lab/children/mesh-child.ts from the build, driven over IPC (its

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
-import { createLan, type Lan, type LanHost } from '../../firmware-sim/index.js'
+import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.js'
 import { uniqueFleet } from '../helpers/mdns.js'
 import { MeshProcs, assertFreshBuild, sorted, type MeshProc } from '../helpers/mesh-proc.js'
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
-import { createLan, type Lan, type LanHost } from '../../firmware-sim/index.js'
+import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.js'
 import { uniqueFleet } from '../helpers/mdns.js'
 import { MeshProcs, assertFreshBuild, sorted, type MeshProc, type PeerView } from '../helpers/mesh-proc.js'
 

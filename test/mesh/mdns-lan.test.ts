@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { hostNameFor, type BrowseRow } from '../../mesh/discovery/index.js'
 import { describeNet } from '../helpers/netns.js'
-import { createLan, type Lan, type LanHost } from '../../firmware-sim/index.js'
+import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.js'
 import { JsonLines } from '../helpers/json-lines.js'
 
 /**
