@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -10,6 +9,7 @@ import type { DropEvent, StatusEvent } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { tempDir } from './support.js'
 import { Waiter, gateway, increasing } from './device-support.js'
+import { assertBuilt } from '../helpers/fresh-build.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -57,13 +57,9 @@ describe('iotmesh device: configuration errors (exit 2, naming the setting)', ()
   })
 })
 
-/** The child runs dist/, so a stale build would test old code: say so instead. */
+/** The children run dist/, so a stale build would test old code: say so instead. */
 function assertFreshBuild (): void {
-  const sources = ['firmware-sim/device.ts', 'bin/commands/device.ts', ...['firmware-sim/device', 'firmware-sim/device/paths'].flatMap((d) => readdirSync(join(root, d)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`))]
-  const newest = Math.max(...sources.map((f) => statSync(join(root, f)).mtimeMs))
-  let built: number
-  try { built = Math.min(statSync(join(root, 'dist/firmware-sim/device.js')).mtimeMs, statSync(join(root, 'dist/bin/commands/device.js')).mtimeMs) } catch { built = 0 }
-  if (built < newest) throw new Error('dist/ is missing or older than the device sources: run `npm run build` before test/run.sh (npm test does)')
+  assertBuilt(['firmware-sim', 'bin'])
 }
 
 interface Line { event: string, id?: string, frames?: Array<{ seq: number }>, sensor?: string, state?: string }

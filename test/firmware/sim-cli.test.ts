@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, it, onTestFinished } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import { Waiter } from './device-support.js'
+import { assertBuilt } from '../helpers/fresh-build.js'
 
 /**
  * The compiled CLI, as a user runs it: `iotmesh sim` (a fleet in one process, JSON summary, fault
@@ -17,12 +17,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 
 /** The children run dist/, so a stale build would test old code: say so instead. */
 function assertFreshBuild (): void {
-  const sources = ['bin/commands/sim.ts', 'bin/commands/start.ts', ...readdirSync(join(root, 'firmware-sim/fleet')).filter((f) => f.endsWith('.ts')).map((f) => `firmware-sim/fleet/${f}`)]
-  const newest = Math.max(...sources.map((f) => statSync(join(root, f)).mtimeMs))
-  const outputs = ['dist/bin/commands/sim.js', 'dist/bin/commands/start.js', 'dist/firmware-sim/fleet/fleet.js']
-  let built: number
-  try { built = Math.min(...outputs.map((f) => statSync(join(root, f)).mtimeMs)) } catch { built = 0 }
-  if (built < newest) throw new Error('dist/ is missing or older than the simulator sources: run `npm run build` before test/run.sh (npm test does)')
+  assertBuilt(['firmware-sim', 'bin'])
 }
 
 interface Run { pid: number, stdout: () => string, stderr: () => string, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> }

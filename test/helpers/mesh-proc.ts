@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
-import { statSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Lan, LanHost } from '../../firmware-sim/fleet/lan.js'
+import { assertBuilt } from './fresh-build.js'
 
 /**
  * Mesh nodes as real processes: lab/children/mesh-child.ts from the build, driven over IPC (its
@@ -35,12 +35,7 @@ export interface MeshEnv {
 
 /** The children run dist/, so a stale build would test old code: say so instead. */
 export function assertFreshBuild (): void {
-  const sources = ['mesh', 'shared'].flatMap((dir) => readdirSync(`${root}${dir}`, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`))
-  const built = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0
-  const stale = [...sources, 'lab/children/mesh-child.ts']
-    .filter((source) => statSync(`${root}${source}`).mtimeMs > built(`${root}dist/${source.replace(/\.ts$/, '.js')}`))
-  if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` before test/run.sh (npm test does)`)
+  assertBuilt(['mesh', 'shared', 'lab/children'])
 }
 
 export class MeshProc {

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process'
-import { statSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { hostNameFor, type BrowseRow } from '../../mesh/discovery/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.js'
 import { JsonLines } from '../helpers/json-lines.js'
+import { assertBuilt } from '../helpers/fresh-build.js'
 
 /**
  * A LAN of namespace hosts (NETWORK.md): every host has its own address on one bridge, and all
@@ -13,7 +13,6 @@ import { JsonLines } from '../helpers/json-lines.js'
  * and a standard DNS-SD browser, python-zeroconf, must see each with its own address and port.
  */
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
 const PYTHON = '/usr/bin/python3' // Debian's, where python3-zeroconf installs; not a pyenv python3
 
@@ -30,10 +29,7 @@ if (!zeroconf) console.warn(`mdns-lan: SKIPPING the python-zeroconf test: ${PYTH
 
 /** The children run dist/, so a stale build would test old code: say so instead. */
 function assertFreshBuild (): void {
-  const newest = (dir: string): number => Math.max(...readdirSync(`${root}/${dir}`).filter((f) => f.endsWith('.ts')).map((f) => statSync(`${root}/${dir}/${f}`).mtimeMs))
-  let built: number
-  try { built = statSync(`${root}/dist/mesh/discovery/mdns.js`).mtimeMs } catch { built = 0 }
-  if (built < newest('mesh/discovery')) throw new Error('dist/ is missing or older than mesh/discovery/*.ts: run `npm run build` before test/run.sh (npm test does)')
+  assertBuilt(['mesh/discovery'])
 }
 
 interface ReadyDevice { id: string, publicKey: string, name: string, port: number }
