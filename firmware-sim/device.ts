@@ -77,7 +77,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.#stopTimeout = init.stopTimeout ?? 2000
     this.#skewMs = checkSkew(init.skewMs ?? 0)
     this.#clock = components.clock ?? systemClock
-    this.#now = components.now ?? Date.now
+    this.#now = components.now ?? (() => this.#clock.wall())
     const base = components.logger ?? stderrLogger
     this.#logger = {
       warn: (message, notice) => {

@@ -1,8 +1,9 @@
 import {
-  generateKeyPair, meshError, topicFilters, type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SequenceSource
+  generateKeyPair, meshError, topicFilters, type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey,
+  type Random, type SequenceSource
 } from '../shared/index.js'
 import {
-  MeshNode, type Delivery, type DiscoveredPeer, type DropInfo, type Subscription, type MdnsResponder, type MeshNodeInit, type Random, type Transport
+  MeshNode, type Delivery, type DiscoveredPeer, type DropInfo, type MdnsResponder, type MeshNodeInit, type Subscription, type Transport
 } from '../mesh/index.js'
 import type { DropEvent, MessageSource, Outcome, Reading } from './ingest.js'
 import type { DropReason } from './reasons.js'

@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, frameTopic, meshError,
+  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, frameTopic, meshError, systemRandom, type Random,
   type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
@@ -9,8 +9,8 @@ import {
   type MdnsResponder, type PeerInfo as DiscoveredPeer, type StaticPeerInit
 } from './discovery/index.js'
 import {
-  createConnectionManager, createTcpTransport, systemRandom, type BackoffInit, type ConnectionManager, type Link, type LinkOptions,
-  type Random, type Transport, type TransportAddress
+  createConnectionManager, createTcpTransport, type BackoffInit, type ConnectionManager, type Link, type LinkOptions,
+  type Transport, type TransportAddress
 } from './links/index.js'
 import { every, systemClock, type Clock } from './clock.js'
 import type { DropInfo } from './routing/context.js'
@@ -310,8 +310,9 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const port = this.#address?.port ?? 0
     if (this.#init.mdns !== false) {
       const options = typeof this.#init.mdns === 'object' ? this.#init.mdns : {}
-      this.#discoveries.push(createMdnsDiscovery({ ...options, identity: { id: this.id, publicKey: this.#components.keys.publicKey }, port, name: this.name, fleet: this.fleet },
-        { ...(this.#components.responder === undefined ? {} : { responder: this.#components.responder }), ...(this.#components.clock === undefined ? {} : { clock: this.#components.clock }) }))
+      const identity = { id: this.id, publicKey: this.#components.keys.publicKey }
+      this.#discoveries.push(createMdnsDiscovery({ ...options, identity, port, name: this.name, fleet: this.fleet },
+        { responder: this.#components.responder, clock: this.#clock, random: this.#random }))
     }
     if ((this.#init.peers?.length ?? 0) > 0 || (this.#init.bootstrap?.length ?? 0) > 0) {
       this.#discoveries.push(createStaticDiscovery({ peers: this.#init.peers ?? [], bootstrap: this.#init.bootstrap ?? [] }))

@@ -1,6 +1,6 @@
-import type { Clock, TimerHandle } from '../../mesh/index.js'
 import type { DeliveryPath, FsyncPolicy, Outbox } from '../outbox/types.js'
 import type { SendOutcome } from './types.js'
+import { type Clock, type TimerHandle } from '../../shared/index.js'
 
 type Ack = [DeliveryPath, number, SendOutcome]
 

@@ -1,5 +1,4 @@
-import { isMeshError } from '../../shared/index.js'
-import type { Clock } from '../../mesh/index.js'
+import { isMeshError, type Clock } from '../../shared/index.js'
 import type { Outbox } from '../outbox/types.js'
 import type { AckBook } from './acks.js'
 import { TokenBucket, sleep, timeoutSignal } from './rate.js'

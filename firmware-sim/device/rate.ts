@@ -1,5 +1,4 @@
-import { meshError } from '../../shared/index.js'
-import type { Clock, TimerHandle } from '../../mesh/index.js'
+import { meshError, type Clock, type TimerHandle } from '../../shared/index.js'
 
 /**
  * A token bucket (RFC 2697's "committed burst" in its simplest form): `burst` sends at once, then

@@ -1,6 +1,6 @@
 import type { IClientOptions, MqttClient } from 'mqtt'
-import type { Ed25519, KeyPair, Random, SenmlRecord, SequenceSource } from '../../shared/index.js'
-import type { BackoffInit, Clock, MdnsResponder, MeshNodeInit, Transport } from '../../mesh/index.js'
+import { type Clock, type Ed25519, type KeyPair, type Random, type SenmlRecord, type SequenceSource } from '../../shared/index.js'
+import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport } from '../../mesh/index.js'
 import type { DeviceMode } from '../config.js'
 import type { DeliveryPath, FsyncPolicy, Outbox, OutboxEntry, OutboxStats } from '../outbox/types.js'
 import type { SensorsInit } from '../sensors/registry.js'

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net'
 import {
-  LINKS_TOPIC, generateKeyPair, memorySequence, mixSeed, seededRandom, type DeviceId, type KeyPair, type SequenceSource
+  LINKS_TOPIC, Lifecycle, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
+  type Clock, type Defer, type DeviceId, type KeyPair, type SequenceSource
 } from '../../shared/index.js'
 import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport } from '../../mesh/index.js'
 import { applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, type LinkFaults, type MemoryNetwork } from '../../mesh/testing.js'
@@ -52,6 +53,15 @@ export interface FleetInit {
   rotateInterval?: number
 }
 
+/**
+ * What a fleet runs on. With a manual clock (shared/clock.ts `manualClock`) and memory links, a
+ * seeded fleet replays event for event: every timer, stamp and random draw comes from here or
+ * from the seed.
+ */
+export interface FleetComponents {
+  clock?: Clock
+}
+
 export interface SimDevice {
   readonly index: number
   readonly name: string
@@ -61,6 +71,8 @@ export interface SimDevice {
   device: Device | undefined
   state: 'starting' | 'up' | 'crashed' | 'stopped'
   published: number
+  /** Times the device was restarted after a crash (each run draws from its own seeded stream). */
+  restarts: number
 }
 
 export interface FleetStats {
@@ -131,47 +143,60 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #responder: MdnsResponder | undefined
   #brokerUp = false
   #started = 0
-  #running = false
+  readonly #clock: Clock
+  readonly #lifecycle = new Lifecycle('fleet')
 
-  constructor (init: FleetInit = {}) {
+  constructor (init: FleetInit = {}, components: FleetComponents = {}) {
     super()
     this.init = { devices: 12, mode: 'hybrid', fleet: 'default', seed: 1, interval: 1000, sensors: 'temperature,humidity,battery', transport: 'tcp', host: '127.0.0.1', dialTarget: 3, ...init }
     this.faults = createFaultModel({ seed: this.init.seed })
+    this.#clock = components.clock ?? systemClock
   }
 
-  get running (): boolean { return this.#running }
+  get running (): boolean { return this.#lifecycle.live }
   get network (): MemoryNetwork | undefined { return this.#network }
 
-  async start (options: { onProgress?: (started: number, total: number) => void } = {}): Promise<void> {
-    if (this.#running) return
-    this.#running = true
-    this.#started = Date.now()
+  /**
+   * Starts the responder, the gateway and the devices (shared/lifecycle.ts: a stop during start
+   * wins and stops what had started; a failed start can be retried). Idempotent.
+   */
+  async start (options: { onProgress?: (started: number, total: number) => void, signal?: AbortSignal } = {}): Promise<void> {
+    await this.#lifecycle.start(async (signal, defer) => { await this.#start(signal, defer, options.onProgress) }, { signal: options.signal })
+  }
+
+  async #start (signal: AbortSignal, defer: Defer, onProgress: ((started: number, total: number) => void) | undefined): Promise<void> {
+    this.#started = this.#clock.now()
+    this.devices.length = 0
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
-    if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults })
+    if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock })
     if (mdns) {
-      this.#responder = createMdnsResponder()
-      await this.#responder.start()
+      const responder = this.#responder = createMdnsResponder({}, { clock: this.#clock })
+      defer('responder', async () => { await responder.stop() })
+      await responder.start()
     }
     if (init.gateway !== false) {
       const extra = typeof init.gateway === 'object' ? init.gateway : {}
       const port = init.mode === 'mesh' ? 0 : await freePort(init.host, init.mqttPort)
       const gatewayKeys = seededKeys(init.seed, 1_000_000)
-      this.gateway = await createGateway({
+      const gateway = this.gateway = await createGateway({
         fleet: init.fleet,
         host: init.host,
         port,
         wsPort: false,
-        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: init.dialTarget, ...(init.link === undefined ? {} : { link: init.link }), ...(init.routing === undefined ? {} : { routing: init.routing }) },
+        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: init.dialTarget, link: init.link, routing: init.routing },
         ...extra
       }, {
         keys: gatewayKeys,
-        ...(this.#responder === undefined ? {} : { responder: this.#responder }),
-        ...(this.#network === undefined ? {} : { transport: this.#transportFor(gatewayKeys) })
+        clock: this.#clock,
+        random: seededRandom(mixSeed(init.seed, 'random', 'gateway')),
+        responder: this.#responder,
+        transport: this.#network === undefined ? undefined : this.#transportFor(gatewayKeys)
       })
+      defer('gateway', async () => { await gateway.stop() })
       this.#brokerUp = true
-      this.brokerUrl = `mqtt://${init.host}:${this.gateway.ports.mqtt as number}`
-      this.gateway.on('reading', (r) => {
+      if (gateway.ports.mqtt !== undefined) this.brokerUrl = `mqtt://${init.host}:${gateway.ports.mqtt}`
+      gateway.on('reading', (r) => {
         if (r.deviceTopic === LINKS_TOPIC) return // topology announcements, not sensor readings
         const key = `${r.origin}/${r.seq}`
         if (this.#delivered.has(key)) return
@@ -188,18 +213,24 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         index: i,
         name: `sim-${String(global).padStart(3, '0')}`,
         keys,
-        sequence: memorySequence(Date.now() * 1000),
+        sequence: memorySequence(this.#clock.wall() * 1000),
         outbox: createMemoryOutbox({ paths: deliveryPaths(init.mode) }),
         device: undefined,
         state: 'starting',
-        published: 0
+        published: 0,
+        restarts: 0
       }
       this.devices.push(sim)
     }
+    defer('devices', async () => {
+      const stopped = await Promise.allSettled(this.devices.map(async (d) => { d.state = 'stopped'; await d.device?.stop() }))
+      const failed = stopped.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (failed.length > 0) throw new AggregateError(failed.map((r) => r.reason as unknown), `${failed.length} devices failed to stop`)
+    })
     // Start in small batches: hundreds of devices probing DNS-SD names at once would flood the responder.
-    for (let i = 0; i < this.devices.length; i += 16) {
-      await Promise.all(this.devices.slice(i, i + 16).map(async (d) => await this.#startDevice(d)))
-      options.onProgress?.(Math.min(i + 16, this.devices.length), this.devices.length)
+    for (let i = 0; i < this.devices.length && !signal.aborted; i += 16) {
+      await Promise.all(this.devices.slice(i, i + 16).map(async (d) => { await this.#startDevice(d) }))
+      onProgress?.(Math.min(i + 16, this.devices.length), this.devices.length)
     }
   }
 
@@ -217,19 +248,31 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       ...(this.brokerUrl === undefined || init.mode === 'mesh' ? {} : { broker: { url: this.brokerUrl, reconnect: { initial: 200, max: 2000 } } }),
       // Each device dials `dialTarget` random earlier ones, so the oldest collect about
       // dialTarget * ln(N) inbound links (≈ 21 for 1,000 devices): room for them, above the default 12.
-      mesh: { host: this.#network === undefined ? init.host : sim.name, ...(this.#network === undefined ? {} : { port: MEMORY_PORT }), mdns, dialTarget: init.dialTarget, peers, maxLinks: 48, rotateInterval: init.rotateInterval ?? 10_000, ...(init.link === undefined ? {} : { link: init.link }), ...(init.routing === undefined ? {} : { routing: init.routing }) },
+      mesh: {
+        host: this.#network === undefined ? init.host : sim.name,
+        port: this.#network === undefined ? undefined : MEMORY_PORT,
+        mdns,
+        dialTarget: init.dialTarget,
+        peers,
+        maxLinks: 48,
+        rotateInterval: init.rotateInterval ?? 10_000,
+        link: init.link,
+        routing: init.routing
+      },
       announceLinks: 15_000
     }, {
       keys: sim.keys,
       sequence: sim.sequence,
       outbox: sim.outbox,
       transport: this.#transportFor(sim.keys),
-      ...(this.#responder === undefined ? {} : { responder: this.#responder }),
+      responder: this.#responder,
+      clock: this.#clock,
+      random: seededRandom(mixSeed(init.seed, 'random', sim.index, sim.restarts)),
       logger: silentLogger
     })
     device.on('reading', (r) => {
       sim.published++
-      this.#pending.set(`${sim.keys.id}/${r.seq}`, Date.now())
+      this.#pending.set(`${sim.keys.id}/${r.seq}`, this.#clock.now())
       this.emit('reading', { device: sim.index, origin: sim.keys.id, seq: r.seq, time: r.time })
     })
     device.on('warning', () => {})
@@ -258,8 +301,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #transportFor (keys: KeyPair): Transport {
     const link = this.init.link ?? {}
     return this.#network !== undefined
-      ? this.#network.createTransport(link, { keys })
-      : applyFaults(createTcpTransport(link, { keys }), this.faults)
+      ? this.#network.createTransport(link, { keys, clock: this.#clock })
+      : applyFaults(createTcpTransport(link, { keys, clock: this.#clock }), this.faults)
   }
 
   // ---- faults --------------------------------------------------------------------------------
@@ -278,8 +321,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   async restart (index: number): Promise<void> {
     const sim = this.#sim(index)
     // Not once the fleet has stopped: stop() would not see a device started after it.
-    if (!this.#running || (sim.state !== 'crashed' && sim.state !== 'stopped')) return
+    if (!this.#lifecycle.live || (sim.state !== 'crashed' && sim.state !== 'stopped')) return
     sim.state = 'starting'
+    sim.restarts++
     await this.#startDevice(sim)
     this.emit('fault', { kind: 'restart', detail: sim.name })
   }
@@ -308,7 +352,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     this.faults.heal()
     this.faults.partition(ids, { rest: 'isolated' })
     for (const node of this.#nodes()) {
-      for (const [peer, link] of node.links) if (this.faults.blocked(node.id, peer)) link.destroy()
+      for (const [peer, link] of [...node.links]) if (this.faults.blocked(node.id, peer)) link.destroy()
     }
     this.emit('fault', { kind: 'partition', detail: groups.map((g) => g.length).join('/') })
   }
@@ -335,7 +379,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   delivered (origin: DeviceId, seq: number): boolean { return this.#delivered.has(`${origin}/${seq}`) }
 
   stats (): FleetStats {
-    const boundary = Date.now() - this.settleMs
+    const boundary = this.#clock.now() - this.settleMs
     for (const [key, at] of this.#pending) {
       if (at > boundary) break
       this.#pending.delete(key)
@@ -344,8 +388,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       else this.#settledMissing.add(key)
     }
     const published = this.devices.reduce((a, d) => a + d.published, 0)
-    const elapsedS = (Date.now() - this.#started) / 1000
-    const counters = this.gateway?.counters as { dropped?: Record<string, number> } | undefined
+    const elapsedS = (this.#clock.now() - this.#started) / 1000
+    const dropped: Record<string, number> = this.gateway?.counters.dropped ?? {}
     return {
       elapsedS,
       devices: this.devices.length,
@@ -358,7 +402,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       readingsPerS: elapsedS > 0 ? published / elapsedS : 0,
       links: [...this.#nodes()].reduce((a, n) => a + n.links.size, 0) / 2,
       // A reading that arrives both ways (hybrid) is dropped the second time as a duplicate: not a reject.
-      rejects: Object.entries(counters?.dropped ?? {}).reduce((a, [reason, n]) => reason === 'duplicate' ? a : a + n, 0),
+      rejects: Object.entries(dropped).reduce((a, [reason, n]) => reason === 'duplicate' ? a : a + n, 0),
       brokerUp: this.#brokerUp,
       partitioned: this.faults.partitioned
     }
@@ -375,20 +419,22 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     return sim
   }
 
+  /** Stops every device, the gateway and the responder; every step runs, failures are reported together. Idempotent. */
   async stop (): Promise<void> {
-    if (!this.#running) return
-    this.#running = false
-    await Promise.allSettled(this.devices.map(async (d) => { d.state = 'stopped'; await d.device?.stop() }))
-    await this.gateway?.stop()
-    await this.#responder?.stop()
-    this.removeAllListeners()
+    await this.#lifecycle.stop()
+  }
+
+  /** Readings and deliveries of devices still winding down after stop() are not the fleet's; faults the caller applied always are. */
+  protected override emit<K extends keyof FleetEvents & string> (event: K, ...args: FleetEvents[K]): boolean {
+    if (event !== 'fault' && !this.#lifecycle.live) return false
+    return super.emit(event, ...args)
   }
 
   async [Symbol.asyncDispose] (): Promise<void> { await this.stop() }
 }
 
-export async function createFleet (init: FleetInit = {}, options: { onProgress?: (started: number, total: number) => void } = {}): Promise<Fleet> {
-  const fleet = new Fleet(init)
+export async function createFleet (init: FleetInit = {}, options: { onProgress?: (started: number, total: number) => void, signal?: AbortSignal } = {}, components: FleetComponents = {}): Promise<Fleet> {
+  const fleet = new Fleet(init, components)
   await fleet.start(options)
   return fleet
 }

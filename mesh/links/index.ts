@@ -12,7 +12,4 @@ export {
   type ConnectionManagerEvents, type ManagedPeer
 } from './manager.js'
 export { Backoff, type BackoffInit } from './backoff.js'
-export { systemClock, type Clock, type TimerHandle } from '../clock.js'
-// Randomness lives in shared/random.ts; these two stay re-exported here until mesh/node.ts imports them from shared.
-export { systemRandom, type Random } from '../../shared/index.js'
 export { PROTOCOL_VERSION as LINK_PROTOCOL_VERSION } from './handshake.js'

@@ -1,4 +1,4 @@
-import type { Clock } from '../../mesh/links/index.js'
+import type { Clock } from '../../shared/index.js'
 
 interface Timer {
   readonly id: number

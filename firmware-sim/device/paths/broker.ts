@@ -1,8 +1,9 @@
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt'
 import {
-  decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, statusTopic, type DeviceId, type PublicKey, type Random
+  decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, statusTopic, type Clock, type DeviceId, type PublicKey,
+  type Random, type TimerHandle
 } from '../../../shared/index.js'
-import { Backoff, type Clock, type TimerHandle } from '../../../mesh/index.js'
+import { Backoff } from '../../../mesh/index.js'
 import type { OutboxEntry } from '../../outbox/types.js'
 import type { DeviceBrokerInit, MqttConnect, PathSender, SendOutcome } from '../types.js'
 
