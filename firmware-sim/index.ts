@@ -23,7 +23,7 @@ export { createPressureSensor, type PressureInit } from './sensors/sim/pressure.
 export { createBatterySensor, liIonVoltage, LI_ION_CURVE, type BatteryInit } from './sensors/sim/battery.js'
 export { createMotionSensor, type MotionInit } from './sensors/sim/motion.js'
 export { createDoorSensor, type DoorInit } from './sensors/sim/door.js'
-export { withFaults, type FaultSpec, type SensorFaults, type FaultKind, type FaultySensor } from './sensors/sim/faults.js'
+export { withSensorFaults, type FaultSpec, type SensorFaults, type SensorFaultKind, type FaultySensor } from './sensors/sim/faults.js'
 
 export { type LinuxInit, type LinuxComponents } from './sensors/linux/presence.js'
 export { createCpuTempSensor, type CpuTempInit } from './sensors/linux/cpu-temp.js'
@@ -57,6 +57,6 @@ export type {
   DeviceBrokerInit, DrainInit, MqttConnect
 } from './device/types.js'
 export { Fleet, createFleet, type FleetInit, type FleetStats, type FleetEvents, type SimDevice } from './fleet/fleet.js'
-export { parseFaultSpec, checkFaultSpec, applyFault, type FaultEvent } from './fleet/faults-spec.js'
+export { parseFaultSpec, checkFaultSpec, applyFault, type ScheduledFault } from './fleet/faults-spec.js'
 export { statusLine, finalSummary } from './fleet/summary.js'
 export { createLan, type Lan, type LanHost, type LanInit, type LanSpawnOptions } from './fleet/lan.js'

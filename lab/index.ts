@@ -17,7 +17,7 @@
 export {
   planFailover, timelineFingerprint, faultEvents, phaseAt, timelineDurationS,
   FAILOVER_DEFAULTS, FAILOVER_QUICK, FAILOVER_PRESETS, FAULT_KINDS, PHASE_NAMES,
-  type FailoverParams, type FailoverPreset, type FaultEvent, type FaultKind, type Phase, type PhaseName, type Timeline
+  type FailoverParams, type FailoverPreset, type TimelineFault, type TimelineFaultKind, type Phase, type PhaseName, type Timeline
 } from './plan/timeline.js'
 export { canonicalJson, fingerprintOf } from './plan/canonical.js'
 

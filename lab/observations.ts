@@ -1,4 +1,4 @@
-import type { FaultKind } from './plan/timeline.js'
+import type { TimelineFaultKind } from './plan/timeline.js'
 
 /**
  * What the runner records while it drives a fleet: the raw observations every figure of the
@@ -53,7 +53,7 @@ export const RESOURCE_ROLES: readonly ResourceRole[] = ['devices', 'broker', 'ga
 
 /** A fault event as the runner carried it out. */
 export interface AppliedFault {
-  kind: FaultKind
+  kind: TimelineFaultKind
   /** When the plan put it (timeline seconds). */
   plannedS: number
   /** When it took effect (run clock, ms): after the broker closed, after the process died, … */

@@ -10,7 +10,14 @@ export type { RouterCounters } from './routing/counters.js'
 export { encodeData, encodeMessage, decodeMessage, MSG, type RoutingMessage } from './routing/messages.js'
 export { loadRoster, parseRoster, type RosterEntry } from './roster.js'
 export { TypedEmitter } from './events.js'
-export * from './links/index.js'
+export {
+  DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, LINK_PROTOCOL_VERSION,
+  createTcpTransport, createConnectionManager, ConnectionManager, Backoff,
+  type Link, type LinkEvents, type LinkCounters, type LinkCloseInfo, type RemotePeer, type Transport, type TransportEvents,
+  type TransportAddress, type DialOptions, type ListenOptions, type LinkOptions, type Authorize, type Emitter,
+  type TcpTransportInit, type TcpTransportComponents, type ConnectionManagerInit, type ConnectionManagerComponents,
+  type ConnectionManagerEvents, type ManagedPeer, type BackoffInit
+} from './links/index.js'
 export {
   INVALID_REASONS, TXT_VERSION, SERVICE_TYPE, SERVICE_DOMAIN, MAX_TXT_BYTES,
   encodeTxt, txtStrings, parseTxt, parseTxtStrings, instanceName, hostNameFor,

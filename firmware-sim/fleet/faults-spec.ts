@@ -10,11 +10,11 @@ import type { Fleet } from './fleet.js'
  *   loss:0.05@0  delay:5-20@0  dup:0.01@0                      seeded faults on every link from then on
  *   skew:3:-5000@5                                             device 3's clock 5 s behind
  */
-export interface FaultEvent { atS: number, kind: string, args: string[] }
+export interface ScheduledFault { atS: number, kind: string, args: string[] }
 
 const KINDS = new Set(['crash', 'restart', 'broker-stop', 'broker-start', 'partition', 'heal', 'loss', 'delay', 'dup', 'skew'])
 
-export function parseFaultSpec (spec: string): FaultEvent[] {
+export function parseFaultSpec (spec: string): ScheduledFault[] {
   if (spec.trim() === '') return []
   return spec.split(',').map((item) => {
     const m = /^([a-z-]+)((?::[^@:]+)*)@(\d+(?:\.\d+)?)$/.exec(item.trim())
@@ -50,7 +50,7 @@ function delay (text: string | undefined): number | [number, number] {
 }
 
 /** Checks every event against the fleet size before anything runs. */
-export function checkFaultSpec (events: FaultEvent[], devices: number): void {
+export function checkFaultSpec (events: ScheduledFault[], devices: number): void {
   for (const e of events) {
     if (e.kind === 'crash' || e.kind === 'restart') range(e.args[0], devices)
     if (e.kind === 'partition' && (num(e.args[0] ?? '2', 'groups') < 2 || num(e.args[0] ?? '2', 'groups') > devices)) throw meshError('ERR_BAD_ARGUMENT', `--faults: partition into 2..${devices} groups`)
@@ -61,7 +61,7 @@ export function checkFaultSpec (events: FaultEvent[], devices: number): void {
 }
 
 /** Carries out one event on the fleet. */
-export async function applyFault (fleet: Fleet, event: FaultEvent): Promise<void> {
+export async function applyFault (fleet: Fleet, event: ScheduledFault): Promise<void> {
   const n = fleet.devices.length
   switch (event.kind) {
     case 'crash': for (const i of range(event.args[0], n)) await fleet.crash(i); break

@@ -9,7 +9,7 @@ import { createWifiSensor, type WifiInit } from './linux/wifi.js'
 import { createBatterySensor, type BatteryInit } from './sim/battery.js'
 import { createClimate, type ClimateInit, type SimInit } from './sim/climate.js'
 import { createDoorSensor, type DoorInit } from './sim/door.js'
-import { withFaults, type SensorFaults } from './sim/faults.js'
+import { withSensorFaults, type SensorFaults } from './sim/faults.js'
 import { createHumiditySensor, type HumidityInit } from './sim/humidity.js'
 import { createMotionSensor, type MotionInit } from './sim/motion.js'
 import { createPressureSensor, type PressureInit } from './sim/pressure.js'
@@ -118,7 +118,7 @@ export function createSensors (list: string | readonly string[], init: SensorsIn
   return names.map((name) => {
     const { faults, ...own } = (options[name] ?? {}) as { faults?: SensorFaults } & Record<string, unknown>
     const sensor = build(name, own)
-    return faults === undefined ? sensor : withFaults(sensor, faults, sim)
+    return faults === undefined ? sensor : withSensorFaults(sensor, faults, sim)
   })
 
   function build (name: SensorName, own: Record<string, unknown>): Sensor {

@@ -1,5 +1,5 @@
 import type { FailoverResults, FaultOutcome, ModeSummary } from '../results/types.js'
-import type { FaultKind } from '../plan/timeline.js'
+import type { TimelineFaultKind } from '../plan/timeline.js'
 import { COLORS, MODE_COLORS, axes, esc, fmt, legend, legendRows, line, linearScale, niceStep, polyline, px, svgDocument, text, type Box, type LegendItem } from './svg.js'
 
 /**
@@ -14,7 +14,7 @@ import { COLORS, MODE_COLORS, axes, esc, fmt, legend, legendRows, line, linearSc
 export interface FaultWindow { kind: 'broker' | 'crash' | 'partition', startS: number, endS: number, label: string }
 
 const WINDOW_COLORS: Record<FaultWindow['kind'], string> = { broker: COLORS.vermillion, crash: COLORS.purple, partition: COLORS.orange }
-const UNDO: Partial<Record<FaultKind, FaultKind>> = { 'broker-stop': 'broker-start', crash: 'restart', partition: 'heal' }
+const UNDO: Partial<Record<TimelineFaultKind, TimelineFaultKind>> = { 'broker-stop': 'broker-start', crash: 'restart', partition: 'heal' }
 
 /** Pairs each fault with the event that undoes it (a fault left standing lasts until `endS`). */
 export function faultWindows (faults: readonly FaultOutcome[], endS: number, groups?: number[][]): FaultWindow[] {

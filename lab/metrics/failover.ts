@@ -4,7 +4,7 @@ import { summarizeResources } from './resources.js'
 import { combineResumes, concernedDevices, resumeAfter } from './resume.js'
 import type { DeliverySeries, DeviceGap, FaultOutcome, ModeSummary, PhaseSummary, TargetDelivery } from '../results/types.js'
 import { distribution, median, percentiles, ratio, round } from './stats.js'
-import { faultEvents, type FaultEvent, type Timeline } from '../plan/timeline.js'
+import { faultEvents, type TimelineFault, type Timeline } from '../plan/timeline.js'
 
 /**
  * The failover figures of one mode, as pure functions of its observations (observations.ts)
@@ -119,7 +119,7 @@ function context (timeline: Timeline, obs: ModeObservations): Context {
   return { timeline, obs, readings, byOrigin, faultAt, restarts, abs }
 }
 
-function appliedAt (obs: ModeObservations, event: FaultEvent, index: number, abs: (s: number) => number): number {
+function appliedAt (obs: ModeObservations, event: TimelineFault, index: number, abs: (s: number) => number): number {
   if (obs.faults === undefined) return abs(event.atS)
   const applied: AppliedFault | undefined = obs.faults[index]
   if (applied === undefined || applied.kind !== event.kind || applied.plannedS !== event.atS) {
@@ -214,7 +214,7 @@ function deviceGaps (ctx: Context): DeviceGap[] {
   return longestGaps(ctx, ctx.abs(0), ctx.abs(ctx.timeline.endS)).map((g, index) => ({ index, origin: g.origin, longestGapMs: round(g.ms) }))
 }
 
-function faultOutcome (ctx: Context, event: FaultEvent, at: number): FaultOutcome {
+function faultOutcome (ctx: Context, event: TimelineFault, at: number): FaultOutcome {
   const devices = concernedDevices(ctx.timeline, event)
   const origins = devices.map((d) => ctx.obs.devices[d] as string)
   const readingsOf = (origin: string): ReadingObservation[] => ctx.byOrigin.get(origin) ?? []

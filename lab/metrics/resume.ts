@@ -1,7 +1,7 @@
 import type { ReadingObservation, Receiver } from '../observations.js'
 import type { Resume } from '../results/types.js'
 import { median, round } from './stats.js'
-import { faultEvents, type FaultEvent, type Timeline } from '../plan/timeline.js'
+import { faultEvents, type TimelineFault, type Timeline } from '../plan/timeline.js'
 
 /**
  * Time to resume after a fault event at time F (when it took effect), for one receiver:
@@ -46,7 +46,7 @@ export function combineResumes (list: Resume[]): Resume {
   }
 }
 
-export function concernedDevices (timeline: Timeline, event: FaultEvent): number[] {
+export function concernedDevices (timeline: Timeline, event: TimelineFault): number[] {
   if (event.kind === 'crash' || event.kind === 'restart') return event.devices ?? []
   const events = faultEvents(timeline).filter((e) => e.atS <= event.atS)
   if (event.kind === 'partition' || event.kind === 'heal') {

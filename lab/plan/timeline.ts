@@ -17,16 +17,16 @@ import { fingerprintOf } from './canonical.js'
  * nothing new, so readings still on their way can arrive before anything is judged lost.
  */
 
-export type FaultKind = 'broker-stop' | 'broker-start' | 'crash' | 'restart' | 'partition' | 'heal'
-export const FAULT_KINDS: readonly FaultKind[] = ['broker-stop', 'broker-start', 'crash', 'restart', 'partition', 'heal']
+export type TimelineFaultKind = 'broker-stop' | 'broker-start' | 'crash' | 'restart' | 'partition' | 'heal'
+export const FAULT_KINDS: readonly TimelineFaultKind[] = ['broker-stop', 'broker-start', 'crash', 'restart', 'partition', 'heal']
 
 export type PhaseName = 'steady' | 'broker-down' | 'broker-back' | 'crashed' | 'restarted' | 'partitioned' | 'healed'
 export const PHASE_NAMES: readonly PhaseName[] = ['steady', 'broker-down', 'broker-back', 'crashed', 'restarted', 'partitioned', 'healed']
 
-export interface FaultEvent {
+export interface TimelineFault {
   /** Seconds from the start of the timeline. */
   atS: number
-  kind: FaultKind
+  kind: TimelineFaultKind
   /** crash, restart: the fleet members concerned, by index (0-based), ascending. */
   devices?: number[]
   /**
@@ -41,7 +41,7 @@ export interface Phase {
   startS: number
   endS: number
   /** The events at the start of this phase. */
-  faults: FaultEvent[]
+  faults: TimelineFault[]
 }
 
 export interface FailoverParams {
@@ -100,7 +100,7 @@ export function planFailover (init: Partial<FailoverParams> = {}): Timeline {
   const peer = survivors[Math.floor(streamAt(seed, 'failover', 'peer')() * survivors.length)] as number
   const phases: Phase[] = []
   let t = 0
-  const phase = (name: PhaseName, lengthS: number, faults: Array<Omit<FaultEvent, 'atS'>> = []): void => {
+  const phase = (name: PhaseName, lengthS: number, faults: Array<Omit<TimelineFault, 'atS'>> = []): void => {
     phases.push({ name, startS: t, endS: t + lengthS, faults: faults.map((f) => ({ atS: t, ...f })) })
     t += lengthS
   }
@@ -128,7 +128,7 @@ export function timelineFingerprint (timeline: Omit<Timeline, 'fingerprint'> & {
 }
 
 /** Every fault event of the timeline, in order. */
-export function faultEvents (timeline: Pick<Timeline, 'phases'>): FaultEvent[] {
+export function faultEvents (timeline: Pick<Timeline, 'phases'>): TimelineFault[] {
   return timeline.phases.flatMap((p) => p.faults)
 }
 

@@ -1,5 +1,5 @@
 import type { FailoverResults, ModeSummary } from '../results/types.js'
-import type { FaultEvent } from '../plan/timeline.js'
+import type { TimelineFault } from '../plan/timeline.js'
 import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, resumeCell, runLine, table } from './format.js'
 
 /** report.md for `iotmesh experiment failover`. */
@@ -104,7 +104,7 @@ function headline (modes: readonly ModeSummary[]): string {
   )
 }
 
-function describeEvent (e: FaultEvent): string {
+function describeEvent (e: TimelineFault): string {
   if (e.devices !== undefined) return `${e.kind} devices ${e.devices.join(', ')}`
   if (e.groups !== undefined) return `${e.kind} into ${e.groups.map((g) => `{${g.join(', ')}}`).join(' and ')}`
   return e.kind

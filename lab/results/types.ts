@@ -1,6 +1,6 @@
 import type { LatencyPath, Mode, ResourceRole } from '../observations.js'
 import type { Distribution, Percentiles } from '../metrics/stats.js'
-import type { FailoverParams, FaultKind, PhaseName, Timeline } from '../plan/timeline.js'
+import type { FailoverParams, TimelineFaultKind, PhaseName, Timeline } from '../plan/timeline.js'
 
 /**
  * results.json: what `iotmesh experiment` writes, one file per run. Its JSON Schema (draft
@@ -130,7 +130,7 @@ export interface PhaseSummary {
 }
 
 export interface FaultOutcome {
-  kind: FaultKind
+  kind: TimelineFaultKind
   plannedS: number
   /** When it took effect, seconds from timeline start. */
   atS: number

@@ -7,7 +7,7 @@ import type { FailoverResults } from '../results/types.js'
 import { startObservedFleet, type ObservedFleet } from './fleet.js'
 import { sleep, ticking, type RunComponents } from './support.js'
 import {
-  FAILOVER_PRESETS, planFailover, timelineDurationS, type FailoverParams, type FailoverPreset, type FaultEvent, type FaultKind, type Timeline
+  FAILOVER_PRESETS, planFailover, timelineDurationS, type FailoverParams, type FailoverPreset, type TimelineFault, type TimelineFaultKind, type Timeline
 } from '../plan/timeline.js'
 
 /**
@@ -63,7 +63,7 @@ export interface FailoverRun {
  * the fault lasts to the end of its phase.
  */
 const FAULT_LEAD_MS = 20
-const STARTS_A_FAULT = new Set<FaultKind>(['broker-stop', 'crash', 'partition'])
+const STARTS_A_FAULT = new Set<TimelineFaultKind>(['broker-stop', 'crash', 'partition'])
 
 /** Seconds a fleet is expected to take to start and settle, for the time-left estimate. */
 const SETUP_ESTIMATE_S = 8
@@ -165,7 +165,7 @@ async function runMode (mode: Mode, timeline: Timeline, settings: ModeSettings, 
   }
 }
 
-async function applyFault (observed: ObservedFleet, event: FaultEvent): Promise<void> {
+async function applyFault (observed: ObservedFleet, event: TimelineFault): Promise<void> {
   const { fleet } = observed
   switch (event.kind) {
     case 'broker-stop': await fleet.stopBroker(); break

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   createBatterySensor, createClimate, createDoorSensor, createHumiditySensor, createMotionSensor, createPressureSensor,
-  createSensors, createTemperatureSensor, liIonVoltage, withFaults, type Sensor
+  createSensors, createTemperatureSensor, liIonVoltage, withSensorFaults, type Sensor
 } from '../../firmware-sim/index.js'
 import { resolvePack, type SenmlRecord } from '../../shared/index.js'
 import { DAY, HOUR, T0, codeOf } from './support.js'
@@ -232,7 +232,7 @@ describe('faults', () => {
 
   it('none unless asked for', () => {
     const plain = createTemperatureSensor({ seed: 1 })
-    const wrapped = withFaults(createTemperatureSensor({ seed: 1 }), undefined, { seed: 1 })
+    const wrapped = withSensorFaults(createTemperatureSensor({ seed: 1 }), undefined, { seed: 1 })
     expect(times.map((t) => wrapped.read(t))).toEqual(times.map((t) => plain.read(t)))
     expect(times.some((t) => wrapped.faultAt(t) !== undefined)).toBe(false)
   })
@@ -252,7 +252,7 @@ describe('faults', () => {
   })
 
   it('stuck: repeats the last value for the window, then reads again', () => {
-    const faulty = withFaults(createTemperatureSensor({ seed: 1, noise: 0.3 }), { stuck: { chance: 0.25, durationMs: 30 * 60_000 } }, { seed: 1 })
+    const faulty = withSensorFaults(createTemperatureSensor({ seed: 1, noise: 0.3 }), { stuck: { chance: 0.25, durationMs: 30 * 60_000 } }, { seed: 1 })
     const values = times.map((t) => value(faulty.read(t) as SenmlRecord[], 'temperature'))
     const stuck = times.map((t) => faulty.faultAt(t) === 'stuck')
     expect(stuck.filter(Boolean).length).toBeGreaterThan(0.1 * times.length)
@@ -270,15 +270,15 @@ describe('faults', () => {
   })
 
   it('chance 1 is always, and fault options are checked', () => {
-    const always = withFaults(createTemperatureSensor({ seed: 1 }), { dropout: { chance: 1, durationMs: 1000 } })
+    const always = withSensorFaults(createTemperatureSensor({ seed: 1 }), { dropout: { chance: 1, durationMs: 1000 } })
     expect(times.every((t) => always.read(t) === undefined)).toBe(true)
-    expect(codeOf(() => withFaults(createTemperatureSensor(), { stuck: { chance: 2, durationMs: 1000 } }))).toBe('ERR_BAD_ARGUMENT')
-    expect(codeOf(() => withFaults(createTemperatureSensor(), { dropout: { chance: 0.1, durationMs: 0 } }))).toBe('ERR_BAD_ARGUMENT')
+    expect(codeOf(() => withSensorFaults(createTemperatureSensor(), { stuck: { chance: 2, durationMs: 1000 } }))).toBe('ERR_BAD_ARGUMENT')
+    expect(codeOf(() => withSensorFaults(createTemperatureSensor(), { dropout: { chance: 0.1, durationMs: 0 } }))).toBe('ERR_BAD_ARGUMENT')
   })
 
   it('are reproducible for a seed', () => {
     const make = (seed: number): Array<string | undefined> => {
-      const s = withFaults(createTemperatureSensor({ seed }), { stuck: { chance: 0.3, durationMs: 600_000 }, dropout: { chance: 0.1, durationMs: 600_000 } }, { seed })
+      const s = withSensorFaults(createTemperatureSensor({ seed }), { stuck: { chance: 0.3, durationMs: 600_000 }, dropout: { chance: 0.1, durationMs: 600_000 } }, { seed })
       return times.map((t) => s.faultAt(t))
     }
     expect(make(7)).toEqual(make(7))

@@ -22,11 +22,11 @@ export interface SensorFaults {
   dropout?: FaultSpec
 }
 
-export type FaultKind = 'stuck' | 'dropout'
+export type SensorFaultKind = 'stuck' | 'dropout'
 
 /** A sensor that can say which fault, if any, it has at a time (the ground truth of a fault experiment). */
 export interface FaultySensor extends Sensor {
-  faultAt (now: number): FaultKind | undefined
+  faultAt (now: number): SensorFaultKind | undefined
 }
 
 export function checkFaults (faults: SensorFaults, sensor: string): SensorFaults {
@@ -43,15 +43,15 @@ export function checkFaults (faults: SensorFaults, sensor: string): SensorFaults
   return faults
 }
 
-export function withFaults (sensor: Sensor, faults: SensorFaults | undefined, init: SimInit = {}): FaultySensor {
+export function withSensorFaults (sensor: Sensor, faults: SensorFaults | undefined, init: SimInit = {}): FaultySensor {
   const spec = checkFaults(faults ?? {}, sensor.name)
   const { seed, device } = simIdentity(init)
-  const active = (kind: FaultKind, now: number): boolean => {
+  const active = (kind: SensorFaultKind, now: number): boolean => {
     const f = spec[kind]
     if (f === undefined || f.chance === 0) return false
     return unitAt(seed, device, sensor.name, kind, Math.floor(now / f.durationMs)) < f.chance
   }
-  const faultAt = (now: number): FaultKind | undefined =>
+  const faultAt = (now: number): SensorFaultKind | undefined =>
     active('dropout', now) ? 'dropout' : active('stuck', now) ? 'stuck' : undefined
   let last: SensorReading
   const remember = (reading: SensorReading): SensorReading => {
