@@ -1,4 +1,4 @@
-import { meshError } from '../../shared/errors.js'
+import { meshError } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { INVALID_REASONS, type Discovery, type DiscoveryCounters, type DiscoveryEvents, type InvalidEvent, type InvalidReason, type PeerInfo, type PeerSource } from './types.js'
 

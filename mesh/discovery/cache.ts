@@ -1,4 +1,4 @@
-import { systemRandom, type Random } from '../../shared/random.js'
+import { systemRandom, type Random } from '../../shared/index.js'
 import type { DnsRecord } from './split.js'
 
 /**

@@ -1,5 +1,4 @@
-import { meshError } from '../../shared/errors.js'
-import type { Random } from '../../shared/random.js'
+import { meshError, type Random } from '../../shared/index.js'
 import { SERVICE_DOMAIN, renamed } from './records.js'
 import type { DnsRecord } from './split.js'
 import type { Clock } from './types.js'

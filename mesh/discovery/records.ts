@@ -1,8 +1,4 @@
-import { fromBase64, toBase64url } from '../../shared/bytes.js'
-import { PUBLIC_KEY_LENGTH, type PublicKey } from '../../shared/crypto/ed25519.js'
-import { meshError } from '../../shared/errors.js'
-import { DEFAULT_FLEET, FLEET_NAME_RULE, isFleetName } from '../../shared/topics.js'
-import { isDeviceId, keyMatchesId, type DeviceId } from '../../shared/identity.js'
+import { DEFAULT_FLEET, FLEET_NAME_RULE, PUBLIC_KEY_LENGTH, fromBase64, isDeviceId, isFleetName, keyMatchesId, meshError, toBase64url, type DeviceId, type PublicKey } from '../../shared/index.js'
 import type { InvalidReason } from './types.js'
 
 /**

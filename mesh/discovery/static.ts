@@ -1,8 +1,5 @@
 import { isIP } from 'node:net'
-import { fromBase64 } from '../../shared/bytes.js'
-import { PUBLIC_KEY_LENGTH, type PublicKey } from '../../shared/crypto/ed25519.js'
-import { meshError } from '../../shared/errors.js'
-import { isDeviceId, keyMatchesId, type DeviceId } from '../../shared/identity.js'
+import { PUBLIC_KEY_LENGTH, fromBase64, isDeviceId, keyMatchesId, meshError, type DeviceId, type PublicKey } from '../../shared/index.js'
 import { DiscoveryBase } from './base.js'
 import type { Discovery, InvalidReason, StaticPeerInfo } from './types.js'
 

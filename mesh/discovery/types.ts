@@ -1,5 +1,4 @@
-import type { DeviceId } from '../../shared/identity.js'
-import type { PublicKey } from '../../shared/crypto/ed25519.js'
+import type { DeviceId, PublicKey } from '../../shared/index.js'
 import type { TypedEmitter } from '../events.js'
 
 /**
@@ -110,5 +109,5 @@ export interface Discovery extends DiscoveryEmitter {
   readonly counters: DiscoveryCounters
 }
 
-/** Every timer of the discovery module passes through the mesh's one Clock (mesh/clock.ts). */
-export type { Clock } from '../clock.js'
+/** Every timer of the discovery module passes through the one Clock (shared/clock.ts). */
+export type { Clock } from '../../shared/index.js'
