@@ -1,9 +1,8 @@
 import {
-  generateKeyPair, meshError, topicFilters, type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey,
-  type Random, type SequenceSource
+  generateKeyPair, meshError, topicFilters, type Clock, type DeviceId, type LearnResult, type PublicKey
 } from '../shared/index.js'
 import {
-  MeshNode, type Delivery, type DiscoveredPeer, type DropInfo, type MdnsResponder, type MeshNodeInit, type Subscription, type Transport
+  MeshNode, type Delivery, type DiscoveredPeer, type DropInfo, type MeshNodeInit, type MeshNodeComponents, type Subscription
 } from '../mesh/index.js'
 import type { DropEvent, MessageSource, Outcome, Reading } from './ingest.js'
 import type { DropReason } from './reasons.js'
@@ -245,18 +244,9 @@ function readingKey (origin: DeviceId, seq: number): string {
   return `${origin}#${seq}`
 }
 
-/** The dependencies of the gateway's mesh node (GatewayComponents carries them). */
-export interface GatewayNodeComponents {
-  keys?: KeyPair
-  transport?: Transport
-  responder?: MdnsResponder
-  clock?: Clock
-  random?: Random
-  ed25519?: Ed25519
-  sequence?: SequenceSource
-}
+/** The dependencies of the gateway's mesh node (GatewayComponents carries them): a node's, with keys drawn when absent. */
+export type GatewayNodeComponents = Partial<MeshNodeComponents>
 
-/** The gateway's MeshNode: its fleet is the gateway's, its roster the gateway's unless `init` names one. */
 export function createGatewayNode (init: MeshNodeInit, gateway: { fleet: string, roster?: PublicKey[] }, components: GatewayNodeComponents): MeshNode {
   if (init.fleet !== undefined && init.fleet !== gateway.fleet) throw meshError('ERR_BAD_ARGUMENT', `the mesh fleet ${JSON.stringify(init.fleet)} is not the gateway's fleet ${JSON.stringify(gateway.fleet)}: leave mesh.fleet out`)
   const keys = components.keys ?? generateKeyPair()
