@@ -86,6 +86,14 @@ describeNet('fleet failover: the broker stops for several intervals and comes ba
     const up = Date.now()
     const during = log.published.filter((p) => p.at >= down && p.at <= up)
     const arrivedDuring = [...log.arrived.values()].filter((a) => a.receivedAt >= down && a.receivedAt < up)
+    // A reading is announced when sampled and lands in the outbox a moment later (on a loaded machine,
+    // later still). With the broker down nothing leaves the broker path's backlog, so it only grows:
+    // wait until it holds every reading of the outage (or time out: then one was lost).
+    const mineDuring = (i: number): number => during.filter((p) => p.device === i).length
+    if (mode !== 'mesh') {
+      await log.waiter.until(() => log.fleet.devices.every((d, i) => (pendingBroker(log)[i] ?? 0) >= Math.max(mineDuring(d.index), (pendingAtStop[i] ?? 0) + mineDuring(d.index) - 1)),
+        'every reading of the outage in its outbox', 10_000)
+    }
     const pendingAtEnd = pendingBroker(log)
     const brokerUpAtEnd = log.fleet.devices.map((d) => d.device?.counters.paths.broker?.up)
     await log.fleet.startBroker()
