@@ -25,7 +25,7 @@ type Entry = Record<string, unknown>
 function declare (keys: KeyPair, version: number, filters: string[], hops = 0): Entry {
   const step = (e: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(e).digest().subarray(0, 16))
   const e0 = new Uint8Array(createHmac('sha256', keys.secretKey).update('iotmesh interest chain').update(String(version)).digest().subarray(0, 16))
-  let anchor = e0
+  let anchor: Uint8Array = e0
   for (let i = 0; i < 64; i++) anchor = step(anchor)
   const kid = deviceIdToBytes(keys.id)
   const declaration = signSign1({
@@ -33,7 +33,7 @@ function declare (keys: KeyPair, version: number, filters: string[], hops = 0): 
     payload: encodeCbor([version, filters, anchor, 64]),
     secretKey: keys.secretKey
   })
-  let proof = e0
+  let proof: Uint8Array = e0
   for (let i = 0; i < hops; i++) proof = step(proof)
   return { kid, version, hops, proof, declaration, publicKey: keys.publicKey, filters }
 }
