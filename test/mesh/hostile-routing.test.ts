@@ -19,6 +19,13 @@ import { Inbox, LINK, addr, linked, recorder, routed, seededKeys, startNode, unt
 type Entry = Record<string, unknown>
 
 /**
+ * The longest a 5 ms timer may be late during an attack. Generous, for a loaded shared machine
+ * (a turn of claim checking is ~3 ms unloaded); work bound by the peer's numbers takes seconds
+ * (on the code before issue 10, WANT over 2^28 numbers held the loop for 20 s).
+ */
+const MAX_DELAY = 250
+
+/**
  * A declaration as a subscriber signs it (mesh/routing/declaration.ts, chain.ts), written out
  * from the format, and the claim of distance `hops` (e_hops) that anyone who knows e_0 can make.
  */
@@ -124,7 +131,7 @@ describe('bounded control-plane work and state', () => {
       await until(() => s.drops.filter((d) => d.code === 'ERR_TABLE_FULL').length >= 900, 'the rest refused')
     })
     expect(s.a.interest().length).toBeLessThanOrEqual(1 + 100)
-    expect(delay).toBeLessThan(100)
+    expect(delay).toBeLessThan(MAX_DELAY)
     await flows(s, 5)
   })
 
@@ -139,7 +146,7 @@ describe('bounded control-plane work and state', () => {
       await s.link.ping()
     })
     expect(s.a.peers().length - before).toBeLessThanOrEqual(16)
-    expect(delay).toBeLessThan(100)
+    expect(delay).toBeLessThan(MAX_DELAY)
     await flows(s, 5)
   })
 
@@ -154,7 +161,7 @@ describe('bounded control-plane work and state', () => {
       s.link.send(encodeMessage({ kind: MSG.WANT, entries: [{ kid, from: first, to: first + 2 ** 28 }] }))
       await s.link.ping()
     })
-    expect(delay).toBeLessThan(100)
+    expect(delay).toBeLessThan(MAX_DELAY)
     expect(data() - before).toBe(10)
   })
 
@@ -168,7 +175,7 @@ describe('bounded control-plane work and state', () => {
       s.link.send(encodeMessage({ kind: MSG.WANT, entries: Array.from({ length: 200 }, () => ({ kid, from: 0, to: Number.MAX_SAFE_INTEGER })) }))
       await s.link.ping()
     })
-    expect(delay).toBeLessThan(100)
+    expect(delay).toBeLessThan(MAX_DELAY)
     expect(data() - before).toBe(10)
     await flows(s, 5)
   })
