@@ -9,7 +9,8 @@ import type { Claim } from './interest.js'
  * floods waits behind its own claims while the others' go through.
  *
  * Bounded: at most `perNeighbour` claims wait per neighbour, one per subscriber (a newer claim
- * for the same subscriber replaces the waiting one: only the latest matters).
+ * for the same subscriber replaces the waiting one: only the latest matters; it keeps the
+ * declaration of the one it replaces when it has none of its own for the same version).
  */
 export class InterestIntake {
   readonly perNeighbour: number
@@ -31,8 +32,15 @@ export class InterestIntake {
   offer (via: DeviceId, claim: Claim): boolean {
     let queue = this.#pending.get(via)
     if (queue === undefined) this.#pending.set(via, queue = new Map())
-    if (queue.delete(claim.subscriber)) this.#size--
-    else if (queue.size >= this.perNeighbour) return false
+    const waiting = queue.get(claim.subscriber)
+    if (waiting !== undefined) {
+      queue.delete(claim.subscriber)
+      this.#size--
+      // A claim sent without the declaration relies on the one sent before it for that version.
+      if (claim.declaration === undefined && waiting.version === claim.version && waiting.declaration !== undefined) {
+        claim = { ...claim, declaration: waiting.declaration, publicKey: waiting.publicKey }
+      }
+    } else if (queue.size >= this.perNeighbour) return false
     queue.set(claim.subscriber, claim)
     this.#size++
     return true

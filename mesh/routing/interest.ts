@@ -58,9 +58,12 @@ export interface Claim {
   readonly hops: number
   /** e_hops of the version's hash chain. */
   readonly proof: Uint8Array
-  /** The subscriber's signed declaration of this version (declaration.ts). */
-  readonly declaration: Uint8Array
-  readonly publicKey: PublicKey
+  /**
+   * The subscriber's signed declaration of this version (declaration.ts) and its key; left out
+   * when the sender already sent them on this link for this version.
+   */
+  readonly declaration?: Uint8Array
+  readonly publicKey?: PublicKey
 }
 
 /** What became of one claim; `cost` is the work it took (WORK_*), for the caller's budget. */
@@ -163,7 +166,7 @@ export class InterestTable {
   /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
   cost (claim: Claim): number {
     const route = this.#routes.get(claim.subscriber)
-    if (claim.hops >= UNREACHABLE || (route !== undefined && claim.version < route.version)) return WORK_CLAIM
+    if (claim.hops >= UNREACHABLE || (route !== undefined && claim.version < route.version) || (claim.declaration === undefined && route?.version !== claim.version)) return WORK_CLAIM
     if (route === undefined || claim.version > route.version) return WORK_CLAIM + WORK_VERIFY + UNREACHABLE - claim.hops
     return WORK_CLAIM + route.chain.cost(claim.hops)
   }
@@ -189,7 +192,9 @@ export class InterestTable {
       route.vias.set(via, UNREACHABLE)
       return { changed: differs(before, this.#select(subscriber)), cost }
     }
-    if (!isNew && !bytesEqual(claim.declaration, (route as Route).declaration)) return { changed: false, cost, code: 'ERR_BAD_DECLARATION' }
+    const { declaration, publicKey } = claim
+    if (isNew && (declaration === undefined || publicKey === undefined)) return { changed: false, cost } // a version we do not hold, without its declaration: nothing to check it with
+    if (!isNew && declaration !== undefined && !bytesEqual(declaration, (route as Route).declaration)) return { changed: false, cost, code: 'ERR_BAD_DECLARATION' }
     if (!(this.#byVia.get(via)?.has(subscriber) ?? false) && (this.#byVia.get(via)?.size ?? 0) >= this.limits.maxPerNeighbour) {
       return { changed: false, cost, code: 'ERR_TABLE_FULL' }
     }
@@ -198,7 +203,7 @@ export class InterestTable {
     let opened: ReturnType<typeof openDeclaration> | undefined
     if (isNew) {
       cost += WORK_VERIFY
-      opened = openDeclaration(claim.declaration, claim.publicKey, { subscriber, version: claim.version, length: UNREACHABLE }, this.#ed)
+      opened = openDeclaration(declaration as Uint8Array, publicKey as PublicKey, { subscriber, version: claim.version, length: UNREACHABLE }, this.#ed)
       if (!opened.ok) return { changed: false, cost, code: opened.code }
       chain = HashChain.fromAnchor(opened.declaration.anchor, UNREACHABLE)
     }
@@ -212,7 +217,7 @@ export class InterestTable {
       const filters = opened.declaration.filters
       if (route === undefined || !sameFilters(route.filters, filters)) this.#generation++
       if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber)
-      route = { version: claim.version, declaration: claim.declaration.slice(), publicKey: claim.publicKey.slice(), filters, chain: chain as HashChain, fd: UNREACHABLE, vias: new Map(), refreshedAt: now }
+      route = { version: claim.version, declaration: (declaration as Uint8Array).slice(), publicKey: (publicKey as PublicKey).slice(), filters, chain: chain as HashChain, fd: UNREACHABLE, vias: new Map(), refreshedAt: now }
       this.#routes.set(subscriber, route)
     }
     const r = route as Route

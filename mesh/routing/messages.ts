@@ -15,8 +15,10 @@ import { MAX_DECLARATION_BYTES } from './declaration.js'
  *   WANT   [3, [[kid, from, to]…]]                        send me these (catch-up, repair)
  *   INTEREST [4, [[kid, version, hops, proof, declaration, publicKey]…]]
  *                                                         subscriptions, as a distance vector (interest.ts): the
- *                                                         subscriber's signed declaration (declaration.ts), the
- *                                                         sender's distance and its hash-chain proof (chain.ts)
+ *                                                         sender's distance, its hash-chain proof (chain.ts), and
+ *                                                         the subscriber's signed declaration (declaration.ts) and
+ *                                                         key, left out ([kid, version, hops, proof]) when already
+ *                                                         sent on this link for this version
  *   KEY    [5, [publicKey…]]                              keys of origins I am about to send (self-certifying)
  *   KEYREQ [6, [kid…]]                                    I hold frames whose signer I cannot verify
  *   PEERS  [7, [[id, port, [address…]]…]]                 peer exchange, for bootstrap peers
@@ -27,7 +29,7 @@ export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5,
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
 export interface PeerEntry { id: string, port: number, addresses: string[] }
-export interface InterestEntry { kid: Uint8Array, version: number, hops: number, proof: Uint8Array, declaration: Uint8Array, publicKey: Uint8Array }
+export interface InterestEntry { kid: Uint8Array, version: number, hops: number, proof: Uint8Array, declaration?: Uint8Array, publicKey?: Uint8Array }
 
 export type RoutingMessage =
   | { kind: typeof MSG.HELLO, version: number, fleet: string, port: number, addresses: string[] }
@@ -56,7 +58,10 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.HELLO: return encodeCbor([MSG.HELLO, message.version, message.fleet, message.port, message.addresses])
     case MSG.DIGEST: return encodeCbor([MSG.DIGEST, message.full, message.entries.map((e) => [e.kid, e.low, e.high])])
     case MSG.WANT: return encodeCbor([MSG.WANT, message.entries.map((e) => [e.kid, e.from, e.to])])
-    case MSG.INTEREST: return encodeCbor([MSG.INTEREST, message.entries.map((e) => [e.kid, e.version, e.hops, e.proof, e.declaration, e.publicKey])])
+    case MSG.INTEREST:
+      return encodeCbor([MSG.INTEREST, message.entries.map((e) => e.declaration === undefined || e.publicKey === undefined
+        ? [e.kid, e.version, e.hops, e.proof]
+        : [e.kid, e.version, e.hops, e.proof, e.declaration, e.publicKey])])
     case MSG.KEY: return encodeCbor([MSG.KEY, message.keys])
     case MSG.KEYREQ: return encodeCbor([MSG.KEYREQ, message.kids])
     case MSG.PEERS: return encodeCbor([MSG.PEERS, message.peers.map((p) => [p.id, p.port, p.addresses])])
@@ -94,10 +99,12 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       return {
         kind,
         entries: list(a).map((e) => {
-          const [kid, version, hops, proof, declaration, publicKey] = list(e)
-          const ok = isBytes(kid, 16) && isCount(version) && isCount(hops) && isBytes(proof, CHAIN_ELEMENT_BYTES) && isBytes(declaration) &&
-            declaration.length <= MAX_DECLARATION_BYTES && isBytes(publicKey, 32)
-          return ok ? { kid, version, hops, proof, declaration, publicKey } : bad('INTEREST entry')
+          const fields = list(e)
+          const [kid, version, hops, proof, declaration, publicKey] = fields
+          const ok = isBytes(kid, 16) && isCount(version) && isCount(hops) && isBytes(proof, CHAIN_ELEMENT_BYTES)
+          if (ok && fields.length === 4) return { kid, version, hops, proof }
+          const declared = fields.length === 6 && isBytes(declaration) && declaration.length <= MAX_DECLARATION_BYTES && isBytes(publicKey, 32)
+          return ok && declared ? { kid, version, hops, proof, declaration, publicKey } : bad('INTEREST entry')
         })
       }
     case MSG.KEY:

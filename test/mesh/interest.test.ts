@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import {
-  decodeFrame, encodeFrame, isMeshError, manualClock, telemetryTopic, type Ed25519, type KeyPair
+  decodeFrame, encodeCbor, encodeFrame, isMeshError, manualClock, telemetryTopic, type Ed25519, type KeyPair
 } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
 import { CHAIN_ELEMENT_BYTES, HashChain, chainSeed, chainStep } from '../../mesh/routing/chain.js'
 import { MAX_FILTERS, checkDeclarable, openDeclaration, signDeclaration } from '../../mesh/routing/declaration.js'
 import { InterestIntake } from '../../mesh/routing/intake.js'
+import { MSG, decodeMessage, encodeMessage } from '../../mesh/routing/messages.js'
 import { InterestTable, UNREACHABLE, WORK_VERIFY, type Claim } from '../../mesh/routing/interest.js'
 import { seededKeys } from '../helpers/memory-mesh.js'
 
@@ -161,6 +162,18 @@ describe('the interest table (interest.ts)', () => {
     expect(t.filtersOf(s.id)).toEqual(['x/#'])
   })
 
+  it('a claim without its declaration is taken for a version already verified, and ignored for any other', () => {
+    const t = table(me)
+    const sub = subscriber(s, ['x/#'])
+    const bare = (c: Claim): Claim => ({ subscriber: c.subscriber, version: c.version, hops: c.hops, proof: c.proof })
+    expect(t.update(n1.id, bare(sub.at(1)), 0)).toEqual({ changed: false, cost: 1 })
+    expect(t.best(s.id)).toBeUndefined()
+    expect(t.update(n1.id, sub.at(1), 0).changed).toBe(true)
+    expect(t.update(n2.id, bare(sub.at(2)), 0).code).toBeUndefined()
+    expect(t.advertised(n2.id, s.id)).toBe(2)
+    expect(t.update(n2.id, { ...bare(sub.at(2)), hops: 1 }, 0).code).toBe('ERR_ROUTE_PROOF')
+  })
+
   it('distance 0 is the subscriber alone, and a distance needs its chain element', () => {
     const t = table(me)
     const sub = subscriber(s, ['x/#'])
@@ -250,6 +263,18 @@ describe('the intake (intake.ts)', () => {
     expect(seen).toEqual([['n1', 's1', 2], ['n1', 's2', 1]])
   })
 
+  it('a claim without a declaration that replaces one with it, for the same version, keeps it', () => {
+    const intake = new InterestIntake({ perNeighbour: 4, workPerTurn: 100 })
+    const declared = { ...claim('s1', 5), declaration: Uint8Array.of(1), publicKey: new Uint8Array(32) }
+    intake.offer('n1', declared)
+    intake.offer('n1', { subscriber: 's1', version: 5, hops: 3, proof: new Uint8Array(16) })
+    intake.offer('n2', { ...declared, subscriber: 's2' })
+    intake.offer('n2', { subscriber: 's2', version: 6, hops: 3, proof: new Uint8Array(16) }) // another version: nothing kept
+    const seen: Claim[] = []
+    intake.drain(() => 1, (_via, c) => seen.push(c))
+    expect(seen.map((c) => [c.subscriber, c.hops, c.declaration])).toEqual([['s1', 3, Uint8Array.of(1)], ['s2', 3, undefined]])
+  })
+
   it('spends at most workPerTurn per turn (one claim always), neighbours in turn', () => {
     const intake = new InterestIntake({ perNeighbour: 100, workPerTurn: 100 })
     for (let i = 0; i < 10; i++) intake.offer('flood', claim(`f${i}`))
@@ -259,5 +284,27 @@ describe('the intake (intake.ts)', () => {
     expect(seen).toEqual(['flood', 'honest']) // 90 units: the honest neighbour's claim went second
     expect(intake.drain(() => 500, (via) => seen.push(via))).toBe(true) // over budget: one claim anyway
     expect(seen).toHaveLength(3)
+  })
+})
+
+describe('INTEREST on the wire (messages.ts)', () => {
+  const kid = new Uint8Array(16).fill(1)
+  const proof = new Uint8Array(16).fill(2)
+
+  it('carries a claim with its declaration and key, or without both', () => {
+    const full = { kid, version: 3, hops: 1, proof, declaration: Uint8Array.of(0xd2, 0x84), publicKey: new Uint8Array(32).fill(3) }
+    const bare = { kid, version: 3, hops: 1, proof }
+    expect(decodeMessage(encodeMessage({ kind: MSG.INTEREST, entries: [full, bare] }))).toEqual({ kind: MSG.INTEREST, entries: [full, bare] })
+  })
+
+  it('refuses entries of another shape: five fields, a short proof, a key of 31 bytes', () => {
+    const code = (entry: unknown[]): string | undefined => {
+      try { decodeMessage(encodeCbor([MSG.INTEREST, [entry]])) } catch (err) { return isMeshError(err) ? err.code : 'other' }
+    }
+    expect(code([kid, 3, 1, proof, Uint8Array.of(1)])).toBe('ERR_BAD_CBOR')
+    expect(code([kid, 3, 1, new Uint8Array(15)])).toBe('ERR_BAD_CBOR')
+    expect(code([kid, 3, 1, proof, Uint8Array.of(1), new Uint8Array(31)])).toBe('ERR_BAD_CBOR')
+    expect(code([new Uint8Array(15), 3, 1, proof])).toBe('ERR_BAD_CBOR')
+    expect(code([kid, 3, 1, proof])).toBeUndefined()
   })
 })

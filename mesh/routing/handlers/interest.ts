@@ -22,7 +22,9 @@ export function onInterest (ctx: RouterContext, state: LinkState, entries: Inter
       ctx.drop({ code: 'ERR_NOT_IN_ROSTER', origin: subscriber, from: state.peer })
       continue
     }
-    const claim: Claim = { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof, declaration: entry.declaration, publicKey: entry.publicKey }
+    const claim: Claim = entry.declaration === undefined
+      ? { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof }
+      : { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof, declaration: entry.declaration, publicKey: entry.publicKey }
     if (!ctx.intake.offer(state.peer, claim)) ctx.drop({ code: 'ERR_TABLE_FULL', origin: subscriber, from: state.peer })
   }
   checkSoon(ctx)
@@ -56,11 +58,29 @@ export function checkClaims (ctx: RouterContext): void {
 }
 
 /** Rough encoded size of one entry, to keep INTEREST messages under the link limit. */
-const entrySize = (e: InterestEntry): number => e.declaration.length + 96
+const entrySize = (e: InterestEntry): number => (e.declaration?.length ?? 0) + 96
 
+/** Per link: the version of each subscriber whose declaration this link was sent (then claims go without it). */
+const declared = new WeakMap<LinkState, Map<DeviceId, number>>()
+
+/**
+ * Sends claims to one neighbour. A declaration goes once per (link, subscriber, version): later
+ * claims of that version (a distance changed, a retraction) carry only [kid, version, hops, proof].
+ */
 export function sendInterest (ctx: RouterContext, state: LinkState, claims: Claim[]): void {
-  const entries: InterestEntry[] = claims.map((c) => ({
-    kid: deviceIdToBytes(c.subscriber), version: c.version, hops: c.hops, proof: c.proof, declaration: c.declaration, publicKey: c.publicKey
-  }))
-  for (const chunk of chunks(entries, entrySize)) ctx.send(state, { kind: MSG.INTEREST, entries: chunk })
+  let sent = declared.get(state)
+  if (sent === undefined) declared.set(state, sent = new Map())
+  if (sent.size > ctx.interest.limits.maxSubscribers) sent.clear() // subscribers come and go: start over rather than grow
+  const entries: InterestEntry[] = claims.map((c) => {
+    const entry: InterestEntry = { kid: deviceIdToBytes(c.subscriber), version: c.version, hops: c.hops, proof: c.proof }
+    if (sent.get(c.subscriber) !== c.version && c.declaration !== undefined && c.publicKey !== undefined) {
+      entry.declaration = c.declaration
+      entry.publicKey = c.publicKey
+    }
+    return entry
+  })
+  for (const chunk of chunks(entries, entrySize)) {
+    if (!ctx.send(state, { kind: MSG.INTEREST, entries: chunk })) continue // refused: the next advert carries the declarations again
+    for (const e of chunk) if (e.declaration !== undefined) sent.set(deviceIdFromBytes(e.kid), e.version)
+  }
 }
