@@ -3,10 +3,11 @@ import type { Claim } from './interest.js'
 
 /**
  * INTEREST claims waiting to be checked (interest.ts `update`), so that no message, and no
- * neighbour, takes the event loop for long: a message only files its claims here; they are
- * checked later on the clock's macrotasks, a bounded amount of work per turn (`workPerTurn`
- * units, interest.ts WORK_*), one neighbour after the other (round robin), so a neighbour that
- * floods waits behind its own claims while the others' go through.
+ * neighbour, takes the event loop for long: a message files its claims here, and they are
+ * checked at once while the turn's work budget lasts (`workPerTurn` units, interest.ts WORK_*,
+ * shared by every message of the turn), the rest on the clock's next turns (macrotasks), one
+ * neighbour after the other (round robin), so a neighbour that floods waits behind its own
+ * claims while the others' go through. Honest traffic is checked without delay.
  *
  * Bounded: at most `perNeighbour` claims wait per neighbour, one per subscriber (a newer claim
  * for the same subscriber replaces the waiting one: only the latest matters; it keeps the
@@ -17,12 +18,15 @@ export class InterestIntake {
   readonly workPerTurn: number
   readonly #pending = new Map<DeviceId, Map<DeviceId, Claim>>()
   #size = 0
-  /** Set while a drain is scheduled (router's business). */
+  #budget: number
+  #fresh = true
+  /** Set while the next turn is scheduled (the router's business). */
   scheduled = false
 
   constructor (init: { perNeighbour: number, workPerTurn: number }) {
     this.perNeighbour = Math.max(1, init.perNeighbour)
     this.workPerTurn = Math.max(1, init.workPerTurn)
+    this.#budget = this.workPerTurn
   }
 
   /** Claims waiting, all neighbours together. */
@@ -52,21 +56,29 @@ export class InterestIntake {
     this.#pending.delete(via)
   }
 
+  /** What is left of this turn's work budget. */
+  get budget (): number { return this.#budget }
+
+  /** A new turn: the whole budget again (the router calls it from a clock timer, a macrotask). */
+  refill (): void {
+    this.#budget = this.workPerTurn
+    this.#fresh = true
+  }
+
   /**
-   * Hands claims to `check`, one neighbour after another, until `workPerTurn` units are spent
-   * (`cost` says what the next claim would take; one claim is always taken). Returns true while
-   * claims are left for another turn.
+   * Hands claims to `check`, one neighbour after another, while this turn's budget lasts (`cost`
+   * says what the next claim would take; on a fresh turn one claim is taken whatever it costs).
+   * Messages that arrive in one turn share its budget, however many they are. Returns true
+   * while claims are left for another turn.
    */
   drain (cost: (claim: Claim) => number, check: (via: DeviceId, claim: Claim) => void): boolean {
-    let budget = this.workPerTurn
-    let first = true
     while (this.#size > 0) {
       const [via, queue] = this.#pending.entries().next().value as [DeviceId, Map<DeviceId, Claim>]
       const [subscriber, claim] = queue.entries().next().value as [DeviceId, Claim]
       const work = cost(claim)
-      if (!first && work > budget) break
-      first = false
-      budget -= work
+      if (!this.#fresh && work > this.#budget) break
+      this.#fresh = false
+      this.#budget -= work
       queue.delete(subscriber)
       this.#size--
       // Round robin: this neighbour goes to the back of the line.

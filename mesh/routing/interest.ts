@@ -83,6 +83,12 @@ interface Route {
   fd: number
   /** Distance advertised by each neighbour (its own distance to the subscriber). */
   vias: Map<DeviceId, number>
+  /**
+   * The distances of the version before, for neighbours that have not sent this one yet: not a
+   * route (feasibility holds within a version), only what `advertised` answers meanwhile, so a
+   * new version's wave across the mesh does not make frames go twice.
+   */
+  previous: ReadonlyMap<DeviceId, number>
   refreshedAt: number
 }
 
@@ -217,7 +223,17 @@ export class InterestTable {
       const filters = opened.declaration.filters
       if (route === undefined || !sameFilters(route.filters, filters)) this.#generation++
       if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber)
-      route = { version: claim.version, declaration: (declaration as Uint8Array).slice(), publicKey: (publicKey as PublicKey).slice(), filters, chain: chain as HashChain, fd: UNREACHABLE, vias: new Map(), refreshedAt: now }
+      route = {
+        version: claim.version,
+        declaration: (declaration as Uint8Array).slice(),
+        publicKey: (publicKey as PublicKey).slice(),
+        filters,
+        chain: chain as HashChain,
+        fd: UNREACHABLE,
+        vias: new Map(),
+        previous: route?.vias ?? new Map(),
+        refreshedAt: now
+      }
       this.#routes.set(subscriber, route)
     }
     const r = route as Route
@@ -251,7 +267,8 @@ export class InterestTable {
   /** What `via` told us its distance to `subscriber` is (UNREACHABLE when nothing). */
   advertised (via: DeviceId, subscriber: DeviceId): number {
     if (via === subscriber) return 0
-    return this.#routes.get(subscriber)?.vias.get(via) ?? UNREACHABLE
+    const route = this.#routes.get(subscriber)
+    return route?.vias.get(via) ?? route?.previous.get(via) ?? UNREACHABLE
   }
 
   /** Forgets a neighbour; returns the subscribers whose best route changed. O(its entries). */

@@ -182,6 +182,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#advertiseScheduled = false
     this.#toAdvertise.clear()
     this.intake.scheduled = false
+    this.intake.refill()
     this.digestDue.clear()
     for (const peer of this.links.keys()) this.intake.dropVia(peer)
     this.verifier.clear()

@@ -275,15 +275,20 @@ describe('the intake (intake.ts)', () => {
     expect(seen.map((c) => [c.subscriber, c.hops, c.declaration])).toEqual([['s1', 3, Uint8Array.of(1)], ['s2', 3, undefined]])
   })
 
-  it('spends at most workPerTurn per turn (one claim always), neighbours in turn', () => {
+  it('spends at most workPerTurn per turn, shared by every drain of the turn (one claim on a fresh turn), neighbours in turn', () => {
     const intake = new InterestIntake({ perNeighbour: 100, workPerTurn: 100 })
     for (let i = 0; i < 10; i++) intake.offer('flood', claim(`f${i}`))
     intake.offer('honest', claim('h'))
     const seen: string[] = []
     expect(intake.drain(() => 45, (via) => seen.push(via))).toBe(true)
     expect(seen).toEqual(['flood', 'honest']) // 90 units: the honest neighbour's claim went second
-    expect(intake.drain(() => 500, (via) => seen.push(via))).toBe(true) // over budget: one claim anyway
+    expect(intake.budget).toBe(10)
+    expect(intake.drain(() => 45, (via) => seen.push(via))).toBe(true) // the same turn: nothing left
+    expect(seen).toHaveLength(2)
+    intake.refill()
+    expect(intake.drain(() => 500, (via) => seen.push(via))).toBe(true) // over budget: one claim on a fresh turn
     expect(seen).toHaveLength(3)
+    expect(intake.budget).toBe(-400)
   })
 })
 

@@ -1,6 +1,6 @@
 import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
 import { chunks, MSG, type InterestEntry } from '../messages.js'
-import type { Claim } from '../interest.js'
+import { UNREACHABLE, type Claim } from '../interest.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { digestSoon } from './sync.js'
 
@@ -9,8 +9,8 @@ import { digestSoon } from './sync.js'
  * distance vector (interest.ts), each claim carrying the subscriber's signed declaration
  * (declaration.ts) and a hash-chain proof of the distance (chain.ts).
  *
- * A message does O(entries) work: its claims are filed in the intake (intake.ts), and checked on
- * the clock's next turns within a work budget per turn. A route that moves to another neighbour
+ * A message does O(entries) work plus what the turn's budget allows: its claims are filed in the
+ * intake (intake.ts) and checked within a work budget per turn of the clock. A route that moves to another neighbour
  * earns that neighbour a full DIGEST; refused claims are reported (drop) with the neighbour that
  * sent them.
  */
@@ -27,20 +27,24 @@ export function onInterest (ctx: RouterContext, state: LinkState, entries: Inter
       : { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof, declaration: entry.declaration, publicKey: entry.publicKey }
     if (!ctx.intake.offer(state.peer, claim)) ctx.drop({ code: 'ERR_TABLE_FULL', origin: subscriber, from: state.peer })
   }
-  checkSoon(ctx)
+  checkClaims(ctx)
 }
 
-/** Schedules a turn of claim checking on the clock (a macrotask: timers and I/O run in between). */
-function checkSoon (ctx: RouterContext): void {
-  if (ctx.intake.scheduled || ctx.intake.size === 0) return
+/**
+ * A new turn on the clock (a macrotask: timers and I/O run in between) when this one's budget
+ * was touched: it refills the budget and checks what is left.
+ */
+function nextTurn (ctx: RouterContext): void {
+  if (ctx.intake.scheduled) return
   ctx.intake.scheduled = true
   ctx.later(0, () => {
     ctx.intake.scheduled = false
-    checkClaims(ctx)
+    ctx.intake.refill()
+    if (ctx.intake.size > 0) checkClaims(ctx)
   })
 }
 
-/** One turn: checks claims within the work budget, then re-advertises what changed. */
+/** Checks claims while the turn's budget lasts, then re-advertises what changed. */
 export function checkClaims (ctx: RouterContext): void {
   const now = ctx.clock.now()
   const changed: DeviceId[] = []
@@ -54,7 +58,7 @@ export function checkClaims (ctx: RouterContext): void {
     if (after !== undefined && after !== before) digestSoon(ctx, after)
   })
   if (changed.length > 0) ctx.advertise(changed)
-  checkSoon(ctx)
+  if (ctx.intake.size > 0 || ctx.intake.budget < ctx.intake.workPerTurn) nextTurn(ctx)
 }
 
 /** Rough encoded size of one entry, to keep INTEREST messages under the link limit. */
@@ -64,8 +68,9 @@ const entrySize = (e: InterestEntry): number => (e.declaration?.length ?? 0) + 9
 const declared = new WeakMap<LinkState, Map<DeviceId, number>>()
 
 /**
- * Sends claims to one neighbour. A declaration goes once per (link, subscriber, version): later
- * claims of that version (a distance changed, a retraction) carry only [kid, version, hops, proof].
+ * Sends claims to one neighbour. A declaration goes once per (link, subscriber, version), with
+ * the first claim of a distance: later claims of that version (a distance changed) and every
+ * "unreachable" carry only [kid, version, hops, proof].
  */
 export function sendInterest (ctx: RouterContext, state: LinkState, claims: Claim[]): void {
   let sent = declared.get(state)
@@ -73,7 +78,8 @@ export function sendInterest (ctx: RouterContext, state: LinkState, claims: Clai
   if (sent.size > ctx.interest.limits.maxSubscribers) sent.clear() // subscribers come and go: start over rather than grow
   const entries: InterestEntry[] = claims.map((c) => {
     const entry: InterestEntry = { kid: deviceIdToBytes(c.subscriber), version: c.version, hops: c.hops, proof: c.proof }
-    if (sent.get(c.subscriber) !== c.version && c.declaration !== undefined && c.publicKey !== undefined) {
+    // "Unreachable" needs no declaration (it teaches no version, interest.ts), so it marks nothing either.
+    if (c.hops < UNREACHABLE && sent.get(c.subscriber) !== c.version && c.declaration !== undefined && c.publicKey !== undefined) {
       entry.declaration = c.declaration
       entry.publicKey = c.publicKey
     }
