@@ -2,8 +2,11 @@ import {
   bytesEqual, filterCoversDevice, telemetryTopic, topicMatches,
   type Clock, type DeviceId, type Ed25519, type ErrorCode, type KeyPair, type PublicKey
 } from '../../shared/index.js'
-import { HashChain, chainSeed } from './chain.js'
-import { checkDeclarable, openDeclaration, signDeclaration } from './declaration.js'
+import { HashChain } from './chain.js'
+import { openDeclaration } from './declaration.js'
+import { UNREACHABLE, type Claim } from './claim.js'
+import { LocalInterest } from './local-interest.js'
+import { MatchCache } from './match-cache.js'
 
 /**
  * Declared interest: who subscribes to what, and which neighbour leads to them.
@@ -40,9 +43,6 @@ import { checkDeclarable, openDeclaration, signDeclaration } from './declaration
  * one verification per hop of its path, not one per device.
  */
 
-/** A distance at or above this is "unreachable" (RFC 1058 §2.2 uses 16; meshes may be deeper); also the hash chains' length N. */
-export const UNREACHABLE = 64
-
 export const INTEREST_DEFAULTS = {
   /** Most subscribers this node keeps routes for, in all. */
   maxSubscribers: 4096,
@@ -50,21 +50,7 @@ export const INTEREST_DEFAULTS = {
   maxPerNeighbour: 1024
 } as const
 
-/** What a neighbour tells us of one subscriber (an INTEREST entry), before it is checked. */
-export interface Claim {
-  readonly subscriber: DeviceId
-  readonly version: number
-  /** The neighbour's own distance to the subscriber (0: it is the subscriber). */
-  readonly hops: number
-  /** e_hops of the version's hash chain. */
-  readonly proof: Uint8Array
-  /**
-   * The subscriber's signed declaration of this version (declaration.ts) and its key; left out
-   * when the sender already sent them on this link for this version.
-   */
-  readonly declaration?: Uint8Array
-  readonly publicKey?: PublicKey
-}
+export { UNREACHABLE, type Claim } from './claim.js'
 
 /** What became of one claim; `cost` is the work it took (WORK_*), for the caller's budget. */
 export interface UpdateResult { changed: boolean, cost: number, code?: ErrorCode }
@@ -92,82 +78,39 @@ interface Route {
   refreshedAt: number
 }
 
-interface Own { version: number, filters: readonly string[], declaration: Uint8Array, chain: HashChain }
-
 type Best = { via: DeviceId, hops: number, version: number } | undefined
 
-const MAX_CACHED_TOPICS = 1024
 
 export class InterestTable {
   readonly self: DeviceId
   readonly limits: { readonly maxSubscribers: number, readonly maxPerNeighbour: number }
-  readonly #keys: KeyPair
+  /** This node's own subscriptions and declaration. */
+  readonly local: LocalInterest
   readonly #ed: Ed25519 | undefined
-  readonly #clock: Clock
   readonly #routes = new Map<DeviceId, Route>()
   /** Subscribers each neighbour has an entry for: O(its entries) to forget a neighbour, O(1) to count. */
   readonly #byVia = new Map<DeviceId, Set<DeviceId>>()
-  readonly #local = new Map<string, number>() // filter -> subscription count
-  /** Subscribers whose filters match a topic (or want an origin), valid while `#generation` is unchanged. */
-  readonly #matches = new Map<string, { generation: number, subscribers: DeviceId[] }>()
-  #generation = 0
-  #version: number
-  #declared = false
-  #own: Own | undefined
+  /** Subscribers whose filters match a topic (or want an origin), until some route's filters change. */
+  readonly #matches = new MatchCache()
 
   constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
     this.self = components.keys.id
-    this.#keys = components.keys
+    this.local = new LocalInterest(components)
     this.#ed = components.ed25519
-    this.#clock = components.clock
     this.limits = {
       maxSubscribers: Math.max(1, init.maxSubscribers ?? INTEREST_DEFAULTS.maxSubscribers),
       maxPerNeighbour: Math.max(1, init.maxPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour)
     }
-    // Versions start from the wall clock in ms: a restarted subscriber declares above every version
-    // it used before (unless it bumped faster than once a millisecond), with nothing stored.
-    this.#version = Math.floor(this.#clock.wall())
   }
 
-  /** This node's own filters. */
-  get localFilters (): string[] { return [...this.#local.keys()] }
-  get version (): number { return this.#version }
+  /** This node's own filters, version and declaration (local-interest.ts). */
+  get localFilters (): string[] { return this.local.filters }
+  get version (): number { return this.local.version }
+  setLocal (filter: string, delta: 1 | -1): boolean { return this.local.set(filter, delta) }
+  bump (): void { this.local.bump() }
+  own (): Claim | undefined { return this.local.claim() }
   /** Subscribers with a route (reachable or not). */
   get size (): number { return this.#routes.size }
-
-  /** Adds or removes one local subscription; returns true when the declared set changed. */
-  setLocal (filter: string, delta: 1 | -1): boolean {
-    if (delta === 1 && !this.#local.has(filter)) checkDeclarable([...this.#local.keys(), filter])
-    const count = (this.#local.get(filter) ?? 0) + delta
-    const changed = count <= 0 ? this.#local.delete(filter) : !this.#local.has(filter)
-    if (count > 0) this.#local.set(filter, count)
-    if (changed) {
-      this.#declared = true
-      this.bump()
-    }
-    return changed
-  }
-
-  /** A new version of our own declaration (a change, or the periodic refresh). */
-  bump (): void { this.#version = Math.max(this.#version + 1, Math.floor(this.#clock.wall())) }
-
-  /** Our own declaration of the current version, signed once per version. */
-  #ownDeclaration (): Own | undefined {
-    if (!this.#declared) return undefined
-    if (this.#own?.version === this.#version) return this.#own
-    const filters = this.localFilters
-    const chain = HashChain.fromSeed(chainSeed(this.#keys.secretKey, this.#version), UNREACHABLE)
-    const declaration = signDeclaration({ keys: this.#keys, version: this.#version, filters, anchor: chain.anchor, length: UNREACHABLE, ed25519: this.#ed })
-    this.#own = { version: this.#version, filters, declaration, chain }
-    return this.#own
-  }
-
-  /** Our own declaration, as sent to neighbours (distance 0, proof e_0). */
-  own (): Claim | undefined {
-    const own = this.#ownDeclaration()
-    if (own === undefined) return undefined
-    return { subscriber: this.self, version: own.version, hops: 0, proof: own.chain.element(0) as Uint8Array, declaration: own.declaration, publicKey: this.#keys.publicKey }
-  }
 
   /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
   cost (claim: Claim): number {
@@ -221,7 +164,7 @@ export class InterestTable {
     const before = this.best(subscriber)
     if (isNew && opened?.ok === true) {
       const filters = opened.declaration.filters
-      if (route === undefined || !sameFilters(route.filters, filters)) this.#generation++
+      if (route === undefined || !sameFilters(route.filters, filters)) this.#matches.invalidate()
       if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber)
       route = {
         version: claim.version,
@@ -294,7 +237,7 @@ export class InterestTable {
       this.#routes.delete(subscriber)
       dropped.push(subscriber)
     }
-    if (dropped.length > 0) this.#generation++
+    if (dropped.length > 0) this.#matches.invalidate()
     return dropped
   }
 
@@ -360,13 +303,11 @@ export class InterestTable {
   countVia (via: DeviceId): number { return this.#byVia.get(via)?.size ?? 0 }
 
   #matching (key: string, test: (filters: readonly string[]) => boolean): DeviceId[] {
-    const hit = this.#matches.get(key)
-    if (hit?.generation === this.#generation) return hit.subscribers
-    const subscribers: DeviceId[] = []
-    for (const [subscriber, route] of this.#routes) if (test(route.filters)) subscribers.push(subscriber)
-    if (hit === undefined && this.#matches.size >= MAX_CACHED_TOPICS) this.#matches.delete(this.#matches.keys().next().value as string)
-    this.#matches.set(key, { generation: this.#generation, subscribers })
-    return subscribers
+    return this.#matches.get(key, () => {
+      const subscribers: DeviceId[] = []
+      for (const [subscriber, route] of this.#routes) if (test(route.filters)) subscribers.push(subscriber)
+      return subscribers
+    })
   }
 
   #index (via: DeviceId, subscriber: DeviceId): void {
