@@ -62,10 +62,11 @@ describe('the control plane never loops on its own', () => {
     // In a child process: a control plane that loops would hold its event loop, and only a kill ends it.
     const script = `
       const { createFleet } = await import(${JSON.stringify(`${root}dist/firmware-sim/index.js`)})
+      const fleet = await createFleet({ devices: 50, mode: 'hybrid', transport: 'memory', seed: 1, gateway: { http: { port: 0, host: '127.0.0.1' } } })
+      // From the fleet's start on (building 50 devices and a gateway is not what is measured).
       let worst = 0
       let last = performance.now()
       const sampler = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last - 20); last = now }, 20)
-      const fleet = await createFleet({ devices: 50, mode: 'hybrid', transport: 'memory', seed: 1, gateway: { http: { port: 0, host: '127.0.0.1' } } })
       await new Promise((resolve) => setTimeout(resolve, 5000))
       const running = worst
       const stats = fleet.stats()
