@@ -43,7 +43,8 @@ export interface RouterInit extends Pick<VerifierInit, 'maxKeys' | 'maxOrigins' 
   graftDelay?: number
   /**
    * A subscriber re-declares its interest this often, ms (default 10 s); routes not refreshed for 3
-   * periods expire, and a route lost to a failure comes back with the next declaration.
+   * periods expire, and a route lost to a failure comes back with the next declaration. Each
+   * declaration is a new signed version: one signature here, one verification at every node.
    */
   interestRefresh?: number
   /** How long before asking again for the same origin, ms. */
@@ -97,7 +98,8 @@ export interface RouterEvents {
   'link:close': [peer: DeviceId]
 }
 
-export const ROUTING_VERSION = 1
+/** Announced in HELLO. 2: INTEREST carries signed declarations and hash-chain proofs (not understood by 1). */
+export const ROUTING_VERSION = 2
 
 export class Router extends TypedEmitter<RouterEvents> implements RouterContext {
   readonly id: DeviceId
