@@ -94,8 +94,10 @@ describe('the control plane never loops on its own', () => {
     const result = JSON.parse(Buffer.concat(out).toString().trim().split('\n').at(-1) as string) as Record<string, number>
     expect(result.devicesUp).toBe(50)
     expect(result.atGateway).toBeGreaterThan(0)
-    expect(result.running).toBeLessThan(1000)
-    expect(result.afterGateway).toBeLessThan(1000)
+    // Late under load is not the failure looked for (50 devices in one process on a shared machine:
+    // up to ~1 s); a control plane that loops never fires the timer at all (the child is killed).
+    expect(result.running).toBeLessThan(3000)
+    expect(result.afterGateway).toBeLessThan(3000)
     expect(result.stopMs).toBeLessThan(10_000)
     expect(Date.now() - t0).toBeLessThan(45_000)
   })
