@@ -52,7 +52,7 @@ describe('the control plane never loops on its own', () => {
     await new Promise((resolve) => setTimeout(resolve, 200))
     // a retracts to b and c, b and c to each other and to a: a handful, not an endless exchange.
     expect(interest.count).toBeLessThanOrEqual(12)
-    expect(late).toBeLessThan(100)
+    expect(late).toBeLessThan(1000) // generous for a loaded machine: a looping control plane starves it for good
     for (const relay of [a, b, c]) expect(relay.routeTo(s.id)).toBeUndefined()
     expect([...a.links.keys()].sort()).toEqual([b.id, c.id].sort()) // nothing had to be cut
   })
