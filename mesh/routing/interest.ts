@@ -1,9 +1,10 @@
 import {
-  bytesEqual, filterCoversDevice, telemetryTopic, topicMatches,
+  TOPIC_ROOT, bytesEqual, filterCoversDevice, telemetryTopic, topicMatches,
   type Clock, type DeviceId, type Ed25519, type ErrorCode, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { HashChain } from './chain.js'
 import { openDeclaration } from './declaration.js'
+import { FilterIndex } from './filter-index.js'
 import { UNREACHABLE, type Claim } from './claim.js'
 import { LocalInterest } from './local-interest.js'
 import { MatchCache } from './match-cache.js'
@@ -35,8 +36,9 @@ import { MatchCache } from './match-cache.js'
  * its neighbour's distance (one hop shorter than true) and a relay on the path may drop frames
  * (README "Routing under attack"). The table is bounded: `maxSubscribers` routes in all and
  * `maxPerNeighbour` subscribers that one neighbour may have an entry for; updates are O(1) in the
- * table's size (per-neighbour index), and the subscribers a topic or an origin interests are
- * cached per topic until some route's filters change.
+ * table's size (per-neighbour index), the subscribers a topic or an origin interests are found in a
+ * trie of their filters (filter-index.ts: filters that do not match cost nothing) and cached per
+ * topic until some route's filters change.
  *
  * Frames then travel only towards subscribers whose filters match them, along shortest paths,
  * instead of to every node: in a fleet whose readings flow to one gateway, each reading costs
@@ -90,6 +92,8 @@ export class InterestTable {
   readonly #routes = new Map<DeviceId, Route>()
   /** Subscribers each neighbour has an entry for: O(its entries) to forget a neighbour, O(1) to count. */
   readonly #byVia = new Map<DeviceId, Set<DeviceId>>()
+  /** Every route's filters, by level (what a topic or an origin interests costs its matches, not the table). */
+  readonly #filters = new FilterIndex()
   /** Subscribers whose filters match a topic (or want an origin), until some route's filters change. */
   readonly #matches = new MatchCache()
 
@@ -164,7 +168,11 @@ export class InterestTable {
     const before = this.best(subscriber)
     if (isNew && opened?.ok === true) {
       const filters = opened.declaration.filters
-      if (route === undefined || !sameFilters(route.filters, filters)) this.#matches.invalidate()
+      if (route === undefined || !sameFilters(route.filters, filters)) {
+        this.#matches.invalidate()
+        this.#indexFilters(subscriber, route?.filters ?? [], -1)
+        this.#indexFilters(subscriber, filters, 1)
+      }
       if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber)
       route = {
         version: claim.version,
@@ -234,6 +242,7 @@ export class InterestTable {
     for (const [subscriber, route] of this.#routes) {
       if (route.refreshedAt >= before) continue
       for (const via of route.vias.keys()) this.#unindex(via, subscriber)
+      this.#indexFilters(subscriber, route.filters, -1)
       this.#routes.delete(subscriber)
       dropped.push(subscriber)
     }
@@ -268,7 +277,7 @@ export class InterestTable {
    */
   targets (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
     const out = new Set<DeviceId>()
-    for (const subscriber of this.#matching(topic, (filters) => filters.some((f) => topicMatches(f, topic)))) {
+    for (const subscriber of this.#matches.get(topic, () => [...this.#filters.match(topic)])) {
       if (subscriber === origin || subscriber === from) continue
       const best = this.best(subscriber)
       if (best === undefined || best.via === from) continue
@@ -284,9 +293,9 @@ export class InterestTable {
   /** True when frames of `origin` interest this node or a subscriber it routes to. */
   wants (origin: DeviceId, fleet: string, via?: DeviceId): boolean {
     const topic = telemetryTopic(fleet, origin)
-    const matches = (filters: readonly string[]): boolean => filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))
-    if (via === undefined && matches(this.localFilters)) return true
-    for (const subscriber of this.#matching(`\u0000${fleet}\u0000${origin}`, matches)) {
+    if (via === undefined && this.local.filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))) return true
+    const interested = (): DeviceId[] => [...new Set([...this.#filters.match(topic), ...this.#filters.covering([TOPIC_ROOT, fleet, origin])])]
+    for (const subscriber of this.#matches.get(`\u0000${fleet}\u0000${origin}`, interested)) {
       if (subscriber === origin) continue
       const best = this.best(subscriber)
       if (best !== undefined && (via === undefined || best.via === via)) return true
@@ -302,12 +311,8 @@ export class InterestTable {
   /** Subscribers with an entry from `via`. */
   countVia (via: DeviceId): number { return this.#byVia.get(via)?.size ?? 0 }
 
-  #matching (key: string, test: (filters: readonly string[]) => boolean): DeviceId[] {
-    return this.#matches.get(key, () => {
-      const subscribers: DeviceId[] = []
-      for (const [subscriber, route] of this.#routes) if (test(route.filters)) subscribers.push(subscriber)
-      return subscribers
-    })
+  #indexFilters (subscriber: DeviceId, filters: readonly string[], delta: 1 | -1): void {
+    for (const filter of new Set(filters)) this.#filters.update(subscriber, filter, delta)
   }
 
   #index (via: DeviceId, subscriber: DeviceId): void {
