@@ -77,6 +77,7 @@ interface Route {
    * new version's wave across the mesh does not make frames go twice.
    */
   previous: ReadonlyMap<DeviceId, number>
+  /** When this version was installed here (only a new version, signed by the subscriber, refreshes a route). */
   refreshedAt: number
 }
 
@@ -187,8 +188,9 @@ export class InterestTable {
       }
       this.#routes.set(subscriber, route)
     }
+    // A route lives by its subscriber's versions alone (refreshedAt is set when a version is
+    // installed): claims of a version already held, which any relay can repeat, refresh nothing.
     const r = route as Route
-    r.refreshedAt = now
     r.vias.set(via, hops)
     this.#index(via, subscriber)
     const after = this.#select(subscriber)
@@ -236,7 +238,7 @@ export class InterestTable {
     return changed
   }
 
-  /** Drops routes not refreshed since `before`; returns the subscribers dropped. */
+  /** Drops routes whose version was installed before `before` (no newer one since); returns the subscribers dropped. */
   expire (before: number): DeviceId[] {
     const dropped: DeviceId[] = []
     for (const [subscriber, route] of this.#routes) {

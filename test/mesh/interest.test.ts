@@ -204,6 +204,18 @@ describe('the interest table (interest.ts)', () => {
     expect(t.cost(subs[7]?.at(1) as Claim)).toBe(1 + WORK_VERIFY + UNREACHABLE - 1)
   })
 
+  it('only a new version of the subscriber refreshes its route: claims a relay repeats do not keep it alive', () => {
+    const t = table(me)
+    const sub = subscriber(s, ['x/#'])
+    expect(t.update(n1.id, sub.at(1), 0).changed).toBe(true)
+    for (let at = 1000; at <= 30_000; at += 1000) t.update(n1.id, sub.at(1), at) // the same version, again and again
+    expect(t.expire(30_000 - 1)).toEqual([s.id]) // installed at 0: gone after 3 periods of 10 s all the same
+    expect(t.update(n1.id, sub.at(1), 31_000).changed).toBe(true) // (a replay of it comes back: README, "what remains")
+    sub.table.bump()
+    expect(t.update(n1.id, { ...(sub.table.own() as Claim), hops: 1, proof: chainStep((sub.table.own() as Claim).proof) }, 40_000).changed).toBe(true)
+    expect(t.expire(40_000 - 1)).toEqual([])
+  })
+
   it('re-advertises only what changed: a route unreachable before and after is no news (no retraction ping-pong)', () => {
     const t = table(me)
     const sub = subscriber(s, ['x/#'])
