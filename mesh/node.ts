@@ -151,6 +151,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly #exchanged = new Set<string>()
   /** Neighbours whose PEERS message was taken (one per link). */
   readonly #peersFrom = new Set<DeviceId>()
+  /** Neighbours whose HELLO was answered (one per link: a HELLO flood earns one PEERS). */
+  readonly #greeted = new Set<DeviceId>()
   readonly #selected = new Set<string>()
   readonly #pinned = new Set<string>()
   /** Candidates that failed to link, and when they may be picked again. */
@@ -437,13 +439,16 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
 
   #onLinkClose (link: Link): void {
     this.#peersFrom.delete(link.remote.id)
+    this.#greeted.delete(link.remote.id)
     this.#closedBytes.in += link.counters.bytesIn
     this.#closedBytes.out += link.counters.bytesOut
     this.emit('link:close', link.remote.id)
   }
 
-  /** Peer exchange: answer every HELLO with some peers we know, so bootstrap peers lead further. */
+  /** Peer exchange: answer a link's HELLO (its first only) with some peers we know, so bootstrap peers lead further. */
   #onHello (hello: { peer: DeviceId, port: number, addresses: string[] }): void {
+    if (this.#greeted.has(hello.peer) || !this.#manager.links.has(hello.peer)) return
+    this.#greeted.add(hello.peer)
     this.#addExchanged({ id: hello.peer, port: hello.port, addresses: hello.addresses })
     const known: PeerEntry[] = []
     for (const c of this.#candidates.values()) {

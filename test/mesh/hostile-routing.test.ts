@@ -49,7 +49,9 @@ function declare (keys: KeyPair, version: number, filters: string[], hops = 0): 
 const interest = (entries: Entry[]): Uint8Array => encodeMessage({ kind: MSG.INTEREST, entries } as unknown as RoutingMessage)
 
 /** A publisher A and a subscriber C two hops apart (A–B–C), and an attacker M linked to A. */
-async function scene (routing: Record<string, number> = {}, seed = 10): Promise<{ a: MeshNode, b: MeshNode, c: MeshNode, m: KeyPair, link: Link, heard: RoutingMessage[], drops: DropInfo[], inbox: Inbox }> {
+async function scene (routing: Record<string, number> = {}, seed = 10): Promise<{
+  net: ReturnType<typeof createMemoryNetwork>, a: MeshNode, b: MeshNode, c: MeshNode, m: KeyPair, link: Link, heard: RoutingMessage[], drops: DropInfo[], inbox: Inbox
+}> {
   const net = createMemoryNetwork({ seed })
   const a = await startNode(net, 'a', seededKeys(1), [], { routing })
   const b = await startNode(net, 'b', seededKeys(2), [addr(a)])
@@ -65,7 +67,7 @@ async function scene (routing: Record<string, number> = {}, seed = 10): Promise<
   const drops: DropInfo[] = []
   a.on('drop', (d) => { if (d.from === m.id || d.origin === m.id) drops.push(d) })
   await linked(a, m.id)
-  return { a, b, c, m, link, heard, drops, inbox }
+  return { net, a, b, c, m, link, heard, drops, inbox }
 }
 
 /** Publishes `n` readings at A and waits until C has them all. */
@@ -171,6 +173,25 @@ describe('bounded control-plane work and state', () => {
     expect(s.a.peers().length - before).toBeLessThanOrEqual(16)
     expect(delay).toBeLessThan(MAX_DELAY)
     await flows(s, 5)
+  })
+
+  it('1,000 HELLOs on one link: answered with one PEERS, the peer taken once', async () => {
+    const s = await scene({}, 17)
+    const peers = (): number => s.heard.filter((msg) => msg.kind === MSG.PEERS).length
+    const hello = (port: number): Uint8Array => encodeMessage({ kind: MSG.HELLO, version: 2, fleet: 'default', port, addresses: ['10.9.0.2'] })
+    // Another neighbour that says where it listens: a peer A can share.
+    const other = s.net.createTransport(LINK, { keys: seededKeys(67) })
+    onTestFinished(async () => { await other.close() })
+    const link2 = await other.dial(s.a.address!)
+    link2.send(hello(7001))
+    await link2.ping()
+    const before = s.a.peers().length
+    for (let i = 0; i < 1000; i++) s.link.send(hello(7000))
+    await s.link.ping()
+    await until(() => peers() >= 1, 'A answers the HELLO with the peers it knows')
+    await flows(s, 5)
+    expect(peers()).toBe(1)
+    expect(s.a.peers().length - before).toBeLessThanOrEqual(1)
   })
 
   it('WANT for a range of 2^28 numbers: the work follows what is held, not the range', async () => {
