@@ -11,20 +11,25 @@ import type { Claim } from './interest.js'
  *
  * Bounded: at most `perNeighbour` claims wait per neighbour, one per subscriber (a newer claim
  * for the same subscriber replaces the waiting one: only the latest matters; it keeps the
- * declaration of the one it replaces when it has none of its own for the same version).
+ * declaration of the one it replaces when it has none of its own for the same version), and
+ * their declarations hold at most `bytesPerNeighbour` bytes.
  */
 export class InterestIntake {
   readonly perNeighbour: number
+  readonly bytesPerNeighbour: number
   readonly workPerTurn: number
   readonly #pending = new Map<DeviceId, Map<DeviceId, Claim>>()
+  /** Bytes of the declarations waiting, per neighbour. */
+  readonly #bytes = new Map<DeviceId, number>()
   #size = 0
   #budget: number
   #fresh = true
   /** Set while the next turn is scheduled (the router's business). */
   scheduled = false
 
-  constructor (init: { perNeighbour: number, workPerTurn: number }) {
+  constructor (init: { perNeighbour: number, workPerTurn: number, bytesPerNeighbour?: number }) {
     this.perNeighbour = Math.max(1, init.perNeighbour)
+    this.bytesPerNeighbour = Math.max(1, init.bytesPerNeighbour ?? Infinity)
     this.workPerTurn = Math.max(1, init.workPerTurn)
     this.#budget = this.workPerTurn
   }
@@ -32,28 +37,33 @@ export class InterestIntake {
   /** Claims waiting, all neighbours together. */
   get size (): number { return this.#size }
 
-  /** Files a claim from `via`; false when `via` already has `perNeighbour` claims waiting (refused). */
+  /** Files a claim from `via`; false when `via` already has `perNeighbour` claims, or `bytesPerNeighbour` bytes of declarations, waiting (refused). */
   offer (via: DeviceId, claim: Claim): boolean {
     let queue = this.#pending.get(via)
+    const waiting = queue?.get(claim.subscriber)
+    // A claim sent without the declaration relies on the one sent before it for that version.
+    if (claim.declaration === undefined && waiting !== undefined && waiting.version === claim.version && waiting.declaration !== undefined) {
+      claim = { ...claim, declaration: waiting.declaration, publicKey: waiting.publicKey }
+    }
+    if (waiting === undefined && (queue?.size ?? 0) >= this.perNeighbour) return false
+    const bytes = this.bytesOf(via) - (waiting?.declaration?.length ?? 0) + (claim.declaration?.length ?? 0)
+    if (bytes > this.bytesPerNeighbour) return false
+    if (waiting === undefined) this.#size++
     if (queue === undefined) this.#pending.set(via, queue = new Map())
-    const waiting = queue.get(claim.subscriber)
-    if (waiting !== undefined) {
-      queue.delete(claim.subscriber)
-      this.#size--
-      // A claim sent without the declaration relies on the one sent before it for that version.
-      if (claim.declaration === undefined && waiting.version === claim.version && waiting.declaration !== undefined) {
-        claim = { ...claim, declaration: waiting.declaration, publicKey: waiting.publicKey }
-      }
-    } else if (queue.size >= this.perNeighbour) return false
+    queue.delete(claim.subscriber)
     queue.set(claim.subscriber, claim)
-    this.#size++
+    this.#bytes.set(via, bytes)
     return true
   }
+
+  /** Bytes of declarations `via` has waiting. */
+  bytesOf (via: DeviceId): number { return this.#bytes.get(via) ?? 0 }
 
   /** Forgets what `via` filed (its link closed). */
   dropVia (via: DeviceId): void {
     this.#size -= this.#pending.get(via)?.size ?? 0
     this.#pending.delete(via)
+    this.#bytes.delete(via)
   }
 
   /** What is left of this turn's work budget. */
@@ -81,6 +91,7 @@ export class InterestIntake {
       this.#budget -= work
       queue.delete(subscriber)
       this.#size--
+      this.#bytes.set(via, this.bytesOf(via) - (claim.declaration?.length ?? 0))
       // Round robin: this neighbour goes to the back of the line.
       this.#pending.delete(via)
       if (queue.size > 0) this.#pending.set(via, queue)

@@ -34,11 +34,12 @@ import { MatchCache } from './match-cache.js'
  * e_d (chain.ts, SEAD), and a node that heard e_d can only advertise d or more; distance 0 is the
  * subscriber's own and is taken only from the subscriber itself. What remains: a relay may repeat
  * its neighbour's distance (one hop shorter than true) and a relay on the path may drop frames
- * (README "Routing under attack"). The table is bounded: `maxSubscribers` routes in all and
- * `maxPerNeighbour` subscribers that one neighbour may have an entry for; updates are O(1) in the
- * table's size (per-neighbour index), the subscribers a topic or an origin interests are found in a
- * trie of their filters (filter-index.ts: filters that do not match cost nothing) and cached per
- * topic until some route's filters change.
+ * (README "Routing under attack"). The table is bounded: `maxSubscribers` routes in all, and
+ * `maxPerNeighbour` subscribers (`maxBytesPerNeighbour` bytes of their declarations) that one
+ * neighbour may have an entry for; updates are O(1) in the table's size (per-neighbour index),
+ * and the subscribers a topic or an origin interests are found in a trie of their filters
+ * (filter-index.ts: filters that do not match cost nothing), cached per topic until some
+ * route's filters change.
  *
  * Frames then travel only towards subscribers whose filters match them, along shortest paths,
  * instead of to every node: in a fleet whose readings flow to one gateway, each reading costs
@@ -49,7 +50,14 @@ export const INTEREST_DEFAULTS = {
   /** Most subscribers this node keeps routes for, in all. */
   maxSubscribers: 4096,
   /** Most subscribers one neighbour may have an entry for (so one neighbour cannot fill the table). */
-  maxPerNeighbour: 1024
+  maxPerNeighbour: 1024,
+  /**
+   * Most bytes of declarations (each at most 8 KiB) of the subscribers one neighbour has an entry
+   * for: an honest neighbour with 1,024 subscribers needs ~300 KiB; one that declares the largest
+   * declarations gets ~128 of them in, not 1,024 (what they hold with their filters and chains is
+   * about three times their bytes).
+   */
+  maxBytesPerNeighbour: 1024 * 1024
 } as const
 
 export { UNREACHABLE, type Claim } from './claim.js'
@@ -86,25 +94,28 @@ type Best = { via: DeviceId, hops: number, version: number } | undefined
 
 export class InterestTable {
   readonly self: DeviceId
-  readonly limits: { readonly maxSubscribers: number, readonly maxPerNeighbour: number }
+  readonly limits: { readonly maxSubscribers: number, readonly maxPerNeighbour: number, readonly maxBytesPerNeighbour: number }
   /** This node's own subscriptions and declaration. */
   readonly local: LocalInterest
   readonly #ed: Ed25519 | undefined
   readonly #routes = new Map<DeviceId, Route>()
   /** Subscribers each neighbour has an entry for: O(its entries) to forget a neighbour, O(1) to count. */
   readonly #byVia = new Map<DeviceId, Set<DeviceId>>()
+  /** Bytes of the declarations of the subscribers each neighbour has an entry for. */
+  readonly #bytesVia = new Map<DeviceId, number>()
   /** Every route's filters, by level (what a topic or an origin interests costs its matches, not the table). */
   readonly #filters = new FilterIndex()
   /** Subscribers whose filters match a topic (or want an origin), until some route's filters change. */
   readonly #matches = new MatchCache()
 
-  constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
+  constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number, maxBytesPerNeighbour?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
     this.self = components.keys.id
     this.local = new LocalInterest(components)
     this.#ed = components.ed25519
     this.limits = {
       maxSubscribers: Math.max(1, init.maxSubscribers ?? INTEREST_DEFAULTS.maxSubscribers),
-      maxPerNeighbour: Math.max(1, init.maxPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour)
+      maxPerNeighbour: Math.max(1, init.maxPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour),
+      maxBytesPerNeighbour: Math.max(1, init.maxBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour)
     }
   }
 
@@ -149,9 +160,12 @@ export class InterestTable {
     const { declaration, publicKey } = claim
     if (isNew && (declaration === undefined || publicKey === undefined)) return { changed: false, cost } // a version we do not hold, without its declaration: nothing to check it with
     if (!isNew && declaration !== undefined && !bytesEqual(declaration, (route as Route).declaration)) return { changed: false, cost, code: 'ERR_BAD_DECLARATION' }
-    if (!(this.#byVia.get(via)?.has(subscriber) ?? false) && (this.#byVia.get(via)?.size ?? 0) >= this.limits.maxPerNeighbour) {
-      return { changed: false, cost, code: 'ERR_TABLE_FULL' }
-    }
+    const entered = this.#byVia.get(via)?.has(subscriber) ?? false
+    if (!entered && (this.#byVia.get(via)?.size ?? 0) >= this.limits.maxPerNeighbour) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
+    // Bytes this neighbour's entries would hold: a new version replaces the old one's declaration.
+    const held = entered ? (route as Route).declaration.length : 0
+    const size = isNew ? (declaration as Uint8Array).length : (route as Route).declaration.length
+    if (this.bytesVia(via) - held + size > this.limits.maxBytesPerNeighbour) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
     if (route === undefined && this.#routes.size >= this.limits.maxSubscribers) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
     let chain = route?.chain
     let opened: ReturnType<typeof openDeclaration> | undefined
@@ -174,7 +188,7 @@ export class InterestTable {
         this.#indexFilters(subscriber, route?.filters ?? [], -1)
         this.#indexFilters(subscriber, filters, 1)
       }
-      if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber)
+      if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber, route.declaration.length)
       route = {
         version: claim.version,
         declaration: (declaration as Uint8Array).slice(),
@@ -192,7 +206,7 @@ export class InterestTable {
     // installed): claims of a version already held, which any relay can repeat, refresh nothing.
     const r = route as Route
     r.vias.set(via, hops)
-    this.#index(via, subscriber)
+    this.#index(via, subscriber, r.declaration.length)
     const after = this.#select(subscriber)
     return { changed: differs(before, after), cost }
   }
@@ -235,6 +249,7 @@ export class InterestTable {
       if (differs(before, this.#select(subscriber))) changed.push(subscriber)
     }
     this.#byVia.delete(via)
+    this.#bytesVia.delete(via)
     return changed
   }
 
@@ -243,7 +258,7 @@ export class InterestTable {
     const dropped: DeviceId[] = []
     for (const [subscriber, route] of this.#routes) {
       if (route.refreshedAt >= before) continue
-      for (const via of route.vias.keys()) this.#unindex(via, subscriber)
+      for (const via of route.vias.keys()) this.#unindex(via, subscriber, route.declaration.length)
       this.#indexFilters(subscriber, route.filters, -1)
       this.#routes.delete(subscriber)
       dropped.push(subscriber)
@@ -313,21 +328,28 @@ export class InterestTable {
   /** Subscribers with an entry from `via`. */
   countVia (via: DeviceId): number { return this.#byVia.get(via)?.size ?? 0 }
 
+  /** Bytes of the declarations of the subscribers with an entry from `via`. */
+  bytesVia (via: DeviceId): number { return this.#bytesVia.get(via) ?? 0 }
+
   #indexFilters (subscriber: DeviceId, filters: readonly string[], delta: 1 | -1): void {
     for (const filter of new Set(filters)) this.#filters.update(subscriber, filter, delta)
   }
 
-  #index (via: DeviceId, subscriber: DeviceId): void {
+  #index (via: DeviceId, subscriber: DeviceId, bytes: number): void {
     let set = this.#byVia.get(via)
     if (set === undefined) this.#byVia.set(via, set = new Set())
+    if (set.has(subscriber)) return
     set.add(subscriber)
+    this.#bytesVia.set(via, this.bytesVia(via) + bytes)
   }
 
-  #unindex (via: DeviceId, subscriber: DeviceId): void {
+  #unindex (via: DeviceId, subscriber: DeviceId, bytes: number): void {
     const set = this.#byVia.get(via)
-    if (set === undefined) return
-    set.delete(subscriber)
-    if (set.size === 0) this.#byVia.delete(via)
+    if (set === undefined || !set.delete(subscriber)) return
+    if (set.size === 0) {
+      this.#byVia.delete(via)
+      this.#bytesVia.delete(via)
+    } else this.#bytesVia.set(via, this.bytesVia(via) - bytes)
   }
 }
 

@@ -61,6 +61,12 @@ export interface RouterInit extends Pick<VerifierInit, 'maxKeys' | 'maxOrigins' 
    */
   maxSubscribersPerNeighbour?: number
   /**
+   * Most bytes of signed declarations (each at most 8 KiB) held for the subscribers one neighbour
+   * has an entry for, and again for its claims waiting to be checked (default 1 MiB; an honest
+   * neighbour with 1,024 subscribers needs ~300 KiB).
+   */
+  maxInterestBytesPerNeighbour?: number
+  /**
    * Work spent checking INTEREST claims per turn of the event loop, in units of one SHA-256 (an
    * Ed25519 verification counts 40; default 1000, about 2–3 ms): the rest waits for the next turn.
    */
@@ -161,8 +167,12 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.history = new History({ perOrigin, maxBytes: init.historyBytes })
     this.verifier.learnKey(components.keys.publicKey)
     const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
-    this.interest = new InterestTable({ maxSubscribers: init.maxSubscribers, maxPerNeighbour: perNeighbour }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
-    this.intake = new InterestIntake({ perNeighbour, workPerTurn: init.interestWork ?? 1000 })
+    const bytesPerNeighbour = init.maxInterestBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour
+    this.interest = new InterestTable(
+      { maxSubscribers: init.maxSubscribers, maxPerNeighbour: perNeighbour, maxBytesPerNeighbour: bytesPerNeighbour },
+      { keys: components.keys, clock: this.clock, ed25519: components.ed25519 }
+    )
+    this.intake = new InterestIntake({ perNeighbour, bytesPerNeighbour, workPerTurn: init.interestWork ?? 1000 })
   }
 
   get running (): boolean { return this.#running }

@@ -204,6 +204,23 @@ describe('the interest table (interest.ts)', () => {
     expect(t.cost(subs[7]?.at(1) as Claim)).toBe(1 + WORK_VERIFY + UNREACHABLE - 1)
   })
 
+  it('holds at most maxBytesPerNeighbour bytes of declarations per neighbour (ERR_TABLE_FULL), a new version replacing the old one\'s', () => {
+    const filters = Array.from({ length: 30 }, (_, i) => `iotmesh/${'x'.repeat(200)}/${i}`) // ~6.5 KB declarations
+    const subs = [1, 2, 3].map((n) => subscriber(seededKeys(40 + n), filters))
+    const size = subs[0]?.own.declaration?.length as number
+    const t = table(me, { maxBytesPerNeighbour: 2 * size + 100 })
+    expect(subs.map((sub) => t.update(n1.id, sub.at(1), 0).code)).toEqual([undefined, undefined, 'ERR_TABLE_FULL'])
+    expect(t.bytesVia(n1.id)).toBe(2 * size)
+    expect(t.update(n2.id, subs[2]?.at(1) as Claim, 0).code).toBeUndefined() // another neighbour is not held back
+    subs[0]?.table.bump()
+    const next = subs[0]?.table.own() as Claim
+    expect(t.update(n1.id, { ...next, hops: 1, proof: chainStep(next.proof) }, 0).code).toBeUndefined()
+    expect(t.bytesVia(n1.id)).toBe(size + (next.declaration?.length as number))
+    expect(t.dropVia(n1.id)).toHaveLength(2)
+    expect(t.bytesVia(n1.id)).toBe(0)
+    expect(t.update(n1.id, subs[2]?.at(1) as Claim, 0).code).toBeUndefined()
+  })
+
   it('only a new version of the subscriber refreshes its route: claims a relay repeats do not keep it alive', () => {
     const t = table(me)
     const sub = subscriber(s, ['x/#'])
@@ -273,6 +290,21 @@ describe('the intake (intake.ts)', () => {
     const seen: Array<[string, string, number]> = []
     intake.drain(() => 1, (via, c) => seen.push([via, c.subscriber, c.version]))
     expect(seen).toEqual([['n1', 's1', 2], ['n1', 's2', 1]])
+  })
+
+  it('holds at most bytesPerNeighbour bytes of declarations waiting per neighbour', () => {
+    const intake = new InterestIntake({ perNeighbour: 100, bytesPerNeighbour: 1000, workPerTurn: 100 })
+    const big = (subscriber: string, version = 1): Claim => ({ ...claim(subscriber, version), declaration: new Uint8Array(400) })
+    expect(intake.offer('n1', big('s1'))).toBe(true)
+    expect(intake.offer('n1', big('s2'))).toBe(true)
+    expect(intake.offer('n1', big('s3'))).toBe(false)
+    expect(intake.offer('n1', { ...big('x'), declaration: new Uint8Array(2000) })).toBe(false) // alone over the bound: nothing filed
+    expect(intake.offer('n1', big('s2', 2))).toBe(true) // replaces the waiting one: no more bytes
+    expect(intake.offer('n2', big('s3'))).toBe(true)
+    expect(intake.bytesOf('n1')).toBe(800)
+    intake.drain(() => 1, () => {})
+    expect([intake.bytesOf('n1'), intake.bytesOf('n2'), intake.size]).toEqual([0, 0, 0])
+    expect(intake.offer('n1', big('s3'))).toBe(true)
   })
 
   it('a claim without a declaration that replaces one with it, for the same version, keeps it', () => {
