@@ -23,7 +23,7 @@ function counting (): Ed25519 & { verified: number, signed: number } {
   return ed
 }
 
-function table (keys: KeyPair, init: { maxSubscribers?: number, maxPerNeighbour?: number } = {}, ed25519: Ed25519 = nodeEd25519): InterestTable {
+function table (keys: KeyPair, init: { maxSubscribers?: number, maxPerNeighbour?: number, maxBytesPerNeighbour?: number } = {}, ed25519: Ed25519 = nodeEd25519): InterestTable {
   return new InterestTable(init, { keys, clock: manualClock(), ed25519 })
 }
 
