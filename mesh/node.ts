@@ -1,6 +1,7 @@
+import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, frameTopic, meshError, systemRandom, type Random,
+  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, frameTopic, isDeviceId, meshError, systemRandom, type Random,
   type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
@@ -43,6 +44,13 @@ export interface MeshNodeInit {
   dialTarget?: number
   /** Links at most, inbound included (default 12). */
   maxLinks?: number
+  /**
+   * Most peers learned by peer exchange (PEERS) that this node remembers (default 128; oldest
+   * first out, never one being dialed). Each link may send one PEERS message, of which at most
+   * `exchangePerLink` (default 16) new peers are taken.
+   */
+  maxExchangePeers?: number
+  exchangePerLink?: number
   /** Redial backoff for lost or unreachable peers (default 0.5 s doubling to 10 s, with jitter: a LAN heals fast). */
   backoff?: BackoffInit
   /**
@@ -112,6 +120,13 @@ export interface InterestRoute {
   hops?: number
 }
 
+/** Peers shared in answer to a HELLO, and the most addresses taken for one peer. */
+const EXCHANGE_SHARE = 16
+const MAX_PEER_ADDRESSES = 8
+
+/** An IP literal or the shape of a host name (RFC 1123 §2.1 characters), nothing else. */
+const isHostAddress = (a: unknown): boolean => typeof a === 'string' && (isIP(a) !== 0 || /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(a))
+
 interface Candidate { key: string, id?: DeviceId, publicKey?: PublicKey, addresses: readonly string[], port: number, name?: string, source: MeshPeer['source'] }
 
 export class MeshNode extends TypedEmitter<MeshNodeEvents> {
@@ -130,6 +145,14 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   #spent = false
   #discoveries: Discovery[] = []
   readonly #candidates = new Map<string, Candidate>()
+  /** Candidate key by device id (the same device may be known under several keys: the last one). */
+  readonly #byId = new Map<DeviceId, string>()
+  /** Keys of candidates learned by peer exchange, oldest first. */
+  readonly #exchanged = new Set<string>()
+  /** Neighbours whose PEERS message was taken (one per link). */
+  readonly #peersFrom = new Set<DeviceId>()
+  /** Neighbours whose HELLO was answered (one per link: a HELLO flood earns one PEERS). */
+  readonly #greeted = new Set<DeviceId>()
   readonly #selected = new Set<string>()
   readonly #pinned = new Set<string>()
   /** Candidates that failed to link, and when they may be picked again. */
@@ -186,7 +209,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#router.on('delivery', (d) => this.emit('delivery', d))
       this.#router.on('drop', (info) => this.emit('drop', info))
       this.#router.on('hello', (hello) => this.#onHello(hello))
-      this.#router.on('peers', (peers) => this.#onPeers(peers))
+      this.#router.on('peers', (peers, from) => this.#onPeers(peers, from))
       defer('router', () => { this.#router.stop() })
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
@@ -281,7 +304,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     if (!parsed.ok) throw meshError('ERR_BAD_ARGUMENT', parsed.detail)
     const { peer } = parsed
     const candidate: Candidate = { key: peer.key, addresses: peer.addresses, port: peer.port, source: 'static', ...(peer.id === undefined ? {} : { id: peer.id }), ...(peer.publicKey === undefined ? {} : { publicKey: peer.publicKey }) }
-    this.#candidates.set(peer.key, candidate)
+    this.#setCandidate(candidate)
     this.#pin(candidate)
   }
 
@@ -336,7 +359,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       ...(peer.publicKey === undefined ? {} : { publicKey: peer.publicKey }),
       ...(peer.source === 'mdns' ? { name: peer.name } : {})
     }
-    this.#candidates.set(peer.key, candidate)
+    this.#setCandidate(candidate)
     if (peer.source === 'static') this.#pin(candidate)
     else if (this.#selected.has(peer.key)) this.#manager.add(this.#peerInfo(candidate)) // refresh addresses
     this.emit('peer:discovered', peer)
@@ -384,7 +407,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   }
 
   #forget (key: string): void {
-    this.#candidates.delete(key)
+    this.#deleteCandidate(key)
     this.#cooldown.delete(key)
     this.#pinned.delete(key)
     if (this.#selected.delete(key)) this.#manager.remove(key)
@@ -416,31 +439,78 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   }
 
   #onLinkClose (link: Link): void {
+    this.#peersFrom.delete(link.remote.id)
+    this.#greeted.delete(link.remote.id)
     this.#closedBytes.in += link.counters.bytesIn
     this.#closedBytes.out += link.counters.bytesOut
     this.emit('link:close', link.remote.id)
   }
 
-  /** Peer exchange: answer every HELLO with some peers we know, so bootstrap peers lead further. */
+  /** Peer exchange: answer a link's HELLO (its first only) with some peers we know, so bootstrap peers lead further. */
   #onHello (hello: { peer: DeviceId, port: number, addresses: string[] }): void {
-    if (hello.port > 0 && hello.addresses.length > 0 && !this.#candidates.has(hello.peer)) {
-      this.#candidates.set(hello.peer, { key: hello.peer, id: hello.peer, addresses: hello.addresses, port: hello.port, source: 'exchange' })
-    }
+    if (this.#greeted.has(hello.peer) || !this.#manager.links.has(hello.peer)) return
+    this.#greeted.add(hello.peer)
+    this.#addExchanged({ id: hello.peer, port: hello.port, addresses: hello.addresses })
     const known: PeerEntry[] = []
     for (const c of this.#candidates.values()) {
-      if (c.id !== undefined && c.id !== hello.peer && c.port > 0 && c.addresses.length > 0) known.push({ id: c.id, port: c.port, addresses: [...c.addresses] })
-      if (known.length >= 16) break
+      if (c.id !== undefined && c.id !== hello.peer && c.port > 0 && c.addresses.length > 0) known.push({ id: c.id, port: c.port, addresses: c.addresses.slice(0, MAX_PEER_ADDRESSES) })
+      if (known.length >= EXCHANGE_SHARE) break
     }
     if (known.length > 0) this.#router.sendPeers(hello.peer, known)
   }
 
-  #onPeers (peers: PeerEntry[]): void {
+  /**
+   * A neighbour's peer list. Bounded: one message per link is taken (the answer to our HELLO),
+   * at most `exchangePerLink` new peers from it, into a table of `maxExchangePeers` (oldest out);
+   * each entry costs O(1) (the index by id).
+   */
+  #onPeers (peers: PeerEntry[], from: DeviceId): void {
+    if (this.#peersFrom.has(from) || !this.#manager.links.has(from)) return
+    this.#peersFrom.add(from)
+    let taken = 0
+    const most = this.#init.exchangePerLink ?? EXCHANGE_SHARE
     for (const p of peers) {
-      if (p.id === this.id || this.#candidates.has(p.id) || [...this.#candidates.values()].some((c) => c.id === p.id)) continue
-      if (p.port < 1 || p.port > 65535 || p.addresses.length === 0 || p.addresses.length > 8) continue
-      this.#candidates.set(p.id, { key: p.id, id: p.id, addresses: p.addresses, port: p.port, source: 'exchange' })
+      if (taken >= most) break
+      if (this.#addExchanged(p)) taken++
     }
-    this.#refill()
+    if (taken > 0) this.#refill()
+  }
+
+  /** Adds a peer learned by exchange unless known or malformed; true when added. */
+  #addExchanged (p: PeerEntry): boolean {
+    if (p.id === this.id || !isDeviceId(p.id) || this.#byId.has(p.id) || this.#candidates.has(p.id)) return false
+    if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) return false
+    if (p.addresses.length === 0 || p.addresses.length > MAX_PEER_ADDRESSES || !p.addresses.every(isHostAddress)) return false
+    const max = Math.max(0, this.#init.maxExchangePeers ?? 128)
+    for (const key of this.#exchanged) {
+      if (this.#exchanged.size < max) break
+      if (this.#selected.has(key)) continue // being dialed: kept
+      this.#deleteCandidate(key)
+      this.#cooldown.delete(key)
+    }
+    if (this.#exchanged.size >= max) {
+      this.emit('drop', { code: 'ERR_TABLE_FULL', origin: p.id })
+      return false
+    }
+    this.#setCandidate({ key: p.id, id: p.id, addresses: [...p.addresses], port: p.port, source: 'exchange' })
+    return true
+  }
+
+  #setCandidate (candidate: Candidate): void {
+    const previous = this.#candidates.get(candidate.key)
+    if (previous?.id !== undefined && previous.id !== candidate.id && this.#byId.get(previous.id) === candidate.key) this.#byId.delete(previous.id)
+    this.#candidates.set(candidate.key, candidate)
+    if (candidate.id !== undefined) this.#byId.set(candidate.id, candidate.key)
+    if (candidate.source === 'exchange') this.#exchanged.add(candidate.key)
+    else this.#exchanged.delete(candidate.key)
+  }
+
+  #deleteCandidate (key: string): void {
+    const candidate = this.#candidates.get(key)
+    if (candidate === undefined) return
+    this.#candidates.delete(key)
+    this.#exchanged.delete(key)
+    if (candidate.id !== undefined && this.#byId.get(candidate.id) === key) this.#byId.delete(candidate.id)
   }
 
   #addresses (): string[] {

@@ -3,6 +3,7 @@ import type { Link } from '../links/types.js'
 import type { RouterCounters } from './counters.js'
 import type { History } from './history.js'
 import type { InterestTable } from './interest.js'
+import type { InterestIntake } from './intake.js'
 import type { PeerEntry, RoutingMessage } from './messages.js'
 
 /**
@@ -36,6 +37,8 @@ export interface RouterOptions {
   readonly interestRefresh: number
   /** Most frames one WANT may make this node send. */
   readonly wantBudget: number
+  /** Most origins whose last WANT time is remembered (wantRetry). */
+  readonly maxWanted: number
   readonly port: number
   readonly addresses: () => string[]
 }
@@ -48,6 +51,8 @@ export interface RouterContext {
   readonly verifier: Verifier<HeldFrame>
   readonly history: History
   readonly interest: InterestTable
+  /** INTEREST claims waiting to be checked, a bounded amount of work per turn (intake.ts). */
+  readonly intake: InterestIntake
   readonly links: ReadonlyMap<DeviceId, LinkState>
   /** Neighbours owed a full DIGEST (a link formed, or a route moved to it). */
   readonly digestDue: Set<DeviceId>

@@ -50,6 +50,25 @@ export class History {
     return this.#origins.get(origin)?.frames.get(seq)
   }
 
+  /**
+   * The frames held for `origin` with numbers in [from, to], in ascending order. Costs
+   * O(min(to - from + 1, frames held)): it walks what is held, never the numbers asked for.
+   */
+  inRange (origin: DeviceId, from: number, to: number): StoredFrame[] {
+    const entry = this.#origins.get(origin)
+    if (entry === undefined || to < from) return []
+    const out: StoredFrame[] = []
+    if (to - from < entry.frames.size) {
+      for (let seq = from; seq <= to; seq++) {
+        const frame = entry.frames.get(seq)
+        if (frame !== undefined) out.push(frame)
+      }
+      return out
+    }
+    for (const frame of entry.frames.values()) if (frame.seq >= from && frame.seq <= to) out.push(frame)
+    return out.sort((x, y) => x.seq - y.seq)
+  }
+
   /** The lowest and highest sequence numbers held for `origin`. */
   range (origin: DeviceId): { low: number, high: number } | undefined {
     const entry = this.#origins.get(origin)

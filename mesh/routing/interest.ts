@@ -1,96 +1,222 @@
-import { filterCoversDevice, telemetryTopic, topicMatches, type DeviceId } from '../../shared/index.js'
+import {
+  TOPIC_ROOT, bytesEqual, filterCoversDevice, telemetryTopic, topicMatches,
+  type Clock, type DeviceId, type Ed25519, type ErrorCode, type KeyPair, type PublicKey
+} from '../../shared/index.js'
+import { HashChain } from './chain.js'
+import { openDeclaration } from './declaration.js'
+import { FilterIndex } from './filter-index.js'
+import { UNREACHABLE, type Claim } from './claim.js'
+import { LocalInterest } from './local-interest.js'
+import { MatchCache } from './match-cache.js'
 
 /**
  * Declared interest: who subscribes to what, and which neighbour leads to them.
  *
- * Every node with subscriptions declares them (INTEREST: subscriber, version, filters) and the
- * declaration floods the mesh as a distance vector: each node keeps, per subscriber, the hop
- * distance advertised by each neighbour, routes through the nearest, and re-advertises its own
- * distance whenever it changes, with split horizon and poisoned reverse (a node tells its next
- * hop towards S that it is unreachable through it, so two nodes never route S through each other).
- * Versions let a subscriber replace its filters and let routes age out: a subscriber re-declares
- * every `refresh` ms and routes not refreshed for three periods are dropped.
+ * Every node with subscriptions declares them and the declaration floods the mesh as a distance
+ * vector: each node keeps, per subscriber, the hop distance advertised by each neighbour, routes
+ * through the nearest, and re-advertises its own distance whenever it changes, with split horizon
+ * and poisoned reverse (a node tells its next hop towards S that it is unreachable through it, so
+ * two nodes never route S through each other). A subscriber re-declares every `refresh` ms with a
+ * new version; routes not refreshed for three periods are dropped.
  *
  * Loops longer than two nodes (which poisoned reverse cannot see) are kept out by Babel's
  * feasibility condition (RFC 8966 §2.4): within one version of a declaration, a node accepts a
  * route only through a neighbour whose distance is strictly below the smallest distance this node
  * has had itself (its feasibility distance). A node that loses its route does not count up to
- * infinity through its neighbours; it is unreachable until the subscriber's next version.
+ * infinity through its neighbours; it is unreachable until the subscriber's next version. A node
+ * re-advertises only when what it advertises changes (a route that was unreachable and stays so
+ * is not news), so a lost route is retracted once per node and the exchange ends.
+ *
+ * Hostile neighbours. Only a subscriber can declare or refresh its interest: a declaration is a
+ * COSE_Sign1 of the subscriber over its version, filters and a hash-chain anchor
+ * (declaration.ts), verified once per (subscriber, version) and then recognised by its bytes. A
+ * relay cannot make a route look shorter than it is: a distance d is proven by the chain element
+ * e_d (chain.ts, SEAD), and a node that heard e_d can only advertise d or more; distance 0 is the
+ * subscriber's own and is taken only from the subscriber itself. What remains: a relay may repeat
+ * its neighbour's distance (one hop shorter than true) and a relay on the path may drop frames
+ * (README "Routing under attack"). The table is bounded: `maxSubscribers` routes in all, and
+ * `maxPerNeighbour` subscribers (`maxBytesPerNeighbour` bytes of their declarations) that one
+ * neighbour may have an entry for; updates are O(1) in the table's size (per-neighbour index),
+ * and the subscribers a topic or an origin interests are found in a trie of their filters
+ * (filter-index.ts: filters that do not match cost nothing), cached per topic until some
+ * route's filters change.
  *
  * Frames then travel only towards subscribers whose filters match them, along shortest paths,
  * instead of to every node: in a fleet whose readings flow to one gateway, each reading costs
  * one verification per hop of its path, not one per device.
  */
 
-/** A distance at or above this is "unreachable" (RFC 1058 §2.2 uses 16; meshes may be deeper). */
-export const UNREACHABLE = 64
+export const INTEREST_DEFAULTS = {
+  /** Most subscribers this node keeps routes for, in all. */
+  maxSubscribers: 4096,
+  /** Most subscribers one neighbour may have an entry for (so one neighbour cannot fill the table). */
+  maxPerNeighbour: 1024,
+  /**
+   * Most bytes of declarations (each at most 8 KiB) of the subscribers one neighbour has an entry
+   * for: an honest neighbour with 1,024 subscribers needs ~300 KiB; one that declares the largest
+   * declarations gets ~128 of them in, not 1,024 (what they hold with their filters and chains is
+   * about three times their bytes).
+   */
+  maxBytesPerNeighbour: 1024 * 1024
+} as const
 
-export interface Advert { subscriber: DeviceId, version: number, hops: number, filters: string[] }
+export { UNREACHABLE, type Claim } from './claim.js'
+
+/** What became of one claim; `cost` is the work it took (WORK_*), for the caller's budget. */
+export interface UpdateResult { changed: boolean, cost: number, code?: ErrorCode }
+
+/**
+ * Work units: one SHA-256 of a chain element is 1 (~2.5 µs on Node); opening a declaration (CBOR
+ * decode and an Ed25519 verification, node:crypto) was measured at ~140 of them on a loaded 2-core
+ * EPYC, so it counts 100 (with @noble/ed25519, in a browser, it costs more: lower `interestWork`).
+ */
+export const WORK_CLAIM = 1
+export const WORK_VERIFY = 100
 
 interface Route {
   version: number
-  filters: string[]
+  declaration: Uint8Array
+  publicKey: PublicKey
+  filters: readonly string[]
+  chain: HashChain
   /** Feasibility distance: the smallest distance this node has had for this version. */
   fd: number
   /** Distance advertised by each neighbour (its own distance to the subscriber). */
   vias: Map<DeviceId, number>
+  /**
+   * The distances of the version before, for neighbours that have not sent this one yet: not a
+   * route (feasibility holds within a version), only what `advertised` answers meanwhile, so a
+   * new version's wave across the mesh does not make frames go twice.
+   */
+  previous: ReadonlyMap<DeviceId, number>
+  /** When this version was installed here (only a new version, signed by the subscriber, refreshes a route). */
   refreshedAt: number
 }
 
+type Best = { via: DeviceId, hops: number, version: number } | undefined
+
+
 export class InterestTable {
   readonly self: DeviceId
+  readonly limits: { readonly maxSubscribers: number, readonly maxPerNeighbour: number, readonly maxBytesPerNeighbour: number }
+  /** This node's own subscriptions and declaration. */
+  readonly local: LocalInterest
+  readonly #ed: Ed25519 | undefined
   readonly #routes = new Map<DeviceId, Route>()
-  readonly #local = new Map<string, number>() // filter -> subscription count
-  #version: number
+  /** Subscribers each neighbour has an entry for: O(its entries) to forget a neighbour, O(1) to count. */
+  readonly #byVia = new Map<DeviceId, Set<DeviceId>>()
+  /** Bytes of the declarations of the subscribers each neighbour has an entry for. */
+  readonly #bytesVia = new Map<DeviceId, number>()
+  /** Every route's filters, by level (what a topic or an origin interests costs its matches, not the table). */
+  readonly #filters = new FilterIndex()
+  /** Subscribers whose filters match a topic (or want an origin), until some route's filters change. */
+  readonly #matches = new MatchCache()
 
-  constructor (self: DeviceId, version: number) {
-    this.self = self
-    this.#version = version
+  constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number, maxBytesPerNeighbour?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
+    this.self = components.keys.id
+    this.local = new LocalInterest(components)
+    this.#ed = components.ed25519
+    this.limits = {
+      maxSubscribers: Math.max(1, init.maxSubscribers ?? INTEREST_DEFAULTS.maxSubscribers),
+      maxPerNeighbour: Math.max(1, init.maxPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour),
+      maxBytesPerNeighbour: Math.max(1, init.maxBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour)
+    }
   }
 
-  /** This node's own filters. */
-  get localFilters (): string[] { return [...this.#local.keys()] }
-  get version (): number { return this.#version }
+  /** This node's own filters, version and declaration (local-interest.ts). */
+  get localFilters (): string[] { return this.local.filters }
+  get version (): number { return this.local.version }
+  setLocal (filter: string, delta: 1 | -1): boolean { return this.local.set(filter, delta) }
+  bump (): void { this.local.bump() }
+  own (): Claim | undefined { return this.local.claim() }
+  /** Subscribers with a route (reachable or not). */
+  get size (): number { return this.#routes.size }
 
-  /** Adds or removes one local subscription; returns true when the declared set changed. */
-  setLocal (filter: string, delta: 1 | -1): boolean {
-    const count = (this.#local.get(filter) ?? 0) + delta
-    const changed = count <= 0 ? this.#local.delete(filter) : !this.#local.has(filter)
-    if (count > 0) this.#local.set(filter, count)
-    if (changed) this.#version++
-    return changed
-  }
-
-  /** A new version of our own declaration (periodic refresh). */
-  bump (): void { this.#version++ }
-
-  /** Our own declaration, as sent to neighbours. */
-  own (): Advert | undefined {
-    return this.#local.size === 0 && this.#version === 0 ? undefined : { subscriber: this.self, version: this.#version, hops: 0, filters: this.localFilters }
+  /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
+  cost (claim: Claim): number {
+    const route = this.#routes.get(claim.subscriber)
+    if (claim.hops >= UNREACHABLE || (route !== undefined && claim.version < route.version) || (claim.declaration === undefined && route?.version !== claim.version)) return WORK_CLAIM
+    if (route === undefined || claim.version > route.version) return WORK_CLAIM + WORK_VERIFY + UNREACHABLE - claim.hops
+    return WORK_CLAIM + route.chain.cost(claim.hops)
   }
 
   /**
-   * Takes an advertisement from `via`. Returns true when our best distance to the subscriber or
-   * its version/filters changed, i.e. when we must re-advertise.
+   * Takes a claim from neighbour `via`: checks the declaration (once per version) and the
+   * distance proof, within the table's bounds. `changed` is true when what this node advertises
+   * of the subscriber changed (its distance, next hop or version), i.e. when it must re-advertise.
    */
-  update (via: DeviceId, advert: Advert, now: number): boolean {
-    if (advert.subscriber === this.self) return false
-    const before = this.best(advert.subscriber)
-    let route = this.#routes.get(advert.subscriber)
-    if (route === undefined || advert.version > route.version) {
-      route = { version: advert.version, filters: advert.filters, fd: UNREACHABLE, vias: new Map(), refreshedAt: now }
-      this.#routes.set(advert.subscriber, route)
-    } else if (advert.version < route.version) {
-      return false // stale
+  update (via: DeviceId, claim: Claim, now: number): UpdateResult {
+    const { subscriber } = claim
+    if (subscriber === this.self) return { changed: false, cost: WORK_CLAIM }
+    let route = this.#routes.get(subscriber)
+    if (route !== undefined && claim.version < route.version) return { changed: false, cost: WORK_CLAIM } // stale: a newer version is known
+    const isNew = route === undefined || claim.version > route.version
+    let cost = WORK_CLAIM
+    const hops = Math.min(claim.hops, UNREACHABLE)
+    if (isNew && hops === UNREACHABLE) {
+      // "I cannot reach S" needs no proof, and teaches nothing of a version: a new version is
+      // installed only with a distance. It still withdraws what `via` offered before.
+      if (route === undefined || !route.vias.has(via)) return { changed: false, cost }
+      const before = this.best(subscriber)
+      route.vias.set(via, UNREACHABLE)
+      return { changed: differs(before, this.#select(subscriber)), cost }
     }
-    route.refreshedAt = now
-    route.vias.set(via, Math.min(advert.hops, UNREACHABLE))
-    const after = this.#select(advert.subscriber)
-    return before === undefined || after === undefined || before.via !== after.via || before.hops !== after.hops || before.version !== after.version
+    const { declaration, publicKey } = claim
+    if (isNew && (declaration === undefined || publicKey === undefined)) return { changed: false, cost } // a version we do not hold, without its declaration: nothing to check it with
+    if (!isNew && declaration !== undefined && !bytesEqual(declaration, (route as Route).declaration)) return { changed: false, cost, code: 'ERR_BAD_DECLARATION' }
+    const entered = this.#byVia.get(via)?.has(subscriber) ?? false
+    if (!entered && (this.#byVia.get(via)?.size ?? 0) >= this.limits.maxPerNeighbour) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
+    // Bytes this neighbour's entries would hold: a new version replaces the old one's declaration.
+    const held = entered ? (route as Route).declaration.length : 0
+    const size = isNew ? (declaration as Uint8Array).length : (route as Route).declaration.length
+    if (this.bytesVia(via) - held + size > this.limits.maxBytesPerNeighbour) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
+    if (route === undefined && this.#routes.size >= this.limits.maxSubscribers) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
+    let chain = route?.chain
+    let opened: ReturnType<typeof openDeclaration> | undefined
+    if (isNew) {
+      cost += WORK_VERIFY
+      opened = openDeclaration(declaration as Uint8Array, publicKey as PublicKey, { subscriber, version: claim.version, length: UNREACHABLE }, this.#ed)
+      if (!opened.ok) return { changed: false, cost, code: opened.code }
+      chain = HashChain.fromAnchor(opened.declaration.anchor, UNREACHABLE)
+    }
+    // SEAD: distance d is proven by e_d; distance 0 is the subscriber's alone.
+    if (hops < UNREACHABLE) {
+      cost += (chain as HashChain).cost(hops)
+      if ((hops === 0 && via !== subscriber) || !(chain as HashChain).check(hops, claim.proof)) return { changed: false, cost, code: 'ERR_ROUTE_PROOF' }
+    }
+    const before = this.best(subscriber)
+    if (isNew && opened?.ok === true) {
+      const filters = opened.declaration.filters
+      if (route === undefined || !sameFilters(route.filters, filters)) {
+        this.#matches.invalidate()
+        this.#indexFilters(subscriber, route?.filters ?? [], -1)
+        this.#indexFilters(subscriber, filters, 1)
+      }
+      if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber, route.declaration.length)
+      route = {
+        version: claim.version,
+        declaration: (declaration as Uint8Array).slice(),
+        publicKey: (publicKey as PublicKey).slice(),
+        filters,
+        chain: chain as HashChain,
+        fd: UNREACHABLE,
+        vias: new Map(),
+        previous: route?.vias ?? new Map(),
+        refreshedAt: now
+      }
+      this.#routes.set(subscriber, route)
+    }
+    // A route lives by its subscriber's versions alone (refreshedAt is set when a version is
+    // installed): claims of a version already held, which any relay can repeat, refresh nothing.
+    const r = route as Route
+    r.vias.set(via, hops)
+    this.#index(via, subscriber, r.declaration.length)
+    const after = this.#select(subscriber)
+    return { changed: differs(before, after), cost }
   }
 
   /** Picks the best feasible route and lowers the feasibility distance to it. */
-  #select (subscriber: DeviceId): { via: DeviceId, hops: number, version: number } | undefined {
+  #select (subscriber: DeviceId): Best {
     const best = this.best(subscriber)
     const route = this.#routes.get(subscriber)
     if (best !== undefined && route !== undefined && best.hops < route.fd) route.fd = best.hops
@@ -98,10 +224,10 @@ export class InterestTable {
   }
 
   /** The nearest feasible neighbour towards `subscriber` and our distance (its distance + 1). */
-  best (subscriber: DeviceId): { via: DeviceId, hops: number, version: number } | undefined {
+  best (subscriber: DeviceId): Best {
     const route = this.#routes.get(subscriber)
     if (route === undefined) return undefined
-    let best: { via: DeviceId, hops: number, version: number } | undefined
+    let best: Best
     for (const [via, hops] of route.vias) {
       if (hops + 1 >= UNREACHABLE || hops >= route.fd) continue // RFC 8966 §2.4: only feasible routes
       if (best === undefined || hops + 1 < best.hops || (hops + 1 === best.hops && via < best.via)) best = { via, hops: hops + 1, version: route.version }
@@ -112,34 +238,42 @@ export class InterestTable {
   /** What `via` told us its distance to `subscriber` is (UNREACHABLE when nothing). */
   advertised (via: DeviceId, subscriber: DeviceId): number {
     if (via === subscriber) return 0
-    return this.#routes.get(subscriber)?.vias.get(via) ?? UNREACHABLE
+    const route = this.#routes.get(subscriber)
+    return route?.vias.get(via) ?? route?.previous.get(via) ?? UNREACHABLE
   }
 
-  /** Forgets a neighbour; returns the subscribers whose best route changed. */
+  /** Forgets a neighbour; returns the subscribers whose best route changed. O(its entries). */
   dropVia (via: DeviceId): DeviceId[] {
     const changed: DeviceId[] = []
-    for (const [subscriber, route] of this.#routes) {
-      if (!route.vias.has(via)) continue
+    for (const subscriber of this.#byVia.get(via) ?? []) {
+      const route = this.#routes.get(subscriber)
+      if (route === undefined) continue
       const before = this.best(subscriber)
       route.vias.delete(via)
-      this.#select(subscriber)
-      if (before?.via === via) changed.push(subscriber)
+      if (differs(before, this.#select(subscriber))) changed.push(subscriber)
     }
+    this.#byVia.delete(via)
+    this.#bytesVia.delete(via)
     return changed
   }
 
-  /** Drops routes not refreshed since `before`; returns the subscribers dropped. */
+  /** Drops routes whose version was installed before `before` (no newer one since); returns the subscribers dropped. */
   expire (before: number): DeviceId[] {
     const dropped: DeviceId[] = []
     for (const [subscriber, route] of this.#routes) {
-      if (route.refreshedAt < before) { this.#routes.delete(subscriber); dropped.push(subscriber) }
+      if (route.refreshedAt >= before) continue
+      for (const via of route.vias.keys()) this.#unindex(via, subscriber, route.declaration.length)
+      this.#indexFilters(subscriber, route.filters, -1)
+      this.#routes.delete(subscriber)
+      dropped.push(subscriber)
     }
+    if (dropped.length > 0) this.#matches.invalidate()
     return dropped
   }
 
-  /** Adverts to send to neighbour `to`: our distance to each subscriber, poisoned towards its next hop. */
-  advertsFor (to: DeviceId, subscribers: Iterable<DeviceId> = this.#routes.keys()): Advert[] {
-    const out: Advert[] = []
+  /** Claims to send to neighbour `to`: our distance to each subscriber with its proof, poisoned towards its next hop. */
+  advertsFor (to: DeviceId, subscribers: Iterable<DeviceId> = this.#routes.keys()): Claim[] {
+    const out: Claim[] = []
     for (const subscriber of subscribers) {
       if (subscriber === to) continue
       if (subscriber === this.self) {
@@ -151,7 +285,9 @@ export class InterestTable {
       if (route === undefined) continue
       const best = this.best(subscriber)
       const hops = best === undefined || best.via === to ? UNREACHABLE : best.hops
-      out.push({ subscriber, version: route.version, hops, filters: route.filters })
+      const proof = route.chain.element(hops)
+      if (proof === undefined) continue // cannot happen: best.hops is one more than a proven distance
+      out.push({ subscriber, version: route.version, hops, proof, declaration: route.declaration, publicKey: route.publicKey })
     }
     return out
   }
@@ -162,8 +298,8 @@ export class InterestTable {
    */
   targets (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
     const out = new Set<DeviceId>()
-    for (const [subscriber, route] of this.#routes) {
-      if (subscriber === origin || subscriber === from || !route.filters.some((f) => topicMatches(f, topic))) continue
+    for (const subscriber of this.#matches.get(topic, () => [...this.#filters.match(topic)])) {
+      if (subscriber === origin || subscriber === from) continue
       const best = this.best(subscriber)
       if (best === undefined || best.via === from) continue
       // With poisoned reverse, a neighbour that routes `subscriber` through us advertises it to us
@@ -178,10 +314,10 @@ export class InterestTable {
   /** True when frames of `origin` interest this node or a subscriber it routes to. */
   wants (origin: DeviceId, fleet: string, via?: DeviceId): boolean {
     const topic = telemetryTopic(fleet, origin)
-    const matches = (filters: string[]): boolean => filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))
-    if (via === undefined && matches(this.localFilters)) return true
-    for (const [subscriber, route] of this.#routes) {
-      if (subscriber === origin || !matches(route.filters)) continue
+    if (via === undefined && this.local.filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))) return true
+    const interested = (): DeviceId[] => [...new Set([...this.#filters.match(topic), ...this.#filters.covering([TOPIC_ROOT, fleet, origin])])]
+    for (const subscriber of this.#matches.get(`\u0000${fleet}\u0000${origin}`, interested)) {
+      if (subscriber === origin) continue
       const best = this.best(subscriber)
       if (best !== undefined && (via === undefined || best.via === via)) return true
     }
@@ -192,4 +328,41 @@ export class InterestTable {
 
   /** The filters `subscriber` declared (its latest version). */
   filtersOf (subscriber: DeviceId): readonly string[] { return this.#routes.get(subscriber)?.filters ?? [] }
+
+  /** Subscribers with an entry from `via`. */
+  countVia (via: DeviceId): number { return this.#byVia.get(via)?.size ?? 0 }
+
+  /** Bytes of the declarations of the subscribers with an entry from `via`. */
+  bytesVia (via: DeviceId): number { return this.#bytesVia.get(via) ?? 0 }
+
+  #indexFilters (subscriber: DeviceId, filters: readonly string[], delta: 1 | -1): void {
+    for (const filter of new Set(filters)) this.#filters.update(subscriber, filter, delta)
+  }
+
+  #index (via: DeviceId, subscriber: DeviceId, bytes: number): void {
+    let set = this.#byVia.get(via)
+    if (set === undefined) this.#byVia.set(via, set = new Set())
+    if (set.has(subscriber)) return
+    set.add(subscriber)
+    this.#bytesVia.set(via, this.bytesVia(via) + bytes)
+  }
+
+  #unindex (via: DeviceId, subscriber: DeviceId, bytes: number): void {
+    const set = this.#byVia.get(via)
+    if (set === undefined || !set.delete(subscriber)) return
+    if (set.size === 0) {
+      this.#byVia.delete(via)
+      this.#bytesVia.delete(via)
+    } else this.#bytesVia.set(via, this.bytesVia(via) - bytes)
+  }
+}
+
+/** True when a change of best route changes what this node advertises: a route unreachable before and after is no news. */
+function differs (before: Best, after: Best): boolean {
+  if (before === undefined || after === undefined) return before !== after
+  return before.via !== after.via || before.hops !== after.hops || before.version !== after.version
+}
+
+function sameFilters (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((f, i) => f === b[i])
 }

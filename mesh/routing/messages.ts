@@ -1,6 +1,8 @@
 import {
   DEFAULT_CBOR_LIMITS, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
 } from '../../shared/index.js'
+import { CHAIN_ELEMENT_BYTES } from './chain.js'
+import { MAX_DECLARATION_BYTES } from './declaration.js'
 
 
 /**
@@ -11,7 +13,12 @@ import {
  *   DATA   [1, hops, frame]                               a signed telemetry frame
  *   DIGEST [2, full, [[kid, low, high]…]]                 what I hold per origin (catch-up, repair)
  *   WANT   [3, [[kid, from, to]…]]                        send me these (catch-up, repair)
- *   INTEREST [4, [[kid, version, hops, [filter…]]…]]      subscriptions, as a distance vector (interest.ts)
+ *   INTEREST [4, [[kid, version, hops, proof, declaration, publicKey]…]]
+ *                                                         subscriptions, as a distance vector (interest.ts): the
+ *                                                         sender's distance, its hash-chain proof (chain.ts), and
+ *                                                         the subscriber's signed declaration (declaration.ts) and
+ *                                                         key, left out ([kid, version, hops, proof]) when already
+ *                                                         sent on this link for this version
  *   KEY    [5, [publicKey…]]                              keys of origins I am about to send (self-certifying)
  *   KEYREQ [6, [kid…]]                                    I hold frames whose signer I cannot verify
  *   PEERS  [7, [[id, port, [address…]]…]]                 peer exchange, for bootstrap peers
@@ -22,7 +29,7 @@ export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5,
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
 export interface PeerEntry { id: string, port: number, addresses: string[] }
-export interface InterestEntry { kid: Uint8Array, version: number, hops: number, filters: string[] }
+export interface InterestEntry { kid: Uint8Array, version: number, hops: number, proof: Uint8Array, declaration?: Uint8Array, publicKey?: Uint8Array }
 
 export type RoutingMessage =
   | { kind: typeof MSG.HELLO, version: number, fleet: string, port: number, addresses: string[] }
@@ -36,6 +43,8 @@ export type RoutingMessage =
 
 /** Most entries in one DIGEST/WANT/INTEREST/KEY/PEERS message; longer lists are split. */
 export const MAX_ENTRIES = 200
+/** Messages whose entries vary in size (INTEREST) are split to stay under this many bytes (the link limit is 64 KiB). */
+export const MAX_MESSAGE_PAYLOAD = 32 * 1024
 
 const LIMITS: CborLimits = { ...DEFAULT_CBOR_LIMITS, maxBytes: 64 * 1024, maxStringBytes: 16 * 1024, maxItems: MAX_ENTRIES + 4, maxDepth: 5 }
 
@@ -49,7 +58,10 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.HELLO: return encodeCbor([MSG.HELLO, message.version, message.fleet, message.port, message.addresses])
     case MSG.DIGEST: return encodeCbor([MSG.DIGEST, message.full, message.entries.map((e) => [e.kid, e.low, e.high])])
     case MSG.WANT: return encodeCbor([MSG.WANT, message.entries.map((e) => [e.kid, e.from, e.to])])
-    case MSG.INTEREST: return encodeCbor([MSG.INTEREST, message.entries.map((e) => [e.kid, e.version, e.hops, e.filters])])
+    case MSG.INTEREST:
+      return encodeCbor([MSG.INTEREST, message.entries.map((e) => e.declaration === undefined || e.publicKey === undefined
+        ? [e.kid, e.version, e.hops, e.proof]
+        : [e.kid, e.version, e.hops, e.proof, e.declaration, e.publicKey])])
     case MSG.KEY: return encodeCbor([MSG.KEY, message.keys])
     case MSG.KEYREQ: return encodeCbor([MSG.KEYREQ, message.kids])
     case MSG.PEERS: return encodeCbor([MSG.PEERS, message.peers.map((p) => [p.id, p.port, p.addresses])])
@@ -87,9 +99,12 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       return {
         kind,
         entries: list(a).map((e) => {
-          const [kid, version, hops, filters] = list(e)
-          const ok = isBytes(kid) && isCount(version) && isCount(hops) && Array.isArray(filters) && filters.length <= 32 && filters.every((f) => typeof f === 'string' && f.length <= 256)
-          return ok ? { kid, version, hops, filters: filters as string[] } : bad('INTEREST entry')
+          const fields = list(e)
+          const [kid, version, hops, proof, declaration, publicKey] = fields
+          const ok = isBytes(kid, 16) && isCount(version) && isCount(hops) && isBytes(proof, CHAIN_ELEMENT_BYTES)
+          if (ok && fields.length === 4) return { kid, version, hops, proof }
+          const declared = fields.length === 6 && isBytes(declaration) && declaration.length <= MAX_DECLARATION_BYTES && isBytes(publicKey, 32)
+          return ok && declared ? { kid, version, hops, proof, declaration, publicKey } : bad('INTEREST entry')
         })
       }
     case MSG.KEY:
@@ -101,9 +116,21 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
   }
 }
 
-/** Splits a list into chunks of at most MAX_ENTRIES. */
-export function chunks<T> (items: T[]): T[][] {
+/** Splits a list into chunks of at most MAX_ENTRIES and, when `size` is given, of at most MAX_MESSAGE_PAYLOAD bytes by that estimate. */
+export function chunks<T> (items: T[], size?: (item: T) => number): T[][] {
   const out: T[][] = []
-  for (let i = 0; i < items.length; i += MAX_ENTRIES) out.push(items.slice(i, i + MAX_ENTRIES))
+  let chunk: T[] = []
+  let bytes = 0
+  for (const item of items) {
+    const n = size?.(item) ?? 0
+    if (chunk.length >= MAX_ENTRIES || (chunk.length > 0 && bytes + n > MAX_MESSAGE_PAYLOAD)) {
+      out.push(chunk)
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(item)
+    bytes += n
+  }
+  if (chunk.length > 0) out.push(chunk)
   return out
 }

@@ -1,6 +1,6 @@
 import {
   DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
-  checkDeviceTopic, every, systemClock,
+  checkDeviceTopic, every, systemClock, validateFilter,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
   type TelemetryFrame, type TimerHandle, type VerifierInit
 } from '../../shared/index.js'
@@ -10,9 +10,11 @@ import type { DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } fro
 import { newCounters, type RouterCounters } from './counters.js'
 import { dispatch, ingest, release, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
 import { History } from './history.js'
-import { InterestTable } from './interest.js'
+import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
+import { InterestIntake } from './intake.js'
 import { MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage } from './messages.js'
 import { Subscription, type Delivery } from './subscription.js'
+import { checkDeclarable } from './declaration.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up. Internal to
@@ -41,13 +43,35 @@ export interface RouterInit extends Pick<VerifierInit, 'maxKeys' | 'maxOrigins' 
   graftDelay?: number
   /**
    * A subscriber re-declares its interest this often, ms (default 10 s); routes not refreshed for 3
-   * periods expire, and a route lost to a failure comes back with the next declaration.
+   * periods expire, and a route lost to a failure comes back with the next declaration. Each
+   * declaration is a new signed version: one signature here, one verification at every node.
    */
   interestRefresh?: number
   /** How long before asking again for the same origin, ms. */
   wantRetry?: number
-  /** Most frames one WANT may make this node send (default 4096). */
+  /** Most frames one WANT may make this node send (default 4096); each held frame is looked at once, whatever range the WANT names. */
   wantBudget?: number
+  /** Most origins whose last WANT time is remembered for `wantRetry` (default 4096; oldest first out). */
+  maxWanted?: number
+  /** Most subscribers this node keeps interest routes for (default 4096); claims beyond are refused (ERR_TABLE_FULL). */
+  maxSubscribers?: number
+  /**
+   * Most subscribers one neighbour may have an entry for, and most INTEREST claims of one
+   * neighbour waiting to be checked (default 1024): one neighbour cannot fill the table.
+   */
+  maxSubscribersPerNeighbour?: number
+  /**
+   * Most bytes of signed declarations (each at most 8 KiB) held for the subscribers one neighbour
+   * has an entry for, and again for its claims waiting to be checked (default 1 MiB; an honest
+   * neighbour with 1,024 subscribers needs ~300 KiB).
+   */
+  maxInterestBytesPerNeighbour?: number
+  /**
+   * Work spent checking INTEREST claims per turn of the event loop, in units of one SHA-256 (an
+   * Ed25519 verification counts 100; default 1000: about ten new declarations or a thousand claims of
+   * versions already verified, 1–4 ms on Node): the rest waits for the next turn.
+   */
+  interestWork?: number
   /** Frames held per origin for catch-up. */
   historyPerOrigin?: number
   /** Bytes of history held in all. */
@@ -81,7 +105,8 @@ export interface RouterEvents {
   'link:close': [peer: DeviceId]
 }
 
-export const ROUTING_VERSION = 1
+/** Announced in HELLO. 2: INTEREST carries signed declarations and hash-chain proofs (not understood by 1). */
+export const ROUTING_VERSION = 2
 
 export class Router extends TypedEmitter<RouterEvents> implements RouterContext {
   readonly id: DeviceId
@@ -92,6 +117,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly verifier: Verifier<HeldFrame>
   readonly history: History
   readonly interest: InterestTable
+  readonly intake: InterestIntake
   readonly links = new Map<DeviceId, LinkState>()
   readonly digestDue = new Set<DeviceId>()
   readonly changed = new Set<DeviceId>()
@@ -100,6 +126,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly #ed: Ed25519 | undefined
   readonly #sequence: SequenceSource
   readonly #toAdvertise = new Set<DeviceId>()
+  #advertiseScheduled = false
   readonly #subs = new Set<Subscription>()
   readonly #timers = new Set<TimerHandle>()
   #stopSync: (() => void) | undefined
@@ -119,6 +146,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       wantRetry: init.wantRetry ?? 1500,
       interestRefresh: init.interestRefresh ?? 10_000,
       wantBudget: init.wantBudget ?? 4096,
+      maxWanted: init.maxWanted ?? 4096,
       port: init.port ?? 0,
       addresses: init.addresses ?? (() => [])
     }
@@ -139,7 +167,13 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     }, { clock: this.clock, ed25519: components.ed25519 })
     this.history = new History({ perOrigin, maxBytes: init.historyBytes })
     this.verifier.learnKey(components.keys.publicKey)
-    this.interest = new InterestTable(this.id, 0)
+    const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
+    const bytesPerNeighbour = init.maxInterestBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour
+    this.interest = new InterestTable(
+      { maxSubscribers: init.maxSubscribers, maxPerNeighbour: perNeighbour, maxBytesPerNeighbour: bytesPerNeighbour },
+      { keys: components.keys, clock: this.clock, ed25519: components.ed25519 }
+    )
+    this.intake = new InterestIntake({ perNeighbour, bytesPerNeighbour, workPerTurn: init.interestWork ?? 1000 })
   }
 
   get running (): boolean { return this.#running }
@@ -158,6 +192,12 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#stopRefresh?.()
     for (const timer of this.#timers) this.clock.clearTimeout(timer)
     this.#timers.clear()
+    this.#advertiseScheduled = false
+    this.#toAdvertise.clear()
+    this.intake.scheduled = false
+    this.intake.refill()
+    this.digestDue.clear()
+    for (const peer of this.links.keys()) this.intake.dropVia(peer)
     this.verifier.clear()
     for (const state of this.links.values()) state.detach()
     this.links.clear()
@@ -183,6 +223,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
 
   /** Subscribes; the filter is declared to the mesh (INTEREST) so matching readings are routed here. */
   subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number } = {}): Subscription {
+    validateFilter(filter)
+    if (!this.interest.localFilters.includes(filter)) checkDeclarable([...this.interest.localFilters, filter])
     const sub: Subscription = new Subscription(filter, {
       ...options,
       onClose: () => {
@@ -314,16 +356,18 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
 
   /**
    * Tells every neighbour our distance to these subscribers (split horizon, poisoned reverse),
-   * once per turn of the event loop however many changes arrived in it.
+   * once per turn of the clock however many changes arrived before it. A macrotask, not a
+   * microtask: over links that deliver in microtasks (memory links) a chain of adverts from node
+   * to node would otherwise run without ever yielding to timers, I/O or signals.
    */
   advertise (subscribers: DeviceId[]): void {
-    const flush = this.#toAdvertise.size === 0
     for (const s of subscribers) this.#toAdvertise.add(s)
-    if (!flush) return
-    queueMicrotask(() => {
+    if (this.#advertiseScheduled || this.#toAdvertise.size === 0 || !this.#running) return
+    this.#advertiseScheduled = true
+    this.later(0, () => {
+      this.#advertiseScheduled = false
       const changed = [...this.#toAdvertise]
       this.#toAdvertise.clear()
-      if (!this.#running) return
       for (const state of this.links.values()) sendInterest(this, state, this.interest.advertsFor(state.peer, changed))
     })
   }
@@ -347,6 +391,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     state.detach()
     this.links.delete(state.peer)
     this.digestDue.delete(state.peer)
+    this.intake.dropVia(state.peer)
     const changed = this.interest.dropVia(state.peer)
     if (changed.length > 0) this.advertise(changed)
     this.emit('link:close', state.peer)

@@ -1,28 +1,92 @@
 import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
 import { chunks, MSG, type InterestEntry } from '../messages.js'
-import type { Advert } from '../interest.js'
+import { UNREACHABLE, type Claim } from '../interest.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { digestSoon } from './sync.js'
 
 /**
- * INTEREST [4, [[kid, version, hops, [filter…]]…]]: subscriptions, as a distance vector
- * (interest.ts). A route that moves to another neighbour earns that neighbour a full DIGEST.
+ * INTEREST [4, [[kid, version, hops, proof, declaration, publicKey]…]]: subscriptions, as a
+ * distance vector (interest.ts), each claim carrying the subscriber's signed declaration
+ * (declaration.ts) and a hash-chain proof of the distance (chain.ts).
+ *
+ * A message does O(entries) work plus what the turn's budget allows: its claims are filed in the
+ * intake (intake.ts) and checked within a work budget per turn of the clock. A route that moves to another neighbour
+ * earns that neighbour a full DIGEST; refused claims are reported (drop) with the neighbour that
+ * sent them.
  */
 export function onInterest (ctx: RouterContext, state: LinkState, entries: InterestEntry[]): void {
-  const now = ctx.clock.now()
-  const changed: DeviceId[] = []
   for (const entry of entries) {
     const subscriber = deviceIdFromBytes(entry.kid)
-    if (!ctx.verifier.keys.allowed(subscriber)) continue
-    const before = ctx.interest.best(subscriber)?.via
-    if (ctx.interest.update(state.peer, { subscriber, version: entry.version, hops: entry.hops, filters: entry.filters }, now)) changed.push(subscriber)
-    const after = ctx.interest.best(subscriber)?.via
-    if (after !== undefined && after !== before) digestSoon(ctx, after)
+    if (subscriber === ctx.id) continue
+    if (!ctx.verifier.keys.allowed(subscriber)) {
+      ctx.drop({ code: 'ERR_NOT_IN_ROSTER', origin: subscriber, from: state.peer })
+      continue
+    }
+    const claim: Claim = entry.declaration === undefined
+      ? { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof }
+      : { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof, declaration: entry.declaration, publicKey: entry.publicKey }
+    if (!ctx.intake.offer(state.peer, claim)) ctx.drop({ code: 'ERR_TABLE_FULL', origin: subscriber, from: state.peer })
   }
-  if (changed.length > 0) ctx.advertise(changed)
+  checkClaims(ctx)
 }
 
-export function sendInterest (ctx: RouterContext, state: LinkState, adverts: Advert[]): void {
-  const entries = adverts.map((a) => ({ kid: deviceIdToBytes(a.subscriber), version: a.version, hops: a.hops, filters: a.filters }))
-  for (const chunk of chunks(entries)) ctx.send(state, { kind: MSG.INTEREST, entries: chunk })
+/**
+ * A new turn on the clock (a macrotask: timers and I/O run in between) when this one's budget
+ * was touched: it refills the budget and checks what is left.
+ */
+function nextTurn (ctx: RouterContext): void {
+  if (ctx.intake.scheduled) return
+  ctx.intake.scheduled = true
+  ctx.later(0, () => {
+    ctx.intake.scheduled = false
+    ctx.intake.refill()
+    if (ctx.intake.size > 0) checkClaims(ctx)
+  })
+}
+
+/** Checks claims while the turn's budget lasts, then re-advertises what changed. */
+export function checkClaims (ctx: RouterContext): void {
+  const now = ctx.clock.now()
+  const changed: DeviceId[] = []
+  ctx.intake.drain((claim) => ctx.interest.cost(claim), (via, claim) => {
+    if (!ctx.links.has(via)) return
+    const before = ctx.interest.best(claim.subscriber)?.via
+    const result = ctx.interest.update(via, claim, now)
+    if (result.code !== undefined) ctx.drop({ code: result.code, origin: claim.subscriber, from: via })
+    if (result.changed) changed.push(claim.subscriber)
+    const after = ctx.interest.best(claim.subscriber)?.via
+    if (after !== undefined && after !== before) digestSoon(ctx, after)
+  })
+  if (changed.length > 0) ctx.advertise(changed)
+  if (ctx.intake.size > 0 || ctx.intake.budget < ctx.intake.workPerTurn) nextTurn(ctx)
+}
+
+/** Rough encoded size of one entry, to keep INTEREST messages under the link limit. */
+const entrySize = (e: InterestEntry): number => (e.declaration?.length ?? 0) + 96
+
+/** Per link: the version of each subscriber whose declaration this link was sent (then claims go without it). */
+const declared = new WeakMap<LinkState, Map<DeviceId, number>>()
+
+/**
+ * Sends claims to one neighbour. A declaration goes once per (link, subscriber, version), with
+ * the first claim of a distance: later claims of that version (a distance changed) and every
+ * "unreachable" carry only [kid, version, hops, proof].
+ */
+export function sendInterest (ctx: RouterContext, state: LinkState, claims: Claim[]): void {
+  let sent = declared.get(state)
+  if (sent === undefined) declared.set(state, sent = new Map())
+  if (sent.size > ctx.interest.limits.maxSubscribers) sent.clear() // subscribers come and go: start over rather than grow
+  const entries: InterestEntry[] = claims.map((c) => {
+    const entry: InterestEntry = { kid: deviceIdToBytes(c.subscriber), version: c.version, hops: c.hops, proof: c.proof }
+    // "Unreachable" needs no declaration (it teaches no version, interest.ts), so it marks nothing either.
+    if (c.hops < UNREACHABLE && sent.get(c.subscriber) !== c.version && c.declaration !== undefined && c.publicKey !== undefined) {
+      entry.declaration = c.declaration
+      entry.publicKey = c.publicKey
+    }
+    return entry
+  })
+  for (const chunk of chunks(entries, entrySize)) {
+    if (!ctx.send(state, { kind: MSG.INTEREST, entries: chunk })) continue // refused: the next advert carries the declarations again
+    for (const e of chunk) if (e.declaration !== undefined) sent.set(deviceIdFromBytes(e.kid), e.version)
+  }
 }

@@ -12,11 +12,11 @@ import type { LinkState, RouterContext } from '../context.js'
  *   WANT   [3, [[kid, from, to]…]]           send me these (want.ts answers)
  */
 
-/** A full DIGEST to `peer` on the next turn of the event loop (coalesced). */
+/** A full DIGEST to `peer` on the clock's next turn (coalesced; a macrotask, as adverts are). */
 export function digestSoon (ctx: RouterContext, peer: DeviceId): void {
   if (ctx.digestDue.has(peer)) return
   ctx.digestDue.add(peer)
-  queueMicrotask(() => {
+  ctx.later(0, () => {
     if (!ctx.digestDue.delete(peer)) return
     const state = ctx.links.get(peer)
     if (state !== undefined) sendDigest(ctx, state, [...ctx.history.origins()].filter((o) => ctx.interest.wants(o, ctx.options.fleet, peer)), true)
@@ -32,10 +32,10 @@ export function sync (ctx: RouterContext): void {
   const changed = [...ctx.changed]
   ctx.changed.clear()
   for (const state of ctx.links.values()) {
-    const origins = changed.filter((o) => o !== state.peer && ctx.interest.wants(o, ctx.options.fleet, state.peer))
-    for (const o of state.missed) if (!origins.includes(o)) origins.push(o)
+    const origins = new Set(changed.filter((o) => o !== state.peer && ctx.interest.wants(o, ctx.options.fleet, state.peer)))
+    for (const o of state.missed) origins.add(o)
     state.missed.clear()
-    if (origins.length > 0) sendDigest(ctx, state, origins, false)
+    if (origins.size > 0) sendDigest(ctx, state, [...origins], false)
   }
 }
 
@@ -51,10 +51,17 @@ export function sendDigest (ctx: RouterContext, state: LinkState, origins: Devic
 
 interface Announced { origin: DeviceId, low: number, high: number }
 
+/**
+ * Bounded per message: one entry per origin is looked at (the first), and `replay.missing` walks
+ * at most the replay window per origin, whatever range the neighbour names.
+ */
 export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestEntry[], full: boolean): void {
   const announced: Announced[] = []
+  const seen = new Set<DeviceId>()
   for (const { kid, low, high } of entries) {
     const origin = deviceIdFromBytes(kid)
+    if (seen.has(origin)) continue
+    seen.add(origin)
     if (origin === ctx.id || !ctx.verifier.keys.allowed(origin) || !ctx.interest.wants(origin, ctx.options.fleet)) continue
     if (ctx.verifier.replay.missing(origin, low, high, 1).length > 0) announced.push({ origin, low, high })
   }
@@ -72,7 +79,10 @@ function want (ctx: RouterContext, state: LinkState, announced: Announced[], for
     if (!force && now - (ctx.wantedAt.get(origin) ?? -Infinity) < ctx.options.wantRetry) continue
     const missing = ctx.verifier.replay.missing(origin, low, high, 1024)
     if (missing.length === 0) continue
+    // Most recent last; the oldest is forgotten first (a forgotten origin may be asked again early).
+    ctx.wantedAt.delete(origin)
     ctx.wantedAt.set(origin, now)
+    if (ctx.wantedAt.size > ctx.options.maxWanted) ctx.wantedAt.delete(ctx.wantedAt.keys().next().value as DeviceId)
     const kid = deviceIdToBytes(origin)
     let from = missing[0] as number
     let to = from
