@@ -32,10 +32,17 @@ async function run (seed: number): Promise<string[]> {
   fleet.on('reading', (e) => { log.push(`${clock.now()} sample ${e.device} ${e.seq} ${e.time}`) })
   fleet.on('delivered', (e) => { log.push(`${clock.now()} gateway ${e.origin} ${e.seq} ${e.receivedAt}`) })
   await drive(clock, fleet.start())
-  for (let t = 0; t < 20_000; t += 5) {
-    clock.advance(5)
-    await settle()
+  const run = async (ms: number): Promise<void> => {
+    for (let t = 0; t < ms; t += 5) {
+      clock.advance(5)
+      await settle()
+    }
   }
+  await run(12_000)
+  fleet.partition([[0, 1, 2], [3, 4, 5]]) // the catch-up after the heal is part of what must replay
+  await run(5_000)
+  fleet.heal()
+  await run(8_000)
   await drive(clock, fleet.stop())
   return log
 }
