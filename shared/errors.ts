@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   ERR_BAD_SIGNATURE: 'the Ed25519 signature does not verify with the public key',
   ERR_WRONG_KEY: 'the public key does not derive to the device id that claims it',
   ERR_REPLAY: 'the sequence number was already accepted, or is older than the replay window',
+  ERR_CLONED_IDENTITY: 'two different frames were signed for one (origin, seq): two devices hold the same key (a cloned SD card)',
   // Identity and keys
   ERR_BAD_KEY: 'a key is not 32 bytes, or a key file cannot be parsed',
   ERR_KEY_PERMISSIONS: 'a private key file is readable by other users',
@@ -39,6 +40,8 @@ export const ERROR_CODES = {
   ERR_BAD_DECLARATION: 'an INTEREST declaration is malformed, not the one its entry claims, or not the one already verified for its version',
   ERR_ROUTE_PROOF: 'an INTEREST distance is not proven by the subscriber\'s hash chain (SEAD), or claims distance 0 for another node',
   ERR_TABLE_FULL: 'a bounded table (interest routes, claims waiting, peer candidates) is full for this neighbour or in all; the entry was refused',
+  ERR_OVER_BUDGET: 'a neighbour sent more messages of one kind than its budget allows; the excess was dropped unread',
+  ERR_PEER_SCORE: 'a neighbour\'s score fell below the threshold (invalid frames, floods, broken promises): disconnected and kept out for a backoff',
   ERR_BAD_TOPIC: 'a topic or topic filter is not valid (MQTT 3.1.1 §4.7)',
   ERR_ABORTED: 'the operation was aborted',
   ERR_UNKNOWN_SIGNER: 'no public key is known yet for the device that signed the frame',

@@ -26,7 +26,7 @@ export {
   DEFAULT_FRAME_LIMITS, HEADER_TOPIC, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
   type FrameLimits, type TelemetryFrame, type EncodeFrameInput
 } from './frame.js'
-export { createReplayGuard, type ReplayGuard, type ReplayVerdict } from './replay.js'
+export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {
   TOPIC_ROOT, DEFAULT_FLEET, FLEET_NAME_RULE, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
@@ -39,9 +39,9 @@ export {
 } from './status.js'
 export { systemClock, manualClock, every, type Clock, type ManualClock, type TimerHandle } from './clock.js'
 export { Lifecycle, type LifecycleState, type Defer } from './lifecycle.js'
-export { KeyStore, type LearnResult } from './keys.js'
+export { KeyStore, type KeySource, type LearnResult } from './keys.js'
 export { HoldPen } from './hold.js'
 export {
-  Verifier, VERIFIER_DEFAULTS, type VerifierInit, type VerifierComponents, type Admission, type Refusal, type HoldRequest
+  Verifier, VERIFIER_DEFAULTS, fingerprint, type VerifierInit, type VerifierComponents, type Admission, type Refusal, type HoldRequest
 } from './verifier.js'
 export { systemRandom, seededRandom, mulberry32, mixSeed, type Random } from './random.js'

@@ -5,16 +5,48 @@ import type { DeviceId } from './identity.js'
  * highest sequence number accepted and a bitmap of the `window` numbers below it. A number is
  * refused when it was already accepted, or when it is `window` or more below the highest.
  *
- * Memory is bounded whatever the number of origins: at most `maxOrigins` are tracked (least
- * recently used first out, counted in `evictions`). An evicted origin's history is forgotten,
- * so size `maxOrigins` above the fleet: the default (65,536 origins × 1,024-bit window) is 8 MiB.
+ * Memory is bounded whatever the number of origins, and strangers cannot evict what is known.
+ * Windows live in two tiers:
+ *   - known origins (`protect`): devices vouched for by a trusted source (`'pin'`: a roster, a
+ *     link handshake, DNS-SD, a retained status, an operator) or that earned it with verified
+ *     frames (`'earn'`). At most `maxOrigins` of them; a pin may evict the least recently used
+ *     earned window (then the least recently used pinned one), an earn never evicts anything:
+ *     when the tier is full the origin stays a stranger.
+ *   - strangers: every other origin, at most `maxStrangers`, least recently used first out. A
+ *     flood of fresh origins churns this tier only, so it can never make a known device's old
+ *     frame fresh again (an evicted stranger's history is forgotten: size the tiers above the fleet).
+ * Both tiers evict into `evictions`. Defaults: 65,536 known + 4,096 strangers × 1,024-bit windows
+ * (128 bytes each), about 9 MiB at most.
+ *
+ * Each window may also remember a fingerprint of the last `prints` frames it accepted (`mark`,
+ * `print`): two different frames signed for one (origin, seq) are a cloned identity (verifier.ts).
  */
 
 export type ReplayVerdict = 'ok' | 'replay' | 'too-old'
 
+/** How an origin becomes known: vouched for by a trusted source, or earned with verified frames. */
+export type Trust = 'pin' | 'earn'
+
 interface OriginWindow {
+  /** Highest accepted; -1 while nothing was (a window made by `protect`). */
   high: number
   bits: Uint8Array
+  /** Frames accepted while a stranger. */
+  hits: number
+  /** Ring of (seq, fingerprint) of recent frames, allocated on the first `mark`. */
+  seqs?: Float64Array
+  prints?: Uint32Array
+}
+
+export interface ReplayGuardInit {
+  /** Sequence numbers per window (rounded up to whole bytes, at least 8). Default 1024. */
+  window?: number
+  /** Most known origins. Default 65,536. */
+  maxOrigins?: number
+  /** Most strangers (origins nobody vouched for). Default min(maxOrigins, 4096). */
+  maxStrangers?: number
+  /** Fingerprints remembered per origin (`mark`). Default 16. */
+  prints?: number
 }
 
 export interface ReplayGuard {
@@ -29,15 +61,45 @@ export interface ReplayGuard {
    * node asks its peers for when they announce they have more (catch-up after a partition).
    */
   missing (origin: DeviceId, from: number, to: number, limit?: number): number[]
+  /**
+   * Makes `origin` known (see above); false when earning and the known tier is full (the origin
+   * stays a stranger). Idempotent; a pin upgrades an earned origin.
+   */
+  protect (origin: DeviceId, trust?: Trust): boolean
+  /** True when `origin` is in the known tier. */
+  known (origin: DeviceId): boolean
+  /** Frames accepted from `origin` while it was a stranger (0 when known or untracked). */
+  hits (origin: DeviceId): number
+  /** Remembers a fingerprint of the frame just accepted as (origin, seq). */
+  mark (origin: DeviceId, seq: number, print: number): void
+  /** The fingerprint remembered for (origin, seq), if it is still in the origin's ring. */
+  print (origin: DeviceId, seq: number): number | undefined
+  /** Origins tracked, both tiers. */
   readonly size: number
+  /** Of which strangers. */
+  readonly strangers: number
   readonly evictions: number
 }
 
-export function createReplayGuard (init: { window?: number, maxOrigins?: number } = {}): ReplayGuard {
+export function createReplayGuard (init: ReplayGuardInit = {}): ReplayGuard {
   const window = Math.max(8, Math.ceil((init.window ?? 1024) / 8) * 8)
-  const maxOrigins = init.maxOrigins ?? 65_536
-  const origins = new Map<DeviceId, OriginWindow>()
+  const maxOrigins = Math.max(1, init.maxOrigins ?? 65_536)
+  const maxStrangers = Math.max(1, init.maxStrangers ?? Math.min(maxOrigins, 4096))
+  const ring = Math.max(1, init.prints ?? 16)
+  // Map order is the LRU order of each tier (a use deletes and re-inserts).
+  const pinned = new Map<DeviceId, OriginWindow>()
+  const earned = new Map<DeviceId, OriginWindow>()
+  const strangers = new Map<DeviceId, OriginWindow>()
   let evictions = 0
+
+  const find = (origin: DeviceId): OriginWindow | undefined => pinned.get(origin) ?? earned.get(origin) ?? strangers.get(origin)
+  const tierOf = (origin: DeviceId): Map<DeviceId, OriginWindow> | undefined =>
+    pinned.has(origin) ? pinned : earned.has(origin) ? earned : strangers.has(origin) ? strangers : undefined
+  const fresh = (): OriginWindow => ({ high: -1, bits: new Uint8Array(window / 8), hits: 0 })
+  const evictOldest = (tier: Map<DeviceId, OriginWindow>): void => {
+    tier.delete(tier.keys().next().value as DeviceId)
+    evictions++
+  }
 
   const bit = (w: OriginWindow, seq: number): boolean => (((w.bits[(seq % window) >> 3] as number) >> (seq & 7)) & 1) === 1
   const verdict = (w: OriginWindow | undefined, seq: number): ReplayVerdict => {
@@ -47,41 +109,77 @@ export function createReplayGuard (init: { window?: number, maxOrigins?: number 
   }
 
   return {
-    check: (origin, seq) => verdict(origins.get(origin), seq),
+    check: (origin, seq) => verdict(find(origin), seq),
     accept (origin, seq) {
-      let w = origins.get(origin)
+      let tier = tierOf(origin)
+      let w = tier?.get(origin)
       const result = verdict(w, seq)
       if (result !== 'ok') return result
-      if (w === undefined) {
-        w = { high: seq, bits: new Uint8Array(window / 8) }
-        if (origins.size >= maxOrigins) {
-          origins.delete(origins.keys().next().value as DeviceId)
-          evictions++
-        }
+      if (w === undefined || tier === undefined) {
+        w = fresh()
+        tier = strangers
+        if (strangers.size >= maxStrangers) evictOldest(strangers)
       } else {
-        origins.delete(origin) // re-inserted below: Map order is the LRU order
-        if (seq > w.high) {
+        tier.delete(origin) // re-inserted below: Map order is the LRU order
+        if (w.high >= 0 && seq > w.high) {
           if (seq - w.high >= window) w.bits.fill(0)
           else for (let s = w.high + 1; s < seq; s++) w.bits[(s % window) >> 3] = (w.bits[(s % window) >> 3] as number) & ~(1 << (s & 7))
-          w.high = seq
         }
       }
       w.bits[(seq % window) >> 3] = (w.bits[(seq % window) >> 3] as number) | (1 << (seq & 7))
       if (seq > w.high) w.high = seq
-      origins.set(origin, w)
+      if (tier === strangers) w.hits++
+      tier.set(origin, w)
       return 'ok'
     },
-    high: (origin) => origins.get(origin)?.high,
+    high (origin) {
+      const high = find(origin)?.high
+      return high === undefined || high < 0 ? undefined : high
+    },
     missing (origin, from, to, limit = 256) {
-      const w = origins.get(origin)
+      const w = find(origin)
       const out: number[] = []
-      const start = Math.max(from, w === undefined ? from : w.high - window + 1, 0)
+      const start = Math.max(from, w === undefined || w.high < 0 ? from : w.high - window + 1, 0)
       for (let seq = start; seq <= to && out.length < limit; seq++) {
         if (verdict(w, seq) === 'ok') out.push(seq)
       }
       return out
     },
-    get size () { return origins.size },
+    protect (origin, trust = 'pin') {
+      if (pinned.has(origin)) return true
+      const w = earned.get(origin)
+      if (w !== undefined) {
+        if (trust === 'pin') { earned.delete(origin); pinned.set(origin, w) }
+        return true
+      }
+      if (pinned.size + earned.size >= maxOrigins) {
+        if (trust === 'earn') return false
+        evictOldest(earned.size > 0 ? earned : pinned)
+      }
+      const stranger = strangers.get(origin)
+      strangers.delete(origin)
+      ;(trust === 'pin' ? pinned : earned).set(origin, stranger ?? fresh())
+      return true
+    },
+    known: (origin) => pinned.has(origin) || earned.has(origin),
+    hits: (origin) => strangers.get(origin)?.hits ?? 0,
+    mark (origin, seq, print) {
+      const w = find(origin)
+      if (w === undefined) return
+      if (w.seqs === undefined || w.prints === undefined) {
+        w.seqs = new Float64Array(ring).fill(-1)
+        w.prints = new Uint32Array(ring)
+      }
+      w.seqs[seq % ring] = seq
+      w.prints[seq % ring] = print >>> 0
+    },
+    print (origin, seq) {
+      const w = find(origin)
+      if (w?.seqs === undefined || w.prints === undefined || w.seqs[seq % ring] !== seq) return undefined
+      return w.prints[seq % ring]
+    },
+    get size () { return pinned.size + earned.size + strangers.size },
+    get strangers () { return strangers.size },
     get evictions () { return evictions }
   }
 }

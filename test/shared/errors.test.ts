@@ -42,6 +42,7 @@ const rows: Record<ErrorCode, Row> = {
   },
   ERR_WRONG_KEY: { where: 'shared/frame.ts; mesh/discovery, mesh/routing', provoke: () => openFrame(frame(), seededKeys(2).publicKey) },
   ERR_REPLAY: { where: 'mesh/routing (on the verdicts of shared/replay.ts, which returns them rather than throwing)' },
+  ERR_CLONED_IDENTITY: { where: 'mesh/routing, gateway (on the verdicts of shared/verifier.ts, which returns them rather than throwing)' },
   // Identity and keys
   ERR_BAD_KEY: { where: 'shared/identity.ts, shared/keyfile.ts, shared/crypto/*', provoke: () => keyPairFromSecret(new Uint8Array(31)) },
   ERR_KEY_PERMISSIONS: {
@@ -84,6 +85,8 @@ const rows: Record<ErrorCode, Row> = {
   ERR_BAD_DECLARATION: { where: 'mesh/routing (INTEREST declarations: test/mesh/interest.test.ts)' },
   ERR_ROUTE_PROOF: { where: 'mesh/routing (INTEREST hash chains: test/mesh/interest.test.ts)' },
   ERR_TABLE_FULL: { where: 'mesh/routing (interest table and intake), mesh/node.ts (peer candidates)' },
+  ERR_OVER_BUDGET: { where: 'mesh/routing (per-peer budgets, mesh/routing/budget.ts)' },
+  ERR_PEER_SCORE: { where: 'mesh/routing (peer scoring, mesh/routing/score.ts)' },
   ERR_BAD_TOPIC: { where: 'shared/topics.ts, shared/frame.ts', provoke: () => validateTopic('sport/#') },
   ERR_ABORTED: { where: 'mesh/discovery, mesh/links' },
   ERR_UNKNOWN_SIGNER: { where: 'mesh/routing' },
