@@ -31,7 +31,8 @@ import type { DropReason } from './reasons.js'
  *   router deduplicates anything that returns through the mesh. The gateway's own readings
  *   (its `mesh/links` announcements) stay in the mesh.
  * - **Bad signatures** that the node refuses count against the device they claim, as the
- *   broker's do (`bad_signature`, path mesh): the dashboard marks the device either way.
+ *   broker's do (`bad_signature`, path mesh): the dashboard marks the device either way; so do
+ *   second copies the node refuses as a cloned identity (`cloned_identity`).
  */
 
 export interface BridgeInit {
@@ -97,10 +98,11 @@ export class MeshBridge {
   readonly #injected = new Set<string>()
   /** The node refused a frame that claimed a device's signature: the device's signature failures count it. */
   readonly #onDrop = (info: DropInfo): void => {
-    if (info.code !== 'ERR_BAD_SIGNATURE' || info.origin === undefined) return
-    this.#host.reject('bad_signature', `the mesh node refused ${info.origin}#${info.seq ?? '?'}${info.from === undefined ? '' : ` from ${info.from}`}: the signature does not verify`, {
-      deviceId: info.origin, path: 'mesh', ...(info.seq === undefined ? {} : { seq: info.seq }), ...(info.from === undefined ? {} : { from: info.from })
-    })
+    if ((info.code !== 'ERR_BAD_SIGNATURE' && info.code !== 'ERR_CLONED_IDENTITY') || info.origin === undefined) return
+    const where = { deviceId: info.origin, path: 'mesh' as const, ...(info.seq === undefined ? {} : { seq: info.seq }), ...(info.from === undefined ? {} : { from: info.from }) }
+    const what = `the mesh node refused ${info.origin}#${info.seq ?? '?'}${info.from === undefined ? '' : ` from ${info.from}`}`
+    if (info.code === 'ERR_CLONED_IDENTITY') this.#host.reject('cloned_identity', `${what}: another frame was signed for that sequence number (two devices hold one key)`, where)
+    else this.#host.reject('bad_signature', `${what}: the signature does not verify`, where)
   }
 
   readonly #onDiscovered = (peer: DiscoveredPeer): void => {

@@ -51,6 +51,23 @@ export interface DeviceInfo {
   lastSignatureFailure?: number
   /** Drops attributed to this device, by reason. */
   drops: Partial<Record<DropReason, number>>
+  /**
+   * Set once two different, validly signed frames arrived for one of its (origin, seq): two
+   * devices hold its key (one SD-card image on two boards). The first copy of each is kept.
+   */
+  clone?: CloneInfo
+}
+
+/** A cloned identity, as the registry saw it (drops with reason `cloned_identity`). */
+export interface CloneInfo {
+  code: 'ERR_CLONED_IDENTITY'
+  /** Second copies refused, in all. */
+  copies: number
+  /** When the first and the latest were seen, ms since the epoch. */
+  since: number
+  last: number
+  /** The sequence number of the latest. */
+  seq?: number
 }
 
 export interface DeviceRegistryInit {
@@ -200,6 +217,14 @@ export class DeviceRegistry {
       entry.info.signatureFailures++
       entry.info.lastSignatureFailure = this.#now()
     }
+    if (drop.reason === 'cloned_identity') {
+      const now = this.#now()
+      const clone: CloneInfo = entry.info.clone ?? { code: 'ERR_CLONED_IDENTITY', copies: 0, since: now, last: now }
+      clone.copies++
+      clone.last = now
+      if (drop.seq !== undefined) clone.seq = drop.seq
+      entry.info.clone = clone
+    }
     if (drop.reason === 'duplicate' && drop.path !== undefined && entry.info.readings > 0) {
       const trusted = drop.path === 'mesh' || drop.from === undefined || drop.from === entry.claimedBy
       if (trusted) this.#seenOn(entry, drop.path, this.#now())
@@ -223,7 +248,7 @@ export class DeviceRegistry {
   #snapshot (entry: Entry, now = this.#now()): DeviceInfo {
     const mesh = entry.pathSeen.mesh
     const online = entry.info.status === 'online' || (mesh !== undefined && now - mesh <= this.#presenceMs)
-    return { ...entry.info, online, drops: { ...entry.info.drops } }
+    return { ...entry.info, online, drops: { ...entry.info.drops }, ...(entry.info.clone === undefined ? {} : { clone: { ...entry.info.clone } }) }
   }
 
   #touch (id: DeviceId): Entry {

@@ -92,6 +92,20 @@ export interface IngestEvents {
   key: [{ deviceId: DeviceId, publicKey: PublicKey, source: string }]
   /** A frame now waits for its signer's key (it is later accepted or dropped as unknown_signer). */
   held: [{ deviceId: DeviceId, seq: number, topic: string }]
+  /**
+   * Two different frames, both validly signed, for one (origin, seq): two devices hold the device's
+   * key (one SD-card image on two boards). The first copy was kept; this one is dropped as
+   * `cloned_identity` (ERR_CLONED_IDENTITY).
+   */
+  clone: [CloneEvent]
+}
+
+export interface CloneEvent {
+  deviceId: DeviceId
+  seq: number
+  code: 'ERR_CLONED_IDENTITY'
+  path: Path
+  from?: string
 }
 
 interface Held {
@@ -109,7 +123,8 @@ const REFUSALS: Record<Extract<Admission, { verdict: 'refused' }>['refusal'], Dr
   'too-old': 'too_old',
   'not-in-roster': 'not_in_roster',
   'bad-signature': 'bad_signature',
-  'unknown-signer': 'unknown_signer'
+  'unknown-signer': 'unknown_signer',
+  cloned: 'cloned_identity'
 }
 
 export class Ingest extends EventEmitter<IngestEvents> {
@@ -152,10 +167,13 @@ export class Ingest extends EventEmitter<IngestEvents> {
 
   /**
    * Learns a device key from any source (a retained status, DNS-SD, a link handshake, an
-   * operator). Frames held for that device are verified at once.
+   * operator). Frames held for that device are verified at once. A key the mesh relayed
+   * (`source: 'mesh'`: a KEY message anyone could have sent) is a stranger's until its device
+   * earns trust with verified frames; every other source vouches for the device, whose key and
+   * replay window strangers then cannot evict (shared/verifier.ts).
    */
   learnKey (publicKey: PublicKey, options: { deviceId?: DeviceId, source?: string } = {}): LearnResult {
-    const { result, id, released } = this.verifier.learnKey(publicKey, options.deviceId)
+    const { result, id, released } = this.verifier.learnKey(publicKey, options.deviceId, options.source === 'mesh' ? 'gossip' : 'pin')
     if (result === 'added') {
       this.counters.keysLearned++
       if (!this.#stopped) this.emit('key', { deviceId: id, publicKey, source: options.source ?? 'api' })
@@ -244,7 +262,11 @@ export class Ingest extends EventEmitter<IngestEvents> {
         this.counters.held++
         this.emit('held', { deviceId: frame.origin, seq: frame.seq, topic })
         return { verdict: 'held', settled: new Promise(() => {}) } // settled through `held.resolve`
-      case 'refused': return this.reject(REFUSALS[admission.refusal], admission.message, info, admission.refusal === 'bad-signature' ? 'ERR_BAD_SIGNATURE' : admission.code)
+      case 'refused':
+        if (admission.refusal === 'cloned' && !this.#stopped) {
+          this.emit('clone', definedOnly({ deviceId: frame.origin, seq: frame.seq, code: 'ERR_CLONED_IDENTITY' as const, path: source.path, from: source.from }))
+        }
+        return this.reject(REFUSALS[admission.refusal], admission.message, info, admission.refusal === 'bad-signature' ? 'ERR_BAD_SIGNATURE' : admission.code)
     }
   }
 

@@ -15,6 +15,7 @@ export const DROP_REASONS = {
   unknown_signer: { code: 'ERR_UNKNOWN_SIGNER', text: 'no key for the signer arrived while the frame was held' },
   not_in_roster: { code: 'ERR_NOT_IN_ROSTER', text: 'closed mode: the signer (or status key) is not in the roster' },
   duplicate: { code: 'ERR_REPLAY', text: 'this (origin, seq) was already accepted (a retransmission, a second path, or a replay)' },
+  cloned_identity: { code: 'ERR_CLONED_IDENTITY', text: 'another frame, validly signed, was accepted for this (origin, seq): two devices hold one key; the first copy is kept' },
   too_old: { code: 'ERR_REPLAY', text: 'the sequence number is below the replay window' },
   status_key_mismatch: { code: 'ERR_WRONG_KEY', text: 'the pk in a status does not derive to the device id in its topic' },
   bad_status: { code: 'ERR_BAD_STATUS', text: 'a status payload is not {"state":"online","pk":…} or {"state":"offline"}' },
