@@ -2,8 +2,10 @@
 export {
   MeshNode, createMeshNode, type MeshNodeInit, type MeshNodeComponents, type MeshCounters, type MeshPeer, type MeshNodeEvents, type InterestRoute
 } from './node.js'
-export { ROUTING_VERSION, type RouterInit } from './routing/router.js'
-export type { DropInfo } from './routing/context.js'
+export { ROUTING_VERSION, type RouterInit, type BanInfo } from './routing/router.js'
+export type { DropInfo, CloneInfo } from './routing/context.js'
+export { DEFAULT_BUDGETS, type BudgetKind, type Budgets, type Rate } from './routing/budget.js'
+export { DEFAULT_SCORE_PARAMS, type ScoreInit, type ScoreParams, type PeerRecord } from './routing/score.js'
 export type { InjectResult } from './routing/handlers/index.js'
 export { Subscription, type Delivery } from './routing/subscription.js'
 export type { RouterCounters } from './routing/counters.js'

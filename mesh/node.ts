@@ -14,9 +14,10 @@ import {
   type Transport, type TransportAddress
 } from './links/index.js'
 import { every, systemClock, type Clock } from './clock.js'
-import type { DropInfo } from './routing/context.js'
+import type { CloneInfo, DropInfo } from './routing/context.js'
 import type { InjectResult } from './routing/handlers/index.js'
-import { Router, type RouterInit } from './routing/router.js'
+import { Router, type BanInfo, type RouterInit } from './routing/router.js'
+import type { PeerRecord } from './routing/score.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
 import type { PeerEntry } from './routing/messages.js'
@@ -92,6 +93,8 @@ export interface MeshCounters extends RouterCounters {
   bytesIn: number
   bytesOut: number
   discovery: DiscoveryCounters[]
+  /** Neighbours kept out now (their score fell below the threshold). */
+  banned: number
 }
 
 export interface MeshPeer {
@@ -100,7 +103,9 @@ export interface MeshPeer {
   addresses: readonly string[]
   port: number
   name?: string
-  source: 'mdns' | 'static' | 'exchange' | 'inbound'
+  source: 'mdns' | 'static' | 'exchange' | 'inbound' | 'banned'
+  /** This node's score of the peer and what it is made of (routing/score.ts), once it sent anything. */
+  score?: PeerRecord
 }
 
 export interface MeshNodeEvents {
@@ -109,6 +114,10 @@ export interface MeshNodeEvents {
   'link:open': [peer: DeviceId]
   'link:close': [peer: DeviceId]
   'peer:discovered': [peer: DiscoveredPeer]
+  /** A neighbour's score fell below the threshold: disconnected, and kept out until `until` (the clock's now(), ms). */
+  'peer:banned': [info: BanInfo]
+  /** Two different, validly signed frames for one (origin, seq): two devices hold one key (ERR_CLONED_IDENTITY). */
+  clone: [info: CloneInfo]
 }
 
 /** A subscriber this node knows of, and how it reaches it. */
@@ -158,6 +167,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   /** Candidates that failed to link, and when they may be picked again. */
   readonly #cooldown = new Map<string, number>()
   readonly #closedBytes = { in: 0, out: 0 }
+  /** Links the router took (a refused one is closed without a `link:open`, so it gets no `link:close`). */
+  readonly #opened = new WeakSet<Link>()
   #address: TransportAddress | undefined
 
   constructor (init: MeshNodeInit, components: MeshNodeComponents) {
@@ -210,6 +221,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#router.on('drop', (info) => this.emit('drop', info))
       this.#router.on('hello', (hello) => this.#onHello(hello))
       this.#router.on('peers', (peers, from) => this.#onPeers(peers, from))
+      this.#router.on('peer:banned', (info) => this.#onBanned(info))
+      this.#router.on('clone', (info) => this.emit('clone', info))
       defer('router', () => { this.#router.stop() })
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
@@ -318,6 +331,14 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       out.set(c.id, { id: c.id, linked: this.#manager.links.has(c.id), addresses: c.addresses, port: c.port, source: c.source, ...(c.name === undefined ? {} : { name: c.name }) })
     }
     for (const id of this.#manager.links.keys()) if (!out.has(id)) out.set(id, { id, linked: true, addresses: [], port: 0, source: 'inbound' })
+    const now = this.#clock.now()
+    for (const id of this.#router.scores.peers()) {
+      const score = this.#router.scores.record(id, now)
+      const peer = out.get(id)
+      if (score === undefined) continue
+      if (peer !== undefined) peer.score = score
+      else if (score.bannedUntil !== undefined) out.set(id, { id, linked: false, addresses: [], port: 0, source: 'banned', score })
+    }
     return [...out.values()]
   }
 
@@ -325,7 +346,17 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     let bytesIn = this.#closedBytes.in
     let bytesOut = this.#closedBytes.out
     for (const link of this.#manager.links.values()) { bytesIn += link.counters.bytesIn; bytesOut += link.counters.bytesOut }
-    return { ...this.#router.counters, rejected: { ...this.#router.counters.rejected }, peers: this.#manager.links.size, bytesIn, bytesOut, discovery: this.#discoveries.map((d) => d.counters) }
+    const router = this.#router.counters
+    return {
+      ...router,
+      rejected: { ...router.rejected },
+      overBudget: { ...router.overBudget },
+      peers: this.#manager.links.size,
+      bytesIn,
+      bytesOut,
+      discovery: this.#discoveries.map((d) => d.counters),
+      banned: this.#router.scores.bannedCount(this.#clock.now())
+    }
   }
 
   async #startDiscovery (signal: AbortSignal): Promise<void> {
@@ -434,8 +465,27 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   }
 
   #onLink (link: Link): void {
-    this.#router.addLink(link)
+    if (!this.#router.addLink(link)) return
+    this.#opened.add(link)
     this.emit('link:open', link.remote.id)
+  }
+
+  /**
+   * A neighbour the router disconnected for its score: not dialed again before its ban ends (the
+   * router refuses its links until then; the link layer's own ban list, when it has one, refuses
+   * them before the handshake).
+   */
+  #onBanned (info: BanInfo): void {
+    this.emit('peer:banned', info)
+    const keys = [...this.#candidates.values()].filter((c) => c.id === info.peer).map((c) => c.key)
+    for (const key of keys) {
+      if (this.#pinned.has(key)) continue // a configured peer: the manager redials on its backoff, and the router refuses it until the ban ends
+      this.#cooldown.set(key, info.until)
+      if (this.#selected.delete(key)) this.#manager.remove(key)
+    }
+    const wait = Math.max(0, info.until - this.#clock.now()) + 1
+    this.#clock.setTimeout(() => { if (this.#lifecycle.started) this.#refill() }, wait)
+    this.#refill()
   }
 
   #onLinkClose (link: Link): void {
@@ -443,7 +493,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     this.#greeted.delete(link.remote.id)
     this.#closedBytes.in += link.counters.bytesIn
     this.#closedBytes.out += link.counters.bytesOut
-    this.emit('link:close', link.remote.id)
+    if (this.#opened.delete(link)) this.emit('link:close', link.remote.id)
   }
 
   /** Peer exchange: answer a link's HELLO (its first only) with some peers we know, so bootstrap peers lead further. */

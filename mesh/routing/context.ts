@@ -1,10 +1,12 @@
 import type { Clock, DeviceId, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
 import type { Link } from '../links/types.js'
+import type { LinkBudget } from './budget.js'
 import type { RouterCounters } from './counters.js'
 import type { History } from './history.js'
 import type { InterestTable } from './interest.js'
 import type { InterestIntake } from './intake.js'
 import type { PeerEntry, RoutingMessage } from './messages.js'
+import type { PeerScores, ScoreEvent } from './score.js'
 
 /**
  * What the message handlers (handlers/*.ts) see of the router: its state and the few actions
@@ -21,10 +23,30 @@ export interface LinkState {
   /** Origins whose eager push to this neighbour failed (backpressure): announce in the next DIGEST. */
   readonly missed: Set<DeviceId>
   readonly detach: () => void
+  /** What this neighbour may make us read (budget.ts). */
+  readonly budget: LinkBudget
+  /** Frames of this neighbour's waiting in the holding pen for their signer's key. */
+  held: number
+  /** WANTs sent to this neighbour and not answered yet (score.ts: broken promises). */
+  readonly promises: WantPromise[]
 }
 
-/** A frame from an unknown signer, held while its key is asked for. */
-export interface HeldFrame { bytes: Uint8Array, hops: number, from: DeviceId | undefined }
+/** A WANT sent: the ranges asked for, by origin, and when it counts as broken. */
+export interface WantPromise { ranges: Map<DeviceId, Array<[number, number]>>, deadline: number }
+
+/** A frame from an unknown signer, held while its key is asked for (`via`: the link it came by). */
+export interface HeldFrame { bytes: Uint8Array, hops: number, from: DeviceId | undefined, via?: LinkState }
+
+/** A cloned identity seen here: a second, different, validly signed frame for an (origin, seq). */
+export interface CloneInfo {
+  origin: DeviceId
+  seq: number
+  code: 'ERR_CLONED_IDENTITY'
+  /** The neighbour it came from (undefined: injected). */
+  from?: DeviceId
+  /** True when the key is this node's own: another device signs with it. */
+  self: boolean
+}
 
 export interface DropInfo { code: ErrorCode, origin?: DeviceId, seq?: number, from?: DeviceId }
 
@@ -39,6 +61,8 @@ export interface RouterOptions {
   readonly wantBudget: number
   /** Most origins whose last WANT time is remembered (wantRetry). */
   readonly maxWanted: number
+  /** Most frames of one neighbour's in the holding pen at once. */
+  readonly maxHeldPerPeer: number
   readonly port: number
   readonly addresses: () => string[]
 }
@@ -68,6 +92,12 @@ export interface RouterContext {
   sendRaw: (state: LinkState, bytes: Uint8Array) => boolean
   /** Counts and reports a refused frame or message. */
   drop: (info: DropInfo) => void
+  /** Neighbours' scores (score.ts). */
+  readonly scores: PeerScores
+  /** Counts `n` events of a kind against a neighbour (nothing for undefined: injected frames); disconnects it below the threshold. */
+  observe: (peer: DeviceId | undefined, event: ScoreEvent, n?: number) => void
+  /** Counts and reports a cloned identity. */
+  clone: (info: CloneInfo) => void
   /** Offers a verified frame to local subscribers. */
   deliver: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined) => void
   /** Sends a verified frame towards the subscribers it interests. */

@@ -19,10 +19,16 @@ export interface RouterCounters {
   /** Control messages (everything but DATA) received and sent. */
   controlIn: number
   controlOut: number
-  /** Frames and messages refused, by error code. */
+  /** Frames and messages refused, by error code (ERR_OVER_BUDGET included). */
   rejected: Partial<Record<string, number>>
+  /** Messages dropped unread because their sender was over its budget for their kind (budget.ts), by kind. */
+  overBudget: Partial<Record<string, number>>
+  /** Neighbours disconnected and kept out because their score fell below the threshold (score.ts). */
+  bans: number
+  /** Second copies of an (origin, seq) refused as a cloned identity (ERR_CLONED_IDENTITY). */
+  clones: number
 }
 
 export function newCounters (): RouterCounters {
-  return { framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0, rejected: {} }
+  return { framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0, rejected: {}, overBudget: {}, bans: 0, clones: 0 }
 }

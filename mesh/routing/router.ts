@@ -1,18 +1,20 @@
 import {
-  DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
-  checkDeviceTopic, every, systemClock, validateFilter,
-  type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
+  DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
+  meshError, checkDeviceTopic, every, systemClock, validateFilter,
+  type Clock, type DeviceId, type Ed25519, type KeyPair, type KeySource, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
   type TelemetryFrame, type TimerHandle, type VerifierInit
 } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
-import type { DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
+import { LinkBudget, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
+import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
 import { dispatch, ingest, release, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
 import { History } from './history.js'
 import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
 import { InterestIntake } from './intake.js'
-import { MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage } from './messages.js'
+import { MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
+import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
 import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
 
@@ -31,9 +33,14 @@ import { checkDeclarable } from './declaration.js'
  * Catch-up after partitions and repair: handlers/sync.ts (DIGEST) and handlers/want.ts (WANT).
  * Every frame is verified once, by the one verifier (shared/verifier.ts), before it is delivered
  * or relayed.
+ *
+ * Hostile neighbours: every message is admitted against its sender's budget for its kind before it
+ * is decoded (budget.ts), and what a neighbour sends is scored (score.ts); a neighbour whose score
+ * falls below the threshold is disconnected and kept out for a growing backoff.
  */
 
-export interface RouterInit extends Pick<VerifierInit, 'maxKeys' | 'maxOrigins' | 'maxHeld' | 'maxHeldPerSigner'> {
+export interface RouterInit extends Pick<VerifierInit,
+  'maxKeys' | 'maxOrigins' | 'maxStrangers' | 'maxStrangerKeys' | 'promoteAfter' | 'maxHeld' | 'maxHeldPerSigner'> {
   fleet?: string
   /** Frames that travelled more links than this are dropped (ERR_HOP_LIMIT). */
   hopLimit?: number
@@ -85,7 +92,16 @@ export interface RouterInit extends Pick<VerifierInit, 'maxKeys' | 'maxOrigins' 
   /** Link port and addresses announced in HELLO (for peer exchange). */
   port?: number
   addresses?: () => string[]
+  /** What one neighbour may make this node read, per message kind (budget.ts DEFAULT_BUDGETS: generous). */
+  budgets?: Partial<Record<BudgetKind, Partial<Rate>>>
+  /** Peer scoring: weights, decay, threshold, bans (score.ts DEFAULT_SCORE_PARAMS). */
+  score?: ScoreInit
+  /** Most frames of one neighbour's held while their signer's key is asked for (default 256). */
+  maxHeldPerPeer?: number
 }
+
+/** Most unanswered WANTs remembered per neighbour (the oldest is then counted as broken). */
+const MAX_PROMISES = 16
 
 export interface RouterComponents {
   keys: KeyPair
@@ -103,7 +119,13 @@ export interface RouterEvents {
   peers: [peers: PeerEntry[], from: DeviceId]
   'link:open': [peer: DeviceId]
   'link:close': [peer: DeviceId]
+  /** A neighbour's score fell below the threshold: disconnected, kept out until `until` (the clock's now(), ms). */
+  'peer:banned': [info: BanInfo]
+  /** A second, different, validly signed frame for an (origin, seq): two devices hold one key. */
+  clone: [info: CloneInfo]
 }
+
+export interface BanInfo { peer: DeviceId, score: number, until: number, bans: number, code: 'ERR_PEER_SCORE' }
 
 /** Announced in HELLO. 2: INTEREST carries signed declarations and hash-chain proofs (not understood by 1). */
 export const ROUTING_VERSION = 2
@@ -122,6 +144,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly digestDue = new Set<DeviceId>()
   readonly changed = new Set<DeviceId>()
   readonly wantedAt = new Map<DeviceId, number>()
+  readonly scores: PeerScores
+  readonly #budgets: Budgets
   readonly #keys: KeyPair
   readonly #ed: Ed25519 | undefined
   readonly #sequence: SequenceSource
@@ -131,6 +155,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly #timers = new Set<TimerHandle>()
   #stopSync: (() => void) | undefined
   #stopRefresh: (() => void) | undefined
+  #stopDecay: (() => void) | undefined
   #running = false
 
   constructor (init: RouterInit, components: RouterComponents) {
@@ -147,6 +172,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       interestRefresh: init.interestRefresh ?? 10_000,
       wantBudget: init.wantBudget ?? 4096,
       maxWanted: init.maxWanted ?? 4096,
+      maxHeldPerPeer: init.maxHeldPerPeer ?? 256,
       port: init.port ?? 0,
       addresses: init.addresses ?? (() => [])
     }
@@ -156,10 +182,15 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     // every number it used before unless it published faster than a million frames a second.
     this.#sequence = components.sequence ?? memorySequence(this.clock.wall() * 1000)
     const perOrigin = init.historyPerOrigin ?? 256
+    this.scores = new PeerScores(init.score)
+    this.#budgets = budgetsOf(init.budgets)
     this.verifier = new Verifier<HeldFrame>({
       roster: init.roster,
       maxKeys: init.maxKeys,
       maxOrigins: init.maxOrigins,
+      maxStrangers: init.maxStrangers,
+      maxStrangerKeys: init.maxStrangerKeys,
+      promoteAfter: init.promoteAfter,
       maxHeld: init.maxHeld,
       maxHeldPerSigner: init.maxHeldPerSigner,
       replayWindow: Math.max(init.replayWindow ?? 1024, perOrigin),
@@ -183,6 +214,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#running = true
     this.#stopSync = every(this.clock, this.options.syncInterval, () => { sync(this) })
     this.#stopRefresh = every(this.clock, this.options.interestRefresh, () => { this.#refreshInterest() })
+    this.#stopDecay = every(this.clock, this.scores.params.decayInterval, () => { this.#tick() })
   }
 
   stop (): void {
@@ -190,6 +222,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#running = false
     this.#stopSync?.()
     this.#stopRefresh?.()
+    this.#stopDecay?.()
     for (const timer of this.#timers) this.clock.clearTimeout(timer)
     this.#timers.clear()
     this.#advertiseScheduled = false
@@ -211,11 +244,11 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const seq = this.#sequence.next()
     const time = options.time ?? this.clock.wall() / 1000
     const frame = encodeFrame({ keys: this.#keys, seq, time, records, topic: deviceTopic, ed25519: this.#ed })
-    this.verifier.recordOwn(this.id, seq)
+    const decoded = decodeFrame(frame)
+    this.verifier.recordOwn(this.id, seq, decoded)
     this.history.add(this.id, { seq, bytes: frame, hops: 0 })
     this.changed.add(this.id)
     this.counters.published++
-    const decoded = decodeFrame(frame)
     this.deliver(decoded, frame, 0, undefined)
     this.forward(decoded, frame, 1, undefined)
     return { seq, frame }
@@ -246,9 +279,12 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     return ingest(this, frame, hops, undefined)
   }
 
-  /** Learns a key from discovery, a retained status or a roster. */
-  learnKey (publicKey: PublicKey, id?: DeviceId): LearnResult {
-    const learned = this.verifier.learnKey(publicKey, id)
+  /**
+   * Learns a key from discovery, a retained status or a roster (`'pin'`: its device's key and
+   * replay window strangers cannot evict), or from a KEY message (`'gossip'`).
+   */
+  learnKey (publicKey: PublicKey, id?: DeviceId, source: KeySource = 'pin'): LearnResult {
+    const learned = this.verifier.learnKey(publicKey, id, source)
     if (learned.result === 'mismatch' || learned.result === 'not-in-roster') {
       this.drop({ code: learned.result === 'mismatch' ? 'ERR_WRONG_KEY' : 'ERR_NOT_IN_ROSTER', origin: id ?? deviceIdFromPublicKey(publicKey) })
     }
@@ -256,14 +292,24 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     return learned.result
   }
 
-  addLink (link: Link): void {
+  /** Starts routing over a link; false (and the link destroyed) when its peer is refused: outside the roster, or kept out. */
+  addLink (link: Link): boolean {
     const peer = link.remote.id
+    const now = this.clock.now()
+    // Kept out while banned; back too soon (its score, which decays, still below the threshold): banned again, for longer.
+    let until = this.scores.banned(peer, now)
+    if (until !== undefined) this.drop({ code: 'ERR_PEER_SCORE', from: peer })
+    else if (this.scores.failing(peer)) until = this.#ban(peer, this.scores.score(peer))
+    if (until !== undefined) {
+      link.destroy(meshError('ERR_PEER_SCORE', `${peer} is kept out for ${Math.ceil((until - now) / 1000)} s more: its score fell below the threshold`))
+      return false
+    }
     this.links.get(peer)?.detach()
     const learned = this.verifier.learnKey(link.remote.publicKey, peer)
     if (learned.result !== 'added' && learned.result !== 'known') {
       this.drop({ code: 'ERR_NOT_IN_ROSTER', from: peer })
       link.destroy()
-      return
+      return false
     }
     const onMessage = (msg: Uint8Array): void => { this.#onMessage(state, msg) }
     const onClose = (): void => { this.#removeLink(state) }
@@ -274,13 +320,18 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       peer,
       told: new Set([this.id, peer]),
       missed: new Set(),
-      detach: () => { link.off('message', onMessage); link.off('close', onClose) }
+      detach: () => { link.off('message', onMessage); link.off('close', onClose) },
+      budget: new LinkBudget(this.#budgets, now),
+      held: 0,
+      promises: []
     }
     this.links.set(peer, state)
+    this.scores.linked(peer, true, now)
     release(this, learned.released)
     this.send(state, { kind: MSG.HELLO, version: ROUTING_VERSION, fleet: this.fleet, port: this.options.port, addresses: this.options.addresses() })
     sendInterest(this, state, this.interest.advertsFor(peer, [this.id, ...this.interest.subscribers()]))
     this.emit('link:open', peer)
+    return true
   }
 
   /** Sends a peer list to one neighbour (peer exchange, for bootstrap peers). */
@@ -294,6 +345,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   send (state: LinkState, message: RoutingMessage): boolean {
     const ok = this.sendRaw(state, encodeMessage(message))
     if (ok) this.counters.controlOut++
+    if (ok && message.kind === MSG.WANT) this.#promised(state, message.entries)
     return ok
   }
 
@@ -313,6 +365,18 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     if (info.from !== undefined) clean.from = info.from
     this.counters.rejected[clean.code] = (this.counters.rejected[clean.code] ?? 0) + 1
     this.emit('drop', clean)
+  }
+
+  observe (peer: DeviceId | undefined, event: ScoreEvent, n = 1): void {
+    if (peer === undefined) return
+    const score = this.scores.add(peer, event, n)
+    if (score < this.scores.params.threshold && this.scores.banned(peer, this.clock.now()) === undefined) this.#ban(peer, score)
+  }
+
+  clone (info: CloneInfo): void {
+    this.counters.clones++
+    this.drop({ code: info.code, origin: info.origin, seq: info.seq, ...(info.from === undefined ? {} : { from: info.from }) })
+    this.emit('clone', info)
   }
 
   deliver (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined): void {
@@ -390,6 +454,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     if (this.links.get(state.peer) !== state) return
     state.detach()
     this.links.delete(state.peer)
+    this.scores.linked(state.peer, false, this.clock.now())
     this.digestDue.delete(state.peer)
     this.intake.dropVia(state.peer)
     const changed = this.interest.dropVia(state.peer)
@@ -397,20 +462,84 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.emit('link:close', state.peer)
   }
 
+  /** One message from a neighbour: admitted against its budget before it is read, then decoded and dispatched. */
   #onMessage (state: LinkState, bytes: Uint8Array): void {
+    const kind = kindOf(bytes)
+    const now = this.clock.now()
+    if (!state.budget.admit(kind, now)) {
+      this.counters.overBudget[kind] = (this.counters.overBudget[kind] ?? 0) + 1
+      this.counters.rejected.ERR_OVER_BUDGET = (this.counters.rejected.ERR_OVER_BUDGET ?? 0) + 1
+      this.observe(state.peer, 'overBudget')
+      return
+    }
     let message: RoutingMessage
     try {
       message = decodeMessage(bytes)
     } catch (err) {
       this.drop({ code: isMeshError(err) ? err.code : 'ERR_BAD_CBOR', from: state.peer })
+      this.observe(state.peer, 'invalid')
       return
     }
-    if (message.kind !== MSG.DATA) this.counters.controlIn++
+    if (message.kind !== MSG.DATA) {
+      this.counters.controlIn++
+      state.budget.charge(kind, entriesOf(message) - 1, now)
+    }
     try {
-      dispatch(this, state, message, (key) => { this.learnKey(key) })
+      dispatch(this, state, message, (key) => { this.learnKey(key, undefined, 'gossip') })
     } catch (err) {
       // A handler fed untrusted input catches, counts and drops: one bad message never stops a node.
       this.drop({ code: isMeshError(err) ? err.code : 'ERR_BAD_CBOR', from: state.peer })
+      this.observe(state.peer, 'invalid')
+    }
+  }
+
+  /** Disconnects a neighbour whose score fell below the threshold and keeps it out for its backoff. */
+  #ban (peer: DeviceId, score: number): number {
+    const until = this.scores.ban(peer, this.clock.now())
+    const bans = this.scores.record(peer, this.clock.now())?.bans ?? 1
+    this.counters.bans++
+    this.drop({ code: 'ERR_PEER_SCORE', from: peer })
+    this.emit('peer:banned', { peer, score: Math.round(score * 100) / 100, until, bans, code: 'ERR_PEER_SCORE' })
+    const state = this.links.get(peer)
+    if (state !== undefined) {
+      this.#removeLink(state)
+      this.scores.linked(peer, false, this.clock.now())
+      state.link.destroy(meshError('ERR_PEER_SCORE', `${peer} scored ${Math.round(score)}, below the threshold ${this.scores.params.threshold}: disconnected and kept out`))
+    }
+    return until
+  }
+
+  /** A WANT sent: what it asked for is credited to the neighbour's data budget, and is a promise to keep. */
+  #promised (state: LinkState, entries: WantEntry[]): void {
+    const now = this.clock.now()
+    const ranges = new Map<DeviceId, Array<[number, number]>>()
+    let frames = 0
+    for (const { kid, from, to } of entries) {
+      const origin = deviceIdFromBytes(kid)
+      const list = ranges.get(origin)
+      if (list === undefined) ranges.set(origin, [[from, to]])
+      else list.push([from, to])
+      frames += to - from + 1
+    }
+    if (state.promises.length >= MAX_PROMISES) {
+      state.promises.shift()
+      this.observe(state.peer, 'brokenPromise')
+    }
+    state.promises.push({ ranges, deadline: now + this.scores.params.promiseMs })
+    state.budget.credit('data', Math.min(frames, this.options.wantBudget), this.options.wantBudget, now)
+  }
+
+  /** Every `decayInterval`: scores decay, and WANTs unanswered past their deadline count as broken promises. */
+  #tick (): void {
+    const now = this.clock.now()
+    this.scores.decay(now)
+    for (const state of [...this.links.values()]) {
+      let broken = 0
+      while (state.promises.length > 0 && (state.promises[0] as { deadline: number }).deadline <= now) {
+        state.promises.shift()
+        broken++
+      }
+      if (broken > 0) this.observe(state.peer, 'brokenPromise', broken)
     }
   }
 

@@ -1,6 +1,7 @@
-import { deviceIdToBytes, type DeviceId, type ErrorCode } from '../../../shared/index.js'
+import { deviceIdToBytes, bytesEqual, type DeviceId, type ErrorCode, type TelemetryFrame } from '../../../shared/index.js'
 import { MSG } from '../messages.js'
-import type { HeldFrame, RouterContext } from '../context.js'
+import type { DropInfo, HeldFrame, LinkState, RouterContext } from '../context.js'
+import type { ScoreEvent } from '../score.js'
 
 /** What became of one frame. */
 export type InjectResult =
@@ -11,33 +12,60 @@ const ACCEPTED: InjectResult = { verdict: 'accepted' }
 const DUPLICATE: InjectResult = { verdict: 'duplicate' }
 const HELD: InjectResult = { verdict: 'held' }
 
+/** What a refusal says about the neighbour that sent the frame (score.ts); undefined: nothing. */
+const BLAME: Partial<Record<ErrorCode, ScoreEvent>> = {
+  ERR_BAD_SIGNATURE: 'invalid',
+  ERR_WRONG_KEY: 'invalid',
+  ERR_HOP_LIMIT: 'invalid',
+  ERR_NOT_IN_ROSTER: 'invalid',
+  ERR_UNKNOWN_SIGNER: 'unknownSigner',
+  ERR_REPLAY: 'duplicate'
+}
+
 /**
  * DATA [1, hops, frame]: a signed frame from a neighbour, or injected from outside the links.
  * Verified once (shared/verifier.ts) before it is delivered or relayed; duplicates are recognised
  * by (origin, seq) before verification, so a duplicate costs a lookup, not a signature check. A
- * frame of an unknown signer waits (bounded) while the neighbour that sent it is asked for the
- * key (KEYREQ); `release` admits it again once the key is known.
+ * frame of an unknown signer waits (bounded, in all and per neighbour) while the neighbour that
+ * sent it is asked for the key (KEYREQ); `release` admits it again once the key is known.
+ *
+ * What each frame says about its neighbour is counted in its score (score.ts): first copies for
+ * it, invalid frames, unknown signers it never names and duplicates beyond a ratio against it.
+ *
+ * Cloned identities: a second copy of an (origin, seq) whose bytes differ from the first is
+ * verified, and refused as ERR_CLONED_IDENTITY when its signature holds (the first copy stays);
+ * a frame of this node's own origin that it did not sign never enters the mesh through it.
  */
 export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, from: DeviceId | undefined): InjectResult {
+  const state = from === undefined ? undefined : ctx.links.get(from)
   if (from !== undefined) ctx.counters.framesIn++
   if (hops > ctx.options.hopLimit) return refuse(ctx, { code: 'ERR_HOP_LIMIT', from })
   const decoded = ctx.verifier.decode(bytes)
-  if (!decoded.ok) return refuse(ctx, { code: decoded.refusal.code, from })
+  if (!decoded.ok) return refuse(ctx, { code: decoded.refusal.code, from }, 'invalid')
   const frame = decoded.frame
   const { origin, seq } = frame
-  const held: HeldFrame = { bytes: bytes.slice(), hops, from }
-  const admission = ctx.verifier.admit(frame, {
-    item: held,
-    onExpire: (h) => { ctx.drop({ code: 'ERR_UNKNOWN_SIGNER', origin, from: h.from }) }
-  })
+  if (state !== undefined && state.promises.length > 0) fulfil(state, origin, seq)
+  if (origin === ctx.id && from !== undefined) return ownFrame(ctx, frame, bytes, from)
+  const held: HeldFrame = { bytes: bytes.slice(), hops, from, ...(state === undefined ? {} : { via: state }) }
+  const mayHold = state === undefined || state.held < ctx.options.maxHeldPerPeer
+  const admission = ctx.verifier.admit(frame, mayHold
+    ? {
+        item: held,
+        onExpire: (h) => {
+          if (h.via !== undefined) h.via.held--
+          ctx.drop({ code: 'ERR_UNKNOWN_SIGNER', origin, from: h.from })
+          ctx.observe(h.from, 'unknownSigner')
+        }
+      }
+    : undefined)
   switch (admission.verdict) {
     case 'duplicate':
-      ctx.counters.duplicates++
-      return DUPLICATE
+      return duplicate(ctx, frame, bytes, from)
     case 'refused':
+      if (admission.refusal === 'cloned') return cloned(ctx, frame, from, false)
       return refuse(ctx, { code: admission.code, origin, seq, from })
     case 'held': {
-      const state = from === undefined ? undefined : ctx.links.get(from)
+      if (state !== undefined) state.held++
       if (state !== undefined && admission.first) ctx.send(state, { kind: MSG.KEYREQ, kids: [deviceIdToBytes(origin)] })
       return HELD
     }
@@ -45,6 +73,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
       const stored = held.bytes // a copy: the link's bytes may be a view into its receive buffer
       ctx.history.add(origin, { seq, bytes: stored, hops })
       ctx.changed.add(origin)
+      ctx.observe(from, 'useful')
       ctx.deliver(frame, stored, hops, from)
       ctx.forward(frame, stored, hops + 1, from)
       return ACCEPTED
@@ -52,12 +81,65 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   }
 }
 
-function refuse (ctx: RouterContext, info: Parameters<RouterContext['drop']>[0]): InjectResult {
+/**
+ * An (origin, seq) seen before: the same frame again, or, when the copy this node kept differs
+ * from it, another frame signed for that number (`Verifier.secondCopy` judges it).
+ */
+function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array, from: DeviceId | undefined): InjectResult {
+  const stored = ctx.history.get(frame.origin, frame.seq)
+  if (stored !== undefined && !bytesEqual(stored.bytes, bytes)) {
+    const judged = ctx.verifier.secondCopy(frame)
+    if (judged.verdict === 'refused') {
+      if (judged.refusal === 'cloned') return cloned(ctx, frame, from, false)
+      return refuse(ctx, { code: judged.code, origin: frame.origin, seq: frame.seq, from })
+    }
+  }
+  ctx.counters.duplicates++
+  ctx.observe(from, 'duplicate')
+  return DUPLICATE
+}
+
+/**
+ * A frame of this node's own origin from a neighbour. An echo of one it signed is a duplicate; one
+ * it did not sign (a number above every one it used, or other bytes than the copy it keeps) that
+ * verifies was signed by another holder of its key: a clone, reported and never accepted. Others
+ * (its frames from before a restart) are dropped as duplicates: this node never needs them.
+ */
+function ownFrame (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array, from: DeviceId): InjectResult {
+  const stored = ctx.history.get(frame.origin, frame.seq)
+  const high = ctx.verifier.replay.high(ctx.id) ?? -1
+  if (stored === undefined ? frame.seq <= high : bytesEqual(stored.bytes, bytes)) {
+    ctx.counters.duplicates++
+    return DUPLICATE
+  }
+  const judged = ctx.verifier.secondCopy(frame)
+  if (judged.verdict === 'refused' && judged.refusal === 'cloned') return cloned(ctx, frame, from, true)
+  if (judged.verdict === 'refused') return refuse(ctx, { code: judged.code, origin: frame.origin, seq: frame.seq, from })
+  ctx.counters.duplicates++
+  return DUPLICATE
+}
+
+function cloned (ctx: RouterContext, frame: TelemetryFrame, from: DeviceId | undefined, self: boolean): InjectResult {
+  ctx.clone({ origin: frame.origin, seq: frame.seq, code: 'ERR_CLONED_IDENTITY', self, ...(from === undefined ? {} : { from }) })
+  return { verdict: 'refused', code: 'ERR_CLONED_IDENTITY' }
+}
+
+function refuse (ctx: RouterContext, info: DropInfo, blame: ScoreEvent | undefined = BLAME[info.code]): InjectResult {
   ctx.drop(info)
+  if (blame !== undefined) ctx.observe(info.from, blame)
   return { verdict: 'refused', code: info.code }
+}
+
+/** A frame from a neighbour we sent WANTs to: the first WANT whose ranges hold it is answered. */
+function fulfil (state: LinkState, origin: DeviceId, seq: number): void {
+  const index = state.promises.findIndex((p) => p.ranges.get(origin)?.some(([from, to]) => seq >= from && seq <= to) === true)
+  if (index >= 0) state.promises.splice(index, 1)
 }
 
 /** Frames held for a signer whose key just arrived: admitted again, in arrival order. */
 export function release (ctx: RouterContext, frames: HeldFrame[]): void {
-  for (const h of frames) ingest(ctx, h.bytes, h.hops, h.from)
+  for (const h of frames) {
+    if (h.via !== undefined) h.via.held--
+    ingest(ctx, h.bytes, h.hops, h.from)
+  }
 }

@@ -1,0 +1,143 @@
+import type { RoutingMessage } from './messages.js'
+
+/**
+ * Per-peer budgets: how much of each message kind one neighbour may make this node read, as token
+ * buckets (one per link and kind, refilled at `rate` units a second up to `burst`). A message is
+ * admitted before it is decoded when its kind's bucket holds a token, and dropped unread (counted,
+ * ERR_OVER_BUDGET) when it does not; once decoded, a control message is charged for its entries
+ * (a KEY of 200 keys costs 200), so a bucket may go into debt (at most one burst) and the next
+ * messages of that kind wait for it to refill. A DATA message costs 1.
+ *
+ * The defaults are generous: an honest neighbour never meets them (a relay of a 1,000-device fleet
+ * opens a link with 1,000 KEYs and a DIGEST of 1,000 origins; the `paths` benchmark pushes about
+ * 4,500 frames a second over one link), and frames this node asked for (WANT) are credited ahead,
+ * so catch-up after a partition is never throttled. What exceeds them costs the sender its peer
+ * score (score.ts).
+ */
+
+export interface Rate {
+  /** Units a second. */
+  rate: number
+  /** Most units at once (the bucket's size). */
+  burst: number
+}
+
+export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'other'
+
+export type Budgets = Record<BudgetKind, Rate>
+
+/** Per link. Data in frames; control kinds in entries (keys, kids, origins, subscribers, peers). */
+export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
+  data: { rate: 5000, burst: 10_000 },
+  // One HELLO opens every link; a second one is never needed.
+  hello: { rate: 1 / 60, burst: 4 },
+  digest: { rate: 2000, burst: 10_000 },
+  want: { rate: 1000, burst: 4000 },
+  interest: { rate: 2000, burst: 10_000 },
+  key: { rate: 2000, burst: 10_000 },
+  keyreq: { rate: 1000, burst: 4000 },
+  peers: { rate: 100, burst: 1000 },
+  // Messages of no known kind (they are refused as malformed once read).
+  other: { rate: 10, burst: 100 }
+})
+
+/** The budgets with the given overrides, each checked (a rate of 0 is allowed: the kind is never read past its burst). */
+export function budgetsOf (overrides: Partial<Record<BudgetKind, Partial<Rate>>> = {}): Budgets {
+  const out = {} as Budgets
+  for (const kind of Object.keys(DEFAULT_BUDGETS) as BudgetKind[]) {
+    const rate = overrides[kind]?.rate ?? DEFAULT_BUDGETS[kind].rate
+    const burst = overrides[kind]?.burst ?? DEFAULT_BUDGETS[kind].burst
+    out[kind] = { rate: Math.max(0, rate), burst: Math.max(1, burst) }
+  }
+  return out
+}
+
+/** Routing message kinds (messages.ts MSG) by their number. */
+const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers']
+
+/**
+ * The kind of a routing message from its first two bytes, before it is decoded: every routing
+ * message is a CBOR array (major type 4, RFC 8949 §3.1) whose first item is the kind, a small
+ * unsigned integer. Anything else is `other`.
+ */
+export function kindOf (bytes: Uint8Array): BudgetKind {
+  const head = bytes[0]
+  const kind = bytes[1]
+  if (head === undefined || kind === undefined || head >> 5 !== 4 || kind > 23) return 'other'
+  return KINDS[kind] ?? 'other'
+}
+
+/** What a decoded message costs: its entries (keys, kids, origins, subscribers, peers), at least 1. */
+export function entriesOf (message: RoutingMessage): number {
+  const m = message as { entries?: unknown[], keys?: unknown[], kids?: unknown[], peers?: unknown[] }
+  return Math.max(1, m.entries?.length ?? m.keys?.length ?? m.kids?.length ?? m.peers?.length ?? 1)
+}
+
+/** One token bucket; time in ms from a monotonic clock. */
+export class TokenBucket {
+  #tokens: number
+  #last: number
+  readonly #rate: number
+  readonly #burst: number
+
+  constructor (rate: Rate, now: number) {
+    this.#rate = rate.rate / 1000
+    this.#burst = rate.burst
+    this.#tokens = rate.burst
+    this.#last = now
+  }
+
+  tokens (now: number): number {
+    if (now > this.#last) {
+      this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#rate)
+      this.#last = now
+    }
+    return this.#tokens
+  }
+
+  /** Takes one token when there is one. */
+  take (now: number): boolean {
+    if (this.tokens(now) < 1) return false
+    this.#tokens -= 1
+    return true
+  }
+
+  /** Charges `n` more (after the fact); the debt is bounded by one burst. */
+  charge (n: number, now: number): void {
+    this.#tokens = Math.max(-this.#burst, this.tokens(now) - n)
+  }
+
+  /** Adds `n` tokens ahead of what was asked for, up to `burst + cap` in all. */
+  credit (n: number, cap: number, now: number): void {
+    this.#tokens = Math.max(this.tokens(now), Math.min(this.#tokens + n, this.#burst + cap))
+  }
+}
+
+/** The buckets of one link. */
+export class LinkBudget {
+  readonly #buckets: Record<BudgetKind, TokenBucket>
+
+  constructor (budgets: Budgets, now: number) {
+    this.#buckets = {} as Record<BudgetKind, TokenBucket>
+    for (const kind of Object.keys(budgets) as BudgetKind[]) this.#buckets[kind] = new TokenBucket(budgets[kind], now)
+  }
+
+  /** Before decoding: true (and one unit taken) when a message of `kind` may be read. */
+  admit (kind: BudgetKind, now: number): boolean {
+    return this.#buckets[kind].take(now)
+  }
+
+  /** After decoding: the rest of what the message costs. */
+  charge (kind: BudgetKind, units: number, now: number): void {
+    if (units > 0) this.#buckets[kind].charge(units, now)
+  }
+
+  /** Frames asked for (WANT): admitted ahead of the data budget, up to `cap` beyond it. */
+  credit (kind: BudgetKind, units: number, cap: number, now: number): void {
+    this.#buckets[kind].credit(units, cap, now)
+  }
+
+  tokens (kind: BudgetKind, now: number): number {
+    return this.#buckets[kind].tokens(now)
+  }
+}
