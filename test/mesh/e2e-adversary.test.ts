@@ -113,13 +113,14 @@ describeNet('bad actors against mesh processes', () => {
       const drops = (): Array<Record<string, unknown>> => b.events.slice(mark).filter((e) => e.ev === 'drop')
 
       const first = frame(1, 1)
+      const recent = frame(5000, 2)
       send(first) // valid: relayed to A and C
-      send(frame(5000, 2)) // valid, and moves the replay window (1024) past seq 1
+      send(recent) // valid, and moves the replay window (1024) past seq 1
       const flipped = frame(6000, 3)
       flipped[flipped.length - 10] = (flipped[flipped.length - 10] as number) ^ 0x01 // inside the signature
       send(flipped)
       send(first) // replayed, older than the window
-      send(frame(5000, 2)) // replayed, within the window: a duplicate, dropped silently
+      send(recent) // replayed, within the window: a duplicate, dropped silently (other bytes for seq 5000 would be a clone)
       send(frame(6001, 4)) // valid: the control, sent last on the same link
       for (const node of [a, b, c]) await node.received(attackerKeys.id, [6001], signal)
 
