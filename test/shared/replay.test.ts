@@ -204,3 +204,87 @@ describe('model test: the guard agrees with a naive Set-based model', () => {
     }), { seed: 63, numRuns: 150 })
   })
 })
+
+describe('strangers cannot evict known origins (issue 10)', () => {
+  const id = (i: number): string => `stranger-${i}`
+
+  it('a flood of fresh origins churns the strangers only: a pinned origin keeps its window', () => {
+    const guard = createReplayGuard({ window: 64, maxOrigins: 4, maxStrangers: 8 })
+    expect(guard.protect(A)).toBe(true)
+    expect(guard.accept(A, 10)).toBe('ok')
+    for (let i = 0; i < 100_000; i++) guard.accept(id(i), 1)
+    expect(guard.accept(A, 10)).toBe('replay') // on a single LRU it would have been forgotten: 'ok'
+    expect(guard.known(A)).toBe(true)
+    expect(guard.strangers).toBe(8)
+    expect(guard.size).toBe(9)
+    expect(guard.evictions).toBe(100_000 - 8)
+  })
+
+  it('protect makes an empty window known before any frame; a stranger moves over with its history', () => {
+    const guard = createReplayGuard({ window: 64, maxOrigins: 4, maxStrangers: 4 })
+    guard.protect(A)
+    expect(guard.high(A)).toBeUndefined()
+    expect(guard.missing(A, 0, 3)).toEqual([0, 1, 2, 3])
+    guard.accept(B, 7)
+    expect(guard.hits(B)).toBe(1)
+    expect(guard.protect(B, 'earn')).toBe(true)
+    expect(guard.hits(B)).toBe(0)
+    expect(guard.strangers).toBe(0)
+    expect(guard.accept(B, 7)).toBe('replay')
+  })
+
+  it('an earned origin never evicts: when the known tier is full it stays a stranger; a pin evicts the least recently used earned one first', () => {
+    const guard = createReplayGuard({ window: 64, maxOrigins: 2, maxStrangers: 4 })
+    guard.protect(A, 'pin')
+    guard.accept('e1', 1)
+    expect(guard.protect('e1', 'earn')).toBe(true)
+    guard.accept('e2', 1)
+    expect(guard.protect('e2', 'earn')).toBe(false) // full: A and e1
+    expect(guard.known('e2')).toBe(false)
+    expect(guard.protect(B, 'pin')).toBe(true) // evicts e1 (earned), not A (pinned)
+    expect(guard.known(A)).toBe(true)
+    expect(guard.known('e1')).toBe(false)
+    expect(guard.protect('c', 'pin')).toBe(true) // only pinned ones left: the least recently used of them goes
+    expect(guard.known(A)).toBe(false)
+    expect(guard.known(B)).toBe(true)
+  })
+
+  it('a pin upgrades an earned origin; protecting twice is a no-op', () => {
+    const guard = createReplayGuard({ maxOrigins: 2 })
+    guard.protect(A, 'earn')
+    guard.protect(A, 'pin')
+    guard.protect(A, 'pin')
+    guard.protect(B, 'pin')
+    expect(guard.size).toBe(2)
+    guard.protect('c', 'pin') // both pinned now: A, the least recently used, goes
+    expect(guard.known(A)).toBe(false)
+  })
+
+  it('size stays within both bounds whatever is accepted and protected', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.nat({ max: 50 }), fc.constantFrom('accept', 'pin', 'earn')), { maxLength: 400 }), (events) => {
+      const guard = createReplayGuard({ window: 16, maxOrigins: 5, maxStrangers: 3 })
+      for (const [o, what] of events) {
+        if (what === 'accept') guard.accept(`o${o}`, o)
+        else guard.protect(`o${o}`, what)
+        expect(guard.size - guard.strangers).toBeLessThanOrEqual(5)
+        expect(guard.strangers).toBeLessThanOrEqual(3)
+      }
+    }), { seed: 64, numRuns: 200 })
+  })
+})
+
+describe('fingerprints of recent frames (clone detection)', () => {
+  it('remembers a fingerprint per accepted (origin, seq) in a ring, and forgets it once the ring moved on', () => {
+    const guard = createReplayGuard({ prints: 4 })
+    guard.accept(A, 1)
+    guard.mark(A, 1, 0xdeadbeef)
+    expect(guard.print(A, 1)).toBe(0xdeadbeef)
+    expect(guard.print(A, 2)).toBeUndefined()
+    expect(guard.print(B, 1)).toBeUndefined()
+    for (let s = 2; s <= 5; s++) { guard.accept(A, s); guard.mark(A, s, s) }
+    expect(guard.print(A, 1)).toBeUndefined() // slot reused by 5
+    expect(guard.print(A, 5)).toBe(5)
+    guard.mark('untracked', 1, 1)
+    expect(guard.print('untracked', 1)).toBeUndefined()
+  })
+})

@@ -99,3 +99,92 @@ describe('Verifier', () => {
     expect(v.heldCount).toBe(1)
   })
 })
+
+describe('Verifier: state strangers cannot evict (issue 10)', () => {
+  const strangers = Array.from({ length: 40 }, (_, i) => keysOf(100 + i))
+
+  it('fresh origins past maxOrigins do not make a vouched-for device\'s old frame fresh again', () => {
+    const v = new Verifier({ maxOrigins: 8, maxStrangers: 8 })
+    v.learnKey(alice.publicKey) // a trusted source: DNS-SD, a handshake, a status
+    const old = decoded(v, frameOf(alice, 1))
+    expect(verdict(v.admit(old))).toBe('accepted')
+    for (const k of strangers) {
+      v.learnKey(k.publicKey, undefined, 'gossip')
+      expect(verdict(v.admit(decoded(v, frameOf(k, 1))))).toBe('accepted')
+    }
+    expect(verdict(v.admit(old))).toBe('duplicate')
+    expect(v.known(alice.id)).toBe(true)
+    expect(v.replay.strangers).toBe(8)
+  })
+
+  it('a gossiped key earns its place with promoteAfter verified frames, then survives the flood too', () => {
+    const v = new Verifier({ maxOrigins: 8, maxStrangers: 8, maxStrangerKeys: 8, promoteAfter: 3 })
+    v.learnKey(bob.publicKey, undefined, 'gossip')
+    expect(v.keys.trust(bob.id)).toBe('stranger')
+    for (const seq of [1, 2]) v.admit(decoded(v, frameOf(bob, seq)))
+    expect(v.known(bob.id)).toBe(false)
+    v.admit(decoded(v, frameOf(bob, 3)))
+    expect(v.known(bob.id)).toBe(true)
+    expect(v.keys.trust(bob.id)).toBe('earn')
+    for (const k of strangers) {
+      v.learnKey(k.publicKey, undefined, 'gossip')
+      v.admit(decoded(v, frameOf(k, 1)))
+    }
+    expect(verdict(v.admit(decoded(v, frameOf(bob, 1))))).toBe('duplicate')
+    expect(v.keys.get(bob.id)).toBeDefined()
+  })
+
+  it('random KEYs churn the stranger keys only: a pinned key stays, and memory is bounded', () => {
+    const v = new Verifier({ maxKeys: 16, maxStrangerKeys: 16 })
+    v.learnKey(alice.publicKey)
+    for (let i = 0; i < 10_000; i++) v.learnKey(Uint8Array.from({ length: 32 }, (_, j) => (i * 131 + j * 7 + (i >> 8)) & 0xff), undefined, 'gossip')
+    expect(v.keys.get(alice.id)).toBeDefined()
+    expect(v.keys.size).toBe(17)
+    expect(v.keys.strangers).toBe(16)
+  })
+
+  it('a roster\'s devices are known from the start', () => {
+    const v = new Verifier({ roster: [alice.publicKey], maxOrigins: 4 })
+    expect(v.known(alice.id)).toBe(true)
+  })
+})
+
+describe('Verifier: cloned identities (issue 10)', () => {
+  /** Another frame for the same (origin, seq): same key, other contents. */
+  const other = (keys: KeyPair, seq: number): Uint8Array => encodeFrame({ keys, seq, time: 1_767_225_601, records: [{ n: 'temp', v: -seq }] })
+
+  it('keeps the first copy; a second, different, validly signed frame for that (origin, seq) is refused as ERR_CLONED_IDENTITY', () => {
+    const v = new Verifier()
+    v.learnKey(alice.publicKey)
+    expect(verdict(v.admit(decoded(v, frameOf(alice, 7))))).toBe('accepted')
+    expect(verdict(v.admit(decoded(v, other(alice, 7))))).toBe('cloned:ERR_CLONED_IDENTITY')
+    expect(verdict(v.admit(decoded(v, frameOf(alice, 7))))).toBe('duplicate') // the first copy again: a plain duplicate
+    expect(v.clones).toBe(1)
+  })
+
+  it('a second copy with a forged signature is a bad signature, not a clone', () => {
+    const v = new Verifier()
+    v.learnKey(alice.publicKey)
+    v.admit(decoded(v, frameOf(alice, 7)))
+    const forged = other(alice, 7)
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1
+    expect(verdict(v.admit(decoded(v, forged)))).toBe('bad-signature:ERR_BAD_SIGNATURE')
+    expect(v.clones).toBe(0)
+  })
+
+  it('secondCopy judges a copy the caller found different (beyond the fingerprint ring)', () => {
+    const v = new Verifier()
+    v.learnKey(alice.publicKey)
+    expect(verdict(v.secondCopy(decoded(v, other(alice, 1))))).toBe('cloned:ERR_CLONED_IDENTITY')
+    expect(verdict(new Verifier().secondCopy(decoded(v, other(alice, 1))))).toBe('duplicate') // no key: it cannot be judged
+  })
+
+  it('a frame this node signed itself is recorded with its fingerprint: a clone of this node is caught too', () => {
+    const v = new Verifier()
+    v.learnKey(alice.publicKey)
+    const own = decoded(v, frameOf(alice, 3))
+    v.recordOwn(alice.id, 3, own)
+    expect(verdict(v.admit(own))).toBe('duplicate')
+    expect(verdict(v.admit(decoded(v, other(alice, 3))))).toBe('cloned:ERR_CLONED_IDENTITY')
+  })
+})
