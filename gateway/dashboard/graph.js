@@ -48,6 +48,7 @@ export class TopologyView {
       const classes = ['node', `node-${node.kind}`]
       if (node.kind !== 'gateway') classes.push(device?.online === false ? 'offline' : 'online')
       if ((device?.signatureFailures ?? 0) > 0) classes.push('bad-signature')
+      if (device?.clone !== undefined) classes.push('cloned')
       if (node.id === selected) classes.push('selected')
       const g = svg('g', { class: classes.join(' '), transform: `translate(${p.x.toFixed(1)},${p.y.toFixed(1)})`, 'data-id': node.id, tabindex: 0 })
       const r = node.kind === 'gateway' ? 13 : 9

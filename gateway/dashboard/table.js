@@ -32,7 +32,7 @@ export class FleetTable {
     root.replaceChildren(table, this.empty)
   }
 
-  /** Renders every device (recent bad signatures first, then by name). `latest` maps id → values of its last reading. */
+  /** Renders every device (cloned identities and recent bad signatures first, then by name). `latest` maps id → values of its last reading. */
   render (devices, latest, now = Date.now()) {
     const list = [...devices.values()].sort((a, b) => rank(a, now) - rank(b, now) || label(a).localeCompare(label(b)) || a.id.localeCompare(b.id))
     this.empty.hidden = list.length > 0
@@ -90,7 +90,9 @@ export class FleetTable {
     const { tr, cells } = row
     const badSignature = device.signatureFailures > 0
     const recentFailure = badSignature && device.lastSignatureFailure !== undefined && now - device.lastSignatureFailure < RECENT_FAILURE_MS
+    const clone = device.clone
     tr.classList.toggle('offline', !device.online)
+    tr.classList.toggle('cloned', clone !== undefined)
     tr.classList.toggle('online', device.online)
     tr.classList.toggle('bad-signature', badSignature)
     tr.classList.toggle('recent-failure', recentFailure)
@@ -104,9 +106,18 @@ export class FleetTable {
     nameSpan.title = device.id
     idSpan.textContent = device.name === undefined ? '' : shortId(device.id)
     idSpan.title = device.id
-    const badges = [device.online ? null : ['badge offline-badge', 'offline'], badSignature ? ['badge sig-badge', '⚠ bad signature'] : null].filter(Boolean)
+    const badges = [
+      device.online ? null : ['badge offline-badge', 'offline'],
+      badSignature ? ['badge sig-badge', '⚠ bad signature'] : null,
+      // Two boards sign with this device's key (ERR_CLONED_IDENTITY): the first copy of each reading is kept.
+      clone === undefined ? null : ['badge clone-badge', '⚠ cloned identity', `${clone.code}: ${clone.copies} second cop${clone.copies === 1 ? 'y' : 'ies'} refused since ${new Date(clone.since).toISOString()}`]
+    ].filter(Boolean)
     cells.name.querySelectorAll('.badge').forEach((b) => b.remove())
-    for (const [cls, text] of badges) cells.name.append(el('span', cls, text))
+    for (const [cls, text, title] of badges) {
+      const badge = el('span', cls, text)
+      if (title !== undefined) badge.title = title
+      cells.name.append(badge)
+    }
     cells.path.replaceChildren(device.path === undefined ? el('span', 'muted', '—') : el('span', `path path-${device.path}`, device.path))
     cells.lastSeen.textContent = ago(device.lastSeen, now)
     cells.lastSeen.title = device.lastSeen === undefined ? '' : new Date(device.lastSeen).toISOString()
@@ -123,7 +134,8 @@ function label (device) {
   return device.name ?? device.id
 }
 
-/** Devices with a recent bad signature first; the rest stay in place (by name) as they come and go. */
+/** Cloned identities and devices with a recent bad signature first; the rest stay in place (by name) as they come and go. */
 function rank (device, now) {
+  if (device.clone !== undefined && now - device.clone.last < RECENT_FAILURE_MS) return 0
   return device.signatureFailures > 0 && device.lastSignatureFailure !== undefined && now - device.lastSignatureFailure < RECENT_FAILURE_MS ? 0 : 1
 }

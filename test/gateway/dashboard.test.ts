@@ -129,6 +129,18 @@ describeNet('dashboard', () => {
     await page.waitForSelector(`svg.topology g.node.bad-signature[data-id="${attic.id}"]`)
     await page.waitForSelector('#log li.log-bad_signature')
 
+    // A second board flashed with the attic's card signs another reading under a number the attic used:
+    // the gateway keeps the first copy and marks the device as a cloned identity (ERR_CLONED_IDENTITY).
+    const lastSeq = gateway.devices.get(attic.id)?.lastSeq ?? 0
+    const twin = makeFrame(seededKeys(303), lastSeq, { time: Date.now() / 1000, records: [{ n: 'temp', u: 'Cel', v: -40 }] })
+    const cloned = nextEvent(gateway, 'drop', (d: { reason: string }) => d.reason === 'cloned_identity')
+    await forger.client.publishAsync(telemetryTopic('default', attic.id), twin, { qos: 1 })
+    await cloned
+    await page.waitForSelector(`${row(attic.id)}.cloned .clone-badge`)
+    await page.waitForSelector(`svg.topology g.node.cloned[data-id="${attic.id}"]`)
+    await page.waitForSelector('#log li.log-cloned_identity')
+    expect(gateway.devices.get(attic.id)?.clone).toMatchObject({ code: 'ERR_CLONED_IDENTITY', copies: 1, seq: lastSeq })
+
     expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true)
     expect(pageErrors).toEqual([])
     await mkdir(ARTIFACTS, { recursive: true })

@@ -122,4 +122,19 @@ describe('DeviceRegistry', () => {
     registry.recordDrop({ reason: 'bad_signature', code: 'ERR_BAD_SIGNATURE', message: '', deviceId: keys.id, path: 'mesh' })
     expect(registry.get(keys.id)).toMatchObject({ signatureFailures: 1, lastSignatureFailure: 77 })
   })
+
+  it('marks a cloned identity: how many second copies were refused, since when, the latest seq', () => {
+    let now = 100
+    const registry = new DeviceRegistry({}, { now: () => now })
+    registry.recordReading(reading(1))
+    expect(registry.get(keys.id)?.clone).toBeUndefined()
+    const clone = { reason: 'cloned_identity' as const, code: 'ERR_CLONED_IDENTITY' as const, message: '', deviceId: keys.id, path: 'mesh' as const }
+    registry.recordDrop({ ...clone, seq: 1 })
+    now = 200
+    registry.recordDrop({ ...clone, seq: 2 })
+    expect(registry.get(keys.id)).toMatchObject({ clone: { code: 'ERR_CLONED_IDENTITY', copies: 2, since: 100, last: 200, seq: 2 }, drops: { cloned_identity: 2 } })
+    const snapshot = registry.get(keys.id)
+    registry.recordDrop({ ...clone, seq: 3 })
+    expect(snapshot?.clone?.copies).toBe(2) // a snapshot, not a live view
+  })
 })

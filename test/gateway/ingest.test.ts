@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ERROR_CODES, frameTopic, fromHex, onlineStatus, statusTopic, telemetryTopic, toHex, type KeyPair } from '../../shared/index.js'
+import { ERROR_CODES, frameTopic, fromHex, generateKeyPair, onlineStatus, statusTopic, telemetryTopic, toHex, type KeyPair } from '../../shared/index.js'
 import {
   DROP_REASONS, DROP_REASON_NAMES, Ingest, type DropEvent, type DropReason, type IngestInit, type Outcome, type Reading
 } from '../../gateway/index.js'
@@ -185,6 +185,36 @@ describe('Ingest', () => {
     announce(ingest, alice)
     ingest.handle(telemetryTopic('default', alice.id), Buffer.from('junk'), broker)
     expect(drops).toHaveLength(0)
+  })
+
+  it('a second, different, validly signed frame for an accepted (origin, seq) is a cloned identity: dropped, reported, the first copy kept', () => {
+    const { ingest, readings, drops } = setup()
+    const clones: unknown[] = []
+    ingest.on('clone', (c) => clones.push(c))
+    announce(ingest, alice)
+    const topic = telemetryTopic('default', alice.id)
+    expect(ingest.handle(topic, makeFrame(alice, 5), broker).verdict).toBe('accepted')
+    const second = makeFrame(alice, 5, { records: [{ n: 'temp', v: -40 }] })
+    expect(dropped(ingest.handle(topic, second, { path: 'mesh', from: 'node-x' }))).toEqual({ reason: 'cloned_identity', code: 'ERR_CLONED_IDENTITY' })
+    expect(clones).toEqual([{ deviceId: alice.id, seq: 5, code: 'ERR_CLONED_IDENTITY', path: 'mesh', from: 'node-x' }])
+    expect(drops.at(-1)).toMatchObject({ reason: 'cloned_identity', deviceId: alice.id, seq: 5 })
+    expect(readings.map((r) => r.records[0]?.v)).toEqual([20.5])
+    expect(dropped(ingest.handle(topic, makeFrame(alice, 5), broker))).toEqual({ reason: 'duplicate', code: 'ERR_REPLAY' }) // the first again
+    expect(ingest.counters.dropped.cloned_identity).toBe(1)
+  })
+
+  it('a key relayed by the mesh is a stranger\'s: a flood of them never pushes a known device\'s key or window out', () => {
+    const { ingest } = setup({ maxOrigins: 4, maxStrangers: 4, maxStrangerKeys: 4 })
+    announce(ingest, alice)
+    const topic = telemetryTopic('default', alice.id)
+    expect(ingest.handle(topic, makeFrame(alice, 1), broker).verdict).toBe('accepted')
+    for (let i = 0; i < 50; i++) {
+      const stranger = generateKeyPair()
+      expect(ingest.learnKey(stranger.publicKey, { deviceId: stranger.id, source: 'mesh' })).toBe('added')
+      expect(ingest.handle(telemetryTopic('default', stranger.id), makeFrame(stranger, 1), { path: 'mesh' }).verdict).toBe('accepted')
+    }
+    expect(ingest.keys.get(alice.id)).toBeDefined()
+    expect(dropped(ingest.handle(topic, makeFrame(alice, 1), broker))).toEqual({ reason: 'duplicate', code: 'ERR_REPLAY' })
   })
 
   it('maps every drop reason to a stable error code', () => {
