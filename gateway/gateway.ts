@@ -153,6 +153,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         counters: () => this.counters,
         metrics: this.metrics,
         topology: () => this.topologySnapshot(),
+        ...(this.mesh === undefined ? {} : { peers: () => this.mesh?.peers() ?? [] }),
         ...(this.live === undefined ? {} : { live: this.live }),
         ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
       })

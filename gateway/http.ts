@@ -19,6 +19,7 @@ import type { TopologySnapshot } from './topology.js'
  *                                              senml: SenML JSON as on …/json; values: the records resolved (RFC 8428 §4.6)
  *   GET /api/counters                          GatewayCounters
  *   GET /api/topology                          { gateway, nodes, edges } (gateway/topology.ts)
+ *   GET /api/peers                             { peers: MeshPeer[] }: the gateway's mesh node's peers and its score of each (404 without a mesh)
  *   GET /api/events                            live updates, text/event-stream (gateway/live.ts)
  *
  *   GET /, /assets/<file>                      the dashboard (gateway/dashboard/)
@@ -40,6 +41,8 @@ export interface HttpSources {
   counters: () => GatewayCounters
   metrics: Registry
   topology?: () => TopologySnapshot
+  /** The gateway's mesh node's peers, with its score of each (MeshNode.peers()). */
+  peers?: () => unknown[]
   live?: LiveFeed
   /** The dashboard's static files (gateway/dashboard.ts), tried after `use()` handlers. */
   dashboard?: HttpHandler
@@ -105,6 +108,7 @@ export class GatewayHttp {
     }
     if (path === '/api/counters') return send(res, 200, this.#sources.counters())
     if (path === '/api/topology' && this.#sources.topology !== undefined) return send(res, 200, this.#sources.topology())
+    if (path === '/api/peers' && this.#sources.peers !== undefined) return send(res, 200, { peers: this.#sources.peers() })
     if (path === '/api/events' && this.#sources.live !== undefined) return this.#sources.live.attach(req, res)
     if (path === '/api/devices') return send(res, 200, { devices: this.#sources.devices.list() })
     const match = /^\/api\/devices\/([^/]+)(\/readings)?$/.exec(path)

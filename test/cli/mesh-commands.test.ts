@@ -1,7 +1,8 @@
 import { PassThrough } from 'node:stream'
 import { expect, it, onTestFinished } from 'vitest'
 import { MeshNode } from '../../mesh/index.js'
-import { generateKeyPair } from '../../shared/index.js'
+import { createGateway } from '../../gateway/index.js'
+import { generateKeyPair, type KeyPair } from '../../shared/index.js'
 import { run } from '../../bin/main.js'
 import { describeNet } from '../helpers/netns.js'
 
@@ -12,8 +13,8 @@ function capture (): { stream: PassThrough, text: () => string } {
   return { stream, text: () => text }
 }
 
-async function device (name: string): Promise<MeshNode> {
-  const node = new MeshNode({ name, host: '127.0.0.1', announceLinks: 0 }, { keys: generateKeyPair() })
+async function device (name: string, keys: KeyPair = generateKeyPair()): Promise<MeshNode> {
+  const node = new MeshNode({ name, host: '127.0.0.1', announceLinks: 0 }, { keys })
   onTestFinished(async () => { await node.stop() })
   await node.start()
   return node
@@ -31,6 +32,41 @@ describeNet('iotmesh peers and watch (mDNS on loopback, private namespace)', () 
       const row = rows.find((r) => r.id === node.id)
       expect(row).toMatchObject({ name: node.name, port: node.address?.port, keyMatches: true, valid: true })
     }
+  })
+
+  it('peers marks one key announced by two devices as a cloned identity (ERR_CLONED_IDENTITY)', async () => {
+    const image = generateKeyPair()
+    await device('twin-a', image)
+    await device('twin-b', image)
+    const honest = await device('honest')
+    const out = capture()
+    const err = capture()
+    expect(await run(['peers', '--json', '--timeout', '2'], { stdout: out.stream, stderr: capture().stream })).toBe(0)
+    const rows = JSON.parse(out.text()) as Array<{ name: string, id: string, clone?: string }>
+    expect(rows.filter((r) => r.id === image.id).map((r) => [r.name, r.clone])).toEqual([['twin-a', 'ERR_CLONED_IDENTITY'], ['twin-b', 'ERR_CLONED_IDENTITY']])
+    expect(rows.find((r) => r.id === honest.id)?.clone).toBeUndefined()
+    const table = capture()
+    expect(await run(['peers', '--timeout', '2'], { stdout: table.stream, stderr: err.stream })).toBe(0)
+    expect(table.text().split('\n').filter((l) => l.includes(image.id)).map((l) => l.trim().split(/\s+/).at(-1))).toEqual(['CLONE', 'CLONE'])
+    expect(err.text()).toContain(`ERR_CLONED_IDENTITY: ${image.id}`)
+  })
+
+  it('peers --gateway adds the gateway\'s score of each neighbour', async () => {
+    const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: 0, http: { host: '127.0.0.1', port: 0 }, mesh: { host: '127.0.0.1', announceLinks: 0 } })
+    onTestFinished(async () => { await gateway.stop() })
+    const node = await device('neighbour')
+    node.addPeer(`127.0.0.1:${gateway.ports.mesh ?? 0}`)
+    while (!gateway.mesh?.links.has(node.id)) await gateway.mesh?.next('link:open', { signal: AbortSignal.timeout(5000) })
+    const out = capture()
+    expect(await run(['peers', '--json', '--timeout', '2', '--gateway', `http://127.0.0.1:${gateway.ports.http ?? 0}`], { stdout: out.stream, stderr: capture().stream })).toBe(0)
+    const rows = JSON.parse(out.text()) as Array<{ id: string, gateway?: { score?: number } }>
+    expect(rows.find((r) => r.id === node.id)?.gateway?.score).toBeTypeOf('number')
+    const table = capture()
+    expect(await run(['peers', '--timeout', '2', '--gateway', `http://127.0.0.1:${gateway.ports.http ?? 0}`], { stdout: table.stream, stderr: capture().stream })).toBe(0)
+    expect(table.text().split('\n')[0]).toMatch(/KEY\s+SCORE$/)
+    const err = capture()
+    expect(await run(['peers', '--gateway', 'gw:8080'], { stdout: capture().stream, stderr: err.stream })).toBe(2)
+    expect(err.text()).toContain('ERR_BAD_ARGUMENT')
   })
 
   it('watch joins the mesh and prints verified readings with hops and latency', async () => {
