@@ -13,6 +13,8 @@
  *   IOTMESH_CHILD_NAME   the device's name (its DNS-SD instance name)
  *   IOTMESH_CHILD_KEEPALIVE_INTERVAL, IOTMESH_CHILD_KEEPALIVE_TIMEOUT   link keepalive, ms (default 10 s / 30 s)
  *   IOTMESH_CHILD_SYNC_INTERVAL   routing DIGEST interval, ms (default 2 s)
+ *   IOTMESH_CHILD_DATA_BUDGET     frames a second one neighbour may send (routing budgets.data, rate and burst;
+ *                        default the node's, 5,000/s): benchmarks that measure how fast a node takes frames in raise it
  *   IOTMESH_CHILD_EVENTS "1" to also emit, for tests: {ev:'link', peer, up} when a link opens or
  *                        closes, {ev:'drop', code, origin?, seq?, from?} for every refused message,
  *                        and {ev:'state', peers, invalid} whenever the peer list (node.peers()) or
@@ -58,6 +60,12 @@ function envMs (name: string): number | undefined {
 const keepaliveInterval = envMs('IOTMESH_CHILD_KEEPALIVE_INTERVAL')
 const keepaliveTimeout = envMs('IOTMESH_CHILD_KEEPALIVE_TIMEOUT')
 const syncInterval = envMs('IOTMESH_CHILD_SYNC_INTERVAL')
+const dataBudget = ((text) => {
+  if (text === undefined || text === '') return undefined
+  const n = Number(text)
+  if (!Number.isFinite(n) || n < 1) throw new Error(`IOTMESH_CHILD_DATA_BUDGET=${text} is not a number of frames a second`)
+  return n
+})(process.env.IOTMESH_CHILD_DATA_BUDGET)
 
 const keys = generateKeyPair()
 const host = process.env.IOTMESH_CHILD_HOST ?? '127.0.0.1'
@@ -72,7 +80,10 @@ const node = new MeshNode({
     ...(keepaliveInterval === undefined ? {} : { keepaliveInterval }),
     ...(keepaliveTimeout === undefined ? {} : { keepaliveTimeout })
   },
-  routing: syncInterval === undefined ? {} : { syncInterval },
+  routing: {
+    ...(syncInterval === undefined ? {} : { syncInterval }),
+    ...(dataBudget === undefined ? {} : { budgets: { data: { rate: dataBudget, burst: dataBudget } } })
+  },
   ...(process.env.IOTMESH_CHILD_NAME === undefined ? {} : { name: process.env.IOTMESH_CHILD_NAME })
 }, { keys })
 if (process.env.IOTMESH_CHILD_EVENTS === '1') watch()

@@ -46,6 +46,12 @@ export class Child {
 // The lab's child programs (lab/children/), compiled beside this file's own dist/test/bench/.
 export const MESH_CHILD = new URL('../../lab/children/mesh-child.js', import.meta.url)
 export const BROKER_CHILD = new URL('../../lab/children/broker-child.js', import.meta.url)
+/**
+ * For mesh children that take a sender's frames as fast as it pushes them (ingest, throughput):
+ * the per-neighbour data budget (5,000 frames/s by default: mesh/routing/budget.ts) out of the
+ * way, so the figure is what the node can verify and deliver, not the budget.
+ */
+export const UNBUDGETED = { IOTMESH_CHILD_DATA_BUDGET: '1000000000' }
 
 export async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const t0 = Date.now()

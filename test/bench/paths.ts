@@ -1,4 +1,4 @@
-import { Child, BROKER_CHILD, MESH_CHILD, waitFor } from './child.js'
+import { Child, BROKER_CHILD, MESH_CHILD, UNBUDGETED, waitFor } from './child.js'
 import { percentile, round } from './measure.js'
 
 interface Rx { seq: number, tag: number, lat: number, hops?: number }
@@ -12,7 +12,7 @@ interface Rx { seq: number, tag: number, lat: number, hops?: number }
 export async function benchPaths (quick: boolean): Promise<Record<string, unknown>> {
   const n = quick ? 300 : 2000
   const warmup = quick ? 50 : 200
-  const mesh = [0, 1, 2, 3].map(() => new Child(MESH_CHILD))
+  const mesh = [0, 1, 2, 3].map(() => new Child(MESH_CHILD, UNBUDGETED))
   const gateway = new Child(BROKER_CHILD, { IOTMESH_BENCH_ROLE: 'gateway' })
   const all = [...mesh, gateway]
   try {
