@@ -14,9 +14,10 @@ import type { DeviceId } from '../../shared/index.js'
  *
  * - useful: verified frames this node had not seen (first deliveries); capped, so good behaviour
  *   cannot buy unlimited bad behaviour.
- * - invalid: frames whose signature fails, malformed frames and messages, frames past the hop
- *   limit or outside the roster. An honest relay verifies every frame before it forwards it, so it
- *   never sends one: the weight is heavy and squared, as P4's.
+ * - invalid: frames whose signature fails, malformed frames and messages. An honest relay
+ *   verifies every frame before it forwards it, so it never sends one: the weight is heavy and
+ *   squared, as P4's. (Frames outside the roster or past the hop limit are refused without blame:
+ *   an honest relay configured otherwise sends them; see handlers/data.ts.)
  * - overBudget: messages dropped unread by the per-peer budgets (budget.ts).
  * - brokenPromises: a DIGEST announced frames, this node asked for them (WANT) and got none of
  *   them back in `promiseMs` (P7's broken IWANT promises).

@@ -183,6 +183,32 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     await s.honest()
   })
 
+  it('frames outside the roster or past the hop limit are refused without blame: a relay configured otherwise keeps its link', async () => {
+    // An honest relay sends such frames while a roster is being rolled out, or when its hop limit is higher than ours.
+    const net = createMemoryNetwork({ seed: 30 })
+    const [aKeys, bKeys, relayKeys, outsider] = [1, 2, 10, 11].map(seededKeys) as [KeyPair, KeyPair, KeyPair, KeyPair]
+    const roster = [aKeys, bKeys, relayKeys].map((k) => k.publicKey)
+    const b = await startNode(net, 'b', bKeys, [], { roster })
+    const a = await startNode(net, 'a', aKeys, [addr(b)], { roster })
+    await until(() => b.links.has(a.id), 'a linked to b')
+    const inbox = new Inbox(b)
+    await until(() => a.routeTo(b.id) !== undefined, 'a route from a to b')
+    const relay = await rawLink(net, relayKeys, b)
+    await until(() => b.links.has(relayKeys.id), 'the relay linked to b')
+    for (let i = 0; i < 100; i++) {
+      relay.link.send(encodeData(2, encodeFrame({ keys: outsider, seq: i + 1, records: [{ n: 'x', v: i }] })))
+      relay.link.send(encodeData(33, encodeFrame({ keys: relayKeys, seq: i + 1, records: [{ n: 'x', v: i }] })))
+    }
+    await relay.link.ping()
+    await until(() => (b.counters.rejected.ERR_NOT_IN_ROSTER ?? 0) >= 100 && (b.counters.rejected.ERR_HOP_LIMIT ?? 0) >= 100, 'the frames refused')
+    expect(b.counters.bans).toBe(0)
+    expect(relay.link.open).toBe(true)
+    expect(b.links.has(relayKeys.id)).toBe(true)
+    expect(b.peers().find((p) => p.id === relayKeys.id)?.score?.invalid ?? 0).toBe(0)
+    a.publish('telemetry', [{ n: 'temp', v: 1 }])
+    await inbox.waitFor(a.id, 1)
+  })
+
   it('useful deliveries count for a neighbour, and peers() shows its score', async () => {
     const s = await stage(26)
     for (let i = 0; i < 5; i++) await s.honest()

@@ -12,12 +12,15 @@ const ACCEPTED: InjectResult = { verdict: 'accepted' }
 const DUPLICATE: InjectResult = { verdict: 'duplicate' }
 const HELD: InjectResult = { verdict: 'held' }
 
-/** What a refusal says about the neighbour that sent the frame (score.ts); undefined: nothing. */
+/**
+ * What a refusal says about the neighbour that sent the frame (score.ts); undefined: nothing.
+ * Frames outside this node's roster or past its hop limit are refused without blame: an honest
+ * relay sends them when its configuration differs from ours (a roster being rolled out, another
+ * hop limit), and they cost a lookup, not a signature check; a flood of them meets the data budget.
+ */
 const BLAME: Partial<Record<ErrorCode, ScoreEvent>> = {
   ERR_BAD_SIGNATURE: 'invalid',
   ERR_WRONG_KEY: 'invalid',
-  ERR_HOP_LIMIT: 'invalid',
-  ERR_NOT_IN_ROSTER: 'invalid',
   ERR_UNKNOWN_SIGNER: 'unknownSigner',
   ERR_REPLAY: 'duplicate'
 }
