@@ -50,8 +50,9 @@ export const BROKER_CHILD = new URL('../../lab/children/broker-child.js', import
  * For mesh children that take a sender's frames as fast as it pushes them (ingest, throughput):
  * the per-neighbour data budget (5,000 frames/s by default: mesh/routing/budget.ts) out of the
  * way, so the figure is what the node can verify and deliver, not the budget.
+ * IOTMESH_BENCH_DEFAULT_BUDGETS=1 keeps the default budget instead (what a flood meets).
  */
-export const UNBUDGETED = { IOTMESH_CHILD_DATA_BUDGET: '1000000000' }
+export const UNBUDGETED: Record<string, string> = process.env.IOTMESH_BENCH_DEFAULT_BUDGETS === '1' ? {} : { IOTMESH_CHILD_DATA_BUDGET: '1000000000' }
 
 export async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const t0 = Date.now()
