@@ -79,6 +79,22 @@ async function stage (seed: number, routing: MeshNodeInit['routing'] = {}) {
   return { net, a, b, inbox, attackerKeys, link, heard, honest }
 }
 
+/**
+ * The attacker sends as fast as its link takes messages: a full send queue (ERR_BACKPRESSURE, when
+ * the node reads at its own pace) waits a moment; a closed link ends the flood.
+ */
+async function push (link: Link, bytes: Uint8Array): Promise<void> {
+  while (link.open) {
+    try {
+      link.send(bytes)
+      return
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_BACKPRESSURE') throw err
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  }
+}
+
 const closed = async (link: Link): Promise<void> => { if (link.open) await link.next('close', { signal: AbortSignal.timeout(5000) }) }
 
 describe('peer score: a neighbour that sends what no honest node sends is disconnected and kept out', () => {
@@ -89,7 +105,7 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     for (let i = 0; i < 1000 && s.link.open; i++) {
       const frame = encodeFrame({ keys: s.attackerKeys, seq: i + 1, records: [{ n: 'x', v: i }] })
       frame[frame.length - 1] = (frame[frame.length - 1] as number) ^ 1
-      s.link.send(encodeData(1, frame))
+      await push(s.link, encodeData(1, frame))
     }
     const [info] = await banned
     expect(info).toMatchObject({ peer: s.attackerKeys.id, code: 'ERR_PEER_SCORE', bans: 1 })
@@ -105,8 +121,9 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     // Kept out: a new link is refused while the ban lasts, and once it ended while the score is still
     // below the threshold (it decays slowly) it is banned again, for twice as long.
     const again = await rawLink(s.net, s.attackerKeys, s.b)
-    await closed(again.link)
-    expect(s.b.counters.rejected.ERR_PEER_SCORE).toBeGreaterThanOrEqual(2)
+    await closed(again.link) // refused by the router (ERR_PEER_SCORE), or before it by the link layer's ban list when it has one
+    expect(s.b.links.has(s.attackerKeys.id)).toBe(false)
+    expect(s.b.counters.bans).toBe(1) // refused, not banned anew
     await until(() => s.b.counters.banned === 0, 'the first ban ends')
     const rebanned = s.b.next('peer:banned', { signal: AbortSignal.timeout(5000) })
     const back = await rawLink(s.net, s.attackerKeys, s.b)
@@ -134,7 +151,7 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
 
     const banned = s.b.next('peer:banned', { signal: AbortSignal.timeout(5000) })
     for (let i = 0; i < 600 && s.link.open; i++) {
-      s.link.send(encodeData(1, encodeFrame({ keys: generateKeyPair(), seq: 1, records: [{ n: 'x', v: i }] })))
+      await push(s.link, encodeData(1, encodeFrame({ keys: generateKeyPair(), seq: 1, records: [{ n: 'x', v: i }] })))
     }
     expect((await banned)[0].peer).toBe(s.attackerKeys.id)
     await closed(s.link)
@@ -147,7 +164,7 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     const s = await stage(23)
     const banned = s.b.next('peer:banned', { signal: AbortSignal.timeout(10_000) })
     for (let m = 0; m < 200 && s.link.open; m++) {
-      s.link.send(encodeMessage({ kind: MSG.KEY, keys: Array.from({ length: 200 }, () => crypto.getRandomValues(new Uint8Array(32))) }))
+      await push(s.link, encodeMessage({ kind: MSG.KEY, keys: Array.from({ length: 200 }, () => crypto.getRandomValues(new Uint8Array(32))) }))
       if (m % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
     }
     expect((await banned)[0].peer).toBe(s.attackerKeys.id)
@@ -160,10 +177,12 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
   it('frames past the data budget are dropped unread; the flooder is disconnected, the publisher beside it is not', async () => {
     const s = await stage(24, { budgets: { data: { rate: 100, burst: 200 } } })
     const banned = s.b.next('peer:banned', { signal: AbortSignal.timeout(10_000) })
-    for (let i = 0; i < 400 && s.link.open; i++) s.link.send(encodeData(1, encodeFrame({ keys: s.attackerKeys, seq: i + 1, records: [{ n: 'x', v: i }] })))
+    const t0 = Date.now()
+    for (let i = 0; i < 1000 && s.link.open; i++) await push(s.link, encodeData(1, encodeFrame({ keys: s.attackerKeys, seq: i + 1, records: [{ n: 'x', v: i }] })))
     expect((await banned)[0].peer).toBe(s.attackerKeys.id)
     expect(s.b.counters.overBudget.data).toBeGreaterThan(0)
-    expect(s.inbox.from(s.attackerKeys.id).length).toBeLessThanOrEqual(200)
+    // At most the burst, and what the rate refilled while the flood was being read (100 a second).
+    expect(s.inbox.from(s.attackerKeys.id).length).toBeLessThanOrEqual(200 + Math.ceil((Date.now() - t0) / 10))
     await s.honest()
     expect(s.b.links.has(s.a.id)).toBe(true)
   })
@@ -175,7 +194,7 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     await s.inbox.waitFor(s.a.id, 2)
     const banned = s.b.next('peer:banned', { signal: AbortSignal.timeout(10_000) })
     for (let i = 0; i < 40 && s.link.open; i++) {
-      s.link.send(encodeMessage({ kind: MSG.DIGEST, full: true, entries: [{ kid: deviceIdToBytes(s.a.id), low: high + 1 + i * 10, high: high + 10 + i * 10 }] }))
+      await push(s.link, encodeMessage({ kind: MSG.DIGEST, full: true, entries: [{ kid: deviceIdToBytes(s.a.id), low: high + 1 + i * 10, high: high + 10 + i * 10 }] }))
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
     expect((await banned)[0].peer).toBe(s.attackerKeys.id)
@@ -196,8 +215,8 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     const relay = await rawLink(net, relayKeys, b)
     await until(() => b.links.has(relayKeys.id), 'the relay linked to b')
     for (let i = 0; i < 100; i++) {
-      relay.link.send(encodeData(2, encodeFrame({ keys: outsider, seq: i + 1, records: [{ n: 'x', v: i }] })))
-      relay.link.send(encodeData(33, encodeFrame({ keys: relayKeys, seq: i + 1, records: [{ n: 'x', v: i }] })))
+      await push(relay.link, encodeData(2, encodeFrame({ keys: outsider, seq: i + 1, records: [{ n: 'x', v: i }] })))
+      await push(relay.link, encodeData(33, encodeFrame({ keys: relayKeys, seq: i + 1, records: [{ n: 'x', v: i }] })))
     }
     await relay.link.ping()
     await until(() => (b.counters.rejected.ERR_NOT_IN_ROSTER ?? 0) >= 100 && (b.counters.rejected.ERR_HOP_LIMIT ?? 0) >= 100, 'the frames refused')
