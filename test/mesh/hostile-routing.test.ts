@@ -3,7 +3,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes, encodeCbor, generateKeyPair, signSign1, toBase32, type KeyPair
 } from '../../shared/index.js'
-import { encodeMessage, MSG, type DropInfo, type Link, type MeshNode, type RoutingMessage } from '../../mesh/index.js'
+import { encodeMessage, MSG, type DropInfo, type Link, type MeshNode, type MeshNodeInit, type RoutingMessage } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { Inbox, LINK, addr, linked, recorder, routed, seededKeys, startNode, until, worstTimerDelay } from '../helpers/memory-mesh.js'
 
@@ -49,7 +49,7 @@ function declare (keys: KeyPair, version: number, filters: string[], hops = 0): 
 const interest = (entries: Entry[]): Uint8Array => encodeMessage({ kind: MSG.INTEREST, entries } as unknown as RoutingMessage)
 
 /** A publisher A and a subscriber C two hops apart (A–B–C), and an attacker M linked to A. */
-async function scene (routing: Record<string, number> = {}, seed = 10): Promise<{
+async function scene (routing: NonNullable<MeshNodeInit['routing']> = {}, seed = 10): Promise<{
   net: ReturnType<typeof createMemoryNetwork>, a: MeshNode, b: MeshNode, c: MeshNode, m: KeyPair, link: Link, heard: RoutingMessage[], drops: DropInfo[], inbox: Inbox
 }> {
   const net = createMemoryNetwork({ seed })
@@ -161,7 +161,8 @@ describe('bounded control-plane work and state', () => {
   })
 
   it('PEERS with 10,000 invented peers: one message per link is taken, 16 peers of it, A stays responsive', async () => {
-    const s = await scene({}, 13)
+    // The handler's own bound, so the per-peer budget (which would drop most of these unread and cut M off) is out of the way.
+    const s = await scene({ budgets: { peers: { rate: 1e6, burst: 1e6 } } }, 13)
     const peers = (k: number): Array<{ id: string, port: number, addresses: string[] }> =>
       Array.from({ length: 200 }, (_, i) => ({ id: toBase32(Uint8Array.from({ length: 16 }, (_, j) => j < 2 ? ((k * 200 + i) >> (8 * j)) & 0xff : 0xa5)), port: 7000, addresses: ['10.9.0.1'] }))
     const messages = Array.from({ length: 50 }, (_, k) => encodeMessage({ kind: MSG.PEERS, peers: peers(k) }))
@@ -176,7 +177,7 @@ describe('bounded control-plane work and state', () => {
   })
 
   it('1,000 HELLOs on one link: answered with one PEERS, the peer taken once', async () => {
-    const s = await scene({}, 17)
+    const s = await scene({ budgets: { hello: { rate: 1e6, burst: 1e6 } } }, 17)
     const peers = (): number => s.heard.filter((msg) => msg.kind === MSG.PEERS).length
     const hello = (port: number): Uint8Array => encodeMessage({ kind: MSG.HELLO, version: 2, fleet: 'default', port, addresses: ['10.9.0.2'] })
     // Another neighbour that says where it listens: a peer A can share.
