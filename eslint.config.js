@@ -45,7 +45,7 @@ const FACES = { shared: ['index', 'node'], mesh: ['index', 'testing'], gateway: 
 const publicFaces = (...parts) => parts.flatMap((part) => [`**/${part}/**`, ...FACES[part].map((face) => `!**/${part}/${face}.js`)])
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/artifacts/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/artifacts/**', 'docs/api/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },
