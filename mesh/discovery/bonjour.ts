@@ -1,4 +1,5 @@
 import Bonjour from 'bonjour-service'
+import { recordTtl } from './records.js'
 import { DEFAULT_MAX_PAYLOAD_BYTES, sameRecord, splitResponse, type DnsRecord, type DnsResponse } from './split.js'
 
 /**
@@ -11,7 +12,9 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, sameRecord, splitResponse, type DnsRecord, t
  * - unpublishing one service unregisters every record sharing a name (every instance's PTR):
  *   the registry is cleaned record by record, and records live services still need get no goodbye;
  * - with `interface`, multicast-dns binds to that unicast address, where Linux delivers no
- *   multicast: the socket binds to any address and joins the group on that interface only.
+ *   multicast: the socket binds to any address and joins the group on that interface only;
+ * - it announces its PTR with a TTL of 28,800 s (8 h): every record sent gets the TTL of
+ *   records.ts `recordTtl` instead (RFC 6762 §10).
  * Its probe logs to the console and gives up on a conflict, so it is not used (probe.ts is).
  */
 
@@ -96,7 +99,8 @@ function patch (internals: BonjourInternals, mdns: MulticastDns, maxPayloadBytes
   const send = mdns.respond
   const respond: RespondFn = (res, rinfo, cb) => {
     if (typeof rinfo === 'function') return respond(res, undefined, rinfo as (err?: Error | null) => void)
-    const response = Array.isArray(res) ? { answers: res, additionals: [] } : { answers: res.answers ?? [], additionals: res.additionals ?? [] }
+    const ttls = (records: DnsRecord[]): DnsRecord[] => records.map((r) => r.ttl === undefined ? r : { ...r, ttl: recordTtl(r.type, r.ttl) })
+    const response = Array.isArray(res) ? { answers: ttls(res), additionals: [] } : { answers: ttls(res.answers ?? []), additionals: ttls(res.additionals ?? []) }
     const { messages, dropped } = splitResponse(response, maxPayloadBytes) // RFC 6762 §17
     hooks.sent(messages.length, dropped.length)
     let pending = messages.length

@@ -5,7 +5,7 @@ export {
   type MdnsPeerInfo, type PeerInfo, type PeerSource, type StaticPeerInfo, type Clock
 } from './types.js'
 export {
-  PROTOCOL_VERSION, TXT_VERSION, SERVICE_TYPE, SERVICE_DOMAIN, MAX_TXT_BYTES,
+  PROTOCOL_VERSION, TXT_VERSION, SERVICE_TYPE, SERVICE_DOMAIN, MAX_TXT_BYTES, HOST_RECORD_TTL, OTHER_RECORD_TTL, recordTtl,
   encodeTxt, txtStrings, parseTxt, parseTxtStrings, instanceName, hostNameFor, type TxtFields, type TxtResult
 } from './records.js'
 export { createMdnsDiscovery, type MdnsDiscovery, type MdnsDiscoveryInit, type MdnsDiscoveryComponents } from './mdns.js'

@@ -18,6 +18,34 @@ export const TXT_VERSION = 1
 export const SERVICE_TYPE = '_iotmesh._tcp'
 export const SERVICE_DOMAIN = `${SERVICE_TYPE}.local`
 
+/**
+ * RFC 6762 §10: "the recommended TTL value for Multicast DNS resource records with a host name as
+ * the resource record's name (e.g., A, AAAA, HINFO) or a host name contained within the resource
+ * record's rdata (e.g., SRV, reverse mapping PTR record) SHOULD be 120 seconds. The recommended
+ * TTL value for other Multicast DNS resource records is 75 minutes."
+ */
+export const HOST_RECORD_TTL = 120
+export const OTHER_RECORD_TTL = 75 * 60
+
+/**
+ * The TTL (seconds) we announce a record with: 120 s for A, AAAA and SRV (bound to a host name),
+ * and 120 s for the service PTR too, although §10 would allow 75 minutes for it. Standard
+ * browsers (Avahi, mDNSResponder, python-zeroconf) list an instance for as long as its PTR lives:
+ * bonjour-service's 28,800 s kept a device that lost power listed for up to 8 hours; at 120 s it
+ * leaves within about two minutes (python-zeroconf raises PTR TTLs under 1,125 s to that, so
+ * about 19 minutes there). The price is one refresh query per browser every ~100 s
+ * (RFC 6762 §5.2, at 80–95 % of the TTL), answered once for all of them and mostly suppressed by
+ * known answers (§7.1). Anything else (TXT) is capped at 75 minutes; a goodbye (TTL 0, §10.1)
+ * stays 0.
+ */
+export function recordTtl (type: string, ttl: number): number {
+  if (ttl <= 0) return 0
+  switch (type) {
+    case 'A': case 'AAAA': case 'SRV': case 'PTR': return Math.min(ttl, HOST_RECORD_TTL)
+    default: return Math.min(ttl, OTHER_RECORD_TTL)
+  }
+}
+
 /** RFC 6763 §6.2: TXT records over 1300 bytes are NOT RECOMMENDED; we refuse them. */
 export const MAX_TXT_BYTES = 1300
 /** RFC 6763 §4.1.1 / RFC 1035 §2.3.4: a DNS label (an instance name) is at most 63 bytes. */
