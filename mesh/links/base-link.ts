@@ -1,7 +1,9 @@
 import { meshError, type MeshError } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
-import type { Clock } from '../clock.js'
-import type { Link, LinkCloseInfo, LinkCounters, LinkEvents, RemotePeer } from './types.js'
+import type { Clock, TimerHandle } from '../clock.js'
+import { TokenBucket } from './token-bucket.js'
+import { sharedTurn, type Turn } from './turn.js'
+import { CLOSE_WHY, DEFAULT_RECEIVE_BUDGET, type Link, type LinkCloseInfo, type LinkCounters, type LinkEvents, type LinkFlowCounters, type ReceiveBudget, type RemotePeer } from './types.js'
 
 interface PendingPing {
   readonly start: number
@@ -9,17 +11,54 @@ interface PendingPing {
   reject (err: Error): void
 }
 
+/** What a link implementation tells the base class about its input. */
+export interface LinkInit {
+  readonly remote: RemotePeer
+  readonly initiator: boolean
+  readonly clock: Clock
+  /** The receive budget, defaults filled in; false for none. */
+  readonly budget: Required<ReceiveBudget> | false
+  /** The frame limit: the byte bucket holds at least two such messages. */
+  readonly maxMessageBytes: number
+  readonly remoteAddress?: string | undefined
+  /** Bytes the inbox holds for a link nobody listens to yet before it stops reading (the send-queue bound). */
+  readonly inboxLimit: number
+  /** The event loop's slices (default: the one every link of the process shares). */
+  readonly turn?: Turn
+}
+
+/** The receive budget's two buckets. */
+class Budget {
+  readonly messages: TokenBucket
+  readonly bytes: TokenBucket
+
+  constructor (budget: Required<ReceiveBudget>, maxMessageBytes: number, now: number) {
+    const burst = Math.max(budget.burstSeconds, 0.001)
+    this.messages = new TokenBucket(budget.messagesPerSecond, Math.max(1, Math.round(budget.messagesPerSecond * burst)), now)
+    this.bytes = new TokenBucket(budget.bytesPerSecond, Math.max(budget.bytesPerSecond * burst, 2 * maxMessageBytes), now)
+  }
+}
+
 /**
  * What every link implementation shares: counters, the open → closing → closed lifecycle with
- * exactly one `close` event and nothing after it, ping bookkeeping, and an inbox that holds
- * messages arriving before anyone listens. A link handed out by `dial()` or the `link` event may
- * already have messages in flight; they wait in the inbox (bounded: input is paused once it holds
- * `inboxLimit` bytes, which pushes back on the peer) until a `message` listener is attached.
+ * exactly one `close` event and nothing after it, ping bookkeeping, and receive flow control.
+ * Every message received goes through one queue (the inbox) and is delivered when three things
+ * allow: someone listens (a link handed out by `dial()` or the `link` event may already have
+ * messages in flight), the receive budget has tokens, and the event loop's turn has time left
+ * (`turn.ts`). While a message waits for the budget or the turn, or the peer is in debt on its
+ * budget, the link stops reading (`pauseInput`): TCP pushes back on the sender, and the inbox
+ * holds no more than what was already read (one chunk off the socket). While nobody listens, the
+ * inbox takes up to `inboxLimit` bytes before the link stops reading (a link used only for pings
+ * still gets its pongs). A remote close waits in the inbox behind the messages sent before it
+ * (`inOrder`).
  */
 export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link {
   readonly remote: RemotePeer
   readonly initiator: boolean
+  readonly remoteAddress: string | undefined
+  readonly openedAt: number
   readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
+  readonly flow: LinkFlowCounters = { overBudget: 0, throttled: 0, throttledMs: 0, yields: 0 }
   protected readonly clock: Clock
   #state: 'open' | 'closing' | 'closed' = 'open'
   #closeInfo: LinkCloseInfo | undefined
@@ -27,17 +66,33 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
   #resolveClosed!: () => void
   readonly #pings = new Map<number, PendingPing>()
   #nextPing = 1
-  readonly #inboxLimit: number
-  #inbox: Uint8Array[] = []
+  #lastMessageAt: number
+  readonly #budget: Budget | undefined
+  readonly #turn: Turn
+  /** Messages waiting for delivery, and control actions (a remote close) that must wait behind them. */
+  #inbox: Array<Uint8Array | (() => void)> = []
   #inboxBytes = 0
-  #flushing = false
+  readonly #inboxLimit: number
+  /** The inbox's head already counted in `flow.overBudget`. */
+  #headHeld = false
+  /** Input stopped (pauseInput(true)) and why: the inbox holds messages, or the peer owes bytes. */
+  #paused = false
+  #debtTimer: TimerHandle | undefined
+  #budgetTimer: TimerHandle | undefined
+  /** When the current throttle began (the clock's now()), while the budget holds the peer back. */
+  #throttledSince: number | undefined
+  #pumpQueued = false
 
-  constructor (remote: RemotePeer, initiator: boolean, clock: Clock, inboxLimit: number) {
+  constructor (init: LinkInit) {
     super()
-    this.remote = remote
-    this.initiator = initiator
-    this.clock = clock
-    this.#inboxLimit = inboxLimit
+    this.remote = init.remote
+    this.initiator = init.initiator
+    this.clock = init.clock
+    this.remoteAddress = init.remoteAddress
+    this.openedAt = this.#lastMessageAt = init.clock.now()
+    this.#budget = init.budget === false ? undefined : new Budget(init.budget, init.maxMessageBytes, this.openedAt)
+    this.#turn = init.turn ?? sharedTurn
+    this.#inboxLimit = init.inboxLimit
     this.#closed = new Promise((resolve) => { this.#resolveClosed = resolve })
   }
 
@@ -45,25 +100,29 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     return this.#state === 'open'
   }
 
+  get lastMessageAt (): number {
+    return this.#lastMessageAt
+  }
+
   abstract get writable (): boolean
   abstract get bufferedBytes (): number
   abstract send (msg: Uint8Array): void
-  abstract close (): Promise<void>
+  abstract close (options?: { why?: string }): Promise<void>
   abstract destroy (err?: Error): void
   /** Sends a ping frame carrying `token`; the peer echoes it in a pong. */
   protected abstract sendPing (token: number): void
-  /** Stops (true) or restarts (false) reading from the peer. */
+  /** Stops (true) or restarts (false) reading from the peer. Restarting may deliver at once (re-entrantly). */
   protected abstract pauseInput (paused: boolean): void
 
   override on<K extends keyof LinkEvents & string> (event: K, listener: (...args: LinkEvents[K]) => void): this {
     super.on(event, listener)
-    if (event === 'message' && this.#inbox.length > 0) this.#scheduleFlush()
+    if (event === 'message' && this.#inbox.length > 0) this.#schedulePump()
     return this
   }
 
   override once<K extends keyof LinkEvents & string> (event: K, listener: (...args: LinkEvents[K]) => void): this {
     super.once(event, listener)
-    if (event === 'message' && this.#inbox.length > 0) this.#scheduleFlush()
+    if (event === 'message' && this.#inbox.length > 0) this.#schedulePump()
     return this
   }
 
@@ -89,23 +148,155 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
 
   /** Call when a pong arrives; token 0 is a keepalive ping nobody waits for. */
   protected receivedPong (token: number): void {
+    this.receivedControl(0)
     const ping = this.#pings.get(token)
     if (ping === undefined) return
     this.#pings.delete(token)
     ping.resolve(this.clock.now() - ping.start)
   }
 
-  /** Call for each message received, in order; counts it and delivers it (or holds it in the inbox). */
-  protected receivedMessage (msg: Uint8Array): void {
+  /**
+   * Call for each control item received (ping, pong): it costs the peer one message of its budget
+   * and `bytes` bytes (0 where the transport counts wire bytes itself, `receivedBytes`). Never held
+   * back, but a peer that floods them goes into debt, and the link stops reading until it is paid.
+   */
+  protected receivedControl (bytes: number): void {
+    const budget = this.#budget
+    if (budget === undefined || this.#state !== 'open') return
+    const now = this.clock.now()
+    budget.messages.charge(1, now)
+    if (bytes > 0) budget.bytes.charge(bytes, now)
+    this.#checkDebt()
+  }
+
+  /** Call for each frame read off the wire (TCP): its bytes count against the byte budget. */
+  protected receivedBytes (bytes: number): void {
+    const budget = this.#budget
+    if (budget === undefined || this.#state !== 'open') return
+    budget.bytes.charge(bytes, this.clock.now())
+    this.#checkDebt()
+  }
+
+  /**
+   * Call for each message received, in order; counts it and delivers it now or later. `bytes`:
+   * what it costs the byte budget (memory links; TCP passes 0 and counts frames instead).
+   */
+  protected receivedMessage (msg: Uint8Array, bytes = 0): void {
     if (this.#state !== 'open') return
     this.counters.framesIn++
-    if (this.#inbox.length === 0 && this.listenerCount('message') > 0) {
+    this.#lastMessageAt = this.clock.now()
+    if (bytes > 0) this.#budget?.bytes.charge(bytes, this.#lastMessageAt)
+    if (this.#inbox.length === 0 && this.#ready()) {
       this.#deliver(msg)
-      return
+    } else {
+      this.#inbox.push(msg)
+      this.#inboxBytes += msg.length
+      this.#setPaused()
     }
-    this.#inbox.push(msg)
-    this.#inboxBytes += msg.length
-    if (this.#inboxBytes >= this.#inboxLimit) this.pauseInput(true)
+    if (bytes > 0) this.#checkDebt()
+  }
+
+  /**
+   * True when the inbox's head (or a message arriving at an empty inbox) may be delivered now:
+   * someone listens, the turn has time, the budget has a message token. Otherwise arranges for the
+   * pump to run when that changes, and counts what the budget holds back.
+   */
+  #ready (): boolean {
+    if (this.listenerCount('message') === 0) return false // on('message') pumps
+    if (!this.#turn.open()) {
+      this.flow.yields++
+      this.#schedulePump()
+      return false
+    }
+    const budget = this.#budget
+    if (budget === undefined) return true
+    const now = this.clock.now()
+    if (budget.messages.take(1, now)) {
+      this.#headHeld = false
+      return true
+    }
+    if (!this.#headHeld) {
+      this.#headHeld = true
+      this.flow.overBudget++
+    }
+    this.#startThrottle(now)
+    if (this.#budgetTimer === undefined) {
+      this.#budgetTimer = this.clock.setTimeout(() => {
+        this.#budgetTimer = undefined
+        this.#pump()
+      }, Math.max(1, budget.messages.waitFor(1, now)))
+    }
+    return false
+  }
+
+  #schedulePump (): void {
+    if (this.#pumpQueued) return
+    this.#pumpQueued = true
+    this.#turn.later(() => {
+      this.#pumpQueued = false
+      this.#pump()
+    })
+  }
+
+  /** Delivers from the inbox while allowed; reading restarts once it is empty. */
+  #pump (): void {
+    while (this.#state === 'open' && this.#inbox.length > 0) {
+      const head = this.#inbox[0]
+      if (typeof head === 'function') {
+        this.#inbox.shift()
+        head()
+        continue
+      }
+      if (!this.#ready()) return
+      this.#inbox.shift()
+      this.#inboxBytes -= (head as Uint8Array).length
+      this.#deliver(head as Uint8Array)
+    }
+    this.#setPaused()
+  }
+
+  /**
+   * Runs `action` once every message received before it has been delivered (a remote close, the
+   * end of the stream), or now when nothing waits or nobody listens (then what waits is dropped).
+   */
+  protected inOrder (action: () => void): void {
+    if (this.#inbox.length === 0 || this.listenerCount('message') === 0) action()
+    else this.#inbox.push(action)
+  }
+
+  /** The peer's byte or message budget is in debt: stop reading until it is paid. */
+  #checkDebt (): void {
+    const budget = this.#budget
+    if (budget === undefined || this.#debtTimer !== undefined || this.#state !== 'open') return
+    const now = this.clock.now()
+    const wait = Math.max(budget.bytes.waitFor(0, now), budget.messages.waitFor(0, now))
+    if (wait <= 0) return
+    this.#startThrottle(now)
+    this.#debtTimer = this.clock.setTimeout(() => {
+      this.#debtTimer = undefined
+      this.#checkDebt()
+      this.#setPaused()
+    }, wait)
+    this.#setPaused()
+  }
+
+  #startThrottle (now: number): void {
+    if (this.#throttledSince !== undefined) return
+    this.#throttledSince = now
+    this.flow.throttled++
+  }
+
+  /** Reading stops while messages wait for the budget or the turn (or, unheard, fill the inbox), or the peer owes its budget. */
+  #setPaused (): void {
+    const waiting = this.#inbox.length > 0 && (this.listenerCount('message') > 0 || this.#inboxBytes >= this.#inboxLimit)
+    const paused = this.#state === 'open' && (waiting || this.#debtTimer !== undefined)
+    if (!paused && this.#throttledSince !== undefined) {
+      this.flow.throttledMs += this.clock.now() - this.#throttledSince
+      this.#throttledSince = undefined
+    }
+    if (paused === this.#paused || this.#state !== 'open') return
+    this.#paused = paused
+    this.pauseInput(paused)
   }
 
   /** A listener that throws does not unwind into the transport: the link is destroyed with its error. */
@@ -117,27 +308,19 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     }
   }
 
-  #scheduleFlush (): void {
-    if (this.#flushing) return
-    this.#flushing = true
-    queueMicrotask(() => {
-      this.#flushing = false
-      while (this.#state === 'open' && this.#inbox.length > 0 && this.listenerCount('message') > 0) {
-        const msg = this.#inbox.shift() as Uint8Array
-        this.#inboxBytes -= msg.length
-        this.#deliver(msg)
-      }
-      if (this.#state === 'open' && this.#inboxBytes < this.#inboxLimit) this.pauseInput(false)
-    })
-  }
-
   /** Moves to `closing` once; returns false if already closing or closed. The first reason given wins. */
   protected beginClose (info: LinkCloseInfo): boolean {
     if (this.#state !== 'open') return false
     this.#state = 'closing'
     this.#closeInfo = info
+    const actions = this.#inbox.filter((entry): entry is () => void => typeof entry === 'function')
     this.#inbox = []
     this.#inboxBytes = 0
+    for (const timer of [this.#debtTimer, this.#budgetTimer]) if (timer !== undefined) this.clock.clearTimeout(timer)
+    this.#debtTimer = this.#budgetTimer = undefined
+    if (this.#throttledSince !== undefined) this.flow.throttledMs += this.clock.now() - this.#throttledSince
+    this.#throttledSince = undefined
+    for (const action of actions) action() // what waited behind the messages (the socket's end and close) still happens
     return true
   }
 
@@ -173,5 +356,20 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
 
   async [Symbol.asyncDispose] (): Promise<void> {
     await this.close()
+  }
+}
+
+/** A local close, with its `why` when it is a valid token (`CLOSE_WHY`; anything else is left out). */
+export function closeInfo (why: string | undefined): LinkCloseInfo {
+  return why !== undefined && CLOSE_WHY.test(why) ? { reason: 'local', why } : { reason: 'local' }
+}
+
+/** `LinkOptions.receiveBudget` with its defaults filled in (false: none). */
+export function resolveBudget (budget: ReceiveBudget | false | undefined): Required<ReceiveBudget> | false {
+  if (budget === false) return false
+  return {
+    messagesPerSecond: budget?.messagesPerSecond ?? DEFAULT_RECEIVE_BUDGET.messagesPerSecond,
+    bytesPerSecond: budget?.bytesPerSecond ?? DEFAULT_RECEIVE_BUDGET.bytesPerSecond,
+    burstSeconds: budget?.burstSeconds ?? DEFAULT_RECEIVE_BUDGET.burstSeconds
   }
 }

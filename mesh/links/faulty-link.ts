@@ -1,6 +1,6 @@
 import { meshError, mulberry32 } from '../../shared/index.js'
 import { systemClock, type Clock, type TimerHandle } from '../clock.js'
-import type { Link, LinkCounters, LinkEvents, RemotePeer } from './types.js'
+import type { Link, LinkCounters, LinkEvents, LinkFlowCounters, RemotePeer } from './types.js'
 
 /**
  * Seeded loss, delay and duplication on the sending side of any link — the project's netem
@@ -70,6 +70,10 @@ class FaultInjector implements FaultyLink {
   get writable (): boolean { return this.inner.writable }
   get bufferedBytes (): number { return this.inner.bufferedBytes }
   get counters (): Readonly<LinkCounters> { return this.inner.counters }
+  get flow (): Readonly<LinkFlowCounters> { return this.inner.flow }
+  get remoteAddress (): string | undefined { return this.inner.remoteAddress }
+  get openedAt (): number { return this.inner.openedAt }
+  get lastMessageAt (): number { return this.inner.lastMessageAt }
 
   send (msg: Uint8Array): void {
     if (!this.inner.open) throw meshError('ERR_LINK_CLOSED', `the link to ${this.inner.remote.id} is closed; wait for a new link`)
@@ -127,9 +131,9 @@ class FaultInjector implements FaultyLink {
   async ping (options?: { signal?: AbortSignal }): Promise<number> { return await this.inner.ping(options) }
 
   /** Messages still held back by a delay are lost. */
-  async close (): Promise<void> {
+  async close (options?: { why?: string }): Promise<void> {
     this.#clearTimers()
-    await this.inner.close()
+    await this.inner.close(options)
   }
 
   destroy (err?: Error): void {

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../clock.js'
 import { TypedEmitter } from '../events.js'
 import type { FaultModel } from './faults.js'
 import type {
-  DialOptions, Link, ListenOptions, Transport, TransportAddress, TransportEvents
+  DialOptions, Link, ListenOptions, Transport, TransportAddress, TransportCounters, TransportEvents
 } from './types.js'
 
 /**
@@ -33,6 +33,7 @@ class FaultyTransport extends TypedEmitter<TransportEvents> implements Transport
 
   get localId (): DeviceId { return this.#inner.localId }
   get address (): TransportAddress | undefined { return this.#inner.address }
+  get counters (): Readonly<TransportCounters> { return this.#inner.counters }
 
   /** Open links, as this transport handed them out. */
   get links (): ReadonlyMap<DeviceId, Link> {

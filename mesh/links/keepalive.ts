@@ -47,7 +47,11 @@ export class Keepalive {
     this.#heard = true
   }
 
-  /** While suspended (this node has stopped reading the link), silence is not held against the peer. */
+  /**
+   * While suspended (this node has stopped reading the link: flow control), silence is not held
+   * against the peer, and this end pings every interval: the peer, whose messages wait unread,
+   * must still hear that this end is alive, or its own keepalive would end the link.
+   */
   suspend (suspended: boolean): void {
     this.#suspended = suspended
   }
@@ -59,7 +63,14 @@ export class Keepalive {
   #tick (): void {
     this.#timer = undefined
     if (!this.#running) return
-    if (this.#heard || this.#suspended) {
+    if (this.#suspended) {
+      this.#heard = false
+      this.#silentFor = 0
+      this.#arm()
+      this.#hooks.ping()
+      return
+    }
+    if (this.#heard) {
       this.#heard = false
       this.#silentFor = 0
     } else {

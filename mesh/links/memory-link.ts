@@ -1,14 +1,16 @@
 import { meshError } from '../../shared/index.js'
-import { BaseLink } from './base-link.js'
+import { BaseLink, closeInfo } from './base-link.js'
 import type { Clock } from '../clock.js'
 import { Keepalive } from './keepalive.js'
-import type { LinkCloseInfo, RemotePeer } from './types.js'
+import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer } from './types.js'
 
 const DATA = 0
 const PING = 1
 const PONG = 2
 const CLOSE = 3
 const RESET = 4
+/** Pongs owed to a peer that does not read are not queued past this. */
+const MAX_PONGS_QUEUED = 1024
 
 interface Item {
   readonly type: number
@@ -21,6 +23,7 @@ export interface MemoryLinkOptions {
   maxBufferedBytes: number
   keepaliveInterval: number
   keepaliveTimeout: number
+  receiveBudget: Required<ReceiveBudget> | false
 }
 
 /** Whether traffic between two devices is blocked right now (a partition). */
@@ -29,7 +32,9 @@ export type BlockedFn = (from: string, to: string) => boolean
 /**
  * One end of an in-memory link. Messages are copied, queued and delivered to the other end in a
  * microtask, in order; a partition drops them at delivery time, as a real network drops packets
- * in flight. Keepalive runs as on TCP, so a partitioned link dies the same way.
+ * in flight. Keepalive runs as on TCP, so a partitioned link dies the same way. Flow control too:
+ * while the receiving end stops reading (its budget, the event loop's turn), the sending end's
+ * queue holds, fills, and its sends are refused with ERR_BACKPRESSURE, as on TCP.
  */
 export class MemoryLink extends BaseLink {
   #peer: MemoryLink | undefined
@@ -43,8 +48,8 @@ export class MemoryLink extends BaseLink {
   #owesDrain = false
   #inputPaused = false
 
-  constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn) {
-    super(remote, initiator, clock, options.maxBufferedBytes)
+  constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn, remoteAddress?: string) {
+    super({ remote, initiator, clock, budget: options.receiveBudget, maxMessageBytes: options.maxMessageBytes, remoteAddress, inboxLimit: options.maxBufferedBytes })
     this.#localId = localId
     this.#options = options
     this.#blocked = blocked
@@ -136,17 +141,20 @@ export class MemoryLink extends BaseLink {
     switch (item.type) {
       case DATA:
         this.counters.bytesIn += item.data.length
-        this.receivedMessage(item.data)
+        this.receivedMessage(item.data, item.data.length)
         break
       case PING:
-        this.#enqueue(PONG, item.data, item.token)
+        this.receivedControl(item.data.length)
+        if (this.#queue.length < MAX_PONGS_QUEUED) this.#enqueue(PONG, item.data, item.token) // pings from a peer that never reads go unanswered
         break
       case PONG:
         this.receivedPong(item.token)
         break
-      case CLOSE:
-        this.#end({ reason: 'remote' })
+      case CLOSE: {
+        const why = new TextDecoder().decode(item.data)
+        this.#end(CLOSE_WHY.test(why) ? { reason: 'remote', why } : { reason: 'remote' })
         break
+      }
       case RESET:
         this.#end({ reason: 'remote', error: meshError('ERR_LINK_CLOSED', `${this.remote.id} reset the link`) })
         break
@@ -159,10 +167,11 @@ export class MemoryLink extends BaseLink {
     queueMicrotask(() => { this.finishClose(info) })
   }
 
-  async close (): Promise<void> {
+  async close (options: { why?: string } = {}): Promise<void> {
     if (this.open) {
-      this.#enqueue(CLOSE, new Uint8Array(0), 0)
-      this.#end({ reason: 'local' })
+      const info = closeInfo(options.why)
+      this.#enqueue(CLOSE, new TextEncoder().encode(info.why ?? ''), 0)
+      this.#end(info)
     }
     await this.closedPromise
   }

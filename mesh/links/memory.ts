@@ -4,11 +4,12 @@ import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
 import { systemClock, type Clock } from '../clock.js'
 import { FaultModel, type FaultModelInit } from './faults.js'
 import { applyFaults } from './faulty-transport.js'
+import { resolveBudget } from './base-link.js'
 import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
 import {
-  DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES, emptyTransportCounters,
   type Authorize, type DialOptions, type Link, type LinkOptions, type ListenOptions, type Transport,
-  type TransportAddress, type TransportEvents
+  type TransportAddress, type TransportCounters, type TransportEvents
 } from './types.js'
 
 /**
@@ -67,6 +68,7 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
   readonly #clock: Clock
   readonly #options: MemoryLinkOptions
   readonly #links = new Map<DeviceId, Link>()
+  readonly counters: TransportCounters = emptyTransportCounters()
   #address: TransportAddress | undefined
   #closing: Promise<void> | undefined
 
@@ -81,7 +83,8 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
       maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxBufferedBytes: init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
       keepaliveInterval: init.keepaliveInterval ?? DEFAULT_KEEPALIVE_INTERVAL,
-      keepaliveTimeout: init.keepaliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT
+      keepaliveTimeout: init.keepaliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT,
+      receiveBudget: resolveBudget(init.receiveBudget)
     }
   }
 
@@ -125,9 +128,11 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     }
     const existing = this.#links.get(remote.id)
     if (existing?.open === true) return existing
+    target.counters.connections++
+    target.counters.handshakes++
     const { blocked } = this.#network.faults
-    const ours = new MemoryLink(this.localId, remote, true, this.#options, this.#clock, blocked)
-    const theirs = new MemoryLink(target.localId, local, false, target.#options, target.#clock, blocked)
+    const ours = new MemoryLink(this.localId, remote, true, this.#options, this.#clock, blocked, address.host)
+    const theirs = new MemoryLink(target.localId, local, false, target.#options, target.#clock, blocked, this.#address?.host)
     MemoryLink.pair(ours, theirs)
     const link = this.#adopt(ours)
     target.#adopt(theirs)

@@ -1,13 +1,13 @@
 import type { Socket } from 'node:net'
 import { isMeshError, meshError } from '../../shared/index.js'
-import { BaseLink } from './base-link.js'
+import { BaseLink, closeInfo } from './base-link.js'
 import type { Clock, TimerHandle } from '../clock.js'
 import type { FrameDecoder } from './framing.js'
 import type { SessionSecrets } from './handshake.js'
 import { Keepalive } from './keepalive.js'
 import { ITEM_CLOSE, ITEM_DATA, ITEM_HEADER_BYTES, ITEM_PING, ITEM_PONG, RecordBuilder, readRecord } from './record.js'
 import { FRAME_OVERHEAD, ReceiveCipher, SendCipher, TAG_BYTES } from './secure.js'
-import type { LinkCloseInfo, RemotePeer } from './types.js'
+import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer } from './types.js'
 
 const EMPTY = new Uint8Array(0)
 /** A record holds at least this much, so small messages batch well whatever the message limit. */
@@ -19,6 +19,7 @@ export interface TcpLinkOptions {
   keepaliveInterval: number
   keepaliveTimeout: number
   closeTimeout: number
+  receiveBudget: Required<ReceiveBudget> | false
 }
 
 /**
@@ -43,7 +44,7 @@ export class TcpLink extends BaseLink {
   #closeTimer: TimerHandle | undefined
 
   constructor (socket: Socket, decoder: FrameDecoder, secrets: SessionSecrets, remote: RemotePeer, initiator: boolean, options: TcpLinkOptions, clock: Clock) {
-    super(remote, initiator, clock, options.maxBufferedBytes)
+    super({ remote, initiator, clock, budget: options.receiveBudget, maxMessageBytes: options.maxMessageBytes, remoteAddress: plainAddress(socket.remoteAddress), inboxLimit: options.maxBufferedBytes })
     this.#socket = socket
     this.#decoder = decoder
     this.#options = options
@@ -64,13 +65,14 @@ export class TcpLink extends BaseLink {
     decoder.onFrame = (body) => { this.#onFrame(body) }
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('drain', () => { this.#onDrain() })
+    // The end and the close of the socket come after every byte it read: they wait behind the messages still to deliver.
     socket.on('end', () => {
-      this.beginClose({ reason: 'remote', error: meshError('ERR_LINK_CLOSED', `${remote.id} ended the connection without a close frame`) })
+      this.inOrder(() => { this.beginClose({ reason: 'remote', error: meshError('ERR_LINK_CLOSED', `${remote.id} ended the connection without a close frame`) }) })
     })
     socket.on('error', (err) => {
       this.beginClose({ reason: 'error', error: meshError('ERR_LINK_CLOSED', `the connection to ${remote.id} failed: ${err.message}`, { cause: err }) })
     })
-    socket.on('close', () => { this.#onClose() })
+    socket.on('close', () => { this.inOrder(() => { this.#onClose() }) })
     this.#keepalive.start()
     // Frames that followed FINISH wait in the decoder; the handshake left the socket paused.
     this.#onData(undefined)
@@ -121,6 +123,7 @@ export class TcpLink extends BaseLink {
     this.#queue(ITEM_PING, payload)
   }
 
+  /** Stops reading the socket: what the peer sends waits in the kernel, then in the peer's own queue (TCP backpressure). */
   protected pauseInput (paused: boolean): void {
     this.#inputPaused = paused
     this.#keepalive.suspend(paused)
@@ -143,17 +146,21 @@ export class TcpLink extends BaseLink {
     if (type === ITEM_DATA) {
       this.receivedMessage(payload)
     } else if (type === ITEM_PING) {
-      this.#queue(ITEM_PONG, payload)
+      this.receivedControl(0)
+      // A peer that pings and never reads must not grow our send queue: past its bound, pings go unanswered.
+      if (this.bufferedBytes + ITEM_HEADER_BYTES + payload.length <= this.#maxBuffered) this.#queue(ITEM_PONG, payload)
     } else if (type === ITEM_PONG) {
       if (payload.length === 4) this.receivedPong(payload.readUInt32BE(0))
     } else if (type === ITEM_CLOSE) {
-      this.#shutdown({ reason: 'remote' }, false)
+      const why = payload.toString('latin1')
+      this.inOrder(() => { this.#shutdown(CLOSE_WHY.test(why) ? { reason: 'remote', why } : { reason: 'remote' }, false) })
     }
   }
 
   #onFrame (body: Buffer): void {
     if (!this.open) return
     this.counters.bytesIn += body.length + 4
+    this.receivedBytes(body.length + 4)
     this.#keepalive.heard()
     readRecord(this.#rx.open(body), this.#options.maxMessageBytes, this.#onItem)
   }
@@ -175,14 +182,14 @@ export class TcpLink extends BaseLink {
   #shutdown (info: LinkCloseInfo, tell: boolean): void {
     if (!this.beginClose(info)) return
     this.#keepalive.stop()
-    if (tell && this.#socket.writable) this.#queue(ITEM_CLOSE, EMPTY)
+    if (tell && this.#socket.writable) this.#queue(ITEM_CLOSE, info.why === undefined ? EMPTY : Buffer.from(info.why, 'latin1'))
     this.#sealRecord()
     this.#socket.end()
     this.#closeTimer = this.clock.setTimeout(() => { this.#socket.destroy() }, this.#options.closeTimeout)
   }
 
-  async close (): Promise<void> {
-    this.#shutdown({ reason: 'local' }, true)
+  async close (options: { why?: string } = {}): Promise<void> {
+    this.#shutdown(closeInfo(options.why), true)
     await this.closedPromise
   }
 
@@ -196,4 +203,9 @@ export class TcpLink extends BaseLink {
     this.#decoder.stop()
     this.#socket.destroy()
   }
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) as `10.0.0.1`. */
+export function plainAddress (address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') === true && address.includes('.') ? address.slice(7) : address
 }

@@ -26,6 +26,22 @@ export interface LinkCounters {
 }
 
 /**
+ * What a link's receive budget (`ReceiveBudget`) and the event loop's time slices (`turn.ts`) did
+ * to its input. A peer over its budget is slowed by not reading its socket (TCP backpressure),
+ * never by buffering: these say how much.
+ */
+export interface LinkFlowCounters {
+  /** Messages that found the budget spent when their turn came, and waited (each counted once). */
+  overBudget: number
+  /** Times the link stopped reading because the peer was over its budget (messages or bytes). */
+  throttled: number
+  /** Time (the link's clock, ms) the link spent not reading because of the budget. */
+  throttledMs: number
+  /** Times delivery stopped mid-batch to let the rest of the node run (the turn's slice was used up). */
+  yields: number
+}
+
+/**
  * Why a link closed: `local` (close() or destroy() here), `remote` (the peer closed it; `error` set
  * when it went without a close frame), `error` (a failure here: `error` says which), `replaced`
  * (another link to the same device took over, `registry.ts`).
@@ -33,7 +49,17 @@ export interface LinkCounters {
 export interface LinkCloseInfo {
   readonly reason: 'local' | 'remote' | 'error' | 'replaced'
   readonly error?: MeshError | Error
+  /**
+   * Why the owner closed it, when it said (`close({ why })`): on the side that closed, and on the
+   * other side too (the close item carries it). The connection manager says `evicted` (a newcomer
+   * took the inbound slot), `full` (no inbound slot), `banned` (kept out for a while); the router
+   * may say `score`. At most 32 characters `a-z`, `0-9`, `-`.
+   */
+  readonly why?: string
 }
+
+/** `why` values are short tokens: what a peer sends is dropped unless it is one. */
+export const CLOSE_WHY = /^[a-z0-9-]{1,32}$/
 
 /** The subscribe side of a typed emitter (`mesh/events.ts` implements it). */
 export interface Emitter<Events extends { [K in keyof Events]: unknown[] }> {
@@ -67,6 +93,14 @@ export interface Link extends Emitter<LinkEvents> {
   /** Bytes queued locally, not yet handed to the network. */
   readonly bufferedBytes: number
   readonly counters: Readonly<LinkCounters>
+  /** What flow control did to this link's input (`LinkFlowCounters`). */
+  readonly flow: Readonly<LinkFlowCounters>
+  /** The peer's network address as this end saw it (TCP: the socket's remote address), when known. */
+  readonly remoteAddress: string | undefined
+  /** When the link opened, by the link's clock (`now()`, ms). */
+  readonly openedAt: number
+  /** When the last message arrived (or the link opened), by the link's clock: how idle the peer is. */
+  readonly lastMessageAt: number
   /**
    * Queues one message. Throws MeshError ERR_LINK_CLOSED when closed, ERR_FRAME_TOO_LARGE when
    * `msg` exceeds the frame limit, ERR_BACKPRESSURE when the bounded send queue is full (nothing
@@ -75,8 +109,8 @@ export interface Link extends Emitter<LinkEvents> {
   send (msg: Uint8Array): void
   /** Round-trip time to the peer in milliseconds (by the link's clock). */
   ping (options?: { signal?: AbortSignal }): Promise<number>
-  /** Graceful: flushes what is queued, tells the peer, resolves once closed. Idempotent. */
-  close (): Promise<void>
+  /** Graceful: flushes what is queued, tells the peer (and why, if `why` is given), resolves once closed. Idempotent. */
+  close (options?: { why?: string }): Promise<void>
   /** Forceful: drops what is queued and closes now; `close` reports `err` if given. Idempotent. */
   destroy (err?: Error): void
 }
@@ -105,6 +139,41 @@ export interface DialOptions {
 /** Decides whether a proven peer may link (a fleet roster in closed mode); false refuses with ERR_NOT_IN_ROSTER. */
 export type Authorize = (remote: RemotePeer) => boolean
 
+/**
+ * Why an inbound connection was turned away before or during its handshake, by the transport's
+ * own limits (`HandshakeLimits`); stable names, the keys of `TransportCounters.refused`.
+ *   banned               its address, or the id its HELLO claimed, is on the ban list
+ *   pending-per-source   its address already has `maxPendingPerSource` handshakes in progress
+ *   pending-total        `maxPending` handshakes were in progress: the oldest of the busiest source made room
+ *   rate-per-source      its address spent its handshake budget (no REPLY was signed)
+ *   rate-total           the node spent its handshake budget (no REPLY was signed)
+ *   failed               the handshake failed (bad proof, timeout, roster, protocol version…)
+ */
+export type HandshakeRefusal = 'banned' | 'pending-per-source' | 'pending-total' | 'rate-per-source' | 'rate-total' | 'failed'
+
+export interface TransportCounters {
+  /** Inbound connections (TCP accepts; memory: inbound dials). */
+  connections: number
+  /** Inbound handshakes that completed (a link, or a duplicate settled). */
+  handshakes: number
+  /** Signed handshake replies sent: the CPU an unauthenticated peer can make this node spend. */
+  replies: number
+  /** Inbound connections turned away, by reason. */
+  refused: Record<HandshakeRefusal, number>
+}
+
+export function emptyTransportCounters (): TransportCounters {
+  return { connections: 0, handshakes: 0, replies: 0, refused: { banned: 0, 'pending-per-source': 0, 'pending-total': 0, 'rate-per-source': 0, 'rate-total': 0, failed: 0 } }
+}
+
+/**
+ * Who may not link for now (the connection manager's ban list, `bans.ts`): a transport asks before
+ * it does any work for a connection (by address) and before it signs anything (by claimed id).
+ */
+export interface BanCheck {
+  banned (peer: { id?: DeviceId, address?: string }): boolean
+}
+
 export interface TransportEvents {
   /** An inbound link completed its handshake (dialed links are returned by `dial`). */
   link: [link: Link]
@@ -118,6 +187,8 @@ export interface Transport extends Emitter<TransportEvents> {
   readonly address: TransportAddress | undefined
   /** Open links, at most one per remote id. */
   readonly links: ReadonlyMap<DeviceId, Link>
+  /** Inbound connections, handshakes and refusals so far. */
+  readonly counters: Readonly<TransportCounters>
   /** Starts listening; idempotent (a second call resolves to the bound address). */
   listen (options?: ListenOptions): Promise<TransportAddress>
   /**
@@ -143,7 +214,34 @@ export interface LinkOptions {
   keepaliveTimeout?: number
   /** Decides whether a proven peer may link; refused peers get ERR_NOT_IN_ROSTER. */
   authorize?: Authorize
+  /** What each link may receive (defaults `DEFAULT_RECEIVE_BUDGET`); false: no budget (benchmarks). */
+  receiveBudget?: ReceiveBudget | false
 }
+
+/**
+ * A link's receive budget: two token buckets (RFC 2697 §2), one for messages and one for bytes
+ * (TCP: every byte of every frame, control items included; memory: message bytes). A peer that
+ * exceeds it is not dropped: the link stops reading until the budget refills, so TCP pushes back
+ * on the sender (and an in-memory link holds the sender's queue: its sends are refused with
+ * ERR_BACKPRESSURE, as on TCP). Keepalive pings and pongs count as messages.
+ */
+export interface ReceiveBudget {
+  /** Sustained messages per second (default 2,000). */
+  messagesPerSecond?: number
+  /** Sustained bytes per second (default 2 MiB). */
+  bytesPerSecond?: number
+  /** Seconds of the sustained rate a peer may send at once (default 1; the byte burst is at least two messages of the frame limit). */
+  burstSeconds?: number
+}
+
+/**
+ * Generous, for an honest neighbour: a link next to the gateway of a 1,000-device fleet sampling
+ * once a second carries about 1,000 frames a second; twice that is allowed, in bursts of a second.
+ * A flooding neighbour is held to it: at most 2,000 signature checks a second (10–40 % of a core at
+ * 50–200 µs each), and `turn.ts` keeps the node's own timers on time even then. Per-kind budgets
+ * and the peer score (routing) go further for a peer whose messages are useless.
+ */
+export const DEFAULT_RECEIVE_BUDGET: Required<ReceiveBudget> = { messagesPerSecond: 2000, bytesPerSecond: 2 * 1024 * 1024, burstSeconds: 1 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024

@@ -1,0 +1,57 @@
+/**
+ * Delivery in slices of the event loop. A TCP chunk may hold a 64 KiB record of hundreds of
+ * messages, and an in-memory link hands over its whole queue in one microtask; the router
+ * verifies a signature for each (50–400 µs). Delivered in one go, one busy neighbour holds the
+ * event loop for tens of milliseconds and the node's own timers (sampling, keepalive) run late.
+ * So every link of the process delivers while the current turn of the event loop has time left
+ * (`SLICE_MS`), then stops reading and continues in a later turn (`setImmediate`: after the
+ * timers and I/O that waited), round robin between the links that waited. This is a yield, not a
+ * delay: it measures real CPU time (`performance.now()`), not protocol time, which is why it does
+ * not go through the injected `Clock` (a manual clock would never let a turn end).
+ */
+
+/** Time a turn of the event loop may spend delivering messages, across every link of the process. */
+export const SLICE_MS = 4
+
+export class Turn {
+  readonly sliceMs: number
+  #start: number | undefined
+  #waiting: Array<() => void> = []
+  #armed = false
+
+  constructor (sliceMs = SLICE_MS) {
+    this.sliceMs = sliceMs
+  }
+
+  /** True while this turn has time left; the first call in a turn starts it. */
+  open (): boolean {
+    const now = performance.now()
+    if (this.#start === undefined) {
+      this.#start = now
+      this.#arm()
+      return true
+    }
+    return now - this.#start < this.sliceMs
+  }
+
+  /** Runs `fn` in a later turn, after the timers and I/O that were waiting; in the order asked. */
+  later (fn: () => void): void {
+    this.#waiting.push(fn)
+    this.#arm()
+  }
+
+  #arm (): void {
+    if (this.#armed) return
+    this.#armed = true
+    setImmediate(() => {
+      this.#armed = false
+      this.#start = undefined
+      const waiting = this.#waiting
+      this.#waiting = []
+      for (const fn of waiting) fn()
+    })
+  }
+}
+
+/** The turn every link of this process shares (they share one event loop). */
+export const sharedTurn = new Turn()
