@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   ERR_LINK_CLOSED: 'the link is closed',
   ERR_BACKPRESSURE: 'the link send queue is full: the peer is not reading fast enough',
   ERR_NOT_IN_ROSTER: 'the device key is not in the fleet roster (closed mode)',
+  ERR_BUSY: 'the peer turned the handshake away: too many in progress, or over its handshake budget; retry later',
+  ERR_BANNED: 'the peer (by id or address) is kept out for a while: banned by its owner or for its score',
   ERR_HOP_LIMIT: 'the frame has travelled more hops than the limit',
   ERR_BAD_DECLARATION: 'an INTEREST declaration is malformed, not the one its entry claims, or not the one already verified for its version',
   ERR_ROUTE_PROOF: 'an INTEREST distance is not proven by the subscriber\'s hash chain (SEAD), or claims distance 0 for another node',

@@ -95,6 +95,11 @@ export class HandshakeChannel {
     return await wait
   }
 
+  /** Ends the handshake from outside (its place was taken for a newer one): `next()` rejects with `err`. */
+  abort (err: MeshError): void {
+    this.#fail(err)
+  }
+
   send (msg: Uint8Array): void {
     if (this.#failure !== undefined) throw this.#failure
     this.socket.write(encodeFrame(msg))

@@ -4,14 +4,16 @@ import { isMeshError, meshError, systemRandom, type DeviceId, type Ed25519, type
 import { nodeEd25519 } from '../../shared/node.js'
 import { TypedEmitter } from '../events.js'
 import { systemClock, type Clock } from '../clock.js'
+import { HandshakeAdmission, type HandshakeLimits } from './admission.js'
+import { resolveBudget } from './base-link.js'
 import { InitiatorHandshake, ResponderHandshake, type HandshakeConfig, type SessionSecrets } from './handshake.js'
 import { LinkRegistry } from './registry.js'
 import { HandshakeChannel } from './tcp-handshake.js'
-import { TcpLink, type TcpLinkOptions } from './tcp-link.js'
+import { TcpLink, plainAddress, type TcpLinkOptions } from './tcp-link.js'
 import {
   DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
-  type DialOptions, type Link, type LinkOptions, type ListenOptions, type RemotePeer, type Transport,
-  type TransportAddress, type TransportEvents
+  type BanCheck, type DialOptions, type Link, type LinkOptions, type ListenOptions, type RemotePeer, type Transport,
+  type TransportAddress, type TransportCounters, type TransportEvents
 } from './types.js'
 
 export interface TcpTransportInit extends LinkOptions {
@@ -19,6 +21,8 @@ export interface TcpTransportInit extends LinkOptions {
   handshakeTimeout?: number
   /** A graceful close that the peer does not complete in time is forced (default 5 s). */
   closeTimeout?: number
+  /** What unauthenticated peers may cost this node (admission.ts, `DEFAULT_HANDSHAKE_LIMITS`). */
+  handshakes?: HandshakeLimits
 }
 
 export interface TcpTransportComponents {
@@ -27,6 +31,8 @@ export interface TcpTransportComponents {
   clock?: Clock
   /** Nonces and ephemeral keys; inject `seededRandom` only to replay a handshake in a test. */
   random?: Random
+  /** Peers kept out (the connection manager's ban list): refused before any work is done for them. */
+  bans?: BanCheck
 }
 
 /**
@@ -41,6 +47,8 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
   readonly #linkOptions: TcpLinkOptions
   readonly #handshakeTimeout: number
   readonly #registry: LinkRegistry
+  readonly #admission: HandshakeAdmission
+  readonly #bans: BanCheck | undefined
   readonly #abort = new AbortController()
   readonly #sockets = new Set<Socket>()
   readonly #handshakes = new Set<Promise<unknown>>()
@@ -66,10 +74,13 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       maxBufferedBytes: init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
       keepaliveInterval: init.keepaliveInterval ?? DEFAULT_KEEPALIVE_INTERVAL,
       keepaliveTimeout: init.keepaliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT,
-      closeTimeout: init.closeTimeout ?? 5000
+      closeTimeout: init.closeTimeout ?? 5000,
+      receiveBudget: resolveBudget(init.receiveBudget)
     }
     this.#handshakeTimeout = init.handshakeTimeout ?? 10_000
     this.#registry = new LinkRegistry(this.localId)
+    this.#admission = new HandshakeAdmission(init.handshakes ?? {}, () => this.#clock.now())
+    this.#bans = components.bans
     setMaxListeners(0, this.#abort.signal) // every handshake listens to it
   }
 
@@ -79,6 +90,10 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
 
   get links (): ReadonlyMap<DeviceId, Link> {
     return this.#registry.links
+  }
+
+  get counters (): Readonly<TransportCounters> {
+    return this.#admission.counters
   }
 
   async listen (options: ListenOptions = {}): Promise<TransportAddress> {
@@ -140,6 +155,7 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       const seq = this.#seq = Math.max(this.#seq + 1, Date.now() * 1000)
       channel.send(handshake.hello(seq))
       const remote = handshake.readReply(await channel.next())
+      if (this.#bans?.banned({ id: remote.id }) === true) throw banned(remote.id)
       done ??= this.#registry.track(remote.id, true)
       channel.send(handshake.auth())
       const { verdict, secrets } = handshake.readFinish(await channel.next())
@@ -159,22 +175,51 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
     }
   }
 
+  /**
+   * A new connection. Before anything is spent on it: its address may be banned, and it needs a
+   * place among the handshakes in progress (admission.ts); turned away, it is closed at once
+   * (counted in `counters.refused`, not emitted: a flood must not cost an event per connection).
+   * The place is held until the socket closes (a REFUSE still flushing holds it too) or becomes a link.
+   */
   #accept (socket: Socket): void {
+    const from = { host: plainAddress(socket.remoteAddress) ?? '', port: socket.remotePort ?? 0 }
     if (this.#closing !== undefined) {
       socket.destroy()
       return
     }
+    if (this.#bans?.banned({ address: from.host }) === true) {
+      this.#admission.counters.refused.banned++
+      socket.destroy()
+      return
+    }
+    let channel: HandshakeChannel | undefined
+    const release = this.#admission.admit(from.host, () => {
+      channel?.abort(meshError('ERR_BUSY', `the handshake with ${from.host}:${from.port} gave its place to a newer one (${this.#admission.limits.maxPending} in progress)`))
+    })
+    if (typeof release === 'string') {
+      socket.destroy()
+      return
+    }
     this.#own(socket)
-    const from = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }
-    const channel = new HandshakeChannel(socket, this.#clock, this.#handshakeTimeout, this.#abort.signal, `${from.host}:${from.port}`)
-    this.#tracked(this.#respond(channel, from))
+    socket.once('close', release)
+    channel = new HandshakeChannel(socket, this.#clock, this.#handshakeTimeout, this.#abort.signal, `${from.host}:${from.port}`)
+    this.#tracked(this.#respond(channel, from, release))
   }
 
-  async #respond (channel: HandshakeChannel, from: TransportAddress): Promise<void> {
+  async #respond (channel: HandshakeChannel, from: TransportAddress, release: () => void): Promise<void> {
     const handshake = new ResponderHandshake(this.#config)
     let done: (() => void) | undefined
     try {
       const { claimed, seq } = handshake.readHello(await channel.next())
+      // Nothing is signed for a peer that is banned or over budget (admission.ts).
+      if (this.#bans?.banned({ id: claimed.id, address: from.host }) === true) {
+        this.#admission.counters.refused.banned++
+        throw banned(claimed.id)
+      }
+      const over = this.#admission.reply(from.host)
+      if (over !== undefined) {
+        throw meshError('ERR_BUSY', `not answering ${from.host}: ${over === 'rate-total' ? 'this node' : 'that address'} is over its handshake budget; retry later`, { details: { refusal: over } })
+      }
       done = this.#registry.track(claimed.id, false)
       channel.send(handshake.reply())
       const remote = handshake.readAuth(await channel.next())
@@ -183,14 +228,18 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       this.#assertOpen()
       const { message, secrets } = handshake.finish(verdict)
       channel.send(message)
+      this.#admission.counters.handshakes++
       if (verdict === 'duplicate') {
         channel.end()
         return
       }
+      release() // a link now, no longer a handshake in progress
       const link = this.#link(channel, secrets, remote, false)
       if (this.#registry.adopt(link, origin) === link) this.emit('link', link)
     } catch (err) {
       channel.refuse(err)
+      if (isMeshError(err, 'ERR_BUSY') || isMeshError(err, 'ERR_BANNED')) return // counted by reason
+      this.#admission.counters.refused.failed++
       if (this.#closing === undefined) this.emit('refused', isMeshError(err) ? err : meshError('ERR_HANDSHAKE', 'the handshake failed', { cause: err }), from)
     } finally {
       done?.()
@@ -241,6 +290,10 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
   async [Symbol.asyncDispose] (): Promise<void> {
     await this.close()
   }
+}
+
+function banned (id: DeviceId): Error {
+  return meshError('ERR_BANNED', `${id} is banned here for a while; it is not linked`, { details: { id } })
 }
 
 /** A TCP transport; call `listen()` to accept links, `dial()` to open them. */

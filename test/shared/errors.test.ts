@@ -81,6 +81,8 @@ const rows: Record<ErrorCode, Row> = {
   ERR_LINK_CLOSED: { where: 'mesh/links' },
   ERR_BACKPRESSURE: { where: 'mesh/links' },
   ERR_NOT_IN_ROSTER: { where: 'mesh/links, mesh/routing (closed fleets)' },
+  ERR_BUSY: { where: 'mesh/links (handshake limits: tcp.ts, admission.ts)' },
+  ERR_BANNED: { where: 'mesh/links (ban list: bans.ts, tcp.ts, memory.ts, manager.ts)' },
   ERR_HOP_LIMIT: { where: 'mesh/routing' },
   ERR_BAD_DECLARATION: { where: 'mesh/routing (INTEREST declarations: test/mesh/interest.test.ts)' },
   ERR_ROUTE_PROOF: { where: 'mesh/routing (INTEREST hash chains: test/mesh/interest.test.ts)' },
