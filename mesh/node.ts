@@ -10,8 +10,8 @@ import {
   type MdnsResponder, type PeerInfo as DiscoveredPeer, type StaticPeerInit
 } from './discovery/index.js'
 import {
-  createConnectionManager, createTcpTransport, type BackoffInit, type ConnectionManager, type Link, type LinkOptions,
-  type Transport, type TransportAddress
+  BanList, createConnectionManager, createTcpTransport, type BackoffInit, type ConnectionManager, type ConnectionManagerCounters,
+  type Link, type LinkOptions, type Transport, type TransportAddress, type TransportCounters
 } from './links/index.js'
 import { every, systemClock, type Clock } from './clock.js'
 import type { CloneInfo, DropInfo } from './routing/context.js'
@@ -43,7 +43,15 @@ export interface MeshNodeInit {
   bootstrap?: readonly StaticPeerInit[]
   /** Discovered peers this node dials itself (default 3); others link to it too. */
   dialTarget?: number
-  /** Links at most, inbound included (default 12). */
+  /**
+   * Links peers open to this node, at most (default 12, or `maxLinks`). When they are all taken, a
+   * newcomer evicts the least valuable inbound link (links/eviction.ts) or is refused; they never
+   * take the slots this node dials with.
+   */
+  maxInbound?: number
+  /** Links this node dials, at most (default: 8, or more if `dialTarget` and static peers need it). */
+  maxOutbound?: number
+  /** Deprecated: before inbound and outbound slots were apart, links at most in all; now the default of `maxInbound`. */
   maxLinks?: number
   /**
    * Most peers learned by peer exchange (PEERS) that this node remembers (default 128; oldest
@@ -95,6 +103,8 @@ export interface MeshCounters extends RouterCounters {
   discovery: DiscoveryCounters[]
   /** Neighbours kept out now (their score fell below the threshold). */
   banned: number
+  /** The link layer: inbound connections and handshakes turned away (transport), links evicted, refused, banned (manager). */
+  links: { transport: TransportCounters, manager: ConnectionManagerCounters }
 }
 
 export interface MeshPeer {
@@ -190,13 +200,21 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     ;[this.#transport, this.#manager] = this.#links()
   }
 
-  /** The transport (TCP unless one was given) and the connection manager over it. */
+  /** The transport (TCP unless one was given) and the connection manager over it, sharing one ban list. */
   #links (): [Transport, ConnectionManager] {
     const authorize = (remote: { id: DeviceId }): boolean => this.#router.verifier.keys.allowed(remote.id)
     const { keys, ed25519 } = this.#components
-    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize }, { keys, clock: this.#clock, ed25519 })
+    const bans = new BanList({}, this.#clock)
+    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize }, { keys, clock: this.#clock, ed25519, bans })
     const backoff = { initial: 500, max: 10_000, ...this.#init.backoff }
-    return [transport, createConnectionManager({ maxLinks: this.#init.maxLinks ?? 12, backoff }, { transport, clock: this.#clock, random: this.#random })]
+    const slots = { maxInbound: this.#maxInbound(), maxOutbound: this.#maxOutbound() }
+    return [transport, createConnectionManager({ ...slots, backoff }, { transport, clock: this.#clock, random: this.#random, bans })]
+  }
+
+  #maxInbound (): number { return this.#init.maxInbound ?? this.#init.maxLinks ?? 12 }
+  /** Room for the dial target, every static and bootstrap peer, and one more while rotation swaps a peer. */
+  #maxOutbound (): number {
+    return this.#init.maxOutbound ?? Math.max(8, (this.#init.dialTarget ?? 3) + (this.#init.peers?.length ?? 0) + (this.#init.bootstrap?.length ?? 0) + 1)
   }
 
   get address (): TransportAddress | undefined { return this.#address }
@@ -355,7 +373,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       bytesIn,
       bytesOut,
       discovery: this.#discoveries.map((d) => d.counters),
-      banned: this.#router.scores.bannedCount(this.#clock.now())
+      banned: this.#router.scores.bannedCount(this.#clock.now()),
+      links: { transport: structuredClone(this.#transport.counters), manager: { ...this.#manager.counters } }
     }
   }
 
@@ -431,8 +450,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#selected.delete(out)
       this.#manager.remove(out)
       const id = this.#candidates.get(out)?.id
-      // Keep the old link (routes may run over it) unless the node is at its link limit.
-      if (id !== undefined && this.#manager.links.size >= (this.#init.maxLinks ?? 12) - 1) void this.#manager.links.get(id)?.close()
+      // Keep the old link (routes may run over it) unless the node is at its outbound limit.
+      if (id !== undefined && this.#manager.slots.outbound >= this.#maxOutbound() - 1) void this.#manager.links.get(id)?.close()
     }
     this.#refill()
   }

@@ -1,6 +1,8 @@
 import { isMeshError, meshError, systemRandom, type DeviceId, type MeshError, type PublicKey, type Random } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { Backoff, type BackoffInit } from './backoff.js'
+import { BanList, type BanEntry, type BanListInit, type BanOptions } from './bans.js'
+import { pickVictim, type EvictionPolicy } from './eviction.js'
 import { systemClock, type Clock, type TimerHandle } from '../clock.js'
 import type { Link, LinkCloseInfo, Transport } from './types.js'
 
@@ -14,9 +16,22 @@ export interface ManagedPeer {
 }
 
 export interface ConnectionManagerInit {
-  /** Links kept at most (the node's degree); further peers wait, further inbound links are closed (default 32). */
+  /** Links kept at most in all (default `maxInbound + maxOutbound`); further peers wait, further inbound links are closed. */
   maxLinks?: number
+  /**
+   * Links other peers dialed, at most (default 24). Peers this manager keeps (`add`) always have
+   * room; a stranger finds room, or takes the slot of the least valuable inbound link (eviction.ts),
+   * or is closed with `why: 'full'`.
+   */
+  maxInbound?: number
+  /** Links this manager dials, at most (default 8): inbound links never take them. */
+  maxOutbound?: number
+  eviction?: EvictionPolicy
+  /** A peer that closed our link saying `evicted`, `full` or `banned` is dialed again after this long at the soonest (default 30 s). */
+  refusedRetryMs?: number
   backoff?: BackoffInit
+  /** The ban list's bound, when the manager makes its own. */
+  bans?: BanListInit
 }
 
 export interface ConnectionManagerComponents {
@@ -24,7 +39,37 @@ export interface ConnectionManagerComponents {
   clock?: Clock
   /** Jitter; inject `seededRandom` so a test replays exactly. */
   random?: Random
+  /** The ban list (give the same one to the TCP transport, which then refuses banned peers before any work); default a new one. */
+  bans?: BanList
+  /**
+   * How much an inbound link is worth keeping when a newcomer needs its slot: higher is better,
+   * below 0 marks it evictable even alone from its address; undefined, no opinion (idleness
+   * decides). The router's peer score plugs in here.
+   */
+  value?: (link: Link) => number | undefined
 }
+
+/** What the manager turned away or closed, by reason. */
+export interface ConnectionManagerCounters {
+  /** Inbound links closed to make room for a newcomer. */
+  evicted: number
+  /** Inbound links closed at once: no slot, and no link worth evicting. */
+  full: number
+  /** Links closed or not dialed because the peer is banned. */
+  banned: number
+}
+
+/** Links in use and the limits. */
+export interface LinkSlots {
+  inbound: number
+  outbound: number
+  maxInbound: number
+  maxOutbound: number
+  maxLinks: number
+}
+
+/** Close reasons (`LinkCloseInfo.why`) after which a peer is not redialed at once. */
+const REFUSALS: ReadonlySet<string> = new Set(['evicted', 'full', 'banned'])
 
 export interface ConnectionManagerEvents {
   'link:open': [link: Link]
@@ -45,8 +90,11 @@ interface Entry {
 
 /**
  * Keeps the peers it is given connected: dials each (its addresses in turn), keeps at most one
- * link per device and at most `maxLinks` in all, and redials a lost peer after an exponential
- * backoff with jitter. Inbound links count too. Links belong to the transport: `stop()` stops
+ * link per device, and redials a lost peer after an exponential backoff with jitter. Inbound and
+ * outbound links have slots apart, so links peers open to this node can never stop it from
+ * dialing (11 idle links from one attacker used to take every slot); a full inbound side makes
+ * room for a newcomer by evicting the least valuable inbound link (eviction.ts). A ban list keeps
+ * peers out for a while (`ban`, `disconnect`). Links belong to the transport: `stop()` stops
  * dialing and reporting, and leaves open links to whoever stops the transport.
  */
 export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
@@ -54,6 +102,13 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   readonly #clock: Clock
   readonly #random: Random
   readonly #maxLinks: number
+  readonly #maxInbound: number
+  readonly #maxOutbound: number
+  readonly #eviction: EvictionPolicy
+  readonly #refusedRetryMs: number
+  readonly #value: ((link: Link) => number | undefined) | undefined
+  readonly #counters: ConnectionManagerCounters = { evicted: 0, full: 0, banned: 0 }
+  readonly bans: BanList
   readonly #backoff: BackoffInit
   readonly #entries = new Map<string, Entry>()
   readonly #byId = new Map<DeviceId, Entry>()
@@ -69,13 +124,77 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     this.#transport = components.transport
     this.#clock = components.clock ?? systemClock
     this.#random = components.random ?? systemRandom
-    this.#maxLinks = init.maxLinks ?? 32
+    this.#maxInbound = init.maxInbound ?? 24
+    this.#maxOutbound = init.maxOutbound ?? 8
+    this.#maxLinks = init.maxLinks ?? this.#maxInbound + this.#maxOutbound
+    this.#eviction = init.eviction ?? {}
+    this.#refusedRetryMs = init.refusedRetryMs ?? 30_000
+    this.#value = components.value
+    this.bans = components.bans ?? new BanList(init.bans ?? {}, this.#clock)
     this.#backoff = init.backoff ?? {}
   }
 
   /** Open links this manager reports, one per device. */
   get links (): ReadonlyMap<DeviceId, Link> {
     return this.#links
+  }
+
+  get counters (): Readonly<ConnectionManagerCounters> {
+    return this.#counters
+  }
+
+  get slots (): LinkSlots {
+    let inbound = 0
+    let outbound = 0
+    for (const link of this.#links.values()) {
+      if (!link.open) continue
+      if (link.initiator) outbound++
+      else inbound++
+    }
+    return { inbound, outbound, maxInbound: this.#maxInbound, maxOutbound: this.#maxOutbound, maxLinks: this.#maxLinks }
+  }
+
+  /**
+   * Keeps `target` out (its id, its address, or both) until the ban ends: its open links are closed
+   * (`why: 'banned'`, so an iotmesh peer backs off), it is not dialed, and a transport sharing the
+   * ban list refuses it before any handshake work.
+   */
+  ban (target: { id?: DeviceId, address?: string }, options: BanOptions = {}): BanEntry {
+    const entry = this.bans.ban(target, options)
+    for (const link of [...this.#links.values()]) {
+      if (!link.open || !this.#isBanned(link)) continue
+      this.#counters.banned++
+      void link.close({ why: 'banned' })
+    }
+    this.#pump()
+    return entry
+  }
+
+  /**
+   * Closes the link to `id` gracefully, telling the peer `why` (default `local`); with `banMs` or
+   * `until`, also bans the id for that long (the router does this to a peer whose score fell).
+   */
+  async disconnect (id: DeviceId, options: { why?: string, banMs?: number, until?: number } = {}): Promise<void> {
+    if (options.banMs !== undefined || options.until !== undefined) {
+      this.bans.ban({ id }, { reason: options.why ?? 'manual', until: options.until, forMs: options.banMs })
+    }
+    const link = this.#links.get(id)
+    if (link !== undefined) await link.close({ why: options.why ?? (this.bans.banned({ id }) ? 'banned' : 'local') })
+    this.#pump()
+  }
+
+  #isBanned (link: Link): boolean {
+    return this.bans.banned({ id: link.remote.id, address: link.remoteAddress })
+  }
+
+  #entryBan (entry: Entry): BanEntry | undefined {
+    const byId = entry.id === undefined ? undefined : this.bans.find({ id: entry.id })
+    if (byId !== undefined) return byId
+    for (const address of entry.info.addresses) {
+      const ban = this.bans.find({ address })
+      if (ban !== undefined) return ban
+    }
+    return undefined
   }
 
   start (): void {
@@ -131,12 +250,21 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     entry.abort = undefined
   }
 
-  /** Dials idle peers while there is room. */
+  /** Dials idle peers while there are outbound slots; a banned one waits for its ban to end. */
   #pump (): void {
     if (!this.#running) return
+    const { outbound } = this.slots
+    const open = [...this.#links.values()].filter((l) => l.open).length
     for (const entry of this.#entries.values()) {
-      if (this.#links.size + this.#dialing >= this.#maxLinks) return
-      if (entry.state === 'idle') void this.#dial(entry)
+      if (outbound + this.#dialing >= this.#maxOutbound || open + this.#dialing >= this.#maxLinks) return
+      if (entry.state !== 'idle') continue
+      const ban = this.#entryBan(entry)
+      if (ban !== undefined) {
+        this.#counters.banned++
+        this.#retry(entry, ban.until - this.#clock.now())
+        continue
+      }
+      void this.#dial(entry) // counts itself in #dialing before it awaits anything
     }
   }
 
@@ -173,9 +301,9 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       this.#dialing--
     }
   }
-  /** Schedules the entry's next attempt after its backoff; returns the delay. */
-  #retry (entry: Entry): number {
-    const delay = entry.backoff.next()
+  /** Schedules the entry's next attempt after its backoff (and at least `atLeast` ms); returns the delay. */
+  #retry (entry: Entry, atLeast = 0): number {
+    const delay = Math.max(entry.backoff.next(), Math.ceil(atLeast))
     entry.state = 'waiting'
     entry.timer = this.#clock.setTimeout(() => {
       entry.timer = undefined
@@ -194,8 +322,14 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     if (!this.#running || !link.open || this.#reported.has(link)) return
     const id = link.remote.id
     const entry = this.#byId.get(id)
-    if (!this.#links.has(id) && entry === undefined && this.#links.size >= this.#maxLinks) {
-      void link.close() // over the degree, and not a peer we were asked to keep
+    if (this.#isBanned(link)) {
+      this.#counters.banned++
+      void link.close({ why: 'banned' })
+      return
+    }
+    if (!link.initiator && entry === undefined && this.#links.get(id)?.open !== true && !this.#roomForInbound()) {
+      this.#counters.full++
+      void link.close({ why: 'full' }) // no slot, and no inbound link worth evicting for a stranger
       return
     }
     if (entry !== undefined) {
@@ -210,6 +344,21 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     this.emit('link:open', link)
   }
 
+  /** True when an inbound slot is free, or was freed by evicting the least valuable inbound link. */
+  #roomForInbound (): boolean {
+    const open = [...this.#links.values()].filter((l) => l.open)
+    const inbound = open.filter((l) => !l.initiator)
+    if (inbound.length < this.#maxInbound && open.length < this.#maxLinks) return true
+    const candidates = inbound.filter((l) => !this.#byId.has(l.remote.id)).map((l) => ({
+      item: l, address: l.remoteAddress, openedAt: l.openedAt, lastMessageAt: l.lastMessageAt, value: this.#value?.(l)
+    }))
+    const victim = pickVictim(candidates, this.#clock.now(), this.#eviction)
+    if (victim === undefined) return false
+    this.#counters.evicted++
+    void victim.close({ why: 'evicted' })
+    return true
+  }
+
   #detach (link: Link, info: LinkCloseInfo): void {
     if (!this.#reported.delete(link) || !this.#running) return
     this.emit('link:close', link, info)
@@ -222,7 +371,10 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       return
     }
     const entry = this.#byId.get(id)
-    if (entry !== undefined && this.#entries.get(entry.key) === entry && entry.state === 'linked') this.#retry(entry)
+    if (entry !== undefined && this.#entries.get(entry.key) === entry && entry.state === 'linked') {
+      // A peer that closed for lack of room, or banned us, is not dialed again at once.
+      this.#retry(entry, info.reason === 'remote' && info.why !== undefined && REFUSALS.has(info.why) ? this.#refusedRetryMs : 0)
+    }
     this.#pump()
   }
 
