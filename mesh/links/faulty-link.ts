@@ -1,6 +1,6 @@
 import { meshError, mulberry32 } from '../../shared/index.js'
 import { systemClock, type Clock, type TimerHandle } from '../clock.js'
-import type { Link, LinkCounters, LinkEvents, LinkFlowCounters, RemotePeer } from './types.js'
+import type { Link, LinkCloseInfo, LinkCounters, LinkEvents, LinkFlowCounters, RemotePeer } from './types.js'
 
 /**
  * Seeded loss, delay and duplication on the sending side of any link — the project's netem
@@ -74,6 +74,7 @@ class FaultInjector implements FaultyLink {
   get remoteAddress (): string | undefined { return this.inner.remoteAddress }
   get openedAt (): number { return this.inner.openedAt }
   get lastMessageAt (): number { return this.inner.lastMessageAt }
+  get closeInfo (): LinkCloseInfo | undefined { return this.inner.closeInfo }
 
   send (msg: Uint8Array): void {
     if (!this.inner.open) throw meshError('ERR_LINK_CLOSED', `the link to ${this.inner.remote.id} is closed; wait for a new link`)

@@ -101,6 +101,8 @@ export interface Link extends Emitter<LinkEvents> {
   readonly openedAt: number
   /** When the last message arrived (or the link opened), by the link's clock: how idle the peer is. */
   readonly lastMessageAt: number
+  /** Why the link closed (set once it is closing): what the `close` event carries, for whoever looks later. */
+  readonly closeInfo: LinkCloseInfo | undefined
   /**
    * Queues one message. Throws MeshError ERR_LINK_CLOSED when closed, ERR_FRAME_TOO_LARGE when
    * `msg` exceeds the frame limit, ERR_BACKPRESSURE when the bounded send queue is full (nothing
