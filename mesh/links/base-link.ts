@@ -58,7 +58,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
   readonly remoteAddress: string | undefined
   readonly openedAt: number
   readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
-  readonly flow: LinkFlowCounters = { overBudget: 0, throttled: 0, throttledMs: 0, yields: 0 }
+  readonly #flow: LinkFlowCounters = { overBudget: 0, throttled: 0, throttledMs: 0, yields: 0 }
   protected readonly clock: Clock
   #state: 'open' | 'closing' | 'closed' = 'open'
   #closeInfo: LinkCloseInfo | undefined
@@ -98,6 +98,12 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
 
   get open (): boolean {
     return this.#state === 'open'
+  }
+
+  /** A snapshot; `throttledMs` includes a throttle still going on. */
+  get flow (): Readonly<LinkFlowCounters> {
+    const since = this.#throttledSince
+    return { ...this.#flow, throttledMs: this.#flow.throttledMs + (since === undefined ? 0 : this.clock.now() - since) }
   }
 
   get lastMessageAt (): number {
@@ -201,11 +207,11 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
    * someone listens, the turn has time, the budget has a message token. Otherwise arranges for the
    * pump to run when that changes, and counts what the budget holds back.
    */
-  #ready (): boolean {
+  #ready (delivered = 0): boolean {
     if (this.listenerCount('message') === 0) return false // on('message') pumps
     if (!this.#turn.open()) {
-      this.flow.yields++
-      this.#schedulePump()
+      this.#flow.yields++
+      this.#schedulePump(delivered === 0)
       return false
     }
     const budget = this.#budget
@@ -217,7 +223,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     }
     if (!this.#headHeld) {
       this.#headHeld = true
-      this.flow.overBudget++
+      this.#flow.overBudget++
     }
     this.#startThrottle(now)
     if (this.#budgetTimer === undefined) {
@@ -229,17 +235,19 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     return false
   }
 
-  #schedulePump (): void {
+  /** `starved`: this link found the turn used up before it delivered anything (turn.ts puts it first next time). */
+  #schedulePump (starved = false): void {
     if (this.#pumpQueued) return
     this.#pumpQueued = true
     this.#turn.later(() => {
       this.#pumpQueued = false
       this.#pump()
-    })
+    }, starved)
   }
 
   /** Delivers from the inbox while allowed; reading restarts once it is empty. */
   #pump (): void {
+    let delivered = 0
     while (this.#state === 'open' && this.#inbox.length > 0) {
       const head = this.#inbox[0]
       if (typeof head === 'function') {
@@ -247,10 +255,11 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
         head()
         continue
       }
-      if (!this.#ready()) return
+      if (!this.#ready(delivered)) return
       this.#inbox.shift()
       this.#inboxBytes -= (head as Uint8Array).length
       this.#deliver(head as Uint8Array)
+      delivered++
     }
     this.#setPaused()
   }
@@ -283,7 +292,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
   #startThrottle (now: number): void {
     if (this.#throttledSince !== undefined) return
     this.#throttledSince = now
-    this.flow.throttled++
+    this.#flow.throttled++
   }
 
   /** Reading stops while messages wait for the budget or the turn (or, unheard, fill the inbox), or the peer owes its budget. */
@@ -291,7 +300,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     const waiting = this.#inbox.length > 0 && (this.listenerCount('message') > 0 || this.#inboxBytes >= this.#inboxLimit)
     const paused = this.#state === 'open' && (waiting || this.#debtTimer !== undefined)
     if (!paused && this.#throttledSince !== undefined) {
-      this.flow.throttledMs += this.clock.now() - this.#throttledSince
+      this.#flow.throttledMs += this.clock.now() - this.#throttledSince
       this.#throttledSince = undefined
     }
     if (paused === this.#paused || this.#state !== 'open') return
@@ -318,7 +327,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     this.#inboxBytes = 0
     for (const timer of [this.#debtTimer, this.#budgetTimer]) if (timer !== undefined) this.clock.clearTimeout(timer)
     this.#debtTimer = this.#budgetTimer = undefined
-    if (this.#throttledSince !== undefined) this.flow.throttledMs += this.clock.now() - this.#throttledSince
+    if (this.#throttledSince !== undefined) this.#flow.throttledMs += this.clock.now() - this.#throttledSince
     this.#throttledSince = undefined
     for (const action of actions) action() // what waited behind the messages (the socket's end and close) still happens
     return true

@@ -17,6 +17,7 @@ export class Turn {
   readonly sliceMs: number
   #start: number | undefined
   #waiting: Array<() => void> = []
+  #starved: Array<() => void> = []
   #armed = false
 
   constructor (sliceMs = SLICE_MS) {
@@ -34,9 +35,16 @@ export class Turn {
     return now - this.#start < this.sliceMs
   }
 
-  /** Runs `fn` in a later turn, after the timers and I/O that were waiting; in the order asked. */
-  later (fn: () => void): void {
-    this.#waiting.push(fn)
+  /**
+   * Runs `fn` in a later turn, after the timers and I/O that were waiting; in the order asked,
+   * except that `starved` ones (they found the turn used up before they delivered anything) go
+   * first: otherwise a busy link, asking again as soon as it used up a turn, would always be ahead
+   * of a quiet one that asked in the same turn, and the quiet one would wait for as long as the
+   * busy one had messages (round robin, not first come).
+   */
+  later (fn: () => void, starved = false): void {
+    if (starved) this.#starved.push(fn)
+    else this.#waiting.push(fn)
     this.#arm()
   }
 
@@ -46,7 +54,8 @@ export class Turn {
     setImmediate(() => {
       this.#armed = false
       this.#start = undefined
-      const waiting = this.#waiting
+      const waiting = [...this.#starved, ...this.#waiting]
+      this.#starved = []
       this.#waiting = []
       for (const fn of waiting) fn()
     })
