@@ -27,7 +27,7 @@ export interface ConnectionManagerInit {
   /** Links this manager dials, at most (default 8): inbound links never take them. */
   maxOutbound?: number
   eviction?: EvictionPolicy
-  /** A peer that closed our link saying `evicted`, `full` or `banned` is dialed again after this long at the soonest (default 30 s). */
+  /** A peer that closed our link saying `evicted`, `full` or `banned`, or refused a dial with ERR_BANNED, is dialed again after this long at the soonest (default 30 s). */
   refusedRetryMs?: number
   backoff?: BackoffInit
   /** The ban list's bound, when the manager makes its own. */
@@ -295,7 +295,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
         entry.state = 'linked' // the peer dialed us meanwhile
         return
       }
-      const delay = this.#retry(entry)
+      // A peer that banned us says so (ERR_BANNED): asking again at once only spends its time and ours.
+      const delay = this.#retry(entry, isMeshError(failure, 'ERR_BANNED') ? this.#refusedRetryMs : 0)
       this.emit('dial:error', failure ?? meshError('ERR_LINK_CLOSED', 'every address of the peer failed'), entry.info, delay)
     } finally {
       this.#dialing--
