@@ -192,9 +192,9 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       socket.destroy()
       return
     }
-    let channel: HandshakeChannel | undefined
+    const placed: { channel?: HandshakeChannel } = {} // the channel, once made: eviction may come later
     const release = this.#admission.admit(from.host, () => {
-      channel?.abort(meshError('ERR_BUSY', `the handshake with ${from.host}:${from.port} gave its place to a newer one (${this.#admission.limits.maxPending} in progress)`))
+      placed.channel?.abort(meshError('ERR_BUSY', `the handshake with ${from.host}:${from.port} gave its place to a newer one (${this.#admission.limits.maxPending} in progress)`))
     })
     if (typeof release === 'string') {
       socket.destroy()
@@ -202,7 +202,7 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
     }
     this.#own(socket)
     socket.once('close', release)
-    channel = new HandshakeChannel(socket, this.#clock, this.#handshakeTimeout, this.#abort.signal, `${from.host}:${from.port}`)
+    const channel = placed.channel = new HandshakeChannel(socket, this.#clock, this.#handshakeTimeout, this.#abort.signal, `${from.host}:${from.port}`)
     this.#tracked(this.#respond(channel, from, release))
   }
 
