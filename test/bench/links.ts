@@ -89,8 +89,10 @@ function cipherMicros (count: number): { seal: number, open: number } {
 export async function benchLinks (quick: boolean): Promise<Record<string, unknown>> {
   const count = quick ? 20_000 : 200_000
   const rounds = quick ? 1 : 5
-  const a = createTcpTransport({}, { keys: keys(1) })
-  const b = createTcpTransport({}, { keys: keys(2) })
+  // The link's own speed: no receive budget, no handshake budget (their defaults would cap what is measured).
+  const unbounded = { receiveBudget: false, handshakes: { repliesPerSecond: 1_000_000 } } as const
+  const a = createTcpTransport(unbounded, { keys: keys(1) })
+  const b = createTcpTransport(unbounded, { keys: keys(2) })
   const [outbound, inbound] = await linked(a, b, '127.0.0.1')
   const tcp: number[] = []
   const raw: number[] = []
@@ -106,8 +108,8 @@ export async function benchLinks (quick: boolean): Promise<Record<string, unknow
   await Promise.all([a.close(), b.close()])
 
   const net = createMemoryNetwork({ seed: 1 })
-  const ma = net.createTransport({}, { keys: keys(1) })
-  const mb = net.createTransport({}, { keys: keys(2) })
+  const ma = net.createTransport({ receiveBudget: false }, { keys: keys(1) })
+  const mb = net.createTransport({ receiveBudget: false }, { keys: keys(2) })
   const [mo, mi] = await linked(ma, mb, 'memory')
   const memoryRates: number[] = []
   for (let r = 0; r < rounds; r++) memoryRates.push(await linkRate(mo, mi, count))
