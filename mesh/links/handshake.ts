@@ -206,7 +206,8 @@ export class InitiatorHandshake {
 /** The listening side. Call readHello(), reply(), readAuth(), finish() in order; any step may throw a MeshError. */
 export class ResponderHandshake {
   readonly #config: HandshakeConfig
-  readonly #ephemeral: EphemeralKey
+  /** Made in reply(), not before: a connection that never gets a REPLY (half-open, over budget) costs no key. */
+  #ephemeral: EphemeralKey | undefined
   #step = 0
   #hello: Uint8Array | undefined
   #reply: Uint8Array | undefined
@@ -215,7 +216,6 @@ export class ResponderHandshake {
 
   constructor (config: HandshakeConfig) {
     this.#config = config
-    this.#ephemeral = generateEphemeral(config.random)
   }
 
   #advance (from: number): void {
@@ -236,11 +236,12 @@ export class ResponderHandshake {
 
   reply (): Uint8Array {
     this.#advance(1)
+    const ephemeral = this.#ephemeral = generateEphemeral(this.#config.random) // drawn before the nonce, as it always was
     const msg = new Uint8Array(REPLY_BYTES)
     msg[0] = KIND_REPLY
     msg[1] = PROTOCOL_VERSION
     msg.set(this.#config.random.bytes(NONCE), 2)
-    msg.set(this.#ephemeral.publicKey, 2 + NONCE)
+    msg.set(ephemeral.publicKey, 2 + NONCE)
     const keyAt = 2 + NONCE + X25519_BYTES
     msg.set(this.#config.keys.publicKey, keyAt)
     const signed = hash(this.#hello as Uint8Array, msg.subarray(0, keyAt + PUBLIC_KEY_LENGTH))
@@ -266,7 +267,7 @@ export class ResponderHandshake {
     this.#advance(3)
     const transcript = this.#transcript as Uint8Array
     const ephI = (this.#hello as Uint8Array).subarray(2 + SEQ + NONCE, 2 + SEQ + NONCE + X25519_BYTES)
-    const keys = deriveSessionKeys(x25519(this.#ephemeral, ephI), transcript)
+    const keys = deriveSessionKeys(x25519(this.#ephemeral as EphemeralKey, ephI), transcript)
     const code = verdict === 'accept' ? 0 : 1
     const message = new Uint8Array(FINISH_BYTES)
     message[0] = KIND_FINISH
