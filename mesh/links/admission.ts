@@ -31,6 +31,13 @@ export interface HandshakeLimits {
   limitLoopback?: boolean
   /** Source addresses whose reply budget is remembered at most (default 4,096); full buckets are forgotten first. */
   maxSources?: number
+  /**
+   * Signed replies per second (bursts of twice that) kept, once the total is spent, for returning
+   * peers: a HELLO that claims an id this node was linked with, from the address that link had
+   * (default 20). A flood from many addresses spends the total; it does not stop the node's own
+   * peers from coming back after a restart unless the attacker also sends from their addresses.
+   */
+  returningPerSecond?: number
 }
 
 /**
@@ -46,7 +53,8 @@ export const DEFAULT_HANDSHAKE_LIMITS: Required<HandshakeLimits> = {
   repliesPerSecond: 100,
   repliesPerSecondPerSource: 10,
   limitLoopback: false,
-  maxSources: 4096
+  maxSources: 4096,
+  returningPerSecond: 20
 }
 
 interface Pending {
@@ -70,6 +78,9 @@ export class HandshakeAdmission {
   /** Reply budgets by source, least recently used first. */
   readonly #buckets = new Map<string, TokenBucket>()
   readonly #total: TokenBucket
+  readonly #returning: TokenBucket
+  /** The address each peer this node was linked with last had (at most `maxSources`, least recently linked first). */
+  readonly #lastAddress = new Map<string, string>()
 
   constructor (limits: HandshakeLimits, now: () => number) {
     const d = DEFAULT_HANDSHAKE_LIMITS
@@ -79,10 +90,23 @@ export class HandshakeAdmission {
       repliesPerSecond: limits.repliesPerSecond ?? d.repliesPerSecond,
       repliesPerSecondPerSource: limits.repliesPerSecondPerSource ?? d.repliesPerSecondPerSource,
       limitLoopback: limits.limitLoopback ?? d.limitLoopback,
-      maxSources: limits.maxSources ?? d.maxSources
+      maxSources: limits.maxSources ?? d.maxSources,
+      returningPerSecond: limits.returningPerSecond ?? d.returningPerSecond
     }
     this.#now = now
     this.#total = new TokenBucket(this.limits.repliesPerSecond, 2 * this.limits.repliesPerSecond, now())
+    this.#returning = new TokenBucket(this.limits.returningPerSecond, 2 * this.limits.returningPerSecond, now())
+  }
+
+  /** A link with `id` opened, its peer at `address`: a later HELLO claiming `id` from there is a returning peer. */
+  linked (id: string, address: string | undefined): void {
+    if (address === undefined || address === '') return
+    this.#lastAddress.delete(id)
+    if (this.#lastAddress.size >= this.limits.maxSources) {
+      const oldest = this.#lastAddress.keys().next().value
+      if (oldest !== undefined) this.#lastAddress.delete(oldest)
+    }
+    this.#lastAddress.set(id, address)
   }
 
   /** Handshakes in progress now. */
@@ -118,11 +142,18 @@ export class HandshakeAdmission {
     return () => { this.#release(entry) }
   }
 
-  /** Before signing a reply to `source`: undefined when the budget allows it (and spends it), else why not (counted). */
-  reply (source: string): HandshakeRefusal | undefined {
+  /**
+   * Before signing a reply to a HELLO from `source` claiming `claimedId`: undefined when the budget
+   * allows it (and spends it), else why not (counted). A returning peer (`linked`) may use the
+   * reserve once the total is spent; the claim is not proven yet, so the reserve is bounded too.
+   */
+  reply (source: string, claimedId?: string): HandshakeRefusal | undefined {
     const now = this.#now()
     if (this.#limited(source) && !this.#bucket(source, now).take(1, now)) return this.#refuse('rate-per-source')
-    if (!this.#total.take(1, now)) return this.#refuse('rate-total')
+    if (!this.#total.take(1, now)) {
+      const returning = claimedId !== undefined && this.#lastAddress.get(claimedId) === source
+      if (!returning || !this.#returning.take(1, now)) return this.#refuse('rate-total')
+    }
     this.counters.replies++
     return undefined
   }

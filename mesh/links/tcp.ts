@@ -216,7 +216,7 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
         this.#admission.counters.refused.banned++
         throw banned(claimed.id)
       }
-      const over = this.#admission.reply(from.host)
+      const over = this.#admission.reply(from.host, claimed.id)
       if (over !== undefined) {
         throw meshError('ERR_BUSY', `not answering ${from.host}: ${over === 'rate-total' ? 'this node' : 'that address'} is over its handshake budget; retry later`, { details: { refusal: over } })
       }
@@ -248,7 +248,9 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
 
   #link (channel: HandshakeChannel, secrets: SessionSecrets, remote: RemotePeer, initiator: boolean): TcpLink {
     const { socket, decoder } = channel.handover()
-    return new TcpLink(socket, decoder, secrets, remote, initiator, this.#linkOptions, this.#clock)
+    const link = new TcpLink(socket, decoder, secrets, remote, initiator, this.#linkOptions, this.#clock)
+    this.#admission.linked(remote.id, link.remoteAddress) // when it returns from there, a flood does not keep it out
+    return link
   }
 
   #own (socket: Socket): Socket {

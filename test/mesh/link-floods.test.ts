@@ -177,6 +177,26 @@ describeNet('the link layer under handshake floods', () => {
     expect(r.worstMs).toBeLessThan(500)
   })
 
+  it('a flood from 20 addresses that spends the total does not keep out a returning peer (from the address it linked from); a stranger waits', async () => {
+    const victim = await tcp(testKeys(41), { handshakes: { repliesPerSecond: 20 } })
+    const returning = await tcp(testKeys(42))
+    const stranger = await tcp(testKeys(43))
+    const first = await returning.dial(victim.address!, { expectedId: victim.localId })
+    await first.close()
+    const sources = Array.from({ length: 20 }, (_, i) => `127.0.2.${i + 1}`)
+    const flood = helloFlood(victim, testKeys(44), sources, 4, 1500)
+    await new Promise((resolve) => setTimeout(resolve, 700)) // the total's burst is spent by now
+    const refusedBefore = victim.counters.refused['rate-total']
+    const back = await returning.dial(victim.address!, { expectedId: victim.localId })
+    expect(back.open).toBe(true)
+    const err = await stranger.dial(victim.address!, { expectedId: victim.localId }).then(() => undefined, (e: unknown) => e)
+    const f = await flood
+    console.log('reserve:', f)
+    expect(refusedBefore).toBeGreaterThan(0)
+    expect(err).toMatchObject({ code: 'ERR_BUSY' })
+    expect(f.replies).toBeLessThanOrEqual(40 + Math.ceil(20 * f.elapsedMs / 1000) + 2) // the reserve is not the attacker's
+  })
+
   it('a banned address is closed before any work; a HELLO claiming a banned id is refused with ERR_BANNED and nothing is signed', async () => {
     const clock = new ManualClock() // the ban list's time; the transport runs on the system clock
     const bans = new BanList({}, clock)
