@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { expect, it, onTestFinished } from 'vitest'
-import { isMeshError, type KeyPair, type MeshError } from '../../shared/index.js'
+import { isMeshError, systemClock, type KeyPair, type MeshError } from '../../shared/index.js'
 import {
-  BanList, createConnectionManager, createTcpTransport, systemClock, type ConnectionManager, type Link, type LinkCloseInfo,
+  BanList, createConnectionManager, createTcpTransport, type ConnectionManager, type Link, type LinkCloseInfo,
   type TcpTransportInit, type Transport
 } from '../../mesh/links/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
