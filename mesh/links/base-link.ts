@@ -209,7 +209,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
    */
   #ready (delivered = 0): boolean {
     if (this.listenerCount('message') === 0) return false // on('message') pumps
-    if (!this.#turn.open()) {
+    if (!this.#turn.open(this.clock.now())) {
       this.#flow.yields++
       this.#schedulePump(delivered === 0)
       return false

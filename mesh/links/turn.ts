@@ -6,8 +6,11 @@
  * So every link of the process delivers while the current turn of the event loop has time left
  * (`SLICE_MS`), then stops reading and continues in a later turn (`setImmediate`: after the
  * timers and I/O that waited), round robin between the links that waited. This is a yield, not a
- * delay: it measures real CPU time (`performance.now()`), not protocol time, which is why it does
- * not go through the injected `Clock` (a manual clock would never let a turn end).
+ * delay. Time comes from the caller's clock (`now()`): the system clock measures the real time the
+ * turn took; a manual clock (a seeded fleet replayed on it) never ends a turn, so delivery stays
+ * synchronous and a replay is event for event the same (real-time slices would make it depend on
+ * how busy the machine was). Links on different clocks in one process share a turn harmlessly: at
+ * worst one yields a turn early.
  */
 
 /** Time a turn of the event loop may spend delivering messages, across every link of the process. */
@@ -25,8 +28,7 @@ export class Turn {
   }
 
   /** True while this turn has time left; the first call in a turn starts it. */
-  open (): boolean {
-    const now = performance.now()
+  open (now: number): boolean {
     if (this.#start === undefined) {
       this.#start = now
       this.#arm()
