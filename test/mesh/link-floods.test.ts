@@ -184,13 +184,16 @@ describeNet('the link layer under handshake floods', () => {
     const first = await returning.dial(victim.address!, { expectedId: victim.localId })
     await first.close()
     const sources = Array.from({ length: 20 }, (_, i) => `127.0.2.${i + 1}`)
-    const flood = helloFlood(victim, testKeys(44), sources, 4, 1500)
+    const floodStart = performance.now()
+    const flood = helloFlood(victim, testKeys(44), sources, 4, 4000) // still going when both dials are done
     await new Promise((resolve) => setTimeout(resolve, 700)) // the total's burst is spent by now
     const refusedBefore = victim.counters.refused['rate-total']
     const back = await returning.dial(victim.address!, { expectedId: victim.localId })
     expect(back.open).toBe(true)
     const err = await stranger.dial(victim.address!, { expectedId: victim.localId }).then(() => undefined, (e: unknown) => e)
+    const dialsDone = performance.now()
     const f = await flood
+    expect(dialsDone - floodStart).toBeLessThan(f.elapsedMs) // both dials met the flood
     console.log('reserve:', f)
     expect(refusedBefore).toBeGreaterThan(0)
     expect(err).toMatchObject({ code: 'ERR_BUSY' })
