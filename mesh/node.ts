@@ -208,7 +208,9 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize }, { keys, clock: this.#clock, ed25519, bans })
     const backoff = { initial: 500, max: 10_000, ...this.#init.backoff }
     const slots = { maxInbound: this.#maxInbound(), maxOutbound: this.#maxOutbound() }
-    return [transport, createConnectionManager({ ...slots, backoff }, { transport, clock: this.#clock, random: this.#random, bans })]
+    // The router's peer score ranks inbound links when a newcomer needs a slot (links/eviction.ts).
+    const value = (link: Link): number => this.#router.scores.score(link.remote.id)
+    return [transport, createConnectionManager({ ...slots, backoff }, { transport, clock: this.#clock, random: this.#random, bans, value })]
   }
 
   #maxInbound (): number { return this.#init.maxInbound ?? this.#init.maxLinks ?? 12 }
@@ -496,6 +498,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
    */
   #onBanned (info: BanInfo): void {
     this.emit('peer:banned', info)
+    // Onto the links' ban list too: the transport then refuses the peer at its HELLO, before signing anything.
+    this.#manager.disconnect(info.peer, { why: 'score', until: info.until }).catch(() => {}) // the ban is kept at once; the router closed the link already
     const keys = [...this.#candidates.values()].filter((c) => c.id === info.peer).map((c) => c.key)
     for (const key of keys) {
       if (this.#pinned.has(key)) continue // a configured peer: the manager redials on its backoff, and the router refuses it until the ban ends
