@@ -99,8 +99,9 @@ export function decodeSign1 (bytes: Uint8Array, limits: CborLimits = DEFAULT_CBO
   offset = array.next
   const protectedBytes = readBstr(bytes, offset, 'protected header')
   offset = protectedBytes.next
-  const unprotectedEnd = scanCbor(bytes, limits, offset, false)
-  const unprotectedHeader = decodeCbor(bytes.subarray(offset, unprotectedEnd), limits)
+  // The usual unprotected header is the empty map (a0): no second scan and decode for it.
+  const unprotectedEnd = bytes[offset] === 0xa0 ? offset + 1 : scanCbor(bytes, limits, offset, false)
+  const unprotectedHeader = unprotectedEnd === offset + 1 && bytes[offset] === 0xa0 ? new Map() : decodeCbor(bytes.subarray(offset, unprotectedEnd), limits)
   if (!(unprotectedHeader instanceof Map)) throw meshError('ERR_BAD_HEADER', 'the COSE unprotected header is not a map')
   const payload = readBstr(bytes, unprotectedEnd, 'payload')
   const signature = readBstr(bytes, payload.next, 'signature')
