@@ -3,7 +3,7 @@ import { ALG_ED25519, HEADER_ALG, HEADER_KID, decodeSign1, signSign1, verifySign
 import { meshError } from './errors.js'
 import { DEVICE_ID_BYTES, deviceIdFromBytes, deviceIdToBytes, keyMatchesId, type DeviceId, type KeyPair } from './identity.js'
 import { TELEMETRY_LEVEL, checkDeviceTopic } from './topics.js'
-import { recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
+import { checkPack, recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
 import type { Ed25519, PublicKey } from './crypto/ed25519.js'
 import { defaultEd25519 } from './crypto/ed25519-default.js'
 
@@ -62,7 +62,7 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
   // Validate exactly as a receiver will, so a device never signs a frame its peers refuse.
   const maps = pack.map(recordToCbor)
   maps.forEach((map, index) => recordFromCbor(map, index))
-  resolvePack(pack, time)
+  checkPack(pack, time)
   const payload = encodeCbor(maps)
   const protectedHeader = new Map<number | string, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]])
   if (input.topic !== undefined && input.topic !== TELEMETRY_LEVEL) protectedHeader.set(HEADER_TOPIC, checkDeviceTopic(input.topic))
@@ -77,7 +77,12 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
   return frame
 }
 
-/** Parses a frame without verifying its signature (for dedup before verification). */
+/**
+ * Parses a frame without verifying its signature (for dedup before verification). Everything a
+ * consumer reads is checked here (strict CBOR in shared/cbor.ts, SenML records and their
+ * resolution in shared/senml.ts), so a frame this accepts never makes `frameReadings` or
+ * `resolvePack` throw. Throws MeshError with a stable code.
+ */
 export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FRAME_LIMITS): TelemetryFrame {
   const sign1 = decodeSign1(bytes, limits)
   const kid = sign1.protectedHeader.get(HEADER_KID)
@@ -94,6 +99,9 @@ export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FR
   const first = records[0] as SenmlRecord
   if (first.seq === undefined) throw meshError('ERR_BAD_SENML', 'the first SenML record has no "seq"')
   if (first.bt === undefined) throw meshError('ERR_BAD_SENML', 'the first SenML record has no base time (bt)')
+  // RFC 8428 §4.5.1, §4.6: every name resolves, every time is a date, every value stays finite, so
+  // that no consumer (`watch`, the gateway, a device) ever throws on a frame a node accepted or relayed.
+  checkPack(records, first.bt)
   // Built field by field: an object spread here costs more than the rest of the decoding.
   return {
     bytes: sign1.bytes,

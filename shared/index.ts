@@ -19,7 +19,7 @@ export {
   sigStructure, encodeHeader, signSign1, decodeSign1, verifySign1, describeHeader, type Sign1, type HeaderMap
 } from './cose.js'
 export {
-  SENML_LABELS, SENML_UNITS, recordFromCbor, recordToCbor, resolvePack, packToJson, packFromJson,
+  SENML_LABELS, SENML_UNITS, recordFromCbor, recordToCbor, resolvePack, checkPack, packToJson, packFromJson, MAX_TIME_SECONDS,
   type SenmlRecord, type SenmlPack, type ResolvedRecord
 } from './senml.js'
 export {

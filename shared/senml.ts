@@ -112,40 +112,75 @@ export interface ResolvedRecord {
 }
 
 /**
+ * The range of a JavaScript Date, in seconds (ECMA-262 §21.4.1.22: ±8.64e15 ms). A time beyond it
+ * has no calendar date: `new Date(t * 1000).toISOString()` throws on it.
+ */
+export const MAX_TIME_SECONDS = 8.64e12
+
+/**
  * RFC 8428 §4.6 resolution: base fields carry forward until the next record that sets them;
  * names are bn + n, times bt + t (relative times resolved against `now`), values bv + v.
+ * Throws ERR_BAD_SENML for a name that is not valid once resolved (§4.5.1), a time outside
+ * ±MAX_TIME_SECONDS, or a value or sum that is no longer finite once the base is added.
  */
 export function resolvePack (pack: SenmlPack, now: number = Date.now() / 1000): ResolvedRecord[] {
+  const out: ResolvedRecord[] = []
+  resolve(pack, now, out)
+  return out
+}
+
+/**
+ * Checks that `resolvePack(pack, now)` would succeed, without building the readings: what a
+ * decoder runs so that no frame it accepts makes a consumer throw. Throws ERR_BAD_SENML.
+ */
+export function checkPack (pack: SenmlPack, now: number): void {
+  resolve(pack, now, undefined)
+}
+
+function resolve (pack: SenmlPack, now: number, out: ResolvedRecord[] | undefined): void {
   let bn = ''
   let bt = 0
   let bu: string | undefined
   let bv = 0
   let bs = 0
-  const out: ResolvedRecord[] = []
-  pack.forEach((record, index) => {
+  for (let index = 0; index < pack.length; index++) {
+    const record = pack[index] as SenmlRecord
     if (record.bn !== undefined) bn = record.bn
-    if (record.bt !== undefined) bt = record.bt
+    if (record.bt !== undefined) bt = checkTime(record.bt, index, 'bt')
     if (record.bu !== undefined) bu = record.bu
     if (record.bv !== undefined) bv = record.bv
     if (record.bs !== undefined) bs = record.bs
-    const hasValue = VALUE_FIELDS.some((f) => record[f] !== undefined) || record.s !== undefined
-    if (!hasValue) return // a record of base fields only
+    const hasValue = record.v !== undefined || record.vs !== undefined || record.vb !== undefined || record.vd !== undefined || record.s !== undefined
+    if (!hasValue) continue // a record of base fields only
     const name = bn + (record.n ?? '')
     if (!NAME_PATTERN.test(name)) throw meshError('ERR_BAD_SENML', `SenML record ${index}: ${JSON.stringify(name)} is not a valid name (RFC 8428 §4.5.1)`)
     let time = bt + (record.t ?? 0)
     if (time < 2 ** 28) time += now // §4.5.3: values below 2^28 are relative to now
+    checkTime(time, index, 'time')
+    const value = record.v === undefined ? undefined : finite(bv + record.v, index, 'bv + v')
+    const sum = record.s === undefined ? undefined : finite(bs + record.s, index, 'bs + s')
+    if (out === undefined) continue
     const resolved: ResolvedRecord = { name, time }
     const unit = record.u ?? bu
     if (unit !== undefined) resolved.unit = unit
-    if (record.v !== undefined) resolved.value = bv + record.v
+    if (value !== undefined) resolved.value = value
     if (record.vs !== undefined) resolved.stringValue = record.vs
     if (record.vb !== undefined) resolved.boolValue = record.vb
     if (record.vd !== undefined) resolved.dataValue = record.vd
-    if (record.s !== undefined) resolved.sum = bs + record.s
+    if (sum !== undefined) resolved.sum = sum
     if (record.ut !== undefined) resolved.updateTime = record.ut
     out.push(resolved)
-  })
-  return out
+  }
+}
+
+function checkTime (time: number, index: number, what: string): number {
+  if (Math.abs(time) <= MAX_TIME_SECONDS) return time // false for NaN too
+  throw meshError('ERR_BAD_SENML', `SenML record ${index}: the ${what} ${time} s is not a date (beyond ±${MAX_TIME_SECONDS} s, ECMA-262 §21.4.1.22)`)
+}
+
+function finite (value: number, index: number, what: string): number {
+  if (Number.isFinite(value)) return value
+  throw meshError('ERR_BAD_SENML', `SenML record ${index}: ${what} is ${value}, not a finite number`)
 }
 
 /** SenML JSON (RFC 8428 §5): vd is base64url (§5), everything else as it is. */
