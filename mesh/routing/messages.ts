@@ -1,5 +1,5 @@
 import {
-  DEFAULT_CBOR_LIMITS, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
+  DEFAULT_CBOR_LIMITS, DEVICE_ID_BYTES, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
 } from '../../shared/index.js'
 import { CHAIN_ELEMENT_BYTES } from './chain.js'
 import { MAX_DECLARATION_BYTES } from './declaration.js'
@@ -71,9 +71,15 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
 const bad = (what: string): never => { throw meshError('ERR_BAD_CBOR', `malformed routing message: ${what}`) }
 const isBytes = (v: unknown, length?: number): v is Uint8Array => v instanceof Uint8Array && (length === undefined || v.length === length)
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
+/** A device id on the wire: the 16 bytes of a COSE kid (shared/identity.ts DEVICE_ID_BYTES). */
+const isKid = (v: unknown): v is Uint8Array => isBytes(v, DEVICE_ID_BYTES)
 const list = (v: unknown): unknown[] => Array.isArray(v) ? v : bad('expected a list')
 
-/** Parses one routing message; throws MeshError for anything malformed. The DATA frame is a view into `bytes`. */
+/**
+ * Parses one routing message; throws MeshError for anything malformed. The DATA frame is a view into `bytes`.
+ * Strict as every CBOR iotmesh reads (shared/cbor.ts): preferred heads, valid UTF-8, no maps with
+ * duplicate or non-label keys; the hand-parsed DATA head goes through the same readHead.
+ */
 export function decodeMessage (bytes: Uint8Array): RoutingMessage {
   if (bytes[0] === 0x83 && bytes[1] === MSG.DATA) {
     const hops = readHead(bytes, 2)
@@ -90,11 +96,11 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       return { kind, version: a, fleet: b, port: c, addresses: d as string[] }
     case MSG.DIGEST:
       if (typeof a !== 'boolean') return bad('DIGEST')
-      return { kind, full: a, entries: list(b).map((e) => { const [kid, low, high] = list(e); return isBytes(kid) && isCount(low) && isCount(high) && low <= high ? { kid, low, high } : bad('DIGEST entry') }) }
+      return { kind, full: a, entries: list(b).map((e) => { const [kid, low, high] = list(e); return isKid(kid) && isCount(low) && isCount(high) && low <= high ? { kid, low, high } : bad('DIGEST entry') }) }
     case MSG.WANT:
-      return { kind, entries: list(a).map((e) => { const [kid, from, to] = list(e); return isBytes(kid) && isCount(from) && isCount(to) && from <= to ? { kid, from, to } : bad('WANT entry') }) }
+      return { kind, entries: list(a).map((e) => { const [kid, from, to] = list(e); return isKid(kid) && isCount(from) && isCount(to) && from <= to ? { kid, from, to } : bad('WANT entry') }) }
     case MSG.KEYREQ:
-      return { kind, kids: list(a).map((k) => isBytes(k) ? k : bad('kid')) }
+      return { kind, kids: list(a).map((k) => isKid(k) ? k : bad('kid')) }
     case MSG.INTEREST:
       return {
         kind,
