@@ -1,5 +1,5 @@
-import { MeshNode } from '../../mesh/index.js'
-import { DEFAULT_FLEET, generateKeyPair, resolvePack, validateFilter } from '../../shared/index.js'
+import { MeshNode, type Delivery } from '../../mesh/index.js'
+import { DEFAULT_FLEET, generateKeyPair, isMeshError, resolvePack, validateFilter } from '../../shared/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 export const watch: Command = {
@@ -34,17 +34,16 @@ export const watch: Command = {
     let seen = 0
     try {
       for await (const d of node.subscribe(filter, { signal: io.signal })) {
-        const names = new Map(node.peers().map((p) => [p.id, p.name]))
-        const latencyMs = Math.round((d.receivedAt - d.time * 1000) * 10) / 10
-        for (const r of resolvePack(d.records, d.time)) {
-          const value = r.value ?? r.stringValue ?? r.boolValue ?? r.sum ?? (r.dataValue === undefined ? null : `${r.dataValue.length} bytes`)
-          if (values.json === true) {
-            write(io.stdout, JSON.stringify({ device: d.origin, name: names.get(d.origin) ?? null, topic: d.topic, seq: d.seq, sensor: r.name, value, unit: r.unit ?? null, time: r.time, hops: d.hops, latencyMs }))
-          } else {
-            const device = names.get(d.origin) ?? d.origin.slice(0, 10)
-            write(io.stdout, `${new Date(r.time * 1000).toISOString().slice(11, 23)}  ${device.padEnd(16)} ${r.name.padEnd(16)} ${String(value).padStart(10)} ${(r.unit ?? '').padEnd(4)} hops ${d.hops}  ${latencyMs} ms`)
-          }
+        // Nothing a frame holds may stop the listener: decodeFrame already refuses what does not
+        // resolve (RFC 8428 §4.5.1), and anything that still throws here skips this reading only.
+        let lines: string[]
+        try {
+          lines = readingLines(d, new Map(node.peers().map((p) => [p.id, p.name])), values.json === true)
+        } catch (err) {
+          write(io.stderr, `iotmesh watch: skipped ${d.origin}#${d.seq}: ${isMeshError(err) ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`)
+          continue
         }
+        for (const line of lines) write(io.stdout, line)
         if (count > 0 && ++seen >= count) break
       }
     } finally {
@@ -52,4 +51,17 @@ export const watch: Command = {
     }
     return 0
   }
+}
+
+/** One line per resolved record of a delivery: JSON, or a row for people. Throws what resolvePack throws. */
+function readingLines (d: Delivery, names: ReadonlyMap<string, string | undefined>, json: boolean): string[] {
+  const latencyMs = Math.round((d.receivedAt - d.time * 1000) * 10) / 10
+  return resolvePack(d.records, d.time).map((r) => {
+    const value = r.value ?? r.stringValue ?? r.boolValue ?? r.sum ?? (r.dataValue === undefined ? null : `${r.dataValue.length} bytes`)
+    if (json) {
+      return JSON.stringify({ device: d.origin, name: names.get(d.origin) ?? null, topic: d.topic, seq: d.seq, sensor: r.name, value, unit: r.unit ?? null, time: r.time, hops: d.hops, latencyMs })
+    }
+    const device = names.get(d.origin) ?? d.origin.slice(0, 10)
+    return `${new Date(r.time * 1000).toISOString().slice(11, 23)}  ${device.padEnd(16)} ${r.name.padEnd(16)} ${String(value).padStart(10)} ${(r.unit ?? '').padEnd(4)} hops ${d.hops}  ${latencyMs} ms`
+  })
 }
