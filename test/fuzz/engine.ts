@@ -43,6 +43,8 @@ export interface TargetStats {
   maxFirstRunMs: number
   /** The slowest run in wall-clock time (a busy machine shows here). */
   maxWallMs: number
+  /** The target's own figures (the router: its handlers' synchronous work per message kind). */
+  details?: Record<string, unknown>
 }
 
 export interface FuzzSummary {
@@ -171,7 +173,9 @@ export async function fuzz (options: FuzzOptions, hooks: FuzzHooks = {}): Promis
     inputsPerSecond: Math.round(done / seconds),
     sources,
     corpus: { frames: corpus.frames.length, messages: corpus.messages.length, kinds: corpus.kinds },
-    targets: Object.fromEntries([...stats].map(([t, s]) => [t.name, { ...s, totalMs: Math.round(s.totalMs), maxMs: round(s.maxMs), maxFirstRunMs: round(s.maxFirstRunMs), maxWallMs: round(s.maxWallMs) }])),
+    targets: Object.fromEntries([...stats].map(([t, s]) => [t.name, {
+      ...s, totalMs: Math.round(s.totalMs), maxMs: round(s.maxMs), maxFirstRunMs: round(s.maxFirstRunMs), maxWallMs: round(s.maxWallMs), details: t.details?.()
+    }])),
     errorsByCode: Object.fromEntries(Object.entries(errorsByCode).sort(([, a], [, b]) => b - a)),
     memory,
     failures

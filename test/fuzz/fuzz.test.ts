@@ -71,6 +71,12 @@ describe(`the fuzzer, ${INPUTS} seeded inputs (\`npm run fuzz\` runs 10^6)`, () 
     // Every message kind reached its handler (ok:<kind> for kinds 0..7, MSG in mesh/routing/messages.ts).
     const handled = Object.keys(summary.targets.router?.outcomes ?? {}).filter((o) => o.startsWith('ok:'))
     expect(handled.length).toBeGreaterThanOrEqual(8)
+    // What one message costs its handler, synchronously (issue 10: a few ms, never a loop bound by
+    // a number the peer chose): the turn after it is timed apart, since timers and GC run there too.
+    const details = summary.targets.router?.details as { handlerMaxMsByKind: Record<string, number>, slowestHandler: unknown }
+    for (const [kind, ms] of Object.entries(details.handlerMaxMsByKind)) {
+      expect(ms, `kind ${kind}; the slowest: ${JSON.stringify(details.slowestHandler)}`).toBeLessThan(50)
+    }
     expect(summary.memory.heapEndMB - summary.memory.heapStartMB).toBeLessThan(32)
   }, 300_000)
 })

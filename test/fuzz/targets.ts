@@ -64,6 +64,8 @@ export interface Target {
   /** Runs one input; returns its outcome ('ok', a verdict, or an error code). Throws FuzzFailure. */
   run: (bytes: Uint8Array, kind: InputKind) => string | Promise<string>
   close?: () => Promise<void>
+  /** Figures of its own for the summary. */
+  details?: () => Record<string, unknown>
 }
 
 const FRAME_KINDS: readonly InputKind[] = ['frame', 'raw']
@@ -180,8 +182,14 @@ async function routerTarget (corpus: Corpus): Promise<Target> {
     return s
   }
   state = await connect()
+  const handlerMaxMs: Record<number, number> = {}
+  let slowestHandler = { ms: 0, kind: -1, bytes: 0, hex: '' }
   return {
     name: 'router',
+    details: () => ({
+      handlerMaxMsByKind: Object.fromEntries(Object.entries(handlerMaxMs).map(([k, ms]) => [k, Math.round(ms * 1000) / 1000])),
+      slowestHandler: { ...slowestHandler, ms: Math.round(slowestHandler.ms * 1000) / 1000 }
+    }),
     kinds: ALL_KINDS,
     run: async (input, kind) => {
       if (state === undefined || router.links.get(peerKeys.id) !== state || !state.link.open) state = await connect()
@@ -193,11 +201,18 @@ async function routerTarget (corpus: Corpus): Promise<Target> {
         return codeOf('router', err)
       }
       let outcome = `ok:${message.kind}`
+      // The handler's own work, timed apart from the turn after it (where timers and GC also run).
+      const started = process.cpuUsage()
       try {
         dispatch(router, state, message, (key) => { router.learnKey(key) })
       } catch (err) {
         outcome = `${codeOf('router', err)}:${message.kind}`
       }
+      const used = process.cpuUsage(started)
+      const ms = (used.user + used.system) / 1000
+      const perKind = handlerMaxMs[message.kind] ?? 0
+      if (ms > perKind) handlerMaxMs[message.kind] = ms
+      if (ms > slowestHandler.ms) slowestHandler = { ms, kind: message.kind, bytes: bytes.length, hex: Buffer.from(bytes.subarray(0, 96)).toString('hex') }
       await turn()
       events.check()
       return outcome
