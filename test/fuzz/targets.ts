@@ -8,7 +8,7 @@ import { Router } from '../../mesh/routing/router.js'
 import type { Delivery } from '../../mesh/routing/subscription.js'
 import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
 import {
-  ERROR_CODES, MeshError, Verifier, decodeFrame, decodeSign1, keyPairFromSecret, packToJson, resolvePack,
+  ERROR_CODES, MeshError, Verifier, decodeFrame, decodeSign1, keyPairFromSecret, mulberry32, packToJson, resolvePack,
   type KeyPair, type SenmlPack, type TelemetryFrame
 } from '../../shared/index.js'
 import { FUZZ_FLEET, type Corpus } from './corpus.js'
@@ -127,8 +127,40 @@ function verifierTarget (corpus: Corpus): Target {
   }
 }
 
-const keysFor = (seed: number): KeyPair => keyPairFromSecret(Uint8Array.from({ length: 32 }, (_, i) => (seed * 17 + i * 3) & 0xff))
+const keysFor = (seed: number): KeyPair => {
+  const random = mulberry32(seed)
+  return keyPairFromSecret(Uint8Array.from({ length: 32 }, () => Math.floor(random() * 256)))
+}
 const LINK_OPTIONS = { keepaliveInterval: 600_000, keepaliveTimeout: 1_200_000 }
+
+/**
+ * The fuzzer's neighbour. A node that scores its peers disconnects one that sends garbage and
+ * keeps it out for a while, as it should; to keep feeding the target, the fuzzer then comes back
+ * under a new identity (a Sybil: a fresh key and transport) and counts how often it had to.
+ */
+class FuzzPeer {
+  identities = 0
+  keys: KeyPair
+  #transport: Transport | undefined
+  constructor (readonly network: MemoryNetwork, readonly seed: number) {
+    this.keys = keysFor(seed)
+  }
+
+  /** Dials `address` under a new identity (the first dial keeps the first one). */
+  async dial (address: { host: string, port: number }): Promise<Link> {
+    if (this.#transport !== undefined) {
+      await this.#transport.close()
+      this.keys = keysFor(this.seed * 1_000_003 + this.identities)
+    }
+    this.identities++
+    this.#transport = this.network.createTransport(LINK_OPTIONS, { keys: this.keys })
+    return await this.#transport.dial(address)
+  }
+
+  async close (): Promise<void> {
+    await this.#transport?.close()
+  }
+}
 
 /** Watches a router's or node's events: a drop with an unknown code, or a delivery nobody can read, is a failure. */
 class Events {
@@ -162,7 +194,6 @@ class Events {
 async function routerTarget (corpus: Corpus): Promise<Target> {
   const network = createMemoryNetwork({ seed: 11 })
   const keys = keysFor(1)
-  const peerKeys = keysFor(2)
   const router = new Router({ fleet: FUZZ_FLEET, syncInterval: 500, graftDelay: 20, wantRetry: 100, interestRefresh: 2000, keyWait: 500 }, { keys })
   for (const s of corpus.signers) router.learnKey(s.publicKey)
   const events = new Events('router')
@@ -172,12 +203,12 @@ async function routerTarget (corpus: Corpus): Promise<Target> {
   const ours = network.createTransport(LINK_OPTIONS, { keys })
   ours.on('link', (link) => { router.addLink(link) })
   await ours.listen()
-  const peer = network.createTransport(LINK_OPTIONS, { keys: peerKeys })
+  const peer = new FuzzPeer(network, 2)
   let state: LinkState | undefined
   const connect = async (): Promise<LinkState> => {
     await peer.dial(ours.address as { host: string, port: number })
-    for (let i = 0; i < 100 && router.links.get(peerKeys.id)?.link.open !== true; i++) await turn()
-    const s = router.links.get(peerKeys.id)
+    for (let i = 0; i < 100 && router.links.get(peer.keys.id)?.link.open !== true; i++) await turn()
+    const s = router.links.get(peer.keys.id)
     if (s === undefined) throw new FuzzFailure('router', 'the fuzzer\'s peer could not link')
     return s
   }
@@ -187,12 +218,13 @@ async function routerTarget (corpus: Corpus): Promise<Target> {
   return {
     name: 'router',
     details: () => ({
+      peerIdentities: peer.identities,
       handlerMaxMsByKind: Object.fromEntries(Object.entries(handlerMaxMs).map(([k, ms]) => [k, Math.round(ms * 1000) / 1000])),
       slowestHandler: { ...slowestHandler, ms: Math.round(slowestHandler.ms * 1000) / 1000 }
     }),
     kinds: ALL_KINDS,
     run: async (input, kind) => {
-      if (state === undefined || router.links.get(peerKeys.id) !== state || !state.link.open) state = await connect()
+      if (state === undefined || router.links.get(peer.keys.id) !== state || !state.link.open) state = await connect()
       const bytes = kind === 'frame' ? Inputs.asData(input, 1) : input
       let message: RoutingMessage
       try {
@@ -232,7 +264,6 @@ async function routerTarget (corpus: Corpus): Promise<Target> {
 async function nodeTarget (corpus: Corpus): Promise<Target> {
   const network: MemoryNetwork = createMemoryNetwork({ seed: 12 })
   const keys = keysFor(3)
-  const peerKeys = keysFor(4)
   const transport: Transport = network.createTransport(LINK_OPTIONS, { keys })
   const node = new MeshNode({ name: 'fuzz-node', fleet: FUZZ_FLEET, mdns: false, announceLinks: 0, rotateInterval: 0 }, { keys, transport })
   for (const s of corpus.signers) node.learnKey(s.publicKey)
@@ -241,16 +272,17 @@ async function nodeTarget (corpus: Corpus): Promise<Target> {
   node.on('delivery', events.onDelivery)
   await node.start()
   const sub = node.subscribe('#', { buffer: 16 })
-  const peer = network.createTransport(LINK_OPTIONS, { keys: peerKeys })
+  const peer = new FuzzPeer(network, 4)
   let link: Link | undefined
   const connect = async (): Promise<Link> => {
     const l = await peer.dial(node.address as { host: string, port: number })
-    for (let i = 0; i < 100 && node.links.get(peerKeys.id)?.open !== true; i++) await turn()
+    for (let i = 0; i < 100 && node.links.get(peer.keys.id)?.open !== true; i++) await turn()
     return l
   }
   link = await connect()
   return {
     name: 'node',
+    details: () => ({ peerIdentities: peer.identities }),
     kinds: ALL_KINDS,
     run: async (input, kind) => {
       if (link === undefined || !link.open) link = await connect()
