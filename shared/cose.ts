@@ -112,6 +112,11 @@ export function decodeSign1 (bytes: Uint8Array, limits: CborLimits = DEFAULT_CBO
   if (typeof alg !== 'number') throw meshError('ERR_BAD_HEADER', 'the COSE protected header has no alg (label 1)')
   if (!ACCEPTED_ALGS.includes(alg)) throw meshError('ERR_UNSUPPORTED_ALG', `COSE alg ${alg} is not accepted (iotmesh accepts Ed25519 -19 and EdDSA -8)`, { details: { alg } })
   if (unprotectedHeader.has(HEADER_ALG)) throw meshError('ERR_BAD_HEADER', 'alg must be in the protected header only (RFC 9052 §3.1)')
+  // RFC 9052 §3: a label in both buckets should be refused (else the protected one wins); a reader
+  // that looked in the other bucket first would see another kid or topic than the signer vouched for.
+  for (const label of unprotectedHeader.keys()) {
+    if (protectedHeader.has(label)) throw meshError('ERR_DUPLICATE_KEY', `the COSE header label ${String(label)} is in both the protected and the unprotected header (RFC 9052 §3)`)
+  }
 
   return { bytes, protectedBytes: protectedBytes.value, protectedHeader, unprotectedHeader, payload: payload.value, signature: signature.value, alg }
 }

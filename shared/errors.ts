@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   ERR_NOT_PREFERRED: 'a CBOR integer, length or tag head is longer than needed (RFC 8949 §4.2.1 preferred serialization)',
   ERR_BAD_UTF8: 'a CBOR text string is not valid UTF-8 (RFC 8949 §3.1, RFC 3629)',
   ERR_BAD_LABEL: 'a CBOR map key is neither an integer nor a text string (labels: RFC 9052 §3, RFC 8428 §6)',
-  ERR_DUPLICATE_KEY: 'a CBOR map holds the same key twice (RFC 9052 §3: such a message must not be processed)',
+  ERR_DUPLICATE_KEY: 'a CBOR map holds the same key twice, or a COSE header label is in both buckets (RFC 9052 §3: such a message must not be processed)',
   ERR_NOT_COSE_SIGN1: 'the frame is not a tagged COSE_Sign1 (CBOR tag 18, RFC 9052 §4.2)',
   ERR_UNSUPPORTED_ALG: 'the COSE alg is not Ed25519 (-19) or EdDSA (-8)',
   ERR_BAD_HEADER: 'the COSE protected header is missing, malformed or lacks a device kid',

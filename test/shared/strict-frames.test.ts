@@ -83,7 +83,10 @@ describe('duplicate map keys in a validly signed frame (RFC 9052 §3: MUST NOT b
     ['bt twice', { payload: array(record([int(-3), int(T + 3600)])) }],
     ['n twice', { payload: array(record([int(0), text('hum')])) }],
     ['v twice', { payload: array(record([int(2), int(1000)])) }],
-    ['u twice, in a later record', { payload: array(record(), map([int(0), text('hum')], [int(1), text('%RH')], [int(1), text('Cel')], [int(2), int(40)])) }]
+    ['u twice, in a later record', { payload: array(record(), map([int(0), text('hum')], [int(1), text('%RH')], [int(1), text('Cel')], [int(2), int(40)])) }],
+    // RFC 9052 §3 across the two buckets: another device's kid beside the signed one, and a topic.
+    ['kid in both headers (another device\'s unprotected)', { unprotected: map(kid(other)) }],
+    ['the topic in both headers', { protectedBytes: header(ALG, kid(), [text('tp'), text('events/door')]), unprotected: map([text('tp'), text('telemetry')]) }]
   ])('%s', (_what, parts: Parts) => {
     refused(sign1(parts), 'ERR_DUPLICATE_KEY')
   })
