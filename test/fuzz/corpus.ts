@@ -66,17 +66,20 @@ function handMade (signers: KeyPair[], frame: Uint8Array): Uint8Array[] {
 }
 
 /**
- * Three routers in a line (A - B - C) over in-memory links with some loss, for `ms` of real time:
- * C subscribes, A and B publish; every message on every link is recorded. Loss makes DIGEST, WANT
- * and KEYREQ happen; B tells C the key of A (KEY); INTEREST flows from C to A.
+ * Three routers in a line (A - B - C) over in-memory links with some loss, until `count` messages
+ * were recorded (or `maxMs` of real time passed): C subscribes, A and B publish; every message on
+ * every link is recorded. Loss makes DIGEST, WANT and KEYREQ happen; B tells C the key of A (KEY);
+ * INTEREST flows from C to A. The bytes depend on timing (times, sequence numbers), the count does
+ * not: the seeded input stream picks among the seeds by index, so the same seed draws the same
+ * sequence of choices on any machine.
  */
-async function capture (signers: KeyPair[], ms: number): Promise<Uint8Array[]> {
+async function capture (signers: KeyPair[], count: number, maxMs: number): Promise<Uint8Array[]> {
   const network = createMemoryNetwork({ seed: 7, loss: 0.2 })
   const options = { fleet: FUZZ_FLEET, syncInterval: 40, graftDelay: 10, wantRetry: 40, interestRefresh: 150, keyWait: 200 }
   const [a, b, c] = signers.map((keys) => new Router(options, { keys })) as [Router, Router, Router]
   const transports = signers.map((keys) => network.createTransport({ keepaliveInterval: 60_000, keepaliveTimeout: 120_000 }, { keys }))
   const recorded: Uint8Array[] = []
-  const tap = (link: Link): void => { link.on('message', (msg) => { if (recorded.length < 4000) recorded.push(new Uint8Array(msg)) }) }
+  const tap = (link: Link): void => { link.on('message', (msg) => { recorded.push(new Uint8Array(msg)) }) }
   const routers = [a, b, c]
   transports.forEach((t, i) => { t.on('link', (link) => { tap(link); routers[i]?.addLink(link) }) })
   for (const r of routers) r.start()
@@ -90,9 +93,9 @@ async function capture (signers: KeyPair[], ms: number): Promise<Uint8Array[]> {
   await join(2, 1)
   const sub = c.subscribe('#')
   a.sendPeers(b.id, [{ id: c.id, port: 4002, addresses: ['10.0.0.3'] }])
-  const end = Date.now() + ms
+  const end = Date.now() + maxMs
   let i = 0
-  while (Date.now() < end) {
+  while (recorded.length < count && Date.now() < end) {
     a.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 20 + (i % 7) }])
     if (i % 3 === 0) b.publish('events/door', [{ n: 'door', vb: i % 2 === 0 }])
     i++
@@ -101,13 +104,13 @@ async function capture (signers: KeyPair[], ms: number): Promise<Uint8Array[]> {
   sub.close()
   for (const r of routers) r.stop()
   await Promise.all(transports.map(async (t) => { await t.close() }))
-  return recorded
+  return recorded.slice(0, count)
 }
 
-export async function buildCorpus (options: { captureMs?: number } = {}): Promise<Corpus> {
+export async function buildCorpus (options: { capture?: number } = {}): Promise<Corpus> {
   const signers = corpusSigners()
   const f = frames(signers)
-  const captured = await capture(signers, options.captureMs ?? 600)
+  const captured = await capture(signers, options.capture ?? 160, 10_000)
   const messages = [...handMade(signers, (f[0] as Corpus['frames'][number]).bytes), ...captured]
   const kinds: Record<string, number> = {}
   const names = Object.fromEntries(Object.entries(MSG).map(([k, v]) => [v, k]))

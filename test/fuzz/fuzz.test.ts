@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { ROUTING_VERSION } from '../../mesh/index.js'
 import type { FuzzSummary } from './engine.js'
 
 /**
@@ -24,7 +25,9 @@ function assertFreshBuild (): void {
   if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` before test/run.sh (npm test does)`)
 }
 
-async function fuzzRun (targets: string[]): Promise<FuzzSummary> {
+interface Run { summary: FuzzSummary & { hang?: { target: string, source: string, hex: string } }, code: number | null }
+
+async function fuzz (targets: string[]): Promise<Run> {
   assertFreshBuild()
   const child = spawn(process.execPath, ['--expose-gc', RUN, '--quiet', '--inputs', String(INPUTS), '--seed', '1', '--hang-ms', '5000', '--targets', targets.join(',')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
@@ -34,12 +37,24 @@ async function fuzzRun (targets: string[]): Promise<FuzzSummary> {
   const code = await new Promise<number | null>((resolve) => { child.on('close', resolve) })
   const last = stdout.trim().split('\n').at(-1) ?? ''
   if (!last.startsWith('{')) throw new Error(`the fuzzer printed no summary (exit ${code}): ${stderr.slice(-2000)}`)
-  const summary = JSON.parse(last) as FuzzSummary
+  return { summary: JSON.parse(last) as Run['summary'], code }
+}
+
+async function fuzzRun (targets: string[]): Promise<FuzzSummary> {
+  const { summary, code } = await fuzz(targets)
   // The failures first: they carry the input's bytes, which is what a reader of a failed run needs.
   expect(summary.failures).toEqual([])
   expect(code).toBe(0)
   return summary
 }
+
+/**
+ * Issue 10's first attack: one WANT for [0, 2^53) made Router#onWant loop ~2^53 times. The
+ * bounded control plane (branch `routing`, which also raised ROUTING_VERSION to 2) fixes it; on a
+ * router without it the fuzzer must find that loop, and it does within about a thousand inputs.
+ * Once that branch is merged this condition is always true and can go.
+ */
+const WANT_BOUNDED = ROUTING_VERSION >= 2
 
 describe(`the fuzzer, ${INPUTS} seeded inputs (\`npm run fuzz\` runs 10^6)`, () => {
   it('decodeSign1, decodeFrame, decodeMessage and the Verifier: only MeshErrors with known codes, every input in a few ms, memory flat', async () => {
@@ -62,7 +77,14 @@ describe(`the fuzzer, ${INPUTS} seeded inputs (\`npm run fuzz\` runs 10^6)`, () 
     expect(summary.memory.heapEndMB - summary.memory.heapStartMB).toBeLessThan(32)
   }, 300_000)
 
-  it('every routing message handler (a Router) and a whole MeshNode over in-memory links: nothing escapes, no input holds the loop', async () => {
+  it.runIf(!WANT_BOUNDED)('a router whose WANT handler loops over the range a peer chose: the fuzzer finds it and names the input', async () => {
+    const { summary, code } = await fuzz(['router', 'node'])
+    expect(code).toBe(1)
+    expect(summary.hang).toMatchObject({ target: 'router' })
+    expect(summary.hang?.hex.slice(0, 4)).toBe('8203') // [3 (WANT), …]: mesh/routing/messages.ts MSG.WANT
+  }, 300_000)
+
+  it.runIf(WANT_BOUNDED)('every routing message handler (a Router) and a whole MeshNode over in-memory links: nothing escapes, no input holds the loop', async () => {
     const summary = await fuzzRun(['router', 'node'])
     expect(summary.ok).toBe(true)
     expect(summary.inputs).toBe(INPUTS)
