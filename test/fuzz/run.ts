@@ -4,9 +4,13 @@
  * number the peer chose) is reported with its bytes instead of freezing the run. Prints one JSON
  * summary line on stdout (progress on stderr); exits 1 when anything failed.
  *
- *   node --expose-gc dist/test/fuzz/run.js [--inputs N] [--seed S] [--targets a,b] [--hang-ms MS] [--slow-ms MS]
+ *   npm run fuzz -- [--inputs N] [--seed S] [--targets a,b] [--hang-ms MS] [--slow-ms MS] [--quiet]
+ *   (that is: npm run build && node --expose-gc dist/test/fuzz/run.js …)
  *
- * Nothing here opens a socket: every link is in memory (mesh/testing.ts).
+ * Defaults: 10^6 inputs, seed 1, every target (decodeSign1, decodeFrame, decodeMessage, verifier,
+ * router, node), a hang after 10 s on one input, inputs over 5 ms timed again. --expose-gc lets the
+ * memory samples follow a collection. Nothing here opens a socket: every link is in memory
+ * (mesh/testing.ts).
  */
 import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
