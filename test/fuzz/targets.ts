@@ -244,7 +244,7 @@ async function routerTarget (corpus: Corpus): Promise<Target> {
       const ms = (used.user + used.system) / 1000
       const perKind = handlerMaxMs[message.kind] ?? 0
       if (ms > perKind) handlerMaxMs[message.kind] = ms
-      if (ms > slowestHandler.ms) slowestHandler = { ms, kind: message.kind, bytes: bytes.length, hex: Buffer.from(bytes.subarray(0, 96)).toString('hex') }
+      if (ms > slowestHandler.ms) slowestHandler = { ms, kind: message.kind, bytes: bytes.length, hex: Buffer.from(bytes.subarray(0, 4096)).toString('hex') }
       await turn()
       events.check()
       return outcome
