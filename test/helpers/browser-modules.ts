@@ -1,10 +1,11 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { isBuiltin } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { dirname, extname, join, relative, resolve, sep } from 'node:path'
 import ts from 'typescript'
+import { isStale, recordedVersions } from './fresh-build.js'
 
 /**
  * ES modules as a browser loads them, without a bundler: the import graph of a compiled entry
@@ -119,16 +120,17 @@ export function urlPath (root: string, file: string): string {
   return `/${relative(root, file).split(sep).join('/')}`
 }
 
-/** Compiled files older than their TypeScript source: the build is stale. */
+/** Compiled files that are not the build of their TypeScript source (test/helpers/fresh-build.ts): the build is stale. */
 export function staleOutputs (root: string, outDir: string, files: string[]): string[] {
+  const versions = recordedVersions()
   const stale: string[] = []
   for (const file of files) {
     if (!file.startsWith(outDir + sep)) continue
-    const source = join(root, relative(outDir, file)).replace(/\.js$/, '.ts')
+    const source = relative(root, join(root, relative(outDir, file))).replace(/\.js$/, '.ts')
     try {
-      if (statSync(source).mtimeMs > statSync(file).mtimeMs) stale.push(relative(root, file))
+      if (isStale(source, versions)) stale.push(relative(root, file))
     } catch {
-      stale.push(`${relative(root, file)} (no source ${relative(root, source)})`)
+      stale.push(`${relative(root, file)} (no source ${source})`)
     }
   }
   return stale

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
-function recordedVersions (): Map<string, string> {
+export function recordedVersions (): Map<string, string> {
   try {
     const info = JSON.parse(readFileSync(`${root}dist/.tsbuildinfo`, 'utf8')) as { fileNames?: string[], fileInfos?: Array<string | { version?: string }> }
     const versions = new Map<string, string>()
@@ -27,17 +27,20 @@ function recordedVersions (): Map<string, string> {
   }
 }
 
+/** Whether the build of `source` (relative to the repository, e.g. `shared/cbor.ts`) in dist/ is missing or older than its text. */
+export function isStale (source: string, versions = recordedVersions()): boolean {
+  const built = statSync(`${root}dist/${source.replace(/\.ts$/, '.js')}`, { throwIfNoEntry: false })?.mtimeMs
+  if (built === undefined) return true
+  if (statSync(`${root}${source}`).mtimeMs <= built) return false
+  return versions.get(source) !== createHash('sha256').update(readFileSync(`${root}${source}`)).digest('hex')
+}
+
 /** The sources under `dirs` (relative to the repository, *.test.ts left out) whose build in dist/ is missing or older. */
 export function staleSources (dirs: readonly string[]): string[] {
   const versions = recordedVersions()
   const sources = dirs.flatMap((dir) => readdirSync(`${root}${dir}`, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts')).map((f) => `${dir}/${f}`))
-  return sources.filter((source) => {
-    const built = statSync(`${root}dist/${source.replace(/\.ts$/, '.js')}`, { throwIfNoEntry: false })?.mtimeMs
-    if (built === undefined) return true
-    if (statSync(`${root}${source}`).mtimeMs <= built) return false
-    return versions.get(source) !== createHash('sha256').update(readFileSync(`${root}${source}`)).digest('hex')
-  })
+  return sources.filter((source) => isStale(source, versions))
 }
 
 /** Throws, naming what to do, when dist/ is not the build of the sources under `dirs`. */
