@@ -1,0 +1,85 @@
+import { afterEach, expect } from 'vitest'
+import { describeNet } from '../helpers/netns.js'
+import {
+  TEST_TIMEOUT, attackerLinks, eventually, expectSurvived, flowing, itLong, linked, play, stage, type Played, type Stage
+} from '../helpers/adversary.js'
+
+/**
+ * The issue's data-plane rows: one neighbour floods frames (valid, with bad signatures, or from
+ * signers it never names) as fast as its link takes them; or it fills the replay state with
+ * 65,536 fresh origins and then replays a quiet device's frames. The honest device next to it
+ * must keep its schedule and its subscriber its readings; a flooding peer is disconnected and
+ * kept out for a backoff (gossipsub v1.1 peer scoring).
+ */
+
+/** The attacker's link to `peer` closed during [from, to]: the node it flooded disconnected it. */
+function disconnectedBy (s: Stage, peer: string, played: Played): boolean {
+  return attackerLinks(s.attacker).some((e) => e.peer === peer && !e.up && e.t >= played.t0 && e.t <= played.t1)
+}
+
+describeNet('adversarial: floods of frames', () => {
+  let s: Stage | undefined
+  afterEach(async () => { await s?.world.destroy(); s = undefined })
+
+  /** Floods the device for 8 s; then tries to link again three times, 1.5 s apart. */
+  async function flood (kind: 'valid' | 'badsig' | 'unknown'): Promise<void> {
+    const stage_ = s = await stage()
+    const { attacker, device, at } = stage_
+    const played = await play(stage_, {
+      attack: async () => await attacker.call('data', { to: device.id, kind, durationMs: 8000 }, 20_000),
+      after: async () => await attacker.call<string[]>('redial', { host: at.host, port: at.port, peer: device.id, attempts: 3, everyMs: 1500, holdMs: 1000 }, 20_000),
+      stay: true
+    })
+    expectSurvived(played, `${kind} frames flood`)
+    expect(disconnectedBy(stage_, device.id, played), 'the flooding link was closed by the device').toBe(true)
+    expect(played.afterResult, 'the flooding peer is kept out: no redial keeps a link').not.toContain('kept')
+  }
+
+  // Fixed by WP 10-C2 (scoring: per-peer budgets, disconnect below a threshold) and WP 10-B (per-link flow control).
+  itLong.fails('a flood of validly signed frames from one neighbour: the device keeps its schedule, the flooder is disconnected and kept out', async () => {
+    await flood('valid')
+  }, TEST_TIMEOUT)
+
+  // Fixed by WP 10-C2 (scoring) and WP 10-B (flow control).
+  itLong.fails('a flood of frames with bad signatures: the device keeps its schedule, the flooder is disconnected and kept out', async () => {
+    await flood('badsig')
+  }, TEST_TIMEOUT)
+
+  // Fixed by WP 10-C2 (scoring) and WP 10-B (flow control).
+  itLong.fails('a flood of frames from signers never named: the device keeps its schedule, the flooder is disconnected and kept out', async () => {
+    await flood('unknown')
+  }, TEST_TIMEOUT)
+
+  // Fixed by WP 10-C2 (replay state strangers cannot evict).
+  itLong.fails('65,536 fresh origins, then a replay of a quiet device\'s frames: no frame is delivered twice', async () => {
+    const stage_ = s = await stage({ linkTo: 'subscriber', extraHosts: 1 })
+    const { world, attacker, subscriber } = stage_
+    // Q: a device that publishes a while and then sleeps; the attacker, linked to it, keeps copies of its frames.
+    const quiet = await world.device('Q', 3)
+    const signal = AbortSignal.timeout(20_000)
+    const q = await quiet.call<{ host: string, port: number, id: string }>('info')
+    await attacker.call('link', { host: q.host, port: q.port, peer: q.id })
+    await linked(quiet, attacker.id, signal)
+    await attacker.call('declare', { to: q.id, filters: ['#'] })
+    await flowing(quiet, subscriber, signal, 20)
+    await eventually('frames of Q captured', async () => ((await attacker.call<Record<string, number>>('captured'))[q.id] ?? 0) >= 10)
+    await quiet.call('stop').catch(() => {})
+    const before = subscriber.seqsFrom(q.id).length
+    // Past the replay guard's default of 65,536 origins, with room for the honest ones; made before the attack.
+    await attacker.call('prepareOrigins', { count: 66_000 }, 60_000)
+    await subscriber.call('track', { origins: [stage_.device.id, q.id] }) // not 66,000 reading events
+    const played = await play(stage_, {
+      attack: async () => {
+        const origins = await attacker.call('origins', { to: subscriber.id, durationMs: 45_000 }, 50_000)
+        const replay = await attacker.call('replay', { to: subscriber.id, origin: q.id, count: 10 })
+        return { origins, replay }
+      },
+      attackMs: 8000, // or as long as the subscriber takes the 66,000 origins (about 30 s here)
+      attacked: subscriber
+    })
+    // The row's point first: the replayed frames were refused (the quiet device's window survived the strangers).
+    const seqs = subscriber.seqsFrom(q.id)
+    expect(seqs.length - new Set(seqs).size, `readings of the quiet device delivered twice (of ${before} before the attack)`).toBe(0)
+    expectSurvived(played, '65,536 origins then a replay')
+  }, 2 * TEST_TIMEOUT)
+})

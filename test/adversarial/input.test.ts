@@ -1,0 +1,71 @@
+import { afterEach, expect, it } from 'vitest'
+import { fileURLToPath } from 'node:url'
+import { describeNet } from '../helpers/netns.js'
+import { JsonLines } from '../helpers/lan.js'
+import { TEST_TIMEOUT, eventually, expectSurvived, itLong, play, stage, ticksOf, type Stage } from '../helpers/adversary.js'
+
+/**
+ * The issue's strict-input rows: validly signed frames that no honest encoder writes. Each must be
+ * refused at the first node (so it is never relayed), and every consumer must survive it:
+ * `iotmesh watch`, the subscriber, the device that received it.
+ */
+
+const IOTMESH = fileURLToPath(new URL('../../bin/iotmesh.js', import.meta.url))
+
+/** RFC 9052 §3, RFC 8949 §3.1, §4.2.1 and §5.6, RFC 8428 §6: one frame each (attacker-child.ts `crafted`). */
+const VARIANTS = ['dup-alg', 'dup-kid', 'dup-seq', 'dup-value', 'bad-utf8', 'float-label', 'non-preferred']
+
+interface WatchLine { device: string, seq: number, sensor: string, value: unknown }
+
+describeNet('adversarial: strict input', () => {
+  let s: Stage | undefined
+  afterEach(async () => { await s?.world.destroy(); s = undefined })
+
+  const rejectedTotal = async (node: Stage['device']): Promise<number> =>
+    Object.values((await node.call<{ rejected: Record<string, number> }>('counters')).rejected).reduce((n, c) => n + c, 0)
+
+  // Fixed by WP 10-A (strict input): SenML names are checked at decode; `watch` calls resolvePack inside a try.
+  it.fails('a validly signed frame with SenML name "a b" is refused at the first node; iotmesh watch and the subscriber carry on', async () => {
+    const stage_ = s = await stage({ extraHosts: 1 })
+    const { world, attacker, device, subscriber, at } = stage_
+    // `iotmesh watch` linked to the device only: whatever the device relays reaches it.
+    const watch = new JsonLines<WatchLine>(world.lan.spawn(world.host(3), process.execPath,
+      [IOTMESH, 'watch', '--json', '--fleet', world.fleet, '--no-mdns', '--peers', `${at.host}:${at.port}`]))
+    await watch.waitFor((l) => l.device === device.id, AbortSignal.timeout(20_000))
+    let sent: { seqs: Record<string, number>, control: number } | undefined
+    const played = await play(stage_, {
+      attack: async () => { sent = await attacker.call('frames', { to: device.id, variants: ['bad-name'] }); return sent },
+      attackMs: 3000,
+      afterMs: 4000
+    })
+    const { seqs, control } = sent as { seqs: Record<string, number>, control: number }
+    await eventually('the control frame at the subscriber', () => subscriber.seqsFrom(attacker.id).includes(control))
+    expect(subscriber.seqsFrom(attacker.id), 'the frame named "a b" was relayed to the subscriber').toEqual([control])
+    expect(device.events.some((e) => e.ev === 'drop' && e.from === attacker.id), 'the device refused it (a drop event from the attacker)').toBe(true)
+    // watch is alive and prints the device's readings signed after the attack.
+    const after = ticksOf(device).filter((t) => t.t > played.t1).flatMap((t) => t.seqs)[0] as number
+    await watch.waitFor((l) => l.device === device.id && l.seq >= after, AbortSignal.timeout(5000))
+    expect(watch.child.exitCode, `iotmesh watch exited; its stderr: ${watch.stderr.slice(0, 500)}`).toBe(null)
+    expect(seqs['bad-name']).toBeGreaterThan(0)
+    expectSurvived(played, 'SenML name "a b"')
+  }, TEST_TIMEOUT)
+
+  // Fixed by WP 10-A (strict input): duplicate keys, invalid UTF-8, non-text labels and non-preferred heads refused at decode.
+  itLong.fails('duplicate map keys, invalid UTF-8, float labels, non-preferred heads: each refused at the first node, none relayed', async () => {
+    const stage_ = s = await stage()
+    const { attacker, device, subscriber } = stage_
+    const before = await rejectedTotal(device)
+    let sent: { seqs: Record<string, number>, control: number } | undefined
+    const played = await play(stage_, {
+      attack: async () => { sent = await attacker.call('frames', { to: device.id, variants: VARIANTS }); return sent },
+      attackMs: 3000,
+      afterMs: 3000
+    })
+    const { seqs, control } = sent as { seqs: Record<string, number>, control: number }
+    await eventually('the control frame at the subscriber', () => subscriber.seqsFrom(attacker.id).includes(control))
+    const relayed = VARIANTS.filter((v) => subscriber.seqsFrom(attacker.id).includes(seqs[v] as number))
+    expect(relayed, 'variants accepted by the device and relayed to the subscriber').toEqual([])
+    expect(await rejectedTotal(device) - before, 'refusals counted at the device').toBeGreaterThanOrEqual(VARIANTS.length)
+    expectSurvived(played, 'non-canonical CBOR')
+  }, TEST_TIMEOUT)
+})

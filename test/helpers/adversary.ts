@@ -1,0 +1,404 @@
+import { readdirSync, statSync } from 'node:fs'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { expect, it } from 'vitest'
+import { createLan, type Lan, type LanHost } from './lan.js'
+import { MeshProcs, assertFreshBuild, type MeshProc } from './mesh-proc.js'
+import { uniqueFleet } from './mdns.js'
+import { DELAY_THRESHOLDS_MS, type AttackerLinkEvent, type HealthEvent, type NodeChildConfig, type TickEvent } from '../adversarial/protocol.js'
+
+/**
+ * The adversarial suite's world (test/adversarial/): a LAN of namespace hosts (lan.ts), honest
+ * nodes (dist/test/adversarial/node-child.js: a device that samples on a schedule, subscribers)
+ * and an attacker (attacker-child.js), all real processes; and the measures every attack is
+ * judged by, each computed from what the children reported over IPC:
+ *   responsiveness  event-loop delay of the attacked node (p99 and max per health period), and
+ *                   the longest silence between its health reports (a frozen loop sends none);
+ *   sampling        the device's own ticks against its interval;
+ *   delivery        the device's frames that the subscriber received, of those it signed;
+ *   memory          the attacked node's RSS before the attack and at its highest after.
+ * Only for describeNet tests.
+ */
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+export const NODE_CHILD = `${root}dist/test/adversarial/node-child.js`
+export const ATTACKER_CHILD = `${root}dist/test/adversarial/attacker-child.js`
+
+/** Sampling interval of the honest device, ms: 10 frames a second, so 1 % is one frame in 10 s. */
+export const INTERVAL_MS = 100
+
+/**
+ * What "the node stays responsive" means here, picked with data (test/adversarial/README.md):
+ * on this suite's 2-core CI machine, with the whole test suite running beside it, an idle node's
+ * worst 250 ms period had a p99 event-loop delay of … and a max of …; a honest flood of readings adds
+ * little. The bounds leave room for a busy machine, not for a message that takes the loop.
+ */
+export const BOUNDS = {
+  /** Worst p99 of the event-loop delay over one health period (250 ms), ms beyond the monitor's 5 ms resolution. */
+  loopP99Ms: 25,
+  /** Worst single event-loop delay, ms. */
+  loopMaxMs: 100,
+  /** Longest silence between two health reports, ms (they are due every 250 ms). */
+  healthGapMs: 1000,
+  /** Ticks at least this share of the interval count (the device's timer re-arms after each tick, so it drifts a little). */
+  sampling: 0.95,
+  /** Longest time between two ticks, ms. */
+  tickGapMs: INTERVAL_MS + 150,
+  /** Share of the device's frames the subscriber must receive. */
+  delivery: 0.99,
+  /** RSS growth of the attacked node over the attack, bytes. */
+  rssGrowth: 48 * 1024 * 1024
+} as const
+
+/**
+ * The long suite (`npm run test:adversarial`, IOTMESH_ADVERSARIAL=1) plays every attack; `npm test`
+ * plays a short representative subset (the tests declared with `it`), to fit its time budget.
+ */
+export const LONG = process.env.IOTMESH_ADVERSARIAL === '1'
+export const itLong = it.runIf(LONG)
+
+/** A test's time limit: setting the stage, the attack, the watch after it, and teardown. */
+export const TEST_TIMEOUT = 120_000
+
+/** A node silent this long is frozen: its phase ends there (BOUNDS.healthGapMs is already exceeded). */
+const FROZEN_MS = 4000
+
+export type Honest = MeshProc
+export type Attacker = MeshProc
+
+export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/** The children run dist/ (assertFreshBuild checks mesh/ and shared/): the device runtime and the children themselves too. */
+function assertFreshChildren (): void {
+  const sources = ['firmware-sim', 'test/adversarial'].flatMap((dir) => readdirSync(`${root}${dir}`, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `${dir}/${f}`))
+  const built = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0
+  const stale = sources.filter((source) => statSync(`${root}${source}`).mtimeMs > built(`${root}dist/${source.replace(/\.ts$/, '.js')}`))
+  if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` first (npm test and npm run test:adversarial do)`)
+}
+
+export class World {
+  readonly procs = new MeshProcs()
+  readonly fleet = uniqueFleet('adv')
+  readonly #dirs: string[] = []
+  #names = 0
+
+  private constructor (readonly lan: Lan) {}
+
+  /** A LAN of `hosts` namespace hosts (addresses 10.201.0.1…). */
+  static async create (hosts: number): Promise<World> {
+    assertFreshBuild()
+    assertFreshChildren()
+    return new World(await createLan(hosts))
+  }
+
+  host (i: number): LanHost { return this.lan.hosts[i] as LanHost }
+
+  /** The honest device (firmware-sim runtime) on host `i`, sampling every INTERVAL_MS, with a disk outbox. */
+  async device (label: string, i: number, config: Partial<NodeChildConfig> = {}): Promise<Honest> {
+    const dataDir = config.dataDir ?? await this.tempDir()
+    return await this.#node(label, i, { role: 'device', interval: INTERVAL_MS, dataDir, ...config })
+  }
+
+  /** An honest subscriber (a MeshNode subscribed to '#') on host `i`. */
+  async subscriber (label: string, i: number, config: Partial<NodeChildConfig> = {}): Promise<Honest> {
+    return await this.#node(label, i, { role: 'subscriber', ...config })
+  }
+
+  async attacker (i: number): Promise<Attacker> {
+    const host = this.host(i)
+    return await this.procs.run(this.lan, host, 'attacker', ATTACKER_CHILD, [JSON.stringify({ host: host.address, fleet: this.fleet })])
+  }
+
+  async #node (label: string, i: number, config: Partial<NodeChildConfig>): Promise<Honest> {
+    const host = this.host(i)
+    const full: NodeChildConfig = { role: 'subscriber', host: host.address, fleet: this.fleet, name: `${label.toLowerCase()}-${this.#names++}`, ...config }
+    return await this.procs.run(this.lan, host, label, NODE_CHILD, [JSON.stringify(full)])
+  }
+
+  async tempDir (): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'iotmesh-adv-'))
+    this.#dirs.push(dir)
+    return dir
+  }
+
+  /** A copy of a device's data directory: one SD-card image flashed on a second board. */
+  async cloneDir (dir: string): Promise<string> {
+    const copy = await this.tempDir()
+    await cp(dir, copy, { recursive: true })
+    return copy
+  }
+
+  async destroy (): Promise<void> {
+    await this.procs.killAll()
+    await this.lan.destroy()
+    await Promise.all(this.#dirs.map(async (dir) => { await rm(dir, { recursive: true, force: true }) }))
+  }
+}
+
+/** Resolves once `check` holds (asked every 100 ms), or rejects with `what` after `ms`. */
+export async function eventually (what: string, check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(100)
+  }
+}
+
+/** The node's address for links (`host:port`), as its `info` says. */
+export async function addressOf (node: Honest): Promise<{ host: string, port: number, id: string }> {
+  const info = await node.call<{ host: string, port: number, id: string }>('info')
+  return { host: info.host, port: info.port, id: info.id }
+}
+
+// ---- what the children reported ----
+
+export const healthOf = (node: MeshProc): HealthEvent[] => node.events.filter((e) => e.ev === 'health') as unknown as HealthEvent[]
+export const ticksOf = (node: MeshProc): TickEvent[] => node.events.filter((e) => e.ev === 'tick') as unknown as TickEvent[]
+export const attackerLinks = (attacker: MeshProc): AttackerLinkEvent[] => attacker.events.filter((e) => e.ev === 'alink') as unknown as AttackerLinkEvent[]
+
+/** Resolves once `node` has a link to `peer` (from its health reports or link events). */
+export async function linked (node: MeshProc, peer: string, signal: AbortSignal): Promise<void> {
+  await node.until(`${node.label} linked to ${peer.slice(0, 8)}`, () => node.linkedTo(peer) || healthOf(node).at(-1)?.links.includes(peer) === true ? true : undefined, signal)
+}
+
+/** Resolves once `subscriber` received `count` readings of `device` signed after `since` (wall ms). */
+export async function flowing (device: MeshProc, subscriber: MeshProc, signal: AbortSignal, count = 5, since = 0): Promise<void> {
+  await subscriber.until(`${subscriber.label} receiving ${device.label}'s readings`, () => {
+    const signed = new Set(ticksOf(device).filter((t) => t.t >= since).flatMap((t) => t.seqs))
+    return subscriber.seqsFrom(device.id).filter((s) => signed.has(s)).length >= count ? true : undefined
+  }, signal)
+}
+
+export interface Responsiveness {
+  reports: number
+  /** Longest silence between two health reports (or the phase's ends), ms. */
+  maxGapMs: number
+  /** The phase's p99 event-loop delay, as the smallest of DELAY_THRESHOLDS_MS that at most 1 % of its samples exceed. */
+  p99Ms: number
+  maxMs: number
+}
+
+/** Event-loop delay of `node` over [from, to] (wall ms), and the longest silence between its health reports. */
+export function responsiveness (node: MeshProc, from: number, to: number): Responsiveness {
+  const reports = healthOf(node).filter((h) => h.t >= from && h.t <= to)
+  let gap = 0
+  let last = from
+  for (const h of reports) { gap = Math.max(gap, h.t - last); last = h.t }
+  gap = Math.max(gap, to - last)
+  const samples = reports.reduce((n, h) => n + h.delay.count, 0)
+  const over = DELAY_THRESHOLDS_MS.map((_, i) => reports.reduce((n, h) => n + (h.delay.over[i] ?? 0), 0))
+  const p99 = DELAY_THRESHOLDS_MS.find((_, i) => (over[i] as number) <= samples / 100) ?? Infinity
+  return { reports: reports.length, maxGapMs: gap, p99Ms: samples === 0 ? Infinity : p99, maxMs: Math.max(0, ...reports.map((h) => h.delay.max)) }
+}
+
+export interface Sampling { ticks: number, expected: number, ratio: number, maxGapMs: number }
+
+/** The device's ticks over [from, to] against its interval. */
+export function sampling (device: MeshProc, from: number, to: number, interval = INTERVAL_MS): Sampling {
+  const ticks = ticksOf(device).filter((t) => t.t >= from && t.t <= to)
+  let gap = 0
+  let last = from
+  for (const t of ticks) { gap = Math.max(gap, t.t - last); last = t.t }
+  gap = Math.max(gap, to - last)
+  const expected = Math.floor((to - from) / interval)
+  return { ticks: ticks.length, expected, ratio: expected === 0 ? 1 : ticks.length / expected, maxGapMs: gap }
+}
+
+export interface Delivery { signed: number, received: number, ratio: number, missing: number[], duplicates: number }
+
+/** Of the frames `device` signed in [from, to], those `subscriber` received (at any time so far). */
+export function delivery (device: MeshProc, subscriber: MeshProc, from: number, to: number): Delivery {
+  const signed = ticksOf(device).filter((t) => t.t >= from && t.t <= to).flatMap((t) => t.seqs)
+  const all = subscriber.seqsFrom(device.id)
+  const got = new Set(all)
+  const missing = signed.filter((s) => !got.has(s))
+  return { signed: signed.length, received: signed.length - missing.length, ratio: signed.length === 0 ? 0 : 1 - missing.length / signed.length, missing, duplicates: all.length - got.size }
+}
+
+export interface Memory { beforeBytes: number, peakBytes: number, growthBytes: number }
+
+/** RSS of `node` at the last report before `from`, and its highest from then to `to`. */
+export function memory (node: MeshProc, from: number, to: number): Memory {
+  const reports = healthOf(node)
+  const before = reports.filter((h) => h.t < from).at(-1)?.rss ?? reports[0]?.rss ?? 0
+  const peak = Math.max(before, ...reports.filter((h) => h.t >= from && h.t <= to).map((h) => h.rss))
+  return { beforeBytes: before, peakBytes: peak, growthBytes: peak - before }
+}
+
+/** Waits until `subscriber` has every frame `device` signed in [from, to], or `ms` passed (the repair path may need a sync round). */
+export async function settle (device: MeshProc, subscriber: MeshProc, from: number, to: number, ms = 3000): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end && delivery(device, subscriber, from, to).missing.length > 0 && subscriber.alive) await sleep(100)
+}
+
+/** One phase of an attack: from `from` to `to` (wall ms); delivery counts frames signed up to `signedBy` (default `to`). */
+export interface Phase { name: string, from: number, to: number, signedBy?: number }
+
+export interface Verdict {
+  phase: string
+  responsive: Responsiveness
+  sampling: Sampling
+  delivery: Delivery
+}
+
+/** Measures one phase: the attacked node's responsiveness, the device's sampling, and the share of its frames `subscriber` received. */
+export function judge (attacked: MeshProc, device: MeshProc, subscriber: MeshProc, phase: Phase): Verdict {
+  return {
+    phase: phase.name,
+    responsive: responsiveness(attacked, phase.from, phase.to),
+    sampling: sampling(device, phase.from, phase.to),
+    delivery: delivery(device, subscriber, phase.from, phase.signedBy ?? phase.to)
+  }
+}
+
+/** The suite's assertions for one phase (BOUNDS), with the measures in every message. */
+export function expectHealthy (v: Verdict, label: string): void {
+  const say = (what: string): string => `${label}, ${v.phase}: ${what} (${JSON.stringify({ ...v, delivery: { ...v.delivery, missing: v.delivery.missing.slice(0, 10) } })})`
+  expect(v.responsive.maxGapMs, say('the attacked node went silent (event loop taken)')).toBeLessThanOrEqual(BOUNDS.healthGapMs)
+  expect(v.responsive.p99Ms, say('event-loop delay p99')).toBeLessThanOrEqual(BOUNDS.loopP99Ms)
+  expect(v.responsive.maxMs, say('event-loop delay max')).toBeLessThanOrEqual(BOUNDS.loopMaxMs)
+  expect(v.sampling.ratio, say('the device sampled off its schedule')).toBeGreaterThanOrEqual(BOUNDS.sampling)
+  expect(v.sampling.maxGapMs, say('the longest time between two samples')).toBeLessThanOrEqual(BOUNDS.tickGapMs)
+  expect(v.delivery.ratio, say('honest delivery')).toBeGreaterThanOrEqual(BOUNDS.delivery)
+  expect(v.delivery.duplicates, say('readings delivered twice')).toBe(0)
+}
+
+export function expectMemoryBounded (m: Memory, label: string): void {
+  expect(m.growthBytes, `${label}: RSS grew from ${mb(m.beforeBytes)} to ${mb(m.peakBytes)}`).toBeLessThanOrEqual(BOUNDS.rssGrowth)
+}
+
+const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`
+
+/** One line of figures per attack, for the suite's log (and for picking the bounds with data). */
+export function log (label: string, figures: Record<string, unknown>): void {
+  const round = (_: string, v: unknown): unknown => typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v
+  console.log(`[adversarial] ${label} ${JSON.stringify(figures, round)}`)
+}
+
+// ---- the common plot: a device, a subscriber, an attacker ----
+
+/** The honest device P (host 0), the honest subscriber S (host 1), the attacker A (host 2), all on one LAN with mDNS. */
+export interface Stage {
+  world: World
+  device: Honest
+  subscriber: Honest
+  attacker: Attacker
+  /** The device's link address. */
+  at: { host: string, port: number, id: string }
+}
+
+/**
+ * Sets the stage: P and S find each other by mDNS and link; S receives P's readings; A links to
+ * the node it attacks (`linkTo`: the device by default) with its own valid key. `extraHosts` adds
+ * hosts (3, 4, …) for nodes a test starts itself.
+ */
+export async function stage (options: { linkTo?: 'device' | 'subscriber' | 'none', extraHosts?: number, device?: Partial<NodeChildConfig>, world?: World } = {}): Promise<Stage> {
+  const world = options.world ?? await World.create(3 + (options.extraHosts ?? 0))
+  try {
+    const [device, subscriber, attacker] = await Promise.all([world.device('P', 0, options.device), world.subscriber('S', 1), world.attacker(2)])
+    const signal = AbortSignal.timeout(20_000)
+    await linked(subscriber, device.id, signal)
+    await flowing(device, subscriber, signal)
+    const at = await addressOf(device)
+    const linkTo = options.linkTo ?? 'device'
+    if (linkTo !== 'none') {
+      const target = linkTo === 'device' ? at : await addressOf(subscriber)
+      await attacker.call('link', { host: target.host, port: target.port, peer: target.id })
+      await linked(linkTo === 'device' ? device : subscriber, attacker.id, signal)
+    }
+    return { world, device, subscriber, attacker, at }
+  } catch (err) {
+    await world.destroy()
+    throw err
+  }
+}
+
+export interface Played {
+  /** Wall-clock ms: the attack began, ended (the attacker left, if it did), and the observation ended. */
+  t0: number
+  t1: number
+  t2: number
+  during: Verdict
+  after: Verdict
+  memory: Memory
+  /** What the attack command answered (undefined if it did not answer in time), and what `after` did. */
+  result: unknown
+  afterResult: unknown
+}
+
+/**
+ * Plays one attack against the stage: `attack` runs for at least `attackMs` (its own work may end
+ * sooner: a single message), then the attacker leaves (closes everything) unless `stay`, and the
+ * world is watched for `afterMs`. Measures the attacked node (`attacked`, default the device).
+ */
+export async function play (s: Stage, options: {
+  attack: () => Promise<unknown>
+  /** Runs while the world is watched after the attack (a redial, say). */
+  after?: () => Promise<unknown>
+  attackMs?: number
+  afterMs?: number
+  stay?: boolean
+  attacked?: Honest
+}): Promise<Played> {
+  const attackMs = options.attackMs ?? 8000
+  const afterMs = options.afterMs ?? 5000
+  const attacked = options.attacked ?? s.device
+  await sleep(1000) // a baseline second: RSS and delay before
+  const t0 = Date.now()
+  let result: unknown
+  const work = options.attack().then((r) => { result = r }, (err: Error) => { result = { error: err.message.slice(0, 300) } })
+  const frozen = frozenWatch(attacked)
+  await Promise.race([Promise.all([work, sleep(attackMs)]), sleep(attackMs + 20_000), frozen.promise])
+  const t1 = Date.now()
+  let afterResult: unknown
+  if (!frozen.seen) {
+    if (options.stay !== true) await s.attacker.call('leave', {}, 3000).catch(() => {})
+    const watching = (options.after?.() ?? Promise.resolve()).then((r) => { afterResult = r }, (err: Error) => { afterResult = { error: err.message.slice(0, 300) } })
+    await Promise.race([Promise.all([sleep(afterMs), Promise.race([watching, sleep(afterMs + 20_000)])]), frozen.promise])
+  }
+  frozen.stop()
+  const t2 = Date.now()
+  await settle(s.device, s.subscriber, t0, t2 - 1000)
+  return {
+    t0,
+    t1,
+    t2,
+    during: judge(attacked, s.device, s.subscriber, { name: 'during the attack', from: t0, to: t1 }),
+    after: judge(attacked, s.device, s.subscriber, { name: 'after the attack', from: t1, to: t2, signedBy: t2 - 1000 }),
+    memory: memory(attacked, t0, t2),
+    result,
+    afterResult
+  }
+}
+
+/**
+ * Resolves once `node` has sent no health report for FROZEN_MS: its event loop is taken, and
+ * watching on would only burn a core for nothing (the verdict is already in).
+ */
+function frozenWatch (node: MeshProc): { promise: Promise<void>, seen: boolean, stop: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  const watch = { seen: false, stop: () => { clearInterval(timer) }, promise: Promise.resolve() }
+  watch.promise = new Promise<void>((resolve) => {
+    timer = setInterval(() => {
+      const last = healthOf(node).at(-1)?.t ?? 0
+      if (Date.now() - last > FROZEN_MS) { watch.seen = true; clearInterval(timer); resolve() }
+    }, 250)
+  })
+  return watch
+}
+
+/** The suite's verdict on a played attack: responsive, on schedule and delivering during and after, memory bounded. */
+export function expectSurvived (played: Played, label: string): void {
+  log(label, { during: brief(played.during), after: brief(played.after), rssMB: [played.memory.beforeBytes, played.memory.peakBytes].map((b) => Math.round(b / 1048576)), result: played.result })
+  expectHealthy(played.during, label)
+  expectHealthy(played.after, label)
+  expectMemoryBounded(played.memory, label)
+}
+
+function brief (v: Verdict): Record<string, unknown> {
+  return { ...v.responsive, p99Ms: Number.isFinite(v.responsive.p99Ms) ? v.responsive.p99Ms : '>1000', ticks: `${v.sampling.ticks}/${v.sampling.expected}`, tickGap: v.sampling.maxGapMs, delivered: `${v.delivery.received}/${v.delivery.signed}`, dup: v.delivery.duplicates }
+}
