@@ -30,22 +30,27 @@ export const ATTACKER_CHILD = `${root}dist/test/adversarial/attacker-child.js`
 export const INTERVAL_MS = 100
 
 /**
- * What "the node stays responsive" means here, picked with data (test/adversarial/README.md):
- * on this suite's 2-core CI machine, with the whole test suite running beside it, an idle node's
- * worst 250 ms period had a p99 event-loop delay of … and a max of …; a honest flood of readings adds
- * little. The bounds leave room for a busy machine, not for a message that takes the loop.
+ * What "the node stays responsive" means here, picked with data. On the 2-core machine this suite
+ * was written on, shared with other jobs (load average 4–9), honest nodes that no attack touched
+ * measured, over 8 s and 5 s phases: p99 event-loop delay 5–10 ms (20 ms once), worst single delay
+ * 6–62 ms alone and up to 102 ms with the whole `npm test` running beside them; at most 2 of 80
+ * ticks late, the longest time between two ticks 211 ms; RSS +9 to +24 MB; silences between health
+ * reports under 300 ms. The attacks of the issue, on today's main, measure: silences of 4–13 s
+ * (WANT, PEERS, floods), single delays of 0.6–6.5 s (INTEREST and KEY floods, 66,000 origins),
+ * p99 of 50 ms or more, 0–17 % of the ticks, RSS +48 to +290 MB. The bounds sit between the two:
+ * room for a busy machine, none for a message that takes the loop.
  */
 export const BOUNDS = {
-  /** Worst p99 of the event-loop delay over one health period (250 ms), ms beyond the monitor's 5 ms resolution. */
-  loopP99Ms: 25,
+  /** The phase's p99 event-loop delay, ms beyond the monitor's 5 ms resolution (≤ 1 % of samples delayed more). */
+  loopP99Ms: 20,
   /** Worst single event-loop delay, ms. */
-  loopMaxMs: 100,
+  loopMaxMs: 250,
   /** Longest silence between two health reports, ms (they are due every 250 ms). */
   healthGapMs: 1000,
   /** Ticks at least this share of the interval count (the device's timer re-arms after each tick, so it drifts a little). */
   sampling: 0.95,
   /** Longest time between two ticks, ms. */
-  tickGapMs: INTERVAL_MS + 150,
+  tickGapMs: INTERVAL_MS + 250,
   /** Share of the device's frames the subscriber must receive. */
   delivery: 0.99,
   /** RSS growth of the attacked node over the attack, bytes. */
@@ -328,6 +333,8 @@ export interface Played {
   /** What the attack command answered (undefined if it did not answer in time), and what `after` did. */
   result: unknown
   afterResult: unknown
+  /** Links of the attacker that the far end closed during the attack (a node disconnected it). */
+  attackerDropped: number
 }
 
 /**
@@ -371,7 +378,8 @@ export async function play (s: Stage, options: {
     after: judge(attacked, s.device, s.subscriber, { name: 'after the attack', from: t1, to: t2, signedBy: t2 - 1000 }),
     memory: memory(attacked, t0, t2),
     result,
-    afterResult
+    afterResult,
+    attackerDropped: attackerLinks(s.attacker).filter((e) => !e.up && e.t >= t0 && e.t <= t1 && e.reason !== 'local').length
   }
 }
 
@@ -393,7 +401,13 @@ function frozenWatch (node: MeshProc): { promise: Promise<void>, seen: boolean, 
 
 /** The suite's verdict on a played attack: responsive, on schedule and delivering during and after, memory bounded. */
 export function expectSurvived (played: Played, label: string): void {
-  log(label, { during: brief(played.during), after: brief(played.after), rssMB: [played.memory.beforeBytes, played.memory.peakBytes].map((b) => Math.round(b / 1048576)), result: played.result })
+  log(label, {
+    during: brief(played.during),
+    after: brief(played.after),
+    rssMB: [played.memory.beforeBytes, played.memory.peakBytes].map((b) => Math.round(b / 1048576)),
+    attackerDropped: played.attackerDropped,
+    result: played.result
+  })
   expectHealthy(played.during, label)
   expectHealthy(played.after, label)
   expectMemoryBounded(played.memory, label)
