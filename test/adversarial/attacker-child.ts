@@ -30,6 +30,8 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER
 /** Entries per routing message: the most an honest node sends (messages.ts MAX_ENTRIES). */
 const PER_MESSAGE = 200
 
+interface MdnsRecord { name: string, type: string, ttl: number }
+
 /** An identity the attacker holds: its transport, and its links by the id at the other end. */
 interface Identity { keys: KeyPair, transport: Transport, links: Map<DeviceId, Link>, discovery?: MdnsDiscovery }
 
@@ -52,7 +54,8 @@ function attach (identity: Identity, link: Link): void {
   send({ ev: 'alink', self: identity.keys.id, peer, up: true, t: Date.now() })
   link.on('close', (info) => {
     if (identity.links.get(peer) === link) identity.links.delete(peer)
-    send({ ev: 'alink', self: identity.keys.id, peer, up: false, t: Date.now(), reason: info.reason, ...(info.error === undefined ? {} : { error: String((info.error as { code?: string }).code ?? info.error.message) }) })
+    const error = info.error === undefined ? undefined : String((info.error as { code?: string }).code ?? info.error.message)
+    send({ ev: 'alink', self: identity.keys.id, peer, up: false, t: Date.now(), reason: info.reason, ...(error === undefined ? {} : { error }) })
   })
   if (identity !== main) return
   link.on('message', (bytes) => {
@@ -140,21 +143,25 @@ function crafted (variant: string, signer: KeyPair, s: number): Uint8Array {
   const bt = (): [Uint8Array, Uint8Array] => [nint(-3), float64(Date.now() / 1000)]
   const seqEntry = (n = s): [Uint8Array, Uint8Array] => [text('seq'), uint(n)]
   const record = (entries: Array<[Uint8Array, Uint8Array]>): Uint8Array => array([map(entries)])
+  const plain = record([bt(), seqEntry(), [uint(0), text('x')], [uint(2), uint(1)]])
   switch (variant) {
     // RFC 8428 §4.5.1: a name of letters, digits and ":./_-" only; `watch` and resolvePack throw on "a b".
     case 'bad-name': return sign1(signer, header, record([bt(), seqEntry(), [uint(0), text('a b')], [uint(2), uint(1)]]))
     // RFC 9052 §3: duplicate labels in a header map: the message must not be processed.
-    case 'dup-alg': return sign1(signer, map([[uint(1), nint(ALG_ED25519)], [uint(1), nint(-8)], [uint(4), kid]]), record([bt(), seqEntry(), [uint(0), text('x')], [uint(2), uint(1)]]))
-    case 'dup-kid': return sign1(signer, map([[uint(1), nint(ALG_ED25519)], [uint(4), bstr(randomBytes(16))], [uint(4), kid]]), record([bt(), seqEntry(), [uint(0), text('x')], [uint(2), uint(1)]]))
+    case 'dup-alg': return sign1(signer, map([[uint(1), nint(ALG_ED25519)], [uint(1), nint(-8)], [uint(4), kid]]), plain)
+    case 'dup-kid': return sign1(signer, map([[uint(1), nint(ALG_ED25519)], [uint(4), bstr(randomBytes(16))], [uint(4), kid]]), plain)
     // RFC 8949 §5.6 / RFC 8428 §6: duplicate keys in a SenML record (a second seq, a second value).
     case 'dup-seq': return sign1(signer, header, record([bt(), seqEntry(s + 1_000_000), seqEntry(), [uint(0), text('x')], [uint(2), uint(1)]]))
     case 'dup-value': return sign1(signer, header, record([bt(), seqEntry(), [uint(0), text('x')], [uint(2), uint(1)], [uint(2), uint(2)]]))
     // RFC 8949 §3.1: text strings are UTF-8; 0xff never occurs in UTF-8.
-    case 'bad-utf8': return sign1(signer, header, record([bt(), seqEntry(), [uint(0), text('x')], [uint(3), concatBytes(cborHead(3, 3), Uint8Array.of(0x61, 0xff, 0xfe))]]))
+    case 'bad-utf8': return sign1(signer, header, record([bt(), seqEntry(), [uint(0), text('x')], [uint(3), Uint8Array.of(0x63, 0x61, 0xff, 0xfe)]]))
     // RFC 8428 §6: labels are integers or text; 2.0 as a float is neither (cbor-x reads it as 2, "v").
     case 'float-label': return sign1(signer, header, record([bt(), seqEntry(), [uint(0), text('x')], [Uint8Array.of(0xf9, 0x40, 0x00), uint(1)]]))
     // RFC 8949 §4.2.1: preferred serialization: 1 written as 0x18 0x01, a map of 4 with a one-byte length.
-    case 'non-preferred': return sign1(signer, header, array([map([bt(), seqEntry(), [uint(0), text('x')], [uint(2), Uint8Array.of(0x18, 0x01)]], Uint8Array.of(0xb8, 0x04))]))
+    case 'non-preferred': {
+      const entries: Array<[Uint8Array, Uint8Array]> = [bt(), seqEntry(), [uint(0), text('x')], [uint(2), Uint8Array.of(0x18, 0x01)]]
+      return sign1(signer, header, array([map(entries, Uint8Array.of(0xb8, 0x04))]))
+    }
     default: throw new Error(`unknown variant ${variant}`)
   }
 }
@@ -199,7 +206,9 @@ async function halfOpen ({ host, port, count, durationMs }: { host: string, port
   return { opened, refused, closedByPeer, maxOpen, open }
 }
 
-async function helloFlood ({ host, port, durationMs, concurrency }: { host: string, port: number, durationMs: number, concurrency: number }): Promise<unknown> {
+interface FloodInit { host: string, port: number, durationMs: number, concurrency: number }
+
+async function helloFlood ({ host, port, durationMs, concurrency }: FloodInit): Promise<unknown> {
   const end = Date.now() + durationMs
   let hellos = 0
   let replies = 0
@@ -234,12 +243,13 @@ async function dial (identity: Identity, host: string, port: number, id?: string
 /** Commands; `id` is the IPC call's own, so a peer's id is passed as `peer` (and a link's far end as `to`). */
 const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   info: async () => ({ id: keys.id }),
-  link: async ({ host, port, peer }) => { const link = await dial(main, host as string, port as number, peer as string | undefined); return { peer: link.remote.id } },
+  link: async ({ host, port, peer }) => ({ peer: (await dial(main, host as string, port as number, peer as string | undefined)).remote.id }),
   links: async () => [...main.links.keys()],
   /** Honest interest in `filters` (our own declaration): neighbours send us frames, which `capture` keeps. */
   declare: async (m) => {
     capturing = true
-    await push(target(m), encodeMessage({ kind: MSG.INTEREST, entries: [{ kid: deviceIdToBytes(keys.id), version: 1, hops: 0, filters: m.filters as string[] }] }))
+    const own = { kid: deviceIdToBytes(keys.id), version: 1, hops: 0, filters: m.filters as string[] }
+    await push(target(m), encodeMessage({ kind: MSG.INTEREST, entries: [own] }))
     return {}
   },
   heard: async () => ({ kinds: heard.kinds, subscribers: [...heard.subscribers.keys()] }),
@@ -261,18 +271,22 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
     }
     return { sent, subscribers: heard.subscribers.size }
   },
-  /** `count` invented peers (PEERS), subscribers (INTEREST) or keys (KEY), PER_MESSAGE a message, as fast as the link takes them (for `durationMs` at most). */
+  /**
+   * `count` invented peers (PEERS), subscribers (INTEREST) or keys (KEY), PER_MESSAGE a message, as
+   * fast as the link takes them (for `durationMs` at most).
+   */
   flood: async (m) => {
     const link = target(m)
     const count = m.count as number
     const started = Date.now()
     const end = started + ((m.durationMs as number | undefined) ?? 60_000)
+    const addresses = [config.host] // our own host's closed ports: a node that dials one is refused at once
     let messages = 0
     let entries = 0
     while (entries < count && link.open && Date.now() < end) {
       const n = Math.min(PER_MESSAGE, count - entries)
       const message: RoutingMessage = m.kind === 'peers'
-        ? { kind: MSG.PEERS, peers: Array.from({ length: n }, (_, i) => ({ id: deviceIdFromBytes(randomBytes(16)), port: 1024 + ((entries + i) % 60000), addresses: [config.host] })) }
+        ? { kind: MSG.PEERS, peers: Array.from({ length: n }, (_, i) => ({ id: deviceIdFromBytes(randomBytes(16)), port: 1024 + i, addresses })) }
         : m.kind === 'interest'
           ? { kind: MSG.INTEREST, entries: Array.from({ length: n }, () => ({ kid: randomBytes(16), version: 1, hops: 0, filters: ['#'] })) }
           : { kind: MSG.KEY, keys: Array.from({ length: n }, () => randomBytes(32)) }
@@ -365,7 +379,8 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
       const address = await identity.transport.listen({ host: config.host, port: 0 })
       identity.transport.on('link', (link) => { attach(identity, link) })
       if (announce === true && responder !== undefined) {
-        identity.discovery = createMdnsDiscovery({ identity: k, port: address.port, name: `sybil-${k.id.slice(0, 8)}`, fleet: config.fleet, browse: false }, { responder })
+        const name = `sybil-${k.id.slice(0, 8)}`
+        identity.discovery = createMdnsDiscovery({ identity: k, port: address.port, name, fleet: config.fleet, browse: false }, { responder })
         await identity.discovery.start()
       }
       try { await dial(identity, host as string, port as number, peer as string); linked++ } catch { /* refused: counted by `linked` */ }
@@ -375,7 +390,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   },
   sybilLinks: async () => sybils.reduce((n, s) => n + [...s.links.values()].filter((l) => l.open).length, 0),
   halfOpen: async (m) => await halfOpen(m as never),
-  helloFlood: async (m) => await helloFlood(m as never),
+  helloFlood: async (m) => await helloFlood(m as unknown as FloodInit),
   /**
    * Tries to link again with the main key, `attempts` times `everyMs` apart: how each went
    * (`refused`: the dial failed; `dropped`: linked, then closed within `holdMs`; `kept`).
@@ -398,7 +413,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   /** What an mDNS browser hears for `durationMs` after asking for iotmesh services (name, type, TTL of every record). */
   mdnsQuery: async ({ durationMs }) => {
     const make = createRequire(import.meta.url)('multicast-dns') as (o?: object) => {
-      on: (e: string, l: (p: { answers?: Array<{ name: string, type: string, ttl: number }>, additionals?: Array<{ name: string, type: string, ttl: number }> }) => void) => void
+      on: (e: string, l: (p: { answers?: MdnsRecord[], additionals?: MdnsRecord[] }) => void) => void
       query: (q: object) => void
       destroy: (cb: () => void) => void
     }

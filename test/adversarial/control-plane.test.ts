@@ -1,6 +1,8 @@
-import { afterEach, it } from 'vitest'
+import { afterAll, afterEach, it } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
-import { TEST_TIMEOUT, eventually, expectSurvived, itLong, play, stage, type Stage } from '../helpers/adversary.js'
+import {
+  TEST_TIMEOUT, eventually, expectNoHarnessErrors, expectSurvived, itLong, onlyVerdicts, play, stage, type Stage
+} from '../helpers/adversary.js'
 
 /**
  * The issue's control-plane rows, each played by a neighbour with its own valid key (open mode)
@@ -11,52 +13,55 @@ import { TEST_TIMEOUT, eventually, expectSurvived, itLong, play, stage, type Sta
 describeNet('adversarial: control messages', () => {
   let s: Stage | undefined
   afterEach(async () => { await s?.world.destroy(); s = undefined })
+  afterAll(expectNoHarnessErrors)
 
   // Fixed by WP 10-C1 (routing): want.ts spends its budget only on stored frames, so it loops ~2^53 times.
-  it.fails('one WANT [[kid, 0, 2^53−1]] does bounded work: the device stays responsive and keeps sampling and delivering', async () => {
+  it.fails('one WANT [[kid, 0, 2^53−1]] does bounded work: the device stays responsive and keeps sampling and delivering', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('want', { to: stage_.device.id, origin: stage_.device.id, from: 0, upto: Number.MAX_SAFE_INTEGER })
     })
     expectSurvived(played, 'WANT range')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-C1 (routing): INTEREST versions and hops are unauthenticated, and a higher version wins.
-  it.fails('INTEREST for every subscriber heard of, version 2^53−1 and hops 0, cannot take the route: the subscriber keeps receiving', async () => {
+  it.fails('INTEREST for every subscriber heard of, version 2^53−1 and hops 0, cannot take the route: the subscriber keeps receiving',
+    onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const { attacker, subscriber } = stage_
     // The device tells every new neighbour of the subscribers it routes to (INTEREST): the attacker heard of S.
-    await eventually('the attacker hearing of the subscriber', async () => (await attacker.call<{ subscribers: string[] }>('heard')).subscribers.includes(subscriber.id))
+    const heard = async (): Promise<string[]> => (await attacker.call<{ subscribers: string[] }>('heard')).subscribers
+    await eventually('the attacker hearing of the subscriber', async () => (await heard()).includes(subscriber.id))
     const played = await play(stage_, {
       attack: async () => await attacker.call('hijack', { to: stage_.device.id, rounds: 8, everyMs: 1000 }, 20_000)
     })
     expectSurvived(played, 'INTEREST hijack')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-C1 (routing): the peer-exchange table is unbounded, with an O(n) scan per entry.
-  itLong.fails('132,600 invented peers in PEERS: bounded table, bounded work', async () => {
+  itLong.fails('132,600 invented peers in PEERS: bounded table, bounded work', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'peers', count: 132_600, durationMs: 8000 }, 15_000)
     })
     expectSurvived(played, 'PEERS flood')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-C1 (routing): the interest table has no cap on subscribers, in total or per neighbour.
-  itLong.fails('116,800 invented subscribers in INTEREST: bounded table, bounded work', async () => {
+  itLong.fails('116,800 invented subscribers in INTEREST: bounded table, bounded work', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'interest', count: 116_800, durationMs: 8000 }, 15_000)
     })
     expectSurvived(played, 'INTEREST flood')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-C2 (scoring): KEY is learned without a budget; 100,000 keys fit in the store.
-  itLong.fails('361,000 random KEYs: memory bounded, bounded work', async () => {
+  itLong.fails('361,000 random KEYs: memory bounded, bounded work', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'keys', count: 361_000, durationMs: 8000 }, 15_000)
     })
     expectSurvived(played, 'KEY flood')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 })

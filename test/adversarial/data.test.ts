@@ -1,7 +1,8 @@
-import { afterEach, expect } from 'vitest'
+import { afterAll, afterEach, expect } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
-  TEST_TIMEOUT, attackerLinks, eventually, expectSurvived, flowing, itLong, linked, play, stage, type Played, type Stage
+  TEST_TIMEOUT, attackerLinks, eventually, expectNoHarnessErrors, expectSurvived, flowing, itLong, linked, onlyVerdicts, play, stage,
+  type Played, type Stage
 } from '../helpers/adversary.js'
 
 /**
@@ -20,6 +21,7 @@ function disconnectedBy (s: Stage, peer: string, played: Played): boolean {
 describeNet('adversarial: floods of frames', () => {
   let s: Stage | undefined
   afterEach(async () => { await s?.world.destroy(); s = undefined })
+  afterAll(expectNoHarnessErrors)
 
   /** Floods the device for 8 s; then tries to link again three times, 1.5 s apart. */
   async function flood (kind: 'valid' | 'badsig' | 'unknown'): Promise<void> {
@@ -27,7 +29,7 @@ describeNet('adversarial: floods of frames', () => {
     const { attacker, device, at } = stage_
     const played = await play(stage_, {
       attack: async () => await attacker.call('data', { to: device.id, kind, durationMs: 8000 }, 20_000),
-      after: async () => await attacker.call<string[]>('redial', { host: at.host, port: at.port, peer: device.id, attempts: 3, everyMs: 1500, holdMs: 1000 }, 20_000),
+      after: async () => await attacker.call<string[]>('redial', { ...at, peer: device.id, attempts: 3, everyMs: 1500, holdMs: 1000 }, 20_000),
       stay: true
     })
     expectSurvived(played, `${kind} frames flood`)
@@ -36,22 +38,24 @@ describeNet('adversarial: floods of frames', () => {
   }
 
   // Fixed by WP 10-C2 (scoring: per-peer budgets, disconnect below a threshold) and WP 10-B (per-link flow control).
-  itLong.fails('a flood of validly signed frames from one neighbour: the device keeps its schedule, the flooder is disconnected and kept out', async () => {
+  itLong.fails('a flood of validly signed frames from one neighbour: the device keeps its schedule, the flooder is disconnected and kept out',
+    onlyVerdicts(async () => {
     await flood('valid')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-C2 (scoring) and WP 10-B (flow control).
-  itLong.fails('a flood of frames with bad signatures: the device keeps its schedule, the flooder is disconnected and kept out', async () => {
+  itLong.fails('a flood of frames with bad signatures: the device keeps its schedule, the flooder is disconnected and kept out', onlyVerdicts(async () => {
     await flood('badsig')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-C2 (scoring) and WP 10-B (flow control).
-  itLong.fails('a flood of frames from signers never named: the device keeps its schedule, the flooder is disconnected and kept out', async () => {
+  itLong.fails('a flood of frames from signers never named: the device keeps its schedule, the flooder is disconnected and kept out',
+    onlyVerdicts(async () => {
     await flood('unknown')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-C2 (replay state strangers cannot evict).
-  itLong.fails('65,536 fresh origins, then a replay of a quiet device\'s frames: no frame is delivered twice', async () => {
+  itLong.fails('65,536 fresh origins, then a replay of a quiet device\'s frames: no frame is delivered twice', onlyVerdicts(async () => {
     const stage_ = s = await stage({ linkTo: 'subscriber', extraHosts: 1 })
     const { world, attacker, subscriber } = stage_
     // Q: a device that publishes a while and then sleeps; the attacker, linked to it, keeps copies of its frames.
@@ -81,5 +85,5 @@ describeNet('adversarial: floods of frames', () => {
     const seqs = subscriber.seqsFrom(q.id)
     expect(seqs.length - new Set(seqs).size, `readings of the quiet device delivered twice (of ${before} before the attack)`).toBe(0)
     expectSurvived(played, '65,536 origins then a replay')
-  }, 2 * TEST_TIMEOUT)
+  }), 2 * TEST_TIMEOUT)
 })

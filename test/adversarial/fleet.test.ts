@@ -1,8 +1,8 @@
-import { afterEach, expect, it } from 'vitest'
+import { afterAll, afterEach, expect, it } from 'vitest'
 import { fileURLToPath } from 'node:url'
 import { describeNet } from '../helpers/netns.js'
 import { JsonLines } from '../helpers/lan.js'
-import { TEST_TIMEOUT, World, itLong, sleep } from '../helpers/adversary.js'
+import { TEST_TIMEOUT, World, expectNoHarnessErrors, itLong, onlyVerdicts, sleep } from '../helpers/adversary.js'
 
 /**
  * The issue's rows without an attacker: the control plane of a simulated fleet looping on its
@@ -10,6 +10,9 @@ import { TEST_TIMEOUT, World, itLong, sleep } from '../helpers/adversary.js'
  */
 
 const IOTMESH = fileURLToPath(new URL('../../bin/iotmesh.js', import.meta.url))
+/** One report of loop-monitor.ts. */
+interface LoopReport { t: number, p99: number, max: number }
+
 const LOOP_MONITOR = fileURLToPath(new URL('../../dist/test/adversarial/loop-monitor.js', import.meta.url))
 /** The issue's run: 50 hybrid devices over memory links for 30 s. */
 const SIM_SECONDS = 30
@@ -19,8 +22,9 @@ const STARVED_MS = 2000
 describeNet('adversarial: a fleet on its own', () => {
   let world: World | undefined
   afterEach(async () => { await world?.destroy(); world = undefined })
+  afterAll(expectNoHarnessErrors)
 
-  itLong('iotmesh sim --devices 50 --mode hybrid --transport memory --duration 30 ends on time and answers SIGINT', async () => {
+  itLong('iotmesh sim --devices 50 --mode hybrid --transport memory --duration 30 ends on time and answers SIGINT', onlyVerdicts(async () => {
     world = await World.create(1)
     const started = Date.now()
     const sim = new JsonLines(world.lan.spawn(world.host(0), process.execPath,
@@ -34,19 +38,26 @@ describeNet('adversarial: a fleet on its own', () => {
     }
     const summary = sim.lines.at(-1)
     // The loop monitor's reports: a control plane looping in microtasks starves the timer that sends them.
-    const loop = sim.stderr.split('\n').filter((l) => l.startsWith('iotmesh-loop ')).map((l) => JSON.parse(l.slice(13)) as { t: number, p99: number, max: number })
+    const loop = sim.stderr.split('\n').filter((l) => l.startsWith('iotmesh-loop ')).map((l) => JSON.parse(l.slice(13)) as LoopReport)
     // From 5 s in: starting 50 devices and a gateway may hold the loop for a second.
     const gaps = loop.slice(1).map((r, i) => r.t > started + 5000 ? r.t - (loop[i] as { t: number }).t : 0)
-    const figures = { seconds: ended === undefined ? null : (ended - started) / 1000, answeredSigint, reports: loop.length, maxGapMs: Math.max(0, ...gaps), maxDelayMs: Math.max(0, ...loop.map((r) => r.max)), summary }
+    const figures = {
+      seconds: ended === undefined ? null : (ended - started) / 1000,
+      answeredSigint,
+      reports: loop.length,
+      maxGapMs: Math.max(0, ...gaps),
+      maxDelayMs: Math.max(0, ...loop.map((r) => r.max)),
+      summary
+    }
     console.log(`[adversarial] memory fleet ${JSON.stringify(figures)}`)
     expect(summary, `the summary; stderr: ${sim.stderr.slice(-500)}`).toMatchObject({ devices: 50 })
     expect(ended, `the run did not end within ${SIM_SECONDS + 15} s (after SIGINT: ${String(answeredSigint)})`).toBeDefined()
     expect(((ended as number) - started) / 1000).toBeLessThanOrEqual(SIM_SECONDS + 15)
     expect(figures.maxGapMs, 'the longest time the loop monitor\'s timer was starved, ms').toBeLessThanOrEqual(STARVED_MS)
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-B (RFC 6762 §10 TTLs): the service PTR lives 28,800 s today.
-  it.fails('a power-cut device leaves DNS-SD browsers within minutes: host-bound records 120 s, none over 75 min (RFC 6762 §10)', async () => {
+  it.fails('a power-cut device leaves DNS-SD browsers within minutes: host-bound records 120 s, none over 75 min (RFC 6762 §10)', onlyVerdicts(async () => {
     world = await World.create(2)
     const device = await world.device('P', 0)
     const browser = await world.attacker(1)
@@ -59,5 +70,5 @@ describeNet('adversarial: a fleet on its own', () => {
       expect(r.ttl, `${r.type} ${r.name}: no record lives longer than 75 min`).toBeLessThanOrEqual(4500)
       if (['SRV', 'A', 'AAAA'].includes(r.type)) expect(r.ttl, `${r.type} ${r.name}: bound to a host name, 120 s`).toBeLessThanOrEqual(120)
     }
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 })

@@ -1,6 +1,8 @@
-import { afterEach, expect } from 'vitest'
+import { afterAll, afterEach, expect } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
-import { TEST_TIMEOUT, World, healthOf, itLong, play, stage, ticksOf, type Honest, type Stage } from '../helpers/adversary.js'
+import {
+  TEST_TIMEOUT, World, expectNoHarnessErrors, healthOf, itLong, onlyVerdicts, play, stage, ticksOf, type Honest, type Stage
+} from '../helpers/adversary.js'
 import type { ReadingEvent } from './protocol.js'
 
 /**
@@ -15,13 +17,15 @@ const DETECTION_MS = 3000
 describeNet('adversarial: cloned identities', () => {
   let s: Stage | undefined
   afterEach(async () => { await s?.world.destroy(); s = undefined })
+  afterAll(expectNoHarnessErrors)
 
   /** (seq, sampling time) of every frame `device` signed, as keys. */
   const signed = (device: Honest, from = 0, to = Infinity): Map<number, number> =>
     new Map(ticksOf(device).filter((t) => t.t >= from && t.t <= to).flatMap((t) => t.seqs.map((seq, i) => [seq, t.times[i] as number] as [number, number])))
 
   // Fixed by WP 10-C2 (clone detection: same (origin, seq) with different signed bytes) and WP 10-B (same key at two link endpoints).
-  itLong.fails('two boards with the same key: the subscriber keeps the first board\'s readings, refuses the second\'s, and a clone is reported', async () => {
+  itLong.fails('two boards with the same key: the subscriber keeps the first board\'s readings, refuses the second\'s, and a clone is reported',
+    onlyVerdicts(async () => {
     const world = await World.create(4)
     const image = await world.tempDir()
     const stage_ = s = await stage({ world, device: { dataDir: image, seed: 1 }, linkTo: 'none' })
@@ -50,9 +54,10 @@ describeNet('adversarial: cloned identities', () => {
       ...n.events.filter((e) => e.ev === 'drop').map((e) => e.code as string),
       ...Object.keys(healthOf(n).at(-1)?.rejected ?? {})
     ])
-    console.log(`[adversarial] cloned identity ${JSON.stringify({ firstBoard: `${delivered}/${wanted.length}`, secondBoardDelivered: fromSecond.length, codes: [...new Set(codes)] })}`)
+    const figures = { firstBoard: `${delivered}/${wanted.length}`, secondBoardDelivered: fromSecond.length, codes: [...new Set(codes)] }
+    console.log(`[adversarial] cloned identity ${JSON.stringify(figures)}`)
     expect(fromSecond.length, 'readings of the second board delivered to the subscriber after detection').toBe(0)
     expect(ratio, 'share of the first board\'s readings delivered').toBeGreaterThanOrEqual(0.99)
     expect(codes.some((c) => /CLONE/.test(c)), `a clone reported with a stable code (codes seen: ${[...new Set(codes)].join(', ')})`).toBe(true)
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 })

@@ -1,7 +1,8 @@
-import { afterEach, expect, it } from 'vitest'
+import { afterAll, afterEach, expect, it } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
-  TEST_TIMEOUT, delivery, expectSurvived, healthOf, itLong, linked, play, settle, sleep, stage, type Honest, type Played, type Stage
+  BOUNDS, TEST_TIMEOUT, delivery, expectNoHarnessErrors, expectSurvived, healthOf, itLong, linked, onlyVerdicts, play, settle, sleep, stage,
+  type Honest, type Played, type Stage
 } from '../helpers/adversary.js'
 
 /**
@@ -20,6 +21,7 @@ const REPLIES_PER_S = 100
 describeNet('adversarial: links', () => {
   let s: Stage | undefined
   afterEach(async () => { await s?.world.destroy(); s = undefined })
+  afterAll(expectNoHarnessErrors)
 
   /** A subscriber on host 3 with the device as its only (static) peer; resolves once it linked to the device. */
   async function latecomer (stage_: Stage): Promise<{ node: Honest, linkedAt: number }> {
@@ -33,7 +35,8 @@ describeNet('adversarial: links', () => {
     expect(late.linkedAt, `${label}: a new subscriber got a link to the device during the attack`).toBeLessThan(played.t1)
     await settle(stage_.device, late.node, late.linkedAt + 1000, played.t2 - 1000)
     const served = delivery(stage_.device, late.node, late.linkedAt + 1000, played.t2 - 1000)
-    expect(served.ratio, `${label}: the new subscriber's share of the device's readings (${JSON.stringify({ ...served, missing: served.missing.slice(0, 10) })})`).toBeGreaterThanOrEqual(0.99)
+    const figures = JSON.stringify({ ...served, missing: served.missing.slice(0, 10) })
+    expect(served.ratio, `${label}: the new subscriber's share of the device's readings (${figures})`).toBeGreaterThanOrEqual(BOUNDS.delivery)
   }
 
   function fds (node: Honest, from: number, to: number): { before: number, peak: number } {
@@ -43,7 +46,7 @@ describeNet('adversarial: links', () => {
   }
 
   // Fixed by WP 10-B (links): inbound and outbound slots apart, idle inbound links evicted for a newcomer.
-  it.fails('12 idle Sybil links in every slot: a new subscriber still gets a link and the readings', async () => {
+  it.fails('12 idle Sybil links in every slot: a new subscriber still gets a link and the readings', onlyVerdicts(async () => {
     const stage_ = s = await stage({ extraHosts: 1 })
     const { attacker, device, at } = stage_
     let late: { node: Honest, linkedAt: number } | undefined
@@ -57,10 +60,10 @@ describeNet('adversarial: links', () => {
     })
     expectSurvived(played, 'idle Sybil links')
     await expectLatecomerServed(stage_, late as { node: Honest, linkedAt: number }, played, 'idle Sybil links')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-B (links): caps on handshakes in progress, per source address and in total.
-  itLong.fails('1,000 half-open TCP connections: bounded fds, and a new subscriber still gets a link', async () => {
+  itLong.fails('1,000 half-open TCP connections: bounded fds, and a new subscriber still gets a link', onlyVerdicts(async () => {
     const stage_ = s = await stage({ extraHosts: 1 })
     const { attacker, device, at } = stage_
     let late: { node: Honest, linkedAt: number } | undefined
@@ -76,16 +79,16 @@ describeNet('adversarial: links', () => {
     expectSurvived(played, 'half-open connections')
     expect(peak - before, `half-open connections: the device's open fds went from ${before} to ${peak}`).toBeLessThanOrEqual(FD_GROWTH)
     await expectLatecomerServed(stage_, late as { node: Honest, linkedAt: number }, played, 'half-open connections')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 
   // Fixed by WP 10-B (links): a per-source and global handshake budget (or a stateless cookie) before any signature.
-  itLong.fails('a flood of HELLOs: bounded handshake work, and a new subscriber still gets a link', async () => {
+  itLong.fails('a flood of HELLOs: bounded handshake work, and a new subscriber still gets a link', onlyVerdicts(async () => {
     const stage_ = s = await stage({ extraHosts: 1 })
     const { attacker, at } = stage_
     let late: { node: Honest, linkedAt: number } | undefined
     const played = await play(stage_, {
       attack: async () => {
-        const flooding = attacker.call<{ hellos: number, replies: number }>('helloFlood', { host: at.host, port: at.port, durationMs: 8000, concurrency: 64 }, 20_000)
+        const flooding = attacker.call('helloFlood', { host: at.host, port: at.port, durationMs: 8000, concurrency: 64 }, 20_000)
         await sleep(2000)
         late = await latecomer(stage_)
         return await flooding
@@ -93,7 +96,8 @@ describeNet('adversarial: links', () => {
     })
     expectSurvived(played, 'HELLO flood')
     const { replies } = played.result as { hellos: number, replies: number }
-    expect(replies / ((played.t1 - played.t0) / 1000), 'HELLO flood: signed REPLYs per second to one unauthenticated source').toBeLessThanOrEqual(REPLIES_PER_S)
+    const perSecond = replies / ((played.t1 - played.t0) / 1000)
+    expect(perSecond, 'HELLO flood: signed REPLYs per second to one unauthenticated source').toBeLessThanOrEqual(REPLIES_PER_S)
     await expectLatecomerServed(stage_, late as { node: Honest, linkedAt: number }, played, 'HELLO flood')
-  }, TEST_TIMEOUT)
+  }), TEST_TIMEOUT)
 })

@@ -89,7 +89,8 @@ async function receive (filter: string): Promise<void> {
 
 function report (d: Delivery): void {
   if (d.origin === node.id || (tracked !== 'all' && !tracked.has(d.origin))) return
-  send({ ev: 'reading', origin: d.origin, seq: d.seq, time: d.time * 1000, hops: d.hops, from: d.from, t: Date.now(), records: d.records.map((r) => ({ n: r.n, v: r.v })) })
+  const records = d.records.map((r) => ({ n: r.n, v: r.v }))
+  send({ ev: 'reading', origin: d.origin, seq: d.seq, time: d.time * 1000, hops: d.hops, from: d.from, t: Date.now(), records })
 }
 
 function fds (): number {

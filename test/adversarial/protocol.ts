@@ -63,7 +63,16 @@ export interface HealthEvent {
 export interface TickEvent { ev: 'tick', t: number, seqs: number[], values: Array<number | undefined>, times: number[] }
 
 /** A verified reading of a tracked origin (`track` command): its sampling time (ms), and `t` when it arrived (wall ms). */
-export interface ReadingEvent { ev: 'reading', origin: string, seq: number, time: number, hops: number, from?: string, t: number, records: Array<{ n?: string, v?: number }> }
+export interface ReadingEvent {
+  ev: 'reading'
+  origin: string
+  seq: number
+  time: number
+  hops: number
+  from?: string
+  t: number
+  records: Array<{ n?: string, v?: number }>
+}
 
 export interface LinkEvent { ev: 'link', peer: string, up: boolean, t: number }
 export interface DropEvent { ev: 'drop', code: string, origin?: string, seq?: number, from?: string, t: number }

@@ -64,6 +64,31 @@ export const BOUNDS = {
 export const LONG = process.env.IOTMESH_ADVERSARIAL === '1'
 export const itLong = it.runIf(LONG)
 
+/**
+ * Errors of the harness (a stage that did not set, a child that did not answer) seen in tests of
+ * this file. An `it.fails` test passes on any error, so one that failed for such a reason would
+ * hide a broken harness: `onlyVerdicts` records them and `expectNoHarnessErrors` (afterAll) fails
+ * the file. Only the suite's assertions (vitest AssertionError) are verdicts.
+ */
+const harnessErrors: string[] = []
+
+/** Wraps a test body: errors other than assertions are recorded (then rethrown) for `expectNoHarnessErrors`. */
+export function onlyVerdicts (body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await body()
+    } catch (err) {
+      if ((err as Error).name !== 'AssertionError') harnessErrors.push(String((err as Error).stack ?? err).slice(0, 2000))
+      throw err
+    }
+  }
+}
+
+/** For afterAll: no test of the file failed for a reason other than the suite's assertions. */
+export function expectNoHarnessErrors (): void {
+  expect(harnessErrors, 'tests failed for reasons other than the suite\'s assertions (the harness, not the attack)').toEqual([])
+}
+
 /** A test's time limit: setting the stage, the attack, the watch after it, and teardown. */
 export const TEST_TIMEOUT = 120_000
 
@@ -81,7 +106,8 @@ function assertFreshChildren (): void {
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `${dir}/${f}`))
   const built = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0
   const stale = sources.filter((source) => statSync(`${root}${source}`).mtimeMs > built(`${root}dist/${source.replace(/\.ts$/, '.js')}`))
-  if (stale.length > 0) throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` first (npm test and npm run test:adversarial do)`)
+  if (stale.length === 0) return
+  throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` first (npm test and npm run test:adversarial do)`)
 }
 
 export class World {
@@ -143,6 +169,16 @@ export class World {
   }
 }
 
+/** True once `check` holds (asked every 100 ms); false after `ms` (for a verdict: `expect(await within(…)).toBe(true)`). */
+export async function within (ms: number, check: () => Promise<boolean> | boolean): Promise<boolean> {
+  const end = Date.now() + ms
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() > end) return false
+    await sleep(100)
+  }
+}
+
 /** Resolves once `check` holds (asked every 100 ms), or rejects with `what` after `ms`. */
 export async function eventually (what: string, check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms
@@ -167,7 +203,8 @@ export const attackerLinks = (attacker: MeshProc): AttackerLinkEvent[] => attack
 
 /** Resolves once `node` has a link to `peer` (from its health reports or link events). */
 export async function linked (node: MeshProc, peer: string, signal: AbortSignal): Promise<void> {
-  await node.until(`${node.label} linked to ${peer.slice(0, 8)}`, () => node.linkedTo(peer) || healthOf(node).at(-1)?.links.includes(peer) === true ? true : undefined, signal)
+  const up = (): true | undefined => node.linkedTo(peer) || healthOf(node).at(-1)?.links.includes(peer) === true ? true : undefined
+  await node.until(`${node.label} linked to ${peer.slice(0, 8)}`, up, signal)
 }
 
 /** Resolves once `subscriber` received `count` readings of `device` signed after `since` (wall ms). */
@@ -221,7 +258,8 @@ export function delivery (device: MeshProc, subscriber: MeshProc, from: number, 
   const all = subscriber.seqsFrom(device.id)
   const got = new Set(all)
   const missing = signed.filter((s) => !got.has(s))
-  return { signed: signed.length, received: signed.length - missing.length, ratio: signed.length === 0 ? 0 : 1 - missing.length / signed.length, missing, duplicates: all.length - got.size }
+  const ratio = signed.length === 0 ? 0 : 1 - missing.length / signed.length
+  return { signed: signed.length, received: signed.length - missing.length, ratio, missing, duplicates: all.length - got.size }
 }
 
 export interface Memory { beforeBytes: number, peakBytes: number, growthBytes: number }
@@ -262,7 +300,8 @@ export function judge (attacked: MeshProc, device: MeshProc, subscriber: MeshPro
 
 /** The suite's assertions for one phase (BOUNDS), with the measures in every message. */
 export function expectHealthy (v: Verdict, label: string): void {
-  const say = (what: string): string => `${label}, ${v.phase}: ${what} (${JSON.stringify({ ...v, delivery: { ...v.delivery, missing: v.delivery.missing.slice(0, 10) } })})`
+  const figures = JSON.stringify({ ...v, delivery: { ...v.delivery, missing: v.delivery.missing.slice(0, 10) } })
+  const say = (what: string): string => `${label}, ${v.phase}: ${what} (${figures})`
   expect(v.responsive.maxGapMs, say('the attacked node went silent (event loop taken)')).toBeLessThanOrEqual(BOUNDS.healthGapMs)
   expect(v.responsive.p99Ms, say('event-loop delay p99')).toBeLessThanOrEqual(BOUNDS.loopP99Ms)
   expect(v.responsive.maxMs, say('event-loop delay max')).toBeLessThanOrEqual(BOUNDS.loopMaxMs)
@@ -296,12 +335,21 @@ export interface Stage {
   at: { host: string, port: number, id: string }
 }
 
+export interface StageInit {
+  /** The node the attacker links to (default the device). */
+  linkTo?: 'device' | 'subscriber' | 'none'
+  /** Hosts beyond the three (3, 4, …), for nodes the test starts itself. */
+  extraHosts?: number
+  device?: Partial<NodeChildConfig>
+  /** A world made beforehand (its hosts 0–2 take P, S and A). */
+  world?: World
+}
+
 /**
  * Sets the stage: P and S find each other by mDNS and link; S receives P's readings; A links to
- * the node it attacks (`linkTo`: the device by default) with its own valid key. `extraHosts` adds
- * hosts (3, 4, …) for nodes a test starts itself.
+ * the node it attacks (`linkTo`: the device by default) with its own valid key.
  */
-export async function stage (options: { linkTo?: 'device' | 'subscriber' | 'none', extraHosts?: number, device?: Partial<NodeChildConfig>, world?: World } = {}): Promise<Stage> {
+export async function stage (options: StageInit = {}): Promise<Stage> {
   const world = options.world ?? await World.create(3 + (options.extraHosts ?? 0))
   try {
     const [device, subscriber, attacker] = await Promise.all([world.device('P', 0, options.device), world.subscriber('S', 1), world.attacker(2)])
@@ -364,7 +412,8 @@ export async function play (s: Stage, options: {
   let afterResult: unknown
   if (!frozen.seen) {
     if (options.stay !== true) await s.attacker.call('leave', {}, 3000).catch(() => {})
-    const watching = (options.after?.() ?? Promise.resolve()).then((r) => { afterResult = r }, (err: Error) => { afterResult = { error: err.message.slice(0, 300) } })
+    const watching = (options.after?.() ?? Promise.resolve())
+      .then((r) => { afterResult = r }, (err: Error) => { afterResult = { error: err.message.slice(0, 300) } })
     await Promise.race([Promise.all([sleep(afterMs), Promise.race([watching, sleep(afterMs + 20_000)])]), frozen.promise])
   }
   frozen.stop()
@@ -414,5 +463,12 @@ export function expectSurvived (played: Played, label: string): void {
 }
 
 function brief (v: Verdict): Record<string, unknown> {
-  return { ...v.responsive, p99Ms: Number.isFinite(v.responsive.p99Ms) ? v.responsive.p99Ms : '>1000', ticks: `${v.sampling.ticks}/${v.sampling.expected}`, tickGap: v.sampling.maxGapMs, delivered: `${v.delivery.received}/${v.delivery.signed}`, dup: v.delivery.duplicates }
+  return {
+    ...v.responsive,
+    p99Ms: Number.isFinite(v.responsive.p99Ms) ? v.responsive.p99Ms : '>1000',
+    ticks: `${v.sampling.ticks}/${v.sampling.expected}`,
+    tickGap: v.sampling.maxGapMs,
+    delivered: `${v.delivery.received}/${v.delivery.signed}`,
+    dup: v.delivery.duplicates
+  }
 }
