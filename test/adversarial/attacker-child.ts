@@ -12,11 +12,11 @@ import { generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypt
 import { createRequire } from 'node:module'
 import { connect, type Socket } from 'node:net'
 import {
-  MSG, SERVICE_DOMAIN, createMdnsDiscovery, createMdnsResponder, createTcpTransport, decodeMessage, encodeData, encodeMessage,
+  MSG, MeshNode, SERVICE_DOMAIN, createMdnsDiscovery, createMdnsResponder, createTcpTransport, decodeMessage, encodeData, encodeMessage,
   type Link, type MdnsDiscovery, type MdnsResponder, type RoutingMessage, type Transport
 } from '../../mesh/index.js'
 import {
-  ALG_ED25519, concatBytes, cborHead, decodeFrame, deviceIdFromBytes, deviceIdFromPublicKey, deviceIdToBytes, encodeCbor, encodeFrame, generateKeyPair,
+  ALG_ED25519, concatBytes, cborHead, deviceIdFromBytes, deviceIdFromPublicKey, deviceIdToBytes, encodeCbor, encodeFrame, generateKeyPair,
   nodeEd25519, sigStructure, type DeviceId, type Ed25519, type KeyPair
 } from '../../shared/index.js'
 
@@ -38,12 +38,14 @@ interface Identity { keys: KeyPair, transport: Transport, links: Map<DeviceId, L
 const main: Identity = { keys, transport: createTcpTransport({}, { keys }), links: new Map() }
 const sybils: Identity[] = []
 let responder: MdnsResponder | undefined
-/** What arrived on the main identity's links: counts by kind, subscribers heard in INTEREST, captured DATA. */
+/** What arrived on the main identity's links: counts by kind, and the subscribers heard of in INTEREST. */
 const heard = { kinds: {} as Record<string, number>, subscribers: new Map<DeviceId, { filters: string[], version: number }>() }
+/** Frames kept by `capture`, by origin. */
 const captured = new Map<DeviceId, Uint8Array[]>()
+/** An honest node of the attacker's (`capture`): it subscribes like anyone, and keeps what it gets. */
+let listener: MeshNode | undefined
 /** Fresh origins made ahead of the attack (`prepareOrigins`): a KEY message and the frames it names, per batch. */
 const prepared: Array<{ key: Uint8Array, frames: Uint8Array[] }> = []
-let capturing = false
 let seq = Date.now() * 1000
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -67,19 +69,8 @@ function attach (identity: Identity, link: Link): void {
         const subscriber = deviceIdFromBytes(e.kid)
         if (subscriber !== keys.id && e.hops < 64) heard.subscribers.set(subscriber, { filters: e.filters, version: e.version })
       }
-    } else if (message.kind === MSG.DATA && capturing) {
-      const origin = originOf(message.frame)
-      if (origin !== undefined) {
-        const list = captured.get(origin) ?? []
-        if (list.length < 2000) list.push(message.frame.slice())
-        captured.set(origin, list)
-      }
     }
   })
-}
-
-function originOf (bytes: Uint8Array): DeviceId | undefined {
-  try { return decodeFrame(bytes).origin } catch { return undefined }
 }
 
 function target (m: Record<string, unknown>): Link {
@@ -178,9 +169,8 @@ function hello (): Uint8Array {
 }
 
 const raw = new Set<Socket>()
-/** Set by `leave`: no raw connection is reopened. */
-let stopped = false
 
+/** `count` TCP connections to `host:port` that never send a byte, held for `durationMs` (and after, until `leave`). */
 async function halfOpen ({ host, port, count, durationMs }: { host: string, port: number, count: number, durationMs: number }): Promise<unknown> {
   const end = Date.now() + durationMs
   let opened = 0
@@ -198,7 +188,6 @@ async function halfOpen ({ host, port, count, durationMs }: { host: string, port
     socket.on('close', () => {
       raw.delete(socket)
       if (connected) { open--; closedByPeer++ }
-      if (Date.now() < end && !stopped) setTimeout(one, 10) // keep `count` half-open connections
     })
   }
   for (let i = 0; i < count; i++) { one(); if (i % 50 === 49) await sleep(5) }
@@ -206,15 +195,21 @@ async function halfOpen ({ host, port, count, durationMs }: { host: string, port
   return { opened, refused, closedByPeer, maxOpen, open }
 }
 
-interface FloodInit { host: string, port: number, durationMs: number, concurrency: number }
+interface FloodInit { host: string, port: number, count: number, durationMs: number, concurrency: number }
 
-async function helloFlood ({ host, port, durationMs, concurrency }: FloodInit): Promise<unknown> {
+/**
+ * HELLOs from fresh random identities, `concurrency` connections at a time, each closed once the
+ * REPLY came (or after 2 s): `count` of them, for `durationMs` at most. Counts the REPLYs, each
+ * of which cost the responder a signature before the initiator proved anything.
+ */
+async function helloFlood ({ host, port, count, durationMs, concurrency }: FloodInit): Promise<unknown> {
   const end = Date.now() + durationMs
   let hellos = 0
+  let started = 0
   let replies = 0
   let refusedConnections = 0
   const one = async (): Promise<void> => {
-    while (Date.now() < end) {
+    while (Date.now() < end && started++ < count) {
       await new Promise<void>((resolve) => {
         const socket = connect({ host, port })
         raw.add(socket)
@@ -245,12 +240,24 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   info: async () => ({ id: keys.id }),
   link: async ({ host, port, peer }) => ({ peer: (await dial(main, host as string, port as number, peer as string | undefined)).remote.id }),
   links: async () => [...main.links.keys()],
-  /** Honest interest in `filters` (our own declaration): neighbours send us frames, which `capture` keeps. */
-  declare: async (m) => {
-    capturing = true
-    const own = { kid: deviceIdToBytes(keys.id), version: 1, hops: 0, filters: m.filters as string[] }
-    await push(target(m), encodeMessage({ kind: MSG.INTEREST, entries: [own] }))
-    return {}
+  /**
+   * Links an honest node of ours (its own key, subscribed to '#') to `host:port` and keeps every
+   * frame it receives, as any subscriber may: the frames a replay sends again later.
+   */
+  capture: async ({ host, port }) => {
+    listener ??= new MeshNode({ host: config.host, fleet: config.fleet, mdns: false, announceLinks: 0 }, { keys: generateKeyPair() })
+    if (!listener.running) {
+      await listener.start()
+      void (async () => {
+        for await (const d of (listener as MeshNode).subscribe('#', { buffer: 10_000 })) {
+          const list = captured.get(d.origin) ?? []
+          if (list.length < 2000) list.push(d.frame.slice())
+          captured.set(d.origin, list)
+        }
+      })()
+    }
+    listener.addPeer(`${host as string}:${port as number}`)
+    return { id: listener.id }
   },
   heard: async () => ({ kinds: heard.kinds, subscribers: [...heard.subscribers.keys()] }),
   captured: async () => Object.fromEntries([...captured].map(([origin, frames]) => [origin, frames.length])),
@@ -355,13 +362,24 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
     }
     return { sent, ms: Date.now() - started, open: link.open }
   },
-  /** Sends again the first `count` frames of `origin` captured earlier. */
+  /** Sends again the first `count` frames of `origin` captured earlier, to `to` (at `host:port`). */
   replay: async (m) => {
-    const link = target(m)
+    // A link lost during the flood is dialed again at `host:port` (a node that keeps us out refuses it).
+    let link = main.links.get(m.to as string)
+    let relinked: string | undefined
+    if (link?.open !== true) {
+      try {
+        link = await dial(main, m.host as string, m.port as number, m.to as string)
+        relinked = 'yes'
+      } catch (err) {
+        return { sent: 0, relinked: `refused: ${String((err as { code?: string }).code ?? (err as Error).message)}` }
+      }
+    }
     const frames = (captured.get(m.origin as string) ?? []).slice(0, (m.count as number | undefined) ?? 10)
+    const deadline = Date.now() + 10_000 // a node that stopped reading has had its chance
     let sent = 0
-    for (const f of frames) if (await push(link, encodeData(1, f))) sent++
-    return { sent, seqs: frames.length }
+    for (const f of frames) if (await push(link, encodeData(1, f), deadline)) sent++
+    return { sent, frames: frames.length, ...(relinked === undefined ? {} : { relinked }) }
   },
   /**
    * `count` Sybil identities, each with its own key and listening transport, linked to `host:port`
@@ -429,7 +447,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   leave: async () => {
     for (const link of main.links.values()) link.destroy()
     for (const s of sybils) for (const link of s.links.values()) link.destroy()
-    stopped = true
+    await listener?.stop()
     for (const socket of raw) socket.destroy()
     return {}
   }

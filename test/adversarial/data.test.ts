@@ -1,7 +1,7 @@
 import { afterAll, afterEach, expect } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
-  TEST_TIMEOUT, attackerLinks, eventually, expectNoHarnessErrors, expectSurvived, flowing, itLong, linked, onlyVerdicts, play, stage,
+  TEST_TIMEOUT, addressOf, attackerLinks, eventually, expectNoHarnessErrors, expectSurvived, flowing, itLong, linked, onlyVerdicts, play, stage,
   type Played, type Stage
 } from '../helpers/adversary.js'
 
@@ -62,9 +62,8 @@ describeNet('adversarial: floods of frames', () => {
     const quiet = await world.device('Q', 3)
     const signal = AbortSignal.timeout(20_000)
     const q = await quiet.call<{ host: string, port: number, id: string }>('info')
-    await attacker.call('link', { host: q.host, port: q.port, peer: q.id })
-    await linked(quiet, attacker.id, signal)
-    await attacker.call('declare', { to: q.id, filters: ['#'] })
+    const { id: listener } = await attacker.call<{ id: string }>('capture', { host: q.host, port: q.port })
+    await linked(quiet, listener, signal)
     await flowing(quiet, subscriber, signal, 20)
     await eventually('frames of Q captured', async () => ((await attacker.call<Record<string, number>>('captured'))[q.id] ?? 0) >= 10)
     await quiet.call('stop').catch(() => {})
@@ -72,14 +71,16 @@ describeNet('adversarial: floods of frames', () => {
     // Past the replay guard's default of 65,536 origins, with room for the honest ones; made before the attack.
     await attacker.call('prepareOrigins', { count: 66_000 }, 60_000)
     await subscriber.call('track', { origins: [stage_.device.id, q.id] }) // not 66,000 reading events
+    const sAt = await addressOf(subscriber)
     const played = await play(stage_, {
       attack: async () => {
         const origins = await attacker.call('origins', { to: subscriber.id, durationMs: 45_000 }, 50_000)
-        const replay = await attacker.call('replay', { to: subscriber.id, origin: q.id, count: 10 })
+        const replay = await attacker.call('replay', { to: subscriber.id, host: sAt.host, port: sAt.port, origin: q.id, count: 10 }, 20_000)
         return { origins, replay }
       },
       attackMs: 8000, // or as long as the subscriber takes the 66,000 origins (about 30 s here)
-      attacked: subscriber
+      attacked: subscriber,
+      whole: true
     })
     // The row's point first: the replayed frames were refused (the quiet device's window survived the strangers).
     const seqs = subscriber.seqsFrom(q.id)

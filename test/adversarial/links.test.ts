@@ -88,7 +88,7 @@ describeNet('adversarial: links', () => {
     let late: { node: Honest, linkedAt: number } | undefined
     const played = await play(stage_, {
       attack: async () => {
-        const flooding = attacker.call('helloFlood', { host: at.host, port: at.port, durationMs: 8000, concurrency: 64 }, 20_000)
+        const flooding = attacker.call('helloFlood', { host: at.host, port: at.port, count: 15_095, durationMs: 8000, concurrency: 64 }, 20_000)
         await sleep(2000)
         late = await latecomer(stage_)
         return await flooding

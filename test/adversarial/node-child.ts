@@ -74,13 +74,29 @@ if (config.role === 'device') {
 let tracked: Set<string> | 'all' = 'all'
 let dropEvents = 0
 
-/** Link and drop events (for a device, attached once its node exists: its links form after start). */
+/**
+ * Link and drop events (for a device, attached once its node exists: its links form after start),
+ * and every other event the node emits, whatever it is called (a node that learns to report, say,
+ * a cloned identity may do so with an event of its own): `{ev:'event', name, data}`, the data as
+ * JSON, cut at 1,000 characters.
+ */
 function watch (): void {
   node.on('link:open', (peer) => { send({ ev: 'link', peer, up: true, t: Date.now() }) })
   node.on('link:close', (peer) => { send({ ev: 'link', peer, up: false, t: Date.now() }) })
   node.on('drop', (info: DropInfo) => {
     if (dropEvents++ < (config.maxDropEvents ?? 500)) send({ ev: 'drop', ...info, t: Date.now() })
   })
+  const known = new Set(['delivery', 'drop', 'link:open', 'link:close', 'peer:discovered'])
+  const target = node as unknown as { emit: (event: string, ...args: unknown[]) => boolean }
+  const emit = target.emit.bind(node)
+  let others = 0
+  target.emit = (event, ...args) => {
+    if (!known.has(event) && others++ < (config.maxDropEvents ?? 500)) {
+      const data = JSON.stringify(args, (_, v: unknown) => v instanceof Uint8Array ? `${v.length} bytes` : typeof v === 'bigint' ? String(v) : v)
+      send({ ev: 'event', name: event, data: data.slice(0, 1000), t: Date.now() })
+    }
+    return emit(event, ...args)
+  }
 }
 
 async function receive (filter: string): Promise<void> {

@@ -76,6 +76,8 @@ export interface ReadingEvent {
 
 export interface LinkEvent { ev: 'link', peer: string, up: boolean, t: number }
 export interface DropEvent { ev: 'drop', code: string, origin?: string, seq?: number, from?: string, t: number }
+/** Any other event of the node's (MeshNode emits it): its name, and its arguments as JSON. */
+export interface NodeEvent { ev: 'event', name: string, data: string, t: number }
 
 /** What the attacker child reports of its own links. */
 export interface AttackerLinkEvent { ev: 'alink', self: string, peer: string, up: boolean, t: number, reason?: string, error?: string }

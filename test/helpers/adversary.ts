@@ -398,6 +398,8 @@ export async function play (s: Stage, options: {
   afterMs?: number
   stay?: boolean
   attacked?: Honest
+  /** Play the attack out even if the attacked node freezes, for up to 90 s (its second half is the point: a replay after a flood). */
+  whole?: boolean
 }): Promise<Played> {
   const attackMs = options.attackMs ?? 8000
   const afterMs = options.afterMs ?? 5000
@@ -406,8 +408,8 @@ export async function play (s: Stage, options: {
   const t0 = Date.now()
   let result: unknown
   const work = options.attack().then((r) => { result = r }, (err: Error) => { result = { error: err.message.slice(0, 300) } })
-  const frozen = frozenWatch(attacked)
-  await Promise.race([Promise.all([work, sleep(attackMs)]), sleep(attackMs + 20_000), frozen.promise])
+  const frozen = frozenWatch(attacked, options.whole !== true)
+  await Promise.race([Promise.all([work, sleep(attackMs)]), sleep(attackMs + (options.whole === true ? 90_000 : 20_000)), frozen.promise])
   const t1 = Date.now()
   let afterResult: unknown
   if (!frozen.seen) {
@@ -436,9 +438,10 @@ export async function play (s: Stage, options: {
  * Resolves once `node` has sent no health report for FROZEN_MS: its event loop is taken, and
  * watching on would only burn a core for nothing (the verdict is already in).
  */
-function frozenWatch (node: MeshProc): { promise: Promise<void>, seen: boolean, stop: () => void } {
+function frozenWatch (node: MeshProc, enabled: boolean): { promise: Promise<void>, seen: boolean, stop: () => void } {
   let timer: NodeJS.Timeout | undefined
-  const watch = { seen: false, stop: () => { clearInterval(timer) }, promise: Promise.resolve() }
+  const watch = { seen: false, stop: () => { clearInterval(timer) }, promise: new Promise<void>(() => {}) }
+  if (!enabled) return watch
   watch.promise = new Promise<void>((resolve) => {
     timer = setInterval(() => {
       const last = healthOf(node).at(-1)?.t ?? 0
