@@ -33,7 +33,7 @@ export interface NodeChildConfig {
 }
 
 /** Delays (ms) at which a health report counts the samples delayed more. */
-export const DELAY_THRESHOLDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] as const
+export const DELAY_THRESHOLDS_MS = [1, 2, 5, 10, 15, 20, 30, 40, 50, 100, 200, 500, 1000] as const
 
 /**
  * Event-loop delay over one health period, ms beyond the monitor's resolution

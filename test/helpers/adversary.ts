@@ -32,25 +32,27 @@ export const INTERVAL_MS = 100
 /**
  * What "the node stays responsive" means here, picked with data. On the 2-core machine this suite
  * was written on, shared with other jobs (load average 4–9), honest nodes that no attack touched
- * measured, over 8 s and 5 s phases: p99 event-loop delay 5–10 ms (20 ms once), worst single delay
- * 6–62 ms alone and up to 102 ms with the whole `npm test` running beside them; at most 2 of 80
- * ticks late, the longest time between two ticks 211 ms; RSS +9 to +24 MB; silences between health
- * reports under 300 ms. The attacks of the issue, on today's main, measure: silences of 4–13 s
- * (WANT, PEERS, floods), single delays of 0.6–6.5 s (INTEREST and KEY floods, 66,000 origins),
- * p99 of 50 ms or more, 0–17 % of the ticks, RSS +48 to +290 MB. The bounds sit between the two:
- * room for a busy machine, none for a message that takes the loop.
+ * measured, over 8 s and 5 s phases: p99 event-loop delay 5–20 ms, worst single delay 6–62 ms
+ * alone, up to 102 ms with the whole `npm test` beside them and 178 ms with four such worlds at
+ * once; at most 2 of 80 ticks late, the longest time between two ticks 316 ms; RSS +9 to +24 MB;
+ * silences between health reports under 350 ms. The attacks of the issue, on today's main,
+ * measure: silences of 4–22 s (WANT, PEERS, floods), single delays of 0.4–9.8 s (INTEREST and KEY
+ * floods, 66,000 origins), p99 of 50 ms to over 1 s, 0–17 % of the ticks (floods), RSS +48 to
+ * +290 MB. The bounds sit between the two: room for a busy machine, none for a message that takes
+ * the loop. Where an attack leaves the node responsive on main, its row fails on what the attack
+ * breaks instead (delivery, a link slot, fds, signatures, a relayed frame).
  */
 export const BOUNDS = {
   /** The phase's p99 event-loop delay, ms beyond the monitor's 5 ms resolution (≤ 1 % of samples delayed more). */
-  loopP99Ms: 20,
+  loopP99Ms: 30,
   /** Worst single event-loop delay, ms. */
-  loopMaxMs: 250,
+  loopMaxMs: 300,
   /** Longest silence between two health reports, ms (they are due every 250 ms). */
   healthGapMs: 1000,
   /** Ticks at least this share of the interval count (the device's timer re-arms after each tick, so it drifts a little). */
   sampling: 0.95,
   /** Longest time between two ticks, ms. */
-  tickGapMs: INTERVAL_MS + 250,
+  tickGapMs: INTERVAL_MS + 300,
   /** Share of the device's frames the subscriber must receive. */
   delivery: 0.99,
   /** RSS growth of the attacked node over the attack, bytes. */
