@@ -17,8 +17,9 @@ import {
 } from '../../mesh/index.js'
 import {
   ALG_ED25519, concatBytes, cborHead, deviceIdFromBytes, deviceIdFromPublicKey, deviceIdToBytes, encodeCbor, encodeFrame, generateKeyPair,
-  nodeEd25519, sigStructure, type DeviceId, type Ed25519, type KeyPair
+  sigStructure, type DeviceId, type Ed25519, type KeyPair
 } from '../../shared/index.js'
+import { nodeEd25519 } from '../../shared/node.js'
 
 interface AttackerConfig { host: string, fleet: string }
 const config = JSON.parse(process.argv[2] ?? '{}') as AttackerConfig
