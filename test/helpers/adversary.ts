@@ -14,8 +14,9 @@ import { DELAY_THRESHOLDS_MS, type AttackerLinkEvent, type HealthEvent, type Nod
  * nodes (dist/test/adversarial/node-child.js: a device that samples on a schedule, subscribers)
  * and an attacker (attacker-child.js), all real processes; and the measures every attack is
  * judged by, each computed from what the children reported over IPC:
- *   responsiveness  event-loop delay of the attacked node (p99 and max per health period), and
- *                   the longest silence between its health reports (a frozen loop sends none);
+ *   responsiveness  event-loop delay of the attacked node (p99 over the phase, worst single
+ *                   delay), and the longest silence between its health reports (a frozen loop
+ *                   sends none);
  *   sampling        the device's own ticks against its interval;
  *   delivery        the device's frames that the subscriber received, of those it signed;
  *   memory          the attacked node's RSS before the attack and at its highest after.
