@@ -16,14 +16,21 @@ interface LoopReport { t: number, p99: number, max: number }
 const LOOP_MONITOR = fileURLToPath(new URL('../../dist/test/adversarial/loop-monitor.js', import.meta.url))
 /** The issue's run: 50 hybrid devices over memory links for 30 s. */
 const SIM_SECONDS = 30
-/** The longest a timer of the simulator may wait, ms: a busy in-process fleet of 50 and its gateway, not a loop that never yields. */
-const STARVED_MS = 2000
+/**
+ * The longest a timer of the simulator may wait, ms: a busy in-process fleet of 50 and its gateway
+ * on a loaded machine (1.5 s seen here), not a loop that never yields (the rest of the run).
+ */
+const STARVED_MS = 3000
 
 describeNet('adversarial: a fleet on its own', () => {
   let world: World | undefined
   afterEach(async () => { await world?.destroy(); world = undefined })
   afterAll(expectNoHarnessErrors)
 
+  // Not it.fails: on today's main the loop shows in some runs only (2 of 10 here, both with the
+  // machine's load average at 8 or more: the summary printed, then no timer ran and SIGINT did
+  // nothing until SIGKILL). WP 10-C1 (routing: adverts coalesced on a macrotask) fixes it; from
+  // then on this must pass every time.
   itLong('iotmesh sim --devices 50 --mode hybrid --transport memory --duration 30 ends on time and answers SIGINT', onlyVerdicts(async () => {
     world = await World.create(1)
     const started = Date.now()
@@ -31,6 +38,7 @@ describeNet('adversarial: a fleet on its own', () => {
       [IOTMESH, 'sim', '--devices', '50', '--mode', 'hybrid', '--transport', 'memory', '--duration', String(SIM_SECONDS), '--http-port', '0', '--json'],
       { env: { ...process.env, NODE_OPTIONS: `--import=${LOOP_MONITOR}` } }))
     const ended = await Promise.race([sim.exited.then(() => Date.now()), sleep((SIM_SECONDS + 15) * 1000).then(() => undefined)])
+    const watched = ended ?? Date.now()
     let answeredSigint: boolean | undefined
     if (ended === undefined) {
       sim.child.kill('SIGINT')
@@ -39,8 +47,10 @@ describeNet('adversarial: a fleet on its own', () => {
     const summary = sim.lines.at(-1)
     // The loop monitor's reports: a control plane looping in microtasks starves the timer that sends them.
     const loop = sim.stderr.split('\n').filter((l) => l.startsWith('iotmesh-loop ')).map((l) => JSON.parse(l.slice(13)) as LoopReport)
-    // From 5 s in: starting 50 devices and a gateway may hold the loop for a second.
-    const gaps = loop.slice(1).map((r, i) => r.t > started + 5000 ? r.t - (loop[i] as { t: number }).t : 0)
+    // From 10 s in (starting 50 devices and a gateway held the loop for 4 s once) to the exit, or to
+    // when we stopped waiting: the silence after the last report counts (a loop that never yields).
+    const times = [...loop.map((r) => r.t), watched]
+    const gaps = times.slice(1).map((t, i) => t > started + 10_000 ? t - (times[i] as number) : 0)
     const figures = {
       seconds: ended === undefined ? null : (ended - started) / 1000,
       answeredSigint,
