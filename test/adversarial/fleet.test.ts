@@ -1,7 +1,7 @@
 import { afterAll, afterEach, expect, it } from 'vitest'
 import { fileURLToPath } from 'node:url'
 import { describeNet } from '../helpers/netns.js'
-import { JsonLines } from '../helpers/lan.js'
+import { JsonLines } from '../helpers/json-lines.js'
 import { TEST_TIMEOUT, World, expectNoHarnessErrors, itLong, onlyVerdicts, sleep } from '../helpers/adversary.js'
 
 /**

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, it } from 'vitest'
-import { createLan, type Lan, type LanHost } from './lan.js'
+import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.js'
 import { MeshProcs, assertFreshBuild, type MeshProc } from './mesh-proc.js'
 import { uniqueFleet } from './mdns.js'
 import { DELAY_THRESHOLDS_MS, type AttackerLinkEvent, type HealthEvent, type NodeChildConfig, type TickEvent } from '../adversarial/protocol.js'
 
 /**
- * The adversarial suite's world (test/adversarial/): a LAN of namespace hosts (lan.ts), honest
+ * The adversarial suite's world (test/adversarial/): a LAN of namespace hosts (fleet/lan.ts), honest
  * nodes (dist/test/adversarial/node-child.js: a device that samples on a schedule, subscribers)
  * and an attacker (attacker-child.js), all real processes; and the measures every attack is
  * judged by, each computed from what the children reported over IPC:
@@ -121,11 +121,11 @@ export class World {
 
   private constructor (readonly lan: Lan) {}
 
-  /** A LAN of `hosts` namespace hosts (addresses 10.201.0.1…). */
+  /** A LAN of `hosts` namespace hosts (firmware-sim/fleet/lan.ts; host i at 10.77.0.<i + 1>). */
   static async create (hosts: number): Promise<World> {
     assertFreshBuild()
     assertFreshChildren()
-    return new World(await createLan(hosts))
+    return new World(await createLan({ hosts }))
   }
 
   host (i: number): LanHost { return this.lan.hosts[i] as LanHost }
