@@ -1,11 +1,11 @@
-import { readdirSync, statSync } from 'node:fs'
 import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, it } from 'vitest'
 import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.js'
-import { MeshProcs, assertFreshBuild, type MeshProc } from './mesh-proc.js'
+import { assertBuilt } from './fresh-build.js'
+import { MeshProcs, type MeshProc } from './mesh-proc.js'
 import { uniqueFleet } from './mdns.js'
 import { DELAY_THRESHOLDS_MS, type AttackerLinkEvent, type HealthEvent, type NodeChildConfig, type TickEvent } from '../adversarial/protocol.js'
 
@@ -103,16 +103,6 @@ export type Attacker = MeshProc
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-/** The children run dist/ (assertFreshBuild checks mesh/ and shared/): the device runtime and the children themselves too. */
-function assertFreshChildren (): void {
-  const sources = ['firmware-sim', 'test/adversarial'].flatMap((dir) => readdirSync(`${root}${dir}`, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `${dir}/${f}`))
-  const built = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0
-  const stale = sources.filter((source) => statSync(`${root}${source}`).mtimeMs > built(`${root}dist/${source.replace(/\.ts$/, '.js')}`))
-  if (stale.length === 0) return
-  throw new Error(`dist/ is missing or older than ${stale.slice(0, 3).join(', ')}: run \`npm run build\` first (npm test and npm run test:adversarial do)`)
-}
-
 export class World {
   readonly procs = new MeshProcs()
   readonly fleet = uniqueFleet('adv')
@@ -123,8 +113,8 @@ export class World {
 
   /** A LAN of `hosts` namespace hosts (firmware-sim/fleet/lan.ts; host i at 10.77.0.<i + 1>). */
   static async create (hosts: number): Promise<World> {
-    assertFreshBuild()
-    assertFreshChildren()
+    // The children run dist/: the mesh, the device runtime and the children themselves.
+    assertBuilt(['shared', 'mesh', 'firmware-sim', 'test/adversarial'], '`npm run build` first (npm test and npm run test:adversarial do)')
     return new World(await createLan({ hosts }))
   }
 
