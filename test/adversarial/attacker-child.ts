@@ -8,7 +8,7 @@
  * with the protocol of test/helpers/mesh-proc.ts; every command answers with what it did, and
  * `alink` events say when a link of its own opened or closed (and why).
  */
-import { generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { connect, type Socket } from 'node:net'
 import {
@@ -16,12 +16,14 @@ import {
   type Link, type MdnsDiscovery, type MdnsResponder, type RoutingMessage, type Transport
 } from '../../mesh/index.js'
 import {
-  ALG_ED25519, concatBytes, cborHead, deviceIdFromBytes, deviceIdFromPublicKey, deviceIdToBytes, encodeCbor, encodeFrame, generateKeyPair,
+  ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, concatBytes, cborHead, deviceIdFromBytes, deviceIdFromPublicKey, deviceIdToBytes, encodeCbor, encodeFrame, generateKeyPair,
   sigStructure, type DeviceId, type Ed25519, type KeyPair
 } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
 
 interface AttackerConfig { host: string, fleet: string }
+/** One entry of INTEREST (mesh/routing/messages.ts). */
+type InterestEntry = Extract<RoutingMessage, { kind: typeof MSG.INTEREST }>['entries'][number]
 const config = JSON.parse(process.argv[2] ?? '{}') as AttackerConfig
 const send = (m: Record<string, unknown>): void => { process.send?.(m) }
 process.on('disconnect', () => process.exit(0))
@@ -39,8 +41,11 @@ interface Identity { keys: KeyPair, transport: Transport, links: Map<DeviceId, L
 const main: Identity = { keys, transport: createTcpTransport({}, { keys }), links: new Map() }
 const sybils: Identity[] = []
 let responder: MdnsResponder | undefined
-/** What arrived on the main identity's links: counts by kind, and the subscribers heard of in INTEREST. */
-const heard = { kinds: {} as Record<string, number>, subscribers: new Map<DeviceId, { filters: string[], version: number }>() }
+/**
+ * What arrived on the main identity's links: counts by kind, and the subscribers heard of in INTEREST
+ * (the last claim of each with a declaration: version, distance, proof, the signed declaration and key).
+ */
+const heard = { kinds: {} as Record<string, number>, subscribers: new Map<DeviceId, InterestEntry>() }
 /** Frames kept by `capture`, by origin. */
 const captured = new Map<DeviceId, Uint8Array[]>()
 /** An honest node of the attacker's (`capture`): it subscribes like anyone, and keeps what it gets. */
@@ -68,7 +73,7 @@ function attach (identity: Identity, link: Link): void {
     if (message.kind === MSG.INTEREST) {
       for (const e of message.entries) {
         const subscriber = deviceIdFromBytes(e.kid)
-        if (subscriber !== keys.id && e.hops < 64) heard.subscribers.set(subscriber, { filters: e.filters, version: e.version })
+        if (subscriber !== keys.id && e.hops < 64 && e.declaration !== undefined) heard.subscribers.set(subscriber, e)
       }
     }
   })
@@ -126,6 +131,25 @@ function freshOrigin (): { publicKey: Uint8Array, frame: Uint8Array } {
   const header = map([[uint(1), nint(ALG_ED25519)], [uint(4), kid]])
   const payload = array([map([[nint(-3), float64(Date.now() / 1000)], [text('seq'), uint(1)], [uint(0), text('x')], [uint(2), uint(1)]])])
   return { publicKey, frame: sign1((message) => cryptoSign(null, message, pair.privateKey), header, payload) }
+}
+
+/**
+ * An invented subscriber of '#' as INTEREST carries it: a fresh key, its signed declaration
+ * (mesh/routing/declaration.ts: COSE_Sign1 with content type 65000 over [version, filters,
+ * anchor, N]) and the proof of distance 0 (SEAD: e_0 of a chain of N = 64, mesh/routing/chain.ts).
+ * Valid in every part, so the node pays the signature check and keeps the subscriber.
+ */
+function inventedSubscriber (): InterestEntry {
+  const pair = generateKeyPairSync('ed25519')
+  const publicKey = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(12))
+  const kid = deviceIdToBytes(deviceIdFromPublicKey(publicKey))
+  const proof = new Uint8Array(randomBytes(16))
+  let anchor = proof
+  for (let i = 0; i < 64; i++) anchor = new Uint8Array(createHash('sha256').update(anchor).digest().subarray(0, 16))
+  const header = map([[uint(HEADER_ALG), nint(ALG_ED25519)], [uint(HEADER_CONTENT_TYPE), uint(65_000)], [uint(HEADER_KID), bstr(kid)]])
+  const payload = encodeCbor([1, ['#'], anchor, 64])
+  const declaration = sign1((message) => cryptoSign(null, message, pair.privateKey), header, payload)
+  return { kid, version: 1, hops: 0, proof, declaration, publicKey }
 }
 
 /** The frames of the strict-input row of the issue: each validly signed, each something RFC 9052 §3 / RFC 8949 / RFC 8428 refuse. */
@@ -267,14 +291,29 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
     const kid = deviceIdToBytes(m.origin as string)
     return { sent: await push(target(m), encodeMessage({ kind: MSG.WANT, entries: [{ kid, from: m.from as number, to: m.upto as number }] })) }
   },
-  /** INTEREST for every subscriber heard of, with the highest version and distance 0, `rounds` times `everyMs` apart. */
+  /**
+   * INTEREST for every subscriber heard of, the claims a relay would need to take its route
+   * (mesh/routing/interest.ts): the highest version and distance 0, with the subscriber's own
+   * declaration (of a lower version) or none; the version heard at distance 0 with a made-up
+   * proof; a newer version withdrawn ("unreachable"); and the claim heard, repeated as our own.
+   * Each kind in its own message, `rounds` times `everyMs` apart.
+   */
   hijack: async (m) => {
     const link = target(m)
     const rounds = (m.rounds as number | undefined) ?? 15
     let sent = 0
     for (let r = 0; r < rounds; r++) {
-      const entries = [...heard.subscribers].map(([id, s]) => ({ kid: deviceIdToBytes(id), version: MAX_SEQ, hops: 0, filters: s.filters }))
-      if (entries.length > 0 && await push(link, encodeMessage({ kind: MSG.INTEREST, entries }))) sent++
+      const variants: InterestEntry[][] = [[], [], [], [], []]
+      for (const e of heard.subscribers.values()) {
+        const proof = randomBytes(16)
+        const signed = { declaration: e.declaration, publicKey: e.publicKey }
+        variants[0]?.push({ kid: e.kid, version: MAX_SEQ, hops: 0, proof, ...signed })
+        variants[1]?.push({ kid: e.kid, version: MAX_SEQ, hops: 0, proof })
+        variants[2]?.push({ kid: e.kid, version: e.version, hops: 0, proof, ...signed })
+        variants[3]?.push({ kid: e.kid, version: e.version + 1, hops: 64, proof })
+        variants[4]?.push({ ...e })
+      }
+      for (const entries of variants) if (entries.length > 0 && await push(link, encodeMessage({ kind: MSG.INTEREST, entries }))) sent++
       if (r < rounds - 1) await sleep((m.everyMs as number | undefined) ?? 1000)
     }
     return { sent, subscribers: heard.subscribers.size }
@@ -296,7 +335,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
       const message: RoutingMessage = m.kind === 'peers'
         ? { kind: MSG.PEERS, peers: Array.from({ length: n }, (_, i) => ({ id: deviceIdFromBytes(randomBytes(16)), port: 1024 + i, addresses })) }
         : m.kind === 'interest'
-          ? { kind: MSG.INTEREST, entries: Array.from({ length: n }, () => ({ kid: randomBytes(16), version: 1, hops: 0, filters: ['#'] })) }
+          ? { kind: MSG.INTEREST, entries: Array.from({ length: n }, inventedSubscriber) }
           : { kind: MSG.KEY, keys: Array.from({ length: n }, () => randomBytes(32)) }
       if (!await push(link, encodeMessage(message), end)) break
       messages++

@@ -15,8 +15,8 @@ describeNet('adversarial: control messages', () => {
   afterEach(async () => { await s?.world.destroy(); s = undefined })
   afterAll(expectNoHarnessErrors)
 
-  // Fixed by WP 10-C1 (routing): want.ts spends its budget only on stored frames, so it loops ~2^53 times.
-  it.fails('one WANT [[kid, 0, 2^53−1]] does bounded work: the device stays responsive and keeps sampling and delivering', onlyVerdicts(async () => {
+  // Passes since WP 10-C1 (routing): want.ts spent its budget only on stored frames, so it looped ~2^53 times.
+  it('one WANT [[kid, 0, 2^53−1]] does bounded work: the device stays responsive and keeps sampling and delivering', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('want', { to: stage_.device.id, origin: stage_.device.id, from: 0, upto: Number.MAX_SAFE_INTEGER })
@@ -24,8 +24,9 @@ describeNet('adversarial: control messages', () => {
     expectSurvived(played, 'WANT range')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-C1 (routing): INTEREST versions and hops are unauthenticated, and a higher version wins.
-  it.fails('INTEREST for every subscriber heard of, version 2^53−1 and hops 0, cannot take the route: the subscriber keeps receiving',
+  // Passes since WP 10-C1 (routing: signed declarations, SEAD distance proofs); before it, versions and hops were unauthenticated
+  // and a higher version won.
+  it('INTEREST for every subscriber heard of, version 2^53−1 and hops 0, cannot take the route: the subscriber keeps receiving',
     onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const { attacker, subscriber } = stage_
@@ -38,8 +39,8 @@ describeNet('adversarial: control messages', () => {
     expectSurvived(played, 'INTEREST hijack')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-C1 (routing): the peer-exchange table is unbounded, with an O(n) scan per entry.
-  itLong.fails('132,600 invented peers in PEERS: bounded table, bounded work', onlyVerdicts(async () => {
+  // Passes since WP 10-C1 (routing): the peer-exchange table was unbounded, with an O(n) scan per entry.
+  itLong('132,600 invented peers in PEERS: bounded table, bounded work', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'peers', count: 132_600, durationMs: 8000 }, 15_000)
@@ -47,8 +48,8 @@ describeNet('adversarial: control messages', () => {
     expectSurvived(played, 'PEERS flood')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-C1 (routing): the interest table has no cap on subscribers, in total or per neighbour.
-  itLong.fails('116,800 invented subscribers in INTEREST: bounded table, bounded work', onlyVerdicts(async () => {
+  // Passes since WP 10-C1 (routing): the interest table had no cap on subscribers, in total or per neighbour.
+  itLong('116,800 invented subscribers in INTEREST: bounded table, bounded work', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'interest', count: 116_800, durationMs: 8000 }, 15_000)
