@@ -13,6 +13,8 @@
  */
 import { readdirSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { MeshNode, type Delivery, type DropInfo } from '../../mesh/index.js'
 import { generateKeyPair, toBase64url } from '../../shared/index.js'
 import { createDevice, silentLogger, type Device } from '../../firmware-sim/index.js'
@@ -131,7 +133,13 @@ const health = setInterval(() => {
   })
 }, config.healthMs ?? 250)
 
+/** A full garbage collection (V8's `gc`, exposed at run time): what the heap holds after it is the node's state, not garbage. */
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
 const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
+  /** Heap in use after a full collection, bytes: the state the node keeps. */
+  retained: async () => { gc(); return { heapUsed: process.memoryUsage().heapUsed } },
   info: async () => ({ id: node.id, publicKey: toBase64url(publicKey()), port: node.address?.port, host: config.host }),
   counters: async () => ({ ...node.counters, device: device?.counters }),
   peers: async () => node.peers(),

@@ -32,32 +32,38 @@ export const INTERVAL_MS = 100
 
 /**
  * What "the node stays responsive" means here, picked with data. On the 2-core machine this suite
- * was written on, shared with other jobs (load average 4–9), honest nodes that no attack touched
- * measured, over 8 s and 5 s phases: p99 event-loop delay 5–20 ms, worst single delay 6–62 ms
- * alone, up to 102 ms with the whole `npm test` beside them and 178 ms with four such worlds at
- * once; at most 2 of 80 ticks late, the longest time between two ticks 316 ms; RSS +9 to +24 MB;
- * silences between health reports under 350 ms. The attacks of the issue, on today's main,
- * measure: silences of 4–22 s (WANT, PEERS, floods), single delays of 0.4–9.8 s (INTEREST and KEY
- * floods, 66,000 origins), p99 of 50 ms to over 1 s, 0–17 % of the ticks (floods), RSS +48 to
- * +290 MB. The bounds sit between the two: room for a busy machine, none for a message that takes
- * the loop. Where an attack leaves the node responsive on main, its row fails on what the attack
- * breaks instead (delivery, a link slot, fds, signatures, a relayed frame).
+ * runs on, shared with other jobs (load average 5–10), the phases where no attack is at work (the
+ * control; the watch after a single WANT or the INTEREST hijack, which leave nothing to do),
+ * 21 phases over 9 runs, measured: p99 event-loop delay 5–100 ms, worst single delay 13–384 ms,
+ * longest silence between health reports 251–370 ms, 86–100 % of the ticks (the device's timer
+ * re-arms after each tick, so a loaded machine drifts it), longest time between two ticks ≤ 325 ms,
+ * RSS peak +4 to +10 MB, heap after a full collection +0.8 MB; under bounded floods (PEERS,
+ * INTEREST after WP 10-C1) p99 up to 100 ms, ticks down to 79 %, RSS peak +20 to +50 MB (garbage:
+ * the heap after a collection +1.1 to +1.5 MB). The attacks of the issue on the code before its
+ * fixes measured: silences of 4–22 s (WANT, PEERS, floods), single delays of 0.4–9.8 s, p99 from
+ * 50 ms to over 1 s, 0–17 % of the ticks, RSS +48 to +290 MB (KEY flood: heap after a collection
+ * +34 MB). On a loaded machine "a few ms p99" cannot tell an attack from the neighbours' load, so
+ * the bounds sit above the noise measured and below what a message that takes the loop does;
+ * where an attack leaves the node responsive, its row fails on what it breaks instead (delivery,
+ * a link slot, fds, signatures, a relayed frame, the state kept).
  */
 export const BOUNDS = {
-  /** The phase's p99 event-loop delay, ms beyond the monitor's 5 ms resolution (≤ 1 % of samples delayed more). */
-  loopP99Ms: 30,
-  /** Worst single event-loop delay, ms. */
-  loopMaxMs: 300,
-  /** Longest silence between two health reports, ms (they are due every 250 ms). */
+  /** The phase's p99 event-loop delay, ms beyond the monitor's 5 ms resolution (≤ 1 % of samples delayed more); noise ≤ 100. */
+  loopP99Ms: 200,
+  /** Worst single event-loop delay, ms; noise ≤ 384. */
+  loopMaxMs: 750,
+  /** Longest silence between two health reports, ms (they are due every 250 ms); noise ≤ 370. */
   healthGapMs: 1000,
-  /** Ticks at least this share of the interval count (the device's timer re-arms after each tick, so it drifts a little). */
-  sampling: 0.95,
-  /** Longest time between two ticks, ms. */
-  tickGapMs: INTERVAL_MS + 300,
+  /** Ticks of the device against its interval; noise ≥ 0.79, the floods of the issue ≤ 0.17. */
+  sampling: 0.75,
+  /** Longest time between two ticks, ms; noise ≤ 325. */
+  tickGapMs: INTERVAL_MS + 600,
   /** Share of the device's frames the subscriber must receive. */
   delivery: 0.99,
-  /** RSS growth of the attacked node over the attack, bytes. */
-  rssGrowth: 48 * 1024 * 1024
+  /** RSS growth of the attacked node over the attack, bytes (its peak: garbage counts until collected); noise ≤ 50 MB. */
+  rssGrowth: 96 * 1024 * 1024,
+  /** Growth of what the attacked node's heap holds after a full collection, from before the attack to after it, bytes: its state. */
+  retainedGrowth: 16 * 1024 * 1024
 } as const
 
 /**
@@ -255,14 +261,26 @@ export function delivery (device: MeshProc, subscriber: MeshProc, from: number, 
   return { signed: signed.length, received: signed.length - missing.length, ratio, missing, duplicates: all.length - got.size }
 }
 
-export interface Memory { beforeBytes: number, peakBytes: number, growthBytes: number }
+export interface Memory {
+  beforeBytes: number
+  peakBytes: number
+  growthBytes: number
+  /** Heap after a full collection before the attack and after the watch (`retained`; Infinity when the node did not answer). */
+  retainedBefore: number
+  retainedAfter: number
+}
 
 /** RSS of `node` at the last report before `from`, and its highest from then to `to`. */
 export function memory (node: MeshProc, from: number, to: number): Memory {
   const reports = healthOf(node)
   const before = reports.filter((h) => h.t < from).at(-1)?.rss ?? reports[0]?.rss ?? 0
   const peak = Math.max(before, ...reports.filter((h) => h.t >= from && h.t <= to).map((h) => h.rss))
-  return { beforeBytes: before, peakBytes: peak, growthBytes: peak - before }
+  return { beforeBytes: before, peakBytes: peak, growthBytes: peak - before, retainedBefore: 0, retainedAfter: 0 }
+}
+
+/** Heap of `node` after a full collection (node-child's `retained`), or Infinity when it does not answer within `ms`. */
+export async function retained (node: MeshProc, ms = 5000): Promise<number> {
+  return await node.call<{ heapUsed: number }>('retained', {}, ms).then((r) => r.heapUsed, () => Infinity)
 }
 
 /** Waits until `subscriber` has every frame `device` signed in [from, to], or `ms` passed (the repair path may need a sync round). */
@@ -306,6 +324,8 @@ export function expectHealthy (v: Verdict, label: string): void {
 
 export function expectMemoryBounded (m: Memory, label: string): void {
   expect(m.growthBytes, `${label}: RSS grew from ${mb(m.beforeBytes)} to ${mb(m.peakBytes)}`).toBeLessThanOrEqual(BOUNDS.rssGrowth)
+  const held = `${label}: the heap held after a full collection grew from ${mb(m.retainedBefore)} to ${mb(m.retainedAfter)} (state kept)`
+  expect(m.retainedAfter - m.retainedBefore, held).toBeLessThanOrEqual(BOUNDS.retainedGrowth)
 }
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`
@@ -397,6 +417,7 @@ export async function play (s: Stage, options: {
   const attackMs = options.attackMs ?? 8000
   const afterMs = options.afterMs ?? 5000
   const attacked = options.attacked ?? s.device
+  const retainedBefore = await retained(attacked)
   await sleep(1000) // a baseline second: RSS and delay before
   const t0 = Date.now()
   let result: unknown
@@ -414,13 +435,14 @@ export async function play (s: Stage, options: {
   frozen.stop()
   const t2 = Date.now()
   await settle(s.device, s.subscriber, t0, t2 - 1000)
+  const retainedAfter = frozen.seen ? Infinity : await retained(attacked)
   return {
     t0,
     t1,
     t2,
     during: judge(attacked, s.device, s.subscriber, { name: 'during the attack', from: t0, to: t1 }),
     after: judge(attacked, s.device, s.subscriber, { name: 'after the attack', from: t1, to: t2, signedBy: t2 - 1000 }),
-    memory: memory(attacked, t0, t2),
+    memory: { ...memory(attacked, t0, t2), retainedBefore, retainedAfter },
     result,
     afterResult,
     attackerDropped: attackerLinks(s.attacker).filter((e) => !e.up && e.t >= t0 && e.t <= t1 && e.reason !== 'local').length
@@ -450,6 +472,7 @@ export function expectSurvived (played: Played, label: string): void {
     during: brief(played.during),
     after: brief(played.after),
     rssMB: [played.memory.beforeBytes, played.memory.peakBytes].map((b) => Math.round(b / 1048576)),
+    retainedMB: [played.memory.retainedBefore, played.memory.retainedAfter].map((b) => Number.isFinite(b) ? Math.round(b / 104857.6) / 10 : '-'),
     attackerDropped: played.attackerDropped,
     result: played.result
   })
