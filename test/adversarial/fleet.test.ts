@@ -27,10 +27,9 @@ describeNet('adversarial: a fleet on its own', () => {
   afterEach(async () => { await world?.destroy(); world = undefined })
   afterAll(expectNoHarnessErrors)
 
-  // Not it.fails: on today's main the loop shows in some runs only (2 of 10 here, both with the
+  // Never it.fails: before WP 10-C1 the loop showed in some runs only (2 of 10, both with the
   // machine's load average at 8 or more: the summary printed, then no timer ran and SIGINT did
-  // nothing until SIGKILL). WP 10-C1 (routing: adverts coalesced on a macrotask) fixes it; from
-  // then on this must pass every time.
+  // nothing until SIGKILL). WP 10-C1 (routing: adverts on the clock) fixed it: this must pass every time.
   itLong('iotmesh sim --devices 50 --mode hybrid --transport memory --duration 30 ends on time and answers SIGINT', onlyVerdicts(async () => {
     world = await World.create(1)
     const started = Date.now()
