@@ -1,4 +1,4 @@
-import { afterAll, afterEach, it } from 'vitest'
+import { afterAll, afterEach, expect, it } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
   TEST_TIMEOUT, eventually, expectNoHarnessErrors, expectSurvived, itLong, onlyVerdicts, play, stage, type Stage
@@ -33,10 +33,16 @@ describeNet('adversarial: control messages', () => {
     // The device tells every new neighbour of the subscribers it routes to (INTEREST): the attacker heard of S.
     const heard = async (): Promise<string[]> => (await attacker.call<{ subscribers: string[] }>('heard')).subscribers
     await eventually('the attacker hearing of the subscriber', async () => (await heard()).includes(subscriber.id))
+    const route = async (): Promise<unknown> =>
+      (await stage_.device.call<Array<{ subscriber: string, via?: string, hops?: number }>>('interest')).find((r) => r.subscriber === subscriber.id)
     const played = await play(stage_, {
       attack: async () => await attacker.call('hijack', { to: stage_.device.id, rounds: 8, everyMs: 1000 }, 20_000)
     })
     expectSurvived(played, 'INTEREST hijack')
+    // The claims were checked and refused (mesh/routing/interest.ts): a forged distance, a declaration not of the version claimed.
+    const refused = new Set(stage_.device.events.filter((e) => e.ev === 'drop' && e.from === attacker.id).map((e) => e.code))
+    expect([...refused], 'the device refused the attacker\'s claims').toEqual(expect.arrayContaining(['ERR_ROUTE_PROOF', 'ERR_BAD_DECLARATION']))
+    expect(await route(), 'the device routes to the subscriber directly, as before the attack').toMatchObject({ via: subscriber.id, hops: 1 })
   }), TEST_TIMEOUT)
 
   // Passes since WP 10-C1 (routing): the peer-exchange table was unbounded, with an O(n) scan per entry.
