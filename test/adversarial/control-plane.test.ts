@@ -63,8 +63,8 @@ describeNet('adversarial: control messages', () => {
     expectSurvived(played, 'INTEREST flood')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-C2 (scoring): KEY is learned without a budget; 100,000 keys fit in the store.
-  itLong.fails('361,000 random KEYs: memory bounded, bounded work', onlyVerdicts(async () => {
+  // Passes since WP 10-C2 (scoring: per-peer budgets, the flooder disconnected); before it, KEY was learned without a budget.
+  itLong('361,000 random KEYs: memory bounded, bounded work', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
       attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'keys', count: 361_000, durationMs: 8000 }, 15_000)

@@ -37,24 +37,28 @@ describeNet('adversarial: floods of frames', () => {
     expect(played.afterResult, 'the flooding peer is kept out: no redial keeps a link').not.toContain('kept')
   }
 
-  // Fixed by WP 10-C2 (scoring: per-peer budgets, disconnect below a threshold) and WP 10-B (per-link flow control).
+  // Still open after WP 10-C2 (scoring): under the flood the device went silent for 3.5 s (worst delay 3.48 s, 3 of 81 ticks)
+  // and the flooder, whose frames are valid, was not disconnected. Expected from WP 10-B (per-link flow control).
   itLong.fails('a flood of validly signed frames from one neighbour: the device keeps its schedule, the flooder is disconnected and kept out',
     onlyVerdicts(async () => {
     await flood('valid')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-C2 (scoring) and WP 10-B (flow control).
-  itLong.fails('a flood of frames with bad signatures: the device keeps its schedule, the flooder is disconnected and kept out', onlyVerdicts(async () => {
+  // Passes since WP 10-C2 (scoring: the flooder is disconnected after ~128 frames and banned for a backoff).
+  itLong('a flood of frames with bad signatures: the device keeps its schedule, the flooder is disconnected and kept out', onlyVerdicts(async () => {
     await flood('badsig')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-C2 (scoring) and WP 10-B (flow control).
-  itLong.fails('a flood of frames from signers never named: the device keeps its schedule, the flooder is disconnected and kept out',
+  // Passes since WP 10-C2 (scoring: the flooder is disconnected after ~512 frames and banned for a backoff).
+  itLong('a flood of frames from signers never named: the device keeps its schedule, the flooder is disconnected and kept out',
     onlyVerdicts(async () => {
     await flood('unknown')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-C2 (replay state strangers cannot evict).
+  // Half fixed by WP 10-C2: the replay is refused (replay state in tiers, strangers cannot evict known devices), but the
+  // subscriber went silent for 7.9 s under the 66,000 fresh origins, kept +28 MB of state, and got 0 of the device's 40
+  // readings after the attack. Open: stranger frames/keys at 3,000/s pass the per-peer data budget (5,000/s); expected
+  // from WP 10-B (per-link flow control), else a follow-up of 10-C2 (a budget for strangers' keys and first frames).
   itLong.fails('65,536 fresh origins, then a replay of a quiet device\'s frames: no frame is delivered twice', onlyVerdicts(async () => {
     const stage_ = s = await stage({ linkTo: 'subscriber', extraHosts: 1 })
     const { world, attacker, subscriber } = stage_
