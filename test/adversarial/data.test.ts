@@ -37,8 +37,9 @@ describeNet('adversarial: floods of frames', () => {
     expect(played.afterResult, 'the flooding peer is kept out: no redial keeps a link').not.toContain('kept')
   }
 
-  // Still open after WP 10-C2 (scoring): under the flood the device went silent for 3.5 s (worst delay 3.48 s, 3 of 81 ticks)
-  // and the flooder, whose frames are valid, was not disconnected. Expected from WP 10-B (per-link flow control).
+  // Half fixed: since WP 10-B (per-link flow control) the device stays responsive and on schedule (before it, silent 3.5 s
+  // with 10-C2 alone), but a flooder whose frames are valid is never disconnected (the issue asks for it). Open: a follow-up
+  // of WP 10-C2 (a score that falls with a peer over its data budget).
   itLong.fails('a flood of validly signed frames from one neighbour: the device keeps its schedule, the flooder is disconnected and kept out',
     onlyVerdicts(async () => {
     await flood('valid')
@@ -55,10 +56,9 @@ describeNet('adversarial: floods of frames', () => {
     await flood('unknown')
   }), TEST_TIMEOUT)
 
-  // Half fixed by WP 10-C2: the replay is refused (replay state in tiers, strangers cannot evict known devices), but under
-  // the fresh origins the subscriber went silent for 2.4–7.9 s and kept +20 to +28 MB of state (2 runs; in one it also got
-  // 0 of the device's 40 readings after the attack; in the other it banned the attacker after 40,800 origins, KEY over
-  // budget). Open: expected from WP 10-B (per-link flow control), else a follow-up of 10-C2 (budgets for strangers' keys).
+  // Mostly fixed: the replay is refused since WP 10-C2 (replay state in tiers), and since WP 10-B (flow control) the
+  // subscriber stays responsive under the 66,000 fresh origins; it still keeps +28 MB of state after them (strangers' keys
+  // and replay windows; bound 16 MB) and its RSS peaks +101 MB. Open: a follow-up of WP 10-C2 (a smaller stranger tier).
   itLong.fails('65,536 fresh origins, then a replay of a quiet device\'s frames: no frame is delivered twice', onlyVerdicts(async () => {
     const stage_ = s = await stage({ linkTo: 'subscriber', extraHosts: 1 })
     const { world, attacker, subscriber } = stage_

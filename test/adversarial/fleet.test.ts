@@ -65,8 +65,8 @@ describeNet('adversarial: a fleet on its own', () => {
     expect(figures.maxGapMs, 'the longest time the loop monitor\'s timer was starved, ms').toBeLessThanOrEqual(STARVED_MS)
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-B (RFC 6762 §10 TTLs): the service PTR lives 28,800 s today.
-  it.fails('a power-cut device leaves DNS-SD browsers within minutes: host-bound records 120 s, none over 75 min (RFC 6762 §10)', onlyVerdicts(async () => {
+  // Passes since WP 10-B (RFC 6762 §10 TTLs); before it, the service PTR lived 28,800 s.
+  it('a power-cut device leaves DNS-SD browsers within minutes: host-bound records 120 s, none over 75 min (RFC 6762 §10)', onlyVerdicts(async () => {
     world = await World.create(2)
     const device = await world.device('P', 0)
     const browser = await world.attacker(1)

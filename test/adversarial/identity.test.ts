@@ -25,7 +25,8 @@ describeNet('adversarial: cloned identities', () => {
 
   // Still open after WP 10-C2: its clone detection needs two different frames for one (origin, seq), and the second board's
   // sequence block starts above the first's, so nothing collides in the test's 13 s (101 of its readings delivered, no code).
-  // Open: the same key at two link endpoints or addresses at once (WP 10-B, or a follow-up of 10-C2).
+  // With WP 10-B too, the subscriber got 0 of the first board's 89 readings and 130 of the second's. Open: the same key at
+  // two link endpoints or addresses at once (a follow-up of WP 10-B / 10-C2).
   itLong.fails('two boards with the same key: the subscriber keeps the first board\'s readings, refuses the second\'s, and a clone is reported',
     onlyVerdicts(async () => {
     const world = await World.create(4)

@@ -46,8 +46,8 @@ describeNet('adversarial: links', () => {
     return { before, peak: Math.max(before, ...reports.filter((h) => h.t >= from && h.t <= to).map((h) => h.fds)) }
   }
 
-  // Fixed by WP 10-B (links): inbound and outbound slots apart, idle inbound links evicted for a newcomer.
-  it.fails('12 idle Sybil links in every slot: a new subscriber still gets a link and the readings', onlyVerdicts(async () => {
+  // Passes since WP 10-B (links: inbound and outbound slots apart, idle inbound links evicted for a newcomer).
+  it('12 idle Sybil links in every slot: a new subscriber still gets a link and the readings', onlyVerdicts(async () => {
     const stage_ = s = await stage({ extraHosts: 1 })
     const { attacker, device, at } = stage_
     let late: { node: Honest, linkedAt: number } | undefined
@@ -64,8 +64,8 @@ describeNet('adversarial: links', () => {
     await expectLatecomerServed(stage_, late as { node: Honest, linkedAt: number }, played, 'idle Sybil links')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-B (links): caps on handshakes in progress, per source address and in total.
-  itLong.fails('1,000 half-open TCP connections: bounded fds, and a new subscriber still gets a link', onlyVerdicts(async () => {
+  // Passes since WP 10-B (links: caps on handshakes in progress, per source address and in total).
+  itLong('1,000 half-open TCP connections: bounded fds, and a new subscriber still gets a link', onlyVerdicts(async () => {
     const stage_ = s = await stage({ extraHosts: 1 })
     const { attacker, device, at } = stage_
     let late: { node: Honest, linkedAt: number } | undefined
@@ -83,8 +83,8 @@ describeNet('adversarial: links', () => {
     await expectLatecomerServed(stage_, late as { node: Honest, linkedAt: number }, played, 'half-open connections')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-B (links): a per-source and global handshake budget (or a stateless cookie) before any signature.
-  itLong.fails('a flood of HELLOs: bounded handshake work, and a new subscriber still gets a link', onlyVerdicts(async () => {
+  // Passes since WP 10-B (links: handshake admission and a budget of signed replies: 94 REPLYs for 15,095 HELLOs).
+  itLong('a flood of HELLOs: bounded handshake work, and a new subscriber still gets a link', onlyVerdicts(async () => {
     const stage_ = s = await stage({ extraHosts: 1 })
     const { attacker, at } = stage_
     let late: { node: Honest, linkedAt: number } | undefined
