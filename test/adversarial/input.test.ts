@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { describeNet } from '../helpers/netns.js'
 import { JsonLines } from '../helpers/json-lines.js'
 import {
-  TEST_TIMEOUT, expectNoHarnessErrors, expectSurvived, itLong, onlyVerdicts, play, stage, ticksOf, within, type Stage
+  TEST_TIMEOUT, attackerLinks, expectNoHarnessErrors, expectSurvived, itLong, onlyVerdicts, play, stage, ticksOf, within, type Stage
 } from '../helpers/adversary.js'
 
 /**
@@ -27,8 +27,8 @@ describeNet('adversarial: strict input', () => {
   const rejectedTotal = async (node: Stage['device']): Promise<number> =>
     Object.values((await node.call<{ rejected: Record<string, number> }>('counters')).rejected).reduce((n, c) => n + c, 0)
 
-  // Fixed by WP 10-A (strict input): SenML names are checked at decode; `watch` calls resolvePack inside a try.
-  it.fails('a validly signed frame with SenML name "a b" is refused at the first node; iotmesh watch and the subscriber carry on', onlyVerdicts(async () => {
+  // Passes since WP 10-A (strict input: SenML names checked at decode; `watch` survives any frame).
+  it('a validly signed frame with SenML name "a b" is refused at the first node; iotmesh watch and the subscriber carry on', onlyVerdicts(async () => {
     const stage_ = s = await stage({ extraHosts: 1 })
     const { world, attacker, device, subscriber, at } = stage_
     // `iotmesh watch` linked to the device only: whatever the device relays reaches it.
@@ -52,7 +52,9 @@ describeNet('adversarial: strict input', () => {
     expectSurvived(played, 'SenML name "a b"')
   }), TEST_TIMEOUT)
 
-  // Fixed by WP 10-A (strict input): duplicate keys, invalid UTF-8, non-text labels and non-preferred heads refused at decode.
+  // WP 10-A (strict input) refuses these at decode, but the test cannot show it yet: since WP 10-C2 the device bans the
+  // sender after 5 refused frames, so 2 of the 7 variants never reach it (5 refusals counted). To do: one attacker identity
+  // per variant (the test, not the fix). it.fails until then.
   itLong.fails('duplicate map keys, invalid UTF-8, float labels, non-preferred heads: each refused at the first node, none relayed', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const { attacker, device, subscriber } = stage_
@@ -64,7 +66,10 @@ describeNet('adversarial: strict input', () => {
       afterMs: 3000
     })
     const { seqs, control } = sent as { seqs: Record<string, number>, control: number }
-    expect(await within(10_000, () => subscriber.seqsFrom(attacker.id).includes(control)), 'the control frame, sent after, reached the subscriber').toBe(true)
+    // The control frame, sent after, shows the path delivered, unless the device disconnected the sender of so many refused
+    // frames first (peer scoring, WP 10-C2): then the refusals counted below show each variant reached it.
+    const cut = (): boolean => attackerLinks(attacker).some((e) => e.peer === device.id && !e.up && e.t >= played.t0)
+    expect(await within(10_000, () => subscriber.seqsFrom(attacker.id).includes(control) || cut()), 'the control frame reached the subscriber').toBe(true)
     const relayed = VARIANTS.filter((v) => subscriber.seqsFrom(attacker.id).includes(seqs[v] as number))
     expect(relayed, 'variants accepted by the device and relayed to the subscriber').toEqual([])
     expect(await rejectedTotal(device) - before, 'refusals counted at the device').toBeGreaterThanOrEqual(VARIANTS.length)
