@@ -193,6 +193,15 @@ export class MeshProcs {
     return await this.#ready(new MeshProc(child, label), signal)
   }
 
+  /**
+   * Runs another child program that speaks this protocol (test/adversarial/*-child.ts from the
+   * build) as namespace host `host`, with `args`; resolves once it is ready.
+   */
+  async run (lan: Lan, host: LanHost, label: string, script: string, args: readonly string[], signal = AbortSignal.timeout(15_000)): Promise<MeshProc> {
+    const child = lan.spawn(host, process.execPath, [script, ...args], { ipc: true })
+    return await this.#ready(new MeshProc(child, label), signal)
+  }
+
   async killAll (): Promise<void> {
     await Promise.all([...this.#procs].map(async (p) => { await p.kill() }))
     this.#procs.clear()
