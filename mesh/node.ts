@@ -1,8 +1,9 @@
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, frameTopic, isDeviceId, meshError, systemRandom, type Random,
-  type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource
+  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, meshError, systemClock, systemRandom,
+  type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type Random,
+  type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
 import {
@@ -13,7 +14,6 @@ import {
   BanList, createConnectionManager, createTcpTransport, type BackoffInit, type ConnectionManager, type ConnectionManagerCounters,
   type Link, type LinkOptions, type Transport, type TransportAddress, type TransportCounters
 } from './links/index.js'
-import { every, systemClock, type Clock } from './clock.js'
 import type { CloneInfo, DropInfo } from './routing/context.js'
 import type { InjectResult } from './routing/handlers/index.js'
 import { Router, type BanInfo, type RouterInit } from './routing/router.js'

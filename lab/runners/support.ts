@@ -7,7 +7,7 @@ import type { Progress } from '../progress.js'
  * AbortSignal (Ctrl-C) cuts short, and the components a caller injects.
  *
  * The runners' waits are real time on purpose: they drive fleets of real sockets. They go through
- * `node:timers/promises`, ref'd, so a run keeps its process alive (mesh/clock.ts's timers are
+ * `node:timers/promises`, ref'd, so a run keeps its process alive (shared/clock.ts's timers are
  * unref'd, which suits nodes, not the thing a CLI command waits on).
  */
 

@@ -1,6 +1,9 @@
 import { meshError } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
-import { INVALID_REASONS, type Discovery, type DiscoveryCounters, type DiscoveryEvents, type InvalidEvent, type InvalidReason, type PeerInfo, type PeerSource } from './types.js'
+import {
+  INVALID_REASONS, type Discovery, type DiscoveryCounters, type DiscoveryEvents, type InvalidEvent, type InvalidReason,
+  type PeerInfo, type PeerSource
+} from './types.js'
 
 type State = 'stopped' | 'starting' | 'started' | 'stopping'
 

@@ -1,4 +1,6 @@
-import { DEFAULT_FLEET, keyMatchesId, meshError, systemClock, systemRandom, toHex, type DeviceId, type PublicKey, type Random } from '../../shared/index.js'
+import {
+  DEFAULT_FLEET, keyMatchesId, meshError, systemClock, systemRandom, toHex, type DeviceId, type PublicKey, type Random
+} from '../../shared/index.js'
 import { DiscoveryBase } from './base.js'
 import { ServiceCache } from './cache.js'
 import { PROTOCOL_VERSION, SERVICE_DOMAIN, encodeTxt, fleetName, hostNameFor, instanceName, parseTxt } from './records.js'

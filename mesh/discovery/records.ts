@@ -1,4 +1,7 @@
-import { DEFAULT_FLEET, FLEET_NAME_RULE, PUBLIC_KEY_LENGTH, fromBase64, isDeviceId, isFleetName, keyMatchesId, meshError, toBase64url, type DeviceId, type PublicKey } from '../../shared/index.js'
+import {
+  DEFAULT_FLEET, FLEET_NAME_RULE, PUBLIC_KEY_LENGTH, fromBase64, isDeviceId, isFleetName, keyMatchesId, meshError,
+  toBase64url, type DeviceId, type PublicKey
+} from '../../shared/index.js'
 import type { InvalidReason } from './types.js'
 
 /**

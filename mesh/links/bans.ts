@@ -1,5 +1,4 @@
-import type { DeviceId } from '../../shared/index.js'
-import type { Clock } from '../clock.js'
+import type { Clock, DeviceId } from '../../shared/index.js'
 import type { BanCheck } from './types.js'
 
 /**

@@ -1,9 +1,11 @@
-import { meshError, type MeshError } from '../../shared/index.js'
+import { meshError, type Clock, type MeshError, type TimerHandle } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
-import type { Clock, TimerHandle } from '../clock.js'
 import { TokenBucket } from './token-bucket.js'
 import { sharedTurn, type Turn } from './turn.js'
-import { CLOSE_WHY, DEFAULT_RECEIVE_BUDGET, type Link, type LinkCloseInfo, type LinkCounters, type LinkEvents, type LinkFlowCounters, type ReceiveBudget, type RemotePeer } from './types.js'
+import {
+  CLOSE_WHY, DEFAULT_RECEIVE_BUDGET, type Link, type LinkCloseInfo, type LinkCounters, type LinkEvents,
+  type LinkFlowCounters, type ReceiveBudget, type RemotePeer
+} from './types.js'
 
 interface PendingPing {
   readonly start: number

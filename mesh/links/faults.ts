@@ -1,5 +1,4 @@
-import { mixSeed, mulberry32, type DeviceId } from '../../shared/index.js'
-import type { Clock } from '../clock.js'
+import { mixSeed, mulberry32, type Clock, type DeviceId } from '../../shared/index.js'
 import { faultyLink, type FaultyLink, type LinkFaults } from './faulty-link.js'
 import type { Link } from './types.js'
 

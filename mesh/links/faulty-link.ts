@@ -1,5 +1,4 @@
-import { meshError, mulberry32 } from '../../shared/index.js'
-import { systemClock, type Clock, type TimerHandle } from '../clock.js'
+import { meshError, mulberry32, systemClock, type Clock, type TimerHandle } from '../../shared/index.js'
 import type { Link, LinkCloseInfo, LinkCounters, LinkEvents, LinkFlowCounters, RemotePeer } from './types.js'
 
 /**

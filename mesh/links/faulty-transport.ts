@@ -1,5 +1,4 @@
-import { meshError, type DeviceId } from '../../shared/index.js'
-import { systemClock, type Clock } from '../clock.js'
+import { meshError, systemClock, type Clock, type DeviceId } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import type { FaultModel } from './faults.js'
 import type {

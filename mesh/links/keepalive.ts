@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../clock.js'
+import type { Clock, TimerHandle } from '../../shared/index.js'
 
 /**
  * Keepalive for one link (MQTT.js's KeepaliveManager takes a timer the same way). Every

@@ -1,9 +1,11 @@
-import { isMeshError, meshError, systemRandom, type DeviceId, type MeshError, type PublicKey, type Random } from '../../shared/index.js'
+import {
+  isMeshError, meshError, systemClock, systemRandom, type Clock, type DeviceId, type MeshError, type PublicKey,
+  type Random, type TimerHandle
+} from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { Backoff, type BackoffInit } from './backoff.js'
 import { BanList, type BanEntry, type BanListInit, type BanOptions } from './bans.js'
 import { pickVictim, type EvictionPolicy } from './eviction.js'
-import { systemClock, type Clock, type TimerHandle } from '../clock.js'
 import type { Link, LinkCloseInfo, Transport } from './types.js'
 
 /** Where a peer can be reached, as discovery (or static configuration) reports it. */

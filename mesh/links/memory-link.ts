@@ -1,6 +1,5 @@
-import { meshError } from '../../shared/index.js'
+import { meshError, type Clock } from '../../shared/index.js'
 import { BaseLink, closeInfo } from './base-link.js'
-import type { Clock } from '../clock.js'
 import { Keepalive } from './keepalive.js'
 import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer } from './types.js'
 

@@ -1,7 +1,6 @@
-import { isMeshError, meshError, type DeviceId, type KeyPair } from '../../shared/index.js'
+import { isMeshError, meshError, systemClock, type Clock, type DeviceId, type KeyPair } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
-import { systemClock, type Clock } from '../clock.js'
 import { FaultModel, type FaultModelInit } from './faults.js'
 import { applyFaults } from './faulty-transport.js'
 import { resolveBudget } from './base-link.js'

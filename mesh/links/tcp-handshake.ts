@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net'
-import { isMeshError, meshError, type MeshError } from '../../shared/index.js'
-import type { Clock, TimerHandle } from '../clock.js'
+import { isMeshError, meshError, type Clock, type MeshError, type TimerHandle } from '../../shared/index.js'
 import { FrameDecoder, encodeFrame } from './framing.js'
 import { MAX_HANDSHAKE_BYTES, refusalFor } from './handshake.js'
 

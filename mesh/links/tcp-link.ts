@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net'
-import { isMeshError, meshError } from '../../shared/index.js'
+import { isMeshError, meshError, type Clock, type TimerHandle } from '../../shared/index.js'
 import { BaseLink, closeInfo } from './base-link.js'
-import type { Clock, TimerHandle } from '../clock.js'
 import type { FrameDecoder } from './framing.js'
 import type { SessionSecrets } from './handshake.js'
 import { Keepalive } from './keepalive.js'

@@ -1,9 +1,10 @@
 import { setMaxListeners } from 'node:events'
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { isMeshError, meshError, systemRandom, type DeviceId, type Ed25519, type KeyPair, type Random } from '../../shared/index.js'
+import {
+  isMeshError, meshError, systemClock, systemRandom, type Clock, type DeviceId, type Ed25519, type KeyPair, type Random
+} from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
 import { TypedEmitter } from '../events.js'
-import { systemClock, type Clock } from '../clock.js'
 import { HandshakeAdmission, type HandshakeLimits } from './admission.js'
 import { resolveBudget } from './base-link.js'
 import { InitiatorHandshake, ResponderHandshake, type HandshakeConfig, type SessionSecrets } from './handshake.js'
