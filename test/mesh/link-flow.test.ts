@@ -64,7 +64,7 @@ async function sleep (ms: number): Promise<void> { await new Promise((resolve) =
 describeNet('per-link flow control', () => {
   it('a neighbour flooding messages (its own process) is held to its budget by TCP backpressure; the honest link and the node’s own 10 ms timer keep their schedule', async () => {
     assertFreshBuild()
-    // A budget of 500 messages a second (the default is 2,000): the node spends at most ~5 % of a core on the flood
+    // A budget of 500 messages a second (the default is 10,000): the node spends at most ~5 % of a core on the flood
     // here, so what is measured is the link layer, not how busy this shared test machine is.
     const node = await tcp(testKeys(51), { receiveBudget: { messagesPerSecond: 500 } })
     const honest = await tcp(testKeys(53))
