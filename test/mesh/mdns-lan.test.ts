@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { hostNameFor, type BrowseRow } from '../../mesh/discovery/index.js'
@@ -6,6 +5,7 @@ import { describeNet } from '../helpers/netns.js'
 import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.js'
 import { JsonLines } from '../helpers/json-lines.js'
 import { assertBuilt } from '../helpers/fresh-build.js'
+import { PYTHON, hasZeroconf } from '../helpers/zeroconf.js'
 
 /**
  * A LAN of namespace hosts (NETWORK.md): every host has its own address on one bridge, and all
@@ -14,18 +14,8 @@ import { assertBuilt } from '../helpers/fresh-build.js'
  */
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
-const PYTHON = '/usr/bin/python3' // Debian's, where python3-zeroconf installs; not a pyenv python3
 
-function hasZeroconf (): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import zeroconf'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-const zeroconf = hasZeroconf()
-if (!zeroconf) console.warn(`mdns-lan: SKIPPING the python-zeroconf test: ${PYTHON} cannot import zeroconf (apt-get install python3-zeroconf)`)
+const zeroconf = hasZeroconf('mdns-lan')
 
 /** The children run dist/, so a stale build would test old code: say so instead. */
 function assertFreshBuild (): void {

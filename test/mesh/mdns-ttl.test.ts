@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest'
@@ -8,6 +7,7 @@ import { createLan, type Lan, type LanHost } from '../../firmware-sim/fleet/lan.
 import { describeNet } from '../helpers/netns.js'
 import { JsonLines } from '../helpers/json-lines.js'
 import { closeRaw, rawMdns, uniqueFleet, type RawRecord } from '../helpers/mdns.js'
+import { PYTHON, hasZeroconf } from '../helpers/zeroconf.js'
 
 /**
  * DNS-SD TTLs (RFC 6762 §10): 120 s for records bound to a host name (SRV, A, AAAA) and for our
@@ -19,18 +19,7 @@ import { closeRaw, rawMdns, uniqueFleet, type RawRecord } from '../helpers/mdns.
 
 const tag = randomBytes(3).toString('hex')
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
-const PYTHON = '/usr/bin/python3'
-
-function hasZeroconf (): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import zeroconf'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-const zeroconf = hasZeroconf()
-if (!zeroconf) console.warn(`mdns-ttl: SKIPPING the python-zeroconf test: ${PYTHON} cannot import zeroconf (apt-get install python3-zeroconf)`)
+const zeroconf = hasZeroconf('mdns-ttl')
 
 it('recordTtl: 120 s for PTR, SRV, A and AAAA, 75 min at most for the rest, goodbyes stay 0', () => {
   expect(HOST_RECORD_TTL).toBe(120)
