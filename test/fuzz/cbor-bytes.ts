@@ -1,3 +1,4 @@
+import { concatBytes } from '../../shared/index.js'
 /**
  * CBOR at the byte level, for making inputs a strict decoder must refuse: heads of any width
  * (preferred or not), indefinite lengths, raw text bytes, maps with repeated keys. And a lenient
@@ -25,17 +26,8 @@ export function preferredWidth (arg: number | bigint): 0 | 1 | 2 | 4 | 8 {
   return v < 24n ? 0 : v < 0x100n ? 1 : v < 0x10000n ? 2 : v < 0x100000000n ? 4 : 8
 }
 
-export function cat (...parts: Uint8Array[]): Uint8Array {
-  let length = 0
-  for (const p of parts) length += p.length
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+/** Concatenation, as the codec does it (shared/bytes.ts). */
+export const cat = concatBytes
 
 /** One head found by `walkHeads`: where it is, what it says, and where the item's own bytes end. */
 export interface HeadInfo {
