@@ -363,14 +363,21 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
     }
     return { sent, open: link.open }
   },
-  /** One crafted frame per variant (after our key), then a valid control frame; answers their sequence numbers. */
+  /**
+   * One crafted frame per variant (signed with our key), then a valid control frame; answers their
+   * sequence numbers. With `via` (Sybil ids, one per variant), variant i goes over Sybil i's link, so
+   * each neighbour sends the node one refused frame: the node's score bans a neighbour after a few.
+   */
   frames: async (m) => {
     const link = target(m)
+    const via = m.via as string[] | undefined
     const seqs: Record<string, number> = {}
-    for (const variant of m.variants as string[]) {
+    for (const [i, variant] of (m.variants as string[]).entries()) {
       const s = ++seq
       seqs[variant] = s
-      await push(link, encodeData(1, crafted(variant, keys, s)))
+      const sybil = via === undefined ? undefined : sybils.find((y) => y.keys.id === via[i])?.links.get(m.to as string)
+      if (via !== undefined && sybil?.open !== true) throw new Error(`Sybil ${String(via[i])} has no open link to ${String(m.to)}`)
+      await push(sybil ?? link, encodeData(1, crafted(variant, keys, s)))
     }
     const control = frame(keys, 1)
     await push(link, encodeData(1, control.bytes))

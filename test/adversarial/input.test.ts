@@ -52,16 +52,17 @@ describeNet('adversarial: strict input', () => {
     expectSurvived(played, 'SenML name "a b"')
   }), TEST_TIMEOUT)
 
-  // WP 10-A (strict input) refuses these at decode, but the test cannot show it yet: since WP 10-C2 the device bans the
-  // sender after 5 refused frames, so 2 of the 7 variants never reach it (5 refusals counted). To do: one attacker identity
-  // per variant (the test, not the fix). it.fails until then.
-  itLong.fails('duplicate map keys, invalid UTF-8, float labels, non-preferred heads: each refused at the first node, none relayed', onlyVerdicts(async () => {
+  // Each variant goes through a neighbour of its own (a Sybil of the attacker's, one refused frame each): the device's peer
+  // score bans a neighbour after a few refused frames (WP 10-C2), which would keep the last variants from reaching it.
+  itLong('duplicate map keys, invalid UTF-8, float labels, non-preferred heads: each refused at the first node, none relayed', onlyVerdicts(async () => {
     const stage_ = s = await stage()
-    const { attacker, device, subscriber } = stage_
+    const { attacker, device, subscriber, at } = stage_
+    const { ids, linked } = await attacker.call<{ ids: string[], linked: number }>('sybils', { ...at, peer: device.id, count: VARIANTS.length }, 30_000)
+    expect(linked, 'Sybil neighbours linked to the device').toBe(VARIANTS.length)
     const before = await rejectedTotal(device)
     let sent: { seqs: Record<string, number>, control: number } | undefined
     const played = await play(stage_, {
-      attack: async () => { sent = await attacker.call('frames', { to: device.id, variants: VARIANTS }); return sent },
+      attack: async () => { sent = await attacker.call('frames', { to: device.id, variants: VARIANTS, via: ids }); return sent },
       attackMs: 3000,
       afterMs: 3000
     })
