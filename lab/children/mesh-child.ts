@@ -13,8 +13,9 @@
  *   IOTMESH_CHILD_NAME   the device's name (its DNS-SD instance name)
  *   IOTMESH_CHILD_KEEPALIVE_INTERVAL, IOTMESH_CHILD_KEEPALIVE_TIMEOUT   link keepalive, ms (default 10 s / 30 s)
  *   IOTMESH_CHILD_SYNC_INTERVAL   routing DIGEST interval, ms (default 2 s)
- *   IOTMESH_CHILD_DATA_BUDGET     frames a second one neighbour may send (routing budgets.data, rate and burst;
- *                        default the node's, 5,000/s): benchmarks that measure how fast a node takes frames in raise it
+ *   IOTMESH_CHILD_DATA_BUDGET     frames a second one neighbour, and one origin, may send (routing budgets.data and
+ *                        originRate, rate and burst; default the node's, 5,000/s and 500/s): benchmarks that measure
+ *                        how fast a node takes frames in raise it
  *   IOTMESH_CHILD_EVENTS "1" to also emit, for tests: {ev:'link', peer, up} when a link opens or
  *                        closes, {ev:'drop', code, origin?, seq?, from?} for every refused message,
  *                        and {ev:'state', peers, invalid} whenever the peer list (node.peers()) or
@@ -82,7 +83,7 @@ const node = new MeshNode({
   },
   routing: {
     ...(syncInterval === undefined ? {} : { syncInterval }),
-    ...(dataBudget === undefined ? {} : { budgets: { data: { rate: dataBudget, burst: dataBudget } } })
+    ...(dataBudget === undefined ? {} : { budgets: { data: { rate: dataBudget, burst: dataBudget } }, originRate: { rate: dataBudget, burst: dataBudget } })
   },
   ...(process.env.IOTMESH_CHILD_NAME === undefined ? {} : { name: process.env.IOTMESH_CHILD_NAME })
 }, { keys })

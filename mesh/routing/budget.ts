@@ -141,3 +141,50 @@ export class LinkBudget {
     return this.#buckets[kind].tokens(now)
   }
 }
+
+/**
+ * How many frames of one origin (one signer) this node accepts from its neighbours, whoever relays
+ * them: a device publishes on a schedule, so an origin far above any schedule is a flood, also when
+ * every frame is validly signed and new (the link budgets above hold per neighbour, and a flooder's
+ * own frames are all first copies). Frames this node signs or that are injected (the gateway's
+ * broker bridge) are not counted. Default 500 frames a second with a burst of 5,000 (catch-up
+ * after a partition re-delivers at most `historyPerOrigin`, 256, per origin): an honest relay never
+ * meets it, because it accepted, and so forwards, no more. Raise it for throughput benchmarks.
+ */
+export const DEFAULT_ORIGIN_RATE: Readonly<Rate> = Object.freeze({ rate: 500, burst: 5000 })
+
+/**
+ * One token bucket per origin, for at most `max` origins (oldest first out: an origin evicted
+ * starts again with a full burst, so eviction only ever errs towards accepting). Tokens are taken
+ * only by frames that verified and were new, so frames that merely claim an origin (forged
+ * signatures, replays) cannot spend an honest device's budget.
+ */
+export class OriginBudgets {
+  readonly #rate: Rate
+  readonly #max: number
+  readonly #buckets = new Map<string, TokenBucket>()
+
+  constructor (rate: Partial<Rate> = {}, max = 4096) {
+    this.#rate = { rate: Math.max(0, rate.rate ?? DEFAULT_ORIGIN_RATE.rate), burst: Math.max(1, rate.burst ?? DEFAULT_ORIGIN_RATE.burst) }
+    this.#max = Math.max(1, max)
+  }
+
+  get size (): number { return this.#buckets.size }
+
+  /** True when `origin` has a token left (none is taken: see `take`). */
+  allows (origin: string, now: number): boolean {
+    const bucket = this.#buckets.get(origin)
+    return bucket === undefined || bucket.tokens(now) >= 1
+  }
+
+  /** A frame of `origin` was accepted: takes its token. */
+  take (origin: string, now: number): void {
+    let bucket = this.#buckets.get(origin)
+    if (bucket === undefined) {
+      if (this.#buckets.size >= this.#max) this.#buckets.delete(this.#buckets.keys().next().value as string)
+      bucket = new TokenBucket(this.#rate, now)
+      this.#buckets.set(origin, bucket)
+    }
+    bucket.take(now)
+  }
+}

@@ -1,6 +1,6 @@
 import type { Clock, DeviceId, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
 import type { Link } from '../links/types.js'
-import type { LinkBudget } from './budget.js'
+import type { LinkBudget, OriginBudgets } from './budget.js'
 import type { RouterCounters } from './counters.js'
 import type { History } from './history.js'
 import type { InterestTable } from './interest.js'
@@ -84,6 +84,8 @@ export interface RouterContext {
   readonly changed: Set<DeviceId>
   /** When each origin was last asked for (WANT). */
   readonly wantedAt: Map<DeviceId, number>
+  /** Frames accepted per origin from neighbours (budget.ts OriginBudgets). */
+  readonly origins: OriginBudgets
   readonly running: boolean
 
   /** Encodes and sends one control message; false when the link refused it. */

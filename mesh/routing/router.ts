@@ -6,7 +6,7 @@ import {
 } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
-import { LinkBudget, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
+import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
 import { dispatch, ingest, release, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
@@ -94,6 +94,12 @@ export interface RouterInit extends Pick<VerifierInit,
   addresses?: () => string[]
   /** What one neighbour may make this node read, per message kind (budget.ts DEFAULT_BUDGETS: generous). */
   budgets?: Partial<Record<BudgetKind, Partial<Rate>>>
+  /**
+   * Frames of one origin this node accepts from neighbours, whoever relays them (budget.ts
+   * DEFAULT_ORIGIN_RATE: 500 a second, burst 5,000); beyond it they are refused unchecked
+   * (ERR_OVER_BUDGET) and count against the neighbour's score.
+   */
+  originRate?: Partial<Rate>
   /** Peer scoring: weights, decay, threshold, bans (score.ts DEFAULT_SCORE_PARAMS). */
   score?: ScoreInit
   /** Most frames of one neighbour's held while their signer's key is asked for (default 256). */
@@ -145,6 +151,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly changed = new Set<DeviceId>()
   readonly wantedAt = new Map<DeviceId, number>()
   readonly scores: PeerScores
+  readonly origins: OriginBudgets
   readonly #budgets: Budgets
   readonly #keys: KeyPair
   readonly #ed: Ed25519 | undefined
@@ -184,6 +191,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const perOrigin = init.historyPerOrigin ?? 256
     this.scores = new PeerScores(init.score)
     this.#budgets = budgetsOf(init.budgets)
+    this.origins = new OriginBudgets(init.originRate)
     this.verifier = new Verifier<HeldFrame>({
       roster: init.roster,
       maxKeys: init.maxKeys,

@@ -48,8 +48,8 @@ export const MESH_CHILD = new URL('../../lab/children/mesh-child.js', import.met
 export const BROKER_CHILD = new URL('../../lab/children/broker-child.js', import.meta.url)
 /**
  * For mesh children that take a sender's frames as fast as it pushes them (ingest, throughput):
- * the per-neighbour data budget (5,000 frames/s by default: mesh/routing/budget.ts) out of the
- * way, so the figure is what the node can verify and deliver, not the budget.
+ * the per-neighbour and per-origin data budgets (5,000 and 500 frames/s by default:
+ * mesh/routing/budget.ts) out of the way, so the figure is what the node can verify and deliver, not the budget.
  * IOTMESH_BENCH_DEFAULT_BUDGETS=1 keeps the default budget instead (what a flood meets).
  */
 export const UNBUDGETED: Record<string, string> = process.env.IOTMESH_BENCH_DEFAULT_BUDGETS === '1' ? {} : { IOTMESH_CHILD_DATA_BUDGET: '1000000000' }

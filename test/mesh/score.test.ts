@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_BUDGETS, LinkBudget, TokenBucket, budgetsOf, entriesOf, kindOf } from '../../mesh/routing/budget.js'
+import { DEFAULT_BUDGETS, DEFAULT_ORIGIN_RATE, LinkBudget, OriginBudgets, TokenBucket, budgetsOf, entriesOf, kindOf } from '../../mesh/routing/budget.js'
 import { MSG, encodeData, encodeMessage } from '../../mesh/routing/messages.js'
 import { DEFAULT_SCORE_PARAMS, PeerScores } from '../../mesh/routing/score.js'
 
@@ -20,6 +20,22 @@ describe('budgets: token buckets per link and message kind', () => {
     for (const junk of [Uint8Array.of(), Uint8Array.of(0x83), Uint8Array.of(0xa1, 0x01), Uint8Array.of(0x83, 0x09), Uint8Array.of(0x83, 0x18, 0x01)]) {
       expect(kindOf(junk)).toBe('other')
     }
+  })
+
+  it('per origin: only accepted frames take a token; an unknown origin is allowed; eviction starts an origin again with a full burst', () => {
+    expect(DEFAULT_ORIGIN_RATE).toEqual({ rate: 500, burst: 5000 })
+    const origins = new OriginBudgets({ rate: 10, burst: 3 }, 2)
+    expect(origins.allows(P, 0)).toBe(true)
+    for (let i = 0; i < 3; i++) { expect(origins.allows(P, 0)).toBe(true); origins.take(P, 0) }
+    expect(origins.allows(P, 0)).toBe(false)
+    expect(origins.allows(P, 50)).toBe(false) // half a token
+    expect(origins.allows(P, 100)).toBe(true)
+    expect(origins.allows(Q, 100)).toBe(true) // another origin's budget is its own
+    origins.take(Q, 100)
+    origins.take('rrrrrrrrrrrrrrrrrrrrrrrrrr', 100) // a third origin: P, the oldest, is forgotten
+    expect(origins.size).toBe(2)
+    for (let i = 0; i < 3; i++) origins.take(P, 100)
+    expect(origins.allows(P, 100)).toBe(false)
   })
 
   it('a decoded message costs its entries, at least 1', () => {

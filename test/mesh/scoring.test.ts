@@ -187,6 +187,20 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     expect(s.b.links.has(s.a.id)).toBe(true)
   })
 
+  it('valid new frames of one origin past its rate: refused unchecked, the flooder is disconnected, the publisher beside it is not', async () => {
+    // Every frame is validly signed and new, and the link's data budget (5,000 a second) is never met: the origin's rate is.
+    const s = await stage(26, { originRate: { rate: 100, burst: 200 } })
+    const banned = s.b.next('peer:banned', { signal: AbortSignal.timeout(10_000) })
+    const t0 = Date.now()
+    for (let i = 0; i < 3000 && s.link.open; i++) await push(s.link, encodeData(1, encodeFrame({ keys: s.attackerKeys, seq: i + 1, records: [{ n: 'x', v: i }] })))
+    expect((await banned)[0].peer).toBe(s.attackerKeys.id)
+    expect(s.b.counters.overBudget.data ?? 0, 'frames dropped by the link data budget').toBe(0)
+    expect(s.b.counters.rejected.ERR_OVER_BUDGET).toBeGreaterThan(0)
+    expect(s.inbox.from(s.attackerKeys.id).length).toBeLessThanOrEqual(200 + Math.ceil((Date.now() - t0) / 10))
+    await s.honest()
+    expect(s.b.links.has(s.a.id)).toBe(true)
+  })
+
   it('DIGESTs announcing frames it never sends: each WANT unanswered is a broken promise, and they add up to a ban', async () => {
     const s = await stage(25, { score: { promiseMs: 100, decayInterval: 50 } })
     await s.honest()

@@ -49,6 +49,9 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   const { origin, seq } = frame
   if (state !== undefined && state.promises.length > 0) fulfil(state, origin, seq)
   if (origin === ctx.id && from !== undefined) return ownFrame(ctx, frame, bytes, from)
+  // An origin over its rate (budget.ts OriginBudgets): refused before its signature is checked, and
+  // the neighbour that sent it is blamed (an honest relay forwards no more than it accepted).
+  if (from !== undefined && !ctx.origins.allows(origin, ctx.clock.now())) return refuse(ctx, { code: 'ERR_OVER_BUDGET', origin, seq, from }, 'overBudget')
   const held: HeldFrame = { bytes: bytes.slice(), hops, from, ...(state === undefined ? {} : { via: state }) }
   const mayHold = state === undefined || state.held < ctx.options.maxHeldPerPeer
   const admission = ctx.verifier.admit(frame, mayHold
@@ -74,6 +77,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
     }
     case 'accepted': {
       const stored = held.bytes // a copy: the link's bytes may be a view into its receive buffer
+      if (from !== undefined) ctx.origins.take(origin, ctx.clock.now())
       ctx.history.add(origin, { seq, bytes: stored, hops })
       ctx.changed.add(origin)
       ctx.observe(from, 'useful')
