@@ -2,9 +2,13 @@ import type { DeviceId } from '../../shared/index.js'
 
 /**
  * A bounded recent history of verified frames per origin, for catch-up after partitions: a peer
- * that announces (in a DIGEST) less than we hold gets the rest on request (WANT). Bounded twice:
- * `perOrigin` frames per origin, and `maxBytes` overall (oldest frames of the origins holding
- * the most go first).
+ * that announces (in a DIGEST) less than we hold gets the rest on request (WANT). Bounded three
+ * times: `perOrigin` frames per origin; `maxBytes` overall, counting each origin's and each frame's
+ * bookkeeping as well as its bytes (oldest frames of the origins holding the most go first); and
+ * `maxStrangers` origins nobody vouched for (the verifier's stranger tier, shared/replay.ts),
+ * whose histories go least recently added first. So a flood of fresh origins, one frame each,
+ * churns the strangers' share and never evicts a known device's frames (measured before: 66,000
+ * one-frame origins held 44 MB).
  */
 
 export interface StoredFrame {
@@ -18,30 +22,50 @@ interface OriginHistory {
   high: number
 }
 
+/**
+ * What the heap holds beyond a frame's bytes, counted into `maxBytes` (measured on Node 20: about
+ * 660 bytes for an origin holding one 150-byte frame, its map, entry and ArrayBuffer).
+ */
+const ORIGIN_COST = 384
+const FRAME_COST = 128
+
 export class History {
   readonly #perOrigin: number
   readonly #maxBytes: number
+  readonly #maxStrangers: number
   readonly #origins = new Map<DeviceId, OriginHistory>()
+  /** Origins whose frames were added as a stranger's, oldest first. */
+  readonly #strangers = new Set<DeviceId>()
   #bytes = 0
 
-  constructor (init: { perOrigin?: number, maxBytes?: number } = {}) {
+  constructor (init: { perOrigin?: number, maxBytes?: number, maxStrangers?: number } = {}) {
     this.#perOrigin = Math.max(1, init.perOrigin ?? 256)
     this.#maxBytes = Math.max(1024, init.maxBytes ?? 16 * 1024 * 1024)
+    this.#maxStrangers = Math.max(1, init.maxStrangers ?? 1024)
   }
 
   get bytes (): number { return this.#bytes }
   get size (): number { return this.#origins.size }
 
-  add (origin: DeviceId, frame: StoredFrame): void {
+  /** Keeps `frame`; `stranger`: its origin is in nobody's trust (a share of `maxStrangers` origins). */
+  add (origin: DeviceId, frame: StoredFrame, stranger = false): void {
+    if (stranger) {
+      this.#strangers.delete(origin)
+      this.#strangers.add(origin)
+      if (this.#strangers.size > this.#maxStrangers) this.#forget(this.#strangers.values().next().value as DeviceId)
+    } else {
+      this.#strangers.delete(origin)
+    }
     let entry = this.#origins.get(origin)
     if (entry === undefined) {
       entry = { frames: new Map(), high: frame.seq }
       this.#origins.set(origin, entry)
+      this.#bytes += ORIGIN_COST
     }
     if (entry.frames.has(frame.seq)) return
     entry.frames.set(frame.seq, frame)
     if (frame.seq > entry.high) entry.high = frame.seq
-    this.#bytes += frame.bytes.length
+    this.#bytes += frame.bytes.length + FRAME_COST
     while (entry.frames.size > this.#perOrigin) this.#evictOldest(origin, entry)
     while (this.#bytes > this.#maxBytes) this.#evictLargest()
   }
@@ -94,8 +118,18 @@ export class History {
     const frame = entry.frames.get(oldest)
     if (frame === undefined) return
     entry.frames.delete(oldest)
-    this.#bytes -= frame.bytes.length
-    if (entry.frames.size === 0) this.#origins.delete(origin)
+    this.#bytes -= frame.bytes.length + FRAME_COST
+    if (entry.frames.size === 0) this.#forget(origin)
+  }
+
+  /** Drops everything held for `origin`. */
+  #forget (origin: DeviceId): void {
+    this.#strangers.delete(origin)
+    const entry = this.#origins.get(origin)
+    if (entry === undefined) return
+    for (const frame of entry.frames.values()) this.#bytes -= frame.bytes.length + FRAME_COST
+    this.#bytes -= ORIGIN_COST
+    this.#origins.delete(origin)
   }
 
   #evictLargest (): void {

@@ -81,7 +81,7 @@ export interface RouterInit extends Pick<VerifierInit,
   interestWork?: number
   /** Frames held per origin for catch-up. */
   historyPerOrigin?: number
-  /** Bytes of history held in all. */
+  /** Bytes of history held in all, frames and their bookkeeping (default 16 MiB); origins nobody vouched for share 1,024 histories. */
   historyBytes?: number
   /** Replay window per origin, in sequence numbers (at least historyPerOrigin). */
   replayWindow?: number

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { History } from '../../mesh/routing/history.js'
+
+/** The catch-up history's bounds (mesh/routing/history.ts): per origin, in bytes with bookkeeping, and a strangers' share. */
+
+const frame = (seq: number, size = 150): { seq: number, bytes: Uint8Array, hops: number } => ({ seq, bytes: new Uint8Array(size), hops: 1 })
+const id = (i: number): string => `origin-${String(i).padStart(19, '0')}`
+
+describe('catch-up history', () => {
+  it('a flood of fresh strangers, one frame each, churns their share only: a known device keeps every frame it had', () => {
+    const h = new History({ perOrigin: 256, maxStrangers: 64 })
+    for (let seq = 1; seq <= 200; seq++) h.add('known', frame(seq))
+    for (let i = 0; i < 66_000; i++) h.add(id(i), frame(1), true)
+    expect(h.size).toBe(1 + 64)
+    expect(h.range('known')).toEqual({ low: 1, high: 200 })
+    expect(h.inRange('known', 1, 200)).toHaveLength(200)
+    // The newest strangers are the ones kept.
+    expect(h.get(id(65_999), 1)).toBeDefined()
+    expect(h.get(id(0), 1)).toBeUndefined()
+  })
+
+  it('a stranger that becomes known leaves the strangers\' share and is not churned out with it', () => {
+    const h = new History({ maxStrangers: 4 })
+    h.add('promoted', frame(1), true)
+    h.add('promoted', frame(2), false) // its third verified frame earned it a known window (shared/replay.ts)
+    for (let i = 0; i < 100; i++) h.add(id(i), frame(1), true)
+    expect(h.inRange('promoted', 1, 2)).toHaveLength(2)
+    expect(h.size).toBe(1 + 4)
+  })
+
+  it('counts each origin\'s and frame\'s bookkeeping into maxBytes, and frees it with them', () => {
+    const h = new History({ maxBytes: 64 * 1024, maxStrangers: 100_000 })
+    for (let i = 0; i < 10_000; i++) h.add(id(i), frame(1, 10))
+    // 10-byte frames: what bounds them is the bookkeeping. Without it, 10,000 origins would sit in "100 KB".
+    expect(h.bytes).toBeLessThanOrEqual(64 * 1024)
+    expect(h.size).toBeLessThan(200)
+    expect(h.size).toBeGreaterThan(50)
+    const h2 = new History({})
+    h2.add('a', frame(1))
+    const oneFrame = h2.bytes
+    h2.add('a', frame(2))
+    const perFrame = h2.bytes - oneFrame
+    expect(perFrame).toBeGreaterThan(150) // the frame's bytes and more
+    for (let seq = 3; seq <= 300; seq++) h2.add('a', frame(seq))
+    expect(h2.inRange('a', 1, 300)).toHaveLength(256) // perOrigin
+    expect(h2.bytes).toBe(oneFrame + 255 * perFrame)
+    // Evicting down to nothing gives every byte back.
+    const h3 = new History({ maxBytes: 1024, maxStrangers: 1 })
+    h3.add('x', frame(1, 100), true)
+    h3.add('y', frame(1, 100), true) // x, the older stranger, is forgotten
+    expect(h3.size).toBe(1)
+    expect(h3.bytes).toBe(oneFrame - 50)
+  })
+})
