@@ -30,3 +30,4 @@ export {
   type TxtFields, type TxtResult, type MdnsDiscovery, type MdnsDiscoveryInit, type StaticDiscovery, type StaticDiscoveryInit,
   type StaticPeerInit, type MdnsResponderInit, type MdnsServiceSpec, type PublishedService, type BrowseRow, type BrowseOptions
 } from './discovery/index.js'
+export { TokenBucket } from './links/token-bucket.js'

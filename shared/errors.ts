@@ -55,6 +55,16 @@ export const ERROR_CODES = {
   ERR_TOPIC_MISMATCH: 'the device id in the topic is not the signer of the frame',
   ERR_FORBIDDEN: 'the client may not publish to this topic (only the gateway publishes …/json)',
   ERR_BAD_STATUS: 'a device status message is not the JSON expected, or its pk does not derive to the topic id',
+  // Commands (shared/command.ts, firmware-sim/commands/)
+  ERR_BAD_COMMAND: 'a command or result is not the signed CBOR layout iotmesh uses (shared/command.ts), or its lifetime is out of bounds',
+  ERR_WRONG_TARGET: 'the command was signed for another device than the one that received it',
+  ERR_NOT_ALLOWED: 'the issuer\'s key is not allowed this action on this device (its commanders list)',
+  ERR_EXPIRED: 'the command expired before it could be executed (never late: a healed partition does not replay it)',
+  ERR_CLOCK_SKEW: 'the command was issued further in the future than this device\'s synchronized clock allows',
+  ERR_RATE_LIMITED: 'the issuer sent more commands than its rate allows; the excess was refused unexecuted',
+  ERR_UNKNOWN_ACTION: 'the device has no actuator for this action',
+  ERR_BAD_ARGS: 'the action\'s arguments are not what it takes',
+  ERR_JOURNAL: 'the journal of executed commands cannot be read or written; nothing was executed',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
   ERR_BAD_INPUT: 'input to a command is not in a format it reads'

@@ -26,6 +26,11 @@ export {
   DEFAULT_FRAME_LIMITS, HEADER_TOPIC, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
   type FrameLimits, type TelemetryFrame, type EncodeFrameInput
 } from './frame.js'
+export {
+  COMMAND_CONTENT_TYPE, RESULT_CONTENT_TYPE, DEFAULT_COMMAND_TTL_S, MAX_COMMAND_TTL_S, MAX_ARGS_BYTES, MAX_ACTION_BYTES, COMMAND_LIMITS,
+  encodeCommand, decodeCommand, encodeResult, decodeResult, verifySigned, checkAction,
+  type Command, type CommandResult, type EncodeCommandInput, type EncodeResultInput
+} from './command.js'
 export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {

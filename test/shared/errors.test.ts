@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { parseFrameInput } from '../../bin/commands/inspect.js'
 import {
   ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
-  encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
+  encodeCommand, encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
   signSign1, validateTopic, verifyFrame, type ErrorCode
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
@@ -101,6 +101,16 @@ const rows: Record<ErrorCode, Row> = {
   ERR_FORBIDDEN: { where: 'gateway (MQTT broker authorization)' },
   ERR_BAD_STATUS: { where: 'gateway (device status messages)' },
   // Command line and configuration
+  // Commands
+  ERR_BAD_COMMAND: { where: 'shared/command.ts', provoke: () => encodeCommand({ keys, target: keys.id, action: 'Relay Set', id: 1 }) },
+  ERR_WRONG_TARGET: { where: 'firmware-sim/commands/executor.ts' },
+  ERR_NOT_ALLOWED: { where: 'firmware-sim/commands/executor.ts' },
+  ERR_EXPIRED: { where: 'firmware-sim/commands/executor.ts' },
+  ERR_CLOCK_SKEW: { where: 'firmware-sim/commands/executor.ts' },
+  ERR_RATE_LIMITED: { where: 'firmware-sim/commands/executor.ts' },
+  ERR_UNKNOWN_ACTION: { where: 'firmware-sim/commands/executor.ts, actuators.ts' },
+  ERR_BAD_ARGS: { where: 'firmware-sim/commands/actuators.ts' },
+  ERR_JOURNAL: { where: 'firmware-sim/commands/journal.ts' },
   ERR_BAD_ARGUMENT: { where: 'bin/cli.ts, bin/commands/*, shared/frame.ts; mesh/discovery', provoke: () => encodeFrame({ keys, seq: -1, records: [{ v: 1 }] }) },
   ERR_BAD_INPUT: { where: 'bin/commands/inspect.ts, bin/commands/sign.ts', provoke: () => parseFrameInput(new TextEncoder().encode('not a frame')) }
 }
