@@ -64,3 +64,6 @@ export { CommandExecutor, type ExecutorInit, type ExecutorComponents, type Outco
 export { Commanders, parseCommanders, type Commander } from './commands/commanders.js'
 export { openJournal, memoryJournal, type CommandJournal, type JournalEntry } from './commands/journal.js'
 export { createActuator, parseActuatorList, ACTUATOR_NAMES, type Actuator, type ActuatorName, type ActuatorState } from './commands/actuators.js'
+export { RULES_SCHEMA } from './rules/schema.js'
+export { parseRules, checkRules, explainRules, durationMs, type Rule, type RuleSet, type Condition, type RuleAction } from './rules/rules.js'
+export { RuleEngine, type RuleReading, type Firing, type RuleEngineEvents } from './rules/engine.js'

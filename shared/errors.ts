@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   ERR_UNKNOWN_ACTION: 'the device has no actuator for this action',
   ERR_BAD_ARGS: 'the action\'s arguments are not what it takes',
   ERR_JOURNAL: 'the journal of executed commands cannot be read or written; nothing was executed',
+  ERR_BAD_RULES: 'an automation rule file is not valid: its schema (iotmesh rules schema), a device name, or a rule that triggers itself',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
   ERR_BAD_INPUT: 'input to a command is not in a format it reads'

@@ -9,5 +9,6 @@ import { sign } from './sign.js'
 import { sim } from './sim.js'
 import { start } from './start.js'
 import { experiment } from './experiment.js'
+import { rules } from './rules.js'
 
-export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment]
+export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment, rules]

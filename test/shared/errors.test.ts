@@ -8,6 +8,7 @@ import {
   signSign1, validateTopic, verifyFrame, type ErrorCode
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
+import { parseRules } from '../../firmware-sim/index.js'
 import { codeOfAsync, seededKeys, tempDir } from './support.js'
 
 const keys = seededKeys(1)
@@ -111,6 +112,7 @@ const rows: Record<ErrorCode, Row> = {
   ERR_UNKNOWN_ACTION: { where: 'firmware-sim/commands/executor.ts, actuators.ts' },
   ERR_BAD_ARGS: { where: 'firmware-sim/commands/actuators.ts' },
   ERR_JOURNAL: { where: 'firmware-sim/commands/journal.ts' },
+  ERR_BAD_RULES: { where: 'firmware-sim/rules/rules.ts', provoke: () => parseRules('rules: []') },
   ERR_BAD_ARGUMENT: { where: 'bin/cli.ts, bin/commands/*, shared/frame.ts; mesh/discovery', provoke: () => encodeFrame({ keys, seq: -1, records: [{ v: 1 }] }) },
   ERR_BAD_INPUT: { where: 'bin/commands/inspect.ts, bin/commands/sign.ts', provoke: () => parseFrameInput(new TextEncoder().encode('not a frame')) }
 }
