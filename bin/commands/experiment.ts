@@ -1,4 +1,4 @@
-import { mkdir, rmdir } from 'node:fs/promises'
+import { mkdir, readdir, rmdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import {
   EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, runFailover, runLatency, runScale,
@@ -24,12 +24,13 @@ const FLAGS: Record<ExperimentKind, readonly string[]> = {
 export const experiment: Command = {
   name: 'experiment',
   summary: 'Measure broker versus mesh: failover, scale or latency; writes a report (Markdown, JSON, SVG)',
-  usage: 'iotmesh experiment failover|scale|latency [--out DIR] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]',
+  usage: 'iotmesh experiment failover|scale|latency [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]',
   help: [
     ['failover', 'each mode (broker, mesh, hybrid) through the same seeded faults: broker down, crashes, a partition'],
     ['scale', 'fleets of growing size: traffic, CPU and memory per device, delivery, latency'],
     ['latency', 'one mesh hop, three mesh hops and the broker path between processes, interleaved'],
-    ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>)'],
+    ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>); a directory that holds files is refused'],
+    ['--force', 'write the report into --out even when it holds files (an earlier report is overwritten)'],
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
@@ -53,7 +54,7 @@ export const experiment: Command = {
   ],
   allowPositionals: 1,
   options: {
-    out: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' },
+    out: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' },
     devices: { type: 'string', short: 'n' }, modes: { type: 'string' }, interval: { type: 'string' }, transport: { type: 'string' }, settle: { type: 'string' },
     steady: { type: 'string' }, 'broker-down': { type: 'string' }, 'crash-count': { type: 'string' }, crash: { type: 'string' }, partition: { type: 'string' },
     gap: { type: 'string' }, drain: { type: 'string' }, sizes: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
@@ -74,10 +75,15 @@ export const experiment: Command = {
     const json = values.json === true
     const out = resolve((values.out as string | undefined) ?? `experiment-${k}-${stamp(new Date())}`)
     const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : latencyPlan(values)
+    // Never over an earlier report: a directory that holds anything is refused unless --force.
+    const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
+    if (existing.length > 0 && values.force !== true) {
+      throw meshError('ERR_BAD_ARGUMENT', `--out ${out} already holds ${existing.length} file${existing.length === 1 ? '' : 's'} (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}): choose another directory, or --force to write over them`)
+    }
     const created = await onFileArgument(out, '--out', async () => await mkdir(out, { recursive: true }))
     const progress = createProgress({ totalS: plan.seconds, json, label: `experiment ${k}` }, { stream: progressStream(io.stderr) })
     if (!json) write(io.stdout, `iotmesh experiment ${k}: ${plan.describe}, about ${clockTime(plan.seconds)}; report in ${out}`)
-    const components = { progress, signal: io.signal }
+    const components = { progress, signal: io.signal, command: commandLine(k, values) }
     let run: { results: ExperimentResults, files: string[] }
     try {
       run = await plan.run(out, components)
@@ -218,4 +224,11 @@ function progressStream (stderr: Io['stderr']): ProgressStream {
 /** 20260314-093012: UTC, sortable, safe in a file name. */
 function stamp (d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+}
+
+/** The command as a user would type it again: `iotmesh experiment KIND` and the flags given, in order. */
+function commandLine (kind: string, values: Record<string, unknown>): string {
+  const quote = (v: string): string => /^[A-Za-z0-9._,:/=+-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`
+  const flags = Object.entries(values).flatMap(([k, v]) => v === true ? [`--${k}`] : typeof v === 'string' ? [`--${k}`, quote(v)] : [])
+  return ['iotmesh', 'experiment', kind, ...flags].join(' ')
 }

@@ -69,7 +69,8 @@ export function environmentSection (results: ExperimentResults): string[] {
       ['cpus', `${m.cpus} × ${m.cpuModel}`],
       ['memory', bytes(m.memoryBytes)],
       ['node', s.node],
-      ...(['iotmesh', 'aedes', 'mqtt', 'bonjour-service', 'cbor-x'] as const).map((name) => [name, s[name] ?? 'not installed'])
+      ...(['iotmesh', 'aedes', 'mqtt', 'bonjour-service', 'cbor-x'] as const).map((name) => [name, s[name] ?? 'not installed']),
+      ...provenanceRows(results)
     ])
   ]
 }
@@ -80,4 +81,17 @@ export function notesSection (results: ExperimentResults): string[] {
 
 export function parametersTable (params: Record<string, unknown>): string {
   return table(['parameter', 'value'], Object.entries(params).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
+}
+
+/** How the run was made (results.provenance), as table rows; none for reports written before it was recorded. */
+function provenanceRows (results: ExperimentResults): string[][] {
+  const p = results.provenance
+  if (p === undefined) return []
+  const load = (l: number[] | null): string => l === null ? 'unknown' : l.map((x) => x.toFixed(2)).join(', ')
+  return [
+    ['command', p.command === null ? 'run as a library' : `\`${p.command}\``],
+    ['commit', p.commit === null ? 'unknown (not a git checkout)' : `${p.commit}${p.dirty === true ? ' with uncommitted changes' : ''}`],
+    ['seed', String(results.seed)],
+    ['load average (1, 5, 15 min)', `${load(p.loadBefore)} before; ${load(p.loadAfter)} after`]
+  ]
 }

@@ -6,7 +6,7 @@ import { summarizeMode } from '../metrics/failover.js'
 import { MODES, type LatencyObservation, type ModeObservations, type ScaleObservations } from '../observations.js'
 import {
   RESULTS_FORMAT, RESULTS_VERSION,
-  type FailoverResults, type LatencyParameters, type LatencyResults, type Machine, type ScaleParameters, type ScaleResults, type Software
+  type FailoverResults, type LatencyParameters, type LatencyResults, type Machine, type Provenance, type ScaleParameters, type ScaleResults, type Software
 } from './types.js'
 import { sortScalePoints, summarizeScale } from '../metrics/scale.js'
 import type { Timeline } from '../plan/timeline.js'
@@ -22,6 +22,7 @@ export interface RunInfo {
   finishedAt: Date | number | string
   machine?: Machine
   software?: Software
+  provenance?: Provenance
   notes?: string[]
 }
 
@@ -90,7 +91,7 @@ function iso (t: Date | number | string): string {
 
 function header<K extends 'failover' | 'scale' | 'latency'> (experiment: K, seed: number, run: RunInfo): {
   format: typeof RESULTS_FORMAT, version: typeof RESULTS_VERSION, experiment: K, startedAt: string, finishedAt: string,
-  seed: number, machine: Machine, software: Software, notes?: string[]
+  seed: number, machine: Machine, software: Software, provenance?: Provenance, notes?: string[]
 } {
   return {
     format: RESULTS_FORMAT,
@@ -101,6 +102,7 @@ function header<K extends 'failover' | 'scale' | 'latency'> (experiment: K, seed
     seed,
     machine: run.machine ?? machineInfo(),
     software: run.software ?? softwareVersions(),
+    ...(run.provenance === undefined ? {} : { provenance: run.provenance }),
     ...(run.notes === undefined || run.notes.length === 0 ? {} : { notes: run.notes })
   }
 }

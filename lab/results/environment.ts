@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import * as os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Machine, Software } from './types.js'
+import type { Machine, Provenance, Software } from './types.js'
 
 /**
  * Where a run took place: the machine (node:os) and the versions of the software measured, read
@@ -79,3 +80,29 @@ export function findPackageRoot (start: string, readText: (path: string) => stri
     if (dirname(dir) === dir) return undefined
   }
 }
+
+/**
+ * How a run was made, for its report: the command, the git commit of the iotmesh tree it ran from
+ * and whether that tree had changes (null when it is not a git checkout, or git is missing), and
+ * the load average (os.loadavg(): 1, 5 and 15 minutes) when it began. `finishProvenance` adds the
+ * load when it ended: a report made on a loaded machine says so.
+ */
+export function startProvenance (command: string | undefined, components: { root?: string, git?: (args: string[], cwd: string) => string } = {}): Provenance {
+  const root = components.root ?? findPackageRoot(dirname(fileURLToPath(import.meta.url)))
+  const git = components.git ?? ((args, cwd) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }))
+  let commit: string | null = null
+  let dirty: boolean | null = null
+  if (root !== undefined) {
+    try {
+      commit = git(['rev-parse', 'HEAD'], root).trim()
+      dirty = git(['status', '--porcelain', '--untracked-files=no'], root).trim() !== ''
+    } catch { /* not a checkout, or no git: unknown */ }
+  }
+  return { command: command ?? null, commit, dirty, loadBefore: os.loadavg().map(round2), loadAfter: null }
+}
+
+export function finishProvenance (p: Provenance): Provenance {
+  return { ...p, loadAfter: os.loadavg().map(round2) }
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100

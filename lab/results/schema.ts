@@ -65,10 +65,17 @@ const base: Record<string, JsonSchema> = {
   seed: d('the seed of the fleet and the fault timeline', { type: 'integer', minimum: 0, maximum: 4294967295 }),
   machine: ref('machine'),
   software: ref('software'),
+  provenance: d('how the run was made: command, git commit, load average before and after', object({
+    command: orNull(str),
+    commit: orNull(str),
+    dirty: orNull({ type: 'boolean' }),
+    loadBefore: { type: 'array', items: num, minItems: 3, maxItems: 3 },
+    loadAfter: orNull({ type: 'array', items: num, minItems: 3, maxItems: 3 })
+  })),
   checks: d('the expected shape, evaluated against the data', listOf(ref('check'))),
   notes: d('remarks from the runner', listOf(str))
 }
-const baseOptional = ['$schema', 'notes']
+const baseOptional = ['$schema', 'notes', 'provenance']
 
 export const RESULTS_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -40,6 +40,18 @@ export interface Software {
   'cbor-x': string | null
 }
 
+/** How the run was made (environment.ts startProvenance). */
+export interface Provenance {
+  /** The command line, e.g. `iotmesh experiment failover --quick --seed 3`; null when run as a library. */
+  command: string | null
+  /** The git commit of the iotmesh tree, and whether it had uncommitted changes; null when unknown. */
+  commit: string | null
+  dirty: boolean | null
+  /** os.loadavg() (1, 5, 15 min) when the run began and ended. */
+  loadBefore: number[]
+  loadAfter: number[] | null
+}
+
 /** An expectation the report states, evaluated against the data: never assumed. */
 export interface Check {
   /** Stable identifier, e.g. `broker-silent-while-down`. */
@@ -64,6 +76,8 @@ interface ResultsBase {
   seed: number
   machine: Machine
   software: Software
+  /** Absent in reports written before it was recorded. */
+  provenance?: Provenance
   checks: Check[]
   /** Remarks from the runner (transport used, anything unusual), printed in the report. */
   notes?: string[]

@@ -9,6 +9,7 @@ import { sleep, ticking, type RunComponents } from './support.js'
 import {
   FAILOVER_PRESETS, planFailover, timelineDurationS, type FailoverParams, type FailoverPreset, type TimelineFault, type TimelineFaultKind, type Timeline
 } from '../plan/timeline.js'
+import { finishProvenance, startProvenance } from '../results/environment.js'
 
 /**
  * `iotmesh experiment failover`, the runner: for each mode in turn (broker, mesh, hybrid), a fresh
@@ -89,6 +90,7 @@ export async function runFailover (init: FailoverRunInit = {}, components: RunCo
   const settleMs = (init.settleS ?? 30) * 1000
   const now = components.now ?? Date.now
   const startedAt = now()
+  const provenance = startProvenance(components.command)
   const observations: ModeObservations[] = []
   const notes: string[] = [
     `transport: ${transport === 'tcp' ? 'TCP links (authenticated, encrypted) with DNS-SD discovery' : 'in-memory links'}; every device, the gateway and the broker run in one process (iotmesh fleet simulator)`,
@@ -101,7 +103,7 @@ export async function runFailover (init: FailoverRunInit = {}, components: RunCo
     const observed = await runMode(mode, timeline, { intervalMs, transport, settleMs, step, notes }, { ...components, now })
     observations.push(observed)
   }
-  const results = failoverResults({ timeline, observations, intervalS: intervalMs / 1000, startedAt, finishedAt: now(), notes })
+  const results = failoverResults({ timeline, observations, intervalS: intervalMs / 1000, startedAt, finishedAt: now(), notes, provenance: finishProvenance(provenance) })
   const files = init.out === undefined ? [] : await writeReport(init.out, results, { observations })
   return { results, observations, files }
 }

@@ -5,6 +5,7 @@ import { writeReport } from '../report/write.js'
 import { ChildProgram, childPrograms } from './children.js'
 import type { LatencyParameters, LatencyResults } from '../results/types.js'
 import { sleep, type RunComponents } from './support.js'
+import { finishProvenance, startProvenance } from '../results/environment.js'
 
 /**
  * `iotmesh experiment latency`, the runner: end-to-end latency of one mesh hop, three mesh hops
@@ -67,6 +68,7 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
   const { progress, signal } = components
   const children = childPrograms()
   const startedAt = now()
+  const provenance = startProvenance(components.command)
   const all: ChildProgram[] = []
   const probes: LatencyObservation[] = []
   try {
@@ -111,7 +113,7 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
     `one process per node: four mesh nodes in a line (TCP links on 127.0.0.1, static, no DNS-SD); the broker path is a device process, the iotmesh gateway process (embedded Aedes, verifying every frame) and a subscriber process (MQTT QoS 0)`,
     `${s.warmup} warm-up rounds before the ${s.rounds} measured; a probe not arrived within ${s.timeoutMs} ms counts as lost`
   ]
-  const results = latencyResults({ seed, parameters, probes, startedAt, finishedAt: now(), notes })
+  const results = latencyResults({ seed, parameters, probes, startedAt, finishedAt: now(), notes, provenance: finishProvenance(provenance) })
   const files = init.out === undefined ? [] : await writeReport(init.out, results)
   return { results, probes, files }
 }

@@ -6,6 +6,7 @@ import type { ScaleParameters, ScaleResults } from '../results/types.js'
 import { startObservedFleet } from './fleet.js'
 import { sleep, ticking, type RunComponents } from './support.js'
 import { summarizeScale } from '../metrics/scale.js'
+import { finishProvenance, startProvenance } from '../results/environment.js'
 
 /**
  * `iotmesh experiment scale`, the runner: fleets of growing size, one mode at a time, each
@@ -65,6 +66,7 @@ export async function runScale (init: ScaleRunInit = {}, components: RunComponen
   const now = components.now ?? Date.now
   const { progress, signal } = components
   const startedAt = now()
+  const provenance = startProvenance(components.command)
   const observations: ScaleObservations[] = []
   const notes: string[] = [
     'every device, the gateway and the broker run in one process (iotmesh fleet simulator): CPU and memory per device are the whole process divided by the fleet size, broker and gateway included',
@@ -104,7 +106,7 @@ export async function runScale (init: ScaleRunInit = {}, components: RunComponen
     }
   }
   const parameters: ScaleParameters = { sizes: s.sizes, modes: s.modes, intervalS: s.intervalMs / 1000, durationS: s.durationS, warmupS: s.warmupS }
-  const results = scaleResults({ seed: s.seed, parameters, observations, startedAt, finishedAt: now(), notes })
+  const results = scaleResults({ seed: s.seed, parameters, observations, startedAt, finishedAt: now(), notes, provenance: finishProvenance(provenance) })
   const files = init.out === undefined ? [] : await writeReport(init.out, results)
   return { results, observations, files }
 }

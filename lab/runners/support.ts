@@ -18,6 +18,8 @@ export interface RunComponents {
   progress?: Progress
   /** Aborts the run: the fleet under way stops, and the runner rejects with ERR_ABORTED. */
   signal?: AbortSignal
+  /** The command line that started the run, recorded in its report (results.provenance). */
+  command?: string
 }
 
 /** Waits `ms` (nothing when ≤ 0); rejects with ERR_ABORTED when `signal` aborts. */

@@ -58,6 +58,21 @@ describe('iotmesh experiment: usage', () => {
     expect(stdout).toBe('')
   })
 
+  it('an --out that holds files is refused before anything runs, unless --force', async () => {
+    const out = await tempDir()
+    await writeFile(join(out, 'report.md'), 'an earlier report')
+    const { code, stderr } = await cli(['experiment', 'latency', '--out', out])
+    expect(code).toBe(2)
+    expect(errorCode(stderr)).toBe('ERR_BAD_ARGUMENT')
+    expect(stderr).toContain('already holds 1 file (report.md)')
+    expect(await readFile(join(out, 'report.md'), 'utf8')).toBe('an earlier report')
+    // With --force the directory passes (the run itself is not started here: --rounds 0 is refused after that check).
+    const forced = await cli(['experiment', 'latency', '--out', out, '--force', '--rounds', '0'])
+    expect(errorCode(forced.stderr)).toBe('ERR_BAD_ARGUMENT')
+    expect(forced.stderr).not.toContain('already holds')
+    expect(forced.stderr).toContain('rounds')
+  })
+
   it('an --out that cannot be a directory is a usage error naming --out', async () => {
     const dir = await tempDir()
     const file = join(dir, 'a-file')
@@ -85,6 +100,12 @@ describeNet('iotmesh experiment scale and latency, short runs', () => {
     // Broker mode: each reading is one PUBLISH and its PUBACK (QoS 1), so about 2 packets a second per device.
     for (const p of results.points.filter((x) => x.mode === 'broker')) expect(p.perDevice?.framesPerS).toBeGreaterThan(1.5)
     expect(results.notes?.some((n) => n.includes('mesh, 6 devices: mesh over in-memory links'))).toBe(true)
+    // How it was made: the command as typed, the commit of this checkout, the load before and after.
+    expect(results.provenance?.command).toBe(`iotmesh experiment scale --sizes 3,6 --transport memory --duration 4 --warmup 1 --drain 2 --out ${out}`)
+    expect(results.provenance?.commit).toMatch(/^[0-9a-f]{40}$/)
+    expect(results.provenance?.loadBefore).toHaveLength(3)
+    expect(results.provenance?.loadAfter).toHaveLength(3)
+    expect(await readFile(join(out, 'report.md'), 'utf8')).toMatch(/\| load average \(1, 5, 15 min\) \| [0-9.]+, [0-9.]+, [0-9.]+ before; [0-9.]+, [0-9.]+, [0-9.]+ after \|/)
     expect((await readdir(out)).sort()).toEqual(['report.md', 'results.json', 'results.schema.json', 'traffic.svg'])
     expect(stdout).toMatch(/^mesh +6 +100\.0 %/m)
     expect(code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
