@@ -213,7 +213,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         index: i,
         name: `sim-${String(global).padStart(3, '0')}`,
         keys,
-        sequence: memorySequence(this.#clock.wall() * 1000),
+        sequence: memorySequence(Math.floor(this.#clock.wall() * 1000)),
         outbox: createMemoryOutbox({ paths: deliveryPaths(init.mode) }),
         device: undefined,
         state: 'starting',

@@ -5,7 +5,7 @@ import { MODES, type AppliedFault, type Mode, type ModeObservations } from '../o
 import { writeReport } from '../report/write.js'
 import type { FailoverResults } from '../results/types.js'
 import { startObservedFleet, type ObservedFleet } from './fleet.js'
-import { sleep, ticking, type RunComponents } from './support.js'
+import { hiResNow, sleep, ticking, type RunComponents } from './support.js'
 import {
   FAILOVER_PRESETS, planFailover, timelineDurationS, type FailoverParams, type FailoverPreset, type TimelineFault, type TimelineFaultKind, type Timeline
 } from '../plan/timeline.js'
@@ -88,7 +88,7 @@ export async function runFailover (init: FailoverRunInit = {}, components: RunCo
   if (!Number.isSafeInteger(intervalMs) || intervalMs < 50) throw meshError('ERR_BAD_ARGUMENT', `failover: intervalMs must be an integer of at least 50, got ${intervalMs}`)
   const transport = init.transport ?? 'tcp'
   const settleMs = (init.settleS ?? 30) * 1000
-  const now = components.now ?? Date.now
+  const now = components.now ?? hiResNow
   const startedAt = now()
   const provenance = startProvenance(components.command)
   const observations: ModeObservations[] = []

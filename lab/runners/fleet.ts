@@ -3,7 +3,7 @@ import type { Mode } from '../observations.js'
 import { meshPeer, mqttPeer, type PeerSubscriber } from './peer.js'
 import { FleetRecorder } from './record.js'
 import { ResourceSampler } from './resources.js'
-import { until } from './support.js'
+import { hiResClock, until } from './support.js'
 
 /**
  * One fleet under observation, as the failover and scale runners use it: the fleet simulator
@@ -40,7 +40,7 @@ export interface ObservedFleet {
 
 export async function startObservedFleet (init: ObservedFleetInit, components: { now: () => number, signal?: AbortSignal }): Promise<ObservedFleet> {
   const fleetInit: FleetInit = { devices: init.devices, mode: init.mode, seed: init.seed, interval: init.interval, transport: init.transport }
-  const fleet = new Fleet(fleetInit)
+  const fleet = new Fleet(fleetInit, { clock: hiResClock })
   const recorder = new FleetRecorder(fleet)
   const sampler = new ResourceSampler(fleet, { now: components.now, mqtt: init.mode !== 'mesh' })
   let peer: PeerSubscriber | undefined

@@ -4,7 +4,7 @@ import { MODES, type Mode, type ScaleObservations } from '../observations.js'
 import { writeReport } from '../report/write.js'
 import type { ScaleParameters, ScaleResults } from '../results/types.js'
 import { startObservedFleet } from './fleet.js'
-import { sleep, ticking, type RunComponents } from './support.js'
+import { hiResNow, sleep, ticking, type RunComponents } from './support.js'
 import { summarizeScale } from '../metrics/scale.js'
 import { finishProvenance, startProvenance } from '../results/environment.js'
 
@@ -63,7 +63,7 @@ export function scaleRunSeconds (init: ScaleRunInit = {}): number {
 
 export async function runScale (init: ScaleRunInit = {}, components: RunComponents = {}): Promise<ScaleRun> {
   const s = settings(init)
-  const now = components.now ?? Date.now
+  const now = components.now ?? hiResNow
   const { progress, signal } = components
   const startedAt = now()
   const provenance = startProvenance(components.command)

@@ -187,7 +187,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#ed = components.ed25519
     // Without a store, start from the wall clock in microseconds: a restarted process starts above
     // every number it used before unless it published faster than a million frames a second.
-    this.#sequence = components.sequence ?? memorySequence(this.clock.wall() * 1000)
+    this.#sequence = components.sequence ?? memorySequence(Math.floor(this.clock.wall() * 1000))
     const perOrigin = init.historyPerOrigin ?? 256
     this.scores = new PeerScores(init.score)
     this.#budgets = budgetsOf(init.budgets)
