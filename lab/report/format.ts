@@ -2,7 +2,7 @@ import type { Check, ExperimentResults, Resume } from '../results/types.js'
 
 /** Markdown building blocks shared by the three reports. */
 
-export const MARK: Record<Check['status'], string> = { pass: '✔', fail: '✘', 'not-run': '–' }
+export const MARK: Record<Check['status'], string> = { pass: '✔', fail: '✘', 'not-run': '–', undecided: '?' }
 
 /** A GitHub-flavoured Markdown table; `|` inside a cell is escaped. */
 export function table (header: readonly string[], rows: ReadonlyArray<readonly string[]>, align?: ReadonlyArray<'l' | 'r'>): string {
@@ -41,14 +41,15 @@ export function checksSection (checks: readonly Check[]): string[] {
   const passed = checks.filter((c) => c.status === 'pass').length
   const failed = checks.filter((c) => c.status === 'fail').length
   const skipped = checks.filter((c) => c.status === 'not-run').length
+  const undecided = checks.filter((c) => c.status === 'undecided').length
   return [
     '## Expected shape, checked against the data',
     '',
-    'Each line is an expectation; the mark is computed from this run\'s figures (✔ held, ✘ did not, – not in this run).',
+    'Each line is an expectation; the mark is computed from this run\'s figures (✔ held, ✘ did not, ? the data cannot tell, – not in this run).',
     '',
     ...checks.map((c) => `- ${MARK[c.status]} ${c.statement} — ${c.observed} (\`${c.id}\`)`),
     '',
-    `**${passed} of ${checks.length} checks hold**, ${failed} ${failed === 1 ? 'fails' : 'fail'}, ${skipped} not run.`
+    `**${passed} of ${checks.length} checks hold**, ${failed} ${failed === 1 ? 'fails' : 'fail'}, ${undecided} undecided, ${skipped} not run.`
   ]
 }
 

@@ -11,13 +11,13 @@ export function summaryText (results: ExperimentResults): string {
   return [body, '', ...checkLines(results.checks)].join('\n')
 }
 
-const MARKS: Record<Check['status'], string> = { pass: '✔', fail: '✘', 'not-run': '–' }
+const MARKS: Record<Check['status'], string> = { pass: '✔', fail: '✘', 'not-run': '–', undecided: '?' }
 
 export function checkLines (checks: readonly Check[]): string[] {
   const failed = checks.filter((c) => c.status === 'fail').length
   return [
     ...checks.map((c) => `${MARKS[c.status]} ${c.id}: ${c.observed}`),
-    `${checks.filter((c) => c.status === 'pass').length} of ${checks.length} checks hold${failed > 0 ? `, ${failed} ${failed === 1 ? 'fails' : 'fail'}` : ''}`
+    `${checks.filter((c) => c.status === 'pass').length} of ${checks.length} checks hold${failed > 0 ? `, ${failed} ${failed === 1 ? 'fails' : 'fail'}` : ''}${undecidedOf(checks)}`
   ]
 }
 
@@ -56,4 +56,9 @@ function latencyTable (results: LatencyResults): string {
     p.path, `${p.received}/${p.sent}`, ms(p.latencyMs?.p50), ms(p.latencyMs?.p95), ms(p.latencyMs?.p99), ms(p.latencyMs?.max)
   ])
   return textTable(['path', 'received', 'p50', 'p95', 'p99', 'max'], rows, new Set([1, 2, 3, 4, 5]))
+}
+
+function undecidedOf (checks: readonly Check[]): string {
+  const n = checks.filter((c) => c.status === 'undecided').length
+  return n === 0 ? '' : `, ${n} undecided (too few readings to tell)`
 }

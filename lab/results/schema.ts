@@ -126,7 +126,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
     check: object({
       id: { type: 'string', pattern: '^[a-z0-9-]+$' },
       statement: str,
-      status: oneOfValues(['pass', 'fail', 'not-run']),
+      status: oneOfValues(['pass', 'fail', 'not-run', 'undecided']),
       observed: str
     }),
     percentiles: d('nearest-rank percentiles', object(percentiles)),

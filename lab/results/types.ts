@@ -58,8 +58,12 @@ export interface Check {
   id: string
   /** The expectation, as a sentence. */
   statement: string
-  /** `not-run`: the data the check needs is not in this run (a mode or phase left out). */
-  status: 'pass' | 'fail' | 'not-run'
+  /**
+   * `not-run`: the data the check needs is not in this run (a mode or phase left out).
+   * `undecided`: a check phrased as a hypothesis whose data cannot tell (too few readings for the
+   * difference it is about: its `observed` says the smallest difference this run could detect).
+   */
+  status: 'pass' | 'fail' | 'not-run' | 'undecided'
   /** What the data showed, with the figures, e.g. `broker, broker-down: 0.0 % delivered during the phase`. */
   observed: string
 }
