@@ -95,6 +95,8 @@ export interface ScaleObservations {
   mode: Mode
   /** Fleet size. */
   devices: number
+  /** How the devices were linked: the mesh over TCP or in memory (broker mode: MQTT over TCP, `tcp`). Absent: not recorded. */
+  transport?: 'tcp' | 'memory'
   /** Start and end of the measured window (after the fleet settled; readings outside it are ignored). */
   t0: number
   endedAt: number

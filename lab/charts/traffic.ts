@@ -15,15 +15,23 @@ interface Line extends LegendItem { points: Array<[number, number]> }
 
 export function trafficChart (results: ScaleResults): string {
   const lines: Line[] = []
-  const pick = (mode: string, value: (p: ScaleResults['points'][number]) => number | undefined): Array<[number, number]> =>
-    results.points.filter((p) => p.mode === mode).flatMap((p) => { const v = value(p); return v === undefined || !(v > 0) ? [] : [[p.devices, v] as [number, number]] })
+  // One series per mode and transport: a run whose fleets changed transport (scale --transport auto) is two methods,
+  // and never one line across them. In-memory mesh links are drawn dotted.
+  const transports = [...new Set(results.points.map((p) => p.transport))]
+  const pick = (mode: string, transport: string | undefined, value: (p: ScaleResults['points'][number]) => number | undefined): Array<[number, number]> =>
+    results.points.filter((p) => p.mode === mode && p.transport === transport)
+      .flatMap((p) => { const v = value(p); return v === undefined || !(v > 0) ? [] : [[p.devices, v] as [number, number]] })
   const add = (label: string, color: string, points: Array<[number, number]>, dash?: string): void => {
     if (points.length > 0) lines.push({ label, color, points, ...(dash === undefined ? {} : { dash }) })
   }
-  add('mesh: per node', COLORS.blue, pick('mesh', (p) => p.perDevice?.bytesPerS))
-  add('hybrid: per device', COLORS.green, pick('hybrid', (p) => p.perDevice?.bytesPerS))
-  add('broker mode: per device', COLORS.vermillion, pick('broker', (p) => p.perDevice?.bytesPerS))
-  add('broker mode: the broker', COLORS.vermillion, pick('broker', (p) => p.broker?.bytesPerS), '6 4')
+  for (const t of transports) {
+    const over = transports.length > 1 || t === 'memory' ? (t === 'memory' ? ' (in-memory links)' : t === 'tcp' ? ' (TCP)' : '') : ''
+    const dots = t === 'memory' ? '2 3' : undefined
+    add(`mesh: per node${over}`, COLORS.blue, pick('mesh', t, (p) => p.perDevice?.bytesPerS), dots)
+    add(`hybrid: per device${over}`, COLORS.green, pick('hybrid', t, (p) => p.perDevice?.bytesPerS), dots)
+    add('broker mode: per device', COLORS.vermillion, pick('broker', t, (p) => p.perDevice?.bytesPerS))
+    add('broker mode: the broker', COLORS.vermillion, pick('broker', t, (p) => p.broker?.bytesPerS), '6 4')
+  }
   const xs = lines.flatMap((l) => l.points.map(([n]) => n))
   const ys = lines.flatMap((l) => l.points.map(([, v]) => v))
   const sizes = [...new Set(xs.length === 0 ? results.parameters.sizes : xs)].sort((a, b) => a - b)

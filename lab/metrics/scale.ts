@@ -19,6 +19,7 @@ export function summarizeScale (obs: ScaleObservations): ScalePoint {
   return {
     mode: obs.mode,
     devices: obs.devices,
+    ...(obs.transport === undefined ? {} : { transport: obs.transport }),
     seconds: round((obs.endedAt - obs.t0) / 1000, 3),
     readings: readings.length,
     delivery: ratio(arrived.length, readings.length),

@@ -26,9 +26,9 @@ export function scaleMarkdown (results: ScaleResults, files: { traffic: string }
     'Traffic is bytes and frames received plus sent; CPU is a share of one core.',
     '',
     table(
-      ['mode', 'devices', 'bytes / s', 'frames / s', 'cpu', 'memory', 'delivery', 'latency p50', 'latency p99'],
+      ['mode', 'devices', 'links', 'bytes / s', 'frames / s', 'cpu', 'memory', 'delivery', 'latency p50', 'latency p99'],
       results.points.map((pt) => [
-        pt.mode, String(pt.devices), rates(pt.perDevice, 'bytesPerS'), rates(pt.perDevice, 'framesPerS'), rates(pt.perDevice, 'cpuPercent'),
+        pt.mode, String(pt.devices), pt.transport === undefined ? '—' : pt.mode === 'broker' ? 'MQTT/TCP' : pt.transport === 'tcp' ? 'TCP' : 'in memory', rates(pt.perDevice, 'bytesPerS'), rates(pt.perDevice, 'framesPerS'), rates(pt.perDevice, 'cpuPercent'),
         rates(pt.perDevice, 'rssBytes'), pct(pt.delivery), ms(pt.latencyMs?.p50), ms(pt.latencyMs?.p99)
       ]),
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']

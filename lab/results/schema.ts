@@ -229,6 +229,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
     scalePoint: object({
       mode: ref('mode'),
       devices: { type: 'integer', minimum: 1 },
+      transport: d('how the devices were linked: a change is a change of method (separate series)', oneOfValues(['tcp', 'memory'])),
       seconds: num,
       readings: count,
       delivery: orNull(fraction),
@@ -236,7 +237,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
       perDevice: orNull(roleRates),
       broker: orNull(roleRates),
       gateway: orNull(roleRates)
-    }),
+    }, ['transport']),
     pathSummary: object({
       path: ref('latencyPath'),
       sent: count,

@@ -236,6 +236,12 @@ export interface RoleRates {
 export interface ScalePoint {
   mode: Mode
   devices: number
+  /**
+   * How the devices were linked (mesh over TCP or in memory; broker mode is MQTT over TCP). A
+   * change of transport is a change of method: charts and checks never draw one trend across it.
+   * Absent in reports written before it was recorded.
+   */
+  transport?: 'tcp' | 'memory'
   seconds: number
   readings: number
   /** Delivered to the gateway / published. */

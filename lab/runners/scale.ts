@@ -90,7 +90,7 @@ export async function runScale (init: ScaleRunInit = {}, components: RunComponen
         const endedAt = now()
         observed.sampler.sample()
         await ticking(500, () => { show('drain') }, sleep(s.drainS * 1000, signal))
-        point = { mode, devices, t0, endedAt, readings: observed.recorder.readings(t0, endedAt, now()), samples: observed.sampler.between(t0, endedAt) }
+        point = { mode, devices, transport: mode === 'broker' ? 'tcp' : transport, t0, endedAt, readings: observed.recorder.readings(t0, endedAt, now()), samples: observed.sampler.between(t0, endedAt) }
       } finally {
         show('stopping')
         await observed.stop()

@@ -103,7 +103,8 @@ export function failoverFixture (broken: Broken = {}, timeline = quickTimeline()
   return { results, observations }
 }
 
-export function scaleFixture (): ScaleResults {
+/** `memoryAbove`: mesh fleets larger than this ran on in-memory links (as `scale --transport auto` does above 50). */
+export function scaleFixture (memoryAbove = Infinity): ScaleResults {
   const sizes = [5, 10, 20, 50, 100, 200]
   const observations: ScaleObservations[] = []
   for (const mode of ['broker', 'mesh'] as const) {
@@ -113,7 +114,7 @@ export function scaleFixture (): ScaleResults {
       const perNode = mode === 'mesh' ? 400 * Math.log2(n) : 450
       const s: ResourceSample[] = [0, 10_000].map((dt, i) => ({ at: T0 + dt, role: 'devices' as const, cpuMs: i * 50 * n, rssBytes: n * 30e6, bytesIn: i * perNode * 5 * n, bytesOut: i * perNode * 5 * n, framesIn: i * 10 * n, framesOut: i * 10 * n }))
       if (mode === 'broker') s.push(...[0, 10_000].map((dt, i) => ({ at: T0 + dt, role: 'broker' as const, cpuMs: i * 30 * n, rssBytes: 50e6 + n * 1e5, bytesIn: i * 450 * 5 * n, bytesOut: i * 450 * 5 * n, framesIn: i * 10 * n, framesOut: i * 10 * n })))
-      observations.push({ mode, devices: n, t0: T0, endedAt: T0 + 10_000, readings, samples: s })
+      observations.push({ mode, devices: n, transport: mode === 'mesh' && n > memoryAbove ? 'memory' : 'tcp', t0: T0, endedAt: T0 + 10_000, readings, samples: s })
     }
   }
   return scaleResults({

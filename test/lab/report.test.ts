@@ -7,6 +7,7 @@ import {
   RESULTS_SCHEMA, failoverResults, renderReport, validateResults, writeReport, type FailoverResults
 } from '../../lab/index.js'
 import { isMeshError } from '../../shared/index.js'
+import { trafficChart } from '../../lab/index.js'
 import { failoverFixture, latencyFixture, MACHINE, quickTimeline, scaleFixture, simulateMode, SOFTWARE, T0 } from './fixtures.js'
 
 const good = failoverFixture()
@@ -117,10 +118,21 @@ describe('scale and latency reports', () => {
     const files = renderReport(scaleFixture())
     expect(files.map((f) => f.name)).toEqual(['results.json', 'results.schema.json', 'traffic.svg', 'report.md'])
     const md = files.at(-1)?.content ?? ''
-    expect(md).toContain('| mesh | 200 | 3057.5 | 2.0 | 0.50 % | 28.6 MiB | 100.0 % |')
+    expect(md).toContain('| mesh | 200 | TCP | 3057.5 | 2.0 | 0.50 % | 28.6 MiB | 100.0 % |')
     expect(md).toContain('](traffic.svg)')
     expect(md).toContain('- ✔ mesh per-node traffic grows more slowly than the fleet — ×3.29 from 5 to 200 devices')
     expect(md).toContain('| broker | 200 | 90000.0 |')
+  })
+
+  it('scale across a change of transport: separate series, and growth judged within one transport only', () => {
+    const results = scaleFixture(50)
+    const md = renderReport(results).at(-1)?.content ?? ''
+    expect(md).toContain('| mesh | 100 | in memory |')
+    expect(md).toContain('| mesh | 50 | TCP |')
+    expect(md).toContain('- ✔ mesh per-node traffic grows more slowly than the fleet — ×2.43 from 5 to 50 devices (fleet ×10.0, log N ×2.43, TCP links only)')
+    const chart = trafficChart(results)
+    expect(chart).toContain('data-label="mesh: per node (TCP)"')
+    expect(chart).toContain('data-label="mesh: per node (in-memory links)"')
   })
 
   it('latency: a row per path and a ✘ for the lost probe', () => {
