@@ -55,6 +55,14 @@ export const ERROR_CODES = {
   ERR_TOPIC_MISMATCH: 'the device id in the topic is not the signer of the frame',
   ERR_FORBIDDEN: 'the client may not publish to this topic (only the gateway publishes …/json)',
   ERR_BAD_STATUS: 'a device status message is not the JSON expected, or its pk does not derive to the topic id',
+  // Broker access (gateway/auth.ts, shared/token.ts)
+  ERR_NOT_AUTHORIZED: 'the broker refused the client: anonymous clients are not allowed, or the client may not read or write that topic',
+  ERR_BAD_CREDENTIALS: 'the MQTT user name is not known to the broker, or its password is wrong',
+  ERR_BAD_TOKEN: 'a device token (the MQTT password) is malformed, not signed by its key, or not for this user name, client id or fleet',
+  ERR_TOKEN_EXPIRED: 'a device token expired before it reached the broker',
+  ERR_CLOCK_SKEW: 'a device token was issued further from the gateway clock than allowed: the device clock is wrong (no RTC, no NTP yet)',
+  ERR_MESSAGE_TOO_LARGE: 'an MQTT packet or message is larger than the broker accepts',
+  ERR_QUOTA: 'a broker quota is full (retained messages, their total size); the message was refused',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
   ERR_BAD_INPUT: 'input to a command is not in a format it reads'

@@ -100,6 +100,15 @@ const rows: Record<ErrorCode, Row> = {
   ERR_TOPIC_MISMATCH: { where: 'gateway' },
   ERR_FORBIDDEN: { where: 'gateway (MQTT broker authorization)' },
   ERR_BAD_STATUS: { where: 'gateway (device status messages)' },
+  // Broker access: gateway/auth.ts refuses CONNECTs and SUBSCRIBEs (codes in its counters and logs); shared/token.ts reads
+  // tokens without throwing; test/gateway/auth.test.ts provokes each with mosquitto_sub/mosquitto_pub and wrong tokens
+  ERR_NOT_AUTHORIZED: { where: 'gateway/auth.ts (anonymous CONNECT, forbidden SUBSCRIBE); firmware-sim broker path (a refused token)' },
+  ERR_BAD_CREDENTIALS: { where: 'gateway/auth.ts (user name and password)' },
+  ERR_BAD_TOKEN: { where: 'gateway/auth.ts via readDeviceToken/checkDeviceToken (shared/token.ts)' },
+  ERR_TOKEN_EXPIRED: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts)' },
+  ERR_CLOCK_SKEW: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts); firmware-sim broker path (a device clock before 2025)' },
+  ERR_MESSAGE_TOO_LARGE: { where: 'gateway/broker.ts (MQTT packet size), gateway/authorize.ts (message size)' },
+  ERR_QUOTA: { where: 'gateway/authorize.ts (retained message quota)' },
   // Command line and configuration
   ERR_BAD_ARGUMENT: { where: 'bin/cli.ts, bin/commands/*, shared/frame.ts; mesh/discovery', provoke: () => encodeFrame({ keys, seq: -1, records: [{ v: 1 }] }) },
   ERR_BAD_INPUT: { where: 'bin/commands/inspect.ts, bin/commands/sign.ts', provoke: () => parseFrameInput(new TextEncoder().encode('not a frame')) }
