@@ -7,7 +7,7 @@ import { connectClient, connectDevice, makeFrame, mqttUrl, nextEvent, seededKeys
 
 describeNet('the embedded broker restarts', () => {
   it('stop then start listens again on the same port, and clients reconnect', async () => {
-    const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false })
+    const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false, allowAnonymous: true }) // an anonymous client: an open LAN broker
     onTestFinished(async () => { await gateway.stop() })
     const port = gateway.ports.mqtt as number
     const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 50 })

@@ -81,9 +81,14 @@ export function makeFrame (keys: KeyPair, seq: number, options: { records?: Senm
   return Buffer.from(bytes)
 }
 
-/** An embedded gateway on 127.0.0.1, every port 0, stopped when the test ends. */
+/**
+ * An embedded gateway on 127.0.0.1, every port 0, stopped when the test ends. The suites written
+ * before the broker knew its clients test an open LAN broker, so anonymous clients are opted in
+ * here unless the gateway has users (`credentials`) or the test says otherwise; the secure
+ * default is tested in auth.test.ts.
+ */
 export async function startGateway (init: GatewayInit = {}, components: GatewayComponents = {}): Promise<Gateway> {
-  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: 0, ...init }, components)
+  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: 0, allowAnonymous: init.credentials === undefined, ...init }, components)
   onTestFinished(async () => { await gateway.stop() })
   return gateway
 }
