@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AedesOptions, AuthenticateError, Client, Subscription } from 'aedes'
 import {
-  TOKEN_DEFAULTS, checkDeviceToken, isDeviceId, readDeviceToken, systemClock, toHex, verifyDeviceToken,
+  TOKEN_DEFAULTS, checkDeviceToken, isDeviceId, meshError, readDeviceToken, systemClock, toHex, verifyDeviceToken,
   type Clock, type DeviceId, type Ed25519, type ErrorCode
 } from '../shared/index.js'
 import type { DropReason } from './reasons.js'
@@ -132,7 +132,11 @@ export class BrokerAccess {
   /** Aedes hooks: preConnect (rate), authenticate (who), authorizeSubscribe (what it may read). */
   get hooks (): Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizeSubscribe'> {
     return {
-      preConnect: (client, packet, callback) => { callback(null, this.#admitConnect(client, packet.username, packet.password !== undefined)) },
+      // Refused with an error, so aedes closes the connection at once (with no error it would wait for its connectTimeout).
+      preConnect: (client, packet, callback) => {
+        if (this.#admitConnect(client, packet.username, packet.password !== undefined)) return callback(null, true)
+        callback(meshError('ERR_BUSY', 'over the CONNECT budget: closed without a CONNACK'), false)
+      },
       authenticate: (client, username, password, done) => {
         const verdict = this.#authenticate(client, username, password)
         if (verdict.ok) {
