@@ -190,6 +190,22 @@ describeNet('the broker knows its clients', () => {
     })
   })
 
+  describe('MQTT over WebSocket: the same rules', () => {
+    it('anonymous refused, a device token accepted, per-address budget by the request\'s address', async () => {
+      const gateway = await secureGateway({ connectRate: { burst: 3, perSecond: 0.01 } })
+      const url = `ws://127.0.0.1:${gateway.ports.ws}/mqtt`
+      const drops = await dropsDuring(gateway, async () => {
+        await expect(connectClient(url)).rejects.toThrow()
+        const device = await connectClient(url, { clientId: 'a-ws', username: alice.id, password: token(alice, 'a-ws') })
+        await device.client.endAsync(true)
+        await connectClient(url, { username: 'reader', password: READER.reader })
+        await expect(connectClient(url, { username: 'reader', password: READER.reader, connectTimeout: 2000 })).rejects.toThrow()
+      })
+      expect(drops.map((d) => [d.reason, d.code])).toEqual([['anonymous', 'ERR_NOT_AUTHORIZED'], ['connect_rate', 'ERR_BUSY']])
+      expect(drops[1]?.message).toContain('127.0.0.1')
+    })
+  })
+
   describe('sizes and quotas on every topic', () => {
     it('a message over maxMessageBytes is refused on any topic (ERR_MESSAGE_TOO_LARGE)', async () => {
       const gateway = await secureGateway({ quotas: { maxMessageBytes: 10_000 } })

@@ -249,7 +249,7 @@ export class BrokerPath implements PathSender {
     const now = this.#components.clock.wall()
     const clock = `this device's clock reads ${new Date(now).toISOString()}`
     const why = code === 5
-      ? `not authorized: in closed mode the gateway's roster lacks ${this.#init.deviceId}, or ${clock} and the gateway's differs by more than its skew (${TOKEN_DEFAULTS.maxSkewSeconds} s by default)`
+      ? `not authorized: in closed mode the gateway's roster lacks ${this.#init.deviceId}, or ${clock} and the gateway's differs by more than its skew (${TOKEN_DEFAULTS.maxSkewSeconds} s by default), or the broker is not an iotmesh gateway and wants a user name and password (--username, --password)`
       : 'bad user name or password: the broker does not take device tokens (an external broker? give --username/--password), or the token was refused'
     const errorCode = code === 5 && now < CLOCK_FLOOR_MS ? 'ERR_CLOCK_SKEW' : code === 5 ? 'ERR_NOT_AUTHORIZED' : 'ERR_BAD_TOKEN'
     this.#components.onWarning?.(meshError(errorCode, `broker ${this.#init.url} refused the device token (CONNACK ${code}, ${why}); the gateway's log says which. Retrying with backoff`, { cause: err }))
