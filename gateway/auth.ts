@@ -73,7 +73,18 @@ export interface AccessComponents {
   ed25519?: Ed25519
 }
 
-export const ACCESS_DEFAULTS = { burst: 200, perSecond: 50, maxAddresses: 4096, verifyBurst: 500, verifyPerSecond: 500, maxTokenDevices: 65_536 } as const
+export const ACCESS_DEFAULTS = {
+  burst: 200,
+  perSecond: 50,
+  maxAddresses: 4096,
+  verifyBurst: 500,
+  verifyPerSecond: 500,
+  /** Devices whose used token ids are remembered (the least recently seen is forgotten first). */
+  maxTokenDevices: 65_536,
+  /** Used token ids remembered per device (its oldest is forgotten first), and in all. */
+  maxTokensPerDevice: 256,
+  maxTokens: 262_144
+} as const
 
 /** A token bucket (RFC 2697's single-rate idea, without colours): `burst` at once, refilled at `perSecond`. */
 class Bucket {
@@ -104,6 +115,7 @@ export class BrokerAccess {
   readonly #verifies: Bucket
   /** Token ids accepted and not yet expired, by device: a token is good for one CONNECT. */
   readonly #ctis = new Map<DeviceId, Map<string, number>>()
+  #ctiCount = 0
   /** Devices that authenticated with a token: their status is theirs alone, whoever else connects. */
   readonly #tokenDevices = new Set<DeviceId>()
 
@@ -211,17 +223,29 @@ export class BrokerAccess {
     return { ok: true, principal: { kind: 'device', id } }
   }
 
-  /** Bounded: per device, expired ids go first; over `maxTokenDevices` devices, the least recently seen is forgotten. */
+  /**
+   * Bounded: a device's expired ids go first, then its oldest past `maxTokensPerDevice`; past
+   * `maxTokenDevices` devices or `maxTokens` ids in all, the least recently seen devices are
+   * forgotten. A forgotten id could be replayed until it expires: it takes a captured token and
+   * hundreds of thousands of newer ones (each a verified signature, at most 500/s) to get there.
+   */
   #rememberCti (id: DeviceId, cti: string, until: number, now: number): void {
     let seen = this.#ctis.get(id)
     if (seen === undefined) {
-      if (this.#ctis.size >= ACCESS_DEFAULTS.maxTokenDevices) this.#ctis.delete(this.#ctis.keys().next().value as DeviceId)
       seen = new Map()
     } else {
       this.#ctis.delete(id) // re-inserted below: the map is kept in order of last use
+      this.#ctiCount -= seen.size
       for (const [key, expiry] of seen) if (expiry < now) seen.delete(key)
+      while (seen.size >= ACCESS_DEFAULTS.maxTokensPerDevice) seen.delete(seen.keys().next().value as string)
     }
     seen.set(cti, until)
+    this.#ctiCount += seen.size
+    while (this.#ctis.size >= ACCESS_DEFAULTS.maxTokenDevices || (this.#ctiCount > ACCESS_DEFAULTS.maxTokens && this.#ctis.size > 0)) {
+      const [oldest, ids] = this.#ctis.entries().next().value as [DeviceId, Map<string, number>]
+      this.#ctis.delete(oldest)
+      this.#ctiCount -= ids.size
+    }
     this.#ctis.set(id, seen)
     if (!this.#tokenDevices.has(id)) {
       if (this.#tokenDevices.size >= ACCESS_DEFAULTS.maxTokenDevices) this.#tokenDevices.delete(this.#tokenDevices.values().next().value as DeviceId)
