@@ -15,8 +15,10 @@ import type { DropReason } from './reasons.js'
  *   signed by the device key over its id, fleet, client id and time). The gateway's clock is the
  *   reference: iat within ±maxSkewSeconds, exp not passed, exp − iat ≤ maxLifetimeSeconds. Each
  *   token is accepted once (its cti is remembered until it expires). In closed mode only roster
- *   devices get in. Wrong tokens get CONNACK 4 (bad user name or password); a token outside the
- *   clock window, or a device outside the roster, CONNACK 5 (not authorized).
+ *   devices get in. A bad token, and a token outside the clock window, get CONNACK 4 (bad user name
+ *   or password: an honest device then knows its clock is the likely cause, firmware-sim's broker
+ *   path says so with ERR_CLOCK_SKEW); a device outside the roster or a token for another fleet,
+ *   CONNACK 5 (not authorized).
  * - A user: user name and password from `credentials` (compared in constant time; CONNACK 4 when wrong).
  * - Anonymous: only with `allowAnonymous`.
  *
@@ -211,7 +213,7 @@ export class BrokerAccess {
     const wrong = checkDeviceToken(read.token, { username: id, clientId: from, fleet: this.#host.fleet, now: this.#clock.wall(), ...tokens })
     if (wrong !== undefined) {
       const timing = wrong.code === 'ERR_CLOCK_SKEW' || wrong.code === 'ERR_TOKEN_EXPIRED'
-      return refuse(timing ? 'token_time' : 'bad_token', timing ? 5 : 4, `device ${id} (client ${from}): ${wrong.message}`, wrong.code, id)
+      return refuse(timing ? 'token_time' : 'bad_token', wrong.code === 'ERR_UNKNOWN_FLEET' ? 5 : 4, `device ${id} (client ${from}): ${wrong.message}`, wrong.code, id)
     }
     if (this.#host.inRoster !== undefined && !this.#host.inRoster(id)) return refuse('not_in_roster', 5, `device ${id} (client ${from}) is not in the roster`, 'ERR_NOT_IN_ROSTER', id)
     const cti = toHex(read.token.cti)

@@ -25,7 +25,7 @@ export const DROP_REASONS = {
   anonymous: { code: 'ERR_NOT_AUTHORIZED', text: 'a client connected without a user name, and anonymous clients are not allowed (CONNACK 5)' },
   bad_credentials: { code: 'ERR_BAD_CREDENTIALS', text: 'a user name the broker does not know, or a wrong password (CONNACK 4)' },
   bad_token: { code: 'ERR_BAD_TOKEN', text: 'a device token that is malformed, for another id, client id or fleet, replayed or badly signed (CONNACK 4; the drop carries the precise code)' },
-  token_time: { code: 'ERR_CLOCK_SKEW', text: 'a device token outside the gateway clock window: the device clock is wrong, or the token expired (CONNACK 5)' },
+  token_time: { code: 'ERR_CLOCK_SKEW', text: 'a device token outside the gateway clock window: the device clock is wrong, or the token expired (CONNACK 4)' },
   connect_rate: { code: 'ERR_BUSY', text: 'an address made more CONNECT attempts than its budget, or token checks are over their budget: closed without a CONNACK' },
   subscribe_forbidden: { code: 'ERR_NOT_AUTHORIZED', text: 'a client subscribed to a filter it may not read (SUBACK 0x80)' },
   message_too_large: { code: 'ERR_MESSAGE_TOO_LARGE', text: 'a message larger than the broker accepts on any topic' },

@@ -42,6 +42,32 @@ describeNet('device runtime: signing in to the broker with its key', () => {
     expect(device.counters.paths.broker?.up ?? false).toBe(false)
   })
 
+  it('a device whose clock is a day behind (fake-hwclock, NTP not synced yet) is told ERR_CLOCK_SKEW, naming its clock', async () => {
+    const waiter = new Waiter()
+    const { gateway: gw, url } = await gateway(waiter)
+    const keys = keysFor(34)
+    const behind: Clock = { ...systemClock, wall: () => Date.now() - 86_400_000 }
+    const { device } = await startDevice({ mode: 'broker', broker: { url, reconnect: FAST_RECONNECT }, sensors: 'temperature' }, { keys, clock: behind }, waiter)
+    const warnings: Error[] = []
+    device.on('warning', ({ error }) => { warnings.push(error); waiter.kick() })
+    await waiter.until(() => warnings.length >= 1, 'the device to hear of the refusal')
+    expect((warnings[0] as { code?: string }).code).toBe('ERR_CLOCK_SKEW')
+    expect(warnings[0]?.message).toContain(new Date(Date.now() - 86_400_000).toISOString().slice(0, 10))
+    expect(gw.counters.dropped.token_time).toBeGreaterThanOrEqual(1)
+  })
+
+  it('a device outside the roster is told ERR_NOT_AUTHORIZED', async () => {
+    const waiter = new Waiter()
+    const { gateway: gw, url } = await gateway(waiter, { roster: [keysFor(36).publicKey] })
+    const keys = keysFor(35)
+    const { device } = await startDevice({ mode: 'broker', broker: { url, reconnect: FAST_RECONNECT }, sensors: 'temperature' }, { keys }, waiter)
+    const warnings: string[] = []
+    device.on('warning', ({ error }) => { warnings.push(String((error as { code?: string }).code)); waiter.kick() })
+    await waiter.until(() => warnings.length >= 1, 'the device to hear of the refusal')
+    expect(warnings[0]).toBe('ERR_NOT_AUTHORIZED')
+    expect(gw.counters.dropped.not_in_roster).toBeGreaterThanOrEqual(1)
+  })
+
   it('a device with a wrong token setup (auth none) against the secure broker is refused as anonymous', async () => {
     const waiter = new Waiter()
     const { gateway: gw, url } = await gateway(waiter)

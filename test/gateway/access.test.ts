@@ -65,7 +65,7 @@ describe('BrokerAccess (gateway/auth.ts)', () => {
     expect(authenticate(gate, client('c'), alice.id, token)).toBe(4)
     expect(refused).toEqual([['bad_token', 'ERR_REPLAY']])
     clock.advance(61_000)
-    expect(authenticate(gate, client('c'), alice.id, token)).toBe(5) // expired, not replayed
+    expect(authenticate(gate, client('c'), alice.id, token)).toBe(4) // expired (a bad password), not replayed
     expect(refused.at(-1)).toEqual(['token_time', 'ERR_TOKEN_EXPIRED'])
   })
 

@@ -104,9 +104,9 @@ const rows: Record<ErrorCode, Row> = {
   // tokens without throwing; test/gateway/auth.test.ts provokes each with mosquitto_sub/mosquitto_pub and wrong tokens
   ERR_NOT_AUTHORIZED: { where: 'gateway/auth.ts (anonymous CONNECT, forbidden SUBSCRIBE); firmware-sim broker path (a refused token)' },
   ERR_BAD_CREDENTIALS: { where: 'gateway/auth.ts (user name and password)' },
-  ERR_BAD_TOKEN: { where: 'gateway/auth.ts via readDeviceToken/checkDeviceToken (shared/token.ts); firmware-sim broker path (CONNACK 4 to its token)' },
+  ERR_BAD_TOKEN: { where: 'gateway/auth.ts via readDeviceToken/checkDeviceToken (shared/token.ts)' },
   ERR_TOKEN_EXPIRED: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts)' },
-  ERR_CLOCK_SKEW: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts); firmware-sim broker path (a device clock before 2025)' },
+  ERR_CLOCK_SKEW: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts); firmware-sim broker path (CONNACK 4 to its token, or a clock before 2025)' },
   ERR_MESSAGE_TOO_LARGE: { where: 'gateway/broker.ts (MQTT packet size), gateway/authorize.ts (message size)' },
   ERR_QUOTA: { where: 'gateway/authorize.ts (retained message quota)' },
   // Command line and configuration

@@ -31,9 +31,11 @@ import type { DeviceBrokerInit, MqttConnect, PathSender, SendOutcome } from '../
  * own key, as the iotmesh gateway's broker expects (gateway/auth.ts): user name = its id, password
  * = a device token (shared/token.ts) made afresh for every CONNECT, so a reconnect always carries
  * a valid one. The gateway's clock is the reference: a device whose clock is off by more than the
- * gateway's skew (300 s by default) is refused with CONNACK 5; the device reports ERR_CLOCK_SKEW
- * when its own clock is before 2025 (no real-time clock and no NTP yet: a Raspberry Pi at boot),
- * else ERR_NOT_AUTHORIZED naming its clock, and keeps retrying with backoff (NTP may set it).
+ * gateway's skew (300 s by default) is refused with CONNACK 4, which an honest token gets for no
+ * other reason: the device reports ERR_CLOCK_SKEW naming its clock (at once, before connecting,
+ * when its clock is before 2025: a Raspberry Pi without real-time clock or NTP at boot) and keeps
+ * retrying with backoff (NTP may set the clock meanwhile). CONNACK 5 (not in the roster, another
+ * fleet, or a broker that wants a password) is ERR_NOT_AUTHORIZED.
  */
 
 /** Before this wall time a device's clock is surely unset (no RTC, no NTP yet). 2025-01-01T00:00:00Z. */
@@ -247,12 +249,11 @@ export class BrokerPath implements PathSender {
   /** CONNACK 4 or 5 to a token (MQTT 3.1.1 §3.2.2.3): the gateway's log names the exact reason; say what the device can know. */
   #tokenRefused (code: 4 | 5, err: Error): void {
     const now = this.#components.clock.wall()
-    const clock = `this device's clock reads ${new Date(now).toISOString()}`
-    const why = code === 5
-      ? `not authorized: in closed mode the gateway's roster lacks ${this.#init.deviceId}, or ${clock} and the gateway's differs by more than its skew (${TOKEN_DEFAULTS.maxSkewSeconds} s by default), or the broker is not an iotmesh gateway and wants a user name and password (--username, --password)`
-      : 'bad user name or password: the broker does not take device tokens (an external broker? give --username/--password), or the token was refused'
-    const errorCode = code === 5 && now < CLOCK_FLOOR_MS ? 'ERR_CLOCK_SKEW' : code === 5 ? 'ERR_NOT_AUTHORIZED' : 'ERR_BAD_TOKEN'
-    this.#components.onWarning?.(meshError(errorCode, `broker ${this.#init.url} refused the device token (CONNACK ${code}, ${why}); the gateway's log says which. Retrying with backoff`, { cause: err }))
+    const clock = `this device's clock reads ${new Date(now).toISOString()}${now < CLOCK_FLOOR_MS ? ' (never set: no real-time clock, no NTP yet)' : ''}`
+    const warning = code === 4
+      ? meshError('ERR_CLOCK_SKEW', `broker ${this.#init.url} refused the device token as a bad password (CONNACK 4): the gateway refuses an honest token so only when the device clock is more than its skew (${TOKEN_DEFAULTS.maxSkewSeconds} s by default) from its own; ${clock}. Set the clock (NTP); retrying with backoff`, { cause: err })
+      : meshError('ERR_NOT_AUTHORIZED', `broker ${this.#init.url} refused the device token (CONNACK 5, not authorized): in closed mode the gateway's roster lacks ${this.#init.deviceId}, or the gateway serves another fleet than ${this.#init.fleet}, or the broker is not an iotmesh gateway and wants a user name and password (--username, --password); the gateway's log says which. Retrying with backoff`, { cause: err })
+    this.#components.onWarning?.(warning)
   }
 
   #setUp (up: boolean, reason?: string): void {
