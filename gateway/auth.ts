@@ -196,31 +196,31 @@ export class BrokerAccess {
     }
     if (username === undefined || username === '') {
       if (this.allowAnonymous) return { ok: true, principal: { kind: 'anonymous' } }
-      return refuse('anonymous', 5, `client ${from} from ${addressOf(client)} connected without a user name: anonymous clients are refused (start the gateway with --allow-anonymous for an open LAN broker)`)
+      return refuse('anonymous', 5, `client ${show(from)} from ${addressOf(client)} connected without a user name: anonymous clients are refused (start the gateway with --allow-anonymous for an open LAN broker)`)
     }
     const user = this.#users.get(username)
     if (user !== undefined) {
       const ok = password !== undefined && timingSafeEqual(user, digest(password))
       if (ok) return { ok: true, principal: { kind: 'user', name: username } }
-      return refuse('bad_credentials', 4, `client ${from}: wrong password for the user ${JSON.stringify(username)}`)
+      return refuse('bad_credentials', 4, `client ${show(from)}: wrong password for the user ${JSON.stringify(username)}`)
     }
-    if (!isDeviceId(username)) return refuse('bad_credentials', 4, `client ${from}: no user ${JSON.stringify(String(username).slice(0, 64))} (and it is not a device id, which would present a token)`)
+    if (!isDeviceId(username)) return refuse('bad_credentials', 4, `client ${show(from)}: no user ${JSON.stringify(String(username).slice(0, 64))} (and it is not a device id, which would present a token)`)
     const id = username
-    if (password === undefined) return refuse('bad_token', 4, `device ${id} (client ${from}) presented no token as its password`, 'ERR_BAD_TOKEN', id)
+    if (password === undefined) return refuse('bad_token', 4, `device ${id} (client ${show(from)}) presented no token as its password`, 'ERR_BAD_TOKEN', id)
     const read = readDeviceToken(password.toString('latin1'))
-    if (!read.ok) return refuse('bad_token', 4, `device ${id} (client ${from}): ${read.message}`, read.code, id)
+    if (!read.ok) return refuse('bad_token', 4, `device ${id} (client ${show(from)}): ${read.message}`, read.code, id)
     const tokens = this.#init.tokens ?? {}
     const wrong = checkDeviceToken(read.token, { username: id, clientId: from, fleet: this.#host.fleet, now: this.#clock.wall(), ...tokens })
     if (wrong !== undefined) {
       const timing = wrong.code === 'ERR_CLOCK_SKEW' || wrong.code === 'ERR_TOKEN_EXPIRED'
-      return refuse(timing ? 'token_time' : 'bad_token', wrong.code === 'ERR_UNKNOWN_FLEET' ? 5 : 4, `device ${id} (client ${from}): ${wrong.message}`, wrong.code, id)
+      return refuse(timing ? 'token_time' : 'bad_token', wrong.code === 'ERR_UNKNOWN_FLEET' ? 5 : 4, `device ${id} (client ${show(from)}): ${wrong.message}`, wrong.code, id)
     }
-    if (this.#host.inRoster !== undefined && !this.#host.inRoster(id)) return refuse('not_in_roster', 5, `device ${id} (client ${from}) is not in the roster`, 'ERR_NOT_IN_ROSTER', id)
+    if (this.#host.inRoster !== undefined && !this.#host.inRoster(id)) return refuse('not_in_roster', 5, `device ${id} (client ${show(from)}) is not in the roster`, 'ERR_NOT_IN_ROSTER', id)
     const cti = toHex(read.token.cti)
     const nowSeconds = Math.floor(this.#clock.wall() / 1000)
     const seen = this.#ctis.get(id)
-    if (seen?.has(cti) === true) return refuse('bad_token', 4, `device ${id} (client ${from}): this token was already used (a replayed password); a device makes a new token for every CONNECT`, 'ERR_REPLAY', id)
-    if (!verifyDeviceToken(read, this.#ed)) return refuse('bad_token', 4, `device ${id} (client ${from}): the token's signature does not verify with its key`, 'ERR_BAD_SIGNATURE', id)
+    if (seen?.has(cti) === true) return refuse('bad_token', 4, `device ${id} (client ${show(from)}): this token was already used (a replayed password); a device makes a new token for every CONNECT`, 'ERR_REPLAY', id)
+    if (!verifyDeviceToken(read, this.#ed)) return refuse('bad_token', 4, `device ${id} (client ${show(from)}): the token's signature does not verify with its key`, 'ERR_BAD_SIGNATURE', id)
     this.#rememberCti(id, cti, read.token.expiresAt + (tokens.maxSkewSeconds ?? TOKEN_DEFAULTS.maxSkewSeconds), nowSeconds)
     return { ok: true, principal: { kind: 'device', id } }
   }
@@ -263,9 +263,14 @@ export class BrokerAccess {
     const own = `iotmesh/${fleet}/${principal.id}/`
     const closed = this.#host.inRoster !== undefined
     if (sub.topic.startsWith(own) || (closed && sub.topic.startsWith(`iotmesh/${fleet}/`))) return sub
-    this.#host.refuse('subscribe_forbidden', `device ${principal.id} (client ${client.id}) may not read ${sub.topic}: a device reads ${own}#${closed ? ` and iotmesh/${fleet}/#` : ' (the fleet only in closed mode, with a roster)'}`, { deviceId: principal.id, from: client.id, topic: sub.topic }, 'ERR_NOT_AUTHORIZED')
+    this.#host.refuse('subscribe_forbidden', `device ${principal.id} (client ${show(client.id)}) may not read ${sub.topic}: a device reads ${own}#${closed ? ` and iotmesh/${fleet}/#` : ' (the fleet only in closed mode, with a roster)'}`, { deviceId: principal.id, from: client.id, topic: sub.topic }, 'ERR_NOT_AUTHORIZED')
     return null
   }
+}
+
+/** A client-chosen string as a log line may hold it: quoted (no line breaks) and at most 64 characters. */
+function show (text: unknown): string {
+  return JSON.stringify(String(text).slice(0, 64))
 }
 
 function digest (text: string | Buffer): Buffer {

@@ -96,13 +96,13 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
     }
 
     if (payload.length > maxMessageBytes) {
-      return settle(ingest.reject('message_too_large', `client ${String(from)} published ${payload.length} bytes on ${topic}, over the ${maxMessageBytes}-byte limit`, { topic, ...source }))
+      return settle(ingest.reject('message_too_large', `client ${show(from)} published ${payload.length} bytes on ${show(topic)}, over the ${maxMessageBytes}-byte limit`, { topic, ...source }))
     }
     if (packet.retain && payload.length > 0) {
       const count = retained.size + (retained.has(topic) ? 0 : 1)
       const bytes = retainedBytes - (retained.get(topic) ?? 0) + payload.length
       if (count > maxRetained || bytes > maxRetainedBytes) {
-        return settle(ingest.reject('retained_quota', `client ${String(from)} asked to retain ${payload.length} bytes on ${topic}: the broker holds ${retained.size} retained messages of ${retainedBytes} bytes (quota ${maxRetained} messages, ${maxRetainedBytes} bytes)`, { topic, ...source }))
+        return settle(ingest.reject('retained_quota', `client ${show(from)} asked to retain ${payload.length} bytes on ${show(topic)}: the broker holds ${retained.size} retained messages of ${retainedBytes} bytes (quota ${maxRetained} messages, ${maxRetainedBytes} bytes)`, { topic, ...source }))
       }
     }
     const parsed = parseTopic(topic)
@@ -149,6 +149,11 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
       return principal?.kind === 'device' ? principal.id : claims.get(client)
     }
   }
+}
+
+/** A client-chosen string as a log line may hold it: quoted (no line breaks) and at most 64 characters. */
+function show (text: unknown): string {
+  return JSON.stringify(String(text).slice(0, 64))
 }
 
 /**
