@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { DEFAULT_FLEET, FLEET_NAME_RULE, isFleetName, isMeshError, meshError } from '../shared/index.js'
 import { checkFsync } from './outbox/disk.js'
 import type { DeliveryPath, FsyncPolicy } from './outbox/types.js'
+import type { BrokerAuth } from './device/types.js'
 import { SENSOR_PRESETS, parseSensorList, type SensorName } from './sensors/registry.js'
 
 /**
@@ -49,6 +50,13 @@ export interface DeviceConfig {
   /** Outbox bounds. */
   outboxFrames: number
   outboxBytes: number
+  // ---- broker access (WP 11-C, gateway/auth.ts) ----
+  /**
+   * How the device authenticates to the broker: token (its key: user name = its id, password = a
+   * device token made for each CONNECT), password (username/password), none, or auto (the
+   * default: password when one is set, else token).
+   */
+  brokerAuth: BrokerAuth
 }
 
 export type SettingName = keyof DeviceConfig
@@ -184,7 +192,15 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
     fallback: () => 'always'
   },
   outboxFrames: { parse: integer(1, 10_000_000), fallback: () => 100_000 },
-  outboxBytes: { parse: integer(1024, 2 ** 40, ' (bytes)'), fallback: () => 16 * 1024 * 1024 }
+  outboxBytes: { parse: integer(1024, 2 ** 40, ' (bytes)'), fallback: () => 16 * 1024 * 1024 },
+  // ---- broker access (WP 11-C) ----
+  brokerAuth: {
+    parse: (raw) => {
+      if (raw !== 'auto' && raw !== 'token' && raw !== 'password' && raw !== 'none') throw new Invalid('one of auto, token, password, none')
+      return raw
+    },
+    fallback: () => 'auto'
+  }
 }
 
 /** In resolution order: dataDir before key, whose default lies in it. */
@@ -245,6 +261,9 @@ export function resolveConfig (input: ConfigInput = {}): ResolvedConfig {
     labels[name] = label
   }
   const done = config as DeviceConfig
+  if (done.brokerAuth === 'password' && done.password === undefined) {
+    throw meshError('ERR_BAD_ARGUMENT', `brokerAuth is password (from ${labels.brokerAuth}) but no password is set (--password, IOTMESH_PASSWORD or "password" in the config file)`, { details: { setting: 'password', source: labels.brokerAuth } })
+  }
   if (done.mode !== 'mesh' && done.broker === undefined) {
     throw meshError('ERR_BAD_ARGUMENT', `broker must be set (--broker, IOTMESH_BROKER or "broker" in the config file) when mode is ${done.mode} (mode from ${labels.mode})`, { details: { setting: 'broker', source: labels.mode } })
   }

@@ -197,7 +197,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     }
     if (this.paths.includes('broker')) {
       const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
-      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, name: this.name, window: init.drain?.window ?? 16 }, {
+      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, window: init.drain?.window ?? 16 }, {
         clock: this.#clock,
         random: components.random ?? systemRandom,
         ...(components.connect === undefined ? {} : { connect: components.connect }),

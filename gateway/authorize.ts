@@ -1,6 +1,7 @@
-import type { Client, PublishPacket } from 'aedes'
+import type { Aedes, Client, PublishPacket } from 'aedes'
 import { meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
-import type { BrokerHooks } from './broker.js'
+import { BrokerAccess, type AccessComponents, type AccessHost, type AccessInit } from './auth.js'
+import { BROKER_QUOTAS, type BrokerHooks, type BrokerQuotas } from './broker.js'
 import type { Ingest, Outcome } from './ingest.js'
 import type { DropReason } from './reasons.js'
 
@@ -14,10 +15,16 @@ import type { DropReason } from './reasons.js'
  *   is unknown is held (the client's publish waits, bounded) until a key arrives, then dropped.
  *   The signature, not the connection, decides who may publish under an id: a client may relay
  *   frames another device signed (a hybrid device, the mesh bridge), never forge one.
- * - `…/status`: an online status binds the connection to the device id its pk derives to (a
- *   "claim"); a connection claims one id. Offline statuses and clears (also the last will) are
- *   accepted only from the connection that claimed that id, or from Aedes itself (a will left by
- *   a broker of the cluster that died: `client` is null).
+ * - `…/status`: from a device that authenticated with its token (gateway/auth.ts), only its own
+ *   id's status. From a user or an (opted-in) anonymous client: an online status binds the
+ *   connection to the device id its pk derives to (a "claim"); a connection claims one id, and
+ *   never the id of a device that authenticates with its token. Offline statuses and clears (also
+ *   the last will) are accepted only from the connection that claimed that id, or from Aedes
+ *   itself (a will left by a broker of the cluster that died: `client` is null).
+ * - Every topic: a payload over `quotas.maxMessageBytes` is refused (`message_too_large`), and a
+ *   retained message over the retained quota (count and total bytes of what this broker
+ *   retains) is refused (`retained_quota`); clearing a retained message (empty payload) is always
+ *   accepted.
  * - `…/json`: only the gateway publishes there.
  * - Anything outside `iotmesh/`: not the gateway's business (open), except `$SYS/` (Aedes's rule).
  *
@@ -31,20 +38,41 @@ import type { DropReason } from './reasons.js'
 export type RefusalPolicy = 'drop' | 'disconnect'
 
 /** Reasons that mean the client broke a rule (rather than sent a damaged or stale frame). */
-export const AUTHORIZATION_REASONS: ReadonlySet<DropReason> = new Set<DropReason>(['topic_mismatch', 'json_forbidden', 'status_not_claimed', 'status_key_mismatch', 'unknown_fleet', 'not_in_roster'])
+export const AUTHORIZATION_REASONS: ReadonlySet<DropReason> = new Set<DropReason>([
+  'topic_mismatch', 'json_forbidden', 'status_not_claimed', 'status_key_mismatch', 'unknown_fleet', 'not_in_roster', 'message_too_large', 'retained_quota'
+])
 
 export interface PublishGuard {
-  hooks: BrokerHooks
-  /** Wraps Aedes's `publish` so that refused packets are acknowledged but never delivered. */
-  install (aedes: { publish: unknown }): void
+  hooks: Pick<BrokerHooks, 'authorizePublish' | 'install'>
+  /** Wraps Aedes's `publish` so that refused packets are acknowledged but never delivered; called for every new Aedes. */
+  install (aedes: Aedes | { publish: unknown }): void
   /** The id a connection has claimed, if any. */
   claimOf (client: Client): DeviceId | undefined
 }
 
-export function createPublishGuard (ingest: Ingest, options: { onRefusal?: RefusalPolicy } = {}): PublishGuard {
+export interface PublishGuardOptions {
+  onRefusal?: RefusalPolicy
+  /** Who each client is (gateway/auth.ts); without it every client is treated as an anonymous one. */
+  access?: BrokerAccess
+  quotas?: BrokerQuotas
+}
+
+export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions = {}): PublishGuard {
   const policy = options.onRefusal ?? 'drop'
+  const access = options.access
+  const maxMessageBytes = options.quotas?.maxMessageBytes ?? BROKER_QUOTAS.maxMessageBytes
+  const maxRetained = options.quotas?.maxRetained ?? BROKER_QUOTAS.maxRetained
+  const maxRetainedBytes = options.quotas?.maxRetainedBytes ?? BROKER_QUOTAS.maxRetainedBytes
   const claims = new WeakMap<Client, DeviceId>()
   const refused = new WeakSet<PublishPacket>()
+  /** What this broker retains (topic -> payload bytes), as far as this gateway accepted it; reset with each new Aedes. */
+  let retained = new Map<string, number>()
+  let retainedBytes = 0
+  const retain = (topic: string, bytes: number): void => {
+    retainedBytes += bytes - (retained.get(topic) ?? 0)
+    if (bytes === 0) retained.delete(topic)
+    else retained.set(topic, bytes)
+  }
 
   const authorizePublish: BrokerHooks['authorizePublish'] = (client, packet, callback) => {
     const topic = packet.topic
@@ -63,15 +91,31 @@ export function createPublishGuard (ingest: Ingest, options: { onRefusal?: Refus
         return callback(null)
       }
       if (outcome.verdict === 'status' && client !== null && outcome.event.status?.state === 'online') claims.set(client, outcome.event.deviceId)
+      if (packet.retain) retain(topic, payload.length)
       callback(null)
     }
 
+    if (payload.length > maxMessageBytes) {
+      return settle(ingest.reject('message_too_large', `client ${show(from)} published ${payload.length} bytes on ${show(topic)}, over the ${maxMessageBytes}-byte limit`, { topic, ...source }))
+    }
+    if (packet.retain && payload.length > 0) {
+      const count = retained.size + (retained.has(topic) ? 0 : 1)
+      const bytes = retainedBytes - (retained.get(topic) ?? 0) + payload.length
+      if (count > maxRetained || bytes > maxRetainedBytes) {
+        return settle(ingest.reject('retained_quota', `client ${show(from)} asked to retain ${payload.length} bytes on ${show(topic)}: the broker holds ${retained.size} retained messages of ${retainedBytes} bytes (quota ${maxRetained} messages, ${maxRetainedBytes} bytes)`, { topic, ...source }))
+      }
+    }
     const parsed = parseTopic(topic)
     if (parsed.ok && parsed.kind === 'status' && parsed.fleet === ingest.fleet) {
-      const claimed = client === null ? undefined : claims.get(client)
+      const principal = access?.principalOf(client)
+      const claimed = principal?.kind === 'device' ? principal.id : client === null ? undefined : claims.get(client)
       const info = { topic, deviceId: parsed.deviceId, ...source }
       if (claimed !== undefined && claimed !== parsed.deviceId) {
-        return settle(ingest.reject('status_not_claimed', `client ${String(from)} claimed device ${claimed} and sent a status for ${parsed.deviceId}`, info))
+        const as = principal?.kind === 'device' ? 'authenticated as' : 'claimed'
+        return settle(ingest.reject('status_not_claimed', `client ${String(from)} ${as} device ${claimed} and sent a status for ${parsed.deviceId}`, info))
+      }
+      if (client !== null && principal?.kind !== 'device' && access?.usesToken(parsed.deviceId) === true) {
+        return settle(ingest.reject('status_not_claimed', `client ${String(from)} sent a status for ${parsed.deviceId}, which authenticates with its own key: only its own connection may`, info))
       }
       const status = parseStatus(payload, parsed.deviceId)
       const online = status.ok && status.status?.state === 'online'
@@ -82,21 +126,56 @@ export function createPublishGuard (ingest: Ingest, options: { onRefusal?: Refus
     settle(ingest.handle(topic, payload, source))
   }
 
-  return {
-    hooks: { authorizePublish },
-    install (aedes) {
-      const target = aedes as { publish: (packet: PublishPacket, client?: unknown, done?: unknown) => void }
-      const original = target.publish.bind(aedes)
-      target.publish = (packet, client, done) => {
-        if (refused.has(packet)) {
-          refused.delete(packet)
-          const callback = typeof client === 'function' ? client : done
-          if (typeof callback === 'function') (callback as () => void)()
-          return
-        }
-        original(packet, client, done)
+  const install = (aedes: Aedes | { publish: unknown }): void => {
+    retained = new Map() // a new Aedes starts with its own (memory) store
+    retainedBytes = 0
+    const target = aedes as { publish: (packet: PublishPacket, client?: unknown, done?: unknown) => void }
+    const original = target.publish.bind(aedes)
+    target.publish = (packet, client, done) => {
+      if (refused.has(packet)) {
+        refused.delete(packet)
+        const callback = typeof client === 'function' ? client : done
+        if (typeof callback === 'function') (callback as () => void)()
+        return
       }
-    },
-    claimOf: (client) => claims.get(client)
+      original(packet, client, done)
+    }
   }
+  return {
+    hooks: { authorizePublish, install },
+    install,
+    claimOf: (client) => {
+      const principal = access?.principalOf(client)
+      return principal?.kind === 'device' ? principal.id : claims.get(client)
+    }
+  }
+}
+
+/** A client-chosen string as a log line may hold it: quoted (no line breaks) and at most 64 characters. */
+function show (text: unknown): string {
+  return JSON.stringify(String(text).slice(0, 64))
+}
+
+/**
+ * Everything the embedded broker is given to decide who connects, reads and publishes: the access
+ * rules (gateway/auth.ts) and the publish guard, both reporting refusals through the ingest (its
+ * counters, drop events and so the gateway's logs and metrics). The broker installs them on every
+ * Aedes it builds, so they survive restarts (gateway/broker.ts).
+ */
+export function createBrokerGate (
+  ingest: Ingest,
+  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas },
+  components: AccessComponents = {}
+): { access: BrokerAccess, guard: PublishGuard, hooks: Omit<BrokerHooks, 'setup'> } {
+  const refuse: AccessHost['refuse'] = (reason, message, info, code) => { ingest.reject(reason, message, { path: 'broker', ...info }, code) }
+  const access = new BrokerAccess(init, {
+    fleet: ingest.fleet,
+    ...(ingest.keys.closed ? { inRoster: (id: DeviceId) => ingest.keys.allowed(id) } : {}),
+    refuse
+  }, components)
+  const guard = createPublishGuard(ingest, { access, ...(init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal }), ...(init.quotas === undefined ? {} : { quotas: init.quotas }) })
+  const onOversize: BrokerHooks['onOversize'] = (info) => {
+    refuse('message_too_large', `${info.address} sent an MQTT packet of ${info.bytes} bytes, over the ${info.limit}-byte limit: connection closed`, info.from === undefined ? {} : { from: info.from }, 'ERR_MESSAGE_TOO_LARGE')
+  }
+  return { access, guard, hooks: { ...guard.hooks, ...access.hooks, onOversize } }
 }

@@ -1,12 +1,13 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer } from 'node:tls'
-import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes'
+import { Aedes, type AedesOptions, type Client } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { meshError } from '../shared/index.js'
+import type { AccessInit } from './auth.js'
 import { createClusterParts, type ClusterInit, type ClusterParts } from './cluster.js'
 
 /**
@@ -28,7 +29,28 @@ export interface TlsFiles {
   ca?: string | Buffer
 }
 
-export interface BrokerInit {
+/** Sizes and quotas of the embedded broker, on every topic (not only iotmesh/). */
+export interface BrokerQuotas {
+  /** The largest message payload accepted on any topic, bytes. Default 256 KiB (iotmesh frames are bounded lower by the verifier). */
+  maxMessageBytes?: number
+  /** Retained messages the broker keeps, all topics together. Default 20,000. */
+  maxRetained?: number
+  /** Their total payload bytes. Default 32 MiB. */
+  maxRetainedBytes?: number
+}
+
+export const BROKER_QUOTAS = { maxMessageBytes: 256 * 1024, maxRetained: 20_000, maxRetainedBytes: 32 * 1024 * 1024 } as const
+
+/**
+ * The largest MQTT packet read, bytes: the largest message, plus its topic (at most 65,535 bytes,
+ * MQTT 3.1.1 §1.5.3) and the fixed and variable headers. A larger packet closes the connection
+ * once its length is read (MQTT 3.1.1 §2.2.3), before its bytes are buffered.
+ */
+export function maxPacketBytes (limits: BrokerQuotas = {}): number {
+  return (limits.maxMessageBytes ?? BROKER_QUOTAS.maxMessageBytes) + 65_535 + 64
+}
+
+export interface BrokerInit extends AccessInit {
   /** Address to listen on. Default "0.0.0.0" (devices on the LAN reach it); tests use 127.0.0.1. */
   host?: string
   /** MQTT port. Default 1883, or 8883 with `tls`. */
@@ -37,8 +59,8 @@ export interface BrokerInit {
   wsPort?: number | false
   /** HTTP path of the WebSocket endpoint. Default "/mqtt". */
   wsPath?: string
-  /** username -> password. When given, every connection must present one of them (MQTT 3.1.1 §3.1.3.4). */
-  credentials?: Record<string, string>
+  /** Message sizes and retained quotas, on every topic. */
+  quotas?: BrokerQuotas
   /** Serve MQTT over TLS and WSS instead of plain TCP and WS. */
   tls?: TlsFiles
   /** Several gateways sharing one broker state through Redis. */
@@ -51,6 +73,16 @@ export interface BrokerHooks {
   authorizePublish: NonNullable<AedesOptions['authorizePublish']>
   authorizeSubscribe?: AedesOptions['authorizeSubscribe']
   authorizeForward?: AedesOptions['authorizeForward']
+  /** Who may connect (gateway/auth.ts); without it, every client is let in. */
+  preConnect?: AedesOptions['preConnect']
+  authenticate?: AedesOptions['authenticate']
+  /**
+   * The publish guard (gateway/authorize.ts), installed on every new Aedes before it listens:
+   * each start builds a new instance, and a guard installed once would be gone after a restart.
+   */
+  install: (aedes: Aedes) => void
+  /** A packet over `maxPacketBytes` closed its connection. */
+  onOversize?: (info: { from?: string, address: string, bytes: number, limit: number }) => void
   /**
    * Called with every new Aedes instance before any client can connect. Each start builds a new
    * one, so what the gateway installs on it (the publish guard) survives a broker restart.
@@ -102,8 +134,9 @@ export class EmbeddedBroker {
     const aedes = await Aedes.createBroker({
       ...init.aedes,
       ...(this.#cluster === undefined ? {} : { mq: this.#cluster.mq, persistence: this.#cluster.persistence }),
-      ...(init.credentials === undefined ? {} : { authenticate: checkCredentials(init.credentials) }),
       authorizePublish: this.#hooks.authorizePublish,
+      ...(this.#hooks.preConnect === undefined ? {} : { preConnect: this.#hooks.preConnect }),
+      ...(this.#hooks.authenticate === undefined ? {} : { authenticate: this.#hooks.authenticate }),
       ...(this.#hooks.authorizeSubscribe === undefined ? {} : { authorizeSubscribe: this.#hooks.authorizeSubscribe }),
       ...(this.#hooks.authorizeForward === undefined ? {} : { authorizeForward: this.#hooks.authorizeForward })
     })
@@ -112,9 +145,14 @@ export class EmbeddedBroker {
     aedes.on('clientError', () => {})
     aedes.on('connectionError', () => {})
     ;(aedes as unknown as NodeJS.EventEmitter).on('error', () => {})
+    this.#hooks.install(aedes)
     await this.#hooks.setup?.(aedes)
 
-    const handle = aedes.handle.bind(aedes)
+    const limit = maxPacketBytes(init.quotas)
+    const handle = (stream: Duplex, req?: unknown): void => {
+      const client = (aedes.handle as (s: unknown, r: unknown) => Client)(stream, req)
+      limitPacketSize(client, limit, this.#hooks.onOversize)
+    }
     this.#tcp = tls === undefined ? createNetServer(handle) : createTlsServer(tls, handle)
     // A restart listens where the first start did, even when the ports were chosen by the system (0).
     const previous = this.#ports
@@ -164,6 +202,7 @@ export class EmbeddedBroker {
     }
     const aedes = this.#aedes
     if (aedes !== undefined) await new Promise<void>((resolve) => { aedes.close(() => { resolve() }) })
+    this.#aedes = undefined // a stopped broker delivers nothing: the gateway's publishes wait for the next one
     await Promise.all(closing)
     await this.#cluster?.close()
   }
@@ -186,18 +225,24 @@ function readTls (files: TlsFiles): { key: Buffer, cert: Buffer, ca?: Buffer, re
   return out
 }
 
-/** MQTT 3.1.1 §3.2.2.3: return code 4, bad user name or password. Compared in constant time. */
-function checkCredentials (credentials: Record<string, string>): NonNullable<AedesOptions['authenticate']> {
-  const digest = (text: string | Buffer): Buffer => createHash('sha256').update(text).digest()
-  const table = new Map(Object.entries(credentials).map(([user, pass]) => [user, digest(pass)]))
-  return (_client: Client, username, password, done) => {
-    const expected = username === undefined ? undefined : table.get(username)
-    const given = digest(password ?? Buffer.alloc(0))
-    const ok = expected !== undefined && password !== undefined && timingSafeEqual(expected, given)
-    if (ok) return done(null, true)
-    const error = new Error('bad user name or password') as AuthenticateError
-    error.returnCode = 4
-    done(error, false)
+/**
+ * Bounds the MQTT packets a connection may send: the parser (mqtt-packet, through aedes) is told to
+ * fail as soon as a packet's Remaining Length (MQTT 3.1.1 §2.2.3) is over `limit`, before it buffers
+ * the packet; the client then errors and aedes closes its connection. Without it a client (even
+ * before CONNECT) could make the broker buffer up to 256 MB per packet. test/gateway/auth.test.ts
+ * checks it still holds after a dependency upgrade.
+ */
+function limitPacketSize (client: Client, limit: number, onOversize: BrokerHooks['onOversize']): void {
+  const parser = (client as unknown as { _parser?: { _parseLength?: () => boolean, packet: { length: number }, _emitError: (err: Error) => void } })._parser
+  const parseLength = parser?._parseLength
+  if (parser === undefined || parseLength === undefined) throw meshError('ERR_BAD_ARGUMENT', 'this aedes/mqtt-packet version has no parser hook for the packet size limit')
+  parser._parseLength = function (this: typeof parser): boolean {
+    const ok = parseLength.call(this)
+    if (!ok || this.packet.length <= limit) return ok
+    const address = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'unknown'
+    onOversize?.({ ...(typeof client.id === 'string' ? { from: client.id } : {}), address, bytes: this.packet.length, limit })
+    this._emitError(meshError('ERR_MESSAGE_TOO_LARGE', `an MQTT packet of ${this.packet.length} bytes, over the ${limit}-byte limit`))
+    return false
   }
 }
 

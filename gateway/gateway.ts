@@ -4,7 +4,7 @@ import {
   LINKS_TOPIC, Lifecycle, frameTopic, meshError, jsonTopic, systemClock, topicFilters, type Clock, type DeviceId, type LearnResult, type PublicKey
 } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
-import { createPublishGuard, type RefusalPolicy } from './authorize.js'
+import { createBrokerGate, type RefusalPolicy } from './authorize.js'
 import { MeshBridge, createGatewayNode, type BridgeInit, type GatewayNodeComponents } from './bridge.js'
 import { EmbeddedBroker, type BrokerInit } from './broker.js'
 import { dashboardHandler } from './dashboard.js'
@@ -118,9 +118,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.devices = new DeviceRegistry(init.registry, { now })
     if (init.broker === undefined) {
       this.mode = 'embedded'
-      const guard = createPublishGuard(this.ingest, { onRefusal: init.onRefusal })
-      // Every new Aedes (each broker start) gets the guard, the retained statuses and the cluster feed.
-      this.#broker = new EmbeddedBroker(init, { ...guard.hooks, setup: async (aedes) => { guard.install(aedes); await this.#setupBroker(aedes) } })
+      // Who may connect, read and publish (gateway/auth.ts, gateway/authorize.ts): installed on every new Aedes (each broker start).
+      const gate = createBrokerGate(this.ingest, this.#init, components)
+      // Every new Aedes also gets the retained statuses and the cluster feed.
+      this.#broker = new EmbeddedBroker(init, { ...gate.hooks, setup: async (aedes) => { await this.#setupBroker(aedes) } })
     } else {
       this.mode = 'external'
       this.#external = new ExternalBrokerLink(typeof init.broker === 'string' ? { url: init.broker } : init.broker, this.ingest)

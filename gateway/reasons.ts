@@ -20,7 +20,16 @@ export const DROP_REASONS = {
   status_key_mismatch: { code: 'ERR_WRONG_KEY', text: 'the pk in a status does not derive to the device id in its topic' },
   bad_status: { code: 'ERR_BAD_STATUS', text: 'a status payload is not {"state":"online","pk":…} or {"state":"offline"}' },
   status_not_claimed: { code: 'ERR_TOPIC_MISMATCH', text: 'a client sent a status for a device id it has not claimed (or a second id)' },
-  json_forbidden: { code: 'ERR_FORBIDDEN', text: 'only the gateway publishes …/json; a client tried to' }
+  json_forbidden: { code: 'ERR_FORBIDDEN', text: 'only the gateway publishes …/json; a client tried to' },
+  // The embedded broker's access rules (gateway/auth.ts, gateway/authorize.ts)
+  anonymous: { code: 'ERR_NOT_AUTHORIZED', text: 'a client connected without a user name, and anonymous clients are not allowed (CONNACK 5)' },
+  bad_credentials: { code: 'ERR_BAD_CREDENTIALS', text: 'a user name the broker does not know, or a wrong password (CONNACK 4)' },
+  bad_token: { code: 'ERR_BAD_TOKEN', text: 'a device token that is malformed, for another id, client id or fleet, replayed or badly signed (CONNACK 4; the drop carries the precise code)' },
+  token_time: { code: 'ERR_CLOCK_SKEW', text: 'a device token outside the gateway clock window: the device clock is wrong, or the token expired (CONNACK 4)' },
+  connect_rate: { code: 'ERR_BUSY', text: 'an address made more CONNECT attempts than its budget, or token checks are over their budget: closed without a CONNACK' },
+  subscribe_forbidden: { code: 'ERR_NOT_AUTHORIZED', text: 'a client subscribed to a filter it may not read (SUBACK 0x80)' },
+  message_too_large: { code: 'ERR_MESSAGE_TOO_LARGE', text: 'a message larger than the broker accepts on any topic' },
+  retained_quota: { code: 'ERR_QUOTA', text: 'a retained message over the quota of retained messages (count or total bytes)' }
 } as const satisfies Record<string, { code: ErrorCode, text: string }>
 
 export type DropReason = keyof typeof DROP_REASONS

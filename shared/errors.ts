@@ -60,12 +60,19 @@ export const ERROR_CODES = {
   ERR_WRONG_TARGET: 'the command was signed for another device than the one that received it',
   ERR_NOT_ALLOWED: 'the issuer\'s key is not allowed this action on this device (its commanders list)',
   ERR_EXPIRED: 'the command expired before it could be executed (never late: a healed partition does not replay it)',
-  ERR_CLOCK_SKEW: 'the command was issued further in the future than this device\'s synchronized clock allows',
   ERR_RATE_LIMITED: 'the issuer sent more commands than its rate allows; the excess was refused unexecuted',
   ERR_UNKNOWN_ACTION: 'the device has no actuator for this action',
   ERR_BAD_ARGS: 'the action\'s arguments are not what it takes',
   ERR_JOURNAL: 'the journal of executed commands cannot be read or written; nothing was executed',
   ERR_BAD_RULES: 'an automation rule file is not valid: its schema (iotmesh rules schema), a device name, or a rule that triggers itself',
+  // Broker access (gateway/auth.ts, shared/token.ts)
+  ERR_NOT_AUTHORIZED: 'the broker refused the client: anonymous clients are not allowed, or the client may not read or write that topic',
+  ERR_BAD_CREDENTIALS: 'the MQTT user name is not known to the broker, or its password is wrong',
+  ERR_BAD_TOKEN: 'a device token (the MQTT password) is malformed, not signed by its key, or not for this user name, client id or fleet',
+  ERR_TOKEN_EXPIRED: 'a device token expired before it reached the broker',
+  ERR_CLOCK_SKEW: 'a time in a signed message is further from this clock than allowed: a device token at the gateway (the device clock is wrong: no RTC, no NTP yet), or a command issued ahead of a synchronized device clock',
+  ERR_MESSAGE_TOO_LARGE: 'an MQTT packet or message is larger than the broker accepts',
+  ERR_QUOTA: 'a broker quota is full (retained messages, their total size); the message was refused',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
   ERR_BAD_INPUT: 'input to a command is not in a format it reads'

@@ -49,4 +49,8 @@ export { HoldPen } from './hold.js'
 export {
   Verifier, VERIFIER_DEFAULTS, fingerprint, type VerifierInit, type VerifierComponents, type Admission, type Refusal, type HoldRequest
 } from './verifier.js'
+export {
+  TOKEN_DEFAULTS, tokenAudience, signDeviceToken, readDeviceToken, checkDeviceToken, verifyDeviceToken,
+  type DeviceToken, type SignTokenInput, type TokenRead, type TokenExpectations
+} from './token.js'
 export { systemRandom, seededRandom, mulberry32, mixSeed, type Random } from './random.js'

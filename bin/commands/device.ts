@@ -23,6 +23,7 @@ export const device: Command = {
     ['--broker URL', 'MQTT broker, e.g. mqtt://gateway.local:1883 (broker and hybrid mode)'],
     ['--username U', 'MQTT user name, when the broker asks for one'],
     ['--password P', 'MQTT password (prefer IOTMESH_PASSWORD: other users can read flags)'],
+    ['--broker-auth A', 'token (its key: user = its id, password = a signed token per CONNECT), password, none; default auto (password if set, else token)'],
     ['--interval MS', 'sampling interval in ms (default 10000)'],
     ['--sensors LIST', 'sensors and presets, e.g. temperature,humidity or sim, linux (default sim)'],
     ['--key FILE', 'the device key, created on first start (default DATA_DIR/device.key)'],

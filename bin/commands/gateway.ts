@@ -1,8 +1,9 @@
+import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { FLEET_NAME_RULE, isFleetName, isMeshError, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
-import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
+import { createGateway, type DropEvent, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 /**
@@ -16,7 +17,7 @@ const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl
 export const gateway: Command = {
   name: 'gateway',
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
-  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL] [--no-mesh] [--roster FILE] [--key FILE]',
+  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL] [--no-mesh] [--roster FILE] [--key FILE] [--users FILE] [--allow-anonymous] [--token-skew S]',
   help: [
     ['--fleet F', 'the fleet served: letters, digits, - and _ (default "default")'],
     ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883; 0: any free port)'],
@@ -26,7 +27,10 @@ export const gateway: Command = {
     ['--broker URL', 'join this MQTT broker (mqtt://, mqtts://, ws://, wss://) instead of embedding one'],
     ['--no-mesh', 'do not join the mesh: a plain MQTT gateway'],
     ['--roster FILE', 'closed mode: only the keys in this JSON roster may publish or link (iotmesh keygen --json entries)'],
-    ['--key FILE', "the gateway's mesh key file (iotmesh keygen); default: a new key pair on every start"]
+    ['--key FILE', "the gateway's mesh key file (iotmesh keygen); default: a new key pair on every start"],
+    ['--users FILE', 'MQTT users who may read the fleet: a JSON object {"user": "password", …} (keep it private)'],
+    ['--allow-anonymous', 'an open LAN broker: clients without a user name may connect and read everything (default: refused)'],
+    ['--token-skew S', 'how far a device clock may be from the gateway clock, seconds (default 300)']
   ],
   options: {
     fleet: { type: 'string' },
@@ -37,12 +41,16 @@ export const gateway: Command = {
     broker: { type: 'string' },
     'no-mesh': { type: 'boolean' },
     roster: { type: 'string' },
-    key: { type: 'string' }
+    key: { type: 'string' },
+    users: { type: 'string' },
+    'allow-anonymous': { type: 'boolean' },
+    'token-skew': { type: 'string' }
   },
   async run ({ values }, io) {
     const options = await readOptions(values)
     const running = await startGateway(options)
     write(io.stdout, banner(running, options))
+    logRefusals(running, (line) => { write(io.stderr, line) })
     // In closed mode the node's key store refuses its own key when the roster lacks it.
     if (options.roster !== undefined && running.mesh !== undefined && running.mesh.keyOf(running.mesh.id) === undefined) {
       write(io.stderr, `iotmesh gateway: warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
@@ -87,6 +95,11 @@ async function readOptions (values: Record<string, unknown>): Promise<Options> {
   if (!mesh && values.key !== undefined) throw meshError('ERR_BAD_ARGUMENT', "--key is the gateway's mesh identity: it has no use with --no-mesh")
   const keys = values.key === undefined ? undefined : await readKey(values.key as string)
   const roster = values.roster === undefined ? undefined : await readRoster(values.roster as string)
+  const credentials = values.users === undefined ? undefined : await readUsers(values.users as string)
+  const maxSkewSeconds = values['token-skew'] === undefined ? undefined : intFlag(values, 'token-skew', 300, 1, 86_400)
+  if (broker !== undefined && (credentials !== undefined || values['allow-anonymous'] === true || maxSkewSeconds !== undefined)) {
+    throw meshError('ERR_BAD_ARGUMENT', '--users, --allow-anonymous and --token-skew are for the embedded broker; with --broker, access is that broker\'s configuration')
+  }
   const init: GatewayInit = {
     fleet,
     host,
@@ -95,7 +108,10 @@ async function readOptions (values: Record<string, unknown>): Promise<Options> {
     http: { port: http, host },
     mesh: mesh ? { host } : false,
     ...(broker === undefined ? {} : { broker }),
-    ...(roster === undefined ? {} : { roster })
+    ...(roster === undefined ? {} : { roster }),
+    allowAnonymous: values['allow-anonymous'] === true,
+    ...(credentials === undefined ? {} : { credentials }),
+    ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } })
   }
   return { init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }) }
 }
@@ -116,6 +132,42 @@ async function readRoster (path: string): Promise<PublicKey[]> {
   } catch (err) {
     throw meshError('ERR_BAD_ARGUMENT', `--roster: ${(err as Error).message}`, { cause: err })
   }
+}
+
+/** `--users FILE`: a JSON object of user name -> password. */
+async function readUsers (path: string): Promise<Record<string, string>> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'))
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `--users: cannot read ${path} as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err })
+  }
+  const entries = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? Object.entries(parsed) : undefined
+  if (entries === undefined || entries.length === 0 || !entries.every(([user, pass]) => user !== '' && typeof pass === 'string' && pass !== '')) {
+    throw meshError('ERR_BAD_ARGUMENT', `--users: ${path} must hold a JSON object of user names to non-empty passwords, e.g. {"grafana": "long-random-secret"}`)
+  }
+  return Object.fromEntries(entries) as Record<string, string>
+}
+
+/** Broker access refusals, on stderr with their code: at most 20 lines a second, then a count of those left out. */
+const ACCESS_REASONS = new Set(['anonymous', 'bad_credentials', 'bad_token', 'token_time', 'connect_rate', 'subscribe_forbidden', 'message_too_large', 'retained_quota', 'status_not_claimed'])
+
+function logRefusals (running: Gateway, log: (line: string) => void): void {
+  let second = 0
+  let lines = 0
+  let skipped = 0
+  running.on('drop', (drop: DropEvent) => {
+    if (!ACCESS_REASONS.has(drop.reason)) return
+    const now = Math.floor(Date.now() / 1000)
+    if (now !== second) {
+      if (skipped > 0) log(`iotmesh gateway: … ${skipped} more broker refusals in that second (counted in /metrics, iotmesh_gateway_dropped_total)`)
+      second = now
+      lines = 0
+      skipped = 0
+    }
+    if (++lines > 20) { skipped++; return }
+    log(`iotmesh gateway: refused (${drop.code}, ${drop.reason}): ${drop.message}`)
+  })
 }
 
 /** Starts the gateway; a port that cannot be bound is a usage error naming its flag. */
@@ -141,7 +193,11 @@ function banner (running: Gateway, options: Options): string {
     `api        http://${shown}:${ports.http ?? '?'}/api/devices   metrics http://${shown}:${ports.http ?? '?'}/metrics`
   ]
   if (running.mode === 'embedded') {
+    const users = Object.keys(options.init.credentials ?? {}).length
     lines.push(`mqtt       mqtt://${shown}:${ports.mqtt ?? '?'}`)
+    lines.push(options.init.allowAnonymous === true
+      ? 'access     OPEN LAN broker (--allow-anonymous): anyone who reaches the port reads all telemetry and the JSON mirror'
+      : `access     devices with their key (token)${users > 0 ? `, ${users} users (--users)` : ', no users (--users FILE to let people and programs read)'}; anonymous clients refused`)
     if (ports.ws !== undefined) lines.push(`websocket  ws://${shown}:${ports.ws}/mqtt`)
   } else {
     lines.push(`broker     ${String(options.init.broker)} (external: restrict publishing there with its ACLs, see gateway/README.md)`)

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { createFleet, statusLine } from '../../firmware-sim/index.js'
 import { intFlag, numberFlag, write, type Command } from '../cli.js'
@@ -28,19 +29,21 @@ export const start: Command = {
     }
     const httpPort = await availablePort('127.0.0.1', 8080)
     write(io.stdout, `iotmesh demo: starting a gateway and ${devices} simulated devices (hybrid: mesh and MQTT)…`)
-    const fleet = await createFleet({ devices, mode: 'hybrid', mqttPort: 1883, gateway: { http: { port: httpPort, host: '127.0.0.1' } } })
+    // The devices authenticate to the broker with their keys; a person reading MQTT uses this demo user.
+    const demoPassword = randomBytes(12).toString('base64url')
+    const fleet = await createFleet({ devices, mode: 'hybrid', mqttPort: 1883, gateway: { http: { port: httpPort, host: '127.0.0.1' }, credentials: { demo: demoPassword } } })
     const url = `http://127.0.0.1:${fleet.gateway?.ports.http as number}/`
     const mqttPort = fleet.gateway?.ports.mqtt as number
     write(io.stdout, `
   dashboard   ${url}
-  MQTT        mqtt://127.0.0.1:${mqttPort}   (iotmesh/default/<device>/telemetry, …/json, …/status)
+  MQTT        mqtt://127.0.0.1:${mqttPort}   user demo, password ${demoPassword} (devices sign in with their keys; anonymous clients are refused)
   metrics     ${url}metrics
 
 Try, in another terminal:
   npx iotmesh peers                       the devices DNS-SD shows
   npx iotmesh watch                       join the mesh and print verified readings
   curl ${url}api/devices
-  mosquitto_sub -p ${mqttPort} -t 'iotmesh/default/+/json' -v
+  mosquitto_sub -p ${mqttPort} -u demo -P ${demoPassword} -t 'iotmesh/default/+/json' -v
   npx iotmesh sim --help                  fleets of hundreds, faults, other modes
 
 Ctrl-C stops everything cleanly (goodbye records, offline statuses).

@@ -17,7 +17,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     outboxBytes: config.outboxBytes,
     ...(config.broker === undefined
       ? {}
-      : { broker: { url: config.broker, ...(config.username === undefined ? {} : { username: config.username }), ...(config.password === undefined ? {} : { password: config.password }) } }),
+      : { broker: { url: config.broker, auth: config.brokerAuth, ...(config.username === undefined ? {} : { username: config.username }), ...(config.password === undefined ? {} : { password: config.password }) } }),
     mesh: { port: config.port, peers: config.peers }
   }
 }

@@ -22,7 +22,17 @@ export interface DeviceBrokerInit {
   reconnect?: BackoffInit
   /** Default `iotmesh-<device id>`: a reconnecting device takes its old session over (MQTT 3.1.1 §3.1.4). */
   clientId?: string
+  /**
+   * How the device authenticates (gateway/auth.ts): 'token' (user name = its id, password = a fresh
+   * device token signed with its key, shared/token.ts), 'password' (`username`/`password`, for an
+   * external broker), 'none'. Default 'auto': 'password' when a password is set, else 'token'.
+   */
+  auth?: BrokerAuth
+  /** How long each token is valid, seconds (default 300). A new one is made for every CONNECT. */
+  tokenLifetime?: number
 }
+
+export type BrokerAuth = 'auto' | 'token' | 'password' | 'none'
 
 /** How fast a path drains its backlog once it is back, so a drain does not flood the network. */
 export interface DrainInit {

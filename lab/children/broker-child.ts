@@ -37,7 +37,8 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
 let onAck: ((n: number) => void) | undefined
 
 if (role === 'gateway') {
-  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false, mesh: false })
+  // The bench's device and subscriber are plain anonymous MQTT clients: an open LAN broker, opted into.
+  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false, mesh: false, allowAnonymous: true })
   handlers.info = async () => ({ port: gateway.ports.mqtt })
   handlers.counters = async () => gateway.counters
   handlers.stop = async () => { await gateway.stop(); setTimeout(() => process.exit(0), 20); return {} }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Fleet, type FleetInit } from '../../firmware-sim/index.js'
 import type { Mode } from '../observations.js'
 import { meshPeer, mqttPeer, type PeerSubscriber } from './peer.js'
@@ -38,8 +39,12 @@ export interface ObservedFleet {
   stop (): Promise<void>
 }
 
+/** The experiment's own MQTT user on the fleet's gateway: a fresh password per process. */
+const PEER_USER: Record<string, string> = { 'iotmesh-experiment': randomBytes(18).toString('base64url') }
+
 export async function startObservedFleet (init: ObservedFleetInit, components: { now: () => number, signal?: AbortSignal }): Promise<ObservedFleet> {
-  const fleetInit: FleetInit = { devices: init.devices, mode: init.mode, seed: init.seed, interval: init.interval, transport: init.transport }
+  // The peer subscriber reads the broker as a user of the gateway (anonymous clients are refused).
+  const fleetInit: FleetInit = { devices: init.devices, mode: init.mode, seed: init.seed, interval: init.interval, transport: init.transport, gateway: { credentials: PEER_USER } }
   const fleet = new Fleet(fleetInit, { clock: hiResClock })
   const recorder = new FleetRecorder(fleet)
   const sampler = new ResourceSampler(fleet, { now: components.now, mqtt: init.mode !== 'mesh' })
@@ -82,7 +87,7 @@ async function startPeer (fleet: Fleet, recorder: FleetRecorder, sampler: Resour
   const onArrival = (a: { origin: string, seq: number, at: number }): void => { recorder.peerArrival(a.origin, a.seq, a.at) }
   if (mode === 'broker') {
     const keys = new Map(fleet.devices.map((d) => [d.keys.id as string, d.keys.publicKey]))
-    return await mqttPeer({ url: fleet.brokerUrl as string, fleet: fleet.init.fleet, keyOf: (id) => keys.get(id), now, onConnection: (socket) => { sampler.tap?.exclude(socket) } }, onArrival)
+    return await mqttPeer({ url: fleet.brokerUrl as string, username: 'iotmesh-experiment', password: PEER_USER['iotmesh-experiment'], fleet: fleet.init.fleet, keyOf: (id) => keys.get(id), now, onConnection: (socket) => { sampler.tap?.exclude(socket) } }, onArrival)
   }
   const node = fleet.devices[index]?.device?.node
   if (node === undefined) throw new RangeError(`the peer subscriber, member ${index}, has no mesh node in a ${mode} fleet of ${fleet.devices.length}`)

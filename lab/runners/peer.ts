@@ -46,6 +46,9 @@ export interface MqttPeerInit {
   /** Public keys of the fleet's devices, by id. */
   keyOf: (id: DeviceId) => PublicKey | undefined
   now: () => number
+  /** An MQTT user of the gateway (its `credentials`): the secure broker refuses anonymous clients. */
+  username?: string
+  password?: string
   /** Told of each connection's socket (so traffic counters can leave the experiment's own client out). */
   onConnection?: (socket: Socket) => void
 }
@@ -53,7 +56,13 @@ export interface MqttPeerInit {
 export async function mqttPeer (init: MqttPeerInit, onArrival: (a: PeerArrival) => void): Promise<PeerSubscriber> {
   let ready = false
   let refused = 0
-  const client: MqttClient = mqtt.connect(init.url, { clientId: `iotmesh-experiment-peer-${process.pid}`, reconnectPeriod: 100, connectTimeout: 2000, clean: true })
+  const client: MqttClient = mqtt.connect(init.url, {
+    clientId: `iotmesh-experiment-peer-${process.pid}`,
+    reconnectPeriod: 100,
+    connectTimeout: 2000,
+    clean: true,
+    ...(init.username === undefined ? {} : { username: init.username, password: init.password ?? '' })
+  })
   client.on('error', () => {}) // refused connections while the broker is down: it retries
   client.on('close', () => { ready = false })
   client.on('connect', () => {

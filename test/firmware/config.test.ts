@@ -27,7 +27,8 @@ describe('device configuration', () => {
       seed: undefined,
       fsync: 'always',
       outboxFrames: 100_000,
-      outboxBytes: 16 * 1024 * 1024
+      outboxBytes: 16 * 1024 * 1024,
+      brokerAuth: 'auto'
     })
     expect(new Set(Object.values(sources))).toEqual(new Set(['default']))
     expect(resolveConfig({ env: { IOTMESH_HOME: '/var/lib/iotmesh' } }).config.key).toBe('/var/lib/iotmesh/device.key')
@@ -84,7 +85,8 @@ describe('device configuration', () => {
     ['peers', '10.0.0.1'], ['peers', 'host:0'], ['peers', 'fe80::1:7000'],
     ['seed', '-1'], ['seed', '4294967296'], ['seed', 'abc'],
     ['fsync', 'sometimes'], ['fsync', '-5'],
-    ['outboxFrames', '0'], ['outboxBytes', '100']
+    ['outboxFrames', '0'], ['outboxBytes', '100'],
+    ['brokerAuth', 'cert']
   ]
 
   it.each(BAD)('refuses %s = %j from every source, naming the setting and the source', (setting, raw) => {

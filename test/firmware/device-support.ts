@@ -74,9 +74,12 @@ export function meshInit (host: string, peers: string[] = []): DeviceInit['mesh'
   return { host, mdns: false, peers, dialTarget: 0, link: LINK, routing: ROUTING }
 }
 
-/** An MQTT subscriber that records the sequence numbers of one device's frames. */
+/** The MQTT user the tests' subscribers read as (gateway() adds it to the gateway's users). */
+export const TEST_READER_USER = { 'test-reader': 'test-reader-secret' } as const
+
+/** An MQTT subscriber that records the sequence numbers of one device's frames (signed in as the test reader). */
 export async function subscriber (url: string, filter: string, waiter: Waiter, options: IClientOptions = {}): Promise<{ client: MqttClient, seqs: number[], frames: Map<number, Uint8Array>, from: (origin: DeviceId) => number[] }> {
-  const client = connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+  const client = connect(url, { reconnectPeriod: 0, connectTimeout: 5000, username: 'test-reader', password: TEST_READER_USER['test-reader'], ...options })
   onTestFinished(async () => { await client.endAsync(true) })
   client.on('error', () => {})
   const all: Array<{ origin: DeviceId, seq: number }> = []
@@ -107,7 +110,8 @@ export const keysFor = (label: number): KeyPair => testKeys(label)
 
 /** An embedded gateway on 127.0.0.1 (port 0 unless given), its readings recorded; stopped when the test ends. */
 export async function gateway (waiter: Waiter, init: GatewayInit = {}, components: GatewayComponents = {}): Promise<{ gateway: Gateway, readings: Reading[], url: string }> {
-  const gw = new Gateway({ host: '127.0.0.1', port: 0, wsPort: false, ...init }, components)
+  // Secure by default: devices sign in with their keys (tokens), the test's subscribers as a user.
+  const gw = new Gateway({ host: '127.0.0.1', port: 0, wsPort: false, ...init, credentials: { ...init.credentials, ...TEST_READER_USER } }, components)
   const readings: Reading[] = []
   gw.on('reading', (r) => { readings.push(r); waiter.kick() })
   gw.on('drop', waiter.kick)

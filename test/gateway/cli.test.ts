@@ -10,7 +10,7 @@ import { EXIT_USAGE, parse, type Io } from '../../bin/cli.js'
 import { gateway as command } from '../../bin/commands/gateway.js'
 import { isMeshError, publicKeyText } from '../../shared/index.js'
 import { describeNet } from '../helpers/netns.js'
-import { connectDevice, seededKeys } from './support.js'
+import { connectClient, connectDevice, seededKeys } from './support.js'
 
 /** `iotmesh gateway`: flags, what it prints, and a clean stop on Ctrl-C (in-process, and the compiled binary with SIGINT). */
 
@@ -86,6 +86,9 @@ describe('iotmesh gateway: bad flags are usage errors naming the flag', () => {
     [['--no-mesh', '--key', 'gw.key'], '--key'],
     [['--key', '/nonexistent/gw.key'], '--key'],
     [['--roster', '/nonexistent/roster.json'], '--roster'],
+    [['--users', '/nonexistent/users.json'], '--users'],
+    [['--token-skew', '0'], '--token-skew'],
+    [['--broker', 'mqtt://127.0.0.1:1883', '--allow-anonymous'], '--allow-anonymous'],
     [['--bogus'], '--bogus']
   ])('%j', async (args, flag) => {
     const result = await cli(args)
@@ -98,7 +101,40 @@ describe('iotmesh gateway: bad flags are usage errors naming the flag', () => {
   it('--help lists every flag', async () => {
     const result = await cli(['--help'])
     expect(result.code).toBe(0)
-    for (const flag of ['--fleet', '--mqtt-port', '--ws-port', '--http-port', '--host', '--broker', '--no-mesh', '--roster', '--key']) expect(result.stdout).toContain(flag)
+    for (const flag of ['--fleet', '--mqtt-port', '--ws-port', '--http-port', '--host', '--broker', '--no-mesh', '--roster', '--key', '--users', '--allow-anonymous', '--token-skew']) {
+      expect(result.stdout).toContain(flag)
+    }
+  })
+})
+
+describeNet('iotmesh gateway: broker access flags', () => {
+  async function run (args: string[]): Promise<{ out: ReturnType<typeof watchOutput>, err: ReturnType<typeof watchOutput>, url: string, stop: () => Promise<number> }> {
+    const controller = new AbortController()
+    const { io, out, err } = streams(controller.signal)
+    const running = runCommand(['--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', '--host', '127.0.0.1', '--no-mesh', ...args], io)
+    onTestFinished(() => { controller.abort() })
+    const [, mqttPort] = await out.match(/^mqtt {7}mqtt:\/\/127\.0\.0\.1:(\d+)$/m)
+    return { out, err, url: `mqtt://127.0.0.1:${mqttPort}`, stop: async () => { controller.abort(); return await running } }
+  }
+
+  it('by default anonymous clients are refused, and the refusal is logged with its code; --users lets a user read', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
+    onTestFinished(async () => { await rm(home, { recursive: true, force: true }) })
+    const users = join(home, 'users.json')
+    await writeFile(users, JSON.stringify({ grafana: 'long-random-secret' }))
+    const gw = await run(['--users', users])
+    expect(gw.out.text()).toMatch(/^access {5}devices with their key \(token\), 1 users \(--users\); anonymous clients refused$/m)
+    await expect(connectClient(gw.url)).rejects.toThrow()
+    await gw.err.match(/refused \(ERR_NOT_AUTHORIZED, anonymous\): client .* connected without a user name/)
+    await connectClient(gw.url, { username: 'grafana', password: 'long-random-secret' })
+    expect(await gw.stop()).toBe(0)
+  })
+
+  it('--allow-anonymous is an open LAN broker, and says so', async () => {
+    const gw = await run(['--allow-anonymous'])
+    expect(gw.out.text()).toMatch(/^access {5}OPEN LAN broker \(--allow-anonymous\)/m)
+    await connectClient(gw.url)
+    expect(await gw.stop()).toBe(0)
   })
 })
 
@@ -123,7 +159,7 @@ describeNet('iotmesh gateway', () => {
     await err.match(/warning: the gateway's mesh key .* is not in the roster/)
     const base = `http://127.0.0.1:${httpPort}`
     expect((await fetch(`${base}/`)).headers.get('content-type')).toBe('text/html; charset=utf-8')
-    await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, dev, { fleet: 'cli', name: 'porch' })
+    await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, dev, { fleet: 'cli', name: 'porch', authenticate: true }) // secure by default: it signs in with its key
     const { devices } = await (await fetch(`${base}/api/devices`)).json() as { devices: Array<{ id: string, name: string, online: boolean }> }
     expect(devices).toEqual([expect.objectContaining({ id: dev.id, name: 'porch', online: true })])
 

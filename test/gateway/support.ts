@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { onTestFinished } from 'vitest'
 import {
-  DEFAULT_FLEET, deviceLastWill, encodeFrame, keyPairFromSecret, onlineStatus, telemetryTopic, type KeyPair, type SenmlRecord
+  DEFAULT_FLEET, deviceLastWill, encodeFrame, keyPairFromSecret, onlineStatus, signDeviceToken, telemetryTopic, type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
 import { MeshNode, type Delivery } from '../../mesh/index.js'
 import type { MemoryNetwork } from '../../mesh/testing.js'
@@ -81,9 +81,14 @@ export function makeFrame (keys: KeyPair, seq: number, options: { records?: Senm
   return Buffer.from(bytes)
 }
 
-/** An embedded gateway on 127.0.0.1, every port 0, stopped when the test ends. */
+/**
+ * An embedded gateway on 127.0.0.1, every port 0, stopped when the test ends. The suites written
+ * before the broker knew its clients test an open LAN broker, so anonymous clients are opted in
+ * here unless the gateway has users (`credentials`) or the test says otherwise; the secure
+ * default is tested in auth.test.ts.
+ */
 export async function startGateway (init: GatewayInit = {}, components: GatewayComponents = {}): Promise<Gateway> {
-  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: 0, ...init }, components)
+  const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: 0, allowAnonymous: init.credentials === undefined, ...init }, components)
   onTestFinished(async () => { await gateway.stop() })
   return gateway
 }
@@ -140,10 +145,21 @@ export async function connectClient (url: string, options: IClientOptions = {}):
   }
 }
 
-/** A simulated device: connects with its last will, announces itself with a retained online status. */
-export async function connectDevice (url: string, keys: KeyPair, options: { fleet?: string, name?: string, status?: boolean, mqtt?: IClientOptions } = {}): Promise<TestClient & { publishFrame: (seq: number, frame?: Buffer, topic?: string) => Promise<void> }> {
+/** A device token (shared/token.ts) for `clientId`, made now: the MQTT password of a device signing in with its key. */
+export function deviceToken (keys: KeyPair, clientId: string, fleet: string = DEFAULT_FLEET): string {
+  return signDeviceToken({ keys, clientId, fleet, now: Date.now(), cti: crypto.getRandomValues(new Uint8Array(8)) })
+}
+
+/**
+ * A simulated device: connects with its last will, announces itself with a retained online status.
+ * `authenticate`: signs in with its key (user name = its id, password = a device token), as the
+ * secure broker requires; otherwise it connects anonymously (an open LAN broker).
+ */
+export async function connectDevice (url: string, keys: KeyPair, options: { fleet?: string, name?: string, status?: boolean, authenticate?: boolean, mqtt?: IClientOptions } = {}): Promise<TestClient & { publishFrame: (seq: number, frame?: Buffer, topic?: string) => Promise<void> }> {
   const fleet = options.fleet ?? DEFAULT_FLEET
-  const device = await connectClient(url, { clientId: `dev-${keys.id.slice(0, 10)}-${Math.random().toString(16).slice(2, 8)}`, will: deviceLastWill(fleet, keys.id), ...options.mqtt })
+  const clientId = `dev-${keys.id.slice(0, 10)}-${Math.random().toString(16).slice(2, 8)}`
+  const credentials = options.authenticate === true ? { username: keys.id, password: deviceToken(keys, clientId, fleet) } : {}
+  const device = await connectClient(url, { clientId, will: deviceLastWill(fleet, keys.id), ...credentials, ...options.mqtt })
   if (options.status !== false) {
     await device.client.publishAsync(`iotmesh/${fleet}/${keys.id}/status`, onlineStatus({ publicKey: keys.publicKey, ...(options.name === undefined ? {} : { name: options.name }) }), { qos: 1, retain: true })
   }

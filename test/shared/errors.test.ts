@@ -101,13 +101,21 @@ const rows: Record<ErrorCode, Row> = {
   ERR_TOPIC_MISMATCH: { where: 'gateway' },
   ERR_FORBIDDEN: { where: 'gateway (MQTT broker authorization)' },
   ERR_BAD_STATUS: { where: 'gateway (device status messages)' },
+  // Broker access: gateway/auth.ts refuses CONNECTs and SUBSCRIBEs (codes in its counters and logs); shared/token.ts reads
+  // tokens without throwing; test/gateway/auth.test.ts provokes each with mosquitto_sub/mosquitto_pub and wrong tokens
+  ERR_NOT_AUTHORIZED: { where: 'gateway/auth.ts (anonymous CONNECT, forbidden SUBSCRIBE); firmware-sim broker path (a refused token)' },
+  ERR_BAD_CREDENTIALS: { where: 'gateway/auth.ts (user name and password)' },
+  ERR_BAD_TOKEN: { where: 'gateway/auth.ts via readDeviceToken/checkDeviceToken (shared/token.ts)' },
+  ERR_TOKEN_EXPIRED: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts)' },
+  ERR_CLOCK_SKEW: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts); firmware-sim broker path (CONNACK 4 to its token, or a clock before 2025); firmware-sim/commands/executor.ts' },
+  ERR_MESSAGE_TOO_LARGE: { where: 'gateway/broker.ts (MQTT packet size), gateway/authorize.ts (message size)' },
+  ERR_QUOTA: { where: 'gateway/authorize.ts (retained message quota)' },
   // Command line and configuration
   // Commands
   ERR_BAD_COMMAND: { where: 'shared/command.ts', provoke: () => encodeCommand({ keys, target: keys.id, action: 'Relay Set', id: 1 }) },
   ERR_WRONG_TARGET: { where: 'firmware-sim/commands/executor.ts' },
   ERR_NOT_ALLOWED: { where: 'firmware-sim/commands/executor.ts' },
   ERR_EXPIRED: { where: 'firmware-sim/commands/executor.ts' },
-  ERR_CLOCK_SKEW: { where: 'firmware-sim/commands/executor.ts' },
   ERR_RATE_LIMITED: { where: 'firmware-sim/commands/executor.ts' },
   ERR_UNKNOWN_ACTION: { where: 'firmware-sim/commands/executor.ts, actuators.ts' },
   ERR_BAD_ARGS: { where: 'firmware-sim/commands/actuators.ts' },

@@ -1,7 +1,7 @@
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt'
 import {
-  decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, statusTopic, type Clock, type DeviceId, type PublicKey,
-  type Random, type TimerHandle
+  TOKEN_DEFAULTS, decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, signDeviceToken, statusTopic,
+  type Clock, type DeviceId, type KeyPair, type PublicKey, type Random, type TimerHandle
 } from '../../../shared/index.js'
 import { Backoff } from '../../../mesh/index.js'
 import type { OutboxEntry } from '../../outbox/types.js'
@@ -26,11 +26,26 @@ import type { DeviceBrokerInit, MqttConnect, PathSender, SendOutcome } from '../
  *
  * stop() is the clean goodbye: retained {"state":"offline"}, then DISCONNECT, so the will is not
  * published (it is for crashes).
+ *
+ * Authentication (`auth`, default 'auto'): with no password configured the device presents its
+ * own key, as the iotmesh gateway's broker expects (gateway/auth.ts): user name = its id, password
+ * = a device token (shared/token.ts) made afresh for every CONNECT, so a reconnect always carries
+ * a valid one. The gateway's clock is the reference: a device whose clock is off by more than the
+ * gateway's skew (300 s by default) is refused with CONNACK 4, which an honest token gets for no
+ * other reason: the device reports ERR_CLOCK_SKEW naming its clock (at once, before connecting,
+ * when its clock is before 2025: a Raspberry Pi without real-time clock or NTP at boot) and keeps
+ * retrying with backoff (NTP may set the clock meanwhile). CONNACK 5 (not in the roster, another
+ * fleet, or a broker that wants a password) is ERR_NOT_AUTHORIZED.
  */
+
+/** Before this wall time a device's clock is surely unset (no RTC, no NTP yet). 2025-01-01T00:00:00Z. */
+export const CLOCK_FLOOR_MS = 1_735_689_600_000
 export interface BrokerPathInit extends DeviceBrokerInit {
   fleet: string
   deviceId: DeviceId
   publicKey: PublicKey
+  /** The device key: it signs the token of each CONNECT. */
+  keys?: KeyPair
   name: string
   /** PUBLISHes awaiting their PUBACK at once. */
   window: number
@@ -58,6 +73,7 @@ export class BrokerPath implements PathSender {
   #stopped = false
   #lastError: Error | undefined
   #lastWarning = ''
+  #clockWarned = false
   #sends = 0
   /** Connection attempts so far. */
   attempts = 0
@@ -157,14 +173,38 @@ export class BrokerPath implements PathSender {
       will: deviceLastWill(fleet, deviceId),
       queueQoSZero: false,
       resubscribe: false,
-      ...(this.#init.username === undefined ? {} : { username: this.#init.username }),
-      ...(this.#init.password === undefined ? {} : { password: this.#init.password })
+      ...this.#credentials(this.#init.clientId ?? `iotmesh-${deviceId}`)
     }
     const client = (this.#components.connect ?? mqttConnect)(this.#init.url, options)
     this.#client = client
     client.on('error', (err) => { this.#onError(err) })
     client.once('connect', () => { void this.#announce(client) })
     client.once('close', () => { this.#onClose(client) })
+  }
+
+  /** How this device authenticates: 'token', 'password' or 'none' ('auto' resolved). */
+  get auth (): 'token' | 'password' | 'none' {
+    const auth = this.#init.auth ?? 'auto'
+    if (auth !== 'auto') return auth
+    return this.#init.password !== undefined ? 'password' : this.#init.keys !== undefined ? 'token' : 'none'
+  }
+
+  /** The CONNECT's user name and password: a fresh token for every attempt (it is good for one CONNECT). */
+  #credentials (clientId: string): { username?: string, password?: string } {
+    const auth = this.auth
+    if (auth === 'password') {
+      return { ...(this.#init.username === undefined ? {} : { username: this.#init.username }), ...(this.#init.password === undefined ? {} : { password: this.#init.password }) }
+    }
+    if (auth === 'none') return {}
+    const keys = this.#init.keys
+    if (keys === undefined) throw meshError('ERR_BAD_ARGUMENT', 'broker auth "token" needs the device key')
+    const now = this.#components.clock.wall()
+    if (now < CLOCK_FLOOR_MS && !this.#clockWarned) {
+      this.#clockWarned = true
+      this.#components.onWarning?.(meshError('ERR_CLOCK_SKEW', `this device's clock reads ${new Date(now).toISOString()}: it has no real-time clock, or NTP has not set it yet. The gateway refuses device tokens more than ${TOKEN_DEFAULTS.maxSkewSeconds} s off its own clock; set the clock (NTP, or fake-hwclock) and the device connects on its next attempt`))
+    }
+    const password = signDeviceToken({ keys, clientId, fleet: this.#init.fleet, now, cti: this.#components.random.bytes(8), lifetimeSeconds: this.#init.tokenLifetime ?? TOKEN_DEFAULTS.lifetimeSeconds })
+    return { username: keys.id, password }
   }
 
   /** Online status first: frames follow only once the broker has the key that verifies them. */
@@ -198,10 +238,22 @@ export class BrokerPath implements PathSender {
   #onError (err: Error): void {
     this.#lastError = err
     // A refusal (bad credentials, not authorized) is worth telling once; a broker that is down is just down.
-    if (typeof (err as { code?: unknown }).code === 'number' && err.message !== this.#lastWarning) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'number' && err.message !== this.#lastWarning) {
       this.#lastWarning = err.message
+      if (this.auth === 'token' && (code === 4 || code === 5)) return this.#tokenRefused(code, err)
       this.#components.onWarning?.(meshError('ERR_LINK_CLOSED', `broker ${this.#init.url}: ${err.message}`, { cause: err }))
     }
+  }
+
+  /** CONNACK 4 or 5 to a token (MQTT 3.1.1 §3.2.2.3): the gateway's log names the exact reason; say what the device can know. */
+  #tokenRefused (code: 4 | 5, err: Error): void {
+    const now = this.#components.clock.wall()
+    const clock = `this device's clock reads ${new Date(now).toISOString()}${now < CLOCK_FLOOR_MS ? ' (never set: no real-time clock, no NTP yet)' : ''}`
+    const warning = code === 4
+      ? meshError('ERR_CLOCK_SKEW', `broker ${this.#init.url} refused the device token as a bad password (CONNACK 4): the gateway refuses an honest token so only when the device clock is more than its skew (${TOKEN_DEFAULTS.maxSkewSeconds} s by default) from its own; ${clock}. Set the clock (NTP); retrying with backoff`, { cause: err })
+      : meshError('ERR_NOT_AUTHORIZED', `broker ${this.#init.url} refused the device token (CONNACK 5, not authorized): in closed mode the gateway's roster lacks ${this.#init.deviceId}, or the gateway serves another fleet than ${this.#init.fleet}, or the broker is not an iotmesh gateway and wants a user name and password (--username, --password); the gateway's log says which. Retrying with backoff`, { cause: err })
+    this.#components.onWarning?.(warning)
   }
 
   #setUp (up: boolean, reason?: string): void {
