@@ -138,7 +138,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
   /**
    * Dies as a crashed device does (fault injection): sampling stops, frames in flight are
    * abandoned, the MQTT connection is dropped without a goodbye so the broker publishes the last
-   * will, and acks not yet durable are forgotten (those frames go again after a restart). What a
+   * will, the DNS-SD announcement is withdrawn without a goodbye (peers keep it until its records
+   * expire), and acks not yet durable are forgotten (those frames go again after a restart). Mesh
+   * links still close with a FIN, which a power cut would not send. What a
    * real device keeps on disk, it keeps: start a new Device on the same state. Idempotent.
    * (A stop whose signal is aborted: every teardown step takes the forceful way.)
    */
@@ -189,8 +191,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
         ...pick(components, ['responder', 'random', 'ed25519'])
       })
       const node = this.#node
-      // A crashed node should vanish without its DNS-SD goodbye; MeshNode has no forceful stop yet.
-      defer('mesh node', async () => { await node.stop() })
+      // A crashed node vanishes without its DNS-SD goodbye (MeshNode.stop with an aborted signal).
+      defer('mesh node', async (stop) => { await node.stop(stop.aborted ? { signal: stop } : {}) })
       const meshPath = this.#meshPath = new MeshPath(node, { clock: this.#clock, checkMs: init.meshCheckMs })
       defer('mesh path', () => { meshPath.stop() })
       this.#addPath(meshPath)

@@ -255,7 +255,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#manager.start()
       defer('links', async () => { await this.#manager.stop() })
       // Discovery stops first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.
-      defer('discovery', async () => { await Promise.allSettled(this.#discoveries.map(async (d) => { await d.stop() })) })
+      // A stop whose signal is aborted is a crash (firmware-sim Device.crash): no goodbye, as a device that lost power.
+      defer('discovery', async (stop) => { await Promise.allSettled(this.#discoveries.map(async (d) => { await d.stop({ goodbye: !stop.aborted }) })) })
       await this.#startDiscovery(signal)
       const announce = this.#init.announceLinks ?? 15_000
       if (announce > 0) defer('announce', every(this.#clock, announce, () => { this.announceLinks() }))

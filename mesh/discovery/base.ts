@@ -26,7 +26,7 @@ export abstract class DiscoveryBase extends TypedEmitter<DiscoveryEvents> implem
   /** Opens sockets, timers; `signal` aborts when stop() is called (or the caller's signal aborts). */
   protected abstract onStart (signal: AbortSignal): Promise<void>
   /** Closes everything onStart opened, awaiting it. */
-  protected abstract onStop (): Promise<void>
+  protected abstract onStop (options: { goodbye: boolean }): Promise<void>
 
   get started (): boolean { return this.#state === 'started' }
   /** True from start() until stop(): the window in which events may be emitted. */
@@ -47,7 +47,7 @@ export abstract class DiscoveryBase extends TypedEmitter<DiscoveryEvents> implem
       } catch (err) {
         this.#state = 'stopping'
         this.#controller.abort(err)
-        await this.onStop().catch(() => {})
+        await this.onStop({ goodbye: true }).catch(() => {})
         this.#peers.clear()
         this.#state = 'stopped'
         throw err
@@ -56,7 +56,7 @@ export abstract class DiscoveryBase extends TypedEmitter<DiscoveryEvents> implem
     await this.#transition
   }
 
-  async stop (): Promise<void> {
+  async stop (options: { goodbye?: boolean } = {}): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'stopping') { await this.#transition.catch(() => {}); return }
     const starting = this.#transition
     this.#state = 'stopping' // from here on nothing is emitted
@@ -64,7 +64,7 @@ export abstract class DiscoveryBase extends TypedEmitter<DiscoveryEvents> implem
     this.#transition = (async () => {
       await starting.catch(() => {})
       try {
-        await this.onStop()
+        await this.onStop({ goodbye: options.goodbye !== false })
       } finally {
         this.#peers.clear()
         this.#state = 'stopped'

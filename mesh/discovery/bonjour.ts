@@ -65,6 +65,26 @@ export interface OpenBonjour {
   readonly registry: Record<string, DnsRecord[]>
 }
 
+/** The part of a published bonjour-service Service that `withdraw` uses. */
+interface ServiceInternals { activated: boolean, published: boolean, records: () => DnsRecord[] }
+
+/**
+ * Stops answering for `service` without a goodbye: what a device that lost power does (it sends
+ * nothing; peers drop it when its records expire, RFC 6762 §10). bonjour-service's own stop always
+ * sends the goodbye (its Registry.teardown); this does the same teardown without the response.
+ */
+export function withdraw (bonjour: Bonjour, service: unknown): void {
+  const s = service as ServiceInternals
+  const internals = bonjour as unknown as BonjourInternals & { registry?: { services?: unknown[] } }
+  if (s.activated !== true || typeof s.records !== 'function') return
+  s.activated = false
+  internals.server.unregister(s.records())
+  s.published = false
+  const services = internals.registry?.services
+  const at = services?.indexOf(service) ?? -1
+  if (at >= 0) services?.splice(at, 1)
+}
+
 /** A Bonjour instance with its socket bound and the group joined; rejects if 5353 cannot be bound. */
 export async function openBonjour (options: { interface?: string, maxPayloadBytes?: number }, hooks: BonjourHooks): Promise<OpenBonjour> {
   const config = (options.interface === undefined ? {} : { interface: options.interface, bind: '0.0.0.0' }) as ConstructorParameters<typeof Bonjour>[0]

@@ -117,7 +117,7 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
     }, { signal })
   }
 
-  protected async onStop (): Promise<void> {
+  protected async onStop ({ goodbye }: { goodbye: boolean }): Promise<void> {
     this.#clock.clearTimeout(this.#querying)
     this.#clock.clearTimeout(this.#maintenance)
     this.#querying = this.#maintenance = undefined
@@ -125,7 +125,7 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
     this.#unsubscribe = undefined
     const published = this.#published
     this.#published = undefined
-    await published?.unpublish() // goodbye, RFC 6762 §10.1
+    await published?.unpublish({ goodbye }) // goodbye, RFC 6762 §10.1 (none after a crash)
     const responder = this.#responder
     this.#responder = undefined
     if (responder !== undefined && responder !== this.#shared) await responder.stop()

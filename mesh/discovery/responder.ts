@@ -1,6 +1,6 @@
 import type Bonjour from 'bonjour-service'
 import { meshError, systemClock, systemRandom, type Random } from '../../shared/index.js'
-import { openBonjour, type MdnsPacket, type MulticastDns, type RemoteInfo } from './bonjour.js'
+import { openBonjour, withdraw, type MdnsPacket, type MulticastDns, type RemoteInfo } from './bonjour.js'
 import { probe } from './probe.js'
 import type { DnsRecord } from './split.js'
 import type { Clock } from './types.js'
@@ -32,8 +32,11 @@ export interface MdnsServiceSpec {
 export interface PublishedService {
   /** The name actually announced: `spec.name`, or `name (2)`… after a conflict (RFC 6762 §9). */
   readonly name: string
-  /** Sends goodbye records (TTL 0, RFC 6762 §10.1) and stops answering for this instance. */
-  unpublish (): Promise<void>
+  /**
+   * Sends goodbye records (TTL 0, RFC 6762 §10.1) and stops answering for this instance; with
+   * `goodbye: false`, stops answering without a word, as a device that lost power (a crash).
+   */
+  unpublish (options?: { goodbye?: boolean }): Promise<void>
 }
 
 export interface MdnsResponderInit {
@@ -181,9 +184,15 @@ export class MdnsResponder {
     let unpublishing: Promise<void> | undefined
     return {
       name,
-      unpublish: async () => {
+      unpublish: async (options = {}) => {
         unpublishing ??= new Promise<void>((resolve) => {
           if (!this.#published.has(service)) { resolve(); return }
+          if (options.goodbye === false) {
+            withdraw(bonjour, service)
+            this.#published.delete(service)
+            resolve()
+            return
+          }
           service.stop?.(() => { this.#published.delete(service); resolve() })
         })
         await unpublishing

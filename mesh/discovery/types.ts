@@ -99,8 +99,11 @@ export interface Discovery extends DiscoveryEmitter {
   readonly kind: PeerSource
   /** Starts discovering; a second call, or a call while starting, is a no-op. */
   start (options?: { signal?: AbortSignal }): Promise<void>
-  /** Stops, closing sockets and timers and awaiting them; nothing is emitted after it is called. */
-  stop (): Promise<void>
+  /**
+   * Stops, closing sockets and timers and awaiting them; nothing is emitted after it is called.
+   * `goodbye: false` (a crash): the announcement is withdrawn without the goodbye RFC 6762 §10.1 sends.
+   */
+  stop (options?: { goodbye?: boolean }): Promise<void>
   [Symbol.asyncDispose] (): Promise<void>
   readonly started: boolean
   /** A snapshot of the peers known now (empty when stopped). */

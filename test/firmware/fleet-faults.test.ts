@@ -1,4 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { closeRaw, rawMdns, type RawRecord } from '../helpers/mdns.js'
+import { describeNet } from '../helpers/netns.js'
 import { applyFault, Fleet, parseFaultSpec } from '../../firmware-sim/index.js'
 
 /**
@@ -32,5 +34,27 @@ describe('fleet faults', () => {
     expect([blocked(d0, d2), blocked(d3, d0)]).toEqual([false, false])
     fleet.heal()
     expect(fleet.stats().partitioned).toBe(false)
+  })
+})
+
+describeNet('fleet faults on real sockets', () => {
+  it('a crash is a power cut: the device sends no DNS-SD goodbye (heard on the group by an independent listener); a stop does', async () => {
+    const fleet = new Fleet({ devices: 3, mode: 'mesh', gateway: false, transport: 'tcp', interval: 60_000, fleet: `crash-${process.pid}` })
+    onTestFinished(async () => { await fleet.stop() })
+    await fleet.start()
+    const listener = await rawMdns()
+    onTestFinished(async () => { await closeRaw(listener) })
+    const goodbyes = new Set<string>()
+    listener.on('response', (packet: { answers?: RawRecord[], additionals?: RawRecord[] }) => {
+      for (const r of [...packet.answers ?? [], ...packet.additionals ?? []]) {
+        for (const d of fleet.devices) if (r.ttl === 0 && JSON.stringify(r).includes(d.name)) goodbyes.add(d.name)
+      }
+    })
+    const [crashed, stopped] = fleet.devices as [{ name: string }, { name: string }]
+    await fleet.crash(0)
+    await fleet.devices[1]?.device?.stop()
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect([...goodbyes]).toEqual([stopped.name])
+    expect(crashed.name).not.toBe(stopped.name)
   })
 })

@@ -115,6 +115,30 @@ describeNet('DNS-SD over mDNS, devices in one namespace', () => {
     expect(elapsed).toBeLessThan(3_000)
   })
 
+  it('a crash withdraws the announcement without a goodbye: no TTL 0 on the wire, and peers keep it until its records expire', async () => {
+    const fleet = uniqueFleet('crash')
+    const observer = device({ fleet, announce: false })
+    const crashing = device({ fleet, browse: false, name: `crash-${tag}` })
+    const leaving = device({ fleet, browse: false, name: `leave-${tag}` })
+    await Promise.all([observer.start(), crashing.start(), leaving.start()])
+    const signal = AbortSignal.timeout(15_000)
+    await waitForPeers(observer, [crashing.keys.id, leaving.keys.id], signal)
+    // An independent listener on the group: every record sent with TTL 0 (a goodbye, RFC 6762 §10.1), by instance.
+    const listener = await raw()
+    const goodbyes = new Set<string>()
+    listener.on('response', (packet: { answers?: RawRecord[], additionals?: RawRecord[] }) => {
+      for (const r of [...packet.answers ?? [], ...packet.additionals ?? []]) {
+        for (const who of [`crash-${tag}`, `leave-${tag}`]) if (r.ttl === 0 && JSON.stringify(r).includes(who)) goodbyes.add(who)
+      }
+    })
+    await crashing.stop({ goodbye: false })
+    await leaving.stop() // the control: the same listener hears a goodbye
+    await waitForLoss(observer, leaving.keys.id, signal)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect([...goodbyes]).toEqual([`leave-${tag}`])
+    expect(observer.peers().map((p) => p.key)).toEqual([crashing.keys.id]) // until its 120 s records expire
+  })
+
   it('drops a device that vanishes without goodbye when its records expire', async () => {
     const fleet = uniqueFleet('expiry')
     const observer = device({ fleet, announce: false })
