@@ -143,8 +143,8 @@ export interface InterestRoute {
   /** The neighbour on the best route, and the distance in hops; undefined when unreachable. */
   via?: DeviceId
   hops?: number
-  /** True when its signed declaration says it acknowledges what it receives (a durable subscriber). */
-  durable: boolean
+  /** True when its signed declaration says it acknowledges what it receives (a durable subscriber); absent otherwise. */
+  durable?: true
 }
 
 /** Peers shared in answer to a HELLO, and the most addresses taken for one peer. */
@@ -348,7 +348,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     return this.#router.interest.subscribers().map((subscriber) => {
       const best = this.#router.interest.best(subscriber)
       const filters = this.#router.interest.filtersOf(subscriber)
-      return { subscriber, filters, durable: filters.includes(DURABLE_FILTER), ...(best === undefined ? {} : { via: best.via, hops: best.hops }) }
+      return { subscriber, filters, ...(filters.includes(DURABLE_FILTER) ? { durable: true as const } : {}), ...(best === undefined ? {} : { via: best.via, hops: best.hops }) }
     })
   }
 

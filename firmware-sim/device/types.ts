@@ -194,6 +194,11 @@ export interface PathSender {
   readonly up: boolean
   /** Frames awaiting their outcome at once. */
   readonly window: number
+  /**
+   * True when a new drain may start while sends of the last one are still awaiting their outcome
+   * (the mesh path, whose outcome is an end-to-end ack a round trip later); default false.
+   */
+  readonly overlap?: boolean
   send (entry: OutboxEntry): Promise<SendOutcome>
   /** Called on up and down. */
   onChange (listener: (up: boolean, reason?: string) => void): void

@@ -15,7 +15,11 @@ import { ackOf, signAck, type Ack } from './ack.js'
  */
 
 export interface AckInit {
-  /** How often a durable subscriber sends the acks due, ms (default 500). */
+  /**
+   * How often a durable subscriber sends the acks due, ms (default 50): an ack follows a frame within
+   * about this delay (TCP's delayed ACK, RFC 1122 §4.2.3.2, waits up to 500 ms; an outbox frees up
+   * sooner with less), and one origin costs at most one signature per interval however fast it sends.
+   */
   intervalMs?: number
   /** A durable subscriber sends the ack of an active origin again this often, ms (default 5000). */
   refreshMs?: number
@@ -27,7 +31,7 @@ export interface AckInit {
   maxPairs?: number
 }
 
-export const ACK_DEFAULTS = { intervalMs: 500, refreshMs: 5000, lingerMs: 120_000, maxOrigins: 4096, maxPairs: 4096 } as const
+export const ACK_DEFAULTS = { intervalMs: 50, refreshMs: 5000, lingerMs: 120_000, maxOrigins: 4096, maxPairs: 4096 } as const
 
 /** Most acks one tick of a durable subscriber signs (one ACK message's worth). */
 export const ACKS_PER_TICK = 200

@@ -37,7 +37,7 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   key: { rate: 2000, burst: 10_000 },
   keyreq: { rate: 1000, burst: 4000 },
   peers: { rate: 100, burst: 1000 },
-  // Each ack entry may cost a signature check: a durable subscriber sends one per origin per 0.5 s at most.
+  // Each ack entry may cost a signature check: a durable subscriber sends at most one per origin per 50 ms.
   ack: { rate: 1000, burst: 4000 },
   // Messages of no known kind (they are refused as malformed once read).
   other: { rate: 10, burst: 100 }

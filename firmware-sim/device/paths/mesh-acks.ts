@@ -107,10 +107,10 @@ export class MeshAcks {
   tick (): void {
     let changed = false
     for (const route of this.#node.interest()) {
-      if (route.durable && (this.#durable.has(route.subscriber) || this.#durable.size < MAX_DURABLE)) {
+      if (route.durable === true && (this.#durable.has(route.subscriber) || this.#durable.size < MAX_DURABLE)) {
         const before = this.#durable.get(route.subscriber)
         if (before === undefined || before.join('\n') !== route.filters.join('\n')) { this.#durable.set(route.subscriber, route.filters); changed = true }
-      } else if (!route.durable && route.filters.length > 0 && this.#durable.delete(route.subscriber)) {
+      } else if (route.durable !== true && route.filters.length > 0 && this.#durable.delete(route.subscriber)) {
         this.#acked.delete(route.subscriber)
         changed = true
       }

@@ -35,6 +35,8 @@ export class MeshPath implements PathSender {
   readonly path = 'mesh' as const
   /** Frames awaiting their outcome (an end-to-end ack) at once; below the flow limit of mesh-acks.ts. */
   readonly window = 256
+  /** Frames go on while earlier ones await their acks (mesh-acks.ts keeps them within the replay window). */
+  readonly overlap = true
   readonly acks: MeshAcks
   readonly #node: MeshNode
   readonly #clock: Clock
