@@ -15,7 +15,7 @@ import { describeNet } from '../helpers/netns.js'
 
 const HOSTS = 4
 const PER_HOST = 2
-const CYCLES = Number(process.env.IOTMESH_PARTITION_CYCLES ?? 4)
+const CYCLES = Number(process.env.IOTMESH_PARTITION_CYCLES ?? 3)
 const EVERY = 100
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -59,7 +59,7 @@ describeNet('partitions heal completely over TCP', () => {
       await lan.connect(host, false)
       await sleep(3000) // past the keepalive timeout: links to the host die on both sides
       await lan.connect(host, true)
-      await sleep(3000)
+      await sleep(2000)
     }
     const published = new Map<string, number[]>()
     for (const { proc } of nodes) published.set(proc.id, (await proc.call<{ seqs: number[] }>('streamStop')).seqs)
