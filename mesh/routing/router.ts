@@ -285,11 +285,11 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       signal: options.signal,
       buffer: options.buffer,
       onClose: () => {
-        if (!this.#subs.delete(sub)) return
+        if (!this.#subs.delete(sub) || !this.#running) return
         if (durable) this.acks.durable--
         const changed = this.interest.setLocal(filter, -1)
         const durableChanged = durable && this.interest.setLocal(DURABLE_FILTER, -1)
-        if (this.#running && (changed || durableChanged)) this.advertise([this.id])
+        if (changed || durableChanged) this.advertise([this.id])
       }
     })
     if (!sub.closed) {

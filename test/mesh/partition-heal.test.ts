@@ -38,15 +38,12 @@ describeNet('partitions heal completely over TCP', () => {
     gateway = new Gateway({ host: address, port: 0, wsPort: false, mesh: { host: address, link: { keepaliveInterval: 500, keepaliveTimeout: 2000 }, routing: { syncInterval: 500 } } })
     gateway.on('reading', (r) => { readings.push(r) })
     await gateway.start()
-    const nodes: Array<{ proc: MeshProc, host: number }> = []
-    for (const [h, host] of lan.hosts.entries()) {
-      for (let i = 0; i < PER_HOST; i++) {
-        const proc = await procs.spawn(lan, host, `h${h}n${i}`, {
-          IOTMESH_CHILD_HOST: host.address, IOTMESH_CHILD_MDNS: '1', IOTMESH_CHILD_KEEPALIVE_INTERVAL: '500', IOTMESH_CHILD_KEEPALIVE_TIMEOUT: '2000', IOTMESH_CHILD_SYNC_INTERVAL: '500'
-        })
-        nodes.push({ proc, host: h })
-      }
-    }
+    const env = { IOTMESH_CHILD_MDNS: '1', IOTMESH_CHILD_KEEPALIVE_INTERVAL: '500', IOTMESH_CHILD_KEEPALIVE_TIMEOUT: '2000', IOTMESH_CHILD_SYNC_INTERVAL: '500' } as const
+    const spawning = lan.hosts.flatMap((host, h) => Array.from({ length: PER_HOST }, async (_, i) => ({
+      proc: await procs.spawn(lan as Lan, host, `h${h}n${i}`, { ...env, IOTMESH_CHILD_HOST: host.address }, AbortSignal.timeout(30_000)),
+      host: h
+    })))
+    const nodes: Array<{ proc: MeshProc, host: number }> = await Promise.all(spawning)
     const at = (id: string): number => readings.filter((r) => r.origin === id).length
     for (const { proc } of nodes) await proc.call('stream', { every: EVERY })
     const warm = Date.now() + 20_000
