@@ -114,5 +114,33 @@ describe('end-to-end ACK over memory links', () => {
     expect(acks).toEqual([])
     expect(d.peers().find((p) => p.id === liar.id)?.score?.score ?? 0).toBeLessThan(0)
   })
-})
 
+  it('bounded: a replayed ack is taken once, an ack of a subscriber that never declared itself durable goes nowhere, unverified', async () => {
+    const net = createMemoryNetwork({ seed: 13 })
+    const g = await startNode(net, 'g', gw, [], { routing: { acks: { intervalMs: 50 } } })
+    const d = await startNode(net, 'd', dev, [addr(g)])
+    await linked(d, g.id)
+    const sub = g.subscribe('iotmesh/#', { durable: true })
+    onTestFinished(() => sub.close())
+    await until(() => d.interest().some((s) => s.subscriber === g.id && s.durable === true), 'the durable declaration at the device')
+    const liar = seededKeys(10)
+    const transport = net.createTransport({}, { keys: liar })
+    onTestFinished(async () => { await transport.close() })
+    const link = await transport.dial({ host: d.address?.host ?? 'd', port: d.address?.port ?? 0 })
+    const acks: Ack[] = []
+    d.on('ack', (a) => acks.push(a))
+    // A genuine ack, sent 50 times: taken once.
+    const genuine = signAck({ keys: gw, origin: dev.id, high: 3, holes: [], time: Date.now() * 4 })
+    for (let i = 0; i < 50; i++) link.send(encodeMessage({ kind: MSG.ACK, entries: [{ hops: 1, ack: genuine }] }))
+    await until(() => acks.some((a) => a.high === 3), 'the genuine ack')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(acks.filter((a) => a.high === 3)).toHaveLength(1)
+    // 200 acks signed by a node the device knows of no durable declaration for: refused before any signature check.
+    const strangers = Array.from({ length: 200 }, (_, i) => ({ hops: 1, ack: signAck({ keys: liar, origin: dev.id, high: i, holes: [], time: i + 1 }) }))
+    const before = d.counters.rejected.ERR_UNKNOWN_SIGNER ?? 0
+    link.send(encodeMessage({ kind: MSG.ACK, entries: strangers }))
+    await until(() => (d.counters.rejected.ERR_UNKNOWN_SIGNER ?? 0) >= before + 200, 'the strangers\' acks refused')
+    expect(acks.filter((a) => a.subscriber === liar.id)).toEqual([])
+    expect(d.counters.rejected.ERR_BAD_SIGNATURE ?? 0).toBe(0)
+  })
+})
