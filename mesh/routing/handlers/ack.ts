@@ -6,7 +6,9 @@ import type { LinkState, RouterContext } from '../context.js'
 /**
  * ACK [8, [[hops, ack]…]]: signed end-to-end acknowledgements (ack.ts) on their way from a durable
  * subscriber to the origins they acknowledge, hop by hop along the reverse path of each origin's
- * frames (acks.ts `upstream`), or, where that is not known, to every other neighbour.
+ * frames (acks.ts `upstream`). Where that path is not known (the link it ran over closed), the ack
+ * goes no further: never flooded, so one ack costs one signature check per hop of one path; the
+ * subscriber sends it again (acks.ts `refreshMs`) once new frames of the origin have laid a path.
  *
  * Bounded per entry and per message, whatever a neighbour sends: at most MAX_ENTRIES entries
  * (messages.ts), each at most MAX_ACK_BYTES; an ack goes on only when
@@ -49,7 +51,7 @@ export function onAck (ctx: RouterContext, state: LinkState, entries: AckEntry[]
 
 /**
  * Sends acks on towards their origins: to the origin itself when it is a neighbour, else along the
- * reverse path of its frames, else to every neighbour but the one it came from (`except`).
+ * reverse path of its frames (never back to `except`, the neighbour it came from); else nowhere.
  */
 export function sendAcks (ctx: RouterContext, acks: ReadonlyArray<readonly [DeviceId, Uint8Array]>, hops: number, except?: DeviceId): void {
   if (hops > ctx.options.hopLimit) return
@@ -63,7 +65,7 @@ export function sendAcks (ctx: RouterContext, acks: ReadonlyArray<readonly [Devi
     const up = ctx.acks.upstream(origin)
     if (ctx.links.has(origin)) add(origin, ack)
     else if (up !== undefined && up !== except && ctx.links.has(up)) add(up, ack)
-    else for (const peer of ctx.links.keys()) if (peer !== except) add(peer, ack)
+    else ctx.counters.acksUnrouted++
   }
   for (const [peer, entries] of byPeer) {
     const state = ctx.links.get(peer)
