@@ -200,8 +200,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const node = this.#node
       // A crashed node vanishes without its DNS-SD goodbye (MeshNode.stop with an aborted signal).
       defer('mesh node', async (stop) => { await node.stop(stop.aborted ? { signal: stop } : {}) })
+      // The durable subscribers learned (device/paths/mesh-acks.ts) are kept beside the outbox.
       const durableFile = init.dataDir === undefined ? undefined : join(init.dataDir, 'mesh-durable.json')
-      const meshPath = this.#meshPath = new MeshPath(node, { clock: this.#clock, checkMs: init.meshCheckMs, ...(durableFile === undefined ? {} : { durableFile }) })
+      const meshInit = { clock: this.#clock, checkMs: init.meshCheckMs, ...(durableFile === undefined ? {} : { durableFile }) }
+      const meshPath = this.#meshPath = new MeshPath(node, meshInit)
       defer('mesh path', () => { meshPath.stop() })
       this.#addPath(meshPath)
     }

@@ -348,7 +348,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     return this.#router.interest.subscribers().map((subscriber) => {
       const best = this.#router.interest.best(subscriber)
       const filters = this.#router.interest.filtersOf(subscriber)
-      return { subscriber, filters, ...(filters.includes(DURABLE_FILTER) ? { durable: true as const } : {}), ...(best === undefined ? {} : { via: best.via, hops: best.hops }) }
+      const durable = filters.includes(DURABLE_FILTER) ? { durable: true as const } : {}
+      return { subscriber, filters, ...durable, ...(best === undefined ? {} : { via: best.via, hops: best.hops }) }
     })
   }
 

@@ -48,9 +48,12 @@ export interface Ack {
 }
 
 /** Signs an ack. */
-export function signAck (input: { keys: KeyPair, origin: DeviceId, high: number, holes: ReadonlyArray<readonly [number, number]>, time: number, ed25519?: Ed25519 }): Uint8Array {
+export function signAck (input: {
+  keys: KeyPair, origin: DeviceId, high: number, holes: ReadonlyArray<readonly [number, number]>, time: number, ed25519?: Ed25519
+}): Uint8Array {
+  const header: Array<[number, unknown]> = [[HEADER_ALG, ALG_ED25519], [HEADER_CONTENT_TYPE, ACK_CONTENT_FORMAT], [HEADER_KID, deviceIdToBytes(input.keys.id)]]
   return signSign1({
-    protectedHeader: new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_CONTENT_TYPE, ACK_CONTENT_FORMAT], [HEADER_KID, deviceIdToBytes(input.keys.id)]]),
+    protectedHeader: new Map<number, unknown>(header),
     payload: encodeCbor([deviceIdToBytes(input.origin), input.high, input.holes.map(([from, to]) => [from, to]), input.time]),
     secretKey: input.keys.secretKey,
     ed25519: input.ed25519
@@ -74,10 +77,12 @@ export function peekAck (bytes: Uint8Array): Peeked {
     return { ok: false, code: isMeshError(err) ? err.code : 'ERR_BAD_ACK' }
   }
   const kid = sign1.protectedHeader.get(HEADER_KID)
-  if (sign1.protectedHeader.get(HEADER_CONTENT_TYPE) !== ACK_CONTENT_FORMAT || !(kid instanceof Uint8Array) || kid.length !== 16) return { ok: false, code: 'ERR_BAD_ACK' }
+  const typed = sign1.protectedHeader.get(HEADER_CONTENT_TYPE) === ACK_CONTENT_FORMAT
+  if (!typed || !(kid instanceof Uint8Array) || kid.length !== 16) return { ok: false, code: 'ERR_BAD_ACK' }
   if (!Array.isArray(payload) || payload.length !== 4) return { ok: false, code: 'ERR_BAD_ACK' }
   const [origin, high, holes, time] = payload as unknown[]
-  if (!(origin instanceof Uint8Array) || origin.length !== 16 || !isCount(high) || !isCount(time) || !Array.isArray(holes) || holes.length > MAX_HOLES) return { ok: false, code: 'ERR_BAD_ACK' }
+  if (!(origin instanceof Uint8Array) || origin.length !== 16 || !isCount(high) || !isCount(time)) return { ok: false, code: 'ERR_BAD_ACK' }
+  if (!Array.isArray(holes) || holes.length > MAX_HOLES) return { ok: false, code: 'ERR_BAD_ACK' }
   const ranges: Array<readonly [number, number]> = []
   let floor = -1
   for (const range of holes as unknown[]) {

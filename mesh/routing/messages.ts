@@ -124,7 +124,13 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
     case MSG.PEERS:
       return { kind, peers: list(a).map((e) => { const [id, port, addrs] = list(e); return typeof id === 'string' && isCount(port) && Array.isArray(addrs) && addrs.every((x) => typeof x === 'string') ? { id, port, addresses: addrs as string[] } : bad('PEERS entry') }) }
     case MSG.ACK:
-      return { kind, entries: list(a).map((e) => { const [hops, ack] = list(e); return isCount(hops) && isBytes(ack) && ack.length <= MAX_ACK_BYTES ? { hops, ack } : bad('ACK entry') }) }
+      return {
+        kind,
+        entries: list(a).map((e) => {
+          const [hops, ack] = list(e)
+          return isCount(hops) && isBytes(ack) && ack.length <= MAX_ACK_BYTES ? { hops, ack } : bad('ACK entry')
+        })
+      }
     default:
       return bad(`unknown kind ${String(kind)}`)
   }

@@ -213,7 +213,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       holdMs: init.keyWait
     }, { clock: this.clock, ed25519: components.ed25519 })
     this.history = new History({ perOrigin, maxBytes: init.historyBytes })
-    this.acks = new AckState({ ...init.acks, window: Math.max(init.replayWindow ?? 1024, perOrigin) }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
+    const ackWindow = Math.max(init.replayWindow ?? 1024, perOrigin)
+    this.acks = new AckState({ ...init.acks, window: ackWindow }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
     this.verifier.learnKey(components.keys.publicKey)
     const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
     const bytesPerNeighbour = init.maxInterestBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour

@@ -14,7 +14,8 @@ describe('device runtime: mesh readings wait for their durable subscriber\'s ack
     const waiter = new Waiter()
     const gwKeys = keysFor(1)
     const startGateway = async (): Promise<{ node: MeshNode, seqs: number[] }> => {
-      const node = new MeshNode({ name: 'gw', host: 'gw', mdns: false, dialTarget: 0, announceLinks: 0, link: LINK, routing: { ...ROUTING, acks: { intervalMs: 50 } } },
+      const init = { name: 'gw', host: 'gw', mdns: false, dialTarget: 0, announceLinks: 0, link: LINK, routing: { ...ROUTING, acks: { intervalMs: 50 } } }
+      const node = new MeshNode(init,
         { keys: gwKeys, transport: net.createTransport(LINK, { keys: gwKeys }) })
       onTestFinished(async () => { await node.stop() })
       await node.start()
@@ -25,7 +26,10 @@ describe('device runtime: mesh readings wait for their durable subscriber\'s ack
     }
     const first = await startGateway()
     const relayKeys = keysFor(3)
-    const relay = new MeshNode({ name: 'relay', host: 'relay', mdns: false, peers: [addressOf(first.node)], dialTarget: 0, announceLinks: 0, link: LINK, routing: ROUTING },
+    const relayInit = {
+      name: 'relay', host: 'relay', mdns: false, peers: [addressOf(first.node)], dialTarget: 0, announceLinks: 0, link: LINK, routing: ROUTING
+    }
+    const relay = new MeshNode(relayInit,
       { keys: relayKeys, transport: net.createTransport(LINK, { keys: relayKeys }) })
     onTestFinished(async () => { await relay.stop() })
     await relay.start()
@@ -37,7 +41,8 @@ describe('device runtime: mesh readings wait for their durable subscriber\'s ack
       { keys, transport: net.createTransport({}, { keys }), outbox }, waiter)
     const timer = setInterval(waiter.kick, 50)
     onTestFinished(() => { clearInterval(timer) })
-    await waiter.until(() => device.counters.paths.mesh?.durableSubscribers === 1 && (delivered.mesh?.length ?? 0) >= 3, 'the gateway known as durable, and readings acked')
+    const known = (): boolean => device.counters.paths.mesh?.durableSubscribers === 1
+    await waiter.until(() => known() && (delivered.mesh?.length ?? 0) >= 3, 'the gateway known as durable, and readings acked')
     for (const seq of delivered.mesh ?? []) expect(first.seqs).toContain(seq)
 
     await first.node.stop()

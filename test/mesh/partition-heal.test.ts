@@ -35,10 +35,13 @@ describeNet('partitions heal completely over TCP', () => {
     lan = await createLan({ hosts: HOSTS, bridgeHost: 254, subnet: '10.79.0' })
     const address = lan.address as string
     const readings: Reading[] = []
-    gateway = new Gateway({ host: address, port: 0, wsPort: false, mesh: { host: address, link: { keepaliveInterval: 500, keepaliveTimeout: 2000 }, routing: { syncInterval: 500 } } })
+    const mesh = { host: address, link: { keepaliveInterval: 500, keepaliveTimeout: 2000 }, routing: { syncInterval: 500 } }
+    gateway = new Gateway({ host: address, port: 0, wsPort: false, mesh })
     gateway.on('reading', (r) => { readings.push(r) })
     await gateway.start()
-    const env = { IOTMESH_CHILD_MDNS: '1', IOTMESH_CHILD_KEEPALIVE_INTERVAL: '500', IOTMESH_CHILD_KEEPALIVE_TIMEOUT: '2000', IOTMESH_CHILD_SYNC_INTERVAL: '500' } as const
+    const env = {
+      IOTMESH_CHILD_MDNS: '1', IOTMESH_CHILD_KEEPALIVE_INTERVAL: '500', IOTMESH_CHILD_KEEPALIVE_TIMEOUT: '2000', IOTMESH_CHILD_SYNC_INTERVAL: '500'
+    } as const
     const spawning = lan.hosts.flatMap((host, h) => Array.from({ length: PER_HOST }, async (_, i) => ({
       proc: await procs.spawn(lan as Lan, host, `h${h}n${i}`, { ...env, IOTMESH_CHILD_HOST: host.address }, AbortSignal.timeout(30_000)),
       host: h
