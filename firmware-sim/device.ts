@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { Lifecycle, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type PublicKey } from '../shared/index.js'
 import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
@@ -109,6 +110,12 @@ export class Device extends TypedEmitter<DeviceEvents> {
     for (const path of this.paths) {
       paths[path] = { up: this.#senders.get(path)?.up ?? false, pending: stats.pending[path] ?? 0, ...(this.#pathCounts.get(path) as Omit<PathCounters, 'up' | 'pending'>) }
     }
+    const mesh = paths.mesh
+    if (mesh !== undefined && this.#meshPath !== undefined) {
+      mesh.awaitingAck = this.#meshPath.acks.waiting
+      mesh.durableSubscribers = this.#meshPath.acks.durable
+      mesh.reoffered = this.#meshPath.acks.reoffered
+    }
     return { ...this.#counts, links: this.#meshPath?.links ?? 0, paths, outbox: stats }
   }
 
@@ -193,7 +200,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const node = this.#node
       // A crashed node vanishes without its DNS-SD goodbye (MeshNode.stop with an aborted signal).
       defer('mesh node', async (stop) => { await node.stop(stop.aborted ? { signal: stop } : {}) })
-      const meshPath = this.#meshPath = new MeshPath(node, { clock: this.#clock, checkMs: init.meshCheckMs })
+      // The durable subscribers learned (device/paths/mesh-acks.ts) are kept beside the outbox.
+      const durableFile = init.dataDir === undefined ? undefined : join(init.dataDir, 'mesh-durable.json')
+      const meshInit = { clock: this.#clock, checkMs: init.meshCheckMs, ...(durableFile === undefined ? {} : { durableFile }) }
+      const meshPath = this.#meshPath = new MeshPath(node, meshInit)
       defer('mesh path', () => { meshPath.stop() })
       this.#addPath(meshPath)
     }

@@ -152,7 +152,8 @@ export class MeshBridge {
     this.#running = true
     // A subscription to the whole fleet: it also declares the gateway's interest, so a mesh that
     // routes by subscriptions carries every reading towards the gateway.
-    const subscription = this.#node.subscribe(topicFilters.fleet(this.#host.fleet), { buffer: this.#init.subscriptionBuffer })
+    // Durable: the gateway acknowledges what it receives (mesh/routing/ack.ts), so devices keep each reading until it holds it.
+    const subscription = this.#node.subscribe(topicFilters.fleet(this.#host.fleet), { buffer: this.#init.subscriptionBuffer, durable: true })
     this.#subscription = subscription
     void this.#pump(subscription)
     this.#node.on('drop', this.#onDrop)

@@ -8,6 +8,8 @@ export { DEFAULT_BUDGETS, type BudgetKind, type Budgets, type Rate } from './rou
 export { DEFAULT_SCORE_PARAMS, type ScoreInit, type ScoreParams, type PeerRecord } from './routing/score.js'
 export type { InjectResult } from './routing/handlers/index.js'
 export { Subscription, type Delivery } from './routing/subscription.js'
+export { ACK_CONTENT_FORMAT, DURABLE_FILTER, MAX_HOLES, covers, peekAck, signAck, verifyAck, type Ack } from './routing/ack.js'
+export { ACK_DEFAULTS, type AckInit } from './routing/acks.js'
 export type { RouterCounters } from './routing/counters.js'
 export { encodeData, encodeMessage, decodeMessage, MSG, type RoutingMessage } from './routing/messages.js'
 export { loadRoster, parseRoster, type RosterEntry } from './roster.js'

@@ -20,6 +20,7 @@ import { Router, type BanInfo, type RouterInit } from './routing/router.js'
 import type { PeerRecord } from './routing/score.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
+import { DURABLE_FILTER, type Ack } from './routing/ack.js'
 import type { PeerEntry } from './routing/messages.js'
 
 /**
@@ -128,6 +129,11 @@ export interface MeshNodeEvents {
   'peer:banned': [info: BanInfo]
   /** Two different, validly signed frames for one (origin, seq): two devices hold one key (ERR_CLONED_IDENTITY). */
   clone: [info: CloneInfo]
+  /**
+   * A durable subscriber acknowledged this node's frames (verified, newer than its last): every
+   * sequence number ≤ `high` outside `holes` is held by `subscriber` (routing/ack.ts).
+   */
+  ack: [ack: Ack]
 }
 
 /** A subscriber this node knows of, and how it reaches it. */
@@ -137,6 +143,8 @@ export interface InterestRoute {
   /** The neighbour on the best route, and the distance in hops; undefined when unreachable. */
   via?: DeviceId
   hops?: number
+  /** True when its signed declaration says it acknowledges what it receives (a durable subscriber); absent otherwise. */
+  durable?: true
 }
 
 /** Peers shared in answer to a HELLO, and the most addresses taken for one peer. */
@@ -243,6 +251,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#router.on('peers', (peers, from) => this.#onPeers(peers, from))
       this.#router.on('peer:banned', (info) => this.#onBanned(info))
       this.#router.on('clone', (info) => this.emit('clone', info))
+      this.#router.on('ack', (ack) => this.emit('ack', ack))
       defer('router', () => { this.#router.stop() })
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
@@ -294,6 +303,15 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     return this.#router.inject(frame)
   }
 
+  /**
+   * Offers one of this node's own frames again, one its durable subscribers have not acknowledged:
+   * kept in the history and announced in the next DIGEST, so every neighbour on the way that
+   * lacks it asks for it. False for another origin's frame or one this node never took (inject it).
+   */
+  reoffer (frame: Uint8Array): boolean {
+    return this.#router.reoffer(frame)
+  }
+
   /** Learns a device key (DNS-SD, a retained status, a roster); frames held for that device are verified at once. */
   learnKey (publicKey: PublicKey, id?: DeviceId): LearnResult {
     return this.#router.learnKey(publicKey, id)
@@ -329,11 +347,18 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   interest (): InterestRoute[] {
     return this.#router.interest.subscribers().map((subscriber) => {
       const best = this.#router.interest.best(subscriber)
-      return { subscriber, filters: this.#router.interest.filtersOf(subscriber), ...(best === undefined ? {} : { via: best.via, hops: best.hops }) }
+      const filters = this.#router.interest.filtersOf(subscriber)
+      const durable = filters.includes(DURABLE_FILTER) ? { durable: true as const } : {}
+      return { subscriber, filters, ...durable, ...(best === undefined ? {} : { via: best.via, hops: best.hops }) }
     })
   }
 
-  subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number } = {}): Subscription {
+  /**
+   * Subscribes to a topic filter. `durable: true` makes this node a durable subscriber: its
+   * declaration says so, and it returns signed cumulative acknowledgements (routing/ack.ts) of
+   * what it receives to every origin, which keeps each reading until its durable subscribers hold it.
+   */
+  subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number, durable?: boolean } = {}): Subscription {
     return this.#router.subscribe(filter, options)
   }
 

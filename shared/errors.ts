@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   ERR_HOP_LIMIT: 'the frame has travelled more hops than the limit',
   ERR_BAD_DECLARATION: 'an INTEREST declaration is malformed, not the one its entry claims, or not the one already verified for its version',
   ERR_ROUTE_PROOF: 'an INTEREST distance is not proven by the subscriber\'s hash chain (SEAD), or claims distance 0 for another node',
+  ERR_BAD_ACK: 'an end-to-end ACK is malformed: not a COSE_Sign1 of content type 65001 with a subscriber kid, ' +
+    'or its payload is not [origin, high, holes, time] with at most 16 ascending holes below high',
   ERR_TABLE_FULL: 'a bounded table (interest routes, claims waiting, peer candidates) is full for this neighbour or in all; the entry was refused',
   ERR_OVER_BUDGET: 'a neighbour sent more messages of one kind than its budget allows; the excess was dropped unread',
   ERR_PEER_SCORE: 'a neighbour\'s score fell below the threshold (invalid frames, floods, broken promises): disconnected and kept out for a backoff',

@@ -103,7 +103,8 @@ function tickLine (time: number, readings: ReadingEvent[], c: DeviceCounters): s
 
 function pathsText (c: DeviceCounters): string {
   return Object.entries(c.paths).map(([path, p]) =>
-    `${path} ${p.up ? 'up' : 'down'}${path === 'mesh' ? ` (${c.links} links)` : ''}, ${p.delivered} delivered, ${p.pending} waiting`).join('  |  ')
+    `${path} ${p.up ? 'up' : 'down'}${path === 'mesh' ? ` (${c.links} links)` : ''}, ${p.delivered} delivered, ${p.pending} waiting` +
+    (p.awaitingAck === undefined || p.awaitingAck === 0 ? '' : ` (${p.awaitingAck} sent, awaiting ack)`)).join('  |  ')
 }
 
 function clock (ms: number): string {

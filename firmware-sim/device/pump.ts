@@ -69,8 +69,10 @@ export class Pump {
         if (!this.#dirty) await this.#until(() => this.#dirty, signal)
         this.#dirty = false
         if (!this.#sender.up) continue
-        // Sends from an earlier drain settle first: a frame whose send failed goes again before newer ones.
-        await this.#until(() => this.#inflight.size === 0 || !this.#sender.up, signal)
+        // Sends from an earlier drain settle first: a frame whose send failed goes again before newer
+        // ones. Not on a path whose sends settle only after a round trip (the mesh's end-to-end acks):
+        // there new frames go at once, and the path keeps the order within its receivers' replay window.
+        if (this.#sender.overlap !== true) await this.#until(() => this.#inflight.size === 0 || !this.#sender.up, signal)
         await this.#drain(signal)
       } catch (err) {
         if (signal.aborted) return

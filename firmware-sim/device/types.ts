@@ -135,7 +135,10 @@ export interface DeviceEvents {
   reading: [ReadingEvent]
   /** One sampling interval is done (also when no sensor had anything). */
   tick: [TickEvent]
-  /** A path took a frame (mesh: handed on towards a subscriber; broker: PUBACK); durable in a disk outbox. */
+  /**
+   * A path took a frame (mesh: acknowledged by every durable subscriber that wants it, or, when
+   * none does, handed on towards a subscriber; broker: PUBACK); durable in a disk outbox.
+   */
   delivered: [{ path: DeliveryPath, seq: number }]
   'path:up': [{ path: DeliveryPath }]
   'path:down': [{ path: DeliveryPath, reason?: string }]
@@ -156,6 +159,12 @@ export interface PathCounters {
   unwanted: number
   /** Sends that failed because the path went down (retried when it is back). */
   failed: number
+  /** Mesh: frames offered and not yet acknowledged by every durable subscriber that wants them (they stay in the outbox). */
+  awaitingAck?: number
+  /** Mesh: durable subscribers known (their signed declarations say they acknowledge; device/paths/mesh-acks.ts). */
+  durableSubscribers?: number
+  /** Mesh: frames offered again because no ack came in time. */
+  reoffered?: number
 }
 
 export interface DeviceCounters {
@@ -185,6 +194,11 @@ export interface PathSender {
   readonly up: boolean
   /** Frames awaiting their outcome at once. */
   readonly window: number
+  /**
+   * True when a new drain may start while sends of the last one are still awaiting their outcome
+   * (the mesh path, whose outcome is an end-to-end ack a round trip later); default false.
+   */
+  readonly overlap?: boolean
   send (entry: OutboxEntry): Promise<SendOutcome>
   /** Called on up and down. */
   onChange (listener: (up: boolean, reason?: string) => void): void

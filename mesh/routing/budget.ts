@@ -22,7 +22,7 @@ export interface Rate {
   burst: number
 }
 
-export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'other'
+export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'other'
 
 export type Budgets = Record<BudgetKind, Rate>
 
@@ -37,6 +37,8 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   key: { rate: 2000, burst: 10_000 },
   keyreq: { rate: 1000, burst: 4000 },
   peers: { rate: 100, burst: 1000 },
+  // Each ack entry may cost a signature check: a durable subscriber sends at most one per origin per 50 ms.
+  ack: { rate: 1000, burst: 4000 },
   // Messages of no known kind (they are refused as malformed once read).
   other: { rate: 10, burst: 100 }
 })
@@ -53,7 +55,7 @@ export function budgetsOf (overrides: Partial<Record<BudgetKind, Partial<Rate>>>
 }
 
 /** Routing message kinds (messages.ts MSG) by their number. */
-const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers']
+const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack']
 
 /**
  * The kind of a routing message from its first two bytes, before it is decoded: every routing

@@ -1,4 +1,6 @@
-import type { Clock, DeviceId, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
+import type { Clock, DeviceId, Ed25519, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
+import type { Ack } from './ack.js'
+import type { AckState } from './acks.js'
 import type { Link } from '../links/types.js'
 import type { LinkBudget, OriginBudgets } from './budget.js'
 import type { RouterCounters } from './counters.js'
@@ -90,6 +92,9 @@ export interface RouterContext {
   /** Frames accepted per origin from neighbours (budget.ts OriginBudgets). */
   readonly origins: OriginBudgets
   readonly running: boolean
+  /** End-to-end acknowledgements: reverse paths, acks forwarded, acks owed (acks.ts). */
+  readonly acks: AckState
+  readonly ed25519: Ed25519 | undefined
 
   /** Encodes and sends one control message; false when the link refused it. */
   send: (state: LinkState, message: RoutingMessage) => boolean
@@ -117,4 +122,6 @@ export interface RouterContext {
   emitHello: (info: { peer: DeviceId, fleet: string, port: number, addresses: string[] }) => void
   emitPeers: (peers: PeerEntry[], from: DeviceId) => void
   closeLink: (state: LinkState) => void
+  /** A verified ack addressed to this node (its origin is this node). */
+  emitAck: (ack: Ack) => void
 }

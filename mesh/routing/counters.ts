@@ -27,8 +27,16 @@ export interface RouterCounters {
   bans: number
   /** Second copies of an (origin, seq) refused as a cloned identity (ERR_CLONED_IDENTITY). */
   clones: number
+  /** Signed end-to-end acks (ACK entries) taken (verified, new) and sent (signed here or forwarded). */
+  acksIn: number
+  acksOut: number
+  /** Acks not sent on because no reverse path towards their origin was known (sent again by their subscriber later). */
+  acksUnrouted: number
 }
 
 export function newCounters (): RouterCounters {
-  return { framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0, rejected: {}, overBudget: {}, bans: 0, clones: 0 }
+  return {
+    framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0,
+    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0
+  }
 }

@@ -329,6 +329,9 @@ export class InterestTable {
   /** The filters `subscriber` declared (its latest version). */
   filtersOf (subscriber: DeviceId): readonly string[] { return this.#routes.get(subscriber)?.filters ?? [] }
 
+  /** The key `subscriber` signed its declaration with (what its acks are checked with, handlers/ack.ts). */
+  keyOf (subscriber: DeviceId): PublicKey | undefined { return this.#routes.get(subscriber)?.publicKey }
+
   /** Subscribers with an entry from `via`. */
   countVia (via: DeviceId): number { return this.#byVia.get(via)?.size ?? 0 }
 

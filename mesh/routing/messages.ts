@@ -3,6 +3,7 @@ import {
 } from '../../shared/index.js'
 import { CHAIN_ELEMENT_BYTES } from './chain.js'
 import { MAX_DECLARATION_BYTES } from './declaration.js'
+import { MAX_ACK_BYTES } from './ack.js'
 
 
 /**
@@ -22,12 +23,15 @@ import { MAX_DECLARATION_BYTES } from './declaration.js'
  *   KEY    [5, [publicKey…]]                              keys of origins I am about to send (self-certifying)
  *   KEYREQ [6, [kid…]]                                    I hold frames whose signer I cannot verify
  *   PEERS  [7, [[id, port, [address…]]…]]                 peer exchange, for bootstrap peers
+ *   ACK    [8, [[hops, ack]…]]                            signed end-to-end acknowledgements on their way to
+ *                                                         their origins (ack.ts: a COSE_Sign1 of the subscriber)
  */
 
-export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7 } as const
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8 } as const
 
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
+export interface AckEntry { hops: number, ack: Uint8Array }
 export interface PeerEntry { id: string, port: number, addresses: string[] }
 export interface InterestEntry { kid: Uint8Array, version: number, hops: number, proof: Uint8Array, declaration?: Uint8Array, publicKey?: Uint8Array }
 
@@ -40,6 +44,7 @@ export type RoutingMessage =
   | { kind: typeof MSG.KEY, keys: Uint8Array[] }
   | { kind: typeof MSG.KEYREQ, kids: Uint8Array[] }
   | { kind: typeof MSG.PEERS, peers: PeerEntry[] }
+  | { kind: typeof MSG.ACK, entries: AckEntry[] }
 
 /** Most entries in one DIGEST/WANT/INTEREST/KEY/PEERS message; longer lists are split. */
 export const MAX_ENTRIES = 200
@@ -65,6 +70,7 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.KEY: return encodeCbor([MSG.KEY, message.keys])
     case MSG.KEYREQ: return encodeCbor([MSG.KEYREQ, message.kids])
     case MSG.PEERS: return encodeCbor([MSG.PEERS, message.peers.map((p) => [p.id, p.port, p.addresses])])
+    case MSG.ACK: return encodeCbor([MSG.ACK, message.entries.map((e) => [e.hops, e.ack])])
   }
 }
 
@@ -117,6 +123,14 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       return { kind, keys: list(a).map((k) => isBytes(k, 32) ? k : bad('public key')) }
     case MSG.PEERS:
       return { kind, peers: list(a).map((e) => { const [id, port, addrs] = list(e); return typeof id === 'string' && isCount(port) && Array.isArray(addrs) && addrs.every((x) => typeof x === 'string') ? { id, port, addresses: addrs as string[] } : bad('PEERS entry') }) }
+    case MSG.ACK:
+      return {
+        kind,
+        entries: list(a).map((e) => {
+          const [hops, ack] = list(e)
+          return isCount(hops) && isBytes(ack) && ack.length <= MAX_ACK_BYTES ? { hops, ack } : bad('ACK entry')
+        })
+      }
     default:
       return bad(`unknown kind ${String(kind)}`)
   }

@@ -9,7 +9,9 @@ import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { dispatch, ingest, release, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
+import { dispatch, ingest, release, sendAcks, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
+import { DURABLE_FILTER, type Ack } from './ack.js'
+import { AckState, type AckInit } from './acks.js'
 import { History } from './history.js'
 import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
 import { InterestIntake } from './intake.js'
@@ -104,6 +106,8 @@ export interface RouterInit extends Pick<VerifierInit,
   score?: ScoreInit
   /** Most frames of one neighbour's held while their signer's key is asked for (default 256). */
   maxHeldPerPeer?: number
+  /** End-to-end acknowledgements: how often a durable subscriber acks, and the bounds of the ack tables (acks.ts). */
+  acks?: AckInit
 }
 
 /** Most unanswered WANTs remembered per neighbour (the oldest is then counted as broken). */
@@ -129,6 +133,8 @@ export interface RouterEvents {
   'peer:banned': [info: BanInfo]
   /** A second, different, validly signed frame for an (origin, seq): two devices hold one key. */
   clone: [info: CloneInfo]
+  /** A verified end-to-end ack of this node's frames from a durable subscriber (ack.ts). */
+  ack: [ack: Ack]
 }
 
 export interface BanInfo { peer: DeviceId, score: number, until: number, bans: number, code: 'ERR_PEER_SCORE' }
@@ -152,6 +158,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly wantedAt = new Map<DeviceId, number>()
   readonly scores: PeerScores
   readonly origins: OriginBudgets
+  readonly acks: AckState
   readonly #budgets: Budgets
   readonly #keys: KeyPair
   readonly #ed: Ed25519 | undefined
@@ -163,6 +170,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   #stopSync: (() => void) | undefined
   #stopRefresh: (() => void) | undefined
   #stopDecay: (() => void) | undefined
+  #stopAcks: (() => void) | undefined
   #running = false
 
   constructor (init: RouterInit, components: RouterComponents) {
@@ -205,6 +213,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       holdMs: init.keyWait
     }, { clock: this.clock, ed25519: components.ed25519 })
     this.history = new History({ perOrigin, maxBytes: init.historyBytes })
+    const ackWindow = Math.max(init.replayWindow ?? 1024, perOrigin)
+    this.acks = new AckState({ ...init.acks, window: ackWindow }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
     this.verifier.learnKey(components.keys.publicKey)
     const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
     const bytesPerNeighbour = init.maxInterestBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour
@@ -216,6 +226,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   }
 
   get running (): boolean { return this.#running }
+  get ed25519 (): Ed25519 | undefined { return this.#ed }
 
   start (): void {
     if (this.#running) return
@@ -223,6 +234,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#stopSync = every(this.clock, this.options.syncInterval, () => { sync(this) })
     this.#stopRefresh = every(this.clock, this.options.interestRefresh, () => { this.#refreshInterest() })
     this.#stopDecay = every(this.clock, this.scores.params.decayInterval, () => { this.#tick() })
+    this.#stopAcks = every(this.clock, this.acks.options.intervalMs, () => { this.#sendAcks() })
   }
 
   stop (): void {
@@ -231,6 +243,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#stopSync?.()
     this.#stopRefresh?.()
     this.#stopDecay?.()
+    this.#stopAcks?.()
+    this.acks.clear()
     for (const timer of this.#timers) this.clock.clearTimeout(timer)
     this.#timers.clear()
     this.#advertiseScheduled = false
@@ -263,20 +277,47 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   }
 
   /** Subscribes; the filter is declared to the mesh (INTEREST) so matching readings are routed here. */
-  subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number } = {}): Subscription {
+  subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number, durable?: boolean } = {}): Subscription {
     validateFilter(filter)
-    if (!this.interest.localFilters.includes(filter)) checkDeclarable([...this.interest.localFilters, filter])
+    const durable = options.durable === true
+    const adding = [filter, ...(durable ? [DURABLE_FILTER] : [])].filter((f) => !this.interest.localFilters.includes(f))
+    if (adding.length > 0) checkDeclarable([...this.interest.localFilters, ...adding])
     const sub: Subscription = new Subscription(filter, {
-      ...options,
+      signal: options.signal,
+      buffer: options.buffer,
       onClose: () => {
-        if (this.#subs.delete(sub) && this.#running && this.interest.setLocal(filter, -1)) this.advertise([this.id])
+        if (!this.#subs.delete(sub) || !this.#running) return
+        if (durable) this.acks.durable--
+        const changed = this.interest.setLocal(filter, -1)
+        const durableChanged = durable && this.interest.setLocal(DURABLE_FILTER, -1)
+        if (changed || durableChanged) this.advertise([this.id])
       }
     })
     if (!sub.closed) {
       this.#subs.add(sub)
-      if (this.interest.setLocal(filter, 1)) this.advertise([this.id])
+      if (durable) this.acks.durable++
+      const changed = this.interest.setLocal(filter, 1)
+      // A durable subscriber says so in its signed declaration (ack.ts DURABLE_FILTER): origins then keep their frames until it acks them.
+      const durableChanged = durable && this.interest.setLocal(DURABLE_FILTER, 1)
+      if (changed || durableChanged) this.advertise([this.id])
     }
     return sub
+  }
+
+  /**
+   * Offers one of this node's own frames again (a device re-offering what its durable subscribers
+   * have not acknowledged): back into the history if it was evicted, and announced in the next
+   * DIGEST, so each neighbour on the way asks (WANT) for it only if it lacks it. False for a
+   * frame of another origin, or one this node never accepted.
+   */
+  reoffer (frame: Uint8Array): boolean {
+    const decoded = this.verifier.decode(frame)
+    if (!decoded.ok || decoded.frame.origin !== this.id) return false
+    const { seq } = decoded.frame
+    if (this.verifier.replay.check(this.id, seq) === 'ok') return false // never accepted here: inject it instead
+    if (this.history.get(this.id, seq) === undefined) this.history.add(this.id, { seq, bytes: frame.slice(), hops: 0 })
+    this.changed.add(this.id)
+    return true
   }
 
   /**
@@ -389,6 +430,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
 
   deliver (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined): void {
     this.counters.delivered++
+    this.acks.accepted(frame.origin, from)
     const delivery: Delivery = {
       topic: frameTopic(this.fleet, frame.origin, frame.topic),
       origin: frame.origin,
@@ -455,6 +497,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   emitHello (info: { peer: DeviceId, fleet: string, port: number, addresses: string[] }): void { this.emit('hello', info) }
   emitPeers (peers: PeerEntry[], from: DeviceId): void { this.emit('peers', peers, from) }
   closeLink (state: LinkState): void { state.link.destroy() }
+  emitAck (ack: Ack): void { this.emit('ack', ack) }
 
   // ---- internals ----
 
@@ -465,6 +508,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.scores.linked(state.peer, false, this.clock.now())
     this.digestDue.delete(state.peer)
     this.intake.dropVia(state.peer)
+    this.acks.forgetVia(state.peer)
     const changed = this.interest.dropVia(state.peer)
     if (changed.length > 0) this.advertise(changed)
     this.emit('link:close', state.peer)
@@ -549,6 +593,15 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       }
       if (broken > 0) this.observe(state.peer, 'brokenPromise', broken)
     }
+  }
+
+  /** A durable subscriber's tick: the acks due, signed and sent towards their origins (acks.ts, handlers/ack.ts). */
+  #sendAcks (): void {
+    if (this.acks.durable <= 0) return
+    const replay = this.verifier.replay
+    const reachable = (origin: DeviceId): boolean => this.links.has(origin) || this.links.has(this.acks.upstream(origin) ?? ('' as DeviceId))
+    const due = this.acks.due({ high: (o) => replay.high(o), missing: (o, from, to, limit) => replay.missing(o, from, to, limit) }, reachable)
+    if (due.length > 0) sendAcks(this, due, 1)
   }
 
   #refreshInterest (): void {

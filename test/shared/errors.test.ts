@@ -91,6 +91,7 @@ const rows: Record<ErrorCode, Row> = {
   ERR_HOP_LIMIT: { where: 'mesh/routing' },
   ERR_BAD_DECLARATION: { where: 'mesh/routing (INTEREST declarations: test/mesh/interest.test.ts)' },
   ERR_ROUTE_PROOF: { where: 'mesh/routing (INTEREST hash chains: test/mesh/interest.test.ts)' },
+  ERR_BAD_ACK: { where: 'mesh/routing (end-to-end ACKs, mesh/routing/ack.ts: test/mesh/acks.test.ts)' },
   ERR_TABLE_FULL: { where: 'mesh/routing (interest table and intake), mesh/node.ts (peer candidates)' },
   ERR_OVER_BUDGET: { where: 'mesh/routing (per-peer budgets, mesh/routing/budget.ts)' },
   ERR_PEER_SCORE: { where: 'mesh/routing (peer scoring, mesh/routing/score.ts)' },

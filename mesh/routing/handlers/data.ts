@@ -103,6 +103,7 @@ function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array
   }
   ctx.counters.duplicates++
   ctx.observe(from, 'duplicate')
+  ctx.acks.seen(frame.origin) // a durable subscriber answers a re-offer of what it holds (acks.ts)
   return DUPLICATE
 }
 

@@ -1,0 +1,160 @@
+import { type Clock, type DeviceId, type Ed25519, type KeyPair } from '../../shared/index.js'
+import { ackOf, signAck, type Ack } from './ack.js'
+
+/**
+ * The acknowledgement state of one node (ack.ts is the wire format, handlers/ack.ts the handler):
+ *
+ * - as a **durable subscriber**: which origins delivered something since their last ack (`due`),
+ *   and which were active lately (`active`, refreshed every `refreshMs` for `lingerMs`, so a lost
+ *   ack is sent again and an origin that only re-sends old frames is answered);
+ * - as a **relay**: where each origin's frames came from (`upstream`: the reverse path an ack
+ *   takes), and the newest ack forwarded per (subscriber, origin) (`seen`: an ack goes on once);
+ * - as an **origin**: nothing here; the router emits each verified ack addressed to it.
+ *
+ * Every table is bounded (least recently used first out), whatever peers send.
+ */
+
+export interface AckInit {
+  /**
+   * How often a durable subscriber sends the acks due, ms (default 50): an ack follows a frame within
+   * about this delay (TCP's delayed ACK, RFC 1122 §4.2.3.2, waits up to 500 ms; an outbox frees up
+   * sooner with less), and one origin costs at most one signature per interval however fast it sends.
+   */
+  intervalMs?: number
+  /** A durable subscriber sends the ack of an active origin again this often, ms (default 5000). */
+  refreshMs?: number
+  /** How long an origin counts as active after its last frame, ms (default 120,000). */
+  lingerMs?: number
+  /** Most origins in each table (default 4096). */
+  maxOrigins?: number
+  /** Most (subscriber, origin) pairs whose last forwarded ack is remembered (default 4096). */
+  maxPairs?: number
+}
+
+export const ACK_DEFAULTS = { intervalMs: 50, refreshMs: 5000, lingerMs: 120_000, maxOrigins: 4096, maxPairs: 4096 } as const
+
+/** Most acks one tick of a durable subscriber signs (one ACK message's worth). */
+export const ACKS_PER_TICK = 200
+
+export interface AckSource {
+  /** Highest number held of `origin`, if any. */
+  high: (origin: DeviceId) => number | undefined
+  /** Numbers in [from, to] not held and still inside the replay window, ascending, at most `limit`. */
+  missing: (origin: DeviceId, from: number, to: number, limit: number) => number[]
+}
+
+export class AckState {
+  readonly options: Required<AckInit>
+  /** Local durable subscriptions (counted). */
+  durable = 0
+  readonly #keys: KeyPair
+  readonly #clock: Clock
+  readonly #ed: Ed25519 | undefined
+  readonly #window: number
+  readonly #due = new Set<DeviceId>()
+  /** origin → last delivery (clock.now()), oldest first. */
+  readonly #active = new Map<DeviceId, number>()
+  /** origin → when its ack was last sent. */
+  readonly #sent = new Map<DeviceId, number>()
+  /** origin → the neighbour its last accepted frame came from, oldest first. */
+  readonly #upstream = new Map<DeviceId, DeviceId>()
+  /** `${subscriber} ${origin}` → time of the newest ack forwarded or taken. */
+  readonly #seen = new Map<string, number>()
+  #time = 0
+
+  constructor (init: AckInit & { window: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
+    this.options = {
+      intervalMs: init.intervalMs ?? ACK_DEFAULTS.intervalMs,
+      refreshMs: init.refreshMs ?? ACK_DEFAULTS.refreshMs,
+      lingerMs: init.lingerMs ?? ACK_DEFAULTS.lingerMs,
+      maxOrigins: Math.max(1, init.maxOrigins ?? ACK_DEFAULTS.maxOrigins),
+      maxPairs: Math.max(1, init.maxPairs ?? ACK_DEFAULTS.maxPairs)
+    }
+    this.#window = init.window
+    this.#keys = components.keys
+    this.#clock = components.clock
+    this.#ed = components.ed25519
+  }
+
+  /** A frame of `origin` was accepted here, from neighbour `from` (undefined: injected). */
+  accepted (origin: DeviceId, from: DeviceId | undefined): void {
+    if (origin === this.#keys.id) return
+    if (from !== undefined) touch(this.#upstream, origin, from, this.options.maxOrigins)
+    this.seen(origin)
+  }
+
+  /** A frame of `origin` reached this node (first copy or duplicate): a durable subscriber owes it an ack. */
+  seen (origin: DeviceId): void {
+    if (this.durable <= 0 || origin === this.#keys.id) return
+    if (this.#due.size < this.options.maxOrigins) this.#due.add(origin)
+    touch(this.#active, origin, this.#clock.now(), this.options.maxOrigins)
+  }
+
+  /** The neighbour towards `origin` (the reverse path of its frames), if known. */
+  upstream (origin: DeviceId): DeviceId | undefined { return this.#upstream.get(origin) }
+
+  /** The neighbour went away: its reverse paths with it. Costs O(origins); links close rarely. */
+  forgetVia (peer: DeviceId): void {
+    for (const [origin, via] of this.#upstream) if (via === peer) this.#upstream.delete(origin)
+  }
+
+  /**
+   * True (and remembered) when `ack` is newer than every ack of its (subscriber, origin) seen
+   * here: an ack is forwarded and taken once, and an old one replayed is refused.
+   */
+  fresh (ack: Pick<Ack, 'subscriber' | 'origin' | 'time'>): boolean {
+    const key = `${ack.subscriber} ${ack.origin}`
+    const last = this.#seen.get(key)
+    return last === undefined || ack.time > last
+  }
+
+  remember (ack: Pick<Ack, 'subscriber' | 'origin' | 'time'>): void {
+    touch(this.#seen, `${ack.subscriber} ${ack.origin}`, ack.time, this.options.maxPairs)
+  }
+
+  /**
+   * One tick of a durable subscriber: signs the acks due, then refreshes active origins not acked
+   * for `refreshMs`; at most ACKS_PER_TICK signatures. Returns [origin, signed ack] pairs.
+   */
+  due (source: AckSource, reachable: (origin: DeviceId) => boolean): Array<[DeviceId, Uint8Array]> {
+    if (this.durable <= 0) { this.#due.clear(); return [] }
+    const now = this.#clock.now()
+    const origins: DeviceId[] = []
+    for (const origin of this.#due) {
+      if (origins.length >= ACKS_PER_TICK) break
+      this.#due.delete(origin)
+      origins.push(origin)
+    }
+    for (const [origin, at] of this.#active) {
+      if (origins.length >= ACKS_PER_TICK) break
+      if (now - at > this.options.lingerMs) { this.#active.delete(origin); this.#sent.delete(origin); continue }
+      if (now - (this.#sent.get(origin) ?? -Infinity) >= this.options.refreshMs && !origins.includes(origin)) origins.push(origin)
+    }
+    const out: Array<[DeviceId, Uint8Array]> = []
+    for (const origin of origins) {
+      if (!reachable(origin)) continue // no reverse path yet: refreshed once its frames come through a link
+      const high = source.high(origin)
+      if (high === undefined || high < 0) continue
+      const ack = ackOf(high, source.missing(origin, Math.max(0, high - this.#window + 1), high - 1, this.#window))
+      this.#time = Math.max(this.#time + 1, Math.floor(this.#clock.wall()))
+      out.push([origin, signAck({ keys: this.#keys, origin, high: ack.high, holes: ack.holes, time: this.#time, ed25519: this.#ed })])
+      touch(this.#sent, origin, now, this.options.maxOrigins)
+    }
+    return out
+  }
+
+  clear (): void {
+    this.#due.clear()
+    this.#active.clear()
+    this.#sent.clear()
+    this.#upstream.clear()
+    this.#seen.clear()
+  }
+}
+
+/** Sets `key` as the most recent entry of `map`, evicting the oldest past `max`. */
+function touch<K, V> (map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > max) map.delete(map.keys().next().value as K)
+}

@@ -1,0 +1,146 @@
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { encodeCbor, signSign1, ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes } from '../../shared/index.js'
+import type { Ack } from '../../mesh/index.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
+import { ACK_CONTENT_FORMAT, MAX_HOLES, ackOf, covers, peekAck, signAck, verifyAck } from '../../mesh/routing/ack.js'
+import { MSG, decodeMessage, encodeMessage } from '../../mesh/routing/messages.js'
+import { addr, linked, seededKeys, startNode, until, Inbox } from '../helpers/memory-mesh.js'
+
+const gw = seededKeys(1)
+const dev = seededKeys(2)
+const relay = seededKeys(3)
+
+describe('end-to-end ACK: wire format (mesh/routing/ack.ts)', () => {
+  it('signs, parses and verifies; another key, a flipped byte or another content type fail', () => {
+    const bytes = signAck({ keys: gw, origin: dev.id, high: 100, holes: [[10, 12], [50, 50]], time: 7 })
+    const peeked = peekAck(bytes)
+    if (!peeked.ok) throw new Error(peeked.code)
+    expect(peeked.ack).toEqual({ subscriber: gw.id, origin: dev.id, high: 100, holes: [[10, 12], [50, 50]], time: 7 })
+    expect(verifyAck(peeked, gw.publicKey)).toBe(true)
+    expect(verifyAck(peeked, relay.publicKey)).toBe(false)
+    const flipped = bytes.slice()
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1
+    const again = peekAck(flipped)
+    expect(again.ok && verifyAck(again, gw.publicKey)).toBe(false)
+    // A relay signing an ack in the subscriber's name: its own key does not verify as the subscriber's.
+    const forged = signAck({ keys: { ...relay, id: gw.id }, origin: dev.id, high: 1e9, holes: [], time: 8 })
+    const f = peekAck(forged)
+    expect(f.ok && f.ack.subscriber === gw.id && verifyAck(f, gw.publicKey)).toBe(false)
+  })
+
+  it('refuses malformed acks with ERR_BAD_ACK (holes out of order, at or above high, too many; wrong content type)', () => {
+    const sign = (payload: unknown, type = ACK_CONTENT_FORMAT): Uint8Array => signSign1({
+      protectedHeader: new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_CONTENT_TYPE, type], [HEADER_KID, deviceIdToBytes(gw.id)]]),
+      payload: encodeCbor(payload),
+      secretKey: gw.secretKey
+    })
+    const origin = deviceIdToBytes(dev.id)
+    const code = (b: Uint8Array): string | undefined => { const p = peekAck(b); return p.ok ? undefined : p.code }
+    expect(code(sign([origin, 10, [[5, 6]], 1]))).toBeUndefined()
+    expect(code(sign([origin, 10, [[5, 6]], 1], 65_000))).toBe('ERR_BAD_ACK')
+    expect(code(sign([origin, 10, [[5, 6], [4, 4]], 1]))).toBe('ERR_BAD_ACK')
+    expect(code(sign([origin, 10, [[5, 10]], 1]))).toBe('ERR_BAD_ACK')
+    expect(code(sign([origin, 10, [[6, 5]], 1]))).toBe('ERR_BAD_ACK')
+    expect(code(sign([origin.subarray(1), 10, [], 1]))).toBe('ERR_BAD_ACK')
+    expect(code(sign([origin, 10, [], -1]))).toBe('ERR_BAD_ACK')
+    const many = Array.from({ length: MAX_HOLES + 1 }, (_, i) => [i * 2, i * 2])
+    expect(code(sign([origin, 100, many, 1]))).not.toBeUndefined()
+    expect(code(new Uint8Array(600))).toBe('ERR_BAD_ACK')
+  })
+
+  it('ackOf lists the holes below high and lowers high below the first range that does not fit', () => {
+    expect(ackOf(10, [])).toEqual({ high: 10, holes: [] })
+    expect(ackOf(10, [2, 3, 4, 7])).toEqual({ high: 10, holes: [[2, 4], [7, 7]] })
+    const missing = Array.from({ length: MAX_HOLES + 3 }, (_, i) => i * 3)
+    const ack = ackOf(1000, missing)
+    expect(ack.holes).toHaveLength(MAX_HOLES)
+    expect(ack.high).toBe(MAX_HOLES * 3 - 1)
+    for (const seq of missing) expect(covers(ack, seq)).toBe(false)
+    expect(covers(ack, 1)).toBe(true)
+    expect(covers(ack, ack.high + 1)).toBe(false)
+  })
+
+  it('ACK messages round-trip through the routing codec, and oversized entries are refused', () => {
+    const ack = signAck({ keys: gw, origin: dev.id, high: 5, holes: [], time: 1 })
+    expect(decodeMessage(encodeMessage({ kind: MSG.ACK, entries: [{ hops: 2, ack }] }))).toEqual({ kind: MSG.ACK, entries: [{ hops: 2, ack }] })
+    expect(() => decodeMessage(encodeMessage({ kind: MSG.ACK, entries: [{ hops: 2, ack: new Uint8Array(513) }] }))).toThrow(/ACK entry/)
+  })
+})
+
+describe('end-to-end ACK over memory links', () => {
+  it('a durable subscriber acks through a relay; the origin hears it, signed; a non-durable subscriber acks nothing', async () => {
+    const net = createMemoryNetwork({ seed: 11 })
+    const g = await startNode(net, 'g', gw, [], { routing: { acks: { intervalMs: 50 } } })
+    const r = await startNode(net, 'r', relay, [addr(g)])
+    const d = await startNode(net, 'd', dev, [addr(r)])
+    await linked(r, g.id, d.id)
+    const sub = g.subscribe('iotmesh/#', { durable: true, buffer: 1000 })
+    onTestFinished(() => sub.close())
+    const watcher = new Inbox(r) // a plain subscriber on the relay: it acknowledges nothing
+    await until(() => d.interest().some((s) => s.subscriber === g.id && s.durable === true), 'the durable declaration at the device')
+    expect(d.interest().find((s) => s.subscriber === r.id)?.durable).toBeUndefined()
+    const acks: Ack[] = []
+    d.on('ack', (a) => acks.push(a))
+    let last = 0
+    for (let i = 0; i < 20; i++) last = d.publish('telemetry', [{ n: 'i', v: i }]).seq
+    await until(() => acks.some((a) => a.high >= last), 'an ack of the last frame')
+    expect(acks.every((a) => a.subscriber === g.id && a.origin === d.id)).toBe(true)
+    expect(acks.at(-1)?.holes.every(([, to]) => to < (acks.at(-1)?.high ?? 0))).toBe(true)
+    expect(r.counters.acksIn).toBeGreaterThan(0) // verified at the relay before it went on
+    expect(r.counters.acksOut).toBeGreaterThan(0)
+    expect(watcher.from(d.id).length).toBeGreaterThanOrEqual(20)
+  })
+
+  it('a relay refuses an ack whose signature is not the subscriber\'s, and blames the neighbour that sent it', async () => {
+    const net = createMemoryNetwork({ seed: 12 })
+    const g = await startNode(net, 'g', gw, [], { routing: { acks: { intervalMs: 50 } } })
+    const d = await startNode(net, 'd', dev, [addr(g)])
+    await linked(d, g.id)
+    const sub = g.subscribe('iotmesh/#', { durable: true })
+    onTestFinished(() => sub.close())
+    await until(() => d.interest().some((s) => s.subscriber === g.id && s.durable === true), 'the durable declaration at the device')
+    // A raw node that links to the device and sends it a forged ack in the gateway's name.
+    const liar = seededKeys(9)
+    const transport = net.createTransport({}, { keys: liar })
+    onTestFinished(async () => { await transport.close() })
+    const link = await transport.dial({ host: d.address?.host ?? 'd', port: d.address?.port ?? 0 })
+    const acks: Ack[] = []
+    d.on('ack', (a) => acks.push(a))
+    const forged = signAck({ keys: { ...liar, id: gw.id }, origin: dev.id, high: 1e9, holes: [], time: Date.now() * 2 })
+    link.send(encodeMessage({ kind: MSG.ACK, entries: [{ hops: 1, ack: forged }] }))
+    link.send(encodeMessage({ kind: MSG.ACK, entries: [{ hops: 1, ack: Uint8Array.of(1, 2, 3) }] }))
+    await until(() => (d.counters.rejected.ERR_BAD_SIGNATURE ?? 0) >= 1, 'the forged ack refused')
+    await until(() => Object.keys(d.counters.rejected).some((c) => c !== 'ERR_BAD_SIGNATURE'), 'the malformed ack refused')
+    expect(acks).toEqual([])
+    expect(d.peers().find((p) => p.id === liar.id)?.score?.score ?? 0).toBeLessThan(0)
+  })
+
+  it('bounded: a replayed ack is taken once, an ack of a subscriber that never declared itself durable goes nowhere, unverified', async () => {
+    const net = createMemoryNetwork({ seed: 13 })
+    const g = await startNode(net, 'g', gw, [], { routing: { acks: { intervalMs: 50 } } })
+    const d = await startNode(net, 'd', dev, [addr(g)])
+    await linked(d, g.id)
+    const sub = g.subscribe('iotmesh/#', { durable: true })
+    onTestFinished(() => sub.close())
+    await until(() => d.interest().some((s) => s.subscriber === g.id && s.durable === true), 'the durable declaration at the device')
+    const liar = seededKeys(10)
+    const transport = net.createTransport({}, { keys: liar })
+    onTestFinished(async () => { await transport.close() })
+    const link = await transport.dial({ host: d.address?.host ?? 'd', port: d.address?.port ?? 0 })
+    const acks: Ack[] = []
+    d.on('ack', (a) => acks.push(a))
+    // A genuine ack, sent 50 times: taken once.
+    const genuine = signAck({ keys: gw, origin: dev.id, high: 3, holes: [], time: Date.now() * 4 })
+    for (let i = 0; i < 50; i++) link.send(encodeMessage({ kind: MSG.ACK, entries: [{ hops: 1, ack: genuine }] }))
+    await until(() => acks.some((a) => a.high === 3), 'the genuine ack')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(acks.filter((a) => a.high === 3)).toHaveLength(1)
+    // 200 acks signed by a node the device knows of no durable declaration for: refused before any signature check.
+    const strangers = Array.from({ length: 200 }, (_, i) => ({ hops: 1, ack: signAck({ keys: liar, origin: dev.id, high: i, holes: [], time: i + 1 }) }))
+    const before = d.counters.rejected.ERR_UNKNOWN_SIGNER ?? 0
+    link.send(encodeMessage({ kind: MSG.ACK, entries: strangers }))
+    await until(() => (d.counters.rejected.ERR_UNKNOWN_SIGNER ?? 0) >= before + 200, 'the strangers\' acks refused')
+    expect(acks.filter((a) => a.subscriber === liar.id)).toEqual([])
+    expect(d.counters.rejected.ERR_BAD_SIGNATURE ?? 0).toBe(0)
+  })
+})
