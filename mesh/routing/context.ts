@@ -34,7 +34,8 @@ export interface LinkState {
 }
 
 /** A WANT sent: the ranges asked for, by origin, and when it counts as broken. */
-export interface WantPromise { ranges: Map<DeviceId, Array<[number, number]>>, deadline: number }
+/** A WANT sent; `kept` once a frame it asked for arrived (it stays until its deadline: what it asked for is exempt from the origin rate). */
+export interface WantPromise { ranges: Map<DeviceId, Array<[number, number]>>, deadline: number, kept: boolean }
 
 /** A frame from an unknown signer, held while its key is asked for (`via`: the link it came by). */
 export interface HeldFrame { bytes: Uint8Array, hops: number, from: DeviceId | undefined, via?: LinkState }

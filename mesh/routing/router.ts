@@ -573,11 +573,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       else list.push([from, to])
       frames += to - from + 1
     }
-    if (state.promises.length >= MAX_PROMISES) {
-      state.promises.shift()
-      this.observe(state.peer, 'brokenPromise')
-    }
-    state.promises.push({ ranges, deadline: now + this.scores.params.promiseMs })
+    if (state.promises.length >= MAX_PROMISES && state.promises.shift()?.kept === false) this.observe(state.peer, 'brokenPromise')
+    state.promises.push({ ranges, deadline: now + this.scores.params.promiseMs, kept: false })
     state.budget.credit('data', Math.min(frames, this.options.wantBudget), this.options.wantBudget, now)
   }
 
@@ -588,8 +585,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     for (const state of [...this.links.values()]) {
       let broken = 0
       while (state.promises.length > 0 && (state.promises[0] as { deadline: number }).deadline <= now) {
-        state.promises.shift()
-        broken++
+        if (state.promises.shift()?.kept === false) broken++
       }
       if (broken > 0) this.observe(state.peer, 'brokenPromise', broken)
     }

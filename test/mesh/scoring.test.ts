@@ -201,6 +201,25 @@ describe('peer score: a neighbour that sends what no honest node sends is discon
     expect(s.b.links.has(s.a.id)).toBe(true)
   })
 
+  it('frames it asked for (WANT) are exempt from the origin rate: a device\'s backlog after an outage is taken in whole', async () => {
+    const s = await stage(27, { originRate: { rate: 10, burst: 20 } })
+    const frames = Array.from({ length: 300 }, (_, i) => encodeFrame({ keys: s.attackerKeys, seq: i + 1, records: [{ n: 'x', v: i }] }))
+    // The neighbour announces 300 frames of its own (15 times the burst); b asks for them, and gets them.
+    await push(s.link, encodeMessage({ kind: MSG.DIGEST, full: true, entries: [{ kid: deviceIdToBytes(s.attackerKeys.id), low: 1, high: 300 }] }))
+    await until(() => s.heard.some((m) => m.kind === MSG.WANT), 'a WANT from b')
+    const want = s.heard.find((m) => m.kind === MSG.WANT) as Extract<RoutingMessage, { kind: typeof MSG.WANT }>
+    const { from, to } = want.entries[0] as { from: number, to: number }
+    for (let seq = from; seq <= to; seq++) await push(s.link, encodeData(1, frames[seq - 1] as Uint8Array))
+    await s.inbox.waitFor(s.attackerKeys.id, to - from + 1)
+    expect(s.b.counters.rejected.ERR_OVER_BUDGET ?? 0).toBe(0)
+    expect(s.b.links.has(s.attackerKeys.id)).toBe(true)
+    // The same numbers of frames unasked: past the burst they are refused, and the sender is disconnected.
+    const banned = s.b.next('peer:banned', { signal: AbortSignal.timeout(10_000) })
+    for (let i = 0; i < 300 && s.link.open; i++) await push(s.link, encodeData(1, encodeFrame({ keys: s.attackerKeys, seq: 1000 + i, records: [{ n: 'x', v: i }] })))
+    expect((await banned)[0].peer).toBe(s.attackerKeys.id)
+    expect(s.b.counters.rejected.ERR_OVER_BUDGET).toBeGreaterThan(0)
+  })
+
   it('DIGESTs announcing frames it never sends: each WANT unanswered is a broken promise, and they add up to a ban', async () => {
     const s = await stage(25, { score: { promiseMs: 100, decayInterval: 50 } })
     await s.honest()

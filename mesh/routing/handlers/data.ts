@@ -47,11 +47,12 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   if (!decoded.ok) return refuse(ctx, { code: decoded.refusal.code, from }, 'invalid')
   const frame = decoded.frame
   const { origin, seq } = frame
-  if (state !== undefined && state.promises.length > 0) fulfil(state, origin, seq)
+  const asked = state !== undefined && state.promises.length > 0 && fulfil(state, origin, seq)
   if (origin === ctx.id && from !== undefined) return ownFrame(ctx, frame, bytes, from)
   // An origin over its rate (budget.ts OriginBudgets): refused before its signature is checked, and
-  // the neighbour that sent it is blamed (an honest relay forwards no more than it accepted).
-  if (from !== undefined && !ctx.origins.allows(origin, ctx.clock.now())) return refuse(ctx, { code: 'ERR_OVER_BUDGET', origin, seq, from }, 'overBudget')
+  // the neighbour that sent it is blamed (an honest relay forwards no more than it accepted). Frames
+  // this node asked for (WANT: catch-up, a device's outbox offered again after an outage) are exempt.
+  if (from !== undefined && !asked && !ctx.origins.allows(origin, ctx.clock.now())) return refuse(ctx, { code: 'ERR_OVER_BUDGET', origin, seq, from }, 'overBudget')
   const held: HeldFrame = { bytes: bytes.slice(), hops, from, ...(state === undefined ? {} : { via: state }) }
   const mayHold = state === undefined || state.held < ctx.options.maxHeldPerPeer
   const admission = ctx.verifier.admit(frame, mayHold
@@ -138,10 +139,18 @@ function refuse (ctx: RouterContext, info: DropInfo, blame: ScoreEvent | undefin
   return { verdict: 'refused', code: info.code }
 }
 
-/** A frame from a neighbour we sent WANTs to: the first WANT whose ranges hold it is answered. */
-function fulfil (state: LinkState, origin: DeviceId, seq: number): void {
-  const index = state.promises.findIndex((p) => p.ranges.get(origin)?.some(([from, to]) => seq >= from && seq <= to) === true)
-  if (index >= 0) state.promises.splice(index, 1)
+/**
+ * A frame from a neighbour we sent WANTs to: the first WANT not yet answered whose ranges hold it is
+ * kept (score.ts: broken promises). True when any WANT still open holds it: the frame was asked for.
+ */
+function fulfil (state: LinkState, origin: DeviceId, seq: number): boolean {
+  let asked = false
+  for (const p of state.promises) {
+    if (p.ranges.get(origin)?.some(([from, to]) => seq >= from && seq <= to) !== true) continue
+    asked = true
+    if (!p.kept) { p.kept = true; break }
+  }
+  return asked
 }
 
 /** Frames held for a signer whose key just arrived: admitted again, in arrival order. */
