@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,6 +24,23 @@ const DEVICES = [81, 82, 83, 84].map(seededKeys)
 describeNet('gateway SIGKILL and restart under load (real process, SQLite state)', () => {
   it('is built (npm test builds dist/ first; run `npm run build` before test/run.sh alone)', () => {
     expect(built).toBe(true)
+  })
+
+  it.runIf(built)('--data-dir, --database and --memory exclude each other; --database takes a postgres:// URL (exit 2, ERR_BAD_ARGUMENT)', async () => {
+    const run = async (...args: string[]): Promise<{ code: number | null, stderr: string }> => {
+      const child = spawn(process.execPath, [join(root, 'bin', 'iotmesh.js'), 'gateway', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      return { code, stderr }
+    }
+    const both = await run('--memory', '--data-dir', '/tmp/x')
+    expect(both.code).toBe(2)
+    expect(both.stderr).toMatch(/--data-dir and --memory exclude each other.*ERR_BAD_ARGUMENT/)
+    const mysql = await run('--database', 'mysql://u:secret@db/x')
+    expect(mysql.code).toBe(2)
+    expect(mysql.stderr).toMatch(/--database must be a postgres:\/\/ URL.*ERR_BAD_ARGUMENT/)
+    expect(mysql.stderr).not.toContain('secret')
   })
 
   it.runIf(built)('no acknowledged reading lost, none delivered twice downstream, captured replays refused', async () => {
