@@ -44,6 +44,8 @@ export class PostgresStore implements GatewayStore {
   readonly location: string
   readonly #init: PostgresStoreInit
   #pool: Pool | undefined
+  /** One connection for `record`: readings are written (and numbered) in the order they were accepted. */
+  #writer: Pool | undefined
 
   constructor (init: PostgresStoreInit) {
     this.#init = init
@@ -54,14 +56,20 @@ export class PostgresStore implements GatewayStore {
     if (this.#pool !== undefined) return
     const pg = await import('pg')
     const pool = new pg.default.Pool({ connectionString: this.#init.url, max: this.#init.poolSize ?? 4 }) as unknown as Pool
-    pool.on('error', () => {}) // an idle client's connection dropped: the pool makes a new one
+    const writer = new pg.default.Pool({ connectionString: this.#init.url, max: 1 }) as unknown as Pool
+    for (const p of [pool, writer]) p.on('error', () => {}) // an idle client's connection dropped: the pool makes a new one
     try {
-      for (const sql of schema('postgres')) await pool.query(sql)
+      // Several gateways may create the schema at once: one at a time (a transaction-level advisory lock).
+      await this.#inTransaction(pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(7460521)')
+        for (const sql of schema('postgres')) await client.query(sql)
+      })
     } catch (err) {
-      await pool.end().catch(() => {})
+      await Promise.allSettled([pool.end(), writer.end()])
       throw this.#error(err, 'open')
     }
     this.#pool = pool
+    this.#writer = writer
   }
 
   async load (options: { window: number, maxDevices: number }): Promise<{ origins: SavedOrigin[], devices: DeviceInfo[] }> {
@@ -77,7 +85,7 @@ export class PostgresStore implements GatewayStore {
   }
 
   async record (r: StoredReading, known: boolean): Promise<boolean> {
-    const rows = await this.#rows(RECORD, [this.#init.fleet, r.origin, r.seq, r.time, r.receivedAt, r.path, r.topic, Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength), known ? 1 : 0])
+    const rows = await this.#rows(RECORD, this.#writer, [this.#init.fleet, r.origin, r.seq, r.time, r.receivedAt, r.path, r.topic, Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength), known ? 1 : 0])
     return Number(rows[0]?.stored) === 1
   }
 
@@ -120,13 +128,15 @@ export class PostgresStore implements GatewayStore {
   }
 
   async close (): Promise<void> {
-    const pool = this.#pool
+    const pools = [this.#pool, this.#writer]
     this.#pool = undefined
-    await pool?.end()
+    this.#writer = undefined
+    await Promise.all(pools.map(async (pool) => { await pool?.end() }))
   }
 
-  async #rows (sql: string | undefined, params: unknown[]): Promise<Array<Record<string, unknown>>> {
-    const pool = this.#pool
+  async #rows (sql: string | undefined, ...args: [unknown[]] | [Pool | undefined, unknown[]]): Promise<Array<Record<string, unknown>>> {
+    const pool = args.length === 2 ? args[0] : this.#pool
+    const params = args.length === 2 ? args[1] : args[0]
     if (pool === undefined || sql === undefined) throw meshError('ERR_STORE', `the database ${this.location} is not open`)
     try {
       return (await pool.query(sql, params)).rows
@@ -138,6 +148,10 @@ export class PostgresStore implements GatewayStore {
   async #transaction<T> (work: (client: Client) => Promise<T>): Promise<T> {
     const pool = this.#pool
     if (pool === undefined) throw meshError('ERR_STORE', `the database ${this.location} is not open`)
+    return await this.#inTransaction(pool, work)
+  }
+
+  async #inTransaction<T> (pool: Pool, work: (client: Client) => Promise<T>): Promise<T> {
     let client: Client
     try { client = await pool.connect() } catch (err) { throw this.#error(err, 'use') }
     try {

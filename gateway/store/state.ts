@@ -99,6 +99,11 @@ export class GatewayState {
     }, known).then((stored) => { if (stored) this.counters.recorded++; else this.counters.alreadyStored++ }))
   }
 
+  /** Resolves when every write issued so far has settled (SQLite: at once; PostgreSQL: when committed). */
+  async settled (): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending])
+  }
+
   /** Applies retention now. */
   async prune (): Promise<number> {
     const deleted = await this.store.prune(this.#clock.wall(), this.#init.retention)

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { telemetryTopic } from '../../shared/index.js'
-import { DeviceRegistry, GatewayState, Ingest, SqliteStore, type GatewayStore, type Outcome, type Reading, type RetentionInit } from '../../gateway/index.js'
+import { DeviceRegistry, GatewayState, Ingest, PostgresStore, SqliteStore, type GatewayStore, type Outcome, type Reading, type RetentionInit } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { tempDir } from '../shared/support.js'
 import { makeFrame, seededKeys, startGateway } from './support.js'
@@ -10,11 +10,34 @@ const alice = seededKeys(71)
 const bob = seededKeys(72)
 const T0 = 1_767_225_600
 
-/** An ingest and a registry over the SQLite file `path`, as a gateway wires them (gateway/gateway.ts). */
-async function gatewayOn (path: string, options: { retention?: RetentionInit, replayWindow?: number } = {}): Promise<{ ingest: Ingest, devices: DeviceRegistry, state: GatewayState, store: GatewayStore, send: (keys: typeof alice, seq: number) => Outcome }> {
+/** PostgreSQL from Debian's packages, started by test/run.sh on a Unix socket (IOTMESH_PG_URL). */
+const PG_URL = process.env.IOTMESH_PG_URL
+
+/** A place for one test's state: a new SQLite file, or a new fleet in the shared PostgreSQL database. */
+type Place = () => GatewayStore
+const kinds: Array<[string, () => Promise<Place>]> = [
+  ['SQLite through libsql', async () => {
+    const path = join(await tempDir(), 'gateway.db')
+    return () => new SqliteStore({ path, fleet: 'default' })
+  }],
+  ...(PG_URL === undefined
+    ? []
+    : [['PostgreSQL through pg', async () => {
+        const fleet = `t${Math.random().toString(36).slice(2, 10)}`
+        return () => new PostgresStore({ url: PG_URL, fleet })
+      }] as [string, () => Promise<Place>]])
+]
+
+it('PostgreSQL runs where CI runs (test/run.sh starts it from the postgresql package)', () => {
+  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') expect(PG_URL).toBeDefined()
+  if (PG_URL === undefined) console.warn('iotmesh: IOTMESH_PG_URL is unset (PostgreSQL not installed?): the PostgreSQL store tests are skipped')
+})
+
+/** An ingest and a registry over a store of `place`, as a gateway wires them (gateway/gateway.ts). */
+async function gatewayOn (place: Place, options: { retention?: RetentionInit, replayWindow?: number } = {}): Promise<{ ingest: Ingest, devices: DeviceRegistry, state: GatewayState, store: GatewayStore, send: (keys: typeof alice, seq: number) => Outcome }> {
   const ingest = new Ingest({ ...(options.replayWindow === undefined ? {} : { replayWindow: options.replayWindow }) })
   const devices = new DeviceRegistry()
-  const store = new SqliteStore({ path, fleet: 'default' })
+  const store = place()
   const state = new GatewayState(store, { ...(options.retention === undefined ? {} : { retention: options.retention }), flushMs: 3_600_000, pruneMs: 3_600_000 }, { ingest, devices })
   ingest.on('reading', (r: Reading) => { state.record(r); devices.recordReading(r) })
   ingest.on('key', (k) => { devices.applyKey(k.deviceId, k.publicKey) })
@@ -25,15 +48,15 @@ async function gatewayOn (path: string, options: { retention?: RetentionInit, re
 
 const verdict = (o: Outcome): string => o.verdict === 'dropped' ? o.drop.reason : o.verdict
 
-describe('durable gateway state (SQLite through libsql)', () => {
+describe.each(kinds)('durable gateway state: %s', (_, makePlace) => {
   it('a restarted gateway refuses every frame it accepted before (replays, catch-up), knows the device, and accepts what is new', async () => {
-    const path = join(await tempDir(), 'gateway.db')
-    const first = await gatewayOn(path)
+    const place = await makePlace()
+    const first = await gatewayOn(place)
     first.ingest.learnKey(alice.publicKey, { source: 'status' })
     for (const seq of [1, 2, 3, 5, 8]) expect(verdict(first.send(alice, seq))).toBe('accepted')
     await first.state.stop()
 
-    const second = await gatewayOn(path)
+    const second = await gatewayOn(place)
     expect(second.state.counters).toMatchObject({ restoredOrigins: 1, restoredDevices: 1 })
     // No key learned in this run: the pinned key came back with the device; captured frames are duplicates.
     for (const seq of [1, 2, 3, 5, 8]) expect(verdict(second.send(alice, seq))).toBe('duplicate')
@@ -46,8 +69,8 @@ describe('durable gateway state (SQLite through libsql)', () => {
   })
 
   it('a frame below the restored window is too old; a stranger (a key nobody vouched for) is restored among strangers', async () => {
-    const path = join(await tempDir(), 'gateway.db')
-    const first = await gatewayOn(path, { replayWindow: 64 })
+    const place = await makePlace()
+    const first = await gatewayOn(place, { replayWindow: 64 })
     first.ingest.learnKey(alice.publicKey, { source: 'status' })
     first.ingest.learnKey(bob.publicKey, { source: 'mesh' }) // gossip: a stranger until it earns trust
     expect(verdict(first.send(alice, 1))).toBe('accepted')
@@ -55,7 +78,7 @@ describe('durable gateway state (SQLite through libsql)', () => {
     expect(verdict(first.send(bob, 7))).toBe('accepted')
     await first.state.stop()
 
-    const second = await gatewayOn(path, { replayWindow: 64 })
+    const second = await gatewayOn(place, { replayWindow: 64 })
     expect(verdict(second.send(alice, 1))).toBe('too_old')
     expect(second.ingest.verifier.known(alice.id)).toBe(true)
     expect(second.ingest.verifier.known(bob.id)).toBe(false)
@@ -65,29 +88,51 @@ describe('durable gateway state (SQLite through libsql)', () => {
   })
 
   it('retention by size and age keeps the newest readings, and what it pruned still counts as seen', async () => {
-    const path = join(await tempDir(), 'gateway.db')
-    const first = await gatewayOn(path, { retention: { maxReadings: 10 } })
+    const place = await makePlace()
+    const first = await gatewayOn(place, { retention: { maxReadings: 10 } })
     first.ingest.learnKey(alice.publicKey, { source: 'status' })
     for (let seq = 1; seq <= 30; seq++) first.send(alice, seq)
+    await first.state.settled()
     expect(await first.store.count()).toBe(30)
     expect(await first.state.prune()).toBe(20)
     expect((await first.store.history({ origin: alice.id, limit: 100 })).map((r) => r.seq)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30])
     await first.state.stop()
 
-    const second = await gatewayOn(path, { retention: { maxAgeMs: 0 } })
+    const second = await gatewayOn(place, { retention: { maxAgeMs: 0 } })
     for (const seq of [1, 15, 20, 30]) expect(verdict(second.send(alice, seq))).toBe('duplicate')
     expect(await second.state.prune()).toBe(10) // everything is older than 0 ms
     expect(await second.store.count()).toBe(0)
     await second.state.stop()
-    const third = await gatewayOn(path)
+    const third = await gatewayOn(place)
     expect(verdict(third.send(alice, 30))).toBe('duplicate')
     expect(verdict(third.send(alice, 31))).toBe('accepted')
     await third.state.stop()
   })
 
-  it('WAL and synchronous=NORMAL, as documented', async () => {
+  it('two gateways sharing the store: each reading stored once; a third, started after them, refuses what either accepted', async () => {
+    const place = await makePlace()
+    const a = await gatewayOn(place)
+    const b = await gatewayOn(place)
+    a.ingest.learnKey(alice.publicKey, { source: 'status' })
+    b.ingest.learnKey(alice.publicKey, { source: 'status' })
+    for (let seq = 1; seq <= 5; seq++) expect(verdict(a.send(alice, seq))).toBe('accepted')
+    await a.state.settled()
+    for (let seq = 3; seq <= 8; seq++) expect(verdict(b.send(alice, seq))).toBe('accepted') // b's window is its own
+    await a.state.stop()
+    await b.state.stop()
+    expect(a.state.counters).toMatchObject({ recorded: 5, alreadyStored: 0 })
+    expect(b.state.counters).toMatchObject({ recorded: 3, alreadyStored: 3 })
+    const c = await gatewayOn(place)
+    expect((await c.store.history({ origin: alice.id, limit: 100 })).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    for (let seq = 1; seq <= 8; seq++) expect(verdict(c.send(alice, seq))).toBe('duplicate')
+    await c.state.stop()
+  })
+})
+
+describe('the embedded store', () => {
+  it('the file is in WAL mode (synchronous is per connection: set at open, sqlite.ts)', async () => {
     const path = join(await tempDir(), 'gateway.db')
-    const { state } = await gatewayOn(path)
+    const { state } = await gatewayOn(() => new SqliteStore({ path, fleet: 'default' }))
     await state.stop()
     const { default: Libsql } = await import('libsql')
     const db = new Libsql(path)
@@ -96,16 +141,22 @@ describe('durable gateway state (SQLite through libsql)', () => {
   })
 })
 
-describeNet('history over HTTP from the store', () => {
+const locations: Array<[string, () => Promise<string>]> = [
+  ['SQLite', async () => join(await tempDir(), 'gateway.db')],
+  ...(PG_URL === undefined ? [] : [['PostgreSQL', async () => PG_URL] as [string, () => Promise<string>]])
+]
+
+describeNet.each(locations)('history over HTTP from the store (%s)', (_, location) => {
   it('since/until, cursor paging, step downsampling, and /readings from the store', async () => {
-    const path = join(await tempDir(), 'gateway.db')
-    const gateway = await startGateway({ http: { host: '127.0.0.1', port: 0 }, store: path })
+    const fleet = `h${Math.random().toString(36).slice(2, 10)}` // a fleet of its own in a shared database
+    const gateway = await startGateway({ fleet, http: { host: '127.0.0.1', port: 0 }, store: await location() })
     gateway.learnKey(alice.publicKey, { source: 'api' })
     // 120 readings one second apart from T0; temp = seq.
     for (let seq = 1; seq <= 120; seq++) {
-      const outcome = gateway.submit(telemetryTopic('default', alice.id), makeFrame(alice, seq, { time: T0 + seq - 1, records: [{ n: 'temp', u: 'Cel', v: seq }] }), { path: 'broker' })
+      const outcome = gateway.submit(telemetryTopic(fleet, alice.id), makeFrame(alice, seq, { time: T0 + seq - 1, records: [{ n: 'temp', u: 'Cel', v: seq }] }), { path: 'broker' })
       expect(outcome.verdict).toBe('accepted')
     }
+    await gateway.state?.settled()
     const base = `http://127.0.0.1:${gateway.ports.http ?? 0}/api/devices/${alice.id}`
     const get = async (q: string): Promise<{ status: number, body: Record<string, unknown> }> => {
       const res = await fetch(`${base}${q}`)
