@@ -178,8 +178,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       })
     if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now }))
     this.ingest.on('reading', (reading) => {
-      this.state?.record(reading) // first: stored before it is published anywhere
-      this.#onReading(reading)
+      // First stored, then published: SQLite commits before record() returns; PostgreSQL's commit is awaited.
+      const committed = this.state?.record(reading)
+      if (committed === undefined) this.#onReading(reading)
+      else void committed.then(() => { this.#onReading(reading) })
     })
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)

@@ -41,6 +41,7 @@ const RECORD = `WITH stored AS (${SQL.insertReading as string} RETURNING 1)
 
 export class PostgresStore implements GatewayStore {
   readonly kind = 'postgres'
+  readonly synchronous = false
   readonly location: string
   readonly #init: PostgresStoreInit
   #pool: Pool | undefined

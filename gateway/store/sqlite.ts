@@ -39,6 +39,7 @@ const numbered = (sql: string): string => sql.replace(/\$(\d+)/g, '?$1')
 
 export class SqliteStore implements GatewayStore {
   readonly kind = 'sqlite'
+  readonly synchronous = true
   readonly location: string
   readonly #init: SqliteStoreInit
   #db: Database | undefined

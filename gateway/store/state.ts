@@ -84,11 +84,16 @@ export class GatewayState {
     this.#every(this.#init.pruneMs ?? 60_000, () => { this.#track(this.prune()) })
   }
 
-  /** Records an accepted reading (SQLite: committed when this returns). */
-  record (reading: Reading): void {
-    if (!this.#running) return
+  /**
+   * Records an accepted reading. A synchronous store (SQLite) has committed when this returns, and
+   * it returns undefined; otherwise (PostgreSQL) it returns a promise that settles when the write
+   * did (failed writes are counted and reported, never thrown): the gateway publishes the reading
+   * then, so that nothing reaches a subscriber that a restarted gateway would not know it accepted.
+   */
+  record (reading: Reading): Promise<void> | undefined {
+    if (!this.#running) return undefined
     const known = this.#c.ingest.verifier.known(reading.origin)
-    this.#track(this.store.record({
+    const written = this.#track(this.store.record({
       origin: reading.origin,
       seq: reading.seq,
       time: reading.time,
@@ -97,6 +102,7 @@ export class GatewayState {
       topic: reading.deviceTopic,
       frame: reading.frame
     }, known).then((stored) => { if (stored) this.counters.recorded++; else this.counters.alreadyStored++ }))
+    return this.store.synchronous ? undefined : written
   }
 
   /** Resolves when every write issued so far has settled (SQLite: at once; PostgreSQL: when committed). */
@@ -132,11 +138,12 @@ export class GatewayState {
     this.#timers.push(this.#clock.setTimeout(tick, ms))
   }
 
-  #track (promise: Promise<unknown>): void {
-    const tracked = promise.catch((err: unknown) => {
+  #track (promise: Promise<unknown>): Promise<void> {
+    const tracked: Promise<void> = promise.then(() => {}, (err: unknown) => {
       this.counters.errors++
       this.#c.onError?.(err)
     }).finally(() => { this.#pending.delete(tracked) })
     this.#pending.add(tracked)
+    return tracked
   }
 }

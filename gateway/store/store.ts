@@ -70,6 +70,8 @@ export const RETENTION_DEFAULTS = { maxAgeMs: 30 * 24 * 3600_000, maxReadings: 1
 export interface GatewayStore {
   /** 'sqlite' or 'postgres'. */
   readonly kind: string
+  /** True when `record` has committed by the time it returns (SQLite); false when only its promise says so (PostgreSQL). */
+  readonly synchronous: boolean
   /** The file, or the server (without credentials), for messages and the banner. */
   readonly location: string
   /** Creates the schema if needed. Idempotent. */
