@@ -67,7 +67,14 @@ export class GatewayState {
     if (this.#running) return
     await this.store.open()
     const verifier = this.#c.ingest.verifier
-    const { origins, devices } = await this.store.load({ window: verifier.replay.window, maxDevices: 100_000 })
+    let loaded: Awaited<ReturnType<GatewayStore['load']>>
+    try {
+      loaded = await this.store.load({ window: verifier.replay.window, maxDevices: 100_000 })
+    } catch (err) {
+      await this.store.close().catch(() => {})
+      throw err
+    }
+    const { origins, devices } = loaded
     const keys = new Map(devices.map((d) => [d.id, d.pk]))
     for (const saved of origins) {
       verifier.replay.restore({ origin: saved.origin, high: saved.high, seen: saved.seen, floor: saved.floor, ...(saved.known ? { trust: 'pin' as const } : {}) })
