@@ -120,6 +120,7 @@ export class PostgresStore implements GatewayStore {
         }
       }
       await client.query(SQL.pruneOrigins as string, [fleet, retention.maxOrigins ?? RETENTION_DEFAULTS.maxOrigins])
+      await client.query(SQL.pruneDevices as string, [fleet, retention.maxDevices ?? RETENTION_DEFAULTS.maxDevices])
       return deleted
     })
   }

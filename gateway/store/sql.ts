@@ -60,6 +60,8 @@ export function statements (dialect: 'sqlite' | 'postgres'): Record<string, stri
     deleteReadings: 'DELETE FROM readings WHERE fleet = $1 AND id <= $2',
     pruneOrigins: `DELETE FROM origins WHERE fleet = $1 AND origin IN
       (SELECT origin FROM origins WHERE fleet = $1 ORDER BY updated_at DESC ${dialect === 'sqlite' ? 'LIMIT -1' : ''} OFFSET $2)`,
+    pruneDevices: `DELETE FROM devices WHERE fleet = $1 AND id IN
+      (SELECT id FROM devices WHERE fleet = $1 ORDER BY last_seen DESC ${dialect === 'sqlite' ? 'LIMIT -1' : ''} OFFSET $2)`,
     count: 'SELECT count(*) AS n FROM readings WHERE fleet = $1'
   }
 }

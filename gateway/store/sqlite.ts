@@ -132,6 +132,7 @@ export class SqliteStore implements GatewayStore {
         }
       }
       this.#s('pruneOrigins').run(fleet, retention.maxOrigins ?? RETENTION_DEFAULTS.maxOrigins)
+      this.#s('pruneDevices').run(fleet, retention.maxDevices ?? RETENTION_DEFAULTS.maxDevices)
       return deleted
     }), 'write')
   }

@@ -63,9 +63,11 @@ export interface RetentionInit {
   maxReadings?: number
   /** Origins kept (their high-water marks), most recently active first. Default 100,000. */
   maxOrigins?: number
+  /** Devices kept in the saved registry, most recently seen first. Default 100,000. */
+  maxDevices?: number
 }
 
-export const RETENTION_DEFAULTS = { maxAgeMs: 30 * 24 * 3600_000, maxReadings: 1_000_000, maxOrigins: 100_000 } as const
+export const RETENTION_DEFAULTS = { maxAgeMs: 30 * 24 * 3600_000, maxReadings: 1_000_000, maxOrigins: 100_000, maxDevices: 100_000 } as const
 
 export interface GatewayStore {
   /** 'sqlite' or 'postgres'. */

@@ -98,13 +98,22 @@ describe.each(kinds)('durable gateway state: %s', (_, makePlace) => {
     expect((await first.store.history({ origin: alice.id, limit: 100 })).map((r) => r.seq)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30])
     await first.state.stop()
 
-    const second = await gatewayOn(place, { retention: { maxAgeMs: 0 } })
+    const second = await gatewayOn(place, { retention: { maxAgeMs: 0, maxDevices: 1 } })
     for (const seq of [1, 15, 20, 30]) expect(verdict(second.send(alice, seq))).toBe('duplicate')
-    expect(await second.state.prune()).toBe(10) // everything is older than 0 ms
+    // The saved registry is bounded too: the device seen last stays.
+    second.ingest.learnKey(bob.publicKey, { source: 'status' })
+    await new Promise((resolve) => setTimeout(resolve, 5)) // bob's reading is later than alice's
+    expect(verdict(second.send(bob, 1))).toBe('accepted')
+    await second.state.settled()
+    await second.store.saveDevices(second.devices.takeChanged())
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(await second.state.prune()).toBe(11) // everything is older than 0 ms
     expect(await second.store.count()).toBe(0)
+    expect((await second.store.load({ window: 1024, maxDevices: 10 })).devices.map((d) => d.id)).toEqual([bob.id])
     await second.state.stop()
     const third = await gatewayOn(place)
     expect(verdict(third.send(alice, 30))).toBe('duplicate')
+    third.ingest.learnKey(alice.publicKey, { source: 'status' }) // her saved device (and so her key) was pruned: her status brings it
     expect(verdict(third.send(alice, 31))).toBe('accepted')
     await third.state.stop()
   })
