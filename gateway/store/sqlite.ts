@@ -11,6 +11,8 @@ import { RETENTION_DEFAULTS, type GatewayStore, type HistoryQuery, type Retentio
  * better-sqlite3-compatible, synchronous API). libsql's native code ships as npm packages
  * (`@libsql/linux-x64-gnu`, `linux-arm64-gnu`, `linux-arm-gnueabihf`, … as optional
  * dependencies), so `npm install` fetches nothing but registry packages and runs no install script.
+ * iotmesh lists libsql as an optional dependency itself: on a platform it has no binary for, the
+ * install still succeeds and opening a store fails with ERR_STORE (use --memory or PostgreSQL).
  *
  * Durability (https://sqlite.org/wal.html, https://sqlite.org/pragma.html#pragma_synchronous):
  *   - journal_mode = WAL: a write is appended to the write-ahead log; readers never block it.
@@ -52,7 +54,14 @@ export class SqliteStore implements GatewayStore {
 
   async open (): Promise<void> {
     if (this.#db !== undefined) return
-    const { default: Libsql } = await import('libsql')
+    let Libsql: new (path: string) => unknown
+    try {
+      Libsql = (await import('libsql')).default
+    } catch (err) {
+      // libsql is an optional dependency: its native code exists for linux/darwin/win32 on x64, arm64 and arm (gnueabihf) only.
+      throw meshError('ERR_STORE', `the embedded database (npm package libsql) is not available on ${process.platform}-${process.arch}: ` +
+        `${err instanceof Error ? err.message : String(err)}; run with --memory, or --database postgres://…`, { cause: err })
+    }
     const db = this.#wrap(() => {
       mkdirSync(dirname(this.#init.path), { recursive: true, mode: 0o700 })
       const opened = new Libsql(this.#init.path) as unknown as Database
