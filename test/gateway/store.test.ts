@@ -197,6 +197,10 @@ describeNet.each(locations)('history over HTTP from the store (%s)', (_, locatio
     // The dashboard's route, from the store: the newest `limit`, oldest first.
     expect(seqs((await get('/readings?limit=3')).body)).toEqual([118, 119, 120])
 
+    const metrics = await (await fetch(`http://127.0.0.1:${gateway.ports.http ?? 0}/metrics`)).text()
+    expect(metrics).toContain(`iotmesh_gateway_store_writes_total{result="stored",fleet="${fleet}"} 120`)
+    expect(metrics).toContain(`iotmesh_gateway_store_writes_total{result="failed",fleet="${fleet}"} 0`)
+
     expect((await get('/history?step=0s')).body).toMatchObject({ code: 'ERR_BAD_ARGUMENT' })
     expect((await get('/history?cursor=bogus')).status).toBe(400)
     expect((await get('/history?since=yesterday')).status).toBe(400)
