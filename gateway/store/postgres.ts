@@ -61,7 +61,7 @@ export class PostgresStore implements GatewayStore {
     for (const p of [pool, writer]) p.on('error', () => {}) // an idle client's connection dropped: the pool makes a new one
     try {
       // Several gateways may create the schema at once: one at a time (a transaction-level advisory lock).
-      await this.#inTransaction(pool, async (client) => {
+      await this.#inTransaction(pool, 'open', async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(7460521)')
         for (const sql of schema('postgres')) await client.query(sql)
       })
@@ -150,12 +150,12 @@ export class PostgresStore implements GatewayStore {
   async #transaction<T> (work: (client: Client) => Promise<T>): Promise<T> {
     const pool = this.#pool
     if (pool === undefined) throw meshError('ERR_STORE', `the database ${this.location} is not open`)
-    return await this.#inTransaction(pool, work)
+    return await this.#inTransaction(pool, 'use', work)
   }
 
-  async #inTransaction<T> (pool: Pool, work: (client: Client) => Promise<T>): Promise<T> {
+  async #inTransaction<T> (pool: Pool, what: string, work: (client: Client) => Promise<T>): Promise<T> {
     let client: Client
-    try { client = await pool.connect() } catch (err) { throw this.#error(err, 'use') }
+    try { client = await pool.connect() } catch (err) { throw this.#error(err, what) }
     try {
       await client.query('BEGIN')
       const result = await work(client)
@@ -165,7 +165,7 @@ export class PostgresStore implements GatewayStore {
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
       client.release()
-      throw this.#error(err, 'use')
+      throw this.#error(err, what)
     }
   }
 

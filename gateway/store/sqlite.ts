@@ -63,7 +63,7 @@ export class SqliteStore implements GatewayStore {
         `${err instanceof Error ? err.message : String(err)}; run with --memory, or --database postgres://…`, { cause: err })
     }
     const db = this.#wrap(() => {
-      mkdirSync(dirname(this.#init.path), { recursive: true, mode: 0o700 })
+      makeDir(dirname(this.#init.path))
       const opened = new Libsql(this.#init.path) as unknown as Database
       try {
         opened.exec('PRAGMA journal_mode = WAL')
@@ -183,6 +183,23 @@ export class SqliteStore implements GatewayStore {
       const cause = err instanceof Error ? err.message : String(err)
       throw meshError('ERR_STORE', `cannot ${what} the gateway database ${this.location}: ${cause}`, { cause: err })
     }
+  }
+}
+
+/**
+ * `mkdir -p` with mode 0700, bounded by the path's depth. Node's own `recursive: true` never
+ * returns where mkdir says ENOENT under a parent that exists (a pseudo-filesystem such as /proc).
+ */
+function makeDir (dir: string, depth = 0): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
+    const parent = dirname(dir)
+    if (code !== 'ENOENT' || parent === dir || depth > 64) throw err
+    makeDir(parent, depth + 1)
+    mkdirSync(dir, { mode: 0o700 })
   }
 }
 

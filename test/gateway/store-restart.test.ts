@@ -26,7 +26,7 @@ describeNet('iotmesh gateway state flags', () => {
     expect(built).toBe(true)
   })
 
-  it.runIf(built)('--data-dir, --database and --memory exclude each other; --database takes a postgres:// URL (exit 2, ERR_BAD_ARGUMENT)', async () => {
+  it.runIf(built)('--data-dir, --database and --memory exclude each other; --database takes a postgres:// URL (exit 2, ERR_BAD_ARGUMENT); a state dir that cannot be made is ERR_STORE', async () => {
     const run = async (...args: string[]): Promise<{ code: number | null, stderr: string }> => {
       const child = spawn(process.execPath, [join(root, 'bin', 'iotmesh.js'), 'gateway', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
       let stderr = ''
@@ -41,6 +41,10 @@ describeNet('iotmesh gateway state flags', () => {
     expect(mysql.code).toBe(2)
     expect(mysql.stderr).toMatch(/--database must be a postgres:\/\/ URL.*ERR_BAD_ARGUMENT/)
     expect(mysql.stderr).not.toContain('secret')
+    // A folder that cannot be made (here under /proc, where Node's recursive mkdir never returns) is ERR_STORE, exit 1.
+    const proc = await run('--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', '--host', '127.0.0.1', '--no-mesh', '--data-dir', '/proc/iotmesh-none')
+    expect(proc.code).toBe(1)
+    expect(proc.stderr).toMatch(/cannot open the gateway database \/proc\/iotmesh-none\/default\.db.*ERR_STORE/)
   })
 })
 
