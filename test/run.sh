@@ -44,7 +44,8 @@ stop_postgres () {
   fi
 }
 trap stop_postgres EXIT
-start_postgres
+# A server that will not start skips its tests (the CI check in test/gateway/store.test.ts then fails), never the suite.
+start_postgres || echo "iotmesh: PostgreSQL could not be started; its tests are skipped" >&2
 
 if unshare -rnm --propagation private true 2>/dev/null; then
   status=0
