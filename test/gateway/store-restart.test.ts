@@ -61,7 +61,8 @@ describeNet.each(kinds)('gateway SIGKILL and restart under load (real process, s
     const [mqttPort, httpPort] = [await freePort(), await freePort()]
     const start = async (): ReturnType<typeof spawnServer> => await spawnServer(process.execPath, [
       join(root, 'bin', 'iotmesh.js'), 'gateway', '--mqtt-port', String(mqttPort), '--ws-port', 'off', '--http-port', String(httpPort),
-      '--host', '127.0.0.1', '--no-mesh', '--roster', roster, '--fleet', fleet,
+      // An open LAN broker (anonymous clients): this test is about the state, broker access has its own (test/gateway/auth.test.ts).
+      '--host', '127.0.0.1', '--no-mesh', '--allow-anonymous', '--roster', roster, '--fleet', fleet,
       ...(kind === 'SQLite' ? ['--data-dir', dir] : ['--database', PG_URL ?? ''])
     ], /^Press Ctrl-C/m)
     const url = `mqtt://127.0.0.1:${mqttPort}`
