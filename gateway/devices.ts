@@ -104,6 +104,8 @@ export class DeviceRegistry {
   readonly #presenceMs: number
   readonly #restartJump: number
   readonly #now: () => number
+  /** Devices changed since the last `takeChanged()` (the durable store writes them behind). */
+  readonly #changed = new Set<DeviceId>()
   evictions = 0
 
   constructor (init: DeviceRegistryInit = {}, components: { now?: () => number } = {}) {
@@ -212,6 +214,7 @@ export class DeviceRegistry {
     if (drop.deviceId === undefined) return
     const entry = this.#devices.get(drop.deviceId)
     if (entry === undefined) return
+    this.#changed.add(drop.deviceId)
     entry.info.drops[drop.reason] = (entry.info.drops[drop.reason] ?? 0) + 1
     if (drop.reason === 'bad_signature') {
       entry.info.signatureFailures++
@@ -236,6 +239,34 @@ export class DeviceRegistry {
     for (const entry of this.#devices.values()) {
       if (entry.info.status === 'online') entry.info.status = 'offline'
       delete entry.pathSeen.mesh
+      this.#changed.add(entry.info.id)
+    }
+  }
+
+  /** The devices changed since the last call, as the API shows them (for the durable store). */
+  takeChanged (): DeviceInfo[] {
+    const now = this.#now()
+    const out: DeviceInfo[] = []
+    for (const id of this.#changed) {
+      const entry = this.#devices.get(id)
+      if (entry !== undefined) out.push(this.#snapshot(entry, now))
+    }
+    this.#changed.clear()
+    return out
+  }
+
+  /**
+   * Puts back devices saved by an earlier run (least recently active first): counters, names,
+   * keys and sequence numbers. Presence is not restored: a device is online again when it says
+   * so or its readings arrive. Devices already known are left as they are.
+   */
+  restore (devices: Iterable<DeviceInfo>): void {
+    for (const saved of devices) {
+      if (this.#devices.has(saved.id)) continue
+      const entry = this.#touch(saved.id)
+      const { status: _status, online: _online, path: _path, ...kept } = saved
+      entry.info = { ...kept, online: false, drops: { ...saved.drops } }
+      this.#changed.delete(saved.id)
     }
   }
 
@@ -263,6 +294,7 @@ export class DeviceRegistry {
       this.#devices.delete(id) // re-inserted below: Map order is least recently active first
     }
     this.#devices.set(id, entry)
+    this.#changed.add(id)
     return entry
   }
 }

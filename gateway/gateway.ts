@@ -18,6 +18,8 @@ import { createMetrics } from './metrics.js'
 import type { Registry } from 'prom-client'
 import type { GatewayCounters } from './reasons.js'
 import { Topology, type TopologyInit, type TopologySnapshot } from './topology.js'
+import { historyHandler } from './http-history.js'
+import { GatewayState, createStore, type GatewayStore, type StateInit } from './store/index.js'
 
 /**
  * The gateway: an MQTT broker (embedded Aedes, or any external broker it joins as a client)
@@ -57,6 +59,14 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
   topology?: TopologyInit
   /** Batching and bounds of the live event stream. */
   live?: LiveInit
+  /**
+   * Durable state (gateway/store/): a SQLite file path, a postgres:// URL, or a store. Replay
+   * windows, the device registry and the readings history then survive a restart (and the HTTP
+   * API serves history from it). Default: none, everything in memory.
+   */
+  store?: string | GatewayStore
+  /** Retention and write-behind of the store. */
+  state?: StateInit
 }
 
 /** Dependencies: the one clock, Ed25519, and the mesh node's (gateway/bridge.ts). */
@@ -68,6 +78,8 @@ export interface GatewayEvents {
   status: [StatusEvent]
   key: [{ deviceId: DeviceId, publicKey: PublicKey, source: string }]
   held: [{ deviceId: DeviceId, seq: number, topic: string }]
+  /** A write to the store failed (ERR_STORE); the gateway goes on. */
+  storeError: [Error]
 }
 
 export interface GatewayPorts {
@@ -98,6 +110,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly topology: Topology
   /** The live event stream (`/api/events`), with `http`. */
   readonly live: LiveFeed | undefined
+  /** The durable state, with `store`. */
+  readonly state: GatewayState | undefined
   readonly #init: GatewayInit
   readonly #clock: Clock
   readonly #broker: EmbeddedBroker | undefined
@@ -116,6 +130,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.fleet = this.ingest.fleet
     const now = (): number => this.#clock.wall()
     this.devices = new DeviceRegistry(init.registry, { now })
+    const store = typeof init.store === 'string' ? createStore(init.store, this.fleet) : init.store
+    this.state = store === undefined
+      ? undefined
+      : new GatewayState(store, init.state ?? {}, { ingest: this.ingest, devices: this.devices, clock: this.#clock, onError: (err) => { this.emit('storeError', err as Error) } })
     if (init.broker === undefined) {
       this.mode = 'embedded'
       // Who may connect, read and publish (gateway/auth.ts, gateway/authorize.ts): installed on every new Aedes (each broker start).
@@ -158,7 +176,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(this.live === undefined ? {} : { live: this.live }),
         ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
       })
-    this.ingest.on('reading', (reading) => { this.#onReading(reading) })
+    if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now }))
+    this.ingest.on('reading', (reading) => {
+      // First stored, then published: SQLite commits before record() returns; PostgreSQL's commit is awaited.
+      const committed = this.state?.record(reading)
+      if (committed === undefined) this.#onReading(reading)
+      else void committed.then(() => { this.#onReading(reading) })
+    })
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)
       this.live?.status(event)
@@ -259,6 +283,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async start (options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#stopped) throw meshError('ERR_BAD_ARGUMENT', 'a stopped gateway cannot be started again: create a new one')
     await this.#lifecycle.start(async (signal, defer) => {
+      if (this.state !== undefined) {
+        defer('store', async () => { await this.state?.stop() }) // last: after the registry marked everyone offline
+        await this.state.start()
+      }
       defer('registry', () => { this.devices.markAllOffline() })
       defer('held frames', () => { this.ingest.clear() })
       if (this.#broker !== undefined) {

@@ -23,3 +23,9 @@ export { MeshBridge, createGatewayNode, type BridgeInit, type BridgeHost, type B
 export { Topology, GATEWAY_PSEUDO_ID, type TopologyInit, type TopologyNode, type TopologyEdge, type TopologySnapshot, type TopologyView } from './topology.js'
 export { LiveFeed, sseMessage, liveReading, resolvedValues, type LiveInit, type LiveReading, type LogEntry } from './live.js'
 export { dashboardHandler, findDashboardDir } from './dashboard.js'
+export {
+  GatewayState, SqliteStore, PostgresStore, createStore, openStore, isPostgresUrl, RETENTION_DEFAULTS,
+  type GatewayStore, type StoredReading as StoredFrame, type SavedOrigin, type HistoryQuery, type RetentionInit, type StateInit, type StateCounters,
+  type SqliteStoreInit, type PostgresStoreInit
+} from './store/index.js'
+export { historyHandler } from './http-history.js'

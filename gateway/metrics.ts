@@ -30,6 +30,8 @@ export interface MetricsSource {
   readonly bridge?: { readonly counters: BridgeCounters }
   readonly mesh?: Pick<MeshNode, 'counters' | 'links'>
   readonly live?: { readonly clients: number }
+  /** The durable store (gateway/store/), when there is one. */
+  readonly state?: { readonly counters: { recorded: number, alreadyStored: number, errors: number, pruned: number } } | undefined
   topologySnapshot: () => TopologySnapshot
   on: ((event: 'reading', listener: (r: Reading) => void) => unknown) &
     ((event: 'drop', listener: (d: DropEvent) => void) => unknown) &
@@ -86,6 +88,13 @@ export function createMetrics (gateway: MetricsSource): Registry {
     return [[{ direction: 'in' }, c?.framesIn ?? 0], [{ direction: 'out' }, c?.framesOut ?? 0]]
   })
   mirrored('iotmesh_gateway_mesh_duplicates_total', "Frames the gateway's mesh node had already seen", [], () => [[{}, gateway.mesh?.counters.duplicates ?? 0]])
+  const state = gateway.state
+  if (state !== undefined) {
+    mirrored('iotmesh_gateway_store_writes_total', 'Accepted readings written to the durable store, by result: stored, already_stored (by another gateway sharing it), failed (ERR_STORE)', ['result'], () => [
+      [{ result: 'stored' }, state.counters.recorded], [{ result: 'already_stored' }, state.counters.alreadyStored], [{ result: 'failed' }, state.counters.errors]
+    ])
+    mirrored('iotmesh_gateway_store_pruned_total', 'Readings deleted from the durable store by retention', [], () => [[{}, state.counters.pruned]])
+  }
 
   new Gauge({
     name: 'iotmesh_gateway_devices',

@@ -75,6 +75,8 @@ export const ERROR_CODES = {
   ERR_CLOCK_SKEW: 'a time in a signed message is further from this clock than allowed: a device token at the gateway (the device clock is wrong: no RTC, no NTP yet), or a command issued ahead of a synchronized device clock',
   ERR_MESSAGE_TOO_LARGE: 'an MQTT packet or message is larger than the broker accepts',
   ERR_QUOTA: 'a broker quota is full (retained messages, their total size); the message was refused',
+  // The gateway's durable state (gateway/store/)
+  ERR_STORE: 'the gateway database cannot be opened, read or written (a path that is not writable, a file that is not a database, a server that refuses)',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
   ERR_BAD_INPUT: 'input to a command is not in a format it reads'

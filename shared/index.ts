@@ -31,7 +31,7 @@ export {
   encodeCommand, decodeCommand, encodeResult, decodeResult, verifySigned, checkAction,
   type Command, type CommandResult, type EncodeCommandInput, type EncodeResultInput
 } from './command.js'
-export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayVerdict, type Trust } from './replay.js'
+export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayRestore, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {
   TOPIC_ROOT, DEFAULT_FLEET, FLEET_NAME_RULE, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,

@@ -38,6 +38,15 @@ interface OriginWindow {
   prints?: Uint32Array
 }
 
+/** A window to put back (`ReplayGuard.restore`). */
+export interface ReplayRestore {
+  origin: DeviceId
+  high: number
+  seen: Iterable<number>
+  floor?: number
+  trust?: Trust
+}
+
 export interface ReplayGuardInit {
   /** Sequence numbers per window (rounded up to whole bytes, at least 8). Default 1024. */
   window?: number
@@ -74,6 +83,15 @@ export interface ReplayGuard {
   mark (origin: DeviceId, seq: number, print: number): void
   /** The fingerprint remembered for (origin, seq), if it is still in the origin's ring. */
   print (origin: DeviceId, seq: number): number | undefined
+  /**
+   * Puts back a window saved elsewhere (a restarted gateway's database): `high` and the numbers
+   * accepted inside the window below it (`seen`); every number at or below `floor` counts as
+   * accepted too (its record was pruned). `trust` puts it in the known tier, none among strangers.
+   * Replaces what the guard held for `origin`. Numbers outside (high - window, high] are ignored.
+   */
+  restore (state: ReplayRestore): void
+  /** Sequence numbers per window (as rounded). */
+  readonly window: number
   /** Origins tracked, both tiers. */
   readonly size: number
   /** Of which strangers. */
@@ -178,6 +196,26 @@ export function createReplayGuard (init: ReplayGuardInit = {}): ReplayGuard {
       if (w?.seqs === undefined || w.prints === undefined || w.seqs[seq % ring] !== seq) return undefined
       return w.prints[seq % ring]
     },
+    restore ({ origin, high, seen, floor = -1, trust }) {
+      if (!Number.isSafeInteger(high) || high < 0) return
+      pinned.delete(origin)
+      earned.delete(origin)
+      strangers.delete(origin)
+      const w = fresh()
+      w.high = high
+      const set = (s: number): void => { w.bits[(s % window) >> 3] = (w.bits[(s % window) >> 3] as number) | (1 << (s & 7)) }
+      for (let s = Math.max(0, high - window + 1); s <= Math.min(high, floor); s++) set(s)
+      for (const s of seen) if (Number.isSafeInteger(s) && s <= high && s > high - window) set(s)
+      set(high)
+      const tier = trust === 'pin' ? pinned : trust === 'earn' ? earned : strangers
+      if (tier === strangers) {
+        if (strangers.size >= maxStrangers) evictOldest(strangers)
+      } else if (pinned.size + earned.size >= maxOrigins) {
+        evictOldest(earned.size > 0 ? earned : pinned)
+      }
+      tier.set(origin, w)
+    },
+    window,
     get size () { return pinned.size + earned.size + strangers.size },
     get strangers () { return strangers.size },
     get evictions () { return evictions }

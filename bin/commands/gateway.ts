@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
+import { join } from 'node:path'
 import { FLEET_NAME_RULE, isFleetName, isMeshError, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
-import { createGateway, type DropEvent, type Gateway, type GatewayInit } from '../../gateway/index.js'
+import { createGateway, isPostgresUrl, type DropEvent, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 /**
@@ -17,7 +18,8 @@ const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl
 export const gateway: Command = {
   name: 'gateway',
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
-  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL] [--no-mesh] [--roster FILE] [--key FILE] [--users FILE] [--allow-anonymous] [--token-skew S]',
+  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL] [--no-mesh] [--roster FILE] [--key FILE] [--users FILE] [--allow-anonymous] [--token-skew S] ' +
+    '[--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N]',
   help: [
     ['--fleet F', 'the fleet served: letters, digits, - and _ (default "default")'],
     ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883; 0: any free port)'],
@@ -30,7 +32,12 @@ export const gateway: Command = {
     ['--key FILE', "the gateway's mesh key file (iotmesh keygen); default: a new key pair on every start"],
     ['--users FILE', 'MQTT users who may read the fleet: a JSON object {"user": "password", …} (keep it private)'],
     ['--allow-anonymous', 'an open LAN broker: clients without a user name may connect and read everything (default: refused)'],
-    ['--token-skew S', 'how far a device clock may be from the gateway clock, seconds (default 300)']
+    ['--token-skew S', 'how far a device clock may be from the gateway clock, seconds (default 300)'],
+    ['--data-dir DIR', 'where the gateway keeps its state, DIR/<fleet>.db (SQLite): replay windows, devices, readings history (default $IOTMESH_HOME/gateway, else ~/.iotmesh/gateway)'],
+    ['--database URL', 'keep the state in PostgreSQL instead (postgres://user:pass@host/db): several gateways may share it'],
+    ['--memory', 'keep no state on disk: a restarted gateway forgets what it accepted'],
+    ['--retention-days N', 'readings history kept this many days (default 30)'],
+    ['--max-readings N', 'readings history kept, at most this many readings, the oldest pruned first (default 1,000,000)']
   ],
   options: {
     fleet: { type: 'string' },
@@ -44,13 +51,19 @@ export const gateway: Command = {
     key: { type: 'string' },
     users: { type: 'string' },
     'allow-anonymous': { type: 'boolean' },
-    'token-skew': { type: 'string' }
+    'token-skew': { type: 'string' },
+    'data-dir': { type: 'string' },
+    database: { type: 'string' },
+    memory: { type: 'boolean' },
+    'retention-days': { type: 'string' },
+    'max-readings': { type: 'string' }
   },
   async run ({ values }, io) {
-    const options = await readOptions(values)
+    const options = await readOptions(values, io.env)
     const running = await startGateway(options)
     write(io.stdout, banner(running, options))
     logRefusals(running, (line) => { write(io.stderr, line) })
+    running.on('storeError', (err) => { write(io.stderr, `iotmesh gateway: warning: ${err.message}`) })
     // In closed mode the node's key store refuses its own key when the roster lacks it.
     if (options.roster !== undefined && running.mesh !== undefined && running.mesh.keyOf(running.mesh.id) === undefined) {
       write(io.stderr, `iotmesh gateway: warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
@@ -74,7 +87,7 @@ interface Options {
   host: string
 }
 
-async function readOptions (values: Record<string, unknown>): Promise<Options> {
+async function readOptions (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<Options> {
   const fleet = (values.fleet as string | undefined) ?? 'default'
   if (!isFleetName(fleet)) throw meshError('ERR_BAD_ARGUMENT', `--fleet must be ${FLEET_NAME_RULE}, got ${JSON.stringify(fleet)}`)
   const host = (values.host as string | undefined) ?? '0.0.0.0'
@@ -100,6 +113,9 @@ async function readOptions (values: Record<string, unknown>): Promise<Options> {
   if (broker !== undefined && (credentials !== undefined || values['allow-anonymous'] === true || maxSkewSeconds !== undefined)) {
     throw meshError('ERR_BAD_ARGUMENT', '--users, --allow-anonymous and --token-skew are for the embedded broker; with --broker, access is that broker\'s configuration')
   }
+  const store = readStore(values, env, fleet)
+  const retentionDays = intFlag(values, 'retention-days', 30, 1, 36_500)
+  const maxReadings = intFlag(values, 'max-readings', 1_000_000, 1)
   const init: GatewayInit = {
     fleet,
     host,
@@ -111,9 +127,26 @@ async function readOptions (values: Record<string, unknown>): Promise<Options> {
     ...(roster === undefined ? {} : { roster }),
     allowAnonymous: values['allow-anonymous'] === true,
     ...(credentials === undefined ? {} : { credentials }),
-    ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } })
+    ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } }),
+    ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } })
   }
   return { init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }) }
+}
+
+/** Where the state goes: --database URL, --data-dir DIR (or its default), or nowhere with --memory. */
+function readStore (values: Record<string, unknown>, env: NodeJS.ProcessEnv, fleet: string): string | undefined {
+  const given = ['data-dir', 'database', 'memory'].filter((flag) => values[flag] !== undefined)
+  if (given.length > 1) throw meshError('ERR_BAD_ARGUMENT', `--${given.join(' and --')} exclude each other: the state goes in one place`)
+  if (values.memory === true) return undefined
+  const database = values.database as string | undefined
+  if (database !== undefined) {
+    if (!isPostgresUrl(database)) throw meshError('ERR_BAD_ARGUMENT', `--database must be a postgres:// URL, got ${JSON.stringify(database.replace(/:[^:@/]*@/, ':***@'))}`)
+    return database
+  }
+  const home = env.IOTMESH_HOME ?? (env.HOME === undefined ? '.iotmesh' : join(env.HOME, '.iotmesh'))
+  const dir = (values['data-dir'] as string | undefined) ?? join(home, 'gateway')
+  if (dir === '') throw meshError('ERR_BAD_ARGUMENT', '--data-dir is empty')
+  return join(dir, `${fleet}.db`)
 }
 
 async function readKey (path: string): Promise<KeyPair> {
@@ -206,6 +239,10 @@ function banner (running: Gateway, options: Options): string {
     ? 'mesh       off (--no-mesh)'
     : `mesh       ${running.mesh.name}, id ${running.mesh.id}, links on port ${ports.mesh ?? '?'}${options.keys === undefined ? ' (a new identity: pass --key for a stable one)' : ''}`)
   if (options.roster !== undefined) lines.push(`roster     closed mode, ${options.roster.length} keys`)
+  const state = running.state
+  lines.push(state === undefined
+    ? 'state      memory only (--memory): a restart forgets accepted readings'
+    : `state      ${state.store.location} (${state.store.kind === 'sqlite' ? 'SQLite, WAL' : 'PostgreSQL'}; ${state.counters.restoredOrigins} devices' replay windows restored)`)
   lines.push('Press Ctrl-C to stop.')
   return lines.join('\n')
 }

@@ -147,7 +147,7 @@ describeNet('iotmesh gateway', () => {
     const roster = join(home, 'roster.json')
     await writeFile(roster, JSON.stringify([{ pk: publicKeyText(dev.publicKey), name: 'porch' }]))
     const { io, out, err } = streams(controller.signal)
-    const running = runCommand(['--fleet', 'cli', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', '--host', '127.0.0.1', '--roster', roster], io)
+    const running = runCommand(['--fleet', 'cli', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', '--host', '127.0.0.1', '--roster', roster, '--data-dir', join(home, 'state')], io)
     onTestFinished(() => { controller.abort() })
     const [, httpPort] = await out.match(/^dashboard {2}http:\/\/127\.0\.0\.1:(\d+)\/$/m)
     const [, mqttPort] = await out.match(/^mqtt {7}mqtt:\/\/127\.0\.0\.1:(\d+)$/m)
@@ -174,7 +174,11 @@ describeNet('iotmesh gateway', () => {
   })
 
   it.runIf(built)('the compiled binary: node bin/iotmesh.js gateway on ports 0 serves the dashboard from the build; SIGINT stops it with exit code 0', async () => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'iotmesh.js'), 'gateway', '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0', '--host', '127.0.0.1'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    // The default state dir is $IOTMESH_HOME/gateway: a temporary one, never the user's ~/.iotmesh.
+    const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
+    onTestFinished(async () => { await rm(home, { recursive: true, force: true }) })
+    const child = spawn(process.execPath, [join(root, 'bin', 'iotmesh.js'), 'gateway', '--mqtt-port', '0', '--ws-port', '0', '--http-port', '0', '--host', '127.0.0.1'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IOTMESH_HOME: home } })
     const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
     onTestFinished(async () => {
       if (child.exitCode === null && child.signalCode === null) {

@@ -9,6 +9,7 @@ import {
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
 import { parseRules } from '../../firmware-sim/index.js'
+import { SqliteStore } from '../../gateway/store/index.js'
 import { codeOfAsync, seededKeys, tempDir } from './support.js'
 
 const keys = seededKeys(1)
@@ -111,6 +112,15 @@ const rows: Record<ErrorCode, Row> = {
   ERR_CLOCK_SKEW: { where: 'gateway/auth.ts via checkDeviceToken (shared/token.ts); firmware-sim broker path (CONNACK 4 to its token, or a clock before 2025); firmware-sim/commands/executor.ts' },
   ERR_MESSAGE_TOO_LARGE: { where: 'gateway/broker.ts (MQTT packet size), gateway/authorize.ts (message size)' },
   ERR_QUOTA: { where: 'gateway/authorize.ts (retained message quota)' },
+  // The gateway's durable state
+  ERR_STORE: {
+    where: 'gateway/store/ (sqlite.ts, postgres.ts)',
+    provoke: async () => {
+      const path = join(await tempDir(), 'gateway.db')
+      await writeFile(path, 'not a database, but long enough to be read as a header of one: '.repeat(20))
+      await new SqliteStore({ path, fleet: 'default' }).open()
+    }
+  },
   // Command line and configuration
   // Commands
   ERR_BAD_COMMAND: { where: 'shared/command.ts', provoke: () => encodeCommand({ keys, target: keys.id, action: 'Relay Set', id: 1 }) },

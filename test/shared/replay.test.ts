@@ -288,3 +288,36 @@ describe('fingerprints of recent frames (clone detection)', () => {
     expect(guard.print('untracked', 1)).toBeUndefined()
   })
 })
+
+describe('restore(): a window saved elsewhere (a restarted gateway, gateway/store/)', () => {
+  it('puts back the highest and the numbers seen in the window; gaps stay open, older numbers are too old', () => {
+    const guard = createReplayGuard({ window: 64 })
+    guard.restore({ origin: A, high: 100, seen: [99, 97, 10] }) // 10 is outside (36, 100]: ignored
+    expect(guard.high(A)).toBe(100)
+    expect([100, 99, 97].map((s) => guard.check(A, s))).toEqual(['replay', 'replay', 'replay'])
+    expect(guard.accept(A, 98)).toBe('ok') // a gap inside the window: a late reading
+    expect(guard.check(A, 36)).toBe('too-old')
+    expect(guard.accept(A, 101)).toBe('ok')
+  })
+
+  it('every number at or below the floor (pruned records) counts as seen', () => {
+    const guard = createReplayGuard({ window: 64 })
+    guard.restore({ origin: A, high: 100, seen: [], floor: 80 })
+    expect(guard.check(A, 80)).toBe('replay')
+    expect(guard.check(A, 50)).toBe('replay')
+    expect(guard.check(A, 81)).toBe('ok')
+  })
+
+  it('puts the window in the tier it had; replaces what the guard held; ignores a negative high', () => {
+    const guard = createReplayGuard({ window: 64 })
+    guard.accept(A, 5)
+    guard.restore({ origin: A, high: 3, seen: [], trust: 'pin' })
+    expect(guard.known(A)).toBe(true)
+    expect(guard.high(A)).toBe(3)
+    guard.restore({ origin: B, high: 7, seen: [] })
+    expect(guard.known(B)).toBe(false)
+    expect(guard.strangers).toBe(1)
+    guard.restore({ origin: 'cccccccccccccccccccccccccc', high: -1, seen: [] })
+    expect(guard.size).toBe(2)
+  })
+})
