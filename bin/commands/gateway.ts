@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { FLEET_NAME_RULE, isFleetName, isMeshError, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
-import { createGateway, type DropEvent, type Gateway, type GatewayInit } from '../../gateway/index.js'
+import { createGateway, type DropEvent, type Gateway, type GatewayInit, type HttpInit } from '../../gateway/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 /**
@@ -30,7 +32,10 @@ export const gateway: Command = {
     ['--key FILE', "the gateway's mesh key file (iotmesh keygen); default: a new key pair on every start"],
     ['--users FILE', 'MQTT users who may read the fleet: a JSON object {"user": "password", …} (keep it private)'],
     ['--allow-anonymous', 'an open LAN broker: clients without a user name may connect and read everything (default: refused)'],
-    ['--token-skew S', 'how far a device clock may be from the gateway clock, seconds (default 300)']
+    ['--token-skew S', 'how far a device clock may be from the gateway clock, seconds (default 300)'],
+    // HTTP access (WP 11-D): its own block
+    ['--http-token T', 'the HTTP access token; "off": none (anyone who reaches the port reads the API). Default: none on a loopback --host, else the one kept in $IOTMESH_HOME/gateway/http-token (made on first start)'],
+    ['--allowed-hosts LIST', 'host names (comma-separated) the dashboard may be reached by besides IP addresses, localhost and this machine\'s name (e.g. a reverse proxy\'s)']
   ],
   options: {
     fleet: { type: 'string' },
@@ -44,10 +49,12 @@ export const gateway: Command = {
     key: { type: 'string' },
     users: { type: 'string' },
     'allow-anonymous': { type: 'boolean' },
-    'token-skew': { type: 'string' }
+    'token-skew': { type: 'string' },
+    'http-token': { type: 'string' },
+    'allowed-hosts': { type: 'string' }
   },
   async run ({ values }, io) {
-    const options = await readOptions(values)
+    const options = await readOptions(values, io.env)
     const running = await startGateway(options)
     write(io.stdout, banner(running, options))
     logRefusals(running, (line) => { write(io.stderr, line) })
@@ -74,7 +81,7 @@ interface Options {
   host: string
 }
 
-async function readOptions (values: Record<string, unknown>): Promise<Options> {
+async function readOptions (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<Options> {
   const fleet = (values.fleet as string | undefined) ?? 'default'
   if (!isFleetName(fleet)) throw meshError('ERR_BAD_ARGUMENT', `--fleet must be ${FLEET_NAME_RULE}, got ${JSON.stringify(fleet)}`)
   const host = (values.host as string | undefined) ?? '0.0.0.0'
@@ -105,7 +112,7 @@ async function readOptions (values: Record<string, unknown>): Promise<Options> {
     host,
     port: mqtt,
     wsPort: ws,
-    http: { port: http, host },
+    http: { port: http, host, ...httpAccess(values, env) },
     mesh: mesh ? { host } : false,
     ...(broker === undefined ? {} : { broker }),
     ...(roster === undefined ? {} : { roster }),
@@ -114,6 +121,16 @@ async function readOptions (values: Record<string, unknown>): Promise<Options> {
     ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } })
   }
   return { init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }) }
+}
+
+/** HTTP access (gateway/access.ts): the token (given, "off", or kept in the gateway's state directory) and extra host names. */
+function httpAccess (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Pick<HttpInit, 'token' | 'tokenFile' | 'allowedHosts'> {
+  const flag = values['http-token'] as string | undefined
+  const token = flag === 'off' ? false : flag
+  if (typeof token === 'string' && !/^[A-Za-z0-9._~+/=-]{8,256}$/.test(token)) throw meshError('ERR_BAD_ARGUMENT', '--http-token must be 8 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -, or "off"')
+  const home = env.IOTMESH_HOME ?? join(env.HOME ?? homedir(), '.iotmesh')
+  const allowedHosts = typeof values['allowed-hosts'] === 'string' ? values['allowed-hosts'].split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined
+  return { tokenFile: join(home, 'gateway', 'http-token'), ...(token === undefined ? {} : { token }), ...(allowedHosts === undefined ? {} : { allowedHosts }) }
 }
 
 async function readKey (path: string): Promise<KeyPair> {
@@ -187,11 +204,18 @@ async function startGateway (options: Options): Promise<Gateway> {
 function banner (running: Gateway, options: Options): string {
   const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : isIP(options.host) === 6 ? `[${options.host}]` : options.host
   const ports = running.ports
+  const token = running.http?.token
   const lines = [
     `iotmesh gateway: fleet ${running.fleet}`,
-    `dashboard  http://${shown}:${ports.http ?? '?'}/`,
+    `dashboard  http://${shown}:${ports.http ?? '?'}/${token === undefined ? '' : `?token=${token}`}`,
     `api        http://${shown}:${ports.http ?? '?'}/api/devices   metrics http://${shown}:${ports.http ?? '?'}/metrics`
   ]
+  if (token !== undefined) {
+    const where = options.init.http?.token === undefined ? `${running.http?.tokenCreated === true ? 'new, kept' : 'kept'} in ${options.init.http?.tokenFile ?? '?'}` : 'given by --http-token'
+    lines.push(`http token ${where}: open the dashboard URL above once, or send "Authorization: Bearer <token>"`)
+  } else if (options.init.http?.token === false) {
+    lines.push('http token off (--http-token off): anyone who reaches the HTTP port reads the API and the dashboard')
+  }
   if (running.mode === 'embedded') {
     const users = Object.keys(options.init.credentials ?? {}).length
     lines.push(`mqtt       mqtt://${shown}:${ports.mqtt ?? '?'}`)
