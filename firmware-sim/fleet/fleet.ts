@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import {
-  LINKS_TOPIC, Lifecycle, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
-  type Clock, type Defer, type DeviceId, type KeyPair, type SequenceSource
+  LINKS_TOPIC, Lifecycle, deviceIdFromPublicKey, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
+  type Clock, type Defer, type DeviceId, type KeyPair, type PublicKey, type SequenceSource
 } from '../../shared/index.js'
 import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport } from '../../mesh/index.js'
 import { applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, type LinkFaults, type MemoryNetwork } from '../../mesh/testing.js'
@@ -51,6 +51,12 @@ export interface FleetInit {
   routing?: { syncInterval?: number, interestRefresh?: number }
   /** How often devices swap a dialed peer for a random other (ms; default 10000 in a simulation). */
   rotateInterval?: number
+  /**
+   * Closed mode (WP 11-D): every device and the gateway take only these keys plus the fleet's own
+   * (its devices' and its gateway's), at the link handshake and on every frame. `[]`: the fleet's
+   * own keys alone. Default: open.
+   */
+  roster?: readonly PublicKey[]
 }
 
 /**
@@ -143,6 +149,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #responder: MdnsResponder | undefined
   #brokerUp = false
   #started = 0
+  /** Closed mode: the fleet's own keys and `init.roster`'s, by device id. */
+  #roster: PublicKey[] | undefined
   readonly #clock: Clock
   readonly #lifecycle = new Lifecycle('fleet')
 
@@ -170,6 +178,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
     if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock })
+    this.#roster = init.roster === undefined
+      ? undefined
+      : [...init.roster, seededKeys(init.seed, 1_000_000).publicKey, ...Array.from({ length: init.devices }, (_, i) => seededKeys(init.seed, (init.firstIndex ?? 0) + i).publicKey)]
     if (mdns) {
       const responder = this.#responder = createMdnsResponder({}, { clock: this.#clock })
       defer('responder', async () => { await responder.stop() })
@@ -185,6 +196,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         port,
         wsPort: false,
         mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: init.dialTarget, link: init.link, routing: init.routing },
+        ...(this.#roster === undefined ? {} : { roster: this.#roster }),
         ...extra
       }, {
         keys: gatewayKeys,
@@ -257,7 +269,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         maxLinks: 48,
         rotateInterval: init.rotateInterval ?? 10_000,
         link: init.link,
-        routing: init.routing
+        routing: init.routing,
+        ...(this.#roster === undefined ? {} : { roster: this.#roster })
       },
       announceLinks: 15_000
     }, {
@@ -299,7 +312,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   /** A device's transport, under the fleet's fault model (the memory network applies it itself). */
   #transportFor (keys: KeyPair): Transport {
-    const link = this.init.link ?? {}
+    // Closed mode: the handshake refuses a peer outside the roster (as MeshNode's own TCP transport does).
+    const roster = this.#roster === undefined ? undefined : new Set(this.#roster.map((pk) => deviceIdFromPublicKey(pk)))
+    const link = { ...this.init.link, ...(roster === undefined ? {} : { authorize: (remote: { id: DeviceId }) => roster.has(remote.id) }) }
     return this.#network !== undefined
       ? this.#network.createTransport(link, { keys, clock: this.#clock })
       : applyFaults(createTcpTransport(link, { keys, clock: this.#clock }), this.faults)
