@@ -11,6 +11,7 @@ import { Device } from '../device.js'
 import { createMemoryOutbox } from '../outbox/memory.js'
 import type { Outbox } from '../outbox/types.js'
 import { silentLogger } from '../sensors/types.js'
+import { SeqSet } from './seq-set.js'
 
 /**
  * A simulated fleet in one process: N devices, each with its own identity (derived from the seed),
@@ -137,7 +138,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   readonly faults: FaultModel
   gateway: Gateway | undefined
   brokerUrl: string | undefined
-  readonly #delivered = new Set<string>()
+  /** Distinct readings the gateway accepted, per origin, as ranges of sequence numbers (seq-set.ts). */
+  readonly #delivered = new Map<DeviceId, SeqSet>()
+  #deliveredCount = 0
   /** Readings not yet `settleMs` old, by key, with when they were published (insertion order is time order). */
   readonly #pending = new Map<string, number>()
   readonly #settledMissing = new Set<string>()
@@ -210,10 +213,11 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       if (gateway.ports.mqtt !== undefined) this.brokerUrl = `mqtt://${init.host}:${gateway.ports.mqtt}`
       gateway.on('reading', (r) => {
         if (r.deviceTopic === LINKS_TOPIC) return // topology announcements, not sensor readings
-        const key = `${r.origin}/${r.seq}`
-        if (this.#delivered.has(key)) return
-        this.#delivered.add(key)
-        if (this.#settledMissing.delete(key)) this.#settledDelivered++
+        let seqs = this.#delivered.get(r.origin)
+        if (seqs === undefined) this.#delivered.set(r.origin, seqs = new SeqSet())
+        if (!seqs.add(r.seq)) return
+        this.#deliveredCount++
+        if (this.#settledMissing.delete(`${r.origin}/${r.seq}`)) this.#settledDelivered++
         this.emit('delivered', { origin: r.origin, seq: r.seq, path: r.path, receivedAt: r.receivedAt })
       })
     }
@@ -286,6 +290,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     device.on('reading', (r) => {
       sim.published++
       this.#pending.set(`${sim.keys.id}/${r.seq}`, this.#clock.now())
+      if (this.#pending.size % 1024 === 0) this.#settle() // bounded even when nobody asks for stats()
       this.emit('reading', { device: sim.index, origin: sim.keys.id, seq: r.seq, time: r.time })
     })
     device.on('warning', () => {})
@@ -391,17 +396,23 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   // ---- state ---------------------------------------------------------------------------------
 
-  delivered (origin: DeviceId, seq: number): boolean { return this.#delivered.has(`${origin}/${seq}`) }
+  delivered (origin: DeviceId, seq: number): boolean { return this.#delivered.get(origin)?.has(seq) ?? false }
 
-  stats (): FleetStats {
+  /** Readings published at least `settleMs` ago leave #pending: counted delivered, or missing. */
+  #settle (): void {
     const boundary = this.#clock.now() - this.settleMs
     for (const [key, at] of this.#pending) {
       if (at > boundary) break
       this.#pending.delete(key)
       this.#settledPublished++
-      if (this.#delivered.has(key)) this.#settledDelivered++
+      const slash = key.indexOf('/')
+      if (this.delivered(key.slice(0, slash) as DeviceId, Number(key.slice(slash + 1)))) this.#settledDelivered++
       else this.#settledMissing.add(key)
     }
+  }
+
+  stats (): FleetStats {
+    this.#settle()
     const published = this.devices.reduce((a, d) => a + d.published, 0)
     const elapsedS = (this.#clock.now() - this.#started) / 1000
     const dropped: Record<string, number> = this.gateway?.counters.dropped ?? {}
@@ -410,7 +421,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       devices: this.devices.length,
       devicesUp: this.devices.filter((d) => d.state === 'up').length,
       published,
-      atGateway: this.#delivered.size,
+      atGateway: this.#deliveredCount,
       deliveryRatio: this.#settledPublished === 0 ? 1 : this.#settledDelivered / this.#settledPublished,
       settled: this.#settledPublished,
       missing: this.#settledMissing.size,
