@@ -2,8 +2,10 @@
  * `npm run soak -- --minutes N`: is memory flat? A simulated fleet (default 300 devices, mesh mode,
  * in-memory links, a gateway with its mesh bridge) runs for N minutes. Every `--sample-s` seconds
  * (default 60) the heap is collected (`global.gc()`, twice: node --expose-gc) and the retained heap
- * and RSS are sampled. After the warm-up (`--warmup` minutes, default 2, or a third of a short
- * run) the slope of the retained heap is fitted by least squares and printed in KiB/min.
+ * and RSS are sampled. After the warm-up (`--warmup` minutes, default 10, or a third of a shorter
+ * run) the slope of the retained heap is fitted by least squares and printed in KiB/min. The
+ * warm-up must outlast the fill of the bounded stores: each node's catch-up history holds 256
+ * frames per origin, full after ~4.5 min at one reading a second.
  *
  * One JSON line per sample on stderr; the summary is the last line of stdout. Not in `npm test`:
  * the hour-long run is a manual step (its figures go in the README), a few minutes is a smoke run.
@@ -11,7 +13,7 @@
  *   --minutes N     run time (default 60)
  *   --devices N     fleet size (default 300)
  *   --interval MS   sampling interval of every device (default 1000)
- *   --warmup M      minutes left out of the fit (default min(2, minutes / 3))
+ *   --warmup M      minutes left out of the fit (default min(10, minutes / 3))
  *   --sample-s S    seconds between samples (default 60)
  *   --seed X        (default 1)
  */
@@ -50,7 +52,7 @@ async function main (): Promise<void> {
   const minutes = Number(values.minutes ?? 60)
   const devices = Number(values.devices ?? 300)
   const interval = Number(values.interval ?? 1000)
-  const warmup = Number(values.warmup ?? Math.min(2, minutes / 3))
+  const warmup = Number(values.warmup ?? Math.min(10, minutes / 3))
   const sampleS = Number(values['sample-s'] ?? 60)
   const seed = Number(values.seed ?? 1)
   for (const [name, v] of Object.entries({ minutes, devices, interval, warmup, sampleS, seed })) {
@@ -85,7 +87,7 @@ async function main (): Promise<void> {
   const first = fitted[0] ?? samples[0]
   const last = samples[samples.length - 1]
   process.stdout.write(`${JSON.stringify({
-    command: `npm run soak -- --minutes ${minutes} --devices ${devices}`,
+    command: `npm run soak -- --minutes ${minutes} --devices ${devices} --interval ${interval} --warmup ${warmup} --sample-s ${sampleS} --seed ${seed}`,
     devices,
     minutes,
     warmupMin: warmup,
