@@ -57,6 +57,12 @@ export interface DeviceConfig {
    * default: password when one is set, else token).
    */
   brokerAuth: BrokerAuth
+  // Closed mode (WP 11-D)
+  /**
+   * A fleet roster (JSON, `iotmesh keygen --json` entries): the device links to, and accepts frames
+   * from, these keys only (mesh/roster.ts). Undefined: open mode.
+   */
+  roster: string | undefined
 }
 
 export type SettingName = keyof DeviceConfig
@@ -200,7 +206,9 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
       return raw
     },
     fallback: () => 'auto'
-  }
+  },
+  // Closed mode (WP 11-D)
+  roster: { parse: path, fallback: () => undefined }
 }
 
 /** In resolution order: dataDir before key, whose default lies in it. */

@@ -13,6 +13,11 @@ import type { HttpHandler } from './http.js'
  *
  * Only files listed in the folder when the gateway starts are served (no path from the URL ever
  * reaches the file system), with a Content-Security-Policy that allows this origin alone.
+ *
+ * Access: these files and the API they read pass the checks of gateway/access.ts like every
+ * route. With an access token, a person opens the URL the gateway printed (`/?token=…`) once;
+ * the token becomes an HttpOnly, SameSite=Strict cookie, which the page's same-origin fetch and
+ * EventSource send by themselves, so the page's scripts never see the token.
  */
 
 const CONTENT_TYPES: Record<string, string> = {

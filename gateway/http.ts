@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { isDeviceId } from '../shared/index.js'
+import { isDeviceId, meshError } from '../shared/index.js'
 import type { Registry } from 'prom-client'
+import { allowedHostNames, checkHostAndOrigin, isLoopbackHost, loadOrCreateToken, newToken, presentedToken, tokenMatches, type AccessRefusal } from './access.js'
 import type { DeviceRegistry } from './devices.js'
 import { frameToSenmlJson } from './json.js'
 import { resolvedValues, type LiveFeed } from './live.js'
@@ -26,12 +27,27 @@ import type { TopologySnapshot } from './topology.js'
  *
  * Other handlers are added with `use()`, tried first: each returns true when it answered.
  * Default port 8080; port 0 picks a free one.
+ *
+ * Every request, to every route (the built-in ones, the dashboard and those added with `use()`),
+ * passes the access checks of gateway/access.ts first: the Host and Origin headers (against DNS
+ * rebinding and cross-site reads), then the access token unless the server listens on loopback
+ * only. A browser that opens `/?token=…` gets the token as a cookie and is sent on to `/`.
  */
 
 export interface HttpInit {
   port?: number
   /** Default "0.0.0.0". */
   host?: string
+  /**
+   * The access token every request must present. Default: none when `host` is a loopback address
+   * (only this machine can connect), else the one in `tokenFile` (made on first start), else a new
+   * one for this run. `false`: no token at all (anyone who reaches the port reads the API).
+   */
+  token?: string | false
+  /** Where the token is kept (created with mode 0600 on first start), e.g. `<state dir>/http-token`. */
+  tokenFile?: string
+  /** Host names accepted in Host and Origin besides IP literals, localhost and this machine's names (e.g. a reverse proxy's). */
+  allowedHosts?: string[]
 }
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>
@@ -54,6 +70,11 @@ export class GatewayHttp {
   readonly #handlers: HttpHandler[] = []
   #server: Server | undefined
   #port: number | undefined
+  #token: string | undefined
+  #tokenCreated = false
+  #hostNames: ReadonlySet<string> = new Set()
+  /** Requests refused by the access checks, by code. */
+  readonly refused = { ERR_HTTP_HOST: 0, ERR_HTTP_ORIGIN: 0, ERR_HTTP_TOKEN: 0 }
 
   constructor (init: HttpInit, sources: HttpSources) {
     this.#init = init
@@ -62,6 +83,12 @@ export class GatewayHttp {
 
   get port (): number | undefined { return this.#port }
 
+  /** The access token in force (undefined: none needed), known once started. */
+  get token (): string | undefined { return this.#token }
+
+  /** True when this start made the token (and wrote it to `tokenFile`): say so, as Jupyter does. */
+  get tokenCreated (): boolean { return this.#tokenCreated }
+
   /** Adds a handler tried before the built-in routes and the dashboard. */
   use (handler: HttpHandler): void {
     this.#handlers.push(handler)
@@ -69,8 +96,10 @@ export class GatewayHttp {
 
   async start (): Promise<void> {
     if (this.#server !== undefined) return
+    this.#hostNames = allowedHostNames(this.#init.allowedHosts)
+    this.#token = await this.#resolveToken()
     const server = createServer((req, res) => {
-      this.#route(req, res).catch(() => {
+      this.#guarded(req, res).catch(() => {
         if (!res.headersSent) send(res, 500, { error: 'internal error' })
         else res.destroy()
       })
@@ -93,6 +122,59 @@ export class GatewayHttp {
     const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
     server.closeAllConnections()
     await closed
+  }
+
+  async #resolveToken (): Promise<string | undefined> {
+    const token = this.#init.token
+    if (token === false) return undefined
+    if (token !== undefined) {
+      if (token.length < 8 || !/^[A-Za-z0-9._~+/=-]+$/.test(token)) throw meshError('ERR_BAD_ARGUMENT', 'an HTTP token must be at least 8 characters of A-Z a-z 0-9 . _ ~ + / = -')
+      return token
+    }
+    if (isLoopbackHost(this.#init.host ?? '0.0.0.0')) return undefined
+    if (this.#init.tokenFile === undefined) {
+      this.#tokenCreated = true
+      return newToken()
+    }
+    const stored = await loadOrCreateToken(this.#init.tokenFile)
+    this.#tokenCreated = stored.created
+    return stored.token
+  }
+
+  /** The access checks (gateway/access.ts), before any handler: a refused request reaches no route. */
+  async #guarded (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = checkHostAndOrigin({ host: req.headers.host, origin: req.headers.origin }, this.#hostNames)
+    if (refusal !== undefined) return this.#refuse(res, refusal)
+    const token = this.#token
+    if (token !== undefined) {
+      const url = new URL(req.url ?? '/', 'http://gateway.invalid')
+      const cookie = `iotmesh-token-${this.#port ?? 0}`
+      const presented = presentedToken(req.headers, url, cookie)
+      if (!tokenMatches(presented.token, token)) {
+        return this.#refuse(res, { status: 401, code: 'ERR_HTTP_TOKEN', message: presented.token === undefined ? 'this gateway needs its access token: open the URL it printed at start (…/?token=…) or send Authorization: Bearer <token>' : 'the access token is wrong' }, wantsPage(req, url))
+      }
+      if (presented.via === 'query' && (req.method === 'GET' || req.method === 'HEAD')) {
+        // A browser opening the printed URL: keep the token in a cookie, and take it out of the address bar.
+        res.setHeader('set-cookie', `${cookie}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict`)
+        if (wantsPage(req, url)) {
+          url.searchParams.delete('token')
+          res.writeHead(303, { location: `${url.pathname}${url.search}`, 'cache-control': 'no-store' }).end()
+          return
+        }
+      }
+    }
+    await this.#route(req, res)
+  }
+
+  #refuse (res: ServerResponse, refusal: AccessRefusal, page = false): void {
+    this.refused[refusal.code]++
+    if (page) {
+      res.writeHead(refusal.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'" })
+        .end(loginPage())
+      return
+    }
+    const headers: Record<string, string> = refusal.status === 401 ? { 'www-authenticate': 'Bearer realm="iotmesh"' } : {}
+    send(res, refusal.status, { error: refusal.message, code: refusal.code }, headers)
   }
 
   async #route (req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -136,7 +218,20 @@ export class GatewayHttp {
   }
 }
 
-function send (res: ServerResponse, status: number, body: unknown): void {
+function send (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(text)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(text)
+}
+
+/** A browser navigating to a page (not a script fetching JSON): it gets the login form rather than JSON. */
+function wantsPage (req: IncomingMessage, url: URL): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && (url.pathname === '/' || url.pathname === '/index.html') && (req.headers.accept ?? '').includes('text/html')
+}
+
+/** The page a browser without the token gets: one field, sent back as `/?token=…` (no script needed). */
+function loginPage (): string {
+  return '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>iotmesh gateway: token needed</title></head><body>' +
+    '<h1>iotmesh gateway</h1><p>This gateway needs its access token. Open the URL it printed at start (<code>…/?token=…</code>), or paste the token:</p>' +
+    '<form method="get" action="/"><input name="token" type="password" autocomplete="current-password" size="40" required> <button>Open the dashboard</button></form>' +
+    '<p>The token is in the gateway\'s state directory (<code>http-token</code>).</p></body></html>\n'
 }

@@ -22,6 +22,13 @@ import type { TopologySnapshot } from './topology.js'
  * keep up (over `maxBufferedBytes` unsent) is disconnected; EventSource reconnects by itself and
  * starts again from a fresh `hello`. Presence that changes with time alone (a mesh device that
  * went quiet) is found by a sweep every `sweepMs`.
+ *
+ * Clients are capped per remote address (`maxClientsPerAddress`) and in all (`maxClients`). A new
+ * client is never turned away for good: over a cap, one client makes room for it, the oldest idle
+ * one first, from its own address (per-address cap) or from the address holding the most (total
+ * cap). Idle: its socket has not taken what was last sent (unsent bytes waiting); among equals the
+ * oldest goes. The one closed gets `event: evicted` (code ERR_SSE_EVICTED) before its stream ends,
+ * and the dashboard does not reconnect by itself after it (no two tabs evicting each other).
  */
 
 export interface LiveInit {
@@ -31,8 +38,10 @@ export interface LiveInit {
   sweepMs?: number
   /** Most bytes waiting to be sent to one client before it is dropped. Default 1 MiB. */
   maxBufferedBytes?: number
-  /** Most event-stream clients at once (503 beyond). Default 64. */
+  /** Most event-stream clients at once; a new one beyond makes room (see above). Default 64. */
   maxClients?: number
+  /** Most event-stream clients from one remote address; a new one beyond makes room. Default 8. */
+  maxClientsPerAddress?: number
   maxReadingsPerBatch?: number
   maxLogPerBatch?: number
 }
@@ -68,7 +77,7 @@ export interface LiveSources {
   now: () => number
 }
 
-interface Client { res: ServerResponse }
+interface Client { res: ServerResponse, address: string, order: number }
 
 /** The device topic of topology announcements (mesh/node.ts LINKS_TOPIC): not shown as readings. */
 const LINKS_DEVICE_TOPIC = 'mesh/links'
@@ -86,7 +95,10 @@ export class LiveFeed {
   #flushTimer: unknown
   #sweepTimer: unknown
   #running = false
+  #order = 0
   dropped = 0
+  /** Clients closed to make room for a new one (caps per address and in all). */
+  evicted = 0
 
   constructor (init: LiveInit, sources: LiveSources) {
     this.#init = {
@@ -94,6 +106,7 @@ export class LiveFeed {
       sweepMs: init.sweepMs ?? 5000,
       maxBufferedBytes: init.maxBufferedBytes ?? 1024 * 1024,
       maxClients: init.maxClients ?? 64,
+      maxClientsPerAddress: init.maxClientsPerAddress ?? 8,
       maxReadingsPerBatch: init.maxReadingsPerBatch ?? 500,
       maxLogPerBatch: init.maxLogPerBatch ?? 50
     }
@@ -121,17 +134,19 @@ export class LiveFeed {
 
   /** Serves one EventSource connection. */
   attach (req: IncomingMessage, res: ServerResponse): void {
-    if (!this.#running || this.#clients.size >= this.#init.maxClients) {
-      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(JSON.stringify({ error: 'too many live clients' }))
+    if (!this.#running) {
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(JSON.stringify({ error: 'the live stream is stopped' }))
       return
     }
+    const address = req.socket?.remoteAddress ?? 'unknown'
+    this.#makeRoom(address)
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       connection: 'keep-alive',
       'x-accel-buffering': 'no' // nginx: do not buffer the stream
     })
-    const client: Client = { res }
+    const client: Client = { res, address, order: this.#order++ }
     this.#clients.add(client)
     const forget = (): void => { this.#clients.delete(client) }
     req.on('close', forget)
@@ -139,6 +154,32 @@ export class LiveFeed {
     res.write('retry: 2000\n\n')
     const devices = this.#sources.devices.list()
     this.#send(client, 'hello', { summary: this.#sources.summary(), devices, latest: this.#latest(devices), topology: this.#sources.topology() })
+  }
+
+  /** Count per address; over a cap, the idlest (then oldest) client of the address concerned makes room. */
+  #makeRoom (address: string): void {
+    const byAddress = new Map<string, Client[]>()
+    for (const c of this.#clients) {
+      const list = byAddress.get(c.address)
+      if (list === undefined) byAddress.set(c.address, [c])
+      else list.push(c)
+    }
+    const own = byAddress.get(address) ?? []
+    let from: Client[] | undefined
+    if (own.length >= this.#init.maxClientsPerAddress) from = own
+    else if (this.#clients.size >= this.#init.maxClients) {
+      for (const list of byAddress.values()) if (from === undefined || list.length > from.length) from = list
+    }
+    if (from === undefined || from.length === 0) return
+    const victim = from.reduce((a, b) => {
+      const idleA = a.res.writableLength > 0
+      const idleB = b.res.writableLength > 0
+      if (idleA !== idleB) return idleA ? a : b
+      return a.order <= b.order ? a : b
+    })
+    this.#clients.delete(victim)
+    this.evicted++
+    victim.res.end(sseMessage('evicted', { code: 'ERR_SSE_EVICTED', message: `too many live views from ${victim.address === address ? 'this address' : 'the network'}: this one, the oldest idle, made room for a new one; reload to reconnect` }))
   }
 
   /** Each device's latest reading (not a topology announcement), resolved: what the table shows before new readings arrive. */

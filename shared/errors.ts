@@ -77,6 +77,12 @@ export const ERROR_CODES = {
   ERR_QUOTA: 'a broker quota is full (retained messages, their total size); the message was refused',
   // The gateway's durable state (gateway/store/)
   ERR_STORE: 'the gateway database cannot be opened, read or written (a path that is not writable, a file that is not a database, a server that refuses)',
+  // The gateway's HTTP side and the device's disk (WP 11-D)
+  ERR_HTTP_TOKEN: 'an HTTP request did not present the gateway\'s access token, or a wrong one (401)',
+  ERR_HTTP_HOST: 'an HTTP request\'s Host is not one of the gateway\'s names: refused against DNS rebinding (403)',
+  ERR_HTTP_ORIGIN: 'an HTTP request came from a page of another origin (403): only the gateway\'s own dashboard may use its API',
+  ERR_SSE_EVICTED: 'a live-stream client was closed to make room: too many from its address, or in all (the oldest idle goes first)',
+  ERR_OUTBOX_CORRUPT: 'an outbox record failed its length or CRC check and was skipped; the damaged segment was kept aside as *.corrupt',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',
   ERR_BAD_INPUT: 'input to a command is not in a format it reads'

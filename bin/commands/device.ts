@@ -3,6 +3,7 @@ import {
   SETTING_NAMES, createDevice, deviceInit, flagName, loadDeviceConfig, stderrLogger,
   type Device, type DeviceCounters, type ReadingEvent, type SensorLogger
 } from '../../firmware-sim/index.js'
+import { readRosterFlag } from '../roster-flags.js'
 import { write, type Command, type Io, type Options } from '../cli.js'
 
 /** Every device setting is a flag of the same name (firmware-sim/config.ts), plus --config and --json. */
@@ -15,7 +16,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -35,7 +36,9 @@ export const device: Command = {
     ['--outbox-frames N', 'most frames kept while a path is down (default 100000)'],
     ['--outbox-bytes N', 'most bytes kept while a path is down (default 16 MiB)'],
     ['--config FILE', 'a JSON file of these settings; flags > IOTMESH_* environment > file > defaults'],
-    ['--json', 'one JSON object per line (start, tick, path, sensor, stop) instead of text']
+    ['--json', 'one JSON object per line (start, tick, path, sensor, stop) instead of text'],
+    // Closed mode (WP 11-D)
+    ['--roster FILE', 'closed mode: link to, and take frames from, only the keys in this JSON roster (iotmesh keygen --json entries; include this device\'s own)']
   ],
   options,
   async run ({ values }, io) {
@@ -45,7 +48,16 @@ export const device: Command = {
     const logger: SensorLogger = json
       ? { warn: (message, notice) => { write(io.stderr, `iotmesh: ${message}`); out({ event: 'sensor', sensor: notice.sensor, state: notice.event, reason: notice.reason, code: notice.code ?? null }, '') } }
       : stderrLogger
-    const dev = await createDevice(deviceInit(config), { logger })
+    const init = deviceInit(config)
+    const roster = config.roster === undefined ? undefined : await readRosterFlag(config.roster)
+    if (roster !== undefined) init.mesh = { ...init.mesh, roster }
+    const dev = await createDevice(init, { logger })
+    // In closed mode the node's key store refuses its own key when the roster lacks it: rostered peers will refuse it too.
+    if (roster !== undefined && dev.node !== undefined && dev.node.keyOf(dev.id) === undefined) {
+      write(io.stderr, `iotmesh device: warning: this device's key (${dev.id}) is not in the roster ${config.roster ?? ''}: nodes in closed mode will not link to it. Add it (iotmesh keys, or the key file's public key).`)
+    }
+    // Damage found in the outbox when it was opened (bit rot): each stretch skipped, reported once (ERR_OUTBOX_CORRUPT).
+    for (const error of dev.counters.outbox.corrupt ?? []) write(io.stderr, `iotmesh device: warning: ${error.message} (${error.code})`)
     // The device's timers are unref'd (as the mesh's are); this one keeps the process alive until Ctrl-C.
     const keepAlive = setInterval(() => {}, 1 << 30)
     try {

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { FLEET_NAME_RULE, isFleetName, isMeshError, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
-import { createGateway, isPostgresUrl, type DropEvent, type Gateway, type GatewayInit } from '../../gateway/index.js'
+import { createGateway, isPostgresUrl, type DropEvent, type Gateway, type GatewayInit, type HttpInit } from '../../gateway/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 /**
@@ -37,7 +38,10 @@ export const gateway: Command = {
     ['--database URL', 'keep the state in PostgreSQL instead (postgres://user:pass@host/db): several gateways may share it'],
     ['--memory', 'keep no state on disk: a restarted gateway forgets what it accepted'],
     ['--retention-days N', 'readings history kept this many days (default 30)'],
-    ['--max-readings N', 'readings history kept, at most this many readings, the oldest pruned first (default 1,000,000)']
+    ['--max-readings N', 'readings history kept, at most this many readings, the oldest pruned first (default 1,000,000)'],
+    // HTTP access (WP 11-D): its own block
+    ['--http-token T', 'the HTTP access token; "off": none (anyone who reaches the port reads the API). Default: none on a loopback --host, else the one kept in the state directory (--data-dir, default $IOTMESH_HOME/gateway), file http-token, made on first start'],
+    ['--allowed-hosts LIST', 'host names (comma-separated) the dashboard may be reached by besides IP addresses, localhost and this machine\'s name (e.g. a reverse proxy\'s)']
   ],
   options: {
     fleet: { type: 'string' },
@@ -56,7 +60,9 @@ export const gateway: Command = {
     database: { type: 'string' },
     memory: { type: 'boolean' },
     'retention-days': { type: 'string' },
-    'max-readings': { type: 'string' }
+    'max-readings': { type: 'string' },
+    'http-token': { type: 'string' },
+    'allowed-hosts': { type: 'string' }
   },
   async run ({ values }, io) {
     const options = await readOptions(values, io.env)
@@ -121,7 +127,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     host,
     port: mqtt,
     wsPort: ws,
-    http: { port: http, host },
+    http: { port: http, host, ...httpAccess(values, env) },
     mesh: mesh ? { host } : false,
     ...(broker === undefined ? {} : { broker }),
     ...(roster === undefined ? {} : { roster }),
@@ -147,6 +153,17 @@ function readStore (values: Record<string, unknown>, env: NodeJS.ProcessEnv, fle
   const dir = (values['data-dir'] as string | undefined) ?? join(home, 'gateway')
   if (dir === '') throw meshError('ERR_BAD_ARGUMENT', '--data-dir is empty')
   return join(dir, `${fleet}.db`)
+}
+
+/** HTTP access (gateway/access.ts): the token (given, "off", or kept in the gateway's state directory) and extra host names. */
+function httpAccess (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Pick<HttpInit, 'token' | 'tokenFile' | 'allowedHosts'> {
+  const flag = values['http-token'] as string | undefined
+  const token = flag === 'off' ? false : flag
+  if (typeof token === 'string' && !/^[A-Za-z0-9._~+/=-]{8,256}$/.test(token)) throw meshError('ERR_BAD_ARGUMENT', '--http-token must be 8 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -, or "off"')
+  const home = env.IOTMESH_HOME ?? join(env.HOME ?? homedir(), '.iotmesh')
+  const dir = typeof values['data-dir'] === 'string' && values['data-dir'] !== '' ? values['data-dir'] : join(home, 'gateway')
+  const allowedHosts = typeof values['allowed-hosts'] === 'string' ? values['allowed-hosts'].split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined
+  return { tokenFile: join(dir, 'http-token'), ...(token === undefined ? {} : { token }), ...(allowedHosts === undefined ? {} : { allowedHosts }) }
 }
 
 async function readKey (path: string): Promise<KeyPair> {
@@ -220,11 +237,18 @@ async function startGateway (options: Options): Promise<Gateway> {
 function banner (running: Gateway, options: Options): string {
   const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : isIP(options.host) === 6 ? `[${options.host}]` : options.host
   const ports = running.ports
+  const token = running.http?.token
   const lines = [
     `iotmesh gateway: fleet ${running.fleet}`,
-    `dashboard  http://${shown}:${ports.http ?? '?'}/`,
+    `dashboard  http://${shown}:${ports.http ?? '?'}/${token === undefined ? '' : `?token=${token}`}`,
     `api        http://${shown}:${ports.http ?? '?'}/api/devices   metrics http://${shown}:${ports.http ?? '?'}/metrics`
   ]
+  if (token !== undefined) {
+    const where = options.init.http?.token === undefined ? `${running.http?.tokenCreated === true ? 'new, kept' : 'kept'} in ${options.init.http?.tokenFile ?? '?'}` : 'given by --http-token'
+    lines.push(`http token ${where}: open the dashboard URL above once, or send "Authorization: Bearer <token>"`)
+  } else if (options.init.http?.token === false) {
+    lines.push('http token off (--http-token off): anyone who reaches the HTTP port reads the API and the dashboard')
+  }
   if (running.mode === 'embedded') {
     const users = Object.keys(options.init.credentials ?? {}).length
     lines.push(`mqtt       mqtt://${shown}:${ports.mqtt ?? '?'}`)

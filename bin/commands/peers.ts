@@ -28,7 +28,7 @@ export const peers: Command = {
     ['--fleet F', 'only devices of this fleet (default: every fleet)'],
     ['--json', 'print one JSON array of rows'],
     ['--all', "also list instances whose TXT record is invalid (they are always in --json)"],
-    ['--gateway URL', "add a gateway's view (its HTTP API, e.g. http://gw:8080): its score of each neighbour, bans, cloned identities"]
+    ['--gateway URL', "add a gateway's view (its HTTP API, e.g. http://gw:8080/?token=… as it printed, or the token in IOTMESH_HTTP_TOKEN): its score of each neighbour, bans, cloned identities"]
   ],
   options: { json: { type: 'boolean' }, timeout: { type: 'string', short: 't' }, fleet: { type: 'string' }, all: { type: 'boolean' }, gateway: { type: 'string' } },
   async run ({ values }, io) {
@@ -101,7 +101,9 @@ async function gatewayView (base: URL, signal: AbortSignal): Promise<Map<string,
     const url = new URL(path, base)
     let res: Response
     try {
-      res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })
+      // The gateway's access token (gateway/access.ts): from the URL it printed (?token=…), sent as a Bearer header.
+      const token = base.searchParams.get('token') ?? process.env.IOTMESH_HTTP_TOKEN
+      res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]), ...(token === undefined || token === '' ? {} : { headers: { authorization: `Bearer ${token}` } }) })
     } catch (err) {
       throw meshError('ERR_BAD_ARGUMENT', `--gateway: ${url.href} did not answer: ${(err as Error).message}`, { cause: err })
     }

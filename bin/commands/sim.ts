@@ -1,6 +1,7 @@
 import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type FleetInit } from '../../firmware-sim/index.js'
 import { meshError } from '../../shared/index.js'
 import { intFlag, numberFlag, write, type Command } from '../cli.js'
+import { readRosterFlag } from '../roster-flags.js'
 import { runOnHosts } from './sim-hosts.js'
 
 const MODES = ['mesh', 'broker', 'hybrid'] as const
@@ -8,7 +9,7 @@ const MODES = ['mesh', 'broker', 'hybrid'] as const
 export const sim: Command = {
   name: 'sim',
   summary: 'Simulate a fleet of devices in this process, with a gateway and fault injection',
-  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--json]',
+  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--roster FILE|fleet] [--json]',
   help: [
     ['--devices N', 'number of devices (default 12)'],
     ['--mode M', 'mesh (peer to peer), broker (MQTT only) or hybrid (both; default)'],
@@ -24,13 +25,16 @@ export const sim: Command = {
     ['--broker URL', 'with --no-gateway: the broker that broker and hybrid devices use'],
     ['--host ADDR', 'address the devices listen on (default 127.0.0.1)'],
     ['--faults SPEC', 'faults over time, e.g. broker-stop@10,broker-start@20,crash:0-2@15,restart:0-2@25,partition:2@30,heal@40,loss:0.05@0'],
-    ['--json', 'no live summary; one JSON summary at the end']
+    ['--json', 'no live summary; one JSON summary at the end'],
+    // Closed mode (WP 11-D)
+    ['--roster FILE|fleet', 'closed mode: devices and gateway take only the fleet\'s own keys plus those in this JSON roster ("fleet": the fleet\'s own alone)']
   ],
   options: {
     devices: { type: 'string', short: 'n' }, mode: { type: 'string' }, 'no-gateway': { type: 'boolean' }, duration: { type: 'string' },
     seed: { type: 'string' }, interval: { type: 'string' }, sensors: { type: 'string' }, transport: { type: 'string' },
     'no-mdns': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' },
-    hosts: { type: 'string' }, broker: { type: 'string' }, host: { type: 'string' }, 'first-index': { type: 'string' }
+    hosts: { type: 'string' }, broker: { type: 'string' }, host: { type: 'string' }, 'first-index': { type: 'string' },
+    roster: { type: 'string' }
   },
   async run ({ values }, io) {
     const devices = intFlag(values, 'devices', 12, 1, 5000)
@@ -42,7 +46,9 @@ export const sim: Command = {
     const broker = values.broker as string | undefined
     if (!gateway && mode !== 'mesh' && broker === undefined) throw meshError('ERR_BAD_ARGUMENT', `--no-gateway leaves ${mode}-mode devices without a broker: use --mode mesh, or give --broker`)
     const hosts = intFlag(values, 'hosts', 1, 1, 64)
+    if (hosts > 1 && values.roster !== undefined) throw meshError('ERR_BAD_ARGUMENT', '--roster is not supported with --hosts yet: each host knows only its own devices\' keys')
     if (hosts > 1) return await runOnHosts({ hosts, devices, mode, values }, io)
+    const roster = values.roster === undefined ? undefined : values.roster === 'fleet' ? [] : await readRosterFlag(values.roster as string)
     const duration = values.duration === undefined ? undefined : numberFlag(values, 'duration', 0, 1, 86_400)
     const httpPort = intFlag(values, 'http-port', 8080, 0, 65535)
     const faults = parseFaultSpec((values.faults as string | undefined) ?? '')
@@ -58,7 +64,8 @@ export const sim: Command = {
       ...(values.host === undefined ? {} : { host: values.host as string }),
       ...(values['first-index'] === undefined ? {} : { firstIndex: intFlag(values, 'first-index', 0, 0) }),
       ...(values.sensors === undefined ? {} : { sensors: values.sensors as string }),
-      ...(values['no-mdns'] === true ? { mdns: false } : {})
+      ...(values['no-mdns'] === true ? { mdns: false } : {}),
+      ...(roster === undefined ? {} : { roster })
     }
     const json = values.json === true
     const tty = io.stdout.isTTY === true && !json
@@ -67,7 +74,7 @@ export const sim: Command = {
       if (!json) {
         if (tty) io.stdout.write('\n')
         const http = fleet.gateway?.ports.http
-        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed})${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}`)
+        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed})${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
       }
       const t0 = Date.now()
       let next = 0

@@ -1,36 +1,49 @@
 import { MeshNode, type Delivery } from '../../mesh/index.js'
 import { DEFAULT_FLEET, generateKeyPair, isMeshError, resolvePack, validateFilter } from '../../shared/index.js'
+import { readKeyFlag, readRosterFlag } from '../roster-flags.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 export const watch: Command = {
   name: 'watch',
   summary: 'Join the mesh as a listener and print verified readings live',
-  usage: 'iotmesh watch [FILTER] [--json] [--fleet F] [--peers HOST:PORT,…] [--no-mdns] [--count N]',
+  usage: 'iotmesh watch [FILTER] [--json] [--fleet F] [--peers HOST:PORT,…] [--no-mdns] [--count N] [--roster FILE --key FILE]',
   help: [
     ['FILTER', 'an MQTT-style topic filter over iotmesh/<fleet>/<device>/<topic> (default #)'],
     ['--fleet F', 'the fleet to join (default "default")'],
     ['--peers LIST', 'comma-separated host:port of devices to link to (networks without multicast)'],
     ['--no-mdns', 'do not use mDNS/DNS-SD (then give --peers)'],
     ['--count N', 'exit after N readings'],
-    ['--json', 'one JSON object per reading: device, name, topic, seq, sensor, value, unit, time, hops, latencyMs']
+    ['--json', 'one JSON object per reading: device, name, topic, seq, sensor, value, unit, time, hops, latencyMs'],
+    // Closed mode (WP 11-D)
+    ['--roster FILE', 'closed mode: link to, and show frames from, only the keys in this JSON roster (iotmesh keygen --json entries)'],
+    ['--key FILE', 'the listener\'s key file (iotmesh keygen); in closed mode its key must be in the rosters of the nodes it links to. Default: a new key each run']
   ],
-  options: { json: { type: 'boolean' }, fleet: { type: 'string' }, peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, count: { type: 'string' } },
+  options: {
+    json: { type: 'boolean' }, fleet: { type: 'string' }, peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, count: { type: 'string' },
+    roster: { type: 'string' }, key: { type: 'string' }
+  },
   allowPositionals: 1,
   async run ({ values, positionals }, io) {
     const filter = positionals[0] ?? '#'
     validateFilter(filter)
     const count = intFlag(values, 'count', 0, 0)
     const peers = typeof values.peers === 'string' ? values.peers.split(',').map((p) => p.trim()).filter((p) => p.length > 0) : []
-    const keys = generateKeyPair() // a listener needs an identity to link, not a lasting one
+    // A listener needs an identity to link, not a lasting one, unless rostered nodes must know it.
+    const keys = typeof values.key === 'string' ? await readKeyFlag(values.key) : generateKeyPair()
+    const roster = typeof values.roster === 'string' ? await readRosterFlag(values.roster) : undefined
     const node = new MeshNode({
       name: `iotmesh-watch-${keys.id.slice(0, 6)}`,
       fleet: (values.fleet as string | undefined) ?? DEFAULT_FLEET,
       mdns: values['no-mdns'] === true ? false : { announce: false },
       peers,
-      announceLinks: 0
+      announceLinks: 0,
+      ...(roster === undefined ? {} : { roster })
     }, { keys })
     await node.start()
-    if (values.json !== true) write(io.stderr, `watching ${filter} on fleet "${node.fleet}" as ${node.id} (Ctrl-C to stop)`)
+    if (values.json !== true) write(io.stderr, `watching ${filter} on fleet "${node.fleet}" as ${node.id}${roster === undefined ? '' : `, closed mode (${roster.length} keys)`} (Ctrl-C to stop)`)
+    if (roster !== undefined && node.keyOf(node.id) === undefined) {
+      write(io.stderr, `iotmesh watch: warning: this listener's key (${node.id}) is not in the roster: nodes in closed mode will not link to it.${values.key === undefined ? ' Pass --key with a key that is.' : ''}`)
+    }
     let seen = 0
     try {
       for await (const d of node.subscribe(filter, { signal: io.signal })) {

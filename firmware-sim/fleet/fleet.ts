@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import {
-  LINKS_TOPIC, Lifecycle, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
-  type Clock, type Defer, type DeviceId, type KeyPair, type SequenceSource
+  LINKS_TOPIC, Lifecycle, deviceIdFromPublicKey, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
+  type Clock, type Defer, type DeviceId, type KeyPair, type PublicKey, type SequenceSource
 } from '../../shared/index.js'
 import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport } from '../../mesh/index.js'
 import { applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, type LinkFaults, type MemoryNetwork } from '../../mesh/testing.js'
@@ -11,6 +11,7 @@ import { Device } from '../device.js'
 import { createMemoryOutbox } from '../outbox/memory.js'
 import type { Outbox } from '../outbox/types.js'
 import { silentLogger } from '../sensors/types.js'
+import { SeqSet } from './seq-set.js'
 
 /**
  * A simulated fleet in one process: N devices, each with its own identity (derived from the seed),
@@ -51,6 +52,12 @@ export interface FleetInit {
   routing?: { syncInterval?: number, interestRefresh?: number }
   /** How often devices swap a dialed peer for a random other (ms; default 10000 in a simulation). */
   rotateInterval?: number
+  /**
+   * Closed mode (WP 11-D): every device and the gateway take only these keys plus the fleet's own
+   * (its devices' and its gateway's), at the link handshake and on every frame. `[]`: the fleet's
+   * own keys alone. Default: open.
+   */
+  roster?: readonly PublicKey[]
 }
 
 /**
@@ -131,7 +138,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   readonly faults: FaultModel
   gateway: Gateway | undefined
   brokerUrl: string | undefined
-  readonly #delivered = new Set<string>()
+  /** Distinct readings the gateway accepted, per origin, as ranges of sequence numbers (seq-set.ts). */
+  readonly #delivered = new Map<DeviceId, SeqSet>()
+  #deliveredCount = 0
   /** Readings not yet `settleMs` old, by key, with when they were published (insertion order is time order). */
   readonly #pending = new Map<string, number>()
   readonly #settledMissing = new Set<string>()
@@ -143,6 +152,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #responder: MdnsResponder | undefined
   #brokerUp = false
   #started = 0
+  /** Closed mode: the fleet's own keys and `init.roster`'s, by device id. */
+  #roster: PublicKey[] | undefined
   readonly #clock: Clock
   readonly #lifecycle = new Lifecycle('fleet')
 
@@ -170,6 +181,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
     if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock })
+    this.#roster = init.roster === undefined
+      ? undefined
+      : [...init.roster, seededKeys(init.seed, 1_000_000).publicKey, ...Array.from({ length: init.devices }, (_, i) => seededKeys(init.seed, (init.firstIndex ?? 0) + i).publicKey)]
     if (mdns) {
       const responder = this.#responder = createMdnsResponder({}, { clock: this.#clock })
       defer('responder', async () => { await responder.stop() })
@@ -185,6 +199,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         port,
         wsPort: false,
         mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: init.dialTarget, link: init.link, routing: init.routing },
+        ...(this.#roster === undefined ? {} : { roster: this.#roster }),
         ...extra
       }, {
         keys: gatewayKeys,
@@ -198,10 +213,11 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       if (gateway.ports.mqtt !== undefined) this.brokerUrl = `mqtt://${init.host}:${gateway.ports.mqtt}`
       gateway.on('reading', (r) => {
         if (r.deviceTopic === LINKS_TOPIC) return // topology announcements, not sensor readings
-        const key = `${r.origin}/${r.seq}`
-        if (this.#delivered.has(key)) return
-        this.#delivered.add(key)
-        if (this.#settledMissing.delete(key)) this.#settledDelivered++
+        let seqs = this.#delivered.get(r.origin)
+        if (seqs === undefined) this.#delivered.set(r.origin, seqs = new SeqSet())
+        if (!seqs.add(r.seq)) return
+        this.#deliveredCount++
+        if (this.#settledMissing.delete(`${r.origin}/${r.seq}`)) this.#settledDelivered++
         this.emit('delivered', { origin: r.origin, seq: r.seq, path: r.path, receivedAt: r.receivedAt })
       })
     }
@@ -257,7 +273,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         maxLinks: 48,
         rotateInterval: init.rotateInterval ?? 10_000,
         link: init.link,
-        routing: init.routing
+        routing: init.routing,
+        ...(this.#roster === undefined ? {} : { roster: this.#roster })
       },
       announceLinks: 15_000
     }, {
@@ -273,6 +290,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     device.on('reading', (r) => {
       sim.published++
       this.#pending.set(`${sim.keys.id}/${r.seq}`, this.#clock.now())
+      if (this.#pending.size % 1024 === 0) this.#settle() // bounded even when nobody asks for stats()
       this.emit('reading', { device: sim.index, origin: sim.keys.id, seq: r.seq, time: r.time })
     })
     device.on('warning', () => {})
@@ -299,7 +317,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   /** A device's transport, under the fleet's fault model (the memory network applies it itself). */
   #transportFor (keys: KeyPair): Transport {
-    const link = this.init.link ?? {}
+    // Closed mode: the handshake refuses a peer outside the roster (as MeshNode's own TCP transport does).
+    const roster = this.#roster === undefined ? undefined : new Set(this.#roster.map((pk) => deviceIdFromPublicKey(pk)))
+    const link = { ...this.init.link, ...(roster === undefined ? {} : { authorize: (remote: { id: DeviceId }) => roster.has(remote.id) }) }
     return this.#network !== undefined
       ? this.#network.createTransport(link, { keys, clock: this.#clock })
       : applyFaults(createTcpTransport(link, { keys, clock: this.#clock }), this.faults)
@@ -376,17 +396,23 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   // ---- state ---------------------------------------------------------------------------------
 
-  delivered (origin: DeviceId, seq: number): boolean { return this.#delivered.has(`${origin}/${seq}`) }
+  delivered (origin: DeviceId, seq: number): boolean { return this.#delivered.get(origin)?.has(seq) ?? false }
 
-  stats (): FleetStats {
+  /** Readings published at least `settleMs` ago leave #pending: counted delivered, or missing. */
+  #settle (): void {
     const boundary = this.#clock.now() - this.settleMs
     for (const [key, at] of this.#pending) {
       if (at > boundary) break
       this.#pending.delete(key)
       this.#settledPublished++
-      if (this.#delivered.has(key)) this.#settledDelivered++
+      const slash = key.indexOf('/')
+      if (this.delivered(key.slice(0, slash) as DeviceId, Number(key.slice(slash + 1)))) this.#settledDelivered++
       else this.#settledMissing.add(key)
     }
+  }
+
+  stats (): FleetStats {
+    this.#settle()
     const published = this.devices.reduce((a, d) => a + d.published, 0)
     const elapsedS = (this.#clock.now() - this.#started) / 1000
     const dropped: Record<string, number> = this.gateway?.counters.dropped ?? {}
@@ -395,7 +421,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       devices: this.devices.length,
       devicesUp: this.devices.filter((d) => d.state === 'up').length,
       published,
-      atGateway: this.#delivered.size,
+      atGateway: this.#deliveredCount,
       deliveryRatio: this.#settledPublished === 0 ? 1 : this.#settledDelivered / this.#settledPublished,
       settled: this.#settledPublished,
       missing: this.#settledMissing.size,

@@ -1,10 +1,11 @@
-import { mkdir, open, readFile, readdir, rename, truncate, unlink, type FileHandle } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { copyFile, mkdir, open, readFile, readdir, rename, truncate, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { meshError } from '../../shared/index.js'
+import { meshError, type MeshError } from '../../shared/index.js'
 import { readCursor, syncDir, writeCursor, type Cursor } from './cursor.js'
 import { Ledger, checkLimits, inRanges, type LedgerEntry } from './ledger.js'
 import { iterate, statsOf } from './memory.js'
-import { RECORD_HEADER, SEGMENT_MAGIC, SEGMENT_PATTERN, encodeRecord, scanSegment, segmentName } from './segment.js'
+import { RECORD_HEADER, SEGMENT_MAGIC, SEGMENT_PATTERN, encodeRecord, scanSegment, segmentName, type ScanResult } from './segment.js'
 import { DISK_DEFAULTS, type DeliveryPath, type DiskOutboxInit, type FsyncPolicy, type Outbox, type OutboxEntry, type OutboxStats } from './types.js'
 
 /**
@@ -12,7 +13,10 @@ import { DISK_DEFAULTS, type DeliveryPath, type DiskOutboxInit, type FsyncPolicy
  * to segment files (segment.ts) and acknowledgements kept in a small cursor file (cursor.ts); a
  * segment whose frames have all left is deleted. Opening scans every segment, discards a torn
  * last record (SIGKILL or power loss mid-append) by truncating the file after the last good one,
- * and restores what each path still has to deliver.
+ * and restores what each path still has to deliver. A damaged record inside a segment (bit rot)
+ * costs that record only: the file as found is kept aside as `<segment>.corrupt`, a repaired one
+ * of its good records takes its place, and each damaged stretch is reported in stats().corrupt
+ * (ERR_OUTBOX_CORRUPT) and counted in `discarded`.
  *
  * Every file operation runs in one queue, in call order. All frames' offsets are kept in memory,
  * their bytes are read from disk when pending() reaches them.
@@ -60,6 +64,7 @@ class DiskOutbox implements Outbox {
   #queue: Promise<void> = Promise.resolve()
   #accepted = 0
   #discarded = 0
+  readonly #corrupt: MeshError[] = []
   #lastSync = 0
   #dead = false
   #closed = false
@@ -86,15 +91,19 @@ class DiskOutbox implements Outbox {
     let previous = 0
     for (const name of names) {
       const path = join(this.#dir, name)
-      const scan = scanSegment(new Uint8Array(await readFile(path)))
+      let scan = scanSegment(new Uint8Array(await readFile(path)))
       if (!scan.ours) {
-        // Not an outbox segment (or its first bytes are gone): keep it aside for a person to look at.
-        await rename(path, `${path}.corrupt`)
+        // Not an outbox segment (no magic, no good record): keep it aside for a person to look at.
+        const keptAs = await keepAside(path, true)
         this.#discarded++
+        this.#report(path, 0, -1, keptAs, 'holds no good record (not an outbox segment, or its every record is damaged)')
         continue
       }
-      if (scan.torn) {
-        await truncate(path, scan.good)
+      if (scan.damaged.length > 0 || !scan.tornOnly) {
+        // Damage inside (bit rot): a copy of the file as it is goes aside, the good records stay in a repaired file.
+        scan = await this.#repair(path, scan)
+      } else if (scan.torn) {
+        await truncate(path, scan.good) // a crash mid-append: the cut record goes, as it never resolved put()
         this.#discarded++
       }
       const segment = newSegment(path, scan.good)
@@ -114,6 +123,41 @@ class DiskOutbox implements Outbox {
     this.#accepted = this.#ledger.highWater
     this.#dead = true
     await this.#retire()
+  }
+
+  /**
+   * Keeps the damaged file aside (`<name>.corrupt`, a copy as found) and puts in its place a file
+   * of its good records only (written to a temporary file, synced, renamed over it: a crash
+   * meanwhile leaves one of the two whole). Each damaged stretch is counted in `discarded` and
+   * reported with ERR_OUTBOX_CORRUPT in stats().corrupt.
+   */
+  async #repair (path: string, scan: ScanResult): Promise<ScanResult> {
+    const bytes = new Uint8Array(await readFile(path))
+    const keptAs = await keepAside(path, false)
+    const stretches = [...scan.damaged, ...(scan.tornOnly ? [] : [{ offset: scan.good, bytes: bytes.length - scan.good }])]
+    for (const damage of stretches) {
+      this.#discarded++
+      this.#report(path, damage.offset, damage.bytes, keptAs, `${damage.bytes} bytes at offset ${damage.offset} failed the record checks and were skipped`)
+    }
+    const repaired = concat(SEGMENT_MAGIC, ...scan.records.map((r) => bytes.subarray(r.offset, r.offset + RECORD_HEADER + r.length)))
+    const temporary = `${path}.repair`
+    const handle = await open(temporary, 'w', 0o600)
+    try {
+      await writeAll(handle, repaired)
+      await handle.datasync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temporary, path)
+    await syncDir(this.#dir)
+    return scanSegment(repaired)
+  }
+
+  #report (path: string, offset: number, bytes: number, keptAs: string, what: string): void {
+    const error = meshError('ERR_OUTBOX_CORRUPT', `outbox segment ${path}: ${what}; the readings in them are lost, the records after them kept; the file as found is kept as ${keptAs}`, {
+      details: { segment: path, offset, bytes, keptAs }
+    })
+    this.#corrupt.push(error)
   }
 
   #restoredAcks (cursor: Cursor | undefined, seq: number): number {
@@ -169,7 +213,7 @@ class DiskOutbox implements Outbox {
   }
 
   stats (): OutboxStats {
-    return statsOf(this.#ledger, this.#discarded)
+    return { ...statsOf(this.#ledger, this.#discarded), corrupt: [...this.#corrupt] }
   }
 
   async flush (): Promise<void> {
@@ -286,11 +330,31 @@ function newSegment (path: string, size: number): Segment {
   return { path, size, count: 0, live: 0, writer: undefined, reader: undefined, broken: false, deleted: false }
 }
 
-function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a)
-  out.set(b, a.length)
+function concat (...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
   return out
+}
+
+/**
+ * Keeps a damaged segment for a person to look at, under a name the outbox never reads:
+ * `<name>.corrupt` (then `.corrupt-1`, `-2`… if taken). `move`: rename it; else copy it.
+ */
+async function keepAside (path: string, move: boolean): Promise<string> {
+  for (let n = 0; ; n++) {
+    const target = n === 0 ? `${path}.corrupt` : `${path}.corrupt-${n}`
+    try {
+      await copyFile(path, target, fsConstants.COPYFILE_EXCL) // not rename: it would replace an older one kept aside
+      if (move) await unlink(path)
+      return target
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || n >= 1000) throw err
+    }
+  }
 }
 
 async function writeAll (handle: FileHandle, bytes: Uint8Array): Promise<void> {

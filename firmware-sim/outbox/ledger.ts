@@ -166,7 +166,10 @@ export class Ledger<L> {
     this.#bytes -= entry.size
     this.paths.forEach((_, i) => { if ((entry.acked & (1 << i)) === 0) (this.#pending[i] as number)-- })
     while (this.#head < this.#entries.length && (this.#entries[this.#head] as LedgerEntry<L>).removed) this.#head++
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+    // Removed entries still hold their frames (`loc`) until the array is compacted: compact once
+    // they are half of it (amortised O(1)). At `> 1024` each of a 300-device fleet's outboxes kept
+    // up to ~2,000 delivered frames alive (the soak's retained heap rose for 17 minutes).
+    if (this.#head >= 64 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head)
       this.#head = 0
     }

@@ -1,3 +1,4 @@
+import type { MeshError } from '../../shared/index.js'
 import type { DeliveryPath } from './ledger.js'
 
 export type { DeliveryPath } from './ledger.js'
@@ -21,6 +22,8 @@ export interface OutboxStats {
   dropped: number
   /** Torn or corrupt records found and discarded when a disk outbox was opened. */
   discarded: number
+  /** A disk outbox: each damaged stretch found when it was opened (ERR_OUTBOX_CORRUPT, details: segment, offset, bytes, keptAs). */
+  corrupt?: MeshError[]
 }
 
 /**

@@ -136,6 +136,15 @@ function connect () {
     indicator.className = 'connection lost'
     indicator.textContent = 'reconnecting…'
   })
+  events.addEventListener('evicted', (event) => {
+    // The gateway closed this view to make room for a newer one (ERR_SSE_EVICTED): do not reconnect
+    // by itself, or two tabs past the cap would evict each other forever.
+    source.close()
+    state.connected = false
+    indicator.className = 'connection lost'
+    indicator.textContent = 'closed: too many live views (reload)'
+    indicator.title = JSON.parse(event.data).message ?? ''
+  })
   events.addEventListener('hello', (event) => {
     const hello = JSON.parse(event.data)
     state.summary = hello.summary

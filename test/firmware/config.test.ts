@@ -86,7 +86,8 @@ describe('device configuration', () => {
     ['seed', '-1'], ['seed', '4294967296'], ['seed', 'abc'],
     ['fsync', 'sometimes'], ['fsync', '-5'],
     ['outboxFrames', '0'], ['outboxBytes', '100'],
-    ['brokerAuth', 'cert']
+    ['brokerAuth', 'cert'],
+    ['roster', ' ']
   ]
 
   it.each(BAD)('refuses %s = %j from every source, naming the setting and the source', (setting, raw) => {

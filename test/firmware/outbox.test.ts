@@ -226,7 +226,7 @@ describe('disk outbox', () => {
     }
   })
 
-  it('stops at a corrupt record (bad CRC) and keeps a foreign file aside', async () => {
+  it('skips a corrupt record (bad CRC) but keeps the ones after it, and keeps a foreign file aside', async () => {
     const dir = await tempDir()
     const outbox = await open(dir, { segmentBytes: 4096 })
     await putAll(outbox, [1, 2, 3], 24)
@@ -237,9 +237,12 @@ describe('disk outbox', () => {
     await writeFile(join(dir, segment as string), bytes)
     await writeFile(join(dir, 'seg-0000000000000099.log'), 'not an outbox segment')
     const reopened = await open(dir)
-    expect(await drain(reopened, 'mesh')).toEqual([1])
+    // Issue 11: one flipped byte used to cost every record after it (here 3); now only its own.
+    expect(await drain(reopened, 'mesh')).toEqual([1, 3])
     expect(reopened.stats().discarded).toBe(2)
+    expect(reopened.stats().corrupt?.map((e) => e.code)).toEqual(['ERR_OUTBOX_CORRUPT', 'ERR_OUTBOX_CORRUPT'])
     expect((await readdir(dir)).sort()).toContain('seg-0000000000000099.log.corrupt')
+    expect((await readdir(dir)).sort()).toContain(`${segment as string}.corrupt`)
   })
 
   it('applies smaller bounds and new paths on reopen', async () => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -167,6 +167,23 @@ describeNet('iotmesh gateway', () => {
     expect(await running).toBe(0)
     expect(out.text()).toMatch(/^stopped$/m)
     await expect(fetch(`${base}/api/devices`)).rejects.toThrow()
+  })
+
+  it('on every interface: prints the dashboard URL with its access token, kept in $IOTMESH_HOME/gateway/http-token; the API wants it', async () => {
+    const controller = new AbortController()
+    const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
+    onTestFinished(async () => { await rm(home, { recursive: true, force: true }) })
+    const { io, out } = streams(controller.signal)
+    const running = runCommand(['--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', '--host', '0.0.0.0', '--no-mesh'], { ...io, env: { IOTMESH_HOME: home } })
+    onTestFinished(() => { controller.abort() })
+    const [, httpPort, token] = await out.match(/^dashboard {2}http:\/\/localhost:(\d+)\/\?token=([A-Za-z0-9_-]+)$/m)
+    expect(out.text()).toContain(`http token new, kept in ${join(home, 'gateway', 'http-token')}`)
+    expect((await readFile(join(home, 'gateway', 'http-token'), 'utf8')).trim()).toBe(token)
+    const base = `http://127.0.0.1:${httpPort}`
+    expect((await fetch(`${base}/api/devices`)).status).toBe(401)
+    expect((await fetch(`${base}/api/devices`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+    controller.abort()
+    expect(await running).toBe(0)
   })
 
   it('is built (npm test builds dist/ first; run `npm run build` before test/run.sh alone)', () => {

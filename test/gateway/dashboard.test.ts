@@ -49,7 +49,9 @@ async function publish (gateway: Gateway, node: MeshNode, records: Array<{ n: st
 describeNet('dashboard', () => {
   it.skipIf(!hasChromium)(`shows the running fleet in headless Chromium and updates it live: readings, a device going offline, a bad signature${hasChromium ? '' : ` (SKIPPED: ${CHROMIUM} missing, Debian package chromium)`}`, async () => {
     const net = createMemoryNetwork({ seed: 21 })
-    const gateway = await startMeshGateway(net, { http: { host: '127.0.0.1', port: 0 }, live: { flushMs: 50 } })
+    // With an access token, as on any address but loopback: the browser logs in with the printed URL (gateway/access.ts).
+    const token = 'dashboard-test-token-0123'
+    const gateway = await startMeshGateway(net, { http: { host: '127.0.0.1', port: 0, token }, live: { flushMs: 50 } })
     const gw = meshAddress(gateway.mesh)
     const greenhouse = await startMeshNode(net, 'greenhouse', seededKeys(301), [gw])
     const cellar = await startMeshNode(net, 'cellar', seededKeys(302), [gw])
@@ -83,7 +85,8 @@ describeNet('dashboard', () => {
     page.on('pageerror', (err) => pageErrors.push(err.message))
     page.on('console', (message) => { if (message.type() === 'error') pageErrors.push(message.text()) })
     const base = `http://127.0.0.1:${gateway.ports.http ?? 0}`
-    await page.goto(`${base}/`)
+    await page.goto(`${base}/?token=${token}`)
+    expect(page.url()).toBe(`${base}/`) // the token went into a cookie, out of the address bar
 
     // The running fleet: every device, with its path.
     const row = (id: string): string => `#fleet tr[data-id="${id}"]`

@@ -208,11 +208,30 @@ describe('LiveFeed', () => {
     expect(data.skipped).toBe(2)
   })
 
-  it('drops a client that does not keep up, refuses clients beyond maxClients, ends streams on stop', () => {
+  it('drops a client that does not keep up, makes room beyond maxClients (the idle one first), ends streams on stop', () => {
+    const { live, clock, attach } = feed({ maxBufferedBytes: 100, maxClients: 2 })
+    const first = attach()
+    attach()
+    // Beyond maxClients a new client is no longer turned away (64 idle streams locked the dashboard
+    // out for good): the oldest idle one (unsent bytes waiting) makes room for it.
+    const idle = attach()
+    idle.writableLength = 1
+    const newest = attach()
+    expect(newest.status).toBe(200)
+    expect(idle.chunks.at(-1)).toMatch(/^event: evicted\ndata: \{"code":"ERR_SSE_EVICTED"/)
+    expect(first.chunks.at(-1)).toMatch(/^event: evicted\n/)
+    expect(live.evicted).toBe(2) // the oldest made room for idle, idle (unsent bytes waiting) for newest
+    expect(live.clients).toBe(2)
+    newest.destroy()
+    live.stop()
+    expect(live.clients).toBe(0)
+    expect(clock.pending).toBe(0)
+  })
+
+  it('drops a client that does not keep up, ends streams on stop', () => {
     const { live, clock, attach } = feed({ maxBufferedBytes: 100, maxClients: 2 })
     const slow = attach()
     const fine = attach()
-    expect(attach().status).toBe(503)
     slow.writableLength = 101
     live.reading(reading(1))
     clock.advance(10)

@@ -121,7 +121,12 @@ const rows: Record<ErrorCode, Row> = {
       await new SqliteStore({ path, fleet: 'default' }).open()
     }
   },
-  // Command line and configuration
+  // The gateway's HTTP side and the device's disk (test/gateway/http-access.test.ts, test/firmware/outbox-bitrot.test.ts)
+  ERR_HTTP_TOKEN: { where: 'gateway/http.ts (access token)' },
+  ERR_HTTP_HOST: { where: 'gateway/http.ts (Host check, gateway/access.ts)' },
+  ERR_HTTP_ORIGIN: { where: 'gateway/http.ts (Origin check, gateway/access.ts)' },
+  ERR_SSE_EVICTED: { where: 'gateway/live.ts (live-stream client caps)' },
+  ERR_OUTBOX_CORRUPT: { where: 'firmware-sim/outbox/disk.ts (opening a disk outbox)' },
   // Commands
   ERR_BAD_COMMAND: { where: 'shared/command.ts', provoke: () => encodeCommand({ keys, target: keys.id, action: 'Relay Set', id: 1 }) },
   ERR_WRONG_TARGET: { where: 'firmware-sim/commands/executor.ts' },
@@ -132,6 +137,7 @@ const rows: Record<ErrorCode, Row> = {
   ERR_BAD_ARGS: { where: 'firmware-sim/commands/actuators.ts' },
   ERR_JOURNAL: { where: 'firmware-sim/commands/journal.ts' },
   ERR_BAD_RULES: { where: 'firmware-sim/rules/rules.ts', provoke: () => parseRules('rules: []') },
+  // Command line and configuration
   ERR_BAD_ARGUMENT: { where: 'bin/cli.ts, bin/commands/*, shared/frame.ts; mesh/discovery', provoke: () => encodeFrame({ keys, seq: -1, records: [{ v: 1 }] }) },
   ERR_BAD_INPUT: { where: 'bin/commands/inspect.ts, bin/commands/sign.ts', provoke: () => parseFrameInput(new TextEncoder().encode('not a frame')) }
 }

@@ -1,0 +1,112 @@
+/**
+ * `npm run soak -- --minutes N`: is memory flat? A simulated fleet (default 300 devices, mesh mode,
+ * in-memory links, a gateway with its mesh bridge) runs for N minutes. Every `--sample-s` seconds
+ * (default 60) the heap is collected (`global.gc()`, twice: node --expose-gc) and the retained heap
+ * and RSS are sampled. After the warm-up (`--warmup` minutes, default 10, or a third of a shorter
+ * run) the slope of the retained heap is fitted by least squares and printed in KiB/min. The
+ * warm-up must outlast the fill of the bounded stores: each node's catch-up history holds 256
+ * frames per origin, full after ~4.5 min at one reading a second.
+ *
+ * One JSON line per sample on stderr; the summary is the last line of stdout. Not in `npm test`:
+ * the hour-long run is a manual step (its figures go in the README), a few minutes is a smoke run.
+ *
+ *   --minutes N     run time (default 60)
+ *   --devices N     fleet size (default 300)
+ *   --interval MS   sampling interval of every device (default 1000)
+ *   --warmup M      minutes left out of the fit (default min(10, minutes / 3))
+ *   --sample-s S    seconds between samples (default 60)
+ *   --seed X        (default 1)
+ */
+import { spawnSync } from 'node:child_process'
+import { parseArgs } from 'node:util'
+import { createFleet } from '../../firmware-sim/index.js'
+
+interface Sample { atMin: number, heapMiB: number, rssMiB: number, externalMiB: number, published: number, atGateway: number, links: number }
+
+function reexecInNamespace (): void {
+  if (process.env.IOTMESH_NETNS === '1' || process.env.IOTMESH_BENCH_HOST_LO === '1') return
+  if (spawnSync('unshare', ['-rn', 'true']).status !== 0) return
+  const r = spawnSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, IOTMESH_NETNS: '1' } })
+  process.exit(r.status ?? 1)
+}
+
+/** Least-squares slope of y over x. */
+export function slope (points: Array<[number, number]>): number {
+  const n = points.length
+  if (n < 2) return Number.NaN
+  const mx = points.reduce((s, [x]) => s + x, 0) / n
+  const my = points.reduce((s, [, y]) => s + y, 0) / n
+  let num = 0
+  let den = 0
+  for (const [x, y] of points) { num += (x - mx) * (y - my); den += (x - mx) ** 2 }
+  return den === 0 ? Number.NaN : num / den
+}
+
+const MiB = 1024 * 1024
+const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: { minutes: { type: 'string' }, devices: { type: 'string' }, interval: { type: 'string' }, warmup: { type: 'string' }, 'sample-s': { type: 'string' }, seed: { type: 'string' } }
+  })
+  const minutes = Number(values.minutes ?? 60)
+  const devices = Number(values.devices ?? 300)
+  const interval = Number(values.interval ?? 1000)
+  const warmup = Number(values.warmup ?? Math.min(10, minutes / 3))
+  const sampleS = Number(values['sample-s'] ?? 60)
+  const seed = Number(values.seed ?? 1)
+  for (const [name, v] of Object.entries({ minutes, devices, interval, warmup, sampleS, seed })) {
+    if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a number ≥ 0`)
+  }
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('run with node --expose-gc (npm run soak does)')
+  reexecInNamespace()
+
+  const collect = (): void => { gc(); gc() }
+  const started = Date.now()
+  const fleet = await createFleet({ devices, mode: 'mesh', transport: 'memory', mdns: false, interval, seed })
+  const samples: Sample[] = []
+  const take = (): Sample => {
+    collect()
+    const m = process.memoryUsage()
+    const stats = fleet.stats()
+    const sample = { atMin: round((Date.now() - started) / 60_000, 3), heapMiB: round(m.heapUsed / MiB, 2), rssMiB: round(m.rss / MiB, 1), externalMiB: round((m.external + m.arrayBuffers) / MiB, 1), published: stats.published, atGateway: stats.atGateway, links: stats.links }
+    samples.push(sample)
+    process.stderr.write(`${JSON.stringify(sample)}\n`)
+    return sample
+  }
+  take()
+  const end = started + minutes * 60_000
+  while (Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(sampleS * 1000, Math.max(0, end - Date.now()))))
+    take()
+  }
+  const stats = fleet.stats()
+  await fleet.stop()
+  const fitted = samples.filter((s) => s.atMin >= warmup)
+  const first = fitted[0] ?? samples[0]
+  const last = samples[samples.length - 1]
+  process.stdout.write(`${JSON.stringify({
+    command: `npm run soak -- --minutes ${minutes} --devices ${devices} --interval ${interval} --warmup ${warmup} --sample-s ${sampleS} --seed ${seed}`,
+    devices,
+    minutes,
+    warmupMin: warmup,
+    samples: samples.length,
+    fittedSamples: fitted.length,
+    heapSlopeKiBPerMin: round(slope(fitted.map((s) => [s.atMin, s.heapMiB * 1024])), 1),
+    rssSlopeKiBPerMin: round(slope(fitted.map((s) => [s.atMin, s.rssMiB * 1024])), 1),
+    heapAfterWarmupMiB: first?.heapMiB,
+    heapEndMiB: last?.heapMiB,
+    rssAfterWarmupMiB: first?.rssMiB,
+    rssEndMiB: last?.rssMiB,
+    published: stats.published,
+    atGateway: stats.atGateway,
+    deliveryRatio: stats.deliveryRatio,
+    node: process.version
+  })}\n`)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`soak: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})
