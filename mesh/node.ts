@@ -256,11 +256,6 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
       this.#manager.on('dial:error', (_err, peer, retryIn) => this.#onDialError(peer.id, retryIn))
-      // One key linked from two addresses at once, both answering (links/registry.ts decideInbound): a cloned device.
-      this.#transport.on('refused', (err) => {
-        const { id, address } = (err.details ?? {}) as { id?: DeviceId, address?: string }
-        if (err.code === 'ERR_CLONED_IDENTITY' && id !== undefined) this.#router.clone({ origin: id, code: err.code, self: id === this.id, ...(address === undefined ? {} : { address }) })
-      })
       this.#manager.start()
       defer('links', async () => { await this.#manager.stop() })
       // Discovery stops first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.

@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   ERR_BAD_SIGNATURE: 'the Ed25519 signature does not verify with the public key',
   ERR_WRONG_KEY: 'the public key does not derive to the device id that claims it',
   ERR_REPLAY: 'the sequence number was already accepted, or is older than the replay window',
-  ERR_CLONED_IDENTITY: 'two devices hold the same key (a cloned SD card): two different frames were signed for one (origin, seq), or the key is linked from two addresses that both answer',
+  ERR_CLONED_IDENTITY: 'two different frames were signed for one (origin, seq): two devices hold the same key (a cloned SD card)',
   // Identity and keys
   ERR_BAD_KEY: 'a key is not 32 bytes, or a key file cannot be parsed',
   ERR_KEY_PERMISSIONS: 'a private key file is readable by other users',

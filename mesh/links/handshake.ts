@@ -53,7 +53,7 @@ const LABEL_INITIATOR = Buffer.from('iotmesh link v1 initiator proof')
 const LABEL_FINISH = Buffer.from('iotmesh link v1 finish')
 
 /** Codes a refusal may carry; anything else the peer says reads as ERR_HANDSHAKE (as an older peer reads ERR_BUSY and ERR_BANNED). */
-const TELLABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['ERR_HANDSHAKE', 'ERR_PROTOCOL_VERSION', 'ERR_PEER_KEY_MISMATCH', 'ERR_NOT_IN_ROSTER', 'ERR_BUSY', 'ERR_BANNED', 'ERR_CLONED_IDENTITY'])
+const TELLABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['ERR_HANDSHAKE', 'ERR_PROTOCOL_VERSION', 'ERR_PEER_KEY_MISMATCH', 'ERR_NOT_IN_ROSTER', 'ERR_BUSY', 'ERR_BANNED'])
 
 /** Accepted, or refused because the responder keeps another link to the same device. */
 export type Verdict = 'accept' | 'duplicate'

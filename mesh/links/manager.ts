@@ -297,10 +297,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
         entry.state = 'linked' // the peer dialed us meanwhile
         return
       }
-      // A peer that banned us says so (ERR_BANNED), or that another device holding our key is linked to it
-      // (ERR_CLONED_IDENTITY): asking again at once only spends its time and ours.
-      const refused = isMeshError(failure, 'ERR_BANNED') || isMeshError(failure, 'ERR_CLONED_IDENTITY')
-      const delay = this.#retry(entry, refused ? this.#refusedRetryMs : 0)
+      // A peer that banned us says so (ERR_BANNED): asking again at once only spends its time and ours.
+      const delay = this.#retry(entry, isMeshError(failure, 'ERR_BANNED') ? this.#refusedRetryMs : 0)
       this.emit('dial:error', failure ?? meshError('ERR_LINK_CLOSED', 'every address of the peer failed'), entry.info, delay)
     } finally {
       this.#dialing--

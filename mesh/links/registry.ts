@@ -65,24 +65,14 @@ export class LinkRegistry {
    * The responder's verdict on a proven inbound handshake. Waits first when our own dial to the
    * same device is in progress and would win (we have the smaller id); refuses the newcomer when
    * an open link beats it, and probes that link so a stale one is found dead quickly.
-   *
-   * `clone`: the newcomer would replace an open link the same device dialed from another address,
-   * and that link still answers a ping within `probeMs`: two devices hold one key (a cloned SD
-   * card), and the first keeps its link. A device that restarted or moved leaves a link that no
-   * longer answers, and is let in; one process never dials a peer it still has a link to, and the
-   * race of both ends dialing at once makes links of different initiators, which this never judges.
    */
-  async decideInbound (remoteId: DeviceId, candidate: LinkOrigin, from?: string, probeMs = 2000): Promise<'accept' | 'duplicate' | 'clone'> {
+  async decideInbound (remoteId: DeviceId, candidate: LinkOrigin): Promise<'accept' | 'duplicate'> {
     const ours = this.#out.get(remoteId)
     if (this.#localId < remoteId && ours !== undefined && ours.size > 0) await Promise.all([...ours])
     const existing = this.links.get(remoteId)
     if (existing === undefined || !existing.open) return 'accept'
     const origin = this.#origins.get(existing)
-    if (origin === undefined) return 'accept'
-    if (!beats(origin, candidate)) {
-      const elsewhere = origin.initiatorId === candidate.initiatorId && from !== undefined && existing.remoteAddress !== undefined && existing.remoteAddress !== from
-      return elsewhere && await answers(existing, probeMs) ? 'clone' : 'accept'
-    }
+    if (origin === undefined || !beats(origin, candidate)) return 'accept'
     existing.ping().catch(() => {})
     return 'duplicate'
   }
@@ -119,15 +109,5 @@ export class LinkRegistry {
     }
     const link = this.links.get(remoteId)
     return link?.open === true ? link : undefined
-  }
-}
-
-/** True when `link` answers a ping within `ms`. */
-async function answers (link: BaseLink, ms: number): Promise<boolean> {
-  try {
-    await link.ping({ signal: AbortSignal.timeout(ms) })
-    return true
-  } catch {
-    return false
   }
 }

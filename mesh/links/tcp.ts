@@ -225,13 +225,8 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       channel.send(handshake.reply())
       const remote = handshake.readAuth(await channel.next())
       const origin = { initiatorId: remote.id, seq }
-      const verdict = await this.#registry.decideInbound(remote.id, origin, from.host)
+      const verdict = await this.#registry.decideInbound(remote.id, origin)
       this.#assertOpen()
-      if (verdict === 'clone') {
-        throw meshError('ERR_CLONED_IDENTITY', `${remote.id} is linked from another address and still answers there: the device at ${from.host} holds the same key`, {
-          details: { id: remote.id, address: from.host }
-        })
-      }
       const { message, secrets } = handshake.finish(verdict)
       channel.send(message)
       this.#admission.counters.handshakes++

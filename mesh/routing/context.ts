@@ -43,13 +43,10 @@ export interface HeldFrame { bytes: Uint8Array, hops: number, from: DeviceId | u
 /** A cloned identity seen here: a second, different, validly signed frame for an (origin, seq). */
 export interface CloneInfo {
   origin: DeviceId
-  /** The number both frames carry; absent when the link layer saw the key linked from two addresses at once. */
-  seq?: number
+  seq: number
   code: 'ERR_CLONED_IDENTITY'
   /** The neighbour it came from (undefined: injected). */
   from?: DeviceId
-  /** The second device's address, when the link layer saw it. */
-  address?: string
   /** True when the key is this node's own: another device signs with it. */
   self: boolean
 }

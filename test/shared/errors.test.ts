@@ -48,7 +48,7 @@ const rows: Record<ErrorCode, Row> = {
   },
   ERR_WRONG_KEY: { where: 'shared/frame.ts; mesh/discovery, mesh/routing', provoke: () => openFrame(frame(), seededKeys(2).publicKey) },
   ERR_REPLAY: { where: 'mesh/routing (on the verdicts of shared/replay.ts, which returns them rather than throwing)' },
-  ERR_CLONED_IDENTITY: { where: 'mesh/routing, gateway (on the verdicts of shared/verifier.ts, which returns them rather than throwing), mesh/links (a handshake refused: mesh/links/registry.ts)' },
+  ERR_CLONED_IDENTITY: { where: 'mesh/routing, gateway (on the verdicts of shared/verifier.ts, which returns them rather than throwing)' },
   // Identity and keys
   ERR_BAD_KEY: { where: 'shared/identity.ts, shared/keyfile.ts, shared/crypto/*', provoke: () => keyPairFromSecret(new Uint8Array(31)) },
   ERR_KEY_PERMISSIONS: {
