@@ -162,6 +162,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     if (parsed.fleet !== this.fleet) return this.reject('unknown_fleet', `the topic ${topic} is for fleet ${parsed.fleet}; this gateway serves ${this.fleet}`, info)
     if (parsed.kind === 'json') return this.reject('json_forbidden', `only the gateway publishes ${topic}`, info)
     if (parsed.kind === 'status') return this.#status(parsed.deviceId, payload, info, source)
+    if (parsed.kind !== 'frame') return this.reject('bad_topic', `${topic} is a command topic, not a reading`, info)
     return this.#frame(parsed.deviceId, parsed.deviceTopic, payload, info, source)
   }
 

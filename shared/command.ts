@@ -10,18 +10,18 @@ import { defaultEd25519 } from './crypto/ed25519-default.js'
  * the same envelope as readings (shared/frame.ts), a tagged COSE_Sign1 (RFC 9052 §4.2) with Ed25519
  * (RFC 9864 §2.2):
  *
- *   command: protected = { 1 (alg): -19, 3 (content type): "application/vnd.iotmesh.cmd+cbor",
- *                          4 (kid): the issuer's 16 device-id bytes }
+ *   command: protected = { 1 (alg): -19, 3 (content type): 65002, 4 (kid): the issuer's 16 device-id bytes }
  *            payload   = { 1: target device id (16 bytes), 2: action (text, e.g. "relay/set"),
  *                          3: arguments (any CBOR, optional), 4: command id (uint, unique per issuer),
  *                          5: issued at, 6: expires at (seconds since the epoch) }
- *   result:  protected = { 1: -19, 3: "application/vnd.iotmesh.result+cbor", 4: the target's kid }
+ *   result:  protected = { 1: -19, 3: 65003, 4: the target's kid }
  *            payload   = { 1: issuer device id (16 bytes), 2: command id, 3: status ("ok" or an error
  *                          code), 4: resulting state (a map, optional), 5: answered at }
  *
- * The content type (RFC 9052 §3.1, label 3) tells the three apart under the signature: a telemetry
- * frame carries none and a SenML array as payload, so no command can be read as a reading or the
- * other way round. Everything a command means is signed: its target (a command for device A cannot
+ * The content type (RFC 9052 §3.1, label 3) tells them apart under the signature: a CoAP
+ * Content-Format in the experimental range (RFC 7252 §12.3), as for the mesh's own signed messages
+ * (declarations 65000, acks 65001: mesh/routing/); a telemetry frame carries none and a SenML array
+ * as payload, so no command can be read as a reading, a result or an ack, or the other way round. Everything a command means is signed: its target (a command for device A cannot
  * be replayed to device B), its action, its arguments, and its lifetime. Maps use integer keys,
  * encoded deterministically (RFC 8949 §4.2.1) by shared/cbor.ts; decoding is strict (duplicate keys,
  * non-preferred heads and invalid UTF-8 are refused) and bounded (`COMMAND_LIMITS`).
@@ -31,8 +31,8 @@ import { defaultEd25519 } from './crypto/ed25519-default.js'
  * remembers by that pair until the command expires (firmware-sim/commands/journal.ts).
  */
 
-export const COMMAND_CONTENT_TYPE = 'application/vnd.iotmesh.cmd+cbor'
-export const RESULT_CONTENT_TYPE = 'application/vnd.iotmesh.result+cbor'
+export const COMMAND_CONTENT_TYPE = 65_002
+export const RESULT_CONTENT_TYPE = 65_003
 
 /** A command lives 5 s unless its issuer says otherwise, and never more than 60 s. */
 export const DEFAULT_COMMAND_TTL_S = 5
@@ -105,7 +105,7 @@ function checkLifetime (issuedAt: number, expiresAt: number): void {
   }
 }
 
-function headerOf (keys: KeyPair, contentType: string): Map<number, unknown> {
+function headerOf (keys: KeyPair, contentType: number): Map<number, unknown> {
   return new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_CONTENT_TYPE, contentType], [HEADER_KID, deviceIdToBytes(keys.id)]])
 }
 
@@ -147,7 +147,7 @@ export function encodeResult (input: EncodeResultInput): Uint8Array {
 }
 
 /** The COSE_Sign1, its kid and its payload map, when the content type is `contentType`. */
-function open (bytes: Uint8Array, contentType: string, keys: readonly number[]): { sign1: Sign1, kid: DeviceId, fields: Map<unknown, unknown> } {
+function open (bytes: Uint8Array, contentType: number, keys: readonly number[]): { sign1: Sign1, kid: DeviceId, fields: Map<unknown, unknown> } {
   const sign1 = decodeSign1(bytes, COMMAND_LIMITS)
   const kid = sign1.protectedHeader.get(HEADER_KID)
   if (!(kid instanceof Uint8Array) || kid.length !== DEVICE_ID_BYTES) throw meshError('ERR_BAD_HEADER', `the signer's ${DEVICE_ID_BYTES}-byte device id is the kid (label 4) of the protected header`)

@@ -36,7 +36,8 @@ export { memorySequence, type SequenceSource } from './sequence.js'
 export {
   TOPIC_ROOT, DEFAULT_FLEET, FLEET_NAME_RULE, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
   MAX_DEVICE_TOPIC_BYTES, validateTopic, validateFilter, topicMatches, isFleetName, checkDeviceTopic, isFrameDeviceTopic, deviceRoot,
-  frameTopic, telemetryTopic, jsonTopic, statusTopic, deviceTopicOf, topicFilters, parseTopic, filterCoversDevice,
+  frameTopic, telemetryTopic, jsonTopic, statusTopic, cmdTopic, resultTopic, resultJsonTopic, setTopic, deviceTopicOf, topicFilters, parseTopic,
+  filterCoversDevice,
   type ParsedTopic, type TopicKind
 } from './topics.js'
 export {

@@ -15,9 +15,10 @@ import { isDeviceId, type DeviceId } from './identity.js'
  *   iotmesh/<fleet>/<deviceId>/json           the same readings as SenML JSON (RFC 8428 §5); the gateway publishes it
  *   iotmesh/<fleet>/<deviceId>/json/<tp>      the same for a frame with device topic <tp>
  *   iotmesh/<fleet>/<deviceId>/status         retained {"state":"online","pk":…} on connect, {"state":"offline"} as last will
- *   iotmesh/<fleet>/<deviceId>/cmd/…          reserved for signed commands to the device
- *   iotmesh/<fleet>/<deviceId>/result/…       reserved for the device's signed command results
- *   iotmesh/<fleet>/<deviceId>/set/…          reserved for plain JSON set requests that the gateway signs
+ *   iotmesh/<fleet>/<deviceId>/cmd/<action>   a signed command to the device (shared/command.ts), e.g. cmd/relay/set
+ *   iotmesh/<fleet>/<deviceId>/result/<issuer>       the device's signed result of a command of <issuer>
+ *   iotmesh/<fleet>/<deviceId>/result/<issuer>/json  the same result as JSON; the gateway publishes it
+ *   iotmesh/<fleet>/<deviceId>/set/<actuator>  a plain JSON set request that the gateway signs as a command
  *
  * The mesh uses the same names: a frame of device D with device topic tp is delivered on
  * iotmesh/<fleet>/D/<tp>, so one filter means the same on both architectures. A frame's MQTT topic
@@ -130,19 +131,55 @@ export function deviceTopicOf (fleet: string, deviceId: DeviceId, topic: string)
   return topic.startsWith(prefix) ? topic.slice(prefix.length) : undefined
 }
 
+/** iotmesh/<fleet>/<target>/cmd/<action>: where a signed command to `target` travels on MQTT. */
+export function cmdTopic (fleet: string, target: DeviceId, action: string): string {
+  return `${deviceRoot(fleet, target)}/${CMD_LEVEL}/${action}`
+}
+
+/** iotmesh/<fleet>/<target>/result/<issuer>: where `target`'s signed result of a command of `issuer` travels on MQTT. */
+export function resultTopic (fleet: string, target: DeviceId, issuer: DeviceId): string {
+  return `${deviceRoot(fleet, target)}/${RESULT_LEVEL}/${issuer}`
+}
+
+/** iotmesh/<fleet>/<target>/result/<issuer>/json: the same result as JSON (the gateway publishes it). */
+export function resultJsonTopic (fleet: string, target: DeviceId, issuer: DeviceId): string {
+  return `${resultTopic(fleet, target, issuer)}/${JSON_LEVEL}`
+}
+
+/** iotmesh/<fleet>/<target>/set/<actuator>: a plain JSON set request the gateway signs as a command. */
+export function setTopic (fleet: string, target: DeviceId, actuator: string): string {
+  return `${deviceRoot(fleet, target)}/${SET_LEVEL}/${actuator}`
+}
+
 /** Filters a gateway (or any observer) subscribes to. `+` is one device id. */
 export const topicFilters = {
   telemetry: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${TELEMETRY_LEVEL}`,
   json: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${JSON_LEVEL}`,
   status: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${STATUS_LEVEL}`,
   fleet: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/#`,
-  device: (fleet: string, deviceId: DeviceId) => `${deviceRoot(fleet, deviceId)}/#`
+  device: (fleet: string, deviceId: DeviceId) => `${deviceRoot(fleet, deviceId)}/#`,
+  /** Every command to one device (the device subscribes to it). */
+  commands: (fleet: string, deviceId: DeviceId) => `${deviceRoot(fleet, deviceId)}/${CMD_LEVEL}/#`,
+  /** Every signed result for one issuer, from any device. */
+  results: (fleet: string, issuer: DeviceId) => `${TOPIC_ROOT}/${fleet}/+/${RESULT_LEVEL}/${issuer}`,
+  /** Every set request of a fleet (the gateway subscribes to it). */
+  sets: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${SET_LEVEL}/#`
 } as const
 
-export type TopicKind = 'frame' | 'json' | 'status'
+export type TopicKind = 'frame' | 'json' | 'status' | 'cmd' | 'result' | 'result-json' | 'set'
 
 export type ParsedTopic =
-  | { ok: true, fleet: string, deviceId: DeviceId, kind: TopicKind, /** device topic: "telemetry", "events/door"; "" for status */ deviceTopic: string }
+  | {
+    ok: true
+    fleet: string
+    deviceId: DeviceId
+    kind: TopicKind
+    /**
+     * frame, json: the device topic ("telemetry", "events/door"); cmd: the action ("relay/set");
+     * result, result-json: the issuer's device id; set: the actuator ("relay"); status: ""
+     */
+    deviceTopic: string
+  }
   | { ok: false, /** under iotmesh/ but not of the layout; undefined when not under iotmesh/ at all */ fleet?: string, why: 'not-iotmesh' | 'bad-fleet' | 'bad-device-id' | 'bad-layout' }
 
 /** Reads a topic name against the layout above. Pure; never throws. */
@@ -162,6 +199,15 @@ export function parseTopic (topic: string): ParsedTopic {
   if (head === JSON_LEVEL) {
     const deviceTopic = rest.length === 1 ? TELEMETRY_LEVEL : rest.slice(1).join('/')
     return { ok: true, fleet, deviceId, kind: 'json', deviceTopic }
+  }
+  if (head === CMD_LEVEL || head === SET_LEVEL) {
+    const action = rest.slice(1).join('/')
+    return rest.length > 1 && action.length <= MAX_DEVICE_TOPIC_BYTES ? { ok: true, fleet, deviceId, kind: head, deviceTopic: action } : { ok: false, fleet, why: 'bad-layout' }
+  }
+  if (head === RESULT_LEVEL) {
+    const issuer = rest[1]
+    if (!isDeviceId(issuer) || rest.length > 3 || (rest.length === 3 && rest[2] !== JSON_LEVEL)) return { ok: false, fleet, why: 'bad-layout' }
+    return { ok: true, fleet, deviceId, kind: rest.length === 3 ? 'result-json' : 'result', deviceTopic: issuer }
   }
   const deviceTopic = rest.join('/')
   if (deviceTopic.length > MAX_DEVICE_TOPIC_BYTES) return { ok: false, fleet, why: 'bad-layout' }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import {
   decodeFrame, deviceBaseName, deviceLastWill, encodeFrame, frameReadings, frameTopic, jsonTopic, offlineStatus, onlineStatus, packFromJson,
-  parseStatus, parseTopic, resolvePack, statusTopic, telemetryTopic, topicFilters, topicMatches, type SenmlRecord
+  cmdTopic, parseStatus, parseTopic, resolvePack, resultJsonTopic, resultTopic, setTopic, statusTopic, telemetryTopic, topicFilters, topicMatches,
+  type SenmlRecord
 } from '../../shared/index.js'
 import { frameToSenmlJson } from '../../gateway/index.js'
 import { seededKeys } from './support.js'
@@ -33,6 +34,22 @@ describe('topic layout', () => {
     expect(topicMatches(topicFilters.json('x'), jsonTopic('x', keys.id))).toBe(true)
     expect(topicMatches(topicFilters.status(), statusTopic('default', keys.id))).toBe(true)
     expect(topicMatches(topicFilters.fleet('x'), frameTopic('x', keys.id, 'events/door'))).toBe(true)
+  })
+
+  it('commands, results and set requests have their own levels, never read as readings', () => {
+    expect(cmdTopic('default', keys.id, 'relay/set')).toBe(`iotmesh/default/${keys.id}/cmd/relay/set`)
+    expect(parseTopic(cmdTopic('default', keys.id, 'relay/set'))).toEqual({ ok: true, fleet: 'default', deviceId: keys.id, kind: 'cmd', deviceTopic: 'relay/set' })
+    expect(parseTopic(resultTopic('default', keys.id, other.id))).toEqual({ ok: true, fleet: 'default', deviceId: keys.id, kind: 'result', deviceTopic: other.id })
+    expect(parseTopic(resultJsonTopic('default', keys.id, other.id))).toMatchObject({ ok: true, kind: 'result-json', deviceTopic: other.id })
+    expect(parseTopic(setTopic('default', keys.id, 'relay'))).toMatchObject({ ok: true, kind: 'set', deviceTopic: 'relay' })
+    for (const bad of ['cmd', 'set', 'result', 'result/NOTANID', `result/${other.id}/xml`, `result/${other.id}/json/x`]) {
+      expect(parseTopic(`iotmesh/default/${keys.id}/${bad}`), bad).toMatchObject({ ok: false, why: 'bad-layout' })
+    }
+    expect(topicMatches(topicFilters.commands('default', keys.id), cmdTopic('default', keys.id, 'light/set'))).toBe(true)
+    expect(topicMatches(topicFilters.commands('default', keys.id), cmdTopic('default', other.id, 'light/set'))).toBe(false)
+    expect(topicMatches(topicFilters.results('default', other.id), resultTopic('default', keys.id, other.id))).toBe(true)
+    expect(topicMatches(topicFilters.results('default', other.id), resultJsonTopic('default', keys.id, other.id))).toBe(false)
+    expect(topicMatches(topicFilters.sets(), setTopic('default', keys.id, 'light'))).toBe(true)
   })
 })
 
