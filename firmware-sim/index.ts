@@ -61,7 +61,6 @@ export { parseFaultSpec, checkFaultSpec, applyFault, type ScheduledFault } from 
 export { statusLine, finalSummary } from './fleet/summary.js'
 export { createLan, type Lan, type LanHost, type LanInit, type LanSpawnOptions } from './fleet/lan.js'
 export { CommandExecutor, type ExecutorInit, type ExecutorComponents, type Outcome, type ExecutorCounters } from './commands/executor.js'
-export { Commanders, parseCommanders, type Commander } from './commands/commanders.js'
 export { openJournal, memoryJournal, type CommandJournal, type JournalEntry } from './commands/journal.js'
 export { createActuator, parseActuatorList, ACTUATOR_NAMES, type Actuator, type ActuatorName, type ActuatorState } from './commands/actuators.js'
 export { RULES_SCHEMA } from './rules/schema.js'

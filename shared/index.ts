@@ -31,6 +31,7 @@ export {
   encodeCommand, decodeCommand, encodeResult, decodeResult, verifySigned, checkAction,
   type Command, type CommandResult, type EncodeCommandInput, type EncodeResultInput
 } from './command.js'
+export { Commanders, parseCommanders, type Commander } from './commanders.js'
 export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayRestore, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {

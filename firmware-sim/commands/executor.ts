@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs'
 import {
-  decodeCommand, encodeResult, isMeshError, meshError, systemClock, verifySigned,
+  Commanders, decodeCommand, encodeResult, isMeshError, meshError, systemClock, verifySigned,
   type Clock, type Command, type DeviceId, type Ed25519, type ErrorCode, type KeyPair
 } from '../../shared/index.js'
 import { TokenBucket } from '../../mesh/index.js'
 import type { Actuator, ActuatorState } from './actuators.js'
-import { Commanders } from './commanders.js'
 import { memoryJournal, type CommandJournal } from './journal.js'
 
 /**

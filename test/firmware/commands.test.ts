@@ -2,9 +2,11 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { decodeResult, encodeCommand, encodeResult, manualClock, publicKeyText, signSign1, type KeyPair, type ManualClock } from '../../shared/index.js'
 import {
-  CommandExecutor, createActuator, memoryJournal, openJournal, parseActuatorList, parseCommanders, type CommandJournal, type Outcome
+  decodeResult, encodeCommand, encodeResult, manualClock, parseCommanders, publicKeyText, signSign1, type KeyPair, type ManualClock
+} from '../../shared/index.js'
+import {
+  CommandExecutor, createActuator, memoryJournal, openJournal, parseActuatorList, type CommandJournal, type Outcome
 } from '../../firmware-sim/index.js'
 import { codeOf, seededKeys, tempDir } from '../shared/support.js'
 
@@ -124,8 +126,8 @@ describe('commands on the device', () => {
     // A real process executes it with the journal in `dir`, then is killed with SIGKILL (no exit handler runs).
     const dist = (path: string): string => JSON.stringify(new URL(`../../dist/${path}`, import.meta.url).href)
     const script = `
-      import { CommandExecutor, createActuator, openJournal, parseCommanders } from ${dist('firmware-sim/index.js')}
-      import { keyPairFromSecret } from ${dist('shared/index.js')}
+      import { CommandExecutor, createActuator, openJournal } from ${dist('firmware-sim/index.js')}
+      import { keyPairFromSecret, parseCommanders } from ${dist('shared/index.js')}
       const device = keyPairFromSecret(Uint8Array.from({ length: 32 }, (_, i) => (40 + i) & 0xff))
       const executor = new CommandExecutor({}, { keys: device, commanders: parseCommanders(${JSON.stringify({ commanders: [{ key: publicKeyText(owner.publicKey), actions: ['#'] }] })}),
         journal: openJournal(${JSON.stringify(dir)}), actuators: [createActuator('relay')] })

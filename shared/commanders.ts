@@ -1,7 +1,12 @@
-import { deviceIdFromPublicKey, fromBase64, meshError, topicMatches, validateFilter, type DeviceId, type PublicKey } from '../../shared/index.js'
+import { fromBase64 } from './bytes.js'
+import { meshError } from './errors.js'
+import { deviceIdFromPublicKey, type DeviceId } from './identity.js'
+import { topicMatches, validateFilter } from './topics.js'
+import type { PublicKey } from './crypto/ed25519.js'
 
 /**
- * Who may command this device, and what (`iotmesh device --commanders FILE`): public keys, each
+ * Who may command a device, and what (`iotmesh device --commanders FILE`; the gateway checks the
+ * same file before it forwards a command: `iotmesh gateway --commanders FILE`): public keys, each
  * with action patterns. None by default: a device executes nothing until told whom to obey.
  *
  *   { "commanders": [ { "name": "hall-sensor", "key": "<base64url public key>", "actions": ["light/set", "state/get"] },
