@@ -2,7 +2,9 @@
 export {
   MeshNode, createMeshNode, type MeshNodeInit, type MeshNodeComponents, type MeshCounters, type MeshPeer, type MeshNodeEvents, type InterestRoute
 } from './node.js'
-export { ROUTING_VERSION, type RouterInit, type BanInfo } from './routing/router.js'
+export { ROUTING_VERSION, type RouterInit, type BanInfo, type CommandHandler } from './routing/router.js'
+export { COMMAND_FILTER, COMMAND_ROUTE_DEFAULTS, type CommandRoutesInit } from './routing/commands.js'
+export type { CommandOptions } from './command-client.js'
 export type { DropInfo, CloneInfo } from './routing/context.js'
 export { DEFAULT_BUDGETS, type BudgetKind, type Budgets, type Rate } from './routing/budget.js'
 export { DEFAULT_SCORE_PARAMS, type ScoreInit, type ScoreParams, type PeerRecord } from './routing/score.js'

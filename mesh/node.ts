@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os'
 import {
   DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, meshError, systemClock, systemRandom,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type Random,
-  type SenmlRecord, type SequenceSource
+  type CommandResult, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
 import {
@@ -16,7 +16,8 @@ import {
 } from './links/index.js'
 import type { CloneInfo, DropInfo } from './routing/context.js'
 import type { InjectResult } from './routing/handlers/index.js'
-import { Router, type BanInfo, type RouterInit } from './routing/router.js'
+import { Router, type BanInfo, type CommandHandler, type RouterInit } from './routing/router.js'
+import { commandOverMesh, type CommandOptions } from './command-client.js'
 import type { PeerRecord } from './routing/score.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
@@ -355,6 +356,28 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
    */
   subscribe (filter: string, options: { signal?: AbortSignal, buffer?: number, durable?: boolean } = {}): Subscription {
     return this.#router.subscribe(filter, options)
+  }
+
+  /**
+   * Executes commands addressed to this node (shared/command.ts): its declaration says it takes
+   * them, so the mesh routes them here; `handler` (a device's CommandExecutor) judges each copy and
+   * returns the signed result, which goes back over the path the command took. Returns a function
+   * that stops taking them.
+   */
+  serveCommands (handler: CommandHandler): () => void {
+    return this.#router.serveCommands(handler)
+  }
+
+  /**
+   * Sends a command this node signed (shared/command.ts encodeCommand with this node's keys) to its
+   * target over the mesh and resolves with the target's verified result, whatever its status.
+   * Rejects with ERR_NO_ROUTE (no route to the target before the deadline), ERR_TIMEOUT (sent, no
+   * verified result), ERR_ABORTED or ERR_BAD_COMMAND (mesh/command-client.ts).
+   */
+  async command (signed: Uint8Array, options: CommandOptions = {}): Promise<CommandResult> {
+    const router = this.#router
+    const keyOf = (id: DeviceId): PublicKey | undefined => router.verifier.keys.get(id) ?? router.interest.keyOf(id)
+    return await commandOverMesh({ router, clock: this.#clock, keyOf, ed25519: this.#components.ed25519 }, signed, options)
   }
 
   /** Keeps a peer at `host:port` linked from now on, as a configured static peer is. */

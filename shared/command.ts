@@ -204,6 +204,16 @@ export function decodeResult (bytes: Uint8Array): CommandResult {
   }
 }
 
+/** Which of the two a signed message is, by its content type; undefined for anything else. Never throws. */
+export function commandKindOf (bytes: Uint8Array): 'command' | 'result' | undefined {
+  try {
+    const type = decodeSign1(bytes, COMMAND_LIMITS).protectedHeader.get(HEADER_CONTENT_TYPE)
+    return type === COMMAND_CONTENT_TYPE ? 'command' : type === RESULT_CONTENT_TYPE ? 'result' : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Throws ERR_WRONG_KEY when `publicKey` is not the signer's, ERR_BAD_SIGNATURE when the signature fails. */
 export function verifySigned (message: Sign1 & { bytes: Uint8Array }, signer: DeviceId, publicKey: PublicKey, ed25519: Ed25519 = defaultEd25519): void {
   if (!keyMatchesId(publicKey, signer)) throw meshError('ERR_WRONG_KEY', `the public key given does not derive to the signer ${signer}`)

@@ -66,6 +66,8 @@ export const ERROR_CODES = {
   ERR_UNKNOWN_ACTION: 'the device has no actuator for this action',
   ERR_BAD_ARGS: 'the action\'s arguments are not what it takes',
   ERR_JOURNAL: 'the journal of executed commands cannot be read or written; nothing was executed',
+  ERR_NO_ROUTE: 'no route to the command\'s target: no device in reach declared that it takes commands under that id, or the path back to the issuer is gone',
+  ERR_TIMEOUT: 'no verified result came back before the command expired or the wait ended; it may or may not have been executed',
   ERR_BAD_RULES: 'an automation rule file is not valid: its schema (iotmesh rules schema), a device name, or a rule that triggers itself',
   // Broker access (gateway/auth.ts, shared/token.ts)
   ERR_NOT_AUTHORIZED: 'the broker refused the client: anonymous clients are not allowed, or the client may not read or write that topic',

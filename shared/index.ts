@@ -28,7 +28,7 @@ export {
 } from './frame.js'
 export {
   COMMAND_CONTENT_TYPE, RESULT_CONTENT_TYPE, DEFAULT_COMMAND_TTL_S, MAX_COMMAND_TTL_S, MAX_ARGS_BYTES, MAX_ACTION_BYTES, COMMAND_LIMITS,
-  encodeCommand, decodeCommand, encodeResult, decodeResult, verifySigned, checkAction,
+  encodeCommand, decodeCommand, encodeResult, decodeResult, verifySigned, checkAction, commandKindOf,
   type Command, type CommandResult, type EncodeCommandInput, type EncodeResultInput
 } from './command.js'
 export { Commanders, parseCommanders, type Commander } from './commanders.js'

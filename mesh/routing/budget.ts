@@ -22,7 +22,7 @@ export interface Rate {
   burst: number
 }
 
-export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'other'
+export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'other'
 
 export type Budgets = Record<BudgetKind, Rate>
 
@@ -39,6 +39,9 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   peers: { rate: 100, burst: 1000 },
   // Each ack entry may cost a signature check: a durable subscriber sends at most one per origin per 50 ms.
   ack: { rate: 1000, burst: 4000 },
+  // Commands and results relayed or taken: no signature is checked on the way (the target checks), and what a
+  // neighbour may have in flight is bounded apart (commands.ts); a device executes 5 a second per issuer.
+  cmd: { rate: 200, burst: 1000 },
   // Messages of no known kind (they are refused as malformed once read).
   other: { rate: 10, burst: 100 }
 })
@@ -55,7 +58,7 @@ export function budgetsOf (overrides: Partial<Record<BudgetKind, Partial<Rate>>>
 }
 
 /** Routing message kinds (messages.ts MSG) by their number. */
-const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack']
+const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd']
 
 /**
  * The kind of a routing message from its first two bytes, before it is decoded: every routing

@@ -1,6 +1,7 @@
-import type { Clock, DeviceId, Ed25519, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
+import type { Clock, Command, CommandResult, DeviceId, Ed25519, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
 import type { Ack } from './ack.js'
 import type { AckState } from './acks.js'
+import type { CommandRoutes } from './commands.js'
 import type { Link } from '../links/types.js'
 import type { LinkBudget, OriginBudgets } from './budget.js'
 import type { RouterCounters } from './counters.js'
@@ -92,6 +93,8 @@ export interface RouterContext {
   readonly running: boolean
   /** End-to-end acknowledgements: reverse paths, acks forwarded, acks owed (acks.ts). */
   readonly acks: AckState
+  /** Paths of commands on their way and of their results back (commands.ts). */
+  readonly commands: CommandRoutes
   readonly ed25519: Ed25519 | undefined
 
   /** Encodes and sends one control message; false when the link refused it. */
@@ -122,4 +125,8 @@ export interface RouterContext {
   closeLink: (state: LinkState) => void
   /** A verified ack addressed to this node (its origin is this node). */
   emitAck: (ack: Ack) => void
+  /** A command for this node (not verified yet: the executor does that), to execute and answer. */
+  takeCommand: (command: Command, signed: Uint8Array) => void
+  /** A result of one of this node's commands (not verified yet: the issuer does that). */
+  emitResult: (result: CommandResult, signed: Uint8Array) => void
 }

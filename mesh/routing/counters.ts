@@ -32,11 +32,15 @@ export interface RouterCounters {
   acksOut: number
   /** Acks not sent on because no reverse path towards their origin was known (sent again by their subscriber later). */
   acksUnrouted: number
+  /** Commands and results (CMD entries) taken here (for this node), forwarded on, and not routed (no route, table full, a result nobody here asked for). */
+  commandsIn: number
+  commandsOut: number
+  commandsUnrouted: number
 }
 
 export function newCounters (): RouterCounters {
   return {
     framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0,
-    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0
+    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0
   }
 }

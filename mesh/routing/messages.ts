@@ -1,5 +1,5 @@
 import {
-  DEFAULT_CBOR_LIMITS, DEVICE_ID_BYTES, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
+  COMMAND_LIMITS, DEFAULT_CBOR_LIMITS, DEVICE_ID_BYTES, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
 } from '../../shared/index.js'
 import { CHAIN_ELEMENT_BYTES } from './chain.js'
 import { MAX_DECLARATION_BYTES } from './declaration.js'
@@ -25,13 +25,16 @@ import { MAX_ACK_BYTES } from './ack.js'
  *   PEERS  [7, [[id, port, [address…]]…]]                 peer exchange, for bootstrap peers
  *   ACK    [8, [[hops, ack]…]]                            signed end-to-end acknowledgements on their way to
  *                                                         their origins (ack.ts: a COSE_Sign1 of the subscriber)
+ *   CMD    [9, [[hops, signed]…]]                         signed commands on their way to their targets, and signed
+ *                                                         results on their way back (shared/command.ts, commands.ts)
  */
 
-export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8 } as const
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9 } as const
 
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
 export interface AckEntry { hops: number, ack: Uint8Array }
+export interface CommandEntry { hops: number, signed: Uint8Array }
 export interface PeerEntry { id: string, port: number, addresses: string[] }
 export interface InterestEntry { kid: Uint8Array, version: number, hops: number, proof: Uint8Array, declaration?: Uint8Array, publicKey?: Uint8Array }
 
@@ -45,6 +48,7 @@ export type RoutingMessage =
   | { kind: typeof MSG.KEYREQ, kids: Uint8Array[] }
   | { kind: typeof MSG.PEERS, peers: PeerEntry[] }
   | { kind: typeof MSG.ACK, entries: AckEntry[] }
+  | { kind: typeof MSG.CMD, entries: CommandEntry[] }
 
 /** Most entries in one DIGEST/WANT/INTEREST/KEY/PEERS message; longer lists are split. */
 export const MAX_ENTRIES = 200
@@ -71,6 +75,7 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.KEYREQ: return encodeCbor([MSG.KEYREQ, message.kids])
     case MSG.PEERS: return encodeCbor([MSG.PEERS, message.peers.map((p) => [p.id, p.port, p.addresses])])
     case MSG.ACK: return encodeCbor([MSG.ACK, message.entries.map((e) => [e.hops, e.ack])])
+    case MSG.CMD: return encodeCbor([MSG.CMD, message.entries.map((e) => [e.hops, e.signed])])
   }
 }
 
@@ -129,6 +134,14 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
         entries: list(a).map((e) => {
           const [hops, ack] = list(e)
           return isCount(hops) && isBytes(ack) && ack.length <= MAX_ACK_BYTES ? { hops, ack } : bad('ACK entry')
+        })
+      }
+    case MSG.CMD:
+      return {
+        kind,
+        entries: list(a).map((e) => {
+          const [hops, signed] = list(e)
+          return isCount(hops) && isBytes(signed) && signed.length <= COMMAND_LIMITS.maxBytes ? { hops, signed } : bad('CMD entry')
         })
       }
     default:

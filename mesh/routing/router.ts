@@ -2,16 +2,17 @@ import {
   DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
   meshError, checkDeviceTopic, every, systemClock, validateFilter,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type KeySource, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
-  type TelemetryFrame, type TimerHandle, type VerifierInit
+  type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode
 } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { dispatch, ingest, release, sendAcks, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
+import { dispatch, ingest, release, routeSigned, sendAcks, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
+import { COMMAND_FILTER, CommandRoutes, type CommandRoutesInit } from './commands.js'
 import { History } from './history.js'
 import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
 import { InterestIntake } from './intake.js'
@@ -108,7 +109,16 @@ export interface RouterInit extends Pick<VerifierInit,
   maxHeldPerPeer?: number
   /** End-to-end acknowledgements: how often a durable subscriber acks, and the bounds of the ack tables (acks.ts). */
   acks?: AckInit
+  /** Commands on their way: how many paths are remembered, per neighbour and in all (commands.ts). */
+  commands?: CommandRoutesInit
 }
+
+/**
+ * Executes a command for this node and returns its signed result (or undefined: nothing to send
+ * back, e.g. a command refused before its signature was checked). Called for every copy that
+ * reaches this node, retransmissions included: the executor answers a repeat from its journal.
+ */
+export type CommandHandler = (signed: Uint8Array, command: Command) => Uint8Array | undefined
 
 /** Most unanswered WANTs remembered per neighbour (the oldest is then counted as broken). */
 const MAX_PROMISES = 16
@@ -135,6 +145,8 @@ export interface RouterEvents {
   clone: [info: CloneInfo]
   /** A verified end-to-end ack of this node's frames from a durable subscriber (ack.ts). */
   ack: [ack: Ack]
+  /** A result of one of this node's commands, not verified yet (mesh/command-client.ts verifies). */
+  result: [result: CommandResult, signed: Uint8Array]
 }
 
 export interface BanInfo { peer: DeviceId, score: number, until: number, bans: number, code: 'ERR_PEER_SCORE' }
@@ -159,6 +171,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly scores: PeerScores
   readonly origins: OriginBudgets
   readonly acks: AckState
+  readonly commands: CommandRoutes
+  #commandHandler: CommandHandler | undefined
   readonly #budgets: Budgets
   readonly #keys: KeyPair
   readonly #ed: Ed25519 | undefined
@@ -215,6 +229,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.history = new History({ perOrigin, maxBytes: init.historyBytes })
     const ackWindow = Math.max(init.replayWindow ?? 1024, perOrigin)
     this.acks = new AckState({ ...init.acks, window: ackWindow }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
+    this.commands = new CommandRoutes(init.commands)
     this.verifier.learnKey(components.keys.publicKey)
     const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
     const bytesPerNeighbour = init.maxInterestBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour
@@ -245,6 +260,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#stopDecay?.()
     this.#stopAcks?.()
     this.acks.clear()
+    this.commands.clear()
     for (const timer of this.#timers) this.clock.clearTimeout(timer)
     this.#timers.clear()
     this.#advertiseScheduled = false
@@ -302,6 +318,29 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       if (changed || durableChanged) this.advertise([this.id])
     }
     return sub
+  }
+
+  /**
+   * Takes commands addressed to this node: COMMAND_FILTER goes into its signed declaration, so every
+   * node routes commands for it here (commands.ts). Returns a function that stops taking them.
+   */
+  serveCommands (handler: CommandHandler): () => void {
+    const first = this.#commandHandler === undefined
+    this.#commandHandler = handler
+    if (first) {
+      checkDeclarable([...this.interest.localFilters, COMMAND_FILTER])
+      if (this.interest.setLocal(COMMAND_FILTER, 1)) this.advertise([this.id])
+    }
+    return () => {
+      if (this.#commandHandler !== handler) return
+      this.#commandHandler = undefined
+      if (this.interest.setLocal(COMMAND_FILTER, -1) && this.#running) this.advertise([this.id])
+    }
+  }
+
+  /** Sends a signed command (or result) on its way from here. Undefined when it went; else why not (ERR_NO_ROUTE, ERR_TABLE_FULL, …). */
+  sendSigned (signed: Uint8Array): ErrorCode | undefined {
+    return routeSigned(this, signed, 1, undefined)
   }
 
   /**
@@ -498,6 +537,20 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   emitPeers (peers: PeerEntry[], from: DeviceId): void { this.emit('peers', peers, from) }
   closeLink (state: LinkState): void { state.link.destroy() }
   emitAck (ack: Ack): void { this.emit('ack', ack) }
+  emitResult (result: CommandResult, signed: Uint8Array): void { this.emit('result', result, signed) }
+
+  takeCommand (command: Command, signed: Uint8Array): void {
+    const handler = this.#commandHandler
+    if (handler === undefined) { this.drop({ code: 'ERR_NO_ROUTE', origin: command.issuer }); return }
+    let answer: Uint8Array | undefined
+    try {
+      answer = handler(signed, command)
+    } catch (err) {
+      this.drop({ code: isMeshError(err) ? err.code : 'ERR_BAD_COMMAND', origin: command.issuer })
+      return
+    }
+    if (answer !== undefined) routeSigned(this, answer, 1, undefined)
+  }
 
   // ---- internals ----
 
@@ -509,6 +562,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.digestDue.delete(state.peer)
     this.intake.dropVia(state.peer)
     this.acks.forgetVia(state.peer)
+    this.commands.forgetVia(state.peer)
     const changed = this.interest.dropVia(state.peer)
     if (changed.length > 0) this.advertise(changed)
     this.emit('link:close', state.peer)

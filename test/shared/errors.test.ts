@@ -136,6 +136,8 @@ const rows: Record<ErrorCode, Row> = {
   ERR_UNKNOWN_ACTION: { where: 'firmware-sim/commands/executor.ts, actuators.ts' },
   ERR_BAD_ARGS: { where: 'firmware-sim/commands/actuators.ts' },
   ERR_JOURNAL: { where: 'firmware-sim/commands/journal.ts' },
+  ERR_NO_ROUTE: { where: 'mesh/routing/handlers/command.ts, mesh/command-client.ts' },
+  ERR_TIMEOUT: { where: 'mesh/command-client.ts' },
   ERR_BAD_RULES: { where: 'firmware-sim/rules/rules.ts', provoke: () => parseRules('rules: []') },
   // Command line and configuration
   ERR_BAD_ARGUMENT: { where: 'bin/cli.ts, bin/commands/*, shared/frame.ts; mesh/discovery', provoke: () => encodeFrame({ keys, seq: -1, records: [{ v: 1 }] }) },

@@ -2,6 +2,7 @@ import type { PublicKey } from '../../../shared/index.js'
 import { MSG, type RoutingMessage } from '../messages.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { onAck } from './ack.js'
+import { onCommands } from './command.js'
 import { ingest } from './data.js'
 import { onHello } from './hello.js'
 import { onInterest } from './interest.js'
@@ -24,10 +25,12 @@ export function dispatch (ctx: RouterContext, state: LinkState, message: Routing
     case MSG.KEYREQ: return onKeyRequest(ctx, state, message.kids)
     case MSG.PEERS: return ctx.emitPeers(message.peers, state.peer)
     case MSG.ACK: return onAck(ctx, state, message.entries)
+    case MSG.CMD: return onCommands(ctx, state, message.entries)
   }
 }
 
 export { sendAcks } from './ack.js'
+export { routeSigned } from './command.js'
 export { ingest, release, type InjectResult } from './data.js'
 export { sendInterest } from './interest.js'
 export { tellKey } from './keys.js'
