@@ -6,6 +6,7 @@ import { checkFsync } from './outbox/disk.js'
 import type { DeliveryPath, FsyncPolicy } from './outbox/types.js'
 import type { BrokerAuth } from './device/types.js'
 import { SENSOR_PRESETS, parseSensorList, type SensorName } from './sensors/registry.js'
+import { parseActuatorList, type ActuatorName } from './commands/actuators.js'
 
 /**
  * A device's configuration: one schema, the same names in a JSON file (`dataDir`), environment
@@ -63,6 +64,13 @@ export interface DeviceConfig {
    * from, these keys only (mesh/roster.ts). Undefined: open mode.
    */
   roster: string | undefined
+  // Commands and rules (issue 12)
+  /** Who may command this device (a commanders file, shared/commanders.ts); none: it executes nothing. */
+  commanders: string | undefined
+  /** Simulated actuators (relay, light, valve, thermostat), commanded with `<name>/set`. */
+  actuators: ActuatorName[]
+  /** Automation rules it runs (a JSON or YAML rule file: iotmesh rules check FILE); mesh and hybrid mode. */
+  rules: string | undefined
 }
 
 export type SettingName = keyof DeviceConfig
@@ -208,7 +216,21 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
     fallback: () => 'auto'
   },
   // Closed mode (WP 11-D)
-  roster: { parse: path, fallback: () => undefined }
+  roster: { parse: path, fallback: () => undefined },
+  commanders: { parse: path, fallback: () => undefined },
+  actuators: {
+    parse: (raw) => {
+      const items = list(raw, 'a list of actuators, e.g. "relay,light"')
+      try {
+        return parseActuatorList(items.join(','))
+      } catch (err) {
+        if (isMeshError(err)) throw new Invalid(`a list of known actuators: ${err.message}`)
+        throw err
+      }
+    },
+    fallback: () => []
+  },
+  rules: { parse: path, fallback: () => undefined }
 }
 
 /** In resolution order: dataDir before key, whose default lies in it. */

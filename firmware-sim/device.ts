@@ -1,9 +1,12 @@
 import { join } from 'node:path'
-import { Lifecycle, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type PublicKey } from '../shared/index.js'
+import {
+  Lifecycle, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type PublicKey, type SenmlRecord
+} from '../shared/index.js'
 import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
 import { AckBook } from './device/acks.js'
-import { batchByTopic } from './device/batch.js'
+import { openDeviceCommands, resultIssuer, type DeviceCommands } from './device/commands.js'
+import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
 import { Pump } from './device/pump.js'
@@ -13,7 +16,7 @@ import type {
 } from './device/types.js'
 import type { DeliveryPath } from './outbox/types.js'
 import { createSensors, readSensors } from './sensors/registry.js'
-import { stderrLogger, type Sensor, type SensorLogger } from './sensors/types.js'
+import { TELEMETRY_TOPIC, stderrLogger, type Sensor, type SensorLogger } from './sensors/types.js'
 
 /**
  * The device runtime: every `interval` ms it reads its sensors, signs each topic's records into
@@ -61,6 +64,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
   #meshPath: MeshPath | undefined
   #brokerPath: BrokerPath | undefined
   #acks: AckBook | undefined
+  #commands: DeviceCommands | undefined
   #sampling: Promise<ReadingEvent[]> | undefined
   #skewMs: number
 
@@ -116,7 +120,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
       mesh.durableSubscribers = this.#meshPath.acks.durable
       mesh.reoffered = this.#meshPath.acks.reoffered
     }
-    return { ...this.#counts, links: this.#meshPath?.links ?? 0, paths, outbox: stats }
+    const commands = this.#commands === undefined ? {} : { commands: this.#commands.counters }
+    return { ...this.#counts, links: this.#meshPath?.links ?? 0, paths, outbox: stats, ...commands }
   }
 
   /**
@@ -126,6 +131,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
   async start (options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.#lifecycle.start(async (signal, defer) => { await this.#start(signal, defer) }, options)
   }
+
+  /** The actuators' state (empty without actuators). */
+  get actuatorState (): Record<string, boolean | number> { return this.#commands?.executor?.state() ?? {} }
 
   /** Samples now, outside the interval; resolves with the frames it signed. */
   async sample (): Promise<ReadingEvent[]> {
@@ -180,6 +188,19 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const sensors = this.#sensors = createSensors(init.sensors ?? 'sim', options, { logger: this.#logger })
       defer('sensors', async () => { await settleAll(sensors.map(async (s) => { await s.close() })) })
     }
+    if (init.rules !== undefined && !this.paths.includes('mesh')) throw meshError('ERR_BAD_ARGUMENT', 'rules run on devices over the mesh: use mode mesh or hybrid (in broker mode, run them at the gateway: iotmesh gateway --rules)')
+    const commands = this.#commands = await openDeviceCommands({ ...pick(init, ['commanders', 'actuators', 'rules', 'dataDir']), fleet: this.fleet }, {
+      keys: store.keys,
+      clock: this.#clock,
+      ...pick(components, ['ed25519']),
+      onState: (records) => { void this.#publishNow(records) },
+      onWarning: (error) => { this.#warn('commands', error) }
+    })
+    if (commands?.executor !== undefined && commands.records().length > 0) {
+      // The actuators' state goes out with every sample, as one more sensor (and at once after each change: #publishNow).
+      const actuators: Sensor = { name: 'actuators', fields: commands.records().map((r) => r.n as string), topic: TELEMETRY_TOPIC, read: () => commands.records(), close: () => {} }
+      this.#sensors = [...this.#sensors, actuators]
+    }
     const acks = this.#acks = new AckBook({
       outbox: store.outbox,
       policy: init.fsync ?? 'always',
@@ -206,10 +227,12 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const meshPath = this.#meshPath = new MeshPath(node, meshInit)
       defer('mesh path', () => { meshPath.stop() })
       this.#addPath(meshPath)
+      if (commands?.executor !== undefined) defer('commands over the mesh', node.serveCommands((signed) => commands.handle(signed)))
     }
     if (this.paths.includes('broker')) {
       const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
-      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, window: init.drain?.window ?? 16 }, {
+      const onCommand = commands?.executor === undefined ? {} : { onCommand: (signed: Uint8Array) => commands.handle(signed), resultIssuer }
+      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, window: init.drain?.window ?? 16, ...onCommand }, {
         clock: this.#clock,
         random: components.random ?? systemRandom,
         ...(components.connect === undefined ? {} : { connect: components.connect }),
@@ -230,6 +253,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
       this.#brokerPath?.destroy()
     })
     await this.#node?.start({ signal })
+    if (commands?.rules !== undefined && this.#node !== undefined) {
+      commands.startRules(this.#node)
+    }
+    if (commands !== undefined) defer('commands', () => { commands.stop() })
     this.#meshPath?.start()
     this.#brokerPath?.start()
     this.#samplingOn = true
@@ -287,39 +314,51 @@ export class Device extends TypedEmitter<DeviceEvents> {
   }
 
   async #sample (): Promise<ReadingEvent[]> {
-    const store = this.#started()
     const time = this.#now() + this.#skewMs
     const outputs = await readSensors(this.#sensors, time, this.#logger)
     if (!this.#samplingOn) return []
     this.#counts.samples++
     const readings: ReadingEvent[] = []
     for (const batch of batchByTopic(outputs)) {
-      let seq: number
-      let frame: Uint8Array
-      try {
-        seq = store.sequence.next()
-        frame = encodeFrame({ keys: store.keys, seq, time: time / 1000, records: batch.records, topic: batch.topic, ...pick(this.#components, ['ed25519']) })
-      } catch (err) {
-        this.#counts.errors++
-        this.#warn('sample', err as Error)
-        continue
-      }
-      try {
-        await store.outbox.put(seq, frame)
-      } catch (err) {
-        this.#counts.errors++
-        this.#warn('outbox', err as Error)
-        continue
-      }
-      this.#counts.readings++
-      this.#counts.records += batch.records.length
-      const reading: ReadingEvent = { seq, topic: batch.topic, time, records: batch.records, sensors: batch.sensors, bytes: frame.length }
-      readings.push(reading)
-      for (const pump of this.#pumps.values()) pump.wake()
-      if (this.#emitting) this.emit('reading', reading)
+      const reading = await this.#queue(batch, time)
+      if (reading !== undefined) readings.push(reading)
     }
     if (this.#emitting) this.emit('tick', { time, readings })
     return readings
+  }
+
+  /** Signs one batch into a frame and puts it in the outbox; undefined when that failed (counted, warned). */
+  async #queue (batch: Batch, time: number): Promise<ReadingEvent | undefined> {
+    const store = this.#started()
+    let seq: number
+    let frame: Uint8Array
+    try {
+      seq = store.sequence.next()
+      frame = encodeFrame({ keys: store.keys, seq, time: time / 1000, records: batch.records, topic: batch.topic, ...pick(this.#components, ['ed25519']) })
+    } catch (err) {
+      this.#counts.errors++
+      this.#warn('sample', err as Error)
+      return undefined
+    }
+    try {
+      await store.outbox.put(seq, frame)
+    } catch (err) {
+      this.#counts.errors++
+      this.#warn('outbox', err as Error)
+      return undefined
+    }
+    this.#counts.readings++
+    this.#counts.records += batch.records.length
+    const reading: ReadingEvent = { seq, topic: batch.topic, time, records: batch.records, sensors: batch.sensors, bytes: frame.length }
+    for (const pump of this.#pumps.values()) pump.wake()
+    if (this.#emitting) this.emit('reading', reading)
+    return reading
+  }
+
+  /** The actuators' new state, at once (not waiting for the next sample): one frame on the telemetry topic. */
+  async #publishNow (records: SenmlRecord[]): Promise<void> {
+    if (!this.#samplingOn) return
+    await this.#queue({ topic: TELEMETRY_TOPIC, records, sensors: ['actuators'] }, this.#now() + this.#skewMs)
   }
 
   /**

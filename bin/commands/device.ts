@@ -16,7 +16,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -38,7 +38,10 @@ export const device: Command = {
     ['--config FILE', 'a JSON file of these settings; flags > IOTMESH_* environment > file > defaults'],
     ['--json', 'one JSON object per line (start, tick, path, sensor, stop) instead of text'],
     // Closed mode (WP 11-D)
-    ['--roster FILE', 'closed mode: link to, and take frames from, only the keys in this JSON roster (iotmesh keygen --json entries; include this device\'s own)']
+    ['--roster FILE', 'closed mode: link to, and take frames from, only the keys in this JSON roster (iotmesh keygen --json entries; include this device\'s own)'],
+    ['--commanders FILE', 'who may command this device, and what: {"commanders": [{"key": "<public key>", "actions": ["relay/#"]}]} (none by default)'],
+    ['--actuators LIST', 'simulated actuators: relay, light, valve, thermostat; their state is published as telemetry'],
+    ['--rules FILE', 'automation rules to run on this device, over the mesh (JSON or YAML; iotmesh rules check FILE)']
   ],
   options,
   async run ({ values }, io) {
@@ -67,6 +70,12 @@ export const device: Command = {
       dev.on('tick', ({ time, readings }) => { out(tickJson(time, readings, dev.counters), tickLine(time, readings, dev.counters)) })
       dev.on('path:up', ({ path }) => { out({ event: 'path', path, up: true }, `${clock(Date.now())}  ${path} path up`) })
       dev.on('path:down', ({ path, reason }) => { out({ event: 'path', path, up: false, reason: reason ?? null }, `${clock(Date.now())}  ${path} path down${reason === undefined ? '' : ` (${reason})`}; readings wait in the outbox`) })
+      if (dev.counters.commands !== undefined) {
+        const state = dev.actuatorState
+        out({ event: 'commands', actuators: state, rules: init.rules === undefined ? 0 : 1 },
+          `  commands: ${Object.keys(state).length === 0 ? 'no actuators' : `actuators ${Object.entries(state).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`}` +
+          `${config.commanders === undefined ? ', no commanders (it executes nothing)' : `, commanders from ${config.commanders}`}${config.rules === undefined ? '' : `; rules from ${config.rules}`}`)
+      }
       dev.on('warning', ({ where, error }) => { write(io.stderr, `iotmesh device: ${where}: ${error.message}${codeOf(error)}`) })
       await aborted(io)
     } finally {

@@ -1,7 +1,11 @@
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { type Clock, type Ed25519, type KeyPair, type Random, type SenmlRecord, type SequenceSource } from '../../shared/index.js'
 import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport } from '../../mesh/index.js'
+import type { Commanders } from '../../shared/index.js'
 import type { DeviceMode } from '../config.js'
+import type { ActuatorName } from '../commands/actuators.js'
+import type { RuleSet } from '../rules/rules.js'
+import type { DeviceCommandCounters } from './commands.js'
 import type { DeliveryPath, FsyncPolicy, Outbox, OutboxEntry, OutboxStats } from '../outbox/types.js'
 import type { SensorsInit } from '../sensors/registry.js'
 import type { Sensor, SensorLogger, SensorNotice } from '../sensors/types.js'
@@ -79,6 +83,12 @@ export interface DeviceInit {
   drain?: DrainInit
   /** How long stop() waits for frames in flight and the broker goodbye, ms (default 2000). */
   stopTimeout?: number
+  /** Who may command this device, and what: a commanders file (shared/commanders.ts) or the parsed list. None: it executes nothing. */
+  commanders?: string | Commanders
+  /** Simulated actuators it has (relay, light, valve, thermostat): commanded with `<name>/set`, their state published as telemetry. */
+  actuators?: readonly ActuatorName[]
+  /** Automation rules it runs (a rule file, or the parsed set): mesh and hybrid mode (device/commands.ts). */
+  rules?: string | RuleSet
 }
 
 /** mqtt.js's `connect`, injectable for tests. */
@@ -145,7 +155,7 @@ export interface DeviceEvents {
   /** A sensor is not there (reported once; the device runs on without it). */
   'sensor:absent': [SensorNotice]
   /** Something went wrong that the device survives: a failed sample, outbox write or broker error. */
-  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh', error: Error }]
+  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands', error: Error }]
 }
 
 export interface PathCounters {
@@ -180,6 +190,8 @@ export interface DeviceCounters {
   links: number
   paths: Partial<Record<DeliveryPath, PathCounters>>
   outbox: OutboxStats
+  /** Commands executed, repeated and refused (by code), and the rules' firings: with commanders, actuators or rules only. */
+  commands?: DeviceCommandCounters
 }
 
 export type SendOutcome = 'delivered' | 'refused' | 'unwanted'

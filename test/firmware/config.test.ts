@@ -28,7 +28,8 @@ describe('device configuration', () => {
       fsync: 'always',
       outboxFrames: 100_000,
       outboxBytes: 16 * 1024 * 1024,
-      brokerAuth: 'auto'
+      brokerAuth: 'auto',
+      actuators: []
     })
     expect(new Set(Object.values(sources))).toEqual(new Set(['default']))
     expect(resolveConfig({ env: { IOTMESH_HOME: '/var/lib/iotmesh' } }).config.key).toBe('/var/lib/iotmesh/device.key')
@@ -87,7 +88,8 @@ describe('device configuration', () => {
     ['fsync', 'sometimes'], ['fsync', '-5'],
     ['outboxFrames', '0'], ['outboxBytes', '100'],
     ['brokerAuth', 'cert'],
-    ['roster', ' ']
+    ['roster', ' '],
+    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' ']
   ]
 
   it.each(BAD)('refuses %s = %j from every source, naming the setting and the source', (setting, raw) => {

@@ -1,6 +1,7 @@
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt'
 import {
-  TOKEN_DEFAULTS, decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, signDeviceToken, statusTopic,
+  TOKEN_DEFAULTS, decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, parseTopic, resultTopic, signDeviceToken, statusTopic,
+  topicFilters,
   type Clock, type DeviceId, type KeyPair, type PublicKey, type Random, type TimerHandle
 } from '../../../shared/index.js'
 import { Backoff } from '../../../mesh/index.js'
@@ -23,6 +24,11 @@ import type { DeviceBrokerInit, MqttConnect, PathSender, SendOutcome } from '../
  * `reconnectPeriod: 0`; a closed one is ended and forgotten, its in-flight sends fail, and the
  * outbox (oldest first) sends them again after the status. Attempts follow an exponential backoff
  * with jitter (mesh's Backoff, on the injected clock and randomness).
+ *
+ * Commands (when `onCommand` is set): after its status, the device subscribes to
+ * iotmesh/<fleet>/<id>/cmd/# at QoS 1; each command is judged by `onCommand` (the device's
+ * executor, which shares its journal with the mesh path: a command that comes both ways runs
+ * once) and its signed result, if one is owed, goes to iotmesh/<fleet>/<id>/result/<issuer>.
  *
  * stop() is the clean goodbye: retained {"state":"offline"}, then DISCONNECT, so the will is not
  * published (it is for crashes).
@@ -49,6 +55,10 @@ export interface BrokerPathInit extends DeviceBrokerInit {
   name: string
   /** PUBLISHes awaiting their PUBACK at once. */
   window: number
+  /** Judges a command that came on iotmesh/<fleet>/<id>/cmd/…; returns the signed result owed, if any. */
+  onCommand?: (signed: Uint8Array) => Uint8Array | undefined
+  /** The issuer a signed result answers (its topic's last level). */
+  resultIssuer?: (signed: Uint8Array) => DeviceId | undefined
 }
 
 export interface BrokerPathComponents {
@@ -216,9 +226,28 @@ export class BrokerPath implements PathSender {
       return // the connection closed meanwhile: #onClose takes it from there
     }
     if (this.#client !== client || this.#stopped) return
+    if (this.#init.onCommand !== undefined) this.#takeCommands(client)
     this.#backoff.reset()
     this.#lastError = undefined
     this.#setUp(true)
+  }
+
+  /** Subscribes to this device's commands and answers each on its issuer's result topic (QoS 1). */
+  #takeCommands (client: MqttClient): void {
+    const { fleet, deviceId, onCommand, resultIssuer } = this.#init
+    client.on('message', (topic, payload) => {
+      const parsed = parseTopic(topic)
+      if (!parsed.ok || parsed.kind !== 'cmd' || parsed.deviceId !== deviceId || onCommand === undefined) return
+      const result = onCommand(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
+      const issuer = result === undefined ? undefined : resultIssuer?.(result)
+      if (result === undefined || issuer === undefined) return
+      client.publish(resultTopic(fleet, deviceId, issuer), Buffer.from(result), { qos: 1 }, (err) => {
+        if (err !== undefined && err !== null) this.#components.onWarning?.(err)
+      })
+    })
+    client.subscribe(topicFilters.commands(fleet, deviceId), { qos: 1 }, (err) => {
+      if (err !== undefined && err !== null) this.#components.onWarning?.(meshError('ERR_NOT_AUTHORIZED', `cannot subscribe to this device's commands: ${err.message}`))
+    })
   }
 
   #onClose (client: MqttClient): void {
