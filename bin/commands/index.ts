@@ -10,5 +10,6 @@ import { sim } from './sim.js'
 import { start } from './start.js'
 import { experiment } from './experiment.js'
 import { rules } from './rules.js'
+import { cmd } from './cmd.js'
 
-export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment, rules]
+export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment, rules, cmd]

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { fromBase64, meshError, toBase64url, type DeviceId } from '../../shared/index.js'
 
@@ -68,7 +68,10 @@ export function openJournal (dir: string, options: { compactAt?: number, sync?: 
   let fd: number | undefined
   const append = (entry: JournalEntry): void => {
     try {
-      fd ??= openSync(path, 'a', 0o600)
+      if (fd === undefined) {
+        mkdirSync(dir, { recursive: true, mode: 0o700 })
+        fd = openSync(path, 'a', 0o600)
+      }
       writeSync(fd, formatLine(entry))
       if (sync) fdatasyncSync(fd)
     } catch (err) {
