@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { spawnSync } from 'node:child_process'
 import { benchCodec } from './codec.js'
+import { benchCommands } from './commands.js'
 import { benchFleet } from './fleet.js'
 import { benchIngest } from './ingest.js'
 import { benchLinks } from './links.js'
@@ -22,7 +23,8 @@ const sections: Record<string, Section> = {
   paths: benchPaths,
   ingest: benchIngest,
   traffic: benchTraffic,
-  fleet: benchFleet
+  fleet: benchFleet,
+  commands: benchCommands
 }
 
 /**
