@@ -6,7 +6,7 @@ import { checkFsync } from './outbox/disk.js'
 import type { DeliveryPath, FsyncPolicy } from './outbox/types.js'
 import type { BrokerAuth } from './device/types.js'
 import { SENSOR_PRESETS, parseSensorList, type SensorName } from './sensors/registry.js'
-import { parseActuatorList, type ActuatorName } from './commands/actuators.js'
+import { parseActuatorList, type ActuatorSpec } from './commands/actuators.js'
 
 /**
  * A device's configuration: one schema, the same names in a JSON file (`dataDir`), environment
@@ -67,8 +67,8 @@ export interface DeviceConfig {
   // Commands and rules (issue 12)
   /** Who may command this device (a commanders file, shared/commanders.ts); none: it executes nothing. */
   commanders: string | undefined
-  /** Simulated actuators (relay, light, valve, thermostat), commanded with `<name>/set`. */
-  actuators: ActuatorName[]
+  /** Actuators (relay, light, valve, thermostat), commanded with `<name>/set`; relay, light and valve may drive a GPIO line ("relay=gpiochip0:17"). */
+  actuators: ActuatorSpec[]
   /** Automation rules it runs (a JSON or YAML rule file: iotmesh rules check FILE); mesh and hybrid mode. */
   rules: string | undefined
 }
@@ -220,7 +220,7 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
   commanders: { parse: path, fallback: () => undefined },
   actuators: {
     parse: (raw) => {
-      const items = list(raw, 'a list of actuators, e.g. "relay,light"')
+      const items = list(raw, 'a list of actuators, e.g. "relay,light" or "relay=gpiochip0:17"')
       try {
         return parseActuatorList(items.join(','))
       } catch (err) {

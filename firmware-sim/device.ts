@@ -256,7 +256,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     if (commands?.rules !== undefined && this.#node !== undefined) {
       commands.startRules(this.#node)
     }
-    if (commands !== undefined) defer('commands', () => { commands.stop() })
+    if (commands !== undefined) defer('commands', async () => { await commands.stop() })
     this.#meshPath?.start()
     this.#brokerPath?.start()
     this.#samplingOn = true

@@ -1,4 +1,5 @@
 import { meshError } from '../../shared/index.js'
+import { GpioOutput, parseGpioLine, type GpioInit, type GpioLineSpec } from './gpio.js'
 
 /**
  * Simulated actuators with state: a relay, a dimmable light, a valve and a thermostat set point.
@@ -18,6 +19,8 @@ export interface Actuator {
   plan: (action: string, args: unknown) => ActuatorState
   apply: (state: ActuatorState) => void
   state: () => ActuatorState
+  /** Releases what it holds (a GPIO line). */
+  close?: () => Promise<void>
 }
 
 export const ACTUATOR_NAMES = ['relay', 'light', 'valve', 'thermostat'] as const
@@ -61,7 +64,17 @@ function actuator (name: string, initial: ActuatorState, plan: (args: Record<str
   }
 }
 
-export function createActuator (name: ActuatorName): Actuator {
+/** An actuator of a `--actuators` list: its kind, and the GPIO line it drives, if any. */
+export interface ActuatorSpec {
+  name: ActuatorName
+  gpio?: GpioLineSpec
+}
+
+/** The on/off state each kind drives a GPIO line with (a thermostat's set point drives none). */
+const GPIO_STATE: Partial<Record<ActuatorName, string>> = { relay: 'relay', valve: 'valve', light: 'light' }
+
+export function createActuator (spec: ActuatorName | ActuatorSpec): Actuator {
+  const name = typeof spec === 'string' ? spec : spec.name
   switch (name) {
     case 'relay':
       return actuator('relay', { relay: false }, (a) => ({ relay: bool('relay/set', a.on, 'on') }), ['on'])
@@ -80,11 +93,37 @@ export function createActuator (name: ActuatorName): Actuator {
   }
 }
 
-/** Parses "relay,light" (the `--actuators` flag). */
-export function parseActuatorList (text: string): ActuatorName[] {
-  const names = text.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  for (const n of names) {
-    if (!(ACTUATOR_NAMES as readonly string[]).includes(n)) throw meshError('ERR_BAD_ARGUMENT', `unknown actuator ${JSON.stringify(n)}: one of ${ACTUATOR_NAMES.join(', ')}`)
+/**
+ * Drives a GPIO output with an actuator's on/off state (gpio.ts): after each change, and once at
+ * start (the line is put in the actuator's initial state). The state changes whether or not the
+ * line could be driven; a failure is a warning.
+ */
+export function driveGpio (actuator: Actuator, line: GpioLineSpec, init: GpioInit = {}): Actuator {
+  const key = GPIO_STATE[actuator.name as ActuatorName]
+  if (key === undefined) throw meshError('ERR_BAD_ARGUMENT', `a ${actuator.name} drives no GPIO line (relay, valve and light do)`)
+  const output = new GpioOutput(line, init)
+  const drive = (): void => { void output.set(actuator.state()[key] === true) }
+  drive()
+  return {
+    ...actuator,
+    apply: (state) => { actuator.apply(state); if (key in state) drive() },
+    close: async () => { await output.close() }
   }
-  return [...new Set(names)] as ActuatorName[]
+}
+
+/**
+ * Parses "relay,light" (the `--actuators` flag); an entry may name the GPIO line it drives:
+ * "relay=gpiochip0:17", "valve=gpiochip0:27:active-low" (gpio.ts).
+ */
+export function parseActuatorList (text: string): ActuatorSpec[] {
+  const entries = text.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const out = new Map<ActuatorName, ActuatorSpec>()
+  for (const entry of entries) {
+    const [n = '', line] = entry.split('=')
+    if (!(ACTUATOR_NAMES as readonly string[]).includes(n)) throw meshError('ERR_BAD_ARGUMENT', `unknown actuator ${JSON.stringify(n)}: one of ${ACTUATOR_NAMES.join(', ')}`)
+    const name = n as ActuatorName
+    if (line !== undefined && GPIO_STATE[name] === undefined) throw meshError('ERR_BAD_ARGUMENT', `a ${name} drives no GPIO line (relay, valve and light do)`)
+    out.set(name, line === undefined ? { name } : { name, gpio: parseGpioLine(line) })
+  }
+  return [...out.values()]
 }

@@ -5,7 +5,7 @@ import {
   type Clock, type Commanders, type CommandResult, type DeviceId, type Ed25519, type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
 import type { MeshNode, Subscription } from '../../mesh/index.js'
-import { createActuator, type ActuatorName, type ActuatorState } from '../commands/actuators.js'
+import { createActuator, driveGpio, type Actuator, type ActuatorName, type ActuatorSpec, type ActuatorState } from '../commands/actuators.js'
 import { CommandExecutor, type ExecutorCounters } from '../commands/executor.js'
 import { memoryJournal, openJournal } from '../commands/journal.js'
 import { RuleEngine, type Firing } from '../rules/engine.js'
@@ -28,7 +28,7 @@ import { parseRules, type RuleSet } from '../rules/rules.js'
 export interface DeviceCommandsInit {
   /** A commanders file (shared/commanders.ts), or the parsed list. */
   commanders?: string | Commanders
-  actuators?: readonly ActuatorName[]
+  actuators?: ReadonlyArray<ActuatorName | ActuatorSpec>
   /** A rule file (JSON or YAML, firmware-sim/rules/), or the parsed set. */
   rules?: string | RuleSet
   /** Where the journal of executed commands lives (`<dataDir>/commands`); none: in memory. */
@@ -71,12 +71,13 @@ export class DeviceCommands {
   readonly #components: DeviceCommandsComponents
   readonly #fleet: string
   readonly #ruleCounts: RuleCounters = { fired: 0, sent: 0, results: {} }
+  #actuators: Actuator[] = []
   #engine: RuleEngine | undefined
   #subscriptions: Subscription[] = []
   #lastId = 0
   #stopped = false
 
-  constructor (init: { fleet: string, commanders?: Commanders | undefined, rules?: RuleSet | undefined, actuators?: readonly ActuatorName[] | undefined, dataDir?: string | undefined }, components: DeviceCommandsComponents) {
+  constructor (init: { fleet: string, commanders?: Commanders | undefined, rules?: RuleSet | undefined, actuators?: ReadonlyArray<ActuatorName | ActuatorSpec> | undefined, dataDir?: string | undefined }, components: DeviceCommandsComponents) {
     this.#components = components
     this.#fleet = init.fleet
     this.rules = init.rules
@@ -85,7 +86,10 @@ export class DeviceCommands {
         keys: components.keys,
         ...(init.commanders === undefined ? {} : { commanders: init.commanders }),
         journal: init.dataDir === undefined ? memoryJournal() : openJournal(join(init.dataDir, 'commands')),
-        actuators: (init.actuators ?? []).map(createActuator),
+        actuators: this.#actuators = (init.actuators ?? []).map((spec) => {
+          const actuator = createActuator(spec)
+          return typeof spec === 'string' || spec.gpio === undefined ? actuator : driveGpio(actuator, spec.gpio, { onWarning: components.onWarning })
+        }),
         clock: components.clock,
         ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 })
       })
@@ -133,7 +137,9 @@ export class DeviceCommands {
     }
   }
 
-  stop (): void {
+  /** Stops the rules and releases the actuators' GPIO lines. */
+  async stop (): Promise<void> {
+    await Promise.all(this.#actuators.map(async (a) => { await a.close?.() }))
     this.#stopped = true
     this.#engine?.stop()
     for (const sub of this.#subscriptions) sub.close()

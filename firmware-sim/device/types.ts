@@ -3,7 +3,7 @@ import { type Clock, type Ed25519, type KeyPair, type Random, type SenmlRecord, 
 import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport } from '../../mesh/index.js'
 import type { Commanders } from '../../shared/index.js'
 import type { DeviceMode } from '../config.js'
-import type { ActuatorName } from '../commands/actuators.js'
+import type { ActuatorName, ActuatorSpec } from '../commands/actuators.js'
 import type { RuleSet } from '../rules/rules.js'
 import type { DeviceCommandCounters } from './commands.js'
 import type { DeliveryPath, FsyncPolicy, Outbox, OutboxEntry, OutboxStats } from '../outbox/types.js'
@@ -85,8 +85,11 @@ export interface DeviceInit {
   stopTimeout?: number
   /** Who may command this device, and what: a commanders file (shared/commanders.ts) or the parsed list. None: it executes nothing. */
   commanders?: string | Commanders
-  /** Simulated actuators it has (relay, light, valve, thermostat): commanded with `<name>/set`, their state published as telemetry. */
-  actuators?: readonly ActuatorName[]
+  /**
+   * Actuators it has (relay, light, valve, thermostat): commanded with `<name>/set`, their state
+   * published as telemetry; a relay, light or valve may drive a GPIO line (`{ name: 'relay', gpio }`).
+   */
+  actuators?: ReadonlyArray<ActuatorName | ActuatorSpec>
   /** Automation rules it runs (a rule file, or the parsed set): mesh and hybrid mode (device/commands.ts). */
   rules?: string | RuleSet
 }
