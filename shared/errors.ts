@@ -69,6 +69,13 @@ export const ERROR_CODES = {
   ERR_NO_ROUTE: 'no route to the command\'s target: no device in reach declared that it takes commands under that id, or the path back to the issuer is gone',
   ERR_TIMEOUT: 'no verified result came back before the command expired or the wait ended; it may or may not have been executed',
   ERR_BAD_RULES: 'an automation rule file is not valid: its schema (iotmesh rules schema), a device name, or a rule that triggers itself',
+  // Fleet owners, credentials, revocations (shared/fleet.ts, shared/cose-sign.ts)
+  ERR_NOT_COSE_SIGN: 'not a COSE_Sign (RFC 9052 §4.1, CBOR tag 98) with 1 to 16 signatures, each naming its signer',
+  ERR_BAD_CREDENTIAL: 'an enrollment credential is not the CWT layout iotmesh uses (shared/fleet.ts): issuer, device, times, id, confirmation key',
+  ERR_CREDENTIAL_EXPIRED: 'the enrollment credential expired: an owner enrolls the device again (iotmesh fleet enroll)',
+  ERR_NOT_OWNER: 'no signature of an owner of the fleet holds on it, or the signer is not an owner (the fleet file lists the owners)',
+  ERR_TOO_FEW_OWNERS: 'fewer owners signed it than the fleet\'s threshold requires (iotmesh fleet cosign adds a signature)',
+  ERR_BAD_REVOCATION: 'a revocation is not the signed layout iotmesh uses (shared/fleet.ts): fleet, device id, reason, time',
   // Broker access (gateway/auth.ts, shared/token.ts)
   ERR_NOT_AUTHORIZED: 'the broker refused the client: anonymous clients are not allowed, or the client may not read or write that topic',
   ERR_BAD_CREDENTIALS: 'the MQTT user name is not known to the broker, or its password is wrong',

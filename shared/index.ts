@@ -32,6 +32,12 @@ export {
   type Command, type CommandResult, type EncodeCommandInput, type EncodeResultInput
 } from './command.js'
 export { Commanders, parseCommanders, type Commander } from './commanders.js'
+export { COSE_SIGN_TAG, MAX_SIGNERS, signCoseSign, addSignature, decodeCoseSign, verifiedSigners, type CoseSign, type CoseSignature } from './cose-sign.js'
+export {
+  CREDENTIAL_CONTENT_FORMAT, REVOCATION_CONTENT_FORMAT, MAX_CREDENTIAL_SECONDS, DEFAULT_CREDENTIAL_SECONDS, RevocationSet,
+  parseFleetPolicy, fleetPolicyJson, enroll, revoke, cosign, verifyCredential, verifyRevocation, fleetDocumentKind,
+  type FleetPolicy, type FleetOwner, type Credential, type Revocation, type EnrollInput, type VerifyOptions
+} from './fleet.js'
 export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayRestore, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {

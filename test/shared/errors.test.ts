@@ -5,7 +5,8 @@ import { parseFrameInput } from '../../bin/commands/inspect.js'
 import {
   ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
   encodeCommand, encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
-  signSign1, validateTopic, verifyFrame, type ErrorCode
+  signSign1, validateTopic, verifyFrame, decodeCoseSign, parseFleetPolicy, toBase64url, verifyCredential, verifyRevocation, enroll,
+  type ErrorCode, type KeyPair
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
 import { parseRules } from '../../firmware-sim/index.js'
@@ -13,6 +14,9 @@ import { SqliteStore } from '../../gateway/store/index.js'
 import { codeOfAsync, seededKeys, tempDir } from './support.js'
 
 const keys = seededKeys(1)
+const other = seededKeys(2)
+const ownedBy = (threshold: number, ...owners: KeyPair[]): ReturnType<typeof parseFleetPolicy> =>
+  parseFleetPolicy({ fleet: 'f', threshold, owners: owners.map((o) => ({ key: toBase64url(o.publicKey) })) })
 const frame = (): Uint8Array => encodeFrame({ keys, seq: 1, time: 1_700_000_000, records: [{ n: 'temp', u: 'Cel', v: 21.5 }] })
 const signed = (protectedHeader: Map<number, unknown>): Uint8Array => signSign1({ protectedHeader, payload: Uint8Array.of(0x80), secretKey: keys.secretKey })
 
@@ -136,6 +140,12 @@ const rows: Record<ErrorCode, Row> = {
   ERR_UNKNOWN_ACTION: { where: 'firmware-sim/commands/executor.ts, actuators.ts' },
   ERR_BAD_ARGS: { where: 'firmware-sim/commands/actuators.ts' },
   ERR_JOURNAL: { where: 'firmware-sim/commands/journal.ts' },
+  ERR_NOT_COSE_SIGN: { where: 'shared/cose-sign.ts', provoke: () => decodeCoseSign(Uint8Array.of(0xd8, 0x62, 0x80)) },
+  ERR_BAD_CREDENTIAL: { where: 'shared/fleet.ts', provoke: () => verifyCredential(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
+  ERR_CREDENTIAL_EXPIRED: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, issuedAt: 1000, lifetime: 10, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(1, keys)) },
+  ERR_NOT_OWNER: { where: 'shared/fleet.ts', provoke: () => enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [other] }) },
+  ERR_TOO_FEW_OWNERS: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(2, keys, other), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(2, keys, other)) },
+  ERR_BAD_REVOCATION: { where: 'shared/fleet.ts', provoke: () => verifyRevocation(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
   ERR_NO_ROUTE: { where: 'mesh/routing/handlers/command.ts, mesh/command-client.ts' },
   ERR_TIMEOUT: { where: 'mesh/command-client.ts' },
   ERR_BAD_RULES: { where: 'firmware-sim/rules/rules.ts', provoke: () => parseRules('rules: []') },

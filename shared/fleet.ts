@@ -1,0 +1,283 @@
+import { fromBase64, toBase64url } from './bytes.js'
+import { DEFAULT_CBOR_LIMITS, decodeCbor, encodeCbor } from './cbor.js'
+import { HEADER_CONTENT_TYPE } from './cose.js'
+import { addSignature, decodeCoseSign, signCoseSign, verifiedSigners, type CoseSign } from './cose-sign.js'
+import type { Ed25519, PublicKey } from './crypto/ed25519.js'
+import { defaultEd25519 } from './crypto/ed25519-default.js'
+import { isMeshError, meshError, type ErrorCode } from './errors.js'
+import { deviceIdFromPublicKey, isDeviceId, keyMatchesId, type DeviceId, type KeyPair } from './identity.js'
+import { isFleetName } from './topics.js'
+
+/**
+ * A fleet's owners and what they sign together (issue 13, first layer): enrollment credentials and
+ * revocations, each a COSE_Sign (shared/cose-sign.ts) that counts only with `threshold` distinct
+ * owner signatures, so no single administrator's laptop is a single point of compromise.
+ *
+ * The fleet file (the trust anchor, given to every node as a roster is):
+ *   { "fleet": "home", "threshold": 2, "owners": [ { "name": "alice", "key": "<base64url Ed25519 public key>" }, … ] }
+ *
+ * An enrollment credential is a CWT (RFC 8392) whose claims set is the COSE_Sign's payload, under
+ * the content type 65004 (a CoAP Content-Format in the experimental range, RFC 7252 §12.3, as the
+ * mesh's own signed messages use 65000–65003):
+ *   1 iss  text  "iotmesh:<fleet>"                 (RFC 8392 §3.1.1)
+ *   2 sub  text  the device id                      (§3.1.2)
+ *   4 exp  int   expiry, seconds since the epoch    (§3.1.4)
+ *   6 iat  int   issued at                          (§3.1.6)
+ *   7 cti  bstr  8 random bytes: the credential's id (§3.1.7)
+ *   8 cnf  map   {1: COSE_Key} (RFC 8747 §3.1): the device's public key, {1 kty: 1 OKP, -1 crv: 6
+ *                Ed25519, -2 x: 32 bytes} (RFC 9053 §7.2); the device proves possession by signing
+ *                with it (its link handshake, its frames)
+ *   "name"  text, "roles" [text…]                  private claims (RFC 8392 §4)
+ * A revocation (content type 65005) has the payload {1: "iotmesh:<fleet>", 2: the revoked device
+ * id, 3: reason (text), 6: issued at}.
+ */
+
+export const CREDENTIAL_CONTENT_FORMAT = 65_004
+export const REVOCATION_CONTENT_FORMAT = 65_005
+/** The longest a credential may live, seconds (10 years: a Pi in a wall), and the default (1 year). */
+export const MAX_CREDENTIAL_SECONDS = 10 * 365 * 86_400
+export const DEFAULT_CREDENTIAL_SECONDS = 365 * 86_400
+
+export interface FleetOwner { name: string | undefined, id: DeviceId, publicKey: PublicKey }
+export interface FleetPolicy { fleet: string, threshold: number, owners: FleetOwner[] }
+
+export interface Credential {
+  fleet: string
+  device: DeviceId
+  publicKey: PublicKey
+  name: string | undefined
+  roles: string[]
+  issuedAt: number
+  expiresAt: number
+  cti: Uint8Array
+  /** Owners whose signatures hold (only after `verifyCredential`). */
+  signers: DeviceId[]
+}
+
+export interface Revocation {
+  fleet: string
+  device: DeviceId
+  reason: string
+  issuedAt: number
+  signers: DeviceId[]
+}
+
+const ROLE = /^[a-z0-9][a-z0-9_-]{0,31}$/
+const CLAIM = { iss: 1, sub: 2, exp: 4, iat: 6, cti: 7, cnf: 8 } as const
+const issuer = (fleet: string): string => `iotmesh:${fleet}`
+
+// ---- the fleet file ----
+
+/** Parses a fleet file's JSON; errors name the field (ERR_BAD_ARGUMENT). */
+export function parseFleetPolicy (json: unknown, source = 'fleet file'): FleetPolicy {
+  const o = json as Record<string, unknown> | null
+  if (o === null || typeof o !== 'object' || !isFleetName(o.fleet) || !Array.isArray(o.owners)) {
+    throw meshError('ERR_BAD_ARGUMENT', `${source}: expected {"fleet": NAME, "threshold": K, "owners": [{"name": …, "key": …}]}`)
+  }
+  const owners = o.owners.map((entry: unknown, i): FleetOwner => {
+    const { key, name } = (entry ?? {}) as Record<string, unknown>
+    const publicKey = typeof key === 'string' ? fromBase64(key) : undefined
+    if (publicKey?.length !== 32) throw meshError('ERR_BAD_ARGUMENT', `${source}: owners[${i}].key is not a 32-byte Ed25519 public key in base64url`)
+    if (name !== undefined && typeof name !== 'string') throw meshError('ERR_BAD_ARGUMENT', `${source}: owners[${i}].name is not text`)
+    return { name, id: deviceIdFromPublicKey(publicKey), publicKey }
+  })
+  if (new Set(owners.map((w) => w.id)).size !== owners.length) throw meshError('ERR_BAD_ARGUMENT', `${source}: an owner is listed twice`)
+  const threshold = o.threshold ?? 1
+  if (owners.length === 0 || typeof threshold !== 'number' || !Number.isSafeInteger(threshold) || threshold < 1 || threshold > owners.length) {
+    throw meshError('ERR_BAD_ARGUMENT', `${source}: threshold is how many owners must sign, 1 to ${owners.length}, got ${String(threshold)}`)
+  }
+  return { fleet: o.fleet, threshold, owners }
+}
+
+export function fleetPolicyJson (policy: FleetPolicy): Record<string, unknown> {
+  return {
+    fleet: policy.fleet,
+    threshold: policy.threshold,
+    owners: policy.owners.map((w) => ({ ...(w.name === undefined ? {} : { name: w.name }), key: toBase64url(w.publicKey) }))
+  }
+}
+
+// ---- signing ----
+
+export interface EnrollInput {
+  policy: FleetPolicy
+  /** The device's public key. */
+  publicKey: PublicKey
+  name?: string
+  roles?: string[]
+  /** Seconds since the epoch (default now). */
+  issuedAt?: number
+  /** Lifetime in seconds (default a year, at most ten). */
+  lifetime?: number
+  cti: Uint8Array
+  /** The owners signing now (at least one; others may co-sign later: `cosign`). */
+  owners: KeyPair[]
+  ed25519?: Ed25519
+}
+
+export function enroll (input: EnrollInput): Uint8Array {
+  const device = deviceIdFromPublicKey(input.publicKey)
+  const issuedAt = Math.floor(input.issuedAt ?? Date.now() / 1000)
+  const lifetime = input.lifetime ?? DEFAULT_CREDENTIAL_SECONDS
+  if (!(lifetime > 0 && lifetime <= MAX_CREDENTIAL_SECONDS)) throw meshError('ERR_BAD_ARGUMENT', `a credential lives more than 0 and at most ${MAX_CREDENTIAL_SECONDS} s`)
+  const roles = input.roles ?? []
+  for (const role of roles) if (!ROLE.test(role)) throw meshError('ERR_BAD_ARGUMENT', `${JSON.stringify(role)} is not a role: lower-case letters, digits, "_" or "-", at most 32`)
+  if (input.name !== undefined && (input.name.length === 0 || input.name.length > 63)) throw meshError('ERR_BAD_ARGUMENT', 'a device name is 1 to 63 characters')
+  checkSigners(input.policy, input.owners)
+  const claims = new Map<number | string, unknown>([
+    [CLAIM.iss, issuer(input.policy.fleet)], [CLAIM.sub, device], [CLAIM.exp, issuedAt + Math.floor(lifetime)], [CLAIM.iat, issuedAt], [CLAIM.cti, input.cti],
+    [CLAIM.cnf, new Map([[1, new Map<number, unknown>([[1, 1], [-1, 6], [-2, input.publicKey]])]])]
+  ])
+  if (input.name !== undefined) claims.set('name', input.name)
+  if (roles.length > 0) claims.set('roles', roles)
+  return signCoseSign({
+    protectedHeader: new Map([[HEADER_CONTENT_TYPE, CREDENTIAL_CONTENT_FORMAT]]), payload: encodeCbor(claims), signers: input.owners, ed25519: input.ed25519
+  })
+}
+
+export function revoke (input: { policy: FleetPolicy, device: DeviceId, reason: string, issuedAt?: number, owners: KeyPair[], ed25519?: Ed25519 }): Uint8Array {
+  if (!isDeviceId(input.device)) throw meshError('ERR_BAD_DEVICE_ID', `${JSON.stringify(input.device)} is not a device id`)
+  if (input.reason.length === 0 || input.reason.length > 200) throw meshError('ERR_BAD_ARGUMENT', 'a revocation gives a reason of 1 to 200 characters')
+  checkSigners(input.policy, input.owners)
+  const payload = new Map<number, unknown>([[1, issuer(input.policy.fleet)], [2, input.device], [3, input.reason], [6, Math.floor(input.issuedAt ?? Date.now() / 1000)]])
+  return signCoseSign({ protectedHeader: new Map([[HEADER_CONTENT_TYPE, REVOCATION_CONTENT_FORMAT]]), payload: encodeCbor(payload), signers: input.owners, ed25519: input.ed25519 })
+}
+
+/** Adds an owner's signature to a credential or revocation (k of n owners, each on their own machine). */
+export function cosign (bytes: Uint8Array, policy: FleetPolicy, owner: KeyPair, ed25519?: Ed25519): Uint8Array {
+  checkSigners(policy, [owner])
+  return addSignature(bytes, owner, ed25519)
+}
+
+function checkSigners (policy: FleetPolicy, owners: KeyPair[]): void {
+  if (owners.length === 0) throw meshError('ERR_BAD_ARGUMENT', 'at least one owner signs')
+  for (const o of owners) {
+    if (!policy.owners.some((w) => w.id === o.id)) throw meshError('ERR_NOT_OWNER', `${o.id} is not an owner of fleet ${policy.fleet}`)
+  }
+}
+
+// ---- verifying ----
+
+export interface VerifyOptions {
+  /** Seconds since the epoch (default now). */
+  now?: number
+  ed25519?: Ed25519
+}
+
+/**
+ * Checks a credential against the fleet file: the layout, the fleet, the key binding (cnf derives
+ * to sub), expiry, then owner signatures, at most one check per owner (a kid that is no owner costs
+ * nothing). Throws ERR_BAD_CREDENTIAL, ERR_UNKNOWN_FLEET, ERR_CREDENTIAL_EXPIRED, ERR_NOT_OWNER (no
+ * owner signature holds), ERR_TOO_FEW_OWNERS (fewer than the threshold).
+ */
+export function verifyCredential (bytes: Uint8Array, policy: FleetPolicy, options: VerifyOptions = {}): Credential {
+  const message = open(bytes, CREDENTIAL_CONTENT_FORMAT, 'ERR_BAD_CREDENTIAL')
+  const claims = payloadMap(message, 'ERR_BAD_CREDENTIAL')
+  const bad = (why: string): never => { throw meshError('ERR_BAD_CREDENTIAL', `the credential ${why}`) }
+  const iss = claims.get(CLAIM.iss)
+  const sub = claims.get(CLAIM.sub)
+  const exp = claims.get(CLAIM.exp)
+  const iat = claims.get(CLAIM.iat)
+  const cti = claims.get(CLAIM.cti)
+  const key = ((claims.get(CLAIM.cnf) as Map<number, unknown> | undefined)?.get(1) as Map<number, unknown> | undefined)
+  const x = key?.get(-2)
+  if (typeof iss !== 'string' || !iss.startsWith('iotmesh:')) bad('has no iotmesh issuer (claim 1)')
+  if (iss !== issuer(policy.fleet)) throw meshError('ERR_UNKNOWN_FLEET', `the credential is for ${String(iss)}, not ${issuer(policy.fleet)}`)
+  if (!isDeviceId(sub)) bad('names no device id (claim 2)')
+  if (!Number.isSafeInteger(exp) || !Number.isSafeInteger(iat) || (exp as number) <= (iat as number)) bad('has no valid iat/exp (claims 6, 4)')
+  if (!(cti instanceof Uint8Array) || cti.length === 0 || cti.length > 32) bad('has no id (claim 7)')
+  if (key?.get(1) !== 1 || key.get(-1) !== 6 || !(x instanceof Uint8Array) || x.length !== 32) bad('has no Ed25519 confirmation key (claim 8, RFC 8747)')
+  if (!keyMatchesId(x as PublicKey, sub as DeviceId)) bad('binds a key that is not the device\'s (cnf does not derive to sub)')
+  const name = claims.get('name')
+  const roles = claims.get('roles') ?? []
+  if (name !== undefined && typeof name !== 'string') bad('has a name that is not text')
+  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ROLE.test(r))) bad('has roles that are not a list of role names')
+  const now = options.now ?? Date.now() / 1000
+  if ((exp as number) <= now) throw meshError('ERR_CREDENTIAL_EXPIRED', `the credential of ${sub as string} expired at ${new Date((exp as number) * 1000).toISOString()}`)
+  const signers = ownerSignatures(message, policy, options.ed25519)
+  return { fleet: policy.fleet, device: sub as DeviceId, publicKey: x as PublicKey, name: name as string | undefined, roles: roles as string[], issuedAt: iat as number, expiresAt: exp as number, cti: cti as Uint8Array, signers }
+}
+
+/** Checks a revocation against the fleet file (ERR_BAD_REVOCATION, ERR_UNKNOWN_FLEET, ERR_NOT_OWNER, ERR_TOO_FEW_OWNERS). */
+export function verifyRevocation (bytes: Uint8Array, policy: FleetPolicy, options: Pick<VerifyOptions, 'ed25519'> = {}): Revocation {
+  const message = open(bytes, REVOCATION_CONTENT_FORMAT, 'ERR_BAD_REVOCATION')
+  const fields = payloadMap(message, 'ERR_BAD_REVOCATION')
+  const [fleet, device, reason, issuedAt] = [fields.get(1), fields.get(2), fields.get(3), fields.get(6)]
+  if (typeof fleet !== 'string' || !isDeviceId(device) || typeof reason !== 'string' || !Number.isSafeInteger(issuedAt)) {
+    throw meshError('ERR_BAD_REVOCATION', 'a revocation is {1: fleet, 2: device id, 3: reason, 6: issued at}')
+  }
+  if (fleet !== issuer(policy.fleet)) throw meshError('ERR_UNKNOWN_FLEET', `the revocation is for ${fleet}, not ${issuer(policy.fleet)}`)
+  return { fleet: policy.fleet, device, reason, issuedAt: issuedAt as number, signers: ownerSignatures(message, policy, options.ed25519) }
+}
+
+/** What a signed fleet document is, by its content type; undefined for anything else. Never throws. */
+export function fleetDocumentKind (bytes: Uint8Array): 'credential' | 'revocation' | undefined {
+  try {
+    const type = decodeCoseSign(bytes).protectedHeader.get(HEADER_CONTENT_TYPE)
+    return type === CREDENTIAL_CONTENT_FORMAT ? 'credential' : type === REVOCATION_CONTENT_FORMAT ? 'revocation' : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function open (bytes: Uint8Array, contentFormat: number, code: ErrorCode): CoseSign {
+  let message: CoseSign
+  try {
+    message = decodeCoseSign(bytes)
+  } catch (err) {
+    throw meshError(code, `not a COSE_Sign: ${(err as Error).message}`, { cause: err })
+  }
+  const type = message.protectedHeader.get(HEADER_CONTENT_TYPE)
+  if (type !== contentFormat) throw meshError(code, `the content type (label 3) is ${String(type)}, not ${contentFormat}`)
+  return message
+}
+
+function payloadMap (message: CoseSign, code: ErrorCode): Map<unknown, unknown> {
+  let value: unknown
+  try {
+    value = decodeCbor(message.payload, DEFAULT_CBOR_LIMITS)
+  } catch (err) {
+    throw meshError(code, `its payload is not strict CBOR: ${isMeshError(err) ? err.message : String(err)}`, { cause: err })
+  }
+  if (!(value instanceof Map)) throw meshError(code, 'its payload is not a CBOR map')
+  return value
+}
+
+function ownerSignatures (message: CoseSign, policy: FleetPolicy, ed: Ed25519 = defaultEd25519): DeviceId[] {
+  const byId = new Map(policy.owners.map((w) => [w.id, w.publicKey]))
+  const signers = verifiedSigners(message, (id) => byId.get(id), ed)
+  if (signers.length === 0) throw meshError('ERR_NOT_OWNER', `no signature of an owner of fleet ${policy.fleet} holds`)
+  if (signers.length < policy.threshold) {
+    throw meshError('ERR_TOO_FEW_OWNERS', `${signers.length} of the ${policy.threshold} owner signatures fleet ${policy.fleet} requires (iotmesh fleet cosign adds one)`)
+  }
+  return signers
+}
+
+/**
+ * Revocations a node holds: a grow-only set (merged by union: a revocation, once valid, is never
+ * undone), at most one entry per device (the first valid one), bounded by the fleet's size.
+ */
+export class RevocationSet {
+  readonly #byDevice = new Map<DeviceId, { revocation: Revocation, bytes: Uint8Array }>()
+  constructor (readonly policy: FleetPolicy, readonly max = 100_000) {}
+
+  get size (): number { return this.#byDevice.size }
+
+  has (device: DeviceId): boolean { return this.#byDevice.has(device) }
+
+  get (device: DeviceId): Revocation | undefined { return this.#byDevice.get(device)?.revocation }
+
+  /** Verifies and adds; 'added', 'known' (already revoked: no signature checked), or throws the verification's code. */
+  add (bytes: Uint8Array, ed25519?: Ed25519): 'added' | 'known' {
+    const fields = payloadMap(open(bytes, REVOCATION_CONTENT_FORMAT, 'ERR_BAD_REVOCATION'), 'ERR_BAD_REVOCATION')
+    const device = fields.get(2)
+    if (isDeviceId(device) && this.#byDevice.has(device)) return 'known'
+    if (this.#byDevice.size >= this.max) throw meshError('ERR_TABLE_FULL', `${this.max} revocations held already`)
+    const revocation = verifyRevocation(bytes, this.policy, { ...(ed25519 === undefined ? {} : { ed25519 }) })
+    this.#byDevice.set(revocation.device, { revocation, bytes })
+    return 'added'
+  }
+
+  /** Every revocation's signed bytes (what a node gossips and persists). */
+  all (): Uint8Array[] { return [...this.#byDevice.values()].map((e) => e.bytes) }
+}
