@@ -11,5 +11,6 @@ import { start } from './start.js'
 import { experiment } from './experiment.js'
 import { rules } from './rules.js'
 import { cmd } from './cmd.js'
+import { fleet } from './fleet.js'
 
-export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment, rules, cmd]
+export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment, rules, cmd, fleet]

@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import {
+  cosign, enroll, fleetDocumentKind, fleetPolicyJson, fromBase64, isMeshError, meshError, parseFleetPolicy, revoke, verifyCredential, verifyRevocation,
+  DEFAULT_FLEET, generateKeyPair, type FleetPolicy, type KeyPair
+} from '../../shared/index.js'
+import { loadKeyFile, saveKeyFile } from '../../shared/node.js'
+import { readKeyFlag } from '../roster-flags.js'
+import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
+
+/**
+ * `iotmesh fleet`: a fleet's owners and what they sign together (shared/fleet.ts). The fleet file
+ * is the trust anchor every node is given (as a roster is); credentials and revocations are signed
+ * files (COSE_Sign) that owners co-sign one after the other until the fleet's threshold is met.
+ * What uses them on the nodes (links, frames, the broker) is not built yet: see the README.
+ */
+export const fleet: Command = {
+  name: 'fleet',
+  summary: 'Fleet owners: create the fleet file, enroll and revoke devices with owner signatures (k of n)',
+  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check … [--file fleet.json] [--owner-key FILE] [--json]',
+  help: [
+    ['init', '--fleet NAME --owner-key FILE [--name N] [--force]: a fleet file with this owner (its key created if absent), threshold 1'],
+    ['add-owner PUBKEY', '[--name N] [--threshold K]: another owner (its public key, base64url); K owners must then sign'],
+    ['enroll PUBKEY', '--owner-key FILE --out FILE [--name N] [--roles a,b] [--days D]: a device\'s credential, signed by this owner'],
+    ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential or revocation (in place by default)'],
+    ['revoke DEVICE_ID', '--reason TEXT --owner-key FILE --out FILE: a revocation, signed by this owner'],
+    ['check FILE', 'verifies a credential or revocation against the fleet file and says what it is; exit 1 with the code if it does not hold'],
+    ['--file FILE', 'the fleet file (default fleet.json)'],
+    ['--json', 'print one JSON object']
+  ],
+  options: {
+    file: { type: 'string' }, fleet: { type: 'string' }, 'owner-key': { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' },
+    threshold: { type: 'string' }, out: { type: 'string' }, roles: { type: 'string' }, days: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' }
+  },
+  allowPositionals: 2,
+  async run ({ values, positionals }, io) {
+    const [what, arg] = positionals
+    const file = (values.file as string | undefined) ?? 'fleet.json'
+    const json = values.json === true
+    const say = (object: Record<string, unknown>, text: string): void => { write(io.stdout, json ? JSON.stringify(object) : text) }
+    const str = (name: string): string | undefined => values[name] as string | undefined
+    const need = (name: string): string => {
+      const v = str(name)
+      if (v === undefined) throw meshError('ERR_BAD_ARGUMENT', `fleet ${what ?? ''} needs --${name}`)
+      return v
+    }
+    switch (what) {
+      case 'init': {
+        if (existsSync(file) && values.force !== true) throw meshError('ERR_BAD_ARGUMENT', `${file} exists; --force replaces it (every node trusts what it lists)`)
+        const keyPath = need('owner-key')
+        let owner: KeyPair
+        let created = false
+        if (existsSync(keyPath)) owner = await readKeyFlag(keyPath)
+        else { owner = generateKeyPair(); await saveKeyFile(keyPath, owner); created = true }
+        const policy: FleetPolicy = { fleet: str('fleet') ?? DEFAULT_FLEET, threshold: 1, owners: [{ name: str('name'), id: owner.id, publicKey: owner.publicKey }] }
+        const checked = parseFleetPolicy(fleetPolicyJson(policy), file)
+        await onFileArgument(file, '--file', async () => { await writeFile(file, `${JSON.stringify(fleetPolicyJson(checked), null, 2)}\n`) })
+        say({ file, fleet: checked.fleet, owner: owner.id, ownerKeyCreated: created },
+          `wrote ${file}: fleet ${checked.fleet}, owner ${owner.id}${created ? ` (key created: ${keyPath})` : ''}, threshold 1`)
+        return EXIT_OK
+      }
+      case 'add-owner': {
+        const policy = await readPolicy(file)
+        const publicKey = arg === undefined ? undefined : fromBase64(arg)
+        if (publicKey?.length !== 32) throw meshError('ERR_BAD_ARGUMENT', 'fleet add-owner PUBKEY: a 32-byte Ed25519 public key in base64url (iotmesh keygen --json prints it)')
+        const next = fleetPolicyJson(policy)
+        ;(next.owners as unknown[]).push({ ...(str('name') === undefined ? {} : { name: str('name') }), key: arg })
+        next.threshold = intFlag(values, 'threshold', policy.threshold, 1, policy.owners.length + 1)
+        const checked = parseFleetPolicy(next, file)
+        await writeFile(file, `${JSON.stringify(fleetPolicyJson(checked), null, 2)}\n`)
+        say({ file, owners: checked.owners.length, threshold: checked.threshold }, `wrote ${file}: ${checked.owners.length} owners, ${checked.threshold} must sign`)
+        return EXIT_OK
+      }
+      case 'enroll': {
+        const policy = await readPolicy(file)
+        const publicKey = arg === undefined ? undefined : fromBase64(arg)
+        if (publicKey?.length !== 32) throw meshError('ERR_BAD_ARGUMENT', 'fleet enroll PUBKEY: the device\'s 32-byte Ed25519 public key in base64url')
+        const roles = str('roles')?.split(',').map((r) => r.trim()).filter((r) => r !== '') ?? []
+        const days = intFlag(values, 'days', 365, 1, 3650)
+        const name = str('name')
+        const bytes = enroll({ policy, publicKey, roles, lifetime: days * 86_400, cti: new Uint8Array(randomBytes(8)), owners: [await ownerKey(need('owner-key'))], ...(name === undefined ? {} : { name }) })
+        return await finish(bytes, policy, need('out'), 'credential', say)
+      }
+      case 'revoke': {
+        const policy = await readPolicy(file)
+        if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet revoke DEVICE_ID --reason TEXT')
+        const bytes = revoke({ policy, device: arg, reason: need('reason'), owners: [await ownerKey(need('owner-key'))] })
+        return await finish(bytes, policy, need('out'), 'revocation', say)
+      }
+      case 'cosign': {
+        const policy = await readPolicy(file)
+        if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet cosign FILE --owner-key FILE')
+        const before = await onFileArgument(arg, 'FILE', async () => new Uint8Array(await readFile(arg)))
+        const kind = fleetDocumentKind(before)
+        if (kind === undefined) throw meshError('ERR_NOT_COSE_SIGN', `${arg} is neither a credential nor a revocation`)
+        const bytes = cosign(before, policy, await ownerKey(need('owner-key')))
+        return await finish(bytes, policy, str('out') ?? arg, kind, say)
+      }
+      case 'check': {
+        const policy = await readPolicy(file)
+        if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet check FILE')
+        const bytes = await onFileArgument(arg, 'FILE', async () => new Uint8Array(await readFile(arg)))
+        try {
+          return report(bytes, policy, say)
+        } catch (err) {
+          if (!isMeshError(err)) throw err
+          say({ ok: false, code: err.code, message: err.message }, `${arg}: ${err.code}: ${err.message}`)
+          return EXIT_INVALID
+        }
+      }
+      default:
+        throw meshError('ERR_BAD_ARGUMENT', 'say iotmesh fleet init, add-owner, enroll, cosign, revoke or check (iotmesh fleet --help)')
+    }
+  }
+}
+
+async function readPolicy (file: string): Promise<FleetPolicy> {
+  const text = await onFileArgument(file, '--file', async () => await readFile(file, 'utf8'))
+  let json: unknown
+  try { json = JSON.parse(text) } catch (err) { throw meshError('ERR_BAD_ARGUMENT', `${file} is not JSON: ${(err as Error).message}`) }
+  return parseFleetPolicy(json, file)
+}
+
+async function ownerKey (path: string): Promise<KeyPair> {
+  return await onFileArgument(path, '--owner-key', async () => await loadKeyFile(path))
+}
+
+type Say = (object: Record<string, unknown>, text: string) => void
+
+/** Writes a signed document and says whether it already holds (enough owners signed) or needs co-signatures. */
+async function finish (bytes: Uint8Array, policy: FleetPolicy, out: string, kind: string, say: Say): Promise<number> {
+  await onFileArgument(out, '--out', async () => { await writeFile(out, bytes) })
+  try {
+    report(bytes, policy, () => {})
+    say({ file: out, kind, complete: true }, `wrote ${out}: a ${kind}, signed by enough owners (${policy.threshold} of ${policy.owners.length})`)
+  } catch (err) {
+    if (!isMeshError(err) || err.code !== 'ERR_TOO_FEW_OWNERS') throw err
+    say({ file: out, kind, complete: false, message: err.message }, `wrote ${out}: a ${kind}; ${err.message}`)
+  }
+  return EXIT_OK
+}
+
+function report (bytes: Uint8Array, policy: FleetPolicy, say: Say): number {
+  const kind = fleetDocumentKind(bytes)
+  if (kind === 'revocation') {
+    const r = verifyRevocation(bytes, policy)
+    say({ ok: true, kind, device: r.device, reason: r.reason, issuedAt: r.issuedAt, signers: r.signers },
+      `revocation of ${r.device} ("${r.reason}"), issued ${new Date(r.issuedAt * 1000).toISOString()}, signed by ${r.signers.length} owner(s): valid`)
+    return EXIT_OK
+  }
+  const c = verifyCredential(bytes, policy)
+  say({ ok: true, kind: 'credential', device: c.device, name: c.name ?? null, roles: c.roles, expiresAt: c.expiresAt, signers: c.signers },
+    `credential of ${c.device}${c.name === undefined ? '' : ` (${c.name})`}${c.roles.length === 0 ? '' : `, roles ${c.roles.join(',')}`}, until ` +
+    `${new Date(c.expiresAt * 1000).toISOString()}, signed by ${c.signers.length} owner(s): valid`)
+  return EXIT_OK
+}
