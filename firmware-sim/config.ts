@@ -71,6 +71,9 @@ export interface DeviceConfig {
   actuators: ActuatorSpec[]
   /** Automation rules it runs (a JSON or YAML rule file: iotmesh rules check FILE); mesh and hybrid mode. */
   rules: string | undefined
+  // Fleet owners (issue 13)
+  /** The fleet file (iotmesh fleet init): with it the device takes, spreads and enforces owner-signed revocations. */
+  fleetFile: string | undefined
 }
 
 export type SettingName = keyof DeviceConfig
@@ -230,7 +233,8 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
     },
     fallback: () => []
   },
-  rules: { parse: path, fallback: () => undefined }
+  rules: { parse: path, fallback: () => undefined },
+  fleetFile: { parse: path, fallback: () => undefined }
 }
 
 /** In resolution order: dataDir before key, whose default lies in it. */

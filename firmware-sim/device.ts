@@ -6,6 +6,7 @@ import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
 import { AckBook } from './device/acks.js'
 import { openDeviceCommands, resultIssuer, type DeviceCommands } from './device/commands.js'
+import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revocations.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
@@ -211,7 +212,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
     defer('acks', async () => { await acks.close() })
     if (this.paths.includes('mesh')) {
       const transport = typeof components.transport === 'function' ? components.transport(store.keys) : components.transport
-      this.#node = new MeshNode({ ...init.mesh, name: this.name, fleet: this.fleet, announceLinks: 0 }, {
+      // With a fleet file the node takes, spreads and enforces revocations, starting from those kept on disk.
+      const fleet = init.fleetFile === undefined ? {} : { fleetPolicy: await loadFleetPolicy(init.fleetFile), revocations: await loadRevocations(init.dataDir) }
+      const routing = { ...init.mesh?.routing, ...fleet }
+      this.#node = new MeshNode({ ...init.mesh, routing, name: this.name, fleet: this.fleet, announceLinks: 0 }, {
         keys: store.keys,
         sequence: store.sequence,
         clock: this.#clock,
@@ -219,6 +223,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
         ...pick(components, ['responder', 'random', 'ed25519'])
       })
       const node = this.#node
+      if (init.fleetFile !== undefined) keepRevocations(node, init.dataDir, (error) => { this.#warn('mesh', error) })
       // A crashed node vanishes without its DNS-SD goodbye (MeshNode.stop with an aborted signal).
       defer('mesh node', async (stop) => { await node.stop(stop.aborted ? { signal: stop } : {}) })
       // The durable subscribers learned (device/paths/mesh-acks.ts) are kept beside the outbox.

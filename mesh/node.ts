@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os'
 import {
   DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, meshError, systemClock, systemRandom,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type Random,
-  type CommandResult, type SenmlRecord, type SequenceSource
+  type CommandResult, type ErrorCode, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
 import {
@@ -135,6 +135,8 @@ export interface MeshNodeEvents {
    * sequence number ≤ `high` outside `holes` is held by `subscriber` (routing/ack.ts).
    */
   ack: [ack: Ack]
+  /** A new owner-signed revocation was taken and passed on (routing/handlers/revoke.ts): keep `bytes` across restarts. */
+  revoked: [info: { device: DeviceId, reason: string, bytes: Uint8Array }]
 }
 
 /** A subscriber this node knows of, and how it reaches it. */
@@ -253,6 +255,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#router.on('peer:banned', (info) => this.#onBanned(info))
       this.#router.on('clone', (info) => this.emit('clone', info))
       this.#router.on('ack', (ack) => this.emit('ack', ack))
+      this.#router.on('revoked', (info) => this.emit('revoked', info))
       defer('router', () => { this.#router.stop() })
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
@@ -378,6 +381,25 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const router = this.#router
     const keyOf = (id: DeviceId): PublicKey | undefined => router.verifier.keys.get(id) ?? router.interest.keyOf(id)
     return await commandOverMesh({ router, clock: this.#clock, keyOf, ed25519: this.#components.ed25519 }, signed, options)
+  }
+
+  /**
+   * Takes an owner-signed revocation (iotmesh fleet revoke) and spreads it through the mesh; needs
+   * `routing.fleetPolicy`. 'added' (new: spreading, the device's link closed), 'known', 'ignored'
+   * (no fleet file), or the code it was refused with (ERR_TOO_FEW_OWNERS, ERR_NOT_OWNER, …).
+   */
+  revoke (bytes: Uint8Array): 'added' | 'known' | 'ignored' | ErrorCode {
+    return this.#router.revoke(bytes)
+  }
+
+  /** True when the fleet's owners revoked `id` and this node knows it. */
+  revoked (id: DeviceId): boolean {
+    return this.#router.revocations?.has(id) === true
+  }
+
+  /** Every revocation this node holds, signed (to keep across a restart: `routing.revocations`). */
+  revocations (): Uint8Array[] {
+    return this.#router.revocations?.all() ?? []
   }
 
   /** Keeps a peer at `host:port` linked from now on, as a configured static peer is. */

@@ -75,6 +75,7 @@ export const ERROR_CODES = {
   ERR_CREDENTIAL_EXPIRED: 'the enrollment credential expired: an owner enrolls the device again (iotmesh fleet enroll)',
   ERR_NOT_OWNER: 'no signature of an owner of the fleet holds on it, or the signer is not an owner (the fleet file lists the owners)',
   ERR_TOO_FEW_OWNERS: 'fewer owners signed it than the fleet\'s threshold requires (iotmesh fleet cosign adds a signature)',
+  ERR_REVOKED: 'the device was revoked by the fleet\'s owners: its links, frames and commands are refused everywhere the revocation reached',
   ERR_BAD_REVOCATION: 'a revocation is not the signed layout iotmesh uses (shared/fleet.ts): fleet, device id, reason, time',
   // Broker access (gateway/auth.ts, shared/token.ts)
   ERR_NOT_AUTHORIZED: 'the broker refused the client: anonymous clients are not allowed, or the client may not read or write that topic',

@@ -267,15 +267,16 @@ export class RevocationSet {
 
   get (device: DeviceId): Revocation | undefined { return this.#byDevice.get(device)?.revocation }
 
-  /** Verifies and adds; 'added', 'known' (already revoked: no signature checked), or throws the verification's code. */
-  add (bytes: Uint8Array, ed25519?: Ed25519): 'added' | 'known' {
+  /** Verifies and adds: 'added', or 'known' (already revoked: no signature checked); throws the verification's code. */
+  add (bytes: Uint8Array, ed25519?: Ed25519): { verdict: 'added' | 'known', revocation: Revocation } {
     const fields = payloadMap(open(bytes, REVOCATION_CONTENT_FORMAT, 'ERR_BAD_REVOCATION'), 'ERR_BAD_REVOCATION')
     const device = fields.get(2)
-    if (isDeviceId(device) && this.#byDevice.has(device)) return 'known'
+    const known = isDeviceId(device) ? this.#byDevice.get(device) : undefined
+    if (known !== undefined) return { verdict: 'known', revocation: known.revocation }
     if (this.#byDevice.size >= this.max) throw meshError('ERR_TABLE_FULL', `${this.max} revocations held already`)
     const revocation = verifyRevocation(bytes, this.policy, { ...(ed25519 === undefined ? {} : { ed25519 }) })
     this.#byDevice.set(revocation.device, { revocation, bytes })
-    return 'added'
+    return { verdict: 'added', revocation }
   }
 
   /** Every revocation's signed bytes (what a node gossips and persists). */

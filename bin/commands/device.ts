@@ -16,7 +16,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -41,7 +41,8 @@ export const device: Command = {
     ['--roster FILE', 'closed mode: link to, and take frames from, only the keys in this JSON roster (iotmesh keygen --json entries; include this device\'s own)'],
     ['--commanders FILE', 'who may command this device, and what: {"commanders": [{"key": "<public key>", "actions": ["relay/#"]}]} (none by default)'],
     ['--actuators LIST', 'simulated actuators: relay, light, valve, thermostat; their state is published as telemetry'],
-    ['--rules FILE', 'automation rules to run on this device, over the mesh (JSON or YAML; iotmesh rules check FILE)']
+    ['--rules FILE', 'automation rules to run on this device, over the mesh (JSON or YAML; iotmesh rules check FILE)'],
+    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): take, spread and enforce owner-signed revocations (kept in DATA_DIR/revocations.json)']
   ],
   options,
   async run ({ values }, io) {

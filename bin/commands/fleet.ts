@@ -6,6 +6,7 @@ import {
   DEFAULT_FLEET, generateKeyPair, type FleetPolicy, type KeyPair
 } from '../../shared/index.js'
 import { loadKeyFile, saveKeyFile } from '../../shared/node.js'
+import { MeshNode } from '../../mesh/index.js'
 import { readKeyFlag } from '../roster-flags.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
 
@@ -26,12 +27,14 @@ export const fleet: Command = {
     ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential or revocation (in place by default)'],
     ['revoke DEVICE_ID', '--reason TEXT --owner-key FILE --out FILE: a revocation, signed by this owner'],
     ['check FILE', 'verifies a credential or revocation against the fleet file and says what it is; exit 1 with the code if it does not hold'],
+    ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete revocation to the devices it links to, which spread it'],
     ['--file FILE', 'the fleet file (default fleet.json)'],
     ['--json', 'print one JSON object']
   ],
   options: {
     file: { type: 'string' }, fleet: { type: 'string' }, 'owner-key': { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' },
-    threshold: { type: 'string' }, out: { type: 'string' }, roles: { type: 'string' }, days: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' }
+    threshold: { type: 'string' }, out: { type: 'string' }, roles: { type: 'string' }, days: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' },
+    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }
   },
   allowPositionals: 2,
   async run ({ values, positionals }, io) {
@@ -109,8 +112,28 @@ export const fleet: Command = {
           return EXIT_INVALID
         }
       }
+      case 'publish': {
+        const policy = await readPolicy(file)
+        if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet publish FILE: a revocation')
+        const bytes = await onFileArgument(arg, 'FILE', async () => new Uint8Array(await readFile(arg)))
+        verifyRevocation(bytes, policy) // complete, or refused here with its code
+        const peers = str('peers')?.split(',').map((p) => p.trim()).filter((p) => p !== '') ?? []
+        const node = new MeshNode({ name: 'iotmesh-fleet', fleet: policy.fleet, mdns: values['no-mdns'] === true ? false : { announce: false }, peers, announceLinks: 0, routing: { fleetPolicy: policy } }, { keys: generateKeyPair() })
+        await node.start()
+        try {
+          node.revoke(bytes)
+          const deadline = Date.now() + intFlag(values, 'timeout', 10, 1, 3600) * 1000
+          while (node.links.size === 0 && Date.now() < deadline && !io.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 100))
+          if (node.links.size === 0) throw meshError('ERR_NO_ROUTE', 'no device linked in time: nobody got the revocation (give --peers, or check the fleet name)')
+          await new Promise((resolve) => setTimeout(resolve, 1000)) // the REVOKE goes out on each link as it opens; let it leave
+          say({ ok: true, links: node.links.size }, `handed the revocation to ${node.links.size} device(s); the mesh spreads it`)
+          return EXIT_OK
+        } finally {
+          await node.stop()
+        }
+      }
       default:
-        throw meshError('ERR_BAD_ARGUMENT', 'say iotmesh fleet init, add-owner, enroll, cosign, revoke or check (iotmesh fleet --help)')
+        throw meshError('ERR_BAD_ARGUMENT', 'say iotmesh fleet init, add-owner, enroll, cosign, revoke, check or publish (iotmesh fleet --help)')
     }
   }
 }

@@ -21,6 +21,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     mesh: { port: config.port, peers: config.peers },
     ...(config.commanders === undefined ? {} : { commanders: config.commanders }),
     ...(config.actuators.length === 0 ? {} : { actuators: config.actuators }),
-    ...(config.rules === undefined ? {} : { rules: config.rules })
+    ...(config.rules === undefined ? {} : { rules: config.rules }),
+    ...(config.fleetFile === undefined ? {} : { fleetFile: config.fleetFile })
   }
 }

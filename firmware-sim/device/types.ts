@@ -1,7 +1,7 @@
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { type Clock, type Ed25519, type KeyPair, type Random, type SenmlRecord, type SequenceSource } from '../../shared/index.js'
 import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport } from '../../mesh/index.js'
-import type { Commanders } from '../../shared/index.js'
+import type { Commanders, FleetPolicy } from '../../shared/index.js'
 import type { DeviceMode } from '../config.js'
 import type { ActuatorName, ActuatorSpec } from '../commands/actuators.js'
 import type { RuleSet } from '../rules/rules.js'
@@ -92,6 +92,11 @@ export interface DeviceInit {
   actuators?: ReadonlyArray<ActuatorName | ActuatorSpec>
   /** Automation rules it runs (a rule file, or the parsed set): mesh and hybrid mode (device/commands.ts). */
   rules?: string | RuleSet
+  /**
+   * The fleet file (shared/fleet.ts; a path or the parsed policy): the device's node then takes,
+   * spreads and enforces owner-signed revocations, kept in `<dataDir>/revocations.json` across restarts.
+   */
+  fleetFile?: string | FleetPolicy
 }
 
 /** mqtt.js's `connect`, injectable for tests. */

@@ -22,7 +22,7 @@ export interface Rate {
   burst: number
 }
 
-export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'other'
+export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'other'
 
 export type Budgets = Record<BudgetKind, Rate>
 
@@ -42,6 +42,8 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   // Commands and results relayed or taken: no signature is checked on the way (the target checks), and what a
   // neighbour may have in flight is bounded apart (commands.ts); a device executes 5 a second per issuer.
   cmd: { rate: 200, burst: 1000 },
+  // Revocations: a link opens with the whole set (a fleet's worth); a new one costs at most one check per owner.
+  revoke: { rate: 20, burst: 4000 },
   // Messages of no known kind (they are refused as malformed once read).
   other: { rate: 10, burst: 100 }
 })
@@ -58,7 +60,7 @@ export function budgetsOf (overrides: Partial<Record<BudgetKind, Partial<Rate>>>
 }
 
 /** Routing message kinds (messages.ts MSG) by their number. */
-const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd']
+const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd', 'revoke']
 
 /**
  * The kind of a routing message from its first two bytes, before it is decoded: every routing
@@ -74,8 +76,8 @@ export function kindOf (bytes: Uint8Array): BudgetKind {
 
 /** What a decoded message costs: its entries (keys, kids, origins, subscribers, peers), at least 1. */
 export function entriesOf (message: RoutingMessage): number {
-  const m = message as { entries?: unknown[], keys?: unknown[], kids?: unknown[], peers?: unknown[] }
-  return Math.max(1, m.entries?.length ?? m.keys?.length ?? m.kids?.length ?? m.peers?.length ?? 1)
+  const m = message as { entries?: unknown[], keys?: unknown[], kids?: unknown[], peers?: unknown[], revocations?: unknown[] }
+  return Math.max(1, m.entries?.length ?? m.keys?.length ?? m.kids?.length ?? m.peers?.length ?? m.revocations?.length ?? 1)
 }
 
 /** One token bucket; time in ms from a monotonic clock. */

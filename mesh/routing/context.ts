@@ -1,4 +1,4 @@
-import type { Clock, Command, CommandResult, DeviceId, Ed25519, ErrorCode, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
+import type { Clock, Command, CommandResult, DeviceId, Ed25519, ErrorCode, RevocationSet, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
 import type { Ack } from './ack.js'
 import type { AckState } from './acks.js'
 import type { CommandRoutes } from './commands.js'
@@ -95,6 +95,8 @@ export interface RouterContext {
   readonly acks: AckState
   /** Paths of commands on their way and of their results back (commands.ts). */
   readonly commands: CommandRoutes
+  /** Revocations held (with a fleet file; handlers/revoke.ts), else undefined. */
+  readonly revocations: RevocationSet | undefined
   readonly ed25519: Ed25519 | undefined
 
   /** Encodes and sends one control message; false when the link refused it. */
@@ -129,4 +131,6 @@ export interface RouterContext {
   takeCommand: (command: Command, signed: Uint8Array) => void
   /** A result of one of this node's commands (not verified yet: the issuer does that). */
   emitResult: (result: CommandResult, signed: Uint8Array) => void
+  /** A new revocation was taken. */
+  emitRevoked: (device: DeviceId, reason: string, bytes: Uint8Array) => void
 }

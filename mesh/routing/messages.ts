@@ -27,9 +27,11 @@ import { MAX_ACK_BYTES } from './ack.js'
  *                                                         their origins (ack.ts: a COSE_Sign1 of the subscriber)
  *   CMD    [9, [[hops, signed]…]]                         signed commands on their way to their targets, and signed
  *                                                         results on their way back (shared/command.ts, commands.ts)
+ *   REVOKE [10, [revocation…]]                            owner-signed revocations (shared/fleet.ts), gossiped: each
+ *                                                         node passes a new one on once (handlers/revoke.ts)
  */
 
-export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9 } as const
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10 } as const
 
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
@@ -49,6 +51,10 @@ export type RoutingMessage =
   | { kind: typeof MSG.PEERS, peers: PeerEntry[] }
   | { kind: typeof MSG.ACK, entries: AckEntry[] }
   | { kind: typeof MSG.CMD, entries: CommandEntry[] }
+  | { kind: typeof MSG.REVOKE, revocations: Uint8Array[] }
+
+/** Largest revocation carried (one with 16 owner signatures is under 2 KiB). */
+export const MAX_REVOCATION_BYTES = 4096
 
 /** Most entries in one DIGEST/WANT/INTEREST/KEY/PEERS message; longer lists are split. */
 export const MAX_ENTRIES = 200
@@ -76,6 +82,7 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.PEERS: return encodeCbor([MSG.PEERS, message.peers.map((p) => [p.id, p.port, p.addresses])])
     case MSG.ACK: return encodeCbor([MSG.ACK, message.entries.map((e) => [e.hops, e.ack])])
     case MSG.CMD: return encodeCbor([MSG.CMD, message.entries.map((e) => [e.hops, e.signed])])
+    case MSG.REVOKE: return encodeCbor([MSG.REVOKE, message.revocations])
   }
 }
 
@@ -144,6 +151,8 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
           return isCount(hops) && isBytes(signed) && signed.length <= COMMAND_LIMITS.maxBytes ? { hops, signed } : bad('CMD entry')
         })
       }
+    case MSG.REVOKE:
+      return { kind, revocations: list(a).map((r) => isBytes(r) && r.length <= MAX_REVOCATION_BYTES ? r : bad('REVOKE entry')) }
     default:
       return bad(`unknown kind ${String(kind)}`)
   }

@@ -2,14 +2,14 @@ import {
   DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
   meshError, checkDeviceTopic, every, systemClock, validateFilter,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type KeySource, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
-  type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode
+  type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode, RevocationSet, type FleetPolicy
 } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { dispatch, ingest, release, routeSigned, sendAcks, sendInterest, sync, tellKey, type InjectResult } from './handlers/index.js'
+import { dispatch, ingest, release, routeSigned, sendAcks, sendInterest, sendRevocations, sync, takeRevocation, tellKey, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
 import { COMMAND_FILTER, CommandRoutes, type CommandRoutesInit } from './commands.js'
@@ -111,6 +111,10 @@ export interface RouterInit extends Pick<VerifierInit,
   acks?: AckInit
   /** Commands on their way: how many paths are remembered, per neighbour and in all (commands.ts). */
   commands?: CommandRoutesInit
+  /** The fleet file (shared/fleet.ts): with it, this node takes, spreads and enforces owner-signed revocations (handlers/revoke.ts). */
+  fleetPolicy?: FleetPolicy
+  /** Revocations to start with (kept by the device across restarts); each is verified. */
+  revocations?: Iterable<Uint8Array>
 }
 
 /**
@@ -147,6 +151,8 @@ export interface RouterEvents {
   ack: [ack: Ack]
   /** A result of one of this node's commands, not verified yet (mesh/command-client.ts verifies). */
   result: [result: CommandResult, signed: Uint8Array]
+  /** A new revocation was taken (verified): keep `bytes` to hand it on after a restart. */
+  revoked: [info: { device: DeviceId, reason: string, bytes: Uint8Array }]
 }
 
 export interface BanInfo { peer: DeviceId, score: number, until: number, bans: number, code: 'ERR_PEER_SCORE' }
@@ -172,6 +178,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly origins: OriginBudgets
   readonly acks: AckState
   readonly commands: CommandRoutes
+  readonly revocations: RevocationSet | undefined
   #commandHandler: CommandHandler | undefined
   readonly #budgets: Budgets
   readonly #keys: KeyPair
@@ -230,6 +237,10 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const ackWindow = Math.max(init.replayWindow ?? 1024, perOrigin)
     this.acks = new AckState({ ...init.acks, window: ackWindow }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
     this.commands = new CommandRoutes(init.commands)
+    this.revocations = init.fleetPolicy === undefined ? undefined : new RevocationSet(init.fleetPolicy)
+    for (const bytes of init.revocations ?? []) {
+      try { this.revocations?.add(bytes, components.ed25519) } catch { /* one that no longer verifies (another fleet file) is dropped */ }
+    }
     this.verifier.learnKey(components.keys.publicKey)
     const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
     const bytesPerNeighbour = init.maxInterestBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour
@@ -338,6 +349,11 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     }
   }
 
+  /** Takes a revocation made or received outside the links and spreads it (handlers/revoke.ts). */
+  revoke (bytes: Uint8Array): 'added' | 'known' | 'ignored' | ErrorCode {
+    return takeRevocation(this, bytes, undefined)
+  }
+
   /** Sends a signed command (or result) on its way from here. Undefined when it went; else why not (ERR_NO_ROUTE, ERR_TABLE_FULL, …). */
   sendSigned (signed: Uint8Array): ErrorCode | undefined {
     return routeSigned(this, signed, 1, undefined)
@@ -392,6 +408,12 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       link.destroy(meshError('ERR_PEER_SCORE', `${peer} is kept out for ${Math.ceil((until - now) / 1000)} s more: its score fell below the threshold`))
       return false
     }
+    if (this.revocations?.has(peer) === true) {
+      this.counters.revokedRefused++
+      this.drop({ code: 'ERR_REVOKED', from: peer })
+      link.destroy(meshError('ERR_REVOKED', `${peer} was revoked by the fleet's owners (${this.revocations.get(peer)?.reason ?? ''})`))
+      return false
+    }
     this.links.get(peer)?.detach()
     const learned = this.verifier.learnKey(link.remote.publicKey, peer)
     if (learned.result !== 'added' && learned.result !== 'known') {
@@ -418,6 +440,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     release(this, learned.released)
     this.send(state, { kind: MSG.HELLO, version: ROUTING_VERSION, fleet: this.fleet, port: this.options.port, addresses: this.options.addresses() })
     sendInterest(this, state, this.interest.advertsFor(peer, [this.id, ...this.interest.subscribers()]))
+    sendRevocations(this, state)
     this.emit('link:open', peer)
     return true
   }
@@ -538,6 +561,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   closeLink (state: LinkState): void { state.link.destroy() }
   emitAck (ack: Ack): void { this.emit('ack', ack) }
   emitResult (result: CommandResult, signed: Uint8Array): void { this.emit('result', result, signed) }
+  emitRevoked (device: DeviceId, reason: string, bytes: Uint8Array): void { this.emit('revoked', { device, reason, bytes }) }
 
   takeCommand (command: Command, signed: Uint8Array): void {
     const handler = this.#commandHandler

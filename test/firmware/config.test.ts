@@ -89,7 +89,7 @@ describe('device configuration', () => {
     ['outboxFrames', '0'], ['outboxBytes', '100'],
     ['brokerAuth', 'cert'],
     ['roster', ' '],
-    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' ']
+    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' '], ['fleetFile', ' ']
   ]
 
   it.each(BAD)('refuses %s = %j from every source, naming the setting and the source', (setting, raw) => {

@@ -1,5 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { promisify } from 'node:util'
+import type { ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -7,6 +6,7 @@ import { afterAll, expect, it } from 'vitest'
 import { publicKeyText, type KeyPair } from '../../shared/index.js'
 import { saveKeyFile } from '../../shared/node.js'
 import { describeNet } from '../helpers/netns.js'
+import { createLine, type LineNet } from '../helpers/line-net.js'
 import { assertBuilt } from '../helpers/fresh-build.js'
 import { tempDir } from './support.js'
 import { Waiter, keysFor } from './device-support.js'
@@ -21,41 +21,16 @@ import { Waiter, keysFor } from './device-support.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const PORT = 7311
-const run = promisify(execFile)
-const tag = `rc${process.pid % 100000}`
-const netns = (i: number): string => `${tag}n${i}`
-/** Link i joins host i (10.84.i.1) and host i + 1 (10.84.i.2). */
-const left = (i: number): string => `10.84.${i}.1`
-const children: ChildProcess[] = []
-let hosts = 0
-afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  for (let i = 0; i < hosts; i++) await run('ip', ['netns', 'del', netns(i)]).catch(() => {})
-})
-
-async function line (n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    await run('ip', ['netns', 'add', netns(i)])
-    hosts++
-    await run('ip', ['-n', netns(i), 'link', 'set', 'lo', 'up'])
-  }
-  for (let i = 0; i + 1 < n; i++) {
-    await run('ip', ['link', 'add', `${tag}a${i}`, 'netns', netns(i), 'type', 'veth', 'peer', 'name', `${tag}b${i}`, 'netns', netns(i + 1)])
-    await run('ip', ['-n', netns(i), 'addr', 'add', `${left(i)}/30`, 'dev', `${tag}a${i}`])
-    await run('ip', ['-n', netns(i + 1), 'addr', 'add', `10.84.${i}.2/30`, 'dev', `${tag}b${i}`])
-    await run('ip', ['-n', netns(i), 'link', 'set', `${tag}a${i}`, 'up'])
-    await run('ip', ['-n', netns(i + 1), 'link', 'set', `${tag}b${i}`, 'up'])
-  }
-}
+let net: LineNet | undefined
+afterAll(async () => { await net?.destroy() })
 
 /** `iotmesh …` run as host `i`; its exit code and output. */
 async function cliOn (i: number, args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const child = spawn('ip', ['netns', 'exec', netns(i), process.execPath, join(root, 'bin', 'iotmesh.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
+  const child = (net as LineNet).spawn(i, process.execPath, [join(root, 'bin', 'iotmesh.js'), ...args])
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stdout?.on('data', (c: Buffer) => { stdout += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => { stderr += c.toString() })
   const code = await new Promise<number>((resolve) => { child.once('exit', (c) => { resolve(c ?? -1) }) })
   return { code, stdout, stderr }
 }
@@ -63,7 +38,8 @@ async function cliOn (i: number, args: string[]): Promise<{ code: number, stdout
 describeNet('a rule chain across three hops, on device processes in namespace hosts', () => {
   it('a relay switched on at S fires the rule on R, which switches on T\'s light three hops away', async () => {
     assertBuilt(['firmware-sim', 'bin', 'mesh', 'shared'])
-    await line(5)
+    const line = net = await createLine(5)
+    const left = line.left
     const dir = await tempDir()
     const waiter = new Waiter()
     const tester = keysFor(90)
@@ -97,10 +73,10 @@ describeNet('a rule chain across three hops, on device processes in namespace ho
     let errors = ''
     for (const [i, [name, keys, extra]] of plan.entries()) {
       const key = await keyFile(name, keys)
-      const child = spawn('ip', ['netns', 'exec', netns(i), process.execPath,
+      const child = line.spawn(i, process.execPath, [
         join(root, 'bin', 'iotmesh.js'), 'device', '--name', name, '--key', key, '--data-dir', join(dir, name), '--port', String(PORT),
         '--sensors', 'battery', '--interval', '60000', '--json', ...extra
-      ], { stdio: ['ignore', 'pipe', 'pipe'] })
+      ])
       child.stdout?.on('data', (chunk: Buffer) => { if (chunk.toString().includes('"event":"start"')) { started.add(name); waiter.kick() } })
       child.stderr?.on('data', (chunk: Buffer) => { errors += `${name}: ${chunk.toString()}` })
       children.push(child)

@@ -145,6 +145,7 @@ const rows: Record<ErrorCode, Row> = {
   ERR_CREDENTIAL_EXPIRED: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, issuedAt: 1000, lifetime: 10, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(1, keys)) },
   ERR_NOT_OWNER: { where: 'shared/fleet.ts', provoke: () => enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [other] }) },
   ERR_TOO_FEW_OWNERS: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(2, keys, other), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(2, keys, other)) },
+  ERR_REVOKED: { where: 'mesh/routing/handlers/revoke.ts, data.ts, router.ts (addLink)' },
   ERR_BAD_REVOCATION: { where: 'shared/fleet.ts', provoke: () => verifyRevocation(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
   ERR_NO_ROUTE: { where: 'mesh/routing/handlers/command.ts, mesh/command-client.ts' },
   ERR_TIMEOUT: { where: 'mesh/command-client.ts' },

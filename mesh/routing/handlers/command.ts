@@ -37,6 +37,7 @@ export function routeSigned (ctx: RouterContext, signed: Uint8Array, hops: numbe
 const LINGER_MS = 5000
 
 function routeCommand (ctx: RouterContext, command: Command, signed: Uint8Array, hops: number, from: DeviceId | undefined): ErrorCode | undefined {
+  if (ctx.revocations?.has(command.issuer) === true) return unrouted(ctx, 'ERR_REVOKED', from)
   const now = ctx.clock.now()
   const here = command.target === ctx.id
   const via = here ? undefined : nextHop(ctx, command.target, from)

@@ -47,6 +47,8 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   if (!decoded.ok) return refuse(ctx, { code: decoded.refusal.code, from }, 'invalid')
   const frame = decoded.frame
   const { origin, seq } = frame
+  // A revoked device's frames go nowhere (handlers/revoke.ts); a relay that has not heard yet is not to blame.
+  if (ctx.revocations?.has(origin) === true) { ctx.counters.revokedRefused++; return refuse(ctx, { code: 'ERR_REVOKED', origin, seq, from }) }
   const asked = state !== undefined && state.promises.length > 0 && fulfil(state, origin, seq)
   if (origin === ctx.id && from !== undefined) return ownFrame(ctx, frame, bytes, from)
   // An origin over its rate (budget.ts OriginBudgets): refused before its signature is checked, and

@@ -3,6 +3,7 @@ import { MSG, type RoutingMessage } from '../messages.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { onAck } from './ack.js'
 import { onCommands } from './command.js'
+import { onRevocations } from './revoke.js'
 import { ingest } from './data.js'
 import { onHello } from './hello.js'
 import { onInterest } from './interest.js'
@@ -26,11 +27,13 @@ export function dispatch (ctx: RouterContext, state: LinkState, message: Routing
     case MSG.PEERS: return ctx.emitPeers(message.peers, state.peer)
     case MSG.ACK: return onAck(ctx, state, message.entries)
     case MSG.CMD: return onCommands(ctx, state, message.entries)
+    case MSG.REVOKE: return onRevocations(ctx, state, message.revocations)
   }
 }
 
 export { sendAcks } from './ack.js'
 export { routeSigned } from './command.js'
+export { sendRevocations, takeRevocation } from './revoke.js'
 export { ingest, release, type InjectResult } from './data.js'
 export { sendInterest } from './interest.js'
 export { tellKey } from './keys.js'
