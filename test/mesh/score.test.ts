@@ -17,7 +17,9 @@ describe('budgets: token buckets per link and message kind', () => {
     expect(kindOf(encodeMessage({ kind: MSG.WANT, entries: [] }))).toBe('want')
     expect(kindOf(encodeMessage({ kind: MSG.DIGEST, full: true, entries: [] }))).toBe('digest')
     expect(kindOf(encodeMessage({ kind: MSG.PEERS, peers: [] }))).toBe('peers')
-    for (const junk of [Uint8Array.of(), Uint8Array.of(0x83), Uint8Array.of(0xa1, 0x01), Uint8Array.of(0x83, 0x09), Uint8Array.of(0x83, 0x18, 0x01)]) {
+    expect(kindOf(encodeMessage({ kind: MSG.CMD, entries: [] }))).toBe('cmd')
+    expect(kindOf(encodeMessage({ kind: MSG.REVOKE, revocations: [] }))).toBe('revoke')
+    for (const junk of [Uint8Array.of(), Uint8Array.of(0x83), Uint8Array.of(0xa1, 0x01), Uint8Array.of(0x83, 0x14), Uint8Array.of(0x83, 0x18, 0x01)]) {
       expect(kindOf(junk)).toBe('other')
     }
   })
