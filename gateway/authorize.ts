@@ -25,7 +25,10 @@ import type { DropReason } from './reasons.js'
  *   retained message over the retained quota (count and total bytes of what this broker
  *   retains) is refused (`retained_quota`); clearing a retained message (empty payload) is always
  *   accepted.
- * - `…/json`: only the gateway publishes there.
+ * - `…/json` and `…/result/<issuer>/json`: only the gateway publishes there.
+ * - `…/cmd/<action>`, `…/result/<issuer>`: only verified commands of allowed issuers and verified
+ *   results signed by their device are forwarded (gateway/commands-guard.ts); `…/set/<actuator>`:
+ *   only from MQTT users allowed to set, within their rate (gateway/commands.ts).
  * - Anything outside `iotmesh/`: not the gateway's business (open), except `$SYS/` (Aedes's rule).
  *
  * A refused publish is counted by reason and, by default, acknowledged and discarded: MQTT
@@ -39,7 +42,8 @@ export type RefusalPolicy = 'drop' | 'disconnect'
 
 /** Reasons that mean the client broke a rule (rather than sent a damaged or stale frame). */
 export const AUTHORIZATION_REASONS: ReadonlySet<DropReason> = new Set<DropReason>([
-  'topic_mismatch', 'json_forbidden', 'status_not_claimed', 'status_key_mismatch', 'unknown_fleet', 'not_in_roster', 'message_too_large', 'retained_quota'
+  'topic_mismatch', 'json_forbidden', 'status_not_claimed', 'status_key_mismatch', 'unknown_fleet', 'not_in_roster', 'message_too_large', 'retained_quota',
+  'command_wrong_target', 'command_wrong_action', 'command_unknown_issuer', 'command_not_allowed', 'result_mismatch', 'set_forbidden', 'set_rate'
 ])
 
 export interface PublishGuard {
@@ -79,7 +83,8 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
     if (topic.startsWith('$SYS/')) return callback(new Error('$SYS/ topics are reserved for the broker'))
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const from = client?.id
-    const source = { path: 'broker' as const, ...(from === undefined ? {} : { from }) }
+    const principal = access?.principalOf(client)
+    const source = { path: 'broker' as const, ...(from === undefined ? {} : { from }), ...(principal?.kind === 'user' ? { user: principal.name } : {}) }
     const settle = (outcome: Outcome): void => {
       if (outcome.verdict === 'held') {
         outcome.settled.then(settle, () => { settle(ingest.reject('unknown_signer', 'the held frame could not be settled', { topic })) })
@@ -107,7 +112,6 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
     }
     const parsed = parseTopic(topic)
     if (parsed.ok && parsed.kind === 'status' && parsed.fleet === ingest.fleet) {
-      const principal = access?.principalOf(client)
       const claimed = principal?.kind === 'device' ? principal.id : client === null ? undefined : claims.get(client)
       const info = { topic, deviceId: parsed.deviceId, ...source }
       if (claimed !== undefined && claimed !== parsed.deviceId) {

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest'
+import {
+  Commanders, cmdTopic, decodeResult, encodeCommand, encodeResult, resultJsonTopic, resultTopic, type KeyPair
+} from '../../shared/index.js'
+import { isMeshError } from '../../shared/index.js'
+import type { DropEvent, Gateway } from '../../gateway/index.js'
+import { startCommandDevice } from './command-device.js'
+import { connectClient, mqttUrl, nextEvent, seededKeys, startGateway } from './support.js'
+
+/**
+ * Commands through the embedded broker (issue 12, gateway side): the publish guard of
+ * …/cmd/<action> and …/result/<issuer>, and gateway.command(), with real mqtt.js clients and a
+ * test device that judges commands with the device's own executor (firmware-sim/commands/).
+ */
+
+const owner = seededKeys(31) // in the gateway's commanders file: relay/#
+const guest = seededKeys(32) // in the gateway's commanders file: state/get only
+const mallory = seededKeys(33) // in no commanders file
+const alice = seededKeys(34) // a device with a relay and a light
+const bob = seededKeys(35) // another device
+
+const now = (): number => Date.now() / 1000
+let nextId = 1
+function command (issuer: KeyPair, target: KeyPair, action = 'relay/set', options: { args?: unknown, issuedAt?: number, ttl?: number } = {}): Buffer {
+  return Buffer.from(encodeCommand({ keys: issuer, target: target.id, action, args: options.args ?? { on: true }, id: nextId++, issuedAt: options.issuedAt ?? now(), ...(options.ttl === undefined ? {} : { ttl: options.ttl }) }))
+}
+
+async function setup (): Promise<{ gateway: Gateway, url: string }> {
+  const commanders = new Commanders([
+    { id: owner.id, publicKey: owner.publicKey, name: 'owner', actions: ['relay/#'] },
+    { id: guest.id, publicKey: guest.publicKey, name: 'guest', actions: ['state/get'] }
+  ])
+  const gateway = await startGateway({ commands: { commanders } }, { keys: seededKeys(30) })
+  // The devices' keys are known to the gateway (as from their retained statuses).
+  gateway.learnKey(alice.publicKey)
+  gateway.learnKey(bob.publicKey)
+  return { gateway, url: mqttUrl(gateway) }
+}
+
+/** Publishes `payload` on `topic` (QoS 1: acknowledged once the guard decided) and returns the drop it caused. */
+async function refused (gateway: Gateway, publisher: Awaited<ReturnType<typeof connectClient>>, topic: string, payload: Buffer): Promise<DropEvent> {
+  const drop = nextEvent<DropEvent>(gateway, 'drop', (d) => d.topic === topic)
+  await publisher.client.publishAsync(topic, payload, { qos: 1 })
+  return await drop
+}
+
+describe('the publish guard of the command topics (embedded broker)', () => {
+  it('forwards a verified command of an allowed issuer and its verified result; refuses each forgery with its code, never forwarded', async () => {
+    const { gateway, url } = await setup()
+    const device = await startCommandDevice(url, alice, [{ ...owner, actions: ['relay/#'] }])
+    const watcher = await connectClient(url)
+    await watcher.client.subscribeAsync(['iotmesh/default/+/cmd/#', 'iotmesh/default/+/result/#'], { qos: 1 })
+    const publisher = await connectClient(url)
+
+    // A forged command: the owner's command with one signature byte flipped.
+    const forged = command(owner, alice)
+    forged[forged.length - 1] = (forged.at(-1) ?? 0) ^ 0x01
+    const forgedDrop = await refused(gateway, publisher, cmdTopic('default', alice.id, 'relay/set'), forged)
+    expect(forgedDrop).toMatchObject({ reason: 'command_bad_signature', code: 'ERR_BAD_SIGNATURE', deviceId: alice.id })
+    // An issuer the gateway does not know, and one not allowed the action.
+    expect(await refused(gateway, publisher, cmdTopic('default', alice.id, 'relay/set'), command(mallory, alice))).toMatchObject({ reason: 'command_unknown_issuer', code: 'ERR_NOT_ALLOWED' })
+    expect(await refused(gateway, publisher, cmdTopic('default', alice.id, 'relay/set'), command(guest, alice))).toMatchObject({ reason: 'command_not_allowed', code: 'ERR_NOT_ALLOWED' })
+    // A command for alice published on bob's topic; an action other than the topic's.
+    expect(await refused(gateway, publisher, cmdTopic('default', bob.id, 'relay/set'), command(owner, alice))).toMatchObject({ reason: 'command_wrong_target', code: 'ERR_WRONG_TARGET', deviceId: bob.id })
+    expect(await refused(gateway, publisher, cmdTopic('default', alice.id, 'relay/toggle'), command(owner, alice))).toMatchObject({ reason: 'command_wrong_action', code: 'ERR_TOPIC_MISMATCH' })
+    // Expired by the gateway's clock (issued 30 s ago, lived 5 s).
+    expect(await refused(gateway, publisher, cmdTopic('default', alice.id, 'relay/set'), command(owner, alice, 'relay/set', { issuedAt: now() - 30, ttl: 5 }))).toMatchObject({ reason: 'command_expired', code: 'ERR_EXPIRED' })
+    // Not a command at all.
+    expect(await refused(gateway, publisher, cmdTopic('default', alice.id, 'relay/set'), Buffer.from('{"on":true}'))).toMatchObject({ reason: 'command_malformed' })
+
+    // The good one goes through, executes once, and its result comes back verified and mirrored as JSON.
+    const mirrored = watcher.next((topic) => topic === resultJsonTopic('default', alice.id, owner.id))
+    const good = command(owner, alice)
+    await publisher.client.publishAsync(cmdTopic('default', alice.id, 'relay/set'), good, { qos: 1 })
+    const outcome = await device.nextOutcome()
+    expect(outcome.verdict).toBe('executed')
+    const json = JSON.parse((await mirrored).payload.toString()) as Record<string, unknown>
+    expect(json).toMatchObject({ target: alice.id, issuer: owner.id, status: 'ok', state: { relay: true } })
+    expect(device.outcomes).toHaveLength(1) // none of the refused ones reached the device
+    expect(device.executor.state()).toMatchObject({ relay: true })
+    const seen = watcher.messages.filter((m) => m.topic.includes('/cmd/'))
+    expect(seen.map((m) => m.payload.toString('hex'))).toEqual([good.toString('hex')])
+    // The mirror is published while the guard decides, the raw result is forwarded just after.
+    expect(decodeResult((await watcher.next((topic) => topic === resultTopic('default', alice.id, owner.id))).payload).status).toBe('ok')
+    expect(gateway.counters.dropped).toMatchObject({
+      command_bad_signature: 1, command_unknown_issuer: 1, command_not_allowed: 1, command_wrong_target: 1, command_wrong_action: 1, command_expired: 1, command_malformed: 1
+    })
+  })
+
+  it('refuses a result forged by another device, a result with a bad signature, one for an unknown device, and any client on …/result/…/json', async () => {
+    const { gateway, url } = await setup()
+    const watcher = await connectClient(url)
+    await watcher.client.subscribeAsync('iotmesh/default/+/result/#', { qos: 1 })
+    const publisher = await connectClient(url)
+    const topic = resultTopic('default', alice.id, owner.id)
+    // bob signs a result and publishes it as alice's answer to the owner.
+    const byBob = Buffer.from(encodeResult({ keys: bob, issuer: owner.id, id: 7, status: 'ok', state: { relay: true } }))
+    expect(await refused(gateway, publisher, topic, byBob)).toMatchObject({ reason: 'result_mismatch', code: 'ERR_TOPIC_MISMATCH' })
+    // alice's result for the owner, published as an answer to the guest.
+    const forOwner = Buffer.from(encodeResult({ keys: alice, issuer: owner.id, id: 8, status: 'ok' }))
+    expect(await refused(gateway, publisher, resultTopic('default', alice.id, guest.id), forOwner)).toMatchObject({ reason: 'result_mismatch' })
+    // alice's result with a flipped signature byte.
+    const flipped = Buffer.from(forOwner)
+    flipped[flipped.length - 1] = (flipped.at(-1) ?? 0) ^ 0x80
+    expect(await refused(gateway, publisher, topic, flipped)).toMatchObject({ reason: 'result_bad_signature', code: 'ERR_BAD_SIGNATURE' })
+    // a device whose key the gateway does not know.
+    const carol = seededKeys(36)
+    const byCarol = Buffer.from(encodeResult({ keys: carol, issuer: owner.id, id: 9, status: 'ok' }))
+    expect(await refused(gateway, publisher, resultTopic('default', carol.id, owner.id), byCarol)).toMatchObject({ reason: 'result_unknown_signer', code: 'ERR_UNKNOWN_SIGNER' })
+    // the JSON mirror is the gateway's alone.
+    expect(await refused(gateway, publisher, resultJsonTopic('default', alice.id, owner.id), Buffer.from('{"status":"ok"}'))).toMatchObject({ reason: 'json_forbidden', code: 'ERR_FORBIDDEN' })
+    // alice's genuine result passes (and is mirrored); nothing refused reached the watcher.
+    const mirrored = watcher.next((t) => t === resultJsonTopic('default', alice.id, owner.id))
+    await publisher.client.publishAsync(topic, forOwner, { qos: 1 })
+    expect(JSON.parse((await mirrored).payload.toString())).toMatchObject({ target: alice.id, issuer: owner.id, id: 8, status: 'ok' })
+    const raw = watcher.messages.filter((m) => !m.topic.endsWith('/json'))
+    expect(raw.map((m) => m.payload.toString('hex'))).toEqual([forOwner.toString('hex')])
+  })
+
+  it('with "disconnect", a client that publishes a command of an issuer not allowed loses its connection', async () => {
+    const gateway = await startGateway({ onRefusal: 'disconnect' }, { keys: seededKeys(30) })
+    const publisher = await connectClient(mqttUrl(gateway))
+    const closed = new Promise<void>((resolve) => { publisher.client.once('close', () => { resolve() }) })
+    publisher.client.publish(cmdTopic('default', alice.id, 'relay/set'), command(owner, alice), { qos: 1 })
+    await closed
+    expect(gateway.counters.dropped.command_unknown_issuer).toBe(1)
+  })
+})
+
+describe('gateway.command()', () => {
+  it('signs with the gateway key, sends through the broker and resolves with the verified result', async () => {
+    const { gateway, url } = await setup()
+    const device = await startCommandDevice(url, alice, [{ ...gateway.identity, actions: ['#'] }])
+    const result = await gateway.command({ target: alice.id, action: 'relay/set', args: { on: true } })
+    expect(result).toMatchObject({ target: alice.id, issuer: gateway.identity.id, status: 'ok' })
+    expect(Object.fromEntries(result.state ?? [])).toMatchObject({ relay: true })
+    expect(device.executor.state()).toMatchObject({ relay: true })
+    // A refusal by the device is a verified result too, with its code as the status.
+    const unknown = await gateway.command({ target: alice.id, action: 'valve/set', args: { open: true } })
+    expect(unknown.status).toBe('ERR_UNKNOWN_ACTION')
+    const bad = await gateway.command({ target: alice.id, action: 'light/set', args: { level: 400 } })
+    expect(bad.status).toBe('ERR_BAD_ARGS')
+    expect(decodeResult(bad.bytes).status).toBe('ERR_BAD_ARGS')
+  })
+
+  it('rejects with ERR_TIMEOUT when no result comes, and with ERR_NOT_ALLOWED from the device that does not allow the gateway', async () => {
+    const { gateway, url } = await setup()
+    const started = Date.now()
+    const timeout = await gateway.command({ target: bob.id, action: 'relay/set', args: { on: true }, timeoutMs: 300 }).catch((err: unknown) => err)
+    expect(isMeshError(timeout, 'ERR_TIMEOUT')).toBe(true)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290)
+    expect(gateway.commands.pending).toBe(0)
+    // A device that lists the gateway for state/get only answers relay/set with a signed refusal.
+    await startCommandDevice(url, bob, [{ ...gateway.identity, actions: ['state/get'] }])
+    expect((await gateway.command({ target: bob.id, action: 'relay/set', args: { on: true } })).status).toBe('ERR_NOT_ALLOWED')
+    expect((await gateway.command({ target: bob.id, action: 'state/get' })).status).toBe('ok')
+    // A command no device would take is refused before it is sent.
+    const invalid = await gateway.command({ target: bob.id, action: 'Relay/Set' }).catch((err: unknown) => err)
+    expect(isMeshError(invalid, 'ERR_BAD_COMMAND')).toBe(true)
+  })
+
+  it('uses the meshCommand hook with via: "mesh", and verifies what it answers', async () => {
+    const gatewayKeys = seededKeys(30)
+    const gateway = await startGateway({}, {
+      keys: gatewayKeys,
+      meshCommand: async ({ bytes }) => {
+        const device = await import('../../firmware-sim/index.js')
+        const executor = new device.CommandExecutor({ clockSynced: true }, { keys: alice, commanders: new Commanders([{ ...gatewayKeys, name: undefined, actions: ['#'] }]), actuators: [device.createActuator('relay')] })
+        const outcome = executor.handle(bytes)
+        if (outcome.result === undefined) throw new Error('refused unanswered')
+        return outcome.result
+      }
+    })
+    gateway.learnKey(alice.publicKey)
+    const result = await gateway.command({ target: alice.id, action: 'relay/set', args: { on: true }, via: 'mesh' })
+    expect(result.status).toBe('ok')
+    // Without the key of the device that answered, the answer is not believed.
+    const other = await startGateway({}, { keys: gatewayKeys, meshCommand: async () => encodeResult({ keys: alice, issuer: gatewayKeys.id, id: 1, status: 'ok' }) })
+    const unverified = await other.command({ target: alice.id, action: 'relay/set', args: { on: true }, via: 'mesh' }).catch((err: unknown) => err)
+    expect(isMeshError(unverified, 'ERR_UNKNOWN_SIGNER')).toBe(true)
+  })
+})
