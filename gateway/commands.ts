@@ -25,7 +25,7 @@ import type { ErrorCode } from '../shared/index.js'
  *
  *   set JSON                  → arguments of <actuator>/set
  *   {"on": true, "level": 40} → the object as it is (any actuator)
- *   true / false / "ON" / "OFF" → {"on": b} ({"open": b} for a valve)
+ *   true / false / ON / OFF (bare or quoted) → {"on": b} ({"open": b} for a valve)
  *   a number                  → {"level": n} for a light, {"setpoint": n} for a thermostat
  */
 
@@ -228,11 +228,16 @@ export class GatewayCommands implements CommandTopics {
 
 /** The arguments of `<actuator>/set` from a set request's JSON (see the file comment). Throws ERR_BAD_ARGS. */
 export function setArgs (actuator: string, payload: Uint8Array): unknown {
+  const text = Buffer.from(payload).toString('utf8').trim()
   let value: unknown
-  try {
-    value = JSON.parse(Buffer.from(payload).toString('utf8'))
-  } catch {
-    throw meshError('ERR_BAD_ARGS', 'a set request is JSON: an object of arguments, true/false, "ON"/"OFF" or a number')
+  if (/^(on|off)$/i.test(text)) {
+    value = text.toLowerCase() === 'on' // Home Assistant's default payloads, ON and OFF, unquoted
+  } else {
+    try {
+      value = JSON.parse(text)
+    } catch {
+      throw meshError('ERR_BAD_ARGS', 'a set request is JSON: an object of arguments, true/false, "ON"/"OFF" or a number')
+    }
   }
   if (typeof value === 'string' && /^(on|off|true|false)$/i.test(value)) value = /^(on|true)$/i.test(value)
   if (typeof value === 'boolean') return { [BOOLEAN_ARG[actuator] ?? 'on']: value }

@@ -1,11 +1,13 @@
-import { describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { expect, it, onTestFinished } from 'vitest'
 import {
-  Commanders, cmdTopic, decodeResult, encodeCommand, encodeResult, resultJsonTopic, resultTopic, type KeyPair
+  Commanders, cmdTopic, decodeResult, encodeCommand, encodeResult, resultJsonTopic, resultTopic, setTopic, type KeyPair
 } from '../../shared/index.js'
 import { isMeshError } from '../../shared/index.js'
 import type { DropEvent, Gateway } from '../../gateway/index.js'
 import { startCommandDevice } from './command-device.js'
-import { connectClient, mqttUrl, nextEvent, seededKeys, startGateway } from './support.js'
+import { connectClient, findBinary, mqttUrl, nextEvent, seededKeys, startGateway } from './support.js'
+import { describeNet } from '../helpers/netns.js'
 
 /**
  * Commands through the embedded broker (issue 12, gateway side): the publish guard of
@@ -44,7 +46,7 @@ async function refused (gateway: Gateway, publisher: Awaited<ReturnType<typeof c
   return await drop
 }
 
-describe('the publish guard of the command topics (embedded broker)', () => {
+describeNet('the publish guard of the command topics (embedded broker)', () => {
   it('forwards a verified command of an allowed issuer and its verified result; refuses each forgery with its code, never forwarded', async () => {
     const { gateway, url } = await setup()
     const device = await startCommandDevice(url, alice, [{ ...owner, actions: ['relay/#'] }])
@@ -113,6 +115,7 @@ describe('the publish guard of the command topics (embedded broker)', () => {
     const mirrored = watcher.next((t) => t === resultJsonTopic('default', alice.id, owner.id))
     await publisher.client.publishAsync(topic, forOwner, { qos: 1 })
     expect(JSON.parse((await mirrored).payload.toString())).toMatchObject({ target: alice.id, issuer: owner.id, id: 8, status: 'ok' })
+    await watcher.next((t) => t === topic) // forwarded just after the mirror was published
     const raw = watcher.messages.filter((m) => !m.topic.endsWith('/json'))
     expect(raw.map((m) => m.payload.toString('hex'))).toEqual([forOwner.toString('hex')])
   })
@@ -127,7 +130,7 @@ describe('the publish guard of the command topics (embedded broker)', () => {
   })
 })
 
-describe('gateway.command()', () => {
+describeNet('gateway.command()', () => {
   it('signs with the gateway key, sends through the broker and resolves with the verified result', async () => {
     const { gateway, url } = await setup()
     const device = await startCommandDevice(url, alice, [{ ...gateway.identity, actions: ['#'] }])
@@ -178,5 +181,85 @@ describe('gateway.command()', () => {
     const other = await startGateway({}, { keys: gatewayKeys, meshCommand: async () => encodeResult({ keys: alice, issuer: gatewayKeys.id, id: 1, status: 'ok' }) })
     const unverified = await other.command({ target: alice.id, action: 'relay/set', args: { on: true }, via: 'mesh' }).catch((err: unknown) => err)
     expect(isMeshError(unverified, 'ERR_UNKNOWN_SIGNER')).toBe(true)
+  })
+})
+
+const PUB = findBinary('/usr/bin/mosquitto_pub')
+const USERS = { ha: 'home-assistant-secret', grafana: 'grafana-secret-1' }
+
+/** mosquitto_pub as `user`, QoS 1, to its end (bounded). */
+async function mosquittoPub (gateway: Gateway, user: keyof typeof USERS, topic: string, message: string): Promise<number | null> {
+  const child = spawn(PUB ?? 'false', ['-h', '127.0.0.1', '-p', String(gateway.ports.mqtt), '-u', user, '-P', USERS[user], '-q', '1', '-t', topic, '-m', message], { stdio: 'ignore' })
+  onTestFinished(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  return await new Promise<number | null>((resolve) => { child.once('exit', resolve) })
+}
+
+describeNet('set/<actuator>: plain JSON from MQTT users the gateway allows', () => {
+  async function setGateway (init: Parameters<typeof startGateway>[0] = {}): Promise<{ gateway: Gateway, url: string, mirror: Awaited<ReturnType<typeof connectClient>> }> {
+    const gateway = await startGateway({ credentials: USERS, allowAnonymous: true, commands: { set: { users: ['ha'] } }, ...init }, { keys: seededKeys(30) })
+    gateway.learnKey(alice.publicKey)
+    const url = mqttUrl(gateway)
+    const mirror = await connectClient(url, { username: 'grafana', password: USERS.grafana })
+    await mirror.client.subscribeAsync(resultJsonTopic('default', '+', gateway.identity.id), { qos: 1 })
+    return { gateway, url, mirror }
+  }
+
+  it('turns a set request into a command signed by the gateway and mirrors the verified result as JSON', async () => {
+    const { gateway, url, mirror } = await setGateway()
+    const device = await startCommandDevice(url, alice, [{ ...gateway.identity, actions: ['relay/set', 'light/set'] }])
+    const ha = await connectClient(url, { username: 'ha', password: USERS.ha })
+    const mirrored = async (): Promise<Record<string, unknown>> => JSON.parse((await mirror.next()).payload.toString()) as Record<string, unknown>
+
+    await ha.client.publishAsync(setTopic('default', alice.id, 'relay'), '{"on": true}', { qos: 1 })
+    expect(await mirrored()).toMatchObject({ target: alice.id, issuer: gateway.identity.id, status: 'ok', state: { relay: true } })
+    expect(device.outcomes.at(-1)?.command).toMatchObject({ issuer: gateway.identity.id, action: 'relay/set' })
+    await ha.client.publishAsync(setTopic('default', alice.id, 'relay'), 'OFF', { qos: 1 })
+    expect(await mirrored()).toMatchObject({ status: 'ok', state: { relay: false } })
+    await ha.client.publishAsync(setTopic('default', alice.id, 'light'), '40', { qos: 1 })
+    expect(await mirrored()).toMatchObject({ status: 'ok', state: { light: false, 'light/level': 40 } })
+    // What the device refuses comes back as its signed code.
+    await ha.client.publishAsync(setTopic('default', alice.id, 'light'), '{"level": 400}', { qos: 1 })
+    expect(await mirrored()).toMatchObject({ status: 'ERR_BAD_ARGS' })
+    expect(device.executor.state()).toMatchObject({ relay: false, 'light/level': 40 })
+    if (PUB !== undefined) {
+      // Home Assistant's default payload, through a real Mosquitto client.
+      expect(await mosquittoPub(gateway, 'ha', setTopic('default', alice.id, 'relay'), 'ON')).toBe(0)
+      expect(await mirrored()).toMatchObject({ status: 'ok', state: { relay: true } })
+    } else {
+      console.warn('SKIPPED: the mosquitto_pub step needs mosquitto-clients')
+    }
+    expect(device.executor.counters.executed).toBe(PUB === undefined ? 3 : 4)
+  })
+
+  it('refuses anonymous clients, users not allowed to set, bad JSON and oversized requests, and a user over its rate', async () => {
+    const { gateway, url, mirror } = await setGateway({ commands: { set: { users: ['ha'], rate: { rate: 0.001, burst: 3 }, maxBytes: 64 } } })
+    const device = await startCommandDevice(url, alice, [{ ...gateway.identity, actions: ['#'] }])
+    const topic = setTopic('default', alice.id, 'relay')
+    const anonymous = await connectClient(url)
+    expect(await refused(gateway, anonymous, topic, Buffer.from('true'))).toMatchObject({ reason: 'set_forbidden', code: 'ERR_NOT_AUTHORIZED' })
+    const grafana = await connectClient(url, { username: 'grafana', password: USERS.grafana })
+    expect(await refused(gateway, grafana, topic, Buffer.from('true'))).toMatchObject({ reason: 'set_forbidden', code: 'ERR_NOT_AUTHORIZED' })
+    if (PUB !== undefined) {
+      const drop = nextEvent<DropEvent>(gateway, 'drop', (d) => d.reason === 'set_forbidden')
+      expect(await mosquittoPub(gateway, 'grafana', topic, 'true')).toBe(0) // MQTT 3.1.1 acknowledges a refused QoS 1 publish
+      await drop
+    }
+    const ha = await connectClient(url, { username: 'ha', password: USERS.ha })
+    expect(await refused(gateway, ha, topic, Buffer.from('{on: true'))).toMatchObject({ reason: 'bad_set', code: 'ERR_BAD_ARGS' })
+    expect(await refused(gateway, ha, topic, Buffer.from(JSON.stringify({ on: true, pad: 'x'.repeat(100) })))).toMatchObject({ reason: 'bad_set' })
+    expect(await refused(gateway, ha, setTopic('default', alice.id, 'Relay'), Buffer.from('true'))).toMatchObject({ reason: 'bad_set' })
+    // Bad requests take their token too (the oversized one is refused before the rate): the third goes through, the fourth is over the rate.
+    await ha.client.publishAsync(topic, 'true', { qos: 1 })
+    expect(JSON.parse((await mirror.next()).payload.toString())).toMatchObject({ status: 'ok', state: { relay: true } })
+    expect(await refused(gateway, ha, topic, Buffer.from('false'))).toMatchObject({ reason: 'set_rate', code: 'ERR_RATE_LIMITED' })
+    expect(device.executor.counters.executed).toBe(1)
+    expect(device.executor.state()).toMatchObject({ relay: true })
+  })
+
+  it('mirrors ERR_TIMEOUT when the device does not answer', async () => {
+    const { url, mirror } = await setGateway({ commands: { set: { users: ['ha'] }, timeoutMs: 200 } })
+    const ha = await connectClient(url, { username: 'ha', password: USERS.ha })
+    await ha.client.publishAsync(setTopic('default', bob.id, 'relay'), 'true', { qos: 1 })
+    expect(JSON.parse((await mirror.next()).payload.toString())).toMatchObject({ target: bob.id, status: 'ERR_TIMEOUT', action: 'relay/set' })
   })
 })
