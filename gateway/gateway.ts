@@ -21,6 +21,7 @@ import type { Registry } from 'prom-client'
 import type { GatewayCounters } from './reasons.js'
 import { Topology, type TopologyInit, type TopologySnapshot } from './topology.js'
 import { historyHandler } from './http-history.js'
+import { commandsHandler } from './http-commands.js'
 import { GatewayState, createStore, type GatewayStore, type StateInit } from './store/index.js'
 
 /**
@@ -208,6 +209,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
       })
     if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now }))
+    this.http?.use(commandsHandler({ command: async (request) => await this.command(request), open: () => this.http?.open ?? true }))
     this.ingest.on('reading', (reading) => {
       // First stored, then published: SQLite commits before record() returns; PostgreSQL's commit is awaited.
       const committed = this.state?.record(reading)

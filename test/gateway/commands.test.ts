@@ -263,3 +263,45 @@ describeNet('set/<actuator>: plain JSON from MQTT users the gateway allows', () 
     expect(JSON.parse((await mirror.next()).payload.toString())).toMatchObject({ target: bob.id, status: 'ERR_TIMEOUT', action: 'relay/set' })
   })
 })
+
+describeNet('POST /api/devices/:id/commands', () => {
+  const post = async (gateway: Gateway, id: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> }> => {
+    const res = await fetch(`http://127.0.0.1:${gateway.ports.http ?? 0}/api/devices/${id}/commands`, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body)
+    })
+    return { status: res.status, json: await res.json() as Record<string, unknown> }
+  }
+
+  it('sends the command through the broker and answers the verified result; refuses bad bodies; 504 on timeout', async () => {
+    const gateway = await startGateway({ http: { host: '127.0.0.1', port: 0 } }, { keys: seededKeys(30) })
+    gateway.learnKey(alice.publicKey)
+    const device = await startCommandDevice(mqttUrl(gateway), alice, [{ ...gateway.identity, actions: ['#'] }])
+    const ok = await post(gateway, alice.id, { action: 'light/set', args: { on: true, level: 30 } })
+    expect(ok).toEqual({ status: 200, json: expect.objectContaining({ target: alice.id, issuer: gateway.identity.id, status: 'ok', action: 'light/set', state: expect.objectContaining({ light: true, 'light/level': 30 }) }) })
+    expect(device.executor.state()).toMatchObject({ light: true, 'light/level': 30 })
+    expect((await post(gateway, alice.id, { action: 'relay/set', args: { on: 'yes' } })).json).toMatchObject({ status: 'ERR_BAD_ARGS' })
+    expect(await post(gateway, alice.id, { action: 'Relay!' })).toMatchObject({ status: 400, json: { code: 'ERR_BAD_COMMAND' } })
+    expect(await post(gateway, alice.id, { action: 'relay/set', ttl: 3600 })).toMatchObject({ status: 400, json: { code: 'ERR_BAD_COMMAND' } })
+    expect(await post(gateway, alice.id, '{"action":')).toMatchObject({ status: 400, json: { code: 'ERR_BAD_INPUT' } })
+    expect(await post(gateway, alice.id, { action: 'relay/set', sudo: true })).toMatchObject({ status: 400, json: { code: 'ERR_BAD_INPUT' } })
+    expect(await post(gateway, 'not-a-device', { action: 'relay/set' })).toMatchObject({ status: 400, json: { code: 'ERR_BAD_DEVICE_ID' } })
+    expect(await post(gateway, alice.id, { action: 'relay/set', args: { pad: 'x'.repeat(5000) } })).toMatchObject({ status: 413 })
+    expect(await post(gateway, alice.id, { action: 'relay/set' }, { 'content-type': 'text/plain' })).toMatchObject({ status: 415 })
+    expect(await post(gateway, bob.id, { action: 'relay/set', args: { on: true }, timeout: 0.2 })).toMatchObject({ status: 504, json: { code: 'ERR_TIMEOUT' } })
+    // A page of another origin is refused before any command is made (gateway/access.ts).
+    expect(await post(gateway, alice.id, { action: 'relay/set', args: { on: true } }, { origin: 'http://evil.example' })).toMatchObject({ status: 403, json: { code: 'ERR_HTTP_ORIGIN' } })
+    expect(device.executor.counters.executed).toBe(1)
+  })
+
+  it('off loopback: needs the token; with the token switched off (--http-token off) it takes no commands at all', async () => {
+    const guarded = await startGateway({ http: { host: '0.0.0.0', port: 0 } }, { keys: seededKeys(30) })
+    guarded.learnKey(alice.publicKey)
+    const device = await startCommandDevice(mqttUrl(guarded), alice, [{ ...guarded.identity, actions: ['#'] }])
+    expect(await post(guarded, alice.id, { action: 'relay/set', args: { on: true } })).toMatchObject({ status: 401, json: { code: 'ERR_HTTP_TOKEN' } })
+    expect(await post(guarded, alice.id, { action: 'relay/set', args: { on: true } }, { authorization: `Bearer ${guarded.http?.token ?? ''}` })).toMatchObject({ status: 200, json: { status: 'ok' } })
+    expect(device.executor.counters.executed).toBe(1)
+    const open = await startGateway({ http: { host: '0.0.0.0', port: 0, token: false } }, { keys: seededKeys(30) })
+    expect(open.http?.open).toBe(true)
+    expect(await post(open, alice.id, { action: 'relay/set', args: { on: true } })).toMatchObject({ status: 403, json: { code: 'ERR_HTTP_TOKEN' } })
+  })
+})
