@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { expect, it, onTestFinished } from 'vitest'
 import {
   Commanders, cmdTopic, decodeResult, encodeCommand, encodeResult, resultJsonTopic, resultTopic, setTopic, type KeyPair
 } from '../../shared/index.js'
 import { isMeshError } from '../../shared/index.js'
-import type { DropEvent, Gateway } from '../../gateway/index.js'
+import { createGateway, type DropEvent, type Gateway } from '../../gateway/index.js'
+import { tempDir } from '../shared/support.js'
 import { startCommandDevice } from './command-device.js'
-import { connectClient, findBinary, mqttUrl, nextEvent, seededKeys, startGateway } from './support.js'
+import { connectClient, connectDevice, findBinary, freePort, mqttUrl, nextEvent, seededKeys, spawnServer, startGateway } from './support.js'
 import { describeNet } from '../helpers/netns.js'
 
 /**
@@ -20,6 +23,7 @@ const guest = seededKeys(32) // in the gateway's commanders file: state/get only
 const mallory = seededKeys(33) // in no commanders file
 const alice = seededKeys(34) // a device with a relay and a light
 const bob = seededKeys(35) // another device
+const carolKeys = seededKeys(37) // a device that is not there
 
 const now = (): number => Date.now() / 1000
 let nextId = 1
@@ -87,6 +91,7 @@ describeNet('the publish guard of the command topics (embedded broker)', () => {
     expect(gateway.counters.dropped).toMatchObject({
       command_bad_signature: 1, command_unknown_issuer: 1, command_not_allowed: 1, command_wrong_target: 1, command_wrong_action: 1, command_expired: 1, command_malformed: 1
     })
+    expect(await gateway.metrics.metrics()).toMatch(/^iotmesh_gateway_dropped_total\{reason="command_bad_signature"[^}]*\} 1$/m)
   })
 
   it('refuses a result forged by another device, a result with a bad signature, one for an unknown device, and any client on …/result/…/json', async () => {
@@ -303,5 +308,35 @@ describeNet('POST /api/devices/:id/commands', () => {
     const open = await startGateway({ http: { host: '0.0.0.0', port: 0, token: false } }, { keys: seededKeys(30) })
     expect(open.http?.open).toBe(true)
     expect(await post(open, alice.id, { action: 'relay/set', args: { on: true } })).toMatchObject({ status: 403, json: { code: 'ERR_HTTP_TOKEN' } })
+  })
+})
+
+const MOSQUITTO = findBinary('/usr/sbin/mosquitto', '/usr/bin/mosquitto')
+if (MOSQUITTO === undefined) console.warn('SKIPPED: gateway.command through an external broker needs mosquitto: apt-get install -y mosquitto')
+
+describeNet('gateway.command() through an external broker (a real Mosquitto)', () => {
+  it.skipIf(MOSQUITTO === undefined)('publishes the command with QoS 1 and takes the verified result from its own subscription; a forged result is not believed', async () => {
+    const dir = await tempDir()
+    const port = await freePort()
+    const config = join(dir, 'mosquitto.conf')
+    await writeFile(config, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'user root', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type information', ''].join('\n'))
+    await spawnServer(MOSQUITTO ?? 'mosquitto', ['-c', config], /mosquitto version [\d.]+ running/)
+    const url = `mqtt://127.0.0.1:${port}`
+    await connectDevice(url, alice) // its retained status teaches the gateway its key
+    const gateway = await createGateway({ broker: url }, { keys: seededKeys(30) })
+    onTestFinished(async () => { await gateway.stop() })
+    if (gateway.ingest.keys.get(alice.id) === undefined) await nextEvent(gateway, 'key', (k: { deviceId: string }) => k.deviceId === alice.id)
+    const device = await startCommandDevice(url, alice, [{ ...gateway.identity, actions: ['relay/set'] }])
+    const result = await gateway.command({ target: alice.id, action: 'relay/set', args: { on: true } })
+    expect(result).toMatchObject({ status: 'ok', target: alice.id, issuer: gateway.identity.id })
+    expect(device.executor.state()).toMatchObject({ relay: true })
+    // bob answers a command sent to carol, who is not there: the external broker delivers his forgery, the gateway does not believe it.
+    const forger = await connectClient(url)
+    const waiting = gateway.command({ target: carolKeys.id, action: 'relay/set', args: { on: true }, timeoutMs: 1500 })
+    const drop = nextEvent<DropEvent>(gateway, 'drop', (d) => d.reason === 'result_mismatch')
+    const id = Math.floor(Date.now() * 1000) // a guess near the gateway's id; the signer is what gives it away
+    await forger.client.publishAsync(resultTopic('default', carolKeys.id, gateway.identity.id), Buffer.from(encodeResult({ keys: bob, issuer: gateway.identity.id, id, status: 'ok' })), { qos: 1 })
+    await drop
+    expect(isMeshError(await waiting.catch((err: unknown) => err), 'ERR_TIMEOUT')).toBe(true)
   })
 })
