@@ -3,13 +3,13 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect, it, onTestFinished } from 'vitest'
 import {
-  Commanders, cmdTopic, decodeResult, encodeCommand, encodeResult, resultJsonTopic, resultTopic, setTopic, type KeyPair
+  Commanders, cmdTopic, decodeResult, encodeCommand, encodeResult, resultJsonTopic, resultTopic, onlineStatus, setTopic, statusTopic, topicFilters, type KeyPair
 } from '../../shared/index.js'
 import { isMeshError } from '../../shared/index.js'
 import { createGateway, type DropEvent, type Gateway } from '../../gateway/index.js'
 import { tempDir } from '../shared/support.js'
 import { startCommandDevice } from './command-device.js'
-import { connectClient, connectDevice, findBinary, freePort, mqttUrl, nextEvent, seededKeys, spawnServer, startGateway } from './support.js'
+import { connectClient, connectDevice, deviceToken, findBinary, freePort, mqttUrl, nextEvent, seededKeys, spawnServer, startGateway } from './support.js'
 import { describeNet } from '../helpers/netns.js'
 
 /**
@@ -132,6 +132,26 @@ describeNet('the publish guard of the command topics (embedded broker)', () => {
     publisher.client.publish(cmdTopic('default', alice.id, 'relay/set'), command(owner, alice), { qos: 1 })
     await closed
     expect(gateway.counters.dropped.command_unknown_issuer).toBe(1)
+  })
+})
+
+describeNet('a device commands another through the secure broker (both sign in with their keys)', () => {
+  it('the issuer may read the results of its own commands, not those of another issuer; the command goes through, the result comes back', async () => {
+    const gateway = await startGateway({ allowAnonymous: false, credentials: { grafana: 'grafana-secret-1' }, commands: { commanders: new Commanders([{ id: owner.id, publicKey: owner.publicKey, name: 'hall', actions: ['relay/set'] }]) } })
+    const url = mqttUrl(gateway)
+    const signIn = (keys: KeyPair, clientId: string): { clientId: string, username: string, password: string } => ({ clientId, username: keys.id, password: deviceToken(keys, clientId) })
+    const target = await startCommandDevice(url, alice, [{ ...owner, actions: ['relay/set'] }], { mqtt: signIn(alice, 'alice-1') })
+    await target.client.client.publishAsync(statusTopic('default', alice.id), onlineStatus({ publicKey: alice.publicKey }), { qos: 1, retain: true }) // teaches the gateway its key
+    const issuer = await connectClient(url, signIn(owner, 'owner-1'))
+    // mqtt.js rejects a SUBACK with a failure; its return codes (MQTT 3.1.1 §3.9.3) are on the error's packet.
+    const granted = await issuer.client.subscribeAsync([topicFilters.results('default', owner.id), resultJsonTopic('default', alice.id, owner.id), topicFilters.results('default', guest.id), 'iotmesh/default/+/result/#'], { qos: 1 })
+      .then(() => [], (err: { packet?: { granted?: number[] } }) => err.packet?.granted ?? [])
+    expect(granted).toEqual([1, 1, 128, 128])
+    const answer = issuer.next((topic) => topic === resultTopic('default', alice.id, owner.id))
+    await issuer.client.publishAsync(cmdTopic('default', alice.id, 'relay/set'), command(owner, alice), { qos: 1 })
+    const result = decodeResult((await answer).payload)
+    expect(result).toMatchObject({ target: alice.id, issuer: owner.id, status: 'ok' })
+    expect(target.executor.state()).toMatchObject({ relay: true })
   })
 })
 
