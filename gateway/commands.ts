@@ -1,5 +1,5 @@
 import {
-  Commanders, checkAction, cmdTopic, encodeCommand, meshError, resultJsonTopic,
+  Commanders, checkAction, cmdTopic, encodeCommand, isMeshError, meshError, resultJsonTopic,
   type Clock, type CommandResult, type DeviceId, type Ed25519, type KeyPair
 } from '../shared/index.js'
 import { TokenBucket } from '../mesh/index.js'
@@ -103,6 +103,15 @@ export function resultToJson (result: CommandResult, action?: string): ResultJso
   }
 }
 
+/** What went through: client commands forwarded, results verified, set requests taken, commands the gateway signed and sent, and of those, timed out. */
+export interface CommandCounters {
+  forwarded: number
+  results: number
+  sets: number
+  sent: number
+  timeouts: number
+}
+
 interface Pending {
   resolve: (result: CommandResult) => void
 }
@@ -112,6 +121,7 @@ const NUMBER_ARG: Record<string, string> = { light: 'level', thermostat: 'setpoi
 
 export class GatewayCommands implements CommandTopics {
   readonly guard: CommandGuard
+  readonly counters: CommandCounters = { forwarded: 0, results: 0, sets: 0, sent: 0, timeouts: 0 }
   readonly #init: CommandsInit
   readonly #host: CommandsHost
   readonly #pending = new Map<string, Pending>()
@@ -138,13 +148,25 @@ export class GatewayCommands implements CommandTopics {
     if (kind === 'set') return this.#set(deviceId, deviceTopic, payload, info, source)
     const verdict = kind === 'cmd' ? this.guard.command(deviceId, deviceTopic, payload) : this.guard.result(deviceId, deviceTopic as DeviceId, payload)
     if (!verdict.ok) return this.#host.reject(verdict.reason, verdict.message, info, verdict.code)
-    if ('command' in verdict) return { verdict: 'command', command: verdict.command }
+    if ('command' in verdict) {
+      this.counters.forwarded++
+      return { verdict: 'command', command: verdict.command }
+    }
     this.#verified(verdict.result)
     return { verdict: 'result', result: verdict.result }
   }
 
   /** Signs, sends and waits for the verified result (see the file comment). */
   async command (request: CommandRequest): Promise<CommandResult> {
+    try {
+      return await this.#send(request)
+    } catch (err) {
+      if (isMeshError(err, 'ERR_TIMEOUT')) this.counters.timeouts++
+      throw err
+    }
+  }
+
+  async #send (request: CommandRequest): Promise<CommandResult> {
     const { target, action } = request
     const id = this.#nextId()
     const bytes = encodeCommand({
@@ -153,6 +175,7 @@ export class GatewayCommands implements CommandTopics {
       ...(this.#host.ed25519 === undefined ? {} : { ed25519: this.#host.ed25519 })
     })
     const timeoutMs = request.timeoutMs ?? this.#init.timeoutMs ?? 5000
+    this.counters.sent++
     const signal = AbortSignal.any([this.#controller.signal, ...(request.signal === undefined ? [] : [request.signal])])
     if (request.via === 'mesh') {
       const hook = this.#host.meshCommand
@@ -182,6 +205,7 @@ export class GatewayCommands implements CommandTopics {
   }
 
   #verified (result: CommandResult): void {
+    this.counters.results++
     this.#host.publish(resultJsonTopic(this.#host.fleet, result.target, result.issuer), JSON.stringify(resultToJson(result)), { qos: 0 })
     if (result.issuer === this.#host.keys.id) this.#pending.get(`${result.target}#${result.id}`)?.resolve(result)
     this.#host.onResult?.(result)
@@ -218,6 +242,7 @@ export class GatewayCommands implements CommandTopics {
       return this.#host.reject('bad_set', `${info.topic ?? 'set'}: ${(err as Error).message}`, info)
     }
     const mirror = resultJsonTopic(this.#host.fleet, target, this.#host.keys.id)
+    this.counters.sets++
     this.command({ target, action, args }).catch((err: unknown) => {
       const code = (err as { code?: string }).code ?? 'ERR_BAD_COMMAND'
       this.#host.publish(mirror, JSON.stringify({ target, issuer: this.#host.keys.id, status: code, action, message: (err as Error).message }), { qos: 0 })

@@ -31,6 +31,6 @@ export {
 export { historyHandler } from './http-history.js'
 export {
   GatewayCommands, resultToJson, setArgs,
-  type CommandRequest, type CommandsInit, type SetInit, type MeshCommandHook, type ResultJson
+  type CommandCounters, type CommandRequest, type CommandsInit, type SetInit, type MeshCommandHook, type ResultJson
 } from './commands.js'
 export { CommandGuard, type CommandGuardInit, type GuardVerdict } from './commands-guard.js'

@@ -182,9 +182,24 @@ describeNet('gateway.command()', () => {
     await startCommandDevice(url, bob, [{ ...gateway.identity, actions: ['state/get'] }])
     expect((await gateway.command({ target: bob.id, action: 'relay/set', args: { on: true } })).status).toBe('ERR_NOT_ALLOWED')
     expect((await gateway.command({ target: bob.id, action: 'state/get' })).status).toBe('ok')
+    const metrics = await gateway.metrics.metrics()
+    expect(metrics).toMatch(/^iotmesh_gateway_commands_total\{kind="sent"[^}]*\} 3$/m)
+    expect(metrics).toMatch(/^iotmesh_gateway_commands_total\{kind="timeout"[^}]*\} 1$/m)
+    expect(metrics).toMatch(/^iotmesh_gateway_commands_total\{kind="result"[^}]*\} 2$/m)
     // A command no device would take is refused before it is sent.
     const invalid = await gateway.command({ target: bob.id, action: 'Relay/Set' }).catch((err: unknown) => err)
     expect(isMeshError(invalid, 'ERR_BAD_COMMAND')).toBe(true)
+  })
+
+  it('a command waiting for its result when the gateway stops fails with ERR_ABORTED at once', async () => {
+    const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false, allowAnonymous: true })
+    onTestFinished(async () => { await gateway.stop() })
+    const waiting = gateway.command({ target: bob.id, action: 'relay/set', args: { on: true }, timeoutMs: 30_000 }).catch((err: unknown) => err)
+    const started = Date.now()
+    await gateway.stop()
+    expect(isMeshError(await waiting, 'ERR_ABORTED')).toBe(true)
+    expect(Date.now() - started).toBeLessThan(5000)
+    expect(isMeshError(await gateway.command({ target: bob.id, action: 'relay/set' }).catch((err: unknown) => err), 'ERR_ABORTED')).toBe(true)
   })
 
   it('uses the meshCommand hook with via: "mesh", and verifies what it answers', async () => {
