@@ -14,7 +14,8 @@ import type { ErrorCode } from '../shared/index.js'
  * - `command({ target, action, args })` signs a command with the gateway's own key, publishes it on
  *   iotmesh/<fleet>/<target>/cmd/<action> (QoS 1) and resolves with the device's verified result,
  *   or rejects with ERR_TIMEOUT. `via: 'mesh'` hands the signed bytes to the `meshCommand` hook
- *   (the mesh path, wired where the gateway's mesh node is) and verifies what it answers the same way.
+ *   (by default the gateway's mesh node, MeshNode.command: ERR_NO_ROUTE, ERR_TIMEOUT) and verifies
+ *   what it answers the same way.
  * - The publish guard of the command topics (gateway/commands-guard.ts) runs for every client
  *   publish on the embedded broker; a verified result is mirrored as JSON on
  *   …/<target>/result/<issuer>/json, and answers the gateway's own command when it is one.
@@ -50,7 +51,7 @@ export interface SetInit {
 }
 
 /** How the gateway's command reaches the target over the mesh: the signed bytes out, the target's signed result back. */
-export type MeshCommandHook = (command: { bytes: Uint8Array, target: DeviceId, action: string, id: number }, options: { signal: AbortSignal }) => Promise<Uint8Array>
+export type MeshCommandHook = (command: { bytes: Uint8Array, target: DeviceId, action: string, id: number }, options: { signal: AbortSignal, timeoutMs: number }) => Promise<Uint8Array>
 
 export interface CommandRequest {
   target: DeviceId
@@ -180,7 +181,13 @@ export class GatewayCommands implements CommandTopics {
     if (request.via === 'mesh') {
       const hook = this.#host.meshCommand
       if (hook === undefined) throw meshError('ERR_BAD_ARGUMENT', 'this gateway has no mesh path for commands (no meshCommand hook): send via the broker')
-      const answer = await withTimeout(hook({ bytes, target, action, id }, { signal }), timeoutMs, this.#host.clock, signal, `${action} to ${target} over the mesh`)
+      const done = new AbortController() // the hook stops trying once this wait is over, whatever ended it
+      let answer: Uint8Array
+      try {
+        answer = await withTimeout(hook({ bytes, target, action, id }, { signal: AbortSignal.any([signal, done.signal]), timeoutMs }), timeoutMs, this.#host.clock, signal, `${action} to ${target} over the mesh`)
+      } finally {
+        done.abort()
+      }
       const verdict = this.guard.result(target, this.#host.keys.id, answer)
       if (!verdict.ok || !('result' in verdict) || verdict.result.id !== id) {
         throw verdict.ok ? meshError('ERR_BAD_COMMAND', `the mesh answered another command than #${id}`) : meshError(verdict.code ?? DROP_REASONS[verdict.reason].code, verdict.message)

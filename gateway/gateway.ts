@@ -79,7 +79,7 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
 
 /** Dependencies: the one clock, Ed25519, and the mesh node's (gateway/bridge.ts). */
 export interface GatewayComponents extends IngestComponents, GatewayNodeComponents {
-  /** The mesh path of `command({ via: 'mesh' })`: the signed command out, the target's signed result back. */
+  /** The mesh path of `command({ via: 'mesh' })`: the signed command out, the target's signed result back. Default: the gateway's mesh node (MeshNode.command). */
   meshCommand?: MeshCommandHook
 }
 
@@ -155,7 +155,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       reject: (reason, message, info, code) => this.ingest.reject(reason, message, info, code),
       publish: (topic, payload, options) => { this.publish(topic, payload, options) },
       onResult: (result) => { this.emit('result', result) },
-      meshCommand: components.meshCommand
+      // The mesh path: the gateway's mesh node routes the command to its target and verifies the answer (MeshNode.command).
+      meshCommand: components.meshCommand ?? (async (command, options) => {
+        if (this.mesh === undefined) throw meshError('ERR_BAD_ARGUMENT', 'this gateway is no mesh member (--no-mesh): send commands via the broker')
+        return (await this.mesh.command(command.bytes, { timeoutMs: options.timeoutMs, signal: options.signal })).bytes
+      })
     })
     this.ingest.commands = this.commands
     const now = (): number => this.#clock.wall()

@@ -9,7 +9,12 @@ import { isMeshError } from '../../shared/index.js'
 import { createGateway, type DropEvent, type Gateway } from '../../gateway/index.js'
 import { tempDir } from '../shared/support.js'
 import { startCommandDevice } from './command-device.js'
-import { connectClient, connectDevice, deviceToken, findBinary, freePort, mqttUrl, nextEvent, seededKeys, spawnServer, startGateway } from './support.js'
+import {
+  connectClient, connectDevice, deviceToken, findBinary, freePort, linked, meshAddress, mqttUrl, nextEvent, seededKeys, spawnServer, startGateway, startMeshGateway, startMeshNode
+} from './support.js'
+import { COMMAND_FILTER } from '../../mesh/index.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
+import { CommandExecutor, createActuator } from '../../firmware-sim/index.js'
 import { describeNet } from '../helpers/netns.js'
 
 /**
@@ -200,6 +205,29 @@ describeNet('gateway.command()', () => {
     expect(isMeshError(await waiting, 'ERR_ABORTED')).toBe(true)
     expect(Date.now() - started).toBeLessThan(5000)
     expect(isMeshError(await gateway.command({ target: bob.id, action: 'relay/set' }).catch((err: unknown) => err), 'ERR_ABORTED')).toBe(true)
+  })
+
+  it('via: "mesh" goes through the gateway\'s mesh node to a device that serves commands, no broker involved; ERR_NO_ROUTE to one that does not', async () => {
+    const net = createMemoryNetwork({ seed: 12 })
+    const gateway = await startMeshGateway(net, { wsPort: false })
+    const node = await startMeshNode(net, 'alice', alice, [meshAddress(gateway.mesh)])
+    await linked(node, gateway.identity.id)
+    const executor = new CommandExecutor({ clockSynced: true }, { keys: alice, commanders: new Commanders([{ ...gateway.identity, name: undefined, actions: ['relay/#'] }]), actuators: [createActuator('relay')] })
+    onTestFinished(node.serveCommands((signed) => executor.handle(signed).result))
+    const deadline = Date.now() + 5000
+    while (!(gateway.mesh?.interest().some((s) => s.subscriber === alice.id && s.filters.includes(COMMAND_FILTER)) ?? false)) {
+      if (Date.now() > deadline) throw new Error('alice\'s declaration never reached the gateway')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const result = await gateway.command({ target: alice.id, action: 'relay/set', args: { on: true }, via: 'mesh' })
+    expect(result).toMatchObject({ target: alice.id, issuer: gateway.identity.id, status: 'ok' })
+    expect(executor.state()).toEqual({ relay: true })
+    expect(gateway.connectedClients).toBe(0)
+    const noRoute = await gateway.command({ target: bob.id, action: 'relay/set', args: { on: true }, via: 'mesh', timeoutMs: 300 }).catch((err: unknown) => err)
+    expect(isMeshError(noRoute, 'ERR_NO_ROUTE') || isMeshError(noRoute, 'ERR_TIMEOUT')).toBe(true)
+    // --no-mesh: no mesh path.
+    const plain = await startGateway({}, { keys: seededKeys(38) })
+    expect(isMeshError(await plain.command({ target: alice.id, action: 'relay/set', via: 'mesh' }).catch((err: unknown) => err), 'ERR_BAD_ARGUMENT')).toBe(true)
   })
 
   it('uses the meshCommand hook with via: "mesh", and verifies what it answers', async () => {
