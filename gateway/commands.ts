@@ -37,6 +37,8 @@ export interface CommandsInit {
   skew?: number
   /** Default wait for a result, ms. Default 5000. */
   timeoutMs?: number
+  /** The same command is published again this often while no result came, ms. Default 1000. */
+  retryMs?: number
   /** `…/set/<actuator>` requests. */
   set?: SetInit
 }
@@ -197,10 +199,21 @@ export class GatewayCommands implements CommandTopics {
     }
     const key = `${target}#${id}`
     const answered = new Promise<CommandResult>((resolve) => { this.#pending.set(key, { resolve }) })
-    try {
+    // The same signed bytes again every retryMs while no result came: a device that was between
+    // connections, or had not subscribed yet, gets it; its journal runs a command id once and
+    // answers a repeat with the first result (as MeshNode.command does over the mesh).
+    const clock = this.#host.clock
+    const retryMs = this.#init.retryMs ?? 1000
+    let timer: unknown
+    const send = (): void => {
       this.#host.publish(cmdTopic(this.#host.fleet, target, action), bytes, { qos: 1 })
-      return await withTimeout(answered, timeoutMs, this.#host.clock, signal, `${action} to ${target}`)
+      timer = clock.setTimeout(send, retryMs)
+    }
+    try {
+      send()
+      return await withTimeout(answered, timeoutMs, clock, signal, `${action} to ${target}`)
     } finally {
+      clock.clearTimeout(timer)
       this.#pending.delete(key)
     }
   }

@@ -196,6 +196,17 @@ describeNet('gateway.command()', () => {
     expect(isMeshError(invalid, 'ERR_BAD_COMMAND')).toBe(true)
   })
 
+  it('publishes the same command again while no result came: a device that subscribes late still gets it, and runs it once', async () => {
+    const gateway = await startGateway({ commands: { retryMs: 200 } }, { keys: seededKeys(30) })
+    gateway.learnKey(alice.publicKey)
+    const pending = gateway.command({ target: alice.id, action: 'relay/set', args: { on: true }, timeoutMs: 5000 })
+    await new Promise((resolve) => setTimeout(resolve, 500)) // two sends went to nobody
+    const device = await startCommandDevice(mqttUrl(gateway), alice, [{ ...gateway.identity, actions: ['#'] }])
+    expect((await pending).status).toBe('ok')
+    expect(device.executor.counters.executed).toBe(1)
+    expect(gateway.commands.counters.sent).toBe(1)
+  })
+
   it('a command waiting for its result when the gateway stops fails with ERR_ABORTED at once', async () => {
     const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false, allowAnonymous: true })
     onTestFinished(async () => { await gateway.stop() })
