@@ -175,6 +175,7 @@ export function createBrokerGate (
   const access = new BrokerAccess(init, {
     fleet: ingest.fleet,
     ...(ingest.keys.closed ? { inRoster: (id: DeviceId) => ingest.keys.allowed(id) } : {}),
+    isCommander: (id: DeviceId) => ingest.commands?.isCommander(id) === true,
     refuse
   }, components)
   const guard = createPublishGuard(ingest, { access, ...(init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal }), ...(init.quotas === undefined ? {} : { quotas: init.quotas }) })

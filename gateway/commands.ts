@@ -145,6 +145,10 @@ export class GatewayCommands implements CommandTopics {
   /** Commands waiting for their result. */
   get pending (): number { return this.#pending.size }
 
+  isCommander (id: DeviceId): boolean {
+    return this.guard.commanders.get(id) !== undefined
+  }
+
   /** The ingest's hook for cmd/, result/, result/…/json and set/ (gateway/ingest.ts). */
   handle (kind: 'cmd' | 'result' | 'result-json' | 'set', deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome {
     if (kind === 'result-json') return this.#host.reject('json_forbidden', `only the gateway publishes ${info.topic ?? 'result JSON'}`, info)

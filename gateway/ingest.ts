@@ -93,6 +93,8 @@ export type Outcome =
 
 /** What the gateway does with the command topics (…/cmd/…, …/result/…, …/set/…): gateway/commands.ts. */
 export interface CommandTopics {
+  /** True when `id` is in the gateway's commanders file (it may read statuses to find its targets' keys: gateway/auth.ts). */
+  isCommander (id: DeviceId): boolean
   handle (kind: 'cmd' | 'result' | 'result-json' | 'set', deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome
 }
 
