@@ -36,9 +36,9 @@ export type GuardVerdict =
 
 export interface CommandGuardInit {
   /** Who may command what (shared/commanders.ts). Default: nobody but the gateway. */
-  commanders?: Commanders
+  commanders?: Commanders | undefined
   /** Clock tolerance for expiry, seconds. Default 2 (as the device's). */
-  skew?: number
+  skew?: number | undefined
 }
 
 export interface CommandGuardComponents {
@@ -72,24 +72,25 @@ export class CommandGuard {
     try {
       command = decodeCommand(payload)
     } catch (err) {
-      return { ok: false, reason: 'command_malformed', code: isMeshError(err) ? err.code : 'ERR_BAD_COMMAND', message: `a command on …/${target}/cmd/${action}: ${(err as Error).message}` }
+      return refuse('command_malformed', `a command on …/${target}/cmd/${action}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_COMMAND'))
     }
     const of = `command ${command.issuer}#${command.id}`
-    if (command.target !== target) return { ok: false, reason: 'command_wrong_target', message: `${of} is signed for ${command.target}, published on ${target}'s topic` }
-    if (command.action !== action) return { ok: false, reason: 'command_wrong_action', message: `${of} signs the action ${command.action}, published on …/cmd/${action}` }
+    if (command.target !== target) return refuse('command_wrong_target', `${of} is signed for ${command.target}, published on ${target}'s topic`)
+    if (command.action !== action) return refuse('command_wrong_action', `${of} signs the action ${command.action}, published on …/cmd/${action}`)
     const key = this.issuerKey(command.issuer)
-    if (key === undefined) return { ok: false, reason: 'command_unknown_issuer', message: `${of}: ${command.issuer} is not in the gateway's commanders file (--commanders)` }
+    if (key === undefined) return refuse('command_unknown_issuer', `${of}: ${command.issuer} is not in the gateway's commanders file (--commanders)`)
     if (command.issuer !== this.#c.self.id && !this.commanders.allowed(command.issuer, action)) {
-      return { ok: false, reason: 'command_not_allowed', message: `${of}: ${command.issuer} is not allowed ${action} (its patterns: ${(this.commanders.get(command.issuer)?.actions ?? []).join(', ')})` }
+      const patterns = (this.commanders.get(command.issuer)?.actions ?? []).join(', ')
+      return refuse('command_not_allowed', `${of}: ${command.issuer} is not allowed ${action} (its patterns: ${patterns})`)
     }
     const now = this.#c.clock.wall() / 1000
     if (command.expiresAt < now - this.#skew) {
-      return { ok: false, reason: 'command_expired', message: `${of} expired ${(now - command.expiresAt).toFixed(1)} s ago by the gateway's clock` }
+      return refuse('command_expired', `${of} expired ${(now - command.expiresAt).toFixed(1)} s ago by the gateway's clock`)
     }
     try {
       verifySigned(command, command.issuer, key, this.#c.ed25519)
     } catch (err) {
-      return { ok: false, reason: 'command_bad_signature', code: isMeshError(err) ? err.code : 'ERR_BAD_SIGNATURE', message: `${of}: ${(err as Error).message}` }
+      return refuse('command_bad_signature', `${of}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_SIGNATURE'))
     }
     return { ok: true, command }
   }
@@ -100,18 +101,26 @@ export class CommandGuard {
     try {
       result = decodeResult(payload)
     } catch (err) {
-      return { ok: false, reason: 'result_malformed', code: isMeshError(err) ? err.code : 'ERR_BAD_COMMAND', message: `a result on …/${target}/result/${issuer}: ${(err as Error).message}` }
+      return refuse('result_malformed', `a result on …/${target}/result/${issuer}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_COMMAND'))
     }
     const of = `result of ${result.issuer}#${result.id}`
-    if (result.target !== target) return { ok: false, reason: 'result_mismatch', message: `${of} is signed by ${result.target}, published on ${target}'s topic` }
-    if (result.issuer !== issuer) return { ok: false, reason: 'result_mismatch', message: `${of} answers ${result.issuer}, published for ${issuer}` }
+    if (result.target !== target) return refuse('result_mismatch', `${of} is signed by ${result.target}, published on ${target}'s topic`)
+    if (result.issuer !== issuer) return refuse('result_mismatch', `${of} answers ${result.issuer}, published for ${issuer}`)
     const key = this.#c.keyOf(target)
-    if (key === undefined || !keyMatchesId(key, target)) return { ok: false, reason: 'result_unknown_signer', message: `${of}: the gateway knows no key of ${target}` }
+    if (key === undefined || !keyMatchesId(key, target)) return refuse('result_unknown_signer', `${of}: the gateway knows no key of ${target}`)
     try {
       verifySigned(result, target, key, this.#c.ed25519)
     } catch (err) {
-      return { ok: false, reason: 'result_bad_signature', code: isMeshError(err) ? err.code : 'ERR_BAD_SIGNATURE', message: `${of} from ${target}: ${(err as Error).message}` }
+      return refuse('result_bad_signature', `${of} from ${target}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_SIGNATURE'))
     }
     return { ok: true, result }
   }
+}
+
+function refuse (reason: DropReason, message: string, code?: ErrorCode): GuardVerdict {
+  return code === undefined ? { ok: false, reason, message } : { ok: false, reason, message, code }
+}
+
+function codeOf (err: unknown, fallback: ErrorCode): ErrorCode {
+  return isMeshError(err) ? err.code : fallback
 }

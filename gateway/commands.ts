@@ -4,7 +4,7 @@ import {
 } from '../shared/index.js'
 import { TokenBucket } from '../mesh/index.js'
 import { CommandGuard } from './commands-guard.js'
-import type { CommandTopics, DropInfo, MessageSource, Outcome } from './ingest.js'
+import type { CommandTopicKind, CommandTopics, DropInfo, MessageSource, Outcome } from './ingest.js'
 import { DROP_REASONS, type DropReason } from './reasons.js'
 import type { ErrorCode } from '../shared/index.js'
 
@@ -32,9 +32,9 @@ import type { ErrorCode } from '../shared/index.js'
 
 export interface CommandsInit {
   /** Who may command what through this broker (shared/commanders.ts). Default: only the gateway's own key. */
-  commanders?: Commanders
+  commanders?: Commanders | undefined
   /** Clock tolerance for expiry at the guard, seconds. Default 2. */
-  skew?: number
+  skew?: number | undefined
   /** Default wait for a result, ms. Default 5000. */
   timeoutMs?: number
   /** The same command is published again this often while no result came, ms. Default 1000. */
@@ -53,7 +53,10 @@ export interface SetInit {
 }
 
 /** How the gateway's command reaches the target over the mesh: the signed bytes out, the target's signed result back. */
-export type MeshCommandHook = (command: { bytes: Uint8Array, target: DeviceId, action: string, id: number }, options: { signal: AbortSignal, timeoutMs: number }) => Promise<Uint8Array>
+export type MeshCommandHook = (
+  command: { bytes: Uint8Array, target: DeviceId, action: string, id: number },
+  options: { signal: AbortSignal, timeoutMs: number }
+) => Promise<Uint8Array>
 
 export interface CommandRequest {
   target: DeviceId
@@ -137,7 +140,7 @@ export class GatewayCommands implements CommandTopics {
     this.#init = init
     this.#host = host
     this.#setUsers = new Set(init.set?.users ?? [])
-    this.guard = new CommandGuard({ ...(init.commanders === undefined ? {} : { commanders: init.commanders }), ...(init.skew === undefined ? {} : { skew: init.skew }) }, {
+    this.guard = new CommandGuard({ commanders: init.commanders, skew: init.skew }, {
       self: { id: host.keys.id, publicKey: host.keys.publicKey }, keyOf: host.keyOf, clock: host.clock, ed25519: host.ed25519
     })
   }
@@ -150,7 +153,7 @@ export class GatewayCommands implements CommandTopics {
   }
 
   /** The ingest's hook for cmd/, result/, result/…/json and set/ (gateway/ingest.ts). */
-  handle (kind: 'cmd' | 'result' | 'result-json' | 'set', deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome {
+  handle (kind: CommandTopicKind, deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome {
     if (kind === 'result-json') return this.#host.reject('json_forbidden', `only the gateway publishes ${info.topic ?? 'result JSON'}`, info)
     if (kind === 'set') return this.#set(deviceId, deviceTopic, payload, info, source)
     const verdict = kind === 'cmd' ? this.guard.command(deviceId, deviceTopic, payload) : this.guard.result(deviceId, deviceTopic as DeviceId, payload)
@@ -190,13 +193,16 @@ export class GatewayCommands implements CommandTopics {
       const done = new AbortController() // the hook stops trying once this wait is over, whatever ended it
       let answer: Uint8Array
       try {
-        answer = await withTimeout(hook({ bytes, target, action, id }, { signal: AbortSignal.any([signal, done.signal]), timeoutMs }), timeoutMs, this.#host.clock, signal, `${action} to ${target} over the mesh`)
+        const asked = hook({ bytes, target, action, id }, { signal: AbortSignal.any([signal, done.signal]), timeoutMs })
+        answer = await withTimeout(asked, timeoutMs, this.#host.clock, signal, `${action} to ${target} over the mesh`)
       } finally {
         done.abort()
       }
       const verdict = this.guard.result(target, this.#host.keys.id, answer)
       if (!verdict.ok || !('result' in verdict) || verdict.result.id !== id) {
-        throw verdict.ok ? meshError('ERR_BAD_COMMAND', `the mesh answered another command than #${id}`) : meshError(verdict.code ?? DROP_REASONS[verdict.reason].code, verdict.message)
+        throw verdict.ok
+          ? meshError('ERR_BAD_COMMAND', `the mesh answered another command than #${id}`)
+          : meshError(verdict.code ?? DROP_REASONS[verdict.reason].code, verdict.message)
       }
       this.#verified(verdict.result)
       return verdict.result
@@ -244,7 +250,9 @@ export class GatewayCommands implements CommandTopics {
   #set (target: DeviceId, actuator: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome {
     const user = source.user
     if (user === undefined || !this.#setUsers.has(user)) {
-      const who = user === undefined ? `client ${JSON.stringify(String(source.from ?? '?').slice(0, 64))} (not an MQTT user)` : `the MQTT user ${JSON.stringify(user)}`
+      const who = user === undefined
+        ? `client ${JSON.stringify(String(source.from ?? '?').slice(0, 64))} (not an MQTT user)`
+        : `the MQTT user ${JSON.stringify(user)}`
       return this.#host.reject('set_forbidden', `${who} may not publish ${info.topic ?? 'set/'}: only users listed in --set-users may`, info)
     }
     const maxBytes = this.#init.set?.maxBytes ?? 512
@@ -308,7 +316,8 @@ async function withTimeout<T> (promise: Promise<T>, ms: number, clock: Clock, si
     return await Promise.race([
       promise,
       new Promise<never>((_resolve, reject) => {
-        timer = clock.setTimeout(() => { reject(meshError('ERR_TIMEOUT', `${what}: no signed result within ${ms} ms (it may still have executed; the device executes a command id at most once)`)) }, ms)
+        const late = `${what}: no signed result within ${ms} ms (it may still have executed; the device executes a command id at most once)`
+        timer = clock.setTimeout(() => { reject(meshError('ERR_TIMEOUT', late)) }, ms)
         onAbort = () => { reject(meshError('ERR_ABORTED', `${what}: aborted`, { cause: signal.reason })) }
         signal.addEventListener('abort', onAbort, { once: true })
       })

@@ -99,7 +99,8 @@ export class ExternalBrokerLink {
       })
     })
     // Statuses first: retained ones arrive on subscribe and teach the keys (held frames wait meanwhile).
-    await client.subscribeAsync([topicFilters.status(fleet), topicFilters.telemetry(fleet), ...(init.deviceTopics ?? []).map((t) => frameTopic(fleet, '+', t)), ...(init.filters ?? [])], { qos: 1 })
+    const deviceTopics = (init.deviceTopics ?? []).map((t) => frameTopic(fleet, '+', t))
+    await client.subscribeAsync([topicFilters.status(fleet), topicFilters.telemetry(fleet), ...deviceTopics, ...(init.filters ?? [])], { qos: 1 })
   }
 
   #onMessage (topic: string, payload: Buffer): void {

@@ -79,7 +79,10 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
 
 /** Dependencies: the one clock, Ed25519, and the mesh node's (gateway/bridge.ts). */
 export interface GatewayComponents extends IngestComponents, GatewayNodeComponents {
-  /** The mesh path of `command({ via: 'mesh' })`: the signed command out, the target's signed result back. Default: the gateway's mesh node (MeshNode.command). */
+  /**
+   * The mesh path of `command({ via: 'mesh' })`: the signed command out, the target's signed result
+   * back. Default: the gateway's mesh node (MeshNode.command).
+   */
   meshCommand?: MeshCommandHook
 }
 
@@ -178,7 +181,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.mode = 'external'
       const external = typeof init.broker === 'string' ? { url: init.broker } : init.broker
       // The results of the gateway's own commands come back on its subscription, through the same guard.
-      this.#external = new ExternalBrokerLink({ ...external, filters: [...(external.filters ?? []), topicFilters.results(this.fleet, this.#keys.id)] }, this.ingest)
+      const filters = [...(external.filters ?? []), topicFilters.results(this.fleet, this.#keys.id)]
+      this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest)
     }
     this.topology = new Topology(init.topology)
     if (init.mesh !== undefined && init.mesh !== false) {

@@ -35,12 +35,15 @@ export function commandsHandler (host: HttpCommandsHost): HttpHandler {
       return true
     }
     if (host.open()) {
-      send(res, 403, { error: 'this gateway serves HTTP without an access token beyond loopback (--http-token off): it takes no commands over HTTP. Use a token, or listen on 127.0.0.1', code: 'ERR_HTTP_TOKEN' })
+      const error = 'this gateway serves HTTP without an access token beyond loopback (--http-token off): it takes no commands over HTTP. ' +
+        'Use a token, or listen on 127.0.0.1'
+      send(res, 403, { error, code: 'ERR_HTTP_TOKEN' })
       return true
     }
     const id = match[1] ?? ''
     if (!isDeviceId(id)) return reply(res, 400, 'ERR_BAD_DEVICE_ID', `${JSON.stringify(String(id).slice(0, 40))} is not a device id (26 characters a-z, 2-7)`)
-    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) return reply(res, 415, 'ERR_BAD_INPUT', 'the body is JSON: send content-type: application/json')
+    const json = /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')
+    if (!json) return reply(res, 415, 'ERR_BAD_INPUT', 'the body is JSON: send content-type: application/json')
     const body = await readBody(req, MAX_COMMAND_BODY_BYTES)
     if (body === undefined) return reply(res, 413, 'ERR_BAD_INPUT', `the body is over ${MAX_COMMAND_BODY_BYTES} bytes`)
     let parsed: unknown
@@ -67,7 +70,7 @@ function readRequest (body: unknown): Omit<CommandRequest, 'target'> | string {
   if (extra.length > 0) return `unknown field ${JSON.stringify(extra[0])}: the body takes action, args, ttl, timeout, via`
   if (typeof action !== 'string') return 'action is text, e.g. "relay/set"'
   if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl))) return 'ttl is the lifetime of the command in seconds'
-  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0 && timeout <= 60))) return 'timeout is how long to wait for the result, seconds (at most 60)'
+  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0 && timeout <= 60))) return 'timeout is the wait in seconds (at most 60)'
   if (via !== undefined && via !== 'broker' && via !== 'mesh') return 'via is "broker" or "mesh"'
   return {
     action,

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events'
 import {
   DEFAULT_FLEET, Verifier, parseStatus, parseTopic, systemClock,
-  type Admission, type Clock, type Command, type CommandResult, type DeviceId, type DeviceStatus, type Ed25519, type ErrorCode, type LearnResult, type PublicKey, type SenmlPack,
-  type TelemetryFrame, type VerifierInit
+  type Admission, type Clock, type Command, type CommandResult, type DeviceId, type DeviceStatus, type Ed25519, type ErrorCode, type LearnResult,
+  type PublicKey, type SenmlPack, type TelemetryFrame, type VerifierInit
 } from '../shared/index.js'
 import { DROP_REASONS, newCounters, type DropReason, type GatewayCounters, type Path } from './reasons.js'
 
@@ -91,11 +91,13 @@ export type Outcome =
   | { verdict: 'result', result: CommandResult }
   | { verdict: 'set', target: DeviceId, action: string }
 
+export type CommandTopicKind = 'cmd' | 'result' | 'result-json' | 'set'
+
 /** What the gateway does with the command topics (…/cmd/…, …/result/…, …/set/…): gateway/commands.ts. */
 export interface CommandTopics {
   /** True when `id` is in the gateway's commanders file (it may read statuses to find its targets' keys: gateway/auth.ts). */
   isCommander (id: DeviceId): boolean
-  handle (kind: 'cmd' | 'result' | 'result-json' | 'set', deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome
+  handle (kind: CommandTopicKind, deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome
 }
 
 export interface IngestEvents {

@@ -91,10 +91,14 @@ export function createMetrics (gateway: MetricsSource): Registry {
     return [[{ direction: 'in' }, c?.framesIn ?? 0], [{ direction: 'out' }, c?.framesOut ?? 0]]
   })
   mirrored('iotmesh_gateway_mesh_duplicates_total', "Frames the gateway's mesh node had already seen", [], () => [[{}, gateway.mesh?.counters.duplicates ?? 0]])
-  mirrored('iotmesh_gateway_commands_total', 'Commands through the gateway, by kind: forwarded (a client command that passed the guard), result (a verified result), ' +
-    'set (a set/ request taken), sent (commands the gateway signed), timeout (those of them that got no result in time)', ['kind'], () => {
+  const commandsHelp = 'Commands through the gateway, by kind: forwarded (a client command that passed the guard), result (a verified result), ' +
+    'set (a set/ request taken), sent (commands the gateway signed), timeout (those of them that got no result in time)'
+  mirrored('iotmesh_gateway_commands_total', commandsHelp, ['kind'], () => {
     const c = gateway.commands?.counters
-    return [[{ kind: 'forwarded' }, c?.forwarded ?? 0], [{ kind: 'result' }, c?.results ?? 0], [{ kind: 'set' }, c?.sets ?? 0], [{ kind: 'sent' }, c?.sent ?? 0], [{ kind: 'timeout' }, c?.timeouts ?? 0]]
+    return [
+      [{ kind: 'forwarded' }, c?.forwarded ?? 0], [{ kind: 'result' }, c?.results ?? 0], [{ kind: 'set' }, c?.sets ?? 0],
+      [{ kind: 'sent' }, c?.sent ?? 0], [{ kind: 'timeout' }, c?.timeouts ?? 0]
+    ]
   })
   const state = gateway.state
   if (state !== undefined) {

@@ -44,7 +44,7 @@ export const DROP_REASONS = {
   result_bad_signature: { code: 'ERR_BAD_SIGNATURE', text: "the result's signature does not verify with its device's key" },
   set_forbidden: { code: 'ERR_NOT_AUTHORIZED', text: 'a publish on …/set/<actuator> from a client that is not an MQTT user allowed to set (--set-users)' },
   set_rate: { code: 'ERR_RATE_LIMITED', text: 'an MQTT user sent more set requests than its rate allows' },
-  bad_set: { code: 'ERR_BAD_ARGS', text: 'a set request is not JSON the gateway can turn into a command (too large, not JSON, a value the actuator does not take)' }
+  bad_set: { code: 'ERR_BAD_ARGS', text: 'a set request the gateway cannot turn into a command (too large, not JSON, a value it cannot map)' }
 } as const satisfies Record<string, { code: ErrorCode, text: string }>
 
 export type DropReason = keyof typeof DROP_REASONS

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, resolvePack, type Commanders, type KeyPair, type PublicKey } from '../../shared/index.js'
+import {
+  FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, resolvePack, type Commanders, type KeyPair, type PublicKey
+} from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
 import { createGateway, isPostgresUrl, type DropEvent, type Gateway, type GatewayInit, type HttpInit, type Reading } from '../../gateway/index.js'
@@ -81,7 +83,8 @@ export const gateway: Command = {
     write(io.stdout, banner(running, options))
     logRefusals(running, (line) => { write(io.stderr, line) })
     running.on('storeError', (err) => { write(io.stderr, `iotmesh gateway: warning: ${err.message}`) })
-    const rules = options.rules === undefined ? undefined : runRules(running, options.rules, { out: (line) => { write(io.stdout, line) }, err: (line) => { write(io.stderr, line) } })
+    const log = { out: (line: string) => { write(io.stdout, line) }, err: (line: string) => { write(io.stderr, line) } }
+    const rules = options.rules === undefined ? undefined : runRules(running, options.rules, log)
     // In closed mode the node's key store refuses its own key when the roster lacks it.
     if (options.roster !== undefined && running.mesh !== undefined && running.mesh.keyOf(running.mesh.id) === undefined) {
       write(io.stderr, `iotmesh gateway: warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
@@ -135,9 +138,13 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
   const commanders = values.commanders === undefined ? undefined : await readCommanders(values.commanders as string)
   const setUsers = typeof values['set-users'] === 'string' ? values['set-users'].split(',').map((u) => u.trim()).filter((u) => u !== '') : undefined
   if (setUsers !== undefined) {
-    if (broker !== undefined) throw meshError('ERR_BAD_ARGUMENT', '--set-users is for the embedded broker: with --broker the gateway does not see who publishes')
+    if (broker !== undefined) {
+      throw meshError('ERR_BAD_ARGUMENT', '--set-users is for the embedded broker: with --broker the gateway does not see who publishes')
+    }
     const unknown = setUsers.find((u) => credentials?.[u] === undefined)
-    if (setUsers.length === 0 || unknown !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--set-users names MQTT users of --users; ${JSON.stringify(unknown ?? '')} is not one`)
+    if (setUsers.length === 0 || unknown !== undefined) {
+      throw meshError('ERR_BAD_ARGUMENT', `--set-users names MQTT users of --users; ${JSON.stringify(unknown ?? '')} is not one`)
+    }
   }
   const rules = values.rules === undefined ? undefined : await readRules(values.rules as string)
   const store = readStore(values, env, fleet)
@@ -158,7 +165,9 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } }),
     commands: { ...(commanders === undefined ? {} : { commanders }), ...(setUsers === undefined ? {} : { set: { users: setUsers } }) }
   }
-  return { init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules }) }
+  return {
+    init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules })
+  }
 }
 
 /** Where the state goes: --database URL, --data-dir DIR (or its default), or nowhere with --memory. */
@@ -211,7 +220,8 @@ async function readCommanders (path: string): Promise<Commanders> {
   try {
     return parseCommanders(JSON.parse(await readFile(path, 'utf8')), path)
   } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `--commanders: ${isMeshError(err) ? err.message : `cannot read ${path} as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`}`, { cause: err })
+    const why = isMeshError(err) ? err.message : `cannot read ${path} as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+    throw meshError('ERR_BAD_ARGUMENT', `--commanders: ${why}`, { cause: err })
   }
 }
 
@@ -236,7 +246,9 @@ async function readRules (path: string): Promise<{ set: RuleSet, file: string }>
  * each firing sent as commands signed with the gateway key through the broker. One line per
  * command on stdout (its result), or on stderr (a timeout or an error).
  */
-function runRules (running: Gateway, rules: { set: RuleSet, file: string }, log: { out: (line: string) => void, err: (line: string) => void }): { stop: () => void } {
+interface RulesLog { out: (line: string) => void, err: (line: string) => void }
+
+function runRules (running: Gateway, rules: { set: RuleSet, file: string }, log: RulesLog): { stop: () => void } {
   const engine = new RuleEngine(rules.set)
   const name = (id: string): string => rules.set.names.get(id) ?? id
   const onReading = (reading: Reading): void => {
@@ -250,10 +262,11 @@ function runRules (running: Gateway, rules: { set: RuleSet, file: string }, log:
   engine.on('fire', (firing) => {
     for (const action of firing.actions) {
       const started = Date.now()
-      running.command({ target: action.device, action: action.action, ttl: action.ttl, ...(action.args === undefined ? {} : { args: action.args }) }).then((result) => {
-        log.out(`iotmesh gateway: rule ${JSON.stringify(firing.rule)}: ${action.action} on ${name(action.device)} → ${result.status} (${Date.now() - started} ms)`)
+      const what = `iotmesh gateway: rule ${JSON.stringify(firing.rule)}: ${action.action} on ${name(action.device)}`
+      running.command({ target: action.device, action: action.action, ttl: action.ttl, args: action.args }).then((result) => {
+        log.out(`${what} → ${result.status} (${Date.now() - started} ms)`)
       }, (err: unknown) => {
-        log.err(`iotmesh gateway: rule ${JSON.stringify(firing.rule)}: ${action.action} on ${name(action.device)} failed (${isMeshError(err) ? err.code : 'error'}): ${(err as Error).message}`)
+        log.err(`${what} failed (${isMeshError(err) ? err.code : 'error'}): ${(err as Error).message}`)
       })
     }
   })
@@ -349,8 +362,12 @@ function banner (running: Gateway, options: Options): string {
   lines.push(`commands   signed as ${running.identity.id}${options.keys === undefined ? ' (a new key: pass --key so that devices can allow it)' : ''}; ` +
     `forwarded on the broker from ${commanders > 0 ? `${commanders} commanders (--commanders) and ` : ''}the gateway only`)
   const setUsers = options.init.commands?.set?.users ?? []
-  if (setUsers.length > 0) lines.push(`set        ${setUsers.join(', ')} may publish iotmesh/${running.fleet}/<id>/set/<actuator> (plain JSON, signed by the gateway)`)
-  if (options.rules !== undefined) lines.push(`rules      ${options.rules.set.rules.length} rules from ${options.rules.file}, run at the gateway, commands through the broker`)
+  if (setUsers.length > 0) {
+    lines.push(`set        ${setUsers.join(', ')} may publish iotmesh/${running.fleet}/<id>/set/<actuator> (plain JSON, signed by the gateway)`)
+  }
+  if (options.rules !== undefined) {
+    lines.push(`rules      ${options.rules.set.rules.length} rules from ${options.rules.file}, run at the gateway, commands through the broker`)
+  }
   const state = running.state
   lines.push(state === undefined
     ? 'state      memory only (--memory): a restart forgets accepted readings'
