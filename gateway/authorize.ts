@@ -28,7 +28,8 @@ import type { DropReason } from './reasons.js'
  * - `…/json` and `…/result/<issuer>/json`: only the gateway publishes there.
  * - `…/cmd/<action>`, `…/result/<issuer>`: only verified commands of allowed issuers and verified
  *   results signed by their device are forwarded (gateway/commands-guard.ts); `…/set/<actuator>`:
- *   only from MQTT users allowed to set, within their rate (gateway/commands.ts).
+ *   only from MQTT users allowed to set, within their rate (gateway/commands.ts). None of them retained
+ *   (`command_retained`).
  * - Anything outside `iotmesh/`: not the gateway's business (open), except `$SYS/` (Aedes's rule).
  *
  * A refused publish is counted by reason and, by default, acknowledged and discarded: MQTT
@@ -40,10 +41,13 @@ import type { DropReason } from './reasons.js'
 
 export type RefusalPolicy = 'drop' | 'disconnect'
 
+const COMMAND_KINDS: ReadonlySet<string> = new Set(['cmd', 'result', 'result-json', 'set'])
+
 /** Reasons that mean the client broke a rule (rather than sent a damaged or stale frame). */
 export const AUTHORIZATION_REASONS: ReadonlySet<DropReason> = new Set<DropReason>([
   'topic_mismatch', 'json_forbidden', 'status_not_claimed', 'status_key_mismatch', 'unknown_fleet', 'not_in_roster', 'message_too_large', 'retained_quota',
-  'command_wrong_target', 'command_wrong_action', 'command_unknown_issuer', 'command_not_allowed', 'result_mismatch', 'set_forbidden', 'set_rate'
+  'command_wrong_target', 'command_wrong_action', 'command_unknown_issuer', 'command_not_allowed', 'result_mismatch',
+  'command_retained', 'set_forbidden', 'set_rate'
 ])
 
 export interface PublishGuard {
@@ -111,6 +115,11 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
       }
     }
     const parsed = parseTopic(topic)
+    if (parsed.ok && packet.retain && COMMAND_KINDS.has(parsed.kind) && parsed.fleet === ingest.fleet) {
+      // Retained, a command would reach the device again on every resubscribe (a device without a journal on disk, restarted, would run it again).
+      const message = `client ${show(from)} published ${show(topic)} retained: commands, results and set requests are never retained`
+      return settle(ingest.reject('command_retained', message, { topic, ...source }))
+    }
     if (parsed.ok && parsed.kind === 'status' && parsed.fleet === ingest.fleet) {
       const claimed = principal?.kind === 'device' ? principal.id : client === null ? undefined : claims.get(client)
       const info = { topic, deviceId: parsed.deviceId, ...source }

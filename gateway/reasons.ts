@@ -42,6 +42,7 @@ export const DROP_REASONS = {
   result_mismatch: { code: 'ERR_TOPIC_MISMATCH', text: 'the result is signed by another device than the one in its topic, or answers another issuer' },
   result_unknown_signer: { code: 'ERR_UNKNOWN_SIGNER', text: 'the gateway knows no key of the device that signed the result' },
   result_bad_signature: { code: 'ERR_BAD_SIGNATURE', text: "the result's signature does not verify with its device's key" },
+  command_retained: { code: 'ERR_NOT_AUTHORIZED', text: 'a command, result or set request published retained: the broker would hand it to each new subscriber' },
   set_forbidden: { code: 'ERR_NOT_AUTHORIZED', text: 'a publish on …/set/<actuator> from a client that is not an MQTT user allowed to set (--set-users)' },
   set_rate: { code: 'ERR_RATE_LIMITED', text: 'an MQTT user sent more set requests than its rate allows' },
   bad_set: { code: 'ERR_BAD_ARGS', text: 'a set request the gateway cannot turn into a command (too large, not JSON, a value it cannot map)' }

@@ -130,6 +130,21 @@ describeNet('the publish guard of the command topics (embedded broker)', () => {
     expect(raw.map((m) => m.payload.toString('hex'))).toEqual([forOwner.toString('hex')])
   })
 
+  it('never retains a command, a result or a set request: a later subscriber (a device reconnecting) would get it again', async () => {
+    const { gateway, url } = await setup()
+    const publisher = await connectClient(url)
+    const topic = cmdTopic('default', alice.id, 'relay/set')
+    const drop = nextEvent<DropEvent>(gateway, 'drop', (d) => d.topic === topic)
+    await publisher.client.publishAsync(topic, command(owner, alice), { qos: 1, retain: true })
+    expect(await drop).toMatchObject({ reason: 'command_retained', code: 'ERR_NOT_AUTHORIZED' })
+    const result = resultTopic('default', alice.id, owner.id)
+    const resultDrop = nextEvent<DropEvent>(gateway, 'drop', (d) => d.topic === result)
+    await publisher.client.publishAsync(result, Buffer.from(encodeResult({ keys: alice, issuer: owner.id, id: 1, status: 'ok' })), { qos: 1, retain: true })
+    expect(await resultDrop).toMatchObject({ reason: 'command_retained' })
+    const device = await startCommandDevice(url, alice, [{ ...owner, actions: ['relay/#'] }])
+    await expect(device.nextOutcome(500)).rejects.toThrow(/no command reached/)
+  })
+
   it('with "disconnect", a client that publishes a command of an issuer not allowed loses its connection', async () => {
     const gateway = await startGateway({ onRefusal: 'disconnect' }, { keys: seededKeys(30) })
     const publisher = await connectClient(mqttUrl(gateway))
