@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
   LINKS_TOPIC, Lifecycle, frameTopic, generateKeyPair, meshError, jsonTopic, systemClock, topicFilters,
-  type Clock, type CommandResult, type DeviceId, type KeyPair, type LearnResult, type PublicKey
+  type Clock, type CommandResult, type Commanders, type DeviceId, type KeyPair, type LearnResult, type PublicKey
 } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createBrokerGate, type RefusalPolicy } from './authorize.js'
@@ -71,10 +71,12 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
   /** Retention and write-behind of the store. */
   state?: StateInit
   /**
-   * Commands (gateway/commands.ts): who may command what through the embedded broker (the
-   * commanders file), set/ requests of MQTT users, the default result timeout.
+   * Who may command what through the embedded broker (shared/commanders.ts, `--commanders FILE`):
+   * a command of anyone else on …/cmd/<action> is not forwarded. Default: only the gateway's own key.
    */
-  commands?: CommandsInit
+  commanders?: Commanders | undefined
+  /** Commands (gateway/commands.ts): set/ requests of MQTT users, the result timeout, resends. */
+  commands?: Omit<CommandsInit, 'commanders'>
 }
 
 /** Dependencies: the one clock, Ed25519, and the mesh node's (gateway/bridge.ts). */
@@ -149,7 +151,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.#keys = components.keys ?? generateKeyPair()
     this.ingest = new Ingest(this.#init, components)
     this.fleet = this.ingest.fleet
-    this.commands = new GatewayCommands(init.commands ?? {}, {
+    this.commands = new GatewayCommands({ ...init.commands, commanders: init.commanders }, {
       fleet: this.fleet,
       keys: this.#keys,
       clock: this.#clock,

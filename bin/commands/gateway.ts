@@ -163,7 +163,8 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     ...(credentials === undefined ? {} : { credentials }),
     ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } }),
     ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } }),
-    commands: { ...(commanders === undefined ? {} : { commanders }), ...(setUsers === undefined ? {} : { set: { users: setUsers } }) }
+    commanders,
+    ...(setUsers === undefined ? {} : { commands: { set: { users: setUsers } } })
   }
   return {
     init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules })
@@ -358,7 +359,7 @@ function banner (running: Gateway, options: Options): string {
     ? 'mesh       off (--no-mesh)'
     : `mesh       ${running.mesh.name}, id ${running.mesh.id}, links on port ${ports.mesh ?? '?'}${options.keys === undefined ? ' (a new identity: pass --key for a stable one)' : ''}`)
   if (options.roster !== undefined) lines.push(`roster     closed mode, ${options.roster.length} keys`)
-  const commanders = options.init.commands?.commanders?.size ?? 0
+  const commanders = options.init.commanders?.size ?? 0
   lines.push(`commands   signed as ${running.identity.id}${options.keys === undefined ? ' (a new key: pass --key so that devices can allow it)' : ''}; ` +
     `forwarded on the broker from ${commanders > 0 ? `${commanders} commanders (--commanders) and ` : ''}the gateway only`)
   const setUsers = options.init.commands?.set?.users ?? []

@@ -49,7 +49,7 @@ describeNet('iotmesh cmd --via broker through the gateway', () => {
     await saveKeyFile(join(dir, 'stranger.key'), stranger)
     const gateway = await startGateway({
       allowAnonymous: false, credentials: { grafana: 'grafana-secret-1' },
-      commands: { commanders: new Commanders([{ id: owner.id, publicKey: owner.publicKey, name: 'owner', actions: ['relay/#'] }]) }
+      commanders: new Commanders([{ id: owner.id, publicKey: owner.publicKey, name: 'owner', actions: ['relay/#'] }])
     })
     const url = mqttUrl(gateway)
     const device = await startCommandDevice(url, alice, [{ ...owner, actions: ['relay/#'] }, { ...stranger, actions: ['relay/#'] }], {

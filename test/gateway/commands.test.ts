@@ -41,7 +41,7 @@ async function setup (): Promise<{ gateway: Gateway, url: string }> {
     { id: owner.id, publicKey: owner.publicKey, name: 'owner', actions: ['relay/#'] },
     { id: guest.id, publicKey: guest.publicKey, name: 'guest', actions: ['state/get'] }
   ])
-  const gateway = await startGateway({ commands: { commanders } }, { keys: seededKeys(30) })
+  const gateway = await startGateway({ commanders }, { keys: seededKeys(30) })
   // The devices' keys are known to the gateway (as from their retained statuses).
   gateway.learnKey(alice.publicKey)
   gateway.learnKey(bob.publicKey)
@@ -157,7 +157,7 @@ describeNet('the publish guard of the command topics (embedded broker)', () => {
 
 describeNet('a device commands another through the secure broker (both sign in with their keys)', () => {
   it('the issuer may read the results of its own commands, not those of another issuer; the command goes through, the result comes back', async () => {
-    const gateway = await startGateway({ allowAnonymous: false, credentials: { grafana: 'grafana-secret-1' }, commands: { commanders: new Commanders([{ id: owner.id, publicKey: owner.publicKey, name: 'hall', actions: ['relay/set'] }]) } })
+    const gateway = await startGateway({ allowAnonymous: false, credentials: { grafana: 'grafana-secret-1' }, commanders: new Commanders([{ id: owner.id, publicKey: owner.publicKey, name: 'hall', actions: ['relay/set'] }]) })
     const url = mqttUrl(gateway)
     const signIn = (keys: KeyPair, clientId: string): { clientId: string, username: string, password: string } => ({ clientId, username: keys.id, password: deviceToken(keys, clientId) })
     const target = await startCommandDevice(url, alice, [{ ...owner, actions: ['relay/set'] }], { mqtt: signIn(alice, 'alice-1') })
