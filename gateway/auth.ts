@@ -24,7 +24,9 @@ import type { DropReason } from './reasons.js'
  *
  * Reading (SUBSCRIBE, MQTT 3.1.1 §3.8.4: a refused filter gets return code 0x80 in the SUBACK):
  * users and (opted-in) anonymous clients read everything; a device reads its own subtree
- * iotmesh/<fleet>/<id>/#, and the whole fleet only in closed mode (the roster is the list of
+ * iotmesh/<fleet>/<id>/#, the results of its own commands (iotmesh/<fleet>/+/result/<id>, or one
+ * target's, and their /json), the statuses (iotmesh/<fleet>/+/status: its targets' keys) when it is
+ * in the gateway's commanders file, and the whole fleet only in closed mode (the roster is the list of
  * devices the operator authorized). In open mode anyone can make a key, so a key alone earns no
  * right to read others' telemetry.
  *
@@ -66,6 +68,8 @@ export interface AccessHost {
   fleet: string
   /** Closed mode: is this device in the roster? undefined in open mode. */
   inRoster?: (id: DeviceId) => boolean
+  /** Is this device in the gateway's commanders file? (it may read statuses: its targets' keys) */
+  isCommander?: (id: DeviceId) => boolean
   /** Counts and reports a refusal (the gateway's counters, drop events and logs). */
   refuse: (reason: DropReason, message: string, info: { deviceId?: DeviceId, from?: string, topic?: string }, code?: ErrorCode) => void
 }
@@ -262,10 +266,25 @@ export class BrokerAccess {
     const fleet = this.#host.fleet
     const own = `iotmesh/${fleet}/${principal.id}/`
     const closed = this.#host.inRoster !== undefined
-    if (sub.topic.startsWith(own) || (closed && sub.topic.startsWith(`iotmesh/${fleet}/`))) return sub
+    if (sub.topic.startsWith(own) || (closed && sub.topic.startsWith(`iotmesh/${fleet}/`)) || isOwnResults(sub.topic, fleet, principal.id)) return sub
+    if (isStatusFilter(sub.topic, fleet) && this.#host.isCommander?.(principal.id) === true) return sub
     this.#host.refuse('subscribe_forbidden', `device ${principal.id} (client ${show(client.id)}) may not read ${sub.topic}: a device reads ${own}#${closed ? ` and iotmesh/${fleet}/#` : ' (the fleet only in closed mode, with a roster)'}`, { deviceId: principal.id, from: client.id, topic: sub.topic }, 'ERR_NOT_AUTHORIZED')
     return null
   }
+}
+
+/** iotmesh/<fleet>/<target or +>/result/<id>[/json]: the answers to the commands `id` issued, which only it may read. */
+function isOwnResults (filter: string, fleet: string, id: DeviceId): boolean {
+  const levels = filter.split('/')
+  const [root, f, target, kind, issuer, json] = levels
+  return root === 'iotmesh' && f === fleet && (target === '+' || isDeviceId(target)) && kind === 'result' && issuer === id &&
+    (levels.length === 5 || (levels.length === 6 && json === 'json'))
+}
+
+/** iotmesh/<fleet>/<id or +>/status: where a commander finds its targets' keys (and names). */
+function isStatusFilter (filter: string, fleet: string): boolean {
+  const [root, f, id, status, ...rest] = filter.split('/')
+  return root === 'iotmesh' && f === fleet && (id === '+' || isDeviceId(id)) && status === 'status' && rest.length === 0
 }
 
 /** A client-chosen string as a log line may hold it: quoted (no line breaks) and at most 64 characters. */

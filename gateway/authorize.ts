@@ -25,7 +25,11 @@ import type { DropReason } from './reasons.js'
  *   retained message over the retained quota (count and total bytes of what this broker
  *   retains) is refused (`retained_quota`); clearing a retained message (empty payload) is always
  *   accepted.
- * - `…/json`: only the gateway publishes there.
+ * - `…/json` and `…/result/<issuer>/json`: only the gateway publishes there.
+ * - `…/cmd/<action>`, `…/result/<issuer>`: only verified commands of allowed issuers and verified
+ *   results signed by their device are forwarded (gateway/commands-guard.ts); `…/set/<actuator>`:
+ *   only from MQTT users allowed to set, within their rate (gateway/commands.ts). None of them retained
+ *   (`command_retained`).
  * - Anything outside `iotmesh/`: not the gateway's business (open), except `$SYS/` (Aedes's rule).
  *
  * A refused publish is counted by reason and, by default, acknowledged and discarded: MQTT
@@ -37,9 +41,13 @@ import type { DropReason } from './reasons.js'
 
 export type RefusalPolicy = 'drop' | 'disconnect'
 
+const COMMAND_KINDS: ReadonlySet<string> = new Set(['cmd', 'result', 'result-json', 'set'])
+
 /** Reasons that mean the client broke a rule (rather than sent a damaged or stale frame). */
 export const AUTHORIZATION_REASONS: ReadonlySet<DropReason> = new Set<DropReason>([
-  'topic_mismatch', 'json_forbidden', 'status_not_claimed', 'status_key_mismatch', 'unknown_fleet', 'not_in_roster', 'message_too_large', 'retained_quota'
+  'topic_mismatch', 'json_forbidden', 'status_not_claimed', 'status_key_mismatch', 'unknown_fleet', 'not_in_roster', 'message_too_large', 'retained_quota',
+  'command_wrong_target', 'command_wrong_action', 'command_unknown_issuer', 'command_not_allowed', 'result_mismatch',
+  'command_retained', 'set_forbidden', 'set_rate'
 ])
 
 export interface PublishGuard {
@@ -79,7 +87,8 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
     if (topic.startsWith('$SYS/')) return callback(new Error('$SYS/ topics are reserved for the broker'))
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     const from = client?.id
-    const source = { path: 'broker' as const, ...(from === undefined ? {} : { from }) }
+    const principal = access?.principalOf(client)
+    const source = { path: 'broker' as const, ...(from === undefined ? {} : { from }), ...(principal?.kind === 'user' ? { user: principal.name } : {}) }
     const settle = (outcome: Outcome): void => {
       if (outcome.verdict === 'held') {
         outcome.settled.then(settle, () => { settle(ingest.reject('unknown_signer', 'the held frame could not be settled', { topic })) })
@@ -106,8 +115,12 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
       }
     }
     const parsed = parseTopic(topic)
+    if (parsed.ok && packet.retain && COMMAND_KINDS.has(parsed.kind) && parsed.fleet === ingest.fleet) {
+      // Retained, a command would reach the device again on every resubscribe (a device without a journal on disk, restarted, would run it again).
+      const message = `client ${show(from)} published ${show(topic)} retained: commands, results and set requests are never retained`
+      return settle(ingest.reject('command_retained', message, { topic, ...source }))
+    }
     if (parsed.ok && parsed.kind === 'status' && parsed.fleet === ingest.fleet) {
-      const principal = access?.principalOf(client)
       const claimed = principal?.kind === 'device' ? principal.id : client === null ? undefined : claims.get(client)
       const info = { topic, deviceId: parsed.deviceId, ...source }
       if (claimed !== undefined && claimed !== parsed.deviceId) {
@@ -171,6 +184,7 @@ export function createBrokerGate (
   const access = new BrokerAccess(init, {
     fleet: ingest.fleet,
     ...(ingest.keys.closed ? { inRoster: (id: DeviceId) => ingest.keys.allowed(id) } : {}),
+    isCommander: (id: DeviceId) => ingest.commands?.isCommander(id) === true,
     refuse
   }, components)
   const guard = createPublishGuard(ingest, { access, ...(init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal }), ...(init.quotas === undefined ? {} : { quotas: init.quotas }) })

@@ -29,6 +29,8 @@ export interface ExternalInit {
   protocolVersion?: 4 | 5
   /** Extra device topics to subscribe to besides telemetry (e.g. "events/#"). */
   deviceTopics?: string[]
+  /** Extra topic filters to subscribe to (the gateway adds the results of its own commands). */
+  filters?: string[]
   /** How long `start()` waits for the first CONNACK (ms). Default 10,000. */
   startTimeoutMs?: number
   /** Anything else for mqtt.js (TLS files, keepalive, reconnectPeriod). */
@@ -97,7 +99,8 @@ export class ExternalBrokerLink {
       })
     })
     // Statuses first: retained ones arrive on subscribe and teach the keys (held frames wait meanwhile).
-    await client.subscribeAsync([topicFilters.status(fleet), topicFilters.telemetry(fleet), ...(init.deviceTopics ?? []).map((t) => frameTopic(fleet, '+', t))], { qos: 1 })
+    const deviceTopics = (init.deviceTopics ?? []).map((t) => frameTopic(fleet, '+', t))
+    await client.subscribeAsync([topicFilters.status(fleet), topicFilters.telemetry(fleet), ...deviceTopics, ...(init.filters ?? [])], { qos: 1 })
   }
 
   #onMessage (topic: string, payload: Buffer): void {
@@ -106,15 +109,15 @@ export class ExternalBrokerLink {
     if (outcome.verdict === 'held') outcome.settled.catch(() => {})
   }
 
-  /** Publishes what the gateway verified (…/json). QoS 0: a live view, not a queue. */
-  publish (topic: string, payload: string | Buffer, options: { retain?: boolean } = {}): void {
+  /** Publishes what the gateway verified (…/json; QoS 0: a live view, not a queue) and its commands (QoS 1). */
+  publish (topic: string, payload: string | Buffer, options: { retain?: boolean, qos?: 0 | 1 } = {}): void {
     if (this.#client === undefined) return
     if (typeof payload !== 'string') {
       // A bridged mesh frame comes back to us (MQTT 3.1.1 has no "no local"): remember it, bounded.
       this.#echoes.add(echoKey(topic, payload))
       if (this.#echoes.size > MAX_ECHOES) this.#echoes.delete(this.#echoes.values().next().value as string)
     }
-    this.#client.publish(topic, payload, { qos: 0, retain: options.retain ?? false })
+    this.#client.publish(topic, payload, { qos: options.qos ?? 0, retain: options.retain ?? false })
   }
 
   async stop (): Promise<void> {

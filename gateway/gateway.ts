@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events'
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
-  LINKS_TOPIC, Lifecycle, frameTopic, meshError, jsonTopic, systemClock, topicFilters, type Clock, type DeviceId, type LearnResult, type PublicKey
+  LINKS_TOPIC, Lifecycle, frameTopic, generateKeyPair, meshError, jsonTopic, systemClock, topicFilters,
+  type Clock, type CommandResult, type Commanders, type DeviceId, type KeyPair, type LearnResult, type PublicKey
 } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createBrokerGate, type RefusalPolicy } from './authorize.js'
 import { MeshBridge, createGatewayNode, type BridgeInit, type GatewayNodeComponents } from './bridge.js'
 import { EmbeddedBroker, type BrokerInit } from './broker.js'
+import { GatewayCommands, type CommandRequest, type CommandsInit, type MeshCommandHook } from './commands.js'
 import { dashboardHandler } from './dashboard.js'
 import { DeviceRegistry, type DeviceRegistryInit } from './devices.js'
 import { ExternalBrokerLink, type ExternalInit } from './external.js'
@@ -19,6 +21,7 @@ import type { Registry } from 'prom-client'
 import type { GatewayCounters } from './reasons.js'
 import { Topology, type TopologyInit, type TopologySnapshot } from './topology.js'
 import { historyHandler } from './http-history.js'
+import { commandsHandler } from './http-commands.js'
 import { GatewayState, createStore, type GatewayStore, type StateInit } from './store/index.js'
 
 /**
@@ -67,10 +70,23 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
   store?: string | GatewayStore
   /** Retention and write-behind of the store. */
   state?: StateInit
+  /**
+   * Who may command what through the embedded broker (shared/commanders.ts, `--commanders FILE`):
+   * a command of anyone else on …/cmd/<action> is not forwarded. Default: only the gateway's own key.
+   */
+  commanders?: Commanders | undefined
+  /** Commands (gateway/commands.ts): set/ requests of MQTT users, the result timeout, resends. */
+  commands?: Omit<CommandsInit, 'commanders'>
 }
 
 /** Dependencies: the one clock, Ed25519, and the mesh node's (gateway/bridge.ts). */
-export interface GatewayComponents extends IngestComponents, GatewayNodeComponents {}
+export interface GatewayComponents extends IngestComponents, GatewayNodeComponents {
+  /**
+   * The mesh path of `command({ via: 'mesh' })`: the signed command out, the target's signed result
+   * back. Default: the gateway's mesh node (MeshNode.command).
+   */
+  meshCommand?: MeshCommandHook
+}
 
 export interface GatewayEvents {
   reading: [Reading]
@@ -80,6 +96,8 @@ export interface GatewayEvents {
   held: [{ deviceId: DeviceId, seq: number, topic: string }]
   /** A write to the store failed (ERR_STORE); the gateway goes on. */
   storeError: [Error]
+  /** A verified command result (any issuer's), as mirrored on …/result/<issuer>/json. */
+  result: [CommandResult]
 }
 
 export interface GatewayPorts {
@@ -112,6 +130,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly live: LiveFeed | undefined
   /** The durable state, with `store`. */
   readonly state: GatewayState | undefined
+  /** Commands: the publish guard of the command topics, `command()`, set/ requests (gateway/commands.ts). */
+  readonly commands: GatewayCommands
+  readonly #keys: KeyPair
   readonly #init: GatewayInit
   readonly #clock: Clock
   readonly #broker: EmbeddedBroker | undefined
@@ -126,8 +147,26 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const roster = init.roster === undefined ? undefined : [...init.roster]
     this.#init = roster === undefined ? init : { ...init, roster }
     this.#clock = components.clock ?? systemClock
+    // One identity for the mesh node and the commands the gateway signs.
+    this.#keys = components.keys ?? generateKeyPair()
     this.ingest = new Ingest(this.#init, components)
     this.fleet = this.ingest.fleet
+    this.commands = new GatewayCommands({ ...init.commands, commanders: init.commanders }, {
+      fleet: this.fleet,
+      keys: this.#keys,
+      clock: this.#clock,
+      ed25519: components.ed25519,
+      keyOf: (id) => this.ingest.keys.get(id),
+      reject: (reason, message, info, code) => this.ingest.reject(reason, message, info, code),
+      publish: (topic, payload, options) => { this.publish(topic, payload, options) },
+      onResult: (result) => { this.emit('result', result) },
+      // The mesh path: the gateway's mesh node routes the command to its target and verifies the answer (MeshNode.command).
+      meshCommand: components.meshCommand ?? (async (command, options) => {
+        if (this.mesh === undefined) throw meshError('ERR_BAD_ARGUMENT', 'this gateway is no mesh member (--no-mesh): send commands via the broker')
+        return (await this.mesh.command(command.bytes, { timeoutMs: options.timeoutMs, signal: options.signal })).bytes
+      })
+    })
+    this.ingest.commands = this.commands
     const now = (): number => this.#clock.wall()
     this.devices = new DeviceRegistry(init.registry, { now })
     const store = typeof init.store === 'string' ? createStore(init.store, this.fleet) : init.store
@@ -142,11 +181,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.#broker = new EmbeddedBroker(init, { ...gate.hooks, setup: async (aedes) => { await this.#setupBroker(aedes) } })
     } else {
       this.mode = 'external'
-      this.#external = new ExternalBrokerLink(typeof init.broker === 'string' ? { url: init.broker } : init.broker, this.ingest)
+      const external = typeof init.broker === 'string' ? { url: init.broker } : init.broker
+      // The results of the gateway's own commands come back on its subscription, through the same guard.
+      const filters = [...(external.filters ?? []), topicFilters.results(this.fleet, this.#keys.id)]
+      this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest)
     }
     this.topology = new Topology(init.topology)
     if (init.mesh !== undefined && init.mesh !== false) {
-      this.mesh = createGatewayNode(init.mesh, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, components)
+      this.mesh = createGatewayNode(init.mesh, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, { ...components, keys: this.#keys })
       this.bridge = new MeshBridge(init, {
         node: this.mesh,
         clock: this.#clock,
@@ -177,6 +219,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
       })
     if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now }))
+    this.http?.use(commandsHandler({ command: async (request) => await this.command(request), open: () => this.http?.open ?? true }))
     this.ingest.on('reading', (reading) => {
       // First stored, then published: SQLite commits before record() returns; PostgreSQL's commit is awaited.
       const committed = this.state?.record(reading)
@@ -204,6 +247,22 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   get counters (): GatewayCounters { return this.ingest.counters }
+
+  /** The gateway's own identity: it signs `command()` and set/ requests with it (devices allow it in their --commanders file). */
+  get identity (): { id: DeviceId, publicKey: PublicKey } {
+    return { id: this.#keys.id, publicKey: this.#keys.publicKey }
+  }
+
+  /**
+   * Signs a command with the gateway's key, sends it (the broker, QoS 1; or `via: 'mesh'` with the
+   * meshCommand hook) and resolves with the target's verified result, whatever its status ("ok" or
+   * the device's refusal code). Rejects with ERR_TIMEOUT when none came in time, ERR_ABORTED when
+   * the gateway stops, ERR_BAD_COMMAND for an action or arguments no device would take.
+   */
+  async command (request: CommandRequest): Promise<CommandResult> {
+    if (!this.#lifecycle.live) throw meshError('ERR_ABORTED', 'the gateway is not running')
+    return await this.commands.command(request)
+  }
 
   get ports (): GatewayPorts {
     const http = this.http?.port
@@ -288,6 +347,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         await this.state.start()
       }
       defer('registry', () => { this.devices.markAllOffline() })
+      defer('commands', () => { this.commands.stop() })
       defer('held frames', () => { this.ingest.clear() })
       if (this.#broker !== undefined) {
         defer('broker', async () => {

@@ -22,6 +22,7 @@ import type { TopologySnapshot } from './topology.js'
  *   GET /api/topology                          { gateway, nodes, edges } (gateway/topology.ts)
  *   GET /api/peers                             { peers: MeshPeer[] }: the gateway's mesh node's peers and its score of each (404 without a mesh)
  *   GET /api/events                            live updates, text/event-stream (gateway/live.ts)
+ *   POST /api/devices/:id/commands             { action, args? } → the device's verified result (gateway/http-commands.ts)
  *
  *   GET /, /assets/<file>                      the dashboard (gateway/dashboard/)
  *
@@ -85,6 +86,11 @@ export class GatewayHttp {
 
   /** The access token in force (undefined: none needed), known once started. */
   get token (): string | undefined { return this.#token }
+
+  /** True when no token is in force and the server listens beyond loopback: anyone who reaches the port gets in. */
+  get open (): boolean {
+    return this.#token === undefined && !isLoopbackHost(this.#init.host ?? '0.0.0.0')
+  }
 
   /** True when this start made the token (and wrote it to `tokenFile`): say so, as Jupyter does. */
   get tokenCreated (): boolean { return this.#tokenCreated }

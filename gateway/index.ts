@@ -7,7 +7,7 @@
 export { createGateway, Gateway, type GatewayInit, type GatewayComponents, type GatewayEvents, type GatewayPorts } from './gateway.js'
 export { frameToSenmlJson, frameToSenmlJsonText } from './json.js'
 export {
-  Ingest, createIngest, type IngestInit, type IngestComponents, type IngestEvents, type MessageSource, type Reading,
+  Ingest, createIngest, type IngestInit, type IngestComponents, type IngestEvents, type MessageSource, type Reading, type CommandTopics,
   type DropEvent, type StatusEvent, type Outcome
 } from './ingest.js'
 export { DeviceRegistry, type DeviceInfo, type DevicePath, type DeviceRegistryInit, type StoredReading } from './devices.js'
@@ -29,3 +29,8 @@ export {
   type SqliteStoreInit, type PostgresStoreInit
 } from './store/index.js'
 export { historyHandler } from './http-history.js'
+export {
+  GatewayCommands, resultToJson, setArgs,
+  type CommandCounters, type CommandRequest, type CommandsInit, type SetInit, type MeshCommandHook, type ResultJson
+} from './commands.js'
+export { CommandGuard, type CommandGuardInit, type GuardVerdict } from './commands-guard.js'

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events'
 import {
   DEFAULT_FLEET, Verifier, parseStatus, parseTopic, systemClock,
-  type Admission, type Clock, type DeviceId, type DeviceStatus, type Ed25519, type ErrorCode, type LearnResult, type PublicKey, type SenmlPack,
-  type TelemetryFrame, type VerifierInit
+  type Admission, type Clock, type Command, type CommandResult, type DeviceId, type DeviceStatus, type Ed25519, type ErrorCode, type LearnResult,
+  type PublicKey, type SenmlPack, type TelemetryFrame, type VerifierInit
 } from '../shared/index.js'
 import { DROP_REASONS, newCounters, type DropReason, type GatewayCounters, type Path } from './reasons.js'
 
@@ -37,6 +37,8 @@ export interface MessageSource {
   path: Path
   /** The MQTT client id (broker path) or the neighbour it came from (mesh path), when known. */
   from?: string
+  /** The MQTT user name the client authenticated as (embedded broker, gateway/auth.ts), when it is a user: who may publish set/. */
+  user?: string
 }
 
 /** A verified, fresh reading: what listeners, the registry and the …/json publisher get. */
@@ -84,6 +86,19 @@ export type Outcome =
   | { verdict: 'dropped', drop: DropEvent }
   /** Not an iotmesh topic: none of the gateway's business. */
   | { verdict: 'ignored' }
+  /** A command, result or set request that passed the gateway's checks (gateway/commands.ts). */
+  | { verdict: 'command', command: Command }
+  | { verdict: 'result', result: CommandResult }
+  | { verdict: 'set', target: DeviceId, action: string }
+
+export type CommandTopicKind = 'cmd' | 'result' | 'result-json' | 'set'
+
+/** What the gateway does with the command topics (…/cmd/…, …/result/…, …/set/…): gateway/commands.ts. */
+export interface CommandTopics {
+  /** True when `id` is in the gateway's commanders file (it may read statuses to find its targets' keys: gateway/auth.ts). */
+  isCommander (id: DeviceId): boolean
+  handle (kind: CommandTopicKind, deviceId: DeviceId, deviceTopic: string, payload: Uint8Array, info: DropInfo, source: MessageSource): Outcome
+}
 
 export interface IngestEvents {
   reading: [Reading]
@@ -115,7 +130,7 @@ interface Held {
   resolve: (outcome: Outcome) => void
 }
 
-type DropInfo = Omit<DropEvent, 'reason' | 'code' | 'message'>
+export type DropInfo = Omit<DropEvent, 'reason' | 'code' | 'message'>
 
 /** How each verifier refusal is counted at the gateway. */
 const REFUSALS: Record<Extract<Admission, { verdict: 'refused' }>['refusal'], DropReason> = {
@@ -132,6 +147,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
   readonly counters: GatewayCounters = newCounters()
   /** The one verifier (shared/verifier.ts): key store, holding pen, replay window. */
   readonly verifier: Verifier<Held>
+  /** The command topics' handler; without one they are refused as bad_topic. */
+  commands: CommandTopics | undefined
   readonly #clock: Clock
   #stopped = false
 
@@ -162,7 +179,10 @@ export class Ingest extends EventEmitter<IngestEvents> {
     if (parsed.fleet !== this.fleet) return this.reject('unknown_fleet', `the topic ${topic} is for fleet ${parsed.fleet}; this gateway serves ${this.fleet}`, info)
     if (parsed.kind === 'json') return this.reject('json_forbidden', `only the gateway publishes ${topic}`, info)
     if (parsed.kind === 'status') return this.#status(parsed.deviceId, payload, info, source)
-    if (parsed.kind !== 'frame') return this.reject('bad_topic', `${topic} is a command topic, not a reading`, info)
+    if (parsed.kind !== 'frame') {
+      if (this.commands === undefined) return this.reject('bad_topic', `${topic} is a command topic, and this ingest handles no commands`, info)
+      return this.commands.handle(parsed.kind, parsed.deviceId, parsed.deviceTopic, payload, info, source)
+    }
     return this.#frame(parsed.deviceId, parsed.deviceTopic, payload, info, source)
   }
 

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { MeshNode } from '../mesh/index.js'
 import type { BridgeCounters } from './bridge.js'
+import type { CommandCounters } from './commands.js'
 import type { DeviceRegistry } from './devices.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
 import { DROP_REASON_NAMES, type GatewayCounters } from './reasons.js'
@@ -30,6 +31,8 @@ export interface MetricsSource {
   readonly bridge?: { readonly counters: BridgeCounters }
   readonly mesh?: Pick<MeshNode, 'counters' | 'links'>
   readonly live?: { readonly clients: number }
+  /** Commands through the gateway (gateway/commands.ts). */
+  readonly commands?: { readonly counters: CommandCounters }
   /** The durable store (gateway/store/), when there is one. */
   readonly state?: { readonly counters: { recorded: number, alreadyStored: number, errors: number, pruned: number } } | undefined
   topologySnapshot: () => TopologySnapshot
@@ -88,6 +91,15 @@ export function createMetrics (gateway: MetricsSource): Registry {
     return [[{ direction: 'in' }, c?.framesIn ?? 0], [{ direction: 'out' }, c?.framesOut ?? 0]]
   })
   mirrored('iotmesh_gateway_mesh_duplicates_total', "Frames the gateway's mesh node had already seen", [], () => [[{}, gateway.mesh?.counters.duplicates ?? 0]])
+  const commandsHelp = 'Commands through the gateway, by kind: forwarded (a client command that passed the guard), result (a verified result), ' +
+    'set (a set/ request taken), sent (commands the gateway signed), timeout (those of them that got no result in time)'
+  mirrored('iotmesh_gateway_commands_total', commandsHelp, ['kind'], () => {
+    const c = gateway.commands?.counters
+    return [
+      [{ kind: 'forwarded' }, c?.forwarded ?? 0], [{ kind: 'result' }, c?.results ?? 0], [{ kind: 'set' }, c?.sets ?? 0],
+      [{ kind: 'sent' }, c?.sent ?? 0], [{ kind: 'timeout' }, c?.timeouts ?? 0]
+    ]
+  })
   const state = gateway.state
   if (state !== undefined) {
     mirrored('iotmesh_gateway_store_writes_total', 'Accepted readings written to the durable store, by result: stored, already_stored (by another gateway sharing it), failed (ERR_STORE)', ['result'], () => [

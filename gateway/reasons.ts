@@ -29,7 +29,23 @@ export const DROP_REASONS = {
   connect_rate: { code: 'ERR_BUSY', text: 'an address made more CONNECT attempts than its budget, or token checks are over their budget: closed without a CONNACK' },
   subscribe_forbidden: { code: 'ERR_NOT_AUTHORIZED', text: 'a client subscribed to a filter it may not read (SUBACK 0x80)' },
   message_too_large: { code: 'ERR_MESSAGE_TOO_LARGE', text: 'a message larger than the broker accepts on any topic' },
-  retained_quota: { code: 'ERR_QUOTA', text: 'a retained message over the quota of retained messages (count or total bytes)' }
+  retained_quota: { code: 'ERR_QUOTA', text: 'a retained message over the quota of retained messages (count or total bytes)' },
+  // Commands and results on the broker (gateway/commands-guard.ts), set requests (gateway/commands.ts)
+  command_malformed: { code: 'ERR_BAD_COMMAND', text: 'a publish on …/cmd/<action> is not a signed command (the drop carries the codec error code)' },
+  command_wrong_target: { code: 'ERR_WRONG_TARGET', text: 'the command is signed for another device than the one in its topic' },
+  command_wrong_action: { code: 'ERR_TOPIC_MISMATCH', text: 'the command signs another action than the one in its topic' },
+  command_unknown_issuer: { code: 'ERR_NOT_ALLOWED', text: "the command's issuer is neither in the gateway's commanders file nor the gateway itself" },
+  command_not_allowed: { code: 'ERR_NOT_ALLOWED', text: "the issuer is a commander, but not of this action (the gateway's commanders file)" },
+  command_expired: { code: 'ERR_EXPIRED', text: "the command had expired by the gateway's clock: never forwarded late" },
+  command_bad_signature: { code: 'ERR_BAD_SIGNATURE', text: "the command's signature does not verify with its issuer's key" },
+  result_malformed: { code: 'ERR_BAD_COMMAND', text: 'a publish on …/result/<issuer> is not a signed result (the drop carries the codec error code)' },
+  result_mismatch: { code: 'ERR_TOPIC_MISMATCH', text: 'the result is signed by another device than the one in its topic, or answers another issuer' },
+  result_unknown_signer: { code: 'ERR_UNKNOWN_SIGNER', text: 'the gateway knows no key of the device that signed the result' },
+  result_bad_signature: { code: 'ERR_BAD_SIGNATURE', text: "the result's signature does not verify with its device's key" },
+  command_retained: { code: 'ERR_NOT_AUTHORIZED', text: 'a command, result or set request published retained: the broker would hand it to each new subscriber' },
+  set_forbidden: { code: 'ERR_NOT_AUTHORIZED', text: 'a publish on …/set/<actuator> from a client that is not an MQTT user allowed to set (--set-users)' },
+  set_rate: { code: 'ERR_RATE_LIMITED', text: 'an MQTT user sent more set requests than its rate allows' },
+  bad_set: { code: 'ERR_BAD_ARGS', text: 'a set request the gateway cannot turn into a command (too large, not JSON, a value it cannot map)' }
 } as const satisfies Record<string, { code: ErrorCode, text: string }>
 
 export type DropReason = keyof typeof DROP_REASONS

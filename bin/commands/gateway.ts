@@ -2,10 +2,13 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { FLEET_NAME_RULE, isFleetName, isMeshError, meshError, type KeyPair, type PublicKey } from '../../shared/index.js'
+import {
+  FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, resolvePack, type Commanders, type KeyPair, type PublicKey
+} from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
-import { createGateway, isPostgresUrl, type DropEvent, type Gateway, type GatewayInit, type HttpInit } from '../../gateway/index.js'
+import { createGateway, isPostgresUrl, type DropEvent, type Gateway, type GatewayInit, type HttpInit, type Reading } from '../../gateway/index.js'
+import { RuleEngine, parseRules, type RuleSet } from '../../firmware-sim/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 /**
@@ -20,7 +23,7 @@ export const gateway: Command = {
   name: 'gateway',
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
   usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL] [--no-mesh] [--roster FILE] [--key FILE] [--users FILE] [--allow-anonymous] [--token-skew S] ' +
-    '[--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N]',
+    '[--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] [--commanders FILE] [--set-users LIST] [--rules FILE]',
   help: [
     ['--fleet F', 'the fleet served: letters, digits, - and _ (default "default")'],
     ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883; 0: any free port)'],
@@ -30,7 +33,7 @@ export const gateway: Command = {
     ['--broker URL', 'join this MQTT broker (mqtt://, mqtts://, ws://, wss://) instead of embedding one'],
     ['--no-mesh', 'do not join the mesh: a plain MQTT gateway'],
     ['--roster FILE', 'closed mode: only the keys in this JSON roster may publish or link (iotmesh keygen --json entries)'],
-    ['--key FILE', "the gateway's mesh key file (iotmesh keygen); default: a new key pair on every start"],
+    ['--key FILE', "the gateway's key file (iotmesh keygen): its mesh identity, and the key it signs commands with (set/ requests, the HTTP API, --rules); default: a new key pair on every start"],
     ['--users FILE', 'MQTT users who may read the fleet: a JSON object {"user": "password", …} (keep it private)'],
     ['--allow-anonymous', 'an open LAN broker: clients without a user name may connect and read everything (default: refused)'],
     ['--token-skew S', 'how far a device clock may be from the gateway clock, seconds (default 300)'],
@@ -41,7 +44,14 @@ export const gateway: Command = {
     ['--max-readings N', 'readings history kept, at most this many readings, the oldest pruned first (default 1,000,000)'],
     // HTTP access (WP 11-D): its own block
     ['--http-token T', 'the HTTP access token; "off": none (anyone who reaches the port reads the API). Default: none on a loopback --host, else the one kept in the state directory (--data-dir, default $IOTMESH_HOME/gateway), file http-token, made on first start'],
-    ['--allowed-hosts LIST', 'host names (comma-separated) the dashboard may be reached by besides IP addresses, localhost and this machine\'s name (e.g. a reverse proxy\'s)']
+    ['--allowed-hosts LIST', 'host names (comma-separated) the dashboard may be reached by besides IP addresses, localhost and this machine\'s name (e.g. a reverse proxy\'s)'],
+    // Commands (issue 12)
+    ['--commanders FILE', 'who may command which actions through the embedded broker: {"commanders": [{"name", "key": "<base64url public key>", "actions": ["relay/#"]}]}; ' +
+      'a command of anyone else on iotmesh/<fleet>/<id>/cmd/<action> is refused. Default: only the gateway\'s own key (--key)'],
+    ['--set-users LIST', 'MQTT users (comma-separated, from --users) who may publish plain JSON on iotmesh/<fleet>/<id>/set/<actuator>; the gateway signs it as <actuator>/set ' +
+      'with its key and mirrors the result on …/result/<gateway id>/json. Default: none'],
+    ['--rules FILE', 'run this automation rule file (JSON or YAML, iotmesh rules check FILE) at the gateway on verified readings, commands signed with the gateway key ' +
+      'and sent through the broker: the client-server baseline of rules on the devices']
   ],
   options: {
     fleet: { type: 'string' },
@@ -62,7 +72,10 @@ export const gateway: Command = {
     'retention-days': { type: 'string' },
     'max-readings': { type: 'string' },
     'http-token': { type: 'string' },
-    'allowed-hosts': { type: 'string' }
+    'allowed-hosts': { type: 'string' },
+    commanders: { type: 'string' },
+    'set-users': { type: 'string' },
+    rules: { type: 'string' }
   },
   async run ({ values }, io) {
     const options = await readOptions(values, io.env)
@@ -70,6 +83,8 @@ export const gateway: Command = {
     write(io.stdout, banner(running, options))
     logRefusals(running, (line) => { write(io.stderr, line) })
     running.on('storeError', (err) => { write(io.stderr, `iotmesh gateway: warning: ${err.message}`) })
+    const log = { out: (line: string) => { write(io.stdout, line) }, err: (line: string) => { write(io.stderr, line) } }
+    const rules = options.rules === undefined ? undefined : runRules(running, options.rules, log)
     // In closed mode the node's key store refuses its own key when the roster lacks it.
     if (options.roster !== undefined && running.mesh !== undefined && running.mesh.keyOf(running.mesh.id) === undefined) {
       write(io.stderr, `iotmesh gateway: warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
@@ -79,6 +94,7 @@ export const gateway: Command = {
       io.signal.addEventListener('abort', () => resolve(), { once: true })
     })
     write(io.stdout, 'stopping…')
+    rules?.stop()
     await running.stop()
     write(io.stdout, 'stopped')
     return 0
@@ -91,6 +107,7 @@ interface Options {
   keys?: KeyPair
   roster?: PublicKey[]
   host: string
+  rules?: { set: RuleSet, file: string }
 }
 
 async function readOptions (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<Options> {
@@ -111,7 +128,6 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     }
   }
   const mesh = values['no-mesh'] !== true
-  if (!mesh && values.key !== undefined) throw meshError('ERR_BAD_ARGUMENT', "--key is the gateway's mesh identity: it has no use with --no-mesh")
   const keys = values.key === undefined ? undefined : await readKey(values.key as string)
   const roster = values.roster === undefined ? undefined : await readRoster(values.roster as string)
   const credentials = values.users === undefined ? undefined : await readUsers(values.users as string)
@@ -119,6 +135,18 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
   if (broker !== undefined && (credentials !== undefined || values['allow-anonymous'] === true || maxSkewSeconds !== undefined)) {
     throw meshError('ERR_BAD_ARGUMENT', '--users, --allow-anonymous and --token-skew are for the embedded broker; with --broker, access is that broker\'s configuration')
   }
+  const commanders = values.commanders === undefined ? undefined : await readCommanders(values.commanders as string)
+  const setUsers = typeof values['set-users'] === 'string' ? values['set-users'].split(',').map((u) => u.trim()).filter((u) => u !== '') : undefined
+  if (setUsers !== undefined) {
+    if (broker !== undefined) {
+      throw meshError('ERR_BAD_ARGUMENT', '--set-users is for the embedded broker: with --broker the gateway does not see who publishes')
+    }
+    const unknown = setUsers.find((u) => credentials?.[u] === undefined)
+    if (setUsers.length === 0 || unknown !== undefined) {
+      throw meshError('ERR_BAD_ARGUMENT', `--set-users names MQTT users of --users; ${JSON.stringify(unknown ?? '')} is not one`)
+    }
+  }
+  const rules = values.rules === undefined ? undefined : await readRules(values.rules as string)
   const store = readStore(values, env, fleet)
   const retentionDays = intFlag(values, 'retention-days', 30, 1, 36_500)
   const maxReadings = intFlag(values, 'max-readings', 1_000_000, 1)
@@ -134,9 +162,13 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     allowAnonymous: values['allow-anonymous'] === true,
     ...(credentials === undefined ? {} : { credentials }),
     ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } }),
-    ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } })
+    ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } }),
+    commanders,
+    ...(setUsers === undefined ? {} : { commands: { set: { users: setUsers } } })
   }
-  return { init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }) }
+  return {
+    init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules })
+  }
 }
 
 /** Where the state goes: --database URL, --data-dir DIR (or its default), or nowhere with --memory. */
@@ -181,6 +213,70 @@ async function readRoster (path: string): Promise<PublicKey[]> {
     return (await loadRoster(path)).map((entry) => entry.publicKey)
   } catch (err) {
     throw meshError('ERR_BAD_ARGUMENT', `--roster: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** `--commanders FILE` (shared/commanders.ts). */
+async function readCommanders (path: string): Promise<Commanders> {
+  try {
+    return parseCommanders(JSON.parse(await readFile(path, 'utf8')), path)
+  } catch (err) {
+    const why = isMeshError(err) ? err.message : `cannot read ${path} as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+    throw meshError('ERR_BAD_ARGUMENT', `--commanders: ${why}`, { cause: err })
+  }
+}
+
+/** `--rules FILE` (firmware-sim/rules/): validated before the gateway starts. */
+async function readRules (path: string): Promise<{ set: RuleSet, file: string }> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `--rules: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err })
+  }
+  try {
+    return { set: parseRules(text, path), file: path }
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `--rules: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * The central rules (the client-server baseline, as a home automation server runs them): the rule
+ * engine of the devices (firmware-sim/rules/) fed with every verified reading the gateway accepts,
+ * each firing sent as commands signed with the gateway key through the broker. One line per
+ * command on stdout (its result), or on stderr (a timeout or an error).
+ */
+interface RulesLog { out: (line: string) => void, err: (line: string) => void }
+
+function runRules (running: Gateway, rules: { set: RuleSet, file: string }, log: RulesLog): { stop: () => void } {
+  const engine = new RuleEngine(rules.set)
+  const name = (id: string): string => rules.set.names.get(id) ?? id
+  const onReading = (reading: Reading): void => {
+    let records
+    try { records = resolvePack(reading.records, reading.time) } catch { return }
+    for (const r of records) {
+      const value = r.value ?? r.boolValue ?? r.stringValue
+      if (value !== undefined) engine.observe({ device: reading.origin, sensor: r.name, value })
+    }
+  }
+  engine.on('fire', (firing) => {
+    for (const action of firing.actions) {
+      const started = Date.now()
+      const what = `iotmesh gateway: rule ${JSON.stringify(firing.rule)}: ${action.action} on ${name(action.device)}`
+      running.command({ target: action.device, action: action.action, ttl: action.ttl, args: action.args }).then((result) => {
+        log.out(`${what} → ${result.status} (${Date.now() - started} ms)`)
+      }, (err: unknown) => {
+        log.err(`${what} failed (${isMeshError(err) ? err.code : 'error'}): ${(err as Error).message}`)
+      })
+    }
+  })
+  running.on('reading', onReading)
+  return {
+    stop: () => {
+      running.off('reading', onReading)
+      engine.stop()
+    }
   }
 }
 
@@ -263,6 +359,16 @@ function banner (running: Gateway, options: Options): string {
     ? 'mesh       off (--no-mesh)'
     : `mesh       ${running.mesh.name}, id ${running.mesh.id}, links on port ${ports.mesh ?? '?'}${options.keys === undefined ? ' (a new identity: pass --key for a stable one)' : ''}`)
   if (options.roster !== undefined) lines.push(`roster     closed mode, ${options.roster.length} keys`)
+  const commanders = options.init.commanders?.size ?? 0
+  lines.push(`commands   signed as ${running.identity.id}${options.keys === undefined ? ' (a new key: pass --key so that devices can allow it)' : ''}; ` +
+    `forwarded on the broker from ${commanders > 0 ? `${commanders} commanders (--commanders) and ` : ''}the gateway only`)
+  const setUsers = options.init.commands?.set?.users ?? []
+  if (setUsers.length > 0) {
+    lines.push(`set        ${setUsers.join(', ')} may publish iotmesh/${running.fleet}/<id>/set/<actuator> (plain JSON, signed by the gateway)`)
+  }
+  if (options.rules !== undefined) {
+    lines.push(`rules      ${options.rules.set.rules.length} rules from ${options.rules.file}, run at the gateway, commands through the broker`)
+  }
   const state = running.state
   lines.push(state === undefined
     ? 'state      memory only (--memory): a restart forgets accepted readings'

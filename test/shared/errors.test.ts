@@ -148,7 +148,7 @@ const rows: Record<ErrorCode, Row> = {
   ERR_REVOKED: { where: 'mesh/routing/handlers/revoke.ts, data.ts, router.ts (addLink)' },
   ERR_BAD_REVOCATION: { where: 'shared/fleet.ts', provoke: () => verifyRevocation(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
   ERR_NO_ROUTE: { where: 'mesh/routing/handlers/command.ts, mesh/command-client.ts' },
-  ERR_TIMEOUT: { where: 'mesh/command-client.ts' },
+  ERR_TIMEOUT: { where: 'mesh/command-client.ts; gateway/commands.ts (Gateway.command)' },
   ERR_BAD_RULES: { where: 'firmware-sim/rules/rules.ts', provoke: () => parseRules('rules: []') },
   // Command line and configuration
   ERR_BAD_ARGUMENT: { where: 'bin/cli.ts, bin/commands/*, shared/frame.ts; mesh/discovery', provoke: () => encodeFrame({ keys, seq: -1, records: [{ v: 1 }] }) },

@@ -1,0 +1,126 @@
+import {
+  Commanders, decodeCommand, decodeResult, isMeshError, keyMatchesId, verifySigned,
+  type Clock, type Command, type CommandResult, type DeviceId, type Ed25519, type ErrorCode, type PublicKey
+} from '../shared/index.js'
+import type { DropReason } from './reasons.js'
+
+/**
+ * What the gateway lets through on the command topics (shared/topics.ts), decided before the
+ * broker forwards anything, as it decides for readings (gateway/ingest.ts, gateway/authorize.ts):
+ *
+ *   iotmesh/<fleet>/<target>/cmd/<action>    a command (shared/command.ts), forwarded only when
+ *     1. it decodes (strict, bounded)                                   command_malformed
+ *     2. it is signed for <target>                                      command_wrong_target (ERR_WRONG_TARGET)
+ *     3. it signs <action>                                              command_wrong_action (ERR_TOPIC_MISMATCH)
+ *     4. its issuer is a commander (--commanders) or the gateway itself command_unknown_issuer (ERR_NOT_ALLOWED)
+ *     5. the issuer is allowed that action                              command_not_allowed (ERR_NOT_ALLOWED)
+ *     6. it has not expired by the gateway's clock (less `skew`)        command_expired (ERR_EXPIRED)
+ *     7. its signature holds with the issuer's key                      command_bad_signature (ERR_BAD_SIGNATURE)
+ *   iotmesh/<fleet>/<target>/result/<issuer> a result, forwarded only when it decodes
+ *     (result_malformed), is signed by <target> and answers <issuer> (result_mismatch), <target>'s
+ *     key is known (result_unknown_signer) and the signature holds (result_bad_signature).
+ *
+ * Checks 1–6 cost a lookup or a comparison; the signature (~60 µs) comes last, so nobody makes the
+ * gateway spend one on a message that a comparison refuses. The device checks everything again
+ * (firmware-sim/commands/executor.ts): the gateway keeps bad commands off the wire and out of
+ * other subscribers' hands, it is not what makes a device safe.
+ *
+ * The gateway's own key may command anything (it signs `set/` requests and `gateway.command`);
+ * without a commanders file it is the only issuer forwarded. No sockets, no timers: pure checks.
+ */
+
+export type GuardVerdict =
+  | { ok: true, command: Command }
+  | { ok: true, result: CommandResult }
+  | { ok: false, reason: DropReason, code?: ErrorCode, message: string }
+
+export interface CommandGuardInit {
+  /** Who may command what (shared/commanders.ts). Default: nobody but the gateway. */
+  commanders?: Commanders | undefined
+  /** Clock tolerance for expiry, seconds. Default 2 (as the device's). */
+  skew?: number | undefined
+}
+
+export interface CommandGuardComponents {
+  /** The gateway's own identity: it may command anything. */
+  self: { id: DeviceId, publicKey: PublicKey }
+  /** The gateway's device key store (a result is checked with its signer's key). */
+  keyOf: (id: DeviceId) => PublicKey | undefined
+  clock: Clock
+  ed25519?: Ed25519 | undefined
+}
+
+export class CommandGuard {
+  readonly commanders: Commanders
+  readonly #skew: number
+  readonly #c: CommandGuardComponents
+
+  constructor (init: CommandGuardInit, components: CommandGuardComponents) {
+    this.commanders = init.commanders ?? new Commanders()
+    this.#skew = init.skew ?? 2
+    this.#c = components
+  }
+
+  /** The public key of an issuer the gateway forwards commands of, if any. */
+  issuerKey (id: DeviceId): PublicKey | undefined {
+    return id === this.#c.self.id ? this.#c.self.publicKey : this.commanders.get(id)?.publicKey
+  }
+
+  /** A publish on iotmesh/<fleet>/<target>/cmd/<action>. */
+  command (target: DeviceId, action: string, payload: Uint8Array): GuardVerdict {
+    let command: Command
+    try {
+      command = decodeCommand(payload)
+    } catch (err) {
+      return refuse('command_malformed', `a command on …/${target}/cmd/${action}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_COMMAND'))
+    }
+    const of = `command ${command.issuer}#${command.id}`
+    if (command.target !== target) return refuse('command_wrong_target', `${of} is signed for ${command.target}, published on ${target}'s topic`)
+    if (command.action !== action) return refuse('command_wrong_action', `${of} signs the action ${command.action}, published on …/cmd/${action}`)
+    const key = this.issuerKey(command.issuer)
+    if (key === undefined) return refuse('command_unknown_issuer', `${of}: ${command.issuer} is not in the gateway's commanders file (--commanders)`)
+    if (command.issuer !== this.#c.self.id && !this.commanders.allowed(command.issuer, action)) {
+      const patterns = (this.commanders.get(command.issuer)?.actions ?? []).join(', ')
+      return refuse('command_not_allowed', `${of}: ${command.issuer} is not allowed ${action} (its patterns: ${patterns})`)
+    }
+    const now = this.#c.clock.wall() / 1000
+    if (command.expiresAt < now - this.#skew) {
+      return refuse('command_expired', `${of} expired ${(now - command.expiresAt).toFixed(1)} s ago by the gateway's clock`)
+    }
+    try {
+      verifySigned(command, command.issuer, key, this.#c.ed25519)
+    } catch (err) {
+      return refuse('command_bad_signature', `${of}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_SIGNATURE'))
+    }
+    return { ok: true, command }
+  }
+
+  /** A publish on iotmesh/<fleet>/<target>/result/<issuer>. */
+  result (target: DeviceId, issuer: DeviceId, payload: Uint8Array): GuardVerdict {
+    let result: CommandResult
+    try {
+      result = decodeResult(payload)
+    } catch (err) {
+      return refuse('result_malformed', `a result on …/${target}/result/${issuer}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_COMMAND'))
+    }
+    const of = `result of ${result.issuer}#${result.id}`
+    if (result.target !== target) return refuse('result_mismatch', `${of} is signed by ${result.target}, published on ${target}'s topic`)
+    if (result.issuer !== issuer) return refuse('result_mismatch', `${of} answers ${result.issuer}, published for ${issuer}`)
+    const key = this.#c.keyOf(target)
+    if (key === undefined || !keyMatchesId(key, target)) return refuse('result_unknown_signer', `${of}: the gateway knows no key of ${target}`)
+    try {
+      verifySigned(result, target, key, this.#c.ed25519)
+    } catch (err) {
+      return refuse('result_bad_signature', `${of} from ${target}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_SIGNATURE'))
+    }
+    return { ok: true, result }
+  }
+}
+
+function refuse (reason: DropReason, message: string, code?: ErrorCode): GuardVerdict {
+  return code === undefined ? { ok: false, reason, message } : { ok: false, reason, message, code }
+}
+
+function codeOf (err: unknown, fallback: ErrorCode): ErrorCode {
+  return isMeshError(err) ? err.code : fallback
+}
