@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import type { MeshNode } from '../mesh/index.js'
 import type { BridgeCounters } from './bridge.js'
 import type { CommandCounters } from './commands.js'
@@ -16,10 +16,47 @@ import type { TopologySnapshot } from './topology.js'
  * the gateway sends them *out* to the broker (mesh readings published on MQTT) and to the mesh
  * (broker readings injected): `iotmesh_gateway_readings_out_total{path}`. Latency is the time
  * from sampling (the signed `bt`) to acceptance, so it includes the device's clock error.
+ *
+ * De-duplication is not a drop: a hybrid device publishes each reading on the broker and on the
+ * mesh, and the gateway keeps the first copy. Second copies of an accepted (origin, seq) are
+ * counted in `iotmesh_gateway_deduplicated_total{path,first}` (path: the way the copy came;
+ * first: the way the kept copy came, `unknown` once forgotten), never in
+ * `iotmesh_gateway_dropped_total`, which counts refusals only. first ≠ path is the normal hybrid
+ * case; first = path is a retransmission (MQTT QoS 1 resends, a device replaying its outbox) or a
+ * replay, harmless either way: the replay window refuses it.
+ *
+ * The process and Node.js metrics of prom-client's `collectDefaultMetrics` (`process_*`,
+ * `nodejs_*`) are in the registry too, under their standard names, so the usual Node.js
+ * dashboards work; they carry the `fleet` label like every other series.
  */
 
 /** Seconds from sampling to acceptance: 1 ms to a minute (a mesh catching up after a partition). */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+/** How many accepted (origin, seq) the metrics remember the path of, to label a later second copy. */
+const FIRST_PATHS_REMEMBERED = 16_384
+
+let processMetrics: Registry | undefined
+
+/**
+ * prom-client's default metrics, collected once per process: each `collectDefaultMetrics` call
+ * starts a GC observer and an event-loop delay monitor that are never stopped, so several
+ * gateways in one process (the tests) share these metric objects, each registry listing them.
+ * Left out: `nodejs_active_{handles,requests,resources}_total`, gauges with a counter's suffix
+ * that `promtool check metrics` refuses; `nodejs_active_{handles,requests,resources}{type}` carry
+ * the same counts (sum by type).
+ */
+function processMetricList (): Metric[] {
+  const registry = processMetrics ?? new Registry()
+  if (processMetrics === undefined) {
+    collectDefaultMetrics({ register: registry })
+    processMetrics = registry
+  }
+  return registry.getMetricsAsArray()
+    .filter((m) => !(String(m.type) === 'gauge' && m.name.endsWith('_total'))) // MetricType is a type only: prom-client exports no enum object
+    .map((m) => registry.getSingleMetric(m.name))
+    .filter((metric): metric is Metric => metric !== undefined)
+}
 
 /** What the metrics read of a gateway (gateway.ts implements it; no import of the gateway here, so no cycle). */
 export interface MetricsSource {
@@ -27,7 +64,12 @@ export interface MetricsSource {
   readonly counters: GatewayCounters
   readonly connectedClients: number
   readonly devices: Pick<DeviceRegistry, 'list'>
-  readonly ingest: { readonly heldCount: number, readonly keys: { readonly size: number } }
+  readonly ingest: {
+    readonly heldCount: number
+    readonly keys: { readonly size: number }
+    /** Accepted readings, at once (the gateway's own event waits for the store). */
+    on: (event: 'reading', listener: (r: Reading) => void) => unknown
+  }
   readonly bridge?: { readonly counters: BridgeCounters }
   readonly mesh?: Pick<MeshNode, 'counters' | 'links'>
   readonly live?: { readonly clients: number }
@@ -47,21 +89,38 @@ export function createMetrics (gateway: MetricsSource): Registry {
   const labels = { fleet: gateway.fleet }
   register.setDefaultLabels(labels)
   const readings = new Counter({ name: 'iotmesh_gateway_readings_total', help: 'Verified, fresh readings accepted, by the path they came through', labelNames: ['path'], registers: [register] })
-  const dropped = new Counter({ name: 'iotmesh_gateway_dropped_total', help: 'Messages dropped, by reason (see DROP_REASONS)', labelNames: ['reason'], registers: [register] })
+  for (const metric of processMetricList()) register.registerMetric(metric)
+  const dropped = new Counter({ name: 'iotmesh_gateway_dropped_total', help: 'Messages refused, by reason (see DROP_REASONS); second copies are in iotmesh_gateway_deduplicated_total', labelNames: ['reason'], registers: [register] })
+  const deduplicated = new Counter({
+    name: 'iotmesh_gateway_deduplicated_total',
+    help: 'Second copies of accepted readings, not passed on (not an error): path = how the copy came, first = how the kept copy came (unknown: forgotten)',
+    labelNames: ['path', 'first'],
+    registers: [register]
+  })
   const held = new Counter({ name: 'iotmesh_gateway_held_total', help: 'Frames held while their signer key was unknown', registers: [register] })
   const statuses = new Counter({ name: 'iotmesh_gateway_statuses_total', help: 'Device statuses applied, by state', labelNames: ['state'], registers: [register] })
   const latency = new Histogram({ name: 'iotmesh_gateway_reading_latency_seconds', help: 'Time from sampling (the signed bt) to acceptance by the gateway, by path', labelNames: ['path'], buckets: LATENCY_BUCKETS, registers: [register] })
   for (const path of ['broker', 'mesh']) {
     readings.inc({ path }, 0)
     latency.zero({ path })
+    for (const first of ['broker', 'mesh']) deduplicated.inc({ path, first }, 0)
   }
-  for (const reason of DROP_REASON_NAMES) dropped.inc({ reason }, 0)
+  for (const reason of DROP_REASON_NAMES) if (reason !== 'duplicate') dropped.inc({ reason }, 0)
+  /** (origin#seq) → the path of the accepted copy, oldest first out. */
+  const firstPaths = new Map<string, string>()
+  gateway.ingest.on('reading', (r) => {
+    firstPaths.set(`${r.origin}#${r.seq}`, r.path)
+    if (firstPaths.size > FIRST_PATHS_REMEMBERED) firstPaths.delete(firstPaths.keys().next().value as string)
+  })
   for (const state of ['online', 'offline', 'cleared']) statuses.inc({ state }, 0)
   gateway.on('reading', (r) => {
     readings.inc({ path: r.path })
     latency.observe({ path: r.path }, Math.max(0, r.receivedAt / 1000 - r.time))
   })
-  gateway.on('drop', (d) => { dropped.inc({ reason: d.reason }) })
+  gateway.on('drop', (d) => {
+    if (d.reason !== 'duplicate') dropped.inc({ reason: d.reason })
+    else deduplicated.inc({ path: d.path ?? 'broker', first: firstPaths.get(`${d.deviceId ?? ''}#${d.seq ?? ''}`) ?? 'unknown' })
+  })
   gateway.on('held', () => { held.inc() })
   gateway.on('status', (s) => { statuses.inc({ state: s.status?.state ?? 'cleared' }) })
 

@@ -137,7 +137,9 @@ describeNet('live event stream, topology, metrics and dashboard over HTTP', () =
     expect(value('iotmesh_gateway_reading_latency_seconds_count', { path: 'mesh' })).toBe(1)
     expect(value('iotmesh_gateway_reading_latency_seconds_count', { path: 'broker' })).toBe(1)
     expect(value('iotmesh_gateway_reading_latency_seconds_bucket', { le: '60', path: 'mesh' })).toBe(1)
-    expect(value('iotmesh_gateway_dropped_total', { reason: 'duplicate' })).toBe(1)
+    // A second copy is de-duplication, not a drop (issue 16): counted apart, with the path of the kept copy.
+    expect(value('iotmesh_gateway_deduplicated_total', { path: 'broker', first: 'broker' })).toBe(1)
+    expect(value('iotmesh_gateway_dropped_total', { reason: 'duplicate' })).toBeNaN()
     expect(value('iotmesh_gateway_mesh_peers')).toBe(1)
     expect(value('iotmesh_gateway_mqtt_clients')).toBe(1)
     expect(value('iotmesh_gateway_json_published_total')).toBe(2)
