@@ -14,6 +14,7 @@ import { DeviceRegistry, type DeviceRegistryInit } from './devices.js'
 import { ExternalBrokerLink, type ExternalInit } from './external.js'
 import { Ingest, type DropEvent, type IngestComponents, type IngestInit, type MessageSource, type Outcome, type Reading, type StatusEvent } from './ingest.js'
 import { GatewayHttp, type HttpInit } from './http.js'
+import { HomeAssistantDiscovery, type HomeAssistantInit } from './homeassistant.js'
 import { frameToSenmlJsonText } from './json.js'
 import { LiveFeed, type LiveInit } from './live.js'
 import { createMetrics } from './metrics.js'
@@ -44,6 +45,11 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
   onRefusal?: RefusalPolicy
   /** Publish verified readings as SenML JSON on …/json. Default true. */
   json?: boolean
+  /**
+   * Home Assistant MQTT discovery (gateway/homeassistant.ts): retained sensor configs under
+   * `<prefix>/sensor/…` and plain values on iotmesh/<fleet>/<id>/value/<sensor>. Default on; false: off.
+   */
+  homeassistant?: HomeAssistantInit | false
   /** Device registry bounds. */
   registry?: DeviceRegistryInit
   /** Extra Aedes options for the embedded broker. */
@@ -133,6 +139,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Commands: the publish guard of the command topics, `command()`, set/ requests (gateway/commands.ts). */
   readonly commands: GatewayCommands
   readonly #keys: KeyPair
+  /** Home Assistant MQTT discovery, unless `homeassistant: false`. */
+  readonly homeassistant: HomeAssistantDiscovery | undefined
   readonly #init: GatewayInit
   readonly #clock: Clock
   readonly #broker: EmbeddedBroker | undefined
@@ -207,6 +215,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.live = new LiveFeed(init.live ?? {}, { devices: this.devices, topology: () => this.topologySnapshot(), summary: () => this.summary(), clock: this.#clock, now })
     }
     this.metrics = createMetrics(this)
+    this.homeassistant = init.homeassistant === false
+      ? undefined
+      : new HomeAssistantDiscovery(init.homeassistant ?? {}, { fleet: this.fleet, publish: (topic, payload, options) => { this.publish(topic, payload, options) }, device: (id) => this.devices.get(id) })
     this.http = init.http === undefined
       ? undefined
       : new GatewayHttp(init.http, {
@@ -228,6 +239,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     })
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)
+      this.homeassistant?.status(event)
       this.live?.status(event)
       this.live?.topologyChanged() // devices with a status are drawn beside the mesh, tied to the gateway
       this.emit('status', event)
@@ -382,6 +394,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** What each new Aedes instance needs (the guard is installed by the caller first). */
   async #setupBroker (aedes: Aedes): Promise<void> {
     await this.#bootstrapFromRetained(aedes)
+    this.homeassistant?.republish() // a new Aedes has an empty retained store (unless Redis keeps it)
     if (this.#init.cluster !== undefined) this.#followCluster(aedes)
   }
 
@@ -410,6 +423,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.publish(jsonTopic(reading.fleet, reading.origin, reading.deviceTopic), frameToSenmlJsonText({ origin: reading.origin, records: reading.records }))
       this.ingest.counters.jsonPublished++
     }
+    this.homeassistant?.reading(reading)
     if (reading.path === 'broker') this.bridge?.brokerReading(reading)
     if (reading.deviceTopic === LINKS_TOPIC && this.topology.record(reading.origin, reading.records, reading.receivedAt)) this.live?.topologyChanged()
     this.live?.reading(reading)

@@ -34,3 +34,4 @@ export {
   type CommandCounters, type CommandRequest, type CommandsInit, type SetInit, type MeshCommandHook, type ResultJson
 } from './commands.js'
 export { CommandGuard, type CommandGuardInit, type GuardVerdict } from './commands-guard.js'
+export { HomeAssistantDiscovery, HA_UNITS, objectIdOf, type HomeAssistantInit, type HomeAssistantHost, type SensorConfig } from './homeassistant.js'

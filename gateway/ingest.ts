@@ -177,7 +177,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     }
     const info = { ...base, deviceId: parsed.deviceId }
     if (parsed.fleet !== this.fleet) return this.reject('unknown_fleet', `the topic ${topic} is for fleet ${parsed.fleet}; this gateway serves ${this.fleet}`, info)
-    if (parsed.kind === 'json') return this.reject('json_forbidden', `only the gateway publishes ${topic}`, info)
+    if (parsed.kind === 'json' || parsed.kind === 'value') return this.reject('json_forbidden', `only the gateway publishes ${topic}`, info)
     if (parsed.kind === 'status') return this.#status(parsed.deviceId, payload, info, source)
     if (parsed.kind !== 'frame') {
       if (this.commands === undefined) return this.reject('bad_topic', `${topic} is a command topic, and this ingest handles no commands`, info)

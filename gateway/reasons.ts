@@ -20,7 +20,7 @@ export const DROP_REASONS = {
   status_key_mismatch: { code: 'ERR_WRONG_KEY', text: 'the pk in a status does not derive to the device id in its topic' },
   bad_status: { code: 'ERR_BAD_STATUS', text: 'a status payload is not {"state":"online","pk":…} or {"state":"offline"}' },
   status_not_claimed: { code: 'ERR_TOPIC_MISMATCH', text: 'a client sent a status for a device id it has not claimed (or a second id)' },
-  json_forbidden: { code: 'ERR_FORBIDDEN', text: 'only the gateway publishes …/json; a client tried to' },
+  json_forbidden: { code: 'ERR_FORBIDDEN', text: 'only the gateway publishes …/json and …/value; a client tried to' },
   // The embedded broker's access rules (gateway/auth.ts, gateway/authorize.ts)
   anonymous: { code: 'ERR_NOT_AUTHORIZED', text: 'a client connected without a user name, and anonymous clients are not allowed (CONNACK 5)' },
   bad_credentials: { code: 'ERR_BAD_CREDENTIALS', text: 'a user name the broker does not know, or a wrong password (CONNACK 4)' },

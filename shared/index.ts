@@ -41,9 +41,9 @@ export {
 export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayRestore, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {
-  TOPIC_ROOT, DEFAULT_FLEET, FLEET_NAME_RULE, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
+  TOPIC_ROOT, DEFAULT_FLEET, FLEET_NAME_RULE, TELEMETRY_LEVEL, JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, VALUE_LEVEL, RESERVED_LEVELS, LINKS_TOPIC,
   MAX_DEVICE_TOPIC_BYTES, validateTopic, validateFilter, topicMatches, isFleetName, checkDeviceTopic, isFrameDeviceTopic, deviceRoot,
-  frameTopic, telemetryTopic, jsonTopic, statusTopic, cmdTopic, resultTopic, resultJsonTopic, setTopic, deviceTopicOf, topicFilters, parseTopic,
+  frameTopic, telemetryTopic, jsonTopic, statusTopic, cmdTopic, resultTopic, resultJsonTopic, setTopic, valueTopic, deviceTopicOf, topicFilters, parseTopic,
   filterCoversDevice,
   type ParsedTopic, type TopicKind
 } from './topics.js'

@@ -19,11 +19,13 @@ import { isDeviceId, type DeviceId } from './identity.js'
  *   iotmesh/<fleet>/<deviceId>/result/<issuer>       the device's signed result of a command of <issuer>
  *   iotmesh/<fleet>/<deviceId>/result/<issuer>/json  the same result as JSON; the gateway publishes it
  *   iotmesh/<fleet>/<deviceId>/set/<actuator>  a plain JSON set request that the gateway signs as a command
+ *   iotmesh/<fleet>/<deviceId>/value/<sensor>  the latest value of one sensor as a plain number, retained; the gateway
+ *                                              publishes it (for Home Assistant, gateway/homeassistant.ts)
  *
  * The mesh uses the same names: a frame of device D with device topic tp is delivered on
  * iotmesh/<fleet>/D/<tp>, so one filter means the same on both architectures. A frame's MQTT topic
  * is bound to what it signs: the device id to its kid, the last levels to its "tp" header. The
- * reserved levels (json, status, cmd, result, set) are never the first level of a signed device topic.
+ * reserved levels (json, status, cmd, result, set, value) are never the first level of a signed device topic.
  */
 
 export const TOPIC_ROOT = 'iotmesh'
@@ -35,8 +37,9 @@ export const STATUS_LEVEL = 'status'
 export const CMD_LEVEL = 'cmd'
 export const RESULT_LEVEL = 'result'
 export const SET_LEVEL = 'set'
+export const VALUE_LEVEL = 'value'
 /** First levels no signed device topic may start with. */
-export const RESERVED_LEVELS: ReadonlySet<string> = new Set([JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL])
+export const RESERVED_LEVELS: ReadonlySet<string> = new Set([JSON_LEVEL, STATUS_LEVEL, CMD_LEVEL, RESULT_LEVEL, SET_LEVEL, VALUE_LEVEL])
 /** The device topic on which mesh nodes announce their neighbours (a signed reading). */
 export const LINKS_TOPIC = 'mesh/links'
 
@@ -151,6 +154,11 @@ export function setTopic (fleet: string, target: DeviceId, actuator: string): st
   return `${deviceRoot(fleet, target)}/${SET_LEVEL}/${actuator}`
 }
 
+/** iotmesh/<fleet>/<deviceId>/value/<sensor>: one sensor's latest value as a plain number (the gateway publishes it). */
+export function valueTopic (fleet: string, deviceId: DeviceId, sensor: string): string {
+  return `${deviceRoot(fleet, deviceId)}/${VALUE_LEVEL}/${sensor}`
+}
+
 /** Filters a gateway (or any observer) subscribes to. `+` is one device id. */
 export const topicFilters = {
   telemetry: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${TELEMETRY_LEVEL}`,
@@ -166,7 +174,7 @@ export const topicFilters = {
   sets: (fleet: string = DEFAULT_FLEET) => `${TOPIC_ROOT}/${fleet}/+/${SET_LEVEL}/#`
 } as const
 
-export type TopicKind = 'frame' | 'json' | 'status' | 'cmd' | 'result' | 'result-json' | 'set'
+export type TopicKind = 'frame' | 'json' | 'status' | 'cmd' | 'result' | 'result-json' | 'set' | 'value'
 
 export type ParsedTopic =
   | {
@@ -176,7 +184,7 @@ export type ParsedTopic =
     kind: TopicKind
     /**
      * frame, json: the device topic ("telemetry", "events/door"); cmd: the action ("relay/set");
-     * result, result-json: the issuer's device id; set: the actuator ("relay"); status: ""
+     * result, result-json: the issuer's device id; set: the actuator ("relay"); value: the sensor; status: ""
      */
     deviceTopic: string
   }
@@ -200,7 +208,7 @@ export function parseTopic (topic: string): ParsedTopic {
     const deviceTopic = rest.length === 1 ? TELEMETRY_LEVEL : rest.slice(1).join('/')
     return { ok: true, fleet, deviceId, kind: 'json', deviceTopic }
   }
-  if (head === CMD_LEVEL || head === SET_LEVEL) {
+  if (head === CMD_LEVEL || head === SET_LEVEL || head === VALUE_LEVEL) {
     const action = rest.slice(1).join('/')
     return rest.length > 1 && action.length <= MAX_DEVICE_TOPIC_BYTES ? { ok: true, fleet, deviceId, kind: head, deviceTopic: action } : { ok: false, fleet, why: 'bad-layout' }
   }

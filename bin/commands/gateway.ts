@@ -51,7 +51,10 @@ export const gateway: Command = {
     ['--set-users LIST', 'MQTT users (comma-separated, from --users) who may publish plain JSON on iotmesh/<fleet>/<id>/set/<actuator>; the gateway signs it as <actuator>/set ' +
       'with its key and mirrors the result on …/result/<gateway id>/json. Default: none'],
     ['--rules FILE', 'run this automation rule file (JSON or YAML, iotmesh rules check FILE) at the gateway on verified readings, commands signed with the gateway key ' +
-      'and sent through the broker: the client-server baseline of rules on the devices']
+      'and sent through the broker: the client-server baseline of rules on the devices'],
+    // Home Assistant MQTT discovery (WP 16-E): its own block
+    ['--no-homeassistant', 'publish no Home Assistant discovery configs (homeassistant/sensor/…/config) and no plain values (iotmesh/<fleet>/<id>/value/<sensor>)'],
+    ['--homeassistant-prefix P', 'the discovery prefix Home Assistant listens on (default "homeassistant")']
   ],
   options: {
     fleet: { type: 'string' },
@@ -75,7 +78,9 @@ export const gateway: Command = {
     'allowed-hosts': { type: 'string' },
     commanders: { type: 'string' },
     'set-users': { type: 'string' },
-    rules: { type: 'string' }
+    rules: { type: 'string' },
+    'no-homeassistant': { type: 'boolean' },
+    'homeassistant-prefix': { type: 'string' }
   },
   async run ({ values }, io) {
     const options = await readOptions(values, io.env)
@@ -150,6 +155,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
   const store = readStore(values, env, fleet)
   const retentionDays = intFlag(values, 'retention-days', 30, 1, 36_500)
   const maxReadings = intFlag(values, 'max-readings', 1_000_000, 1)
+  const homeassistant = readHomeAssistant(values)
   const init: GatewayInit = {
     fleet,
     host,
@@ -164,11 +170,25 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } }),
     ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } }),
     commanders,
-    ...(setUsers === undefined ? {} : { commands: { set: { users: setUsers } } })
+    ...(setUsers === undefined ? {} : { commands: { set: { users: setUsers } } }),
+    homeassistant
   }
   return {
     init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules })
   }
+}
+
+/** Home Assistant discovery: on with the default prefix, on with --homeassistant-prefix, off with --no-homeassistant. */
+function readHomeAssistant (values: Record<string, unknown>): GatewayInit['homeassistant'] {
+  const prefix = values['homeassistant-prefix'] as string | undefined
+  if (values['no-homeassistant'] === true) {
+    if (prefix !== undefined) throw meshError('ERR_BAD_ARGUMENT', '--homeassistant-prefix has no use with --no-homeassistant')
+    return false
+  }
+  if (prefix !== undefined && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(prefix)) {
+    throw meshError('ERR_BAD_ARGUMENT', `--homeassistant-prefix must be MQTT topic levels of letters, digits, ".", "_" or "-" (no wildcards), got ${JSON.stringify(prefix)}`)
+  }
+  return prefix === undefined ? {} : { prefix }
 }
 
 /** Where the state goes: --database URL, --data-dir DIR (or its default), or nowhere with --memory. */
@@ -369,6 +389,9 @@ function banner (running: Gateway, options: Options): string {
   if (options.rules !== undefined) {
     lines.push(`rules      ${options.rules.set.rules.length} rules from ${options.rules.file}, run at the gateway, commands through the broker`)
   }
+  lines.push(running.homeassistant === undefined
+    ? 'home asst. off (--no-homeassistant)'
+    : `home asst. discovery on ${running.homeassistant.prefix}/sensor/<device>/<sensor>/config, values on iotmesh/${running.fleet}/<device>/value/<sensor>`)
   const state = running.state
   lines.push(state === undefined
     ? 'state      memory only (--memory): a restart forgets accepted readings'

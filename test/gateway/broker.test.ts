@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { connect as connectTcp } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import {
-  deviceBaseName, fromBase64, jsonTopic, offlineStatus, onlineStatus, openFrame, statusTopic, telemetryTopic, toHex, topicFilters
+  deviceBaseName, fromBase64, jsonTopic, offlineStatus, onlineStatus, openFrame, statusTopic, telemetryTopic, toHex, topicFilters, valueTopic
 } from '../../shared/index.js'
 import { type DropEvent } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
@@ -174,8 +174,9 @@ describeNet('embedded broker', () => {
     const next = await subscriber.next((t) => t === topic)
     expect(toHex(next.payload)).toBe(toHex(makeFrame(alice, 5)))
     await subscriber.next((t) => t === jsonTopic('plant-a', alice.id))
-    // Nothing else reached the subscriber: the status, then frame 5 and its JSON.
-    expect(subscriber.messages.map((m) => m.topic.split('/').pop()).sort()).toEqual(['json', 'status', 'telemetry'])
+    await subscriber.next((t) => t === valueTopic('plant-a', alice.id, 'temp'))
+    // Nothing else reached the subscriber: the status, then frame 5, its JSON and its value for Home Assistant (…/value/temp).
+    expect(subscriber.messages.map((m) => m.topic.split('/').pop()).sort()).toEqual(['json', 'status', 'telemetry', 'temp'])
     expect(gateway.counters.dropped).toMatchObject({ bad_signature: 1, malformed: 1, frame_too_large: 1, unknown_fleet: 1, json_forbidden: 1 })
     expect(gateway.devices.get(alice.id)).toMatchObject({ signatureFailures: 1, readings: 1 })
     expect(device.client.connected).toBe(true)

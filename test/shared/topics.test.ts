@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_FLEET, telemetryTopic, topicMatches, validateFilter, validateTopic } from '../../shared/index.js'
+import {
+  DEFAULT_FLEET, RESERVED_LEVELS, VALUE_LEVEL, isFrameDeviceTopic, parseTopic, telemetryTopic, topicMatches, validateFilter, validateTopic, valueTopic
+} from '../../shared/index.js'
 import { codeOf } from './support.js'
 
 describe('topic filters match topic names as MQTT 3.1.1 §4.7 says', () => {
@@ -99,5 +101,19 @@ describe('validation (ERR_BAD_TOPIC)', () => {
 
   it.each(['/', 'a//b', '$SYS/x', 'Accounts payable', 'sport/tennis/player1'])('topic name %j is valid', (topic) => {
     expect(codeOf(() => validateTopic(topic))).toBe('no error')
+  })
+})
+
+describe('the value level: iotmesh/<fleet>/<deviceId>/value/<sensor> (plain numbers the gateway publishes)', () => {
+  const id = 'abcdefghijklmnopqrstuvwxyz'
+  it('is reserved: no signed device topic may start with it, so a value topic is never a frame topic', () => {
+    expect(RESERVED_LEVELS.has(VALUE_LEVEL)).toBe(true)
+    expect(isFrameDeviceTopic('value/temp')).toBe(false)
+    expect(isFrameDeviceTopic('values/temp')).toBe(true)
+    expect(valueTopic('plant-a', id, 'temp')).toBe(`iotmesh/plant-a/${id}/value/temp`)
+  })
+  it('parses as its own kind, with the sensor as its device topic; a bare value level is not a topic of the layout', () => {
+    expect(parseTopic(`iotmesh/plant-a/${id}/value/temp`)).toEqual({ ok: true, fleet: 'plant-a', deviceId: id, kind: 'value', deviceTopic: 'temp' })
+    expect(parseTopic(`iotmesh/plant-a/${id}/value`)).toEqual({ ok: false, fleet: 'plant-a', why: 'bad-layout' })
   })
 })
