@@ -22,8 +22,9 @@ const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl
 export const gateway: Command = {
   name: 'gateway',
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
-  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL] [--no-mesh] [--roster FILE] [--key FILE] [--users FILE] [--allow-anonymous] [--token-skew S] ' +
-    '[--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] [--commanders FILE] [--set-users LIST] [--rules FILE]',
+  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL [--mqtt-version 5]] [--no-mesh] [--roster FILE] [--key FILE] ' +
+    '[--users FILE] [--allow-anonymous] [--token-skew S] [--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] ' +
+    '[--commanders FILE] [--set-users LIST] [--rules FILE] [--no-homeassistant | --homeassistant-prefix P]',
   help: [
     ['--fleet F', 'the fleet served: letters, digits, - and _ (default "default")'],
     ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883; 0: any free port)'],
@@ -31,6 +32,7 @@ export const gateway: Command = {
     ['--http-port P', 'HTTP port of the dashboard, the API and /metrics (default 8080; 0: any free port)'],
     ['--host ADDR', 'the address to listen on (default 0.0.0.0: every interface)'],
     ['--broker URL', 'join this MQTT broker (mqtt://, mqtts://, ws://, wss://) instead of embedding one'],
+    ['--mqtt-version V', 'with --broker: the MQTT version the gateway speaks to it, 3.1.1 (default) or 5; the embedded broker speaks MQTT 3.1.1 only'],
     ['--no-mesh', 'do not join the mesh: a plain MQTT gateway'],
     ['--roster FILE', 'closed mode: only the keys in this JSON roster may publish or link (iotmesh keygen --json entries)'],
     ['--key FILE', "the gateway's key file (iotmesh keygen): its mesh identity, and the key it signs commands with (set/ requests, the HTTP API, --rules); default: a new key pair on every start"],
@@ -63,6 +65,7 @@ export const gateway: Command = {
     'http-port': { type: 'string' },
     host: { type: 'string' },
     broker: { type: 'string' },
+    'mqtt-version': { type: 'string' },
     'no-mesh': { type: 'boolean' },
     roster: { type: 'string' },
     key: { type: 'string' },
@@ -132,6 +135,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
       if (values[flag] !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--${flag} is for the embedded broker; with --broker the gateway listens on no MQTT port`)
     }
   }
+  const protocolVersion = readMqttVersion(values, broker)
   const mesh = values['no-mesh'] !== true
   const keys = values.key === undefined ? undefined : await readKey(values.key as string)
   const roster = values.roster === undefined ? undefined : await readRoster(values.roster as string)
@@ -163,7 +167,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     wsPort: ws,
     http: { port: http, host, ...httpAccess(values, env) },
     mesh: mesh ? { host } : false,
-    ...(broker === undefined ? {} : { broker }),
+    ...(broker === undefined ? {} : { broker: protocolVersion === undefined ? broker : { url: broker, protocolVersion } }),
     ...(roster === undefined ? {} : { roster }),
     allowAnonymous: values['allow-anonymous'] === true,
     ...(credentials === undefined ? {} : { credentials }),
@@ -176,6 +180,20 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
   return {
     init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules })
   }
+}
+
+/**
+ * `--mqtt-version`: the protocol the gateway speaks to an external broker (mqtt.js speaks both).
+ * The embedded Aedes broker implements MQTT 3.1.1 only (it answers an MQTT 5 CONNECT with
+ * CONNACK 1, unacceptable protocol version), so the flag needs --broker.
+ */
+function readMqttVersion (values: Record<string, unknown>, broker: string | undefined): 4 | 5 | undefined {
+  const version = values['mqtt-version'] as string | undefined
+  if (version === undefined) return undefined
+  const protocolVersion = version === '5' || version === '5.0' ? 5 : version === '3.1.1' || version === '4' ? 4 : undefined
+  if (protocolVersion === undefined) throw meshError('ERR_BAD_ARGUMENT', `--mqtt-version must be 3.1.1 or 5, got ${JSON.stringify(version)}`)
+  if (broker === undefined) throw meshError('ERR_BAD_ARGUMENT', '--mqtt-version is for --broker: the embedded broker (Aedes) speaks MQTT 3.1.1 only; for MQTT 5, run an MQTT 5 broker and join it with --broker URL --mqtt-version 5')
+  return protocolVersion
 }
 
 /** Home Assistant discovery: on with the default prefix, on with --homeassistant-prefix, off with --no-homeassistant. */
@@ -368,12 +386,16 @@ function banner (running: Gateway, options: Options): string {
   if (running.mode === 'embedded') {
     const users = Object.keys(options.init.credentials ?? {}).length
     lines.push(`mqtt       mqtt://${shown}:${ports.mqtt ?? '?'}`)
+    lines.push('protocol   MQTT 3.1.1 only (embedded Aedes): MQTT 5 clients are refused; for MQTT 5, run an MQTT 5 broker and use --broker URL --mqtt-version 5')
     lines.push(options.init.allowAnonymous === true
       ? 'access     OPEN LAN broker (--allow-anonymous): anyone who reaches the port reads all telemetry and the JSON mirror'
       : `access     devices with their key (token)${users > 0 ? `, ${users} users (--users)` : ', no users (--users FILE to let people and programs read)'}; anonymous clients refused`)
     if (ports.ws !== undefined) lines.push(`websocket  ws://${shown}:${ports.ws}/mqtt`)
   } else {
-    lines.push(`broker     ${String(options.init.broker)} (external: restrict publishing there with its ACLs, see gateway/README.md)`)
+    const external = options.init.broker
+    const url = typeof external === 'string' ? external : external?.url
+    const version = typeof external === 'object' && external.protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1'
+    lines.push(`broker     ${url ?? '?'} (external, ${version}: restrict publishing there with its ACLs, see gateway/README.md)`)
   }
   lines.push(running.mesh === undefined
     ? 'mesh       off (--no-mesh)'
