@@ -104,6 +104,8 @@ export interface GatewayEvents {
   storeError: [Error]
   /** A verified command result (any issuer's), as mirrored on …/result/<issuer>/json. */
   result: [CommandResult]
+  /** An MQTT client connected to, or went from, the embedded broker (for the logs, gateway/log.ts). */
+  connection: [{ clientId: string, state: 'connected' | 'disconnected' }]
 }
 
 export interface GatewayPorts {
@@ -395,6 +397,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async #setupBroker (aedes: Aedes): Promise<void> {
     await this.#bootstrapFromRetained(aedes)
     this.homeassistant?.republish() // a new Aedes has an empty retained store (unless Redis keeps it)
+    aedes.on('client', (client) => { this.emit('connection', { clientId: client.id, state: 'connected' }) })
+    aedes.on('clientDisconnect', (client) => { this.emit('connection', { clientId: client.id, state: 'disconnected' }) })
     if (this.#init.cluster !== undefined) this.#followCluster(aedes)
   }
 

@@ -35,3 +35,4 @@ export {
 } from './commands.js'
 export { CommandGuard, type CommandGuardInit, type GuardVerdict } from './commands-guard.js'
 export { HomeAssistantDiscovery, HA_UNITS, objectIdOf, type HomeAssistantInit, type HomeAssistantHost, type SensorConfig } from './homeassistant.js'
+export { createGatewayLogger, logGateway, isLogLevel, LOG_LEVELS, type GatewayLogInit, type LogLevel, type LogFormat, type LoggedGateway } from './log.js'

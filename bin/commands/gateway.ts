@@ -7,7 +7,9 @@ import {
 } from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
-import { createGateway, isPostgresUrl, type DropEvent, type Gateway, type GatewayInit, type HttpInit, type Reading } from '../../gateway/index.js'
+import {
+  createGateway, createGatewayLogger, isLogLevel, isPostgresUrl, logGateway, LOG_LEVELS, type Gateway, type GatewayInit, type GatewayLogInit, type HttpInit, type Reading
+} from '../../gateway/index.js'
 import { RuleEngine, parseRules, type RuleSet } from '../../firmware-sim/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
@@ -56,7 +58,11 @@ export const gateway: Command = {
       'and sent through the broker: the client-server baseline of rules on the devices'],
     // Home Assistant MQTT discovery (WP 16-E): its own block
     ['--no-homeassistant', 'publish no Home Assistant discovery configs (homeassistant/sensor/…/config) and no plain values (iotmesh/<fleet>/<id>/value/<sensor>)'],
-    ['--homeassistant-prefix P', 'the discovery prefix Home Assistant listens on (default "homeassistant")']
+    ['--homeassistant-prefix P', 'the discovery prefix Home Assistant listens on (default "homeassistant")'],
+    // Logs (WP 16-E): its own block
+    ['--log-level L', `${LOG_LEVELS.join(', ')} (default info): refusals are warn, devices online/offline info, MQTT connections debug`],
+    ['--log-format F', 'json (one object per line) or text (default: text on stderr, json to --log-file or under systemd, which sets JOURNAL_STREAM)'],
+    ['--log-file FILE', 'append the logs to FILE instead of stderr']
   ],
   options: {
     fleet: { type: 'string' },
@@ -83,19 +89,29 @@ export const gateway: Command = {
     'set-users': { type: 'string' },
     rules: { type: 'string' },
     'no-homeassistant': { type: 'boolean' },
-    'homeassistant-prefix': { type: 'string' }
+    'homeassistant-prefix': { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    'log-file': { type: 'string' }
   },
   async run ({ values }, io) {
     const options = await readOptions(values, io.env)
+    const logInit = readLog(values, io.env)
+    let logger: ReturnType<typeof createGatewayLogger>
+    try {
+      logger = createGatewayLogger(logInit, { stderr: io.stderr })
+    } catch (err) {
+      throw meshError('ERR_BAD_ARGUMENT', `--log-file: ${(err as Error).message}`, { cause: err })
+    }
     const running = await startGateway(options)
     write(io.stdout, banner(running, options))
-    logRefusals(running, (line) => { write(io.stderr, line) })
-    running.on('storeError', (err) => { write(io.stderr, `iotmesh gateway: warning: ${err.message}`) })
+    logGateway(running, logger)
+    running.on('storeError', (err) => { logger.error({ code: (err as { code?: string }).code }, `warning: ${err.message}`) })
     const log = { out: (line: string) => { write(io.stdout, line) }, err: (line: string) => { write(io.stderr, line) } }
     const rules = options.rules === undefined ? undefined : runRules(running, options.rules, log)
     // In closed mode the node's key store refuses its own key when the roster lacks it.
     if (options.roster !== undefined && running.mesh !== undefined && running.mesh.keyOf(running.mesh.id) === undefined) {
-      write(io.stderr, `iotmesh gateway: warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
+      logger.warn({ meshId: running.mesh.id }, `warning: the gateway's mesh key (${running.mesh.id}) is not in the roster: mesh nodes in closed mode will not link to it. Add it, or pass --key with a key that is.`)
     }
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) return resolve()
@@ -194,6 +210,18 @@ function readMqttVersion (values: Record<string, unknown>, broker: string | unde
   if (protocolVersion === undefined) throw meshError('ERR_BAD_ARGUMENT', `--mqtt-version must be 3.1.1 or 5, got ${JSON.stringify(version)}`)
   if (broker === undefined) throw meshError('ERR_BAD_ARGUMENT', '--mqtt-version is for --broker: the embedded broker (Aedes) speaks MQTT 3.1.1 only; for MQTT 5, run an MQTT 5 broker and join it with --broker URL --mqtt-version 5')
   return protocolVersion
+}
+
+/** --log-level, --log-format, --log-file; JSON by default to a file or to journald (systemd sets JOURNAL_STREAM for a unit's stderr). */
+function readLog (values: Record<string, unknown>, env: NodeJS.ProcessEnv): GatewayLogInit {
+  const level = values['log-level'] ?? 'info'
+  if (!isLogLevel(level)) throw meshError('ERR_BAD_ARGUMENT', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
+  const format = values['log-format']
+  if (format !== undefined && format !== 'json' && format !== 'text') throw meshError('ERR_BAD_ARGUMENT', `--log-format must be json or text, got ${JSON.stringify(format)}`)
+  const file = values['log-file'] as string | undefined
+  if (file === '') throw meshError('ERR_BAD_ARGUMENT', '--log-file is empty')
+  const journald = env.JOURNAL_STREAM !== undefined && env.JOURNAL_STREAM !== ''
+  return { level, format: format ?? (file !== undefined || journald ? 'json' : 'text'), ...(file === undefined ? {} : { file }) }
 }
 
 /** Home Assistant discovery: on with the default prefix, on with --homeassistant-prefix, off with --no-homeassistant. */
@@ -331,27 +359,6 @@ async function readUsers (path: string): Promise<Record<string, string>> {
     throw meshError('ERR_BAD_ARGUMENT', `--users: ${path} must hold a JSON object of user names to non-empty passwords, e.g. {"grafana": "long-random-secret"}`)
   }
   return Object.fromEntries(entries) as Record<string, string>
-}
-
-/** Broker access refusals, on stderr with their code: at most 20 lines a second, then a count of those left out. */
-const ACCESS_REASONS = new Set(['anonymous', 'bad_credentials', 'bad_token', 'token_time', 'connect_rate', 'subscribe_forbidden', 'message_too_large', 'retained_quota', 'status_not_claimed'])
-
-function logRefusals (running: Gateway, log: (line: string) => void): void {
-  let second = 0
-  let lines = 0
-  let skipped = 0
-  running.on('drop', (drop: DropEvent) => {
-    if (!ACCESS_REASONS.has(drop.reason)) return
-    const now = Math.floor(Date.now() / 1000)
-    if (now !== second) {
-      if (skipped > 0) log(`iotmesh gateway: … ${skipped} more broker refusals in that second (counted in /metrics, iotmesh_gateway_dropped_total)`)
-      second = now
-      lines = 0
-      skipped = 0
-    }
-    if (++lines > 20) { skipped++; return }
-    log(`iotmesh gateway: refused (${drop.code}, ${drop.reason}): ${drop.message}`)
-  })
 }
 
 /** Starts the gateway; a port that cannot be bound is a usage error naming its flag. */
