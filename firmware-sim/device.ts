@@ -190,7 +190,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       defer('sensors', async () => { await settleAll(sensors.map(async (s) => { await s.close() })) })
     }
     if (init.rules !== undefined && !this.paths.includes('mesh')) throw meshError('ERR_BAD_ARGUMENT', 'rules run on devices over the mesh: use mode mesh or hybrid (in broker mode, run them at the gateway: iotmesh gateway --rules)')
-    const commands = this.#commands = await openDeviceCommands({ ...pick(init, ['commanders', 'actuators', 'rules', 'dataDir']), fleet: this.fleet }, {
+    const commands = this.#commands = await openDeviceCommands({ ...pick(init, ['commanders', 'actuators', 'rules', 'dataDir']), rate: init.commandRate, fleet: this.fleet }, {
       keys: store.keys,
       clock: this.#clock,
       ...pick(components, ['ed25519']),

@@ -150,6 +150,10 @@ export class EmbeddedBroker {
 
     const limit = maxPacketBytes(init.quotas)
     const handle = (stream: Duplex, req?: unknown): void => {
+      // No Nagle (RFC 896): a QoS 1 exchange writes small packets back to back (a PUBACK, then the
+      // next PUBLISH), and Nagle holding the second until the peer's delayed ACK (up to 40 ms on
+      // Linux) made every command round trip through the broker ~45 ms.
+      ;(stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true)
       const client = (aedes.handle as (s: unknown, r: unknown) => Client)(stream, req)
       limitPacketSize(client, limit, this.#hooks.onOversize)
     }

@@ -34,6 +34,8 @@ export interface DeviceCommandsInit {
   /** Where the journal of executed commands lives (`<dataDir>/commands`); none: in memory. */
   dataDir?: string
   fleet: string
+  /** Commands per second one issuer may have executed (default 5, burst 20). */
+  rate?: { rate: number, burst: number }
 }
 
 export interface DeviceCommandsComponents {
@@ -62,7 +64,7 @@ export async function openDeviceCommands (init: DeviceCommandsInit, components: 
   if (!serving && init.rules === undefined) return undefined
   const commanders = typeof init.commanders === 'string' ? parseCommanders(await readJson(init.commanders), init.commanders) : init.commanders
   const rules = typeof init.rules === 'string' ? parseRules(await readText(init.rules), init.rules) : init.rules
-  return new DeviceCommands({ fleet: init.fleet, commanders, rules, actuators: init.actuators, dataDir: init.dataDir }, components)
+  return new DeviceCommands({ fleet: init.fleet, commanders, rules, actuators: init.actuators, dataDir: init.dataDir, rate: init.rate }, components)
 }
 
 export class DeviceCommands {
@@ -77,12 +79,12 @@ export class DeviceCommands {
   #lastId = 0
   #stopped = false
 
-  constructor (init: { fleet: string, commanders?: Commanders | undefined, rules?: RuleSet | undefined, actuators?: ReadonlyArray<ActuatorName | ActuatorSpec> | undefined, dataDir?: string | undefined }, components: DeviceCommandsComponents) {
+  constructor (init: { fleet: string, commanders?: Commanders | undefined, rules?: RuleSet | undefined, actuators?: ReadonlyArray<ActuatorName | ActuatorSpec> | undefined, dataDir?: string | undefined, rate?: { rate: number, burst: number } | undefined }, components: DeviceCommandsComponents) {
     this.#components = components
     this.#fleet = init.fleet
     this.rules = init.rules
     if (init.commanders !== undefined || (init.actuators?.length ?? 0) > 0) {
-      this.executor = new CommandExecutor({}, {
+      this.executor = new CommandExecutor({ ...(init.rate === undefined ? {} : { rate: init.rate }) }, {
         keys: components.keys,
         ...(init.commanders === undefined ? {} : { commanders: init.commanders }),
         journal: init.dataDir === undefined ? memoryJournal() : openJournal(join(init.dataDir, 'commands')),

@@ -97,6 +97,8 @@ export interface DeviceInit {
    * spreads and enforces owner-signed revocations, kept in `<dataDir>/revocations.json` across restarts.
    */
   fleetFile?: string | FleetPolicy
+  /** Commands one issuer may have executed per second (default 5, burst 20; firmware-sim/commands/executor.ts). */
+  commandRate?: { rate: number, burst: number }
 }
 
 /** mqtt.js's `connect`, injectable for tests. */

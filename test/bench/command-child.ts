@@ -56,7 +56,8 @@ if (role === 'mesh') {
 } else if (role === 'device') {
   const keys = seeded(Number(process.env.IOTMESH_BENCH_SEED))
   const device = await createDevice({
-    mode: 'broker', broker: process.env.IOTMESH_BENCH_BROKER ?? '', sensors: 'temperature', interval: 3_600_000, actuators: ['relay'], commanders, announceLinks: 0
+    mode: 'broker', broker: process.env.IOTMESH_BENCH_BROKER ?? '', sensors: 'temperature', interval: 3_600_000, actuators: ['relay'], commanders, announceLinks: 0,
+    commandRate: { rate: 1e6, burst: 1e6 } // as the mesh devices above: the figure is the round trip, not the per-issuer limit
   }, { keys, logger: silentLogger })
   handlers.info = async () => ({ id: device.id, publicKey: publicKeyText(device.publicKey), up: device.counters.paths.broker?.up === true })
   handlers.stop = async () => { await device.stop(); setTimeout(() => process.exit(0), 20); return {} }

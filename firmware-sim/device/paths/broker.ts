@@ -187,6 +187,8 @@ export class BrokerPath implements PathSender {
     }
     const client = (this.#components.connect ?? mqttConnect)(this.#init.url, options)
     this.#client = client
+    // No Nagle (RFC 896) on the device's side either: a PUBACK followed by a command's result would wait for the broker's delayed ACK.
+    client.once('connect', () => { (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true) })
     client.on('error', (err) => { this.#onError(err) })
     client.once('connect', () => { void this.#announce(client) })
     client.once('close', () => { this.#onClose(client) })
