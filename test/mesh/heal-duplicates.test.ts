@@ -88,13 +88,13 @@ it(`two neighbours announce the same ${FRAMES} frames after a heal: the node ask
   expect(node.peers().find((p) => p.id === y.keys.id)?.score?.duplicates ?? 0).toBe(0)
   expect(new Set(got.map((d) => d.seq)).size).toBe(FRAMES)
 
-  // Unasked copies still count: once the WANT closed (score.ts promiseMs, 5 s), the same frames pushed
-  // again by y are duplicates held against it, up to a ban.
-  await new Promise((resolve) => setTimeout(resolve, 5500))
-  const ban = node.next('peer:banned', { signal: AbortSignal.timeout(10_000) })
+  // Unasked copies still count: once the WANT closed (score.ts promiseMs, 5 s, dropped at the next
+  // decay tick, every 1 s), the same frames pushed again by y are duplicates held against it, up to a ban.
+  await new Promise((resolve) => setTimeout(resolve, 7000))
+  const ban = node.next('peer:banned', { signal: AbortSignal.timeout(15_000) })
   for (const frame of frames) { if (!y.link.open) break; await push(y.link, encodeData(1, frame)) }
   expect((await ban)[0].peer).toBe(y.keys.id)
-}, 30_000)
+}, 45_000)
 
 it('a relay that catches up from a neighbour announces what it got (DIGEST) instead of pushing it: the subscriber asks only for what it lacks', async () => {
   const net = createMemoryNetwork({ seed: 43 })
