@@ -69,7 +69,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
     : undefined)
   switch (admission.verdict) {
     case 'duplicate':
-      return duplicate(ctx, frame, bytes, from)
+      return duplicate(ctx, frame, bytes, from, asked)
     case 'refused':
       if (admission.refusal === 'cloned') return cloned(ctx, frame, from, false)
       return refuse(ctx, { code: admission.code, origin, seq, from })
@@ -85,7 +85,12 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
       ctx.changed.add(origin)
       ctx.observe(from, 'useful')
       ctx.deliver(frame, stored, hops, from)
-      ctx.forward(frame, stored, hops + 1, from)
+      // A frame this node asked for (catch-up) is announced in the next DIGEST (`changed`), not pushed:
+      // each node on the way asks only for what it lacks. Pushed on, it reached subscribers that held
+      // it already (after a heal a relay asks a neighbour for its whole history, most of which went
+      // on by other paths), and every copy counted against the relay: issue 11, 14,591 unasked
+      // duplicates at one gateway in 2 cycles, and its honest neighbours banned.
+      if (!asked) ctx.forward(frame, stored, hops + 1, from)
       return ACCEPTED
     }
   }
@@ -93,9 +98,13 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
 
 /**
  * An (origin, seq) seen before: the same frame again, or, when the copy this node kept differs
- * from it, another frame signed for that number (`Verifier.secondCopy` judges it).
+ * from it, another frame signed for that number (`Verifier.secondCopy` judges it). A copy this
+ * node asked the neighbour for (`asked`: an open WANT holds it) is not held against it: after a
+ * heal several neighbours announce the same frames in their full DIGESTs and each is asked, so
+ * all but the first answer are duplicates this node requested (counted as the neighbour's
+ * misbehaviour, they got honest relays banned and their readings stuck: issue 11).
  */
-function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array, from: DeviceId | undefined): InjectResult {
+function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array, from: DeviceId | undefined, asked = false): InjectResult {
   const stored = ctx.history.get(frame.origin, frame.seq)
   if (stored !== undefined && !bytesEqual(stored.bytes, bytes)) {
     const judged = ctx.verifier.secondCopy(frame)
@@ -105,7 +114,7 @@ function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array
     }
   }
   ctx.counters.duplicates++
-  ctx.observe(from, 'duplicate')
+  if (!asked) ctx.observe(from, 'duplicate')
   ctx.acks.seen(frame.origin) // a durable subscriber answers a re-offer of what it holds (acks.ts)
   return DUPLICATE
 }

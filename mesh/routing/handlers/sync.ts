@@ -71,12 +71,26 @@ export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestE
   else ctx.later(ctx.options.graftDelay, () => { want(ctx, state, announced, false) })
 }
 
-function want (ctx: RouterContext, state: LinkState, announced: Announced[], force: boolean): void {
+/** How many times an announcement skipped for `wantRetry` is looked at again. */
+const WANT_RETRIES = 3
+
+function want (ctx: RouterContext, state: LinkState, announced: Announced[], force: boolean, retries = WANT_RETRIES): void {
   if (ctx.links.get(state.peer) !== state) return
   const now = ctx.clock.now()
   const entries: WantEntry[] = []
-  for (const { origin, low, high } of announced) {
-    if (!force && now - (ctx.wantedAt.get(origin) ?? -Infinity) < ctx.options.wantRetry) continue
+  const deferred: Announced[] = []
+  let wait = 0
+  for (const a of announced) {
+    const { origin, low, high } = a
+    const since = now - (ctx.wantedAt.get(origin) ?? -Infinity)
+    if (!force && since < ctx.options.wantRetry) {
+      // Asked elsewhere a moment ago: look again once `wantRetry` has passed, for what is still
+      // missing then. Dropped, the announcement was lost: a neighbour announces an origin again
+      // only when it gets more of it, so frames it alone held waited for a reading that might never come.
+      deferred.push(a)
+      wait = Math.max(wait, ctx.options.wantRetry - since)
+      continue
+    }
     const missing = ctx.verifier.replay.missing(origin, low, high, 1024)
     if (missing.length === 0) continue
     // Most recent last; the oldest is forgotten first (a forgotten origin may be asked again early).
@@ -95,4 +109,5 @@ function want (ctx: RouterContext, state: LinkState, announced: Announced[], for
   }
   ctx.counters.wantsSent += entries.length
   for (const chunk of chunks(entries)) ctx.send(state, { kind: MSG.WANT, entries: chunk })
+  if (deferred.length > 0 && retries > 0) ctx.later(wait, () => { want(ctx, state, deferred, false, retries - 1) })
 }
