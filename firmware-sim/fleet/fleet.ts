@@ -12,6 +12,7 @@ import { createMemoryOutbox } from '../outbox/memory.js'
 import type { Outbox } from '../outbox/types.js'
 import { silentLogger } from '../sensors/types.js'
 import { MqttFaults } from './mqtt-faults.js'
+import { PowerCuts } from './power-cut.js'
 import { SeqSet } from './seq-set.js'
 
 /**
@@ -155,6 +156,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   /** How long a reading has to reach the gateway before it counts in the delivery ratio (ms). */
   settleMs = 2000
   #network: MemoryNetwork | undefined
+  /** Crashes are power cuts: the far ends of a crashed device's TCP connections hear nothing more (power-cut.ts). */
+  readonly #power = new PowerCuts()
   #responder: MdnsResponder | undefined
   #brokerUp = false
   #started = 0
@@ -189,6 +192,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
     if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock })
+    this.#power.start()
+    defer('power cuts', () => { this.#power.stop() })
     this.#roster = init.roster === undefined
       ? undefined
       : [...init.roster, seededKeys(init.seed, GATEWAY_INDEX).publicKey, ...Array.from({ length: init.devices }, (_, i) => seededKeys(init.seed, (init.firstIndex ?? 0) + i).publicKey)]
@@ -331,16 +336,22 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const link = { ...this.init.link, ...(roster === undefined ? {} : { authorize: (remote: { id: DeviceId }) => roster.has(remote.id) }) }
     return this.#network !== undefined
       ? this.#network.createTransport(link, { keys, clock: this.#clock })
-      : applyFaults(createTcpTransport(link, { keys, clock: this.#clock }), this.faults)
+      : this.#power.own(applyFaults(createTcpTransport(link, { keys, clock: this.#clock }), this.faults), keys.id)
   }
 
   // ---- faults --------------------------------------------------------------------------------
 
-  /** Crashes a device: no goodbye, no offline status; its MQTT last will fires. */
+  /**
+   * Crashes a device as a power cut does: no DNS-SD goodbye, no offline status, and over TCP no
+   * close frame, FIN or RST reaches its mesh peers or the broker (power-cut.ts): they find it gone
+   * by keepalive, and the broker then publishes its last will. With in-memory links its links
+   * still close at once. What it keeps on "disk" (sequence numbers, outbox) it keeps.
+   */
   async crash (index: number): Promise<void> {
     const sim = this.#sim(index)
     if (sim.state !== 'up') return
     sim.state = 'crashed'
+    this.#power.cut(sim.keys.id, sim.device?.node?.address?.port, this.mqttFaults.socketsOf(sim.keys.id))
     await sim.device?.crash()
     sim.device = undefined
     this.emit('fault', { kind: 'crash', detail: sim.name })

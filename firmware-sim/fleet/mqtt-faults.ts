@@ -64,6 +64,11 @@ export class MqttFaults {
     }
   }
 
+  /** The TCP sockets of `localId`'s open connections. */
+  socketsOf (localId: DeviceId): Socket[] {
+    return [...this.#streams].flatMap((s) => s.localId === localId && !s.destroyed && s.socket !== undefined ? [s.socket] : [])
+  }
+
   /** Destroys every open connection the current partition cuts; returns how many. */
   sever (): number {
     let severed = 0
