@@ -47,7 +47,7 @@ export { validateSchema, type JsonSchema, type SchemaError } from './results/val
 export { machineInfo, softwareVersions, MEASURED_PACKAGES, type OsInfo, type SoftwareComponents } from './results/environment.js'
 
 export { deliveryChart, faultWindows, cdfChart, failoverLatencyChart, pathLatencyChart, trafficChart, type FaultWindow, type CdfSeries } from './charts/index.js'
-export { writeReport, renderReport, validateResults, readingsCsv, SCHEMA_FILE, type ReportOptions, type ReportFile } from './report/write.js'
+export { writeReport, renderReport, validateResults, parseSavedResults, readingsCsv, SCHEMA_FILE, type ReportOptions, type ReportFile } from './report/write.js'
 export { Progress, createProgress, progressStyle, clockTime, type ProgressInit, type ProgressComponents, type ProgressStream, type ProgressStyle, type ProgressUpdate } from './progress.js'
 
 // The runners: they drive simulated fleets (and, for latency, child processes) and record the observations above.
