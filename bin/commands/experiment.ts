@@ -17,7 +17,7 @@ import { EXIT_INVALID, EXIT_OK, intFlag, numberFlag, onFileArgument, write, type
 
 /** Flags each experiment takes, besides --out, --seed, --quick and --json. */
 const FLAGS: Record<ExperimentKind, readonly string[]> = {
-  failover: ['devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
+  failover: ['repeat', 'devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
   scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
   latency: ['rounds', 'warmup', 'pause']
 }
@@ -37,6 +37,7 @@ export const experiment: Command = {
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
+    ['--repeat N', 'failover: N runs with seeds X, X+1, …; every figure with a 95 % t-interval, the checks judged on the intervals (default 1)'],
     ['--devices N', 'failover: fleet size (default 20; quick 6); scale: the largest fleet'],
     ['--modes LIST', 'failover: default broker,mesh,hybrid; scale: default broker,mesh'],
     ['--interval MS', 'failover, scale: sampling interval of every device (default 1000)'],
@@ -61,7 +62,7 @@ export const experiment: Command = {
     devices: { type: 'string', short: 'n' }, modes: { type: 'string' }, interval: { type: 'string' }, transport: { type: 'string' }, settle: { type: 'string' },
     steady: { type: 'string' }, 'broker-down': { type: 'string' }, 'crash-count': { type: 'string' }, crash: { type: 'string' }, partition: { type: 'string' },
     gap: { type: 'string' }, drain: { type: 'string' }, sizes: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
-    rounds: { type: 'string' }, pause: { type: 'string' }
+    rounds: { type: 'string' }, pause: { type: 'string' }, repeat: { type: 'string' }
   },
   async run ({ values, positionals }, io) {
     if (values.from !== undefined) return await rerender(values, positionals[0], io)
@@ -140,6 +141,7 @@ function failoverPlan (values: Record<string, unknown>): Plan {
   const seconds = (name: string, fallback: number): number => numberFlag(values, name, fallback, 0, 86_400)
   const init: FailoverRunInit = {
     preset: quick ? 'quick' : 'default',
+    repeat: intFlag(values, 'repeat', 1, 1, 100),
     seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff),
     devices: intFlag(values, 'devices', preset.devices, 2, 1000),
     modes: modesFlag(values, [...MODES]),
@@ -157,7 +159,7 @@ function failoverPlan (values: Record<string, unknown>): Plan {
   const timeline = failoverTimeline(init) // checks the parameters before anything runs
   return {
     seconds: failoverRunSeconds(init),
-    describe: `${timeline.params.devices} devices, ${(init.modes ?? []).join(', ')}, seed ${timeline.params.seed}`,
+    describe: `${timeline.params.devices} devices, ${(init.modes ?? []).join(', ')}, ${init.repeat === 1 ? `seed ${timeline.params.seed}` : `${init.repeat ?? 1} runs, seeds ${timeline.params.seed}…${timeline.params.seed + (init.repeat ?? 1) - 1}`}`,
     run: async (out, components) => await runFailover({ ...init, out }, components)
   }
 }
