@@ -20,6 +20,12 @@ import type { Transport } from '../../mesh/index.js'
  * the real one. Chosen over `socket.resetAndDestroy()` (an RST at once), which peers detect in
  * a millisecond, as no power cut allows.
  *
+ * A far end in another process (a fleet spread over namespace hosts, `iotmesh sim --hosts`)
+ * cannot be silenced from here: the dying device's own socket then closes with a RST
+ * (`socket.resetAndDestroy()`), never a FIN, so no orderly goodbye leaves the process either;
+ * the peer learns of it at once, which a power cut would not allow (the limit of a crash of
+ * some of a process's devices; a host whose process is killed and whose link is cut sends nothing).
+ *
  * Which sockets are the device's: those that node:net's diagnostics channels report
  * (`net.client.socket`, `net.server.socket`) while the device dials (its transport's `dial`
  * runs in an AsyncLocalStorage context naming it), those accepted on its listening port, and
@@ -71,7 +77,7 @@ export class PowerCuts {
     let n = 0
     for (const s of mine) {
       const far = this.#farEnd(s)
-      if (far !== undefined) { silence(far); n++ }
+      if (far !== undefined) { silence(far); n++ } else if (!s.destroyed && !s.connecting && s.localPort !== undefined) resetOnClose(s)
     }
     this.silenced += n
     return n
@@ -108,4 +114,15 @@ function silence (socket: Socket): void {
   }) as Socket['write']
   // A graceful close towards the dead would wait for an answer that never comes (the link's close timeout): what it sends vanishes anyway.
   socket.end = ((..._args: unknown[]) => socket.destroy()) as Socket['end']
+}
+
+/** The socket's owner may close it as it likes: it goes with a RST (RFC 9293 §3.10.7.1), never a FIN. */
+function resetOnClose (socket: Socket): void {
+  const destroy = socket.destroy.bind(socket)
+  const reset = (): Socket => {
+    socket.destroy = destroy // resetAndDestroy() ends in destroy(): the original, now flagged to reset
+    return socket.resetAndDestroy()
+  }
+  socket.end = ((..._args: unknown[]) => reset()) as Socket['end']
+  socket.destroy = ((_err?: Error) => reset()) as Socket['destroy']
 }
