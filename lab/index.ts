@@ -35,7 +35,7 @@ export { summarizeResources, perMember } from './metrics/resources.js'
 export { percentiles, distribution, median, percentileOfSorted, type Percentiles, type Distribution } from './metrics/stats.js'
 export { failoverChecks, scaleChecks, latencyChecks } from './results/checks.js'
 export { tInterval, tQuantile975, repeatedFigures } from './metrics/repeat.js'
-export { combineRepeatedRuns, repeatedFailoverChecks } from './results/repeat-checks.js'
+export { combineRepeatedRuns, repeatedFailoverChecks, refreshRepetitions } from './results/repeat-checks.js'
 export { failoverResults, scaleResults, latencyResults, type RunInfo, type FailoverInput, type ScaleInput, type LatencyInput } from './results/assemble.js'
 
 export {

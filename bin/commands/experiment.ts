@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import {
-  EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, runFailover, runLatency, runScale,
+  EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, refreshRepetitions, runFailover, runLatency, runScale,
   writeReport,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
   type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
@@ -33,7 +33,7 @@ export const experiment: Command = {
     ['latency', 'one mesh hop, three mesh hops and the broker path between processes, interleaved'],
     ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>); a directory that holds files is refused'],
     ['--force', 'write the report into --out even when it holds files (an earlier report is overwritten)'],
-    ['--from FILE', 'run nothing: re-render report.md and the charts from a saved results.json (checked against its schema)'],
+    ['--from FILE', 'run nothing: re-render report.md and the charts from a saved results.json (checked against its schema); repeated runs get their intervals and checks again from each run\'s values'],
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
@@ -111,7 +111,9 @@ async function rerender (values: Record<string, unknown>, kind: string | undefin
   const from = resolve(values.from as string)
   const given = RUN_FLAGS.find((f) => values[f] !== undefined)
   if (given !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--from re-renders a saved run and runs nothing: --${given} does not apply (drop --from to run)`)
-  const results = parseSavedResults(await onFileArgument(from, '--from', async () => await readFile(from, 'utf8')), from)
+  const saved = parseSavedResults(await onFileArgument(from, '--from', async () => await readFile(from, 'utf8')), from)
+  // Repetitions keep each run's values: their intervals and the checks on them are made again by this code.
+  const results = saved.experiment === 'failover' ? refreshRepetitions(saved) : saved
   if (kind !== undefined && kind !== results.experiment) throw meshError('ERR_BAD_ARGUMENT', `--from ${from} holds a ${results.experiment} experiment, not ${kind}`)
   const out = resolve((values.out as string | undefined) ?? `experiment-${results.experiment}-${stamp(new Date())}`)
   const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))

@@ -67,13 +67,22 @@ export function repeatedFigures (runs: readonly FailoverResults[]): RepeatedFigu
         const values = runs.map((r) => PICKS[metric](r, mode, name) ?? null)
         const present = values.filter((v): v is number => v !== null)
         if (present.length === 0) continue
-        const { mean, low, high } = tInterval(present)
-        const r = (x: number | null): number | null => x === null ? null : round(x, metric.endsWith('-ms') ? 3 : 4)
-        figures.push({ mode, phase: name, metric, values, mean: r(mean), low: r(low), high: r(high) })
+        figures.push(figureFrom(mode, name, metric, values))
       }
     }
   }
   return figures
+}
+
+/** Ratios lie in [0, 1], counts and times at or above 0: an interval is cut to what the figure can be. */
+const RATIOS = new Set<RepeatMetric>(['delivered-during', 'delivered', 'peer-during'])
+
+/** One figure from each run's value: its mean and its interval, cut to the figure's possible range. */
+export function figureFrom (mode: Mode, phase: string, metric: RepeatMetric, values: Array<number | null>): RepeatedFigure {
+  const { mean, low, high } = tInterval(values.filter((v): v is number => v !== null))
+  const max = RATIOS.has(metric) ? 1 : Infinity
+  const r = (x: number | null): number | null => x === null ? null : round(Math.min(max, Math.max(0, x)), metric.endsWith('-ms') ? 3 : 4)
+  return { mode, phase, metric, values, mean: r(mean), low: r(low), high: r(high) }
 }
 
 export function figureOf (figures: readonly RepeatedFigure[], mode: Mode, phase: string, metric: RepeatMetric): RepeatedFigure | undefined {

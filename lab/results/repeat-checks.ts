@@ -1,5 +1,5 @@
 import { meshError } from '../../shared/index.js'
-import { figureOf, repeatedFigures, tInterval } from '../metrics/repeat.js'
+import { figureFrom, figureOf, repeatedFigures, tInterval } from '../metrics/repeat.js'
 import type { Mode } from '../observations.js'
 import { percent } from './checks.js'
 import type { Check, FailoverResults, RepeatedFigure, RepeatMetric, Repetitions } from './types.js'
@@ -52,7 +52,10 @@ function hybridAtLeastBroker (figures: readonly RepeatedFigure[], phases: readon
     const b = figureOf(figures, 'broker', phase, 'delivered-during')
     if (h === undefined || b === undefined) continue
     const diffs = h.values.flatMap((v, i) => v === null || b.values[i] === null || b.values[i] === undefined ? [] : [v - (b.values[i] as number)])
-    const { mean, low, high } = tInterval(diffs)
+    const t = tInterval(diffs)
+    // A difference of two shares lies in [−1, 1].
+    const cut = (x: number | null): number | null => x === null ? null : Math.min(1, Math.max(-1, x))
+    const [mean, low, high] = [t.mean, cut(t.low), cut(t.high)]
     const pts = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`
     if (mean === null || low === null || high === null) { verdicts.push('undecided'); observed.push(`${phase}: fewer than two paired runs (undecided)`); continue }
     const verdict: Check['status'] = low >= -0.01 ? 'pass' : high < -0.01 ? 'fail' : 'undecided'
@@ -107,4 +110,17 @@ export function combineRepeatedRuns (runs: readonly FailoverResults[]): Failover
   }
   const phases = first.timeline.phases.map((p) => p.name as string)
   return { ...first, finishedAt: last.finishedAt, repetitions, checks: repeatedFailoverChecks(figures, phases, first.parameters.gapToleranceS) }
+}
+
+/**
+ * A saved repeated run through the current code: each figure's mean and interval again from its
+ * per-run values, and the checks again from them (`iotmesh experiment --from`). A results object
+ * without repetitions is returned as it is.
+ */
+export function refreshRepetitions (results: FailoverResults): FailoverResults {
+  const rep = results.repetitions
+  if (rep === undefined) return results
+  const figures = rep.figures.map((f) => figureFrom(f.mode, f.phase, f.metric, f.values))
+  const phases = results.timeline.phases.map((p) => p.name as string)
+  return { ...results, repetitions: { ...rep, figures }, checks: repeatedFailoverChecks(figures, phases, results.parameters.gapToleranceS) }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { combineRepeatedRuns, renderReport, tInterval, tQuantile975 } from '../../lab/index.js'
+import { combineRepeatedRuns, refreshRepetitions, renderReport, repeatedFigures, tInterval, tQuantile975 } from '../../lab/index.js'
 import { failoverFixture, quickTimeline, type Broken } from './fixtures.js'
 
 /** `experiment failover --repeat N`: figures over runs with t-intervals, checks judged on them (lab/metrics/repeat.ts, lab/results/repeat-checks.ts). */
@@ -52,6 +52,24 @@ describe('failover over repeated runs', () => {
     expect(md).toContain('## Repetitions: 2 runs')
     expect(md).toContain('Seeds 7, 8')
     expect(md).toMatch(/\| no-duplicates \| ✘ +\| ✘ +\|/)
+  })
+
+  it('an interval stays within what the figure can be: a share within [0, 1], a count at or above 0', () => {
+    const r = runs([{}, { meshLoses: 3 }, {}])
+    const delivered = r.repetitions?.figures.find((f) => f.mode === 'mesh' && f.phase === 'all' && f.metric === 'delivered')
+    expect(delivered?.high).toBe(1)
+    expect(delivered?.low).toBeLessThan(1)
+    const lost = r.repetitions?.figures.find((f) => f.mode === 'mesh' && f.phase === 'all' && f.metric === 'lost')
+    expect(lost?.low).toBe(0)
+    expect(lost?.high).toBeGreaterThan(0)
+  })
+
+  it('a saved repeated run gets its intervals and checks again from the per-run values (what --from does)', () => {
+    const r = runs([{}, { meshLoses: 3 }, {}])
+    const blanked = { ...r, checks: [], repetitions: { ...r.repetitions!, figures: r.repetitions!.figures.map((f) => ({ ...f, mean: null, low: null, high: null })) } }
+    const again = refreshRepetitions(blanked)
+    expect(again.repetitions?.figures).toEqual(repeatedFigures(r.repetitions!.seeds.map((seed, i) => failoverFixture(i === 1 ? { meshLoses: 3 } : {}, quickTimeline(seed)).results)))
+    expect(again.checks).toEqual(r.checks)
   })
 
   it('one run is not a repetition', () => {
