@@ -56,7 +56,7 @@ function hybridAtLeastBroker (figures: readonly RepeatedFigure[], phases: readon
     // A difference of two shares lies in [−1, 1].
     const cut = (x: number | null): number | null => x === null ? null : Math.min(1, Math.max(-1, x))
     const [mean, low, high] = [t.mean, cut(t.low), cut(t.high)]
-    const pts = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`
+    const pts = (x: number): string => { const v = Math.round(x * 1000) / 10 || 0; return `${v >= 0 ? '+' : ''}${v.toFixed(1)}` } // never "-0.0"
     if (mean === null || low === null || high === null) { verdicts.push('undecided'); observed.push(`${phase}: fewer than two paired runs (undecided)`); continue }
     const verdict: Check['status'] = low >= -0.01 ? 'pass' : high < -0.01 ? 'fail' : 'undecided'
     verdicts.push(verdict)
