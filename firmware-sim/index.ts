@@ -59,6 +59,7 @@ export type {
 export { Fleet, createFleet, type FleetInit, type FleetStats, type FleetEvents, type SimDevice } from './fleet/fleet.js'
 export { parseFaultSpec, checkFaultSpec, applyFault, type ScheduledFault } from './fleet/faults-spec.js'
 export { statusLine, finalSummary } from './fleet/summary.js'
+export { MqttFaults, FaultyMqttStream, MQTT_RTO_MS } from './fleet/mqtt-faults.js'
 export { createLan, type Lan, type LanHost, type LanInit, type LanSpawnOptions } from './fleet/lan.js'
 export { CommandExecutor, type ExecutorInit, type ExecutorComponents, type Outcome, type ExecutorCounters } from './commands/executor.js'
 export { openJournal, memoryJournal, type CommandJournal, type JournalEntry } from './commands/journal.js'

@@ -34,11 +34,13 @@ export { summarizeLatency } from './metrics/latency.js'
 export { summarizeResources, perMember } from './metrics/resources.js'
 export { percentiles, distribution, median, percentileOfSorted, type Percentiles, type Distribution } from './metrics/stats.js'
 export { failoverChecks, scaleChecks, latencyChecks } from './results/checks.js'
+export { tInterval, tQuantile975, repeatedFigures } from './metrics/repeat.js'
+export { combineRepeatedRuns, repeatedFailoverChecks, refreshRepetitions } from './results/repeat-checks.js'
 export { failoverResults, scaleResults, latencyResults, type RunInfo, type FailoverInput, type ScaleInput, type LatencyInput } from './results/assemble.js'
 
 export {
   RESULTS_FORMAT, RESULTS_VERSION, RESULTS_SCHEMA, EXPERIMENT_KINDS,
-  type ExperimentKind, type ExperimentResults, type FailoverResults, type ScaleResults, type LatencyResults,
+  type ExperimentKind, type ExperimentResults, type FailoverResults, type Repetitions, type RepeatedFigure, type RepeatMetric, type ScaleResults, type LatencyResults,
   type FailoverParameters, type ScaleParameters, type LatencyParameters, type Machine, type Software, type Check,
   type ModeSummary, type PhaseSummary, type TargetDelivery, type Resume, type FaultOutcome, type DeviceGap,
   type DeliverySeries, type ResourceSummary, type RoleRates, type ScalePoint, type PathSummary
@@ -47,7 +49,7 @@ export { validateSchema, type JsonSchema, type SchemaError } from './results/val
 export { machineInfo, softwareVersions, MEASURED_PACKAGES, type OsInfo, type SoftwareComponents } from './results/environment.js'
 
 export { deliveryChart, faultWindows, cdfChart, failoverLatencyChart, pathLatencyChart, trafficChart, type FaultWindow, type CdfSeries } from './charts/index.js'
-export { writeReport, renderReport, validateResults, readingsCsv, SCHEMA_FILE, type ReportOptions, type ReportFile } from './report/write.js'
+export { writeReport, renderReport, validateResults, parseSavedResults, readingsCsv, SCHEMA_FILE, type ReportOptions, type ReportFile } from './report/write.js'
 export { Progress, createProgress, progressStyle, clockTime, type ProgressInit, type ProgressComponents, type ProgressStream, type ProgressStyle, type ProgressUpdate } from './progress.js'
 
 // The runners: they drive simulated fleets (and, for latency, child processes) and record the observations above.

@@ -1,7 +1,8 @@
-import { mkdir, readdir, rmdir } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { copyFile, mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import {
-  EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, runFailover, runLatency, runScale,
+  EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, refreshRepetitions, runFailover, runLatency, runScale,
+  writeReport,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
   type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
 } from '../../lab/index.js'
@@ -16,7 +17,7 @@ import { EXIT_INVALID, EXIT_OK, intFlag, numberFlag, onFileArgument, write, type
 
 /** Flags each experiment takes, besides --out, --seed, --quick and --json. */
 const FLAGS: Record<ExperimentKind, readonly string[]> = {
-  failover: ['devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
+  failover: ['repeat', 'devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
   scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
   latency: ['rounds', 'warmup', 'pause']
 }
@@ -24,16 +25,19 @@ const FLAGS: Record<ExperimentKind, readonly string[]> = {
 export const experiment: Command = {
   name: 'experiment',
   summary: 'Measure broker versus mesh: failover, scale or latency; writes a report (Markdown, JSON, SVG)',
-  usage: 'iotmesh experiment failover|scale|latency [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]',
+  usage: 'iotmesh experiment failover|scale|latency [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]\n' +
+    '       iotmesh experiment [KIND] --from DIR/results.json [--out DIR [--force]] [--json]',
   help: [
     ['failover', 'each mode (broker, mesh, hybrid) through the same seeded faults: broker down, crashes, a partition'],
     ['scale', 'fleets of growing size: traffic, CPU and memory per device, delivery, latency'],
     ['latency', 'one mesh hop, three mesh hops and the broker path between processes, interleaved'],
     ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>); a directory that holds files is refused'],
     ['--force', 'write the report into --out even when it holds files (an earlier report is overwritten)'],
+    ['--from FILE', 'run nothing: re-render report.md and the charts from a saved results.json (checked against its schema); repeated runs get their intervals and checks again from each run\'s values'],
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
+    ['--repeat N', 'failover: N runs with seeds X, X+1, …; every figure with a 95 % t-interval, the checks judged on the intervals (default 1)'],
     ['--devices N', 'failover: fleet size (default 20; quick 6); scale: the largest fleet'],
     ['--modes LIST', 'failover: default broker,mesh,hybrid; scale: default broker,mesh'],
     ['--interval MS', 'failover, scale: sampling interval of every device (default 1000)'],
@@ -54,13 +58,14 @@ export const experiment: Command = {
   ],
   allowPositionals: 1,
   options: {
-    out: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' },
+    out: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' },
     devices: { type: 'string', short: 'n' }, modes: { type: 'string' }, interval: { type: 'string' }, transport: { type: 'string' }, settle: { type: 'string' },
     steady: { type: 'string' }, 'broker-down': { type: 'string' }, 'crash-count': { type: 'string' }, crash: { type: 'string' }, partition: { type: 'string' },
     gap: { type: 'string' }, drain: { type: 'string' }, sizes: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
-    rounds: { type: 'string' }, pause: { type: 'string' }
+    rounds: { type: 'string' }, pause: { type: 'string' }, repeat: { type: 'string' }
   },
   async run ({ values, positionals }, io) {
+    if (values.from !== undefined) return await rerender(values, positionals[0], io)
     const kind = positionals[0]
     if (kind === undefined || !(EXPERIMENT_KINDS as readonly string[]).includes(kind)) {
       throw meshError('ERR_BAD_ARGUMENT', `name the experiment: ${EXPERIMENT_KINDS.join(', ')} (got ${kind === undefined ? 'none' : JSON.stringify(kind)}); see iotmesh experiment --help`)
@@ -98,6 +103,34 @@ export const experiment: Command = {
   }
 }
 
+/** Flags that make a run, refused beside --from (which runs nothing). */
+const RUN_FLAGS = ['seed', 'quick', ...new Set(Object.values(FLAGS).flat())]
+
+/** `--from results.json`: the saved figures through the current report code, into --out (refused if it holds files, unless --force). */
+async function rerender (values: Record<string, unknown>, kind: string | undefined, io: Io): Promise<number> {
+  const from = resolve(values.from as string)
+  const given = RUN_FLAGS.find((f) => values[f] !== undefined)
+  if (given !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--from re-renders a saved run and runs nothing: --${given} does not apply (drop --from to run)`)
+  const saved = parseSavedResults(await onFileArgument(from, '--from', async () => await readFile(from, 'utf8')), from)
+  // Repetitions keep each run's values: their intervals and the checks on them are made again by this code.
+  const results = saved.experiment === 'failover' ? refreshRepetitions(saved) : saved
+  if (kind !== undefined && kind !== results.experiment) throw meshError('ERR_BAD_ARGUMENT', `--from ${from} holds a ${results.experiment} experiment, not ${kind}`)
+  const out = resolve((values.out as string | undefined) ?? `experiment-${results.experiment}-${stamp(new Date())}`)
+  const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
+  if (existing.length > 0 && values.force !== true) {
+    throw meshError('ERR_BAD_ARGUMENT', `--out ${out} already holds ${existing.length} file${existing.length === 1 ? '' : 's'} (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}): choose another directory, or --force to write over them`)
+  }
+  // The readings' fates are not in results.json: a readings.csv beside it goes along, and the report links it.
+  const csv = join(dirname(from), 'readings.csv')
+  const hasCsv = results.experiment === 'failover' && await stat(csv).then((s) => s.isFile(), () => false)
+  await onFileArgument(out, '--out', async () => await mkdir(out, { recursive: true }))
+  if (hasCsv && join(out, 'readings.csv') !== csv) await copyFile(csv, join(out, 'readings.csv'))
+  const files = await writeReport(out, results, hasCsv ? { readingsFile: 'readings.csv' } : {})
+  if (hasCsv) files.push(join(out, 'readings.csv'))
+  if (values.json !== true) write(io.stdout, `iotmesh experiment ${results.experiment}: re-rendered from ${from} (nothing run)`)
+  return report({ results, files }, out, values.json === true, io)
+}
+
 interface Plan {
   seconds: number
   describe: string
@@ -110,6 +143,7 @@ function failoverPlan (values: Record<string, unknown>): Plan {
   const seconds = (name: string, fallback: number): number => numberFlag(values, name, fallback, 0, 86_400)
   const init: FailoverRunInit = {
     preset: quick ? 'quick' : 'default',
+    repeat: intFlag(values, 'repeat', 1, 1, 100),
     seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff),
     devices: intFlag(values, 'devices', preset.devices, 2, 1000),
     modes: modesFlag(values, [...MODES]),
@@ -127,7 +161,7 @@ function failoverPlan (values: Record<string, unknown>): Plan {
   const timeline = failoverTimeline(init) // checks the parameters before anything runs
   return {
     seconds: failoverRunSeconds(init),
-    describe: `${timeline.params.devices} devices, ${(init.modes ?? []).join(', ')}, seed ${timeline.params.seed}`,
+    describe: `${timeline.params.devices} devices, ${(init.modes ?? []).join(', ')}, ${init.repeat === 1 ? `seed ${timeline.params.seed}` : `${init.repeat ?? 1} runs, seeds ${timeline.params.seed}…${timeline.params.seed + (init.repeat ?? 1) - 1}`}`,
     run: async (out, components) => await runFailover({ ...init, out }, components)
   }
 }

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createGateway } from '../../gateway/index.js'
 import { LINKS_TOPIC, meshError } from '../../shared/index.js'
-import { createLan, parseFaultSpec } from '../../firmware-sim/index.js'
+import { checkFaultSpec, createLan, parseFaultSpec, type ScheduledFault } from '../../firmware-sim/index.js'
 import { intFlag, write, type Io } from '../cli.js'
 
 /**
@@ -10,9 +10,43 @@ import { intFlag, write, type Io } from '../cli.js'
  * recipe of ../shared/NETWORK.md (firmware-sim/fleet/lan.ts). The command re-runs itself in new
  * user, network and mount namespaces, builds a bridge (10.77.0.254, where the gateway listens) and
  * H hosts (10.77.0.1…H), and runs one `iotmesh sim --no-gateway` per host with its share of the
- * devices. Devices find each other by DNS-SD across the bridge, each with its own address. A
- * partition takes hosts off the LAN and heal brings them back. Nothing touches a real interface.
+ * devices. Devices find each other by DNS-SD across the bridge, each with its own address.
+ * Nothing touches a real interface. Every fault kind of --faults works:
+ * - partition and heal: every second host leaves the LAN (its veth on the bridge goes down) and
+ *   comes back: a real cut for every protocol, mesh links and MQTT alike;
+ * - broker-stop and broker-start: the gateway's broker, here;
+ * - crash, restart and skew go to the host that runs the devices named (its own `--faults`, with
+ *   the indices made local): a crash is that fleet's power cut (firmware-sim/fleet/power-cut.ts:
+ *   peers on the same host hear nothing; a link to another host, in another process, ends with a
+ *   RST, never a FIN);
+ * - loss, delay and dup go to every host: each host's fault model applies them to what its
+ *   devices send, on mesh links and MQTT connections (mqtt-faults.ts), so every link gets them in
+ *   both directions. Not with netem (tc): the kernel's netem is not available in every namespace.
+ * The hosts count their faults' times from their fleet's start, the gateway from the hosts'
+ * spawning: events on the hosts come up to the fleet start-up time (about a second) later.
  */
+
+/** Faults this process applies; the others go to the hosts' own fleets. */
+const HERE = new Set(['partition', 'heal', 'broker-stop', 'broker-start'])
+
+/** The events of host devices [first, first + n) as that host's `--faults` spec, indices made local; '' when none. */
+export function hostFaultSpec (faults: readonly ScheduledFault[], first: number, n: number): string {
+  const local = (arg: string | undefined): string | undefined => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(arg ?? '')
+    if (m === null) return undefined
+    const from = Math.max(Number(m[1]), first)
+    const to = Math.min(Number(m[2] ?? m[1]), first + n - 1)
+    return from > to ? undefined : from === to ? String(from - first) : `${from - first}-${to - first}`
+  }
+  return faults.flatMap((f) => {
+    if (HERE.has(f.kind)) return []
+    if (f.kind === 'crash' || f.kind === 'restart' || f.kind === 'skew') {
+      const devices = local(f.args[0])
+      return devices === undefined ? [] : [`${[f.kind, devices, ...f.args.slice(1)].join(':')}@${f.atS}`]
+    }
+    return [`${[f.kind, ...f.args].join(':')}@${f.atS}`]
+  }).join(',')
+}
 
 const BIN = fileURLToPath(new URL('../../../bin/iotmesh.js', import.meta.url))
 
@@ -20,8 +54,7 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
   const { hosts, devices, mode, values } = opts
   if (devices < hosts) throw meshError('ERR_BAD_ARGUMENT', `--hosts ${hosts} needs at least as many devices (got ${devices})`)
   const faults = parseFaultSpec((values.faults as string | undefined) ?? '')
-  const unsupported = faults.find((f) => !['partition', 'heal', 'broker-stop', 'broker-start'].includes(f.kind))
-  if (unsupported !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--faults ${unsupported.kind} is not available with --hosts (partition, heal, broker-stop and broker-start are)`)
+  checkFaultSpec(faults, devices)
   if (process.env.IOTMESH_SIM_LAN !== '1') {
     if (spawnSync('unshare', ['-rnm', '--propagation', 'private', 'true']).status !== 0) {
       throw meshError('ERR_BAD_ARGUMENT', '--hosts needs user, network and mount namespaces (unshare -rnm), which this system refuses; run without --hosts')
@@ -58,8 +91,9 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
     for (const [i, host] of lan.hosts.entries()) {
       const h = i + 1
       const n = share(h)
+      const spec = hostFaultSpec(faults, first, n)
       const args = [BIN, 'sim', '--devices', String(n), '--first-index', String(first), '--no-gateway', '--mode', mode, '--seed', String(seed),
-        '--host', host.address, '--broker', `mqtt://${bridge}:1883`, '--json',
+        '--host', host.address, '--broker', `mqtt://${bridge}:1883`, '--json', ...(spec === '' ? [] : ['--faults', spec]),
         ...(values.interval === undefined ? [] : ['--interval', String(values.interval)]),
         ...(values.sensors === undefined ? [] : ['--sensors', String(values.sensors)])]
       first += n
@@ -75,20 +109,22 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
 
     const t0 = Date.now()
     let next = 0
+    // Faults applied here run one after another, each awaited (a broker start waits for its stop).
+    let applying = Promise.resolve()
+    const cut = lan.hosts.filter((_, i) => i % 2 === 1) // every second host leaves the LAN
+    const apply = async (f: ScheduledFault): Promise<void> => {
+      if (f.kind === 'partition' || f.kind === 'heal') await Promise.all(cut.map(async (host) => { await lan.connect(host, f.kind === 'heal') }))
+      if (f.kind === 'broker-stop') await gateway.stopBroker()
+      if (f.kind === 'broker-start') await gateway.startBroker()
+    }
     const ticker = setInterval(() => {
       const elapsed = (Date.now() - t0) / 1000
       while (next < faults.length && (faults[next]?.atS ?? Infinity) <= elapsed) {
         const f = faults[next++]!
-        const cut = lan.hosts.filter((_, i) => i % 2 === 1) // every second host leaves the LAN
-        const connect = (up: boolean): void => {
-          Promise.all(cut.map(async (host) => { await lan.connect(host, up) }))
-            .catch((err: Error) => { write(io.stderr, `iotmesh sim: ${f.kind} failed: ${err.message}`) })
+        if (HERE.has(f.kind)) {
+          applying = applying.then(async () => { await apply(f) }).catch((err: Error) => { write(io.stderr, `iotmesh sim: ${f.kind} failed: ${err.message}`) })
         }
-        if (f.kind === 'partition') connect(false)
-        if (f.kind === 'heal') connect(true)
-        if (f.kind === 'broker-stop') void gateway.stopBroker()
-        if (f.kind === 'broker-start') void gateway.startBroker()
-        if (!json) write(io.stdout, `fault at ${elapsed.toFixed(0)} s: ${f.kind}`)
+        if (!json) write(io.stdout, `fault at ${elapsed.toFixed(0)} s: ${f.kind}${HERE.has(f.kind) ? '' : ' (on the hosts)'}`)
       }
       if (!json && Math.round(elapsed) % 5 === 0) write(io.stdout, `${elapsed.toFixed(0)} s  ${seen.size} readings at the gateway  mesh peers ${gateway.mesh?.links.size ?? 0}  MQTT clients ${gateway.connectedClients}`)
     }, 1000)
@@ -97,6 +133,7 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
       io.signal.addEventListener('abort', () => { if (timer !== undefined) clearTimeout(timer); resolve() }, { once: true })
     })
     clearInterval(ticker)
+    await applying
     // Stop the hosts' fleets (they print their JSON summary), give late readings a moment, then count.
     await Promise.all(children.map(async (c) => await new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGINT') })))
     await new Promise((resolve) => setTimeout(resolve, 2000))

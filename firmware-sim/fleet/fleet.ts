@@ -11,6 +11,8 @@ import { Device } from '../device.js'
 import { createMemoryOutbox } from '../outbox/memory.js'
 import type { Outbox } from '../outbox/types.js'
 import { silentLogger } from '../sensors/types.js'
+import { MqttFaults } from './mqtt-faults.js'
+import { PowerCuts } from './power-cut.js'
 import { SeqSet } from './seq-set.js'
 
 /**
@@ -111,6 +113,9 @@ export interface FleetEvents {
 /** The link port of every simulated device on in-memory links (each has its own host name). */
 const MEMORY_PORT = 7000
 
+/** The gateway's identity is drawn as the device of this index would be. */
+const GATEWAY_INDEX = 1_000_000
+
 /** A device's identity, from its own seeded stream: the same seed and index, the same device on every host. */
 function seededKeys (seed: number, index: number): KeyPair {
   return generateKeyPair(seededRandom(mixSeed(seed, 'identity', index)).bytes(32))
@@ -136,6 +141,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   readonly devices: SimDevice[] = []
   /** Seeded loss, delay, duplication and partitions on every link of the fleet, memory or TCP. */
   readonly faults: FaultModel
+  /** The same fault model on every MQTT connection of the fleet's devices (partitions cut them from the broker, too). */
+  readonly mqttFaults: MqttFaults
   gateway: Gateway | undefined
   brokerUrl: string | undefined
   /** Distinct readings the gateway accepted, per origin, as ranges of sequence numbers (seq-set.ts). */
@@ -149,6 +156,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   /** How long a reading has to reach the gateway before it counts in the delivery ratio (ms). */
   settleMs = 2000
   #network: MemoryNetwork | undefined
+  /** Crashes are power cuts: the far ends of a crashed device's TCP connections hear nothing more (power-cut.ts). */
+  readonly #power = new PowerCuts()
   #responder: MdnsResponder | undefined
   #brokerUp = false
   #started = 0
@@ -162,6 +171,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     this.init = { devices: 12, mode: 'hybrid', fleet: 'default', seed: 1, interval: 1000, sensors: 'temperature,humidity,battery', transport: 'tcp', host: '127.0.0.1', dialTarget: 3, ...init }
     this.faults = createFaultModel({ seed: this.init.seed })
     this.#clock = components.clock ?? systemClock
+    // The broker stands where the gateway does in a partition: its identity is the gateway's.
+    this.mqttFaults = new MqttFaults(this.faults, seededKeys(this.init.seed, GATEWAY_INDEX).id, { clock: this.#clock })
   }
 
   get running (): boolean { return this.#lifecycle.live }
@@ -181,9 +192,11 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
     if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock })
+    this.#power.start()
+    defer('power cuts', () => { this.#power.stop() })
     this.#roster = init.roster === undefined
       ? undefined
-      : [...init.roster, seededKeys(init.seed, 1_000_000).publicKey, ...Array.from({ length: init.devices }, (_, i) => seededKeys(init.seed, (init.firstIndex ?? 0) + i).publicKey)]
+      : [...init.roster, seededKeys(init.seed, GATEWAY_INDEX).publicKey, ...Array.from({ length: init.devices }, (_, i) => seededKeys(init.seed, (init.firstIndex ?? 0) + i).publicKey)]
     if (mdns) {
       const responder = this.#responder = createMdnsResponder({}, { clock: this.#clock })
       defer('responder', async () => { await responder.stop() })
@@ -192,7 +205,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     if (init.gateway !== false) {
       const extra = typeof init.gateway === 'object' ? init.gateway : {}
       const port = init.mode === 'mesh' ? 0 : await freePort(init.host, init.mqttPort)
-      const gatewayKeys = seededKeys(init.seed, 1_000_000)
+      const gatewayKeys = seededKeys(init.seed, GATEWAY_INDEX)
       const gateway = this.gateway = await createGateway({
         fleet: init.fleet,
         host: init.host,
@@ -282,6 +295,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       sequence: sim.sequence,
       outbox: sim.outbox,
       transport: this.#transportFor(sim.keys),
+      connect: this.mqttFaults.connectFor(sim.keys.id),
       responder: this.#responder,
       clock: this.#clock,
       random: seededRandom(mixSeed(init.seed, 'random', sim.index, sim.restarts)),
@@ -322,16 +336,22 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const link = { ...this.init.link, ...(roster === undefined ? {} : { authorize: (remote: { id: DeviceId }) => roster.has(remote.id) }) }
     return this.#network !== undefined
       ? this.#network.createTransport(link, { keys, clock: this.#clock })
-      : applyFaults(createTcpTransport(link, { keys, clock: this.#clock }), this.faults)
+      : this.#power.own(applyFaults(createTcpTransport(link, { keys, clock: this.#clock }), this.faults), keys.id)
   }
 
   // ---- faults --------------------------------------------------------------------------------
 
-  /** Crashes a device: no goodbye, no offline status; its MQTT last will fires. */
+  /**
+   * Crashes a device as a power cut does: no DNS-SD goodbye, no offline status, and over TCP no
+   * close frame, FIN or RST reaches its mesh peers or the broker (power-cut.ts): they find it gone
+   * by keepalive, and the broker then publishes its last will. With in-memory links its links
+   * still close at once. What it keeps on "disk" (sequence numbers, outbox) it keeps.
+   */
   async crash (index: number): Promise<void> {
     const sim = this.#sim(index)
     if (sim.state !== 'up') return
     sim.state = 'crashed'
+    this.#power.cut(sim.keys.id, sim.device?.node?.address?.port, this.mqttFaults.socketsOf(sim.keys.id))
     await sim.device?.crash()
     sim.device = undefined
     this.emit('fault', { kind: 'crash', detail: sim.name })
@@ -364,16 +384,20 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   /**
    * Splits the devices into groups (by index), in place of any partition before; the gateway
-   * joins the first group; a device in no group reaches no one.
+   * and its broker join the first group; a device in no group reaches no one. The cut is the
+   * same for every protocol, as a failed switch: mesh links and MQTT connections across it are
+   * destroyed at once, and new ones across it are refused until `heal()` (mqtt-faults.ts).
    */
   partition (groups: number[][]): void {
     const ids = groups.map((g) => g.map((i) => this.#sim(i).keys.id))
-    if (this.gateway?.mesh !== undefined) ids[0]?.push(this.gateway.mesh.id)
+    ids[0]?.push(this.mqttFaults.brokerId)
+    if (this.gateway?.mesh !== undefined && this.gateway.mesh.id !== this.mqttFaults.brokerId) ids[0]?.push(this.gateway.mesh.id)
     this.faults.heal()
     this.faults.partition(ids, { rest: 'isolated' })
     for (const node of this.#nodes()) {
       for (const [peer, link] of [...node.links]) if (this.faults.blocked(node.id, peer)) link.destroy()
     }
+    this.mqttFaults.sever()
     this.emit('fault', { kind: 'partition', detail: groups.map((g) => g.length).join('/') })
   }
 

@@ -1,5 +1,6 @@
 import type { FailoverResults, ModeSummary } from '../results/types.js'
 import type { TimelineFault } from '../plan/timeline.js'
+import { repetitionsSection } from './repeat.js'
 import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, resumeCell, runLine, table } from './format.js'
 
 /** report.md for `iotmesh experiment failover`. */
@@ -23,6 +24,7 @@ export function failoverMarkdown (results: FailoverResults, files: { delivery: s
     '',
     headline(results.modes),
     '',
+    ...repetitionsSection(results),
     '## Charts',
     '',
     `![Delivery over time, per mode, with the fault windows shaded](${files.delivery})`,

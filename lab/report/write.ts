@@ -22,6 +22,8 @@ import { validateSchema, type SchemaError } from '../results/validate.js'
 export interface ReportOptions {
   /** Failover: the raw observations, written as readings.csv. */
   observations?: readonly ModeObservations[]
+  /** Failover, re-rendered without observations: a readings.csv already beside the report, to link. */
+  readingsFile?: string
 }
 
 export interface ReportFile { name: string, content: string }
@@ -44,7 +46,7 @@ export function renderReport (results: ExperimentResults, options: ReportOptions
   ]
   switch (results.experiment) {
     case 'failover': {
-      const readings = options.observations === undefined ? undefined : 'readings.csv'
+      const readings = options.observations === undefined ? options.readingsFile : 'readings.csv'
       files.push({ name: 'delivery.svg', content: deliveryChart(results) })
       files.push({ name: 'latency.svg', content: failoverLatencyChart(results) })
       if (options.observations !== undefined) files.push({ name: 'readings.csv', content: readingsCsv(options.observations) })
@@ -61,6 +63,27 @@ export function renderReport (results: ExperimentResults, options: ReportOptions
       break
   }
   return files
+}
+
+/**
+ * A saved results.json (as `writeReport` wrote it), parsed and checked against RESULTS_SCHEMA:
+ * what `iotmesh experiment --from` re-renders without running anything.
+ */
+export function parseSavedResults (text: string, source: string): ExperimentResults {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `${source} is not JSON (${(err as Error).message}): give the results.json of an experiment report`, { cause: err })
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw meshError('ERR_BAD_ARGUMENT', `${source} is not an experiment's results object`)
+  const { $schema: _schema, ...results } = parsed as Record<string, unknown>
+  const errors = validateResults(results)
+  if (errors.length > 0) {
+    const list = errors.slice(0, 5).map((e) => `${e.path || '(root)'} ${e.message}`).join('; ')
+    throw meshError('ERR_BAD_ARGUMENT', `${source} does not match ${SCHEMA_FILE} (made by another version of iotmesh?): ${list}`, { details: { errors } })
+  }
+  return results as unknown as ExperimentResults
 }
 
 /** Writes the run's files into `dir` (created if missing); returns their paths. */

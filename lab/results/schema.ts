@@ -88,8 +88,23 @@ export const RESULTS_SCHEMA: JsonSchema = {
       experiment: { const: 'failover' },
       parameters: ref('failoverParameters'),
       timeline: ref('timeline'),
-      modes: listOf(ref('modeSummary'))
-    }, baseOptional),
+      modes: listOf(ref('modeSummary')),
+      repetitions: d('with --repeat N: every figure over the runs, its mean and 95 % interval; the checks are judged on the intervals', object({
+        count: { type: 'integer', minimum: 2 },
+        seeds: listOf({ type: 'integer', minimum: 0, maximum: 4294967295 }),
+        interval: str,
+        figures: listOf(object({
+          mode: ref('mode'),
+          phase: str,
+          metric: oneOfValues(['delivered-during', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates']),
+          values: listOf(orNull(num)),
+          mean: orNull(num),
+          low: orNull(num),
+          high: orNull(num)
+        })),
+        runChecks: listOf(object({ id: str, statuses: listOf(oneOfValues(['pass', 'fail', 'not-run', 'undecided'])) }))
+      }))
+    }, [...baseOptional, 'repetitions']),
     object({
       ...base,
       experiment: { const: 'scale' },

@@ -213,6 +213,37 @@ export interface FailoverResults extends ResultsBase {
   parameters: FailoverParameters
   timeline: Timeline
   modes: ModeSummary[]
+  /**
+   * With `--repeat N` (N ≥ 2): every figure over the N runs (seeds seed, seed + 1, …), and
+   * `checks` are judged on their intervals. `timeline` and `modes` are then the first run's.
+   */
+  repetitions?: Repetitions
+}
+
+export type RepeatMetric = 'delivered-during' | 'delivered' | 'peer-during' | 'latency-p50-ms' | 'longest-gap-ms' | 'lost' | 'duplicates'
+
+/** One figure (a mode, a phase or `all`, a metric) over the runs. */
+export interface RepeatedFigure {
+  mode: Mode
+  phase: string
+  metric: RepeatMetric
+  /** Each run's value, in run order; null where that run lacks it. */
+  values: Array<number | null>
+  mean: number | null
+  /** The 95 % interval of the mean (Student's t over the runs that have a value); null below two values. */
+  low: number | null
+  high: number | null
+}
+
+export interface Repetitions {
+  count: number
+  /** The seed of each run. */
+  seeds: number[]
+  /** How the intervals are made, in words. */
+  interval: string
+  figures: RepeatedFigure[]
+  /** Each run's own verdict of each check (as a single run would judge it). */
+  runChecks: Array<{ id: string, statuses: Array<Check['status']> }>
 }
 
 // ---- scale ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import {
   FAILOVER_PRESETS, planFailover, timelineDurationS, type FailoverParams, type FailoverPreset, type TimelineFault, type TimelineFaultKind, type Timeline
 } from '../plan/timeline.js'
 import { finishProvenance, startProvenance } from '../results/environment.js'
+import { combineRepeatedRuns } from '../results/repeat-checks.js'
 
 /**
  * `iotmesh experiment failover`, the runner: for each mode in turn (broker, mesh, hybrid), a fresh
@@ -47,10 +48,17 @@ export interface FailoverRunInit extends Partial<FailoverParams> {
   settleS?: number
   /** Write the report into this directory (report/write.ts `writeReport`). */
   out?: string
+  /**
+   * Runs of the whole experiment (default 1), with seeds seed, seed + 1, …: each its own fault
+   * timeline. From 2 on, every figure gets a 95 % interval and the checks are judged on the
+   * intervals (results/repeat-checks.ts); readings.csv, the charts and tables are the first run's.
+   */
+  repeat?: number
 }
 
 export interface FailoverRun {
   results: FailoverResults
+  /** The first run's. */
   observations: ModeObservations[]
   /** The files written (empty without `out`). */
   files: string[]
@@ -78,11 +86,31 @@ export function failoverTimeline (init: FailoverRunInit = {}): Timeline {
 
 /** Seconds the whole run is expected to take (every mode, set-up and drains included). */
 export function failoverRunSeconds (init: FailoverRunInit = {}): number {
-  return (init.modes ?? MODES).length * (SETUP_ESTIMATE_S + timelineDurationS(failoverTimeline(init)))
+  return (init.repeat ?? 1) * (init.modes ?? MODES).length * (SETUP_ESTIMATE_S + timelineDurationS(failoverTimeline(init)))
 }
 
 export async function runFailover (init: FailoverRunInit = {}, components: RunComponents = {}): Promise<FailoverRun> {
-  const timeline = failoverTimeline(init)
+  const repeat = init.repeat ?? 1
+  if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 100) throw meshError('ERR_BAD_ARGUMENT', `failover: repeat must be an integer from 1 to 100, got ${repeat}`)
+  const first = failoverTimeline(init)
+  if (repeat === 1) return await runOnce(init, first, components)
+  const seed = first.params.seed
+  if (seed + repeat - 1 > 0xffff_ffff) throw meshError('ERR_BAD_ARGUMENT', `failover: seeds ${seed}…${seed + repeat - 1} pass 4294967295`)
+  const provenance = startProvenance(components.command)
+  const runs: FailoverRun[] = []
+  for (let i = 0; i < repeat; i++) {
+    const timeline = failoverTimeline({ ...init, seed: seed + i })
+    runs.push(await runOnce({ ...init, out: undefined }, timeline, { ...components, repetition: `${i + 1}/${repeat}` }))
+  }
+  const combined = combineRepeatedRuns(runs.map((r) => r.results))
+  const notes = [...new Set(runs.flatMap((r, i) => (r.results.notes ?? []).map((n) => i === 0 ? n : `seed ${seed + i}: ${n}`)))]
+  const results = { ...combined, notes, provenance: finishProvenance(provenance) }
+  const observations = runs[0]?.observations ?? []
+  const files = init.out === undefined ? [] : await writeReport(init.out, results, { observations })
+  return { results, observations, files }
+}
+
+async function runOnce (init: FailoverRunInit, timeline: Timeline, components: RunComponents & { repetition?: string }): Promise<FailoverRun> {
   const modes = checkModes(init.modes ?? [...MODES])
   const intervalMs = init.intervalMs ?? 1000
   if (!Number.isSafeInteger(intervalMs) || intervalMs < 50) throw meshError('ERR_BAD_ARGUMENT', `failover: intervalMs must be an integer of at least 50, got ${intervalMs}`)
@@ -99,7 +127,7 @@ export async function runFailover (init: FailoverRunInit = {}, components: RunCo
     'duplicates: readings the gateway handed to its application more than once (its ingest drops repeated frames before that)'
   ]
   for (const [i, mode] of modes.entries()) {
-    const step = `${i + 1}/${modes.length}`
+    const step = `${i + 1}/${modes.length}${components.repetition === undefined ? '' : `, run ${components.repetition}`}`
     const observed = await runMode(mode, timeline, { intervalMs, transport, settleMs, step, notes }, { ...components, now })
     observations.push(observed)
   }

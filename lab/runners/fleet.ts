@@ -87,7 +87,19 @@ async function startPeer (fleet: Fleet, recorder: FleetRecorder, sampler: Resour
   const onArrival = (a: { origin: string, seq: number, at: number }): void => { recorder.peerArrival(a.origin, a.seq, a.at) }
   if (mode === 'broker') {
     const keys = new Map(fleet.devices.map((d) => [d.keys.id as string, d.keys.publicKey]))
-    return await mqttPeer({ url: fleet.brokerUrl as string, username: 'iotmesh-experiment', password: PEER_USER['iotmesh-experiment'], fleet: fleet.init.fleet, keyOf: (id) => keys.get(id), now, onConnection: (socket) => { sampler.tap?.exclude(socket) } }, onArrival)
+    const member = fleet.devices[index]?.keys.id
+    if (member === undefined) throw new RangeError(`the peer subscriber, member ${index}, is not in a fleet of ${fleet.devices.length}`)
+    return await mqttPeer({
+      url: fleet.brokerUrl as string,
+      username: 'iotmesh-experiment',
+      password: PEER_USER['iotmesh-experiment'],
+      fleet: fleet.init.fleet,
+      keyOf: (id) => keys.get(id),
+      now,
+      onConnection: (socket) => { sampler.tap?.exclude(socket) },
+      // The subscriber is that member: the fleet's partition cuts its connection as the member's own.
+      connect: fleet.mqttFaults.connectFor(member)
+    }, onArrival)
   }
   const node = fleet.devices[index]?.device?.node
   if (node === undefined) throw new RangeError(`the peer subscriber, member ${index}, has no mesh node in a ${mode} fleet of ${fleet.devices.length}`)

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import mqtt, { type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { decodeFrame, openFrame, topicFilters, type DeviceId, type PublicKey } from '../../shared/index.js'
 import type { MeshNode, Subscription } from '../../mesh/index.js'
 
@@ -15,7 +15,9 @@ import type { MeshNode, Subscription } from '../../mesh/index.js'
  * - broker: an MQTT client of the gateway's broker on `iotmesh/<fleet>/+/telemetry` that opens
  *   every frame with the origin's public key. It reconnects every 100 ms while the broker is
  *   down; the embedded broker keeps no session across a restart, so what devices send before it
- *   has subscribed again does not reach it (the figures show it).
+ *   has subscribed again does not reach it (the figures show it). It stands for a fleet member, so
+ *   the fleet's faults apply to its connection (`connect`: Fleet.mqttFaults.connectFor): a
+ *   partition that cuts that member off the broker cuts the subscriber off too.
  */
 
 export interface PeerArrival { origin: DeviceId, seq: number, at: number }
@@ -51,12 +53,14 @@ export interface MqttPeerInit {
   password?: string
   /** Told of each connection's socket (so traffic counters can leave the experiment's own client out). */
   onConnection?: (socket: Socket) => void
+  /** mqtt.js's `connect`, or one that runs it over the fleet's faults (default mqtt.connect). */
+  connect?: (url: string, options: IClientOptions) => MqttClient
 }
 
 export async function mqttPeer (init: MqttPeerInit, onArrival: (a: PeerArrival) => void): Promise<PeerSubscriber> {
   let ready = false
   let refused = 0
-  const client: MqttClient = mqtt.connect(init.url, {
+  const client: MqttClient = (init.connect ?? mqtt.connect)(init.url, {
     clientId: `iotmesh-experiment-peer-${process.pid}`,
     reconnectPeriod: 100,
     connectTimeout: 2000,
@@ -66,7 +70,9 @@ export async function mqttPeer (init: MqttPeerInit, onArrival: (a: PeerArrival) 
   client.on('error', () => {}) // refused connections while the broker is down: it retries
   client.on('close', () => { ready = false })
   client.on('connect', () => {
-    init.onConnection?.(client.stream as Socket)
+    // Over the fleet's fault layer the stream wraps the socket (FaultyMqttStream.socket).
+    const stream = client.stream as Socket & { socket?: Socket }
+    init.onConnection?.(stream.socket ?? stream)
     client.subscribe(topicFilters.telemetry(init.fleet), { qos: 1 }, (err) => { ready = err === null || err === undefined })
   })
   client.on('message', (_topic, payload) => {

@@ -57,4 +57,49 @@ describeNet('fleet faults on real sockets', () => {
     expect([...goodbyes]).toEqual([stopped])
     expect(crashed).not.toBe(stopped)
   })
+
+  it('a crash is a power cut on TCP too: peers hear no close, no FIN and no RST, and end the link by keepalive; a stop closes at once', async () => {
+    const link = { keepaliveInterval: 400, keepaliveTimeout: 1200 }
+    const fleet = new Fleet({ devices: 3, mode: 'mesh', gateway: false, transport: 'tcp', interval: 60_000, link, fleet: `power-${process.pid}` })
+    onTestFinished(async () => { await fleet.stop() })
+    await fleet.start()
+    const ids = fleet.devices.map((d) => d.keys.id)
+    const node = (i: number): NonNullable<NonNullable<typeof fleet.devices[0]['device']>['node']> => fleet.devices[i]?.device?.node as never
+    for (const end = Date.now() + 10_000; Date.now() < end && !(node(1).links.has(ids[0] as never) && node(1).links.has(ids[2] as never));) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const closed = (peer: number, from: number): Promise<{ afterMs: number, error: string }> => {
+      const l = node(from).links.get(ids[peer] as never)
+      if (l === undefined) throw new Error(`device ${from} has no link to ${peer}`)
+      const t0 = Date.now()
+      return new Promise((resolve) => l.once('close', (info) => { resolve({ afterMs: Date.now() - t0, error: String(info.error?.message ?? info.reason) }) }))
+    }
+    const crashSeen = closed(0, 1)
+    await fleet.crash(0)
+    const crash = await crashSeen
+    // Silence for the keepalive's timeout at least (1,200 ms), then its verdict.
+    expect(crash.afterMs).toBeGreaterThanOrEqual(1000)
+    expect(crash.error).toMatch(/no frame from .* the link is dead/)
+    const stopSeen = closed(2, 1)
+    await fleet.devices[2]?.device?.stop()
+    const stop = await stopSeen
+    expect(stop.afterMs).toBeLessThan(1000)
+    expect(stop.error).not.toMatch(/link is dead/)
+  })
+
+  it('a crashed broker-mode device keeps its MQTT connection open at the broker, silent, until the broker\'s keepalive', async () => {
+    const fleet = new Fleet({ devices: 2, mode: 'broker', transport: 'tcp', interval: 60_000, fleet: `power-mqtt-${process.pid}` })
+    onTestFinished(async () => { await fleet.stop() })
+    await fleet.start()
+    const gateway = fleet.gateway
+    if (gateway === undefined) throw new Error('no gateway')
+    for (const end = Date.now() + 10_000; Date.now() < end && gateway.connectedClients < 2;) await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(gateway.connectedClients).toBe(2)
+    await fleet.crash(0)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(gateway.connectedClients).toBe(2) // a FIN would have closed it within milliseconds
+    await fleet.devices[1]?.device?.stop()
+    for (const end = Date.now() + 3000; Date.now() < end && gateway.connectedClients > 1;) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(gateway.connectedClients).toBe(1) // the clean stop: DISCONNECT, closed at once
+  })
 })

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { run } from '../../bin/main.js'
-import { validateResults, type LatencyResults, type ScaleResults } from '../../lab/index.js'
+import { validateResults, writeReport, type LatencyResults, type ScaleResults } from '../../lab/index.js'
+import { failoverFixture } from './fixtures.js'
 import { describeNet } from '../helpers/netns.js'
 
 async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
@@ -81,6 +82,46 @@ describe('iotmesh experiment: usage', () => {
     expect(code).toBe(2)
     expect(errorCode(stderr)).toBe('ERR_BAD_ARGUMENT')
     expect(stderr).toContain('--out')
+  })
+})
+
+describe('iotmesh experiment --from: re-render a saved run without running', () => {
+  it('writes report.md and the charts from results.json, byte for byte as the run did, with readings.csv linked; exit 1 as the run\'s failed check', async () => {
+    const { results, observations } = failoverFixture({ meshLoses: 3 })
+    const saved = await tempDir()
+    await writeReport(saved, results, { observations })
+    const out = join(await tempDir(), 'again')
+    const { code, stdout } = await cli(['experiment', '--from', join(saved, 'results.json'), '--out', out])
+    expect(code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
+    expect(stdout).toContain('re-rendered from')
+    expect((await readdir(out)).sort()).toEqual((await readdir(saved)).sort())
+    for (const name of ['report.md', 'delivery.svg', 'latency.svg', 'results.json', 'readings.csv']) {
+      expect(await readFile(join(out, name), 'utf8'), name).toBe(await readFile(join(saved, name), 'utf8'))
+    }
+  })
+
+  it('refuses run flags, another experiment\'s kind, a file that is not results, and an --out that holds files', async () => {
+    const { results } = failoverFixture()
+    const saved = await tempDir()
+    await writeReport(saved, results)
+    const from = join(saved, 'results.json')
+    for (const argv of [['--seed', '2'], ['--quick'], ['--devices', '4']]) {
+      const r = await cli(['experiment', 'failover', '--from', from, '--out', join(saved, 'x'), ...argv])
+      expect([r.code, errorCode(r.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
+      expect(r.stderr).toContain('runs nothing')
+    }
+    const kind = await cli(['experiment', 'latency', '--from', from, '--out', join(saved, 'y')])
+    expect([kind.code, errorCode(kind.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
+    const bad = join(saved, 'bad.json')
+    await writeFile(bad, JSON.stringify({ experiment: 'failover', figures: [] }))
+    const invalid = await cli(['experiment', '--from', bad, '--out', join(saved, 'z')])
+    expect([invalid.code, errorCode(invalid.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
+    expect(invalid.stderr).toContain('does not match')
+    const here = await cli(['experiment', '--from', from, '--out', saved])
+    expect([here.code, errorCode(here.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
+    expect(here.stderr).toContain('already holds')
+    const forced = await cli(['experiment', '--from', from, '--out', saved, '--force'])
+    expect(forced.code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
   })
 })
 

@@ -1,0 +1,126 @@
+import { meshError } from '../../shared/index.js'
+import { figureFrom, figureOf, repeatedFigures, tInterval } from '../metrics/repeat.js'
+import type { Mode } from '../observations.js'
+import { percent } from './checks.js'
+import type { Check, FailoverResults, RepeatedFigure, RepeatMetric, Repetitions } from './types.js'
+
+/**
+ * The failover checks over N runs (`--repeat N`), judged on 95 % intervals of the mean
+ * (metrics/repeat.ts) instead of one run's figures, so that one late reading no longer flips a
+ * verdict. Each check is a threshold on a figure: "at least θ" holds when the whole interval is
+ * at or above θ, fails when the whole interval is below, and is undecided when it straddles θ
+ * (the runs cannot tell; more runs narrow the interval — its half-width is the smallest
+ * difference they could detect). "At most θ" is the mirror. A figure that is the same in every
+ * run has a zero-width interval: 0 lost in all runs passes, a loss in one run of five is undecided,
+ * losses in every run fail.
+ */
+
+interface Rule { mode: Mode, phase: string, metric: RepeatMetric, at: 'least' | 'most', threshold: number, show: (x: number) => string }
+
+const pct = (x: number): string => percent(x)
+const count = (x: number): string => x.toFixed(2)
+const secs = (x: number): string => `${(x / 1000).toFixed(2)} s`
+
+function judge (figure: RepeatedFigure, rule: Rule): { verdict: Check['status'], observed: string } {
+  const { mean, low, high } = figure
+  const label = `${rule.mode}, ${rule.phase}`
+  if (mean === null || low === null || high === null) return { verdict: 'undecided', observed: `${label}: fewer than two runs with a value` }
+  const verdict: Check['status'] = rule.at === 'least'
+    ? (low >= rule.threshold ? 'pass' : high < rule.threshold ? 'fail' : 'undecided')
+    : (high <= rule.threshold ? 'pass' : low > rule.threshold ? 'fail' : 'undecided')
+  return { verdict, observed: `${label}: ${rule.show(mean)} [${rule.show(low)}, ${rule.show(high)}] (${verdict})` }
+}
+
+function intervalCheck (id: string, statement: string, figures: readonly RepeatedFigure[], rules: Rule[]): Check {
+  const judged = rules.flatMap((rule) => {
+    const f = figureOf(figures, rule.mode, rule.phase, rule.metric)
+    return f === undefined ? [] : [judge(f, rule)]
+  })
+  if (judged.length === 0) return { id, statement, status: 'not-run', observed: 'not in these runs' }
+  const status: Check['status'] = judged.some((j) => j.verdict === 'fail') ? 'fail' : judged.some((j) => j.verdict === 'undecided') ? 'undecided' : 'pass'
+  return { id, statement, status, observed: judged.map((j) => j.observed).join('; ') }
+}
+
+/** hybrid − broker, delivered during each phase, paired by run (the same seed and timeline). */
+function hybridAtLeastBroker (figures: readonly RepeatedFigure[], phases: readonly string[]): Check {
+  const id = 'hybrid-at-least-broker'
+  const statement = 'hybrid delivers at least as much as broker-only during every phase, within 1 point (95 % t-interval of the paired difference over the runs)'
+  const observed: string[] = []
+  const verdicts: Array<Check['status']> = []
+  for (const phase of phases) {
+    const h = figureOf(figures, 'hybrid', phase, 'delivered-during')
+    const b = figureOf(figures, 'broker', phase, 'delivered-during')
+    if (h === undefined || b === undefined) continue
+    const diffs = h.values.flatMap((v, i) => v === null || b.values[i] === null || b.values[i] === undefined ? [] : [v - (b.values[i] as number)])
+    const t = tInterval(diffs)
+    // A difference of two shares lies in [−1, 1].
+    const cut = (x: number | null): number | null => x === null ? null : Math.min(1, Math.max(-1, x))
+    const [mean, low, high] = [t.mean, cut(t.low), cut(t.high)]
+    const pts = (x: number): string => { const v = Math.round(x * 1000) / 10 || 0; return `${v >= 0 ? '+' : ''}${v.toFixed(1)}` } // never "-0.0"
+    if (mean === null || low === null || high === null) { verdicts.push('undecided'); observed.push(`${phase}: fewer than two paired runs (undecided)`); continue }
+    const verdict: Check['status'] = low >= -0.01 ? 'pass' : high < -0.01 ? 'fail' : 'undecided'
+    verdicts.push(verdict)
+    observed.push(`${phase}: ${pts(mean)} [${pts(low)}, ${pts(high)}] points (${verdict})`)
+  }
+  if (verdicts.length === 0) return { id, statement, status: 'not-run', observed: 'not in these runs' }
+  const status: Check['status'] = verdicts.includes('fail') ? 'fail' : verdicts.includes('undecided') ? 'undecided' : 'pass'
+  return { id, statement, status, observed: observed.join('; ') }
+}
+
+export function repeatedFailoverChecks (figures: readonly RepeatedFigure[], phases: readonly string[], gapToleranceS: number): Check[] {
+  const all: Mode[] = ['broker', 'mesh', 'hybrid']
+  const meshy: Mode[] = ['mesh', 'hybrid']
+  const rule = (mode: Mode, phase: string, metric: RepeatMetric, at: Rule['at'], threshold: number, show: Rule['show']): Rule => ({ mode, phase, metric, at, threshold, show })
+  return [
+    intervalCheck('broker-silent-while-down', 'broker-only delivers nothing while the broker is down (interval of the share delivered during the phase at most 0)', figures,
+      [rule('broker', 'broker-down', 'delivered-during', 'most', 0, pct)]),
+    intervalCheck('broker-catches-up', 'broker-only delivers the readings of the outage once the broker is back (interval at least 100 %)', figures,
+      [rule('broker', 'broker-down', 'delivered', 'least', 1, pct)]),
+    intervalCheck('mesh-keeps-delivering', `mesh and hybrid keep delivering while the broker is down (interval ≥ 99 % during the phase, longest silence ≤ ${gapToleranceS.toFixed(1)} s)`, figures,
+      meshy.flatMap((m) => [rule(m, 'broker-down', 'delivered-during', 'least', 0.99, pct), rule(m, 'broker-down', 'longest-gap-ms', 'most', gapToleranceS * 1000, secs)])),
+    intervalCheck('nothing-lost', 'nothing is lost for good in any mode (interval of readings lost at most 0)', figures,
+      all.map((m) => rule(m, 'all', 'lost', 'most', 0, count))),
+    intervalCheck('no-duplicates', 'the gateway delivers each reading once, in every mode (interval of duplicates at most 0)', figures,
+      all.map((m) => rule(m, 'all', 'duplicates', 'most', 0, count))),
+    intervalCheck('crashed-devices-resume', 'crashed devices deliver again after their restart, in every mode (interval of the restart phase\'s delivery at least 100 % in the end)', figures,
+      all.map((m) => rule(m, 'restarted', 'delivered', 'least', 1, pct))),
+    intervalCheck('partition-caught-up', 'mesh and hybrid: the readings published during the partition reach the gateway once it heals (interval at least 100 %)', figures,
+      meshy.map((m) => rule(m, 'partitioned', 'delivered', 'least', 1, pct))),
+    hybridAtLeastBroker(figures, phases)
+  ]
+}
+
+/**
+ * N runs of one experiment as one results object: the first run's figures, timeline and charts,
+ * the repetitions (every figure over the runs), and the checks judged on the intervals. Times span
+ * all runs; provenance and notes are the caller's.
+ */
+export function combineRepeatedRuns (runs: readonly FailoverResults[]): FailoverResults {
+  const first = runs[0]
+  const last = runs.at(-1)
+  if (first === undefined || last === undefined || runs.length < 2) throw meshError('ERR_BAD_ARGUMENT', `--repeat needs at least 2 runs, got ${runs.length}`)
+  const figures = repeatedFigures(runs)
+  const ids = first.checks.map((c) => c.id)
+  const repetitions: Repetitions = {
+    count: runs.length,
+    seeds: runs.map((r) => r.seed),
+    interval: 'mean of the runs, 95 % two-sided Student t-interval (n − 1 degrees of freedom); each run its own seed and fault timeline',
+    figures,
+    runChecks: ids.map((id) => ({ id, statuses: runs.map((r) => r.checks.find((c) => c.id === id)?.status ?? 'not-run') }))
+  }
+  const phases = first.timeline.phases.map((p) => p.name as string)
+  return { ...first, finishedAt: last.finishedAt, repetitions, checks: repeatedFailoverChecks(figures, phases, first.parameters.gapToleranceS) }
+}
+
+/**
+ * A saved repeated run through the current code: each figure's mean and interval again from its
+ * per-run values, and the checks again from them (`iotmesh experiment --from`). A results object
+ * without repetitions is returned as it is.
+ */
+export function refreshRepetitions (results: FailoverResults): FailoverResults {
+  const rep = results.repetitions
+  if (rep === undefined) return results
+  const figures = rep.figures.map((f) => figureFrom(f.mode, f.phase, f.metric, f.values))
+  const phases = results.timeline.phases.map((p) => p.name as string)
+  return { ...results, repetitions: { ...rep, figures }, checks: repeatedFailoverChecks(figures, phases, results.parameters.gapToleranceS) }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest'
+import { combineRepeatedRuns, refreshRepetitions, renderReport, repeatedFigures, tInterval, tQuantile975 } from '../../lab/index.js'
+import { failoverFixture, quickTimeline, type Broken } from './fixtures.js'
+
+/** `experiment failover --repeat N`: figures over runs with t-intervals, checks judged on them (lab/metrics/repeat.ts, lab/results/repeat-checks.ts). */
+
+const runs = (broken: Broken[]): ReturnType<typeof combineRepeatedRuns> =>
+  combineRepeatedRuns(broken.map((b, i) => failoverFixture(b, quickTimeline(7 + i)).results))
+
+describe('t-intervals over runs', () => {
+  it('match the textbook: 1..5 → mean 3, 3 ± 2.776 × 1.5811 / √5; one value has no interval', () => {
+    expect(tQuantile975(4)).toBe(2.776)
+    expect(tQuantile975(1)).toBe(12.706)
+    const { mean, low, high } = tInterval([1, 2, 3, 4, 5])
+    expect(mean).toBe(3)
+    expect(low).toBeCloseTo(3 - 2.776 * Math.sqrt(2.5 / 5), 9)
+    expect(high).toBeCloseTo(3 + 2.776 * Math.sqrt(2.5 / 5), 9)
+    expect(tInterval([0.97])).toEqual({ mean: 0.97, low: null, high: null })
+    expect(tInterval([0, 0, 0])).toEqual({ mean: 0, low: 0, high: 0 })
+  })
+})
+
+describe('failover over repeated runs', () => {
+  it('three sound runs: every figure with its values per run and interval; the checks hold on the intervals', () => {
+    const r = runs([{}, {}, {}])
+    expect(r.repetitions?.count).toBe(3)
+    expect(r.repetitions?.seeds).toEqual([7, 8, 9])
+    const lost = r.repetitions?.figures.find((f) => f.mode === 'mesh' && f.phase === 'all' && f.metric === 'lost')
+    expect(lost).toEqual({ mode: 'mesh', phase: 'all', metric: 'lost', values: [0, 0, 0], mean: 0, low: 0, high: 0 })
+    const status = Object.fromEntries(r.checks.map((c) => [c.id, c.status]))
+    expect(status['nothing-lost']).toBe('pass')
+    expect(status['no-duplicates']).toBe('pass')
+    expect(status['broker-silent-while-down']).toBe('pass')
+    expect(r.repetitions?.runChecks.find((c) => c.id === 'nothing-lost')?.statuses).toEqual(['pass', 'pass', 'pass'])
+  })
+
+  it('a loss in one run of three is undecided (the interval straddles 0), losses in every run fail', () => {
+    const once = runs([{}, { meshLoses: 3 }, {}])
+    expect(once.checks.find((c) => c.id === 'nothing-lost')?.status).toBe('undecided')
+    expect(once.repetitions?.runChecks.find((c) => c.id === 'nothing-lost')?.statuses).toEqual(['pass', 'fail', 'pass'])
+    const always = runs([{ meshLoses: 3 }, { meshLoses: 3 }, { meshLoses: 3 }])
+    const check = always.checks.find((c) => c.id === 'nothing-lost')
+    expect(check?.status).toBe('fail')
+    // The same loss in every run: a zero-width interval above 0.
+    expect(check?.observed).toMatch(/mesh, all: ([1-9]\.\d\d) \[\1, \1\] \(fail\)/)
+  })
+
+  it('hybrid duplicating in every run fails no-duplicates; the report shows the repetitions and passes the schema', () => {
+    const r = runs([{ hybridDuplicates: true }, { hybridDuplicates: true }])
+    expect(r.checks.find((c) => c.id === 'no-duplicates')?.status).toBe('fail')
+    const md = renderReport(r).find((f) => f.name === 'report.md')?.content ?? ''
+    expect(md).toContain('## Repetitions: 2 runs')
+    expect(md).toContain('Seeds 7, 8')
+    expect(md).toMatch(/\| no-duplicates \| ✘ +\| ✘ +\|/)
+  })
+
+  it('an interval stays within what the figure can be: a share within [0, 1], a count at or above 0', () => {
+    const r = runs([{}, { meshLoses: 3 }, {}])
+    const delivered = r.repetitions?.figures.find((f) => f.mode === 'mesh' && f.phase === 'all' && f.metric === 'delivered')
+    expect(delivered?.high).toBe(1)
+    expect(delivered?.low).toBeLessThan(1)
+    const lost = r.repetitions?.figures.find((f) => f.mode === 'mesh' && f.phase === 'all' && f.metric === 'lost')
+    expect(lost?.low).toBe(0)
+    expect(lost?.high).toBeGreaterThan(0)
+  })
+
+  it('a saved repeated run gets its intervals and checks again from the per-run values (what --from does)', () => {
+    const r = runs([{}, { meshLoses: 3 }, {}])
+    const blanked = { ...r, checks: [], repetitions: { ...r.repetitions!, figures: r.repetitions!.figures.map((f) => ({ ...f, mean: null, low: null, high: null })) } }
+    const again = refreshRepetitions(blanked)
+    expect(again.repetitions?.figures).toEqual(repeatedFigures(r.repetitions!.seeds.map((seed, i) => failoverFixture(i === 1 ? { meshLoses: 3 } : {}, quickTimeline(seed)).results)))
+    expect(again.checks).toEqual(r.checks)
+  })
+
+  it('one run is not a repetition', () => {
+    expect(() => combineRepeatedRuns([failoverFixture().results])).toThrow(/at least 2 runs/)
+  })
+})
