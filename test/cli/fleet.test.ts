@@ -1,24 +1,14 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { run } from '../../bin/main.js'
+import { cli } from '../helpers/cli.js'
 import { parseFleetPolicy, publicKeyText, verifyCredential } from '../../shared/index.js'
 import { saveKeyFile } from '../../shared/node.js'
 import { seededKeys } from '../shared/support.js'
 
 /** `iotmesh fleet`: two owners of three must sign; each signs on their own (a separate command, as on separate laptops). */
 
-async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  const code = await run(argv, { stdout, stderr, stdin: Readable.from([]), env: {}, signal: new AbortController().signal })
-  stdout.end()
-  stderr.end()
-  const text = async (s: PassThrough): Promise<string> => Buffer.concat(await s.toArray() as Buffer[]).toString('utf8')
-  return { code, stdout: await text(stdout), stderr: await text(stderr) }
-}
 
 describe('iotmesh fleet', () => {
   it('init, add owners with a threshold of 2, enroll (1 signature: incomplete), cosign (complete), check; revoke the same way', async () => {

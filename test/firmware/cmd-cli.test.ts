@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { expect, it, onTestFinished } from 'vitest'
-import { run } from '../../bin/main.js'
+import { cli } from '../helpers/cli.js'
 import { EXIT_NO_RESULT } from '../../bin/commands/cmd.js'
 import { encodeCommand, publicKeyText, type KeyPair } from '../../shared/index.js'
 import { saveKeyFile } from '../../shared/node.js'
@@ -22,15 +21,6 @@ import { Waiter, keysFor } from './device-support.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
-async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  const code = await run(argv, { stdout, stderr, stdin: Readable.from([]), env: {}, signal: new AbortController().signal })
-  stdout.end()
-  stderr.end()
-  const text = async (s: PassThrough): Promise<string> => Buffer.concat(await s.toArray() as Buffer[]).toString('utf8')
-  return { code, stdout: await text(stdout), stderr: await text(stderr) }
-}
 
 interface Line { event: string, id?: string, port?: number, counters?: { commands?: { executed: number, repeated: number, refused: Record<string, number> } } }
 

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { run } from '../../bin/main.js'
+import { cli } from '../helpers/cli.js'
 import type { DropEvent, StatusEvent } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { tempDir } from './support.js'
@@ -13,16 +12,6 @@ import { assertBuilt } from '../helpers/fresh-build.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
-/** Runs the CLI in-process with captured streams and the given environment. */
-async function cli (argv: string[], env: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  const code = await run(argv, { stdout, stderr, stdin: Readable.from([]), env, signal: new AbortController().signal })
-  stdout.end()
-  stderr.end()
-  const text = async (s: PassThrough): Promise<string> => Buffer.concat(await s.toArray() as Buffer[]).toString('utf8')
-  return { code, stdout: await text(stdout), stderr: await text(stderr) }
-}
 
 describe('iotmesh device: configuration errors (exit 2, naming the setting)', () => {
   it.each([

@@ -1,22 +1,12 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { run } from '../../bin/main.js'
+import { cli } from '../helpers/cli.js'
 import { validateResults, writeReport, type LatencyResults, type ScaleResults } from '../../lab/index.js'
 import { failoverFixture } from './fixtures.js'
 import { describeNet } from '../helpers/netns.js'
 
-async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  const code = await run(argv, { stdout, stderr, stdin: Readable.from([]), env: {}, signal: new AbortController().signal })
-  stdout.end()
-  stderr.end()
-  const text = async (s: PassThrough): Promise<string> => Buffer.concat(await s.toArray() as Buffer[]).toString('utf8')
-  return { code, stdout: await text(stdout), stderr: await text(stderr) }
-}
 
 async function tempDir (): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'iotmesh-experiment-'))

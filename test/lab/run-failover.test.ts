@@ -1,9 +1,8 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
 import { expect, it, onTestFinished } from 'vitest'
-import { run } from '../../bin/main.js'
+import { cli } from '../helpers/cli.js'
 import { validateResults, type FailoverResults, type ModeSummary, type PhaseSummary } from '../../lab/index.js'
 import { describeNet } from '../helpers/netns.js'
 
@@ -19,15 +18,6 @@ import { describeNet } from '../helpers/netns.js'
  * "during" the phase).
  */
 
-async function cli (argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  const code = await run(argv, { stdout, stderr, stdin: Readable.from([]), env: {}, signal: new AbortController().signal })
-  stdout.end()
-  stderr.end()
-  const text = async (s: PassThrough): Promise<string> => Buffer.concat(await s.toArray() as Buffer[]).toString('utf8')
-  return { code, stdout: await text(stdout), stderr: await text(stderr) }
-}
 
 describeNet('iotmesh experiment failover (three real fleets, short phases)', () => {
   it('broker-only is silent while the broker is down, the mesh keeps delivering, nothing is lost for good; the report is complete', async () => {
