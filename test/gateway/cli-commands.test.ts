@@ -8,34 +8,11 @@ import { gateway as command } from '../../bin/commands/gateway.js'
 import { isMeshError, publicKeyText, setTopic } from '../../shared/index.js'
 import { saveKeyFile } from '../../shared/node.js'
 import { describeNet } from '../helpers/netns.js'
+import { watchOutput } from '../helpers/cli.js'
 import { startCommandDevice } from './command-device.js'
 import { connectClient, connectDevice, makeFrame, seededKeys } from './support.js'
 
 /** `iotmesh gateway --commanders FILE --set-users LIST --rules FILE` (issue 12): flags, banner, and the central rules firing a command. */
-
-function watchOutput (stream: NodeJS.ReadableStream): { text: () => string, match: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray> } {
-  let text = ''
-  const waiters = new Set<() => void>()
-  stream.on('data', (chunk: Buffer | string) => {
-    text += chunk.toString()
-    for (const w of waiters) w()
-  })
-  return {
-    text: () => text,
-    match: async (pattern, timeoutMs = 10_000) => await new Promise((resolve, reject) => {
-      const signal = AbortSignal.timeout(timeoutMs)
-      const check = (): void => {
-        const m = pattern.exec(text)
-        if (m === null) return
-        waiters.delete(check)
-        resolve(m)
-      }
-      signal.addEventListener('abort', () => { waiters.delete(check); reject(new Error(`no ${String(pattern)} in the output within ${timeoutMs} ms:\n${text}`)) }, { once: true })
-      waiters.add(check)
-      check()
-    })
-  }
-}
 
 /** As bin/main.ts runs a command: a MeshError becomes its message on stderr and its exit status. */
 async function runCommand (argv: string[], signal: AbortSignal = new AbortController().signal): Promise<{ code: Promise<number>, out: ReturnType<typeof watchOutput>, err: ReturnType<typeof watchOutput> }> {

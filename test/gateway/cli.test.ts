@@ -10,37 +10,13 @@ import { EXIT_USAGE, parse, type Io } from '../../bin/cli.js'
 import { gateway as command } from '../../bin/commands/gateway.js'
 import { isMeshError, publicKeyText } from '../../shared/index.js'
 import { describeNet } from '../helpers/netns.js'
+import { watchOutput } from '../helpers/cli.js'
 import { connectClient, connectDevice, seededKeys } from './support.js'
 
 /** `iotmesh gateway`: flags, what it prints, and a clean stop on Ctrl-C (in-process, and the compiled binary with SIGINT). */
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const built = existsSync(join(root, 'dist', 'bin', 'commands', 'gateway.js'))
-
-/** Collects a stream's text and resolves when it matches `pattern`. */
-function watchOutput (stream: NodeJS.ReadableStream): { text: () => string, match: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray> } {
-  let text = ''
-  const waiters = new Set<() => void>()
-  stream.on('data', (chunk: Buffer | string) => {
-    text += chunk.toString()
-    for (const w of waiters) w()
-  })
-  return {
-    text: () => text,
-    match: async (pattern, timeoutMs = 10_000) => await new Promise((resolve, reject) => {
-      const signal = AbortSignal.timeout(timeoutMs)
-      const check = (): void => {
-        const m = pattern.exec(text)
-        if (m === null) return
-        waiters.delete(check)
-        resolve(m)
-      }
-      signal.addEventListener('abort', () => { waiters.delete(check); reject(new Error(`no ${String(pattern)} in the output within ${timeoutMs} ms:\n${text}`)) }, { once: true })
-      waiters.add(check)
-      check()
-    })
-  }
-}
 
 /** Runs the command as bin/main.ts does (parse, run, a MeshError becomes its code and exit status), with captured streams. */
 async function runCommand (argv: string[], io: Io): Promise<number> {
