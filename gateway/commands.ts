@@ -1,5 +1,5 @@
 import {
-  Commanders, checkAction, cmdTopic, encodeCommand, isMeshError, meshError, resultJsonTopic,
+  actuatorKind, Commanders, checkAction, cmdTopic, encodeCommand, isMeshError, meshError, resultJsonTopic,
   type Clock, type CommandResult, type DeviceId, type Ed25519, type KeyPair
 } from '../shared/index.js'
 import { TokenBucket } from '../mesh/index.js'
@@ -122,8 +122,10 @@ interface Pending {
   resolve: (result: CommandResult) => void
 }
 
-const BOOLEAN_ARG: Record<string, string> = { valve: 'open' }
-const NUMBER_ARG: Record<string, string> = { light: 'level', thermostat: 'setpoint' }
+/** The argument a bare true/false or a bare number sets, per actuator (shared/actuators.ts). */
+function argOf (actuator: string, type: 'boolean' | 'number'): string | undefined {
+  return actuatorKind(actuator)?.controls.find((c) => c.type === type)?.arg
+}
 
 export class GatewayCommands implements CommandTopics {
   readonly guard: CommandGuard
@@ -297,9 +299,9 @@ export function setArgs (actuator: string, payload: Uint8Array): unknown {
     }
   }
   if (typeof value === 'string' && /^(on|off|true|false)$/i.test(value)) value = /^(on|true)$/i.test(value)
-  if (typeof value === 'boolean') return { [BOOLEAN_ARG[actuator] ?? 'on']: value }
+  if (typeof value === 'boolean') return { [argOf(actuator, 'boolean') ?? 'on']: value }
   if (typeof value === 'number' && Number.isFinite(value)) {
-    const name = NUMBER_ARG[actuator]
+    const name = argOf(actuator, 'number')
     if (name === undefined) throw meshError('ERR_BAD_ARGS', `${actuator} takes no plain number: send an object of its arguments`)
     return { [name]: value }
   }

@@ -1,4 +1,4 @@
-import { publicKeyText, type DeviceId, type SenmlPack } from '../shared/index.js'
+import { actuatorStates, publicKeyText, resolvePack, type ActuatorStates, type DeviceId, type SenmlPack } from '../shared/index.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
 import type { DropReason, Path } from './reasons.js'
 
@@ -56,6 +56,11 @@ export interface DeviceInfo {
    * devices hold its key (one SD-card image on two boards). The first copy of each is kept.
    */
   clone?: CloneInfo
+  /**
+   * Its actuators' state, as its latest readings report it (shared/actuators.ts): actuator name →
+   * state record → value, e.g. {"relay": {"relay": true}}. Only a device with actuators has it.
+   */
+  actuators?: ActuatorStates
 }
 
 /** A cloned identity, as the registry saw it (drops with reason `cloned_identity`). */
@@ -94,6 +99,8 @@ interface Entry {
   claimedBy?: string
   /** The next forward jump in seq follows a restart: skipped numbers are not losses (shared/sequence.ts reserves blocks). */
   restartPending: boolean
+  /** Sampling time of the reading the actuators' state came from (a late catch-up reading does not replace it). */
+  actuatorsTime?: number
 }
 
 export class DeviceRegistry {
@@ -198,6 +205,7 @@ export class DeviceRegistry {
     info.readings++
     info.lastSeen = reading.receivedAt
     this.#seenOn(entry, reading.path, reading.receivedAt)
+    this.#actuators(entry, reading)
     entry.history.push({ seq: reading.seq, time: reading.time, receivedAt: reading.receivedAt, path: reading.path, deviceTopic: reading.deviceTopic, records: reading.records })
     if (entry.history.length > this.#historySize) entry.history.splice(0, entry.history.length - this.#historySize)
   }
@@ -270,6 +278,17 @@ export class DeviceRegistry {
     }
   }
 
+  #actuators (entry: Entry, reading: Reading): void {
+    if (reading.time < (entry.actuatorsTime ?? -Infinity)) return
+    let states: ActuatorStates
+    try { states = actuatorStates(resolvePack(reading.records, reading.time)) } catch { return }
+    const names = Object.keys(states)
+    if (names.length === 0) return
+    entry.actuatorsTime = reading.time
+    const known = entry.info.actuators ??= {}
+    for (const name of names) known[name] = { ...known[name], ...states[name] }
+  }
+
   #seenOn (entry: Entry, path: Path, at: number): void {
     entry.pathSeen[path] = Math.max(at, entry.pathSeen[path] ?? -Infinity)
     const recent = (Object.entries(entry.pathSeen) as Array<[Path, number]>).filter(([, seen]) => at - seen <= this.#pathWindowMs).map(([p]) => p)
@@ -279,7 +298,13 @@ export class DeviceRegistry {
   #snapshot (entry: Entry, now = this.#now()): DeviceInfo {
     const mesh = entry.pathSeen.mesh
     const online = entry.info.status === 'online' || (mesh !== undefined && now - mesh <= this.#presenceMs)
-    return { ...entry.info, online, drops: { ...entry.info.drops }, ...(entry.info.clone === undefined ? {} : { clone: { ...entry.info.clone } }) }
+    return {
+      ...entry.info,
+      online,
+      drops: { ...entry.info.drops },
+      ...(entry.info.clone === undefined ? {} : { clone: { ...entry.info.clone } }),
+      ...(entry.info.actuators === undefined ? {} : { actuators: structuredClone(entry.info.actuators) })
+    }
   }
 
   #touch (id: DeviceId): Entry {

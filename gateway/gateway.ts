@@ -25,6 +25,21 @@ import { historyHandler } from './http-history.js'
 import { commandsHandler } from './http-commands.js'
 import { GatewayState, createStore, type GatewayStore, type StateInit } from './store/index.js'
 
+/** What the dashboard shows in its header (GET /api/summary, the live stream's `summary`). */
+export interface GatewaySummary {
+  fleet: string
+  mode: 'embedded' | 'external'
+  /** The gateway's own id: the key it signs commands with (a device takes them when its --commanders allows this id). */
+  id: DeviceId
+  /** True when the HTTP API takes commands (POST /api/devices/:id/commands): not open without a token beyond loopback. */
+  commands: boolean
+  now: number
+  mesh?: { id: DeviceId, name: string, peers: number }
+  mqttClients: number
+  counters: GatewayCounters
+  bridge?: MeshBridge['counters']
+}
+
 /**
  * The gateway: an MQTT broker (embedded Aedes, or any external broker it joins as a client)
  * whose fleet traffic passes one ingest pipeline, a device registry fed by it, and the SenML
@@ -293,10 +308,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   /** What the dashboard shows in its header: who this gateway is, and its counters. */
-  summary (): { fleet: string, mode: 'embedded' | 'external', now: number, mesh?: { id: DeviceId, name: string, peers: number }, mqttClients: number, counters: GatewayCounters, bridge?: MeshBridge['counters'] } {
+  summary (): GatewaySummary {
     return {
       fleet: this.fleet,
       mode: this.mode,
+      id: this.#keys.id,
+      commands: this.http !== undefined && !this.http.open,
       now: this.#clock.wall(),
       ...(this.mesh === undefined ? {} : { mesh: { id: this.mesh.id, name: this.mesh.name, peers: this.mesh.links.size } }),
       mqttClients: this.connectedClients,

@@ -4,7 +4,7 @@
  * devices, bridges the mesh (as a mesh member), and serves the HTTP API, metrics and the
  * dashboard. The topic layout and the device status live in shared/ (the wire contract).
  */
-export { createGateway, Gateway, type GatewayInit, type GatewayComponents, type GatewayEvents, type GatewayPorts } from './gateway.js'
+export { createGateway, Gateway, type GatewayInit, type GatewayComponents, type GatewayEvents, type GatewayPorts, type GatewaySummary } from './gateway.js'
 export { frameToSenmlJson, frameToSenmlJsonText } from './json.js'
 export {
   Ingest, createIngest, type IngestInit, type IngestComponents, type IngestEvents, type MessageSource, type Reading, type CommandTopics,

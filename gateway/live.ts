@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { resolvePack, type DeviceId, type SenmlPack } from '../shared/index.js'
+import { ACTUATOR_KINDS, resolvePack, type DeviceId, type SenmlPack } from '../shared/index.js'
 import type { Clock } from '../shared/index.js'
 import type { DeviceInfo, DeviceRegistry } from './devices.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
@@ -9,7 +9,8 @@ import type { TopologySnapshot } from './topology.js'
  * Live updates for the dashboard over Server-Sent Events (`GET /api/events`, the browser's
  * EventSource; WHATWG HTML §9.2). One connection gets:
  *
- *   event: hello      { summary, devices, latest, topology }     once, on connect (latest: each device's last values)
+ *   event: hello      { summary, devices, latest, topology, actuators }   once, on connect (latest: each device's last
+ *                     values; actuators: the actuator table of shared/actuators.ts, for the controls)
  *   event: readings   { readings: LiveReading[], skipped }        what was accepted since the last batch
  *   event: devices    { devices: DeviceInfo[] }                   devices that changed (presence, counters, path)
  *   event: topology   TopologySnapshot                            when a link or an announcement changed it
@@ -153,7 +154,7 @@ export class LiveFeed {
     res.on('error', forget)
     res.write('retry: 2000\n\n')
     const devices = this.#sources.devices.list()
-    this.#send(client, 'hello', { summary: this.#sources.summary(), devices, latest: this.#latest(devices), topology: this.#sources.topology() })
+    this.#send(client, 'hello', { summary: this.#sources.summary(), devices, latest: this.#latest(devices), topology: this.#sources.topology(), actuators: ACTUATOR_KINDS })
   }
 
   /** Count per address; over a cap, the idlest (then oldest) client of the address concerned makes room. */

@@ -32,6 +32,7 @@ export {
   type Command, type CommandResult, type EncodeCommandInput, type EncodeResultInput
 } from './command.js'
 export { Commanders, parseCommanders, type Commander } from './commanders.js'
+export { ACTUATOR_KINDS, actuatorKind, actuatorOfRecord, actuatorStates, type ActuatorControl, type ActuatorKind, type ActuatorStates } from './actuators.js'
 export { COSE_SIGN_TAG, MAX_SIGNERS, signCoseSign, addSignature, decodeCoseSign, verifiedSigners, type CoseSign, type CoseSignature } from './cose-sign.js'
 export {
   CREDENTIAL_CONTENT_FORMAT, REVOCATION_CONTENT_FORMAT, MAX_CREDENTIAL_SECONDS, DEFAULT_CREDENTIAL_SECONDS, RevocationSet,

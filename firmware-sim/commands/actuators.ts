@@ -1,4 +1,4 @@
-import { meshError } from '../../shared/index.js'
+import { actuatorKind, meshError } from '../../shared/index.js'
 import { GpioOutput, parseGpioLine, type GpioInit, type GpioLineSpec } from './gpio.js'
 
 /**
@@ -43,7 +43,11 @@ function bool (action: string, value: unknown, name: string): boolean {
   return value
 }
 
-function number (action: string, value: unknown, name: string, min: number, max: number): number {
+/** A number argument in the range the wire contract gives it (shared/actuators.ts). */
+function number (action: string, value: unknown, name: string): number {
+  const control = actuatorKind(action.split('/')[0] ?? '')?.controls.find((c) => c.arg === name)
+  const min = control?.min ?? -Infinity
+  const max = control?.max ?? Infinity
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) throw meshError('ERR_BAD_ARGS', `${action}: ${name} is a number from ${min} to ${max}`)
   return value
 }
@@ -85,11 +89,11 @@ export function createActuator (spec: ActuatorName | ActuatorSpec): Actuator {
         if (a.on === undefined && a.level === undefined) throw meshError('ERR_BAD_ARGS', 'light/set takes on, level or both')
         return {
           light: a.on === undefined ? now.light as boolean : bool('light/set', a.on, 'on'),
-          'light/level': a.level === undefined ? now['light/level'] as number : number('light/set', a.level, 'level', 0, 100)
+          'light/level': a.level === undefined ? now['light/level'] as number : number('light/set', a.level, 'level')
         }
       }, ['on', 'level'])
     case 'thermostat':
-      return actuator('thermostat', { 'thermostat/setpoint': 20 }, (a) => ({ 'thermostat/setpoint': number('thermostat/set', a.setpoint, 'setpoint', 5, 35) }), ['setpoint'])
+      return actuator('thermostat', { 'thermostat/setpoint': 20 }, (a) => ({ 'thermostat/setpoint': number('thermostat/set', a.setpoint, 'setpoint') }), ['setpoint'])
   }
 }
 

@@ -1,12 +1,14 @@
 /* global document, window, EventSource, requestAnimationFrame */
 /*
  * iotmesh dashboard. Reads the gateway's live stream (GET /api/events, Server-Sent Events) and
- * draws the fleet table, the charts of the selected device, the mesh topology and an event log.
+ * draws the fleet table, the charts of the selected device and its actuators' controls, the mesh
+ * topology and an event log.
  * No build step, no dependencies: the files in this folder are what the browser runs.
  */
 import { FleetTable } from './table.js'
 import { SeriesStore, renderCharts } from './chart.js'
 import { TopologyView } from './graph.js'
+import { ActuatorPanel, sendCommand } from './controls.js'
 import { ago, clockTime, deviceLabel, el, shortId } from './format.js'
 
 const LINKS_TOPIC = 'mesh/links'
@@ -27,6 +29,7 @@ const state = {
 const $ = (id) => document.getElementById(id)
 const table = new FleetTable($('fleet'), { onSelect: select })
 const topology = new TopologyView($('topology'), { onSelect: select })
+const actuators = new ActuatorPanel($('actuators'), { send: sendCommand })
 const log = $('log')
 
 let frame = 0
@@ -41,6 +44,7 @@ function redraw () {
     topology.render(state.devices, state.selected)
     renderHeader(now)
     renderDetail()
+    actuators.render(state.devices.get(state.selected), { commands: state.summary?.commands, gatewayId: state.summary?.id })
   })
 }
 
@@ -148,6 +152,7 @@ function connect () {
   events.addEventListener('hello', (event) => {
     const hello = JSON.parse(event.data)
     state.summary = hello.summary
+    actuators.setKinds(hello.actuators)
     state.devices = new Map(hello.devices.map((d) => [d.id, d]))
     state.latest = new Map(Object.entries(hello.latest ?? {}))
     topology.update(hello.topology)

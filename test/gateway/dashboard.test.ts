@@ -1,13 +1,11 @@
-import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Page } from 'playwright-core'
-import { expect, it, onTestFinished } from 'vitest'
+import { expect, it } from 'vitest'
 import type { MeshNode } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { type Gateway, type Reading } from '../../gateway/index.js'
+import { SKIPPED_WITHOUT_CHROMIUM, hasChromium, openBrowser, warnWithoutChromium } from '../helpers/browser.js'
 import { describeNet } from '../helpers/netns.js'
 import { barrier, connectClient, connectDevice, linked, makeFrame, meshAddress, mqttUrl, nextEvent, seededKeys, startMeshGateway, startMeshNode } from './support.js'
 import { telemetryTopic } from '../../shared/index.js'
@@ -18,26 +16,8 @@ import { telemetryTopic } from '../../shared/index.js'
  * broker-mode device (mqtt.js). Nothing is reloaded: every change arrives over /api/events.
  */
 
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url))
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'
-]
-
-if (!hasChromium) console.warn(`dashboard.test.ts: ${CHROMIUM} is missing, the browser test is SKIPPED: install the Debian package \`chromium\` (apt-get install -y chromium)`)
-
-async function openBrowser (): Promise<Page> {
-  const profile = await mkdtemp(join(tmpdir(), 'iotmesh-chromium-'))
-  // A fresh, empty profile: launchPersistentContext passes it as --user-data-dir.
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1440, height: 960 } })
-  onTestFinished(async () => {
-    await context.close()
-    await rm(profile, { recursive: true, force: true })
-  })
-  return context.pages()[0] ?? await context.newPage()
-}
+warnWithoutChromium('dashboard.test.ts')
 
 /** Publishes from a mesh node (sampled `ago` seconds ago) and resolves once the gateway accepted it. */
 async function publish (gateway: Gateway, node: MeshNode, records: Array<{ n: string, u?: string, v: number }>, ago = 0): Promise<Reading> {
@@ -47,7 +27,7 @@ async function publish (gateway: Gateway, node: MeshNode, records: Array<{ n: st
 }
 
 describeNet('dashboard', () => {
-  it.skipIf(!hasChromium)(`shows the running fleet in headless Chromium and updates it live: readings, a device going offline, a bad signature${hasChromium ? '' : ` (SKIPPED: ${CHROMIUM} missing, Debian package chromium)`}`, async () => {
+  it.skipIf(!hasChromium)(`shows the running fleet in headless Chromium and updates it live: readings, a device going offline, a bad signature${SKIPPED_WITHOUT_CHROMIUM}`, async () => {
     const net = createMemoryNetwork({ seed: 21 })
     // With an access token, as on any address but loopback: the browser logs in with the printed URL (gateway/access.ts).
     const token = 'dashboard-test-token-0123'
@@ -80,7 +60,7 @@ describeNet('dashboard', () => {
       await accepted
     }
 
-    const page = await openBrowser()
+    const page = await openBrowser({ width: 1440, height: 960 })
     const pageErrors: string[] = []
     page.on('pageerror', (err) => pageErrors.push(err.message))
     page.on('console', (message) => { if (message.type() === 'error') pageErrors.push(message.text()) })

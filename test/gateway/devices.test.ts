@@ -23,6 +23,21 @@ describe('DeviceRegistry', () => {
     expect(registry.get(keys.id)?.online).toBe(false)
   })
 
+  it('keeps the actuators\' state its readings report (shared/actuators.ts); a late catch-up reading does not replace it; a sensor named alike with the wrong type is no actuator', () => {
+    const registry = new DeviceRegistry()
+    const at = (seq: number, records: Reading['records']): Reading => ({ ...reading(seq), records })
+    registry.recordReading(at(1, [{ n: 'temp', v: 20 }]))
+    expect(registry.get(keys.id)?.actuators).toBeUndefined()
+    registry.recordReading(at(3, [{ n: 'relay', vb: true }, { n: 'light', vb: false }, { n: 'light/level', v: 40 }]))
+    registry.recordReading(at(2, [{ n: 'relay', vb: false }])) // sampled before: a catch-up
+    registry.recordReading(at(4, [{ n: 'light/level', v: 60 }, { n: 'valve', v: 1 }]))
+    const info = registry.get(keys.id)
+    expect(info?.actuators).toEqual({ relay: { relay: true }, light: { light: false, 'light/level': 60 } })
+    // A snapshot is a copy: changing it changes nothing in the registry.
+    if (info?.actuators?.relay !== undefined) info.actuators.relay.relay = false
+    expect(registry.get(keys.id)?.actuators?.relay).toEqual({ relay: true })
+  })
+
   it('counts sequence gaps between consecutive readings; late arrivals fill them; a restart skip is not a loss', () => {
     const registry = new DeviceRegistry()
     registry.applyStatus(online)

@@ -1,13 +1,11 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ESLint } from 'eslint'
-import { chromium, type Page } from 'playwright-core'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { fromHex, openFrame } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
+import { SKIPPED_WITHOUT_CHROMIUM, hasChromium, openBrowser, warnWithoutChromium } from '../helpers/browser.js'
 import { moduleGraph, serveModules, staleOutputs, urlPath } from '../helpers/browser-modules.js'
 import { describeNet } from '../helpers/netns.js'
 import { readFixture } from './support.js'
@@ -24,14 +22,7 @@ import { readFixture } from './support.js'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
 const DIST = join(ROOT, 'dist')
 const ENTRY = join(DIST, 'shared', 'index.js')
-const CHROMIUM = '/usr/bin/chromium'
-const hasChromium = existsSync(CHROMIUM)
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'
-]
-
-if (!hasChromium) console.warn(`browser.test.ts: ${CHROMIUM} is missing, the browser test is SKIPPED: install the Debian package \`chromium\` (apt-get install -y chromium)`)
+warnWithoutChromium('browser.test.ts')
 
 interface Golden {
   secretKey: string
@@ -89,17 +80,6 @@ describe('the lint rule for shared/ (eslint.config.js)', () => {
   })
 })
 
-async function openBrowser (): Promise<Page> {
-  const profile = await mkdtemp(join(tmpdir(), 'iotmesh-chromium-'))
-  // A fresh, empty profile: launchPersistentContext passes it as --user-data-dir.
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
-  onTestFinished(async () => {
-    await context.close()
-    await rm(profile, { recursive: true, force: true })
-  })
-  return context.pages()[0] ?? await context.newPage()
-}
-
 /** What test/fixtures/browser-shared.mjs reports, computed in Chromium from dist/shared/index.js alone. */
 interface PageResult {
   host: { process: string, Buffer: string, require: string }
@@ -114,7 +94,7 @@ interface PageResult {
 }
 
 describeNet('iotmesh/shared in headless Chromium', () => {
-  it.skipIf(!hasChromium)(`loads dist/shared/index.js without Node: decodes and verifies the golden frames, signs and verifies new ones (noble)${hasChromium ? '' : ` (SKIPPED: ${CHROMIUM} missing, Debian package chromium)`}`, async () => {
+  it.skipIf(!hasChromium)(`loads dist/shared/index.js without Node: decodes and verifies the golden frames, signs and verifies new ones (noble)${SKIPPED_WITHOUT_CHROMIUM}`, async () => {
     const g = graph()
     const page = join(ROOT, 'test', 'fixtures', 'browser-shared.mjs')
     // The page imports `iotmesh/shared` as a library user would; the rest of the map is what the graph needs.
