@@ -234,7 +234,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.metrics = createMetrics(this)
     this.homeassistant = init.homeassistant === false
       ? undefined
-      : new HomeAssistantDiscovery(init.homeassistant ?? {}, { fleet: this.fleet, publish: (topic, payload, options) => { this.publish(topic, payload, options) }, device: (id) => this.devices.get(id) })
+      : new HomeAssistantDiscovery({ commandable: (init.commands?.set?.users?.length ?? 0) > 0, ...init.homeassistant }, { fleet: this.fleet, publish: (topic, payload, options) => { this.publish(topic, payload, options) }, device: (id) => this.devices.get(id) })
     this.http = init.http === undefined
       ? undefined
       : new GatewayHttp(init.http, {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { LINKS_TOPIC, resolvePack, statusTopic, valueTopic, type DeviceId } from '../shared/index.js'
+import { LINKS_TOPIC, actuatorOfRecord, resolvePack, statusTopic, valueTopic, type ActuatorKind, type DeviceId } from '../shared/index.js'
+import { actuatorEntities, stateText, type EntityBase } from './homeassistant-actuators.js'
 import type { DeviceInfo } from './devices.js'
 import type { Reading, StatusEvent } from './ingest.js'
 
@@ -30,8 +31,9 @@ import type { Reading, StatusEvent } from './ingest.js'
  *
  * Not sent: `sw_version` and a device model of its own, because no iotmesh device reports its
  * firmware version or hardware on the wire (the status carries state, pk and name); the model is
- * "iotmesh device". Only the sensor component: booleans and strings are not published yet, and
- * actuators will appear as switches once devices can be commanded.
+ * "iotmesh device". Booleans and strings of sensors are not published. A device's actuators
+ * (the state records of shared/actuators.ts) appear as switches, a light and a number where Home
+ * Assistant may command them through set/, else read-only (gateway/homeassistant-actuators.ts).
  */
 
 export interface HomeAssistantInit {
@@ -41,6 +43,11 @@ export interface HomeAssistantInit {
   maxSensors?: number
   /** Devices remembered (least recently active first out, their configs kept). Default 10,000. */
   maxDevices?: number
+  /**
+   * True when Home Assistant may command actuators: the gateway takes set/ requests from some MQTT
+   * user (`--set-users`). Then actuators are switches, lights and numbers; else read-only. Default false.
+   */
+  commandable?: boolean
 }
 
 /** What the discovery needs of the gateway. */
@@ -79,20 +86,17 @@ export const HA_UNITS: Readonly<Record<string, UnitMapping>> = {
 }
 
 /** One sensor's discovery config, as published (the keys documented for the MQTT sensor). */
-export interface SensorConfig {
-  name: string
-  unique_id: string
+export interface SensorConfig extends EntityBase {
   state_topic: string
   state_class: 'measurement' | 'total_increasing'
   device_class?: string
   unit_of_measurement?: string
-  availability?: Array<{ topic: string, value_template: string, payload_available: string, payload_not_available: string }>
-  device: { identifiers: string[], name: string, manufacturer: string, model: string }
-  origin: { name: string }
 }
 
 interface Sensor { object: string, unit: string | undefined, time: number }
-interface Known { sensors: Map<string, Sensor>, withAvailability: boolean, name: string }
+/** An actuator of a device, and the sampling time of each of its state records' latest value. */
+interface KnownActuator { kind: ActuatorKind, times: Map<string, number> }
+interface Known { sensors: Map<string, Sensor>, actuators: Map<string, KnownActuator>, withAvailability: boolean, name: string }
 
 /**
  * A discovery object id ([a-zA-Z0-9_-], Home Assistant's rule) for a SenML name: the name itself
@@ -109,6 +113,7 @@ export class HomeAssistantDiscovery {
   readonly #host: HomeAssistantHost
   readonly #maxSensors: number
   readonly #maxDevices: number
+  readonly #commandable: boolean
   readonly #devices = new Map<DeviceId, Known>()
 
   constructor (init: HomeAssistantInit, host: HomeAssistantHost) {
@@ -116,11 +121,12 @@ export class HomeAssistantDiscovery {
     this.#host = host
     this.#maxSensors = init.maxSensors ?? 64
     this.#maxDevices = init.maxDevices ?? 10_000
+    this.#commandable = init.commandable ?? false
   }
 
-  /** The config topic of one sensor. */
-  configTopic (deviceId: DeviceId, object: string): string {
-    return `${this.prefix}/sensor/${deviceId}/${object}/config`
+  /** The config topic of one entity (a sensor unless said otherwise). */
+  configTopic (deviceId: DeviceId, object: string, component = 'sensor'): string {
+    return `${this.prefix}/${component}/${deviceId}/${object}/config`
   }
 
   /** A verified reading: configs for sensors not announced yet, then each sensor's latest value. */
@@ -134,6 +140,7 @@ export class HomeAssistantDiscovery {
     }
     const known = this.#known(reading.origin)
     for (const record of records) {
+      if (this.#actuatorState(reading.origin, known, record.name, record.boolValue ?? record.value, record.time)) continue
       if (record.value === undefined) continue
       let sensor = known.sensors.get(record.name)
       if (sensor === undefined) {
@@ -163,7 +170,7 @@ export class HomeAssistantDiscovery {
     if (!known.withAvailability || name !== known.name) {
       known.withAvailability = true
       known.name = name
-      for (const [sensorName, sensor] of known.sensors) this.#announce(event.deviceId, known, sensorName, sensor)
+      this.#announceAll(event.deviceId, known)
     }
   }
 
@@ -176,11 +183,15 @@ export class HomeAssistantDiscovery {
       this.#host.publish(this.configTopic(deviceId, sensor.object), '', { retain: true })
       this.#host.publish(valueTopic(this.#host.fleet, deviceId, sensor.object), '', { retain: true })
     }
+    for (const { kind } of known.actuators.values()) {
+      for (const entity of this.#entities(deviceId, known, kind)) this.#host.publish(this.configTopic(deviceId, entity.object, entity.component), '', { retain: true })
+      for (const control of kind.controls) this.#host.publish(valueTopic(this.#host.fleet, deviceId, objectIdOf(control.record)), '', { retain: true })
+    }
   }
 
   /** Publishes every config again (a new broker whose retained store is empty). */
   republish (): void {
-    for (const [id, known] of this.#devices) for (const [name, sensor] of known.sensors) this.#announce(id, known, name, sensor)
+    for (const [id, known] of this.#devices) this.#announceAll(id, known)
   }
 
   /** The config of one sensor of a device (pure: what `#announce` publishes). */
@@ -188,12 +199,19 @@ export class HomeAssistantDiscovery {
     const mapping = unit === undefined ? undefined : HA_UNITS[unit]
     const shownUnit = mapping === undefined ? unit : mapping.unit
     return {
-      name: sensorName,
-      unique_id: `iotmesh_${this.#host.fleet}_${deviceId}_${options.object}`,
+      ...this.#base(deviceId, sensorName, options),
       state_topic: valueTopic(this.#host.fleet, deviceId, options.object),
       state_class: mapping?.stateClass ?? 'measurement',
       ...(mapping?.deviceClass === undefined ? {} : { device_class: mapping.deviceClass }),
-      ...(shownUnit === undefined ? {} : { unit_of_measurement: shownUnit }),
+      ...(shownUnit === undefined ? {} : { unit_of_measurement: shownUnit })
+    }
+  }
+
+  /** The keys every entity of a device shares: name, unique_id, availability, device, origin. */
+  #base (deviceId: DeviceId, name: string, options: { object: string, withAvailability: boolean, deviceName: string }): EntityBase {
+    return {
+      name,
+      unique_id: `iotmesh_${this.#host.fleet}_${deviceId}_${options.object}`,
       ...(options.withAvailability
         ? {
             availability: [{
@@ -209,6 +227,48 @@ export class HomeAssistantDiscovery {
     }
   }
 
+  /**
+   * One record, when it is an actuator's state (its name and value type in shared/actuators.ts):
+   * the actuator's entities announced on first sight, then the value published unless a newer one
+   * was. False for anything else (a sensor).
+   */
+  #actuatorState (deviceId: DeviceId, known: Known, record: string, value: boolean | number | undefined, time: number): boolean {
+    const found = actuatorOfRecord(record)
+    if (found === undefined || value === undefined || typeof value !== found.control.type) return false
+    let actuator = known.actuators.get(found.kind.name)
+    if (actuator === undefined) {
+      actuator = { kind: found.kind, times: new Map() }
+      known.actuators.set(found.kind.name, actuator)
+      this.#announceActuator(deviceId, known, found.kind)
+    }
+    if (time < (actuator.times.get(record) ?? -Infinity)) return true // a late (catch-up) reading
+    actuator.times.set(record, time)
+    this.#host.publish(valueTopic(this.#host.fleet, deviceId, objectIdOf(record)), stateText(value), { retain: true })
+    return true
+  }
+
+  #entities (deviceId: DeviceId, known: Known, kind: ActuatorKind): ReturnType<typeof actuatorEntities> {
+    const options = (object: string): { object: string, withAvailability: boolean, deviceName: string } => ({ object, withAvailability: known.withAvailability, deviceName: known.name })
+    return actuatorEntities(kind, this.#commandable, {
+      fleet: this.#host.fleet,
+      deviceId,
+      objectOf: objectIdOf,
+      base: (name, object) => this.#base(deviceId, name, options(object)),
+      sensor: (record, unit, object) => ({ ...this.config(deviceId, record, unit, options(object)) })
+    })
+  }
+
+  #announceActuator (deviceId: DeviceId, known: Known, kind: ActuatorKind): void {
+    for (const entity of this.#entities(deviceId, known, kind)) {
+      this.#host.publish(this.configTopic(deviceId, entity.object, entity.component), JSON.stringify(entity.config), { retain: true })
+    }
+  }
+
+  #announceAll (deviceId: DeviceId, known: Known): void {
+    for (const [name, sensor] of known.sensors) this.#announce(deviceId, known, name, sensor)
+    for (const { kind } of known.actuators.values()) this.#announceActuator(deviceId, known, kind)
+  }
+
   #announce (deviceId: DeviceId, known: Known, sensorName: string, sensor: Sensor): void {
     const config = this.config(deviceId, sensorName, sensor.unit, { object: sensor.object, withAvailability: known.withAvailability, deviceName: known.name })
     this.#host.publish(this.configTopic(deviceId, sensor.object), JSON.stringify(config), { retain: true })
@@ -219,7 +279,7 @@ export class HomeAssistantDiscovery {
     if (known === undefined) {
       if (this.#devices.size >= this.#maxDevices) this.#devices.delete(this.#devices.keys().next().value as DeviceId)
       const device = this.#host.device(id)
-      known = { sensors: new Map(), withAvailability: device?.status !== undefined, name: this.#nameOf(id) }
+      known = { sensors: new Map(), actuators: new Map(), withAvailability: device?.status !== undefined, name: this.#nameOf(id) }
     } else {
       this.#devices.delete(id) // re-inserted: least recently active first
     }

@@ -3,10 +3,11 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { parse } from '../../bin/cli.js'
 import { gateway as command } from '../../bin/commands/gateway.js'
-import { isMeshError, statusTopic, valueTopic, type SenmlRecord } from '../../shared/index.js'
+import { isMeshError, parseCommanders, publicKeyText, setTopic, statusTopic, valueTopic, type SenmlRecord } from '../../shared/index.js'
 import { objectIdOf, type DropEvent, type Reading, type SensorConfig } from '../../gateway/index.js'
+import { Waiter, keysFor, startDevice } from '../firmware/device-support.js'
 import { describeNet } from '../helpers/netns.js'
-import { DISCOVERY_TOPIC, SENSOR_CONFIG_SCHEMA } from './homeassistant-schema.js'
+import { COMPONENT_SCHEMAS, DISCOVERY_TOPIC, SENSOR_CONFIG_SCHEMA } from './homeassistant-schema.js'
 import { connectClient, connectDevice, makeFrame, mqttUrl, nextEvent, seededKeys, startGateway, type TestClient } from './support.js'
 
 /**
@@ -18,12 +19,15 @@ import { connectClient, connectDevice, makeFrame, mqttUrl, nextEvent, seededKeys
 
 const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false }) // required inside anyOf/if names properties defined beside them
 const validate = ajv.compile(SENSOR_CONFIG_SCHEMA)
+const validators = new Map(Object.entries(COMPONENT_SCHEMAS).map(([component, schema]) => [component, component === 'sensor' ? validate : ajv.compile(schema)]))
 
-/** Every documented key, every device class with its units: a config passes or the test says why. */
+/** Every documented key, every device class with its units: a config passes the schema of its component, or the test says why. */
 function expectValidConfig (topic: string, config: unknown): void {
-  expect(topic).toMatch(DISCOVERY_TOPIC)
-  const ok = validate(config)
-  expect(ok ? [] : validate.errors, topic).toEqual([])
+  const component = DISCOVERY_TOPIC.exec(topic)?.groups?.component
+  expect(component, topic).toBeDefined()
+  const check = validators.get(component ?? '')
+  const ok = check?.(config) === true
+  expect(ok ? [] : check?.errors, topic).toEqual([])
 }
 
 const RECORDS: SenmlRecord[] = [
@@ -153,6 +157,62 @@ describeNet('Home Assistant MQTT discovery', () => {
     expectValidConfig(again.topic, updated)
     expect(updated.availability?.[0]?.topic).toBe(statusTopic('default', keys.id))
     expect(updated.device.name).toBe('cellar')
+  })
+
+  it('actuators: a switch, a light and a number Home Assistant commands through set/ (each schema-valid); the state is what the device reports; read-only without set users', async () => {
+    const gateway = await startGateway({ allowAnonymous: false, credentials: { ha: 'ha-secret' }, commands: { set: { users: ['ha'] } } }, { keys: seededKeys(146) })
+    const keys = keysFor(147)
+    const commanders = parseCommanders({ commanders: [{ name: 'gateway', key: publicKeyText(gateway.identity.publicKey), actions: ['relay/#', 'light/#', 'thermostat/#'] }] })
+    const waiter = new Waiter()
+    const { device } = await startDevice({ mode: 'broker', broker: { url: mqttUrl(gateway) }, name: 'hall', sensors: 'temperature', interval: 1000, actuators: ['relay', 'light', 'thermostat'], commanders }, { keys }, waiter)
+    await waiter.until(() => gateway.devices.get(keys.id)?.actuators?.thermostat !== undefined, 'the actuators\' state at the gateway')
+    // Home Assistant starts after the device: it gets the retained configs.
+    const ha = await connectClient(mqttUrl(gateway), { username: 'ha', password: 'ha-secret' })
+    await ha.client.subscribeAsync(['homeassistant/#', 'iotmesh/+/+/value/#'], { qos: 1 })
+    const configs = new Map<string, Record<string, unknown>>()
+    for (const component of ['switch', 'light', 'number']) {
+      const m = await ha.next((topic) => topic.startsWith(`homeassistant/${component}/`))
+      expect(m.retain).toBe(true)
+      const config = JSON.parse(m.payload.toString()) as Record<string, unknown>
+      expectValidConfig(m.topic, config)
+      configs.set(component, config)
+    }
+    expect(configs.get('switch')).toMatchObject({ name: 'relay', command_topic: setTopic('default', keys.id, 'relay'), state_topic: valueTopic('default', keys.id, 'relay'), device: { name: 'hall' } })
+    expect(configs.get('light')).toMatchObject({ brightness_command_topic: setTopic('default', keys.id, 'light'), brightness_scale: 100 })
+    expect(configs.get('number')).toMatchObject({ min: 5, max: 35, unit_of_measurement: '°C', device_class: 'temperature' })
+    // No sensor entity for an actuator's state records (the light's level is the light's brightness).
+    expect(ha.messages.filter((m) => m.topic.startsWith('homeassistant/sensor/') && /light|relay|thermostat/.test(m.topic))).toEqual([])
+
+    /** What Home Assistant sends on a command topic, and the state value the device then reports. */
+    const send = async (config: Record<string, unknown> | undefined, key: string, payload: string, stateKey: string, expected: string): Promise<void> => {
+      const state = String(config?.[stateKey])
+      await ha.client.publishAsync(String(config?.[key]), payload, { qos: 1 })
+      await ha.next((topic, p) => topic === state && p.toString() === expected)
+    }
+    await send(configs.get('switch'), 'command_topic', 'ON', 'state_topic', 'ON')
+    expect(device.actuatorState.relay).toBe(true)
+    await send(configs.get('light'), 'brightness_command_topic', '40', 'brightness_state_topic', '40')
+    await send(configs.get('light'), 'command_topic', 'ON', 'state_topic', 'ON')
+    await send(configs.get('number'), 'command_topic', '21.5', 'state_topic', '21.5')
+    expect(device.actuatorState).toEqual({ relay: true, light: true, 'light/level': 40, 'thermostat/setpoint': 21.5 })
+    // Refused by the device (out of range): the state Home Assistant sees stays as it was.
+    await ha.client.publishAsync(String(configs.get('number')?.command_topic), '80', { qos: 1 })
+    await waiter.until(() => (device.counters.commands?.refused.ERR_BAD_ARGS ?? 0) === 1, 'the refusal')
+    expect(device.actuatorState['thermostat/setpoint']).toBe(21.5)
+
+    // Without set users Home Assistant may command nothing: the same states are read-only entities.
+    const readOnly = await startGateway({}, { keys: seededKeys(148) })
+    const other = keysFor(149)
+    await startDevice({ mode: 'broker', broker: { url: mqttUrl(readOnly) }, sensors: 'temperature', interval: 1000, actuators: ['relay', 'light'] }, { keys: other }, waiter)
+    const viewer = await homeAssistant(mqttUrl(readOnly))
+    const seen = new Set<string>()
+    while (seen.size < 3) {
+      const m = await viewer.next((topic) => topic.endsWith('/config') && /relay|light/.test(topic))
+      expectValidConfig(m.topic, JSON.parse(m.payload.toString()))
+      seen.add(m.topic.split('/').slice(1, 2).concat(m.topic.split('/').slice(3, 4)).join(':'))
+    }
+    expect([...seen].sort()).toEqual(['binary_sensor:light', 'binary_sensor:relay', `sensor:${objectIdOf('light/level')}`])
+    expect(viewer.messages.filter((m) => /^homeassistant\/(switch|light|number)\//.test(m.topic))).toEqual([])
   })
 
   it('homeassistant: false publishes no config and no value', async () => {
