@@ -38,8 +38,58 @@ export function parse (command: Command, argv: string[]): { values: Record<strin
     return { values: values as Record<string, unknown>, positionals }
   } catch (err) {
     if (isMeshError(err)) throw err
-    throw meshError('ERR_BAD_ARGUMENT', (err as Error).message, { cause: err })
+    throw meshError('ERR_BAD_ARGUMENT', parseError(command, err as Error & { code?: string }), { cause: err })
   }
+}
+
+/**
+ * Node's parseArgs errors in the CLI's words: the option, what is wrong, the nearest known flag
+ * ("did you mean"), and where the options are listed.
+ */
+function parseError (command: Command, err: Error & { code?: string }): string {
+  const option = /'(?:-\w, )?(-{1,2}[^' <,]+)/.exec(err.message)?.[1] // "Option '-k, --key <value>' argument missing"
+  const see = `options: \`iotmesh ${command.name} --help\``
+  if (option === undefined) return `${err.message}; ${see}`
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const flags = [...Object.keys(command.options), 'help'].map((name) => `--${name}`)
+    const near = suggest(option.split('=')[0] ?? option, flags)
+    return `unknown option ${option}${near === undefined ? '' : ` (did you mean ${near}?)`}; ${see}`
+  }
+  if (/argument missing/.test(err.message)) return `${option} needs a value; ${see}`
+  if (/does not take an argument/.test(err.message)) return `${option} takes no value; ${see}`
+  return `${err.message}; ${see}`
+}
+
+/**
+ * The candidate nearest to `word` by edit distance (optimal string alignment: insertions,
+ * deletions, substitutions and swaps of neighbours), when it is near enough to be a typo: at most
+ * 2 edits, and fewer than half the word. Undefined otherwise.
+ */
+export function suggest (word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  const core = word.replace(/^-+/, '')
+  return bestDistance <= 2 && bestDistance * 2 < core.length ? best : undefined
+}
+
+function editDistance (a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i] as number[]
+      const up = d[i - 1] as number[]
+      row[j] = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1)
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number
 }
 
 export function commandHelp (command: Command): string {

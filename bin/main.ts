@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { isMeshError } from '../shared/index.js'
-import { EXIT_USAGE, commandHelp, parse, write, type Command, type Io } from './cli.js'
+import { EXIT_USAGE, commandHelp, parse, suggest, write, type Command, type Io } from './cli.js'
 import { commands } from './commands/index.js'
 
 // dist/bin/main.js when built; bin/main.ts when run from source (the tests import it)
@@ -17,7 +17,7 @@ Usage: iotmesh <command> [options]
 Commands:
 ${list}
 
-Run \`iotmesh <command> --help\` for a command's options.
+Run \`iotmesh <command> --help\` (or \`iotmesh help <command>\`) for a command's options.
 `
 }
 
@@ -33,6 +33,7 @@ export async function run (argv: string[], io?: Partial<Io>): Promise<number> {
     signal: io?.signal ?? controller.signal
   }
   const [name, ...rest] = argv
+  if (name === 'help' && rest.length > 0) return helpFor(rest[0] ?? '', full)
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     write(full.stdout, mainHelp())
     return name === undefined ? EXIT_USAGE : 0
@@ -42,10 +43,7 @@ export async function run (argv: string[], io?: Partial<Io>): Promise<number> {
     return 0
   }
   const command: Command | undefined = commands.find((c) => c.name === name)
-  if (command === undefined) {
-    write(full.stderr, `iotmesh: unknown command ${JSON.stringify(name)} (ERR_BAD_ARGUMENT)\nRun \`iotmesh --help\` for the list of commands.`)
-    return EXIT_USAGE
-  }
+  if (command === undefined) return unknownCommand(name, full)
   if (io?.signal === undefined) {
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
@@ -67,4 +65,18 @@ export async function run (argv: string[], io?: Partial<Io>): Promise<number> {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
+}
+
+/** `iotmesh help <command>`: the command's help, as `iotmesh <command> --help` prints it. */
+function helpFor (name: string, io: Io): number {
+  const command = commands.find((c) => c.name === name)
+  if (command === undefined) return unknownCommand(name, io)
+  write(io.stdout, commandHelp(command))
+  return 0
+}
+
+function unknownCommand (name: string, io: Io): number {
+  const near = suggest(name, commands.map((c) => c.name))
+  write(io.stderr, `iotmesh: unknown command ${JSON.stringify(name)}${near === undefined ? '' : `; did you mean "${near}"?`} (ERR_BAD_ARGUMENT)\nRun \`iotmesh --help\` for the list of commands.`)
+  return EXIT_USAGE
 }

@@ -20,7 +20,7 @@ export async function saveKeyFile (path: string, keys: KeyPair, options: { overw
   try {
     handle = await open(path, flags, 0o600)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw meshError('ERR_KEY_EXISTS', `${path} already exists; refusing to overwrite a key (remove it first, or choose another --out)`, { cause: err })
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw meshError('ERR_KEY_EXISTS', `${path} already exists; refusing to overwrite a key (choose another --out, or pass --force to replace it: the old identity is then lost)`, { cause: err })
     throw err
   }
   try {

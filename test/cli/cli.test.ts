@@ -103,6 +103,7 @@ describe('iotmesh (in-process, captured streams)', () => {
     const again = await cli(['keygen'], { home })
     expect(again.code).toBe(1)
     expect(errorCode(again.stderr)).toBe('ERR_KEY_EXISTS')
+    expect(again.stderr).toContain('pass --force to replace it')
     expect((await loadKeyFile(join(home, 'device.key'))).id).toBe(firstId)
     const forced = await cli(['keygen', '--force', '--json'], { home })
     expect(forced.code).toBe(0)
@@ -244,6 +245,33 @@ describe('iotmesh (in-process, captured streams)', () => {
       const result = await cli(argv, { home, stdin: reading })
       expect(result.code).toBe(2)
       expect(errorCode(result.stderr)).toBe('ERR_BAD_ARGUMENT')
+    })
+
+    it('says what it knows: did you mean the nearest command or flag, in its own words, and where the options are', async () => {
+      const home = await tempDir()
+      const line = async (argv: string[]): Promise<string> => {
+        const result = await cli(argv, { home })
+        expect(result.code, argv.join(' ')).toBe(2)
+        return result.stderr.trim().split('\n')[0] ?? ''
+      }
+      expect(await line(['devcie'])).toBe('iotmesh: unknown command "devcie"; did you mean "device"? (ERR_BAD_ARGUMENT)')
+      expect(await line(['help', 'gatway'])).toContain('did you mean "gateway"?')
+      expect(await line(['frobnicate'])).toBe('iotmesh: unknown command "frobnicate" (ERR_BAD_ARGUMENT)')
+      expect(await line(['gateway', '--brokr', 'mqtt://x'])).toBe('iotmesh gateway: unknown option --brokr (did you mean --broker?); options: `iotmesh gateway --help` (ERR_BAD_ARGUMENT)')
+      expect(await line(['device', '--jason'])).toContain('(did you mean --json?)')
+      expect(await line(['sign', '--key'])).toBe('iotmesh sign: --key needs a value; options: `iotmesh sign --help` (ERR_BAD_ARGUMENT)')
+      expect(await line(['sign', '--hex=1'])).toBe('iotmesh sign: --hex takes no value; options: `iotmesh sign --help` (ERR_BAD_ARGUMENT)')
+      // Node's parser text never shows.
+      for (const argv of [['sign', '--bogus'], ['inspect', '-z'], ['sign', '--key']]) expect(await line(argv)).not.toMatch(/positional argument|argument missing|Unknown option/)
+    })
+
+    it('iotmesh help <command> prints that command\'s help, exit 0', async () => {
+      const home = await tempDir()
+      const viaHelp = await cli(['help', 'sign'], { home })
+      const viaFlag = await cli(['sign', '--help'], { home })
+      expect(viaHelp.code).toBe(0)
+      expect(viaHelp.stdout.toString()).toBe(viaFlag.stdout.toString())
+      expect(viaHelp.stdout.toString()).toMatch(/^Usage: iotmesh sign/m)
     })
 
     it.each([
