@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { isMeshError } from '../shared/index.js'
+import { isMeshError, type MeshError } from '../shared/index.js'
+import { storageError } from '../shared/node.js'
 import { EXIT_USAGE, commandHelp, parse, suggest, write, type Command, type Io } from './cli.js'
 import { commands } from './commands/index.js'
 
@@ -56,11 +57,12 @@ export async function run (argv: string[], io?: Partial<Io>): Promise<number> {
     }
     return await command.run(args, full)
   } catch (err) {
-    if (isMeshError(err)) {
-      write(full.stderr, `iotmesh ${name}: ${err.message} (${err.code})`)
-      return err.code === 'ERR_BAD_ARGUMENT' ? EXIT_USAGE : 1
-    }
-    throw err
+    // What a user can cause is a sentence and a code, never a stack trace: a mesh error, a file
+    // system error (ERR_DATA_DIR), or several of them from a stop (an AggregateError of teardown steps).
+    const known = userErrors(err)
+    if (known === undefined) throw err
+    for (const e of known) write(full.stderr, `iotmesh ${name}: ${e.message} (${e.code})`)
+    return known.some((e) => e.code === 'ERR_BAD_ARGUMENT') ? EXIT_USAGE : 1
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
@@ -79,4 +81,16 @@ function unknownCommand (name: string, io: Io): number {
   const near = suggest(name, commands.map((c) => c.name))
   write(io.stderr, `iotmesh: unknown command ${JSON.stringify(name)}${near === undefined ? '' : `; did you mean "${near}"?`} (ERR_BAD_ARGUMENT)\nRun \`iotmesh --help\` for the list of commands.`)
   return EXIT_USAGE
+}
+
+/** The errors a user can cause, each with its stable code; undefined when any part is something else (a bug: its stack is wanted). */
+function userErrors (err: unknown): MeshError[] | undefined {
+  if (isMeshError(err)) return [err]
+  const fs = storageError(err, 'a file it needs')
+  if (fs !== undefined) return [fs]
+  if (err instanceof AggregateError) {
+    const parts = err.errors.map(userErrors)
+    return parts.every((p) => p !== undefined) ? parts.flat() as MeshError[] : undefined
+  }
+  return undefined
 }

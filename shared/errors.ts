@@ -92,6 +92,7 @@ export const ERROR_CODES = {
   ERR_HTTP_HOST: 'an HTTP request\'s Host is not one of the gateway\'s names: refused against DNS rebinding (403)',
   ERR_HTTP_ORIGIN: 'an HTTP request came from a page of another origin (403): only the gateway\'s own dashboard may use its API',
   ERR_SSE_EVICTED: 'a live-stream client was closed to make room: too many from its address, or in all (the oldest idle goes first)',
+  ERR_DATA_DIR: 'a file or directory the program needs cannot be created, read or written: a file in the way of a directory, no permission, a read-only file system, a full disk',
   ERR_OUTBOX_CORRUPT: 'an outbox record failed its length or CRC check and was skipped; the damaged segment was kept aside as *.corrupt',
   // Command line and configuration
   ERR_BAD_ARGUMENT: 'a command-line flag or configuration value is invalid',

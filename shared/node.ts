@@ -11,6 +11,7 @@ import { createNodeEd25519 } from './crypto/ed25519-node.js'
 
 export { saveKeyFile, loadKeyFile } from './node/keyfile.js'
 export { openSequenceFile } from './node/sequence-file.js'
+export { isFsError, storageError } from './node/fs-errors.js'
 
 /**
  * Ed25519 through node:crypto (OpenSSL). On Node this is the very backend `iotmesh/shared` uses

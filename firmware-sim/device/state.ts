@@ -1,9 +1,9 @@
-import { stat } from 'node:fs/promises'
+import { mkdir, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   generateKeyPair, memorySequence, meshError, type KeyPair, type SequenceSource
 } from '../../shared/index.js'
-import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
+import { loadKeyFile, openSequenceFile, saveKeyFile, storageError } from '../../shared/node.js'
 import { checkSequenceAhead, openOutbox } from '../outbox.js'
 import type { DeliveryPath, FsyncPolicy, Outbox } from '../outbox/types.js'
 
@@ -50,6 +50,7 @@ export async function openDeviceState (
   given: { keys?: KeyPair, sequence?: SequenceSource, outbox?: Outbox, now: () => number }
 ): Promise<DeviceState> {
   const { dataDir } = init
+  if (dataDir !== undefined) await checkDataDir(dataDir)
   const keyFile = init.keyFile ?? (dataDir === undefined ? undefined : join(dataDir, 'device.key'))
   let keys = given.keys
   let keyCreated = false
@@ -69,13 +70,18 @@ export async function openDeviceState (
   let outbox = given.outbox
   const ownsOutbox = outbox === undefined
   if (outbox === undefined) {
-    outbox = await openOutbox({
-      paths: init.paths,
-      ...(dataDir === undefined ? {} : { dir: join(dataDir, 'outbox') }),
-      ...(init.fsync === undefined ? {} : { fsync: init.fsync }),
-      ...(init.outboxFrames === undefined ? {} : { maxFrames: init.outboxFrames }),
-      ...(init.outboxBytes === undefined ? {} : { maxBytes: init.outboxBytes })
-    })
+    const dir = dataDir === undefined ? undefined : join(dataDir, 'outbox')
+    try {
+      outbox = await openOutbox({
+        paths: init.paths,
+        ...(dir === undefined ? {} : { dir }),
+        ...(init.fsync === undefined ? {} : { fsync: init.fsync }),
+        ...(init.outboxFrames === undefined ? {} : { maxFrames: init.outboxFrames }),
+        ...(init.outboxBytes === undefined ? {} : { maxBytes: init.outboxBytes })
+      })
+    } catch (err) {
+      throw storageError(err, `the outbox ${dir ?? ''}`) ?? err
+    }
   } else {
     const missing = init.paths.filter((p) => !outbox?.paths.includes(p))
     if (missing.length > 0) throw meshError('ERR_BAD_ARGUMENT', `the outbox given has paths ${outbox.paths.join(', ')} but the device delivers on ${init.paths.join(', ')}`)
@@ -87,6 +93,23 @@ export async function openDeviceState (
     throw err
   }
   return { keys, keyCreated, keyFile, sequence, outbox, ownsOutbox }
+}
+
+/**
+ * The data directory exists (created 0700 when absent) and takes a new file: a file in its place,
+ * no permission, a read-only mount or a full disk stop the device at start with ERR_DATA_DIR and a
+ * sentence, instead of a device that runs on and signs nothing (every sample needs the sequence file).
+ */
+async function checkDataDir (dir: string): Promise<void> {
+  const probe = join(dir, `.write-probe-${process.pid}`)
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    await writeFile(probe, 'iotmesh\n', { flag: 'wx' })
+    await unlink(probe)
+  } catch (err) {
+    await unlink(probe).catch(() => {})
+    throw storageError(err, `the data directory ${dir} cannot be written`) ?? err
+  }
 }
 
 async function exists (path: string): Promise<boolean> {

@@ -130,6 +130,7 @@ const rows: Record<ErrorCode, Row> = {
   ERR_HTTP_HOST: { where: 'gateway/http.ts (Host check, gateway/access.ts)' },
   ERR_HTTP_ORIGIN: { where: 'gateway/http.ts (Origin check, gateway/access.ts)' },
   ERR_SSE_EVICTED: { where: 'gateway/live.ts (live-stream client caps)' },
+  ERR_DATA_DIR: { where: 'firmware-sim/device/state.ts (the data directory, the outbox); bin/main.ts (any command, via shared/node/fs-errors.ts)' },
   ERR_OUTBOX_CORRUPT: { where: 'firmware-sim/outbox/disk.ts (opening a disk outbox)' },
   // Commands
   ERR_BAD_COMMAND: { where: 'shared/command.ts', provoke: () => encodeCommand({ keys, target: keys.id, action: 'Relay Set', id: 1 }) },
