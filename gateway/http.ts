@@ -151,9 +151,10 @@ export class GatewayHttp {
   async #guarded (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const refusal = checkHostAndOrigin({ host: req.headers.host, origin: req.headers.origin }, this.#hostNames)
     if (refusal !== undefined) return this.#refuse(res, refusal)
+    const url = requestUrl(req.url)
+    if (url === undefined) return send(res, 400, { error: 'the request target is not a path this server reads (RFC 9112 §3.2)', code: 'ERR_BAD_INPUT' })
     const token = this.#token
     if (token !== undefined) {
-      const url = new URL(req.url ?? '/', 'http://gateway.invalid')
       const cookie = `iotmesh-token-${this.#port ?? 0}`
       const presented = presentedToken(req.headers, url, cookie)
       if (!tokenMatches(presented.token, token)) {
@@ -169,7 +170,7 @@ export class GatewayHttp {
         }
       }
     }
-    await this.#route(req, res)
+    await this.#route(req, res, url)
   }
 
   #refuse (res: ServerResponse, refusal: AccessRefusal, page = false): void {
@@ -183,8 +184,7 @@ export class GatewayHttp {
     send(res, refusal.status, { error: refusal.message, code: refusal.code }, headers)
   }
 
-  async #route (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://gateway.invalid')
+  async #route (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     for (const handler of this.#handlers) if (await handler(req, res, url)) return
     if (this.#sources.dashboard !== undefined && await this.#sources.dashboard(req, res, url)) return
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method ?? '?'} is not allowed: the API is read-only` })
@@ -240,4 +240,18 @@ function loginPage (): string {
     '<h1>iotmesh gateway</h1><p>This gateway needs its access token. Open the URL it printed at start (<code>…/?token=…</code>), or paste the token:</p>' +
     '<form method="get" action="/"><input name="token" type="password" autocomplete="current-password" size="40" required> <button>Open the dashboard</button></form>' +
     '<p>The token is in the gateway\'s state directory (<code>http-token</code>).</p></body></html>\n'
+}
+
+/**
+ * The request target as a URL: origin-form ("/api/devices?since=…", RFC 9112 §3.2.1) is read as a
+ * path even when it starts with "//" (never as a host), absolute-form as it is. Undefined for
+ * anything else ("//[", "*", garbage): a 400, never a 500.
+ */
+export function requestUrl (target: string | undefined): URL | undefined {
+  const raw = target ?? '/'
+  try {
+    return raw.startsWith('/') ? new URL(`http://gateway.invalid${raw}`) : new URL(raw)
+  } catch {
+    return undefined
+  }
 }

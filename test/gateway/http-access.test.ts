@@ -1,4 +1,5 @@
 import { request, type IncomingHttpHeaders } from 'node:http'
+import { connect } from 'node:net'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -82,6 +83,27 @@ describeNet('HTTP access: token, Host and Origin checks', () => {
     expect((await get(port, '/api/devices', { origin: `http://127.0.0.1:${port}` })).status).toBe(200) // the dashboard itself
     expect((await get(port, '/api/devices', { host: 'not a host' })).status).toBe(403)
     expect(gateway.http?.refused).toMatchObject({ ERR_HTTP_HOST: 6, ERR_HTTP_ORIGIN: 2, ERR_HTTP_TOKEN: 0 })
+  })
+
+  it('odd request targets: "//[" and "//%zz/x" are paths (404), not hosts; an absolute-form target that is no URL is a 400 with ERR_BAD_INPUT; never a 500', async () => {
+    for (const host of ['127.0.0.1', '0.0.0.0']) {
+      const gateway = await startGateway({ http: { host, port: 0, token: host === '127.0.0.1' ? undefined : 'target-test-token' } })
+      const auth: Record<string, string> = host === '127.0.0.1' ? {} : { authorization: 'Bearer target-test-token' }
+      for (const path of ['//[', '//%zz/x', '//[::1', '//a:b@[/x', '//api//devices']) {
+        expect((await get(portOf(gateway), path, auth)).status, `${host} ${path}`).toBe(404)
+      }
+      expect((await get(portOf(gateway), '/api/devices', auth)).status).toBe(200)
+      // A request line a browser never sends, written by hand: "GET http://[ HTTP/1.1".
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(portOf(gateway), '127.0.0.1', () => { socket.end(`GET http://[ HTTP/1.1\r\nHost: 127.0.0.1:${portOf(gateway)}\r\nConnection: close\r\n\r\n`) })
+        let text = ''
+        socket.on('data', (c: Buffer) => { text += c.toString() })
+        socket.on('end', () => { resolve(text) })
+        socket.on('error', reject)
+      })
+      expect(raw, host).toMatch(/^HTTP\/1\.1 400 /)
+      expect(raw).toContain('"code":"ERR_BAD_INPUT"')
+    }
   })
 
   it('on any other address needs its token: Bearer, ?token= (a cookie for the browser, then the address bar cleaned) or the cookie', async () => {
