@@ -260,7 +260,7 @@ export function resolveConfig (input: ConfigInput = {}): ResolvedConfig {
   const file = input.file
   if (file !== undefined) {
     for (const key of Object.keys(file.values)) {
-      if (!(key in SETTINGS) && !key.startsWith('$')) {
+      if (!Object.hasOwn(SETTINGS, key) && !key.startsWith('$')) {
         throw meshError('ERR_BAD_ARGUMENT', `unknown setting ${JSON.stringify(key)} in ${file.path}; settings are ${SETTING_NAMES.join(', ')}`, { details: { setting: key, source: file.path } })
       }
     }

@@ -126,6 +126,12 @@ describe('device configuration', () => {
     expect(err?.code).toBe('ERR_BAD_ARGUMENT')
     expect(err?.details).toEqual({ setting: 'intervall', source: '/etc/iotmesh/device.json' })
     expect(codeOf(() => resolveConfig({ file: file({ $schema: 'x' }) }))).toBe('no error')
+    // Names every object inherits are no settings either: JSON.parse makes "__proto__" an own key.
+    for (const text of ['{"__proto__": {"interval": 5}}', '{"constructor": 1}', '{"toString": "x"}', '{"hasOwnProperty": 1}']) {
+      const inherited = errorOf(() => resolveConfig({ file: file(JSON.parse(text) as Record<string, unknown>) }))
+      expect(inherited?.code, text).toBe('ERR_BAD_ARGUMENT')
+      expect(inherited?.message, text).toMatch(/unknown setting/)
+    }
   })
 
   it('maps modes to delivery paths', () => {
