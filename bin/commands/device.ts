@@ -3,6 +3,7 @@ import {
   SETTING_NAMES, createDevice, deviceInit, flagName, loadDeviceConfig, stderrLogger,
   type Device, type DeviceCounters, type ReadingEvent, type SensorLogger
 } from '../../firmware-sim/index.js'
+import { isMeshError, meshError } from '../../shared/index.js'
 import { readRosterFlag } from '../roster-flags.js'
 import { write, type Command, type Io, type Options } from '../cli.js'
 
@@ -55,7 +56,7 @@ export const device: Command = {
     const init = deviceInit(config)
     const roster = config.roster === undefined ? undefined : await readRosterFlag(config.roster)
     if (roster !== undefined) init.mesh = { ...init.mesh, roster }
-    const dev = await createDevice(init, { logger })
+    const dev = await createDevice(init, { logger }).catch((err: unknown) => { throw portError(err, config.port) })
     // In closed mode the node's key store refuses its own key when the roster lacks it: rostered peers will refuse it too.
     if (roster !== undefined && dev.node !== undefined && dev.node.keyOf(dev.id) === undefined) {
       write(io.stderr, `iotmesh device: warning: this device's key (${dev.id}) is not in the roster ${config.roster ?? ''}: nodes in closed mode will not link to it. Add it (iotmesh keys, or the key file's public key).`)
@@ -136,4 +137,13 @@ function clock (ms: number): string {
 function codeOf (error: Error): string {
   const code = (error as { code?: unknown }).code
   return typeof code === 'string' ? ` (${code})` : ''
+}
+
+/** A mesh port that cannot be bound (taken, privileged, not an address of this machine) is a usage error naming --port. */
+function portError (err: unknown, port: number | undefined): unknown {
+  const cause = (err as { cause?: NodeJS.ErrnoException }).cause
+  const code = cause?.code
+  if (!isMeshError(err, 'ERR_LINK_CLOSED') || (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL')) return err
+  const why = code === 'EADDRINUSE' ? 'another program (or another device) listens there' : code === 'EACCES' ? 'a port below 1024 needs privileges' : 'that address is not on this machine'
+  return meshError('ERR_BAD_ARGUMENT', `cannot listen on mesh port ${port ?? '?'} (${code}): ${why}; choose another --port (IOTMESH_PORT, "port" in the config file)`, { cause: err })
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -12,6 +13,20 @@ import { assertBuilt } from '../helpers/fresh-build.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
+
+describeNet('iotmesh device: a mesh port it cannot listen on', () => {
+  it('is a usage error naming --port (exit 2), not ERR_LINK_CLOSED', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve))
+    onTestFinished(() => { taken.close() })
+    const port = (taken.address() as AddressInfo).port
+    const result = await cli(['device', '--data-dir', await tempDir(), '--mode', 'mesh', '--port', String(port)])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(`cannot listen on mesh port ${port} (EADDRINUSE): another program (or another device) listens there; choose another --port`)
+    expect(result.stderr).toContain('(ERR_BAD_ARGUMENT)')
+    expect(result.stderr).not.toContain('ERR_LINK_CLOSED')
+  })
+})
 
 describe('iotmesh device: configuration errors (exit 2, naming the setting)', () => {
   it.each([
