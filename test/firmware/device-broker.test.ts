@@ -1,7 +1,7 @@
 import { expect, it, onTestFinished } from 'vitest'
 import { connect as mqttConnect, type IClientOptions } from 'mqtt'
 import { decodeFrame, memorySequence, parseStatus, statusTopic, verifyFrame } from '../../shared/index.js'
-import { createMemoryOutbox } from '../../firmware-sim/index.js'
+import { Device, createMemoryOutbox } from '../../firmware-sim/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { LINK, ROUTING, Waiter, addressOf, gateway, increasing, keysFor, meshInit, memoryNet, startDevice, startPeer, subscriber } from './device-support.js'
 
@@ -48,6 +48,22 @@ describeNet('device runtime: broker mode (MQTT, embedded gateway)', () => {
     for (const seq of first.signed) expect(seqs).toContain(seq) // what was in flight at the crash went after the restart
     expect(increasing(seqs)).toBe(true)
     expect(gw.counters.dropped.too_old).toBe(0)
+  })
+
+  it('a broker host that does not resolve is said once, with the host and the code, not only "broker down"', async () => {
+    const waiter = new Waiter()
+    const keys = keysFor(16)
+    const device = new Device({ mode: 'broker', broker: { url: 'mqtt://no-such-host.invalid:1883' }, sensors: 'temperature', interval: 100, stopTimeout: 1000 }, { keys, sequence: memorySequence(1), outbox: createMemoryOutbox({ paths: ['broker'] }) })
+    const warnings: string[] = []
+    device.on('warning', ({ error }) => { warnings.push(error.message); waiter.kick() })
+    device.on('tick', waiter.kick)
+    onTestFinished(async () => { await device.stop() })
+    await device.start()
+    // The test's namespace has no DNS: the lookup fails at once (EAI_AGAIN, or ENOTFOUND where a resolver answers).
+    await waiter.until(() => warnings.some((w) => w.includes('does not resolve')), 'the warning')
+    await waiter.until(() => device.counters.readings >= 4, 'a few more attempts')
+    expect(warnings.filter((w) => w.includes('does not resolve'))).toHaveLength(1)
+    expect(warnings.find((w) => w.includes('does not resolve'))).toMatch(/the broker host no-such-host\.invalid \(mqtt:\/\/no-such-host\.invalid:1883\) does not resolve \((EAI_AGAIN|ENOTFOUND)\)/)
   })
 
   it('keeps readings while the broker is down and drains them, in order, when it is back on the same port', async () => {

@@ -275,6 +275,12 @@ export class BrokerPath implements PathSender {
       if (this.auth === 'token' && (code === 4 || code === 5)) return this.#tokenRefused(code, err)
       this.#components.onWarning?.(meshError('ERR_LINK_CLOSED', `broker ${this.#init.url}: ${err.message}`, { cause: err }))
     }
+    // A host name that does not resolve is a mistake in --broker (or no DNS yet), not an outage: say so once.
+    if ((code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') && err.message !== this.#lastWarning) {
+      this.#lastWarning = err.message
+      const host = (err as { hostname?: string }).hostname ?? this.#init.url
+      this.#components.onWarning?.(meshError('ERR_LINK_CLOSED', `the broker host ${host} (${this.#init.url}) does not resolve (${code}): check --broker, or the DNS of this machine; retrying`, { cause: err }))
+    }
   }
 
   /** CONNACK 4 or 5 to a token (MQTT 3.1.1 §3.2.2.3): the gateway's log names the exact reason; say what the device can know. */
