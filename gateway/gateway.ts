@@ -471,8 +471,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 }
 
 /** Builds and starts a gateway (as `Aedes.createBroker` does). */
-export async function createGateway (init: GatewayInit = {}, components: GatewayComponents = {}): Promise<Gateway> {
+export async function createGateway (init: GatewayInit = {}, components: GatewayComponents = {}, options: { signal?: AbortSignal } = {}): Promise<Gateway> {
   const gateway = new Gateway(init, components)
-  await gateway.start()
+  await gateway.start(options)
   return gateway
 }

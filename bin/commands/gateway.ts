@@ -103,7 +103,19 @@ export const gateway: Command = {
     } catch (err) {
       throw meshError('ERR_BAD_ARGUMENT', `--log-file: ${(err as Error).message}`, { cause: err })
     }
-    const running = await startGateway(options)
+    let running: Gateway
+    try {
+      running = await startGateway(options, io.signal)
+    } catch (err) {
+      // Ctrl-C while it starts (an external broker that does not answer yet): stop at once, say where it was.
+      if (io.signal.aborted && isMeshError(err, 'ERR_ABORTED')) {
+        const external = options.init.broker
+        const url = typeof external === 'string' ? external : external?.url
+        write(io.stderr, `iotmesh gateway: stopped while starting${url === undefined ? '' : ` (no answer yet from the broker ${url})`}`)
+        return 130
+      }
+      throw err
+    }
     write(io.stdout, banner(running, options))
     logGateway(running, logger)
     running.on('storeError', (err) => { logger.error({ code: (err as { code?: string }).code }, `warning: ${err.message}`) })
@@ -362,9 +374,9 @@ async function readUsers (path: string): Promise<Record<string, string>> {
 }
 
 /** Starts the gateway; a port that cannot be bound is a usage error naming its flag. */
-async function startGateway (options: Options): Promise<Gateway> {
+async function startGateway (options: Options, signal: AbortSignal): Promise<Gateway> {
   try {
-    return await createGateway(options.init, options.keys === undefined ? {} : { keys: options.keys })
+    return await createGateway(options.init, options.keys === undefined ? {} : { keys: options.keys }, { signal })
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { port?: number }
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {

@@ -145,6 +145,21 @@ describeNet('iotmesh gateway', () => {
     await expect(fetch(`${base}/api/devices`)).rejects.toThrow()
   })
 
+  it('Ctrl-C while it waits for an external broker that does not answer stops it at once (exit 130), not after the start timeout', async () => {
+    const controller = new AbortController()
+    const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
+    onTestFinished(async () => { await rm(home, { recursive: true, force: true }) })
+    const { io, err } = streams(controller.signal)
+    // 10.9.9.9 is no host of this namespace: mqtt.js retries every second, the start waits up to 10 s.
+    const running = runCommand(['--broker', 'mqtt://10.9.9.9:1883', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', join(home, 'state')], io)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const aborted = Date.now()
+    controller.abort()
+    expect(await running).toBe(130)
+    expect(Date.now() - aborted).toBeLessThan(2000)
+    await err.match(/stopped while starting \(no answer yet from the broker mqtt:\/\/10\.9\.9\.9:1883\)/)
+  })
+
   it('on every interface: prints the dashboard URL with its access token, kept in $IOTMESH_HOME/gateway/http-token; the API wants it', async () => {
     const controller = new AbortController()
     const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
