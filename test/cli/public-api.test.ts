@@ -11,9 +11,13 @@ import { describe, expect, it } from 'vitest'
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { exports: Record<string, string> }
 /** './mesh' → 'mesh/index.ts', from "./dist/mesh/index.js". */
-const faces = Object.values(pkg.exports).map((target) => target.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))
+const faces = [...new Set(Object.values(pkg.exports))].map((target) => target.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))
 
 describe('the public faces', () => {
+  it('"iotmesh" itself is the wire contract, as "iotmesh/shared" is', () => {
+    expect(pkg.exports['.']).toBe(pkg.exports['./shared'])
+  })
+
   it('are the index files, shared/node and mesh/testing', () => {
     expect(faces.sort()).toEqual([
       'firmware-sim/index.ts', 'gateway/index.ts', 'lab/index.ts', 'mesh/index.ts', 'mesh/testing.ts', 'shared/index.ts', 'shared/node.ts'
