@@ -2,13 +2,18 @@ import { createFleet, type FleetInit } from '../../firmware-sim/index.js'
 import { round } from './measure.js'
 
 /**
- * Section "fleet": the largest fleet (devices at 1 reading/s) that one process sustains with at
- * least 99.9 % of readings reaching the gateway, for mesh and for broker mode, with CPU and memory
- * per device. Sizes grow until a size misses the mark. Mesh fleets use in-memory links (one process
+ * Section "fleet": the largest fleet (devices at 1 reading/s) that one process sustains, for mesh
+ * and for broker mode, with CPU and memory per device. Sustained means what a user gets: the
+ * devices produce at least 99 % of their schedule in the measured window (a fleet that falls
+ * behind its timers is not sustained, however well it delivers the little it makes), and at least
+ * 99.9 % of what they produced reaches the gateway. Sizes grow until a size misses the mark. Mesh fleets use in-memory links (one process
  * cannot hold thousands of TCP sockets' worth of encryption and still be the thing measured);
  * broker fleets are real MQTT clients over TCP to the embedded Aedes broker. Everything (devices,
  * gateway, broker) shares the one process: CPU per device includes the gateway's share.
  */
+const MIN_SCHEDULE = 0.99
+const MIN_DELIVERY = 0.999
+
 export async function benchFleet (quick: boolean): Promise<Record<string, unknown>> {
   const sizes = quick ? [20, 50] : [100, 250, 500, 750, 1000]
   const out: Record<string, unknown> = {}
@@ -19,12 +24,12 @@ export async function benchFleet (quick: boolean): Promise<Record<string, unknow
       process.stderr.write(`bench: fleet ${mode} ${devices} devices…\n`)
       const run = await measure({ devices, mode, transport: mode === 'mesh' ? 'memory' : 'tcp' }, quick)
       runs.push(run)
-      if ((run.delivery_ratio as number) < 0.999) break
+      if (!(run.sustained as boolean)) break
       largest = devices
     }
     out[mode] = { largest_sustained_devices: largest, runs }
   }
-  return { fleet: { ...out, reading_interval_ms: 1000, goal_mesh_devices: 1000 } }
+  return { fleet: { ...out, reading_interval_ms: 1000, sustained_when: { schedule_ratio: MIN_SCHEDULE, delivery_ratio: MIN_DELIVERY }, goal_mesh_devices: 1000 } }
 }
 
 async function measure (init: FleetInit, quick: boolean): Promise<Record<string, unknown>> {
@@ -44,11 +49,16 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
     const after = fleet.stats()
     const rss = process.memoryUsage().rss
     const devices = init.devices as number
+    const perSecond = (after.published - before.published) / wall
+    // The schedule: each device one reading per interval (1 s).
+    const schedule = perSecond / devices
     return {
       devices,
       transport: init.transport,
+      sustained: schedule >= MIN_SCHEDULE && after.deliveryRatio >= MIN_DELIVERY,
       start_s: round(startS, 1),
-      readings_per_s: round((after.published - before.published) / wall, 1),
+      readings_per_s: round(perSecond, 1),
+      schedule_ratio: round(schedule, 4),
       delivery_ratio: round(after.deliveryRatio, 5),
       missing: after.missing,
       cpu_cores_used: round((cpu.user + cpu.system) / 1e6 / wall, 3),
