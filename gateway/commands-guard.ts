@@ -15,13 +15,20 @@ import type { DropReason } from './reasons.js'
  *     4. its issuer is a commander (--commanders) or the gateway itself command_unknown_issuer (ERR_NOT_ALLOWED)
  *     5. the issuer is allowed that action                              command_not_allowed (ERR_NOT_ALLOWED)
  *     6. it has not expired by the gateway's clock (less `skew`)        command_expired (ERR_EXPIRED)
- *     7. its signature holds with the issuer's key                      command_bad_signature (ERR_BAD_SIGNATURE)
+ *     7. the same (issuer, id) was not forwarded in the last 500 ms     command_repeat (ERR_RATE_LIMITED)
+ *     8. its signature holds with the issuer's key                      command_bad_signature (ERR_BAD_SIGNATURE)
  *   iotmesh/<fleet>/<target>/result/<issuer> a result, forwarded only when it decodes
  *     (result_malformed), is signed by <target> and answers <issuer> (result_mismatch), <target>'s
  *     key is known (result_unknown_signer) and the signature holds (result_bad_signature).
  *
- * Checks 1–6 cost a lookup or a comparison; the signature (~60 µs) comes last, so nobody makes the
- * gateway spend one on a message that a comparison refuses. The device checks everything again
+ * Checks 1–7 cost a lookup or a comparison; the signature (~60 µs) comes last, so nobody makes the
+ * gateway spend one on a message that a comparison refuses. Check 7 is the mesh relays' rule
+ * (mesh/routing/commands.ts): an issuer's retransmission goes through (the device answers a repeat
+ * from its journal), but a replayed command, which anyone who saw it can send, reaches the device at
+ * most twice a second instead of as fast as a client can publish: a replay flood would otherwise
+ * spend the genuine issuer's rate at the device and starve its next commands. Remembered: the
+ * forwarded (issuer, id) pairs of the last 500 ms, at most `maxRecent` (4,096); beyond it the
+ * oldest are forgotten early, which lets a repeat through sooner, never a forgery. The device checks everything again
  * (firmware-sim/commands/executor.ts): the gateway keeps bad commands off the wire and out of
  * other subscribers' hands, it is not what makes a device safe.
  *
@@ -39,6 +46,10 @@ export interface CommandGuardInit {
   commanders?: Commanders | undefined
   /** Clock tolerance for expiry, seconds. Default 2 (as the device's). */
   skew?: number | undefined
+  /** The same (issuer, id) is forwarded again no sooner than this, ms. Default 500. */
+  repeatMs?: number
+  /** Forwarded (issuer, id) pairs remembered for that. Default 4,096. */
+  maxRecent?: number
 }
 
 export interface CommandGuardComponents {
@@ -54,11 +65,17 @@ export class CommandGuard {
   readonly commanders: Commanders
   readonly #skew: number
   readonly #c: CommandGuardComponents
+  readonly #repeatMs: number
+  readonly #maxRecent: number
+  /** `${issuer}#${id}` → when it was last forwarded (ms, monotonic); insertion order is age order. */
+  readonly #recent = new Map<string, number>()
 
   constructor (init: CommandGuardInit, components: CommandGuardComponents) {
     this.commanders = init.commanders ?? new Commanders()
     this.#skew = init.skew ?? 2
     this.#c = components
+    this.#repeatMs = init.repeatMs ?? 500
+    this.#maxRecent = Math.max(1, init.maxRecent ?? 4096)
   }
 
   /** The public key of an issuer the gateway forwards commands of, if any. */
@@ -87,12 +104,28 @@ export class CommandGuard {
     if (command.expiresAt < now - this.#skew) {
       return refuse('command_expired', `${of} expired ${(now - command.expiresAt).toFixed(1)} s ago by the gateway's clock`)
     }
+    const seen = `${command.issuer}#${command.id}`
+    const at = this.#c.clock.now()
+    const last = this.#recent.get(seen)
+    if (last !== undefined && at - last < this.#repeatMs) {
+      return refuse('command_repeat', `${of} again ${Math.round(at - last)} ms after it was forwarded: a repeat goes through at most every ${this.#repeatMs} ms`)
+    }
     try {
       verifySigned(command, command.issuer, key, this.#c.ed25519)
     } catch (err) {
       return refuse('command_bad_signature', `${of}: ${(err as Error).message}`, codeOf(err, 'ERR_BAD_SIGNATURE'))
     }
+    this.#remember(seen, at)
     return { ok: true, command }
+  }
+
+  #remember (key: string, at: number): void {
+    this.#recent.delete(key)
+    this.#recent.set(key, at)
+    for (const [k, t] of this.#recent) {
+      if (this.#recent.size <= this.#maxRecent && at - t < this.#repeatMs) break
+      this.#recent.delete(k)
+    }
   }
 
   /** A publish on iotmesh/<fleet>/<target>/result/<issuer>. */

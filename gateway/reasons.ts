@@ -37,6 +37,7 @@ export const DROP_REASONS = {
   command_unknown_issuer: { code: 'ERR_NOT_ALLOWED', text: "the command's issuer is neither in the gateway's commanders file nor the gateway itself" },
   command_not_allowed: { code: 'ERR_NOT_ALLOWED', text: "the issuer is a commander, but not of this action (the gateway's commanders file)" },
   command_expired: { code: 'ERR_EXPIRED', text: "the command had expired by the gateway's clock: never forwarded late" },
+  command_repeat: { code: 'ERR_RATE_LIMITED', text: 'the same command (issuer and id) again within 500 ms of forwarding it: a replay reaches the device at most twice a second' },
   command_bad_signature: { code: 'ERR_BAD_SIGNATURE', text: "the command's signature does not verify with its issuer's key" },
   result_malformed: { code: 'ERR_BAD_COMMAND', text: 'a publish on …/result/<issuer> is not a signed result (the drop carries the codec error code)' },
   result_mismatch: { code: 'ERR_TOPIC_MISMATCH', text: 'the result is signed by another device than the one in its topic, or answers another issuer' },
