@@ -30,7 +30,7 @@ describeNet('the npm package', () => {
     const files = (packed?.files ?? []).map((f) => f.path)
     expect(files).toEqual(expect.arrayContaining([
       'LICENSE', 'README.md', 'package.json', 'bin/iotmesh.js', 'dist/bin/main.js', 'dist/shared/index.js', 'dist/shared/index.d.ts',
-      'gateway/dashboard/index.html', 'gateway/dashboard/app.js', 'firmware-sim/deploy/iotmesh-device.service', 'firmware-sim/deploy/README-pi.md'
+      'gateway/dashboard/index.html', 'gateway/dashboard/app.js', 'firmware-sim/deploy/iotmesh-device.service', 'firmware-sim/deploy/README-pi.md', 'gateway/deploy/iotmesh-gateway.service'
     ]))
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
     expect(files.filter((f) => f.endsWith('.map') || f.endsWith('.tsbuildinfo'))).toEqual([])
