@@ -160,7 +160,9 @@ export class DeviceRegistry {
       return
     }
     if (status.state === 'online') {
-      if (info.lastSeen !== undefined && (info.readings > 0 || info.status === 'online')) {
+      // A restart is an online status after an earlier one (online, or offline by its will): a
+      // device's first status is none, even when its mesh readings came before it (a hybrid device).
+      if (info.status !== undefined) {
         info.restarts++
         entry.restartPending = true
       }

@@ -224,6 +224,8 @@ export class LiveFeed {
 
   drop (drop: DropEvent): void {
     if (drop.deviceId !== undefined) this.deviceChanged(drop.deviceId)
+    // A second copy (a hybrid device's other path, a retransmission) is de-duplication, not news: no log line.
+    if (drop.reason === 'duplicate') return
     this.#logEntry({ at: this.#sources.now(), kind: 'drop', what: drop.reason, code: drop.code, message: drop.message, ...(drop.deviceId === undefined ? {} : { id: drop.deviceId }), ...(drop.path === undefined ? {} : { path: drop.path }) })
   }
 

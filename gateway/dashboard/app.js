@@ -9,7 +9,7 @@ import { FleetTable } from './table.js'
 import { SeriesStore, renderCharts } from './chart.js'
 import { TopologyView } from './graph.js'
 import { ActuatorPanel, sendCommand } from './controls.js'
-import { ago, clockTime, deviceLabel, el, shortId } from './format.js'
+import { ago, clockTime, deviceLabel, el, seqText, shortId } from './format.js'
 
 const LINKS_TOPIC = 'mesh/links'
 const MAX_LOG = 200
@@ -60,7 +60,8 @@ function renderHeader (now) {
   $('stat-sig').parentElement.classList.toggle('alert', failing > 0)
   $('stat-mqtt').textContent = s === undefined ? '—' : String(s.mqttClients)
   $('stat-peers').textContent = s?.mesh === undefined ? 'off' : String(s.mesh.peers)
-  const dropped = s === undefined ? 0 : Object.values(s.counters.dropped).reduce((a, b) => a + b, 0)
+  // A second copy of a hybrid device's reading is de-duplication, not a refusal: not counted here.
+  const dropped = s === undefined ? 0 : Object.entries(s.counters.dropped).filter(([reason]) => reason !== 'duplicate').reduce((a, [, n]) => a + n, 0)
   $('stat-drops').textContent = String(dropped)
   $('fleet-name').textContent = s?.fleet ?? '…'
   $('gateway-id').textContent = s?.mesh === undefined ? `${s?.mode ?? ''} broker, no mesh` : `mesh id ${shortId(s.mesh.id)}`
@@ -76,12 +77,12 @@ function renderDetail () {
     return
   }
   $('chart-title').textContent = `Recent readings — ${deviceLabel(device)}`
-  const drops = Object.entries(device.drops).map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'
+  const drops = Object.entries(device.drops).filter(([reason]) => reason !== 'duplicate').map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'
   const facts = [
     ['id', device.id],
     ['state', device.online ? 'online' : 'offline'],
     ['path', device.path ?? '—'],
-    ['last seq', device.lastSeq ?? '—'],
+    ['last seq', seqText(device.lastSeq)],
     ['restarts', device.restarts],
     ['drops', drops]
   ]

@@ -1,5 +1,5 @@
 /* iotmesh dashboard: line charts of recent readings, hand-drawn SVG (no chart library). */
-import { clockTime, el, number, svg, unit } from './format.js'
+import { clockTime, displayed, el, number, svg, unit } from './format.js'
 
 /** Points kept per device and sensor. */
 export const MAX_POINTS = 240
@@ -18,8 +18,9 @@ export class SeriesStore {
   add (id, values) {
     let sensors = this.byDevice.get(id)
     if (sensors === undefined) this.byDevice.set(id, sensors = new Map())
-    for (const value of values) {
-      if (typeof value.v !== 'number' || !Number.isFinite(value.v)) continue
+    for (const raw of values) {
+      if (typeof raw.v !== 'number' || !Number.isFinite(raw.v)) continue
+      const value = { ...raw, ...displayed(raw.v, raw.u) }
       let points = sensors.get(value.n)
       if (points === undefined) sensors.set(value.n, points = [])
       const last = points[points.length - 1]

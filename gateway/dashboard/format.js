@@ -59,8 +59,20 @@ export function unit (u) {
   return UNITS[u] ?? u
 }
 
+/**
+ * A value in the unit a person reads: pressure in hPa rather than Pa (the device signs Pa, RFC 8428
+ * §12.1; only the page converts). Everything else as signed.
+ */
+export function displayed (v, u) {
+  if (u === 'Pa' && typeof v === 'number') return { v: v / 100, u: 'hPa' }
+  return { v, u }
+}
+
 export function valueText (value) {
-  if (value.v !== undefined) return `${number(value.v)}${unit(value.u) ? ` ${unit(value.u)}` : ''}`
+  if (value.v !== undefined) {
+    const { v, u } = displayed(value.v, value.u)
+    return `${number(v)}${unit(u) ? ` ${unit(u)}` : ''}`
+  }
   if (value.vb !== undefined) return String(value.vb)
   if (value.vs !== undefined) return value.vs.length > 24 ? `${value.vs.slice(0, 24)}…` : value.vs
   return '—'
@@ -69,4 +81,9 @@ export function valueText (value) {
 /** The part of a resolved SenML name after the device's base name ("<id>:temp" → "temp"). */
 export function sensorName (name, id) {
   return name.startsWith(`${id}:`) ? name.slice(id.length + 1) : name
+}
+
+/** A sequence number grouped in threes (1 796 497 155 660 008), so a person can compare two. */
+export function seqText (seq) {
+  return typeof seq === 'number' ? seq.toLocaleString('en-US').replaceAll(',', '\u2009') : '—'
 }

@@ -75,6 +75,8 @@ describeNet('dashboard', () => {
       expect(await page.textContent(`${row(node.id)} [data-col="path"]`)).toBe('mesh')
     }
     await page.waitForSelector(row(boilerKeys.id))
+    // Pressure as a person reads it: the device signed 101,540 Pa; the page shows hPa.
+    await page.waitForFunction((selector) => /1015\.4 hPa/.test(document.querySelector(selector)?.textContent ?? ''), `${row(boilerKeys.id)} [data-col="latest"]`)
     expect(await page.textContent(`${row(boilerKeys.id)} .name`)).toBe('boiler-room')
     expect(await page.textContent(`${row(boilerKeys.id)} [data-col="path"]`)).toBe('broker')
     expect(await page.textContent('#fleet-name')).toBe('default')

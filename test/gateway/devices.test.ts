@@ -23,6 +23,17 @@ describe('DeviceRegistry', () => {
     expect(registry.get(keys.id)?.online).toBe(false)
   })
 
+  it('a first status after mesh readings (a hybrid device) is no restart; online again after offline is one', () => {
+    const registry = new DeviceRegistry()
+    registry.recordReading(reading(1, 'mesh'))
+    registry.recordReading(reading(2, 'mesh'))
+    registry.applyStatus(online)
+    expect(registry.get(keys.id)?.restarts).toBe(0)
+    registry.applyStatus(offline)
+    registry.applyStatus(online)
+    expect(registry.get(keys.id)?.restarts).toBe(1)
+  })
+
   it('keeps the actuators\' state its readings report (shared/actuators.ts); a late catch-up reading does not replace it; a sensor named alike with the wrong type is no actuator', () => {
     const registry = new DeviceRegistry()
     const at = (seq: number, records: Reading['records']): Reading => ({ ...reading(seq), records })

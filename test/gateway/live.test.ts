@@ -14,7 +14,7 @@ import {
 interface SseEvent { event: string, data: unknown }
 
 /** Reads a text/event-stream response (WHATWG HTML §9.2.6) event by event. */
-async function openStream (url: string): Promise<{ next: (event: string, filter?: (data: never) => boolean) => Promise<unknown>, status: number }> {
+async function openStream (url: string): Promise<{ next: (event: string, filter?: (data: never) => boolean) => Promise<unknown>, queued: (event: string) => unknown[], status: number }> {
   const controller = new AbortController()
   onTestFinished(() => { controller.abort() })
   const response = await fetch(url, { signal: controller.signal })
@@ -37,6 +37,7 @@ async function openStream (url: string): Promise<{ next: (event: string, filter?
   }
   return {
     status: response.status,
+    queued: (event) => queue.filter((e) => e.event === event).map((e) => e.data),
     async next (event, filter = () => true) {
       const deadline = AbortSignal.timeout(5000)
       for (;;) {
@@ -69,9 +70,12 @@ describeNet('live event stream, topology, metrics and dashboard over HTTP', () =
     expect(batch.readings).toEqual([expect.objectContaining({ id: alice.id, seq: 2, path: 'broker', topic: 'telemetry', values: [expect.objectContaining({ n: 'temp', v: 20.2 })] })])
     await stream.next('devices', (d: { devices: DeviceInfo[] }) => d.devices.some((x) => x.id === alice.id && x.readings === 2))
 
+    await device.publishFrame(2) // a second copy: de-duplication, not news for the log
     await device.publishFrame(3, Buffer.from('not a frame'))
-    const log = await stream.next('log', (l: { entries: Array<{ what: string }> }) => l.entries.some((e) => e.what === 'malformed')) as { entries: Array<{ id: string, kind: string }> }
+    const log = await stream.next('log', (l: { entries: Array<{ what: string }> }) => l.entries.some((e) => e.what === 'malformed')) as { entries: Array<{ id: string, kind: string, what: string }> }
     expect(log.entries.find((e) => e.kind === 'drop')?.id).toBe(alice.id)
+    expect(log.entries.filter((e) => e.what === 'duplicate')).toEqual([])
+    expect(stream.queued('log').flatMap((l) => (l as { entries: Array<{ what: string }> }).entries).filter((e) => e.what === 'duplicate')).toEqual([])
 
     device.client.stream.destroy() // no DISCONNECT: the broker publishes the last will
     await stream.next('devices', (d: { devices: DeviceInfo[] }) => d.devices.some((x) => x.id === alice.id && !x.online))
