@@ -64,6 +64,26 @@ describeNet('dashboard actuator controls', () => {
     expect(device.counters.commands).toMatchObject({ executed: 1, refused: { ERR_NOT_ALLOWED: 1 } })
     await mkdir(ARTIFACTS, { recursive: true })
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-controls.png'), fullPage: true })
+
+    // On a phone (390 × 844 CSS pixels): nothing wider than the screen, the controls still work,
+    // and the page logs no error.
+    const phone = await openBrowser({ width: 390, height: 844 })
+    const errors: string[] = []
+    phone.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()) })
+    phone.on('pageerror', (e) => { errors.push(e.message) })
+    await phone.goto(`http://127.0.0.1:${gateway.ports.http ?? 0}/?token=${token}`)
+    await phone.click(`tr[data-id="${keys.id}"]`)
+    await phone.locator('[data-actuator="relay"] button.toggle.on').waitFor()
+    // What sticks out (inside a scrolling box, such as the fleet table's, does not count).
+    const wide = await phone.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > 391 && e.closest('.scroll') === null)
+      .slice(0, 8).map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`))
+    expect(await phone.evaluate(() => document.documentElement.scrollWidth), wide.join(', ')).toBeLessThanOrEqual(390)
+    await phone.locator('[data-actuator="relay"] button.toggle').click()
+    await phone.waitForSelector('[data-actuator="relay"] button.toggle[aria-pressed="false"]')
+    expect(device.actuatorState.relay).toBe(false)
+    await phone.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true })
+    expect(errors).toEqual([])
   })
 
   it.skipIf(!hasChromium)(`keeps the controls off where the HTTP API is open without a token beyond loopback${SKIPPED_WITHOUT_CHROMIUM}`, async () => {
