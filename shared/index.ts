@@ -39,6 +39,11 @@ export {
   parseFleetPolicy, fleetPolicyJson, enroll, revoke, cosign, verifyCredential, verifyRevocation, fleetDocumentKind,
   type FleetPolicy, type FleetOwner, type Credential, type Revocation, type EnrollInput, type VerifyOptions
 } from './fleet.js'
+export {
+  CONFIG_CONTENT_FORMAT, MAX_CONFIG_BYTES, MAX_CONFIG_VERSION, REMOTE_SETTINGS, CONFIG_LEVEL, ConfigBook,
+  configTarget, isConfigTarget, configTopic, configTargetsOf, signFleetConfig, peekFleetConfig, verifyFleetConfig, checkNewer,
+  type FleetConfig, type RemoteSetting, type RemoteSettings, type SignConfigInput
+} from './fleet-config.js'
 export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayRestore, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {

@@ -5,7 +5,7 @@ import { parseFrameInput } from '../../bin/commands/inspect.js'
 import {
   ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
   encodeCommand, encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
-  signSign1, validateTopic, verifyFrame, decodeCoseSign, parseFleetPolicy, toBase64url, verifyCredential, verifyRevocation, enroll,
+  signSign1, validateTopic, verifyFrame, decodeCoseSign, parseFleetPolicy, toBase64url, verifyCredential, verifyRevocation, enroll, peekFleetConfig, checkNewer,
   type ErrorCode, type KeyPair
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
@@ -148,6 +148,8 @@ const rows: Record<ErrorCode, Row> = {
   ERR_TOO_FEW_OWNERS: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(2, keys, other), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(2, keys, other)) },
   ERR_REVOKED: { where: 'mesh/routing/handlers/revoke.ts, data.ts, router.ts (addLink)' },
   ERR_BAD_REVOCATION: { where: 'shared/fleet.ts', provoke: () => verifyRevocation(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
+  ERR_BAD_CONFIG: { where: 'shared/fleet-config.ts; firmware-sim/device/signed-config.ts (settings the device refuses)', provoke: () => peekFleetConfig(Uint8Array.of(0x01)) },
+  ERR_CONFIG_STALE: { where: 'shared/fleet-config.ts (checkNewer); firmware-sim/device/signed-config.ts', provoke: () => { checkNewer(1, 2, 'group:g') } },
   ERR_NO_ROUTE: { where: 'mesh/routing/handlers/command.ts, mesh/command-client.ts' },
   ERR_TIMEOUT: { where: 'mesh/command-client.ts; gateway/commands.ts (Gateway.command)' },
   ERR_BAD_RULES: { where: 'firmware-sim/rules/rules.ts', provoke: () => parseRules('rules: []') },
