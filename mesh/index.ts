@@ -6,6 +6,7 @@ export { ROUTING_VERSION, type RouterInit, type BanInfo, type CommandHandler } f
 export { COMMAND_FILTER, COMMAND_ROUTE_DEFAULTS, type CommandRoutesInit } from './routing/commands.js'
 export type { CommandOptions } from './command-client.js'
 export type { DropInfo, CloneInfo } from './routing/context.js'
+export type { ConfigInfo, ConfigVerdict } from './routing/handlers/config.js'
 export { DEFAULT_BUDGETS, type BudgetKind, type Budgets, type Rate } from './routing/budget.js'
 export { DEFAULT_SCORE_PARAMS, type ScoreInit, type ScoreParams, type PeerRecord } from './routing/score.js'
 export type { InjectResult } from './routing/handlers/index.js'

@@ -15,7 +15,7 @@ import {
   type Link, type LinkOptions, type Transport, type TransportAddress, type TransportCounters
 } from './links/index.js'
 import type { CloneInfo, DropInfo } from './routing/context.js'
-import type { InjectResult } from './routing/handlers/index.js'
+import type { ConfigInfo, ConfigVerdict, InjectResult } from './routing/handlers/index.js'
 import { Router, type BanInfo, type CommandHandler, type RouterInit } from './routing/router.js'
 import { commandOverMesh, type CommandOptions } from './command-client.js'
 import type { PeerRecord } from './routing/score.js'
@@ -137,6 +137,8 @@ export interface MeshNodeEvents {
   ack: [ack: Ack]
   /** A new owner-signed revocation was taken and passed on (routing/handlers/revoke.ts): keep `bytes` across restarts. */
   revoked: [info: { device: DeviceId, reason: string, bytes: Uint8Array }]
+  /** A signed configuration: a new highest version for its target (verified), or a lower one than held (routing/handlers/config.ts). */
+  config: [info: ConfigInfo]
 }
 
 /** A subscriber this node knows of, and how it reaches it. */
@@ -256,6 +258,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#router.on('clone', (info) => this.emit('clone', info))
       this.#router.on('ack', (ack) => this.emit('ack', ack))
       this.#router.on('revoked', (info) => this.emit('revoked', info))
+      this.#router.on('config', (info) => this.emit('config', info))
       defer('router', () => { this.#router.stop() })
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
@@ -400,6 +403,20 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   /** Every revocation this node holds, signed (to keep across a restart: `routing.revocations`). */
   revocations (): Uint8Array[] {
     return this.#router.revocations?.all() ?? []
+  }
+
+  /**
+   * Takes an owner-signed configuration (iotmesh fleet config push) and spreads it through the
+   * mesh; needs `routing.fleetPolicy`. 'added' (a new highest version for its target), 'known',
+   * 'stale' (a lower version than held), 'ignored' (no fleet file), or the code it was refused with.
+   */
+  configure (bytes: Uint8Array): ConfigVerdict {
+    return this.#router.configure(bytes)
+  }
+
+  /** Every signed configuration this node holds, the highest version per target. */
+  configs (): Uint8Array[] {
+    return this.#router.configs?.all() ?? []
   }
 
   /** Keeps a peer at `host:port` linked from now on, as a configured static peer is. */

@@ -22,7 +22,7 @@ export interface Rate {
   burst: number
 }
 
-export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'other'
+export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'config' | 'other'
 
 export type Budgets = Record<BudgetKind, Rate>
 
@@ -44,6 +44,8 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   cmd: { rate: 200, burst: 1000 },
   // Revocations: a link opens with the whole set (a fleet's worth); a new one costs at most one check per owner.
   revoke: { rate: 20, burst: 4000 },
+  // Configurations: a link opens with the fleet's (one per target); a new version costs at most one check per owner.
+  config: { rate: 20, burst: 2000 },
   // Messages of no known kind (they are refused as malformed once read).
   other: { rate: 10, burst: 100 }
 })
@@ -60,7 +62,7 @@ export function budgetsOf (overrides: Partial<Record<BudgetKind, Partial<Rate>>>
 }
 
 /** Routing message kinds (messages.ts MSG) by their number. */
-const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd', 'revoke']
+const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd', 'revoke', 'config']
 
 /**
  * The kind of a routing message from its first two bytes, before it is decoded: every routing
@@ -76,8 +78,8 @@ export function kindOf (bytes: Uint8Array): BudgetKind {
 
 /** What a decoded message costs: its entries (keys, kids, origins, subscribers, peers), at least 1. */
 export function entriesOf (message: RoutingMessage): number {
-  const m = message as { entries?: unknown[], keys?: unknown[], kids?: unknown[], peers?: unknown[], revocations?: unknown[] }
-  return Math.max(1, m.entries?.length ?? m.keys?.length ?? m.kids?.length ?? m.peers?.length ?? m.revocations?.length ?? 1)
+  const m = message as { entries?: unknown[], keys?: unknown[], kids?: unknown[], peers?: unknown[], revocations?: unknown[], configs?: unknown[] }
+  return Math.max(1, m.entries?.length ?? m.keys?.length ?? m.kids?.length ?? m.peers?.length ?? m.revocations?.length ?? m.configs?.length ?? 1)
 }
 
 /** One token bucket; time in ms from a monotonic clock. */

@@ -1,5 +1,6 @@
-import type { Clock, Command, CommandResult, DeviceId, Ed25519, ErrorCode, RevocationSet, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
+import type { Clock, Command, CommandResult, DeviceId, Ed25519, ErrorCode, RevocationSet, ConfigBook, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
 import type { Ack } from './ack.js'
+import type { ConfigInfo } from './handlers/config.js'
 import type { AckState } from './acks.js'
 import type { CommandRoutes } from './commands.js'
 import type { Link } from '../links/types.js'
@@ -97,6 +98,8 @@ export interface RouterContext {
   readonly commands: CommandRoutes
   /** Revocations held (with a fleet file; handlers/revoke.ts), else undefined. */
   readonly revocations: RevocationSet | undefined
+  /** Configurations held (with a fleet file; handlers/config.ts), else undefined. */
+  readonly configs: ConfigBook | undefined
   readonly ed25519: Ed25519 | undefined
 
   /** Encodes and sends one control message; false when the link refused it. */
@@ -133,4 +136,6 @@ export interface RouterContext {
   emitResult: (result: CommandResult, signed: Uint8Array) => void
   /** A new revocation was taken. */
   emitRevoked: (device: DeviceId, reason: string, bytes: Uint8Array) => void
+  /** A configuration was taken (a new highest version), or a lower one than held arrived. */
+  emitConfig: (info: ConfigInfo) => void
 }

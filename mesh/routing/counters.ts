@@ -39,11 +39,13 @@ export interface RouterCounters {
   /** Revocations taken (verified, new) and frames, links and commands refused because their device is revoked. */
   revocations: number
   revokedRefused: number
+  /** Configurations taken (verified, a new highest version for their target). */
+  configs: number
 }
 
 export function newCounters (): RouterCounters {
   return {
     framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0,
-    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0
+    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0
   }
 }

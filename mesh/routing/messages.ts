@@ -1,5 +1,5 @@
 import {
-  COMMAND_LIMITS, DEFAULT_CBOR_LIMITS, DEVICE_ID_BYTES, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
+  COMMAND_LIMITS, DEFAULT_CBOR_LIMITS, MAX_CONFIG_BYTES, DEVICE_ID_BYTES, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
 } from '../../shared/index.js'
 import { CHAIN_ELEMENT_BYTES } from './chain.js'
 import { MAX_DECLARATION_BYTES } from './declaration.js'
@@ -29,9 +29,11 @@ import { MAX_ACK_BYTES } from './ack.js'
  *                                                         results on their way back (shared/command.ts, commands.ts)
  *   REVOKE [10, [revocation…]]                            owner-signed revocations (shared/fleet.ts), gossiped: each
  *                                                         node passes a new one on once (handlers/revoke.ts)
+ *   CONFIG [11, [configuration…]]                         owner-signed device configurations (shared/fleet-config.ts),
+ *                                                         gossiped: the highest version per target (handlers/config.ts)
  */
 
-export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10 } as const
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10, CONFIG: 11 } as const
 
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
@@ -52,6 +54,7 @@ export type RoutingMessage =
   | { kind: typeof MSG.ACK, entries: AckEntry[] }
   | { kind: typeof MSG.CMD, entries: CommandEntry[] }
   | { kind: typeof MSG.REVOKE, revocations: Uint8Array[] }
+  | { kind: typeof MSG.CONFIG, configs: Uint8Array[] }
 
 /** Largest revocation carried (one with 16 owner signatures is under 2 KiB). */
 export const MAX_REVOCATION_BYTES = 4096
@@ -83,6 +86,7 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.ACK: return encodeCbor([MSG.ACK, message.entries.map((e) => [e.hops, e.ack])])
     case MSG.CMD: return encodeCbor([MSG.CMD, message.entries.map((e) => [e.hops, e.signed])])
     case MSG.REVOKE: return encodeCbor([MSG.REVOKE, message.revocations])
+    case MSG.CONFIG: return encodeCbor([MSG.CONFIG, message.configs])
   }
 }
 
@@ -153,6 +157,8 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       }
     case MSG.REVOKE:
       return { kind, revocations: list(a).map((r) => isBytes(r) && r.length <= MAX_REVOCATION_BYTES ? r : bad('REVOKE entry')) }
+    case MSG.CONFIG:
+      return { kind, configs: list(a).map((c) => isBytes(c) && c.length <= MAX_CONFIG_BYTES ? c : bad('CONFIG entry')) }
     default:
       return bad(`unknown kind ${String(kind)}`)
   }

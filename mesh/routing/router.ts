@@ -2,14 +2,15 @@ import {
   DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
   meshError, checkDeviceTopic, every, systemClock, validateFilter,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type KeySource, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
-  type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode, RevocationSet, type FleetPolicy
+  type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode, RevocationSet, ConfigBook, type FleetPolicy
 } from '../../shared/index.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { dispatch, ingest, release, routeSigned, sendAcks, sendInterest, sendRevocations, sync, takeRevocation, tellKey, type InjectResult } from './handlers/index.js'
+import { dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
+  type ConfigInfo, type ConfigVerdict, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
 import { COMMAND_FILTER, CommandRoutes, type CommandRoutesInit } from './commands.js'
@@ -115,6 +116,8 @@ export interface RouterInit extends Pick<VerifierInit,
   fleetPolicy?: FleetPolicy
   /** Revocations to start with (kept by the device across restarts); each is verified. */
   revocations?: Iterable<Uint8Array>
+  /** Signed configurations to start with (kept by the device across restarts); each is verified (handlers/config.ts). */
+  configs?: Iterable<Uint8Array>
 }
 
 /**
@@ -153,6 +156,8 @@ export interface RouterEvents {
   result: [result: CommandResult, signed: Uint8Array]
   /** A new revocation was taken (verified): keep `bytes` to hand it on after a restart. */
   revoked: [info: { device: DeviceId, reason: string, bytes: Uint8Array }]
+  /** A signed configuration: a new highest version for its target (verified), or a lower one than held ('stale', not verified). */
+  config: [info: ConfigInfo]
 }
 
 export interface BanInfo { peer: DeviceId, score: number, until: number, bans: number, code: 'ERR_PEER_SCORE' }
@@ -179,6 +184,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly acks: AckState
   readonly commands: CommandRoutes
   readonly revocations: RevocationSet | undefined
+  readonly configs: ConfigBook | undefined
   #commandHandler: CommandHandler | undefined
   readonly #budgets: Budgets
   readonly #keys: KeyPair
@@ -240,6 +246,10 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.revocations = init.fleetPolicy === undefined ? undefined : new RevocationSet(init.fleetPolicy)
     for (const bytes of init.revocations ?? []) {
       try { this.revocations?.add(bytes, components.ed25519) } catch { /* one that no longer verifies (another fleet file) is dropped */ }
+    }
+    this.configs = init.fleetPolicy === undefined ? undefined : new ConfigBook(init.fleetPolicy)
+    for (const bytes of init.configs ?? []) {
+      try { this.configs?.add(bytes, components.ed25519) } catch { /* as revocations */ }
     }
     this.verifier.learnKey(components.keys.publicKey)
     const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
@@ -354,6 +364,11 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     return takeRevocation(this, bytes, undefined)
   }
 
+  /** Takes a signed configuration made or received outside the links and spreads it (handlers/config.ts). */
+  configure (bytes: Uint8Array): ConfigVerdict {
+    return takeConfig(this, bytes, undefined)
+  }
+
   /** Sends a signed command (or result) on its way from here. Undefined when it went; else why not (ERR_NO_ROUTE, ERR_TABLE_FULL, …). */
   sendSigned (signed: Uint8Array): ErrorCode | undefined {
     return routeSigned(this, signed, 1, undefined)
@@ -441,6 +456,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.send(state, { kind: MSG.HELLO, version: ROUTING_VERSION, fleet: this.fleet, port: this.options.port, addresses: this.options.addresses() })
     sendInterest(this, state, this.interest.advertsFor(peer, [this.id, ...this.interest.subscribers()]))
     sendRevocations(this, state)
+    sendConfigs(this, state)
     this.emit('link:open', peer)
     return true
   }
@@ -562,6 +578,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   emitAck (ack: Ack): void { this.emit('ack', ack) }
   emitResult (result: CommandResult, signed: Uint8Array): void { this.emit('result', result, signed) }
   emitRevoked (device: DeviceId, reason: string, bytes: Uint8Array): void { this.emit('revoked', { device, reason, bytes }) }
+  emitConfig (info: ConfigInfo): void { this.emit('config', info) }
 
   takeCommand (command: Command, signed: Uint8Array): void {
     const handler = this.#commandHandler

@@ -4,6 +4,7 @@ import type { LinkState, RouterContext } from '../context.js'
 import { onAck } from './ack.js'
 import { onCommands } from './command.js'
 import { onRevocations } from './revoke.js'
+import { onConfigs } from './config.js'
 import { ingest } from './data.js'
 import { onHello } from './hello.js'
 import { onInterest } from './interest.js'
@@ -28,12 +29,14 @@ export function dispatch (ctx: RouterContext, state: LinkState, message: Routing
     case MSG.ACK: return onAck(ctx, state, message.entries)
     case MSG.CMD: return onCommands(ctx, state, message.entries)
     case MSG.REVOKE: return onRevocations(ctx, state, message.revocations)
+    case MSG.CONFIG: return onConfigs(ctx, state, message.configs)
   }
 }
 
 export { sendAcks } from './ack.js'
 export { routeSigned } from './command.js'
 export { sendRevocations, takeRevocation } from './revoke.js'
+export { sendConfigs, takeConfig, type ConfigInfo, type ConfigVerdict } from './config.js'
 export { ingest, release, type InjectResult } from './data.js'
 export { sendInterest } from './interest.js'
 export { tellKey } from './keys.js'
