@@ -74,6 +74,8 @@ export interface DeviceConfig {
   // Fleet owners (issue 13)
   /** The fleet file (iotmesh fleet init): with it the device takes, spreads and enforces owner-signed revocations. */
   fleetFile: string | undefined
+  /** Groups it belongs to (role names): owner-signed configurations for "group:<name>" apply to it (firmware-sim/device/signed-config.ts). */
+  groups: string[]
 }
 
 export type SettingName = keyof DeviceConfig
@@ -234,11 +236,34 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
     fallback: () => []
   },
   rules: { parse: path, fallback: () => undefined },
-  fleetFile: { parse: path, fallback: () => undefined }
+  fleetFile: { parse: path, fallback: () => undefined },
+  groups: {
+    parse: (raw) => {
+      const what = 'a list of group names: lower-case letters, digits, "_" or "-", at most 32 each'
+      const items = list(raw, what)
+      if (!items.every((g) => /^[a-z0-9][a-z0-9_-]{0,31}$/.test(g))) throw new Invalid(what)
+      return items
+    },
+    fallback: () => []
+  }
 }
 
 /** In resolution order: dataDir before key, whose default lies in it. */
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
+
+/**
+ * Checks one setting's value as a config file's would be checked (same validators, same message:
+ * `interval from <source> must be …`), for values that come from elsewhere (a signed configuration,
+ * firmware-sim/device/signed-config.ts). ERR_BAD_ARGUMENT naming the setting and `source`.
+ */
+export function parseSetting<K extends SettingName> (name: K, raw: unknown, source: string): DeviceConfig[K] {
+  try {
+    return (SETTINGS[name] as Setting<DeviceConfig[K]>).parse(raw, undefined)
+  } catch (err) {
+    if (!(err instanceof Invalid)) throw err
+    throw meshError('ERR_BAD_ARGUMENT', `${name} from ${source} must be ${err.message}, got ${JSON.stringify(raw)}`, { details: { setting: name, source } })
+  }
+}
 
 /** `dataDir` → `IOTMESH_DATA_DIR`. */
 export function envName (setting: SettingName): string {

@@ -1,12 +1,13 @@
 import { join } from 'node:path'
 import {
-  Lifecycle, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type PublicKey, type SenmlRecord
+  Lifecycle, configTargetsOf, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type FleetConfig, type PublicKey, type SenmlRecord
 } from '../shared/index.js'
 import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
 import { AckBook } from './device/acks.js'
 import { openDeviceCommands, resultIssuer, type DeviceCommands } from './device/commands.js'
 import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revocations.js'
+import { CONFIG_TOPIC, SignedConfig, type ConfigState } from './device/signed-config.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
@@ -68,6 +69,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
   #commands: DeviceCommands | undefined
   #sampling: Promise<ReadingEvent[]> | undefined
   #skewMs: number
+  #signedConfig: SignedConfig | undefined
+  #considering = Promise.resolve()
+  #stopInterval: (() => void) | undefined
+  #currentInterval = 0
 
   constructor (init: DeviceInit = {}, components: DeviceComponents = {}) {
     super()
@@ -133,6 +138,12 @@ export class Device extends TypedEmitter<DeviceEvents> {
     await this.#lifecycle.start(async (signal, defer) => { await this.#start(signal, defer) }, options)
   }
 
+  /** Where owner-signed configuration stands (with a fleet file; device/signed-config.ts): version applied, last refusal. */
+  get configState (): ConfigState | undefined { return this.#signedConfig?.state }
+
+  /** The sampling interval in force, ms (a signed configuration may change it while the device runs). */
+  get interval (): number { return this.#currentInterval === 0 ? this.#interval : this.#currentInterval }
+
   /** The actuators' state (empty without actuators). */
   get actuatorState (): Record<string, boolean | number> { return this.#commands?.executor?.state() ?? {} }
 
@@ -181,16 +192,23 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.#pumps.clear()
     const store = this.#store = await openDeviceState({ ...init, paths: [...this.paths] }, { ...components, now: this.#now })
     if (store.ownsOutbox) defer('outbox', async () => { await store.outbox.close() })
+    // With a fleet file, the owner-signed configuration kept on disk is laid over this device's own before anything starts.
+    const policy = init.fleetFile === undefined ? undefined : await loadFleetPolicy(init.fleetFile)
+    const signed = this.#signedConfig = policy === undefined
+      ? undefined
+      : await SignedConfig.open({ policy, dataDir: init.dataDir, targets: configTargetsOf(store.keys.id, init.groups) }, pick(components, ['ed25519']))
+    const remote = signed?.settings ?? {}
     if (components.sensors !== undefined) {
       this.#sensors = components.sensors
     } else {
       const random = components.random ?? systemRandom
       const options = { ...init.sensorOptions, seed: init.sensorOptions?.seed ?? Math.floor(random.float() * 0x1_0000_0000) }
-      const sensors = this.#sensors = createSensors(init.sensors ?? 'sim', options, { logger: this.#logger })
+      const sensors = this.#sensors = createSensors(remote.sensors ?? init.sensors ?? 'sim', options, { logger: this.#logger })
       defer('sensors', async () => { await settleAll(sensors.map(async (s) => { await s.close() })) })
     }
-    if (init.rules !== undefined && !this.paths.includes('mesh')) throw meshError('ERR_BAD_ARGUMENT', 'rules run on devices over the mesh: use mode mesh or hybrid (in broker mode, run them at the gateway: iotmesh gateway --rules)')
-    const commands = this.#commands = await openDeviceCommands({ ...pick(init, ['commanders', 'actuators', 'rules', 'dataDir']), rate: init.commandRate, fleet: this.fleet }, {
+    const rules = remote.rules ?? init.rules
+    if (rules !== undefined && !this.paths.includes('mesh')) throw meshError('ERR_BAD_ARGUMENT', 'rules run on devices over the mesh: use mode mesh or hybrid (in broker mode, run them at the gateway: iotmesh gateway --rules)')
+    const commands = this.#commands = await openDeviceCommands({ ...pick({ ...init, ...pick(remote, ['actuators', 'rules']) }, ['commanders', 'actuators', 'rules', 'dataDir']), rate: init.commandRate, fleet: this.fleet }, {
       keys: store.keys,
       clock: this.#clock,
       ...pick(components, ['ed25519']),
@@ -213,7 +231,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
     if (this.paths.includes('mesh')) {
       const transport = typeof components.transport === 'function' ? components.transport(store.keys) : components.transport
       // With a fleet file the node takes, spreads and enforces revocations, starting from those kept on disk.
-      const fleet = init.fleetFile === undefined ? {} : { fleetPolicy: await loadFleetPolicy(init.fleetFile), revocations: await loadRevocations(init.dataDir) }
+      const configs = signed?.bytes === undefined ? [] : [signed.bytes]
+      const fleet = policy === undefined ? {} : { fleetPolicy: policy, revocations: await loadRevocations(init.dataDir), configs }
       const routing = { ...init.mesh?.routing, ...fleet }
       this.#node = new MeshNode({ ...init.mesh, routing, name: this.name, fleet: this.fleet, announceLinks: 0 }, {
         keys: store.keys,
@@ -224,6 +243,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       })
       const node = this.#node
       if (init.fleetFile !== undefined) keepRevocations(node, init.dataDir, (error) => { this.#warn('mesh', error) })
+      if (signed !== undefined) node.on('config', (info) => { this.#considerConfig(signed, info.bytes, info.config) })
       // A crashed node vanishes without its DNS-SD goodbye (MeshNode.stop with an aborted signal).
       defer('mesh node', async (stop) => { await node.stop(stop.aborted ? { signal: stop } : {}) })
       // The durable subscribers learned (device/paths/mesh-acks.ts) are kept beside the outbox.
@@ -272,7 +292,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
     // The first sample on the next turn of the clock, so that whoever awaited start() sees its events.
     const first = this.#clock.setTimeout(() => { void this.#tick() }, 0)
     defer('first sample', () => { this.#clock.clearTimeout(first) })
-    defer('interval', every(this.#clock, this.#interval, () => { void this.#tick() }))
+    this.#setInterval(remote.interval ?? this.#interval)
+    defer('interval', () => { this.#stopInterval?.() })
+    if (signed !== undefined) void this.#publishNow(signed.records(), CONFIG_TOPIC)
     const announce = init.announceLinks ?? 15_000
     if (this.#node !== undefined && announce > 0) defer('announce', every(this.#clock, announce, () => { this.#announceLinks() }))
   }
@@ -360,10 +382,28 @@ export class Device extends TypedEmitter<DeviceEvents> {
     return reading
   }
 
-  /** The actuators' new state, at once (not waiting for the next sample): one frame on the telemetry topic. */
-  async #publishNow (records: SenmlRecord[]): Promise<void> {
+  /** The actuators' new state (or the signed configuration's), at once (not waiting for the next sample): one frame. */
+  async #publishNow (records: SenmlRecord[], topic = TELEMETRY_TOPIC): Promise<void> {
     if (!this.#samplingOn) return
-    await this.#queue({ topic: TELEMETRY_TOPIC, records, sensors: ['actuators'] }, this.#now() + this.#skewMs)
+    await this.#queue({ topic, records, sensors: [topic === TELEMETRY_TOPIC ? 'actuators' : topic] }, this.#now() + this.#skewMs)
+  }
+
+  /** (Re)starts sampling every `ms`. */
+  #setInterval (ms: number): void {
+    this.#stopInterval?.()
+    this.#currentInterval = ms
+    this.#stopInterval = every(this.#clock, ms, () => { void this.#tick() })
+  }
+
+  /** A signed configuration from the mesh: applied or refused one at a time (device/signed-config.ts); the new state is reported. */
+  #considerConfig (signed: SignedConfig, bytes: Uint8Array, verified: FleetConfig | undefined): void {
+    this.#considering = this.#considering.then(async () => {
+      const result = await signed.consider(bytes, verified)
+      if (result.outcome === 'ignored' || !this.#emitting) return
+      if (result.outcome === 'applied' && result.settings.interval !== undefined && this.#samplingOn) this.#setInterval(result.settings.interval)
+      this.emit('config', signed.state)
+      await this.#publishNow(signed.records(), CONFIG_TOPIC)
+    }).catch((err: unknown) => { this.#warn('config', err as Error) })
   }
 
   /**

@@ -61,6 +61,12 @@ export interface DeviceInfo {
    * state record → value, e.g. {"relay": {"relay": true}}. Only a device with actuators has it.
    */
   actuators?: ActuatorStates
+  /**
+   * Its owner-signed configuration, as the device reports it in signed frames on its `config` topic
+   * (firmware-sim/device/signed-config.ts): the version applied, settings waiting for a restart,
+   * and the last configuration it refused, with the code and reason.
+   */
+  config?: { version: number, restart?: string, refused?: { version: number, reason: string } }
 }
 
 /** A cloned identity, as the registry saw it (drops with reason `cloned_identity`). */
@@ -208,6 +214,7 @@ export class DeviceRegistry {
     info.lastSeen = reading.receivedAt
     this.#seenOn(entry, reading.path, reading.receivedAt)
     this.#actuators(entry, reading)
+    if (reading.deviceTopic === 'config') applyConfigState(info, reading.records)
     entry.history.push({ seq: reading.seq, time: reading.time, receivedAt: reading.receivedAt, path: reading.path, deviceTopic: reading.deviceTopic, records: reading.records })
     if (entry.history.length > this.#historySize) entry.history.splice(0, entry.history.length - this.#historySize)
   }
@@ -323,5 +330,20 @@ export class DeviceRegistry {
     this.#devices.set(id, entry)
     this.#changed.add(id)
     return entry
+  }
+}
+
+/** The device's report of its signed configuration (records config_version, config_restart, config_refused_version, config_refused). */
+function applyConfigState (info: DeviceInfo, records: SenmlPack): void {
+  const field = (n: string): { v?: number, vs?: string } | undefined => records.find((r) => r.n === n) as { v?: number, vs?: string } | undefined
+  const version = field('config_version')?.v
+  if (typeof version !== 'number') return
+  const restart = field('config_restart')?.vs
+  const refusedVersion = field('config_refused_version')?.v
+  const reason = field('config_refused')?.vs
+  info.config = {
+    version,
+    ...(restart === undefined ? {} : { restart }),
+    ...(typeof refusedVersion === 'number' && reason !== undefined ? { refused: { version: refusedVersion, reason } } : {})
   }
 }

@@ -17,7 +17,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -43,7 +43,8 @@ export const device: Command = {
     ['--commanders FILE', 'who may command this device, and what: {"commanders": [{"key": "<public key>", "actions": ["relay/#"]}]} (none by default)'],
     ['--actuators LIST', 'simulated actuators: relay, light, valve, thermostat; their state is published as telemetry'],
     ['--rules FILE', 'automation rules to run on this device, over the mesh (JSON or YAML; iotmesh rules check FILE)'],
-    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): take, spread and enforce owner-signed revocations (kept in DATA_DIR/revocations.json)']
+    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): take, spread and enforce owner-signed revocations (kept in DATA_DIR/revocations.json) and apply owner-signed configurations (DATA_DIR/signed-config.json)'],
+    ['--groups LIST', 'groups this device is in: owner-signed configurations pushed to one of them apply to it (iotmesh fleet config push --to GROUP)']
   ],
   options,
   async run ({ values }, io) {
@@ -78,6 +79,10 @@ export const device: Command = {
           `  commands: ${Object.keys(state).length === 0 ? 'no actuators' : `actuators ${Object.entries(state).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`}` +
           `${config.commanders === undefined ? ', no commanders (it executes nothing)' : `, commanders from ${config.commanders}`}${config.rules === undefined ? '' : `; rules from ${config.rules}`}`)
       }
+      const configText = (s: NonNullable<Device['configState']>): string => `  signed configuration: ${s.version === undefined ? 'none applied' : `version ${s.version} (${s.target ?? ''})`}` +
+        `${s.restart === undefined ? '' : `; ${s.restart.join(',')} at the next start`}${s.refused === undefined ? '' : `; refused version ${s.refused.version}: ${s.refused.code}: ${s.refused.message}`}`
+      if (dev.configState !== undefined) out({ event: 'config', ...dev.configState, interval: dev.interval }, configText(dev.configState))
+      dev.on('config', (state) => { out({ event: 'config', ...state, interval: dev.interval }, configText(state)) })
       dev.on('warning', ({ where, error }) => { write(io.stderr, `iotmesh device: ${where}: ${error.message}${codeOf(error)}`) })
       await aborted(io)
     } finally {

@@ -22,6 +22,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     ...(config.commanders === undefined ? {} : { commanders: config.commanders }),
     ...(config.actuators.length === 0 ? {} : { actuators: config.actuators }),
     ...(config.rules === undefined ? {} : { rules: config.rules }),
-    ...(config.fleetFile === undefined ? {} : { fleetFile: config.fleetFile })
+    ...(config.fleetFile === undefined ? {} : { fleetFile: config.fleetFile }),
+    ...(config.groups.length === 0 ? {} : { groups: config.groups })
   }
 }

@@ -3,6 +3,7 @@ import { type Clock, type Ed25519, type KeyPair, type Random, type SenmlRecord, 
 import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport } from '../../mesh/index.js'
 import type { Commanders, FleetPolicy } from '../../shared/index.js'
 import type { DeviceMode } from '../config.js'
+import type { ConfigState } from './signed-config.js'
 import type { ActuatorName, ActuatorSpec } from '../commands/actuators.js'
 import type { RuleSet } from '../rules/rules.js'
 import type { DeviceCommandCounters } from './commands.js'
@@ -97,6 +98,11 @@ export interface DeviceInit {
    * spreads and enforces owner-signed revocations, kept in `<dataDir>/revocations.json` across restarts.
    */
   fleetFile?: string | FleetPolicy
+  /**
+   * Groups the device belongs to: owner-signed configurations (shared/fleet-config.ts) for
+   * "group:<name>" apply to it as well as those for its id (with a fleet file; device/signed-config.ts).
+   */
+  groups?: string[]
   /** Commands one issuer may have executed per second (default 5, burst 20; firmware-sim/commands/executor.ts). */
   commandRate?: { rate: number, burst: number }
 }
@@ -165,7 +171,9 @@ export interface DeviceEvents {
   /** A sensor is not there (reported once; the device runs on without it). */
   'sensor:absent': [SensorNotice]
   /** Something went wrong that the device survives: a failed sample, outbox write or broker error. */
-  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands', error: Error }]
+  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands' | 'config', error: Error }]
+  /** An owner-signed configuration was applied, or refused (device/signed-config.ts): the new state, as the device reports it. */
+  config: [ConfigState]
 }
 
 export interface PathCounters {

@@ -29,7 +29,8 @@ describe('device configuration', () => {
       outboxFrames: 100_000,
       outboxBytes: 16 * 1024 * 1024,
       brokerAuth: 'auto',
-      actuators: []
+      actuators: [],
+      groups: []
     })
     expect(new Set(Object.values(sources))).toEqual(new Set(['default']))
     expect(resolveConfig({ env: { IOTMESH_HOME: '/var/lib/iotmesh' } }).config.key).toBe('/var/lib/iotmesh/device.key')
@@ -89,7 +90,7 @@ describe('device configuration', () => {
     ['outboxFrames', '0'], ['outboxBytes', '100'],
     ['brokerAuth', 'cert'],
     ['roster', ' '],
-    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' '], ['fleetFile', ' ']
+    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' '], ['fleetFile', ' '], ['groups', 'Kitchen']
   ]
 
   it.each(BAD)('refuses %s = %j from every source, naming the setting and the source', (setting, raw) => {
