@@ -8,6 +8,7 @@ import {
 import { loadKeyFile, saveKeyFile } from '../../shared/node.js'
 import { MeshNode } from '../../mesh/index.js'
 import { readKeyFlag } from '../roster-flags.js'
+import { CONFIG_HELP, CONFIG_OPTIONS, fleetConfig } from './fleet-config.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
 
 /**
@@ -19,7 +20,7 @@ import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } f
 export const fleet: Command = {
   name: 'fleet',
   summary: 'Fleet owners: create the fleet file, enroll and revoke devices with owner signatures (k of n)',
-  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check … [--file fleet.json] [--owner-key FILE] [--json]',
+  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|config … [--file fleet.json] [--owner-key FILE] [--json]',
   help: [
     ['init', '--fleet NAME --owner-key FILE [--name N] [--force]: a fleet file with this owner (its key created if absent), threshold 1'],
     ['add-owner PUBKEY', '[--name N] [--threshold K]: another owner (its public key, base64url); K owners must then sign'],
@@ -28,15 +29,16 @@ export const fleet: Command = {
     ['revoke DEVICE_ID', '--reason TEXT --owner-key FILE --out FILE: a revocation, signed by this owner'],
     ['check FILE', 'verifies a credential or revocation against the fleet file and says what it is; exit 1 with the code if it does not hold'],
     ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete revocation to the devices it links to, which spread it'],
+    ...CONFIG_HELP,
     ['--file FILE', 'the fleet file (default fleet.json)'],
     ['--json', 'print one JSON object']
   ],
   options: {
     file: { type: 'string' }, fleet: { type: 'string' }, 'owner-key': { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' },
     threshold: { type: 'string' }, out: { type: 'string' }, roles: { type: 'string' }, days: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' },
-    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }
+    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }, ...CONFIG_OPTIONS
   },
-  allowPositionals: 2,
+  allowPositionals: 3,
   async run ({ values, positionals }, io) {
     const [what, arg] = positionals
     const file = (values.file as string | undefined) ?? 'fleet.json'
@@ -49,6 +51,7 @@ export const fleet: Command = {
       return v
     }
     switch (what) {
+      case 'config': return await fleetConfig({ values, positionals: positionals.slice(1), file, say }, io)
       case 'init': {
         if (existsSync(file) && values.force !== true) throw meshError('ERR_BAD_ARGUMENT', `${file} exists; --force replaces it (every node trusts what it lists)`)
         const keyPath = need('owner-key')
