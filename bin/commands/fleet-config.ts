@@ -6,7 +6,7 @@ import {
 import { loadKeyFile } from '../../shared/node.js'
 import { MeshNode } from '../../mesh/index.js'
 import { checkRemoteSettings } from '../../firmware-sim/index.js'
-import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Io, type Options } from '../cli.js'
+import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, type Io, type Options } from '../cli.js'
 
 /**
  * `iotmesh fleet config …`: owner-signed, versioned device configuration (shared/fleet-config.ts).
