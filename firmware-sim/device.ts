@@ -257,7 +257,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
     if (this.paths.includes('broker')) {
       const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
       const onCommand = commands?.executor === undefined ? {} : { onCommand: (signed: Uint8Array) => commands.handle(signed), resultIssuer }
-      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, window: init.drain?.window ?? 16, ...onCommand }, {
+      const configs = signed === undefined ? {} : { configs: { targets: configTargetsOf(store.keys.id, init.groups), take: (bytes: Uint8Array) => { this.#takeConfigFromBroker(signed, bytes) } } }
+      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, window: init.drain?.window ?? 16, ...onCommand, ...configs }, {
         clock: this.#clock,
         random: components.random ?? systemRandom,
         ...(components.connect === undefined ? {} : { connect: components.connect }),
@@ -393,6 +394,11 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.#stopInterval?.()
     this.#currentInterval = ms
     this.#stopInterval = every(this.#clock, ms, () => { void this.#tick() })
+  }
+
+  /** A signed configuration retained on the broker: a hybrid device hands it to the mesh too (whose 'config' event brings it back here). */
+  #takeConfigFromBroker (signed: SignedConfig, bytes: Uint8Array): void {
+    if (this.#node?.configure(bytes) !== 'added') this.#considerConfig(signed, bytes, undefined)
   }
 
   /** A signed configuration from the mesh: applied or refused one at a time (device/signed-config.ts); the new state is reported. */

@@ -51,6 +51,7 @@ export {
 
 export { Device, createDevice } from './device.js'
 export { deviceInit } from './device/from-config.js'
+export { loadFleetPolicy } from './device/revocations.js'
 export { SignedConfig, checkRemoteSettings, CONFIG_TOPIC, type ConfigState, type CheckedSettings, type Refusal } from './device/signed-config.js'
 export { batchByTopic, type Batch } from './device/batch.js'
 export type {

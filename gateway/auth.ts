@@ -5,6 +5,7 @@ import {
   type Clock, type DeviceId, type Ed25519, type ErrorCode
 } from '../shared/index.js'
 import type { DropReason } from './reasons.js'
+import { isConfigFilter } from './config-guard.js'
 
 /**
  * Who a broker client is, decided once per CONNECT (MQTT 3.1.1 §3.1.3.4–5), and what it may read.
@@ -268,6 +269,7 @@ export class BrokerAccess {
     const closed = this.#host.inRoster !== undefined
     if (sub.topic.startsWith(own) || (closed && sub.topic.startsWith(`iotmesh/${fleet}/`)) || isOwnResults(sub.topic, fleet, principal.id)) return sub
     if (isStatusFilter(sub.topic, fleet) && this.#host.isCommander?.(principal.id) === true) return sub
+    if (isConfigFilter(sub.topic, fleet)) return sub // owner-signed configurations (gateway/config-guard.ts): any device may read them
     this.#host.refuse('subscribe_forbidden', `device ${principal.id} (client ${show(client.id)}) may not read ${sub.topic}: a device reads ${own}#${closed ? ` and iotmesh/${fleet}/#` : ' (the fleet only in closed mode, with a roster)'}`, { deviceId: principal.id, from: client.id, topic: sub.topic }, 'ERR_NOT_AUTHORIZED')
     return null
   }

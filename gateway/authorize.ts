@@ -1,9 +1,10 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
-import { meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
+import { meshError, parseStatus, parseTopic, type DeviceId, type FleetPolicy } from '../shared/index.js'
 import { BrokerAccess, type AccessComponents, type AccessHost, type AccessInit } from './auth.js'
 import { BROKER_QUOTAS, type BrokerHooks, type BrokerQuotas } from './broker.js'
 import type { Ingest, Outcome } from './ingest.js'
 import type { DropReason } from './reasons.js'
+import { ConfigGuard } from './config-guard.js'
 
 /**
  * What an MQTT client may publish on the embedded broker, decided in Aedes's `authorizePublish`
@@ -63,6 +64,8 @@ export interface PublishGuardOptions {
   /** Who each client is (gateway/auth.ts); without it every client is treated as an anonymous one. */
   access?: BrokerAccess
   quotas?: BrokerQuotas
+  /** What is accepted on iotmesh/<fleet>/$config/… (gateway/config-guard.ts); without it, nothing. */
+  configs?: ConfigGuard
 }
 
 export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions = {}): PublishGuard {
@@ -72,6 +75,7 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
   const maxRetained = options.quotas?.maxRetained ?? BROKER_QUOTAS.maxRetained
   const maxRetainedBytes = options.quotas?.maxRetainedBytes ?? BROKER_QUOTAS.maxRetainedBytes
   const claims = new WeakMap<Client, DeviceId>()
+  const configs = options.configs ?? new ConfigGuard(ingest.fleet, undefined)
   const refused = new WeakSet<PublishPacket>()
   /** What this broker retains (topic -> payload bytes), as far as this gateway accepted it; reset with each new Aedes. */
   let retained = new Map<string, number>()
@@ -114,6 +118,8 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
         return settle(ingest.reject('retained_quota', `client ${show(from)} asked to retain ${payload.length} bytes on ${show(topic)}: the broker holds ${retained.size} retained messages of ${retainedBytes} bytes (quota ${maxRetained} messages, ${maxRetainedBytes} bytes)`, { topic, ...source }))
       }
     }
+    const config = configs.check(topic, payload)
+    if (config !== undefined) return settle(config.ok ? { verdict: 'ignored' } : ingest.reject('bad_config', config.message, { topic, ...source }, config.code))
     const parsed = parseTopic(topic)
     if (parsed.ok && packet.retain && COMMAND_KINDS.has(parsed.kind) && parsed.fleet === ingest.fleet) {
       // Retained, a command would reach the device again on every resubscribe (a device without a journal on disk, restarted, would run it again).
@@ -177,7 +183,7 @@ function show (text: unknown): string {
  */
 export function createBrokerGate (
   ingest: Ingest,
-  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas },
+  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, fleetPolicy?: FleetPolicy },
   components: AccessComponents = {}
 ): { access: BrokerAccess, guard: PublishGuard, hooks: Omit<BrokerHooks, 'setup'> } {
   const refuse: AccessHost['refuse'] = (reason, message, info, code) => { ingest.reject(reason, message, { path: 'broker', ...info }, code) }
@@ -187,7 +193,8 @@ export function createBrokerGate (
     isCommander: (id: DeviceId) => ingest.commands?.isCommander(id) === true,
     refuse
   }, components)
-  const guard = createPublishGuard(ingest, { access, ...(init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal }), ...(init.quotas === undefined ? {} : { quotas: init.quotas }) })
+  const guard = createPublishGuard(ingest, { access, ...(init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal }), ...(init.quotas === undefined ? {} : { quotas: init.quotas }),
+    configs: new ConfigGuard(ingest.fleet, init.fleetPolicy) })
   const onOversize: BrokerHooks['onOversize'] = (info) => {
     refuse('message_too_large', `${info.address} sent an MQTT packet of ${info.bytes} bytes, over the ${info.limit}-byte limit: connection closed`, info.from === undefined ? {} : { from: info.from }, 'ERR_MESSAGE_TOO_LARGE')
   }

@@ -3,7 +3,7 @@ import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
   LINKS_TOPIC, Lifecycle, frameTopic, generateKeyPair, meshError, jsonTopic, systemClock, topicFilters,
   type Clock, type CommandResult, type Commanders, type DeviceId, type KeyPair, type LearnResult, type PublicKey
-} from '../shared/index.js'
+, type FleetPolicy } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createBrokerGate, type RefusalPolicy } from './authorize.js'
 import { MeshBridge, createGatewayNode, type BridgeInit, type GatewayNodeComponents } from './bridge.js'
@@ -96,6 +96,11 @@ export interface GatewayInit extends IngestInit, Omit<BrokerInit, 'aedes'>, Brid
    * a command of anyone else on …/cmd/<action> is not forwarded. Default: only the gateway's own key.
    */
   commanders?: Commanders | undefined
+  /**
+   * The fleet file (shared/fleet.ts): with it the embedded broker retains owner-signed device
+   * configurations on iotmesh/<fleet>/$config/<target> (gateway/config-guard.ts); without, it takes none.
+   */
+  fleetPolicy?: FleetPolicy
   /** Commands (gateway/commands.ts): set/ requests of MQTT users, the result timeout, resends. */
   commands?: Omit<CommandsInit, 'commanders'>
 }

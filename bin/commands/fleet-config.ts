@@ -1,8 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import {
-  configTarget, cosign, generateKeyPair, isMeshError, meshError, parseFleetPolicy, signFleetConfig, verifyFleetConfig,
+  configTarget, configTopic, cosign, signDeviceToken, systemRandom, generateKeyPair, isMeshError, meshError, parseFleetPolicy, signFleetConfig, verifyFleetConfig,
   type FleetPolicy, type KeyPair, type RemoteSettings
 } from '../../shared/index.js'
+import { connect } from 'mqtt'
 import { loadKeyFile } from '../../shared/node.js'
 import { MeshNode } from '../../mesh/index.js'
 import { checkRemoteSettings } from '../../firmware-sim/index.js'
@@ -22,14 +23,15 @@ import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, type Io, type Options }
  *     joins the mesh and hands it to the devices it links to, which spread it (handlers/config.ts)
  */
 
-export const CONFIG_OPTIONS: Options = { to: { type: 'string' }, version: { type: 'string' } }
+export const CONFIG_OPTIONS: Options = { to: { type: 'string' }, version: { type: 'string' }, broker: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' } }
 
 export const CONFIG_HELP: Array<[string, string]> = [
   ['config push FILE', '--to ID|GROUP --version N --owner-key FILE[,FILE…] [--out SIGNED]: signs the settings in FILE (JSON: interval, sensors, actuators, rules) ' +
     'for a device or a group; writes it with --out (to co-sign), else hands it to the mesh as config publish does'],
   ['config cosign SIGNED', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a signed configuration'],
   ['config check SIGNED', 'verifies a signed configuration against the fleet file; exit 1 with the code if it does not hold'],
-  ['config publish SIGNED', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete signed configuration to the devices it links to']
+  ['config publish SIGNED', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete signed configuration to the devices it links to'],
+  ['--broker URL', 'config push/publish: retain it on that MQTT broker at iotmesh/<fleet>/$config/<target> instead (the gateway needs --fleet-file); signs in with a fresh key as a device does, or as --username U --password P (prefer IOTMESH_PASSWORD)']
 ]
 
 type Say = (object: Record<string, unknown>, text: string) => void
@@ -60,7 +62,7 @@ export async function fleetConfig (args: { values: Record<string, unknown>, posi
       const out = str('out')
       if (out !== undefined) return await finish(bytes, policy, out, say)
       verify(bytes, policy) // complete, or refused here with its code (ERR_TOO_FEW_OWNERS: give --out and co-sign)
-      return await publish(bytes, policy, values, say, io)
+      return values.broker === undefined ? await publish(bytes, policy, values, say, io) : await retain(bytes, policy, values, say, io)
     }
     case 'cosign': {
       const bytes = cosign(await readBytes(), policy, await ownerKey(need('owner-key')))
@@ -81,7 +83,7 @@ export async function fleetConfig (args: { values: Record<string, unknown>, posi
     case 'publish': {
       const bytes = await readBytes()
       verify(bytes, policy)
-      return await publish(bytes, policy, values, say, io)
+      return values.broker === undefined ? await publish(bytes, policy, values, say, io) : await retain(bytes, policy, values, say, io)
     }
     default:
       throw meshError('ERR_BAD_ARGUMENT', 'say iotmesh fleet config push, cosign, check or publish (iotmesh fleet --help)')
@@ -124,6 +126,32 @@ async function publish (bytes: Uint8Array, policy: FleetPolicy, values: Record<s
     return EXIT_OK
   } finally {
     await node.stop()
+  }
+}
+
+/** Publishes it retained on the broker (QoS 1): the gateway's guard (gateway/config-guard.ts) takes it or refuses it. */
+async function retain (bytes: Uint8Array, policy: FleetPolicy, values: Record<string, unknown>, say: Say, io: Io): Promise<number> {
+  const config = verify(bytes, policy)
+  const url = values.broker as string
+  const keys = generateKeyPair()
+  const clientId = `iotmesh-fleet-${keys.id.slice(0, 8)}`
+  const password = (values.password as string | undefined) ?? io.env.IOTMESH_PASSWORD
+  const auth = typeof values.username === 'string'
+    ? { username: values.username, ...(password === undefined ? {} : { password }) }
+    : { username: keys.id, password: signDeviceToken({ keys, clientId, fleet: policy.fleet, now: Date.now(), cti: systemRandom.bytes(8) }) }
+  const client = connect(url, { clientId, reconnectPeriod: 0, connectTimeout: 10_000, clean: true, ...auth })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => { resolve() })
+      client.once('error', (err) => { reject(meshError('ERR_LINK_CLOSED', `${url}: ${err.message}`)) })
+      client.once('close', () => { reject(meshError('ERR_LINK_CLOSED', `${url}: the connection closed before CONNACK`)) })
+    })
+    const topic = configTopic(policy.fleet, config.target)
+    await client.publishAsync(topic, Buffer.from(bytes), { qos: 1, retain: true })
+    say({ ok: true, topic, version: config.version }, `retained configuration version ${config.version} on ${topic} (the gateway refuses it unless it holds: see its drops, reason bad_config)`)
+    return EXIT_OK
+  } finally {
+    await client.endAsync().catch(() => {})
   }
 }
 

@@ -10,7 +10,7 @@ import { loadRoster } from '../../mesh/index.js'
 import {
   createGateway, createGatewayLogger, isLogLevel, isPostgresUrl, logGateway, LOG_LEVELS, type Gateway, type GatewayInit, type GatewayLogInit, type HttpInit, type Reading
 } from '../../gateway/index.js'
-import { RuleEngine, parseRules, type RuleSet } from '../../firmware-sim/index.js'
+import { RuleEngine, loadFleetPolicy, parseRules, type RuleSet } from '../../firmware-sim/index.js'
 import { intFlag, write, type Command } from '../cli.js'
 
 /**
@@ -24,7 +24,7 @@ const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl
 export const gateway: Command = {
   name: 'gateway',
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
-  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL [--mqtt-version 5]] [--no-mesh] [--roster FILE] [--key FILE] ' +
+  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL [--mqtt-version 5]] [--no-mesh] [--roster FILE] [--fleet-file FILE] [--key FILE] ' +
     '[--users FILE] [--allow-anonymous] [--token-skew S] [--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] ' +
     '[--commanders FILE] [--set-users LIST] [--rules FILE] [--no-homeassistant | --homeassistant-prefix P]',
   help: [
@@ -37,6 +37,7 @@ export const gateway: Command = {
     ['--mqtt-version V', 'with --broker: the MQTT version the gateway speaks to it, 3.1.1 (default) or 5; the embedded broker speaks MQTT 3.1.1 only'],
     ['--no-mesh', 'do not join the mesh: a plain MQTT gateway'],
     ['--roster FILE', 'closed mode: only the keys in this JSON roster may publish or link (iotmesh keygen --json entries)'],
+    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): the embedded broker then retains owner-signed configurations on iotmesh/<fleet>/$config/<target> (iotmesh fleet config push --broker); without it, it takes none'],
     ['--key FILE', "the gateway's key file (iotmesh keygen): its mesh identity, and the key it signs commands with (set/ requests, the HTTP API, --rules); default: a new key pair on every start"],
     ['--users FILE', 'MQTT users who may read the fleet: a JSON object {"user": "password", …} (keep it private)'],
     ['--allow-anonymous', 'an open LAN broker: clients without a user name may connect and read everything (default: refused)'],
@@ -74,6 +75,7 @@ export const gateway: Command = {
     'mqtt-version': { type: 'string' },
     'no-mesh': { type: 'boolean' },
     roster: { type: 'string' },
+    'fleet-file': { type: 'string' },
     key: { type: 'string' },
     users: { type: 'string' },
     'allow-anonymous': { type: 'boolean' },
@@ -184,6 +186,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     }
   }
   const rules = values.rules === undefined ? undefined : await readRules(values.rules as string)
+  const fleetPolicy = values['fleet-file'] === undefined ? undefined : await loadFleetPolicy(values['fleet-file'] as string)
   const store = readStore(values, env, fleet)
   const retentionDays = intFlag(values, 'retention-days', 30, 1, 36_500)
   const maxReadings = intFlag(values, 'max-readings', 1_000_000, 1)
@@ -202,6 +205,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } }),
     ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } }),
     commanders,
+    ...(fleetPolicy === undefined ? {} : { fleetPolicy }),
     ...(setUsers === undefined ? {} : { commands: { set: { users: setUsers } } }),
     homeassistant
   }

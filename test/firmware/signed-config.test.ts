@@ -57,7 +57,7 @@ describe('a device applies owner-signed configuration', () => {
       expect(device.configState).toEqual({})
       // Version 2 for the device's group: the interval changes while it runs.
       expect(owner.configure(signed('group:kitchen', 2, { interval: 300 }))).toBe('added')
-      await waiter.until(() => device.configState?.version === 2, 'version 2 applied')
+      await waiter.until(() => device.configState?.version === 2 && device.interval === 300, 'version 2 applied')
       expect(device.interval).toBe(300)
       await waiter.until(() => gw.devices.get(device.id)?.config?.version === 2, 'the gateway shows version 2')
 
@@ -80,7 +80,7 @@ describe('a device applies owner-signed configuration', () => {
 
       // Version 4 changes the sensors: applied, waiting for the next start.
       expect(owner.configure(signed(device.id, 4, { sensors: ['battery', 'temperature'], interval: 400 }))).toBe('added')
-      await waiter.until(() => device.configState?.version === 4, 'version 4 applied')
+      await waiter.until(() => device.configState?.version === 4 && device.interval === 400, 'version 4 applied')
       expect(device.configState?.restart).toEqual(['sensors'])
       expect(device.interval).toBe(400)
       const kept = JSON.parse(await readFile(join(dataDir, 'signed-config.json'), 'utf8')) as { applied: string }

@@ -1,6 +1,6 @@
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt'
 import {
-  TOKEN_DEFAULTS, decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, parseTopic, resultTopic, signDeviceToken, statusTopic,
+  TOKEN_DEFAULTS, configTopic, decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, parseTopic, resultTopic, signDeviceToken, statusTopic,
   topicFilters,
   type Clock, type DeviceId, type KeyPair, type PublicKey, type Random, type TimerHandle
 } from '../../../shared/index.js'
@@ -59,6 +59,8 @@ export interface BrokerPathInit extends DeviceBrokerInit {
   onCommand?: (signed: Uint8Array) => Uint8Array | undefined
   /** The issuer a signed result answers (its topic's last level). */
   resultIssuer?: (signed: Uint8Array) => DeviceId | undefined
+  /** Owner-signed configurations: the targets (shared/fleet-config.ts) whose retained iotmesh/<fleet>/$config/<target> it reads, and what takes them. */
+  configs?: { targets: readonly string[], take: (signed: Uint8Array) => void }
 }
 
 export interface BrokerPathComponents {
@@ -229,6 +231,7 @@ export class BrokerPath implements PathSender {
     }
     if (this.#client !== client || this.#stopped) return
     if (this.#init.onCommand !== undefined) this.#takeCommands(client)
+    if (this.#init.configs !== undefined) this.#takeConfigs(client, this.#init.configs)
     this.#backoff.reset()
     this.#lastError = undefined
     this.#setUp(true)
@@ -249,6 +252,17 @@ export class BrokerPath implements PathSender {
     })
     client.subscribe(topicFilters.commands(fleet, deviceId), { qos: 1 }, (err) => {
       if (err !== undefined && err !== null) this.#components.onWarning?.(meshError('ERR_NOT_AUTHORIZED', `cannot subscribe to this device's commands: ${err.message}`))
+    })
+  }
+
+  /** Subscribes to the retained configurations of this device's targets (the broker hands the current ones at once). */
+  #takeConfigs (client: MqttClient, configs: NonNullable<BrokerPathInit['configs']>): void {
+    const topics = configs.targets.map((t) => configTopic(this.#init.fleet, t))
+    client.on('message', (topic, payload) => {
+      if (topics.includes(topic) && payload.length > 0) configs.take(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
+    })
+    client.subscribe(topics, { qos: 1 }, (err) => {
+      if (err !== undefined && err !== null) this.#components.onWarning?.(meshError('ERR_NOT_AUTHORIZED', `cannot subscribe to this device's configurations: ${err.message}`))
     })
   }
 
