@@ -1,5 +1,5 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
-import { meshError, parseStatus, parseTopic, type DeviceId, type FleetPolicy } from '../shared/index.js'
+import { meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
 import { BrokerAccess, type AccessComponents, type AccessHost, type AccessInit } from './auth.js'
 import { BROKER_QUOTAS, type BrokerHooks, type BrokerQuotas } from './broker.js'
 import type { Ingest, Outcome } from './ingest.js'
@@ -183,7 +183,7 @@ function show (text: unknown): string {
  */
 export function createBrokerGate (
   ingest: Ingest,
-  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, fleetPolicy?: FleetPolicy },
+  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, configs?: ConfigGuard },
   components: AccessComponents = {}
 ): { access: BrokerAccess, guard: PublishGuard, hooks: Omit<BrokerHooks, 'setup'> } {
   const refuse: AccessHost['refuse'] = (reason, message, info, code) => { ingest.reject(reason, message, { path: 'broker', ...info }, code) }
@@ -194,7 +194,7 @@ export function createBrokerGate (
     refuse
   }, components)
   const guard = createPublishGuard(ingest, { access, ...(init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal }), ...(init.quotas === undefined ? {} : { quotas: init.quotas }),
-    configs: new ConfigGuard(ingest.fleet, init.fleetPolicy) })
+    ...(init.configs === undefined ? {} : { configs: init.configs }) })
   const onOversize: BrokerHooks['onOversize'] = (info) => {
     refuse('message_too_large', `${info.address} sent an MQTT packet of ${info.bytes} bytes, over the ${info.limit}-byte limit: connection closed`, info.from === undefined ? {} : { from: info.from }, 'ERR_MESSAGE_TOO_LARGE')
   }

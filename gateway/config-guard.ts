@@ -1,5 +1,5 @@
 import {
-  CONFIG_LEVEL, TOPIC_ROOT, checkNewer, isConfigTarget, isMeshError, meshError, verifyFleetConfig,
+  CONFIG_LEVEL, TOPIC_ROOT, checkNewer, configTopic, isConfigTarget, isMeshError, meshError, verifyFleetConfig,
   type ErrorCode, type FleetConfig, type FleetPolicy
 } from '../shared/index.js'
 
@@ -30,7 +30,15 @@ export function isConfigFilter (filter: string, fleet: string): boolean {
 
 export class ConfigGuard {
   readonly #versions = new Map<string, number>()
+  /** Called with each configuration taken from a client (the gateway hands it to the mesh). */
+  onTaken: ((config: FleetConfig, bytes: Uint8Array) => void) | undefined
   constructor (readonly fleet: string, readonly policy: FleetPolicy | undefined, readonly max = 10_000) {}
+
+  /** A configuration taken elsewhere (the mesh) and retained by the gateway itself: a client may then only publish a higher version. */
+  note (target: string, version: number): void {
+    const topic = configTopic(this.fleet, target)
+    if ((this.#versions.get(topic) ?? 0) < version && (this.#versions.has(topic) || this.#versions.size < this.max)) this.#versions.set(topic, version)
+  }
 
   /** The verdict on a publish to `topic`; undefined when it is not a $config topic of this fleet. */
   check (topic: string, payload: Uint8Array): ConfigVerdict | undefined {
@@ -44,6 +52,7 @@ export class ConfigGuard {
       checkNewer(config.version, this.#versions.get(topic), target)
       if (!this.#versions.has(topic) && this.#versions.size >= this.max) throw meshError('ERR_TABLE_FULL', `configurations of ${this.max} targets taken already`)
       this.#versions.set(topic, config.version)
+      this.onTaken?.(config, payload)
       return { ok: true, config }
     } catch (err) {
       if (!isMeshError(err)) throw err

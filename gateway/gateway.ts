@@ -3,9 +3,10 @@ import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
   LINKS_TOPIC, Lifecycle, frameTopic, generateKeyPair, meshError, jsonTopic, systemClock, topicFilters,
   type Clock, type CommandResult, type Commanders, type DeviceId, type KeyPair, type LearnResult, type PublicKey
-, type FleetPolicy } from '../shared/index.js'
+, configTopic, type FleetPolicy } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createBrokerGate, type RefusalPolicy } from './authorize.js'
+import { ConfigGuard } from './config-guard.js'
 import { MeshBridge, createGatewayNode, type BridgeInit, type GatewayNodeComponents } from './bridge.js'
 import { EmbeddedBroker, type BrokerInit } from './broker.js'
 import { GatewayCommands, type CommandRequest, type CommandsInit, type MeshCommandHook } from './commands.js'
@@ -160,6 +161,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly state: GatewayState | undefined
   /** Commands: the publish guard of the command topics, `command()`, set/ requests (gateway/commands.ts). */
   readonly commands: GatewayCommands
+  /** What the broker retains on iotmesh/<fleet>/$config/… (gateway/config-guard.ts): owner-signed configurations, with `fleetPolicy`. */
+  readonly configs: ConfigGuard
   readonly #keys: KeyPair
   /** Home Assistant MQTT discovery, unless `homeassistant: false`. */
   readonly homeassistant: HomeAssistantDiscovery | undefined
@@ -197,6 +200,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       })
     })
     this.ingest.commands = this.commands
+    this.configs = new ConfigGuard(this.fleet, init.fleetPolicy)
     const now = (): number => this.#clock.wall()
     this.devices = new DeviceRegistry(init.registry, { now })
     const store = typeof init.store === 'string' ? createStore(init.store, this.fleet) : init.store
@@ -206,7 +210,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (init.broker === undefined) {
       this.mode = 'embedded'
       // Who may connect, read and publish (gateway/auth.ts, gateway/authorize.ts): installed on every new Aedes (each broker start).
-      const gate = createBrokerGate(this.ingest, this.#init, components)
+      const gate = createBrokerGate(this.ingest, { ...this.#init, configs: this.configs }, components)
       // Every new Aedes also gets the retained statuses and the cluster feed.
       this.#broker = new EmbeddedBroker(init, { ...gate.hooks, setup: async (aedes) => { await this.#setupBroker(aedes) } })
     } else {
@@ -217,8 +221,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest)
     }
     this.topology = new Topology(init.topology)
+    // Signed configurations cross between the mesh and the broker: a client's (checked by the guard) goes to the mesh; a new one from the mesh is retained.
+    this.configs.onTaken = (_config, bytes) => { this.mesh?.configure(bytes) }
     if (init.mesh !== undefined && init.mesh !== false) {
-      this.mesh = createGatewayNode(init.mesh, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, { ...components, keys: this.#keys })
+      // With a fleet file the gateway's node takes and spreads signed configurations, and bridges them to and from the broker.
+      const meshInit = init.fleetPolicy === undefined ? init.mesh : { ...init.mesh, routing: { ...init.mesh.routing, fleetPolicy: init.fleetPolicy } }
+      this.mesh = createGatewayNode(meshInit, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, { ...components, keys: this.#keys })
+      this.mesh.on('config', (info) => {
+        if (info.verdict !== 'added' || info.from === undefined) return
+        this.configs.note(info.target, info.version)
+        this.publish(configTopic(this.fleet, info.target), info.bytes, { retain: true, qos: 1 })
+      })
       this.bridge = new MeshBridge(init, {
         node: this.mesh,
         clock: this.#clock,

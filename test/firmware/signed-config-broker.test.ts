@@ -6,7 +6,8 @@ import { configTopic, cosign, parseFleetPolicy, signFleetConfig, toBase64url, ve
 import type { DropEvent } from '../../gateway/index.js'
 import { cli } from '../helpers/cli.js'
 import { saveKeyFile } from '../../shared/node.js'
-import { TEST_READER_USER, Waiter, gateway, keysFor, startDevice, subscriber } from './device-support.js'
+import { MeshNode } from '../../mesh/index.js'
+import { LINK, ROUTING, TEST_READER_USER, Waiter, addressOf, gateway, keysFor, meshInit, memoryNet, startDevice, subscriber } from './device-support.js'
 import { tempDir } from './support.js'
 
 /**
@@ -94,5 +95,38 @@ describe('signed configuration retained on the broker', () => {
     const retained = new Promise<Buffer>((resolve) => { late.on('message', (_t, payload) => { resolve(payload) }) })
     await late.subscribeAsync(topic, { qos: 1 })
     expect(verifyFleetConfig(new Uint8Array(await retained), policy)).toMatchObject({ version: 2, settings: { interval: 300 } })
+  }, 30_000)
+})
+
+describe('the gateway bridges signed configurations between the mesh and the broker', () => {
+  it('one retained by a client reaches a mesh-only device; one from the mesh is retained for a broker-mode device', async () => {
+    const waiter = new Waiter()
+    const net = memoryNet(62)
+    const gwKeys = keysFor(870)
+    const { gateway: gw, url } = await gateway(waiter, { fleetPolicy: policy, mesh: meshInit('gw') }, { keys: gwKeys, transport: net.createTransport(LINK, { keys: gwKeys }) })
+    const meshKeys = keysFor(871)
+    const { device: meshDevice } = await startDevice({ mode: 'mesh', name: 'hall', sensors: 'battery', fleetFile: policy, groups: ['hall'], mesh: meshInit('dev', [addressOf(gw.mesh)]) },
+      { keys: meshKeys, transport: net.createTransport(LINK, { keys: meshKeys }) }, waiter)
+    meshDevice.on('config', waiter.kick)
+    const { device: brokerDevice } = await startDevice({ mode: 'broker', name: 'kitchen', broker: url, sensors: 'battery', fleetFile: policy, groups: ['kitchen'] }, { keys: keysFor(872) }, waiter)
+    brokerDevice.on('config', waiter.kick)
+    await waiter.until(() => meshDevice.node?.links.has(gw.mesh?.id ?? '') === true && brokerDevice.counters.paths.broker?.up === true, 'both devices up')
+
+    const client = await reader(url)
+    await client.publishAsync(configTopic('default', 'group:hall'), Buffer.from(signed('group:hall', 5, { interval: 700 })), { qos: 1, retain: true })
+    await waiter.until(() => meshDevice.configState?.version === 5 && meshDevice.interval === 700, 'the mesh device applied the broker\'s configuration')
+
+    const meshOwner = new MeshNode({ name: 'o2', host: 'o2', mdns: false, dialTarget: 0, announceLinks: 0, peers: [addressOf(gw.mesh)], link: LINK, routing: { ...ROUTING, fleetPolicy: policy } },
+      { keys: keysFor(874), transport: net.createTransport(LINK, { keys: keysFor(874) }) })
+    await meshOwner.start()
+    onTestFinished(async () => { await meshOwner.stop() })
+    expect(meshOwner.configure(signed('group:kitchen', 6, { interval: 800 }))).toBe('added')
+    await waiter.until(() => brokerDevice.configState?.version === 6 && brokerDevice.interval === 800, 'the broker device applied the mesh\'s configuration')
+    // The broker holds version 6 for the kitchen now: a client's older one is refused.
+    const drops: DropEvent[] = []
+    gw.on('drop', (d) => { if (d.reason === 'bad_config') drops.push(d) })
+    await client.publishAsync(configTopic('default', 'group:kitchen'), Buffer.from(signed('group:kitchen', 4, { interval: 900 })), { qos: 1, retain: true })
+    await waiter.until(() => drops.length === 1, 'the older one refused')
+    expect(drops[0]?.message).toContain('ERR_CONFIG_STALE')
   }, 30_000)
 })
