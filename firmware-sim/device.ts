@@ -196,7 +196,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     const policy = init.fleetFile === undefined ? undefined : await loadFleetPolicy(init.fleetFile)
     const signed = this.#signedConfig = policy === undefined
       ? undefined
-      : await SignedConfig.open({ policy, dataDir: init.dataDir, targets: configTargetsOf(store.keys.id, init.groups) }, pick(components, ['ed25519']))
+      : await SignedConfig.open({ policy, dataDir: init.dataDir, targets: configTargetsOf(store.keys.id, init.groups), rules: this.paths.includes('mesh') }, pick(components, ['ed25519']))
     const remote = signed?.settings ?? {}
     if (components.sensors !== undefined) {
       this.#sensors = components.sensors

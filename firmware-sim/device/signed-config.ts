@@ -58,9 +58,12 @@ export interface CheckedSettings {
 }
 
 /** Checks remote settings with the device configuration's validators; ERR_BAD_CONFIG naming the setting. */
-export function checkRemoteSettings (settings: RemoteSettings, source: string): CheckedSettings {
+export function checkRemoteSettings (settings: RemoteSettings, source: string, options: { rules?: boolean } = {}): CheckedSettings {
   const out: CheckedSettings = {}
   try {
+    if (settings.rules !== undefined && options.rules === false) {
+      throw meshError('ERR_BAD_CONFIG', `rules from ${source}: rules run on devices over the mesh, and this device has no mesh path (mode broker)`, { details: { setting: 'rules', source } })
+    }
     if (settings.interval !== undefined) out.interval = parseSetting('interval', settings.interval, source)
     if (settings.sensors !== undefined) out.sensors = parseSetting('sensors', settings.sensors, source)
     if (settings.actuators !== undefined) out.actuators = parseSetting('actuators', settings.actuators, source)
@@ -82,6 +85,8 @@ export interface SignedConfigInit {
   dataDir?: string | undefined
   /** The targets this device answers to (shared/fleet-config.ts configTargetsOf). */
   targets: readonly string[]
+  /** False on a device without a mesh path: rules are refused (they would keep it from starting). */
+  rules?: boolean
 }
 
 export class SignedConfig {
@@ -116,7 +121,7 @@ export class SignedConfig {
     if (bytes === undefined) return state
     try {
       const config = verifyFleetConfig(bytes, init.policy, state.#options())
-      state.#applied = { config, bytes, settings: checkRemoteSettings(config.settings, `signed configuration v${config.version}`) }
+      state.#applied = { config, bytes, settings: checkRemoteSettings(config.settings, `signed configuration v${config.version}`, { rules: init.rules !== false }) }
     } catch (err) {
       state.#refused = { version: 0, target: '', code: isMeshError(err) ? err.code : 'ERR_BAD_CONFIG', message: `the kept configuration no longer holds: ${(err as Error).message}` }
     }
@@ -175,7 +180,7 @@ export class SignedConfig {
     let settings: CheckedSettings
     try {
       checkNewer(version, applied?.config.version, target)
-      settings = checkRemoteSettings(config.settings, `signed configuration v${version}`)
+      settings = checkRemoteSettings(config.settings, `signed configuration v${version}`, { rules: this.#init.rules !== false })
     } catch (err) {
       if (!isMeshError(err)) throw err
       this.#refused = { version, target, code: err.code, message: err.message }

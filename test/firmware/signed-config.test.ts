@@ -29,6 +29,11 @@ describe('a device applies owner-signed configuration', () => {
     expect(codeOf(() => checkRemoteSettings({ sensors: ['warp-drive'] }, 'test'))).toBe('ERR_BAD_CONFIG')
     expect(codeOf(() => checkRemoteSettings({ actuators: 'heater' }, 'test'))).toBe('ERR_BAD_CONFIG')
     expect(codeOf(() => checkRemoteSettings({ rules: { rules: [{ nonsense: true }] } }, 'test'))).toBe('ERR_BAD_CONFIG')
+    // A device without a mesh path cannot run rules: refused, or it would not start again.
+    const hall = keysFor(820).id
+    const rules = { rules: [{ name: 'fan', when: { all: [{ device: hall, sensor: 'temp', above: 30 }] }, then: [{ device: hall, action: 'relay/set', args: { on: true } }] }] }
+    expect(codeOf(() => checkRemoteSettings({ rules }, 'test'))).toBe('no error')
+    expect(codeOf(() => checkRemoteSettings({ rules }, 'test', { rules: false }))).toBe('ERR_BAD_CONFIG')
   })
 
   it('applies a new interval at once, refuses an older version and invalid settings with a reason the gateway shows, and keeps what it applied across a restart', async () => {
