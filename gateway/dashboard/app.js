@@ -84,6 +84,8 @@ function renderDetail () {
     ['path', device.path ?? '—'],
     ['last seq', seqText(device.lastSeq)],
     ['restarts', device.restarts],
+    // Owner-signed configuration (firmware-sim/device/signed-config.ts): the version applied and the last refusal with its reason.
+    ['config', device.config === undefined ? '—' : `v${device.config.version}${device.config.refused === undefined ? '' : `; refused v${device.config.refused.version}: ${device.config.refused.reason}`}`],
     ['drops', drops]
   ]
   const dl = el('dl', 'facts')
