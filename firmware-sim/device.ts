@@ -293,7 +293,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
     // The first sample on the next turn of the clock, so that whoever awaited start() sees its events.
     const first = this.#clock.setTimeout(() => { void this.#tick() }, 0)
     defer('first sample', () => { this.#clock.clearTimeout(first) })
-    this.#setInterval(remote.interval ?? this.#interval)
+    // The latest applied configuration's (one may have arrived while the device started).
+    this.#setInterval(signed?.settings.interval ?? this.#interval)
     defer('interval', () => { this.#stopInterval?.() })
     if (signed !== undefined) void this.#publishNow(signed.records(), CONFIG_TOPIC)
     const announce = init.announceLinks ?? 15_000
@@ -406,7 +407,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.#considering = this.#considering.then(async () => {
       const result = await signed.consider(bytes, verified)
       if (result.outcome === 'ignored' || !this.#emitting) return
-      if (result.outcome === 'applied' && result.settings.interval !== undefined && this.#samplingOn) this.#setInterval(result.settings.interval)
+      // A configuration that does not name the interval gives the device its own back.
+      const interval = result.outcome === 'applied' ? result.settings.interval ?? this.#interval : this.#currentInterval
+      if (interval !== this.#currentInterval && this.#samplingOn) this.#setInterval(interval)
       this.emit('config', signed.state)
       await this.#publishNow(signed.records(), CONFIG_TOPIC)
     }).catch((err: unknown) => { this.#warn('config', err as Error) })
