@@ -75,8 +75,10 @@ describeNet('a command flood at the broker, beside honest traffic', () => {
     while ((received.size < 40 || device.outcomes.filter((o) => o.verdict === 'executed').length < 6) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
 
     expect(received.size).toBe(40)
-    // Held up by the flood? Every reading reached its subscriber within 2 s of being sent (a loaded CI machine included).
-    expect(Math.max(...received.values())).toBeLessThan(2000)
+    // Held up by the flood? Every reading reached its subscriber within 5 s of being sent. Alone on 2
+    // cores the whole test takes 5 s and the worst reading well under 1 s; the bound leaves room for
+    // a suite running beside it, and still fails a gateway that queues readings behind the flood.
+    expect(Math.max(...received.values())).toBeLessThan(5000)
     // The 5 honest commands and the genuine one, replayed 500 times: it ran once. The gateway forwards
     // a repeat of one (issuer, id) at most every 500 ms, so the replays never spent the owner's rate
     // at the device (before that rule, 480 reached it, were refused ERR_RATE_LIMITED, and starved one
@@ -89,5 +91,5 @@ describeNet('a command flood at the broker, beside honest traffic', () => {
     expect(gateway.counters.dropped.command_repeat).toBe(replays - 1 - repeats)
     expect(gateway.counters.dropped.command_bad_signature).toBe(forged)
     expect(gateway.counters.dropped.command_malformed).toBe(garbage)
-  })
+  }, 90_000)
 })
