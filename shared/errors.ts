@@ -36,7 +36,7 @@ export const ERROR_CODES = {
   ERR_HANDSHAKE: 'a link handshake failed: bad proof, unexpected message, or timeout',
   ERR_PEER_KEY_MISMATCH: 'a peer proved a key other than the one discovery announced for it',
   ERR_PROTOCOL_VERSION: 'the peer speaks a link protocol version this node does not',
-  ERR_DECRYPT: 'a link message failed authenticated decryption',
+  ERR_DECRYPT: 'a link message or an encrypted reading failed authenticated decryption (changed bytes, or another key)',
   ERR_LINK_CLOSED: 'the link is closed',
   ERR_BACKPRESSURE: 'the link send queue is full: the peer is not reading fast enough',
   ERR_NOT_IN_ROSTER: 'the device key is not in the fleet roster (closed mode)',
@@ -79,6 +79,10 @@ export const ERROR_CODES = {
   ERR_BAD_REVOCATION: 'a revocation is not the signed layout iotmesh uses (shared/fleet.ts): fleet, device id, reason, time',
   ERR_BAD_CONFIG: 'a signed configuration is not the layout iotmesh uses (shared/fleet-config.ts), or its settings are not valid for the device: the message names the setting',
   ERR_CONFIG_STALE: 'a signed configuration is not newer than the version the device applied: refused, so an old one cannot be replayed (push a higher version)',
+  // Encrypted readings (shared/cose-encrypt.ts, shared/readers.ts)
+  ERR_NOT_COSE_ENCRYPT: 'not a COSE_Encrypt as iotmesh sends it (RFC 9052 §5.1, CBOR tag 96): 1 to 16 X25519 recipients (ECDH-ES + A128KW), sizes as fixed',
+  ERR_NOT_A_READER: 'the encrypted reading was not encrypted to this reader key: no grant when it was sent, or revoked since (iotmesh fleet grant-reader)',
+  ERR_BAD_READER_GRANT: 'a reader grant list is not the signed layout iotmesh uses (shared/readers.ts): fleet, version, readers',
   // Broker access (gateway/auth.ts, shared/token.ts)
   ERR_NOT_AUTHORIZED: 'the broker refused the client: anonymous clients are not allowed, or the client may not read or write that topic',
   ERR_BAD_CREDENTIALS: 'the MQTT user name is not known to the broker, or its password is wrong',

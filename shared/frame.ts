@@ -1,9 +1,12 @@
 import { DEFAULT_CBOR_LIMITS, decodeCbor, encodeCbor, type CborLimits } from './cbor.js'
-import { ALG_ED25519, HEADER_ALG, HEADER_KID, decodeSign1, signSign1, verifySign1, type Sign1 } from './cose.js'
+import { ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, decodeSign1, encodeHeader, signSign1, verifySign1, type Sign1 } from './cose.js'
+import { decodeCoseEncrypt, decryptCose, encryptCose, type ContentAlg, type CoseEncrypt, type ReaderKey, type ReaderPublic } from './cose-encrypt.js'
+import type { CosePrimitives } from './crypto/cose-primitives.js'
+import type { Random } from './random.js'
 import { meshError } from './errors.js'
 import { DEVICE_ID_BYTES, deviceIdFromBytes, deviceIdToBytes, keyMatchesId, type DeviceId, type KeyPair } from './identity.js'
 import { TELEMETRY_LEVEL, checkDeviceTopic } from './topics.js'
-import { checkPack, recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
+import { MAX_TIME_SECONDS, checkPack, recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
 import type { Ed25519, PublicKey } from './crypto/ed25519.js'
 import { defaultEd25519 } from './crypto/ed25519-default.js'
 
@@ -17,6 +20,14 @@ import { defaultEd25519 } from './crypto/ed25519-default.js'
  *   and, when the reading is not plain telemetry, the protected header also carries
  *   "tp" (a text label, RFC 9052 §3): the device-relative topic, e.g. "events/door".
  * The origin (kid), sequence number and sampling time are all under the signature.
+ *
+ * An encrypted frame (encrypt-then-sign) has the same envelope, with
+ *   protected header += { 3 (content type): 65020 (encrypted SenML), "seq": the sequence number,
+ *                         "bt": the sampling time }, so relays, replay guards and acks work unread;
+ *   payload          = a COSE_Encrypt (shared/cose-encrypt.ts) of the SenML pack above, to the
+ *                      fleet's readers, whose external_aad is this frame's protected header bytes:
+ *                      a ciphertext cannot be re-signed by another device, under another seq or topic.
+ * Its `records` stay empty until a reader decrypts it (`decryptFrame`).
  * See README "Wire format" for an annotated example.
  */
 
@@ -35,6 +46,23 @@ export interface TelemetryFrame extends Sign1 {
   readonly records: SenmlPack
   /** Device-relative topic: "telemetry" unless the frame says otherwise. */
   readonly topic: string
+  /** The COSE_Encrypt of an encrypted frame; `records` is empty until `decryptFrame`. */
+  readonly encrypted?: CoseEncrypt
+}
+
+/** The content type (RFC 9052 §3.1) of an encrypted frame: SenML CBOR inside a COSE_Encrypt (RFC 7252 §12.3 experimental range). */
+export const ENCRYPTED_SENML_CONTENT_FORMAT = 65_020
+/** Protected-header labels of an encrypted frame's sequence number and sampling time (text labels, RFC 9052 §3). */
+export const HEADER_SEQ = 'seq'
+export const HEADER_TIME = 'bt'
+
+/** Encrypt a frame's SenML to these readers (COSE_Encrypt, shared/cose-encrypt.ts). */
+export interface FrameEncryption {
+  readers: readonly ReaderPublic[]
+  /** Content algorithm (default A128GCM). */
+  alg?: ContentAlg
+  random?: Random
+  primitives?: CosePrimitives
 }
 
 /** The protected-header label of the device topic (a text label, RFC 9052 §3). */
@@ -48,6 +76,8 @@ export interface EncodeFrameInput {
   records: SenmlRecord[]
   /** Device-relative topic (default "telemetry"). */
   topic?: string
+  /** Encrypt the readings to these readers (encrypt-then-sign); plain SenML when absent. */
+  encrypt?: FrameEncryption
   ed25519?: Ed25519
 }
 
@@ -63,9 +93,14 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
   const maps = pack.map(recordToCbor)
   maps.forEach((map, index) => recordFromCbor(map, index))
   checkPack(pack, time)
-  const payload = encodeCbor(maps)
+  let payload = encodeCbor(maps)
   const protectedHeader = new Map<number | string, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, deviceIdToBytes(keys.id)]])
   if (input.topic !== undefined && input.topic !== TELEMETRY_LEVEL) protectedHeader.set(HEADER_TOPIC, checkDeviceTopic(input.topic))
+  if (input.encrypt !== undefined) {
+    protectedHeader.set(HEADER_CONTENT_TYPE, ENCRYPTED_SENML_CONTENT_FORMAT).set(HEADER_SEQ, seq).set(HEADER_TIME, time)
+    const { readers, alg, random, primitives } = input.encrypt
+    payload = encryptCose({ plaintext: payload, readers, alg, random, primitives, externalAad: encodeHeader(protectedHeader) })
+  }
   const frame = signSign1({
     protectedHeader,
     payload,
@@ -92,6 +127,7 @@ export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FR
   const topic = sign1.protectedHeader.get(HEADER_TOPIC) ?? TELEMETRY_LEVEL
   if (typeof topic !== 'string') throw meshError('ERR_BAD_HEADER', 'the protected header "tp" (topic) is not text')
   checkDeviceTopic(topic)
+  if (sign1.protectedHeader.get(HEADER_CONTENT_TYPE) === ENCRYPTED_SENML_CONTENT_FORMAT) return encryptedFrame(sign1, deviceIdFromBytes(kid), topic)
   const pack = decodeCbor(sign1.payload, limits)
   if (!Array.isArray(pack) || pack.length === 0) throw meshError('ERR_BAD_SENML', 'the payload is not a non-empty SenML pack (a CBOR array of records)')
   if (pack.length > limits.maxRecords) throw meshError('ERR_TOO_MANY_RECORDS', `${pack.length} records are over the ${limits.maxRecords}-record limit`)
@@ -117,6 +153,48 @@ export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FR
     records,
     topic
   }
+}
+
+function encryptedFrame (sign1: Sign1, origin: DeviceId, topic: string): TelemetryFrame {
+  const seq = sign1.protectedHeader.get(HEADER_SEQ)
+  const time = sign1.protectedHeader.get(HEADER_TIME)
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw meshError('ERR_BAD_HEADER', 'an encrypted frame carries "seq", a non-negative integer, in its protected header')
+  if (typeof time !== 'number' || !(Math.abs(time) <= MAX_TIME_SECONDS)) throw meshError('ERR_BAD_HEADER', 'an encrypted frame carries "bt", a date in seconds, in its protected header')
+  const encrypted = decodeCoseEncrypt(sign1.payload)
+  return {
+    bytes: sign1.bytes,
+    protectedBytes: sign1.protectedBytes,
+    protectedHeader: sign1.protectedHeader,
+    unprotectedHeader: sign1.unprotectedHeader,
+    payload: sign1.payload,
+    signature: sign1.signature,
+    alg: sign1.alg,
+    origin,
+    seq,
+    time,
+    records: [],
+    topic,
+    encrypted
+  }
+}
+
+/**
+ * The frame with its readings, decrypted with a reader's key (the signature is not checked here:
+ * a verifier admitted the frame first). A plain frame comes back as it is. Throws ERR_NOT_A_READER,
+ * ERR_DECRYPT, or ERR_BAD_SENML when the plaintext is not the pack the header announced.
+ */
+export function decryptFrame (frame: TelemetryFrame, reader: ReaderKey, options: { limits?: FrameLimits, primitives?: CosePrimitives } = {}): TelemetryFrame {
+  if (frame.encrypted === undefined || frame.records.length > 0) return frame
+  const limits = options.limits ?? DEFAULT_FRAME_LIMITS
+  const plaintext = decryptCose(frame.encrypted, reader, { externalAad: frame.protectedBytes, primitives: options.primitives })
+  const pack = decodeCbor(plaintext, limits)
+  if (!Array.isArray(pack) || pack.length === 0) throw meshError('ERR_BAD_SENML', 'the decrypted payload is not a non-empty SenML pack')
+  if (pack.length > limits.maxRecords) throw meshError('ERR_TOO_MANY_RECORDS', `${pack.length} records are over the ${limits.maxRecords}-record limit`)
+  const records = pack.map((map, index) => recordFromCbor(map, index))
+  const first = records[0] as SenmlRecord
+  if (first.seq !== frame.seq || first.bt !== frame.time) throw meshError('ERR_BAD_SENML', `the decrypted pack says seq ${String(first.seq)} at ${String(first.bt)}, the signed header ${frame.seq} at ${frame.time}`)
+  checkPack(records, first.bt)
+  return { ...frame, records }
 }
 
 /** Throws ERR_WRONG_KEY when the key is not the origin's, ERR_BAD_SIGNATURE when the signature fails. */

@@ -24,8 +24,16 @@ export {
 } from './senml.js'
 export {
   DEFAULT_FRAME_LIMITS, HEADER_TOPIC, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
-  type FrameLimits, type TelemetryFrame, type EncodeFrameInput
+  ENCRYPTED_SENML_CONTENT_FORMAT, HEADER_SEQ, HEADER_TIME, decryptFrame,
+  type FrameLimits, type TelemetryFrame, type EncodeFrameInput, type FrameEncryption
 } from './frame.js'
+export {
+  COSE_ENCRYPT_TAG, HEADER_IV, HEADER_EPHEMERAL_KEY, ALG_A128GCM, ALG_A256GCM, ALG_CHACHA20_POLY1305, ALG_A128KW, ALG_ECDH_ES_A128KW, CONTENT_ALGS,
+  MAX_READERS, READER_KID_BYTES, X25519_KEY_BYTES, IV_BYTES, MAX_ENCRYPTED_BYTES, readerKid, readerId, readerPublic, readerKeyFromSecret, generateReaderKey,
+  kdfContext, encStructure, encryptCose, decodeCoseEncrypt, decryptCose,
+  type ContentAlg, type ReaderPublic, type ReaderKey, type CoseRecipient, type CoseEncrypt, type EncryptInput
+} from './cose-encrypt.js'
+export { createNodeCosePrimitives, defaultCosePrimitives, type CosePrimitives, type AeadName } from './crypto/cose-primitives.js'
 export {
   COMMAND_CONTENT_TYPE, RESULT_CONTENT_TYPE, DEFAULT_COMMAND_TTL_S, MAX_COMMAND_TTL_S, MAX_ARGS_BYTES, MAX_ACTION_BYTES, COMMAND_LIMITS,
   encodeCommand, decodeCommand, encodeResult, decodeResult, verifySigned, checkAction, commandKindOf,
