@@ -33,6 +33,9 @@ export {
   kdfContext, encStructure, encryptCose, decodeCoseEncrypt, decryptCose,
   type ContentAlg, type ReaderPublic, type ReaderKey, type CoseRecipient, type CoseEncrypt, type EncryptInput
 } from './cose-encrypt.js'
+export {
+  READER_GRANTS_CONTENT_FORMAT, signReaderGrants, readGrants, verifyReaderGrants, readersFor, type ReaderGrant, type ReaderGrants, type ReaderGrantsInput
+} from './readers.js'
 export { createNodeCosePrimitives, defaultCosePrimitives, type CosePrimitives, type AeadName } from './crypto/cose-primitives.js'
 export {
   COMMAND_CONTENT_TYPE, RESULT_CONTENT_TYPE, DEFAULT_COMMAND_TTL_S, MAX_COMMAND_TTL_S, MAX_ARGS_BYTES, MAX_ACTION_BYTES, COMMAND_LIMITS,

@@ -6,7 +6,8 @@ import {
   ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
   encodeCommand, encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
   signSign1, validateTopic, verifyFrame, decodeCoseSign, parseFleetPolicy, toBase64url, verifyCredential, verifyRevocation, enroll, peekFleetConfig, checkNewer,
-  type ErrorCode, type KeyPair
+  decodeCoseEncrypt, decryptCose, encryptCose, readGrants, readerKeyFromSecret,
+  type ErrorCode, type KeyPair, type ReaderKey
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
 import { parseRules } from '../../firmware-sim/index.js'
@@ -17,6 +18,7 @@ const keys = seededKeys(1)
 const other = seededKeys(2)
 const ownedBy = (threshold: number, ...owners: KeyPair[]): ReturnType<typeof parseFleetPolicy> =>
   parseFleetPolicy({ fleet: 'f', threshold, owners: owners.map((o) => ({ key: toBase64url(o.publicKey) })) })
+const reader = (n: number): ReaderKey => readerKeyFromSecret(new Uint8Array(32).fill(n))
 const frame = (): Uint8Array => encodeFrame({ keys, seq: 1, time: 1_700_000_000, records: [{ n: 'temp', u: 'Cel', v: 21.5 }] })
 const signed = (protectedHeader: Map<number, unknown>): Uint8Array => signSign1({ protectedHeader, payload: Uint8Array.of(0x80), secretKey: keys.secretKey })
 
@@ -87,7 +89,10 @@ const rows: Record<ErrorCode, Row> = {
   ERR_HANDSHAKE: { where: 'mesh/links (handshake)' },
   ERR_PEER_KEY_MISMATCH: { where: 'mesh/links (handshake)' },
   ERR_PROTOCOL_VERSION: { where: 'mesh/links (handshake)' },
-  ERR_DECRYPT: { where: 'mesh/links (secure channel)' },
+  ERR_DECRYPT: {
+    where: 'mesh/links (secure channel); shared/cose-encrypt.ts',
+    provoke: () => decryptCose(encryptCose({ plaintext: Uint8Array.of(1), readers: [reader(1)], externalAad: Uint8Array.of(1) }), reader(1))
+  },
   ERR_LINK_CLOSED: { where: 'mesh/links' },
   ERR_BACKPRESSURE: { where: 'mesh/links' },
   ERR_NOT_IN_ROSTER: { where: 'mesh/links, mesh/routing (closed fleets)' },
@@ -150,6 +155,12 @@ const rows: Record<ErrorCode, Row> = {
   ERR_BAD_REVOCATION: { where: 'shared/fleet.ts', provoke: () => verifyRevocation(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
   ERR_BAD_CONFIG: { where: 'shared/fleet-config.ts; firmware-sim/device/signed-config.ts (settings the device refuses)', provoke: () => peekFleetConfig(Uint8Array.of(0x01)) },
   ERR_CONFIG_STALE: { where: 'shared/fleet-config.ts (checkNewer); firmware-sim/device/signed-config.ts', provoke: () => { checkNewer(1, 2, 'group:g') } },
+  ERR_NOT_COSE_ENCRYPT: { where: 'shared/cose-encrypt.ts', provoke: () => decodeCoseEncrypt(Uint8Array.of(0xd8, 0x60, 0x80)) },
+  ERR_NOT_A_READER: {
+    where: 'shared/cose-encrypt.ts, firmware-sim/device/encrypt.ts',
+    provoke: () => decryptCose(encryptCose({ plaintext: Uint8Array.of(1), readers: [reader(1)] }), reader(2))
+  },
+  ERR_BAD_READER_GRANT: { where: 'shared/readers.ts', provoke: () => readGrants(Uint8Array.of(0x01)) },
   ERR_NO_ROUTE: { where: 'mesh/routing/handlers/command.ts, mesh/command-client.ts' },
   ERR_TIMEOUT: { where: 'mesh/command-client.ts; gateway/commands.ts (Gateway.command)' },
   ERR_BAD_RULES: { where: 'firmware-sim/rules/rules.ts', provoke: () => parseRules('rules: []') },
