@@ -76,6 +76,8 @@ export interface DeviceConfig {
   fleetFile: string | undefined
   /** Groups it belongs to (role names): owner-signed configurations for "group:<name>" apply to it (firmware-sim/device/signed-config.ts). */
   groups: string[]
+  /** Encrypt readings to the readers of this owner-signed reader grant list (iotmesh fleet grant-reader); needs fleetFile. */
+  encrypt: string | undefined
 }
 
 export type SettingName = keyof DeviceConfig
@@ -245,6 +247,11 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
       return items
     },
     fallback: () => []
+  },
+  // "encrypt": "readers.cose" or, in a config file, { "readers": "readers.cose" }
+  encrypt: {
+    parse: (raw, base) => path(raw !== null && typeof raw === 'object' && 'readers' in raw ? (raw as { readers: unknown }).readers : raw, base),
+    fallback: () => undefined
   }
 }
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import {
-  Lifecycle, configTargetsOf, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type FleetConfig, type PublicKey, type SenmlRecord
+  Lifecycle, configTargetsOf, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type FleetConfig, type PublicKey, type SenmlRecord, type ReaderGrants
 } from '../shared/index.js'
 import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
@@ -8,6 +8,7 @@ import { AckBook } from './device/acks.js'
 import { openDeviceCommands, resultIssuer, type DeviceCommands } from './device/commands.js'
 import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revocations.js'
 import { CONFIG_TOPIC, SignedConfig, type ConfigState } from './device/signed-config.js'
+import { encryptionFor, loadReaderGrants } from './device/encrypt.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
@@ -48,6 +49,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
   readonly paths: readonly DeliveryPath[]
   readonly #init: DeviceInit
   readonly #components: DeviceComponents
+  /** The owner-signed reader grant list (init.encrypt): readings on its topics are encrypted to its readers. */
+  #readerGrants: ReaderGrants | undefined
   readonly #clock: Clock
   readonly #now: () => number
   readonly #interval: number
@@ -190,6 +193,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
     const components = this.#components
     this.#senders.clear()
     this.#pumps.clear()
+    if (init.encrypt !== undefined) {
+      if (init.fleetFile === undefined) throw meshError('ERR_BAD_ARGUMENT', 'encrypting readings needs the fleet file (--fleet-file): the reader grant list is checked against its owners')
+      this.#readerGrants = await loadReaderGrants(init.encrypt.readers, await loadFleetPolicy(init.fleetFile))
+    }
     const store = this.#store = await openDeviceState({ ...init, paths: [...this.paths] }, { ...components, now: this.#now })
     if (store.ownsOutbox) defer('outbox', async () => { await store.outbox.close() })
     // With a fleet file, the owner-signed configuration kept on disk is laid over this device's own before anything starts.
@@ -363,7 +370,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
     let frame: Uint8Array
     try {
       seq = store.sequence.next()
-      frame = encodeFrame({ keys: store.keys, seq, time: time / 1000, records: batch.records, topic: batch.topic, ...pick(this.#components, ['ed25519']) })
+      const encrypt = encryptionFor(this.#readerGrants, batch.topic)
+      frame = encodeFrame({ keys: store.keys, seq, time: time / 1000, records: batch.records, topic: batch.topic, encrypt, ...pick(this.#components, ['ed25519']) })
     } catch (err) {
       this.#counts.errors++
       this.#warn('sample', err as Error)

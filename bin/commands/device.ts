@@ -17,7 +17,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--encrypt FILE] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -44,7 +44,8 @@ export const device: Command = {
     ['--actuators LIST', 'simulated actuators: relay, light, valve, thermostat; their state is published as telemetry'],
     ['--rules FILE', 'automation rules to run on this device, over the mesh (JSON or YAML; iotmesh rules check FILE)'],
     ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): take, spread and enforce owner-signed revocations (kept in DATA_DIR/revocations.json) and apply owner-signed configurations (DATA_DIR/signed-config.json)'],
-    ['--groups LIST', 'groups this device is in: owner-signed configurations pushed to one of them apply to it (iotmesh fleet config push --to GROUP)']
+    ['--groups LIST', 'groups this device is in: owner-signed configurations pushed to one of them apply to it (iotmesh fleet config push --to GROUP)'],
+    ['--encrypt FILE', 'encrypt readings to the readers of this owner-signed reader grant list (iotmesh fleet grant-reader); needs --fleet-file']
   ],
   options,
   async run ({ values }, io) {

@@ -23,6 +23,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     ...(config.actuators.length === 0 ? {} : { actuators: config.actuators }),
     ...(config.rules === undefined ? {} : { rules: config.rules }),
     ...(config.fleetFile === undefined ? {} : { fleetFile: config.fleetFile }),
-    ...(config.groups.length === 0 ? {} : { groups: config.groups })
+    ...(config.groups.length === 0 ? {} : { groups: config.groups }),
+    ...(config.encrypt === undefined ? {} : { encrypt: { readers: config.encrypt } })
   }
 }

@@ -103,6 +103,11 @@ export interface DeviceInit {
    * "group:<name>" apply to it as well as those for its id (with a fleet file; device/signed-config.ts).
    */
   groups?: string[]
+  /**
+   * Encrypt readings to the fleet's readers (firmware-sim/device/encrypt.ts): an owner-signed reader
+   * grant list (iotmesh fleet grant-reader; a path or its bytes), checked against `fleetFile`.
+   */
+  encrypt?: { readers: string | Uint8Array }
   /** Commands one issuer may have executed per second (default 5, burst 20; firmware-sim/commands/executor.ts). */
   commandRate?: { rate: number, burst: number }
 }

@@ -72,6 +72,9 @@ describe('device configuration', () => {
     expect(config.key).toBe('/etc/iotmesh/keys/device.key')
     expect(resolveConfig({ flags: { peers: '10.0.0.1:1, 10.0.0.2:2' }, env: { IOTMESH_KEY: 'rel.key' } }).config).toMatchObject({ peers: ['10.0.0.1:1', '10.0.0.2:2'], key: 'rel.key' })
     expect(resolveConfig({ env: { IOTMESH_FSYNC: '500' } }).config.fsync).toBe(500)
+    // encrypt: a path, or { "readers": path } in the file
+    expect(resolveConfig({ file: file({ encrypt: { readers: 'readers.cose' } }, '/etc/iotmesh/device.json') }).config.encrypt).toBe('/etc/iotmesh/readers.cose')
+    expect(resolveConfig({ flags: { encrypt: 'r.cose' } }).config.encrypt).toBe('r.cose')
   })
 
   const BAD: Array<[SettingName, unknown]> = [
@@ -90,7 +93,7 @@ describe('device configuration', () => {
     ['outboxFrames', '0'], ['outboxBytes', '100'],
     ['brokerAuth', 'cert'],
     ['roster', ' '],
-    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' '], ['fleetFile', ' '], ['groups', 'Kitchen']
+    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' '], ['fleetFile', ' '], ['groups', 'Kitchen'], ['encrypt', ' '], ['encrypt', { readers: ' ' }]
   ]
 
   it.each(BAD)('refuses %s = %j from every source, naming the setting and the source', (setting, raw) => {
