@@ -458,7 +458,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.devices.recordReading(reading)
     // The broker already delivers what a client published; what came another way is published here.
     if (reading.path !== 'broker') this.publish(frameTopic(reading.fleet, reading.origin, reading.deviceTopic), reading.frame)
-    if (this.#init.json !== false) {
+    // An encrypted reading this gateway cannot read (no reader key, no grant) is forwarded and stored as ciphertext, not mirrored.
+    if (this.#init.json !== false && reading.encrypted?.readable !== false) {
       this.publish(jsonTopic(reading.fleet, reading.origin, reading.deviceTopic), frameToSenmlJsonText({ origin: reading.origin, records: reading.records }))
       this.ingest.counters.jsonPublished++
     }

@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events'
 import {
   DEFAULT_FLEET, Verifier, parseStatus, parseTopic, systemClock,
   type Admission, type Clock, type Command, type CommandResult, type DeviceId, type DeviceStatus, type Ed25519, type ErrorCode, type LearnResult,
-  type PublicKey, type SenmlPack, type TelemetryFrame, type VerifierInit
+  type PublicKey, type ReaderKey, type SenmlPack, type TelemetryFrame, type VerifierInit
 } from '../shared/index.js'
+import { ReadingDecryptor } from './decrypt.js'
 import { DROP_REASONS, newCounters, type DropReason, type GatewayCounters, type Path } from './reasons.js'
 
 /**
@@ -25,6 +26,8 @@ import { DROP_REASONS, newCounters, type DropReason, type GatewayCounters, type 
 export interface IngestInit extends VerifierInit {
   /** The fleet served; frames for any other are dropped (`unknown_fleet`). Default "default". */
   fleet?: string
+  /** A reader key: encrypted readings are decrypted with it (gateway/decrypt.ts); without it they stay ciphertext. */
+  readerKey?: ReaderKey
 }
 
 export interface IngestComponents {
@@ -50,7 +53,10 @@ export interface Reading {
   time: number
   /** The signed device topic: "telemetry", "events/door", … */
   deviceTopic: string
+  /** The readings; none for an encrypted frame this gateway cannot read (`encrypted` says so). */
   records: SenmlPack
+  /** For an encrypted frame: whether the gateway's reader key opened it. */
+  encrypted?: { readable: boolean }
   /** The exact bytes the device signed. */
   frame: Uint8Array
   path: Path
@@ -145,6 +151,8 @@ const REFUSALS: Record<Extract<Admission, { verdict: 'refused' }>['refusal'], Dr
 export class Ingest extends EventEmitter<IngestEvents> {
   readonly fleet: string
   readonly counters: GatewayCounters = newCounters()
+  /** Opens encrypted readings with the reader key, if any; counts what it could and could not read. */
+  readonly decryptor: ReadingDecryptor
   /** The one verifier (shared/verifier.ts): key store, holding pen, replay window. */
   readonly verifier: Verifier<Held>
   /** The command topics' handler; without one they are refused as bad_topic. */
@@ -157,6 +165,7 @@ export class Ingest extends EventEmitter<IngestEvents> {
     this.fleet = init.fleet ?? DEFAULT_FLEET
     this.#clock = components.clock ?? systemClock
     this.verifier = new Verifier(init, { clock: this.#clock, ed25519: components.ed25519 })
+    this.decryptor = new ReadingDecryptor(init.readerKey)
     this.counters.keysLearned = this.verifier.keys.size
   }
 
@@ -292,13 +301,15 @@ export class Ingest extends EventEmitter<IngestEvents> {
   }
 
   #accept (frame: TelemetryFrame, source: MessageSource): Outcome {
+    const opened = this.decryptor.open(frame)
     const reading: Reading = definedOnly({
       origin: frame.origin,
       fleet: this.fleet,
       seq: frame.seq,
       time: frame.time,
       deviceTopic: frame.topic,
-      records: frame.records,
+      records: opened.records,
+      encrypted: opened.encrypted ? { readable: opened.readable } : undefined,
       frame: frame.bytes,
       path: source.path,
       from: source.from,

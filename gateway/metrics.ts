@@ -67,6 +67,8 @@ export interface MetricsSource {
   readonly ingest: {
     readonly heldCount: number
     readonly keys: { readonly size: number }
+    /** Encrypted readings read and not read (gateway/decrypt.ts). */
+    readonly decryptor?: { readonly counters: { readonly decrypted: number, readonly unread: number } }
     /** Accepted readings, at once (the gateway's own event waits for the store). */
     on: (event: 'reading', listener: (r: Reading) => void) => unknown
   }
@@ -142,6 +144,9 @@ export function createMetrics (gateway: MetricsSource): Registry {
     [{ path: 'mesh' }, gateway.bridge?.counters.injected ?? 0]
   ])
   mirrored('iotmesh_gateway_json_published_total', 'SenML JSON mirrors published on …/json', [], () => [[{}, gateway.counters.jsonPublished]])
+  mirrored('iotmesh_gateway_encrypted_readings_total', 'Encrypted readings accepted: read="yes" decrypted with the reader key, read="no" kept as ciphertext (no key, or not a reader)', ['read'], () => [
+    [{ read: 'yes' }, gateway.ingest.decryptor?.counters.decrypted ?? 0], [{ read: 'no' }, gateway.ingest.decryptor?.counters.unread ?? 0]
+  ])
   mirrored('iotmesh_gateway_bridge_not_injected_total', 'Broker readings of mesh devices not injected because their mesh copy arrived first', [], () => [[{}, gateway.bridge?.counters.notInjected ?? 0]])
   mirrored('iotmesh_gateway_mesh_rejected_total', "Frames and messages the gateway's mesh node refused, by error code", ['code'], () =>
     Object.entries(gateway.mesh?.counters.rejected ?? {}).map(([code, n]) => [{ code }, n ?? 0]))

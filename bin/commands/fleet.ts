@@ -9,6 +9,7 @@ import { loadKeyFile, saveKeyFile } from '../../shared/node.js'
 import { MeshNode } from '../../mesh/index.js'
 import { readKeyFlag } from '../roster-flags.js'
 import { CONFIG_HELP, CONFIG_OPTIONS, fleetConfig } from './fleet-config.js'
+import { READER_HELP, READER_VERBS, runReaders } from './fleet-readers.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
 
 /**
@@ -30,13 +31,14 @@ export const fleet: Command = {
     ['check FILE', 'verifies a credential or revocation against the fleet file and says what it is; exit 1 with the code if it does not hold'],
     ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete revocation to the devices it links to, which spread it'],
     ...CONFIG_HELP,
+    ...READER_HELP,
     ['--file FILE', 'the fleet file (default fleet.json)'],
     ['--json', 'print one JSON object']
   ],
   options: {
     file: { type: 'string' }, fleet: { type: 'string' }, 'owner-key': { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' },
     threshold: { type: 'string' }, out: { type: 'string' }, roles: { type: 'string' }, days: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' },
-    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }, ...CONFIG_OPTIONS
+    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }, ...CONFIG_OPTIONS, readers: { type: 'string' }, topics: { type: 'string' }
   },
   allowPositionals: 3,
   async run ({ values, positionals }, io) {
@@ -50,6 +52,7 @@ export const fleet: Command = {
       if (v === undefined) throw meshError('ERR_BAD_ARGUMENT', `fleet ${what ?? ''} needs --${name}`)
       return v
     }
+    if ((READER_VERBS as readonly string[]).includes(what ?? '')) return await runReaders(what as string, arg, values, await readPolicy(file), say, io)
     switch (what) {
       case 'config': return await fleetConfig({ values, positionals: positionals.slice(1), file, say }, io)
       case 'init': {

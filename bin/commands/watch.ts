@@ -1,12 +1,13 @@
 import { MeshNode, type Delivery } from '../../mesh/index.js'
-import { DEFAULT_FLEET, generateKeyPair, isMeshError, resolvePack, validateFilter } from '../../shared/index.js'
+import { DEFAULT_FLEET, decodeFrame, decryptFrame, generateKeyPair, isMeshError, meshError, resolvePack, validateFilter, type ReaderKey } from '../../shared/index.js'
 import { readKeyFlag, readRosterFlag } from '../roster-flags.js'
-import { intFlag, write, type Command } from '../cli.js'
+import { loadReaderKeyFile } from '../reader-key.js'
+import { intFlag, onFileArgument, write, type Command } from '../cli.js'
 
 export const watch: Command = {
   name: 'watch',
   summary: 'Join the mesh as a listener and print verified readings live',
-  usage: 'iotmesh watch [FILTER] [--json] [--fleet F] [--peers HOST:PORT,…] [--no-mdns] [--count N] [--roster FILE --key FILE]',
+  usage: 'iotmesh watch [FILTER] [--json] [--fleet F] [--peers HOST:PORT,…] [--no-mdns] [--count N] [--roster FILE --key FILE] [--reader-key FILE]',
   help: [
     ['FILTER', 'an MQTT-style topic filter over iotmesh/<fleet>/<device>/<topic> (default #)'],
     ['--fleet F', 'the fleet to join (default "default")'],
@@ -16,11 +17,12 @@ export const watch: Command = {
     ['--json', 'one JSON object per reading: device, name, topic, seq, sensor, value, unit, time, hops, latencyMs'],
     // Closed mode (WP 11-D)
     ['--roster FILE', 'closed mode: link to, and show frames from, only the keys in this JSON roster (iotmesh keygen --json entries)'],
-    ['--key FILE', 'the listener\'s key file (iotmesh keygen); in closed mode its key must be in the rosters of the nodes it links to. Default: a new key each run']
+    ['--key FILE', 'the listener\'s key file (iotmesh keygen); in closed mode its key must be in the rosters of the nodes it links to. Default: a new key each run'],
+    ['--reader-key FILE', 'a reader key (iotmesh keygen --reader): encrypted readings granted to it are shown; others are reported as encrypted']
   ],
   options: {
     json: { type: 'boolean' }, fleet: { type: 'string' }, peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, count: { type: 'string' },
-    roster: { type: 'string' }, key: { type: 'string' }
+    roster: { type: 'string' }, key: { type: 'string' }, 'reader-key': { type: 'string' }
   },
   allowPositionals: 1,
   async run ({ values, positionals }, io) {
@@ -31,6 +33,8 @@ export const watch: Command = {
     // A listener needs an identity to link, not a lasting one, unless rostered nodes must know it.
     const keys = typeof values.key === 'string' ? await readKeyFlag(values.key) : generateKeyPair()
     const roster = typeof values.roster === 'string' ? await readRosterFlag(values.roster) : undefined
+    const readerPath = values['reader-key']
+    const reader = typeof readerPath === 'string' ? await onFileArgument(readerPath, '--reader-key', async () => await loadReaderKeyFile(readerPath)) : undefined
     const node = new MeshNode({
       name: `iotmesh-watch-${keys.id.slice(0, 6)}`,
       fleet: (values.fleet as string | undefined) ?? DEFAULT_FLEET,
@@ -51,7 +55,7 @@ export const watch: Command = {
         // resolve (RFC 8428 §4.5.1), and anything that still throws here skips this reading only.
         let lines: string[]
         try {
-          lines = readingLines(d, new Map(node.peers().map((p) => [p.id, p.name])), values.json === true)
+          lines = readingLines(opened(d, reader), new Map(node.peers().map((p) => [p.id, p.name])), values.json === true)
         } catch (err) {
           write(io.stderr, `iotmesh watch: skipped ${d.origin}#${d.seq}: ${isMeshError(err) ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`)
           continue
@@ -64,6 +68,18 @@ export const watch: Command = {
     }
     return 0
   }
+}
+
+/**
+ * The delivery with its readings: decrypted when the frame is encrypted and `reader` may read it.
+ * Throws ERR_NOT_A_READER (no key, or not granted) or ERR_DECRYPT: the caller reports it and goes on.
+ */
+function opened (d: Delivery, reader: ReaderKey | undefined): Delivery {
+  if (d.records.length > 0) return d // a plain frame: an encrypted one has no readings until decrypted
+  const frame = decodeFrame(d.frame)
+  if (frame.encrypted === undefined) return d
+  if (reader === undefined) throw meshError('ERR_NOT_A_READER', 'encrypted to the fleet\'s readers; pass --reader-key with a granted reader key to read it')
+  return { ...d, records: decryptFrame(frame, reader).records }
 }
 
 /** One line per resolved record of a delivery: JSON, or a row for people. Throws what resolvePack throws. */
