@@ -1,4 +1,3 @@
-import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesEqual, concatBytes, toHex } from './bytes.js'
 import { DEFAULT_CBOR_LIMITS, cborHead, decodeCbor, encodeCbor, type CborLimits } from './cbor.js'
@@ -123,9 +122,9 @@ export function encStructure (protectedBytes: Uint8Array, externalAad: Uint8Arra
   return encodeCbor(['Encrypt', protectedBytes, externalAad])
 }
 
-function kek (shared: Uint8Array, recipientProtected: Uint8Array): Uint8Array {
+function kek (p: CosePrimitives, shared: Uint8Array, recipientProtected: Uint8Array): Uint8Array {
   // RFC 9053 §6.3.1: HKDF with SHA-256, no salt (RFC 5869 §2.2: HashLen zeros).
-  return hkdf(sha256, shared, undefined, kdfContext(recipientProtected), KEK_BYTES)
+  return p.hkdfSha256(shared, kdfContext(recipientProtected), KEK_BYTES)
 }
 
 const RECIPIENT_PROTECTED = encodeHeader(new Map([[HEADER_ALG, ALG_ECDH_ES_A128KW]]))
@@ -158,7 +157,7 @@ export function encryptCose (input: EncryptInput): Uint8Array {
   const recipients = readers.map((reader) => {
     const ephemeralSecret = random.bytes(X25519_KEY_BYTES)
     const ephemeral = p.x25519Public(ephemeralSecret)
-    const wrapped = p.wrap(kek(p.x25519(ephemeralSecret, reader.publicKey), RECIPIENT_PROTECTED), cek)
+    const wrapped = p.wrap(kek(p, p.x25519(ephemeralSecret, reader.publicKey), RECIPIENT_PROTECTED), cek)
     const unprotected = new Map<number, unknown>([[HEADER_EPHEMERAL_KEY, new Map<number, unknown>([[1, 1], [-1, 4], [-2, ephemeral]])], [HEADER_KID, reader.kid]])
     return [RECIPIENT_PROTECTED, unprotected, wrapped]
   })
@@ -246,7 +245,7 @@ export function decryptCose (message: CoseEncrypt | Uint8Array, reader: ReaderKe
   const m = message instanceof Uint8Array ? decodeCoseEncrypt(message) : message
   const mine = m.recipients.find((r) => bytesEqual(r.kid, reader.kid))
   if (mine === undefined) throw meshError('ERR_NOT_A_READER', `reader ${toHex(reader.kid)} is not among the ${m.recipients.length} readers this was encrypted to`)
-  const cek = p.unwrap(kek(p.x25519(reader.secretKey, mine.ephemeral), mine.protectedBytes), mine.wrapped)
+  const cek = p.unwrap(kek(p, p.x25519(reader.secretKey, mine.ephemeral), mine.protectedBytes), mine.wrapped)
   const spec = CONTENT_ALGS[m.alg]
   if (cek.length !== spec.keyBytes) throw meshError('ERR_DECRYPT', `the content key is ${cek.length} bytes, ${spec.name} takes ${spec.keyBytes}`)
   return p.open(spec.cipher, cek, m.iv, encStructure(m.protectedBytes, options.externalAad ?? new Uint8Array(0)), m.ciphertext)

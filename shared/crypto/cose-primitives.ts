@@ -7,7 +7,7 @@ import { meshError } from '../errors.js'
  * few functions used rather than importing the module, so this file stays loadable in a browser
  * (as ./ed25519-node.ts); the module comes from `process.getBuiltinModule` (./ed25519-default.ts
  * explains why). A runtime without node:crypto gets ERR_UNSUPPORTED_ALG when it tries to encrypt or
- * decrypt; HKDF and SHA-256 come from @noble/hashes and run everywhere.
+ * decrypt.
  */
 
 export interface CosePrimitives {
@@ -15,6 +15,8 @@ export interface CosePrimitives {
   x25519Public (secretKey: Uint8Array): Uint8Array
   /** The X25519 shared secret; ERR_DECRYPT for a malformed key or an all-zero result (RFC 7748 §6.1). */
   x25519 (secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array
+  /** HKDF-SHA-256 (RFC 5869) without salt (§2.2: HashLen zeros). */
+  hkdfSha256 (ikm: Uint8Array, info: Uint8Array, length: number): Uint8Array
   /** RFC 3394 AES key wrap with the default IV A6A6A6A6A6A6A6A6. */
   wrap (kek: Uint8Array, key: Uint8Array): Uint8Array
   /** RFC 3394 unwrap; ERR_DECRYPT when the integrity check fails. */
@@ -49,6 +51,7 @@ interface NodeCryptoLike {
   diffieHellman (options: { privateKey: KeyObjectLike, publicKey: KeyObjectLike }): Uint8Array
   createCipheriv (name: string, key: Uint8Array, iv: Uint8Array | string, options?: { authTagLength: number }): CipherLike
   createDecipheriv (name: string, key: Uint8Array, iv: Uint8Array | string, options?: { authTagLength: number }): CipherLike
+  hkdfSync (digest: 'sha256', ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): ArrayBuffer
 }
 
 function privateKey (api: NodeCryptoLike, secretKey: Uint8Array): KeyObjectLike {
@@ -78,6 +81,9 @@ export function createNodeCosePrimitives (api: NodeCryptoLike): CosePrimitives {
       }
       if (secret.every((b) => b === 0)) throw meshError('ERR_DECRYPT', 'the X25519 key has small order (all-zero shared secret, RFC 7748 §6.1)')
       return secret
+    },
+    hkdfSha256 (ikm, info, length) {
+      return new Uint8Array(api.hkdfSync('sha256', ikm, new Uint8Array(0), info, length))
     },
     wrap (kek, key) {
       const c = api.createCipheriv(`id-aes${kek.length * 8}-wrap`, kek, KW_IV)
