@@ -264,7 +264,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(this.live === undefined ? {} : { live: this.live }),
         ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
       })
-    if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now }))
+    if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now, readerKey: this.#init.readerKey }))
     this.http?.use(commandsHandler({ command: async (request) => await this.command(request), open: () => this.http?.open ?? true }))
     this.ingest.on('reading', (reading) => {
       // First stored, then published: SQLite commits before record() returns; PostgreSQL's commit is awaited.

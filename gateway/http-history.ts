@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import { isDeviceId, isMeshError, meshError } from '../shared/index.js'
+import { isDeviceId, isMeshError, meshError, type ReaderKey } from '../shared/index.js'
 import type { HttpHandler } from './http.js'
 import { MAX_BUCKETS, MAX_PAGE, decodeCursor, downsample, page, parseStep, parseTime, toApi } from './store/history.js'
 import type { GatewayStore } from './store/store.js'
@@ -22,8 +22,9 @@ import type { GatewayStore } from './store/store.js'
  * Times are seconds since the epoch or RFC 3339 date-times. A bad parameter is a 400 with
  * { error, code: 'ERR_BAD_ARGUMENT' }.
  */
-export function historyHandler (store: GatewayStore, components: { now?: () => number } = {}): HttpHandler {
+export function historyHandler (store: GatewayStore, components: { now?: () => number, readerKey?: ReaderKey | undefined } = {}): HttpHandler {
   const now = components.now ?? Date.now
+  const readerKey = components.readerKey
   return async (req, res, url) => {
     const match = /^\/api\/devices\/([^/]+)\/(history|readings)\/?$/.exec(url.pathname)
     if (match === null || (req.method !== 'GET' && req.method !== 'HEAD')) return false
@@ -36,7 +37,7 @@ export function historyHandler (store: GatewayStore, components: { now?: () => n
         const since = parseTime('since', p.get('since'))
         const rows = await store.history({ origin: id, limit, newest: true, ...(since === undefined ? {} : { since: nextAfter(since) }) })
         if (rows.length === 0) return false // nothing stored: the in-memory route answers (or 404s an unknown device)
-        send(res, 200, { id, readings: rows.map((r) => toApi(id, r)) })
+        send(res, 200, { id, readings: rows.map((r) => toApi(id, r, readerKey)) })
         return true
       }
       const step = p.get('step')
@@ -45,7 +46,7 @@ export function historyHandler (store: GatewayStore, components: { now?: () => n
         const until = parseTime('until', p.get('until')) ?? now() / 1000
         const since = parseTime('since', p.get('since')) ?? until - 86_400
         if ((until - since) / stepS > MAX_BUCKETS) throw badArgument(`(until - since) / step is over ${MAX_BUCKETS} buckets: choose a larger step or a shorter range`)
-        const result = await downsample(store, id, { since, until, step: stepS })
+        const result = await downsample(store, id, { since, until, step: stepS }, readerKey)
         send(res, 200, { id, since, until, step: stepS, ...result })
         return true
       }
@@ -53,7 +54,7 @@ export function historyHandler (store: GatewayStore, components: { now?: () => n
       const until = parseTime('until', p.get('until'))
       const cursor = p.get('cursor')
       const result = await page(store, id, { limit, ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), ...(cursor === null ? {} : { after: decodeCursor(cursor) }) })
-      send(res, 200, { id, readings: result.readings.map((r) => toApi(id, r)), ...(result.next === undefined ? {} : { next: result.next }) })
+      send(res, 200, { id, readings: result.readings.map((r) => toApi(id, r, readerKey)), ...(result.next === undefined ? {} : { next: result.next }) })
       return true
     } catch (err) {
       if (!isMeshError(err)) throw err

@@ -1,4 +1,4 @@
-import { decodeFrame, meshError, type DeviceId, type SenmlPack } from '../../shared/index.js'
+import { decodeFrame, decryptFrame, meshError, type DeviceId, type ReaderKey, type SenmlPack } from '../../shared/index.js'
 import { frameToSenmlJson } from '../json.js'
 import { resolvedValues } from '../live.js'
 import type { GatewayStore, StoredReading } from './store.js'
@@ -63,8 +63,8 @@ export function decodeCursor (text: string): { time: number, seq: number } {
   throw meshError('ERR_BAD_ARGUMENT', 'cursor is not one this gateway gave out: pass the `next` of the previous page as it is')
 }
 
-export function toApi (id: DeviceId, r: StoredReading): ApiReading {
-  const records = recordsOf(r)
+export function toApi (id: DeviceId, r: StoredReading, readerKey?: ReaderKey): ApiReading {
+  const records = recordsOf(r, readerKey)
   return { seq: r.seq, time: r.time, receivedAt: r.receivedAt, path: r.path, topic: r.topic, senml: frameToSenmlJson({ origin: id, records }), values: resolvedValues(records, r.time) }
 }
 
@@ -80,14 +80,14 @@ export async function page (store: GatewayStore, origin: DeviceId, q: PageQuery)
  * Averages (and min, max, count) of every numeric value in [since, until), per resolved SenML
  * name (RFC 8428 §4.6), in buckets of `step` seconds aligned to the epoch (a bucket's `t` is its start).
  */
-export async function downsample (store: GatewayStore, origin: DeviceId, q: { since: number, until: number, step: number }): Promise<{ series: Series[], scanned: number, truncated: boolean }> {
+export async function downsample (store: GatewayStore, origin: DeviceId, q: { since: number, until: number, step: number }, readerKey?: ReaderKey): Promise<{ series: Series[], scanned: number, truncated: boolean }> {
   const buckets = new Map<string, { u?: string, points: Map<number, Point> }>()
   let after: { time: number, seq: number } | undefined
   let scanned = 0
   for (;;) {
     const rows = await store.history({ origin, since: q.since, until: q.until, ...(after === undefined ? {} : { after }), limit: MAX_PAGE })
     for (const r of rows) {
-      for (const v of resolvedValues(recordsOf(r), r.time)) {
+      for (const v of resolvedValues(recordsOf(r, readerKey), r.time)) {
         if (typeof v.v !== 'number' || !Number.isFinite(v.v)) continue
         const t = Math.floor(v.t / q.step) * q.step
         if (v.t < q.since || v.t >= q.until) continue
@@ -111,10 +111,15 @@ function finish (buckets: Map<string, { u?: string, points: Map<number, Point> }
     .map(([n, s]) => ({ n, ...(s.u === undefined ? {} : { u: s.u }), points: [...s.points.values()].sort((a, b) => a.t - b.t) }))
 }
 
-/** The records of a stored frame (verified when it was accepted; decoded again within the default limits). */
-function recordsOf (r: StoredReading): SenmlPack {
+/**
+ * The records of a stored frame (verified when it was accepted; decoded again within the default
+ * limits). An encrypted frame is stored as it came (ciphertext) and decrypted here with the
+ * gateway's reader key; without one, or when it was not encrypted to that key, it has none.
+ */
+function recordsOf (r: StoredReading, readerKey: ReaderKey | undefined): SenmlPack {
   try {
-    return decodeFrame(r.frame).records
+    const frame = decodeFrame(r.frame)
+    return frame.encrypted === undefined || readerKey === undefined ? frame.records : decryptFrame(frame, readerKey).records
   } catch {
     return []
   }

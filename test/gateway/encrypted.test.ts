@@ -5,7 +5,8 @@ import {
 } from '../../shared/index.js'
 import { createMemoryOutbox, type Outbox } from '../../firmware-sim/index.js'
 import { describeNet } from '../helpers/netns.js'
-import { codeOf } from '../shared/support.js'
+import { join } from 'node:path'
+import { codeOf, tempDir } from '../shared/support.js'
 import { Waiter, gateway, keysFor, startDevice, subscriber } from '../firmware/device-support.js'
 import { connectClient, connectDevice, mqttUrl, nextEvent, seededKeys, startGateway } from './support.js'
 
@@ -103,5 +104,32 @@ describeNet('encrypted readings over MQTT', () => {
     const metrics = await fetch(`http://127.0.0.1:${gw.ports.http ?? 0}/metrics`)
     expect(await metrics.text()).toMatch(/^iotmesh_gateway_encrypted_readings_total\{read="no"[^}]*\} 1$/m)
     expect(watcher.messages.some((m) => m.topic === jsonTopic('default', device.id))).toBe(false)
+  })
+
+  it('the store keeps the ciphertext; the history API of a gateway with the reader key decrypts it, one without shows no values', async () => {
+    const db = join(await tempDir(), 'gateway.db')
+    const device = seededKeys(403)
+    const T0 = 1_800_000_000
+    const send = (gw: Awaited<ReturnType<typeof startGateway>>, seq: number): void => {
+      const frame = encodeFrame({ keys: device, seq, time: T0 + seq, records: [{ n: 'temp', u: 'Cel', v: seq }], encrypt: { readers: [readerPublic(gwReader.publicKey)] } })
+      expect(gw.submit(telemetryTopic('default', device.id), frame, { path: 'broker' }).verdict).toBe('accepted')
+    }
+    const reader = await startGateway({ http: { host: '127.0.0.1', port: 0 }, store: db, readerKey: gwReader })
+    reader.learnKey(device.publicKey, { source: 'api' })
+    for (let seq = 1; seq <= 3; seq++) send(reader, seq)
+    await reader.state?.settled()
+    const stored = await reader.state?.store.history({ origin: device.id, limit: 10 })
+    expect(stored?.map((r) => decodeFrame(r.frame).encrypted !== undefined)).toEqual([true, true, true]) // ciphertext at rest
+    const history = async (gw: Awaited<ReturnType<typeof startGateway>>, q: string): Promise<Record<string, unknown>> =>
+      await (await fetch(`http://127.0.0.1:${gw.ports.http ?? 0}/api/devices/${device.id}/history${q}`)).json() as Record<string, unknown>
+    const read = await history(reader, '')
+    expect((read.readings as Array<{ values: unknown[] }>).map((r) => r.values)).toEqual([1, 2, 3].map((v) => [{ n: 'temp', u: 'Cel', t: T0 + v, v }]))
+    const chart = await history(reader, `?since=${T0}&until=${T0 + 60}&step=1m`)
+    expect(chart.series).toEqual([{ n: 'temp', u: 'Cel', points: [{ t: T0, avg: 2, min: 1, max: 3, count: 3 }] }])
+    await reader.stop()
+
+    const blind = await startGateway({ http: { host: '127.0.0.1', port: 0 }, store: db })
+    const unread = await history(blind, '')
+    expect((unread.readings as Array<{ seq: number, values: unknown[] }>).map((r) => [r.seq, r.values])).toEqual([[1, []], [2, []], [3, []]])
   })
 })
