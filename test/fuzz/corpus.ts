@@ -3,7 +3,7 @@ import { Router } from '../../mesh/routing/router.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import type { Link } from '../../mesh/index.js'
 import {
-  decodeSign1, deviceIdToBytes, encodeFrame, keyPairFromSecret, type KeyPair, type SenmlRecord
+  decodeSign1, deviceIdToBytes, encodeFrame, keyPairFromSecret, readerKeyFromSecret, readerPublic, seededRandom, type FrameEncryption, type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
 
 /**
@@ -30,20 +30,28 @@ export function corpusSigners (): KeyPair[] {
   return [1, 2, 3].map((seed) => keyPairFromSecret(Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i) & 0xff)))
 }
 
+/** The reader the fuzzer's encrypted frames are encrypted to (with a second one), and that decodeFrame tries to decrypt with. */
+export const FUZZ_READER = readerKeyFromSecret(Uint8Array.from({ length: 32 }, (_, i) => (7 * i + 3) & 0xff))
+const OTHER_READER = readerKeyFromSecret(Uint8Array.from({ length: 32 }, (_, i) => (11 * i + 5) & 0xff))
+
 function frames (signers: KeyPair[]): Corpus['frames'] {
-  const shapes: Array<{ records: SenmlRecord[], topic?: string, time?: number, seq?: number }> = [
+  // Encrypted frames (COSE_Encrypt inside the signed frame: shared/cose-encrypt.ts), with seeded keys and IVs so a run replays.
+  const encrypt = (seed: number, readers = [FUZZ_READER, OTHER_READER]): FrameEncryption => ({ readers: readers.map((r) => readerPublic(r.publicKey)), random: seededRandom(seed) })
+  const shapes: Array<{ records: SenmlRecord[], topic?: string, time?: number, seq?: number, encrypt?: FrameEncryption }> = [
     { records: [{ n: 'temp', u: 'Cel', v: 21.5 }] },
     { records: [{ n: 'temp', u: 'Cel', v: 21.37 }, { n: 'hum', u: '%RH', v: 48.2 }, { n: 'press', u: 'Pa', v: 101325.4 }, { n: 'bat', u: '%EL', v: 87 }] },
     { records: [{ bn: 'env:', bu: 'Cel', n: 'temp', v: -3.5 }, { n: 'hum', u: '%RH', v: 40, t: -10 }, { n: 'door', vb: true }, { n: 'note', vs: 'ok' }, { n: 'blob', vd: Uint8Array.of(0, 1, 2, 255) }, { n: 'energy', u: 'J', s: 1234 }] },
     { records: [{ n: 'door', vb: false }], topic: 'events/door' },
     { records: [{ bn: 'urn:dev:mac:0024befffe804ff1:', bv: 10, n: 'v', v: 0.5, ut: 60 }], seq: 2 ** 40 + 7 },
     { records: [{ n: 'x', v: 1e300 }, { n: 'y', v: -0.000001 }, { n: 'z', vs: 'Ünïcödé 温度 🌡' }], time: 1.5 },
-    { records: Array.from({ length: 30 }, (_, i) => ({ n: `s${i}`, v: i })) }
+    { records: Array.from({ length: 30 }, (_, i) => ({ n: `s${i}`, v: i })) },
+    { records: [{ n: 'temp', u: 'Cel', v: 20.5 }, { n: 'hum', u: '%RH', v: 41 }], encrypt: encrypt(1) },
+    { records: [{ n: 'door', vb: true }], topic: 'events/door', encrypt: encrypt(2, [OTHER_READER]) }
   ]
   const out: Corpus['frames'] = []
   shapes.forEach((shape, i) => {
     const signer = signers[i % signers.length] as KeyPair
-    out.push({ signer, bytes: encodeFrame({ keys: signer, seq: shape.seq ?? i + 1, time: shape.time ?? T + i, records: shape.records, ...(shape.topic === undefined ? {} : { topic: shape.topic }) }) })
+    out.push({ signer, bytes: encodeFrame({ keys: signer, seq: shape.seq ?? i + 1, time: shape.time ?? T + i, records: shape.records, topic: shape.topic, encrypt: shape.encrypt }) })
   })
   return out
 }

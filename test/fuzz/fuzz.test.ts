@@ -50,6 +50,10 @@ describe(`the fuzzer, ${INPUTS} seeded inputs (\`npm run fuzz\` runs 10^6)`, () 
     }
     expect(summary.targets.verifier?.outcomes.accepted ?? 0).toBeGreaterThan(0)
     expect(summary.targets.decodeMessage?.outcomes.ok ?? 0).toBeGreaterThan(0)
+    // Encrypted frames are in the corpus: hostile COSE_Encrypt reaches the decoder and the decryption (shared/cose-encrypt.ts).
+    expect(summary.errorsByCode.ERR_NOT_COSE_ENCRYPT ?? 0).toBeGreaterThan(0)
+    expect(summary.targets.decodeFrame?.outcomes['ok:decrypted'] ?? 0).toBeGreaterThan(0)
+    expect(summary.targets.decodeFrame?.outcomes['encrypted:ERR_DECRYPT'] ?? 0).toBeGreaterThan(0)
     expect(summary.memory.heapEndMB - summary.memory.heapStartMB).toBeLessThan(32)
   }, 300_000)
 

@@ -8,10 +8,10 @@ import { Router } from '../../mesh/routing/router.js'
 import type { Delivery } from '../../mesh/routing/subscription.js'
 import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
 import {
-  ERROR_CODES, MeshError, Verifier, decodeFrame, decodeSign1, keyPairFromSecret, mulberry32, packToJson, resolvePack,
+  ERROR_CODES, MeshError, Verifier, decodeFrame, decodeSign1, decryptFrame, keyPairFromSecret, mulberry32, packToJson, resolvePack,
   type KeyPair, type SenmlPack, type TelemetryFrame
 } from '../../shared/index.js'
-import { FUZZ_FLEET, type Corpus } from './corpus.js'
+import { FUZZ_FLEET, FUZZ_READER, type Corpus } from './corpus.js'
 import { Inputs, type InputKind } from './generate.js'
 
 /**
@@ -89,7 +89,11 @@ function decoderTargets (): Target[] {
         let frame: TelemetryFrame
         try { frame = decodeFrame(bytes) } catch (err) { return codeOf('decodeFrame', err) }
         readable('decodeFrame', frame.records, frame.time, frame.origin)
-        return 'ok'
+        if (frame.encrypted === undefined) return 'ok'
+        // An encrypted frame (not verified here: hostile ciphertext reaches the decryption): a reader reads it, or gets a code.
+        try { frame = decryptFrame(frame, FUZZ_READER) } catch (err) { return `encrypted:${codeOf('decodeFrame', err)}` }
+        readable('decodeFrame', frame.records, frame.time, frame.origin)
+        return 'ok:decrypted'
       }
     },
     {
