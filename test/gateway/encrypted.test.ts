@@ -8,7 +8,11 @@ import { describeNet } from '../helpers/netns.js'
 import { join } from 'node:path'
 import { codeOf, tempDir } from '../shared/support.js'
 import { Waiter, gateway, keysFor, startDevice, subscriber } from '../firmware/device-support.js'
-import { connectClient, connectDevice, mqttUrl, nextEvent, seededKeys, startGateway } from './support.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
+import type { Reading } from '../../gateway/index.js'
+import {
+  barrier, connectClient, connectDevice, linked, meshAddress, mqttUrl, nextDelivery, nextEvent, seededKeys, startGateway, startMeshGateway, startMeshNode
+} from './support.js'
 
 /**
  * Readings only authorized readers can read (issue 13), end to end over a real MQTT broker: a
@@ -131,5 +135,24 @@ describeNet('encrypted readings over MQTT', () => {
     const blind = await startGateway({ http: { host: '127.0.0.1', port: 0 }, store: db })
     const unread = await history(blind, '')
     expect((unread.readings as Array<{ seq: number, values: unknown[] }>).map((r) => [r.seq, r.values])).toEqual([[1, []], [2, []], [3, []]])
+  })
+
+  it('over the mesh: a relay routes, verifies and delivers encrypted frames unread; the gateway two hops away reads them', async () => {
+    const net = createMemoryNetwork({ seed: 43 })
+    const a = await startMeshNode(net, 'a', seededKeys(404))
+    const relay = await startMeshNode(net, 'relay', seededKeys(405), [meshAddress(a)])
+    const gw = await startMeshGateway(net, { readerKey: gwReader, mesh: { host: 'gw', mdns: false, dialTarget: 0, announceLinks: 0, peers: [meshAddress(relay)] } })
+    await linked(relay, a.id)
+    await linked(gw.mesh!, relay.id)
+    await barrier([gw.mesh, relay], [relay, a], [a, relay], [relay, gw.mesh])
+    const atRelay = nextDelivery(relay, (d) => d.origin === a.id)
+    const atGateway = nextEvent<Reading>(gw, 'reading', (r) => r.origin === a.id)
+    const frame = encodeFrame({ keys: seededKeys(404), seq: 7, time: 1_800_000_000, records: [{ n: 'temp', u: 'Cel', v: 19.5 }], encrypt: { readers: [readerPublic(gwReader.publicKey)] } })
+    expect(a.inject(frame).verdict).not.toBe('refused')
+    const relayed = await atRelay
+    expect(relayed.records).toEqual([]) // the relay verified and delivered it without reading it
+    expect(contains(relayed.frame, 'temp')).toBe(false)
+    const reading = await atGateway
+    expect([reading.path, reading.seq, reading.encrypted, reading.records]).toEqual(['mesh', 7, { readable: true }, [{ n: 'temp', u: 'Cel', v: 19.5, bt: 1_800_000_000, seq: 7 }]])
   })
 })
