@@ -2,7 +2,8 @@ import { createPrivateKey } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { meshError, readerKeyFromSecret, type ReaderKey } from '../shared/index.js'
+import { meshError, readerId, readerKeyFromSecret, type ReaderKey } from '../shared/index.js'
+import { onFileArgument } from './cli.js'
 
 /**
  * Reader key files (issue 13): an X25519 private key as PKCS#8 PEM (RFC 8410 §7), mode 0600, as
@@ -52,4 +53,16 @@ export async function loadReaderKeyFile (path: string): Promise<ReaderKey> {
     throw meshError('ERR_BAD_KEY', `${path} is not an X25519 PKCS#8 PEM private key (iotmesh keygen --reader writes one)`, { cause: err })
   }
   return readerKeyFromSecret(new Uint8Array(der.subarray(der.length - 32)))
+}
+
+/** `--reader-key FILE` (iotmesh gateway, iotmesh watch): the key, or undefined when the flag is absent. */
+export async function readReaderKeyFlag (path: unknown): Promise<ReaderKey | undefined> {
+  return typeof path === 'string' ? await onFileArgument(path, '--reader-key', async () => await loadReaderKeyFile(path)) : undefined
+}
+
+/** The gateway banner's line on encrypted readings. */
+export function readerBanner (key: ReaderKey | undefined): string {
+  return key === undefined
+    ? 'encrypted  readings encrypted to readers are forwarded and stored as ciphertext, not mirrored (no --reader-key); counted in /metrics'
+    : `encrypted  readings are decrypted as reader ${readerId(key)} (--reader-key) where the owners granted it`
 }

@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
-  FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, readerId, resolvePack, type Commanders, type KeyPair, type PublicKey
+  FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, resolvePack, type Commanders, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
@@ -11,8 +11,8 @@ import {
   createGateway, createGatewayLogger, isLogLevel, isPostgresUrl, logGateway, LOG_LEVELS, type Gateway, type GatewayInit, type GatewayLogInit, type HttpInit, type Reading
 } from '../../gateway/index.js'
 import { RuleEngine, loadFleetPolicy, parseRules, type RuleSet } from '../../firmware-sim/index.js'
-import { intFlag, onFileArgument, write, type Command } from '../cli.js'
-import { loadReaderKeyFile } from '../reader-key.js'
+import { intFlag, write, type Command } from '../cli.js'
+import { readerBanner, readReaderKeyFlag } from '../reader-key.js'
 
 /**
  * `iotmesh gateway`: the embedded MQTT broker (or a client of an external one), the mesh bridge,
@@ -65,7 +65,6 @@ export const gateway: Command = {
     ['--log-level L', `${LOG_LEVELS.join(', ')} (default info): refusals are warn, devices online/offline info, MQTT connections debug`],
     ['--log-format F', 'json (one object per line) or text (default: text on stderr, json to --log-file or under systemd, which sets JOURNAL_STREAM)'],
     ['--log-file FILE', 'append the logs to FILE instead of stderr'],
-    // Encrypted readings (issue 13)
     ['--reader-key FILE', 'a reader key (iotmesh keygen --reader) granted by the fleet\'s owners: encrypted readings are decrypted for the JSON mirror, history and Home Assistant']
   ],
   options: {
@@ -97,8 +96,7 @@ export const gateway: Command = {
     'homeassistant-prefix': { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
-    'log-file': { type: 'string' },
-    'reader-key': { type: 'string' }
+    'log-file': { type: 'string' }, 'reader-key': { type: 'string' }
   },
   async run ({ values }, io) {
     const options = await readOptions(values, io.env)
@@ -195,7 +193,6 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
   const retentionDays = intFlag(values, 'retention-days', 30, 1, 36_500)
   const maxReadings = intFlag(values, 'max-readings', 1_000_000, 1)
   const homeassistant = readHomeAssistant(values)
-  const readerKey = values['reader-key'] === undefined ? undefined : await onFileArgument(values['reader-key'] as string, '--reader-key', async () => await loadReaderKeyFile(values['reader-key'] as string))
   const init: GatewayInit = {
     fleet,
     host,
@@ -212,8 +209,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     commanders,
     ...(fleetPolicy === undefined ? {} : { fleetPolicy }),
     ...(setUsers === undefined ? {} : { commands: { set: { users: setUsers } } }),
-    homeassistant,
-    readerKey
+    homeassistant, readerKey: await readReaderKeyFlag(values['reader-key'])
   }
   return {
     init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules })
@@ -440,9 +436,7 @@ function banner (running: Gateway, options: Options): string {
   if (options.rules !== undefined) {
     lines.push(`rules      ${options.rules.set.rules.length} rules from ${options.rules.file}, run at the gateway, commands through the broker`)
   }
-  lines.push(options.init.readerKey === undefined
-    ? 'encrypted  readings encrypted to readers are forwarded and stored as ciphertext, not mirrored (no --reader-key); counted in /metrics'
-    : `encrypted  readings are decrypted as reader ${readerId(options.init.readerKey)} (--reader-key) where the owners granted it`)
+  lines.push(readerBanner(options.init.readerKey))
   lines.push(running.homeassistant === undefined
     ? 'home asst. off (--no-homeassistant)'
     : `home asst. discovery on ${running.homeassistant.prefix}/sensor/<device>/<sensor>/config, values on iotmesh/${running.fleet}/<device>/value/<sensor>`)

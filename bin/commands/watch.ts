@@ -1,8 +1,8 @@
 import { MeshNode, type Delivery } from '../../mesh/index.js'
 import { DEFAULT_FLEET, decodeFrame, decryptFrame, generateKeyPair, isMeshError, meshError, resolvePack, validateFilter, type ReaderKey } from '../../shared/index.js'
 import { readKeyFlag, readRosterFlag } from '../roster-flags.js'
-import { loadReaderKeyFile } from '../reader-key.js'
-import { intFlag, onFileArgument, write, type Command } from '../cli.js'
+import { readReaderKeyFlag } from '../reader-key.js'
+import { intFlag, write, type Command } from '../cli.js'
 
 export const watch: Command = {
   name: 'watch',
@@ -33,8 +33,7 @@ export const watch: Command = {
     // A listener needs an identity to link, not a lasting one, unless rostered nodes must know it.
     const keys = typeof values.key === 'string' ? await readKeyFlag(values.key) : generateKeyPair()
     const roster = typeof values.roster === 'string' ? await readRosterFlag(values.roster) : undefined
-    const readerPath = values['reader-key']
-    const reader = typeof readerPath === 'string' ? await onFileArgument(readerPath, '--reader-key', async () => await loadReaderKeyFile(readerPath)) : undefined
+    const reader = await readReaderKeyFlag(values['reader-key'])
     const node = new MeshNode({
       name: `iotmesh-watch-${keys.id.slice(0, 6)}`,
       fleet: (values.fleet as string | undefined) ?? DEFAULT_FLEET,

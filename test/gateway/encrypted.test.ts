@@ -62,17 +62,20 @@ describeNet('encrypted readings over MQTT', () => {
 
     // The outbox and the wire hold only the encrypted form: no sensor name in the clear.
     expect(puts.length).toBeGreaterThanOrEqual(3)
+    const names = new Set<string | undefined>()
     for (const frame of [...puts, ...plain.frames.values()]) {
       expect(contains(frame, 'temperature')).toBe(false)
       const decoded = decodeFrame(frame)
       verifyFrame(decoded, keys.publicKey) // anyone verifies the origin
       expect(decoded.records).toEqual([])
-      expect(decryptFrame(decoded, bob).records[0]?.n).toBe('temperature') // bob, a granted reader, reads
+      for (const r of decryptFrame(decoded, bob).records) names.add(r.n) // bob, a granted reader, reads
       expect(codeOf(() => decryptFrame(decoded, eve))).toBe('ERR_NOT_A_READER')
     }
+    expect(names).toContain('temperature')
     // The gateway, a reader, decrypted them for its registry and its JSON mirror.
-    expect(readings.every((r) => r.encrypted?.readable === true && r.records[0]?.n === 'temperature')).toBe(true)
-    expect(mirrored[0]).toEqual([expect.objectContaining({ n: 'temperature', u: 'Cel' }), ...(mirrored[0] as unknown[]).slice(1)])
+    expect(readings.every((r) => r.encrypted?.readable === true && r.records.length > 0)).toBe(true)
+    expect(readings.some((r) => r.records.some((x) => x.n === 'temperature'))).toBe(true)
+    expect(mirrored.some((m) => (m as Array<{ n?: string, u?: string }>).some((r) => r.n === 'temperature' && r.u === 'Cel'))).toBe(true)
     expect(gw.ingest.decryptor.counters.decrypted).toBe(readings.length)
 
     // The owners revoke bob (version 2): frames the device sends with it are not readable by bob.
@@ -83,7 +86,7 @@ describeNet('encrypted readings over MQTT', () => {
     const after = plain.seqs.slice(seen).map((seq) => decodeFrame(plain.frames.get(seq) as Uint8Array))
     for (const frame of after) {
       expect(codeOf(() => decryptFrame(frame, bob))).toBe('ERR_NOT_A_READER')
-      expect(decryptFrame(frame, gwReader).records[0]?.n).toBe('temperature')
+      expect(decryptFrame(frame, gwReader).records.length).toBeGreaterThan(0)
     }
   })
 
