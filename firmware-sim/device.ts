@@ -220,6 +220,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       clock: this.#clock,
       ...pick(components, ['ed25519']),
       onState: (records) => { void this.#publishNow(records) },
+      onOutcome: (outcome) => { if (outcome.command !== undefined && this.#emitting) this.emit('command', { ...outcome, command: outcome.command }) },
       onWarning: (error) => { this.#warn('commands', error) }
     })
     if (commands?.executor !== undefined && commands.records().length > 0) {

@@ -58,7 +58,10 @@ export type {
   DeviceInit, DeviceComponents, DeviceEvents, DeviceCounters, PathCounters, ReadingEvent, TickEvent,
   DeviceBrokerInit, DrainInit, MqttConnect
 } from './device/types.js'
-export { Fleet, createFleet, type FleetInit, type FleetStats, type FleetEvents, type SimDevice } from './fleet/fleet.js'
+export { Fleet, createFleet, seededKeys as simDeviceKeys, type FleetInit, type FleetStats, type FleetEvents, type SimDevice, type DeviceRole } from './fleet/fleet.js'
+export { World, type WorldInit, type RoomSpec, type WorldRoom } from './fleet/world.js'
+export { Room, createRoomTemperatureSensor, type RoomInit, type RoomTemperatureInit } from './sensors/sim/room.js'
+export { Presence, createPresenceMotionSensor, type PresenceInit } from './sensors/sim/presence.js'
 export { parseFaultSpec, checkFaultSpec, applyFault, type ScheduledFault } from './fleet/faults-spec.js'
 export { statusLine, finalSummary } from './fleet/summary.js'
 export { MqttFaults, FaultyMqttStream, MQTT_RTO_MS } from './fleet/mqtt-faults.js'

@@ -6,7 +6,7 @@ import {
 } from '../../shared/index.js'
 import type { MeshNode, Subscription } from '../../mesh/index.js'
 import { createActuator, driveGpio, type Actuator, type ActuatorName, type ActuatorSpec, type ActuatorState } from '../commands/actuators.js'
-import { CommandExecutor, type ExecutorCounters } from '../commands/executor.js'
+import { CommandExecutor, type ExecutorCounters, type Outcome } from '../commands/executor.js'
 import { memoryJournal, openJournal } from '../commands/journal.js'
 import { RuleEngine, type Firing } from '../rules/engine.js'
 import { parseRules, type RuleSet } from '../rules/rules.js'
@@ -45,6 +45,8 @@ export interface DeviceCommandsComponents {
   /** The actuators' state changed (a command ran): publish it now. */
   onState: (records: SenmlRecord[]) => void
   onWarning: (error: Error) => void
+  /** Every command judged, with its verdict (the lab's action truth: lab/runners/automation.ts). */
+  onOutcome?: (outcome: Outcome) => void
 }
 
 export interface RuleCounters {
@@ -112,6 +114,7 @@ export class DeviceCommands {
   handle (signed: Uint8Array): Uint8Array | undefined {
     if (this.executor === undefined) return undefined
     const outcome = this.executor.handle(signed)
+    try { this.#components.onOutcome?.(outcome) } catch (err) { this.#components.onWarning(err as Error) }
     if (outcome.verdict === 'executed' && Object.keys(outcome.state).length > 0 && outcome.command.action !== 'state/get') {
       try { this.#components.onState(stateRecords(outcome.state)) } catch (err) { this.#components.onWarning(err as Error) }
     }

@@ -1,10 +1,11 @@
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { type Clock, type Ed25519, type KeyPair, type Random, type SenmlRecord, type SequenceSource } from '../../shared/index.js'
 import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport } from '../../mesh/index.js'
-import type { Commanders, FleetPolicy } from '../../shared/index.js'
+import type { Command, Commanders, FleetPolicy } from '../../shared/index.js'
 import type { DeviceMode } from '../config.js'
 import type { ConfigState } from './signed-config.js'
 import type { ActuatorName, ActuatorSpec } from '../commands/actuators.js'
+import type { Outcome } from '../commands/executor.js'
 import type { RuleSet } from '../rules/rules.js'
 import type { DeviceCommandCounters } from './commands.js'
 import type { DeliveryPath, FsyncPolicy, Outbox, OutboxEntry, OutboxStats } from '../outbox/types.js'
@@ -179,6 +180,8 @@ export interface DeviceEvents {
   warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands' | 'config', error: Error }]
   /** An owner-signed configuration was applied, or refused (device/signed-config.ts): the new state, as the device reports it. */
   config: [ConfigState]
+  /** A decoded command was judged: executed (before this event the actuator acted), repeated or refused (firmware-sim/commands/executor.ts). */
+  command: [Outcome & { command: Command }]
 }
 
 export interface PathCounters {

@@ -8,12 +8,14 @@ import { applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, ty
 import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { deliveryPaths, type DeviceMode } from '../config.js'
 import { Device } from '../device.js'
+import type { DeviceInit } from '../device/types.js'
 import { createMemoryOutbox } from '../outbox/memory.js'
 import type { Outbox } from '../outbox/types.js'
 import { silentLogger } from '../sensors/types.js'
 import { MqttFaults } from './mqtt-faults.js'
 import { PowerCuts } from './power-cut.js'
 import { SeqSet } from './seq-set.js'
+import { World, type WorldInit } from './world.js'
 
 /**
  * A simulated fleet in one process: N devices, each with its own identity (derived from the seed),
@@ -60,7 +62,17 @@ export interface FleetInit {
    * own keys alone. Default: open.
    */
   roster?: readonly PublicKey[]
+  /**
+   * What some devices do besides sampling, by fleet index: actuators, who may command them, the
+   * rules they run (firmware-sim/device/commands.ts). `{ 1: { actuators: ['light'], commanders } }`.
+   */
+  roles?: Readonly<Record<number, DeviceRole>>
+  /** The simulated world: rooms that actuators warm and light, read by the devices wired to them (world.ts). */
+  world?: WorldInit
 }
+
+/** A device's part in an automation (FleetInit.roles). */
+export type DeviceRole = Pick<DeviceInit, 'actuators' | 'commanders' | 'rules' | 'commandRate'>
 
 /**
  * What a fleet runs on. With a manual clock (shared/clock.ts `manualClock`) and memory links, a
@@ -116,8 +128,11 @@ const MEMORY_PORT = 7000
 /** The gateway's identity is drawn as the device of this index would be. */
 const GATEWAY_INDEX = 1_000_000
 
-/** A device's identity, from its own seeded stream: the same seed and index, the same device on every host. */
-function seededKeys (seed: number, index: number): KeyPair {
+/**
+ * A device's identity, from its own seeded stream: the same seed and index, the same device on every
+ * host. Exported as `simDeviceKeys`, so that rules and commanders can name devices before the fleet starts.
+ */
+export function seededKeys (seed: number, index: number): KeyPair {
   return generateKeyPair(seededRandom(mixSeed(seed, 'identity', index)).bytes(32))
 }
 
@@ -145,6 +160,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   readonly mqttFaults: MqttFaults
   gateway: Gateway | undefined
   brokerUrl: string | undefined
+  /** The simulated world (`init.world`), made at start. */
+  world: World | undefined
   /** Distinct readings the gateway accepted, per origin, as ranges of sequence numbers (seq-set.ts). */
   readonly #delivered = new Map<DeviceId, SeqSet>()
   #deliveredCount = 0
@@ -190,6 +207,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     this.#started = this.#clock.now()
     this.devices.length = 0
     const { init } = this
+    this.world = init.world === undefined ? undefined : new World(init.world, init.seed, init.devices, this.#clock.wall())
     const mdns = init.mdns ?? init.transport === 'tcp'
     if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock })
     this.#power.start()
@@ -267,7 +285,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
     const peers = this.#network !== undefined && !mdns ? this.#memoryPeers(sim) : []
+    const world = this.world?.wires(sim.index) === true ? { sensors: this.world.sensorsOf(sim.index) } : {}
     const device = new Device({
+      ...init.roles?.[sim.index],
       name: sim.name,
       fleet: init.fleet,
       mode: init.mode,
@@ -299,7 +319,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       responder: this.#responder,
       clock: this.#clock,
       random: seededRandom(mixSeed(init.seed, 'random', sim.index, sim.restarts)),
-      logger: silentLogger
+      logger: silentLogger,
+      ...world
     })
     device.on('reading', (r) => {
       sim.published++
@@ -310,6 +331,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     device.on('warning', () => {})
     sim.device = device
     await device.start()
+    this.world?.attach(sim.index, device, () => this.#clock.wall())
     sim.state = 'up'
   }
 
@@ -353,6 +375,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     sim.state = 'crashed'
     this.#power.cut(sim.keys.id, sim.device?.node?.address?.port, this.mqttFaults.socketsOf(sim.keys.id))
     await sim.device?.crash()
+    this.world?.powerCut(index, this.#clock.wall())
     sim.device = undefined
     this.emit('fault', { kind: 'crash', detail: sim.name })
   }
