@@ -60,3 +60,18 @@ export { childPrograms, ChildProgram } from './runners/children.js'
 export { MqttPacketCounter } from './runners/mqtt-tap.js'
 export { summaryText, checkLines, textTable } from './report/summary.js'
 export type { RunComponents } from './runners/support.js'
+
+// The automation experiment (issue 12): rules on the devices, at the gateway, or both, through the failover faults.
+export {
+  planAutomation, automationWorld, automationRules, automationRoles, AUTOMATION_DEFAULTS, AUTOMATION_QUICK, AUTOMATION_PRESETS, AUTOMATION_RULES,
+  type AutomationParams, type AutomationPlan, type AutomationRoles, type AutomationRule
+} from './plan/automation.js'
+export {
+  matchTriggers, summarizeAutomation, AUTOMATION_WAYS,
+  type AutomationWay, type TriggerObservation, type ExecutionObservation, type TriggerOutcome, type TriggerFate, type AutomationPhaseSummary, type MatchOptions
+} from './metrics/automation.js'
+export { automationResults, automationChecks, WORKING_SHARE, EXPIRY_TOLERANCE_MS, type AutomationInput } from './results/automation.js'
+export { runAutomation, automationPlan, automationRunSeconds, groundTruth, type AutomationRunInit, type AutomationRun } from './runners/automation.js'
+export { triggersChart, notOnTimeChart } from './charts/automation.js'
+export type { WayObservations } from './observations.js'
+export type { AutomationResults, AutomationParameters, AutomationWaySummary } from './results/types.js'

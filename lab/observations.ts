@@ -1,4 +1,5 @@
 import type { TimelineFaultKind } from './plan/timeline.js'
+import type { AutomationWay, ExecutionObservation, TriggerObservation } from './metrics/automation.js'
 
 /**
  * What the runner records while it drives a fleet: the raw observations every figure of the
@@ -114,3 +115,20 @@ export interface LatencyObservation {
   /** Publisher to subscriber, ms; missing: the probe never arrived. */
   latencyMs?: number
 }
+
+/** What the automation runner saw of one way (runners/automation.ts). */
+export interface WayObservations {
+  way: AutomationWay
+  mode: Mode
+  t0: number
+  endedAt: number
+  faults: AppliedFault[]
+  triggers: TriggerObservation[]
+  executions: ExecutionObservation[]
+  /** Commands the targets refused, by code. */
+  refused: Record<string, number>
+  /** Commands the rules sent (on the devices and at the gateway) and those that ended without a result. */
+  sent: number
+  unanswered: number
+}
+

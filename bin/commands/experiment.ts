@@ -1,16 +1,16 @@
 import { copyFile, mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import {
-  EXPERIMENT_KINDS, MODES, clockTime, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, refreshRepetitions, runFailover, runLatency, runScale,
+  AUTOMATION_PRESETS, AUTOMATION_WAYS, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, refreshRepetitions, runFailover, runLatency, runScale,
   writeReport,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
-  type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
+  type AutomationRunInit, type AutomationWay, type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
 } from '../../lab/index.js'
 import { meshError } from '../../shared/index.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
 
 /**
- * `iotmesh experiment failover|scale|latency`: runs one experiment (lab/runners/*.ts),
+ * `iotmesh experiment failover|scale|latency|automation`: runs one experiment (lab/runners/*.ts),
  * shows its progress on stderr, writes the report into --out and prints the headline figures and
  * the checks. Exit 0 when every check holds, 1 when one fails, 2 for a usage error.
  */
@@ -19,32 +19,37 @@ import { EXIT_INVALID, EXIT_OK, intFlag, numberFlag, onFileArgument, write, type
 const FLAGS: Record<ExperimentKind, readonly string[]> = {
   failover: ['repeat', 'devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
   scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
-  latency: ['rounds', 'warmup', 'pause']
+  latency: ['rounds', 'warmup', 'pause'],
+  automation: ['devices', 'ways', 'interval', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain', 'ttl']
 }
 
 export const experiment: Command = {
   name: 'experiment',
-  summary: 'Measure broker versus mesh: failover, scale or latency; writes a report (Markdown, JSON, SVG)',
-  usage: 'iotmesh experiment failover|scale|latency [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]\n' +
+  summary: 'Measure broker versus mesh: failover, scale, latency or automation; writes a report (Markdown, JSON, SVG)',
+  usage: 'iotmesh experiment failover|scale|latency|automation [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]\n' +
     '       iotmesh experiment [KIND] --from DIR/results.json [--out DIR [--force]] [--json]',
   help: [
     ['failover', 'each mode (broker, mesh, hybrid) through the same seeded faults: broker down, crashes, a partition'],
     ['scale', 'fleets of growing size: traffic, CPU and memory per device, delivery, latency'],
     ['latency', 'one mesh hop, three mesh hops and the broker path between processes, interleaved'],
+    ['automation', 'the same rules (motion → hall light, cold → heater) run on the devices, at the gateway, and both, through the failover faults: ' +
+      'per phase, triggers acted on in time, late, missed, executed twice or after expiry, and trigger-to-action latency'],
     ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>); a directory that holds files is refused'],
     ['--force', 'write the report into --out even when it holds files (an earlier report is overwritten)'],
     ['--from FILE', 'run nothing: re-render report.md and the charts from a saved results.json (checked against its schema); repeated runs get their intervals and checks again from each run\'s values'],
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
-    ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds'],
+    ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds; automation 6 devices, about 70 s per way'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
     ['--repeat N', 'failover: N runs with seeds X, X+1, …; every figure with a 95 % t-interval, the checks judged on the intervals (default 1)'],
-    ['--devices N', 'failover: fleet size (default 20; quick 6); scale: the largest fleet'],
+    ['--devices N', 'failover: fleet size (default 20; quick 6); automation: default 12, quick 6; scale: the largest fleet'],
+    ['--ways LIST', 'automation: where the rules run, default device,central,hybrid'],
+    ['--ttl S', 'automation: lifetime of every rule\'s command; a trigger acted on later is late (default 5; quick 3)'],
     ['--modes LIST', 'failover: default broker,mesh,hybrid; scale: default broker,mesh'],
-    ['--interval MS', 'failover, scale: sampling interval of every device (default 1000)'],
+    ['--interval MS', 'failover, scale: sampling interval of every device (default 1000); automation: default 250'],
     ['--transport T', 'failover: tcp (default, with DNS-SD) or memory; scale: tcp, memory or auto (default: tcp up to 50 devices)'],
     ['--settle S', 'failover, scale: longest wait for a fleet to form before measuring (default 30)'],
-    ['--steady S', 'failover: the first phase, no fault (default 20; quick 5)'],
-    ['--broker-down S', 'failover: how long the broker stays down (default 30; quick 6; 0: no broker fault)'],
+    ['--steady S', 'failover: the first phase, no fault (default 20; quick 5); automation: quick 8'],
+    ['--broker-down S', 'failover: how long the broker stays down (default 30; quick 6; 0: no broker fault); automation: default 40, quick 15'],
     ['--crash-count N', 'failover: devices crashed at once (default 3; quick 2; 0: none)'],
     ['--crash S', 'failover: how long they stay down (default 20; quick 5)'],
     ['--partition S', 'failover: how long the fleet stays split in two (default 20; quick 6; 0: none)'],
@@ -62,7 +67,7 @@ export const experiment: Command = {
     devices: { type: 'string', short: 'n' }, modes: { type: 'string' }, interval: { type: 'string' }, transport: { type: 'string' }, settle: { type: 'string' },
     steady: { type: 'string' }, 'broker-down': { type: 'string' }, 'crash-count': { type: 'string' }, crash: { type: 'string' }, partition: { type: 'string' },
     gap: { type: 'string' }, drain: { type: 'string' }, sizes: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
-    rounds: { type: 'string' }, pause: { type: 'string' }, repeat: { type: 'string' }
+    rounds: { type: 'string' }, pause: { type: 'string' }, repeat: { type: 'string' }, ways: { type: 'string' }, ttl: { type: 'string' }
   },
   async run ({ values, positionals }, io) {
     if (values.from !== undefined) return await rerender(values, positionals[0], io)
@@ -79,7 +84,7 @@ export const experiment: Command = {
     }
     const json = values.json === true
     const out = resolve((values.out as string | undefined) ?? `experiment-${k}-${stamp(new Date())}`)
-    const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : latencyPlan(values)
+    const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : k === 'latency' ? latencyPlan(values) : automationRunPlan(values)
     // Never over an earlier report: a directory that holds anything is refused unless --force.
     const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
     if (existing.length > 0 && values.force !== true) {
@@ -204,6 +209,38 @@ function latencyPlan (values: Record<string, unknown>): Plan {
     seconds: latencyRunSeconds(init),
     describe: `${init.rounds ?? preset.rounds} rounds of one hop, three hops and the broker path`,
     run: async (out, components) => await runLatency({ ...init, out }, components)
+  }
+}
+
+function automationRunPlan (values: Record<string, unknown>): Plan {
+  const quick = values.quick === true
+  const preset = AUTOMATION_PRESETS[quick ? 'quick' : 'default']
+  const seconds = (name: string, fallback: number): number => numberFlag(values, name, fallback, 0, 86_400)
+  const ways = values.ways === undefined ? [...AUTOMATION_WAYS] : listFlag(values, 'ways')
+  if (ways.some((w) => !(AUTOMATION_WAYS as readonly string[]).includes(w)) || new Set(ways).size !== ways.length) {
+    throw meshError('ERR_BAD_ARGUMENT', `--ways must list distinct ways from ${AUTOMATION_WAYS.join(', ')}, got ${JSON.stringify(values.ways)}`)
+  }
+  const init: AutomationRunInit = {
+    preset: quick ? 'quick' : 'default',
+    ways: ways as AutomationWay[],
+    seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff),
+    devices: intFlag(values, 'devices', preset.devices, 4, 1000),
+    intervalMs: intFlag(values, 'interval', 250, 50, 3_600_000),
+    settleS: seconds('settle', 30),
+    steadyS: seconds('steady', preset.steadyS),
+    brokerDownS: seconds('broker-down', preset.brokerDownS),
+    crashCount: intFlag(values, 'crash-count', preset.crashCount, 0, 999),
+    crashS: seconds('crash', preset.crashS),
+    partitionS: seconds('partition', preset.partitionS),
+    gapS: seconds('gap', preset.gapS),
+    drainS: seconds('drain', preset.drainS),
+    ttlS: numberFlag(values, 'ttl', preset.ttlS, 1, 60)
+  }
+  const plan = automationPlan(init) // checks the parameters before anything runs
+  return {
+    seconds: automationRunSeconds(init),
+    describe: `${plan.params.devices} devices, rules ${(init.ways ?? []).join(', ')}, seed ${plan.params.seed}`,
+    run: async (out, components) => await runAutomation({ ...init, out }, components)
   }
 }
 

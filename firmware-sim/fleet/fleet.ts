@@ -128,6 +128,11 @@ const MEMORY_PORT = 7000
 /** The gateway's identity is drawn as the device of this index would be. */
 const GATEWAY_INDEX = 1_000_000
 
+/** The identity of a fleet's gateway (for commanders files written before the fleet starts). */
+export function simGatewayKeys (seed: number): KeyPair {
+  return seededKeys(seed, GATEWAY_INDEX)
+}
+
 /**
  * A device's identity, from its own seeded stream: the same seed and index, the same device on every
  * host. Exported as `simDeviceKeys`, so that rules and commanders can name devices before the fleet starts.

@@ -35,6 +35,8 @@ export interface WorldInit {
 export interface RoomSpec extends RoomInit {
   name: string
   thermometer?: number
+  /** Deviation of the thermometer's noise, °C (default 0.05). */
+  thermometerNoise?: number
   heater?: { device: number, state?: string }
   light?: { device: number, state?: string }
   motion?: { device: number } & Omit<PresenceInit, 'seed' | 'key'>
@@ -75,7 +77,7 @@ export class World {
   sensorsOf (index: number): Sensor[] {
     const out: Sensor[] = []
     for (const { spec, room, presence } of this.rooms) {
-      if (spec.thermometer === index) out.push(createRoomTemperatureSensor(room, { seed: this.#seed, device: index }))
+      if (spec.thermometer === index) out.push(createRoomTemperatureSensor(room, { seed: this.#seed, device: index, noise: spec.thermometerNoise ?? 0.05 }))
       if (presence !== undefined && spec.motion?.device === index) out.push(createPresenceMotionSensor(presence))
     }
     return out

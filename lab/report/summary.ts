@@ -1,4 +1,4 @@
-import type { Check, ExperimentResults, FailoverResults, LatencyResults, ScaleResults } from '../results/types.js'
+import type { AutomationResults, Check, ExperimentResults, FailoverResults, LatencyResults, ScaleResults } from '../results/types.js'
 
 /**
  * What `iotmesh experiment` prints when a run is over: the headline figures as a plain-text table
@@ -7,7 +7,7 @@ import type { Check, ExperimentResults, FailoverResults, LatencyResults, ScaleRe
 export function summaryText (results: ExperimentResults): string {
   const body = results.experiment === 'failover'
     ? failoverTable(results)
-    : results.experiment === 'scale' ? scaleTable(results) : latencyTable(results)
+    : results.experiment === 'scale' ? scaleTable(results) : results.experiment === 'latency' ? latencyTable(results) : automationTable(results)
   return [body, '', ...checkLines(results.checks)].join('\n')
 }
 
@@ -56,6 +56,14 @@ function latencyTable (results: LatencyResults): string {
     p.path, `${p.received}/${p.sent}`, ms(p.latencyMs?.p50), ms(p.latencyMs?.p95), ms(p.latencyMs?.p99), ms(p.latencyMs?.max)
   ])
   return textTable(['path', 'received', 'p50', 'p95', 'p99', 'max'], rows, new Set([1, 2, 3, 4, 5]))
+}
+
+function automationTable (results: AutomationResults): string {
+  const rows = results.ways.flatMap((w) => [...w.phases, w.total].map((p) => [
+    w.way, p.name, String(p.triggers), String(p.onTime), String(p.late), String(p.missed), pct(p.notOnTimeShare), String(p.twice), String(p.afterExpiry),
+    ms(p.latencyMs?.p50), ms(p.latencyMs?.p99)
+  ]))
+  return textTable(['way', 'phase', 'triggers', 'on time', 'late', 'missed', 'not on time', 'twice', 'after expiry', 'p50', 'p99'], rows, new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]))
 }
 
 function undecidedOf (checks: readonly Check[]): string {

@@ -4,6 +4,8 @@ import { meshError } from '../../shared/index.js'
 import { deliveryChart } from '../charts/delivery.js'
 import { failoverLatencyChart, pathLatencyChart } from '../charts/latency.js'
 import { trafficChart } from '../charts/traffic.js'
+import { notOnTimeChart, triggersChart } from '../charts/automation.js'
+import { automationMarkdown } from './automation.js'
 import type { ModeObservations } from '../observations.js'
 import { failoverMarkdown } from './failover.js'
 import { latencyMarkdown } from './latency.js'
@@ -60,6 +62,11 @@ export function renderReport (results: ExperimentResults, options: ReportOptions
     case 'latency':
       files.push({ name: 'latency.svg', content: pathLatencyChart(results) })
       files.push({ name: 'report.md', content: latencyMarkdown(results, { latency: 'latency.svg' }) })
+      break
+    case 'automation':
+      files.push({ name: 'triggers.svg', content: triggersChart(results) })
+      files.push({ name: 'not-on-time.svg', content: notOnTimeChart(results) })
+      files.push({ name: 'report.md', content: automationMarkdown(results, { triggers: 'triggers.svg', notOnTime: 'not-on-time.svg' }) })
       break
   }
   return files

@@ -89,7 +89,7 @@ function iso (t: Date | number | string): string {
   return date.toISOString()
 }
 
-function header<K extends 'failover' | 'scale' | 'latency'> (experiment: K, seed: number, run: RunInfo): {
+export function header<K extends 'failover' | 'scale' | 'latency' | 'automation'> (experiment: K, seed: number, run: RunInfo): {
   format: typeof RESULTS_FORMAT, version: typeof RESULTS_VERSION, experiment: K, startedAt: string, finishedAt: string,
   seed: number, machine: Machine, software: Software, provenance?: Provenance, notes?: string[]
 } {

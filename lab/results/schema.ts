@@ -1,5 +1,6 @@
 import { LATENCY_PATHS, MODES, RESOURCE_ROLES } from '../observations.js'
 import { FAULT_KINDS, PHASE_NAMES } from '../plan/timeline.js'
+import { AUTOMATION_WAYS } from '../metrics/automation.js'
 import type { JsonSchema } from './validate.js'
 
 /**
@@ -81,7 +82,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://iotmesh.dev/schemas/experiment-results-1.json',
   title: 'iotmesh experiment results',
-  description: 'What `iotmesh experiment failover|scale|latency` measured: parameters, seed, machine, software versions and every figure. Times in ms (…Ms) or s (…S); ratios are fractions 0..1; null means not computable.',
+  description: 'What `iotmesh experiment failover|scale|latency|automation` measured: parameters, seed, machine, software versions and every figure. Times in ms (…Ms) or s (…S); ratios are fractions 0..1; null means not computable.',
   oneOf: [
     object({
       ...base,
@@ -122,9 +123,61 @@ export const RESULTS_SCHEMA: JsonSchema = {
       experiment: { const: 'latency' },
       parameters: object({ rounds: count, paths: listOf(ref('latencyPath')), intervalMs: num }),
       paths: listOf(ref('pathSummary'))
-    }, baseOptional)
+    }, baseOptional),
+    object({
+      ...base,
+      experiment: { const: 'automation' },
+      parameters: ref('automationParameters'),
+      plan: d('the plan every way ran: the fault timeline, the parts of the devices, the rules', object({
+        fingerprint: str,
+        timelineFingerprint: str,
+        roles: object({ motion: count, light: count, thermometer: count, heater: count }),
+        phases: listOf(object({ name: oneOfValues(PHASE_NAMES), startS: num, endS: num })),
+        endS: num,
+        rules: d('the rule file in words', listOf(str))
+      })),
+      ways: listOf(ref('automationWay'))
+    }, baseOptional),
   ],
   $defs: {
+    automationParameters: object({
+      seed: count, devices: count, steadyS: num, brokerDownS: num, crashCount: count, crashS: num, partitionS: num, gapS: num, drainS: num,
+      visitGapS: { type: 'array', items: num, minItems: 2, maxItems: 2 },
+      holdS: num, lightOffS: num, coldC: num, warmC: num, coldForS: num, roomTauS: num, ambientC: num, heaterGainC: num,
+      ttlS: d('lifetime of every command, s: a trigger acted on later is late', num),
+      intervalS: num,
+      ways: listOf(oneOfValues(AUTOMATION_WAYS))
+    }),
+    automationPhase: object({
+      name: oneOfValues([...PHASE_NAMES, 'all']),
+      triggers: d('times a rule\'s condition became true in the simulated world', count),
+      onTime: d('first execution of the action within ttlS', count),
+      late: d('first execution after ttlS', count),
+      missed: d('no execution before the rule\'s next trigger or the end of observation', count),
+      notOnTimeShare: orNull(fraction),
+      twice: d('triggers followed by two or more executions', count),
+      executions: d('commands executed in the phase by the targets', count),
+      afterExpiry: d('of those, executed after the command\'s expiry', count),
+      afterExpiryMaxMs: d('the latest of those past its expiry, ms', orNull(num)),
+      latencyMs: d('trigger to first execution, on-time and late triggers', orNull(ref('percentiles')))
+    }),
+    automationWay: object({
+      way: oneOfValues(AUTOMATION_WAYS),
+      mode: ref('mode'),
+      phases: listOf(ref('automationPhase')),
+      total: ref('automationPhase'),
+      rules: listOf(object({ rule: str, triggers: count, onTime: count, late: count, missed: count, twice: count })),
+      faults: listOf(object({ kind: oneOfValues(FAULT_KINDS), plannedS: num, atS: num })),
+      commands: object({ sent: count, unanswered: count, refused: { type: 'object', additionalProperties: count } }),
+      triggers: listOf(object({
+        rule: str,
+        atS: num,
+        phase: str,
+        outcome: oneOfValues(['on-time', 'late', 'missed']),
+        latencyMs: orNull(num),
+        executions: count
+      }))
+    }),
     mode: oneOfValues(MODES),
     latencyPath: oneOfValues(LATENCY_PATHS),
     machine: object({

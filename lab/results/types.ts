@@ -1,6 +1,8 @@
 import type { LatencyPath, Mode, ResourceRole } from '../observations.js'
 import type { Distribution, Percentiles } from '../metrics/stats.js'
 import type { FailoverParams, TimelineFaultKind, PhaseName, Timeline } from '../plan/timeline.js'
+import type { AutomationParams, AutomationRoles } from '../plan/automation.js'
+import type { AutomationPhaseSummary, AutomationWay, TriggerOutcome } from '../metrics/automation.js'
 
 /**
  * results.json: what `iotmesh experiment` writes, one file per run. Its JSON Schema (draft
@@ -14,8 +16,8 @@ import type { FailoverParams, TimelineFaultKind, PhaseName, Timeline } from '../
 export const RESULTS_FORMAT = 'iotmesh-experiment'
 export const RESULTS_VERSION = 1
 
-export type ExperimentKind = 'failover' | 'scale' | 'latency'
-export const EXPERIMENT_KINDS: readonly ExperimentKind[] = ['failover', 'scale', 'latency']
+export type ExperimentKind = 'failover' | 'scale' | 'latency' | 'automation'
+export const EXPERIMENT_KINDS: readonly ExperimentKind[] = ['failover', 'scale', 'latency', 'automation']
 
 /** The machine the run took place on (node:os). */
 export interface Machine {
@@ -314,6 +316,45 @@ export interface LatencyResults extends ResultsBase {
   paths: PathSummary[]
 }
 
-export type ExperimentResults = FailoverResults | ScaleResults | LatencyResults
+// ---- automation -------------------------------------------------------------------------------
+
+export interface AutomationParameters extends AutomationParams {
+  /** Seconds between two readings of a device. */
+  intervalS: number
+  /** The ways run, in order. */
+  ways: AutomationWay[]
+}
+
+export interface AutomationWaySummary {
+  way: AutomationWay
+  /** The devices' delivery mode in this way. */
+  mode: Mode
+  phases: AutomationPhaseSummary[]
+  total: AutomationPhaseSummary
+  /** Per rule, over the whole timeline. */
+  rules: Array<{ rule: string, triggers: number, onTime: number, late: number, missed: number, twice: number }>
+  faults: Array<{ kind: TimelineFaultKind, plannedS: number, atS: number }>
+  /** Commands the rules sent, those that got no result (timeout, no route, broker down), and the targets' refusals by code. */
+  commands: { sent: number, unanswered: number, refused: Record<string, number> }
+  /** Every trigger and its fate, in time order. */
+  triggers: TriggerOutcome[]
+}
+
+export interface AutomationResults extends ResultsBase {
+  experiment: 'automation'
+  parameters: AutomationParameters
+  plan: {
+    fingerprint: string
+    timelineFingerprint: string
+    roles: AutomationRoles
+    phases: Array<{ name: PhaseName, startS: number, endS: number }>
+    endS: number
+    /** The rule file, in words (firmware-sim/rules explainRules). */
+    rules: string[]
+  }
+  ways: AutomationWaySummary[]
+}
+
+export type ExperimentResults = FailoverResults | ScaleResults | LatencyResults | AutomationResults
 
 export { RESULTS_SCHEMA } from './schema.js'
