@@ -102,7 +102,10 @@ export class RuleEngine extends TypedEmitter<RuleEngineEvents> {
       c.raw = raw
       if (c.timer !== undefined) { this.#clock.clearTimeout(c.timer); c.timer = undefined }
       if (raw && c.condition.forMs > 0 && now - c.since < c.condition.forMs) {
-        c.timer = this.#clock.setTimeout(() => { c.timer = undefined; this.#evaluate(c.rule, this.#clock.wall()) }, c.condition.forMs - (now - c.since))
+        // The timer is due when the condition has held `forMs`: judge it at that instant at the earliest. Timers may fire a
+        // fraction of a millisecond early against a sub-millisecond wall clock, and a rule judged "not yet" then never fired.
+        const due = c.since + c.condition.forMs
+        c.timer = this.#clock.setTimeout(() => { c.timer = undefined; this.#evaluate(c.rule, Math.max(this.#clock.wall(), due)) }, due - now)
       }
       touched.add(c.rule)
     }
