@@ -130,5 +130,7 @@ export interface WayObservations {
   /** Commands the rules sent (on the devices and at the gateway) and those that ended without a result. */
   sent: number
   unanswered: number
+  /** How the rules' commands ended, by result status or error code (on the devices and at the gateway together). */
+  outcomes: Record<string, number>
 }
 

@@ -8,7 +8,8 @@ import { percentiles, ratio, round, type Percentiles } from './stats.js'
  *
  * Each trigger of a rule owns the executions of that rule's action (action and on/off state) from
  * its own instant (less `toleranceMs`) to the next trigger of the same rule, or to the end of
- * observation. Its outcome: `on-time` when the first of them came within `deadlineMs` (the
+ * observation (give the triggers of the drain too, so that the last ones of the timeline do not own
+ * the drain's executions: those fall in no phase and count nowhere). Its outcome: `on-time` when the first of them came within `deadlineMs` (the
  * command's lifetime), `late` when it came after, `missed` when none came. A trigger followed by
  * two or more executions (two issuers, or a rule fired again on a replayed backlog) counts as
  * executed twice. An execution later than its own command's expiry counts as executed after

@@ -64,10 +64,10 @@ export function automationMarkdown (results: AutomationResults, files: { trigger
     '',
     '## Commands',
     '',
-    table(['way', 'sent by the rules', 'no result', 'refused by the targets'], results.ways.map((w) => [
-      w.way, String(w.commands.sent), String(w.commands.unanswered),
+    table(['way', 'sent by the rules', 'how they ended', 'no result', 'refused by the targets'], results.ways.map((w) => [
+      w.way, String(w.commands.sent), Object.entries(w.commands.outcomes).map(([s, n]) => `${s} ${n}`).join(', ') || '—', String(w.commands.unanswered),
       Object.entries(w.commands.refused).map(([code, n]) => `${code} ${n}`).join(', ') || 'none'
-    ]), ['l', 'r', 'r', 'l']),
+    ]), ['l', 'r', 'l', 'r', 'l']),
     '',
     '## The rules',
     '',

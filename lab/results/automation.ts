@@ -43,7 +43,7 @@ export function automationResults (input: AutomationInput): AutomationResults {
       total,
       rules,
       faults: o.faults.map((f) => ({ kind: f.kind, plannedS: f.plannedS, atS: Math.round(f.at - o.t0) / 1000 })),
-      commands: { sent: o.sent, unanswered: o.unanswered, refused: { ...o.refused } },
+      commands: { sent: o.sent, unanswered: o.unanswered, outcomes: { ...o.outcomes }, refused: { ...o.refused } },
       triggers
     }
   })

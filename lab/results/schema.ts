@@ -168,7 +168,12 @@ export const RESULTS_SCHEMA: JsonSchema = {
       total: ref('automationPhase'),
       rules: listOf(object({ rule: str, triggers: count, onTime: count, late: count, missed: count, twice: count })),
       faults: listOf(object({ kind: oneOfValues(FAULT_KINDS), plannedS: num, atS: num })),
-      commands: object({ sent: count, unanswered: count, refused: { type: 'object', additionalProperties: count } }),
+      commands: object({
+        sent: count,
+        unanswered: d('commands that got no result: ERR_TIMEOUT, ERR_NO_ROUTE, ERR_ABORTED', count),
+        outcomes: d('how the rules\' commands ended, by result status or error code', { type: 'object', additionalProperties: count }),
+        refused: d('commands the targets refused, by code', { type: 'object', additionalProperties: count })
+      }),
       triggers: listOf(object({
         rule: str,
         atS: num,

@@ -335,7 +335,7 @@ export interface AutomationWaySummary {
   rules: Array<{ rule: string, triggers: number, onTime: number, late: number, missed: number, twice: number }>
   faults: Array<{ kind: TimelineFaultKind, plannedS: number, atS: number }>
   /** Commands the rules sent, those that got no result (timeout, no route, broker down), and the targets' refusals by code. */
-  commands: { sent: number, unanswered: number, refused: Record<string, number> }
+  commands: { sent: number, unanswered: number, outcomes: Record<string, number>, refused: Record<string, number> }
   /** Every trigger and its fate, in time order. */
   triggers: TriggerOutcome[]
 }

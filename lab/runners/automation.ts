@@ -1,4 +1,4 @@
-import { meshError, resolvePack } from '../../shared/index.js'
+import { isMeshError, meshError, resolvePack } from '../../shared/index.js'
 import { Fleet, RuleEngine, type RuleSet, type World } from '../../firmware-sim/index.js'
 import type { Gateway, Reading } from '../../gateway/index.js'
 import type { AutomationWay, ExecutionObservation, TriggerObservation } from '../metrics/automation.js'
@@ -110,7 +110,7 @@ async function runWay (way: AutomationWay, plan: AutomationPlan, rules: RuleSet,
   }, { clock: hiResClock })
   const executions: ExecutionObservation[] = []
   const refused: Record<string, number> = {}
-  const sent = { count: 0, unanswered: 0 }
+  const sent = { count: 0, unanswered: 0, outcomes: {} as Record<string, number> }
   let central: { stop: () => void } | undefined
   try {
     show('starting the fleet')
@@ -149,19 +149,22 @@ async function runWay (way: AutomationWay, plan: AutomationPlan, rules: RuleSet,
       const rulesCount = d.device?.counters.commands?.rules
       if (rulesCount === undefined) continue
       sent.count += rulesCount.sent
-      sent.unanswered += Object.entries(rulesCount.results).reduce((a, [status, n]) => status.startsWith('ERR_') && status !== 'ERR_EXPIRED' ? a + (n ?? 0) : a, 0)
+      for (const [status, n] of Object.entries(rulesCount.results)) sent.outcomes[status] = (sent.outcomes[status] ?? 0) + (n ?? 0)
     }
+    sent.unanswered += Object.entries(sent.outcomes).reduce((a, [status, n]) => status === 'ERR_TIMEOUT' || status === 'ERR_NO_ROUTE' || status === 'ERR_ABORTED' ? a + n : a, 0)
     return {
       way,
       mode: WAY_MODE[way],
       t0,
       endedAt,
       faults,
-      triggers: groundTruth(fleet.world as World, plan, t0, t0 + timeline.endS * 1000),
+      // Triggers of the drain too: they end the windows of the timeline's last triggers (and count in no phase).
+      triggers: groundTruth(fleet.world as World, plan, t0, endedAt),
       executions,
       refused,
       sent: sent.count,
-      unanswered: sent.unanswered
+      unanswered: sent.unanswered,
+      outcomes: sent.outcomes
     }
   } finally {
     show('stopping the fleet')
@@ -171,7 +174,7 @@ async function runWay (way: AutomationWay, plan: AutomationPlan, rules: RuleSet,
 }
 
 /** The rules at the gateway: the rule engine fed with every reading it accepts, commands through the broker. */
-function centralRules (gateway: Gateway, rules: RuleSet, sent: { count: number, unanswered: number }): { stop: () => void } {
+function centralRules (gateway: Gateway, rules: RuleSet, sent: { count: number, unanswered: number, outcomes: Record<string, number> }): { stop: () => void } {
   const engine = new RuleEngine(rules, { clock: hiResClock })
   let stopped = false
   const onReading = (reading: Reading): void => {
@@ -185,7 +188,10 @@ function centralRules (gateway: Gateway, rules: RuleSet, sent: { count: number, 
   engine.on('fire', (firing) => {
     for (const action of firing.actions) {
       sent.count++
-      gateway.command({ target: action.device, action: action.action, ttl: action.ttl, args: action.args }).catch(() => { if (!stopped) sent.unanswered++ })
+      const count = (status: string): void => { if (!stopped) sent.outcomes[status] = (sent.outcomes[status] ?? 0) + 1 }
+      gateway.command({ target: action.device, action: action.action, ttl: action.ttl, args: action.args }).then((r) => { count(r.status) }, (err: unknown) => {
+        count(isMeshError(err) ? err.code : 'ERR_TIMEOUT')
+      })
     }
   })
   gateway.on('reading', onReading)

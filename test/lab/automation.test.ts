@@ -115,7 +115,7 @@ function way (name: WayObservations['way'], misses: (phase: string) => number, e
       if (k >= miss) executions.push(exec('hall-light-on', atS + 0.15, expiresInS))
     }
   }
-  return { way: name, mode: name === 'device' ? 'mesh' : name === 'central' ? 'broker' : 'hybrid', t0: T0, endedAt: T0 + (plan.timeline.endS + 5) * 1000, faults: [], triggers, executions, refused: {}, sent: executions.length, unanswered: 0 }
+  return { way: name, mode: name === 'device' ? 'mesh' : name === 'central' ? 'broker' : 'hybrid', t0: T0, endedAt: T0 + (plan.timeline.endS + 5) * 1000, faults: [], triggers, executions, refused: {}, sent: executions.length, unanswered: 0, outcomes: { ok: executions.length } }
 }
 
 describe('automationResults and the checks', () => {
