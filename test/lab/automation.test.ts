@@ -5,6 +5,7 @@ import {
 } from '../../lab/index.js'
 import { World } from '../../firmware-sim/index.js'
 import { MACHINE, SOFTWARE, T0 } from './fixtures.js'
+import { findAll, parseXml } from './xml.js'
 
 /**
  * The automation experiment's pure half (lab/plan/automation.ts, lab/metrics/automation.ts,
@@ -134,6 +135,13 @@ describe('automationResults and the checks', () => {
     const report = files.find((f) => f.name === 'report.md')?.content ?? ''
     expect(report).toContain('| central | broker-down | 30 | 0 | 0 | 30 | 100.0 % |')
     expect(files.find((f) => f.name === 'triggers.svg')?.content).toMatch(/^<svg[^>]+>\n<title>Automation: every trigger/)
+    // Well-formed SVG: one mark per trigger of the timeline (a dot, or a cross of two lines for a miss), one bar per phase and way.
+    const triggers = parseXml(files.find((f) => f.name === 'triggers.svg')?.content ?? '')
+    const inTimeline = results.ways.flatMap((w) => w.triggers).filter((t) => t.atS <= plan.timeline.endS)
+    const missed = inTimeline.filter((t) => t.outcome === 'missed').length
+    expect(findAll(triggers, (e) => e.name === 'circle')).toHaveLength(inTimeline.length - missed)
+    const bars = parseXml(files.find((f) => f.name === 'not-on-time.svg')?.content ?? '')
+    expect(findAll(bars, (e) => e.name === 'rect' && e.attrs['fill-opacity'] === '0.8')).toHaveLength(3 * phases.length)
   })
 
   it('says fail when the data contradicts an expectation, and undecided when there are too few triggers to tell', () => {
