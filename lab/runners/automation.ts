@@ -114,7 +114,7 @@ async function runWay (way: AutomationWay, plan: AutomationPlan, rules: RuleSet,
   let central: { stop: () => void } | undefined
   try {
     show('starting the fleet')
-    await ticking(500, () => { show('starting the fleet') }, fleet.start(signal === undefined ? {} : { signal }))
+    await ticking(500, () => { show('starting the fleet') }, fleet.start({ signal }))
     for (const [index, state, on, off] of [[roles.light, 'light', 'hall-light-on', 'hall-light-off'], [roles.heater, 'relay', 'heat-on', 'heat-off']] as const) {
       fleet.devices[index]?.device?.on('command', (o) => {
         if (o.verdict === 'refused') { refused[o.code] = (refused[o.code] ?? 0) + 1; return }
@@ -126,7 +126,7 @@ async function runWay (way: AutomationWay, plan: AutomationPlan, rules: RuleSet,
     const heard = new Set<string>()
     const onDelivered = (d: { origin: string }): void => { heard.add(d.origin) }
     fleet.on('delivered', onDelivered)
-    const settled = await ticking(500, () => { show('settling') }, until(() => heard.size >= fleet.devices.length, settings.settleMs, { ...(signal === undefined ? {} : { signal }), everyMs: 200 }))
+    const settled = await ticking(500, () => { show('settling') }, until(() => heard.size >= fleet.devices.length, settings.settleMs, { signal, everyMs: 200 }))
     fleet.off('delivered', onDelivered)
     if (!settled) settings.notes.push(`${way}: ${fleet.devices.length - heard.size} of ${fleet.devices.length} devices not heard at the gateway after ${settings.settleMs / 1000} s; measured anyway`)
     await sleep(WARMUP_MS, signal)
