@@ -16,6 +16,7 @@ export { ACK_DEFAULTS, type AckInit } from './routing/acks.js'
 export type { RouterCounters } from './routing/counters.js'
 export { encodeData, encodeMessage, decodeMessage, MSG, type RoutingMessage } from './routing/messages.js'
 export { loadRoster, parseRoster, type RosterEntry } from './roster.js'
+export { CredentialCheck, type CredentialCheckInit, type CredentialCheckComponents, type CredentialCheckCounters, type PeerPresentation } from './credentials.js'
 export { TypedEmitter } from './events.js'
 export {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, LINK_PROTOCOL_VERSION,

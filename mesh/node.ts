@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, meshError, systemClock, systemRandom,
+  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, isMeshError, meshError, readCredential, systemClock, systemRandom,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type Random,
   type CommandResult, type ErrorCode, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
@@ -12,12 +12,13 @@ import {
 } from './discovery/index.js'
 import {
   BanList, createConnectionManager, createTcpTransport, type BackoffInit, type ConnectionManager, type ConnectionManagerCounters,
-  type Link, type LinkOptions, type Transport, type TransportAddress, type TransportCounters
+  type Link, type LinkOptions, type RemotePeer, type Transport, type TransportAddress, type TransportCounters
 } from './links/index.js'
 import type { CloneInfo, DropInfo } from './routing/context.js'
 import type { ConfigInfo, ConfigVerdict, InjectResult } from './routing/handlers/index.js'
 import { Router, type BanInfo, type CommandHandler, type RouterInit } from './routing/router.js'
 import { commandOverMesh, type CommandOptions } from './command-client.js'
+import { CredentialCheck } from './credentials.js'
 import type { PeerRecord } from './routing/score.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
@@ -73,6 +74,14 @@ export interface MeshNodeInit {
   rotateInterval?: number
   /** Closed mode: only these keys may link or publish. */
   roster?: readonly PublicKey[]
+  /** This node's enrollment credential (iotmesh fleet enroll), shown in every link handshake. */
+  credential?: Uint8Array
+  /**
+   * With a fleet file (`routing.fleetPolicy`): link only with peers that show a valid credential of
+   * its owners (default true: a fleet closed by credential, mesh/credentials.ts); false links with
+   * peers that show none (those that show one are still checked). Revoked peers are refused either way.
+   */
+  requireCredentials?: boolean
   /** Options for every link (frame limit, buffering, keepalive). */
   link?: LinkOptions
   /**
@@ -192,6 +201,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly #closedBytes = { in: 0, out: 0 }
   /** Links the router took (a refused one is closed without a `link:open`, so it gets no `link:close`). */
   readonly #opened = new WeakSet<Link>()
+  /** With a fleet file: what decides on a peer's credential at the handshake. */
+  readonly credentials: CredentialCheck | undefined
   #address: TransportAddress | undefined
 
   constructor (init: MeshNodeInit, components: MeshNodeComponents) {
@@ -210,6 +221,13 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       ...(init.roster === undefined ? {} : { roster: init.roster }),
       addresses: () => this.#addresses()
     }, { keys: components.keys, clock, ed25519: components.ed25519, sequence: components.sequence })
+    const policy = init.routing?.fleetPolicy
+    if (policy !== undefined) {
+      // Misconfigured (another device's credential, another fleet's) fails here, not at every peer; expiry is the peers' to judge.
+      if (init.credential !== undefined) readCredential(init.credential, policy, { now: 0, publicKey: components.keys.publicKey })
+      const revoked = (id: DeviceId): boolean => this.#router.revocations?.has(id) === true
+      this.credentials = new CredentialCheck({ policy, required: init.requireCredentials ?? true }, { revoked, clock, ed25519: components.ed25519 })
+    }
     ;[this.#transport, this.#manager] = this.#links()
   }
 
@@ -218,12 +236,26 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const authorize = (remote: { id: DeviceId }): boolean => this.#router.verifier.keys.allowed(remote.id)
     const { keys, ed25519 } = this.#components
     const bans = new BanList({}, this.#clock)
-    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize }, { keys, clock: this.#clock, ed25519, bans })
+    const admit = this.credentials === undefined ? undefined : (peer: RemotePeer): void => { this.#admit(peer) }
+    const credential = this.#init.credential
+    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize, admit, credential }, { keys, clock: this.#clock, ed25519, bans })
     const backoff = { initial: 500, max: 10_000, ...this.#init.backoff }
     const slots = { maxInbound: this.#maxInbound(), maxOutbound: this.#maxOutbound() }
     // The router's peer score ranks inbound links when a newcomer needs a slot (links/eviction.ts).
     const value = (link: Link): number => this.#router.scores.score(link.remote.id)
     return [transport, createConnectionManager({ ...slots, backoff }, { transport, clock: this.#clock, random: this.#random, bans, value })]
+  }
+
+  /** A peer's credential, checked once per link (mesh/credentials.ts); a refusal is reported as a drop with its code. */
+  #admit (peer: RemotePeer): void {
+    try {
+      this.credentials?.check(peer)
+    } catch (err) {
+      const code = isMeshError(err) ? err.code : 'ERR_BAD_CREDENTIAL'
+      if (code === 'ERR_REVOKED') this.#router.counters.revokedRefused++
+      this.#router.drop({ code, from: peer.id })
+      throw err
+    }
   }
 
   #maxInbound (): number { return this.#init.maxInbound ?? this.#init.maxLinks ?? 12 }

@@ -83,6 +83,8 @@ export const ERROR_CODES = {
   ERR_NOT_COSE_ENCRYPT: 'not a COSE_Encrypt as iotmesh sends it (RFC 9052 §5.1, CBOR tag 96): 1 to 16 X25519 recipients (ECDH-ES + A128KW), sizes as fixed',
   ERR_NOT_A_READER: 'the encrypted reading was not encrypted to this reader key: no grant when it was sent, or revoked since (iotmesh fleet grant-reader)',
   ERR_BAD_READER_GRANT: 'a reader grant list is not the signed layout iotmesh uses (shared/readers.ts): fleet, version, readers',
+  ERR_NO_CREDENTIAL: 'the peer showed no enrollment credential, and this fleet is closed by credential (iotmesh fleet enroll, then iotmesh device --credential FILE)',
+  ERR_CREDENTIAL_MISMATCH: 'the enrollment credential binds another key than the one the peer proved (a credential copied from another device)',
   // Broker access (gateway/auth.ts, shared/token.ts)
   ERR_NOT_AUTHORIZED: 'the broker refused the client: anonymous clients are not allowed, or the client may not read or write that topic',
   ERR_BAD_CREDENTIALS: 'the MQTT user name is not known to the broker, or its password is wrong',

@@ -162,15 +162,36 @@ export interface VerifyOptions {
   /** Seconds since the epoch (default now). */
   now?: number
   ed25519?: Ed25519
+  /** The key the presenter proved (its link handshake): the credential must bind it (ERR_CREDENTIAL_MISMATCH), checked before any signature. */
+  publicKey?: PublicKey
 }
+
+/** The largest credential a node takes (one with 16 owner signatures is about 1.9 KiB; 3 owners, under 600 bytes). */
+export const MAX_CREDENTIAL_BYTES = 2048
 
 /**
  * Checks a credential against the fleet file: the layout, the fleet, the key binding (cnf derives
  * to sub), expiry, then owner signatures, at most one check per owner (a kid that is no owner costs
- * nothing). Throws ERR_BAD_CREDENTIAL, ERR_UNKNOWN_FLEET, ERR_CREDENTIAL_EXPIRED, ERR_NOT_OWNER (no
- * owner signature holds), ERR_TOO_FEW_OWNERS (fewer than the threshold).
+ * nothing). Throws ERR_BAD_CREDENTIAL, ERR_UNKNOWN_FLEET, ERR_CREDENTIAL_MISMATCH (another key than
+ * `publicKey`), ERR_CREDENTIAL_EXPIRED, ERR_NOT_OWNER (no owner signature holds), ERR_TOO_FEW_OWNERS
+ * (fewer than the threshold).
  */
 export function verifyCredential (bytes: Uint8Array, policy: FleetPolicy, options: VerifyOptions = {}): Credential {
+  const { credential, message } = readCredentialMessage(bytes, policy, options)
+  return { ...credential, signers: ownerSignatures(message, policy, options.ed25519) }
+}
+
+/**
+ * Every check of `verifyCredential` but the owner signatures (no signature is verified): what a
+ * node looks at before it spends a signature check, or to find a credential's id (cti) in a cache.
+ * The result's `signers` is empty: it is not a verified credential.
+ */
+export function readCredential (bytes: Uint8Array, policy: FleetPolicy, options: Omit<VerifyOptions, 'ed25519'> = {}): Credential {
+  return readCredentialMessage(bytes, policy, options).credential
+}
+
+function readCredentialMessage (bytes: Uint8Array, policy: FleetPolicy, options: Omit<VerifyOptions, 'ed25519'>): { credential: Credential, message: CoseSign } {
+  if (bytes.length > MAX_CREDENTIAL_BYTES) throw meshError('ERR_BAD_CREDENTIAL', `the credential is ${bytes.length} bytes, more than the ${MAX_CREDENTIAL_BYTES} a node takes`)
   const message = open(bytes, CREDENTIAL_CONTENT_FORMAT, 'ERR_BAD_CREDENTIAL')
   const claims = payloadMap(message, 'ERR_BAD_CREDENTIAL')
   const bad = (why: string): never => { throw meshError('ERR_BAD_CREDENTIAL', `the credential ${why}`) }
@@ -188,14 +209,20 @@ export function verifyCredential (bytes: Uint8Array, policy: FleetPolicy, option
   if (!(cti instanceof Uint8Array) || cti.length === 0 || cti.length > 32) bad('has no id (claim 7)')
   if (key?.get(1) !== 1 || key.get(-1) !== 6 || !(x instanceof Uint8Array) || x.length !== 32) bad('has no Ed25519 confirmation key (claim 8, RFC 8747)')
   if (!keyMatchesId(x as PublicKey, sub as DeviceId)) bad('binds a key that is not the device\'s (cnf does not derive to sub)')
+  if (options.publicKey !== undefined && !keyMatchesId(options.publicKey, sub as DeviceId)) {
+    throw meshError('ERR_CREDENTIAL_MISMATCH', `the credential is ${sub as string}'s, not the presenter's (${deviceIdFromPublicKey(options.publicKey)})`)
+  }
   const name = claims.get('name')
   const roles = claims.get('roles') ?? []
   if (name !== undefined && typeof name !== 'string') bad('has a name that is not text')
   if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ROLE.test(r))) bad('has roles that are not a list of role names')
   const now = options.now ?? Date.now() / 1000
   if ((exp as number) <= now) throw meshError('ERR_CREDENTIAL_EXPIRED', `the credential of ${sub as string} expired at ${new Date((exp as number) * 1000).toISOString()}`)
-  const signers = ownerSignatures(message, policy, options.ed25519)
-  return { fleet: policy.fleet, device: sub as DeviceId, publicKey: x as PublicKey, name: name as string | undefined, roles: roles as string[], issuedAt: iat as number, expiresAt: exp as number, cti: cti as Uint8Array, signers }
+  const credential: Credential = {
+    fleet: policy.fleet, device: sub as DeviceId, publicKey: x as PublicKey, name: name as string | undefined, roles: roles as string[],
+    issuedAt: iat as number, expiresAt: exp as number, cti: cti as Uint8Array, signers: []
+  }
+  return { credential, message }
 }
 
 /** Checks a revocation against the fleet file (ERR_BAD_REVOCATION, ERR_UNKNOWN_FLEET, ERR_NOT_OWNER, ERR_TOO_FEW_OWNERS). */

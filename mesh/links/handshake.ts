@@ -1,24 +1,24 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import {
-  PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, deviceIdFromPublicKey, isMeshError, meshError,
+  MAX_CREDENTIAL_BYTES, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, deviceIdFromPublicKey, isMeshError, meshError,
   type Ed25519, type ErrorCode, type KeyPair, type MeshError, type Random
 } from '../../shared/index.js'
 import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
 import { deriveSessionKeys } from './secure.js'
 import { generateEphemeral, x25519, X25519_BYTES, type EphemeralKey } from './x25519.js'
-import type { Authorize, RemotePeer } from './types.js'
+import type { Admit, Authorize, RemotePeer } from './types.js'
 
 /**
  * The link handshake as a pure state machine: bytes in, bytes out, no sockets or timers.
  * SIGMA-I in the Noise XX spirit, four messages:
  *
- *   HELLO   I→R  kind 1 | version | seq(8) | nonceI(32) | ephI(32) | pkI(32)
- *   REPLY   R→I  kind 2 | version | nonceR(32) | ephR(32) | pkR(32) | sigR(64)
+ *   HELLO   I→R  kind 1 | version | seq(8) | nonceI(32) | ephI(32) | pkI(32) [| extensions]
+ *   REPLY   R→I  kind 2 | version | nonceR(32) | ephR(32) | pkR(32) | sigR(64) [| extensions]
  *   AUTH    I→R  kind 3 | version | reserved(1) = 0 | sigI(64)
  *   FINISH  R→I  kind 4 | version | verdict(1) | mac(32)
  *   REFUSE  either way, instead of the next message: kind 0x7f | version | len(1) | error code (ASCII)
  *
- * sigR = Ed25519(skR, "iotmesh link v1 responder proof" || H(prologue || HELLO || REPLY without sigR))
+ * sigR = Ed25519(skR, "iotmesh link v1 responder proof" || H(prologue || HELLO || REPLY without sigR, extensions included))
  * sigI = Ed25519(skI, "iotmesh link v1 initiator proof" || H(prologue || HELLO || REPLY || AUTH without sigI))
  * Each signature covers both nonces, both ephemeral keys, both identities and the version, so no
  * message can be spliced into another session or replayed. Session keys come from HKDF-SHA256 over
@@ -28,11 +28,20 @@ import type { Authorize, RemotePeer } from './types.js'
  * dial sequence (u64 big-endian), used only to pick one of two links between the same devices
  * (`registry.ts`); it is signed like everything else.
  * The first two bytes of every message, and the whole REFUSE layout, never change between versions.
+ *
+ * Extensions (issue 13) follow the fixed fields of HELLO and REPLY, only when there is one to send:
+ * entries `type(1) | length(2, big-endian) | value`, each type at most once, unknown types skipped.
+ *   type 1  the sender's enrollment credential (shared/fleet.ts: a COSE_Sign CWT, at most 2,048 bytes)
+ * HELLO's are covered by both signatures (the whole HELLO is in both transcripts), REPLY's by sigR.
+ * A node that sends none sends exactly the messages of before, so a peer without a credential
+ * links with older nodes as ever; a HELLO or REPLY with extensions is refused (malformed) by a
+ * node older than this layout. The responder checks the initiator's credential (`admit`) before it
+ * signs its REPLY, so a peer without one in a closed fleet costs it no signature.
  */
 
 export const PROTOCOL_VERSION = 1
 /** Handshake messages are small; a larger frame before the handshake completes is refused. */
-export const MAX_HANDSHAKE_BYTES = 256
+export const MAX_HANDSHAKE_BYTES = 256 + 3 + MAX_CREDENTIAL_BYTES
 
 const KIND_HELLO = 1
 const KIND_REPLY = 2
@@ -46,6 +55,7 @@ const HELLO_BYTES = 2 + SEQ + NONCE + X25519_BYTES + PUBLIC_KEY_LENGTH
 const REPLY_BYTES = 2 + NONCE + X25519_BYTES + PUBLIC_KEY_LENGTH + SIGNATURE_LENGTH
 const AUTH_BYTES = 2 + 1 + SIGNATURE_LENGTH
 const FINISH_BYTES = 2 + 1 + MAC
+const EXT_CREDENTIAL = 1
 
 const PROLOGUE = Buffer.from('iotmesh/link/1')
 const LABEL_RESPONDER = Buffer.from('iotmesh link v1 responder proof')
@@ -53,7 +63,11 @@ const LABEL_INITIATOR = Buffer.from('iotmesh link v1 initiator proof')
 const LABEL_FINISH = Buffer.from('iotmesh link v1 finish')
 
 /** Codes a refusal may carry; anything else the peer says reads as ERR_HANDSHAKE (as an older peer reads ERR_BUSY and ERR_BANNED). */
-const TELLABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['ERR_HANDSHAKE', 'ERR_PROTOCOL_VERSION', 'ERR_PEER_KEY_MISMATCH', 'ERR_NOT_IN_ROSTER', 'ERR_BUSY', 'ERR_BANNED'])
+const TELLABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_HANDSHAKE', 'ERR_PROTOCOL_VERSION', 'ERR_PEER_KEY_MISMATCH', 'ERR_NOT_IN_ROSTER', 'ERR_BUSY', 'ERR_BANNED',
+  // closed fleets by credential (mesh/credentials.ts): the refused side can log why
+  'ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED', 'ERR_CREDENTIAL_MISMATCH', 'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET'
+])
 
 /** Accepted, or refused because the responder keeps another link to the same device. */
 export type Verdict = 'accept' | 'duplicate'
@@ -63,6 +77,10 @@ export interface HandshakeConfig {
   ed25519: Ed25519
   random: Random
   authorize?: Authorize
+  /** This node's enrollment credential, shown to every peer (extension type 1). */
+  credential?: Uint8Array
+  /** Decides on a peer and the credential it showed (mesh/credentials.ts); throws the refusal's MeshError. */
+  admit?: Admit
   /** Initiator only: what discovery announced. */
   expectedId?: string
   expectedPublicKey?: Uint8Array
@@ -87,15 +105,50 @@ function malformed (what: string): MeshError {
   return meshError('ERR_HANDSHAKE', `malformed handshake message: ${what}`)
 }
 
-/** Checks kind, version and length; a REFUSE from the peer becomes the error it names. */
-function expectMessage (msg: Uint8Array, kind: number, length: number): void {
+function encodeExtensions (credential: Uint8Array | undefined): Uint8Array {
+  if (credential === undefined) return new Uint8Array(0)
+  if (credential.length > MAX_CREDENTIAL_BYTES) throw meshError('ERR_BAD_CREDENTIAL', `this node's credential is ${credential.length} bytes, more than ${MAX_CREDENTIAL_BYTES}`)
+  const out = new Uint8Array(3 + credential.length)
+  out[0] = EXT_CREDENTIAL
+  new DataView(out.buffer).setUint16(1, credential.length)
+  out.set(credential, 3)
+  return out
+}
+
+/** The extensions after a message's fixed fields (copied out of `bytes`). */
+function decodeExtensions (bytes: Uint8Array): { credential?: Uint8Array } {
+  const seen = new Set<number>()
+  let credential: Uint8Array | undefined
+  for (let at = 0; at < bytes.length;) {
+    if (at + 3 > bytes.length) throw malformed('a truncated extension header')
+    const type = bytes[at] as number
+    const length = (bytes[at + 1] as number) << 8 | (bytes[at + 2] as number)
+    if (at + 3 + length > bytes.length) throw malformed(`extension ${type} runs past the message`)
+    if (seen.has(type)) throw malformed(`extension ${type} twice`)
+    seen.add(type)
+    if (type === EXT_CREDENTIAL) {
+      if (length === 0 || length > MAX_CREDENTIAL_BYTES) throw malformed(`a credential of ${length} bytes`)
+      credential = new Uint8Array(bytes.subarray(at + 3, at + 3 + length))
+    }
+    at += 3 + length
+  }
+  return credential === undefined ? {} : { credential }
+}
+
+function admitPeer (config: HandshakeConfig, peer: RemotePeer): void {
+  if (config.admit === undefined) return
+  config.admit(peer)
+}
+
+/** Checks kind, version and length (at least `length` when `extensible`); a REFUSE from the peer becomes the error it names. */
+function expectMessage (msg: Uint8Array, kind: number, length: number, extensible = false): void {
   if (msg.length < 2) throw malformed(`${msg.length} bytes`)
   if (msg[0] === KIND_REFUSE) throw readRefusal(msg)
   if (msg[1] !== PROTOCOL_VERSION) {
     throw meshError('ERR_PROTOCOL_VERSION', `the peer speaks link protocol version ${String(msg[1])}; this node speaks ${PROTOCOL_VERSION} (upgrade the older device)`, { details: { remoteVersion: msg[1], supported: [PROTOCOL_VERSION] } })
   }
   if (msg[0] !== kind) throw meshError('ERR_HANDSHAKE', `unexpected handshake message kind ${String(msg[0])}, expected ${kind}`)
-  if (msg.length !== length) throw malformed(`kind ${kind} must be ${length} bytes, got ${msg.length}`)
+  if (extensible ? msg.length < length : msg.length !== length) throw malformed(`kind ${kind} must be ${extensible ? 'at least ' : ''}${length} bytes, got ${msg.length}`)
 }
 
 function readRefusal (msg: Uint8Array): MeshError {
@@ -119,9 +172,9 @@ function verifySignature (config: HandshakeConfig, label: Buffer, transcript: Ui
   }
 }
 
-function remoteFrom (publicKey: Uint8Array): RemotePeer {
+function remoteFrom (publicKey: Uint8Array, credential?: Uint8Array): RemotePeer {
   const key = new Uint8Array(publicKey)
-  return { id: deviceIdFromPublicKey(key), publicKey: key }
+  return credential === undefined ? { id: deviceIdFromPublicKey(key), publicKey: key } : { id: deviceIdFromPublicKey(key), publicKey: key, credential }
 }
 
 /** The dialing side. Call hello(), readReply(), auth(), readFinish() in order; any step may throw a MeshError. */
@@ -147,7 +200,9 @@ export class InitiatorHandshake {
   /** `seq`: this node's dial sequence, a safe integer that grows with every dial and across restarts. */
   hello (seq: number): Uint8Array {
     this.#advance(0)
-    const msg = new Uint8Array(HELLO_BYTES)
+    const extensions = encodeExtensions(this.#config.credential)
+    const msg = new Uint8Array(HELLO_BYTES + extensions.length)
+    msg.set(extensions, HELLO_BYTES)
     msg[0] = KIND_HELLO
     msg[1] = PROTOCOL_VERSION
     new DataView(msg.buffer).setBigUint64(2, BigInt(seq))
@@ -158,17 +213,19 @@ export class InitiatorHandshake {
     return msg
   }
 
-  /** Verifies the responder's proof, then what discovery announced, then the roster. */
+  /** Verifies the responder's proof, then what discovery announced, then the roster, then its credential (`admit`). */
   readReply (msg: Uint8Array): RemotePeer {
     this.#advance(1)
-    expectMessage(msg, KIND_REPLY, REPLY_BYTES)
+    expectMessage(msg, KIND_REPLY, REPLY_BYTES, true)
     const keyAt = 2 + NONCE + X25519_BYTES
-    const remote = remoteFrom(msg.subarray(keyAt, keyAt + PUBLIC_KEY_LENGTH))
-    const signed = hash(this.#hello as Uint8Array, msg.subarray(0, keyAt + PUBLIC_KEY_LENGTH))
-    verifySignature(this.#config, LABEL_RESPONDER, signed, msg.subarray(keyAt + PUBLIC_KEY_LENGTH), remote.publicKey, 'responder')
+    const extensions = msg.subarray(REPLY_BYTES)
+    const remote = remoteFrom(msg.subarray(keyAt, keyAt + PUBLIC_KEY_LENGTH), decodeExtensions(extensions).credential)
+    const signed = hash(this.#hello as Uint8Array, msg.subarray(0, keyAt + PUBLIC_KEY_LENGTH), extensions)
+    verifySignature(this.#config, LABEL_RESPONDER, signed, msg.subarray(keyAt + PUBLIC_KEY_LENGTH, REPLY_BYTES), remote.publicKey, 'responder')
     checkNotSelf(remote, this.#config.keys.publicKey)
     checkExpected(remote, this.#config)
     checkAuthorized(remote, this.#config.authorize)
+    admitPeer(this.#config, remote)
     this.#reply = new Uint8Array(msg)
     this.#remote = remote
     return remote
@@ -226,25 +283,34 @@ export class ResponderHandshake {
   /** The identity the initiator claims (proven only by readAuth()) and its dial sequence. */
   readHello (msg: Uint8Array): { claimed: RemotePeer, seq: number } {
     this.#advance(0)
-    expectMessage(msg, KIND_HELLO, HELLO_BYTES)
+    expectMessage(msg, KIND_HELLO, HELLO_BYTES, true)
     this.#hello = new Uint8Array(msg)
-    this.#claimed = remoteFrom(msg.subarray(2 + SEQ + NONCE + X25519_BYTES))
+    const keyAt = 2 + SEQ + NONCE + X25519_BYTES
+    this.#claimed = remoteFrom(msg.subarray(keyAt, keyAt + PUBLIC_KEY_LENGTH), decodeExtensions(msg.subarray(HELLO_BYTES)).credential)
     checkNotSelf(this.#claimed, this.#config.keys.publicKey)
     const seq = Number(new DataView(this.#hello.buffer).getBigUint64(2))
     return { claimed: this.#claimed, seq }
   }
 
+  /**
+   * Decides on the claimed peer and the credential it showed (`admit`: throws the refusal, and
+   * nothing is signed), then signs the REPLY. The claim is proven by readAuth(): a credential
+   * admitted here binds the claimed key, so an initiator that cannot prove that key gets no link.
+   */
   reply (): Uint8Array {
     this.#advance(1)
+    admitPeer(this.#config, this.#claimed as RemotePeer)
     const ephemeral = this.#ephemeral = generateEphemeral(this.#config.random) // drawn before the nonce, as it always was
-    const msg = new Uint8Array(REPLY_BYTES)
+    const extensions = encodeExtensions(this.#config.credential)
+    const msg = new Uint8Array(REPLY_BYTES + extensions.length)
     msg[0] = KIND_REPLY
     msg[1] = PROTOCOL_VERSION
     msg.set(this.#config.random.bytes(NONCE), 2)
     msg.set(ephemeral.publicKey, 2 + NONCE)
     const keyAt = 2 + NONCE + X25519_BYTES
     msg.set(this.#config.keys.publicKey, keyAt)
-    const signed = hash(this.#hello as Uint8Array, msg.subarray(0, keyAt + PUBLIC_KEY_LENGTH))
+    msg.set(extensions, REPLY_BYTES)
+    const signed = hash(this.#hello as Uint8Array, msg.subarray(0, keyAt + PUBLIC_KEY_LENGTH), extensions)
     msg.set(this.#config.ed25519.sign(Buffer.concat([LABEL_RESPONDER, signed]), this.#config.keys.secretKey), keyAt + PUBLIC_KEY_LENGTH)
     this.#reply = msg
     return msg

@@ -29,7 +29,7 @@ export interface ConnectionManagerInit {
   /** Links this manager dials, at most (default 8): inbound links never take them. */
   maxOutbound?: number
   eviction?: EvictionPolicy
-  /** A peer that closed our link saying `evicted`, `full` or `banned`, or refused a dial with ERR_BANNED, is dialed again after this long at the soonest (default 30 s). */
+  /** A peer that closed our link saying `evicted`, `full` or `banned`, or refused a dial with ERR_BANNED or a credential code (ERR_REVOKED, ERR_NO_CREDENTIAL, …), is dialed again after this long at the soonest (default 30 s). */
   refusedRetryMs?: number
   backoff?: BackoffInit
   /** The ban list's bound, when the manager makes its own. */
@@ -72,6 +72,9 @@ export interface LinkSlots {
 
 /** Close reasons (`LinkCloseInfo.why`) after which a peer is not redialed at once. */
 const REFUSALS: ReadonlySet<string> = new Set(['evicted', 'full', 'banned'])
+/** Codes a dial fails with (told by the peer, or decided here) that will not change within seconds (ERR_BANNED: for a while; the rest: until an owner acts). */
+const SLOW_RETRY: ReadonlySet<string> = new Set(['ERR_BANNED', 'ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED',
+  'ERR_CREDENTIAL_MISMATCH', 'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET'])
 
 export interface ConnectionManagerEvents {
   'link:open': [link: Link]
@@ -297,8 +300,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
         entry.state = 'linked' // the peer dialed us meanwhile
         return
       }
-      // A peer that banned us says so (ERR_BANNED): asking again at once only spends its time and ours.
-      const delay = this.#retry(entry, isMeshError(failure, 'ERR_BANNED') ? this.#refusedRetryMs : 0)
+      // A peer that banned us says so (ERR_BANNED), or refused our credential: asking again at once only spends its time and ours.
+      const delay = this.#retry(entry, failure !== undefined && SLOW_RETRY.has(failure.code) ? this.#refusedRetryMs : 0)
       this.emit('dial:error', failure ?? meshError('ERR_LINK_CLOSED', 'every address of the peer failed'), entry.info, delay)
     } finally {
       this.#dialing--

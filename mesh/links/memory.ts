@@ -7,7 +7,7 @@ import { resolveBudget } from './base-link.js'
 import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
 import {
   DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES, emptyTransportCounters,
-  type Authorize, type DialOptions, type Link, type LinkOptions, type ListenOptions, type Transport,
+  type Admit, type Authorize, type DialOptions, type Link, type LinkOptions, type ListenOptions, type Transport,
   type TransportAddress, type TransportCounters, type TransportEvents
 } from './types.js'
 
@@ -63,6 +63,8 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
   readonly localId: DeviceId
   readonly keys: KeyPair
   readonly authorize: Authorize | undefined
+  readonly admit: Admit | undefined
+  readonly credential: Uint8Array | undefined
   readonly #network: Network
   readonly #clock: Clock
   readonly #options: MemoryLinkOptions
@@ -77,6 +79,8 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     this.keys = keys
     this.localId = keys.id
     this.authorize = init.authorize
+    this.admit = init.admit
+    this.credential = init.credential
     this.#clock = clock
     this.#options = {
       maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
@@ -114,17 +118,20 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     if (this.#network.faults.blocked(this.localId, target.localId)) {
       throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: unreachable (partitioned)`, { details: { peer, partitioned: true } })
     }
-    const remote = { id: target.localId, publicKey: target.keys.publicKey }
-    const local = { id: this.localId, publicKey: this.keys.publicKey }
+    const remote = { id: target.localId, publicKey: target.keys.publicKey, ...(target.credential === undefined ? {} : { credential: target.credential }) }
+    const local = { id: this.localId, publicKey: this.keys.publicKey, ...(this.credential === undefined ? {} : { credential: this.credential }) }
     checkNotSelf(remote, this.keys.publicKey)
     checkExpected(remote, options)
     checkAuthorized(remote, this.authorize)
     try {
+      target.admit?.(local)
       checkAuthorized(local, target.authorize)
     } catch (err) {
       if (isMeshError(err)) target.emit('refused', err, this.#address)
-      throw meshError('ERR_NOT_IN_ROSTER', `the peer refused the link: ERR_NOT_IN_ROSTER`, { details: { remote: true } })
+      const code = isMeshError(err) ? err.code : 'ERR_NOT_IN_ROSTER'
+      throw meshError(code, `the peer refused the link: ${code}`, { details: { remote: true } })
     }
+    this.admit?.(remote)
     const existing = this.#links.get(remote.id)
     if (existing?.open === true) return existing
     target.counters.connections++

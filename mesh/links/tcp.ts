@@ -68,7 +68,9 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       keys: components.keys,
       ed25519: components.ed25519 ?? nodeEd25519,
       random: components.random ?? systemRandom,
-      authorize: init.authorize
+      authorize: init.authorize,
+      credential: init.credential,
+      admit: init.admit
     }
     this.#linkOptions = {
       maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
@@ -222,7 +224,14 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
         throw meshError('ERR_BUSY', `not answering ${from.host}: ${over === 'rate-total' ? 'this node' : 'that address'} is over its handshake budget; retry later`, { details: { refusal: over } })
       }
       done = this.#registry.track(claimed.id, false)
-      channel.send(handshake.reply())
+      let reply: Uint8Array
+      try {
+        reply = handshake.reply() // the peer's credential (admit) is decided first: refused, nothing is signed
+      } catch (err) {
+        this.#admission.counters.replies-- // budgeted above, but not signed
+        throw err
+      }
+      channel.send(reply)
       const remote = handshake.readAuth(await channel.next())
       const origin = { initiatorId: remote.id, seq }
       const verdict = await this.#registry.decideInbound(remote.id, origin)

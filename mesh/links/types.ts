@@ -11,6 +11,8 @@ import type { DeviceId, MeshError, PublicKey } from '../../shared/index.js'
 export interface RemotePeer {
   readonly id: DeviceId
   readonly publicKey: PublicKey
+  /** The enrollment credential it showed in the handshake (shared/fleet.ts), if any; checked only when the node has an `admit` hook. */
+  readonly credential?: Uint8Array
 }
 
 /**
@@ -142,6 +144,13 @@ export interface DialOptions {
 export type Authorize = (remote: RemotePeer) => boolean
 
 /**
+ * Decides on a peer and the credential it showed (a fleet closed by credential: mesh/credentials.ts);
+ * throws a MeshError whose code the other side is told (ERR_REVOKED, ERR_NO_CREDENTIAL, …). The
+ * responder asks before it signs anything; the peer's key is proven later in the same handshake.
+ */
+export type Admit = (peer: RemotePeer) => void
+
+/**
  * Why an inbound connection was turned away before or during its handshake, by the transport's
  * own limits (`HandshakeLimits`); stable names, the keys of `TransportCounters.refused`.
  *   banned               its address, or the id its HELLO claimed, is on the ban list
@@ -216,6 +225,10 @@ export interface LinkOptions {
   keepaliveTimeout?: number
   /** Decides whether a proven peer may link; refused peers get ERR_NOT_IN_ROSTER. */
   authorize?: Authorize
+  /** This node's enrollment credential, shown to every peer in the handshake. */
+  credential?: Uint8Array
+  /** Decides on a peer and the credential it showed; what it throws refuses the link (the peer is told the code). */
+  admit?: Admit
   /** What each link may receive (defaults `DEFAULT_RECEIVE_BUDGET`); false: no budget (benchmarks). */
   receiveBudget?: ReceiveBudget | false
 }

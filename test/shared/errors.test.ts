@@ -151,7 +151,12 @@ const rows: Record<ErrorCode, Row> = {
   ERR_CREDENTIAL_EXPIRED: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, issuedAt: 1000, lifetime: 10, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(1, keys)) },
   ERR_NOT_OWNER: { where: 'shared/fleet.ts', provoke: () => enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [other] }) },
   ERR_TOO_FEW_OWNERS: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(2, keys, other), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(2, keys, other)) },
-  ERR_REVOKED: { where: 'mesh/routing/handlers/revoke.ts, data.ts, router.ts (addLink)' },
+  ERR_REVOKED: { where: 'mesh/routing/handlers/revoke.ts, data.ts, router.ts (addLink), mesh/credentials.ts (link handshake)' },
+  ERR_NO_CREDENTIAL: { where: 'mesh/credentials.ts (link handshake of a fleet closed by credential)' },
+  ERR_CREDENTIAL_MISMATCH: {
+    where: 'shared/fleet.ts verifyCredential (publicKey), mesh/credentials.ts',
+    provoke: () => verifyCredential(enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(1, keys), { publicKey: keys.publicKey })
+  },
   ERR_BAD_REVOCATION: { where: 'shared/fleet.ts', provoke: () => verifyRevocation(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
   ERR_BAD_CONFIG: { where: 'shared/fleet-config.ts; firmware-sim/device/signed-config.ts (settings the device refuses)', provoke: () => peekFleetConfig(Uint8Array.of(0x01)) },
   ERR_CONFIG_STALE: { where: 'shared/fleet-config.ts (checkNewer); firmware-sim/device/signed-config.ts', provoke: () => { checkNewer(1, 2, 'group:g') } },

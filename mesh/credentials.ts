@@ -1,0 +1,115 @@
+import {
+  bytesEqual, meshError, readCredential, systemClock, toBase64url, verifyCredential,
+  type Clock, type Credential, type DeviceId, type Ed25519, type ErrorCode, type FleetPolicy, type PublicKey
+} from '../shared/index.js'
+
+/**
+ * Closed fleets by credential (issue 13): a node given the fleet file (shared/fleet.ts) links only
+ * with devices its owners enrolled. Each peer shows its credential in the link handshake
+ * (links/handshake.ts); this decides, once per link, never per frame, cheapest check first:
+ *
+ *   1. revoked (a lookup in the node's RevocationSet)              ERR_REVOKED
+ *   2. no credential shown (only when credentials are required)    ERR_NO_CREDENTIAL
+ *   3. layout, fleet, key binding, expiry (no signature)           ERR_BAD_CREDENTIAL, ERR_UNKNOWN_FLEET,
+ *                                                                  ERR_CREDENTIAL_MISMATCH, ERR_CREDENTIAL_EXPIRED
+ *   4. the same bytes verified before (cache by cti)               accepted, no signature checked
+ *   5. owner signatures, at most one per owner                     ERR_NOT_OWNER, ERR_TOO_FEW_OWNERS
+ *
+ * A credential that verified is cached by its id (cti) with its bytes: another credential claiming
+ * that cti is checked in full, never taken on the id alone. Expiry and revocation are checked again
+ * on every use, so a cached credential does not outlive either.
+ */
+
+export interface PeerPresentation {
+  readonly id: DeviceId
+  readonly publicKey: PublicKey
+  /** The credential the peer showed, if any. */
+  readonly credential?: Uint8Array | undefined
+}
+
+export interface CredentialCheckInit {
+  policy: FleetPolicy
+  /** Refuse peers that show no credential (default true: a closed fleet); false still checks those that show one. */
+  required?: boolean
+  /** Verified credentials kept (default 1,024; least recently used out first). */
+  maxCached?: number
+}
+
+export interface CredentialCheckComponents {
+  /** True when the fleet's owners revoked `id` (the node's RevocationSet). */
+  revoked: (id: DeviceId) => boolean
+  clock?: Clock
+  ed25519?: Ed25519
+}
+
+export interface CredentialCheckCounters {
+  /** Credentials whose owner signatures were verified. */
+  verified: number
+  /** Presentations answered from the cache (no signature checked). */
+  cached: number
+  /** Peers refused, by code. */
+  refused: Partial<Record<ErrorCode, number>>
+}
+
+export class CredentialCheck {
+  readonly policy: FleetPolicy
+  readonly required: boolean
+  readonly counters: CredentialCheckCounters = { verified: 0, cached: 0, refused: {} }
+  readonly #maxCached: number
+  readonly #cache = new Map<string, { bytes: Uint8Array, credential: Credential }>()
+  readonly #components: CredentialCheckComponents
+  readonly #clock: Clock
+
+  constructor (init: CredentialCheckInit, components: CredentialCheckComponents) {
+    this.policy = init.policy
+    this.required = init.required ?? true
+    this.#maxCached = Math.max(1, init.maxCached ?? 1024)
+    this.#components = components
+    this.#clock = components.clock ?? systemClock
+  }
+
+  /** The peer's verified credential (undefined: none shown, and none required); throws a MeshError with the refusal's code. */
+  check (peer: PeerPresentation): Credential | undefined {
+    try {
+      return this.#check(peer)
+    } catch (err) {
+      const code = (err as { code?: ErrorCode }).code ?? 'ERR_BAD_CREDENTIAL'
+      this.counters.refused[code] = (this.counters.refused[code] ?? 0) + 1
+      throw err
+    }
+  }
+
+  /** A verified credential of `id` seen lately, if any. */
+  credentialOf (id: DeviceId): Credential | undefined {
+    for (const { credential } of this.#cache.values()) if (credential.device === id) return credential
+    return undefined
+  }
+
+  #check (peer: PeerPresentation): Credential | undefined {
+    if (this.#components.revoked(peer.id)) throw meshError('ERR_REVOKED', `${peer.id} was revoked by the owners of fleet ${this.policy.fleet}`, { details: { id: peer.id } })
+    const bytes = peer.credential
+    if (bytes === undefined) {
+      if (!this.required) return undefined
+      throw meshError('ERR_NO_CREDENTIAL', `${peer.id} showed no credential; fleet ${this.policy.fleet} takes only devices its owners enrolled`, { details: { id: peer.id } })
+    }
+    const now = this.#clock.wall() / 1000
+    const read = readCredential(bytes, this.policy, { now, publicKey: peer.publicKey })
+    const key = toBase64url(read.cti)
+    const hit = this.#cache.get(key)
+    if (hit !== undefined && bytesEqual(hit.bytes, bytes)) {
+      this.#cache.delete(key)
+      this.#cache.set(key, hit) // most recently used last
+      this.counters.cached++
+      return hit.credential
+    }
+    const credential = verifyCredential(bytes, this.policy, { now, publicKey: peer.publicKey, ed25519: this.#components.ed25519 })
+    this.counters.verified++
+    this.#cache.delete(key)
+    if (this.#cache.size >= this.#maxCached) {
+      const oldest = this.#cache.keys().next().value
+      if (oldest !== undefined) this.#cache.delete(oldest)
+    }
+    this.#cache.set(key, { bytes: new Uint8Array(bytes), credential })
+    return credential
+  }
+}
