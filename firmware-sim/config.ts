@@ -78,6 +78,8 @@ export interface DeviceConfig {
   groups: string[]
   /** Encrypt readings to the readers of this owner-signed reader grant list (iotmesh fleet grant-reader); needs fleetFile. */
   encrypt: string | undefined
+  /** Its enrollment credential (iotmesh fleet enroll), shown in link handshakes and its status; default DATA_DIR/credential.cbor if present. */
+  credential: string | undefined
 }
 
 export type SettingName = keyof DeviceConfig
@@ -252,7 +254,8 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
   encrypt: {
     parse: (raw, base) => path(raw !== null && typeof raw === 'object' && 'readers' in raw ? (raw as { readers: unknown }).readers : raw, base),
     fallback: () => undefined
-  }
+  },
+  credential: { parse: path, fallback: () => undefined }
 }
 
 /** In resolution order: dataDir before key, whose default lies in it. */

@@ -9,6 +9,7 @@ import { openDeviceCommands, resultIssuer, type DeviceCommands } from './device/
 import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revocations.js'
 import { CONFIG_TOPIC, SignedConfig, type ConfigState } from './device/signed-config.js'
 import { encryptionFor, loadReaderGrants } from './device/encrypt.js'
+import { loadCredential } from './device/credential.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
@@ -76,6 +77,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
   #considering = Promise.resolve()
   #stopInterval: (() => void) | undefined
   #currentInterval = 0
+  #credential: Uint8Array | undefined
 
   constructor (init: DeviceInit = {}, components: DeviceComponents = {}) {
     super()
@@ -110,6 +112,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
   /** True when start() created the key file. */
   get keyCreated (): boolean { return this.#store?.keyCreated ?? false }
   get keyFile (): string | undefined { return this.#store?.keyFile }
+  /** Its enrollment credential, if it has one (after start). */
+  get credential (): Uint8Array | undefined { return this.#credential }
   /** The mesh node (mesh and hybrid mode, after start). */
   get node (): MeshNode | undefined { return this.#node }
   get running (): boolean { return this.#lifecycle.started }
@@ -205,6 +209,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       ? undefined
       : await SignedConfig.open({ policy, dataDir: init.dataDir, targets: configTargetsOf(store.keys.id, init.groups), rules: this.paths.includes('mesh') }, pick(components, ['ed25519']))
     const remote = signed?.settings ?? {}
+    this.#credential = await loadCredential(init.credential, init.dataDir)
     if (components.sensors !== undefined) {
       this.#sensors = components.sensors
     } else {
@@ -242,7 +247,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const configs = signed?.bytes === undefined ? [] : [signed.bytes]
       const fleet = policy === undefined ? {} : { fleetPolicy: policy, revocations: await loadRevocations(init.dataDir), configs }
       const routing = { ...init.mesh?.routing, ...fleet }
-      this.#node = new MeshNode({ ...init.mesh, routing, name: this.name, fleet: this.fleet, announceLinks: 0 }, {
+      // Its credential goes into every handshake; with a fleet file, peers must show one (mesh/credentials.ts).
+      const credential = this.#credential ?? init.mesh?.credential
+      this.#node = new MeshNode({ ...init.mesh, routing, credential, name: this.name, fleet: this.fleet, announceLinks: 0 }, {
         keys: store.keys,
         sequence: store.sequence,
         clock: this.#clock,
@@ -266,7 +273,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
       const onCommand = commands?.executor === undefined ? {} : { onCommand: (signed: Uint8Array) => commands.handle(signed), resultIssuer }
       const configs = signed === undefined ? {} : { configs: { targets: configTargetsOf(store.keys.id, init.groups), take: (bytes: Uint8Array) => { this.#takeConfigFromBroker(signed, bytes) } } }
-      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, window: init.drain?.window ?? 16, ...onCommand, ...configs }, {
+      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, credential: this.#credential, window: init.drain?.window ?? 16, ...onCommand, ...configs }, {
         clock: this.#clock,
         random: components.random ?? systemRandom,
         ...(components.connect === undefined ? {} : { connect: components.connect }),

@@ -9,7 +9,8 @@ import {
  * (links/handshake.ts); this decides, once per link, never per frame, cheapest check first:
  *
  *   1. revoked (a lookup in the node's RevocationSet)              ERR_REVOKED
- *   2. no credential shown (only when credentials are required)    ERR_NO_CREDENTIAL
+ *   2. no credential shown (only when credentials are required;    ERR_NO_CREDENTIAL
+ *      an owner's own key needs none)
  *   3. layout, fleet, key binding, expiry (no signature)           ERR_BAD_CREDENTIAL, ERR_UNKNOWN_FLEET,
  *                                                                  ERR_CREDENTIAL_MISMATCH, ERR_CREDENTIAL_EXPIRED
  *   4. the same bytes verified before (cache by cti)               accepted, no signature checked
@@ -88,6 +89,8 @@ export class CredentialCheck {
   #check (peer: PeerPresentation): Credential | undefined {
     if (this.#components.revoked(peer.id)) throw meshError('ERR_REVOKED', `${peer.id} was revoked by the owners of fleet ${this.policy.fleet}`, { details: { id: peer.id } })
     const bytes = peer.credential
+    // An owner (the fleet file's trust anchor: `iotmesh fleet publish --owner-key`) needs no credential of its own.
+    if (bytes === undefined && this.policy.owners.some((o) => o.id === peer.id)) return undefined
     if (bytes === undefined) {
       if (!this.required) return undefined
       throw meshError('ERR_NO_CREDENTIAL', `${peer.id} showed no credential; fleet ${this.policy.fleet} takes only devices its owners enrolled`, { details: { id: peer.id } })

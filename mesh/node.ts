@@ -148,6 +148,11 @@ export interface MeshNodeEvents {
   revoked: [info: { device: DeviceId, reason: string, bytes: Uint8Array }]
   /** A signed configuration: a new highest version for its target (verified), or a lower one than held (routing/handlers/config.ts). */
   config: [info: ConfigInfo]
+  /**
+   * A peer refused this node's dial with a code it told (ERR_REVOKED, ERR_NO_CREDENTIAL, ERR_NOT_IN_ROSTER, …): what the
+   * refused side logs. (Peers this node refuses are `drop`s with their code.)
+   */
+  'link:refused': [info: { code: ErrorCode, peer: DeviceId | undefined, address: string }]
 }
 
 /** A subscriber this node knows of, and how it reaches it. */
@@ -294,7 +299,10 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       defer('router', () => { this.#router.stop() })
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
-      this.#manager.on('dial:error', (_err, peer, retryIn) => this.#onDialError(peer.id, retryIn))
+      this.#manager.on('dial:error', (err, peer, retryIn) => {
+        if (err.details?.remote === true) this.emit('link:refused', { code: err.code, peer: peer.id, address: `${peer.addresses.join('|')}:${peer.port}` })
+        this.#onDialError(peer.id, retryIn)
+      })
       this.#manager.start()
       defer('links', async () => { await this.#manager.stop() })
       // Discovery stops first: its goodbye (RFC 6762 §10.1) tells peers to drop us at once.

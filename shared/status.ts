@@ -2,6 +2,7 @@ import { fromBase64, toBase64url } from './bytes.js'
 import { PUBLIC_KEY_LENGTH, type PublicKey } from './crypto/ed25519.js'
 import { keyMatchesId, publicKeyText, type DeviceId } from './identity.js'
 import { statusTopic } from './topics.js'
+import { MAX_CREDENTIAL_BYTES } from './fleet.js'
 
 /**
  * The retained device status on iotmesh/<fleet>/<id>/status, in the spirit of Sparkplug's
@@ -9,16 +10,19 @@ import { statusTopic } from './topics.js'
  * right after it connects, and sets {"state":"offline"} (retained) as its MQTT last will, which
  * the broker publishes when the connection dies without a DISCONNECT (MQTT 3.1.1 §3.1.2.5).
  *
- * `pk` is the base64url Ed25519 public key; it must derive to the id in the topic. The status
+ * `pk` is the base64url Ed25519 public key; it must derive to the id in the topic. `cred`, when the
+ * device is enrolled (issue 13), is its enrollment credential in base64url (shared/fleet.ts, at most
+ * MAX_CREDENTIAL_BYTES): carried as is, checked by whoever holds the fleet file. The status
  * is not signed: it carries a key, which is self-certifying, and a presence claim, which the
  * embedded broker binds to the MQTT connection that made it (gateway/authorize.ts). Pure.
  */
 
-export const MAX_STATUS_BYTES = 1024
+/** 1 KiB before credentials; a status with a credential of the largest size (2 KiB, 2,731 base64url characters) fits in 4 KiB. */
+export const MAX_STATUS_BYTES = 4096
 export const MAX_NAME_LENGTH = 64
 
 export type DeviceStatus =
-  | { state: 'online', publicKey: PublicKey, name?: string }
+  | { state: 'online', publicKey: PublicKey, name?: string, credential?: Uint8Array }
   | { state: 'offline' }
 
 export type StatusResult =
@@ -28,10 +32,10 @@ export type StatusResult =
   | { ok: false, reason: 'bad_status' | 'status_key_mismatch', message: string }
 
 /** The JSON a device publishes, retained, on connect. */
-export function onlineStatus (init: { publicKey: PublicKey, name?: string }): string {
-  return JSON.stringify(init.name === undefined
-    ? { state: 'online', pk: publicKeyText(init.publicKey) }
-    : { state: 'online', pk: publicKeyText(init.publicKey), name: init.name })
+export function onlineStatus (init: { publicKey: PublicKey, name?: string, credential?: Uint8Array }): string {
+  return JSON.stringify({
+    state: 'online', pk: publicKeyText(init.publicKey), name: init.name, cred: init.credential === undefined ? undefined : toBase64url(init.credential)
+  }) // undefined members are left out: the JSON of before when there is no credential
 }
 
 /** The JSON of the last will (and of a clean goodbye). */
@@ -58,7 +62,7 @@ export function parseStatus (payload: Uint8Array, deviceId: DeviceId): StatusRes
     return bad('the status is not JSON in UTF-8')
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return bad('the status is not a JSON object')
-  const { state, pk, name } = json as Record<string, unknown>
+  const { state, pk, name, cred } = json as Record<string, unknown>
   if (state === 'offline') return { ok: true, status: { state: 'offline' } }
   if (state !== 'online') return bad(`status "state" must be "online" or "offline", got ${JSON.stringify(state)}`)
   const publicKey = typeof pk === 'string' && /^[A-Za-z0-9_-]+$/.test(pk) ? fromBase64(pk) : undefined
@@ -67,5 +71,10 @@ export function parseStatus (payload: Uint8Array, deviceId: DeviceId): StatusRes
     return { ok: false, reason: 'status_key_mismatch', message: `the status pk ${toBase64url(publicKey)} does not derive to the device id ${deviceId} in its topic` }
   }
   if (name !== undefined && (typeof name !== 'string' || name.length > MAX_NAME_LENGTH)) return bad(`status "name" must be text of at most ${MAX_NAME_LENGTH} characters`)
-  return { ok: true, status: name === undefined ? { state: 'online', publicKey } : { state: 'online', publicKey, name } }
+  const credential = typeof cred === 'string' && /^[A-Za-z0-9_-]+$/.test(cred) ? fromBase64(cred) : undefined
+  if (cred !== undefined && (credential === undefined || credential.length === 0 || credential.length > MAX_CREDENTIAL_BYTES)) {
+    return bad(`status "cred" must be an enrollment credential of 1 to ${MAX_CREDENTIAL_BYTES} bytes in base64url`)
+  }
+  const status: DeviceStatus = name === undefined ? { state: 'online', publicKey } : { state: 'online', publicKey, name }
+  return { ok: true, status: credential === undefined ? status : { ...status, credential } }
 }

@@ -17,7 +17,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--encrypt FILE] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--encrypt FILE] [--credential FILE] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -43,9 +43,10 @@ export const device: Command = {
     ['--commanders FILE', 'who may command this device, and what: {"commanders": [{"key": "<public key>", "actions": ["relay/#"]}]} (none by default)'],
     ['--actuators LIST', 'simulated actuators: relay, light, valve, thermostat; their state is published as telemetry'],
     ['--rules FILE', 'automation rules to run on this device, over the mesh (JSON or YAML; iotmesh rules check FILE)'],
-    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): take, spread and enforce owner-signed revocations (kept in DATA_DIR/revocations.json) and apply owner-signed configurations (DATA_DIR/signed-config.json)'],
+    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): link only with devices its owners enrolled (a valid --credential); take, spread and enforce owner-signed revocations (kept in DATA_DIR/revocations.json) and apply owner-signed configurations (DATA_DIR/signed-config.json)'],
     ['--groups LIST', 'groups this device is in: owner-signed configurations pushed to one of them apply to it (iotmesh fleet config push --to GROUP)'],
-    ['--encrypt FILE', 'encrypt readings to the readers of this owner-signed reader grant list (iotmesh fleet grant-reader); needs --fleet-file']
+    ['--encrypt FILE', 'encrypt readings to the readers of this owner-signed reader grant list (iotmesh fleet grant-reader); needs --fleet-file'],
+    ['--credential FILE', 'this device\'s enrollment credential (iotmesh fleet enroll), shown in link handshakes and its status (default DATA_DIR/credential.cbor if present)']
   ],
   options,
   async run ({ values }, io) {
@@ -85,6 +86,14 @@ export const device: Command = {
       if (dev.configState !== undefined) out({ event: 'config', ...dev.configState, interval: dev.interval }, configText(dev.configState))
       dev.on('config', (state) => { out({ event: 'config', ...state, interval: dev.interval }, configText(state)) })
       dev.on('warning', ({ where, error }) => { write(io.stderr, `iotmesh device: ${where}: ${error.message}${codeOf(error)}`) })
+      // Links refused for trust (issue 13), either way, with their stable code: a peer refused us, or we refused a peer.
+      dev.node?.on('link:refused', ({ code, peer, address }) => {
+        out({ event: 'refused', by: 'peer', code, peer: peer ?? null, address }, `${clock(Date.now())}  ${peer ?? address} refused our link: ${code}`)
+      })
+      dev.node?.on('drop', ({ code, from }) => {
+        if (from === undefined || !TRUST_CODES.has(code) || dev.node?.links.has(from) === true) return
+        out({ event: 'refused', by: 'us', code, peer: from }, `${clock(Date.now())}  refused a link from ${from}: ${code}`)
+      })
       await aborted(io)
     } finally {
       clearInterval(keepAlive)
@@ -93,6 +102,10 @@ export const device: Command = {
     return 0
   }
 }
+
+/** Why a link is refused for trust: credentials, revocation, roster (mesh/credentials.ts). */
+const TRUST_CODES: ReadonlySet<string> = new Set(['ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED', 'ERR_CREDENTIAL_MISMATCH',
+  'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET', 'ERR_NOT_IN_ROSTER'])
 
 async function stop (dev: Device, out: (event: Record<string, unknown>, text: string) => void): Promise<void> {
   await dev.stop()

@@ -29,7 +29,7 @@ export const fleet: Command = {
     ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential or revocation (in place by default)'],
     ['revoke DEVICE_ID', '--reason TEXT --owner-key FILE --out FILE: a revocation, signed by this owner'],
     ['check FILE', 'verifies a credential or revocation against the fleet file and says what it is; exit 1 with the code if it does not hold'],
-    ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete revocation to the devices it links to, which spread it'],
+    ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S] [--owner-key FILE]: joins the mesh and hands a complete revocation to the devices it links to, which spread it (a fleet closed by credential links with an owner\'s key)'],
     ...CONFIG_HELP,
     ...READER_HELP,
     ['--file FILE', 'the fleet file (default fleet.json)'],
@@ -124,7 +124,11 @@ export const fleet: Command = {
         const bytes = await onFileArgument(arg, 'FILE', async () => new Uint8Array(await readFile(arg)))
         verifyRevocation(bytes, policy) // complete, or refused here with its code
         const peers = str('peers')?.split(',').map((p) => p.trim()).filter((p) => p !== '') ?? []
-        const node = new MeshNode({ name: 'iotmesh-fleet', fleet: policy.fleet, mdns: values['no-mdns'] === true ? false : { announce: false }, peers, announceLinks: 0, routing: { fleetPolicy: policy } }, { keys: generateKeyPair() })
+        // In a fleet closed by credential, devices link with an owner's key (mesh/credentials.ts): --owner-key; else a throwaway key (open fleets).
+        const keys = str('owner-key') === undefined ? generateKeyPair() : await ownerKey(need('owner-key'))
+        const node = new MeshNode({
+          name: 'iotmesh-fleet', fleet: policy.fleet, mdns: values['no-mdns'] === true ? false : { announce: false }, peers, announceLinks: 0, routing: { fleetPolicy: policy }, requireCredentials: false
+        }, { keys })
         await node.start()
         try {
           node.revoke(bytes)

@@ -24,6 +24,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     ...(config.rules === undefined ? {} : { rules: config.rules }),
     ...(config.fleetFile === undefined ? {} : { fleetFile: config.fleetFile }),
     ...(config.groups.length === 0 ? {} : { groups: config.groups }),
-    ...(config.encrypt === undefined ? {} : { encrypt: { readers: config.encrypt } })
+    ...(config.encrypt === undefined ? {} : { encrypt: { readers: config.encrypt } }),
+    ...(config.credential === undefined ? {} : { credential: config.credential })
   }
 }

@@ -109,6 +109,12 @@ export interface DeviceInit {
    * grant list (iotmesh fleet grant-reader; a path or its bytes), checked against `fleetFile`.
    */
   encrypt?: { readers: string | Uint8Array }
+  /**
+   * Its enrollment credential (a file, or the bytes; default `<dataDir>/credential.cbor` when that
+   * exists): shown in every link handshake and in its retained status. With a fleet file, the
+   * node links only with peers that show a valid one of its owners (mesh/credentials.ts).
+   */
+  credential?: string | Uint8Array
   /** Commands one issuer may have executed per second (default 5, burst 20; firmware-sim/commands/executor.ts). */
   commandRate?: { rate: number, burst: number }
 }

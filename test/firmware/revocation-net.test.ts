@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, expect, it } from 'vitest'
-import { cosign, parseFleetPolicy, revoke, toBase64url, type KeyPair } from '../../shared/index.js'
+import { cosign, enroll, parseFleetPolicy, revoke, toBase64url, type KeyPair } from '../../shared/index.js'
 import { saveKeyFile } from '../../shared/node.js'
 import { describeNet } from '../helpers/netns.js'
 import { assertBuilt } from '../helpers/fresh-build.js'
@@ -16,7 +16,8 @@ import { Waiter, keysFor } from './device-support.js'
  * the victim V on H3 beside D3: the link H1–H2 is cut, `iotmesh fleet publish` hands a revocation
  * to H0; it spreads to H1 and stops at the cut; when the link comes back it crosses (a node hands
  * its whole set to a neighbour whose link opens), reaches H3, whose device drops V. Each device
- * keeps what it learned in its data directory.
+ * keeps what it learned in its data directory. The fleet is closed by credential (every device is
+ * enrolled by both owners, --credential); the revocation is published with an owner's key.
  */
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -46,8 +47,10 @@ describeNet('revocation across a partition that heals, on device processes in na
     const device = async (host: number, name: string, keys: KeyPair, extra: string[]): Promise<void> => {
       const key = join(dir, `${name}.key`)
       await saveKeyFile(key, keys)
+      const credential = join(dir, `${name}.cred`)
+      await writeFile(credential, cosign(enroll({ policy, publicKey: keys.publicKey, name, cti: keys.publicKey.slice(0, 8), owners: [alice] }), policy, bob))
       const child = line.spawn(host, process.execPath, [join(root, 'bin', 'iotmesh.js'), 'device', '--name', name, '--key', key, '--data-dir', join(dir, name),
-        '--sensors', 'battery', '--interval', '500', '--fleet-file', fleetFile, '--json', ...extra])
+        '--sensors', 'battery', '--interval', '500', '--fleet-file', fleetFile, '--credential', credential, '--json', ...extra])
       logs[name] = ''
       child.stdout?.on('data', (c: Buffer) => { logs[name] += c.toString(); waiter.kick() })
       child.stderr?.on('data', (c: Buffer) => { logs[name] += c.toString() })
@@ -68,7 +71,9 @@ describeNet('revocation across a partition that heals, on device processes in na
       const revocation = cosign(revoke({ policy, device: victim.id, reason: 'stolen', owners: [alice] }), policy, bob)
       const file = join(dir, 'v.rev')
       await writeFile(file, revocation)
-      const publish = line.spawn(0, process.execPath, [join(root, 'bin', 'iotmesh.js'), 'fleet', 'publish', file, '--file', fleetFile, '--no-mdns', '--peers', `127.0.0.1:${PORT}`, '--json'])
+      const ownerKey = join(dir, 'alice.key')
+      await saveKeyFile(ownerKey, alice)
+      const publish = line.spawn(0, process.execPath, [join(root, 'bin', 'iotmesh.js'), 'fleet', 'publish', file, '--file', fleetFile, '--owner-key', ownerKey, '--no-mdns', '--peers', `127.0.0.1:${PORT}`, '--json'])
       let out = ''
       publish.stdout?.on('data', (c: Buffer) => { out += c.toString() })
       publish.stderr?.on('data', (c: Buffer) => { out += c.toString() })

@@ -53,6 +53,8 @@ export interface BrokerPathInit extends DeviceBrokerInit {
   /** The device key: it signs the token of each CONNECT. */
   keys?: KeyPair
   name: string
+  /** Its enrollment credential, carried in its retained status (`cred`, shared/status.ts). */
+  credential?: Uint8Array
   /** PUBLISHes awaiting their PUBACK at once. */
   window: number
   /** Judges a command that came on iotmesh/<fleet>/<id>/cmd/…; returns the signed result owed, if any. */
@@ -223,9 +225,9 @@ export class BrokerPath implements PathSender {
 
   /** Online status first: frames follow only once the broker has the key that verifies them. */
   async #announce (client: MqttClient): Promise<void> {
-    const { fleet, deviceId, publicKey, name } = this.#init
+    const { fleet, deviceId, publicKey, name, credential } = this.#init
     try {
-      await client.publishAsync(statusTopic(fleet, deviceId), onlineStatus({ publicKey, name }), { qos: 1, retain: true })
+      await client.publishAsync(statusTopic(fleet, deviceId), onlineStatus({ publicKey, name, credential }), { qos: 1, retain: true })
     } catch {
       return // the connection closed meanwhile: #onClose takes it from there
     }
