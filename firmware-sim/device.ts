@@ -9,7 +9,7 @@ import { openDeviceCommands, resultIssuer, type DeviceCommands } from './device/
 import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revocations.js'
 import { CONFIG_TOPIC, SignedConfig, type ConfigState } from './device/signed-config.js'
 import { encryptionFor, loadReaderGrants } from './device/encrypt.js'
-import { loadCredential } from './device/credential.js'
+import { loadCredential, watchRefusals } from './device/credential.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
@@ -259,6 +259,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const node = this.#node
       if (init.fleetFile !== undefined) keepRevocations(node, init.dataDir, (error) => { this.#warn('mesh', error) })
       if (signed !== undefined) node.on('config', (info) => { this.#considerConfig(signed, info.bytes, info.config) })
+      watchRefusals(node, (info) => { if (this.#emitting) this.emit('link:refused', info) })
       // A crashed node vanishes without its DNS-SD goodbye (MeshNode.stop with an aborted signal).
       defer('mesh node', async (stop) => { await node.stop(stop.aborted ? { signal: stop } : {}) })
       // The durable subscribers learned (device/paths/mesh-acks.ts) are kept beside the outbox.

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import {
-  SETTING_NAMES, createDevice, deviceInit, flagName, loadDeviceConfig, stderrLogger,
-  type Device, type DeviceCounters, type ReadingEvent, type SensorLogger
+  SETTING_NAMES, Device, deviceInit, flagName, loadDeviceConfig, stderrLogger,
+  type DeviceCounters, type ReadingEvent, type SensorLogger
 } from '../../firmware-sim/index.js'
 import { isMeshError, meshError } from '../../shared/index.js'
 import { readRosterFlag } from '../roster-flags.js'
@@ -59,7 +59,13 @@ export const device: Command = {
     const init = deviceInit(config)
     const roster = config.roster === undefined ? undefined : await readRosterFlag(config.roster)
     if (roster !== undefined) init.mesh = { ...init.mesh, roster }
-    const dev = await createDevice(init, { logger }).catch((err: unknown) => { throw portError(err, config.port) })
+    const dev = new Device(init, { logger })
+    // Links refused for trust (issue 13), either way, with their stable code; subscribed before start: the first dial comes during it.
+    dev.on('link:refused', ({ by, code, peer, address }) => {
+      out({ event: 'refused', by, code, peer: peer ?? null, address: address ?? null },
+        `${clock(Date.now())}  ${by === 'peer' ? `${peer ?? address ?? '?'} refused our link` : `refused a link from ${peer ?? '?'}`}: ${code}`)
+    })
+    await dev.start().catch((err: unknown) => { throw portError(err, config.port) })
     // In closed mode the node's key store refuses its own key when the roster lacks it: rostered peers will refuse it too.
     if (roster !== undefined && dev.node !== undefined && dev.node.keyOf(dev.id) === undefined) {
       write(io.stderr, `iotmesh device: warning: this device's key (${dev.id}) is not in the roster ${config.roster ?? ''}: nodes in closed mode will not link to it. Add it (iotmesh keys, or the key file's public key).`)
@@ -86,14 +92,6 @@ export const device: Command = {
       if (dev.configState !== undefined) out({ event: 'config', ...dev.configState, interval: dev.interval }, configText(dev.configState))
       dev.on('config', (state) => { out({ event: 'config', ...state, interval: dev.interval }, configText(state)) })
       dev.on('warning', ({ where, error }) => { write(io.stderr, `iotmesh device: ${where}: ${error.message}${codeOf(error)}`) })
-      // Links refused for trust (issue 13), either way, with their stable code: a peer refused us, or we refused a peer.
-      dev.node?.on('link:refused', ({ code, peer, address }) => {
-        out({ event: 'refused', by: 'peer', code, peer: peer ?? null, address }, `${clock(Date.now())}  ${peer ?? address} refused our link: ${code}`)
-      })
-      dev.node?.on('drop', ({ code, from }) => {
-        if (from === undefined || !TRUST_CODES.has(code) || dev.node?.links.has(from) === true) return
-        out({ event: 'refused', by: 'us', code, peer: from }, `${clock(Date.now())}  refused a link from ${from}: ${code}`)
-      })
       await aborted(io)
     } finally {
       clearInterval(keepAlive)
@@ -102,10 +100,6 @@ export const device: Command = {
     return 0
   }
 }
-
-/** Why a link is refused for trust: credentials, revocation, roster (mesh/credentials.ts). */
-const TRUST_CODES: ReadonlySet<string> = new Set(['ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED', 'ERR_CREDENTIAL_MISMATCH',
-  'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET', 'ERR_NOT_IN_ROSTER'])
 
 async function stop (dev: Device, out: (event: Record<string, unknown>, text: string) => void): Promise<void> {
   await dev.stop()

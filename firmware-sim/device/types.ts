@@ -1,7 +1,7 @@
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { type Clock, type Ed25519, type KeyPair, type Random, type SenmlRecord, type SequenceSource } from '../../shared/index.js'
 import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport } from '../../mesh/index.js'
-import type { Command, Commanders, FleetPolicy } from '../../shared/index.js'
+import type { Command, Commanders, DeviceId, FleetPolicy } from '../../shared/index.js'
 import type { DeviceMode } from '../config.js'
 import type { ConfigState } from './signed-config.js'
 import type { ActuatorName, ActuatorSpec } from '../commands/actuators.js'
@@ -188,6 +188,11 @@ export interface DeviceEvents {
   config: [ConfigState]
   /** A decoded command was judged: executed (before this event the actuator acted), repeated or refused (firmware-sim/commands/executor.ts). */
   command: [Outcome & { command: Command }]
+  /**
+   * A mesh link refused for trust (issue 13), with its stable code: `by: 'peer'` a peer refused this
+   * device (it told the code), `by: 'us'` this device refused a peer (credential, revocation, roster).
+   */
+  'link:refused': [{ by: 'peer' | 'us', code: string, peer?: DeviceId, address?: string }]
 }
 
 export interface PathCounters {
