@@ -93,7 +93,7 @@ describe('device configuration', () => {
     ['outboxFrames', '0'], ['outboxBytes', '100'],
     ['brokerAuth', 'cert'],
     ['roster', ' '],
-    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' '], ['fleetFile', ' '], ['groups', 'Kitchen'], ['encrypt', ' '], ['encrypt', { readers: ' ' }]
+    ['commanders', ' '], ['actuators', 'heater'], ['actuators', 'relay,fan'], ['rules', ' '], ['fleetFile', ' '], ['groups', 'Kitchen'], ['encrypt', ' '], ['encrypt', { readers: ' ' }], ['credential', ' ']
   ]
 
   it.each(BAD)('refuses %s = %j from every source, naming the setting and the source', (setting, raw) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import {
-  cosign, enroll, isMeshError, parseFleetPolicy, seededRandom, toBase64url,
+  MAX_CREDENTIAL_BYTES, cosign, enroll, isMeshError, onlineStatus, parseFleetPolicy, parseStatus, seededRandom, toBase64url,
   type Clock, type Ed25519, type KeyPair
 } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
@@ -220,5 +220,19 @@ describeNet('closed fleets by credential over TCP', () => {
     const heard = told.next('refused')
     await expect(gate.dial(told.address!)).rejects.toSatisfy((err: unknown) => isMeshError(err) && err.code === 'ERR_REVOKED')
     expect((await heard)[0].code).toBe('ERR_REVOKED')
+  })
+})
+
+describe('the credential in the retained status (shared/status.ts "cred")', () => {
+  it('round-trips, is left out without one (the JSON of before), and a malformed or oversized one is a bad status', () => {
+    const cred = credentialOf(device)
+    const json = onlineStatus({ publicKey: device.publicKey, name: 'pi', credential: cred })
+    const parsed = parseStatus(Buffer.from(json), device.id)
+    expect(parsed.ok && parsed.status?.state === 'online' ? Buffer.from(parsed.status.credential ?? []) : undefined).toEqual(Buffer.from(cred))
+    expect(JSON.parse(onlineStatus({ publicKey: device.publicKey, name: 'pi' }))).toEqual({ state: 'online', pk: toBase64url(device.publicKey), name: 'pi' })
+    const withCred = (value: unknown): string => JSON.stringify({ state: 'online', pk: toBase64url(device.publicKey), cred: value })
+    for (const bad of ['not base64!', '', 42, 'A'.repeat(Math.ceil((MAX_CREDENTIAL_BYTES + 1) * 4 / 3))]) {
+      expect(parseStatus(Buffer.from(withCred(bad)), device.id), String(bad).slice(0, 20)).toMatchObject({ ok: false, reason: 'bad_status' })
+    }
   })
 })
