@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, isMeshError, meshError, readCredential, systemClock, systemRandom,
+  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, isMeshError, meshError, readCredential, credentialId, systemClock, systemRandom,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type Random,
   type CommandResult, type ErrorCode, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
@@ -514,7 +514,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     if (this.#init.mdns !== false) {
       const options = typeof this.#init.mdns === 'object' ? this.#init.mdns : {}
       const identity = { id: this.id, publicKey: this.#components.keys.publicKey }
-      this.#discoveries.push(createMdnsDiscovery({ ...options, identity, port, name: this.name, fleet: this.fleet },
+      const cti = this.#init.credential === undefined ? undefined : credentialId(this.#init.credential)
+      this.#discoveries.push(createMdnsDiscovery({ ...options, identity, port, name: this.name, fleet: this.fleet, cti },
         { responder: this.#components.responder, clock: this.#clock, random: this.#random }))
     }
     if ((this.#init.peers?.length ?? 0) > 0 || (this.#init.bootstrap?.length ?? 0) > 0) {

@@ -237,6 +237,16 @@ export function verifyRevocation (bytes: Uint8Array, policy: FleetPolicy, option
   return { fleet: policy.fleet, device, reason, issuedAt: issuedAt as number, signers: ownerSignatures(message, policy, options.ed25519) }
 }
 
+/** A credential's id (cti, claim 7) without any check, or undefined (not a credential): for announcements (DNS-SD TXT). Never throws. */
+export function credentialId (bytes: Uint8Array): Uint8Array | undefined {
+  try {
+    const cti = payloadMap(open(bytes, CREDENTIAL_CONTENT_FORMAT, 'ERR_BAD_CREDENTIAL'), 'ERR_BAD_CREDENTIAL').get(CLAIM.cti)
+    return cti instanceof Uint8Array && cti.length > 0 && cti.length <= 32 ? cti : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** What a signed fleet document is, by its content type; undefined for anything else. Never throws. */
 export function fleetDocumentKind (bytes: Uint8Array): 'credential' | 'revocation' | undefined {
   try {

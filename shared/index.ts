@@ -47,7 +47,7 @@ export { ACTUATOR_KINDS, actuatorKind, actuatorOfRecord, actuatorStates, type Ac
 export { COSE_SIGN_TAG, MAX_SIGNERS, signCoseSign, addSignature, decodeCoseSign, verifiedSigners, type CoseSign, type CoseSignature } from './cose-sign.js'
 export {
   CREDENTIAL_CONTENT_FORMAT, REVOCATION_CONTENT_FORMAT, MAX_CREDENTIAL_SECONDS, DEFAULT_CREDENTIAL_SECONDS, RevocationSet,
-  parseFleetPolicy, fleetPolicyJson, enroll, revoke, cosign, verifyCredential, readCredential, MAX_CREDENTIAL_BYTES, verifyRevocation, fleetDocumentKind,
+  parseFleetPolicy, fleetPolicyJson, enroll, revoke, cosign, verifyCredential, readCredential, credentialId, MAX_CREDENTIAL_BYTES, verifyRevocation, fleetDocumentKind,
   type FleetPolicy, type FleetOwner, type Credential, type Revocation, type EnrollInput, type VerifyOptions
 } from './fleet.js'
 export {

@@ -26,6 +26,8 @@ export interface MdnsDiscoveryInit {
   host?: string
   /** TXT `v`; default PROTOCOL_VERSION. */
   version?: number
+  /** The id of this device's enrollment credential, announced in TXT `cti` (records.ts). */
+  cti?: Uint8Array
   /** Announce this device; default true (false: only browse). */
   announce?: boolean
   /** Browse for other devices; default true (false: only announce, as a fleet simulator may). */
@@ -111,7 +113,7 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
       name: this.#name,
       port: this.#init.port,
       host: this.#init.host ?? hostNameFor(id),
-      txt: encodeTxt({ id, publicKey, fleet: this.#fleet, version: this.#init.version ?? PROTOCOL_VERSION }),
+      txt: encodeTxt({ id, publicKey, fleet: this.#fleet, version: this.#init.version ?? PROTOCOL_VERSION, cti: this.#init.cti }),
       probe: this.#init.probe,
       ipv6: this.#init.ipv6
     }, { signal })

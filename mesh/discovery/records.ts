@@ -10,7 +10,12 @@ import type { InvalidReason } from './types.js'
  *
  *     _iotmesh._tcp.local      PTR  <name>._iotmesh._tcp.local            RFC 6763 §4.1
  *     <name>._iotmesh._tcp...  SRV  0 0 <link port> iotmesh-<id>.local    RFC 6763 §5
- *     <name>._iotmesh._tcp...  TXT  txtvers=1 id=<id> pk=<b64url> v=1 fleet=<fleet>   RFC 6763 §6
+ *     <name>._iotmesh._tcp...  TXT  txtvers=1 id=<id> pk=<b64url> v=1 fleet=<fleet> [cti=<b64url>]   RFC 6763 §6
+ *
+ * `cti` (issue 13) is the id of the device's enrollment credential (CWT claim 7, 8 bytes: 11
+ * characters), not the credential: one of 1 owner is about 300 bytes, more than a TXT string's 255
+ * (RFC 6763 §6.1), and the whole record should stay small (§6.2). It tells a browser the device is
+ * enrolled, and which credential it will show in the link handshake, where it is checked.
  *     iotmesh-<id>.local       A    <the device's own address>
  */
 
@@ -60,6 +65,8 @@ export interface TxtFields {
   readonly publicKey: PublicKey
   readonly version: number
   readonly fleet: string
+  /** The id of the enrollment credential it announces (a hint: the credential is checked in the handshake). */
+  readonly cti?: Uint8Array
 }
 
 export type TxtResult =
@@ -67,14 +74,16 @@ export type TxtResult =
   | { readonly ok: false, readonly reason: InvalidReason, readonly detail: string }
 
 /** Our TXT record as bonjour-service takes it (insertion order: txtvers first, RFC 6763 §6.7). */
-export function encodeTxt (fields: { id: DeviceId, publicKey: PublicKey, fleet?: string, version?: number }): Record<string, string> {
-  return {
+export function encodeTxt (fields: { id: DeviceId, publicKey: PublicKey, fleet?: string, version?: number, cti?: Uint8Array }): Record<string, string> {
+  const txt: Record<string, string> = {
     txtvers: String(TXT_VERSION),
     id: fields.id,
     pk: toBase64url(fields.publicKey),
     v: String(fields.version ?? PROTOCOL_VERSION),
     fleet: fields.fleet ?? DEFAULT_FLEET
   }
+  if (fields.cti !== undefined && fields.cti.length > 0 && fields.cti.length <= 32) txt.cti = toBase64url(fields.cti)
+  return txt
 }
 
 /** The TXT record as DNS character-strings (RFC 6763 §6.1), e.g. for a raw responder. */
@@ -140,7 +149,9 @@ export function parseTxt (strings: readonly Uint8Array[]): TxtResult {
   if (fleet === undefined || fleet === '' || new TextEncoder().encode(fleet).length > MAX_LABEL_BYTES) {
     return { ok: false, reason: 'bad-fleet', detail: `fleet must be 1 to ${MAX_LABEL_BYTES} bytes` }
   }
-  return { ok: true, value: { id, publicKey, version: Number(v), fleet } }
+  const cti = text(map, 'cti')
+  const ctiBytes = cti !== undefined && /^[A-Za-z0-9_-]{1,43}$/.test(cti) ? fromBase64(cti) : undefined // an unreadable cti is ignored: it is a hint
+  return { ok: true, value: ctiBytes === undefined ? { id, publicKey, version: Number(v), fleet } : { id, publicKey, version: Number(v), fleet, cti: ctiBytes } }
 }
 
 /**

@@ -1,10 +1,11 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import {
-  MAX_CREDENTIAL_BYTES, cosign, enroll, isMeshError, onlineStatus, parseFleetPolicy, parseStatus, seededRandom, toBase64url,
+  MAX_CREDENTIAL_BYTES, cosign, credentialId, enroll, isMeshError, onlineStatus, parseFleetPolicy, parseStatus, seededRandom, toBase64url,
   type Clock, type Ed25519, type KeyPair
 } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
 import { CredentialCheck } from '../../mesh/index.js'
+import { encodeTxt, parseTxt, txtStrings } from '../../mesh/discovery/records.js'
 import { createTcpTransport, type TcpTransportInit, type Transport } from '../../mesh/links/index.js'
 import { InitiatorHandshake, ResponderHandshake, type HandshakeConfig } from '../../mesh/links/handshake.js'
 import { testKeys } from '../helpers/keys.js'
@@ -234,5 +235,22 @@ describe('the credential in the retained status (shared/status.ts "cred")', () =
     for (const bad of ['not base64!', '', 42, 'A'.repeat(Math.ceil((MAX_CREDENTIAL_BYTES + 1) * 4 / 3))]) {
       expect(parseStatus(Buffer.from(withCred(bad)), device.id), String(bad).slice(0, 20)).toMatchObject({ ok: false, reason: 'bad_status' })
     }
+  })
+})
+
+describe('the credential id in DNS-SD TXT (mesh/discovery/records.ts "cti")', () => {
+  it('announces the cti (11 characters), never the credential, which would not fit in one TXT string (RFC 6763 §6.1)', () => {
+    const cred = credentialOf(device)
+    expect(cred.length).toBeGreaterThan(255)
+    const cti = credentialId(cred)
+    expect(cti?.length).toBe(8)
+    const txt = encodeTxt({ id: device.id, publicKey: device.publicKey, cti })
+    expect(txt.cti).toHaveLength(11)
+    const strings = txtStrings(txt)
+    expect(Math.max(...strings.map((x) => x.length))).toBeLessThanOrEqual(255)
+    const parsed = parseTxt(strings)
+    expect(parsed.ok && Buffer.from(parsed.value.cti ?? [])).toEqual(Buffer.from(cti ?? []))
+    expect(encodeTxt({ id: device.id, publicKey: device.publicKey })).not.toHaveProperty('cti')
+    expect(credentialId(Uint8Array.of(1, 2, 3))).toBeUndefined()
   })
 })
