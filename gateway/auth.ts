@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AedesOptions, AuthenticateError, Client, Subscription } from 'aedes'
 import {
   TOKEN_DEFAULTS, checkDeviceToken, isDeviceId, meshError, readDeviceToken, systemClock, toHex, verifyDeviceToken,
-  type Clock, type DeviceId, type Ed25519, type ErrorCode
+  type Clock, type DeviceId, type Ed25519, type ErrorCode, type FleetPolicy
 } from '../shared/index.js'
 import type { DropReason } from './reasons.js'
 import { isConfigFilter } from './config-guard.js'
@@ -63,12 +63,18 @@ export interface AccessInit {
   tokens?: { maxSkewSeconds?: number, maxLifetimeSeconds?: number }
   /** Bounds on CONNECT attempts. */
   connectRate?: ConnectRateInit
+  /** The fleet file (shared/fleet.ts): revoked devices are refused at CONNECT, their sessions closed (gateway/revocations.ts). */
+  fleetPolicy?: FleetPolicy
 }
 
 export interface AccessHost {
   fleet: string
   /** Closed mode: is this device in the roster? undefined in open mode. */
   inRoster?: (id: DeviceId) => boolean
+  /** Did the fleet's owners revoke this device? (refused at CONNECT, before any signature check) */
+  revoked?: (id: DeviceId) => boolean
+  /** The filter under which the fleet's revocations are retained: every device may read it. */
+  revocationsFilter?: string
   /** Is this device in the gateway's commanders file? (it may read statuses: its targets' keys) */
   isCommander?: (id: DeviceId) => boolean
   /** Counts and reports a refusal (the gateway's counters, drop events and logs). */
@@ -221,6 +227,7 @@ export class BrokerAccess {
       return refuse(timing ? 'token_time' : 'bad_token', wrong.code === 'ERR_UNKNOWN_FLEET' ? 5 : 4, `device ${id} (client ${show(from)}): ${wrong.message}`, wrong.code, id)
     }
     if (this.#host.inRoster !== undefined && !this.#host.inRoster(id)) return refuse('not_in_roster', 5, `device ${id} (client ${show(from)}) is not in the roster`, 'ERR_NOT_IN_ROSTER', id)
+    if (this.#host.revoked?.(id) === true) return refuse('revoked', 5, `device ${id} (client ${show(from)}) was revoked by the fleet's owners`, 'ERR_REVOKED', id)
     const cti = toHex(read.token.cti)
     const nowSeconds = Math.floor(this.#clock.wall() / 1000)
     const seen = this.#ctis.get(id)
@@ -270,6 +277,7 @@ export class BrokerAccess {
     if (sub.topic.startsWith(own) || (closed && sub.topic.startsWith(`iotmesh/${fleet}/`)) || isOwnResults(sub.topic, fleet, principal.id)) return sub
     if (isStatusFilter(sub.topic, fleet) && this.#host.isCommander?.(principal.id) === true) return sub
     if (isConfigFilter(sub.topic, fleet)) return sub // owner-signed configurations (gateway/config-guard.ts): any device may read them
+    if (this.#host.revocationsFilter !== undefined && sub.topic === this.#host.revocationsFilter) return sub
     this.#host.refuse('subscribe_forbidden', `device ${principal.id} (client ${show(client.id)}) may not read ${sub.topic}: a device reads ${own}#${closed ? ` and iotmesh/${fleet}/#` : ' (the fleet only in closed mode, with a roster)'}`, { deviceId: principal.id, from: client.id, topic: sub.topic }, 'ERR_NOT_AUTHORIZED')
     return null
   }

@@ -1,10 +1,11 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
-import { meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
+import { isMeshError, meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
 import { BrokerAccess, type AccessComponents, type AccessHost, type AccessInit } from './auth.js'
 import { BROKER_QUOTAS, type BrokerHooks, type BrokerQuotas } from './broker.js'
 import type { Ingest, Outcome } from './ingest.js'
 import type { DropReason } from './reasons.js'
 import { ConfigGuard } from './config-guard.js'
+import { BrokerRevocations, revocationTopicDevice, revocationsFilter } from './revocations.js'
 
 /**
  * What an MQTT client may publish on the embedded broker, decided in Aedes's `authorizePublish`
@@ -66,6 +67,8 @@ export interface PublishGuardOptions {
   quotas?: BrokerQuotas
   /** What is accepted on iotmesh/<fleet>/$config/… (gateway/config-guard.ts); without it, nothing. */
   configs?: ConfigGuard
+  /** The fleet's revocations (with a fleet file): a publish on …/$revocations/<id> is taken only when valid. */
+  revocations?: BrokerRevocations
 }
 
 export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions = {}): PublishGuard {
@@ -120,6 +123,23 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
     }
     const config = configs.check(topic, payload)
     if (config !== undefined) return settle(config.ok ? { verdict: 'ignored' } : ingest.reject('bad_config', config.message, { topic, ...source }, config.code))
+    const revoked = revocationTopicDevice(topic, ingest.fleet)
+    if (revoked !== undefined && client !== null) {
+      // Only a valid owner-signed revocation of the device the topic names is taken (and retained); anything else is refused with its code.
+      const info = { topic, ...source, ...(revoked === null ? {} : { deviceId: revoked }) }
+      const set = options.revocations
+      if (set === undefined) return settle(ingest.reject('bad_revocation', `client ${show(from)} published on ${show(topic)}: this gateway has no fleet file to check revocations with`, info))
+      if (revoked === null || payload.length === 0) return settle(ingest.reject('bad_revocation', `client ${show(from)} published on ${show(topic)}: a revocation is a signed document under a device id, never cleared`, info))
+      try {
+        const { revocation } = set.add(new Uint8Array(payload), 'mqtt')
+        if (revocation.device !== revoked) return settle(ingest.reject('bad_revocation', `client ${show(from)} published the revocation of ${revocation.device} on ${show(topic)}`, info, 'ERR_TOPIC_MISMATCH'))
+      } catch (err) {
+        const code = isMeshError(err) ? err.code : 'ERR_BAD_REVOCATION'
+        return settle(ingest.reject('bad_revocation', `client ${show(from)} published on ${show(topic)} what is no valid revocation: ${(err as Error).message}`, info, code))
+      }
+      if (packet.retain) retain(topic, payload.length)
+      return callback(null)
+    }
     const parsed = parseTopic(topic)
     if (parsed.ok && packet.retain && COMMAND_KINDS.has(parsed.kind) && parsed.fleet === ingest.fleet) {
       // Retained, a command would reach the device again on every resubscribe (a device without a journal on disk, restarted, would run it again).
@@ -185,18 +205,26 @@ export function createBrokerGate (
   ingest: Ingest,
   init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, configs?: ConfigGuard },
   components: AccessComponents = {}
-): { access: BrokerAccess, guard: PublishGuard, hooks: Omit<BrokerHooks, 'setup'> } {
+): { access: BrokerAccess, guard: PublishGuard, hooks: Omit<BrokerHooks, 'setup'>, revocations: BrokerRevocations | undefined } {
   const refuse: AccessHost['refuse'] = (reason, message, info, code) => { ingest.reject(reason, message, { path: 'broker', ...info }, code) }
+  const policy = init.fleetPolicy
+  const revocations = policy === undefined
+    ? undefined
+    : new BrokerRevocations(policy, { ed25519: components.ed25519, deviceOf: (client) => guard.claimOf(client) }) // called only once the broker runs: guard is made below
   const access = new BrokerAccess(init, {
     fleet: ingest.fleet,
+    ...(revocations === undefined ? {} : { revoked: (id: DeviceId) => revocations.has(id), revocationsFilter: revocationsFilter(ingest.fleet) }),
     ...(ingest.keys.closed ? { inRoster: (id: DeviceId) => ingest.keys.allowed(id) } : {}),
     isCommander: (id: DeviceId) => ingest.commands?.isCommander(id) === true,
     refuse
   }, components)
-  const guard = createPublishGuard(ingest, { access, ...(init.onRefusal === undefined ? {} : { onRefusal: init.onRefusal }), ...(init.quotas === undefined ? {} : { quotas: init.quotas }),
-    ...(init.configs === undefined ? {} : { configs: init.configs }) })
+  const guard = createPublishGuard(ingest, { access, revocations, onRefusal: init.onRefusal, quotas: init.quotas, configs: init.configs })
   const onOversize: BrokerHooks['onOversize'] = (info) => {
     refuse('message_too_large', `${info.address} sent an MQTT packet of ${info.bytes} bytes, over the ${info.limit}-byte limit: connection closed`, info.from === undefined ? {} : { from: info.from }, 'ERR_MESSAGE_TOO_LARGE')
   }
-  return { access, guard, hooks: { ...guard.hooks, ...access.hooks, onOversize } }
+  const install = (aedes: Aedes): void => {
+    guard.install(aedes)
+    revocations?.attach(aedes)
+  }
+  return { access, guard, revocations, hooks: { ...guard.hooks, ...access.hooks, install, onOversize } }
 }

@@ -1,3 +1,4 @@
+import type { BrokerRevocations } from './revocations.js'
 import { EventEmitter } from 'node:events'
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
@@ -151,6 +152,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly http: GatewayHttp | undefined
   /** The gateway's mesh node, when `mesh` was given. */
   readonly mesh: MeshNode | undefined
+  /** The fleet's revocations at the embedded broker (with `fleetPolicy`): gateway/revocations.ts. */
+  readonly revocations: BrokerRevocations | undefined
   /** The mesh ⇄ MQTT bridge, when `mesh` was given. */
   readonly bridge: MeshBridge | undefined
   /** The mesh as announced on `mesh/links`, plus the gateway's own links. */
@@ -211,6 +214,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.mode = 'embedded'
       // Who may connect, read and publish (gateway/auth.ts, gateway/authorize.ts): installed on every new Aedes (each broker start).
       const gate = createBrokerGate(this.ingest, { ...this.#init, configs: this.configs }, components)
+      this.revocations = gate.revocations
       // Every new Aedes also gets the retained statuses and the cluster feed.
       this.#broker = new EmbeddedBroker(init, { ...gate.hooks, setup: async (aedes) => { await this.#setupBroker(aedes) } })
     } else {
@@ -232,6 +236,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.configs.note(info.target, info.version)
         this.publish(configTopic(this.fleet, info.target), info.bytes, { retain: true, qos: 1 })
       })
+      // Revocations cross between the mesh and the broker (gateway/revocations.ts), each way once.
+      const node = this.mesh
+      node.on('revoked', ({ bytes }) => { try { this.revocations?.add(bytes, 'mesh') } catch { /* verified by the node already */ } })
+      this.revocations?.on((_revocation, bytes, source) => { if (source === 'mqtt') node.revoke(bytes) })
       this.bridge = new MeshBridge(init, {
         node: this.mesh,
         clock: this.#clock,

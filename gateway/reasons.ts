@@ -14,6 +14,8 @@ export const DROP_REASONS = {
   bad_signature: { code: 'ERR_BAD_SIGNATURE', text: 'the frame signature does not verify with the signer key' },
   unknown_signer: { code: 'ERR_UNKNOWN_SIGNER', text: 'no key for the signer arrived while the frame was held' },
   not_in_roster: { code: 'ERR_NOT_IN_ROSTER', text: 'closed mode: the signer (or status key) is not in the roster' },
+  revoked: { code: 'ERR_REVOKED', text: 'the device was revoked by the fleet\'s owners: its CONNECT is refused, its open sessions closed (gateway/revocations.ts)' },
+  bad_revocation: { code: 'ERR_BAD_REVOCATION', text: 'a publish on …/$revocations/<id> is not a valid owner-signed revocation of that device (the drop carries the verification code); never retained' },
   duplicate: { code: 'ERR_REPLAY', text: 'this (origin, seq) was already accepted (a retransmission, a second path, or a replay)' },
   cloned_identity: { code: 'ERR_CLONED_IDENTITY', text: 'another frame, validly signed, was accepted for this (origin, seq): two devices hold one key; the first copy is kept' },
   too_old: { code: 'ERR_REPLAY', text: 'the sequence number is below the replay window' },

@@ -27,7 +27,7 @@ export const gateway: Command = {
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
   usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL [--mqtt-version 5]] [--no-mesh] [--roster FILE] [--fleet-file FILE] [--key FILE] ' +
     '[--users FILE] [--allow-anonymous] [--token-skew S] [--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] ' +
-    '[--commanders FILE] [--set-users LIST] [--rules FILE] [--no-homeassistant | --homeassistant-prefix P]',
+    '[--commanders FILE] [--set-users LIST] [--rules FILE] [--no-homeassistant | --homeassistant-prefix P] [--fleet-file FILE [--credential FILE]]',
   help: [
     ['--fleet F', 'the fleet served: letters, digits, - and _ (default "default")'],
     ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883; 0: any free port)'],
@@ -38,7 +38,9 @@ export const gateway: Command = {
     ['--mqtt-version V', 'with --broker: the MQTT version the gateway speaks to it, 3.1.1 (default) or 5; the embedded broker speaks MQTT 3.1.1 only'],
     ['--no-mesh', 'do not join the mesh: a plain MQTT gateway'],
     ['--roster FILE', 'closed mode: only the keys in this JSON roster may publish or link (iotmesh keygen --json entries)'],
-    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): the embedded broker then retains owner-signed configurations on iotmesh/<fleet>/$config/<target> (iotmesh fleet config push --broker); without it, it takes none'],
+    ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): the embedded broker then retains owner-signed configurations on iotmesh/<fleet>/$config/<target> (iotmesh fleet config push --broker); without it, it takes none; ' +
+      'the mesh node links only with enrolled devices and spreads revocations; the broker refuses revoked devices, closes their sessions and retains revocations on iotmesh/<fleet>/$revocations/<id>'],
+    ['--credential FILE', 'the gateway mesh key\'s enrollment credential (iotmesh fleet enroll of --key\'s public key): enrolled devices link only with enrolled peers'],
     ['--key FILE', "the gateway's key file (iotmesh keygen): its mesh identity, and the key it signs commands with (set/ requests, the HTTP API, --rules); default: a new key pair on every start"],
     ['--users FILE', 'MQTT users who may read the fleet: a JSON object {"user": "password", …} (keep it private)'],
     ['--allow-anonymous', 'an open LAN broker: clients without a user name may connect and read everything (default: refused)'],
@@ -78,6 +80,7 @@ export const gateway: Command = {
     'no-mesh': { type: 'boolean' },
     roster: { type: 'string' },
     'fleet-file': { type: 'string' },
+    credential: { type: 'string' },
     key: { type: 'string' },
     users: { type: 'string' },
     'allow-anonymous': { type: 'boolean' },
@@ -189,6 +192,9 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
   }
   const rules = values.rules === undefined ? undefined : await readRules(values.rules as string)
   const fleetPolicy = values['fleet-file'] === undefined ? undefined : await loadFleetPolicy(values['fleet-file'] as string)
+  if (fleetPolicy !== undefined && fleetPolicy.fleet !== fleet) throw meshError('ERR_BAD_ARGUMENT', `--fleet-file is for fleet ${JSON.stringify(fleetPolicy.fleet)}, the gateway serves ${JSON.stringify(fleet)}: give --fleet ${fleetPolicy.fleet}`)
+  const credential = values.credential === undefined ? undefined : await readCredentialFile(values.credential as string)
+  if (credential !== undefined && fleetPolicy === undefined) throw meshError('ERR_BAD_ARGUMENT', '--credential goes with --fleet-file')
   const store = readStore(values, env, fleet)
   const retentionDays = intFlag(values, 'retention-days', 30, 1, 36_500)
   const maxReadings = intFlag(values, 'max-readings', 1_000_000, 1)
@@ -199,7 +205,7 @@ async function readOptions (values: Record<string, unknown>, env: NodeJS.Process
     port: mqtt,
     wsPort: ws,
     http: { port: http, host, ...httpAccess(values, env) },
-    mesh: mesh ? { host } : false,
+    mesh: mesh ? { host, credential } : false,
     ...(broker === undefined ? {} : { broker: protocolVersion === undefined ? broker : { url: broker, protocolVersion } }),
     ...(roster === undefined ? {} : { roster }),
     allowAnonymous: values['allow-anonymous'] === true,
@@ -297,6 +303,15 @@ async function readRoster (path: string): Promise<PublicKey[]> {
     return (await loadRoster(path)).map((entry) => entry.publicKey)
   } catch (err) {
     throw meshError('ERR_BAD_ARGUMENT', `--roster: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/** `--fleet-file FILE` (shared/fleet.ts). */
+async function readCredentialFile (path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path))
+  } catch (err) {
+    throw meshError('ERR_BAD_ARGUMENT', `--credential: ${(err as Error).message}`, { cause: err })
   }
 }
 

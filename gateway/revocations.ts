@@ -1,0 +1,101 @@
+import type { Aedes, Client } from 'aedes'
+import { RevocationSet, isDeviceId, type DeviceId, type Ed25519, type FleetPolicy, type Revocation } from '../shared/index.js'
+
+/**
+ * Revocations at the gateway's broker (issue 13). With the fleet file, the gateway holds the
+ * fleet's owner-signed revocations (shared/fleet.ts RevocationSet: grow-only, verified once), from
+ * its mesh node (REVOKE gossip), from MQTT, and from its start. For each new one it:
+ *   - publishes it retained on `iotmesh/<fleet>/$revocations/<device id>` (QoS 1), so devices on
+ *     the broker learn it when they subscribe, and every new subscriber is handed the whole set;
+ *   - closes every open MQTT session of the revoked device (its token principal, or the connection
+ *     that claimed its status), at once;
+ *   - refuses its later CONNECTs (gateway/auth.ts: CONNACK 5, ERR_REVOKED), before any signature check.
+ * A publish on a `$revocations` topic is taken only when it is a valid owner-signed revocation of
+ * the device its topic names; anything else is refused by the publish guard (gateway/authorize.ts)
+ * with its code (ERR_BAD_REVOCATION, ERR_NOT_OWNER, ERR_TOO_FEW_OWNERS, ERR_UNKNOWN_FLEET,
+ * ERR_TOPIC_MISMATCH), and never retained. `$revocations` sits where a device id would: no device
+ * id starts with `$`, and topics are never matched by position alone (MQTT 3.1.1 §4.7.2 gives `$`
+ * a meaning only at the first level).
+ */
+
+export const REVOCATIONS_LEVEL = '$revocations'
+
+export function revocationTopic (fleet: string, device: DeviceId): string {
+  return `iotmesh/${fleet}/${REVOCATIONS_LEVEL}/${device}`
+}
+
+/** The filter a device subscribes to for the fleet's revocations. */
+export function revocationsFilter (fleet: string): string {
+  return `iotmesh/${fleet}/${REVOCATIONS_LEVEL}/+`
+}
+
+/** For a topic under iotmesh/<fleet>/$revocations/: the device id it names (or null: not an id); undefined for any other topic. */
+export function revocationTopicDevice (topic: string, fleet: string): DeviceId | null | undefined {
+  const prefix = `iotmesh/${fleet}/${REVOCATIONS_LEVEL}/`
+  if (!topic.startsWith(prefix)) return undefined
+  const id = topic.slice(prefix.length)
+  return isDeviceId(id) ? id : null
+}
+
+export interface BrokerRevocationsComponents {
+  ed25519?: Ed25519
+  /** The device a client speaks for (its token principal, or its status claim). */
+  deviceOf: (client: Client) => DeviceId | undefined
+}
+
+export type RevokedListener = (revocation: Revocation, bytes: Uint8Array, source: 'mqtt' | 'mesh') => void
+
+export class BrokerRevocations {
+  readonly set: RevocationSet
+  readonly #components: BrokerRevocationsComponents
+  /** The signed bytes of each revocation held, by device: what is published retained. */
+  readonly #bytes = new Map<DeviceId, Uint8Array>()
+  readonly #listeners = new Set<RevokedListener>()
+  #aedes: Aedes | undefined
+  /** Sessions closed because their device was revoked. */
+  closed = 0
+
+  constructor (policy: FleetPolicy, components: BrokerRevocationsComponents) {
+    this.set = new RevocationSet(policy)
+    this.#components = components
+  }
+
+  get fleet (): string { return this.set.policy.fleet }
+
+  has (id: DeviceId): boolean { return this.set.has(id) }
+
+  /** Calls `listener` for each new revocation (the gateway hands one from MQTT on to its mesh node). */
+  on (listener: RevokedListener): void { this.#listeners.add(listener) }
+
+  /** A new Aedes (each broker start): it is handed every revocation held, retained. */
+  attach (aedes: Aedes): void {
+    this.#aedes = aedes
+    for (const [device, bytes] of this.#bytes) this.#publish(device, bytes)
+  }
+
+  /** Verifies and takes a revocation; throws its code (the guard counts it). 'added': published retained, sessions closed. */
+  add (bytes: Uint8Array, source: 'mqtt' | 'mesh'): { verdict: 'added' | 'known', revocation: Revocation } {
+    const taken = this.set.add(bytes, this.#components.ed25519)
+    if (taken.verdict === 'added') {
+      const device = taken.revocation.device
+      this.#bytes.set(device, new Uint8Array(bytes))
+      this.#publish(device, bytes)
+      this.#closeSessions(device)
+      for (const listener of this.#listeners) listener(taken.revocation, bytes, source)
+    }
+    return taken
+  }
+
+  #publish (device: DeviceId, bytes: Uint8Array): void {
+    this.#aedes?.publish({ cmd: 'publish', topic: revocationTopic(this.fleet, device), payload: Buffer.from(bytes), qos: 1, retain: true, dup: false }, () => {})
+  }
+
+  #closeSessions (device: DeviceId): void {
+    const clients = (this.#aedes as { clients?: Record<string, Client> } | undefined)?.clients ?? {}
+    for (const client of Object.values(clients)) {
+      if (this.#components.deviceOf(client) !== device) continue
+      this.closed++
+      client.close()
+    }
+  }
+}
