@@ -10,6 +10,7 @@ import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revo
 import { CONFIG_TOPIC, SignedConfig, type ConfigState } from './device/signed-config.js'
 import { encryptionFor, loadReaderGrants } from './device/encrypt.js'
 import { loadCredential, watchRefusals } from './device/credential.js'
+import { brokerRevocationKeeper } from './device/broker-revocations.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
@@ -274,7 +275,17 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
       const onCommand = commands?.executor === undefined ? {} : { onCommand: (signed: Uint8Array) => commands.handle(signed), resultIssuer }
       const configs = signed === undefined ? {} : { configs: { targets: configTargetsOf(store.keys.id, init.groups), take: (bytes: Uint8Array) => { this.#takeConfigFromBroker(signed, bytes) } } }
-      this.#brokerPath = new BrokerPath({ ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, credential: this.#credential, window: init.drain?.window ?? 16, ...onCommand, ...configs }, {
+      // With a fleet file, the revocations retained at the broker: a hybrid device's node takes them (and spreads them), a broker-only device keeps them itself.
+      const node = this.#node
+      const onRevocation = init.fleetFile === undefined
+        ? undefined
+        : node !== undefined
+          ? (bytes: Uint8Array) => { node.revoke(bytes) }
+          : await brokerRevocationKeeper(await loadFleetPolicy(init.fleetFile), init.dataDir, (error) => { this.#warn('broker', error) })
+      this.#brokerPath = new BrokerPath({
+        ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, credential: this.#credential, onRevocation,
+        window: init.drain?.window ?? 16, ...onCommand, ...configs
+      }, {
         clock: this.#clock,
         random: components.random ?? systemRandom,
         ...(components.connect === undefined ? {} : { connect: components.connect }),

@@ -55,6 +55,8 @@ export interface BrokerPathInit extends DeviceBrokerInit {
   name: string
   /** Its enrollment credential, carried in its retained status (`cred`, shared/status.ts). */
   credential?: Uint8Array
+  /** Takes a revocation retained on iotmesh/<fleet>/$revocations/+ (gateway/revocations.ts); with it, the device subscribes there. */
+  onRevocation?: (bytes: Uint8Array) => void
   /** PUBLISHes awaiting their PUBACK at once. */
   window: number
   /** Judges a command that came on iotmesh/<fleet>/<id>/cmd/…; returns the signed result owed, if any. */
@@ -234,6 +236,7 @@ export class BrokerPath implements PathSender {
     if (this.#client !== client || this.#stopped) return
     if (this.#init.onCommand !== undefined) this.#takeCommands(client)
     if (this.#init.configs !== undefined) this.#takeConfigs(client, this.#init.configs)
+    if (this.#init.onRevocation !== undefined) this.#takeRevocations(client, this.#init.onRevocation)
     this.#backoff.reset()
     this.#lastError = undefined
     this.#setUp(true)
@@ -265,6 +268,17 @@ export class BrokerPath implements PathSender {
     })
     client.subscribe(topics, { qos: 1 }, (err) => {
       if (err !== undefined && err !== null) this.#components.onWarning?.(meshError('ERR_NOT_AUTHORIZED', `cannot subscribe to this device's configurations: ${err.message}`))
+    })
+  }
+
+  /** The fleet's revocations, retained at the gateway's broker: each one (verified by `take`) on every (re)connect. */
+  #takeRevocations (client: MqttClient, take: (bytes: Uint8Array) => void): void {
+    const prefix = `iotmesh/${this.#init.fleet}/$revocations/`
+    client.on('message', (topic, payload) => {
+      if (topic.startsWith(prefix) && payload.length > 0) take(new Uint8Array(payload))
+    })
+    client.subscribe(`${prefix}+`, { qos: 1 }, (err) => {
+      if (err !== undefined && err !== null) this.#components.onWarning?.(meshError('ERR_NOT_AUTHORIZED', `cannot subscribe to the fleet's revocations: ${err.message}`))
     })
   }
 
