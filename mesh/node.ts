@@ -19,6 +19,7 @@ import type { ConfigInfo, ConfigVerdict, InjectResult } from './routing/handlers
 import { Router, type BanInfo, type CommandHandler, type RouterInit } from './routing/router.js'
 import { commandOverMesh, type CommandOptions } from './command-client.js'
 import { CredentialCheck } from './credentials.js'
+import { InstanceBook } from './clones.js'
 import type { PeerRecord } from './routing/score.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
@@ -82,6 +83,13 @@ export interface MeshNodeInit {
    * peers that show none (those that show one are still checked). Revoked peers are refused either way.
    */
   requireCredentials?: boolean
+  /**
+   * This node's instance id, shown in every link handshake: two live peers showing one key with
+   * different ones are a clone (mesh/clones.ts). true: random, drawn once per MeshNode; or the 16
+   * bytes. Default: true with a credential or a fleet file, else none (a node that sends no
+   * handshake extension links with nodes older than them; every node judges the ids it is shown).
+   */
+  instance?: Uint8Array | boolean
   /** Options for every link (frame limit, buffering, keepalive). */
   link?: LinkOptions
   /**
@@ -208,6 +216,9 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly #opened = new WeakSet<Link>()
   /** With a fleet file: what decides on a peer's credential at the handshake. */
   readonly credentials: CredentialCheck | undefined
+  /** Instance ids of peers seen at handshakes: cloned keys (mesh/clones.ts). */
+  readonly instances: InstanceBook
+  readonly #instance: Uint8Array | undefined
   #address: TransportAddress | undefined
 
   constructor (init: MeshNodeInit, components: MeshNodeComponents) {
@@ -233,6 +244,9 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       const revoked = (id: DeviceId): boolean => this.#router.revocations?.has(id) === true
       this.credentials = new CredentialCheck({ policy, required: init.requireCredentials ?? true }, { revoked, clock, ed25519: components.ed25519 })
     }
+    this.instances = new InstanceBook({}, clock)
+    const instance = init.instance ?? (init.credential !== undefined || policy !== undefined)
+    this.#instance = instance === true ? this.#random.bytes(16) : instance === false ? undefined : instance
     ;[this.#transport, this.#manager] = this.#links()
   }
 
@@ -241,9 +255,10 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const authorize = (remote: { id: DeviceId }): boolean => this.#router.verifier.keys.allowed(remote.id)
     const { keys, ed25519 } = this.#components
     const bans = new BanList({}, this.#clock)
-    const admit = this.credentials === undefined ? undefined : (peer: RemotePeer): void => { this.#admit(peer) }
-    const credential = this.#init.credential
-    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize, admit, credential }, { keys, clock: this.#clock, ed25519, bans })
+    const admit = (peer: RemotePeer): void => { this.#admit(peer) }
+    const { credential } = this.#init
+    const instance = this.#instance
+    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize, admit, credential, instance }, { keys, clock: this.#clock, ed25519, bans })
     const backoff = { initial: 500, max: 10_000, ...this.#init.backoff }
     const slots = { maxInbound: this.#maxInbound(), maxOutbound: this.#maxOutbound() }
     // The router's peer score ranks inbound links when a newcomer needs a slot (links/eviction.ts).
@@ -251,14 +266,27 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     return [transport, createConnectionManager({ ...slots, backoff }, { transport, clock: this.#clock, random: this.#random, bans, value })]
   }
 
-  /** A peer's credential, checked once per link (mesh/credentials.ts); a refusal is reported as a drop with its code. */
+  /**
+   * A peer at its handshake: a cloned key (mesh/clones.ts: the open link to it is closed too, so both
+   * sides learn), then its credential, once per link (mesh/credentials.ts). A refusal is a drop with its code.
+   */
   #admit (peer: RemotePeer): void {
     try {
+      this.#checkInstance(peer)
       this.credentials?.check(peer)
     } catch (err) {
       const code = isMeshError(err) ? err.code : 'ERR_BAD_CREDENTIAL'
       if (code === 'ERR_REVOKED') this.#router.counters.revokedRefused++
-      this.#router.drop({ code, from: peer.id })
+      this.#router.drop(code === 'ERR_CLONED_IDENTITY' ? { code, origin: peer.id, from: peer.id } : { code, from: peer.id })
+      throw err
+    }
+  }
+
+  #checkInstance (peer: RemotePeer): void {
+    try {
+      this.instances.check(peer.id, peer.instance)
+    } catch (err) {
+      void this.#manager.links.get(peer.id)?.close({ why: 'cloned-identity' })
       throw err
     }
   }

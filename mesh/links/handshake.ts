@@ -32,6 +32,7 @@ import type { Admit, Authorize, RemotePeer } from './types.js'
  * Extensions (issue 13) follow the fixed fields of HELLO and REPLY, only when there is one to send:
  * entries `type(1) | length(2, big-endian) | value`, each type at most once, unknown types skipped.
  *   type 1  the sender's enrollment credential (shared/fleet.ts: a COSE_Sign CWT, at most 2,048 bytes)
+ *   type 2  the sender's instance id: 16 random bytes drawn once per process start (mesh/clones.ts)
  * HELLO's are covered by both signatures (the whole HELLO is in both transcripts), REPLY's by sigR.
  * A node that sends none sends exactly the messages of before, so a peer without a credential
  * links with older nodes as ever; a HELLO or REPLY with extensions is refused (malformed) by a
@@ -41,7 +42,7 @@ import type { Admit, Authorize, RemotePeer } from './types.js'
 
 export const PROTOCOL_VERSION = 1
 /** Handshake messages are small; a larger frame before the handshake completes is refused. */
-export const MAX_HANDSHAKE_BYTES = 256 + 3 + MAX_CREDENTIAL_BYTES
+export const MAX_HANDSHAKE_BYTES = 256 + 3 + MAX_CREDENTIAL_BYTES + 3 + 16
 
 const KIND_HELLO = 1
 const KIND_REPLY = 2
@@ -56,6 +57,8 @@ const REPLY_BYTES = 2 + NONCE + X25519_BYTES + PUBLIC_KEY_LENGTH + SIGNATURE_LEN
 const AUTH_BYTES = 2 + 1 + SIGNATURE_LENGTH
 const FINISH_BYTES = 2 + 1 + MAC
 const EXT_CREDENTIAL = 1
+const EXT_INSTANCE = 2
+const INSTANCE_BYTES = 16
 
 const PROLOGUE = Buffer.from('iotmesh/link/1')
 const LABEL_RESPONDER = Buffer.from('iotmesh link v1 responder proof')
@@ -66,7 +69,7 @@ const LABEL_FINISH = Buffer.from('iotmesh link v1 finish')
 const TELLABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_HANDSHAKE', 'ERR_PROTOCOL_VERSION', 'ERR_PEER_KEY_MISMATCH', 'ERR_NOT_IN_ROSTER', 'ERR_BUSY', 'ERR_BANNED',
   // closed fleets by credential (mesh/credentials.ts): the refused side can log why
-  'ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED', 'ERR_CREDENTIAL_MISMATCH', 'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET'
+  'ERR_CLONED_IDENTITY', 'ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED', 'ERR_CREDENTIAL_MISMATCH', 'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET'
 ])
 
 /** Accepted, or refused because the responder keeps another link to the same device. */
@@ -79,6 +82,8 @@ export interface HandshakeConfig {
   authorize?: Authorize
   /** This node's enrollment credential, shown to every peer (extension type 1). */
   credential?: Uint8Array
+  /** This node's instance id (16 bytes, new at each process start: extension type 2). */
+  instance?: Uint8Array
   /** Decides on a peer and the credential it showed (mesh/credentials.ts); throws the refusal's MeshError. */
   admit?: Admit
   /** Initiator only: what discovery announced. */
@@ -105,20 +110,29 @@ function malformed (what: string): MeshError {
   return meshError('ERR_HANDSHAKE', `malformed handshake message: ${what}`)
 }
 
-function encodeExtensions (credential: Uint8Array | undefined): Uint8Array {
-  if (credential === undefined) return new Uint8Array(0)
-  if (credential.length > MAX_CREDENTIAL_BYTES) throw meshError('ERR_BAD_CREDENTIAL', `this node's credential is ${credential.length} bytes, more than ${MAX_CREDENTIAL_BYTES}`)
-  const out = new Uint8Array(3 + credential.length)
-  out[0] = EXT_CREDENTIAL
-  new DataView(out.buffer).setUint16(1, credential.length)
-  out.set(credential, 3)
+function encodeExtensions (config: HandshakeConfig): Uint8Array {
+  const { credential, instance } = config
+  if (credential !== undefined && credential.length > MAX_CREDENTIAL_BYTES) throw meshError('ERR_BAD_CREDENTIAL', `this node's credential is ${credential.length} bytes, more than ${MAX_CREDENTIAL_BYTES}`)
+  if (instance !== undefined && instance.length !== INSTANCE_BYTES) throw meshError('ERR_BAD_ARGUMENT', `an instance id is ${INSTANCE_BYTES} bytes`)
+  const entries: Array<[number, Uint8Array]> = []
+  if (credential !== undefined) entries.push([EXT_CREDENTIAL, credential])
+  if (instance !== undefined) entries.push([EXT_INSTANCE, instance])
+  const out = new Uint8Array(entries.reduce((n, [, v]) => n + 3 + v.length, 0))
+  let at = 0
+  for (const [type, value] of entries) {
+    out[at] = type
+    new DataView(out.buffer).setUint16(at + 1, value.length)
+    out.set(value, at + 3)
+    at += 3 + value.length
+  }
   return out
 }
 
 /** The extensions after a message's fixed fields (copied out of `bytes`). */
-function decodeExtensions (bytes: Uint8Array): { credential?: Uint8Array } {
+function decodeExtensions (bytes: Uint8Array): { credential?: Uint8Array, instance?: Uint8Array } {
   const seen = new Set<number>()
   let credential: Uint8Array | undefined
+  let instance: Uint8Array | undefined
   for (let at = 0; at < bytes.length;) {
     if (at + 3 > bytes.length) throw malformed('a truncated extension header')
     const type = bytes[at] as number
@@ -130,9 +144,13 @@ function decodeExtensions (bytes: Uint8Array): { credential?: Uint8Array } {
       if (length === 0 || length > MAX_CREDENTIAL_BYTES) throw malformed(`a credential of ${length} bytes`)
       credential = new Uint8Array(bytes.subarray(at + 3, at + 3 + length))
     }
+    if (type === EXT_INSTANCE) {
+      if (length !== INSTANCE_BYTES) throw malformed(`an instance id of ${length} bytes`)
+      instance = new Uint8Array(bytes.subarray(at + 3, at + 3 + length))
+    }
     at += 3 + length
   }
-  return credential === undefined ? {} : { credential }
+  return { ...(credential === undefined ? {} : { credential }), ...(instance === undefined ? {} : { instance }) }
 }
 
 function admitPeer (config: HandshakeConfig, peer: RemotePeer): void {
@@ -172,9 +190,9 @@ function verifySignature (config: HandshakeConfig, label: Buffer, transcript: Ui
   }
 }
 
-function remoteFrom (publicKey: Uint8Array, credential?: Uint8Array): RemotePeer {
+function remoteFrom (publicKey: Uint8Array, extensions: { credential?: Uint8Array, instance?: Uint8Array } = {}): RemotePeer {
   const key = new Uint8Array(publicKey)
-  return credential === undefined ? { id: deviceIdFromPublicKey(key), publicKey: key } : { id: deviceIdFromPublicKey(key), publicKey: key, credential }
+  return { id: deviceIdFromPublicKey(key), publicKey: key, ...extensions }
 }
 
 /** The dialing side. Call hello(), readReply(), auth(), readFinish() in order; any step may throw a MeshError. */
@@ -200,7 +218,7 @@ export class InitiatorHandshake {
   /** `seq`: this node's dial sequence, a safe integer that grows with every dial and across restarts. */
   hello (seq: number): Uint8Array {
     this.#advance(0)
-    const extensions = encodeExtensions(this.#config.credential)
+    const extensions = encodeExtensions(this.#config)
     const msg = new Uint8Array(HELLO_BYTES + extensions.length)
     msg.set(extensions, HELLO_BYTES)
     msg[0] = KIND_HELLO
@@ -219,7 +237,7 @@ export class InitiatorHandshake {
     expectMessage(msg, KIND_REPLY, REPLY_BYTES, true)
     const keyAt = 2 + NONCE + X25519_BYTES
     const extensions = msg.subarray(REPLY_BYTES)
-    const remote = remoteFrom(msg.subarray(keyAt, keyAt + PUBLIC_KEY_LENGTH), decodeExtensions(extensions).credential)
+    const remote = remoteFrom(msg.subarray(keyAt, keyAt + PUBLIC_KEY_LENGTH), decodeExtensions(extensions))
     const signed = hash(this.#hello as Uint8Array, msg.subarray(0, keyAt + PUBLIC_KEY_LENGTH), extensions)
     verifySignature(this.#config, LABEL_RESPONDER, signed, msg.subarray(keyAt + PUBLIC_KEY_LENGTH, REPLY_BYTES), remote.publicKey, 'responder')
     checkNotSelf(remote, this.#config.keys.publicKey)
@@ -286,7 +304,7 @@ export class ResponderHandshake {
     expectMessage(msg, KIND_HELLO, HELLO_BYTES, true)
     this.#hello = new Uint8Array(msg)
     const keyAt = 2 + SEQ + NONCE + X25519_BYTES
-    this.#claimed = remoteFrom(msg.subarray(keyAt, keyAt + PUBLIC_KEY_LENGTH), decodeExtensions(msg.subarray(HELLO_BYTES)).credential)
+    this.#claimed = remoteFrom(msg.subarray(keyAt, keyAt + PUBLIC_KEY_LENGTH), decodeExtensions(msg.subarray(HELLO_BYTES)))
     checkNotSelf(this.#claimed, this.#config.keys.publicKey)
     const seq = Number(new DataView(this.#hello.buffer).getBigUint64(2))
     return { claimed: this.#claimed, seq }
@@ -301,7 +319,7 @@ export class ResponderHandshake {
     this.#advance(1)
     admitPeer(this.#config, this.#claimed as RemotePeer)
     const ephemeral = this.#ephemeral = generateEphemeral(this.#config.random) // drawn before the nonce, as it always was
-    const extensions = encodeExtensions(this.#config.credential)
+    const extensions = encodeExtensions(this.#config)
     const msg = new Uint8Array(REPLY_BYTES + extensions.length)
     msg[0] = KIND_REPLY
     msg[1] = PROTOCOL_VERSION

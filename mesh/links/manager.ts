@@ -73,7 +73,7 @@ export interface LinkSlots {
 /** Close reasons (`LinkCloseInfo.why`) after which a peer is not redialed at once. */
 const REFUSALS: ReadonlySet<string> = new Set(['evicted', 'full', 'banned'])
 /** Codes a dial fails with (told by the peer, or decided here) that will not change within seconds (ERR_BANNED: for a while; the rest: until an owner acts). */
-const SLOW_RETRY: ReadonlySet<string> = new Set(['ERR_BANNED', 'ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED',
+const SLOW_RETRY: ReadonlySet<string> = new Set(['ERR_BANNED', 'ERR_CLONED_IDENTITY', 'ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED',
   'ERR_CREDENTIAL_MISMATCH', 'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET'])
 
 export interface ConnectionManagerEvents {

@@ -70,6 +70,7 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       random: components.random ?? systemRandom,
       authorize: init.authorize,
       credential: init.credential,
+      instance: init.instance,
       admit: init.admit
     }
     this.#linkOptions = {

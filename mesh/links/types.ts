@@ -13,6 +13,8 @@ export interface RemotePeer {
   readonly publicKey: PublicKey
   /** The enrollment credential it showed in the handshake (shared/fleet.ts), if any; checked only when the node has an `admit` hook. */
   readonly credential?: Uint8Array
+  /** Its instance id (16 random bytes per process start), if it sent one: two live instances of one key are a clone (mesh/clones.ts). */
+  readonly instance?: Uint8Array
 }
 
 /**
@@ -227,6 +229,8 @@ export interface LinkOptions {
   authorize?: Authorize
   /** This node's enrollment credential, shown to every peer in the handshake. */
   credential?: Uint8Array
+  /** This node's instance id (16 bytes, new at each process start), shown to every peer in the handshake. */
+  instance?: Uint8Array
   /** Decides on a peer and the credential it showed; what it throws refuses the link (the peer is told the code). */
   admit?: Admit
   /** What each link may receive (defaults `DEFAULT_RECEIVE_BUDGET`); false: no budget (benchmarks). */
