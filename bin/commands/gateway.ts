@@ -306,13 +306,9 @@ async function readRoster (path: string): Promise<PublicKey[]> {
   }
 }
 
-/** `--fleet-file FILE` (shared/fleet.ts). */
+/** `--credential FILE` (iotmesh fleet enroll's output). */
 async function readCredentialFile (path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path))
-  } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `--credential: ${(err as Error).message}`, { cause: err })
-  }
+  try { return new Uint8Array(await readFile(path)) } catch (err) { throw meshError('ERR_BAD_ARGUMENT', `--credential: ${(err as Error).message}`, { cause: err }) }
 }
 
 /** `--commanders FILE` (shared/commanders.ts). */

@@ -27,8 +27,8 @@ export async function loadCredential (file: string | Uint8Array | undefined, dat
   return bytes
 }
 
-/** Why a link is refused for trust: credentials, revocation, roster (mesh/credentials.ts). */
-const TRUST_CODES: ReadonlySet<string> = new Set(['ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED', 'ERR_CREDENTIAL_MISMATCH',
+/** Why a link is refused for trust: credentials, revocation, roster (mesh/credentials.ts), a cloned key (mesh/clones.ts). */
+const TRUST_CODES: ReadonlySet<string> = new Set(['ERR_CLONED_IDENTITY', 'ERR_REVOKED', 'ERR_NO_CREDENTIAL', 'ERR_BAD_CREDENTIAL', 'ERR_CREDENTIAL_EXPIRED', 'ERR_CREDENTIAL_MISMATCH',
   'ERR_NOT_OWNER', 'ERR_TOO_FEW_OWNERS', 'ERR_UNKNOWN_FLEET', 'ERR_NOT_IN_ROSTER'])
 
 /** Reports links refused for trust, both ways: a peer told us its code (`link:refused`), or we refused a peer (a `drop` of a peer not linked). */
