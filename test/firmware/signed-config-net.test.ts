@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, expect, it } from 'vitest'
-import { toBase64url, type KeyPair } from '../../shared/index.js'
+import { cosign, enroll, parseFleetPolicy, toBase64url, type KeyPair } from '../../shared/index.js'
 import { saveKeyFile } from '../../shared/node.js'
 import { describeNet } from '../helpers/netns.js'
 import { assertBuilt } from '../helpers/fresh-build.js'
@@ -45,8 +45,12 @@ describeNet('signed configuration across 3 hops, on device processes in namespac
     const device = async (host: number, name: string, keys: KeyPair, extra: string[]): Promise<void> => {
       const key = join(dir, `${name}.key`)
       if (!children.has(name)) await saveKeyFile(key, keys)
+      // A fleet file closes the fleet by credential (mesh/credentials.ts): each device is enrolled by both owners.
+      const policy = parseFleetPolicy(JSON.parse(await readFile(fleetFile, 'utf8')))
+      const credential = join(dir, `${name}.cred`)
+      await writeFile(credential, cosign(enroll({ policy, publicKey: keys.publicKey, name, cti: keys.publicKey.slice(0, 8), owners: [alice] }), policy, bob))
       const child = line.spawn(host, process.execPath, [join(root, 'bin', 'iotmesh.js'), 'device', '--name', name, '--key', key, '--data-dir', join(dir, name),
-        '--sensors', 'battery', '--interval', '500', '--fleet-file', fleetFile, '--port', String(PORT), '--json', ...extra])
+        '--sensors', 'battery', '--interval', '500', '--fleet-file', fleetFile, '--credential', credential, '--port', String(PORT), '--json', ...extra])
       logs[name] = ''
       child.stdout?.on('data', (c: Buffer) => { logs[name] += c.toString(); waiter.kick() })
       child.stderr?.on('data', (c: Buffer) => { logs[name] += c.toString() })
