@@ -57,7 +57,8 @@ describe('iotmesh fleet config', () => {
     expect(short.stderr).toContain('ERR_TOO_FEW_OWNERS')
 
     const keys = seededKeys(910)
-    const node = new MeshNode({ name: 'd', host: '127.0.0.1', mdns: false, announceLinks: 0, routing: { fleetPolicy: policy } }, { keys })
+    // An open fleet (requireCredentials: false): the publishers here show no credential; closed fleets are test/mesh/credentials.test.ts's.
+    const node = new MeshNode({ name: 'd', host: '127.0.0.1', mdns: false, announceLinks: 0, routing: { fleetPolicy: policy }, requireCredentials: false }, { keys })
     await node.start()
     onTestFinished(async () => { await node.stop() })
     const published = await cli(['fleet', 'config', 'push', settings, '--to', 'kitchen', '--version', '5', '--owner-key', `${aliceKey},${bobKey}`, '--no-mdns',
