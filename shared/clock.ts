@@ -30,14 +30,26 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => { clearTimeout(handle as ReturnType<typeof setTimeout>) }
 }
 
-/** Calls `fn` every `ms` until the returned function is called. */
+/**
+ * Calls `fn` every `ms` until the returned function is called, on a fixed schedule: the k-th call
+ * is due `k × ms` after the start, whenever the ones before it ran. A timer that fires late (a busy
+ * event loop: a hundred devices in one process) makes the next one come sooner instead of pushing
+ * every later call back; re-arming after each call would drift by that lateness every time (a
+ * device at 1 reading/s made 0.97 a second with 100 others beside it). A call that falls a whole
+ * interval behind is skipped, not made up in a burst: the schedule keeps its phase.
+ */
 export function every (clock: Clock, ms: number, fn: () => void): () => void {
   let handle: TimerHandle | undefined
   let stopped = false
+  let due = clock.now() + ms
   const tick = (): void => {
     if (stopped) return
     fn()
-    if (!stopped) handle = clock.setTimeout(tick, ms)
+    if (stopped) return
+    const now = clock.now()
+    due += ms
+    if (due <= now) due += Math.ceil((now - due + 1) / ms) * ms
+    handle = clock.setTimeout(tick, due - now)
   }
   handle = clock.setTimeout(tick, ms)
   return () => {
