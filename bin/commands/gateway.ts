@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
-  FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, resolvePack, type Commanders, type KeyPair, type PublicKey
+  FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, type Commanders, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { loadKeyFile } from '../../shared/node.js'
 import { loadRoster } from '../../mesh/index.js'
@@ -348,12 +348,7 @@ function runRules (running: Gateway, rules: { set: RuleSet, file: string }, log:
   const engine = new RuleEngine(rules.set)
   const name = (id: string): string => rules.set.names.get(id) ?? id
   const onReading = (reading: Reading): void => {
-    let records
-    try { records = resolvePack(reading.records, reading.time) } catch { return }
-    for (const r of records) {
-      const value = r.value ?? r.boolValue ?? r.stringValue
-      if (value !== undefined) engine.observe({ device: reading.origin, sensor: r.name, value })
-    }
+    engine.observeReading(reading.origin, reading.records, reading.time)
   }
   engine.on('fire', (firing) => {
     for (const action of firing.actions) {

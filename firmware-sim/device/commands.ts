@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  decodeResult, deviceRoot, encodeCommand, isMeshError, meshError, parseCommanders, resolvePack,
+  decodeResult, deviceRoot, encodeCommand, isMeshError, meshError, parseCommanders,
   type Clock, type Commanders, type CommandResult, type DeviceId, type Ed25519, type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
 import type { MeshNode, Subscription } from '../../mesh/index.js'
@@ -133,10 +133,7 @@ export class DeviceCommands {
       this.#subscriptions.push(sub)
       void (async () => {
         for await (const delivery of sub) {
-          for (const r of resolvePack(delivery.records, delivery.time)) {
-            const value = r.value ?? r.boolValue ?? r.stringValue
-            if (value !== undefined) engine.observe({ device: delivery.origin, sensor: r.name, value })
-          }
+          engine.observeReading(delivery.origin, delivery.records, delivery.time)
         }
       })()
     }

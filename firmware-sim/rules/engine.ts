@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type DeviceId, type TimerHandle } from '../../shared/index.js'
+import { resolvePack, systemClock, type Clock, type DeviceId, type SenmlPack, type TimerHandle } from '../../shared/index.js'
 import { TypedEmitter } from '../../mesh/index.js'
 import type { Condition, Rule, RuleAction, RuleSet } from './rules.js'
 
@@ -78,6 +78,20 @@ export class RuleEngine extends TypedEmitter<RuleEngineEvents> {
       }
       return state
     })
+  }
+
+  /**
+   * Every value of one verified reading (its SenML records, resolved against its sampling time),
+   * as `observe` takes them: what the device (over the mesh) and the gateway (over the broker) feed
+   * the rules with. A pack that does not resolve is ignored (a node accepted it, so it does).
+   */
+  observeReading (origin: DeviceId, records: SenmlPack, time: number): void {
+    let resolved
+    try { resolved = resolvePack(records, time) } catch { return }
+    for (const r of resolved) {
+      const value = r.value ?? r.boolValue ?? r.stringValue
+      if (value !== undefined) this.observe({ device: origin, sensor: r.name, value })
+    }
   }
 
   /** The (device, sensor) pairs some rule watches: what a device subscribes to. */

@@ -1,4 +1,4 @@
-import { isMeshError, meshError, resolvePack } from '../../shared/index.js'
+import { isMeshError, meshError } from '../../shared/index.js'
 import { Fleet, RuleEngine, type RuleSet, type World } from '../../firmware-sim/index.js'
 import type { Gateway, Reading } from '../../gateway/index.js'
 import type { AutomationWay, ExecutionObservation, TriggerObservation } from '../metrics/automation.js'
@@ -178,12 +178,7 @@ function centralRules (gateway: Gateway, rules: RuleSet, sent: { count: number, 
   const engine = new RuleEngine(rules, { clock: hiResClock })
   let stopped = false
   const onReading = (reading: Reading): void => {
-    let records
-    try { records = resolvePack(reading.records, reading.time) } catch { return }
-    for (const r of records) {
-      const value = r.value ?? r.boolValue ?? r.stringValue
-      if (value !== undefined) engine.observe({ device: reading.origin, sensor: r.name, value })
-    }
+    engine.observeReading(reading.origin, reading.records, reading.time)
   }
   engine.on('fire', (firing) => {
     for (const action of firing.actions) {
