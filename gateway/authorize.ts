@@ -2,7 +2,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes'
 import { isMeshError, meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
 import { BrokerAccess, type AccessComponents, type AccessHost, type AccessInit } from './auth.js'
 import { BROKER_QUOTAS, type BrokerHooks, type BrokerQuotas } from './broker.js'
-import type { Ingest, Outcome } from './ingest.js'
+import type { Ingest, Outcome, Reading } from './ingest.js'
 import type { DropReason } from './reasons.js'
 import { ConfigGuard } from './config-guard.js'
 import { BrokerRevocations, revocationTopicDevice, revocationsFilter } from './revocations.js'
@@ -69,6 +69,13 @@ export interface PublishGuardOptions {
   configs?: ConfigGuard
   /** The fleet's revocations (with a fleet file): a publish on …/$revocations/<id> is taken only when valid. */
   revocations?: BrokerRevocations
+  /**
+   * Whether an accepted reading is kept (gateway/store/state.ts `record`): undefined or true, kept;
+   * false, the write failed; a promise, the commit is pending. The PUBLISH is acknowledged (and
+   * passed to subscribers) only once kept; a failed one closes the connection unacknowledged
+   * (MQTT 3.1.1 §4.3.2: the sender keeps a QoS 1 message until its PUBACK and sends it again).
+   */
+  kept?: (reading: Reading) => boolean | Promise<boolean> | undefined
 }
 
 export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions = {}): PublishGuard {
@@ -108,7 +115,11 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
       }
       if (outcome.verdict === 'status' && client !== null && outcome.event.status?.state === 'online') claims.set(client, outcome.event.deviceId)
       if (packet.retain) retain(topic, payload.length)
-      callback(null)
+      const kept = outcome.verdict === 'accepted' ? options.kept?.(outcome.reading) : undefined
+      if (kept === undefined || kept === true) return callback(null)
+      const answer = (ok: boolean): void => { callback(ok ? null : meshError('ERR_STORE', `the gateway could not keep reading ${show(topic)}: not acknowledged, to be sent again`)) }
+      if (kept === false) return answer(false)
+      void kept.then(answer)
     }
 
     if (payload.length > maxMessageBytes) {
@@ -203,7 +214,7 @@ function show (text: unknown): string {
  */
 export function createBrokerGate (
   ingest: Ingest,
-  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, configs?: ConfigGuard },
+  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, configs?: ConfigGuard, kept?: PublishGuardOptions['kept'] },
   components: AccessComponents = {}
 ): { access: BrokerAccess, guard: PublishGuard, hooks: Omit<BrokerHooks, 'setup'>, revocations: BrokerRevocations | undefined } {
   const refuse: AccessHost['refuse'] = (reason, message, info, code) => { ingest.reject(reason, message, { path: 'broker', ...info }, code) }
@@ -218,7 +229,7 @@ export function createBrokerGate (
     isCommander: (id: DeviceId) => ingest.commands?.isCommander(id) === true,
     refuse
   }, components)
-  const guard = createPublishGuard(ingest, { access, revocations, onRefusal: init.onRefusal, quotas: init.quotas, configs: init.configs })
+  const guard = createPublishGuard(ingest, { access, revocations, onRefusal: init.onRefusal, quotas: init.quotas, configs: init.configs, kept: init.kept })
   const onOversize: BrokerHooks['onOversize'] = (info) => {
     refuse('message_too_large', `${info.address} sent an MQTT packet of ${info.bytes} bytes, over the ${info.limit}-byte limit: connection closed`, info.from === undefined ? {} : { from: info.from }, 'ERR_MESSAGE_TOO_LARGE')
   }

@@ -176,6 +176,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly #lifecycle = new Lifecycle('gateway')
   /** stop() was called: the HTTP server, the SSE clients and the registry are not made to restart. */
   #stopped = false
+  /** Readings whose keeping is not simply done: a write still pending (PostgreSQL) or failed. */
+  readonly #kept = new WeakMap<Reading, false | Promise<boolean>>()
 
   constructor (init: GatewayInit = {}, components: GatewayComponents = {}) {
     super({ captureRejections: false })
@@ -213,7 +215,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (init.broker === undefined) {
       this.mode = 'embedded'
       // Who may connect, read and publish (gateway/auth.ts, gateway/authorize.ts): installed on every new Aedes (each broker start).
-      const gate = createBrokerGate(this.ingest, { ...this.#init, configs: this.configs }, components)
+      const gate = createBrokerGate(this.ingest, { ...this.#init, configs: this.configs, kept: (reading) => this.#kept.get(reading) }, components)
       this.revocations = gate.revocations
       // Every new Aedes also gets the retained statuses and the cluster feed.
       this.#broker = new EmbeddedBroker(init, { ...gate.hooks, setup: async (aedes) => { await this.#setupBroker(aedes) } })
@@ -275,10 +277,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now, readerKey: this.#init.readerKey }))
     this.http?.use(commandsHandler({ command: async (request) => await this.command(request), open: () => this.http?.open ?? true }))
     this.ingest.on('reading', (reading) => {
-      // First stored, then published: SQLite commits before record() returns; PostgreSQL's commit is awaited.
-      const committed = this.state?.record(reading)
-      if (committed === undefined) this.#onReading(reading)
-      else void committed.then(() => { this.#onReading(reading) })
+      // First kept, then acknowledged and passed on: SQLite commits before record() returns; PostgreSQL's commit is awaited
+      // (the broker's publish guard waits for the same answer before the device's PUBACK: #kept).
+      const kept = this.state?.record(reading) ?? true
+      if (kept === true) return this.#onReading(reading)
+      this.#kept.set(reading, kept)
+      if (kept === false) return this.#notKept(reading)
+      void kept.then((ok) => { if (ok) this.#onReading(reading); else this.#notKept(reading) })
     })
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)
@@ -460,6 +465,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (packet.brokerId !== aedes.id) this.ingest.handle(packet.topic, packet.payload as Buffer, { path: 'broker', from: `broker:${packet.brokerId}` })
       done()
     }, () => {})
+  }
+
+  /**
+   * A reading the store could not keep: not passed on, and fresh again in the replay window, so
+   * the copy its device sends again (it got no PUBACK: gateway/authorize.ts) is accepted then.
+   */
+  #notKept (reading: Reading): void {
+    this.ingest.verifier.replay.forget(reading.origin, reading.seq)
   }
 
   #onReading (reading: Reading): void {

@@ -63,6 +63,12 @@ export interface ReplayGuard {
   check (origin: DeviceId, seq: number): ReplayVerdict
   /** Records `seq` when it is fresh; returns the verdict. */
   accept (origin: DeviceId, seq: number): ReplayVerdict
+  /**
+   * Takes back the acceptance of `seq` (still inside the window), so the same number is fresh
+   * again: for an accepted frame whose keeping failed (a gateway database write), which its sender
+   * will send again because it was never acknowledged. `high` stays.
+   */
+  forget (origin: DeviceId, seq: number): void
   /** Highest sequence number accepted from `origin`, if tracked. */
   high (origin: DeviceId): number | undefined
   /**
@@ -149,6 +155,11 @@ export function createReplayGuard (init: ReplayGuardInit = {}): ReplayGuard {
       if (tier === strangers) w.hits++
       tier.set(origin, w)
       return 'ok'
+    },
+    forget (origin, seq) {
+      const w = find(origin)
+      if (w === undefined || seq > w.high || seq <= w.high - window) return
+      w.bits[(seq % window) >> 3] = (w.bits[(seq % window) >> 3] as number) & ~(1 << (seq & 7))
     },
     high (origin) {
       const high = find(origin)?.high

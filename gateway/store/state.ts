@@ -1,7 +1,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../../shared/index.js'
 import type { DeviceRegistry } from '../devices.js'
 import type { Ingest, Reading } from '../ingest.js'
-import type { GatewayStore, RetentionInit } from './store.js'
+import type { GatewayStore, RetentionInit, StoredReading } from './store.js'
 
 /**
  * What ties the gateway to its store (gateway/store/store.ts):
@@ -92,15 +92,18 @@ export class GatewayState {
   }
 
   /**
-   * Records an accepted reading. A synchronous store (SQLite) has committed when this returns, and
-   * it returns undefined; otherwise (PostgreSQL) it returns a promise that settles when the write
-   * did (failed writes are counted and reported, never thrown): the gateway publishes the reading
-   * then, so that nothing reaches a subscriber that a restarted gateway would not know it accepted.
+   * Records an accepted reading: true when it is kept (committed, or stored already by another
+   * gateway sharing the database), false when the write failed (counted and reported through
+   * `onError`, never thrown). A synchronous store (SQLite) answers at once; otherwise (PostgreSQL)
+   * a promise answers when the commit did. The gateway acknowledges the device's PUBLISH and
+   * passes the reading on only once it is kept (gateway/authorize.ts), so nothing reaches a
+   * subscriber, and no device drops a reading from its outbox, that a restarted gateway would not
+   * know it accepted. Stopped: true (nothing is kept any more, and nothing waits).
    */
-  record (reading: Reading): Promise<void> | undefined {
-    if (!this.#running) return undefined
+  record (reading: Reading): boolean | Promise<boolean> {
+    if (!this.#running) return true
     const known = this.#c.ingest.verifier.known(reading.origin)
-    const written = this.#track(this.store.record({
+    const row: StoredReading = {
       origin: reading.origin,
       seq: reading.seq,
       time: reading.time,
@@ -108,8 +111,28 @@ export class GatewayState {
       path: reading.path,
       topic: reading.deviceTopic,
       frame: reading.frame
-    }, known).then((stored) => { if (stored) this.counters.recorded++; else this.counters.alreadyStored++ }))
-    return this.store.synchronous ? undefined : written
+    }
+    const kept = (stored: boolean): true => {
+      if (stored) this.counters.recorded++
+      else this.counters.alreadyStored++
+      return true
+    }
+    const failed = (err: unknown): false => {
+      this.counters.errors++
+      this.#c.onError?.(err)
+      return false
+    }
+    if (this.store.recordSync !== undefined) {
+      try {
+        return kept(this.store.recordSync(row, known))
+      } catch (err) {
+        return failed(err)
+      }
+    }
+    const written = this.store.record(row, known).then(kept, failed)
+    this.#pending.add(written)
+    void written.finally(() => { this.#pending.delete(written) })
+    return written
   }
 
   /** Resolves when every write issued so far has settled (SQLite: at once; PostgreSQL: when committed). */

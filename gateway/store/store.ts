@@ -86,6 +86,8 @@ export interface GatewayStore {
    * Returns false when the reading was stored already (another gateway sharing the database).
    */
   record (reading: StoredReading, known: boolean): Promise<boolean>
+  /** `record` committed before it returns, where the database allows (SQLite); throws when the write failed. */
+  recordSync?: (reading: StoredReading, known: boolean) => boolean
   saveDevices (devices: DeviceInfo[]): Promise<void>
   /** Readings of one origin in (time, seq) order. */
   history (query: HistoryQuery): Promise<StoredReading[]>

@@ -15,6 +15,25 @@ describe('replay guard (an RFC 4303 §3.4.3 window per origin)', () => {
     expect(guard.accept(A, 1)).toBe('replay')
   })
 
+  it('forget makes one accepted number fresh again (a write that failed), and nothing else', () => {
+    const guard = createReplayGuard({ window: 64 })
+    for (const seq of [10, 11, 12]) expect(guard.accept(A, seq)).toBe('ok')
+    guard.forget(A, 11)
+    guard.forget(A, 12) // the highest: fresh again, the high stays
+    guard.forget(A, 500) // above the high: nothing to take back
+    guard.forget(B, 11) // untracked origin: nothing
+    expect(guard.high(A)).toBe(12)
+    expect(guard.check(A, 10)).toBe('replay')
+    expect(guard.accept(A, 11)).toBe('ok')
+    expect(guard.accept(A, 11)).toBe('replay')
+    expect(guard.accept(A, 12)).toBe('ok')
+    expect(guard.accept(A, 12)).toBe('replay')
+    expect(guard.accept(A, 100)).toBe('ok')
+    guard.forget(A, 20) // slid out of the window: stays too old
+    expect(guard.check(A, 20)).toBe('too-old')
+    expect(guard.high(B)).toBeUndefined()
+  })
+
   it('keeps origins apart', () => {
     const guard = createReplayGuard()
     expect(guard.accept(A, 5)).toBe('ok')
