@@ -178,6 +178,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   #stopped = false
   /** Readings whose keeping is not simply done: a write still pending (PostgreSQL) or failed. */
   readonly #kept = new WeakMap<Reading, false | Promise<boolean>>()
+  /** Origins with readings being written (PostgreSQL), and how many: their mesh acks wait (MeshNode.holdAcks). */
+  readonly #writing = new Map<DeviceId, number>()
 
   constructor (init: GatewayInit = {}, components: GatewayComponents = {}) {
     super({ captureRejections: false })
@@ -240,6 +242,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       })
       // Revocations cross between the mesh and the broker (gateway/revocations.ts), each way once.
       const node = this.mesh
+      // Durable through the database: the node acks an origin only while none of its readings is still being written.
+      if (this.state !== undefined) node.holdAcks((origin) => this.#writing.has(origin))
       node.on('revoked', ({ bytes }) => { try { this.revocations?.add(bytes, 'mesh') } catch { /* verified by the node already */ } })
       this.revocations?.on((_revocation, bytes, source) => { if (source === 'mqtt') node.revoke(bytes) })
       this.bridge = new MeshBridge(init, {
@@ -283,7 +287,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (kept === true) return this.#onReading(reading)
       this.#kept.set(reading, kept)
       if (kept === false) return this.#notKept(reading)
-      void kept.then((ok) => { if (ok) this.#onReading(reading); else this.#notKept(reading) })
+      this.#writing.set(reading.origin, (this.#writing.get(reading.origin) ?? 0) + 1)
+      void kept.then((ok) => {
+        const left = (this.#writing.get(reading.origin) ?? 1) - 1
+        if (left > 0) this.#writing.set(reading.origin, left)
+        else this.#writing.delete(reading.origin)
+        if (ok) this.#onReading(reading)
+        else this.#notKept(reading)
+      })
     })
     this.ingest.on('status', (event) => {
       this.devices.applyStatus(event)
@@ -468,11 +479,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   /**
-   * A reading the store could not keep: not passed on, and fresh again in the replay window, so
-   * the copy its device sends again (it got no PUBACK: gateway/authorize.ts) is accepted then.
+   * A reading the store could not keep: not passed on, and fresh again in the replay windows, so
+   * the copy its device sends again (it got no PUBACK: gateway/authorize.ts; or no mesh ack: the
+   * node shows it missing) is accepted then.
    */
   #notKept (reading: Reading): void {
     this.ingest.verifier.replay.forget(reading.origin, reading.seq)
+    if (reading.path === 'mesh') this.mesh?.unaccept(reading.origin, reading.seq)
   }
 
   #onReading (reading: Reading): void {

@@ -382,6 +382,23 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     return this.#router.reoffer(frame)
   }
 
+  /**
+   * For a durable subscriber that keeps what it receives somewhere else (the gateway's database):
+   * while `holding(origin)` is true, no ack of `origin` goes out (it stays due, sent at the first
+   * tick after), so a device drops a reading from its outbox only once it is kept. Undefined: none.
+   */
+  holdAcks (holding: ((origin: DeviceId) => boolean) | undefined): void {
+    this.#router.ackHold = holding
+  }
+
+  /**
+   * Takes back a frame this node accepted but its application could not keep: fresh again in the
+   * replay window, so the next ack shows it missing, its origin offers it again, and it is taken.
+   */
+  unaccept (origin: DeviceId, seq: number): void {
+    this.#router.verifier.replay.forget(origin, seq)
+  }
+
   /** Learns a device key (DNS-SD, a retained status, a roster); frames held for that device are verified at once. */
   learnKey (publicKey: PublicKey, id?: DeviceId): LearnResult {
     return this.#router.learnKey(publicKey, id)

@@ -41,6 +41,8 @@ export interface AckSource {
   high: (origin: DeviceId) => number | undefined
   /** Numbers in [from, to] not held and still inside the replay window, ascending, at most `limit`. */
   missing: (origin: DeviceId, from: number, to: number, limit: number) => number[]
+  /** True while the application still keeps frames of `origin` (a database write pending): its ack waits, still due. */
+  holding?: (origin: DeviceId) => boolean
 }
 
 export class AckState {
@@ -133,9 +135,17 @@ export class AckState {
     const out: Array<[DeviceId, Uint8Array]> = []
     for (const origin of origins) {
       if (!reachable(origin)) continue // no reverse path yet: refreshed once its frames come through a link
-      const high = source.high(origin)
+      if (source.holding?.(origin) === true) {
+        if (this.#due.size < this.options.maxOrigins) this.#due.add(origin) // acked at the first tick after the write
+        continue
+      }
+      let high = source.high(origin)
       if (high === undefined || high < 0) continue
-      const ack = ackOf(high, source.missing(origin, Math.max(0, high - this.#window + 1), high - 1, this.#window))
+      const missing = source.missing(origin, Math.max(0, high - this.#window + 1), high, this.#window)
+      // The highest number taken back (MeshNode.unaccept: its keeping failed) is not held: the ack stops below it.
+      while (missing.length > 0 && missing[missing.length - 1] === high) { missing.pop(); high-- }
+      if (high < 0) continue
+      const ack = ackOf(high, missing)
       this.#time = Math.max(this.#time + 1, Math.floor(this.#clock.wall()))
       out.push([origin, signAck({ keys: this.#keys, origin, high: ack.high, holes: ack.holes, time: this.#time, ed25519: this.#ed })])
       touch(this.#sent, origin, now, this.options.maxOrigins)

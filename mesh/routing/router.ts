@@ -182,6 +182,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly scores: PeerScores
   readonly origins: OriginBudgets
   readonly acks: AckState
+  /** Set by a durable subscriber that keeps frames elsewhere (MeshNode.holdAcks): its acks of an origin wait while this says so. */
+  ackHold: ((origin: DeviceId) => boolean) | undefined
   readonly commands: CommandRoutes
   readonly revocations: RevocationSet | undefined
   readonly configs: ConfigBook | undefined
@@ -691,7 +693,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     if (this.acks.durable <= 0) return
     const replay = this.verifier.replay
     const reachable = (origin: DeviceId): boolean => this.links.has(origin) || this.links.has(this.acks.upstream(origin) ?? ('' as DeviceId))
-    const due = this.acks.due({ high: (o) => replay.high(o), missing: (o, from, to, limit) => replay.missing(o, from, to, limit) }, reachable)
+    const due = this.acks.due({ high: (o) => replay.high(o), missing: (o, from, to, limit) => replay.missing(o, from, to, limit), holding: this.ackHold }, reachable)
     if (due.length > 0) sendAcks(this, due, 1)
   }
 
