@@ -36,6 +36,7 @@ export { percentiles, distribution, median, percentileOfSorted, type Percentiles
 export { failoverChecks, scaleChecks, latencyChecks } from './results/checks.js'
 export { tInterval, tQuantile975, repeatedFigures } from './metrics/repeat.js'
 export { combineRepeatedRuns, repeatedFailoverChecks, refreshRepetitions } from './results/repeat-checks.js'
+export { automationFigures, combineAutomationRuns, refreshAutomationRepetitions, repeatedAutomationChecks } from './results/automation-repeat.js'
 export { failoverResults, scaleResults, latencyResults, type RunInfo, type FailoverInput, type ScaleInput, type LatencyInput } from './results/assemble.js'
 
 export {
@@ -74,4 +75,4 @@ export { automationResults, automationChecks, WORKING_SHARE, EXPIRY_TOLERANCE_MS
 export { runAutomation, automationPlan, automationRunSeconds, groundTruth, type AutomationRunInit, type AutomationRun } from './runners/automation.js'
 export { triggersChart, notOnTimeChart } from './charts/automation.js'
 export type { WayObservations } from './observations.js'
-export type { AutomationResults, AutomationParameters, AutomationWaySummary } from './results/types.js'
+export type { AutomationFigure, AutomationFigureMetric, AutomationRepetitions, AutomationResults, AutomationParameters, AutomationWaySummary } from './results/types.js'

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import {
-  AUTOMATION_PRESETS, AUTOMATION_WAYS, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, refreshRepetitions, runFailover, runLatency, runScale,
+  AUTOMATION_PRESETS, AUTOMATION_WAYS, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, refreshAutomationRepetitions, refreshRepetitions, runFailover, runLatency, runScale,
   writeReport,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
   type AutomationRunInit, type AutomationWay, type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
@@ -20,7 +20,7 @@ const FLAGS: Record<ExperimentKind, readonly string[]> = {
   failover: ['repeat', 'devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
   scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
   latency: ['rounds', 'warmup', 'pause'],
-  automation: ['devices', 'ways', 'interval', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain', 'ttl']
+  automation: ['repeat', 'devices', 'ways', 'interval', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain', 'ttl']
 }
 
 export const experiment: Command = {
@@ -40,7 +40,7 @@ export const experiment: Command = {
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds; automation 6 devices, about 70 s per way'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
-    ['--repeat N', 'failover: N runs with seeds X, X+1, …; every figure with a 95 % t-interval, the checks judged on the intervals (default 1)'],
+    ['--repeat N', 'failover, automation: N runs with seeds X, X+1, …; every figure with a 95 % t-interval over the runs, the checks judged on the intervals (default 1)'],
     ['--devices N', 'failover: fleet size (default 20; quick 6); automation: default 12, quick 6; scale: the largest fleet'],
     ['--ways LIST', 'automation: where the rules run, default device,central,hybrid'],
     ['--ttl S', 'automation: lifetime of every rule\'s command; a trigger acted on later is late (default 5; quick 3)'],
@@ -118,7 +118,7 @@ async function rerender (values: Record<string, unknown>, kind: string | undefin
   if (given !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--from re-renders a saved run and runs nothing: --${given} does not apply (drop --from to run)`)
   const saved = parseSavedResults(await onFileArgument(from, '--from', async () => await readFile(from, 'utf8')), from)
   // Repetitions keep each run's values: their intervals and the checks on them are made again by this code.
-  const results = saved.experiment === 'failover' ? refreshRepetitions(saved) : saved
+  const results = saved.experiment === 'failover' ? refreshRepetitions(saved) : saved.experiment === 'automation' ? refreshAutomationRepetitions(saved) : saved
   if (kind !== undefined && kind !== results.experiment) throw meshError('ERR_BAD_ARGUMENT', `--from ${from} holds a ${results.experiment} experiment, not ${kind}`)
   const out = resolve((values.out as string | undefined) ?? `experiment-${results.experiment}-${stamp(new Date())}`)
   const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
@@ -234,12 +234,13 @@ function automationRunPlan (values: Record<string, unknown>): Plan {
     partitionS: seconds('partition', preset.partitionS),
     gapS: seconds('gap', preset.gapS),
     drainS: seconds('drain', preset.drainS),
-    ttlS: numberFlag(values, 'ttl', preset.ttlS, 1, 60)
+    ttlS: numberFlag(values, 'ttl', preset.ttlS, 1, 60),
+    repeat: intFlag(values, 'repeat', 1, 1, 100)
   }
   const plan = automationPlan(init) // checks the parameters before anything runs
   return {
     seconds: automationRunSeconds(init),
-    describe: `${plan.params.devices} devices, rules ${(init.ways ?? []).join(', ')}, seed ${plan.params.seed}`,
+    describe: `${plan.params.devices} devices, rules ${(init.ways ?? []).join(', ')}, ${init.repeat === 1 ? `seed ${plan.params.seed}` : `${init.repeat ?? 1} runs, seeds ${plan.params.seed}…${plan.params.seed + (init.repeat ?? 1) - 1}`}`,
     run: async (out, components) => await runAutomation({ ...init, out }, components)
   }
 }

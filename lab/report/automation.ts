@@ -1,4 +1,4 @@
-import type { AutomationResults } from '../results/types.js'
+import type { AutomationFigure, AutomationFigureMetric, AutomationResults } from '../results/types.js'
 import { checksSection, environmentSection, ms, notesSection, parametersTable, pct, runLine, table } from './format.js'
 
 /** report.md for `iotmesh experiment automation`. */
@@ -50,6 +50,7 @@ export function automationMarkdown (results: AutomationResults, files: { trigger
       ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
     ),
     '',
+    ...repetitionsSection(results),
     '## Charts',
     '',
     `![Every trigger on the timeline, per way, marked by its fate, with the fault windows shaded](${files.triggers})`,
@@ -95,4 +96,34 @@ export function automationMarkdown (results: AutomationResults, files: { trigger
     'from run to run, the visits to the hall do not.',
     ''
   ].join('\n')
+}
+
+/** With --repeat N: per way and phase, each figure's mean over the runs with its 95 % interval, and each run's own verdicts. */
+function repetitionsSection (results: AutomationResults): string[] {
+  const rep = results.repetitions
+  if (rep === undefined) return []
+  const fig = (way: string, phase: string, metric: AutomationFigureMetric): AutomationFigure | undefined =>
+    rep.figures.find((f) => f.way === way && f.phase === phase && f.metric === metric)
+  const cell = (f: AutomationFigure | undefined, show: (x: number) => string): string =>
+    f === undefined || f.mean === null ? 'n/a' : f.low === null || f.high === null ? show(f.mean) : `${show(f.mean)} [${show(f.low)}, ${show(f.high)}]`
+  const phases = [...results.plan.phases.map((p) => p.name as string), 'all']
+  const rows = results.ways.flatMap((w) => phases.flatMap((phase) => fig(w.way, phase, 'not-on-time') === undefined
+    ? []
+    : [[w.way, phase === 'all' ? '**all**' : phase, cell(fig(w.way, phase, 'not-on-time'), (x) => pct(x)), cell(fig(w.way, phase, 'twice'), (x) => pct(x)),
+        cell(fig(w.way, phase, 'latency-p50-ms'), (x) => ms(x))]]))
+  const mark = { pass: '✔', fail: '✘', undecided: '?', 'not-run': '–' } as const
+  return [
+    `## Repetitions: ${rep.count} runs`,
+    '',
+    `Seeds ${rep.seeds.join(', ')}, every way per run. Figures: ${rep.interval}. The checks above are judged on these intervals,`,
+    'the run being the unit (the triggers of one run share its faults, so they are not pooled); the tables, charts and timeline',
+    'elsewhere in this report are the first run\'s.',
+    '',
+    table(['way', 'phase', 'not acted on in time', 'executed twice', 'latency p50'], rows, ['l', 'l', 'r', 'r', 'r']),
+    '',
+    'Each run judged alone (✔ holds, ✘ fails, ? undecided, – not run):',
+    '',
+    table(['check', ...rep.seeds.map((s) => `seed ${s}`)], rep.runChecks.map((c) => [c.id, ...c.statuses.map((s) => mark[s])])),
+    ''
+  ]
 }

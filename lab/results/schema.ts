@@ -136,8 +136,23 @@ export const RESULTS_SCHEMA: JsonSchema = {
         endS: num,
         rules: d('the rule file in words', listOf(str))
       })),
-      ways: listOf(ref('automationWay'))
-    }, baseOptional),
+      ways: listOf(ref('automationWay')),
+      repetitions: d('with --repeat N: every figure over the runs, its mean and 95 % interval; the checks are judged on the intervals', object({
+        count: { type: 'integer', minimum: 2 },
+        seeds: listOf({ type: 'integer', minimum: 0, maximum: 4294967295 }),
+        interval: str,
+        figures: listOf(object({
+          way: oneOfValues(AUTOMATION_WAYS),
+          phase: str,
+          metric: oneOfValues(['not-on-time', 'latency-p50-ms', 'twice']),
+          values: listOf(orNull(num)),
+          mean: orNull(num),
+          low: orNull(num),
+          high: orNull(num)
+        })),
+        runChecks: listOf(object({ id: str, statuses: listOf(oneOfValues(['pass', 'fail', 'not-run', 'undecided'])) }))
+      }))
+    }, [...baseOptional, 'repetitions']),
   ],
   $defs: {
     automationParameters: object({

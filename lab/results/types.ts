@@ -353,6 +353,30 @@ export interface AutomationResults extends ResultsBase {
     rules: string[]
   }
   ways: AutomationWaySummary[]
+  /** With --repeat N (results/automation-repeat.ts): figures over the runs; the checks are then judged on them. */
+  repetitions?: AutomationRepetitions
+}
+
+/** not-on-time: share of triggers not acted on in time; twice: share followed by two or more executions. */
+export type AutomationFigureMetric = 'not-on-time' | 'latency-p50-ms' | 'twice'
+
+/** One figure (a way, a phase or `all`, a metric) over the runs. */
+export interface AutomationFigure {
+  way: AutomationWay
+  phase: string
+  metric: AutomationFigureMetric
+  values: Array<number | null>
+  mean: number | null
+  low: number | null
+  high: number | null
+}
+
+export interface AutomationRepetitions {
+  count: number
+  seeds: number[]
+  interval: string
+  figures: AutomationFigure[]
+  runChecks: Array<{ id: string, statuses: Array<Check['status']> }>
 }
 
 export type ExperimentResults = FailoverResults | ScaleResults | LatencyResults | AutomationResults

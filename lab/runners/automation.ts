@@ -8,6 +8,7 @@ import type { Mode, WayObservations } from '../observations.js'
 import { AUTOMATION_PRESETS, automationRoles, automationRules, automationWorld, planAutomation, type AutomationParams, type AutomationPlan } from '../plan/automation.js'
 import { timelineDurationS, type TimelineFault, type TimelineFaultKind } from '../plan/timeline.js'
 import { automationResults } from '../results/automation.js'
+import { combineAutomationRuns } from '../results/automation-repeat.js'
 import { finishProvenance, startProvenance } from '../results/environment.js'
 import type { AutomationResults } from '../results/types.js'
 import { writeReport } from '../report/write.js'
@@ -37,6 +38,8 @@ export interface AutomationRunInit extends Partial<AutomationParams> {
   intervalMs?: number
   /** Longest wait for a fleet to settle before its timeline starts, s (default 30). */
   settleS?: number
+  /** Runs with seeds seed, seed + 1, …; the checks are judged on 95 % intervals over them (results/automation-repeat.ts). Default 1. */
+  repeat?: number
   out?: string
 }
 
@@ -56,17 +59,36 @@ const SETUP_ESTIMATE_S = 10
 const WARMUP_MS = 2000
 
 export function automationPlan (init: AutomationRunInit = {}): AutomationPlan {
-  const { preset, ways: _w, intervalMs: _i, settleS: _s, out: _o, ...explicit } = init
+  const { preset, ways: _w, intervalMs: _i, settleS: _s, out: _o, repeat: _r, ...explicit } = init
   const base = AUTOMATION_PRESETS[preset ?? 'default']
   return planAutomation({ ...base, ...Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined)) })
 }
 
 export function automationRunSeconds (init: AutomationRunInit = {}): number {
   const plan = automationPlan(init)
-  return (init.ways ?? AUTOMATION_WAYS).length * (SETUP_ESTIMATE_S + timelineDurationS(plan.timeline))
+  return (init.repeat ?? 1) * (init.ways ?? AUTOMATION_WAYS).length * (SETUP_ESTIMATE_S + timelineDurationS(plan.timeline))
 }
 
 export async function runAutomation (init: AutomationRunInit = {}, components: RunComponents = {}): Promise<AutomationRun> {
+  const repeat = init.repeat ?? 1
+  if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 100) throw meshError('ERR_BAD_ARGUMENT', `automation: repeat must be an integer from 1 to 100, got ${repeat}`)
+  if (repeat === 1) return await runOnce(init, components)
+  const seed = automationPlan(init).params.seed
+  if (seed + repeat - 1 > 0xffff_ffff) throw meshError('ERR_BAD_ARGUMENT', `automation: seeds ${seed}…${seed + repeat - 1} pass 4294967295`)
+  const provenance = startProvenance(components.command)
+  const runs: AutomationRun[] = []
+  for (let i = 0; i < repeat; i++) {
+    runs.push(await runOnce({ ...init, seed: seed + i, out: undefined, repeat: 1 }, { ...components, repetition: `${i + 1}/${repeat}` }))
+  }
+  const combined = combineAutomationRuns(runs.map((r) => r.results))
+  const notes = [...new Set(runs.flatMap((r, i) => (r.results.notes ?? []).map((n) => i === 0 ? n : `seed ${seed + i}: ${n}`)))]
+  const results = { ...combined, notes, provenance: finishProvenance(provenance) }
+  const observations = runs[0]?.observations ?? []
+  const files = init.out === undefined ? [] : await writeReport(init.out, results)
+  return { results, observations, files }
+}
+
+async function runOnce (init: AutomationRunInit, components: RunComponents & { repetition?: string }): Promise<AutomationRun> {
   const plan = automationPlan(init)
   const ways = init.ways ?? [...AUTOMATION_WAYS]
   if (ways.length === 0 || ways.some((w) => !AUTOMATION_WAYS.includes(w)) || new Set(ways).size !== ways.length) {
@@ -85,7 +107,7 @@ export async function runAutomation (init: AutomationRunInit = {}, components: R
   ]
   const observations: WayObservations[] = []
   for (const [i, way] of ways.entries()) {
-    observations.push(await runWay(way, plan, rules, { intervalMs, settleMs: (init.settleS ?? 30) * 1000, step: `${i + 1}/${ways.length}`, notes }, { ...components, now }))
+    observations.push(await runWay(way, plan, rules, { intervalMs, settleMs: (init.settleS ?? 30) * 1000, step: `${i + 1}/${ways.length}${components.repetition === undefined ? '' : `, run ${components.repetition}`}`, notes }, { ...components, now }))
   }
   const results = automationResults({ plan, intervalS: intervalMs / 1000, observations, rules, startedAt, finishedAt: now(), notes, provenance: finishProvenance(provenance) })
   const files = init.out === undefined ? [] : await writeReport(init.out, results)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  AUTOMATION_QUICK, automationChecks, automationResults, automationRules, automationWorld, groundTruth, matchTriggers, planAutomation, renderReport,
+  AUTOMATION_QUICK, automationChecks, automationResults, combineAutomationRuns, parseSavedResults, refreshAutomationRepetitions, automationRules, automationWorld, groundTruth, matchTriggers, planAutomation, renderReport,
   summarizeAutomation, validateResults, type AutomationWaySummary, type ExecutionObservation, type TriggerObservation, type WayObservations
 } from '../../lab/index.js'
 import { World } from '../../firmware-sim/index.js'
@@ -160,5 +160,47 @@ describe('automationResults and the checks', () => {
   it('checks judge only what was run', () => {
     const checks = automationChecks([] as AutomationWaySummary[])
     expect(checks.every((c) => c.status === 'not-run')).toBe(true)
+  })
+})
+
+describe('automation --repeat: figures over runs and checks on their intervals', () => {
+  const run = (seed: number, observations: WayObservations[]): ReturnType<typeof automationResults> =>
+    ({ ...automationResults({ plan, rules: automationRules(plan), intervalS: 0.25, observations, startedAt: T0, finishedAt: T0 + 200_000, machine: MACHINE, software: SOFTWARE }), seed })
+  const status = (r: { checks: Array<{ id: string, status: string }> }, id: string): string | undefined => r.checks.find((c) => c.id === id)?.status
+  const broker = (p: string, n: number): number => p === 'broker-down' ? n : 0
+
+  it('three runs: a t-interval per way and phase, the run as the unit; validates, renders, and --from makes the same checks again', () => {
+    // Broker-down has 30 triggers per run. Central misses them all; the device misses 1, 3 and 2: 3.3 %, 10 %, 6.7 %.
+    const runs = [1, 3, 2].map((m, i) => run(5 + i, [way('device', (p) => broker(p, m)), way('central', (p) => broker(p, Infinity))]))
+    const combined = combineAutomationRuns(runs)
+    expect(validateResults(combined)).toEqual([])
+    expect(combined.repetitions?.seeds).toEqual([5, 6, 7])
+    const device = combined.repetitions?.figures.find((f) => f.way === 'device' && f.phase === 'broker-down' && f.metric === 'not-on-time')
+    expect(device?.values.map((v) => Math.round((v ?? NaN) * 300))).toEqual([10, 30, 20])
+    expect(device?.mean).toBeCloseTo(0.0667, 3)
+    // sd 0.0333, t(2) 4.303: half-width 0.0828.
+    expect(device?.low).toBe(0)
+    expect(device?.high).toBeCloseTo(0.1495, 3)
+    expect(status(combined, 'device-rules-work-while-broker-down')).toBe('pass')
+    expect(status(combined, 'central-misses-while-broker-down')).toBe('pass')
+    expect(combined.repetitions?.runChecks.find((c) => c.id === 'central-misses-while-broker-down')?.statuses).toEqual(['pass', 'pass', 'pass'])
+    const report = renderReport(combined).find((f) => f.name === 'report.md')?.content ?? ''
+    expect(report).toContain('## Repetitions: 3 runs')
+    expect(report).toMatch(/\| device \| broker-down \| 6\.7 % \[0\.0 %, 14\.9 %\] \|/)
+    // Saved and read back (--from): the same figures and verdicts from each run's values.
+    const saved = parseSavedResults(JSON.stringify(combined), 'results.json')
+    expect(saved.experiment).toBe('automation')
+    const again = refreshAutomationRepetitions(saved as typeof combined)
+    expect(again.checks).toEqual(combined.checks)
+  })
+
+  it('runs that disagree make a check undecided, not flipped; a bound broken in one run fails', () => {
+    // The device misses 2 of 30 in one run and 20 of 30 in the other: the interval over two runs spans 30 %.
+    const split = combineAutomationRuns([run(1, [way('device', (p) => broker(p, 2))]), run(2, [way('device', (p) => broker(p, 20))])])
+    expect(status(split, 'device-rules-work-while-broker-down')).toBe('undecided')
+    expect(split.repetitions?.runChecks.find((c) => c.id === 'device-rules-work-while-broker-down')?.statuses).toEqual(['pass', 'fail'])
+    const late = combineAutomationRuns([run(1, [way('device', () => 0)]), run(2, [way('device', () => 0, -2.5)])])
+    expect(status(late, 'never-beyond-expiry-tolerance')).toBe('fail')
+    expect(() => combineAutomationRuns([run(1, [way('device', () => 0)])])).toThrow(/at least 2 runs/)
   })
 })

@@ -41,7 +41,9 @@ describe('iotmesh experiment: usage', () => {
     ['a size that is not a number', ['experiment', 'scale', '--sizes', '5,ten']],
     ['a seed out of range', ['experiment', 'latency', '--seed', '4294967296']],
     ['no rounds', ['experiment', 'latency', '--rounds', '0']],
-    ['an interval too short', ['experiment', 'failover', '--interval', '10']]
+    ['an interval too short', ['experiment', 'failover', '--interval', '10']],
+    ['no repetition', ['experiment', 'automation', '--repeat', '0']],
+    ['repetitions of an experiment without them', ['experiment', 'latency', '--repeat', '3']]
   ])('%s is a usage error (ERR_BAD_ARGUMENT, exit 2), and nothing runs', async (_name, argv) => {
     const { code, stdout, stderr } = await cli(argv)
     expect(code).toBe(2)
