@@ -67,5 +67,5 @@ describeNet('the npm package', () => {
     expect(version.stdout.trim()).toBe((JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }).version)
     const keygen = await run(process.execPath, [bin, 'keygen', '--out', join(project, 'device.key'), '--json'], { cwd: project })
     expect(JSON.parse(keygen.stdout)).toMatchObject({ id: expect.stringMatching(/^[a-z2-7]{26}$/) })
-  })
+  }, 180_000) // npm pack, five Node processes and a gateway: a minute and more on a loaded machine
 })

@@ -15,6 +15,8 @@ import { tempDir } from '../shared/support.js'
  */
 
 const BIN = fileURLToPath(new URL('../../bin/iotmesh.js', import.meta.url))
+/** Each test starts up to three device processes: on a loaded machine each can take seconds to start. */
+const LIMIT_MS = 180_000
 
 interface Run { code: number, stderr: string, stdout: string }
 
@@ -24,12 +26,18 @@ async function device (dir: string, options: { setup?: string, noDacOverride?: b
   const child = spawn('unshare', ['--mount', '--map-root-user', 'sh', '-ec', command], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+  // A device that started after all (its banner says "Ctrl-C to stop") is stopped 2 s later, and the test fails on its exit
+  // code. Counted from the banner, not from the spawn: on a loaded machine Node alone can take seconds to start.
+  let timer: NodeJS.Timeout | undefined
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString()
+    if (timer === undefined && stdout.includes('Ctrl-C to stop')) timer = setTimeout(() => child.kill('SIGINT'), 2000)
+  })
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
-  // A device that started after all is stopped after 5 s (and the test fails on its exit code).
-  const timer = setTimeout(() => child.kill('SIGINT'), 5000)
+  const hung = setTimeout(() => child.kill('SIGKILL'), 60_000)
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
   clearTimeout(timer)
+  clearTimeout(hung)
   return { code, stderr, stdout }
 }
 
@@ -58,24 +66,24 @@ describeNet('a data directory the device cannot use', () => {
     await rm(join(dir, 'outbox'), { recursive: true })
     await writeFile(join(dir, 'outbox'), 'x')
     expectRefused(await device(dir), /the outbox .*outbox: a file is in the way/)
-  })
+  }, LIMIT_MS)
 
   it('an outbox it may not read (mode 000, no CAP_DAC_OVERRIDE)', async () => {
     const dir = await usedDataDir()
     await chmod(join(dir, 'outbox'), 0o000)
     expectRefused(await device(dir, { noDacOverride: true }), /permission denied.*EACCES/)
     await chmod(join(dir, 'outbox'), 0o700)
-  })
+  }, LIMIT_MS)
 
   it('a read-only mount: refused at start, not a device that repeats ERR_SEQUENCE_STORE every tick', async () => {
     const dir = await usedDataDir()
     expectRefused(await device(dir, { setup: `mount --bind "${dir}" "${dir}"\nmount -o remount,bind,ro "${dir}"` }), /read-only.*EROFS/)
-  })
+  }, LIMIT_MS)
 
   it('a full disk at first start (a 64 KiB tmpfs, filled)', async () => {
     const dir = join(await tempDir(), 'small')
     await mkdir(dir)
     const run = await device(dir, { setup: `mount -t tmpfs -o size=64k tmpfs "${dir}"\ndd if=/dev/zero of="${dir}/fill" bs=4k 2>/dev/null || true` })
     expectRefused(run, /no space left.*ENOSPC/)
-  })
+  }, LIMIT_MS)
 })

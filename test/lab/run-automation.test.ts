@@ -20,7 +20,7 @@ describeNet('iotmesh experiment automation (two real fleets, short phases)', () 
     onTestFinished(async () => { await rm(out, { recursive: true, force: true }) })
     const { stdout, stderr } = await cli([
       'experiment', 'automation', '--quick', '--json', '--force', '--out', out, '--ways', 'device,central',
-      '--steady', '6', '--broker-down', '12', '--crash', '4', '--partition', '5', '--gap', '4', '--drain', '4'
+      '--steady', '6', '--broker-down', '16', '--crash', '4', '--partition', '5', '--gap', '4', '--drain', '4'
     ])
     expect(stderr).toBe('') // --json: nothing but the result
     const printed = JSON.parse(stdout) as { out: string, files: string[] }
@@ -30,7 +30,7 @@ describeNet('iotmesh experiment automation (two real fleets, short phases)', () 
     const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as AutomationResults
     const { $schema: _s, ...body } = results as AutomationResults & { $schema?: string }
     expect(validateResults(body)).toEqual([])
-    expect(results.parameters).toMatchObject({ devices: 6, brokerDownS: 12, ways: ['device', 'central'] })
+    expect(results.parameters).toMatchObject({ devices: 6, brokerDownS: 16, ways: ['device', 'central'] })
     const context = `checks: ${results.checks.map((c) => `${c.id} ${c.status}: ${c.observed}`).join('; ')}`
     const phase = (way: string, name: string): AutomationPhaseSummary => results.ways.find((w) => w.way === way)?.phases.find((p) => p.name === name) as AutomationPhaseSummary
     for (const way of ['device', 'central']) {
