@@ -72,7 +72,7 @@ export {
   type AutomationWay, type TriggerObservation, type ExecutionObservation, type TriggerOutcome, type TriggerFate, type AutomationPhaseSummary, type MatchOptions
 } from './metrics/automation.js'
 export { automationResults, automationChecks, WORKING_SHARE, EXPIRY_TOLERANCE_MS, type AutomationInput } from './results/automation.js'
-export { runAutomation, automationPlan, automationRunSeconds, groundTruth, type AutomationRunInit, type AutomationRun } from './runners/automation.js'
+export { runAutomation, automationPlan, automationRunSeconds, centralRules, groundTruth, homeScenario, type AutomationRunInit, type AutomationRun } from './runners/automation.js'
 export { triggersChart, notOnTimeChart } from './charts/automation.js'
 export type { WayObservations } from './observations.js'
 export type { AutomationFigure, AutomationFigureMetric, AutomationRepetitions, AutomationResults, AutomationParameters, AutomationWaySummary } from './results/types.js'

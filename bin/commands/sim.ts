@@ -1,4 +1,5 @@
-import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type FleetInit } from '../../firmware-sim/index.js'
+import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type Fleet, type FleetInit } from '../../firmware-sim/index.js'
+import { centralRules, homeScenario } from '../../lab/index.js'
 import { meshError } from '../../shared/index.js'
 import { intFlag, numberFlag, write, type Command } from '../cli.js'
 import { readRosterFlag } from '../roster-flags.js'
@@ -9,7 +10,7 @@ const MODES = ['mesh', 'broker', 'hybrid'] as const
 export const sim: Command = {
   name: 'sim',
   summary: 'Simulate a fleet of devices in this process, with a gateway and fault injection',
-  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--roster FILE|fleet] [--json]',
+  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--roster FILE|fleet] [--world home] [--json]',
   help: [
     ['--devices N', 'number of devices (default 12)'],
     ['--mode M', 'mesh (peer to peer), broker (MQTT only) or hybrid (both; default)'],
@@ -27,14 +28,17 @@ export const sim: Command = {
     ['--faults SPEC', 'faults over time, e.g. broker-stop@10,broker-start@20,crash:0-2@15,restart:0-2@25,partition:2@30,heal@40,loss:0.05@0'],
     ['--json', 'no live summary; one JSON summary at the end'],
     // Closed mode (WP 11-D)
-    ['--roster FILE|fleet', 'closed mode: devices and gateway take only the fleet\'s own keys plus those in this JSON roster ("fleet": the fleet\'s own alone)']
+    ['--roster FILE|fleet', 'closed mode: devices and gateway take only the fleet\'s own keys plus those in this JSON roster ("fleet": the fleet\'s own alone)'],
+    ['--world home', 'a simulated home, as in `iotmesh experiment automation`: visits to the hall move a motion sensor, a heater relay warms the living room; ' +
+      'four devices get those parts, the light and heater their actuators, and the rules "motion → hall light on", "no motion → off", "cold → heater on", "warm → off" ' +
+      'run on the devices over the mesh (mesh, hybrid) or at the gateway through the broker (broker). At least 4 devices']
   ],
   options: {
     devices: { type: 'string', short: 'n' }, mode: { type: 'string' }, 'no-gateway': { type: 'boolean' }, duration: { type: 'string' },
     seed: { type: 'string' }, interval: { type: 'string' }, sensors: { type: 'string' }, transport: { type: 'string' },
     'no-mdns': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' },
     hosts: { type: 'string' }, broker: { type: 'string' }, host: { type: 'string' }, 'first-index': { type: 'string' },
-    roster: { type: 'string' }
+    roster: { type: 'string' }, world: { type: 'string' }
   },
   async run ({ values }, io) {
     const devices = intFlag(values, 'devices', 12, 1, 5000)
@@ -47,6 +51,10 @@ export const sim: Command = {
     if (!gateway && mode !== 'mesh' && broker === undefined) throw meshError('ERR_BAD_ARGUMENT', `--no-gateway leaves ${mode}-mode devices without a broker: use --mode mesh, or give --broker`)
     const hosts = intFlag(values, 'hosts', 1, 1, 64)
     if (hosts > 1 && values.roster !== undefined) throw meshError('ERR_BAD_ARGUMENT', '--roster is not supported with --hosts yet: each host knows only its own devices\' keys')
+    if (values.world !== undefined && values.world !== 'home') throw meshError('ERR_BAD_ARGUMENT', `--world must be home, got ${JSON.stringify(values.world)}`)
+    if (values.world !== undefined && hosts > 1) throw meshError('ERR_BAD_ARGUMENT', '--world is not supported with --hosts yet: the world lives in one process')
+    if (values.world !== undefined && devices < 4) throw meshError('ERR_BAD_ARGUMENT', `--world home needs at least 4 devices (motion sensor, light, thermometer, heater), got ${devices}`)
+    if (values.world !== undefined && mode === 'broker' && !gateway) throw meshError('ERR_BAD_ARGUMENT', '--world home in broker mode runs the rules at the gateway: drop --no-gateway')
     if (hosts > 1) return await runOnHosts({ hosts, devices, mode, values }, io)
     const roster = values.roster === undefined ? undefined : values.roster === 'fleet' ? [] : await readRosterFlag(values.roster as string)
     const duration = values.duration === undefined ? undefined : numberFlag(values, 'duration', 0, 1, 86_400)
@@ -67,6 +75,9 @@ export const sim: Command = {
       ...(values['no-mdns'] === true ? { mdns: false } : {}),
       ...(roster === undefined ? {} : { roster })
     }
+    const rulesAt = mode === 'broker' ? 'gateway' : 'devices'
+    const home = values.world === undefined ? undefined : homeScenario(init.seed ?? 1, devices, rulesAt === 'devices')
+    if (home !== undefined) Object.assign(init, { world: home.world, roles: home.roles })
     const json = values.json === true
     const tty = io.stdout.isTTY === true && !json
     const fleet = await createFleet(init, { onProgress: json ? undefined : (n, total) => { if (tty) io.stdout.write(`\rstarting devices ${n}/${total}`) } })
@@ -75,7 +86,12 @@ export const sim: Command = {
         if (tty) io.stdout.write('\n')
         const http = fleet.gateway?.ports.http
         write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed})${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
+        if (home !== undefined) {
+          const r = home.plan.roles
+          write(io.stdout, `world home: hall motion sensor device ${r.motion}, hall light ${r.light}, thermometer ${r.thermometer}, heater ${r.heater}; the rules run ${rulesAt === 'devices' ? 'on the devices, over the mesh' : 'at the gateway, through the broker'}`)
+        }
       }
+      const central = home !== undefined && rulesAt === 'gateway' && fleet.gateway !== undefined ? centralRules(fleet.gateway, home.rules, { count: 0, unanswered: 0, outcomes: {} }) : undefined
       const t0 = Date.now()
       let next = 0
       // Faults run one after the other, in spec order (crash:0@5,restart:0@5 must not overlap), and
@@ -99,8 +115,10 @@ export const sim: Command = {
       clearInterval(ticker)
       await applying
       const stats = fleet.stats()
-      if (json) write(io.stdout, JSON.stringify({ ...stats, mode, seed: init.seed, faults }))
-      else write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}`)
+      central?.stop()
+      const world = home === undefined ? undefined : worldSummary(fleet, rulesAt)
+      if (json) write(io.stdout, JSON.stringify({ ...stats, mode, seed: init.seed, faults, ...(world === undefined ? {} : { world }) }))
+      else write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}${world === undefined ? '' : `\nworld home: hall light switched on ${world.lightOn} times, heater ${world.heaterOn} times; living room ${world.livingC.min}–${world.livingC.max} °C`}`)
     } finally {
       await fleet.stop()
     }
@@ -127,4 +145,16 @@ export async function untilDoneOrAborted (durationS: number | undefined, signal:
     clearTimeout(timer)
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
+}
+
+/** What the home's actuators did: how often the hall light and the heater were switched on, and the living room's range. */
+function worldSummary (fleet: Fleet, rulesAt: string): { rulesAt: string, lightOn: number, heaterOn: number, livingC: { min: number, max: number } } {
+  const rooms = fleet.world?.rooms ?? []
+  const hall = rooms.find((r) => r.spec.name === 'hall')?.room
+  const living = rooms.find((r) => r.spec.name === 'living')?.room
+  const ons = (history: ReadonlyArray<{ on: boolean }> | undefined): number => history?.filter((h, i) => h.on && history[i - 1]?.on !== true).length ?? 0
+  const start = living?.heaterHistory()[0]?.at ?? Date.now()
+  const temps = living === undefined ? [] : Array.from({ length: 61 }, (_, i) => living.temperatureAt(start + (Date.now() - start) * i / 60))
+  const round1 = (x: number): number => Math.round(x * 10) / 10
+  return { rulesAt, lightOn: ons(hall?.lightHistory()), heaterOn: ons(living?.heaterHistory()), livingC: { min: round1(Math.min(...temps)), max: round1(Math.max(...temps)) } }
 }

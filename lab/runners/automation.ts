@@ -1,5 +1,5 @@
 import { isMeshError, meshError } from '../../shared/index.js'
-import { Fleet, RuleEngine, type RuleSet, type World } from '../../firmware-sim/index.js'
+import { Fleet, RuleEngine, type DeviceRole, type RuleSet, type World, type WorldInit } from '../../firmware-sim/index.js'
 import type { Gateway, Reading } from '../../gateway/index.js'
 import type { AutomationWay, ExecutionObservation, TriggerObservation } from '../metrics/automation.js'
 import type { AppliedFault } from '../observations.js'
@@ -195,8 +195,20 @@ async function runWay (way: AutomationWay, plan: AutomationPlan, rules: RuleSet,
   }
 }
 
+/**
+ * The experiment's home for a live fleet (`iotmesh sim --world home`): the same world (a hall
+ * whose seeded visits move a motion sensor and a light, a living room a heater relay warms),
+ * parts, commanders and rules as `experiment automation`, with no faults. Rules run on the devices
+ * (mesh, hybrid) or at the gateway (broker: `centralRules`).
+ */
+export function homeScenario (seed: number, devices: number, onDevices: boolean): { plan: AutomationPlan, rules: RuleSet, world: WorldInit, roles: Record<number, DeviceRole> } {
+  const plan = planAutomation({ ...AUTOMATION_PRESETS.default, seed, devices, crashCount: 0 })
+  const rules = automationRules(plan)
+  return { plan, rules, world: automationWorld(plan), roles: automationRoles(plan, rules, onDevices) }
+}
+
 /** The rules at the gateway: the rule engine fed with every reading it accepts, commands through the broker. */
-function centralRules (gateway: Gateway, rules: RuleSet, sent: { count: number, unanswered: number, outcomes: Record<string, number> }): { stop: () => void } {
+export function centralRules (gateway: Gateway, rules: RuleSet, sent: { count: number, unanswered: number, outcomes: Record<string, number> }): { stop: () => void } {
   const engine = new RuleEngine(rules, { clock: hiResClock })
   let stopped = false
   const onReading = (reading: Reading): void => {

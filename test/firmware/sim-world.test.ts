@@ -1,6 +1,8 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { encodeCommand, parseCommanders, publicKeyText } from '../../shared/index.js'
 import { Fleet, Presence, Room, createPresenceMotionSensor, createRoomTemperatureSensor, simDeviceKeys } from '../../firmware-sim/index.js'
+import { cli } from '../helpers/cli.js'
+import { describeNet } from '../helpers/netns.js'
 
 /**
  * The simulated world (firmware-sim/fleet/world.ts): actuators act on rooms, sensors read them.
@@ -126,4 +128,29 @@ describe('a fleet whose relay heats the room another device reads', () => {
     await fleet.crash(1)
     expect(room.heater).toBe(false)
   }, 30_000)
+})
+
+describeNet('iotmesh sim --world home', () => {
+  // The living room starts at 20 °C and cools towards 15 °C (τ 20 s): below 19 °C after ~4.5 s, cold for 10 s, heater on.
+  // Visits come every 4–8 s. Only the actuators change the world: a switched light or heater is a command that ran.
+  it.each(['mesh', 'broker'])('%s mode: the rules switch the hall light and the heater (on the devices, or at the gateway)', async (mode) => {
+    const { code, stdout, stderr } = await cli(['sim', '--world', 'home', '--devices', '6', '--mode', mode, '--transport', 'memory', '--no-mdns', '--duration', '30', '--http-port', '0', '--json'])
+    expect(code, stderr).toBe(0)
+    const summary = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { world?: { rulesAt: string, lightOn: number, heaterOn: number, livingC: { min: number, max: number } } }
+    expect(summary.world?.rulesAt).toBe(mode === 'mesh' ? 'devices' : 'gateway')
+    expect(summary.world?.lightOn, stdout).toBeGreaterThanOrEqual(2)
+    expect(summary.world?.heaterOn, stdout).toBeGreaterThanOrEqual(1)
+    expect(summary.world?.livingC.min).toBeLessThan(19)
+  }, 120_000)
+
+  it.each([
+    [['--world', 'garden'], /--world must be home/],
+    [['--world', 'home', '--devices', '3'], /at least 4 devices/],
+    [['--world', 'home', '--mode', 'broker', '--no-gateway', '--broker', 'mqtt://127.0.0.1:1'], /drop --no-gateway/]
+  ])('refuses %j (ERR_BAD_ARGUMENT, exit 2) before anything starts', async (args, message) => {
+    const { code, stderr } = await cli(['sim', ...args, '--duration', '1', '--json'])
+    expect(code).toBe(2)
+    expect(stderr).toMatch(message)
+    expect(stderr).toMatch(/ERR_BAD_ARGUMENT/)
+  })
 })
