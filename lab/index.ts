@@ -36,6 +36,7 @@ export { percentiles, distribution, median, percentileOfSorted, type Percentiles
 export { failoverChecks, scaleChecks, latencyChecks } from './results/checks.js'
 export { tInterval, tQuantile975, repeatedFigures } from './metrics/repeat.js'
 export { combineRepeatedRuns, repeatedFailoverChecks, refreshRepetitions } from './results/repeat-checks.js'
+export { compareRuns, reproductionMarkdown, type ComparedFigure, type Reproduction } from './results/reproduce.js'
 export { automationFigures, combineAutomationRuns, refreshAutomationRepetitions, repeatedAutomationChecks } from './results/automation-repeat.js'
 export { failoverResults, scaleResults, latencyResults, type RunInfo, type FailoverInput, type ScaleInput, type LatencyInput } from './results/assemble.js'
 

@@ -1,7 +1,8 @@
-import { copyFile, mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
 import { dirname, join, resolve } from 'node:path'
 import {
-  AUTOMATION_PRESETS, AUTOMATION_WAYS, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, parseSavedResults, refreshAutomationRepetitions, refreshRepetitions, runFailover, runLatency, runScale,
+  AUTOMATION_PRESETS, AUTOMATION_WAYS, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, compareRuns, parseSavedResults, refreshAutomationRepetitions, reproductionMarkdown, refreshRepetitions, runFailover, runLatency, runScale,
   writeReport,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
   type AutomationRunInit, type AutomationWay, type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
@@ -27,7 +28,7 @@ export const experiment: Command = {
   name: 'experiment',
   summary: 'Measure broker versus mesh: failover, scale, latency or automation; writes a report (Markdown, JSON, SVG)',
   usage: 'iotmesh experiment failover|scale|latency|automation [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]\n' +
-    '       iotmesh experiment [KIND] --from DIR/results.json [--out DIR [--force]] [--json]',
+    '       iotmesh experiment [KIND] --from DIR/results.json [--render-only] [--out DIR [--force]] [--json]',
   help: [
     ['failover', 'each mode (broker, mesh, hybrid) through the same seeded faults: broker down, crashes, a partition'],
     ['scale', 'fleets of growing size: traffic, CPU and memory per device, delivery, latency'],
@@ -36,7 +37,8 @@ export const experiment: Command = {
       'per phase, triggers acted on in time, late, missed, executed twice or after expiry, and trigger-to-action latency'],
     ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>); a directory that holds files is refused'],
     ['--force', 'write the report into --out even when it holds files (an earlier report is overwritten)'],
-    ['--from FILE', 'run nothing: re-render report.md and the charts from a saved results.json (checked against its schema); repeated runs get their intervals and checks again from each run\'s values'],
+    ['--from FILE', 'reproduce a saved run: its recorded command again, then reproduction.md says whether each new figure falls inside the saved run\'s 95 % interval (runs made with --repeat); exit 1 when one falls outside'],
+    ['--render-only', 'with --from: run nothing, re-render report.md and the charts from the saved results.json (checked against its schema); repeated runs get their intervals and checks again from each run\'s values'],
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds; automation 6 devices, about 70 s per way'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
@@ -63,52 +65,115 @@ export const experiment: Command = {
   ],
   allowPositionals: 1,
   options: {
-    out: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' },
+    out: { type: 'string' }, from: { type: 'string' }, 'render-only': { type: 'boolean' }, seed: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' },
     devices: { type: 'string', short: 'n' }, modes: { type: 'string' }, interval: { type: 'string' }, transport: { type: 'string' }, settle: { type: 'string' },
     steady: { type: 'string' }, 'broker-down': { type: 'string' }, 'crash-count': { type: 'string' }, crash: { type: 'string' }, partition: { type: 'string' },
     gap: { type: 'string' }, drain: { type: 'string' }, sizes: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
     rounds: { type: 'string' }, pause: { type: 'string' }, repeat: { type: 'string' }, ways: { type: 'string' }, ttl: { type: 'string' }
   },
   async run ({ values, positionals }, io) {
-    if (values.from !== undefined) return await rerender(values, positionals[0], io)
-    const kind = positionals[0]
-    if (kind === undefined || !(EXPERIMENT_KINDS as readonly string[]).includes(kind)) {
-      throw meshError('ERR_BAD_ARGUMENT', `name the experiment: ${EXPERIMENT_KINDS.join(', ')} (got ${kind === undefined ? 'none' : JSON.stringify(kind)}); see iotmesh experiment --help`)
-    }
-    const k = kind as ExperimentKind
-    for (const flag of Object.values(FLAGS).flat()) {
-      if (values[flag] !== undefined && !FLAGS[k].includes(flag)) {
-        const owners = EXPERIMENT_KINDS.filter((e) => FLAGS[e].includes(flag))
-        throw meshError('ERR_BAD_ARGUMENT', `--${flag} is a flag of ${owners.join(' and ')}, not of ${k}`)
-      }
-    }
-    const json = values.json === true
-    const out = resolve((values.out as string | undefined) ?? `experiment-${k}-${stamp(new Date())}`)
-    const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : k === 'latency' ? latencyPlan(values) : automationRunPlan(values)
-    // Never over an earlier report: a directory that holds anything is refused unless --force.
-    const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
-    if (existing.length > 0 && values.force !== true) {
-      throw meshError('ERR_BAD_ARGUMENT', `--out ${out} already holds ${existing.length} file${existing.length === 1 ? '' : 's'} (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}): choose another directory, or --force to write over them`)
-    }
-    const created = await onFileArgument(out, '--out', async () => await mkdir(out, { recursive: true }))
-    const progress = createProgress({ totalS: plan.seconds, json, label: `experiment ${k}` }, { stream: progressStream(io.stderr) })
-    if (!json) write(io.stdout, `iotmesh experiment ${k}: ${plan.describe}, about ${clockTime(plan.seconds)}; report in ${out}`)
-    const components = { progress, signal: io.signal, command: commandLine(k, values) }
-    let run: { results: ExperimentResults, files: string[] }
-    try {
-      run = await plan.run(out, components)
-    } catch (err) {
-      // Interrupted or failed before writing: leave no empty directory behind (one we made).
-      if (created !== undefined) await rmdir(out).catch(() => {})
-      throw err
-    } finally {
-      progress.finish()
-    }
-    return report(run, out, json, io)
+    if (values.from !== undefined) return values['render-only'] === true ? await rerender(values, positionals[0], io) : await reproduce(values, positionals[0], io)
+    if (values['render-only'] === true) throw meshError('ERR_BAD_ARGUMENT', '--render-only goes with --from FILE: it re-renders a saved run')
+    const { run, out } = await runKind(positionals[0], values, io)
+    return report(run, out, values.json === true, io)
   }
 }
 
-/** Flags that make a run, refused beside --from (which runs nothing). */
+/** Runs experiment `kind` with `values` (flags), its report into --out; the results and where they went. */
+async function runKind (kind: string | undefined, values: Record<string, unknown>, io: Io): Promise<{ run: { results: ExperimentResults, files: string[] }, out: string }> {
+  if (kind === undefined || !(EXPERIMENT_KINDS as readonly string[]).includes(kind)) {
+    throw meshError('ERR_BAD_ARGUMENT', `name the experiment: ${EXPERIMENT_KINDS.join(', ')} (got ${kind === undefined ? 'none' : JSON.stringify(kind)}); see iotmesh experiment --help`)
+  }
+  const k = kind as ExperimentKind
+  for (const flag of Object.values(FLAGS).flat()) {
+    if (values[flag] !== undefined && !FLAGS[k].includes(flag)) {
+      const owners = EXPERIMENT_KINDS.filter((e) => FLAGS[e].includes(flag))
+      throw meshError('ERR_BAD_ARGUMENT', `--${flag} is a flag of ${owners.join(' and ')}, not of ${k}`)
+    }
+  }
+  const json = values.json === true
+  const out = resolve((values.out as string | undefined) ?? `experiment-${k}-${stamp(new Date())}`)
+  const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : k === 'latency' ? latencyPlan(values) : automationRunPlan(values)
+  // Never over an earlier report: a directory that holds anything is refused unless --force.
+  const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
+  if (existing.length > 0 && values.force !== true) {
+    throw meshError('ERR_BAD_ARGUMENT', `--out ${out} already holds ${existing.length} file${existing.length === 1 ? '' : 's'} (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}): choose another directory, or --force to write over them`)
+  }
+  const created = await onFileArgument(out, '--out', async () => await mkdir(out, { recursive: true }))
+  const progress = createProgress({ totalS: plan.seconds, json, label: `experiment ${k}` }, { stream: progressStream(io.stderr) })
+  if (!json) write(io.stdout, `iotmesh experiment ${k}: ${plan.describe}, about ${clockTime(plan.seconds)}; report in ${out}`)
+  const components = { progress, signal: io.signal, command: commandLine(k, values) }
+  let run: { results: ExperimentResults, files: string[] }
+  try {
+    run = await plan.run(out, components)
+  } catch (err) {
+    // Interrupted or failed before writing: leave no empty directory behind (one we made).
+    if (created !== undefined) await rmdir(out).catch(() => {})
+    throw err
+  } finally {
+    progress.finish()
+  }
+  return { run, out }
+}
+
+/**
+ * `--from results.json` (issue 14): the saved run's command again (its provenance, the flags as
+ * they were typed; --out, --force and --json are this call's), then each figure of the new run
+ * against the saved run's 95 % intervals (lab/results/reproduce.ts), into reproduction.md and
+ * reproduction.json beside the new report. Exit 1 when a check of the new run fails or a figure
+ * falls outside its old interval.
+ */
+async function reproduce (values: Record<string, unknown>, kind: string | undefined, io: Io): Promise<number> {
+  const from = resolve(values.from as string)
+  const given = RUN_FLAGS.find((f) => values[f] !== undefined)
+  if (given !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--from runs the saved run's own command: --${given} does not apply (drop --from to run with other flags)`)
+  const saved = parseSavedResults(await onFileArgument(from, '--from', async () => await readFile(from, 'utf8')), from)
+  if (kind !== undefined && kind !== saved.experiment) throw meshError('ERR_BAD_ARGUMENT', `--from ${from} holds a ${saved.experiment} experiment, not ${kind}`)
+  const argv = commandArgv(saved.provenance?.command ?? null, from)
+  const parsed = parseArgs({ args: argv.slice(3), options: experiment.options, allowPositionals: false, strict: true }).values as Record<string, unknown>
+  for (const own of ['out', 'force', 'json', 'from', 'render-only']) parsed[own] = values[own]
+  if (values.json !== true) write(io.stdout, `iotmesh experiment --from ${from}: running its command again (${argv.join(' ')})`)
+  const { run, out } = await runKind(argv[2], parsed, io)
+  const reproduction = compareRuns(from, saved, run.results)
+  const files = [join(out, 'reproduction.md'), join(out, 'reproduction.json')]
+  await writeFile(files[0] as string, reproductionMarkdown(reproduction))
+  await writeFile(files[1] as string, `${JSON.stringify(reproduction, null, 2)}\n`)
+  run.files.push(...files)
+  const code = report(run, out, values.json === true, io)
+  if (values.json === true) {
+    write(io.stdout, JSON.stringify({ reproduction }))
+  } else {
+    write(io.stdout, `\nreproduction ${join(out, 'reproduction.md')}: ${reproduction.verdict} (${reproduction.inside} inside the saved intervals, ${reproduction.outside} outside, ${reproduction.unjudged} not judged)`)
+  }
+  return code !== EXIT_OK || reproduction.verdict === 'not-reproduced' ? EXIT_INVALID : EXIT_OK
+}
+
+/** The argv of a recorded command line (`commandLine` below wrote it: single quotes, '\\'' inside), checked to be an experiment's. */
+function commandArgv (command: string | null, from: string): string[] {
+  if (command === null) throw meshError('ERR_BAD_ARGUMENT', `${from} records no command (made before runs recorded their provenance): re-render it with --from FILE --render-only`)
+  const argv: string[] = []
+  let token: string | undefined
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i] as string
+    if (c === ' ') { if (token !== undefined) argv.push(token); token = undefined; continue }
+    if (c === "'") {
+      const end = command.indexOf("'", i + 1)
+      if (end === -1) throw meshError('ERR_BAD_ARGUMENT', `${from}: its recorded command has an unclosed quote: ${command}`)
+      token = (token ?? '') + command.slice(i + 1, end)
+      i = end
+      continue
+    }
+    if (c === '\\' && command[i + 1] === "'") { token = (token ?? '') + "'"; i++; continue }
+    token = (token ?? '') + c
+  }
+  if (token !== undefined) argv.push(token)
+  if (argv[0] !== 'iotmesh' || argv[1] !== 'experiment' || !(EXPERIMENT_KINDS as readonly string[]).includes(argv[2] ?? '')) {
+    throw meshError('ERR_BAD_ARGUMENT', `${from}: its recorded command is not an iotmesh experiment run: ${command}`)
+  }
+  return argv
+}
+
+/** Flags that make a run, refused beside --from (which re-renders, or runs the saved run's own command). */
 const RUN_FLAGS = ['seed', 'quick', ...new Set(Object.values(FLAGS).flat())]
 
 /** `--from results.json`: the saved figures through the current report code, into --out (refused if it holds files, unless --force). */

@@ -74,7 +74,7 @@ export function renderReport (results: ExperimentResults, options: ReportOptions
 
 /**
  * A saved results.json (as `writeReport` wrote it), parsed and checked against RESULTS_SCHEMA:
- * what `iotmesh experiment --from` re-renders without running anything.
+ * what `iotmesh experiment --from FILE --render-only` re-renders without running anything.
  */
 export function parseSavedResults (text: string, source: string): ExperimentResults {
   let parsed: unknown

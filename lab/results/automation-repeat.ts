@@ -125,7 +125,7 @@ export function combineAutomationRuns (runs: readonly AutomationResults[]): Auto
   return { ...first, finishedAt: last.finishedAt, repetitions, checks: repeatedAutomationChecks(figures, ways, repetitions.runChecks) }
 }
 
-/** A saved repeated run through the current code (`--from`): intervals and checks again from each run's values. */
+/** A saved repeated run through the current code (`--from FILE --render-only`): intervals and checks again from each run's values. */
 export function refreshAutomationRepetitions (results: AutomationResults): AutomationResults {
   const rep = results.repetitions
   if (rep === undefined) return results

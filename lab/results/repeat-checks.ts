@@ -114,7 +114,7 @@ export function combineRepeatedRuns (runs: readonly FailoverResults[]): Failover
 
 /**
  * A saved repeated run through the current code: each figure's mean and interval again from its
- * per-run values, and the checks again from them (`iotmesh experiment --from`). A results object
+ * per-run values, and the checks again from them (`iotmesh experiment --from FILE --render-only`). A results object
  * without repetitions is returned as it is.
  */
 export function refreshRepetitions (results: FailoverResults): FailoverResults {

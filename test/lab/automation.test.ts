@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  AUTOMATION_QUICK, automationChecks, automationResults, combineAutomationRuns, parseSavedResults, refreshAutomationRepetitions, automationRules, automationWorld, groundTruth, matchTriggers, planAutomation, renderReport,
+  AUTOMATION_QUICK, automationChecks, automationResults, combineAutomationRuns, compareRuns, parseSavedResults, reproductionMarkdown, refreshAutomationRepetitions, automationRules, automationWorld, groundTruth, matchTriggers, planAutomation, renderReport,
   summarizeAutomation, validateResults, type AutomationWaySummary, type ExecutionObservation, type TriggerObservation, type WayObservations
 } from '../../lab/index.js'
 import { World } from '../../firmware-sim/index.js'
@@ -202,5 +202,22 @@ describe('automation --repeat: figures over runs and checks on their intervals',
     const late = combineAutomationRuns([run(1, [way('device', () => 0)]), run(2, [way('device', () => 0, -2.5)])])
     expect(status(late, 'never-beyond-expiry-tolerance')).toBe('fail')
     expect(() => combineAutomationRuns([run(1, [way('device', () => 0)])])).toThrow(/at least 2 runs/)
+  })
+
+  it('--from compares a new run with the saved intervals: inside, outside, or nothing to judge', () => {
+    const saved = combineAutomationRuns([1, 3, 2].map((m, i) => run(5 + i, [way('device', (p) => broker(p, m))])))
+    // Device, broker-down, not on time: saved [0.0 %, 14.9 %]. A new run missing 2 of 30 (6.7 %) is inside; 12 of 30 (40 %) is not.
+    const same = compareRuns('saved/results.json', saved, combineAutomationRuns([2, 2].map((m, i) => run(8 + i, [way('device', (p) => broker(p, m))]))))
+    const key = 'device, broker-down, not-on-time'
+    expect(same.figures.find((f) => f.figure === key)).toMatchObject({ inside: true, old: { low: 0 } })
+    expect(same.verdict).toBe('reproduced')
+    expect(same.newSeeds).toEqual([8, 9])
+    const moved = compareRuns('saved/results.json', saved, run(8, [way('device', (p) => broker(p, 12))]))
+    expect(moved.figures.find((f) => f.figure === key)).toMatchObject({ inside: false })
+    expect(moved.verdict).toBe('not-reproduced')
+    expect(reproductionMarkdown(moved)).toMatch(/Not reproduced: \d+ of \d+ figures/)
+    const single = compareRuns('one/results.json', run(5, [way('device', () => 0)]), run(6, [way('device', () => 0)]))
+    expect(single.verdict).toBe('no-intervals')
+    expect(single.figures.every((f) => f.inside === null)).toBe(true)
   })
 })

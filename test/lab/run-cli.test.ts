@@ -77,13 +77,13 @@ describe('iotmesh experiment: usage', () => {
   })
 })
 
-describe('iotmesh experiment --from: re-render a saved run without running', () => {
+describe('iotmesh experiment --from FILE --render-only: re-render a saved run without running', () => {
   it('writes report.md and the charts from results.json, byte for byte as the run did, with readings.csv linked; exit 1 as the run\'s failed check', async () => {
     const { results, observations } = failoverFixture({ meshLoses: 3 })
     const saved = await tempDir()
     await writeReport(saved, results, { observations })
     const out = join(await tempDir(), 'again')
-    const { code, stdout } = await cli(['experiment', '--from', join(saved, 'results.json'), '--out', out])
+    const { code, stdout } = await cli(['experiment', '--from', join(saved, 'results.json'), '--render-only', '--out', out])
     expect(code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
     expect(stdout).toContain('re-rendered from')
     expect((await readdir(out)).sort()).toEqual((await readdir(saved)).sort())
@@ -98,24 +98,41 @@ describe('iotmesh experiment --from: re-render a saved run without running', () 
     await writeReport(saved, results)
     const from = join(saved, 'results.json')
     for (const argv of [['--seed', '2'], ['--quick'], ['--devices', '4']]) {
-      const r = await cli(['experiment', 'failover', '--from', from, '--out', join(saved, 'x'), ...argv])
+      const r = await cli(['experiment', 'failover', '--from', from, '--render-only', '--out', join(saved, 'x'), ...argv])
       expect([r.code, errorCode(r.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
       expect(r.stderr).toContain('runs nothing')
     }
-    const kind = await cli(['experiment', 'latency', '--from', from, '--out', join(saved, 'y')])
+    const kind = await cli(['experiment', 'latency', '--from', from, '--render-only', '--out', join(saved, 'y')])
     expect([kind.code, errorCode(kind.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
     const bad = join(saved, 'bad.json')
     await writeFile(bad, JSON.stringify({ experiment: 'failover', figures: [] }))
-    const invalid = await cli(['experiment', '--from', bad, '--out', join(saved, 'z')])
+    const invalid = await cli(['experiment', '--from', bad, '--render-only', '--out', join(saved, 'z')])
     expect([invalid.code, errorCode(invalid.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
     expect(invalid.stderr).toContain('does not match')
-    const here = await cli(['experiment', '--from', from, '--out', saved])
+    const here = await cli(['experiment', '--from', from, '--render-only', '--out', saved])
     expect([here.code, errorCode(here.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
     expect(here.stderr).toContain('already holds')
-    const forced = await cli(['experiment', '--from', from, '--out', saved, '--force'])
+    const forced = await cli(['experiment', '--from', from, '--render-only', '--out', saved, '--force'])
     expect(forced.code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
   })
 })
+
+describe('iotmesh experiment --from FILE: run the saved command again and compare', () => {
+  it('refuses a saved run without a recorded command, run flags beside it, and --render-only without --from', async () => {
+    const { results } = failoverFixture()
+    const saved = await tempDir()
+    await writeReport(saved, { ...results, provenance: { command: null, commit: null, dirty: null, loadBefore: [0, 0, 0], loadAfter: null } })
+    const none = await cli(['experiment', '--from', join(saved, 'results.json'), '--out', join(saved, 'x')])
+    expect([none.code, errorCode(none.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
+    expect(none.stderr).toContain('records no command')
+    const flags = await cli(['experiment', '--from', join(saved, 'results.json'), '--seed', '3'])
+    expect([flags.code, errorCode(flags.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
+    expect(flags.stderr).toContain('saved run\'s own command')
+    const alone = await cli(['experiment', 'latency', '--render-only'])
+    expect([alone.code, errorCode(alone.stderr)]).toEqual([2, 'ERR_BAD_ARGUMENT'])
+  })
+})
+
 
 describeNet('iotmesh experiment scale and latency, short runs', () => {
   it('scale: two sizes in two modes, traffic per device measured, the report written', async () => {
@@ -155,5 +172,17 @@ describeNet('iotmesh experiment scale and latency, short runs', () => {
     expect(results.checks.find((c) => c.id === 'hops-cost')?.status).toBe('pass')
     expect((await readdir(out)).sort()).toEqual(['latency.svg', 'report.md', 'results.json', 'results.schema.json'])
     expect(code).toBe(results.checks.some((c) => c.status === 'fail') ? 1 : 0)
-  }, 60_000)
+
+    // --from: the same command again (its recorded flags), the new report beside a reproduction; a single run has no interval to judge.
+    const again = join(await tempDir(), 'again')
+    const rerun = await cli(['experiment', '--from', join(out, 'results.json'), '--json', '--out', again])
+    const lines = rerun.stdout.trim().split('\n')
+    const fresh = (JSON.parse(lines[0] ?? '{}') as { results: LatencyResults }).results
+    expect(fresh.paths.map((p) => [p.path, p.sent])).toEqual([['one-hop', 60], ['three-hop', 60], ['broker', 60]])
+    expect(fresh.provenance?.command).toMatch(/^iotmesh experiment latency .*--rounds 60 --warmup 20/)
+    const { reproduction } = JSON.parse(lines[1] ?? '{}') as { reproduction: { verdict: string, from: string } }
+    expect(reproduction).toMatchObject({ verdict: 'no-intervals', from: join(out, 'results.json') })
+    expect((await readdir(again)).sort()).toEqual(['latency.svg', 'report.md', 'reproduction.json', 'reproduction.md', 'results.json', 'results.schema.json'])
+    expect(await readFile(join(again, 'reproduction.md'), 'utf8')).toContain('Nothing to judge: the saved run has no intervals')
+  }, 120_000)
 })
