@@ -131,7 +131,7 @@ async function reproduce (values: Record<string, unknown>, kind: string | undefi
   if (kind !== undefined && kind !== saved.experiment) throw meshError('ERR_BAD_ARGUMENT', `--from ${from} holds a ${saved.experiment} experiment, not ${kind}`)
   const argv = commandArgv(saved.provenance?.command ?? null, from)
   const parsed = parseArgs({ args: argv.slice(3), options: experiment.options, allowPositionals: false, strict: true }).values as Record<string, unknown>
-  for (const own of ['out', 'force', 'json', 'from', 'render-only']) parsed[own] = values[own]
+  for (const own of ['out', 'force', 'json']) parsed[own] = values[own] // the new run records the effective command, without --from
   if (values.json !== true) write(io.stdout, `iotmesh experiment --from ${from}: running its command again (${commandLine(argv[2] as string, { ...parsed, out: undefined, force: undefined, json: undefined, from: undefined, 'render-only': undefined })})`)
   const { run, out } = await runKind(argv[2], parsed, io)
   const reproduction = compareRuns(from, saved, run.results)
