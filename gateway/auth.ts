@@ -79,6 +79,12 @@ export interface AccessHost {
   isCommander?: (id: DeviceId) => boolean
   /** Counts and reports a refusal (the gateway's counters, drop events and logs). */
   refuse: (reason: DropReason, message: string, info: { deviceId?: DeviceId, from?: string, topic?: string }, code?: ErrorCode) => void
+  /**
+   * The durable store's memory of used tokens (gateway/store/state.ts `claimToken`): false when
+   * this token id was used before, on this gateway before a restart or on another sharing the
+   * store. Without it, only this process's memory says.
+   */
+  claimToken?: (id: DeviceId, cti: string, untilS: number) => boolean | Promise<boolean>
 }
 
 export interface AccessComponents {
@@ -163,14 +169,21 @@ export class BrokerAccess {
         callback(meshError('ERR_BUSY', 'over the CONNECT budget: closed without a CONNACK'), false)
       },
       authenticate: (client, username, password, done) => {
-        const verdict = this.#authenticate(client, username, password)
-        if (verdict.ok) {
-          this.#principals.set(client, verdict.principal)
-          return done(null, true)
+        const fail = (verdict: { returnCode: 4 | 5, message: string }): void => {
+          const error = new Error(verdict.message) as AuthenticateError
+          error.returnCode = verdict.returnCode
+          done(error, false)
         }
-        const error = new Error(verdict.message) as AuthenticateError
-        error.returnCode = verdict.returnCode
-        done(error, false)
+        const verdict = this.#authenticate(client, username, password)
+        if (!verdict.ok) return fail(verdict)
+        const admit = (claimed: boolean): void => {
+          if (!claimed && verdict.principal.kind === 'device') return fail(this.#replayed(client, verdict.principal.id, 'another gateway sharing the store, or this one before a restart'))
+          this.#principals.set(client, verdict.principal)
+          done(null, true)
+        }
+        const claim = verdict.token === undefined || verdict.principal.kind !== 'device' ? true : this.#host.claimToken?.(verdict.principal.id, verdict.token.cti, verdict.token.untilS) ?? true
+        if (typeof claim === 'boolean') return admit(claim)
+        claim.then(admit, () => { admit(true) }) // the store failed (reported by it): this process's memory has judged already
       },
       authorizeSubscribe: (client, sub, done) => { done(null, this.#subscribe(client, sub)) }
     }
@@ -199,7 +212,13 @@ export class BrokerAccess {
     return true
   }
 
-  #authenticate (client: Client, username: string | undefined, password: Buffer | undefined): { ok: true, principal: Principal } | { ok: false, returnCode: 4 | 5, message: string } {
+  #replayed (client: Client, id: DeviceId, where: string): { ok: false, returnCode: 4, message: string } {
+    const from = client.id
+    this.#host.refuse('bad_token', `device ${id} (client ${show(from)}): this token was already used (a replayed password, seen by ${where}); a device makes a new token for every CONNECT`, { from, deviceId: id }, 'ERR_REPLAY')
+    return { ok: false, returnCode: 4, message: 'bad user name or password' }
+  }
+
+  #authenticate (client: Client, username: string | undefined, password: Buffer | undefined): { ok: true, principal: Principal, token?: { cti: string, untilS: number } } | { ok: false, returnCode: 4 | 5, message: string } {
     const from = client.id
     const refuse = (reason: DropReason, returnCode: 4 | 5, message: string, code?: ErrorCode, deviceId?: DeviceId): { ok: false, returnCode: 4 | 5, message: string } => {
       this.#host.refuse(reason, message, { from, ...(deviceId === undefined ? {} : { deviceId }) }, code)
@@ -231,10 +250,11 @@ export class BrokerAccess {
     const cti = toHex(read.token.cti)
     const nowSeconds = Math.floor(this.#clock.wall() / 1000)
     const seen = this.#ctis.get(id)
-    if (seen?.has(cti) === true) return refuse('bad_token', 4, `device ${id} (client ${show(from)}): this token was already used (a replayed password); a device makes a new token for every CONNECT`, 'ERR_REPLAY', id)
+    if (seen?.has(cti) === true) return this.#replayed(client, id, 'this gateway')
     if (!verifyDeviceToken(read, this.#ed)) return refuse('bad_token', 4, `device ${id} (client ${show(from)}): the token's signature does not verify with its key`, 'ERR_BAD_SIGNATURE', id)
-    this.#rememberCti(id, cti, read.token.expiresAt + (tokens.maxSkewSeconds ?? TOKEN_DEFAULTS.maxSkewSeconds), nowSeconds)
-    return { ok: true, principal: { kind: 'device', id } }
+    const untilS = read.token.expiresAt + (tokens.maxSkewSeconds ?? TOKEN_DEFAULTS.maxSkewSeconds)
+    this.#rememberCti(id, cti, untilS, nowSeconds)
+    return { ok: true, principal: { kind: 'device', id }, token: { cti, untilS } }
   }
 
   /**

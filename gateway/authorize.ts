@@ -214,7 +214,7 @@ function show (text: unknown): string {
  */
 export function createBrokerGate (
   ingest: Ingest,
-  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, configs?: ConfigGuard, kept?: PublishGuardOptions['kept'] },
+  init: AccessInit & { onRefusal?: RefusalPolicy, quotas?: BrokerQuotas, configs?: ConfigGuard, kept?: PublishGuardOptions['kept'], claimToken?: AccessHost['claimToken'] },
   components: AccessComponents = {}
 ): { access: BrokerAccess, guard: PublishGuard, hooks: Omit<BrokerHooks, 'setup'>, revocations: BrokerRevocations | undefined } {
   const refuse: AccessHost['refuse'] = (reason, message, info, code) => { ingest.reject(reason, message, { path: 'broker', ...info }, code) }
@@ -227,7 +227,8 @@ export function createBrokerGate (
     ...(revocations === undefined ? {} : { revoked: (id: DeviceId) => revocations.has(id), revocationsFilter: revocationsFilter(ingest.fleet) }),
     ...(ingest.keys.closed ? { inRoster: (id: DeviceId) => ingest.keys.allowed(id) } : {}),
     isCommander: (id: DeviceId) => ingest.commands?.isCommander(id) === true,
-    refuse
+    refuse,
+    ...(init.claimToken === undefined ? {} : { claimToken: init.claimToken })
   }, components)
   const guard = createPublishGuard(ingest, { access, revocations, onRefusal: init.onRefusal, quotas: init.quotas, configs: init.configs, kept: init.kept })
   const onOversize: BrokerHooks['onOversize'] = (info) => {

@@ -217,7 +217,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (init.broker === undefined) {
       this.mode = 'embedded'
       // Who may connect, read and publish (gateway/auth.ts, gateway/authorize.ts): installed on every new Aedes (each broker start).
-      const gate = createBrokerGate(this.ingest, { ...this.#init, configs: this.configs, kept: (reading) => this.#kept.get(reading) }, components)
+      const gate = createBrokerGate(this.ingest, { ...this.#init, configs: this.configs, kept: (reading) => this.#kept.get(reading), claimToken: (id, cti, untilS) => this.state?.claimToken(id, cti, untilS) ?? true }, components)
       this.revocations = gate.revocations
       // Every new Aedes also gets the retained statuses and the cluster feed.
       this.#broker = new EmbeddedBroker(init, { ...gate.hooks, setup: async (aedes) => { await this.#setupBroker(aedes) } })

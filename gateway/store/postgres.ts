@@ -90,6 +90,16 @@ export class PostgresStore implements GatewayStore {
     return Number(rows[0]?.stored) === 1
   }
 
+  async claimToken (device: DeviceId, cti: string, untilS: number): Promise<boolean> {
+    const pool = this.#pool
+    if (pool === undefined) throw meshError('ERR_STORE', `the database ${this.location} is not open`)
+    try {
+      return ((await pool.query(SQL.claimToken as string, [this.#init.fleet, device, cti, untilS])).rowCount ?? 0) === 1
+    } catch (err) {
+      throw this.#error(err, 'use')
+    }
+  }
+
   async saveDevices (devices: DeviceInfo[]): Promise<void> {
     if (devices.length === 0) return
     await this.#transaction(async (client) => {
@@ -121,6 +131,7 @@ export class PostgresStore implements GatewayStore {
       }
       await client.query(SQL.pruneOrigins as string, [fleet, retention.maxOrigins ?? RETENTION_DEFAULTS.maxOrigins])
       await client.query(SQL.pruneDevices as string, [fleet, retention.maxDevices ?? RETENTION_DEFAULTS.maxDevices])
+      await client.query(SQL.pruneTokens as string, [fleet, Math.floor(now / 1000)])
       return deleted
     })
   }

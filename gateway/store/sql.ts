@@ -25,6 +25,10 @@ export function schema (dialect: 'sqlite' | 'postgres'): string[] {
       known ${int} NOT NULL DEFAULT 0, updated_at ${int} NOT NULL, PRIMARY KEY (fleet, origin))`,
     `CREATE TABLE IF NOT EXISTS devices (
       fleet TEXT NOT NULL, id TEXT NOT NULL, info TEXT NOT NULL, last_seen ${int} NOT NULL, PRIMARY KEY (fleet, id))`,
+    // Device tokens used (their cti), until they expire: a token is good for one CONNECT on every gateway sharing the store, across restarts.
+    `CREATE TABLE IF NOT EXISTS tokens (
+      fleet TEXT NOT NULL, device TEXT NOT NULL, cti TEXT NOT NULL, until_s ${int} NOT NULL, PRIMARY KEY (fleet, device, cti))`,
+    'CREATE INDEX IF NOT EXISTS tokens_by_expiry ON tokens (fleet, until_s)',
     `INSERT INTO iotmesh_meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING`
   ]
 }
@@ -62,7 +66,9 @@ export function statements (dialect: 'sqlite' | 'postgres'): Record<string, stri
       (SELECT origin FROM origins WHERE fleet = $1 ORDER BY updated_at DESC ${dialect === 'sqlite' ? 'LIMIT -1' : ''} OFFSET $2)`,
     pruneDevices: `DELETE FROM devices WHERE fleet = $1 AND id IN
       (SELECT id FROM devices WHERE fleet = $1 ORDER BY last_seen DESC ${dialect === 'sqlite' ? 'LIMIT -1' : ''} OFFSET $2)`,
-    count: 'SELECT count(*) AS n FROM readings WHERE fleet = $1'
+    count: 'SELECT count(*) AS n FROM readings WHERE fleet = $1',
+    claimToken: 'INSERT INTO tokens (fleet, device, cti, until_s) VALUES ($1, $2, $3, $4) ON CONFLICT (fleet, device, cti) DO NOTHING',
+    pruneTokens: 'DELETE FROM tokens WHERE fleet = $1 AND until_s < $2'
   }
 }
 

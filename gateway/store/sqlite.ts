@@ -108,6 +108,14 @@ export class SqliteStore implements GatewayStore {
     }), 'write')
   }
 
+  async claimToken (device: DeviceId, cti: string, untilS: number): Promise<boolean> {
+    return this.claimTokenSync(device, cti, untilS)
+  }
+
+  claimTokenSync (device: DeviceId, cti: string, untilS: number): boolean {
+    return this.#wrap(() => this.#s('claimToken').run(this.#init.fleet, device, cti, untilS).changes === 1, 'write')
+  }
+
   async saveDevices (devices: DeviceInfo[]): Promise<void> {
     if (devices.length === 0) return
     this.#wrap(() => this.#transaction(() => {
@@ -142,6 +150,7 @@ export class SqliteStore implements GatewayStore {
       }
       this.#s('pruneOrigins').run(fleet, retention.maxOrigins ?? RETENTION_DEFAULTS.maxOrigins)
       this.#s('pruneDevices').run(fleet, retention.maxDevices ?? RETENTION_DEFAULTS.maxDevices)
+      this.#s('pruneTokens').run(fleet, Math.floor(now / 1000))
       return deleted
     }), 'write')
   }

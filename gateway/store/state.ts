@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from '../../shared/index.js'
+import { systemClock, type Clock, type DeviceId, type TimerHandle } from '../../shared/index.js'
 import type { DeviceRegistry } from '../devices.js'
 import type { Ingest, Reading } from '../ingest.js'
 import type { GatewayStore, RetentionInit, StoredReading } from './store.js'
@@ -133,6 +133,20 @@ export class GatewayState {
     this.#pending.add(written)
     void written.finally(() => { this.#pending.delete(written) })
     return written
+  }
+
+  /**
+   * A device token's id, claimed in the store (auth.ts `claimToken`): false when any gateway
+   * sharing the store, or this one before a restart, took it already. A store that fails says
+   * true (the error is counted and reported): the process's own memory has judged the token.
+   */
+  claimToken (device: DeviceId, cti: string, untilS: number): boolean | Promise<boolean> {
+    if (!this.#running) return true
+    const failed = (err: unknown): true => { this.counters.errors++; this.#c.onError?.(err); return true }
+    if (this.store.claimTokenSync !== undefined) {
+      try { return this.store.claimTokenSync(device, cti, untilS) } catch (err) { return failed(err) }
+    }
+    return this.store.claimToken(device, cti, untilS).catch(failed)
   }
 
   /** Resolves when every write issued so far has settled (SQLite: at once; PostgreSQL: when committed). */

@@ -88,6 +88,13 @@ export interface GatewayStore {
   record (reading: StoredReading, known: boolean): Promise<boolean>
   /** `record` committed before it returns, where the database allows (SQLite); throws when the write failed. */
   recordSync?: (reading: StoredReading, known: boolean) => boolean
+  /**
+   * Claims a device token's id (its cti) until `untilS` (seconds since the epoch): true the first
+   * time, false when any gateway sharing the store claimed it before (a replayed password). Expired
+   * claims go with `prune`. SQLite answers through `claimTokenSync` too.
+   */
+  claimToken (device: DeviceId, cti: string, untilS: number): Promise<boolean>
+  claimTokenSync?: (device: DeviceId, cti: string, untilS: number) => boolean
   saveDevices (devices: DeviceInfo[]): Promise<void>
   /** Readings of one origin in (time, seq) order. */
   history (query: HistoryQuery): Promise<StoredReading[]>
