@@ -1,8 +1,7 @@
-import { isIP } from 'node:net'
 import { join } from 'node:path'
 import { DEFAULT_FLEET, FLEET_NAME_RULE, isFleetName, isMeshError, meshError } from '../shared/index.js'
 import {
-  InvalidSetting as Invalid, configFilePath, envName as settingEnvName, flagName as settingFlagName, integerSetting as integer, listSetting as list,
+  InvalidSetting as Invalid, configFilePath, hostPortSetting, envName as settingEnvName, flagName as settingFlagName, integerSetting as integer, listSetting as list,
   loadSettingsFile, oneOfSetting, parseSettingOf, pathSetting as path, resolveSettings, textSetting as text,
   type ConfigFile, type ConfigSource, type SettingsInput, type SettingsTable
 } from '../shared/node.js'
@@ -103,20 +102,11 @@ const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:']
 /** `host:port` or `[v6]:port`, normalised (lower case, IPv6 in brackets); ERR_BAD_ARGUMENT otherwise. */
 export function parsePeer (entry: string): string {
   try {
-    return peer(entry)
+    return hostPortSetting(entry)
   } catch (err) {
     if (err instanceof Invalid) throw meshError('ERR_BAD_ARGUMENT', `a peer must be ${err.message}`)
     throw err
   }
-}
-
-function peer (entry: string): string {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry.trim())
-  const host = (m?.[1] ?? m?.[2])?.toLowerCase()
-  const port = Number(m?.[3])
-  const hostOk = host !== undefined && (m?.[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/.test(host))
-  if (!hostOk || !(port >= 1 && port <= 65535)) throw new Invalid(`a list of host:port (IPv6 as [addr]:port, ports 1 to 65535); ${JSON.stringify(entry)} is not`)
-  return m?.[1] !== undefined ? `[${host}]:${port}` : `${host}:${port}`
 }
 
 const SETTINGS: SettingsTable<DeviceConfig> = {
@@ -161,7 +151,7 @@ const SETTINGS: SettingsTable<DeviceConfig> = {
   dataDir: { parse: path, fallback: (_, env) => env.IOTMESH_HOME ?? (env.HOME === undefined ? '.iotmesh' : join(env.HOME, '.iotmesh')) },
   key: { parse: path, fallback: (partial) => join(partial.dataDir as string, 'device.key') },
   port: { parse: integer(0, 65535), fallback: () => 0 },
-  peers: { parse: (raw) => list(raw, 'a list of host:port').map(peer), fallback: () => [] },
+  peers: { parse: (raw) => list(raw, 'a list of host:port').map(hostPortSetting), fallback: () => [] },
   seed: { parse: integer(0, 0xffff_ffff), fallback: () => undefined },
   fsync: {
     parse: (raw) => {

@@ -19,7 +19,7 @@ export { isFsError, storageError } from './node/fs-errors.js'
  */
 export const nodeEd25519: Ed25519 = builtinNodeEd25519 ?? createNodeEd25519<nodeCrypto.KeyObject>(nodeCrypto)
 export {
-  InvalidSetting, booleanSetting, checkFileKeys, configFilePath, envName, flagName, integerSetting, listSetting, loadSettingsFile, oneOfSetting, parseConfigText,
+  InvalidSetting, booleanSetting, checkFileKeys, configFilePath, envName, flagName, hostPortSetting, integerSetting, listSetting, loadSettingsFile, oneOfSetting, parseConfigText,
   parseSettingOf, pathSetting, resolveSettings, suggest, textSetting,
   type ConfigFile, type ConfigSource, type ResolvedSettings, type Setting, type SettingParser, type SettingsInput, type SettingsTable
 } from './node/settings.js'

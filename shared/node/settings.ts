@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { dirname, extname, isAbsolute, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { meshError, type MeshError } from '../errors.js'
@@ -107,6 +108,16 @@ export function listSetting (raw: unknown, what: string): string[] {
   if (typeof raw === 'string') return raw.split(/[\s,]+/).filter((s) => s !== '')
   if (Array.isArray(raw) && raw.every((s) => typeof s === 'string')) return raw.flatMap((s: string) => s.split(/[\s,]+/)).filter((s) => s !== '')
   throw new InvalidSetting(what)
+}
+
+/** `host:port` or `[v6]:port`, normalised (lower case, IPv6 in brackets): a static mesh peer. */
+export function hostPortSetting (entry: string): string {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry.trim())
+  const host = (m?.[1] ?? m?.[2])?.toLowerCase()
+  const port = Number(m?.[3])
+  const hostOk = host !== undefined && (m?.[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/.test(host))
+  if (!hostOk || !(port >= 1 && port <= 65535)) throw new InvalidSetting(`a list of host:port (IPv6 as [addr]:port, ports 1 to 65535); ${JSON.stringify(entry)} is not`)
+  return m?.[1] !== undefined ? `[${host}]:${port}` : `${host}:${port}`
 }
 
 // ---- resolution ----
