@@ -32,28 +32,29 @@ function bad (message: string): Error {
 export async function gatewayOptions (settings: ResolvedSettings<GatewaySettings>, env: Record<string, string | undefined>): Promise<GatewayOptions> {
   const { config: c, sources, labels } = settings
   const given = (name: GatewaySettingName): boolean => sources[name] !== 'default'
-  const named = (name: GatewaySettingName): string => `${name} (from ${labels[name]})`
+  // As a person gave it: `--data-dir`, `IOTMESH_DATA_DIR`, `dataDir in /etc/iotmesh/gateway.yaml`.
+  const named = (name: GatewaySettingName): string => sources[name] === 'file' ? `${name} in ${labels[name]}` : sources[name] === 'default' ? name : labels[name]
   const embedded = c.broker === undefined
   if (!embedded) {
     const forEmbedded = (['mqttPort', 'wsPort', 'tlsCert', 'tlsKey', 'redis', 'users', 'tokenSkew', 'setUsers'] as const).filter(given)
     if (c.allowAnonymous) forEmbedded.push('allowAnonymous' as never)
     if (forEmbedded.length > 0) {
-      throw bad(`${forEmbedded.map(named).join(', ')}: for the embedded broker; with broker (from ${labels.broker}) the gateway listens on no MQTT port, and access is that broker's configuration`)
+      throw bad(`${forEmbedded.map(named).join(', ')}: for the embedded broker; with ${named('broker')} the gateway listens on no MQTT port, and access is that broker's configuration`)
     }
   } else if (c.mqttVersion !== undefined) {
-    throw bad(`${named('mqttVersion')} is for broker: the embedded broker (Aedes) speaks MQTT 3.1.1 only; for MQTT 5, run an MQTT 5 broker and join it with --broker URL --mqtt-version 5`)
+    throw bad(`${named('mqttVersion')} is for --broker: the embedded broker (Aedes) speaks MQTT 3.1.1 only; for MQTT 5, run an MQTT 5 broker and join it with --broker URL --mqtt-version 5`)
   }
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
     throw bad(`${named(c.tlsCert === undefined ? 'tlsKey' : 'tlsCert')} needs ${c.tlsCert === undefined ? 'tlsCert' : 'tlsKey'} too (${settingPlaces(c.tlsCert === undefined ? 'tlsCert' : 'tlsKey')})`)
   }
   if (!c.mesh) {
     const forMesh = (['meshPort', 'peers'] as const).filter(given)
-    if (forMesh.length > 0) throw bad(`${forMesh.map(named).join(', ')}: for the mesh, which is off (mesh from ${labels.mesh})`)
+    if (forMesh.length > 0) throw bad(`${forMesh.map(named).join(', ')}: for the mesh, which is off (${named('mesh')})`)
   }
   const stores = (['dataDir', 'database'] as const).filter(given)
   if (c.memory) stores.push('memory' as never)
   if (stores.length > 1) throw bad(`${stores.map(named).join(' and ')} exclude each other: the state goes in one place`)
-  if (!c.homeassistant && given('homeassistantPrefix')) throw bad(`${named('homeassistantPrefix')} has no use with Home Assistant off (from ${labels.homeassistant})`)
+  if (!c.homeassistant && given('homeassistantPrefix')) throw bad(`${named('homeassistantPrefix')} has no use with Home Assistant off (${named('homeassistant')})`)
 
   const keys = c.key === undefined ? undefined : await readKey(c.key, labels.key)
   const roster = c.roster === undefined ? undefined : await onFile(labels.roster, async () => (await loadRoster(c.roster as string)).map((entry) => entry.publicKey))
@@ -66,7 +67,7 @@ export async function gatewayOptions (settings: ResolvedSettings<GatewaySettings
   const rules = c.rules === undefined ? undefined : await readRules(c.rules, labels.rules)
   const fleetPolicy = c.fleetFile === undefined ? undefined : await loadFleetPolicy(c.fleetFile)
   if (fleetPolicy !== undefined && fleetPolicy.fleet !== c.fleet) {
-    throw bad(`${named('fleetFile')} is for fleet ${JSON.stringify(fleetPolicy.fleet)}, the gateway serves ${JSON.stringify(c.fleet)} (fleet from ${labels.fleet}): give --fleet ${fleetPolicy.fleet}`)
+    throw bad(`${named('fleetFile')} is for fleet ${JSON.stringify(fleetPolicy.fleet)}, the gateway serves ${JSON.stringify(c.fleet)} (${named('fleet')}): give --fleet ${fleetPolicy.fleet}`)
   }
   const credential = c.credential === undefined ? undefined : await onFile(labels.credential, async () => new Uint8Array(await readFile(c.credential as string)))
   if (credential !== undefined && fleetPolicy === undefined) throw bad(`${named('credential')} goes with fleetFile (${settingPlaces('fleetFile')})`)

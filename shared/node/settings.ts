@@ -99,7 +99,7 @@ export const booleanSetting: SettingParser<boolean> = (raw) => {
 /** One of a few words. */
 export const oneOfSetting = <T extends string>(words: readonly T[]): SettingParser<T> => (raw) => {
   const word = typeof raw === 'string' ? raw.trim() : undefined
-  if (word === undefined || !(words as readonly string[]).includes(word)) throw new InvalidSetting(`one of ${words.join(', ')}`)
+  if (word === undefined || !(words as readonly string[]).includes(word)) throw new InvalidSetting(words.length === 2 ? `${words[0] ?? ''} or ${words[1] ?? ''}` : `one of ${words.join(', ')}`)
   return word as T
 }
 
@@ -123,7 +123,7 @@ export function hostPortSetting (entry: string): string {
 // ---- resolution ----
 
 function invalid (name: string, label: string, raw: unknown, why: string, secret: boolean): MeshError {
-  const got = secret ? '(the value is not shown: it is a secret)' : `got ${JSON.stringify(raw)}`
+  const got = secret ? 'got a value not repeated here (a password or token)' : `got ${JSON.stringify(raw)}`
   return meshError('ERR_BAD_ARGUMENT', `${name} from ${label} must be ${why}, ${got}`, { details: { setting: name, source: label } })
 }
 

@@ -137,12 +137,12 @@ describe('gateway settings: flags > IOTMESH_* > file > defaults, as the device',
       expect(err?.code).toBe('ERR_BAD_ARGUMENT')
       return err?.message ?? ''
     }
-    expect(await check({ file: file({ broker: 'mqtt://b.lan' }), env: { IOTMESH_MQTT_PORT: '1884' } })).toContain('mqttPort (from IOTMESH_MQTT_PORT)')
-    expect(await check({ file: file({ broker: 'mqtt://b.lan', allowAnonymous: true }) })).toContain(`allowAnonymous (from ${FILE})`)
-    expect(await check({ file: file({ mqttVersion: 5 }) })).toContain(`mqttVersion (from ${FILE}) is for broker`)
-    expect(await check({ flags: { 'tls-cert': 'c.pem' } })).toContain('tlsCert (from --tls-cert) needs tlsKey')
-    expect(await check({ flags: { 'no-mesh': true }, file: file({ peers: ['10.0.0.1:7000'] }) })).toContain(`peers (from ${FILE}): for the mesh, which is off (mesh from --no-mesh)`)
-    expect(await check({ flags: { memory: true }, env: { IOTMESH_DATA_DIR: '/tmp/x' } })).toContain('exclude each other')
+    expect(await check({ file: file({ broker: 'mqtt://b.lan' }), env: { IOTMESH_MQTT_PORT: '1884' } })).toContain('IOTMESH_MQTT_PORT: for the embedded broker; with broker in')
+    expect(await check({ file: file({ broker: 'mqtt://b.lan', allowAnonymous: true }) })).toContain(`allowAnonymous in ${FILE}`)
+    expect(await check({ file: file({ mqttVersion: 5 }) })).toContain(`mqttVersion in ${FILE} is for --broker`)
+    expect(await check({ flags: { 'tls-cert': 'c.pem' } })).toContain('--tls-cert needs tlsKey')
+    expect(await check({ flags: { 'no-mesh': true }, file: file({ peers: ['10.0.0.1:7000'] }) })).toContain(`peers in ${FILE}: for the mesh, which is off (--no-mesh)`)
+    expect(await check({ flags: { memory: true }, env: { IOTMESH_DATA_DIR: '/tmp/x' } })).toContain('IOTMESH_DATA_DIR and --memory exclude each other')
     expect(await check({ file: file({ homeassistant: false, homeassistantPrefix: 'ha' }) })).toContain('homeassistantPrefix')
     expect(await check({ file: file({ key: '/nonexistent/gw.key' }) })).toContain(`${FILE}: `)
   })
