@@ -127,10 +127,11 @@ const SETTINGS: SettingsTable<GatewaySettings> = {
   wsPort: { parse: (raw, base) => raw === 'off' || raw === false ? false : integerSetting(0, 65535, ', or "off"')(raw, base), fallback: (s) => s.tlsCert === undefined ? 8083 : 8084 },
   redis: {
     parse: (raw) => {
-      const what = 'a redis:// or rediss:// URL, e.g. redis://redis.lan:6379/0'
+      // What gateway/cluster.ts connects to: redis://[user:password@]host[:port][/db] (no TLS: rediss:// is not supported there).
+      const what = 'a redis:// URL, e.g. redis://redis.lan:6379/0'
       let url: URL
       try { url = new URL(typeof raw === 'string' ? raw.trim() : '') } catch { throw new InvalidSetting(what) }
-      if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') throw new InvalidSetting(what)
+      if (url.protocol !== 'redis:' || url.hostname === '' || !/^(\/\d*)?$/.test(url.pathname)) throw new InvalidSetting(what)
       return (raw as string).trim()
     },
     fallback: none,

@@ -11,12 +11,12 @@ import { gateway as command } from '../../bin/commands/gateway.js'
 import { GATEWAY_FLAGS, GATEWAY_SETTING_NAMES, loadGatewaySettings, resolveGatewaySettings, type GatewaySettingName } from '../../bin/gateway-config.js'
 import { gatewayOptions } from '../../bin/gateway-options.js'
 import { loadDeviceConfig } from '../../firmware-sim/index.js'
-import { isMeshError, type MeshError } from '../../shared/index.js'
+import { isMeshError, jsonTopic, topicFilters, type MeshError } from '../../shared/index.js'
 import { envName, flagName, loadSettingsFile } from '../../shared/node.js'
 import { watchOutput } from '../helpers/cli.js'
 import { describeNet } from '../helpers/netns.js'
 import { tempDir } from '../shared/support.js'
-import { connectClient, findBinary, freePort } from './support.js'
+import { connectClient, connectDevice, findBinary, freePort, makeFrame, seededKeys, spawnServer } from './support.js'
 
 /**
  * `iotmesh gateway` configured like a device (issue 16): one table of settings (bin/gateway-config.ts)
@@ -63,7 +63,7 @@ describe('gateway settings: flags > IOTMESH_* > file > defaults, as the device',
 
   const BAD: Array<[GatewaySettingName, unknown]> = [
     ['fleet', 'a/b'], ['host', 'localhost.example'], ['broker', 'ftp://example.com'], ['mqttVersion', '6'], ['tlsCert', ' '], ['tlsKey', ' '],
-    ['mqttPort', 'abc'], ['mqttPort', '65536'], ['wsPort', '-1'], ['redis', 'http://r'], ['httpPort', 'eighty'], ['httpToken', 'short'], ['allowedHosts', ' '],
+    ['mqttPort', 'abc'], ['mqttPort', '65536'], ['wsPort', '-1'], ['redis', 'http://r'], ['redis', 'redis://r/db'], ['httpPort', 'eighty'], ['httpToken', 'short'], ['allowedHosts', ' '],
     ['mesh', 'maybe'], ['meshPort', '70000'], ['peers', '10.0.0.1'], ['roster', ' '], ['fleetFile', ' '], ['credential', ' '], ['key', ' '], ['users', ' '],
     ['allowAnonymous', 'sure'], ['tokenSkew', '0'], ['commanders', ' '], ['setUsers', ','], ['rules', ' '], ['readerKey', ' '], ['memory', '2'],
     ['database', 'mysql://db'], ['dataDir', ' '], ['retentionDays', '0'], ['maxReadings', '0'], ['homeassistant', 'nope'], ['homeassistantPrefix', 'a/#'],
@@ -266,5 +266,29 @@ describeNet('iotmesh gateway --tls-cert --tls-key', () => {
     await expect(connectClient(`mqtt://127.0.0.1:${port}`, { connectTimeout: 1000 })).rejects.toThrow()
     await expect(connectClient(`mqtts://127.0.0.1:${port}`, { rejectUnauthorized: true, connectTimeout: 2000 })).rejects.toThrow()
     expect(await stop()).toBe(0)
+  })
+})
+
+const REDIS = findBinary('/usr/bin/redis-server', '/usr/sbin/redis-server')
+if (REDIS === undefined) console.warn('SKIPPED: the gateway --redis test needs redis-server (Debian package redis-server)')
+
+describeNet('iotmesh gateway --redis', () => {
+  it.skipIf(REDIS === undefined)('two gateways started with --redis share the broker: a device on one reaches a subscriber on the other', async () => {
+    const port = await freePort()
+    await spawnServer(REDIS ?? 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/)
+    const args = ['--host', '127.0.0.1', '--mqtt-port', '0', '--ws-port', 'off', '--http-port', '0', '--no-mesh', '--memory', '--allow-anonymous']
+    const env = { IOTMESH_REDIS: `redis://127.0.0.1:${port}` }
+    const one = await start(args, env)
+    const two = await start(args, env)
+    expect(one.out.text()).toContain('"cluster":"redis"')
+    const subscriber = await connectClient(two.banner.mqtt?.url ?? '')
+    await subscriber.client.subscribeAsync(topicFilters.json(), { qos: 1 })
+    const alice = seededKeys(161)
+    const device = await connectDevice(one.banner.mqtt?.url ?? '', alice, { name: 'cellar' })
+    await device.publishFrame(1, makeFrame(alice, 1))
+    const json = await subscriber.next((t) => t === jsonTopic('default', alice.id))
+    expect(JSON.parse(json.payload.toString())[0]).toMatchObject({ seq: 1 })
+    expect(await one.stop()).toBe(0)
+    expect(await two.stop()).toBe(0)
   })
 })
