@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { isMeshError, meshError } from '../shared/index.js'
+import { suggest } from '../shared/node.js'
 
 /** What a command reads and writes: the process's streams, or buffers in tests. */
 export interface Io {
@@ -60,37 +61,8 @@ function parseError (command: Command, err: Error & { code?: string }): string {
   return `${err.message}; ${see}`
 }
 
-/**
- * The candidate nearest to `word` by edit distance (optimal string alignment: insertions,
- * deletions, substitutions and swaps of neighbours), when it is near enough to be a typo: at most
- * 2 edits, and fewer than half the word. Undefined otherwise.
- */
-export function suggest (word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestDistance = Infinity
-  for (const candidate of candidates) {
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase())
-    if (d < bestDistance) {
-      best = candidate
-      bestDistance = d
-    }
-  }
-  const core = word.replace(/^-+/, '')
-  return bestDistance <= 2 && bestDistance * 2 < core.length ? best : undefined
-}
-
-function editDistance (a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i] as number[]
-      const up = d[i - 1] as number[]
-      row[j] = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1)
-    }
-  }
-  return (d[a.length] as number[])[b.length] as number
-}
+/** "Did you mean": the nearest candidate, when near enough to be a typo (shared/node/settings.ts: config files use it too). */
+export { suggest }
 
 export function commandHelp (command: Command): string {
   const width = Math.max(...command.help.map(([flag]) => flag.length), 10)

@@ -1,7 +1,10 @@
-import { readFile } from 'node:fs/promises'
-import { isIP } from 'node:net'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { DEFAULT_FLEET, FLEET_NAME_RULE, isFleetName, isMeshError, meshError } from '../shared/index.js'
+import {
+  InvalidSetting as Invalid, configFilePath, hostPortSetting, envName as settingEnvName, flagName as settingFlagName, integerSetting as integer, listSetting as list,
+  loadSettingsFile, oneOfSetting, parseSettingOf, pathSetting as path, resolveSettings, textSetting as text,
+  type ConfigFile, type ConfigSource, type SettingsInput, type SettingsTable
+} from '../shared/node.js'
 import { checkFsync } from './outbox/disk.js'
 import type { DeliveryPath, FsyncPolicy } from './outbox/types.js'
 import type { BrokerAuth } from './device/types.js'
@@ -9,10 +12,11 @@ import { SENSOR_PRESETS, parseSensorList, type SensorName } from './sensors/regi
 import { parseActuatorList, type ActuatorSpec } from './commands/actuators.js'
 
 /**
- * A device's configuration: one schema, the same names in a JSON file (`dataDir`), environment
- * variables (`IOTMESH_DATA_DIR`) and flags (`--data-dir`). Precedence: flags > environment >
- * file > defaults. A bad value is ERR_BAD_ARGUMENT whose message names the setting and where it
- * came from: `interval from IOTMESH_INTERVAL must be an integer from 100 to 86400000 (ms), got "fast"`.
+ * A device's configuration: one schema, the same names in a config file (JSON, or YAML by its
+ * extension: `dataDir`), environment variables (`IOTMESH_DATA_DIR`) and flags (`--data-dir`).
+ * Precedence: flags > environment > file > defaults. A bad value is ERR_BAD_ARGUMENT whose message
+ * names the setting and where it came from: `interval from IOTMESH_INTERVAL must be an integer
+ * from 100 to 86400000 (ms), got "fast"`. The machinery is the gateway's too (shared/node/settings.ts).
  */
 
 export type DeviceMode = 'mesh' | 'broker' | 'hybrid'
@@ -83,91 +87,32 @@ export interface DeviceConfig {
 }
 
 export type SettingName = keyof DeviceConfig
-export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
+export type { ConfigFile, ConfigSource }
 
-export interface ConfigFile {
-  /** Where it was read from; relative paths in it are taken relative to its directory. */
-  path: string
-  values: Record<string, unknown>
-}
-
-export interface ConfigInput {
-  /** Parsed flags, by flag name (`data-dir`) or setting name (`dataDir`). Other keys are ignored. */
-  flags?: Record<string, unknown>
-  env?: Record<string, string | undefined>
-  file?: ConfigFile
-  /** Defaults that depend on the machine (a name from the host name). */
-  defaults?: Partial<DeviceConfig>
-}
+export type ConfigInput = SettingsInput<DeviceConfig>
 
 export interface ResolvedConfig {
   config: DeviceConfig
   sources: Record<SettingName, ConfigSource>
 }
 
-class Invalid extends Error {}
-
-type Parser<T> = (raw: unknown, base: string | undefined) => T
-
-interface Setting<T> {
-  parse: Parser<T>
-  fallback: (partial: Partial<DeviceConfig>, env: Record<string, string | undefined>) => T
-}
-
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/
 const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:']
-
-const text = (what: string, pattern?: RegExp): Parser<string> => (raw) => {
-  if (typeof raw !== 'string' || raw.trim() === '' || (pattern !== undefined && !pattern.test(raw.trim()))) throw new Invalid(what)
-  return raw.trim()
-}
-
-const integer = (min: number, max: number, unit = ''): Parser<number> => (raw) => {
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : Number.NaN
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new Invalid(`an integer from ${min} to ${max}${unit}`)
-  return n
-}
-
-const path: Parser<string> = (raw, base) => {
-  const value = text('a file path')(raw, base)
-  return base === undefined || isAbsolute(value) ? value : resolve(base, value)
-}
-
-const list = (raw: unknown, what: string): string[] => {
-  if (typeof raw === 'string') return raw.split(/[\s,]+/).filter((s) => s !== '')
-  if (Array.isArray(raw) && raw.every((s) => typeof s === 'string')) return raw.flatMap((s: string) => s.split(/[\s,]+/)).filter((s) => s !== '')
-  throw new Invalid(what)
-}
 
 /** `host:port` or `[v6]:port`, normalised (lower case, IPv6 in brackets); ERR_BAD_ARGUMENT otherwise. */
 export function parsePeer (entry: string): string {
   try {
-    return peer(entry)
+    return hostPortSetting(entry)
   } catch (err) {
     if (err instanceof Invalid) throw meshError('ERR_BAD_ARGUMENT', `a peer must be ${err.message}`)
     throw err
   }
 }
 
-function peer (entry: string): string {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry.trim())
-  const host = (m?.[1] ?? m?.[2])?.toLowerCase()
-  const port = Number(m?.[3])
-  const hostOk = host !== undefined && (m?.[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/.test(host))
-  if (!hostOk || !(port >= 1 && port <= 65535)) throw new Invalid(`a list of host:port (IPv6 as [addr]:port, ports 1 to 65535); ${JSON.stringify(entry)} is not`)
-  return m?.[1] !== undefined ? `[${host}]:${port}` : `${host}:${port}`
-}
-
-const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
+const SETTINGS: SettingsTable<DeviceConfig> = {
   name: { parse: text('a name of 1 to 63 letters, digits, "-" or "_", starting with a letter or digit', NAME), fallback: () => 'iotmesh-device' },
   fleet: { parse: (raw, base) => { const name = text(`a fleet name of ${FLEET_NAME_RULE}`)(raw, base); if (!isFleetName(name)) throw new Invalid(`a fleet name of ${FLEET_NAME_RULE}`); return name }, fallback: () => DEFAULT_FLEET },
-  mode: {
-    parse: (raw) => {
-      if (raw !== 'mesh' && raw !== 'broker' && raw !== 'hybrid') throw new Invalid('one of mesh, broker, hybrid')
-      return raw
-    },
-    fallback: () => 'mesh'
-  },
+  mode: { parse: oneOfSetting(['mesh', 'broker', 'hybrid']), fallback: () => 'mesh' },
   broker: {
     parse: (raw) => {
       const what = `a broker URL (${BROKER_PROTOCOLS.map((p) => `${p}//`).join(', ')}), e.g. mqtt://gateway.local:1883`
@@ -187,7 +132,8 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
       if (typeof value !== 'string' || value === '') throw new Invalid('a non-empty password')
       return value
     },
-    fallback: () => undefined
+    fallback: () => undefined,
+    secret: true
   },
   interval: { parse: integer(100, 86_400_000, ' (ms)'), fallback: () => 10_000 },
   sensors: {
@@ -205,7 +151,7 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
   dataDir: { parse: path, fallback: (_, env) => env.IOTMESH_HOME ?? (env.HOME === undefined ? '.iotmesh' : join(env.HOME, '.iotmesh')) },
   key: { parse: path, fallback: (partial) => join(partial.dataDir as string, 'device.key') },
   port: { parse: integer(0, 65535), fallback: () => 0 },
-  peers: { parse: (raw) => list(raw, 'a list of host:port').map(peer), fallback: () => [] },
+  peers: { parse: (raw) => list(raw, 'a list of host:port').map(hostPortSetting), fallback: () => [] },
   seed: { parse: integer(0, 0xffff_ffff), fallback: () => undefined },
   fsync: {
     parse: (raw) => {
@@ -217,13 +163,7 @@ const SETTINGS: { [K in SettingName]: Setting<DeviceConfig[K]> } = {
   outboxFrames: { parse: integer(1, 10_000_000), fallback: () => 100_000 },
   outboxBytes: { parse: integer(1024, 2 ** 40, ' (bytes)'), fallback: () => 16 * 1024 * 1024 },
   // ---- broker access (WP 11-C) ----
-  brokerAuth: {
-    parse: (raw) => {
-      if (raw !== 'auto' && raw !== 'token' && raw !== 'password' && raw !== 'none') throw new Invalid('one of auto, token, password, none')
-      return raw
-    },
-    fallback: () => 'auto'
-  },
+  brokerAuth: { parse: oneOfSetting(['auto', 'token', 'password', 'none']), fallback: () => 'auto' },
   // Closed mode (WP 11-D)
   roster: { parse: path, fallback: () => undefined },
   commanders: { parse: path, fallback: () => undefined },
@@ -267,69 +207,21 @@ export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
  * firmware-sim/device/signed-config.ts). ERR_BAD_ARGUMENT naming the setting and `source`.
  */
 export function parseSetting<K extends SettingName> (name: K, raw: unknown, source: string): DeviceConfig[K] {
-  try {
-    return (SETTINGS[name] as Setting<DeviceConfig[K]>).parse(raw, undefined)
-  } catch (err) {
-    if (!(err instanceof Invalid)) throw err
-    throw meshError('ERR_BAD_ARGUMENT', `${name} from ${source} must be ${err.message}, got ${JSON.stringify(raw)}`, { details: { setting: name, source } })
-  }
+  return parseSettingOf(SETTINGS, name, raw, source)
 }
 
 /** `dataDir` → `IOTMESH_DATA_DIR`. */
-export function envName (setting: SettingName): string {
-  return `IOTMESH_${setting.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`
-}
+export const envName: (setting: SettingName) => string = settingEnvName
 
 /** `dataDir` → `data-dir`. */
-export function flagName (setting: SettingName): string {
-  return setting.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
-}
+export const flagName: (setting: SettingName) => string = settingFlagName
 
 /**
  * Resolves a device's configuration from flags, environment and file; pure (it reads no file and
  * no process state). Throws ERR_BAD_ARGUMENT naming the setting and its source.
  */
 export function resolveConfig (input: ConfigInput = {}): ResolvedConfig {
-  const flags = input.flags ?? {}
-  const env = input.env ?? {}
-  const file = input.file
-  if (file !== undefined) {
-    for (const key of Object.keys(file.values)) {
-      if (!Object.hasOwn(SETTINGS, key) && !key.startsWith('$')) {
-        throw meshError('ERR_BAD_ARGUMENT', `unknown setting ${JSON.stringify(key)} in ${file.path}; settings are ${SETTING_NAMES.join(', ')}`, { details: { setting: key, source: file.path } })
-      }
-    }
-  }
-  const config: Partial<DeviceConfig> = {}
-  const sources = {} as Record<SettingName, ConfigSource>
-  const labels = {} as Record<SettingName, string>
-  for (const name of SETTING_NAMES) {
-    const setting = SETTINGS[name] as Setting<unknown>
-    const envValue = env[envName(name)]
-    const candidates: Array<[ConfigSource, string, unknown, string | undefined]> = [
-      ['flag', `--${flagName(name)}`, flags[flagName(name)] ?? flags[name], undefined],
-      ['env', envName(name), envValue === '' ? undefined : envValue, undefined],
-      ['file', file?.path ?? 'the config file', file?.values[name], file === undefined ? undefined : dirname(file.path)]
-    ]
-    const found = candidates.find(([, , raw]) => raw !== undefined)
-    if (found === undefined) {
-      const preset = input.defaults?.[name]
-      ;(config as Record<string, unknown>)[name] = preset !== undefined ? preset : setting.fallback(config, env)
-      sources[name] = 'default'
-      labels[name] = 'the default'
-      continue
-    }
-    const [source, label, raw, base] = found
-    try {
-      (config as Record<string, unknown>)[name] = setting.parse(raw, base)
-    } catch (err) {
-      if (!(err instanceof Invalid)) throw err
-      throw meshError('ERR_BAD_ARGUMENT', `${name} from ${label} must be ${err.message}, got ${JSON.stringify(raw)}`, { details: { setting: name, source: label } })
-    }
-    sources[name] = source
-    labels[name] = label
-  }
-  const done = config as DeviceConfig
+  const { config: done, sources, labels } = resolveSettings(SETTINGS, input)
   if (done.brokerAuth === 'password' && done.password === undefined) {
     throw meshError('ERR_BAD_ARGUMENT', `brokerAuth is password (from ${labels.brokerAuth}) but no password is set (--password, IOTMESH_PASSWORD or "password" in the config file)`, { details: { setting: 'password', source: labels.brokerAuth } })
   }
@@ -344,24 +236,9 @@ export function deliveryPaths (mode: DeviceMode): DeliveryPath[] {
   return mode === 'hybrid' ? ['mesh', 'broker'] : [mode]
 }
 
-/** Reads a JSON config file: an object of settings. Errors are ERR_BAD_ARGUMENT naming the file. */
+/** Reads a config file (JSON, or YAML for .yaml/.yml): an object of settings. Errors are ERR_BAD_ARGUMENT naming the file. */
 export async function loadConfigFile (file: string): Promise<ConfigFile> {
-  let textValue: string
-  try {
-    textValue = await readFile(file, 'utf8')
-  } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `cannot read config file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err, details: { source: file } })
-  }
-  let values: unknown
-  try {
-    values = JSON.parse(textValue)
-  } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err, details: { source: file } })
-  }
-  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
-    throw meshError('ERR_BAD_ARGUMENT', `config file ${file} must hold a JSON object of settings, e.g. {"name": "kitchen", "mode": "mesh"}`, { details: { source: file } })
-  }
-  return { path: file, values: values as Record<string, unknown> }
+  return await loadSettingsFile(file, '{"name": "kitchen", "mode": "mesh"}')
 }
 
 /**
@@ -369,9 +246,7 @@ export async function loadConfigFile (file: string): Promise<ConfigFile> {
  * configuration with the flags and environment.
  */
 export async function loadDeviceConfig (input: { flags?: Record<string, unknown>, env?: Record<string, string | undefined>, defaults?: Partial<DeviceConfig> } = {}): Promise<ResolvedConfig> {
-  const flagged = input.flags?.config
-  const envPath = input.env?.IOTMESH_CONFIG
-  const configPath = typeof flagged === 'string' ? flagged : envPath !== undefined && envPath !== '' ? envPath : undefined
+  const configPath = configFilePath(input.flags, input.env)
   const file = configPath === undefined ? undefined : await loadConfigFile(configPath)
   return resolveConfig({ ...input, ...(file === undefined ? {} : { file }) })
 }

@@ -18,3 +18,8 @@ export { isFsError, storageError } from './node/fs-errors.js'
  * by default (one instance, one key cache); import it to ask for OpenSSL by name.
  */
 export const nodeEd25519: Ed25519 = builtinNodeEd25519 ?? createNodeEd25519<nodeCrypto.KeyObject>(nodeCrypto)
+export {
+  InvalidSetting, booleanSetting, checkFileKeys, configFilePath, envName, flagName, hostPortSetting, integerSetting, listSetting, loadSettingsFile, oneOfSetting, parseConfigText,
+  parseSettingOf, pathSetting, resolveSettings, suggest, textSetting,
+  type ConfigFile, type ConfigSource, type ResolvedSettings, type Setting, type SettingParser, type SettingsInput, type SettingsTable
+} from './node/settings.js'

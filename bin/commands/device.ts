@@ -36,7 +36,7 @@ export const device: Command = {
     ['--fsync P', 'outbox fsync: always (default), never, or at most every N ms'],
     ['--outbox-frames N', 'most frames kept while a path is down (default 100000)'],
     ['--outbox-bytes N', 'most bytes kept while a path is down (default 16 MiB)'],
-    ['--config FILE', 'a JSON file of these settings; flags > IOTMESH_* environment > file > defaults'],
+    ['--config FILE', 'a file of these settings, JSON or YAML (.yaml/.yml); flags > IOTMESH_* environment > file > defaults'],
     ['--json', 'one JSON object per line (start, tick, path, sensor, stop) instead of text'],
     // Closed mode (WP 11-D)
     ['--roster FILE', 'closed mode: link to, and take frames from, only the keys in this JSON roster (iotmesh keygen --json entries; include this device\'s own)'],

@@ -1,18 +1,11 @@
-import { readFile } from 'node:fs/promises'
-import { isIP } from 'node:net'
-import { homedir } from 'node:os'
-import { join } from 'node:path'
-import {
-  FLEET_NAME_RULE, isFleetName, isMeshError, meshError, parseCommanders, type Commanders, type KeyPair, type PublicKey
-} from '../../shared/index.js'
-import { loadKeyFile } from '../../shared/node.js'
-import { loadRoster } from '../../mesh/index.js'
-import {
-  createGateway, createGatewayLogger, isLogLevel, isPostgresUrl, logGateway, LOG_LEVELS, type Gateway, type GatewayInit, type GatewayLogInit, type HttpInit, type Reading
-} from '../../gateway/index.js'
-import { RuleEngine, loadFleetPolicy, parseRules, type RuleSet } from '../../firmware-sim/index.js'
-import { intFlag, write, type Command } from '../cli.js'
-import { readerBanner, readReaderKeyFlag } from '../reader-key.js'
+import { isMeshError, meshError } from '../../shared/index.js'
+import { flagName } from '../../shared/node.js'
+import { createGateway, createGatewayLogger, logGateway, LOG_LEVELS, type Gateway, type Reading } from '../../gateway/index.js'
+import { RuleEngine, type RuleSet } from '../../firmware-sim/index.js'
+import { write, type Command } from '../cli.js'
+import { GATEWAY_FLAGS, loadGatewaySettings } from '../gateway-config.js'
+import { gatewayOptions, type GatewayOptions } from '../gateway-options.js'
+import { jsonBanner, textBanner } from '../gateway-banner.js'
 
 /**
  * `iotmesh gateway`: the embedded MQTT broker (or a client of an external one), the mesh bridge,
@@ -20,23 +13,31 @@ import { readerBanner, readReaderKeyFlag } from '../reader-key.js'
  * (their last wills fire), the mesh node says goodbye on DNS-SD, the ports close.
  */
 
-const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:'])
-
 export const gateway: Command = {
   name: 'gateway',
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
-  usage: 'iotmesh gateway [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL [--mqtt-version 5]] [--no-mesh] [--roster FILE] [--fleet-file FILE] [--key FILE] ' +
+  usage: 'iotmesh gateway [--config FILE] [--json] [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL [--mqtt-version 5]] [--no-mesh] [--roster FILE] [--fleet-file FILE] [--key FILE] ' +
     '[--users FILE] [--allow-anonymous] [--token-skew S] [--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] ' +
-    '[--commanders FILE] [--set-users LIST] [--rules FILE] [--no-homeassistant | --homeassistant-prefix P] [--fleet-file FILE [--credential FILE]]',
+    '[--commanders FILE] [--set-users LIST] [--rules FILE] [--no-homeassistant | --homeassistant-prefix P] [--fleet-file FILE [--credential FILE]] ' +
+    '[--tls-cert FILE --tls-key FILE] [--redis URL] [--mesh-port P] [--peers LIST] [--log-level L] [--log-format F] [--log-file FILE] [--reader-key FILE]',
   help: [
+    ['--config FILE', 'a config file (JSON, or YAML for .yaml/.yml) of these settings, each flag\'s name in camelCase (--mqtt-port: "mqttPort"; --no-mesh: "mesh": false); ' +
+      'every setting is also a variable (IOTMESH_MQTT_PORT; IOTMESH_CONFIG names the file). Precedence: flags > IOTMESH_* > file > defaults. ' +
+      'Keep secrets (httpToken, database, redis) in the file or the environment, not in flags. Example: gateway/deploy/gateway.example.yaml'],
+    ['--json', 'print the banner as one JSON object on one line ({"event": "start", "gatewayId", "fleet", "mqtt", "ws", "http", "mesh", …: the addresses really listened on}), and {"event": "stop"} when stopped'],
     ['--fleet F', 'the fleet served: letters, digits, - and _ (default "default")'],
-    ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883; 0: any free port)'],
-    ['--ws-port P', 'MQTT over WebSocket port, at /mqtt (default 8083; 0: any free port; "off": none)'],
+    ['--mqtt-port P', 'MQTT port of the embedded broker (default 1883, 8883 with --tls-cert; 0: any free port)'],
+    ['--ws-port P', 'MQTT over WebSocket port, at /mqtt (default 8083, 8084 with --tls-cert; 0: any free port; "off": none)'],
+    ['--tls-cert FILE', 'with --tls-key FILE (PEM): the embedded broker serves MQTT over TLS (mqtts://) and secure WebSocket (wss://) instead of plain MQTT and WS'],
+    ['--tls-key FILE', 'the private key of --tls-cert (PEM; keep it private)'],
+    ['--redis URL', 'several embedded brokers share subscriptions, retained messages and sessions through this Redis (redis://[:password@]host:port[/db])'],
     ['--http-port P', 'HTTP port of the dashboard, the API and /metrics (default 8080; 0: any free port)'],
     ['--host ADDR', 'the address to listen on (default 0.0.0.0: every interface)'],
     ['--broker URL', 'join this MQTT broker (mqtt://, mqtts://, ws://, wss://) instead of embedding one'],
     ['--mqtt-version V', 'with --broker: the MQTT version the gateway speaks to it, 3.1.1 (default) or 5; the embedded broker speaks MQTT 3.1.1 only'],
     ['--no-mesh', 'do not join the mesh: a plain MQTT gateway'],
+    ['--mesh-port P', 'TCP port of the mesh links (default 0: any free port, announced by DNS-SD); a fixed one for firewalls and --peers of devices'],
+    ['--peers LIST', 'host:port of mesh peers to keep linked (networks without multicast), as the device\'s --peers'],
     ['--roster FILE', 'closed mode: only the keys in this JSON roster may publish or link (iotmesh keygen --json entries)'],
     ['--fleet-file FILE', 'the fleet file (iotmesh fleet init): the embedded broker then retains owner-signed configurations on iotmesh/<fleet>/$config/<target> (iotmesh fleet config push --broker); without it, it takes none; ' +
       'the mesh node links only with enrolled devices and spreads revocations; the broker refuses revoked devices, closes their sessions and retains revocations on iotmesh/<fleet>/$revocations/<id>'],
@@ -69,46 +70,15 @@ export const gateway: Command = {
     ['--log-file FILE', 'append the logs to FILE instead of stderr'],
     ['--reader-key FILE', 'a reader key (iotmesh keygen --reader) granted by the fleet\'s owners: encrypted readings are decrypted for the JSON mirror, history and Home Assistant']
   ],
-  options: {
-    fleet: { type: 'string' },
-    'mqtt-port': { type: 'string' },
-    'ws-port': { type: 'string' },
-    'http-port': { type: 'string' },
-    host: { type: 'string' },
-    broker: { type: 'string' },
-    'mqtt-version': { type: 'string' },
-    'no-mesh': { type: 'boolean' },
-    roster: { type: 'string' },
-    'fleet-file': { type: 'string' },
-    credential: { type: 'string' },
-    key: { type: 'string' },
-    users: { type: 'string' },
-    'allow-anonymous': { type: 'boolean' },
-    'token-skew': { type: 'string' },
-    'data-dir': { type: 'string' },
-    database: { type: 'string' },
-    memory: { type: 'boolean' },
-    'retention-days': { type: 'string' },
-    'max-readings': { type: 'string' },
-    'http-token': { type: 'string' },
-    'allowed-hosts': { type: 'string' },
-    commanders: { type: 'string' },
-    'set-users': { type: 'string' },
-    rules: { type: 'string' },
-    'no-homeassistant': { type: 'boolean' },
-    'homeassistant-prefix': { type: 'string' },
-    'log-level': { type: 'string' },
-    'log-format': { type: 'string' },
-    'log-file': { type: 'string' }, 'reader-key': { type: 'string' }
-  },
+  options: GATEWAY_FLAGS,
   async run ({ values }, io) {
-    const options = await readOptions(values, io.env)
-    const logInit = readLog(values, io.env)
+    const json = values.json === true
+    const options = await gatewayOptions(await loadGatewaySettings(values, io.env), io.env)
     let logger: ReturnType<typeof createGatewayLogger>
     try {
-      logger = createGatewayLogger(logInit, { stderr: io.stderr })
+      logger = createGatewayLogger(options.log, { stderr: io.stderr })
     } catch (err) {
-      throw meshError('ERR_BAD_ARGUMENT', `--log-file: ${(err as Error).message}`, { cause: err })
+      throw meshError('ERR_BAD_ARGUMENT', `${options.settings.labels.logFile}: ${(err as Error).message}`, { cause: err })
     }
     let running: Gateway
     try {
@@ -123,10 +93,11 @@ export const gateway: Command = {
       }
       throw err
     }
-    write(io.stdout, banner(running, options))
+    write(io.stdout, json ? JSON.stringify(jsonBanner(running, options)) : textBanner(running, options))
     logGateway(running, logger)
     running.on('storeError', (err) => { logger.error({ code: (err as { code?: string }).code }, `warning: ${err.message}`) })
-    const log = { out: (line: string) => { write(io.stdout, line) }, err: (line: string) => { write(io.stderr, line) } }
+    // With --json, stdout holds JSON only: a rule's line is {"event": "rule", "message": …}.
+    const log = { out: (line: string) => { write(io.stdout, json ? JSON.stringify({ event: 'rule', message: line }) : line) }, err: (line: string) => { write(io.stderr, line) } }
     const rules = options.rules === undefined ? undefined : runRules(running, options.rules, log)
     // In closed mode the node's key store refuses its own key when the roster lacks it.
     if (options.roster !== undefined && running.mesh !== undefined && running.mesh.keyOf(running.mesh.id) === undefined) {
@@ -136,203 +107,11 @@ export const gateway: Command = {
       if (io.signal.aborted) return resolve()
       io.signal.addEventListener('abort', () => resolve(), { once: true })
     })
-    write(io.stdout, 'stopping…')
+    if (!json) write(io.stdout, 'stopping…')
     rules?.stop()
     await running.stop()
-    write(io.stdout, 'stopped')
+    write(io.stdout, json ? JSON.stringify({ event: 'stop' }) : 'stopped')
     return 0
-  }
-}
-
-interface Options {
-  init: GatewayInit
-  ports: { mqtt: number, ws: number | false, http: number }
-  keys?: KeyPair
-  roster?: PublicKey[]
-  host: string
-  rules?: { set: RuleSet, file: string }
-}
-
-async function readOptions (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<Options> {
-  const fleet = (values.fleet as string | undefined) ?? 'default'
-  if (!isFleetName(fleet)) throw meshError('ERR_BAD_ARGUMENT', `--fleet must be ${FLEET_NAME_RULE}, got ${JSON.stringify(fleet)}`)
-  const host = (values.host as string | undefined) ?? '0.0.0.0'
-  if (isIP(host) === 0) throw meshError('ERR_BAD_ARGUMENT', `--host must be an IPv4 or IPv6 address to listen on, got ${JSON.stringify(host)}`)
-  const mqtt = intFlag(values, 'mqtt-port', 1883, 0, 65535)
-  const ws = values['ws-port'] === 'off' ? false : intFlag(values, 'ws-port', 8083, 0, 65535)
-  const http = intFlag(values, 'http-port', 8080, 0, 65535)
-  const broker = values.broker as string | undefined
-  if (broker !== undefined) {
-    let url: URL | undefined
-    try { url = new URL(broker) } catch { url = undefined }
-    if (url === undefined || !BROKER_PROTOCOLS.has(url.protocol)) throw meshError('ERR_BAD_ARGUMENT', `--broker must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(broker)}`)
-    for (const flag of ['mqtt-port', 'ws-port']) {
-      if (values[flag] !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--${flag} is for the embedded broker; with --broker the gateway listens on no MQTT port`)
-    }
-  }
-  const protocolVersion = readMqttVersion(values, broker)
-  const mesh = values['no-mesh'] !== true
-  const keys = values.key === undefined ? undefined : await readKey(values.key as string)
-  const roster = values.roster === undefined ? undefined : await readRoster(values.roster as string)
-  const credentials = values.users === undefined ? undefined : await readUsers(values.users as string)
-  const maxSkewSeconds = values['token-skew'] === undefined ? undefined : intFlag(values, 'token-skew', 300, 1, 86_400)
-  if (broker !== undefined && (credentials !== undefined || values['allow-anonymous'] === true || maxSkewSeconds !== undefined)) {
-    throw meshError('ERR_BAD_ARGUMENT', '--users, --allow-anonymous and --token-skew are for the embedded broker; with --broker, access is that broker\'s configuration')
-  }
-  const commanders = values.commanders === undefined ? undefined : await readCommanders(values.commanders as string)
-  const setUsers = typeof values['set-users'] === 'string' ? values['set-users'].split(',').map((u) => u.trim()).filter((u) => u !== '') : undefined
-  if (setUsers !== undefined) {
-    if (broker !== undefined) {
-      throw meshError('ERR_BAD_ARGUMENT', '--set-users is for the embedded broker: with --broker the gateway does not see who publishes')
-    }
-    const unknown = setUsers.find((u) => credentials?.[u] === undefined)
-    if (setUsers.length === 0 || unknown !== undefined) {
-      throw meshError('ERR_BAD_ARGUMENT', `--set-users names MQTT users of --users; ${JSON.stringify(unknown ?? '')} is not one`)
-    }
-  }
-  const rules = values.rules === undefined ? undefined : await readRules(values.rules as string)
-  const fleetPolicy = values['fleet-file'] === undefined ? undefined : await loadFleetPolicy(values['fleet-file'] as string)
-  if (fleetPolicy !== undefined && fleetPolicy.fleet !== fleet) throw meshError('ERR_BAD_ARGUMENT', `--fleet-file is for fleet ${JSON.stringify(fleetPolicy.fleet)}, the gateway serves ${JSON.stringify(fleet)}: give --fleet ${fleetPolicy.fleet}`)
-  const credential = values.credential === undefined ? undefined : await readCredentialFile(values.credential as string)
-  if (credential !== undefined && fleetPolicy === undefined) throw meshError('ERR_BAD_ARGUMENT', '--credential goes with --fleet-file')
-  const store = readStore(values, env, fleet)
-  const retentionDays = intFlag(values, 'retention-days', 30, 1, 36_500)
-  const maxReadings = intFlag(values, 'max-readings', 1_000_000, 1)
-  const homeassistant = readHomeAssistant(values)
-  const init: GatewayInit = {
-    fleet,
-    host,
-    port: mqtt,
-    wsPort: ws,
-    http: { port: http, host, ...httpAccess(values, env) },
-    mesh: mesh ? { host, credential } : false,
-    ...(broker === undefined ? {} : { broker: protocolVersion === undefined ? broker : { url: broker, protocolVersion } }),
-    ...(roster === undefined ? {} : { roster }),
-    allowAnonymous: values['allow-anonymous'] === true,
-    ...(credentials === undefined ? {} : { credentials }),
-    ...(maxSkewSeconds === undefined ? {} : { tokens: { maxSkewSeconds } }),
-    ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: retentionDays * 86_400_000, maxReadings } } }),
-    commanders,
-    ...(fleetPolicy === undefined ? {} : { fleetPolicy }),
-    ...(setUsers === undefined ? {} : { commands: { set: { users: setUsers } } }),
-    homeassistant, readerKey: await readReaderKeyFlag(values['reader-key'])
-  }
-  return {
-    init, ports: { mqtt, ws, http }, host, ...(keys === undefined ? {} : { keys }), ...(roster === undefined ? {} : { roster }), ...(rules === undefined ? {} : { rules })
-  }
-}
-
-/**
- * `--mqtt-version`: the protocol the gateway speaks to an external broker (mqtt.js speaks both).
- * The embedded Aedes broker implements MQTT 3.1.1 only (it answers an MQTT 5 CONNECT with
- * CONNACK 1, unacceptable protocol version), so the flag needs --broker.
- */
-function readMqttVersion (values: Record<string, unknown>, broker: string | undefined): 4 | 5 | undefined {
-  const version = values['mqtt-version'] as string | undefined
-  if (version === undefined) return undefined
-  const protocolVersion = version === '5' || version === '5.0' ? 5 : version === '3.1.1' || version === '4' ? 4 : undefined
-  if (protocolVersion === undefined) throw meshError('ERR_BAD_ARGUMENT', `--mqtt-version must be 3.1.1 or 5, got ${JSON.stringify(version)}`)
-  if (broker === undefined) throw meshError('ERR_BAD_ARGUMENT', '--mqtt-version is for --broker: the embedded broker (Aedes) speaks MQTT 3.1.1 only; for MQTT 5, run an MQTT 5 broker and join it with --broker URL --mqtt-version 5')
-  return protocolVersion
-}
-
-/** --log-level, --log-format, --log-file; JSON by default to a file or to journald (systemd sets JOURNAL_STREAM for a unit's stderr). */
-function readLog (values: Record<string, unknown>, env: NodeJS.ProcessEnv): GatewayLogInit {
-  const level = values['log-level'] ?? 'info'
-  if (!isLogLevel(level)) throw meshError('ERR_BAD_ARGUMENT', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
-  const format = values['log-format']
-  if (format !== undefined && format !== 'json' && format !== 'text') throw meshError('ERR_BAD_ARGUMENT', `--log-format must be json or text, got ${JSON.stringify(format)}`)
-  const file = values['log-file'] as string | undefined
-  if (file === '') throw meshError('ERR_BAD_ARGUMENT', '--log-file is empty')
-  const journald = env.JOURNAL_STREAM !== undefined && env.JOURNAL_STREAM !== ''
-  return { level, format: format ?? (file !== undefined || journald ? 'json' : 'text'), ...(file === undefined ? {} : { file }) }
-}
-
-/** Home Assistant discovery: on with the default prefix, on with --homeassistant-prefix, off with --no-homeassistant. */
-function readHomeAssistant (values: Record<string, unknown>): GatewayInit['homeassistant'] {
-  const prefix = values['homeassistant-prefix'] as string | undefined
-  if (values['no-homeassistant'] === true) {
-    if (prefix !== undefined) throw meshError('ERR_BAD_ARGUMENT', '--homeassistant-prefix has no use with --no-homeassistant')
-    return false
-  }
-  if (prefix !== undefined && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(prefix)) {
-    throw meshError('ERR_BAD_ARGUMENT', `--homeassistant-prefix must be MQTT topic levels of letters, digits, ".", "_" or "-" (no wildcards), got ${JSON.stringify(prefix)}`)
-  }
-  return prefix === undefined ? {} : { prefix }
-}
-
-/** Where the state goes: --database URL, --data-dir DIR (or its default), or nowhere with --memory. */
-function readStore (values: Record<string, unknown>, env: NodeJS.ProcessEnv, fleet: string): string | undefined {
-  const given = ['data-dir', 'database', 'memory'].filter((flag) => values[flag] !== undefined)
-  if (given.length > 1) throw meshError('ERR_BAD_ARGUMENT', `--${given.join(' and --')} exclude each other: the state goes in one place`)
-  if (values.memory === true) return undefined
-  const database = values.database as string | undefined
-  if (database !== undefined) {
-    if (!isPostgresUrl(database)) throw meshError('ERR_BAD_ARGUMENT', `--database must be a postgres:// URL, got ${JSON.stringify(database.replace(/:[^:@/]*@/, ':***@'))}`)
-    return database
-  }
-  const home = env.IOTMESH_HOME ?? (env.HOME === undefined ? '.iotmesh' : join(env.HOME, '.iotmesh'))
-  const dir = (values['data-dir'] as string | undefined) ?? join(home, 'gateway')
-  if (dir === '') throw meshError('ERR_BAD_ARGUMENT', '--data-dir is empty')
-  return join(dir, `${fleet}.db`)
-}
-
-/** HTTP access (gateway/access.ts): the token (given, "off", or kept in the gateway's state directory) and extra host names. */
-function httpAccess (values: Record<string, unknown>, env: NodeJS.ProcessEnv): Pick<HttpInit, 'token' | 'tokenFile' | 'allowedHosts'> {
-  const flag = values['http-token'] as string | undefined
-  const token = flag === 'off' ? false : flag
-  if (typeof token === 'string' && !/^[A-Za-z0-9._~+/=-]{8,256}$/.test(token)) throw meshError('ERR_BAD_ARGUMENT', '--http-token must be 8 to 256 characters of A-Z a-z 0-9 . _ ~ + / = -, or "off"')
-  const home = env.IOTMESH_HOME ?? join(env.HOME ?? homedir(), '.iotmesh')
-  const dir = typeof values['data-dir'] === 'string' && values['data-dir'] !== '' ? values['data-dir'] : join(home, 'gateway')
-  const allowedHosts = typeof values['allowed-hosts'] === 'string' ? values['allowed-hosts'].split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined
-  return { tokenFile: join(dir, 'http-token'), ...(token === undefined ? {} : { token }), ...(allowedHosts === undefined ? {} : { allowedHosts }) }
-}
-
-async function readKey (path: string): Promise<KeyPair> {
-  try {
-    return await loadKeyFile(path)
-  } catch (err) {
-    // A key file that others can read keeps its own code (as ssh refuses an open key); anything else is a bad --key.
-    if (isMeshError(err) && err.code === 'ERR_KEY_PERMISSIONS') throw meshError(err.code, `--key: ${err.message}`, { cause: err })
-    throw meshError('ERR_BAD_ARGUMENT', `--key: ${isMeshError(err) ? err.message : `${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`}`, { cause: err })
-  }
-}
-
-async function readRoster (path: string): Promise<PublicKey[]> {
-  try {
-    return (await loadRoster(path)).map((entry) => entry.publicKey)
-  } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `--roster: ${(err as Error).message}`, { cause: err })
-  }
-}
-
-/** `--credential FILE` (iotmesh fleet enroll's output). */
-async function readCredentialFile (path: string): Promise<Uint8Array> {
-  try { return new Uint8Array(await readFile(path)) } catch (err) { throw meshError('ERR_BAD_ARGUMENT', `--credential: ${(err as Error).message}`, { cause: err }) }
-}
-
-/** `--commanders FILE` (shared/commanders.ts). */
-async function readCommanders (path: string): Promise<Commanders> {
-  try {
-    return parseCommanders(JSON.parse(await readFile(path, 'utf8')), path)
-  } catch (err) {
-    const why = isMeshError(err) ? err.message : `cannot read ${path} as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
-    throw meshError('ERR_BAD_ARGUMENT', `--commanders: ${why}`, { cause: err })
-  }
-}
-
-/** `--rules FILE` (firmware-sim/rules/): validated before the gateway starts. */
-async function readRules (path: string): Promise<{ set: RuleSet, file: string }> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `--rules: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err })
-  }
-  try {
-    return { set: parseRules(text, path), file: path }
-  } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `--rules: ${(err as Error).message}`, { cause: err })
   }
 }
 
@@ -370,86 +149,18 @@ function runRules (running: Gateway, rules: { set: RuleSet, file: string }, log:
   }
 }
 
-/** `--users FILE`: a JSON object of user name -> password. */
-async function readUsers (path: string): Promise<Record<string, string>> {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(await readFile(path, 'utf8'))
-  } catch (err) {
-    throw meshError('ERR_BAD_ARGUMENT', `--users: cannot read ${path} as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err })
-  }
-  const entries = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? Object.entries(parsed) : undefined
-  if (entries === undefined || entries.length === 0 || !entries.every(([user, pass]) => user !== '' && typeof pass === 'string' && pass !== '')) {
-    throw meshError('ERR_BAD_ARGUMENT', `--users: ${path} must hold a JSON object of user names to non-empty passwords, e.g. {"grafana": "long-random-secret"}`)
-  }
-  return Object.fromEntries(entries) as Record<string, string>
-}
-
-/** Starts the gateway; a port that cannot be bound is a usage error naming its flag. */
-async function startGateway (options: Options, signal: AbortSignal): Promise<Gateway> {
+/** Starts the gateway; a port that cannot be bound is a usage error naming the setting and where it came from. */
+async function startGateway (options: GatewayOptions, signal: AbortSignal): Promise<Gateway> {
   try {
     return await createGateway(options.init, options.keys === undefined ? {} : { keys: options.keys }, { signal })
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { port?: number }
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
-      const flag = e.port === options.ports.http ? '--http-port' : e.port === options.ports.ws ? '--ws-port' : e.port === options.ports.mqtt ? '--mqtt-port' : '--host'
-      throw meshError('ERR_BAD_ARGUMENT', `cannot listen on ${options.host}:${e.port ?? '?'} (${e.code}): choose another ${flag}`, { cause: err })
+      const { labels } = options.settings
+      const setting = e.port === options.ports.http ? 'httpPort' : e.port === options.ports.ws ? 'wsPort' : e.port === options.ports.mqtt ? 'mqttPort' : e.port === options.ports.mesh ? 'meshPort' : 'host'
+      const where = labels[setting] === 'the default' ? `--${flagName(setting)}` : labels[setting]
+      throw meshError('ERR_BAD_ARGUMENT', `cannot listen on ${options.host}:${e.port ?? '?'} (${e.code}): choose another ${setting} (${where})`, { cause: err })
     }
     throw err
   }
-}
-
-function banner (running: Gateway, options: Options): string {
-  const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : isIP(options.host) === 6 ? `[${options.host}]` : options.host
-  const ports = running.ports
-  const token = running.http?.token
-  const lines = [
-    `iotmesh gateway: fleet ${running.fleet}`,
-    `dashboard  http://${shown}:${ports.http ?? '?'}/${token === undefined ? '' : `?token=${token}`}`,
-    `api        http://${shown}:${ports.http ?? '?'}/api/devices   metrics http://${shown}:${ports.http ?? '?'}/metrics`
-  ]
-  if (token !== undefined) {
-    const where = options.init.http?.token === undefined ? `${running.http?.tokenCreated === true ? 'new, kept' : 'kept'} in ${options.init.http?.tokenFile ?? '?'}` : 'given by --http-token'
-    lines.push(`http token ${where}: open the dashboard URL above once, or send "Authorization: Bearer <token>"`)
-  } else if (options.init.http?.token === false) {
-    lines.push('http token off (--http-token off): anyone who reaches the HTTP port reads the API and the dashboard')
-  }
-  if (running.mode === 'embedded') {
-    const users = Object.keys(options.init.credentials ?? {}).length
-    lines.push(`mqtt       mqtt://${shown}:${ports.mqtt ?? '?'}`)
-    lines.push('protocol   MQTT 3.1.1 only (embedded Aedes): MQTT 5 clients are refused; for MQTT 5, run an MQTT 5 broker and use --broker URL --mqtt-version 5')
-    lines.push(options.init.allowAnonymous === true
-      ? 'access     OPEN LAN broker (--allow-anonymous): anyone who reaches the port reads all telemetry and the JSON mirror'
-      : `access     devices with their key (token)${users > 0 ? `, ${users} users (--users)` : ', no users (--users FILE to let people and programs read)'}; anonymous clients refused`)
-    if (ports.ws !== undefined) lines.push(`websocket  ws://${shown}:${ports.ws}/mqtt`)
-  } else {
-    const external = options.init.broker
-    const url = typeof external === 'string' ? external : external?.url
-    const version = typeof external === 'object' && external.protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1'
-    lines.push(`broker     ${url ?? '?'} (external, ${version}: restrict publishing there with its ACLs, see gateway/README.md)`)
-  }
-  lines.push(running.mesh === undefined
-    ? 'mesh       off (--no-mesh)'
-    : `mesh       ${running.mesh.name}, id ${running.mesh.id}, links on port ${ports.mesh ?? '?'}${options.keys === undefined ? ' (a new identity: pass --key for a stable one)' : ''}`)
-  if (options.roster !== undefined) lines.push(`roster     closed mode, ${options.roster.length} keys`)
-  const commanders = options.init.commanders?.size ?? 0
-  lines.push(`commands   signed as ${running.identity.id}${options.keys === undefined ? ' (a new key: pass --key so that devices can allow it)' : ''}; ` +
-    `forwarded on the broker from ${commanders > 0 ? `${commanders} commanders (--commanders) and ` : ''}the gateway only`)
-  const setUsers = options.init.commands?.set?.users ?? []
-  if (setUsers.length > 0) {
-    lines.push(`set        ${setUsers.join(', ')} may publish iotmesh/${running.fleet}/<id>/set/<actuator> (plain JSON, signed by the gateway)`)
-  }
-  if (options.rules !== undefined) {
-    lines.push(`rules      ${options.rules.set.rules.length} rules from ${options.rules.file}, run at the gateway, commands through the broker`)
-  }
-  lines.push(readerBanner(options.init.readerKey))
-  lines.push(running.homeassistant === undefined
-    ? 'home asst. off (--no-homeassistant)'
-    : `home asst. discovery on ${running.homeassistant.prefix}/sensor/<device>/<sensor>/config, values on iotmesh/${running.fleet}/<device>/value/<sensor>`)
-  const state = running.state
-  lines.push(state === undefined
-    ? 'state      memory only (--memory): a restart forgets accepted readings'
-    : `state      ${state.store.location} (${state.store.kind === 'sqlite' ? 'SQLite, WAL' : 'PostgreSQL'}; ${state.counters.restoredOrigins} devices' replay windows restored)`)
-  lines.push('Press Ctrl-C to stop.')
-  return lines.join('\n')
 }

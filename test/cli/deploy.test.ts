@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { commands } from '../../bin/commands/index.js'
+import { loadGatewaySettings } from '../../bin/gateway-config.js'
 import { tempDir } from '../shared/support.js'
 
 /**
@@ -33,6 +34,14 @@ describe('systemd units', () => {
     expect(text).toMatch(/^ProtectSystem=strict$/m)
     expect(text).toMatch(/^ReadWritePaths=\/var\/lib\/iotmesh$/m)
     expect(text).toMatch(/^CapabilityBoundingSet=$/m)
+  })
+
+  it('the gateway unit reads its settings from /etc/iotmesh/gateway.yaml, installed from gateway/deploy/gateway.example.yaml, which the gateway accepts', async () => {
+    const text = await readFile(join(root, 'gateway/deploy/iotmesh-gateway.service'), 'utf8')
+    expect(text).toMatch(/^ExecStart=\S+ \/opt\/iotmesh\/bin\/iotmesh\.js gateway --config \/etc\/iotmesh\/gateway\.yaml /m)
+    expect(text).toContain('gateway/deploy/gateway.example.yaml /etc/iotmesh/gateway.yaml')
+    const settings = await loadGatewaySettings({ config: join(root, 'gateway/deploy/gateway.example.yaml') }, {})
+    expect(settings.config.dataDir).toBe('/var/lib/iotmesh/gateway') // the unit's only writable place (ReadWritePaths)
   })
 
   it.skipIf(!hasAnalyze).each(UNITS)(`%s: systemd-analyze verify is clean and security --offline rates it OK (≤ 2.0)${hasAnalyze ? '' : ' (SKIPPED: Debian package systemd)'}`, async (file) => {
