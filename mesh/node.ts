@@ -85,9 +85,9 @@ export interface MeshNodeInit {
   requireCredentials?: boolean
   /**
    * This node's instance id, shown in every link handshake: two live peers showing one key with
-   * different ones are a clone (mesh/clones.ts). true: random, drawn once per MeshNode; or the 16
-   * bytes. Default: true with a credential or a fleet file, else none (a node that sends no
-   * handshake extension links with nodes older than them; every node judges the ids it is shown).
+   * different ones are a clone (mesh/clones.ts). true (default): random, drawn once per MeshNode; or
+   * the 16 bytes; false: none (a node that sends no handshake extension links with nodes older than
+   * the extensions; it is never judged as a clone at the link layer). Every node judges the ids it is shown.
    */
   instance?: Uint8Array | boolean
   /** Options for every link (frame limit, buffering, keepalive). */
@@ -135,6 +135,8 @@ export interface MeshPeer {
   source: 'mdns' | 'static' | 'exchange' | 'inbound' | 'banned'
   /** This node's score of the peer and what it is made of (routing/score.ts), once it sent anything. */
   score?: PeerRecord
+  /** Other instances of its key refused here as clones right now (ERR_CLONED_IDENTITY, mesh/clones.ts). */
+  clones?: number
 }
 
 export interface MeshNodeEvents {
@@ -532,6 +534,10 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       if (score === undefined) continue
       if (peer !== undefined) peer.score = score
       else if (score.bannedUntil !== undefined) out.set(id, { id, linked: false, addresses: [], port: 0, source: 'banned', score })
+    }
+    for (const peer of out.values()) {
+      const clones = this.instances.cloned(peer.id)
+      if (clones > 0) peer.clones = clones
     }
     return [...out.values()]
   }

@@ -133,6 +133,8 @@ describeNet('cloned identities over TCP', () => {
     await until(() => told.includes('ERR_CLONED_IDENTITY'), 'the second Pi told why', 10_000)
     expect(hub.instances.clones).toBe(1)
     expect(hub.instances.cloned(image.id)).toBe(1)
+    expect(hub.peers().find((p) => p.id === image.id)?.clones).toBe(1) // what the gateway's /api/peers shows
+    expect(hub.peers().find((p) => p.id === publisher.id)?.clones).toBeUndefined()
     expect(hub.links.get(image.id)).toBe(firstLink) // the first Pi keeps its link
     expect(firstPi.links.has(hub.id) && !secondPi.links.has(hub.id)).toBe(true)
 
