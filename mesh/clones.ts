@@ -121,13 +121,19 @@ export class InstanceBook {
     return record
   }
 
-  /** True when `open` answers a ping within probeMs; a probe in flight is shared. */
+  /**
+   * True when `open` answers a ping within probeMs, or when anything else came in on it meanwhile
+   * (its session is sealed: only the first instance can send on it; a busy or throttled link may
+   * answer late, and a first board taken for gone would lose its link to its clone). A probe in flight is shared.
+   */
   async #alive (open: Link): Promise<boolean> {
     let probe = this.#probes.get(open)
     if (probe === undefined) {
       const abort = new AbortController()
       const timer = this.#clock.setTimeout(() => { abort.abort(meshError('ERR_TIMEOUT', 'no answer to the liveness probe')) }, this.#probeMs)
-      probe = open.ping({ signal: abort.signal }).then(() => true, () => false).finally(() => { this.#clock.clearTimeout(timer) })
+      const before = open.counters.bytesIn
+      const heard = (): boolean => open.open && open.counters.bytesIn > before
+      probe = open.ping({ signal: abort.signal }).then(() => true, heard).finally(() => { this.#clock.clearTimeout(timer) })
       this.#probes.set(open, probe)
     }
     const alive = await probe

@@ -24,12 +24,13 @@ const peer = (n?: number): RemotePeer => ({ id, publicKey: seededKeys(81).public
  * The open link as the book uses it (its remote, ping, destroy): a stand-in, because the in-memory
  * transport carries no instance ids. `alive` answers pings at once; otherwise they hang (a power cut).
  */
-function openLink (n: number, alive: boolean): Link & { pings: number, destroyed: boolean } {
+function openLink (n: number, alive: boolean): Link & { pings: number, destroyed: boolean, counters: { bytesIn: number } } {
   const link = {
     remote: peer(n),
     pings: 0,
     destroyed: false,
     open: true,
+    counters: { bytesIn: 0 },
     async ping (options: { signal?: AbortSignal } = {}): Promise<number> {
       link.pings++
       if (alive) return 1
@@ -37,7 +38,7 @@ function openLink (n: number, alive: boolean): Link & { pings: number, destroyed
     },
     destroy (): void { link.destroyed = true; link.open = false }
   }
-  return link as unknown as Link & { pings: number, destroyed: boolean }
+  return link as unknown as Link & { pings: number, destroyed: boolean, counters: { bytesIn: number } }
 }
 
 const codeOf = async (work: Promise<unknown>): Promise<string | undefined> => {
@@ -80,6 +81,17 @@ describe('InstanceBook', () => {
     clock.advance(5000)
     expect(book.cloned(id)).toBe(0)
     expect(await book.vouch(peer(2), undefined)).toBe('new')
+  })
+
+  it('a link whose pong is late but that carried anything during the probe is alive: the newcomer is the clone', async () => {
+    const clock = new ManualClock()
+    const book = new InstanceBook({ probeMs: 1000 }, clock)
+    const busy = openLink(1, false)
+    const verdict = codeOf(book.vouch(peer(2), busy))
+    busy.counters.bytesIn += 120 // a frame of the first board, sealed with its session's keys
+    clock.advance(1000)
+    expect(await verdict).toBe('ERR_CLONED_IDENTITY')
+    expect(busy.destroyed).toBe(false)
   })
 
   it('is bounded: keys and refused instances per key', async () => {
