@@ -283,12 +283,13 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
 
   /** A peer that proved its key, beside the open link to that key: a second live instance is a clone (mesh/clones.ts), a drop with its code. */
   async #vouch (peer: RemotePeer, open: Link | undefined): Promise<void> {
+    const found = this.instances.clones
     try {
       await this.instances.vouch(peer, open)
     } catch (err) {
       if (isMeshError(err, 'ERR_CLONED_IDENTITY')) {
-        this.#router.drop({ code: err.code, origin: peer.id, from: peer.id })
-        this.emit('clone', { origin: peer.id, code: 'ERR_CLONED_IDENTITY', from: peer.id, self: false, instance: toHex(peer.instance ?? new Uint8Array()) })
+        this.#router.drop({ code: err.code, origin: peer.id, from: peer.id }) // every refusal; the event once per clone found
+        if (this.instances.clones > found) this.emit('clone', { origin: peer.id, code: 'ERR_CLONED_IDENTITY', from: peer.id, self: false, instance: toHex(peer.instance ?? new Uint8Array()) })
       }
       throw err
     }

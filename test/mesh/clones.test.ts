@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { isMeshError, meshError, type KeyPair } from '../../shared/index.js'
-import { MeshNode, type DropInfo, type Link, type MeshNodeInit, type RemotePeer } from '../../mesh/index.js'
+import { MeshNode, type CloneInfo, type DropInfo, type Link, type MeshNodeInit, type RemotePeer } from '../../mesh/index.js'
 import { InstanceBook } from '../../mesh/clones.js'
 import { ManualClock } from '../helpers/clock.js'
 import { describeNet } from '../helpers/netns.js'
@@ -118,6 +118,8 @@ describeNet('cloned identities over TCP', () => {
     const at = `127.0.0.1:${hub.address?.port ?? 0}`
     const drops: DropInfo[] = []
     hub.on('drop', (d) => { drops.push(d) })
+    const clones: CloneInfo[] = []
+    hub.on('clone', (c) => { clones.push(c) })
     const publisher = await node(seededKeys(91), { peers: [at] })
     const readings: number[] = []
     ;(async () => { for await (const d of hub.subscribe(`iotmesh/default/${publisher.id}/#`)) readings.push(d.seq) })().catch(() => {})
@@ -144,6 +146,7 @@ describeNet('cloned identities over TCP', () => {
     await until(() => drops.some((d) => d.code === 'ERR_CLONED_IDENTITY' && d.origin === image.id), 'the hub finds the clone', 10_000)
     await until(() => told.includes('ERR_CLONED_IDENTITY'), 'the second Pi told why', 10_000)
     expect(hub.instances.clones).toBe(1)
+    expect(clones).toMatchObject([{ origin: image.id, code: 'ERR_CLONED_IDENTITY', self: false }])
     expect(hub.instances.cloned(image.id)).toBe(1)
     expect(hub.peers().find((p) => p.id === image.id)?.clones).toBe(1) // what the gateway's /api/peers shows
     expect(hub.peers().find((p) => p.id === publisher.id)?.clones).toBeUndefined()
