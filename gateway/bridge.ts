@@ -101,7 +101,9 @@ export class MeshBridge {
     if ((info.code !== 'ERR_BAD_SIGNATURE' && info.code !== 'ERR_CLONED_IDENTITY') || info.origin === undefined) return
     const where = { deviceId: info.origin, path: 'mesh' as const, ...(info.seq === undefined ? {} : { seq: info.seq }), ...(info.from === undefined ? {} : { from: info.from }) }
     const what = `the mesh node refused ${info.origin}#${info.seq ?? '?'}${info.from === undefined ? '' : ` from ${info.from}`}`
-    if (info.code === 'ERR_CLONED_IDENTITY') this.#host.reject('cloned_identity', `${what}: another frame was signed for that sequence number (two devices hold one key)`, where)
+    if (info.code === 'ERR_CLONED_IDENTITY' && info.seq === undefined) { // at a link handshake: a second live instance of the key (mesh/clones.ts)
+      this.#host.reject('cloned_identity', `the mesh node refused a link from ${info.origin}: another device with this key is linked and answered a liveness probe`, where)
+    } else if (info.code === 'ERR_CLONED_IDENTITY') this.#host.reject('cloned_identity', `${what}: another frame was signed for that sequence number (two devices hold one key)`, where)
     else this.#host.reject('bad_signature', `${what}: the signature does not verify`, where)
   }
 

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import {
-  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, isMeshError, meshError, readCredential, credentialId, systemClock, systemRandom,
+  DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, isMeshError, meshError, readCredential, credentialId, systemClock, systemRandom, toHex,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type Random,
   type CommandResult, type ErrorCode, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
@@ -85,9 +85,9 @@ export interface MeshNodeInit {
   requireCredentials?: boolean
   /**
    * This node's instance id, shown in every link handshake: two live peers showing one key with
-   * different ones are a clone (mesh/clones.ts). true: random, drawn once per MeshNode; or the 16
-   * bytes. Default: true with a credential or a fleet file, else none (a node that sends no
-   * handshake extension links with nodes older than them; every node judges the ids it is shown).
+   * different ones are a clone (mesh/clones.ts). true (default): random, drawn once per MeshNode; or
+   * the 16 bytes; false: none (a node that sends no handshake extension links with nodes older than
+   * the extensions; it is never judged as a clone at the link layer). Every node judges the ids it is shown.
    */
   instance?: Uint8Array | boolean
   /** Options for every link (frame limit, buffering, keepalive). */
@@ -135,6 +135,8 @@ export interface MeshPeer {
   source: 'mdns' | 'static' | 'exchange' | 'inbound' | 'banned'
   /** This node's score of the peer and what it is made of (routing/score.ts), once it sent anything. */
   score?: PeerRecord
+  /** Other instances of its key refused here as clones right now (ERR_CLONED_IDENTITY, mesh/clones.ts). */
+  clones?: number
 }
 
 export interface MeshNodeEvents {
@@ -145,7 +147,7 @@ export interface MeshNodeEvents {
   'peer:discovered': [peer: DiscoveredPeer]
   /** A neighbour's score fell below the threshold: disconnected, and kept out until `until` (the clock's now(), ms). */
   'peer:banned': [info: BanInfo]
-  /** Two different, validly signed frames for one (origin, seq): two devices hold one key (ERR_CLONED_IDENTITY). */
+  /** Two devices hold one key (ERR_CLONED_IDENTITY): two different, validly signed frames for one (origin, seq), or a second live instance at a handshake. */
   clone: [info: CloneInfo]
   /**
    * A durable subscriber acknowledged this node's frames (verified, newer than its last): every
@@ -245,7 +247,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.credentials = new CredentialCheck({ policy, required: init.requireCredentials ?? true }, { revoked, clock, ed25519: components.ed25519 })
     }
     this.instances = new InstanceBook({}, clock)
-    const instance = init.instance ?? (init.credential !== undefined || policy !== undefined)
+    const instance = init.instance ?? true
     this.#instance = instance === true ? this.#random.bytes(16) : instance === false ? undefined : instance
     ;[this.#transport, this.#manager] = this.#links()
   }
@@ -256,9 +258,10 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const { keys, ed25519 } = this.#components
     const bans = new BanList({}, this.#clock)
     const admit = (peer: RemotePeer): void => { this.#admit(peer) }
+    const vouch = async (peer: RemotePeer, open: Link | undefined): Promise<void> => { await this.#vouch(peer, open) }
     const { credential } = this.#init
     const instance = this.#instance
-    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize, admit, credential, instance }, { keys, clock: this.#clock, ed25519, bans })
+    const transport = this.#components.transport ?? createTcpTransport({ ...this.#init.link, authorize, admit, vouch, credential, instance }, { keys, clock: this.#clock, ed25519, bans })
     const backoff = { initial: 500, max: 10_000, ...this.#init.backoff }
     const slots = { maxInbound: this.#maxInbound(), maxOutbound: this.#maxOutbound() }
     // The router's peer score ranks inbound links when a newcomer needs a slot (links/eviction.ts).
@@ -266,13 +269,9 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     return [transport, createConnectionManager({ ...slots, backoff }, { transport, clock: this.#clock, random: this.#random, bans, value })]
   }
 
-  /**
-   * A peer at its handshake: a cloned key (mesh/clones.ts: the open link to it is closed too, so both
-   * sides learn), then its credential, once per link (mesh/credentials.ts). A refusal is a drop with its code.
-   */
+  /** A peer at its handshake: its credential, once per link (mesh/credentials.ts). A refusal is a drop with its code. */
   #admit (peer: RemotePeer): void {
     try {
-      this.#checkInstance(peer)
       this.credentials?.check(peer)
     } catch (err) {
       const code = isMeshError(err) ? err.code : 'ERR_BAD_CREDENTIAL'
@@ -282,11 +281,16 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     }
   }
 
-  #checkInstance (peer: RemotePeer): void {
+  /** A peer that proved its key, beside the open link to that key: a second live instance is a clone (mesh/clones.ts), a drop with its code. */
+  async #vouch (peer: RemotePeer, open: Link | undefined): Promise<void> {
+    const found = this.instances.clones
     try {
-      this.instances.check(peer.id, peer.instance)
+      await this.instances.vouch(peer, open)
     } catch (err) {
-      void this.#manager.links.get(peer.id)?.close({ why: 'cloned-identity' })
+      if (isMeshError(err, 'ERR_CLONED_IDENTITY')) {
+        this.#router.drop({ code: err.code, origin: peer.id, from: peer.id }) // every refusal; the event once per clone found
+        if (this.instances.clones > found) this.emit('clone', { origin: peer.id, code: 'ERR_CLONED_IDENTITY', from: peer.id, self: false, instance: toHex(peer.instance ?? new Uint8Array()) })
+      }
       throw err
     }
   }
@@ -531,6 +535,10 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       if (score === undefined) continue
       if (peer !== undefined) peer.score = score
       else if (score.bannedUntil !== undefined) out.set(id, { id, linked: false, addresses: [], port: 0, source: 'banned', score })
+    }
+    for (const peer of out.values()) {
+      const clones = this.instances.cloned(peer.id)
+      if (clones > 0) peer.clones = clones
     }
     return [...out.values()]
   }

@@ -32,7 +32,8 @@ import type { Admit, Authorize, RemotePeer } from './types.js'
  * Extensions (issue 13) follow the fixed fields of HELLO and REPLY, only when there is one to send:
  * entries `type(1) | length(2, big-endian) | value`, each type at most once, unknown types skipped.
  *   type 1  the sender's enrollment credential (shared/fleet.ts: a COSE_Sign CWT, at most 2,048 bytes)
- *   type 2  the sender's instance id: 16 random bytes drawn once per process start (mesh/clones.ts)
+ *   type 2  the sender's instance id: 16 random bytes drawn once per process start (mesh/clones.ts);
+ *           a MeshNode sends it by default (MeshNodeInit.instance false: not)
  * HELLO's are covered by both signatures (the whole HELLO is in both transcripts), REPLY's by sigR.
  * A node that sends none sends exactly the messages of before, so a peer without a credential
  * links with older nodes as ever; a HELLO or REPLY with extensions is refused (malformed) by a

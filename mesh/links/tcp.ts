@@ -14,7 +14,7 @@ import { TcpLink, plainAddress, type TcpLinkOptions } from './tcp-link.js'
 import {
   DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
   type BanCheck, type DialOptions, type Link, type LinkOptions, type ListenOptions, type RemotePeer, type Transport,
-  type TransportAddress, type TransportCounters, type TransportEvents
+  type TransportAddress, type TransportCounters, type TransportEvents, type Vouch
 } from './types.js'
 
 export interface TcpTransportInit extends LinkOptions {
@@ -58,6 +58,7 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
   #listening: Promise<TransportAddress> | undefined
   #address: TransportAddress | undefined
   #closing: Promise<void> | undefined
+  readonly #vouch: Vouch | undefined
   #seq = 0
 
   constructor (init: TcpTransportInit, components: TcpTransportComponents) {
@@ -73,6 +74,7 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       instance: init.instance,
       admit: init.admit
     }
+    this.#vouch = init.vouch
     this.#linkOptions = {
       maxMessageBytes: init.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxBufferedBytes: init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
@@ -160,6 +162,8 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       channel.send(handshake.hello(seq))
       const remote = handshake.readReply(await channel.next())
       if (this.#bans?.banned({ id: remote.id }) === true) throw banned(remote.id)
+      await this.#vouch?.(remote, this.#openLink(remote.id))
+      this.#assertOpen()
       done ??= this.#registry.track(remote.id, true)
       channel.send(handshake.auth())
       const { verdict, secrets } = handshake.readFinish(await channel.next())
@@ -234,6 +238,8 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
       }
       channel.send(reply)
       const remote = handshake.readAuth(await channel.next())
+      await this.#vouch?.(remote, this.#openLink(remote.id)) // proven now: a clone is refused here (mesh/clones.ts)
+      this.#assertOpen()
       const origin = { initiatorId: remote.id, seq }
       const verdict = await this.#registry.decideInbound(remote.id, origin)
       this.#assertOpen()
@@ -262,6 +268,11 @@ class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
     const link = new TcpLink(socket, decoder, secrets, remote, initiator, this.#linkOptions, this.#clock)
     this.#admission.linked(remote.id, link.remoteAddress) // when it returns from there, a flood does not keep it out
     return link
+  }
+
+  #openLink (id: DeviceId): Link | undefined {
+    const link = this.#registry.links.get(id)
+    return link?.open === true ? link : undefined
   }
 
   #own (socket: Socket): Socket {

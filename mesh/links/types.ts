@@ -153,6 +153,14 @@ export type Authorize = (remote: RemotePeer) => boolean
 export type Admit = (peer: RemotePeer) => void
 
 /**
+ * Decides on a peer once it has proven its key, before the link opens, knowing this node's open
+ * link to the same key (`open`, if any): throws a MeshError whose code the other side is told. It
+ * may take time (mesh/clones.ts asks `open` for a liveness proof when the peer shows another
+ * instance id). Nothing is spent on a peer that has not proven its key.
+ */
+export type Vouch = (peer: RemotePeer, open: Link | undefined) => Promise<void>
+
+/**
  * Why an inbound connection was turned away before or during its handshake, by the transport's
  * own limits (`HandshakeLimits`); stable names, the keys of `TransportCounters.refused`.
  *   banned               its address, or the id its HELLO claimed, is on the ban list
@@ -233,6 +241,8 @@ export interface LinkOptions {
   instance?: Uint8Array
   /** Decides on a peer and the credential it showed; what it throws refuses the link (the peer is told the code). */
   admit?: Admit
+  /** Decides on a proven peer beside the open link to its key, if any (TCP only; the in-memory transport does not ask). */
+  vouch?: Vouch
   /** What each link may receive (defaults `DEFAULT_RECEIVE_BUDGET`); false: no budget (benchmarks). */
   receiveBudget?: ReceiveBudget | false
 }

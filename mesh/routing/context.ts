@@ -42,10 +42,16 @@ export interface WantPromise { ranges: Map<DeviceId, Array<[number, number]>>, d
 /** A frame from an unknown signer, held while its key is asked for (`via`: the link it came by). */
 export interface HeldFrame { bytes: Uint8Array, hops: number, from: DeviceId | undefined, via?: LinkState }
 
-/** A cloned identity seen here: a second, different, validly signed frame for an (origin, seq). */
+/**
+ * A cloned identity seen here: a second, different, validly signed frame for an (origin, seq), or
+ * at a link handshake a second live instance of one key (mesh/clones.ts: `instance`, no `seq`).
+ */
 export interface CloneInfo {
   origin: DeviceId
-  seq: number
+  /** The sequence number signed twice (undefined: found at a link handshake). */
+  seq?: number
+  /** The refused instance id, hex (found at a link handshake). */
+  instance?: string
   code: 'ERR_CLONED_IDENTITY'
   /** The neighbour it came from (undefined: injected). */
   from?: DeviceId

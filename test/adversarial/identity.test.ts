@@ -23,15 +23,16 @@ describeNet('adversarial: cloned identities', () => {
   const signed = (device: Honest, from = 0, to = Infinity): Map<number, number> =>
     new Map(ticksOf(device).filter((t) => t.t >= from && t.t <= to).flatMap((t) => t.seqs.map((seq, i) => [seq, t.times[i] as number] as [number, number])))
 
-  // Still open after WP 10-C2: its clone detection needs two different frames for one (origin, seq), and the second board's
-  // sequence block starts above the first's, so nothing collides in the test's 13 s (101 of its readings delivered, no code).
-  // With WP 10-B too, the subscriber got 0 of the first board's 89 readings and 130 of the second's. Open: the same key at
-  // two link endpoints or addresses at once (a follow-up of WP 10-B / 10-C2).
-  // Tried and withdrawn: refusing a second link of one key from another address while the first still answers a ping
-  // caught these two boards, but also an honest device relinking from another of its addresses (the 65,536-origins test:
-  // the device was refused, then banned, and delivered nothing afterwards). A clone test needs proof the address cannot
-  // give (a challenge only the first board can answer, or the sequence file's reservation seen from two places).
-  itLong.fails('two boards with the same key: the subscriber keeps the first board\'s readings, refuses the second\'s, and a clone is reported',
+  // Passes since WP 10-K (mesh/clones.ts): every node shows a random instance id per process start in its handshake; the
+  // second board proves the key with another instance id while the first board's link is open, so the subscriber asks that
+  // link for a liveness proof (a ping on its sealed session, 1.5 s): answered, the second board is refused with
+  // ERR_CLONED_IDENTITY (told to it, a drop and a `clone` event here) and the first keeps its link.
+  // History: refusing a second link of one key from another address while the first still answered a ping (58006c8,
+  // reverted in f11b6b6) also refused an honest device relinking from another of its addresses (the 65,536-origins test);
+  // with instance ids that relink shows the same instance and is never judged, and a restart leaves a link that does not answer.
+  // Limit: a clone that never links where the first board is linked (its frames relayed by nodes that never met the first
+  // board) is not caught by this; the frame-level signal (two different frames for one (origin, seq)) remains for that.
+  itLong('two boards with the same key: the subscriber keeps the first board\'s readings, refuses the second\'s, and a clone is reported',
     onlyVerdicts(async () => {
     const world = await World.create(4)
     const image = await world.tempDir()
