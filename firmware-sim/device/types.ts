@@ -183,9 +183,11 @@ export interface DeviceEvents {
   /** A sensor is not there (reported once; the device runs on without it). */
   'sensor:absent': [SensorNotice]
   /** Something went wrong that the device survives: a failed sample, outbox write or broker error. */
-  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands' | 'config', error: Error }]
+  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands' | 'config' | 'grants', error: Error }]
   /** An owner-signed configuration was applied, or refused (device/signed-config.ts): the new state, as the device reports it. */
   config: [ConfigState]
+  /** An owner-signed grant policy for commands was applied, or an older one refused (device/grants.ts): the version held and its grants as text. */
+  grants: [{ outcome: 'applied' | 'refused', version: number | undefined, grants: string[] }]
   /** A decoded command was judged: executed (before this event the actuator acted), repeated or refused (firmware-sim/commands/executor.ts). */
   command: [Outcome & { command: Command }]
   /**
