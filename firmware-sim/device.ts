@@ -153,10 +153,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
   get configState (): ConfigState | undefined { return this.#signedConfig?.state }
 
   /** An enrolled device's grant policy for commands (device/grants.ts): the version held (undefined: none, the commanders file decides) and its counters. */
-  get grantState (): { version: number | undefined, counters: GrantCounters } | undefined {
-    const grants = this.#grants
-    return grants === undefined ? undefined : { version: grants.version, counters: { applied: grants.counters.applied, refused: { ...grants.counters.refused } } }
-  }
+  get grantState (): { version: number | undefined, counters: GrantCounters } | undefined { return this.#grants?.state }
 
   /** The sampling interval in force, ms (a signed configuration may change it while the device runs). */
   get interval (): number { return this.#currentInterval === 0 ? this.#interval : this.#currentInterval }
@@ -451,10 +448,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
 
   /** A grant policy (from the mesh or the broker): applied when newer, an older one refused and counted (device/grants.ts). */
   #considerGrants (grants: DeviceGrants, bytes: Uint8Array, verified: FleetConfig | undefined): void {
-    this.#considering = this.#considering.then(async () => {
-      const outcome = await grants.consider(bytes, verified)
-      if (outcome !== 'ignored' && this.#emitting) this.emit('grants', { outcome, version: grants.version, grants: grants.describe() })
-    }).catch((err: unknown) => { this.#warn('grants', err as Error) })
+    this.#considering = this.#considering.then(async () => { await grants.consider(bytes, verified, (e) => { if (this.#emitting) this.emit('grants', e) }) })
+      .catch((err: unknown) => { this.#warn('grants', err as Error) })
   }
 
   /** A signed configuration from the mesh: applied or refused one at a time (device/signed-config.ts); the new state is reported. */

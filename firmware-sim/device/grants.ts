@@ -101,6 +101,7 @@ export async function openDeviceGrants (
 }
 
 export type GrantOutcome = 'applied' | 'ignored' | 'refused'
+export interface GrantEvent { outcome: 'applied' | 'refused', version: number | undefined, grants: string[] }
 
 export interface DeviceGrantsInit {
   policy: FleetPolicy
@@ -154,8 +155,22 @@ export class DeviceGrants {
   /** The held policy's signed bytes (the node hands it on), if any. */
   get bytes (): Uint8Array | undefined { return this.#held?.bytes }
 
-  /** Considers a grant policy (verified already when `verified` is given): applies a newer one, refuses (counts) an older one the owners signed, ignores the rest. */
-  async consider (bytes: Uint8Array, verified?: FleetConfig): Promise<GrantOutcome> {
+  /** The version held and the counters (a copy). */
+  get state (): { version: number | undefined, counters: GrantCounters } {
+    return { version: this.version, counters: { applied: this.counters.applied, refused: { ...this.counters.refused } } }
+  }
+
+  /**
+   * Considers a grant policy (verified already when `verified` is given): applies a newer one,
+   * refuses (counts) an older one the owners signed, ignores the rest; `onChange` hears of the first two.
+   */
+  async consider (bytes: Uint8Array, verified?: FleetConfig, onChange?: (event: GrantEvent) => void): Promise<GrantOutcome> {
+    const outcome = await this.#consider(bytes, verified)
+    if (outcome !== 'ignored') onChange?.({ outcome, version: this.version, grants: this.describe() })
+    return outcome
+  }
+
+  async #consider (bytes: Uint8Array, verified: FleetConfig | undefined): Promise<GrantOutcome> {
     let version: number
     try {
       const peek = verified ?? peekFleetConfig(bytes)
