@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import {
-  Lifecycle, configTargetsOf, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type FleetConfig, type PublicKey, type SenmlRecord, type ReaderGrants
+  GRANTS_TARGET, Lifecycle, configTargetsOf, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type FleetConfig, type PublicKey, type SenmlRecord, type ReaderGrants
 } from '../shared/index.js'
 import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
@@ -10,6 +10,7 @@ import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revo
 import { CONFIG_TOPIC, SignedConfig, type ConfigState } from './device/signed-config.js'
 import { encryptionFor, loadReaderGrants } from './device/encrypt.js'
 import { loadCredential, watchRefusals } from './device/credential.js'
+import { openDeviceGrants, type DeviceGrants, type GrantCounters } from './device/grants.js'
 import { brokerRevocationKeeper } from './device/broker-revocations.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
@@ -75,6 +76,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
   #sampling: Promise<ReadingEvent[]> | undefined
   #skewMs: number
   #signedConfig: SignedConfig | undefined
+  /** An enrolled device's owner-signed grants for commands (device/grants.ts). */
+  #grants: DeviceGrants | undefined
   #considering = Promise.resolve()
   #stopInterval: (() => void) | undefined
   #currentInterval = 0
@@ -149,6 +152,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
   /** Where owner-signed configuration stands (with a fleet file; device/signed-config.ts): version applied, last refusal. */
   get configState (): ConfigState | undefined { return this.#signedConfig?.state }
 
+  /** An enrolled device's grant policy for commands (device/grants.ts): the version held (undefined: none, the commanders file decides) and its counters. */
+  get grantState (): { version: number | undefined, counters: GrantCounters } | undefined { return this.#grants?.state }
+
   /** The sampling interval in force, ms (a signed configuration may change it while the device runs). */
   get interval (): number { return this.#currentInterval === 0 ? this.#interval : this.#currentInterval }
 
@@ -211,6 +217,11 @@ export class Device extends TypedEmitter<DeviceEvents> {
       : await SignedConfig.open({ policy, dataDir: init.dataDir, targets: configTargetsOf(store.keys.id, init.groups), rules: this.paths.includes('mesh') }, pick(components, ['ed25519']))
     const remote = signed?.settings ?? {}
     this.#credential = await loadCredential(init.credential, init.dataDir)
+    // An enrolled device (a fleet file and a credential) takes who may command it from the owners' grant policy.
+    const grants = this.#grants = policy === undefined || this.#credential === undefined
+      ? undefined
+      : await openDeviceGrants({ policy, credential: this.#credential, id: store.keys.id, groups: init.groups, dataDir: init.dataDir },
+        { node: () => this.#node, clock: this.#clock, ed25519: components.ed25519 })
     if (components.sensors !== undefined) {
       this.#sensors = components.sensors
     } else {
@@ -221,7 +232,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
     }
     const rules = remote.rules ?? init.rules
     if (rules !== undefined && !this.paths.includes('mesh')) throw meshError('ERR_BAD_ARGUMENT', 'rules run on devices over the mesh: use mode mesh or hybrid (in broker mode, run them at the gateway: iotmesh gateway --rules)')
-    const commands = this.#commands = await openDeviceCommands({ ...pick({ ...init, ...pick(remote, ['actuators', 'rules']) }, ['commanders', 'actuators', 'rules', 'dataDir']), rate: init.commandRate, fleet: this.fleet }, {
+    const commands = this.#commands = await openDeviceCommands({ ...pick({ ...init, ...pick(remote, ['actuators', 'rules']) }, ['commanders', 'actuators', 'rules', 'dataDir']), rate: init.commandRate, fleet: this.fleet,
+      ...(grants === undefined ? {} : { grants: (file) => { grants.commanders.fallback = file; return grants.commanders } }) }, {
       keys: store.keys,
       clock: this.#clock,
       ...pick(components, ['ed25519']),
@@ -245,7 +257,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     if (this.paths.includes('mesh')) {
       const transport = typeof components.transport === 'function' ? components.transport(store.keys) : components.transport
       // With a fleet file the node takes, spreads and enforces revocations, starting from those kept on disk.
-      const configs = signed?.bytes === undefined ? [] : [signed.bytes]
+      const configs = [signed?.bytes, grants?.bytes].filter((b) => b !== undefined)
       const fleet = policy === undefined ? {} : { fleetPolicy: policy, revocations: await loadRevocations(init.dataDir), configs }
       const routing = { ...init.mesh?.routing, ...fleet }
       // Its credential goes into every handshake; with a fleet file, peers must show one (mesh/credentials.ts).
@@ -260,6 +272,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const node = this.#node
       if (init.fleetFile !== undefined) keepRevocations(node, init.dataDir, (error) => { this.#warn('mesh', error) })
       if (signed !== undefined) node.on('config', (info) => { this.#considerConfig(signed, info.bytes, info.config) })
+      if (grants !== undefined) node.on('config', (info) => { if (info.target === GRANTS_TARGET) this.#considerGrants(grants, info.bytes, info.config) })
       watchRefusals(node, (info) => { if (this.#emitting) this.emit('link:refused', info) })
       // A crashed node vanishes without its DNS-SD goodbye (MeshNode.stop with an aborted signal).
       defer('mesh node', async (stop) => { await node.stop(stop.aborted ? { signal: stop } : {}) })
@@ -274,7 +287,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
     if (this.paths.includes('broker')) {
       const broker = typeof init.broker === 'string' ? { url: init.broker } : init.broker ?? { url: '' }
       const onCommand = commands?.executor === undefined ? {} : { onCommand: (signed: Uint8Array) => commands.handle(signed), resultIssuer }
-      const configs = signed === undefined ? {} : { configs: { targets: configTargetsOf(store.keys.id, init.groups), take: (bytes: Uint8Array) => { this.#takeConfigFromBroker(signed, bytes) } } }
+      const targets = [...configTargetsOf(store.keys.id, init.groups), ...(grants === undefined ? [] : [GRANTS_TARGET])]
+      const configs = signed === undefined ? {} : { configs: { targets, take: (bytes: Uint8Array) => { this.#takeConfigFromBroker(signed, bytes) } } }
       // With a fleet file, the revocations retained at the broker: a hybrid device's node takes them (and spreads them), a broker-only device keeps them itself.
       const node = this.#node
       const onRevocation = init.fleetFile === undefined
@@ -427,7 +441,15 @@ export class Device extends TypedEmitter<DeviceEvents> {
 
   /** A signed configuration retained on the broker: a hybrid device hands it to the mesh too (whose 'config' event brings it back here). */
   #takeConfigFromBroker (signed: SignedConfig, bytes: Uint8Array): void {
-    if (this.#node?.configure(bytes) !== 'added') this.#considerConfig(signed, bytes, undefined)
+    if (this.#node?.configure(bytes) === 'added') return
+    this.#considerConfig(signed, bytes, undefined)
+    if (this.#grants !== undefined) this.#considerGrants(this.#grants, bytes, undefined)
+  }
+
+  /** A grant policy (from the mesh or the broker): applied when newer, an older one refused and counted (device/grants.ts). */
+  #considerGrants (grants: DeviceGrants, bytes: Uint8Array, verified: FleetConfig | undefined): void {
+    this.#considering = this.#considering.then(async () => { await grants.consider(bytes, verified, (e) => { if (this.#emitting) this.emit('grants', e) }) })
+      .catch((err: unknown) => { this.#warn('grants', err as Error) })
   }
 
   /** A signed configuration from the mesh: applied or refused one at a time (device/signed-config.ts); the new state is reported. */

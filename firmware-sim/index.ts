@@ -53,6 +53,7 @@ export { Device, createDevice } from './device.js'
 export { deviceInit } from './device/from-config.js'
 export { loadFleetPolicy } from './device/revocations.js'
 export { SignedConfig, checkRemoteSettings, CONFIG_TOPIC, type ConfigState, type CheckedSettings, type Refusal } from './device/signed-config.js'
+export { DeviceGrants, GrantedCommanders, GRANTS_FILE, openDeviceGrants, type GrantCounters, type GrantEvent, type GrantOutcome } from './device/grants.js'
 export { batchByTopic, type Batch } from './device/batch.js'
 export type {
   DeviceInit, DeviceComponents, DeviceEvents, DeviceCounters, PathCounters, ReadingEvent, TickEvent,

@@ -1,5 +1,5 @@
 import {
-  CONFIG_LEVEL, TOPIC_ROOT, checkNewer, configTopic, isConfigTarget, isMeshError, meshError, verifyFleetConfig,
+  CONFIG_LEVEL, GRANTS_TARGET, TOPIC_ROOT, checkNewer, configTopic, isConfigTarget, isMeshError, meshError, verifyFleetConfig,
   type ErrorCode, type FleetConfig, type FleetPolicy
 } from '../shared/index.js'
 
@@ -25,7 +25,7 @@ export function configTopicTarget (topic: string, fleet: string): string | undef
 /** True for a filter that reads only $config topics of `fleet` (what a device subscribes to). */
 export function isConfigFilter (filter: string, fleet: string): boolean {
   const target = configTopicTarget(filter, fleet)
-  return target !== undefined && (target === '+' || target === '#' || isConfigTarget(target))
+  return target !== undefined && (target === '+' || target === '#' || target === GRANTS_TARGET || isConfigTarget(target))
 }
 
 export class ConfigGuard {

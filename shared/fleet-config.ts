@@ -7,6 +7,7 @@ import { isMeshError, meshError } from './errors.js'
 import { isDeviceId, type DeviceId, type KeyPair } from './identity.js'
 import type { FleetPolicy } from './fleet.js'
 import { TOPIC_ROOT } from './topics.js'
+import { GRANTS_CONTENT_FORMAT, GRANTS_TARGET, encodeGrantList, parseGrantList, type CommandGrant, type GrantInput } from './grants.js'
 
 /**
  * Owner-signed, versioned device configuration (issue 13, "Signed configuration"): a COSE_Sign
@@ -41,6 +42,8 @@ export interface FleetConfig {
   settings: RemoteSettings
   /** Owners whose signatures hold (only after `verifyFleetConfig`). */
   signers: DeviceId[]
+  /** A grant policy's grants (content type 65022, target "$grants": shared/grants.ts); its settings are then empty. */
+  grants?: CommandGrant[]
 }
 
 const GROUP = /^group:[a-z0-9][a-z0-9_-]{0,31}$/
@@ -109,7 +112,7 @@ export function peekFleetConfig (bytes: Uint8Array): Omit<FleetConfig, 'signers'
     throw meshError('ERR_BAD_CONFIG', `not a COSE_Sign: ${(err as Error).message}`, { cause: err })
   }
   const type = message.protectedHeader.get(HEADER_CONTENT_TYPE)
-  if (type !== CONFIG_CONTENT_FORMAT) bad(`has the content type (label 3) ${String(type)}, not ${CONFIG_CONTENT_FORMAT}`)
+  if (type !== CONFIG_CONTENT_FORMAT && type !== GRANTS_CONTENT_FORMAT) bad(`has the content type (label 3) ${String(type)}, not ${CONFIG_CONTENT_FORMAT} (or ${GRANTS_CONTENT_FORMAT}: grants)`)
   let fields: unknown
   try {
     fields = decodeCbor(message.payload, DEFAULT_CBOR_LIMITS)
@@ -119,9 +122,15 @@ export function peekFleetConfig (bytes: Uint8Array): Omit<FleetConfig, 'signers'
   if (!(fields instanceof Map)) return bad('payload is not a CBOR map')
   const [iss, target, version, settings, issuedAt] = [fields.get(1), fields.get(2), fields.get(4), fields.get(5), fields.get(6)]
   if (typeof iss !== 'string' || !iss.startsWith('iotmesh:')) bad('has no iotmesh issuer (1)')
-  if (!isConfigTarget(target)) bad('names no target (2: a device id or "group:<name>")')
   checkVersion(version)
   if (!Number.isSafeInteger(issuedAt) || (issuedAt as number) < 0) bad('has no issue time (6)')
+  if (type === GRANTS_CONTENT_FORMAT || target === GRANTS_TARGET) {
+    // A grant policy (shared/grants.ts): the reserved target and content type go together, so neither passes for the other.
+    if (type !== GRANTS_CONTENT_FORMAT || target !== GRANTS_TARGET) bad(`is for "${GRANTS_TARGET}" only with the content type ${GRANTS_CONTENT_FORMAT}, and the reverse`)
+    const grants = parseGrantList(settings)
+    return { issuer: iss as string, target: GRANTS_TARGET, version: version as number, issuedAt: issuedAt as number, settings: {}, grants, message }
+  }
+  if (!isConfigTarget(target)) bad('names no target (2: a device id or "group:<name>")')
   const plain = toPlain(settings)
   checkSettingsShape(plain)
   return { issuer: iss as string, target: target as string, version: version as number, issuedAt: issuedAt as number, settings: plain as RemoteSettings, message }
@@ -202,4 +211,38 @@ export class ConfigBook {
 
   /** Every configuration's signed bytes (what a node gossips). */
   all (): Uint8Array[] { return [...this.#byTarget.values()].map((e) => e.bytes) }
+}
+
+/** What `signCommandGrants` takes: the whole list of grants (a new version replaces the old one). */
+export interface SignGrantsInput extends Omit<SignConfigInput, 'target' | 'settings'> {
+  grants: readonly GrantInput[]
+}
+
+/** A grant policy for commands (shared/grants.ts), signed by `owners` (others co-sign it later: shared/fleet.ts `cosign`). */
+export function signCommandGrants (input: SignGrantsInput): Uint8Array {
+  checkVersion(input.version)
+  if (input.owners.length === 0) throw meshError('ERR_BAD_ARGUMENT', 'at least one owner signs')
+  for (const o of input.owners) {
+    if (!input.policy.owners.some((w) => w.id === o.id)) throw meshError('ERR_NOT_OWNER', `${o.id} is not an owner of fleet ${input.policy.fleet}`)
+  }
+  const payload = new Map<number, unknown>([
+    [1, issuer(input.policy.fleet)], [2, GRANTS_TARGET], [4, input.version], [5, encodeGrantList(input.grants)], [6, Math.floor(input.issuedAt ?? Date.now() / 1000)]
+  ])
+  const bytes = signCoseSign({ protectedHeader: new Map([[HEADER_CONTENT_TYPE, GRANTS_CONTENT_FORMAT]]), payload: encodeCbor(payload), signers: input.owners, ed25519: input.ed25519 })
+  if (bytes.length > MAX_CONFIG_BYTES) throw meshError('ERR_BAD_ARGUMENT', `the signed grant policy is ${bytes.length} bytes; at most ${MAX_CONFIG_BYTES} (fewer grants)`)
+  return bytes
+}
+
+/** Verifies a grant policy as a configuration (verifyFleetConfig's codes); ERR_BAD_CONFIG when it is a configuration of settings instead. */
+export function verifyCommandGrants (bytes: Uint8Array, policy: FleetPolicy, options: { ed25519?: Ed25519 } = {}): FleetConfig & { grants: CommandGrant[] } {
+  const config = verifyFleetConfig(bytes, policy, options)
+  if (config.grants === undefined) throw meshError('ERR_BAD_CONFIG', `a configuration for ${config.target}, not a grant policy (content type ${GRANTS_CONTENT_FORMAT})`)
+  return { ...config, grants: config.grants }
+}
+
+/** The grant policy's fields without checking a signature (what `iotmesh fleet grants` builds the next version on). */
+export function peekCommandGrants (bytes: Uint8Array): { fleet: string, version: number, issuedAt: number, grants: CommandGrant[] } {
+  const { issuer: iss, version, issuedAt, grants } = peekFleetConfig(bytes)
+  if (grants === undefined) throw meshError('ERR_BAD_CONFIG', `not a grant policy (content type ${GRANTS_CONTENT_FORMAT})`)
+  return { fleet: iss.slice('iotmesh:'.length), version, issuedAt, grants }
 }

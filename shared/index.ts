@@ -53,8 +53,13 @@ export {
 export {
   CONFIG_CONTENT_FORMAT, MAX_CONFIG_BYTES, MAX_CONFIG_VERSION, REMOTE_SETTINGS, CONFIG_LEVEL, ConfigBook,
   configTarget, isConfigTarget, configTopic, configTargetsOf, signFleetConfig, peekFleetConfig, verifyFleetConfig, checkNewer,
-  type FleetConfig, type RemoteSetting, type RemoteSettings, type SignConfigInput
+  signCommandGrants, verifyCommandGrants, peekCommandGrants,
+  type FleetConfig, type RemoteSetting, type RemoteSettings, type SignConfigInput, type SignGrantsInput
 } from './fleet-config.js'
+export {
+  GRANTS_CONTENT_FORMAT, GRANTS_TARGET, MAX_GRANTS, parseGrantee, grantScope, encodeGrantList, parseGrantList, grantCovers, grantIsTo, grantAllows, granteeText,
+  type CommandGrant, type Grantee, type GrantInput, type GrantSubject
+} from './grants.js'
 export { createReplayGuard, type ReplayGuard, type ReplayGuardInit, type ReplayRestore, type ReplayVerdict, type Trust } from './replay.js'
 export { memorySequence, type SequenceSource } from './sequence.js'
 export {

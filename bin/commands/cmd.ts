@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { connect, type MqttClient } from 'mqtt'
 import { MeshNode } from '../../mesh/index.js'
 import {
@@ -6,7 +7,7 @@ import {
   type CommandResult, type DeviceId, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { readKeyFlag } from '../roster-flags.js'
-import { numberFlag, write, type Command, type Io } from '../cli.js'
+import { numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
 
 /** Exit status when no verified result came back (timeout, no route): the command may or may not have run. */
 export const EXIT_NO_RESULT = 3
@@ -14,7 +15,7 @@ export const EXIT_NO_RESULT = 3
 export const cmd: Command = {
   name: 'cmd',
   summary: 'Send one signed command to a device and print its verified result',
-  usage: 'iotmesh cmd DEVICE ACTION [ARGS-JSON] --key FILE [--via mesh|broker] [--timeout S] [--ttl S] [--json] [--fleet F] [--peers LIST] [--no-mdns] [--broker URL] [--username U --password P]',
+  usage: 'iotmesh cmd DEVICE ACTION [ARGS-JSON] --key FILE [--via mesh|broker] [--timeout S] [--ttl S] [--json] [--fleet F] [--peers LIST] [--no-mdns] [--credential FILE] [--broker URL] [--username U --password P]',
   help: [
     ['DEVICE', 'the target: its device id, or its name (as it announces itself)'],
     ['ACTION', 'e.g. relay/set, light/set, state/get'],
@@ -27,6 +28,8 @@ export const cmd: Command = {
     ['--fleet F', 'the fleet (default "default")'],
     ['--peers LIST', 'mesh: host:port of devices to link to (networks without multicast)'],
     ['--no-mdns', 'mesh: do not use mDNS/DNS-SD (then give --peers)'],
+    ['--credential FILE', 'mesh: the issuer\'s enrollment credential (iotmesh fleet enroll), shown at the link handshake: a fleet closed by credential links only with it, ' +
+      'and a grant to a role (iotmesh fleet grant --to role:R) needs it'],
     ['--broker URL', 'broker: the MQTT broker (default mqtt://localhost:1883)'],
     ['--username U', 'broker: an MQTT user (default: sign in with the key, as devices do)'],
     ['--password P', 'broker: its password (prefer IOTMESH_PASSWORD)'],
@@ -34,7 +37,7 @@ export const cmd: Command = {
   ],
   options: {
     key: { type: 'string' }, via: { type: 'string' }, timeout: { type: 'string' }, ttl: { type: 'string' }, json: { type: 'boolean' }, fleet: { type: 'string' },
-    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, broker: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }
+    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, credential: { type: 'string' }, broker: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }
   },
   allowPositionals: 3,
   async run ({ values, positionals }, io) {
@@ -91,8 +94,10 @@ async function overMesh (
 ): Promise<CommandResult> {
   const peers = typeof values.peers === 'string' ? values.peers.split(',').map((p) => p.trim()).filter((p) => p.length > 0) : []
   if (values['no-mdns'] === true && peers.length === 0) throw meshError('ERR_BAD_ARGUMENT', '--no-mdns needs --peers: with neither, no device can be found')
+  const path = values.credential
+  const credential = typeof path === 'string' ? await onFileArgument(path, '--credential', async () => new Uint8Array(await readFile(path))) : undefined
   const node = new MeshNode({
-    name: `iotmesh-cmd-${keys.id.slice(0, 6)}`, fleet, mdns: values['no-mdns'] === true ? false : { announce: false }, peers, announceLinks: 0
+    name: `iotmesh-cmd-${keys.id.slice(0, 6)}`, fleet, mdns: values['no-mdns'] === true ? false : { announce: false }, peers, announceLinks: 0, credential
   }, { keys })
   await node.start({ signal })
   try {

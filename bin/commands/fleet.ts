@@ -10,6 +10,7 @@ import { MeshNode } from '../../mesh/index.js'
 import { readKeyFlag } from '../roster-flags.js'
 import { CONFIG_HELP, CONFIG_OPTIONS, fleetConfig } from './fleet-config.js'
 import { READER_HELP, READER_VERBS, runReaders } from './fleet-readers.js'
+import { GRANT_HELP, GRANT_OPTIONS, GRANT_VERBS, runGrants } from './fleet-grants.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
 
 /**
@@ -21,7 +22,7 @@ import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } f
 export const fleet: Command = {
   name: 'fleet',
   summary: 'Fleet owners: create the fleet file, enroll and revoke devices with owner signatures (k of n)',
-  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|config … [--file fleet.json] [--owner-key FILE] [--json]',
+  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|config|grant|revoke-grant|grants … [--file fleet.json] [--owner-key FILE] [--json]',
   help: [
     ['init', '--fleet NAME --owner-key FILE [--name N] [--force]: a fleet file with this owner (its key created if absent), threshold 1'],
     ['add-owner PUBKEY', '[--name N] [--threshold K]: another owner (its public key, base64url); K owners must then sign'],
@@ -32,13 +33,14 @@ export const fleet: Command = {
     ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S] [--owner-key FILE]: joins the mesh and hands a complete revocation to the devices it links to, which spread it (a fleet closed by credential links with an owner\'s key)'],
     ...CONFIG_HELP,
     ...READER_HELP,
+    ...GRANT_HELP,
     ['--file FILE', 'the fleet file (default fleet.json)'],
     ['--json', 'print one JSON object']
   ],
   options: {
     file: { type: 'string' }, fleet: { type: 'string' }, 'owner-key': { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' },
     threshold: { type: 'string' }, out: { type: 'string' }, roles: { type: 'string' }, days: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' },
-    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }, ...CONFIG_OPTIONS, readers: { type: 'string' }, topics: { type: 'string' }
+    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }, ...CONFIG_OPTIONS, readers: { type: 'string' }, topics: { type: 'string' }, ...GRANT_OPTIONS
   },
   allowPositionals: 3,
   async run ({ values, positionals }, io) {
@@ -53,6 +55,7 @@ export const fleet: Command = {
       return v
     }
     if ((READER_VERBS as readonly string[]).includes(what ?? '')) return await runReaders(what as string, arg, values, await readPolicy(file), say, io)
+    if ((GRANT_VERBS as readonly string[]).includes(what ?? '')) return await runGrants(what as string, arg, values, file, await readPolicy(file), say, io)
     switch (what) {
       case 'config': return await fleetConfig({ values, positionals: positionals.slice(1), file, say }, io)
       case 'init': {

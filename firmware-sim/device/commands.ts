@@ -36,6 +36,11 @@ export interface DeviceCommandsInit {
   fleet: string
   /** Commands per second one issuer may have executed (default 5, burst 20). */
   rate?: { rate: number, burst: number }
+  /**
+   * An enrolled device's owner-signed grants (device/grants.ts): given the commanders file (if any),
+   * the commanders the executor asks instead. A device given it always serves commands.
+   */
+  grants?: (file: Commanders | undefined) => Commanders
 }
 
 export interface DeviceCommandsComponents {
@@ -62,9 +67,10 @@ export interface DeviceCommandCounters extends ExecutorCounters {
 
 /** Loads what a device needs for commands and rules; undefined when it takes none and runs none. */
 export async function openDeviceCommands (init: DeviceCommandsInit, components: DeviceCommandsComponents): Promise<DeviceCommands | undefined> {
-  const serving = init.commanders !== undefined || (init.actuators?.length ?? 0) > 0
+  const serving = init.commanders !== undefined || (init.actuators?.length ?? 0) > 0 || init.grants !== undefined
   if (!serving && init.rules === undefined) return undefined
-  const commanders = typeof init.commanders === 'string' ? parseCommanders(await readJson(init.commanders), init.commanders) : init.commanders
+  const file = typeof init.commanders === 'string' ? parseCommanders(await readJson(init.commanders), init.commanders) : init.commanders
+  const commanders = init.grants === undefined ? file : init.grants(file)
   const rules = typeof init.rules === 'string' ? parseRules(await readText(init.rules), init.rules) : init.rules
   return new DeviceCommands({ fleet: init.fleet, commanders, rules, actuators: init.actuators, dataDir: init.dataDir, rate: init.rate }, components)
 }

@@ -4,6 +4,7 @@ import { type BackoffInit, type MdnsResponder, type MeshNodeInit, type Transport
 import type { Command, Commanders, DeviceId, FleetPolicy } from '../../shared/index.js'
 import type { DeviceMode } from '../config.js'
 import type { ConfigState } from './signed-config.js'
+import type { GrantEvent } from './grants.js'
 import type { ActuatorName, ActuatorSpec } from '../commands/actuators.js'
 import type { Outcome } from '../commands/executor.js'
 import type { RuleSet } from '../rules/rules.js'
@@ -183,9 +184,11 @@ export interface DeviceEvents {
   /** A sensor is not there (reported once; the device runs on without it). */
   'sensor:absent': [SensorNotice]
   /** Something went wrong that the device survives: a failed sample, outbox write or broker error. */
-  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands' | 'config', error: Error }]
+  warning: [{ where: 'sample' | 'outbox' | 'broker' | 'mesh' | 'commands' | 'config' | 'grants', error: Error }]
   /** An owner-signed configuration was applied, or refused (device/signed-config.ts): the new state, as the device reports it. */
   config: [ConfigState]
+  /** An owner-signed grant policy for commands was applied, or an older one refused (device/grants.ts): the version held and its grants as text. */
+  grants: [GrantEvent]
   /** A decoded command was judged: executed (before this event the actuator acted), repeated or refused (firmware-sim/commands/executor.ts). */
   command: [Outcome & { command: Command }]
   /**
