@@ -16,7 +16,7 @@ export interface ComparedFigure {
   old: { mean: number | null, low: number | null, high: number | null }
   /** The new run's value (its mean over runs, with --repeat). */
   new: number | null
-  /** Inside the old interval; null when the old figure has no interval or the new run lacks the figure. */
+  /** Inside the old interval; null when the old figure has no interval (one run, or every run the same) or the new run lacks it. */
   inside: boolean | null
 }
 
@@ -28,7 +28,7 @@ export interface Reproduction {
   figures: ComparedFigure[]
   inside: number
   outside: number
-  /** Figures that could not be judged (no old interval, or missing in the new run). */
+  /** Figures that could not be judged (no old interval or a zero-width one, or missing in the new run). */
   unjudged: number
   /** 'reproduced' (every judged figure inside), 'not-reproduced' (one or more outside), 'no-intervals' (nothing to judge). */
   verdict: 'reproduced' | 'not-reproduced' | 'no-intervals'
@@ -55,7 +55,9 @@ export function compareRuns (from: string, saved: ExperimentResults, fresh: Expe
   const now = new Map(figuresOf(fresh).map((f) => [f.key, f]))
   const figures = figuresOf(saved).map((old): ComparedFigure => {
     const value = now.get(old.key)?.mean ?? null
-    const judged = old.low !== null && old.high !== null && value !== null
+    // A zero-width interval (every saved run gave the same value, e.g. 0 % missed in each) claims a precision the runs do not
+    // have: a t-interval of identical values says nothing about the spread. Such a figure is listed, not judged.
+    const judged = old.low !== null && old.high !== null && old.high > old.low && value !== null
     // Stored figures are rounded (4 decimals, ms to 3): a value equal to a bound after rounding is inside.
     const eps = 1e-9
     return { figure: old.key, old: { mean: old.mean, low: old.low, high: old.high }, new: value, inside: judged ? value >= (old.low as number) - eps && value <= (old.high as number) + eps : null }
@@ -88,13 +90,15 @@ export function reproductionMarkdown (r: Reproduction): string {
     `# Reproduction of ${r.from}`,
     '',
     `The saved ${r.experiment} run (seeds ${r.oldSeeds.join(', ')}) was run again with its own command (seeds ${r.newSeeds.join(', ')}).`,
-    `${verdict} ${r.unjudged} figure${r.unjudged === 1 ? '' : 's'} could not be judged (no interval, or absent from the new run).`,
+    `${verdict} ${r.unjudged} figure${r.unjudged === 1 ? '' : 's'} could not be judged (no interval; a zero-width one, where every saved run gave the same value; or absent from the new run).`,
     'Even when nothing changed, a new mean of as many runs falls inside an old 95 % interval only about 83 % of the time',
     '(Cumming and Maillardet, 2006): a few figures outside are expected; many, or far outside, say the behaviour moved.',
     '',
     '| figure | old mean | old interval | new | inside |',
     '| --- | ---: | ---: | ---: | :---: |',
     ...r.figures.map((f) => `| ${f.figure} | ${show(f.old.mean)} | ${f.old.low === null || f.old.high === null ? 'none' : `[${f.old.low}, ${f.old.high}]`} | ${show(f.new)} | ${mark(f.inside)} |`),
+    '',
+    '✔ inside, ✘ outside, – not judged.',
     ''
   ].join('\n')
 }
