@@ -30,13 +30,26 @@ export const EXIT_OK = 0
 export const EXIT_INVALID = 1
 export const EXIT_USAGE = 2
 
+/**
+ * A public key in base64url (43 characters: Ed25519 and X25519) begins with "-" once in 64 keys:
+ * such a word is an argument (`iotmesh fleet add-owner -Xk…`, `--to -Xk…`), never a cluster of
+ * short flags. It is marked with a NUL (which no shell can pass) so that parseArgs takes it as a
+ * value, and unmarked after.
+ */
+const KEY_LIKE = /^-[A-Za-z0-9_-]{42}$/
+const MARK = '\u0000'
+const unmark = (v: unknown): unknown => typeof v === 'string' && v.startsWith(MARK) ? v.slice(1) : Array.isArray(v) ? v.map(unmark) : v
+
 export function parse (command: Command, argv: string[]): { values: Record<string, unknown>, positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    const args = argv.map((a) => KEY_LIKE.test(a) ? MARK + a : a)
+    const parsed = parseArgs({ args, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    const positionals = parsed.positionals.map((p) => unmark(p) as string)
+    const values = Object.fromEntries(Object.entries(parsed.values).map(([k, v]) => [k, unmark(v)]))
     if (positionals.length > (command.allowPositionals ?? 0)) {
       throw meshError('ERR_BAD_ARGUMENT', `unexpected argument ${JSON.stringify(positionals[command.allowPositionals ?? 0])}`)
     }
-    return { values: values as Record<string, unknown>, positionals }
+    return { values, positionals }
   } catch (err) {
     if (isMeshError(err)) throw err
     throw meshError('ERR_BAD_ARGUMENT', parseError(command, err as Error & { code?: string }), { cause: err })
