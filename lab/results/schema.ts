@@ -78,6 +78,17 @@ const base: Record<string, JsonSchema> = {
 }
 const baseOptional = ['$schema', 'notes', 'provenance']
 
+/** `--repeat N`: every figure over the runs (keyed by `who`: a mode or a way, a phase, a metric), its mean and 95 % interval. */
+function repetitions (who: Record<string, JsonSchema>, metrics: readonly string[]): JsonSchema {
+  return d('with --repeat N: every figure over the runs, its mean and 95 % interval; the checks are judged on the intervals', object({
+    count: { type: 'integer', minimum: 2 },
+    seeds: listOf({ type: 'integer', minimum: 0, maximum: 4294967295 }),
+    interval: str,
+    figures: listOf(object({ ...who, phase: str, metric: oneOfValues([...metrics]), values: listOf(orNull(num)), mean: orNull(num), low: orNull(num), high: orNull(num) })),
+    runChecks: listOf(object({ id: str, statuses: listOf(oneOfValues(['pass', 'fail', 'not-run', 'undecided'])) }))
+  }))
+}
+
 export const RESULTS_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://iotmesh.dev/schemas/experiment-results-1.json',
@@ -90,21 +101,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
       parameters: ref('failoverParameters'),
       timeline: ref('timeline'),
       modes: listOf(ref('modeSummary')),
-      repetitions: d('with --repeat N: every figure over the runs, its mean and 95 % interval; the checks are judged on the intervals', object({
-        count: { type: 'integer', minimum: 2 },
-        seeds: listOf({ type: 'integer', minimum: 0, maximum: 4294967295 }),
-        interval: str,
-        figures: listOf(object({
-          mode: ref('mode'),
-          phase: str,
-          metric: oneOfValues(['delivered-during', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates']),
-          values: listOf(orNull(num)),
-          mean: orNull(num),
-          low: orNull(num),
-          high: orNull(num)
-        })),
-        runChecks: listOf(object({ id: str, statuses: listOf(oneOfValues(['pass', 'fail', 'not-run', 'undecided'])) }))
-      }))
+      repetitions: repetitions({ mode: ref('mode') }, ['delivered-during', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates'])
     }, [...baseOptional, 'repetitions']),
     object({
       ...base,
@@ -137,21 +134,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
         rules: d('the rule file in words', listOf(str))
       })),
       ways: listOf(ref('automationWay')),
-      repetitions: d('with --repeat N: every figure over the runs, its mean and 95 % interval; the checks are judged on the intervals', object({
-        count: { type: 'integer', minimum: 2 },
-        seeds: listOf({ type: 'integer', minimum: 0, maximum: 4294967295 }),
-        interval: str,
-        figures: listOf(object({
-          way: oneOfValues(AUTOMATION_WAYS),
-          phase: str,
-          metric: oneOfValues(['not-on-time', 'latency-p50-ms', 'twice']),
-          values: listOf(orNull(num)),
-          mean: orNull(num),
-          low: orNull(num),
-          high: orNull(num)
-        })),
-        runChecks: listOf(object({ id: str, statuses: listOf(oneOfValues(['pass', 'fail', 'not-run', 'undecided'])) }))
-      }))
+      repetitions: repetitions({ way: oneOfValues(AUTOMATION_WAYS) }, ['not-on-time', 'latency-p50-ms', 'twice'])
     }, [...baseOptional, 'repetitions']),
   ],
   $defs: {
