@@ -2,8 +2,10 @@ import { MSG, encodeMessage } from '../../mesh/routing/messages.js'
 import { Router } from '../../mesh/routing/router.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import type { Link } from '../../mesh/index.js'
+import { signAck } from '../../mesh/routing/ack.js'
 import {
-  decodeSign1, deviceIdToBytes, encodeFrame, keyPairFromSecret, readerKeyFromSecret, readerPublic, seededRandom, type FrameEncryption, type KeyPair, type SenmlRecord
+  decodeSign1, deviceIdToBytes, encodeCommand, encodeFrame, keyPairFromSecret, parseFleetPolicy, publicKeyText, readerKeyFromSecret, readerPublic, revoke, seededRandom,
+  signFleetConfig, type FrameEncryption, type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
 
 /**
@@ -69,7 +71,20 @@ function handMade (signers: KeyPair[], frame: Uint8Array): Uint8Array[] {
     encodeMessage({ kind: MSG.WANT, entries: [{ kid, from: 1, to: 3 }, { kid: kid2, from: 7, to: 7 }] }),
     encodeMessage({ kind: MSG.KEY, keys: signers.map((s) => s.publicKey) }),
     encodeMessage({ kind: MSG.KEYREQ, kids: [kid, kid2] }),
-    encodeMessage({ kind: MSG.PEERS, peers: [{ id: (signers[1] as KeyPair).id, port: 4001, addresses: ['10.0.0.2'] }] })
+    encodeMessage({ kind: MSG.PEERS, peers: [{ id: (signers[1] as KeyPair).id, port: 4001, addresses: ['10.0.0.2'] }] }),
+    ...controlSeeds(signers)
+  ]
+}
+
+/** One message of each kind a small mesh of routers does not exchange by itself: ACK, CMD, REVOKE, CONFIG (every handler gets a seed). */
+function controlSeeds (signers: KeyPair[]): Uint8Array[] {
+  const [a, b, owner] = signers as [KeyPair, KeyPair, KeyPair]
+  const policy = parseFleetPolicy({ fleet: FUZZ_FLEET, threshold: 1, owners: [{ name: 'owner', key: publicKeyText(owner.publicKey) }] })
+  return [
+    encodeMessage({ kind: MSG.ACK, entries: [{ hops: 1, ack: signAck({ keys: b, origin: a.id, high: 40, holes: [[3, 5], [9, 9]], time: T }) }] }),
+    encodeMessage({ kind: MSG.CMD, entries: [{ hops: 1, signed: encodeCommand({ keys: a, target: b.id, action: 'relay/set', args: { on: true }, id: 7, issuedAt: T, ttl: 5 }) }] }),
+    encodeMessage({ kind: MSG.REVOKE, revocations: [revoke({ policy, device: b.id, reason: 'lost', issuedAt: T, owners: [owner] })] }),
+    encodeMessage({ kind: MSG.CONFIG, configs: [signFleetConfig({ policy, target: a.id, version: 3, settings: { interval: 5000 }, issuedAt: T, owners: [owner] })] })
   ]
 }
 
