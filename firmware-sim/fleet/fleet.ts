@@ -128,10 +128,11 @@ export interface FleetFlow {
   relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number }
   /**
    * The links of every node (the gateway's included): messages and bytes sent and not yet taken by
-   * the far end (memory links: the send queue; TCP: the socket's buffer), and how often delivery
+   * the far end (memory links: the send queue; TCP: the socket's buffer), in all and on the fullest
+   * link (1 MiB: full, its sends are refused and repaired by DIGEST/WANT), and how often delivery
    * stopped for the event loop's turn (`yields`) or a peer's receive budget (`throttled`).
    */
-  links: { open: number, queuedBytes: number, framesOut: number, framesIn: number, yields: number, throttled: number }
+  links: { open: number, queuedBytes: number, maxQueuedBytes: number, framesOut: number, framesIn: number, yields: number, throttled: number }
   /** The gateway's mesh node: what it refused by code, duplicates, and what reached it. */
   gatewayNode: { framesIn: number, delivered: number, rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number } | undefined
   /** The mesh ⇄ MQTT bridge: readings lost because the gateway's subscription buffer overflowed, refused by the gateway's ingest. */
@@ -529,11 +530,12 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       relays.duplicates += c.duplicates
       relays.bans += c.bans
     }
-    const links = { open: 0, queuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0 }
+    const links = { open: 0, queuedBytes: 0, maxQueuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0 }
     for (const node of this.#nodes()) {
       for (const link of node.links.values()) {
         links.open++
         links.queuedBytes += link.bufferedBytes
+        links.maxQueuedBytes = Math.max(links.maxQueuedBytes, link.bufferedBytes)
         links.framesOut += link.counters.framesOut
         links.framesIn += link.counters.framesIn
         links.yields += link.flow.yields
