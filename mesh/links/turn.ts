@@ -12,21 +12,24 @@
  * how busy the machine was). Links on different clocks in one process share a turn harmlessly: at
  * worst one yields a turn early.
  *
- * The slice is a share, not a fixed 4 ms (issue 15). One device per process spends little of a
- * turn of the event loop outside delivery, so 4 ms is most of the loop's time. A fleet simulated
- * in one process (500 devices: 500 sampling timers, 2,000 path checks a second) spends tens of
- * milliseconds per turn on timers: with a fixed 4 ms, delivery got a shrinking share of the CPU,
- * the devices kept 99.9 % of their schedule while their frames piled up in the links' send queues
- * (2.6 MB across 1,483 links, nothing dropped, nothing counted) and only half reached the gateway.
- * So after a turn that ran out of time (a backlog), the next may deliver for `share` times as long
- * as the rest of the loop took in between (at least `sliceMs`, at most `maxSliceMs`): delivery
- * gets `share / (share + 1)` of the loop (3: 75 %), timers still run every turn, and one
- * device's process (a short rest of the loop) keeps its 4 ms slices.
+ * A process that hosts a whole fleet (the simulator: 500 devices, 500 sampling timers and 2,000
+ * path checks a second) spends tens of milliseconds per turn on timers, and a fixed 4 ms gave
+ * delivery a shrinking share of the CPU: its devices kept 99.9 % of their schedule while their
+ * frames piled up in the links' send queues (2.6 MB across 1,483 links, nothing dropped, nothing
+ * counted) and half of them, or far fewer on a loaded machine, reached the gateway (issue 15). So a
+ * Turn may take a `share`: after a turn that ran out of time (a backlog), the next may deliver for
+ * `share` times as long as the rest of the loop took in between (at least `sliceMs`, at most
+ * `maxSliceMs`), so delivery gets up to `share / (share + 1)` of the loop while timers still run
+ * every turn. The fleet's memory network uses one with `share` SLICE_SHARE (firmware-sim/fleet).
+ * The turn every link shares by default keeps the fixed 4 ms (share 0): one device per process,
+ * where the rest of the loop is short, and where a longer slice let a neighbour's flood of validly
+ * signed frames (test/adversarial/data.test.ts) take the device's sampling timer further off
+ * its schedule.
  */
 
 /** Time a turn of the event loop may spend delivering messages, across every link of the process, at least. */
 export const SLICE_MS = 4
-/** Delivery may take this many times as long as the rest of the loop took (a share of 3 / 4 while both have work). */
+/** A fleet's share: delivery may take this many times as long as the rest of the loop took (3 / 4 of it while both have work). */
 export const SLICE_SHARE = 3
 /** …and never more than this in one turn (how late a timer of the process may run because of delivery). */
 export const MAX_SLICE_MS = 50
@@ -46,7 +49,7 @@ export class Turn {
 
   constructor (sliceMs = SLICE_MS, init: { share?: number, maxSliceMs?: number } = {}) {
     this.sliceMs = sliceMs
-    this.share = Math.max(0, init.share ?? SLICE_SHARE)
+    this.share = Math.max(0, init.share ?? 0)
     this.maxSliceMs = Math.max(sliceMs, init.maxSliceMs ?? MAX_SLICE_MS)
     this.#slice = sliceMs
   }
@@ -101,5 +104,5 @@ export class Turn {
   }
 }
 
-/** The turn every link of this process shares (they share one event loop). */
+/** The turn every link of this process shares (they share one event loop): fixed 4 ms slices. */
 export const sharedTurn = new Turn()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_SLICE_MS, SLICE_MS, SLICE_SHARE, Turn } from '../../mesh/links/turn.js'
+import { MAX_SLICE_MS, SLICE_MS, SLICE_SHARE, Turn, sharedTurn } from '../../mesh/links/turn.js'
 
 /**
  * The event loop's delivery slices (mesh/links/turn.ts). Time is what the caller passes to
@@ -9,7 +9,7 @@ async function nextTurn (): Promise<void> { await new Promise((resolve) => setIm
 
 describe('Turn: delivery slices of the event loop', () => {
   it('a turn delivers for its slice (4 ms) and then waits for the next turn', async () => {
-    const turn = new Turn()
+    const turn = new Turn(SLICE_MS, { share: SLICE_SHARE })
     expect(turn.open(1000)).toBe(true)
     expect(turn.open(1000 + SLICE_MS - 0.1)).toBe(true)
     expect(turn.open(1000 + SLICE_MS)).toBe(false)
@@ -18,8 +18,8 @@ describe('Turn: delivery slices of the event loop', () => {
     expect(turn.open(1010)).toBe(true)
   })
 
-  it('after a turn that ran out, the next delivers for 3 times the rest of the loop: a fleet\'s timers do not take the whole CPU', async () => {
-    const turn = new Turn()
+  it('with a share (a fleet\'s), after a turn that ran out the next delivers for 3 times the rest of the loop: the devices\' timers do not take the whole CPU', async () => {
+    const turn = new Turn(SLICE_MS, { share: SLICE_SHARE })
     expect(turn.open(0)).toBe(true)
     expect(turn.open(3)).toBe(true) // the last delivery of this turn
     expect(turn.open(5)).toBe(false) // ran out: a backlog
@@ -42,7 +42,7 @@ describe('Turn: delivery slices of the event loop', () => {
   })
 
   it('without a backlog (the turn before did not run out) a turn keeps 4 ms however long the loop was idle', async () => {
-    const turn = new Turn()
+    const turn = new Turn(SLICE_MS, { share: SLICE_SHARE })
     expect(turn.open(0)).toBe(true)
     expect(turn.open(1)).toBe(true)
     await nextTurn()
@@ -51,14 +51,15 @@ describe('Turn: delivery slices of the event loop', () => {
     expect(turn.open(5000 + SLICE_MS)).toBe(false)
   })
 
-  it('share 0 is the fixed slice; a manual clock (time stands still) never ends a turn', async () => {
-    const fixed = new Turn(SLICE_MS, { share: 0 })
+  it('the default (every link\'s shared turn) is the fixed 4 ms slice, whatever the backlog; a manual clock (time stands still) never ends a turn', async () => {
+    expect(sharedTurn.share).toBe(0)
+    const fixed = new Turn()
     expect(fixed.open(0)).toBe(true)
     expect(fixed.open(SLICE_MS)).toBe(false)
     await nextTurn()
     expect(fixed.open(100)).toBe(true)
     expect(fixed.slice).toBe(SLICE_MS)
-    const manual = new Turn()
+    const manual = new Turn(SLICE_MS, { share: SLICE_SHARE })
     for (let i = 0; i < 10_000; i++) expect(manual.open(42)).toBe(true)
   })
 })
