@@ -59,7 +59,7 @@ export type {
   DeviceInit, DeviceComponents, DeviceEvents, DeviceCounters, PathCounters, ReadingEvent, TickEvent,
   DeviceBrokerInit, DrainInit, MqttConnect
 } from './device/types.js'
-export { Fleet, createFleet, seededKeys as simDeviceKeys, simGatewayKeys, type FleetInit, type FleetStats, type FleetEvents, type SimDevice, type DeviceRole } from './fleet/fleet.js'
+export { Fleet, createFleet, seededKeys as simDeviceKeys, simGatewayKeys, type FleetInit, type FleetStats, type FleetFlow, type FleetEvents, type SimDevice, type DeviceRole } from './fleet/fleet.js'
 export { World, type WorldInit, type RoomSpec, type WorldRoom } from './fleet/world.js'
 export { Room, createRoomTemperatureSensor, type RoomInit, type RoomTemperatureInit } from './sensors/sim/room.js'
 export { Presence, createPresenceMotionSensor, type PresenceInit } from './sensors/sim/presence.js'

@@ -12,3 +12,5 @@ export { applyFaults } from './links/faulty-transport.js'
 export {
   withFaults, type LinkFaults, type FaultInit, type FaultStats, type FaultyLink
 } from './links/faulty-link.js'
+/** The event loop's delivery slices: a fleet in one process gives its memory network a Turn with a share (turn.ts). */
+export { Turn, SLICE_MS, SLICE_SHARE, MAX_SLICE_MS } from './links/turn.js'

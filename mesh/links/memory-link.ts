@@ -1,6 +1,7 @@
 import { meshError, type Clock } from '../../shared/index.js'
 import { BaseLink, closeInfo } from './base-link.js'
 import { Keepalive } from './keepalive.js'
+import type { Turn } from './turn.js'
 import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer } from './types.js'
 
 const DATA = 0
@@ -23,6 +24,8 @@ export interface MemoryLinkOptions {
   keepaliveInterval: number
   keepaliveTimeout: number
   receiveBudget: Required<ReceiveBudget> | false
+  /** The event loop's slices (turn.ts; default: the process's shared turn). */
+  turn?: Turn | undefined
 }
 
 /** Whether traffic between two devices is blocked right now (a partition). */
@@ -48,7 +51,7 @@ export class MemoryLink extends BaseLink {
   #inputPaused = false
 
   constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn, remoteAddress?: string) {
-    super({ remote, initiator, clock, budget: options.receiveBudget, maxMessageBytes: options.maxMessageBytes, remoteAddress, inboxLimit: options.maxBufferedBytes })
+    super({ remote, initiator, clock, budget: options.receiveBudget, maxMessageBytes: options.maxMessageBytes, remoteAddress, inboxLimit: options.maxBufferedBytes, turn: options.turn })
     this.#localId = localId
     this.#options = options
     this.#blocked = blocked

@@ -5,6 +5,7 @@ import { FaultModel, type FaultModelInit } from './faults.js'
 import { applyFaults } from './faulty-transport.js'
 import { resolveBudget } from './base-link.js'
 import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
+import type { Turn } from './turn.js'
 import {
   DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES, emptyTransportCounters,
   type Admit, type Authorize, type DialOptions, type Link, type LinkOptions, type ListenOptions, type Transport,
@@ -24,6 +25,8 @@ export type MemoryNetworkInit = FaultModelInit
 
 export interface MemoryNetworkComponents {
   clock?: Clock
+  /** The event loop's slices for this network's links (turn.ts; default: the process's shared turn). */
+  turn?: Turn
   /** A fault model shared with other transports (a fleet's); default one built from `init`. */
   faults?: FaultModel
 }
@@ -37,13 +40,15 @@ export interface MemoryNetwork {
 
 class Network implements MemoryNetwork {
   readonly faults: FaultModel
+  readonly turn: Turn | undefined
   readonly #clock: Clock
   readonly listeners = new Map<string, MemoryTransport>()
   readonly #ports = new Map<string, number>()
 
-  constructor (faults: FaultModel, clock: Clock) {
+  constructor (faults: FaultModel, clock: Clock, turn?: Turn) {
     this.faults = faults
     this.#clock = clock
+    this.turn = turn
   }
 
   createTransport (init: LinkOptions, components: { keys: KeyPair, clock?: Clock }): Transport {
@@ -87,7 +92,8 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
       maxBufferedBytes: init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
       keepaliveInterval: init.keepaliveInterval ?? DEFAULT_KEEPALIVE_INTERVAL,
       keepaliveTimeout: init.keepaliveTimeout ?? DEFAULT_KEEPALIVE_TIMEOUT,
-      receiveBudget: resolveBudget(init.receiveBudget)
+      receiveBudget: resolveBudget(init.receiveBudget),
+      turn: network.turn
     }
   }
 
@@ -180,5 +186,5 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
 
 /** An in-memory network; `createTransport` gives each device its transport. */
 export function createMemoryNetwork (init: MemoryNetworkInit = {}, components: MemoryNetworkComponents = {}): MemoryNetwork {
-  return new Network(components.faults ?? new FaultModel(init), components.clock ?? systemClock)
+  return new Network(components.faults ?? new FaultModel(init), components.clock ?? systemClock, components.turn)
 }

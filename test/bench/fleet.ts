@@ -1,3 +1,5 @@
+import { loadavg } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createFleet, type FleetInit } from '../../firmware-sim/index.js'
 import { round } from './measure.js'
 
@@ -10,14 +12,23 @@ import { round } from './measure.js'
  * cannot hold thousands of TCP sockets' worth of encryption and still be the thing measured);
  * broker fleets are real MQTT clients over TCP to the embedded Aedes broker. Everything (devices,
  * gateway, broker) shares the one process: CPU per device includes the gateway's share.
+ *
+ * Each size also says why it missed the mark, if it did (`flow`, Fleet.flow()): what each step
+ * dropped by error code (device outboxes, relays, links, the gateway's mesh node, the bridge, the
+ * gateway's ingest) and what still waits in outboxes and link queues; with the event loop's delay
+ * (the fleet's one thread: `cpu_cores_used` near 1 is a saturated thread, whatever the cores) and
+ * the machine's load average (1 min) at the start and end of the window, since other processes
+ * take the CPU from this one.
  */
 const MIN_SCHEDULE = 0.99
 const MIN_DELIVERY = 0.999
 
 export async function benchFleet (quick: boolean): Promise<Record<string, unknown>> {
-  const sizes = quick ? [20, 50] : [100, 250, 500, 750, 1000]
+  // IOTMESH_FLEET_SIZES=250,500 and IOTMESH_FLEET_MODES=mesh measure only those (a diagnosis, not the figure of record).
+  const sizes = listOf(process.env.IOTMESH_FLEET_SIZES)?.map(Number) ?? (quick ? [20, 50] : [100, 250, 500, 750, 1000])
+  const modes = (listOf(process.env.IOTMESH_FLEET_MODES) ?? ['mesh', 'broker']).filter((m): m is 'mesh' | 'broker' => m === 'mesh' || m === 'broker')
   const out: Record<string, unknown> = {}
-  for (const mode of ['mesh', 'broker'] as const) {
+  for (const mode of modes) {
     const runs: Array<Record<string, unknown>> = []
     let largest = 0
     for (const devices of sizes) {
@@ -32,6 +43,11 @@ export async function benchFleet (quick: boolean): Promise<Record<string, unknow
   return { fleet: { ...out, reading_interval_ms: 1000, sustained_when: { schedule_ratio: MIN_SCHEDULE, delivery_ratio: MIN_DELIVERY }, goal_mesh_devices: 1000 } }
 }
 
+function listOf (value: string | undefined): string[] | undefined {
+  const items = value?.split(',').map((v) => v.trim()).filter((v) => v !== '')
+  return items === undefined || items.length === 0 ? undefined : items
+}
+
 async function measure (init: FleetInit, quick: boolean): Promise<Record<string, unknown>> {
   const warmupMs = quick ? 3000 : 5000
   const windowMs = quick ? 6000 : 15_000
@@ -40,11 +56,16 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
   const startS = (Date.now() - t0) / 1000
   try {
     await new Promise((resolve) => setTimeout(resolve, warmupMs))
+    const load0 = loadavg()[0] as number
+    const delay = monitorEventLoopDelay({ resolution: 10 })
+    delay.enable()
     const cpu0 = process.cpuUsage()
     const w0 = Date.now()
     const before = fleet.stats()
     await new Promise((resolve) => setTimeout(resolve, windowMs))
     const cpu = process.cpuUsage(cpu0)
+    delay.disable()
+    const flow = fleet.flow()
     const wall = (Date.now() - w0) / 1000
     const after = fleet.stats()
     const rss = process.memoryUsage().rss
@@ -65,7 +86,10 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
       cpu_ms_per_device_per_s: round((cpu.user + cpu.system) / 1e3 / wall / devices, 3),
       rss_mb: Math.round(rss / 2 ** 20),
       // The whole process (devices, gateway, broker, runtime) divided by the devices: an upper bound.
-      memory_kb_per_device: Math.round(rss / 1024 / devices)
+      memory_kb_per_device: Math.round(rss / 1024 / devices),
+      event_loop_delay_ms: { p50: round(delay.percentile(50) / 1e6, 1), p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) },
+      machine_load_1min: { start: round(load0, 2), end: round(loadavg()[0] as number, 2) },
+      flow
     }
   } finally {
     await fleet.stop()
