@@ -121,7 +121,7 @@ export interface RouterContext {
   /** Counts and reports a cloned identity. */
   clone: (info: CloneInfo) => void
   /** Offers a verified frame to local subscribers. */
-  deliver: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined) => void
+  deliver: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, caughtUp?: boolean) => void
   /** Sends a verified frame towards the subscribers it interests. */
   forward: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined) => void
   /** Re-advertises our distance to these subscribers (coalesced per turn of the event loop). */

@@ -508,7 +508,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.emit('clone', info)
   }
 
-  deliver (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined): void {
+  deliver (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, caughtUp = false): void {
     this.counters.delivered++
     this.acks.accepted(frame.origin, from)
     const delivery: Delivery = {
@@ -520,7 +520,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       hops,
       frame: bytes,
       receivedAt: this.clock.wall(),
-      from
+      from,
+      ...(caughtUp ? { caughtUp: true as const } : {})
     }
     for (const sub of this.#subs) if (sub.matches(delivery.topic)) sub.push(delivery)
     this.emit('delivery', delivery)

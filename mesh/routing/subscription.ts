@@ -17,6 +17,12 @@ export interface Delivery {
   readonly receivedAt: number
   /** The neighbour it came from; undefined for local publications and injected frames. */
   readonly from: DeviceId | undefined
+  /**
+   * True when this node asked for it (a WANT: catch-up after this node joined or a link healed,
+   * or a frame lost on the way fetched again), not pushed to it as it happened. With a sampling
+   * time before the subscription began, it is history, not a live reading (`iotmesh watch`).
+   */
+  readonly caughtUp?: true
 }
 
 /**

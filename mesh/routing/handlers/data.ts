@@ -84,7 +84,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
       ctx.history.add(origin, { seq, bytes: stored, hops }, !ctx.verifier.replay.known(origin))
       ctx.changed.add(origin)
       ctx.observe(from, 'useful')
-      ctx.deliver(frame, stored, hops, from)
+      ctx.deliver(frame, stored, hops, from, asked)
       // A frame this node asked for (catch-up) is announced in the next DIGEST (`changed`), not pushed:
       // each node on the way asks only for what it lacks. Pushed on, it reached subscribers that held
       // it already (after a heal a relay asks a neighbour for its whole history, most of which went
