@@ -13,6 +13,7 @@ import { benchFleet } from './fleet.js'
 import { benchIngest } from './ingest.js'
 import { benchLinks } from './links.js'
 import { benchPaths } from './paths.js'
+import { benchStore } from './store.js'
 import { benchTraffic } from './traffic.js'
 
 type Section = (quick: boolean) => Promise<Record<string, unknown>> | Record<string, unknown>
@@ -22,6 +23,7 @@ const sections: Record<string, Section> = {
   links: benchLinks,
   paths: benchPaths,
   ingest: benchIngest,
+  store: benchStore,
   traffic: benchTraffic,
   fleet: benchFleet,
   commands: benchCommands
