@@ -61,6 +61,7 @@ export type {
 } from './device/types.js'
 export { Fleet, createFleet, seededKeys as simDeviceKeys, simGatewayKeys, type FleetInit, type FleetStats, type FleetFlow, type FleetEvents, type SimDevice, type DeviceRole } from './fleet/fleet.js'
 export { World, type WorldInit, type RoomSpec, type WorldRoom } from './fleet/world.js'
+export { FLEET_TOPOLOGIES, gridWidth, topologyHops, topologyPeers, type FleetTopology } from './fleet/topology.js'
 export { Room, createRoomTemperatureSensor, type RoomInit, type RoomTemperatureInit } from './sensors/sim/room.js'
 export { Presence, createPresenceMotionSensor, type PresenceInit } from './sensors/sim/presence.js'
 export { parseFaultSpec, checkFaultSpec, applyFault, type ScheduledFault } from './fleet/faults-spec.js'

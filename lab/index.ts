@@ -77,3 +77,10 @@ export { runAutomation, automationPlan, automationRunSeconds, centralRules, grou
 export { triggersChart, notOnTimeChart } from './charts/automation.js'
 export type { WayObservations } from './observations.js'
 export type { AutomationFigure, AutomationFigureMetric, AutomationRepetitions, AutomationResults, AutomationParameters, AutomationWaySummary } from './results/types.js'
+
+// The revocation experiment (issue 13): time until every node refuses a revoked device, mesh and broker.
+export { summarizePath as summarizeRevocationPath, REVOCATION_PATHS, type RevocationPath, type NodeObservation, type PathObservation, type NodeFigures } from './metrics/revocation.js'
+export { revocationResults, revocationChecks, revocationFigures, refreshRevocation, REFUSAL_BOUND_MS, REVOCATION_METRICS, type RevocationInput, type RevocationRunObservations } from './results/revocation.js'
+export { runRevocation, revocationParams, revocationRunSeconds, revocationOwners, REVOCATION_DEFAULTS, REVOCATION_QUICK, REVOCATION_PRESETS, type RevocationParams, type RevocationRunInit, type RevocationRun } from './runners/revocation.js'
+export { refusalChart } from './charts/revocation.js'
+export type { RevocationResults, RevocationFigure, RevocationFigureMetric, RevocationParameters, RevocationRunSummary, RevocationPathSummary } from './results/types.js'

@@ -2,7 +2,7 @@ import { copyFile, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node
 import { parseArgs } from 'node:util'
 import { dirname, join, resolve } from 'node:path'
 import {
-  AUTOMATION_PRESETS, AUTOMATION_WAYS, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, compareRuns, parseSavedResults, refreshAutomationRepetitions, reproductionMarkdown, refreshRepetitions, runFailover, runLatency, runScale,
+  AUTOMATION_PRESETS, AUTOMATION_WAYS, REVOCATION_PATHS, REVOCATION_PRESETS, refreshRevocation, revocationParams, revocationRunSeconds, runRevocation, type RevocationPath, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, compareRuns, parseSavedResults, refreshAutomationRepetitions, reproductionMarkdown, refreshRepetitions, runFailover, runLatency, runScale,
   writeReport,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
   type AutomationRunInit, type AutomationWay, type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
@@ -21,13 +21,14 @@ const FLAGS: Record<ExperimentKind, readonly string[]> = {
   failover: ['repeat', 'devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
   scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
   latency: ['rounds', 'warmup', 'pause'],
-  automation: ['repeat', 'devices', 'ways', 'interval', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain', 'ttl']
+  automation: ['repeat', 'devices', 'ways', 'interval', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain', 'ttl'],
+  revocation: ['repeat', 'devices', 'topology', 'paths', 'interval', 'victim-interval', 'before', 'after', 'settle', 'link-delay']
 }
 
 export const experiment: Command = {
   name: 'experiment',
-  summary: 'Measure broker versus mesh: failover, scale, latency or automation; writes a report (Markdown, JSON, SVG)',
-  usage: 'iotmesh experiment failover|scale|latency|automation [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]\n' +
+  summary: 'Measure broker versus mesh: failover, scale, latency, automation or revocation; writes a report (Markdown, JSON, SVG)',
+  usage: 'iotmesh experiment failover|scale|latency|automation|revocation [--out DIR [--force]] [--seed X] [--devices N] [--quick] [--json] [flags of the experiment]\n' +
     '       iotmesh experiment [KIND] --from DIR/results.json [--render-only] [--out DIR [--force]] [--json]',
   help: [
     ['failover', 'each mode (broker, mesh, hybrid) through the same seeded faults: broker down, crashes, a partition'],
@@ -35,6 +36,8 @@ export const experiment: Command = {
     ['latency', 'one mesh hop, three mesh hops and the broker path between processes, interleaved'],
     ['automation', 'the same rules (motion → hall light, cold → heater) run on the devices, at the gateway, and both, through the failover faults: ' +
       'per phase, triggers acted on in time, late, missed, executed twice or after expiry, and trigger-to-action latency'],
+    ['revocation', 'a fleet closed by credential on a multi-hop mesh, and the same devices on the broker: the owners revoke one device that keeps publishing; ' +
+      'per node the time until it refuses the device (p50/p99/max), frames accepted from it after the revocation was issued, the broker\'s cut-off'],
     ['--out DIR', 'where the report goes (default ./experiment-<kind>-<UTC timestamp>); a directory that holds files is refused'],
     ['--force', 'write the report into --out even when it holds files (an earlier report is overwritten)'],
     ['--from FILE', 'reproduce a saved run: its recorded command again, then reproduction.md says whether each new figure falls inside the saved run\'s 95 % interval (runs made with --repeat); exit 1 when one falls outside'],
@@ -42,14 +45,20 @@ export const experiment: Command = {
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds; automation 6 devices, about 70 s per way'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
-    ['--repeat N', 'failover, automation: N runs with seeds X, X+1, …; every figure with a 95 % t-interval over the runs, the checks judged on the intervals (default 1)'],
-    ['--devices N', 'failover: fleet size (default 20; quick 6); automation: default 12, quick 6; scale: the largest fleet'],
+    ['--repeat N', 'failover, automation, revocation (default 5; quick 3): N runs with seeds X, X+1, …; every figure with a 95 % t-interval over the runs, the checks judged on the intervals (default 1)'],
+    ['--devices N', 'failover: fleet size (default 20; quick 6); automation: default 12, quick 6; scale: the largest fleet; revocation: default 100, quick 12'],
+    ['--topology T', 'revocation: the mesh path\'s fixed links, grid (default) or line'],
+    ['--paths LIST', 'revocation: mesh,broker (default both)'],
+    ['--victim-interval MS', 'revocation: sampling interval of the revoked device (default 100); the others use --interval (default 1000)'],
+    ['--before S', 'revocation: normal traffic before the revocation (default 3; quick 2)'],
+    ['--after S', 'revocation: observation after it (default 8; quick 4)'],
+    ['--link-delay MS', 'revocation: delay each mesh link adds to every message (default 0: in-memory links)'],
     ['--ways LIST', 'automation: where the rules run, default device,central,hybrid'],
     ['--ttl S', 'automation: lifetime of every rule\'s command; a trigger acted on later is late (default 5; quick 3)'],
     ['--modes LIST', 'failover: default broker,mesh,hybrid; scale: default broker,mesh'],
     ['--interval MS', 'failover, scale: sampling interval of every device (default 1000); automation: default 250'],
     ['--transport T', 'failover: tcp (default, with DNS-SD) or memory; scale: tcp, memory or auto (default: tcp up to 50 devices)'],
-    ['--settle S', 'failover, scale: longest wait for a fleet to form before measuring (default 30)'],
+    ['--settle S', 'failover, scale: longest wait for a fleet to form before measuring (default 30); revocation: default 60, quick 30'],
     ['--steady S', 'failover: the first phase, no fault (default 20; quick 5); automation: quick 8'],
     ['--broker-down S', 'failover: how long the broker stays down (default 30; quick 6; 0: no broker fault); automation: default 40, quick 15'],
     ['--crash-count N', 'failover: devices crashed at once (default 3; quick 2; 0: none)'],
@@ -69,7 +78,8 @@ export const experiment: Command = {
     devices: { type: 'string', short: 'n' }, modes: { type: 'string' }, interval: { type: 'string' }, transport: { type: 'string' }, settle: { type: 'string' },
     steady: { type: 'string' }, 'broker-down': { type: 'string' }, 'crash-count': { type: 'string' }, crash: { type: 'string' }, partition: { type: 'string' },
     gap: { type: 'string' }, drain: { type: 'string' }, sizes: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' },
-    rounds: { type: 'string' }, pause: { type: 'string' }, repeat: { type: 'string' }, ways: { type: 'string' }, ttl: { type: 'string' }
+    rounds: { type: 'string' }, pause: { type: 'string' }, repeat: { type: 'string' }, ways: { type: 'string' }, ttl: { type: 'string' },
+    topology: { type: 'string' }, paths: { type: 'string' }, 'victim-interval': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' }, 'link-delay': { type: 'string' }
   },
   async run ({ values, positionals }, io) {
     if (values.from !== undefined) return values['render-only'] === true ? await rerender(values, positionals[0], io) : await reproduce(values, positionals[0], io)
@@ -93,7 +103,7 @@ async function runKind (kind: string | undefined, values: Record<string, unknown
   }
   const json = values.json === true
   const out = resolve((values.out as string | undefined) ?? `experiment-${k}-${stamp(new Date())}`)
-  const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : k === 'latency' ? latencyPlan(values) : automationRunPlan(values)
+  const plan = k === 'failover' ? failoverPlan(values) : k === 'scale' ? scalePlan(values) : k === 'latency' ? latencyPlan(values) : k === 'automation' ? automationRunPlan(values) : revocationPlan(values)
   // Never over an earlier report: a directory that holds anything is refused unless --force.
   const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
   if (existing.length > 0 && values.force !== true) {
@@ -183,7 +193,7 @@ async function rerender (values: Record<string, unknown>, kind: string | undefin
   if (given !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--from re-renders a saved run and runs nothing: --${given} does not apply (drop --from to run)`)
   const saved = parseSavedResults(await onFileArgument(from, '--from', async () => await readFile(from, 'utf8')), from)
   // Repetitions keep each run's values: their intervals and the checks on them are made again by this code.
-  const results = saved.experiment === 'failover' ? refreshRepetitions(saved) : saved.experiment === 'automation' ? refreshAutomationRepetitions(saved) : saved
+  const results = saved.experiment === 'failover' ? refreshRepetitions(saved) : saved.experiment === 'automation' ? refreshAutomationRepetitions(saved) : saved.experiment === 'revocation' ? refreshRevocation(saved) : saved
   if (kind !== undefined && kind !== results.experiment) throw meshError('ERR_BAD_ARGUMENT', `--from ${from} holds a ${results.experiment} experiment, not ${kind}`)
   const out = resolve((values.out as string | undefined) ?? `experiment-${results.experiment}-${stamp(new Date())}`)
   const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))
@@ -307,6 +317,37 @@ function automationRunPlan (values: Record<string, unknown>): Plan {
     seconds: automationRunSeconds(init),
     describe: `${plan.params.devices} devices, rules ${(init.ways ?? []).join(', ')}, ${init.repeat === 1 ? `seed ${plan.params.seed}` : `${init.repeat ?? 1} runs, seeds ${plan.params.seed}…${plan.params.seed + (init.repeat ?? 1) - 1}`}`,
     run: async (out, components) => await runAutomation({ ...init, out }, components)
+  }
+}
+
+function revocationPlan (values: Record<string, unknown>): Plan {
+  const quick = values.quick === true
+  const preset = REVOCATION_PRESETS[quick ? 'quick' : 'default']
+  const paths = values.paths === undefined ? [...REVOCATION_PATHS] : listFlag(values, 'paths')
+  if (paths.some((x) => !(REVOCATION_PATHS as readonly string[]).includes(x)) || new Set(paths).size !== paths.length) {
+    throw meshError('ERR_BAD_ARGUMENT', `--paths must list distinct paths from ${REVOCATION_PATHS.join(', ')}, got ${JSON.stringify(values.paths)}`)
+  }
+  const topology = (values.topology as string | undefined) ?? preset.topology
+  if (topology !== 'grid' && topology !== 'line') throw meshError('ERR_BAD_ARGUMENT', `--topology must be grid or line, got ${JSON.stringify(topology)}`)
+  const init = {
+    preset: quick ? 'quick' as const : 'default' as const,
+    paths: paths as RevocationPath[],
+    topology: topology as 'grid' | 'line',
+    seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff),
+    repeat: intFlag(values, 'repeat', preset.repeat, 1, 100),
+    devices: intFlag(values, 'devices', preset.devices, 3, 1000),
+    intervalMs: intFlag(values, 'interval', preset.intervalMs, 50, 3_600_000),
+    victimIntervalMs: intFlag(values, 'victim-interval', preset.victimIntervalMs, 20, 3_600_000),
+    beforeS: numberFlag(values, 'before', preset.beforeS, 0, 86_400),
+    afterS: numberFlag(values, 'after', preset.afterS, 1, 86_400),
+    settleS: numberFlag(values, 'settle', preset.settleS, 0, 86_400),
+    linkDelayMs: numberFlag(values, 'link-delay', preset.linkDelayMs, 0, 10_000)
+  }
+  const p = revocationParams(init) // checks the parameters before anything runs
+  return {
+    seconds: revocationRunSeconds(init),
+    describe: `${p.devices} devices (${p.topology}), paths ${p.paths.join(', ')}, ${p.repeat === 1 ? `seed ${p.seed}` : `${p.repeat} runs, seeds ${p.seed}…${p.seed + p.repeat - 1}`}`,
+    run: async (out, components) => await runRevocation({ ...init, out }, components)
   }
 }
 

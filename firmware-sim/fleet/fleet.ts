@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import {
   LINKS_TOPIC, Lifecycle, deviceIdFromPublicKey, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
-  type Clock, type Defer, type DeviceId, type KeyPair, type PublicKey, type SequenceSource
+  type Clock, type Defer, type DeviceId, type FleetPolicy, type KeyPair, type PublicKey, type SequenceSource
 } from '../../shared/index.js'
 import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport } from '../../mesh/index.js'
 import { SLICE_MS, SLICE_SHARE, Turn, applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, type LinkFaults, type MemoryNetwork } from '../../mesh/testing.js'
@@ -16,6 +16,7 @@ import { MqttFaults } from './mqtt-faults.js'
 import { fleetFlow, type FleetFlow } from './flow.js'
 import { PowerCuts } from './power-cut.js'
 import { SeqSet } from './seq-set.js'
+import { fixedPeers, type FleetTopology } from './topology.js'
 import { World, type WorldInit } from './world.js'
 
 /**
@@ -70,10 +71,22 @@ export interface FleetInit {
   roles?: Readonly<Record<number, DeviceRole>>
   /** The simulated world: rooms that actuators warm and light, read by the devices wired to them (world.ts). */
   world?: WorldInit
+  /**
+   * With memory links and no DNS-SD: who links to whom (topology.ts). `random` (default): each
+   * device dials `dialTarget` random earlier ones. `line` and `grid`: fixed links only (no peer
+   * exchange dialling, no rotation), so that a message crosses a known number of relays.
+   */
+  topology?: FleetTopology
+  /**
+   * Closed by credential (issue 13): the fleet file every device and the gateway hold, and the
+   * owner-signed credential of each member (the gateway's too: `index` -1). Devices then take,
+   * spread and enforce the owners' revocations; the gateway's broker refuses revoked devices.
+   */
+  enrollment?: { policy: FleetPolicy, credential: (keys: KeyPair, index: number) => Uint8Array }
 }
 
 /** A device's part in an automation (FleetInit.roles). */
-export type DeviceRole = Pick<DeviceInit, 'actuators' | 'commanders' | 'rules' | 'commandRate'>
+export type DeviceRole = Pick<DeviceInit, 'actuators' | 'commanders' | 'rules' | 'commandRate' | 'interval'>
 
 /**
  * What a fleet runs on. With a manual clock (shared/clock.ts `manualClock`) and memory links, a
@@ -190,6 +203,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #roster: PublicKey[] | undefined
   readonly #clock: Clock
   readonly #lifecycle = new Lifecycle('fleet')
+  readonly #credentials = new Map<number, Uint8Array | undefined>()
 
   constructor (init: FleetInit = {}, components: FleetComponents = {}) {
     super()
@@ -239,8 +253,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         host: init.host,
         port,
         wsPort: false,
-        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: init.dialTarget, link: init.link, routing: init.routing },
+        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: this.#fixed ? 0 : init.dialTarget, link: init.link, routing: init.routing, credential: init.enrollment?.credential(gatewayKeys, -1) },
         ...(this.#roster === undefined ? {} : { roster: this.#roster }),
+        ...(init.enrollment === undefined ? {} : { fleetPolicy: init.enrollment.policy }),
         ...extra
       }, {
         keys: gatewayKeys,
@@ -301,7 +316,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       name: sim.name,
       fleet: init.fleet,
       mode: init.mode,
-      interval: init.interval,
+      interval: init.roles?.[sim.index]?.interval ?? init.interval,
+      ...(init.enrollment === undefined ? {} : { fleetFile: init.enrollment.policy, credential: this.#credential(sim) }),
       sensors: init.sensors,
       sensorOptions: { seed: init.seed, device: sim.index },
       ...(this.brokerUrl === undefined || init.mode === 'mesh' ? {} : { broker: { url: this.brokerUrl, reconnect: { initial: 200, max: 2000 } } }),
@@ -311,10 +327,10 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         host: this.#network === undefined ? init.host : sim.name,
         port: this.#network === undefined ? undefined : MEMORY_PORT,
         mdns,
-        dialTarget: init.dialTarget,
+        dialTarget: this.#fixed ? 0 : init.dialTarget,
         peers,
         maxLinks: 48,
-        rotateInterval: init.rotateInterval ?? 10_000,
+        rotateInterval: this.#fixed ? 0 : init.rotateInterval ?? 10_000,
         link: init.link,
         routing: init.routing,
         ...(this.#roster === undefined ? {} : { roster: this.#roster })
@@ -352,13 +368,23 @@ export class Fleet extends TypedEmitter<FleetEvents> {
    */
   #memoryPeers (sim: SimDevice): string[] {
     const peers: string[] = []
+    const gateway = this.gateway?.mesh?.address
+    if (this.#fixed) return fixedPeers(this.init.topology as 'line' | 'grid', sim.index, this.init.devices, (i) => `${this.devices[i]?.name as string}:${MEMORY_PORT}`, gateway)
     // The first few devices link to the gateway; the rest reach it through them (as on a LAN).
-    if (this.gateway?.mesh?.address !== undefined && sim.index < this.init.dialTarget) peers.push(`${this.gateway.mesh.address.host}:${this.gateway.mesh.address.port}`)
+    if (gateway !== undefined && sim.index < this.init.dialTarget) peers.push(`${gateway.host}:${gateway.port}`)
     const random = seededRandom(mixSeed(this.init.seed, 'peers', sim.index))
     for (let k = 0; k < Math.min(this.init.dialTarget, sim.index); k++) {
       peers.push(`${this.devices[Math.floor(random.float() * sim.index)]?.name as string}:${MEMORY_PORT}`)
     }
     return [...new Set(peers)]
+  }
+
+  /** A line or a grid (memory links, no DNS-SD): fixed links only. */
+  get #fixed (): boolean { return (this.init.topology ?? 'random') !== 'random' && this.init.transport === 'memory' && this.init.mdns !== true }
+
+  /** A member's credential, made once (a restart shows the same one). */
+  #credential (sim: SimDevice): Uint8Array | undefined {
+    return this.#credentials.get(sim.index) ?? this.#credentials.set(sim.index, this.init.enrollment?.credential(sim.keys, sim.index)).get(sim.index)
   }
 
   /** A device's transport, under the fleet's fault model (the memory network applies it itself). */

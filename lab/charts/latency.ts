@@ -15,7 +15,7 @@ const WIDTH = 960
 const HEIGHT = 480
 const BOX: Box = { left: 80, top: 92, width: 850, height: 320 }
 
-export function cdfChart (title: string, series: readonly CdfSeries[]): string {
+export function cdfChart (title: string, series: readonly CdfSeries[], labels: { x: string, y: string } = { x: 'latency, ms (log scale)', y: 'readings arrived within x' }): string {
   const positive = series.flatMap((s) => s.quantiles).filter((q) => q > 0)
   const lo = positive.length === 0 ? 1 : Math.min(...positive)
   const hi = positive.length === 0 ? 10 : Math.max(...positive)
@@ -25,7 +25,7 @@ export function cdfChart (title: string, series: readonly CdfSeries[]): string {
   const body: string[] = [
     text(BOX.left, 26, title, { 'font-size': 16, 'font-weight': 'bold' }),
     ...legend(BOX.left, 54, series),
-    ...axes(BOX, x, y, { x: 'latency, ms (log scale)', y: 'readings arrived within x' })
+    ...axes(BOX, x, y, labels)
   ]
   for (const s of series) {
     const points: Array<[number, number]> = []

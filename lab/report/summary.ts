@@ -1,4 +1,4 @@
-import type { AutomationResults, Check, ExperimentResults, FailoverResults, LatencyResults, ScaleResults } from '../results/types.js'
+import type { AutomationResults, Check, ExperimentResults, FailoverResults, LatencyResults, RevocationResults, ScaleResults } from '../results/types.js'
 
 /**
  * What `iotmesh experiment` prints when a run is over: the headline figures as a plain-text table
@@ -7,7 +7,7 @@ import type { AutomationResults, Check, ExperimentResults, FailoverResults, Late
 export function summaryText (results: ExperimentResults): string {
   const body = results.experiment === 'failover'
     ? failoverTable(results)
-    : results.experiment === 'scale' ? scaleTable(results) : results.experiment === 'latency' ? latencyTable(results) : automationTable(results)
+    : results.experiment === 'scale' ? scaleTable(results) : results.experiment === 'latency' ? latencyTable(results) : results.experiment === 'automation' ? automationTable(results) : revocationTable(results)
   return [body, '', ...checkLines(results.checks)].join('\n')
 }
 
@@ -64,6 +64,13 @@ function automationTable (results: AutomationResults): string {
     ms(p.latencyMs?.p50), ms(p.latencyMs?.p99)
   ]))
   return textTable(['way', 'phase', 'triggers', 'on time', 'late', 'missed', 'not on time', 'twice', 'after expiry', 'p50', 'p99'], rows, new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]))
+}
+
+function revocationTable (results: RevocationResults): string {
+  const rows = results.runs.flatMap((r) => r.paths.map((x) => [
+    String(r.seed), x.path, `${x.refusing}/${x.nodes}`, ms(x.refusalMs?.p50), ms(x.refusalMs?.p99), ms(x.refusalMs?.max), ms(x.cutMs), String(x.acceptedAfter), ms(x.lastAcceptedMs)
+  ]))
+  return textTable(['seed', 'path', 'refusing', 'p50', 'p99', 'max', 'cut off', 'accepted after', 'last accepted'], rows, new Set([0, 2, 3, 4, 5, 6, 7, 8]))
 }
 
 function undecidedOf (checks: readonly Check[]): string {

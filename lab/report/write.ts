@@ -6,6 +6,8 @@ import { failoverLatencyChart, pathLatencyChart } from '../charts/latency.js'
 import { trafficChart } from '../charts/traffic.js'
 import { notOnTimeChart, triggersChart } from '../charts/automation.js'
 import { automationMarkdown } from './automation.js'
+import { refusalChart } from '../charts/revocation.js'
+import { revocationMarkdown } from './revocation.js'
 import type { ModeObservations } from '../observations.js'
 import { failoverMarkdown } from './failover.js'
 import { latencyMarkdown } from './latency.js'
@@ -67,6 +69,10 @@ export function renderReport (results: ExperimentResults, options: ReportOptions
       files.push({ name: 'triggers.svg', content: triggersChart(results) })
       files.push({ name: 'not-on-time.svg', content: notOnTimeChart(results) })
       files.push({ name: 'report.md', content: automationMarkdown(results, { triggers: 'triggers.svg', notOnTime: 'not-on-time.svg' }) })
+      break
+    case 'revocation':
+      files.push({ name: 'refusal.svg', content: refusalChart(results) })
+      files.push({ name: 'report.md', content: revocationMarkdown(results, { refusal: 'refusal.svg' }) })
       break
   }
   return files

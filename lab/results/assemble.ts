@@ -5,7 +5,7 @@ import { summarizeLatency } from '../metrics/latency.js'
 import { summarizeMode } from '../metrics/failover.js'
 import { MODES, type LatencyObservation, type ModeObservations, type ScaleObservations } from '../observations.js'
 import {
-  RESULTS_FORMAT, RESULTS_VERSION,
+  RESULTS_FORMAT, RESULTS_VERSION, type ExperimentKind,
   type FailoverResults, type LatencyParameters, type LatencyResults, type Machine, type Provenance, type ScaleParameters, type ScaleResults, type Software
 } from './types.js'
 import { sortScalePoints, summarizeScale } from '../metrics/scale.js'
@@ -89,7 +89,7 @@ function iso (t: Date | number | string): string {
   return date.toISOString()
 }
 
-export function header<K extends 'failover' | 'scale' | 'latency' | 'automation'> (experiment: K, seed: number, run: RunInfo): {
+export function header<K extends ExperimentKind> (experiment: K, seed: number, run: RunInfo): {
   format: typeof RESULTS_FORMAT, version: typeof RESULTS_VERSION, experiment: K, startedAt: string, finishedAt: string,
   seed: number, machine: Machine, software: Software, provenance?: Provenance, notes?: string[]
 } {

@@ -46,10 +46,13 @@ function figuresOf (results: ExperimentResults): Figure[] {
     const figures = results.repetitions?.figures ?? automationFigures([results])
     return figures.map((f) => ({ key: `${f.way}, ${f.phase}, ${f.metric}`, mean: f.mean, low: f.low, high: f.high }))
   }
+  if (results.experiment === 'revocation') return results.figures.map((f) => ({ key: `${f.path}, ${f.metric}`, mean: f.mean, low: f.low, high: f.high }))
   return []
 }
 
-const seedsOf = (r: ExperimentResults): number[] => r.experiment === 'failover' || r.experiment === 'automation' ? r.repetitions?.seeds ?? [r.seed] : [r.seed]
+const seedsOf = (r: ExperimentResults): number[] => r.experiment === 'failover' || r.experiment === 'automation'
+  ? r.repetitions?.seeds ?? [r.seed]
+  : r.experiment === 'revocation' ? r.runs.map((x) => x.seed) : [r.seed]
 
 export function compareRuns (from: string, saved: ExperimentResults, fresh: ExperimentResults): Reproduction {
   const now = new Map(figuresOf(fresh).map((f) => [f.key, f]))

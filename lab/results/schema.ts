@@ -1,6 +1,7 @@
 import { LATENCY_PATHS, MODES, RESOURCE_ROLES } from '../observations.js'
 import { FAULT_KINDS, PHASE_NAMES } from '../plan/timeline.js'
 import { AUTOMATION_WAYS } from '../metrics/automation.js'
+import { REVOCATION_PATHS } from '../metrics/revocation.js'
 import type { JsonSchema } from './validate.js'
 
 /**
@@ -93,7 +94,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://iotmesh.dev/schemas/experiment-results-1.json',
   title: 'iotmesh experiment results',
-  description: 'What `iotmesh experiment failover|scale|latency|automation` measured: parameters, seed, machine, software versions and every figure. Times in ms (…Ms) or s (…S); ratios are fractions 0..1; null means not computable.',
+  description: 'What `iotmesh experiment failover|scale|latency|automation|revocation` measured: parameters, seed, machine, software versions and every figure. Times in ms (…Ms) or s (…S); ratios are fractions 0..1; null means not computable.',
   oneOf: [
     object({
       ...base,
@@ -136,8 +137,50 @@ export const RESULTS_SCHEMA: JsonSchema = {
       ways: listOf(ref('automationWay')),
       repetitions: repetitions({ way: oneOfValues(AUTOMATION_WAYS) }, ['not-on-time', 'latency-p50-ms', 'twice'])
     }, [...baseOptional, 'repetitions']),
+    object({
+      ...base,
+      experiment: { const: 'revocation' },
+      parameters: object({
+        seed: count,
+        devices: { type: 'integer', minimum: 3 },
+        topology: d('the mesh path\'s fixed links (firmware-sim/fleet/topology.ts)', oneOfValues(['grid', 'line'])),
+        intervalMs: d('sampling interval of every other device', num),
+        victimIntervalMs: d('sampling interval of the revoked device', num),
+        beforeS: d('normal traffic before the revocation', num),
+        afterS: d('observation after the revocation', num),
+        settleS: d('longest wait for a fleet to settle', num),
+        linkDelayMs: d('delay every mesh link adds to each message, ms', num),
+        repeat: { type: 'integer', minimum: 1 },
+        paths: listOf(oneOfValues(REVOCATION_PATHS))
+      }),
+      interval: d('how the intervals over the runs were made', str),
+      runs: d('one per seed', listOf(object({ seed: count, paths: listOf(ref('revocationPath')) }))),
+      figures: d('every figure over the runs: each run\'s value, the mean and its 95 % interval (null with one run)', listOf(object({
+        path: oneOfValues(REVOCATION_PATHS),
+        metric: oneOfValues(['refusal-p50-ms', 'refusal-p99-ms', 'refusal-max-ms', 'refusing', 'accepted-after', 'last-accepted-ms', 'cut-ms']),
+        values: listOf(orNull(num)),
+        mean: orNull(num),
+        low: orNull(num),
+        high: orNull(num)
+      })))
+    }, baseOptional),
   ],
   $defs: {
+    revocationPath: d('one path of one run (lab/metrics/revocation.ts); times from the issue of the revocation, ms', object({
+      path: oneOfValues(REVOCATION_PATHS),
+      nodes: d('nodes observed: every device but the revoked one and the gateway (mesh); the broker (broker)', count),
+      refusing: d('of them, those that refused the device within the window', count),
+      refusalMs: d('issue to each node\'s refusal (it took the revocation; the broker: it closed the session)', orNull(ref('percentiles'))),
+      acceptedAfter: d('frames of the device accepted after the issue, over every node', count),
+      nodesAccepting: count,
+      acceptedAfterRefusal: d('frames a node accepted after it had begun to refuse: 0 unless refusal leaks', count),
+      lastAcceptedMs: orNull(num),
+      cutMs: d('issue to the device\'s cut-off: its last mesh link closed, or its broker session closed', orNull(num)),
+      refusedConnects: d('its link handshakes (mesh) or CONNECTs (broker) refused with ERR_REVOKED', count),
+      refusedFrames: d('its frames refused by relays with ERR_REVOKED', count),
+      publishedAfter: d('readings it published after the issue', count),
+      perNode: listOf(object({ index: { type: 'integer', minimum: -1 }, hops: orNull(count), refusalMs: orNull(num), acceptedAfter: count }))
+    })),
     automationParameters: object({
       seed: count, devices: count, steadyS: num, brokerDownS: num, crashCount: count, crashS: num, partitionS: num, gapS: num, drainS: num,
       visitGapS: { type: 'array', items: num, minItems: 2, maxItems: 2 },

@@ -3,6 +3,7 @@ import type { Distribution, Percentiles } from '../metrics/stats.js'
 import type { FailoverParams, TimelineFaultKind, PhaseName, Timeline } from '../plan/timeline.js'
 import type { AutomationParams, AutomationRoles } from '../plan/automation.js'
 import type { AutomationPhaseSummary, AutomationWay, TriggerOutcome } from '../metrics/automation.js'
+import type { PathSummary as RevocationPathSummary, RevocationPath } from '../metrics/revocation.js'
 
 /**
  * results.json: what `iotmesh experiment` writes, one file per run. Its JSON Schema (draft
@@ -16,8 +17,8 @@ import type { AutomationPhaseSummary, AutomationWay, TriggerOutcome } from '../m
 export const RESULTS_FORMAT = 'iotmesh-experiment'
 export const RESULTS_VERSION = 1
 
-export type ExperimentKind = 'failover' | 'scale' | 'latency' | 'automation'
-export const EXPERIMENT_KINDS: readonly ExperimentKind[] = ['failover', 'scale', 'latency', 'automation']
+export type ExperimentKind = 'failover' | 'scale' | 'latency' | 'automation' | 'revocation'
+export const EXPERIMENT_KINDS: readonly ExperimentKind[] = ['failover', 'scale', 'latency', 'automation', 'revocation']
 
 /** The machine the run took place on (node:os). */
 export interface Machine {
@@ -379,6 +380,53 @@ export interface AutomationRepetitions {
   runChecks: Array<{ id: string, statuses: Array<Check['status']> }>
 }
 
-export type ExperimentResults = FailoverResults | ScaleResults | LatencyResults | AutomationResults
+// ---- revocation -------------------------------------------------------------------------------
+
+export interface RevocationParameters {
+  seed: number
+  devices: number
+  topology: 'grid' | 'line'
+  intervalMs: number
+  victimIntervalMs: number
+  beforeS: number
+  afterS: number
+  settleS: number
+  linkDelayMs: number
+  repeat: number
+  paths: RevocationPath[]
+}
+
+export type { RevocationPathSummary, RevocationPath }
+
+/** One seed's run: each path's figures (metrics/revocation.ts), every node's own among them. */
+export interface RevocationRunSummary { seed: number, paths: RevocationPathSummary[] }
+
+/**
+ * refusal-*-ms: issue to a node's refusal, percentiles over the nodes of a run; refusing: the share
+ * of nodes that refused within the window; accepted-after: frames of the device accepted anywhere
+ * after the issue; last-accepted-ms: issue to the last of them; cut-ms: issue to the device's cut-off.
+ */
+export type RevocationFigureMetric = 'refusal-p50-ms' | 'refusal-p99-ms' | 'refusal-max-ms' | 'refusing' | 'accepted-after' | 'last-accepted-ms' | 'cut-ms'
+
+/** One figure (a path, a metric) over the runs: each run's value, the mean and its 95 % t-interval (null with one run). */
+export interface RevocationFigure {
+  path: RevocationPath
+  metric: RevocationFigureMetric
+  values: Array<number | null>
+  mean: number | null
+  low: number | null
+  high: number | null
+}
+
+export interface RevocationResults extends ResultsBase {
+  experiment: 'revocation'
+  parameters: RevocationParameters
+  /** How the intervals were made. */
+  interval: string
+  runs: RevocationRunSummary[]
+  figures: RevocationFigure[]
+}
+
+export type ExperimentResults = FailoverResults | ScaleResults | LatencyResults | AutomationResults | RevocationResults
 
 export { RESULTS_SCHEMA } from './schema.js'
