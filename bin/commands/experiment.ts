@@ -49,7 +49,7 @@ export const experiment: Command = {
     ['--devices N', 'failover: fleet size (default 20; quick 6); automation: default 12, quick 6; scale: the largest fleet; revocation: default 100, quick 12'],
     ['--topology T', 'revocation: the mesh path\'s fixed links, grid (default) or line'],
     ['--paths LIST', 'revocation: mesh,broker (default both)'],
-    ['--victim-interval MS', 'revocation: sampling interval of the revoked device (default 100); the others use --interval (default 1000)'],
+    ['--victim-interval MS', 'revocation: sampling interval of the revoked device (default 500; quick 100); the others use --interval (default 5000; quick 1000)'],
     ['--before S', 'revocation: normal traffic before the revocation (default 3; quick 2)'],
     ['--after S', 'revocation: observation after it (default 8; quick 4)'],
     ['--link-delay MS', 'revocation: delay each mesh link adds to every message (default 0: in-memory links)'],

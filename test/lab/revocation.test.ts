@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  refreshRevocation, revocationChecks, revocationFigures, revocationResults, summarizeRevocationPath, validateResults, renderReport,
+  compareRuns, refreshRevocation, revocationChecks, revocationFigures, revocationResults, summarizeRevocationPath, validateResults, renderReport,
   type PathObservation, type RevocationParameters, type RevocationRunObservations
 } from '../../lab/index.js'
 import { topologyHops, topologyPeers, gridWidth } from '../../firmware-sim/index.js'
@@ -90,6 +90,13 @@ describe('revocation figures', () => {
     expect(results.figures.find((f) => f.path === 'broker' && f.metric === 'cut-ms')?.values).toEqual([3, 4, 5])
     expect(results.checks.find((c) => c.id === 'broker-cuts-session-within-bound')?.status).toBe('pass')
     expect(refreshRevocation(results)).toEqual(results)
+    // --from: each figure of a new run against the saved intervals (the same runs again: every judged one inside).
+    const again = compareRuns('saved/results.json', results, results)
+    expect(again.newSeeds).toEqual([1, 2, 3])
+    expect(again.figures.map((f) => f.figure)).toContain('mesh, refusal-max-ms')
+    expect(again.outside).toBe(0)
+    expect(again.inside).toBeGreaterThan(0)
+    expect(again.verdict).toBe('reproduced')
     const files = renderReport(results)
     expect(files.map((f) => f.name)).toEqual(['results.json', 'results.schema.json', 'refusal.svg', 'report.md'])
     const report = files.find((f) => f.name === 'report.md')?.content ?? ''
