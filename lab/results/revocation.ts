@@ -35,14 +35,22 @@ export function revocationResults (input: RevocationInput): RevocationResults {
     interval: INTERVAL,
     runs,
     figures,
-    checks: revocationChecks(runs, figures, input.paths)
+    checks: revocationChecks(runs, figures, input.paths, input.params.afterS * 1000)
   }
 }
 
+/**
+ * A node that did not refuse within the window has no time: a percentile over the nodes exists only
+ * when at least that share of them refused (the last node's time only when every node did);
+ * otherwise the run has no value for it, and a bound on it is not met (`within`).
+ */
+const over = (p: RevocationRunSummary['paths'][number], share: number, value: number | undefined): number | null =>
+  p.nodes > 0 && p.refusing >= Math.ceil(share * p.nodes) && value !== undefined ? value : null
+
 const PICKS: Record<RevocationFigureMetric, (p: RevocationRunSummary['paths'][number]) => number | null> = {
-  'refusal-p50-ms': (p) => p.refusalMs?.p50 ?? null,
-  'refusal-p99-ms': (p) => p.refusalMs?.p99 ?? null,
-  'refusal-max-ms': (p) => p.refusalMs?.max ?? null,
+  'refusal-p50-ms': (p) => over(p, 0.5, p.refusalMs?.p50),
+  'refusal-p99-ms': (p) => over(p, 0.99, p.refusalMs?.p99),
+  'refusal-max-ms': (p) => over(p, 1, p.refusalMs?.max),
   refusing: (p) => p.nodes === 0 ? null : p.refusing / p.nodes,
   'accepted-after': (p) => p.acceptedAfter,
   'last-accepted-ms': (p) => p.lastAcceptedMs,
@@ -76,15 +84,19 @@ const seconds = (x: number): string => `${(x / 1000).toFixed(2)} s`
 const showMs = (f: RevocationFigure): string => f.mean === null ? 'n/a' : f.low === null || f.high === null
   ? `${seconds(f.mean)} (one run: no interval)` : `${seconds(f.mean)} [${seconds(f.low)}, ${seconds(f.high)}]`
 
-/** A time below a bound, judged on its interval over the runs. */
-function within (id: string, statement: string, f: RevocationFigure | undefined, bound: number, what: string): Check {
-  if (f === undefined) return { id, statement, status: 'not-run', observed: 'not in this run' }
-  const status: Check['status'] = f.low === null || f.high === null ? 'undecided' : f.high <= bound ? 'pass' : f.low > bound ? 'fail' : 'undecided'
+/**
+ * A time below a bound, judged on its interval over the runs. A run without a value (the time never
+ * came within its window of `windowMs`) fails the bound when the window is at least the bound.
+ */
+function within (id: string, statement: string, f: RevocationFigure | undefined, bound: number, what: string, windowMs: number): Check {
+  if (f === undefined) return { id, statement, status: 'not-run', observed: 'not in these runs, or in none of them within the window' }
   const missing = f.values.filter((v) => v === null).length
+  const status: Check['status'] = missing > 0 ? (windowMs >= bound ? 'fail' : 'undecided')
+    : f.low === null || f.high === null ? 'undecided' : f.high <= bound ? 'pass' : f.low > bound ? 'fail' : 'undecided'
   return { id, statement, status, observed: `${what} ${showMs(f)} over ${f.values.length - missing} run${f.values.length - missing === 1 ? '' : 's'}${missing === 0 ? '' : ` (${missing} without a value: never within the window)`}` }
 }
 
-export function revocationChecks (runs: readonly RevocationRunSummary[], figures: readonly RevocationFigure[], paths: readonly RevocationPath[]): Check[] {
+export function revocationChecks (runs: readonly RevocationRunSummary[], figures: readonly RevocationFigure[], paths: readonly RevocationPath[], windowMs = Infinity): Check[] {
   const checks: Check[] = []
   const of = (path: RevocationPath): Array<RevocationRunSummary['paths'][number]> => runs.flatMap((r) => r.paths.filter((p) => p.path === path))
   const mesh = paths.includes('mesh') ? of('mesh') : []
@@ -99,9 +111,9 @@ export function revocationChecks (runs: readonly RevocationRunSummary[], figures
     }
   }
   checks.push(within('mesh-last-node-within-bound', `in the mesh, the last node refuses the revoked device within ${REFUSAL_BOUND_MS / 1000} s of the issue (95 % t-interval over the runs)`,
-    paths.includes('mesh') ? find(figures, 'mesh', 'refusal-max-ms') : undefined, REFUSAL_BOUND_MS, 'the last node refused after'))
+    paths.includes('mesh') ? meshMax(figures, runs) : undefined, REFUSAL_BOUND_MS, 'the last node refused after', windowMs))
   checks.push(within('broker-cuts-session-within-bound', `the broker closes the revoked device's session within ${REFUSAL_BOUND_MS / 1000} s of the issue (95 % t-interval over the runs)`,
-    paths.includes('broker') ? find(figures, 'broker', 'cut-ms') : undefined, REFUSAL_BOUND_MS, 'session closed after'))
+    paths.includes('broker') ? find(figures, 'broker', 'cut-ms') ?? revocationFigure('broker', 'cut-ms', runs.map(() => null)) : undefined, REFUSAL_BOUND_MS, 'session closed after', windowMs))
   {
     // A hard property, not a rate: a node that holds the revocation accepts nothing more of the device.
     const id = 'nothing-accepted-after-refusal'
@@ -116,8 +128,13 @@ export function revocationChecks (runs: readonly RevocationRunSummary[], figures
   return checks
 }
 
+/** The mesh's last-node figure; when no run has one (never every node within the window), one of nulls, which fails the bound. */
+function meshMax (figures: readonly RevocationFigure[], runs: readonly RevocationRunSummary[]): RevocationFigure {
+  return find(figures, 'mesh', 'refusal-max-ms') ?? revocationFigure('mesh', 'refusal-max-ms', runs.map(() => null))
+}
+
 /** A saved run through the current code (`--from FILE --render-only`): figures and checks again from each run's values. */
 export function refreshRevocation (results: RevocationResults): RevocationResults {
   const figures = revocationFigures(results.runs, results.parameters.paths)
-  return { ...results, interval: INTERVAL, figures, checks: revocationChecks(results.runs, figures, results.parameters.paths) }
+  return { ...results, interval: INTERVAL, figures, checks: revocationChecks(results.runs, figures, results.parameters.paths, results.parameters.afterS * 1000) }
 }

@@ -14,7 +14,7 @@ import { topologyHops, topologyPeers, gridWidth } from '../../firmware-sim/index
 
 const T = 1_000_000 // the issue, wall ms
 
-function mesh (shift = 0, leak = false): PathObservation {
+function mesh (shift = 0, leak = false, all = false): PathObservation {
   return {
     path: 'mesh',
     issuedAt: T,
@@ -23,7 +23,7 @@ function mesh (shift = 0, leak = false): PathObservation {
       { index: -1, hops: 0, refusedFrom: T + 2, accepted: [T - 200, T - 100] },
       { index: 0, hops: 1, refusedFrom: T + 10 + shift, accepted: [T - 100, T + 5] },
       { index: 1, hops: 2, refusedFrom: T + 20 + shift, accepted: [T - 100, T + 5, T + 15, ...(leak ? [T + 30] : [])] },
-      { index: 2, hops: 3, accepted: [T - 100] } // never refused within the window
+      { index: 2, hops: 3, accepted: [T - 100], ...(all ? { refusedFrom: T + 20 + shift } : {}) } // unless `all`, never refused within the window
     ],
     cutAt: T + 25,
     refusedConnects: 3,
@@ -55,7 +55,7 @@ describe('revocation figures', () => {
   })
 
   it('over runs: each figure\'s values, mean and 95 % t-interval; the checks judged on the intervals and on every run', () => {
-    const runs = [0, 4, 8].map((shift) => ({ seed: 1 + shift / 4, paths: [summarizeRevocationPath(mesh(shift))] }))
+    const runs = [0, 4, 8].map((shift) => ({ seed: 1 + shift / 4, paths: [summarizeRevocationPath(mesh(shift, false, true))] }))
     const figures = revocationFigures(runs, ['mesh'])
     const max = figures.find((f) => f.metric === 'refusal-max-ms')
     expect(max?.values).toEqual([20, 24, 28])
@@ -63,20 +63,30 @@ describe('revocation figures', () => {
     // t(0.975, 2) = 4.303, s = 4, n = 3: half width 4.303 × 4 / √3 = 9.94
     expect(max?.low).toBeCloseTo(14.06, 1)
     expect(max?.high).toBeCloseTo(33.94, 1)
-    expect(figures.find((f) => f.metric === 'refusing')?.mean).toBe(0.75)
+    expect(figures.find((f) => f.metric === 'refusing')?.mean).toBe(1)
     const checks = revocationChecks(runs, figures, ['mesh'])
     const status = (id: string): string | undefined => checks.find((c) => c.id === id)?.status
-    expect(status('mesh-every-node-refuses')).toBe('fail') // node 2 never refused
+    expect(status('mesh-every-node-refuses')).toBe('pass')
     expect(status('mesh-last-node-within-bound')).toBe('pass')
+    // A node that never refused: the run has no last-node time (nor a p99), and the bound is not met (the window, 4 s, ≥ 5 s? no: undecided; 8 s: fail).
+    const short = [0, 4, 8].map((shift) => ({ seed: shift, paths: [summarizeRevocationPath(mesh(shift))] }))
+    const shortFigures = revocationFigures(short, ['mesh'])
+    expect(shortFigures.find((f) => f.metric === 'refusal-max-ms')).toBeUndefined()
+    expect(shortFigures.find((f) => f.metric === 'refusal-p99-ms')).toBeUndefined()
+    expect(shortFigures.find((f) => f.metric === 'refusal-p50-ms')?.values).toEqual([10, 14, 18])
+    const judged = (windowMs: number): string | undefined => revocationChecks(short, shortFigures, ['mesh'], windowMs).find((c) => c.id === 'mesh-last-node-within-bound')?.status
+    expect(judged(8000)).toBe('fail')
+    expect(judged(4000)).toBe('undecided')
+    expect(revocationChecks(short, shortFigures, ['mesh']).find((c) => c.id === 'mesh-every-node-refuses')?.status).toBe('fail')
     expect(status('broker-cuts-session-within-bound')).toBe('not-run')
     expect(status('nothing-accepted-after-refusal')).toBe('pass')
-    const leaky = [...runs.slice(1), { seed: 9, paths: [summarizeRevocationPath(mesh(0, true))] }]
+    const leaky = [...runs.slice(1), { seed: 9, paths: [summarizeRevocationPath(mesh(0, true, true))] }]
     expect(revocationChecks(leaky, revocationFigures(leaky, ['mesh']), ['mesh']).find((c) => c.id === 'nothing-accepted-after-refusal')?.status).toBe('fail')
     // One run has no interval: a bound cannot be decided on it.
     const one = runs.slice(0, 1)
     expect(revocationChecks(one, revocationFigures(one, ['mesh']), ['mesh']).find((c) => c.id === 'mesh-last-node-within-bound')?.status).toBe('undecided')
     // Runs whose last node refuses far past the bound: the interval lies above it.
-    const slow = [8000, 8500, 9000].map((shift, i) => ({ seed: i, paths: [summarizeRevocationPath(mesh(shift))] }))
+    const slow = [8000, 8500, 9000].map((shift, i) => ({ seed: i, paths: [summarizeRevocationPath(mesh(shift, false, true))] }))
     expect(revocationChecks(slow, revocationFigures(slow, ['mesh']), ['mesh']).find((c) => c.id === 'mesh-last-node-within-bound')?.status).toBe('fail')
   })
 
@@ -93,14 +103,14 @@ describe('revocation figures', () => {
     // --from: each figure of a new run against the saved intervals (the same runs again: every judged one inside).
     const again = compareRuns('saved/results.json', results, results)
     expect(again.newSeeds).toEqual([1, 2, 3])
-    expect(again.figures.map((f) => f.figure)).toContain('mesh, refusal-max-ms')
+    expect(again.figures.map((f) => f.figure)).toContain('mesh, refusal-p50-ms')
     expect(again.outside).toBe(0)
     expect(again.inside).toBeGreaterThan(0)
     expect(again.verdict).toBe('reproduced')
     const files = renderReport(results)
     expect(files.map((f) => f.name)).toEqual(['results.json', 'results.schema.json', 'refusal.svg', 'report.md'])
     const report = files.find((f) => f.name === 'report.md')?.content ?? ''
-    expect(report).toContain('| mesh | 14 ms [4.06 ms, 24 ms] | 24 ms [14 ms, 34 ms] |')
+    expect(report).toContain('| mesh | 14 ms [4.06 ms, 24 ms] | — | — | 75.0 % [75.0 %, 75.0 %] |')
     expect(report).toContain('## Mesh: time to refusal by distance')
     expect(files.find((f) => f.name === 'refusal.svg')?.content).toMatch(/^<svg [\s\S]*mesh: 9 node refusals over 3 runs/)
   })
