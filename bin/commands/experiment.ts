@@ -45,7 +45,7 @@ export const experiment: Command = {
     ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds; automation 6 devices, about 70 s per way'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
-    ['--repeat N', 'failover, automation, revocation (default 5; quick 3): N runs with seeds X, X+1, …; every figure with a 95 % t-interval over the runs, the checks judged on the intervals (default 1)'],
+    ['--repeat N', 'N runs with seeds X, X+1, …; every figure with a 95 % t-interval over the runs, the checks judged on the intervals. failover, automation: default 1; revocation: default 5, quick 3'],
     ['--devices N', 'failover: fleet size (default 20; quick 6); automation: default 12, quick 6; scale: the largest fleet; revocation: default 100, quick 12'],
     ['--topology T', 'revocation: the mesh path\'s fixed links, grid (default) or line'],
     ['--paths LIST', 'revocation: mesh,broker (default both)'],
