@@ -18,10 +18,15 @@
  *   --seed X        (default 1)
  */
 import { spawnSync } from 'node:child_process'
+import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { createFleet } from '../../firmware-sim/index.js'
 
-interface Sample { atMin: number, heapMiB: number, rssMiB: number, externalMiB: number, published: number, atGateway: number, links: number }
+interface Sample {
+  atMin: number, heapMiB: number, rssMiB: number, externalMiB: number, published: number, atGateway: number, links: number
+  /** Since the sample before: the event loop's utilization and the process's CPU, in cores (a loop busy 100 % on 0.2 cores is a starved process). */
+  elu: number, cores: number
+}
 
 function reexecInNamespace (): void {
   if (process.env.IOTMESH_NETNS === '1' || process.env.IOTMESH_BENCH_HOST_LO === '1') return
@@ -66,13 +71,26 @@ async function main (): Promise<void> {
   const started = Date.now()
   const fleet = await createFleet({ devices, mode: 'mesh', transport: 'memory', mdns: false, interval, seed })
   const samples: Sample[] = []
+  let elu = performance.eventLoopUtilization()
+  let cpu = process.cpuUsage()
+  let at = Date.now()
   const take = (): Sample => {
+    const busy = performance.eventLoopUtilization(elu)
+    const used = process.cpuUsage(cpu)
+    const cores = (used.user + used.system) / 1000 / Math.max(1, Date.now() - at)
     collect()
+    elu = performance.eventLoopUtilization()
+    cpu = process.cpuUsage()
+    at = Date.now()
     const m = process.memoryUsage()
     const stats = fleet.stats()
-    const sample = { atMin: round((Date.now() - started) / 60_000, 3), heapMiB: round(m.heapUsed / MiB, 2), rssMiB: round(m.rss / MiB, 1), externalMiB: round((m.external + m.arrayBuffers) / MiB, 1), published: stats.published, atGateway: stats.atGateway, links: stats.links }
+    const sample = {
+      atMin: round((at - started) / 60_000, 3), heapMiB: round(m.heapUsed / MiB, 2), rssMiB: round(m.rss / MiB, 1), externalMiB: round((m.external + m.arrayBuffers) / MiB, 1),
+      published: stats.published, atGateway: stats.atGateway, links: stats.links, elu: round(busy.utilization, 2), cores: round(cores, 2)
+    }
     samples.push(sample)
-    process.stderr.write(`${JSON.stringify(sample)}\n`)
+    // Where the readings are when some do not arrive (Fleet.flow(): drops by step and code, what waits on links).
+    process.stderr.write(`${JSON.stringify({ ...sample, flow: fleet.flow() })}\n`)
     return sample
   }
   take()
