@@ -16,6 +16,9 @@
  *   --warmup M      minutes left out of the fit (default min(10, minutes / 3))
  *   --sample-s S    seconds between samples (default 60)
  *   --seed X        (default 1)
+ *   --stall-at S    block the event loop once, S seconds into the run (a forced GC, a starved CPU)…
+ *   --stall-ms MS   …for this long (default 12000): `--minutes 4 --sample-s 10 --stall-at 90` shows
+ *                   whether the fleet recovers from a stall (issue 11: a 300-device fleet does not)
  */
 import { spawnSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
@@ -52,7 +55,10 @@ const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 
 
 async function main (): Promise<void> {
   const { values } = parseArgs({
-    options: { minutes: { type: 'string' }, devices: { type: 'string' }, interval: { type: 'string' }, warmup: { type: 'string' }, 'sample-s': { type: 'string' }, seed: { type: 'string' } }
+    options: {
+      minutes: { type: 'string' }, devices: { type: 'string' }, interval: { type: 'string' }, warmup: { type: 'string' }, 'sample-s': { type: 'string' }, seed: { type: 'string' },
+      'stall-at': { type: 'string' }, 'stall-ms': { type: 'string' }
+    }
   })
   const minutes = Number(values.minutes ?? 60)
   const devices = Number(values.devices ?? 300)
@@ -60,7 +66,9 @@ async function main (): Promise<void> {
   const warmup = Number(values.warmup ?? Math.min(10, minutes / 3))
   const sampleS = Number(values['sample-s'] ?? 60)
   const seed = Number(values.seed ?? 1)
-  for (const [name, v] of Object.entries({ minutes, devices, interval, warmup, sampleS, seed })) {
+  const stallAt = values['stall-at'] === undefined ? undefined : Number(values['stall-at'])
+  const stallMs = Number(values['stall-ms'] ?? 12_000)
+  for (const [name, v] of Object.entries({ minutes, devices, interval, warmup, sampleS, seed, stallMs, ...stallAt === undefined ? {} : { stallAt } })) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a number ≥ 0`)
   }
   const gc = (globalThis as { gc?: () => void }).gc
@@ -94,6 +102,13 @@ async function main (): Promise<void> {
     return sample
   }
   take()
+  if (stallAt !== undefined) {
+    setTimeout(() => {
+      process.stderr.write(`${JSON.stringify({ stall: { atS: stallAt, ms: stallMs } })}\n`)
+      const until = Date.now() + stallMs
+      while (Date.now() < until) { /* the stall: nothing else of the process runs */ }
+    }, stallAt * 1000)
+  }
   const end = started + minutes * 60_000
   while (Date.now() < end) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(sampleS * 1000, Math.max(0, end - Date.now()))))
