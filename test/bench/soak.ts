@@ -120,7 +120,7 @@ async function main (): Promise<void> {
   const first = fitted[0] ?? samples[0]
   const last = samples[samples.length - 1]
   process.stdout.write(`${JSON.stringify({
-    command: `npm run soak -- --minutes ${minutes} --devices ${devices} --interval ${interval} --warmup ${warmup} --sample-s ${sampleS} --seed ${seed}`,
+    command: `npm run soak -- --minutes ${minutes} --devices ${devices} --interval ${interval} --warmup ${warmup} --sample-s ${sampleS} --seed ${seed}${stallAt === undefined ? '' : ` --stall-at ${stallAt} --stall-ms ${stallMs}`}`,
     devices,
     minutes,
     warmupMin: warmup,
