@@ -16,8 +16,12 @@ interface FlowDevice {
 export interface FleetFlow {
   /** Device outboxes: frames waiting for their path (or an end-to-end ack), and frames dropped to make room. */
   outbox: { frames: number, dropped: number }
-  /** Every device's mesh node: frames and messages refused by code (ERR_OVER_BUDGET included), the over-budget ones by kind, duplicates. */
-  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number }
+  /**
+   * Every device's mesh node: frames and messages refused by code (ERR_OVER_BUDGET included), the
+   * over-budget ones by kind, duplicates; and the repair path: frames sent in answer to WANTs
+   * (`repaired`) beside frames relayed on the eager path, and WANT entries sent.
+   */
+  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number, relayed: number, repaired: number, wantsSent: number }
   /**
    * The links of every node (the gateway's included): messages and bytes sent and not yet taken by
    * the far end (memory links: the send queue; TCP: the socket's buffer), in all and on the fullest
@@ -39,7 +43,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     for (const [k, v] of Object.entries(from)) if (v !== undefined && v > 0) into[k] = (into[k] ?? 0) + v
   }
   const outbox = { frames: 0, dropped: 0 }
-  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0 }
+  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0 }
   for (const d of devices) {
     const stats = d.outbox.stats()
     outbox.frames += stats.frames
@@ -51,6 +55,9 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     add(relays.overBudget, c.overBudget)
     relays.duplicates += c.duplicates
     relays.bans += c.bans
+    relays.relayed += c.relayed
+    relays.repaired += c.repaired
+    relays.wantsSent += c.wantsSent
   }
   const links = { open: 0, queuedBytes: 0, maxQueuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0 }
   for (const node of nodes) {

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, expect, it } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
-  TEST_TIMEOUT, eventually, expectNoHarnessErrors, expectSurvived, itLong, onlyVerdicts, play, stage, type Stage
+  TEST_TIMEOUT, eventually, expectDisconnectedAndKeptOut, expectNoHarnessErrors, expectSurvived, itLong, onlyVerdicts, play, redialAfter, stage,
+  type Stage
 } from '../helpers/adversary.js'
 
 /**
@@ -46,29 +47,35 @@ describeNet('adversarial: control messages', () => {
   }), TEST_TIMEOUT)
 
   // Passes since WP 10-C1 (routing): the peer-exchange table was unbounded, with an O(n) scan per entry.
-  itLong('132,600 invented peers in PEERS: bounded table, bounded work', onlyVerdicts(async () => {
+  itLong('132,600 invented peers in PEERS: bounded table, bounded work, the flooder disconnected and kept out', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
-      attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'peers', count: 132_600, durationMs: 8000 }, 15_000)
+      attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'peers', count: 132_600, durationMs: 8000 }, 15_000),
+      ...redialAfter(stage_)
     })
     expectSurvived(played, 'PEERS flood')
+    expectDisconnectedAndKeptOut(stage_, played, 'PEERS flood')
   }), TEST_TIMEOUT)
 
   // Passes since WP 10-C1 (routing): the interest table had no cap on subscribers, in total or per neighbour.
-  itLong('116,800 invented subscribers in INTEREST: bounded table, bounded work', onlyVerdicts(async () => {
+  itLong('116,800 invented subscribers in INTEREST: bounded table, bounded work, the flooder disconnected and kept out', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
-      attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'interest', count: 116_800, durationMs: 8000 }, 15_000)
+      attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'interest', count: 116_800, durationMs: 8000 }, 15_000),
+      ...redialAfter(stage_)
     })
     expectSurvived(played, 'INTEREST flood')
+    expectDisconnectedAndKeptOut(stage_, played, 'INTEREST flood')
   }), TEST_TIMEOUT)
 
   // Passes since WP 10-C2 (scoring: per-peer budgets, the flooder disconnected); before it, KEY was learned without a budget.
-  itLong('361,000 random KEYs: memory bounded, bounded work', onlyVerdicts(async () => {
+  itLong('361,000 random KEYs: memory bounded, bounded work, the flooder disconnected and kept out', onlyVerdicts(async () => {
     const stage_ = s = await stage()
     const played = await play(stage_, {
-      attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'keys', count: 361_000, durationMs: 8000 }, 15_000)
+      attack: async () => await stage_.attacker.call('flood', { to: stage_.device.id, kind: 'keys', count: 361_000, durationMs: 8000 }, 15_000),
+      ...redialAfter(stage_)
     })
     expectSurvived(played, 'KEY flood')
+    expectDisconnectedAndKeptOut(stage_, played, 'KEY flood')
   }), TEST_TIMEOUT)
 })

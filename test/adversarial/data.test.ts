@@ -1,8 +1,8 @@
 import { afterAll, afterEach, expect } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
-  TEST_TIMEOUT, addressOf, attackerLinks, eventually, expectNoHarnessErrors, expectSurvived, flowing, itLong, linked, onlyVerdicts, play, stage,
-  type Played, type Stage
+  TEST_TIMEOUT, addressOf, eventually, expectDisconnectedAndKeptOut, expectNoHarnessErrors, expectSurvived, flowing, itLong, linked, onlyVerdicts, play,
+  redialAfter, stage, type Stage
 } from '../helpers/adversary.js'
 
 /**
@@ -13,11 +13,6 @@ import {
  * kept out for a backoff (gossipsub v1.1 peer scoring).
  */
 
-/** The attacker's link to `peer` closed during [from, to]: the node it flooded disconnected it. */
-function disconnectedBy (s: Stage, peer: string, played: Played): boolean {
-  return attackerLinks(s.attacker).some((e) => e.peer === peer && !e.up && e.t >= played.t0 && e.t <= played.t1)
-}
-
 describeNet('adversarial: floods of frames', () => {
   let s: Stage | undefined
   afterEach(async () => { await s?.world.destroy(); s = undefined })
@@ -26,15 +21,13 @@ describeNet('adversarial: floods of frames', () => {
   /** Floods the device for 8 s; then tries to link again three times, 1.5 s apart. */
   async function flood (kind: 'valid' | 'badsig' | 'unknown'): Promise<void> {
     const stage_ = s = await stage()
-    const { attacker, device, at } = stage_
+    const { attacker, device } = stage_
     const played = await play(stage_, {
       attack: async () => await attacker.call('data', { to: device.id, kind, durationMs: 8000 }, 20_000),
-      after: async () => await attacker.call<string[]>('redial', { ...at, peer: device.id, attempts: 3, everyMs: 1500, holdMs: 1000 }, 20_000),
-      stay: true
+      ...redialAfter(stage_)
     })
     expectSurvived(played, `${kind} frames flood`)
-    expect(disconnectedBy(stage_, device.id, played), 'the flooding link was closed by the device').toBe(true)
-    expect(played.afterResult, 'the flooding peer is kept out: no redial keeps a link').not.toContain('kept')
+    expectDisconnectedAndKeptOut(stage_, played, `${kind} frames flood`)
   }
 
   // Passes since the per-origin rate (mesh/routing/budget.ts OriginBudgets: 500 frames a second, burst 5,000): the

@@ -16,12 +16,20 @@
  *   --warmup M      minutes left out of the fit (default min(10, minutes / 3))
  *   --sample-s S    seconds between samples (default 60)
  *   --seed X        (default 1)
+ *   --stall-at S    block the event loop once, S seconds into the run (a forced GC, a starved CPU)…
+ *   --stall-ms MS   …for this long (default 12000): `--minutes 4 --sample-s 10 --stall-at 90` shows
+ *                   whether the fleet recovers from a stall (issue 11: a 300-device fleet does not)
  */
 import { spawnSync } from 'node:child_process'
+import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { createFleet } from '../../firmware-sim/index.js'
 
-interface Sample { atMin: number, heapMiB: number, rssMiB: number, externalMiB: number, published: number, atGateway: number, links: number }
+interface Sample {
+  atMin: number, heapMiB: number, rssMiB: number, externalMiB: number, published: number, atGateway: number, links: number
+  /** Since the sample before: the event loop's utilization and the process's CPU, in cores (a loop busy 100 % on 0.2 cores is a starved process). */
+  elu: number, cores: number
+}
 
 function reexecInNamespace (): void {
   if (process.env.IOTMESH_NETNS === '1' || process.env.IOTMESH_BENCH_HOST_LO === '1') return
@@ -47,7 +55,10 @@ const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 
 
 async function main (): Promise<void> {
   const { values } = parseArgs({
-    options: { minutes: { type: 'string' }, devices: { type: 'string' }, interval: { type: 'string' }, warmup: { type: 'string' }, 'sample-s': { type: 'string' }, seed: { type: 'string' } }
+    options: {
+      minutes: { type: 'string' }, devices: { type: 'string' }, interval: { type: 'string' }, warmup: { type: 'string' }, 'sample-s': { type: 'string' }, seed: { type: 'string' },
+      'stall-at': { type: 'string' }, 'stall-ms': { type: 'string' }
+    }
   })
   const minutes = Number(values.minutes ?? 60)
   const devices = Number(values.devices ?? 300)
@@ -55,7 +66,9 @@ async function main (): Promise<void> {
   const warmup = Number(values.warmup ?? Math.min(10, minutes / 3))
   const sampleS = Number(values['sample-s'] ?? 60)
   const seed = Number(values.seed ?? 1)
-  for (const [name, v] of Object.entries({ minutes, devices, interval, warmup, sampleS, seed })) {
+  const stallAt = values['stall-at'] === undefined ? undefined : Number(values['stall-at'])
+  const stallMs = Number(values['stall-ms'] ?? 12_000)
+  for (const [name, v] of Object.entries({ minutes, devices, interval, warmup, sampleS, seed, stallMs, ...stallAt === undefined ? {} : { stallAt } })) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a number ≥ 0`)
   }
   const gc = (globalThis as { gc?: () => void }).gc
@@ -66,16 +79,36 @@ async function main (): Promise<void> {
   const started = Date.now()
   const fleet = await createFleet({ devices, mode: 'mesh', transport: 'memory', mdns: false, interval, seed })
   const samples: Sample[] = []
+  let elu = performance.eventLoopUtilization()
+  let cpu = process.cpuUsage()
+  let at = Date.now()
   const take = (): Sample => {
+    const busy = performance.eventLoopUtilization(elu)
+    const used = process.cpuUsage(cpu)
+    const cores = (used.user + used.system) / 1000 / Math.max(1, Date.now() - at)
     collect()
+    elu = performance.eventLoopUtilization()
+    cpu = process.cpuUsage()
+    at = Date.now()
     const m = process.memoryUsage()
     const stats = fleet.stats()
-    const sample = { atMin: round((Date.now() - started) / 60_000, 3), heapMiB: round(m.heapUsed / MiB, 2), rssMiB: round(m.rss / MiB, 1), externalMiB: round((m.external + m.arrayBuffers) / MiB, 1), published: stats.published, atGateway: stats.atGateway, links: stats.links }
+    const sample = {
+      atMin: round((at - started) / 60_000, 3), heapMiB: round(m.heapUsed / MiB, 2), rssMiB: round(m.rss / MiB, 1), externalMiB: round((m.external + m.arrayBuffers) / MiB, 1),
+      published: stats.published, atGateway: stats.atGateway, links: stats.links, elu: round(busy.utilization, 2), cores: round(cores, 2)
+    }
     samples.push(sample)
-    process.stderr.write(`${JSON.stringify(sample)}\n`)
+    // Where the readings are when some do not arrive (Fleet.flow(): drops by step and code, what waits on links).
+    process.stderr.write(`${JSON.stringify({ ...sample, flow: fleet.flow() })}\n`)
     return sample
   }
   take()
+  if (stallAt !== undefined) {
+    setTimeout(() => {
+      process.stderr.write(`${JSON.stringify({ stall: { atS: stallAt, ms: stallMs } })}\n`)
+      const until = Date.now() + stallMs
+      while (Date.now() < until) { /* the stall: nothing else of the process runs */ }
+    }, stallAt * 1000)
+  }
   const end = started + minutes * 60_000
   while (Date.now() < end) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(sampleS * 1000, Math.max(0, end - Date.now()))))
@@ -87,7 +120,7 @@ async function main (): Promise<void> {
   const first = fitted[0] ?? samples[0]
   const last = samples[samples.length - 1]
   process.stdout.write(`${JSON.stringify({
-    command: `npm run soak -- --minutes ${minutes} --devices ${devices} --interval ${interval} --warmup ${warmup} --sample-s ${sampleS} --seed ${seed}`,
+    command: `npm run soak -- --minutes ${minutes} --devices ${devices} --interval ${interval} --warmup ${warmup} --sample-s ${sampleS} --seed ${seed}${stallAt === undefined ? '' : ` --stall-at ${stallAt} --stall-ms ${stallMs}`}`,
     devices,
     minutes,
     warmupMin: warmup,

@@ -46,7 +46,10 @@ export const INTERVAL_MS = 100
  * +34 MB). On a loaded machine "a few ms p99" cannot tell an attack from the neighbours' load, so
  * the bounds sit above the noise measured and below what a message that takes the loop does;
  * where an attack leaves the node responsive, its row fails on what it breaks instead (delivery,
- * a link slot, fds, signatures, a relayed frame, the state kept).
+ * a link slot, fds, signatures, a relayed frame, the state kept). Beside them, every stage runs a
+ * control device C that nobody sends anything (Stage.control): when the machine lets C keep its
+ * schedule, the attacked device must sample within 10 points of C and its p99 loop delay stay
+ * within twice C's or 20 ms above it, which is "a few ms" beyond what the machine itself causes.
  */
 export const BOUNDS = {
   /** The phase's p99 event-loop delay, ms beyond the monitor's 5 ms resolution (≤ 1 % of samples delayed more); noise ≤ 100. */
@@ -59,6 +62,20 @@ export const BOUNDS = {
   sampling: 0.5,
   /** Longest time between two ticks, ms; noise ≤ 929 (load 13), frozen nodes 2.2–7.8 s. */
   tickGapMs: INTERVAL_MS + 1900,
+  /**
+   * Against the control C (Stage.control: a device nobody sends anything, on the same machine,
+   * over the same phase), which measures the machine's noise: the attacked device's share of ticks
+   * may be at most this far below C's…
+   */
+  samplingBehindControl: 0.1,
+  /**
+   * …judged only when the control kept at least this share of its own schedule over the phase: on a
+   * machine that starves a device nobody attacks (a loaded CI box: the control kept 79–85 % there
+   * while identical processes differed by up to 12 points), the difference is noise, not the attack.
+   */
+  controlOnSchedule: 0.95,
+  /** …and its p99 event-loop delay at most twice C's, or this many ms above it ("a few ms" beyond the noise). */
+  loopP99OverControlMs: 20,
   /** Share of the device's frames the subscriber must receive. */
   delivery: 0.99,
   /** RSS growth of the attacked node over the attack, bytes (its peak: garbage counts until collected); noise ≤ 50 MB. */
@@ -303,15 +320,21 @@ export interface Verdict {
   responsive: Responsiveness
   sampling: Sampling
   delivery: Delivery
+  /** The control device's measures over the same phase: what the machine's own noise does to a device nobody attacks. */
+  control?: { responsive: Responsiveness, sampling: Sampling }
 }
 
-/** Measures one phase: the attacked node's responsiveness, the device's sampling, and the share of its frames `subscriber` received. */
-export function judge (attacked: MeshProc, device: MeshProc, subscriber: MeshProc, phase: Phase): Verdict {
+/**
+ * Measures one phase: the attacked node's responsiveness, the device's sampling, and the share of
+ * its frames `subscriber` received; and the control device's (when the stage has one).
+ */
+export function judge (attacked: MeshProc, device: MeshProc, subscriber: MeshProc, phase: Phase, control?: MeshProc): Verdict {
   return {
     phase: phase.name,
     responsive: responsiveness(attacked, phase.from, phase.to),
     sampling: sampling(device, phase.from, phase.to),
-    delivery: delivery(device, subscriber, phase.from, phase.signedBy ?? phase.to)
+    delivery: delivery(device, subscriber, phase.from, phase.signedBy ?? phase.to),
+    ...control === undefined ? {} : { control: { responsive: responsiveness(control, phase.from, phase.to), sampling: sampling(control, phase.from, phase.to) } }
   }
 }
 
@@ -326,6 +349,17 @@ export function expectHealthy (v: Verdict, label: string): void {
   expect(v.sampling.maxGapMs, say('the longest time between two samples')).toBeLessThanOrEqual(BOUNDS.tickGapMs)
   expect(v.delivery.ratio, say('honest delivery')).toBeGreaterThanOrEqual(BOUNDS.delivery)
   expect(v.delivery.duplicates, say('readings delivered twice')).toBe(0)
+  if (v.control === undefined) return
+  // The absolute bounds above hold on a machine with any load; these judge the attack apart from the load.
+  const c = v.control
+  if (c.sampling.ratio < BOUNDS.controlOnSchedule) {
+    log(`${label}, ${v.phase}: not judged against the control`, { reason: 'the machine starved the control too', control: `${c.sampling.ticks}/${c.sampling.expected}` })
+    return
+  }
+  expect(v.sampling.ratio, say('the device sampled further off its schedule than the control beside it'))
+    .toBeGreaterThanOrEqual(Math.min(1, c.sampling.ratio) - BOUNDS.samplingBehindControl)
+  expect(v.responsive.p99Ms, say('event-loop delay p99 beyond the control\'s'))
+    .toBeLessThanOrEqual(Math.max(2 * c.responsive.p99Ms, c.responsive.p99Ms + BOUNDS.loopP99OverControlMs))
 }
 
 export function expectMemoryBounded (m: Memory, label: string): void {
@@ -350,6 +384,12 @@ export interface Stage {
   device: Honest
   subscriber: Honest
   attacker: Attacker
+  /**
+   * The control C: a device like P on a host of its own, alone (no mDNS, no peers), sampling on the
+   * same schedule through every phase. Nothing reaches it, so its measures are the machine's noise
+   * (load, scheduling), and P's are judged against them (expectHealthy). Absent on a world made beforehand.
+   */
+  control?: Honest
   /** The device's link address. */
   at: { host: string, port: number, id: string }
 }
@@ -369,9 +409,13 @@ export interface StageInit {
  * the node it attacks (`linkTo`: the device by default) with its own valid key.
  */
 export async function stage (options: StageInit = {}): Promise<Stage> {
-  const world = options.world ?? await World.create(3 + (options.extraHosts ?? 0))
+  const controlHost = options.world === undefined ? 3 + (options.extraHosts ?? 0) : undefined
+  const world = options.world ?? await World.create(4 + (options.extraHosts ?? 0))
   try {
-    const [device, subscriber, attacker] = await Promise.all([world.device('P', 0, options.device), world.subscriber('S', 1), world.attacker(2)])
+    const [device, subscriber, attacker, control] = await Promise.all([
+      world.device('P', 0, options.device), world.subscriber('S', 1), world.attacker(2),
+      controlHost === undefined ? undefined : world.device('C', controlHost, { mdns: false })
+    ])
     const signal = AbortSignal.timeout(20_000)
     await linked(subscriber, device.id, signal)
     await flowing(device, subscriber, signal)
@@ -382,7 +426,7 @@ export async function stage (options: StageInit = {}): Promise<Stage> {
       await attacker.call('link', { host: target.host, port: target.port, peer: target.id })
       await linked(linkTo === 'device' ? device : subscriber, attacker.id, signal)
     }
-    return { world, device, subscriber, attacker, at }
+    return { world, device, subscriber, attacker, at, ...control === undefined ? {} : { control } }
   } catch (err) {
     await world.destroy()
     throw err
@@ -446,8 +490,8 @@ export async function play (s: Stage, options: {
     t0,
     t1,
     t2,
-    during: judge(attacked, s.device, s.subscriber, { name: 'during the attack', from: t0, to: t1 }),
-    after: judge(attacked, s.device, s.subscriber, { name: 'after the attack', from: t1, to: t2, signedBy: t2 - 1000 }),
+    during: judge(attacked, s.device, s.subscriber, { name: 'during the attack', from: t0, to: t1 }, s.control),
+    after: judge(attacked, s.device, s.subscriber, { name: 'after the attack', from: t1, to: t2, signedBy: t2 - 1000 }, s.control),
     memory: { ...memory(attacked, t0, t2), retainedBefore, retainedAfter },
     result,
     afterResult,
@@ -472,6 +516,26 @@ function frozenWatch (node: MeshProc, enabled: boolean): { promise: Promise<void
   return watch
 }
 
+/** The attacker's link to `peer` closed by the far end during [from, to]: the node it flooded disconnected it. */
+export function disconnectedBy (s: Stage, peer: string, played: Played): boolean {
+  return attackerLinks(s.attacker).some((e) => e.peer === peer && !e.up && e.t >= played.t0 && e.t <= played.t1 && e.reason !== 'local')
+}
+
+/**
+ * For a flood played with `redialAfter`: the attacked node closed the flooding link during the
+ * attack, and none of the attacker's redials after it kept a link (scoring's ban, mesh/routing/score.ts).
+ */
+export function expectDisconnectedAndKeptOut (s: Stage, played: Played, label: string): void {
+  expect(disconnectedBy(s, s.at.id, played), `${label}: the flooding link was closed by the device`).toBe(true)
+  expect(played.afterResult, `${label}: the flooding peer is kept out: no redial keeps a link`).toEqual(expect.any(Array))
+  expect(played.afterResult, `${label}: the flooding peer is kept out: no redial keeps a link`).not.toContain('kept')
+}
+
+/** Play's `after` for a flood: the attacker tries to link to the device again three times, 1.5 s apart (stay: true). */
+export function redialAfter (s: Stage): { after: () => Promise<unknown>, stay: true } {
+  return { after: async () => await s.attacker.call<string[]>('redial', { ...s.at, peer: s.at.id, attempts: 3, everyMs: 1500, holdMs: 1000 }, 20_000), stay: true }
+}
+
 /** The suite's verdict on a played attack: responsive, on schedule and delivering during and after, memory bounded. */
 export function expectSurvived (played: Played, label: string): void {
   log(label, {
@@ -494,6 +558,9 @@ function brief (v: Verdict): Record<string, unknown> {
     ticks: `${v.sampling.ticks}/${v.sampling.expected}`,
     tickGap: v.sampling.maxGapMs,
     delivered: `${v.delivery.received}/${v.delivery.signed}`,
-    dup: v.delivery.duplicates
+    dup: v.delivery.duplicates,
+    ...v.control === undefined
+      ? {}
+      : { control: { p99Ms: Number.isFinite(v.control.responsive.p99Ms) ? v.control.responsive.p99Ms : '>1000', maxMs: v.control.responsive.maxMs, ticks: `${v.control.sampling.ticks}/${v.control.sampling.expected}`, tickGap: v.control.sampling.maxGapMs } }
   }
 }

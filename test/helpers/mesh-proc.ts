@@ -197,7 +197,7 @@ export class MeshProcs {
    * Runs another child program that speaks this protocol (test/adversarial/*-child.ts from the
    * build) as namespace host `host`, with `args`; resolves once it is ready.
    */
-  async run (lan: Lan, host: LanHost, label: string, script: string, args: readonly string[], signal = AbortSignal.timeout(15_000)): Promise<MeshProc> {
+  async run (lan: Lan, host: LanHost, label: string, script: string, args: readonly string[], signal = AbortSignal.timeout(30_000)): Promise<MeshProc> {
     const child = lan.spawn(host, process.execPath, [script, ...args], { ipc: true })
     return await this.#ready(new MeshProc(child, label), signal)
   }

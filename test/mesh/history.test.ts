@@ -51,4 +51,44 @@ describe('catch-up history', () => {
     expect(h3.size).toBe(1)
     expect(h3.bytes).toBe(oneFrame - 50)
   })
+
+  it('over maxBytes, frees a sixteenth at once: the oldest frames of the origins holding the most, cut together', () => {
+    const cap = 64 * 1024
+    const h = new History({ maxBytes: cap, perOrigin: 100_000 })
+    for (let seq = 1; seq <= 10; seq++) h.add('small', frame(seq))
+    for (let seq = 1; seq <= 60; seq++) h.add('mid', frame(seq))
+    let seq = 0
+    while (h.bytes + 300 <= cap) h.add('big', frame(++seq))
+    const full = h.bytes
+    h.add('big', frame(++seq)) // over the cap: one shrink
+    expect(h.bytes).toBeLessThanOrEqual(cap - cap / 16)
+    expect(full - h.bytes).toBeGreaterThan(cap / 16 - 1000) // a batch, not one frame per add
+    expect(h.range('small')).toEqual({ low: 1, high: 10 })
+    expect(h.range('mid')).toEqual({ low: 1, high: 60 }) // the largest pays first…
+    expect(h.range('big')?.high).toBe(seq)
+    expect(h.range('big')?.low).toBeGreaterThan(1) // …its oldest frames
+    // The next adds evict nothing until the cap is reached again.
+    const after = h.bytes
+    h.add('big', frame(seq + 1))
+    expect(h.bytes).toBeGreaterThan(after)
+    // Two origins of one size are cut together, to one level.
+    const even = new History({ maxBytes: cap, perOrigin: 100_000 })
+    for (let n = 1; even.bytes + 600 <= cap; n++) { even.add('a', frame(n)); even.add('b', frame(n)) }
+    even.add('c', frame(1))
+    even.add('c', frame(2))
+    for (let n = 3; n < 20; n++) even.add('c', frame(n))
+    const a = even.inRange('a', 0, 1e9).length
+    const b = even.inRange('b', 0, 1e9).length
+    expect(Math.abs(a - b)).toBeLessThanOrEqual(1)
+    expect(even.range('c')).toEqual({ low: 1, high: 19 })
+  })
+
+  it('range() never claims a frame it does not hold, also when older numbers arrive late (a catch-up)', () => {
+    const h = new History({ perOrigin: 1000 })
+    for (let seq = 100; seq <= 200; seq++) h.add('a', frame(seq))
+    for (let seq = 1; seq <= 50; seq++) h.add('a', frame(seq)) // late, older
+    const r = h.range('a') as { low: number, high: number }
+    expect(r.high).toBe(200)
+    expect(h.get('a', r.low)).toBeDefined()
+  })
 })
