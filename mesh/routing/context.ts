@@ -26,6 +26,11 @@ export interface LinkState {
   readonly told: Set<DeviceId>
   /** Origins whose eager push to this neighbour failed (backpressure): announce in the next DIGEST. */
   readonly missed: Set<DeviceId>
+  /**
+   * A REVOKE or CONFIG for this neighbour found its link full (or closing): the next sync tick
+   * sends it every revocation and configuration held again. DIGEST/WANT repairs frames, not these.
+   */
+  gossipDue: boolean
   readonly detach: () => void
   /** What this neighbour may make us read (budget.ts). */
   readonly budget: LinkBudget

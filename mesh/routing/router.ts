@@ -447,6 +447,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       peer,
       told: new Set([this.id, peer]),
       missed: new Set(),
+      gossipDue: false,
       detach: () => { link.off('message', onMessage); link.off('close', onClose) },
       budget: new LinkBudget(this.#budgets, now),
       held: 0,

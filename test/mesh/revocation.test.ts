@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { cosign, parseFleetPolicy, revoke, toBase64url, type KeyPair } from '../../shared/index.js'
+import { cosign, meshError, parseFleetPolicy, revoke, toBase64url, type KeyPair } from '../../shared/index.js'
 import { encodeMessage, MSG, type DropInfo } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { Inbox, LINK, addr, linked, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
@@ -49,6 +49,26 @@ describe('revocations spread through the mesh', () => {
     const e = await startNode(net, 'e', seededKeys(315), [addr(b)], { routing })
     await until(() => e.revoked(d.id), 'the revocation handed to a late joiner')
     expect(e.revocations()).toEqual([revocation])
+  })
+
+  it('a revocation that finds a link full is not lost: the next sync tick sends the neighbour the set again', async () => {
+    const net = createMemoryNetwork({ seed: 43 })
+    const fast = { ...routing, syncInterval: 200 }
+    const a = await startNode(net, 'a', seededKeys(331), [], { routing: fast })
+    const b = await startNode(net, 'b', seededKeys(332), [addr(a)], { routing: fast })
+    await linked(a, b.id)
+    // a's link to b refuses the REVOKE, as a link whose send queue is full of data does (ERR_BACKPRESSURE).
+    const link = a.links.get(b.id) as { send: (bytes: Uint8Array) => void }
+    const send = link.send.bind(link)
+    let refused = 0
+    link.send = (bytes: Uint8Array): void => {
+      if (refused === 0 && bytes.length > 100) { refused++; throw meshError('ERR_BACKPRESSURE', 'full (test)') }
+      send(bytes)
+    }
+    const victim = seededKeys(333)
+    expect(a.revoke(cosign(revoke({ policy, device: victim.id, reason: 'stolen', owners: [alice] }), policy, bob))).toBe('added')
+    expect(refused).toBe(1)
+    await until(() => b.revoked(victim.id), 'the revocation at b, sent again', 2000)
   })
 
   it('a revocation short of the threshold, or signed by no owner, goes nowhere; its sender is counted against; a node without a fleet file ignores them', async () => {

@@ -51,7 +51,9 @@ export function takeConfig (ctx: RouterContext, bytes: Uint8Array, from: DeviceI
   if (verdict === 'known') return verdict
   if (verdict === 'added') {
     ctx.counters.configs++
-    for (const state of ctx.links.values()) if (state.peer !== from) ctx.send(state, { kind: MSG.CONFIG, configs: [bytes] })
+    for (const state of ctx.links.values()) {
+      if (state.peer !== from && !ctx.send(state, { kind: MSG.CONFIG, configs: [bytes] })) state.gossipDue = true // sync.ts sends it again
+    }
   }
   ctx.emitConfig({ verdict, target, version, bytes, ...(config === undefined ? {} : { config }), ...(from === undefined ? {} : { from }) })
   return verdict
@@ -59,5 +61,5 @@ export function takeConfig (ctx: RouterContext, bytes: Uint8Array, from: DeviceI
 
 /** Sends a neighbour every configuration held (its link just opened). */
 export function sendConfigs (ctx: RouterContext, state: LinkState): void {
-  for (const chunk of chunks(ctx.configs?.all() ?? [], (c) => c.length)) ctx.send(state, { kind: MSG.CONFIG, configs: chunk })
+  for (const chunk of chunks(ctx.configs?.all() ?? [], (c) => c.length)) if (!ctx.send(state, { kind: MSG.CONFIG, configs: chunk })) state.gossipDue = true
 }

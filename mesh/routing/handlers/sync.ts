@@ -1,6 +1,8 @@
 import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
 import { chunks, MSG, type DigestEntry, type WantEntry } from '../messages.js'
 import type { LinkState, RouterContext } from '../context.js'
+import { sendConfigs } from './config.js'
+import { sendRevocations } from './revoke.js'
 
 /**
  * Catch-up after partitions, and repair of anything a link lost: every node keeps a bounded
@@ -28,6 +30,12 @@ export function digestSoon (ctx: RouterContext, peer: DeviceId): void {
  * subscribers of, and what a send to it failed to carry, so it can ask for anything lost.
  */
 export function sync (ctx: RouterContext): void {
+  for (const state of ctx.links.values()) {
+    if (!state.gossipDue) continue
+    state.gossipDue = false // set again by a send that fails again
+    sendRevocations(ctx, state)
+    sendConfigs(ctx, state)
+  }
   if (ctx.changed.size === 0 && ![...ctx.links.values()].some((s) => s.missed.size > 0)) return
   const changed = [...ctx.changed]
   ctx.changed.clear()
