@@ -164,7 +164,8 @@ export class Verifier<T = unknown> {
       if (hold !== undefined && this.#pen.hold(origin, hold.item, hold.onExpire)) return { verdict: 'held', frame, first: this.#pen.count(origin) === 1 }
       return { verdict: 'refused', refusal: 'unknown-signer', code: 'ERR_UNKNOWN_SIGNER', message: `no key is known for ${origin}${hold === undefined ? '' : ' and the holding pen is full'}`, frame }
     }
-    if (vouched(frame.bytes, key)) this.vouched++
+    const taken = vouched(frame.bytes, key)
+    if (taken) this.vouched++
     else {
       const refused = this.#check(frame, key)
       if (refused !== undefined) return refused
@@ -173,7 +174,7 @@ export class Verifier<T = unknown> {
     const verdict = this.replay.accept(origin, seq)
     if (verdict === 'replay') return this.#seen(frame)
     if (verdict === 'too-old') return this.#tooOld(frame)
-    markVerified(frame.bytes, key)
+    if (!taken) markVerified(frame.bytes, key)
     this.replay.mark(origin, seq, fingerprint(frame))
     if (this.replay.hits(origin) >= this.#promoteAfter) this.#earn(origin)
     return { verdict: 'accepted', frame }
