@@ -9,6 +9,7 @@ import { TELEMETRY_LEVEL, checkDeviceTopic } from './topics.js'
 import { MAX_TIME_SECONDS, checkPack, recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
 import type { Ed25519, PublicKey } from './crypto/ed25519.js'
 import { defaultEd25519 } from './crypto/ed25519-default.js'
+import { markSigned } from './verified.js'
 
 /**
  * The iotmesh telemetry frame: a tagged COSE_Sign1 (RFC 9052 §4.2) whose
@@ -109,6 +110,7 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
   })
   if (frame.length > limits.maxBytes) throw meshError('ERR_FRAME_TOO_LARGE', `the frame is ${frame.length} bytes, over the ${limits.maxBytes}-byte limit`)
   decodeSign1(frame, limits) // check as receivers will: a device never signs a frame its peers refuse
+  markSigned(frame, keys, input.ed25519 ?? defaultEd25519) // this process's own nodes need not verify it again (verified.ts)
   return frame
 }
 

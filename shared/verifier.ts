@@ -7,6 +7,7 @@ import { HoldPen } from './hold.js'
 import type { DeviceId } from './identity.js'
 import { KeyStore, type KeySource, type LearnResult } from './keys.js'
 import { createReplayGuard, type ReplayGuard } from './replay.js'
+import { carryMark, markVerified, vouched } from './verified.js'
 
 /**
  * The one frame verifier of iotmesh: what the mesh router and the gateway's ingest both do with a
@@ -34,6 +35,11 @@ import { createReplayGuard, type ReplayGuard } from './replay.js'
  * fingerprint of each origin's recent frames (the first 4 signature bytes); a duplicate whose
  * fingerprint differs is verified, and refused as ERR_CLONED_IDENTITY when it holds (the first
  * copy stays). A duplicate costs a lookup unless its fingerprint differs.
+ *
+ * Verify once per process (verified.ts): a frame whose bytes object this process signed, or a
+ * verifier of this process accepted, with the very key held here for its origin is not checked
+ * again (every other check still runs: replay window, roster, key known); an accepted frame's
+ * bytes are marked so. Bytes from a link, a socket or a file are a new object and always checked.
  */
 
 export interface VerifierInit {
@@ -106,6 +112,10 @@ export class Verifier<T = unknown> {
   readonly #promoteAfter: number
   /** Second copies that verified: (origin, seq) signed twice by one key. */
   clones = 0
+  /** Signatures of frames checked here (admit and secondCopy). */
+  checked = 0
+  /** Frames admitted on this process's own mark instead of a second check (verified.ts). */
+  vouched = 0
 
   constructor (init: VerifierInit = {}, components: VerifierComponents = {}) {
     this.keys = new KeyStore({ roster: init.roster, max: init.maxKeys ?? VERIFIER_DEFAULTS.maxKeys, maxStrangers: init.maxStrangerKeys ?? VERIFIER_DEFAULTS.maxStrangerKeys })
@@ -154,16 +164,17 @@ export class Verifier<T = unknown> {
       if (hold !== undefined && this.#pen.hold(origin, hold.item, hold.onExpire)) return { verdict: 'held', frame, first: this.#pen.count(origin) === 1 }
       return { verdict: 'refused', refusal: 'unknown-signer', code: 'ERR_UNKNOWN_SIGNER', message: `no key is known for ${origin}${hold === undefined ? '' : ' and the holding pen is full'}`, frame }
     }
-    try {
-      verifyFrame(frame, key, { ed25519: this.#ed, checkId: false })
-    } catch (err) {
-      const code: ErrorCode = isMeshError(err) ? err.code : 'ERR_BAD_SIGNATURE'
-      return { verdict: 'refused', refusal: 'bad-signature', code, message: err instanceof Error ? err.message : String(err), frame }
+    const taken = vouched(frame.bytes, key)
+    if (taken) this.vouched++
+    else {
+      const refused = this.#check(frame, key)
+      if (refused !== undefined) return refused
     }
     // Only now is (origin, seq) recorded: a forged frame cannot burn a sequence number.
     const verdict = this.replay.accept(origin, seq)
     if (verdict === 'replay') return this.#seen(frame)
     if (verdict === 'too-old') return this.#tooOld(frame)
+    if (!taken) markVerified(frame.bytes, key)
     this.replay.mark(origin, seq, fingerprint(frame))
     if (this.replay.hits(origin) >= this.#promoteAfter) this.#earn(origin)
     return { verdict: 'accepted', frame }
@@ -178,12 +189,8 @@ export class Verifier<T = unknown> {
   secondCopy (frame: TelemetryFrame): Admission {
     const key = this.keys.get(frame.origin)
     if (key === undefined) return { verdict: 'duplicate', frame } // cannot be judged: refused as a duplicate
-    try {
-      verifyFrame(frame, key, { ed25519: this.#ed, checkId: false })
-    } catch (err) {
-      const code: ErrorCode = isMeshError(err) ? err.code : 'ERR_BAD_SIGNATURE'
-      return { verdict: 'refused', refusal: 'bad-signature', code, message: err instanceof Error ? err.message : String(err), frame }
-    }
+    const refused = this.#check(frame, key)
+    if (refused !== undefined) return refused
     this.clones++
     return {
       verdict: 'refused',
@@ -192,6 +199,15 @@ export class Verifier<T = unknown> {
       message: `${frame.origin}#${frame.seq} was signed twice with different contents: two devices hold ${frame.origin}'s key (a cloned SD card?); the first copy is kept`,
       frame
     }
+  }
+
+  /**
+   * Gives a copy of an accepted frame's bytes (a router keeps its own copy of what a link handed
+   * it) the mark the original got here, so this process's other verifiers take it without a second
+   * check. Only equal bytes of a marked original get it.
+   */
+  carry (original: Uint8Array, copy: Uint8Array): void {
+    carryMark(original, copy)
   }
 
   /** Records a frame this node signed itself (no verification needed). */
@@ -235,6 +251,18 @@ export class Verifier<T = unknown> {
   /** A stranger that sent `promoteAfter` verified frames: its window and key join the known tier, if it has room. */
   #earn (origin: DeviceId): void {
     if (this.replay.protect(origin, 'earn')) this.keys.promote(origin)
+  }
+
+  /** Checks the signature; the refusal when it does not hold. */
+  #check (frame: TelemetryFrame, key: PublicKey): Extract<Admission, { verdict: 'refused' }> | undefined {
+    this.checked++
+    try {
+      verifyFrame(frame, key, { ed25519: this.#ed, checkId: false })
+      return undefined
+    } catch (err) {
+      const code: ErrorCode = isMeshError(err) ? err.code : 'ERR_BAD_SIGNATURE'
+      return { verdict: 'refused', refusal: 'bad-signature', code, message: err instanceof Error ? err.message : String(err), frame }
+    }
   }
 
   #tooOld (frame: TelemetryFrame): Admission {

@@ -80,6 +80,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
     }
     case 'accepted': {
       const stored = held.bytes // a copy: the link's bytes may be a view into its receive buffer
+      ctx.verifier.carry(bytes, stored) // verified here: this process's other verifiers (the gateway's ingest) take it as is
       if (from !== undefined) ctx.origins.take(origin, ctx.clock.now())
       ctx.history.add(origin, { seq, bytes: stored, hops }, !ctx.verifier.replay.known(origin))
       ctx.changed.add(origin)
