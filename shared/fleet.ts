@@ -291,11 +291,15 @@ export function verifyRevocation (bytes: Uint8Array, policy: FleetPolicy, option
   return { ...base, successor: handover.successor, handover }
 }
 
-/** A revocation's successor (field 7) without any check: only for bytes verified already (a node's RevocationSet). Never throws. */
-export function revocationSuccessor (bytes: Uint8Array): DeviceId | undefined {
+/**
+ * A rotation's successor (field 7) and its time (field 6), without any check: only for bytes
+ * verified already (a node's RevocationSet); undefined for any other revocation. Never throws.
+ */
+export function rotationOf (bytes: Uint8Array): { successor: DeviceId, issuedAt: number } | undefined {
   try {
-    const successor = payloadMap(open(bytes, REVOCATION_CONTENT_FORMAT, 'ERR_BAD_REVOCATION'), 'ERR_BAD_REVOCATION').get(7)
-    return isDeviceId(successor) ? successor : undefined
+    const fields = payloadMap(open(bytes, REVOCATION_CONTENT_FORMAT, 'ERR_BAD_REVOCATION'), 'ERR_BAD_REVOCATION')
+    const [successor, issuedAt] = [fields.get(7), fields.get(6)]
+    return isDeviceId(successor) && Number.isSafeInteger(issuedAt) ? { successor, issuedAt: issuedAt as number } : undefined
   } catch {
     return undefined
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   HANDOVER_CONTENT_FORMAT, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, ALG_ED25519, RevocationSet, applyOwnerRotation, cosign, createHandover, decodeCoseSign, deviceIdToBytes,
-  encodeCbor, enroll, fleetDocumentKind, parseFleetPolicy, revocationSuccessor, revoke, rotate, rotateOwner, signCoseSign, signSign1, toBase64url, verifyCredential,
+  encodeCbor, enroll, fleetDocumentKind, parseFleetPolicy, rotationOf, revoke, rotate, rotateOwner, signCoseSign, signSign1, toBase64url, verifyCredential,
   verifyHandover, verifyOwnerRotation, verifyRevocation, type KeyPair
 } from '../../shared/index.js'
 import { codeOf, seededKeys } from './support.js'
@@ -61,7 +61,7 @@ describe('a device rotation: a revocation "rotated" with the handover, and the n
     const r = verifyRevocation(rotation, policy)
     expect(r).toMatchObject({ device: oldKey.id, reason: 'rotated', successor: newKey.id })
     expect(r.signers.sort()).toEqual([alice.id, bob.id].sort())
-    expect(revocationSuccessor(rotation)).toBe(newKey.id)
+    expect(rotationOf(rotation)).toEqual({ successor: newKey.id, issuedAt: T })
     // Spread and kept like any revocation: the RevocationSet takes it.
     const set = new RevocationSet(policy)
     expect(set.add(rotation).revocation.successor).toBe(newKey.id)
