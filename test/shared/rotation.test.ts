@@ -4,6 +4,7 @@ import {
   encodeCbor, enroll, fleetDocumentKind, parseFleetPolicy, rotationOf, revoke, rotate, rotateOwner, signCoseSign, signSign1, toBase64url, verifyCredential,
   verifyHandover, verifyOwnerRotation, verifyRevocation, type KeyPair
 } from '../../shared/index.js'
+import { defaultEd25519 } from '../../shared/crypto/ed25519-default.js'
 import { codeOf, seededKeys } from './support.js'
 
 /**
@@ -91,6 +92,29 @@ describe('a device rotation: a revocation "rotated" with the handover, and the n
     // A re-enrollment signed by a non-owner is no credential of this fleet.
     const byMallory = enroll({ policy: malloryFleet, publicKey: newKey.publicKey, previous: oldKey.id, cti: Uint8Array.of(9), owners: [mallory], issuedAt: T })
     expect(codeOf(() => verifyCredential(byMallory, policy, { now: T + 1 }))).toBe('ERR_NOT_OWNER')
+  })
+})
+
+describe('what a rotation costs a node (hostile input)', () => {
+  it('a forged rotation (no owner signed) costs no signature check, however big its handover; a valid one costs the owners\' checks and one more', () => {
+    let n = 0
+    const ed25519 = { ...defaultEd25519, verify: (sig: Uint8Array, msg: Uint8Array, key: Uint8Array) => { n++; return defaultEd25519.verify(sig, msg, key) } }
+    const malloryFleet = parseFleetPolicy({ fleet: 'home', owners: [{ key: toBase64url(mallory.publicKey) }] })
+    const forged = rotate({ policy: malloryFleet, handover, owners: [mallory] })
+    expect(codeOf(() => verifyRevocation(forged, policy, { ed25519 }))).toBe('ERR_NOT_OWNER')
+    expect(n).toBe(0)
+    const claims = new Map<number, unknown>([[1, 'iotmesh:home'], [2, oldKey.id], [3, 'rotated'], [6, T], [7, newKey.id], [8, new Uint8Array(4000)]])
+    const junk = signCoseSign({ protectedHeader: new Map([[HEADER_CONTENT_TYPE, 65_005]]), payload: encodeCbor(claims), signers: [mallory] })
+    expect(codeOf(() => new RevocationSet(policy).add(junk, ed25519))).toBe('ERR_BAD_REVOCATION') // past the CBOR string limit: not even decoded
+    claims.set(8, new Uint8Array(500))
+    const junk2 = signCoseSign({ protectedHeader: new Map([[HEADER_CONTENT_TYPE, 65_005]]), payload: encodeCbor(claims), signers: [mallory] })
+    expect(codeOf(() => new RevocationSet(policy).add(junk2, ed25519))).toBe('ERR_NOT_OWNER')
+    expect(n).toBe(0)
+    const set = new RevocationSet(policy)
+    set.add(both(rotate({ policy, handover, owners: [alice] })), ed25519)
+    expect(n).toBe(3) // two owners and the handover
+    set.add(both(rotate({ policy, handover, owners: [alice], issuedAt: T + 1 })), ed25519)
+    expect(n).toBe(3) // known: a lookup
   })
 })
 
