@@ -22,7 +22,7 @@ import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } f
  */
 export const fleet: Command = {
   name: 'fleet',
-  summary: 'Fleet owners: create the fleet file, enroll and revoke devices with owner signatures (k of n)',
+  summary: 'Fleet owners: create the fleet file, enroll, revoke and re-enroll rotated devices, rotate owner keys, with owner signatures (k of n)',
   usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|rotate-owner|apply-rotation|config|grant|revoke-grant|grants … [--file fleet.json] [--owner-key FILE] [--json]',
   help: [
     ['init', '--fleet NAME --owner-key FILE [--name N] [--force]: a fleet file with this owner (its key created if absent), threshold 1'],
