@@ -1,6 +1,9 @@
 import { actuatorStates, publicKeyText, resolvePack, type ActuatorStates, type DeviceId, type SenmlPack } from '../shared/index.js'
+import type { CloneInfo, DeviceInfo, DeviceKey, StoredReading } from './device-info.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
 import type { DropReason, Path } from './reasons.js'
+
+export type { CloneInfo, DeviceInfo, DeviceKey, DevicePath, StoredReading } from './device-info.js'
 
 /**
  * What the gateway knows about each device: presence (retained status and last will), the paths
@@ -8,78 +11,6 @@ import type { DropReason, Path } from './reasons.js'
  * HTTP API. Memory is bounded: `maxDevices` entries (least recently active first out) of
  * `historySize` readings each.
  */
-
-export type DevicePath = Path | 'both'
-
-export interface StoredReading {
-  seq: number
-  /** Sampling time, seconds since the epoch. */
-  time: number
-  /** When the gateway accepted it, ms since the epoch. */
-  receivedAt: number
-  path: Path
-  deviceTopic: string
-  records: SenmlPack
-}
-
-/** A device as the API shows it (plain JSON). */
-export interface DeviceInfo {
-  id: DeviceId
-  name?: string
-  /** base64url public key, once known. */
-  pk?: string
-  /**
-   * Present: its retained status says online, or a reading reached the gateway through the mesh
-   * within `presenceMs` (mesh devices publish no status).
-   */
-  online: boolean
-  /** What its retained MQTT status says, when it has one (undefined: none, or cleared). */
-  status?: 'online' | 'offline'
-  /** Last reading or status, ms since the epoch. */
-  lastSeen?: number
-  /** Paths seen within `pathWindowMs` of the last reading: broker, mesh or both. */
-  path?: DevicePath
-  readings: number
-  /** Highest sequence number accepted. */
-  lastSeq?: number
-  /** Sequence numbers skipped between consecutive accepted readings and never filled in. */
-  seqGaps: number
-  /** Online statuses that followed earlier activity (a reconnect or a restart). */
-  restarts: number
-  signatureFailures: number
-  /** When the last signature failure was seen, ms since the epoch. */
-  lastSignatureFailure?: number
-  /** Drops attributed to this device, by reason. */
-  drops: Partial<Record<DropReason, number>>
-  /**
-   * Set once two different, validly signed frames arrived for one of its (origin, seq): two
-   * devices hold its key (one SD-card image on two boards). The first copy of each is kept.
-   */
-  clone?: CloneInfo
-  /**
-   * Its actuators' state, as its latest readings report it (shared/actuators.ts): actuator name →
-   * state record → value, e.g. {"relay": {"relay": true}}. Only a device with actuators has it.
-   */
-  actuators?: ActuatorStates
-  /**
-   * Its owner-signed configuration, as the device reports it in signed frames on its `config` topic
-   * (firmware-sim/device/signed-config.ts): the version applied, settings waiting for a restart,
-   * and the last configuration it refused, with the code and reason.
-   */
-  config?: { version: number, restart?: string, refused?: { version: number, reason: string } }
-}
-
-/** A cloned identity, as the registry saw it (drops with reason `cloned_identity`). */
-export interface CloneInfo {
-  code: 'ERR_CLONED_IDENTITY'
-  /** Second copies refused, in all. */
-  copies: number
-  /** When the first and the latest were seen, ms since the epoch. */
-  since: number
-  last: number
-  /** The sequence number of the latest. */
-  seq?: number
-}
 
 export interface DeviceRegistryInit {
   /** Readings kept per device. Default 256. */
@@ -119,6 +50,8 @@ export class DeviceRegistry {
   readonly #now: () => number
   /** Devices changed since the last `takeChanged()` (the durable store writes them behind). */
   readonly #changed = new Set<DeviceId>()
+  /** Rotated keys: old id → the id of the key that replaced it (DeviceInfo.keys). */
+  readonly #successor = new Map<DeviceId, DeviceId>()
   evictions = 0
 
   constructor (init: DeviceRegistryInit = {}, components: { now?: () => number } = {}) {
@@ -133,7 +66,7 @@ export class DeviceRegistry {
   get size (): number { return this.#devices.size }
 
   get (id: DeviceId): DeviceInfo | undefined {
-    const entry = this.#devices.get(id)
+    const entry = this.#devices.get(this.current(id))
     return entry === undefined ? undefined : this.#snapshot(entry)
   }
 
@@ -150,7 +83,7 @@ export class DeviceRegistry {
 
   /** Readings of `id` sampled after `since` (seconds since the epoch), oldest first, at most `limit`. */
   readings (id: DeviceId, options: { since?: number, limit?: number } = {}): StoredReading[] | undefined {
-    const entry = this.#devices.get(id)
+    const entry = this.#devices.get(this.current(id))
     if (entry === undefined) return undefined
     const since = options.since ?? -Infinity
     const out = entry.history.filter((r) => r.time > since)
@@ -158,6 +91,7 @@ export class DeviceRegistry {
   }
 
   applyStatus (event: StatusEvent): void {
+    if (this.#successor.has(event.deviceId)) return // a retired key's (retained) status says nothing of the device now
     const entry = this.#touch(event.deviceId)
     const { info } = entry
     const status = event.status
@@ -184,19 +118,20 @@ export class DeviceRegistry {
 
   /** A name from elsewhere (a DNS-SD instance name): kept only while the device has none; true when applied. */
   applyName (id: DeviceId, name: string): boolean {
-    if (this.#devices.get(id)?.info.name !== undefined || name.length === 0 || name.length > 64) return false
+    if (this.#successor.has(id) || this.#devices.get(id)?.info.name !== undefined || name.length === 0 || name.length > 64) return false
     this.#touch(id).info.name = name
     return true
   }
 
   /** A public key learned from elsewhere (DNS-SD, the roster): the device becomes known. */
   applyKey (id: DeviceId, publicKey: Uint8Array): void {
+    if (this.#successor.has(id)) return
     const entry = this.#touch(id)
     entry.info.pk = publicKeyText(publicKey)
   }
 
   recordReading (reading: Reading): void {
-    const entry = this.#touch(reading.origin)
+    const entry = this.#touch(this.current(reading.origin))
     const { info } = entry
     if (info.lastSeq === undefined) {
       info.lastSeq = reading.seq
@@ -229,9 +164,10 @@ export class DeviceRegistry {
    */
   recordDrop (drop: DropEvent): void {
     if (drop.deviceId === undefined) return
-    const entry = this.#devices.get(drop.deviceId)
+    const id = this.current(drop.deviceId)
+    const entry = this.#devices.get(id)
     if (entry === undefined) return
-    this.#changed.add(drop.deviceId)
+    this.#changed.add(id)
     entry.info.drops[drop.reason] = (entry.info.drops[drop.reason] ?? 0) + 1
     if (drop.reason === 'bad_signature') {
       entry.info.signatureFailures++
@@ -278,12 +214,67 @@ export class DeviceRegistry {
    * so or its readings arrive. Devices already known are left as they are.
    */
   restore (devices: Iterable<DeviceInfo>): void {
-    for (const saved of devices) {
-      if (this.#devices.has(saved.id)) continue
+    const all = [...devices]
+    // Rotations first, from the saved key lists: a retired key's own saved entry is not brought back (its readings are counted in its successor's).
+    for (const saved of all) this.#learnKeys(saved.keys)
+    for (const saved of all) {
+      if (this.#devices.has(saved.id) || this.#successor.has(saved.id)) continue
       const entry = this.#touch(saved.id)
       const { status: _status, online: _online, path: _path, ...kept } = saved
       entry.info = { ...kept, online: false, drops: { ...saved.drops } }
       this.#changed.delete(saved.id)
+    }
+  }
+
+  /** The id of the device's current key: `id` itself unless a rotation replaced it (followed to the last key). */
+  current (id: DeviceId): DeviceId {
+    let at = id
+    for (let hops = 0; hops < 64; hops++) {
+      const next = this.#successor.get(at)
+      if (next === undefined) return at
+      at = next
+    }
+    return at
+  }
+
+  /** Every key id of the device `id` is a key of, oldest first (just `id` when it never rotated). */
+  keyIds (id: DeviceId): DeviceId[] {
+    const current = this.current(id)
+    return this.#devices.get(current)?.info.keys?.map((k) => k.id) ?? [current]
+  }
+
+  /**
+   * A rotation the fleet's owners signed (a verified revocation "rotated": shared/fleet.ts): `old`
+   * and `successor` are one device from now on. Its entry is kept under the successor's id, with
+   * the old key's counters, name and readings, and `keys` listing both; the old key's entry goes
+   * (one row on the dashboard). Idempotent: a rotation known already, or one whose successor lists
+   * the old key already (restored from the store), changes nothing but removing the old entry.
+   * Returns true when it changed anything.
+   */
+  rotate (old: DeviceId, successor: DeviceId, retiredAt: number): boolean {
+    if (old === successor || this.current(successor) === old) return false
+    const known = this.#successor.get(old) === successor
+    this.#successor.set(old, successor)
+    const from = this.#devices.get(old)
+    const target = this.current(successor)
+    const entry = this.#touch(target)
+    const keys = entry.info.keys ?? [{ id: target, ...(entry.info.pk === undefined ? {} : { pk: entry.info.pk }) }]
+    if (from !== undefined) {
+      this.#devices.delete(old)
+      this.#changed.delete(old)
+    }
+    if (keys.some((k) => k.id === old)) return !known || from !== undefined
+    const before: DeviceKey[] = from?.info.keys ?? [{ id: old, ...(from?.info.pk === undefined ? {} : { pk: from.info.pk }) }]
+    entry.info.keys = [...before.slice(0, -1), { ...(before[before.length - 1] as DeviceKey), retiredAt }, ...keys]
+    if (from !== undefined) merge(entry, from, this.#historySize)
+    return true
+  }
+
+  #learnKeys (keys: DeviceKey[] | undefined): void {
+    if (keys === undefined) return
+    for (let i = 0; i + 1 < keys.length; i++) {
+      const [a, b] = [keys[i], keys[i + 1]]
+      if (a !== undefined && b !== undefined && a.id !== b.id) this.#successor.set(a.id, b.id)
     }
   }
 
@@ -312,7 +303,8 @@ export class DeviceRegistry {
       online,
       drops: { ...entry.info.drops },
       ...(entry.info.clone === undefined ? {} : { clone: { ...entry.info.clone } }),
-      ...(entry.info.actuators === undefined ? {} : { actuators: structuredClone(entry.info.actuators) })
+      ...(entry.info.actuators === undefined ? {} : { actuators: structuredClone(entry.info.actuators) }),
+      ...(entry.info.keys === undefined ? {} : { keys: entry.info.keys.map((k) => k.id === entry.info.id && entry.info.pk !== undefined ? { ...k, pk: entry.info.pk } : { ...k }) })
     }
   }
 
@@ -331,6 +323,23 @@ export class DeviceRegistry {
     this.#changed.add(id)
     return entry
   }
+}
+
+/** An old key's entry into its successor's (a rotation): counts add up, its history comes first, what the new key has not said yet is kept. */
+function merge (entry: Entry, from: Entry, historySize: number): void {
+  const [to, old] = [entry.info, from.info]
+  to.readings += old.readings
+  to.seqGaps += old.seqGaps
+  to.restarts += old.restarts
+  to.signatureFailures += old.signatureFailures
+  for (const [reason, n] of Object.entries(old.drops) as Array<[DropReason, number]>) to.drops[reason] = (to.drops[reason] ?? 0) + n
+  to.name ??= old.name
+  to.lastSeen = Math.max(to.lastSeen ?? -Infinity, old.lastSeen ?? -Infinity)
+  if (!Number.isFinite(to.lastSeen)) delete to.lastSeen
+  to.config ??= old.config
+  to.actuators ??= old.actuators
+  entry.history = [...from.history, ...entry.history].sort((a, b) => a.time - b.time)
+  if (entry.history.length > historySize) entry.history.splice(0, entry.history.length - historySize)
 }
 
 /** The device's report of its signed configuration (records config_version, config_restart, config_refused_version, config_refused). */

@@ -4,7 +4,7 @@ import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
   LINKS_TOPIC, Lifecycle, frameTopic, generateKeyPair, meshError, jsonTopic, systemClock, topicFilters,
   type Clock, type CommandResult, type Commanders, type DeviceId, type KeyPair, type LearnResult, type PublicKey
-, configTopic, type FleetPolicy } from '../shared/index.js'
+, configTopic, rotationOf, type FleetPolicy } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createBrokerGate, type RefusalPolicy } from './authorize.js'
 import { ConfigGuard } from './config-guard.js'
@@ -128,6 +128,8 @@ export interface GatewayEvents {
   result: [CommandResult]
   /** An MQTT client connected to, or went from, the embedded broker (for the logs, gateway/log.ts). */
   connection: [{ clientId: string, state: 'connected' | 'disconnected' }]
+  /** A device's key was rotated (an owner-signed revocation "rotated"): `from` and `to` are one device in the registry from now on. */
+  rotated: [{ from: DeviceId, to: DeviceId }]
 }
 
 export interface GatewayPorts {
@@ -219,6 +221,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // Who may connect, read and publish (gateway/auth.ts, gateway/authorize.ts): installed on every new Aedes (each broker start).
       const gate = createBrokerGate(this.ingest, { ...this.#init, configs: this.configs, kept: (reading) => this.#kept.get(reading), claimToken: (id, cti, untilS) => this.state?.claimToken(id, cti, untilS) ?? true }, components)
       this.revocations = gate.revocations
+      // A rotation that came by MQTT (one by the mesh is taken above as well: rotate() is idempotent).
+      this.revocations?.on((revocation) => { if (revocation.successor !== undefined) this.#rotated(revocation.device, revocation.successor, revocation.issuedAt) })
       // Every new Aedes also gets the retained statuses and the cluster feed.
       this.#broker = new EmbeddedBroker(init, { ...gate.hooks, setup: async (aedes) => { await this.#setupBroker(aedes) } })
     } else {
@@ -244,7 +248,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const node = this.mesh
       // Durable through the database: the node acks an origin only while none of its readings is still being written.
       if (this.state !== undefined) node.holdAcks((origin) => this.#writing.has(origin))
-      node.on('revoked', ({ bytes }) => { try { this.revocations?.add(bytes, 'mesh') } catch { /* verified by the node already */ } })
+      node.on('revoked', ({ device, bytes }) => {
+        try { this.revocations?.add(bytes, 'mesh') } catch { /* verified by the node already */ }
+        const rotation = rotationOf(bytes) // verified by the node: a rotation names the successor
+        if (rotation !== undefined) this.#rotated(device, rotation.successor, rotation.issuedAt)
+      })
       this.revocations?.on((_revocation, bytes, source) => { if (source === 'mqtt') node.revoke(bytes) })
       this.bridge = new MeshBridge(init, {
         node: this.mesh,
@@ -278,7 +286,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(this.live === undefined ? {} : { live: this.live }),
         ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
       })
-    if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now, readerKey: this.#init.readerKey }))
+    if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now, readerKey: this.#init.readerKey, keyIds: (id) => this.devices.keyIds(id) }))
     this.http?.use(commandsHandler({ command: async (request) => await this.command(request), open: () => this.http?.open ?? true }))
     this.ingest.on('reading', (reading) => {
       // First kept, then acknowledged and passed on: SQLite commits before record() returns; PostgreSQL's commit is awaited
@@ -486,6 +494,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   #notKept (reading: Reading): void {
     this.ingest.verifier.replay.forget(reading.origin, reading.seq)
     if (reading.path === 'mesh') this.mesh?.unaccept(reading.origin, reading.seq)
+  }
+
+  /** A verified rotation (shared/fleet.ts `rotate`): the registry lists both keys as one device, under the new one's id. */
+  #rotated (from: DeviceId, to: DeviceId, issuedAt: number): void {
+    if (!this.devices.rotate(from, to, issuedAt)) return
+    this.live?.deviceChanged(to)
+    this.emit('rotated', { from, to })
   }
 
   #onReading (reading: Reading): void {

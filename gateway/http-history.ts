@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http'
-import { isDeviceId, isMeshError, meshError, type ReaderKey } from '../shared/index.js'
+import { isDeviceId, isMeshError, meshError, type DeviceId, type ReaderKey } from '../shared/index.js'
 import type { HttpHandler } from './http.js'
-import { MAX_BUCKETS, MAX_PAGE, decodeCursor, downsample, page, parseStep, parseTime, toApi } from './store/history.js'
+import { MAX_BUCKETS, MAX_PAGE, decodeCursor, downsample, historyOf, page, parseStep, parseTime, toApi } from './store/history.js'
 import type { GatewayStore } from './store/store.js'
 
 /**
@@ -20,22 +20,26 @@ import type { GatewayStore } from './store/store.js'
  *       the dashboard's chart survives a restart.
  *
  * Times are seconds since the epoch or RFC 3339 date-times. A bad parameter is a 400 with
- * { error, code: 'ERR_BAD_ARGUMENT' }.
+ * { error, code: 'ERR_BAD_ARGUMENT' }. A device that rotated its key (DeviceInfo.keys) answers
+ * under any of its ids with the readings of all its keys (`keyIds`); a reading signed by another
+ * key than the one asked for says which (`origin`).
  */
-export function historyHandler (store: GatewayStore, components: { now?: () => number, readerKey?: ReaderKey | undefined } = {}): HttpHandler {
+export function historyHandler (store: GatewayStore, components: { now?: () => number, readerKey?: ReaderKey | undefined, keyIds?: (id: DeviceId) => DeviceId[] } = {}): HttpHandler {
   const now = components.now ?? Date.now
+  const keyIds = components.keyIds ?? ((id: DeviceId) => [id])
   const readerKey = components.readerKey
   return async (req, res, url) => {
     const match = /^\/api\/devices\/([^/]+)\/(history|readings)\/?$/.exec(url.pathname)
     if (match === null || (req.method !== 'GET' && req.method !== 'HEAD')) return false
     const id = match[1] ?? ''
     if (!isDeviceId(id)) return false // the built-in route answers 400
+    const origins = keyIds(id)
     try {
       const p = url.searchParams
       const limit = parseLimit(p.get('limit'), match[2] === 'history' ? 1000 : 256)
       if (match[2] === 'readings') {
         const since = parseTime('since', p.get('since'))
-        const rows = await store.history({ origin: id, limit, newest: true, ...(since === undefined ? {} : { since: nextAfter(since) }) })
+        const rows = await historyOf(store, origins, { limit, newest: true, ...(since === undefined ? {} : { since: nextAfter(since) }) })
         if (rows.length === 0) return false // nothing stored: the in-memory route answers (or 404s an unknown device)
         send(res, 200, { id, readings: rows.map((r) => toApi(id, r, readerKey)) })
         return true
@@ -46,14 +50,14 @@ export function historyHandler (store: GatewayStore, components: { now?: () => n
         const until = parseTime('until', p.get('until')) ?? now() / 1000
         const since = parseTime('since', p.get('since')) ?? until - 86_400
         if ((until - since) / stepS > MAX_BUCKETS) throw badArgument(`(until - since) / step is over ${MAX_BUCKETS} buckets: choose a larger step or a shorter range`)
-        const result = await downsample(store, id, { since, until, step: stepS }, readerKey)
+        const result = await downsample(store, origins, { since, until, step: stepS }, readerKey)
         send(res, 200, { id, since, until, step: stepS, ...result })
         return true
       }
       const since = parseTime('since', p.get('since'))
       const until = parseTime('until', p.get('until'))
       const cursor = p.get('cursor')
-      const result = await page(store, id, { limit, ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), ...(cursor === null ? {} : { after: decodeCursor(cursor) }) })
+      const result = await page(store, origins, { limit, ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), ...(cursor === null ? {} : { after: decodeCursor(cursor) }) })
       send(res, 200, { id, readings: result.readings.map((r) => toApi(id, r, readerKey)), ...(result.next === undefined ? {} : { next: result.next }) })
       return true
     } catch (err) {

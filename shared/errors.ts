@@ -77,6 +77,8 @@ export const ERROR_CODES = {
   ERR_TOO_FEW_OWNERS: 'fewer owners signed it than the fleet\'s threshold requires (iotmesh fleet cosign adds a signature)',
   ERR_REVOKED: 'the device was revoked by the fleet\'s owners: its links, frames and commands are refused everywhere the revocation reached',
   ERR_BAD_REVOCATION: 'a revocation is not the signed layout iotmesh uses (shared/fleet.ts): fleet, device id, reason, time',
+  ERR_BAD_HANDOVER: 'a key handover is not the layout iotmesh uses (shared/handover.ts), is not signed by the key it hands over from, or names another key or device than the rotation that carries it',
+  ERR_BAD_ROTATION: 'an owner rotation is not the signed layout iotmesh uses (shared/owner-rotation.ts), or its new key is an owner already',
   ERR_BAD_CONFIG: 'a signed configuration is not the layout iotmesh uses (shared/fleet-config.ts), or its settings are not valid for the device: the message names the setting',
   ERR_CONFIG_STALE: 'a signed configuration is not newer than the version the device applied: refused, so an old one cannot be replayed (push a higher version)',
   // Encrypted readings (shared/cose-encrypt.ts, shared/readers.ts)

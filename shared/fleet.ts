@@ -6,6 +6,7 @@ import type { Ed25519, PublicKey } from './crypto/ed25519.js'
 import { defaultEd25519 } from './crypto/ed25519-default.js'
 import { isMeshError, meshError, type ErrorCode } from './errors.js'
 import { deviceIdFromPublicKey, isDeviceId, keyMatchesId, type DeviceId, type KeyPair } from './identity.js'
+import { verifyHandover, type Handover } from './handover.js'
 import { isFleetName } from './topics.js'
 
 /**
@@ -28,12 +29,20 @@ import { isFleetName } from './topics.js'
  *                Ed25519, -2 x: 32 bytes} (RFC 9053 §7.2); the device proves possession by signing
  *                with it (its link handshake, its frames)
  *   "name"  text, "roles" [text…]                  private claims (RFC 8392 §4)
+ *   "prev"  text  the device id this key replaces (a rotation: shared/handover.ts), private claim
  * A revocation (content type 65005) has the payload {1: "iotmesh:<fleet>", 2: the revoked device
- * id, 3: reason (text), 6: issued at}.
+ * id, 3: reason (text), 6: issued at}. A rotation is a revocation with the reserved reason
+ * "rotated" that also carries {7: the successor's device id, 8: the handover (shared/handover.ts),
+ * signed by the revoked key}: owners end the old key and name its successor in one document, which
+ * spreads by the revocation machinery everywhere a revocation does; no other reason carries 7 or 8,
+ * and "rotated" never comes without them.
  */
 
 export const CREDENTIAL_CONTENT_FORMAT = 65_004
 export const REVOCATION_CONTENT_FORMAT = 65_005
+export const OWNER_ROTATION_CONTENT_FORMAT = 65_008
+/** The reason of a revocation that ends a key because it was rotated (it carries the handover). */
+export const ROTATED = 'rotated'
 /** The longest a credential may live, seconds (10 years: a Pi in a wall), and the default (1 year). */
 export const MAX_CREDENTIAL_SECONDS = 10 * 365 * 86_400
 export const DEFAULT_CREDENTIAL_SECONDS = 365 * 86_400
@@ -50,6 +59,8 @@ export interface Credential {
   issuedAt: number
   expiresAt: number
   cti: Uint8Array
+  /** The device id this key replaces (claim "prev": a re-enrollment after a rotation). */
+  previous: DeviceId | undefined
   /** Owners whose signatures hold (only after `verifyCredential`). */
   signers: DeviceId[]
 }
@@ -60,11 +71,14 @@ export interface Revocation {
   reason: string
   issuedAt: number
   signers: DeviceId[]
+  /** A rotation (reason "rotated"): the key that replaced the revoked one, and the old key's handover. */
+  successor?: DeviceId
+  handover?: Handover
 }
 
 const ROLE = /^[a-z0-9][a-z0-9_-]{0,31}$/
 const CLAIM = { iss: 1, sub: 2, exp: 4, iat: 6, cti: 7, cnf: 8 } as const
-const issuer = (fleet: string): string => `iotmesh:${fleet}`
+export const issuer = (fleet: string): string => `iotmesh:${fleet}`
 
 // ---- the fleet file ----
 
@@ -110,6 +124,8 @@ export interface EnrollInput {
   /** Lifetime in seconds (default a year, at most ten). */
   lifetime?: number
   cti: Uint8Array
+  /** The device id the key replaces (a re-enrollment after a rotation: claim "prev"). */
+  previous?: DeviceId
   /** The owners signing now (at least one; others may co-sign later: `cosign`). */
   owners: KeyPair[]
   ed25519?: Ed25519
@@ -130,16 +146,35 @@ export function enroll (input: EnrollInput): Uint8Array {
   ])
   if (input.name !== undefined) claims.set('name', input.name)
   if (roles.length > 0) claims.set('roles', roles)
+  if (input.previous !== undefined) {
+    if (!isDeviceId(input.previous) || input.previous === device) throw meshError('ERR_BAD_DEVICE_ID', `${JSON.stringify(input.previous)} is not another device id`)
+    claims.set('prev', input.previous)
+  }
   return signCoseSign({
     protectedHeader: new Map([[HEADER_CONTENT_TYPE, CREDENTIAL_CONTENT_FORMAT]]), payload: encodeCbor(claims), signers: input.owners, ed25519: input.ed25519
   })
 }
 
 export function revoke (input: { policy: FleetPolicy, device: DeviceId, reason: string, issuedAt?: number, owners: KeyPair[], ed25519?: Ed25519 }): Uint8Array {
+  if (input.reason === ROTATED) throw meshError('ERR_BAD_ARGUMENT', 'the reason "rotated" is reserved for a rotation, which carries the old key\'s handover (fleet enroll --replaces --handover)')
+  return revocation(input, [])
+}
+
+/**
+ * The owners' side of a rotation (shared/handover.ts): the revocation of the old key with reason
+ * "rotated", naming the successor and carrying the old key's handover. The handover is checked
+ * here (ERR_BAD_HANDOVER, ERR_UNKNOWN_FLEET) and again by every node that takes the revocation.
+ */
+export function rotate (input: { policy: FleetPolicy, handover: Uint8Array, issuedAt?: number, owners: KeyPair[], ed25519?: Ed25519 }): Uint8Array {
+  const h = verifyHandover(input.handover, input.policy.fleet, { ...(input.ed25519 === undefined ? {} : { ed25519: input.ed25519 }) })
+  return revocation({ ...input, device: h.device, reason: ROTATED }, [[7, h.successor], [8, input.handover]])
+}
+
+function revocation (input: { policy: FleetPolicy, device: DeviceId, reason: string, issuedAt?: number, owners: KeyPair[], ed25519?: Ed25519 }, extra: Array<[number, unknown]>): Uint8Array {
   if (!isDeviceId(input.device)) throw meshError('ERR_BAD_DEVICE_ID', `${JSON.stringify(input.device)} is not a device id`)
   if (input.reason.length === 0 || input.reason.length > 200) throw meshError('ERR_BAD_ARGUMENT', 'a revocation gives a reason of 1 to 200 characters')
   checkSigners(input.policy, input.owners)
-  const payload = new Map<number, unknown>([[1, issuer(input.policy.fleet)], [2, input.device], [3, input.reason], [6, Math.floor(input.issuedAt ?? Date.now() / 1000)]])
+  const payload = new Map<number, unknown>([[1, issuer(input.policy.fleet)], [2, input.device], [3, input.reason], [6, Math.floor(input.issuedAt ?? Date.now() / 1000)], ...extra])
   return signCoseSign({ protectedHeader: new Map([[HEADER_CONTENT_TYPE, REVOCATION_CONTENT_FORMAT]]), payload: encodeCbor(payload), signers: input.owners, ed25519: input.ed25519 })
 }
 
@@ -149,7 +184,8 @@ export function cosign (bytes: Uint8Array, policy: FleetPolicy, owner: KeyPair, 
   return addSignature(bytes, owner, ed25519)
 }
 
-function checkSigners (policy: FleetPolicy, owners: KeyPair[]): void {
+/** Throws ERR_NOT_OWNER unless every one of `owners` is an owner of the fleet. */
+export function checkSigners (policy: FleetPolicy, owners: KeyPair[]): void {
   if (owners.length === 0) throw meshError('ERR_BAD_ARGUMENT', 'at least one owner signs')
   for (const o of owners) {
     if (!policy.owners.some((w) => w.id === o.id)) throw meshError('ERR_NOT_OWNER', `${o.id} is not an owner of fleet ${policy.fleet}`)
@@ -214,18 +250,24 @@ function readCredentialMessage (bytes: Uint8Array, policy: FleetPolicy, options:
   }
   const name = claims.get('name')
   const roles = claims.get('roles') ?? []
+  const previous = claims.get('prev')
+  if (previous !== undefined && (!isDeviceId(previous) || previous === sub)) bad('names as the key it replaces (claim "prev") no other device id')
   if (name !== undefined && typeof name !== 'string') bad('has a name that is not text')
   if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ROLE.test(r))) bad('has roles that are not a list of role names')
   const now = options.now ?? Date.now() / 1000
   if ((exp as number) <= now) throw meshError('ERR_CREDENTIAL_EXPIRED', `the credential of ${sub as string} expired at ${new Date((exp as number) * 1000).toISOString()}`)
   const credential: Credential = {
     fleet: policy.fleet, device: sub as DeviceId, publicKey: x as PublicKey, name: name as string | undefined, roles: roles as string[],
-    issuedAt: iat as number, expiresAt: exp as number, cti: cti as Uint8Array, signers: []
+    issuedAt: iat as number, expiresAt: exp as number, cti: cti as Uint8Array, previous: previous as DeviceId | undefined, signers: []
   }
   return { credential, message }
 }
 
-/** Checks a revocation against the fleet file (ERR_BAD_REVOCATION, ERR_UNKNOWN_FLEET, ERR_NOT_OWNER, ERR_TOO_FEW_OWNERS). */
+/**
+ * Checks a revocation against the fleet file (ERR_BAD_REVOCATION, ERR_UNKNOWN_FLEET, ERR_NOT_OWNER,
+ * ERR_TOO_FEW_OWNERS); a rotation's handover after the owners' signatures (ERR_BAD_HANDOVER: not
+ * the revoked key's, or naming another successor), so a document no owner signed costs no more.
+ */
 export function verifyRevocation (bytes: Uint8Array, policy: FleetPolicy, options: Pick<VerifyOptions, 'ed25519'> = {}): Revocation {
   const message = open(bytes, REVOCATION_CONTENT_FORMAT, 'ERR_BAD_REVOCATION')
   const fields = payloadMap(message, 'ERR_BAD_REVOCATION')
@@ -234,7 +276,33 @@ export function verifyRevocation (bytes: Uint8Array, policy: FleetPolicy, option
     throw meshError('ERR_BAD_REVOCATION', 'a revocation is {1: fleet, 2: device id, 3: reason, 6: issued at}')
   }
   if (fleet !== issuer(policy.fleet)) throw meshError('ERR_UNKNOWN_FLEET', `the revocation is for ${fleet}, not ${issuer(policy.fleet)}`)
-  return { fleet: policy.fleet, device, reason, issuedAt: issuedAt as number, signers: ownerSignatures(message, policy, options.ed25519) }
+  const [successor, handoverBytes] = [fields.get(7), fields.get(8)]
+  const rotation = reason === ROTATED || successor !== undefined || handoverBytes !== undefined
+  if (rotation && (reason !== ROTATED || !isDeviceId(successor) || !(handoverBytes instanceof Uint8Array))) {
+    throw meshError('ERR_BAD_REVOCATION', 'a rotation is a revocation with reason "rotated", 7: the successor\'s device id, 8: the handover; no other revocation carries 7 or 8')
+  }
+  const signers = ownerSignatures(message, policy, options.ed25519)
+  const base: Revocation = { fleet: policy.fleet, device, reason, issuedAt: issuedAt as number, signers }
+  if (!rotation) return base
+  const handover = verifyHandover(handoverBytes as Uint8Array, policy.fleet, { ...(options.ed25519 === undefined ? {} : { ed25519: options.ed25519 }) })
+  if (handover.device !== device || handover.successor !== successor) {
+    throw meshError('ERR_BAD_HANDOVER', `the rotation of ${device} to ${successor as string} carries the handover of ${handover.device} to ${handover.successor}`)
+  }
+  return { ...base, successor: handover.successor, handover }
+}
+
+/**
+ * A rotation's successor (field 7) and its time (field 6), without any check: only for bytes
+ * verified already (a node's RevocationSet); undefined for any other revocation. Never throws.
+ */
+export function rotationOf (bytes: Uint8Array): { successor: DeviceId, issuedAt: number } | undefined {
+  try {
+    const fields = payloadMap(open(bytes, REVOCATION_CONTENT_FORMAT, 'ERR_BAD_REVOCATION'), 'ERR_BAD_REVOCATION')
+    const [successor, issuedAt] = [fields.get(7), fields.get(6)]
+    return isDeviceId(successor) && Number.isSafeInteger(issuedAt) ? { successor, issuedAt: issuedAt as number } : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** A credential's id (cti, claim 7) without any check, or undefined (not a credential): for announcements (DNS-SD TXT). Never throws. */
@@ -248,16 +316,16 @@ export function credentialId (bytes: Uint8Array): Uint8Array | undefined {
 }
 
 /** What a signed fleet document is, by its content type; undefined for anything else. Never throws. */
-export function fleetDocumentKind (bytes: Uint8Array): 'credential' | 'revocation' | undefined {
+export function fleetDocumentKind (bytes: Uint8Array): 'credential' | 'revocation' | 'owner-rotation' | undefined {
   try {
     const type = decodeCoseSign(bytes).protectedHeader.get(HEADER_CONTENT_TYPE)
-    return type === CREDENTIAL_CONTENT_FORMAT ? 'credential' : type === REVOCATION_CONTENT_FORMAT ? 'revocation' : undefined
+    return type === CREDENTIAL_CONTENT_FORMAT ? 'credential' : type === REVOCATION_CONTENT_FORMAT ? 'revocation' : type === OWNER_ROTATION_CONTENT_FORMAT ? 'owner-rotation' : undefined
   } catch {
     return undefined
   }
 }
 
-function open (bytes: Uint8Array, contentFormat: number, code: ErrorCode): CoseSign {
+export function open (bytes: Uint8Array, contentFormat: number, code: ErrorCode): CoseSign {
   let message: CoseSign
   try {
     message = decodeCoseSign(bytes)
@@ -269,7 +337,7 @@ function open (bytes: Uint8Array, contentFormat: number, code: ErrorCode): CoseS
   return message
 }
 
-function payloadMap (message: CoseSign, code: ErrorCode): Map<unknown, unknown> {
+export function payloadMap (message: CoseSign, code: ErrorCode): Map<unknown, unknown> {
   let value: unknown
   try {
     value = decodeCbor(message.payload, DEFAULT_CBOR_LIMITS)
@@ -280,7 +348,7 @@ function payloadMap (message: CoseSign, code: ErrorCode): Map<unknown, unknown> 
   return value
 }
 
-function ownerSignatures (message: CoseSign, policy: FleetPolicy, ed: Ed25519 = defaultEd25519): DeviceId[] {
+export function ownerSignatures (message: CoseSign, policy: FleetPolicy, ed: Ed25519 = defaultEd25519): DeviceId[] {
   const byId = new Map(policy.owners.map((w) => [w.id, w.publicKey]))
   const signers = verifiedSigners(message, (id) => byId.get(id), ed)
   if (signers.length === 0) throw meshError('ERR_NOT_OWNER', `no signature of an owner of fleet ${policy.fleet} holds`)

@@ -48,8 +48,11 @@ export { COSE_SIGN_TAG, MAX_SIGNERS, signCoseSign, addSignature, decodeCoseSign,
 export {
   CREDENTIAL_CONTENT_FORMAT, REVOCATION_CONTENT_FORMAT, MAX_CREDENTIAL_SECONDS, DEFAULT_CREDENTIAL_SECONDS, RevocationSet,
   parseFleetPolicy, fleetPolicyJson, enroll, revoke, cosign, verifyCredential, readCredential, credentialId, MAX_CREDENTIAL_BYTES, verifyRevocation, fleetDocumentKind,
+  OWNER_ROTATION_CONTENT_FORMAT, ROTATED, rotate, rotationOf,
   type FleetPolicy, type FleetOwner, type Credential, type Revocation, type EnrollInput, type VerifyOptions
 } from './fleet.js'
+export { HANDOVER_CONTENT_FORMAT, MAX_HANDOVER_BYTES, createHandover, verifyHandover, type Handover } from './handover.js'
+export { rotateOwner, verifyOwnerRotation, applyOwnerRotation, type OwnerRotation } from './owner-rotation.js'
 export {
   CONFIG_CONTENT_FORMAT, MAX_CONFIG_BYTES, MAX_CONFIG_VERSION, REMOTE_SETTINGS, CONFIG_LEVEL, ConfigBook,
   configTarget, isConfigTarget, configTopic, configTargetsOf, signFleetConfig, peekFleetConfig, verifyFleetConfig, checkNewer,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import {
-  cosign, enroll, fleetDocumentKind, fleetPolicyJson, fromBase64, isMeshError, meshError, parseFleetPolicy, revoke, verifyCredential, verifyRevocation,
+  cosign, deviceIdFromPublicKey, enroll, fleetDocumentKind, fleetPolicyJson, fromBase64, isMeshError, meshError, parseFleetPolicy, revoke, verifyCredential, verifyOwnerRotation, verifyRevocation,
   DEFAULT_FLEET, generateKeyPair, type FleetPolicy, type KeyPair
 } from '../../shared/index.js'
 import { loadKeyFile, saveKeyFile } from '../../shared/node.js'
@@ -11,6 +11,7 @@ import { readKeyFlag } from '../roster-flags.js'
 import { CONFIG_HELP, CONFIG_OPTIONS, fleetConfig } from './fleet-config.js'
 import { READER_HELP, READER_VERBS, runReaders } from './fleet-readers.js'
 import { GRANT_HELP, GRANT_OPTIONS, GRANT_VERBS, runGrants } from './fleet-grants.js'
+import { ROTATE_HELP, ROTATE_OPTIONS, ROTATE_VERBS, rotationForEnroll, runRotate } from './fleet-rotate.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
 
 /**
@@ -21,16 +22,17 @@ import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } f
  */
 export const fleet: Command = {
   name: 'fleet',
-  summary: 'Fleet owners: create the fleet file, enroll and revoke devices with owner signatures (k of n)',
-  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|config|grant|revoke-grant|grants … [--file fleet.json] [--owner-key FILE] [--json]',
+  summary: 'Fleet owners: create the fleet file, enroll, revoke and re-enroll rotated devices, rotate owner keys, with owner signatures (k of n)',
+  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|rotate-owner|apply-rotation|config|grant|revoke-grant|grants … [--file fleet.json] [--owner-key FILE] [--json]',
   help: [
     ['init', '--fleet NAME --owner-key FILE [--name N] [--force]: a fleet file with this owner (its key created if absent), threshold 1'],
     ['add-owner PUBKEY', '[--name N] [--threshold K]: another owner (its public key, base64url); K owners must then sign'],
     ['enroll PUBKEY', '--owner-key FILE --out FILE [--name N] [--roles a,b] [--days D]: a device\'s credential, signed by this owner'],
-    ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential or revocation (in place by default)'],
+    ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential, revocation or owner rotation (in place by default)'],
     ['revoke DEVICE_ID', '--reason TEXT --owner-key FILE --out FILE: a revocation, signed by this owner'],
     ['check FILE', 'verifies a credential or revocation against the fleet file and says what it is; exit 1 with the code if it does not hold'],
     ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S] [--owner-key FILE]: joins the mesh and hands a complete revocation to the devices it links to, which spread it (a fleet closed by credential links with an owner\'s key)'],
+    ...ROTATE_HELP,
     ...CONFIG_HELP,
     ...READER_HELP,
     ...GRANT_HELP,
@@ -40,7 +42,7 @@ export const fleet: Command = {
   options: {
     file: { type: 'string' }, fleet: { type: 'string' }, 'owner-key': { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' },
     threshold: { type: 'string' }, out: { type: 'string' }, roles: { type: 'string' }, days: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' },
-    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }, ...CONFIG_OPTIONS, readers: { type: 'string' }, topics: { type: 'string' }, ...GRANT_OPTIONS
+    peers: { type: 'string' }, 'no-mdns': { type: 'boolean' }, timeout: { type: 'string' }, ...CONFIG_OPTIONS, ...ROTATE_OPTIONS, readers: { type: 'string' }, topics: { type: 'string' }, ...GRANT_OPTIONS
   },
   allowPositionals: 3,
   async run ({ values, positionals }, io) {
@@ -56,6 +58,10 @@ export const fleet: Command = {
     }
     if ((READER_VERBS as readonly string[]).includes(what ?? '')) return await runReaders(what as string, arg, values, await readPolicy(file), say, io)
     if ((GRANT_VERBS as readonly string[]).includes(what ?? '')) return await runGrants(what as string, arg, values, file, await readPolicy(file), say, io)
+    if ((ROTATE_VERBS as readonly string[]).includes(what ?? '')) {
+      const policy = await readPolicy(file)
+      return await runRotate(what as string, arg, values, file, policy, async () => await ownerKey(need('owner-key')), async (bytes, out, kind) => await finish(bytes, policy, out, kind, say), say)
+    }
     switch (what) {
       case 'config': return await fleetConfig({ values, positionals: positionals.slice(1), file, say }, io)
       case 'init': {
@@ -91,8 +97,15 @@ export const fleet: Command = {
         const roles = str('roles')?.split(',').map((r) => r.trim()).filter((r) => r !== '') ?? []
         const days = intFlag(values, 'days', 365, 1, 3650)
         const name = str('name')
-        const bytes = enroll({ policy, publicKey, roles, lifetime: days * 86_400, cti: new Uint8Array(randomBytes(8)), owners: [await ownerKey(need('owner-key'))], ...(name === undefined ? {} : { name }) })
-        return await finish(bytes, policy, need('out'), 'credential', say)
+        const owner = await ownerKey(need('owner-key'))
+        const out = need('out')
+        // A rotated device (--replaces, --handover): its rotation is written beside the credential, and the credential names the key it replaces.
+        const rotation = await rotationForEnroll(values, policy, deviceIdFromPublicKey(publicKey), owner)
+        const bytes = enroll({
+          policy, publicKey, roles, lifetime: days * 86_400, cti: new Uint8Array(randomBytes(8)), owners: [owner], ...(name === undefined ? {} : { name }), ...(rotation === undefined ? {} : { previous: rotation.previous })
+        })
+        if (rotation !== undefined) await finish(rotation.rotation, policy, str('rotation-out') ?? `${out}.rotation`, 'revocation', say)
+        return await finish(bytes, policy, out, 'credential', say)
       }
       case 'revoke': {
         const policy = await readPolicy(file)
@@ -105,7 +118,7 @@ export const fleet: Command = {
         if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet cosign FILE --owner-key FILE')
         const before = await onFileArgument(arg, 'FILE', async () => new Uint8Array(await readFile(arg)))
         const kind = fleetDocumentKind(before)
-        if (kind === undefined) throw meshError('ERR_NOT_COSE_SIGN', `${arg} is neither a credential nor a revocation`)
+        if (kind === undefined) throw meshError('ERR_NOT_COSE_SIGN', `${arg} is neither a credential, a revocation nor an owner rotation`)
         const bytes = cosign(before, policy, await ownerKey(need('owner-key')))
         return await finish(bytes, policy, str('out') ?? arg, kind, say)
       }
@@ -181,12 +194,18 @@ function report (bytes: Uint8Array, policy: FleetPolicy, say: Say): number {
   const kind = fleetDocumentKind(bytes)
   if (kind === 'revocation') {
     const r = verifyRevocation(bytes, policy)
-    say({ ok: true, kind, device: r.device, reason: r.reason, issuedAt: r.issuedAt, signers: r.signers },
-      `revocation of ${r.device} ("${r.reason}"), issued ${new Date(r.issuedAt * 1000).toISOString()}, signed by ${r.signers.length} owner(s): valid`)
+    say({ ok: true, kind, device: r.device, reason: r.reason, issuedAt: r.issuedAt, signers: r.signers, ...(r.successor === undefined ? {} : { successor: r.successor }) },
+      `revocation of ${r.device} ("${r.reason}"${r.successor === undefined ? '' : `, replaced by ${r.successor}`}), issued ${new Date(r.issuedAt * 1000).toISOString()}, signed by ${r.signers.length} owner(s): valid`)
+    return EXIT_OK
+  }
+  if (kind === 'owner-rotation') {
+    const r = verifyOwnerRotation(bytes, policy)
+    say({ ok: true, kind, owner: r.owner, successor: r.successor, issuedAt: r.issuedAt, signers: r.signers },
+      `owner rotation of ${r.owner} to ${r.successor}, signed by ${r.signers.length} owner(s): valid (iotmesh fleet apply-rotation writes the fleet file)`)
     return EXIT_OK
   }
   const c = verifyCredential(bytes, policy)
-  say({ ok: true, kind: 'credential', device: c.device, name: c.name ?? null, roles: c.roles, expiresAt: c.expiresAt, signers: c.signers },
+  say({ ok: true, kind: 'credential', device: c.device, name: c.name ?? null, roles: c.roles, expiresAt: c.expiresAt, signers: c.signers, ...(c.previous === undefined ? {} : { replaces: c.previous }) },
     `credential of ${c.device}${c.name === undefined ? '' : ` (${c.name})`}${c.roles.length === 0 ? '' : `, roles ${c.roles.join(',')}`}, until ` +
     `${new Date(c.expiresAt * 1000).toISOString()}, signed by ${c.signers.length} owner(s): valid`)
   return EXIT_OK

@@ -12,5 +12,6 @@ import { experiment } from './experiment.js'
 import { rules } from './rules.js'
 import { cmd } from './cmd.js'
 import { fleet } from './fleet.js'
+import { keys } from './keys-rotate.js'
 
-export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment, rules, cmd, fleet]
+export const commands: Command[] = [keygen, sign, inspect, device, gateway, peers, watch, sim, start, experiment, rules, cmd, fleet, keys]

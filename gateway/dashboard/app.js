@@ -86,7 +86,9 @@ function renderDetail () {
     ['restarts', device.restarts],
     // Owner-signed configuration (firmware-sim/device/signed-config.ts): the version applied and the last refusal with its reason.
     ['config', device.config === undefined ? '—' : `v${device.config.version}${device.config.refused === undefined ? '' : `; refused v${device.config.refused.version}: ${device.config.refused.reason}`}`],
-    ['drops', drops]
+    ['drops', drops],
+    // A rotated key (gateway/devices.ts DeviceInfo.keys): every key the device had, oldest first, the retired ones with their date.
+    ...(device.keys === undefined ? [] : [['keys', device.keys.map((k) => k.retiredAt === undefined ? shortId(k.id) : `${shortId(k.id)} (until ${new Date(k.retiredAt * 1000).toISOString().slice(0, 10)})`).join(' → ')]])
   ]
   const dl = el('dl', 'facts')
   for (const [k, v] of facts) dl.append(el('dt', '', k), el('dd', k === 'id' ? 'mono' : '', v))
@@ -180,7 +182,14 @@ function connect () {
     redraw()
   })
   events.addEventListener('devices', (event) => {
-    for (const d of JSON.parse(event.data).devices) state.devices.set(d.id, d)
+    for (const d of JSON.parse(event.data).devices) {
+      state.devices.set(d.id, d)
+      // A device that rotated its key is one row, under its current key: the rows of its old keys go.
+      for (const k of d.keys ?? []) {
+        if (k.id === d.id || !state.devices.delete(k.id)) continue
+        if (state.selected === k.id) select(d.id)
+      }
+    }
     redraw()
   })
   events.addEventListener('topology', (event) => {

@@ -1,7 +1,7 @@
 import { decodeFrame, decryptFrame, meshError, type DeviceId, type ReaderKey, type SenmlPack } from '../../shared/index.js'
 import { frameToSenmlJson } from '../json.js'
 import { resolvedValues } from '../live.js'
-import type { GatewayStore, StoredReading } from './store.js'
+import type { GatewayStore, HistoryQuery, StoredReading } from './store.js'
 
 /**
  * History queries over the store, for the HTTP API (gateway/http-history.ts): parsing the query
@@ -27,6 +27,8 @@ export interface ApiReading {
   topic: string
   senml: Array<Record<string, unknown>>
   values: ReturnType<typeof resolvedValues>
+  /** The key that signed it, when another than the id asked for (a device that rotated its key). */
+  origin?: DeviceId
 }
 
 export interface Point { t: number, avg: number, min: number, max: number, count: number }
@@ -65,12 +67,30 @@ export function decodeCursor (text: string): { time: number, seq: number } {
 
 export function toApi (id: DeviceId, r: StoredReading, readerKey?: ReaderKey): ApiReading {
   const records = recordsOf(r, readerKey)
-  return { seq: r.seq, time: r.time, receivedAt: r.receivedAt, path: r.path, topic: r.topic, senml: frameToSenmlJson({ origin: id, records }), values: resolvedValues(records, r.time) }
+  return {
+    seq: r.seq, time: r.time, receivedAt: r.receivedAt, path: r.path, topic: r.topic, senml: frameToSenmlJson({ origin: id, records }), values: resolvedValues(records, r.time),
+    ...(r.origin === id ? {} : { origin: r.origin })
+  }
+}
+
+/**
+ * Readings of a device that has had several keys (a rotation: DeviceInfo.keys), in (time, seq)
+ * order, as one origin's would be: each key's rows asked for with the same query, merged; the
+ * first `limit` (or with `newest`, the last). One key: the store's answer as it is. Two rows of two
+ * keys with the same (time, seq) are one position of the paging cursor: a page may end between them
+ * and the next begin after both (one reading's worth, only where two keys sampled in the same second
+ * with the same sequence number).
+ */
+export async function historyOf (store: GatewayStore, origins: DeviceId[], q: Omit<HistoryQuery, 'origin'>): Promise<StoredReading[]> {
+  if (origins.length <= 1) return await store.history({ ...q, origin: origins[0] as DeviceId })
+  const all = (await Promise.all(origins.map(async (origin) => await store.history({ ...q, origin })))).flat()
+  all.sort((a, b) => a.time - b.time || a.seq - b.seq)
+  return q.newest === true ? all.slice(Math.max(0, all.length - q.limit)) : all.slice(0, q.limit)
 }
 
 /** One page of readings in (time, seq) order, and the cursor of the next page when there is more. */
-export async function page (store: GatewayStore, origin: DeviceId, q: PageQuery): Promise<{ readings: StoredReading[], next?: string }> {
-  const rows = await store.history({ origin, ...q, limit: q.limit + 1 })
+export async function page (store: GatewayStore, origins: DeviceId[], q: PageQuery): Promise<{ readings: StoredReading[], next?: string }> {
+  const rows = await historyOf(store, origins, { ...q, limit: q.limit + 1 })
   if (rows.length <= q.limit) return { readings: rows }
   const readings = rows.slice(0, q.limit)
   return { readings, next: encodeCursor(readings[readings.length - 1] as StoredReading) }
@@ -80,12 +100,12 @@ export async function page (store: GatewayStore, origin: DeviceId, q: PageQuery)
  * Averages (and min, max, count) of every numeric value in [since, until), per resolved SenML
  * name (RFC 8428 §4.6), in buckets of `step` seconds aligned to the epoch (a bucket's `t` is its start).
  */
-export async function downsample (store: GatewayStore, origin: DeviceId, q: { since: number, until: number, step: number }, readerKey?: ReaderKey): Promise<{ series: Series[], scanned: number, truncated: boolean }> {
+export async function downsample (store: GatewayStore, origins: DeviceId[], q: { since: number, until: number, step: number }, readerKey?: ReaderKey): Promise<{ series: Series[], scanned: number, truncated: boolean }> {
   const buckets = new Map<string, { u?: string, points: Map<number, Point> }>()
   let after: { time: number, seq: number } | undefined
   let scanned = 0
   for (;;) {
-    const rows = await store.history({ origin, since: q.since, until: q.until, ...(after === undefined ? {} : { after }), limit: MAX_PAGE })
+    const rows = await historyOf(store, origins, { since: q.since, until: q.until, ...(after === undefined ? {} : { after }), limit: MAX_PAGE })
     for (const r of rows) {
       for (const v of resolvedValues(recordsOf(r, readerKey), r.time)) {
         if (typeof v.v !== 'number' || !Number.isFinite(v.v)) continue

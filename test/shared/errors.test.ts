@@ -6,7 +6,7 @@ import {
   ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
   encodeCommand, encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
   signSign1, validateTopic, verifyFrame, decodeCoseSign, parseFleetPolicy, toBase64url, verifyCredential, verifyRevocation, enroll, peekFleetConfig, checkNewer,
-  decodeCoseEncrypt, decryptCose, encryptCose, readGrants, readerKeyFromSecret,
+  decodeCoseEncrypt, decryptCose, encryptCose, readGrants, readerKeyFromSecret, verifyHandover, verifyOwnerRotation,
   type ErrorCode, type KeyPair, type ReaderKey
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
@@ -158,6 +158,8 @@ const rows: Record<ErrorCode, Row> = {
     provoke: () => verifyCredential(enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(1, keys), { publicKey: keys.publicKey })
   },
   ERR_BAD_REVOCATION: { where: 'shared/fleet.ts', provoke: () => verifyRevocation(Uint8Array.of(0x01), parseFleetPolicy({ fleet: 'f', owners: [{ key: toBase64url(keys.publicKey) }] })) },
+  ERR_BAD_HANDOVER: { where: 'shared/handover.ts, shared/fleet.ts (a rotation), shared/owner-rotation.ts', provoke: () => verifyHandover(Uint8Array.of(0x01), 'f') },
+  ERR_BAD_ROTATION: { where: 'shared/owner-rotation.ts', provoke: () => verifyOwnerRotation(Uint8Array.of(0x01), ownedBy(1, keys)) },
   ERR_BAD_CONFIG: { where: 'shared/fleet-config.ts; firmware-sim/device/signed-config.ts (settings the device refuses)', provoke: () => peekFleetConfig(Uint8Array.of(0x01)) },
   ERR_CONFIG_STALE: { where: 'shared/fleet-config.ts (checkNewer); firmware-sim/device/signed-config.ts', provoke: () => { checkNewer(1, 2, 'group:g') } },
   ERR_NOT_COSE_ENCRYPT: { where: 'shared/cose-encrypt.ts', provoke: () => decodeCoseEncrypt(Uint8Array.of(0xd8, 0x60, 0x80)) },
