@@ -1,6 +1,7 @@
 import { actuatorStates, publicKeyText, resolvePack, type ActuatorStates, type DeviceId, type SenmlPack } from '../shared/index.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
 import type { DropReason, Path } from './reasons.js'
+import type { CredentialInfo } from './trust.js'
 
 /**
  * What the gateway knows about each device: presence (retained status and last will), the paths
@@ -67,6 +68,12 @@ export interface DeviceInfo {
    * and the last configuration it refused, with the code and reason.
    */
   config?: { version: number, restart?: string, refused?: { version: number, reason: string } }
+  /**
+   * Its enrollment credential as the gateway knows it (with a fleet file: gateway/trust.ts): enrolled
+   * (by which owners, with which roles, until when), expired, revoked (with the owners' reason),
+   * invalid (with the code) or none. Computed when shown; never stored.
+   */
+  credential?: CredentialInfo
 }
 
 /** A cloned identity, as the registry saw it (drops with reason `cloned_identity`). */
@@ -121,7 +128,10 @@ export class DeviceRegistry {
   readonly #changed = new Set<DeviceId>()
   evictions = 0
 
-  constructor (init: DeviceRegistryInit = {}, components: { now?: () => number } = {}) {
+  readonly #credential: ((id: DeviceId) => CredentialInfo | undefined) | undefined
+
+  constructor (init: DeviceRegistryInit = {}, components: { now?: () => number, credential?: (id: DeviceId) => CredentialInfo | undefined } = {}) {
+    this.#credential = components.credential
     this.#historySize = Math.max(1, init.historySize ?? 256)
     this.#maxDevices = Math.max(1, init.maxDevices ?? 10_000)
     this.#pathWindowMs = init.pathWindowMs ?? 60_000
@@ -134,12 +144,18 @@ export class DeviceRegistry {
 
   get (id: DeviceId): DeviceInfo | undefined {
     const entry = this.#devices.get(id)
-    return entry === undefined ? undefined : this.#snapshot(entry)
+    return entry === undefined ? undefined : this.#shown(this.#snapshot(entry))
   }
 
   list (): DeviceInfo[] {
     const now = this.#now()
-    return [...this.#devices.values()].map((e) => this.#snapshot(e, now))
+    return [...this.#devices.values()].map((e) => this.#shown(this.#snapshot(e, now)))
+  }
+
+  /** A snapshot with what is computed when shown (the credential state). */
+  #shown (info: DeviceInfo): DeviceInfo {
+    const credential = this.#credential?.(info.id)
+    return credential === undefined ? info : { ...info, credential }
   }
 
   /** True while the device's readings came through the mesh within the path window. */
@@ -281,7 +297,7 @@ export class DeviceRegistry {
     for (const saved of devices) {
       if (this.#devices.has(saved.id)) continue
       const entry = this.#touch(saved.id)
-      const { status: _status, online: _online, path: _path, ...kept } = saved
+      const { status: _status, online: _online, path: _path, credential: _credential, ...kept } = saved
       entry.info = { ...kept, online: false, drops: { ...saved.drops } }
       this.#changed.delete(saved.id)
     }

@@ -1,5 +1,6 @@
 import type { Aedes, Client } from 'aedes'
-import { RevocationSet, isDeviceId, type DeviceId, type Ed25519, type FleetPolicy, type Revocation } from '../shared/index.js'
+import { RevocationSet, isDeviceId, isMeshError, type DeviceId, type Ed25519, type FleetPolicy, type Revocation } from '../shared/index.js'
+import type { Ingest } from './ingest.js'
 
 /**
  * Revocations at the gateway's broker (issue 13). With the fleet file, the gateway holds the
@@ -64,6 +65,11 @@ export class BrokerRevocations {
 
   has (id: DeviceId): boolean { return this.set.has(id) }
 
+  /** Every revocation held, verified (the API's and the dashboard's list). */
+  list (): Revocation[] {
+    return [...this.#bytes.keys()].flatMap((device) => this.set.get(device) ?? [])
+  }
+
   /** Calls `listener` for each new revocation (the gateway hands one from MQTT on to its mesh node). */
   on (listener: RevokedListener): void { this.#listeners.add(listener) }
 
@@ -98,4 +104,24 @@ export class BrokerRevocations {
       client.close()
     }
   }
+}
+
+/**
+ * A message on iotmesh/<fleet>/$revocations/<id> read from an external broker (which closes no
+ * session and checks nothing): taken into `revocations` when it is a valid owner-signed revocation,
+ * counted as bad_revocation with its code otherwise (a valid one under another device's id is taken
+ * and counted as ERR_TOPIC_MISMATCH, as on the embedded broker). True: the message was such a topic.
+ */
+export function takeRevocation (revocations: BrokerRevocations | undefined, ingest: Ingest, topic: string, payload: Uint8Array): boolean {
+  const device = revocations === undefined ? undefined : revocationTopicDevice(topic, revocations.fleet)
+  if (device === undefined || revocations === undefined) return false
+  if (payload.length === 0) return true // a clear: nothing to take
+  const info = { topic, path: 'broker' as const }
+  try {
+    const { revocation } = revocations.add(new Uint8Array(payload), 'mqtt')
+    if (revocation.device !== device) ingest.reject('bad_revocation', `the revocation of ${revocation.device} on ${topic}`, info, 'ERR_TOPIC_MISMATCH')
+  } catch (err) {
+    ingest.reject('bad_revocation', `${topic}: no valid revocation: ${(err as Error).message}`, info, isMeshError(err) ? err.code : 'ERR_BAD_REVOCATION')
+  }
+  return true
 }
