@@ -1,4 +1,4 @@
-import { BrokerRevocations, revocationsFilter, takeRevocation } from './revocations.js'
+import { BrokerRevocations, ExternalRevocations, revocationsFilter } from './revocations.js'
 import { EventEmitter } from 'node:events'
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
@@ -235,21 +235,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // With a fleet file it reads the revocations retained there too, and holds them (no broker of its own to retain them on).
       const filters = [...(external.filters ?? []), topicFilters.results(this.fleet, this.#keys.id), ...(init.fleetPolicy === undefined ? [] : [revocationsFilter(this.fleet)])]
       this.revocations = init.fleetPolicy === undefined ? undefined : new BrokerRevocations(init.fleetPolicy, { ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }), deviceOf: () => undefined })
-      this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest, (topic, payload) => takeRevocation(this.revocations, this.ingest, topic, payload))
+      const taken = this.revocations === undefined ? undefined : new ExternalRevocations(this.revocations, this.ingest, this.#clock)
+      this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest, (topic, payload) => taken?.take(topic, payload) ?? false)
     }
     const policy = init.fleetPolicy
-    this.trust = policy === undefined
-      ? undefined
-      : new GatewayTrust(policy, {
-        clock: this.#clock,
-        ed25519: components.ed25519,
-        revocation: (id) => this.revocations?.set.get(id),
-        revocations: () => this.revocations?.list() ?? [],
-        linkCredential: (id) => this.mesh?.credentials?.credentialOf(id)
-      })
+    this.trust = policy === undefined ? undefined : new GatewayTrust(policy, {
+      clock: this.#clock,
+      ed25519: components.ed25519,
+      revocation: (id) => this.revocations?.set.get(id),
+      revocations: () => this.revocations?.list() ?? [],
+      linkCredential: (id) => this.mesh?.credentials?.credentialOf(id)
+    })
     if (this.trust !== undefined) {
-      // A revoked device's frames and statuses are refused by any path (gateway/ingest.ts), whoever knew first: the broker's set or the mesh node's.
-      this.ingest.revoked = (id) => this.revocations?.set.get(id) ?? (this.mesh?.revoked(id) === true ? { reason: 'revoked (the mesh node holds the revocation)' } : undefined)
+      this.ingest.revoked = (id) => this.revocations?.set.get(id) ?? (this.mesh?.revoked(id) === true /* whoever knew first: the broker's set or the node's */ ? { reason: 'revoked (the mesh node holds the revocation)' } : undefined)
       this.revocations?.on((revocation) => { this.live?.deviceChanged(revocation.device) })
     }
     this.topology = new Topology(init.topology)

@@ -2,6 +2,7 @@ import {
   GRANTS_TARGET, checkNewer, granteeText, isMeshError, topicMatches, verifyCommandGrants, verifyCredential,
   type Clock, type CommandGrant, type Credential, type DeviceId, type Ed25519, type ErrorCode, type FleetConfig, type FleetPolicy, type PublicKey, type Revocation
 } from '../shared/index.js'
+import { TokenBucket } from '../mesh/index.js'
 
 /**
  * What the gateway knows of its fleet's trust (issue 13), in one place: the owners' revocations
@@ -21,8 +22,11 @@ import {
  *   with which roles), expired, revoked (with the reason), invalid (with the code) or none.
  *
  * Bounded: at most `maxCredentials` devices' credentials (oldest first out); each credential's
- * owner signatures are checked once per distinct credential a device shows. Pure but for the
- * clock it reads; no sockets, no timers.
+ * owner signatures are checked once per distinct credential a device shows, and at most
+ * `checks.rate` new credentials a second (`checks.burst` at once) are checked at all: beyond that a
+ * status' credential is left unchecked (counted in `counters.credentialsSkipped`; the device shows
+ * what was known before, or none, until its next status), so statuses full of forged credentials
+ * cost a bounded number of signature checks. Pure but for the clock it reads; no sockets, no timers.
  */
 
 export type CredentialState = 'enrolled' | 'expired' | 'revoked' | 'invalid' | 'none'
@@ -73,17 +77,19 @@ type Seen = { credential: Credential } | { code: ErrorCode }
 export class GatewayTrust {
   readonly policy: FleetPolicy
   /** Grant policies applied, and those refused by code (an older version: ERR_CONFIG_STALE). */
-  readonly counters = { grantsApplied: 0, grantsRefused: 0 }
+  readonly counters = { grantsApplied: 0, grantsRefused: 0, credentialsChecked: 0, credentialsSkipped: 0 }
+  readonly #checks: TokenBucket
   readonly #c: TrustComponents
   readonly #max: number
   /** Per device: the credential bytes it showed last and what they are. */
   readonly #seen = new Map<DeviceId, { bytes: Uint8Array, seen: Seen }>()
   #grants: { config: FleetConfig, grants: CommandGrant[] } | undefined
 
-  constructor (policy: FleetPolicy, components: TrustComponents, init: { maxCredentials?: number } = {}) {
+  constructor (policy: FleetPolicy, components: TrustComponents, init: { maxCredentials?: number, checks?: { rate: number, burst: number } } = {}) {
     this.policy = policy
     this.#c = components
     this.#max = Math.max(1, init.maxCredentials ?? 10_000)
+    this.#checks = new TokenBucket(init.checks?.rate ?? 50, init.checks?.burst ?? 200, components.clock.now())
   }
 
   revoked (id: DeviceId): Revocation | undefined { return this.#c.revocation(id) }
@@ -117,6 +123,11 @@ export class GatewayTrust {
     if (bytes === undefined) return
     const known = this.#seen.get(id)
     if (known !== undefined && equal(known.bytes, bytes)) return
+    if (!this.#checks.take(1, this.#c.clock.now())) {
+      this.counters.credentialsSkipped++
+      return
+    }
+    this.counters.credentialsChecked++
     let seen: Seen
     try {
       // Expiry is judged when shown (now: 0 checks everything else), so an expired credential is still described.

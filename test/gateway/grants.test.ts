@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  Commanders, GRANTS_TARGET, cmdTopic, configTopic, enroll, encodeCommand, parseFleetPolicy, signCommandGrants, systemClock, toBase64url, type GrantInput, type KeyPair
+  Commanders, GRANTS_TARGET, cmdTopic, configTopic, enroll, encodeCommand, manualClock, parseFleetPolicy, signCommandGrants, systemClock, toBase64url, type GrantInput, type KeyPair
 } from '../../shared/index.js'
 import { GatewayTrust } from '../../gateway/trust.js'
 import type { DropEvent, Gateway } from '../../gateway/index.js'
@@ -116,5 +116,27 @@ describe('GatewayTrust.judge: refuses only what no grant can allow', () => {
     expect(knownOk.judge(cli.id, 'relay/set', target.id)).toBeUndefined()
     expect(knownOk.judge(intruder.id, 'relay/set', target.id)).toBeUndefined() // its roles are unknown
     expect(knownOk.credentialOf(cli.id)).toMatchObject({ state: 'enrolled', owners: ['owner-1', 'owner-2'], roles: ['hub'], source: 'status' })
+  })
+})
+
+describe('GatewayTrust: credentials in statuses', () => {
+  it('checks each distinct credential once, at most 50 a second (200 at once): a flood of forged ones costs a bounded number of signature checks, a genuine one is checked once the budget refills', () => {
+    const clock = manualClock({ wallStart: Date.now() })
+    const trust = new GatewayTrust(policy, { clock, revocation: () => undefined, revocations: () => [] })
+    const genuine = enroll({ policy, publicKey: cli.publicKey, roles: ['hub'], cti: Uint8Array.of(9), owners: [ownerA, ownerB] })
+    for (let i = 0; i < 1000; i++) {
+      // Each distinct, each with the owners' kids and a broken signature: each would cost owner signature checks.
+      const forged = enroll({ policy, publicKey: cli.publicKey, cti: Uint8Array.of(i % 256, i >> 8, 1), owners: [ownerA] })
+      forged[forged.length - 1] = (forged.at(-1) ?? 0) ^ 0x01
+      trust.noteStatusCredential(cli.id, cli.publicKey, forged)
+    }
+    expect(trust.counters).toMatchObject({ credentialsChecked: 200, credentialsSkipped: 800 })
+    trust.noteStatusCredential(cli.id, cli.publicKey, genuine)
+    expect(trust.credentialOf(cli.id).state).not.toBe('enrolled') // over budget: not checked yet
+    clock.advance(100) // 5 checks' worth
+    trust.noteStatusCredential(cli.id, cli.publicKey, genuine)
+    expect(trust.credentialOf(cli.id)).toMatchObject({ state: 'enrolled', roles: ['hub'] })
+    trust.noteStatusCredential(cli.id, cli.publicKey, genuine) // the same again: no check
+    expect(trust.counters.credentialsChecked).toBe(201)
   })
 })

@@ -18,7 +18,8 @@ import {
  * came, relayed by an honest mesh node that has not heard, or handed over by the mesh bridge after
  * the gateway's node took it (a delivery buffered before the revocation), or published on an external
  * broker (a real Mosquitto) that closes no session: the gateway reads the revocations retained there
- * (iotmesh/<fleet>/$revocations/+) and refuses what follows. An honest publisher's
+ * (iotmesh/<fleet>/$revocations/+, checking at most 20 new ones a second: a flood of forgeries is
+ * dropped unchecked) and refuses what follows. An honest publisher's
  * readings keep arriving throughout.
  */
 
@@ -142,6 +143,18 @@ describeNet('a revoked device on an external broker', () => {
     const bad = nextEvent<DropEvent>(gateway, 'drop', (d) => d.reason === 'bad_revocation')
     await owner.client.publishAsync(revocationTopic('default', honest.id), Buffer.from(revoke({ policy, device: honest.id, reason: 'one owner only', owners: [alice] })), { qos: 1, retain: true })
     expect(await bad).toMatchObject({ code: 'ERR_TOO_FEW_OWNERS' })
+    // A flood of forgeries that each would cost owner signature checks (the owners' kids, a flipped signature byte):
+    // at most 20 a second are checked (50 at once), the rest dropped unchecked, counted; the honest device's readings go on.
+    const forged = Buffer.from(revocationOf(honest))
+    forged[forged.length - 1] = (forged.at(-1) ?? 0) ^ 0x01
+    const t0 = Date.now()
+    await Promise.all(Array.from({ length: 300 }, async () => { await owner.client.publishAsync(revocationTopic('default', honest.id), forged, { qos: 1 }) }))
+    await accepted(honest, 2, async () => { await device.publishFrame(2, makeFrame(honest, 2)) })
+    await expect.poll(() => drops.filter((d) => d.reason === 'bad_revocation').length).toBe(301)
+    const checked = drops.filter((d) => d.reason === 'bad_revocation' && d.code !== 'ERR_RATE_LIMITED').length - 1
+    expect(checked).toBeLessThanOrEqual(50 + Math.ceil(20 * (Date.now() - t0) / 1000))
+    expect(drops.filter((d) => d.code === 'ERR_RATE_LIMITED').length).toBeGreaterThanOrEqual(300 - checked)
+    await new Promise((resolve) => setTimeout(resolve, 300)) // the budget refills: a genuine revocation is checked again
     await owner.client.publishAsync(revocationTopic('default', victim.id), revocationOf(victim), { qos: 1, retain: true })
     await expect.poll(() => gateway.revocations?.has(victim.id)).toBe(true)
     expect(gateway.trust?.toJSON().revocations.map((r) => [r.device, r.reason])).toEqual([[victim.id, 'stolen']])
@@ -150,7 +163,7 @@ describeNet('a revoked device on an external broker', () => {
     const refused = nextEvent<DropEvent>(gateway, 'drop', (d) => d.reason === 'revoked')
     await stolen.publishFrame(2, makeFrame(victim, 2))
     expect(await refused).toMatchObject({ code: 'ERR_REVOKED', deviceId: victim.id, seq: 2, path: 'broker' })
-    await accepted(honest, 2, async () => { await device.publishFrame(2, makeFrame(honest, 2)) })
+    await accepted(honest, 3, async () => { await device.publishFrame(3, makeFrame(honest, 3)) })
     expect(gateway.devices.get(victim.id)?.readings).toBe(1)
     expect(gateway.revocations?.has(honest.id)).toBe(false)
     expect(drops.filter((d) => d.reason === 'revoked')).toHaveLength(1)
