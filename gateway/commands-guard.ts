@@ -3,6 +3,7 @@ import {
   type Clock, type Command, type CommandResult, type DeviceId, type Ed25519, type ErrorCode, type PublicKey
 } from '../shared/index.js'
 import type { DropReason } from './reasons.js'
+import type { GatewayTrust } from './trust.js'
 
 /**
  * What the gateway lets through on the command topics (shared/topics.ts), decided before the
@@ -12,8 +13,13 @@ import type { DropReason } from './reasons.js'
  *     1. it decodes (strict, bounded)                                   command_malformed
  *     2. it is signed for <target>                                      command_wrong_target (ERR_WRONG_TARGET)
  *     3. it signs <action>                                              command_wrong_action (ERR_TOPIC_MISMATCH)
- *     4. its issuer is a commander (--commanders) or the gateway itself command_unknown_issuer (ERR_NOT_ALLOWED)
- *     5. the issuer is allowed that action                              command_not_allowed (ERR_NOT_ALLOWED)
+ *     3a. its issuer is not revoked by the fleet's owners               revoked (ERR_REVOKED)
+ *     4. its issuer is a commander (--commanders), the gateway itself, or
+ *        (with a grant policy held) a key the policy grants, or a device
+ *        whose current credential the gateway saw                         command_unknown_issuer (ERR_NOT_ALLOWED)
+ *     5. the issuer is allowed that action: with a grant policy held
+ *        (gateway/trust.ts), by the policy, for this target               command_not_granted (ERR_NOT_ALLOWED)
+ *        without one, by the commanders file                             command_not_allowed (ERR_NOT_ALLOWED)
  *     6. it has not expired by the gateway's clock (less `skew`)        command_expired (ERR_EXPIRED)
  *     7. the same (issuer, id) was not forwarded in the last 500 ms     command_repeat (ERR_RATE_LIMITED)
  *     8. its signature holds with the issuer's key                      command_bad_signature (ERR_BAD_SIGNATURE)
@@ -33,7 +39,11 @@ import type { DropReason } from './reasons.js'
  * other subscribers' hands, it is not what makes a device safe.
  *
  * The gateway's own key may command anything (it signs `set/` requests and `gateway.command`);
- * without a commanders file it is the only issuer forwarded. No sockets, no timers: pure checks.
+ * without a commanders file it is the only issuer forwarded. With the fleet's grant policy held
+ * (issue 13, "Grants"), the policy decides for every issuer, the gateway included: an enrolled device
+ * obeys the policy alone (firmware-sim/device/grants.ts), so a command it grants nobody would only
+ * spend the wire and the device's work. The gateway refuses only what no grant can allow (check 5,
+ * GatewayTrust.judge); the device stays the authority. No sockets, no timers: pure checks.
  */
 
 export type GuardVerdict =
@@ -59,6 +69,8 @@ export interface CommandGuardComponents {
   keyOf: (id: DeviceId) => PublicKey | undefined
   clock: Clock
   ed25519?: Ed25519 | undefined
+  /** The fleet's trust (revocations, the grant policy): with a fleet file (gateway/trust.ts). */
+  trust?: (() => GatewayTrust | undefined) | undefined
 }
 
 export class CommandGuard {
@@ -80,7 +92,12 @@ export class CommandGuard {
 
   /** The public key of an issuer the gateway forwards commands of, if any. */
   issuerKey (id: DeviceId): PublicKey | undefined {
-    return id === this.#c.self.id ? this.#c.self.publicKey : this.commanders.get(id)?.publicKey
+    return id === this.#c.self.id ? this.#c.self.publicKey : this.commanders.get(id)?.publicKey ?? this.#c.trust?.()?.issuerKey(id)
+  }
+
+  /** Why the fleet's grant policy refuses `issuer` `action` on `target` (undefined: no policy held, or some grant may allow it). */
+  notGranted (issuer: DeviceId, action: string, target: DeviceId): string | undefined {
+    return this.#c.trust?.()?.judge(issuer, action, target)
   }
 
   /** A publish on iotmesh/<fleet>/<target>/cmd/<action>. */
@@ -94,9 +111,16 @@ export class CommandGuard {
     const of = `command ${command.issuer}#${command.id}`
     if (command.target !== target) return refuse('command_wrong_target', `${of} is signed for ${command.target}, published on ${target}'s topic`)
     if (command.action !== action) return refuse('command_wrong_action', `${of} signs the action ${command.action}, published on …/cmd/${action}`)
+    const trust = this.#c.trust?.()
+    const revocation = trust?.revoked(command.issuer)
+    if (revocation !== undefined) return refuse('revoked', `${of}: ${command.issuer} was revoked by the fleet's owners (${revocation.reason})`)
     const key = this.issuerKey(command.issuer)
-    if (key === undefined) return refuse('command_unknown_issuer', `${of}: ${command.issuer} is not in the gateway's commanders file (--commanders)`)
-    if (command.issuer !== this.#c.self.id && !this.commanders.allowed(command.issuer, action)) {
+    if (key === undefined) return refuse('command_unknown_issuer', `${of}: ${command.issuer} is not in the gateway's commanders file (--commanders)${trust?.grantsVersion === undefined ? '' : ' nor granted by the fleet\'s grant policy'}`)
+    if (trust?.grantsVersion !== undefined) {
+      // The policy decides (check 5 with a policy held): the device, enrolled, obeys nothing else.
+      const why = trust.judge(command.issuer, action, target)
+      if (why !== undefined) return refuse('command_not_granted', `${of}: ${why}`, 'ERR_NOT_ALLOWED')
+    } else if (command.issuer !== this.#c.self.id && !this.commanders.allowed(command.issuer, action)) {
       const patterns = (this.commanders.get(command.issuer)?.actions ?? []).join(', ')
       return refuse('command_not_allowed', `${of}: ${command.issuer} is not allowed ${action} (its patterns: ${patterns})`)
     }

@@ -7,6 +7,7 @@ import { CommandGuard } from './commands-guard.js'
 import type { CommandTopicKind, CommandTopics, DropInfo, MessageSource, Outcome } from './ingest.js'
 import { DROP_REASONS, type DropReason } from './reasons.js'
 import type { ErrorCode } from '../shared/index.js'
+import type { GatewayTrust } from './trust.js'
 
 /**
  * The gateway as a commander (issue 12):
@@ -83,6 +84,8 @@ export interface CommandsHost {
   /** A verified result (any issuer), after it was mirrored. */
   onResult?: (result: CommandResult) => void
   meshCommand?: MeshCommandHook | undefined
+  /** The fleet's trust, with a fleet file: revoked issuers and the grant policy (gateway/trust.ts). */
+  trust?: (() => GatewayTrust | undefined) | undefined
 }
 
 /** A result as JSON (what …/result/<issuer>/json carries and the HTTP API answers). */
@@ -143,7 +146,7 @@ export class GatewayCommands implements CommandTopics {
     this.#host = host
     this.#setUsers = new Set(init.set?.users ?? [])
     this.guard = new CommandGuard({ commanders: init.commanders, skew: init.skew }, {
-      self: { id: host.keys.id, publicKey: host.keys.publicKey }, keyOf: host.keyOf, clock: host.clock, ed25519: host.ed25519
+      self: { id: host.keys.id, publicKey: host.keys.publicKey }, keyOf: host.keyOf, clock: host.clock, ed25519: host.ed25519, trust: host.trust
     })
   }
 
@@ -180,6 +183,12 @@ export class GatewayCommands implements CommandTopics {
 
   async #send (request: CommandRequest): Promise<CommandResult> {
     const { target, action } = request
+    // An enrolled device obeys the fleet's grant policy alone: a command of the gateway's that no grant allows is refused here, counted, never sent.
+    const notGranted = this.guard.notGranted(this.#host.keys.id, action, target)
+    if (notGranted !== undefined) {
+      this.#host.reject('command_not_granted', `the gateway's own command: ${notGranted}`, { deviceId: target })
+      throw meshError('ERR_NOT_ALLOWED', `${notGranted}: an owner grants it with \`iotmesh fleet grants\` (the gateway's id is ${this.#host.keys.id})`)
+    }
     const id = this.#nextId()
     const bytes = encodeCommand({
       keys: this.#host.keys, target, action, id, issuedAt: this.#host.clock.wall() / 1000,

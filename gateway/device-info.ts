@@ -1,5 +1,6 @@
 import type { ActuatorStates, DeviceId, SenmlPack } from '../shared/index.js'
 import type { DropReason, Path } from './reasons.js'
+import type { CredentialInfo } from './trust.js'
 
 /** What the device registry (gateway/devices.ts) shows of a device: the shapes of the HTTP API. */
 
@@ -61,6 +62,12 @@ export interface DeviceInfo {
    * and the last configuration it refused, with the code and reason.
    */
   config?: { version: number, restart?: string, refused?: { version: number, reason: string } }
+  /**
+   * Its enrollment credential as the gateway knows it (with a fleet file: gateway/trust.ts): enrolled
+   * (by which owners, with which roles, until when), expired, revoked (with the owners' reason),
+   * invalid (with the code) or none. Computed when shown; never stored.
+   */
+  credential?: CredentialInfo
   /**
    * The device's keys, oldest first, once it rotated its key (a rotation its owners signed:
    * shared/fleet.ts `rotate`): the last is the current one (`id`); each earlier one says when it

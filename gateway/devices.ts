@@ -2,6 +2,7 @@ import { actuatorStates, publicKeyText, resolvePack, type ActuatorStates, type D
 import type { CloneInfo, DeviceInfo, DeviceKey, StoredReading } from './device-info.js'
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
 import type { DropReason, Path } from './reasons.js'
+import type { CredentialInfo } from './trust.js'
 
 export type { CloneInfo, DeviceInfo, DeviceKey, DevicePath, StoredReading } from './device-info.js'
 
@@ -54,7 +55,10 @@ export class DeviceRegistry {
   readonly #successor = new Map<DeviceId, DeviceId>()
   evictions = 0
 
-  constructor (init: DeviceRegistryInit = {}, components: { now?: () => number } = {}) {
+  readonly #credential: ((id: DeviceId) => CredentialInfo | undefined) | undefined
+
+  constructor (init: DeviceRegistryInit = {}, components: { now?: () => number, credential?: (id: DeviceId) => CredentialInfo | undefined } = {}) {
+    this.#credential = components.credential
     this.#historySize = Math.max(1, init.historySize ?? 256)
     this.#maxDevices = Math.max(1, init.maxDevices ?? 10_000)
     this.#pathWindowMs = init.pathWindowMs ?? 60_000
@@ -67,12 +71,18 @@ export class DeviceRegistry {
 
   get (id: DeviceId): DeviceInfo | undefined {
     const entry = this.#devices.get(this.current(id))
-    return entry === undefined ? undefined : this.#snapshot(entry)
+    return entry === undefined ? undefined : this.#shown(this.#snapshot(entry))
   }
 
   list (): DeviceInfo[] {
     const now = this.#now()
-    return [...this.#devices.values()].map((e) => this.#snapshot(e, now))
+    return [...this.#devices.values()].map((e) => this.#shown(this.#snapshot(e, now)))
+  }
+
+  /** A snapshot with what is computed when shown (the credential state). */
+  #shown (info: DeviceInfo): DeviceInfo {
+    const credential = this.#credential?.(info.id)
+    return credential === undefined ? info : { ...info, credential }
   }
 
   /** True while the device's readings came through the mesh within the path window. */
@@ -220,7 +230,7 @@ export class DeviceRegistry {
     for (const saved of all) {
       if (this.#devices.has(saved.id) || this.#successor.has(saved.id)) continue
       const entry = this.#touch(saved.id)
-      const { status: _status, online: _online, path: _path, ...kept } = saved
+      const { status: _status, online: _online, path: _path, credential: _credential, ...kept } = saved
       entry.info = { ...kept, online: false, drops: { ...saved.drops } }
       this.#changed.delete(saved.id)
     }

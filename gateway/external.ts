@@ -52,9 +52,13 @@ export class ExternalBrokerLink {
   #starting: Promise<void> | undefined
   #stopping: Promise<void> | undefined
 
-  constructor (init: ExternalInit, ingest: Ingest) {
+  /** Takes a message off the ingest (true: taken), e.g. the fleet's revocations (gateway.ts). */
+  readonly #intercept: ((topic: string, payload: Buffer) => boolean) | undefined
+
+  constructor (init: ExternalInit, ingest: Ingest, intercept?: (topic: string, payload: Buffer) => boolean) {
     this.#init = init
     this.#ingest = ingest
+    this.#intercept = intercept
   }
 
   get connected (): boolean { return this.#client?.connected ?? false }
@@ -105,6 +109,7 @@ export class ExternalBrokerLink {
 
   #onMessage (topic: string, payload: Buffer): void {
     if (this.#echoes.delete(echoKey(topic, payload))) return
+    if (this.#intercept?.(topic, payload) === true) return
     const outcome: Outcome = this.#ingest.handle(topic, payload, { path: 'broker' })
     if (outcome.verdict === 'held') outcome.settled.catch(() => {})
   }

@@ -1,10 +1,10 @@
-import type { BrokerRevocations } from './revocations.js'
+import { BrokerRevocations, ExternalRevocations, revocationsFilter } from './revocations.js'
 import { EventEmitter } from 'node:events'
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
   LINKS_TOPIC, Lifecycle, frameTopic, generateKeyPair, meshError, jsonTopic, systemClock, topicFilters,
   type Clock, type CommandResult, type Commanders, type DeviceId, type KeyPair, type LearnResult, type PublicKey
-, configTopic, rotationOf, type FleetPolicy } from '../shared/index.js'
+, GRANTS_TARGET, configTopic, rotationOf, type FleetPolicy } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createBrokerGate, type RefusalPolicy } from './authorize.js'
 import { ConfigGuard } from './config-guard.js'
@@ -25,6 +25,8 @@ import type { GatewayCounters } from './reasons.js'
 import { Topology, type TopologyInit, type TopologySnapshot } from './topology.js'
 import { historyHandler } from './http-history.js'
 import { commandsHandler } from './http-commands.js'
+import { fleetHandler } from './http-fleet.js'
+import { GatewayTrust, noFleetJson } from './trust.js'
 import { GatewayState, createStore, type GatewayStore, type StateInit } from './store/index.js'
 
 /** What the dashboard shows in its header (GET /api/summary, the live stream's `summary`). */
@@ -40,6 +42,8 @@ export interface GatewaySummary {
   mqttClients: number
   counters: GatewayCounters
   bridge?: MeshBridge['counters']
+  /** With a fleet file: how many revocations the gateway holds, and the grant policy's version (null: none). GET /api/fleet has them in full. */
+  trust?: { revocations: number, grants: number | null }
 }
 
 /**
@@ -154,8 +158,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly http: GatewayHttp | undefined
   /** The gateway's mesh node, when `mesh` was given. */
   readonly mesh: MeshNode | undefined
-  /** The fleet's revocations at the embedded broker (with `fleetPolicy`): gateway/revocations.ts. */
+  /** The fleet's revocations (with `fleetPolicy`), retained on the embedded broker: gateway/revocations.ts. */
   readonly revocations: BrokerRevocations | undefined
+  /** The fleet's trust (with `fleetPolicy`): revocations, credentials seen, the grant policy (gateway/trust.ts). */
+  readonly trust: GatewayTrust | undefined
   /** The mesh ⇄ MQTT bridge, when `mesh` was given. */
   readonly bridge: MeshBridge | undefined
   /** The mesh as announced on `mesh/links`, plus the gateway's own links. */
@@ -202,6 +208,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       reject: (reason, message, info, code) => this.ingest.reject(reason, message, info, code),
       publish: (topic, payload, options) => { this.publish(topic, payload, options) },
       onResult: (result) => { this.emit('result', result) },
+      trust: () => this.trust,
       // The mesh path: the gateway's mesh node routes the command to its target and verifies the answer (MeshNode.command).
       meshCommand: components.meshCommand ?? (async (command, options) => {
         if (this.mesh === undefined) throw meshError('ERR_BAD_ARGUMENT', 'this gateway is no mesh member (--no-mesh): send commands via the broker')
@@ -211,7 +218,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.ingest.commands = this.commands
     this.configs = new ConfigGuard(this.fleet, init.fleetPolicy)
     const now = (): number => this.#clock.wall()
-    this.devices = new DeviceRegistry(init.registry, { now })
+    this.devices = new DeviceRegistry(init.registry, { now, credential: (id) => this.trust?.credentialOf(id) })
     const store = typeof init.store === 'string' ? createStore(init.store, this.fleet) : init.store
     this.state = store === undefined
       ? undefined
@@ -229,17 +236,36 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.mode = 'external'
       const external = typeof init.broker === 'string' ? { url: init.broker } : init.broker
       // The results of the gateway's own commands come back on its subscription, through the same guard.
-      const filters = [...(external.filters ?? []), topicFilters.results(this.fleet, this.#keys.id)]
-      this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest)
+      // With a fleet file it reads the revocations retained there too, and holds them (no broker of its own to retain them on).
+      const filters = [...(external.filters ?? []), topicFilters.results(this.fleet, this.#keys.id), ...(init.fleetPolicy === undefined ? [] : [revocationsFilter(this.fleet)])]
+      this.revocations = init.fleetPolicy === undefined ? undefined : new BrokerRevocations(init.fleetPolicy, { ...(components.ed25519 === undefined ? {} : { ed25519: components.ed25519 }), deviceOf: () => undefined })
+      const taken = this.revocations === undefined ? undefined : new ExternalRevocations(this.revocations, this.ingest, this.#clock)
+      this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest, (topic, payload) => taken?.take(topic, payload) ?? false)
+    }
+    const policy = init.fleetPolicy
+    this.trust = policy === undefined ? undefined : new GatewayTrust(policy, {
+      clock: this.#clock,
+      ed25519: components.ed25519,
+      revocation: (id) => this.revocations?.set.get(id),
+      revocations: () => this.revocations?.list() ?? [],
+      linkCredential: (id) => this.mesh?.credentials?.credentialOf(id)
+    })
+    if (this.trust !== undefined) {
+      this.ingest.revoked = (id) => this.revocations?.set.get(id) ?? (this.mesh?.revoked(id) === true /* whoever knew first: the broker's set or the node's */ ? { reason: 'revoked (the mesh node holds the revocation)' } : undefined)
+      this.revocations?.on((revocation) => { this.live?.deviceChanged(revocation.device) })
     }
     this.topology = new Topology(init.topology)
     // Signed configurations cross between the mesh and the broker: a client's (checked by the guard) goes to the mesh; a new one from the mesh is retained.
-    this.configs.onTaken = (_config, bytes) => { this.mesh?.configure(bytes) }
+    this.configs.onTaken = (config, bytes) => {
+      if (config.target === GRANTS_TARGET) this.trust?.considerGrants(bytes, config)
+      this.mesh?.configure(bytes)
+    }
     if (init.mesh !== undefined && init.mesh !== false) {
       // With a fleet file the gateway's node takes and spreads signed configurations, and bridges them to and from the broker.
       const meshInit = init.fleetPolicy === undefined ? init.mesh : { ...init.mesh, routing: { ...init.mesh.routing, fleetPolicy: init.fleetPolicy } }
       this.mesh = createGatewayNode(meshInit, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, { ...components, keys: this.#keys })
       this.mesh.on('config', (info) => {
+        if (info.verdict === 'added' && info.target === GRANTS_TARGET) this.trust?.considerGrants(info.bytes, info.config)
         if (info.verdict !== 'added' || info.from === undefined) return
         this.configs.note(info.target, info.version)
         this.publish(configTopic(this.fleet, info.target), info.bytes, { retain: true, qos: 1 })
@@ -287,6 +313,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ...(init.dashboard === false ? {} : { dashboard: dashboardHandler() })
       })
     if (this.state !== undefined) this.http?.use(historyHandler(this.state.store, { now, readerKey: this.#init.readerKey, keyIds: (id) => this.devices.keyIds(id) }))
+    this.http?.use(fleetHandler(() => this.trust?.toJSON() ?? noFleetJson(this.fleet)))
     this.http?.use(commandsHandler({ command: async (request) => await this.command(request), open: () => this.http?.open ?? true }))
     this.ingest.on('reading', (reading) => {
       // First kept, then acknowledged and passed on: SQLite commits before record() returns; PostgreSQL's commit is awaited
@@ -305,6 +332,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       })
     })
     this.ingest.on('status', (event) => {
+      if (event.status?.state === 'online') this.trust?.noteStatusCredential(event.deviceId, event.status.publicKey, event.status.credential)
       this.devices.applyStatus(event)
       this.homeassistant?.status(event)
       this.live?.status(event)
@@ -368,7 +396,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       ...(this.mesh === undefined ? {} : { mesh: { id: this.mesh.id, name: this.mesh.name, peers: this.mesh.links.size } }),
       mqttClients: this.connectedClients,
       counters: this.counters,
-      ...(this.bridge === undefined ? {} : { bridge: this.bridge.counters })
+      ...(this.bridge === undefined ? {} : { bridge: this.bridge.counters }),
+      ...(this.trust === undefined ? {} : { trust: { revocations: this.revocations?.set.size ?? 0, grants: this.trust.grantsVersion ?? null } })
     }
   }
 
@@ -444,6 +473,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         // The mesh node says goodbye on DNS-SD (RFC 6762 §10.1) and closes its links.
         defer('mesh', async () => { await this.mesh?.stop() })
         await this.mesh.start({ signal })
+        // What the node kept from before (its revocations, its grant policy) is the gateway's too.
+        for (const bytes of this.mesh.revocations()) { try { this.revocations?.add(bytes, 'mesh') } catch { /* verified by the node already */ } }
+        for (const bytes of this.mesh.configs()) this.trust?.considerGrants(bytes)
         const changed = (): void => { this.live?.topologyChanged() }
         this.mesh.on('link:open', changed)
         this.mesh.on('link:close', changed)

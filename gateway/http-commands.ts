@@ -8,7 +8,9 @@ import type { HttpHandler } from './http.js'
  *
  * Signs the command with the gateway's key, sends it and answers the verified result as JSON
  * (gateway/commands.ts, `resultToJson`): 200 with `status` "ok" or the device's refusal code;
- * 504 ERR_TIMEOUT when no result came in time (or ERR_NO_ROUTE: `via: "mesh"` found no route); 400 for a body, action or arguments no device
+ * 504 ERR_TIMEOUT when no result came in time (or ERR_NO_ROUTE: `via: "mesh"` found no route); 403 ERR_NOT_ALLOWED when the
+ * fleet's grant policy grants the gateway no such action on that device (gateway/trust.ts: refused before
+ * anything is sent, counted as command_not_granted); 400 for a body, action or arguments no device
  * would take; 413 over 4 KiB; 415 without `content-type: application/json` (a cross-site form
  * cannot send that without a CORS preflight, which the gateway never grants).
  *
@@ -55,7 +57,7 @@ export function commandsHandler (host: HttpCommandsHost): HttpHandler {
       send(res, 200, resultToJson(result, request.action))
     } catch (err) {
       const code = isMeshError(err) ? err.code : 'ERR_BAD_COMMAND'
-      const status = code === 'ERR_TIMEOUT' || code === 'ERR_NO_ROUTE' ? 504 : code === 'ERR_ABORTED' ? 503 : 400
+      const status = code === 'ERR_TIMEOUT' || code === 'ERR_NO_ROUTE' ? 504 : code === 'ERR_ABORTED' ? 503 : code === 'ERR_NOT_ALLOWED' ? 403 : 400
       send(res, status, { error: (err as Error).message, code })
     }
     return true

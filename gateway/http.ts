@@ -19,6 +19,7 @@ import type { TopologySnapshot } from './topology.js'
  *                                              since: sampling time in seconds since the epoch (exclusive);
  *                                              senml: SenML JSON as on …/json; values: the records resolved (RFC 8428 §4.6)
  *   GET /api/counters                          GatewayCounters
+ *   GET /api/fleet                             the fleet's owners, revocations and grant policy (gateway/http-fleet.ts, gateway/trust.ts)
  *   GET /api/topology                          { gateway, nodes, edges } (gateway/topology.ts)
  *   GET /api/peers                             { peers: MeshPeer[] }: the gateway's mesh node's peers and its score of each (404 without a mesh)
  *   GET /api/events                            live updates, text/event-stream (gateway/live.ts)

@@ -157,6 +157,13 @@ export class Ingest extends EventEmitter<IngestEvents> {
   readonly verifier: Verifier<Held>
   /** The command topics' handler; without one they are refused as bad_topic. */
   commands: CommandTopics | undefined
+  /**
+   * The fleet's revocations (gateway/trust.ts, with a fleet file): a revoked device's frames and
+   * online statuses are refused (`revoked`, ERR_REVOKED) by whatever path or session they come,
+   * before any signature: another client's session, the mesh bridge (a delivery buffered before the
+   * node heard), an external broker, a frame held for its key, a catch-up.
+   */
+  revoked: ((id: DeviceId) => { reason: string } | undefined) | undefined
   readonly #clock: Clock
   #stopped = false
 
@@ -245,6 +252,8 @@ export class Ingest extends EventEmitter<IngestEvents> {
     const parsed = parseStatus(payload, deviceId)
     if (!parsed.ok) return this.reject(parsed.reason, parsed.message, info)
     if (parsed.status?.state === 'online') {
+      const revocation = this.revoked?.(deviceId)
+      if (revocation !== undefined) return this.reject('revoked', `device ${deviceId} was revoked by the fleet's owners (${revocation.reason}): its status is refused`, info)
       const learned = this.learnKey(parsed.status.publicKey, { deviceId, source: 'status' })
       if (learned === 'not-in-roster') return this.reject('not_in_roster', `device ${deviceId} is not in the roster`, info)
     }
@@ -281,6 +290,9 @@ export class Ingest extends EventEmitter<IngestEvents> {
   #admit (held: Held): Outcome {
     const { frame, source, topic } = held
     const info: DropInfo = { topic, deviceId: frame.origin, seq: frame.seq, path: source.path, from: source.from }
+    // Before the replay window and the signature: a revoked device's frame costs a lookup, whoever relays it.
+    const revocation = this.revoked?.(frame.origin)
+    if (revocation !== undefined) return this.reject('revoked', `${frame.origin}#${frame.seq} refused: the device was revoked by the fleet's owners (${revocation.reason})`, info)
     const admission = this.verifier.admit(frame, {
       item: held,
       onExpire: (h) => { h.resolve(this.reject('unknown_signer', `no key for ${h.frame.origin} arrived within the hold time`, info)) }

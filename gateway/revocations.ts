@@ -1,5 +1,7 @@
 import type { Aedes, Client } from 'aedes'
-import { RevocationSet, isDeviceId, type DeviceId, type Ed25519, type FleetPolicy, type Revocation } from '../shared/index.js'
+import { RevocationSet, isDeviceId, isMeshError, type Clock, type DeviceId, type Ed25519, type FleetPolicy, type Revocation } from '../shared/index.js'
+import { TokenBucket } from '../mesh/index.js'
+import type { Ingest } from './ingest.js'
 
 /**
  * Revocations at the gateway's broker (issue 13). With the fleet file, the gateway holds the
@@ -64,6 +66,11 @@ export class BrokerRevocations {
 
   has (id: DeviceId): boolean { return this.set.has(id) }
 
+  /** Every revocation held, verified (the API's and the dashboard's list). */
+  list (): Revocation[] {
+    return [...this.#bytes.keys()].flatMap((device) => this.set.get(device) ?? [])
+  }
+
   /** Calls `listener` for each new revocation (the gateway hands one from MQTT on to its mesh node). */
   on (listener: RevokedListener): void { this.#listeners.add(listener) }
 
@@ -97,5 +104,47 @@ export class BrokerRevocations {
       this.closed++
       client.close()
     }
+  }
+}
+
+/**
+ * Messages on iotmesh/<fleet>/$revocations/<id> read from an external broker (which closes no
+ * session and checks nothing): `take` puts a valid owner-signed revocation into `revocations` and
+ * counts anything else as bad_revocation with its code (a valid one under another device's id is
+ * taken and counted as ERR_TOPIC_MISMATCH, as on the embedded broker). Bounded: one already held
+ * costs a lookup; a new one costs owner signature checks, so at most `rate` per second (`burst` at
+ * once) are checked, and beyond that it is counted (bad_revocation, ERR_RATE_LIMITED) and dropped: a
+ * flood of forgeries spends a few signature checks a second, not the gateway. A genuine one lost to
+ * a flood comes again with the retained message on the next subscription, and by the mesh.
+ */
+export class ExternalRevocations {
+  readonly #bucket: TokenBucket
+  constructor (
+    readonly revocations: BrokerRevocations,
+    readonly ingest: Ingest,
+    readonly clock: Clock,
+    init: { rate?: number, burst?: number } = {}
+  ) {
+    this.#bucket = new TokenBucket(init.rate ?? 20, init.burst ?? 50, clock.now())
+  }
+
+  /** True: the message was on a revocations topic of the fleet (taken, known or refused); false: another topic. */
+  take (topic: string, payload: Uint8Array): boolean {
+    const device = revocationTopicDevice(topic, this.revocations.fleet)
+    if (device === undefined) return false
+    if (payload.length === 0) return true // a clear: nothing to take
+    const info = { topic, path: 'broker' as const }
+    if (device !== null && this.revocations.has(device)) return true // held already: no signature to check
+    if (!this.#bucket.take(1, this.clock.now())) {
+      this.ingest.reject('bad_revocation', `${topic}: more than ${this.#bucket.rate} new revocations a second to check; dropped`, info, 'ERR_RATE_LIMITED')
+      return true
+    }
+    try {
+      const { revocation } = this.revocations.add(new Uint8Array(payload), 'mqtt')
+      if (revocation.device !== device) this.ingest.reject('bad_revocation', `the revocation of ${revocation.device} on ${topic}`, info, 'ERR_TOPIC_MISMATCH')
+    } catch (err) {
+      this.ingest.reject('bad_revocation', `${topic}: no valid revocation: ${(err as Error).message}`, info, isMeshError(err) ? err.code : 'ERR_BAD_REVOCATION')
+    }
+    return true
   }
 }

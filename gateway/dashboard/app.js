@@ -10,6 +10,7 @@ import { SeriesStore, renderCharts } from './chart.js'
 import { TopologyView } from './graph.js'
 import { ActuatorPanel, sendCommand } from './controls.js'
 import { ago, clockTime, deviceLabel, el, seqText, shortId } from './format.js'
+import { TrustPanel, credentialFact } from './trust.js'
 
 const LINKS_TOPIC = 'mesh/links'
 const MAX_LOG = 200
@@ -31,6 +32,7 @@ const table = new FleetTable($('fleet'), { onSelect: select })
 const topology = new TopologyView($('topology'), { onSelect: select })
 const actuators = new ActuatorPanel($('actuators'), { send: sendCommand })
 const log = $('log')
+const trust = new TrustPanel($('trust'), { nameOf: (id) => state.devices.get(id)?.name })
 
 let frame = 0
 /** Coalesces redraws into one per animation frame, however many events arrive. */
@@ -85,6 +87,7 @@ function renderDetail () {
     ['last seq', seqText(device.lastSeq)],
     ['restarts', device.restarts],
     // Owner-signed configuration (firmware-sim/device/signed-config.ts): the version applied and the last refusal with its reason.
+    ['credential', credentialFact(device.credential)],
     ['config', device.config === undefined ? '—' : `v${device.config.version}${device.config.refused === undefined ? '' : `; refused v${device.config.refused.version}: ${device.config.refused.reason}`}`],
     ['drops', drops],
     // A rotated key (gateway/devices.ts DeviceInfo.keys): every key the device had, oldest first, the retired ones with their date.
@@ -157,6 +160,7 @@ function connect () {
   events.addEventListener('hello', (event) => {
     const hello = JSON.parse(event.data)
     state.summary = hello.summary
+    trust.refresh(hello.summary)
     actuators.setKinds(hello.actuators)
     state.devices = new Map(hello.devices.map((d) => [d.id, d]))
     state.latest = new Map(Object.entries(hello.latest ?? {}))
@@ -201,6 +205,7 @@ function connect () {
   })
   events.addEventListener('summary', (event) => {
     state.summary = JSON.parse(event.data)
+    trust.refresh(state.summary)
     redraw()
   })
 }

@@ -1,10 +1,12 @@
 /* iotmesh dashboard: the fleet table. One row per device, keyed by id, updated in place. */
 import { ago, el, shortId, valueText } from './format.js'
+import { credentialCell } from './trust.js'
 
 const COLUMNS = [
   ['state', ''],
   ['name', 'Device'],
   ['path', 'Path'],
+  ['cred', 'Credential'],
   ['lastSeen', 'Last seen'],
   ['readings', 'Readings'],
   ['gaps', 'Gaps'],
@@ -119,6 +121,11 @@ export class FleetTable {
       cells.name.append(badge)
     }
     cells.path.replaceChildren(device.path === undefined ? el('span', 'muted', '—') : el('span', `path path-${device.path}`, device.path))
+    // The fleet's trust (gateway/trust.ts): enrolled, expired, revoked, invalid or none; the title says by whom and until when.
+    const [credText, credClass, credTitle] = credentialCell(device.credential, now)
+    cells.cred.replaceChildren(el('span', credClass, credText))
+    cells.cred.title = credTitle
+    tr.classList.toggle('revoked', device.credential?.state === 'revoked')
     cells.lastSeen.textContent = ago(device.lastSeen, now)
     cells.lastSeen.title = device.lastSeen === undefined ? '' : new Date(device.lastSeen).toISOString()
     cells.readings.textContent = String(device.readings)

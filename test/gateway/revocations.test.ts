@@ -21,7 +21,9 @@ const victim = seededKeys(74)
 const honest = seededKeys(75)
 const policy = parseFleetPolicy({ fleet: 'default', threshold: 2, owners: [alice, bob].map((o: KeyPair) => ({ key: toBase64url(o.publicKey) })) })
 const READER = { reader: 'reader-secret-1' }
-const revocationOf = (device: KeyPair): Uint8Array => cosign(revoke({ policy, device: device.id, reason: 'stolen', owners: [alice] }), policy, bob)
+// One signed revocation per device: signed again in another second, the bytes (issuedAt) would differ.
+const revocations = new Map<string, Uint8Array>()
+const revocationOf = (device: KeyPair): Uint8Array => revocations.get(device.id) ?? revocations.set(device.id, cosign(revoke({ policy, device: device.id, reason: 'stolen', owners: [alice] }), policy, bob)).get(device.id) as Uint8Array
 
 async function gatewayWithFleet (mesh = false): Promise<{ gateway: Gateway, drops: DropEvent[] }> {
   const gateway = await startGateway({ allowAnonymous: false, credentials: READER, fleetPolicy: policy, ...(mesh ? { mesh: { host: '127.0.0.1', mdns: false } } : {}) })
