@@ -138,6 +138,28 @@ describe('bounded control-plane work and state', () => {
     await flows(s, 5)
   })
 
+  it('a neighbour that keeps sending more claims than its share can wait for is disconnected and kept out; A keeps delivering', async () => {
+    const s = await scene({ maxSubscribersPerNeighbour: 100 }, 13)
+    const invented = Array.from({ length: 600 }, (_, i) => declare(generateKeyPair(Uint8Array.from({ length: 32 }, (_, j) => j < 2 ? (i >> (8 * j)) & 0xff : 0x3c)), 1, ['iotmesh/#'], 1))
+    const closed = new Promise<void>((resolve) => { s.link.once('close', () => { resolve() }) })
+    let sent = 0
+    // One message of 200 claims every 100 ms: slow enough that no per-peer message budget is spent
+    // (budget.ts), so only the refused claims can tell A that M floods.
+    for (let round = 0; round < 50 && s.link.open; round++) {
+      const i = (round % 3) * 200
+      try { s.link.send(interest(invented.slice(i, i + 200))); sent++ } catch { break }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))])
+    expect(s.link.open, `A closed the flooding link (after ${sent} messages)`).toBe(false)
+    expect(s.drops.some((d) => d.code === 'ERR_TABLE_FULL')).toBe(true)
+    // Kept out: M comes back with the same key and is refused at the link.
+    const again = await s.net.createTransport(LINK, { keys: s.m }).dial(s.a.address!).then((l) => l, () => undefined)
+    if (again !== undefined) await until(() => !again.open, 'M refused again', 3000)
+    expect(s.a.links.has(s.m.id)).toBe(false)
+    await flows(s, 5)
+  })
+
   it('DIGEST naming 200 invented origins per message, against a table of 1,000 subscribers with 32 filters each: work follows the matches', async () => {
     const s = await scene({}, 16)
     // Filters that match no reading: before the filter index (filter-index.ts) each unknown origin cost a

@@ -15,6 +15,7 @@ import { digestSoon } from './sync.js'
  * sent them.
  */
 export function onInterest (ctx: RouterContext, state: LinkState, entries: InterestEntry[]): void {
+  let refused = false
   for (const entry of entries) {
     const subscriber = deviceIdFromBytes(entry.kid)
     if (subscriber === ctx.id) continue
@@ -25,8 +26,15 @@ export function onInterest (ctx: RouterContext, state: LinkState, entries: Inter
     const claim: Claim = entry.declaration === undefined
       ? { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof }
       : { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof, declaration: entry.declaration, publicKey: entry.publicKey }
-    if (!ctx.intake.offer(state.peer, claim)) ctx.drop({ code: 'ERR_TABLE_FULL', origin: subscriber, from: state.peer })
+    if (!ctx.intake.offer(state.peer, claim)) {
+      ctx.drop({ code: 'ERR_TABLE_FULL', origin: subscriber, from: state.peer })
+      refused = true
+    }
   }
+  // More claims than its share of the intake can hold (as many as it may have routes): one offence per
+  // message against the neighbour's score (score.ts 'overBudget', gossipsub v1.1's P7), so one that keeps
+  // flooding is disconnected and kept out. An honest relay sends at most its table, which fits its share.
+  if (refused) ctx.observe(state.peer, 'overBudget')
   checkClaims(ctx)
 }
 
