@@ -385,12 +385,19 @@ export interface AutomationRepetitions {
 export interface RevocationParameters {
   seed: number
   devices: number
+  /** The mesh's fixed topology (firmware-sim/fleet/topology.ts). */
   topology: 'grid' | 'line'
+  /** Sampling interval of every other device, ms. */
   intervalMs: number
+  /** Sampling interval of the device that is revoked, ms (how finely a leak shows). */
   victimIntervalMs: number
+  /** Normal traffic after the fleet settled, before the revocation, s. */
   beforeS: number
+  /** Observation after the revocation, s. */
   afterS: number
+  /** Longest wait for a fleet to settle, s. */
   settleS: number
+  /** Delay every mesh link adds to each message, ms (the fleet's seeded fault model; 0: in-memory links as fast as the process). */
   linkDelayMs: number
   repeat: number
   paths: RevocationPath[]

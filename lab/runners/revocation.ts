@@ -2,11 +2,11 @@ import {
   enroll, frameTopic, generateKeyPair, meshError, mixSeed, parseFleetPolicy, revoke, seededRandom, toBase64url,
   type DeviceId, type FleetPolicy, type KeyPair
 } from '../../shared/index.js'
-import { Fleet, topologyHops, type FleetTopology } from '../../firmware-sim/index.js'
+import { Fleet, topologyHops } from '../../firmware-sim/index.js'
 import { REVOCATION_PATHS, type NodeObservation, type PathObservation, type RevocationPath } from '../metrics/revocation.js'
 import { finishProvenance, startProvenance } from '../results/environment.js'
 import { revocationResults, type RevocationRunObservations } from '../results/revocation.js'
-import type { RevocationResults } from '../results/types.js'
+import type { RevocationParameters, RevocationResults } from '../results/types.js'
 import { writeReport } from '../report/write.js'
 import { hiResClock, hiResNow, sleep, ticking, until, type RunComponents } from './support.js'
 
@@ -27,23 +27,8 @@ import { hiResClock, hiResNow, sleep, ticking, until, type RunComponents } from 
  *           gateway's ingest (the broker's subscriber) is where its frames are accepted.
  */
 
-export interface RevocationParams {
-  seed: number
-  devices: number
-  topology: Exclude<FleetTopology, 'random'>
-  /** Sampling interval of every other device, ms. */
-  intervalMs: number
-  /** Sampling interval of the device that is revoked, ms (how finely a leak shows). */
-  victimIntervalMs: number
-  /** Normal traffic after the fleet settled, before the revocation, s. */
-  beforeS: number
-  /** Observation after the revocation, s. */
-  afterS: number
-  /** Longest wait for a fleet to settle, s. */
-  settleS: number
-  /** Delay every mesh link adds to each message, ms (the fleet's seeded fault model; 0: in-memory links as fast as the process). */
-  linkDelayMs: number
-}
+/** One run's parameters: the results' record of them (lab/results/types.ts) without the repetitions and paths of the whole experiment. */
+export type RevocationParams = Omit<RevocationParameters, 'repeat' | 'paths'>
 
 /**
  * 100 devices in one process: every device subscribes to the revoked one, so each of its readings is
