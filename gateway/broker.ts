@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer } from 'node:tls'
 import { Aedes, type AedesOptions, type Client } from 'aedes'
@@ -101,6 +101,8 @@ export class EmbeddedBroker {
   #aedes: Aedes | undefined
   #cluster: ClusterParts | undefined
   #tcp: NetServer | undefined
+  /** Every TCP connection accepted, also those that never completed CONNECT (or the TLS handshake). */
+  readonly #sockets = new Set<Socket>()
   #http: HttpServer | undefined
   #wss: WebSocketServer | undefined
   #ports: BrokerPorts | undefined
@@ -158,6 +160,13 @@ export class EmbeddedBroker {
       limitPacketSize(client, limit, this.#hooks.onOversize)
     }
     this.#tcp = tls === undefined ? createNetServer(handle) : createTlsServer(tls, handle)
+    // Aedes closes the clients it knows, which are those that sent CONNECT; a socket still silent
+    // (or mid-handshake) would hold `server.close()` for its connect timeout (30 s). A stopped
+    // broker is an outage: every connection goes at once.
+    this.#tcp.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+    })
     // A restart listens where the first start did, even when the ports were chosen by the system (0).
     const previous = this.#ports
     const mqttPort = await listen(this.#tcp, previous?.mqtt ?? init.port ?? (tls === undefined ? 1883 : 8883), host)
@@ -206,6 +215,7 @@ export class EmbeddedBroker {
     }
     const aedes = this.#aedes
     if (aedes !== undefined) await new Promise<void>((resolve) => { aedes.close(() => { resolve() }) })
+    for (const socket of this.#sockets) socket.destroy()
     this.#aedes = undefined // a stopped broker delivers nothing: the gateway's publishes wait for the next one
     await Promise.all(closing)
     await this.#cluster?.close()

@@ -135,7 +135,7 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
     clearInterval(ticker)
     await applying
     // Stop the hosts' fleets (they print their JSON summary), give late readings a moment, then count.
-    await Promise.all(children.map(async (c) => await new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGINT') })))
+    await Promise.all(children.map(async (c) => { await stopChild(c) }))
     await new Promise((resolve) => setTimeout(resolve, 2000))
     const total = published.reduce((a, n) => a + (n ?? 0), 0)
     const summary = { hosts, devices, mode, seed, published: total, atGateway: seen.size, deliveryRatio: total === 0 ? 1 : Math.min(1, seen.size / total), faults }
@@ -145,4 +145,14 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
   } finally {
     await lan.destroy() // kills any host process still running
   }
+}
+
+/** SIGINT (the host's fleet prints its summary), SIGKILL if it is still there after 20 s; at once if it already exited. */
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  await new Promise<void>((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    child.once('exit', () => { clearTimeout(kill); resolve() })
+    child.kill('SIGINT')
+  })
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
 import mqtt from 'mqtt'
 import { expect, it, onTestFinished } from 'vitest'
 import { encodeFrame, onlineStatus, signDeviceToken, statusTopic, telemetryTopic, toHex, topicFilters, type KeyPair } from '../../shared/index.js'
@@ -22,6 +23,21 @@ describeNet('the embedded broker restarts', () => {
     expect(gateway.ports.mqtt).toBe(port)
     await new Promise<void>((resolve) => { client.once('connect', () => { resolve() }) })
     expect(gateway.connectedClients).toBe(1)
+  })
+
+  it('a stop is an outage at once: a connection that never sent CONNECT does not hold it for the connect timeout', async () => {
+    const gateway = await createGateway({ host: '127.0.0.1', port: 0, wsPort: false })
+    onTestFinished(async () => { await gateway.stop() })
+    const silent = connect(gateway.ports.mqtt as number, '127.0.0.1')
+    silent.on('error', () => {})
+    await new Promise((resolve) => silent.once('connect', resolve))
+    const closed = new Promise((resolve) => silent.once('close', resolve))
+    const started = performance.now()
+    await gateway.stopBroker()
+    // Aedes destroys a client that sent nothing after its connect timeout, 30 s; the stop waited for it.
+    expect(performance.now() - started).toBeLessThan(5_000)
+    await closed
+    await gateway.startBroker()
   })
 
   it('the gatekeeper survives restarts: after each, a forged frame, a replay and a frame on another id reach no subscriber', async () => {
