@@ -14,7 +14,11 @@ import { faultEvents, type TimelineFault, type Timeline } from '../plan/timeline
  *   Readings published before 0 or from the end of the last phase on belong to no phase.
  * - Delivery ratio (per receiver): readings of the phase that reached the receiver by the end of
  *   observation ÷ readings published in the phase. "During" counts only those that arrived
- *   before the phase ended. The peer subscriber's own readings are left out of its figures.
+ *   before the phase ended (what "nothing while the broker is down" needs). "On time" counts those
+ *   that arrived within `onTimeMs` (the gap tolerance) of their publication, wherever the phase
+ *   ended: a reading published in the phase's last moments can be on time but not "during", so
+ *   the checks of delivery in a phase use "on time". The peer subscriber's own readings are left
+ *   out of its figures.
  * - Longest gap: see `longestGaps`. Time to resume: see `resumeAfter` (metrics/resume.ts).
  * - Lost for good: readings of the phase that never reached the gateway, plus sequence holes
  *   (numbers missing from a device's reports between two it reported, within one lifetime of
@@ -27,6 +31,8 @@ import { faultEvents, type TimelineFault, type Timeline } from '../plan/timeline
 
 interface Context {
   timeline: Timeline
+  /** A reading that arrived within this long of its publication is on time. */
+  onTimeMs: number
   obs: ModeObservations
   readings: ReadingObservation[]
   byOrigin: Map<string, ReadingObservation[]>
@@ -37,8 +43,9 @@ interface Context {
   abs: (s: number) => number
 }
 
-export function summarizeMode (timeline: Timeline, obs: ModeObservations): ModeSummary {
-  const ctx = context(timeline, obs)
+/** `onTimeMs`: the gap tolerance, in ms (default 3 s: 3 readings at the default 1 s interval). */
+export function summarizeMode (timeline: Timeline, obs: ModeObservations, options: { onTimeMs?: number } = {}): ModeSummary {
+  const ctx = context(timeline, obs, options.onTimeMs ?? 3000)
   const events = faultEvents(timeline)
   const outcomes = events.map((event, i) => faultOutcome(ctx, event, ctx.faultAt[i] as number))
   const holes = sequenceHoles(ctx)
@@ -90,7 +97,7 @@ export function mergeReadings (readings: readonly ReadingObservation[]): Reading
   return [...byKey.values()]
 }
 
-function context (timeline: Timeline, obs: ModeObservations): Context {
+function context (timeline: Timeline, obs: ModeObservations, onTimeMs: number): Context {
   if (obs.devices.length !== timeline.params.devices) {
     throw meshError('ERR_BAD_ARGUMENT', `observations of ${obs.mode}: ${obs.devices.length} devices, the timeline planned ${timeline.params.devices}`)
   }
@@ -116,7 +123,7 @@ function context (timeline: Timeline, obs: ModeObservations): Context {
       restarts.set(origin, [...(restarts.get(origin) ?? []), faultAt[i] as number])
     }
   })
-  return { timeline, obs, readings, byOrigin, faultAt, restarts, abs }
+  return { timeline, onTimeMs, obs, readings, byOrigin, faultAt, restarts, abs }
 }
 
 function appliedAt (obs: ModeObservations, event: TimelineFault, index: number, abs: (s: number) => number): number {
@@ -132,14 +139,17 @@ function inWindow (t: number | undefined, from: number, to: number): boolean {
   return t !== undefined && t >= from && t < to
 }
 
-function targetDelivery (readings: ReadingObservation[], target: Receiver, phaseEnd: number): TargetDelivery {
+function targetDelivery (readings: ReadingObservation[], target: Receiver, phaseEnd: number, onTimeMs: number): TargetDelivery {
   const arrived = readings.filter((r) => r.receivedAt?.[target] !== undefined)
   const during = arrived.filter((r) => (r.receivedAt?.[target] as number) < phaseEnd)
+  const onTime = arrived.filter((r) => (r.receivedAt?.[target] as number) - r.publishedAt <= onTimeMs)
   return {
     delivered: arrived.length,
     deliveredDuring: during.length,
     ratio: ratio(arrived.length, readings.length),
-    ratioDuring: ratio(during.length, readings.length)
+    ratioDuring: ratio(during.length, readings.length),
+    deliveredOnTime: onTime.length,
+    ratioOnTime: ratio(onTime.length, readings.length)
   }
 }
 
@@ -167,8 +177,8 @@ function phaseSummary (ctx: Context, name: PhaseSummary['name'], startS: number,
     startS,
     endS,
     published: published.length,
-    gateway: targetDelivery(published, 'gateway', to),
-    peer: peer === undefined ? null : targetDelivery(forPeer, 'peer', to),
+    gateway: targetDelivery(published, 'gateway', to, ctx.onTimeMs),
+    peer: peer === undefined ? null : targetDelivery(forPeer, 'peer', to, ctx.onTimeMs),
     longestGapMs: worst === undefined ? null : round(worst.ms),
     longestGapOrigin: worst?.origin ?? null,
     medianGapMs: gaps.length === 0 ? null : round(median(gaps.map((g) => g.ms)) as number),

@@ -41,7 +41,7 @@ export function failoverResults (input: FailoverInput): FailoverResults {
   const modes = input.observations.map((o) => o.mode)
   if (new Set(modes).size !== modes.length) throw meshError('ERR_BAD_ARGUMENT', `failover: each mode may be observed once, got ${modes.join(', ')}`)
   const parameters = { ...input.timeline.params, intervalS, modes, gapToleranceS: input.gapToleranceS ?? 3 * intervalS }
-  const summaries = input.observations.map((o) => summarizeMode(input.timeline, o))
+  const summaries = input.observations.map((o) => summarizeMode(input.timeline, o, { onTimeMs: parameters.gapToleranceS * 1000 }))
   return {
     ...header('failover', input.timeline.params.seed, input),
     parameters,

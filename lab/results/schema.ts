@@ -46,8 +46,10 @@ const targetDelivery = object({
   delivered: d('readings of the phase that arrived by the end of observation', count),
   deliveredDuring: d('of those, arrived before the phase ended', count),
   ratio: d('delivered / published', orNull(fraction)),
-  ratioDuring: d('deliveredDuring / published', orNull(fraction))
-})
+  ratioDuring: d('deliveredDuring / published', orNull(fraction)),
+  deliveredOnTime: d('of those, arrived within the gap tolerance (parameters.gapToleranceS) of their publication; absent in results made before it was recorded', count),
+  ratioOnTime: d('deliveredOnTime / published', orNull(fraction))
+}, ['deliveredOnTime', 'ratioOnTime'])
 
 const resume = d('time until delivery resumed after a fault (metrics/resume.ts resumeAfter)', object({
   affected: d('devices the fault concerned', count),

@@ -97,7 +97,10 @@ export interface FailoverParameters extends FailoverParams {
   intervalS: number
   /** The modes run, in order. */
   modes: Mode[]
-  /** A gap at the gateway up to this long counts as "no gap" in the checks (default 3 intervals). */
+  /**
+   * A gap at the gateway up to this long counts as "no gap" in the checks (default 3 intervals), and a
+   * reading that arrived within it of its publication counts as on time (`TargetDelivery.deliveredOnTime`).
+   */
   gapToleranceS: number
 }
 
@@ -105,12 +108,19 @@ export interface FailoverParameters extends FailoverParams {
 export interface TargetDelivery {
   /** Arrived by the end of observation. */
   delivered: number
-  /** Arrived before the phase ended. */
+  /** Arrived before the phase ended (a reading published in the phase's last moments cannot). */
   deliveredDuring: number
+  /**
+   * Arrived within the gap tolerance of its publication (`FailoverParameters.gapToleranceS`), whenever the
+   * phase ended: what "delivered in the phase" means for the checks. Absent in results made before it was recorded.
+   */
+  deliveredOnTime?: number
   /** delivered / published (null when nothing was published). */
   ratio: number | null
   /** deliveredDuring / published. */
   ratioDuring: number | null
+  /** deliveredOnTime / published; absent with deliveredOnTime. */
+  ratioOnTime?: number | null
 }
 
 /** How soon delivery came back after a fault (metrics/resume.ts `resumeAfter` defines it). */

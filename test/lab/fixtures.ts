@@ -23,6 +23,13 @@ export interface Broken {
   meshLoses?: number
   /** hybrid delivers each reading twice to the application. */
   hybridDuplicates?: boolean
+  /**
+   * mesh and hybrid: the readings published in the broker outage's last second arrive 0.5 s after the phase ended
+   * (late for "during the phase", on time within a 3 s tolerance).
+   */
+  lateAtOutageEnd?: boolean
+  /** mesh and hybrid: this many devices lose every other reading they publish while the broker is down (a real loss). */
+  outageLosers?: number
 }
 
 const origin = (i: number): string => `dev${String(i).padStart(2, '0')}`
@@ -55,9 +62,12 @@ export function simulateMode (timeline: Timeline, mode: Mode, broken: Broken = {
       }
       const viaMesh = (): number | undefined => {
         const isolated = cut.has(d) && s >= (parted[0] as number) && s < (parted[1] as number)
+        if (broken.lateAtOutageEnd === true && s >= (brokerDown[1] as number) - 1 && s < (brokerDown[1] as number)) return T0 + ((brokerDown[1] as number) + 0.5) * 1000
         return isolated ? T0 + ((parted[1] as number) + 0.8 + d * 0.01) * 1000 : publishedAt + 2 + (d % 5) * 0.5
       }
       let gateway = mode === 'broker' ? viaBroker() : mode === 'mesh' ? viaMesh() : Math.min(viaBroker() as number, viaMesh() as number)
+      const outage = s >= (brokerDown[0] as number) && s < (brokerDown[1] as number)
+      if (mode !== 'broker' && outage && d < (broken.outageLosers ?? 0) && k % 2 === 1) gateway = undefined
       if (mode === 'mesh' && broken.meshLoses !== undefined && lost < broken.meshLoses && d === 1 && k === 3) { gateway = undefined; lost++ }
       const peer = gateway === undefined || d === timeline.peer ? undefined : gateway + 1
       readings.push({

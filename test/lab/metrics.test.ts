@@ -57,6 +57,13 @@ describe('failover metrics on hand-built observations', () => {
     expect(s.total.peer).toBeNull()
   })
 
+  it('on time: arrived within the tolerance of publication (inclusive), wherever the phase ended', () => {
+    // broker-down's latencies are 1.5, 1.6, 2.5, 2.6, 3.5 and 3.6 s, all arriving after the phase ended (5 s).
+    const list = readings(brokerArrivals)
+    expect(summarizeMode(brokerTimeline, observe('broker', list)).phases[1]?.gateway).toMatchObject({ deliveredDuring: 0, deliveredOnTime: 4, ratioOnTime: 0.6667 })
+    expect(summarizeMode(brokerTimeline, observe('broker', list), { onTimeMs: 1500 }).phases[1]?.gateway).toMatchObject({ deliveredDuring: 0, deliveredOnTime: 1 })
+  })
+
   it('the mesh ignores the broker: full delivery during the outage and no gap above an interval', () => {
     const s = summarizeMode(brokerTimeline, observe('mesh', readings((_o, t) => t + 5)))
     const down = s.phases[1]
@@ -135,7 +142,7 @@ describe('failover metrics on hand-built observations', () => {
   it('the peer subscriber\'s own readings are left out of its figures', () => {
     const list = readings((_o, t) => t + 5).map((r) => ({ ...r, receivedAt: { ...r.receivedAt, ...(r.origin === 'a' ? { peer: r.publishedAt + 7 } : {}) } }))
     const s = summarizeMode(brokerTimeline, observe('mesh', list, { peer: 'b' }))
-    expect(s.total.peer).toEqual({ delivered: 7, deliveredDuring: 7, ratio: 1, ratioDuring: 1 })
+    expect(s.total.peer).toEqual({ delivered: 7, deliveredDuring: 7, ratio: 1, ratioDuring: 1, deliveredOnTime: 7, ratioOnTime: 1 })
     expect(s.latency.peer).toMatchObject({ count: 7, p50: 7 })
     expect(s.faults[0]?.peer).toMatchObject({ affected: 1, resumed: 1 })
     expect(s.series.peer?.reduce((a, b) => a + b, 0)).toBe(7)
@@ -154,7 +161,7 @@ describe('failover metrics on hand-built observations', () => {
 
   it('an empty phase has null ratios, never 0', () => {
     const s = summarizeMode(brokerTimeline, observe('mesh', []))
-    expect(s.phases[0]?.gateway).toEqual({ delivered: 0, deliveredDuring: 0, ratio: null, ratioDuring: null })
+    expect(s.phases[0]?.gateway).toEqual({ delivered: 0, deliveredDuring: 0, ratio: null, ratioDuring: null, deliveredOnTime: 0, ratioOnTime: null })
     expect(s.phases[0]?.latencyMs.gateway).toBeNull()
     expect(s.faults[0]?.gateway).toEqual({ affected: 2, resumed: 0, maxMs: null, medianMs: null })
   })

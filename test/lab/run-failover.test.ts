@@ -44,10 +44,13 @@ describeNet('iotmesh experiment failover (three real fleets, short phases)', () 
     expect(phase('broker', 'broker-down').published, context).toBeGreaterThan(200)
     expect(phase('broker', 'broker-down').gateway.deliveredDuring, context).toBe(0)
     expect(phase('broker', 'broker-down').gateway.ratio, context).toBe(1)
-    // The mesh (alone, or beside the broker) does not notice.
+    // The mesh (alone, or beside the broker) does not notice: its readings arrive on time, within the gap tolerance
+    // (3 intervals, 0.6 s) of publication; "before the phase ended" would miss those of the phase's last moments.
     for (const m of ['mesh', 'hybrid']) {
-      expect(phase(m, 'broker-down').gateway.ratioDuring, `${m}; ${context}`).toBeGreaterThanOrEqual(0.99)
+      expect(phase(m, 'broker-down').gateway.ratioOnTime, `${m}; ${context}`).toBeGreaterThanOrEqual(0.99)
     }
+    // 240 readings cannot show ≥ 99 % on a 95 % interval (381 can): undecided, unless it saw a real loss.
+    expect(results.checks.find((c) => c.id === 'mesh-keeps-delivering')?.status, context).not.toBe('fail')
     // Nothing is lost for good, in any mode, across every fault (sequence holes included), and no duplicates.
     for (const m of ['broker', 'mesh', 'hybrid']) {
       expect(mode(m).total.published, m).toBeGreaterThan(500)
