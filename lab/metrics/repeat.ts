@@ -37,6 +37,7 @@ type Pick = (run: FailoverResults, mode: Mode, phase: string) => number | null |
 
 const PICKS: Record<RepeatMetric, Pick> = {
   'delivered-during': (r, m, p) => phase(r, m, p)?.gateway.ratioDuring,
+  'delivered-on-time': (r, m, p) => phase(r, m, p)?.gateway.ratioOnTime,
   delivered: (r, m, p) => phase(r, m, p)?.gateway.ratio,
   'peer-during': (r, m, p) => phase(r, m, p)?.peer?.ratioDuring,
   'latency-p50-ms': (r, m, p) => phase(r, m, p)?.latencyMs.gateway?.p50,
@@ -75,7 +76,7 @@ export function repeatedFigures (runs: readonly FailoverResults[]): RepeatedFigu
 }
 
 /** Ratios lie in [0, 1], counts and times at or above 0: an interval is cut to what the figure can be. */
-const RATIOS = new Set<RepeatMetric>(['delivered-during', 'delivered', 'peer-during'])
+const RATIOS = new Set<RepeatMetric>(['delivered-during', 'delivered-on-time', 'delivered', 'peer-during'])
 
 /** One figure from each run's value: its mean and its interval, cut to the figure's possible range. */
 export function figureFrom (mode: Mode, phase: string, metric: RepeatMetric, values: Array<number | null>): RepeatedFigure {

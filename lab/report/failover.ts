@@ -18,9 +18,10 @@ export function failoverMarkdown (results: FailoverResults, files: { delivery: s
     '',
     '## Headline',
     '',
-    'Per mode and phase, for the readings published in the phase: the share that reached the gateway in the end and',
-    'before the phase ended, the longest silence of any device at the gateway, readings lost for good, duplicates',
-    'delivered, the time until delivery resumed after the phase\'s fault (the slowest device concerned), and latency.',
+    'Per mode and phase, for the readings published in the phase: the share that reached the gateway in the end,',
+    `before the phase ended, and on time (within ${p.gapToleranceS.toFixed(1)} s of publication), the longest silence of any device at the`,
+    'gateway, readings lost for good, duplicates delivered, the time until delivery resumed after the phase\'s fault',
+    '(the slowest device concerned), and latency.',
     '',
     headline(results.modes),
     '',
@@ -64,7 +65,10 @@ export function failoverMarkdown (results: FailoverResults, files: { delivery: s
     '## How the figures are computed',
     '',
     '- A reading belongs to the phase in which it was published. "To gateway" counts those that arrived by the end of',
-    '  observation (the drain included), "during" those that arrived before the phase ended.',
+    '  observation (the drain included), "during" those that arrived before the phase ended, "on time" those that arrived',
+    '  within the gap tolerance of their publication, wherever the phase ended (a reading published in the phase\'s last',
+    '  moments can be on time, not "during"). The checks of delivery in a phase use "on time"; "broker-only delivers',
+    '  nothing while the broker is down" uses "during".',
     '- Longest gap: the longest time within the phase during which the gateway received nothing from a device (a',
     '  silence spanning two phases is cut at the boundary); the largest over all devices. A crashed device is silent too.',
     '- Lost for good: readings of the phase that never reached the gateway, plus sequence numbers missing from a',
@@ -92,6 +96,7 @@ function headline (modes: readonly ModeSummary[]): string {
     String(ph.published),
     pct(ph.gateway.ratio),
     pct(ph.gateway.ratioDuring),
+    pct(ph.gateway.ratioOnTime ?? null),
     ms(ph.longestGapMs),
     String(ph.lostForGood),
     String(ph.duplicates),
@@ -100,9 +105,9 @@ function headline (modes: readonly ModeSummary[]): string {
     ms(ph.latencyMs.gateway?.p99)
   ]))
   return table(
-    ['mode', 'phase', 'time', 'published', 'to gateway', 'during phase', 'longest gap', 'lost for good', 'duplicates', 'time to resume', 'latency p50', 'latency p99'],
+    ['mode', 'phase', 'time', 'published', 'to gateway', 'during phase', 'on time', 'longest gap', 'lost for good', 'duplicates', 'time to resume', 'latency p50', 'latency p99'],
     rows,
-    ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
+    ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
   )
 }
 

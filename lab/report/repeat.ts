@@ -22,6 +22,7 @@ export function repetitionsSection (results: FailoverResults): string[] {
       mode, phase === 'all' ? '**all**' : phase,
       cell(fig(mode, phase, 'delivered'), (x) => pct(x)),
       cell(fig(mode, phase, 'delivered-during'), (x) => pct(x)),
+      cell(fig(mode, phase, 'delivered-on-time'), (x) => pct(x)),
       cell(fig(mode, phase, 'longest-gap-ms'), (x) => ms(x)),
       cell(fig(mode, phase, 'lost'), (x) => x.toFixed(1)),
       cell(fig(mode, phase, 'latency-p50-ms'), (x) => ms(x))
@@ -36,7 +37,7 @@ export function repetitionsSection (results: FailoverResults): string[] {
     'charts and timeline elsewhere in this report are the first run\'s. An interval\'s half-width is the smallest',
     'difference these runs could detect.',
     '',
-    table(['mode', 'phase', 'to gateway', 'during phase', 'longest gap', 'lost for good', 'latency p50'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']),
+    table(['mode', 'phase', 'to gateway', 'during phase', 'on time', 'longest gap', 'lost for good', 'latency p50'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']),
     '',
     'Each run judged alone (✔ holds, ✘ fails, ? undecided, – not run):',
     '',

@@ -36,10 +36,10 @@ const ms = (v: number | null | undefined): string => {
 
 function failoverTable (results: FailoverResults): string {
   const rows = results.modes.flatMap((m) => [...m.phases, m.total].map((p) => [
-    m.mode, p.name, String(p.published), pct(p.gateway.ratio), pct(p.gateway.ratioDuring), pct(p.peer?.ratioDuring),
+    m.mode, p.name, String(p.published), pct(p.gateway.ratio), pct(p.gateway.ratioDuring), pct(p.gateway.ratioOnTime), pct(p.peer?.ratioDuring),
     ms(p.longestGapMs), String(p.lostForGood), String(p.duplicates), ms(p.latencyMs.gateway?.p50)
   ]))
-  return textTable(['mode', 'phase', 'published', 'to gateway', 'during phase', 'peer during', 'longest gap', 'lost', 'dup', 'p50'], rows, new Set([2, 3, 4, 5, 6, 7, 8, 9]))
+  return textTable(['mode', 'phase', 'published', 'to gateway', 'during phase', 'on time', 'peer during', 'longest gap', 'lost', 'dup', 'p50'], rows, new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]))
 }
 
 function scaleTable (results: ScaleResults): string {

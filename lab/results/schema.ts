@@ -104,7 +104,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
       parameters: ref('failoverParameters'),
       timeline: ref('timeline'),
       modes: listOf(ref('modeSummary')),
-      repetitions: repetitions({ mode: ref('mode') }, ['delivered-during', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates'])
+      repetitions: repetitions({ mode: ref('mode') }, ['delivered-during', 'delivered-on-time', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates'])
     }, [...baseOptional, 'repetitions']),
     object({
       ...base,

@@ -233,7 +233,7 @@ export interface FailoverResults extends ResultsBase {
   repetitions?: Repetitions
 }
 
-export type RepeatMetric = 'delivered-during' | 'delivered' | 'peer-during' | 'latency-p50-ms' | 'longest-gap-ms' | 'lost' | 'duplicates'
+export type RepeatMetric = 'delivered-during' | 'delivered-on-time' | 'delivered' | 'peer-during' | 'latency-p50-ms' | 'longest-gap-ms' | 'lost' | 'duplicates'
 
 /** One figure (a mode, a phase or `all`, a metric) over the runs. */
 export interface RepeatedFigure {

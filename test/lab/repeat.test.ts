@@ -54,6 +54,25 @@ describe('failover over repeated runs', () => {
     expect(md).toMatch(/\| no-duplicates \| ✘ +\| ✘ +\|/)
   })
 
+  it('readings late for the outage\'s end in one run of three are on time: mesh-keeps-delivering holds, where "before the phase ended" straddled 99 %', () => {
+    const r = runs([{}, { lateAtOutageEnd: true }, {}])
+    const fig = (metric: string): { values: Array<number | null>, low: number | null, high: number | null } | undefined =>
+      r.repetitions?.figures.find((f) => f.mode === 'mesh' && f.phase === 'broker-down' && f.metric === metric)
+    expect(fig('delivered-on-time')).toMatchObject({ values: [1, 1, 1], low: 1, high: 1 })
+    expect(fig('delivered-during')?.values).toEqual([1, 0.8333, 1])
+    expect(fig('delivered-during')?.low).toBeLessThan(0.99)
+    expect(r.checks.find((c) => c.id === 'mesh-keeps-delivering')?.status).toBe('pass')
+    expect(r.checks.find((c) => c.id === 'mesh-keeps-delivering')?.statement).toContain('on time, within 3.0 s of publication')
+  })
+
+  it('a saved run from before on-time was recorded is judged as it was made, on arrivals before the phase ended', () => {
+    const r = runs([{}, { lateAtOutageEnd: true }, {}])
+    const saved = { ...r, repetitions: { ...r.repetitions!, figures: r.repetitions!.figures.filter((f) => f.metric !== 'delivered-on-time') } }
+    const again = refreshRepetitions(saved).checks.find((c) => c.id === 'mesh-keeps-delivering')
+    expect(again?.status).toBe('undecided')
+    expect(again?.statement).toContain('before the phase ended')
+  })
+
   it('an interval stays within what the figure can be: a share within [0, 1], a count at or above 0', () => {
     const r = runs([{}, { meshLoses: 3 }, {}])
     const delivered = r.repetitions?.figures.find((f) => f.mode === 'mesh' && f.phase === 'all' && f.metric === 'delivered')

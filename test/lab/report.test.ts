@@ -24,13 +24,13 @@ describe('failover report', () => {
   const md = markdown(good.results)
 
   it('has the headline table: a row per mode and phase, and one for the whole run', () => {
-    expect(md).toContain('| mode | phase | time | published | to gateway | during phase | longest gap | lost for good | duplicates | time to resume | latency p50 | latency p99 |')
+    expect(md).toContain('| mode | phase | time | published | to gateway | during phase | on time | longest gap | lost for good | duplicates | time to resume | latency p50 | latency p99 |')
     for (const mode of ['broker', 'mesh', 'hybrid']) {
-      const rows = md.split('\n').filter((l) => l.startsWith(`| ${mode} | `) && l.split('|').length === 14)
+      const rows = md.split('\n').filter((l) => l.startsWith(`| ${mode} | `) && l.split('|').length === 15)
       expect(rows.map((r) => r.split('|')[2]?.trim())).toEqual(['steady', 'broker-down', 'broker-back', 'crashed', 'restarted', 'partitioned', 'healed', '**all**'])
     }
-    expect(md).toMatch(/\| broker \| broker-down \| 5–11 s \| 36 \| 100\.0 % \| 0\.0 % \| 6\.0 s \| 0 \| 0 \| 6\.1 s \|/)
-    expect(md).toMatch(/\| mesh \| broker-down \| 5–11 s \| 36 \| 100\.0 % \| 100\.0 % \| 1\.0 s \| 0 \| 0 \| 97 ms \|/)
+    expect(md).toMatch(/\| broker \| broker-down \| 5–11 s \| 36 \| 100\.0 % \| 0\.0 % \| 33\.3 % \| 6\.0 s \| 0 \| 0 \| 6\.1 s \|/)
+    expect(md).toMatch(/\| mesh \| broker-down \| 5–11 s \| 36 \| 100\.0 % \| 100\.0 % \| 100\.0 % \| 1\.0 s \| 0 \| 0 \| 97 ms \|/)
   })
 
   it('states the expected shape as checks evaluated against the data', () => {
