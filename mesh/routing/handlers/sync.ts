@@ -1,6 +1,7 @@
 import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
 import { chunks, MSG, type DigestEntry, type WantEntry } from '../messages.js'
 import { UNREACHABLE } from '../interest.js'
+import { firstWaiting } from '../backlog.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { sendConfigs } from './config.js'
 import { sendRevocations } from './revoke.js'
@@ -68,9 +69,14 @@ export function sync (ctx: RouterContext): void {
 
 export function sendDigest (ctx: RouterContext, state: LinkState, origins: DeviceId[], full: boolean): void {
   const entries: DigestEntry[] = []
+  // What waits in this link's backlog is on its way (backlog.ts): announced, it would be asked for.
+  const waiting = firstWaiting(state)
   for (const origin of origins) {
     const range = ctx.history.range(origin)
-    if (range !== undefined && origin !== state.peer) entries.push({ kid: deviceIdToBytes(origin), ...range })
+    if (range === undefined || origin === state.peer) continue
+    const high = Math.min(range.high, (waiting.get(origin) ?? Infinity) - 1)
+    if (high < range.high) state.missed.add(origin) // the rest is announced once the backlog has gone out
+    if (high >= range.low) entries.push({ kid: deviceIdToBytes(origin), low: range.low, high })
   }
   if (entries.length === 0 && !full) return
   for (const chunk of entries.length === 0 ? [[]] : chunks(entries)) ctx.send(state, { kind: MSG.DIGEST, full, entries: chunk })
