@@ -23,7 +23,9 @@ export function digestSoon (ctx: RouterContext, peer: DeviceId): void {
   ctx.later(0, () => {
     if (!ctx.digestDue.delete(peer)) return
     const state = ctx.links.get(peer)
-    if (state !== undefined) sendDigest(ctx, state, [...ctx.history.origins()].filter((o) => ctx.interest.wants(o, ctx.options.fleet, peer)), true)
+    if (state === undefined) return
+    ctx.counters.fullDigests++
+    sendDigest(ctx, state, [...ctx.history.origins()].filter((o) => ctx.interest.wants(o, ctx.options.fleet, peer)), true)
   })
 }
 
