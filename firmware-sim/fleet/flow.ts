@@ -21,7 +21,7 @@ export interface FleetFlow {
    * over-budget ones by kind, duplicates; and the repair path: frames sent in answer to WANTs
    * (`repaired`) beside frames relayed on the eager path, and WANT entries sent.
    */
-  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number, relayed: number, repaired: number, wantsSent: number }
+  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number, relayed: number, repaired: number, wantsSent: number, fullDigests: number }
   /**
    * The links of every node (the gateway's included): messages and bytes sent and not yet taken by
    * the far end (memory links: the send queue; TCP: the socket's buffer), in all and on the fullest
@@ -43,7 +43,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     for (const [k, v] of Object.entries(from)) if (v !== undefined && v > 0) into[k] = (into[k] ?? 0) + v
   }
   const outbox = { frames: 0, dropped: 0 }
-  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0 }
+  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0, fullDigests: 0 }
   for (const d of devices) {
     const stats = d.outbox.stats()
     outbox.frames += stats.frames
@@ -58,6 +58,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     relays.relayed += c.relayed
     relays.repaired += c.repaired
     relays.wantsSent += c.wantsSent
+    relays.fullDigests += c.fullDigests
   }
   const links = { open: 0, queuedBytes: 0, maxQueuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0 }
   for (const node of nodes) {

@@ -10,6 +10,7 @@ import type { History } from './history.js'
 import type { InterestTable } from './interest.js'
 import type { InterestIntake } from './intake.js'
 import type { PeerEntry, RoutingMessage } from './messages.js'
+import type { Waiting } from './backlog.js'
 import type { PeerScores, ScoreEvent } from './score.js'
 
 /**
@@ -26,6 +27,8 @@ export interface LinkState {
   readonly told: Set<DeviceId>
   /** Origins whose eager push to this neighbour failed (backpressure): announce in the next DIGEST. */
   readonly missed: Set<DeviceId>
+  /** Frames refused by the full link, sent when it drains (backlog.ts); insertion-ordered. */
+  readonly backlog: Map<string, Waiting>
   /**
    * A REVOKE or CONFIG for this neighbour found its link full (or closing): the next sync tick
    * sends it every revocation and configuration held again. DIGEST/WANT repairs frames, not these.

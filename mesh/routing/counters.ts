@@ -16,6 +16,8 @@ export interface RouterCounters {
   repaired: number
   /** WANT ranges sent. */
   wantsSent: number
+  /** Full DIGESTs sent: a route to a subscriber appeared, or moved because its old next hop is gone (handlers/sync.ts). */
+  fullDigests: number
   /** Control messages (everything but DATA) received and sent. */
   controlIn: number
   controlOut: number
@@ -45,7 +47,7 @@ export interface RouterCounters {
 
 export function newCounters (): RouterCounters {
   return {
-    framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, controlIn: 0, controlOut: 0,
+    framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, controlIn: 0, controlOut: 0,
     rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0
   }
 }

@@ -19,6 +19,7 @@ import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
 import { InterestIntake } from './intake.js'
 import { MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
 import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
+import { flush, hold } from './backlog.js'
 import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
 
@@ -440,15 +441,18 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     }
     const onMessage = (msg: Uint8Array): void => { this.#onMessage(state, msg) }
     const onClose = (): void => { this.#removeLink(state) }
+    const onDrain = (): void => { flush(this, state) }
     link.on('message', onMessage)
     link.on('close', onClose)
+    link.on('drain', onDrain)
     const state: LinkState = {
       link,
       peer,
       told: new Set([this.id, peer]),
       missed: new Set(),
+      backlog: new Map(),
       gossipDue: false,
-      detach: () => { link.off('message', onMessage); link.off('close', onClose) },
+      detach: () => { link.off('message', onMessage); link.off('close', onClose); link.off('drain', onDrain) },
       budget: new LinkBudget(this.#budgets, now),
       held: 0,
       promises: []
@@ -539,13 +543,17 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     for (const peer of targets) {
       const state = this.links.get(peer)
       if (state === undefined) continue
-      tellKey(this, state, origin)
-      if (this.sendRaw(state, message)) {
-        this.counters.framesOut++
-        sent = true
-      } else {
-        state.missed.add(origin)
+      // Behind frames that wait for this link to drain, or refused by it: wait too (backlog.ts).
+      if (state.backlog.size === 0) {
+        tellKey(this, state, origin)
+        if (this.sendRaw(state, message)) {
+          this.counters.framesOut++
+          sent = true
+          continue
+        }
       }
+      if (hold(state, origin, frame.seq, hops)) sent = true
+      else state.missed.add(origin)
     }
     if (sent && origin !== this.id) this.counters.relayed++
   }

@@ -18,7 +18,7 @@
  *   --seed X        (default 1)
  *   --stall-at S    block the event loop once, S seconds into the run (a forced GC, a starved CPU)…
  *   --stall-ms MS   …for this long (default 12000): `--minutes 4 --sample-s 10 --stall-at 90` shows
- *                   whether the fleet recovers from a stall (issue 11: a 300-device fleet does not)
+ *                   whether the fleet recovers from a stall (issue 11)
  */
 import { spawnSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'

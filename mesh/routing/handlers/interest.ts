@@ -2,7 +2,7 @@ import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shar
 import { chunks, MSG, type InterestEntry } from '../messages.js'
 import { UNREACHABLE, type Claim } from '../interest.js'
 import type { LinkState, RouterContext } from '../context.js'
-import { digestSoon } from './sync.js'
+import { routeMoved } from './sync.js'
 
 /**
  * INTEREST [4, [[kid, version, hops, proof, declaration, publicKey]…]]: subscriptions, as a
@@ -11,7 +11,7 @@ import { digestSoon } from './sync.js'
  *
  * A message does O(entries) work plus what the turn's budget allows: its claims are filed in the
  * intake (intake.ts) and checked within a work budget per turn of the clock. A route that moves to another neighbour
- * earns that neighbour a full DIGEST; refused claims are reported (drop) with the neighbour that
+ * because the old one is gone earns that neighbour a full DIGEST (sync.ts `routeMoved`); refused claims are reported (drop) with the neighbour that
  * sent them.
  */
 export function onInterest (ctx: RouterContext, state: LinkState, entries: InterestEntry[]): void {
@@ -62,8 +62,7 @@ export function checkClaims (ctx: RouterContext): void {
     const result = ctx.interest.update(via, claim, now)
     if (result.code !== undefined) ctx.drop({ code: result.code, origin: claim.subscriber, from: via })
     if (result.changed) changed.push(claim.subscriber)
-    const after = ctx.interest.best(claim.subscriber)?.via
-    if (after !== undefined && after !== before) digestSoon(ctx, after)
+    routeMoved(ctx, claim.subscriber, before, ctx.interest.best(claim.subscriber)?.via)
   })
   if (changed.length > 0) ctx.advertise(changed)
   if (ctx.intake.size > 0 || ctx.intake.budget < ctx.intake.workPerTurn) nextTurn(ctx)

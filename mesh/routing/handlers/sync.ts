@@ -1,5 +1,7 @@
 import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
 import { chunks, MSG, type DigestEntry, type WantEntry } from '../messages.js'
+import { UNREACHABLE } from '../interest.js'
+import { firstWaiting } from '../backlog.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { sendConfigs } from './config.js'
 import { sendRevocations } from './revoke.js'
@@ -21,8 +23,28 @@ export function digestSoon (ctx: RouterContext, peer: DeviceId): void {
   ctx.later(0, () => {
     if (!ctx.digestDue.delete(peer)) return
     const state = ctx.links.get(peer)
-    if (state !== undefined) sendDigest(ctx, state, [...ctx.history.origins()].filter((o) => ctx.interest.wants(o, ctx.options.fleet, peer)), true)
+    if (state === undefined) return
+    ctx.counters.fullDigests++
+    sendDigest(ctx, state, [...ctx.history.origins()].filter((o) => ctx.interest.wants(o, ctx.options.fleet, peer)), true)
   })
+}
+
+/**
+ * The route to `subscriber` moved from `before` to `after`. When the old route is gone (no route
+ * before, its link closed, or it now says unreachable), frames sent along it may be lost and
+ * origins that sent nothing since are known to `after` only from a full DIGEST: it gets one. A
+ * move between two live routes (a shorter one appeared; a subscriber's periodic new version
+ * reached us first by a longer path, interest.ts) loses nothing: the old next hop still carries
+ * what it was sent, and `after` gets every origin's range in the next incremental DIGEST anyway.
+ * A full DIGEST there made `after` ask at once for the whole history it lacks (up to
+ * `historyPerOrigin` frames per origin): with every subscriber's version refresh, relays copied
+ * each other's histories all the time, about one repair per reading on a 300-device fleet, and
+ * after a stall the repairs outgrew the readings for good (issue 11).
+ */
+export function routeMoved (ctx: RouterContext, subscriber: DeviceId, before: DeviceId | undefined, after: DeviceId | undefined): void {
+  if (after === undefined || after === before) return
+  if (before !== undefined && ctx.links.has(before) && ctx.interest.advertised(before, subscriber) < UNREACHABLE) return
+  digestSoon(ctx, after)
 }
 
 /**
@@ -49,9 +71,14 @@ export function sync (ctx: RouterContext): void {
 
 export function sendDigest (ctx: RouterContext, state: LinkState, origins: DeviceId[], full: boolean): void {
   const entries: DigestEntry[] = []
+  // What waits in this link's backlog is on its way (backlog.ts): announced, it would be asked for.
+  const waiting = firstWaiting(state)
   for (const origin of origins) {
     const range = ctx.history.range(origin)
-    if (range !== undefined && origin !== state.peer) entries.push({ kid: deviceIdToBytes(origin), ...range })
+    if (range === undefined || origin === state.peer) continue
+    const high = Math.min(range.high, (waiting.get(origin) ?? Infinity) - 1)
+    if (high < range.high) state.missed.add(origin) // the rest is announced once the backlog has gone out
+    if (high >= range.low) entries.push({ kid: deviceIdToBytes(origin), low: range.low, high })
   }
   if (entries.length === 0 && !full) return
   for (const chunk of entries.length === 0 ? [[]] : chunks(entries)) ctx.send(state, { kind: MSG.DIGEST, full, entries: chunk })
