@@ -82,6 +82,20 @@ describe('sequence gaps: counted once settled, filled by late readings', () => {
     expect(registry.get(keys.id)?.seqGaps).toBe(498)
   })
 
+  it('a broker device\'s restart: its online status, then a frame of the old run from its outbox, then the new block: no gap', () => {
+    const registry = new DeviceRegistry({ gapSettleMs: 0 })
+    const status = (state: 'online' | 'offline'): void => {
+      registry.applyStatus({ deviceId: keys.id, fleet: 'default', status: state === 'online' ? { state, publicKey: keys.publicKey } : { state }, path: 'broker' })
+    }
+    status('online')
+    for (const seq of [1, 2, 3]) registry.recordReading(reading(seq))
+    status('offline') // its last will
+    status('online') // a restart: the next forward jump is not a loss...
+    registry.recordReading(reading(4)) // ...but the first reading is the old run's, from the outbox
+    registry.recordReading(reading(1001)) // the new run: the first number of the next block
+    expect(registry.get(keys.id)).toMatchObject({ seqGaps: 0, restarts: 1, lastSeq: 1001 })
+  })
+
   it('bounded: a device that signs numbers far apart keeps at most 32 open ranges, the lowest counted as lost', () => {
     const registry = new DeviceRegistry({ gapSettleMs: 60_000 }, { now: () => 0 })
     for (let i = 0; i < 100; i++) registry.recordReading(reading(1 + i * 3))
