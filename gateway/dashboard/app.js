@@ -236,6 +236,7 @@ function connect () {
   })
   events.addEventListener('hello', (event) => {
     const hello = JSON.parse(event.data)
+    state.fetched.clear() // a reconnect: fetch the history again, it fills what the stream missed
     state.summary = hello.summary
     trust.refresh(hello.summary)
     actuators.setKinds(hello.actuators)
