@@ -37,8 +37,14 @@ export interface DeviceInfo {
   readings: number
   /** Highest sequence number accepted. */
   lastSeq?: number
-  /** Sequence numbers skipped between consecutive accepted readings and never filled in. */
+  /**
+   * Sequence numbers the device used that never arrived: skipped and not filled in within the
+   * settle time (`gapSettleMs`). The rest of a sequence block skipped by a restart is not counted
+   * (gateway/seq-gaps.ts).
+   */
   seqGaps: number
+  /** Numbers skipped recently that may still arrive (outbox, catch-up); absent when none. */
+  seqPending?: number
   /** Online statuses that followed earlier activity (a reconnect or a restart). */
   restarts: number
   signatureFailures: number

@@ -3,6 +3,7 @@ import type { CloneInfo, DeviceInfo, DeviceKey, StoredReading } from './device-i
 import type { DropEvent, Reading, StatusEvent } from './ingest.js'
 import type { DropReason, Path } from './reasons.js'
 import type { CredentialInfo } from './trust.js'
+import { SeqGaps, jumpKind } from './seq-gaps.js'
 
 export type { CloneInfo, DeviceInfo, DeviceKey, DevicePath, StoredReading } from './device-info.js'
 
@@ -27,6 +28,13 @@ export interface DeviceRegistryInit {
    * sequence starts from the clock), not as lost readings. Default 1,000,000.
    */
   restartJump?: number
+  /**
+   * How long a skipped sequence number may take to arrive (outbox, catch-up, the other path)
+   * before it counts in `seqGaps` (gateway/seq-gaps.ts). Default 120 s.
+   */
+  gapSettleMs?: number
+  /** The devices' sequence-file block (firmware-sim `sequenceBlock`): a jump to the first number of a block is a restart. Default 1,000. */
+  sequenceBlock?: number
 }
 
 interface Entry {
@@ -39,6 +47,8 @@ interface Entry {
   restartPending: boolean
   /** Sampling time of the reading the actuators' state came from (a late catch-up reading does not replace it). */
   actuatorsTime?: number
+  /** Numbers skipped and not (yet) filled in: gateway/seq-gaps.ts. */
+  gaps: SeqGaps
 }
 
 export class DeviceRegistry {
@@ -48,6 +58,8 @@ export class DeviceRegistry {
   readonly #pathWindowMs: number
   readonly #presenceMs: number
   readonly #restartJump: number
+  readonly #gapSettleMs: number
+  readonly #sequenceBlock: number
   readonly #now: () => number
   /** Devices changed since the last `takeChanged()` (the durable store writes them behind). */
   readonly #changed = new Set<DeviceId>()
@@ -64,6 +76,8 @@ export class DeviceRegistry {
     this.#pathWindowMs = init.pathWindowMs ?? 60_000
     this.#presenceMs = init.presenceMs ?? 60_000
     this.#restartJump = init.restartJump ?? 1_000_000
+    this.#gapSettleMs = init.gapSettleMs ?? 120_000
+    this.#sequenceBlock = init.sequenceBlock ?? 1000
     this.#now = components.now ?? Date.now
   }
 
@@ -148,11 +162,14 @@ export class DeviceRegistry {
     } else if (reading.seq > info.lastSeq) {
       const skipped = reading.seq - info.lastSeq - 1
       if (skipped > this.#restartJump && !entry.restartPending) info.restarts++
-      else if (!entry.restartPending) info.seqGaps += skipped
+      if (skipped > 0) {
+        const kind = jumpKind(info.lastSeq, reading.seq, { block: this.#sequenceBlock, restartJump: this.#restartJump, restartKnown: entry.restartPending })
+        entry.gaps.skipped(info.lastSeq + 1, reading.seq - 1, kind, this.#now())
+      }
       info.lastSeq = reading.seq
     } else {
-      // A late arrival inside the replay window fills a gap counted before.
-      info.seqGaps = Math.max(0, info.seqGaps - 1)
+      // A late arrival (inside the replay window) fills the number it skipped before.
+      entry.gaps.late(reading.seq, this.#now())
     }
     entry.restartPending = false
     info.readings++
@@ -230,7 +247,7 @@ export class DeviceRegistry {
     for (const saved of all) {
       if (this.#devices.has(saved.id) || this.#successor.has(saved.id)) continue
       const entry = this.#touch(saved.id)
-      const { status: _status, online: _online, path: _path, credential: _credential, ...kept } = saved
+      const { status: _status, online: _online, path: _path, credential: _credential, seqPending: _pending, ...kept } = saved
       entry.info = { ...kept, online: false, drops: { ...saved.drops } }
       this.#changed.delete(saved.id)
     }
@@ -276,7 +293,7 @@ export class DeviceRegistry {
     if (keys.some((k) => k.id === old)) return !known || from !== undefined
     const before: DeviceKey[] = from?.info.keys ?? [{ id: old, ...(from?.info.pk === undefined ? {} : { pk: from.info.pk }) }]
     entry.info.keys = [...before.slice(0, -1), { ...(before[before.length - 1] as DeviceKey), retiredAt }, ...keys]
-    if (from !== undefined) merge(entry, from, this.#historySize)
+    if (from !== undefined) merge(entry, from, this.#historySize, this.#now())
     return true
   }
 
@@ -308,9 +325,13 @@ export class DeviceRegistry {
   #snapshot (entry: Entry, now = this.#now()): DeviceInfo {
     const mesh = entry.pathSeen.mesh
     const online = entry.info.status === 'online' || (mesh !== undefined && now - mesh <= this.#presenceMs)
+    const pending = entry.gaps.pending(now)
+    const { seqPending: _pending, ...info } = entry.info
     return {
-      ...entry.info,
+      ...info,
       online,
+      seqGaps: entry.info.seqGaps + entry.gaps.lost(now),
+      ...(pending === 0 ? {} : { seqPending: pending }),
       drops: { ...entry.info.drops },
       ...(entry.info.clone === undefined ? {} : { clone: { ...entry.info.clone } }),
       ...(entry.info.actuators === undefined ? {} : { actuators: structuredClone(entry.info.actuators) }),
@@ -325,7 +346,7 @@ export class DeviceRegistry {
         this.#devices.delete(this.#devices.keys().next().value as DeviceId)
         this.evictions++
       }
-      entry = { info: { id, online: false, readings: 0, seqGaps: 0, restarts: 0, signatureFailures: 0, drops: {} }, history: [], pathSeen: {}, restartPending: false }
+      entry = { info: { id, online: false, readings: 0, seqGaps: 0, restarts: 0, signatureFailures: 0, drops: {} }, history: [], pathSeen: {}, restartPending: false, gaps: new SeqGaps({ settleMs: this.#gapSettleMs }) }
     } else {
       this.#devices.delete(id) // re-inserted below: Map order is least recently active first
     }
@@ -336,10 +357,10 @@ export class DeviceRegistry {
 }
 
 /** An old key's entry into its successor's (a rotation): counts add up, its history comes first, what the new key has not said yet is kept. */
-function merge (entry: Entry, from: Entry, historySize: number): void {
+function merge (entry: Entry, from: Entry, historySize: number, now: number): void {
   const [to, old] = [entry.info, from.info]
   to.readings += old.readings
-  to.seqGaps += old.seqGaps
+  to.seqGaps += old.seqGaps + from.gaps.close(now)
   to.restarts += old.restarts
   to.signatureFailures += old.signatureFailures
   for (const [reason, n] of Object.entries(old.drops) as Array<[DropReason, number]>) to.drops[reason] = (to.drops[reason] ?? 0) + n

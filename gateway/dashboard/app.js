@@ -6,7 +6,8 @@
  * No build step, no dependencies: the files in this folder are what the browser runs.
  */
 import { FleetTable } from './table.js'
-import { SeriesStore, renderCharts } from './chart.js'
+import { COMPARE_MAX, MAX_POINTS, SeriesStore, compareOrder, latestCatalog, renderCharts, renderCompare } from './chart.js'
+import { DEFAULT_RANGE, RANGES } from './chart-scale.js'
 import { TopologyView } from './graph.js'
 import { ActuatorPanel, sendCommand } from './controls.js'
 import { ago, clockTime, deviceLabel, el, seqText, shortId } from './format.js'
@@ -21,6 +22,14 @@ const state = {
   series: new SeriesStore(),
   summary: undefined,
   selected: undefined,
+  /** The charts' time range, seconds (Infinity: all kept). */
+  range: DEFAULT_RANGE,
+  /** The sensor the comparison chart shows across devices (undefined: the first one known). */
+  compareSensor: undefined,
+  /** True once the person picked the sensor (else the one most devices report is shown). */
+  compareChosen: false,
+  /** Device ids whose history for the current range was fetched (device → range). */
+  fetched: new Map(),
   /** Receive times of recent readings (ms), for the readings-per-second figure. */
   recent: [],
   connected: false,
@@ -42,7 +51,8 @@ function redraw () {
     frame = 0
     const now = Date.now()
     table.render(state.devices, state.latest, now)
-    renderCharts($('charts'), state.series, state.selected, now)
+    renderCharts($('charts'), state.series, state.selected, { now, range: state.range })
+    renderCompareChart(now)
     topology.render(state.devices, state.selected)
     renderHeader(now)
     renderDetail()
@@ -102,8 +112,16 @@ async function select (id) {
   state.selected = id
   table.select(id)
   redraw()
+  await fetchHistory(id)
+}
+
+/** The readings of `id` in the chosen range (the gateway's store when it has one), once per device and range. */
+async function fetchHistory (id) {
+  if (state.fetched.get(id) === state.range) return
+  state.fetched.set(id, state.range)
+  const since = Number.isFinite(state.range) ? `&since=${Math.floor(Date.now() / 1000 - state.range)}` : ''
   try {
-    const response = await fetch(`/api/devices/${encodeURIComponent(id)}/readings?limit=240`)
+    const response = await fetch(`/api/devices/${encodeURIComponent(id)}/readings?limit=${MAX_POINTS}${since}`)
     if (!response.ok) return
     const body = await response.json()
     for (const r of body.readings) if (r.topic !== LINKS_TOPIC) state.series.add(id, r.values)
@@ -111,6 +129,58 @@ async function select (id) {
   } catch {
     // The live stream keeps the charts going; history is a nicety.
   }
+}
+
+/** The range buttons: 5 min, 1 h, all. */
+function renderRanges () {
+  const root = $('ranges')
+  root.replaceChildren(...RANGES.map(([label, seconds]) => {
+    const button = el('button', seconds === state.range ? 'range selected' : 'range', label)
+    button.type = 'button'
+    button.dataset.range = String(seconds)
+    button.setAttribute('aria-pressed', String(seconds === state.range))
+    button.addEventListener('click', () => {
+      state.range = seconds
+      renderRanges()
+      if (state.selected !== undefined) fetchHistory(state.selected)
+      redraw()
+    })
+    return button
+  }))
+}
+
+/** Sensor name → devices reporting it: from the latest readings and the series the page holds. */
+function catalog () {
+  return state.series.catalog(latestCatalog(state.latest))
+}
+
+/** The devices with the comparison's sensor, the selected one first (all, drawn or not). */
+function compareIds (known = catalog()) {
+  const sensor = state.compareSensor
+  return sensor === undefined ? [] : compareOrder(known.get(sensor) ?? [], state.devices, state.selected)
+}
+
+function renderCompareChart (now) {
+  const known = catalog()
+  const names = [...known].map(([n, ids]) => [n, ids.size]).sort(([a], [b]) => a.localeCompare(b))
+  const pick = $('compare-sensor')
+  if (!state.compareChosen || !names.some(([n]) => n === state.compareSensor)) {
+    state.compareSensor = [...names].sort(([a, x], [b, y]) => y - x || a.localeCompare(b))[0]?.[0]
+  }
+  const options = names.map(([n, count]) => `${n}=${count}`).join('|')
+  if (pick.dataset.options !== options) {
+    pick.dataset.options = options
+    pick.replaceChildren(...names.map(([n, count]) => {
+      const option = el('option', '', `${n} (${count} device${count === 1 ? '' : 's'})`)
+      option.value = n
+      return option
+    }))
+  }
+  pick.value = state.compareSensor ?? ''
+  const ids = compareIds(known)
+  // The drawn devices' readings in the range (once per device and range; the live stream adds the rest).
+  for (const id of ids.slice(0, COMPARE_MAX)) fetchHistory(id)
+  renderCompare($('compare'), state.series, { sensor: state.compareSensor, ids, devices: state.devices, now, range: state.range })
 }
 
 function addLog (entry) {
@@ -125,6 +195,13 @@ function addLog (entry) {
   while (log.children.length > MAX_LOG) log.lastElementChild.remove()
   $('log-empty').hidden = true
 }
+
+$('compare-sensor').addEventListener('change', (event) => {
+  state.compareSensor = event.target.value
+  state.compareChosen = true
+  redraw()
+})
+renderRanges()
 
 function connect () {
   const source = new EventSource('/api/events')
@@ -159,6 +236,7 @@ function connect () {
   })
   events.addEventListener('hello', (event) => {
     const hello = JSON.parse(event.data)
+    state.fetched.clear() // a reconnect: fetch the history again, it fills what the stream missed
     state.summary = hello.summary
     trust.refresh(hello.summary)
     actuators.setKinds(hello.actuators)

@@ -129,8 +129,10 @@ export class FleetTable {
     cells.lastSeen.textContent = ago(device.lastSeen, now)
     cells.lastSeen.title = device.lastSeen === undefined ? '' : new Date(device.lastSeen).toISOString()
     cells.readings.textContent = String(device.readings)
+    // Readings that never arrived (gateway/seq-gaps.ts); numbers skipped recently may still come (outbox, catch-up).
     cells.gaps.textContent = String(device.seqGaps)
     cells.gaps.classList.toggle('warn', device.seqGaps > 0)
+    cells.gaps.title = `${device.seqGaps} readings never arrived${device.seqPending > 0 ? `; ${device.seqPending} skipped recently may still arrive` : ''} (a restart's skipped numbers are not counted)`
     cells.sig.textContent = String(device.signatureFailures)
     cells.sig.classList.toggle('alert', badSignature)
     cells.latest.textContent = values === undefined ? '' : values.filter((v) => v.v !== undefined || v.vb !== undefined).slice(0, 2).map((v) => `${v.n} ${valueText(v)}`).join(' · ')

@@ -84,7 +84,7 @@ describeNet('dashboard actuator controls', () => {
     expect(device.actuatorState.relay).toBe(false)
     await phone.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true })
     expect(errors).toEqual([])
-  })
+  }, 60_000) // two browsers: 17 s on a quiet machine, over 30 s with five workers on two cores
 
   it.skipIf(!hasChromium)(`keeps the controls off where the HTTP API is open without a token beyond loopback${SKIPPED_WITHOUT_CHROMIUM}`, async () => {
     const gateway = await startGateway({ http: { host: '0.0.0.0', port: 0, token: false }, live: { flushMs: 50 } }, { keys: seededKeys(92) })

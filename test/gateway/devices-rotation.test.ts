@@ -11,7 +11,7 @@ const status = (id: string, publicKey: Uint8Array, name: string): StatusEvent =>
 
 describe('DeviceRegistry: key rotation', () => {
   it('moves the old key\'s counters and readings under the new id, lists every key (a chain of two rotations), and ignores a retired key\'s status', () => {
-    const registry = new DeviceRegistry()
+    const registry = new DeviceRegistry({ gapSettleMs: 0 })
     registry.applyStatus(status(a.id, a.publicKey, 'attic'))
     for (const seq of [1, 2, 4]) registry.recordReading(reading(a.id, seq))
     expect(registry.rotate(a.id, b.id, 100)).toBe(true)

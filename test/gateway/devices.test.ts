@@ -50,7 +50,7 @@ describe('DeviceRegistry', () => {
   })
 
   it('counts sequence gaps between consecutive readings; late arrivals fill them; a restart skip is not a loss', () => {
-    const registry = new DeviceRegistry()
+    const registry = new DeviceRegistry({ gapSettleMs: 0 })
     registry.applyStatus(online)
     for (const seq of [1, 2, 5, 6]) registry.recordReading(reading(seq))
     expect(registry.get(keys.id)).toMatchObject({ seqGaps: 2, lastSeq: 6, readings: 4 })
@@ -134,7 +134,7 @@ describe('DeviceRegistry', () => {
   })
 
   it('a jump in sequence numbers beyond restartJump is a restart (a fresh in-memory sequence), not a loss', () => {
-    const registry = new DeviceRegistry({ restartJump: 1000 })
+    const registry = new DeviceRegistry({ restartJump: 1000, gapSettleMs: 0 })
     registry.recordReading(reading(5, 'mesh'))
     registry.recordReading(reading(5 + 1001 + 1, 'mesh'))
     expect(registry.get(keys.id)).toMatchObject({ seqGaps: 0, restarts: 1 })
