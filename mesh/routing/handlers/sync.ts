@@ -1,4 +1,4 @@
-import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
+import { deviceIdFromBytes, deviceIdToBytes, filterCoversDevice, telemetryTopic, topicMatches, type DeviceId } from '../../../shared/index.js'
 import { chunks, MSG, type DigestEntry, type WantEntry } from '../messages.js'
 import { UNREACHABLE } from '../interest.js'
 import { firstWaiting } from '../backlog.js'
@@ -98,12 +98,26 @@ export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestE
     if (seen.has(origin)) continue
     seen.add(origin)
     if (origin === ctx.id || !ctx.verifier.keys.allowed(origin) || !ctx.interest.wants(origin, ctx.options.fleet)) continue
-    if (ctx.verifier.replay.missing(origin, low, high, 1).length > 0) announced.push({ origin, low, high })
+    // An incremental DIGEST repairs what the eager path lost on its way here: frames above the oldest
+    // this node holds of the origin. What came before it joined the origin's path is not its to
+    // fetch (a route that moved to it between live relays; the subscriber has those frames by the
+    // old path): asked for, every move cost up to `historyPerOrigin` frames per origin, and a
+    // 300-device fleet collapsed once its histories were full (issue 11). A new route, or one whose
+    // old next hop is gone, gets a full DIGEST and catches up on everything (`routeMoved`).
+    // A subscriber here catches up on all it lacks, whatever the DIGEST.
+    const from = full || subscribedHere(ctx, origin) ? low : Math.max(low, ctx.history.range(origin)?.low ?? Infinity)
+    if (from <= high && ctx.verifier.replay.missing(origin, from, high, 1).length > 0) announced.push({ origin, low: from, high })
   }
   if (announced.length === 0) return
   // After a fresh link (full digest) ask at once; otherwise give the eager path a moment first.
   if (full) want(ctx, state, announced, true)
   else ctx.later(ctx.options.graftDelay, () => { want(ctx, state, announced, false) })
+}
+
+/** Whether a subscription of this node's own covers `origin`'s readings (not only one it relays to). */
+function subscribedHere (ctx: RouterContext, origin: DeviceId): boolean {
+  const topic = telemetryTopic(ctx.options.fleet, origin)
+  return ctx.interest.localFilters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, ctx.options.fleet, origin))
 }
 
 /** How many times an announcement skipped for `wantRetry` is looked at again. */
