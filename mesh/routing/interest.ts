@@ -131,6 +131,8 @@ export class InterestTable {
   own (): Claim | undefined { return this.local.claim() }
   /** Subscribers with a route (reachable or not). */
   get size (): number { return this.#routes.size }
+  /** True when this node has a route (reachable or not) for `subscriber`. */
+  has (subscriber: DeviceId): boolean { return this.#routes.has(subscriber) }
 
   /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
   cost (claim: Claim): number {
