@@ -1,6 +1,6 @@
 import {
   decodeCommand, isMeshError, meshError, verifySigned,
-  type Clock, type CommandResult, type DeviceId, type Ed25519, type PublicKey, type TimerHandle
+  type Clock, type CommandResult, type DeviceId, type Ed25519, type ErrorCode, type PublicKey, type TimerHandle
 } from '../shared/index.js'
 import type { Router } from './routing/router.js'
 
@@ -48,6 +48,8 @@ export async function commandOverMesh (deps: CommandClientDeps, signed: Uint8Arr
   return await new Promise<CommandResult>((resolve, reject) => {
     let timer: TimerHandle | undefined
     let routed = false
+    /** Why the last attempt was not sent (ERR_NO_ROUTE, or ERR_TABLE_FULL: too many of this node's commands in flight). */
+    let refused: ErrorCode | undefined
     const finish = (error: Error | undefined, result?: CommandResult): void => {
       if (timer !== undefined) clock.clearTimeout(timer)
       clock.clearTimeout(deadline)
@@ -72,12 +74,15 @@ export async function commandOverMesh (deps: CommandClientDeps, signed: Uint8Arr
     const attempt = (): void => {
       const code = router.sendSigned(signed)
       if (code === undefined) routed = true
+      else refused = code
       timer = clock.setTimeout(attempt, code === 'ERR_NO_ROUTE' ? routeRetryMs : retryMs)
     }
     const deadline = clock.setTimeout(() => {
       finish(routed
         ? meshError('ERR_TIMEOUT', `no verified result of ${command.action} from ${command.target} within ${Math.round(timeoutMs)} ms; it may or may not have run`)
-        : meshError('ERR_NO_ROUTE', `no route to ${command.target} within ${Math.round(timeoutMs)} ms: no device in reach declared that it takes commands under that id`))
+        : refused !== undefined && refused !== 'ERR_NO_ROUTE'
+          ? meshError(refused, `${command.action} to ${command.target} was not sent within ${Math.round(timeoutMs)} ms (${refused}: this node has too many commands in flight, or the path is closed); it did not run`)
+          : meshError('ERR_NO_ROUTE', `no route to ${command.target} within ${Math.round(timeoutMs)} ms: no device in reach declared that it takes commands under that id`))
     }, timeoutMs)
     router.on('result', onResult)
     options.signal?.addEventListener('abort', onAbort, { once: true })

@@ -11,8 +11,12 @@ import type { DeviceId } from '../../shared/index.js'
  * No signature is checked on the way: the target checks the command (it alone knows its
  * commanders), the issuer the result. What a neighbour can make this node do is bounded instead:
  *   - its rate, the 'cmd' budget of its link (budget.ts);
- *   - what it may have in flight: at most `maxPerNeighbour` commands remembered on its behalf, and
- *     `maxPending` in all (oldest first out), so one neighbour cannot push out everyone's paths;
+ *   - what it may have in flight: at most `maxPerNeighbour` commands not yet answered remembered on
+ *     its behalf, and `maxPending` in all (oldest first out), so one neighbour cannot push out
+ *     everyone's paths. A command whose result came back is no longer in flight: its path is kept
+ *     apart until its end (at most `maxPending` of them, oldest first out, never at the expense of
+ *     one in flight), for its repeats, and counts against nobody's share. (Counted until its end, an
+ *     issuer's own commands stopped at 256 in one command lifetime, 15 s: the bench lost some, issue 12.)
  *   - repeats: a command (or a result) is forwarded again only after `repeatMs`, so an honest
  *     issuer's retransmission passes and a replay flood does not;
  *   - results: only for a command that passed here, and only from the neighbour it was sent to.
@@ -49,8 +53,10 @@ export const commandKey = (issuer: DeviceId, id: number): string => `${issuer} $
 
 export class CommandRoutes {
   readonly options: Required<CommandRoutesInit>
-  /** key → path, oldest first. */
+  /** key → path of a command in flight (no result yet), oldest first. */
   readonly #paths = new Map<string, CommandPath>()
+  /** key → path of a command answered (its result passed here), oldest answer first. */
+  readonly #answered = new Map<string, CommandPath>()
   /** Paths remembered on behalf of each neighbour ('' for this node's own commands). */
   readonly #perNeighbour = new Map<DeviceId | '', number>()
 
@@ -62,9 +68,21 @@ export class CommandRoutes {
     }
   }
 
-  get size (): number { return this.#paths.size }
+  get size (): number { return this.#paths.size + this.#answered.size }
 
-  get (key: string): CommandPath | undefined { return this.#paths.get(key) }
+  /** Commands in flight on behalf of `from` (undefined: this node's own). */
+  inFlight (from: DeviceId | undefined): number { return this.#perNeighbour.get(from ?? '') ?? 0 }
+
+  get (key: string): CommandPath | undefined { return this.#paths.get(key) ?? this.#answered.get(key) }
+
+  /** The command's result passed here: its path is kept for repeats until its end, no longer in flight (no one's share). */
+  answered (key: string): void {
+    const path = this.#paths.get(key)
+    if (path === undefined) return
+    this.#delete(key)
+    this.#answered.set(key, path)
+    if (this.#answered.size > this.options.maxPending) this.#answered.delete(this.#answered.keys().next().value as string)
+  }
 
   /**
    * The path of a command arriving from `from` (undefined: issued here), living `lifetimeMs` from
@@ -73,7 +91,7 @@ export class CommandRoutes {
    */
   open (key: string, from: DeviceId | undefined, lifetimeMs: number, now: number): { verdict: 'new' | 'repeat' | 'recent' | 'full', path?: CommandPath } {
     this.#expire(now)
-    const known = this.#paths.get(key)
+    const known = this.get(key)
     if (known !== undefined) {
       return { verdict: now - known.sentAt >= this.options.repeatMs ? 'repeat' : 'recent', path: known }
     }
@@ -90,10 +108,12 @@ export class CommandRoutes {
   /** A neighbour went away: the paths that ran through it lead nowhere now (results sent back towards it are dropped). */
   forgetVia (peer: DeviceId): void {
     for (const [key, path] of this.#paths) if (path.from === peer || path.to === peer) this.#delete(key)
+    for (const [key, path] of this.#answered) if (path.from === peer || path.to === peer) this.#answered.delete(key)
   }
 
   clear (): void {
     this.#paths.clear()
+    this.#answered.clear()
     this.#perNeighbour.clear()
   }
 
@@ -102,6 +122,10 @@ export class CommandRoutes {
     for (const [key, path] of this.#paths) {
       if (path.until > now) break
       this.#delete(key)
+    }
+    for (const [key, path] of this.#answered) {
+      if (path.until > now) break
+      this.#answered.delete(key)
     }
   }
 

@@ -90,6 +90,22 @@ export class FilterIndex {
   }
 
   /**
+   * True when some filter has the literal level `level` right after levels that match `prefix`
+   * (each literally or by "+"): whether a topic's level there can matter to a match, or every value
+   * of it matches alike (interest.ts: an origin no filter names).
+   */
+  names (prefix: readonly string[], level: string): boolean {
+    const visit = (at: Node, i: number): boolean => {
+      if (i === prefix.length) return at.children.has(level)
+      const literal = at.children.get(prefix[i] as string)
+      if (literal !== undefined && visit(literal, i + 1)) return true
+      const plus = at.children.get('+')
+      return plus !== undefined && visit(plus, i + 1)
+    }
+    return visit(this.#root, 0)
+  }
+
+  /**
    * Subscribers with a filter that covers some topic below `prefix`'s levels: one whose first
    * levels match them and that goes deeper, or that ends in "#" on the way (as filterCoversDevice
    * in shared/topics.ts, for prefix iotmesh/<fleet>/<device>).

@@ -1,5 +1,6 @@
 import type { DeviceId } from '../../shared/index.js'
 import type { Claim } from './interest.js'
+import { NewSubscribers } from './introductions.js'
 
 /**
  * INTEREST claims waiting to be checked (interest.ts `update`), so that no message, and no
@@ -12,12 +13,16 @@ import type { Claim } from './interest.js'
  * Bounded: at most `perNeighbour` claims wait per neighbour, one per subscriber (a newer claim
  * for the same subscriber replaces the waiting one: only the latest matters; it keeps the
  * declaration of the one it replaces when it has none of its own for the same version), and
- * their declarations hold at most `bytesPerNeighbour` bytes.
+ * their declarations hold at most `bytesPerNeighbour` bytes. Before a claim is filed, the new
+ * subscribers each neighbour names are counted (`newSubscribers`, introductions.ts: at most
+ * `newPerNeighbour` distinct ones within two windows of `newWindowMs`).
  */
 export class InterestIntake {
   readonly perNeighbour: number
   readonly bytesPerNeighbour: number
   readonly workPerTurn: number
+  /** The new subscribers each neighbour named (introductions.ts). */
+  readonly newSubscribers: NewSubscribers
   readonly #pending = new Map<DeviceId, Map<DeviceId, Claim>>()
   /** Bytes of the declarations waiting, per neighbour. */
   readonly #bytes = new Map<DeviceId, number>()
@@ -27,7 +32,8 @@ export class InterestIntake {
   /** Set while the next turn is scheduled (the router's business). */
   scheduled = false
 
-  constructor (init: { perNeighbour: number, workPerTurn: number, bytesPerNeighbour?: number }) {
+  constructor (init: { perNeighbour: number, workPerTurn: number, bytesPerNeighbour?: number, newPerNeighbour?: number, newWindowMs?: number }) {
+    this.newSubscribers = new NewSubscribers({ allowance: init.newPerNeighbour ?? Infinity, windowMs: init.newWindowMs ?? 30_000 })
     this.perNeighbour = Math.max(1, init.perNeighbour)
     this.bytesPerNeighbour = Math.max(1, init.bytesPerNeighbour ?? Infinity)
     this.workPerTurn = Math.max(1, init.workPerTurn)
@@ -61,6 +67,7 @@ export class InterestIntake {
 
   /** Forgets what `via` filed (its link closed). */
   dropVia (via: DeviceId): void {
+    this.newSubscribers.dropVia(via)
     this.#size -= this.#pending.get(via)?.size ?? 0
     this.#pending.delete(via)
     this.#bytes.delete(via)

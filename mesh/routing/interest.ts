@@ -95,6 +95,9 @@ interface Route {
 
 type Best = { via: DeviceId, hops: number, version: number } | undefined
 
+/** A device level no filter can have (validateFilter refuses NUL): stands for every origin no filter names (`#matchKey`). */
+const ANY_ORIGIN = '\u0000' as DeviceId
+
 
 export class InterestTable {
   readonly self: DeviceId
@@ -131,6 +134,8 @@ export class InterestTable {
   own (): Claim | undefined { return this.local.claim() }
   /** Subscribers with a route (reachable or not). */
   get size (): number { return this.#routes.size }
+  /** True when this node has a route (reachable or not) for `subscriber`. */
+  has (subscriber: DeviceId): boolean { return this.#routes.has(subscriber) }
 
   /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
   cost (claim: Claim): number {
@@ -298,7 +303,8 @@ export class InterestTable {
    */
   targets (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
     const out = new Set<DeviceId>()
-    for (const subscriber of this.#matches.get(topic, () => [...this.#filters.match(topic)])) {
+    const key = this.#matchKey(topic, origin)
+    for (const subscriber of this.#matches.get(key, () => [...this.#filters.match(key)])) {
       if (subscriber === origin || subscriber === from) continue
       const best = this.best(subscriber)
       if (best === undefined || best.via === from) continue
@@ -315,8 +321,11 @@ export class InterestTable {
   wants (origin: DeviceId, fleet: string, via?: DeviceId): boolean {
     const topic = telemetryTopic(fleet, origin)
     if (via === undefined && this.local.filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))) return true
-    const interested = (): DeviceId[] => [...new Set([...this.#filters.match(topic), ...this.#filters.covering([TOPIC_ROOT, fleet, origin])])]
-    for (const subscriber of this.#matches.get(`\u0000${fleet}\u0000${origin}`, interested)) {
+    if (via !== undefined && !this.#byVia.has(via)) return false // no route through `via` at all
+    const key = this.#matchKey(topic, origin)
+    const device = key === topic ? origin : ANY_ORIGIN
+    const interested = (): DeviceId[] => [...new Set([...this.#filters.match(key), ...this.#filters.covering([TOPIC_ROOT, fleet, device])])]
+    for (const subscriber of this.#matches.get(`\u0000${fleet}\u0000${device}`, interested)) {
       if (subscriber === origin) continue
       const best = this.best(subscriber)
       if (best !== undefined && (via === undefined || best.via === via)) return true
@@ -324,7 +333,27 @@ export class InterestTable {
     return false
   }
 
+  /**
+   * What a frame topic of `origin` (iotmesh/<fleet>/<origin>/…) is matched and cached under: the
+   * topic itself when some filter names `origin` literally; else the topic with ANY_ORIGIN as its
+   * device level, which all such origins share (a filter that does not name an origin matches every
+   * one of them alike). So a stream of origins nobody subscribed to by name, fresh ones above all
+   * (a flood of 65,536 new origins, each a new topic), costs one trie walk in all, not one each,
+   * and does not push the topics of known devices out of the cache.
+   */
+  #matchKey (topic: string, origin: DeviceId): string {
+    const a = topic.indexOf('/')
+    const b = a < 0 ? -1 : topic.indexOf('/', a + 1)
+    const end = b + 1 + origin.length
+    if (b < 0 || !topic.startsWith(origin, b + 1) || (end < topic.length && topic[end] !== '/')) return topic
+    if (this.#filters.names([topic.slice(0, a), topic.slice(a + 1, b)], origin)) return topic
+    return topic.slice(0, b + 1) + ANY_ORIGIN + topic.slice(end)
+  }
+
   subscribers (): DeviceId[] { return [...this.#routes.keys()] }
+
+  /** Matches of a topic or an origin computed so far, rather than found in the cache (for tests and benchmarks). */
+  get matchesComputed (): number { return this.#matches.computed }
 
   /** The filters `subscriber` declared (its latest version). */
   filtersOf (subscriber: DeviceId): readonly string[] { return this.#routes.get(subscriber)?.filters ?? [] }

@@ -73,6 +73,13 @@ export interface RouterInit extends Pick<VerifierInit,
    */
   maxSubscribersPerNeighbour?: number
   /**
+   * Most distinct new subscribers (ones this node has no route for) one neighbour may name in
+   * INTEREST within two windows of three `interestRefresh` periods (default: `maxSubscribers`, at
+   * least 4096, what an honest neighbour's whole table can hold); each beyond is refused
+   * (ERR_TABLE_FULL) and counts against its score (introductions.ts, handlers/interest.ts).
+   */
+  maxNewSubscribersPerNeighbour?: number
+  /**
    * Most bytes of signed declarations (each at most 8 KiB) held for the subscribers one neighbour
    * has an entry for, and again for its claims waiting to be checked (default 1 MiB; an honest
    * neighbour with 1,024 subscribers needs ~300 KiB).
@@ -261,7 +268,13 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       { maxSubscribers: init.maxSubscribers, maxPerNeighbour: perNeighbour, maxBytesPerNeighbour: bytesPerNeighbour },
       { keys: components.keys, clock: this.clock, ed25519: components.ed25519 }
     )
-    this.intake = new InterestIntake({ perNeighbour, bytesPerNeighbour, workPerTurn: init.interestWork ?? 1000 })
+    this.intake = new InterestIntake({
+      perNeighbour,
+      bytesPerNeighbour,
+      workPerTurn: init.interestWork ?? 1000,
+      newPerNeighbour: init.maxNewSubscribersPerNeighbour ?? Math.max(INTEREST_DEFAULTS.maxSubscribers, this.interest.limits.maxSubscribers),
+      newWindowMs: 3 * this.options.interestRefresh
+    })
   }
 
   get running (): boolean { return this.#running }

@@ -10,7 +10,7 @@ import type { DeviceId } from '../../shared/index.js'
  *   score = useful.weight × min(useful, useful.cap)                       first copies of frames (P2)
  *         + invalid.weight × invalid²                                     bad signatures, malformed (P4)
  *         + behaviour.weight × max(0, misbehaviour − behaviour.threshold)² (P7)
- *   misbehaviour = overBudget + brokenPromises + unknownSigners + max(0, duplicates − ratio × useful − allowance)
+ *   misbehaviour = overBudget + brokenPromises + unknownSigners + excessSubscribers + max(0, duplicates − ratio × useful − allowance)
  *
  * - useful: verified frames this node had not seen (first deliveries); capped, so good behaviour
  *   cannot buy unlimited bad behaviour.
@@ -23,6 +23,8 @@ import type { DeviceId } from '../../shared/index.js'
  *   them back in `promiseMs` (P7's broken IWANT promises).
  * - unknownSigners: frames whose signer the peer never named (its KEYREQ went unanswered, or its
  *   share of the holding pen was full).
+ * - excessSubscribers: new subscribers named in INTEREST beyond what an honest neighbour's whole
+ *   table holds within a window (introductions.ts): a flood of fresh, validly self-signed claims.
  * - duplicates beyond `ratio` per useful frame and an allowance (a peer replaying old frames).
  * Each counter is multiplied by its `decay` every `decayInterval` and zeroed below `decayToZero`.
  */
@@ -82,7 +84,7 @@ export function scoreParams (init: ScoreInit = {}): ScoreParams {
   }
 }
 
-export type ScoreEvent = 'useful' | 'invalid' | 'duplicate' | 'overBudget' | 'brokenPromise' | 'unknownSigner'
+export type ScoreEvent = 'useful' | 'invalid' | 'duplicate' | 'overBudget' | 'brokenPromise' | 'unknownSigner' | 'excessSubscriber'
 
 /** One peer's counters, as `MeshNode.peers()` shows them. */
 export interface PeerRecord {
@@ -93,6 +95,7 @@ export interface PeerRecord {
   overBudget: number
   brokenPromises: number
   unknownSigners: number
+  excessSubscribers: number
   /** Kept out until then (the clock's `now()`, ms), when banned. */
   bannedUntil?: number
   /** Bans so far (within `retainMs` of each other). */
@@ -106,6 +109,7 @@ interface Entry {
   overBudget: number
   brokenPromises: number
   unknownSigners: number
+  excessSubscribers: number
   bannedUntil: number
   bans: number
   /** Last ban's end, for the growing backoff. */
@@ -135,6 +139,7 @@ export class PeerScores {
       case 'overBudget': e.overBudget += n; break
       case 'brokenPromise': e.brokenPromises += n; break
       case 'unknownSigner': e.unknownSigners += n; break
+      case 'excessSubscriber': e.excessSubscribers += n; break
     }
     return this.#score(e)
   }
@@ -186,6 +191,7 @@ export class PeerScores {
       overBudget: round(e.overBudget),
       brokenPromises: round(e.brokenPromises),
       unknownSigners: round(e.unknownSigners),
+      excessSubscribers: round(e.excessSubscribers),
       ...(e.bannedUntil > now ? { bannedUntil: e.bannedUntil } : {}),
       bans: e.bans
     }
@@ -215,6 +221,7 @@ export class PeerScores {
       e.overBudget = step(e.overBudget, p.behaviour.decay)
       e.brokenPromises = step(e.brokenPromises, p.behaviour.decay)
       e.unknownSigners = step(e.unknownSigners, p.behaviour.decay)
+      e.excessSubscribers = step(e.excessSubscribers, p.behaviour.decay)
       if (!e.linked && e.bannedUntil <= now && now - e.since > p.retainMs) this.#peers.delete(peer)
     }
   }
@@ -226,7 +233,7 @@ export class PeerScores {
   #score (e: Entry): number {
     const p = this.params
     const excessDuplicates = Math.max(0, e.duplicates - p.duplicates.ratio * e.useful - p.duplicates.allowance)
-    const misbehaviour = e.overBudget + e.brokenPromises + e.unknownSigners + excessDuplicates
+    const misbehaviour = e.overBudget + e.brokenPromises + e.unknownSigners + e.excessSubscribers + excessDuplicates
     const over = Math.max(0, misbehaviour - p.behaviour.threshold)
     return p.useful.weight * Math.min(e.useful, p.useful.cap) + p.invalid.weight * e.invalid * e.invalid + p.behaviour.weight * over * over
   }
@@ -235,7 +242,7 @@ export class PeerScores {
     let e = this.#peers.get(peer)
     if (e === undefined) {
       if (this.#peers.size >= this.params.maxPeers) this.#evict()
-      e = { useful: 0, invalid: 0, duplicates: 0, overBudget: 0, brokenPromises: 0, unknownSigners: 0, bannedUntil: 0, bans: 0, lastBanEnd: 0, linked: false, since: 0 }
+      e = { useful: 0, invalid: 0, duplicates: 0, overBudget: 0, brokenPromises: 0, unknownSigners: 0, excessSubscribers: 0, bannedUntil: 0, bans: 0, lastBanEnd: 0, linked: false, since: 0 }
       this.#peers.set(peer, e)
     }
     return e

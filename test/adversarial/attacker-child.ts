@@ -52,6 +52,8 @@ const captured = new Map<DeviceId, Uint8Array[]>()
 let listener: MeshNode | undefined
 /** Fresh origins made ahead of the attack (`prepareOrigins`): a KEY message and the frames it names, per batch. */
 const prepared: Array<{ key: Uint8Array, frames: Uint8Array[] }> = []
+/** Invented subscribers made ahead of the attack (`prepareSubscribers`), sent first by an INTEREST flood. */
+const preparedSubscribers: InterestEntry[] = []
 let seq = Date.now() * 1000
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -335,7 +337,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
       const message: RoutingMessage = m.kind === 'peers'
         ? { kind: MSG.PEERS, peers: Array.from({ length: n }, (_, i) => ({ id: deviceIdFromBytes(randomBytes(16)), port: 1024 + i, addresses })) }
         : m.kind === 'interest'
-          ? { kind: MSG.INTEREST, entries: Array.from({ length: n }, inventedSubscriber) }
+          ? { kind: MSG.INTEREST, entries: Array.from({ length: n }, () => preparedSubscribers.pop() ?? inventedSubscriber()) }
           : { kind: MSG.KEY, keys: Array.from({ length: n }, () => randomBytes(32)) }
       if (!await push(link, encodeMessage(message), end)) break
       messages++
@@ -382,6 +384,18 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
     const control = frame(keys, 1)
     await push(link, encodeData(1, control.bytes))
     return { seqs, control: control.seq }
+  },
+  /**
+   * Invents `count` subscribers ahead of the attack, which an INTEREST flood sends first (then it
+   * invents more as it goes): as an attacker would, and so that the flood does not depend on how
+   * much CPU a loaded machine leaves the attacker while it floods.
+   */
+  prepareSubscribers: async ({ count }) => {
+    for (let i = 0; i < (count as number); i++) {
+      preparedSubscribers.push(inventedSubscriber())
+      if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve))
+    }
+    return { prepared: preparedSubscribers.length }
   },
   /** Prepares `count` fresh origins (a key each, and one frame each signed with it) for `origins`. */
   prepareOrigins: async ({ count }) => {

@@ -11,7 +11,8 @@
  * sampling interval (device), `reading` per verified reading of a tracked origin, `link` and
  * `drop` events. A frozen event loop shows as health reports that stop coming.
  */
-import { readdirSync } from 'node:fs'
+import { readdirSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -137,6 +138,8 @@ const health = setInterval(() => {
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
+let profiler: Session | undefined
+
 const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>> = {
   /** Heap in use after a full collection, bytes: the state the node keeps. */
   retained: async () => { gc(); return { heapUsed: process.memoryUsage().heapUsed } },
@@ -146,6 +149,22 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
   interest: async () => node.interest(),
   track: async ({ origins }) => { tracked = origins === 'all' ? 'all' : new Set(origins as string[]); return {} },
   addPeer: async ({ address }) => { node.addPeer(address as string); return {} },
+  /** CPU profile of this process (V8's, through the inspector): `{start: true}`, then `{file}` writes it (.cpuprofile, for DevTools). */
+  profile: async ({ start, file }) => {
+    if (start === true) {
+      profiler = new Session()
+      profiler.connect()
+      await profiler.post('Profiler.enable')
+      await profiler.post('Profiler.start')
+      return {}
+    }
+    if (profiler === undefined) throw new Error('no profile started')
+    const { profile } = await profiler.post('Profiler.stop')
+    profiler.disconnect()
+    profiler = undefined
+    writeFileSync(file as string, JSON.stringify(profile))
+    return { file }
+  },
   stop: async () => {
     clearInterval(health)
     await (device?.stop() ?? node.stop())

@@ -40,10 +40,20 @@ if (role === 'mesh') {
     node.serveCommands((signed) => executor.handle(signed).result)
     return {}
   }
+  /** Drops this node reported, by code (what a lost command may have met on its way). */
+  const drops: Record<string, number> = {}
+  node.on('drop', (d) => { drops[d.code] = (drops[d.code] ?? 0) + 1 })
+  handlers.drops = async () => ({ ...drops })
   handlers.issue = async ({ target, on }) => {
     const t0 = process.hrtime.bigint()
-    const result = await node.command(command(target as string, on as boolean), { timeoutMs: 5000 })
-    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, status: result.status }
+    const ms = (): number => Number(process.hrtime.bigint() - t0) / 1e6
+    try {
+      const result = await node.command(command(target as string, on as boolean), { timeoutMs: 5000 })
+      return { ms: ms(), status: result.status }
+    } catch (err) {
+      // No result: say why (ERR_TIMEOUT: sent but no result came; ERR_NO_ROUTE: never sent), and what this node counted meanwhile.
+      return { ms: ms(), status: 'lost', code: (err as { code?: string }).code ?? 'ERR_UNKNOWN', counters: { ...node.counters.rejected } }
+    }
   }
   handlers.stop = async () => { await node.stop(); setTimeout(() => process.exit(0), 20); return {} }
 } else if (role === 'gateway') {
@@ -75,11 +85,12 @@ if (role === 'mesh') {
     const { id } = decodeCommand(signed)
     await client.subscribeAsync(resultTopic('default', target as string, ISSUER.id), { qos: 1 })
     const t0 = process.hrtime.bigint()
-    const result = await new Promise<ReturnType<typeof decodeResult>>((resolve, reject) => {
-      const timer = setTimeout(() => { waiting.delete(id); reject(new Error('no result within 5 s')) }, 5000)
+    const result = await new Promise<ReturnType<typeof decodeResult> | undefined>((resolve) => {
+      const timer = setTimeout(() => { waiting.delete(id); resolve(undefined) }, 5000)
       waiting.set(id, (r) => { clearTimeout(timer); waiting.delete(id); resolve(r) })
       client.publish(cmdTopic('default', target as string, 'relay/set'), Buffer.from(signed), { qos: 1 })
     })
+    if (result === undefined) return { ms: Number(process.hrtime.bigint() - t0) / 1e6, status: 'lost', code: 'ERR_TIMEOUT' }
     verifySigned(result, target as string, Buffer.from(publicKey as string, 'base64url'))
     return { ms: Number(process.hrtime.bigint() - t0) / 1e6, status: result.status }
   }

@@ -3,6 +3,9 @@ import { percentile, round } from './measure.js'
 
 const CHILD = new URL('./command-child.js', import.meta.url)
 
+/** What a child answers for one command: its round trip, or `lost` (no verified result within 5 s) with a code. */
+interface Issued { ms: number, status: string, code?: string, counters?: Record<string, number> }
+
 /**
  * Section "commands": the round trip of a command, from the issuer's send to its verified result,
  * over one mesh hop, three mesh hops (TCP links, every process its own) and through the broker
@@ -39,18 +42,24 @@ export async function benchCommands (quick: boolean): Promise<Record<string, unk
 
     const rtt = { one: [] as number[], three: [] as number[], broker: [] as number[] }
     const refused: Record<string, number> = {}
+    // Commands with no verified result within 5 s (issued after the warm-up), per path, with why and when.
+    const lost = { one: 0, three: 0, broker: 0, detail: [] as Array<{ path: string, index: number, code: string, ms: number, counters?: unknown }> }
     let failed = 0
     for (let i = 0; i < 3 * (warmup + n); i++) {
       const path = (['one', 'three', 'broker'] as const)[i % 3] as 'one' | 'three' | 'broker'
       const on = Math.floor(i / 3) % 2 === 0
       try {
         const r = path === 'broker'
-          ? await mqttIssuer.call<{ ms: number, status: string }>('issue', { target: brokerDevice.id, publicKey: brokerDevice.publicKey, on })
-          : await issuer.call<{ ms: number, status: string }>('issue', { target: path === 'one' ? oneId : threeId, on })
-        if (r.status !== 'ok') refused[r.status] = (refused[r.status] ?? 0) + 1
+          ? await mqttIssuer.call<Issued>('issue', { target: brokerDevice.id, publicKey: brokerDevice.publicKey, on })
+          : await issuer.call<Issued>('issue', { target: path === 'one' ? oneId : threeId, on })
+        if (r.status === 'lost') {
+          if (i < 3 * warmup) continue
+          lost[path]++
+          lost.detail.push({ path, index: i, code: r.code ?? 'ERR_UNKNOWN', ms: round(r.ms), ...r.counters === undefined ? {} : { counters: r.counters } })
+        } else if (r.status !== 'ok') refused[r.status] = (refused[r.status] ?? 0) + 1
         else if (i >= 3 * warmup) rtt[path].push(r.ms)
       } catch {
-        failed++
+        failed++ // the child did not answer (IPC), not the command
       }
     }
     const summary = (xs: number[]): Record<string, number> => ({ commands: xs.length, p50_ms: round(percentile(xs, 50), 3), p99_ms: round(percentile(xs, 99), 3) })
@@ -60,6 +69,7 @@ export async function benchCommands (quick: boolean): Promise<Record<string, unk
       commands: {
         round_trip: { mesh_one_hop: one1, mesh_three_hops: summary(rtt.three), broker },
         mesh_one_hop_over_broker_p50: round((one1.p50_ms as number) / (broker.p50_ms as number)),
+        lost: { mesh_one_hop: lost.one, mesh_three_hops: lost.three, broker: lost.broker, of: n, detail: lost.detail.slice(0, 20) },
         failed,
         refused
       }

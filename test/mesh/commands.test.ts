@@ -1,5 +1,6 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { encodeCommand, encodeResult, parseCommanders, publicKeyText, type KeyPair } from '../../shared/index.js'
+import { encodeCommand, encodeResult, parseCommanders, publicKeyText, type DeviceId, type KeyPair } from '../../shared/index.js'
+import { CommandRoutes } from '../../mesh/routing/commands.js'
 import { COMMAND_FILTER, encodeMessage, decodeMessage, MSG, type DropInfo, type MeshNode } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { CommandExecutor, createActuator, memoryJournal } from '../../firmware-sim/index.js'
@@ -64,6 +65,42 @@ describe('commands over the mesh', () => {
     expect((await i.command(command(issuerKeys, targetKeys.id, 'relay/pulse'), { timeoutMs: 5000 })).status).toBe('ERR_UNKNOWN_ACTION')
   })
 
+  it('300 commands in a row, each answered: none waits for a slot (an answered command is no longer in flight)', async () => {
+    // Issue 12's bench lost 3 of 1,200: every path counted against its neighbour's share of 256 (the issuer's own too) until
+    // the command's end, 15 s, so the 257th command within 15 s was not sent (reported as ERR_NO_ROUTE) for seconds.
+    const net = createMemoryNetwork({ seed: 22 })
+    const t = await startNode(net, 't', targetKeys)
+    const i = await startNode(net, 'i', issuerKeys, [addr(t)])
+    await linked(i, t.id)
+    const executor = new CommandExecutor({ rate: { rate: 1e6, burst: 1e6 } }, { keys: targetKeys, commanders, journal: memoryJournal(), actuators: [createActuator('relay')] })
+    onTestFinished(t.serveCommands((signed) => executor.handle(signed).result))
+    await until(() => i.interest().some((s) => s.subscriber === t.id && s.filters.includes(COMMAND_FILTER)), 'the target\'s declaration at the issuer')
+    const slow: number[] = []
+    for (let n = 0; n < 300; n++) {
+      const t0 = performance.now()
+      const result = await i.command(command(issuerKeys, t.id, 'relay/set', { on: n % 2 === 0 }), { timeoutMs: 5000 })
+      expect(result.status).toBe('ok')
+      if (performance.now() - t0 > 500) slow.push(n) // a retransmission (every 1 s) means a command was held up
+    }
+    expect(slow, 'commands held up').toEqual([])
+    expect(executor.counters.executed).toBe(300)
+    for (const node of [i, t]) expect(node.counters.commandsUnrouted).toBe(0)
+  }, 60_000)
+
+  it('a command this node cannot send for its own share being full fails with ERR_TABLE_FULL, not ERR_NO_ROUTE', async () => {
+    const net = createMemoryNetwork({ seed: 23 })
+    const t = await startNode(net, 't', targetKeys)
+    const i = await startNode(net, 'i', r1Keys, [addr(t)], { routing: { commands: { maxPerNeighbour: 1 } } })
+    await linked(i, t.id)
+    const executor = new CommandExecutor({}, { keys: targetKeys, commanders, journal: memoryJournal(), actuators: [createActuator('relay')] })
+    onTestFinished(t.serveCommands((signed) => executor.handle(signed).result))
+    await until(() => i.interest().some((s) => s.subscriber === t.id && s.filters.includes(COMMAND_FILTER)), 'the target\'s declaration at the issuer')
+    // i is no commander of t: its first command is never answered, so it stays in flight and fills i's own share of 1.
+    const first = i.command(command(r1Keys, t.id), { timeoutMs: 600 })
+    await expect(i.command(command(r1Keys, t.id), { timeoutMs: 300 })).rejects.toMatchObject({ code: 'ERR_TABLE_FULL' })
+    await expect(first).rejects.toMatchObject({ code: 'ERR_TIMEOUT' })
+  })
+
   it('no answer where none is owed: not a commander (ERR_TIMEOUT), a device that takes no commands (ERR_NO_ROUTE), another signer\'s command', async () => {
     const { r1, r2, t, executor } = await chain()
     // r1 is no commander of t: refused before its signature is checked, and never answered.
@@ -108,3 +145,31 @@ describe('commands over the mesh', () => {
     expect(link.open).toBe(true) // within budget, not malformed: refused, not banned
   })
 })
+
+describe('command paths (commands.ts)', () => {
+  const a = 'A' as DeviceId
+  const b = 'B' as DeviceId
+
+  it('a neighbour\'s share holds its commands in flight; an answered one frees its place, is still known for repeats, and is bounded apart', () => {
+    const routes = new CommandRoutes({ maxPerNeighbour: 2, maxPending: 3, repeatMs: 500 })
+    expect(routes.open('k1', a, 10_000, 0).verdict).toBe('new')
+    expect(routes.open('k2', a, 10_000, 0).verdict).toBe('new')
+    expect(routes.open('k3', a, 10_000, 0).verdict).toBe('full')
+    routes.answered('k1')
+    expect(routes.inFlight(a)).toBe(1)
+    expect(routes.open('k3', a, 10_000, 0).verdict).toBe('new')
+    // k1 is still known: a repeat within repeatMs goes nowhere, after it goes again.
+    const k1 = routes.open('k1', a, 10_000, 100)
+    expect(k1.verdict).toBe(k1.path?.sentAt === -Infinity ? 'repeat' : 'recent')
+    // Answered paths: at most maxPending, oldest out, never an in-flight one.
+    for (const k of ['k2', 'k3']) routes.answered(k)
+    for (let n = 0; n < 5; n++) { routes.open(`x${n}`, b, 10_000, 0); routes.answered(`x${n}`) }
+    expect(routes.size).toBeLessThanOrEqual(3)
+    expect(routes.open('y', a, 10_000, 0).verdict).toBe('new')
+    expect(routes.get('y')).toBeDefined()
+    // Both end with their lifetime.
+    routes.open('z', b, 1, 20_000)
+    expect(routes.get('y')).toBeUndefined()
+  })
+})
+

@@ -160,6 +160,44 @@ describe('bounded control-plane work and state', () => {
     await flows(s, 5)
   })
 
+  it('a neighbour that keeps naming new subscribers beyond an honest table is disconnected and kept out; an honest one naming its table is not', async () => {
+    // An allowance of 300 new subscribers per neighbour (default: maxSubscribers, 4,096), so the test is quick.
+    const s = await scene({ maxNewSubscribersPerNeighbour: 300, maxSubscribersPerNeighbour: 100 }, 18)
+    const fresh = (n: number, tag: number): Entry[] =>
+      Array.from({ length: n }, (_, i) => declare(generateKeyPair(Uint8Array.from({ length: 32 }, (_, j) => j < 2 ? (i >> (8 * j)) & 0xff : tag)), 1, ['iotmesh/#'], 1))
+    // An honest neighbour N opens with its table: 250 subscribers this node has not heard of. A takes
+    // 100 of them (its share per neighbour) and refuses the rest; N names them all again with each
+    // new version (here: three times), which counts each name once, and N stays.
+    const n = await s.net.createTransport(LINK, { keys: seededKeys(68) }).dial(s.a.address!)
+    onTestFinished(() => { n.destroy() })
+    await linked(s.a, seededKeys(68).id)
+    const table = fresh(250, 0x71)
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < table.length; i += 200) n.send(interest(table.slice(i, i + 200)))
+      await n.ping()
+    }
+    await until(() => s.a.interest().filter((r) => r.via === seededKeys(68).id).length >= 100, 'A routes through N')
+    expect(n.open, 'the honest neighbour keeps its link').toBe(true)
+    expect(s.a.peers().find((p) => p.id === seededKeys(68).id)?.score).toMatchObject({ excessSubscribers: 0 })
+    // M names 600 subscribers nobody ever heard of, in three messages a while apart: no per-peer budget
+    // and no waiting-claims share is exceeded (1,024 may wait), so only their number tells.
+    const invented = fresh(600, 0x72)
+    const closed = new Promise<void>((resolve) => { s.link.once('close', () => { resolve() }) })
+    for (let i = 0; i < invented.length && s.link.open; i += 200) {
+      try { s.link.send(interest(invented.slice(i, i + 200))) } catch { break }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))])
+    expect(s.link.open, 'A closed the link of the neighbour that named 600 new subscribers').toBe(false)
+    expect(s.drops.filter((d) => d.code === 'ERR_TABLE_FULL').length).toBeGreaterThan(0)
+    // Kept out: M comes back with the same key and is refused at the link.
+    const again = await s.net.createTransport(LINK, { keys: s.m }).dial(s.a.address!).then((l) => l, () => undefined)
+    if (again !== undefined) await until(() => !again.open, 'M refused again', 3000)
+    expect(s.a.links.has(s.m.id)).toBe(false)
+    expect(n.open, 'the honest neighbour still has its link').toBe(true)
+    await flows(s, 5)
+  })
+
   it('DIGEST naming 200 invented origins per message, against a table of 1,000 subscribers with 32 filters each: work follows the matches', async () => {
     const s = await scene({}, 16)
     // Filters that match no reading: before the filter index (filter-index.ts) each unknown origin cost a

@@ -272,6 +272,29 @@ describe('the interest table (interest.ts)', () => {
     expect(t.targets(topic, n3.id, undefined).size).toBe(0)
     expect(t.wants(n3.id, 'default')).toBe(false)
   })
+
+  it('origins no filter names share one cached match: 5,000 fresh origins cost one walk each for targets and wants, not 5,000', () => {
+    const t = table(me)
+    t.update(n1.id, subscriber(s, ['iotmesh/default/+/telemetry']).at(1), 0)
+    t.update(n2.id, subscriber(n2, [`iotmesh/default/${n3.id}/#`]).own, 0) // n2 names n3's frames
+    const topic = (o: string): string => telemetryTopic('default', o)
+    expect(new Set(t.targets(topic(n3.id), n3.id, undefined))).toEqual(new Set([n1.id, n2.id]))
+    expect([t.wants(n3.id, 'default', n1.id), t.wants(n3.id, 'default', n2.id)]).toEqual([true, true])
+    const before = t.matchesComputed
+    for (let i = 0; i < 5000; i++) {
+      const origin = `fresh${i}`
+      expect([...t.targets(topic(origin), origin, undefined)]).toEqual([n1.id])
+      expect(t.targets(`iotmesh/default/${origin}/other`, origin, undefined).size).toBe(0)
+      expect([t.wants(origin, 'default', n1.id), t.wants(origin, 'default', n2.id), t.wants(origin, 'default', n3.id)]).toEqual([true, false, false])
+    }
+    expect(t.matchesComputed - before).toBeLessThanOrEqual(3)
+    // The named origin keeps its own answer, and a filter that comes to name another origin counts at once.
+    expect(t.wants(n3.id, 'default', n2.id)).toBe(true)
+    const again = subscriber(n2, [`iotmesh/default/${n3.id}/#`, 'iotmesh/default/fresh7/other'])
+    t.update(n2.id, again.own, 0)
+    expect([...t.targets('iotmesh/default/fresh7/other', 'fresh7', undefined)]).toEqual([n2.id])
+    expect(t.targets('iotmesh/default/fresh8/other', 'fresh8', undefined).size).toBe(0)
+  })
 })
 
 describe('the intake (intake.ts)', () => {

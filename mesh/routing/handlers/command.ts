@@ -59,11 +59,13 @@ function routeCommand (ctx: RouterContext, command: Command, signed: Uint8Array,
 
 function routeResult (ctx: RouterContext, result: CommandResult, signed: Uint8Array, hops: number, from: DeviceId | undefined): ErrorCode | undefined {
   const now = ctx.clock.now()
-  const path = ctx.commands.get(commandKey(result.issuer, result.id))
+  const key = commandKey(result.issuer, result.id)
+  const path = ctx.commands.get(key)
   // Only the answer of the command's target, from where the command went (or from here, when it was executed here).
   if (path === undefined || path.to !== from || path.target !== result.target) return unrouted(ctx, 'ERR_NO_ROUTE', from)
   if (now - path.answeredAt < ctx.commands.options.repeatMs) return undefined
   path.answeredAt = now
+  ctx.commands.answered(key) // no longer in flight: frees its neighbour's share
   if (path.from === undefined) {
     ctx.counters.commandsIn++
     ctx.emitResult(result, signed)

@@ -11,16 +11,26 @@ import { routeMoved } from './sync.js'
  *
  * A message does O(entries) work plus what the turn's budget allows: its claims are filed in the
  * intake (intake.ts) and checked within a work budget per turn of the clock. A route that moves to another neighbour
- * because the old one is gone earns that neighbour a full DIGEST (sync.ts `routeMoved`); refused claims are reported (drop) with the neighbour that
- * sent them.
+ * because the old one is gone earns that neighbour a full DIGEST (sync.ts `routeMoved`); refused
+ * claims are reported (drop) with the neighbour that sent them. A neighbour that names more new
+ * subscribers (ones this node has no route for) than an honest one can (introductions.ts) has the
+ * rest refused unchecked, each counted against its score.
  */
 export function onInterest (ctx: RouterContext, state: LinkState, entries: InterestEntry[]): void {
   let refused = false
+  let excess = 0
+  const now = ctx.clock.now()
   for (const entry of entries) {
     const subscriber = deviceIdFromBytes(entry.kid)
     if (subscriber === ctx.id) continue
     if (!ctx.verifier.keys.allowed(subscriber)) {
       ctx.drop({ code: 'ERR_NOT_IN_ROSTER', origin: subscriber, from: state.peer })
+      continue
+    }
+    // A subscriber new to this node, beyond the new ones an honest neighbour can name (introductions.ts): refused unchecked.
+    if (!ctx.interest.has(subscriber) && !ctx.intake.newSubscribers.name(state.peer, subscriber, now)) {
+      ctx.drop({ code: 'ERR_TABLE_FULL', origin: subscriber, from: state.peer })
+      excess++
       continue
     }
     const claim: Claim = entry.declaration === undefined
@@ -35,6 +45,9 @@ export function onInterest (ctx: RouterContext, state: LinkState, entries: Inter
   // message against the neighbour's score (score.ts 'overBudget', gossipsub v1.1's P7), so one that keeps
   // flooding is disconnected and kept out. An honest relay sends at most its table, which fits its share.
   if (refused) ctx.observe(state.peer, 'overBudget')
+  // Each new subscriber beyond the allowance is an offence (score.ts 'excessSubscriber', P7 again): a neighbour
+  // that keeps inventing subscribers, fresh keys with valid declarations, is disconnected and kept out a few past it.
+  if (excess > 0) ctx.observe(state.peer, 'excessSubscriber', excess)
   checkClaims(ctx)
 }
 
