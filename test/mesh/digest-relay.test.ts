@@ -1,0 +1,54 @@
+import { expect, it, onTestFinished } from 'vitest'
+import { deviceIdToBytes, encodeFrame, type KeyPair } from '../../shared/index.js'
+import type { Delivery, Link, MeshNode } from '../../mesh/index.js'
+import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
+import { decodeMessage, encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
+import { addr, LINK, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
+
+/**
+ * Issue 11: a relay that an origin's frames started to pass through (a route moved to it between
+ * live relays) was sent incremental DIGESTs naming the origin's whole history, and asked for all of
+ * it: up to 256 frames per origin for every such move. Once every history was full, a 300-device
+ * fleet in one process spent its core on these repairs and the gateway fell behind for good
+ * (collapse at ~6.5 min of the hour-long soak). A relay now asks only for what the eager path lost
+ * on its way: numbers above the oldest it holds of the origin.
+ */
+
+async function rawLink (net: MemoryNetwork, keys: KeyPair, node: MeshNode): Promise<{ link: Link, heard: RoutingMessage[] }> {
+  const transport = net.createTransport(LINK, { keys })
+  onTestFinished(async () => { await transport.close() })
+  const link = await transport.dial(node.address!)
+  const heard: RoutingMessage[] = []
+  link.on('message', (bytes: Uint8Array) => { try { heard.push(decodeMessage(bytes)) } catch { /* not ours to judge */ } })
+  await until(() => node.links.has(keys.id), 'the neighbour linked')
+  return { link, heard }
+}
+
+type Want = Extract<RoutingMessage, { kind: typeof MSG.WANT }>
+
+it('a relay asks for the frame its eager path lost, not for the history from before it carried the origin', async () => {
+  const net = createMemoryNetwork({ seed: 61 })
+  const g = await startNode(net, 'g', seededKeys(31))
+  const got: Delivery[] = []
+  const sub = g.subscribe('iotmesh/#', { buffer: 1000 })
+  onTestFinished(() => sub.close())
+  void (async () => { for await (const d of sub) got.push(d) })()
+  const v = await startNode(net, 'v', seededKeys(32), [addr(g)])
+  await until(() => v.routeTo(g.id) !== undefined, 'a route from v to g')
+
+  const origin = seededKeys(35)
+  const frames = Array.from({ length: 50 }, (_, i) => encodeFrame({ keys: origin, seq: i + 1, records: [{ n: 'x', v: i }] }))
+  const n = await rawLink(net, seededKeys(34), v)
+  n.link.send(encodeMessage({ kind: MSG.KEY, keys: [origin.publicKey] }))
+  // The origin's frames start to pass through v at 41; 46 is lost on the way.
+  for (let seq = 41; seq <= 50; seq++) if (seq !== 46) n.link.send(encodeData(1, frames[seq - 1] as Uint8Array))
+  await until(() => got.length === 9, '9 readings at g through v')
+  // n's next incremental DIGEST names the origin's whole history, 1…50.
+  n.link.send(encodeMessage({ kind: MSG.DIGEST, full: false, entries: [{ kid: deviceIdToBytes(origin.id), low: 1, high: 50 }] }))
+  await until(() => n.heard.some((m) => m.kind === MSG.WANT), 'a WANT from v')
+  await new Promise((resolve) => setTimeout(resolve, 300)) // any later WANT (retries) too
+  const asked = n.heard.filter((m): m is Want => m.kind === MSG.WANT).flatMap((w) => w.entries.map(({ from, to }) => [from, to]))
+  expect(asked).toEqual([[46, 46]]) // before: [[1, 40], [46, 46]]
+  n.link.send(encodeData(1, frames[45] as Uint8Array))
+  await until(() => got.length === 10, 'the lost reading at g')
+})
