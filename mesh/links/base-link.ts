@@ -4,7 +4,7 @@ import { TokenBucket } from './token-bucket.js'
 import { sharedTurn, type Turn } from './turn.js'
 import {
   CLOSE_WHY, DEFAULT_RECEIVE_BUDGET, type Link, type LinkCloseInfo, type LinkCounters, type LinkEvents,
-  type LinkFlowCounters, type ReceiveBudget, type RemotePeer
+  type LinkFlowCounters, type ReceiveBudget, type RemotePeer, type SendOptions
 } from './types.js'
 
 interface PendingPing {
@@ -114,7 +114,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
 
   abstract get writable (): boolean
   abstract get bufferedBytes (): number
-  abstract send (msg: Uint8Array): void
+  abstract send (msg: Uint8Array, options?: SendOptions): void
   abstract close (options?: { why?: string }): Promise<void>
   abstract destroy (err?: Error): void
   /** Sends a ping frame carrying `token`; the peer echoes it in a pong. */
