@@ -1,10 +1,11 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { isMeshError, type MeshError } from '../../../shared/index.js'
-import type { Link } from '../../../mesh/links/index.js'
+import { createTcpTransport, type Link } from '../../../mesh/links/index.js'
 import { SendLanes } from '../../../mesh/links/lanes.js'
 import { createMemoryNetwork } from '../../../mesh/testing.js'
 import { testKeys } from '../../helpers/keys.js'
 import { until } from '../../helpers/memory-mesh.js'
+import { describeNet } from '../../helpers/netns.js'
 
 /**
  * A link's send queue in two lanes (mesh/links/lanes.ts, issue 13): control messages (revocations,
@@ -90,5 +91,51 @@ describe('control messages on a busy in-memory link', () => {
     expect(control).toBeGreaterThanOrEqual(8)
     expect(control).toBeLessThanOrEqual(10)
     expect(fill(link, 1000)).toBeGreaterThanOrEqual(15) // the data lane is as large as ever
+  })
+})
+
+describeNet('control messages on a busy TCP link', () => {
+  it('a control message passes the data that waits for the socket to drain (not what the kernel and the socket already hold)', async () => {
+    const a = createTcpTransport({ keepaliveInterval: 0 }, { keys: testKeys(73) })
+    const b = createTcpTransport({ keepaliveInterval: 0 }, { keys: testKeys(74) })
+    onTestFinished(async () => { await a.close(); await b.close() })
+    await b.listen({ host: '127.0.0.1', port: 0 })
+    const arrived = b.next('link')
+    const link = await a.dial(b.address!, { expectedId: b.localId })
+    const [peer] = await arrived
+    const got: number[] = []
+    peer.on('message', (msg) => { got.push(msg[0] as number) })
+    // In one tick: records go to the socket until it is above its high-water mark (the kernel takes megabytes on
+    // loopback first), the rest of the data waits in the data lane.
+    const sent = fill(link, 1000)
+    expect(sent).toBeGreaterThan(500)
+    const buffered = link.bufferedBytes
+    link.send(Uint8Array.of(9), { control: true })
+    await until(() => got.length === sent + 1, 'everything delivered', 10_000)
+    const at = got.indexOf(9)
+    // The send queue held its 1 MiB: at most its high-water mark and a record of 64 KiB in the socket, the rest waiting unsealed.
+    // Ahead of the control message: what the kernel and the socket already held; behind it: the ~900 messages that waited.
+    expect(buffered).toBeGreaterThan(900 * 1024)
+    expect(sent - at).toBeGreaterThan(500)
+    expect(got.filter((x) => x === 1)).toHaveLength(sent)
+  })
+
+  it('a graceful close sends what waits in both lanes first', async () => {
+    const a = createTcpTransport({ keepaliveInterval: 0 }, { keys: testKeys(75) })
+    const b = createTcpTransport({ keepaliveInterval: 0 }, { keys: testKeys(76) })
+    onTestFinished(async () => { await a.close(); await b.close() })
+    await b.listen({ host: '127.0.0.1', port: 0 })
+    const arrived = b.next('link')
+    const link = await a.dial(b.address!, { expectedId: b.localId })
+    const [peer] = await arrived
+    const got: number[] = []
+    peer.on('message', (msg) => { got.push(msg[0] as number) })
+    const closed = peer.next('close')
+    const sent = fill(link, 1000)
+    link.send(Uint8Array.of(9), { control: true })
+    await link.close()
+    const [info] = await closed
+    expect(info.reason).toBe('remote')
+    expect(got).toHaveLength(sent + 1)
   })
 })
