@@ -44,6 +44,18 @@ export class SendLanes<T extends LaneItem> {
   get bytes (): number { return this.#dataBytes + this.#controlBytes }
   get length (): number { return this.#data.length - this.#dataHead + this.#control.length - this.#controlHead }
 
+  /**
+   * The next control item, taken out whatever data waits (the link's peer takes it at once while it
+   * does not read: base-link.ts receivedUrgent, and data is held back by the peer, not by the lane).
+   */
+  shiftControl (): T | undefined {
+    if (this.#controlHead >= this.#control.length) return undefined
+    const item = this.#control[this.#controlHead++] as T
+    this.#controlBytes -= item.bytes
+    this.#compact()
+    return item
+  }
+
   /** True when a control item of `bytes` fits its lane. */
   controlFits (bytes: number): boolean {
     return this.#controlBytes + bytes <= this.controlLimit

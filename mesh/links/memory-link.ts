@@ -19,6 +19,8 @@ interface Item {
   readonly token: number
   /** What it counts against its lane's bound: its data's length. */
   readonly bytes: number
+  /** Sent in the control lane: the peer delivers it at once while its urgent allowance lasts (base-link.ts receivedUrgent). */
+  readonly control?: boolean
 }
 
 export interface MemoryLinkOptions {
@@ -116,7 +118,7 @@ export class MemoryLink extends BaseLink {
   }
 
   #enqueue (type: number, data: Uint8Array, token: number, control = false): void {
-    this.#lanes.push({ type, data, token, bytes: data.length }, control)
+    this.#lanes.push({ type, data, token, bytes: data.length, control }, control)
     this.#scheduleFlush()
   }
 
@@ -130,8 +132,11 @@ export class MemoryLink extends BaseLink {
     this.#flushScheduled = false
     const peer = this.#peer
     const lanes = this.#lanes
-    while (lanes.length > 0 && (peer === undefined || !peer.#inputPaused)) {
-      const item = lanes.shift() as Item
+    while (lanes.length > 0) {
+      // While the peer does not read, control messages still go as long as it takes them at once.
+      const paused = peer !== undefined && peer.#inputPaused
+      const item = paused ? (peer.takesUrgent() ? lanes.shiftControl() : undefined) : lanes.shift()
+      if (item === undefined) break
       if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive(item)
     }
     if (lanes.length > 0) return
@@ -147,7 +152,8 @@ export class MemoryLink extends BaseLink {
     switch (item.type) {
       case DATA:
         this.counters.bytesIn += item.data.length
-        this.receivedMessage(item.data, item.data.length)
+        if (item.control === true) this.receivedUrgent(item.data, item.data.length)
+        else this.receivedMessage(item.data, item.data.length)
         break
       case PING:
         this.receivedControl(item.data.length)

@@ -1,6 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { isMeshError, type MeshError } from '../../../shared/index.js'
 import { createTcpTransport, type Link } from '../../../mesh/links/index.js'
+import { URGENT_BURST } from '../../../mesh/links/base-link.js'
 import { SendLanes } from '../../../mesh/links/lanes.js'
 import { createMemoryNetwork } from '../../../mesh/testing.js'
 import { testKeys } from '../../helpers/keys.js'
@@ -74,6 +75,20 @@ describe('control messages on a busy in-memory link', () => {
     // At most the one message already at the peer (waiting for its budget) goes before it.
     expect(got.indexOf(9) - before).toBeLessThanOrEqual(1)
     expect(got.filter((x) => x === 1).length).toBeLessThan(10) // most of the data still waits
+  })
+
+  it('the peer takes control messages at once, past its inbox and its turn, up to its urgent allowance (URGENT_BURST, then URGENT_RATE a second); the rest wait like data', async () => {
+    const [link, peer] = await memoryPair(5, 1024 * 1024)
+    const got: number[] = []
+    peer.on('message', (msg) => { got.push(msg[0] as number) })
+    fill(link, 1000)
+    await until(() => got.length >= 5, 'the peer’s burst delivered')
+    for (let i = 0; i < URGENT_BURST + 100; i++) link.send(Uint8Array.of(9), { control: true })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const control = got.filter((x) => x === 9).length
+    expect(control).toBeGreaterThanOrEqual(URGENT_BURST)
+    expect(control).toBeLessThanOrEqual(URGENT_BURST + 5) // 50 ms of URGENT_RATE, and the budget's own pace
+    expect(peer.flow.throttled).toBeGreaterThan(0) // they cost the receive budget: the peer is in debt
   })
 
   it('the control lane has its own bound (half the send queue): past it control is refused, and data is not', async () => {
