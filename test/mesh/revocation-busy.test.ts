@@ -1,6 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { cosign, parseFleetPolicy, revoke, toBase64url, type KeyPair } from '../../shared/index.js'
-import { MeshNode, type LinkOptions, type MeshNodeInit } from '../../mesh/index.js'
+import { MeshNode, encodeMessage, MSG, type LinkOptions, type MeshNodeInit } from '../../mesh/index.js'
+import { URGENT_BURST } from '../../mesh/links/base-link.js'
 import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
 import { Inbox, LINK, ROUTING, addr, linked, seededKeys, until } from '../helpers/memory-mesh.js'
 
@@ -56,5 +57,41 @@ describe('a revocation on a busy link', () => {
     expect(took).toBeLessThan(1000)
     // The link stayed busy: the revocation did not wait for the readings to drain.
     expect(a.links.get(b.id)?.bufferedBytes ?? 0).toBeGreaterThan(16 * 1024)
+  })
+
+  it('a neighbour flooding control messages beside an honest publisher: at most the urgent burst is taken at once, the rest waits its turn; every reading arrives', async () => {
+    const net = createMemoryNetwork({ seed: 52 })
+    const a = await node(net, 'a', seededKeys(521), [])
+    const b = await node(net, 'b', seededKeys(522), [addr(a)])
+    const c = await node(net, 'c', seededKeys(523), [addr(b)])
+    await linked(b, a.id, c.id)
+    const inbox = new Inbox(c)
+    await until(() => a.wanted(), 'c\'s subscription at a')
+    // Mallory sends 5,000 copies of a valid revocation (each costs b a lookup), every one marked control.
+    const revocation = cosign(revoke({ policy, device: seededKeys(529).id, reason: 'stolen', owners: [alice] }), policy, bob)
+    expect(a.revoke(revocation)).toBe('added')
+    await until(() => b.revoked(seededKeys(529).id), 'the revocation at b')
+    const mallory = seededKeys(524)
+    const transport = net.createTransport(LINK, { keys: mallory })
+    onTestFinished(async () => { await transport.close() })
+    const link = await transport.dial(b.address!)
+    await linked(b, mallory.id)
+    const atB = b.links.get(mallory.id)!
+    const before = atB.counters.framesIn
+    let published = 0
+    const publishing = setInterval(() => { a.publish('telemetry', [{ n: 'temp', v: published++ }]) }, 10)
+    onTestFinished(() => { clearInterval(publishing) })
+    const flood = encodeMessage({ kind: MSG.REVOKE, revocations: [revocation] })
+    for (let i = 0; i < 5000 && link.open; i++) {
+      try { link.send(flood, { control: true }) } catch { break } // its control lane is full: the rest is refused
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // Taken at once: the urgent burst, and what b's turns and receive budget let through in 20 ms.
+    expect(atB.counters.framesIn - before).toBeLessThan(URGENT_BURST + 200) // of ~2,000 its control lane took (without the allowance: all of them)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    clearInterval(publishing)
+    await inbox.waitFor(a.id, published, 5000)
+    expect(inbox.from(a.id).length).toBe(published)
+    expect(published).toBeGreaterThan(20)
   })
 })
