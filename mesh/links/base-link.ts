@@ -67,7 +67,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
   readonly remoteAddress: string | undefined
   readonly openedAt: number
   readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
-  readonly #flow: LinkFlowCounters = { overBudget: 0, throttled: 0, throttledMs: 0, yields: 0 }
+  readonly #flow: LinkFlowCounters = { overBudget: 0, throttled: 0, throttledMs: 0, yields: 0, urgent: 0 }
   protected readonly clock: Clock
   #state: 'open' | 'closing' | 'closed' = 'open'
   #closeInfo: LinkCloseInfo | undefined
@@ -237,6 +237,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
       return
     }
     this.counters.framesIn++
+    this.#flow.urgent++
     this.#lastMessageAt = now
     const budget = this.#budget
     if (budget !== undefined) {

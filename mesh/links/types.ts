@@ -43,6 +43,8 @@ export interface LinkFlowCounters {
   throttledMs: number
   /** Times delivery stopped mid-batch to let the rest of the node run (the turn's slice was used up). */
   yields: number
+  /** Control messages delivered at once, ahead of the inbox and the turn (in-memory links: base-link.ts receivedUrgent). */
+  urgent: number
 }
 
 /**
