@@ -227,7 +227,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
    * costs the receive budget (charged, so a peer that overdoes it goes into debt and is throttled).
    * Past the allowance, or with nobody listening, it queues as any message. On a process that hosts
    * a whole fleet (the simulator), every link waits its turn among hundreds: a revocation that
-   * waited too took a round of the round robin per hop (100-device grid: ~200 ms a hop, 4–9 s end to end).
+   * waited too took a round of the round robin per hop (100-device grid: ~200 ms a hop, 2.6–9.7 s end to end).
    */
   protected receivedUrgent (msg: Uint8Array, bytes: number): void {
     if (this.#state !== 'open') return

@@ -43,7 +43,8 @@ export type BlockedFn = (from: string, to: string) => boolean
  * while the receiving end stops reading (its budget, the event loop's turn), the sending end's
  * queue holds, fills, and its sends are refused with ERR_BACKPRESSURE, as on TCP. The queue has
  * two lanes (`lanes.ts`): control messages (`send(msg, { control: true })`) go out ahead of the
- * data that waits, within the control lane's own bound.
+ * data that waits, within the control lane's own bound, and the peer takes them at once, also
+ * while it does not read, up to its urgent allowance (base-link.ts `receivedUrgent`).
  */
 export class MemoryLink extends BaseLink {
   #peer: MemoryLink | undefined
