@@ -21,7 +21,7 @@ export { TypedEmitter } from './events.js'
 export {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, LINK_PROTOCOL_VERSION,
   createTcpTransport, createConnectionManager, ConnectionManager, Backoff,
-  type Link, type LinkEvents, type LinkCounters, type LinkCloseInfo, type RemotePeer, type Transport, type TransportEvents,
+  type Link, type LinkEvents, type LinkCounters, type LinkCloseInfo, type SendOptions, type RemotePeer, type Transport, type TransportEvents,
   type TransportAddress, type DialOptions, type ListenOptions, type LinkOptions, type Authorize, type Emitter,
   type TcpTransportInit, type TcpTransportComponents, type ConnectionManagerInit, type ConnectionManagerComponents,
   type ConnectionManagerEvents, type ManagedPeer, type BackoffInit

@@ -4,8 +4,15 @@ import { TokenBucket } from './token-bucket.js'
 import { sharedTurn, type Turn } from './turn.js'
 import {
   CLOSE_WHY, DEFAULT_RECEIVE_BUDGET, type Link, type LinkCloseInfo, type LinkCounters, type LinkEvents,
-  type LinkFlowCounters, type ReceiveBudget, type RemotePeer
+  type LinkFlowCounters, type ReceiveBudget, type RemotePeer, type SendOptions
 } from './types.js'
+
+/**
+ * Control messages a link delivers at once, ahead of its inbox and outside the event loop's turn
+ * (`receivedUrgent`): at most this many a second, with this burst. Past it they queue as any message.
+ */
+export const URGENT_RATE = 50
+export const URGENT_BURST = 200
 
 interface PendingPing {
   readonly start: number
@@ -60,7 +67,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
   readonly remoteAddress: string | undefined
   readonly openedAt: number
   readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
-  readonly #flow: LinkFlowCounters = { overBudget: 0, throttled: 0, throttledMs: 0, yields: 0 }
+  readonly #flow: LinkFlowCounters = { overBudget: 0, throttled: 0, throttledMs: 0, yields: 0, urgent: 0 }
   protected readonly clock: Clock
   #state: 'open' | 'closing' | 'closed' = 'open'
   #closeInfo: LinkCloseInfo | undefined
@@ -84,6 +91,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
   /** When the current throttle began (the clock's now()), while the budget holds the peer back. */
   #throttledSince: number | undefined
   #pumpQueued = false
+  readonly #urgent: TokenBucket
 
   constructor (init: LinkInit) {
     super()
@@ -95,6 +103,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     this.#budget = init.budget === false ? undefined : new Budget(init.budget, init.maxMessageBytes, this.openedAt)
     this.#turn = init.turn ?? sharedTurn
     this.#inboxLimit = init.inboxLimit
+    this.#urgent = new TokenBucket(URGENT_RATE, URGENT_BURST, this.openedAt)
     this.#closed = new Promise((resolve) => { this.#resolveClosed = resolve })
   }
 
@@ -114,7 +123,7 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
 
   abstract get writable (): boolean
   abstract get bufferedBytes (): number
-  abstract send (msg: Uint8Array): void
+  abstract send (msg: Uint8Array, options?: SendOptions): void
   abstract close (options?: { why?: string }): Promise<void>
   abstract destroy (err?: Error): void
   /** Sends a ping frame carrying `token`; the peer echoes it in a pong. */
@@ -202,6 +211,41 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
       this.#setPaused()
     }
     if (bytes > 0) this.#checkDebt()
+  }
+
+  /**
+   * True when a control message would be delivered at once (`receivedUrgent`): someone listens and
+   * the link's urgent allowance (URGENT_RATE, URGENT_BURST) holds a token. Nothing is taken.
+   */
+  protected takesUrgent (): boolean {
+    return this.#state === 'open' && this.listenerCount('message') > 0 && this.#urgent.tokens(this.clock.now()) >= 1
+  }
+
+  /**
+   * A control message (a revocation: the sender marked it, lanes.ts): delivered now, ahead of the
+   * messages in the inbox and whatever the turn says, while the urgent allowance lasts; it still
+   * costs the receive budget (charged, so a peer that overdoes it goes into debt and is throttled).
+   * Past the allowance, or with nobody listening, it queues as any message. On a process that hosts
+   * a whole fleet (the simulator), every link waits its turn among hundreds: a revocation that
+   * waited too took a round of the round robin per hop (100-device grid: ~200 ms a hop, 2.6–9.7 s end to end).
+   */
+  protected receivedUrgent (msg: Uint8Array, bytes: number): void {
+    if (this.#state !== 'open') return
+    const now = this.clock.now()
+    if (!this.takesUrgent() || !this.#urgent.take(1, now)) {
+      this.receivedMessage(msg, bytes)
+      return
+    }
+    this.counters.framesIn++
+    this.#flow.urgent++
+    this.#lastMessageAt = now
+    const budget = this.#budget
+    if (budget !== undefined) {
+      budget.messages.charge(1, now)
+      if (bytes > 0) budget.bytes.charge(bytes, now)
+    }
+    this.#deliver(msg)
+    this.#checkDebt()
   }
 
   /**

@@ -1,5 +1,5 @@
 import { meshError, mulberry32, systemClock, type Clock, type TimerHandle } from '../../shared/index.js'
-import type { Link, LinkCloseInfo, LinkCounters, LinkEvents, LinkFlowCounters, RemotePeer } from './types.js'
+import type { Link, LinkCloseInfo, LinkCounters, LinkEvents, LinkFlowCounters, RemotePeer, SendOptions } from './types.js'
 
 /**
  * Seeded loss, delay and duplication on the sending side of any link — the project's netem
@@ -75,14 +75,14 @@ class FaultInjector implements FaultyLink {
   get lastMessageAt (): number { return this.inner.lastMessageAt }
   get closeInfo (): LinkCloseInfo | undefined { return this.inner.closeInfo }
 
-  send (msg: Uint8Array): void {
+  send (msg: Uint8Array, options?: SendOptions): void {
     if (!this.inner.open) throw meshError('ERR_LINK_CLOSED', `the link to ${this.inner.remote.id} is closed; wait for a new link`)
     const { next, blocked } = this.#source
     const settings = this.#source.settings()
     if (!faulty(settings)) {
       this.faults.sent++
       if (blocked()) this.faults.dropped++
-      else this.inner.send(msg)
+      else this.inner.send(msg, options)
       return
     }
     const lose = next() < (settings.loss ?? 0)
@@ -98,7 +98,7 @@ class FaultInjector implements FaultyLink {
     for (let i = 0; i < copies; i++) {
       const delay = delays[i] as number
       if (delay <= 0) {
-        this.inner.send(msg)
+        this.inner.send(msg, options)
         continue
       }
       if (this.#timers.size >= (settings.limit ?? DEFAULT_LIMIT)) {
@@ -114,7 +114,7 @@ class FaultInjector implements FaultyLink {
           return
         }
         try {
-          this.inner.send(copy)
+          this.inner.send(copy, options)
         } catch {
           this.faults.dropped++ // backpressure or closed by now: the network lost it
         }

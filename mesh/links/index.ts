@@ -1,7 +1,7 @@
 /** Links between devices: authenticated, encrypted TCP and a connection manager. Test doubles (in-memory links, faults): ../testing.ts. */
 export type {
   Link, LinkEvents, LinkCounters, LinkFlowCounters, LinkCloseInfo, RemotePeer, Transport, TransportEvents, TransportAddress,
-  TransportCounters, HandshakeRefusal, BanCheck, DialOptions, ListenOptions, LinkOptions, ReceiveBudget, Authorize, Admit, Vouch, Emitter
+  TransportCounters, HandshakeRefusal, SendOptions, BanCheck, DialOptions, ListenOptions, LinkOptions, ReceiveBudget, Authorize, Admit, Vouch, Emitter
 } from './types.js'
 export {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_RECEIVE_BUDGET

@@ -1,8 +1,9 @@
 import { meshError, type Clock } from '../../shared/index.js'
 import { BaseLink, closeInfo } from './base-link.js'
 import { Keepalive } from './keepalive.js'
+import { SendLanes } from './lanes.js'
 import type { Turn } from './turn.js'
-import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer } from './types.js'
+import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer, type SendOptions } from './types.js'
 
 const DATA = 0
 const PING = 1
@@ -16,6 +17,10 @@ interface Item {
   readonly type: number
   readonly data: Uint8Array
   readonly token: number
+  /** What it counts against its lane's bound: its data's length. */
+  readonly bytes: number
+  /** Sent in the control lane: the peer delivers it at once while its urgent allowance lasts (base-link.ts receivedUrgent). */
+  readonly control?: boolean
 }
 
 export interface MemoryLinkOptions {
@@ -36,7 +41,10 @@ export type BlockedFn = (from: string, to: string) => boolean
  * microtask, in order; a partition drops them at delivery time, as a real network drops packets
  * in flight. Keepalive runs as on TCP, so a partitioned link dies the same way. Flow control too:
  * while the receiving end stops reading (its budget, the event loop's turn), the sending end's
- * queue holds, fills, and its sends are refused with ERR_BACKPRESSURE, as on TCP.
+ * queue holds, fills, and its sends are refused with ERR_BACKPRESSURE, as on TCP. The queue has
+ * two lanes (`lanes.ts`): control messages (`send(msg, { control: true })`) go out ahead of the
+ * data that waits, within the control lane's own bound, and the peer takes them at once, also
+ * while it does not read, up to its urgent allowance (base-link.ts `receivedUrgent`).
  */
 export class MemoryLink extends BaseLink {
   #peer: MemoryLink | undefined
@@ -44,8 +52,7 @@ export class MemoryLink extends BaseLink {
   readonly #blocked: BlockedFn
   readonly #options: MemoryLinkOptions
   readonly #keepalive: Keepalive
-  #queue: Item[] = []
-  #queued = 0
+  readonly #lanes: SendLanes<Item>
   #flushScheduled = false
   #owesDrain = false
   #inputPaused = false
@@ -55,6 +62,7 @@ export class MemoryLink extends BaseLink {
     this.#localId = localId
     this.#options = options
     this.#blocked = blocked
+    this.#lanes = new SendLanes(Math.floor(options.maxBufferedBytes / 2))
     this.#keepalive = new Keepalive(clock, options.keepaliveInterval, options.keepaliveTimeout, {
       ping: () => { this.#enqueue(PING, new Uint8Array(0), 0) },
       dead: (silentFor) => {
@@ -73,24 +81,27 @@ export class MemoryLink extends BaseLink {
 
   get writable (): boolean {
     // Writable means the largest message would still be accepted.
-    return this.open && !this.#owesDrain && this.#queued + this.#options.maxMessageBytes <= this.#options.maxBufferedBytes
+    return this.open && !this.#owesDrain && this.#lanes.dataBytes + this.#options.maxMessageBytes <= this.#options.maxBufferedBytes
   }
 
   get bufferedBytes (): number {
-    return this.#queued
+    return this.#lanes.bytes
   }
 
-  send (msg: Uint8Array): void {
+  send (msg: Uint8Array, options: SendOptions = {}): void {
     if (!this.open) throw this.closedError()
     if (msg.length > this.#options.maxMessageBytes) {
       throw meshError('ERR_FRAME_TOO_LARGE', `a ${msg.length}-byte message exceeds the link limit of ${this.#options.maxMessageBytes} bytes; split it`, { details: { length: msg.length, limit: this.#options.maxMessageBytes } })
     }
-    if (this.#queued + msg.length > this.#options.maxBufferedBytes) {
+    const control = options.control === true
+    const lanes = this.#lanes
+    if (control ? !lanes.controlFits(msg.length) : lanes.dataBytes + msg.length > this.#options.maxBufferedBytes) {
       this.#owesDrain = true
-      throw meshError('ERR_BACKPRESSURE', `the send queue to ${this.remote.id} holds ${this.#queued} bytes (limit ${this.#options.maxBufferedBytes}); wait for 'drain'`, { details: { bufferedBytes: this.#queued, limit: this.#options.maxBufferedBytes } })
+      const [held, limit] = control ? [lanes.controlBytes, lanes.controlLimit] : [lanes.dataBytes, this.#options.maxBufferedBytes]
+      throw meshError('ERR_BACKPRESSURE', `the ${control ? 'control' : 'send'} queue to ${this.remote.id} holds ${held} bytes (limit ${limit}); wait for 'drain'`, { details: { bufferedBytes: held, limit, control } })
     }
-    this.#enqueue(DATA, new Uint8Array(msg), 0)
-    if (this.#queued + this.#options.maxMessageBytes > this.#options.maxBufferedBytes) this.#owesDrain = true
+    this.#enqueue(DATA, new Uint8Array(msg), 0, control)
+    if (!control && lanes.dataBytes + this.#options.maxMessageBytes > this.#options.maxBufferedBytes) this.#owesDrain = true
     this.counters.framesOut++
     this.counters.bytesOut += msg.length
   }
@@ -107,9 +118,8 @@ export class MemoryLink extends BaseLink {
     if (!paused && peer !== undefined) peer.#scheduleFlush()
   }
 
-  #enqueue (type: number, data: Uint8Array, token: number): void {
-    this.#queue.push({ type, data, token })
-    this.#queued += data.length
+  #enqueue (type: number, data: Uint8Array, token: number, control = false): void {
+    this.#lanes.push({ type, data, token, bytes: data.length, control }, control)
     this.#scheduleFlush()
   }
 
@@ -122,15 +132,15 @@ export class MemoryLink extends BaseLink {
   #flush (): void {
     this.#flushScheduled = false
     const peer = this.#peer
-    const queue = this.#queue
-    let at = 0
-    for (; at < queue.length && (peer === undefined || !peer.#inputPaused); at++) {
-      const item = queue[at] as Item
-      this.#queued -= item.data.length
+    const lanes = this.#lanes
+    while (lanes.length > 0) {
+      // While the peer does not read, control messages still go as long as it takes them at once.
+      const paused = peer !== undefined && peer.#inputPaused
+      const item = paused ? (peer.takesUrgent() ? lanes.shiftControl() : undefined) : lanes.shift()
+      if (item === undefined) break
       if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive(item)
     }
-    this.#queue = at === queue.length ? [] : queue.slice(at)
-    if (this.#queue.length > 0) return
+    if (lanes.length > 0) return
     if (this.#owesDrain && this.open) {
       this.#owesDrain = false
       this.emit('drain')
@@ -143,11 +153,12 @@ export class MemoryLink extends BaseLink {
     switch (item.type) {
       case DATA:
         this.counters.bytesIn += item.data.length
-        this.receivedMessage(item.data, item.data.length)
+        if (item.control === true) this.receivedUrgent(item.data, item.data.length)
+        else this.receivedMessage(item.data, item.data.length)
         break
       case PING:
         this.receivedControl(item.data.length)
-        if (this.#queue.length < MAX_PONGS_QUEUED) this.#enqueue(PONG, item.data, item.token) // pings from a peer that never reads go unanswered
+        if (this.#lanes.length < MAX_PONGS_QUEUED) this.#enqueue(PONG, item.data, item.token) // pings from a peer that never reads go unanswered
         break
       case PONG:
         this.receivedPong(item.token)
@@ -186,11 +197,10 @@ export class MemoryLink extends BaseLink {
 
   destroy (err?: Error): void {
     if (!this.open) return
-    this.#queue = []
-    this.#queued = 0
+    this.#lanes.clear()
     const peer = this.#peer
     queueMicrotask(() => { // like a TCP reset, it does not wait behind a paused reader
-      if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive({ type: RESET, data: new Uint8Array(0), token: 0 })
+      if (peer !== undefined && !this.#blocked(this.#localId, this.remote.id)) peer.#receive({ type: RESET, data: new Uint8Array(0), token: 0, bytes: 0 })
     })
     this.#end(err === undefined ? { reason: 'local' } : { reason: 'error', error: err })
   }

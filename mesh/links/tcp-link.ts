@@ -4,13 +4,20 @@ import { BaseLink, closeInfo } from './base-link.js'
 import type { FrameDecoder } from './framing.js'
 import type { SessionSecrets } from './handshake.js'
 import { Keepalive } from './keepalive.js'
+import { SendLanes } from './lanes.js'
 import { ITEM_CLOSE, ITEM_DATA, ITEM_HEADER_BYTES, ITEM_PING, ITEM_PONG, RecordBuilder, readRecord } from './record.js'
 import { FRAME_OVERHEAD, ReceiveCipher, SendCipher, TAG_BYTES } from './secure.js'
-import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer } from './types.js'
+import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer, type SendOptions } from './types.js'
 
 const EMPTY = new Uint8Array(0)
 /** A record holds at least this much, so small messages batch well whatever the message limit. */
 const MIN_RECORD_BYTES = 64 * 1024
+
+/** A message that waits for the socket to drain. */
+interface Waiting {
+  readonly payload: Uint8Array
+  readonly bytes: number
+}
 
 export interface TcpLinkOptions {
   maxMessageBytes: number
@@ -26,6 +33,9 @@ export interface TcpLinkOptions {
  * and its frame decoder; from then on this class owns both. Items sent within one tick (messages,
  * pings, pongs, close) are collected in one record, sealed once and written once at the end of
  * the tick (or as soon as the record is full): no added latency, one AEAD operation per batch.
+ * While the socket holds more than its high-water mark, messages wait unsealed in two lanes
+ * (`lanes.ts`) and go into records as it drains, control messages (`send(msg, { control: true })`)
+ * ahead of the data that waits: a revocation passes a backlog of readings.
  */
 export class TcpLink extends BaseLink {
   readonly #socket: Socket
@@ -36,6 +46,7 @@ export class TcpLink extends BaseLink {
   readonly #options: TcpLinkOptions
   readonly #maxBuffered: number
   readonly #record: RecordBuilder
+  readonly #lanes: SendLanes<Waiting>
   readonly #flush = (): void => { this.#flushScheduled = false; this.#sealRecord() }
   #flushScheduled = false
   #inputPaused = false
@@ -52,6 +63,7 @@ export class TcpLink extends BaseLink {
     // A refused send must always be followed by `drain`, which the socket only emits after a
     // write crossed its high-water mark: keep the limit above that mark plus one record.
     this.#maxBuffered = Math.max(options.maxBufferedBytes, socket.writableHighWaterMark + recordBytes + FRAME_OVERHEAD)
+    this.#lanes = new SendLanes(Math.floor(this.#maxBuffered / 2))
     this.#tx = new SendCipher(secrets.send)
     this.#rx = new ReceiveCipher(secrets.receive)
     this.#keepalive = new Keepalive(clock, options.keepaliveInterval, options.keepaliveTimeout, {
@@ -79,25 +91,36 @@ export class TcpLink extends BaseLink {
   }
 
   get writable (): boolean {
-    return this.open && !this.#socket.writableNeedDrain
+    return this.open && !this.#socket.writableNeedDrain && this.#lanes.length === 0
   }
 
   get bufferedBytes (): number {
-    return this.#socket.writableLength + this.#record.length
+    return this.#socket.writableLength + this.#record.length + this.#lanes.bytes
   }
 
-  send (msg: Uint8Array): void {
+  send (msg: Uint8Array, options: SendOptions = {}): void {
     if (!this.open) throw this.closedError()
     if (msg.length > this.#options.maxMessageBytes) {
       throw meshError('ERR_FRAME_TOO_LARGE', `a ${msg.length}-byte message exceeds the link limit of ${this.#options.maxMessageBytes} bytes; split it`, { details: { length: msg.length, limit: this.#options.maxMessageBytes } })
     }
-    const buffered = this.bufferedBytes
-    if (buffered + msg.length + ITEM_HEADER_BYTES > this.#maxBuffered) {
+    const control = options.control === true
+    const lanes = this.#lanes
+    const bytes = msg.length + ITEM_HEADER_BYTES
+    const buffered = control ? lanes.controlBytes : this.bufferedBytes - lanes.controlBytes
+    if (control ? !lanes.controlFits(bytes) : buffered + bytes > this.#maxBuffered) {
       this.#owesDrain = true
-      throw meshError('ERR_BACKPRESSURE', `the send queue to ${this.remote.id} holds ${buffered} bytes (limit ${this.#maxBuffered}); wait for 'drain'`, { details: { bufferedBytes: buffered, limit: this.#maxBuffered } })
+      const limit = control ? lanes.controlLimit : this.#maxBuffered
+      throw meshError('ERR_BACKPRESSURE', `the ${control ? 'control' : 'send'} queue to ${this.remote.id} holds ${buffered} bytes (limit ${limit}); wait for 'drain'`, { details: { bufferedBytes: buffered, limit, control } })
     }
-    this.#queue(ITEM_DATA, msg)
+    if (lanes.length === 0 && !this.#socket.writableNeedDrain) this.#queue(ITEM_DATA, msg)
+    else lanes.push({ payload: new Uint8Array(msg), bytes }, control)
     this.counters.framesOut++
+  }
+
+  /** Moves what waits into records, control first, while the socket takes more (`all`: whatever it holds, before a close). */
+  #release (all: boolean): void {
+    const lanes = this.#lanes
+    while (lanes.length > 0 && (all || !this.#socket.writableNeedDrain)) this.#queue(ITEM_DATA, (lanes.shift() as Waiting).payload)
   }
 
   /** Adds an item to the current record; the record goes out at the end of the tick. */
@@ -165,7 +188,9 @@ export class TcpLink extends BaseLink {
   }
 
   #onDrain (): void {
-    if (!this.#owesDrain || !this.open) return
+    if (!this.open) return
+    this.#release(false)
+    if (!this.#owesDrain || this.#lanes.length > 0) return
     this.#owesDrain = false
     this.emit('drain')
   }
@@ -181,6 +206,7 @@ export class TcpLink extends BaseLink {
   #shutdown (info: LinkCloseInfo, tell: boolean): void {
     if (!this.beginClose(info)) return
     this.#keepalive.stop()
+    this.#release(true)
     if (tell && this.#socket.writable) this.#queue(ITEM_CLOSE, info.why === undefined ? EMPTY : Buffer.from(info.why, 'latin1'))
     this.#sealRecord()
     this.#socket.end()
@@ -197,6 +223,7 @@ export class TcpLink extends BaseLink {
   }
 
   destroy (err?: Error): void {
+    this.#lanes.clear()
     this.beginClose(err === undefined ? { reason: 'local' } : { reason: 'error', error: err })
     this.#keepalive.stop()
     this.#decoder.stop()

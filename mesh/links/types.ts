@@ -43,6 +43,8 @@ export interface LinkFlowCounters {
   throttledMs: number
   /** Times delivery stopped mid-batch to let the rest of the node run (the turn's slice was used up). */
   yields: number
+  /** Control messages delivered at once, ahead of the inbox and the turn (in-memory links: base-link.ts receivedUrgent). */
+  urgent: number
 }
 
 /**
@@ -110,15 +112,29 @@ export interface Link extends Emitter<LinkEvents> {
   /**
    * Queues one message. Throws MeshError ERR_LINK_CLOSED when closed, ERR_FRAME_TOO_LARGE when
    * `msg` exceeds the frame limit, ERR_BACKPRESSURE when the bounded send queue is full (nothing
-   * is queued: wait for `drain` or drop). The bytes are consumed before `send` returns.
+   * is queued: wait for `drain` or drop). The bytes are consumed before `send` returns. With
+   * `control`, the message goes ahead of queued data in a lane of its own (`SendOptions`).
    */
-  send (msg: Uint8Array): void
+  send (msg: Uint8Array, options?: SendOptions): void
   /** Round-trip time to the peer in milliseconds (by the link's clock). */
   ping (options?: { signal?: AbortSignal }): Promise<number>
   /** Graceful: flushes what is queued, tells the peer (and why, if `why` is given), resolves once closed. Idempotent. */
   close (options?: { why?: string }): Promise<void>
   /** Forceful: drops what is queued and closes now; `close` reports `err` if given. Idempotent. */
   destroy (err?: Error): void
+}
+
+/**
+ * How a message is sent. `control`: a control-plane message (an owner-signed revocation or
+ * configuration) that must not wait behind queued data. It goes in the control lane of the send
+ * queue (`lanes.ts`): out before the data queued ahead of it (up to `DEFAULT_CONTROL_BURST` in a
+ * row while data waits, then one data item), refused with ERR_BACKPRESSURE only when the control
+ * lane itself is full (half of `maxBufferedBytes`, apart from the data's bound). On TCP it passes
+ * the data that waits for the socket to drain, not the bytes the socket already holds (at most
+ * its high-water mark and one record).
+ */
+export interface SendOptions {
+  readonly control?: boolean
 }
 
 /** Where a transport listens or a peer can be dialed. For memory transports `host` is any name. */

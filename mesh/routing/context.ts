@@ -118,8 +118,8 @@ export interface RouterContext {
 
   /** Encodes and sends one control message; false when the link refused it. */
   send: (state: LinkState, message: RoutingMessage) => boolean
-  /** Sends encoded bytes; false on backpressure or a closed link (the DIGEST/WANT exchange repairs it). */
-  sendRaw: (state: LinkState, bytes: Uint8Array) => boolean
+  /** Sends encoded bytes (`control`: in the link's control lane, messages.ts CONTROL_KINDS); false on backpressure or a closed link (the DIGEST/WANT exchange repairs it). */
+  sendRaw: (state: LinkState, bytes: Uint8Array, control?: boolean) => boolean
   /** Counts and reports a refused frame or message. */
   drop: (info: DropInfo) => void
   /** Neighbours' scores (score.ts). */

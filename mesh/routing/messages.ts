@@ -35,6 +35,14 @@ import { MAX_ACK_BYTES } from './ack.js'
 
 export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10, CONFIG: 11 } as const
 
+/**
+ * The control plane: owner-signed revocations and configurations. They go in each link's control
+ * lane (links/lanes.ts, `SendOptions.control`), ahead of queued data, so a revocation spreads in
+ * seconds on a busy mesh (issue 13). Each neighbour's are read at their own rate (budget.ts), and a
+ * node passes on only new ones, so nobody can fill the lane with them.
+ */
+export const CONTROL_KINDS: ReadonlySet<number> = new Set([MSG.REVOKE, MSG.CONFIG])
+
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
 export interface AckEntry { hops: number, ack: Uint8Array }

@@ -17,7 +17,7 @@ import { COMMAND_FILTER, CommandRoutes, type CommandRoutesInit } from './command
 import { History } from './history.js'
 import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
 import { InterestIntake } from './intake.js'
-import { MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
+import { CONTROL_KINDS, MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
 import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
 import { flush, hold } from './backlog.js'
 import { Subscription, type Delivery } from './subscription.js'
@@ -490,15 +490,15 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   // ---- RouterContext: what the handlers use ----
 
   send (state: LinkState, message: RoutingMessage): boolean {
-    const ok = this.sendRaw(state, encodeMessage(message))
+    const ok = this.sendRaw(state, encodeMessage(message), CONTROL_KINDS.has(message.kind))
     if (ok) this.counters.controlOut++
     if (ok && message.kind === MSG.WANT) this.#promised(state, message.entries)
     return ok
   }
 
-  sendRaw (state: LinkState, bytes: Uint8Array): boolean {
+  sendRaw (state: LinkState, bytes: Uint8Array, control = false): boolean {
     try {
-      state.link.send(bytes)
+      state.link.send(bytes, control ? { control } : undefined)
       return true
     } catch {
       return false // ERR_BACKPRESSURE or ERR_LINK_CLOSED: the DIGEST/WANT exchange repairs it

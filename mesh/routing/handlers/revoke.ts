@@ -9,9 +9,11 @@ import type { LinkState, RouterContext } from '../context.js'
  * other neighbour, and acted on: the link to the revoked device is closed, and from then on its
  * links (router.ts addLink), frames (handlers/data.ts) and commands (handlers/command.ts) are
  * refused with ERR_REVOKED. One already held costs a lookup and goes no further, so a revocation
- * crosses each link at most twice. A new neighbour is sent the whole set when its link opens. A
- * send the link refused (full, under a backlog of data) is not lost: the next sync tick sends
- * that neighbour the whole set again (LinkState.gossipDue, handlers/sync.ts). Found by `iotmesh
+ * crosses each link at most twice. A new neighbour is sent the whole set when its link opens.
+ * REVOKE goes in the link's control lane (messages.ts CONTROL_KINDS, links/lanes.ts), ahead of
+ * queued data: on a 100-device grid with busy links it waited behind the readings on every hop.
+ * A send the link refused (its control lane full) is not lost: the next sync tick sends that
+ * neighbour the whole set again (LinkState.gossipDue, handlers/sync.ts). Found by `iotmesh
  * experiment revocation`: on a 100-device grid with busy links the revocation stopped at the
  * gateway's neighbour for good.
  *
