@@ -1,6 +1,6 @@
 #!/bin/bash
 # Five consecutive `iotmesh experiment failover --quick` runs (issue 14's "done when"), each in a private network namespace.
-cd /work/wt-failover
+cd "$(dirname "$0")/../../.." # the checkout
 for i in 1 2 3 4 5; do
   rm -rf /tmp/failover-five/run$i
   before=$(cut -d' ' -f1-3 /proc/loadavg)
