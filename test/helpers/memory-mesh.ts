@@ -89,3 +89,13 @@ export async function worstTimerDelay (work: () => void | Promise<void>, settle 
   }
   return Math.max(worst, performance.now() - last - 5)
 }
+
+/** A neighbour's raw link to `node` (its own valid key), and every routing message it hears. */
+export async function rawLink (network: MemoryNetwork, keys: KeyPair, node: MeshNode): Promise<{ link: Link, heard: RoutingMessage[] }> {
+  const transport = network.createTransport(LINK, { keys })
+  onTestFinished(async () => { await transport.close() })
+  const link = await transport.dial(node.address!)
+  const heard = recorder(link)
+  await until(() => node.links.has(keys.id), 'the neighbour linked')
+  return { link, heard }
+}

@@ -1,9 +1,9 @@
 import { expect, it, onTestFinished } from 'vitest'
-import { deviceIdToBytes, encodeFrame, type KeyPair } from '../../shared/index.js'
-import type { Delivery, Link, MeshNode } from '../../mesh/index.js'
-import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
-import { decodeMessage, encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
-import { addr, LINK, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
+import { deviceIdToBytes, encodeFrame } from '../../shared/index.js'
+import type { Delivery } from '../../mesh/index.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
+import { encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
+import { addr, rawLink, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
 
 /**
  * Issue 11: a relay that an origin's frames started to pass through (a route moved to it between
@@ -13,16 +13,6 @@ import { addr, LINK, seededKeys, startNode, until } from '../helpers/memory-mesh
  * (collapse at ~6.5 min of the hour-long soak). A relay now asks only for what the eager path lost
  * on its way: numbers above the oldest it holds of the origin.
  */
-
-async function rawLink (net: MemoryNetwork, keys: KeyPair, node: MeshNode): Promise<{ link: Link, heard: RoutingMessage[] }> {
-  const transport = net.createTransport(LINK, { keys })
-  onTestFinished(async () => { await transport.close() })
-  const link = await transport.dial(node.address!)
-  const heard: RoutingMessage[] = []
-  link.on('message', (bytes: Uint8Array) => { try { heard.push(decodeMessage(bytes)) } catch { /* not ours to judge */ } })
-  await until(() => node.links.has(keys.id), 'the neighbour linked')
-  return { link, heard }
-}
 
 type Want = Extract<RoutingMessage, { kind: typeof MSG.WANT }>
 
