@@ -317,10 +317,15 @@ export class InterestTable {
     return out
   }
 
+  /** Whether a subscription of this node's own (not one it relays to) covers `origin`'s readings. */
+  wantsHere (origin: DeviceId, fleet: string, topic = telemetryTopic(fleet, origin)): boolean {
+    return this.local.filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))
+  }
+
   /** True when frames of `origin` interest this node or a subscriber it routes to. */
   wants (origin: DeviceId, fleet: string, via?: DeviceId): boolean {
     const topic = telemetryTopic(fleet, origin)
-    if (via === undefined && this.local.filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))) return true
+    if (via === undefined && this.wantsHere(origin, fleet, topic)) return true
     if (via !== undefined && !this.#byVia.has(via)) return false // no route through `via` at all
     const key = this.#matchKey(topic, origin)
     const device = key === topic ? origin : ANY_ORIGIN

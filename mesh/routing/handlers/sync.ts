@@ -1,4 +1,4 @@
-import { deviceIdFromBytes, deviceIdToBytes, filterCoversDevice, telemetryTopic, topicMatches, type DeviceId } from '../../../shared/index.js'
+import { deviceIdFromBytes, deviceIdToBytes, type DeviceId } from '../../../shared/index.js'
 import { chunks, MSG, type DigestEntry, type WantEntry } from '../messages.js'
 import { UNREACHABLE } from '../interest.js'
 import { firstWaiting } from '../backlog.js'
@@ -105,19 +105,13 @@ export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestE
     // 300-device fleet collapsed once its histories were full (issue 11). A new route, or one whose
     // old next hop is gone, gets a full DIGEST and catches up on everything (`routeMoved`).
     // A subscriber here catches up on all it lacks, whatever the DIGEST.
-    const from = full || subscribedHere(ctx, origin) ? low : Math.max(low, ctx.history.range(origin)?.low ?? Infinity)
+    const from = full || ctx.interest.wantsHere(origin, ctx.options.fleet) ? low : Math.max(low, ctx.history.range(origin)?.low ?? Infinity)
     if (from <= high && ctx.verifier.replay.missing(origin, from, high, 1).length > 0) announced.push({ origin, low: from, high })
   }
   if (announced.length === 0) return
   // After a fresh link (full digest) ask at once; otherwise give the eager path a moment first.
   if (full) want(ctx, state, announced, true)
   else ctx.later(ctx.options.graftDelay, () => { want(ctx, state, announced, false) })
-}
-
-/** Whether a subscription of this node's own covers `origin`'s readings (not only one it relays to). */
-function subscribedHere (ctx: RouterContext, origin: DeviceId): boolean {
-  const topic = telemetryTopic(ctx.options.fleet, origin)
-  return ctx.interest.localFilters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, ctx.options.fleet, origin))
 }
 
 /** How many times an announcement skipped for `wantRetry` is looked at again. */
