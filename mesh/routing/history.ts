@@ -17,10 +17,23 @@ export interface StoredFrame {
   readonly hops: number
 }
 
+/**
+ * One origin's frames in two parts, so the lowest number held is known in O(1) and exactly:
+ * `frames` holds what arrived in ascending order (each above every number held then), so its
+ * first key is its oldest; `late` holds what arrived below the highest number held (a catch-up's
+ * older frames, a device's own frame offered again after the history evicted it), with its
+ * numbers kept sorted in `lateSeqs`. The oldest frame held is the lower of the two first ones.
+ */
 interface OriginHistory {
-  frames: Map<number, StoredFrame>
+  readonly frames: Map<number, StoredFrame>
+  readonly late: Map<number, StoredFrame>
+  readonly lateSeqs: number[]
+  /** The highest number held (or held once: never lowered by an eviction). */
   high: number
 }
+
+const sizeOf = (entry: OriginHistory): number => entry.frames.size + entry.late.size
+const frameOf = (entry: OriginHistory, seq: number): StoredFrame | undefined => entry.frames.get(seq) ?? entry.late.get(seq)
 
 /**
  * What the heap holds beyond a frame's bytes, counted into `maxBytes` (measured on Node 20: about
@@ -58,20 +71,28 @@ export class History {
     }
     let entry = this.#origins.get(origin)
     if (entry === undefined) {
-      entry = { frames: new Map(), high: frame.seq }
+      entry = { frames: new Map(), late: new Map(), lateSeqs: [], high: -Infinity }
       this.#origins.set(origin, entry)
       this.#bytes += ORIGIN_COST
     }
-    if (entry.frames.has(frame.seq)) return
-    entry.frames.set(frame.seq, frame)
-    if (frame.seq > entry.high) entry.high = frame.seq
+    const { seq } = frame
+    if (frameOf(entry, seq) !== undefined) return
+    // Room first, then the frame: a late one is often the oldest, and must not be the one evicted.
+    while (sizeOf(entry) >= this.#perOrigin) this.#evictOldest(origin, entry, false)
+    if (seq > entry.high) {
+      entry.frames.set(seq, frame)
+      entry.high = seq
+    } else {
+      entry.late.set(seq, frame)
+      entry.lateSeqs.splice(sortedIndex(entry.lateSeqs, seq), 0, seq)
+    }
     this.#bytes += frame.bytes.length + FRAME_COST
-    while (entry.frames.size > this.#perOrigin) this.#evictOldest(origin, entry)
     if (this.#bytes > this.#maxBytes) this.#shrink()
   }
 
   get (origin: DeviceId, seq: number): StoredFrame | undefined {
-    return this.#origins.get(origin)?.frames.get(seq)
+    const entry = this.#origins.get(origin)
+    return entry === undefined ? undefined : frameOf(entry, seq)
   }
 
   /**
@@ -82,28 +103,29 @@ export class History {
     const entry = this.#origins.get(origin)
     if (entry === undefined || to < from) return []
     const out: StoredFrame[] = []
-    if (to - from < entry.frames.size) {
+    if (to - from < sizeOf(entry)) {
       for (let seq = from; seq <= to; seq++) {
-        const frame = entry.frames.get(seq)
+        const frame = frameOf(entry, seq)
         if (frame !== undefined) out.push(frame)
       }
       return out
     }
     for (const frame of entry.frames.values()) if (frame.seq >= from && frame.seq <= to) out.push(frame)
+    for (const frame of entry.late.values()) if (frame.seq >= from && frame.seq <= to) out.push(frame)
     return out.sort((x, y) => x.seq - y.seq)
   }
 
   /**
-   * The lowest and highest sequence numbers held for `origin`, for a DIGEST. O(1): the low end is
-   * the oldest of the first few frames kept (as #evictOldest finds it), never below what is held,
-   * so a neighbour is never told of a frame this node does not have (that would be a broken
-   * promise); a frame of an older number that came late may go unannounced. Scanning every frame
-   * here made each DIGEST cost O(entries × perOrigin): with 300 origins it took a simulated fleet's
-   * whole core once histories filled (issue 11's soak).
+   * The lowest and highest sequence numbers held for `origin`, for a DIGEST, in O(1) (scanning
+   * every frame here made each DIGEST cost O(entries × perOrigin): with 300 origins it took a
+   * simulated fleet's whole core once histories filled, issue 11's soak). Exact at the low end,
+   * late frames included: an estimate that skipped them left a device's own frame, offered again
+   * after the history had evicted it (firmware-sim's mesh-acks.ts), out of every DIGEST for good,
+   * and its gateway never asked for it (test/mesh/partition-heal-fleet.test.ts lost 5 to 9).
    */
   range (origin: DeviceId): { low: number, high: number } | undefined {
     const entry = this.#origins.get(origin)
-    if (entry === undefined || entry.frames.size === 0) return undefined
+    if (entry === undefined || sizeOf(entry) === 0) return undefined
     return { low: oldestOf(entry), high: entry.high }
   }
 
@@ -111,13 +133,21 @@ export class History {
     return this.#origins.keys()
   }
 
-  #evictOldest (origin: DeviceId, entry: OriginHistory): void {
-    const oldest = oldestOf(entry)
-    const frame = entry.frames.get(oldest)
-    if (frame === undefined) return
-    entry.frames.delete(oldest)
-    this.#bytes -= frame.bytes.length + FRAME_COST
-    if (entry.frames.size === 0) this.#forget(origin)
+  /** Drops `origin`'s oldest frame, and the origin with its last frame unless `forgetEmpty` is false (it is being added to). */
+  #evictOldest (origin: DeviceId, entry: OriginHistory, forgetEmpty = true): void {
+    const inOrder = entry.frames.keys().next()
+    const late = entry.lateSeqs[0]
+    let frame: StoredFrame | undefined
+    if (late !== undefined && (inOrder.done === true || late < inOrder.value)) {
+      entry.lateSeqs.shift()
+      frame = entry.late.get(late)
+      entry.late.delete(late)
+    } else if (inOrder.done !== true) {
+      frame = entry.frames.get(inOrder.value)
+      entry.frames.delete(inOrder.value)
+    }
+    if (frame !== undefined) this.#bytes -= frame.bytes.length + FRAME_COST
+    if (forgetEmpty && sizeOf(entry) === 0) this.#forget(origin)
   }
 
   /** Drops everything held for `origin`. */
@@ -126,6 +156,7 @@ export class History {
     const entry = this.#origins.get(origin)
     if (entry === undefined) return
     for (const frame of entry.frames.values()) this.#bytes -= frame.bytes.length + FRAME_COST
+    for (const frame of entry.late.values()) this.#bytes -= frame.bytes.length + FRAME_COST
     this.#bytes -= ORIGIN_COST
     this.#origins.delete(origin)
   }
@@ -139,31 +170,34 @@ export class History {
    */
   #shrink (): void {
     const target = this.#maxBytes - Math.floor(this.#maxBytes / 16)
-    const largest = [...this.#origins].sort((a, b) => b[1].frames.size - a[1].frames.size)
+    const largest = [...this.#origins].sort((a, b) => sizeOf(b[1]) - sizeOf(a[1]))
     let cut = 1 // the first `cut` origins are being cut, all to the same size
     while (this.#bytes > target) {
-      const level = largest[0]?.[1].frames.size ?? 0
+      const level = largest[0] === undefined ? 0 : sizeOf(largest[0][1])
       if (level === 0) return
-      while (cut < largest.length && (largest[cut] as [DeviceId, OriginHistory])[1].frames.size >= level) cut++
+      while (cut < largest.length && sizeOf((largest[cut] as [DeviceId, OriginHistory])[1]) >= level) cut++
       for (let i = 0; i < cut && this.#bytes > target; i++) {
         const [origin, entry] = largest[i] as [DeviceId, OriginHistory]
-        if (entry.frames.size > 0) this.#evictOldest(origin, entry)
+        if (sizeOf(entry) > 0) this.#evictOldest(origin, entry)
       }
     }
   }
 }
 
-/**
- * The oldest of the first few frames kept for an origin, in O(1). Frames arrive mostly in order,
- * so the first key is nearly always the oldest; a catch-up that inserted older numbers late makes
- * this an overestimate, never one below what is held.
- */
+/** The oldest number held: the first of the in-order frames or the lowest late one, whichever is lower. */
 function oldestOf (entry: OriginHistory): number {
-  let oldest = Infinity
-  let scanned = 0
-  for (const seq of entry.frames.keys()) {
-    if (seq < oldest) oldest = seq
-    if (++scanned >= 8) break
+  const inOrder = entry.frames.keys().next()
+  return Math.min(inOrder.done === true ? Infinity : inOrder.value, entry.lateSeqs[0] ?? Infinity)
+}
+
+/** Where `seq` goes in the ascending `seqs` (binary search). */
+function sortedIndex (seqs: readonly number[], seq: number): number {
+  let lo = 0
+  let hi = seqs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((seqs[mid] as number) < seq) lo = mid + 1
+    else hi = mid
   }
-  return oldest
+  return lo
 }

@@ -91,4 +91,39 @@ describe('catch-up history', () => {
     expect(r.high).toBe(200)
     expect(h.get('a', r.low)).toBeDefined()
   })
+
+  it('range() starts at the oldest frame held, late ones included: a catch-up\'s older frames are announced', () => {
+    const h = new History({ perOrigin: 1000 })
+    for (let seq = 100; seq <= 200; seq++) h.add('a', frame(seq))
+    for (let seq = 1; seq <= 50; seq++) h.add('a', frame(seq))
+    expect(h.range('a')).toEqual({ low: 1, high: 200 })
+    h.add('a', frame(150)) // held already: nothing changes
+    expect(h.inRange('a', 0, 1e9).map((f) => f.seq)).toEqual([...Array.from({ length: 50 }, (_, i) => i + 1), ...Array.from({ length: 101 }, (_, i) => i + 100)])
+    expect(h.inRange('a', 45, 105).map((f) => f.seq)).toEqual([45, 46, 47, 48, 49, 50, 100, 101, 102, 103, 104, 105])
+  })
+
+  it('a frame offered again after it was evicted is kept and announced (a device re-offering what its gateway never acknowledged)', () => {
+    const h = new History({ perOrigin: 16 })
+    for (let seq = 1; seq <= 40; seq++) h.add('a', frame(seq))
+    expect(h.range('a')).toEqual({ low: 25, high: 40 })
+    h.add('a', frame(5)) // evicted long ago, offered again
+    expect(h.get('a', 5)).toBeDefined()
+    expect(h.range('a')).toEqual({ low: 5, high: 40 })
+    expect(h.get('a', 25)).toBeUndefined() // the oldest other frame made room
+    h.add('a', frame(41))
+    expect(h.get('a', 5)).toBeUndefined() // then it is the oldest, and goes first
+    expect(h.range('a')).toEqual({ low: 26, high: 41 })
+    expect(h.inRange('a', 0, 1e9)).toHaveLength(16)
+  })
+
+  it('evicts the oldest frame held, late or not, and counts late frames\' bytes out with them', () => {
+    const h = new History({ perOrigin: 4 })
+    for (const seq of [10, 20, 30, 15, 25, 5]) h.add('a', frame(seq, 100))
+    expect(h.inRange('a', 0, 100).map((f) => f.seq)).toEqual([5, 20, 25, 30])
+    expect(h.range('a')).toEqual({ low: 5, high: 30 })
+    const bytes = h.bytes
+    for (let seq = 31; seq <= 34; seq++) h.add('a', frame(seq, 100))
+    expect(h.bytes).toBe(bytes)
+    expect(h.range('a')).toEqual({ low: 31, high: 34 })
+  })
 })
