@@ -19,8 +19,13 @@
  *   --stall-at S    block the event loop once, S seconds into the run (a forced GC, a starved CPU)…
  *   --stall-ms MS   …for this long (default 12000): `--minutes 4 --sample-s 10 --stall-at 90` shows
  *                   whether the fleet recovers from a stall (issue 11)
+ *   --snapshot-at M,M…  write a heap snapshot (after the collection) at the first sample at or past
+ *                   each of these minutes, into --snapshot-dir (default .): load two in Chrome
+ *                   DevTools' Memory tab and compare them to see what the retained heap grows by
  */
 import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { writeHeapSnapshot } from 'node:v8'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { createFleet } from '../../firmware-sim/index.js'
@@ -57,7 +62,7 @@ async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
       minutes: { type: 'string' }, devices: { type: 'string' }, interval: { type: 'string' }, warmup: { type: 'string' }, 'sample-s': { type: 'string' }, seed: { type: 'string' },
-      'stall-at': { type: 'string' }, 'stall-ms': { type: 'string' }
+      'stall-at': { type: 'string' }, 'stall-ms': { type: 'string' }, 'snapshot-at': { type: 'string' }, 'snapshot-dir': { type: 'string' }
     }
   })
   const minutes = Number(values.minutes ?? 60)
@@ -68,6 +73,9 @@ async function main (): Promise<void> {
   const seed = Number(values.seed ?? 1)
   const stallAt = values['stall-at'] === undefined ? undefined : Number(values['stall-at'])
   const stallMs = Number(values['stall-ms'] ?? 12_000)
+  const snapshotAt = (values['snapshot-at'] ?? '').split(',').filter((m) => m !== '').map(Number).sort((a, b) => a - b)
+  if (snapshotAt.some((m) => !Number.isFinite(m) || m < 0)) throw new Error('--snapshot-at takes minutes ≥ 0, separated by commas')
+  const snapshotDir = values['snapshot-dir'] ?? '.'
   for (const [name, v] of Object.entries({ minutes, devices, interval, warmup, sampleS, seed, stallMs, ...stallAt === undefined ? {} : { stallAt } })) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a number ≥ 0`)
   }
@@ -97,6 +105,11 @@ async function main (): Promise<void> {
       published: stats.published, atGateway: stats.atGateway, links: stats.links, elu: round(busy.utilization, 2), cores: round(cores, 2)
     }
     samples.push(sample)
+    if (snapshotAt.length > 0 && sample.atMin >= (snapshotAt[0] as number)) {
+      snapshotAt.shift()
+      const file = writeHeapSnapshot(join(snapshotDir, `soak-${sample.atMin.toFixed(1)}min.heapsnapshot`))
+      process.stderr.write(`${JSON.stringify({ snapshot: file, atMin: sample.atMin })}\n`)
+    }
     // Where the readings are when some do not arrive (Fleet.flow(): drops by step and code, what waits on links).
     process.stderr.write(`${JSON.stringify({ ...sample, flow: fleet.flow() })}\n`)
     return sample
