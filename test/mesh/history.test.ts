@@ -97,6 +97,7 @@ describe('catch-up history', () => {
     for (let seq = 100; seq <= 200; seq++) h.add('a', frame(seq))
     for (let seq = 1; seq <= 50; seq++) h.add('a', frame(seq))
     expect(h.range('a')).toEqual({ low: 1, high: 200 })
+    expect(h.carriedSince('a')).toBe(100) // what came in order, not the catch-up
     h.add('a', frame(150)) // held already: nothing changes
     expect(h.inRange('a', 0, 1e9).map((f) => f.seq)).toEqual([...Array.from({ length: 50 }, (_, i) => i + 1), ...Array.from({ length: 101 }, (_, i) => i + 100)])
     expect(h.inRange('a', 45, 105).map((f) => f.seq)).toEqual([45, 46, 47, 48, 49, 50, 100, 101, 102, 103, 104, 105])

@@ -99,13 +99,14 @@ export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestE
     seen.add(origin)
     if (origin === ctx.id || !ctx.verifier.keys.allowed(origin) || !ctx.interest.wants(origin, ctx.options.fleet)) continue
     // An incremental DIGEST repairs what the eager path lost on its way here: frames above the oldest
-    // this node holds of the origin. What came before it joined the origin's path is not its to
-    // fetch (a route that moved to it between live relays; the subscriber has those frames by the
-    // old path): asked for, every move cost up to `historyPerOrigin` frames per origin, and a
-    // 300-device fleet collapsed once its histories were full (issue 11). A new route, or one whose
-    // old next hop is gone, gets a full DIGEST and catches up on everything (`routeMoved`).
-    // A subscriber here catches up on all it lacks, whatever the DIGEST.
-    const from = full || ctx.interest.wantsHere(origin, ctx.options.fleet) ? low : Math.max(low, ctx.history.range(origin)?.low ?? Infinity)
+    // the eager path brought this node of the origin (`carriedSince`, not what a catch-up brought,
+    // or each catch-up would lower the bound of the next). What came before it joined the origin's
+    // path is not its to fetch (a route that moved to it between live relays; the subscriber has
+    // those frames by the old path): asked for, every move cost up to `historyPerOrigin` frames per
+    // origin, and a 300-device fleet collapsed once its histories were full (issue 11). A new
+    // route, or one whose old next hop is gone, gets a full DIGEST and catches up on everything
+    // (`routeMoved`). A subscriber here catches up on all it lacks, whatever the DIGEST.
+    const from = full || ctx.interest.wantsHere(origin, ctx.options.fleet) ? low : Math.max(low, ctx.history.carriedSince(origin) ?? Infinity)
     if (from <= high && ctx.verifier.replay.missing(origin, from, high, 1).length > 0) announced.push({ origin, low: from, high })
   }
   if (announced.length === 0) return
