@@ -14,7 +14,8 @@ import { announceLinks, deviceKeys, joinDevices, ownersAct, policy, type FleetDe
  * The dashboard reads well at desktop and phone widths, in headless Chromium (playwright-core):
  * charts over a chosen time range (5 min, 1 h, all) with units on their axes, one sensor compared
  * across devices, and a topology that stays readable with 12 devices and with 100 (no two nodes on
- * top of each other, no label over another, the page no wider than a phone). No console errors.
+ * top of each other, no label over another, the page no wider than a phone), and a fleet table that
+ * fits its panel (no column reached only by scrolling sideways in it). No console errors.
  * Screenshots go to test/artifacts/; with IOTMESH_DOCS_SCREENSHOT=1 (`npm run docs:screenshot`) the
  * 12-device desktop one also becomes docs/dashboard.png.
  */
@@ -27,7 +28,7 @@ const DESKTOP = { width: 1440, height: 900 }
 const PHONE = { width: 390, height: 844 }
 
 /** What a person sees of the topology: nodes and visible labels, and whether any overlap. */
-interface Legibility { nodes: number, labels: number, labelOverlaps: number, labelOnNode: number, minNodeGap: number, pageOverflow: number, large: boolean }
+interface Legibility { nodes: number, labels: number, labelOverlaps: number, labelOnNode: number, minNodeGap: number, pageOverflow: number, tableOverflow: number, columnsCut: string[], large: boolean }
 
 async function legibility (page: Page): Promise<Legibility> {
   return await page.evaluate(() => {
@@ -38,6 +39,7 @@ async function legibility (page: Page): Promise<Legibility> {
     for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) if (overlap(labels[i] as DOMRect, labels[j] as DOMRect)) labelOverlaps++
     let labelOnNode = 0
     for (const label of labels) labelOnNode += circles.filter((c) => overlap(label, c, 2)).length
+    const fleet = document.querySelector<HTMLElement>('#fleet')
     let minNodeGap = Infinity
     for (let i = 0; i < circles.length; i++) {
       for (let j = i + 1; j < circles.length; j++) {
@@ -53,6 +55,11 @@ async function legibility (page: Page): Promise<Legibility> {
       labelOnNode,
       minNodeGap: Math.round(minNodeGap * 10) / 10,
       pageOverflow: document.documentElement.scrollWidth - window.innerWidth,
+      // The fleet table fits its panel: no column (Readings, Gaps, Bad sig.) reached only by scrolling sideways inside it.
+      tableOverflow: fleet === null ? 0 : fleet.scrollWidth - fleet.clientWidth,
+      columnsCut: fleet === null
+        ? []
+        : [...fleet.querySelectorAll<HTMLElement>('thead th')].filter((th) => getComputedStyle(th).display !== 'none' && th.getBoundingClientRect().right > fleet.getBoundingClientRect().right + 0.5).map((th) => th.className),
       large: document.querySelector('svg.topology')?.classList.contains('large') ?? false
     }
   })
@@ -139,7 +146,7 @@ describeNet('dashboard views', () => {
     await desktop.selectOption('#compare-sensor', 'temp')
     const docsShot = await shot(desktop, 'dashboard-12-desktop.png') // before the checks: a failure leaves its picture
     const at12 = await legibility(desktop)
-    expect(at12).toMatchObject({ nodes: 13, labels: 13, labelOverlaps: 0, labelOnNode: 0, large: false, pageOverflow: 0 })
+    expect(at12).toMatchObject({ nodes: 13, labels: 13, labelOverlaps: 0, labelOnNode: 0, large: false, pageOverflow: 0, tableOverflow: 0, columnsCut: [] })
     expect(at12.minNodeGap).toBeGreaterThan(4)
     if (process.env.IOTMESH_DOCS_SCREENSHOT === '1') await copyFile(docsShot, DOCS_PNG)
 
@@ -148,7 +155,7 @@ describeNet('dashboard views', () => {
     await phone.waitForSelector('#compare svg.chart.compare')
     await shot(phone, 'dashboard-12-phone.png')
     const phone12 = await legibility(phone)
-    expect(phone12).toMatchObject({ nodes: 13, labelOverlaps: 0, labelOnNode: 0, pageOverflow: 0 })
+    expect(phone12).toMatchObject({ nodes: 13, labelOverlaps: 0, labelOnNode: 0, pageOverflow: 0, tableOverflow: 0, columnsCut: [] })
     expect(phone12.minNodeGap).toBeGreaterThan(2)
 
     // 88 more devices join, live: 100 devices and the gateway.
@@ -167,7 +174,7 @@ describeNet('dashboard views', () => {
     await desktop.hover(`svg.topology g.node[data-id="${deviceKeys(80).id}"]`)
     expect(await desktop.isVisible(`svg.topology g.node[data-id="${deviceKeys(80).id}"] .label`)).toBe(true)
     const phone100 = await legibility(phone)
-    expect(phone100).toMatchObject({ nodes: 101, large: true, labelOverlaps: 0, pageOverflow: 0 })
+    expect(phone100).toMatchObject({ nodes: 101, large: true, labelOverlaps: 0, pageOverflow: 0, tableOverflow: 0, columnsCut: [] })
     expect(phone100.minNodeGap).toBeGreaterThan(0)
 
     expect(errors).toEqual([])
