@@ -8,7 +8,7 @@ import type { Gateway } from '../../gateway/index.js'
 import { SKIPPED_WITHOUT_CHROMIUM, hasChromium, openBrowser, warnWithoutChromium } from '../helpers/browser.js'
 import { describeNet } from '../helpers/netns.js'
 import { startMeshGateway } from './support.js'
-import { announceLinks, deviceKeys, joinDevices, ownersAct, policy, type FleetDevice } from './dashboard-fleet.js'
+import { announceLinks, deviceKeys, hybrid, joinDevices, ownersAct, policy, type FleetDevice } from './dashboard-fleet.js'
 
 /**
  * The dashboard reads well at desktop and phone widths, in headless Chromium (playwright-core):
@@ -110,6 +110,10 @@ describeNet('dashboard views', () => {
     const desktop = await openDashboard(gateway, DESKTOP, errors)
     await desktop.waitForFunction(() => document.querySelectorAll('#fleet tbody tr').length === 12)
     await desktop.waitForFunction(() => document.querySelectorAll('svg.topology g.node').length === 13)
+    // Each device's path as it delivers: hybrid ones by both (the mesh copy is de-duplication, not a drop), broker ones by the broker.
+    const paths = Object.fromEntries(await desktop.$$eval('#fleet tbody tr', (rows) => rows.map((r) => [(r as HTMLElement).dataset.id, r.querySelector('td.col-path')?.textContent])))
+    expect(paths).toEqual(Object.fromEntries(twelve.map((d) => [d.keys.id, hybrid(d.index) ? 'both' : 'broker'])))
+    expect(await desktop.textContent('#stat-drops')).toBe('0')
 
     // Charts of the selected device over a time range: 5 min by default, then 1 h, then all.
     const kitchen = deviceKeys(0).id
