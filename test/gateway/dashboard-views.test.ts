@@ -152,6 +152,8 @@ describeNet('dashboard views', () => {
     const at12 = await legibility(desktop)
     expect(at12).toMatchObject({ nodes: 13, labels: 13, labelOverlaps: 0, labelOnNode: 0, large: false, pageOverflow: 0, tableOverflow: 0, columnsCut: [] })
     expect(at12.minNodeGap).toBeGreaterThan(4)
+    // No value tick cut at a chart's left edge (long ones such as 1014.800 get the room they need: chart-scale.js valueAxisWidth).
+    expect(await desktop.$$eval('svg.chart text.y-tick', (ts) => ts.filter((t) => t.getBoundingClientRect().left < ((t as SVGTextElement).ownerSVGElement?.getBoundingClientRect().left ?? 0) - 0.5).map((t) => t.textContent))).toEqual([])
     if (process.env.IOTMESH_DOCS_SCREENSHOT === '1') await copyFile(docsShot, DOCS_PNG)
 
     const phone = await openDashboard(gateway, PHONE, errors)
