@@ -124,3 +124,15 @@ export async function readAll (stream: NodeJS.ReadableStream): Promise<Uint8Arra
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer)
   return new Uint8Array(Buffer.concat(chunks))
 }
+
+/**
+ * `signal`, or `ms` elapsed, whichever comes first; `clear()` when done. Not AbortSignal.any([signal,
+ * AbortSignal.timeout(ms)]): in Node 20 nothing holds that timeout signal strongly, and a garbage
+ * collection before it fires loses it, so the wait never ends (nodejs/node#57736). Here the timer holds
+ * its controller.
+ */
+export function deadline (signal: AbortSignal, ms: number): { signal: AbortSignal, clear: () => void } {
+  const controller = new AbortController()
+  const timer = setTimeout(() => { controller.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')) }, ms)
+  return { signal: AbortSignal.any([signal, controller.signal]), clear: () => { clearTimeout(timer) } }
+}

@@ -63,6 +63,9 @@ export interface GatewaySettings {
   dataDir: string
   retentionDays: number
   maxReadings: number
+  /** The dashboard's sequence-gap counter (gateway/seq-gaps.ts): how long a skipped number may take to arrive before it counts (ms), and the devices' sequence-file block. */
+  gapSettleMs: number | undefined
+  sequenceBlock: number | undefined
   /** Home Assistant discovery (flag --no-homeassistant: false). */
   homeassistant: boolean
   homeassistantPrefix: string | undefined
@@ -171,6 +174,9 @@ const SETTINGS: SettingsTable<GatewaySettings> = {
   dataDir: { parse: pathSetting, fallback: (_, env) => join(home(env), 'gateway') },
   retentionDays: { parse: integerSetting(1, 36_500, ' (days)'), fallback: () => 30 },
   maxReadings: { parse: integerSetting(1, Number.MAX_SAFE_INTEGER), fallback: () => 1_000_000 },
+  // Defaults are the registry's (gateway/devices.ts: 120 s, 1,000): unset here, so the library keeps one default.
+  gapSettleMs: { parse: integerSetting(0, 86_400_000, ' (milliseconds)'), fallback: none },
+  sequenceBlock: { parse: integerSetting(1, 1_000_000_000), fallback: none },
   homeassistant: { parse: booleanSetting, fallback: () => true, flag: 'no-homeassistant' },
   homeassistantPrefix: {
     parse: textSetting('MQTT topic levels of letters, digits, ".", "_" or "-" (no wildcards), e.g. homeassistant', /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/),

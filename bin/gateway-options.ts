@@ -88,6 +88,9 @@ export async function gatewayOptions (settings: ResolvedSettings<GatewaySettings
     ...(c.tokenSkew === undefined ? {} : { tokens: { maxSkewSeconds: c.tokenSkew } }),
     ...(c.tlsCert === undefined || c.tlsKey === undefined ? {} : { tls: { cert: c.tlsCert, key: c.tlsKey } }),
     ...(c.redis === undefined ? {} : { cluster: { redis: c.redis } }),
+    ...(c.gapSettleMs === undefined && c.sequenceBlock === undefined
+      ? {}
+      : { registry: { ...(c.gapSettleMs === undefined ? {} : { gapSettleMs: c.gapSettleMs }), ...(c.sequenceBlock === undefined ? {} : { sequenceBlock: c.sequenceBlock }) } }),
     ...(store === undefined ? {} : { store, state: { retention: { maxAgeMs: c.retentionDays * 86_400_000, maxReadings: c.maxReadings } } }),
     commanders,
     ...(fleetPolicy === undefined ? {} : { fleetPolicy }),

@@ -85,22 +85,30 @@ export class ExternalBrokerLink {
       ...init.mqtt
     })
     this.#client = client
-    client.on('error', () => {}) // connection errors: mqtt.js reconnects
+    let lastError: Error | undefined
+    client.on('error', (err) => { lastError = err }) // connection errors: mqtt.js reconnects; the last one is said if the start gives up
     client.on('message', (topic, payload) => { this.#onMessage(topic, payload) })
     const timeoutMs = init.startTimeoutMs ?? 10_000
-    const bound = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal === undefined ? [] : [signal])])
+    // A timer of its own, not AbortSignal.any([AbortSignal.timeout(ms), signal]): in Node 20 nothing holds that timeout
+    // signal strongly, so a garbage collection before it fires loses it and the start waited for ever (nodejs/node#57736;
+    // `iotmesh gateway --broker URL` of a broker that never answers said nothing, and never gave up).
     await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        reject(signal?.aborted === true
-          ? meshError('ERR_ABORTED', `connecting to the broker ${init.url} was aborted`, { cause: signal.reason })
-          : meshError('ERR_BAD_ARGUMENT', `no MQTT broker answered at ${init.url} within ${timeoutMs} ms: check the broker URL and that the broker runs`))
+      const settle = (err?: Error): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        client.off('connect', onConnect)
+        if (err === undefined) resolve()
+        else reject(err)
       }
-      if (bound.aborted) return onAbort()
-      bound.addEventListener('abort', onAbort, { once: true })
-      client.once('connect', () => {
-        bound.removeEventListener('abort', onAbort)
-        resolve()
-      })
+      const onAbort = (): void => { settle(meshError('ERR_ABORTED', `connecting to the broker ${init.url} was aborted`, { cause: signal?.reason })) }
+      const onConnect = (): void => { settle() }
+      const timer = setTimeout(() => {
+        const why = lastError === undefined ? '' : ` (${(lastError as NodeJS.ErrnoException).code ?? 'last error'}: ${lastError.message})`
+        settle(meshError('ERR_BAD_ARGUMENT', `no MQTT broker answered at ${init.url} within ${timeoutMs} ms${why}: check the broker URL and that the broker runs`))
+      }, timeoutMs)
+      if (signal?.aborted === true) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      client.once('connect', onConnect)
     })
     // Statuses first: retained ones arrive on subscribe and teach the keys (held frames wait meanwhile).
     const deviceTopics = (init.deviceTopics ?? []).map((t) => frameTopic(fleet, '+', t))

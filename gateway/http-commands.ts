@@ -10,7 +10,8 @@ import type { HttpHandler } from './http.js'
  * (gateway/commands.ts, `resultToJson`): 200 with `status` "ok" or the device's refusal code;
  * 504 ERR_TIMEOUT when no result came in time (or ERR_NO_ROUTE: `via: "mesh"` found no route); 403 ERR_NOT_ALLOWED when the
  * fleet's grant policy grants the gateway no such action on that device (gateway/trust.ts: refused before
- * anything is sent, counted as command_not_granted); 400 for a body, action or arguments no device
+ * anything is sent, counted as command_not_granted); 503 with Retry-After when the gateway cannot take it
+ * now (stopping, or ERR_TABLE_FULL: too many commands in flight); 400 for a body, action or arguments no device
  * would take; 413 over 4 KiB; 415 without `content-type: application/json` (a cross-site form
  * cannot send that without a CORS preflight, which the gateway never grants).
  *
@@ -57,11 +58,27 @@ export function commandsHandler (host: HttpCommandsHost): HttpHandler {
       send(res, 200, resultToJson(result, request.action))
     } catch (err) {
       const code = isMeshError(err) ? err.code : 'ERR_BAD_COMMAND'
-      const status = code === 'ERR_TIMEOUT' || code === 'ERR_NO_ROUTE' ? 504 : code === 'ERR_ABORTED' ? 503 : code === 'ERR_NOT_ALLOWED' ? 403 : 400
-      send(res, status, { error: (err as Error).message, code })
+      const { status, headers } = commandFailureStatus(code)
+      send(res, status, { error: (err as Error).message, code }, headers)
     }
     return true
   }
+}
+
+/** Seconds a client is asked to wait after a capacity refusal: about one command timeout (default 5 s), after which the waiting commands that filled the table are gone. */
+export const COMMAND_RETRY_AFTER_SECONDS = 5
+
+/**
+ * The HTTP status of a command that failed: 504 when no answer came (ERR_TIMEOUT, ERR_NO_ROUTE);
+ * 503 with Retry-After when the gateway cannot take it now, not because of the request: it is
+ * stopping (ERR_ABORTED), or a bounded table is full (ERR_TABLE_FULL: the mesh node's share of
+ * commands in flight), RFC 9110 §15.6.4 and §10.2.3; 403 ERR_NOT_ALLOWED; 400 for the rest (the request).
+ */
+export function commandFailureStatus (code: string): { status: number, headers: Record<string, string> } {
+  if (code === 'ERR_TIMEOUT' || code === 'ERR_NO_ROUTE') return { status: 504, headers: {} }
+  if (code === 'ERR_ABORTED' || code === 'ERR_TABLE_FULL') return { status: 503, headers: { 'retry-after': String(COMMAND_RETRY_AFTER_SECONDS) } }
+  if (code === 'ERR_NOT_ALLOWED') return { status: 403, headers: {} }
+  return { status: 400, headers: {} }
 }
 
 /** The command fields of a body, or what is wrong with it. */

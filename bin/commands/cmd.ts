@@ -7,7 +7,7 @@ import {
   type CommandResult, type DeviceId, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { readKeyFlag } from '../roster-flags.js'
-import { numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
+import { deadline, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
 
 /** Exit status when no verified result came back (timeout, no route): the command may or may not have run. */
 export const EXIT_NO_RESULT = 3
@@ -52,7 +52,8 @@ export const cmd: Command = {
     const timeoutMs = numberFlag(values, 'timeout', ttl, 0.001, 3600) * 1000
     const fleet = (values.fleet as string | undefined) ?? DEFAULT_FLEET
     const keys = await readKeyFlag(values.key)
-    const signal = AbortSignal.any([io.signal, AbortSignal.timeout(timeoutMs)])
+    const timeout = deadline(io.signal, timeoutMs)
+    const signal = timeout.signal
     const sign = (target: DeviceId): Uint8Array => checkArgument(() => encodeCommand({
       keys, target, action, id: Math.floor(Date.now() * 1000), ttl, ...(args === undefined ? {} : { args })
     }))
@@ -69,6 +70,8 @@ export const cmd: Command = {
         return EXIT_NO_RESULT
       }
       throw err
+    } finally {
+      timeout.clear()
     }
     const state = result.state === undefined ? undefined : Object.fromEntries(result.state)
     if (values.json === true) {

@@ -17,7 +17,7 @@ export const gateway: Command = {
   name: 'gateway',
   summary: 'Run a gateway: MQTT broker, mesh bridge, HTTP API and live dashboard',
   usage: 'iotmesh gateway [--config FILE] [--json] [--fleet F] [--mqtt-port P] [--ws-port P] [--http-port P] [--host ADDR] [--broker URL [--mqtt-version 5]] [--no-mesh] [--roster FILE] [--fleet-file FILE] [--key FILE] ' +
-    '[--users FILE] [--allow-anonymous] [--token-skew S] [--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] ' +
+    '[--users FILE] [--allow-anonymous] [--token-skew S] [--data-dir DIR | --database URL | --memory] [--retention-days N] [--max-readings N] [--gap-settle-ms MS] [--sequence-block N] ' +
     '[--commanders FILE] [--set-users LIST] [--rules FILE] [--no-homeassistant | --homeassistant-prefix P] [--fleet-file FILE [--credential FILE]] ' +
     '[--tls-cert FILE --tls-key FILE] [--redis URL] [--mesh-port P] [--peers LIST] [--log-level L] [--log-format F] [--log-file FILE] [--reader-key FILE]',
   help: [
@@ -51,6 +51,8 @@ export const gateway: Command = {
     ['--memory', 'keep no state on disk: a restarted gateway forgets what it accepted'],
     ['--retention-days N', 'readings history kept this many days (default 30)'],
     ['--max-readings N', 'readings history kept, at most this many readings, the oldest pruned first (default 1,000,000)'],
+    ['--gap-settle-ms MS', 'the dashboard\'s sequence gaps: a skipped sequence number counts as lost once it has not arrived for this long (outbox, catch-up, the other path; default 120000)'],
+    ['--sequence-block N', 'the devices\' sequence-file block (their sequenceBlock, default 1000): a jump to the first number of a block is a restart, not a loss'],
     // HTTP access (WP 11-D): its own block
     ['--http-token T', 'the HTTP access token; "off": none (anyone who reaches the port reads the API). Default: none on a loopback --host, else the one kept in the state directory (--data-dir, default $IOTMESH_HOME/gateway), file http-token, made on first start'],
     ['--allowed-hosts LIST', 'host names (comma-separated) the dashboard may be reached by besides IP addresses, localhost and this machine\'s name (e.g. a reverse proxy\'s)'],

@@ -1,6 +1,6 @@
 import { browsePeers, type BrowseRow } from '../../mesh/index.js'
 import { meshError } from '../../shared/index.js'
-import { numberFlag, write, type Command } from '../cli.js'
+import { deadline, numberFlag, write, type Command } from '../cli.js'
 
 /** What a gateway knows of one device (GET /api/peers and /api/devices), as `--gateway` adds it to a row. */
 interface GatewayView {
@@ -103,7 +103,12 @@ async function gatewayView (base: URL, signal: AbortSignal): Promise<Map<string,
     try {
       // The gateway's access token (gateway/access.ts): from the URL it printed (?token=…), sent as a Bearer header.
       const token = base.searchParams.get('token') ?? process.env.IOTMESH_HTTP_TOKEN
-      res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]), ...(token === undefined || token === '' ? {} : { headers: { authorization: `Bearer ${token}` } }) })
+      const timeout = deadline(signal, 10_000)
+      try {
+        res = await fetch(url, { signal: timeout.signal, ...(token === undefined || token === '' ? {} : { headers: { authorization: `Bearer ${token}` } }) })
+      } finally {
+        timeout.clear()
+      }
     } catch (err) {
       throw meshError('ERR_BAD_ARGUMENT', `--gateway: ${url.href} did not answer: ${(err as Error).message}`, { cause: err })
     }

@@ -60,3 +60,13 @@ export function timeLabel (t, step, offsetMin = 0) {
   const ss = String(local.getUTCSeconds()).padStart(2, '0')
   return step < 60 ? `${hh}:${mm}:${ss}` : `${hh}:${mm}`
 }
+
+/**
+ * The room (px) the value axis needs left of the plot for `labels` (11 px text, right-aligned 6 px
+ * left of the plot): at least `min`, more for long ticks such as 1014.800, which were cut at the
+ * chart's left edge (".014.800") with a fixed 54 px. Digits are about 7 px wide, "." and "," 3.5.
+ */
+export function valueAxisWidth (labels, min = 54) {
+  const widest = Math.max(0, ...labels.map((text) => [...text].reduce((w, c) => w + (c === '.' || c === ',' ? 3.5 : 7), 0)))
+  return Math.max(min, Math.ceil(widest + 10))
+}

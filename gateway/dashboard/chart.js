@@ -1,6 +1,6 @@
 /* iotmesh dashboard: line charts of recent readings, hand-drawn SVG (no chart library). */
 import { deviceLabel, el, number, displayed, sensorName, svg, unit } from './format.js'
-import { inWindow, niceTicks, timeLabel, timeTicks, timeWindow } from './chart-scale.js'
+import { inWindow, niceTicks, timeLabel, timeTicks, timeWindow, valueAxisWidth } from './chart-scale.js'
 
 /** Points kept per device and sensor: an hour at one reading each 5 s. */
 export const MAX_POINTS = 720
@@ -162,15 +162,17 @@ function plot (series, { width: WIDTH, t0, t1, u, label }) {
   const values = series.flatMap((s) => s.points.map((p) => p.v))
   const ticks = niceTicks(Math.min(...values), Math.max(...values), 4)
   const [lo, hi] = [ticks.lo, ticks.hi]
-  const x = (t) => PAD.left + ((t - t0) / Math.max(1e-9, t1 - t0)) * (WIDTH - PAD.left - PAD.right)
+  const labels = ticks.values.map((v) => Math.abs(v) >= 1e6 ? v.toExponential(1) : v.toFixed(ticks.decimals))
+  const left = valueAxisWidth(labels, PAD.left)
+  const x = (t) => left + ((t - t0) / Math.max(1e-9, t1 - t0)) * (WIDTH - left - PAD.right)
   const y = (v) => PAD.top + (1 - (v - lo) / Math.max(1e-12, hi - lo)) * (HEIGHT - PAD.top - PAD.bottom)
   const root = svg('svg', { class: 'chart', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label })
   const grid = svg('g', { class: 'grid' })
-  for (const v of ticks.values) {
-    grid.append(svg('line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(v), y2: y(v) }))
-    grid.append(svg('text', { class: 'y-tick', x: PAD.left - 6, y: y(v) + 3.5, 'text-anchor': 'end' }, Math.abs(v) >= 1e6 ? v.toExponential(1) : v.toFixed(ticks.decimals)))
-  }
-  grid.append(svg('text', { class: 'unit', x: PAD.left - 6, y: 10, 'text-anchor': 'end' }, unit(u) || '—'))
+  ticks.values.forEach((v, i) => {
+    grid.append(svg('line', { x1: left, x2: WIDTH - PAD.right, y1: y(v), y2: y(v) }))
+    grid.append(svg('text', { class: 'y-tick', x: left - 6, y: y(v) + 3.5, 'text-anchor': 'end' }, labels[i]))
+  })
+  grid.append(svg('text', { class: 'unit', x: left - 6, y: 10, 'text-anchor': 'end' }, unit(u) || '—'))
   const time = timeTicks(t0, t1, 5)
   const offset = new Date().getTimezoneOffset()
   for (const t of time.values) {

@@ -2,13 +2,14 @@
 import { ago, el, shortId, valueText } from './format.js'
 import { credentialCell } from './trust.js'
 
+/** Soft hyphens (U+00AD): on a phone the long headers wrap there ("Read-" / "ings"), leaving the device names room. */
 const COLUMNS = [
   ['state', ''],
   ['name', 'Device'],
   ['path', 'Path'],
-  ['cred', 'Credential'],
+  ['cred', 'Creden\u00adtial'],
   ['lastSeen', 'Last seen'],
-  ['readings', 'Readings'],
+  ['readings', 'Read\u00adings'],
   ['gaps', 'Gaps'],
   ['sig', 'Bad sig.'],
   ['latest', 'Latest']

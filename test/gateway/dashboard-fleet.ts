@@ -1,7 +1,8 @@
 /**
  * A fleet for the dashboard's browser tests (dashboard-views.test.ts) and for docs/dashboard.png:
  * enrolled devices (a fleet file with two owners, one device revoked) that connect to the gateway's
- * broker, publish an hour of readings and announce mesh links rooted at the gateway. Not a test file.
+ * broker, publish an hour of readings (three in four by the mesh too: hybrid) and announce mesh links
+ * rooted at the gateway. Not a test file.
  */
 import type { Gateway } from '../../gateway/index.js'
 import { revocationTopic } from '../../gateway/revocations.js'
@@ -18,6 +19,9 @@ export const policy = parseFleetPolicy({ fleet: 'default', threshold: 2, owners:
 const ROOMS = ['kitchen', 'cellar', 'attic', 'garage', 'greenhouse', 'boiler-room', 'hallway', 'bedroom', 'office', 'garden-shed', 'porch', 'laundry']
 
 export interface FleetDevice { index: number, keys: KeyPair, name: string, client: TestClient, seq: number }
+
+/** Every fourth device is a broker device; the others are hybrid (broker and mesh). */
+export const hybrid = (index: number): boolean => index % 4 !== 3
 
 /** Device `index`'s keys (seeds 500…, distinct from the owners' and the gateway's). */
 export const deviceKeys = (index: number): KeyPair => seededKeys(500 + index)
@@ -52,7 +56,11 @@ export async function joinDevices (gateway: Gateway, from: number, to: number, o
     const device = { index, keys, name: deviceName(index), client, seq: 0 }
     for (const age of ages) {
       device.seq++
-      await client.client.publishAsync(frameTopic('default', keys.id), makeFrame(keys, device.seq, { time: now - age, records: records(index, now - age) }), { qos: 1 })
+      const frame = makeFrame(keys, device.seq, { time: now - age, records: records(index, now - age) })
+      await client.client.publishAsync(frameTopic('default', keys.id), frame, { qos: 1 })
+      // Hybrid devices (three in four, as `npm start` runs them) send each reading by the mesh too: the same bytes, as
+      // the gateway's mesh bridge hands them to the ingest (gateway/bridge.ts). The table shows their path as "both".
+      if (hybrid(index)) gateway.ingest.handle(frameTopic('default', keys.id), frame, { path: 'mesh' })
     }
     devices.push(device)
   }

@@ -9,6 +9,7 @@ interface Scale {
   niceTicks: (lo: number, hi: number, count?: number) => { values: number[], decimals: number, lo: number, hi: number }
   timeTicks: (t0: number, t1: number, count?: number) => { values: number[], step: number }
   timeLabel: (t: number, step: number, offsetMin?: number) => string
+  valueAxisWidth: (labels: string[], min?: number) => number
 }
 const scale = await import(new URL('../../gateway/dashboard/chart-scale.js', import.meta.url).href) as Scale
 
@@ -27,6 +28,13 @@ describe('dashboard chart scales', () => {
     expect(scale.niceTicks(5, 5)).toMatchObject({ values: [4, 4.5, 5, 5.5, 6], lo: 4, hi: 6 })
     expect(scale.niceTicks(0, 0.003)).toMatchObject({ values: [0, 0.001, 0.002, 0.003], decimals: 3 })
     expect(scale.niceTicks(Number.NaN, 1).values).toEqual([])
+  })
+
+  it('the value axis makes room for long tick labels (1014.800 was cut to ".014.800" at the left edge); short ones keep 54 px', () => {
+    const long = scale.valueAxisWidth(scale.niceTicks(1014.79, 1014.8).values.map((v) => v.toFixed(3)))
+    expect(long).toBeGreaterThanOrEqual(6 + 7 * 7 + 3.5) // the gap to the plot, seven digits and a point
+    expect(scale.valueAxisWidth(['20', '20.5', '21'])).toBe(54)
+    expect(scale.valueAxisWidth([])).toBe(54)
   })
 
   it('time ticks at round clock times: every minute over 5 min, every 15 min over an hour; seconds only when the step needs them', () => {

@@ -66,7 +66,7 @@ describe('gateway settings: flags > IOTMESH_* > file > defaults, as the device',
     ['mqttPort', 'abc'], ['mqttPort', '65536'], ['wsPort', '-1'], ['redis', 'http://r'], ['redis', 'redis://r/db'], ['httpPort', 'eighty'], ['httpToken', 'short'], ['allowedHosts', ' '],
     ['mesh', 'maybe'], ['meshPort', '70000'], ['peers', '10.0.0.1'], ['roster', ' '], ['fleetFile', ' '], ['credential', ' '], ['key', ' '], ['users', ' '],
     ['allowAnonymous', 'sure'], ['tokenSkew', '0'], ['commanders', ' '], ['setUsers', ','], ['rules', ' '], ['readerKey', ' '], ['memory', '2'],
-    ['database', 'mysql://db'], ['dataDir', ' '], ['retentionDays', '0'], ['maxReadings', '0'], ['homeassistant', 'nope'], ['homeassistantPrefix', 'a/#'],
+    ['database', 'mysql://db'], ['dataDir', ' '], ['retentionDays', '0'], ['maxReadings', '0'], ['gapSettleMs', '-1'], ['sequenceBlock', '0'], ['homeassistant', 'nope'], ['homeassistantPrefix', 'a/#'],
     ['logLevel', 'loud'], ['logFormat', 'xml'], ['logFile', ' ']
   ]
 
@@ -145,6 +145,15 @@ describe('gateway settings: flags > IOTMESH_* > file > defaults, as the device',
     expect(await check({ flags: { memory: true }, env: { IOTMESH_DATA_DIR: '/tmp/x' } })).toContain('IOTMESH_DATA_DIR and --memory exclude each other')
     expect(await check({ file: file({ homeassistant: false, homeassistantPrefix: 'ha' }) })).toContain('homeassistantPrefix')
     expect(await check({ file: file({ key: '/nonexistent/gw.key' }) })).toContain(`${FILE}: `)
+  })
+
+  it('the dashboard\'s sequence-gap settings reach the device registry from a flag, IOTMESH_* or the file; unset, the registry keeps its defaults', async () => {
+    const registryOf = async (input: { flags?: Record<string, unknown>, env?: Record<string, string>, file?: ReturnType<typeof file> }): Promise<unknown> =>
+      (await gatewayOptions(resolveGatewaySettings({ ...input, flags: { memory: true, ...input.flags } }), {})).init.registry
+    expect(await registryOf({ flags: { 'gap-settle-ms': '0', 'sequence-block': '100' } })).toEqual({ gapSettleMs: 0, sequenceBlock: 100 })
+    expect(await registryOf({ env: { IOTMESH_GAP_SETTLE_MS: '5000' } })).toEqual({ gapSettleMs: 5000 })
+    expect(await registryOf({ file: file({ sequenceBlock: 1 }) })).toEqual({ sequenceBlock: 1 })
+    expect(await registryOf({})).toBeUndefined()
   })
 
   it('the device reads YAML config files too, and says "did you mean"', async () => {
