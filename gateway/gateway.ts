@@ -248,7 +248,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       ed25519: components.ed25519,
       revocation: (id) => this.revocations?.set.get(id),
       revocations: () => this.revocations?.list() ?? [],
-      linkCredential: (id) => this.mesh?.credentials?.credentialOf(id)
+      linkCredential: (id) => this.mesh?.credentials?.credentialOf(id),
+      verified: (bytes, credential) => { this.mesh?.credentials?.keep(bytes, credential) }
     })
     if (this.trust !== undefined) {
       this.ingest.revoked = (id) => this.revocations?.set.get(id) ?? (this.mesh?.revoked(id) === true /* whoever knew first: the broker's set or the node's */ ? { reason: 'revoked (the mesh node holds the revocation)' } : undefined)

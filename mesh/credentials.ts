@@ -120,6 +120,12 @@ export class CredentialCheck {
     return { verdict: this.counters.verified > verified ? 'added' : 'known', credential }
   }
 
+  /** Keeps a credential this process verified against the same fleet file elsewhere (the gateway's check of a device's retained status). */
+  keep (bytes: Uint8Array, credential: Credential): void {
+    if (credential.signers.length === 0) return // read, not verified
+    this.#remember(toBase64url(credential.cti), bytes, credential)
+  }
+
   /** A new fleet file is in force: credentials whose owner signatures no longer meet it are forgotten (shown again, they are checked again). */
   setPolicy (policy: FleetPolicy): void {
     this.#policy = policy
@@ -157,6 +163,11 @@ export class CredentialCheck {
     }
     const credential = verifyCredential(bytes, this.policy, { now, publicKey: peer.publicKey, ed25519: this.#components.ed25519 })
     this.counters.verified++
+    this.#remember(key, bytes, credential)
+    return credential
+  }
+
+  #remember (key: string, bytes: Uint8Array, credential: Credential): void {
     this.#cache.delete(key)
     if (this.#cache.size >= this.#maxCached) {
       const oldest = this.#cache.keys().next().value
@@ -166,6 +177,5 @@ export class CredentialCheck {
     }
     this.#cache.set(key, { bytes: new Uint8Array(bytes), credential })
     this.#byDevice.set(credential.device, key)
-    return credential
   }
 }
