@@ -47,8 +47,9 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   // Configurations: a link opens with the fleet's (one per target); a new version costs at most one check per owner.
   config: { rate: 20, burst: 2000 },
   // Credentials of origins and issuers (handlers/credential.ts): one per origin a neighbour relays to this node, before its
-  // first frame; one already held costs a lookup, a new one at most one check per owner (a relay of 1,000 enrolled devices: 1,000).
-  cred: { rate: 200, burst: 2000 },
+  // first frame (a link that opens onto a fleet's traffic: one per origin, as KEY). One held already costs a decode and a lookup;
+  // a new one at most one check per owner, and one that fails costs its sender its score (a forger is banned within a few).
+  cred: { rate: 1000, burst: 10_000 },
   // Signed fleet files (handlers/fleet.ts): a link opens with the chain (at most 16); a new version costs at most one check per owner.
   fleet: { rate: 1, burst: 32 },
   // Messages of no known kind (they are refused as malformed once read).

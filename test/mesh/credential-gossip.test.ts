@@ -90,7 +90,7 @@ describe('credentials travel with what needs them', () => {
       await until(() => !r.links.has(mallory.id), 'the flooder banned')
       const refused = r.credentials?.counters.refused.ERR_NOT_OWNER ?? 0
       expect(refused).toBeGreaterThan(0)
-      expect(refused).toBeLessThanOrEqual(2000) // the CRED budget's burst; in practice the ban comes first
+      expect(refused).toBeLessThan(200) // the ban comes long before the CRED budget (10,000 at once) would
       expect(r.credentials?.credentialOf(mallory.id)).toBeUndefined()
       const got = inbox.from(e.id).length
       await inbox.waitFor(e.id, got + 5)
