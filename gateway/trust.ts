@@ -77,7 +77,8 @@ export interface TrustComponents {
 type Seen = { credential: Credential } | { code: ErrorCode }
 
 export class GatewayTrust {
-  readonly policy: FleetPolicy
+  /** The fleet file in force: the one given, or a newer signed one the gateway's mesh node took (gateway.ts). */
+  policy: FleetPolicy
   /** Grant policies applied, and those refused by code (an older version: ERR_CONFIG_STALE). */
   readonly counters = { grantsApplied: 0, grantsRefused: 0, credentialsChecked: 0, credentialsSkipped: 0 }
   readonly #checks: TokenBucket
