@@ -7,6 +7,7 @@ import { deliveryPaths, type DeviceMode } from './config.js'
 import { AckBook } from './device/acks.js'
 import { openDeviceCommands, resultIssuer, type DeviceCommands } from './device/commands.js'
 import { keepRevocations, loadFleetPolicy, loadRevocations } from './device/revocations.js'
+import { fleetFileInForce, keepFleetFiles } from './device/fleet-files.js'
 import { CONFIG_TOPIC, SignedConfig, type ConfigState } from './device/signed-config.js'
 import { encryptionFor, loadReaderGrants } from './device/encrypt.js'
 import { loadCredential, watchRefusals } from './device/credential.js'
@@ -210,8 +211,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
     }
     const store = this.#store = await openDeviceState({ ...init, paths: [...this.paths] }, { ...components, now: this.#now })
     if (store.ownsOutbox) defer('outbox', async () => { await store.outbox.close() })
-    // With a fleet file, the owner-signed configuration kept on disk is laid over this device's own before anything starts.
-    const policy = init.fleetFile === undefined ? undefined : await loadFleetPolicy(init.fleetFile)
+    // With a fleet file (the one given, or the newest signed one the mesh brought before a restart: device/fleet-files.ts), the owner-signed configuration kept on disk is laid over this device's own before anything starts.
+    const given = init.fleetFile === undefined ? undefined : await loadFleetPolicy(init.fleetFile)
+    const { policy, fleetFiles } = await fleetFileInForce(given, init.dataDir, components.ed25519)
     const signed = this.#signedConfig = policy === undefined
       ? undefined
       : await SignedConfig.open({ policy, dataDir: init.dataDir, targets: configTargetsOf(store.keys.id, init.groups), rules: this.paths.includes('mesh') }, pick(components, ['ed25519']))
@@ -258,7 +260,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const transport = typeof components.transport === 'function' ? components.transport(store.keys) : components.transport
       // With a fleet file the node takes, spreads and enforces revocations, starting from those kept on disk.
       const configs = [signed?.bytes, grants?.bytes].filter((b) => b !== undefined)
-      const fleet = policy === undefined ? {} : { fleetPolicy: policy, revocations: await loadRevocations(init.dataDir), configs }
+      const fleet = given === undefined ? {} : { fleetPolicy: given, fleetFiles, revocations: await loadRevocations(init.dataDir), configs }
       const routing = { ...init.mesh?.routing, ...fleet }
       // Its credential goes into every handshake; with a fleet file, peers must show one (mesh/credentials.ts).
       const credential = this.#credential ?? init.mesh?.credential
@@ -270,7 +272,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
         ...pick(components, ['responder', 'random', 'ed25519'])
       })
       const node = this.#node
-      if (init.fleetFile !== undefined) keepRevocations(node, init.dataDir, (error) => { this.#warn('mesh', error) })
+      if (init.fleetFile !== undefined) for (const keep of [keepRevocations, keepFleetFiles]) keep(node, init.dataDir, (error) => { this.#warn('mesh', error) })
       if (signed !== undefined) node.on('config', (info) => { this.#considerConfig(signed, info.bytes, info.config) })
       if (grants !== undefined) node.on('config', (info) => { if (info.target === GRANTS_TARGET) this.#considerGrants(grants, info.bytes, info.config) })
       watchRefusals(node, (info) => { if (this.#emitting) this.emit('link:refused', info) })

@@ -32,7 +32,8 @@ export class ConfigGuard {
   readonly #versions = new Map<string, number>()
   /** Called with each configuration taken from a client (the gateway hands it to the mesh). */
   onTaken: ((config: FleetConfig, bytes: Uint8Array) => void) | undefined
-  constructor (readonly fleet: string, readonly policy: FleetPolicy | undefined, readonly max = 10_000) {}
+  /** `policy` follows a newer signed fleet file the gateway's mesh node takes (gateway.ts). */
+  constructor (readonly fleet: string, public policy: FleetPolicy | undefined, readonly max = 10_000) {}
 
   /** A configuration taken elsewhere (the mesh) and retained by the gateway itself: a client may then only publish a higher version. */
   note (target: string, version: number): void {

@@ -248,7 +248,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       ed25519: components.ed25519,
       revocation: (id) => this.revocations?.set.get(id),
       revocations: () => this.revocations?.list() ?? [],
-      linkCredential: (id) => this.mesh?.credentials?.credentialOf(id)
+      linkCredential: (id) => this.mesh?.credentials?.credentialOf(id),
+      verified: (bytes, credential) => { this.mesh?.credentials?.keep(bytes, credential) }
     })
     if (this.trust !== undefined) {
       this.ingest.revoked = (id) => this.revocations?.set.get(id) ?? (this.mesh?.revoked(id) === true /* whoever knew first: the broker's set or the node's */ ? { reason: 'revoked (the mesh node holds the revocation)' } : undefined)
@@ -264,6 +265,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // With a fleet file the gateway's node takes and spreads signed configurations, and bridges them to and from the broker.
       const meshInit = init.fleetPolicy === undefined ? init.mesh : { ...init.mesh, routing: { ...init.mesh.routing, fleetPolicy: init.fleetPolicy } }
       this.mesh = createGatewayNode(meshInit, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, { ...components, keys: this.#keys })
+      // A newer signed fleet file (mesh/routing/handlers/fleet.ts): the broker's revocations, its configuration guard and the trust judge by it too.
+      this.mesh.on('fleet', ({ policy }) => { if (this.revocations !== undefined) this.revocations.set.policy = policy; this.configs.policy = policy; if (this.trust !== undefined) this.trust.policy = policy })
       this.mesh.on('config', (info) => {
         if (info.verdict === 'added' && info.target === GRANTS_TARGET) this.trust?.considerGrants(info.bytes, info.config)
         if (info.verdict !== 'added' || info.from === undefined) return

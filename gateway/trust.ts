@@ -70,12 +70,15 @@ export interface TrustComponents {
   revocations: () => Revocation[]
   /** A credential the gateway's mesh node verified at a link handshake. */
   linkCredential?: (id: DeviceId) => Credential | undefined
+  /** A status' credential that verified (its mesh node keeps it, so the broker device's readings it bridges carry it: CRED). */
+  verified?: (bytes: Uint8Array, credential: Credential) => void
 }
 
 type Seen = { credential: Credential } | { code: ErrorCode }
 
 export class GatewayTrust {
-  readonly policy: FleetPolicy
+  /** The fleet file in force: the one given, or a newer signed one the gateway's mesh node took (gateway.ts). */
+  policy: FleetPolicy
   /** Grant policies applied, and those refused by code (an older version: ERR_CONFIG_STALE). */
   readonly counters = { grantsApplied: 0, grantsRefused: 0, credentialsChecked: 0, credentialsSkipped: 0 }
   readonly #checks: TokenBucket
@@ -133,6 +136,7 @@ export class GatewayTrust {
       // Expiry is judged when shown (now: 0 checks everything else), so an expired credential is still described.
       const credential = verifyCredential(bytes, this.policy, { now: 0, publicKey, ...this.#ed() })
       seen = credential.device === id ? { credential } : { code: 'ERR_CREDENTIAL_MISMATCH' }
+      if ('credential' in seen) this.#c.verified?.(bytes, credential)
     } catch (err) {
       seen = { code: isMeshError(err) ? err.code : 'ERR_BAD_CREDENTIAL' }
     }

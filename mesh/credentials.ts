@@ -19,6 +19,12 @@ import {
  * A credential that verified is cached by its id (cti) with its bytes: another credential claiming
  * that cti is checked in full, never taken on the id alone. Expiry and revocation are checked again
  * on every use, so a cached credential does not outlive either.
+ *
+ * The same cache holds credentials of devices this node never linked with, gossiped by neighbours
+ * (`learn`: CRED, routing/handlers/credential.ts), verified the same way before they are kept, so a
+ * node can check a relayed frame's origin (`enrolled`) and a far commander's roles (`credentialOf`).
+ * A new fleet file (`setPolicy`, routing/handlers/fleet.ts) keeps only the credentials whose owner
+ * signatures still meet it.
  */
 
 export interface PeerPresentation {
@@ -53,16 +59,18 @@ export interface CredentialCheckCounters {
 }
 
 export class CredentialCheck {
-  readonly policy: FleetPolicy
+  #policy: FleetPolicy
   readonly required: boolean
   readonly counters: CredentialCheckCounters = { verified: 0, cached: 0, refused: {} }
   readonly #maxCached: number
   readonly #cache = new Map<string, { bytes: Uint8Array, credential: Credential }>()
+  /** The cache key (cti) of each device's latest verified credential. */
+  readonly #byDevice = new Map<DeviceId, string>()
   readonly #components: CredentialCheckComponents
   readonly #clock: Clock
 
   constructor (init: CredentialCheckInit, components: CredentialCheckComponents) {
-    this.policy = init.policy
+    this.#policy = init.policy
     this.required = init.required ?? true
     this.#maxCached = Math.max(1, init.maxCached ?? 1024)
     this.#components = components
@@ -80,14 +88,62 @@ export class CredentialCheck {
     }
   }
 
-  /** A verified credential of `id` seen lately, if any. */
+  get policy (): FleetPolicy { return this.#policy }
+
+  /** A verified credential of `id` seen lately (at a handshake or by gossip), if any; expiry and revocation are the caller's to check. */
   credentialOf (id: DeviceId): Credential | undefined {
-    for (const { credential } of this.#cache.values()) if (credential.device === id) return credential
-    return undefined
+    return this.#entry(id)?.credential
+  }
+
+  /** The signed bytes of `id`'s credential held (what a node passes on: CRED), if any. */
+  bytesOf (id: DeviceId): Uint8Array | undefined {
+    return this.#entry(id)?.bytes
+  }
+
+  /** Whether `id` may publish in this fleet now: an owner, or a device whose credential is held, unexpired and not revoked. */
+  enrolled (id: DeviceId): boolean {
+    if (this.#components.revoked(id)) return false
+    if (this.#policy.owners.some((o) => o.id === id)) return true
+    const credential = this.credentialOf(id)
+    return credential !== undefined && credential.expiresAt > this.#clock.wall() / 1000
+  }
+
+  /**
+   * Takes a credential a neighbour passed on (CRED): the same checks as at a handshake, the key
+   * binding being the credential's own (cnf derives to sub). 'known' when these bytes are cached
+   * (no signature checked); throws a MeshError with the refusal's code.
+   */
+  learn (bytes: Uint8Array): { verdict: 'added' | 'known', credential: Credential } {
+    const read = readCredential(bytes, this.#policy, { now: this.#clock.wall() / 1000 })
+    const verified = this.counters.verified
+    const credential = this.check({ id: read.device, publicKey: read.publicKey, credential: bytes }) as Credential
+    return { verdict: this.counters.verified > verified ? 'added' : 'known', credential }
+  }
+
+  /** Keeps a credential this process verified against the same fleet file elsewhere (the gateway's check of a device's retained status). */
+  keep (bytes: Uint8Array, credential: Credential): void {
+    if (credential.signers.length === 0) return // read, not verified
+    this.#remember(toBase64url(credential.cti), bytes, credential)
+  }
+
+  /** A new fleet file is in force: credentials whose owner signatures no longer meet it are forgotten (shown again, they are checked again). */
+  setPolicy (policy: FleetPolicy): void {
+    this.#policy = policy
+    const owners = new Set(policy.owners.map((o) => o.id))
+    for (const [key, { credential }] of [...this.#cache]) {
+      if (credential.signers.filter((s) => owners.has(s)).length >= policy.threshold) continue
+      this.#cache.delete(key)
+      if (this.#byDevice.get(credential.device) === key) this.#byDevice.delete(credential.device)
+    }
+  }
+
+  #entry (id: DeviceId): { bytes: Uint8Array, credential: Credential } | undefined {
+    const key = this.#byDevice.get(id)
+    return key === undefined ? undefined : this.#cache.get(key)
   }
 
   #check (peer: PeerPresentation): Credential | undefined {
-    if (this.#components.revoked(peer.id)) throw meshError('ERR_REVOKED', `${peer.id} was revoked by the owners of fleet ${this.policy.fleet}`, { details: { id: peer.id } })
+    if (this.#components.revoked(peer.id)) throw meshError('ERR_REVOKED', `${peer.id} was revoked by the owners of fleet ${this.#policy.fleet}`, { details: { id: peer.id } })
     const bytes = peer.credential
     // An owner (the fleet file's trust anchor: `iotmesh fleet publish --owner-key`) needs no credential of its own.
     if (bytes === undefined && this.policy.owners.some((o) => o.id === peer.id)) return undefined
@@ -107,12 +163,19 @@ export class CredentialCheck {
     }
     const credential = verifyCredential(bytes, this.policy, { now, publicKey: peer.publicKey, ed25519: this.#components.ed25519 })
     this.counters.verified++
+    this.#remember(key, bytes, credential)
+    return credential
+  }
+
+  #remember (key: string, bytes: Uint8Array, credential: Credential): void {
     this.#cache.delete(key)
     if (this.#cache.size >= this.#maxCached) {
       const oldest = this.#cache.keys().next().value
+      const dropped = oldest === undefined ? undefined : this.#cache.get(oldest)
       if (oldest !== undefined) this.#cache.delete(oldest)
+      if (dropped !== undefined && this.#byDevice.get(dropped.credential.device) === oldest) this.#byDevice.delete(dropped.credential.device)
     }
     this.#cache.set(key, { bytes: new Uint8Array(bytes), credential })
-    return credential
+    this.#byDevice.set(credential.device, key)
   }
 }

@@ -2,7 +2,7 @@ import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import {
   DEFAULT_FLEET, LINKS_TOPIC, Lifecycle, every, frameTopic, isDeviceId, isMeshError, meshError, readCredential, credentialId, systemClock, systemRandom, toHex,
-  type Clock, type DeviceId, type Ed25519, type KeyPair, type LearnResult, type PublicKey, type Random,
+  type Clock, type DeviceId, type Ed25519, type FleetPolicy, type KeyPair, type LearnResult, type PublicKey, type Random,
   type CommandResult, type ErrorCode, type SenmlRecord, type SequenceSource
 } from '../shared/index.js'
 import { TypedEmitter } from './events.js'
@@ -15,7 +15,7 @@ import {
   type Link, type LinkOptions, type RemotePeer, type Transport, type TransportAddress, type TransportCounters
 } from './links/index.js'
 import type { CloneInfo, DropInfo } from './routing/context.js'
-import type { ConfigInfo, ConfigVerdict, InjectResult } from './routing/handlers/index.js'
+import type { ConfigInfo, ConfigVerdict, FleetInfo, FleetVerdict, InjectResult } from './routing/handlers/index.js'
 import { Router, type BanInfo, type CommandHandler, type RouterInit } from './routing/router.js'
 import { commandOverMesh, type CommandOptions } from './command-client.js'
 import { CredentialCheck } from './credentials.js'
@@ -83,6 +83,14 @@ export interface MeshNodeInit {
    * peers that show none (those that show one are still checked). Revoked peers are refused either way.
    */
   requireCredentials?: boolean
+  /**
+   * In a fleet closed by credential, refuse frames relayed from origins whose credential this node
+   * does not hold (the credentials travel with the frames: routing/handlers/credential.ts; owners
+   * need none). Default: true when this node checks its neighbours' credentials itself (its own TCP
+   * transport, a fleet file, `requireCredentials`); a transport passed in `components` checks them
+   * at its own handshake, so whoever passes it says.
+   */
+  checkOrigins?: boolean
   /**
    * This node's instance id, shown in every link handshake: two live peers showing one key with
    * different ones are a clone (mesh/clones.ts). true (default): random, drawn once per MeshNode; or
@@ -158,6 +166,8 @@ export interface MeshNodeEvents {
   revoked: [info: { device: DeviceId, reason: string, bytes: Uint8Array }]
   /** A signed configuration: a new highest version for its target (verified), or a lower one than held (routing/handlers/config.ts). */
   config: [info: ConfigInfo]
+  /** A new owner-signed fleet file is in force (routing/handlers/fleet.ts): keep `bytes` across restarts (`routing.fleetFiles`). */
+  fleet: [info: FleetInfo]
   /**
    * A peer refused this node's dial with a code it told (ERR_REVOKED, ERR_NO_CREDENTIAL, ERR_NOT_IN_ROSTER, …): what the
    * refused side logs. (Peers this node refuses are `drop`s with their code.)
@@ -244,7 +254,9 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       // Misconfigured (another device's credential, another fleet's) fails here, not at every peer; expiry is the peers' to judge.
       if (init.credential !== undefined) readCredential(init.credential, policy, { now: 0, publicKey: components.keys.publicKey })
       const revoked = (id: DeviceId): boolean => this.#router.revocations?.has(id) === true
-      this.credentials = new CredentialCheck({ policy, required: init.requireCredentials ?? true }, { revoked, clock, ed25519: components.ed25519 })
+      const required = init.requireCredentials ?? true
+      this.credentials = new CredentialCheck({ policy, required }, { revoked, clock, ed25519: components.ed25519 })
+      this.#router.useCredentials(this.credentials, init.checkOrigins ?? (required && components.transport === undefined))
     }
     this.instances = new InstanceBook({}, clock)
     const instance = init.instance ?? true
@@ -328,6 +340,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       this.#router.on('ack', (ack) => this.emit('ack', ack))
       this.#router.on('revoked', (info) => this.emit('revoked', info))
       this.#router.on('config', (info) => this.emit('config', info))
+      this.#router.on('fleet', (info) => this.emit('fleet', info))
       defer('router', () => { this.#router.stop() })
       this.#manager.on('link:open', (link) => this.#onLink(link))
       this.#manager.on('link:close', (link) => this.#onLinkClose(link))
@@ -506,6 +519,25 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   /** Every signed configuration this node holds, the highest version per target. */
   configs (): Uint8Array[] {
     return this.#router.configs?.all() ?? []
+  }
+
+  /**
+   * Takes an owner-signed fleet file (iotmesh fleet sign-file) and spreads it through the mesh;
+   * needs `routing.fleetPolicy`. 'added' (now in force), 'known', 'ignored' (no fleet file), or the
+   * code it was refused with (ERR_FLEET_STALE, ERR_TOO_FEW_OWNERS, ERR_NOT_OWNER, …).
+   */
+  updateFleet (bytes: Uint8Array): FleetVerdict {
+    return this.#router.updateFleet(bytes)
+  }
+
+  /** The fleet file in force (the one given, or a newer signed one taken since), if any. */
+  get fleetPolicy (): FleetPolicy | undefined {
+    return this.#router.fleetFiles?.policy
+  }
+
+  /** The signed fleet files this node holds, oldest first (to keep across a restart: `routing.fleetFiles`). */
+  fleetFiles (): Uint8Array[] {
+    return this.#router.fleetFiles?.all() ?? []
   }
 
   /** Keeps a peer at `host:port` linked from now on, as a configured static peer is. */

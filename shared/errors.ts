@@ -80,6 +80,8 @@ export const ERROR_CODES = {
   ERR_BAD_HANDOVER: 'a key handover is not the layout iotmesh uses (shared/handover.ts), is not signed by the key it hands over from, or names another key or device than the rotation that carries it',
   ERR_BAD_ROTATION: 'an owner rotation is not the signed layout iotmesh uses (shared/owner-rotation.ts), or its new key is an owner already',
   ERR_BAD_CONFIG: 'a signed configuration is not the layout iotmesh uses (shared/fleet-config.ts), or its settings are not valid for the device: the message names the setting',
+  ERR_BAD_FLEET_FILE: 'a signed fleet file is not the layout iotmesh uses (shared/fleet-file.ts): fleet, version, threshold, 1 to 16 owners',
+  ERR_FLEET_STALE: 'a signed fleet file is not newer than the version this node holds: refused, so an older one cannot be replayed (sign a higher version)',
   ERR_CONFIG_STALE: 'a signed configuration is not newer than the version the device applied: refused, so an old one cannot be replayed (push a higher version)',
   // Encrypted readings (shared/cose-encrypt.ts, shared/readers.ts)
   ERR_NOT_COSE_ENCRYPT: 'not a COSE_Encrypt as iotmesh sends it (RFC 9052 §5.1, CBOR tag 96): 1 to 16 X25519 recipients (ECDH-ES + A128KW), sizes as fixed',

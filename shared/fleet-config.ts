@@ -192,7 +192,8 @@ function toPlain (value: unknown): unknown {
  */
 export class ConfigBook {
   readonly #byTarget = new Map<string, { config: FleetConfig, bytes: Uint8Array }>()
-  constructor (readonly policy: FleetPolicy, readonly max = 10_000) {}
+  /** `policy` changes when a new fleet file is in force (shared/fleet-file.ts); configurations held stay. */
+  constructor (public policy: FleetPolicy, readonly max = 10_000) {}
 
   get size (): number { return this.#byTarget.size }
 

@@ -41,6 +41,8 @@ import { isFleetName } from './topics.js'
 export const CREDENTIAL_CONTENT_FORMAT = 65_004
 export const REVOCATION_CONTENT_FORMAT = 65_005
 export const OWNER_ROTATION_CONTENT_FORMAT = 65_008
+/** A signed fleet file (shared/fleet-file.ts FLEET_FILE_CONTENT_FORMAT; here so fleetDocumentKind needs no import cycle). */
+const FLEET_FILE_CONTENT_FORMAT_ = 65_009
 /** The reason of a revocation that ends a key because it was rotated (it carries the handover). */
 export const ROTATED = 'rotated'
 /** The longest a credential may live, seconds (10 years: a Pi in a wall), and the default (1 year). */
@@ -48,7 +50,8 @@ export const MAX_CREDENTIAL_SECONDS = 10 * 365 * 86_400
 export const DEFAULT_CREDENTIAL_SECONDS = 365 * 86_400
 
 export interface FleetOwner { name: string | undefined, id: DeviceId, publicKey: PublicKey }
-export interface FleetPolicy { fleet: string, threshold: number, owners: FleetOwner[] }
+/** `version`: 0 (or absent) for a hand-written fleet file; a signed one (shared/fleet-file.ts) carries its own. */
+export interface FleetPolicy { fleet: string, threshold: number, owners: FleetOwner[], version?: number }
 
 export interface Credential {
   fleet: string
@@ -100,13 +103,16 @@ export function parseFleetPolicy (json: unknown, source = 'fleet file'): FleetPo
   if (owners.length === 0 || typeof threshold !== 'number' || !Number.isSafeInteger(threshold) || threshold < 1 || threshold > owners.length) {
     throw meshError('ERR_BAD_ARGUMENT', `${source}: threshold is how many owners must sign, 1 to ${owners.length}, got ${String(threshold)}`)
   }
-  return { fleet: o.fleet, threshold, owners }
+  const version = o.version ?? 0
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw meshError('ERR_BAD_ARGUMENT', `${source}: version is a whole number, 0 or more, got ${String(version)}`)
+  return { fleet: o.fleet, threshold, owners, ...(version === 0 ? {} : { version }) }
 }
 
 export function fleetPolicyJson (policy: FleetPolicy): Record<string, unknown> {
   return {
     fleet: policy.fleet,
     threshold: policy.threshold,
+    ...((policy.version ?? 0) === 0 ? {} : { version: policy.version }),
     owners: policy.owners.map((w) => ({ ...(w.name === undefined ? {} : { name: w.name }), key: toBase64url(w.publicKey) }))
   }
 }
@@ -316,10 +322,12 @@ export function credentialId (bytes: Uint8Array): Uint8Array | undefined {
 }
 
 /** What a signed fleet document is, by its content type; undefined for anything else. Never throws. */
-export function fleetDocumentKind (bytes: Uint8Array): 'credential' | 'revocation' | 'owner-rotation' | undefined {
+export function fleetDocumentKind (bytes: Uint8Array): 'credential' | 'revocation' | 'owner-rotation' | 'fleet-file' | undefined {
   try {
     const type = decodeCoseSign(bytes).protectedHeader.get(HEADER_CONTENT_TYPE)
-    return type === CREDENTIAL_CONTENT_FORMAT ? 'credential' : type === REVOCATION_CONTENT_FORMAT ? 'revocation' : type === OWNER_ROTATION_CONTENT_FORMAT ? 'owner-rotation' : undefined
+    return type === CREDENTIAL_CONTENT_FORMAT
+      ? 'credential'
+      : type === REVOCATION_CONTENT_FORMAT ? 'revocation' : type === OWNER_ROTATION_CONTENT_FORMAT ? 'owner-rotation' : type === FLEET_FILE_CONTENT_FORMAT_ ? 'fleet-file' : undefined
   } catch {
     return undefined
   }
@@ -364,7 +372,8 @@ export function ownerSignatures (message: CoseSign, policy: FleetPolicy, ed: Ed2
  */
 export class RevocationSet {
   readonly #byDevice = new Map<DeviceId, { revocation: Revocation, bytes: Uint8Array }>()
-  constructor (readonly policy: FleetPolicy, readonly max = 100_000) {}
+  /** `policy` changes when a new fleet file is in force (shared/fleet-file.ts); revocations held stay (a valid one is never undone). */
+  constructor (public policy: FleetPolicy, readonly max = 100_000) {}
 
   get size (): number { return this.#byDevice.size }
 

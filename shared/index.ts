@@ -52,6 +52,9 @@ export {
   type FleetPolicy, type FleetOwner, type Credential, type Revocation, type EnrollInput, type VerifyOptions
 } from './fleet.js'
 export { HANDOVER_CONTENT_FORMAT, MAX_HANDOVER_BYTES, createHandover, verifyHandover, type Handover } from './handover.js'
+export {
+  FLEET_FILE_CONTENT_FORMAT, MAX_FLEET_FILE_BYTES, MAX_FLEET_OWNERS, FleetFileChain, signFleetFile, readFleetFile, verifyFleetFile, type SignFleetFileInput
+} from './fleet-file.js'
 export { rotateOwner, verifyOwnerRotation, applyOwnerRotation, type OwnerRotation } from './owner-rotation.js'
 export {
   CONFIG_CONTENT_FORMAT, MAX_CONFIG_BYTES, MAX_CONFIG_VERSION, REMOTE_SETTINGS, CONFIG_LEVEL, ConfigBook,

@@ -12,6 +12,7 @@ import { CONFIG_HELP, CONFIG_OPTIONS, fleetConfig } from './fleet-config.js'
 import { READER_HELP, READER_VERBS, runReaders } from './fleet-readers.js'
 import { GRANT_HELP, GRANT_OPTIONS, GRANT_VERBS, runGrants } from './fleet-grants.js'
 import { ROTATE_HELP, ROTATE_OPTIONS, ROTATE_VERBS, rotationForEnroll, runRotate } from './fleet-rotate.js'
+import { FILE_HELP, FILE_VERBS, describeFleetFile, runFleetFile } from './fleet-file.js'
 import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
 
 /**
@@ -23,16 +24,17 @@ import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } f
 export const fleet: Command = {
   name: 'fleet',
   summary: 'Fleet owners: create the fleet file, enroll, revoke and re-enroll rotated devices, rotate owner keys, with owner signatures (k of n)',
-  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|rotate-owner|apply-rotation|config|grant|revoke-grant|grants … [--file fleet.json] [--owner-key FILE] [--json]',
+  usage: 'iotmesh fleet init|add-owner|enroll|cosign|revoke|check|publish|rotate-owner|apply-rotation|sign-file|config|grant|revoke-grant|grants … [--file fleet.json] [--owner-key FILE] [--json]',
   help: [
     ['init', '--fleet NAME --owner-key FILE [--name N] [--force]: a fleet file with this owner (its key created if absent), threshold 1'],
     ['add-owner PUBKEY', '[--name N] [--threshold K]: another owner (its public key, base64url); K owners must then sign'],
     ['enroll PUBKEY', '--owner-key FILE --out FILE [--name N] [--roles a,b] [--days D]: a device\'s credential, signed by this owner'],
-    ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential, revocation or owner rotation (in place by default)'],
+    ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential, revocation, owner rotation or signed fleet file (in place by default)'],
     ['revoke DEVICE_ID', '--reason TEXT --owner-key FILE --out FILE: a revocation, signed by this owner'],
-    ['check FILE', 'verifies a credential or revocation against the fleet file and says what it is; exit 1 with the code if it does not hold'],
-    ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S] [--owner-key FILE]: joins the mesh and hands a complete revocation to the devices it links to, which spread it (a fleet closed by credential links with an owner\'s key)'],
+    ['check FILE', 'verifies a credential, revocation, owner rotation or signed fleet file against the fleet file and says what it is; exit 1 with the code if it does not hold'],
+    ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S] [--owner-key FILE]: joins the mesh and hands a complete revocation or signed fleet file to the devices it links to, which spread it (a fleet closed by credential links with an owner\'s key)'],
     ...ROTATE_HELP,
+    ...FILE_HELP,
     ...CONFIG_HELP,
     ...READER_HELP,
     ...GRANT_HELP,
@@ -58,6 +60,10 @@ export const fleet: Command = {
     }
     if ((READER_VERBS as readonly string[]).includes(what ?? '')) return await runReaders(what as string, arg, values, await readPolicy(file), say, io)
     if ((GRANT_VERBS as readonly string[]).includes(what ?? '')) return await runGrants(what as string, arg, values, file, await readPolicy(file), say, io)
+    if ((FILE_VERBS as readonly string[]).includes(what ?? '')) {
+      const policy = await readPolicy(file)
+      return await runFleetFile(arg, values, policy, async () => await ownerKey(need('owner-key')), async (bytes, out, kind) => await finish(bytes, policy, out, kind, say))
+    }
     if ((ROTATE_VERBS as readonly string[]).includes(what ?? '')) {
       const policy = await readPolicy(file)
       return await runRotate(what as string, arg, values, file, policy, async () => await ownerKey(need('owner-key')), async (bytes, out, kind) => await finish(bytes, policy, out, kind, say), say)
@@ -118,7 +124,7 @@ export const fleet: Command = {
         if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet cosign FILE --owner-key FILE')
         const before = await onFileArgument(arg, 'FILE', async () => new Uint8Array(await readFile(arg)))
         const kind = fleetDocumentKind(before)
-        if (kind === undefined) throw meshError('ERR_NOT_COSE_SIGN', `${arg} is neither a credential, a revocation nor an owner rotation`)
+        if (kind === undefined) throw meshError('ERR_NOT_COSE_SIGN', `${arg} is neither a credential, a revocation, an owner rotation nor a signed fleet file`)
         const bytes = cosign(before, policy, await ownerKey(need('owner-key')))
         return await finish(bytes, policy, str('out') ?? arg, kind, say)
       }
@@ -136,9 +142,11 @@ export const fleet: Command = {
       }
       case 'publish': {
         const policy = await readPolicy(file)
-        if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet publish FILE: a revocation')
+        if (arg === undefined) throw meshError('ERR_BAD_ARGUMENT', 'fleet publish FILE: a revocation or a signed fleet file')
         const bytes = await onFileArgument(arg, 'FILE', async () => new Uint8Array(await readFile(arg)))
-        verifyRevocation(bytes, policy) // complete, or refused here with its code
+        const isFile = fleetDocumentKind(bytes) === 'fleet-file'
+        if (isFile) describeFleetFile(bytes, policy) // complete, or refused here with its code
+        else verifyRevocation(bytes, policy)
         const peers = str('peers')?.split(',').map((p) => p.trim()).filter((p) => p !== '') ?? []
         // In a fleet closed by credential, devices link with an owner's key (mesh/credentials.ts): --owner-key; else a throwaway key (open fleets).
         const keys = str('owner-key') === undefined ? generateKeyPair() : await ownerKey(need('owner-key'))
@@ -147,19 +155,20 @@ export const fleet: Command = {
         }, { keys })
         await node.start()
         try {
-          node.revoke(bytes)
+          if (isFile) node.updateFleet(bytes)
+          else node.revoke(bytes)
           const deadline = Date.now() + intFlag(values, 'timeout', 10, 1, 3600) * 1000
           while (node.links.size === 0 && Date.now() < deadline && !io.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 100))
-          if (node.links.size === 0) throw meshError('ERR_NO_ROUTE', 'no device linked in time: nobody got the revocation (give --peers, or check the fleet name)')
+          if (node.links.size === 0) throw meshError('ERR_NO_ROUTE', `no device linked in time: nobody got the ${isFile ? 'fleet file' : 'revocation'} (give --peers, or check the fleet name)`)
           await new Promise((resolve) => setTimeout(resolve, 1000)) // the REVOKE goes out on each link as it opens; let it leave
-          say({ ok: true, links: node.links.size }, `handed the revocation to ${node.links.size} device(s); the mesh spreads it`)
+          say({ ok: true, links: node.links.size }, `handed the ${isFile ? 'fleet file' : 'revocation'} to ${node.links.size} device(s); the mesh spreads it`)
           return EXIT_OK
         } finally {
           await node.stop()
         }
       }
       default:
-        throw meshError('ERR_BAD_ARGUMENT', 'say iotmesh fleet init, add-owner, enroll, cosign, revoke, check or publish (iotmesh fleet --help)')
+        throw meshError('ERR_BAD_ARGUMENT', 'say iotmesh fleet init, add-owner, enroll, cosign, revoke, check, publish or sign-file (iotmesh fleet --help)')
     }
   }
 }
@@ -196,6 +205,11 @@ function report (bytes: Uint8Array, policy: FleetPolicy, say: Say): number {
     const r = verifyRevocation(bytes, policy)
     say({ ok: true, kind, device: r.device, reason: r.reason, issuedAt: r.issuedAt, signers: r.signers, ...(r.successor === undefined ? {} : { successor: r.successor }) },
       `revocation of ${r.device} ("${r.reason}"${r.successor === undefined ? '' : `, replaced by ${r.successor}`}), issued ${new Date(r.issuedAt * 1000).toISOString()}, signed by ${r.signers.length} owner(s): valid`)
+    return EXIT_OK
+  }
+  if (kind === 'fleet-file') {
+    const { object, text } = describeFleetFile(bytes, policy)
+    say(object, text)
     return EXIT_OK
   }
   if (kind === 'owner-rotation') {

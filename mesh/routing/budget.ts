@@ -22,7 +22,7 @@ export interface Rate {
   burst: number
 }
 
-export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'config' | 'other'
+export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'config' | 'cred' | 'fleet' | 'other'
 
 export type Budgets = Record<BudgetKind, Rate>
 
@@ -46,6 +46,12 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   revoke: { rate: 20, burst: 4000 },
   // Configurations: a link opens with the fleet's (one per target); a new version costs at most one check per owner.
   config: { rate: 20, burst: 2000 },
+  // Credentials of origins and issuers (handlers/credential.ts): one per origin a neighbour relays to this node, before its
+  // first frame (a link that opens onto a fleet's traffic: one per origin, as KEY). One held already costs a decode and a lookup;
+  // a new one at most one check per owner, and one that fails costs its sender its score (a forger is banned within a few).
+  cred: { rate: 1000, burst: 10_000 },
+  // Signed fleet files (handlers/fleet.ts): a link opens with the chain (at most 16); a new version costs at most one check per owner.
+  fleet: { rate: 1, burst: 32 },
   // Messages of no known kind (they are refused as malformed once read).
   other: { rate: 10, burst: 100 }
 })
@@ -62,7 +68,7 @@ export function budgetsOf (overrides: Partial<Record<BudgetKind, Partial<Rate>>>
 }
 
 /** Routing message kinds (messages.ts MSG) by their number. */
-const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd', 'revoke', 'config']
+const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd', 'revoke', 'config', 'cred', 'fleet']
 
 /**
  * The kind of a routing message from its first two bytes, before it is decoded: every routing
@@ -78,8 +84,8 @@ export function kindOf (bytes: Uint8Array): BudgetKind {
 
 /** What a decoded message costs: its entries (keys, kids, origins, subscribers, peers), at least 1. */
 export function entriesOf (message: RoutingMessage): number {
-  const m = message as { entries?: unknown[], keys?: unknown[], kids?: unknown[], peers?: unknown[], revocations?: unknown[], configs?: unknown[] }
-  return Math.max(1, m.entries?.length ?? m.keys?.length ?? m.kids?.length ?? m.peers?.length ?? m.revocations?.length ?? m.configs?.length ?? 1)
+  const m = message as { entries?: unknown[], keys?: unknown[], kids?: unknown[], peers?: unknown[], revocations?: unknown[], configs?: unknown[], credentials?: unknown[], files?: unknown[] }
+  return Math.max(1, m.entries?.length ?? m.keys?.length ?? m.kids?.length ?? m.peers?.length ?? m.revocations?.length ?? m.configs?.length ?? m.credentials?.length ?? m.files?.length ?? 1)
 }
 
 /** One token bucket; time in ms from a monotonic clock. */

@@ -1,4 +1,9 @@
-import type { Clock, Command, CommandResult, DeviceId, Ed25519, ErrorCode, RevocationSet, ConfigBook, TelemetryFrame, TimerHandle, Verifier } from '../../shared/index.js'
+import type {
+  Clock, Command, CommandResult, DeviceId, Ed25519, ErrorCode, RevocationSet, ConfigBook, FleetFileChain, FleetPolicy, HoldPen, KeySource, LearnResult, PublicKey,
+  TelemetryFrame, TimerHandle, Verifier
+} from '../../shared/index.js'
+import type { CredentialCheck } from '../credentials.js'
+import type { FleetInfo } from './handlers/fleet.js'
 import type { Ack } from './ack.js'
 import type { ConfigInfo } from './handlers/config.js'
 import type { AckState } from './acks.js'
@@ -114,6 +119,14 @@ export interface RouterContext {
   readonly revocations: RevocationSet | undefined
   /** Configurations held (with a fleet file; handlers/config.ts), else undefined. */
   readonly configs: ConfigBook | undefined
+  /** Signed fleet files held (with a fleet file; handlers/fleet.ts), else undefined. */
+  readonly fleetFiles: FleetFileChain | undefined
+  /** Credentials verified here, at handshakes and by gossip (with a fleet file: mesh/credentials.ts; handlers/credential.ts). */
+  readonly credentials: CredentialCheck | undefined
+  /** Refuse relayed frames of origins whose credential is not held (a node that checks its neighbours' credentials). */
+  readonly checkOrigins: boolean
+  /** Frames waiting for their origin's credential (handlers/credential.ts). */
+  readonly credentialWait: HoldPen<HeldFrame>
   readonly ed25519: Ed25519 | undefined
 
   /** Encodes and sends one control message; false when the link refused it. */
@@ -138,6 +151,13 @@ export interface RouterContext {
   tellKey: (state: LinkState, origin: DeviceId) => void
   /** Runs `fn` after `ms` unless the router stopped. */
   later: (ms: number, fn: () => void) => TimerHandle
+  /** Learns a key (a credential's: 'pin'), admitting frames that waited for it. */
+  learnKey: (publicKey: PublicKey, id?: DeviceId, source?: KeySource) => LearnResult
+  /** Admits frames that waited (for a credential) again, in arrival order. */
+  readmit: (frames: HeldFrame[]) => void
+  /** A new fleet file is in force: revocations, configurations and credentials are judged by it from now on. */
+  adoptPolicy: (policy: FleetPolicy) => void
+  emitFleet: (info: FleetInfo) => void
   /** Events for the node. */
   emitHello: (info: { peer: DeviceId, fleet: string, port: number, addresses: string[] }) => void
   emitPeers: (peers: PeerEntry[], from: DeviceId) => void

@@ -43,11 +43,15 @@ export interface RouterCounters {
   revokedRefused: number
   /** Configurations taken (verified, a new highest version for their target). */
   configs: number
+  /** Credentials of other devices taken by gossip (CRED, verified, new here). */
+  credentials: number
+  /** Signed fleet files taken (verified, a new version in force). */
+  fleetFiles: number
 }
 
 export function newCounters (): RouterCounters {
   return {
     framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, controlIn: 0, controlOut: 0,
-    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0
+    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0
   }
 }

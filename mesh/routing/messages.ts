@@ -1,5 +1,5 @@
 import {
-  COMMAND_LIMITS, DEFAULT_CBOR_LIMITS, MAX_CONFIG_BYTES, DEVICE_ID_BYTES, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
+  COMMAND_LIMITS, DEFAULT_CBOR_LIMITS, MAX_CONFIG_BYTES, MAX_CREDENTIAL_BYTES, MAX_FLEET_FILE_BYTES, DEVICE_ID_BYTES, cborHead, concatBytes, decodeCbor, encodeCbor, meshError, readHead, type CborLimits
 } from '../../shared/index.js'
 import { CHAIN_ELEMENT_BYTES } from './chain.js'
 import { MAX_DECLARATION_BYTES } from './declaration.js'
@@ -31,17 +31,22 @@ import { MAX_ACK_BYTES } from './ack.js'
  *                                                         node passes a new one on once (handlers/revoke.ts)
  *   CONFIG [11, [configuration…]]                         owner-signed device configurations (shared/fleet-config.ts),
  *                                                         gossiped: the highest version per target (handlers/config.ts)
+ *   CRED   [12, [credential…]]                           owner-signed enrollment credentials (shared/fleet.ts) of origins
+ *                                                         and command issuers, sent before the first frame or command of
+ *                                                         each on a link, or asked for by KEYREQ (handlers/credential.ts)
+ *   FLEET  [13, [fleet file…]]                           owner-signed fleet files (shared/fleet-file.ts), oldest first:
+ *                                                         the highest valid version wins (handlers/fleet.ts)
  */
 
-export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10, CONFIG: 11 } as const
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10, CONFIG: 11, CRED: 12, FLEET: 13 } as const
 
 /**
- * The control plane: owner-signed revocations and configurations. They go in each link's control
+ * The control plane: owner-signed revocations, configurations and fleet files. They go in each link's control
  * lane (links/lanes.ts, `SendOptions.control`), ahead of queued data, so a revocation spreads in
  * seconds on a busy mesh (issue 13). Each neighbour's are read at their own rate (budget.ts), and a
  * node passes on only new ones, so nobody can fill the lane with them.
  */
-export const CONTROL_KINDS: ReadonlySet<number> = new Set([MSG.REVOKE, MSG.CONFIG])
+export const CONTROL_KINDS: ReadonlySet<number> = new Set([MSG.REVOKE, MSG.CONFIG, MSG.FLEET])
 
 export interface DigestEntry { kid: Uint8Array, low: number, high: number }
 export interface WantEntry { kid: Uint8Array, from: number, to: number }
@@ -63,6 +68,8 @@ export type RoutingMessage =
   | { kind: typeof MSG.CMD, entries: CommandEntry[] }
   | { kind: typeof MSG.REVOKE, revocations: Uint8Array[] }
   | { kind: typeof MSG.CONFIG, configs: Uint8Array[] }
+  | { kind: typeof MSG.CRED, credentials: Uint8Array[] }
+  | { kind: typeof MSG.FLEET, files: Uint8Array[] }
 
 /** Largest revocation carried (one with 16 owner signatures is under 2 KiB). */
 export const MAX_REVOCATION_BYTES = 4096
@@ -95,6 +102,8 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.CMD: return encodeCbor([MSG.CMD, message.entries.map((e) => [e.hops, e.signed])])
     case MSG.REVOKE: return encodeCbor([MSG.REVOKE, message.revocations])
     case MSG.CONFIG: return encodeCbor([MSG.CONFIG, message.configs])
+    case MSG.CRED: return encodeCbor([MSG.CRED, message.credentials])
+    case MSG.FLEET: return encodeCbor([MSG.FLEET, message.files])
   }
 }
 
@@ -167,6 +176,10 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       return { kind, revocations: list(a).map((r) => isBytes(r) && r.length <= MAX_REVOCATION_BYTES ? r : bad('REVOKE entry')) }
     case MSG.CONFIG:
       return { kind, configs: list(a).map((c) => isBytes(c) && c.length <= MAX_CONFIG_BYTES ? c : bad('CONFIG entry')) }
+    case MSG.CRED:
+      return { kind, credentials: list(a).map((c) => isBytes(c) && c.length <= MAX_CREDENTIAL_BYTES ? c : bad('CRED entry')) }
+    case MSG.FLEET:
+      return { kind, files: list(a).map((f) => isBytes(f) && f.length <= MAX_FLEET_FILE_BYTES ? f : bad('FLEET entry')) }
     default:
       return bad(`unknown kind ${String(kind)}`)
   }

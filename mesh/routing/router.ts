@@ -2,15 +2,16 @@ import {
   DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
   meshError, checkDeviceTopic, every, systemClock, validateFilter,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type KeySource, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
-  type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode, RevocationSet, ConfigBook, type FleetPolicy
+  type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode, RevocationSet, ConfigBook, FleetFileChain, HoldPen, type FleetPolicy
 } from '../../shared/index.js'
+import type { CredentialCheck } from '../credentials.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
 import { dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
-  type ConfigInfo, type ConfigVerdict, type InjectResult } from './handlers/index.js'
+  sendFleetFiles, takeFleetFile, type ConfigInfo, type ConfigVerdict, type FleetInfo, type FleetVerdict, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
 import { COMMAND_FILTER, CommandRoutes, type CommandRoutesInit } from './commands.js'
@@ -126,6 +127,8 @@ export interface RouterInit extends Pick<VerifierInit,
   revocations?: Iterable<Uint8Array>
   /** Signed configurations to start with (kept by the device across restarts); each is verified (handlers/config.ts). */
   configs?: Iterable<Uint8Array>
+  /** Signed fleet files to start with, oldest first (kept by the device across restarts); each is verified against the one before (handlers/fleet.ts). */
+  fleetFiles?: Iterable<Uint8Array>
 }
 
 /**
@@ -166,6 +169,8 @@ export interface RouterEvents {
   revoked: [info: { device: DeviceId, reason: string, bytes: Uint8Array }]
   /** A signed configuration: a new highest version for its target (verified), or a lower one than held ('stale', not verified). */
   config: [info: ConfigInfo]
+  /** A new signed fleet file is in force (handlers/fleet.ts): keep `bytes` to hand it on after a restart. */
+  fleet: [info: FleetInfo]
 }
 
 export interface BanInfo { peer: DeviceId, score: number, until: number, bans: number, code: 'ERR_PEER_SCORE' }
@@ -195,6 +200,11 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly commands: CommandRoutes
   readonly revocations: RevocationSet | undefined
   readonly configs: ConfigBook | undefined
+  readonly fleetFiles: FleetFileChain | undefined
+  /** Set by the node (`useCredentials`): its credential cache, and whether relayed origins must be enrolled. */
+  credentials: CredentialCheck | undefined
+  checkOrigins = false
+  readonly credentialWait: HoldPen<HeldFrame>
   #commandHandler: CommandHandler | undefined
   readonly #budgets: Budgets
   readonly #keys: KeyPair
@@ -253,11 +263,17 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const ackWindow = Math.max(init.replayWindow ?? 1024, perOrigin)
     this.acks = new AckState({ ...init.acks, window: ackWindow }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
     this.commands = new CommandRoutes(init.commands)
-    this.revocations = init.fleetPolicy === undefined ? undefined : new RevocationSet(init.fleetPolicy)
+    this.fleetFiles = init.fleetPolicy === undefined ? undefined : new FleetFileChain(init.fleetPolicy)
+    for (const bytes of init.fleetFiles ?? []) {
+      try { this.fleetFiles?.add(bytes, components.ed25519) } catch { /* one that does not follow the file in force is dropped */ }
+    }
+    const policy = this.fleetFiles?.policy
+    this.credentialWait = new HoldPen({ clock: this.clock, holdMs: init.keyWait ?? 3000, max: init.maxHeld ?? 1024, maxPerSigner: init.maxHeldPerSigner ?? 64 })
+    this.revocations = policy === undefined ? undefined : new RevocationSet(policy)
     for (const bytes of init.revocations ?? []) {
       try { this.revocations?.add(bytes, components.ed25519) } catch { /* one that no longer verifies (another fleet file) is dropped */ }
     }
-    this.configs = init.fleetPolicy === undefined ? undefined : new ConfigBook(init.fleetPolicy)
+    this.configs = policy === undefined ? undefined : new ConfigBook(policy)
     for (const bytes of init.configs ?? []) {
       try { this.configs?.add(bytes, components.ed25519) } catch { /* as revocations */ }
     }
@@ -307,6 +323,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.digestDue.clear()
     for (const peer of this.links.keys()) this.intake.dropVia(peer)
     this.verifier.clear()
+    this.credentialWait.clear()
     for (const state of this.links.values()) state.detach()
     this.links.clear()
     for (const sub of [...this.#subs]) sub.close()
@@ -383,6 +400,18 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   /** Takes a signed configuration made or received outside the links and spreads it (handlers/config.ts). */
   configure (bytes: Uint8Array): ConfigVerdict {
     return takeConfig(this, bytes, undefined)
+  }
+
+  /** Takes a signed fleet file made or received outside the links and spreads it (handlers/fleet.ts). */
+  updateFleet (bytes: Uint8Array): FleetVerdict {
+    return takeFleetFile(this, bytes, undefined)
+  }
+
+  /** The node's credential cache (mesh/credentials.ts), judged by the fleet file in force; `checkOrigins`: relayed frames need their origin's credential. */
+  useCredentials (credentials: CredentialCheck, checkOrigins: boolean): void {
+    this.credentials = credentials
+    this.checkOrigins = checkOrigins
+    if (this.fleetFiles !== undefined) credentials.setPolicy(this.fleetFiles.policy)
   }
 
   /** Sends a signed command (or result) on its way from here. Undefined when it went; else why not (ERR_NO_ROUTE, ERR_TABLE_FULL, …). */
@@ -475,6 +504,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     release(this, learned.released)
     this.send(state, { kind: MSG.HELLO, version: ROUTING_VERSION, fleet: this.fleet, port: this.options.port, addresses: this.options.addresses() })
     sendInterest(this, state, this.interest.advertsFor(peer, [this.id, ...this.interest.subscribers()]))
+    sendFleetFiles(this, state) // first: the owners in force sign what follows
     sendRevocations(this, state)
     sendConfigs(this, state)
     this.emit('link:open', peer)
@@ -604,6 +634,14 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   emitResult (result: CommandResult, signed: Uint8Array): void { this.emit('result', result, signed) }
   emitRevoked (device: DeviceId, reason: string, bytes: Uint8Array): void { this.emit('revoked', { device, reason, bytes }) }
   emitConfig (info: ConfigInfo): void { this.emit('config', info) }
+  emitFleet (info: FleetInfo): void { this.emit('fleet', info) }
+  readmit (frames: HeldFrame[]): void { release(this, frames) }
+
+  adoptPolicy (policy: FleetPolicy): void {
+    if (this.revocations !== undefined) this.revocations.policy = policy
+    if (this.configs !== undefined) this.configs.policy = policy
+    this.credentials?.setPolicy(policy)
+  }
 
   takeCommand (command: Command, signed: Uint8Array): void {
     const handler = this.#commandHandler

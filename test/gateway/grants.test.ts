@@ -3,6 +3,7 @@ import {
   Commanders, GRANTS_TARGET, cmdTopic, configTopic, enroll, encodeCommand, manualClock, parseFleetPolicy, signCommandGrants, systemClock, toBase64url, type GrantInput, type KeyPair
 } from '../../shared/index.js'
 import { GatewayTrust } from '../../gateway/trust.js'
+import { CredentialCheck } from '../../mesh/index.js'
 import type { DropEvent, Gateway } from '../../gateway/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { startCommandDevice } from './command-device.js'
@@ -138,5 +139,19 @@ describe('GatewayTrust: credentials in statuses', () => {
     expect(trust.credentialOf(cli.id)).toMatchObject({ state: 'enrolled', roles: ['hub'] })
     trust.noteStatusCredential(cli.id, cli.publicKey, genuine) // the same again: no check
     expect(trust.counters.credentialsChecked).toBe(201)
+  })
+
+  it('hands each status credential that verified to its mesh node\'s cache, so the broker device\'s readings it bridges carry it (CRED); a forged one is not kept', () => {
+    const clock = manualClock({ wallStart: Date.now() })
+    const node = new CredentialCheck({ policy }, { revoked: () => false, clock })
+    const trust = new GatewayTrust(policy, { clock, revocation: () => undefined, revocations: () => [], verified: (bytes, c) => { node.keep(bytes, c) } })
+    const forged = enroll({ policy, publicKey: target.publicKey, cti: Uint8Array.of(7, 7), owners: [ownerA] })
+    trust.noteStatusCredential(target.id, target.publicKey, forged) // one owner of two: ERR_TOO_FEW_OWNERS
+    expect(node.bytesOf(target.id)).toBeUndefined()
+    const genuine = enroll({ policy, publicKey: cli.publicKey, roles: ['hub'], cti: Uint8Array.of(8, 8), owners: [ownerA, ownerB] })
+    trust.noteStatusCredential(cli.id, cli.publicKey, genuine)
+    expect(Buffer.from(node.bytesOf(cli.id) ?? []).equals(Buffer.from(genuine))).toBe(true)
+    expect(node.enrolled(cli.id)).toBe(true)
+    expect(node.counters.verified).toBe(0) // verified once, by the gateway
   })
 })

@@ -6,7 +6,7 @@ import {
   ALG_ED25519, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, decodeCbor, decodeFrame, decodeSign1, deviceIdToBytes,
   encodeCommand, encodeFrame, isMeshError, keyPairFromSecret, meshError, openFrame, recordFromCbor,
   signSign1, validateTopic, verifyFrame, decodeCoseSign, parseFleetPolicy, toBase64url, verifyCredential, verifyRevocation, enroll, peekFleetConfig, checkNewer,
-  decodeCoseEncrypt, decryptCose, encryptCose, readGrants, readerKeyFromSecret, verifyHandover, verifyOwnerRotation,
+  decodeCoseEncrypt, decryptCose, encryptCose, readGrants, readerKeyFromSecret, verifyHandover, verifyOwnerRotation, readFleetFile, signFleetFile,
   type ErrorCode, type KeyPair, type ReaderKey
 } from '../../shared/index.js'
 import { loadKeyFile, openSequenceFile, saveKeyFile } from '../../shared/node.js'
@@ -152,7 +152,7 @@ const rows: Record<ErrorCode, Row> = {
   ERR_NOT_OWNER: { where: 'shared/fleet.ts', provoke: () => enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [other] }) },
   ERR_TOO_FEW_OWNERS: { where: 'shared/fleet.ts', provoke: () => verifyCredential(enroll({ policy: ownedBy(2, keys, other), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(2, keys, other)) },
   ERR_REVOKED: { where: 'mesh/routing/handlers/revoke.ts, data.ts, router.ts (addLink), mesh/credentials.ts (link handshake)' },
-  ERR_NO_CREDENTIAL: { where: 'mesh/credentials.ts (link handshake of a fleet closed by credential)' },
+  ERR_NO_CREDENTIAL: { where: 'mesh/credentials.ts (link handshake of a fleet closed by credential), mesh/routing/handlers/credential.ts (a relayed frame whose origin\'s credential never came)' },
   ERR_CREDENTIAL_MISMATCH: {
     where: 'shared/fleet.ts verifyCredential (publicKey), mesh/credentials.ts',
     provoke: () => verifyCredential(enroll({ policy: ownedBy(1, keys), publicKey: other.publicKey, cti: Uint8Array.of(1), owners: [keys] }), ownedBy(1, keys), { publicKey: keys.publicKey })
@@ -161,6 +161,11 @@ const rows: Record<ErrorCode, Row> = {
   ERR_BAD_HANDOVER: { where: 'shared/handover.ts, shared/fleet.ts (a rotation), shared/owner-rotation.ts', provoke: () => verifyHandover(Uint8Array.of(0x01), 'f') },
   ERR_BAD_ROTATION: { where: 'shared/owner-rotation.ts', provoke: () => verifyOwnerRotation(Uint8Array.of(0x01), ownedBy(1, keys)) },
   ERR_BAD_CONFIG: { where: 'shared/fleet-config.ts; firmware-sim/device/signed-config.ts (settings the device refuses)', provoke: () => peekFleetConfig(Uint8Array.of(0x01)) },
+  ERR_BAD_FLEET_FILE: { where: 'shared/fleet-file.ts; mesh/routing/handlers/fleet.ts', provoke: () => readFleetFile(Uint8Array.of(0x01), 'f') },
+  ERR_FLEET_STALE: {
+    where: 'shared/fleet-file.ts; mesh/routing/handlers/fleet.ts',
+    provoke: () => signFleetFile({ current: { ...ownedBy(1, keys), version: 3 }, next: { threshold: 1, owners: [keys] }, version: 2, owners: [keys] })
+  },
   ERR_CONFIG_STALE: { where: 'shared/fleet-config.ts (checkNewer); firmware-sim/device/signed-config.ts', provoke: () => { checkNewer(1, 2, 'group:g') } },
   ERR_NOT_COSE_ENCRYPT: { where: 'shared/cose-encrypt.ts', provoke: () => decodeCoseEncrypt(Uint8Array.of(0xd8, 0x60, 0x80)) },
   ERR_NOT_A_READER: {

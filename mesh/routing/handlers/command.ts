@@ -54,6 +54,9 @@ function routeCommand (ctx: RouterContext, command: Command, signed: Uint8Array,
     return undefined
   }
   path.to = via
+  // The issuer's key and credential go first (once per link): a role grant is judged on the credential (handlers/credential.ts).
+  const next = ctx.links.get(via as DeviceId)
+  if (next !== undefined) ctx.tellKey(next, command.issuer)
   return send(ctx, via as DeviceId, hops + 1, signed, from)
 }
 

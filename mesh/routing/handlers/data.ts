@@ -2,6 +2,7 @@ import { deviceIdToBytes, bytesEqual, type DeviceId, type ErrorCode, type Teleme
 import { MSG } from '../messages.js'
 import type { DropInfo, HeldFrame, LinkState, RouterContext } from '../context.js'
 import type { ScoreEvent } from '../score.js'
+import { awaitCredential } from './credential.js'
 
 /** What became of one frame. */
 export type InjectResult =
@@ -51,6 +52,9 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   if (ctx.revocations?.has(origin) === true) { ctx.counters.revokedRefused++; return refuse(ctx, { code: 'ERR_REVOKED', origin, seq, from }) }
   const asked = state !== undefined && state.promises.length > 0 && fulfil(state, origin, seq)
   if (origin === ctx.id && from !== undefined) return ownFrame(ctx, frame, bytes, from)
+  // A fleet closed by credential: a relayed origin's credential first (handlers/credential.ts).
+  const waiting = ctx.checkOrigins ? awaitCredential(ctx, bytes, hops, origin, seq, state) : undefined
+  if (waiting !== undefined) return waiting
   // An origin over its rate (budget.ts OriginBudgets): refused before its signature is checked, and
   // the neighbour that sent it is blamed (an honest relay forwards no more than it accepted). Frames
   // this node asked for (WANT: catch-up, a device's outbox offered again after an outage) are exempt.

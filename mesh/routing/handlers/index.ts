@@ -5,6 +5,8 @@ import { onAck } from './ack.js'
 import { onCommands } from './command.js'
 import { onRevocations } from './revoke.js'
 import { onConfigs } from './config.js'
+import { onCredentials } from './credential.js'
+import { onFleetFiles } from './fleet.js'
 import { ingest } from './data.js'
 import { onHello } from './hello.js'
 import { onInterest } from './interest.js'
@@ -30,6 +32,8 @@ export function dispatch (ctx: RouterContext, state: LinkState, message: Routing
     case MSG.CMD: return onCommands(ctx, state, message.entries)
     case MSG.REVOKE: return onRevocations(ctx, state, message.revocations)
     case MSG.CONFIG: return onConfigs(ctx, state, message.configs)
+    case MSG.CRED: return onCredentials(ctx, state, message.credentials)
+    case MSG.FLEET: return onFleetFiles(ctx, state, message.files)
   }
 }
 
@@ -37,6 +41,8 @@ export { sendAcks } from './ack.js'
 export { routeSigned } from './command.js'
 export { sendRevocations, takeRevocation } from './revoke.js'
 export { sendConfigs, takeConfig, type ConfigInfo, type ConfigVerdict } from './config.js'
+export { takeCredential } from './credential.js'
+export { sendFleetFiles, takeFleetFile, type FleetInfo, type FleetVerdict } from './fleet.js'
 export { ingest, release, type InjectResult } from './data.js'
 export { sendInterest } from './interest.js'
 export { tellKey } from './keys.js'

@@ -4,6 +4,7 @@ import { UNREACHABLE } from '../interest.js'
 import { firstWaiting } from '../backlog.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { sendConfigs } from './config.js'
+import { sendFleetFiles } from './fleet.js'
 import { sendRevocations } from './revoke.js'
 
 /**
@@ -57,6 +58,7 @@ export function sync (ctx: RouterContext): void {
     state.gossipDue = false // set again by a send that fails again
     sendRevocations(ctx, state)
     sendConfigs(ctx, state)
+    sendFleetFiles(ctx, state)
   }
   if (ctx.changed.size === 0 && ![...ctx.links.values()].some((s) => s.missed.size > 0)) return
   const changed = [...ctx.changed]
