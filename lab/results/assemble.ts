@@ -1,7 +1,7 @@
 import { meshError } from '../../shared/index.js'
 import { failoverChecks, latencyChecks, scaleChecks } from './checks.js'
 import { machineInfo, softwareVersions } from './environment.js'
-import { summarizeLatency } from '../metrics/latency.js'
+import { pairedDifferences, summarizeLatency } from '../metrics/latency.js'
 import { summarizeMode } from '../metrics/failover.js'
 import { MODES, type LatencyObservation, type ModeObservations, type ScaleObservations } from '../observations.js'
 import {
@@ -75,11 +75,13 @@ export interface LatencyInput extends RunInfo {
 
 export function latencyResults (input: LatencyInput): LatencyResults {
   const paths = summarizeLatency(input.probes, input.parameters.paths)
+  const differences = pairedDifferences(input.probes, input.parameters.paths)
   return {
     ...header('latency', input.seed, input),
     parameters: input.parameters,
     paths,
-    checks: latencyChecks(paths)
+    differences,
+    checks: latencyChecks(paths, differences)
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Mode } from '../observations.js'
-import type { Check, FailoverParameters, ModeSummary, PathSummary, PhaseSummary, ScalePoint } from './types.js'
+import type { Check, FailoverParameters, ModeSummary, PairedDifference, PathSummary, PhaseSummary, ScalePoint } from './types.js'
 import type { PhaseName } from '../plan/timeline.js'
 
 /**
@@ -204,17 +204,41 @@ function deliveryAtScale (points: readonly ScalePoint[]): Array<{ ok: boolean, o
   return [{ ok: true, observed: `all ${points.length} fleets, the lowest ${percent(lowest)}` }]
 }
 
-export function latencyChecks (paths: readonly PathSummary[]): Check[] {
+/**
+ * Latency, as hypotheses on paired rounds where the run recorded them: "a is faster than b" holds when the
+ * 95 % interval of the median of (a − b), round by round, lies below 0, fails when it lies above, and is
+ * undecided when it holds 0 (the report prints the interval). Rounds interleave the paths, so a pair
+ * shares the machine's moment; medians of the two paths apart would compare different moments. A run
+ * saved without the pairs is judged on the two medians, as before.
+ */
+export function latencyChecks (paths: readonly PathSummary[], differences?: readonly PairedDifference[]): Check[] {
   const p50 = (path: PathSummary['path']): number | undefined => paths.find((p) => p.path === path)?.latencyMs?.p50
-  const compare = (a: PathSummary['path'], b: PathSummary['path']): Array<{ ok: boolean, observed: string }> => {
+  const compare = (id: string, statement: string, a: PathSummary['path'], b: PathSummary['path']): Check => {
     const x = p50(a)
     const y = p50(b)
-    return x === undefined || y === undefined ? [] : [{ ok: x < y, observed: `p50 ${a} ${x.toFixed(2)} ms, ${b} ${y.toFixed(2)} ms` }]
+    const pair = differences?.find((d) => d.a === a && d.b === b)
+    if (pair === undefined) return check(id, `${statement} (median)`, x === undefined || y === undefined ? [] : [{ ok: x < y, observed: `p50 ${a} ${x.toFixed(2)} ms, ${b} ${y.toFixed(2)} ms` }])
+    const full = `${statement} (median of the round-by-round difference, 95 % order-statistic interval)`
+    if (pair.medianMs === null || pair.ci95 === null) return { id, statement: full, status: 'not-run', observed: `${pair.rounds} rounds with both probes: too few for an interval` }
+    const [lo, hi] = pair.ci95
+    const status: Check['status'] = hi < 0 ? 'pass' : lo > 0 ? 'fail' : 'undecided'
+    const medians = x === undefined || y === undefined ? '' : `; p50 ${a} ${x.toFixed(2)} ms, ${b} ${y.toFixed(2)} ms`
+    return {
+      id,
+      statement: full,
+      status,
+      observed: `${a} − ${b}: median ${signedMs(pair.medianMs)} [${signedMs(lo)}, ${signedMs(hi)}] over ${pair.rounds} rounds, ${a} faster in ${pair.aFaster}${medians}`
+    }
   }
   return [
-    check('one-hop-beats-broker', 'one mesh hop is faster than the broker path (median)', compare('one-hop', 'broker')),
-    check('hops-cost', 'three mesh hops take longer than one (median)', compare('one-hop', 'three-hop')),
+    compare('one-hop-beats-broker', 'one mesh hop is faster than the broker path', 'one-hop', 'broker'),
+    compare('hops-cost', 'three mesh hops take longer than one', 'one-hop', 'three-hop'),
     check('all-probes-arrived', 'every probe arrived, on every path',
       paths.filter((p) => p.sent > 0).map((p) => ({ ok: p.received === p.sent, observed: `${p.path}: ${p.received}/${p.sent}` })))
   ]
+}
+
+function signedMs (v: number): string {
+  const r = Math.round(v * 100) / 100 || 0 // never "-0.00"
+  return `${r > 0 ? '+' : ''}${r.toFixed(2)} ms`
 }
