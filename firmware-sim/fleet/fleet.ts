@@ -141,9 +141,6 @@ export interface FleetEvents {
 /** The link port of every simulated device on in-memory links (each has its own host name). */
 const MEMORY_PORT = 7000
 
-/** Inbound links a simulated device or gateway takes at most (MeshNodeInit.maxLinks; the default is 12). */
-const SIM_MAX_LINKS = 48
-
 /** The gateway's identity is drawn as the device of this index would be. */
 const GATEWAY_INDEX = 1_000_000
 
@@ -256,9 +253,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         host: init.host,
         port,
         wsPort: false,
-        // As the devices: in one process all links come from one address, which eviction (mesh/links/eviction.ts) takes for one
+        // 48 links, as the devices: in one process all links come from one address, which eviction (mesh/links/eviction.ts) takes for one
         // peer's many links: with 12 slots the gateway evicted honest devices, each cut off until the gateway's next declaration.
-        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: this.#fixed ? 0 : init.dialTarget, maxLinks: SIM_MAX_LINKS, link: init.link, routing: init.routing, credential: init.enrollment?.credential(gatewayKeys, -1) },
+        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: this.#fixed ? 0 : init.dialTarget, maxLinks: 48, link: init.link, routing: init.routing, credential: init.enrollment?.credential(gatewayKeys, -1) },
         ...(this.#roster === undefined ? {} : { roster: this.#roster }),
         ...(init.enrollment === undefined ? {} : { fleetPolicy: init.enrollment.policy }),
         ...extra
@@ -334,7 +331,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         mdns,
         dialTarget: this.#fixed ? 0 : init.dialTarget,
         peers,
-        maxLinks: SIM_MAX_LINKS,
+        maxLinks: 48,
         rotateInterval: this.#fixed ? 0 : init.rotateInterval ?? 10_000,
         link: init.link,
         routing: init.routing,
