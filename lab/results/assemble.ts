@@ -67,6 +67,11 @@ export function scaleResults (input: ScaleInput): ScaleResults {
   }
 }
 
+/** A saved scale run through the current code (`--from FILE --render-only`): its checks again from its points. */
+export function refreshScale (results: ScaleResults): ScaleResults {
+  return { ...results, checks: scaleChecks(results.points) }
+}
+
 export interface LatencyInput extends RunInfo {
   seed: number
   parameters: LatencyParameters
@@ -83,6 +88,11 @@ export function latencyResults (input: LatencyInput): LatencyResults {
     differences,
     checks: latencyChecks(paths, differences)
   }
+}
+
+/** A saved latency run through the current code (`--from FILE --render-only`): its checks again from its paths and pairs. */
+export function refreshLatency (results: LatencyResults): LatencyResults {
+  return { ...results, checks: latencyChecks(results.paths, results.differences) }
 }
 
 function iso (t: Date | number | string): string {

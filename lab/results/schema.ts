@@ -349,12 +349,13 @@ export const RESULTS_SCHEMA: JsonSchema = {
       transport: d('how the devices were linked: a change is a change of method (separate series)', oneOfValues(['tcp', 'memory'])),
       seconds: num,
       readings: count,
+      delivered: d('readings of the window that reached the gateway', count),
       delivery: orNull(fraction),
       latencyMs: orNull(ref('percentiles')),
       perDevice: orNull(roleRates),
       broker: orNull(roleRates),
       gateway: orNull(roleRates)
-    }, ['transport']),
+    }, ['transport', 'delivered']),
     pathSummary: object({
       path: ref('latencyPath'),
       sent: count,

@@ -288,6 +288,8 @@ export interface ScalePoint {
   transport?: 'tcp' | 'memory'
   seconds: number
   readings: number
+  /** Readings of the window that reached the gateway (absent in reports written before it was recorded: delivery × readings). */
+  delivered?: number
   /** Delivered to the gateway / published. */
   delivery: number | null
   latencyMs: Percentiles | null
