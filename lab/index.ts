@@ -38,7 +38,7 @@ export { tInterval, tQuantile975, repeatedFigures } from './metrics/repeat.js'
 export { combineRepeatedRuns, repeatedFailoverChecks, refreshRepetitions } from './results/repeat-checks.js'
 export { compareRuns, reproductionMarkdown, type ComparedFigure, type Reproduction } from './results/reproduce.js'
 export { automationFigures, combineAutomationRuns, refreshAutomationRepetitions, repeatedAutomationChecks } from './results/automation-repeat.js'
-export { failoverResults, scaleResults, latencyResults, type RunInfo, type FailoverInput, type ScaleInput, type LatencyInput } from './results/assemble.js'
+export { failoverResults, scaleResults, latencyResults, refreshScale, refreshLatency, type RunInfo, type FailoverInput, type ScaleInput, type LatencyInput } from './results/assemble.js'
 
 export {
   RESULTS_FORMAT, RESULTS_VERSION, RESULTS_SCHEMA, EXPERIMENT_KINDS,

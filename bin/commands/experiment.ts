@@ -2,7 +2,7 @@ import { copyFile, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node
 import { parseArgs } from 'node:util'
 import { dirname, join, resolve } from 'node:path'
 import {
-  AUTOMATION_PRESETS, AUTOMATION_WAYS, REVOCATION_PATHS, REVOCATION_PRESETS, refreshRevocation, revocationParams, revocationRunSeconds, runRevocation, type RevocationPath, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, compareRuns, parseSavedResults, refreshAutomationRepetitions, reproductionMarkdown, refreshRepetitions, runFailover, runLatency, runScale,
+  AUTOMATION_PRESETS, AUTOMATION_WAYS, REVOCATION_PATHS, REVOCATION_PRESETS, refreshRevocation, revocationParams, revocationRunSeconds, runRevocation, type RevocationPath, EXPERIMENT_KINDS, MODES, automationPlan, automationRunSeconds, clockTime, runAutomation, createProgress, failoverRunSeconds, failoverTimeline, latencyRunSeconds, compareRuns, parseSavedResults, refreshAutomationRepetitions, refreshLatency, refreshScale, reproductionMarkdown, refreshRepetitions, runFailover, runLatency, runScale,
   writeReport,
   scaleRunSeconds, summaryText, FAILOVER_PRESETS, LATENCY_DEFAULTS, LATENCY_QUICK, SCALE_DEFAULTS, SCALE_QUICK,
   type AutomationRunInit, type AutomationWay, type ExperimentKind, type ExperimentResults, type FailoverRunInit, type LatencyRunInit, type Mode, type ProgressStream, type ScaleRunInit
@@ -193,7 +193,11 @@ async function rerender (values: Record<string, unknown>, kind: string | undefin
   if (given !== undefined) throw meshError('ERR_BAD_ARGUMENT', `--from re-renders a saved run and runs nothing: --${given} does not apply (drop --from to run)`)
   const saved = parseSavedResults(await onFileArgument(from, '--from', async () => await readFile(from, 'utf8')), from)
   // Repetitions keep each run's values: their intervals and the checks on them are made again by this code.
-  const results = saved.experiment === 'failover' ? refreshRepetitions(saved) : saved.experiment === 'automation' ? refreshAutomationRepetitions(saved) : saved.experiment === 'revocation' ? refreshRevocation(saved) : saved
+  const results = saved.experiment === 'failover'
+    ? refreshRepetitions(saved)
+    : saved.experiment === 'automation'
+      ? refreshAutomationRepetitions(saved)
+      : saved.experiment === 'revocation' ? refreshRevocation(saved) : saved.experiment === 'scale' ? refreshScale(saved) : refreshLatency(saved)
   if (kind !== undefined && kind !== results.experiment) throw meshError('ERR_BAD_ARGUMENT', `--from ${from} holds a ${results.experiment} experiment, not ${kind}`)
   const out = resolve((values.out as string | undefined) ?? `experiment-${results.experiment}-${stamp(new Date())}`)
   const existing = await onFileArgument(out, '--out', async () => await readdir(out).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err }))

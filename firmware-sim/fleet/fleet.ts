@@ -253,7 +253,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         host: init.host,
         port,
         wsPort: false,
-        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: this.#fixed ? 0 : init.dialTarget, link: init.link, routing: init.routing, credential: init.enrollment?.credential(gatewayKeys, -1) },
+        // 48 links, as the devices: in one process all links come from one address, which eviction (mesh/links/eviction.ts) takes for one
+        // peer's many links: with 12 slots the gateway evicted honest devices, each cut off until the gateway's next declaration.
+        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: this.#fixed ? 0 : init.dialTarget, maxLinks: 48, link: init.link, routing: init.routing, credential: init.enrollment?.credential(gatewayKeys, -1) },
         ...(this.#roster === undefined ? {} : { roster: this.#roster }),
         ...(init.enrollment === undefined ? {} : { fleetPolicy: init.enrollment.policy }),
         ...extra

@@ -22,6 +22,7 @@ export function summarizeScale (obs: ScaleObservations): ScalePoint {
     ...(obs.transport === undefined ? {} : { transport: obs.transport }),
     seconds: round((obs.endedAt - obs.t0) / 1000, 3),
     readings: readings.length,
+    delivered: arrived.length,
     delivery: ratio(arrived.length, readings.length),
     latencyMs: percentiles(arrived.map((r) => (r.receivedAt?.gateway as number) - r.publishedAt)),
     perDevice: perMember(resources.find((r) => r.role === 'devices'), obs.devices),

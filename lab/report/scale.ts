@@ -1,4 +1,5 @@
 import type { RoleRates, ScaleResults } from '../results/types.js'
+import { scaleDelivered, wilson } from '../results/checks.js'
 import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, runLine, table } from './format.js'
 
 /** report.md for `iotmesh experiment scale`. */
@@ -26,13 +27,17 @@ export function scaleMarkdown (results: ScaleResults, files: { traffic: string }
     'Traffic is bytes and frames received plus sent; CPU is a share of one core.',
     '',
     table(
-      ['mode', 'devices', 'links', 'bytes / s', 'frames / s', 'cpu', 'memory', 'delivery', 'latency p50', 'latency p99'],
+      ['mode', 'devices', 'links', 'bytes / s', 'frames / s', 'cpu', 'memory', 'delivery', 'delivery, 95 % interval', 'latency p50', 'latency p99'],
       results.points.map((pt) => [
         pt.mode, String(pt.devices), pt.transport === undefined ? '—' : pt.mode === 'broker' ? 'MQTT/TCP' : pt.transport === 'tcp' ? 'TCP' : 'in memory', rates(pt.perDevice, 'bytesPerS'), rates(pt.perDevice, 'framesPerS'), rates(pt.perDevice, 'cpuPercent'),
-        rates(pt.perDevice, 'rssBytes'), pct(pt.delivery), ms(pt.latencyMs?.p50), ms(pt.latencyMs?.p99)
+        rates(pt.perDevice, 'rssBytes'), pct(pt.delivery), deliveryInterval(pt), ms(pt.latencyMs?.p50), ms(pt.latencyMs?.p99)
       ]),
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
     ),
+    '',
+    'Delivery: of the readings published in the window, the share that reached the gateway, with its 95 % Wilson interval',
+    `(${'`'}scale-delivery${'`'} judges each fleet on it; a window of fewer than 381 readings cannot show 99 %). Rows whose links`,
+    'differ are separate series: the chart draws no line across a change of transport.',
     '',
     '## The broker and the gateway, whole',
     '',
@@ -67,4 +72,10 @@ export function scaleMarkdown (results: ScaleResults, files: { traffic: string }
     `- \`${files.traffic}\`: the chart.`,
     ''
   ].join('\n')
+}
+
+function deliveryInterval (pt: ScaleResults['points'][number]): string {
+  if (pt.readings === 0) return '—'
+  const [lo, hi] = wilson(scaleDelivered(pt), pt.readings)
+  return `[${(lo * 100).toFixed(1)}, ${(hi * 100).toFixed(1)}] %`
 }

@@ -1,7 +1,7 @@
 import { meshError } from '../../shared/index.js'
 import { failoverChecks, latencyChecks, scaleChecks } from './checks.js'
 import { machineInfo, softwareVersions } from './environment.js'
-import { summarizeLatency } from '../metrics/latency.js'
+import { pairedDifferences, summarizeLatency } from '../metrics/latency.js'
 import { summarizeMode } from '../metrics/failover.js'
 import { MODES, type LatencyObservation, type ModeObservations, type ScaleObservations } from '../observations.js'
 import {
@@ -67,6 +67,11 @@ export function scaleResults (input: ScaleInput): ScaleResults {
   }
 }
 
+/** A saved scale run through the current code (`--from FILE --render-only`): its checks again from its points. */
+export function refreshScale (results: ScaleResults): ScaleResults {
+  return { ...results, checks: scaleChecks(results.points) }
+}
+
 export interface LatencyInput extends RunInfo {
   seed: number
   parameters: LatencyParameters
@@ -75,12 +80,19 @@ export interface LatencyInput extends RunInfo {
 
 export function latencyResults (input: LatencyInput): LatencyResults {
   const paths = summarizeLatency(input.probes, input.parameters.paths)
+  const differences = pairedDifferences(input.probes, input.parameters.paths)
   return {
     ...header('latency', input.seed, input),
     parameters: input.parameters,
     paths,
-    checks: latencyChecks(paths)
+    differences,
+    checks: latencyChecks(paths, differences)
   }
+}
+
+/** A saved latency run through the current code (`--from FILE --render-only`): its checks again from its paths and pairs. */
+export function refreshLatency (results: LatencyResults): LatencyResults {
+  return { ...results, checks: latencyChecks(results.paths, results.differences) }
 }
 
 function iso (t: Date | number | string): string {

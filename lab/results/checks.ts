@@ -1,5 +1,5 @@
 import type { Mode } from '../observations.js'
-import type { Check, FailoverParameters, ModeSummary, PathSummary, PhaseSummary, ScalePoint } from './types.js'
+import type { Check, FailoverParameters, ModeSummary, PairedDifference, PathSummary, PhaseSummary, ScalePoint } from './types.js'
 import type { PhaseName } from '../plan/timeline.js'
 
 /**
@@ -184,7 +184,7 @@ export function scaleChecks (points: readonly ScalePoint[]): Check[] {
     return { from, to, factor: (to.perDevice?.bytesPerS as number) / (from.perDevice?.bytesPerS as number) }
   }
   return [
-    check('scale-delivery', 'every fleet size delivers ≥ 99 % of its readings to the gateway, in every mode', deliveryAtScale(points)),
+    deliveryAtScale(points),
     check('mesh-per-node-sublinear', 'mesh per-node traffic grows more slowly than the fleet',
       each(['mesh'], growth, (g) => {
         const fleet = g.to.devices / g.from.devices
@@ -196,25 +196,68 @@ export function scaleChecks (points: readonly ScalePoint[]): Check[] {
   ]
 }
 
-function deliveryAtScale (points: readonly ScalePoint[]): Array<{ ok: boolean, observed: string }> {
-  if (points.length === 0) return []
-  const short = points.filter((p) => (p.delivery ?? 0) < 0.99)
-  if (short.length > 0) return short.map((p) => ({ ok: false, observed: `${p.mode} with ${p.devices} devices: ${percent(p.delivery)}` }))
-  const lowest = Math.min(...points.map((p) => p.delivery as number))
-  return [{ ok: true, observed: `all ${points.length} fleets, the lowest ${percent(lowest)}` }]
+/** Readings of a scale point that reached the gateway: recorded, or (reports written before) recovered from the share. */
+export function scaleDelivered (p: ScalePoint): number {
+  return p.delivered ?? Math.round((p.delivery ?? 0) * p.readings)
 }
 
-export function latencyChecks (paths: readonly PathSummary[]): Check[] {
+/**
+ * Every fleet size delivers ≥ 99 %, as a hypothesis per point on its 95 % Wilson interval: a point holds when
+ * the interval lies at or above 99 %, fails when it lies below, and is undecided when it straddles 99 % (a
+ * small fleet's window has too few readings: with none lost it needs 381). The check is the worst point's.
+ */
+function deliveryAtScale (points: readonly ScalePoint[]): Check {
+  const id = 'scale-delivery'
+  const statement = 'every fleet size delivers ≥ 99 % of its readings to the gateway, in every mode (95 % Wilson interval per fleet)'
+  if (points.length === 0) return { id, statement, status: 'not-run', observed: 'not in this run' }
+  const judged = points.map((p) => {
+    const x = scaleDelivered(p)
+    const [lo, hi] = wilson(x, p.readings)
+    const verdict: Check['status'] = p.readings === 0 || hi < 0.99 ? 'fail' : lo >= 0.99 ? 'pass' : 'undecided'
+    return { p, x, verdict }
+  })
+  const status = worst(judged.map((j) => j.verdict))
+  const listed = status === 'pass' ? judged : judged.filter((j) => j.verdict !== 'pass')
+  const held = judged.filter((j) => j.verdict === 'pass').length
+  const observed = listed.map((j) => `${j.p.mode} with ${j.p.devices} devices: ${j.x} of ${j.p.readings}, ${shareInterval(j.x, j.p.readings)} (${j.verdict}${j.verdict === 'undecided' ? `; ≥ 99 % needs ≥ ${readingsToShow(0.99)} readings, all delivered` : ''})`)
+  return { id, statement, status, observed: `${held} of ${judged.length} fleets hold; ${observed.join('; ')}` }
+}
+
+/**
+ * Latency, as hypotheses on paired rounds where the run recorded them: "a is faster than b" holds when the
+ * 95 % interval of the median of (a − b), round by round, lies below 0, fails when it lies above, and is
+ * undecided when it holds 0 (the report prints the interval). Rounds interleave the paths, so a pair
+ * shares the machine's moment; medians of the two paths apart would compare different moments. A run
+ * saved without the pairs is judged on the two medians, as before.
+ */
+export function latencyChecks (paths: readonly PathSummary[], differences?: readonly PairedDifference[]): Check[] {
   const p50 = (path: PathSummary['path']): number | undefined => paths.find((p) => p.path === path)?.latencyMs?.p50
-  const compare = (a: PathSummary['path'], b: PathSummary['path']): Array<{ ok: boolean, observed: string }> => {
+  const compare = (id: string, statement: string, a: PathSummary['path'], b: PathSummary['path']): Check => {
     const x = p50(a)
     const y = p50(b)
-    return x === undefined || y === undefined ? [] : [{ ok: x < y, observed: `p50 ${a} ${x.toFixed(2)} ms, ${b} ${y.toFixed(2)} ms` }]
+    const pair = differences?.find((d) => d.a === a && d.b === b)
+    if (pair === undefined) return check(id, `${statement} (median)`, x === undefined || y === undefined ? [] : [{ ok: x < y, observed: `p50 ${a} ${x.toFixed(2)} ms, ${b} ${y.toFixed(2)} ms` }])
+    const full = `${statement} (median of the round-by-round difference, 95 % order-statistic interval)`
+    if (pair.medianMs === null || pair.ci95 === null) return { id, statement: full, status: 'not-run', observed: `${pair.rounds} rounds with both probes: too few for an interval` }
+    const [lo, hi] = pair.ci95
+    const status: Check['status'] = hi < 0 ? 'pass' : lo > 0 ? 'fail' : 'undecided'
+    const medians = x === undefined || y === undefined ? '' : `; p50 ${a} ${x.toFixed(2)} ms, ${b} ${y.toFixed(2)} ms`
+    return {
+      id,
+      statement: full,
+      status,
+      observed: `${a} − ${b}: median ${signedMs(pair.medianMs)} [${signedMs(lo)}, ${signedMs(hi)}] over ${pair.rounds} rounds, ${a} faster in ${pair.aFaster}${medians}`
+    }
   }
   return [
-    check('one-hop-beats-broker', 'one mesh hop is faster than the broker path (median)', compare('one-hop', 'broker')),
-    check('hops-cost', 'three mesh hops take longer than one (median)', compare('one-hop', 'three-hop')),
+    compare('one-hop-beats-broker', 'one mesh hop is faster than the broker path', 'one-hop', 'broker'),
+    compare('hops-cost', 'three mesh hops take longer than one', 'one-hop', 'three-hop'),
     check('all-probes-arrived', 'every probe arrived, on every path',
       paths.filter((p) => p.sent > 0).map((p) => ({ ok: p.received === p.sent, observed: `${p.path}: ${p.received}/${p.sent}` })))
   ]
+}
+
+function signedMs (v: number): string {
+  const r = Math.round(v * 100) / 100 || 0 // never "-0.00"
+  return `${r > 0 ? '+' : ''}${r.toFixed(2)} ms`
 }

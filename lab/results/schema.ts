@@ -122,8 +122,9 @@ export const RESULTS_SCHEMA: JsonSchema = {
       ...base,
       experiment: { const: 'latency' },
       parameters: object({ rounds: count, paths: listOf(ref('latencyPath')), intervalMs: num }),
-      paths: listOf(ref('pathSummary'))
-    }, baseOptional),
+      paths: listOf(ref('pathSummary')),
+      differences: d('path a minus path b, round by round (a sign test): the median and its 95 % interval', listOf(ref('pairedDifference')))
+    }, [...baseOptional, 'differences']),
     object({
       ...base,
       experiment: { const: 'automation' },
@@ -348,18 +349,28 @@ export const RESULTS_SCHEMA: JsonSchema = {
       transport: d('how the devices were linked: a change is a change of method (separate series)', oneOfValues(['tcp', 'memory'])),
       seconds: num,
       readings: count,
+      delivered: d('readings of the window that reached the gateway', count),
       delivery: orNull(fraction),
       latencyMs: orNull(ref('percentiles')),
       perDevice: orNull(roleRates),
       broker: orNull(roleRates),
       gateway: orNull(roleRates)
-    }, ['transport']),
+    }, ['transport', 'delivered']),
     pathSummary: object({
       path: ref('latencyPath'),
       sent: count,
       received: count,
       rounds: count,
-      latencyMs: orNull(ref('distribution'))
+      latencyMs: orNull(ref('distribution')),
+      p50Ci95: d('95 % interval of the median, from order statistics', orNull(listOf(num)))
+    }, ['p50Ci95']),
+    pairedDifference: object({
+      a: ref('latencyPath'),
+      b: ref('latencyPath'),
+      rounds: count,
+      aFaster: count,
+      medianMs: orNull(num),
+      ci95: orNull(listOf(num))
     })
   }
 }

@@ -288,6 +288,8 @@ export interface ScalePoint {
   transport?: 'tcp' | 'memory'
   seconds: number
   readings: number
+  /** Readings of the window that reached the gateway (absent in reports written before it was recorded: delivery × readings). */
+  delivered?: number
   /** Delivered to the gateway / published. */
   delivery: number | null
   latencyMs: Percentiles | null
@@ -319,12 +321,32 @@ export interface PathSummary {
   received: number
   rounds: number
   latencyMs: Distribution | null
+  /** The 95 % interval of the median, from order statistics (metrics/median-interval.ts); null below 6 probes. Absent in reports written before it was recorded. */
+  p50Ci95?: [number, number] | null
+}
+
+/**
+ * Path `a` against path `b`, round by round: for every round in which both probes arrived, the
+ * latency of `a` minus that of `b`, ms. The median of the differences and its 95 % interval decide
+ * which path is faster in the same moment of the machine (a sign test).
+ */
+export interface PairedDifference {
+  a: LatencyPath
+  b: LatencyPath
+  /** Rounds in which both probes arrived. */
+  rounds: number
+  /** Rounds in which `a` was faster. */
+  aFaster: number
+  medianMs: number | null
+  ci95: [number, number] | null
 }
 
 export interface LatencyResults extends ResultsBase {
   experiment: 'latency'
   parameters: LatencyParameters
   paths: PathSummary[]
+  /** Absent in reports written before it was recorded. */
+  differences?: PairedDifference[]
 }
 
 // ---- automation -------------------------------------------------------------------------------

@@ -141,7 +141,8 @@ describe('scale and latency reports', () => {
     expect(files.map((f) => f.name)).toEqual(['results.json', 'results.schema.json', 'latency.svg', 'report.md'])
     const md = files.at(-1)?.content ?? ''
     expect(md).toContain('| one-hop | 50/50 | 0.40 ms | 0.60 ms |')
-    expect(md).toContain('- ✔ one mesh hop is faster than the broker path (median) — p50 one-hop 0.60 ms, broker 1.22 ms')
+    expect(md).toContain('- ✔ one mesh hop is faster than the broker path (median of the round-by-round difference, 95 % order-statistic interval) — one-hop − broker: median')
+    expect(md).toContain('| one-hop | broker | 49 | 49 |')
     expect(md).toContain('- ✘ every probe arrived, on every path — one-hop: 50/50; three-hop: 50/50; broker: 49/50')
   })
 })
