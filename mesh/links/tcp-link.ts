@@ -133,8 +133,9 @@ export class TcpLink extends BaseLink {
     // At the end of this turn of the event loop, not at the next tick: a frame this node relays
     // goes out after its local subscribers took it (their for-await bodies are microtasks, which
     // run after process.nextTick). Written first, the relay woke the next hop, which on a shared
-    // machine took the core from this node's own subscriber: one hop p50 2.53 -> 1.95 ms with a
-    // relay behind it, two hops unchanged (3.18 -> 3.27 ms), load 8-10 (README "Benchmarks").
+    // machine took the core from this node's own subscriber: paths bench, one hop p50 2.0 -> 1.2-1.4 ms
+    // with relays behind it, three hops within the noise (README "Benchmarks", issue 15). The
+    // relay's write waits for the synchronous part of those subscribers' handlers instead.
     setImmediate(this.#flush)
   }
 

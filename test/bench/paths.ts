@@ -36,6 +36,8 @@ export async function benchPaths (quick: boolean): Promise<Record<string, unknow
     let lost = 0
     const [m0, m1, , m3] = mesh as [Child, Child, Child, Child]
     await Promise.all([m0.call('eld'), m1.call('eld')])
+    const cpuOf = async (): Promise<number[]> => (await Promise.all([m0, m1, floor.sender, floor.receiver].map(async (c) => await c.call<{ cpuUs: number }>('stats')))).map((x) => x.cpuUs)
+    const cpu0 = await cpuOf()
     // Messages alternate between the paths and the floor's two samples (mesh, broker, raw signed
     // hop, round trip, mesh, …): one at a time, so none competes with another for the two cores,
     // and drift over the run hits each alike.
@@ -68,6 +70,8 @@ export async function benchPaths (quick: boolean): Promise<Record<string, unknow
     }
     for (const c of [m1, m3, subscriber]) c.onEvent = undefined
     const [eld0, eld1] = await Promise.all([m0.call('eld'), m1.call('eld')])
+    // CPU (user + system) per round (a message of each path, a sample of each floor kind), all the process did: the mesh sender publishes one frame, its first hop verifies, delivers and relays it on; the floor sender signs one and pings once, its receiver verifies one and echoes once.
+    const cpuPer = (await cpuOf()).map((us, i) => Math.round((us - (cpu0[i] as number)) / (n + warmup)))
     const summary = (xs: number[]): { p50_ms: number, p99_ms: number } => ({ p50_ms: round(percentile(xs, 50), 4), p99_ms: round(percentile(xs, 99), 4) })
     const floorSummary = floor.summary()
     const floorMs = floorSummary.floor_ms
@@ -88,6 +92,7 @@ export async function benchPaths (quick: boolean): Promise<Record<string, unknow
         mesh_three_hops: three,
         broker: broker,
         event_loop_delay: { mesh_sender: eld0, mesh_first_hop: eld1 },
+        cpu_us_per_round: { mesh_sender: cpuPer[0], mesh_first_hop: cpuPer[1], floor_sender: cpuPer[2], floor_receiver: cpuPer[3] },
         over_floor: {
           raw_signed_hop: overFloor(floorSummary.raw_signed_hop as { p50_ms: number, p99_ms: number }, floorMs),
           mesh_one_hop: overFloor(one, floorMs),
