@@ -5,6 +5,7 @@ import type { FrameDecoder } from './framing.js'
 import type { SessionSecrets } from './handshake.js'
 import { Keepalive } from './keepalive.js'
 import { SendLanes } from './lanes.js'
+import { inTurnEnd } from './turn.js'
 import { ITEM_CLOSE, ITEM_DATA, ITEM_HEADER_BYTES, ITEM_PING, ITEM_PONG, RecordBuilder, readRecord } from './record.js'
 import { FRAME_OVERHEAD, ReceiveCipher, SendCipher, TAG_BYTES } from './secure.js'
 import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer, type SendOptions } from './types.js'
@@ -135,8 +136,12 @@ export class TcpLink extends BaseLink {
     // run after process.nextTick). Written first, the relay woke the next hop, which on a shared
     // machine took the core from this node's own subscriber: paths bench, one hop p50 2.0 -> 1.2-1.4 ms
     // with relays behind it, three hops within the noise (README "Benchmarks", issue 15). The
-    // relay's write waits for the synchronous part of those subscribers' handlers instead.
-    setImmediate(this.#flush)
+    // relay's write waits for the synchronous part of those subscribers' handlers instead. Sent
+    // while the links' delivery pump runs at the end of a turn (turn.ts), at the next tick: a
+    // setImmediate there would wait for the end of the next turn (test/mesh/link-flow.test.ts:
+    // the honest echo beside a flood, p99 up to 327 ms against 90-150 ms).
+    if (inTurnEnd()) process.nextTick(this.#flush)
+    else setImmediate(this.#flush)
   }
 
   #sealRecord (): void {

@@ -1,6 +1,7 @@
 import { expect, it, onTestFinished } from 'vitest'
 import { generateKeyPair, type KeyPair } from '../../shared/index.js'
 import { MeshNode, type Delivery } from '../../mesh/index.js'
+import { sharedTurn } from '../../mesh/links/turn.js'
 import { describeNet } from '../helpers/netns.js'
 
 /**
@@ -46,5 +47,23 @@ describeNet('a relay over TCP', () => {
     expect(atB.map((x) => x.seq)).toEqual([seq])
     expect(toC()).toBeGreaterThan(before) // b relayed it to c…
     expect(atB[0]?.writtenToC).toBe(before) // …after its own subscriber had it (before: written at the next tick, ahead of it)
+  })
+
+  it('writes what is sent from the links\' end-of-turn delivery at the next tick, not at the end of the next turn', async () => {
+    const a = await tcpNode('a', 4, [])
+    const b = await tcpNode('b', 5, [addr(a)])
+    while (a.links.get(b.id) === undefined) await new Promise((resolve) => setTimeout(resolve, 20))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const link = a.links.get(b.id)
+    if (link === undefined) throw new Error('no link')
+    const before = link.counters.bytesOut
+    // Sent where a link delivers what waited for a later turn (turn.ts): a setImmediate from there runs a turn later.
+    const afterSend = await new Promise<number>((resolve) => {
+      sharedTurn.later(() => {
+        link.send(Uint8Array.of(0x83, 0x07, 0x00)) // any bytes: b drops what it cannot decode
+        process.nextTick(() => { resolve(link.counters.bytesOut) })
+      })
+    })
+    expect(afterSend).toBeGreaterThan(before)
   })
 })
