@@ -23,7 +23,7 @@ export {
   type SenmlRecord, type SenmlPack, type ResolvedRecord
 } from './senml.js'
 export {
-  DEFAULT_FRAME_LIMITS, HEADER_TOPIC, encodeFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
+  DEFAULT_FRAME_LIMITS, HEADER_TOPIC, encodeFrame, signFrame, decodeFrame, verifyFrame, openFrame, frameReadings, deviceBaseName,
   ENCRYPTED_SENML_CONTENT_FORMAT, HEADER_SEQ, HEADER_TIME, decryptFrame,
   type FrameLimits, type TelemetryFrame, type EncodeFrameInput, type FrameEncryption
 } from './frame.js'

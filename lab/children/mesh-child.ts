@@ -22,9 +22,12 @@
  *                        discovery's invalid counts change (MeshNode has no event for those).
  * Besides the anchors' commands, for tests: `stream {every, count?}` publishes `{n:'i', v}` every
  * `every` ms until `streamStop`, which answers `{seqs}`; `info` also answers `publicKey` (base64url);
- * `reading` events carry `from`, the neighbour the reading came through.
+ * `reading` events carry `from`, the neighbour the reading came through. `eld` answers the event
+ * loop's delay since the last `eld` (perf_hooks.monitorEventLoopDelay: how late its 10 ms timer ran; p50, p99,
+ * max in µs), for benchmarks.
  */
 import dc from 'node:diagnostics_channel'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import { MeshNode, encodeData, encodeMessage, MSG } from '../../mesh/index.js'
 import { encodeFrame, generateKeyPair, toBase64url, type KeyPair } from '../../shared/index.js'
@@ -48,6 +51,8 @@ dc.subscribe('net.client.socket', track as (m: unknown) => void)
 dc.subscribe('net.server.socket', track as (m: unknown) => void)
 
 const send = (m: unknown): void => { process.send?.(m) }
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
 process.on('disconnect', () => process.exit(0))
 
 /** A non-negative number of ms from the environment, or undefined when unset. */
@@ -203,6 +208,13 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
     return { seqs: current?.seqs ?? [] }
   },
   peers: async () => node.peers(),
+  eld: async () => {
+    // The histogram holds the time between the monitor's 10 ms ticks: the delay is what is beyond 10 ms.
+    const us = (ns: number): number => Math.max(0, Math.round(ns / 1000) - 10_000)
+    const res = { p50_us: us(loopDelay.percentile(50)), p99_us: us(loopDelay.percentile(99)), max_us: us(loopDelay.max) }
+    loopDelay.reset()
+    return res
+  },
   seen: async () => Object.fromEntries(seen),
   counters: async () => node.counters,
   stats: async () => {
@@ -213,6 +225,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
     const u = process.cpuUsage()
     return {
       cpuUs: u.user + u.system,
+      userUs: u.user,
       sock: { read, written, sockets: sockets.length },
       metrics: { gossipsub_rpc_sent_bytes_total: c.bytesOut, gossipsub_msg_received_prevalidation_total: c.framesIn, gossipsub_pre_validation_duplicate_total: c.duplicates },
       rss: process.memoryUsage().rss

@@ -2,7 +2,7 @@ import { meshError } from '../../shared/index.js'
 
 /**
  * The plaintext of one encrypted frame: a record of items, each `type(1) | length(u32 BE) | payload`.
- * Messages sent within one tick share a record (`tcp-link.ts`), so encryption runs once per batch.
+ * Messages sent within one turn of the event loop share a record (`tcp-link.ts`), so encryption runs once per batch.
  * Types: data, ping and pong (a u32 token), close. Unknown types are skipped, for forward
  * compatibility.
  */

@@ -5,6 +5,7 @@ import type { FrameDecoder } from './framing.js'
 import type { SessionSecrets } from './handshake.js'
 import { Keepalive } from './keepalive.js'
 import { SendLanes } from './lanes.js'
+import { inTurnEnd } from './turn.js'
 import { ITEM_CLOSE, ITEM_DATA, ITEM_HEADER_BYTES, ITEM_PING, ITEM_PONG, RecordBuilder, readRecord } from './record.js'
 import { FRAME_OVERHEAD, ReceiveCipher, SendCipher, TAG_BYTES } from './secure.js'
 import { CLOSE_WHY, type LinkCloseInfo, type ReceiveBudget, type RemotePeer, type SendOptions } from './types.js'
@@ -30,9 +31,10 @@ export interface TcpLinkOptions {
 
 /**
  * An established, encrypted link over one TCP socket. The handshake driver hands over the socket
- * and its frame decoder; from then on this class owns both. Items sent within one tick (messages,
- * pings, pongs, close) are collected in one record, sealed once and written once at the end of
- * the tick (or as soon as the record is full): no added latency, one AEAD operation per batch.
+ * and its frame decoder; from then on this class owns both. Items sent within one turn of the
+ * event loop (messages, pings, pongs, close) are collected in one record, sealed once and written
+ * once at the end of the turn (`setImmediate`, after the microtasks; or as soon as the record is
+ * full): no timer, one AEAD operation per batch.
  * While the socket holds more than its high-water mark, messages wait unsealed in two lanes
  * (`lanes.ts`) and go into records as it drains, control messages (`send(msg, { control: true })`)
  * ahead of the data that waits: a revocation passes a backlog of readings.
@@ -123,13 +125,23 @@ export class TcpLink extends BaseLink {
     while (lanes.length > 0 && (all || !this.#socket.writableNeedDrain)) this.#queue(ITEM_DATA, (lanes.shift() as Waiting).payload)
   }
 
-  /** Adds an item to the current record; the record goes out at the end of the tick. */
+  /** Adds an item to the current record; the record goes out at the end of the turn. */
   #queue (type: number, payload: Uint8Array): void {
     if (!this.#record.fits(payload.length)) this.#sealRecord()
     this.#record.append(type, payload)
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    process.nextTick(this.#flush)
+    // At the end of this turn of the event loop, not at the next tick: a frame this node relays
+    // goes out after its local subscribers took it (their for-await bodies are microtasks, which
+    // run after process.nextTick). Written first, the relay woke the next hop, which on a shared
+    // machine took the core from this node's own subscriber: paths bench, one hop p50 2.0 -> 1.2-1.4 ms
+    // with relays behind it, three hops within the noise (README "Benchmarks", issue 15). The
+    // relay's write waits for the synchronous part of those subscribers' handlers instead. Sent
+    // while the links' delivery pump runs at the end of a turn (turn.ts), at the next tick: a
+    // setImmediate there would wait for the end of the next turn (test/mesh/link-flow.test.ts:
+    // the honest echo beside a flood, p99 up to 327 ms against 90-150 ms).
+    if (inTurnEnd()) process.nextTick(this.#flush)
+    else setImmediate(this.#flush)
   }
 
   #sealRecord (): void {

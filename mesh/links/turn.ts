@@ -99,9 +99,25 @@ export class Turn {
       const waiting = [...this.#starved, ...this.#waiting]
       this.#starved = []
       this.#waiting = []
-      for (const fn of waiting) fn()
+      pumping++
+      try {
+        for (const fn of waiting) fn()
+      } finally {
+        pumping--
+      }
     })
   }
+}
+
+let pumping = 0
+
+/**
+ * True while a Turn runs what waited for a later turn: that is itself the end of a turn of the
+ * event loop (a `setImmediate` callback), so what a link would leave for the end of the turn
+ * (tcp-link.ts) goes at the next tick instead of waiting for the end of the next turn.
+ */
+export function inTurnEnd (): boolean {
+  return pumping > 0
 }
 
 /** The turn every link of this process shares (they share one event loop): fixed 4 ms slices. */

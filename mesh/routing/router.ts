@@ -1,5 +1,5 @@
 import {
-  DEFAULT_FLEET, Verifier, decodeFrame, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, encodeFrame, frameTopic, isMeshError, memorySequence,
+  DEFAULT_FLEET, Verifier, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, signFrame, frameTopic, isMeshError, memorySequence,
   meshError, checkDeviceTopic, every, systemClock, validateFilter,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type KeySource, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
   type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode, RevocationSet, ConfigBook, FleetFileChain, HoldPen, type FleetPolicy
@@ -335,8 +335,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const deviceTopic = checkDeviceTopic(deviceTopicOf(this.fleet, this.id, topic) ?? topic)
     const seq = this.#sequence.next()
     const time = options.time ?? this.clock.wall() / 1000
-    const frame = encodeFrame({ keys: this.#keys, seq, time, records, topic: deviceTopic, ed25519: this.#ed })
-    const decoded = decodeFrame(frame)
+    const decoded = signFrame({ keys: this.#keys, seq, time, records, topic: deviceTopic, ed25519: this.#ed }) // encoded and parsed once (issue 15)
+    const frame = decoded.bytes
     this.verifier.recordOwn(this.id, seq, decoded)
     this.history.add(this.id, { seq, bytes: frame, hops: 0 })
     this.changed.add(this.id)

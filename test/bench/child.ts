@@ -9,7 +9,7 @@ export class Child {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
 
   constructor (script: URL, env: Record<string, string> = {}) {
-    this.cp = fork(script, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.cp = fork(script, { env: { ...process.env, ...env }, execArgv: [...process.execArgv, ...profileArgs()], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.ready = new Promise((resolve, reject) => {
       this.cp.once('exit', (code) => reject(new Error(`child ${script.pathname} exited with ${code}`)))
       this.cp.on('message', (m: Record<string, unknown>) => {
@@ -37,10 +37,25 @@ export class Child {
     this.cp.send(m)
   }
 
+  /** Asks the child to stop, waits for it to exit (it may be writing a CPU profile), then kills it. */
   async stop (): Promise<void> {
+    const exited = new Promise<void>((resolve) => {
+      if (this.cp.exitCode !== null || this.cp.signalCode !== null) resolve()
+      else this.cp.once('exit', () => { resolve() })
+    })
     await this.call('stop', {}, 5000).catch(() => undefined)
-    if (this.cp.exitCode === null) this.cp.kill('SIGKILL')
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, profileArgs().length > 0 ? 10_000 : 1000))])
+    if (this.cp.exitCode === null && this.cp.signalCode === null) this.cp.kill('SIGKILL')
   }
+}
+
+/**
+ * IOTMESH_BENCH_CPU_PROF=dir: every child writes a V8 CPU profile into `dir` when it exits
+ * (`node --cpu-prof`; sampling every 100 µs), how the one-hop path was profiled (README "Benchmarks").
+ */
+function profileArgs (): string[] {
+  const dir = process.env.IOTMESH_BENCH_CPU_PROF
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=100']
 }
 
 // The lab's child programs (lab/children/), compiled beside this file's own dist/test/bench/.

@@ -1,4 +1,5 @@
 import { Child, BROKER_CHILD, MESH_CHILD, UNBUDGETED, waitFor } from './child.js'
+import { FloorPair, overFloor } from './floor.js'
 import { percentile, round } from './measure.js'
 
 interface Rx { seq: number, tag: number, lat: number, hops?: number }
@@ -7,16 +8,19 @@ interface Rx { seq: number, tag: number, lat: number, hops?: number }
  * Section "paths": end-to-end latency of one mesh hop, three mesh hops and the broker path
  * (device process → iotmesh gateway on Aedes → subscriber process, every frame signed by the
  * device and verified by the gateway and by the subscriber), interleaved message by message in
- * one run; then sustained throughput of one mesh hop and of the broker path, windowed.
+ * one run with the floor's samples (floor.ts: sign + verify + loopback round trip), and each as a
+ * ratio to that floor; then sustained throughput of one mesh hop and of the broker path, windowed.
  */
 export async function benchPaths (quick: boolean): Promise<Record<string, unknown>> {
   const n = quick ? 300 : 2000
   const warmup = quick ? 50 : 200
   const mesh = [0, 1, 2, 3].map(() => new Child(MESH_CHILD, UNBUDGETED))
   const gateway = new Child(BROKER_CHILD, { IOTMESH_BENCH_ROLE: 'gateway' })
-  const all = [...mesh, gateway]
+  const floor = new FloorPair()
+  const all = [...mesh, gateway, floor.sender, floor.receiver]
   try {
     await Promise.all(all.map(async (c) => await c.ready))
+    await floor.start()
     const infos = await Promise.all(mesh.map(async (c) => await c.call<{ addrs: string[] }>('info')))
     for (let i = 1; i < mesh.length; i++) await mesh[i]!.call('dial', { addrs: infos[i - 1]!.addrs })
     await waitFor('a line of four mesh nodes', async () => (await Promise.all(mesh.map(async (c) => await c.call<{ conns: number }>('status')))).every((s, i) => s.conns === (i === 0 || i === 3 ? 1 : 2)))
@@ -31,10 +35,17 @@ export async function benchPaths (quick: boolean): Promise<Record<string, unknow
     const lat = { one: [] as number[], three: [] as number[], broker: [] as number[] }
     let lost = 0
     const [m0, m1, , m3] = mesh as [Child, Child, Child, Child]
-    // Messages alternate between the two paths (mesh, broker, mesh, …): one at a time, so neither
-    // path competes with the other for the two cores, and drift over the run hits both alike.
-    for (let i = 0; i < 2 * (warmup + n); i++) {
-      const viaMesh = i % 2 === 0
+    await Promise.all([m0.call('eld'), m1.call('eld')])
+    const cpuOf = async (): Promise<number[]> => (await Promise.all([m0, m1, floor.sender, floor.receiver].map(async (c) => await c.call<{ cpuUs: number }>('stats')))).map((x) => x.cpuUs)
+    const cpu0 = await cpuOf()
+    // Messages alternate between the paths and the floor's two samples (mesh, broker, raw signed
+    // hop, round trip, mesh, …): one at a time, so none competes with another for the two cores,
+    // and drift over the run hits each alike.
+    for (let i = 0; i < 4 * (warmup + n); i++) {
+      const keep = i >= 4 * warmup
+      if (i % 4 === 2) { if (await floor.raw(i, keep) === undefined && keep) lost++; continue }
+      if (i % 4 === 3) { if (await floor.rtt(i, keep) === undefined && keep) lost++; continue }
+      const viaMesh = i % 4 === 0
       const want = new Map<Child, Rx | undefined>(viaMesh ? [[m1, undefined], [m3, undefined]] : [[subscriber, undefined]])
       const done = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1000)
@@ -48,7 +59,7 @@ export async function benchPaths (quick: boolean): Promise<Record<string, unknow
       })
       ;(viaMesh ? m0 : device).send({ cmd: 'pubfast', seq: i, tag: viaMesh ? 1 : 2 })
       await done
-      if (i < 2 * warmup) continue
+      if (!keep) continue
       if ([...want.values()].some((v) => v === undefined)) { lost++; continue }
       if (viaMesh) {
         lat.one.push((want.get(m1) as Rx).lat / 1e6)
@@ -58,20 +69,36 @@ export async function benchPaths (quick: boolean): Promise<Record<string, unknow
       }
     }
     for (const c of [m1, m3, subscriber]) c.onEvent = undefined
-    const summary = (xs: number[]): Record<string, number> => ({ p50_ms: round(percentile(xs, 50), 4), p99_ms: round(percentile(xs, 99), 4) })
+    const [eld0, eld1] = await Promise.all([m0.call('eld'), m1.call('eld')])
+    // CPU (user + system) per round (a message of each path, a sample of each floor kind), all the process did: the mesh sender publishes one frame, its first hop verifies, delivers and relays it on; the floor sender signs one and pings once, its receiver verifies one and echoes once.
+    const cpuPer = (await cpuOf()).map((us, i) => Math.round((us - (cpu0[i] as number)) / (n + warmup)))
+    const summary = (xs: number[]): { p50_ms: number, p99_ms: number } => ({ p50_ms: round(percentile(xs, 50), 4), p99_ms: round(percentile(xs, 99), 4) })
+    const floorSummary = floor.summary()
+    const floorMs = floorSummary.floor_ms
 
-    const tputN = quick ? 3000 : 20_000
-    const meshTput = await throughput(m0, m1, tputN)
-    const brokerTput = await throughput(device, subscriber, tputN)
+    // IOTMESH_BENCH_THROUGHPUT=0 leaves the throughput rounds out (a CPU profile of the latency loop alone).
+    const tputN = process.env.IOTMESH_BENCH_THROUGHPUT === '0' ? 0 : quick ? 3000 : 20_000
+    const meshTput = tputN === 0 ? Number.NaN : await throughput(m0, m1, tputN)
+    const brokerTput = tputN === 0 ? Number.NaN : await throughput(device, subscriber, tputN)
     const one = summary(lat.one)
+    const three = summary(lat.three)
     const broker = summary(lat.broker)
     return {
       paths: {
         messages: n,
         lost,
+        floor: floorSummary,
         mesh_one_hop: one,
-        mesh_three_hops: summary(lat.three),
+        mesh_three_hops: three,
         broker: broker,
+        event_loop_delay: { mesh_sender: eld0, mesh_first_hop: eld1 },
+        cpu_us_per_round: { mesh_sender: cpuPer[0], mesh_first_hop: cpuPer[1], floor_sender: cpuPer[2], floor_receiver: cpuPer[3] },
+        over_floor: {
+          raw_signed_hop: overFloor(floorSummary.raw_signed_hop as { p50_ms: number, p99_ms: number }, floorMs),
+          mesh_one_hop: overFloor(one, floorMs),
+          mesh_three_hops: overFloor(three, floorMs),
+          broker: overFloor(broker, floorMs)
+        },
         mesh_one_hop_over_broker_p50: round((one.p50_ms as number) / (broker.p50_ms as number)),
         throughput_msgs_per_s: { mesh_one_hop: Math.round(meshTput), broker: Math.round(brokerTput) },
         mesh_over_broker_throughput: round(meshTput / brokerTput)

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process'
 import { benchCodec } from './codec.js'
 import { benchCommands } from './commands.js'
 import { benchFleet } from './fleet.js'
+import { benchFloor } from './floor.js'
 import { benchIngest } from './ingest.js'
 import { benchLinks } from './links.js'
 import { benchPaths } from './paths.js'
@@ -20,6 +21,7 @@ type Section = (quick: boolean) => Promise<Record<string, unknown>> | Record<str
 
 const sections: Record<string, Section> = {
   codec: benchCodec,
+  floor: benchFloor,
   links: benchLinks,
   paths: benchPaths,
   ingest: benchIngest,

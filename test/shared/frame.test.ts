@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   ALG_ED25519, DEFAULT_FRAME_LIMITS, ERROR_CODES, HEADER_ALG, HEADER_KID, MeshError, SENML_UNITS, concatBytes,
   decodeFrame, deviceBaseName, deviceIdToBytes, encodeCbor, encodeFrame, frameReadings, keyPairFromSecret,
-  nobleEd25519, openFrame, packFromJson, signSign1, toHex, verifyFrame, type FrameLimits, type HeaderMap,
+  nobleEd25519, openFrame, packFromJson, signFrame, signSign1, toHex, verifyFrame, type FrameLimits, type HeaderMap,
   type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
@@ -169,6 +169,16 @@ describe('round trip', () => {
       }
       expect(openFrame(bytes, keys.publicKey).records).toHaveLength(records.length)
     }), { seed: 32, numRuns: 100, endOnFailure: true }) // shrinking 128 doubles takes minutes; the first failure says enough
+  })
+
+  it('signFrame gives the bytes encodeFrame gives and, with them, what decodeFrame reads from them (a publisher parses its frame once)', () => {
+    fc.assert(fc.property(input, ({ seq, time, records }) => {
+      const signed = signFrame({ keys, seq, time, records, topic: 'events/door' })
+      expect(toHex(signed.bytes)).toBe(toHex(encodeFrame({ keys, seq, time, records, topic: 'events/door' }))) // Ed25519 is deterministic
+      expect(signed).toEqual(decodeFrame(signed.bytes))
+    }), { seed: 33, numRuns: 100 })
+    const tooMany = Array.from({ length: DEFAULT_FRAME_LIMITS.maxRecords + 1 }, (_, i): SenmlRecord => ({ n: `r${i}`, v: i }))
+    expect(codeOf(() => signFrame({ keys, seq: 1, time: T, records: tooMany }))).toBe('ERR_TOO_MANY_RECORDS')
   })
 
   it('a pack larger than the frame limit is refused at encoding (ERR_FRAME_TOO_LARGE), never signed for receivers to refuse', () => {
