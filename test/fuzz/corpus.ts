@@ -4,8 +4,8 @@ import { createMemoryNetwork } from '../../mesh/testing.js'
 import type { Link } from '../../mesh/index.js'
 import { signAck } from '../../mesh/routing/ack.js'
 import {
-  decodeSign1, deviceIdToBytes, encodeCommand, encodeFrame, keyPairFromSecret, parseFleetPolicy, publicKeyText, readerKeyFromSecret, readerPublic, revoke, seededRandom,
-  signFleetConfig, type FrameEncryption, type KeyPair, type SenmlRecord
+  decodeSign1, deviceIdToBytes, encodeCommand, encodeFrame, enroll, keyPairFromSecret, parseFleetPolicy, publicKeyText, readerKeyFromSecret, readerPublic, revoke, seededRandom,
+  signFleetConfig, signFleetFile, type FrameEncryption, type KeyPair, type SenmlRecord
 } from '../../shared/index.js'
 
 /**
@@ -76,7 +76,7 @@ function handMade (signers: KeyPair[], frame: Uint8Array): Uint8Array[] {
   ]
 }
 
-/** One message of each kind a small mesh of routers does not exchange by itself: ACK, CMD, REVOKE, CONFIG (every handler gets a seed). */
+/** One message of each kind a small mesh of routers does not exchange by itself: ACK, CMD, REVOKE, CONFIG, CRED, FLEET (every handler gets a seed). */
 function controlSeeds (signers: KeyPair[]): Uint8Array[] {
   const [a, b, owner] = signers as [KeyPair, KeyPair, KeyPair]
   const policy = parseFleetPolicy({ fleet: FUZZ_FLEET, threshold: 1, owners: [{ name: 'owner', key: publicKeyText(owner.publicKey) }] })
@@ -84,7 +84,9 @@ function controlSeeds (signers: KeyPair[]): Uint8Array[] {
     encodeMessage({ kind: MSG.ACK, entries: [{ hops: 1, ack: signAck({ keys: b, origin: a.id, high: 40, holes: [[3, 5], [9, 9]], time: T }) }] }),
     encodeMessage({ kind: MSG.CMD, entries: [{ hops: 1, signed: encodeCommand({ keys: a, target: b.id, action: 'relay/set', args: { on: true }, id: 7, issuedAt: T, ttl: 5 }) }] }),
     encodeMessage({ kind: MSG.REVOKE, revocations: [revoke({ policy, device: b.id, reason: 'lost', issuedAt: T, owners: [owner] })] }),
-    encodeMessage({ kind: MSG.CONFIG, configs: [signFleetConfig({ policy, target: a.id, version: 3, settings: { interval: 5000 }, issuedAt: T, owners: [owner] })] })
+    encodeMessage({ kind: MSG.CONFIG, configs: [signFleetConfig({ policy, target: a.id, version: 3, settings: { interval: 5000 }, issuedAt: T, owners: [owner] })] }),
+    encodeMessage({ kind: MSG.CRED, credentials: [enroll({ policy, publicKey: a.publicKey, name: 'a', roles: ['sensor'], issuedAt: T, cti: Uint8Array.of(1, 2, 3, 4), owners: [owner] })] }),
+    encodeMessage({ kind: MSG.FLEET, files: [signFleetFile({ current: policy, version: 1, next: { threshold: 1, owners: [{ name: 'b', publicKey: b.publicKey }] }, issuedAt: T, owners: [owner] })] })
   ]
 }
 
