@@ -1,7 +1,6 @@
-import { readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { FleetFileChain, fromBase64, toBase64url, type Ed25519, type FleetPolicy } from '../../shared/index.js'
+import { FleetFileChain, type Ed25519, type FleetPolicy } from '../../shared/index.js'
 import type { MeshNode } from '../../mesh/index.js'
+import { listKeeper, loadKeptList } from './kept-list.js'
 
 /**
  * The signed fleet files a device's node took (mesh/routing/handlers/fleet.ts: an owner rotation,
@@ -15,13 +14,7 @@ const FILE = 'fleet-files.json'
 
 /** The files kept under `dataDir` (none when there is no file yet, or it cannot be read: the mesh hands them on again). */
 export async function loadFleetFiles (dataDir: string | undefined): Promise<Uint8Array[]> {
-  if (dataDir === undefined) return []
-  try {
-    const list = JSON.parse(await readFile(join(dataDir, FILE), 'utf8')) as unknown
-    return Array.isArray(list) ? list.flatMap((x) => { const b = typeof x === 'string' ? fromBase64(x) : undefined; return b === undefined ? [] : [b] }) : []
-  } catch {
-    return []
-  }
+  return await loadKeptList(dataDir, FILE)
 }
 
 /** The fleet file in force after `files` (each verified against the one before; one that does not follow is skipped). */
@@ -43,13 +36,5 @@ export async function fleetFileInForce (given: FleetPolicy | undefined, dataDir:
 /** Keeps every fleet file `node` takes from now on; errors go to `onError`. */
 export function keepFleetFiles (node: MeshNode, dataDir: string | undefined, onError: (error: Error) => void): void {
   if (dataDir === undefined) return
-  let writing = Promise.resolve()
-  node.on('fleet', () => {
-    const all = node.fleetFiles().map((b) => toBase64url(b))
-    writing = writing.then(async () => {
-      const path = join(dataDir, FILE)
-      await writeFile(`${path}.tmp`, JSON.stringify(all), { mode: 0o600 })
-      await rename(`${path}.tmp`, path)
-    }).catch((err: unknown) => { onError(err as Error) })
-  })
+  node.on('fleet', listKeeper(dataDir, FILE, () => node.fleetFiles(), onError))
 }

@@ -1,7 +1,7 @@
-import { readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { fromBase64, meshError, parseFleetPolicy, toBase64url, type FleetPolicy } from '../../shared/index.js'
+import { readFile } from 'node:fs/promises'
+import { meshError, parseFleetPolicy, type FleetPolicy } from '../../shared/index.js'
 import type { MeshNode } from '../../mesh/index.js'
+import { listKeeper, loadKeptList } from './kept-list.js'
 
 /**
  * A device's fleet file and the revocations its node learned (mesh/routing/handlers/revoke.ts),
@@ -30,25 +30,11 @@ export async function loadFleetPolicy (fleetFile: string | FleetPolicy): Promise
 
 /** The revocations kept under `dataDir` (none when there is no file yet, or it cannot be read: the mesh hands them on again). */
 export async function loadRevocations (dataDir: string | undefined): Promise<Uint8Array[]> {
-  if (dataDir === undefined) return []
-  try {
-    const list = JSON.parse(await readFile(join(dataDir, FILE), 'utf8')) as unknown
-    return Array.isArray(list) ? list.flatMap((x) => { const b = typeof x === 'string' ? fromBase64(x) : undefined; return b === undefined ? [] : [b] }) : []
-  } catch {
-    return []
-  }
+  return await loadKeptList(dataDir, FILE)
 }
 
 /** Keeps every revocation `node` takes from now on; errors go to `onError`. */
 export function keepRevocations (node: MeshNode, dataDir: string | undefined, onError: (error: Error) => void): void {
   if (dataDir === undefined) return
-  let writing = Promise.resolve()
-  node.on('revoked', () => {
-    const all = node.revocations().map((b) => toBase64url(b))
-    writing = writing.then(async () => {
-      const path = join(dataDir, FILE)
-      await writeFile(`${path}.tmp`, JSON.stringify(all), { mode: 0o600 })
-      await rename(`${path}.tmp`, path)
-    }).catch((err: unknown) => { onError(err as Error) })
-  })
+  node.on('revoked', listKeeper(dataDir, FILE, () => node.revocations(), onError))
 }
