@@ -120,6 +120,16 @@ export function fromBase32 (text: string): Uint8Array | undefined {
   return new Uint8Array(out)
 }
 
+/**
+ * `bytes` in a buffer of its own: itself when it already spans its whole ArrayBuffer, else a copy.
+ * For what a node keeps beyond the message it came in: a decoded byte string is a view into the
+ * received message (cbor-x returns `subarray`s), and on Node `Buffer#slice` is a view too, not a
+ * copy, so a kept 150-byte frame could hold a whole receive buffer or an 8 KiB pool slab alive.
+ */
+export function ownBytes (bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
+}
+
 export function concatBytes (...parts: Uint8Array[]): Uint8Array {
   let length = 0
   for (const part of parts) length += part.length

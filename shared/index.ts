@@ -5,7 +5,7 @@
  * (`iotmesh/shared/node`).
  */
 export { ERROR_CODES, MeshError, meshError, isMeshError, type ErrorCode } from './errors.js'
-export { toHex, fromHex, toBase64url, fromBase64, toBase32, fromBase32, concatBytes, bytesEqual } from './bytes.js'
+export { toHex, fromHex, toBase64url, fromBase64, toBase32, fromBase32, concatBytes, bytesEqual, ownBytes } from './bytes.js'
 export { SECRET_KEY_LENGTH, PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, type Ed25519, type PublicKey, type SecretKey } from './crypto/ed25519.js'
 export { defaultEd25519 } from './crypto/ed25519-default.js'
 export { nobleEd25519 } from './crypto/ed25519-noble.js'

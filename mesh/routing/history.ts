@@ -1,4 +1,4 @@
-import type { DeviceId } from '../../shared/index.js'
+import { ownBytes, type DeviceId } from '../../shared/index.js'
 
 /**
  * A bounded recent history of verified frames per origin, for catch-up after partitions: a peer
@@ -60,7 +60,11 @@ export class History {
   get bytes (): number { return this.#bytes }
   get size (): number { return this.#origins.size }
 
-  /** Keeps `frame`; `stranger`: its origin is in nobody's trust (a share of `maxStrangers` origins). */
+  /**
+   * Keeps `frame` (its bytes in a buffer of their own: a view into a received message would keep
+   * the whole message alive, uncounted); `stranger`: its origin is in nobody's trust (a share of
+   * `maxStrangers` origins).
+   */
   add (origin: DeviceId, frame: StoredFrame, stranger = false): void {
     if (stranger) {
       this.#strangers.delete(origin)
@@ -79,6 +83,8 @@ export class History {
     if (frameOf(entry, seq) !== undefined) return
     // Room first, then the frame: a late one is often the oldest, and must not be the one evicted.
     while (sizeOf(entry) >= this.#perOrigin) this.#evictOldest(origin, entry, false)
+    const bytes = ownBytes(frame.bytes)
+    if (bytes !== frame.bytes) frame = { seq, bytes, hops: frame.hops }
     if (seq > entry.high) {
       entry.frames.set(seq, frame)
       entry.high = seq

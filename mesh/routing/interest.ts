@@ -1,5 +1,5 @@
 import {
-  TOPIC_ROOT, bytesEqual, filterCoversDevice, telemetryTopic, topicMatches,
+  TOPIC_ROOT, bytesEqual, filterCoversDevice, ownBytes, telemetryTopic, topicMatches,
   type Clock, type DeviceId, type Ed25519, type ErrorCode, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { HashChain } from './chain.js'
@@ -200,8 +200,8 @@ export class InterestTable {
       if (route !== undefined) for (const v of route.vias.keys()) this.#unindex(v, subscriber, route.declaration.length)
       route = {
         version: claim.version,
-        declaration: (declaration as Uint8Array).slice(),
-        publicKey: (publicKey as PublicKey).slice(),
+        declaration: ownBytes(declaration as Uint8Array),
+        publicKey: ownBytes(publicKey as PublicKey),
         filters,
         chain: chain as HashChain,
         fd: UNREACHABLE,

@@ -1,6 +1,6 @@
 import {
   DEFAULT_FLEET, Verifier, deviceIdFromBytes, deviceIdFromPublicKey, deviceTopicOf, signFrame, frameTopic, isMeshError, memorySequence,
-  meshError, checkDeviceTopic, every, systemClock, validateFilter,
+  meshError, checkDeviceTopic, every, ownBytes, systemClock, validateFilter,
   type Clock, type DeviceId, type Ed25519, type KeyPair, type KeySource, type LearnResult, type PublicKey, type SenmlRecord, type SequenceSource,
   type TelemetryFrame, type TimerHandle, type VerifierInit, type Command, type CommandResult, type ErrorCode, RevocationSet, ConfigBook, FleetFileChain, HoldPen, type FleetPolicy
 } from '../../shared/index.js'
@@ -430,7 +430,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     if (!decoded.ok || decoded.frame.origin !== this.id) return false
     const { seq } = decoded.frame
     if (this.verifier.replay.check(this.id, seq) === 'ok') return false // never accepted here: inject it instead
-    if (this.history.get(this.id, seq) === undefined) this.history.add(this.id, { seq, bytes: frame.slice(), hops: 0 })
+    if (this.history.get(this.id, seq) === undefined) this.history.add(this.id, { seq, bytes: ownBytes(frame), hops: 0 })
     this.changed.add(this.id)
     return true
   }

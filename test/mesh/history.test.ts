@@ -128,3 +128,18 @@ describe('catch-up history', () => {
     expect(h.range('a')).toEqual({ low: 31, high: 34 })
   })
 })
+
+describe('catch-up history memory', () => {
+  it('keeps a frame that arrived as a view into a larger message in a buffer of its own', () => {
+    const h = new History({ perOrigin: 4 })
+    const received = Buffer.alloc(64 * 1024, 1) // a record or receive buffer holding many messages
+    h.add('o', { seq: 1, bytes: received.subarray(1000, 1150), hops: 1 })
+    h.add('o', { seq: 2, bytes: received.slice(2000, 2150), hops: 1 }) // Buffer#slice is a view too
+    for (const seq of [1, 2]) {
+      const kept = h.get('o', seq)?.bytes
+      expect(kept?.length).toBe(150)
+      expect(kept?.buffer.byteLength, `frame ${seq} holds only its own bytes`).toBe(150)
+    }
+    expect(h.bytes).toBeLessThan(2 * 1024)
+  })
+})

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { fromBase64, fromHex, toBase64url, toHex } from '../../shared/index.js'
+import { fromBase64, fromHex, ownBytes, toBase64url, toHex } from '../../shared/index.js'
 import { bytesKey } from '../../shared/bytes.js'
 
 /**
@@ -75,5 +75,21 @@ describe('bytesKey', () => {
       expect(bytesKey(a) === bytesKey(b)).toBe(hexOf(a) === hexOf(b))
       expect(bytesKey(a)).toBe(Buffer.from(a).toString('latin1'))
     }), { seed: 25, numRuns: 1000 })
+  })
+})
+
+describe('ownBytes', () => {
+  it('copies a view (a Buffer slice, a subarray) into a buffer of its own, and keeps what owns its buffer as it is', () => {
+    const received = Buffer.alloc(8192, 7)
+    const view = received.slice(100, 250) // Buffer#slice: a view, not a copy
+    expect(view.buffer.byteLength).toBe(8192)
+    const own = ownBytes(view)
+    expect(own.buffer.byteLength).toBe(150)
+    expect(hexOf(own)).toBe(hexOf(view))
+    received.fill(0)
+    expect(own[0]).toBe(7) // a copy, no longer tied to the received buffer
+    const whole = new Uint8Array(150)
+    expect(ownBytes(whole)).toBe(whole)
+    expect(ownBytes(new Uint8Array(whole.buffer, 10)).buffer.byteLength).toBe(140)
   })
 })

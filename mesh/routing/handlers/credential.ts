@@ -1,4 +1,4 @@
-import { deviceIdToBytes, isMeshError, type DeviceId, type ErrorCode } from '../../../shared/index.js'
+import { deviceIdToBytes, isMeshError, ownBytes, type DeviceId, type ErrorCode } from '../../../shared/index.js'
 import { MSG } from '../messages.js'
 import type { HeldFrame, LinkState, RouterContext } from '../context.js'
 
@@ -67,7 +67,7 @@ export function awaitCredential (ctx: RouterContext, bytes: Uint8Array, hops: nu
   const book = ctx.credentials
   if (!ctx.checkOrigins || book === undefined || state === undefined || origin === ctx.id || book.enrolled(origin)) return undefined
   const from = state.peer
-  const held: HeldFrame = { bytes: bytes.slice(), hops, from, via: state }
+  const held: HeldFrame = { bytes: ownBytes(bytes), hops, from, via: state }
   const onExpire = (h: HeldFrame): void => {
     if (h.via !== undefined) h.via.held--
     ctx.drop({ code: 'ERR_NO_CREDENTIAL', origin, from: h.from })

@@ -1,4 +1,4 @@
-import { deviceIdToBytes, bytesEqual, type DeviceId, type ErrorCode, type TelemetryFrame } from '../../../shared/index.js'
+import { deviceIdToBytes, bytesEqual, ownBytes, type DeviceId, type ErrorCode, type TelemetryFrame } from '../../../shared/index.js'
 import { MSG } from '../messages.js'
 import type { DropInfo, HeldFrame, LinkState, RouterContext } from '../context.js'
 import type { ScoreEvent } from '../score.js'
@@ -59,7 +59,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   // the neighbour that sent it is blamed (an honest relay forwards no more than it accepted). Frames
   // this node asked for (WANT: catch-up, a device's outbox offered again after an outage) are exempt.
   if (from !== undefined && !asked && !ctx.origins.allows(origin, ctx.clock.now())) return refuse(ctx, { code: 'ERR_OVER_BUDGET', origin, seq, from }, 'overBudget')
-  const held: HeldFrame = { bytes: bytes.slice(), hops, from, ...(state === undefined ? {} : { via: state }) }
+  const held: HeldFrame = { bytes: ownBytes(bytes), hops, from, ...(state === undefined ? {} : { via: state }) }
   const mayHold = state === undefined || state.held < ctx.options.maxHeldPerPeer
   const admission = ctx.verifier.admit(frame, mayHold
     ? {
