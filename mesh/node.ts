@@ -132,6 +132,8 @@ export interface MeshCounters extends RouterCounters {
   banned: number
   /** The link layer: inbound connections and handshakes turned away (transport), links evicted, refused, banned (manager). */
   links: { transport: TransportCounters, manager: ConnectionManagerCounters }
+  /** What the repair history holds now (routing/history.ts): origins and bytes (frames plus their bookkeeping). */
+  history: { origins: number, bytes: number }
 }
 
 export interface MeshPeer {
@@ -589,7 +591,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       bytesOut,
       discovery: this.#discoveries.map((d) => d.counters),
       banned: this.#router.scores.bannedCount(this.#clock.now()),
-      links: { transport: structuredClone(this.#transport.counters), manager: { ...this.#manager.counters } }
+      links: { transport: structuredClone(this.#transport.counters), manager: { ...this.#manager.counters } },
+      history: { origins: this.#router.history.size, bytes: this.#router.history.bytes }
     }
   }
 

@@ -29,6 +29,8 @@ export interface FleetFlow {
    * stopped for the event loop's turn (`yields`) or a peer's receive budget (`throttled`).
    */
   links: { open: number, queuedBytes: number, maxQueuedBytes: number, framesOut: number, framesIn: number, yields: number, throttled: number }
+  /** The repair histories of every device's node: origins held (summed over nodes), bytes in all and in the fullest. */
+  history: { origins: number, bytes: number, maxBytes: number }
   /** The gateway's mesh node: what it refused by code, duplicates, and what reached it. */
   gatewayNode: { framesIn: number, delivered: number, rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number } | undefined
   /** The mesh ⇄ MQTT bridge: readings lost because the gateway's subscription buffer overflowed, refused by the gateway's ingest. */
@@ -44,6 +46,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
   }
   const outbox = { frames: 0, dropped: 0 }
   const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0, fullDigests: 0 }
+  const history = { origins: 0, bytes: 0, maxBytes: 0 }
   for (const d of devices) {
     const stats = d.outbox.stats()
     outbox.frames += stats.frames
@@ -59,6 +62,9 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     relays.repaired += c.repaired
     relays.wantsSent += c.wantsSent
     relays.fullDigests += c.fullDigests
+    history.origins += c.history.origins
+    history.bytes += c.history.bytes
+    history.maxBytes = Math.max(history.maxBytes, c.history.bytes)
   }
   const links = { open: 0, queuedBytes: 0, maxQueuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0 }
   for (const node of nodes) {
@@ -84,6 +90,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     outbox,
     relays,
     links,
+    history,
     gatewayNode,
     bridge: bridge === undefined ? undefined : { overflow: bridge.overflow, refused: bridge.meshRefused },
     gateway: ingest
