@@ -25,6 +25,9 @@ import type { DeliveryPath } from './outbox/types.js'
 import { createSensors, readSensors } from './sensors/registry.js'
 import { TELEMETRY_TOPIC, stderrLogger, type Sensor, type SensorLogger } from './sensors/types.js'
 
+/** Frames a device may have handed to its outbox and not yet seen written before it skips intervals (about 3 s at 100 ms). */
+export const MAX_WRITES_IN_FLIGHT = 32
+
 /**
  * The device runtime: every `interval` ms it reads its sensors, signs each topic's records into
  * one frame (COSE_Sign1 + SenML, shared/frame.ts) with its own key and sequence numbers, puts the
@@ -74,7 +77,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
   #brokerPath: BrokerPath | undefined
   #acks: AckBook | undefined
   #commands: DeviceCommands | undefined
-  #sampling: Promise<ReadingEvent[]> | undefined
+  /** The sample being taken: resolves once its frames are signed and handed to the outbox (not when they are durable). */
+  #sampling: Promise<void> | undefined
+  /** Frames handed to the outbox and not yet in it (a disk outbox's write and fsync), at most MAX_WRITES_IN_FLIGHT. */
+  readonly #writes = new Set<Promise<unknown>>()
   #skewMs: number
   #signedConfig: SignedConfig | undefined
   /** An enrolled device's owner-signed grants for commands (device/grants.ts). */
@@ -332,6 +338,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     defer('sampling', async () => {
       this.#samplingOn = false
       await this.#sampling?.catch(() => {})
+      await Promise.allSettled([...this.#writes]) // every frame handed to the outbox
     })
     // The first sample on the next turn of the clock, so that whoever awaited start() sees its events.
     const first = this.#clock.setTimeout(() => { void this.#tick() }, 0)
@@ -369,32 +376,30 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.#pumps.set(path, pump)
   }
 
-  /** One sampling interval, unless the previous one is still running (a slow sensor): then it is skipped. */
+  /**
+   * One sampling interval, unless the previous one is still being taken (a slow sensor) or the
+   * outbox is MAX_WRITES_IN_FLIGHT frames behind (a stalled disk): then it is skipped and counted.
+   * A sample does not wait for the outbox: its frames are signed and handed over in order, and the
+   * next interval starts on time while a disk outbox writes and fsyncs them (an SD card's fsync can
+   * take hundreds of milliseconds; waiting for it made a device under load skip a tick in five).
+   */
   #tick (): Promise<ReadingEvent[]> | undefined {
     if (!this.#samplingOn) return undefined
-    if (this.#sampling !== undefined) {
-      this.#counts.skipped++
-      return undefined
-    }
-    const sampling = this.#sample().catch((err: unknown) => {
-      this.#counts.errors++
-      this.#warn('sample', err as Error)
-      return []
-    }).finally(() => { this.#sampling = undefined })
-    this.#sampling = sampling
-    return sampling
+    if (this.#sampling !== undefined || this.#writes.size >= MAX_WRITES_IN_FLIGHT) { this.#counts.skipped++; return undefined }
+    let handedOver = (): void => {}
+    this.#sampling = new Promise<void>((resolve) => { handedOver = resolve }).finally(() => { this.#sampling = undefined })
+    return this.#sample(handedOver).catch((err: unknown) => { this.#counts.errors++; this.#warn('sample', err as Error); return [] }).finally(handedOver)
   }
 
-  async #sample (): Promise<ReadingEvent[]> {
+  /** Reads the sensors, hands one frame per topic to the outbox (then `handedOver`), and resolves once they are in it. */
+  async #sample (handedOver: () => void): Promise<ReadingEvent[]> {
     const time = this.#now() + this.#skewMs
     const outputs = await readSensors(this.#sensors, time, this.#logger)
     if (!this.#samplingOn) return []
     this.#counts.samples++
-    const readings: ReadingEvent[] = []
-    for (const batch of batchByTopic(outputs)) {
-      const reading = await this.#queue(batch, time)
-      if (reading !== undefined) readings.push(reading)
-    }
+    const queued = batchByTopic(outputs).map((batch) => this.#queue(batch, time)) // each signs and calls put() before it awaits
+    handedOver()
+    const readings = (await Promise.all(queued)).filter((r): r is ReadingEvent => r !== undefined)
     if (this.#emitting) this.emit('tick', { time, readings })
     return readings
   }
@@ -413,12 +418,16 @@ export class Device extends TypedEmitter<DeviceEvents> {
       this.#warn('sample', err as Error)
       return undefined
     }
+    const write = store.outbox.put(seq, frame) // called now, so frames enter the outbox in the order they were numbered
+    this.#writes.add(write)
     try {
-      await store.outbox.put(seq, frame)
+      await write
     } catch (err) {
       this.#counts.errors++
       this.#warn('outbox', err as Error)
       return undefined
+    } finally {
+      this.#writes.delete(write)
     }
     this.#counts.readings++
     this.#counts.records += batch.records.length

@@ -49,7 +49,7 @@ export {
   type DeviceConfig, type DeviceMode, type ConfigFile, type ConfigInput, type ConfigSource, type ResolvedConfig, type SettingName
 } from './config.js'
 
-export { Device, createDevice } from './device.js'
+export { Device, MAX_WRITES_IN_FLIGHT, createDevice } from './device.js'
 export { deviceInit } from './device/from-config.js'
 export { loadFleetPolicy } from './device/revocations.js'
 export { SignedConfig, checkRemoteSettings, CONFIG_TOPIC, type ConfigState, type CheckedSettings, type Refusal } from './device/signed-config.js'
