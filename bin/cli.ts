@@ -1,3 +1,4 @@
+import { constants } from 'node:os'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { isMeshError, meshError } from '../shared/index.js'
 import { suggest } from '../shared/node.js'
@@ -8,7 +9,7 @@ export interface Io {
   stderr: NodeJS.WritableStream
   stdin: NodeJS.ReadableStream & { isTTY?: boolean }
   env: NodeJS.ProcessEnv
-  /** Aborted on Ctrl-C (SIGINT) or SIGTERM for long-running commands. */
+  /** Aborted on Ctrl-C (SIGINT) or SIGTERM for long-running commands; the reason is the signal's name. */
   signal: AbortSignal
 }
 
@@ -29,6 +30,13 @@ export interface Command {
 export const EXIT_OK = 0
 export const EXIT_INVALID = 1
 export const EXIT_USAGE = 2
+
+/** A command stopped by a signal before it could finish: 128 + the signal's number, as shells report it (130 for Ctrl-C, 143 for SIGTERM). */
+export function exitForSignal (signal: AbortSignal): number {
+  const reason: unknown = signal.reason
+  const number = typeof reason === 'string' ? (constants.signals as Record<string, number | undefined>)[reason] : undefined
+  return 128 + (number ?? constants.signals.SIGINT)
+}
 
 /**
  * A public key in base64url (43 characters: Ed25519 and X25519) begins with "-" once in 64 keys:

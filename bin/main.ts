@@ -25,7 +25,7 @@ Run \`iotmesh <command> --help\` (or \`iotmesh help <command>\`) for a command's
 /** Runs the CLI; returns the exit code. `io` defaults to the process's streams. */
 export async function run (argv: string[], io?: Partial<Io>): Promise<number> {
   const controller = new AbortController()
-  const onSignal = (): void => controller.abort()
+  const onSignal = (signal: NodeJS.Signals): void => { controller.abort(signal) }
   const full: Io = {
     stdout: io?.stdout ?? process.stdout,
     stderr: io?.stderr ?? process.stderr,

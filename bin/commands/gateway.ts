@@ -2,7 +2,7 @@ import { isMeshError, meshError } from '../../shared/index.js'
 import { flagName } from '../../shared/node.js'
 import { createGateway, createGatewayLogger, logGateway, LOG_LEVELS, type Gateway, type Reading } from '../../gateway/index.js'
 import { RuleEngine, type RuleSet } from '../../firmware-sim/index.js'
-import { write, type Command } from '../cli.js'
+import { exitForSignal, write, type Command } from '../cli.js'
 import { GATEWAY_FLAGS, loadGatewaySettings } from '../gateway-config.js'
 import { gatewayOptions, type GatewayOptions } from '../gateway-options.js'
 import { jsonBanner, textBanner } from '../gateway-banner.js'
@@ -91,7 +91,7 @@ export const gateway: Command = {
         const external = options.init.broker
         const url = typeof external === 'string' ? external : external?.url
         write(io.stderr, `iotmesh gateway: stopped while starting${url === undefined ? '' : ` (no answer yet from the broker ${url})`}`)
-        return 130
+        return exitForSignal(io.signal)
       }
       throw err
     }

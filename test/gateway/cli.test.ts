@@ -160,6 +160,18 @@ describeNet('iotmesh gateway', () => {
     await err.match(/stopped while starting \(no answer yet from the broker mqtt:\/\/10\.9\.9\.9:1883\)/)
   })
 
+  it('SIGTERM while it waits for an external broker exits 143 (128 + 15, as a shell or systemd reports it), not Ctrl-C\'s 130', async () => {
+    const controller = new AbortController()
+    const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
+    onTestFinished(async () => { await rm(home, { recursive: true, force: true }) })
+    const { io, err } = streams(controller.signal)
+    const running = runCommand(['--broker', 'mqtt://10.9.9.9:1883', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', join(home, 'state')], io)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    controller.abort('SIGTERM') // bin/main.ts aborts with the signal's name
+    expect(await running).toBe(143)
+    await err.match(/stopped while starting/)
+  })
+
   it('on every interface: prints the dashboard URL with its access token, kept in $IOTMESH_HOME/gateway/http-token; the API wants it', async () => {
     const controller = new AbortController()
     const home = await mkdtemp(join(tmpdir(), 'iotmesh-gw-'))
