@@ -107,7 +107,7 @@ export class GatewayHttp {
     this.#token = await this.#resolveToken()
     const server = createServer((req, res) => {
       this.#guarded(req, res).catch(() => {
-        if (!res.headersSent) send(res, 500, { error: 'internal error' })
+        if (!res.headersSent) send(res, 500, { error: 'internal error', code: 'ERR_INTERNAL' })
         else res.destroy()
       })
     })
@@ -188,7 +188,7 @@ export class GatewayHttp {
   async #route (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     for (const handler of this.#handlers) if (await handler(req, res, url)) return
     if (this.#sources.dashboard !== undefined && await this.#sources.dashboard(req, res, url)) return
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method ?? '?'} is not allowed: the API is read-only` })
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method ?? '?'} is not allowed: the API is read-only`, code: 'ERR_HTTP_METHOD' }, { allow: 'GET, HEAD' })
     const path = url.pathname.replace(/\/+$/, '') || '/'
     if (path === '/metrics') {
       const text = await this.#sources.metrics.metrics()
@@ -203,25 +203,25 @@ export class GatewayHttp {
     const match = /^\/api\/devices\/([^/]+)(\/readings)?$/.exec(path)
     if (match !== null) {
       const id = match[1] ?? ''
-      if (!isDeviceId(id)) return send(res, 400, { error: `${JSON.stringify(id)} is not a device id (26 characters a-z, 2-7)` })
+      if (!isDeviceId(id)) return send(res, 400, { error: `${JSON.stringify(id)} is not a device id (26 characters a-z, 2-7)`, code: 'ERR_BAD_DEVICE_ID' })
       if (match[2] === undefined) {
         const device = this.#sources.devices.get(id)
-        return device === undefined ? send(res, 404, { error: `no device ${id}` }) : send(res, 200, device)
+        return device === undefined ? send(res, 404, { error: `no device ${id}`, code: 'ERR_NOT_FOUND' }) : send(res, 200, device)
       }
       const since = url.searchParams.get('since')
       const limit = url.searchParams.get('limit')
       const sinceValue = since === null ? undefined : Number(since)
       const limitValue = limit === null ? undefined : Number(limit)
-      if (sinceValue !== undefined && !Number.isFinite(sinceValue)) return send(res, 400, { error: 'since is a time in seconds since the epoch' })
-      if (limitValue !== undefined && !(Number.isSafeInteger(limitValue) && limitValue > 0)) return send(res, 400, { error: 'limit is a positive integer' })
+      if (sinceValue !== undefined && !Number.isFinite(sinceValue)) return send(res, 400, { error: 'since is a time in seconds since the epoch', code: 'ERR_BAD_INPUT' })
+      if (limitValue !== undefined && !(Number.isSafeInteger(limitValue) && limitValue > 0)) return send(res, 400, { error: 'limit is a positive integer', code: 'ERR_BAD_INPUT' })
       const readings = this.#sources.devices.readings(id, { ...(sinceValue === undefined ? {} : { since: sinceValue }), ...(limitValue === undefined ? {} : { limit: limitValue }) })
-      if (readings === undefined) return send(res, 404, { error: `no device ${id}` })
+      if (readings === undefined) return send(res, 404, { error: `no device ${id}`, code: 'ERR_NOT_FOUND' })
       return send(res, 200, {
         id,
         readings: readings.map((r) => ({ seq: r.seq, time: r.time, receivedAt: r.receivedAt, path: r.path, topic: r.deviceTopic, senml: frameToSenmlJson({ origin: id, records: r.records }), values: resolvedValues(r.records, r.time) }))
       })
     }
-    send(res, 404, { error: `no route ${path}` })
+    send(res, 404, { error: `no route ${path}`, code: 'ERR_NOT_FOUND' })
   }
 }
 

@@ -136,7 +136,7 @@ export class LiveFeed {
   /** Serves one EventSource connection. */
   attach (req: IncomingMessage, res: ServerResponse): void {
     if (!this.#running) {
-      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(JSON.stringify({ error: 'the live stream is stopped' }))
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5' }).end(JSON.stringify({ error: 'the live stream is stopped', code: 'ERR_ABORTED' }))
       return
     }
     const address = req.socket?.remoteAddress ?? 'unknown'

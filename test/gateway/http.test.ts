@@ -29,10 +29,18 @@ describeNet('HTTP API and /metrics', () => {
     expect(readings.readings[0]?.senml[0]).toMatchObject({ bn: deviceBaseName(alice.id), n: 'temp', seq: 2 })
     expect((await fetch(`${base}/api/devices/${alice.id}/readings?limit=1`).then(async (r) => await r.json()) as { readings: unknown[] }).readings).toHaveLength(1)
 
-    expect((await fetch(`${base}/api/devices/${alice.id}/readings?since=soon`)).status).toBe(400)
-    expect((await fetch(`${base}/api/devices/nope`)).status).toBe(400)
-    expect((await fetch(`${base}/api/devices/${seededKeys(62).id}`)).status).toBe(404)
-    expect((await fetch(`${base}/api/devices`, { method: 'POST' })).status).toBe(405)
+    // Every refusal is a status, a sentence and a stable code.
+    const refusal = async (url: string, init?: RequestInit): Promise<[number, unknown, string | null]> => {
+      const res = await fetch(url, init)
+      return [res.status, ((await res.json()) as { code?: string }).code, res.headers.get('allow')]
+    }
+    expect(await refusal(`${base}/api/devices/${alice.id}/readings?since=soon`)).toEqual([400, 'ERR_BAD_INPUT', null])
+    expect(await refusal(`${base}/api/devices/${alice.id}/readings?limit=0`)).toEqual([400, 'ERR_BAD_INPUT', null])
+    expect(await refusal(`${base}/api/devices/nope`)).toEqual([400, 'ERR_BAD_DEVICE_ID', null])
+    expect(await refusal(`${base}/api/devices/${seededKeys(62).id}`)).toEqual([404, 'ERR_NOT_FOUND', null])
+    expect(await refusal(`${base}/api/devices/${seededKeys(62).id}/readings`)).toEqual([404, 'ERR_NOT_FOUND', null])
+    expect(await refusal(`${base}/api/nothing-here`)).toEqual([404, 'ERR_NOT_FOUND', null])
+    expect(await refusal(`${base}/api/devices`, { method: 'POST' })).toEqual([405, 'ERR_HTTP_METHOD', 'GET, HEAD'])
     expect(await (await fetch(`${base}/api/counters`)).json()).toMatchObject({ accepted: 3, dropped: { malformed: 1 } })
 
     const metrics = await (await fetch(`${base}/metrics`)).text()
