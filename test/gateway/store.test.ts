@@ -150,6 +150,35 @@ describe('the embedded store', () => {
   })
 })
 
+describe.runIf(PG_URL !== undefined)('the server store (PostgreSQL)', () => {
+  it('group commit: 500 readings recorded at once share a few transactions, not one commit (one fsync) each; each is still answered stored or not, in order', async () => {
+    const store = new PostgresStore({ url: PG_URL as string, fleet: `g${Math.random().toString(36).slice(2, 10)}` })
+    await store.open()
+    const { default: pg } = await import('pg')
+    const client = new pg.Client({ connectionString: PG_URL })
+    await client.connect()
+    try {
+      // Every write transaction takes a transaction id, and so does this query: the ids taken between two of them count commits.
+      const xid = async (): Promise<bigint> => BigInt((await client.query<{ x: string }>('SELECT pg_current_xact_id()::text AS x')).rows[0]?.x ?? '0')
+      const frame = makeFrame(alice, 1)
+      const reading = (seq: number): Parameters<PostgresStore['record']>[0] =>
+        ({ origin: alice.id, seq, time: T0 + seq, receivedAt: Date.now(), path: 'broker', topic: telemetryTopic('default', alice.id), frame })
+      const before = await xid()
+      const seqs = [...Array.from({ length: 500 }, (_, i) => i + 1), 7] // 7 twice: the second is no new row
+      const stored = await Promise.all(seqs.map(async (seq) => await store.record(reading(seq), true)))
+      const commits = await xid() - before - 1n
+      expect(stored.filter((s) => !s)).toHaveLength(1)
+      expect(stored[500]).toBe(false)
+      expect(commits, 'transactions for 501 readings (before: 501)').toBeLessThanOrEqual(10n)
+      expect(await store.count()).toBe(500)
+      expect((await store.history({ origin: alice.id, limit: 1000 })).map((r) => r.seq)).toEqual(seqs.slice(0, 500))
+    } finally {
+      await client.end()
+      await store.close()
+    }
+  })
+})
+
 const locations: Array<[string, () => Promise<string>]> = [
   ['SQLite', async () => join(await tempDir(), 'gateway.db')],
   ...(PG_URL === undefined ? [] : [['PostgreSQL', async () => PG_URL] as [string, () => Promise<string>]])
