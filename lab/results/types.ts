@@ -246,6 +246,23 @@ export interface RepeatedFigure {
   /** The 95 % interval of the mean (Student's t over the runs that have a value); null below two values. */
   low: number | null
   high: number | null
+  /**
+   * A share only: each run's readings behind its value (x of n), in run order, null where that run lacks it.
+   * Absent in results saved before they were recorded (a pooled judgement of them is then undecided).
+   */
+  counts?: Array<{ x: number, n: number } | null>
+  /** A share only, with `counts`: the runs' readings pooled (Σx of Σn), the pooled share and its 95 % Wilson interval. */
+  pooled?: PooledShare
+}
+
+/** Readings of several runs taken together as one sample: x of n, x / n, and the 95 % Wilson interval of the share. */
+export interface PooledShare {
+  x: number
+  n: number
+  /** x / n; null when n is 0. */
+  share: number | null
+  low: number
+  high: number
 }
 
 export interface Repetitions {
