@@ -42,6 +42,7 @@ export interface ProgressUpdate {
   elapsedS?: number
 }
 
+/** How to show progress on a stream: a redrawn bar on a terminal, lines otherwise, nothing with `--json`. */
 export function progressStyle (stream: ProgressStream, json = false): ProgressStyle {
   if (json) return 'none'
   return stream.isTTY === true ? 'bar' : 'lines'
@@ -56,6 +57,7 @@ export function clockTime (seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`
 }
 
+/** An experiment's progress line: phase, time elapsed and time left. */
 export class Progress {
   readonly style: ProgressStyle
   readonly #init: Required<Pick<ProgressInit, 'totalS' | 'everyS' | 'label'>>
@@ -135,6 +137,7 @@ export class Progress {
   }
 }
 
+/** A {@link Progress} that writes to a stream in the style it suits. */
 export function createProgress (init: ProgressInit, components: ProgressComponents): Progress {
   return new Progress(init, components)
 }

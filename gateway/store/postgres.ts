@@ -39,6 +39,7 @@ const SQL = statements('postgres')
 const RECORD = `WITH stored AS (${SQL.insertReading as string} RETURNING 1)
   ${(SQL.raiseHigh as string).replace('($1, $2, $3, -1, $4, $5)', '($1, $2, $3, -1, $9, $5)')} RETURNING (SELECT count(*) FROM stored) AS stored`
 
+/** A gateway store in PostgreSQL, which several gateways may share. */
 export class PostgresStore implements GatewayStore {
   readonly kind = 'postgres'
   readonly synchronous = false

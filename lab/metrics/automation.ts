@@ -72,6 +72,7 @@ export interface MatchOptions {
   toleranceMs?: number
 }
 
+/** Each trigger matched with the action it caused (or none): on time, late, missed or twice. */
 export function matchTriggers (triggers: readonly TriggerObservation[], executions: readonly ExecutionObservation[], phases: Phase[], options: MatchOptions): TriggerOutcome[] {
   const tolerance = options.toleranceMs ?? 0
   const out: TriggerOutcome[] = []

@@ -21,6 +21,7 @@ import { round } from './stats.js'
 const T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110,
   2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
+/** Student's t quantile at 0.975 for `df` degrees of freedom (two-sided 95 %), from a table; Infinity below 1. */
 export function tQuantile975 (df: number): number {
   if (df < 1) return Infinity
   if (df <= 30) return T_975[df - 1] as number

@@ -98,6 +98,7 @@ export interface AutomationPlan {
   fingerprint: string
 }
 
+/** The automation experiment's seeded plan: phases, visits, crashes and the split. */
 export function planAutomation (init: Partial<AutomationParams> = {}): AutomationPlan {
   const params = checkParams({ ...AUTOMATION_DEFAULTS, ...Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined)) })
   const timeline = planFailover(params)

@@ -34,10 +34,12 @@ export interface ReportFile { name: string, content: string }
 
 export const SCHEMA_FILE = 'results.schema.json'
 
+/** Every way a results object departs from the results schema (empty when it is valid). */
 export function validateResults (results: unknown): SchemaError[] {
   return validateSchema(RESULTS_SCHEMA, results)
 }
 
+/** The report's files (report.md, charts, results.json and its schema) from checked results, without writing them. */
 export function renderReport (results: ExperimentResults, options: ReportOptions = {}): ReportFile[] {
   const errors = validateResults(results)
   if (errors.length > 0) {

@@ -128,6 +128,7 @@ function hybridAtLeastBroker (figures: readonly RepeatedFigure[], phases: readon
   return { id, statement, status, observed: observed.join('; ') }
 }
 
+/** The failover checks judged over repeated runs: shares on their pooled readings, other figures on t-intervals. */
 export function repeatedFailoverChecks (figures: readonly RepeatedFigure[], phases: readonly string[], gapToleranceS: number): Check[] {
   const all: Mode[] = ['broker', 'mesh', 'hybrid']
   const meshy: Mode[] = ['mesh', 'hybrid']

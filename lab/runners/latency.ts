@@ -57,6 +57,7 @@ export function latencyRunSeconds (init: LatencyRunInit = {}): number {
   return 4 + (s.rounds + s.warmup) * 2 * (s.intervalMs + 2) / 1000
 }
 
+/** Runs the latency experiment: probes over each path in rounds, paired by round. */
 export async function runLatency (init: LatencyRunInit = {}, components: RunComponents = {}): Promise<LatencyRun> {
   const s = { ...LATENCY_DEFAULTS, ...stripUndefined(init) }
   for (const [name, min] of [['rounds', 1], ['warmup', 0], ['intervalMs', 0], ['timeoutMs', 1]] as const) {

@@ -61,6 +61,7 @@ export function scaleRunSeconds (init: ScaleRunInit = {}): number {
   return s.modes.length * s.sizes.reduce((a, n) => a + setupEstimateS(n) + s.warmupS + s.durationS + s.drainS, 0)
 }
 
+/** Runs the scale experiment: fleets of growing size per mode, traffic and delivery measured in a window. */
 export async function runScale (init: ScaleRunInit = {}, components: RunComponents = {}): Promise<ScaleRun> {
   const s = settings(init)
   const now = components.now ?? hiResNow
