@@ -12,8 +12,10 @@ export interface ProgressStream {
   columns?: number
 }
 
+/** A redrawn bar (terminal), a line every so often (log), or nothing (`--json`). */
 export type ProgressStyle = 'bar' | 'lines' | 'none'
 
+/** How a progress display is set up: the expected duration and the style. */
 export interface ProgressInit {
   /** Seconds the whole run is expected to take (every mode, drains included). */
   totalS: number
@@ -26,12 +28,14 @@ export interface ProgressInit {
   label?: string
 }
 
+/** Where progress is written, and the clock it is timed on. */
 export interface ProgressComponents {
   stream: ProgressStream
   /** Milliseconds, monotonic (default performance.now). */
   now?: () => number
 }
 
+/** Where a run is: its phase, mode and time elapsed. */
 export interface ProgressUpdate {
   /** The phase under way (`steady`, `broker-down`, `setup`, …). */
   phase: string

@@ -30,8 +30,10 @@ export interface ReportOptions {
   readingsFile?: string
 }
 
+/** One file of a report: its name in the report's directory and its text. */
 export interface ReportFile { name: string, content: string }
 
+/** The name of the schema written beside results.json. */
 export const SCHEMA_FILE = 'results.schema.json'
 
 /** Every way a results object departs from the results schema (empty when it is valid). */

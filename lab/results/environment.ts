@@ -25,8 +25,10 @@ export function machineInfo (info: OsInfo = os): Machine {
   }
 }
 
+/** The packages whose versions a report records beside Node's and iotmesh's: they shape the figures. */
 export const MEASURED_PACKAGES = ['aedes', 'mqtt', 'bonjour-service', 'cbor-x'] as const
 
+/** Where {@link softwareVersions} reads the versions (tests replace them). */
 export interface SoftwareComponents {
   /** The directory holding iotmesh's package.json (default: found upwards from this module). */
   root?: string

@@ -20,6 +20,7 @@ export interface ComparedFigure {
   inside: boolean | null
 }
 
+/** What `iotmesh experiment --from FILE` found: each saved figure against the new run, and the verdict. */
 export interface Reproduction {
   from: string
   experiment: ExperimentResults['experiment']

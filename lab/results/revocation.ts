@@ -57,6 +57,7 @@ const PICKS: Record<RevocationFigureMetric, (p: RevocationRunSummary['paths'][nu
   'last-accepted-ms': (p) => p.lastAcceptedMs,
   'cut-ms': (p) => p.cutMs
 }
+/** The revocation figures followed over the runs. */
 export const REVOCATION_METRICS = Object.keys(PICKS) as RevocationFigureMetric[]
 
 export function revocationFigure (path: RevocationPath, metric: RevocationFigureMetric, values: Array<number | null>): RevocationFigure {

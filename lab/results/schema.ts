@@ -92,6 +92,7 @@ function repetitions (who: Record<string, JsonSchema>, metrics: readonly string[
   }))
 }
 
+/** The JSON Schema (draft 2020-12) of results.json, written beside it as results.schema.json. */
 export const RESULTS_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://iotmesh.dev/schemas/experiment-results-1.json',

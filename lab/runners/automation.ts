@@ -45,6 +45,7 @@ export interface AutomationRunInit extends Partial<AutomationParams> {
 
 export type { WayObservations }
 
+/** An automation run: its results and the files written. */
 export interface AutomationRun {
   results: AutomationResults
   observations: WayObservations[]

@@ -56,6 +56,7 @@ export interface FailoverRunInit extends Partial<FailoverParams> {
   repeat?: number
 }
 
+/** A failover run: its results, the first run's raw observations, and the files written. */
 export interface FailoverRun {
   results: FailoverResults
   /** The first run's. */
