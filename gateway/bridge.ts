@@ -85,6 +85,7 @@ export interface BridgeCounters {
 
 const MAX_INJECTED_REMEMBERED = 4096
 
+/** The mesh ⇄ MQTT bridge: mesh readings into the gateway's ingest, broker readings into the mesh, without loops. */
 export class MeshBridge {
   readonly #init: Required<BridgeInit>
   readonly #node: MeshNode
@@ -252,6 +253,7 @@ function readingKey (origin: DeviceId, seq: number): string {
 /** The dependencies of the gateway's mesh node (GatewayComponents carries them): a node's, with keys drawn when absent. */
 export type GatewayNodeComponents = Partial<MeshNodeComponents>
 
+/** The gateway's own mesh node, in the gateway's fleet, with a key pair of its own unless one is given. */
 export function createGatewayNode (init: MeshNodeInit, gateway: { fleet: string, roster?: PublicKey[] }, components: GatewayNodeComponents): MeshNode {
   if (init.fleet !== undefined && init.fleet !== gateway.fleet) throw meshError('ERR_BAD_ARGUMENT', `the mesh fleet ${JSON.stringify(init.fleet)} is not the gateway's fleet ${JSON.stringify(gateway.fleet)}: leave mesh.fleet out`)
   const keys = components.keys ?? generateKeyPair()

@@ -73,6 +73,7 @@ export interface CommandGuardComponents {
   trust?: (() => GatewayTrust | undefined) | undefined
 }
 
+/** Checks a command before the gateway forwards it, cheapest checks first and the signature last; a replayed command goes through at most twice a second. */
 export class CommandGuard {
   readonly commanders: Commanders
   readonly #skew: number

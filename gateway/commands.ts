@@ -100,6 +100,7 @@ export interface ResultJson {
   action?: string
 }
 
+/** A command's signed result as the JSON the HTTP API answers with. */
 export function resultToJson (result: CommandResult, action?: string): ResultJson {
   return {
     target: result.target,

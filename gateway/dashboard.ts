@@ -44,6 +44,7 @@ export function findDashboardDir (candidates: URL[] = [new URL('./dashboard/', i
   return undefined
 }
 
+/** The HTTP handler that serves the dashboard's static files. */
 export function dashboardHandler (options: { dir?: string } = {}): HttpHandler {
   const dir = options.dir ?? findDashboardDir()
   const files = new Map<string, string>()

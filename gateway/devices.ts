@@ -51,6 +51,7 @@ interface Entry {
   gaps: SeqGaps
 }
 
+/** What the gateway knows of each device: last reading, status, path, restarts and sequence gaps. */
 export class DeviceRegistry {
   readonly #devices = new Map<DeviceId, Entry>()
   readonly #historySize: number

@@ -108,6 +108,7 @@ export function objectIdOf (name: string): string {
   return `${name.replace(/[^a-zA-Z0-9_-]/g, '_')}_${createHash('sha256').update(name).digest('hex').slice(0, 6)}`
 }
 
+/** Publishes Home Assistant MQTT discovery configs for every verified device's sensors and actuators, and removes them with the device. */
 export class HomeAssistantDiscovery {
   readonly prefix: string
   readonly #host: HomeAssistantHost

@@ -66,6 +66,7 @@ export interface HttpSources {
   dashboard?: HttpHandler
 }
 
+/** The gateway's HTTP server: the JSON API, Prometheus metrics, live events and the dashboard. */
 export class GatewayHttp {
   readonly #init: HttpInit
   readonly #sources: HttpSources

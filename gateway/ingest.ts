@@ -148,6 +148,7 @@ const REFUSALS: Record<Extract<Admission, { verdict: 'refused' }>['refusal'], Dr
   cloned: 'cloned_identity'
 }
 
+/** Where every reading enters the gateway, from the broker and the mesh alike: verified, de-duplicated, counted and handed on once. */
 export class Ingest extends EventEmitter<IngestEvents> {
   readonly fleet: string
   readonly counters: GatewayCounters = newCounters()
@@ -342,6 +343,7 @@ function definedOnly<T extends object> (value: T): T {
   return value
 }
 
+/** An {@link Ingest} with its settings and components. */
 export function createIngest (init: IngestInit = {}, components: IngestComponents = {}): Ingest {
   return new Ingest(init, components)
 }

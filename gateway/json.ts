@@ -18,6 +18,7 @@ export function frameToSenmlJson (frame: Pick<TelemetryFrame, 'origin' | 'record
   return packToJson(pack)
 }
 
+/** {@link frameToSenmlJson} as text: what the gateway publishes on …/json. */
 export function frameToSenmlJsonText (frame: Pick<TelemetryFrame, 'origin' | 'records'>): string {
   return JSON.stringify(frameToSenmlJson(frame))
 }

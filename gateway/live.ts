@@ -83,6 +83,7 @@ interface Client { res: ServerResponse, address: string, order: number }
 /** The device topic of topology announcements (mesh/node.ts LINKS_TOPIC): not shown as readings. */
 const LINKS_DEVICE_TOPIC = 'mesh/links'
 
+/** The dashboard's live updates over Server-Sent Events (`GET /api/events`), batched, with clients capped. */
 export class LiveFeed {
   readonly #init: Required<LiveInit>
   readonly #sources: LiveSources
@@ -320,6 +321,7 @@ export function sseMessage (event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
 }
 
+/** A reading as the live feed sends it. */
 export function liveReading (reading: Reading): LiveReading {
   return { id: reading.origin, seq: reading.seq, time: reading.time, receivedAt: reading.receivedAt, path: reading.path, topic: reading.deviceTopic, values: resolvedValues(reading.records, reading.time) }
 }

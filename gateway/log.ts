@@ -30,6 +30,7 @@ export interface GatewayLogInit {
   maxRefusalsPerSecond?: number
 }
 
+/** Whether a value is one of the log levels `--log-level` takes. */
 export function isLogLevel (text: unknown): text is LogLevel {
   return typeof text === 'string' && (LOG_LEVELS as readonly string[]).includes(text)
 }

@@ -86,6 +86,7 @@ export interface MetricsSource {
     ((event: 'status', listener: (s: StatusEvent) => void) => unknown)
 }
 
+/** The gateway's Prometheus registry: its counters and gauges, and the default process and Node.js metrics. */
 export function createMetrics (gateway: MetricsSource): Registry {
   const register = new Registry()
   const labels = { fleet: gateway.fleet }

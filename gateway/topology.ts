@@ -50,6 +50,7 @@ export const LINKS_READING = 'links'
 /** The gateway's node in a topology when it has no mesh identity. */
 export const GATEWAY_PSEUDO_ID = 'gateway'
 
+/** The mesh as the gateway sees it: nodes and their links, for the dashboard. */
 export class Topology {
   readonly #announced = new Map<DeviceId, { at: number, links: DeviceId[] }>()
   readonly #ttlMs: number

@@ -42,7 +42,7 @@ export { failoverResults, scaleResults, latencyResults, refreshScale, refreshLat
 
 export {
   RESULTS_FORMAT, RESULTS_VERSION, RESULTS_SCHEMA, EXPERIMENT_KINDS,
-  type ExperimentKind, type ExperimentResults, type FailoverResults, type Repetitions, type RepeatedFigure, type RepeatMetric, type ScaleResults, type LatencyResults,
+  type ExperimentKind, type ExperimentResults, type FailoverResults, type Repetitions, type RepeatedFigure, type RepeatMetric, type PooledShare, type ScaleResults, type LatencyResults,
   type FailoverParameters, type ScaleParameters, type LatencyParameters, type Machine, type Software, type Check,
   type ModeSummary, type PhaseSummary, type TargetDelivery, type Resume, type FaultOutcome, type DeviceGap,
   type DeliverySeries, type ResourceSummary, type RoleRates, type ScalePoint, type PathSummary

@@ -10,6 +10,7 @@ import type { AutomationWay, ExecutionObservation, TriggerObservation } from './
  */
 
 export type Mode = 'broker' | 'mesh' | 'hybrid'
+/** The three architectures compared, in the order they run: broker only, mesh only, both. */
 export const MODES: readonly Mode[] = ['broker', 'mesh', 'hybrid']
 
 /** The receivers whose arrivals are recorded: the gateway, and a device subscribing to the whole fleet. */
@@ -49,7 +50,9 @@ export interface ResourceSample {
   framesOut: number
 }
 
+/** Whose resources a sample measures: the devices together, the broker, or the gateway. */
 export type ResourceRole = 'devices' | 'broker' | 'gateway'
+/** The process roles whose CPU, memory and traffic a run samples. */
 export const RESOURCE_ROLES: readonly ResourceRole[] = ['devices', 'broker', 'gateway']
 
 /** A fault event as the runner carried it out. */
@@ -105,7 +108,9 @@ export interface ScaleObservations {
   samples: ResourceSample[]
 }
 
+/** A path a probe takes in the latency experiment: one mesh hop, three mesh hops, or through the broker. */
 export type LatencyPath = 'one-hop' | 'three-hop' | 'broker'
+/** The paths the latency experiment measures, round by round. */
 export const LATENCY_PATHS: readonly LatencyPath[] = ['one-hop', 'three-hop', 'broker']
 
 /** One probe of `iotmesh experiment latency`: rounds interleave the paths (round r probes every path). */

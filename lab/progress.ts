@@ -12,8 +12,10 @@ export interface ProgressStream {
   columns?: number
 }
 
+/** A redrawn bar (terminal), a line every so often (log), or nothing (`--json`). */
 export type ProgressStyle = 'bar' | 'lines' | 'none'
 
+/** How a progress display is set up: the expected duration and the style. */
 export interface ProgressInit {
   /** Seconds the whole run is expected to take (every mode, drains included). */
   totalS: number
@@ -26,12 +28,14 @@ export interface ProgressInit {
   label?: string
 }
 
+/** Where progress is written, and the clock it is timed on. */
 export interface ProgressComponents {
   stream: ProgressStream
   /** Milliseconds, monotonic (default performance.now). */
   now?: () => number
 }
 
+/** Where a run is: its phase, mode and time elapsed. */
 export interface ProgressUpdate {
   /** The phase under way (`steady`, `broker-down`, `setup`, …). */
   phase: string
@@ -42,6 +46,7 @@ export interface ProgressUpdate {
   elapsedS?: number
 }
 
+/** How to show progress on a stream: a redrawn bar on a terminal, lines otherwise, nothing with `--json`. */
 export function progressStyle (stream: ProgressStream, json = false): ProgressStyle {
   if (json) return 'none'
   return stream.isTTY === true ? 'bar' : 'lines'
@@ -56,6 +61,7 @@ export function clockTime (seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`
 }
 
+/** An experiment's progress line: phase, time elapsed and time left. */
 export class Progress {
   readonly style: ProgressStyle
   readonly #init: Required<Pick<ProgressInit, 'totalS' | 'everyS' | 'label'>>
@@ -135,6 +141,7 @@ export class Progress {
   }
 }
 
+/** A {@link Progress} that writes to a stream in the style it suits. */
 export function createProgress (init: ProgressInit, components: ProgressComponents): Progress {
   return new Progress(init, components)
 }

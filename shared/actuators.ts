@@ -44,6 +44,7 @@ export const ACTUATOR_KINDS: readonly ActuatorKind[] = [
   { name: 'thermostat', action: 'thermostat/set', controls: [{ record: 'thermostat/setpoint', arg: 'setpoint', type: 'number', min: 5, max: 35, unit: 'Cel' }] }
 ]
 
+/** The actuator kind of a name (relay, valve, light, …): its action and controls; undefined for a name iotmesh does not know. */
 export function actuatorKind (name: string): ActuatorKind | undefined {
   return ACTUATOR_KINDS.find((k) => k.name === name)
 }

@@ -66,6 +66,7 @@ export interface ManualClock extends Clock {
   readonly pending: number
 }
 
+/** A clock that moves only when told (`advance`), for tests. */
 export function manualClock (init: { start?: number, wallStart?: number } = {}): ManualClock {
   let now = init.start ?? 0
   const wallOffset = (init.wallStart ?? 1_700_000_000_000) - now

@@ -82,6 +82,7 @@ export interface EncodeCommandInput {
   ed25519?: Ed25519
 }
 
+/** The action name if it is one a command may carry; throws ERR_BAD_COMMAND otherwise. */
 export function checkAction (action: unknown): string {
   if (typeof action !== 'string' || action.length > MAX_ACTION_BYTES || !ACTION_PATTERN.test(action)) { // ASCII by the pattern: length is bytes
     throw meshError('ERR_BAD_COMMAND', `${JSON.stringify(action)} is not an action: lower-case levels of letters, digits, "_" or "-" separated by "/", at most ${MAX_ACTION_BYTES} bytes`)
@@ -109,6 +110,7 @@ function headerOf (keys: KeyPair, contentType: number): Map<number, unknown> {
   return new Map<number, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_CONTENT_TYPE, contentType], [HEADER_KID, deviceIdToBytes(keys.id)]])
 }
 
+/** A signed command (COSE_Sign1, RFC 9052) from the issuer's key, ready to send. */
 export function encodeCommand (input: EncodeCommandInput): Uint8Array {
   const issuedAt = checkTime(input.issuedAt ?? Date.now() / 1000, 'issued-at')
   const expiresAt = issuedAt + (input.ttl ?? DEFAULT_COMMAND_TTL_S)
@@ -136,6 +138,7 @@ export interface EncodeResultInput {
   ed25519?: Ed25519
 }
 
+/** A device's signed answer to a command (COSE_Sign1, RFC 9052). */
 export function encodeResult (input: EncodeResultInput): Uint8Array {
   if (!STATUS_PATTERN.test(input.status)) throw meshError('ERR_BAD_COMMAND', `a status is "ok" or an error code, got ${JSON.stringify(input.status)}`)
   const payload = new Map<number, unknown>([[1, deviceIdToBytes(input.issuer)], [2, checkId(input.id)], [3, input.status]])

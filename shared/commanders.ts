@@ -23,6 +23,7 @@ export interface Commander {
   readonly actions: readonly string[]
 }
 
+/** Who may command a device, and which actions: public keys with MQTT-style action patterns (see the file's header). */
 export class Commanders {
   readonly #byId = new Map<DeviceId, Commander>()
 

@@ -97,6 +97,7 @@ export function readerId (reader: ReaderPublic | Uint8Array): string {
   return toHex(reader instanceof Uint8Array ? readerKid(reader) : reader.kid)
 }
 
+/** A reader's public key (X25519) with its key id: what readings are encrypted to. */
 export function readerPublic (publicKey: Uint8Array): ReaderPublic {
   return { kid: readerKid(publicKey), publicKey }
 }

@@ -56,6 +56,7 @@ export function configTarget (to: string): string {
   return target
 }
 
+/** Whether a value names what a signed configuration may apply to (a device id, or `group:<name>`). */
 export function isConfigTarget (target: unknown): target is string {
   return typeof target === 'string' && (isDeviceId(target) || GROUP.test(target))
 }
@@ -82,6 +83,7 @@ export interface SignConfigInput {
   ed25519?: Ed25519
 }
 
+/** A configuration for the fleet's devices, signed by its owners (COSE_Sign1, RFC 9052). */
 export function signFleetConfig (input: SignConfigInput): Uint8Array {
   if (!isConfigTarget(input.target)) throw meshError('ERR_BAD_ARGUMENT', `${JSON.stringify(input.target)} is not a config target (a device id or "group:<name>")`)
   checkVersion(input.version)

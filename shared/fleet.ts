@@ -108,6 +108,7 @@ export function parseFleetPolicy (json: unknown, source = 'fleet file'): FleetPo
   return { fleet: o.fleet, threshold, owners, ...(version === 0 ? {} : { version }) }
 }
 
+/** A fleet policy as plain JSON, as a fleet file stores it. */
 export function fleetPolicyJson (policy: FleetPolicy): Record<string, unknown> {
   return {
     fleet: policy.fleet,
@@ -137,6 +138,7 @@ export interface EnrollInput {
   ed25519?: Ed25519
 }
 
+/** An enrolment: the fleet's owners sign that a device belongs to the fleet. */
 export function enroll (input: EnrollInput): Uint8Array {
   const device = deviceIdFromPublicKey(input.publicKey)
   const issuedAt = Math.floor(input.issuedAt ?? Date.now() / 1000)
@@ -161,6 +163,7 @@ export function enroll (input: EnrollInput): Uint8Array {
   })
 }
 
+/** A revocation: the fleet's owners sign that a device no longer belongs to the fleet, with a reason. */
 export function revoke (input: { policy: FleetPolicy, device: DeviceId, reason: string, issuedAt?: number, owners: KeyPair[], ed25519?: Ed25519 }): Uint8Array {
   if (input.reason === ROTATED) throw meshError('ERR_BAD_ARGUMENT', 'the reason "rotated" is reserved for a rotation, which carries the old key\'s handover (fleet enroll --replaces --handover)')
   return revocation(input, [])

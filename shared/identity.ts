@@ -30,15 +30,18 @@ export interface KeyPair {
   readonly secretKey: SecretKey
 }
 
+/** The 16 bytes of a device id: the first 16 of SHA-256 of the public key. */
 export function deviceIdBytes (publicKey: PublicKey): Uint8Array {
   if (publicKey.length !== PUBLIC_KEY_LENGTH) throw meshError('ERR_BAD_KEY', `an Ed25519 public key is ${PUBLIC_KEY_LENGTH} bytes, got ${publicKey.length}`)
   return sha256(publicKey).slice(0, DEVICE_ID_BYTES) // SHA-256: FIPS 180-4, through @noble/hashes (no node:crypto)
 }
 
+/** A device's id from its public key: base32 of {@link deviceIdBytes}. */
 export function deviceIdFromPublicKey (publicKey: PublicKey): DeviceId {
   return toBase32(deviceIdBytes(publicKey))
 }
 
+/** Whether a value is a well-formed device id (26 characters a–z, 2–7). */
 export function isDeviceId (text: unknown): text is DeviceId {
   return typeof text === 'string' && DEVICE_ID_PATTERN.test(text)
 }
@@ -50,6 +53,7 @@ export function deviceIdToBytes (id: string): Uint8Array {
   return bytes
 }
 
+/** A device id from its 16 bytes (a frame's `kid`); throws ERR_BAD_DEVICE_ID on another length. */
 export function deviceIdFromBytes (kid: Uint8Array): DeviceId {
   if (kid.length !== DEVICE_ID_BYTES) throw meshError('ERR_BAD_DEVICE_ID', `a device kid is ${DEVICE_ID_BYTES} bytes, got ${kid.length}`)
   return toBase32(kid)
@@ -72,6 +76,7 @@ export function keyMatchesId (publicKey: Uint8Array, id: string): boolean {
   return derived === id
 }
 
+/** The key pair of an Ed25519 secret key: the public key derived from it, and the device id. */
 export function keyPairFromSecret (secretKey: SecretKey, ed: Ed25519 = defaultEd25519): KeyPair {
   if (secretKey.length !== SECRET_KEY_LENGTH) throw meshError('ERR_BAD_KEY', `an Ed25519 private key is ${SECRET_KEY_LENGTH} bytes, got ${secretKey.length}`)
   const publicKey = ed.getPublicKey(secretKey)

@@ -24,6 +24,7 @@ export interface Defer {
 
 interface Step { name: string, step: (signal: AbortSignal) => void | Promise<void> }
 
+/** The idempotent start/stop of a long-lived object, with teardown steps run in reverse (see the file's header). */
 export class Lifecycle {
   readonly name: string
   #state: LifecycleState = 'stopped'

@@ -105,6 +105,7 @@ export interface ReplayGuard {
   readonly evictions: number
 }
 
+/** A replay guard: per origin, a window of sequence numbers seen, refusing one seen before or too old. */
 export function createReplayGuard (init: ReplayGuardInit = {}): ReplayGuard {
   const window = Math.max(8, Math.ceil((init.window ?? 1024) / 8) * 8)
   const maxOrigins = Math.max(1, init.maxOrigins ?? 65_536)

@@ -89,6 +89,7 @@ function checkRecord (record: SenmlRecord, index: number): SenmlRecord {
   return record
 }
 
+/** One SenML record as the CBOR map of RFC 8428 §6, with its integer labels. */
 export function recordToCbor (record: SenmlRecord): Map<number | string, unknown> {
   const map = new Map<number | string, unknown>()
   for (const field of FIELD_ORDER) {

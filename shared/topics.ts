@@ -54,12 +54,14 @@ const DEVICE_TOPIC_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/
 const LEVEL_PATTERN = /^[A-Za-z0-9._-]+$/
 export const MAX_DEVICE_TOPIC_BYTES = 128
 
+/** Throws ERR_BAD_TOPIC for an MQTT topic name that is not valid: empty, or with `+`, `#` or NUL (MQTT 3.1.1 §4.7.3). */
 export function validateTopic (topic: string): void {
   if (topic.length === 0 || topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) {
     throw meshError('ERR_BAD_TOPIC', `${JSON.stringify(topic)} is not a topic name: non-empty, without "+", "#" or NUL (MQTT 3.1.1 §4.7.3)`)
   }
 }
 
+/** Throws ERR_BAD_TOPIC for an MQTT topic filter that is not valid: `#` a whole level and the last, `+` a whole level (MQTT 3.1.1 §4.7.1). */
 export function validateFilter (filter: string): void {
   if (filter.length === 0 || filter.includes('\u0000')) throw meshError('ERR_BAD_TOPIC', `${JSON.stringify(filter)} is not a topic filter`)
   const levels = filter.split('/')
@@ -71,6 +73,7 @@ export function validateFilter (filter: string): void {
   })
 }
 
+/** Whether an MQTT topic filter matches a topic name, level by level (MQTT 3.1.1 §4.7). */
 export function topicMatches (filter: string, topic: string): boolean {
   const f = filter.split('/')
   const t = topic.split('/')
@@ -85,6 +88,7 @@ export function topicMatches (filter: string, topic: string): boolean {
   return f.length === t.length
 }
 
+/** Whether a value is a valid fleet name: 1 to 63 letters, digits, `.`, `_` or `-`. */
 export function isFleetName (text: unknown): text is string {
   return typeof text === 'string' && FLEET_PATTERN.test(text)
 }

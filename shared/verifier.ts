@@ -103,6 +103,7 @@ export interface HoldRequest<T> {
   onExpire: (item: T) => void
 }
 
+/** Admits telemetry frames: decodes, checks the signature with the signer's key, refuses replays, holds frames while a key is asked for. */
 export class Verifier<T = unknown> {
   readonly keys: KeyStore
   readonly replay: ReplayGuard

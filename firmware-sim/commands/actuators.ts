@@ -77,6 +77,7 @@ export interface ActuatorSpec {
 /** The on/off state each kind drives a GPIO line with (a thermostat's set point drives none). */
 const GPIO_STATE: Partial<Record<ActuatorName, string>> = { relay: 'relay', valve: 'valve', light: 'light' }
 
+/** A simulated actuator from its name or spec (`driveGpio` puts one on a GPIO line). */
 export function createActuator (spec: ActuatorName | ActuatorSpec): Actuator {
   const name = typeof spec === 'string' ? spec : spec.name
   switch (name) {

@@ -62,6 +62,7 @@ export interface ExecutorCounters {
 /** Every device answers this with its actuators' state (commanders allowed it only). */
 const STATE_GET = 'state/get'
 
+/** What a device does with a command: checked in an order that spends nothing on an unproven sender, executed once, answered signed. */
 export class CommandExecutor {
   readonly counters: ExecutorCounters = { executed: 0, repeated: 0, refused: {} }
   readonly #keys: KeyPair

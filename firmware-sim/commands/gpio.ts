@@ -31,6 +31,7 @@ export function parseGpioLine (text: string): GpioLineSpec {
   return { chip: m[1] as string, offset: Number(m[2]), activeLow: m[3] !== undefined }
 }
 
+/** A GPIO line as text: `chip:offset`, with `:active-low`. */
 export const gpioLineText = (line: GpioLineSpec): string => `${line.chip}:${line.offset}${line.activeLow ? ':active-low' : ''}`
 
 export interface GpioInit {
@@ -50,6 +51,7 @@ function gpiodMajor (gpioset: string): number | undefined {
   return m === null ? undefined : Number(m[1])
 }
 
+/** A GPIO output line driven with libgpiod's `gpioset`, or simulated where the chip or the tool is missing. */
 export class GpioOutput {
   readonly line: GpioLineSpec
   /** False when the hardware is absent (reported once): sets change nothing. */

@@ -118,6 +118,7 @@ export interface DeviceGrantsComponents {
   ed25519?: Ed25519
 }
 
+/** Who may command an enrolled device: its fleet's owner-signed grant policy, received, checked and kept (`grants.cose`). */
 export class DeviceGrants {
   readonly commanders: GrantedCommanders
   readonly counters: GrantCounters = { applied: 0, refused: {} }

@@ -12,6 +12,7 @@ import { listKeeper, loadKeptList } from './kept-list.js'
 
 const FILE = 'revocations.json'
 
+/** A fleet policy from a fleet file's path (or as given), checked. */
 export async function loadFleetPolicy (fleetFile: string | FleetPolicy): Promise<FleetPolicy> {
   if (typeof fleetFile !== 'string') return fleetFile
   let text: string

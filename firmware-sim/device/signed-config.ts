@@ -89,6 +89,7 @@ export interface SignedConfigInit {
   rules?: boolean
 }
 
+/** A device's signed configuration: verified against the fleet's owners, the newest version kept on disk. */
 export class SignedConfig {
   readonly #init: SignedConfigInit
   readonly #ed25519: Ed25519 | undefined

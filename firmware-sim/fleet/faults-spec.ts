@@ -14,6 +14,7 @@ export interface ScheduledFault { atS: number, kind: string, args: string[] }
 
 const KINDS = new Set(['crash', 'restart', 'broker-stop', 'broker-start', 'partition', 'heal', 'loss', 'delay', 'dup', 'skew'])
 
+/** Scheduled faults from a `--faults` text (`kind[:args]@seconds`, comma-separated); throws ERR_BAD_ARGUMENT naming the faulty item. */
 export function parseFaultSpec (spec: string): ScheduledFault[] {
   if (spec.trim() === '') return []
   return spec.split(',').map((item) => {

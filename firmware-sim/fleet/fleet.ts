@@ -547,6 +547,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   async [Symbol.asyncDispose] (): Promise<void> { await this.stop() }
 }
 
+/** Starts a simulated fleet of devices in this process (with a gateway unless told not to), whose faults are set off by calls. */
 export async function createFleet (init: FleetInit = {}, options: { onProgress?: (started: number, total: number) => void, signal?: AbortSignal } = {}, components: FleetComponents = {}): Promise<Fleet> {
   const fleet = new Fleet(init, components)
   await fleet.start(options)

@@ -30,6 +30,7 @@ const MAX_RETRANSMITS = 6
 
 export interface MqttFaultsComponents { clock: Clock }
 
+/** Faults on MQTT connections in one process: partitions, delay and loss as TCP would see them (see the file's header). */
 export class MqttFaults {
   readonly #model: FaultModel
   readonly #brokerId: DeviceId

@@ -8,6 +8,7 @@ export function statusLine (s: FleetStats, durationS?: number): string {
   return `${time}  devices ${s.devicesUp}/${s.devices} up  ${s.readingsPerS.toFixed(1)} readings/s  at gateway ${pct} % (${s.missing} of ${s.settled} missing)  links ${s.links}  rejects ${s.rejects}${flags === '' ? '' : `  ${flags}`}`
 }
 
+/** The summary a fleet prints when it stops: devices up, readings published and delivered, links. */
 export function finalSummary (s: FleetStats): string {
   return [
     `devices        ${s.devicesUp}/${s.devices} up at the end`,

@@ -48,6 +48,7 @@ export interface WorldRoom {
   readonly presence: Presence | undefined
 }
 
+/** A simulated house: rooms with their temperature, heaters, lights and people passing, read and driven by the devices. */
 export class World {
   readonly rooms: WorldRoom[]
   readonly #seed: number

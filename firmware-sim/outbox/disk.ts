@@ -48,6 +48,7 @@ export interface DiskOutboxComponents {
 
 const DEFAULT_SEGMENT_BYTES = 1024 * 1024
 
+/** Opens (or creates) a device's outbox on disk: readings kept until delivered, across crashes. */
 export async function openDiskOutbox (init: DiskOutboxInit, components: DiskOutboxComponents = {}): Promise<Outbox> {
   const outbox = new DiskOutbox(init, components)
   await outbox.load()
@@ -365,6 +366,7 @@ async function writeAll (handle: FileHandle, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** The fsync policy if it is one the outbox knows; throws ERR_BAD_ARGUMENT otherwise. */
 export function checkFsync (policy: FsyncPolicy): FsyncPolicy {
   if (policy === 'always' || policy === 'never') return policy
   if (typeof policy === 'number' && Number.isSafeInteger(policy) && policy >= 0) return policy

@@ -63,6 +63,7 @@ export function parseRules (text: string, source = 'rules'): RuleSet {
   return checkRules(doc, source)
 }
 
+/** A rules document checked against its schema; throws ERR_BAD_RULES saying what is wrong and where. */
 export function checkRules (doc: unknown, source = 'rules'): RuleSet {
   if (validate(doc) !== true) throw meshError('ERR_BAD_RULES', `${source}: ${describeErrors(doc, validate.errors ?? [])}`)
   const file = doc as { devices?: Record<string, string>, rules: Array<Record<string, unknown>> }

@@ -29,6 +29,7 @@ export async function openStore (location: string, fleet: string, options: { dur
   return store
 }
 
+/** Whether a store location is a PostgreSQL URL (`postgres://` or `postgresql://`) rather than a file. */
 export function isPostgresUrl (location: string): boolean {
   return /^postgres(ql)?:\/\//.test(location)
 }

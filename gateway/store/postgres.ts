@@ -47,6 +47,7 @@ const RECORD = `WITH stored AS (${SQL.insertReading as string} RETURNING 1)
 /** `record` as a named statement: parsed and planned once per connection, not once per reading. */
 const RECORD_STATEMENT = { name: 'iotmesh-record', text: RECORD }
 
+/** A gateway store in PostgreSQL, which several gateways may share. */
 export class PostgresStore implements GatewayStore {
   readonly kind = 'postgres'
   readonly synchronous = false

@@ -39,6 +39,7 @@ interface Database { prepare: (sql: string) => Statement, exec: (sql: string) =>
 /** `$n` (PostgreSQL) as `?n` (SQLite's numbered parameters). */
 const numbered = (sql: string): string => sql.replace(/\$(\d+)/g, '?$1')
 
+/** A gateway store in one SQLite file (libsql). */
 export class SqliteStore implements GatewayStore {
   readonly kind = 'sqlite'
   readonly synchronous = true

@@ -45,6 +45,7 @@ export interface StateCounters {
   pruned: number
 }
 
+/** Keeps the gateway's readings, replay windows and devices in a store, and restores them at start. */
 export class GatewayState {
   readonly store: GatewayStore
   readonly counters: StateCounters = { recorded: 0, alreadyStored: 0, errors: 0, restoredOrigins: 0, restoredDevices: 0, pruned: 0 }

@@ -17,6 +17,7 @@ const WIDTH = 960
 const LEFT = 120
 const RIGHT = 24
 
+/** An SVG chart of triggers and their outcomes over time, per way. */
 export function triggersChart (results: AutomationResults): string {
   const rules = [...new Set(results.ways.flatMap((w) => w.triggers.map((t) => t.rule)))].sort()
   const rowH = 22
@@ -69,6 +70,7 @@ export function triggersChart (results: AutomationResults): string {
   return svgDocument(WIDTH, height, 'Automation: every trigger and its fate', body)
 }
 
+/** An SVG chart of the share of triggers not acted on in time, per way and phase. */
 export function notOnTimeChart (results: AutomationResults): string {
   const phases = results.plan.phases.map((p) => p.name)
   const ways = results.ways

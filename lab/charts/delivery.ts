@@ -39,6 +39,7 @@ const PANEL_GAP = 46
 const LEFT = 70
 const RIGHT = 24
 
+/** An SVG chart of deliveries to the gateway per second, per mode, with the fault windows shaded. */
 export function deliveryChart (results: FailoverResults): string {
   const modes = results.modes
   const length = Math.max(1, ...modes.map((m) => m.series.published.length))

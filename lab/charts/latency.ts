@@ -15,6 +15,7 @@ const WIDTH = 960
 const HEIGHT = 480
 const BOX: Box = { left: 80, top: 92, width: 850, height: 320 }
 
+/** An SVG chart of cumulative distributions on a log axis. */
 export function cdfChart (title: string, series: readonly CdfSeries[], labels: { x: string, y: string } = { x: 'latency, ms (log scale)', y: 'readings arrived within x' }): string {
   const positive = series.flatMap((s) => s.quantiles).filter((q) => q > 0)
   const lo = positive.length === 0 ? 1 : Math.min(...positive)
@@ -39,6 +40,7 @@ export function cdfChart (title: string, series: readonly CdfSeries[], labels: {
   return svgDocument(WIDTH, HEIGHT, title, body)
 }
 
+/** An SVG chart of each mode's latency distribution in a failover run. */
 export function failoverLatencyChart (results: FailoverResults): string {
   const series: CdfSeries[] = []
   const add = (label: string, color: string, d: Distribution | null, dash?: string): void => {
@@ -53,6 +55,7 @@ export function failoverLatencyChart (results: FailoverResults): string {
 
 const PATH_COLORS: Record<string, string> = { 'one-hop': COLORS.blue, 'three-hop': COLORS.sky, broker: COLORS.vermillion }
 
+/** An SVG chart of each path's latency distribution in a latency run. */
 export function pathLatencyChart (results: LatencyResults): string {
   const series: CdfSeries[] = results.paths
     .filter((p) => p.latencyMs !== null)

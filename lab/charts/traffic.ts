@@ -13,6 +13,7 @@ const BOX: Box = { left: 90, top: 92, width: 830, height: 320 }
 
 interface Line extends LegendItem { points: Array<[number, number]> }
 
+/** An SVG chart of traffic per device against fleet size, one series per mode and transport. */
 export function trafficChart (results: ScaleResults): string {
   const lines: Line[] = []
   // One series per mode and transport: a run whose fleets changed transport (scale --transport auto) is two methods,

@@ -18,10 +18,13 @@ import { percentiles, ratio, round, type Percentiles } from './stats.js'
  */
 
 export type AutomationWay = 'device' | 'central' | 'hybrid'
+/** The ways of running the rules compared: on the devices, at the gateway, or both. */
 export const AUTOMATION_WAYS: readonly AutomationWay[] = ['device', 'central', 'hybrid']
 
+/** A rule's trigger as the world made it: which rule, and when (wall ms). */
 export interface TriggerObservation { rule: string, at: number }
 
+/** An actuator's execution of a rule's command (issuer, id, expiry), as the run observed it. */
 export interface ExecutionObservation {
   /** The rule whose action this is (by action and resulting on/off state). */
   rule: string
@@ -32,8 +35,10 @@ export interface ExecutionObservation {
   expiresAt: number
 }
 
+/** A trigger acted on within the deadline, after it, or never. */
 export type TriggerFate = 'on-time' | 'late' | 'missed'
 
+/** What came of one trigger: acted on in time, late, or not at all. */
 export interface TriggerOutcome {
   rule: string
   /** Seconds from the timeline's start. */
@@ -45,6 +50,7 @@ export interface TriggerOutcome {
   executions: number
 }
 
+/** One way's figures in one phase of an automation run (or `all`). */
 export interface AutomationPhaseSummary {
   name: string
   triggers: number
@@ -62,6 +68,7 @@ export interface AutomationPhaseSummary {
   latencyMs: Percentiles | null
 }
 
+/** How {@link matchTriggers} matches: the timeline's start, the end of observation and the deadline. */
 export interface MatchOptions {
   /** Timeline second 0, wall ms. */
   t0: number
@@ -72,6 +79,7 @@ export interface MatchOptions {
   toleranceMs?: number
 }
 
+/** Each trigger matched with the action it caused (or none): on time, late, missed or twice. */
 export function matchTriggers (triggers: readonly TriggerObservation[], executions: readonly ExecutionObservation[], phases: Phase[], options: MatchOptions): TriggerOutcome[] {
   const tolerance = options.toleranceMs ?? 0
   const out: TriggerOutcome[] = []

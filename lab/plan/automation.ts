@@ -40,6 +40,7 @@ export interface AutomationParams extends FailoverParams {
   ttlS: number
 }
 
+/** The automation experiment's default parameters. */
 export const AUTOMATION_DEFAULTS: Readonly<AutomationParams> = Object.freeze({
   ...FAILOVER_DEFAULTS,
   devices: 12,
@@ -82,14 +83,18 @@ export const AUTOMATION_QUICK: Readonly<AutomationParams> = Object.freeze({
   ttlS: 3
 })
 
+/** The automation experiment's parameter sets: `default`, and `quick` for `--quick`. */
 export const AUTOMATION_PRESETS = Object.freeze({ default: AUTOMATION_DEFAULTS, quick: AUTOMATION_QUICK })
 
+/** The rules the automation experiment runs: the hall light with motion, the heater with the temperature. */
 export const AUTOMATION_RULES = ['hall-light-on', 'hall-light-off', 'heat-on', 'heat-off'] as const
+/** One of {@link AUTOMATION_RULES}. */
 export type AutomationRule = typeof AUTOMATION_RULES[number]
 
 /** Fleet members (index) with a part in the automation. */
 export interface AutomationRoles { motion: number, light: number, thermometer: number, heater: number }
 
+/** An automation run's plan: parameters, fault timeline, the devices' roles, and its fingerprint. */
 export interface AutomationPlan {
   params: AutomationParams
   timeline: Timeline
@@ -98,6 +103,7 @@ export interface AutomationPlan {
   fingerprint: string
 }
 
+/** The automation experiment's seeded plan: phases, visits, crashes and the split. */
 export function planAutomation (init: Partial<AutomationParams> = {}): AutomationPlan {
   const params = checkParams({ ...AUTOMATION_DEFAULTS, ...Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined)) })
   const timeline = planFailover(params)

@@ -13,6 +13,7 @@ export function summaryText (results: ExperimentResults): string {
 
 const MARKS: Record<Check['status'], string> = { pass: '✔', fail: '✘', 'not-run': '–', undecided: '?' }
 
+/** The checks as plain-text lines for the terminal: one per check (mark, id, what was observed), then the count that held. */
 export function checkLines (checks: readonly Check[]): string[] {
   const failed = checks.filter((c) => c.status === 'fail').length
   return [

@@ -30,14 +30,18 @@ export interface ReportOptions {
   readingsFile?: string
 }
 
+/** One file of a report: its name in the report's directory and its text. */
 export interface ReportFile { name: string, content: string }
 
+/** The name of the schema written beside results.json. */
 export const SCHEMA_FILE = 'results.schema.json'
 
+/** Every way a results object departs from the results schema (empty when it is valid). */
 export function validateResults (results: unknown): SchemaError[] {
   return validateSchema(RESULTS_SCHEMA, results)
 }
 
+/** The report's files (report.md, charts, results.json and its schema) from checked results, without writing them. */
 export function renderReport (results: ExperimentResults, options: ReportOptions = {}): ReportFile[] {
   const errors = validateResults(results)
   if (errors.length > 0) {

@@ -36,6 +36,7 @@ export interface FailoverInput extends RunInfo {
   gapToleranceS?: number
 }
 
+/** A failover run's results: figures per mode and phase, and the checks, from its observations. */
 export function failoverResults (input: FailoverInput): FailoverResults {
   const intervalS = input.intervalS ?? 1
   const modes = input.observations.map((o) => o.mode)
@@ -57,6 +58,7 @@ export interface ScaleInput extends RunInfo {
   observations: ScaleObservations[]
 }
 
+/** A scale run's results: one point per mode and fleet size, and the checks. */
 export function scaleResults (input: ScaleInput): ScaleResults {
   const points = sortScalePoints(input.observations.map(summarizeScale))
   return {
@@ -78,6 +80,7 @@ export interface LatencyInput extends RunInfo {
   probes: LatencyObservation[]
 }
 
+/** A latency run's results: each path's distribution, paired differences per round, and the checks. */
 export function latencyResults (input: LatencyInput): LatencyResults {
   const paths = summarizeLatency(input.probes, input.parameters.paths)
   const differences = pairedDifferences(input.probes, input.parameters.paths)

@@ -25,6 +25,7 @@ export const EXPIRY_TOLERANCE_MS = 2000
 /** The share of triggers not acted on in time that a working way may show at most. */
 export const WORKING_SHARE = 0.3
 
+/** An automation run's results: figures per way and phase, and the checks. */
 export function automationResults (input: AutomationInput): AutomationResults {
   const { plan } = input
   const phases = plan.timeline.phases
@@ -85,6 +86,7 @@ function works (id: string, statement: string, ways: readonly AutomationWaySumma
   return { id, statement, status, observed: verdicts.map((v) => v.observed).join('; ') }
 }
 
+/** The automation experiment's checks, judged on one run's triggers (Wilson intervals). */
 export function automationChecks (ways: readonly AutomationWaySummary[]): Check[] {
   const has = (w: AutomationWay): boolean => ways.some((x) => x.way === w)
   const checks: Check[] = []

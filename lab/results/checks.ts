@@ -135,6 +135,7 @@ function each<T> (modes: readonly Mode[], pick: (mode: Mode) => T | undefined, j
   })
 }
 
+/** The failover experiment's checks, judged on one run's figures. */
 export function failoverChecks (modes: readonly ModeSummary[], parameters: Pick<FailoverParameters, 'gapToleranceS'>): Check[] {
   const tolerance = parameters.gapToleranceS
   const all: Mode[] = ['broker', 'mesh', 'hybrid']
@@ -171,6 +172,7 @@ export function failoverChecks (modes: readonly ModeSummary[], parameters: Pick<
   ]
 }
 
+/** The scale experiment's checks, judged per fleet size and never across a change of transport. */
 export function scaleChecks (points: readonly ScalePoint[]): Check[] {
   const byMode = (mode: Mode): ScalePoint[] => points.filter((p) => p.mode === mode).sort((a, b) => a.devices - b.devices)
   // Growth is measured within one transport: the largest fleets measured with the transport of the smallest (a

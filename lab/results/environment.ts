@@ -12,6 +12,7 @@ import type { Machine, Provenance, Software } from './types.js'
 
 export type OsInfo = Pick<typeof os, 'platform' | 'release' | 'arch' | 'cpus' | 'totalmem'>
 
+/** The machine a run was made on: platform, CPUs and their model, memory. */
 export function machineInfo (info: OsInfo = os): Machine {
   const cpus = info.cpus()
   return {
@@ -24,8 +25,10 @@ export function machineInfo (info: OsInfo = os): Machine {
   }
 }
 
+/** The packages whose versions a report records beside Node's and iotmesh's: they shape the figures. */
 export const MEASURED_PACKAGES = ['aedes', 'mqtt', 'bonjour-service', 'cbor-x'] as const
 
+/** Where {@link softwareVersions} reads the versions (tests replace them). */
 export interface SoftwareComponents {
   /** The directory holding iotmesh's package.json (default: found upwards from this module). */
   root?: string
@@ -35,6 +38,7 @@ export interface SoftwareComponents {
   nodeVersion?: string
 }
 
+/** The versions of Node, iotmesh and the packages that shape the figures. */
 export function softwareVersions (components: SoftwareComponents = {}): Software {
   const readText = components.readText ?? readIfExists
   const root = components.root ?? findPackageRoot(dirname(fileURLToPath(import.meta.url)), readText)

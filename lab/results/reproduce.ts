@@ -20,6 +20,7 @@ export interface ComparedFigure {
   inside: boolean | null
 }
 
+/** What `iotmesh experiment --from FILE` found: each saved figure against the new run, and the verdict. */
 export interface Reproduction {
   from: string
   experiment: ExperimentResults['experiment']
@@ -54,6 +55,7 @@ const seedsOf = (r: ExperimentResults): number[] => r.experiment === 'failover' 
   ? r.repetitions?.seeds ?? [r.seed]
   : r.experiment === 'revocation' ? r.runs.map((x) => x.seed) : [r.seed]
 
+/** A saved run against a new run of its command: which figures fall inside the saved intervals. */
 export function compareRuns (from: string, saved: ExperimentResults, fresh: ExperimentResults): Reproduction {
   const now = new Map(figuresOf(fresh).map((f) => [f.key, f]))
   const figures = figuresOf(saved).map((old): ComparedFigure => {

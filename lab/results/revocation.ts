@@ -26,6 +26,7 @@ export const REFUSAL_BOUND_MS = 5000
 
 const INTERVAL = 'mean of the runs (one per seed), 95 % two-sided Student t-interval (n − 1 degrees of freedom); null with one run'
 
+/** A revocation run's results: per path, how soon the fleet refused the revoked device, and the checks. */
 export function revocationResults (input: RevocationInput): RevocationResults {
   const runs: RevocationRunSummary[] = input.observations.map((o) => ({ seed: o.seed, paths: o.paths.map(summarizePath) }))
   const figures = revocationFigures(runs, input.paths)
@@ -56,6 +57,7 @@ const PICKS: Record<RevocationFigureMetric, (p: RevocationRunSummary['paths'][nu
   'last-accepted-ms': (p) => p.lastAcceptedMs,
   'cut-ms': (p) => p.cutMs
 }
+/** The revocation figures followed over the runs. */
 export const REVOCATION_METRICS = Object.keys(PICKS) as RevocationFigureMetric[]
 
 export function revocationFigure (path: RevocationPath, metric: RevocationFigureMetric, values: Array<number | null>): RevocationFigure {
@@ -96,6 +98,7 @@ function within (id: string, statement: string, f: RevocationFigure | undefined,
   return { id, statement, status, observed: `${what} ${showMs(f)} over ${f.values.length - missing} run${f.values.length - missing === 1 ? '' : 's'}${missing === 0 ? '' : ` (${missing} without a value: never within the window)`}` }
 }
 
+/** The revocation experiment's checks, judged on the runs' figures. */
 export function revocationChecks (runs: readonly RevocationRunSummary[], figures: readonly RevocationFigure[], paths: readonly RevocationPath[], windowMs = Infinity): Check[] {
   const checks: Check[] = []
   const of = (path: RevocationPath): Array<RevocationRunSummary['paths'][number]> => runs.flatMap((r) => r.paths.filter((p) => p.path === path))

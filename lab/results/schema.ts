@@ -82,16 +82,17 @@ const base: Record<string, JsonSchema> = {
 const baseOptional = ['$schema', 'notes', 'provenance']
 
 /** `--repeat N`: every figure over the runs (keyed by `who`: a mode or a way, a phase, a metric), its mean and 95 % interval. */
-function repetitions (who: Record<string, JsonSchema>, metrics: readonly string[]): JsonSchema {
+function repetitions (who: Record<string, JsonSchema>, metrics: readonly string[], shares: Record<string, JsonSchema> = {}): JsonSchema {
   return d('with --repeat N: every figure over the runs, its mean and 95 % interval; the checks are judged on the intervals', object({
     count: { type: 'integer', minimum: 2 },
     seeds: listOf({ type: 'integer', minimum: 0, maximum: 4294967295 }),
     interval: str,
-    figures: listOf(object({ ...who, phase: str, metric: oneOfValues([...metrics]), values: listOf(orNull(num)), mean: orNull(num), low: orNull(num), high: orNull(num) })),
+    figures: listOf(object({ ...who, phase: str, metric: oneOfValues([...metrics]), values: listOf(orNull(num)), mean: orNull(num), low: orNull(num), high: orNull(num), ...shares }, Object.keys(shares))),
     runChecks: listOf(object({ id: str, statuses: listOf(oneOfValues(['pass', 'fail', 'not-run', 'undecided'])) }))
   }))
 }
 
+/** The JSON Schema (draft 2020-12) of results.json, written beside it as results.schema.json. */
 export const RESULTS_SCHEMA: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://iotmesh.dev/schemas/experiment-results-1.json',
@@ -104,7 +105,10 @@ export const RESULTS_SCHEMA: JsonSchema = {
       parameters: ref('failoverParameters'),
       timeline: ref('timeline'),
       modes: listOf(ref('modeSummary')),
-      repetitions: repetitions({ mode: ref('mode') }, ['delivered-during', 'delivered-on-time', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates'])
+      repetitions: repetitions({ mode: ref('mode') }, ['delivered-during', 'delivered-on-time', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates'], {
+        counts: d('a share only: each run\'s readings behind its value, x of n (absent in results saved before they were recorded)', listOf(orNull(object({ x: count, n: count })))),
+        pooled: d('a share only: the runs\' readings pooled, Σx of Σn, with the 95 % Wilson interval of the pooled share', object({ x: count, n: count, share: orNull(fraction), low: fraction, high: fraction }))
+      })
     }, [...baseOptional, 'repetitions']),
     object({
       ...base,

@@ -15,9 +15,12 @@ import type { PathSummary as RevocationPathSummary, RevocationPath } from '../me
  */
 
 export const RESULTS_FORMAT = 'iotmesh-experiment'
+/** The version of the results.json layout, in `version`. */
 export const RESULTS_VERSION = 1
 
+/** An experiment `iotmesh experiment` runs. */
 export type ExperimentKind = 'failover' | 'scale' | 'latency' | 'automation' | 'revocation'
+/** Every experiment `iotmesh experiment` runs. */
 export const EXPERIMENT_KINDS: readonly ExperimentKind[] = ['failover', 'scale', 'latency', 'automation', 'revocation']
 
 /** The machine the run took place on (node:os). */
@@ -135,6 +138,7 @@ export interface Resume {
   medianMs: number | null
 }
 
+/** The figures of one phase of a failover run (or `all`), in one mode. */
 export interface PhaseSummary {
   /** A timeline phase, or `all` for the whole timeline. */
   name: PhaseName | 'all'
@@ -160,6 +164,7 @@ export interface PhaseSummary {
   latencyMs: { gateway: Percentiles | null, peer: Percentiles | null }
 }
 
+/** One fault of a failover run as it took effect, and how soon delivery resumed after it. */
 export interface FaultOutcome {
   kind: TimelineFaultKind
   plannedS: number
@@ -171,6 +176,7 @@ export interface FaultOutcome {
   peer: Resume | null
 }
 
+/** One device's longest silence at the gateway in a failover run. */
 export interface DeviceGap {
   index: number
   origin: string
@@ -202,6 +208,7 @@ export interface ResourceSummary {
   framesPerS: number
 }
 
+/** One mode's figures in a failover run: per phase and in all, per fault, per device, over time and in resources. */
 export interface ModeSummary {
   mode: Mode
   devices: number
@@ -221,6 +228,7 @@ export interface ModeSummary {
   resources: ResourceSummary[]
 }
 
+/** results.json of `iotmesh experiment failover`. */
 export interface FailoverResults extends ResultsBase {
   experiment: 'failover'
   parameters: FailoverParameters
@@ -233,6 +241,7 @@ export interface FailoverResults extends ResultsBase {
   repetitions?: Repetitions
 }
 
+/** A failover figure that `--repeat` follows over the runs. */
 export type RepeatMetric = 'delivered-during' | 'delivered-on-time' | 'delivered' | 'peer-during' | 'latency-p50-ms' | 'longest-gap-ms' | 'lost' | 'duplicates'
 
 /** One figure (a mode, a phase or `all`, a metric) over the runs. */
@@ -246,8 +255,26 @@ export interface RepeatedFigure {
   /** The 95 % interval of the mean (Student's t over the runs that have a value); null below two values. */
   low: number | null
   high: number | null
+  /**
+   * A share only: each run's readings behind its value (x of n), in run order, null where that run lacks it.
+   * Absent in results saved before they were recorded (a pooled judgement of them is then undecided).
+   */
+  counts?: Array<{ x: number, n: number } | null>
+  /** A share only, with `counts`: the runs' readings pooled (Σx of Σn), the pooled share and its 95 % Wilson interval. */
+  pooled?: PooledShare
 }
 
+/** Readings of several runs taken together as one sample: x of n, x / n, and the 95 % Wilson interval of the share. */
+export interface PooledShare {
+  x: number
+  n: number
+  /** x / n; null when n is 0. */
+  share: number | null
+  low: number
+  high: number
+}
+
+/** With `--repeat N`: every failover figure over the runs, and each run's own verdicts. */
 export interface Repetitions {
   count: number
   /** The seed of each run. */
@@ -261,6 +288,7 @@ export interface Repetitions {
 
 // ---- scale ------------------------------------------------------------------------------------
 
+/** What a scale run was asked to do: fleet sizes, modes, reading interval and the measured window. */
 export interface ScaleParameters {
   sizes: number[]
   modes: Mode[]
@@ -270,6 +298,7 @@ export interface ScaleParameters {
   warmupS: number
 }
 
+/** A role's CPU, memory and traffic rates in a scale window. */
 export interface RoleRates {
   cpuPercent: number
   rssBytes: number
@@ -277,6 +306,7 @@ export interface RoleRates {
   framesPerS: number
 }
 
+/** One mode at one fleet size in a scale run: delivery, latency and resources. */
 export interface ScalePoint {
   mode: Mode
   devices: number
@@ -300,6 +330,7 @@ export interface ScalePoint {
   gateway: RoleRates | null
 }
 
+/** results.json of `iotmesh experiment scale`. */
 export interface ScaleResults extends ResultsBase {
   experiment: 'scale'
   parameters: ScaleParameters
@@ -308,6 +339,7 @@ export interface ScaleResults extends ResultsBase {
 
 // ---- latency ----------------------------------------------------------------------------------
 
+/** What a latency run was asked to do: its paths, rounds and timing. */
 export interface LatencyParameters {
   rounds: number
   paths: LatencyPath[]
@@ -315,6 +347,7 @@ export interface LatencyParameters {
   intervalMs: number
 }
 
+/** One path's figures in a latency run. */
 export interface PathSummary {
   path: LatencyPath
   sent: number
@@ -341,6 +374,7 @@ export interface PairedDifference {
   ci95: [number, number] | null
 }
 
+/** results.json of `iotmesh experiment latency`. */
 export interface LatencyResults extends ResultsBase {
   experiment: 'latency'
   parameters: LatencyParameters
@@ -358,6 +392,7 @@ export interface AutomationParameters extends AutomationParams {
   ways: AutomationWay[]
 }
 
+/** One way of running the rules in an automation run: its triggers, phases and figures. */
 export interface AutomationWaySummary {
   way: AutomationWay
   /** The devices' delivery mode in this way. */
@@ -373,6 +408,7 @@ export interface AutomationWaySummary {
   triggers: TriggerOutcome[]
 }
 
+/** results.json of `iotmesh experiment automation`. */
 export interface AutomationResults extends ResultsBase {
   experiment: 'automation'
   parameters: AutomationParameters
@@ -404,6 +440,7 @@ export interface AutomationFigure {
   high: number | null
 }
 
+/** With `--repeat N`: every automation figure over the runs, and each run's own verdicts. */
 export interface AutomationRepetitions {
   count: number
   seeds: number[]
@@ -414,6 +451,7 @@ export interface AutomationRepetitions {
 
 // ---- revocation -------------------------------------------------------------------------------
 
+/** What a revocation run was asked to do. */
 export interface RevocationParameters {
   seed: number
   devices: number
@@ -457,6 +495,7 @@ export interface RevocationFigure {
   high: number | null
 }
 
+/** results.json of `iotmesh experiment revocation`. */
 export interface RevocationResults extends ResultsBase {
   experiment: 'revocation'
   parameters: RevocationParameters
@@ -466,6 +505,7 @@ export interface RevocationResults extends ResultsBase {
   figures: RevocationFigure[]
 }
 
+/** results.json of any experiment, told apart by `experiment`. */
 export type ExperimentResults = FailoverResults | ScaleResults | LatencyResults | AutomationResults | RevocationResults
 
 export { RESULTS_SCHEMA } from './schema.js'

@@ -34,6 +34,7 @@ export interface JsonSchema {
 
 export type JsonType = 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean' | 'null'
 
+/** One way a value departs from a JSON Schema, and where. */
 export interface SchemaError {
   /** JSON Pointer (RFC 6901) to the offending value, '' for the root. */
   path: string

@@ -45,6 +45,7 @@ export interface AutomationRunInit extends Partial<AutomationParams> {
 
 export type { WayObservations }
 
+/** An automation run: its results and the files written. */
 export interface AutomationRun {
   results: AutomationResults
   observations: WayObservations[]
@@ -58,17 +59,20 @@ const SETUP_ESTIMATE_S = 10
 /** After the gateway has heard every device: time for the rule holders' subscriptions to spread. */
 const WARMUP_MS = 2000
 
+/** The plan a run with these settings follows. */
 export function automationPlan (init: AutomationRunInit = {}): AutomationPlan {
   const { preset, ways: _w, intervalMs: _i, settleS: _s, out: _o, repeat: _r, ...explicit } = init
   const base = AUTOMATION_PRESETS[preset ?? 'default']
   return planAutomation({ ...base, ...Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined)) })
 }
 
+/** Seconds the whole automation run is expected to take. */
 export function automationRunSeconds (init: AutomationRunInit = {}): number {
   const plan = automationPlan(init)
   return (init.repeat ?? 1) * (init.ways ?? AUTOMATION_WAYS).length * (SETUP_ESTIMATE_S + timelineDurationS(plan.timeline))
 }
 
+/** Runs the automation experiment: the same seeded world and faults for each way of running rules. */
 export async function runAutomation (init: AutomationRunInit = {}, components: RunComponents = {}): Promise<AutomationRun> {
   const repeat = init.repeat ?? 1
   if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 100) throw meshError('ERR_BAD_ARGUMENT', `automation: repeat must be an integer from 1 to 100, got ${repeat}`)

@@ -56,6 +56,7 @@ export interface FailoverRunInit extends Partial<FailoverParams> {
   repeat?: number
 }
 
+/** A failover run: its results, the first run's raw observations, and the files written. */
 export interface FailoverRun {
   results: FailoverResults
   /** The first run's. */
@@ -89,6 +90,7 @@ export function failoverRunSeconds (init: FailoverRunInit = {}): number {
   return (init.repeat ?? 1) * (init.modes ?? MODES).length * (SETUP_ESTIMATE_S + timelineDurationS(failoverTimeline(init)))
 }
 
+/** Runs the failover experiment: each mode through the same seeded fault timeline, `repeat` times; writes the report with `out`. */
 export async function runFailover (init: FailoverRunInit = {}, components: RunComponents = {}): Promise<FailoverRun> {
   const repeat = init.repeat ?? 1
   if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 100) throw meshError('ERR_BAD_ARGUMENT', `failover: repeat must be an integer from 1 to 100, got ${repeat}`)

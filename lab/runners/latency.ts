@@ -42,13 +42,16 @@ export interface LatencyRunInit {
   out?: string
 }
 
+/** A latency run: its results and the files written. */
 export interface LatencyRun {
   results: LatencyResults
   probes: LatencyObservation[]
   files: string[]
 }
 
+/** The latency experiment's default rounds, warm-up and timing, ms. */
 export const LATENCY_DEFAULTS = Object.freeze({ rounds: 1000, warmup: 100, intervalMs: 2, timeoutMs: 1000 })
+/** The latency experiment's `--quick` rounds, warm-up and timing, ms. */
 export const LATENCY_QUICK = Object.freeze({ rounds: 200, warmup: 50, intervalMs: 2, timeoutMs: 1000 })
 
 /** Seconds the run is expected to take. */
@@ -57,6 +60,7 @@ export function latencyRunSeconds (init: LatencyRunInit = {}): number {
   return 4 + (s.rounds + s.warmup) * 2 * (s.intervalMs + 2) / 1000
 }
 
+/** Runs the latency experiment: probes over each path in rounds, paired by round. */
 export async function runLatency (init: LatencyRunInit = {}, components: RunComponents = {}): Promise<LatencyRun> {
   const s = { ...LATENCY_DEFAULTS, ...stripUndefined(init) }
   for (const [name, min] of [['rounds', 1], ['warmup', 0], ['intervalMs', 0], ['timeoutMs', 1]] as const) {

@@ -46,13 +46,16 @@ export interface ScaleRunInit {
   out?: string
 }
 
+/** A scale run: its results and the files written. */
 export interface ScaleRun {
   results: ScaleResults
   observations: ScaleObservations[]
   files: string[]
 }
 
+/** The scale experiment's default fleet sizes and windows, s. */
 export const SCALE_DEFAULTS = Object.freeze({ sizes: [5, 10, 20, 50, 100, 200], durationS: 20, warmupS: 5, drainS: 3 })
+/** The scale experiment's `--quick` fleet sizes and windows, s. */
 export const SCALE_QUICK = Object.freeze({ sizes: [5, 10, 20], durationS: 8, warmupS: 2, drainS: 2 })
 
 /** Seconds the run is expected to take if every size is measured. */
@@ -61,6 +64,7 @@ export function scaleRunSeconds (init: ScaleRunInit = {}): number {
   return s.modes.length * s.sizes.reduce((a, n) => a + setupEstimateS(n) + s.warmupS + s.durationS + s.drainS, 0)
 }
 
+/** Runs the scale experiment: fleets of growing size per mode, traffic and delivery measured in a window. */
 export async function runScale (init: ScaleRunInit = {}, components: RunComponents = {}): Promise<ScaleRun> {
   const s = settings(init)
   const now = components.now ?? hiResNow

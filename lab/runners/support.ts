@@ -21,6 +21,7 @@ export const hiResNow = (): number => performance.timeOrigin + performance.now()
 /** The process clock with `hiResNow` as its wall clock: what the runners give the fleets they drive. */
 export const hiResClock: Clock = { ...systemClock, wall: hiResNow }
 
+/** What every runner takes besides its settings: clock, progress, abort signal, and the command for the report. */
 export interface RunComponents {
   /** Wall clock, ms since the epoch: every publication and arrival is stamped on it. Default `hiResNow`. */
   now?: () => number

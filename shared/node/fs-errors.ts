@@ -20,6 +20,7 @@ const REASONS: Record<string, string> = {
   EIO: 'an input/output error (a failing disk or SD card?)'
 }
 
+/** Whether an error is a Node file-system error (with a `syscall`) whose `code` iotmesh explains in words (ENOENT, EACCES, …). */
 export function isFsError (err: unknown): err is NodeJS.ErrnoException & { code: string } {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).syscall !== undefined &&
     REASONS[(err as NodeJS.ErrnoException).code ?? ''] !== undefined

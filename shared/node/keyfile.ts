@@ -32,6 +32,7 @@ export async function saveKeyFile (path: string, keys: KeyPair, options: { overw
   }
 }
 
+/** Reads a device key file (PKCS#8, PEM), refusing one that others can read. */
 export async function loadKeyFile (path: string): Promise<KeyPair> {
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     throw meshError('ERR_BAD_KEY', `cannot read key file ${path}: ${err.code ?? err.message}`, { cause: err })

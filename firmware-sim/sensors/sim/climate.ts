@@ -42,6 +42,7 @@ export function simIdentity (init: SimInit): { seed: number, device: number } {
   return { seed: init.seed ?? 1, device: init.device ?? 0 }
 }
 
+/** A device's simulated weather, seeded: temperature on a daily cycle, humidity moving against it. */
 export function createClimate (init: ClimateInit = {}): Climate {
   const { seed, device } = simIdentity(init)
   return {

@@ -43,6 +43,7 @@ export function checkFaults (faults: SensorFaults, sensor: string): SensorFaults
   return faults
 }
 
+/** A sensor with seeded faults as told (stuck, dropout), which says which fault it has at a time. */
 export function withSensorFaults (sensor: Sensor, faults: SensorFaults | undefined, init: SimInit = {}): FaultySensor {
   const spec = checkFaults(faults ?? {}, sensor.name)
   const { seed, device } = simIdentity(init)

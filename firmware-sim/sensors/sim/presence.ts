@@ -20,6 +20,7 @@ export interface PresenceInit {
   holdS?: number
 }
 
+/** Seeded visits of people through a place, as a motion detector sees them. */
 export class Presence {
   readonly start: number
   readonly gapMs: [number, number]

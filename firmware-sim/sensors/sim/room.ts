@@ -29,6 +29,7 @@ export interface RoomInit {
 
 interface Segment { start: number, from: number, heater: boolean }
 
+/** A simulated room's temperature: relaxing towards `ambient`, or `ambient + heaterGain` with its heater on. */
 export class Room {
   readonly name: string
   readonly ambient: number
