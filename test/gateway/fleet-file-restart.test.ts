@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, it, onTestFinished } from 'vitest'
-import { cosign, parseFleetPolicy, revoke, signFleetFile, toBase64url, type KeyPair } from '../../shared/index.js'
+import { cosign, decodeFleetFiles, fleetFilesTopic, parseFleetPolicy, revoke, signFleetFile, toBase64url, type KeyPair } from '../../shared/index.js'
 import { MeshNode } from '../../mesh/index.js'
 import type { FleetTrustJson } from '../../gateway/trust.js'
 import { describeNet } from '../helpers/netns.js'
@@ -19,7 +19,7 @@ const built = existsSync(join(root, 'dist', 'bin', 'commands', 'gateway.js'))
  * replaced by carol) and takes a revocation only the new owners could sign; it is SIGKILLed and
  * started again with the same flags (its --fleet-file still says v0) while nobody is there to tell
  * it again. It still enforces v1: the API lists the new owners, the revoked device is refused at
- * CONNECT (ERR_REVOKED), an honest device connects. Without the store it had gone back to v0 and
+ * CONNECT (ERR_REVOKED), an honest device connects, and its broker retains v1 for broker devices. Without the store it had gone back to v0 and
  * forgotten the revocation (which v0's owners could not have signed).
  */
 
@@ -69,5 +69,9 @@ describeNet('the gateway keeps the fleet file it followed across a restart (real
     await expect(connectDevice(url, victim, { authenticate: true })).rejects.toThrow(/Not authorized|refused/i)
     const ok = await connectDevice(url, honest, { authenticate: true })
     expect(ok.client.connected).toBe(true)
+    // Its new broker retains v1 again for devices on the broker alone.
+    await ok.client.subscribeAsync(fleetFilesTopic('default'), { qos: 1 })
+    const retained = await ok.next((topic) => topic === fleetFilesTopic('default'))
+    expect(decodeFleetFiles(new Uint8Array(retained.payload)).map((f) => toBase64url(f))).toEqual([toBase64url(v1)])
   }, 90_000)
 })
