@@ -522,14 +522,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async #restoreTrust (): Promise<void> {
     const mesh = this.mesh
     await this.keptTrust?.restore({
-      fleetFile: (bytes) => mesh?.updateFleet(bytes) ?? 'ignored',
+      fleetFile: (bytes) => {
+        const verdict = mesh?.updateFleet(bytes) ?? 'ignored'
+        // The node emits no 'fleet' before it starts: the broker's revocations (next), the guard and the trust follow here.
+        if (verdict === 'added' && mesh?.fleetPolicy !== undefined) this.#followFleet(mesh.fleetPolicy)
+        return verdict
+      },
       revocation: (bytes) => {
         mesh?.revoke(bytes)
         this.revocations?.add(bytes, 'mesh')
       }
     })
-    const policy = mesh?.fleetPolicy
-    if (policy !== undefined && (policy.version ?? 0) > (this.#init.fleetPolicy?.version ?? 0)) this.#followFleet(policy)
   }
 
   /**
