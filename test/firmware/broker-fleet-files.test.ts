@@ -74,6 +74,17 @@ describeNet('fleet files for devices on the broker', () => {
     expect(device.fleetPolicy?.version).toBe(1)
     expect(warnings.filter((w) => w.code?.startsWith('ERR_FLEET') === true || w.code === 'ERR_NOT_OWNER' || w.code === 'ERR_TOO_FEW_OWNERS')).toEqual([])
   }, 30_000)
+
+  it('a hybrid device whose mesh has no neighbour hands the retained fleet files to its node, which keeps them', async () => {
+    const waiter = new Waiter()
+    const { gateway: gw, url } = await gateway(waiter, { fleetPolicy: v0, mesh: { host: '127.0.0.1', mdns: false, dialTarget: 0, announceLinks: 0 } }, { keys: keysFor(157) })
+    expect(gw.mesh?.updateFleet(v1)).toBe('added') // retained before the device comes: handed on its subscription
+    const dir = await tempDir()
+    const { device } = await startDevice({ mode: 'hybrid', broker: { url, reconnect: FAST_RECONNECT }, mesh: { host: '127.0.0.1', mdns: false, dialTarget: 0 }, sensors: 'temperature', dataDir: dir, fleetFile: v0 }, { keys: keysFor(158) }, waiter)
+    await waiter.until(() => device.node?.fleetPolicy?.version === 1, 'the hybrid device\'s node took v1 from the broker', 5000)
+    expect(device.node?.links.size).toBe(0)
+    await expect.poll(async () => { try { return JSON.parse(await readFile(join(dir, 'fleet-files.json'), 'utf8')) as string[] } catch { return [] } }, { timeout: 5000 }).toEqual([toBase64url(v1)])
+  }, 30_000)
 })
 
 it('a broker device checks what it reads there as a mesh node would (an external broker checks nothing): the same codes, nothing changes', async () => {
