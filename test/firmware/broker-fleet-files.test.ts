@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { connect } from 'mqtt'
 import { expect, it, onTestFinished } from 'vitest'
 import {
-  cosign, decodeFleetFiles, encodeCbor, encodeFleetFiles, fleetFilesTopic, isMeshError, parseFleetPolicy, revoke, signFleetFile, toBase64url, type KeyPair
+  configTopic, cosign, decodeFleetFiles, encodeCbor, signFleetConfig, encodeFleetFiles, fleetFilesTopic, isMeshError, parseFleetPolicy, revoke, signFleetFile, toBase64url, type KeyPair
 } from '../../shared/index.js'
 import type { DropEvent } from '../../gateway/index.js'
 import { brokerFleetChain, brokerFleetFiles } from '../../firmware-sim/device/broker-fleet-files.js'
@@ -35,8 +35,10 @@ describeNet('fleet files for devices on the broker', () => {
     gw.on('drop', (d) => { drops.push(d); waiter.kick() })
     const dir = await tempDir()
     const warnings: Array<{ code?: string }> = []
-    const { device } = await startDevice({ mode: 'broker', broker: { url, reconnect: FAST_RECONNECT }, sensors: 'temperature', dataDir: dir, fleetFile: v0 }, { keys: keysFor(155) }, waiter)
+    const { device } = await startDevice({ mode: 'broker', broker: { url, reconnect: FAST_RECONNECT }, sensors: 'temperature', dataDir: dir, fleetFile: v0, groups: ['kitchen'] }, { keys: keysFor(155) }, waiter)
     device.on('warning', (w) => { warnings.push({ code: (w.error as { code?: string }).code }) })
+    const configs: Array<number | undefined> = []
+    device.on('config', (state) => { configs.push(state.version); waiter.kick() })
     await waiter.until(() => device.counters.paths.broker?.up === true, 'the device on the broker')
     expect(device.node).toBeUndefined()
     expect(device.fleetPolicy?.version ?? 0).toBe(0)
@@ -53,6 +55,13 @@ describeNet('fleet files for devices on the broker', () => {
     expect(gw.revocations?.add(revocation, 'mesh').verdict).toBe('added')
     const revocations = async (): Promise<string[]> => { try { return JSON.parse(await readFile(join(dir, 'revocations.json'), 'utf8')) as string[] } catch { return [] } }
     await expect.poll(revocations, { timeout: 5000 }).toEqual([toBase64url(revocation)])
+    // And a configuration only the new owners signed, retained through the broker's guard: applied.
+    const config = cosign(signFleetConfig({ policy: p1, target: 'group:kitchen', version: 1, settings: { interval: 700 }, owners: [carol] }), p1, bob)
+    const pusher = connect(url, { reconnectPeriod: 0, username: 'test-reader', password: TEST_READER_USER['test-reader'] })
+    onTestFinished(async () => { await pusher.endAsync(true) })
+    await new Promise<void>((resolve) => { pusher.once('connect', () => { resolve() }) })
+    await pusher.publishAsync(configTopic('default', 'group:kitchen'), Buffer.from(config), { qos: 1, retain: true })
+    await waiter.until(() => configs.includes(1), 'the broker-only device applied the new owners\' configuration', 5000)
 
     // A forged v2 (alice alone, no longer an owner), retained by a client of the broker: refused before any check, never retained.
     const v2forged = signFleetFile({ current: { ...v0, threshold: 1, version: 1 }, version: 2, next: { threshold: 1, owners: [alice] }, owners: [alice] })
