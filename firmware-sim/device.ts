@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import {
-  GRANTS_TARGET, Lifecycle, configTargetsOf, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type FleetConfig, type PublicKey, type SenmlRecord, type ReaderGrants
+  GRANTS_TARGET, Lifecycle, configTargetsOf, encodeFrame, type Defer, every, meshError, systemClock, systemRandom, type Clock, type DeviceId, type FleetConfig, type FleetPolicy, type PublicKey, type SenmlRecord, type ReaderGrants
 } from '../shared/index.js'
 import { MeshNode, TypedEmitter } from '../mesh/index.js'
 import { deliveryPaths, type DeviceMode } from './config.js'
@@ -13,6 +13,7 @@ import { encryptionFor, loadReaderGrants } from './device/encrypt.js'
 import { loadCredential, watchRefusals } from './device/credential.js'
 import { openDeviceGrants, type DeviceGrants, type GrantCounters } from './device/grants.js'
 import { brokerRevocationKeeper } from './device/broker-revocations.js'
+import { brokerFleetChain, brokerFleetFiles } from './device/broker-fleet-files.js'
 import { batchByTopic, type Batch } from './device/batch.js'
 import { BrokerPath } from './device/paths/broker.js'
 import { MeshPath } from './device/paths/mesh.js'
@@ -89,6 +90,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
   #stopInterval: (() => void) | undefined
   #currentInterval = 0
   #credential: Uint8Array | undefined
+  /** A broker-only device's fleet file in force (from its start, then the newer ones retained at the broker). */
+  #brokerPolicy: FleetPolicy | undefined
 
   constructor (init: DeviceInit = {}, components: DeviceComponents = {}) {
     super()
@@ -127,6 +130,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
   get credential (): Uint8Array | undefined { return this.#credential }
   /** The mesh node (mesh and hybrid mode, after start). */
   get node (): MeshNode | undefined { return this.#node }
+  /** The fleet file in force (after start, with `fleetFile`): the one given, or a newer signed one taken since (by the mesh or from the broker). */
+  get fleetPolicy (): FleetPolicy | undefined { return this.#node?.fleetPolicy ?? this.#brokerPolicy }
   get running (): boolean { return this.#lifecycle.started }
   /** Clock skew applied to sampling times, ms; may be changed while running. */
   get skewMs (): number { return this.#skewMs }
@@ -298,14 +303,26 @@ export class Device extends TypedEmitter<DeviceEvents> {
       const targets = [...configTargetsOf(store.keys.id, init.groups), ...(grants === undefined ? [] : [GRANTS_TARGET])]
       const configs = signed === undefined ? {} : { configs: { targets, take: (bytes: Uint8Array) => { this.#takeConfigFromBroker(signed, bytes) } } }
       // With a fleet file, the revocations retained at the broker: a hybrid device's node takes them (and spreads them), a broker-only device keeps them itself.
+      // And the fleet files the gateway retains there (device/broker-fleet-files.ts): a hybrid device's node takes them, a broker-only device follows them itself.
       const node = this.#node
-      const onRevocation = init.fleetFile === undefined
-        ? undefined
-        : node !== undefined
-          ? (bytes: Uint8Array) => { node.revoke(bytes) }
-          : await brokerRevocationKeeper(await loadFleetPolicy(init.fleetFile), init.dataDir, (error) => { this.#warn('broker', error) })
+      const warn = (error: Error): void => { this.#warn('broker', error) }
+      let onRevocation: ((bytes: Uint8Array) => void) | undefined
+      let onFleetFiles: ((payload: Uint8Array) => void) | undefined
+      if (given !== undefined && node !== undefined) {
+        onRevocation = (bytes) => { node.revoke(bytes) }
+        onFleetFiles = brokerFleetFiles((bytes) => node.updateFleet(bytes), warn)
+      } else if (given !== undefined && policy !== undefined) {
+        const revocations = await brokerRevocationKeeper(policy, init.dataDir, warn)
+        onRevocation = revocations.take
+        this.#brokerPolicy = policy
+        onFleetFiles = brokerFleetFiles(brokerFleetChain({ given, files: fleetFiles, dataDir: init.dataDir, ed25519: components.ed25519 }, (next) => {
+          this.#brokerPolicy = next
+          revocations.set.policy = next
+          if (signed !== undefined) signed.policy = next
+        }, warn), warn)
+      }
       this.#brokerPath = new BrokerPath({
-        ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, credential: this.#credential, onRevocation,
+        ...broker, fleet: this.fleet, deviceId: store.keys.id, publicKey: store.keys.publicKey, keys: store.keys, name: this.name, credential: this.#credential, onRevocation, onFleetFiles,
         window: init.drain?.window ?? 16, ...onCommand, ...configs
       }, {
         clock: this.#clock,

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AedesOptions, AuthenticateError, Client, Subscription } from 'aedes'
 import {
-  TOKEN_DEFAULTS, checkDeviceToken, isDeviceId, meshError, readDeviceToken, systemClock, toHex, verifyDeviceToken,
+  TOKEN_DEFAULTS, checkDeviceToken, fleetFilesTopic, isDeviceId, meshError, readDeviceToken, systemClock, toHex, verifyDeviceToken,
   type Clock, type DeviceId, type Ed25519, type ErrorCode, type FleetPolicy
 } from '../shared/index.js'
 import type { DropReason } from './reasons.js'
@@ -298,6 +298,7 @@ export class BrokerAccess {
     if (isStatusFilter(sub.topic, fleet) && this.#host.isCommander?.(principal.id) === true) return sub
     if (isConfigFilter(sub.topic, fleet)) return sub // owner-signed configurations (gateway/config-guard.ts): any device may read them
     if (this.#host.revocationsFilter !== undefined && sub.topic === this.#host.revocationsFilter) return sub
+    if (sub.topic === fleetFilesTopic(fleet)) return sub // the fleet files the gateway retains (gateway.ts): any device may read them
     this.#host.refuse('subscribe_forbidden', `device ${principal.id} (client ${show(client.id)}) may not read ${sub.topic}: a device reads ${own}#${closed ? ` and iotmesh/${fleet}/#` : ' (the fleet only in closed mode, with a roster)'}`, { deviceId: principal.id, from: client.id, topic: sub.topic }, 'ERR_NOT_AUTHORIZED')
     return null
   }

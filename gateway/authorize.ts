@@ -1,5 +1,5 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
-import { isMeshError, meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
+import { FLEET_FILES_LEVEL, TOPIC_ROOT, isMeshError, meshError, parseStatus, parseTopic, type DeviceId } from '../shared/index.js'
 import { BrokerAccess, type AccessComponents, type AccessHost, type AccessInit } from './auth.js'
 import { BROKER_QUOTAS, type BrokerHooks, type BrokerQuotas } from './broker.js'
 import type { Ingest, Outcome, Reading } from './ingest.js'
@@ -27,7 +27,8 @@ import { BrokerRevocations, revocationTopicDevice, revocationsFilter } from './r
  *   retained message over the retained quota (count and total bytes of what this broker
  *   retains) is refused (`retained_quota`); clearing a retained message (empty payload) is always
  *   accepted.
- * - `…/json` and `…/result/<issuer>/json`: only the gateway publishes there.
+ * - `…/json` and `…/result/<issuer>/json`: only the gateway publishes there; so too
+ *   `iotmesh/<fleet>/$fleet/files`, where it retains the fleet files (`fleet_file_forbidden`).
  * - `…/cmd/<action>`, `…/result/<issuer>`: only verified commands of allowed issuers and verified
  *   results signed by their device are forwarded (gateway/commands-guard.ts); `…/set/<actuator>`:
  *   only from MQTT users allowed to set, within their rate (gateway/commands.ts). None of them retained
@@ -131,6 +132,10 @@ export function createPublishGuard (ingest: Ingest, options: PublishGuardOptions
       if (count > maxRetained || bytes > maxRetainedBytes) {
         return settle(ingest.reject('retained_quota', `client ${show(from)} asked to retain ${payload.length} bytes on ${show(topic)}: the broker holds ${retained.size} retained messages of ${retainedBytes} bytes (quota ${maxRetained} messages, ${maxRetainedBytes} bytes)`, { topic, ...source }))
       }
+    }
+    if (client !== null && topic.startsWith(`${TOPIC_ROOT}/${ingest.fleet}/${FLEET_FILES_LEVEL}/`)) {
+      // The fleet files (shared/fleet-file.ts `fleetFilesTopic`) are the gateway's to retain: no client's is taken, whatever it holds (no signature checked).
+      return settle(ingest.reject('fleet_file_forbidden', `client ${show(from)} published on ${show(topic)}: only the gateway publishes the fleet's fleet files`, { topic, ...source }))
     }
     const config = configs.check(topic, payload)
     if (config !== undefined) return settle(config.ok ? { verdict: 'ignored' } : ingest.reject('bad_config', config.message, { topic, ...source }, config.code))

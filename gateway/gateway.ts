@@ -4,7 +4,7 @@ import type { Aedes, AedesPublishPacket } from 'aedes'
 import {
   LINKS_TOPIC, Lifecycle, frameTopic, generateKeyPair, meshError, jsonTopic, systemClock, topicFilters,
   type Clock, type CommandResult, type Commanders, type DeviceId, type KeyPair, type LearnResult, type PublicKey
-, GRANTS_TARGET, configTopic, rotationOf, type FleetPolicy } from '../shared/index.js'
+, GRANTS_TARGET, configTopic, encodeFleetFiles, fleetFilesTopic, rotationOf, type FleetPolicy } from '../shared/index.js'
 import type { MeshNode, MeshNodeInit } from '../mesh/index.js'
 import { createBrokerGate, type RefusalPolicy } from './authorize.js'
 import { ConfigGuard } from './config-guard.js'
@@ -28,6 +28,7 @@ import { commandsHandler } from './http-commands.js'
 import { fleetHandler } from './http-fleet.js'
 import { GatewayTrust, noFleetJson } from './trust.js'
 import { GatewayState, createStore, type GatewayStore, type StateInit } from './store/index.js'
+import { KeptTrust } from './kept-trust.js'
 
 /** What the dashboard shows in its header (GET /api/summary, the live stream's `summary`). */
 export interface GatewaySummary {
@@ -186,6 +187,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   #stopped = false
   /** Readings whose keeping is not simply done: a write still pending (PostgreSQL) or failed. */
   readonly #kept = new WeakMap<Reading, false | Promise<boolean>>()
+  /** The fleet files and revocations kept in the store across restarts (gateway/kept-trust.ts), with `store` and `fleetPolicy`. */
+  readonly keptTrust: KeptTrust | undefined
   /** Origins with readings being written (PostgreSQL), and how many: their mesh acks wait (MeshNode.holdAcks). */
   readonly #writing = new Map<DeviceId, number>()
 
@@ -243,6 +246,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.#external = new ExternalBrokerLink({ ...external, filters }, this.ingest, (topic, payload) => taken?.take(topic, payload) ?? false)
     }
     const policy = init.fleetPolicy
+    this.keptTrust = policy === undefined || this.state === undefined ? undefined : new KeptTrust(this.state.store, (err) => { this.emit('storeError', err) })
+    this.revocations?.on((revocation, bytes) => { this.keptTrust?.keepRevocation(revocation.device, bytes) })
     this.trust = policy === undefined ? undefined : new GatewayTrust(policy, {
       clock: this.#clock,
       ed25519: components.ed25519,
@@ -265,8 +270,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // With a fleet file the gateway's node takes and spreads signed configurations, and bridges them to and from the broker.
       const meshInit = init.fleetPolicy === undefined ? init.mesh : { ...init.mesh, routing: { ...init.mesh.routing, fleetPolicy: init.fleetPolicy } }
       this.mesh = createGatewayNode(meshInit, { fleet: this.fleet, ...(roster === undefined ? {} : { roster }) }, { ...components, keys: this.#keys })
-      // A newer signed fleet file (mesh/routing/handlers/fleet.ts): the broker's revocations, its configuration guard and the trust judge by it too.
-      this.mesh.on('fleet', ({ policy }) => { if (this.revocations !== undefined) this.revocations.set.policy = policy; this.configs.policy = policy; if (this.trust !== undefined) this.trust.policy = policy })
+      // A newer signed fleet file (mesh/routing/handlers/fleet.ts): the broker's revocations, its configuration guard and the trust judge by it too;
+      // it is kept in the store (a restarted gateway takes it again: gateway/kept-trust.ts) and retained on the broker for devices without the mesh.
+      this.mesh.on('fleet', ({ policy, version, bytes }) => {
+        this.#followFleet(policy)
+        this.keptTrust?.keepFleetFile(version, bytes)
+        this.#retainFleetFiles()
+      })
       this.mesh.on('config', (info) => {
         if (info.verdict === 'added' && info.target === GRANTS_TARGET) this.trust?.considerGrants(info.bytes, info.config)
         if (info.verdict !== 'added' || info.from === undefined) return
@@ -458,6 +468,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (this.state !== undefined) {
         defer('store', async () => { await this.state?.stop() }) // last: after the registry marked everyone offline
         await this.state.start()
+        await this.#restoreTrust()
       }
       defer('registry', () => { this.devices.markAllOffline() })
       defer('commands', () => { this.commands.stop() })
@@ -493,11 +504,54 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         await this.http.start()
       }
     }, options)
+    if (this.#external !== undefined) this.#retainFleetFiles() // the embedded broker's are retained at its setup
+  }
+
+  /** A newer fleet file is in force: the broker's revocations, the configuration guard and the trust judge by its owners. */
+  #followFleet (policy: FleetPolicy): void {
+    if (this.revocations !== undefined) this.revocations.set.policy = policy
+    this.configs.policy = policy
+    if (this.trust !== undefined) this.trust.policy = policy
+  }
+
+  /**
+   * Before the broker and the mesh node run: the fleet files and revocations kept in the store, taken
+   * again and verified from the fleet file given (gateway/kept-trust.ts). The node holds the chain of
+   * fleet files (without a mesh node none is taken: none came); the node and the broker the revocations.
+   */
+  async #restoreTrust (): Promise<void> {
+    const mesh = this.mesh
+    await this.keptTrust?.restore({
+      fleetFile: (bytes) => {
+        const verdict = mesh?.updateFleet(bytes) ?? 'ignored'
+        // The node emits no 'fleet' before it starts: the broker's revocations (next), the guard and the trust follow here.
+        if (verdict === 'added' && mesh?.fleetPolicy !== undefined) this.#followFleet(mesh.fleetPolicy)
+        return verdict
+      },
+      revocation: (bytes) => {
+        mesh?.revoke(bytes)
+        this.revocations?.add(bytes, 'mesh')
+      }
+    })
+  }
+
+  /**
+   * The fleet files the mesh node holds (beyond the one given), retained on the broker as one message on
+   * iotmesh/<fleet>/$fleet/files (shared/fleet-file.ts) for devices that hear no FLEET gossip; only the
+   * gateway publishes there (gateway/authorize.ts). `aedes`: a new broker instance being set up.
+   */
+  #retainFleetFiles (aedes?: Aedes): void {
+    const files = this.mesh?.fleetFiles() ?? []
+    if (files.length === 0) return
+    const payload = encodeFleetFiles(files)
+    if (aedes === undefined) return this.publish(fleetFilesTopic(this.fleet), payload, { retain: true, qos: 1 })
+    aedes.publish({ cmd: 'publish', topic: fleetFilesTopic(this.fleet), payload: Buffer.from(payload), qos: 1, retain: true, dup: false }, () => {})
   }
 
   /** What each new Aedes instance needs (the guard is installed by the caller first). */
   async #setupBroker (aedes: Aedes): Promise<void> {
     await this.#bootstrapFromRetained(aedes)
+    this.#retainFleetFiles(aedes) // a new Aedes has an empty retained store
     this.homeassistant?.republish() // a new Aedes has an empty retained store (unless Redis keeps it)
     aedes.on('client', (client) => { this.emit('connection', { clientId: client.id, state: 'connected' }) })
     aedes.on('clientDisconnect', (client) => { this.emit('connection', { clientId: client.id, state: 'disconnected' }) })

@@ -50,6 +50,7 @@ export const DROP_REASONS = {
   set_forbidden: { code: 'ERR_NOT_AUTHORIZED', text: 'a publish on …/set/<actuator> from a client that is not an MQTT user allowed to set (--set-users)' },
   set_rate: { code: 'ERR_RATE_LIMITED', text: 'an MQTT user sent more set requests than its rate allows' },
   // Owner-signed configurations retained on the broker (gateway/config-guard.ts)
+  fleet_file_forbidden: { code: 'ERR_FORBIDDEN', text: 'a client published on iotmesh/<fleet>/$fleet/…: only the gateway retains the fleet files there (those its mesh node took), so a forged, replayed or cleared fleet file never reaches a broker device; refused before any signature check, never retained' },
   bad_config: { code: 'ERR_BAD_CONFIG', text: 'a publish on iotmesh/<fleet>/$config/<target> that is not an owner-signed configuration for that target newer than the one taken (or the gateway has no fleet file); the message carries the precise code' },
   bad_set: { code: 'ERR_BAD_ARGS', text: 'a set request the gateway cannot turn into a command (too large, not JSON, a value it cannot map)' }
 } as const satisfies Record<string, { code: ErrorCode, text: string }>

@@ -1,10 +1,11 @@
-import { encodeCbor } from './cbor.js'
+import { decodeCbor, encodeCbor } from './cbor.js'
 import { HEADER_CONTENT_TYPE } from './cose.js'
 import { signCoseSign } from './cose-sign.js'
 import type { Ed25519, PublicKey } from './crypto/ed25519.js'
 import { meshError } from './errors.js'
 import { checkSigners, issuer, open, ownerSignatures, payloadMap, type FleetOwner, type FleetPolicy } from './fleet.js'
 import { deviceIdFromPublicKey, type DeviceId, type KeyPair } from './identity.js'
+import { TOPIC_ROOT } from './topics.js'
 
 /**
  * A signed fleet file (issue 13, "the fleet file spreads by gossip"): the next owners and threshold
@@ -142,4 +143,41 @@ export class FleetFileChain {
 
   /** The chain's signed files, oldest first (what a node gossips and keeps). */
   all (): Uint8Array[] { return this.#chain.map((e) => e.bytes) }
+}
+
+/**
+ * The fleet files on MQTT, for devices that hear no FLEET gossip (broker mode, issue 13): the
+ * gateway retains the chain it holds (FleetFileChain, the newest 16, oldest first) as ONE message on
+ * `iotmesh/<fleet>/$fleet/files`, a CBOR array of the signed files (RFC 8949 §3.1, major type 4 of
+ * byte strings), so a device several versions behind takes them in order, each verified against the
+ * one before, exactly as from a neighbour. Only the gateway publishes there (gateway/authorize.ts).
+ */
+export const FLEET_FILES_LEVEL = '$fleet'
+/** The most files and bytes one such message may hold (16 files of at most 4 KiB, with their CBOR heads). */
+export const MAX_FLEET_FILES = 16
+export const MAX_FLEET_FILES_BYTES = MAX_FLEET_FILES * (MAX_FLEET_FILE_BYTES + 3) + 3
+
+/** Where the gateway retains the fleet files of `fleet`. */
+export function fleetFilesTopic (fleet: string): string {
+  return `${TOPIC_ROOT}/${fleet}/${FLEET_FILES_LEVEL}/files`
+}
+
+/** The retained message: the newest 16 of `files` (oldest first) as a CBOR array of byte strings. */
+export function encodeFleetFiles (files: readonly Uint8Array[]): Uint8Array {
+  return encodeCbor(files.slice(-MAX_FLEET_FILES).map((f) => new Uint8Array(f)))
+}
+
+/** The signed files of a retained message, unverified (FleetFileChain.add verifies each); ERR_BAD_FLEET_FILE when it is no bounded list of byte strings. */
+export function decodeFleetFiles (bytes: Uint8Array): Uint8Array[] {
+  if (bytes.length > MAX_FLEET_FILES_BYTES) throw meshError('ERR_BAD_FLEET_FILE', `the fleet files message is ${bytes.length} bytes, more than the ${MAX_FLEET_FILES_BYTES} a device reads`)
+  let list: unknown
+  try {
+    list = decodeCbor(bytes)
+  } catch (err) {
+    throw meshError('ERR_BAD_FLEET_FILE', `the fleet files message is not CBOR: ${(err as Error).message}`, { cause: err })
+  }
+  if (!Array.isArray(list) || list.length > MAX_FLEET_FILES || !list.every((f) => f instanceof Uint8Array && f.length <= MAX_FLEET_FILE_BYTES)) {
+    throw meshError('ERR_BAD_FLEET_FILE', `the fleet files message is a CBOR array of at most ${MAX_FLEET_FILES} signed fleet files of at most ${MAX_FLEET_FILE_BYTES} bytes each`)
+  }
+  return list as Uint8Array[]
 }

@@ -53,7 +53,8 @@ export {
 } from './fleet.js'
 export { HANDOVER_CONTENT_FORMAT, MAX_HANDOVER_BYTES, createHandover, verifyHandover, type Handover } from './handover.js'
 export {
-  FLEET_FILE_CONTENT_FORMAT, MAX_FLEET_FILE_BYTES, MAX_FLEET_OWNERS, FleetFileChain, signFleetFile, readFleetFile, verifyFleetFile, type SignFleetFileInput
+  FLEET_FILE_CONTENT_FORMAT, MAX_FLEET_FILE_BYTES, MAX_FLEET_OWNERS, FleetFileChain, signFleetFile, readFleetFile, verifyFleetFile, type SignFleetFileInput,
+  FLEET_FILES_LEVEL, MAX_FLEET_FILES, MAX_FLEET_FILES_BYTES, fleetFilesTopic, encodeFleetFiles, decodeFleetFiles
 } from './fleet-file.js'
 export { rotateOwner, verifyOwnerRotation, applyOwnerRotation, type OwnerRotation } from './owner-rotation.js'
 export {

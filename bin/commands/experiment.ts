@@ -22,7 +22,7 @@ const FLAGS: Record<ExperimentKind, readonly string[]> = {
   scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
   latency: ['rounds', 'warmup', 'pause'],
   automation: ['repeat', 'devices', 'ways', 'interval', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain', 'ttl'],
-  revocation: ['repeat', 'devices', 'topology', 'paths', 'interval', 'victim-interval', 'before', 'after', 'settle', 'link-delay']
+  revocation: ['repeat', 'devices', 'topology', 'paths', 'interval', 'victim-interval', 'before', 'after', 'settle', 'link-delay', 'transport']
 }
 
 export const experiment: Command = {
@@ -52,12 +52,12 @@ export const experiment: Command = {
     ['--victim-interval MS', 'revocation: sampling interval of the revoked device (default 500; quick 100); the others use --interval (default 5000; quick 1000)'],
     ['--before S', 'revocation: normal traffic before the revocation (default 3; quick 2)'],
     ['--after S', 'revocation: observation after it (default 8; quick 4)'],
-    ['--link-delay MS', 'revocation: delay each mesh link adds to every message (default 0: in-memory links)'],
+    ['--link-delay MS', 'revocation: delay each mesh link adds to every message (default 0: in-memory links; memory only)'],
     ['--ways LIST', 'automation: where the rules run, default device,central,hybrid'],
     ['--ttl S', 'automation: lifetime of every rule\'s command; a trigger acted on later is late (default 5; quick 3)'],
     ['--modes LIST', 'failover: default broker,mesh,hybrid; scale: default broker,mesh'],
     ['--interval MS', 'failover, scale: sampling interval of every device (default 1000); automation: default 250'],
-    ['--transport T', 'failover: tcp (default, with DNS-SD) or memory; scale: tcp, memory or auto (default: tcp up to 50 devices)'],
+    ['--transport T', 'failover: tcp (default, with DNS-SD) or memory; scale: tcp, memory or auto (default: tcp up to 50 devices); revocation: the mesh path\'s links, memory (default) or tcp (127.0.0.1, each node its own TCP transport: credentials shown and checked at every handshake)'],
     ['--settle S', 'failover, scale: longest wait for a fleet to form before measuring (default 30); revocation: default 60, quick 30'],
     ['--steady S', 'failover: the first phase, no fault (default 20; quick 5); automation: quick 8'],
     ['--broker-down S', 'failover: how long the broker stays down (default 30; quick 6; 0: no broker fault); automation: default 40, quick 15'],
@@ -333,6 +333,7 @@ function revocationPlan (values: Record<string, unknown>): Plan {
   }
   const topology = (values.topology as string | undefined) ?? preset.topology
   if (topology !== 'grid' && topology !== 'line') throw meshError('ERR_BAD_ARGUMENT', `--topology must be grid or line, got ${JSON.stringify(topology)}`)
+  const transport = transportFlag(values, preset.transport ?? 'memory', ['memory', 'tcp'])
   const init = {
     preset: quick ? 'quick' as const : 'default' as const,
     paths: paths as RevocationPath[],
@@ -345,12 +346,13 @@ function revocationPlan (values: Record<string, unknown>): Plan {
     beforeS: numberFlag(values, 'before', preset.beforeS, 0, 86_400),
     afterS: numberFlag(values, 'after', preset.afterS, 1, 86_400),
     settleS: numberFlag(values, 'settle', preset.settleS, 0, 86_400),
-    linkDelayMs: numberFlag(values, 'link-delay', preset.linkDelayMs, 0, 10_000)
+    linkDelayMs: numberFlag(values, 'link-delay', preset.linkDelayMs, 0, 10_000),
+    transport: transport as 'memory' | 'tcp'
   }
   const p = revocationParams(init) // checks the parameters before anything runs
   return {
     seconds: revocationRunSeconds(init),
-    describe: `${p.devices} devices (${p.topology}), paths ${p.paths.join(', ')}, ${p.repeat === 1 ? `seed ${p.seed}` : `${p.repeat} runs, seeds ${p.seed}…${p.seed + p.repeat - 1}`}`,
+    describe: `${p.devices} devices (${p.topology}, ${p.transport ?? 'memory'} links), paths ${p.paths.join(', ')}, ${p.repeat === 1 ? `seed ${p.seed}` : `${p.repeat} runs, seeds ${p.seed}…${p.seed + p.repeat - 1}`}`,
     run: async (out, components) => await runRevocation({ ...init, out }, components)
   }
 }

@@ -9,15 +9,16 @@ import { loadRevocations } from './revocations.js'
  * node (verified, spread, kept by device/revocations.ts); a broker-only device has no node, so it
  * verifies them here against its fleet file and keeps them in `<dataDir>/revocations.json`, the
  * same file a mesh device keeps. Invalid ones (not the owners', short of the threshold) are
- * reported through `onError` with their code and dropped.
+ * reported through `onError` with their code and dropped. `set.policy` follows a newer fleet file
+ * the device takes from the broker (device/broker-fleet-files.ts).
  */
-export async function brokerRevocationKeeper (policy: FleetPolicy, dataDir: string | undefined, onError: (error: Error) => void): Promise<(bytes: Uint8Array) => void> {
+export async function brokerRevocationKeeper (policy: FleetPolicy, dataDir: string | undefined, onError: (error: Error) => void): Promise<{ take: (bytes: Uint8Array) => void, set: RevocationSet }> {
   const set = new RevocationSet(policy)
   for (const bytes of await loadRevocations(dataDir)) {
     try { set.add(bytes) } catch { /* one that no longer verifies (another fleet file) is dropped */ }
   }
   let writing = Promise.resolve()
-  return (bytes) => {
+  const take = (bytes: Uint8Array): void => {
     try {
       if (set.add(bytes).verdict !== 'added') return
     } catch (err) {
@@ -32,4 +33,5 @@ export async function brokerRevocationKeeper (policy: FleetPolicy, dataDir: stri
       await rename(`${path}.tmp`, path)
     }).catch((err: unknown) => { onError(err as Error) })
   }
+  return { take, set }
 }

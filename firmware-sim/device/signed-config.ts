@@ -99,7 +99,7 @@ export class SignedConfig {
   #writing = Promise.resolve()
 
   private constructor (init: SignedConfigInit, ed25519: Ed25519 | undefined) {
-    this.#init = init
+    this.#init = { ...init }
     this.#ed25519 = ed25519
   }
 
@@ -128,6 +128,9 @@ export class SignedConfig {
     }
     return state
   }
+
+  /** A newer fleet file is in force (a broker device follows the one retained at the broker): configurations are verified against its owners. */
+  set policy (policy: FleetPolicy) { this.#init.policy = policy }
 
   /** The settings of the applied configuration, checked (empty: none). */
   get settings (): CheckedSettings { return this.#applied?.settings ?? {} }

@@ -40,6 +40,13 @@ export interface FleetInit {
   gateway?: boolean | GatewayInit
   /** Mesh links: real TCP (default) or in-memory links (faster; hundreds of devices). */
   transport?: 'tcp' | 'memory'
+  /**
+   * TCP only: each device's mesh node builds its own TCP transport, as a deployed device does, so
+   * every handshake carries and checks credentials (`enrollment`) and relayed origins' credentials
+   * are checked (MeshNode `checkOrigins`). The fleet's fault model and power cuts then do not reach
+   * the mesh links. Default false: the fleet's transport (faults, power cuts; no credentials shown).
+   */
+  nodeTransport?: boolean
   /** DNS-SD discovery (default: on with TCP; with memory links devices find each other through the fleet). */
   mdns?: boolean
   /** Address devices and the gateway listen on (default 127.0.0.1). */
@@ -74,7 +81,9 @@ export interface FleetInit {
   /**
    * With memory links and no DNS-SD: who links to whom (topology.ts). `random` (default): each
    * device dials `dialTarget` random earlier ones. `line` and `grid`: fixed links only (no peer
-   * exchange dialling, no rotation), so that a message crosses a known number of relays.
+   * exchange dialling, no rotation), so that a message crosses a known number of relays; also over
+   * TCP without DNS-SD (`mdns: false`), where devices then start one at a time (each dials the
+   * ports its earlier neighbours listen on).
    */
   topology?: FleetTopology
   /**
@@ -302,16 +311,18 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       if (failed.length > 0) throw new AggregateError(failed.map((r) => r.reason as unknown), `${failed.length} devices failed to stop`)
     })
     // Start in small batches: hundreds of devices probing DNS-SD names at once would flood the responder.
-    for (let i = 0; i < this.devices.length && !signal.aborted; i += 16) {
-      await Promise.all(this.devices.slice(i, i + 16).map(async (d) => { await this.#startDevice(d) }))
-      onProgress?.(Math.min(i + 16, this.devices.length), this.devices.length)
+    // A fixed topology over TCP: one at a time, so that each device dials ports already listening.
+    const batch = this.#fixed && this.#network === undefined ? 1 : 16
+    for (let i = 0; i < this.devices.length && !signal.aborted; i += batch) {
+      await Promise.all(this.devices.slice(i, i + batch).map(async (d) => { await this.#startDevice(d) }))
+      onProgress?.(Math.min(i + batch, this.devices.length), this.devices.length)
     }
   }
 
   async #startDevice (sim: SimDevice): Promise<void> {
     const { init } = this
     const mdns = init.mdns ?? init.transport === 'tcp'
-    const peers = this.#network !== undefined && !mdns ? this.#memoryPeers(sim) : []
+    const peers = this.#fixed || (this.#network !== undefined && !mdns) ? this.#memoryPeers(sim) : []
     const world = this.world?.wires(sim.index) === true ? { sensors: this.world.sensorsOf(sim.index) } : {}
     const device = new Device({
       ...init.roles?.[sim.index],
@@ -342,7 +353,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       keys: sim.keys,
       sequence: sim.sequence,
       outbox: sim.outbox,
-      transport: this.#transportFor(sim.keys),
+      ...(init.transport === 'tcp' && init.nodeTransport === true ? {} : { transport: this.#transportFor(sim.keys) }), // nodeTransport: the node's own
       connect: this.mqttFaults.connectFor(sim.keys.id),
       responder: this.#responder,
       clock: this.#clock,
@@ -371,7 +382,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #memoryPeers (sim: SimDevice): string[] {
     const peers: string[] = []
     const gateway = this.gateway?.mesh?.address
-    if (this.#fixed) return fixedPeers(this.init.topology as 'line' | 'grid', sim.index, this.init.devices, (i) => `${this.devices[i]?.name as string}:${MEMORY_PORT}`, gateway)
+    // Over TCP the earlier neighbours are listening already (a fixed TCP fleet starts one device at a time).
+    const addressOf = (i: number): string => this.#network === undefined ? `${this.init.host}:${this.devices[i]?.device?.node?.address?.port ?? 0}` : `${this.devices[i]?.name as string}:${MEMORY_PORT}`
+    if (this.#fixed) return fixedPeers(this.init.topology as 'line' | 'grid', sim.index, this.init.devices, addressOf, gateway)
     // The first few devices link to the gateway; the rest reach it through them (as on a LAN).
     if (gateway !== undefined && sim.index < this.init.dialTarget) peers.push(`${gateway.host}:${gateway.port}`)
     const random = seededRandom(mixSeed(this.init.seed, 'peers', sim.index))
@@ -381,8 +394,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     return [...new Set(peers)]
   }
 
-  /** A line or a grid (memory links, no DNS-SD): fixed links only. */
-  get #fixed (): boolean { return (this.init.topology ?? 'random') !== 'random' && this.init.transport === 'memory' && this.init.mdns !== true }
+  /** A line or a grid without DNS-SD (memory links, or TCP with `mdns: false`): fixed links only. */
+  get #fixed (): boolean { return (this.init.topology ?? 'random') !== 'random' && !(this.init.mdns ?? this.init.transport === 'tcp') }
 
   /** A member's credential, made once (a restart shows the same one). */
   #credential (sim: SimDevice): Uint8Array | undefined {

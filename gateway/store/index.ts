@@ -10,7 +10,7 @@ import type { GatewayStore } from './store.js'
 export { SqliteStore, type SqliteStoreInit } from './sqlite.js'
 export { PostgresStore, type PostgresStoreInit } from './postgres.js'
 export { GatewayState, type StateInit, type StateCounters } from './state.js'
-export { RETENTION_DEFAULTS, type GatewayStore, type StoredReading, type SavedOrigin, type HistoryQuery, type RetentionInit } from './store.js'
+export { RETENTION_DEFAULTS, type GatewayStore, type KeptDoc, type StoredReading, type SavedOrigin, type HistoryQuery, type RetentionInit } from './store.js'
 
 /**
  * A store for a location, not opened yet: a postgres:// (or postgresql://) URL is a PostgreSQL

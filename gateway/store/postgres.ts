@@ -1,8 +1,8 @@
 import { meshError, type DeviceId } from '../../shared/index.js'
 import type { DeviceInfo } from '../devices.js'
-import { fromRow } from './sqlite.js'
+import { bytesOf, fromRow } from './sqlite.js'
 import { PRUNE_BATCH, schema, statements } from './sql.js'
-import { RETENTION_DEFAULTS, type GatewayStore, type HistoryQuery, type RetentionInit, type SavedOrigin, type StoredReading } from './store.js'
+import { RETENTION_DEFAULTS, type GatewayStore, type KeptDoc, type HistoryQuery, type RetentionInit, type SavedOrigin, type StoredReading } from './store.js'
 
 /**
  * The server store: PostgreSQL through `pg` (pure JavaScript), for several gateways sharing one
@@ -155,6 +155,14 @@ export class PostgresStore implements GatewayStore {
     await this.#transaction(async (client) => {
       for (const d of devices) await client.query(SQL.saveDevice as string, [this.#init.fleet, d.id, JSON.stringify(d), d.lastSeen ?? 0])
     })
+  }
+
+  async keepTrust (kept: KeptDoc): Promise<void> {
+    await this.#rows(SQL.keepTrust, [this.#init.fleet, kept.kind, kept.key, Buffer.from(kept.doc.buffer, kept.doc.byteOffset, kept.doc.byteLength)])
+  }
+
+  async loadTrust (): Promise<KeptDoc[]> {
+    return (await this.#rows(SQL.loadTrust, [this.#init.fleet])).map((row) => ({ kind: row.kind as KeptDoc['kind'], key: row.key as string, doc: bytesOf(row.doc as Uint8Array) }))
   }
 
   async history (q: HistoryQuery): Promise<StoredReading[]> {

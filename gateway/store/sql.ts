@@ -29,6 +29,10 @@ export function schema (dialect: 'sqlite' | 'postgres'): string[] {
     `CREATE TABLE IF NOT EXISTS tokens (
       fleet TEXT NOT NULL, device TEXT NOT NULL, cti TEXT NOT NULL, until_s ${int} NOT NULL, PRIMARY KEY (fleet, device, cti))`,
     'CREATE INDEX IF NOT EXISTS tokens_by_expiry ON tokens (fleet, until_s)',
+    // Owner-signed documents the gateway took (gateway/kept-trust.ts): fleet files (key: the version) and revocations (key: the device id),
+    // verified again at every start against the fleet file given.
+    `CREATE TABLE IF NOT EXISTS trust (
+      fleet TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, doc ${blob} NOT NULL, PRIMARY KEY (fleet, kind, key))`,
     `INSERT INTO iotmesh_meta (key, value) VALUES ('schema', '${SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING`
   ]
 }
@@ -68,7 +72,9 @@ export function statements (dialect: 'sqlite' | 'postgres'): Record<string, stri
       (SELECT id FROM devices WHERE fleet = $1 ORDER BY last_seen DESC ${dialect === 'sqlite' ? 'LIMIT -1' : ''} OFFSET $2)`,
     count: 'SELECT count(*) AS n FROM readings WHERE fleet = $1',
     claimToken: 'INSERT INTO tokens (fleet, device, cti, until_s) VALUES ($1, $2, $3, $4) ON CONFLICT (fleet, device, cti) DO NOTHING',
-    pruneTokens: 'DELETE FROM tokens WHERE fleet = $1 AND until_s < $2'
+    pruneTokens: 'DELETE FROM tokens WHERE fleet = $1 AND until_s < $2',
+    keepTrust: 'INSERT INTO trust (fleet, kind, key, doc) VALUES ($1, $2, $3, $4) ON CONFLICT (fleet, kind, key) DO NOTHING',
+    loadTrust: 'SELECT kind, key, doc FROM trust WHERE fleet = $1 ORDER BY kind, key'
   }
 }
 

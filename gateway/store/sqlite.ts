@@ -4,7 +4,7 @@ import { meshError, type DeviceId } from '../../shared/index.js'
 import type { DeviceInfo } from '../devices.js'
 import type { Path } from '../reasons.js'
 import { PRUNE_BATCH, schema, statements } from './sql.js'
-import { RETENTION_DEFAULTS, type GatewayStore, type HistoryQuery, type RetentionInit, type SavedOrigin, type StoredReading } from './store.js'
+import { RETENTION_DEFAULTS, type GatewayStore, type KeptDoc, type HistoryQuery, type RetentionInit, type SavedOrigin, type StoredReading } from './store.js'
 
 /**
  * The embedded store: one SQLite file per fleet, through libsql (a SQLite fork with a
@@ -124,6 +124,15 @@ export class SqliteStore implements GatewayStore {
     }), 'write')
   }
 
+  async keepTrust (kept: KeptDoc): Promise<void> {
+    this.#wrap(() => this.#s('keepTrust').run(this.#init.fleet, kept.kind, kept.key, kept.doc), 'write')
+  }
+
+  async loadTrust (): Promise<KeptDoc[]> {
+    return this.#wrap(() => (this.#s('loadTrust').all(this.#init.fleet) as Array<{ kind: KeptDoc['kind'], key: string, doc: Uint8Array | ArrayBuffer }>)
+      .map((row) => ({ kind: row.kind, key: row.key, doc: bytesOf(row.doc) })), 'read')
+  }
+
   async history (query: HistoryQuery): Promise<StoredReading[]> {
     return this.#wrap(() => {
       const since = query.since ?? -1e300
@@ -213,11 +222,16 @@ function makeDir (dir: string, depth = 0): void {
   }
 }
 
+/** A BLOB as bytes: a Buffer (pg; libsql's `get`) or an ArrayBuffer (libsql's `all`). */
+export function bytesOf (blob: Uint8Array | ArrayBuffer): Uint8Array {
+  return blob instanceof ArrayBuffer ? new Uint8Array(blob) : new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength)
+}
+
 interface Row { origin: DeviceId, seq: number, time: number, received_at: number, path: Path, topic: string, frame: Uint8Array | ArrayBuffer }
 
 /** A row as a reading. A BLOB comes back as a Buffer (pg; libsql's `get`) or an ArrayBuffer (libsql's `all`). */
 export function fromRow (row: Row): StoredReading {
-  const frame = row.frame instanceof ArrayBuffer ? new Uint8Array(row.frame) : new Uint8Array(row.frame.buffer, row.frame.byteOffset, row.frame.byteLength)
+  const frame = bytesOf(row.frame)
   return {
     origin: row.origin,
     seq: Number(row.seq),

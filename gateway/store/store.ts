@@ -69,6 +69,9 @@ export interface RetentionInit {
 
 export const RETENTION_DEFAULTS = { maxAgeMs: 30 * 24 * 3600_000, maxReadings: 1_000_000, maxOrigins: 100_000, maxDevices: 100_000 } as const
 
+/** An owner-signed document kept in the store: `key` is a fleet file's version (zero-padded, so keys sort by version) or a revoked device's id. */
+export interface KeptDoc { kind: 'fleet-file' | 'revocation', key: string, doc: Uint8Array }
+
 export interface GatewayStore {
   /** 'sqlite' or 'postgres'. */
   readonly kind: string
@@ -96,6 +99,14 @@ export interface GatewayStore {
   claimToken (device: DeviceId, cti: string, untilS: number): Promise<boolean>
   claimTokenSync?: (device: DeviceId, cti: string, untilS: number) => boolean
   saveDevices (devices: DeviceInfo[]): Promise<void>
+  /**
+   * Keeps an owner-signed document the gateway took (gateway/kept-trust.ts): a fleet file under its
+   * version, a revocation under its device's id; one already kept under that key stays. Optional:
+   * a store without it keeps none (the gateway then relearns them from the mesh after a restart).
+   */
+  keepTrust?: (doc: KeptDoc) => Promise<void>
+  /** Every document kept for this fleet, by kind and key. */
+  loadTrust?: () => Promise<KeptDoc[]>
   /** Readings of one origin in (time, seq) order. */
   history (query: HistoryQuery): Promise<StoredReading[]>
   /** Applies retention; returns the number of readings deleted. */

@@ -157,9 +157,10 @@ export const RESULTS_SCHEMA: JsonSchema = {
         afterS: d('observation after the revocation', num),
         settleS: d('longest wait for a fleet to settle', num),
         linkDelayMs: d('delay every mesh link adds to each message, ms', num),
+        transport: d('the mesh path\'s links: in memory, or each node\'s own TCP transport (credentials at every handshake); absent: memory', oneOfValues(['memory', 'tcp'])),
         repeat: { type: 'integer', minimum: 1 },
         paths: listOf(oneOfValues(REVOCATION_PATHS))
-      }),
+      }, ['transport']),
       interval: d('how the intervals over the runs were made', str),
       runs: d('one per seed', listOf(object({ seed: count, paths: listOf(ref('revocationPath')) }))),
       figures: d('every figure over the runs: each run\'s value, the mean and its 95 % interval (null with one run)', listOf(object({

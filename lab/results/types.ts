@@ -469,6 +469,12 @@ export interface RevocationParameters {
   settleS: number
   /** Delay every mesh link adds to each message, ms (the fleet's seeded fault model; 0: in-memory links as fast as the process). */
   linkDelayMs: number
+  /**
+   * The mesh path's links: 'memory' (in-memory links, no credentials shown at the handshake) or
+   * 'tcp' (every node's own TCP transport on 127.0.0.1: credentials shown and checked at every
+   * handshake, relayed origins' credentials checked). Absent in results from before the option: memory.
+   */
+  transport?: 'memory' | 'tcp'
   repeat: number
   paths: RevocationPath[]
 }

@@ -20,7 +20,9 @@ import { hiResClock, hiResNow, sleep, ticking, until, type RunComponents } from 
  *
  *   mesh    devices in mesh mode on in-memory links in a fixed line or grid (firmware-sim/fleet/
  *           topology.ts): the gateway hangs off device 0, so the revocation crosses every relay on
- *           the way. Every device subscribes to the revoked device's readings: each node is a place
+ *           the way. `transport: 'tcp'`: the same links over TCP on 127.0.0.1, each node with its own
+ *           transport (Fleet `nodeTransport`), so every handshake shows and checks a credential and
+ *           every node checks relayed origins' credentials (CRED), as deployed devices do. Every device subscribes to the revoked device's readings: each node is a place
  *           where its frame can be accepted, and each is watched for when it takes the revocation.
  *   broker  devices in broker mode, each with its own MQTT session at the gateway's embedded
  *           broker: the broker closes the revoked device's session and refuses its CONNECTs; the
@@ -38,7 +40,7 @@ export type RevocationParams = Omit<RevocationParameters, 'repeat' | 'paths'>
  * The defaults carry a fifth of that; the quick preset (12 devices) keeps the finer rates.
  */
 export const REVOCATION_DEFAULTS: Readonly<RevocationParams & { repeat: number }> = Object.freeze({
-  seed: 1, devices: 100, topology: 'grid', intervalMs: 5000, victimIntervalMs: 500, beforeS: 3, afterS: 8, settleS: 60, linkDelayMs: 0, repeat: 5
+  seed: 1, devices: 100, topology: 'grid', intervalMs: 5000, victimIntervalMs: 500, beforeS: 3, afterS: 8, settleS: 60, linkDelayMs: 0, transport: 'memory', repeat: 5
 })
 export const REVOCATION_QUICK: Readonly<RevocationParams & { repeat: number }> = Object.freeze({
   ...REVOCATION_DEFAULTS, devices: 12, intervalMs: 1000, victimIntervalMs: 100, beforeS: 2, afterS: 4, settleS: 30, repeat: 3
@@ -75,6 +77,9 @@ export function revocationParams (init: RevocationRunInit = {}): RevocationParam
   if (!Number.isSafeInteger(p.intervalMs) || p.intervalMs < 50) bad('intervalMs', 'an integer of at least 50', p.intervalMs)
   if (!Number.isSafeInteger(p.victimIntervalMs) || p.victimIntervalMs < 20) bad('victimIntervalMs', 'an integer of at least 20', p.victimIntervalMs)
   if (!(p.linkDelayMs >= 0 && p.linkDelayMs <= 10_000)) bad('linkDelayMs', 'ms from 0 to 10000', p.linkDelayMs)
+  if (p.transport !== 'memory' && p.transport !== 'tcp') bad('transport', 'memory or tcp', p.transport)
+  // Each node's own TCP transport is outside the fleet's fault model: no delay can be added to it.
+  if (p.transport === 'tcp' && p.linkDelayMs > 0) bad('linkDelayMs', '0 with transport tcp (the nodes\' own TCP links take no injected delay)', p.linkDelayMs)
   for (const k of ['beforeS', 'afterS', 'settleS'] as const) if (!(p[k] >= 0 && p[k] <= 86_400)) bad(k, 'seconds from 0 to 86400', p[k])
   if (!(p.afterS >= 1)) bad('afterS', 'at least 1 s', p.afterS)
   if (p.paths.length === 0 || p.paths.some((x) => !REVOCATION_PATHS.includes(x)) || new Set(p.paths).size !== p.paths.length) bad('paths', `distinct paths from ${REVOCATION_PATHS.join(', ')}`, p.paths)
@@ -99,7 +104,9 @@ export async function runRevocation (init: RevocationRunInit = {}, components: R
   const provenance = startProvenance(components.command)
   const startedAt = now()
   const notes: string[] = [
-    `mesh: in-memory links in a ${p.topology} (the gateway linked to device 0, the revoked device the farthest from it), ${p.linkDelayMs === 0 ? 'adding no delay: the times are the nodes\' own work (verifying, gossiping) under this machine\'s load, a floor for a real network' : `each adding ${p.linkDelayMs} ms to every message`}; every device, the gateway and its broker in one process (iotmesh fleet simulator)`,
+    p.transport === 'tcp'
+      ? `mesh: TCP links on 127.0.0.1 in a ${p.topology} (the gateway linked to device 0, the revoked device the farthest from it), each node with its own transport: every handshake shows and checks an owner-signed credential, every node checks relayed origins' credentials (CRED); every device, the gateway and its broker in one process (iotmesh fleet simulator)`
+      : `mesh: in-memory links in a ${p.topology} (the gateway linked to device 0, the revoked device the farthest from it), ${p.linkDelayMs === 0 ? 'adding no delay: the times are the nodes\' own work (verifying, gossiping) under this machine\'s load, a floor for a real network' : `each adding ${p.linkDelayMs} ms to every message`}; no credentials shown at the handshake (the fleet's in-memory transport); every device, the gateway and its broker in one process (iotmesh fleet simulator)`,
     'broker: every device has its own MQTT session (TCP on loopback) at the gateway\'s embedded broker',
     'the revocation is signed by both owners (threshold 2) and handed to the gateway: its mesh node (mesh path) or its broker (broker path), as `iotmesh fleet revoke --publish` does'
   ]
@@ -129,7 +136,8 @@ async function runPath (path: RevocationPath, p: RevocationParams, notes: string
     seed: p.seed,
     interval: p.intervalMs,
     sensors: 'battery',
-    transport: 'memory',
+    // TCP: each node's own transport (credentials at every handshake); the fixed links then start one device at a time.
+    ...(p.transport === 'tcp' ? { transport: 'tcp' as const, nodeTransport: true } : { transport: 'memory' as const }),
     mdns: false,
     topology: p.topology,
     roles: { [victim]: { interval: p.victimIntervalMs } },

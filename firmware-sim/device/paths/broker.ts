@@ -1,6 +1,6 @@
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt'
 import {
-  TOKEN_DEFAULTS, configTopic, decodeFrame, deviceLastWill, frameTopic, meshError, offlineStatus, onlineStatus, parseTopic, resultTopic, signDeviceToken, statusTopic,
+  TOKEN_DEFAULTS, configTopic, decodeFrame, deviceLastWill, fleetFilesTopic, frameTopic, meshError, offlineStatus, onlineStatus, parseTopic, resultTopic, signDeviceToken, statusTopic,
   topicFilters,
   type Clock, type DeviceId, type KeyPair, type PublicKey, type Random, type TimerHandle
 } from '../../../shared/index.js'
@@ -57,6 +57,8 @@ export interface BrokerPathInit extends DeviceBrokerInit {
   credential?: Uint8Array
   /** Takes a revocation retained on iotmesh/<fleet>/$revocations/+ (gateway/revocations.ts); with it, the device subscribes there. */
   onRevocation?: (bytes: Uint8Array) => void
+  /** Takes the fleet files retained on iotmesh/<fleet>/$fleet/files (gateway/gateway.ts, device/broker-fleet-files.ts); with it, the device subscribes there. */
+  onFleetFiles?: (payload: Uint8Array) => void
   /** PUBLISHes awaiting their PUBACK at once. */
   window: number
   /** Judges a command that came on iotmesh/<fleet>/<id>/cmd/…; returns the signed result owed, if any. */
@@ -237,6 +239,7 @@ export class BrokerPath implements PathSender {
     if (this.#init.onCommand !== undefined) this.#takeCommands(client)
     if (this.#init.configs !== undefined) this.#takeConfigs(client, this.#init.configs)
     if (this.#init.onRevocation !== undefined) this.#takeRevocations(client, this.#init.onRevocation)
+    if (this.#init.onFleetFiles !== undefined) this.#takeFleetFiles(client, this.#init.onFleetFiles)
     this.#backoff.reset()
     this.#lastError = undefined
     this.#setUp(true)
@@ -279,6 +282,17 @@ export class BrokerPath implements PathSender {
     })
     client.subscribe(`${prefix}+`, { qos: 1 }, (err) => {
       if (err !== undefined && err !== null) this.#components.onWarning?.(meshError('ERR_NOT_AUTHORIZED', `cannot subscribe to the fleet's revocations: ${err.message}`))
+    })
+  }
+
+  /** The fleet files the gateway retains (one message, the chain it holds): handed to `take` on every (re)connect and each change. */
+  #takeFleetFiles (client: MqttClient, take: (payload: Uint8Array) => void): void {
+    const topic = fleetFilesTopic(this.#init.fleet)
+    client.on('message', (t, payload) => {
+      if (t === topic && payload.length > 0) take(new Uint8Array(payload))
+    })
+    client.subscribe(topic, { qos: 1 }, (err) => {
+      if (err !== undefined && err !== null) this.#components.onWarning?.(meshError('ERR_NOT_AUTHORIZED', `cannot subscribe to the fleet's fleet files: ${err.message}`))
     })
   }
 
