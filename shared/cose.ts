@@ -106,8 +106,7 @@ export function decodeSign1 (bytes: Uint8Array, limits: CborLimits = DEFAULT_CBO
   const payload = readBstr(bytes, unprotectedEnd, 'payload')
   const signature = readBstr(bytes, payload.next, 'signature')
 
-  // The usual header of plain telemetry is recognized by its bytes (frame-decoder.ts); any other goes through the scan and cbor-x.
-  const protectedHeader = protectedBytes.value.length === 0 ? new Map() : telemetryHeader(protectedBytes.value, limits) ?? decodeCbor(protectedBytes.value, limits)
+  const protectedHeader = protectedBytes.value.length === 0 ? new Map() : decodeCbor(protectedBytes.value, limits)
   if (!(protectedHeader instanceof Map)) throw meshError('ERR_BAD_HEADER', 'the COSE protected header is not a map')
   const alg = protectedHeader.get(HEADER_ALG)
   if (typeof alg !== 'number') throw meshError('ERR_BAD_HEADER', 'the COSE protected header has no alg (label 1)')
@@ -120,21 +119,6 @@ export function decodeSign1 (bytes: Uint8Array, limits: CborLimits = DEFAULT_CBO
   }
 
   return { bytes, protectedBytes: protectedBytes.value, protectedHeader, unprotectedHeader, payload: payload.value, signature: signature.value, alg }
-}
-
-/** { 1 (alg): -19, 4 (kid): h'<16 bytes>' }, in its only preferred encoding: the protected header of plain iotmesh telemetry. */
-const ED25519_KID16_PREFIX = Uint8Array.of(0xa2, 0x01, 0x32, 0x04, 0x50)
-
-/**
- * The header map when `bytes` are exactly that header (the common case), else undefined and the
- * caller decodes it the generic way: bytes equal to it are a valid map by construction, with
- * nothing to scan; what `decodeCbor` gives for them (test/shared/frame-decoder.test.ts).
- */
-export function telemetryHeader (bytes: Uint8Array, limits: CborLimits): HeaderMap | undefined {
-  // Under limits that would refuse it (a 16-byte string, 2 entries, 21 bytes), the generic scan refuses it.
-  if (bytes.length !== ED25519_KID16_PREFIX.length + 16 || limits.maxStringBytes < 16 || limits.maxItems < 2 || limits.maxDepth < 1 || limits.maxBytes < bytes.length) return undefined
-  for (let i = 0; i < ED25519_KID16_PREFIX.length; i++) if (bytes[i] !== ED25519_KID16_PREFIX[i]) return undefined
-  return new Map<number | string, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, bytes.slice(ED25519_KID16_PREFIX.length)]])
 }
 
 function readBstr (bytes: Uint8Array, offset: number, what: string): { value: Uint8Array, next: number } {

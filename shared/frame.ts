@@ -1,6 +1,5 @@
 import { DEFAULT_CBOR_LIMITS, decodeCbor, encodeCbor, type CborLimits } from './cbor.js'
 import { ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, decodeSign1, encodeHeader, signSign1, verifySign1, type HeaderMap, type Sign1 } from './cose.js'
-import { decodePack } from './frame-decoder.js'
 import { checkStringLengths, encodePack, encodeProtected, encodeSign1, sigStructureOf } from './frame-encoder.js'
 import { decodeCoseEncrypt, decryptCose, encryptCose, type ContentAlg, type CoseEncrypt, type ReaderKey, type ReaderPublic } from './cose-encrypt.js'
 import type { CosePrimitives } from './crypto/cose-primitives.js'
@@ -214,8 +213,10 @@ export function decodeFrame (bytes: Uint8Array, limits: FrameLimits = DEFAULT_FR
   if (typeof topic !== 'string') throw meshError('ERR_BAD_HEADER', 'the protected header "tp" (topic) is not text')
   checkDeviceTopic(topic)
   if (sign1.protectedHeader.get(HEADER_CONTENT_TYPE) === ENCRYPTED_SENML_CONTENT_FORMAT) return encryptedFrame(sign1, deviceIdFromBytes(kid), topic)
-  // Strict CBOR first (scanCbor), then the records read straight from it (frame-decoder.ts).
-  const records = decodePack(sign1.payload, limits)
+  const pack = decodeCbor(sign1.payload, limits)
+  if (!Array.isArray(pack) || pack.length === 0) throw meshError('ERR_BAD_SENML', 'the payload is not a non-empty SenML pack (a CBOR array of records)')
+  if (pack.length > limits.maxRecords) throw meshError('ERR_TOO_MANY_RECORDS', `${pack.length} records are over the ${limits.maxRecords}-record limit`)
+  const records = pack.map((map, index) => recordFromCbor(map, index))
   const first = records[0] as SenmlRecord
   if (first.seq === undefined) throw meshError('ERR_BAD_SENML', 'the first SenML record has no "seq"')
   if (first.bt === undefined) throw meshError('ERR_BAD_SENML', 'the first SenML record has no base time (bt)')

@@ -60,24 +60,17 @@ const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:./_-]*$/
 export function recordFromCbor (map: unknown, index: number): SenmlRecord {
   if (!(map instanceof Map)) throw meshError('ERR_BAD_SENML', `SenML record ${index} is not a CBOR map`)
   const record: Record<string, unknown> = {}
-  for (const [label, value] of map as Map<unknown, unknown>) putRecordEntry(record, label, value, index)
-  return checkRecord(record as SenmlRecord, index)
-}
-
-/**
- * One entry of a record's CBOR map, as `recordFromCbor` takes it: a known label's value checked
- * and kept under its field name, an unknown label ignored unless it must be understood. For
- * decoders that read the map themselves (frame-decoder.ts); then `checkRecord`.
- */
-export function putRecordEntry (record: Record<string, unknown>, label: unknown, value: unknown, index: number): void {
-  const field = FIELD_BY_LABEL.get(label as number | string)
-  if (field === undefined) {
-    // RFC 8428 §4.4: labels ending in "_" must be understood; others may be ignored.
-    if (typeof label === 'string' && label.endsWith('_')) throw meshError('ERR_BAD_SENML', `SenML record ${index} has the must-understand label ${JSON.stringify(label)}`)
-    if (typeof label !== 'string' && typeof label !== 'number') throw meshError('ERR_BAD_SENML', `SenML record ${index} has a label that is neither integer nor text`)
-    return
+  for (const [label, value] of map as Map<unknown, unknown>) {
+    const field = FIELD_BY_LABEL.get(label as number | string)
+    if (field === undefined) {
+      // RFC 8428 §4.4: labels ending in "_" must be understood; others may be ignored.
+      if (typeof label === 'string' && label.endsWith('_')) throw meshError('ERR_BAD_SENML', `SenML record ${index} has the must-understand label ${JSON.stringify(label)}`)
+      if (typeof label !== 'string' && typeof label !== 'number') throw meshError('ERR_BAD_SENML', `SenML record ${index} has a label that is neither integer nor text`)
+      continue
+    }
+    record[field] = checkField(field, value, index)
   }
-  record[field] = checkField(field, value, index)
+  return checkRecord(record as SenmlRecord, index)
 }
 
 /**
@@ -106,8 +99,7 @@ function checkField (field: Field, value: unknown, index: number): unknown {
   return Number.isSafeInteger(value) && (value as number) >= 0 ? value : bad('a non-negative integer')
 }
 
-/** The checks of a whole record, after its entries (RFC 8428 §4.2: at most one value). */
-export function checkRecord (record: SenmlRecord, index: number): SenmlRecord {
+function checkRecord (record: SenmlRecord, index: number): SenmlRecord {
   const values = VALUE_FIELDS.filter((f) => record[f] !== undefined).length
   if (values > 1) throw meshError('ERR_BAD_SENML', `SenML record ${index} has ${values} values; a record holds at most one of v, vs, vb, vd (RFC 8428 §4.2)`)
   return record
