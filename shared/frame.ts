@@ -1,13 +1,14 @@
 import { DEFAULT_CBOR_LIMITS, decodeCbor, encodeCbor, type CborLimits } from './cbor.js'
-import { ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, decodeSign1, encodeHeader, signSign1, verifySign1, type Sign1 } from './cose.js'
+import { ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, decodeSign1, encodeHeader, signSign1, verifySign1, type HeaderMap, type Sign1 } from './cose.js'
+import { checkStringLengths, encodePack, encodeProtected, encodeSign1, sigStructureOf } from './frame-encoder.js'
 import { decodeCoseEncrypt, decryptCose, encryptCose, type ContentAlg, type CoseEncrypt, type ReaderKey, type ReaderPublic } from './cose-encrypt.js'
 import type { CosePrimitives } from './crypto/cose-primitives.js'
 import type { Random } from './random.js'
 import { meshError } from './errors.js'
 import { DEVICE_ID_BYTES, deviceIdFromBytes, deviceIdToBytes, keyMatchesId, type DeviceId, type KeyPair } from './identity.js'
 import { TELEMETRY_LEVEL, checkDeviceTopic } from './topics.js'
-import { MAX_TIME_SECONDS, checkPack, recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
-import type { Ed25519, PublicKey } from './crypto/ed25519.js'
+import { MAX_TIME_SECONDS, checkPack, checkedRecord, recordFromCbor, recordToCbor, resolvePack, type ResolvedRecord, type SenmlPack, type SenmlRecord } from './senml.js'
+import { SIGNATURE_LENGTH, type Ed25519, type PublicKey } from './crypto/ed25519.js'
 import { defaultEd25519 } from './crypto/ed25519-default.js'
 import { markSigned } from './verified.js'
 
@@ -83,6 +84,7 @@ export interface EncodeFrameInput {
 }
 
 export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFAULT_FRAME_LIMITS): Uint8Array {
+  if (plainFastPath(input, limits)) return signPlain(input, limits).bytes
   const frame = buildFrame(input, limits)
   decodeSign1(frame, limits) // check as receivers will: a device never signs a frame its peers refuse
   markSigned(frame, input.keys, input.ed25519 ?? defaultEd25519) // this process's own nodes need not verify it again (verified.ts)
@@ -91,21 +93,85 @@ export function encodeFrame (input: EncodeFrameInput, limits: FrameLimits = DEFA
 
 /**
  * `encodeFrame`, returning the frame as `decodeFrame` reads it (its `bytes` are the encoded frame):
- * for a publisher that uses its own frame at once (the mesh router delivers and forwards it). The
- * check every new frame gets is the full decode here, so the frame is parsed once, not twice.
+ * for a publisher that uses its own frame at once (the mesh router delivers and forwards it).
  */
 export function signFrame (input: EncodeFrameInput, limits: FrameLimits = DEFAULT_FRAME_LIMITS): TelemetryFrame {
+  if (plainFastPath(input, limits)) return signPlain(input, limits)
   const frame = buildFrame(input, limits)
   const decoded = decodeFrame(frame, limits)
   markSigned(frame, input.keys, input.ed25519 ?? defaultEd25519)
   return decoded
 }
 
-function buildFrame (input: EncodeFrameInput, limits: FrameLimits): Uint8Array {
+/**
+ * A plain frame within limits whose nesting and entry counts a receiver's scan cannot refuse (the
+ * defaults and anything near them) takes the hand-written encoder (frame-encoder.ts); an encrypted
+ * frame, or unusual limits, the generic path: cbor-x, then a full parse of the result.
+ */
+function plainFastPath (input: EncodeFrameInput, limits: FrameLimits): boolean {
+  return input.encrypt === undefined && limits.maxDepth >= 3 && limits.maxItems >= Math.max(limits.maxRecords, 16)
+}
+
+/**
+ * The plain frame, signed, as `decodeFrame` would read it back. Every check a receiver makes on
+ * what it decodes is made here on the input, in the order the generic path makes them and with
+ * the same codes (the records as recordFromCbor does, the pack as checkPack, the topic, the size,
+ * then string lengths as the receiver's scan), so it never signs a frame its peers refuse; the
+ * bytes are those of the generic path (test/shared/frame-encoder.test.ts), so the frame is not
+ * parsed again.
+ */
+function signPlain (input: EncodeFrameInput, limits: FrameLimits): TelemetryFrame {
   const { keys, seq, records } = input
+  checkInput(seq, records, limits)
+  const first = records[0] as SenmlRecord
+  const time = input.time ?? first.bt ?? Date.now() / 1000
+  const pack: SenmlPack = [{ ...first, bt: time, seq }, ...records.slice(1)]
+  const checked = pack.map(checkedRecord)
+  checkPack(checked, time)
+  const payload = encodePack(pack)
+  const topic = input.topic === undefined || input.topic === TELEMETRY_LEVEL ? undefined : checkDeviceTopic(input.topic)
+  const protectedBytes = encodeProtected(keys, topic)
+  const length = 2 + headBytes(protectedBytes.length) + protectedBytes.length + 1 + headBytes(payload.length) + payload.length + 2 + SIGNATURE_LENGTH
+  if (length > limits.maxBytes) throw meshError('ERR_FRAME_TOO_LARGE', `the frame is ${length} bytes, over the ${limits.maxBytes}-byte limit`)
+  checkStringLengths(pack, limits)
+  const ed = input.ed25519 ?? defaultEd25519
+  const signature = ed.sign(sigStructureOf(protectedBytes, payload), keys.secretKey)
+  const bytes = encodeSign1(protectedBytes, payload, signature)
+  markSigned(bytes, keys, ed) // this process's own nodes need not verify it again (verified.ts)
+  const protectedAt = 2 + headBytes(protectedBytes.length)
+  const payloadAt = protectedAt + protectedBytes.length + 1 + headBytes(payload.length)
+  const protectedHeader: HeaderMap = new Map<number | string, unknown>([[HEADER_ALG, ALG_ED25519], [HEADER_KID, bytes.slice(protectedAt + 5, protectedAt + 5 + DEVICE_ID_BYTES)]])
+  if (topic !== undefined) protectedHeader.set(HEADER_TOPIC, topic)
+  return {
+    bytes,
+    protectedBytes: bytes.subarray(protectedAt, protectedAt + protectedBytes.length),
+    protectedHeader,
+    unprotectedHeader: new Map(),
+    payload: bytes.subarray(payloadAt, payloadAt + payload.length),
+    signature: bytes.subarray(bytes.length - SIGNATURE_LENGTH),
+    alg: ALG_ED25519,
+    origin: keys.id,
+    seq,
+    time: checked[0]?.bt as number,
+    records: checked,
+    topic: topic ?? TELEMETRY_LEVEL
+  }
+}
+
+/** Bytes of a CBOR head for a byte string of this length (RFC 8949 §3, preferred). */
+function headBytes (length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+}
+
+function checkInput (seq: number, records: SenmlRecord[], limits: FrameLimits): void {
   if (!Number.isSafeInteger(seq) || seq < 0) throw meshError('ERR_BAD_ARGUMENT', `a sequence number is a non-negative integer, got ${seq}`)
   if (records.length === 0) throw meshError('ERR_BAD_SENML', 'a frame holds at least one SenML record')
   if (records.length > limits.maxRecords) throw meshError('ERR_TOO_MANY_RECORDS', `${records.length} records are over the ${limits.maxRecords}-record limit`)
+}
+
+function buildFrame (input: EncodeFrameInput, limits: FrameLimits): Uint8Array {
+  const { keys, seq, records } = input
+  checkInput(seq, records, limits)
   const first = records[0] as SenmlRecord
   const time = input.time ?? first.bt ?? Date.now() / 1000
   const pack: SenmlPack = [{ ...first, bt: time, seq }, ...records.slice(1)]
