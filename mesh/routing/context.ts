@@ -17,6 +17,7 @@ import type { InterestIntake } from './intake.js'
 import type { PeerEntry, RoutingMessage } from './messages.js'
 import type { Waiting } from './backlog.js'
 import type { PeerScores, ScoreEvent } from './score.js'
+import type { RouteRequests } from './route-requests.js'
 
 /**
  * What the message handlers (handlers/*.ts) see of the router: its state and the few actions
@@ -101,6 +102,8 @@ export interface RouterContext {
   readonly interest: InterestTable
   /** INTEREST claims waiting to be checked, a bounded amount of work per turn (intake.ts). */
   readonly intake: InterestIntake
+  /** Route requests asked, passed on, and our own new versions made for them (route-requests.ts, handlers/route-request.ts). */
+  readonly routeRequests: RouteRequests
   readonly links: ReadonlyMap<DeviceId, LinkState>
   /** Neighbours owed a full DIGEST (a link formed, or a route moved to it). */
   readonly digestDue: Set<DeviceId>

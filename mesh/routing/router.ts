@@ -10,7 +10,7 @@ import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
+import { askRoutes, dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
   sendFleetFiles, takeFleetFile, type ConfigInfo, type ConfigVerdict, type FleetInfo, type FleetVerdict, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
@@ -23,6 +23,7 @@ import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
 import { flush, hold } from './backlog.js'
 import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
+import { RouteRequests, type ROUTE_REQUEST_DEFAULTS } from './route-requests.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up. Internal to
@@ -56,10 +57,12 @@ export interface RouterInit extends Pick<VerifierInit,
   graftDelay?: number
   /**
    * A subscriber re-declares its interest this often, ms (default 10 s); routes not refreshed for 3
-   * periods expire, and a route lost to a failure comes back with the next declaration. Each
-   * declaration is a new signed version: one signature here, one verification at every node.
+   * periods expire. Each declaration is a new signed version: one signature here, one verification
+   * at every node. A route lost to a failure is asked for at once (ROUTEREQ, `routeRequests`).
    */
   interestRefresh?: number
+  /** Route requests for lost routes (route-requests.ts ROUTE_REQUEST_DEFAULTS): retries, the redundancy window, how often this node re-declares for them. */
+  routeRequests?: Partial<Omit<typeof ROUTE_REQUEST_DEFAULTS, 'redeclare'>> & { redeclare?: Partial<Rate> }
   /** How long before asking again for the same origin, ms. */
   wantRetry?: number
   /** Most frames one WANT may make this node send (default 4096); each held frame is looked at once, whatever range the WANT names. */
@@ -188,6 +191,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly history: History
   readonly interest: InterestTable
   readonly intake: InterestIntake
+  readonly routeRequests: RouteRequests
   readonly links = new Map<DeviceId, LinkState>()
   readonly digestDue = new Set<DeviceId>()
   readonly changed = new Set<DeviceId>()
@@ -291,6 +295,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       newPerNeighbour: init.maxNewSubscribersPerNeighbour ?? Math.max(INTEREST_DEFAULTS.maxSubscribers, this.interest.limits.maxSubscribers),
       newWindowMs: 3 * this.options.interestRefresh
     })
+    this.routeRequests = new RouteRequests({ ...init.routeRequests, maxSubscribers: this.interest.limits.maxSubscribers }, this.clock.now())
   }
 
   get running (): boolean { return this.#running }
@@ -320,6 +325,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#toAdvertise.clear()
     this.intake.scheduled = false
     this.intake.refill()
+    this.routeRequests.clear()
     this.digestDue.clear()
     for (const peer of this.links.keys()) this.intake.dropVia(peer)
     this.verifier.clear()
@@ -668,7 +674,10 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.acks.forgetVia(state.peer)
     this.commands.forgetVia(state.peer)
     const changed = this.interest.dropVia(state.peer)
-    if (changed.length > 0) this.advertise(changed)
+    if (changed.length > 0) {
+      this.advertise(changed)
+      askRoutes(this, changed) // routes lost with the link: asked for at once (handlers/route-request.ts, RFC 8966 §3.8.2.1)
+    }
     this.emit('link:close', state.peer)
   }
 
