@@ -8,7 +8,7 @@ import type { CredentialCheck } from '../credentials.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
-import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
+import { LATE_PROMISE_MS, type CloneInfo, type DropInfo, type HeldFrame, type LinkState, type RouterContext, type RouterOptions, type WantPromise } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
 import { askRoutes, dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
   sendFleetFiles, takeFleetFile, type ConfigInfo, type ConfigVerdict, type FleetInfo, type FleetVerdict, type InjectResult } from './handlers/index.js'
@@ -503,7 +503,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       detach: () => { link.off('message', onMessage); link.off('close', onClose); link.off('drain', onDrain) },
       budget: new LinkBudget(this.#budgets, now),
       held: 0,
-      promises: []
+      promises: [],
+      late: []
     }
     this.links.set(peer, state)
     this.scores.linked(peer, true, now)
@@ -740,8 +741,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       else list.push([from, to])
       frames += to - from + 1
     }
-    if (state.promises.length >= MAX_PROMISES && state.promises.shift()?.kept === false) this.observe(state.peer, 'brokenPromise')
-    state.promises.push({ ranges, deadline: now + this.scores.params.promiseMs, kept: false })
+    if (state.promises.length >= MAX_PROMISES) this.#expire(state, state.promises.shift() as WantPromise, now)
+    state.promises.push({ ranges, deadline: now + this.scores.params.promiseMs, kept: false, left: frames })
     state.budget.credit('data', Math.min(frames, this.options.wantBudget), this.options.wantBudget, now)
   }
 
@@ -750,12 +751,24 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const now = this.clock.now()
     this.scores.decay(now)
     for (const state of [...this.links.values()]) {
-      let broken = 0
-      while (state.promises.length > 0 && (state.promises[0] as { deadline: number }).deadline <= now) {
-        if (state.promises.shift()?.kept === false) broken++
-      }
-      if (broken > 0) this.observe(state.peer, 'brokenPromise', broken)
+      while (state.late.length > 0 && (state.late[0] as WantPromise).deadline + LATE_PROMISE_MS <= now) state.late.shift()
+      while (state.promises.length > 0 && (state.promises[0] as WantPromise).deadline <= now) this.#expire(state, state.promises.shift() as WantPromise, now)
     }
+  }
+
+  /**
+   * A WANT past its deadline (or pushed out by newer ones): broken when nothing it asked for came
+   * (score.ts), and kept a while for late answers (`LinkState.late`, handlers/data.ts `fulfil`).
+   */
+  #expire (state: LinkState, promise: WantPromise, now: number): void {
+    if (!promise.kept) {
+      promise.broken = true
+      this.observe(state.peer, 'brokenPromise')
+    }
+    if (!this.links.has(state.peer)) return
+    promise.deadline = Math.min(promise.deadline, now)
+    if (state.late.length >= MAX_PROMISES) state.late.shift()
+    state.late.push(promise)
   }
 
   /** A durable subscriber's tick: the acks due, signed and sent towards their origins (acks.ts, handlers/ack.ts). */

@@ -144,6 +144,12 @@ export class PeerScores {
     return this.#score(e)
   }
 
+  /** Takes back `n` events of a kind counted before (a broken promise kept late), down to none. */
+  forgive (peer: DeviceId, event: 'brokenPromise', n = 1): void {
+    const e = this.#peers.get(peer)
+    if (e !== undefined && event === 'brokenPromise') e.brokenPromises = Math.max(0, e.brokenPromises - n)
+  }
+
   score (peer: DeviceId): number {
     const e = this.#peers.get(peer)
     return e === undefined ? 0 : this.#score(e)
