@@ -20,7 +20,8 @@ import type { DeviceId } from '../../shared/index.js'
  *   an honest relay configured otherwise sends them; see handlers/data.ts.)
  * - overBudget: messages dropped unread by the per-peer budgets (budget.ts).
  * - brokenPromises: a DIGEST announced frames, this node asked for them (WANT) and got none of
- *   them back in `promiseMs` (P7's broken IWANT promises).
+ *   them back in `promiseMs` (P7's broken IWANT promises); forgiven when they come late (within
+ *   60 s, handlers/data.ts `fulfil`: a queue held by a cut), and then not counted as duplicates.
  * - unknownSigners: frames whose signer the peer never named (its KEYREQ went unanswered, or its
  *   share of the holding pen was full).
  * - excessSubscribers: new subscribers named in INTEREST beyond what an honest neighbour's whole
