@@ -482,7 +482,6 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   // ---- state ---------------------------------------------------------------------------------
 
   delivered (origin: DeviceId, seq: number): boolean { return this.#delivered.get(origin)?.has(seq) ?? false }
-  missingReadings (): Array<[DeviceId, number]> { this.#settle(); return [...this.#settledMissing].map((k) => [k.slice(0, k.indexOf('/')) as DeviceId, Number(k.slice(k.indexOf('/') + 1))]) } // what stats().missing counts now
 
   /** Readings published at least `settleMs` ago leave #pending: counted delivered, or missing. */
   #settle (): void {
