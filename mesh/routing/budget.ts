@@ -22,7 +22,7 @@ export interface Rate {
   burst: number
 }
 
-export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'config' | 'cred' | 'fleet' | 'other'
+export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'config' | 'cred' | 'fleet' | 'routereq' | 'other'
 
 export type Budgets = Record<BudgetKind, Rate>
 
@@ -52,6 +52,9 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   cred: { rate: 1000, burst: 10_000 },
   // Signed fleet files (handlers/fleet.ts): a link opens with the chain (at most 16); a new version costs at most one check per owner.
   fleet: { rate: 1, burst: 32 },
+  // Route requests (handlers/route-request.ts): one entry per subscriber a neighbour lost its route to, asked again
+  // at most 3 times in 3 s; each costs a lookup and at most one entry sent on (de-duplicated per subscriber, 1 a second).
+  routereq: { rate: 500, burst: 4096 },
   // Messages of no known kind (they are refused as malformed once read).
   other: { rate: 10, burst: 100 }
 })
@@ -68,7 +71,7 @@ export function budgetsOf (overrides: Partial<Record<BudgetKind, Partial<Rate>>>
 }
 
 /** Routing message kinds (messages.ts MSG) by their number. */
-const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd', 'revoke', 'config', 'cred', 'fleet']
+const KINDS: readonly BudgetKind[] = ['hello', 'data', 'digest', 'want', 'interest', 'key', 'keyreq', 'peers', 'ack', 'cmd', 'revoke', 'config', 'cred', 'fleet', 'routereq']
 
 /**
  * The kind of a routing message from its first two bytes, before it is decoded: every routing

@@ -17,6 +17,7 @@ import type { InterestIntake } from './intake.js'
 import type { PeerEntry, RoutingMessage } from './messages.js'
 import type { Waiting } from './backlog.js'
 import type { PeerScores, ScoreEvent } from './score.js'
+import type { RouteRequests } from './route-requests.js'
 
 /**
  * What the message handlers (handlers/*.ts) see of the router: its state and the few actions
@@ -46,11 +47,23 @@ export interface LinkState {
   held: number
   /** WANTs sent to this neighbour and not answered yet (score.ts: broken promises). */
   readonly promises: WantPromise[]
+  /**
+   * WANTs to this neighbour past their deadline (at most 16, for `LATE_PROMISE_MS`): a frame they
+   * asked for that arrives now is a late answer, not a duplicate flood (issue 11), once per frame asked.
+   */
+  readonly late: WantPromise[]
 }
 
-/** A WANT sent: the ranges asked for, by origin, and when it counts as broken. */
-/** A WANT sent; `kept` once a frame it asked for arrived (it stays until its deadline: what it asked for is exempt from the origin rate). */
-export interface WantPromise { ranges: Map<DeviceId, Array<[number, number]>>, deadline: number, kept: boolean }
+/**
+ * A WANT sent: the ranges asked for, by origin, and when it counts as broken; `kept` once a frame
+ * it asked for arrived (it stays until its deadline: what it asked for is exempt from the origin
+ * rate). Past its deadline (`LinkState.late`): `left`, how many frames it asked for may still come
+ * as late answers, and `broken`, counted as a broken promise (forgiven by its first late answer).
+ */
+export interface WantPromise { ranges: Map<DeviceId, Array<[number, number]>>, deadline: number, kept: boolean, left: number, broken?: boolean }
+
+/** How long past its deadline a WANT's answers are still taken as late answers, not duplicates (issue 11: TCP queues held by a cut). */
+export const LATE_PROMISE_MS = 60_000
 
 /** A frame from an unknown signer, held while its key is asked for (`via`: the link it came by). */
 export interface HeldFrame { bytes: Uint8Array, hops: number, from: DeviceId | undefined, via?: LinkState }
@@ -101,6 +114,8 @@ export interface RouterContext {
   readonly interest: InterestTable
   /** INTEREST claims waiting to be checked, a bounded amount of work per turn (intake.ts). */
   readonly intake: InterestIntake
+  /** Route requests asked, passed on, and our own new versions made for them (route-requests.ts, handlers/route-request.ts). */
+  readonly routeRequests: RouteRequests
   readonly links: ReadonlyMap<DeviceId, LinkState>
   /** Neighbours owed a full DIGEST (a link formed, or a route moved to it). */
   readonly digestDue: Set<DeviceId>

@@ -47,11 +47,18 @@ export interface RouterCounters {
   credentials: number
   /** Signed fleet files taken (verified, a new version in force). */
   fleetFiles: number
+  /** Route requests (ROUTEREQ entries, handlers/route-request.ts): sent for routes this node lost, passed on towards their subscribers, answered with a claim. */
+  routeRequestsOut: number
+  routeRequestsPassed: number
+  routeAnswers: number
+  /** New versions of this node's own declaration made because a neighbour asked (ROUTEREQ). */
+  redeclared: number
 }
 
 export function newCounters (): RouterCounters {
   return {
     framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, controlIn: 0, controlOut: 0,
-    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0
+    rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0,
+    routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0
   }
 }

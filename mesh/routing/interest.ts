@@ -23,7 +23,8 @@ import { MatchCache } from './match-cache.js'
  * feasibility condition (RFC 8966 §2.4): within one version of a declaration, a node accepts a
  * route only through a neighbour whose distance is strictly below the smallest distance this node
  * has had itself (its feasibility distance). A node that loses its route does not count up to
- * infinity through its neighbours; it is unreachable until the subscriber's next version. A node
+ * infinity through its neighbours; it is unreachable until the subscriber's next version, which it
+ * asks for at once (ROUTEREQ, handlers/route-request.ts, RFC 8966 §3.8.2.1). A node
  * re-advertises only when what it advertises changes (a route that was unreachable and stays so
  * is not news), so a lost route is retracted once per node and the exchange ends.
  *
@@ -136,6 +137,8 @@ export class InterestTable {
   get size (): number { return this.#routes.size }
   /** True when this node has a route (reachable or not) for `subscriber`. */
   has (subscriber: DeviceId): boolean { return this.#routes.has(subscriber) }
+  /** The version of `subscriber`'s declaration this node holds (undefined: no route at all). */
+  versionOf (subscriber: DeviceId): number | undefined { return this.#routes.get(subscriber)?.version }
 
   /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
   cost (claim: Claim): number {

@@ -4,6 +4,7 @@ import {
 import { CHAIN_ELEMENT_BYTES } from './chain.js'
 import { MAX_DECLARATION_BYTES } from './declaration.js'
 import { MAX_ACK_BYTES } from './ack.js'
+import { UNREACHABLE } from './claim.js'
 
 
 /**
@@ -36,9 +37,12 @@ import { MAX_ACK_BYTES } from './ack.js'
  *                                                         each on a link, or asked for by KEYREQ (handlers/credential.ts)
  *   FLEET  [13, [fleet file…]]                           owner-signed fleet files (shared/fleet-file.ts), oldest first:
  *                                                         the highest valid version wins (handlers/fleet.ts)
+ *   ROUTEREQ [14, [[kid, version, hops]…]]               I lost my route to these subscribers and hold this version of
+ *                                                         each: a newer one, please (RFC 8966 §3.8.1.2's seqno request;
+ *                                                         handlers/route-request.ts); `hops` left to travel
  */
 
-export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10, CONFIG: 11, CRED: 12, FLEET: 13 } as const
+export const MSG = { HELLO: 0, DATA: 1, DIGEST: 2, WANT: 3, INTEREST: 4, KEY: 5, KEYREQ: 6, PEERS: 7, ACK: 8, CMD: 9, REVOKE: 10, CONFIG: 11, CRED: 12, FLEET: 13, ROUTEREQ: 14 } as const
 
 /**
  * The control plane: owner-signed revocations, configurations and fleet files. They go in each link's control
@@ -53,6 +57,7 @@ export interface WantEntry { kid: Uint8Array, from: number, to: number }
 export interface AckEntry { hops: number, ack: Uint8Array }
 export interface CommandEntry { hops: number, signed: Uint8Array }
 export interface PeerEntry { id: string, port: number, addresses: string[] }
+export interface RouteRequestEntry { kid: Uint8Array, version: number, hops: number }
 export interface InterestEntry { kid: Uint8Array, version: number, hops: number, proof: Uint8Array, declaration?: Uint8Array, publicKey?: Uint8Array }
 
 export type RoutingMessage =
@@ -70,9 +75,13 @@ export type RoutingMessage =
   | { kind: typeof MSG.CONFIG, configs: Uint8Array[] }
   | { kind: typeof MSG.CRED, credentials: Uint8Array[] }
   | { kind: typeof MSG.FLEET, files: Uint8Array[] }
+  | { kind: typeof MSG.ROUTEREQ, entries: RouteRequestEntry[] }
 
 /** Largest revocation carried (one with 16 owner signatures is under 2 KiB). */
 export const MAX_REVOCATION_BYTES = 4096
+
+/** Most hops a ROUTEREQ may still travel (a route is at most UNREACHABLE - 1 long, claim.ts). */
+export const MAX_REQUEST_HOPS = UNREACHABLE
 
 /** Most entries in one DIGEST/WANT/INTEREST/KEY/PEERS message; longer lists are split. */
 export const MAX_ENTRIES = 200
@@ -104,6 +113,7 @@ export function encodeMessage (message: RoutingMessage): Uint8Array {
     case MSG.CONFIG: return encodeCbor([MSG.CONFIG, message.configs])
     case MSG.CRED: return encodeCbor([MSG.CRED, message.credentials])
     case MSG.FLEET: return encodeCbor([MSG.FLEET, message.files])
+    case MSG.ROUTEREQ: return encodeCbor([MSG.ROUTEREQ, message.entries.map((e) => [e.kid, e.version, e.hops])])
   }
 }
 
@@ -180,6 +190,14 @@ export function decodeMessage (bytes: Uint8Array): RoutingMessage {
       return { kind, credentials: list(a).map((c) => isBytes(c) && c.length <= MAX_CREDENTIAL_BYTES ? c : bad('CRED entry')) }
     case MSG.FLEET:
       return { kind, files: list(a).map((f) => isBytes(f) && f.length <= MAX_FLEET_FILE_BYTES ? f : bad('FLEET entry')) }
+    case MSG.ROUTEREQ:
+      return {
+        kind,
+        entries: list(a).map((e) => {
+          const [kid, version, hops] = list(e)
+          return isKid(kid) && isCount(version) && isCount(hops) && hops <= MAX_REQUEST_HOPS ? { kid, version, hops } : bad('ROUTEREQ entry')
+        })
+      }
     default:
       return bad(`unknown kind ${String(kind)}`)
   }

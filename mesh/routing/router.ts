@@ -8,9 +8,9 @@ import type { CredentialCheck } from '../credentials.js'
 import { TypedEmitter } from '../events.js'
 import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
-import type { CloneInfo, DropInfo, HeldFrame, LinkState, RouterContext, RouterOptions } from './context.js'
+import { LATE_PROMISE_MS, type CloneInfo, type DropInfo, type HeldFrame, type LinkState, type RouterContext, type RouterOptions, type WantPromise } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
+import { askRoutes, dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
   sendFleetFiles, takeFleetFile, type ConfigInfo, type ConfigVerdict, type FleetInfo, type FleetVerdict, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
@@ -23,6 +23,7 @@ import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
 import { flush, hold } from './backlog.js'
 import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
+import { RouteRequests, type ROUTE_REQUEST_DEFAULTS } from './route-requests.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up. Internal to
@@ -56,10 +57,12 @@ export interface RouterInit extends Pick<VerifierInit,
   graftDelay?: number
   /**
    * A subscriber re-declares its interest this often, ms (default 10 s); routes not refreshed for 3
-   * periods expire, and a route lost to a failure comes back with the next declaration. Each
-   * declaration is a new signed version: one signature here, one verification at every node.
+   * periods expire. Each declaration is a new signed version: one signature here, one verification
+   * at every node. A route lost to a failure is asked for at once (ROUTEREQ, `routeRequests`).
    */
   interestRefresh?: number
+  /** Route requests for lost routes (route-requests.ts ROUTE_REQUEST_DEFAULTS): retries, the redundancy window, how often this node re-declares for them. */
+  routeRequests?: Partial<Omit<typeof ROUTE_REQUEST_DEFAULTS, 'redeclare'>> & { redeclare?: Partial<Rate> }
   /** How long before asking again for the same origin, ms. */
   wantRetry?: number
   /** Most frames one WANT may make this node send (default 4096); each held frame is looked at once, whatever range the WANT names. */
@@ -188,6 +191,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly history: History
   readonly interest: InterestTable
   readonly intake: InterestIntake
+  readonly routeRequests: RouteRequests
   readonly links = new Map<DeviceId, LinkState>()
   readonly digestDue = new Set<DeviceId>()
   readonly changed = new Set<DeviceId>()
@@ -291,6 +295,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       newPerNeighbour: init.maxNewSubscribersPerNeighbour ?? Math.max(INTEREST_DEFAULTS.maxSubscribers, this.interest.limits.maxSubscribers),
       newWindowMs: 3 * this.options.interestRefresh
     })
+    this.routeRequests = new RouteRequests({ ...init.routeRequests, maxSubscribers: this.interest.limits.maxSubscribers }, this.clock.now())
   }
 
   get running (): boolean { return this.#running }
@@ -320,6 +325,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#toAdvertise.clear()
     this.intake.scheduled = false
     this.intake.refill()
+    this.routeRequests.clear()
     this.digestDue.clear()
     for (const peer of this.links.keys()) this.intake.dropVia(peer)
     this.verifier.clear()
@@ -497,7 +503,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       detach: () => { link.off('message', onMessage); link.off('close', onClose); link.off('drain', onDrain) },
       budget: new LinkBudget(this.#budgets, now),
       held: 0,
-      promises: []
+      promises: [],
+      late: []
     }
     this.links.set(peer, state)
     this.scores.linked(peer, true, now)
@@ -668,7 +675,10 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.acks.forgetVia(state.peer)
     this.commands.forgetVia(state.peer)
     const changed = this.interest.dropVia(state.peer)
-    if (changed.length > 0) this.advertise(changed)
+    if (changed.length > 0) {
+      this.advertise(changed)
+      askRoutes(this, changed) // routes lost with the link: asked for at once (handlers/route-request.ts, RFC 8966 §3.8.2.1)
+    }
     this.emit('link:close', state.peer)
   }
 
@@ -731,8 +741,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       else list.push([from, to])
       frames += to - from + 1
     }
-    if (state.promises.length >= MAX_PROMISES && state.promises.shift()?.kept === false) this.observe(state.peer, 'brokenPromise')
-    state.promises.push({ ranges, deadline: now + this.scores.params.promiseMs, kept: false })
+    if (state.promises.length >= MAX_PROMISES) this.#expire(state, state.promises.shift() as WantPromise, now)
+    state.promises.push({ ranges, deadline: now + this.scores.params.promiseMs, kept: false, left: frames })
     state.budget.credit('data', Math.min(frames, this.options.wantBudget), this.options.wantBudget, now)
   }
 
@@ -741,12 +751,24 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const now = this.clock.now()
     this.scores.decay(now)
     for (const state of [...this.links.values()]) {
-      let broken = 0
-      while (state.promises.length > 0 && (state.promises[0] as { deadline: number }).deadline <= now) {
-        if (state.promises.shift()?.kept === false) broken++
-      }
-      if (broken > 0) this.observe(state.peer, 'brokenPromise', broken)
+      while (state.late.length > 0 && (state.late[0] as WantPromise).deadline + LATE_PROMISE_MS <= now) state.late.shift()
+      while (state.promises.length > 0 && (state.promises[0] as WantPromise).deadline <= now) this.#expire(state, state.promises.shift() as WantPromise, now)
     }
+  }
+
+  /**
+   * A WANT past its deadline (or pushed out by newer ones): broken when nothing it asked for came
+   * (score.ts), and kept a while for late answers (`LinkState.late`, handlers/data.ts `fulfil`).
+   */
+  #expire (state: LinkState, promise: WantPromise, now: number): void {
+    if (!promise.kept) {
+      promise.broken = true
+      this.observe(state.peer, 'brokenPromise')
+    }
+    if (!this.links.has(state.peer)) return
+    promise.deadline = Math.min(promise.deadline, now)
+    if (state.late.length >= MAX_PROMISES) state.late.shift()
+    state.late.push(promise)
   }
 
   /** A durable subscriber's tick: the acks due, signed and sent towards their origins (acks.ts, handlers/ack.ts). */

@@ -20,7 +20,8 @@ import type { DeviceId } from '../../shared/index.js'
  *   an honest relay configured otherwise sends them; see handlers/data.ts.)
  * - overBudget: messages dropped unread by the per-peer budgets (budget.ts).
  * - brokenPromises: a DIGEST announced frames, this node asked for them (WANT) and got none of
- *   them back in `promiseMs` (P7's broken IWANT promises).
+ *   them back in `promiseMs` (P7's broken IWANT promises); forgiven when they come late (within
+ *   60 s, handlers/data.ts `fulfil`: a queue held by a cut), and then not counted as duplicates.
  * - unknownSigners: frames whose signer the peer never named (its KEYREQ went unanswered, or its
  *   share of the holding pen was full).
  * - excessSubscribers: new subscribers named in INTEREST beyond what an honest neighbour's whole
@@ -142,6 +143,12 @@ export class PeerScores {
       case 'excessSubscriber': e.excessSubscribers += n; break
     }
     return this.#score(e)
+  }
+
+  /** Takes back `n` events of a kind counted before (a broken promise kept late), down to none. */
+  forgive (peer: DeviceId, event: 'brokenPromise', n = 1): void {
+    const e = this.#peers.get(peer)
+    if (e !== undefined && event === 'brokenPromise') e.brokenPromises = Math.max(0, e.brokenPromises - n)
   }
 
   score (peer: DeviceId): number {

@@ -72,6 +72,8 @@ function handMade (signers: KeyPair[], frame: Uint8Array): Uint8Array[] {
     encodeMessage({ kind: MSG.KEY, keys: signers.map((s) => s.publicKey) }),
     encodeMessage({ kind: MSG.KEYREQ, kids: [kid, kid2] }),
     encodeMessage({ kind: MSG.PEERS, peers: [{ id: (signers[1] as KeyPair).id, port: 4001, addresses: ['10.0.0.2'] }] }),
+    // A route request (routing handlers/route-request.ts): a subscriber's version held, and hops left; seeded like the control kinds.
+    encodeMessage({ kind: MSG.ROUTEREQ, entries: [{ kid, version: T * 1000, hops: 64 }, { kid: kid2, version: 0, hops: 1 }] }),
     ...controlSeeds(signers)
   ]
 }

@@ -24,6 +24,13 @@ describe('routes that move between live relays cost no repair', () => {
     expect(relays.bans).toBe(0)
     const stats = fleet.stats()
     expect(stats.settled).toBeGreaterThan(1000)
-    expect(stats.missing).toBe(0)
-  }, 60_000)
+    // Every reading arrives: under heavy load (2 cores, 5 workers) a few were still on their way 2 s
+    // after they were published (a link that died and its route asked for again, a catch-up), and
+    // `missing` counted them as lost (here: 2 of 1,440 in one run at load 9, there 9 s later). Late is not lost: a
+    // reading counted missing leaves the count when it arrives, so the count must come back to 0.
+    const t0 = Date.now()
+    while (fleet.stats().missing > 0 && Date.now() - t0 < 20_000) await new Promise((resolve) => setTimeout(resolve, 100))
+    if (stats.missing > 0 && process.env.IOTMESH_ROUTE_FIGURES !== undefined) console.log(`route-refresh: ${stats.missing} of ${stats.settled} readings later than 2 s; ${fleet.stats().missing} missing ${Date.now() - t0} ms later`)
+    expect(fleet.stats().missing).toBe(0)
+  }, 80_000)
 })

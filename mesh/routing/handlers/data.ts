@@ -1,6 +1,6 @@
 import { deviceIdToBytes, bytesEqual, ownBytes, type DeviceId, type ErrorCode, type TelemetryFrame } from '../../../shared/index.js'
 import { MSG } from '../messages.js'
-import type { DropInfo, HeldFrame, LinkState, RouterContext } from '../context.js'
+import type { DropInfo, HeldFrame, LinkState, RouterContext, WantPromise } from '../context.js'
 import type { ScoreEvent } from '../score.js'
 import { awaitCredential } from './credential.js'
 
@@ -50,7 +50,8 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   const { origin, seq } = frame
   // A revoked device's frames go nowhere (handlers/revoke.ts); a relay that has not heard yet is not to blame.
   if (ctx.revocations?.has(origin) === true) { ctx.counters.revokedRefused++; return refuse(ctx, { code: 'ERR_REVOKED', origin, seq, from }) }
-  const asked = state !== undefined && state.promises.length > 0 && fulfil(state, origin, seq)
+  const answer = state !== undefined && (state.promises.length > 0 || state.late.length > 0) ? fulfil(ctx, state, origin, seq) : undefined
+  const asked = answer === 'open'
   if (origin === ctx.id && from !== undefined) return ownFrame(ctx, frame, bytes, from)
   // A fleet closed by credential: a relayed origin's credential first (handlers/credential.ts).
   const waiting = ctx.checkOrigins ? awaitCredential(ctx, bytes, hops, origin, seq, state) : undefined
@@ -73,7 +74,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
     : undefined)
   switch (admission.verdict) {
     case 'duplicate':
-      return duplicate(ctx, frame, bytes, from, asked)
+      return duplicate(ctx, frame, bytes, from, answer !== undefined)
     case 'refused':
       if (admission.refusal === 'cloned') return cloned(ctx, frame, from, false)
       return refuse(ctx, { code: admission.code, origin, seq, from })
@@ -104,7 +105,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
 /**
  * An (origin, seq) seen before: the same frame again, or, when the copy this node kept differs
  * from it, another frame signed for that number (`Verifier.secondCopy` judges it). A copy this
- * node asked the neighbour for (`asked`: an open WANT holds it) is not held against it: after a
+ * node asked the neighbour for (`asked`: a WANT holds it, open or late) is not held against it: after a
  * heal several neighbours announce the same frames in their full DIGESTs and each is asked, so
  * all but the first answer are duplicates this node requested (counted as the neighbour's
  * misbehaviour, they got honest relays banned and their readings stuck: issue 11).
@@ -157,16 +158,38 @@ function refuse (ctx: RouterContext, info: DropInfo, blame: ScoreEvent | undefin
 
 /**
  * A frame from a neighbour we sent WANTs to: the first WANT not yet answered whose ranges hold it is
- * kept (score.ts: broken promises). True when any WANT still open holds it: the frame was asked for.
+ * kept (score.ts: broken promises). 'open' when any WANT still open holds it: the frame was asked for.
+ *
+ * Else 'late', a late answer (issue 11): a WANT past its deadline whose ranges hold it and that
+ * still has frames left (`LinkState.late`: what it asked for less what came, in time or late). Its
+ * first late answer forgives the broken promise it was counted as, and a late answer that is a
+ * duplicate is not held against the relay. After a partition heals over TCP under load, the
+ * answers a relay queued behind the cut arrive after the deadline, and the copies the node got
+ * meanwhile by other paths made them duplicates held against the relay: honest relays were banned.
+ * A late promise is a kept promise, late; a copy nobody asked for still counts. A new frame that
+ * comes late goes on as any unasked one (pushed, within the origin's rate), as before: announced
+ * instead, as asked ones are, it stopped at relays whose repair bound (History.carriedSince) is
+ * above it, and readings were lost (route-refresh.test.ts, 2–4 of 1,440 in 3 runs of 3).
  */
-function fulfil (state: LinkState, origin: DeviceId, seq: number): boolean {
+function fulfil (ctx: RouterContext, state: LinkState, origin: DeviceId, seq: number): 'open' | 'late' | undefined {
+  const holds = (p: WantPromise): boolean => p.ranges.get(origin)?.some(([from, to]) => seq >= from && seq <= to) === true
   let asked = false
+  let counted = false
   for (const p of state.promises) {
-    if (p.ranges.get(origin)?.some(([from, to]) => seq >= from && seq <= to) !== true) continue
+    if (!holds(p)) continue
     asked = true
+    if (!counted && p.left > 0) { p.left--; counted = true } // what it may still bring late
     if (!p.kept) { p.kept = true; break }
   }
-  return asked
+  if (asked) return 'open'
+  const late = state.late.find((p) => p.left > 0 && holds(p))
+  if (late === undefined) return undefined
+  late.left--
+  if (late.broken === true) {
+    late.broken = false
+    ctx.scores.forgive(state.peer, 'brokenPromise')
+  }
+  return 'late'
 }
 
 /** Frames held for a signer whose key just arrived: admitted again, in arrival order. */

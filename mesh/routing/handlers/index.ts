@@ -13,6 +13,7 @@ import { onInterest } from './interest.js'
 import { onKeyRequest, onKeys } from './keys.js'
 import { onDigest } from './sync.js'
 import { onWant } from './want.js'
+import { onRouteRequests } from './route-request.js'
 
 /**
  * One handler per message kind, dispatched in one place (aedes lib/handlers/index.js). A handler
@@ -34,6 +35,7 @@ export function dispatch (ctx: RouterContext, state: LinkState, message: Routing
     case MSG.CONFIG: return onConfigs(ctx, state, message.configs)
     case MSG.CRED: return onCredentials(ctx, state, message.credentials)
     case MSG.FLEET: return onFleetFiles(ctx, state, message.files)
+    case MSG.ROUTEREQ: return onRouteRequests(ctx, state, message.entries)
   }
 }
 
@@ -47,3 +49,4 @@ export { ingest, release, type InjectResult } from './data.js'
 export { sendInterest } from './interest.js'
 export { tellKey } from './keys.js'
 export { sync } from './sync.js'
+export { askRoutes } from './route-loss.js'

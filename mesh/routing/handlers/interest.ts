@@ -3,6 +3,7 @@ import { chunks, MSG, type InterestEntry } from '../messages.js'
 import { UNREACHABLE, type Claim } from '../interest.js'
 import type { LinkState, RouterContext } from '../context.js'
 import { routeMoved } from './sync.js'
+import { askRoutes } from './route-loss.js'
 
 /**
  * INTEREST [4, [[kid, version, hops, proof, declaration, publicKey]…]]: subscriptions, as a
@@ -77,7 +78,10 @@ export function checkClaims (ctx: RouterContext): void {
     if (result.changed) changed.push(claim.subscriber)
     routeMoved(ctx, claim.subscriber, before, ctx.interest.best(claim.subscriber)?.via)
   })
-  if (changed.length > 0) ctx.advertise(changed)
+  if (changed.length > 0) {
+    ctx.advertise(changed)
+    askRoutes(ctx, changed) // a route lost (its next hop retracted): ask for a newer version (handlers/route-request.ts)
+  }
   if (ctx.intake.size > 0 || ctx.intake.budget < ctx.intake.workPerTurn) nextTurn(ctx)
 }
 
