@@ -153,8 +153,9 @@ export class FleetFileChain {
  * one before, exactly as from a neighbour. Only the gateway publishes there (gateway/authorize.ts).
  */
 export const FLEET_FILES_LEVEL = '$fleet'
-/** The most files and bytes one such message may hold (16 files of at most 4 KiB, with their CBOR heads). */
+/** The most files one such message may hold. */
 export const MAX_FLEET_FILES = 16
+/** The most bytes one such message may hold: 16 files of at most 4 KiB, with their CBOR heads. */
 export const MAX_FLEET_FILES_BYTES = MAX_FLEET_FILES * (MAX_FLEET_FILE_BYTES + 3) + 3
 
 /** Where the gateway retains the fleet files of `fleet`. */
