@@ -99,3 +99,19 @@ export async function rawLink (network: MemoryNetwork, keys: KeyPair, node: Mesh
   await until(() => node.links.has(keys.id), 'the neighbour linked')
   return { link, heard }
 }
+
+/**
+ * Sends `bytes` as fast as the link takes them: a full send queue (ERR_BACKPRESSURE, when the node
+ * reads at its own pace) waits a moment; a closed link ends it.
+ */
+export async function push (link: Link, bytes: Uint8Array): Promise<void> {
+  while (link.open) {
+    try {
+      link.send(bytes)
+      return
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_BACKPRESSURE') throw err
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  }
+}

@@ -3,6 +3,7 @@ import { deviceIdToBytes, encodeFrame, generateKeyPair, type KeyPair } from '../
 import { MeshNode, type Delivery, type Link } from '../../mesh/index.js'
 import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
 import { decodeMessage, encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
+import { push } from '../helpers/memory-mesh.js'
 
 /**
  * Issue 11, partitions heal completely: after a heal several neighbours announce the same frames
@@ -27,17 +28,6 @@ async function until (check: () => boolean, what: string, ms = 10_000): Promise<
   }
 }
 
-async function push (link: Link, bytes: Uint8Array): Promise<void> {
-  while (link.open) {
-    try {
-      link.send(bytes)
-      return
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_BACKPRESSURE') throw err
-      await new Promise((resolve) => setTimeout(resolve, 2))
-    }
-  }
-}
 
 /** A neighbour's raw link to `node` (its own valid key), and what it hears. */
 async function rawLink (net: MemoryNetwork, keys: KeyPair, node: MeshNode): Promise<{ link: Link, heard: RoutingMessage[], keys: KeyPair }> {

@@ -1,9 +1,9 @@
 import { expect, it } from 'vitest'
 import { deviceIdToBytes, encodeFrame, type DeviceId } from '../../shared/index.js'
-import type { Link, MeshNode } from '../../mesh/index.js'
+import type { MeshNode } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
-import { Inbox, rawLink, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
+import { Inbox, push, rawLink, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
 
 /**
  * Issue 11, honest relays banned after heals: after a partition heals over TCP under load, a relay
@@ -18,17 +18,6 @@ import { Inbox, rawLink, seededKeys, startNode, until } from '../helpers/memory-
 const FRAMES = 600
 const PROMISE_MS = 500
 
-async function push (link: Link, bytes: Uint8Array): Promise<void> {
-  while (link.open) {
-    try {
-      link.send(bytes)
-      return
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_BACKPRESSURE') throw err
-      await new Promise((resolve) => setTimeout(resolve, 2))
-    }
-  }
-}
 
 type Want = Extract<RoutingMessage, { kind: typeof MSG.WANT }>
 

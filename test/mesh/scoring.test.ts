@@ -3,6 +3,7 @@ import { deviceIdToBytes, encodeFrame, generateKeyPair, memorySequence, type Key
 import { MeshNode, type Delivery, type Link, type MeshNodeInit } from '../../mesh/index.js'
 import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
 import { decodeMessage, encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
+import { push } from '../helpers/memory-mesh.js'
 
 /**
  * Issue 10, hostile neighbours (WP 10-C2), on an in-memory network: per-peer budgets, peer scores
@@ -79,21 +80,6 @@ async function stage (seed: number, routing: MeshNodeInit['routing'] = {}) {
   return { net, a, b, inbox, attackerKeys, link, heard, honest }
 }
 
-/**
- * The attacker sends as fast as its link takes messages: a full send queue (ERR_BACKPRESSURE, when
- * the node reads at its own pace) waits a moment; a closed link ends the flood.
- */
-async function push (link: Link, bytes: Uint8Array): Promise<void> {
-  while (link.open) {
-    try {
-      link.send(bytes)
-      return
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_BACKPRESSURE') throw err
-      await new Promise((resolve) => setTimeout(resolve, 2))
-    }
-  }
-}
 
 const closed = async (link: Link): Promise<void> => { if (link.open) await link.next('close', { signal: AbortSignal.timeout(5000) }) }
 
