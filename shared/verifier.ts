@@ -203,6 +203,15 @@ export class Verifier<T = unknown> {
   }
 
   /**
+   * Checks the signature of a frame already accepted here (a copy passed on again, not admitted):
+   * true when its origin's key is known and the signature holds. Nothing is recorded.
+   */
+  authentic (frame: TelemetryFrame): boolean {
+    const key = this.keys.get(frame.origin)
+    return key !== undefined && (vouched(frame.bytes, key) || this.#check(frame, key) === undefined)
+  }
+
+  /**
    * Gives a copy of an accepted frame's bytes (a router keeps its own copy of what a link handed
    * it) the mark the original got here, so this process's other verifiers take it without a second
    * check. Only equal bytes of a marked original get it.

@@ -19,9 +19,10 @@ export interface FleetFlow {
   /**
    * Every device's mesh node: frames and messages refused by code (ERR_OVER_BUDGET included), the
    * over-budget ones by kind, duplicates; and the repair path: frames sent in answer to WANTs
-   * (`repaired`) beside frames relayed on the eager path, and WANT entries sent.
+   * (`repaired`) beside frames relayed on the eager path, WANT entries sent, and frames offered again passed on
+   * towards the durable subscribers whose acks list them as holes (`reoffersPassed`).
    */
-  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number, relayed: number, repaired: number, wantsSent: number, fullDigests: number }
+  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number, relayed: number, repaired: number, wantsSent: number, fullDigests: number, reoffersPassed: number }
   /**
    * The links of every node (the gateway's included): messages and bytes sent and not yet taken by
    * the far end (memory links: the send queue; TCP: the socket's buffer), in all and on the fullest
@@ -45,7 +46,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     for (const [k, v] of Object.entries(from)) if (v !== undefined && v > 0) into[k] = (into[k] ?? 0) + v
   }
   const outbox = { frames: 0, dropped: 0 }
-  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0, fullDigests: 0 }
+  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0, fullDigests: 0, reoffersPassed: 0 }
   const history = { origins: 0, bytes: 0, maxBytes: 0 }
   for (const d of devices) {
     const stats = d.outbox.stats()
@@ -62,6 +63,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     relays.repaired += c.repaired
     relays.wantsSent += c.wantsSent
     relays.fullDigests += c.fullDigests
+    relays.reoffersPassed += c.reoffersPassed
     history.origins += c.history.origins
     history.bytes += c.history.bytes
     history.maxBytes = Math.max(history.maxBytes, c.history.bytes)

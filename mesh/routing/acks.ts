@@ -8,8 +8,11 @@ import { ackOf, signAck, type Ack } from './ack.js'
  *   and which were active lately (`active`, refreshed every `refreshMs` for `lingerMs`, so a lost
  *   ack is sent again and an origin that only re-sends old frames is answered);
  * - as a **relay**: where each origin's frames came from (`upstream`: the reverse path an ack
- *   takes), and the newest ack forwarded per (subscriber, origin) (`seen`: an ack goes on once);
- * - as an **origin**: nothing here; the router emits each verified ack addressed to it.
+ *   takes), and the newest ack forwarded per (subscriber, origin) (`seen`: an ack goes on once),
+ *   with the holes it lists (`lacking`: a frame offered again that a subscriber beyond this node
+ *   lacks goes on towards it, handlers/data.ts);
+ * - as an **origin**: the newest ack of each subscriber (`lacking`, for `MeshNode.reoffer`); the
+ *   router emits each verified ack addressed to it.
  *
  * Every table is bounded (least recently used first out), whatever peers send.
  */
@@ -32,6 +35,9 @@ export interface AckInit {
 }
 
 export const ACK_DEFAULTS = { intervalMs: 50, refreshMs: 5000, lingerMs: 120_000, maxOrigins: 4096, maxPairs: 4096 } as const
+
+/** A frame offered again is passed on from one node at most once in this long, ms (`passedLately`). */
+export const PASS_AGAIN_MS = 1000
 
 /** Most acks one tick of a durable subscriber signs (one ACK message's worth). */
 export const ACKS_PER_TICK = 200
@@ -62,6 +68,15 @@ export class AckState {
   readonly #upstream = new Map<DeviceId, DeviceId>()
   /** `${subscriber} ${origin}` → time of the newest ack forwarded or taken. */
   readonly #seen = new Map<string, number>()
+  /**
+   * origin → subscriber → its newest ack here, for acks that list holes only (an origin whose
+   * subscribers hold everything costs one lookup per duplicate); at most `maxPairs` acks in all,
+   * the origin least recently acked first out.
+   */
+  readonly #holes = new Map<DeviceId, Map<DeviceId, Ack>>()
+  #holeCount = 0
+  /** `${origin} ${seq}` → when a copy offered again was last passed on from here, oldest first. */
+  readonly #passed = new Map<string, number>()
   #time = 0
 
   constructor (init: AckInit & { window: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
@@ -110,8 +125,56 @@ export class AckState {
     return last === undefined || ack.time > last
   }
 
-  remember (ack: Pick<Ack, 'subscriber' | 'origin' | 'time'>): void {
+  /** Remembers `ack` as the newest of its (subscriber, origin), with its holes. */
+  remember (ack: Ack): void {
     touch(this.#seen, `${ack.subscriber} ${ack.origin}`, ack.time, this.options.maxPairs)
+    let bySubscriber = this.#holes.get(ack.origin)
+    const before = bySubscriber?.get(ack.subscriber)
+    if (before !== undefined && bySubscriber !== undefined) {
+      bySubscriber.delete(ack.subscriber)
+      this.#holeCount--
+      if (bySubscriber.size === 0) this.#holes.delete(ack.origin)
+    }
+    if (ack.holes.length === 0) return
+    if (bySubscriber === undefined || bySubscriber.size === 0) {
+      bySubscriber = new Map()
+    } else {
+      this.#holes.delete(ack.origin) // most recent last
+    }
+    this.#holes.set(ack.origin, bySubscriber)
+    bySubscriber.set(ack.subscriber, ack)
+    this.#holeCount++
+    while (this.#holeCount > this.options.maxPairs) {
+      const [oldest, subscribers] = this.#holes.entries().next().value as [DeviceId, Map<DeviceId, Ack>]
+      this.#holeCount -= subscribers.size
+      this.#holes.delete(oldest)
+    }
+  }
+
+  /**
+   * The durable subscribers whose newest ack seen here lists `seq` of `origin` as a hole: signed
+   * word that they lack it although they hold later frames (a frame lost on its way to them).
+   */
+  lacking (origin: DeviceId, seq: number): DeviceId[] {
+    const bySubscriber = this.#holes.get(origin)
+    if (bySubscriber === undefined) return []
+    const out: DeviceId[] = []
+    for (const [subscriber, ack] of bySubscriber) if (ack.holes.some(([from, to]) => seq >= from && seq <= to)) out.push(subscriber)
+    return out
+  }
+
+  /**
+   * True when `seq` of `origin` was passed on from here in the last `PASS_AGAIN_MS` (`passed`):
+   * one frame costs at most one send per hop per interval, however often neighbours send it (an
+   * origin offers again every 2 s, mesh-acks.ts). Marked only once a copy's signature held, so a
+   * forged copy cannot take the turn of the genuine one.
+   */
+  passedLately (origin: DeviceId, seq: number): boolean {
+    return this.#clock.now() - (this.#passed.get(`${origin} ${seq}`) ?? -Infinity) < PASS_AGAIN_MS
+  }
+
+  passed (origin: DeviceId, seq: number): void {
+    touch(this.#passed, `${origin} ${seq}`, this.#clock.now(), this.options.maxPairs)
   }
 
   /**
@@ -159,6 +222,9 @@ export class AckState {
     this.#sent.clear()
     this.#upstream.clear()
     this.#seen.clear()
+    this.#holes.clear()
+    this.#holeCount = 0
+    this.#passed.clear()
   }
 }
 

@@ -53,12 +53,14 @@ export interface RouterCounters {
   routeAnswers: number
   /** New versions of this node's own declaration made because a neighbour asked (ROUTEREQ). */
   redeclared: number
+  /** Frames offered again sent on towards durable subscribers whose acks list them as holes (handlers/reoffer.ts), per neighbour. */
+  reoffersPassed: number
 }
 
 export function newCounters (): RouterCounters {
   return {
     framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, controlIn: 0, controlOut: 0,
     rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0,
-    routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0
+    routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0, reoffersPassed: 0
   }
 }

@@ -10,7 +10,7 @@ import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import { LATE_PROMISE_MS, type CloneInfo, type DropInfo, type HeldFrame, type LinkState, type RouterContext, type RouterOptions, type WantPromise } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { askRoutes, dispatch, ingest, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
+import { askRoutes, dispatch, ingest, pushOwn, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
   sendFleetFiles, takeFleetFile, type ConfigInfo, type ConfigVerdict, type FleetInfo, type FleetVerdict, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
@@ -428,8 +428,10 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   /**
    * Offers one of this node's own frames again (a device re-offering what its durable subscribers
    * have not acknowledged): back into the history if it was evicted, and announced in the next
-   * DIGEST, so each neighbour on the way asks (WANT) for it only if it lacks it. False for a
-   * frame of another origin, or one this node never accepted.
+   * DIGEST, so each neighbour on the way asks (WANT) for it only if it lacks it; and pushed
+   * towards each durable subscriber beyond a neighbour whose ack lists it as a hole, past relays
+   * that once had it (handlers/reoffer.ts). False for a frame of another origin, or one this node
+   * never accepted.
    */
   reoffer (frame: Uint8Array): boolean {
     const decoded = this.verifier.decode(frame)
@@ -438,6 +440,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     if (this.verifier.replay.check(this.id, seq) === 'ok') return false // never accepted here: inject it instead
     if (this.history.get(this.id, seq) === undefined) this.history.add(this.id, { seq, bytes: ownBytes(frame), hops: 0 })
     this.changed.add(this.id)
+    pushOwn(this, seq, frame)
     return true
   }
 

@@ -3,6 +3,7 @@ import { MSG } from '../messages.js'
 import type { DropInfo, HeldFrame, LinkState, RouterContext, WantPromise } from '../context.js'
 import type { ScoreEvent } from '../score.js'
 import { awaitCredential } from './credential.js'
+import { passOn } from './reoffer.js'
 
 /** What became of one frame. */
 export type InjectResult =
@@ -74,7 +75,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
     : undefined)
   switch (admission.verdict) {
     case 'duplicate':
-      return duplicate(ctx, frame, bytes, from, answer !== undefined)
+      return duplicate(ctx, frame, bytes, hops, from, answer !== undefined)
     case 'refused':
       if (admission.refusal === 'cloned') return cloned(ctx, frame, from, false)
       return refuse(ctx, { code: admission.code, origin, seq, from })
@@ -110,7 +111,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
  * all but the first answer are duplicates this node requested (counted as the neighbour's
  * misbehaviour, they got honest relays banned and their readings stuck: issue 11).
  */
-function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array, from: DeviceId | undefined, asked = false): InjectResult {
+function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, asked = false): InjectResult {
   const stored = ctx.history.get(frame.origin, frame.seq)
   if (stored !== undefined && !bytesEqual(stored.bytes, bytes)) {
     const judged = ctx.verifier.secondCopy(frame)
@@ -119,8 +120,11 @@ function duplicate (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array
       return refuse(ctx, { code: judged.code, origin: frame.origin, seq: frame.seq, from })
     }
   }
+  // A frame offered again that a subscriber beyond this node has signed it lacks goes on (reoffer.ts).
+  const passed = from === undefined || asked ? undefined : passOn(ctx, frame, bytes, hops, from)
+  if (passed === 'forged') return refuse(ctx, { code: 'ERR_BAD_SIGNATURE', origin: frame.origin, seq: frame.seq, from }, 'invalid')
   ctx.counters.duplicates++
-  if (!asked) ctx.observe(from, 'duplicate')
+  if (!asked && passed === undefined) ctx.observe(from, 'duplicate')
   ctx.acks.seen(frame.origin) // a durable subscriber answers a re-offer of what it holds (acks.ts)
   return DUPLICATE
 }
