@@ -30,6 +30,8 @@ interface OriginHistory {
   readonly lateSeqs: number[]
   /** The highest number held (or held once: never lowered by an eviction). */
   high: number
+  /** The highest number the eager path brought (not a catch-up, `add`'s `asked`); never lowered. */
+  carriedHigh: number
 }
 
 const sizeOf = (entry: OriginHistory): number => entry.frames.size + entry.late.size
@@ -63,9 +65,9 @@ export class History {
   /**
    * Keeps `frame` (its bytes in a buffer of their own: a view into a received message would keep
    * the whole message alive, uncounted); `stranger`: its origin is in nobody's trust (a share of
-   * `maxStrangers` origins).
+   * `maxStrangers` origins); `asked`: it came in answer to a WANT, not by the eager path.
    */
-  add (origin: DeviceId, frame: StoredFrame, stranger = false): void {
+  add (origin: DeviceId, frame: StoredFrame, stranger = false, asked = false): void {
     if (stranger) {
       this.#strangers.delete(origin)
       this.#strangers.add(origin)
@@ -75,11 +77,12 @@ export class History {
     }
     let entry = this.#origins.get(origin)
     if (entry === undefined) {
-      entry = { frames: new Map(), late: new Map(), lateSeqs: [], high: -Infinity }
+      entry = { frames: new Map(), late: new Map(), lateSeqs: [], high: -Infinity, carriedHigh: -Infinity }
       this.#origins.set(origin, entry)
       this.#bytes += ORIGIN_COST
     }
     const { seq } = frame
+    if (!asked && seq > entry.carriedHigh) entry.carriedHigh = seq
     if (frameOf(entry, seq) !== undefined) return
     // Room first, then the frame: a late one is often the oldest, and must not be the one evicted.
     while (sizeOf(entry) >= this.#perOrigin) this.#evictOldest(origin, entry, false)
@@ -145,6 +148,19 @@ export class History {
   carriedSince (origin: DeviceId): number | undefined {
     const first = this.#origins.get(origin)?.frames.keys().next()
     return first === undefined || first.done === true ? undefined : first.value
+  }
+
+  /**
+   * The newest frame of `origin` the eager path brought here (not a catch-up): a relay repairs
+   * gaps below it, never what came after it (handlers/sync.ts). Beyond it the origin's frames
+   * went by another path, or are still on their way; pulled on every DIGEST of a neighbour on the
+   * new path, each route that moved away from a relay became a second path costing a repair per
+   * reading (issue 11's soak: repairs grew with every move until a 300-device fleet saturated its
+   * core and collapsed at minute 13).
+   */
+  carriedHigh (origin: DeviceId): number | undefined {
+    const high = this.#origins.get(origin)?.carriedHigh
+    return high === undefined || high === -Infinity ? undefined : high
   }
 
   origins (): IterableIterator<DeviceId> {

@@ -59,3 +59,18 @@ it('older frames that reach a relay late do not lower where it starts to repair:
   // From the oldest frame v holds (30), it would ask for 36…40 too, and each catch-up would start the next one lower.
   expect(await askedAfterDigest(n, kid)).toEqual([[46, 46]])
 })
+
+/**
+ * The soak's repair storm (issue 11): a relay that once carried an origin, and whose route for it
+ * moved elsewhere, kept asking for each of its new frames on the DIGESTs of neighbours on the new
+ * path: a second, pulled path per moved origin, about one repair per reading, growing as routes
+ * moved, until a 300-device fleet in one process spent its core on it. A relay now repairs gaps
+ * in what its eager path brought, never beyond the newest frame that path brought.
+ */
+it('a relay whose eager path for an origin moved away does not pull the origin\'s new frames', async () => {
+  const { got, n, frames, kid } = await relayed(63)
+  for (let seq = 1; seq <= 10; seq++) if (seq !== 6) n.link.send(encodeData(1, frames[seq - 1] as Uint8Array))
+  await until(() => got.length === 9, '9 readings at g through v')
+  // 11…50 went to the subscriber by another path; n's DIGEST names them all.
+  expect(await askedAfterDigest(n, kid)).toEqual([[6, 6]]) // before: [[6, 6], [11, 50]]
+})

@@ -88,7 +88,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
       const stored = held.bytes // a copy: the link's bytes may be a view into its receive buffer
       ctx.verifier.carry(bytes, stored) // verified here: this process's other verifiers (the gateway's ingest) take it as is
       if (from !== undefined) ctx.origins.take(origin, ctx.clock.now())
-      ctx.history.add(origin, { seq, bytes: stored, hops }, !ctx.verifier.replay.known(origin))
+      ctx.history.add(origin, { seq, bytes: stored, hops }, !ctx.verifier.replay.known(origin), answer !== undefined)
       ctx.changed.add(origin)
       ctx.observe(from, 'useful')
       ctx.deliver(frame, stored, hops, from, asked)

@@ -108,8 +108,13 @@ export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestE
     // origin, and a 300-device fleet collapsed once its histories were full (issue 11). A new
     // route, or one whose old next hop is gone, gets a full DIGEST and catches up on everything
     // (`routeMoved`). A subscriber here catches up on all it lacks, whatever the DIGEST.
-    const from = full || ctx.interest.wantsHere(origin, ctx.options.fleet) ? low : Math.max(low, ctx.history.carriedSince(origin) ?? Infinity)
-    if (from <= high && ctx.verifier.replay.missing(origin, from, high, 1).length > 0) announced.push({ origin, low: from, high })
+    // Nor is what came after the newest frame its eager path brought (`carriedHigh`): those frames
+    // went by another path (the route moved away) or are on their way. Pulled, every route that
+    // moved away from a relay became a second path, a repair per reading (the soak's collapse).
+    const all = full || ctx.interest.wantsHere(origin, ctx.options.fleet)
+    const from = all ? low : Math.max(low, ctx.history.carriedSince(origin) ?? Infinity)
+    const to = all ? high : Math.min(high, ctx.history.carriedHigh(origin) ?? -Infinity)
+    if (from <= to && ctx.verifier.replay.missing(origin, from, to, 1).length > 0) announced.push({ origin, low: from, high: to })
   }
   if (announced.length === 0) return
   // After a fresh link (full digest) ask at once; otherwise give the eager path a moment first.
