@@ -36,7 +36,9 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   // DIGEST), which a flood of fresh origins made the node's longest work (test/adversarial/data.test.ts, 65,536 origins).
   // An honest relay meets it only on a new link to a fleet of over 2,048 devices that all publish in its first seconds; a
   // subscriber fetches what was refused (WANT: frames asked for are exempt). No blame: what a flood costs is bounded here.
-  fresh: { rate: 256, burst: 2048 },
+  // The rate keeps one flooding link to about 2 % of a core (a signature check and the state: ~0.3 ms an origin), and
+  // the 12 inbound slots of Sybils together to about a quarter.
+  fresh: { rate: 64, burst: 2048 },
   // One HELLO opens every link; a second one is never needed.
   hello: { rate: 1 / 60, burst: 4 },
   digest: { rate: 2000, burst: 10_000 },
