@@ -6,13 +6,15 @@ import type { RoutingMessage } from './messages.js'
  * admitted before it is decoded when its kind's bucket holds a token, and dropped unread (counted,
  * ERR_OVER_BUDGET) when it does not; once decoded, a control message is charged for its entries
  * (a KEY of 200 keys costs 200), so a bucket may go into debt (at most one burst) and the next
- * messages of that kind wait for it to refill. A DATA message costs 1.
+ * messages of that kind wait for it to refill. A DATA message costs 1. One bucket is not a message
+ * kind: `fresh`, spent by a frame of an origin this node holds no replay window for, once decoded
+ * and before its signature is checked (handlers/data.ts), whose excess is refused without blame.
  *
  * The defaults are generous: an honest neighbour never meets them (a relay of a 1,000-device fleet
  * opens a link with 1,000 KEYs and a DIGEST of 1,000 origins; the `paths` benchmark pushes about
  * 4,500 frames a second over one link), and frames this node asked for (WANT) are credited ahead,
  * so catch-up after a partition is never throttled. What exceeds them costs the sender its peer
- * score (score.ts).
+ * score (score.ts), `fresh` excepted.
  */
 
 export interface Rate {
@@ -22,13 +24,21 @@ export interface Rate {
   burst: number
 }
 
-export type BudgetKind = 'data' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'config' | 'cred' | 'fleet' | 'routereq' | 'other'
+export type BudgetKind = 'data' | 'fresh' | 'hello' | 'digest' | 'want' | 'interest' | 'key' | 'keyreq' | 'peers' | 'ack' | 'cmd' | 'revoke' | 'config' | 'cred' | 'fleet' | 'routereq' | 'other'
 
 export type Budgets = Record<BudgetKind, Rate>
 
-/** Per link. Data in frames; control kinds in entries (keys, kids, origins, subscribers, peers). */
+/** Per link. Data in frames; fresh in frames of origins this node holds no replay window for; control kinds in entries (keys, kids, origins, subscribers, peers). */
 export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   data: { rate: 5000, burst: 10_000 },
+  // Frames of fresh origins (no replay state here yet), checked before their signature (handlers/data.ts): each costs a
+  // signature check and new state in every table an origin has (key, replay window, history, origin budget, the next
+  // DIGEST), which a flood of fresh origins made the node's longest work (test/adversarial/data.test.ts, 65,536 origins).
+  // An honest relay meets it only on a new link to a fleet of over 2,048 devices that all publish in its first seconds; a
+  // subscriber fetches what was refused (WANT: frames asked for are exempt). No blame: what a flood costs is bounded here.
+  // The rate keeps one flooding link to about 2 % of a core (a signature check and the state: ~0.3 ms an origin), and
+  // the 12 inbound slots of Sybils together to about a quarter.
+  fresh: { rate: 64, burst: 2048 },
   // One HELLO opens every link; a second one is never needed.
   hello: { rate: 1 / 60, burst: 4 },
   digest: { rate: 2000, burst: 10_000 },

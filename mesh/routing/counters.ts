@@ -23,7 +23,7 @@ export interface RouterCounters {
   controlOut: number
   /** Frames and messages refused, by error code (ERR_OVER_BUDGET included). */
   rejected: Partial<Record<string, number>>
-  /** Messages dropped unread because their sender was over its budget for their kind (budget.ts), by kind. */
+  /** Messages dropped unread because their sender was over its budget for their kind (budget.ts), by kind; `fresh`: frames of fresh origins refused unchecked past their link's budget (handlers/data.ts). */
   overBudget: Partial<Record<string, number>>
   /** Neighbours disconnected and kept out because their score fell below the threshold (score.ts). */
   bans: number

@@ -108,7 +108,7 @@ export interface RouterInit extends Pick<VerifierInit,
   /** Link port and addresses announced in HELLO (for peer exchange). */
   port?: number
   addresses?: () => string[]
-  /** What one neighbour may make this node read, per message kind (budget.ts DEFAULT_BUDGETS: generous). */
+  /** What one neighbour may make this node read, per message kind, and its frames of fresh origins (budget.ts DEFAULT_BUDGETS: generous). */
   budgets?: Partial<Record<BudgetKind, Partial<Rate>>>
   /**
    * Frames of one origin this node accepts from neighbours, whoever relays them (budget.ts

@@ -61,6 +61,12 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
   // the neighbour that sent it is blamed (an honest relay forwards no more than it accepted). Frames
   // this node asked for (WANT: catch-up, a device's outbox offered again after an outage) are exempt.
   if (from !== undefined && !asked && !ctx.origins.allows(origin, ctx.clock.now())) return refuse(ctx, { code: 'ERR_OVER_BUDGET', origin, seq, from }, 'overBudget')
+  // A fresh origin over its link's budget (budget.ts DEFAULT_BUDGETS.fresh): refused before its signature is checked and
+  // before anything is stored for it, without blame (see `overFresh`). Frames asked for are exempt here too.
+  if (state !== undefined && !asked && overFresh(ctx, state, origin)) {
+    ctx.counters.overBudget.fresh = (ctx.counters.overBudget.fresh ?? 0) + 1
+    return refuse(ctx, { code: 'ERR_OVER_BUDGET', origin, seq, from })
+  }
   const held: HeldFrame = { bytes: ownBytes(bytes), hops, from, ...(state === undefined ? {} : { via: state }) }
   const mayHold = state === undefined || state.held < ctx.options.maxHeldPerPeer
   const admission = ctx.verifier.admit(frame, mayHold
@@ -101,6 +107,26 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
       return ACCEPTED
     }
   }
+}
+
+/**
+ * True when `origin` is fresh (this node holds no replay window for it, and holds its key: admitting
+ * the frame would cost a signature check and new state in every per-origin table) and the link it
+ * came on has no unit of its `fresh` budget left; otherwise takes the unit and returns false.
+ * Each link has its own bucket, so a neighbour that floods fresh origins spends its own budget and
+ * not its neighbours' (like the SYN-flood defences of RFC 4987 §3, it bounds the work and state a
+ * peer can make the node commit before that peer has shown anything). Frames of origins already tracked (every
+ * device of an honest fleet after its first frames) never touch it. A frame whose key is unknown is
+ * held, not checked, and pays when it is admitted again with its key (`release`).
+ *
+ * No blame: an honest relay meets the budget on a new link to a fleet larger than its burst; a
+ * subscriber fetches the frames refused when the relay announces them (DIGEST, WANT: exempt). A
+ * flooder's frames past it cost a decode and three lookups each, within the data budget.
+ */
+function overFresh (ctx: RouterContext, state: LinkState, origin: DeviceId): boolean {
+  const replay = ctx.verifier.replay
+  if (replay.known(origin) || replay.high(origin) !== undefined || ctx.verifier.keys.get(origin) === undefined) return false
+  return !state.budget.admit('fresh', ctx.clock.now())
 }
 
 /**
