@@ -117,7 +117,8 @@ export const sim: Command = {
       const stats = fleet.stats()
       central?.stop()
       const world = home === undefined ? undefined : worldSummary(fleet, rulesAt)
-      if (json) write(io.stdout, JSON.stringify({ ...stats, mode, seed: init.seed, faults, ...(world === undefined ? {} : { world }) }))
+      // `waiting`: readings still in the devices' outboxes (not acknowledged yet) as the fleet stops.
+      if (json) write(io.stdout, JSON.stringify({ ...stats, waiting: fleet.flow().outbox.frames, mode, seed: init.seed, faults, ...(world === undefined ? {} : { world }) }))
       else write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}${world === undefined ? '' : `\nworld home: hall light switched on ${world.lightOn} times, heater ${world.heaterOn} times; living room ${world.livingC.min}–${world.livingC.max} °C`}`)
     } finally {
       await fleet.stop()
