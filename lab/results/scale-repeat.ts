@@ -1,5 +1,6 @@
 import { overRuns, poolCounts } from '../metrics/repeat.js'
 import { sortScalePoints } from '../metrics/scale.js'
+import { round } from '../metrics/stats.js'
 import type { Mode } from '../observations.js'
 import { percent, readingsToShow, scaleDelivered, worst } from './checks.js'
 import { boundOverRuns, combine, repetitionsOf, side } from './repeat-checks.js'
@@ -70,7 +71,7 @@ function growthFigure (runs: readonly ScaleResults[], mode: Mode): ScaleFigure[]
   const to = measured(runs[0] as ScaleResults).filter((p) => p.transport === from.transport && everywhere(p.devices) && everywhere(from.devices)).at(-1)
   if (to === undefined || to.devices === from.devices) return []
   const bytes = (r: ScaleResults, n: number): number => measured(r).find((p) => p.devices === n)?.perDevice?.bytesPerS as number
-  return [scaleFigure(mode, to.devices, 'growth', runs.map((r) => bytes(r, to.devices) / bytes(r, from.devices)), undefined, from.devices)]
+  return [scaleFigure(mode, to.devices, 'growth', runs.map((r) => round(bytes(r, to.devices) / bytes(r, from.devices), 4)), undefined, from.devices)]
 }
 
 const find = (figures: readonly ScaleFigure[], mode: Mode, metric: ScaleFigureMetric): ScaleFigure[] => figures.filter((f) => f.mode === mode && f.metric === metric)
