@@ -60,7 +60,7 @@ export function runLine (results: ExperimentResults): string {
     `${m.cpus} × ${m.cpuModel}, ${bytes(m.memoryBytes)} of memory.`
 }
 
-/** "Seed **3**.", or for repeated runs "3 runs, seeds **3, 4, 5** (the tables below are the first run's; the repetitions section has every run)." */
+/** "Seed **3**.", or for repeated runs "3 runs, seeds **3, 4, 5**: …", saying the checks are judged over the runs and the tables are the first run's. */
 export function seedLine (results: ExperimentResults): string {
   const seeds = seedsOf(results)
   return seeds.length === 1 ? `Seed **${results.seed}**.` : `${seeds.length} runs, seeds **${seeds.join(', ')}**: the checks are judged over the runs (see Repetitions); the tables and the chart are the first run's.`
