@@ -36,6 +36,8 @@ export { percentiles, distribution, median, percentileOfSorted, type Percentiles
 export { failoverChecks, scaleChecks, latencyChecks } from './results/checks.js'
 export { tInterval, tQuantile975, repeatedFigures } from './metrics/repeat.js'
 export { combineRepeatedRuns, repeatedFailoverChecks, refreshRepetitions } from './results/repeat-checks.js'
+export { combineScaleRuns, scaleFigures, repeatedScaleChecks, refreshScaleRepetitions } from './results/scale-repeat.js'
+export { combineLatencyRuns, latencyFigures, repeatedLatencyChecks, refreshLatencyRepetitions } from './results/latency-repeat.js'
 export { compareRuns, reproductionMarkdown, type ComparedFigure, type Reproduction } from './results/reproduce.js'
 export { automationFigures, combineAutomationRuns, refreshAutomationRepetitions, repeatedAutomationChecks } from './results/automation-repeat.js'
 export { failoverResults, scaleResults, latencyResults, refreshScale, refreshLatency, type RunInfo, type FailoverInput, type ScaleInput, type LatencyInput } from './results/assemble.js'
@@ -43,6 +45,7 @@ export { failoverResults, scaleResults, latencyResults, refreshScale, refreshLat
 export {
   RESULTS_FORMAT, RESULTS_VERSION, RESULTS_SCHEMA, EXPERIMENT_KINDS,
   type ExperimentKind, type ExperimentResults, type FailoverResults, type Repetitions, type RepeatedFigure, type RepeatMetric, type PooledShare, type ScaleResults, type LatencyResults,
+  type RepetitionsOf, type FigureOverRuns, type ScaleFigure, type ScaleFigureMetric, type LatencyFigure, type LatencyFigureMetric,
   type FailoverParameters, type ScaleParameters, type LatencyParameters, type Machine, type Software, type Check,
   type ModeSummary, type PhaseSummary, type TargetDelivery, type Resume, type FaultOutcome, type DeviceGap,
   type DeliverySeries, type ResourceSummary, type RoleRates, type ScalePoint, type PathSummary

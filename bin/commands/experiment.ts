@@ -19,8 +19,8 @@ import { EXIT_INVALID, EXIT_OK, intFlag, numberFlag, onFileArgument, write, type
 /** Flags each experiment takes, besides --out, --seed, --quick and --json. */
 const FLAGS: Record<ExperimentKind, readonly string[]> = {
   failover: ['repeat', 'devices', 'modes', 'interval', 'transport', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain'],
-  scale: ['devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
-  latency: ['rounds', 'warmup', 'pause'],
+  scale: ['repeat', 'devices', 'sizes', 'modes', 'interval', 'transport', 'settle', 'duration', 'warmup', 'drain'],
+  latency: ['repeat', 'rounds', 'warmup', 'pause'],
   automation: ['repeat', 'devices', 'ways', 'interval', 'settle', 'steady', 'broker-down', 'crash-count', 'crash', 'partition', 'gap', 'drain', 'ttl'],
   revocation: ['repeat', 'devices', 'topology', 'paths', 'interval', 'victim-interval', 'before', 'after', 'settle', 'link-delay', 'transport']
 }
@@ -42,10 +42,10 @@ export const experiment: Command = {
     ['--force', 'write the report into --out even when it holds files (an earlier report is overwritten)'],
     ['--from FILE', 'reproduce a saved run: its recorded command again, then reproduction.md says whether each new figure falls inside the saved run\'s 95 % interval (runs made with --repeat); exit 1 when one falls outside'],
     ['--render-only', 'with --from: run nothing, re-render report.md and the charts from the saved results.json (checked against its schema); repeated runs get their intervals and checks again from each run\'s values'],
-    ['--seed X', 'seed of the fleets and the fault timeline (default 1)'],
+    ['--seed X', 'seed of the fleets and the fault timeline (default 1); latency: of the order of the paths within each round'],
     ['--quick', 'the short preset: failover 6 devices, about 40 s per mode; scale 5, 10, 20 devices; latency 200 rounds; automation 6 devices, about 70 s per way'],
     ['--json', 'no progress; print {out, files, results} as JSON'],
-    ['--repeat N', 'N runs with seeds X, X+1, …; every figure with a 95 % t-interval over the runs, the checks judged on the intervals. failover, automation: default 1; revocation: default 5, quick 3'],
+    ['--repeat N', 'N runs with seeds X, X+1, …; every figure with a 95 % t-interval over the runs, the checks judged on the intervals (shares on the runs\' readings pooled). failover, scale, latency, automation: default 1; revocation: default 5, quick 3'],
     ['--devices N', 'failover: fleet size (default 20; quick 6); automation: default 12, quick 6; scale: the largest fleet; revocation: default 100, quick 12'],
     ['--topology T', 'revocation: the mesh path\'s fixed links, grid (default) or line'],
     ['--paths LIST', 'revocation: mesh,broker (default both)'],
@@ -245,7 +245,7 @@ function failoverPlan (values: Record<string, unknown>): Plan {
   const timeline = failoverTimeline(init) // checks the parameters before anything runs
   return {
     seconds: failoverRunSeconds(init),
-    describe: `${timeline.params.devices} devices, ${(init.modes ?? []).join(', ')}, ${init.repeat === 1 ? `seed ${timeline.params.seed}` : `${init.repeat ?? 1} runs, seeds ${timeline.params.seed}…${timeline.params.seed + (init.repeat ?? 1) - 1}`}`,
+    describe: `${timeline.params.devices} devices, ${(init.modes ?? []).join(', ')}, ${seeds(timeline.params.seed, init.repeat ?? 1)}`,
     run: async (out, components) => await runFailover({ ...init, out }, components)
   }
 }
@@ -267,11 +267,12 @@ function scalePlan (values: Record<string, unknown>): Plan {
     warmupS: numberFlag(values, 'warmup', preset.warmupS, 0, 86_400),
     drainS: numberFlag(values, 'drain', preset.drainS, 0, 86_400),
     transport: transportFlag(values, 'auto', ['tcp', 'memory', 'auto']) as 'tcp' | 'memory' | 'auto',
+    repeat: intFlag(values, 'repeat', 1, 1, 100),
     ...(values.settle === undefined ? {} : { settleS: numberFlag(values, 'settle', 30, 0, 86_400) })
   }
   return {
     seconds: scaleRunSeconds(init),
-    describe: `fleets of ${[...sizes].sort((a, b) => a - b).join(', ')} devices, ${(init.modes ?? []).join(', ')}, seed ${init.seed ?? 1}`,
+    describe: `fleets of ${[...sizes].sort((a, b) => a - b).join(', ')} devices, ${(init.modes ?? []).join(', ')}, ${seeds(init.seed ?? 1, init.repeat ?? 1)}`,
     run: async (out, components) => await runScale({ ...init, out }, components)
   }
 }
@@ -282,11 +283,12 @@ function latencyPlan (values: Record<string, unknown>): Plan {
     rounds: intFlag(values, 'rounds', preset.rounds, 1, 1_000_000),
     warmup: intFlag(values, 'warmup', preset.warmup, 0, 1_000_000),
     intervalMs: intFlag(values, 'pause', preset.intervalMs, 0, 60_000),
-    seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff)
+    seed: intFlag(values, 'seed', 1, 0, 0xffff_ffff),
+    repeat: intFlag(values, 'repeat', 1, 1, 100)
   }
   return {
     seconds: latencyRunSeconds(init),
-    describe: `${init.rounds ?? preset.rounds} rounds of one hop, three hops and the broker path`,
+    describe: `${init.rounds ?? preset.rounds} rounds of one hop, three hops and the broker path, ${seeds(init.seed ?? 1, init.repeat ?? 1)}`,
     run: async (out, components) => await runLatency({ ...init, out }, components)
   }
 }
@@ -319,7 +321,7 @@ function automationRunPlan (values: Record<string, unknown>): Plan {
   const plan = automationPlan(init) // checks the parameters before anything runs
   return {
     seconds: automationRunSeconds(init),
-    describe: `${plan.params.devices} devices, rules ${(init.ways ?? []).join(', ')}, ${init.repeat === 1 ? `seed ${plan.params.seed}` : `${init.repeat ?? 1} runs, seeds ${plan.params.seed}…${plan.params.seed + (init.repeat ?? 1) - 1}`}`,
+    describe: `${plan.params.devices} devices, rules ${(init.ways ?? []).join(', ')}, ${seeds(plan.params.seed, init.repeat ?? 1)}`,
     run: async (out, components) => await runAutomation({ ...init, out }, components)
   }
 }
@@ -352,7 +354,7 @@ function revocationPlan (values: Record<string, unknown>): Plan {
   const p = revocationParams(init) // checks the parameters before anything runs
   return {
     seconds: revocationRunSeconds(init),
-    describe: `${p.devices} devices (${p.topology}, ${p.transport ?? 'memory'} links), paths ${p.paths.join(', ')}, ${p.repeat === 1 ? `seed ${p.seed}` : `${p.repeat} runs, seeds ${p.seed}…${p.seed + p.repeat - 1}`}`,
+    describe: `${p.devices} devices (${p.topology}, ${p.transport ?? 'memory'} links), paths ${p.paths.join(', ')}, ${seeds(p.seed, p.repeat)}`,
     run: async (out, components) => await runRevocation({ ...init, out }, components)
   }
 }
@@ -403,6 +405,11 @@ function progressStream (stderr: Io['stderr']): ProgressStream {
     get isTTY () { return tty.isTTY === true },
     get columns () { return tty.columns === undefined || tty.columns <= 0 ? 80 : tty.columns }
   }
+}
+
+/** "seed 3", or "3 runs, seeds 3…5". */
+function seeds (seed: number, repeat: number): string {
+  return repeat === 1 ? `seed ${seed}` : `${repeat} runs, seeds ${seed}…${seed + repeat - 1}`
 }
 
 /** 20260314-093012: UTC, sortable, safe in a file name. */

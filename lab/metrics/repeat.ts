@@ -110,11 +110,18 @@ export function poolCounts (counts: ReadonlyArray<{ x: number, n: number } | nul
  * each run's counts keeps them and their pool; results saved before counts were recorded have none.
  */
 export function figureFrom (mode: Mode, phase: string, metric: RepeatMetric, values: Array<number | null>, counts?: Array<{ x: number, n: number } | null>): RepeatedFigure {
-  const { mean, low, high } = tInterval(values.filter((v): v is number => v !== null))
-  const max = RATIOS.has(metric) ? 1 : Infinity
-  const r = (x: number | null): number | null => x === null ? null : round(Math.min(max, Math.max(0, x)), metric.endsWith('-ms') ? 3 : 4)
-  const figure: RepeatedFigure = { mode, phase, metric, values, mean: r(mean), low: r(low), high: r(high) }
+  const figure: RepeatedFigure = { mode, phase, metric, values, ...overRuns(values, { min: 0, max: RATIOS.has(metric) ? 1 : Infinity, digits: metric.endsWith('-ms') ? 3 : 4 }) }
   return RATIOS.has(metric) && counts !== undefined ? { ...figure, counts, pooled: poolCounts(counts) } : figure
+}
+
+/**
+ * The mean and 95 % t-interval of each run's value (null where a run lacks it), cut to what the figure can be
+ * ([min, max]) and rounded to `digits`: the part every experiment's figures over runs share (failover, scale, latency).
+ */
+export function overRuns (values: ReadonlyArray<number | null>, range: { min: number, max: number, digits: number }): { mean: number | null, low: number | null, high: number | null } {
+  const { mean, low, high } = tInterval(values.filter((v): v is number => v !== null))
+  const r = (x: number | null): number | null => x === null ? null : round(Math.min(range.max, Math.max(range.min, x)), range.digits)
+  return { mean: r(mean), low: r(low), high: r(high) }
 }
 
 export function figureOf (figures: readonly RepeatedFigure[], mode: Mode, phase: string, metric: RepeatMetric): RepeatedFigure | undefined {

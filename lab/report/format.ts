@@ -1,4 +1,5 @@
 import type { Check, ExperimentResults, Resume } from '../results/types.js'
+import { seedsOf } from '../results/reproduce.js'
 
 /** Markdown building blocks shared by the three reports. */
 
@@ -59,6 +60,12 @@ export function runLine (results: ExperimentResults): string {
     `${m.cpus} × ${m.cpuModel}, ${bytes(m.memoryBytes)} of memory.`
 }
 
+/** "Seed **3**.", or for repeated runs "3 runs, seeds **3, 4, 5**: …", saying the checks are judged over the runs and the tables are the first run's. */
+export function seedLine (results: ExperimentResults): string {
+  const seeds = seedsOf(results)
+  return seeds.length === 1 ? `Seed **${results.seed}**.` : `${seeds.length} runs, seeds **${seeds.join(', ')}**: the checks are judged over the runs (see Repetitions); the tables and the chart are the first run's.`
+}
+
 export function environmentSection (results: ExperimentResults): string[] {
   const m = results.machine
   const s = results.software
@@ -92,7 +99,7 @@ function provenanceRows (results: ExperimentResults): string[][] {
   return [
     ['command', p.command === null ? 'run as a library' : `\`${p.command}\``],
     ['commit', p.commit === null ? 'unknown (not a git checkout)' : `${p.commit}${p.dirty === true ? ' with uncommitted changes' : ''}`],
-    ['seed', String(results.seed)],
+    ...(seedsOf(results).length > 1 ? [['seeds, one per run', seedsOf(results).join(', ')]] : [['seed', String(results.seed)]]),
     ['load average (1, 5, 15 min)', `${load(p.loadBefore)} before; ${load(p.loadAfter)} after`]
   ]
 }

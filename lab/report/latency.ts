@@ -1,5 +1,6 @@
 import type { LatencyResults } from '../results/types.js'
-import { checksSection, environmentSection, ms, notesSection, parametersTable, runLine, table } from './format.js'
+import { checksSection, environmentSection, ms, notesSection, parametersTable, runLine, seedLine, table } from './format.js'
+import { latencyRepetitionsSection } from './repeat.js'
 
 /** report.md for `iotmesh experiment latency`. */
 export function latencyMarkdown (results: LatencyResults, files: { latency: string }): string {
@@ -10,10 +11,11 @@ export function latencyMarkdown (results: LatencyResults, files: { latency: stri
     `${p.rounds} rounds, each probing every path in turn (${p.paths.join(', ')}), ${p.intervalMs} ms apart, so a slow`,
     'moment of the machine weighs on every path alike.',
     runLine(results),
-    `Seed **${results.seed}**.`,
+    seedLine(results),
     '',
     ...checksSection(results.checks),
     '',
+    ...latencyRepetitionsSection(results),
     '## Latency by path',
     '',
     table(

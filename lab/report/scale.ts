@@ -1,6 +1,7 @@
 import type { RoleRates, ScaleResults } from '../results/types.js'
 import { scaleDelivered, wilson } from '../results/checks.js'
-import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, runLine, table } from './format.js'
+import { bytes, checksSection, environmentSection, ms, notesSection, parametersTable, pct, runLine, seedLine, table } from './format.js'
+import { scaleRepetitionsSection } from './repeat.js'
 
 /** report.md for `iotmesh experiment scale`. */
 export function scaleMarkdown (results: ScaleResults, files: { traffic: string }): string {
@@ -17,10 +18,11 @@ export function scaleMarkdown (results: ScaleResults, files: { traffic: string }
     `Fleets of ${p.sizes.join(', ')} devices in ${p.modes.join(' and ')} mode, one reading every ${p.intervalS} s per device, ` +
       `each measured for ${p.durationS} s after ${p.warmupS} s of settling.`,
     runLine(results),
-    `Seed **${results.seed}**.`,
+    seedLine(results),
     '',
     ...checksSection(results.checks),
     '',
+    ...scaleRepetitionsSection(results),
     '## Per device',
     '',
     'One device\'s share (one mesh node in mesh mode, relaying included): the devices\' rates divided by the fleet size.',

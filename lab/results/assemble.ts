@@ -9,6 +9,8 @@ import {
   type FailoverResults, type LatencyParameters, type LatencyResults, type Machine, type Provenance, type ScaleParameters, type ScaleResults, type Software
 } from './types.js'
 import { sortScalePoints, summarizeScale } from '../metrics/scale.js'
+import { refreshScaleRepetitions } from './scale-repeat.js'
+import { refreshLatencyRepetitions } from './latency-repeat.js'
 import type { Timeline } from '../plan/timeline.js'
 
 /**
@@ -69,9 +71,9 @@ export function scaleResults (input: ScaleInput): ScaleResults {
   }
 }
 
-/** A saved scale run through the current code (`--from FILE --render-only`): its checks again from its points. */
+/** A saved scale run through the current code (`--from FILE --render-only`): its checks again from its points, or from its repetitions. */
 export function refreshScale (results: ScaleResults): ScaleResults {
-  return { ...results, checks: scaleChecks(results.points) }
+  return results.repetitions === undefined ? { ...results, checks: scaleChecks(results.points) } : refreshScaleRepetitions(results)
 }
 
 export interface LatencyInput extends RunInfo {
@@ -93,9 +95,9 @@ export function latencyResults (input: LatencyInput): LatencyResults {
   }
 }
 
-/** A saved latency run through the current code (`--from FILE --render-only`): its checks again from its paths and pairs. */
+/** A saved latency run through the current code (`--from FILE --render-only`): its checks again from its paths and pairs, or from its repetitions. */
 export function refreshLatency (results: LatencyResults): LatencyResults {
-  return { ...results, checks: latencyChecks(results.paths, results.differences) }
+  return results.repetitions === undefined ? { ...results, checks: latencyChecks(results.paths, results.differences) } : refreshLatencyRepetitions(results)
 }
 
 function iso (t: Date | number | string): string {

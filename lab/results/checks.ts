@@ -54,7 +54,7 @@ export function differenceInterval (x1: number, n1: number, x2: number, n2: numb
 }
 
 /** Fail, then undecided, then pass: the verdict of several judgements together. */
-function worst (verdicts: ReadonlyArray<Check['status']>): Check['status'] {
+export function worst (verdicts: ReadonlyArray<Check['status']>): Check['status'] {
   return verdicts.includes('fail') ? 'fail' : verdicts.includes('undecided') ? 'undecided' : 'pass'
 }
 

@@ -2,7 +2,7 @@ import { meshError } from '../../shared/index.js'
 import { figureFrom, figureOf, repeatedFigures, tInterval } from '../metrics/repeat.js'
 import type { Mode } from '../observations.js'
 import { differenceInterval, percent, readingsToShow } from './checks.js'
-import type { Check, FailoverResults, RepeatedFigure, RepeatMetric, Repetitions } from './types.js'
+import type { Check, FailoverResults, RepeatedFigure, RepeatMetric, Repetitions, RepetitionsOf } from './types.js'
 
 /**
  * The failover checks over N runs (`--repeat N`), judged on 95 % intervals over the runs instead of
@@ -34,14 +34,14 @@ const secs = (x: number): string => `${(x / 1000).toFixed(2)} s`
 const SHARES = new Set<RepeatMetric>(['delivered-during', 'delivered-on-time', 'delivered', 'peer-during'])
 
 /** Where an interval lies against a threshold: on the right side, the wrong side, or across it. */
-function side (low: number, high: number, rule: Pick<Rule, 'at' | 'threshold'>): Check['status'] {
+export function side (low: number, high: number, rule: { at: 'least' | 'most', threshold: number }): Check['status'] {
   return rule.at === 'least'
     ? (low >= rule.threshold ? 'pass' : high < rule.threshold ? 'fail' : 'undecided')
     : (high <= rule.threshold ? 'pass' : low > rule.threshold ? 'fail' : 'undecided')
 }
 
 /** The pool decides a fail; a pass needs the spread between runs (the t-interval, where there is one) to agree. */
-function combine (pooled: Check['status'], overRuns: Check['status'] | null): Check['status'] {
+export function combine (pooled: Check['status'], overRuns: Check['status'] | null): Check['status'] {
   if (pooled !== 'pass') return pooled
   return overRuns === null || overRuns === 'pass' ? 'pass' : 'undecided'
 }
@@ -187,4 +187,32 @@ export function refreshRepetitions (results: FailoverResults): FailoverResults {
   const figures = rep.figures.map((f) => figureFrom(f.mode, f.phase, f.metric, f.values, f.counts))
   const phases = results.timeline.phases.map((p) => p.name as string)
   return { ...results, repetitions: { ...rep, figures }, checks: repeatedFailoverChecks(figures, phases, results.parameters.gapToleranceS) }
+}
+
+/**
+ * The repetitions block of N runs of any experiment (scale, latency): seeds, how the intervals were made, the
+ * figures, and how each run alone judged each check (by the first run's check ids). Throws below two runs.
+ */
+export function repetitionsOf<F> (runs: ReadonlyArray<{ seed: number, checks: readonly Check[] }>, interval: string, figures: F[]): RepetitionsOf<F> {
+  const first = runs[0]
+  if (first === undefined || runs.length < 2) throw meshError('ERR_BAD_ARGUMENT', `--repeat needs at least 2 runs, got ${runs.length}`)
+  return {
+    count: runs.length,
+    seeds: runs.map((r) => r.seed),
+    interval,
+    figures,
+    runChecks: first.checks.map((c) => ({ id: c.id, statuses: runs.map((r) => r.checks.find((x) => x.id === c.id)?.status ?? 'not-run') }))
+  }
+}
+
+/**
+ * A continuous figure's interval over the runs against a bound ("at most θ", "at least θ"), in words: the verdict,
+ * and when undecided the smallest difference from the bound these runs could tell (the interval's half-width).
+ */
+export function boundOverRuns (f: { mean: number | null, low: number | null, high: number | null, values: ReadonlyArray<number | null> }, rule: { at: 'least' | 'most', threshold: number }, show: (x: number) => string, width: (x: number) => string = show): { verdict: Check['status'], observed: string } {
+  const runs = f.values.filter((v) => v !== null).length
+  if (f.mean === null || f.low === null || f.high === null) return { verdict: 'undecided', observed: `${f.mean === null ? 'no run' : show(f.mean)} (${runs} run${runs === 1 ? '' : 's'} with a value: no interval; undecided)` }
+  const verdict = side(f.low, f.high, rule)
+  const detect = verdict === 'undecided' ? `; these ${runs} runs tell only a difference from ${show(rule.threshold)} larger than ±${width((f.high - f.low) / 2)}, the interval's half-width: more runs narrow it` : ''
+  return { verdict, observed: `${show(f.mean)} [${show(f.low)}, ${show(f.high)}] over ${runs} runs (${verdict}${detect})` }
 }

@@ -48,12 +48,12 @@ function figuresOf (results: ExperimentResults): Figure[] {
     return figures.map((f) => ({ key: `${f.way}, ${f.phase}, ${f.metric}`, mean: f.mean, low: f.low, high: f.high }))
   }
   if (results.experiment === 'revocation') return results.figures.map((f) => ({ key: `${f.path}, ${f.metric}`, mean: f.mean, low: f.low, high: f.high }))
-  return []
+  if (results.experiment === 'scale') return (results.repetitions?.figures ?? []).map((f) => ({ key: `${f.mode}, ${f.from === undefined ? '' : `${f.from} → `}${f.devices} devices, ${f.metric}`, mean: f.mean, low: f.low, high: f.high }))
+  return (results.repetitions?.figures ?? []).map((f) => ({ key: `${f.path}${f.versus === undefined ? '' : ` − ${f.versus}`}, ${f.metric}`, mean: f.mean, low: f.low, high: f.high }))
 }
 
-const seedsOf = (r: ExperimentResults): number[] => r.experiment === 'failover' || r.experiment === 'automation'
-  ? r.repetitions?.seeds ?? [r.seed]
-  : r.experiment === 'revocation' ? r.runs.map((x) => x.seed) : [r.seed]
+/** The seed of every run behind a results object: one, or one per repetition. */
+export const seedsOf = (r: ExperimentResults): number[] => r.experiment === 'revocation' ? r.runs.map((x) => x.seed) : r.repetitions?.seeds ?? [r.seed]
 
 /** A saved run against a new run of its command: which figures fall inside the saved intervals. */
 export function compareRuns (from: string, saved: ExperimentResults, fresh: ExperimentResults): Reproduction {

@@ -81,13 +81,16 @@ const base: Record<string, JsonSchema> = {
 }
 const baseOptional = ['$schema', 'notes', 'provenance']
 
+const counts = d('a share only: each run\'s readings (or probes) behind its value, x of n', listOf(orNull(object({ x: count, n: count }))))
+const pooled = d('a share only: the runs\' readings (or probes) pooled, Σx of Σn, with the 95 % Wilson interval of the pooled share', object({ x: count, n: count, share: orNull(fraction), low: fraction, high: fraction }))
+
 /** `--repeat N`: every figure over the runs (keyed by `who`: a mode or a way, a phase, a metric), its mean and 95 % interval. */
-function repetitions (who: Record<string, JsonSchema>, metrics: readonly string[], shares: Record<string, JsonSchema> = {}): JsonSchema {
+function repetitions (who: Record<string, JsonSchema>, metrics: readonly string[], optional: Record<string, JsonSchema> = {}): JsonSchema {
   return d('with --repeat N: every figure over the runs, its mean and 95 % interval; the checks are judged on the intervals', object({
     count: { type: 'integer', minimum: 2 },
     seeds: listOf({ type: 'integer', minimum: 0, maximum: 4294967295 }),
     interval: str,
-    figures: listOf(object({ ...who, phase: str, metric: oneOfValues([...metrics]), values: listOf(orNull(num)), mean: orNull(num), low: orNull(num), high: orNull(num), ...shares }, Object.keys(shares))),
+    figures: listOf(object({ ...who, metric: oneOfValues([...metrics]), values: listOf(orNull(num)), mean: orNull(num), low: orNull(num), high: orNull(num), ...optional }, Object.keys(optional))),
     runChecks: listOf(object({ id: str, statuses: listOf(oneOfValues(['pass', 'fail', 'not-run', 'undecided'])) }))
   }))
 }
@@ -105,7 +108,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
       parameters: ref('failoverParameters'),
       timeline: ref('timeline'),
       modes: listOf(ref('modeSummary')),
-      repetitions: repetitions({ mode: ref('mode') }, ['delivered-during', 'delivered-on-time', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates'], {
+      repetitions: repetitions({ mode: ref('mode'), phase: str }, ['delivered-during', 'delivered-on-time', 'delivered', 'peer-during', 'latency-p50-ms', 'longest-gap-ms', 'lost', 'duplicates'], {
         counts: d('a share only: each run\'s readings behind its value, x of n (absent in results saved before they were recorded)', listOf(orNull(object({ x: count, n: count })))),
         pooled: d('a share only: the runs\' readings pooled, Σx of Σn, with the 95 % Wilson interval of the pooled share', object({ x: count, n: count, share: orNull(fraction), low: fraction, high: fraction }))
       })
@@ -120,15 +123,20 @@ export const RESULTS_SCHEMA: JsonSchema = {
         durationS: d('measured window per fleet', num),
         warmupS: d('settling before the window', num)
       }),
-      points: listOf(ref('scalePoint'))
-    }, baseOptional),
+      points: listOf(ref('scalePoint')),
+      repetitions: repetitions({ mode: ref('mode'), devices: d('the fleet size; for growth, the larger fleet', { type: 'integer', minimum: 1 }) },
+        ['delivery', 'bytes-per-s', 'frames-per-s', 'cpu-percent', 'latency-p50-ms', 'latency-p99-ms', 'growth'],
+        { from: d('growth only: the smaller fleet of the ratio', { type: 'integer', minimum: 1 }), counts, pooled })
+    }, [...baseOptional, 'repetitions']),
     object({
       ...base,
       experiment: { const: 'latency' },
       parameters: object({ rounds: count, paths: listOf(ref('latencyPath')), intervalMs: num }),
       paths: listOf(ref('pathSummary')),
-      differences: d('path a minus path b, round by round (a sign test): the median and its 95 % interval', listOf(ref('pairedDifference')))
-    }, [...baseOptional, 'differences']),
+      differences: d('path a minus path b, round by round (a sign test): the median and its 95 % interval', listOf(ref('pairedDifference'))),
+      repetitions: repetitions({ path: ref('latencyPath') }, ['p50-ms', 'p95-ms', 'p99-ms', 'received', 'difference-ms'],
+        { versus: d('difference-ms only: the path subtracted', ref('latencyPath')), counts, pooled })
+    }, [...baseOptional, 'differences', 'repetitions']),
     object({
       ...base,
       experiment: { const: 'automation' },
@@ -142,7 +150,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
         rules: d('the rule file in words', listOf(str))
       })),
       ways: listOf(ref('automationWay')),
-      repetitions: repetitions({ way: oneOfValues(AUTOMATION_WAYS) }, ['not-on-time', 'latency-p50-ms', 'twice'])
+      repetitions: repetitions({ way: oneOfValues(AUTOMATION_WAYS), phase: str }, ['not-on-time', 'latency-p50-ms', 'twice'])
     }, [...baseOptional, 'repetitions']),
     object({
       ...base,

@@ -244,11 +244,8 @@ export interface FailoverResults extends ResultsBase {
 /** A failover figure that `--repeat` follows over the runs. */
 export type RepeatMetric = 'delivered-during' | 'delivered-on-time' | 'delivered' | 'peer-during' | 'latency-p50-ms' | 'longest-gap-ms' | 'lost' | 'duplicates'
 
-/** One figure (a mode, a phase or `all`, a metric) over the runs. */
-export interface RepeatedFigure {
-  mode: Mode
-  phase: string
-  metric: RepeatMetric
+/** A figure over repeated runs (failover, scale, latency): each run's value, their mean and its interval, a share's pool. */
+export interface FigureOverRuns {
   /** Each run's value, in run order; null where that run lacks it. */
   values: Array<number | null>
   mean: number | null
@@ -256,12 +253,19 @@ export interface RepeatedFigure {
   low: number | null
   high: number | null
   /**
-   * A share only: each run's readings behind its value (x of n), in run order, null where that run lacks it.
-   * Absent in results saved before they were recorded (a pooled judgement of them is then undecided).
+   * A share only: each run's readings (or probes) behind its value (x of n), in run order, null where that run lacks
+   * it. Absent in results saved before they were recorded (a pooled judgement of them is then undecided).
    */
   counts?: Array<{ x: number, n: number } | null>
   /** A share only, with `counts`: the runs' readings pooled (Σx of Σn), the pooled share and its 95 % Wilson interval. */
   pooled?: PooledShare
+}
+
+/** One figure (a mode, a phase or `all`, a metric) over the runs. */
+export interface RepeatedFigure extends FigureOverRuns {
+  mode: Mode
+  phase: string
+  metric: RepeatMetric
 }
 
 /** Readings of several runs taken together as one sample: x of n, x / n, and the 95 % Wilson interval of the share. */
@@ -335,6 +339,43 @@ export interface ScaleResults extends ResultsBase {
   experiment: 'scale'
   parameters: ScaleParameters
   points: ScalePoint[]
+  /**
+   * With `--repeat N` (N ≥ 2): every figure over the N runs (seeds seed, seed + 1, …), and `checks` are judged on
+   * them (results/scale-repeat.ts). `points` are then the first run's.
+   */
+  repetitions?: RepetitionsOf<ScaleFigure>
+}
+
+/**
+ * A scale figure that `--repeat` follows over the runs, per mode and fleet size: the share delivered, the per-device
+ * rates, the latency percentiles; `growth` is per mode, the per-device bytes/s of the largest fleet over the smallest,
+ * both measured on one transport in every run.
+ */
+export type ScaleFigureMetric = 'delivery' | 'bytes-per-s' | 'frames-per-s' | 'cpu-percent' | 'latency-p50-ms' | 'latency-p99-ms' | 'growth'
+
+/** One scale figure (a mode, a fleet size, a metric) over the runs; a run that did not reach the size has no value. Only `delivery` has counts and a pool. */
+export interface ScaleFigure extends FigureOverRuns {
+  mode: Mode
+  /** The fleet size; for `growth`, the larger fleet of the ratio. */
+  devices: number
+  /** `growth` only: the smaller fleet of the ratio. */
+  from?: number
+  metric: ScaleFigureMetric
+}
+
+/**
+ * With `--repeat N` (scale, latency): every figure over the runs and each run's own verdicts. The layout of
+ * failover's `Repetitions`, for any kind of figure.
+ */
+export interface RepetitionsOf<F> {
+  count: number
+  /** The seed of each run. */
+  seeds: number[]
+  /** How the intervals are made, in words. */
+  interval: string
+  figures: F[]
+  /** Each run's own verdict of each check (as a single run would judge it). */
+  runChecks: Array<{ id: string, statuses: Array<Check['status']> }>
 }
 
 // ---- latency ----------------------------------------------------------------------------------
@@ -381,6 +422,25 @@ export interface LatencyResults extends ResultsBase {
   paths: PathSummary[]
   /** Absent in reports written before it was recorded. */
   differences?: PairedDifference[]
+  /**
+   * With `--repeat N` (N ≥ 2): every figure over the N runs (seeds seed, seed + 1, …), and `checks` are judged on
+   * them (results/latency-repeat.ts). `paths` and `differences` are then the first run's.
+   */
+  repetitions?: RepetitionsOf<LatencyFigure>
+}
+
+/**
+ * A latency figure that `--repeat` follows over the runs: a path's percentiles and the share of its probes that
+ * arrived; `difference-ms` is the median of the round-by-round difference `path` − `versus` (PairedDifference).
+ */
+export type LatencyFigureMetric = 'p50-ms' | 'p95-ms' | 'p99-ms' | 'received' | 'difference-ms'
+
+/** One latency figure (a path, or a pair of paths, and a metric) over the runs. Only `received` has counts and a pool. */
+export interface LatencyFigure extends FigureOverRuns {
+  path: LatencyPath
+  /** `difference-ms` only: the path subtracted. */
+  versus?: LatencyPath
+  metric: LatencyFigureMetric
 }
 
 // ---- automation -------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-import { meshError } from '../../shared/index.js'
+import { meshError, mulberry32 } from '../../shared/index.js'
 import { latencyResults } from '../results/assemble.js'
 import { LATENCY_PATHS, type LatencyObservation } from '../observations.js'
 import { writeReport } from '../report/write.js'
 import { ChildProgram, childPrograms } from './children.js'
 import type { LatencyParameters, LatencyResults } from '../results/types.js'
-import { sleep, type RunComponents } from './support.js'
+import { repeatedNotes, sleep, type RunComponents } from './support.js'
+import { combineLatencyRuns } from '../results/latency-repeat.js'
 import { finishProvenance, startProvenance } from '../results/environment.js'
 
 /**
@@ -37,14 +38,24 @@ export interface LatencyRunInit {
   intervalMs?: number
   /** A probe not arrived by then is lost, ms (default 1000). */
   timeoutMs?: number
-  /** Recorded in the results (the children draw their own keys: latency does not depend on it). */
+  /**
+   * Orders the paths within each round: a coin drawn from it says whether the mesh probe or the broker probe goes
+   * first (the children draw their own keys). Default 1.
+   */
   seed?: number
   out?: string
+  /**
+   * Runs of the whole experiment (default 1), with seeds seed, seed + 1, …, each with fresh processes. From 2 on,
+   * every figure gets a 95 % interval over the runs and the checks are judged on them (results/latency-repeat.ts);
+   * the tables and the chart are the first run's.
+   */
+  repeat?: number
 }
 
 /** A latency run: its results and the files written. */
 export interface LatencyRun {
   results: LatencyResults
+  /** The first run's. */
   probes: LatencyObservation[]
   files: string[]
 }
@@ -57,10 +68,10 @@ export const LATENCY_QUICK = Object.freeze({ rounds: 200, warmup: 50, intervalMs
 /** Seconds the run is expected to take. */
 export function latencyRunSeconds (init: LatencyRunInit = {}): number {
   const s = { ...LATENCY_DEFAULTS, ...stripUndefined(init) }
-  return 4 + (s.rounds + s.warmup) * 2 * (s.intervalMs + 2) / 1000
+  return (init.repeat ?? 1) * (4 + (s.rounds + s.warmup) * 2 * (s.intervalMs + 2) / 1000)
 }
 
-/** Runs the latency experiment: probes over each path in rounds, paired by round. */
+/** Runs the latency experiment: probes over each path in rounds, paired by round, `repeat` times. */
 export async function runLatency (init: LatencyRunInit = {}, components: RunComponents = {}): Promise<LatencyRun> {
   const s = { ...LATENCY_DEFAULTS, ...stripUndefined(init) }
   for (const [name, min] of [['rounds', 1], ['warmup', 0], ['intervalMs', 0], ['timeoutMs', 1]] as const) {
@@ -68,7 +79,23 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
     if (!Number.isSafeInteger(v) || v < min) throw meshError('ERR_BAD_ARGUMENT', `latency: ${name} must be an integer of at least ${min}, got ${v}`)
   }
   const seed = init.seed ?? 1
+  const repeat = init.repeat ?? 1
+  if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 100) throw meshError('ERR_BAD_ARGUMENT', `latency: repeat must be an integer from 1 to 100, got ${repeat}`)
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed + repeat - 1 > 0xffff_ffff) throw meshError('ERR_BAD_ARGUMENT', `latency: seeds ${seed}…${seed + repeat - 1} must lie within 0…4294967295`)
+  if (repeat === 1) return await runOnce(init, s, seed, components)
+  const provenance = startProvenance(components.command)
+  const runs: LatencyRun[] = []
+  for (let i = 0; i < repeat; i++) runs.push(await runOnce({ ...init, out: undefined }, s, seed + i, { ...components, repetition: `${i + 1}/${repeat}` }))
+  const combined = combineLatencyRuns(runs.map((r) => r.results))
+  const results = { ...combined, notes: repeatedNotes(runs.map((r) => r.results)), provenance: finishProvenance(provenance) }
+  const files = init.out === undefined ? [] : await writeReport(init.out, results)
+  return { results, probes: runs[0]?.probes ?? [], files }
+}
+
+async function runOnce (init: LatencyRunInit, s: { rounds: number, warmup: number, intervalMs: number, timeoutMs: number }, seed: number, components: RunComponents & { repetition?: string }): Promise<LatencyRun> {
   const now = components.now ?? Date.now
+  const run = components.repetition === undefined ? '' : `run ${components.repetition}: `
+  const coin = mulberry32(seed)
   const { progress, signal } = components
   const children = childPrograms()
   const startedAt = now()
@@ -76,7 +103,7 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
   const all: ChildProgram[] = []
   const probes: LatencyObservation[] = []
   try {
-    progress?.update({ phase: 'starting the processes' })
+    progress?.update({ phase: `${run}starting the processes` })
     const mesh = [0, 1, 2, 3].map(() => new ChildProgram(children.mesh, {}))
     const gateway = new ChildProgram(children.broker, { IOTMESH_BENCH_ROLE: 'gateway' })
     all.push(...mesh, gateway)
@@ -99,11 +126,14 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
 
     const total = s.warmup + s.rounds
     for (let r = 0; r < total; r++) {
-      if (r % 20 === 0) progress?.update({ phase: r < s.warmup ? `${s.warmup} warm-up rounds` : `${s.rounds} measured rounds` })
+      if (r % 20 === 0) progress?.update({ phase: `${run}${r < s.warmup ? `${s.warmup} warm-up rounds` : `${s.rounds} measured rounds`}` })
+      // The seed's coin says which path goes first in this round, so that neither always follows the other.
+      const brokerFirst = coin() < 0.5
+      let broker: number | undefined
+      if (brokerFirst) { [broker] = await probe(device, [subscriber], 2 * r + 1, s.timeoutMs); await sleep(s.intervalMs, signal) }
       const [one, three] = await probe(m0, [m1, m3], 2 * r, s.timeoutMs)
       await sleep(s.intervalMs, signal)
-      const [broker] = await probe(device, [subscriber], 2 * r + 1, s.timeoutMs)
-      await sleep(s.intervalMs, signal)
+      if (!brokerFirst) { [broker] = await probe(device, [subscriber], 2 * r + 1, s.timeoutMs); await sleep(s.intervalMs, signal) }
       if (r < s.warmup) continue
       const round = r - s.warmup
       probes.push(observation('one-hop', round, one), observation('three-hop', round, three), observation('broker', round, broker))
@@ -115,7 +145,8 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
   const parameters: LatencyParameters = { rounds: s.rounds, paths: [...LATENCY_PATHS], intervalMs: s.intervalMs }
   const notes = [
     `one process per node: four mesh nodes in a line (TCP links on 127.0.0.1, static, no DNS-SD); the broker path is a device process, the iotmesh gateway process (embedded Aedes, verifying every frame) and a subscriber process (MQTT QoS 0)`,
-    `${s.warmup} warm-up rounds before the ${s.rounds} measured; a probe not arrived within ${s.timeoutMs} ms counts as lost`
+    `${s.warmup} warm-up rounds before the ${s.rounds} measured; a probe not arrived within ${s.timeoutMs} ms counts as lost`,
+    `within each round the mesh probe or the broker probe goes first by a coin drawn from the run's seed`
   ]
   const results = latencyResults({ seed, parameters, probes, startedAt, finishedAt: now(), notes, provenance: finishProvenance(provenance) })
   const files = init.out === undefined ? [] : await writeReport(init.out, results)

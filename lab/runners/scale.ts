@@ -4,9 +4,10 @@ import { MODES, type Mode, type ScaleObservations } from '../observations.js'
 import { writeReport } from '../report/write.js'
 import type { ScaleParameters, ScaleResults } from '../results/types.js'
 import { startObservedFleet } from './fleet.js'
-import { hiResNow, sleep, ticking, type RunComponents } from './support.js'
+import { hiResNow, repeatedNotes, sleep, ticking, type RunComponents } from './support.js'
 import { summarizeScale } from '../metrics/scale.js'
 import { finishProvenance, startProvenance } from '../results/environment.js'
+import { combineScaleRuns } from '../results/scale-repeat.js'
 
 /**
  * `iotmesh experiment scale`, the runner: fleets of growing size, one mode at a time, each
@@ -44,11 +45,18 @@ export interface ScaleRunInit {
   /** Longest wait for a fleet to settle, s (default 30 + 0.2 per device). */
   settleS?: number
   out?: string
+  /**
+   * Runs of the whole experiment (default 1), with seeds seed, seed + 1, …: each its own fleets. From 2 on,
+   * every figure gets a 95 % interval and the checks are judged over the runs (results/scale-repeat.ts); the
+   * tables and the chart are the first run's.
+   */
+  repeat?: number
 }
 
 /** A scale run: its results and the files written. */
 export interface ScaleRun {
   results: ScaleResults
+  /** The first run's. */
   observations: ScaleObservations[]
   files: string[]
 }
@@ -61,12 +69,26 @@ export const SCALE_QUICK = Object.freeze({ sizes: [5, 10, 20], durationS: 8, war
 /** Seconds the run is expected to take if every size is measured. */
 export function scaleRunSeconds (init: ScaleRunInit = {}): number {
   const s = settings(init)
-  return s.modes.length * s.sizes.reduce((a, n) => a + setupEstimateS(n) + s.warmupS + s.durationS + s.drainS, 0)
+  return s.repeat * s.modes.length * s.sizes.reduce((a, n) => a + setupEstimateS(n) + s.warmupS + s.durationS + s.drainS, 0)
 }
 
-/** Runs the scale experiment: fleets of growing size per mode, traffic and delivery measured in a window. */
+/** Runs the scale experiment: fleets of growing size per mode, traffic and delivery measured in a window, `repeat` times. */
 export async function runScale (init: ScaleRunInit = {}, components: RunComponents = {}): Promise<ScaleRun> {
   const s = settings(init)
+  if (s.repeat === 1) return await runOnce(init, s, components)
+  const provenance = startProvenance(components.command)
+  const runs: ScaleRun[] = []
+  for (let i = 0; i < s.repeat; i++) {
+    runs.push(await runOnce({ ...init, out: undefined }, { ...s, seed: s.seed + i }, { ...components, repetition: `${i + 1}/${s.repeat}` }))
+  }
+  const combined = combineScaleRuns(runs.map((r) => r.results))
+  const notes = repeatedNotes(runs.map((r) => r.results))
+  const results = { ...combined, notes, provenance: finishProvenance(provenance) }
+  const files = init.out === undefined ? [] : await writeReport(init.out, results)
+  return { results, observations: runs[0]?.observations ?? [], files }
+}
+
+async function runOnce (init: ScaleRunInit, s: Settings, components: RunComponents & { repetition?: string }): Promise<ScaleRun> {
   const now = components.now ?? hiResNow
   const { progress, signal } = components
   const startedAt = now()
@@ -79,7 +101,7 @@ export async function runScale (init: ScaleRunInit = {}, components: RunComponen
   for (const [m, mode] of s.modes.entries()) {
     for (const devices of s.sizes) {
       const transport = s.transport === 'auto' ? (devices <= s.tcpUpTo ? 'tcp' : 'memory') : s.transport
-      const step = `${m + 1}/${s.modes.length}`
+      const step = `${m + 1}/${s.modes.length}${components.repetition === undefined ? '' : `, run ${components.repetition}`}`
       const show = (phase: string): void => { progress?.update({ mode, step, phase: `${devices} devices, ${phase}` }) }
       const observed = await ticking(500, () => { show('starting') }, startObservedFleet({
         mode, devices, seed: s.seed, interval: s.intervalMs, transport, settleMs: (s.settleS ?? 30 + 0.2 * devices) * 1000
@@ -119,7 +141,9 @@ function setupEstimateS (devices: number): number {
   return 3 + devices * 0.05
 }
 
-function settings (init: ScaleRunInit): Required<Omit<ScaleRunInit, 'out' | 'settleS'>> & { settleS?: number } {
+type Settings = Required<Omit<ScaleRunInit, 'out' | 'settleS'>> & { settleS?: number }
+
+function settings (init: ScaleRunInit): Settings {
   const sizes = init.sizes ?? [...SCALE_DEFAULTS.sizes]
   if (sizes.length === 0 || sizes.some((n) => !Number.isSafeInteger(n) || n < 1 || n > 5000)) {
     throw meshError('ERR_BAD_ARGUMENT', `scale: sizes must be integers from 1 to 5000, got ${JSON.stringify(sizes)}`)
@@ -134,6 +158,9 @@ function settings (init: ScaleRunInit): Required<Omit<ScaleRunInit, 'out' | 'set
   }
   const seed = init.seed ?? 1
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw meshError('ERR_BAD_ARGUMENT', `scale: seed must be an integer from 0 to 4294967295, got ${seed}`)
+  const repeat = init.repeat ?? 1
+  if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 100) throw meshError('ERR_BAD_ARGUMENT', `scale: repeat must be an integer from 1 to 100, got ${repeat}`)
+  if (seed + repeat - 1 > 0xffff_ffff) throw meshError('ERR_BAD_ARGUMENT', `scale: seeds ${seed}…${seed + repeat - 1} pass 4294967295`)
   const transport = init.transport ?? 'auto'
   if (!['tcp', 'memory', 'auto'].includes(transport)) throw meshError('ERR_BAD_ARGUMENT', `scale: transport must be tcp, memory or auto, got ${JSON.stringify(transport)}`)
   return {
@@ -147,6 +174,7 @@ function settings (init: ScaleRunInit): Required<Omit<ScaleRunInit, 'out' | 'set
     transport,
     tcpUpTo: positive('tcpUpTo', init.tcpUpTo ?? 50),
     minDelivery: positive('minDelivery', init.minDelivery ?? 0.99),
+    repeat,
     ...(init.settleS === undefined ? {} : { settleS: positive('settleS', init.settleS) })
   }
 }

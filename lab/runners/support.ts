@@ -74,3 +74,9 @@ export async function ticking<T> (ms: number, tick: () => void, work: Promise<T>
 export function readingKey (origin: string, seq: number): string {
   return `${origin}/${seq}`
 }
+
+/** The notes of repeated runs: the first run's, then what a later run noted that the first did not, under its seed. */
+export function repeatedNotes (runs: ReadonlyArray<{ seed: number, notes?: string[] }>): string[] {
+  const first = new Set(runs[0]?.notes ?? [])
+  return [...first, ...new Set(runs.slice(1).flatMap((r) => (r.notes ?? []).filter((n) => !first.has(n)).map((n) => `seed ${r.seed}: ${n}`)))]
+}

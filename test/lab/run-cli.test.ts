@@ -43,7 +43,8 @@ describe('iotmesh experiment: usage', () => {
     ['no rounds', ['experiment', 'latency', '--rounds', '0']],
     ['an interval too short', ['experiment', 'failover', '--interval', '10']],
     ['no repetition', ['experiment', 'automation', '--repeat', '0']],
-    ['repetitions of an experiment without them', ['experiment', 'latency', '--repeat', '3']]
+    ['more repetitions than allowed', ['experiment', 'latency', '--repeat', '101']],
+    ['seeds past the range', ['experiment', 'scale', '--seed', '4294967295', '--repeat', '2']]
   ])('%s is a usage error (ERR_BAD_ARGUMENT, exit 2), and nothing runs', async (_name, argv) => {
     const { code, stdout, stderr } = await cli(argv)
     expect(code).toBe(2)
@@ -185,4 +186,26 @@ describeNet('iotmesh experiment scale and latency, short runs', () => {
     expect((await readdir(again)).sort()).toEqual(['latency.svg', 'report.md', 'reproduction.json', 'reproduction.md', 'results.json', 'results.schema.json'])
     expect(await readFile(join(again, 'reproduction.md'), 'utf8')).toContain('Nothing to judge: the saved run has no intervals')
   }, 120_000)
+
+  it('--repeat 2, scale and latency: each run its own seed, recorded in the results and the report\'s provenance; the checks judged over the runs', async () => {
+    const scaleOut = await tempDir()
+    const scale = await cli(['experiment', 'scale', '--sizes', '3', '--modes', 'mesh', '--transport', 'memory', '--duration', '3', '--warmup', '0', '--drain', '1', '--seed', '4', '--repeat', '2', '--out', scaleOut])
+    const s = JSON.parse(await readFile(join(scaleOut, 'results.json'), 'utf8')) as ScaleResults
+    expect(validateResults(s)).toEqual([])
+    expect(s.repetitions?.seeds).toEqual([4, 5])
+    expect(s.repetitions?.figures.find((f) => f.mode === 'mesh' && f.devices === 3 && f.metric === 'delivery')?.counts).toHaveLength(2)
+    expect(s.checks.find((c) => c.id === 'scale-delivery')?.observed).toContain('pooled over 2 runs')
+    expect(await readFile(join(scaleOut, 'report.md'), 'utf8')).toContain('| seeds, one per run | 4, 5 |')
+    expect(scale.code).toBe(s.checks.some((c) => c.status === 'fail') ? 1 : 0)
+
+    const latencyOut = await tempDir()
+    const latency = await cli(['experiment', 'latency', '--rounds', '20', '--warmup', '5', '--repeat', '2', '--json', '--out', latencyOut])
+    const l = (JSON.parse(latency.stdout) as { results: LatencyResults }).results
+    expect(validateResults(l)).toEqual([])
+    expect(l.repetitions?.seeds).toEqual([1, 2])
+    expect(l.repetitions?.figures.find((f) => f.path === 'broker' && f.metric === 'received')?.pooled).toMatchObject({ n: 40 })
+    expect(l.repetitions?.runChecks.map((c) => c.statuses.length)).toEqual([2, 2, 2])
+    expect(l.provenance?.command).toMatch(/--repeat 2/)
+    expect(latency.code).toBe(l.checks.some((c) => c.status === 'fail') ? 1 : 0)
+  }, 180_000)
 })
