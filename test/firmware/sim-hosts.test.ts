@@ -41,9 +41,10 @@ describeNet('iotmesh sim --hosts: a fleet over network-namespace hosts on a priv
     // so the floor only asks that the run spanned the faults. The line after is what this test is about.
     expect(summary.published).toBeGreaterThanOrEqual(16)
     // Nothing lost: every reading is at the gateway or still unacknowledged in its device's outbox when
-    // the hosts stopped (a PUBLISH the 5 % loss dropped shortly before the stop waits for its resend; the
-    // test failed under load with 63 of 64 at the gateway, cause not shown). A reading in both (its PUBACK on
-    // its way) counts twice.
+    // the hosts stopped. Under load the test failed with 63 of 64 at the gateway (and 43/46, 25/27 with
+    // runs side by side): every missing reading was in its device's outbox, unacknowledged, at the stop
+    // (each device's last 1-2 readings, and a crashed device's last ones when its restart came late, the
+    // hosts timing their faults from their own late start). A reading in both (its PUBACK on its way) counts twice.
     expect(summary.atGateway).toBeLessThanOrEqual(summary.published)
     expect(summary.atGateway + summary.waiting, JSON.stringify(summary)).toBeGreaterThanOrEqual(summary.published)
   }, 60_000)
