@@ -88,7 +88,7 @@ async function measure (nodes: MeshNode[], size: number, scenario: 'collector' |
   // Routes formed: every subscriber has a route from every publisher.
   const unrouted = (): number => nodes.reduce((acc, n) => acc + subscribers.filter((s) => s !== n && n.routeTo(s.id) === undefined).length, 0)
   const routes = await waitUntil(() => unrouted() === 0, ROUTES_DEADLINE_MS,
-    () => `routes: ${unrouted()} publisher-to-subscriber routes of ${size * subscribers.length - subscribers.length} missing after ${ROUTES_DEADLINE_MS} ms`)
+    () => `routes: ${unrouted()} publisher-to-subscriber routes of ${size * subscribers.length - subscribers.length} missing after ${ROUTES_DEADLINE_MS} ms`, 100)
   if (routes.missing !== undefined) problems.push(routes.missing)
   const before = nodes.map((n) => n.counters)
   const t0 = Date.now()
@@ -99,13 +99,24 @@ async function measure (nodes: MeshNode[], size: number, scenario: 'collector' |
   const readings = size * rounds
   const short = (): number[] => subscribers.map((s) => Math.max(0, readings - (s.counters.delivered - (before[nodes.indexOf(s)]?.delivered ?? 0))))
   const missing = (): number => short().reduce((a, b) => a + b, 0)
-  const delivered = await waitUntil(() => missing() === 0, DELIVERY_DEADLINE_MS, () => {
+  // Polled every 200 ms (a node's counters are not free, and 50 subscribers at 20 ms took CPU from the mesh);
+  // the samples tell a slow run (deliveries still arriving at the deadline) from a stuck one.
+  const samples: Array<{ t: number, missing: number }> = []
+  const settled = (): boolean => {
+    const m = missing()
+    samples.push({ t: performance.now(), missing: m })
+    return m === 0
+  }
+  const delivered = await waitUntil(settled, DELIVERY_DEADLINE_MS, () => {
     const gaps = short()
+    const last = samples.at(-1)
+    const earlier = samples.findLast((x) => last !== undefined && x.t <= last.t - 5000)
     const rejected: Record<string, number> = {}
     for (const n of nodes) for (const [code, k] of Object.entries({ ...n.counters.rejected, ...prefix('over-budget:', n.counters.overBudget) })) rejected[code] = (rejected[code] ?? 0) + (k ?? 0)
     return `deliveries: ${gaps.reduce((a, b) => a + b, 0)} of ${readings * subscribers.length} missing at ${gaps.filter((g) => g > 0).length} of ${subscribers.length} subscribers ` +
-      `${DELIVERY_DEADLINE_MS} ms after the last round (refused or dropped in the mesh since its start: ${JSON.stringify(rejected)})`
-  })
+      `${DELIVERY_DEADLINE_MS} ms after the last round, ${earlier === undefined || last === undefined ? '?' : earlier.missing - last.missing} of them delivered in its last 5 s ` +
+      `(refused or dropped in the mesh since its start: ${JSON.stringify(rejected)})`
+  }, 200)
   if (delivered.missing !== undefined) problems.push(delivered.missing)
   const missingDeliveries = missing()
   await new Promise((resolve) => setTimeout(resolve, 2100)) // one sync interval: the DIGESTs of the last round
