@@ -68,6 +68,8 @@ async function run (size: number, scenario: 'collector' | 'all', rounds: number)
 const ROUTES_DEADLINE_MS = 30_000
 const DELIVERY_DEADLINE_MS = 30_000
 const STOP_DEADLINE_MS = 20_000
+/** MeshNode's default `maxInbound`. */
+const INBOUND_SLOTS = 12
 
 function incomplete (figures: Figures, why: string): void {
   figures.complete = false
@@ -75,12 +77,19 @@ function incomplete (figures: Figures, why: string): void {
 }
 
 async function measure (nodes: MeshNode[], size: number, scenario: 'collector' | 'all', rounds: number): Promise<Figures> {
+  // Each node dials three random earlier ones that still have an inbound slot (MeshNode's default
+  // maxInbound, 12). Drawn among all earlier nodes, the first few were dialed by ~3 ln N others (up
+  // to 16 at 50 nodes): past 12 each newcomer evicted a link, the evicted peer dialed again 30 s later
+  // and evicted another, and the run measured that churn (full DIGESTs, route requests, repairs).
+  const inbound = new Map<MeshNode, number>()
+  const closed = { links: 0 }
   for (let i = 0; i < size; i++) {
     const node = new MeshNode({ host: '127.0.0.1', mdns: false, dialTarget: 0, announceLinks: 0, rotateInterval: 0 }, { keys: generateKeyPair() })
     nodes.push(node)
     await node.start()
-    const others = nodes.slice(0, -1).sort(() => random() - 0.5).slice(0, 3)
-    for (const other of others) node.addPeer(`127.0.0.1:${other.address?.port}`)
+    node.on('link:close', () => { closed.links++ })
+    const cap = process.env.IOTMESH_TRAFFIC_UNBOUNDED === '1' ? Infinity : INBOUND_SLOTS // the draw before this change, for comparison
+    for (const other of chooseDials(nodes.slice(0, -1), inbound, cap, 3, random)) node.addPeer(`127.0.0.1:${other.address?.port}`)
   }
   const problems: string[] = []
   const subscribers = scenario === 'collector' ? [nodes[0] as MeshNode] : nodes
@@ -91,6 +100,7 @@ async function measure (nodes: MeshNode[], size: number, scenario: 'collector' |
     () => `routes: ${unrouted()} publisher-to-subscriber routes of ${size * subscribers.length - subscribers.length} missing after ${ROUTES_DEADLINE_MS} ms`, 100)
   if (routes.missing !== undefined) problems.push(routes.missing)
   const before = nodes.map((n) => n.counters)
+  const closedBefore = closed.links
   const t0 = Date.now()
   for (let r = 0; r < rounds; r++) {
     for (const node of nodes) node.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 20 + r }])
@@ -121,6 +131,7 @@ async function measure (nodes: MeshNode[], size: number, scenario: 'collector' |
   const missingDeliveries = missing()
   await new Promise((resolve) => setTimeout(resolve, 2100)) // one sync interval: the DIGESTs of the last round
   const after = nodes.map((n) => n.counters)
+  const evicted = after.reduce((acc, a, i) => acc + a.links.manager.evicted + a.links.manager.full - (before[i]?.links.manager.evicted ?? 0) - (before[i]?.links.manager.full ?? 0), 0)
   const per = nodes.map((_, i) => {
     const a = after[i] as MeshNode['counters']
     const b = before[i] as MeshNode['counters']
@@ -138,6 +149,9 @@ async function measure (nodes: MeshNode[], size: number, scenario: 'collector' |
     control_msgs_per_node_per_reading: mean((x) => x.control),
     duplicates_per_node_per_reading: mean((x) => x.dups),
     delivery_wait_ms: delivered.waitedMs,
+    // Links that closed while measured (counted at each end), and inbound links closed for want of a slot.
+    link_closes: closed.links - closedBefore,
+    links_evicted: evicted,
     delivered_to_every_subscriber: missingDeliveries === 0,
     missing_deliveries: missingDeliveries,
     complete: true
@@ -147,6 +161,16 @@ async function measure (nodes: MeshNode[], size: number, scenario: 'collector' |
     incomplete(figures, why)
   }
   return figures
+}
+
+/**
+ * `k` of `earlier`, drawn at random among those dialed fewer than `cap` times so far (counted in
+ * `inbound`, which this updates): no node is dialed past its inbound slots.
+ */
+export function chooseDials<T> (earlier: T[], inbound: Map<T, number>, cap: number, k: number, draw: () => number): T[] {
+  const chosen = earlier.filter((n) => (inbound.get(n) ?? 0) < cap).sort(() => draw() - 0.5).slice(0, k)
+  for (const n of chosen) inbound.set(n, (inbound.get(n) ?? 0) + 1)
+  return chosen
 }
 
 function prefix (p: string, counts: Partial<Record<string, number>>): Record<string, number> {
