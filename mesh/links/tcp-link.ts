@@ -222,6 +222,12 @@ export class TcpLink extends BaseLink {
     if (tell && this.#socket.writable) this.#queue(ITEM_CLOSE, info.why === undefined ? EMPTY : Buffer.from(info.why, 'latin1'))
     this.#sealRecord()
     this.#socket.end()
+    // Read on to the peer's FIN, dropping what comes (nothing is delivered once closing): a socket
+    // left paused by flow control (budget, turn, full inbox) never sees the FIN, so its `close`
+    // waited for closeTimeout, and, its handle idle and every timer unref'd, a process with nothing
+    // else to do exited 13 in the middle of stop() (`npm run bench`, traffic, issue 15).
+    this.#decoder.stop()
+    this.#socket.resume()
     this.#closeTimer = this.clock.setTimeout(() => { this.#socket.destroy() }, this.#options.closeTimeout)
   }
 

@@ -42,3 +42,42 @@ export function interleaved (cases: Record<string, () => void>, rounds: number, 
 }
 
 export const round = (n: number, digits = 3): number => Number(n.toFixed(digits))
+
+/** What a bounded wait found: met or not, after how long, and (when not met) what was still missing. */
+export interface WaitResult {
+  met: boolean
+  waitedMs: number
+  /** `describe()` at the deadline: what the wait was for and what was missing. */
+  missing?: string
+}
+
+/**
+ * Polls `check` every `everyMs` until it holds or `deadlineMs` has passed. Never throws and never
+ * hangs: at the deadline it returns `met: false` with `describe()` (what was waited for, what is
+ * missing), so a section can label a figure measured on an incomplete run instead of losing the
+ * whole bench. The poll timer is a plain (ref'd) timer: the event loop cannot empty under it.
+ */
+export async function waitUntil (check: () => boolean, deadlineMs: number, describe: () => string, everyMs = 20): Promise<WaitResult> {
+  const t0 = performance.now()
+  for (;;) {
+    if (check()) return { met: true, waitedMs: Math.round(performance.now() - t0) }
+    const waited = performance.now() - t0
+    if (waited >= deadlineMs) return { met: false, waitedMs: Math.round(waited), missing: describe() }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(everyMs, deadlineMs - waited)))
+  }
+}
+
+/**
+ * Awaits `work` for at most `deadlineMs`; past it, resolves `{ settled: false }` (the work goes on
+ * unawaited) so a stop that never finishes is reported, not an exit 13 with no word of where. A
+ * rejection is returned, not thrown.
+ */
+export async function within<T> (work: Promise<T>, deadlineMs: number): Promise<{ settled: true, value?: T, error?: unknown } | { settled: false }> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<{ settled: false }>((resolve) => { timer = setTimeout(() => { resolve({ settled: false }) }, deadlineMs) })
+  try {
+    return await Promise.race([work.then((value) => ({ settled: true as const, value }), (error: unknown) => ({ settled: true as const, error })), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}

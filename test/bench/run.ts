@@ -44,6 +44,17 @@ function reexecInNamespace (): void {
   process.exit(r.status ?? 1)
 }
 
+/** The section running now: named if the event loop empties under it (see the `beforeExit` below). */
+let running: string | undefined
+
+/**
+ * Node exits 13 when a top-level await is left pending on an empty event loop (every timer of the
+ * mesh is unref'd, shared/clock.ts): say in which section, instead of a bare exit code.
+ */
+process.on('beforeExit', () => {
+  if (running !== undefined) process.stderr.write(`bench: the event loop emptied while section "${running}" was still waiting: a promise nothing will settle (exit 13)\n`)
+})
+
 async function main (): Promise<void> {
   reexecInNamespace()
   const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' } } })
@@ -58,7 +69,9 @@ async function main (): Promise<void> {
     if (only !== undefined && !only.includes(name)) continue
     process.stderr.write(`bench: ${name}…\n`)
     const t0 = Date.now()
+    running = name
     Object.assign(result, await section(quick))
+    running = undefined
     process.stderr.write(`bench: ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
   }
   process.stdout.write(`${JSON.stringify(result)}\n`)

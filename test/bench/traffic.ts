@@ -1,6 +1,6 @@
 import { MeshNode } from '../../mesh/index.js'
 import { generateKeyPair } from '../../shared/index.js'
-import { round } from './measure.js'
+import { round, waitUntil, within } from './measure.js'
 
 /**
  * Section "traffic": bytes and frames each node sends and receives per reading published, for
@@ -9,12 +9,14 @@ import { round } from './measure.js'
  * process on real TCP links over 127.0.0.1 (encrypted and authenticated as on a LAN); each dials
  * three random others, so degrees stay bounded whatever the size. The routing goal: per-node
  * traffic per reading grows no faster than the logarithm of the fleet size.
+ * Every wait has a deadline (ROUTES_DEADLINE_MS, DELIVERY_DEADLINE_MS, STOP_DEADLINE_MS): a run that
+ * misses one still gives its figures, with `complete: false` and `incomplete` saying what was missing.
  */
 export async function benchTraffic (quick: boolean): Promise<Record<string, unknown>> {
   const sizes = quick ? [5, 20] : [5, 20, 50]
   const out: Record<string, unknown> = {}
   for (const scenario of ['collector', 'all'] as const) {
-    const runs: Record<string, Record<string, number | boolean>> = {}
+    const runs: Record<string, Figures> = {}
     for (const size of sizes) runs[`n${size}`] = await run(size, scenario, quick ? 3 : 6)
     const first = runs[`n${sizes[0]}`] as { bytes_per_node_per_reading: number }
     const last = runs[`n${sizes.at(-1)}`] as { bytes_per_node_per_reading: number }
@@ -22,7 +24,9 @@ export async function benchTraffic (quick: boolean): Promise<Record<string, unkn
       ...runs,
       growth_bytes_per_node_per_reading: round(last.bytes_per_node_per_reading / first.bytes_per_node_per_reading),
       growth_of_log_fleet_size: round(Math.log(sizes.at(-1) as number) / Math.log(sizes[0] as number)),
-      growth_of_fleet_size: round((sizes.at(-1) as number) / (sizes[0] as number))
+      growth_of_fleet_size: round((sizes.at(-1) as number) / (sizes[0] as number)),
+      // A growth taken from a run that missed deliveries (or routes, or a stop) says so.
+      complete: Object.values(runs).every((r) => r.complete === true)
     }
   }
   return {
@@ -39,58 +43,136 @@ export async function benchTraffic (quick: boolean): Promise<Record<string, unkn
 let seed = 7
 const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
 
-async function run (size: number, scenario: 'collector' | 'all', rounds: number): Promise<Record<string, number | boolean>> {
+type Figures = Record<string, number | boolean | string>
+
+async function run (size: number, scenario: 'collector' | 'all', rounds: number): Promise<Figures> {
   process.stderr.write(`bench: traffic, ${scenario}, ${size} nodes…\n`)
   const nodes: MeshNode[] = []
+  let figures: Figures | undefined
   try {
-    for (let i = 0; i < size; i++) {
-      const node = new MeshNode({ host: '127.0.0.1', mdns: false, dialTarget: 0, announceLinks: 0, rotateInterval: 0 }, { keys: generateKeyPair() })
-      await node.start()
-      const others = [...nodes].sort(() => random() - 0.5).slice(0, 3)
-      for (const other of others) node.addPeer(`127.0.0.1:${other.address?.port}`)
-      nodes.push(node)
-    }
-    const subscribers = scenario === 'collector' ? [nodes[0] as MeshNode] : nodes
-    for (const node of subscribers) node.subscribe('#', { buffer: 1_000_000 })
-    // Routes formed: every subscriber has a route from every publisher.
-    await until(() => nodes.every((n) => subscribers.every((s) => s === n || n.routeTo(s.id) !== undefined)), 30_000)
-    const before = nodes.map((n) => n.counters)
-    const t0 = Date.now()
-    for (let r = 0; r < rounds; r++) {
-      for (const node of nodes) node.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 20 + r }])
-      await new Promise((resolve) => setTimeout(resolve, 1000))
-    }
-    const readings = size * rounds
-    await until(() => subscribers.every((s) => s.counters.delivered - (before[nodes.indexOf(s)]?.delivered ?? 0) >= readings), 30_000)
-    await new Promise((resolve) => setTimeout(resolve, 2100)) // one sync interval: the DIGESTs of the last round
-    const after = nodes.map((n) => n.counters)
-    const per = nodes.map((_, i) => {
-      const a = after[i] as MeshNode['counters']
-      const b = before[i] as MeshNode['counters']
-      return { bytes: a.bytesIn + a.bytesOut - b.bytesIn - b.bytesOut, frames: a.framesIn + a.framesOut - b.framesIn - b.framesOut, control: a.controlIn + a.controlOut - b.controlIn - b.controlOut, dups: a.duplicates - b.duplicates }
-    })
-    const mean = (f: (x: typeof per[number]) => number): number => round(per.reduce((acc, x) => acc + f(x), 0) / size / readings, 2)
-    return {
-      nodes: size,
-      readings,
-      seconds: round((Date.now() - t0) / 1000, 1),
-      links_per_node: round(nodes.reduce((a, n) => a + n.links.size, 0) / size, 1),
-      bytes_per_node_per_reading: mean((x) => x.bytes),
-      max_bytes_per_node_per_reading: round(Math.max(...per.map((x) => x.bytes)) / readings, 2),
-      data_frames_per_node_per_reading: mean((x) => x.frames),
-      control_msgs_per_node_per_reading: mean((x) => x.control),
-      duplicates_per_node_per_reading: mean((x) => x.dups),
-      delivered_to_every_subscriber: true
-    }
+    figures = await measure(nodes, size, scenario, rounds)
   } finally {
-    await Promise.all(nodes.map(async (n) => await n.stop()))
+    const stopping = nodes.map((n) => ({ node: n, done: false }))
+    const stopped = await within(Promise.all(stopping.map(async (s) => { await s.node.stop().finally(() => { s.done = true }) })), STOP_DEADLINE_MS)
+    if (!stopped.settled) {
+      const stuck = stopping.filter((s) => !s.done).map((s) => s.node.name)
+      const why = `stop: ${stuck.length} of ${size} nodes had not stopped after ${STOP_DEADLINE_MS} ms (${stuck.slice(0, 5).join(', ')}${stuck.length > 5 ? ', …' : ''})`
+      process.stderr.write(`bench: traffic, ${scenario}, ${size} nodes: ${why}\n`)
+      if (figures !== undefined) incomplete(figures, why)
+    }
   }
+  return figures as Figures
 }
 
-async function until (check: () => boolean, timeoutMs: number): Promise<void> {
-  const t0 = Date.now()
-  while (!check()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 20))
+/** How long a wait of this section lasts at most; past it the run is labelled incomplete, with what was missing. */
+const ROUTES_DEADLINE_MS = 30_000
+const DELIVERY_DEADLINE_MS = 30_000
+const STOP_DEADLINE_MS = 20_000
+/** MeshNode's default `maxInbound`. */
+const INBOUND_SLOTS = 12
+
+function incomplete (figures: Figures, why: string): void {
+  figures.complete = false
+  figures.incomplete = typeof figures.incomplete === 'string' ? `${figures.incomplete}; ${why}` : why
+}
+
+async function measure (nodes: MeshNode[], size: number, scenario: 'collector' | 'all', rounds: number): Promise<Figures> {
+  // Each node dials three random earlier ones that still have an inbound slot (MeshNode's default
+  // maxInbound, 12). Drawn among all earlier nodes, the first few were dialed by ~3 ln N others (up
+  // to 16 at 50 nodes): past 12 each newcomer evicted a link, the evicted peer dialed again 30 s later
+  // and evicted another, and the run measured that churn (full DIGESTs, route requests, repairs).
+  const inbound = new Map<MeshNode, number>()
+  const closed = { links: 0 }
+  for (let i = 0; i < size; i++) {
+    const node = new MeshNode({ host: '127.0.0.1', mdns: false, dialTarget: 0, announceLinks: 0, rotateInterval: 0 }, { keys: generateKeyPair() })
+    nodes.push(node)
+    await node.start()
+    node.on('link:close', () => { closed.links++ })
+    const cap = process.env.IOTMESH_TRAFFIC_UNBOUNDED === '1' ? Infinity : INBOUND_SLOTS // the draw before this change, for comparison
+    for (const other of chooseDials(nodes.slice(0, -1), inbound, cap, 3, random)) node.addPeer(`127.0.0.1:${other.address?.port}`)
   }
+  const problems: string[] = []
+  const subscribers = scenario === 'collector' ? [nodes[0] as MeshNode] : nodes
+  for (const node of subscribers) node.subscribe('#', { buffer: 1_000_000 })
+  // Routes formed: every subscriber has a route from every publisher.
+  const unrouted = (): number => nodes.reduce((acc, n) => acc + subscribers.filter((s) => s !== n && n.routeTo(s.id) === undefined).length, 0)
+  const routes = await waitUntil(() => unrouted() === 0, ROUTES_DEADLINE_MS,
+    () => `routes: ${unrouted()} publisher-to-subscriber routes of ${size * subscribers.length - subscribers.length} missing after ${ROUTES_DEADLINE_MS} ms`, 100)
+  if (routes.missing !== undefined) problems.push(routes.missing)
+  const before = nodes.map((n) => n.counters)
+  const closedBefore = closed.links
+  const t0 = Date.now()
+  for (let r = 0; r < rounds; r++) {
+    for (const node of nodes) node.publish('telemetry', [{ n: 'temp', u: 'Cel', v: 20 + r }])
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+  }
+  const readings = size * rounds
+  const short = (): number[] => subscribers.map((s) => Math.max(0, readings - (s.counters.delivered - (before[nodes.indexOf(s)]?.delivered ?? 0))))
+  const missing = (): number => short().reduce((a, b) => a + b, 0)
+  // Polled every 200 ms (a node's counters are not free, and 50 subscribers at 20 ms took CPU from the mesh);
+  // the samples tell a slow run (deliveries still arriving at the deadline) from a stuck one.
+  const samples: Array<{ t: number, missing: number }> = []
+  const settled = (): boolean => {
+    const m = missing()
+    samples.push({ t: performance.now(), missing: m })
+    return m === 0
+  }
+  const delivered = await waitUntil(settled, DELIVERY_DEADLINE_MS, () => {
+    const gaps = short()
+    const last = samples.at(-1)
+    const earlier = samples.findLast((x) => last !== undefined && x.t <= last.t - 5000)
+    const rejected: Record<string, number> = {}
+    for (const n of nodes) for (const [code, k] of Object.entries({ ...n.counters.rejected, ...prefix('over-budget:', n.counters.overBudget) })) rejected[code] = (rejected[code] ?? 0) + (k ?? 0)
+    return `deliveries: ${gaps.reduce((a, b) => a + b, 0)} of ${readings * subscribers.length} missing at ${gaps.filter((g) => g > 0).length} of ${subscribers.length} subscribers ` +
+      `${DELIVERY_DEADLINE_MS} ms after the last round, ${earlier === undefined || last === undefined ? '?' : earlier.missing - last.missing} of them delivered in its last 5 s ` +
+      `(refused or dropped in the mesh since its start: ${JSON.stringify(rejected)})`
+  }, 200)
+  if (delivered.missing !== undefined) problems.push(delivered.missing)
+  const missingDeliveries = missing()
+  await new Promise((resolve) => setTimeout(resolve, 2100)) // one sync interval: the DIGESTs of the last round
+  const after = nodes.map((n) => n.counters)
+  const evicted = after.reduce((acc, a, i) => acc + a.links.manager.evicted + a.links.manager.full - (before[i]?.links.manager.evicted ?? 0) - (before[i]?.links.manager.full ?? 0), 0)
+  const per = nodes.map((_, i) => {
+    const a = after[i] as MeshNode['counters']
+    const b = before[i] as MeshNode['counters']
+    return { bytes: a.bytesIn + a.bytesOut - b.bytesIn - b.bytesOut, frames: a.framesIn + a.framesOut - b.framesIn - b.framesOut, control: a.controlIn + a.controlOut - b.controlIn - b.controlOut, dups: a.duplicates - b.duplicates }
+  })
+  const mean = (f: (x: typeof per[number]) => number): number => round(per.reduce((acc, x) => acc + f(x), 0) / size / readings, 2)
+  const figures: Figures = {
+    nodes: size,
+    readings,
+    seconds: round((Date.now() - t0) / 1000, 1),
+    links_per_node: round(nodes.reduce((a, n) => a + n.links.size, 0) / size, 1),
+    bytes_per_node_per_reading: mean((x) => x.bytes),
+    max_bytes_per_node_per_reading: round(Math.max(...per.map((x) => x.bytes)) / readings, 2),
+    data_frames_per_node_per_reading: mean((x) => x.frames),
+    control_msgs_per_node_per_reading: mean((x) => x.control),
+    duplicates_per_node_per_reading: mean((x) => x.dups),
+    delivery_wait_ms: delivered.waitedMs,
+    // Links that closed while measured (counted at each end), and inbound links closed for want of a slot.
+    link_closes: closed.links - closedBefore,
+    links_evicted: evicted,
+    delivered_to_every_subscriber: missingDeliveries === 0,
+    missing_deliveries: missingDeliveries,
+    complete: true
+  }
+  for (const why of problems) {
+    process.stderr.write(`bench: traffic, ${scenario}, ${size} nodes: incomplete: ${why}\n`)
+    incomplete(figures, why)
+  }
+  return figures
+}
+
+/**
+ * `k` of `earlier`, drawn at random among those dialed fewer than `cap` times so far (counted in
+ * `inbound`, which this updates): no node is dialed past its inbound slots.
+ */
+export function chooseDials<T> (earlier: T[], inbound: Map<T, number>, cap: number, k: number, draw: () => number): T[] {
+  const chosen = earlier.filter((n) => (inbound.get(n) ?? 0) < cap).sort(() => draw() - 0.5).slice(0, k)
+  for (const n of chosen) inbound.set(n, (inbound.get(n) ?? 0) + 1)
+  return chosen
+}
+
+function prefix (p: string, counts: Partial<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [`${p}${k}`, v ?? 0]))
 }
