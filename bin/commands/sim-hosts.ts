@@ -144,7 +144,7 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
     await new Promise((resolve) => setTimeout(resolve, 2000))
     const total = published.reduce((a, n) => a + (n ?? 0), 0)
     // Readings still unacknowledged in the hosts' outboxes when they stopped are not lost to a fault
-    // (with --data-dir they would be sent at the next start); counted apart, so `published − atGateway`
+    // (the simulator keeps outboxes in memory, so they go with the stop); counted apart, so `published − atGateway`
     // beyond them is what the run lost.
     const left = waiting.reduce((a, n) => a + (n ?? 0), 0)
     const summary = { hosts, devices, mode, seed, published: total, atGateway: seen.size, waiting: left, deliveryRatio: total === 0 ? 1 : Math.min(1, seen.size / total), faults }
