@@ -18,6 +18,8 @@ export interface RouterCounters {
   wantsSent: number
   /** Full DIGESTs sent: a route to a subscriber appeared, or moved because its old next hop is gone (handlers/sync.ts). */
   fullDigests: number
+  /** Slices of sync rounds run (handlers/sync.ts: at most `SYNC_SLICE` origins each, one per turn of the clock). */
+  syncSlices: number
   /** Control messages (everything but DATA) received and sent. */
   controlIn: number
   controlOut: number
@@ -59,7 +61,7 @@ export interface RouterCounters {
 
 export function newCounters (): RouterCounters {
   return {
-    framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, controlIn: 0, controlOut: 0,
+    framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, syncSlices: 0, controlIn: 0, controlOut: 0,
     rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0,
     routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0, reoffersPassed: 0
   }

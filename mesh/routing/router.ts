@@ -10,7 +10,7 @@ import type { Link } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import { LATE_PROMISE_MS, type CloneInfo, type DropInfo, type HeldFrame, type LinkState, type RouterContext, type RouterOptions, type WantPromise } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
-import { askRoutes, dispatch, ingest, pushOwn, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, takeConfig, takeRevocation, tellKey,
+import { askRoutes, dispatch, ingest, pushOwn, release, routeSigned, sendAcks, sendConfigs, sendInterest, sendRevocations, sync, endSync, takeConfig, takeRevocation, tellKey,
   sendFleetFiles, takeFleetFile, type ConfigInfo, type ConfigVerdict, type FleetInfo, type FleetVerdict, type InjectResult } from './handlers/index.js'
 import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
@@ -314,6 +314,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     if (!this.#running) return
     this.#running = false
     this.#stopSync?.()
+    endSync(this)
     this.#stopRefresh?.()
     this.#stopDecay?.()
     this.#stopAcks?.()

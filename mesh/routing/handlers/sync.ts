@@ -49,8 +49,22 @@ export function routeMoved (ctx: RouterContext, subscriber: DeviceId, before: De
 }
 
 /**
+ * Origins one slice of a sync round announces: a slice checks at most this many origins against
+ * each link (and as many of each link's missed origins), then yields to the event loop before the
+ * next (issue 10: after a burst of thousands of fresh origins one round walked them all times
+ * every link in one macrotask, 10–36 ms during which nothing else on the node ran).
+ */
+export const SYNC_SLICE = 256
+
+/** A sync round being announced slice by slice: what changed, and what each link missed, when it began. */
+interface Round { changed: DeviceId[], at: number, missed: Map<LinkState, { origins: DeviceId[], at: number }> }
+const rounds = new WeakMap<RouterContext, Round>()
+
+/**
  * Every syncInterval: tell each neighbour what changed among the origins it leads to
- * subscribers of, and what a send to it failed to carry, so it can ask for anything lost.
+ * subscribers of, and what a send to it failed to carry, so it can ask for anything lost. The
+ * round takes what changed and what was missed as of now and announces it in slices of
+ * `SYNC_SLICE` origins, one per turn of the clock; what changes meanwhile waits for the next round.
  */
 export function sync (ctx: RouterContext): void {
   for (const state of ctx.links.values()) {
@@ -60,15 +74,39 @@ export function sync (ctx: RouterContext): void {
     sendConfigs(ctx, state)
     sendFleetFiles(ctx, state)
   }
+  if (rounds.has(ctx)) return // the last round is still being announced
   if (ctx.changed.size === 0 && ![...ctx.links.values()].some((s) => s.missed.size > 0)) return
-  const changed = [...ctx.changed]
+  const round: Round = { changed: [...ctx.changed], at: 0, missed: new Map() }
   ctx.changed.clear()
   for (const state of ctx.links.values()) {
-    const origins = new Set(changed.filter((o) => o !== state.peer && ctx.interest.wants(o, ctx.options.fleet, state.peer)))
-    for (const o of state.missed) origins.add(o)
-    state.missed.clear()
+    if (state.missed.size === 0) continue
+    round.missed.set(state, { origins: [...state.missed], at: 0 })
+    state.missed.clear() // a send that fails again marks it again, for the next round
+  }
+  rounds.set(ctx, round)
+  announce(ctx, round)
+}
+
+/** The router stopped: a round in progress is dropped (its continuation never runs), so a restart starts afresh. */
+export function endSync (ctx: RouterContext): void { rounds.delete(ctx) }
+
+function announce (ctx: RouterContext, round: Round): void {
+  ctx.counters.syncSlices++
+  const batch = round.changed.slice(round.at, round.at + SYNC_SLICE)
+  round.at += batch.length
+  for (const state of ctx.links.values()) {
+    const origins = new Set(batch.filter((o) => o !== state.peer && ctx.interest.wants(o, ctx.options.fleet, state.peer)))
+    const missed = round.missed.get(state)
+    if (missed !== undefined) {
+      for (const o of missed.origins.slice(missed.at, missed.at + SYNC_SLICE)) origins.add(o)
+      missed.at += SYNC_SLICE
+      if (missed.at >= missed.origins.length) round.missed.delete(state)
+    }
     if (origins.size > 0) sendDigest(ctx, state, [...origins], false)
   }
+  for (const state of round.missed.keys()) if (ctx.links.get(state.peer) !== state) round.missed.delete(state) // closed meanwhile
+  if (round.at < round.changed.length || round.missed.size > 0) ctx.later(0, () => { if (rounds.get(ctx) === round) announce(ctx, round) })
+  else rounds.delete(ctx)
 }
 
 export function sendDigest (ctx: RouterContext, state: LinkState, origins: DeviceId[], full: boolean): void {
