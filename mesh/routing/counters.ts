@@ -18,7 +18,7 @@ export interface RouterCounters {
   wantsSent: number
   /** Full DIGESTs sent: a route to a subscriber appeared, or moved because its old next hop is gone (handlers/sync.ts). */
   fullDigests: number
-  /** Slices of sync rounds run (handlers/sync.ts: at most `SYNC_SLICE` origins each, one per turn of the clock). */
+  /** Slices of sync rounds and parts of full DIGESTs sent (handlers/sync.ts: at most `SYNC_SLICE` origins each, one per turn of the clock). */
   syncSlices: number
   /** Control messages (everything but DATA) received and sent. */
   controlIn: number

@@ -26,8 +26,17 @@ export function digestSoon (ctx: RouterContext, peer: DeviceId): void {
     const state = ctx.links.get(peer)
     if (state === undefined) return
     ctx.counters.fullDigests++
-    sendDigest(ctx, state, [...ctx.history.origins()].filter((o) => ctx.interest.wants(o, ctx.options.fleet, peer)), true)
+    fullDigest(ctx, state, [...ctx.history.origins()], 0)
   })
+}
+
+/** A full DIGEST, `SYNC_SLICE` origins of the history per turn of the clock (each part a full DIGEST). */
+function fullDigest (ctx: RouterContext, state: LinkState, origins: DeviceId[], at: number): void {
+  if (ctx.links.get(state.peer) !== state) return // closed meanwhile
+  ctx.counters.syncSlices++
+  const part = origins.slice(at, at + SYNC_SLICE).filter((o) => ctx.interest.wants(o, ctx.options.fleet, state.peer))
+  if (at === 0 || part.length > 0) sendDigest(ctx, state, part, true)
+  if (at + SYNC_SLICE < origins.length) ctx.later(0, () => { fullDigest(ctx, state, origins, at + SYNC_SLICE) })
 }
 
 /**
@@ -51,7 +60,7 @@ export function routeMoved (ctx: RouterContext, subscriber: DeviceId, before: De
 /**
  * Origins one slice of a sync round announces: a slice checks at most this many origins against
  * each link (and as many of each link's missed origins), then yields to the event loop before the
- * next (issue 10: after a burst of thousands of fresh origins one round walked them all times
+ * next; a full DIGEST goes out in parts of as many origins of the history, one per turn (issue 10: after a burst of thousands of fresh origins one round walked them all times
  * every link in one macrotask, 10–36 ms during which nothing else on the node ran).
  */
 export const SYNC_SLICE = 256
