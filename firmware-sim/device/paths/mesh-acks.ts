@@ -7,8 +7,16 @@ import type { SendOutcome } from '../types.js'
  * The mesh path's acknowledgement policy: a frame counts as delivered only once every durable
  * subscriber whose filters match it has acknowledged it (mesh/routing/ack.ts, a signed cumulative
  * ack). Until then the frame stays in the outbox, unacknowledged there, so a reboot or power cut
- * offers it again; a frame offered and not acknowledged within `reofferMs` is offered again
- * (MeshNode.reoffer: history and DIGEST, so only a neighbour that lacks it fetches it).
+ * offers it again; a frame offered and not acknowledged within the re-offer timeout is offered
+ * again (MeshNode.reoffer: history and DIGEST, so only a neighbour that lacks it fetches it).
+ *
+ * The re-offer timeout is TCP's retransmission timer (RFC 6298): computed from the delays
+ * measured between offering a frame and its acknowledgement (§2: SRTT + 4·RTTVAR, only frames
+ * offered once, Karn's rule, §3), never below `reofferMs` (§2.4) nor above `maxReofferMs` (§2.5),
+ * and doubled each time it expires (§5.5) until the next measurement sets it again (§5.7). With a fixed 2 s, a fleet
+ * that fell behind (a busy core: acks took longer than 2 s) offered every waiting frame again
+ * every 2 s, each offer fetched again along the path, and the extra work kept it behind: a
+ * 300-device soak collapsed at minute 26 under load (issue 11).
  *
  * Who the durable subscribers are: those whose signed interest declaration carries
  * DURABLE_FILTER (a relay cannot add or remove it). Once learned, a durable subscriber is kept,
@@ -27,14 +35,18 @@ interface Waiter {
   readonly frame: Uint8Array
   readonly needs: readonly DeviceId[]
   offeredAt: number
+  /** Times offered again (its ack is then no measurement: Karn's rule, RFC 6298 §3). */
+  tries: number
   resolve: (outcome: SendOutcome) => void
   reject: (err: Error) => void
 }
 
 export interface MeshAcksInit {
   clock: Clock
-  /** Offer again a frame not acknowledged after this long, ms (default 2000). */
+  /** The least re-offer timeout, ms (default 2000); the timeout follows measured ack delays above it. */
   reofferMs?: number
+  /** The most re-offer timeout, ms, backoff included (default 60,000, RFC 6298 §2.5). */
+  maxReofferMs?: number
   /** Most sequence numbers between the oldest waiting frame and one offered (default 512). */
   flow?: number
   /** Where the durable subscribers learned are kept (JSON), if anywhere. */
@@ -50,6 +62,12 @@ export class MeshAcks {
   readonly #node: MeshNode
   readonly #clock: Clock
   readonly #reofferMs: number
+  readonly #maxReofferMs: number
+  /** Smoothed ack delay and its variation (RFC 6298 §2), ms; undefined before the first sample. */
+  #srtt: number | undefined
+  #rttvar = 0
+  /** The re-offer timeout, ms (RFC 6298's RTO). */
+  #rto: number
   readonly #flow: number
   readonly #file: string | undefined
   readonly #durable = new Map<DeviceId, readonly string[]>()
@@ -62,6 +80,8 @@ export class MeshAcks {
     this.#node = node
     this.#clock = init.clock
     this.#reofferMs = init.reofferMs ?? 2000
+    this.#maxReofferMs = Math.max(this.#reofferMs, init.maxReofferMs ?? 60_000)
+    this.#rto = this.#reofferMs
     this.#flow = init.flow ?? 512
     this.#file = init.file
     this.#load()
@@ -72,6 +92,9 @@ export class MeshAcks {
   get waiting (): number { return this.#waiting.size }
   /** Durable subscribers known. */
   get durable (): number { return this.#durable.size }
+
+  /** The re-offer timeout now, ms (RFC 6298's RTO: SRTT + 4·RTTVAR, clamped; doubled while offers go unanswered). */
+  get reofferTimeout (): number { return this.#rto }
 
   /** The durable subscribers whose filters match `topic` (a full topic). */
   needs (topic: string): DeviceId[] {
@@ -99,7 +122,7 @@ export class MeshAcks {
     if (this.covered(seq, needs)) return 'delivered'
     return await new Promise<SendOutcome>((resolve, reject) => {
       this.#waiting.get(seq)?.reject(meshError('ERR_ABORTED', `frame ${seq} offered again`))
-      this.#waiting.set(seq, { seq, frame, needs, offeredAt: this.#clock.now(), resolve, reject })
+      this.#waiting.set(seq, { seq, frame, needs, offeredAt: this.#clock.now(), tries: 0, resolve, reject })
     })
   }
 
@@ -120,12 +143,14 @@ export class MeshAcks {
     let n = 0
     for (const waiter of this.#waiting.values()) {
       if (n >= REOFFER_PER_TICK) break
-      if (now - waiter.offeredAt < this.#reofferMs) continue
+      if (now - waiter.offeredAt < this.#rto) continue
       waiter.offeredAt = now
+      waiter.tries++
       n++
       if (this.#node.reoffer(waiter.frame)) this.reoffered++
       else if (this.#node.inject(waiter.frame).verdict === 'accepted') this.reoffered++ // a restarted node never took it
     }
+    if (n > 0) this.#rto = Math.min(this.#maxReofferMs, 2 * this.#rto) // the timer expired: back off (§5.5)
   }
 
   /** The path went down or stops: every frame waiting goes back to the outbox's queue (sent again when it is up). */
@@ -136,6 +161,18 @@ export class MeshAcks {
     const room = this.#room
     this.#room = []
     for (const r of room) r.reject(err)
+  }
+
+  /** One ack delay, ms (RFC 6298 §2.2–2.3, α = 1/8, β = 1/4). */
+  #measured (r: number): void {
+    if (this.#srtt === undefined) {
+      this.#srtt = r
+      this.#rttvar = r / 2
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - r)
+      this.#srtt = 0.875 * this.#srtt + 0.125 * r
+    }
+    this.#rto = Math.min(this.#maxReofferMs, Math.max(this.#reofferMs, this.#srtt + 4 * this.#rttvar))
   }
 
   #oldest (): number {
@@ -153,12 +190,16 @@ export class MeshAcks {
       if (filters !== undefined) { this.#durable.set(ack.subscriber, filters); this.#save() }
     }
     let settled = false
+    let sample: Waiter | undefined
     for (const [seq, w] of this.#waiting) {
       if (!this.covered(seq, w.needs)) continue
       this.#waiting.delete(seq)
+      // The newest frame offered once: its delay is the path's, not time spent waiting for a hole below it.
+      if (w.tries === 0 && (sample === undefined || w.seq > sample.seq)) sample = w
       w.resolve('delivered')
       settled = true
     }
+    if (sample !== undefined) this.#measured(this.#clock.now() - sample.offeredAt)
     if (settled) {
       const room = this.#room
       this.#room = []
