@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isMeshError, type MeshError } from '../shared/index.js'
 import { storageError } from '../shared/node.js'
-import { EXIT_USAGE, commandHelp, parse, suggest, write, type Command, type Io } from './cli.js'
+import { EXIT_USAGE, commandHelp, exitForSignal, parse, suggest, write, type Command, type Io } from './cli.js'
 import { commands } from './commands/index.js'
 
 // dist/bin/main.js when built; bin/main.ts when run from source (the tests import it)
@@ -62,6 +62,8 @@ export async function run (argv: string[], io?: Partial<Io>): Promise<number> {
     const known = userErrors(err)
     if (known === undefined) throw err
     for (const e of known) write(full.stderr, `iotmesh ${name}: ${e.message} (${e.code})`)
+    // Ended early by Ctrl-C or SIGTERM (an experiment interrupted, a push that had not linked yet): 128 + the signal, as a shell reports it.
+    if (full.signal.aborted && known.some((e) => e.code === 'ERR_ABORTED')) return exitForSignal(full.signal)
     return known.some((e) => e.code === 'ERR_BAD_ARGUMENT') ? EXIT_USAGE : 1
   } finally {
     process.off('SIGINT', onSignal)

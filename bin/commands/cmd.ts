@@ -7,7 +7,7 @@ import {
   type CommandResult, type DeviceId, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { readKeyFlag } from '../roster-flags.js'
-import { deadline, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
+import { deadline, exitForSignal, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
 
 /** Exit status when no verified result came back (timeout, no route): the command may or may not have run. */
 export const EXIT_NO_RESULT = 3
@@ -33,7 +33,7 @@ export const cmd: Command = {
     ['--broker URL', 'broker: the MQTT broker (default mqtt://localhost:1883)'],
     ['--username U', 'broker: an MQTT user (default: sign in with the key, as devices do)'],
     ['--password P', 'broker: its password (prefer IOTMESH_PASSWORD)'],
-    ['exit status', `0: ok; 1: refused (its code printed); 2: usage; ${EXIT_NO_RESULT}: no verified result in time (ERR_TIMEOUT, ERR_NO_ROUTE): it may or may not have run`]
+    ['exit status', `0: ok; 1: refused (its code printed); 2: usage; ${EXIT_NO_RESULT}: no verified result in time (ERR_TIMEOUT, ERR_NO_ROUTE): it may or may not have run; 130 / 143: stopped by Ctrl-C / SIGTERM before a result came (as for ${EXIT_NO_RESULT})`]
   ],
   options: {
     key: { type: 'string' }, via: { type: 'string' }, timeout: { type: 'string' }, ttl: { type: 'string' }, json: { type: 'boolean' }, fleet: { type: 'string' },
@@ -67,7 +67,7 @@ export const cmd: Command = {
         const code = err.code === 'ERR_ABORTED' && !io.signal.aborted ? 'ERR_TIMEOUT' : err.code
         if (values.json === true) write(io.stdout, JSON.stringify({ device, action, via, status: code, message: err.message }))
         write(io.stderr, `iotmesh cmd: ${err.message} (${code})`)
-        return EXIT_NO_RESULT
+        return io.signal.aborted ? exitForSignal(io.signal) : EXIT_NO_RESULT // stopped by Ctrl-C or SIGTERM: 128 + the signal
       }
       throw err
     } finally {

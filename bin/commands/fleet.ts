@@ -159,6 +159,7 @@ export const fleet: Command = {
           else node.revoke(bytes)
           const deadline = Date.now() + intFlag(values, 'timeout', 10, 1, 3600) * 1000
           while (node.links.size === 0 && Date.now() < deadline && !io.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 100))
+          if (node.links.size === 0 && io.signal.aborted) throw meshError('ERR_ABORTED', `stopped before any device linked: nobody got the ${isFile ? 'fleet file' : 'revocation'}`)
           if (node.links.size === 0) throw meshError('ERR_NO_ROUTE', `no device linked in time: nobody got the ${isFile ? 'fleet file' : 'revocation'} (give --peers, or check the fleet name)`)
           await new Promise((resolve) => setTimeout(resolve, 1000)) // the REVOKE goes out on each link as it opens; let it leave
           say({ ok: true, links: node.links.size }, `handed the ${isFile ? 'fleet file' : 'revocation'} to ${node.links.size} device(s); the mesh spreads it`)

@@ -12,7 +12,7 @@ export function automationMarkdown (results: AutomationResults, files: { trigger
     runLine(results),
     `Seed **${results.seed}**; plan fingerprint \`${plan.fingerprint}\` (timeline \`${plan.timelineFingerprint}\`).`,
     '',
-    ...checksSection(results.checks),
+    ...checksSection(results),
     '',
     '## How it was measured',
     '',

@@ -14,7 +14,7 @@ export function failoverMarkdown (results: FailoverResults, files: { delivery: s
     runLine(results),
     `Seed **${results.seed}**; timeline fingerprint \`${t.fingerprint}\`.`,
     '',
-    ...checksSection(results.checks),
+    ...checksSection(results),
     '',
     '## Headline',
     '',

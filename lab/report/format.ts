@@ -38,7 +38,18 @@ export function bytes (n: number): string {
   return `${n} B`
 }
 
-export function checksSection (checks: readonly Check[]): string[] {
+/**
+ * The checks and their marks. A single run's checks are judged on its own figures; with --repeat N
+ * on the intervals over the runs (results/repeat-checks.ts, the other `*-repeat.ts`, revocation.ts),
+ * and the heading says so: the tables below are the first run's, the marks are not.
+ */
+export function checksSection (results: ExperimentResults): string[] {
+  const { checks } = results
+  const runs = seedsOf(results).length
+  const judged = runs === 1
+    ? 'the mark is computed from this run\'s figures (✔ held, ✘ did not, ? the data cannot tell, – not in this run)'
+    : `the mark is judged over the ${runs} runs, not on one run's figures: on the runs' 95 % intervals (shares on their readings pooled) or on every run, as each line says ` +
+      '(✔ held, ✘ did not, ? the interval straddles the threshold: more runs narrow it, – not in these runs)'
   const passed = checks.filter((c) => c.status === 'pass').length
   const failed = checks.filter((c) => c.status === 'fail').length
   const skipped = checks.filter((c) => c.status === 'not-run').length
@@ -46,7 +57,7 @@ export function checksSection (checks: readonly Check[]): string[] {
   return [
     '## Expected shape, checked against the data',
     '',
-    'Each line is an expectation; the mark is computed from this run\'s figures (✔ held, ✘ did not, ? the data cannot tell, – not in this run).',
+    `Each line is an expectation; ${judged}.`,
     '',
     ...checks.map((c) => `- ${MARK[c.status]} ${c.statement} — ${c.observed} (\`${c.id}\`)`),
     '',

@@ -13,7 +13,7 @@ export function latencyMarkdown (results: LatencyResults, files: { latency: stri
     runLine(results),
     seedLine(results),
     '',
-    ...checksSection(results.checks),
+    ...checksSection(results),
     '',
     ...latencyRepetitionsSection(results),
     '## Latency by path',

@@ -12,7 +12,7 @@ export function revocationMarkdown (results: RevocationResults, files: { refusal
     `${p.devices} devices closed by credential (two owners, threshold 2); one device revoked by both owners; ${seeds.length} run${seeds.length === 1 ? '' : 's'} (seeds ${seeds.join(', ')}) of each path: ${p.paths.join(', ')}.`,
     runLine(results),
     '',
-    ...checksSection(results.checks),
+    ...checksSection(results),
     '',
     '## How it was measured',
     '',

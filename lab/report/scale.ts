@@ -20,7 +20,7 @@ export function scaleMarkdown (results: ScaleResults, files: { traffic: string }
     runLine(results),
     seedLine(results),
     '',
-    ...checksSection(results.checks),
+    ...checksSection(results),
     '',
     ...scaleRepetitionsSection(results),
     '## Per device',

@@ -129,9 +129,7 @@ export class AckState {
   remember (ack: Ack): void {
     touch(this.#seen, `${ack.subscriber} ${ack.origin}`, ack.time, this.options.maxPairs)
     let bySubscriber = this.#holes.get(ack.origin)
-    const before = bySubscriber?.get(ack.subscriber)
-    if (before !== undefined && bySubscriber !== undefined) {
-      bySubscriber.delete(ack.subscriber)
+    if (bySubscriber?.delete(ack.subscriber) === true) { // its previous ack's holes are replaced
       this.#holeCount--
       if (bySubscriber.size === 0) this.#holes.delete(ack.origin)
     }

@@ -28,6 +28,24 @@ export function hold (state: LinkState, origin: DeviceId, seq: number, hops: num
   return true
 }
 
+/**
+ * Sends a DATA message (`encodeData(hops, …)` of frame `seq` of `origin`) to one link, the one way
+ * every data path does it (router.ts `forward`, handlers/want.ts, handlers/reoffer.ts): behind
+ * frames already waiting for this link it waits too, so the link keeps their order; refused by a
+ * full link it waits in the backlog (`hold`); past the backlog's bound the origin is marked
+ * `missed`, announced again in the next DIGEST, and the neighbour asks (WANT). True when the
+ * frame was sent or waits; false when it was left to DIGEST/WANT.
+ */
+export function sendFrame (ctx: RouterContext, state: LinkState, origin: DeviceId, seq: number, hops: number, message: Uint8Array): boolean {
+  if (state.backlog.size === 0) {
+    tellKey(ctx, state, origin)
+    if (ctx.sendRaw(state, message)) { ctx.counters.framesOut++; return true }
+  }
+  if (hold(state, origin, seq, hops)) return true
+  state.missed.add(origin)
+  return false
+}
+
 /** Whether (origin, seq) waits in this link's backlog: a WANT for it needs no answer, it is on its way. */
 export function holding (state: LinkState, origin: DeviceId, seq: number): boolean {
   return state.backlog.size > 0 && state.backlog.has(keyOf(origin, seq))

@@ -20,7 +20,7 @@ import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
 import { InterestIntake } from './intake.js'
 import { CONTROL_KINDS, MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
 import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
-import { flush, hold } from './backlog.js'
+import { flush, sendFrame } from './backlog.js'
 import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
 import { RouteRequests, type ROUTE_REQUEST_DEFAULTS } from './route-requests.js'
@@ -597,17 +597,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     for (const peer of targets) {
       const state = this.links.get(peer)
       if (state === undefined) continue
-      // Behind frames that wait for this link to drain, or refused by it: wait too (backlog.ts).
-      if (state.backlog.size === 0) {
-        tellKey(this, state, origin)
-        if (this.sendRaw(state, message)) {
-          this.counters.framesOut++
-          sent = true
-          continue
-        }
-      }
-      if (hold(state, origin, frame.seq, hops)) sent = true
-      else state.missed.add(origin)
+      if (sendFrame(this, state, origin, frame.seq, hops, message)) sent = true
     }
     if (sent && origin !== this.id) this.counters.relayed++
   }

@@ -41,16 +41,23 @@ export function pkcs8KeyInput (secretKey: Uint8Array): Pkcs8KeyInput {
 }
 
 /** Raw key -> KeyObject, cached: importing a key costs about as much as a verify. */
-const MAX_CACHED_KEYS = 4096
+export const MAX_CACHED_KEYS = 4096
 
+/**
+ * A full cache lets go of the key used least recently, one at a time (a Map keeps insertion order;
+ * a hit moves its key to the end). Emptied at once, as it was, a mesh of more than 4,096 signers
+ * imported every key again, its gateway's and its busiest devices' too, each time it filled.
+ */
 function cached<K> (cache: Map<string, K>, raw: Uint8Array, make: () => K): K {
   const id = bytesKey(raw)
   let key = cache.get(id)
   if (key === undefined) {
-    if (cache.size >= MAX_CACHED_KEYS) cache.clear()
     key = make()
-    cache.set(id, key)
+    if (cache.size >= MAX_CACHED_KEYS) cache.delete(cache.keys().next().value as string)
+  } else {
+    cache.delete(id) // most recently used last
   }
+  cache.set(id, key)
   return key
 }
 

@@ -53,6 +53,11 @@ describe('failover over repeated runs', () => {
     expect(md).toContain('## Repetitions: 2 runs')
     expect(md).toContain('Seeds 7, 8')
     expect(md).toMatch(/\| no-duplicates \| ✘ +\| ✘ +\|/)
+    // The checks' heading says what the marks are judged on: the runs, not the first run's tables.
+    expect(md).toContain('the mark is judged over the 2 runs, not on one run\'s figures')
+    expect(md).not.toContain('this run\'s figures')
+    const single = renderReport(failoverFixture().results).find((f) => f.name === 'report.md')?.content ?? ''
+    expect(single).toContain('the mark is computed from this run\'s figures')
   })
 
   it('readings late for the outage\'s end in one run of three are on time: pooled, mesh-keeps-delivering is undecided (108 of 108), where "before the phase ended" fails (102 of 108)', () => {

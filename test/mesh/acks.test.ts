@@ -1,9 +1,10 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { encodeCbor, signSign1, ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes } from '../../shared/index.js'
+import { encodeCbor, manualClock, signSign1, ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes } from '../../shared/index.js'
 import type { Ack } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { ACK_CONTENT_FORMAT, MAX_HOLES, ackOf, covers, peekAck, signAck, verifyAck } from '../../mesh/routing/ack.js'
 import { MSG, decodeMessage, encodeMessage } from '../../mesh/routing/messages.js'
+import { AckState } from '../../mesh/routing/acks.js'
 import { addr, linked, seededKeys, startNode, until, Inbox } from '../helpers/memory-mesh.js'
 
 const gw = seededKeys(1)
@@ -142,5 +143,26 @@ describe('end-to-end ACK over memory links', () => {
     await until(() => (d.counters.rejected.ERR_UNKNOWN_SIGNER ?? 0) >= before + 200, 'the strangers\' acks refused')
     expect(acks.filter((a) => a.subscriber === liar.id)).toEqual([])
     expect(d.counters.rejected.ERR_BAD_SIGNATURE ?? 0).toBe(0)
+  })
+})
+
+describe('AckState remembers each subscriber\'s newest holes, within maxPairs', () => {
+  const ack = (subscriber: Ack['subscriber'], origin: Ack['origin'], holes: Array<[number, number]>, time: number): Ack =>
+    ({ subscriber, origin, high: 100, holes, time })
+
+  it('a newer ack replaces the holes of the one before; one without holes forgets them; the pair count holds however often an ack is replaced', () => {
+    const state = new AckState({ window: 1024, maxPairs: 2 }, { keys: relay, clock: manualClock() })
+    const other = seededKeys(4)
+    state.remember(ack(gw.id, other.id, [[5, 5]], 1)) // another origin, the oldest pair
+    for (let t = 1; t <= 10; t++) state.remember(ack(gw.id, dev.id, [[t, t]], t)) // replaced 10 times: still one pair
+    expect(state.lacking(dev.id, 10)).toEqual([gw.id])
+    expect(state.lacking(dev.id, 9)).toEqual([]) // the older ack's hole is gone
+    expect(state.lacking(other.id, 5)).toEqual([gw.id]) // not evicted: 2 pairs, not 11
+    state.remember(ack(gw.id, dev.id, [], 11))
+    expect(state.lacking(dev.id, 10)).toEqual([])
+    state.remember(ack(relay.id, dev.id, [[1, 1]], 12))
+    state.remember(ack(gw.id, dev.id, [[1, 1]], 13))
+    expect(state.lacking(dev.id, 1)).toEqual([relay.id, gw.id])
+    expect(state.lacking(other.id, 5)).toEqual([]) // a third pair: the origin acked least recently went out
   })
 })

@@ -2,7 +2,8 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import type { KeyPair } from '../../shared/index.js'
 import { MeshNode } from '../../mesh/index.js'
 import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
-import { MAX_BACKLOG } from '../../mesh/routing/backlog.js'
+import { MAX_BACKLOG, sendFrame } from '../../mesh/routing/backlog.js'
+import type { LinkState, RouterContext } from '../../mesh/routing/context.js'
 import { addr, Inbox, LINK, linked, ROUTING, routed, seededKeys } from '../helpers/memory-mesh.js'
 
 /** Links with a small send queue (16 KiB): a burst of a few hundred readings fills it. */
@@ -50,4 +51,43 @@ describe('a full send queue delays frames, it does not turn them into repairs (i
     expect(new Set(inbox.from(a.id).map((d) => d.seq)).size).toBe(total)
     expect(a.counters.repaired).toBeGreaterThan(0) // the overflow went by repair
   }, 20_000)
+})
+
+describe('sendFrame: the one way a DATA frame goes to a link (forward, WANT, re-offer)', () => {
+  /** A link that takes frames while `open`; the origin's key already told, so only frames are sent. */
+  function fixture (): { ctx: RouterContext, state: LinkState, sent: Uint8Array[], open: { value: boolean } } {
+    const sent: Uint8Array[] = []
+    const open = { value: true }
+    const ctx = {
+      counters: { framesOut: 0 },
+      sendRaw: (_state: LinkState, bytes: Uint8Array) => { if (open.value) sent.push(bytes); return open.value }
+    } as unknown as RouterContext
+    const state = { told: new Set(['o']), missed: new Set(), backlog: new Map() } as unknown as LinkState
+    return { ctx, state, sent, open }
+  }
+  const origin = 'o' as LinkState['peer']
+  const message = Uint8Array.of(1, 2, 3)
+
+  it('sends when the link takes it, holds when it refuses, and then holds what follows so the order stays', () => {
+    const { ctx, state, sent, open } = fixture()
+    expect(sendFrame(ctx, state, origin, 1, 2, message)).toBe(true)
+    expect(sent).toHaveLength(1)
+    expect(ctx.counters.framesOut).toBe(1)
+    open.value = false
+    expect(sendFrame(ctx, state, origin, 2, 2, message)).toBe(true)
+    open.value = true // the link would take it, but frame 2 waits before it
+    expect(sendFrame(ctx, state, origin, 3, 2, message)).toBe(true)
+    expect(sent).toHaveLength(1)
+    expect([...state.backlog.values()]).toEqual([{ origin, seq: 2, hops: 2 }, { origin, seq: 3, hops: 2 }])
+    expect(state.missed.size).toBe(0)
+  })
+
+  it(`past ${MAX_BACKLOG} waiting frames: false, and the origin is marked missed for the next DIGEST`, () => {
+    const { ctx, state, open } = fixture()
+    open.value = false
+    for (let seq = 0; seq < MAX_BACKLOG; seq++) expect(sendFrame(ctx, state, origin, seq, 1, message)).toBe(true)
+    expect(sendFrame(ctx, state, origin, MAX_BACKLOG, 1, message)).toBe(false)
+    expect(state.backlog.size).toBe(MAX_BACKLOG)
+    expect([...state.missed]).toEqual([origin])
+  })
 })

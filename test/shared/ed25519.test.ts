@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { defaultEd25519, nobleEd25519, toHex, type Ed25519 } from '../../shared/index.js'
 import { nodeEd25519 } from '../../shared/node.js'
+import { MAX_CACHED_KEYS, createNodeEd25519, type NodeCryptoApi, type NodeKeyObject } from '../../shared/crypto/ed25519-node.js'
 import { codeOf, hex, readFixture } from './support.js'
 
 interface Rfc8032Vector { name: string, secretKey: string, publicKey: string, message: string, signature: string }
@@ -159,5 +160,36 @@ describe('the default backend', () => {
   it('is node:crypto on Node, the same instance as nodeEd25519 (one key cache); in a browser it is noble (browser.test.ts)', () => {
     expect(defaultEd25519.name).toBe('node')
     expect(defaultEd25519).toBe(nodeEd25519)
+  })
+})
+
+describe('the node:crypto backend\'s key cache', () => {
+  /** node:crypto's four functions, counting public key imports; every signature verifies. */
+  function countingCrypto (): { crypto: NodeCryptoApi<NodeKeyObject>, imports: string[] } {
+    const imports: string[] = []
+    const keyObject: NodeKeyObject = { export: () => ({}) }
+    const crypto: NodeCryptoApi<NodeKeyObject> = {
+      createPrivateKey: () => keyObject,
+      createPublicKey: (input) => { if ('format' in input) imports.push(input.key.x); return keyObject },
+      sign: () => new Uint8Array(64),
+      verify: () => true
+    }
+    return { crypto, imports }
+  }
+  const keyNumber = (i: number): Uint8Array => { const k = new Uint8Array(32); new DataView(k.buffer).setUint32(0, i); return k }
+  const signature = new Uint8Array(64)
+
+  it(`full (${MAX_CACHED_KEYS} keys), it lets go of the least recently used key, one at a time, and keeps the most recent ones`, () => {
+    const { crypto, imports } = countingCrypto()
+    const ed = createNodeEd25519(crypto)
+    for (let i = 0; i < MAX_CACHED_KEYS; i++) ed.verify(signature, new Uint8Array(0), keyNumber(i))
+    expect(imports).toHaveLength(MAX_CACHED_KEYS)
+    ed.verify(signature, new Uint8Array(0), keyNumber(0)) // used again: now the most recent
+    ed.verify(signature, new Uint8Array(0), keyNumber(MAX_CACHED_KEYS)) // one more: key 1 goes
+    expect(imports).toHaveLength(MAX_CACHED_KEYS + 1)
+    for (const i of [0, 2, MAX_CACHED_KEYS - 1, MAX_CACHED_KEYS]) ed.verify(signature, new Uint8Array(0), keyNumber(i))
+    expect(imports).toHaveLength(MAX_CACHED_KEYS + 1) // all still cached: no import
+    ed.verify(signature, new Uint8Array(0), keyNumber(1))
+    expect(imports).toHaveLength(MAX_CACHED_KEYS + 2) // the one let go is imported again
   })
 })

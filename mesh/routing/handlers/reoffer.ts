@@ -1,8 +1,7 @@
 import { bytesEqual, type DeviceId, type TelemetryFrame } from '../../../shared/index.js'
 import { encodeData } from '../messages.js'
-import { hold } from '../backlog.js'
+import { sendFrame } from '../backlog.js'
 import type { RouterContext } from '../context.js'
-import { tellKey } from './keys.js'
 
 /**
  * A frame offered again travels to the durable subscribers that lack it (issue 11).
@@ -45,11 +44,7 @@ function send (ctx: RouterContext, vias: Set<DeviceId>, origin: DeviceId, seq: n
     const state = ctx.links.get(peer)
     if (state === undefined) continue
     ctx.counters.reoffersPassed++
-    if (state.backlog.size === 0) {
-      tellKey(ctx, state, origin)
-      if (ctx.sendRaw(state, message)) { ctx.counters.framesOut++; continue }
-    }
-    if (!hold(state, origin, seq, hops)) state.missed.add(origin)
+    sendFrame(ctx, state, origin, seq, hops, message)
   }
 }
 

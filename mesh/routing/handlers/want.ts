@@ -2,8 +2,7 @@ import { deviceIdFromBytes } from '../../../shared/index.js'
 import { encodeData, type WantEntry } from '../messages.js'
 import type { StoredFrame } from '../history.js'
 import type { LinkState, RouterContext } from '../context.js'
-import { tellKey } from './keys.js'
-import { hold, holding } from '../backlog.js'
+import { holding, sendFrame } from '../backlog.js'
 
 /**
  * WANT [3, [[kid, from, to]…]]: a neighbour asks for frames it lacks (catch-up, repair).
@@ -26,13 +25,8 @@ export function onWant (ctx: RouterContext, state: LinkState, entries: WantEntry
       sent.add(stored)
       budget--
       ctx.counters.repaired++
-      // Behind a backlog, or refused by a full link: it waits for the link to drain (backlog.ts), or,
-      // past the backlog's bound, is announced again in the next DIGEST and asked for again.
-      if (state.backlog.size === 0) {
-        tellKey(ctx, state, origin)
-        if (ctx.sendRaw(state, encodeData(stored.hops + 1, stored.bytes))) { ctx.counters.framesOut++; continue }
-      }
-      if (!hold(state, origin, stored.seq, stored.hops + 1)) { state.missed.add(origin); return }
+      // Past the backlog's bound the answer stops: the origin is announced again in the next DIGEST.
+      if (!sendFrame(ctx, state, origin, stored.seq, stored.hops + 1, encodeData(stored.hops + 1, stored.bytes))) return
     }
   }
 }
