@@ -91,7 +91,7 @@ describeNet('iotmesh sim --hosts: a fleet over network-namespace hosts on a priv
   it('refuses --faults-epoch that is not a wall-clock time in ms near now, before building anything', async () => {
     expect((await sim(['--hosts', '2', '--devices', '4', '--faults-epoch', String(Math.floor(Date.now() / 1000))])).code).toBe(2)
     expect((await sim(['--devices', '4', '--faults-epoch', 'soon'])).code).toBe(2)
-  })
+  }, 60_000) // two CLI starts: 21 s on this machine under a soak run's load
 
   it('refuses a fault outside the fleet before building anything', async () => {
     const { code } = await sim(['--hosts', '2', '--devices', '4', '--faults', 'crash:5@3'])
