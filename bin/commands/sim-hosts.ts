@@ -150,7 +150,7 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
       apply: async (f) => { if (HERE.has(f.kind)) await apply(f) },
       onDone: (f, { firedS }, err) => {
         if (err !== undefined) write(io.stderr, `iotmesh sim: ${f.kind} failed: ${err.message}`)
-        else if (!json) write(io.stdout, `fault at ${firedS.toFixed(0)} s: ${f.kind}${HERE.has(f.kind) ? '' : ' (on the hosts: when each fired is in the summary)'}`)
+        else if (!json) write(io.stdout, HERE.has(f.kind) ? `fault at ${firedS.toFixed(0)} s: ${f.kind}` : `fault due at ${firedS.toFixed(0)} s: ${f.kind} (on the hosts: when each fired is in the summary)`)
       }
     })
     const ticker = setInterval(() => {
