@@ -11,8 +11,8 @@ import { meshError } from '../../shared/index.js'
  * line). A fault whose time has already passed when the loop starts (a host whose fleet came up
  * late) fires at once; faults fire in spec order, one after the other (crash:0@5,restart:0@5 never
  * overlap), so a fault can fire later than its time because the one before it takes long. Each
- * fault's timing records when it began (`firedAt`, wall clock, and `firedS` on the fault clock) and
- * how late that was (`lateS`, ≥ 0 up to the timers' precision).
+ * fault's timing records when it began (`firedAt`, wall clock, and `firedS` on the fault clock), how
+ * late that was (`lateS`, ≥ 0 up to the timers' precision), and when it was done (`doneAt`, `doneS`).
  */
 
 export interface FaultTiming {
@@ -22,6 +22,9 @@ export interface FaultTiming {
   firedS: number
   /** `firedS` minus the fault's scheduled `atS`. */
   lateS: number
+  /** Wall-clock ms and seconds from the epoch at which it was done (failed or not); unset while it runs. A slow one holds back the next. */
+  doneAt?: number
+  doneS?: number
 }
 
 export interface FaultClockInit {
@@ -61,12 +64,18 @@ export function startFaultClock (faults: readonly ScheduledFault[], init: FaultC
     applying = applying.then(async () => {
       const firedAt = now()
       const firedS = round3((firedAt - init.epochMs) / 1000)
-      const timing = { firedAt, firedS, lateS: round3(firedS - fault.atS) }
+      const timing: FaultTiming = { firedAt, firedS, lateS: round3(firedS - fault.atS) }
       timings[index] = timing
+      const done = (): void => {
+        timing.doneAt = now()
+        timing.doneS = round3((timing.doneAt - init.epochMs) / 1000)
+      }
       try {
         await init.apply(fault, index)
+        done()
         init.onDone?.(fault, timing)
       } catch (err) {
+        done()
         init.onDone?.(fault, timing, err as Error)
       }
     })

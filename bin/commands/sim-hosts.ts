@@ -61,7 +61,7 @@ export function hostFaults (faults: readonly ScheduledFault[], first: number, n:
 }
 
 /** What a host's fleet reported (its JSON summary): when it was up, and when each of its faults fired (wall clock, ms). */
-interface HostReport { upAt?: number, faults?: Array<{ firedAt?: number }> }
+interface HostReport { upAt?: number, faults?: Array<{ firedAt?: number, doneAt?: number }> }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000
 
@@ -175,13 +175,14 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
     const timed = faults.map((f, index) => {
       if (HERE.has(f.kind)) {
         const t = clock.timings[index]
-        return { ...f, where: 'here', ...(t === undefined ? {} : { firedS: t.firedS, lateS: t.lateS }) }
+        return { ...f, where: 'here', ...(t === undefined ? {} : { firedS: t.firedS, lateS: t.lateS, doneS: t.doneS }) }
       }
       // Each host's report, in wall-clock ms, put on the command's clock here.
       const fired = given.flatMap((mine, i) => {
         const k = mine.findIndex((g) => g.index === index)
-        const firedS = onClock(reports[i]?.faults?.[k]?.firedAt)
-        return k < 0 ? [] : [{ host: i + 1, ...(firedS === undefined ? {} : { firedS, lateS: round3(firedS - f.atS) }) }]
+        const report = reports[i]?.faults?.[k]
+        const firedS = onClock(report?.firedAt)
+        return k < 0 ? [] : [{ host: i + 1, ...(firedS === undefined ? {} : { firedS, lateS: round3(firedS - f.atS), doneS: onClock(report?.doneAt) }) }]
       })
       return { ...f, where: 'hosts', hosts: fired }
     })
@@ -192,7 +193,11 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
       write(io.stdout, `published ${total}, at the gateway ${seen.size} (${(summary.deliveryRatio * 100).toFixed(2)} %), ${left} still waiting in the devices' outboxes at the stop`)
       write(io.stdout, `hosts' fleets up at ${hostsUpS.map((s) => s === null ? '?' : `${s.toFixed(1)} s`).join(', ')}; faults, due → fired (command's clock):`)
       for (const f of timed) {
-        const at = (w: string, t: { firedS?: number, lateS?: number }): string => t.firedS === undefined ? `${w} never` : `${w} ${t.firedS.toFixed(1)} s (${t.lateS?.toFixed(1)} s late)`
+        const at = (w: string, t: { firedS?: number, lateS?: number, doneS?: number }): string => {
+          if (t.firedS === undefined) return `${w} never`
+          const took = (t.doneS ?? t.firedS) - t.firedS
+          return `${w} ${t.firedS.toFixed(1)} s (${t.lateS?.toFixed(1)} s late${took >= 0.5 ? `, took ${took.toFixed(1)} s` : ''})`
+        }
         const where = 'hosts' in f ? f.hosts.map((t) => at(`host ${t.host}`, t)).join(', ') : at('here', f)
         write(io.stdout, `  ${[f.kind, ...f.args].join(':')}@${f.atS} → ${where}`)
       }

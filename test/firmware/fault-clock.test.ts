@@ -50,9 +50,9 @@ describe('startFaultClock', () => {
     expect(log.slice(4)).toEqual(['start skew@8', 'done skew late 0'])
     await clock.stop()
     expect(timedFaults(faults, clock.timings)).toEqual([
-      { kind: 'crash', args: ['0'], atS: 2, firedAt: START, firedS: 5, lateS: 3 },
-      { kind: 'restart', args: ['0'], atS: 3, firedAt: START, firedS: 5, lateS: 2 },
-      { kind: 'skew', args: ['1', '-500'], atS: 8, firedAt: START + 3000, firedS: 8, lateS: 0 }
+      { kind: 'crash', args: ['0'], atS: 2, firedAt: START, firedS: 5, lateS: 3, doneAt: START, doneS: 5 },
+      { kind: 'restart', args: ['0'], atS: 3, firedAt: START, firedS: 5, lateS: 2, doneAt: START, doneS: 5 },
+      { kind: 'skew', args: ['1', '-500'], atS: 8, firedAt: START + 3000, firedS: 8, lateS: 0, doneAt: START + 3000, doneS: 8 }
     ])
   })
 
@@ -62,6 +62,7 @@ describe('startFaultClock', () => {
     expect(log).toEqual(['start crash@1'])
     await vi.advanceTimersByTimeAsync(1500)
     expect(log).toEqual(['start crash@1', 'done crash late 0', 'start restart@2.5', 'done restart late 1.5'])
+    expect(clock.timings.map((t) => [t?.firedS, t?.doneS])).toEqual([[1, 2.5], [2.5, 2.5]]) // the crash took 1.5 s
     await clock.stop()
   })
 
