@@ -4,6 +4,7 @@ import { createGateway } from '../../gateway/index.js'
 import { LINKS_TOPIC, meshError } from '../../shared/index.js'
 import { checkFaultSpec, createLan, parseFaultSpec, type ScheduledFault } from '../../firmware-sim/index.js'
 import { intFlag, write, type Io } from '../cli.js'
+import { startFaultClock } from './fault-clock.js'
 
 /**
  * `iotmesh sim --hosts H`: the fleet spread over H network-namespace hosts on a private LAN, the
@@ -22,8 +23,10 @@ import { intFlag, write, type Io } from '../cli.js'
  * - loss, delay and dup go to every host: each host's fault model applies them to what its
  *   devices send, on mesh links and MQTT connections (mqtt-faults.ts), so every link gets them in
  *   both directions. Not with netem (tc): the kernel's netem is not available in every namespace.
- * The hosts count their faults' times from their fleet's start, the gateway from the hosts'
- * spawning: events on the hosts come up to the fleet start-up time (about a second) later.
+ * Every fault is on the command's clock: it starts as the hosts are spawned (the LAN and the
+ * gateway are up by then), and each host gets that instant as `--faults-epoch` (the hosts share the
+ * machine's clock; only their network is their own). A host whose fleet comes up after a fault's
+ * time fires it at once, in order; the summary gives each fault's time, and where and when it fired.
  */
 
 /** Faults this process applies; the others go to the hosts' own fleets. */
@@ -31,6 +34,15 @@ const HERE = new Set(['partition', 'heal', 'broker-stop', 'broker-start'])
 
 /** The events of host devices [first, first + n) as that host's `--faults` spec, indices made local; '' when none. */
 export function hostFaultSpec (faults: readonly ScheduledFault[], first: number, n: number): string {
+  return hostFaults(faults, first, n).map((f) => f.item).join(',')
+}
+
+/**
+ * The items of hostFaultSpec, each with the index in `faults` of the fault it comes from: the host's
+ * own list keeps this order (already sorted by time, and parseFaultSpec's sort is stable), so its k-th
+ * fault is the k-th item here.
+ */
+export function hostFaults (faults: readonly ScheduledFault[], first: number, n: number): Array<{ index: number, item: string }> {
   const local = (arg: string | undefined): string | undefined => {
     const m = /^(\d+)(?:-(\d+))?$/.exec(arg ?? '')
     if (m === null) return undefined
@@ -38,19 +50,24 @@ export function hostFaultSpec (faults: readonly ScheduledFault[], first: number,
     const to = Math.min(Number(m[2] ?? m[1]), first + n - 1)
     return from > to ? undefined : from === to ? String(from - first) : `${from - first}-${to - first}`
   }
-  return faults.flatMap((f) => {
+  return faults.flatMap((f, index) => {
     if (HERE.has(f.kind)) return []
     if (f.kind === 'crash' || f.kind === 'restart' || f.kind === 'skew') {
       const devices = local(f.args[0])
-      return devices === undefined ? [] : [`${[f.kind, devices, ...f.args.slice(1)].join(':')}@${f.atS}`]
+      return devices === undefined ? [] : [{ index, item: `${[f.kind, devices, ...f.args.slice(1)].join(':')}@${f.atS}` }]
     }
-    return [`${[f.kind, ...f.args].join(':')}@${f.atS}`]
-  }).join(',')
+    return [{ index, item: `${[f.kind, ...f.args].join(':')}@${f.atS}` }]
+  })
 }
+
+/** What a host's fleet reported (its JSON summary): when it was up, and when each of its faults fired (wall clock, ms). */
+interface HostReport { upAt?: number, faults?: Array<{ firedAt?: number, doneAt?: number }> }
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000
 
 const BIN = fileURLToPath(new URL('../../../bin/iotmesh.js', import.meta.url))
 
-export async function runOnHosts (opts: { hosts: number, devices: number, mode: string, values: Record<string, unknown> }, io: Io): Promise<number> {
+export async function runOnHosts (opts: { hosts: number, devices: number, mode: string, values: Record<string, unknown>, faultsEpoch?: number }, io: Io): Promise<number> {
   const { hosts, devices, mode, values } = opts
   if (devices < hosts) throw meshError('ERR_BAD_ARGUMENT', `--hosts ${hosts} needs at least as many devices (got ${devices})`)
   const faults = parseFaultSpec((values.faults as string | undefined) ?? '')
@@ -87,14 +104,21 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
     const children: ChildProcess[] = []
     const published: number[] = []
     const waiting: number[] = []
+    const reports: HostReport[] = []
+    const given: Array<Array<{ index: number }>> = [] // per host, its faults (hostFaults)
     const share = (h: number): number => Math.floor(devices / hosts) + (h <= devices % hosts ? 1 : 0)
+    // The command's clock: the parent's faults, the hosts' (--faults-epoch) and the summary count from here.
+    const t0 = Date.now()
+    const epoch = opts.faultsEpoch ?? t0
     let first = 0
     for (const [i, host] of lan.hosts.entries()) {
       const h = i + 1
       const n = share(h)
-      const spec = hostFaultSpec(faults, first, n)
+      const mine = hostFaults(faults, first, n)
+      given[i] = mine
+      const spec = mine.map((f) => f.item).join(',')
       const args = [BIN, 'sim', '--devices', String(n), '--first-index', String(first), '--no-gateway', '--mode', mode, '--seed', String(seed),
-        '--host', host.address, '--broker', `mqtt://${bridge}:1883`, '--json', ...(spec === '' ? [] : ['--faults', spec]),
+        '--host', host.address, '--broker', `mqtt://${bridge}:1883`, '--json', '--faults-epoch', String(epoch), ...(spec === '' ? [] : ['--faults', spec]),
         ...(values.interval === undefined ? [] : ['--interval', String(values.interval)]),
         ...(values.sensors === undefined ? [] : ['--sensors', String(values.sensors)])]
       first += n
@@ -104,33 +128,33 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
       child.on('exit', () => {
         const line = out.trim().split('\n').pop() ?? '{}'
         try {
-          const child = JSON.parse(line) as { published?: number, waiting?: number }
+          const child = JSON.parse(line) as { published?: number, waiting?: number } & HostReport
           published[h - 1] = child.published ?? 0
           waiting[h - 1] = child.waiting ?? 0
+          reports[h - 1] = child
         } catch { published[h - 1] = 0 }
       })
       children.push(child)
     }
 
-    const t0 = Date.now()
-    let next = 0
     // Faults applied here run one after another, each awaited (a broker start waits for its stop).
-    let applying = Promise.resolve()
     const cut = lan.hosts.filter((_, i) => i % 2 === 1) // every second host leaves the LAN
     const apply = async (f: ScheduledFault): Promise<void> => {
       if (f.kind === 'partition' || f.kind === 'heal') await Promise.all(cut.map(async (host) => { await lan.connect(host, f.kind === 'heal') }))
       if (f.kind === 'broker-stop') await gateway.stopBroker()
       if (f.kind === 'broker-start') await gateway.startBroker()
     }
+    // Every fault passes through the clock, so this log shows them all in order; the hosts apply their own.
+    const clock = startFaultClock(faults, {
+      epochMs: epoch,
+      apply: async (f) => { if (HERE.has(f.kind)) await apply(f) },
+      onDone: (f, { firedS }, err) => {
+        if (err !== undefined) write(io.stderr, `iotmesh sim: ${f.kind} failed: ${err.message}`)
+        else if (!json) write(io.stdout, HERE.has(f.kind) ? `fault at ${firedS.toFixed(0)} s: ${f.kind}` : `fault due at ${firedS.toFixed(0)} s: ${f.kind} (on the hosts: when each fired is in the summary)`)
+      }
+    })
     const ticker = setInterval(() => {
       const elapsed = (Date.now() - t0) / 1000
-      while (next < faults.length && (faults[next]?.atS ?? Infinity) <= elapsed) {
-        const f = faults[next++]!
-        if (HERE.has(f.kind)) {
-          applying = applying.then(async () => { await apply(f) }).catch((err: Error) => { write(io.stderr, `iotmesh sim: ${f.kind} failed: ${err.message}`) })
-        }
-        if (!json) write(io.stdout, `fault at ${elapsed.toFixed(0)} s: ${f.kind}${HERE.has(f.kind) ? '' : ' (on the hosts)'}`)
-      }
       if (!json && Math.round(elapsed) % 5 === 0) write(io.stdout, `${elapsed.toFixed(0)} s  ${seen.size} readings at the gateway  mesh peers ${gateway.mesh?.links.size ?? 0}  MQTT clients ${gateway.connectedClients}`)
     }, 1000)
     await new Promise<void>((resolve) => {
@@ -138,7 +162,7 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
       io.signal.addEventListener('abort', () => { if (timer !== undefined) clearTimeout(timer); resolve() }, { once: true })
     })
     clearInterval(ticker)
-    await applying
+    await clock.stop()
     // Stop the hosts' fleets (they print their JSON summary), give late readings a moment, then count.
     await Promise.all(children.map(async (c) => { await stopChild(c) }))
     await new Promise((resolve) => setTimeout(resolve, 2000))
@@ -147,8 +171,37 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
     // (the simulator keeps outboxes in memory, so they go with the stop); counted apart, so `published − atGateway`
     // beyond them is what the run lost.
     const left = waiting.reduce((a, n) => a + (n ?? 0), 0)
-    const summary = { hosts, devices, mode, seed, published: total, atGateway: seen.size, waiting: left, deliveryRatio: total === 0 ? 1 : Math.min(1, seen.size / total), faults }
-    write(io.stdout, json ? JSON.stringify(summary) : `published ${total}, at the gateway ${seen.size} (${(summary.deliveryRatio * 100).toFixed(2)} %), ${left} still waiting in the devices' outboxes at the stop`)
+    const onClock = (at: number | undefined): number | undefined => at === undefined ? undefined : round3((at - epoch) / 1000)
+    const timed = faults.map((f, index) => {
+      if (HERE.has(f.kind)) {
+        const t = clock.timings[index]
+        return { ...f, where: 'here', ...(t === undefined ? {} : { firedS: t.firedS, lateS: t.lateS, doneS: t.doneS }) }
+      }
+      // Each host's report, in wall-clock ms, put on the command's clock here.
+      const fired = given.flatMap((mine, i) => {
+        const k = mine.findIndex((g) => g.index === index)
+        const report = reports[i]?.faults?.[k]
+        const firedS = onClock(report?.firedAt)
+        return k < 0 ? [] : [{ host: i + 1, ...(firedS === undefined ? {} : { firedS, lateS: round3(firedS - f.atS), doneS: onClock(report?.doneAt) }) }]
+      })
+      return { ...f, where: 'hosts', hosts: fired }
+    })
+    const hostsUpS = lan.hosts.map((_, i) => onClock(reports[i]?.upAt) ?? null)
+    const summary = { hosts, devices, mode, seed, published: total, atGateway: seen.size, waiting: left, deliveryRatio: total === 0 ? 1 : Math.min(1, seen.size / total), faultsEpoch: epoch, hostsUpS, faults: timed }
+    if (json) write(io.stdout, JSON.stringify(summary))
+    else {
+      write(io.stdout, `published ${total}, at the gateway ${seen.size} (${(summary.deliveryRatio * 100).toFixed(2)} %), ${left} still waiting in the devices' outboxes at the stop`)
+      write(io.stdout, `hosts' fleets up at ${hostsUpS.map((s) => s === null ? '?' : `${s.toFixed(1)} s`).join(', ')}; faults, due → fired (command's clock):`)
+      for (const f of timed) {
+        const at = (w: string, t: { firedS?: number, lateS?: number, doneS?: number }): string => {
+          if (t.firedS === undefined) return `${w} never`
+          const took = (t.doneS ?? t.firedS) - t.firedS
+          return `${w} ${t.firedS.toFixed(1)} s (${t.lateS?.toFixed(1)} s late${took >= 0.5 ? `, took ${took.toFixed(1)} s` : ''})`
+        }
+        const where = 'hosts' in f ? f.hosts.map((t) => at(`host ${t.host}`, t)).join(', ') : at('here', f)
+        write(io.stdout, `  ${[f.kind, ...f.args].join(':')}@${f.atS} → ${where}`)
+      }
+    }
     await gateway.stop()
     return 0
   } finally {

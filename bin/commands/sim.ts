@@ -3,6 +3,7 @@ import { centralRules, homeScenario } from '../../lab/index.js'
 import { meshError } from '../../shared/index.js'
 import { intFlag, numberFlag, write, type Command } from '../cli.js'
 import { readRosterFlag } from '../roster-flags.js'
+import { faultsEpochFlag, startFaultClock, timedFaults } from './fault-clock.js'
 import { runOnHosts } from './sim-hosts.js'
 
 const MODES = ['mesh', 'broker', 'hybrid'] as const
@@ -10,7 +11,7 @@ const MODES = ['mesh', 'broker', 'hybrid'] as const
 export const sim: Command = {
   name: 'sim',
   summary: 'Simulate a fleet of devices in this process, with a gateway and fault injection',
-  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--roster FILE|fleet] [--world home] [--json]',
+  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--faults-epoch MS] [--roster FILE|fleet] [--world home] [--json]',
   help: [
     ['--devices N', 'number of devices (default 12)'],
     ['--mode M', 'mesh (peer to peer), broker (MQTT only) or hybrid (both; default)'],
@@ -26,7 +27,9 @@ export const sim: Command = {
     ['--broker URL', 'with --no-gateway: the broker that broker and hybrid devices use'],
     ['--host ADDR', 'address the devices listen on (default 127.0.0.1)'],
     ['--faults SPEC', 'faults over time, e.g. broker-stop@10,broker-start@20,crash:0-2@15,restart:0-2@25,partition:2@30,heal@40,loss:0.05@0'],
-    ['--json', 'no live summary; one JSON summary at the end'],
+    ['--faults-epoch MS', 'count the faults\' times from this wall-clock instant (ms since 1970, e.g. $(date +%s%3N)) instead of the fleet\'s start; ' +
+      'a fault whose time passed before the fleet is up fires at once. `--hosts` gives its hosts the command\'s own, so every fault is on one clock'],
+    ['--json', 'no live summary; one JSON summary at the end (each fault with firedS and lateS: when it fired and how late, on the faults\' clock)'],
     // Closed mode (WP 11-D)
     ['--roster FILE|fleet', 'closed mode: devices and gateway take only the fleet\'s own keys plus those in this JSON roster ("fleet": the fleet\'s own alone)'],
     ['--world home', 'a simulated home, as in `iotmesh experiment automation`: visits to the hall move a motion sensor, a heater relay warms the living room; ' +
@@ -38,7 +41,7 @@ export const sim: Command = {
     seed: { type: 'string' }, interval: { type: 'string' }, sensors: { type: 'string' }, transport: { type: 'string' },
     'no-mdns': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' },
     hosts: { type: 'string' }, broker: { type: 'string' }, host: { type: 'string' }, 'first-index': { type: 'string' },
-    roster: { type: 'string' }, world: { type: 'string' }
+    roster: { type: 'string' }, world: { type: 'string' }, 'faults-epoch': { type: 'string' }
   },
   async run ({ values }, io) {
     const devices = intFlag(values, 'devices', 12, 1, 5000)
@@ -55,7 +58,8 @@ export const sim: Command = {
     if (values.world !== undefined && hosts > 1) throw meshError('ERR_BAD_ARGUMENT', '--world is not supported with --hosts yet: the world lives in one process')
     if (values.world !== undefined && devices < 4) throw meshError('ERR_BAD_ARGUMENT', `--world home needs at least 4 devices (motion sensor, light, thermometer, heater), got ${devices}`)
     if (values.world !== undefined && mode === 'broker' && !gateway) throw meshError('ERR_BAD_ARGUMENT', '--world home in broker mode runs the rules at the gateway: drop --no-gateway')
-    if (hosts > 1) return await runOnHosts({ hosts, devices, mode, values }, io)
+    const faultsEpoch = faultsEpochFlag(values, Date.now())
+    if (hosts > 1) return await runOnHosts({ hosts, devices, mode, values, faultsEpoch }, io)
     const roster = values.roster === undefined ? undefined : values.roster === 'fleet' ? [] : await readRosterFlag(values.roster as string)
     const duration = values.duration === undefined ? undefined : numberFlag(values, 'duration', 0, 1, 86_400)
     const httpPort = intFlag(values, 'http-port', 8080, 0, 65535)
@@ -80,6 +84,7 @@ export const sim: Command = {
     if (home !== undefined) Object.assign(init, { world: home.world, roles: home.roles })
     const json = values.json === true
     const tty = io.stdout.isTTY === true && !json
+    await startDelay(io.env, io.signal)
     const fleet = await createFleet(init, { onProgress: json ? undefined : (n, total) => { if (tty) io.stdout.write(`\rstarting devices ${n}/${total}`) } })
     try {
       if (!json) {
@@ -93,19 +98,21 @@ export const sim: Command = {
       }
       const central = home !== undefined && rulesAt === 'gateway' && fleet.gateway !== undefined ? centralRules(fleet.gateway, home.rules, { count: 0, unanswered: 0, outcomes: {} }) : undefined
       const t0 = Date.now()
-      let next = 0
-      // Faults run one after the other, in spec order (crash:0@5,restart:0@5 must not overlap), and
-      // the fleet stops only once the last one started is done. A fault that fails is reported.
-      let applying = Promise.resolve()
+      // Faults run one after the other, in spec order (crash:0@5,restart:0@5 must not overlap), timed
+      // from the fleet's start or from --faults-epoch, and the fleet stops only once the last one
+      // started is done. A fault that fails is reported.
+      const clock = startFaultClock(faults, {
+        epochMs: faultsEpoch ?? t0,
+        apply: async (event) => { await applyFault(fleet, event) },
+        onDone: (event, { firedS }, err) => {
+          const what = `${event.kind}${event.args.length > 0 ? ` ${event.args.join(' ')}` : ''}`
+          const due = faultsEpoch === undefined ? '' : ` (due at ${event.atS} s)`
+          if (err !== undefined) write(io.stderr, `iotmesh sim: fault ${what} at ${firedS.toFixed(0)} s${due} failed: ${err.message}`)
+          else if (!json) write(io.stdout, `${tty ? '\r\u001b[2K' : ''}fault at ${firedS.toFixed(0)} s${due}: ${what}`)
+        }
+      })
       const ticker = setInterval(() => {
         const elapsed = (Date.now() - t0) / 1000
-        while (next < faults.length && (faults[next]?.atS ?? Infinity) <= elapsed) {
-          const event = faults[next++]!
-          const what = `${event.kind}${event.args.length > 0 ? ` ${event.args.join(' ')}` : ''}`
-          applying = applying.then(async () => { await applyFault(fleet, event) }).then(
-            () => { if (!json) write(io.stdout, `${tty ? '\r\u001b[2K' : ''}fault at ${elapsed.toFixed(0)} s: ${what}`) },
-            (err: unknown) => { write(io.stderr, `iotmesh sim: fault ${what} at ${elapsed.toFixed(0)} s failed: ${(err as Error).message}`) })
-        }
         if (json) return
         const line = statusLine(fleet.stats(), duration)
         if (tty) io.stdout.write(`\r\u001b[2K${line}`)
@@ -113,18 +120,32 @@ export const sim: Command = {
       }, 1000)
       await untilDoneOrAborted(duration, io.signal)
       clearInterval(ticker)
-      await applying
+      await clock.stop()
       const stats = fleet.stats()
       central?.stop()
       const world = home === undefined ? undefined : worldSummary(fleet, rulesAt)
       // `waiting`: readings still in the devices' outboxes (not acknowledged yet) as the fleet stops.
-      if (json) write(io.stdout, JSON.stringify({ ...stats, waiting: fleet.flow().outbox.frames, mode, seed: init.seed, faults, ...(world === undefined ? {} : { world }) }))
+      // With --faults-epoch, `upAt` (wall clock) and `upS` (on the faults' clock) say when this fleet was up.
+      const epoch = faultsEpoch === undefined ? {} : { faultsEpoch, upAt: t0, upS: (t0 - faultsEpoch) / 1000 }
+      if (json) write(io.stdout, JSON.stringify({ ...stats, waiting: fleet.flow().outbox.frames, mode, seed: init.seed, faults: timedFaults(faults, clock.timings), ...epoch, ...(world === undefined ? {} : { world }) }))
       else write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}${world === undefined ? '' : `\nworld home: hall light switched on ${world.lightOn} times, heater ${world.heaterOn} times; living room ${world.livingC.min}–${world.livingC.max} °C`}`)
     } finally {
       await fleet.stop()
     }
     return 0
   }
+}
+
+/**
+ * A test hook: `IOTMESH_SIM_START_DELAY_MS` holds the fleet's start back by that many ms (at most
+ * 60 s), so a test can make a host come up late deterministically (test/firmware/sim-hosts.test.ts).
+ */
+async function startDelay (env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<void> {
+  const raw = env.IOTMESH_SIM_START_DELAY_MS
+  if (raw === undefined || raw === '') return
+  const ms = Number(raw)
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > 60_000) throw meshError('ERR_BAD_ARGUMENT', `IOTMESH_SIM_START_DELAY_MS must be an integer from 0 to 60000, got ${JSON.stringify(raw)}`)
+  await untilDoneOrAborted(ms / 1000, signal)
 }
 
 /**
