@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { manualClock, type ManualClock } from '../../shared/index.js'
+import { encodeFrame, generateKeyPair, manualClock, type ManualClock } from '../../shared/index.js'
 import { DURABLE_FILTER, type Ack, type MeshNode } from '../../mesh/index.js'
 import { MeshAcks } from '../../firmware-sim/device/paths/mesh-acks.js'
+import { MeshPath } from '../../firmware-sim/device/paths/mesh.js'
 
 /**
  * Issue 11: a mesh device offers a frame again when its durable subscriber has not acknowledged it
@@ -21,6 +22,12 @@ const ORIGIN = 'D'.repeat(26)
 class Node extends EventEmitter {
   /** Times (ms) and sequence numbers of the frames offered again. */
   readonly reoffers: Array<{ at: number, seq: number }> = []
+  // What MeshPath asks of its node besides: one open link, a subscriber routed.
+  readonly fleet = 'default'
+  readonly id = ORIGIN
+  readonly links = new Map([['N', { open: true }]])
+  wanted (): boolean { return true }
+  nextHops (): string[] { return ['N'] }
   constructor (readonly clock: ManualClock) { super() }
   interest (): Array<{ subscriber: string, durable: boolean, filters: string[] }> {
     return [{ subscriber: GATEWAY, durable: true, filters: ['iotmesh/#', DURABLE_FILTER] }]
@@ -87,5 +94,23 @@ describe('the re-offer timer (RFC 6298)', () => {
     const before = node.reoffers.length
     run(2000, () => { while (due.length > 0 && due[0]!.at <= clock.now()) node.ack(due.shift()!.high) })
     expect(node.reoffers.slice(before).map((r) => r.seq)).toEqual([seq])
+  })
+})
+
+describe('the mesh path learns its durable subscribers before it sends', () => {
+  it('a frame sent before the periodic check learned the gateway is durable waits for its ack, not fire-and-forget', async () => {
+    const clock = manualClock()
+    const node = new Node(clock)
+    const path = new MeshPath(node as unknown as MeshNode, { clock }) // not started: no check has run
+    const keys = generateKeyPair()
+    let outcome: string | undefined
+    void path.send({ seq: 1, frame: encodeFrame({ keys, seq: 1, records: [{ n: 'x', v: 1 }] }) }).then((o) => { outcome = o })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(outcome).toBeUndefined() // before: 'delivered' at once, and lost for good if a link dropped it
+    expect(path.acks.waiting).toBe(1)
+    node.ack(1)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(outcome).toBe('delivered')
+    path.stop()
   })
 })

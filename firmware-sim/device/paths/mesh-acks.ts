@@ -128,6 +128,17 @@ export class MeshAcks {
 
   /** Every check: learns durable subscribers from the interest table; offers again what waited too long. */
   tick (): void {
+    this.learn()
+    this.#reofferDue()
+  }
+
+  /**
+   * Learns the durable subscribers from the interest table now. The path calls it before it hands
+   * on a frame as wanted by no durable subscriber: a route to the gateway that appeared since the
+   * last check (every 250 ms) would otherwise carry the frames of that moment as fire-and-forget:
+   * handed on, counted delivered, and lost for good if a link then dropped them.
+   */
+  learn (): void {
     let changed = false
     for (const route of this.#node.interest()) {
       if (route.durable === true && (this.#durable.has(route.subscriber) || this.#durable.size < MAX_DURABLE)) {
@@ -139,6 +150,9 @@ export class MeshAcks {
       }
     }
     if (changed) this.#save()
+  }
+
+  #reofferDue (): void {
     const now = this.#clock.now()
     let n = 0
     for (const waiter of this.#waiting.values()) {

@@ -86,7 +86,9 @@ export class MeshPath implements PathSender {
   async send (entry: OutboxEntry): Promise<SendOutcome> {
     if (!this.up) throw meshError('ERR_LINK_CLOSED', 'no mesh link leads to a subscriber: the frame waits in the outbox')
     const topic = decodeFrame(entry.frame).topic
-    const needs = this.acks.needs(frameTopic(this.#node.fleet, this.#node.id, topic))
+    const full = frameTopic(this.#node.fleet, this.#node.id, topic)
+    let needs = this.acks.needs(full)
+    if (needs.length === 0) { this.acks.learn(); needs = this.acks.needs(full) } // a durable subscriber routed since the last check
     if (needs.length > 0) return await this.#sendDurable(entry, needs)
     const wanted = this.#node.nextHops(topic).length > 0
     // Refused by our own node (below its replay window): no link will ever carry it from here.
