@@ -60,8 +60,9 @@ export function routeMoved (ctx: RouterContext, subscriber: DeviceId, before: De
 /**
  * Origins one slice of a sync round announces: a slice checks at most this many origins against
  * each link (and as many of each link's missed origins), then yields to the event loop before the
- * next; a full DIGEST goes out in parts of as many origins of the history, one per turn (issue 10: after a burst of thousands of fresh origins one round walked them all times
- * every link in one macrotask, 10–36 ms during which nothing else on the node ran).
+ * next; a full DIGEST goes out in parts of as many origins of the history, one per turn (issue
+ * 10: after a burst of thousands of fresh origins one round walked them all times every link in
+ * one macrotask, 10–36 ms during which nothing else on the node ran).
  */
 export const SYNC_SLICE = 256
 
