@@ -30,8 +30,8 @@ export interface FleetFlow {
    * stopped for the event loop's turn (`yields`) or a peer's receive budget (`throttled`).
    */
   links: { open: number, queuedBytes: number, maxQueuedBytes: number, framesOut: number, framesIn: number, yields: number, throttled: number }
-  /** The repair histories of every device's node: origins held (summed over nodes), bytes in all and in the fullest. */
-  history: { origins: number, bytes: number, maxBytes: number }
+  /** The repair histories of every device's node: origins held (summed over nodes), bytes in all and in the fullest, origins forgotten as idle (mesh/routing/history.ts). */
+  history: { origins: number, bytes: number, maxBytes: number, forgotten: number }
   /** The gateway's mesh node: what it refused by code, duplicates, and what reached it. */
   gatewayNode: { framesIn: number, delivered: number, rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number } | undefined
   /** The mesh ⇄ MQTT bridge: readings lost because the gateway's subscription buffer overflowed, refused by the gateway's ingest. */
@@ -47,7 +47,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
   }
   const outbox = { frames: 0, dropped: 0 }
   const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0, fullDigests: 0, reoffersPassed: 0 }
-  const history = { origins: 0, bytes: 0, maxBytes: 0 }
+  const history = { origins: 0, bytes: 0, maxBytes: 0, forgotten: 0 }
   for (const d of devices) {
     const stats = d.outbox.stats()
     outbox.frames += stats.frames
@@ -67,6 +67,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     history.origins += c.history.origins
     history.bytes += c.history.bytes
     history.maxBytes = Math.max(history.maxBytes, c.history.bytes)
+    history.forgotten += c.historyForgotten
   }
   const links = { open: 0, queuedBytes: 0, maxQueuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0 }
   for (const node of nodes) {

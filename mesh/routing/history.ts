@@ -9,6 +9,14 @@ import { ownBytes, type DeviceId } from '../../shared/index.js'
  * whose histories go least recently added first. So a flood of fresh origins, one frame each,
  * churns the strangers' share and never evicts a known device's frames (the adversarial
  * fresh-origins test kept +28 MB after a full collection before, about +7 MB with the share).
+ * And by age: an origin nothing was added for in `idleMs` (default 10 minutes) is forgotten
+ * (`forgetIdle`, from the router's tick), except the node's own. A relay takes on the history of
+ * every origin whose route moves through it and, before, kept it until `maxBytes` pushed it out:
+ * the one-hour soak of 300 devices grew its heap +0.27 MiB/min as the histories held summed over
+ * nodes went from 1,206 origins to 2,134 (issue 11). What a relay no longer carries is no use for
+ * catch-up: the neighbours on the origin's path hold newer frames, and the origin's outbox keeps
+ * what its durable subscribers have not acknowledged. Duplicates are told by the replay window
+ * (shared/replay.ts), not by the history, so nothing forgotten here is accepted twice.
  */
 
 export interface StoredFrame {
@@ -32,6 +40,8 @@ interface OriginHistory {
   high: number
   /** The highest number the eager path brought (not a catch-up, `add`'s `asked`); never lowered. */
   carriedHigh: number
+  /** When a frame was last added (or offered again), ms on the history's clock. */
+  touched: number
 }
 
 const sizeOf = (entry: OriginHistory): number => entry.frames.size + entry.late.size
@@ -48,15 +58,22 @@ export class History {
   readonly #perOrigin: number
   readonly #maxBytes: number
   readonly #maxStrangers: number
+  readonly #idleMs: number
+  readonly #own: DeviceId | undefined
+  readonly #now: () => number
+  /** Least recently touched first (each `add` moves its origin to the end), so `forgetIdle` stops at the first it keeps. */
   readonly #origins = new Map<DeviceId, OriginHistory>()
   /** Origins whose frames were added as a stranger's, oldest first. */
   readonly #strangers = new Set<DeviceId>()
   #bytes = 0
 
-  constructor (init: { perOrigin?: number, maxBytes?: number, maxStrangers?: number } = {}) {
+  constructor (init: { perOrigin?: number, maxBytes?: number, maxStrangers?: number, idleMs?: number, own?: DeviceId, now?: () => number } = {}) {
     this.#perOrigin = Math.max(1, init.perOrigin ?? 256)
     this.#maxBytes = Math.max(1024, init.maxBytes ?? 16 * 1024 * 1024)
     this.#maxStrangers = Math.max(1, init.maxStrangers ?? 1024)
+    this.#idleMs = Math.max(1000, init.idleMs ?? 10 * 60_000)
+    this.#own = init.own
+    this.#now = init.now ?? Date.now
   }
 
   get bytes (): number { return this.#bytes }
@@ -77,10 +94,13 @@ export class History {
     }
     let entry = this.#origins.get(origin)
     if (entry === undefined) {
-      entry = { frames: new Map(), late: new Map(), lateSeqs: [], high: -Infinity, carriedHigh: -Infinity }
-      this.#origins.set(origin, entry)
+      entry = { frames: new Map(), late: new Map(), lateSeqs: [], high: -Infinity, carriedHigh: -Infinity, touched: 0 }
       this.#bytes += ORIGIN_COST
+    } else {
+      this.#origins.delete(origin)
     }
+    this.#origins.set(origin, entry)
+    entry.touched = this.#now()
     const { seq } = frame
     if (!asked && seq > entry.carriedHigh) entry.carriedHigh = seq
     if (frameOf(entry, seq) !== undefined) return
@@ -165,6 +185,29 @@ export class History {
 
   origins (): IterableIterator<DeviceId> {
     return this.#origins.keys()
+  }
+
+  /**
+   * Forgets every origin other than the node's own that nothing was added for in `idleMs`; returns
+   * how many. Costs O(origins forgotten + 1): the origins are kept least recently touched first.
+   */
+  forgetIdle (): number {
+    const before = this.#now() - this.#idleMs
+    let forgotten = 0
+    let own: OriginHistory | undefined
+    for (const [origin, entry] of this.#origins) {
+      if (entry.touched > before) break
+      if (origin === this.#own) { own = entry; continue }
+      this.#forget(origin)
+      forgotten++
+    }
+    // The node's own frames stay; moved to the end so the next call does not stop at them.
+    if (own !== undefined && this.#own !== undefined) {
+      this.#origins.delete(this.#own)
+      this.#origins.set(this.#own, own)
+      own.touched = this.#now()
+    }
+    return forgotten
   }
 
   /** Drops `origin`'s oldest frame, and the origin with its last frame unless `forgetEmpty` is false (it is being added to). */

@@ -99,6 +99,8 @@ export interface RouterInit extends Pick<VerifierInit,
   historyPerOrigin?: number
   /** Bytes of history held in all, frames and their bookkeeping (default 16 MiB); origins nobody vouched for share 1,024 histories. */
   historyBytes?: number
+  /** An origin's history is forgotten when nothing was added for it this long, ms (default 10 minutes; the node's own is kept). */
+  historyIdleMs?: number
   /** Replay window per origin, in sequence numbers (at least historyPerOrigin). */
   replayWindow?: number
   /** Frames from an unknown signer are held this long while its key is asked for, ms. */
@@ -263,7 +265,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       replayWindow: Math.max(init.replayWindow ?? 1024, perOrigin),
       holdMs: init.keyWait
     }, { clock: this.clock, ed25519: components.ed25519 })
-    this.history = new History({ perOrigin, maxBytes: init.historyBytes })
+    this.history = new History({ perOrigin, maxBytes: init.historyBytes, idleMs: init.historyIdleMs, own: this.id, now: () => this.clock.now() })
     const ackWindow = Math.max(init.replayWindow ?? 1024, perOrigin)
     this.acks = new AckState({ ...init.acks, window: ackWindow }, { keys: components.keys, clock: this.clock, ed25519: components.ed25519 })
     this.commands = new CommandRoutes(init.commands)
@@ -740,10 +742,11 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     state.budget.credit('data', Math.min(frames, this.options.wantBudget), this.options.wantBudget, now)
   }
 
-  /** Every `decayInterval`: scores decay, and WANTs unanswered past their deadline count as broken promises. */
+  /** Every `decayInterval`: scores decay, WANTs unanswered past their deadline count as broken promises, idle histories go. */
   #tick (): void {
     const now = this.clock.now()
     this.scores.decay(now)
+    this.counters.historyForgotten += this.history.forgetIdle()
     for (const state of [...this.links.values()]) {
       while (state.late.length > 0 && (state.late[0] as WantPromise).deadline + LATE_PROMISE_MS <= now) state.late.shift()
       while (state.promises.length > 0 && (state.promises[0] as WantPromise).deadline <= now) this.#expire(state, state.promises.shift() as WantPromise, now)

@@ -129,6 +129,57 @@ describe('catch-up history', () => {
   })
 })
 
+describe('catch-up history by age', () => {
+  it('forgets origins nothing was added for in idleMs, keeps the ones still carried and its own, and frees their bytes', () => {
+    let now = 0
+    const h = new History({ idleMs: 60_000, own: 'me', now: () => now })
+    for (let seq = 1; seq <= 10; seq++) { h.add('me', frame(seq)); h.add('moved-away', frame(seq)); h.add('carried', frame(seq)) }
+    now = 50_000
+    h.add('carried', frame(11)) // still on this relay's path
+    expect(h.forgetIdle()).toBe(0)
+    now = 60_000
+    // 'moved-away' and 'me' were last touched at 0: the relay forgets the first, never its own.
+    expect(h.forgetIdle()).toBe(1)
+    expect(h.range('moved-away')).toBeUndefined()
+    expect(h.get('moved-away', 10)).toBeUndefined()
+    expect(h.range('me')).toEqual({ low: 1, high: 10 })
+    expect(h.range('carried')).toEqual({ low: 1, high: 11 })
+    expect([...h.origins()].sort()).toEqual(['carried', 'me'])
+    now = 200_000
+    expect(h.forgetIdle()).toBe(1) // 'carried' went idle too
+    expect([...h.origins()]).toEqual(['me'])
+    // Only its own 10 frames are counted now: nothing of the forgotten ones is left in `bytes`.
+    const own = new History({})
+    for (let seq = 1; seq <= 10; seq++) own.add('me', frame(seq))
+    expect(h.bytes).toBe(own.bytes)
+  })
+
+  it('an origin that comes back after it was forgotten starts a history afresh', () => {
+    let now = 0
+    const h = new History({ idleMs: 1000, now: () => now })
+    for (let seq = 1; seq <= 5; seq++) h.add('o', frame(seq))
+    now = 5000
+    expect(h.forgetIdle()).toBe(1)
+    h.add('o', frame(40))
+    expect(h.range('o')).toEqual({ low: 40, high: 40 })
+    expect(h.carriedSince('o')).toBe(40)
+  })
+
+  it('costs O(forgotten): a call with nothing idle stops at the least recently touched origin', () => {
+    let now = 0
+    const h = new History({ idleMs: 10_000, maxStrangers: 100_000, now: () => now })
+    for (let i = 0; i < 20_000; i++) { now = i; h.add(id(i), frame(1, 10)) }
+    now = 10_000 + 99 // ids 0..99 are idle
+    expect(h.forgetIdle()).toBe(100)
+    expect(h.size).toBe(19_900)
+    // Touching an old origin moves it to the end: it outlives origins added after it.
+    h.add(id(100), frame(2, 10))
+    now = 10_000 + 200
+    expect(h.forgetIdle()).toBe(100) // 101..200, not 100
+    expect(h.get(id(100), 2)).toBeDefined()
+  })
+})
+
 describe('catch-up history memory', () => {
   it('keeps a frame that arrived as a view into a larger message in a buffer of its own', () => {
     const h = new History({ perOrigin: 4 })
