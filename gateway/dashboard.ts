@@ -60,8 +60,9 @@ export function dashboardHandler (options: { dir?: string } = {}): HttpHandler {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false
     const type = files.get(name)
     if (dir === undefined || type === undefined) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
-        .end(dir === undefined ? 'the dashboard files were not found (gateway/dashboard/ beside the source or the build)\n' : `no dashboard file ${name}\n`)
+      // The API's shape for a 404 (http.ts): a stable code a client can branch on.
+      const error = dir === undefined ? 'the dashboard files were not found (gateway/dashboard/ beside the source or the build)' : `no dashboard file ${name}`
+      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', ...SECURITY_HEADERS }).end(`${JSON.stringify({ error, code: 'ERR_NOT_FOUND' })}\n`)
       return true
     }
     const body = await readFile(`${dir}${name}`)

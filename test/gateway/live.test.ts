@@ -166,7 +166,9 @@ describeNet('live event stream, topology, metrics and dashboard over HTTP', () =
       expect(await response.text(), asset).not.toMatch(/(src|href)="?https?:|import .* from 'https?:/)
     }
     expect((await fetch(`${base}/assets/app.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8')
-    expect((await fetch(`${base}/assets/missing.js`)).status).toBe(404)
+    const missing = await fetch(`${base}/assets/missing.js`)
+    expect(missing.status).toBe(404)
+    expect(await missing.json()).toEqual({ error: 'no dashboard file missing.js', code: 'ERR_NOT_FOUND' })
     expect((await fetch(`${base}/assets/..%2Fgateway.ts`)).status).toBe(404)
     expect((await fetch(`${base}/assets/%2e%2e/dashboard.ts`)).status).toBe(404)
 
