@@ -44,7 +44,16 @@ export interface ProgressUpdate {
   step?: string
   /** Seconds since the run began; default: measured by the clock since the progress was created. */
   elapsedS?: number
+  /**
+   * The share of the run's work done (0–1), when the runner can count it (rounds sent, say): the
+   * bar follows it and the time left comes from the pace so far, not the plan, which a loaded
+   * machine outruns (a latency run took 4× its plan at load 8).
+   */
+  done?: number
 }
+
+/** Time left is taken from `done` once this much of the work is done, and at least a second has gone by. */
+const PACE_AFTER = 0.02
 
 /** How to show progress on a stream: a redrawn bar on a terminal, lines otherwise, nothing with `--json`. */
 export function progressStyle (stream: ProgressStream, json = false): ProgressStyle {
@@ -69,6 +78,8 @@ export class Progress {
   readonly #now: () => number
   readonly #startedAt: number
   #last: ProgressUpdate | undefined
+  /** The largest `done` given so far: an update without one (a phase that counts nothing) keeps it, so the share never goes back. */
+  #done: number | undefined
   #lastLineS = -Infinity
   #drawn = false
   #finished = false
@@ -85,6 +96,7 @@ export class Progress {
   update (u: ProgressUpdate): void {
     if (this.#finished || this.style === 'none') return
     const elapsedS = u.elapsedS ?? (this.#now() - this.#startedAt) / 1000
+    if (u.done !== undefined && Number.isFinite(u.done)) this.#done = Math.max(this.#done ?? 0, Math.min(1, u.done))
     const changed = this.#last === undefined || this.#last.phase !== u.phase || this.#last.mode !== u.mode || this.#last.step !== u.step
     this.#last = u
     if (this.style === 'bar') {
@@ -123,10 +135,19 @@ export class Progress {
     return `${mode}${u.phase}`
   }
 
+  /** The share done and the seconds left: from the work done when the runner counts it, else from the plan. */
+  #estimate (elapsedS: number): { fraction: number, leftS: number } {
+    const { totalS } = this.#init
+    const done = this.#done
+    if (done === undefined) return { fraction: totalS === 0 ? 1 : Math.min(1, elapsedS / totalS), leftS: totalS - elapsedS }
+    // Counted work: the share is what was done; the time left is the pace so far once there is one, else the plan's share of what remains.
+    return { fraction: done, leftS: done >= PACE_AFTER && elapsedS >= 1 ? (elapsedS * (1 - done)) / done : totalS * (1 - done) }
+  }
+
   #barLine (u: ProgressUpdate, elapsedS: number): string {
-    const { totalS, label } = this.#init
-    const fraction = totalS === 0 ? 1 : Math.min(1, elapsedS / totalS)
-    const times = `${String(Math.floor(fraction * 100)).padStart(3)} % ${clockTime(elapsedS)} elapsed, ${clockTime(totalS - elapsedS)} left`
+    const { label } = this.#init
+    const { fraction, leftS } = this.#estimate(elapsedS)
+    const times = `${String(Math.floor(fraction * 100)).padStart(3)} % ${clockTime(elapsedS)} elapsed, ${clockTime(leftS)} left`
     const head = `${label}: ${this.#where(u)} `
     const columns = this.#stream.columns ?? 80
     const width = Math.max(10, Math.min(40, columns - head.length - times.length - 4))
@@ -135,9 +156,9 @@ export class Progress {
   }
 
   #plainLine (u: ProgressUpdate, elapsedS: number): string {
-    const { totalS, label } = this.#init
-    const pct = totalS === 0 ? 100 : Math.min(100, Math.floor((elapsedS / totalS) * 100))
-    return `${label}: ${this.#where(u)}, ${clockTime(elapsedS)} elapsed, about ${clockTime(totalS - elapsedS)} left (${pct} %)`
+    const { label } = this.#init
+    const { fraction, leftS } = this.#estimate(elapsedS)
+    return `${label}: ${this.#where(u)}, ${clockTime(elapsedS)} elapsed, about ${clockTime(leftS)} left (${Math.floor(fraction * 100)} %)`
   }
 }
 

@@ -85,14 +85,14 @@ export async function runLatency (init: LatencyRunInit = {}, components: RunComp
   if (repeat === 1) return await runOnce(init, s, seed, components)
   const provenance = startProvenance(components.command)
   const runs: LatencyRun[] = []
-  for (let i = 0; i < repeat; i++) runs.push(await runOnce({ ...init, out: undefined }, s, seed + i, { ...components, repetition: `${i + 1}/${repeat}` }))
+  for (let i = 0; i < repeat; i++) runs.push(await runOnce({ ...init, out: undefined }, s, seed + i, { ...components, repetition: `${i + 1}/${repeat}`, part: { index: i, count: repeat } }))
   const combined = combineLatencyRuns(runs.map((r) => r.results))
   const results = { ...combined, notes: repeatedNotes(runs.map((r) => r.results)), provenance: finishProvenance(provenance) }
   const files = init.out === undefined ? [] : await writeReport(init.out, results)
   return { results, probes: runs[0]?.probes ?? [], files }
 }
 
-async function runOnce (init: LatencyRunInit, s: { rounds: number, warmup: number, intervalMs: number, timeoutMs: number }, seed: number, components: RunComponents & { repetition?: string }): Promise<LatencyRun> {
+async function runOnce (init: LatencyRunInit, s: { rounds: number, warmup: number, intervalMs: number, timeoutMs: number }, seed: number, components: RunComponents & { repetition?: string, part?: { index: number, count: number } }): Promise<LatencyRun> {
   const now = components.now ?? Date.now
   const run = components.repetition === undefined ? '' : `run ${components.repetition}: `
   const coin = mulberry32(seed)
@@ -103,7 +103,7 @@ async function runOnce (init: LatencyRunInit, s: { rounds: number, warmup: numbe
   const all: ChildProgram[] = []
   const probes: LatencyObservation[] = []
   try {
-    progress?.update({ phase: `${run}starting the processes` })
+    progress?.update({ phase: `${run}starting the processes`, done: (components.part?.index ?? 0) / (components.part?.count ?? 1) })
     const mesh = [0, 1, 2, 3].map(() => new ChildProgram(children.mesh, {}))
     const gateway = new ChildProgram(children.broker, { IOTMESH_BENCH_ROLE: 'gateway' })
     all.push(...mesh, gateway)
@@ -125,8 +125,10 @@ async function runOnce (init: LatencyRunInit, s: { rounds: number, warmup: numbe
     await waitFor('a first reading over three hops', async () => (await probe(m0, [m3], -1, s.timeoutMs)).every((l) => l !== undefined), signal)
 
     const total = s.warmup + s.rounds
+    const part = components.part ?? { index: 0, count: 1 }
     for (let r = 0; r < total; r++) {
-      if (r % 20 === 0) progress?.update({ phase: `${run}${r < s.warmup ? `${s.warmup} warm-up rounds` : `${s.rounds} measured rounds`}` })
+      // The share of rounds done over every repetition: the time left follows the pace of this machine.
+      if (r % 20 === 0) progress?.update({ phase: `${run}${r < s.warmup ? `${s.warmup} warm-up rounds` : `${s.rounds} measured rounds`}`, done: (part.index + r / total) / part.count })
       // The seed's coin says which path goes first in this round, so that neither always follows the other.
       const brokerFirst = coin() < 0.5
       let broker: number | undefined
@@ -139,7 +141,7 @@ async function runOnce (init: LatencyRunInit, s: { rounds: number, warmup: numbe
       probes.push(observation('one-hop', round, one), observation('three-hop', round, three), observation('broker', round, broker))
     }
   } finally {
-    progress?.update({ phase: 'stopping the processes' })
+    progress?.update({ phase: 'stopping the processes', done: ((components.part?.index ?? 0) + 1) / (components.part?.count ?? 1) })
     await Promise.all(all.map(async (c) => { await c.stop() }))
   }
   const parameters: LatencyParameters = { rounds: s.rounds, paths: [...LATENCY_PATHS], intervalMs: s.intervalMs }

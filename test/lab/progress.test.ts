@@ -83,4 +83,24 @@ describe('experiment progress', () => {
     expect(out.chunks[0]).toBe('experiment: drain, 1:15 elapsed, about 0:00 left (100 %)\n')
     expect(clockTime(3725)).toBe('1:02:05')
   })
+
+  it('when the runner counts its work, the bar and the time left follow the pace, not the plan (a loaded machine runs 4× over it)', () => {
+    const out = stream(true, 120)
+    const p = createProgress({ totalS: 120 }, { stream: out, now: () => 0 })
+    p.update({ phase: 'rounds', elapsedS: 40, done: 0.1 })
+    // The plan says 1:20 left and 33 %; a tenth of the rounds took 40 s, so nine tenths take 6 minutes.
+    expect(out.chunks.at(-1)).toContain(' 10 % 0:40 elapsed, 6:00 left')
+    const lines = stream(false)
+    const q = createProgress({ totalS: 120 }, { stream: lines, now: () => 0 })
+    q.update({ phase: 'starting', elapsedS: 5, done: 0.01 }) // too little done to judge the pace: the plan's share of what is left
+    q.update({ phase: 'rounds', elapsedS: 100, done: 0.5 })
+    q.update({ phase: 'a phase that counts nothing', elapsedS: 110 }) // keeps the share done: it never goes back to the plan's
+    q.update({ phase: 'rounds 2', elapsedS: 300, done: 1 })
+    expect(lines.chunks).toEqual([
+      'experiment: starting, 0:05 elapsed, about 1:59 left (1 %)\n',
+      'experiment: rounds, 1:40 elapsed, about 1:40 left (50 %)\n',
+      'experiment: a phase that counts nothing, 1:50 elapsed, about 1:50 left (50 %)\n',
+      'experiment: rounds 2, 5:00 elapsed, about 0:00 left (100 %)\n'
+    ])
+  })
 })
