@@ -90,12 +90,18 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
     const run = iotmesh(['sim', '--devices', '3', '--interval', '250', '--duration', '120', '--http-port', '0', '--faults', faults], envWith({ IOTMESH_NETNS: '1' }), waiter)
     await waiter.until(() => run.stdout().includes('broker-start') || run.stderr() !== '', 'the last fault', 20_000)
     expect(run.stdout().split('\n').filter((l) => l.startsWith('fault at')).map((l) => l.replace(/^fault at \d+ s: /, ''))).toEqual(['crash 0', 'restart 0', 'broker-stop', 'broker-start'])
+    // Nothing lost across the faults: a status line (every 5 s) after the broker is back counts every reading
+    // published 2 s before it or earlier at the gateway. Waited for, not assumed at Ctrl-C: on a loaded machine the
+    // readings queued while the broker was down took longer than the stop's 2 s margin (2 of 13 runs missed some).
+    const afterFaults = (): string => run.stdout().slice(run.stdout().indexOf('broker-start'))
+    await waiter.until(() => /at gateway 100\.0 % \(0 of [1-9]\d* missing\)/.test(afterFaults()) || run.stderr() !== '', 'a status line with every reading at the gateway', 30_000)
+    expect(afterFaults()).not.toMatch(/BROKER DOWN/)
     const interrupted = Date.now()
     process.kill(run.pid, 'SIGINT')
     expect(await exitOf(run, 10_000)).toEqual({ code: 0, signal: null })
     expect(Date.now() - interrupted).toBeLessThan(8000) // the 120 s timer does not hold the process
     expect(run.stdout()).toMatch(/^devices +3\/3 up at the end$/m)
-    expect(run.stdout()).toMatch(/, 100\.00 % \(0 missing\)$/m)
+    expect(run.stdout()).toMatch(/, \d+\.\d\d % \(\d+ missing\)$/m)
     expect(run.stderr()).toBe('')
   })
 
@@ -109,7 +115,8 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
   ])('refuses --faults %j (%s) with ERR_BAD_ARGUMENT, exit 2, before starting anything', async (spec) => {
     const waiter = new Waiter()
     const run = iotmesh(['sim', '--devices', '4', '--duration', '2', '--json', '--http-port', '0', '--faults', spec], envWith({ IOTMESH_NETNS: '1' }), waiter)
-    expect(await exitOf(run, 10_000)).toEqual({ code: 2, signal: null })
+    // A bound against a hang, not a timing: loading the CLI alone took past 10 s once on a loaded machine.
+    expect(await exitOf(run, 30_000)).toEqual({ code: 2, signal: null })
     expect(run.stderr()).toMatch(/^iotmesh sim: --faults: .*\(ERR_BAD_ARGUMENT\)\n$/)
     expect(run.stdout()).toBe('')
   })
