@@ -103,7 +103,7 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
     expect(run.stdout()).toMatch(/^devices +3\/3 up at the end$/m)
     expect(run.stdout()).toMatch(/, \d+\.\d\d % \(\d+ missing\)$/m)
     expect(run.stderr()).toBe('')
-  })
+  }, 90_000)
 
   it.each([
     ['explode@3', 'an unknown kind'],
@@ -116,7 +116,7 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
     const waiter = new Waiter()
     const run = iotmesh(['sim', '--devices', '4', '--duration', '2', '--json', '--http-port', '0', '--faults', spec], envWith({ IOTMESH_NETNS: '1' }), waiter)
     // A bound against a hang, not a timing: loading the CLI alone took past 10 s once on a loaded machine.
-    expect(await exitOf(run, 30_000)).toEqual({ code: 2, signal: null })
+    expect(await exitOf(run, 20_000)).toEqual({ code: 2, signal: null })
     expect(run.stderr()).toMatch(/^iotmesh sim: --faults: .*\(ERR_BAD_ARGUMENT\)\n$/)
     expect(run.stdout()).toBe('')
   })
