@@ -65,8 +65,10 @@ export class Topology {
 
   /** Takes a verified `mesh/links` reading; false when it changed nothing or did not parse. */
   record (origin: DeviceId, records: SenmlPack, at: number): boolean {
-    const text = records.find((r) => r.n === LINKS_READING)?.vs
-    if (typeof text !== 'string') return false
+    // Every `links` record: a node with more links than one string holds sends several (mesh/announce.ts).
+    const parts = records.filter((r) => r.n === LINKS_READING).map((r) => r.vs)
+    if (parts.length === 0 || parts.some((p) => typeof p !== 'string')) return false
+    const text = parts.join(' ')
     const links = [...new Set(text.split(/\s+/).filter((id) => isDeviceId(id) && id !== origin))].slice(0, this.#maxLinks).sort()
     const previous = this.#announced.get(origin)
     this.#announced.delete(origin) // re-inserted: Map order is least recently announced first

@@ -20,6 +20,7 @@ import { Router, type BanInfo, type CommandHandler, type RouterInit } from './ro
 import { commandOverMesh, type CommandOptions } from './command-client.js'
 import { CredentialCheck } from './credentials.js'
 import { InstanceBook } from './clones.js'
+import { linksRecords } from './announce.js'
 import type { PeerRecord } from './routing/score.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
@@ -365,8 +366,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
 
   /** Publishes this node's current neighbours on `mesh/links` (see `announceLinks`). */
   announceLinks (): void {
-    const ids = [...this.#manager.links.keys()].sort()
-    this.publish(LINKS_TOPIC, [{ n: 'links', vs: ids.join(' ') }, { n: 'degree', v: ids.length }])
+    this.publish(LINKS_TOPIC, linksRecords([...this.#manager.links.keys()].sort()))
   }
 
   /** Says goodbye on DNS-SD, closes links and the listener; nothing is emitted after it is called. Idempotent. */

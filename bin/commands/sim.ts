@@ -1,4 +1,4 @@
-import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type Fleet, type FleetInit } from '../../firmware-sim/index.js'
+import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type Fleet, type FleetFlow, type FleetInit } from '../../firmware-sim/index.js'
 import { centralRules, homeScenario } from '../../lab/index.js'
 import { meshError } from '../../shared/index.js'
 import { intFlag, numberFlag, write, type Command } from '../cli.js'
@@ -85,12 +85,14 @@ export const sim: Command = {
     const json = values.json === true
     const tty = io.stdout.isTTY === true && !json
     await startDelay(io.env, io.signal)
+    const started = Date.now()
     const fleet = await createFleet(init, { onProgress: json ? undefined : (n, total) => { if (tty) io.stdout.write(`\rstarting devices ${n}/${total}`) } })
+    const startS = Math.round((Date.now() - started) / 100) / 10
     try {
       if (!json) {
         if (tty) io.stdout.write('\n')
         const http = fleet.gateway?.ports.http
-        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed})${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
+        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed}) started in ${startS} s${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
         if (home !== undefined) {
           const r = home.plan.roles
           write(io.stdout, `world home: hall motion sensor device ${r.motion}, hall light ${r.light}, thermometer ${r.thermometer}, heater ${r.heater}; the rules run ${rulesAt === 'devices' ? 'on the devices, over the mesh' : 'at the gateway, through the broker'}`)
@@ -127,13 +129,28 @@ export const sim: Command = {
       // `waiting`: readings still in the devices' outboxes (not acknowledged yet) as the fleet stops.
       // With --faults-epoch, `upAt` (wall clock) and `upS` (on the faults' clock) say when this fleet was up.
       const epoch = faultsEpoch === undefined ? {} : { faultsEpoch, upAt: t0, upS: (t0 - faultsEpoch) / 1000 }
-      if (json) write(io.stdout, JSON.stringify({ ...stats, waiting: fleet.flow().outbox.frames, mode, seed: init.seed, faults: timedFaults(faults, clock.timings), ...epoch, ...(world === undefined ? {} : { world }) }))
-      else write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}${world === undefined ? '' : `\nworld home: hall light switched on ${world.lightOn} times, heater ${world.heaterOn} times; living room ${world.livingC.min}–${world.livingC.max} °C`}`)
+      const flow = fleet.flow()
+      const duplicates = duplicatesOf(flow, stats.atGateway)
+      if (json) write(io.stdout, JSON.stringify({ ...stats, startS, duplicates, waiting: flow.outbox.frames, mode, seed: init.seed, faults: timedFaults(faults, clock.timings), ...epoch, ...(world === undefined ? {} : { world }) }))
+      else {
+        const dup = `duplicates     ${duplicates.gateway} at the gateway's mesh node, ${duplicates.relays} at relays (${duplicates.perReading} per reading at the gateway)`
+        write(io.stdout, `${tty ? '\n' : ''}${finalSummary(stats)}\n${dup}${world === undefined ? '' : `\nworld home: hall light switched on ${world.lightOn} times, heater ${world.heaterOn} times; living room ${world.livingC.min}–${world.livingC.max} °C`}`)
+      }
     } finally {
       await fleet.stop()
     }
     return 0
   }
+}
+
+/**
+ * Copies of readings a mesh node already had, over the whole run: at the gateway's node, summed over
+ * the devices' nodes (relays), and both per distinct reading at the gateway (issue 15: under 1 %).
+ */
+function duplicatesOf (flow: FleetFlow, atGateway: number): { gateway: number, relays: number, perReading: number } {
+  const gateway = flow.gatewayNode?.duplicates ?? 0
+  const relays = flow.relays.duplicates
+  return { gateway, relays, perReading: Math.round((gateway + relays) / Math.max(1, atGateway) * 10_000) / 10_000 }
 }
 
 /**

@@ -60,6 +60,10 @@ export class ServiceCache {
   readonly #random: Random
   readonly #instances = new Map<string, Instance>()
   readonly #hosts = new Map<string, Map<string, Entry>>()
+  /** The instances naming each SRV target (lower case), kept as SRV records come and go. */
+  readonly #targets = new Map<string, Set<string>>()
+  /** The earliest deadline of any entry, or earlier (entries replaced since); undefined: unknown. */
+  #deadline: number | undefined
 
   constructor (options: CacheOptions) {
     this.#domain = options.serviceDomain.toLowerCase()
@@ -71,7 +75,13 @@ export class ServiceCache {
 
   get size (): number { return this.#instances.size }
 
-  /** Takes the records of one response; returns the fqdns that may have changed and those refused. */
+  /**
+   * Takes the records of one response; returns the fqdns whose records changed (a record new, gone
+   * or different, a goodbye) and those refused. A record that only renews its TTL (a refresh, or
+   * the answer to a query repeated for every browser sharing a responder) extends its lifetime and
+   * touches nothing: the work per packet follows its records, not the size of the cache (a fleet
+   * of hundreds of devices in one process hands each packet to every one of them, issue 15).
+   */
   ingest (packet: { answers?: DnsRecord[], additionals?: DnsRecord[] }, from: string, now: number): { touched: Set<string>, overflow: string[] } {
     const records = [...(packet.answers ?? []), ...(packet.additionals ?? [])]
     const touched = new Set<string>()
@@ -93,20 +103,30 @@ export class ServiceCache {
         instance = { fqdn }
         this.#instances.set(key, instance)
       }
+      let changed: boolean
       if (record.type === 'PTR') {
+        changed = fresh(instance.ptr, ttl)
         instance.ptr = this.#entry(instance.ptr, ttl, now)
       } else if (record.type === 'SRV') {
         const data = record.data as { target?: unknown, port?: unknown } | undefined
         if (typeof data?.target !== 'string' || typeof data.port !== 'number') continue
-        instance.srv = Object.assign(this.#entry(instance.srv, ttl, now), { target: data.target, port: data.port })
+        const before = instance.srv
+        changed = fresh(before, ttl) || before?.target !== data.target || before.port !== data.port || (ttl > 0 && instance.from !== from)
+        instance.srv = Object.assign(this.#entry(before, ttl, now), { target: data.target, port: data.port })
+        if (before !== undefined && before.target.toLowerCase() !== data.target.toLowerCase()) this.#untarget(before.target, key)
+        const target = data.target.toLowerCase()
+        const users = this.#targets.get(target)
+        if (users === undefined) this.#targets.set(target, new Set([key]))
+        else users.add(key)
         if (ttl > 0) instance.from = from
       } else {
         const strings = (Array.isArray(record.data) ? record.data : [record.data]).filter((s): s is Uint8Array => s instanceof Uint8Array)
+        changed = fresh(instance.txt, ttl) || !sameStrings(instance.txt?.strings, strings)
         instance.txt = Object.assign(this.#entry(instance.txt, ttl, now), { strings })
       }
-      touched.add(key)
+      if (changed) touched.add(key)
     }
-    const targets = this.#targets()
+    const targets = this.#targets
     for (const record of records) {
       if ((record?.type !== 'A' && record?.type !== 'AAAA') || typeof record.data !== 'string') continue
       const host = record.name.toLowerCase()
@@ -127,12 +147,18 @@ export class ServiceCache {
       }
       const entry = addresses.get(record.data)
       if (entry !== undefined || ttl > 0) addresses.set(record.data, this.#entry(entry, ttl, now))
-      for (const user of users) touched.add(user)
+      if (fresh(entry, ttl)) for (const user of users) touched.add(user)
     }
     return { touched, overflow }
   }
 
   #entry<T extends Entry> (previous: T | undefined, ttl: number, now: number): Entry {
+    const entry = this.#makeEntry(previous, ttl, now)
+    if (this.#deadline !== undefined) this.#deadline = Math.min(this.#deadline, entry.expiresAt, entry.refreshAt)
+    return entry
+  }
+
+  #makeEntry<T extends Entry> (previous: T | undefined, ttl: number, now: number): Entry {
     if (ttl === 0) {
       // RFC 6762 §10.1: goodbye; keep it one more second in case it is promptly re-announced.
       const expiresAt = now + this.#grace
@@ -149,16 +175,10 @@ export class ServiceCache {
     return point === undefined ? Infinity : receivedAt + ttlMs * (point + 0.02 * this.#random.float())
   }
 
-  #targets (): Map<string, string[]> {
-    const targets = new Map<string, string[]>()
-    for (const [key, instance] of this.#instances) {
-      const target = instance.srv?.target.toLowerCase()
-      if (target === undefined) continue
-      const users = targets.get(target) ?? []
-      users.push(key)
-      targets.set(target, users)
-    }
-    return targets
+  #untarget (target: string, key: string): void {
+    const users = this.#targets.get(target.toLowerCase())
+    users?.delete(key)
+    if (users?.size === 0) this.#targets.delete(target.toLowerCase())
   }
 
   /** The instance if PTR, SRV and TXT are all cached (RFC 6763 §4–§6), else undefined. */
@@ -194,13 +214,15 @@ export class ServiceCache {
       for (const kind of ['ptr', 'srv', 'txt'] as const) {
         const entry = instance[kind]
         if (entry !== undefined && entry.expiresAt <= now) {
+          if (kind === 'srv' && instance.srv !== undefined) this.#untarget(instance.srv.target, key)
           delete instance[kind]
           touched.add(key)
         }
       }
       if (instance.ptr === undefined && instance.srv === undefined && instance.txt === undefined) this.#instances.delete(key)
     }
-    const targets = this.#targets()
+    this.#deadline = undefined
+    const targets = this.#targets
     for (const [host, addresses] of this.#hosts) {
       for (const [address, entry] of addresses) {
         if (entry.expiresAt > now) continue
@@ -214,6 +236,7 @@ export class ServiceCache {
 
   /** True when a record reached a refresh point (§5.2) since the last call: send a query. */
   refreshDue (now: number): boolean {
+    this.#deadline = undefined
     let due = false
     for (const entry of this.#entries()) {
       if (entry.refreshAt > now) continue
@@ -226,11 +249,18 @@ export class ServiceCache {
     return due
   }
 
-  /** When `expire` or `refreshDue` next has something to do. */
+  /**
+   * When `expire` or `refreshDue` next has something to do, or earlier: records renewed since the
+   * last full look may have moved their deadlines later, and are seen at the next call of either.
+   * Kept as records arrive, so asking after every packet costs nothing per record held.
+   */
   nextDeadline (): number | undefined {
-    let next = Infinity
-    for (const entry of this.#entries()) next = Math.min(next, entry.expiresAt, entry.refreshAt)
-    return next === Infinity ? undefined : next
+    if (this.#deadline === undefined) {
+      let next = Infinity
+      for (const entry of this.#entries()) next = Math.min(next, entry.expiresAt, entry.refreshAt)
+      this.#deadline = next
+    }
+    return this.#deadline === Infinity ? undefined : this.#deadline
   }
 
   * #entries (): Generator<Entry> {
@@ -245,5 +275,23 @@ export class ServiceCache {
   clear (): void {
     this.#instances.clear()
     this.#hosts.clear()
+    this.#targets.clear()
+    this.#deadline = undefined
   }
+}
+
+/** A record that was not held, or whose last word was a goodbye, or that says goodbye now: its instance changes. */
+function fresh (previous: Entry | undefined, ttl: number): boolean {
+  return previous === undefined || ttl === 0 || previous.ttlMs === 0
+}
+
+function sameStrings (a: readonly Uint8Array[] | undefined, b: readonly Uint8Array[]): boolean {
+  if (a === undefined || a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Uint8Array
+    const y = b[i] as Uint8Array
+    if (x.length !== y.length) return false
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false
+  }
+  return true
 }

@@ -15,6 +15,7 @@ import { benchIngest } from './ingest.js'
 import { benchLinks } from './links.js'
 import { benchPaths } from './paths.js'
 import { benchStore } from './store.js'
+import { benchTcp } from './tcp.js'
 import { benchTraffic } from './traffic.js'
 
 type Section = (quick: boolean) => Promise<Record<string, unknown>> | Record<string, unknown>
@@ -28,6 +29,7 @@ const sections: Record<string, Section> = {
   store: benchStore,
   traffic: benchTraffic,
   fleet: benchFleet,
+  tcp: benchTcp,
   commands: benchCommands
 }
 

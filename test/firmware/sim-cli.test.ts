@@ -81,6 +81,9 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
     // The ratio is over readings old enough to count: it must not be 1 for want of any.
     expect(summary.settled).toBeGreaterThanOrEqual(4)
     expect(summary.atGateway).toBeGreaterThanOrEqual(summary.settled as number)
+    // Issue 15's figures: how long the fleet took to start, and the copies mesh nodes got of readings they had.
+    expect(summary.startS).toBeGreaterThan(0)
+    expect(summary.duplicates).toEqual({ gateway: expect.any(Number), relays: expect.any(Number), perReading: expect.any(Number) })
     expect(run.stderr()).toBe('')
   })
 

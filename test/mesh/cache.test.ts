@@ -107,6 +107,43 @@ describe('DNS-SD record cache (RFC 6762 §10)', () => {
     expect(c.size).toBe(2)
   })
 
+  // Issue 15: a fleet of hundreds of devices in one process hands every mDNS packet to every device's
+  // browser, and each answer to a query repeats every instance. A repeat must cost no more than its records.
+  it('touches nothing for a record that only renews its TTL, and still keeps the instance for the new TTL', () => {
+    const c = cache()
+    c.ingest(announce(), '10.0.0.99', 0)
+    expect([...c.ingest(announce(), '10.0.0.99', 100_000).touched]).toEqual([])
+    expect([...c.expire(150_000)]).toEqual([])
+    expect(c.view(fqdn)).toBeDefined()
+    expect([...c.expire(220_000)]).toEqual([fqdn])
+  })
+
+  it('touches an instance whose port, target, TXT, source or addresses changed, or that said goodbye', () => {
+    const c = cache()
+    c.ingest(announce(), '10.0.0.99', 0)
+    const srv = (data: { port: number, target: string }, ttl = 120): { additionals: DnsRecord[] } => ({ additionals: [{ name: fqdn, type: 'SRV', ttl, data }] })
+    expect([...c.ingest(srv({ port: 7001, target: 'dev-host.local' }), '10.0.0.99', 1).touched]).toEqual([fqdn])
+    expect([...c.ingest(srv({ port: 7001, target: 'dev-host.local' }), '10.0.0.98', 2).touched]).toEqual([fqdn]) // another source
+    expect([...c.ingest({ additionals: [{ name: fqdn, type: 'TXT', ttl: 4500, data: [Buffer.from('txtvers=2')] }] }, '10.0.0.98', 3).touched]).toEqual([fqdn])
+    expect([...c.ingest({ additionals: [{ name: 'dev-host.local', type: 'A', ttl: 120, data: '10.0.0.8' }] }, '10.0.0.98', 4).touched]).toEqual([fqdn])
+    expect([...c.ingest({ additionals: [{ name: 'dev-host.local', type: 'A', ttl: 120, data: '10.0.0.8' }] }, '10.0.0.98', 5).touched]).toEqual([])
+    // A new target: its address records count, the old host's no longer do.
+    expect([...c.ingest(srv({ port: 7001, target: 'new-host.local' }), '10.0.0.98', 6).touched]).toEqual([fqdn])
+    c.ingest({ additionals: [{ name: 'new-host.local', type: 'A', ttl: 120, data: '10.0.0.9' }, { name: 'dev-host.local', type: 'A', ttl: 120, data: '10.0.0.10' }] }, '10.0.0.98', 7)
+    expect(c.view(fqdn)?.addresses).toEqual(['10.0.0.9'])
+    expect([...c.ingest(srv({ port: 7001, target: 'new-host.local' }, 0), '10.0.0.98', 8).touched]).toEqual([fqdn]) // goodbye
+  })
+
+  it('gives a deadline no later than the next one after records were renewed, and the exact one after expire()', () => {
+    const c = cache()
+    c.ingest(announce(), '10.0.0.99', 0)
+    expect(c.nextDeadline()).toBe(96_000)
+    c.ingest(announce(), '10.0.0.99', 50_000) // renewed: the true next deadline is 146 s
+    expect(c.nextDeadline()).toBeLessThanOrEqual(146_000)
+    c.expire(96_000)
+    expect(c.nextDeadline()).toBe(146_000)
+  })
+
   it('ignores other service types and records of odd shapes', () => {
     const c = cache()
     const junk = [

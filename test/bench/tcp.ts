@@ -1,0 +1,133 @@
+import { loadavg } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { createFleet, type Fleet, type FleetFlow } from '../../firmware-sim/index.js'
+import { round } from './measure.js'
+
+/**
+ * Section "tcp" (issue 15, "TCP at scale"): a fleet of mesh devices in one process over real
+ * encrypted TCP links on loopback, with DNS-SD, as `iotmesh sim --mode mesh` runs it (the bench
+ * runs in a private network namespace: nothing leaves its `lo`). Per size: how long the fleet took
+ * to start (every device up: `start_s`) and until every device had a reading at the gateway
+ * (`all_delivering_s`); then, over a window after a warm-up, the share of the schedule produced
+ * (one reading per device per second), the share delivered, duplicates per delivered reading at
+ * the gateway's node and summed over every relay (the fullest relay apart), and the cores used.
+ * "Sustained" follows the fleet section's rule (≥ 99 % of the schedule, ≥ 99.9 % delivered);
+ * `within_a_minute` says whether both start figures were under 60 s. The window (110 s) takes in
+ * the first DNS-SD refresh queries, which every device's browser answers at once. Sizes from
+ * `IOTMESH_TCP_SIZES` (default 50,100,200,300; quick: 20). Every size listed runs, sustained or
+ * not, and only what ran is reported.
+ */
+const MIN_SCHEDULE = 0.99
+const MIN_DELIVERY = 0.999
+
+export async function benchTcp (quick: boolean): Promise<Record<string, unknown>> {
+  const sizes = (process.env.IOTMESH_TCP_SIZES ?? '').split(',').map((s) => Number(s.trim())).filter((n) => Number.isSafeInteger(n) && n > 0)
+  const runs: Array<Record<string, unknown>> = []
+  for (const devices of sizes.length > 0 ? sizes : quick ? [20] : [50, 100, 200, 300]) {
+    process.stderr.write(`bench: tcp ${devices} mesh devices…\n`)
+    runs.push(await measure(devices, quick))
+  }
+  const sustained = runs.filter((r) => r.sustained === true).map((r) => r.devices as number)
+  return { tcp: { runs, sustained_sizes: sustained, reading_interval_ms: 1000, sustained_when: { schedule_ratio: MIN_SCHEDULE, delivery_ratio: MIN_DELIVERY }, goal: { devices: 300, start_s: 60, duplicates_per_delivered: 0.01 } } }
+}
+
+/** Duplicates seen by every device's node, and by the one that saw most. */
+function relayDuplicates (fleet: Fleet): { sum: number, byNode: Map<string, number> } {
+  const byNode = new Map<string, number>()
+  let sum = 0
+  for (const d of fleet.devices) {
+    const n = d.device?.node?.counters.duplicates ?? 0
+    byNode.set(d.name, n)
+    sum += n
+  }
+  return { sum, byNode }
+}
+
+async function measure (devices: number, quick: boolean): Promise<Record<string, unknown>> {
+  const warmupMs = quick ? 3000 : 10_000
+  // 110 s: the window takes in the first DNS-SD cache refreshes (80–95 % of the 120 s TTL, RFC 6762 §5.2).
+  const windowMs = quick ? 10_000 : 110_000
+  const origins = new Set<string>()
+  let allDeliveringS: number | undefined
+  const t0 = Date.now()
+  const fleet = await createFleet({ devices, mode: 'mesh', transport: 'tcp', interval: 1000, gateway: {}, seed: 7 })
+  const startS = (Date.now() - t0) / 1000
+  const onDelivered = ({ origin }: { origin: string }): void => {
+    origins.add(origin)
+    if (allDeliveringS === undefined && origins.size >= devices) allDeliveringS = (Date.now() - t0) / 1000
+  }
+  fleet.on('delivered', onDelivered)
+  try {
+    await new Promise((resolve) => setTimeout(resolve, warmupMs))
+    const load0 = loadavg()[0] as number
+    const delay = monitorEventLoopDelay({ resolution: 10 })
+    delay.enable()
+    const cpu0 = process.cpuUsage()
+    const w0 = Date.now()
+    const before = fleet.stats()
+    const flow0 = fleet.flow()
+    const relays0 = relayDuplicates(fleet)
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    const cpu = process.cpuUsage(cpu0)
+    delay.disable()
+    const wall = (Date.now() - w0) / 1000
+    const after = fleet.stats()
+    const flow = fleet.flow()
+    const relays = relayDuplicates(fleet)
+    const produced = after.published - before.published
+    const delivered = after.atGateway - before.atGateway
+    const schedule = produced / wall / devices
+    const gwDup = (flow.gatewayNode?.duplicates ?? 0) - (flow0.gatewayNode?.duplicates ?? 0)
+    const relayDup = relays.sum - relays0.sum
+    let busiest = 0
+    for (const [name, n] of relays.byNode) busiest = Math.max(busiest, n - (relays0.byNode.get(name) ?? 0))
+    return {
+      devices,
+      transport: 'tcp',
+      sustained: schedule >= MIN_SCHEDULE && after.deliveryRatio >= MIN_DELIVERY,
+      start_s: round(startS, 1),
+      // Until every device had a reading at the gateway; null: some never did by the window's end.
+      all_delivering_s: allDeliveringS === undefined ? null : round(allDeliveringS, 1),
+      within_a_minute: startS <= 60 && allDeliveringS !== undefined && allDeliveringS <= 60,
+      devices_delivering: origins.size,
+      window_s: round(wall, 1),
+      schedule_ratio: round(schedule, 4),
+      // Of every reading published at least 2 s before the end (from the start, not only the window), the share at the gateway.
+      delivery_ratio: round(after.deliveryRatio, 5),
+      missing: after.missing,
+      duplicates_per_delivered: {
+        gateway: round(gwDup / Math.max(1, delivered), 4),
+        relays: round(relayDup / Math.max(1, delivered), 4),
+        busiest_relay: round(busiest / Math.max(1, delivered), 4)
+      },
+      cpu_cores_used: round((cpu.user + cpu.system) / 1e6 / wall, 3),
+      rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20),
+      event_loop_delay_ms: { p50: round(delay.percentile(50) / 1e6, 1), p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) },
+      machine_load_1min: { start: round(load0, 2), end: round(loadavg()[0] as number, 2) },
+      links: after.links,
+      flow: windowFlow(flow0, flow)
+    }
+  } finally {
+    fleet.off('delivered', onDelivered)
+    await fleet.stop()
+    if (global.gc !== undefined) global.gc()
+  }
+}
+
+/** The flow counters that explain duplicates, as changes over the window (links and queues as at its end). */
+function windowFlow (a: FleetFlow, b: FleetFlow): Record<string, unknown> {
+  return {
+    relayed: b.relays.relayed - a.relays.relayed,
+    repaired: b.relays.repaired - a.relays.repaired,
+    wants_sent: b.relays.wantsSent - a.relays.wantsSent,
+    full_digests: b.relays.fullDigests - a.relays.fullDigests,
+    reoffers_passed: b.relays.reoffersPassed - a.relays.reoffersPassed,
+    gateway_frames_in: (b.gatewayNode?.framesIn ?? 0) - (a.gatewayNode?.framesIn ?? 0),
+    links_open: b.links.open,
+    link_frames_out: b.links.framesOut - a.links.framesOut,
+    max_queued_bytes: b.links.maxQueuedBytes,
+    outbox_frames: b.outbox.frames,
+    rejected: b.relays.rejected,
+    over_budget: b.relays.overBudget
+  }
+}
