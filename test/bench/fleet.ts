@@ -1,8 +1,6 @@
-import { loadavg } from 'node:os'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createFleet, type FleetInit } from '../../firmware-sim/index.js'
 import { defaultEd25519, type Ed25519 } from '../../shared/index.js'
-import { round } from './measure.js'
+import { processWindow, round } from './measure.js'
 
 /**
  * Section "fleet": the largest fleet (devices at 1 reading/s) that one process sustains, for mesh
@@ -68,20 +66,11 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
   const fleet = await createFleet({ ...init, interval: 1000, mdns: false, gateway: {}, seed: 7 })
   const startS = (Date.now() - t0) / 1000
   try {
-    await new Promise((resolve) => setTimeout(resolve, warmupMs))
-    const load0 = loadavg()[0] as number
-    const delay = monitorEventLoopDelay({ resolution: 10 })
-    delay.enable()
-    const cpu0 = process.cpuUsage()
-    const w0 = Date.now()
-    const before = fleet.stats()
-    const verifies = countVerifies()
-    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), verifies: countVerifies() }))
+    const { stats: before, verifies } = w.start
     const checks = verifies()
-    const cpu = process.cpuUsage(cpu0)
-    delay.disable()
     const flow = fleet.flow()
-    const wall = (Date.now() - w0) / 1000
+    const wall = w.wallS
     const after = fleet.stats()
     const rss = process.memoryUsage().rss
     const devices = init.devices as number
@@ -99,13 +88,13 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
       missing: after.missing,
       // Every Ed25519 signature check in the process (frames, acks, declarations) per reading produced.
       verifies_per_reading: round(checks / Math.max(1, after.published - before.published), 2),
-      cpu_cores_used: round((cpu.user + cpu.system) / 1e6 / wall, 3),
-      cpu_ms_per_device_per_s: round((cpu.user + cpu.system) / 1e3 / wall / devices, 3),
+      cpu_cores_used: round(w.cpuMicros / 1e6 / wall, 3),
+      cpu_ms_per_device_per_s: round(w.cpuMicros / 1e3 / wall / devices, 3),
       rss_mb: Math.round(rss / 2 ** 20),
       // The whole process (devices, gateway, broker, runtime) divided by the devices: an upper bound.
       memory_kb_per_device: Math.round(rss / 1024 / devices),
-      event_loop_delay_ms: { p50: round(delay.percentile(50) / 1e6, 1), p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) },
-      machine_load_1min: { start: round(load0, 2), end: round(loadavg()[0] as number, 2) },
+      event_loop_delay_ms: w.eventLoopDelayMs,
+      machine_load_1min: w.machineLoad1min,
       flow
     }
   } finally {

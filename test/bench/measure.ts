@@ -1,3 +1,6 @@
+import { loadavg } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+
 /**
  * Benchmark helpers. Machines here are shared and noisy, so every figure is compared with a
  * baseline measured in the same run, and rates are taken as the median of rounds that alternate
@@ -79,5 +82,43 @@ export async function within<T> (work: Promise<T>, deadlineMs: number): Promise<
     return await Promise.race([work.then((value) => ({ settled: true as const, value }), (error: unknown) => ({ settled: true as const, error })), deadline])
   } finally {
     clearTimeout(timer)
+  }
+}
+
+/** What this process did over a measurement window (`processWindow`). */
+export interface ProcessWindow<T> {
+  /** What `atStart` returned as the window opened (counters to subtract at its end). */
+  start: T
+  /** How long the window lasted, s. */
+  wallS: number
+  /** CPU this process used over it (user + system), µs. */
+  cpuMicros: number
+  eventLoopDelayMs: { p50: number, p99: number, max: number }
+  /** The machine's 1-minute load as the window opened and closed. */
+  machineLoad1min: { start: number, end: number }
+}
+
+/**
+ * Waits `warmupMs`, then measures this process for `windowMs`: CPU, event-loop delay, the machine's
+ * load, and the wall clock; `atStart` takes the counters the caller subtracts at the end. The fleet
+ * benches (fleet.ts, tcp.ts) measure their windows so.
+ */
+export async function processWindow<T> (warmupMs: number, windowMs: number, atStart: () => T): Promise<ProcessWindow<T>> {
+  await new Promise((resolve) => setTimeout(resolve, warmupMs))
+  const load0 = loadavg()[0] as number
+  const delay = monitorEventLoopDelay({ resolution: 10 })
+  delay.enable()
+  const cpu0 = process.cpuUsage()
+  const w0 = Date.now()
+  const start = atStart()
+  await new Promise((resolve) => setTimeout(resolve, windowMs))
+  const cpu = process.cpuUsage(cpu0)
+  delay.disable()
+  return {
+    start,
+    wallS: (Date.now() - w0) / 1000,
+    cpuMicros: cpu.user + cpu.system,
+    eventLoopDelayMs: { p50: round(delay.percentile(50) / 1e6, 1), p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) },
+    machineLoad1min: { start: round(load0, 2), end: round(loadavg()[0] as number, 2) }
   }
 }

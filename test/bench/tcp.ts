@@ -1,7 +1,5 @@
-import { loadavg } from 'node:os'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createFleet, type Fleet, type FleetFlow } from '../../firmware-sim/index.js'
-import { round } from './measure.js'
+import { processWindow, round } from './measure.js'
 
 /**
  * Section "tcp" (issue 15, "TCP at scale"): a fleet of mesh devices in one process over real
@@ -58,19 +56,9 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
   }
   fleet.on('delivered', onDelivered)
   try {
-    await new Promise((resolve) => setTimeout(resolve, warmupMs))
-    const load0 = loadavg()[0] as number
-    const delay = monitorEventLoopDelay({ resolution: 10 })
-    delay.enable()
-    const cpu0 = process.cpuUsage()
-    const w0 = Date.now()
-    const before = fleet.stats()
-    const flow0 = fleet.flow()
-    const relays0 = relayDuplicates(fleet)
-    await new Promise((resolve) => setTimeout(resolve, windowMs))
-    const cpu = process.cpuUsage(cpu0)
-    delay.disable()
-    const wall = (Date.now() - w0) / 1000
+    const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), flow: fleet.flow(), relays: relayDuplicates(fleet) }))
+    const { stats: before, flow: flow0, relays: relays0 } = w.start
+    const wall = w.wallS
     const after = fleet.stats()
     const flow = fleet.flow()
     const relays = relayDuplicates(fleet)
@@ -100,10 +88,10 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
         relays: round(relayDup / Math.max(1, delivered), 4),
         busiest_relay: round(busiest / Math.max(1, delivered), 4)
       },
-      cpu_cores_used: round((cpu.user + cpu.system) / 1e6 / wall, 3),
+      cpu_cores_used: round(w.cpuMicros / 1e6 / wall, 3),
       rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20),
-      event_loop_delay_ms: { p50: round(delay.percentile(50) / 1e6, 1), p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) },
-      machine_load_1min: { start: round(load0, 2), end: round(loadavg()[0] as number, 2) },
+      event_loop_delay_ms: w.eventLoopDelayMs,
+      machine_load_1min: w.machineLoad1min,
       links: after.links,
       flow: windowFlow(flow0, flow)
     }
