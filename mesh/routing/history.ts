@@ -189,23 +189,16 @@ export class History {
 
   /**
    * Forgets every origin other than the node's own that nothing was added for in `idleMs`; returns
-   * how many. Costs O(origins forgotten + 1): the origins are kept least recently touched first.
+   * how many. Costs O(origins forgotten + 2): the origins are kept least recently touched first.
    */
   forgetIdle (): number {
     const before = this.#now() - this.#idleMs
     let forgotten = 0
-    let own: OriginHistory | undefined
     for (const [origin, entry] of this.#origins) {
       if (entry.touched > before) break
-      if (origin === this.#own) { own = entry; continue }
+      if (origin === this.#own) continue // the node's own frames stay (passed over: one step more a call at most)
       this.#forget(origin)
       forgotten++
-    }
-    // The node's own frames stay; moved to the end so the next call does not stop at them.
-    if (own !== undefined && this.#own !== undefined) {
-      this.#origins.delete(this.#own)
-      this.#origins.set(this.#own, own)
-      own.touched = this.#now()
     }
     return forgotten
   }
