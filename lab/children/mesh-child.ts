@@ -82,6 +82,9 @@ const node = new MeshNode({
   mdns: process.env.IOTMESH_CHILD_MDNS === '1',
   dialTarget: process.env.IOTMESH_CHILD_MDNS === '1' ? 3 : 0,
   maxLinks: 64,
+  // Peers dialed by `dial` come after construction, past the default outbound slots (8 with no static peers): the
+  // anchors' M section has node i dial nodes 0..i-1 (9 of them for a 10-node full mesh).
+  maxOutbound: 64,
   announceLinks: 0,
   link: {
     ...(keepaliveInterval === undefined ? {} : { keepaliveInterval }),
