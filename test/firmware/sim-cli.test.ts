@@ -84,7 +84,19 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
     // Issue 15's figures: how long the fleet took to start, and the copies mesh nodes got of readings they had.
     expect(summary.startS).toBeGreaterThan(0)
     expect(summary.duplicates).toEqual({ gateway: expect.any(Number), relays: expect.any(Number), perReading: expect.any(Number) })
+    expect(summary.verification).toBe('per-device')
     expect(run.stderr()).toBe('')
+  })
+
+  it('--share-verification: the same readings delivered, labelled shared, with the checks it saved', async () => {
+    const waiter = new Waiter()
+    const run = iotmesh(['sim', '--devices', '6', '--mode', 'mesh', '--transport', 'memory', '--no-mdns', '--duration', '4', '--json', '--http-port', '0', '--share-verification'], envWith({ IOTMESH_NETNS: '1' }), waiter)
+    expect(await exitOf(run, 25_000)).toEqual({ code: 0, signal: null })
+    const summary = JSON.parse(run.stdout().trim()) as Record<string, unknown>
+    expect(summary).toMatchObject({ devices: 6, devicesUp: 6, mode: 'mesh', deliveryRatio: 1, missing: 0, rejects: 0, verification: 'shared' })
+    const checks = summary.sharedChecks as { shared: number, checked: number }
+    expect(checks.shared).toBeGreaterThan(summary.atGateway as number) // each reading's frame at the gateway's node, at least
+    expect(checks.checked).toBe(0) // every signature was made in the process
   })
 
   it('applies --faults in spec order, and Ctrl-C stops it at once although --duration has long to go', async () => {
