@@ -186,7 +186,7 @@ interface TypeIndex {
  * per type rebuilt when that type's record list changed: the registry's records matching `name`
  * (a name without a dot is compared with each record name's first label).
  */
-function indexedLookup (server: { registry: Record<string, DnsRecord[]> }): (name: string, type: string) => DnsRecord[] {
+export function indexedLookup (server: { registry: Record<string, DnsRecord[]> }): (name: string, type: string) => DnsRecord[] {
   const indexes = new Map<string, TypeIndex>()
   return (name, type) => {
     const list = Object.hasOwn(server.registry, type) ? server.registry[type] : undefined
