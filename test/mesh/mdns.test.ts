@@ -107,6 +107,25 @@ describeNet('DNS-SD over mDNS, devices in one namespace', () => {
     expect(late.peers().map((p) => p.key).sort()).toEqual(devices.map((d) => d.keys.id).sort())
   })
 
+  it('bounds the shared cache by the responder\'s maxInstances, and tells every discovery on it what was refused', async () => {
+    const fleet = uniqueFleet('bounded')
+    const shared = createMdnsResponder({ maxInstances: 3 })
+    onTestFinished(async () => { await shared.stop() })
+    await shared.start()
+    const observers = [0, 1].map((i) => device({ fleet, name: `bound-${i}-${tag}`, announce: false }, shared))
+    await Promise.all(observers.map(async (d) => { await d.start() }))
+    const refused = observers.map(async (d) => await new Promise<void>((resolve) => {
+      d.on('invalid', (event) => { if (event.reason === 'cache-full') resolve() })
+    }))
+    const mdns = await raw()
+    const keys = generateKeyPair()
+    const records = Array.from({ length: 6 }, (_, i) => instance(`flood-${i}-${tag}`, txtStrings(encodeTxt({ ...keys, fleet })), 120))
+    mdns.respond({ answers: records.flatMap((r) => r.answers), additionals: records.flatMap((r) => r.additionals) })
+    await Promise.race([Promise.all(refused), new Promise((_resolve, reject) => AbortSignal.timeout(10_000).addEventListener('abort', () => { reject(new Error('no cache-full event')) }))])
+    expect(shared.browser(SERVICE_DOMAIN).size).toBeLessThanOrEqual(3)
+    mdns.respond({ answers: records.flatMap((r) => [...r.answers, ...r.additionals]).map((r) => ({ ...r, ttl: 0 })) })
+  })
+
   it('renames a device whose name is taken (RFC 6762 §9) so that both are seen', async () => {
     const fleet = uniqueFleet('conflict')
     const first = device({ fleet, name: `same-${tag}`, browse: false })
