@@ -26,6 +26,7 @@ export interface BrowseTransport {
   query: (questions: Array<{ name: string, type: string }>, options?: { suppressMs?: number }) => void
 }
 
+/** What a browser browses for, and its bounds. */
 export interface ServiceBrowserInit {
   /** E.g. `_iotmesh._tcp.local`. */
   serviceDomain: string
@@ -35,11 +36,16 @@ export interface ServiceBrowserInit {
   suppressMs?: number
 }
 
+/** The clock of its timers and the random source of its refresh variation (RFC 6762 §5.2). */
 export interface ServiceBrowserComponents {
   clock: Clock
   random: Random
 }
 
+/**
+ * One record cache for one service type on one responder, shared by every discovery browsing
+ * through it (`MdnsResponder.browser`): each response is ingested once, listeners hear what changed.
+ */
 export class ServiceBrowser {
   readonly #transport: BrowseTransport
   readonly #init: ServiceBrowserInit
