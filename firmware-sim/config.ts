@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { DEFAULT_FLEET, FLEET_NAME_RULE, isFleetName, isMeshError, meshError } from '../shared/index.js'
 import {
-  InvalidSetting as Invalid, configFilePath, hostPortSetting, envName as settingEnvName, flagName as settingFlagName, integerSetting as integer, listSetting as list,
+  InvalidSetting as Invalid, booleanSetting, configFilePath, hostPortSetting, envName as settingEnvName, flagName as settingFlagName, integerSetting as integer, listSetting as list,
   loadSettingsFile, oneOfSetting, parseSettingOf, pathSetting as path, resolveSettings, textSetting as text,
   type ConfigFile, type ConfigSource, type SettingsInput, type SettingsTable
 } from '../shared/node.js'
@@ -48,6 +48,12 @@ export interface DeviceConfig {
   port: number
   /** Static peers, `host:port` (normalised: lower case, IPv6 in brackets). */
   peers: string[]
+  /**
+   * Relay mesh frames before verifying them (routing `relayBeforeVerify`, mesh/routing/early.ts;
+   * default false): less latency for the devices behind this one, a forgery may go one hop further
+   * (never to an application). README "Relaying before verifying".
+   */
+  relayBeforeVerify: boolean
   /** Seed of simulated sensors; undefined: not seeded (drawn at start). */
   seed: number | undefined
   /** Outbox fsync policy: always, never, or at most every N ms. */
@@ -152,6 +158,7 @@ const SETTINGS: SettingsTable<DeviceConfig> = {
   key: { parse: path, fallback: (partial) => join(partial.dataDir as string, 'device.key') },
   port: { parse: integer(0, 65535), fallback: () => 0 },
   peers: { parse: (raw) => list(raw, 'a list of host:port').map(hostPortSetting), fallback: () => [] },
+  relayBeforeVerify: { parse: booleanSetting, fallback: () => false },
   seed: { parse: integer(0, 0xffff_ffff), fallback: () => undefined },
   fsync: {
     parse: (raw) => {
@@ -200,6 +207,9 @@ const SETTINGS: SettingsTable<DeviceConfig> = {
 
 /** In resolution order: dataDir before key, whose default lies in it. */
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
+
+/** Settings that are switches: `--relay-before-verify` alone means true (and `=false` turns it off). */
+export const SETTING_SWITCHES: ReadonlySet<SettingName> = new Set(['relayBeforeVerify'])
 
 /**
  * Checks one setting's value as a config file's would be checked (same validators, same message:

@@ -45,7 +45,7 @@ export {
 } from './outbox.js'
 
 export {
-  resolveConfig, loadConfigFile, loadDeviceConfig, deliveryPaths, envName, flagName, parsePeer, SETTING_NAMES,
+  resolveConfig, loadConfigFile, loadDeviceConfig, deliveryPaths, envName, flagName, parsePeer, SETTING_NAMES, SETTING_SWITCHES,
   type DeviceConfig, type DeviceMode, type ConfigFile, type ConfigInput, type ConfigSource, type ResolvedConfig, type SettingName
 } from './config.js'
 

@@ -154,6 +154,15 @@ export class Verifier<T = unknown> {
    * Decides on one decoded frame. With `hold`, a frame whose key is unknown waits in the pen
    * (bounded) and `learnKey` later hands `hold.item` back; without it, it is refused.
    */
+  /**
+   * True when `admit` would check this frame's signature now and accept it if it holds: a number
+   * new to the replay window, an allowed origin whose key is known (not held, not a duplicate).
+   * Costs lookups only; records nothing.
+   */
+  fresh (frame: TelemetryFrame): boolean {
+    return this.replay.check(frame.origin, frame.seq) === 'ok' && this.keys.allowed(frame.origin) && this.keys.get(frame.origin) !== undefined
+  }
+
   admit (frame: TelemetryFrame, hold?: HoldRequest<T>): Admission {
     const { origin, seq } = frame
     const early = this.replay.check(origin, seq)

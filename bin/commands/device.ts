@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import {
-  SETTING_NAMES, Device, deviceInit, flagName, loadDeviceConfig, stderrLogger,
+  SETTING_NAMES, SETTING_SWITCHES, Device, deviceInit, flagName, loadDeviceConfig, stderrLogger,
   type DeviceCounters, type ReadingEvent, type SensorLogger
 } from '../../firmware-sim/index.js'
 import { isMeshError, meshError } from '../../shared/index.js'
@@ -9,7 +9,7 @@ import { write, type Command, type Io, type Options } from '../cli.js'
 
 /** Every device setting is a flag of the same name (firmware-sim/config.ts), plus --config and --json. */
 const options: Options = {
-  ...Object.fromEntries(SETTING_NAMES.map((name) => [flagName(name), { type: 'string' as const }])),
+  ...Object.fromEntries(SETTING_NAMES.map((name) => [flagName(name), { type: SETTING_SWITCHES.has(name) ? 'boolean' as const : 'string' as const }])),
   config: { type: 'string' },
   json: { type: 'boolean' }
 }
@@ -17,7 +17,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--encrypt FILE] [--credential FILE] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--relay-before-verify] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--encrypt FILE] [--credential FILE] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -32,6 +32,7 @@ export const device: Command = {
     ['--data-dir DIR', 'key, sequence file and outbox (default $IOTMESH_HOME, else ~/.iotmesh)'],
     ['--port P', 'TCP port for mesh links (default 0: any free port, announced by DNS-SD)'],
     ['--peers LIST', 'host:port of peers to keep linked (networks without multicast)'],
+    ['--relay-before-verify', 'relay mesh frames before checking their signature: less latency for the devices behind this one; a forgery can go one hop further, never to an application (default off; README "Relaying before verifying")'],
     ['--seed N', 'seed of the simulated sensors (default drawn at start)'],
     ['--fsync P', 'outbox fsync: always (default), never, or at most every N ms'],
     ['--outbox-frames N', 'most frames kept while a path is down (default 100000)'],

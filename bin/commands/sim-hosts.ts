@@ -120,7 +120,8 @@ export async function runOnHosts (opts: { hosts: number, devices: number, mode: 
       const args = [BIN, 'sim', '--devices', String(n), '--first-index', String(first), '--no-gateway', '--mode', mode, '--seed', String(seed),
         '--host', host.address, '--broker', `mqtt://${bridge}:1883`, '--json', '--faults-epoch', String(epoch), ...(spec === '' ? [] : ['--faults', spec]),
         ...(values.interval === undefined ? [] : ['--interval', String(values.interval)]),
-        ...(values.sensors === undefined ? [] : ['--sensors', String(values.sensors)])]
+        ...(values.sensors === undefined ? [] : ['--sensors', String(values.sensors)]),
+        ...(values['share-verification'] === true ? ['--share-verification'] : [])]
       first += n
       const child = lan.spawn(host, process.execPath, args, { stderr: 'inherit', env: { ...io.env, IOTMESH_NETNS: '1' } })
       let out = ''

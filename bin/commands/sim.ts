@@ -11,7 +11,7 @@ const MODES = ['mesh', 'broker', 'hybrid'] as const
 export const sim: Command = {
   name: 'sim',
   summary: 'Simulate a fleet of devices in this process, with a gateway and fault injection',
-  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--http-port P] [--faults SPEC] [--faults-epoch MS] [--roster FILE|fleet] [--world home] [--json]',
+  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--share-verification] [--http-port P] [--faults SPEC] [--faults-epoch MS] [--roster FILE|fleet] [--world home] [--json]',
   help: [
     ['--devices N', 'number of devices (default 12)'],
     ['--mode M', 'mesh (peer to peer), broker (MQTT only) or hybrid (both; default)'],
@@ -22,6 +22,7 @@ export const sim: Command = {
     ['--sensors LIST', 'sensors of every device (default temperature,humidity,battery)'],
     ['--transport T', 'tcp (default: real encrypted links) or memory (in-process links: larger fleets)'],
     ['--no-mdns', 'no DNS-SD (devices find each other through the simulator)'],
+    ['--share-verification', 'devices in this process share signature checks: a signature the process made or checked is not checked again (same deliveries and decisions, less CPU than real devices; the summary says "verification: shared")'],
     ['--http-port P', 'dashboard and API port (default 8080; 0: any free port)'],
     ['--hosts H', 'spread the devices over H network-namespace hosts on a private LAN (needs unshare/ip; Linux)'],
     ['--broker URL', 'with --no-gateway: the broker that broker and hybrid devices use'],
@@ -39,7 +40,7 @@ export const sim: Command = {
   options: {
     devices: { type: 'string', short: 'n' }, mode: { type: 'string' }, 'no-gateway': { type: 'boolean' }, duration: { type: 'string' },
     seed: { type: 'string' }, interval: { type: 'string' }, sensors: { type: 'string' }, transport: { type: 'string' },
-    'no-mdns': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' },
+    'no-mdns': { type: 'boolean' }, 'share-verification': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' },
     hosts: { type: 'string' }, broker: { type: 'string' }, host: { type: 'string' }, 'first-index': { type: 'string' },
     roster: { type: 'string' }, world: { type: 'string' }, 'faults-epoch': { type: 'string' }
   },
@@ -77,6 +78,7 @@ export const sim: Command = {
       ...(values['first-index'] === undefined ? {} : { firstIndex: intFlag(values, 'first-index', 0, 0) }),
       ...(values.sensors === undefined ? {} : { sensors: values.sensors as string }),
       ...(values['no-mdns'] === true ? { mdns: false } : {}),
+      ...(values['share-verification'] === true ? { shareVerification: true } : {}),
       ...(roster === undefined ? {} : { roster })
     }
     const rulesAt = mode === 'broker' ? 'gateway' : 'devices'
@@ -92,7 +94,7 @@ export const sim: Command = {
       if (!json) {
         if (tty) io.stdout.write('\n')
         const http = fleet.gateway?.ports.http
-        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed}) started in ${startS} s${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
+        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed}) started in ${startS} s${init.shareVerification === true ? ', signature checks shared between devices (less CPU than real devices)' : ''}${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
         if (home !== undefined) {
           const r = home.plan.roles
           write(io.stdout, `world home: hall motion sensor device ${r.motion}, hall light ${r.light}, thermometer ${r.thermometer}, heater ${r.heater}; the rules run ${rulesAt === 'devices' ? 'on the devices, over the mesh' : 'at the gateway, through the broker'}`)

@@ -18,7 +18,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     ...(config.broker === undefined
       ? {}
       : { broker: { url: config.broker, auth: config.brokerAuth, ...(config.username === undefined ? {} : { username: config.username }), ...(config.password === undefined ? {} : { password: config.password }) } }),
-    mesh: { port: config.port, peers: config.peers },
+    mesh: { port: config.port, peers: config.peers, ...(config.relayBeforeVerify ? { routing: { relayBeforeVerify: true } } : {}) },
     ...(config.commanders === undefined ? {} : { commanders: config.commanders }),
     ...(config.actuators.length === 0 ? {} : { actuators: config.actuators }),
     ...(config.rules === undefined ? {} : { rules: config.rules }),

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net'
 import {
-  LINKS_TOPIC, Lifecycle, deviceIdFromPublicKey, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
+  LINKS_TOPIC, Lifecycle, defaultEd25519, deviceIdFromPublicKey, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
   type Clock, type Defer, type DeviceId, type FleetPolicy, type KeyPair, type PublicKey, type SequenceSource
 } from '../../shared/index.js'
 import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport } from '../../mesh/index.js'
@@ -18,6 +18,7 @@ import { PowerCuts } from './power-cut.js'
 import { SeqSet } from './seq-set.js'
 import { fixedPeers, type FleetTopology } from './topology.js'
 import { World, type WorldInit } from './world.js'
+import { sharedEd25519, type SharedEd25519, type SharedVerifyCounters } from './shared-verify.js'
 
 /**
  * A simulated fleet in one process: N devices, each with its own identity (derived from the seed),
@@ -63,6 +64,13 @@ export interface FleetInit {
   link?: { keepaliveInterval?: number, keepaliveTimeout?: number }
   /** Routing options for every device. */
   routing?: { syncInterval?: number, interestRefresh?: number }
+  /**
+   * Share signature checks between the fleet's devices and its gateway (shared-verify.ts): a
+   * signature this process made or checked is not checked again by another simulated device.
+   * Every decision is the same; the CPU per device is less than on hardware, so the fleet's stats
+   * say `verification: "shared"`. Default false: each device checks what reaches it.
+   */
+  shareVerification?: boolean
   /** How often devices swap a dialed peer for a random other (ms; default 10000 in a simulation). */
   rotateInterval?: number
   /**
@@ -137,6 +145,13 @@ export interface FleetStats {
   rejects: number
   brokerUp: boolean
   partitioned: boolean
+  /**
+   * `per-device`: every simulated device checks every signature that reaches it, as on hardware;
+   * `shared` (`FleetInit.shareVerification`): checks of signatures the process already made or
+   * checked were answered from memory (`sharedChecks.shared` of them), so CPU figures are below a real fleet's.
+   */
+  verification: 'per-device' | 'shared'
+  sharedChecks?: SharedVerifyCounters
 }
 
 export type { FleetFlow } from './flow.js'
@@ -213,12 +228,15 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   readonly #clock: Clock
   readonly #lifecycle = new Lifecycle('fleet')
   readonly #credentials = new Map<number, Uint8Array | undefined>()
+  /** With `shareVerification`: the one Ed25519 backend of every device and the gateway. */
+  readonly #ed25519: SharedEd25519 | undefined
 
   constructor (init: FleetInit = {}, components: FleetComponents = {}) {
     super()
     this.init = { devices: 12, mode: 'hybrid', fleet: 'default', seed: 1, interval: 1000, sensors: 'temperature,humidity,battery', transport: 'tcp', host: '127.0.0.1', dialTarget: 3, ...init }
     this.faults = createFaultModel({ seed: this.init.seed })
     this.#clock = components.clock ?? systemClock
+    this.#ed25519 = init.shareVerification === true ? sharedEd25519(defaultEd25519) : undefined
     // The broker stands where the gateway does in a partition: its identity is the gateway's.
     this.mqttFaults = new MqttFaults(this.faults, seededKeys(this.init.seed, GATEWAY_INDEX).id, { clock: this.#clock })
   }
@@ -273,7 +291,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         clock: this.#clock,
         random: seededRandom(mixSeed(init.seed, 'random', 'gateway')),
         responder: this.#responder,
-        transport: this.#network === undefined ? undefined : this.#transportFor(gatewayKeys)
+        transport: this.#network === undefined ? undefined : this.#transportFor(gatewayKeys),
+        ...(this.#ed25519 === undefined ? {} : { ed25519: this.#ed25519 })
       })
       defer('gateway', async () => { await gateway.stop() })
       this.#brokerUp = true
@@ -359,6 +378,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       clock: this.#clock,
       random: seededRandom(mixSeed(init.seed, 'random', sim.index, sim.restarts)),
       logger: silentLogger,
+      ...(this.#ed25519 === undefined ? {} : { ed25519: this.#ed25519 }),
       ...world
     })
     device.on('reading', (r) => {
@@ -528,7 +548,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       // A reading that arrives both ways (hybrid) is dropped the second time as a duplicate: not a reject.
       rejects: Object.entries(dropped).reduce((a, [reason, n]) => reason === 'duplicate' ? a : a + n, 0),
       brokerUp: this.#brokerUp,
-      partitioned: this.faults.partitioned
+      partitioned: this.faults.partitioned,
+      verification: this.#ed25519 === undefined ? 'per-device' : 'shared',
+      ...(this.#ed25519 === undefined ? {} : { sharedChecks: { ...this.#ed25519.counters } })
     }
   }
 

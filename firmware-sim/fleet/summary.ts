@@ -15,6 +15,7 @@ export function finalSummary (s: FleetStats): string {
     `readings       ${s.published} published in ${s.elapsedS.toFixed(1)} s (${s.readingsPerS.toFixed(1)}/s)`,
     `at the gateway ${s.atGateway} distinct readings; of those published 2 s before the end or earlier, ${(s.deliveryRatio * 100).toFixed(2)} % (${s.missing} missing)`,
     `mesh links     ${s.links}`,
-    `rejects        ${s.rejects}`
+    `rejects        ${s.rejects}`,
+    ...(s.sharedChecks === undefined ? [] : [`verification   shared between devices: ${s.sharedChecks.shared} checks answered from memory, ${s.sharedChecks.checked} done (CPU below a real fleet's)`])
   ].join('\n')
 }

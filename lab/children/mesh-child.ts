@@ -16,6 +16,7 @@
  *   IOTMESH_CHILD_DATA_BUDGET     frames a second one neighbour, and one origin, may send (routing budgets.data and
  *                        originRate, rate and burst; default the node's, 5,000/s and 500/s): benchmarks that measure
  *                        how fast a node takes frames in raise it
+ *   IOTMESH_CHILD_RELAY_EARLY "1" to relay frames before verifying them (routing `relayBeforeVerify`; default off)
  *   IOTMESH_CHILD_EVENTS "1" to also emit, for tests: {ev:'link', peer, up} when a link opens or
  *                        closes, {ev:'drop', code, origin?, seq?, from?} for every refused message,
  *                        and {ev:'state', peers, invalid} whenever the peer list (node.peers()) or
@@ -81,6 +82,9 @@ const node = new MeshNode({
   mdns: process.env.IOTMESH_CHILD_MDNS === '1',
   dialTarget: process.env.IOTMESH_CHILD_MDNS === '1' ? 3 : 0,
   maxLinks: 64,
+  // Peers dialed by `dial` come after construction, past the default outbound slots (8 with no static peers): the
+  // anchors' M section has node i dial nodes 0..i-1 (9 of them for a 10-node full mesh).
+  maxOutbound: 64,
   announceLinks: 0,
   link: {
     ...(keepaliveInterval === undefined ? {} : { keepaliveInterval }),
@@ -88,6 +92,7 @@ const node = new MeshNode({
   },
   routing: {
     ...(syncInterval === undefined ? {} : { syncInterval }),
+    ...(process.env.IOTMESH_CHILD_RELAY_EARLY === '1' ? { relayBeforeVerify: true } : {}),
     ...(dataBudget === undefined ? {} : { budgets: { data: { rate: dataBudget, burst: dataBudget } }, originRate: { rate: dataBudget, burst: dataBudget } })
   },
   ...(process.env.IOTMESH_CHILD_NAME === undefined ? {} : { name: process.env.IOTMESH_CHILD_NAME })
@@ -228,7 +233,8 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
       userUs: u.user,
       sock: { read, written, sockets: sockets.length },
       metrics: { gossipsub_rpc_sent_bytes_total: c.bytesOut, gossipsub_msg_received_prevalidation_total: c.framesIn, gossipsub_pre_validation_duplicate_total: c.duplicates },
-      rss: process.memoryUsage().rss
+      rss: process.memoryUsage().rss,
+      relay: { relayed: c.relayed, relayedEarly: c.relayedEarly, earlyForgeries: c.earlyForgeries }
     }
   },
   stop: async () => { await node.stop(); setTimeout(() => process.exit(0), 20); return {} }

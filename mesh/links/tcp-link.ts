@@ -114,8 +114,10 @@ export class TcpLink extends BaseLink {
       const limit = control ? lanes.controlLimit : this.#maxBuffered
       throw meshError('ERR_BACKPRESSURE', `the ${control ? 'control' : 'send'} queue to ${this.remote.id} holds ${buffered} bytes (limit ${limit}); wait for 'drain'`, { details: { bufferedBytes: buffered, limit, control } })
     }
-    if (lanes.length === 0 && !this.#socket.writableNeedDrain) this.#queue(ITEM_DATA, msg)
-    else lanes.push({ payload: new Uint8Array(msg), bytes }, control)
+    if (lanes.length === 0 && !this.#socket.writableNeedDrain) {
+      this.#queue(ITEM_DATA, msg)
+      if (options.now === true) this.#sealRecord() // the scheduled flush then finds the record empty
+    } else lanes.push({ payload: new Uint8Array(msg), bytes }, control)
     this.counters.framesOut++
   }
 

@@ -132,9 +132,15 @@ export interface Link extends Emitter<LinkEvents> {
  * lane itself is full (half of `maxBufferedBytes`, apart from the data's bound). On TCP it passes
  * the data that waits for the socket to drain, not the bytes the socket already holds (at most
  * its high-water mark and one record).
+ *
+ * `now`: written at once instead of at the end of the event loop's turn (TCP: the record being
+ * built is sealed and written now, with whatever else was sent in this turn). For a relay that
+ * forwards a frame before it verifies it (routing `relayBeforeVerify`): the next hop starts on the
+ * frame while this node checks the signature. Links without a write batch (memory) ignore it.
  */
 export interface SendOptions {
   readonly control?: boolean
+  readonly now?: boolean
 }
 
 /** Where a transport listens or a peer can be dialed. For memory transports `host` is any name. */

@@ -2,6 +2,7 @@ import type { DeviceId } from '../../shared/index.js'
 import { encodeData } from './messages.js'
 import type { LinkState, RouterContext } from './context.js'
 import { tellKey } from './handlers/keys.js'
+import type { SendOptions } from '../links/types.js'
 
 /** Frames held per link while its send queue is full; past this, a refused frame is left to DIGEST/WANT. */
 export const MAX_BACKLOG = 1024
@@ -36,10 +37,10 @@ export function hold (state: LinkState, origin: DeviceId, seq: number, hops: num
  * `missed`, announced again in the next DIGEST, and the neighbour asks (WANT). True when the
  * frame was sent or waits; false when it was left to DIGEST/WANT.
  */
-export function sendFrame (ctx: RouterContext, state: LinkState, origin: DeviceId, seq: number, hops: number, message: Uint8Array): boolean {
+export function sendFrame (ctx: RouterContext, state: LinkState, origin: DeviceId, seq: number, hops: number, message: Uint8Array, options?: SendOptions): boolean {
   if (state.backlog.size === 0) {
     tellKey(ctx, state, origin)
-    if (ctx.sendRaw(state, message)) { ctx.counters.framesOut++; return true }
+    if (ctx.sendRaw(state, message, options)) { ctx.counters.framesOut++; return true }
   }
   if (hold(state, origin, seq, hops)) return true
   state.missed.add(origin)

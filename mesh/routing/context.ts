@@ -8,7 +8,8 @@ import type { Ack } from './ack.js'
 import type { ConfigInfo } from './handlers/config.js'
 import type { AckState } from './acks.js'
 import type { CommandRoutes } from './commands.js'
-import type { Link } from '../links/types.js'
+import type { Link, SendOptions } from '../links/types.js'
+import type { EarlyRelay } from './early.js'
 import type { LinkBudget, OriginBudgets } from './budget.js'
 import type { RouterCounters } from './counters.js'
 import type { History } from './history.js'
@@ -90,6 +91,8 @@ export interface DropInfo { code: ErrorCode, origin?: DeviceId, seq?: number, fr
 export interface RouterOptions {
   readonly fleet: string
   readonly hopLimit: number
+  /** Relay frames before verifying them, with the safeguards of handlers/data.ts `relayEarly`. */
+  readonly relayBeforeVerify: boolean
   readonly syncInterval: number
   readonly graftDelay: number
   readonly wantRetry: number
@@ -147,11 +150,13 @@ export interface RouterContext {
   /** Encodes and sends one control message; false when the link refused it. */
   send: (state: LinkState, message: RoutingMessage) => boolean
   /** Sends encoded bytes (`control`: in the link's control lane, messages.ts CONTROL_KINDS); false on backpressure or a closed link (the DIGEST/WANT exchange repairs it). */
-  sendRaw: (state: LinkState, bytes: Uint8Array, control?: boolean) => boolean
+  sendRaw: (state: LinkState, bytes: Uint8Array, options?: SendOptions) => boolean
   /** Counts and reports a refused frame or message. */
   drop: (info: DropInfo) => void
   /** Neighbours' scores (score.ts). */
   readonly scores: PeerScores
+  /** What bounds relaying before verifying (early.ts). */
+  readonly early: EarlyRelay
   /** Counts `n` events of a kind against a neighbour (nothing for undefined: injected frames); disconnects it below the threshold. */
   observe: (peer: DeviceId | undefined, event: ScoreEvent, n?: number) => void
   /** Counts and reports a cloned identity. */
@@ -159,7 +164,7 @@ export interface RouterContext {
   /** Offers a verified frame to local subscribers. */
   deliver: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, caughtUp?: boolean) => void
   /** Sends a verified frame towards the subscribers it interests. */
-  forward: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined) => void
+  forward: (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, early?: boolean) => boolean
   /** Re-advertises our distance to these subscribers (coalesced per turn of the event loop). */
   advertise: (subscribers: DeviceId[]) => void
   /** Sends a neighbour the key of `origin` before its first frame (KEY). */

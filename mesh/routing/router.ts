@@ -6,7 +6,7 @@ import {
 } from '../../shared/index.js'
 import type { CredentialCheck } from '../credentials.js'
 import { TypedEmitter } from '../events.js'
-import type { Link } from '../links/types.js'
+import type { Link, SendOptions } from '../links/types.js'
 import { LinkBudget, OriginBudgets, budgetsOf, entriesOf, kindOf, type BudgetKind, type Budgets, type Rate } from './budget.js'
 import { LATE_PROMISE_MS, type CloneInfo, type DropInfo, type HeldFrame, type LinkState, type RouterContext, type RouterOptions, type WantPromise } from './context.js'
 import { newCounters, type RouterCounters } from './counters.js'
@@ -24,6 +24,7 @@ import { flush, sendFrame } from './backlog.js'
 import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
 import { RouteRequests, type ROUTE_REQUEST_DEFAULTS } from './route-requests.js'
+import { EarlyRelay } from './early.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up. Internal to
@@ -51,6 +52,15 @@ export interface RouterInit extends Pick<VerifierInit,
   fleet?: string
   /** Frames that travelled more links than this are dropped (ERR_HOP_LIMIT). */
   hopLimit?: number
+  /**
+   * Relay a frame before verifying it (default false): the next hop starts on the frame while this
+   * node checks its signature. Only a new (origin, seq) of a known key, from a neighbour with no
+   * invalid frame on its record, while no forgery went on unverified in the last `earlyHoldoffMs`
+   * (handlers/data.ts `relayEarly`). The frame is still verified before it is delivered here, and
+   * every node verifies before delivering, so a forgery reaches no application; what it costs is
+   * in the README ("Relaying before verifying").
+   */
+  relayBeforeVerify?: boolean
   /** How often lazy neighbours get a DIGEST of what changed, ms. */
   syncInterval?: number
   /** How long to wait for the direct path before asking for what a DIGEST shows missing, ms. */
@@ -145,6 +155,8 @@ export type CommandHandler = (signed: Uint8Array, command: Command) => Uint8Arra
 
 /** Most unanswered WANTs remembered per neighbour (the oldest is then counted as broken). */
 const MAX_PROMISES = 16
+const CONTROL: SendOptions = Object.freeze({ control: true })
+const NOW: SendOptions = Object.freeze({ now: true })
 
 export interface RouterComponents {
   keys: KeyPair
@@ -199,6 +211,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly changed = new Set<DeviceId>()
   readonly wantedAt = new Map<DeviceId, number>()
   readonly scores: PeerScores
+  readonly early: EarlyRelay
   readonly origins: OriginBudgets
   readonly acks: AckState
   /** Set by a durable subscriber that keeps frames elsewhere (MeshNode.holdAcks): its acks of an origin wait while this says so. */
@@ -234,6 +247,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.options = {
       fleet: this.fleet,
       hopLimit: init.hopLimit ?? 32,
+      relayBeforeVerify: init.relayBeforeVerify ?? false,
       syncInterval: init.syncInterval ?? 2000,
       graftDelay: init.graftDelay ?? 250,
       wantRetry: init.wantRetry ?? 1500,
@@ -251,6 +265,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#sequence = components.sequence ?? memorySequence(Math.floor(this.clock.wall() * 1000))
     const perOrigin = init.historyPerOrigin ?? 256
     this.scores = new PeerScores(init.score)
+    this.early = new EarlyRelay(this.scores.params)
     this.#budgets = budgetsOf(init.budgets)
     this.origins = new OriginBudgets(init.originRate)
     this.verifier = new Verifier<HeldFrame>({
@@ -533,15 +548,15 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   // ---- RouterContext: what the handlers use ----
 
   send (state: LinkState, message: RoutingMessage): boolean {
-    const ok = this.sendRaw(state, encodeMessage(message), CONTROL_KINDS.has(message.kind))
+    const ok = this.sendRaw(state, encodeMessage(message), CONTROL_KINDS.has(message.kind) ? CONTROL : undefined)
     if (ok) this.counters.controlOut++
     if (ok && message.kind === MSG.WANT) this.#promised(state, message.entries)
     return ok
   }
 
-  sendRaw (state: LinkState, bytes: Uint8Array, control = false): boolean {
+  sendRaw (state: LinkState, bytes: Uint8Array, options?: SendOptions): boolean {
     try {
-      state.link.send(bytes, control ? { control } : undefined)
+      state.link.send(bytes, options)
       return true
     } catch {
       return false // ERR_BACKPRESSURE or ERR_LINK_CLOSED: the DIGEST/WANT exchange repairs it
@@ -588,20 +603,25 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.emit('delivery', delivery)
   }
 
-  /** Sends a verified frame on towards every subscriber it interests (interest.ts `targets`). */
-  forward (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined): void {
-    if (hops > this.options.hopLimit) return
+  /**
+   * Sends a frame on towards every subscriber it interests (interest.ts `targets`): a verified one,
+   * or with `early` one this node has still to verify (handlers/data.ts `relayEarly`), written at once.
+   * True when it went to a neighbour or waits in a link's backlog.
+   */
+  forward (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, early = false): boolean {
+    if (hops > this.options.hopLimit) return false
     const { origin } = frame
     const targets = this.interest.targets(frameTopic(this.fleet, origin, frame.topic), origin, from)
-    if (targets.size === 0) return
+    if (targets.size === 0) return false
     const message = encodeData(hops, bytes)
     let sent = false
     for (const peer of targets) {
       const state = this.links.get(peer)
       if (state === undefined) continue
-      if (sendFrame(this, state, origin, frame.seq, hops, message)) sent = true
+      if (sendFrame(this, state, origin, frame.seq, hops, message, early ? NOW : undefined)) sent = true
     }
     if (sent && origin !== this.id) this.counters.relayed++
+    return sent
   }
 
   /**

@@ -151,6 +151,11 @@ export class PeerScores {
     if (e !== undefined && event === 'brokenPromise') e.brokenPromises = Math.max(0, e.brokenPromises - n)
   }
 
+  /** The decayed count of invalid frames and messages on `peer`'s record (0: none, or all decayed to zero). */
+  invalidCount (peer: DeviceId): number {
+    return this.#peers.get(peer)?.invalid ?? 0
+  }
+
   score (peer: DeviceId): number {
     const e = this.#peers.get(peer)
     return e === undefined ? 0 : this.#score(e)

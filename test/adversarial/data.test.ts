@@ -2,7 +2,7 @@ import { afterAll, afterEach, expect } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
   TEST_TIMEOUT, addressOf, eventually, expectDisconnectedAndKeptOut, expectNoHarnessErrors, expectSurvived, flowing, itLong, linked, onlyVerdicts, play,
-  redialAfter, stage, type Stage
+  redialAfter, stage, type Stage, type StageInit
 } from '../helpers/adversary.js'
 
 /**
@@ -19,8 +19,8 @@ describeNet('adversarial: floods of frames', () => {
   afterAll(expectNoHarnessErrors)
 
   /** Floods the device for 8 s; then tries to link again three times, 1.5 s apart. */
-  async function flood (kind: 'valid' | 'badsig' | 'unknown'): Promise<void> {
-    const stage_ = s = await stage()
+  async function flood (kind: 'valid' | 'badsig' | 'unknown', config: StageInit['device'] = {}): Promise<void> {
+    const stage_ = s = await stage({ device: config })
     const { attacker, device } = stage_
     const played = await play(stage_, {
       attack: async () => await attacker.call('data', { to: device.id, kind, durationMs: 8000 }, 20_000),
@@ -41,6 +41,21 @@ describeNet('adversarial: floods of frames', () => {
   // Passes since WP 10-C2 (scoring: the flooder is disconnected after ~128 frames and banned for a backoff).
   itLong('a flood of frames with bad signatures: the device keeps its schedule, the flooder is disconnected and kept out', onlyVerdicts(async () => {
     await flood('badsig')
+  }), TEST_TIMEOUT)
+
+  // Relaying before verifying (routing `relayBeforeVerify`, mesh/routing/early.ts; issue 15): the device may send the
+  // flooder's first forgery on to the subscriber before its own check, never more than one a hold-off (59 s). The
+  // subscriber refuses it (its application never sees it) and counts it against the device once: far from a ban.
+  itLong('a flood of frames with bad signatures at a device that relays before verifying: at most one goes on, the subscriber keeps its link to the device',
+    onlyVerdicts(async () => {
+    await flood('badsig', { relayBeforeVerify: true })
+    const { subscriber, device, attacker } = s as Stage
+    const forged = subscriber.events.filter((e) => e.ev === 'drop' && (e as { code?: string }).code === 'ERR_BAD_SIGNATURE')
+    // Exactly one: the first forgery went on before the check (the option is in play: 0 without it), the rest did not.
+    expect(forged.length).toBe(1)
+    expect(forged.every((e) => (e as { from?: string }).from === device.id)).toBe(true)
+    expect(subscriber.seqsFrom(attacker.id)).toEqual([])
+    expect(subscriber.linkedTo(device.id)).toBe(true)
   }), TEST_TIMEOUT)
 
   // Passes since WP 10-C2 (scoring: the flooder is disconnected after ~512 frames and banned for a backoff).

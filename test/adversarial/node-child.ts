@@ -59,7 +59,7 @@ if (config.role === 'device') {
     sensors: 'temperature',
     sensorOptions: { seed: config.seed ?? 1 },
     ...(config.dataDir === undefined ? {} : { dataDir: config.dataDir }),
-    mesh: { host: config.host, mdns, peers }
+    mesh: { host: config.host, mdns, peers, ...(config.relayBeforeVerify === true ? { routing: { relayBeforeVerify: true } } : {}) }
   }, { logger: silentLogger })
   node = device.node as MeshNode
   device.on('tick', ({ readings }) => {

@@ -24,6 +24,8 @@ export interface NodeChildConfig {
   dataDir?: string
   /** Device: seed of its simulated temperature sensor. */
   seed?: number
+  /** Device: relay frames before verifying them (routing `relayBeforeVerify`, `iotmesh device --relay-before-verify`). */
+  relayBeforeVerify?: boolean
   /** Subscriber: the topic filter (default '#'). */
   filter?: string
   /** How often health is reported, ms (default 250). */

@@ -4,7 +4,9 @@ import { processWindow, round } from './measure.js'
 
 /**
  * Section "fleet": the largest fleet (devices at 1 reading/s) that one process sustains, for mesh
- * and for broker mode, with CPU and memory per device. Sustained means what a user gets: the
+ * mode, mesh mode with signature checks shared between the simulated devices (`mesh-shared`,
+ * labelled `verification: "shared"`: the same deliveries, less CPU than real devices), and broker
+ * mode, with CPU and memory per device. Sustained means what a user gets: the
  * devices produce at least 99 % of their schedule in the measured window (a fleet that falls
  * behind its timers is not sustained, however well it delivers the little it makes), and at least
  * 99.9 % of what they produced reaches the gateway. Sizes grow until a size misses the mark. Mesh fleets use in-memory links (one process
@@ -25,14 +27,18 @@ const MIN_DELIVERY = 0.999
 export async function benchFleet (quick: boolean): Promise<Record<string, unknown>> {
   // IOTMESH_FLEET_SIZES=250,500 and IOTMESH_FLEET_MODES=mesh measure only those (a diagnosis, not the figure of record).
   const sizes = listOf(process.env.IOTMESH_FLEET_SIZES)?.map(Number) ?? (quick ? [20, 50] : [100, 250, 500, 750, 1000])
-  const modes = (listOf(process.env.IOTMESH_FLEET_MODES) ?? ['mesh', 'broker']).filter((m): m is 'mesh' | 'broker' => m === 'mesh' || m === 'broker')
+  // mesh-shared: the mesh fleet with signature checks shared between its simulated devices (FleetInit.shareVerification):
+  // the same deliveries, less CPU than real devices; labelled `verification: "shared"` in each run.
+  const MODES = ['mesh', 'mesh-shared', 'broker'] as const
+  const modes = (listOf(process.env.IOTMESH_FLEET_MODES) ?? MODES).filter((m): m is typeof MODES[number] => (MODES as readonly string[]).includes(m))
   const out: Record<string, unknown> = {}
   for (const mode of modes) {
     const runs: Array<Record<string, unknown>> = []
     let largest = 0
     for (const devices of sizes) {
       process.stderr.write(`bench: fleet ${mode} ${devices} devices…\n`)
-      const run = await measure({ devices, mode, transport: mode === 'mesh' ? 'memory' : 'tcp' }, quick)
+      const mesh = mode !== 'broker'
+      const run = await measure({ devices, mode: mesh ? 'mesh' : 'broker', transport: mesh ? 'memory' : 'tcp', ...(mode === 'mesh-shared' ? { shareVerification: true } : {}) }, quick)
       runs.push(run)
       if (!(run.sustained as boolean)) break
       largest = devices
@@ -80,6 +86,7 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
     return {
       devices,
       transport: init.transport,
+      verification: after.verification,
       sustained: schedule >= MIN_SCHEDULE && after.deliveryRatio >= MIN_DELIVERY,
       start_s: round(startS, 1),
       readings_per_s: round(perSecond, 1),
@@ -88,6 +95,7 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
       missing: after.missing,
       // Every Ed25519 signature check in the process (frames, acks, declarations) per reading produced.
       verifies_per_reading: round(checks / Math.max(1, after.published - before.published), 2),
+      ...(after.sharedChecks === undefined ? {} : { shared_checks_per_reading: round((after.sharedChecks.shared - (before.sharedChecks?.shared ?? 0)) / Math.max(1, after.published - before.published), 2) }),
       cpu_cores_used: round(w.cpuMicros / 1e6 / wall, 3),
       cpu_ms_per_device_per_s: round(w.cpuMicros / 1e3 / wall / devices, 3),
       rss_mb: Math.round(rss / 2 ** 20),

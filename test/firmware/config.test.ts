@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  SETTING_NAMES, SIM_SENSORS, deliveryPaths, envName, flagName, loadConfigFile, loadDeviceConfig, parsePeer, resolveConfig, type SettingName
+  SETTING_NAMES, SIM_SENSORS, deviceInit, deliveryPaths, envName, flagName, loadConfigFile, loadDeviceConfig, parsePeer, resolveConfig, type SettingName
 } from '../../firmware-sim/index.js'
 import { codeOf, codeOfAsync, errorOf, tempDir } from './support.js'
 
@@ -24,6 +24,7 @@ describe('device configuration', () => {
       dataDir: '/home/pi/.iotmesh',
       port: 0,
       peers: [],
+      relayBeforeVerify: false,
       seed: undefined,
       fsync: 'always',
       outboxFrames: 100_000,
@@ -75,6 +76,13 @@ describe('device configuration', () => {
     // encrypt: a path, or { "readers": path } in the file
     expect(resolveConfig({ file: file({ encrypt: { readers: 'readers.cose' } }, '/etc/iotmesh/device.json') }).config.encrypt).toBe('/etc/iotmesh/readers.cose')
     expect(resolveConfig({ flags: { encrypt: 'r.cose' } }).config.encrypt).toBe('r.cose')
+    // a switch: true from a bare flag (the CLI parses it as a boolean), the file, or the environment
+    expect(resolveConfig({ flags: { 'relay-before-verify': true } }).config.relayBeforeVerify).toBe(true)
+    expect(resolveConfig({ file: file({ relayBeforeVerify: true }) }).config.relayBeforeVerify).toBe(true)
+    expect(resolveConfig({ env: { IOTMESH_RELAY_BEFORE_VERIFY: 'no' } }).config.relayBeforeVerify).toBe(false)
+    // ... and reaches the device's mesh node (what `iotmesh device` starts)
+    expect(deviceInit(resolveConfig({ flags: { 'relay-before-verify': true } }).config).mesh?.routing).toEqual({ relayBeforeVerify: true })
+    expect(deviceInit(resolveConfig({}).config).mesh?.routing).toBeUndefined()
   })
 
   const BAD: Array<[SettingName, unknown]> = [
@@ -88,6 +96,7 @@ describe('device configuration', () => {
     ['key', ' '], ['dataDir', ''],
     ['port', '65536'], ['port', '-1'], ['port', 'http'],
     ['peers', '10.0.0.1'], ['peers', 'host:0'], ['peers', 'fe80::1:7000'],
+    ['relayBeforeVerify', 'sometimes'], ['relayBeforeVerify', 2],
     ['seed', '-1'], ['seed', '4294967296'], ['seed', 'abc'],
     ['fsync', 'sometimes'], ['fsync', '-5'],
     ['outboxFrames', '0'], ['outboxBytes', '100'],

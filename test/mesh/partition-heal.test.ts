@@ -70,7 +70,11 @@ describeNet('partitions heal completely over TCP', () => {
     })
     const deadline = Date.now() + 30_000
     while (missing().some((m) => m.missing.length > 0) && Date.now() < deadline) await sleep(250)
-    const lost = missing().filter((m) => m.missing.length > 0).map((m) => `${m.label}: ${m.missing.length} (${m.missing.slice(0, 5).join(' ')})`)
+    // Each missing number with its place among what its node published (#k of n): the cycle it fell in.
+    const lost = missing().filter((m) => m.missing.length > 0).map((m) => {
+      const all = published.get(nodes.find((n) => n.proc.label === m.label)?.proc.id ?? '') ?? []
+      return `${m.label}: ${m.missing.length} (${m.missing.slice(0, 5).map((s) => `${s} #${all.indexOf(s) + 1} of ${all.length}`).join(', ')})`
+    })
     expect(lost, 'readings never reaching the gateway').toEqual([])
     for (const { proc } of nodes) {
       const seqs = readings.filter((r) => r.origin === proc.id).map((r) => r.seq)

@@ -29,7 +29,8 @@ const BLAME: Partial<Record<ErrorCode, ScoreEvent>> = {
 
 /**
  * DATA [1, hops, frame]: a signed frame from a neighbour, or injected from outside the links.
- * Verified once (shared/verifier.ts) before it is delivered or relayed; duplicates are recognised
+ * Verified once (shared/verifier.ts) before it is delivered or relayed (with `relayBeforeVerify`,
+ * relayed first when early.ts allows it: `relayEarly`); duplicates are recognised
  * by (origin, seq) before verification, so a duplicate costs a lookup, not a signature check. A
  * frame of an unknown signer waits (bounded, in all and per neighbour) while the neighbour that
  * sent it is asked for the key (KEYREQ); `release` admits it again once the key is known.
@@ -68,6 +69,7 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
     return refuse(ctx, { code: 'ERR_OVER_BUDGET', origin, seq, from })
   }
   const held: HeldFrame = { bytes: ownBytes(bytes), hops, from, ...(state === undefined ? {} : { via: state }) }
+  const early = state !== undefined && !asked && ctx.options.relayBeforeVerify && relayEarly(ctx, frame, held.bytes, hops, state)
   const mayHold = state === undefined || state.held < ctx.options.maxHeldPerPeer
   const admission = ctx.verifier.admit(frame, mayHold
     ? {
@@ -79,6 +81,10 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
         }
       }
     : undefined)
+  if (early && admission.verdict !== 'accepted') {
+    ctx.counters.earlyForgeries++
+    ctx.early.failed(ctx.clock.now())
+  }
   switch (admission.verdict) {
     case 'duplicate':
       return duplicate(ctx, frame, bytes, hops, from, answer !== undefined)
@@ -103,10 +109,24 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
       // it already (after a heal a relay asks a neighbour for its whole history, most of which went
       // on by other paths), and every copy counted against the relay: issue 11, 14,591 unasked
       // duplicates at one gateway in 2 cycles, and its honest neighbours banned.
-      if (!asked) ctx.forward(frame, stored, hops + 1, from)
+      if (!asked && !early) ctx.forward(frame, stored, hops + 1, from)
       return ACCEPTED
     }
   }
+}
+
+/**
+ * With `relayBeforeVerify`: sends a frame on before this node checks its signature, when early.ts
+ * allows it (a new number of a known key, from a neighbour with a clean record, no forgery relayed
+ * early within the hold-off); the caller then verifies it, delivers it only if it holds, and on a
+ * failed check holds off early relaying (`EarlyRelay.failed`) and blames the neighbour as always.
+ * The write goes out at once (`SendOptions.now`), not at the end of the turn behind the check.
+ */
+function relayEarly (ctx: RouterContext, frame: TelemetryFrame, bytes: Uint8Array, hops: number, state: LinkState): boolean {
+  if (!ctx.verifier.fresh(frame) || !ctx.early.allows(ctx.scores, state.peer, ctx.clock.now())) return false
+  if (!ctx.forward(frame, bytes, hops + 1, state.peer, true)) return false
+  ctx.counters.relayedEarly++
+  return true
 }
 
 /**
