@@ -31,10 +31,11 @@ export {
   INVALID_REASONS, TXT_VERSION, SERVICE_TYPE, SERVICE_DOMAIN, MAX_TXT_BYTES,
   encodeTxt, txtStrings, parseTxt, parseTxtStrings, instanceName, hostNameFor,
   createMdnsDiscovery, createStaticDiscovery, parseStaticPeer, createMdnsResponder, MdnsResponder, browsePeers, browseRow,
-  ServiceCache, splitResponse, recordBytes, MDNS_MAX_PACKET_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+  ServiceCache, ServiceBrowser, splitResponse, recordBytes, MDNS_MAX_PACKET_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
   type Discovery, type DiscoveryCounters, type DiscoveryEvents, type InvalidEvent, type InvalidReason,
   type MdnsPeerInfo, type PeerInfo as DiscoveredPeer, type PeerSource, type StaticPeerInfo,
   type TxtFields, type TxtResult, type MdnsDiscovery, type MdnsDiscoveryInit, type StaticDiscovery, type StaticDiscoveryInit,
-  type StaticPeerInit, type MdnsResponderInit, type MdnsServiceSpec, type PublishedService, type BrowseRow, type BrowseOptions
+  type StaticPeerInit, type MdnsResponderInit, type MdnsServiceSpec, type PublishedService, type BrowseRow, type BrowseOptions,
+  type BrowseListener
 } from './discovery/index.js'
 export { TokenBucket } from './links/token-bucket.js'

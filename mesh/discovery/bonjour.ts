@@ -14,7 +14,10 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, sameRecord, splitResponse, type DnsRecord, t
  * - with `interface`, multicast-dns binds to that unicast address, where Linux delivers no
  *   multicast: the socket binds to any address and joins the group on that interface only;
  * - it announces its PTR with a TTL of 28,800 s (8 h): every record sent gets the TTL of
- *   records.ts `recordTtl` instead (RFC 6762 §10).
+ *   records.ts `recordTtl` instead (RFC 6762 §10);
+ * - its answer looks up each record set by scanning the whole registry (`recordsFor`), four times
+ *   per instance in the answer to a browse: quadratic in the instances a responder publishes (a
+ *   simulated fleet publishes hundreds, issue 15). The lookup goes through an index instead.
  * Its probe logs to the console and gives up on a conflict, so it is not used (probe.ts is).
  */
 
@@ -44,6 +47,7 @@ interface BonjourInternals {
     mdns: MulticastDns
     registry: Record<string, DnsRecord[]>
     unregister: (records: DnsRecord[] | DnsRecord) => void
+    recordsFor: (name: string, type: string) => DnsRecord[]
   }
 }
 
@@ -92,7 +96,8 @@ export async function openBonjour (options: { interface?: string, maxPayloadByte
   const bonjour = new Bonjour(config, () => {})
   const internals = bonjour as unknown as BonjourInternals
   const mdns = internals.server?.mdns
-  if (mdns === undefined || typeof mdns.respond !== 'function' || typeof internals.server.unregister !== 'function' || typeof internals.server.registry !== 'object') {
+  if (mdns === undefined || typeof mdns.respond !== 'function' || typeof internals.server.unregister !== 'function' ||
+    typeof internals.server.recordsFor !== 'function' || typeof internals.server.registry !== 'object') {
     bonjour.destroy()
     throw new Error('bonjour-service internals changed: mesh/discovery/bonjour.ts needs an update')
   }
@@ -145,6 +150,7 @@ function patch (internals: BonjourInternals, mdns: MulticastDns, maxPayloadBytes
   mdns.response = respond
 
   const server = internals.server
+  server.recordsFor = indexedLookup(server)
   server.unregister = (records) => {
     const list = Array.isArray(records) ? records : [records]
     const live = hooks.liveRecords()
@@ -159,5 +165,49 @@ function patch (internals: BonjourInternals, mdns: MulticastDns, maxPayloadBytes
       const sub = server.registry[record.type]
       if (sub !== undefined) server.registry[record.type] = sub.filter((r) => !sameRecord(r, record))
     }
+  }
+}
+
+/** bonjour-service's name comparison (its utils/dns-equal.js): ASCII letters only, case-insensitively. */
+function dnsLower (name: string): string {
+  return name.replace(/[A-Z]/g, (c) => c.toLowerCase())
+}
+
+interface TypeIndex {
+  /** The registry's array this was built from, and its length then: registering pushes, unregistering replaces. */
+  readonly list: readonly DnsRecord[]
+  readonly length: number
+  readonly byName: Map<string, DnsRecord[]>
+  readonly byLabel: Map<string, DnsRecord[]>
+}
+
+/**
+ * bonjour-service's `recordsFor(name, type)`, the same records in the same order, from an index
+ * per type rebuilt when that type's record list changed: the registry's records matching `name`
+ * (a name without a dot is compared with each record name's first label).
+ */
+export function indexedLookup (server: { registry: Record<string, DnsRecord[]> }): (name: string, type: string) => DnsRecord[] {
+  const indexes = new Map<string, TypeIndex>()
+  return (name, type) => {
+    const list = Object.hasOwn(server.registry, type) ? server.registry[type] : undefined
+    if (!Array.isArray(list)) return []
+    let index = indexes.get(type)
+    if (index === undefined || index.list !== list || index.length !== list.length) {
+      const byName = new Map<string, DnsRecord[]>()
+      const byLabel = new Map<string, DnsRecord[]>()
+      const add = (map: Map<string, DnsRecord[]>, key: string, record: DnsRecord): void => {
+        const same = map.get(key)
+        if (same === undefined) map.set(key, [record])
+        else same.push(record)
+      }
+      for (const record of list) {
+        add(byName, dnsLower(record.name), record)
+        add(byLabel, dnsLower(record.name.split('.')[0] as string), record)
+      }
+      index = { list, length: list.length, byName, byLabel }
+      indexes.set(type, index)
+    }
+    const found = (name.includes('.') ? index.byName : index.byLabel).get(dnsLower(name))
+    return found === undefined ? [] : [...found]
   }
 }

@@ -16,4 +16,7 @@ export {
 } from './responder.js'
 export { browsePeers, browseRow, type BrowseRow, type BrowseOptions, type BrowseComponents } from './browse.js'
 export { ServiceCache, type InstanceView, type CacheOptions } from './cache.js'
+export {
+  ServiceBrowser, type BrowseListener, type BrowseTransport, type ServiceBrowserInit, type ServiceBrowserComponents
+} from './service-browser.js'
 export { splitResponse, recordBytes, MDNS_MAX_PACKET_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, type DnsRecord, type DnsResponse } from './split.js'

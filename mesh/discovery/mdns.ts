@@ -2,9 +2,9 @@ import {
   DEFAULT_FLEET, keyMatchesId, meshError, systemClock, systemRandom, toHex, type DeviceId, type PublicKey, type Random
 } from '../../shared/index.js'
 import { DiscoveryBase } from './base.js'
-import { ServiceCache } from './cache.js'
 import { PROTOCOL_VERSION, SERVICE_DOMAIN, encodeTxt, fleetName, hostNameFor, instanceName, parseTxt } from './records.js'
-import { MdnsResponder, type MdnsPacket, type PublishedService, type RemoteInfo } from './responder.js'
+import { MdnsResponder, type PublishedService } from './responder.js'
+import type { ServiceBrowser } from './service-browser.js'
 import type { Clock, Discovery, InvalidReason } from './types.js'
 
 /**
@@ -38,7 +38,10 @@ export interface MdnsDiscoveryInit {
   ipv6?: boolean
   /** Interface address for a responder this discovery creates itself. */
   interface?: string
-  /** Instances the cache holds at most; default 1024. */
+  /**
+   * Instances the cache holds at most, for a responder this discovery creates itself; default 1024.
+   * Discoveries sharing a responder share its cache, and its own `maxInstances`.
+   */
   maxInstances?: number
   /** Cap of the interval between browse queries (RFC 6762 §5.2: at most 60 minutes); default 60 min. */
   maxQueryIntervalMs?: number
@@ -69,10 +72,10 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
   readonly #shared: MdnsResponder | undefined
   #name: string
   #responder: MdnsResponder | undefined
-  #cache: ServiceCache | undefined
+  #browser: ServiceBrowser | undefined
   #published: PublishedService | undefined
   #unsubscribe: (() => void) | undefined
-  #maintenance: unknown
+  #unbrowse: (() => void) | undefined
   #querying: unknown
   readonly #byFqdn = new Map<string, DeviceId>()
   readonly #byId = new Map<DeviceId, string>()
@@ -94,17 +97,28 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
   get name (): string { return this.#published?.name ?? this.#name }
 
   protected async onStart (signal: AbortSignal): Promise<void> {
-    const responder = this.#shared ?? new MdnsResponder(
-      this.#init.interface === undefined ? {} : { interface: this.#init.interface },
-      { clock: this.#clock, random: this.#random })
+    const responder = this.#shared ?? new MdnsResponder({
+      ...(this.#init.interface === undefined ? {} : { interface: this.#init.interface }),
+      ...(this.#init.maxInstances === undefined ? {} : { maxInstances: this.#init.maxInstances })
+    }, { clock: this.#clock, random: this.#random })
     this.#responder = responder
     await responder.start()
     const browse = this.#init.browse !== false
-    if (browse) this.#cache = new ServiceCache({ serviceDomain: SERVICE_DOMAIN, maxInstances: this.#init.maxInstances, random: this.#random })
-    this.#unsubscribe = responder.subscribe({
-      ...(browse ? { response: (packet: MdnsPacket, from: RemoteInfo) => { this.#onResponse(packet, from) } } : {}),
-      error: () => { this.failed() }
-    })
+    this.#unsubscribe = responder.subscribe({ error: () => { this.failed() } })
+    if (browse) {
+      // One cache per responder, shared by the discoveries on it: each response is parsed once (issue 15).
+      const browser = this.#browser = responder.browser(SERVICE_DOMAIN)
+      this.#unbrowse = browser.subscribe({
+        changed: (fqdns) => { if (this.live) this.#evaluate(fqdns) },
+        overflow: (fqdn, from) => {
+          if (!this.live) return
+          // Not remembered per name, or a flood of names would grow the memory the limit protects.
+          this.invalid({ reason: 'cache-full', source: 'mdns', subject: fqdn, from, detail: `the cache holds ${browser.size} instances, its limit` })
+        }
+      })
+      // What the shared cache already holds (nothing, unless other discoveries browse on this responder).
+      this.#evaluate(browser.views().map((v) => v.fqdn.toLowerCase()))
+    }
     // RFC 6762 §5.2: the first query after a random 20-120 ms, then at growing intervals.
     if (browse) this.#scheduleQuery(20 + Math.floor(this.#random.float() * 100), FIRST_QUERY_MS)
     if (this.#init.announce === false) return
@@ -121,18 +135,17 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
 
   protected async onStop ({ goodbye }: { goodbye: boolean }): Promise<void> {
     this.#clock.clearTimeout(this.#querying)
-    this.#clock.clearTimeout(this.#maintenance)
-    this.#querying = this.#maintenance = undefined
+    this.#querying = undefined
+    this.#unbrowse?.()
     this.#unsubscribe?.()
-    this.#unsubscribe = undefined
+    this.#unbrowse = this.#unsubscribe = undefined
     const published = this.#published
     this.#published = undefined
     await published?.unpublish({ goodbye }) // goodbye, RFC 6762 §10.1 (none after a crash)
     const responder = this.#responder
     this.#responder = undefined
     if (responder !== undefined && responder !== this.#shared) await responder.stop()
-    this.#cache?.clear()
-    this.#cache = undefined
+    this.#browser = undefined
     this.#byFqdn.clear()
     this.#byId.clear()
     this.#rejected.clear()
@@ -151,37 +164,9 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
     }, delay)
   }
 
-  #scheduleMaintenance (): void {
-    this.#clock.clearTimeout(this.#maintenance)
-    this.#maintenance = undefined
-    const deadline = this.#cache?.nextDeadline()
-    if (deadline === undefined || !this.live) return
-    this.#maintenance = this.#clock.setTimeout(() => {
-      const cache = this.#cache
-      if (cache === undefined || !this.live) return
-      const now = this.#clock.now()
-      const touched = cache.expire(now)
-      if (cache.refreshDue(now)) this.#query() // RFC 6762 §5.2 cache maintenance
-      this.#evaluate(touched)
-      this.#scheduleMaintenance()
-    }, Math.max(0, deadline - this.#clock.now()))
-  }
-
-  #onResponse (packet: MdnsPacket, from: RemoteInfo): void {
-    const cache = this.#cache
-    if (cache === undefined || !this.live) return
-    const { touched, overflow } = cache.ingest(packet, from.address, this.#clock.now())
-    for (const fqdn of overflow) {
-      // Not remembered per name, or a flood of names would grow the memory the limit protects.
-      this.invalid({ reason: 'cache-full', source: 'mdns', subject: fqdn, from: from.address, detail: `the cache holds ${cache.size} instances, its limit` })
-    }
-    this.#evaluate(touched)
-    this.#scheduleMaintenance()
-  }
-
   /** Re-derives the peer behind each instance name after its records changed. */
   #evaluate (fqdns: Iterable<string>): void {
-    const cache = this.#cache
+    const cache = this.#browser
     if (cache === undefined) return
     let released = false
     for (const fqdn of fqdns) {
@@ -213,8 +198,14 @@ class MdnsDiscoveryImpl extends DiscoveryBase implements MdnsDiscovery {
       this.#byId.set(id, fqdn)
       this.upsert({ source: 'mdns', key: id, id, publicKey, name: view.name, fleet, version, addresses: view.addresses, port: view.port, host: view.host })
     }
-    // A released id may be claimed by another instance that was refused as a duplicate.
-    if (released) this.#evaluate(cache.views().map((v) => v.fqdn.toLowerCase()).filter((f) => !this.#byFqdn.has(f) && this.#rejected.get(f)?.startsWith('duplicate-id') === true))
+    // A released id may be claimed by another instance that was refused as a duplicate (looked
+    // up among the refused, not the whole cache: every goodbye in a fleet releases one).
+    if (released) {
+      const claimants = new Set([...this.#rejected].filter(([f, why]) => why.startsWith('duplicate-id') && !this.#byFqdn.has(f) && cache.view(f) !== undefined).map(([f]) => f))
+      // Several claim the id: the first in the cache's order gets it, as before.
+      if (claimants.size > 1) this.#evaluate(cache.views().map((v) => v.fqdn.toLowerCase()).filter((f) => claimants.has(f)))
+      else if (claimants.size === 1) this.#evaluate(claimants)
+    }
   }
 
   #release (fqdn: string): boolean {

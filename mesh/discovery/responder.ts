@@ -2,6 +2,7 @@ import type Bonjour from 'bonjour-service'
 import { meshError, systemClock, systemRandom, type Random } from '../../shared/index.js'
 import { openBonjour, withdraw, type MdnsPacket, type MulticastDns, type RemoteInfo } from './bonjour.js'
 import { probe } from './probe.js'
+import { ServiceBrowser } from './service-browser.js'
 import type { DnsRecord } from './split.js'
 import type { Clock } from './types.js'
 
@@ -46,6 +47,8 @@ export interface MdnsResponderInit {
   maxPayloadBytes?: number
   /** Probe attempts with a new name before publish gives up; default 16. */
   maxRenames?: number
+  /** Instances the browse cache of each service type holds at most (`browser`); default 1024. */
+  maxInstances?: number
 }
 
 export interface MdnsResponderComponents {
@@ -60,6 +63,11 @@ export interface MdnsResponderCounters {
   readonly dropped: number
   readonly errors: number
   readonly malformed: number
+  /**
+   * Responses taken into the browse caches: one per response received while any discovery
+   * browses, however many share this responder (`browser`).
+   */
+  readonly ingested: number
 }
 
 export interface MdnsListener {
@@ -72,7 +80,9 @@ export class MdnsResponder {
   readonly #clock: Clock
   readonly #random: Random
   readonly #listeners = new Set<MdnsListener>()
-  readonly #published = new Set<BonjourService>()
+  /** Each published service with its records as registered (service.records() costs a look at every interface). */
+  readonly #published = new Map<BonjourService, DnsRecord[]>()
+  readonly #browsers = new Map<string, ServiceBrowser>()
   readonly #recent = new Map<string, number>()
   #bonjour: Bonjour | undefined
   #mdns: MulticastDns | undefined
@@ -88,7 +98,30 @@ export class MdnsResponder {
   }
 
   get started (): boolean { return this.#bonjour !== undefined }
-  get counters (): MdnsResponderCounters { return { ...this.#counters } }
+  get counters (): MdnsResponderCounters {
+    let ingested = 0
+    let errors = this.#counters.errors
+    for (const browser of this.#browsers.values()) {
+      ingested += browser.ingested
+      errors += browser.errors
+    }
+    return { ...this.#counters, errors, ingested }
+  }
+
+  /**
+   * The browse side for one service type (`_iotmesh._tcp.local`): one record cache shared by
+   * every discovery that browses through this responder, so that each response is parsed into it
+   * once (service-browser.ts). Created on first use; it browses while it has listeners.
+   */
+  browser (serviceDomain: string): ServiceBrowser {
+    const key = serviceDomain.toLowerCase()
+    let browser = this.#browsers.get(key)
+    if (browser === undefined) {
+      browser = new ServiceBrowser(this, { serviceDomain, maxInstances: this.#init.maxInstances }, { clock: this.#clock, random: this.#random })
+      this.#browsers.set(key, browser)
+    }
+    return browser
+  }
 
   /** Binds the socket and joins the group; idempotent. Rejects if port 5353 cannot be bound. */
   async start (): Promise<void> {
@@ -118,7 +151,7 @@ export class MdnsResponder {
         this.#counters.dropped += dropped
         if (messages > 1) this.#counters.splits++
       },
-      liveRecords: () => [...this.#published].filter((s) => s.activated).flatMap((s) => s.records() as DnsRecord[])
+      liveRecords: () => [...this.#published].filter(([s]) => s.activated).flatMap(([, records]) => records)
     })
     this.#bonjour = bonjour
     this.#mdns = mdns
@@ -179,7 +212,7 @@ export class MdnsResponder {
     const service = bonjour.publish({
       name, type: 'iotmesh', protocol: 'tcp', port: spec.port, host: spec.host, txt: spec.txt, probe: false, disableIPv6: spec.ipv6 !== true
     })
-    this.#published.add(service)
+    this.#published.set(service, service.records() as DnsRecord[])
     if (!service.published) await new Promise<void>((resolve) => service.once('up', resolve))
     let unpublishing: Promise<void> | undefined
     return {

@@ -70,11 +70,23 @@ export function sameRecord (a: DnsRecord, b: DnsRecord): boolean {
   return a === b || (a.type === b.type && a.name.toLowerCase() === b.name.toLowerCase() && JSON.stringify(a.data) === JSON.stringify(b.data))
 }
 
+/** The additional records by lower-case name, in their order (an answer with hundreds of instances looks up each). */
+function byName (additionals: readonly DnsRecord[]): Map<string, DnsRecord[]> {
+  const map = new Map<string, DnsRecord[]>()
+  for (const r of additionals) {
+    const key = r.name.toLowerCase()
+    const same = map.get(key)
+    if (same === undefined) map.set(key, [r])
+    else same.push(r)
+  }
+  return map
+}
+
 /** The additional records that belong with an answer (RFC 6763 §12.1, §12.2). */
-function relatedTo (answer: DnsRecord, additionals: readonly DnsRecord[]): DnsRecord[] {
+function relatedTo (answer: DnsRecord, additionals: ReadonlyMap<string, readonly DnsRecord[]>): DnsRecord[] {
   const out: DnsRecord[] = []
   const named = (name: string, types: readonly string[]): DnsRecord[] =>
-    additionals.filter((r) => types.includes(r.type) && r.name.toLowerCase() === name.toLowerCase())
+    (additionals.get(name.toLowerCase()) ?? []).filter((r) => types.includes(r.type))
   const targets: string[] = []
   if (answer.type === 'PTR') {
     for (const r of named(String(answer.data), ['SRV', 'TXT'])) {
@@ -137,8 +149,9 @@ export function splitResponse (response: DnsResponse, maxPayload = DEFAULT_MAX_P
     size += bytes
   }
 
+  const additionals = byName(response.additionals)
   for (const answer of response.answers) {
-    const related = relatedTo(answer, response.additionals)
+    const related = relatedTo(answer, additionals)
     for (const r of related) used.add(r)
     add([answer], related)
   }

@@ -1,9 +1,9 @@
 import dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { generateKeyPair, toBase64url, type KeyPair } from '../../shared/index.js'
 import {
-  MDNS_MAX_PACKET_BYTES, SERVICE_DOMAIN, browsePeers, createMdnsDiscovery, createMdnsResponder, encodeTxt, hostNameFor, txtStrings,
+  MDNS_MAX_PACKET_BYTES, SERVICE_DOMAIN, ServiceCache, browsePeers, createMdnsDiscovery, createMdnsResponder, encodeTxt, hostNameFor, txtStrings,
   type InvalidReason, type MdnsDiscovery, type MdnsDiscoveryInit, type MdnsPeerInfo, type MdnsResponder
 } from '../../mesh/discovery/index.js'
 import { describeNet } from '../helpers/netns.js'
@@ -83,6 +83,47 @@ describeNet('DNS-SD over mDNS, devices in one namespace', () => {
       expect(d.counters.found).toBe(4)
       expect(d.counters.errors).toBe(0)
     }
+  })
+
+  it('parses each response once into one cache per shared responder, however many discoveries browse on it (issue 15)', async () => {
+    const fleet = uniqueFleet('one-parse')
+    const shared = await sharedResponder()
+    let responses = 0
+    const unsubscribe = shared.subscribe({ response: () => { responses++ } })
+    onTestFinished(unsubscribe)
+    const ingest = vi.spyOn(ServiceCache.prototype, 'ingest')
+    onTestFinished(() => { ingest.mockRestore() })
+    const devices = [0, 1, 2, 3].map((i) => device({ fleet, name: `once-${i}-${tag}` }, shared))
+    await Promise.all(devices.map(async (d) => { await d.start() }))
+    const signal = AbortSignal.timeout(10_000)
+    for (const d of devices) await waitForPeers(d, devices.filter((o) => o !== d).map((o) => o.keys.id), signal)
+    // Four discoveries, one parse of each response (before: one per discovery, four times as many).
+    expect(responses).toBeGreaterThan(0)
+    expect(ingest.mock.calls.length).toBeLessThanOrEqual(responses)
+    expect(shared.counters.ingested).toBe(ingest.mock.calls.length)
+    // A discovery joining later starts from what the shared cache holds: no query needed to see them.
+    const late = device({ fleet, name: `once-late-${tag}`, announce: false }, shared)
+    await late.start()
+    expect(late.peers().map((p) => p.key).sort()).toEqual(devices.map((d) => d.keys.id).sort())
+  })
+
+  it('bounds the shared cache by the responder\'s maxInstances, and tells every discovery on it what was refused', async () => {
+    const fleet = uniqueFleet('bounded')
+    const shared = createMdnsResponder({ maxInstances: 3 })
+    onTestFinished(async () => { await shared.stop() })
+    await shared.start()
+    const observers = [0, 1].map((i) => device({ fleet, name: `bound-${i}-${tag}`, announce: false }, shared))
+    await Promise.all(observers.map(async (d) => { await d.start() }))
+    const refused = observers.map(async (d) => await new Promise<void>((resolve) => {
+      d.on('invalid', (event) => { if (event.reason === 'cache-full') resolve() })
+    }))
+    const mdns = await raw()
+    const keys = generateKeyPair()
+    const records = Array.from({ length: 6 }, (_, i) => instance(`flood-${i}-${tag}`, txtStrings(encodeTxt({ ...keys, fleet })), 120))
+    mdns.respond({ answers: records.flatMap((r) => r.answers), additionals: records.flatMap((r) => r.additionals) })
+    await Promise.race([Promise.all(refused), new Promise((_resolve, reject) => AbortSignal.timeout(10_000).addEventListener('abort', () => { reject(new Error('no cache-full event')) }))])
+    expect(shared.browser(SERVICE_DOMAIN).size).toBeLessThanOrEqual(3)
+    mdns.respond({ answers: records.flatMap((r) => [...r.answers, ...r.additionals]).map((r) => ({ ...r, ttl: 0 })) })
   })
 
   it('renames a device whose name is taken (RFC 6762 §9) so that both are seen', async () => {
