@@ -267,7 +267,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       ? undefined
       : [...init.roster, seededKeys(init.seed, GATEWAY_INDEX).publicKey, ...Array.from({ length: init.devices }, (_, i) => seededKeys(init.seed, (init.firstIndex ?? 0) + i).publicKey)]
     if (mdns) {
-      const responder = this.#responder = createMdnsResponder({}, { clock: this.#clock })
+      const responder = this.#responder = createMdnsResponder({}, { clock: this.#clock, random: seededRandom(mixSeed(init.seed, 'random', 'mdns')) })
       defer('responder', async () => { await responder.stop() })
       await responder.start()
     }
