@@ -231,6 +231,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly #sequence: SequenceSource
   readonly #toAdvertise = new Set<DeviceId>()
   #advertiseScheduled = false
+  /** Per subscriber, the next hop (and version) last told at once that it is ours (`#poisonNextHops`). */
+  readonly #nextHopTold = new Map<DeviceId, { via: DeviceId, version: number }>()
   readonly #subs = new Set<Subscription>()
   readonly #timers = new Set<TimerHandle>()
   #stopSync: (() => void) | undefined
@@ -341,6 +343,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.#timers.clear()
     this.#advertiseScheduled = false
     this.#toAdvertise.clear()
+    this.#nextHopTold.clear()
     this.intake.scheduled = false
     this.intake.refill()
     this.routeRequests.clear()
@@ -631,6 +634,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
    * to node would otherwise run without ever yielding to timers, I/O or signals.
    */
   advertise (subscribers: DeviceId[]): void {
+    this.#poisonNextHops(subscribers)
     for (const s of subscribers) this.#toAdvertise.add(s)
     if (this.#advertiseScheduled || this.#toAdvertise.size === 0 || !this.#running) return
     this.#advertiseScheduled = true
@@ -640,6 +644,39 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       this.#toAdvertise.clear()
       for (const state of this.links.values()) sendInterest(this, state, this.interest.advertsFor(state.peer, changed))
     })
+  }
+
+  /**
+   * A route that moved to a new next hop: that neighbour is told at once, before any frame goes to
+   * it by the new route, that it is our next hop (poisoned reverse: "unreachable" through us). Until
+   * then it holds our old claim, a distance of our own, and drops what we send it: a relay does not
+   * forward a frame towards a subscriber its sender has its own route to (interest.ts `targets`).
+   * Told at the next turn with the other adverts, as before, every frame sent in between was lost on
+   * the eager path and left to DIGEST/WANT, hop by hop (issue 15). On a busy thread that turn came
+   * hundreds of ms later, and routes move all the time (links rotate; each subscriber's periodic
+   * new version reaches a node first by whichever path was quickest). One message per move, to one
+   * neighbour, ordered before the frames on that link; the batch still goes to every neighbour at
+   * the next turn. `#nextHopTold` holds at most one entry per subscriber with a route.
+   */
+  #poisonNextHops (subscribers: DeviceId[]): void {
+    if (!this.#running) return
+    if (this.#nextHopTold.size > this.interest.limits.maxSubscribers) this.#nextHopTold.clear() // routes gone without an advert: start over
+    const byVia = new Map<DeviceId, DeviceId[]>()
+    for (const s of subscribers) {
+      const best = this.interest.best(s)
+      if (best === undefined) { this.#nextHopTold.delete(s); continue }
+      const told = this.#nextHopTold.get(s)
+      if (told !== undefined && told.via === best.via && told.version === best.version) continue
+      if (!this.links.has(best.via)) continue
+      this.#nextHopTold.set(s, { via: best.via, version: best.version })
+      const list = byVia.get(best.via)
+      if (list === undefined) byVia.set(best.via, [s])
+      else list.push(s)
+    }
+    for (const [via, subs] of byVia) {
+      const state = this.links.get(via) as LinkState
+      sendInterest(this, state, this.interest.advertsFor(via, subs))
+    }
   }
 
   tellKey (state: LinkState, origin: DeviceId): void { tellKey(this, state, origin) }

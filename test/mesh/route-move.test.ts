@@ -1,0 +1,67 @@
+import { expect, it, onTestFinished } from 'vitest'
+import type { Link } from '../../mesh/index.js'
+import { createMemoryNetwork } from '../../mesh/testing.js'
+import { chainStep } from '../../mesh/routing/chain.js'
+import { encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
+import { UNREACHABLE } from '../../mesh/routing/interest.js'
+import { addr, Inbox, recorder, routed, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
+
+/**
+ * Issue 15 ("TCP at scale"): at 200 devices over TCP in one process, many of the frames relays
+ * accepted went no further and were left to DIGEST/WANT, whose repairs then outgrew the readings.
+ * One mechanism: a relay does not forward a frame towards a subscriber that the neighbour
+ * it came from has a route of its own to (interest.ts `targets`, split horizon). When a node's
+ * route moves to a new next hop, that neighbour still holds the node's old claim (a distance of its
+ * own) until the node's next advert, which went at the next turn of the clock (on a busy thread,
+ * hundreds of ms later, and routes move with every subscriber's periodic new version). Every frame
+ * the node sent on the new route meanwhile was dropped there. The new next hop is now told at once
+ * (poisoned reverse, router.ts `#poisonNextHops`), ahead of any frame on the new route.
+ */
+
+type Interest = Extract<RoutingMessage, { kind: typeof MSG.INTEREST }>
+
+it('a node whose route moves tells the new next hop it is its next hop before it sends it any frame', async () => {
+  const net = createMemoryNetwork({ seed: 151 })
+  const routing = { syncInterval: 3_600_000 } // no repair: what this test sees is the eager path
+  const g = await startNode(net, 'g', seededKeys(151), [], { routing })
+  new Inbox(g) // g subscribes
+  // n: a raw neighbour linked to g and to f, which passes g's claim on to f (distance 1, as a relay would).
+  const nKeys = seededKeys(157)
+  const transport = net.createTransport({ keepaliveInterval: 50, keepaliveTimeout: 200 }, { keys: nKeys })
+  onTestFinished(async () => { await transport.close() })
+  const toG = await transport.dial(g.address!)
+  const fromG = recorder(toG)
+  await until(() => fromG.some((m) => m.kind === MSG.INTEREST && m.entries.some((e) => e.hops === 0 && e.declaration !== undefined)), 'g\'s claim at n')
+  const gClaim = (fromG.find((m) => m.kind === MSG.INTEREST && m.entries.some((e) => e.hops === 0)) as Interest).entries.find((e) => e.hops === 0)!
+  // r: a relay beside n; f takes whichever of the two has the lower id, so r gets a lower one than n.
+  let rSeed = 152
+  while (seededKeys(rSeed).id > nKeys.id) rSeed++
+  const r = await startNode(net, 'r', seededKeys(rSeed), [addr(g)], { routing })
+  await routed(r, g)
+  const f = await startNode(net, 'f', seededKeys(155), [addr(r)], { routing })
+  await until(() => f.routeTo(g.id)?.via === r.id, 'f routes to g through r')
+  const toF: Link = await transport.dial(f.address!)
+  const heard = recorder(toF)
+  toF.send(encodeMessage({ kind: MSG.INTEREST, entries: [{ ...gClaim, hops: 1, proof: chainStep(gClaim.proof) }] }))
+  await until(() => heard.some((m) => m.kind === MSG.INTEREST && m.entries.some((e) => e.hops === 2)), 'f tells n its own distance to g, 2 (its route is r)')
+  expect(f.routeTo(g.id)?.via).toBe(r.id)
+  // The link to r goes: f's route moves to n. In the same turn (this listener runs after the
+  // router's), f publishes: the frames go to n at once.
+  const toR = f.links.get(r.id) as Link
+  heard.length = 0
+  const published = new Promise<void>((resolve) => {
+    toR.once('close', () => {
+      expect(f.routeTo(g.id)?.via).toBe(nKeys.id)
+      for (let i = 0; i < 3; i++) f.publish('telemetry', [{ n: 'seq', v: i }])
+      resolve()
+    })
+  })
+  toR.destroy()
+  await published
+  await until(() => heard.filter((m) => m.kind === MSG.DATA).length === 3, 'f\'s 3 frames at n')
+  // Before: DATA ×3 first, f's claim "unreachable through me" only at the next turn; n, still
+  // holding f's distance 2, would have dropped all three (as the relay in the test below did).
+  const first = heard.findIndex((m) => m.kind === MSG.INTEREST && m.entries.some((e) => e.hops >= UNREACHABLE))
+  expect(first).toBeGreaterThanOrEqual(0)
+  expect(first).toBeLessThan(heard.findIndex((m) => m.kind === MSG.DATA))
+})
