@@ -307,16 +307,26 @@ export class InterestTable {
   targets (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
     const out = new Set<DeviceId>()
     const key = this.#matchKey(topic, origin)
+    let theirs: DeviceId[] | undefined
+    let through = false // `from` routes some matching subscriber through us, as far as we know
     for (const subscriber of this.#matches.get(key, () => [...this.#filters.match(key)])) {
       if (subscriber === origin || subscriber === from) continue
       const best = this.best(subscriber)
+      if (from !== undefined && this.advertised(from, subscriber) >= UNREACHABLE) through = true
       if (best === undefined || best.via === from) continue
       // With poisoned reverse, a neighbour that routes `subscriber` through us advertises it to us
       // as unreachable. A real distance means `from` routes it elsewhere and has sent it there:
       // then it is not our job (no duplicates on two equal paths, none in a full mesh).
-      if (from !== undefined && this.advertised(from, subscriber) < UNREACHABLE) continue
+      if (from !== undefined && this.advertised(from, subscriber) < UNREACHABLE) { (theirs ??= []).push(best.via); continue }
       out.add(best.via)
     }
+    // Unless what we know of `from` is out of date: it sent us the frame, so it routes some matching
+    // subscriber through us, yet it claims a route of its own to each. Its route moved to us and its
+    // new claim has not been applied here yet (still on its way, or waiting in the intake for this
+    // turn's budget, intake.ts): dropped, the frame was left to DIGEST/WANT (issue 15). It goes on,
+    // once, as any frame does; a neighbour that keeps sending us what it routes elsewhere gains no
+    // copies by it (each frame is forwarded at most once, after the replay check).
+    if (theirs !== undefined && !through) for (const via of theirs) out.add(via)
     return out
   }
 

@@ -1,10 +1,11 @@
 import { expect, it, onTestFinished } from 'vitest'
+import { encodeFrame } from '../../shared/index.js'
 import type { Link } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { chainStep } from '../../mesh/routing/chain.js'
-import { encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
+import { encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
 import { UNREACHABLE } from '../../mesh/routing/interest.js'
-import { addr, Inbox, recorder, routed, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
+import { addr, Inbox, rawLink, recorder, routed, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
 
 /**
  * Issue 15 ("TCP at scale"): at 200 devices over TCP in one process, many of the frames relays
@@ -64,4 +65,30 @@ it('a node whose route moves tells the new next hop it is its next hop before it
   const first = heard.findIndex((m) => m.kind === MSG.INTEREST && m.entries.some((e) => e.hops >= UNREACHABLE))
   expect(first).toBeGreaterThanOrEqual(0)
   expect(first).toBeLessThan(heard.findIndex((m) => m.kind === MSG.DATA))
+})
+
+/**
+ * The other side of the same race: what a relay knows of its neighbour can be out of date however
+ * early the neighbour speaks (its new claim waits in the relay's intake for the turn's budget on a
+ * busy node, or is refused by a full send queue). A neighbour that sends a relay a frame routes some
+ * subscriber of it through that relay; when the relay still holds a route of the neighbour's own to
+ * every such subscriber, its view is stale, and the frame goes on instead of being dropped.
+ */
+it('a relay forwards a frame from a neighbour that, as far as it knows, has its own route to the subscriber', async () => {
+  const net = createMemoryNetwork({ seed: 171 })
+  const routing = { syncInterval: 3_600_000 } // no repair: what reaches g came by the eager path
+  const g = await startNode(net, 'g', seededKeys(171), [], { routing })
+  const inbox = new Inbox(g)
+  const x = await startNode(net, 'x', seededKeys(172), [addr(g)], { routing })
+  await routed(x, g)
+  // n hears x's claim (distance 1) and claims distance 2 to g: as if it had a route of its own.
+  const nKeys = seededKeys(173)
+  const n = await rawLink(net, nKeys, x)
+  await until(() => n.heard.some((m) => m.kind === MSG.INTEREST && m.entries.some((e) => e.hops === 1 && e.declaration !== undefined)), 'x\'s claim at n')
+  const xClaim = (n.heard.find((m) => m.kind === MSG.INTEREST && m.entries.some((e) => e.hops === 1 && e.declaration !== undefined)) as Interest).entries.find((e) => e.hops === 1)!
+  n.link.send(encodeMessage({ kind: MSG.INTEREST, entries: [{ ...xClaim, hops: 2, proof: chainStep(xClaim.proof) }] }))
+  // Then it sends x its frames (its route has moved to x; x has not heard so).
+  for (let seq = 1; seq <= 3; seq++) n.link.send(encodeData(1, encodeFrame({ keys: nKeys, seq, records: [{ n: 'x', v: seq }] })))
+  await inbox.waitFor(nKeys.id, 3) // before: none (x dropped them: "n routes them elsewhere")
+  expect(g.counters.wantsSent).toBe(0)
 })
