@@ -3,20 +3,13 @@ import { describeNet } from '../helpers/netns.js'
 import { defaultEd25519, generateKeyPair } from '../../shared/index.js'
 import { createFleet, type Fleet } from '../../firmware-sim/index.js'
 import { sharedEd25519 } from '../../firmware-sim/fleet/shared-verify.js'
+import { until } from '../helpers/memory-mesh.js'
 
 /**
  * Signature checks shared between the simulated devices of one process (issue 15,
  * `FleetInit.shareVerification`, `iotmesh sim --share-verification`): sound (content-addressed, only
  * what holds is remembered), bounded, and the fleet delivers as before, labelled "shared".
  */
-
-async function until (what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 describe('a shared Ed25519 backend', () => {
   const keys = generateKeyPair()
@@ -62,13 +55,13 @@ describeNet('a fleet sharing its signature checks', () => {
   it('delivers every reading as a fleet that does not, says so, and checks no signature the process made', async () => {
     const fleet: Fleet = await createFleet({ devices: 12, mode: 'mesh', transport: 'memory', mdns: false, interval: 100, gateway: {}, seed: 16, shareVerification: true })
     onTestFinished(async () => { await fleet.stop() })
-    await until('readings at the gateway', () => fleet.stats().atGateway >= 60)
+    await until(() => fleet.stats().atGateway >= 60, 'readings at the gateway', 20_000)
     const verify = vi.spyOn(defaultEd25519, 'verify')
     onTestFinished(() => { verify.mockRestore() })
     const before = fleet.stats()
-    await until('300 more readings at the gateway', () => fleet.stats().atGateway >= before.atGateway + 300)
+    await until(() => fleet.stats().atGateway >= before.atGateway + 300, '300 more readings at the gateway', 20_000)
     await new Promise((resolve) => setTimeout(resolve, 2500)) // past the 2 s settle time of the last ones counted
-    await until('every settled reading at the gateway', () => fleet.stats().missing === 0)
+    await until(() => fleet.stats().missing === 0, 'every settled reading at the gateway', 20_000)
     const after = fleet.stats()
     expect(after.verification).toBe('shared')
     expect(after.deliveryRatio).toBe(1)
