@@ -325,8 +325,11 @@ export class InterestTable {
     // new claim has not been applied here yet (still on its way, or waiting in the intake for this
     // turn's budget, intake.ts): dropped, the frame was left to DIGEST/WANT (issue 15). It goes on,
     // once, as any frame does; a neighbour that keeps sending us what it routes elsewhere gains no
-    // copies by it (each frame is forwarded at most once, after the replay check).
-    if (theirs !== undefined && !through) for (const via of theirs) out.add(via)
+    // copies by it (each frame is forwarded at most once, after the replay check). Not when a
+    // subscription of our own matches the frame: then that is why `from` sent it, and its claims
+    // are what they say (in a full mesh where every node subscribes, every node forwarded every
+    // frame to every other, 2.9 copies per delivery: issue 15, anchors M).
+    if (theirs !== undefined && !through && !this.local.filters.some((f) => topicMatches(f, topic))) for (const via of theirs) out.add(via)
     return out
   }
 

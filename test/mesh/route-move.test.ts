@@ -1,6 +1,6 @@
 import { expect, it, onTestFinished } from 'vitest'
 import { encodeFrame } from '../../shared/index.js'
-import type { Link } from '../../mesh/index.js'
+import type { Link, MeshNode } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { chainStep } from '../../mesh/routing/chain.js'
 import { encodeData, encodeMessage, MSG, type RoutingMessage } from '../../mesh/routing/messages.js'
@@ -91,4 +91,27 @@ it('a relay forwards a frame from a neighbour that, as far as it knows, has its 
   for (let seq = 1; seq <= 3; seq++) n.link.send(encodeData(1, encodeFrame({ keys: nKeys, seq, records: [{ n: 'x', v: seq }] })))
   await inbox.waitFor(nKeys.id, 3) // before: none (x dropped them: "n routes them elsewhere")
   expect(g.counters.wantsSent).toBe(0)
+})
+
+/**
+ * The exception above must not fire when the frame came to this node for a subscription of its own:
+ * in a full mesh where every node subscribes to everything, every subscriber is one hop from the
+ * origin, which sends each its copy; no node has a reason to relay. Before, each receiver took the
+ * origin's direct routes to the others for a stale view and sent every frame on to all of them
+ * (anchors-bench M: 2.9 DATA messages per delivery instead of 1).
+ */
+it('in a full mesh where every node subscribes, nobody relays: one copy per subscriber', async () => {
+  const net = createMemoryNetwork({ seed: 181 })
+  const routing = { syncInterval: 3_600_000 } // no repair: only the eager path
+  const nodes: MeshNode[] = []
+  for (let i = 0; i < 5; i++) nodes.push(await startNode(net, `n${i}`, seededKeys(181 + i), nodes.map(addr), { routing }))
+  const inboxes = nodes.map((n) => new Inbox(n))
+  for (const a of nodes) for (const b of nodes) if (a !== b) await routed(a, b)
+  const origin = nodes[0] as MeshNode
+  for (let i = 0; i < 20; i++) origin.publish('telemetry', [{ n: 'i', v: i }])
+  for (const inbox of inboxes.slice(1)) await inbox.waitFor(origin.id, 20)
+  await new Promise((resolve) => setTimeout(resolve, 200)) // any relayed copy would be on its way by now
+  for (const inbox of inboxes.slice(1)) expect(inbox.from(origin.id)).toHaveLength(20)
+  expect(nodes.map((n) => n.counters.relayed)).toEqual([0, 0, 0, 0, 0])
+  expect(nodes.map((n) => n.counters.duplicates)).toEqual([0, 0, 0, 0, 0])
 })
