@@ -134,7 +134,8 @@ export interface Link extends Emitter<LinkEvents> {
  * its high-water mark and one record).
  *
  * `now`: written at once instead of at the end of the event loop's turn (TCP: the record being
- * built is sealed and written now, with whatever else was sent in this turn). For a relay that
+ * built is sealed and written now, with whatever else was sent in this turn; when messages already
+ * wait for the socket to drain, it waits behind them as any message does). For a relay that
  * forwards a frame before it verifies it (routing `relayBeforeVerify`): the next hop starts on the
  * frame while this node checks the signature. Links without a write batch (memory) ignore it.
  */
