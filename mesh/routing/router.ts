@@ -25,6 +25,7 @@ import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
 import { RouteRequests, type ROUTE_REQUEST_DEFAULTS } from './route-requests.js'
 import { EarlyRelay } from './early.js'
+import { OwnPacer, type Paced } from './pacer.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up. Internal to
@@ -231,6 +232,9 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly #sequence: SequenceSource
   readonly #toAdvertise = new Set<DeviceId>()
   #advertiseScheduled = false
+  /** This node's own frames past the origin rate its neighbours take, waiting their turn (pacer.ts). */
+  readonly #pacer: OwnPacer
+  #paceScheduled = false
   /** Per subscriber, the next hop (and version) last told at once that it is ours (`#poisonNextHops`). */
   readonly #nextHopTold = new Map<DeviceId, { via: DeviceId, version: number }>()
   readonly #subs = new Set<Subscription>()
@@ -270,6 +274,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.early = new EarlyRelay(this.scores.params)
     this.#budgets = budgetsOf(init.budgets)
     this.origins = new OriginBudgets(init.originRate)
+    this.#pacer = new OwnPacer(init.originRate, this.clock.now())
     this.verifier = new Verifier<HeldFrame>({
       roster: init.roster,
       maxKeys: init.maxKeys,
@@ -342,6 +347,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     for (const timer of this.#timers) this.clock.clearTimeout(timer)
     this.#timers.clear()
     this.#advertiseScheduled = false
+    this.#paceScheduled = false
+    this.#pacer.clear()
     this.#toAdvertise.clear()
     this.#nextHopTold.clear()
     this.intake.scheduled = false
@@ -611,11 +618,13 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
    * or with `early` one this node has still to verify (handlers/data.ts `relayEarly`), written at once.
    * True when it went to a neighbour or waits in a link's backlog.
    */
-  forward (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, early = false): boolean {
+  forward (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, early = false, paced = false): boolean {
     if (hops > this.options.hopLimit) return false
     const { origin } = frame
     const targets = this.interest.targets(frameTopic(this.fleet, origin, frame.topic), origin, from)
     if (targets.size === 0) return false
+    // Our own frames (published, or injected from our outbox) no faster than neighbours take one origin's.
+    if (!paced && from === undefined && origin === this.id && !this.#pacer.take(this.clock.now())) return this.#hold({ frame, bytes, hops })
     const message = encodeData(hops, bytes)
     let sent = false
     for (const peer of targets) {
@@ -625,6 +634,25 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     }
     if (sent && origin !== this.id) this.counters.relayed++
     return sent
+  }
+
+  /** One of our own frames past the origin rate: waits its turn (pacer.ts); false when too many wait (left to DIGEST/WANT). */
+  #hold (item: Paced): boolean {
+    if (!this.#pacer.hold(item)) { this.counters.pacedOver++; return false }
+    this.counters.paced++
+    this.#schedulePace()
+    return true
+  }
+
+  /** Sends the waiting frames whose turn came, every `interval` ms while any wait; each is routed as it goes. */
+  #schedulePace (): void {
+    if (this.#paceScheduled || !this.#running) return
+    this.#paceScheduled = true
+    this.later(this.#pacer.interval, () => {
+      this.#paceScheduled = false
+      for (const p of this.#pacer.due(this.clock.now())) this.forward(p.frame, p.bytes, p.hops, undefined, false, true)
+      if (this.#pacer.size > 0) this.#schedulePace()
+    })
   }
 
   /**

@@ -99,7 +99,9 @@ export function ingest (ctx: RouterContext, bytes: Uint8Array, hops: number, fro
     case 'accepted': {
       const stored = held.bytes // a copy: the link's bytes may be a view into its receive buffer
       ctx.verifier.carry(bytes, stored) // verified here: this process's other verifiers (the gateway's ingest) take it as is
-      if (from !== undefined) ctx.origins.take(origin, ctx.clock.now())
+      // Frames asked for neither meet the origin's budget nor spend it: this node chose to take them (want.ts bounds
+      // what one WANT brings), and spending it made the origin's next eager frames look like a flood (pacer.ts).
+      if (from !== undefined && !asked) ctx.origins.take(origin, ctx.clock.now())
       ctx.history.add(origin, { seq, bytes: stored, hops }, !ctx.verifier.replay.known(origin), answer !== undefined)
       ctx.changed.add(origin)
       ctx.observe(from, 'useful')
