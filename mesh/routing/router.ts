@@ -16,7 +16,7 @@ import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
 import { COMMAND_FILTER, CommandRoutes, type CommandRoutesInit } from './commands.js'
 import { History } from './history.js'
-import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
+import { INTEREST_DEFAULTS, InterestTable, UNREACHABLE } from './interest.js'
 import { InterestIntake } from './intake.js'
 import { CONTROL_KINDS, MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
 import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
@@ -25,6 +25,7 @@ import { Subscription, type Delivery } from './subscription.js'
 import { checkDeclarable } from './declaration.js'
 import { RouteRequests, type ROUTE_REQUEST_DEFAULTS } from './route-requests.js'
 import { EarlyRelay } from './early.js'
+import { BroadcastTree, type TreeInit } from './tree.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up. Internal to
@@ -61,6 +62,13 @@ export interface RouterInit extends Pick<VerifierInit,
    * in the README ("Relaying before verifying").
    */
   relayBeforeVerify?: boolean
+  /**
+   * The eager/lazy broadcast tree for frames that interest most of the fleet (tree.ts: reverse-path
+   * forwarding over the interest routes, DIGEST/WANT as the lazy half): default on, for frames of at
+   * least `minSubscribers` (8) subscribers and half the nodes this node knows of; false (or
+   * `{ enabled: false }`) sends every frame by interest routing, as before.
+   */
+  broadcastTree?: boolean | TreeInit
   /** How often lazy neighbours get a DIGEST of what changed, ms. */
   syncInterval?: number
   /** How long to wait for the direct path before asking for what a DIGEST shows missing, ms. */
@@ -204,6 +212,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly verifier: Verifier<HeldFrame>
   readonly history: History
   readonly interest: InterestTable
+  readonly tree: BroadcastTree
   readonly intake: InterestIntake
   readonly routeRequests: RouteRequests
   readonly links = new Map<DeviceId, LinkState>()
@@ -315,6 +324,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       newWindowMs: 3 * this.options.interestRefresh
     })
     this.routeRequests = new RouteRequests({ ...init.routeRequests, maxSubscribers: this.interest.limits.maxSubscribers }, this.clock.now())
+    this.tree = new BroadcastTree(typeof init.broadcastTree === 'boolean' ? { enabled: init.broadcastTree } : init.broadcastTree)
   }
 
   get running (): boolean { return this.#running }
@@ -614,7 +624,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   forward (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, early = false): boolean {
     if (hops > this.options.hopLimit) return false
     const { origin } = frame
-    const targets = this.interest.targets(frameTopic(this.fleet, origin, frame.topic), origin, from)
+    const { targets, tree } = this.#route(frameTopic(this.fleet, origin, frame.topic), origin, from)
     if (targets.size === 0) return false
     const message = encodeData(hops, bytes)
     let sent = false
@@ -624,7 +634,47 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       if (sendFrame(this, state, origin, frame.seq, hops, message, early ? NOW : undefined)) sent = true
     }
     if (sent && origin !== this.id) this.counters.relayed++
+    if (sent && tree) this.counters.treeFrames++
     return sent
+  }
+
+  /** The neighbours a frame on `topic` of `origin` from `from` goes to now. */
+  nextHops (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
+    return this.#route(topic, origin, from).targets
+  }
+
+  /**
+   * Where a frame goes: by the broadcast tree (tree.ts) when it interests most of the fleet
+   * (`BroadcastTree.uses`: at least `minSubscribers`, and half of the nodes this node knows of)
+   * and this node has a route to its origin (it is its own, or the origin subscribes); else by
+   * interest, to the next hop towards each subscriber it interests (interest.ts `targets`).
+   */
+  #route (topic: string, origin: DeviceId, from: DeviceId | undefined): { targets: Set<DeviceId>, tree: boolean } {
+    const tree = this.tree.enabled && (origin === this.id || this.interest.best(origin) !== undefined) &&
+      this.tree.uses(this.interest.matching(topic, origin), () => this.#knownNodes(), this.clock.now())
+    return tree ? { targets: this.#children(origin, from), tree } : { targets: this.interest.targets(topic, origin, from), tree }
+  }
+
+  /**
+   * The tree's eager links for a frame of `origin` (tree.ts): the neighbours that route `origin`
+   * through this node (with poisoned reverse they advertise it here as unreachable) or have no
+   * route to it, but the one the frame came by and the origin. O(links).
+   */
+  #children (origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
+    const out = new Set<DeviceId>()
+    for (const peer of this.links.keys()) {
+      if (peer !== from && peer !== origin && this.interest.advertised(peer, origin) >= UNREACHABLE) out.add(peer)
+    }
+    return out
+  }
+
+  /** Nodes this node knows of: O(subscribers + origins + links), bounded by their tables. */
+  #knownNodes (): number {
+    const known = new Set<DeviceId>(this.interest.subscribers())
+    for (const origin of this.history.origins()) known.add(origin)
+    for (const peer of this.links.keys()) known.add(peer)
+    known.add(this.id)
+    return known.size
   }
 
   /**
