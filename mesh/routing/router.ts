@@ -37,7 +37,9 @@ import { BroadcastTree, type TreeInit } from './tree.js'
  * towards each subscriber whose filter matches it, and only from the node on that subscriber's
  * route (a neighbour that routes it elsewhere has sent it there). A reading therefore costs one
  * transmission and one verification per hop of the shortest path to each interested subscriber,
- * not one per device in the mesh. Why not a broadcast (Plumtree, gossipsub): README "Routing".
+ * not one per device in the mesh. A frame that interests most of the fleet goes down its origin's
+ * broadcast tree instead, the reverse of the routes towards the origin (tree.ts, `#route`); why not
+ * a broadcast for everything: README "Routing".
  *
  * Catch-up after partitions and repair: handlers/sync.ts (DIGEST) and handlers/want.ts (WANT).
  * Every frame is verified once, by the one verifier (shared/verifier.ts), before it is delivered
