@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { MeshNode } from '../../mesh/index.js'
 import { createMemoryNetwork, type MemoryNetwork } from '../../mesh/testing.js'
-import { Inbox, addr, routed, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
+import { MSG, decodeMessage, encodeData } from '../../mesh/routing/messages.js'
+import { Inbox, addr, rawLink, routed, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
 
 /**
  * The broadcast tree for broad interest (mesh/routing/tree.ts, README "Routing"): when every node
@@ -124,5 +125,32 @@ describe('broadcast tree for broad interest', () => {
     exactlyOnce(inboxes, nodes, 2)
     expect(dups).toBeGreaterThan(0)
     expect(nodes.reduce((a, n) => a + n.counters.treeFrames, 0)).toBe(0)
+  })
+
+  it('a hostile neighbour that claims nothing and echoes every frame back gets each frame once, and the echoes go nowhere', async () => {
+    const net = createMemoryNetwork({ seed: 53 })
+    const nodes = await mesh(net, 12)
+    const inboxes = nodes.map((n) => new Inbox(n))
+    for (const a of nodes) for (const b of nodes) if (a !== b) await routed(a, b)
+    // It declares no interest and no route: as far as n0 knows it routes every origin through n0, so it is a child of every tree there.
+    const hostile = await rawLink(net, seededKeys(199), nodes[0] as MeshNode)
+    const copies = new Map<string, number>()
+    hostile.link.on('message', (bytes: Uint8Array) => {
+      const message = decodeMessage(bytes)
+      if (message.kind !== MSG.DATA) return
+      const key = Buffer.from(message.frame).toString('hex')
+      copies.set(key, (copies.get(key) ?? 0) + 1)
+      if (hostile.link.open) hostile.link.send(encodeData(message.hops + 1, message.frame))
+    })
+    await round(nodes, inboxes, 0)
+    const before = nodes.map((n) => n.counters)
+    for (let r = 1; r < 4; r++) await round(nodes, inboxes, r)
+    exactlyOnce(inboxes, nodes, 4)
+    expect(copies.size).toBe(4 * nodes.length) // every reading reached it, n0's own too
+    expect(Math.max(...copies.values())).toBe(1)
+    // Each echo was a duplicate at n0, a lookup: not relayed, nowhere else did a copy arrive twice.
+    const n0 = nodes[0] as MeshNode
+    expect(n0.counters.duplicates - (before[0]?.duplicates ?? 0)).toBeGreaterThan(0)
+    expect(nodes.slice(1).reduce((a, n, i) => a + n.counters.duplicates - (before[i + 1]?.duplicates ?? 0), 0)).toBe(0)
   })
 })
