@@ -54,6 +54,11 @@ export interface DeviceConfig {
    * (never to an application). README "Relaying before verifying".
    */
   relayBeforeVerify: boolean
+  /**
+   * Send readings that interest most of the fleet down a broadcast tree (routing `broadcastTree`,
+   * mesh/routing/tree.ts; default true); false: by interest routing, as before. README "Routing".
+   */
+  broadcastTree: boolean
   /** Seed of simulated sensors; undefined: not seeded (drawn at start). */
   seed: number | undefined
   /** Outbox fsync policy: always, never, or at most every N ms. */
@@ -159,6 +164,7 @@ const SETTINGS: SettingsTable<DeviceConfig> = {
   port: { parse: integer(0, 65535), fallback: () => 0 },
   peers: { parse: (raw) => list(raw, 'a list of host:port').map(hostPortSetting), fallback: () => [] },
   relayBeforeVerify: { parse: booleanSetting, fallback: () => false },
+  broadcastTree: { parse: booleanSetting, fallback: () => true },
   seed: { parse: integer(0, 0xffff_ffff), fallback: () => undefined },
   fsync: {
     parse: (raw) => {
@@ -208,7 +214,10 @@ const SETTINGS: SettingsTable<DeviceConfig> = {
 /** In resolution order: dataDir before key, whose default lies in it. */
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
 
-/** Settings that are switches: `--relay-before-verify` alone means true (and `=false` turns it off). */
+/**
+ * Settings that are switches: `--relay-before-verify` alone means true (and `=false` turns it off).
+ * `broadcastTree` (default true) is not one: it takes a value, `--broadcast-tree=false`.
+ */
 export const SETTING_SWITCHES: ReadonlySet<SettingName> = new Set(['relayBeforeVerify'])
 
 /**

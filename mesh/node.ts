@@ -444,10 +444,12 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     return this.#router.interest.wants(origin, this.fleet)
   }
 
-  /** The neighbours a frame of this node on `deviceTopic` goes to now (towards its subscribers). */
+  /** The neighbours a frame of this node on `deviceTopic` goes to now (towards its subscribers, or down its broadcast tree: routing/tree.ts). */
   nextHops (deviceTopic: string): DeviceId[] {
-    return [...this.#router.interest.targets(frameTopic(this.fleet, this.id, deviceTopic), this.id, undefined)]
+    return [...this.#router.nextHops(frameTopic(this.fleet, this.id, deviceTopic), this.id, undefined)]
   }
+
+
 
   /** Every subscriber this node knows of: its filters and the route to it. */
   interest (): InterestRoute[] {

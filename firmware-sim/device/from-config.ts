@@ -18,7 +18,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     ...(config.broker === undefined
       ? {}
       : { broker: { url: config.broker, auth: config.brokerAuth, ...(config.username === undefined ? {} : { username: config.username }), ...(config.password === undefined ? {} : { password: config.password }) } }),
-    mesh: { port: config.port, peers: config.peers, ...(config.relayBeforeVerify ? { routing: { relayBeforeVerify: true } } : {}) },
+    mesh: { port: config.port, peers: config.peers, ...routingOf(config) },
     ...(config.commanders === undefined ? {} : { commanders: config.commanders }),
     ...(config.actuators.length === 0 ? {} : { actuators: config.actuators }),
     ...(config.rules === undefined ? {} : { rules: config.rules }),
@@ -27,4 +27,10 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
     ...(config.encrypt === undefined ? {} : { encrypt: { readers: config.encrypt } }),
     ...(config.credential === undefined ? {} : { credential: config.credential })
   }
+}
+
+/** The routing options a device's settings change from their defaults (none: undefined, as before). */
+function routingOf (config: DeviceConfig): { routing?: { relayBeforeVerify?: true, broadcastTree?: false } } {
+  const routing = { ...(config.relayBeforeVerify ? { relayBeforeVerify: true as const } : {}), ...(config.broadcastTree ? {} : { broadcastTree: false as const }) }
+  return Object.keys(routing).length === 0 ? {} : { routing }
 }

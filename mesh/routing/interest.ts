@@ -333,6 +333,20 @@ export class InterestTable {
     return out
   }
 
+  /**
+   * How many subscribers a frame on `topic` of `origin` interests: those this node has a route to
+   * whose filters match it (the origin aside), and this node when a subscription of its own does
+   * (what the broadcast tree's rule counts, tree.ts `uses`). O(matching subscribers), cached as `targets` is.
+   */
+  matching (topic: string, origin: DeviceId): number {
+    let n = 0
+    for (const subscriber of this.#matches.get(this.#matchKey(topic, origin), () => [...this.#filters.match(this.#matchKey(topic, origin))])) {
+      if (subscriber !== origin && this.best(subscriber) !== undefined) n++
+    }
+    if (origin !== this.self && this.local.filters.some((f) => topicMatches(f, topic))) n++
+    return n
+  }
+
   /** Whether a subscription of this node's own (not one it relays to) covers `origin`'s readings. */
   wantsHere (origin: DeviceId, fleet: string, topic = telemetryTopic(fleet, origin)): boolean {
     return this.local.filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))

@@ -16,7 +16,7 @@ import { DURABLE_FILTER, type Ack } from './ack.js'
 import { AckState, type AckInit } from './acks.js'
 import { COMMAND_FILTER, CommandRoutes, type CommandRoutesInit } from './commands.js'
 import { History } from './history.js'
-import { INTEREST_DEFAULTS, InterestTable } from './interest.js'
+import { INTEREST_DEFAULTS, InterestTable, UNREACHABLE } from './interest.js'
 import { InterestIntake } from './intake.js'
 import { CONTROL_KINDS, MSG, decodeMessage, encodeData, encodeMessage, chunks, type PeerEntry, type RoutingMessage, type WantEntry } from './messages.js'
 import { PeerScores, type ScoreEvent, type ScoreInit } from './score.js'
@@ -26,6 +26,7 @@ import { checkDeclarable } from './declaration.js'
 import { RouteRequests, type ROUTE_REQUEST_DEFAULTS } from './route-requests.js'
 import { EarlyRelay } from './early.js'
 import { OwnPacer, type Paced } from './pacer.js'
+import { BroadcastTree, type TreeInit } from './tree.js'
 
 /**
  * Routing: publish/subscribe over authenticated links, multi-hop, with catch-up. Internal to
@@ -37,7 +38,9 @@ import { OwnPacer, type Paced } from './pacer.js'
  * towards each subscriber whose filter matches it, and only from the node on that subscriber's
  * route (a neighbour that routes it elsewhere has sent it there). A reading therefore costs one
  * transmission and one verification per hop of the shortest path to each interested subscriber,
- * not one per device in the mesh. Why not a broadcast (Plumtree, gossipsub): README "Routing".
+ * not one per device in the mesh. A frame that interests most of the fleet goes down its origin's
+ * broadcast tree instead, the reverse of the routes towards the origin (tree.ts, `#route`); why not
+ * a broadcast for everything: README "Routing".
  *
  * Catch-up after partitions and repair: handlers/sync.ts (DIGEST) and handlers/want.ts (WANT).
  * Every frame is verified once, by the one verifier (shared/verifier.ts), before it is delivered
@@ -62,6 +65,13 @@ export interface RouterInit extends Pick<VerifierInit,
    * in the README ("Relaying before verifying").
    */
   relayBeforeVerify?: boolean
+  /**
+   * The eager/lazy broadcast tree for frames that interest most of the fleet (tree.ts: reverse-path
+   * forwarding over the interest routes, DIGEST/WANT as the lazy half): default on, for frames of at
+   * least `minSubscribers` (8) subscribers and half the nodes this node knows of; false (or
+   * `{ enabled: false }`) sends every frame by interest routing, as before.
+   */
+  broadcastTree?: boolean | TreeInit
   /** How often lazy neighbours get a DIGEST of what changed, ms. */
   syncInterval?: number
   /** How long to wait for the direct path before asking for what a DIGEST shows missing, ms. */
@@ -205,6 +215,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   readonly verifier: Verifier<HeldFrame>
   readonly history: History
   readonly interest: InterestTable
+  readonly tree: BroadcastTree
   readonly intake: InterestIntake
   readonly routeRequests: RouteRequests
   readonly links = new Map<DeviceId, LinkState>()
@@ -320,6 +331,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       newWindowMs: 3 * this.options.interestRefresh
     })
     this.routeRequests = new RouteRequests({ ...init.routeRequests, maxSubscribers: this.interest.limits.maxSubscribers }, this.clock.now())
+    this.tree = new BroadcastTree(typeof init.broadcastTree === 'boolean' ? { enabled: init.broadcastTree } : init.broadcastTree)
   }
 
   get running (): boolean { return this.#running }
@@ -621,7 +633,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   forward (frame: TelemetryFrame, bytes: Uint8Array, hops: number, from: DeviceId | undefined, early = false, paced = false): boolean {
     if (hops > this.options.hopLimit) return false
     const { origin } = frame
-    const targets = this.interest.targets(frameTopic(this.fleet, origin, frame.topic), origin, from)
+    const { targets, tree } = this.#route(frameTopic(this.fleet, origin, frame.topic), origin, from)
     if (targets.size === 0) return false
     // Our own frames (published, or injected from our outbox) no faster than neighbours take one origin's.
     if (!paced && from === undefined && origin === this.id && !this.#pacer.take(this.clock.now())) return this.#hold({ frame, bytes, hops })
@@ -633,6 +645,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       if (sendFrame(this, state, origin, frame.seq, hops, message, early ? NOW : undefined)) sent = true
     }
     if (sent && origin !== this.id) this.counters.relayed++
+    if (sent && tree) this.counters.treeFrames++
     return sent
   }
 
@@ -653,6 +666,45 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       for (const p of this.#pacer.due(this.clock.now())) this.forward(p.frame, p.bytes, p.hops, undefined, false, true)
       if (this.#pacer.size > 0) this.#schedulePace()
     })
+  }
+
+  /** The neighbours a frame on `topic` of `origin` from `from` goes to now. */
+  nextHops (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
+    return this.#route(topic, origin, from).targets
+  }
+
+  /**
+   * Where a frame goes: by the broadcast tree (tree.ts) when it interests most of the fleet
+   * (`BroadcastTree.uses`: at least `minSubscribers`, and half of the nodes this node knows of)
+   * and this node has a route to its origin (it is its own, or the origin subscribes); else by
+   * interest, to the next hop towards each subscriber it interests (interest.ts `targets`).
+   */
+  #route (topic: string, origin: DeviceId, from: DeviceId | undefined): { targets: Set<DeviceId>, tree: boolean } {
+    const tree = this.tree.enabled && (origin === this.id || this.interest.best(origin) !== undefined) &&
+      this.tree.uses(this.interest.matching(topic, origin), () => this.#knownNodes(), this.clock.now())
+    return tree ? { targets: this.#children(origin, from), tree } : { targets: this.interest.targets(topic, origin, from), tree }
+  }
+
+  /**
+   * The tree's eager links for a frame of `origin` (tree.ts): the neighbours that route `origin`
+   * through this node (with poisoned reverse they advertise it here as unreachable) or have no
+   * route to it, but the one the frame came by and the origin. O(links).
+   */
+  #children (origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
+    const out = new Set<DeviceId>()
+    for (const peer of this.links.keys()) {
+      if (peer !== from && peer !== origin && this.interest.advertised(peer, origin) >= UNREACHABLE) out.add(peer)
+    }
+    return out
+  }
+
+  /** Nodes this node knows of: O(subscribers + origins + links), bounded by their tables. */
+  #knownNodes (): number {
+    const known = new Set<DeviceId>(this.interest.subscribers())
+    for (const origin of this.history.origins()) known.add(origin)
+    for (const peer of this.links.keys()) known.add(peer)
+    known.add(this.id)
+    return known.size
   }
 
   /**

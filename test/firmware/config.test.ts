@@ -25,6 +25,7 @@ describe('device configuration', () => {
       port: 0,
       peers: [],
       relayBeforeVerify: false,
+      broadcastTree: true,
       seed: undefined,
       fsync: 'always',
       outboxFrames: 100_000,
@@ -83,6 +84,10 @@ describe('device configuration', () => {
     // ... and reaches the device's mesh node (what `iotmesh device` starts)
     expect(deviceInit(resolveConfig({ flags: { 'relay-before-verify': true } }).config).mesh?.routing).toEqual({ relayBeforeVerify: true })
     expect(deviceInit(resolveConfig({}).config).mesh?.routing).toBeUndefined()
+    // the broadcast tree: on by default, off by `--broadcast-tree=false`, the file or the environment
+    expect(deviceInit(resolveConfig({ flags: { 'broadcast-tree': 'false' } }).config).mesh?.routing).toEqual({ broadcastTree: false })
+    expect(resolveConfig({ file: file({ broadcastTree: false }) }).config.broadcastTree).toBe(false)
+    expect(resolveConfig({ env: { IOTMESH_BROADCAST_TREE: 'no' } }).config.broadcastTree).toBe(false)
   })
 
   const BAD: Array<[SettingName, unknown]> = [
@@ -96,7 +101,7 @@ describe('device configuration', () => {
     ['key', ' '], ['dataDir', ''],
     ['port', '65536'], ['port', '-1'], ['port', 'http'],
     ['peers', '10.0.0.1'], ['peers', 'host:0'], ['peers', 'fe80::1:7000'],
-    ['relayBeforeVerify', 'sometimes'], ['relayBeforeVerify', 2],
+    ['relayBeforeVerify', 'sometimes'], ['relayBeforeVerify', 2], ['broadcastTree', 'sometimes'], ['broadcastTree', 2],
     ['seed', '-1'], ['seed', '4294967296'], ['seed', 'abc'],
     ['fsync', 'sometimes'], ['fsync', '-5'],
     ['outboxFrames', '0'], ['outboxBytes', '100'],
