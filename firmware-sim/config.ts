@@ -56,7 +56,7 @@ export interface DeviceConfig {
   relayBeforeVerify: boolean
   /**
    * Send readings that interest most of the fleet down a broadcast tree (routing `broadcastTree`,
-   * mesh/routing/tree.ts; default true); false: by interest routing, as before. README "Routing".
+   * mesh/routing/tree.ts; default false: by interest routing). README "Routing".
    */
   broadcastTree: boolean
   /** Seed of simulated sensors; undefined: not seeded (drawn at start). */
@@ -164,7 +164,7 @@ const SETTINGS: SettingsTable<DeviceConfig> = {
   port: { parse: integer(0, 65535), fallback: () => 0 },
   peers: { parse: (raw) => list(raw, 'a list of host:port').map(hostPortSetting), fallback: () => [] },
   relayBeforeVerify: { parse: booleanSetting, fallback: () => false },
-  broadcastTree: { parse: booleanSetting, fallback: () => true },
+  broadcastTree: { parse: booleanSetting, fallback: () => false },
   seed: { parse: integer(0, 0xffff_ffff), fallback: () => undefined },
   fsync: {
     parse: (raw) => {
@@ -214,11 +214,8 @@ const SETTINGS: SettingsTable<DeviceConfig> = {
 /** In resolution order: dataDir before key, whose default lies in it. */
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[]
 
-/**
- * Settings that are switches: `--relay-before-verify` alone means true (and `=false` turns it off).
- * `broadcastTree` (default true) is not one: it takes a value, `--broadcast-tree=false`.
- */
-export const SETTING_SWITCHES: ReadonlySet<SettingName> = new Set(['relayBeforeVerify'])
+/** Settings that are switches: `--relay-before-verify` alone means true (and `=false` turns it off). */
+export const SETTING_SWITCHES: ReadonlySet<SettingName> = new Set(['relayBeforeVerify', 'broadcastTree'])
 
 /**
  * Checks one setting's value as a config file's would be checked (same validators, same message:

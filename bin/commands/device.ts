@@ -17,7 +17,7 @@ const options: Options = {
 export const device: Command = {
   name: 'device',
   summary: 'Run a device: sample its sensors and send signed readings over the mesh and/or MQTT',
-  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--relay-before-verify] [--broadcast-tree=false] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--encrypt FILE] [--credential FILE] [--json]',
+  usage: 'iotmesh device [--name N] [--fleet F] [--mode mesh|broker|hybrid] [--broker URL] [--interval MS] [--sensors LIST] [--key FILE] [--config FILE] [--data-dir DIR] [--port P] [--peers LIST] [--relay-before-verify] [--broadcast-tree] [--roster FILE] [--commanders FILE] [--actuators LIST] [--rules FILE] [--fleet-file FILE] [--groups LIST] [--encrypt FILE] [--credential FILE] [--json]',
   help: [
     ['--name N', 'the name it announces (default: the host name)'],
     ['--fleet F', 'its fleet (default "default")'],
@@ -33,7 +33,7 @@ export const device: Command = {
     ['--port P', 'TCP port for mesh links (default 0: any free port, announced by DNS-SD)'],
     ['--peers LIST', 'host:port of peers to keep linked (networks without multicast)'],
     ['--relay-before-verify', 'relay mesh frames before checking their signature: less latency for the devices behind this one; a forgery can go one hop further, never to an application (default off; README "Relaying before verifying")'],
-    ['--broadcast-tree=false', 'send every reading by interest routing, also those most of the fleet subscribes to (default: those go down a broadcast tree, each reaching each node once; README "Routing")'],
+    ['--broadcast-tree', 'send readings that most of the fleet subscribes to down a broadcast tree, each reaching each node once (default off: every reading by interest routing; README "Routing")'],
     ['--seed N', 'seed of the simulated sensors (default drawn at start)'],
     ['--fsync P', 'outbox fsync: always (default), never, or at most every N ms'],
     ['--outbox-frames N', 'most frames kept while a path is down (default 100000)'],

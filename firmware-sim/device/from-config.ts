@@ -30,7 +30,7 @@ export function deviceInit (config: DeviceConfig): DeviceInit {
 }
 
 /** The routing options a device's settings change from their defaults (none: undefined, as before). */
-function routingOf (config: DeviceConfig): { routing?: { relayBeforeVerify?: true, broadcastTree?: false } } {
-  const routing = { ...(config.relayBeforeVerify ? { relayBeforeVerify: true as const } : {}), ...(config.broadcastTree ? {} : { broadcastTree: false as const }) }
+function routingOf (config: DeviceConfig): { routing?: { relayBeforeVerify?: true, broadcastTree?: true } } {
+  const routing = { ...(config.relayBeforeVerify ? { relayBeforeVerify: true as const } : {}), ...(config.broadcastTree ? { broadcastTree: true as const } : {}) }
   return Object.keys(routing).length === 0 ? {} : { routing }
 }

@@ -67,9 +67,9 @@ export interface RouterInit extends Pick<VerifierInit,
   relayBeforeVerify?: boolean
   /**
    * The eager/lazy broadcast tree for frames that interest most of the fleet (tree.ts: reverse-path
-   * forwarding over the interest routes, DIGEST/WANT as the lazy half): default on, for frames of at
-   * least `minSubscribers` (8) subscribers and half the nodes this node knows of; false (or
-   * `{ enabled: false }`) sends every frame by interest routing, as before.
+   * forwarding over the interest routes, DIGEST/WANT as the lazy half), for frames of at least
+   * `minSubscribers` (8) subscribers and half the nodes this node knows of. Off by default (every
+   * frame by interest routing); true or `{ enabled: true }` turns it on. README "Routing".
    */
   broadcastTree?: boolean | TreeInit
   /** How often lazy neighbours get a DIGEST of what changed, ms. */

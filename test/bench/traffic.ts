@@ -4,8 +4,8 @@ import { round, waitUntil, within } from './measure.js'
 
 /**
  * Section "traffic": bytes and frames each node sends and receives per reading published, for
- * meshes of growing size, every device publishing one reading a second, in two scenarios: one
- * collector subscribing to everything (a gateway), and every node subscribing to everything. The nodes run in this
+ * meshes of growing size, every device publishing one reading a second, in three scenarios: one
+ * collector subscribing to everything (a gateway), every node subscribing to everything, and the same with the broadcast tree on (`tree`). The nodes run in this
  * process on real TCP links over 127.0.0.1 (encrypted and authenticated as on a LAN); each dials
  * three random others, so degrees stay bounded whatever the size. The routing goal: per-node
  * traffic per reading grows no faster than the logarithm of the fleet size.
@@ -15,7 +15,7 @@ import { round, waitUntil, within } from './measure.js'
 export async function benchTraffic (quick: boolean): Promise<Record<string, unknown>> {
   const sizes = quick ? [5, 20] : [5, 20, 50, 100]
   const out: Record<string, unknown> = {}
-  for (const scenario of ['collector', 'all'] as const) {
+  for (const scenario of ['collector', 'all', 'tree'] as const) {
     const runs: Record<string, Figures> = {}
     for (const size of sizes) runs[`n${size}`] = await run(size, scenario, quick ? 3 : 6)
     const first = runs[`n${sizes[0]}`] as { bytes_per_node_per_reading: number }
@@ -36,18 +36,21 @@ export async function benchTraffic (quick: boolean): Promise<Record<string, unkn
       ...out,
       scenarios: {
         collector: 'one node subscribes to every reading (a gateway); every node publishes one reading a second',
-        all: 'every node subscribes to every reading (the worst case: each reading must reach every node)'
+        all: 'every node subscribes to every reading (the worst case: each reading must reach every node)',
+        tree: 'as all, with the broadcast tree on (routing.broadcastTree, off by default: mesh/routing/tree.ts)'
       }
     }
   }
 }
+
+type Scenario = 'collector' | 'all' | 'tree'
 
 let seed = 7
 const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
 
 type Figures = Record<string, number | boolean | string>
 
-async function run (size: number, scenario: 'collector' | 'all', rounds: number): Promise<Figures> {
+async function run (size: number, scenario: Scenario, rounds: number): Promise<Figures> {
   process.stderr.write(`bench: traffic, ${scenario}, ${size} nodes…\n`)
   const nodes: MeshNode[] = []
   let figures: Figures | undefined
@@ -78,7 +81,7 @@ function incomplete (figures: Figures, why: string): void {
   figures.incomplete = typeof figures.incomplete === 'string' ? `${figures.incomplete}; ${why}` : why
 }
 
-async function measure (nodes: MeshNode[], size: number, scenario: 'collector' | 'all', rounds: number): Promise<Figures> {
+async function measure (nodes: MeshNode[], size: number, scenario: Scenario, rounds: number): Promise<Figures> {
   // Each node dials three random earlier ones that still have an inbound slot (MeshNode's default
   // maxInbound, 12). Drawn among all earlier nodes, the first few were dialed by ~3 ln N others (up
   // to 16 at 50 nodes): past 12 each newcomer evicted a link, the evicted peer dialed again 30 s later
@@ -86,7 +89,7 @@ async function measure (nodes: MeshNode[], size: number, scenario: 'collector' |
   const inbound = new Map<MeshNode, number>()
   const closed = { links: 0 }
   for (let i = 0; i < size; i++) {
-    const node = new MeshNode({ host: '127.0.0.1', mdns: false, dialTarget: 0, announceLinks: 0, rotateInterval: 0 }, { keys: generateKeyPair() })
+    const node = new MeshNode({ host: '127.0.0.1', mdns: false, dialTarget: 0, announceLinks: 0, rotateInterval: 0, ...(scenario === 'tree' ? { routing: { broadcastTree: true } } : {}) }, { keys: generateKeyPair() })
     nodes.push(node)
     await node.start()
     node.on('link:close', () => { closed.links++ })

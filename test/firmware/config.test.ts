@@ -25,7 +25,7 @@ describe('device configuration', () => {
       port: 0,
       peers: [],
       relayBeforeVerify: false,
-      broadcastTree: true,
+      broadcastTree: false,
       seed: undefined,
       fsync: 'always',
       outboxFrames: 100_000,
@@ -84,9 +84,10 @@ describe('device configuration', () => {
     // ... and reaches the device's mesh node (what `iotmesh device` starts)
     expect(deviceInit(resolveConfig({ flags: { 'relay-before-verify': true } }).config).mesh?.routing).toEqual({ relayBeforeVerify: true })
     expect(deviceInit(resolveConfig({}).config).mesh?.routing).toBeUndefined()
-    // the broadcast tree: on by default, off by `--broadcast-tree=false`, the file or the environment
-    expect(deviceInit(resolveConfig({ flags: { 'broadcast-tree': 'false' } }).config).mesh?.routing).toEqual({ broadcastTree: false })
-    expect(resolveConfig({ file: file({ broadcastTree: false }) }).config.broadcastTree).toBe(false)
+    // the broadcast tree: off by default, a switch like the one above, from the flag, the file or the environment
+    expect(deviceInit(resolveConfig({ flags: { 'broadcast-tree': true } }).config).mesh?.routing).toEqual({ broadcastTree: true })
+    expect(resolveConfig({ file: file({ broadcastTree: true }) }).config.broadcastTree).toBe(true)
+    expect(resolveConfig({ env: { IOTMESH_BROADCAST_TREE: 'yes' } }).config.broadcastTree).toBe(true)
     expect(resolveConfig({ env: { IOTMESH_BROADCAST_TREE: 'no' } }).config.broadcastTree).toBe(false)
   })
 

@@ -22,7 +22,7 @@ const random = (): number => { draw = (draw * 1103515245 + 12345) % 2 ** 31; ret
  * behind a round's work on its tree link was asked for, as lost, from a neighbour whose DIGEST came
  * first (a duplicate when both copies came). A frame the tree really lost is still asked for.
  */
-const TREE_ROUTING = { syncInterval: 400, graftDelay: 1000 }
+const TREE_ROUTING = { syncInterval: 400, graftDelay: 1000, broadcastTree: true } // the tree is opt-in
 
 async function mesh (net: MemoryNetwork, size: number, routing: Record<string, unknown> = {}): Promise<MeshNode[]> {
   const nodes: MeshNode[] = []
