@@ -1,7 +1,8 @@
-import { describe, expect, it, onTestFinished } from 'vitest'
-import { isMeshError, type KeyPair } from '../../shared/index.js'
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
+import { isMeshError, systemClock, type KeyPair } from '../../shared/index.js'
 import { createTcpTransport, type Link, type LinkOptions, type Transport } from '../../mesh/links/index.js'
-import { applyFaults, createFaultModel, createMemoryNetwork } from '../../mesh/testing.js'
+import { PortLink, applyFaults, createFaultModel, createMemoryNetwork } from '../../mesh/testing.js'
 import { describeNet } from '../helpers/netns.js'
 import { testKeys } from '../helpers/keys.js'
 
@@ -265,4 +266,44 @@ describeNet('link compliance: TCP under a fault model (no faults set)', () => {
 describe('link compliance: memory', () => {
   const network = createMemoryNetwork({ seed: 7 })
   linkCompliance('memory', (keys, init) => network.createTransport({ ...init }, { keys }), 'memory')
+})
+
+describe('link compliance: across threads (memory networks joined by MessagePorts)', () => {
+  // Two memory networks, as two threads of a fleet hold them (firmware-sim/fleet/workers.ts), joined
+  // by a trunk; transports alternate between them, so every link of the suite crosses the trunk and
+  // runs over a MessagePort of its own (mesh/links/port-link.ts). The ports behave the same within a
+  // thread as across threads (test/firmware/fleet-workers.test.ts runs real worker threads).
+  const { port1, port2 } = new MessageChannel()
+  const near = createMemoryNetwork({ seed: 7, firstPort: 40_000 }, { bridge: { route: () => port1, trunks: [port1] } })
+  const far = createMemoryNetwork({ seed: 7, firstPort: 50_000 }, { bridge: { route: () => port2, trunks: [port2] } })
+  afterAll(() => { near.close(); far.close(); port1.close() })
+  let made = 0
+  linkCompliance('cross-thread', (keys, init) => (made++ % 2 === 0 ? near : far).createTransport({ ...init }, { keys }), 'memory')
+
+  it('destroys a cross-thread link whose peer breaks the protocol or sends past its window', async () => {
+    const options = { maxMessageBytes: 1024, maxBufferedBytes: 8192, keepaliveInterval: 0, keepaliveTimeout: 0, receiveBudget: false as const }
+    const open = (): { link: PortLink, peer: MessagePort } => {
+      const { port1: mine, port2: peer } = new MessageChannel()
+      const link = new PortLink(testKeys(30).id, { id: testKeys(31).id, publicKey: testKeys(31).publicKey }, true, options, systemClock, () => false, mine, 8192)
+      onTestFinished(() => { link.destroy(); peer.close() })
+      return { link, peer }
+    }
+    const hostile: unknown[] = [
+      'text',
+      { k: 'items', items: [[0, 'not bytes', 0, 0]] },
+      { k: 'items', items: [[9, new Uint8Array(1), 0, 0]] },
+      { k: 'items', items: [[0, new Uint8Array(1025), 0, 0]] }, // above the frame limit
+      { k: 'items', items: Array.from({ length: 40 }, () => [0, new Uint8Array(1000), 0, 0]) }, // far past the window, nobody reading
+      { k: 'ack', data: 1, control: 0 }, // credit back for nothing sent
+      { k: 'what' }
+    ]
+    for (const msg of hostile) {
+      const { link, peer } = open()
+      const closed = link.next('close')
+      peer.postMessage(msg)
+      const [info] = await closed
+      expect(info.reason, JSON.stringify(msg, (_k, v: unknown) => v instanceof Uint8Array ? v.length : v)).toBe('error')
+      expect(isMeshError(info.error, 'ERR_LINK_CLOSED')).toBe(true)
+    }
+  })
 })
