@@ -1,6 +1,6 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { Fleet } from './fleet.js'
-import { fleetBridge, type FromWorker, type ToWorker, type WorkerData } from './threads.js'
+import { dealt, fleetBridge, type FromWorker, type ToWorker, type WorkerData } from './threads.js'
 
 /**
  * A worker thread's share of a fleet (workers.ts): the devices of its span, as a fleet without a
@@ -14,14 +14,13 @@ const data = workerData as WorkerData
 const port = parentPort as MessagePort
 const post = (msg: FromWorker): void => { port.postMessage(msg) }
 const trunks = new Map(data.trunks)
-const [start, end] = data.split[data.thread - 1] as [number, number]
+const offset = data.thread - 1
 const fleet = new Fleet({
   ...data.init,
-  devices: end - start,
-  firstIndex: data.first + start,
+  devices: dealt(data.devices, data.workers, offset),
   gateway: false,
   ...(data.broker === undefined ? {} : { broker: data.broker })
-}, {}, { bridge: fleetBridge(data.thread, data.first, data.split, trunks), gateway: data.gateway, first: data.first })
+}, {}, { bridge: fleetBridge(data.thread, data.first, data.devices, data.workers, trunks), gateway: data.gateway, first: data.first, offset, stride: data.workers })
 
 const batch: Extract<FromWorker, { k: 'readings' }> = { k: 'readings', devices: [], origins: [], seqs: [], at: [] }
 let timer: NodeJS.Timeout | undefined
@@ -35,7 +34,7 @@ const flush = (): void => {
   batch.at = []
 }
 fleet.on('reading', (r) => {
-  batch.devices.push(start + r.device)
+  batch.devices.push(r.device) // the fleet index already (Fleet #fleetIndex)
   batch.origins.push(r.origin)
   batch.seqs.push(r.seq)
   batch.at.push(performance.timeOrigin + performance.now())

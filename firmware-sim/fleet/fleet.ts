@@ -132,6 +132,9 @@ export interface FleetThread {
   gateway: TransportAddress | undefined
   /** The whole fleet's first index (its devices' indexes, in every thread, count from there). */
   first: number
+  /** This thread's device i is the whole fleet's device offset + i × stride (threads.ts deals them round). */
+  offset: number
+  stride: number
 }
 
 export interface SimDevice {
@@ -358,7 +361,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       return
     }
     for (let i = 0; i < init.devices; i++) {
-      const global = (init.firstIndex ?? 0) + i
+      const global = this.#thread === undefined ? (init.firstIndex ?? 0) + i : this.#thread.first + this.#fleetIndex(i)
       const keys = seededKeys(init.seed, global)
       const sim: SimDevice = {
         index: i,
@@ -400,7 +403,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       interval: init.roles?.[sim.index]?.interval ?? init.interval,
       ...(init.enrollment === undefined ? {} : { fleetFile: init.enrollment.policy, credential: this.#credential(sim) }),
       sensors: init.sensors,
-      sensorOptions: { seed: init.seed, device: sim.index },
+      sensorOptions: { seed: init.seed, device: this.#fleetIndex(sim.index) },
       ...(this.brokerUrl === undefined || init.mode === 'mesh' ? {} : { broker: { url: this.brokerUrl, reconnect: { initial: 200, max: 2000 } } }),
       // Each device dials `dialTarget` random earlier ones, so the oldest collect about
       // dialTarget * ln(N) inbound links (≈ 21 for 1,000 devices): room for them, above the default 12.
@@ -425,14 +428,14 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       connect: this.mqttFaults.connectFor(sim.keys.id),
       responder: this.#responder,
       clock: this.#clock,
-      random: seededRandom(mixSeed(init.seed, 'random', sim.index, sim.restarts)),
+      random: seededRandom(mixSeed(init.seed, 'random', this.#fleetIndex(sim.index), sim.restarts)),
       logger: silentLogger,
       ...(this.#ed25519 === undefined ? {} : { ed25519: this.#ed25519 }),
       ...world
     })
     device.on('reading', (r) => {
       sim.published++
-      this.#published(sim.index, sim.keys.id, r.seq, this.#clock.now(), r.time)
+      this.#published(this.#fleetIndex(sim.index), sim.keys.id, r.seq, this.#clock.now(), r.time)
     })
     device.on('warning', () => {})
     sim.device = device
@@ -474,7 +477,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
    * names of devices in other threads): the same links whatever the number of threads.
    */
   #threadPeers (sim: SimDevice, { gateway, first }: FleetThread): string[] {
-    const index = (this.init.firstIndex ?? 0) - first + sim.index // in the whole fleet
+    const index = this.#fleetIndex(sim.index)
     const peers: string[] = []
     if (gateway !== undefined && index < this.init.dialTarget) peers.push(`${gateway.host}:${gateway.port}`)
     const random = seededRandom(mixSeed(this.init.seed, 'peers', index))
@@ -482,6 +485,11 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       peers.push(`sim-${String(first + Math.floor(random.float() * index)).padStart(3, '0')}:${MEMORY_PORT}`)
     }
     return [...new Set(peers)]
+  }
+
+  /** A device's index in the whole fleet: in a worker thread, where the fleet dealt it (threads.ts); else its own. */
+  #fleetIndex (local: number): number {
+    return this.#thread === undefined ? local : this.#thread.offset + local * this.#thread.stride
   }
 
   /** A line or a grid without DNS-SD (memory links, or TCP with `mdns: false`): fixed links only. */

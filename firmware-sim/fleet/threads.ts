@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads'
 import type { TransportAddress } from '../../mesh/index.js'
-import type { ThreadBridge } from '../../mesh/testing.js'
+import { Trunk, type ThreadBridge } from '../../mesh/testing.js'
 import type { FleetFlow } from './flow.js'
 import type { FleetInit, FleetStats } from './fleet.js'
 
@@ -8,12 +8,15 @@ import type { FleetInit, FleetStats } from './fleet.js'
  * What the threads of a fleet split over worker threads (workers.ts) agree on: who holds which
  * devices, how an address finds its thread, and what a worker tells the main thread. Thread 0 is
  * the main thread (the gateway, the controller); thread w + 1 is worker w, which runs the devices
- * of span w (by fleet index, from `firstIndex`).
+ * whose fleet index is w modulo the number of workers. Dealt round, not in spans: each device
+ * dials random earlier ones, so the first devices are the hubs of the mesh (and the first few link
+ * to the gateway); in spans they were all in worker 0, which was saturated while the other idled
+ * (500 devices: a fifth of it idle, CPU profiles of both).
  */
 
-/** Devices [start, end) of the fleet (fleet indexes), per worker: as even as can be. */
-export function spans (devices: number, workers: number): Array<[number, number]> {
-  return Array.from({ length: workers }, (_, w) => [Math.floor(w * devices / workers), Math.floor((w + 1) * devices / workers)])
+/** How many of `devices` worker `w` of `workers` runs (fleet indexes w, w + workers, …). */
+export function dealt (devices: number, workers: number, w: number): number {
+  return Math.max(0, Math.ceil((devices - w) / workers))
 }
 
 /** A device's name on memory links (`sim-007`), as fleet.ts gives it, read back: its global index, or undefined. */
@@ -26,12 +29,14 @@ function globalOf (host: string): number | undefined {
  * The bridge of thread `self` (mesh/links/thread-bridge.ts): a device's address goes to the thread
  * of its span, any other (the gateway's) to the main thread.
  */
-export function fleetBridge (self: number, first: number, split: ReadonlyArray<[number, number]>, trunks: ReadonlyMap<number, MessagePort>): ThreadBridge {
+export function fleetBridge (self: number, first: number, devices: number, workers: number, ports: ReadonlyMap<number, MessagePort>): ThreadBridge {
+  // One trunk per other thread; the lower thread of a pair is side 0.
+  const trunks = new Map([...ports].map(([thread, port]) => [thread, new Trunk(port, self < thread ? 0 : 1)]))
   const threadOf = (address: TransportAddress): number => {
     const global = globalOf(address.host)
     if (global === undefined) return 0
-    const w = split.findIndex(([start, end]) => global - first >= start && global - first < end)
-    return w < 0 ? 0 : w + 1
+    const index = global - first
+    return index < 0 || index >= devices ? 0 : index % workers + 1
   }
   return {
     trunks: [...trunks.values()],
@@ -48,7 +53,8 @@ export interface WorkerData {
   init: FleetInit
   thread: number
   first: number
-  split: Array<[number, number]>
+  devices: number
+  workers: number
   /** Trunks to the other threads, by thread. */
   trunks: Array<[number, MessagePort]>
   gateway: TransportAddress | undefined

@@ -6,7 +6,7 @@ import type { ThreadBridge } from '../../mesh/testing.js'
 import type { FleetFlow } from './flow.js'
 import type { FleetInit } from './fleet.js'
 import type { SharedVerifyCounters } from './shared-verify.js'
-import { fleetBridge, spans, type FromWorker, type ToWorker, type WorkerData, type WorkerSnapshot } from './threads.js'
+import { fleetBridge, type FromWorker, type ToWorker, type WorkerData, type WorkerSnapshot } from './threads.js'
 
 /**
  * A fleet split over worker threads (FleetInit.workers, issue 15: one process uses every core). The
@@ -49,7 +49,7 @@ export class FleetWorkers {
   readonly count: number
   /** The main thread's end of the joined memory networks. */
   readonly bridge: ThreadBridge
-  readonly #split: Array<[number, number]>
+  readonly #devices: number
   readonly #first: number
   readonly #trunks: Array<Map<number, MessagePort>>
   readonly #workers: Worker[] = []
@@ -67,7 +67,7 @@ export class FleetWorkers {
     if (count > devices) throw meshError('ERR_BAD_ARGUMENT', `${count} workers for ${devices} devices: give at most one worker per device`)
     this.count = count
     this.#first = first
-    this.#split = spans(devices, count)
+    this.#devices = devices
     this.#snapshots = Array.from({ length: count }, () => undefined)
     this.#started = Array.from({ length: count }, () => 0)
     this.#trunks = Array.from({ length: count + 1 }, () => new Map<number, MessagePort>())
@@ -78,7 +78,7 @@ export class FleetWorkers {
         this.#trunks[j]?.set(i, port2)
       }
     }
-    this.bridge = fleetBridge(0, first, this.#split, this.#trunks[0] as Map<number, MessagePort>)
+    this.bridge = fleetBridge(0, first, devices, count, this.#trunks[0] as Map<number, MessagePort>)
   }
 
   /** Starts every worker and resolves once all their devices have started; rejects if one fails. */
@@ -86,7 +86,7 @@ export class FleetWorkers {
     const ups: Array<Promise<void>> = []
     for (let w = 0; w < this.count; w++) {
       const trunks = [...(this.#trunks[w + 1] as Map<number, MessagePort>)]
-      const data: WorkerData = { init: workerInit(init), thread: w + 1, first: this.#first, split: this.#split, trunks, gateway, broker }
+      const data: WorkerData = { init: workerInit(init), thread: w + 1, first: this.#first, devices: this.#devices, workers: this.count, trunks, gateway, broker }
       const worker = new Worker(workerUrl(), { workerData: data, transferList: trunks.map(([, port]) => port) })
       this.#workers.push(worker)
       ups.push(new Promise<void>((resolve, reject) => {
@@ -148,6 +148,7 @@ export class FleetWorkers {
     this.#stopping ??= (async () => {
       clearInterval(this.#ticker)
       await Promise.allSettled(this.#workers.map(async (worker) => {
+        if (worker.threadId === -1) return // exited already (a failed start)
         const exited = new Promise<void>((resolve) => { worker.once('exit', () => { resolve() }) })
         worker.postMessage({ k: 'stop' } satisfies ToWorker)
         const timer = setTimeout(() => { void worker.terminate() }, ANSWER_MS)

@@ -1,9 +1,9 @@
-import type { MessagePort } from 'node:worker_threads'
 import { meshError, type Clock } from '../../shared/index.js'
 import { BaseLink, closeInfo } from './base-link.js'
 import { Keepalive } from './keepalive.js'
 import { SendLanes } from './lanes.js'
 import type { BlockedFn, MemoryLinkOptions } from './memory-link.js'
+import type { LinkPort } from './trunk.js'
 import { CLOSE_WHY, type LinkCloseInfo, type RemotePeer, type SendOptions } from './types.js'
 
 const DATA = 0
@@ -30,7 +30,8 @@ type WireItem = [number, Uint8Array, number, number]
 
 /**
  * One end of a link between two threads of one process (a fleet split over worker threads,
- * firmware-sim/fleet/workers.ts), over its own MessagePort. The same contract as a memory link
+ * firmware-sim/fleet/workers.ts), over a channel of the trunk between the two threads (trunk.ts; or
+ * a MessagePort of its own). The same contract as a memory link
  * (memory-link.ts), messages copied once at `send` and their buffers transferred, not copied
  * again: ordered, two send lanes (control ahead of data), keepalive, and backpressure. A thread
  * cannot look at its peer's state, so flow control is a credit window, as in HTTP/2 (RFC 9113
@@ -46,7 +47,7 @@ type WireItem = [number, Uint8Array, number, number]
  * decoded and verified there.
  */
 export class PortLink extends BaseLink {
-  readonly #port: MessagePort
+  readonly #port: LinkPort
   readonly #localId: string
   readonly #blocked: BlockedFn
   readonly #options: MemoryLinkOptions
@@ -61,12 +62,15 @@ export class PortLink extends BaseLink {
   #owed = 0
   #owedControl = 0
   readonly #receiveLimit: number
+  /** Credit goes back once this much is owed (a quarter of the window the peer has from us; control: of its half). */
+  readonly #giveBackAt: number
+  readonly #giveBackControlAt: number
   #inputPaused = false
   #flushScheduled = false
   #owesDrain = false
   #portClosed = false
 
-  constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn, port: MessagePort, peerWindow: number, remoteAddress?: string) {
+  constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn, port: LinkPort, peerWindow: number, remoteAddress?: string) {
     super({ remote, initiator, clock, budget: options.receiveBudget, maxMessageBytes: options.maxMessageBytes, remoteAddress, inboxLimit: options.maxBufferedBytes, turn: options.turn })
     this.#localId = localId
     this.#options = options
@@ -78,6 +82,8 @@ export class PortLink extends BaseLink {
     this.#controlWindow = Math.max(Math.floor(peerWindow / 2), 2 * item)
     // What the peer may have out, by the same rule from our own bound, plus one batch's rounding.
     this.#receiveLimit = Math.max(options.maxBufferedBytes, 2 * item) + Math.max(Math.floor(options.maxBufferedBytes / 2), 2 * item) + 2 * item
+    this.#giveBackAt = Math.max(1, Math.floor(options.maxBufferedBytes / 4))
+    this.#giveBackControlAt = Math.max(1, Math.floor(options.maxBufferedBytes / 8))
     this.#keepalive = new Keepalive(clock, options.keepaliveInterval, options.keepaliveTimeout, {
       ping: () => { this.#enqueue(PING, new Uint8Array(0), 0) },
       dead: (silentFor) => {
@@ -178,9 +184,15 @@ export class PortLink extends BaseLink {
     }
   }
 
-  /** Gives the peer its credit back, unless our input is paused (then it waits, and so does the peer). */
+  /**
+   * Gives the peer its credit back, unless our input is paused (then it waits, and so does the peer),
+   * once a quarter of its window is owed: below that it still has room (at least half its window: its
+   * window is at least our maxBufferedBytes and two largest messages), so it never waits for less.
+   */
   #giveBack (): void {
-    if ((this.#inputPaused && this.open) || (this.#owed === 0 && this.#owedControl === 0)) return
+    if (this.#inputPaused && this.open) return
+    if (this.open && this.#owed < this.#giveBackAt && this.#owedControl < this.#giveBackControlAt) return
+    if (this.#owed === 0 && this.#owedControl === 0) return
     this.#post({ k: 'ack', data: this.#owed, control: this.#owedControl })
     this.#owed = this.#owedControl = 0
   }

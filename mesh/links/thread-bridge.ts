@@ -1,18 +1,18 @@
-import { MessageChannel, MessagePort } from 'node:worker_threads'
 import { ERROR_CODES, deviceIdFromPublicKey, isMeshError, meshError, type Clock, type DeviceId, type ErrorCode, type KeyPair, type TimerHandle } from '../../shared/index.js'
 import { checkAuthorized, checkExpected, checkNotSelf } from './checks.js'
 import type { BlockedFn, MemoryLinkOptions } from './memory-link.js'
 import { PortLink } from './port-link.js'
+import type { LinkPort, Trunk } from './trunk.js'
 import type { Admit, Authorize, DialOptions, Link, RemotePeer, TransportAddress, TransportCounters } from './types.js'
 
 /**
  * Memory networks in several threads of one process, joined (a fleet split over worker threads:
  * firmware-sim/fleet/workers.ts). Each thread has its own memory network; a dial to an address
- * no local transport listens on goes to the thread that `route` names, over that thread's trunk
- * (a MessagePort), with a new MessageChannel for the link: the dialer sends one end along.
+ * no local transport listens on goes to the thread that `route` names, on a new channel of the
+ * trunk to that thread (trunk.ts: one MessagePort per pair of threads), which then carries the link.
  *
  *   dialer                               listener's thread
- *   dial {to, from, host, window, port}  ─►  hello {peer, window} | refuse {code}
+ *   dial {to, from, host, window}        ─►  hello {peer, window} | refuse {code}
  *   (checks the peer, as a memory dial)
  *   open                                 ─►  (admit, authorize) ready | refuse {code}
  *
@@ -22,9 +22,9 @@ import type { Admit, Authorize, DialOptions, Link, RemotePeer, TransportAddress,
  */
 export interface ThreadBridge {
   /** The trunk to the thread that serves `address`; undefined when it is this thread's. */
-  route (address: TransportAddress): MessagePort | undefined
+  route (address: TransportAddress): Trunk | undefined
   /** Trunks on which other threads dial this one. */
-  readonly trunks: readonly MessagePort[]
+  readonly trunks: readonly Trunk[]
 }
 
 /** Handshakes from other threads waiting for their `open`, per network, at most. */
@@ -74,10 +74,10 @@ function refusal (msg: { code?: unknown }): ErrorCode {
 }
 
 /** Dials `address` in another thread over `trunk`: the link, as a memory dial gives it. */
-export async function dialAcross (end: BridgeEnd, trunk: MessagePort, address: TransportAddress, options: DialOptions, blocked: BlockedFn): Promise<Link> {
+export async function dialAcross (end: BridgeEnd, trunk: Trunk, address: TransportAddress, options: DialOptions, blocked: BlockedFn): Promise<Link> {
   const peer = `${address.host}:${address.port}`
-  const { port1: port, port2: theirs } = new MessageChannel()
-  trunk.postMessage({ k: 'dial', to: peer, from: wirePeer(end), host: end.address?.host, window: end.options.maxBufferedBytes, port: theirs }, [theirs])
+  const port = trunk.open()
+  port.postMessage({ k: 'dial', to: peer, from: wirePeer(end), host: end.address?.host, window: end.options.maxBufferedBytes })
   return await new Promise<Link>((resolve, reject) => {
     let step: 'hello' | 'ready' = 'hello'
     let remote: RemotePeer | undefined
@@ -144,10 +144,8 @@ export async function dialAcross (end: BridgeEnd, trunk: MessagePort, address: T
 /** Listens on a network's trunks for dials from other threads; `find` gives the transport listening on an address. */
 export function acceptAcross (bridge: ThreadBridge, find: (key: string) => BridgeEnd | undefined, blocked: BlockedFn): () => void {
   let pending = 0
-  const onDial = (msg: unknown): void => {
-    const m = (typeof msg === 'object' && msg !== null ? msg : {}) as { k?: unknown, to?: unknown, from?: unknown, host?: unknown, window?: unknown, port?: unknown }
-    if (!(m.port instanceof MessagePort)) return // nothing to answer on
-    const port = m.port
+  const onDial = (port: LinkPort, msg: unknown): void => {
+    const m = (typeof msg === 'object' && msg !== null ? msg : {}) as { k?: unknown, to?: unknown, from?: unknown, host?: unknown, window?: unknown }
     const local = readPeer(m.from)
     const window = readWindow(m.window)
     const refuse = (code: ErrorCode): void => { port.postMessage({ k: 'refuse', code }); port.close() }
@@ -185,6 +183,6 @@ export function acceptAcross (bridge: ThreadBridge, find: (key: string) => Bridg
     port.once('close', finish)
     port.postMessage({ k: 'hello', peer: wirePeer(target), window: target.options.maxBufferedBytes })
   }
-  for (const trunk of bridge.trunks) trunk.on('message', onDial)
-  return () => { for (const trunk of bridge.trunks) trunk.off('message', onDial) }
+  for (const trunk of bridge.trunks) trunk.onOpen = onDial
+  return () => { for (const trunk of bridge.trunks) trunk.onOpen = undefined }
 }

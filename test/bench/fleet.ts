@@ -80,7 +80,8 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
     const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), verifies: countVerifies() }))
     const { stats: before, verifies } = w.start
     const checks = verifies()
-    await fleet.refresh() // with workers: their stats and flow as of now
+    // With workers: their stats and flow as of now; a worker too busy to answer leaves its last answer (said in the run).
+    const refreshed = await fleet.refresh().then(() => true, () => false)
     const flow = fleet.flow()
     const wall = w.wallS
     const after = fleet.stats()
@@ -94,7 +95,7 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
       transport: init.transport,
       verification: after.verification,
       // Worker threads the devices ran in (the gateway in the main thread), when more than one.
-      ...(after.workers === undefined ? {} : { workers: after.workers }),
+      ...(after.workers === undefined ? {} : { workers: after.workers, workers_answered: refreshed }),
       sustained: schedule >= MIN_SCHEDULE && after.deliveryRatio >= MIN_DELIVERY,
       start_s: round(startS, 1),
       readings_per_s: round(perSecond, 1),

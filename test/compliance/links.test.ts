@@ -2,7 +2,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { isMeshError, systemClock, type KeyPair } from '../../shared/index.js'
 import { createTcpTransport, type Link, type LinkOptions, type Transport } from '../../mesh/links/index.js'
-import { PortLink, applyFaults, createFaultModel, createMemoryNetwork } from '../../mesh/testing.js'
+import { PortLink, Trunk, applyFaults, createFaultModel, createMemoryNetwork } from '../../mesh/testing.js'
 import { describeNet } from '../helpers/netns.js'
 import { testKeys } from '../helpers/keys.js'
 
@@ -270,13 +270,14 @@ describe('link compliance: memory', () => {
 
 describe('link compliance: across threads (memory networks joined by MessagePorts)', () => {
   // Two memory networks, as two threads of a fleet hold them (firmware-sim/fleet/workers.ts), joined
-  // by a trunk; transports alternate between them, so every link of the suite crosses the trunk and
-  // runs over a MessagePort of its own (mesh/links/port-link.ts). The ports behave the same within a
-  // thread as across threads (test/firmware/fleet-workers.test.ts runs real worker threads).
+  // by a trunk (one MessagePort: mesh/links/trunk.ts); transports alternate between them, so every link
+  // of the suite crosses the trunk, on a channel of its own (mesh/links/port-link.ts). A MessagePort
+  // behaves the same within a thread as across threads (test/firmware/fleet-workers.test.ts runs real workers).
   const { port1, port2 } = new MessageChannel()
-  const near = createMemoryNetwork({ seed: 7, firstPort: 40_000 }, { bridge: { route: () => port1, trunks: [port1] } })
-  const far = createMemoryNetwork({ seed: 7, firstPort: 50_000 }, { bridge: { route: () => port2, trunks: [port2] } })
-  afterAll(() => { near.close(); far.close(); port1.close() })
+  const [one, two] = [new Trunk(port1, 0), new Trunk(port2, 1)]
+  const near = createMemoryNetwork({ seed: 7, firstPort: 40_000 }, { bridge: { route: () => one, trunks: [one] } })
+  const far = createMemoryNetwork({ seed: 7, firstPort: 50_000 }, { bridge: { route: () => two, trunks: [two] } })
+  afterAll(() => { near.close(); far.close(); one.close() })
   let made = 0
   linkCompliance('cross-thread', (keys, init) => (made++ % 2 === 0 ? near : far).createTransport({ ...init }, { keys }), 'memory')
 

@@ -26,7 +26,7 @@ describeNet('fleet split over worker threads', () => {
     await waiter.until(() => new Set(published.map((p) => p.device)).size === 10 && published.length >= 50, 'readings from every device', 30_000)
     const wanted = published.slice()
     await waiter.until(() => wanted.every((p) => arrived.has(p.key)), 'each of those readings at the gateway', 30_000)
-    // Both workers' devices published (0-4 in one, 5-9 in the other), and each reading reached the gateway in this thread.
+    // Both workers' devices published (the even ones in one, the odd ones in the other), and each reading reached the gateway in this thread.
     expect(new Set(wanted.map((p) => p.device))).toEqual(new Set(Array.from({ length: 10 }, (_, i) => i)))
     await fleet.refresh()
     const stats = fleet.stats()
