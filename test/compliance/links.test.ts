@@ -281,6 +281,21 @@ describe('link compliance: across threads (memory networks joined by MessagePort
   let made = 0
   linkCompliance('cross-thread', (keys, init) => (made++ % 2 === 0 ? near : far).createTransport({ ...init }, { keys }), 'memory')
 
+  it('a trunk drops what is not a channel message, and a channel opened by the wrong side, and keeps working', async () => {
+    const { port1: raw, port2 } = new MessageChannel()
+    const trunk = new Trunk(port2, 0)
+    onTestFinished(() => { trunk.close() })
+    const opened: unknown[] = []
+    trunk.onOpen = (channel, first) => { opened.push(first); channel.close() }
+    const echoed = new Promise<unknown>((resolve) => { raw.on('message', resolve) })
+    for (const junk of ['text', 42, [[1]], [['x', {}]], [[2, { k: 'dial' }]], [[-1, { k: 'dial' }]], [[3, '$close']]]) raw.postMessage(junk)
+    raw.postMessage([[5, { k: 'dial' }], [5, 'more'], [3, { k: 'dial' }]]) // 5 opens (odd: side 1's); 3 is lower than 5: a closed one
+    expect(await echoed).toEqual([[5, '$close']]) // the channel onOpen closed, told
+    expect(opened).toEqual([{ k: 'dial' }])
+    expect(trunk.channels).toBe(0)
+    raw.close()
+  })
+
   it('destroys a cross-thread link whose peer breaks the protocol or sends past its window', async () => {
     const options = { maxMessageBytes: 1024, maxBufferedBytes: 8192, keepaliveInterval: 0, keepaliveTimeout: 0, receiveBudget: false as const }
     const open = (): { link: PortLink, peer: MessagePort } => {
