@@ -14,3 +14,7 @@ export {
 } from './links/faulty-link.js'
 /** The event loop's delivery slices: a fleet in one process gives its memory network a Turn with a share (turn.ts). */
 export { Turn, SLICE_MS, SLICE_SHARE, MAX_SLICE_MS } from './links/turn.js'
+/** Memory networks in several threads of one process, joined by MessagePorts (a fleet split over worker threads). */
+export { PortLink, ITEM_COST } from './links/port-link.js'
+export { MAX_PENDING_ACROSS, DIAL_ACROSS_TIMEOUT_MS, type ThreadBridge } from './links/thread-bridge.js'
+export { Trunk, TrunkChannel, MAX_CHANNELS, type LinkPort } from './links/trunk.js'

@@ -1,4 +1,4 @@
-import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type Fleet, type FleetFlow, type FleetInit } from '../../firmware-sim/index.js'
+import { createFleet, applyFault, checkFaultSpec, parseFaultSpec, statusLine, finalSummary, type Fleet, type FleetFlow, type FleetInit, type ScheduledFault } from '../../firmware-sim/index.js'
 import { centralRules, homeScenario } from '../../lab/index.js'
 import { meshError } from '../../shared/index.js'
 import { intFlag, numberFlag, write, type Command } from '../cli.js'
@@ -11,7 +11,7 @@ const MODES = ['mesh', 'broker', 'hybrid'] as const
 export const sim: Command = {
   name: 'sim',
   summary: 'Simulate a fleet of devices in this process, with a gateway and fault injection',
-  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--share-verification] [--http-port P] [--faults SPEC] [--faults-epoch MS] [--roster FILE|fleet] [--world home] [--json]',
+  usage: 'iotmesh sim --devices N [--mode mesh|broker|hybrid] [--no-gateway] [--duration S] [--seed X] [--interval MS] [--transport tcp|memory] [--no-mdns] [--share-verification] [--workers N|auto] [--http-port P] [--faults SPEC] [--faults-epoch MS] [--roster FILE|fleet] [--world home] [--json]',
   help: [
     ['--devices N', 'number of devices (default 12)'],
     ['--mode M', 'mesh (peer to peer), broker (MQTT only) or hybrid (both; default)'],
@@ -23,6 +23,8 @@ export const sim: Command = {
     ['--transport T', 'tcp (default: real encrypted links) or memory (in-process links: larger fleets)'],
     ['--no-mdns', 'no DNS-SD (devices find each other through the simulator)'],
     ['--share-verification', 'devices in this process share signature checks: a signature the process made or checked is not checked again (same deliveries and decisions, less CPU than real devices; the summary says "verification: shared")'],
+    ['--workers N|auto', 'split the devices over N worker threads (auto: one per core), so that one process uses every core; the gateway stays in the main thread. ' +
+      'Memory links and --no-mdns only; the summary says "workers": N. Faults that reach devices (crash, restart, partition, heal, loss, delay, duplicate, skew) are refused (ERR_BAD_ARGUMENT); broker-stop and broker-start work'],
     ['--http-port P', 'dashboard and API port (default 8080; 0: any free port)'],
     ['--hosts H', 'spread the devices over H network-namespace hosts on a private LAN (needs unshare/ip; Linux)'],
     ['--broker URL', 'with --no-gateway: the broker that broker and hybrid devices use'],
@@ -42,7 +44,7 @@ export const sim: Command = {
     seed: { type: 'string' }, interval: { type: 'string' }, sensors: { type: 'string' }, transport: { type: 'string' },
     'no-mdns': { type: 'boolean' }, 'share-verification': { type: 'boolean' }, 'http-port': { type: 'string' }, faults: { type: 'string' }, json: { type: 'boolean' },
     hosts: { type: 'string' }, broker: { type: 'string' }, host: { type: 'string' }, 'first-index': { type: 'string' },
-    roster: { type: 'string' }, world: { type: 'string' }, 'faults-epoch': { type: 'string' }
+    roster: { type: 'string' }, world: { type: 'string' }, 'faults-epoch': { type: 'string' }, workers: { type: 'string' }
   },
   async run ({ values }, io) {
     const devices = intFlag(values, 'devices', 12, 1, 5000)
@@ -59,6 +61,8 @@ export const sim: Command = {
     if (values.world !== undefined && hosts > 1) throw meshError('ERR_BAD_ARGUMENT', '--world is not supported with --hosts yet: the world lives in one process')
     if (values.world !== undefined && devices < 4) throw meshError('ERR_BAD_ARGUMENT', `--world home needs at least 4 devices (motion sensor, light, thermometer, heater), got ${devices}`)
     if (values.world !== undefined && mode === 'broker' && !gateway) throw meshError('ERR_BAD_ARGUMENT', '--world home in broker mode runs the rules at the gateway: drop --no-gateway')
+    const workers = values.workers === 'auto' ? 'auto' : intFlag(values, 'workers', 1, 1, 64)
+    if (workers !== 1 && hosts > 1) throw meshError('ERR_BAD_ARGUMENT', '--workers is not supported with --hosts: each host is one process; give one or the other')
     const faultsEpoch = faultsEpochFlag(values, Date.now())
     if (hosts > 1) return await runOnHosts({ hosts, devices, mode, values, faultsEpoch }, io)
     const roster = values.roster === undefined ? undefined : values.roster === 'fleet' ? [] : await readRosterFlag(values.roster as string)
@@ -66,6 +70,7 @@ export const sim: Command = {
     const httpPort = intFlag(values, 'http-port', 8080, 0, 65535)
     const faults = parseFaultSpec((values.faults as string | undefined) ?? '')
     checkFaultSpec(faults, devices)
+    if (workers !== 1) checkWorkerFaults(faults)
     const init: FleetInit = {
       devices,
       mode: mode as FleetInit['mode'] & string,
@@ -79,6 +84,7 @@ export const sim: Command = {
       ...(values.sensors === undefined ? {} : { sensors: values.sensors as string }),
       ...(values['no-mdns'] === true ? { mdns: false } : {}),
       ...(values['share-verification'] === true ? { shareVerification: true } : {}),
+      ...(workers === 1 ? {} : { workers }),
       ...(roster === undefined ? {} : { roster })
     }
     const rulesAt = mode === 'broker' ? 'gateway' : 'devices'
@@ -94,7 +100,7 @@ export const sim: Command = {
       if (!json) {
         if (tty) io.stdout.write('\n')
         const http = fleet.gateway?.ports.http
-        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed}) started in ${startS} s${init.shareVerification === true ? ', signature checks shared between devices (less CPU than real devices)' : ''}${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
+        write(io.stdout, `fleet of ${devices} ${mode} devices (seed ${init.seed}) started in ${startS} s${init.workers === undefined ? '' : `, devices in ${fleet.stats().workers ?? 1} worker threads`}${init.shareVerification === true ? ', signature checks shared between devices (less CPU than real devices)' : ''}${fleet.brokerUrl === undefined ? '' : `, broker ${fleet.brokerUrl}`}${http === undefined ? '' : `, dashboard http://127.0.0.1:${http}/`}${roster === undefined ? '' : `, closed mode (the fleet's keys + ${roster.length} from --roster)`}`)
         if (home !== undefined) {
           const r = home.plan.roles
           write(io.stdout, `world home: hall motion sensor device ${r.motion}, hall light ${r.light}, thermometer ${r.thermometer}, heater ${r.heater}; the rules run ${rulesAt === 'devices' ? 'on the devices, over the mesh' : 'at the gateway, through the broker'}`)
@@ -125,6 +131,7 @@ export const sim: Command = {
       await untilDoneOrAborted(duration, io.signal)
       clearInterval(ticker)
       await clock.stop()
+      await fleet.refresh() // with --workers: their last word, for the summary
       const stats = fleet.stats()
       central?.stop()
       const world = home === undefined ? undefined : worldSummary(fleet, rulesAt)
@@ -143,6 +150,12 @@ export const sim: Command = {
     }
     return 0
   }
+}
+
+/** With --workers, only the broker's faults run (fleet.ts refuses the others): say so before anything starts. */
+function checkWorkerFaults (faults: readonly ScheduledFault[]): void {
+  const refused = faults.filter((f) => f.kind !== 'broker-stop' && f.kind !== 'broker-start')
+  if (refused.length > 0) throw meshError('ERR_BAD_ARGUMENT', `--workers runs broker-stop and broker-start faults only; ${refused.map((f) => f.kind).join(', ')} reach devices in other threads: drop --workers to inject them`)
 }
 
 /**

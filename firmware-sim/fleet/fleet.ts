@@ -1,10 +1,12 @@
 import { createServer } from 'node:net'
 import {
-  LINKS_TOPIC, Lifecycle, defaultEd25519, deviceIdFromPublicKey, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
+  LINKS_TOPIC, Lifecycle, defaultEd25519, meshError, deviceIdFromPublicKey, generateKeyPair, memorySequence, mixSeed, seededRandom, systemClock,
   type Clock, type Defer, type DeviceId, type FleetPolicy, type KeyPair, type PublicKey, type SequenceSource
 } from '../../shared/index.js'
-import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport } from '../../mesh/index.js'
-import { SLICE_MS, SLICE_SHARE, Turn, applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, type LinkFaults, type MemoryNetwork } from '../../mesh/testing.js'
+import { createMdnsResponder, createTcpTransport, TypedEmitter, type MdnsResponder, type Transport, type TransportAddress } from '../../mesh/index.js'
+import {
+  SLICE_MS, SLICE_SHARE, Turn, applyFaults, createFaultModel, createMemoryNetwork, type FaultModel, type LinkFaults, type MemoryNetwork, type ThreadBridge
+} from '../../mesh/testing.js'
 import { createGateway, type Gateway, type GatewayInit } from '../../gateway/index.js'
 import { deliveryPaths, type DeviceMode } from '../config.js'
 import { Device } from '../device.js'
@@ -19,6 +21,7 @@ import { SeqSet } from './seq-set.js'
 import { fixedPeers, type FleetTopology } from './topology.js'
 import { World, type WorldInit } from './world.js'
 import { sharedEd25519, type SharedEd25519, type SharedVerifyCounters } from './shared-verify.js'
+import { FleetWorkers, mergeChecks, mergeFlows, resolveWorkers } from './workers.js'
 
 /**
  * A simulated fleet in one process: N devices, each with its own identity (derived from the seed),
@@ -100,6 +103,15 @@ export interface FleetInit {
    * spread and enforce the owners' revocations; the gateway's broker refuses revoked devices.
    */
   enrollment?: { policy: FleetPolicy, credential: (keys: KeyPair, index: number) => Uint8Array }
+  /**
+   * Split the devices over this many worker threads (workers.ts; `'auto'`: os.availableParallelism()),
+   * so that a fleet in one process uses every core. The main thread keeps the gateway; links between
+   * threads run over MessagePorts, and each thread's shared verification (`shareVerification`) has its
+   * own cache. Memory links only, random topology, the system clock; crash, restart, skew, partitions
+   * and link faults are refused (ERR_BAD_ARGUMENT), as are roles, a world, a roster and enrollment.
+   * Default 1: everything in this thread, as before.
+   */
+  workers?: number | 'auto'
 }
 
 /** A device's part in an automation (FleetInit.roles). */
@@ -112,6 +124,17 @@ export type DeviceRole = Pick<DeviceInit, 'actuators' | 'commanders' | 'rules' |
  */
 export interface FleetComponents {
   clock?: Clock
+}
+
+/** A worker thread's share of a fleet (fleet-worker.ts): its network's bridge, and the gateway's address in the main thread. */
+export interface FleetThread {
+  bridge: ThreadBridge
+  gateway: TransportAddress | undefined
+  /** The whole fleet's first index (its devices' indexes, in every thread, count from there). */
+  first: number
+  /** This thread's device i is the whole fleet's device offset + i × stride (threads.ts deals them round). */
+  offset: number
+  stride: number
 }
 
 export interface SimDevice {
@@ -151,7 +174,13 @@ export interface FleetStats {
    * checked were answered from memory (`sharedChecks.shared` of them), so CPU figures are below a real fleet's.
    */
   verification: 'per-device' | 'shared'
+  /** Summed over every thread; with workers each thread has its own cache, so a signature is checked for real once per thread. */
   sharedChecks?: SharedVerifyCounters
+  /**
+   * Worker threads the devices run in (FleetInit.workers), when more than one. `devicesUp`,
+   * `links`, `sharedChecks` are their last answers (`refresh()`); `published` is current.
+   */
+  workers?: number
 }
 
 export type { FleetFlow } from './flow.js'
@@ -228,12 +257,20 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   readonly #clock: Clock
   readonly #lifecycle = new Lifecycle('fleet')
   readonly #credentials = new Map<number, Uint8Array | undefined>()
-  /** With `shareVerification`: the one Ed25519 backend of every device and the gateway. */
+  /** With `shareVerification`: the one Ed25519 backend of every device and the gateway (per thread, with workers). */
   readonly #ed25519: SharedEd25519 | undefined
+  /** With `workers` > 1: the worker threads that run the devices (this thread runs none). */
+  #workers: FleetWorkers | undefined
+  readonly #workerCount: number
+  /** This fleet is a worker thread's share of a larger one (fleet-worker.ts). */
+  readonly #thread: FleetThread | undefined
 
-  constructor (init: FleetInit = {}, components: FleetComponents = {}) {
+  constructor (init: FleetInit = {}, components: FleetComponents = {}, thread?: FleetThread) {
     super()
     this.init = { devices: 12, mode: 'hybrid', fleet: 'default', seed: 1, interval: 1000, sensors: 'temperature,humidity,battery', transport: 'tcp', host: '127.0.0.1', dialTarget: 3, ...init }
+    this.#workerCount = resolveWorkers(init.workers)
+    if (this.#workerCount > 1) checkWorkers(this.init, components)
+    this.#thread = thread
     this.faults = createFaultModel({ seed: this.init.seed })
     this.#clock = components.clock ?? systemClock
     this.#ed25519 = init.shareVerification === true ? sharedEd25519(defaultEd25519) : undefined
@@ -260,7 +297,12 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const mdns = init.mdns ?? init.transport === 'tcp'
     // One process runs every device's timers: its links' delivery takes a share of the event loop
     // (mesh/links/turn.ts), not the fixed 4 ms sized for one device per process (issue 15).
-    if (init.transport === 'memory') this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock, turn: new Turn(SLICE_MS, { share: SLICE_SHARE }) })
+    if (this.#workerCount > 1) this.#workers = new FleetWorkers(this.#workerCount, init.devices, init.firstIndex ?? 0)
+    const bridge = this.#thread?.bridge ?? this.#workers?.bridge
+    if (init.transport === 'memory') {
+      const network = this.#network = createMemoryNetwork({}, { faults: this.faults, clock: this.#clock, turn: new Turn(SLICE_MS, { share: SLICE_SHARE }), ...(bridge === undefined ? {} : { bridge }) })
+      defer('network', () => { network.close() })
+    }
     this.#power.start()
     defer('power cuts', () => { this.#power.stop() })
     this.#roster = init.roster === undefined
@@ -308,8 +350,18 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       })
     }
     if (this.gateway === undefined && init.broker !== undefined) this.brokerUrl = init.broker
+    const workers = this.#workers
+    if (workers !== undefined) {
+      defer('workers', async () => { await workers.stop() })
+      await workers.start(init, this.gateway?.mesh?.address, this.brokerUrl, {
+        reading: (device, origin, seq, at) => { this.#published(device, origin as DeviceId, seq, at, Math.round(performance.timeOrigin + at)) },
+        progress: (started) => { onProgress?.(started, init.devices) },
+        error: (err) => { this.emit('fault', { kind: 'worker-error', detail: err.message }) }
+      }, signal)
+      return
+    }
     for (let i = 0; i < init.devices; i++) {
-      const global = (init.firstIndex ?? 0) + i
+      const global = this.#thread === undefined ? (init.firstIndex ?? 0) + i : this.#thread.first + this.#fleetIndex(i)
       const keys = seededKeys(init.seed, global)
       const sim: SimDevice = {
         index: i,
@@ -351,7 +403,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       interval: init.roles?.[sim.index]?.interval ?? init.interval,
       ...(init.enrollment === undefined ? {} : { fleetFile: init.enrollment.policy, credential: this.#credential(sim) }),
       sensors: init.sensors,
-      sensorOptions: { seed: init.seed, device: sim.index },
+      sensorOptions: { seed: init.seed, device: this.#fleetIndex(sim.index) },
       ...(this.brokerUrl === undefined || init.mode === 'mesh' ? {} : { broker: { url: this.brokerUrl, reconnect: { initial: 200, max: 2000 } } }),
       // Each device dials `dialTarget` random earlier ones, so the oldest collect about
       // dialTarget * ln(N) inbound links (≈ 21 for 1,000 devices): room for them, above the default 12.
@@ -376,22 +428,27 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       connect: this.mqttFaults.connectFor(sim.keys.id),
       responder: this.#responder,
       clock: this.#clock,
-      random: seededRandom(mixSeed(init.seed, 'random', sim.index, sim.restarts)),
+      random: seededRandom(mixSeed(init.seed, 'random', this.#fleetIndex(sim.index), sim.restarts)),
       logger: silentLogger,
       ...(this.#ed25519 === undefined ? {} : { ed25519: this.#ed25519 }),
       ...world
     })
     device.on('reading', (r) => {
       sim.published++
-      this.#pending.set(`${sim.keys.id}/${r.seq}`, this.#clock.now())
-      if (this.#pending.size % 1024 === 0) this.#settle() // bounded even when nobody asks for stats()
-      this.emit('reading', { device: sim.index, origin: sim.keys.id, seq: r.seq, time: r.time })
+      this.#published(this.#fleetIndex(sim.index), sim.keys.id, r.seq, this.#clock.now(), r.time)
     })
     device.on('warning', () => {})
     sim.device = device
     await device.start()
     this.world?.attach(sim.index, device, () => this.#clock.wall())
     sim.state = 'up'
+  }
+
+  /** A reading made (here or in a worker thread, `at` on this thread's clock): it waits to be settled. */
+  #published (device: number, origin: DeviceId, seq: number, at: number, time: number): void {
+    this.#pending.set(`${origin}/${seq}`, at)
+    if (this.#pending.size % 1024 === 0) this.#settle() // bounded even when nobody asks for stats()
+    this.emit('reading', { device, origin, seq, time })
   }
 
   /**
@@ -401,6 +458,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
    */
   #memoryPeers (sim: SimDevice): string[] {
     const peers: string[] = []
+    if (this.#thread !== undefined) return this.#threadPeers(sim, this.#thread)
     const gateway = this.gateway?.mesh?.address
     // Over TCP the earlier neighbours are listening already (a fixed TCP fleet starts one device at a time).
     const addressOf = (i: number): string => this.#network === undefined ? `${this.init.host}:${this.devices[i]?.device?.node?.address?.port ?? 0}` : `${this.devices[i]?.name as string}:${MEMORY_PORT}`
@@ -412,6 +470,26 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       peers.push(`${this.devices[Math.floor(random.float() * sim.index)]?.name as string}:${MEMORY_PORT}`)
     }
     return [...new Set(peers)]
+  }
+
+  /**
+   * In a worker thread, as #memoryPeers does in a fleet of one thread but by global index (the
+   * names of devices in other threads): the same links whatever the number of threads.
+   */
+  #threadPeers (sim: SimDevice, { gateway, first }: FleetThread): string[] {
+    const index = this.#fleetIndex(sim.index)
+    const peers: string[] = []
+    if (gateway !== undefined && index < this.init.dialTarget) peers.push(`${gateway.host}:${gateway.port}`)
+    const random = seededRandom(mixSeed(this.init.seed, 'peers', index))
+    for (let k = 0; k < Math.min(this.init.dialTarget, index); k++) {
+      peers.push(`sim-${String(first + Math.floor(random.float() * index)).padStart(3, '0')}:${MEMORY_PORT}`)
+    }
+    return [...new Set(peers)]
+  }
+
+  /** A device's index in the whole fleet: in a worker thread, where the fleet dealt it (threads.ts); else its own. */
+  #fleetIndex (local: number): number {
+    return this.#thread === undefined ? local : this.#thread.offset + local * this.#thread.stride
   }
 
   /** A line or a grid without DNS-SD (memory links, or TCP with `mdns: false`): fixed links only. */
@@ -441,6 +519,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
    * still close at once. What it keeps on "disk" (sequence numbers, outbox) it keeps.
    */
   async crash (index: number): Promise<void> {
+    this.#notAcrossThreads('crash')
     const sim = this.#sim(index)
     if (sim.state !== 'up') return
     sim.state = 'crashed'
@@ -453,6 +532,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   /** Restarts a crashed device with what it had on "disk": its key, sequence numbers and outbox. */
   async restart (index: number): Promise<void> {
+    this.#notAcrossThreads('restart')
     const sim = this.#sim(index)
     // Not once the fleet has stopped: stop() would not see a device started after it.
     if (!this.#lifecycle.live || (sim.state !== 'crashed' && sim.state !== 'stopped')) return
@@ -483,6 +563,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
    * destroyed at once, and new ones across it are refused until `heal()` (mqtt-faults.ts).
    */
   partition (groups: number[][]): void {
+    this.#notAcrossThreads('partition')
     const ids = groups.map((g) => g.map((i) => this.#sim(i).keys.id))
     ids[0]?.push(this.mqttFaults.brokerId)
     if (this.gateway?.mesh !== undefined && this.gateway.mesh.id !== this.mqttFaults.brokerId) ids[0]?.push(this.gateway.mesh.id)
@@ -496,20 +577,28 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   }
 
   heal (): void {
+    this.#notAcrossThreads('heal')
     this.faults.heal()
     this.emit('fault', { kind: 'heal', detail: '' })
   }
 
   /** Changes the seeded loss, delay or duplication (the others stay) on every link, open or still to come. */
   linkFaults (faults: LinkFaults): void {
+    this.#notAcrossThreads('link faults')
     this.faults.configure(faults)
     this.emit('fault', { kind: 'link-faults', detail: JSON.stringify(this.faults.settings) })
   }
 
   skew (index: number, ms: number): void {
+    this.#notAcrossThreads('skew')
     const device = this.#sim(index).device
     if (device !== undefined) device.skewMs = ms
     this.emit('fault', { kind: 'skew', detail: `${this.#sim(index).name} ${ms} ms` })
+  }
+
+  /** Device faults reach devices in this thread only: with workers they are refused, with a stable code. */
+  #notAcrossThreads (fault: string): void {
+    if (this.#workerCount > 1) throw meshError('ERR_BAD_ARGUMENT', `${fault} is not supported in a fleet split over worker threads (workers: ${this.#workerCount}); run it with workers: 1 (iotmesh sim without --workers)`, { details: { fault, workers: this.#workerCount } })
   }
 
   // ---- state ---------------------------------------------------------------------------------
@@ -531,31 +620,45 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   stats (): FleetStats {
     this.#settle()
-    const published = this.devices.reduce((a, d) => a + d.published, 0)
+    const parts = this.#workers?.snapshots.map((s) => s.stats) ?? []
+    const published = this.devices.reduce((a, d) => a + d.published, 0) + (this.#workers?.published ?? 0)
     const elapsedS = (this.#clock.now() - this.#started) / 1000
     const dropped: Record<string, number> = this.gateway?.counters.dropped ?? {}
     return {
       elapsedS,
-      devices: this.devices.length,
-      devicesUp: this.devices.filter((d) => d.state === 'up').length,
+      devices: this.#workers === undefined ? this.devices.length : this.init.devices,
+      devicesUp: this.devices.filter((d) => d.state === 'up').length + parts.reduce((a, p) => a + p.devicesUp, 0),
       published,
       atGateway: this.#deliveredCount,
       deliveryRatio: this.#settledPublished === 0 ? 1 : this.#settledDelivered / this.#settledPublished,
       settled: this.#settledPublished,
       missing: this.#settledMissing.size,
       readingsPerS: elapsedS > 0 ? published / elapsedS : 0,
-      links: [...this.#nodes()].reduce((a, n) => a + n.links.size, 0) / 2,
+      // Link ends in every thread: a link across threads has one end in each.
+      links: ([...this.#nodes()].reduce((a, n) => a + n.links.size, 0) + (this.#workers?.snapshots.reduce((a, s) => a + s.flow.links.open, 0) ?? 0)) / 2,
       // A reading that arrives both ways (hybrid) is dropped the second time as a duplicate: not a reject.
       rejects: Object.entries(dropped).reduce((a, [reason, n]) => reason === 'duplicate' ? a : a + n, 0),
       brokerUp: this.#brokerUp,
       partitioned: this.faults.partitioned,
       verification: this.#ed25519 === undefined ? 'per-device' : 'shared',
-      ...(this.#ed25519 === undefined ? {} : { sharedChecks: { ...this.#ed25519.counters } })
+      ...(this.#ed25519 === undefined ? {} : { sharedChecks: mergeChecks([this.#ed25519.counters, ...parts.map((p) => p.sharedChecks)]) }),
+      ...(this.#workers === undefined ? {} : { workers: this.#workers.count })
     }
   }
 
-  /** Drops by step and code, and what still waits (flow.ts): what explains a delivery ratio below 1. */
-  flow (): FleetFlow { return fleetFlow(this.devices, this.#nodes(), this.gateway) }
+  /**
+   * Drops by step and code, and what still waits (flow.ts): what explains a delivery ratio below 1.
+   * With workers, their parts as of the last `refresh()` (or their last answer).
+   */
+  flow (): FleetFlow {
+    const here = fleetFlow(this.devices, this.#nodes(), this.gateway)
+    return this.#workers === undefined ? here : mergeFlows([here, ...this.#workers.snapshots.map((s) => s.flow)])
+  }
+
+  /** With workers: asks each for its stats and flow, so that the next stats() and flow() are current. Without: nothing to do. */
+  async refresh (): Promise<void> {
+    await this.#workers?.refresh()
+  }
 
   * #nodes (): Iterable<NonNullable<Device['node']>> {
     for (const d of this.devices) if (d.device?.node !== undefined) yield d.device.node
@@ -587,4 +690,15 @@ export async function createFleet (init: FleetInit = {}, options: { onProgress?:
   const fleet = new Fleet(init, components)
   await fleet.start(options)
   return fleet
+}
+
+/** What a fleet split over worker threads cannot do (yet): refused before anything starts. */
+function checkWorkers (init: Fleet['init'], components: FleetComponents): void {
+  const refuse = (what: string): never => { throw meshError('ERR_BAD_ARGUMENT', `a fleet split over worker threads (workers: ${String(init.workers)}) ${what}; use workers: 1`) }
+  if (init.transport !== 'memory') refuse('runs on memory links only (transport: memory)')
+  if (init.mdns === true) refuse('finds peers without DNS-SD only (mdns: false)')
+  if ((init.topology ?? 'random') !== 'random') refuse('links devices at random only (no line or grid topology)')
+  if (init.roles !== undefined || init.world !== undefined) refuse('runs no roles and no world (they live in one thread)')
+  if (init.roster !== undefined || init.enrollment !== undefined) refuse('is open only (no roster, no enrollment)')
+  if (components.clock !== undefined) refuse('runs on the system clock only')
 }

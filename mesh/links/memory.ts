@@ -5,6 +5,7 @@ import { FaultModel, type FaultModelInit } from './faults.js'
 import { applyFaults } from './faulty-transport.js'
 import { resolveBudget } from './base-link.js'
 import { MemoryLink, type MemoryLinkOptions } from './memory-link.js'
+import { acceptAcross, dialAcross, type BridgeEnd, type ThreadBridge } from './thread-bridge.js'
 import type { Turn } from './turn.js'
 import {
   DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_MESSAGE_BYTES, emptyTransportCounters,
@@ -21,7 +22,10 @@ import {
  * is in flight across it, keepalive pings included, so keepalive closes the links it cuts, as
  * it would on TCP.
  */
-export type MemoryNetworkInit = FaultModelInit
+export interface MemoryNetworkInit extends FaultModelInit {
+  /** Ports picked for `listen({ port: 0 })` count up from here (default 40000): joined networks keep apart. */
+  firstPort?: number
+}
 
 export interface MemoryNetworkComponents {
   clock?: Clock
@@ -29,6 +33,11 @@ export interface MemoryNetworkComponents {
   turn?: Turn
   /** A fault model shared with other transports (a fleet's); default one built from `init`. */
   faults?: FaultModel
+  /**
+   * Joins this network to memory networks in other threads of the process (thread-bridge.ts): a
+   * dial to an address nobody listens on here goes to the thread `bridge.route` names.
+   */
+  bridge?: ThreadBridge
 }
 
 export interface MemoryNetwork {
@@ -36,6 +45,8 @@ export interface MemoryNetwork {
   readonly faults: FaultModel
   /** A transport for one device on this network. */
   createTransport (init: LinkOptions, components: { keys: KeyPair, clock?: Clock }): Transport
+  /** Stops taking dials from other threads (a bridged network); idempotent. Transports close on their own. */
+  close (): void
 }
 
 class Network implements MemoryNetwork {
@@ -44,11 +55,22 @@ class Network implements MemoryNetwork {
   readonly #clock: Clock
   readonly listeners = new Map<string, MemoryTransport>()
   readonly #ports = new Map<string, number>()
+  readonly #firstPort: number
+  readonly bridge: ThreadBridge | undefined
+  #stopAccepting: (() => void) | undefined
 
-  constructor (faults: FaultModel, clock: Clock, turn?: Turn) {
+  constructor (faults: FaultModel, clock: Clock, turn?: Turn, bridge?: ThreadBridge, firstPort = 40_000) {
     this.faults = faults
     this.#clock = clock
     this.turn = turn
+    this.bridge = bridge
+    this.#firstPort = firstPort
+    if (bridge !== undefined) this.#stopAccepting = acceptAcross(bridge, (key) => this.listeners.get(key)?.bridgeEnd, faults.blocked)
+  }
+
+  close (): void {
+    this.#stopAccepting?.()
+    this.#stopAccepting = undefined
   }
 
   createTransport (init: LinkOptions, components: { keys: KeyPair, clock?: Clock }): Transport {
@@ -58,7 +80,7 @@ class Network implements MemoryNetwork {
 
   allocate (host: string, port: number): number {
     if (port !== 0) return port
-    const next = (this.#ports.get(host) ?? 40_000) + 1
+    const next = (this.#ports.get(host) ?? this.#firstPort) + 1
     this.#ports.set(host, next)
     return next
   }
@@ -120,6 +142,8 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     this.#assertOpen()
     const peer = `${address.host}:${address.port}`
     const target = this.#network.listeners.get(peer)
+    const trunk = target === undefined ? this.#network.bridge?.route(address) : undefined
+    if (trunk !== undefined) return await dialAcross(this.bridgeEnd, trunk, address, options, this.#network.faults.blocked)
     if (target === undefined || target.#closing !== undefined) throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: nothing listens there`, { details: { peer } })
     if (this.#network.faults.blocked(this.localId, target.localId)) {
       throw meshError('ERR_LINK_CLOSED', `could not connect to ${peer}: unreachable (partitioned)`, { details: { peer, partitioned: true } })
@@ -149,6 +173,27 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
     const link = this.#adopt(ours)
     target.#adopt(theirs)
     return link
+  }
+
+  /** What a dial from or to another thread needs of this transport (thread-bridge.ts). */
+  get bridgeEnd (): BridgeEnd {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const transport = this
+    return {
+      localId: this.localId,
+      keys: this.keys,
+      authorize: this.authorize,
+      admit: this.admit,
+      credential: this.credential,
+      options: this.#options,
+      clock: this.#clock,
+      counters: this.counters,
+      links: this.#links,
+      get address () { return transport.#address },
+      get closed () { return transport.#closing !== undefined },
+      adopt: (link) => this.#adopt(link),
+      refused: (err) => { this.emit('refused', err, this.#address) }
+    }
   }
 
   #adopt (link: Link): Link {
@@ -186,5 +231,5 @@ class MemoryTransport extends TypedEmitter<TransportEvents> implements Transport
 
 /** An in-memory network; `createTransport` gives each device its transport. */
 export function createMemoryNetwork (init: MemoryNetworkInit = {}, components: MemoryNetworkComponents = {}): MemoryNetwork {
-  return new Network(components.faults ?? new FaultModel(init), components.clock ?? systemClock, components.turn)
+  return new Network(components.faults ?? new FaultModel(init), components.clock ?? systemClock, components.turn, components.bridge, init.firstPort)
 }

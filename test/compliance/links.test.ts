@@ -1,7 +1,8 @@
-import { describe, expect, it, onTestFinished } from 'vitest'
-import { isMeshError, type KeyPair } from '../../shared/index.js'
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
+import { isMeshError, systemClock, type KeyPair } from '../../shared/index.js'
 import { createTcpTransport, type Link, type LinkOptions, type Transport } from '../../mesh/links/index.js'
-import { applyFaults, createFaultModel, createMemoryNetwork } from '../../mesh/testing.js'
+import { PortLink, Trunk, applyFaults, createFaultModel, createMemoryNetwork } from '../../mesh/testing.js'
 import { describeNet } from '../helpers/netns.js'
 import { testKeys } from '../helpers/keys.js'
 
@@ -265,4 +266,60 @@ describeNet('link compliance: TCP under a fault model (no faults set)', () => {
 describe('link compliance: memory', () => {
   const network = createMemoryNetwork({ seed: 7 })
   linkCompliance('memory', (keys, init) => network.createTransport({ ...init }, { keys }), 'memory')
+})
+
+describe('link compliance: across threads (memory networks joined by MessagePorts)', () => {
+  // Two memory networks, as two threads of a fleet hold them (firmware-sim/fleet/workers.ts), joined
+  // by a trunk (one MessagePort: mesh/links/trunk.ts); transports alternate between them, so every link
+  // of the suite crosses the trunk, on a channel of its own (mesh/links/port-link.ts). A MessagePort
+  // behaves the same within a thread as across threads (test/firmware/fleet-workers.test.ts runs real workers).
+  const { port1, port2 } = new MessageChannel()
+  const [one, two] = [new Trunk(port1, 0), new Trunk(port2, 1)]
+  const near = createMemoryNetwork({ seed: 7, firstPort: 40_000 }, { bridge: { route: () => one, trunks: [one] } })
+  const far = createMemoryNetwork({ seed: 7, firstPort: 50_000 }, { bridge: { route: () => two, trunks: [two] } })
+  afterAll(() => { near.close(); far.close(); one.close() })
+  let made = 0
+  linkCompliance('cross-thread', (keys, init) => (made++ % 2 === 0 ? near : far).createTransport({ ...init }, { keys }), 'memory')
+
+  it('a trunk drops what is not a channel message, and a channel opened by the wrong side, and keeps working', async () => {
+    const { port1: raw, port2 } = new MessageChannel()
+    const trunk = new Trunk(port2, 0)
+    onTestFinished(() => { trunk.close() })
+    const opened: unknown[] = []
+    trunk.onOpen = (channel, first) => { opened.push(first); channel.close() }
+    const echoed = new Promise<unknown>((resolve) => { raw.on('message', resolve) })
+    for (const junk of ['text', 42, [[1]], [['x', {}]], [[2, { k: 'dial' }]], [[-1, { k: 'dial' }]], [[3, '$close']]]) raw.postMessage(junk)
+    raw.postMessage([[5, { k: 'dial' }], [5, 'more'], [3, { k: 'dial' }]]) // 5 opens (odd: side 1's); 3 is lower than 5: a closed one
+    expect(await echoed).toEqual([[5, '$close']]) // the channel onOpen closed, told
+    expect(opened).toEqual([{ k: 'dial' }])
+    expect(trunk.channels).toBe(0)
+    raw.close()
+  })
+
+  it('destroys a cross-thread link whose peer breaks the protocol or sends past its window', async () => {
+    const options = { maxMessageBytes: 1024, maxBufferedBytes: 8192, keepaliveInterval: 0, keepaliveTimeout: 0, receiveBudget: false as const }
+    const open = (): { link: PortLink, peer: MessagePort } => {
+      const { port1: mine, port2: peer } = new MessageChannel()
+      const link = new PortLink(testKeys(30).id, { id: testKeys(31).id, publicKey: testKeys(31).publicKey }, true, options, systemClock, () => false, mine, 8192)
+      onTestFinished(() => { link.destroy(); peer.close() })
+      return { link, peer }
+    }
+    const hostile: unknown[] = [
+      'text',
+      { k: 'items', items: [[0, 'not bytes', 0, 0]] },
+      { k: 'items', items: [[9, new Uint8Array(1), 0, 0]] },
+      { k: 'items', items: [[0, new Uint8Array(1025), 0, 0]] }, // above the frame limit
+      { k: 'items', items: Array.from({ length: 40 }, () => [0, new Uint8Array(1000), 0, 0]) }, // far past the window, nobody reading
+      { k: 'ack', data: 1, control: 0 }, // credit back for nothing sent
+      { k: 'what' }
+    ]
+    for (const msg of hostile) {
+      const { link, peer } = open()
+      const closed = link.next('close')
+      peer.postMessage(msg)
+      const [info] = await closed
+      expect(info.reason, JSON.stringify(msg, (_k, v: unknown) => v instanceof Uint8Array ? v.length : v)).toBe('error')
+      expect(isMeshError(info.error, 'ERR_LINK_CLOSED')).toBe(true)
+    }
+  })
 })
