@@ -63,6 +63,7 @@ export class TrunkChannel extends EventEmitter implements LinkPort {
   }
 }
 
+/** One side of a trunk: the channels over one MessagePort between two threads (see above). */
 export class Trunk {
   readonly #port: MessagePort
   readonly #side: 0 | 1
