@@ -70,12 +70,16 @@ export interface RouterCounters {
   pacedOver: number
   /** Frames sent on by the broadcast tree (tree.ts) rather than by interest routing. */
   treeFrames: number
+  /** This node's signed interest declarations sent to neighbours (one per new version per link, handlers/interest.ts). */
+  declarationsOut: number
+  /** Other subscribers' declarations passed on to neighbours, each with the first claim of its version on a link that lacked it. */
+  declarationsPassed: number
 }
 
 export function newCounters (): RouterCounters {
   return {
     framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, syncSlices: 0, controlIn: 0, controlOut: 0,
     rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0,
-    routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0, reoffersPassed: 0, historyForgotten: 0, relayedEarly: 0, earlyForgeries: 0, paced: 0, pacedOver: 0, treeFrames: 0
+    routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0, reoffersPassed: 0, historyForgotten: 0, relayedEarly: 0, earlyForgeries: 0, paced: 0, pacedOver: 0, treeFrames: 0, declarationsOut: 0, declarationsPassed: 0
   }
 }

@@ -92,7 +92,15 @@ interface Route {
   previous: ReadonlyMap<DeviceId, number>
   /** When this version was installed here (only a new version, signed by the subscriber, refreshes a route). */
   refreshedAt: number
+  /**
+   * Claims of a newer version that came without its declaration, from neighbours that have an entry
+   * here: at most one per neighbour (the latest), taken when that version is installed (`update`).
+   */
+  pending?: Map<DeviceId, Pending>
 }
+
+/** A claim of a version not installed yet, held until its declaration arrives. */
+interface Pending { version: number, hops: number, proof: Uint8Array }
 
 type Best = { via: DeviceId, hops: number, version: number } | undefined
 
@@ -170,7 +178,15 @@ export class InterestTable {
       return { changed: differs(before, this.#select(subscriber)), cost }
     }
     const { declaration, publicKey } = claim
-    if (isNew && (declaration === undefined || publicKey === undefined)) return { changed: false, cost } // a version we do not hold, without its declaration: nothing to check it with
+    if (isNew && (declaration === undefined || publicKey === undefined)) {
+      // A version we do not hold, without its declaration: nothing to check it with yet. A neighbour
+      // sends a new version so when we were one hop from the subscriber, which sends us the
+      // declaration itself (handlers/interest.ts `sendInterest`); the claim waits for it, one per
+      // neighbour that has an entry here (so within the table's bounds), the latest replacing the
+      // last. Checked like any claim once the version is installed; a version never signed never is.
+      if (route !== undefined && (this.#byVia.get(via)?.has(subscriber) ?? false)) (route.pending ??= new Map()).set(via, { version: claim.version, hops, proof: ownBytes(claim.proof) })
+      return { changed: false, cost }
+    }
     if (!isNew && declaration !== undefined && !bytesEqual(declaration, (route as Route).declaration)) return { changed: false, cost, code: 'ERR_BAD_DECLARATION' }
     const entered = this.#byVia.get(via)?.has(subscriber) ?? false
     if (!entered && (this.#byVia.get(via)?.size ?? 0) >= this.limits.maxPerNeighbour) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
@@ -193,6 +209,7 @@ export class InterestTable {
       if ((hops === 0 && via !== subscriber) || !(chain as HashChain).check(hops, claim.proof)) return { changed: false, cost, code: 'ERR_ROUTE_PROOF' }
     }
     const before = this.best(subscriber)
+    const waiting = isNew ? route?.pending : undefined
     if (isNew && opened?.ok === true) {
       const filters = opened.declaration.filters
       if (route === undefined || !sameFilters(route.filters, filters)) {
@@ -219,8 +236,30 @@ export class InterestTable {
     const r = route as Route
     r.vias.set(via, hops)
     this.#index(via, subscriber, r.declaration.length)
+    if (waiting !== undefined) cost += this.#takePending(subscriber, r, via, waiting)
     const after = this.#select(subscriber)
     return { changed: differs(before, after), cost }
+  }
+
+  /**
+   * The claims of `route`'s new version that arrived before its declaration (`pending`): each
+   * checked as `update` checks one (its distance proof, distance 0 from the subscriber alone, the
+   * per-neighbour bounds) and entered. A claim that fails is dropped; its sender gets nothing.
+   * Returns the work done.
+   */
+  #takePending (subscriber: DeviceId, route: Route, from: DeviceId, waiting: Map<DeviceId, Pending>): number {
+    let cost = 0
+    for (const [via, claim] of waiting) {
+      if (via === from || claim.version !== route.version) continue // a neighbour that has since sent this version itself, or another version
+      cost += WORK_CLAIM
+      if (claim.hops >= UNREACHABLE || (claim.hops === 0 && via !== subscriber)) continue
+      if (this.countVia(via) >= this.limits.maxPerNeighbour || this.bytesVia(via) + route.declaration.length > this.limits.maxBytesPerNeighbour) continue
+      cost += route.chain.cost(claim.hops)
+      if (!route.chain.check(claim.hops, claim.proof)) continue
+      route.vias.set(via, claim.hops)
+      this.#index(via, subscriber, route.declaration.length)
+    }
+    return cost
   }
 
   /** Picks the best feasible route and lowers the feasibility distance to it. */
@@ -258,6 +297,7 @@ export class InterestTable {
       if (route === undefined) continue
       const before = this.best(subscriber)
       route.vias.delete(via)
+      route.pending?.delete(via)
       if (differs(before, this.#select(subscriber))) changed.push(subscriber)
     }
     this.#byVia.delete(via)

@@ -722,7 +722,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       this.#advertiseScheduled = false
       const changed = [...this.#toAdvertise]
       this.#toAdvertise.clear()
-      for (const state of this.links.values()) sendInterest(this, state, this.interest.advertsFor(state.peer, changed))
+      for (const state of this.links.values()) sendInterest(this, state, this.interest.advertsFor(state.peer, changed), true)
     })
   }
 

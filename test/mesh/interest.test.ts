@@ -174,6 +174,39 @@ describe('the interest table (interest.ts)', () => {
     expect(t.update(n2.id, { ...bare(sub.at(2)), hops: 1 }, 0).code).toBe('ERR_ROUTE_PROOF')
   })
 
+  it('a claim of a newer version without its declaration waits, per neighbour with an entry, until the subscriber sends that version', () => {
+    const t = table(me)
+    const sub = subscriber(s, ['x/#'])
+    const bare = (c: Claim): Claim => ({ subscriber: c.subscriber, version: c.version, hops: c.hops, proof: c.proof })
+    expect(t.update(s.id, sub.own, 0).changed).toBe(true)
+    expect(t.update(n1.id, sub.at(1), 0).code).toBeUndefined()
+    expect(t.update(n2.id, sub.at(1), 0).code).toBeUndefined()
+    sub.table.bump()
+    const next = sub.table.own() as Claim
+    const at = (hops: number): Claim => { let proof = next.proof; for (let i = 0; i < hops; i++) proof = chainStep(proof); return { ...next, hops, proof } }
+    // n1 passes the new version on first, without the declaration (we were one hop from s); n2 with a
+    // forged proof; n3, with no entry here, is not held at all.
+    expect(t.update(n1.id, bare(at(1)), 0)).toEqual({ changed: false, cost: 1 })
+    expect(t.update(n2.id, { ...bare(at(1)), proof: at(3).proof }, 0)).toEqual({ changed: false, cost: 1 })
+    expect(t.update(n3.id, bare(at(1)), 0)).toEqual({ changed: false, cost: 1 })
+    expect(t.best(s.id)?.version).toBe(sub.own.version) // nothing installed without the declaration
+    // The subscriber's own claim brings the declaration: n1's claim is taken with it, n2's and n3's are not.
+    expect(t.update(s.id, next, 0).changed).toBe(true)
+    expect(t.best(s.id)).toEqual({ via: s.id, hops: 1, version: next.version })
+    expect(t.advertised(n1.id, s.id)).toBe(1)
+    expect(t.advertised(n2.id, s.id)).toBe(1) // the version before's (`previous`), not the forgery
+    expect(t.advertised(n3.id, s.id)).toBe(UNREACHABLE)
+    expect(t.countVia(n1.id)).toBe(1)
+    expect(t.countVia(n2.id)).toBe(0)
+    // A neighbour that is gone leaves nothing waiting.
+    sub.table.bump()
+    const third = sub.table.own() as Claim
+    expect(t.update(n1.id, bare({ ...third, hops: 1, proof: chainStep(third.proof) }), 0).changed).toBe(false)
+    t.dropVia(n1.id)
+    expect(t.update(s.id, third, 0).changed).toBe(true)
+    expect(t.advertised(n1.id, s.id)).toBe(UNREACHABLE)
+  })
+
   it('distance 0 is the subscriber alone, and a distance needs its chain element', () => {
     const t = table(me)
     const sub = subscriber(s, ['x/#'])

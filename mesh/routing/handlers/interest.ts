@@ -37,6 +37,8 @@ export function onInterest (ctx: RouterContext, state: LinkState, entries: Inter
     const claim: Claim = entry.declaration === undefined
       ? { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof }
       : { subscriber, version: entry.version, hops: entry.hops, proof: entry.proof, declaration: entry.declaration, publicKey: entry.publicKey }
+    // A neighbour that claims a version holds its declaration (it advertises only versions it installed): ours need not go to it.
+    if (entry.hops < UNREACHABLE) holds(state, subscriber, entry.version)
     if (!ctx.intake.offer(state.peer, claim)) {
       ctx.drop({ code: 'ERR_TABLE_FULL', origin: subscriber, from: state.peer })
       refused = true
@@ -91,19 +93,40 @@ const entrySize = (e: InterestEntry): number => (e.declaration?.length ?? 0) + 9
 /** Per link: the version of each subscriber whose declaration this link was sent (then claims go without it). */
 const declared = new WeakMap<LinkState, Map<DeviceId, number>>()
 
-/**
- * Sends claims to one neighbour. A declaration goes once per (link, subscriber, version), with
- * the first claim of a distance: later claims of that version (a distance changed) and every
- * "unreachable" carry only [kid, version, hops, proof].
- */
-export function sendInterest (ctx: RouterContext, state: LinkState, claims: Claim[]): void {
+function declaredTo (ctx: RouterContext, state: LinkState): Map<DeviceId, number> {
   let sent = declared.get(state)
   if (sent === undefined) declared.set(state, sent = new Map())
   if (sent.size > ctx.interest.limits.maxSubscribers) sent.clear() // subscribers come and go: start over rather than grow
+  return sent
+}
+
+/** Notes that the neighbour on `state` holds `version` of `subscriber`'s declaration. */
+function holds (state: LinkState, subscriber: DeviceId, version: number): void {
+  const sent = declared.get(state)
+  if (sent !== undefined && (sent.get(subscriber) ?? -1) < version) sent.set(subscriber, version)
+}
+
+/**
+ * Sends claims to one neighbour. A declaration goes once per (link, subscriber, version), with
+ * the first claim of a distance, and not to a neighbour that has claimed that version itself:
+ * later claims of that version (a distance changed) and every "unreachable" carry only
+ * [kid, version, hops, proof].
+ *
+ * `relayed`: claims passed on because a new version arrived (the router's adverts). Then another
+ * subscriber's declaration is also left out towards a neighbour that was one hop from that
+ * subscriber (it advertised distance 1): the subscriber sends it the declaration itself, and our
+ * claim waits there for it (interest.ts, `pending`). When every node subscribes in a dense mesh,
+ * this is most of what each periodic new version costs: a declaration crosses each link about once,
+ * not once per node that passes it on. Answers to route requests and a new link's first adverts
+ * always carry it: their neighbour may have no other way to learn the version.
+ */
+export function sendInterest (ctx: RouterContext, state: LinkState, claims: Claim[], relayed = false): void {
+  const sent = declaredTo(ctx, state)
   const entries: InterestEntry[] = claims.map((c) => {
     const entry: InterestEntry = { kid: deviceIdToBytes(c.subscriber), version: c.version, hops: c.hops, proof: c.proof }
+    const fromSubscriber = relayed && c.subscriber !== ctx.id && ctx.interest.advertised(state.peer, c.subscriber) === 1
     // "Unreachable" needs no declaration (it teaches no version, interest.ts), so it marks nothing either.
-    if (c.hops < UNREACHABLE && sent.get(c.subscriber) !== c.version && c.declaration !== undefined && c.publicKey !== undefined) {
+    if (c.hops < UNREACHABLE && !fromSubscriber && sent.get(c.subscriber) !== c.version && c.declaration !== undefined && c.publicKey !== undefined) {
       entry.declaration = c.declaration
       entry.publicKey = c.publicKey
     }
@@ -111,6 +134,12 @@ export function sendInterest (ctx: RouterContext, state: LinkState, claims: Clai
   })
   for (const chunk of chunks(entries, entrySize)) {
     if (!ctx.send(state, { kind: MSG.INTEREST, entries: chunk })) continue // refused: the next advert carries the declarations again
-    for (const e of chunk) if (e.declaration !== undefined) sent.set(deviceIdFromBytes(e.kid), e.version)
+    for (const e of chunk) {
+      if (e.declaration === undefined) continue
+      const subscriber = deviceIdFromBytes(e.kid)
+      sent.set(subscriber, e.version)
+      if (subscriber === ctx.id) ctx.counters.declarationsOut++
+      else ctx.counters.declarationsPassed++
+    }
   }
 }
