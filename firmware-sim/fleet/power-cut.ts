@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import dc from 'node:diagnostics_channel'
 import type { Socket } from 'node:net'
 import type { DeviceId } from '../../shared/index.js'
@@ -27,21 +26,24 @@ import type { Transport } from '../../mesh/index.js'
  * some of a process's devices; a host whose process is killed and whose link is cut sends nothing).
  *
  * Which sockets are the device's: those that node:net's diagnostics channels report
- * (`net.client.socket`, `net.server.socket`) while the device dials (its transport's `dial`
- * runs in an AsyncLocalStorage context naming it), those accepted on its listening port, and
+ * (`net.client.socket`, `net.server.socket`) while the device dials (the TCP transport opens its
+ * socket synchronously in `dial`, mesh/links/tcp.ts, and the wrapped `dial` names its device
+ * for that call; an AsyncLocalStorage did this before, and turned on async hooks for every promise
+ * of the process, ~2 % of a 200-device TCP fleet's CPU), those accepted on its listening port, and
  * any the caller names (its MQTT connections). The far end of a socket is the one in this
  * process with the mirrored ports.
  */
 export class PowerCuts {
-  readonly #owner = new AsyncLocalStorage<DeviceId>()
+  /** The device whose transport is inside `dial` right now (synchronously). */
+  #dialing: DeviceId | undefined
   readonly #sockets = new Set<Socket>()
   readonly #owners = new WeakMap<Socket, DeviceId>()
   #started = false
   /** Far ends made deaf and mute so far. */
   silenced = 0
 
-  readonly #onClient = ({ socket }: { socket: Socket }): void => { this.#add(socket, this.#owner.getStore()) }
-  readonly #onServer = ({ socket }: { socket: Socket }): void => { this.#add(socket, undefined) }
+  readonly #onClient = ({ socket }: { socket: Socket }): void => { this.#add(socket, this.#dialing) }
+  readonly #onServer = ({ socket }: { socket: Socket }): void => { this.#add(socket, this.#dialing) }
 
   start (): void {
     if (this.#started) return
@@ -61,7 +63,13 @@ export class PowerCuts {
   /** `transport`, whose dials are marked as `owner`'s (the same object, its `dial` wrapped). */
   own (transport: Transport, owner: DeviceId): Transport {
     const dial = transport.dial.bind(transport)
-    transport.dial = async (address, options) => await this.#owner.run(owner, async () => await dial(address, options))
+    transport.dial = async (address, options) => {
+      const outer = this.#dialing
+      this.#dialing = owner
+      let dialing: ReturnType<typeof dial>
+      try { dialing = dial(address, options) } finally { this.#dialing = outer }
+      return await dialing
+    }
     return transport
   }
 

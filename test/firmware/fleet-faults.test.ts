@@ -65,23 +65,27 @@ describeNet('fleet faults on real sockets', () => {
     await fleet.start()
     const ids = fleet.devices.map((d) => d.keys.id)
     const node = (i: number): NonNullable<NonNullable<typeof fleet.devices[0]['device']>['node']> => fleet.devices[i]?.device?.node as never
-    for (const end = Date.now() + 10_000; Date.now() < end && !(node(1).links.has(ids[0] as never) && node(1).links.has(ids[2] as never));) {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+    const linked = (): boolean => [0, 1, 2].every((i) => [0, 1, 2].every((j) => i === j || node(i).links.has(ids[j] as never)))
+    for (const end = Date.now() + 10_000; Date.now() < end && !linked();) await new Promise((resolve) => setTimeout(resolve, 100))
     const closed = (peer: number, from: number): Promise<{ afterMs: number, error: string }> => {
       const l = node(from).links.get(ids[peer] as never)
       if (l === undefined) throw new Error(`device ${from} has no link to ${peer}`)
       const t0 = Date.now()
       return new Promise((resolve) => l.once('close', (info) => { resolve({ afterMs: Date.now() - t0, error: String(info.error?.message ?? info.reason) }) }))
     }
-    const crashSeen = closed(0, 1)
-    await fleet.crash(0)
+    // The crashed device dialed the link watched, so its own dialed socket is what must go silent
+    // (one it accepted is found by its listening port; a dialed one by the dial that opened it).
+    const dialer = [0, 1, 2].find((i) => [0, 1, 2].some((j) => node(i).links.get(ids[j] as never)?.initiator === true)) as number
+    const peer = [0, 1, 2].find((j) => node(dialer).links.get(ids[j] as never)?.initiator === true) as number
+    const other = 3 - dialer - peer
+    const crashSeen = closed(dialer, peer)
+    await fleet.crash(dialer)
     const crash = await crashSeen
     // Silence for the keepalive's timeout at least (1,200 ms), then its verdict.
     expect(crash.afterMs).toBeGreaterThanOrEqual(1000)
     expect(crash.error).toMatch(/no frame from .* the link is dead/)
-    const stopSeen = closed(2, 1)
-    await fleet.devices[2]?.device?.stop()
+    const stopSeen = closed(other, peer)
+    await fleet.devices[other]?.device?.stop()
     const stop = await stopSeen
     expect(stop.afterMs).toBeLessThan(1000)
     expect(stop.error).not.toMatch(/link is dead/)
