@@ -436,6 +436,13 @@ export class InterestTable {
   /** The key `subscriber` signed its declaration with (what its acks are checked with, handlers/ack.ts). */
   keyOf (subscriber: DeviceId): PublicKey | undefined { return this.#routes.get(subscriber)?.publicKey }
 
+  /** Claims waiting for their version's declaration (`pending`), over every route: at most one per (neighbour, subscriber) entry. O(routes). */
+  get pendingClaims (): number {
+    let n = 0
+    for (const route of this.#routes.values()) n += route.pending?.size ?? 0
+    return n
+  }
+
   /** Subscribers with an entry from `via`. */
   countVia (via: DeviceId): number { return this.#byVia.get(via)?.size ?? 0 }
 

@@ -108,6 +108,26 @@ describe('routing a neighbour cannot hijack', () => {
     await flows(s, 5)
   })
 
+  it('10,000 claims of versions C never signed, without their declarations: none becomes a route, A stays responsive and C gets every reading', async () => {
+    const s = await scene({}, 12)
+    await until(() => s.heard.some((msg) => msg.kind === MSG.INTEREST && msg.entries.some((e) => Buffer.from(e.kid).equals(deviceIdToBytes(s.c.id)))), 'A tells M of C')
+    const genuine = s.heard.flatMap((msg) => msg.kind === MSG.INTEREST ? msg.entries : []).find((e) => Buffer.from(e.kid).equals(deviceIdToBytes(s.c.id))) as unknown as Entry
+    // M gets an entry for C at A (it repeats A's distance), then claims distance 1 of 10,000 later
+    // versions with made-up proofs: a claim a neighbour may send without the declaration, which
+    // then waits for it at A (interest.ts `pending`).
+    s.link.send(interest([{ kid: genuine.kid, version: genuine.version, hops: genuine.hops, proof: genuine.proof }]))
+    await s.link.ping()
+    const bare = (v: number): Entry => ({ kid: genuine.kid, version: v, hops: 1, proof: randomBytes(16) })
+    const delay = await worstTimerDelay(async () => {
+      for (let i = 0; i < 10_000; i += 200) s.link.send(interest(Array.from({ length: 200 }, (_, j) => bare((genuine.version as number) + 1 + i + j))))
+      await s.link.ping()
+    })
+    expect(delay).toBeLessThan(MAX_DELAY)
+    await flows(s, 20)
+    expect(s.a.routeTo(s.c.id)).toEqual({ via: s.b.id, hops: 2 })
+    expect(s.a.interest().length).toBe(1)
+  })
+
   it('a relay can only repeat the distance it heard: a proof from a longer route does not win', async () => {
     const s = await scene({}, 11)
     await until(() => s.heard.some((msg) => msg.kind === MSG.INTEREST), 'A tells M of C')

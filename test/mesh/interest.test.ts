@@ -190,6 +190,10 @@ describe('the interest table (interest.ts)', () => {
     expect(t.update(n2.id, { ...bare(at(1)), proof: at(3).proof }, 0)).toEqual({ changed: false, cost: 1 })
     expect(t.update(n3.id, bare(at(1)), 0)).toEqual({ changed: false, cost: 1 })
     expect(t.best(s.id)?.version).toBe(sub.own.version) // nothing installed without the declaration
+    // One slot per neighbour with an entry, however many versions it names (versions never signed stay there, unused).
+    for (let v = 1; v <= 1000; v++) t.update(n1.id, { ...bare(at(1)), version: next.version + v }, 0)
+    expect(t.pendingClaims).toBe(2)
+    t.update(n1.id, bare(at(1)), 0)
     // The subscriber's own claim brings the declaration: n1's claim is taken with it, n2's and n3's are not.
     expect(t.update(s.id, next, 0).changed).toBe(true)
     expect(t.best(s.id)).toEqual({ via: s.id, hops: 1, version: next.version })
