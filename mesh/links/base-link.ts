@@ -402,6 +402,19 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     return this.#closeInfo
   }
 
+  /** The checks before every send: the link is open and `msg` within the frame limit (ERR_LINK_CLOSED, ERR_FRAME_TOO_LARGE). */
+  protected checkSend (msg: Uint8Array, maxMessageBytes: number): void {
+    if (this.#state !== 'open') throw this.closedError()
+    if (msg.length > maxMessageBytes) {
+      throw meshError('ERR_FRAME_TOO_LARGE', `a ${msg.length}-byte message exceeds the link limit of ${maxMessageBytes} bytes; split it`, { details: { length: msg.length, limit: maxMessageBytes } })
+    }
+  }
+
+  /** The error for a send refused because the `control` or data queue holds `held` bytes of its `limit`. */
+  protected backpressureError (control: boolean, held: number, limit: number): MeshError {
+    return meshError('ERR_BACKPRESSURE', `the ${control ? 'control' : 'send'} queue to ${this.remote.id} holds ${held} bytes (limit ${limit}); wait for 'drain'`, { details: { bufferedBytes: held, limit, control } })
+  }
+
   protected closedError (): MeshError {
     return meshError('ERR_LINK_CLOSED', `the link to ${this.remote.id} is closed${this.#closeInfo === undefined ? '' : ` (${this.#closeInfo.reason})`}; wait for a new link`, { cause: this.#closeInfo?.error })
   }

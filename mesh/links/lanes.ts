@@ -11,7 +11,7 @@
  * What a neighbour can make this node send on the control lane is bounded before it gets here:
  * only a new, owner-signed revocation or a higher configuration version is passed on, and each
  * neighbour's REVOKE and CONFIG are read at their own rate (routing/budget.ts).
- * Pure bookkeeping: the link decides when to take (memory-link.ts, tcp-link.ts).
+ * Pure bookkeeping: the link decides when to take (queued-link.ts and its subclasses, tcp-link.ts).
  */
 
 /** Default: up to 4 control items in a row while data waits. */

@@ -1,29 +1,17 @@
 import { meshError, type Clock } from '../../shared/index.js'
-import { BaseLink, closeInfo } from './base-link.js'
+import { closeInfo } from './base-link.js'
 import { Keepalive } from './keepalive.js'
-import { SendLanes } from './lanes.js'
 import type { BlockedFn, MemoryLinkOptions } from './memory-link.js'
+import { CLOSE, DATA, PING, PONG, QueuedLink } from './queued-link.js'
 import type { LinkPort } from './trunk.js'
-import { CLOSE_WHY, type LinkCloseInfo, type RemotePeer, type SendOptions } from './types.js'
+import { CLOSE_WHY, type LinkCloseInfo, type RemotePeer } from './types.js'
 
-const DATA = 0
-const PING = 1
-const PONG = 2
-const CLOSE = 3
 /** Pongs owed to a peer that does not read are not queued past this (as on a memory link). */
 const MAX_PONGS_QUEUED = 1024
 /** What an item costs the window besides its bytes: a flood of empty messages is bounded too. */
 export const ITEM_COST = 64
 /** Items in one port message at most (a batch is what one flush takes; a larger one is a protocol error). */
 const MAX_BATCH = 8192
-
-interface Item {
-  readonly type: number
-  readonly data: Uint8Array
-  readonly token: number
-  readonly bytes: number
-  readonly control?: boolean
-}
 
 /** One item on the port: [type, data, token, control 0|1]. */
 type WireItem = [number, Uint8Array, number, number]
@@ -46,13 +34,11 @@ type WireItem = [number, Uint8Array, number, number]
  * destroys the link (ERR_LINK_CLOSED), and the bytes go up to the node as from any link, to be
  * decoded and verified there.
  */
-export class PortLink extends BaseLink {
+export class PortLink extends QueuedLink {
   readonly #port: LinkPort
   readonly #localId: string
   readonly #blocked: BlockedFn
-  readonly #options: MemoryLinkOptions
   readonly #keepalive: Keepalive
-  readonly #lanes: SendLanes<Item>
   /** The peer's credit windows (its maxBufferedBytes; control: half of it, as its control lane). */
   readonly #window: number
   readonly #controlWindow: number
@@ -67,16 +53,13 @@ export class PortLink extends BaseLink {
   readonly #giveBackControlAt: number
   #inputPaused = false
   #flushScheduled = false
-  #owesDrain = false
   #portClosed = false
 
   constructor (localId: string, remote: RemotePeer, initiator: boolean, options: MemoryLinkOptions, clock: Clock, blocked: BlockedFn, port: LinkPort, peerWindow: number, remoteAddress?: string) {
-    super({ remote, initiator, clock, budget: options.receiveBudget, maxMessageBytes: options.maxMessageBytes, remoteAddress, inboxLimit: options.maxBufferedBytes, turn: options.turn })
+    super({ remote, initiator, clock, budget: options.receiveBudget, maxMessageBytes: options.maxMessageBytes, remoteAddress, inboxLimit: options.maxBufferedBytes, turn: options.turn }, options)
     this.#localId = localId
-    this.#options = options
     this.#blocked = blocked
     this.#port = port
-    this.#lanes = new SendLanes(Math.floor(options.maxBufferedBytes / 2))
     const item = options.maxMessageBytes + ITEM_COST
     this.#window = Math.max(peerWindow, 2 * item)
     this.#controlWindow = Math.max(Math.floor(peerWindow / 2), 2 * item)
@@ -85,7 +68,7 @@ export class PortLink extends BaseLink {
     this.#giveBackAt = Math.max(1, Math.floor(options.maxBufferedBytes / 4))
     this.#giveBackControlAt = Math.max(1, Math.floor(options.maxBufferedBytes / 8))
     this.#keepalive = new Keepalive(clock, options.keepaliveInterval, options.keepaliveTimeout, {
-      ping: () => { this.#enqueue(PING, new Uint8Array(0), 0) },
+      ping: () => { this.enqueue(PING, new Uint8Array(0), 0) },
       dead: (silentFor) => {
         this.destroy(meshError('ERR_LINK_CLOSED', `no frame from ${remote.id} for ${silentFor} ms; the link is dead`, { details: { reason: 'keepalive', silentFor } }))
       }
@@ -95,36 +78,6 @@ export class PortLink extends BaseLink {
     this.#keepalive.start()
   }
 
-  get writable (): boolean {
-    return this.open && !this.#owesDrain && this.#lanes.dataBytes + this.#options.maxMessageBytes <= this.#options.maxBufferedBytes
-  }
-
-  get bufferedBytes (): number {
-    return this.#lanes.bytes
-  }
-
-  send (msg: Uint8Array, options: SendOptions = {}): void {
-    if (!this.open) throw this.closedError()
-    if (msg.length > this.#options.maxMessageBytes) {
-      throw meshError('ERR_FRAME_TOO_LARGE', `a ${msg.length}-byte message exceeds the link limit of ${this.#options.maxMessageBytes} bytes; split it`, { details: { length: msg.length, limit: this.#options.maxMessageBytes } })
-    }
-    const control = options.control === true
-    const lanes = this.#lanes
-    if (control ? !lanes.controlFits(msg.length) : lanes.dataBytes + msg.length > this.#options.maxBufferedBytes) {
-      this.#owesDrain = true
-      const [held, limit] = control ? [lanes.controlBytes, lanes.controlLimit] : [lanes.dataBytes, this.#options.maxBufferedBytes]
-      throw meshError('ERR_BACKPRESSURE', `the ${control ? 'control' : 'send'} queue to ${this.remote.id} holds ${held} bytes (limit ${limit}); wait for 'drain'`, { details: { bufferedBytes: held, limit, control } })
-    }
-    this.#enqueue(DATA, new Uint8Array(msg), 0, control)
-    if (!control && lanes.dataBytes + this.#options.maxMessageBytes > this.#options.maxBufferedBytes) this.#owesDrain = true
-    this.counters.framesOut++
-    this.counters.bytesOut += msg.length
-  }
-
-  protected sendPing (token: number): void {
-    this.#enqueue(PING, new Uint8Array(0), token)
-  }
-
   /** While paused, what arrived is not given back: the peer's window empties and its queue holds. */
   protected pauseInput (paused: boolean): void {
     this.#inputPaused = paused
@@ -132,12 +85,7 @@ export class PortLink extends BaseLink {
     if (!paused) this.#giveBack()
   }
 
-  #enqueue (type: number, data: Uint8Array, token: number, control = false): void {
-    this.#lanes.push({ type, data, token, bytes: data.length, control }, control)
-    this.#scheduleFlush()
-  }
-
-  #scheduleFlush (): void {
+  protected scheduleFlush (): void {
     if (this.#flushScheduled || this.#portClosed) return
     this.#flushScheduled = true
     queueMicrotask(() => { this.#flush() })
@@ -147,8 +95,8 @@ export class PortLink extends BaseLink {
   #flush (): void {
     this.#flushScheduled = false
     if (this.#portClosed) return
-    const lanes = this.#lanes
-    const most = this.#options.maxMessageBytes + ITEM_COST
+    const lanes = this.lanes
+    const most = this.options.maxMessageBytes + ITEM_COST
     const batch: WireItem[] = []
     const transfer: ArrayBuffer[] = []
     const blocked = this.#blocked(this.#localId, this.remote.id)
@@ -166,13 +114,10 @@ export class PortLink extends BaseLink {
     }
     if (batch.length > 0) this.#post({ k: 'items', items: batch }, transfer)
     if (lanes.length > 0) {
-      if (batch.length >= MAX_BATCH) this.#scheduleFlush()
+      if (batch.length >= MAX_BATCH) this.scheduleFlush()
       return
     }
-    if (this.#owesDrain && this.open) {
-      this.#owesDrain = false
-      this.emit('drain')
-    }
+    this.drained()
   }
 
   #post (msg: unknown, transfer: ArrayBuffer[] = []): void {
@@ -214,7 +159,7 @@ export class PortLink extends BaseLink {
     }
     this.#inflight -= data as number
     this.#inflightControl -= control as number
-    if (this.#lanes.length > 0) this.#scheduleFlush()
+    if (this.lanes.length > 0) this.scheduleFlush()
   }
 
   #onItems (items: unknown): void {
@@ -227,7 +172,7 @@ export class PortLink extends BaseLink {
         this.#protocolError('a malformed item')
         return
       }
-      if (data.length > this.#options.maxMessageBytes) { this.#protocolError(`a ${data.length}-byte message above the frame limit`); return }
+      if (data.length > this.options.maxMessageBytes) { this.#protocolError(`a ${data.length}-byte message above the frame limit`); return }
       const cost = data.length + ITEM_COST
       if (control === 1) this.#owedControl += cost
       else this.#owed += cost
@@ -248,7 +193,7 @@ export class PortLink extends BaseLink {
         break
       case PING:
         this.receivedControl(data.length)
-        if (this.#lanes.length < MAX_PONGS_QUEUED) this.#enqueue(PONG, new Uint8Array(0), token)
+        if (this.lanes.length < MAX_PONGS_QUEUED) this.enqueue(PONG, new Uint8Array(0), token)
         break
       case PONG:
         this.receivedPong(token)
@@ -268,7 +213,7 @@ export class PortLink extends BaseLink {
   /** The port closed under us (the other end destroyed it, or its thread ended): an abrupt end, as a TCP reset. */
   #onPortClose (): void {
     this.#portClosed = true
-    this.#lanes.clear()
+    this.lanes.clear()
     this.#end({ reason: 'remote', error: meshError('ERR_LINK_CLOSED', `the link to ${this.remote.id} ended abruptly (its thread closed the port)`) })
     this.#port.removeAllListeners()
   }
@@ -284,14 +229,14 @@ export class PortLink extends BaseLink {
   #closePort (): void {
     if (this.#portClosed) return
     this.#portClosed = true
-    this.#lanes.clear()
+    this.lanes.clear()
     this.#port.close()
   }
 
   async close (options: { why?: string } = {}): Promise<void> {
     if (this.open) {
       const info = closeInfo(options.why)
-      this.#enqueue(CLOSE, new TextEncoder().encode(info.why ?? ''), 0)
+      this.enqueue(CLOSE, new TextEncoder().encode(info.why ?? ''), 0)
       this.#end(info)
     }
     await this.closedPromise
@@ -299,13 +244,13 @@ export class PortLink extends BaseLink {
 
   replace (): void {
     if (!this.open) return
-    this.#enqueue(CLOSE, new Uint8Array(0), 0)
+    this.enqueue(CLOSE, new Uint8Array(0), 0)
     this.#end({ reason: 'replaced' })
   }
 
   destroy (err?: Error): void {
     if (!this.open) return
-    this.#lanes.clear()
+    this.lanes.clear()
     this.#post({ k: 'reset' })
     this.#end(err === undefined ? { reason: 'local' } : { reason: 'error', error: err }, true)
   }

@@ -101,18 +101,14 @@ export class TcpLink extends BaseLink {
   }
 
   send (msg: Uint8Array, options: SendOptions = {}): void {
-    if (!this.open) throw this.closedError()
-    if (msg.length > this.#options.maxMessageBytes) {
-      throw meshError('ERR_FRAME_TOO_LARGE', `a ${msg.length}-byte message exceeds the link limit of ${this.#options.maxMessageBytes} bytes; split it`, { details: { length: msg.length, limit: this.#options.maxMessageBytes } })
-    }
+    this.checkSend(msg, this.#options.maxMessageBytes)
     const control = options.control === true
     const lanes = this.#lanes
     const bytes = msg.length + ITEM_HEADER_BYTES
     const buffered = control ? lanes.controlBytes : this.bufferedBytes - lanes.controlBytes
     if (control ? !lanes.controlFits(bytes) : buffered + bytes > this.#maxBuffered) {
       this.#owesDrain = true
-      const limit = control ? lanes.controlLimit : this.#maxBuffered
-      throw meshError('ERR_BACKPRESSURE', `the ${control ? 'control' : 'send'} queue to ${this.remote.id} holds ${buffered} bytes (limit ${limit}); wait for 'drain'`, { details: { bufferedBytes: buffered, limit, control } })
+      throw this.backpressureError(control, buffered, control ? lanes.controlLimit : this.#maxBuffered)
     }
     if (lanes.length === 0 && !this.#socket.writableNeedDrain) {
       this.#queue(ITEM_DATA, msg)
