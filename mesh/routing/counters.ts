@@ -74,12 +74,18 @@ export interface RouterCounters {
   declarationsOut: number
   /** Other subscribers' declarations passed on to neighbours, each with the first claim of its version on a link that lacked it. */
   declarationsPassed: number
+  /**
+   * Times a claim taken moved a route from one next hop to another (a route that appeared, or was
+   * lost, aside; so are moves because a link closed): what the interest refresh should not cause
+   * (issue 15, interest.ts `best`).
+   */
+  routeMoves: number
 }
 
 export function newCounters (): RouterCounters {
   return {
     framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, syncSlices: 0, controlIn: 0, controlOut: 0,
     rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0,
-    routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0, reoffersPassed: 0, historyForgotten: 0, relayedEarly: 0, earlyForgeries: 0, paced: 0, pacedOver: 0, treeFrames: 0, declarationsOut: 0, declarationsPassed: 0
+    routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0, reoffersPassed: 0, historyForgotten: 0, relayedEarly: 0, earlyForgeries: 0, paced: 0, pacedOver: 0, treeFrames: 0, declarationsOut: 0, declarationsPassed: 0, routeMoves: 0
   }
 }

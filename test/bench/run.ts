@@ -17,6 +17,7 @@ import { benchPaths } from './paths.js'
 import { benchStore } from './store.js'
 import { benchTcp } from './tcp.js'
 import { benchTraffic } from './traffic.js'
+import { benchMoves } from './moves.js'
 
 type Section = (quick: boolean) => Promise<Record<string, unknown>> | Record<string, unknown>
 
@@ -28,6 +29,7 @@ const sections: Record<string, Section> = {
   ingest: benchIngest,
   store: benchStore,
   traffic: benchTraffic,
+  moves: benchMoves,
   fleet: benchFleet,
   tcp: benchTcp,
   commands: benchCommands

@@ -72,14 +72,23 @@ function nextTurn (ctx: RouterContext): void {
 export function checkClaims (ctx: RouterContext): void {
   const now = ctx.clock.now()
   const changed: DeviceId[] = []
+  // The next hop of each subscriber before this turn's claims (at most one entry per claim drained).
+  const held = new Map<DeviceId, DeviceId | undefined>()
   ctx.intake.drain((claim) => ctx.interest.cost(claim), (via, claim) => {
     if (!ctx.links.has(via)) return
     const before = ctx.interest.best(claim.subscriber)?.via
+    if (!held.has(claim.subscriber)) held.set(claim.subscriber, before)
     const result = ctx.interest.update(via, claim, now)
     if (result.code !== undefined) ctx.drop({ code: result.code, origin: claim.subscriber, from: via })
     if (result.changed) changed.push(claim.subscriber)
     routeMoved(ctx, claim.subscriber, before, ctx.interest.best(claim.subscriber)?.via)
   })
+  // A route that went from one next hop to another over the turn (one that moved and came back
+  // within it was never seen outside: adverts and frames wait for the turn's end).
+  for (const [subscriber, before] of held) {
+    const after = ctx.interest.best(subscriber)?.via
+    if (before !== undefined && after !== undefined && before !== after) ctx.counters.routeMoves++
+  }
   if (changed.length > 0) {
     ctx.advertise(changed)
     askRoutes(ctx, changed) // a route lost (its next hop retracted): ask for a newer version (handlers/route-request.ts)
