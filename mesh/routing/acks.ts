@@ -19,11 +19,22 @@ import { ackOf, signAck, type Ack } from './ack.js'
 
 export interface AckInit {
   /**
-   * How often a durable subscriber sends the acks due, ms (default 50): an ack follows a frame within
-   * about this delay (TCP's delayed ACK, RFC 1122 §4.2.3.2, waits up to 500 ms; an outbox frees up
-   * sooner with less), and one origin costs at most one signature per interval however fast it sends.
+   * How often a durable subscriber sends the acks due, ms (default 50): an ack due goes within about
+   * this delay (which acks are due: `delayMs`), and one origin costs at most one signature per
+   * interval however fast it sends.
    */
   intervalMs?: number
+  /**
+   * Delayed acks, ms (default 1000; 0: an ack for every frame at the next tick). As TCP acks every
+   * second full segment and delays the others (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2), a durable
+   * subscriber acks an origin at the next tick once two new frames of it arrived since its last
+   * ack, at once for a copy of what it holds (the origin offered it again: it is waiting), and
+   * otherwise `delayMs` after the first frame not acked yet. Each ack is a signature here and a
+   * check at every relay back and at the origin, as much as the frame itself: with readings every
+   * second, half the acks go. The delay stays under an origin's re-offer timeout (2 s at least,
+   * firmware-sim mesh-acks.ts), which measures it with the round trip.
+   */
+  delayMs?: number
   /** A durable subscriber sends the ack of an active origin again this often, ms (default 5000). */
   refreshMs?: number
   /** How long an origin counts as active after its last frame, ms (default 120,000). */
@@ -34,7 +45,7 @@ export interface AckInit {
   maxPairs?: number
 }
 
-export const ACK_DEFAULTS = { intervalMs: 50, refreshMs: 5000, lingerMs: 120_000, maxOrigins: 4096, maxPairs: 4096 } as const
+export const ACK_DEFAULTS = { intervalMs: 50, delayMs: 1000, refreshMs: 5000, lingerMs: 120_000, maxOrigins: 4096, maxPairs: 4096 } as const
 
 /** A frame offered again is passed on from one node at most once in this long, ms (`passedLately`). */
 export const PASS_AGAIN_MS = 1000
@@ -60,6 +71,8 @@ export class AckState {
   readonly #ed: Ed25519 | undefined
   readonly #window: number
   readonly #due = new Set<DeviceId>()
+  /** origin → when the one frame it sent since its last ack came (a delayed ack), oldest first. */
+  readonly #unacked = new Map<DeviceId, number>()
   /** origin → last delivery (clock.now()), oldest first. */
   readonly #active = new Map<DeviceId, number>()
   /** origin → when its ack was last sent. */
@@ -82,6 +95,7 @@ export class AckState {
   constructor (init: AckInit & { window: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
     this.options = {
       intervalMs: init.intervalMs ?? ACK_DEFAULTS.intervalMs,
+      delayMs: Math.max(0, init.delayMs ?? ACK_DEFAULTS.delayMs),
       refreshMs: init.refreshMs ?? ACK_DEFAULTS.refreshMs,
       lingerMs: init.lingerMs ?? ACK_DEFAULTS.lingerMs,
       maxOrigins: Math.max(1, init.maxOrigins ?? ACK_DEFAULTS.maxOrigins),
@@ -97,7 +111,21 @@ export class AckState {
   accepted (origin: DeviceId, from: DeviceId | undefined): void {
     if (origin === this.#keys.id) return
     if (from !== undefined) touch(this.#upstream, origin, from, this.options.maxOrigins)
+    if (this.durable <= 0) return
+    if (!this.#unacked.has(origin) && this.options.delayMs > 0 && !this.#due.has(origin)) {
+      // The first frame since the last ack: delayed (`due` takes it after delayMs), unless a second comes.
+      if (this.#unacked.size >= this.options.maxOrigins) this.#takeDelayed(this.#unacked.keys().next().value as DeviceId)
+      this.#unacked.set(origin, this.#clock.now())
+      touch(this.#active, origin, this.#clock.now(), this.options.maxOrigins)
+      return
+    }
     this.seen(origin)
+  }
+
+  /** Moves a delayed ack to the ones due at the next tick. */
+  #takeDelayed (origin: DeviceId): void {
+    this.#unacked.delete(origin)
+    if (this.#due.size < this.options.maxOrigins) this.#due.add(origin)
   }
 
   /** A frame of `origin` reached this node (first copy or duplicate): a durable subscriber owes it an ack. */
@@ -180,17 +208,24 @@ export class AckState {
    * for `refreshMs`; at most ACKS_PER_TICK signatures. Returns [origin, signed ack] pairs.
    */
   due (source: AckSource, reachable: (origin: DeviceId) => boolean): Array<[DeviceId, Uint8Array]> {
-    if (this.durable <= 0) { this.#due.clear(); return [] }
+    if (this.durable <= 0) { this.#due.clear(); this.#unacked.clear(); return [] }
     const now = this.#clock.now()
+    // Delayed acks whose time came (oldest first: the map is in the order their first frame came).
+    for (const [origin, since] of this.#unacked) {
+      if (now - since < this.options.delayMs || this.#due.size >= this.options.maxOrigins) break // the rest at a later tick
+      this.#takeDelayed(origin)
+    }
     const origins: DeviceId[] = []
     for (const origin of this.#due) {
       if (origins.length >= ACKS_PER_TICK) break
       this.#due.delete(origin)
+      this.#unacked.delete(origin) // this ack covers them
       origins.push(origin)
     }
     for (const [origin, at] of this.#active) {
       if (origins.length >= ACKS_PER_TICK) break
       if (now - at > this.options.lingerMs) { this.#active.delete(origin); this.#sent.delete(origin); continue }
+      if (this.#unacked.has(origin)) continue // a delayed ack: its own time comes
       if (now - (this.#sent.get(origin) ?? -Infinity) >= this.options.refreshMs && !origins.includes(origin)) origins.push(origin)
     }
     const out: Array<[DeviceId, Uint8Array]> = []
@@ -216,6 +251,7 @@ export class AckState {
 
   clear (): void {
     this.#due.clear()
+    this.#unacked.clear()
     this.#active.clear()
     this.#sent.clear()
     this.#upstream.clear()

@@ -1,5 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { encodeCbor, manualClock, signSign1, ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes } from '../../shared/index.js'
+import { encodeCbor, manualClock, signSign1, toBase32, ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes } from '../../shared/index.js'
 import type { Ack } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { ACK_CONTENT_FORMAT, MAX_HOLES, ackOf, covers, peekAck, signAck, verifyAck } from '../../mesh/routing/ack.js'
@@ -164,5 +164,83 @@ describe('AckState remembers each subscriber\'s newest holes, within maxPairs', 
     state.remember(ack(gw.id, dev.id, [[1, 1]], 13))
     expect(state.lacking(dev.id, 1)).toEqual([relay.id, gw.id])
     expect(state.lacking(other.id, 5)).toEqual([]) // a third pair: the origin acked least recently went out
+  })
+})
+
+describe('delayed acks (AckState, acks.ts delayMs)', () => {
+  /** A durable subscriber's ack state on a manual clock, and what one tick of it signs. */
+  const subscriber = (delayMs?: number): { state: AckState, clock: ReturnType<typeof manualClock>, tick: () => string[], held: Map<string, number> } => {
+    const clock = manualClock()
+    const state = new AckState({ window: 1024, ...(delayMs === undefined ? {} : { delayMs }) }, { keys: gw, clock })
+    state.durable = 1
+    const held = new Map<string, number>()
+    const tick = (): string[] => state.due({ high: (o) => held.get(o), missing: () => [] }, () => true).map(([origin]) => origin)
+    return { state, clock, tick, held }
+  }
+
+  it('one new frame is acked delayMs after it came, two at the next tick, a copy of what it holds at once', () => {
+    const { state, clock, tick, held } = subscriber()
+    held.set(dev.id, 0)
+    state.accepted(dev.id, relay.id)
+    expect(tick()).toEqual([]) // one frame: delayed
+    clock.advance(999)
+    expect(tick()).toEqual([])
+    clock.advance(1)
+    expect(tick()).toEqual([dev.id]) // 1,000 ms: its time came
+    expect(tick()).toEqual([])
+    held.set(dev.id, 2)
+    state.accepted(dev.id, relay.id)
+    state.accepted(dev.id, relay.id)
+    expect(tick()).toEqual([dev.id]) // two since the last ack: at once
+    clock.advance(2000)
+    expect(tick()).toEqual([]) // nothing left delayed: the ack covered both
+    state.accepted(dev.id, relay.id)
+    state.seen(dev.id) // a copy offered again: the origin is waiting
+    expect(tick()).toEqual([dev.id])
+  })
+
+  it('delayMs 0 acks every frame at the next tick, as before; the delayed ones are bounded by maxOrigins', () => {
+    const now = subscriber(0)
+    now.held.set(dev.id, 0)
+    now.state.accepted(dev.id, relay.id)
+    expect(now.tick()).toEqual([dev.id])
+    const { state, clock, tick, held } = subscriber()
+    const origins = Array.from({ length: 5000 }, (_, i) => toBase32(Uint8Array.from({ length: 16 }, (_, k) => k < 2 ? (i >> (8 * k)) & 0xff : 7)) as Ack['origin'])
+    for (const o of origins) { held.set(o, 0); state.accepted(o, relay.id) }
+    // 4,096 delayed at most: the oldest were taken at once to make room (and are due now), the rest after the delay.
+    const first = tick()
+    expect(first.length).toBe(200) // ACKS_PER_TICK
+    expect(first[0]).toBe(origins[0])
+    clock.advance(1000)
+    let total = first.length
+    for (let i = 0; i < 40; i++) total += tick().length
+    expect(total).toBe(5000)
+  })
+})
+
+describe('delayed acks end to end', () => {
+  it('an origin publishing every 100 ms gets about one ack per two frames, and every frame acked', async () => {
+    const net = createMemoryNetwork({ seed: 14 })
+    const g = await startNode(net, 'g', gw, [])
+    const r = await startNode(net, 'r', relay, [addr(g)])
+    const d = await startNode(net, 'd', dev, [addr(r)])
+    await linked(r, g.id, d.id)
+    const sub = g.subscribe('iotmesh/#', { durable: true, buffer: 1000 })
+    onTestFinished(() => sub.close())
+    await until(() => d.interest().some((s) => s.subscriber === g.id && s.durable === true), 'the durable declaration at the device')
+    const acks: Ack[] = []
+    d.on('ack', (a) => acks.push(a))
+    const signed0 = g.counters.acksOut
+    const checked0 = r.counters.acksIn
+    let last = 0
+    for (let i = 0; i < 30; i++) {
+      last = d.publish('telemetry', [{ n: 'i', v: i }]).seq
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await until(() => acks.some((a) => a.high >= last), 'an ack of the last frame', 5000)
+    // Before (an ack at the next 50 ms tick for every frame): 30 signed at g and checked at r.
+    expect(g.counters.acksOut - signed0).toBeLessThanOrEqual(20)
+    expect(g.counters.acksOut - signed0).toBeGreaterThanOrEqual(10)
+    expect(r.counters.acksIn - checked0).toBe(g.counters.acksOut - signed0)
   })
 })
