@@ -107,6 +107,10 @@ type Best = { via: DeviceId, hops: number, version: number } | undefined
 /** A device level no filter can have (validateFilter refuses NUL): stands for every origin no filter names (`#matchKey`). */
 const ANY_ORIGIN = '\u0000' as DeviceId
 
+/** SEAD: distance d is proven by e_d, and distance 0 is the subscriber's alone (a neighbour that is not it cannot claim it). */
+function proves (chain: HashChain, via: DeviceId, subscriber: DeviceId, hops: number, proof: Uint8Array): boolean {
+  return (hops !== 0 || via === subscriber) && chain.check(hops, proof)
+}
 
 export class InterestTable {
   readonly self: DeviceId
@@ -189,11 +193,9 @@ export class InterestTable {
     }
     if (!isNew && declaration !== undefined && !bytesEqual(declaration, (route as Route).declaration)) return { changed: false, cost, code: 'ERR_BAD_DECLARATION' }
     const entered = this.#byVia.get(via)?.has(subscriber) ?? false
-    if (!entered && (this.#byVia.get(via)?.size ?? 0) >= this.limits.maxPerNeighbour) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
-    // Bytes this neighbour's entries would hold: a new version replaces the old one's declaration.
-    const held = entered ? (route as Route).declaration.length : 0
+    // A new version's declaration replaces the old one's in what this neighbour's entries hold.
     const size = isNew ? (declaration as Uint8Array).length : (route as Route).declaration.length
-    if (this.bytesVia(via) - held + size > this.limits.maxBytesPerNeighbour) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
+    if (!this.#fits(via, entered ? (route as Route).declaration.length : undefined, size)) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
     if (route === undefined && this.#routes.size >= this.limits.maxSubscribers) return { changed: false, cost, code: 'ERR_TABLE_FULL' }
     let chain = route?.chain
     let opened: ReturnType<typeof openDeclaration> | undefined
@@ -203,10 +205,9 @@ export class InterestTable {
       if (!opened.ok) return { changed: false, cost, code: opened.code }
       chain = HashChain.fromAnchor(opened.declaration.anchor, UNREACHABLE)
     }
-    // SEAD: distance d is proven by e_d; distance 0 is the subscriber's alone.
     if (hops < UNREACHABLE) {
       cost += (chain as HashChain).cost(hops)
-      if ((hops === 0 && via !== subscriber) || !(chain as HashChain).check(hops, claim.proof)) return { changed: false, cost, code: 'ERR_ROUTE_PROOF' }
+      if (!proves(chain as HashChain, via, subscriber, hops, claim.proof)) return { changed: false, cost, code: 'ERR_ROUTE_PROOF' }
     }
     const before = this.best(subscriber)
     const waiting = isNew ? route?.pending : undefined
@@ -252,14 +253,24 @@ export class InterestTable {
     for (const [via, claim] of waiting) {
       if (via === from || claim.version !== route.version) continue // a neighbour that has since sent this version itself, or another version
       cost += WORK_CLAIM
-      if (claim.hops >= UNREACHABLE || (claim.hops === 0 && via !== subscriber)) continue
-      if (this.countVia(via) >= this.limits.maxPerNeighbour || this.bytesVia(via) + route.declaration.length > this.limits.maxBytesPerNeighbour) continue
+      // Its entry went with the old version (`update` unindexed every neighbour's): it enters afresh.
+      if (claim.hops >= UNREACHABLE || !this.#fits(via, undefined, route.declaration.length)) continue
       cost += route.chain.cost(claim.hops)
-      if (!route.chain.check(claim.hops, claim.proof)) continue
+      if (!proves(route.chain, via, subscriber, claim.hops, claim.proof)) continue
       route.vias.set(via, claim.hops)
       this.#index(via, subscriber, route.declaration.length)
     }
     return cost
+  }
+
+  /**
+   * The per-neighbour bounds, for `update` and `#takePending` alike: whether `via` may hold an
+   * entry of `size` bytes, in place of the one of `held` bytes it holds for the same subscriber
+   * (undefined: a new entry, which must also fit `maxPerNeighbour`).
+   */
+  #fits (via: DeviceId, held: number | undefined, size: number): boolean {
+    if (held === undefined && this.countVia(via) >= this.limits.maxPerNeighbour) return false
+    return this.bytesVia(via) - (held ?? 0) + size <= this.limits.maxBytesPerNeighbour
   }
 
   /** Picks the best feasible route and lowers the feasibility distance to it. */
