@@ -77,6 +77,12 @@ export interface ReplayGuard {
    */
   missing (origin: DeviceId, from: number, to: number, limit?: number): number[]
   /**
+   * The numbers `missing` lists, as ranges: each [first, last] of numbers in [from, to] not
+   * accepted yet and inside the window, ascending, at most `maxRanges` (default 16) of them. What a
+   * durable subscriber's acks list as holes (mesh/routing/ack.ts), found without a list of every number.
+   */
+  gaps (origin: DeviceId, from: number, to: number, maxRanges?: number): Array<[number, number]>
+  /**
    * Makes `origin` known (see above); false when earning and the known tier is full (the origin
    * stays a stranger). Idempotent; a pin upgrades an earned origin.
    */
@@ -172,6 +178,36 @@ export function createReplayGuard (init: ReplayGuardInit = {}): ReplayGuard {
       const start = Math.max(from, w === undefined || w.high < 0 ? from : w.high - window + 1, 0)
       for (let seq = start; seq <= to && out.length < limit; seq++) {
         if (verdict(w, seq) === 'ok') out.push(seq)
+      }
+      return out
+    },
+    gaps (origin, from, to, maxRanges = 16) {
+      const w = find(origin)
+      const out: Array<[number, number]> = []
+      if (maxRanges < 1) return out
+      if (w === undefined || w.high < 0) {
+        const start = Math.max(from, 0)
+        if (start <= to) out.push([start, to]) // nothing accepted: all of it is fresh
+        return out
+      }
+      const start = Math.max(from, w.high - window + 1, 0)
+      // Within the window the bits say; above `high` every number is fresh (one range to `to`).
+      const last = Math.min(to, w.high)
+      let open = -1
+      for (let seq = start; seq <= last; seq++) {
+        const fresh = !bit(w, seq)
+        if (fresh && open < 0) open = seq
+        else if (!fresh && open >= 0) {
+          out.push([open, seq - 1])
+          open = -1
+          if (out.length >= maxRanges) return out
+        }
+      }
+      if (open >= 0) out.push([open, last])
+      if (to > last && Math.max(start, last + 1) <= to) {
+        const top = out[out.length - 1]
+        if (top !== undefined && top[1] === last) top[1] = to
+        else if (out.length < maxRanges) out.push([Math.max(start, last + 1), to])
       }
       return out
     },

@@ -112,18 +112,16 @@ export function covers (ack: Pick<Ack, 'high' | 'holes'>, seq: number): boolean 
 }
 
 /**
- * What a subscriber acknowledges from the numbers it lacks below `high` (ascending, as
- * ReplayGuard.missing lists them): at most MAX_HOLES ranges, `high` lowered below the first range
- * that does not fit.
+ * What a subscriber acknowledges from the ranges of numbers it lacks (ascending and disjoint, as
+ * ReplayGuard.gaps lists them): those below `high`, at most MAX_HOLES of them, and `high` lowered
+ * below the first range that does not fit.
  */
-export function ackOf (high: number, missing: readonly number[]): { high: number, holes: Array<[number, number]> } {
+export function ackOf (high: number, gaps: ReadonlyArray<readonly [number, number]>): { high: number, holes: Array<[number, number]> } {
   const holes: Array<[number, number]> = []
-  for (const seq of missing) {
-    if (seq >= high) break
-    const last = holes[holes.length - 1]
-    if (last !== undefined && seq === last[1] + 1) { last[1] = seq; continue }
-    if (holes.length === MAX_HOLES) return { high: seq - 1, holes }
-    holes.push([seq, seq])
+  for (const [from, to] of gaps) {
+    if (from >= high) break
+    if (holes.length === MAX_HOLES) return { high: from - 1, holes }
+    holes.push([from, Math.min(to, high - 1)])
   }
   return { high, holes }
 }

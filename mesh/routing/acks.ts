@@ -1,5 +1,5 @@
 import { type Clock, type DeviceId, type Ed25519, type KeyPair } from '../../shared/index.js'
-import { ackOf, signAck, type Ack } from './ack.js'
+import { MAX_HOLES, ackOf, signAck, type Ack } from './ack.js'
 
 /**
  * The acknowledgement state of one node (ack.ts is the wire format, handlers/ack.ts the handler):
@@ -56,8 +56,8 @@ export const ACKS_PER_TICK = 200
 export interface AckSource {
   /** Highest number held of `origin`, if any. */
   high: (origin: DeviceId) => number | undefined
-  /** Numbers in [from, to] not held and still inside the replay window, ascending, at most `limit`. */
-  missing: (origin: DeviceId, from: number, to: number, limit: number) => number[]
+  /** Ranges of numbers in [from, to] not held and still inside the replay window, ascending, at most `maxRanges` (ReplayGuard.gaps). */
+  gaps: (origin: DeviceId, from: number, to: number, maxRanges: number) => Array<[number, number]>
   /** True while the application still keeps frames of `origin` (a database write pending): its ack waits, still due. */
   holding?: (origin: DeviceId) => boolean
 }
@@ -237,11 +237,14 @@ export class AckState {
       }
       let high = source.high(origin)
       if (high === undefined || high < 0) continue
-      const missing = source.missing(origin, Math.max(0, high - this.#window + 1), high, this.#window)
-      // The highest number taken back (MeshNode.unaccept: its keeping failed) is not held: the ack stops below it.
-      while (missing.length > 0 && missing[missing.length - 1] === high) { missing.pop(); high-- }
+      // One range more than an ack lists: where the ack must stop when they do not all fit (ackOf).
+      const gaps = source.gaps(origin, Math.max(0, high - this.#window + 1), high, MAX_HOLES + 1)
+      // The highest numbers taken back (MeshNode.unaccept: their keeping failed) are not held: the ack
+      // stops below them. A range that ends at `high` is the last one, whatever the cap above.
+      const top = gaps[gaps.length - 1]
+      if (top !== undefined && top[1] === high) { high = top[0] - 1; gaps.pop() }
       if (high < 0) continue
-      const ack = ackOf(high, missing)
+      const ack = ackOf(high, gaps)
       this.#time = Math.max(this.#time + 1, Math.floor(this.#clock.wall()))
       out.push([origin, signAck({ keys: this.#keys, origin, high: ack.high, holes: ack.holes, time: this.#time, ed25519: this.#ed })])
       touch(this.#sent, origin, now, this.options.maxOrigins)

@@ -104,8 +104,29 @@ interface Pending { version: number, hops: number, proof: Uint8Array }
 
 type Best = { via: DeviceId, hops: number, version: number } | undefined
 
+/** What `wants` derives from one origin (`#keysOf`). */
+interface OriginKeys { generation: number, fleet: string, topic: string, matchKey: string, device: DeviceId, cacheKey: string }
+/** Origins whose keys `wants` keeps (each a few short strings): past it, it starts over. */
+const MAX_ORIGIN_KEYS = 4096
+
 /** A device level no filter can have (validateFilter refuses NUL): stands for every origin no filter names (`#matchKey`). */
 const ANY_ORIGIN = '\u0000' as DeviceId
+
+/**
+ * The neighbour of the nearest feasible route (RFC 8966 §2.4: only a distance below the
+ * feasibility distance), ties to the lowest id; undefined when none. Allocates nothing: it runs for
+ * every frame and every sync round.
+ */
+function nearest (route: Route): DeviceId | undefined {
+  let via: DeviceId | undefined
+  let hops = UNREACHABLE
+  for (const v of route.vias.keys()) {
+    const h = route.vias.get(v) as number
+    if (h + 1 >= UNREACHABLE || h >= route.fd) continue
+    if (via === undefined || h + 1 < hops || (h + 1 === hops && v < via)) { via = v; hops = h + 1 }
+  }
+  return via
+}
 
 /** SEAD: distance d is proven by e_d, and distance 0 is the subscriber's alone (a neighbour that is not it cannot claim it). */
 function proves (chain: HashChain, via: DeviceId, subscriber: DeviceId, hops: number, proof: Uint8Array): boolean {
@@ -127,6 +148,7 @@ export class InterestTable {
   readonly #filters = new FilterIndex()
   /** Subscribers whose filters match a topic (or want an origin), until some route's filters change. */
   readonly #matches = new MatchCache()
+  readonly #originKeys = new Map<DeviceId, OriginKeys>()
 
   constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number, maxBytesPerNeighbour?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
     this.self = components.keys.id
@@ -140,7 +162,7 @@ export class InterestTable {
   }
 
   /** This node's own filters, version and declaration (local-interest.ts). */
-  get localFilters (): string[] { return this.local.filters }
+  get localFilters (): readonly string[] { return this.local.filters }
   get version (): number { return this.local.version }
   setLocal (filter: string, delta: 1 | -1): boolean { return this.local.set(filter, delta) }
   bump (): void { this.local.bump() }
@@ -285,12 +307,26 @@ export class InterestTable {
   best (subscriber: DeviceId): Best {
     const route = this.#routes.get(subscriber)
     if (route === undefined) return undefined
-    let best: Best
-    for (const [via, hops] of route.vias) {
-      if (hops + 1 >= UNREACHABLE || hops >= route.fd) continue // RFC 8966 §2.4: only feasible routes
-      if (best === undefined || hops + 1 < best.hops || (hops + 1 === best.hops && via < best.via)) best = { via, hops: hops + 1, version: route.version }
-    }
-    return best
+    const via = nearest(route)
+    return via === undefined ? undefined : { via, hops: (route.vias.get(via) as number) + 1, version: route.version }
+  }
+
+  /** Whether a subscription of this node's own matches `topic`. */
+  #subscribedHere (topic: string): boolean {
+    for (const f of this.local.filters) if (topicMatches(f, topic)) return true
+    return false
+  }
+
+  /** The next hop towards `subscriber`: `best(subscriber)?.via` without the object. */
+  #nextHop (subscriber: DeviceId): DeviceId | undefined {
+    const route = this.#routes.get(subscriber)
+    return route === undefined ? undefined : nearest(route)
+  }
+
+  /** Whether this node has a route to `subscriber` (through `via`, when given). */
+  #reaches (subscriber: DeviceId, via: DeviceId | undefined): boolean {
+    const next = this.#nextHop(subscriber)
+    return next !== undefined && (via === undefined || next === via)
   }
 
   /** What `via` told us its distance to `subscriber` is (UNREACHABLE when nothing). */
@@ -357,19 +393,18 @@ export class InterestTable {
    */
   targets (topic: string, origin: DeviceId, from: DeviceId | undefined): Set<DeviceId> {
     const out = new Set<DeviceId>()
-    const key = this.#matchKey(topic, origin)
     let theirs: DeviceId[] | undefined
     let through = false // `from` routes some matching subscriber through us, as far as we know
-    for (const subscriber of this.#matches.get(key, () => [...this.#filters.match(key)])) {
+    for (const subscriber of this.#matching(this.#matchKey(topic, origin))) {
       if (subscriber === origin || subscriber === from) continue
-      const best = this.best(subscriber)
+      const next = this.#nextHop(subscriber)
       if (from !== undefined && this.advertised(from, subscriber) >= UNREACHABLE) through = true
-      if (best === undefined || best.via === from) continue
+      if (next === undefined || next === from) continue
       // With poisoned reverse, a neighbour that routes `subscriber` through us advertises it to us
       // as unreachable. A real distance means `from` routes it elsewhere and has sent it there:
       // then it is not our job (no duplicates on two equal paths, none in a full mesh).
-      if (from !== undefined && this.advertised(from, subscriber) < UNREACHABLE) { (theirs ??= []).push(best.via); continue }
-      out.add(best.via)
+      if (from !== undefined && this.advertised(from, subscriber) < UNREACHABLE) { (theirs ??= []).push(next); continue }
+      out.add(next)
     }
     // Unless what we know of `from` is out of date: it sent us the frame, so it routes some matching
     // subscriber through us, yet it claims a route of its own to each. Its route moved to us and its
@@ -380,7 +415,7 @@ export class InterestTable {
     // subscription of our own matches the frame: then that is why `from` sent it, and its claims
     // are what they say (in a full mesh where every node subscribes, every node forwarded every
     // frame to every other, 2.9 copies per delivery: issue 15, anchors M).
-    if (theirs !== undefined && !through && !this.local.filters.some((f) => topicMatches(f, topic))) for (const via of theirs) out.add(via)
+    if (theirs !== undefined && !through && !this.#subscribedHere(topic)) for (const via of theirs) out.add(via)
     return out
   }
 
@@ -391,32 +426,58 @@ export class InterestTable {
    */
   matching (topic: string, origin: DeviceId): number {
     let n = 0
-    for (const subscriber of this.#matches.get(this.#matchKey(topic, origin), () => [...this.#filters.match(this.#matchKey(topic, origin))])) {
-      if (subscriber !== origin && this.best(subscriber) !== undefined) n++
+    for (const subscriber of this.#matching(this.#matchKey(topic, origin))) {
+      if (subscriber !== origin && this.#reaches(subscriber, undefined)) n++
     }
-    if (origin !== this.self && this.local.filters.some((f) => topicMatches(f, topic))) n++
+    if (origin !== this.self && this.#subscribedHere(topic)) n++
     return n
   }
 
   /** Whether a subscription of this node's own (not one it relays to) covers `origin`'s readings. */
   wantsHere (origin: DeviceId, fleet: string, topic = telemetryTopic(fleet, origin)): boolean {
-    return this.local.filters.some((f) => topicMatches(f, topic) || filterCoversDevice(f, fleet, origin))
+    for (const f of this.local.filters) if (topicMatches(f, topic) || filterCoversDevice(f, fleet, origin)) return true
+    return false
   }
 
   /** True when frames of `origin` interest this node or a subscriber it routes to. */
   wants (origin: DeviceId, fleet: string, via?: DeviceId): boolean {
-    const topic = telemetryTopic(fleet, origin)
-    if (via === undefined && this.wantsHere(origin, fleet, topic)) return true
+    const keys = this.#keysOf(origin, fleet)
+    if (via === undefined && this.wantsHere(origin, fleet, keys.topic)) return true
     if (via !== undefined && !this.#byVia.has(via)) return false // no route through `via` at all
-    const key = this.#matchKey(topic, origin)
-    const device = key === topic ? origin : ANY_ORIGIN
-    const interested = (): DeviceId[] => [...new Set([...this.#filters.match(key), ...this.#filters.covering([TOPIC_ROOT, fleet, device])])]
-    for (const subscriber of this.#matches.get(`\u0000${fleet}\u0000${device}`, interested)) {
-      if (subscriber === origin) continue
-      const best = this.best(subscriber)
-      if (best !== undefined && (via === undefined || best.via === via)) return true
+    let subscribers = this.#matches.peek(keys.cacheKey)
+    if (subscribers === undefined) {
+      const covering = this.#filters.covering([TOPIC_ROOT, fleet, keys.device])
+      subscribers = this.#matches.set(keys.cacheKey, [...new Set([...this.#filters.match(keys.matchKey), ...covering])])
+    }
+    for (const subscriber of subscribers) {
+      if (subscriber !== origin && this.#reaches(subscriber, via)) return true
     }
     return false
+  }
+
+  /** The subscribers whose filters match `key` (a `#matchKey`), cached until filters change. */
+  #matching (key: string): DeviceId[] {
+    return this.#matches.peek(key) ?? this.#matches.set(key, [...this.#filters.match(key)])
+  }
+
+  /**
+   * What `wants` derives from an origin alone, kept until filters change (the match cache's
+   * generation): its telemetry topic, the key its topic is matched under (`#matchKey`), and the
+   * key its answer is cached under. Asked for every origin on every link each sync round and by a
+   * device before every reading: derived again each time, these strings were a tenth of what a
+   * simulated fleet allocated. Bounded: `MAX_ORIGIN_KEYS` origins, then it starts over.
+   */
+  #keysOf (origin: DeviceId, fleet: string): OriginKeys {
+    const generation = this.#matches.generation
+    const hit = this.#originKeys.get(origin)
+    if (hit !== undefined && hit.generation === generation && hit.fleet === fleet) return hit
+    const topic = telemetryTopic(fleet, origin)
+    const matchKey = this.#matchKey(topic, origin)
+    const device = matchKey === topic ? origin : ANY_ORIGIN
+    const keys: OriginKeys = { generation, fleet, topic, matchKey, device, cacheKey: `\u0000${fleet}\u0000${device}` }
+    if (this.#originKeys.size >= MAX_ORIGIN_KEYS) this.#originKeys.clear()
+    this.#originKeys.set(origin, keys)
+    return keys
   }
 
   /**

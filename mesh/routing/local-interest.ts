@@ -18,6 +18,7 @@ export class LocalInterest {
   readonly #ed: Ed25519 | undefined
   readonly #clock: Clock
   readonly #filters = new Map<string, number>() // filter -> subscription count
+  #list: readonly string[] = [] // the filters, kept as they change: read for every frame and every `wants`
   #version: number
   #declared = false
   #own: Own | undefined
@@ -29,7 +30,7 @@ export class LocalInterest {
     this.#version = Math.floor(this.#clock.wall())
   }
 
-  get filters (): string[] { return [...this.#filters.keys()] }
+  get filters (): readonly string[] { return this.#list }
   get version (): number { return this.#version }
 
   /**
@@ -42,6 +43,7 @@ export class LocalInterest {
     const changed = count <= 0 ? this.#filters.delete(filter) : !this.#filters.has(filter)
     if (count > 0) this.#filters.set(filter, count)
     if (changed) {
+      this.#list = [...this.#filters.keys()]
       this.#declared = true
       this.bump()
     }

@@ -25,11 +25,23 @@ export class MatchCache {
   /** Every answer is stale from now on (a route came, went, or changed its filters). */
   invalidate (): void { this.#generation++ }
 
+  /** Bumped by `invalidate`: what was derived from the filters before it is stale. */
+  get generation (): number { return this.#generation }
+
+  /** The subscribers for `key` if known since the last change (a miss: compute them and `set` them). */
+  peek (key: string): DeviceId[] | undefined {
+    const hit = this.#entries.get(key)
+    return hit?.generation === this.#generation ? hit.subscribers : undefined
+  }
+
   /** The subscribers for `key`, computed by `compute` unless known since the last change. */
   get (key: string, compute: () => DeviceId[]): DeviceId[] {
+    return this.peek(key) ?? this.set(key, compute())
+  }
+
+  /** Remembers the subscribers computed for `key` (within the bounds); returns them. */
+  set (key: string, subscribers: DeviceId[]): DeviceId[] {
     const hit = this.#entries.get(key)
-    if (hit?.generation === this.#generation) return hit.subscribers
-    const subscribers = compute()
     this.#computed++
     if (hit !== undefined) this.#ids -= hit.subscribers.length
     else if (this.#entries.size >= this.#maxKeys) {

@@ -910,7 +910,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     if (this.acks.durable <= 0) return
     const replay = this.verifier.replay
     const reachable = (origin: DeviceId): boolean => this.links.has(origin) || this.links.has(this.acks.upstream(origin) ?? ('' as DeviceId))
-    const due = this.acks.due({ high: (o) => replay.high(o), missing: (o, from, to, limit) => replay.missing(o, from, to, limit), holding: this.ackHold }, reachable)
+    const due = this.acks.due({ high: (o) => replay.high(o), gaps: (o, from, to, max) => replay.gaps(o, from, to, max), holding: this.ackHold }, reachable)
     if (due.length > 0) sendAcks(this, due, 1)
   }
 

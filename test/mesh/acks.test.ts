@@ -1,5 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { encodeCbor, manualClock, signSign1, toBase32, ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes } from '../../shared/index.js'
+import { createReplayGuard, encodeCbor, manualClock, signSign1, toBase32, ALG_ED25519, HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, deviceIdToBytes } from '../../shared/index.js'
 import type { Ack } from '../../mesh/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { ACK_CONTENT_FORMAT, MAX_HOLES, ackOf, covers, peekAck, signAck, verifyAck } from '../../mesh/routing/ack.js'
@@ -51,9 +52,10 @@ describe('end-to-end ACK: wire format (mesh/routing/ack.ts)', () => {
 
   it('ackOf lists the holes below high and lowers high below the first range that does not fit', () => {
     expect(ackOf(10, [])).toEqual({ high: 10, holes: [] })
-    expect(ackOf(10, [2, 3, 4, 7])).toEqual({ high: 10, holes: [[2, 4], [7, 7]] })
+    expect(ackOf(10, [[2, 4], [7, 7]])).toEqual({ high: 10, holes: [[2, 4], [7, 7]] })
+    expect(ackOf(10, [[2, 4], [8, 12]])).toEqual({ high: 10, holes: [[2, 4], [8, 9]] }) // a range past high: cut at it
     const missing = Array.from({ length: MAX_HOLES + 3 }, (_, i) => i * 3)
-    const ack = ackOf(1000, missing)
+    const ack = ackOf(1000, missing.map((seq) => [seq, seq] as const))
     expect(ack.holes).toHaveLength(MAX_HOLES)
     expect(ack.high).toBe(MAX_HOLES * 3 - 1)
     for (const seq of missing) expect(covers(ack, seq)).toBe(false)
@@ -174,7 +176,7 @@ describe('delayed acks (AckState, acks.ts delayMs)', () => {
     const state = new AckState({ window: 1024, ...(delayMs === undefined ? {} : { delayMs }) }, { keys: gw, clock })
     state.durable = 1
     const held = new Map<string, number>()
-    const tick = (): string[] => state.due({ high: (o) => held.get(o), missing: () => [] }, () => true).map(([origin]) => origin)
+    const tick = (): string[] => state.due({ high: (o) => held.get(o), gaps: () => [] }, () => true).map(([origin]) => origin)
     return { state, clock, tick, held }
   }
 
@@ -244,3 +246,68 @@ describe('delayed acks end to end', () => {
     expect(r.counters.acksIn - checked0).toBe(g.counters.acksOut - signed0)
   })
 })
+
+describe('holes of an ack from the replay window\'s ranges (ReplayGuard.gaps)', () => {
+  /** The earlier way: every number the window lacks, the top ones taken off, then merged into ranges. */
+  function reference (replay: ReturnType<typeof createReplayGuard>, origin: string, window: number): { high: number, holes: Array<[number, number]> } | undefined {
+    let high = replay.high(origin as never)
+    if (high === undefined || high < 0) return undefined
+    const missing = replay.missing(origin as never, Math.max(0, high - window + 1), high, window)
+    while (missing.length > 0 && missing[missing.length - 1] === high) { missing.pop(); high-- }
+    if (high < 0) return undefined
+    const holes: Array<[number, number]> = []
+    for (const seq of missing) {
+      if (seq >= high) break
+      const last = holes[holes.length - 1]
+      if (last !== undefined && seq === last[1] + 1) { last[1] = seq; continue }
+      if (holes.length === MAX_HOLES) return { high: seq - 1, holes }
+      holes.push([seq, seq])
+    }
+    return { high, holes }
+  }
+
+  it('signs the acks the list of every missing number gave, for any window (fast-check)', () => {
+    const window = 128
+    let holed = 0
+    let capped = 0
+    // Which numbers were accepted, one flag each (dense or sparse windows, many ranges or few), and some taken back.
+    const flags = fc.array(fc.boolean(), { maxLength: 400, size: 'max' })
+    fc.assert(fc.property(flags, fc.array(fc.nat(400), { maxLength: 20 }), (accepted, forgotten) => {
+      const replay = createReplayGuard({ window })
+      accepted.forEach((taken, seq) => { if (taken) replay.accept(dev.id, seq) })
+      for (const seq of forgotten) replay.forget(dev.id, seq)
+      const clock = manualClock()
+      const state = new AckState({ window, delayMs: 0 }, { keys: gw, clock })
+      state.durable = 1
+      state.accepted(dev.id, relay.id)
+      state.accepted(dev.id, relay.id)
+      const signed = state.due({ high: (o) => replay.high(o), gaps: (o, from, to, max) => replay.gaps(o, from, to, max) }, () => true)
+      const want = reference(replay, dev.id, window)
+      if (want === undefined) { expect(signed).toEqual([]); return }
+      const peeked = peekAck((signed[0] as [string, Uint8Array])[1])
+      if (!peeked.ok) throw new Error(peeked.code)
+      expect({ high: peeked.ack.high, holes: peeked.ack.holes }).toEqual(want)
+      if (want.holes.length > 0) holed++
+      if (want.holes.length === MAX_HOLES) capped++
+    }), { numRuns: 600 })
+    // Most windows have holes, and many more than an ack lists: neither the clean case nor the cap decides it alone.
+    expect(holed).toBeGreaterThan(300)
+    expect(capped).toBeGreaterThan(100)
+  })
+
+  it('gaps lists as ranges what missing lists number by number, above the window\'s high too', () => {
+    fc.assert(fc.property(fc.array(fc.boolean(), { maxLength: 300, size: 'max' }), fc.nat(400), fc.nat(400), fc.integer({ min: 1, max: 20 }), (accepted, a, b, max) => {
+      const replay = createReplayGuard({ window: 64 })
+      accepted.forEach((taken, seq) => { if (taken) replay.accept(dev.id, seq) })
+      const [from, to] = a <= b ? [a, b] : [b, a]
+      const ranges: Array<[number, number]> = []
+      for (const seq of replay.missing(dev.id, from, to, 100_000)) {
+        const last = ranges[ranges.length - 1]
+        if (last !== undefined && seq === last[1] + 1) last[1] = seq
+        else ranges.push([seq, seq])
+      }
+      expect(replay.gaps(dev.id, from, to, max)).toEqual(ranges.slice(0, max))
+    }), { numRuns: 500 })
+  })
+})
+
