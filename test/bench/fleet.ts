@@ -116,6 +116,8 @@ async function measure (init: FleetInit, quick: boolean): Promise<Record<string,
       ...(after.sharedChecks === undefined ? {} : { shared_checks_per_reading: round((after.sharedChecks.shared - (before.sharedChecks?.shared ?? 0)) / Math.max(1, inWindow), 2) }),
       cpu_cores_used: round(w.cpuMicros / 1e6 / wall, 3),
       cpu_ms_per_device_per_s: round(w.cpuMicros / 1e3 / wall / devices, 3),
+      // The main thread's garbage-collection pauses, as a share of the process's CPU (with workers, theirs are left out).
+      gc_pause_share_of_cpu: round(w.gcPauseMs / Math.max(1, w.cpuMicros / 1e3), 3),
       rss_mb: Math.round(rss / 2 ** 20),
       // The whole process (devices, gateway, broker, runtime) divided by the devices: an upper bound.
       memory_kb_per_device: Math.round(rss / 1024 / devices),

@@ -1,5 +1,5 @@
 import { loadavg } from 'node:os'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks'
 
 /**
  * Benchmark helpers. Machines here are shared and noisy, so every figure is compared with a
@@ -94,6 +94,8 @@ export interface ProcessWindow<T> {
   /** CPU this process used over it (user + system), µs. */
   cpuMicros: number
   eventLoopDelayMs: { p50: number, p99: number, max: number }
+  /** Garbage-collection pauses of the main thread over it (perf_hooks 'gc' entries), ms. */
+  gcPauseMs: number
   /** The machine's 1-minute load as the window opened and closed. */
   machineLoad1min: { start: number, end: number }
 }
@@ -108,17 +110,22 @@ export async function processWindow<T> (warmupMs: number, windowMs: number, atSt
   const load0 = loadavg()[0] as number
   const delay = monitorEventLoopDelay({ resolution: 10 })
   delay.enable()
+  let gcPauseMs = 0
+  const gc = new PerformanceObserver((list) => { for (const entry of list.getEntries()) gcPauseMs += entry.duration })
+  gc.observe({ entryTypes: ['gc'] })
   const cpu0 = process.cpuUsage()
   const w0 = Date.now()
   const start = atStart()
   await new Promise((resolve) => setTimeout(resolve, windowMs))
   const cpu = process.cpuUsage(cpu0)
   delay.disable()
+  gc.disconnect()
   return {
     start,
     wallS: (Date.now() - w0) / 1000,
     cpuMicros: cpu.user + cpu.system,
     eventLoopDelayMs: { p50: round(delay.percentile(50) / 1e6, 1), p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) },
+    gcPauseMs: round(gcPauseMs, 1),
     machineLoad1min: { start: round(load0, 2), end: round(loadavg()[0] as number, 2) }
   }
 }
