@@ -383,34 +383,6 @@ describe('connection manager', () => {
     expect((await reconnects(78, 4)).delays).not.toEqual(expected)
   })
 
-  it('a peer that closes a new link at once for lack of room is dialed again after refusedRetryMs, not on the backoff', async () => {
-    const clock = new ManualClock()
-    const net = createMemoryNetwork({ seed: 3 }, { clock })
-    const init = { keepaliveInterval: 0 }
-    const hub = net.createTransport(init, { keys: testKeys(63) })
-    const occupant = net.createTransport(init, { keys: testKeys(64) })
-    const a = net.createTransport(init, { keys: testKeys(65) })
-    onTestFinished(async () => { await Promise.all([hub, occupant, a].map(async (t) => { await t.close() })) })
-    const hubManager = createConnectionManager({ maxInbound: 1 }, { transport: hub, clock })
-    const manager = createConnectionManager({ backoff: { initial: 500, max: 10_000 }, refusedRetryMs: 30_000 }, { transport: a, clock })
-    onTestFinished(async () => { await Promise.all([hubManager.stop(), manager.stop()]) })
-    hubManager.start()
-    manager.start()
-    const at = await hub.listen({ host: 'hub', port: 7001 })
-    await occupant.listen({ host: 'x', port: 7002 })
-    await occupant.dial(at) // the hub's one inbound slot, from one address alone and not idle: a newcomer is refused ('full')
-    const failed = manager.next('dial:error')
-    manager.add({ id: hub.localId, addresses: ['hub'], port: 7001 })
-    const [err, , retryIn] = await failed
-    expect(hubManager.counters.full).toBe(1)
-    expect(err.code).toBe('ERR_LINK_CLOSED')
-    expect(err.details).toMatchObject({ remote: true, why: 'full' })
-    expect(retryIn).toBe(30_000) // before: the backoff's 500 ms, and each redial a handshake at both ends
-    clock.advance(29_999)
-    await settle()
-    expect(hubManager.counters.full).toBe(1)
-  })
-
   it('keeps at most maxLinks links and dials waiting peers when one frees up', async () => {
     const net = createMemoryNetwork({ seed: 2 })
     const hub = net.createTransport({}, { keys: testKeys(70) })
