@@ -69,15 +69,16 @@ export interface MeshNodeInit {
   /** Redial backoff for lost or unreachable peers (default 0.5 s doubling to 10 s, with jitter: a LAN heals fast). */
   backoff?: BackoffInit
   /**
-   * Every this many ms, swap one dialed peer for a random unlinked one (default 30000; 0: never).
-   * This is what merges an overlay that a partition split into islands: while cut off, each side
-   * links within itself, and without rotation nothing would make it dial across once healed
-   * (the peer sampling of HyParView and Cyclon serves the same end). The wait doubles after each
-   * swap while the neighbourhood is quiet, up to `rotateMaxInterval`, and is `rotateInterval`
-   * again once a link dies or a peer not known before is discovered (mesh/peer-rotation.ts).
+   * Within this many ms of the start, and then ever less often, swap one dialed peer for a random
+   * unlinked one (default 30000; 0: never). This is what merges an overlay that a partition split
+   * into islands: while cut off, each side links within itself, and without rotation nothing would
+   * make it dial across once healed (the peer sampling of HyParView and Cyclon serves the same
+   * end). The wait doubles after each swap while the neighbourhood is quiet, up to
+   * `rotateMaxInterval`, and is this again once a link dies or a peer not known before is
+   * discovered; each wait is drawn in [½, 1] of it (mesh/peer-rotation.ts).
    */
   rotateInterval?: number
-  /** The longest wait between two swaps of `rotateInterval` (default 8 × `rotateInterval`; equal to it: a fixed pace). */
+  /** The longest wait between two swaps of peer rotation (default 8 × `rotateInterval`; equal to it: a steady pace). */
   rotateMaxInterval?: number
   /** Closed mode: only these keys may link or publish. */
   roster?: readonly PublicKey[]
