@@ -243,6 +243,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly instances: InstanceBook
   readonly #instance: Uint8Array | undefined
   #address: TransportAddress | undefined
+  /** A refill is due at the end of this microtask turn (`#refillSoon`). */
+  #refillQueued = false
   /** The pace of peer rotation, while started with one. */
   #rotation: PeerRotation | undefined
 
@@ -649,7 +651,22 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     if (peer.source === 'static') this.#pin(candidate)
     else if (this.#selected.has(peer.key)) this.#manager.add(this.#peerInfo(candidate)) // refresh addresses
     this.emit('peer:discovered', peer)
-    this.#refill()
+    this.#refillSoon()
+  }
+
+  /**
+   * A refill once the discoveries have told what they hold: a discovery reports the peers of a
+   * response (or of the cache it joins) one after the other, and a refill after each picked among
+   * those reported so far, so every device that joined a fleet's shared responder dialed the first
+   * instances of its cache, which ended with 48 inbound links each and evicting all the time.
+   */
+  #refillSoon (): void {
+    if (this.#refillQueued) return
+    this.#refillQueued = true
+    queueMicrotask(() => {
+      this.#refillQueued = false
+      if (this.#lifecycle.live) this.#refill()
+    })
   }
 
   /** Static and bootstrap peers are always kept linked. */

@@ -1,11 +1,14 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { MeshNode, MSG, encodeMessage } from '../../mesh/index.js'
+import { createMdnsResponder } from '../../mesh/discovery/index.js'
 import { createConnectionManager } from '../../mesh/links/index.js'
 import { createMemoryNetwork } from '../../mesh/testing.js'
 import { ManualClock } from '../helpers/clock.js'
 import { testKeys } from '../helpers/keys.js'
 import { rawLink, seededKeys, startNode, until } from '../helpers/memory-mesh.js'
 import { fixedRandom } from '../helpers/random.js'
+import { uniqueFleet } from '../helpers/mdns.js'
+import { describeNet } from '../helpers/netns.js'
 
 /**
  * Issue 15, link churn in a TCP fleet after start: 200 devices went on opening about 1,300 links a
@@ -76,5 +79,32 @@ describe('peer selection against link churn', () => {
     clock.advance(29_999)
     await settle()
     expect(hubManager.counters.full).toBe(1)
+  })
+})
+
+describeNet('peer selection over DNS-SD', () => {
+  it('a node that joins a shared responder picks among every peer its cache holds, not the first it is told of', async () => {
+    const responder = createMdnsResponder()
+    onTestFinished(async () => { await responder.stop() })
+    await responder.start()
+    const fleet = uniqueFleet('pick')
+    const start = async (name: string, seed: number, init: { dialTarget: number, random?: number }): Promise<MeshNode> => {
+      const n = new MeshNode({ name, fleet, host: '127.0.0.1', dialTarget: init.dialTarget, rotateInterval: 0, announceLinks: 0 },
+        { keys: seededKeys(seed), responder, ...(init.random === undefined ? {} : { random: fixedRandom(init.random) }) })
+      onTestFinished(async () => { await n.stop() })
+      await n.start()
+      return n
+    }
+    const five: MeshNode[] = []
+    for (let i = 0; i < 5; i++) five.push(await start(`pick-${i}`, 20 + i, { dialTarget: 0 }))
+    await until(() => five.every((n) => n.peers().filter((p) => p.source === 'mdns').length === 4), 'the five see each other', 10_000)
+    // It learns the five from the shared cache, one after the other, in one go; it draws the last of its pool.
+    const x = await start('pick-x', 30, { dialTarget: 1, random: 0.99 })
+    await until(() => [...x.links.values()].some((l) => l.initiator), 'x dialed a peer', 10_000)
+    const known = x.peers().filter((p) => p.source === 'mdns').map((p) => p.id)
+    const dialed = [...x.links.values()].filter((l) => l.initiator).map((l) => l.remote.id)
+    expect(known).toHaveLength(5)
+    // Before: it selected the first peer reported, from a pool of one, as every device joining the fleet did.
+    expect(dialed).toEqual([known[4]])
   })
 })
