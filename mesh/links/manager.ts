@@ -311,7 +311,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       const delay = this.#retry(entry, slow ? this.#refusedRetryMs : 0)
       const error = failure ?? (refused === undefined
         ? meshError('ERR_LINK_CLOSED', 'every address of the peer failed')
-        : meshError('ERR_LINK_CLOSED', `the peer closed the link at once (${refused}); dialed again in ${delay} ms`, { details: { remote: true, why: refused } }))
+        : meshError('ERR_LINK_CLOSED', `the peer closed the link at once (${refused}); dialed again in ${delay} ms`, { details: { why: refused } }))
       this.emit('dial:error', error, entry.info, delay)
     } finally {
       this.#dialing--
