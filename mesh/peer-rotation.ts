@@ -8,15 +8,16 @@ import type { Clock, Random, TimerHandle } from '../shared/index.js'
  * the neighbourhood is quiet: after each step the wait doubles, up to `maxInterval`, the way
  * RFC 6206's Trickle timer slows its gossip while everything is consistent; anything that may mean
  * the network changed (`unsettle`: a link that died, a peer discovered that was not known) brings
- * it back to `interval`, and a step already due later is brought forward to `interval` from now.
- * Each wait is drawn in [w/2, w) as Trickle draws its t (RFC 6206 §4.2), so that nodes started together do
- * not all swap in the same second. A partition therefore still makes its islands rotate fast, and a healed one is found by the
- * first step of any node on either side.
+ * it back to `interval`, and a step due later than that is drawn again within `interval`. Each
+ * wait is drawn in [w/2, w), as Trickle draws its t (RFC 6206 §4.2), so that nodes started
+ * together do not all swap in the same second. The links a partition kills bring its islands back
+ * to the fast pace; after a heal, any node's next step may pick a peer across (its pool is every
+ * candidate not linked), at most `maxInterval` later.
  */
 export interface PeerRotationInit {
   /** The first and shortest wait, ms (> 0). */
   interval: number
-  /** The longest wait, ms (default 8 × `interval`; at most it, at least `interval`). */
+  /** The longest wait, ms (default 8 × `interval`; never below `interval`). */
   maxInterval?: number
 }
 
