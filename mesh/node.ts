@@ -21,6 +21,7 @@ import { commandOverMesh, type CommandOptions } from './command-client.js'
 import { CredentialCheck } from './credentials.js'
 import { InstanceBook } from './clones.js'
 import { linksRecords } from './announce.js'
+import { PeerRotation } from './peer-rotation.js'
 import type { PeerRecord } from './routing/score.js'
 import type { Delivery, Subscription } from './routing/subscription.js'
 import type { RouterCounters } from './routing/counters.js'
@@ -68,12 +69,17 @@ export interface MeshNodeInit {
   /** Redial backoff for lost or unreachable peers (default 0.5 s doubling to 10 s, with jitter: a LAN heals fast). */
   backoff?: BackoffInit
   /**
-   * Every this many ms, swap one dialed peer for a random unlinked one (default 30000; 0: never).
-   * This is what merges an overlay that a partition split into islands: while cut off, each side
-   * links within itself, and without rotation nothing would make it dial across once healed
-   * (the peer sampling of HyParView and Cyclon serves the same end).
+   * Within this many ms of the start, and then ever less often, swap one dialed peer for a random
+   * unlinked one (default 30000; 0: never). This is what merges an overlay that a partition split
+   * into islands: while cut off, each side links within itself, and without rotation nothing would
+   * make it dial across once healed (the peer sampling of HyParView and Cyclon serves the same
+   * end). The wait doubles after each swap while the neighbourhood is quiet, up to
+   * `rotateMaxInterval`, and is this again once a link dies or a peer not known before is
+   * discovered; each wait is drawn in [½, 1] of it (mesh/peer-rotation.ts).
    */
   rotateInterval?: number
+  /** The longest wait between two swaps of peer rotation (default 8 × `rotateInterval`; equal to it: a steady pace). */
+  rotateMaxInterval?: number
   /** Closed mode: only these keys may link or publish. */
   roster?: readonly PublicKey[]
   /** This node's enrollment credential (iotmesh fleet enroll), shown in every link handshake. */
@@ -191,6 +197,8 @@ export interface InterestRoute {
 
 /** Peers shared in answer to a HELLO, and the most addresses taken for one peer. */
 const EXCHANGE_SHARE = 16
+/** How long a peer that had no inbound slot for us stays out of the selection (the connection manager's `refusedRetryMs`). */
+const REFUSED_COOLDOWN_MS = 30_000
 const MAX_PEER_ADDRESSES = 8
 
 /** An IP literal or the shape of a host name (RFC 1123 §2.1 characters), nothing else. */
@@ -235,6 +243,10 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   readonly instances: InstanceBook
   readonly #instance: Uint8Array | undefined
   #address: TransportAddress | undefined
+  /** A refill is due at the end of this microtask turn (`#refillSoon`). */
+  #refillQueued = false
+  /** The pace of peer rotation, while started with one. */
+  #rotation: PeerRotation | undefined
 
   constructor (init: MeshNodeInit, components: MeshNodeComponents) {
     super()
@@ -360,7 +372,11 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       const announce = this.#init.announceLinks ?? 15_000
       if (announce > 0) defer('announce', every(this.#clock, announce, () => { this.announceLinks() }))
       const rotate = this.#init.rotateInterval ?? 30_000
-      if (rotate > 0) defer('rotate', every(this.#clock, rotate, () => { this.#rotate() }))
+      if (rotate > 0) {
+        const rotation = this.#rotation = new PeerRotation({ interval: rotate, maxInterval: this.#init.rotateMaxInterval }, { clock: this.#clock, random: this.#random }, () => { this.#rotate() })
+        rotation.start()
+        defer('rotate', () => { rotation.stop(); this.#rotation = undefined })
+      }
     }, options)
   }
 
@@ -621,6 +637,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   #onDiscovered (peer: DiscoveredPeer): void {
     if (peer.id === this.id) return
     if (peer.source === 'mdns') this.#router.learnKey(peer.publicKey, peer.id)
+    if (!this.#candidates.has(peer.key)) this.#rotation?.unsettle() // a peer not known before: a healed partition, say
     const candidate: Candidate = {
       key: peer.key,
       addresses: peer.addresses,
@@ -634,7 +651,22 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     if (peer.source === 'static') this.#pin(candidate)
     else if (this.#selected.has(peer.key)) this.#manager.add(this.#peerInfo(candidate)) // refresh addresses
     this.emit('peer:discovered', peer)
-    this.#refill()
+    this.#refillSoon()
+  }
+
+  /**
+   * A refill once the discoveries have told what they hold: a discovery reports the peers of a
+   * response (or of the cache it joins) one after the other, and a refill after each picked among
+   * those reported so far, so every device that joined a fleet's shared responder dialed the first
+   * instances of its cache, which ended with 48 inbound links each and evicting all the time.
+   */
+  #refillSoon (): void {
+    if (this.#refillQueued) return
+    this.#refillQueued = true
+    queueMicrotask(() => {
+      this.#refillQueued = false
+      if (this.#lifecycle.live) this.#refill()
+    })
   }
 
   /** Static and bootstrap peers are always kept linked. */
@@ -693,10 +725,15 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
   #onDialError (id: DeviceId | undefined, retryIn: number): void {
     const key = [...this.#selected].find((k) => this.#candidates.get(k)?.id === id)
     if (key === undefined || this.#selected.size < 2) return
+    this.#giveUp(key, Math.max(retryIn, 1000))
+  }
+
+  /** Takes `key` out of the selection and the pool for `ms`, and picks another in its place. */
+  #giveUp (key: string, ms: number): void {
     this.#selected.delete(key)
     this.#manager.remove(key)
-    this.#cooldown.set(key, this.#clock.now() + Math.max(retryIn, 1000))
-    this.#clock.setTimeout(() => { if (this.#lifecycle.started) this.#refill() }, Math.max(retryIn, 1000) + 1)
+    this.#cooldown.set(key, this.#clock.now() + ms)
+    this.#clock.setTimeout(() => { if (this.#lifecycle.started) this.#refill() }, ms + 1)
     this.#refill()
   }
 
@@ -736,6 +773,16 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     this.#closedBytes.in += link.counters.bytesIn
     this.#closedBytes.out += link.counters.bytesOut
     if (this.#opened.delete(link)) this.emit('link:close', link.remote.id)
+    if (link.closeInfo?.error !== undefined) this.#rotation?.unsettle() // died (keepalive, reset, no close frame): a partition, say
+    const { reason, why } = link.closeInfo ?? {}
+    if (link.initiator && reason === 'remote' && (why === 'evicted' || why === 'full')) {
+      // A peer with no inbound slot for us gives its place in the selection to another, as a peer
+      // that cannot be reached does. Kept selected, it was dialed again after the manager's 30 s,
+      // took another dialer's slot, and that one came back 30 s later: a full node (the first ones
+      // every device discovers) then turned links over for ever, each a handshake at both ends.
+      const key = [...this.#selected].find((k) => this.#candidates.get(k)?.id === link.remote.id)
+      if (key !== undefined && !this.#pinned.has(key)) this.#giveUp(key, REFUSED_COOLDOWN_MS)
+    }
   }
 
   /** Peer exchange: answer a link's HELLO (its first only) with some peers we know, so bootstrap peers lead further. */

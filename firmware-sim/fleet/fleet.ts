@@ -74,7 +74,7 @@ export interface FleetInit {
    * say `verification: "shared"`. Default false: each device checks what reaches it.
    */
   shareVerification?: boolean
-  /** How often devices swap a dialed peer for a random other (ms; default 10000 in a simulation). */
+  /** How soon devices swap a dialed peer for a random other (ms; default 10000 in a simulation), then ever less often while nothing changes, up to 8× (MeshNode `rotateInterval`). */
   rotateInterval?: number
   /**
    * Closed mode (WP 11-D): every device and the gateway take only these keys plus the fleet's own

@@ -279,6 +279,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     const abort = entry.abort = new AbortController()
     try {
       let failure: MeshError | undefined
+      /** A refusal (`REFUSALS`) the peer closed the new link with before it could be taken here. */
+      let refused: string | undefined
       for (const host of entry.info.addresses) {
         try {
           const link = await this.#transport.dial({ host, port: entry.info.port }, { expectedId: entry.info.id, expectedPublicKey: entry.info.publicKey, signal: abort.signal })
@@ -290,6 +292,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
             this.#attach(link)
             return
           }
+          const info = link.closeInfo
+          if (info?.reason === 'remote' && info.why !== undefined && REFUSALS.has(info.why)) refused = info.why
         } catch (err) {
           if (abort.signal.aborted || !this.#running) return
           failure = isMeshError(err) ? err : meshError('ERR_LINK_CLOSED', `dialing ${host}:${entry.info.port} failed`, { cause: err })
@@ -300,9 +304,15 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
         entry.state = 'linked' // the peer dialed us meanwhile
         return
       }
-      // A peer that banned us says so (ERR_BANNED), or refused our credential: asking again at once only spends its time and ours.
-      const delay = this.#retry(entry, failure !== undefined && SLOW_RETRY.has(failure.code) ? this.#refusedRetryMs : 0)
-      this.emit('dial:error', failure ?? meshError('ERR_LINK_CLOSED', 'every address of the peer failed'), entry.info, delay)
+      // A peer that banned us says so (ERR_BANNED), or refused our credential, or closed the link at
+      // once for lack of room (as after `link:open`, `#detach`): asking again at once only spends its
+      // time and ours (and, evicting another dialer, that one's).
+      const slow = (failure !== undefined && SLOW_RETRY.has(failure.code)) || refused !== undefined
+      const delay = this.#retry(entry, slow ? this.#refusedRetryMs : 0)
+      const error = failure ?? (refused === undefined
+        ? meshError('ERR_LINK_CLOSED', 'every address of the peer failed')
+        : meshError('ERR_LINK_CLOSED', `the peer closed the link at once (${refused}); dialed again in ${delay} ms`, { details: { why: refused } }))
+      this.emit('dial:error', error, entry.info, delay)
     } finally {
       this.#dialing--
     }

@@ -8,7 +8,8 @@ import { processWindow, round } from './measure.js'
  * to start (every device up: `start_s`) and until every device had a reading at the gateway
  * (`all_delivering_s`); then, over a window after a warm-up, the share of the schedule produced
  * (one reading per device per second), the share delivered, duplicates per delivered reading at
- * the gateway's node and summed over every relay (the fullest relay apart), and the cores used.
+ * the gateway's node and summed over every relay (the fullest relay apart), the cores used, and
+ * the links opened per minute (`link_opens_per_min`: handshakes completed by the listening ends).
  * "Sustained" follows the fleet section's rule (≥ 99 % of the schedule, ≥ 99.9 % delivered);
  * `within_a_minute` says whether both start figures were under 60 s. The window (110 s) takes in
  * the first DNS-SD refresh queries, which every device's browser answers at once. Sizes from
@@ -27,6 +28,13 @@ export async function benchTcp (quick: boolean): Promise<Record<string, unknown>
   }
   const sustained = runs.filter((r) => r.sustained === true).map((r) => r.devices as number)
   return { tcp: { runs, sustained_sizes: sustained, reading_interval_ms: 1000, sustained_when: { schedule_ratio: MIN_SCHEDULE, delivery_ratio: MIN_DELIVERY }, goal: { devices: 300, start_s: 60, duplicates_per_delivered: 0.01 } } }
+}
+
+/** Link handshakes completed by the listening end, over every device's node and the gateway's. */
+function handshakes (fleet: Fleet): number {
+  let sum = fleet.gateway?.mesh?.counters.links.transport.handshakes ?? 0
+  for (const d of fleet.devices) sum += d.device?.node?.counters.links.transport.handshakes ?? 0
+  return sum
 }
 
 /** Duplicates seen by every device's node, and by the one that saw most. */
@@ -56,8 +64,8 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
   }
   fleet.on('delivered', onDelivered)
   try {
-    const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), flow: fleet.flow(), relays: relayDuplicates(fleet) }))
-    const { stats: before, flow: flow0, relays: relays0 } = w.start
+    const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), flow: fleet.flow(), relays: relayDuplicates(fleet), handshakes: handshakes(fleet) }))
+    const { stats: before, flow: flow0, relays: relays0, handshakes: handshakes0 } = w.start
     const wall = w.wallS
     const after = fleet.stats()
     const flow = fleet.flow()
@@ -93,6 +101,8 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
       event_loop_delay_ms: w.eventLoopDelayMs,
       machine_load_1min: w.machineLoad1min,
       links: after.links,
+      // Links opened over the window (handshakes the listening ends completed: one per link), per minute.
+      link_opens_per_min: round((handshakes(fleet) - handshakes0) / wall * 60, 1),
       flow: windowFlow(flow0, flow)
     }
   } finally {
