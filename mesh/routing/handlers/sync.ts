@@ -71,10 +71,52 @@ interface Round { changed: DeviceId[], at: number, missed: Map<LinkState, { orig
 const rounds = new WeakMap<RouterContext, Round>()
 
 /**
+ * How many times an origin is announced again once it stops changing: 1, 3, 7, 15 and 31 sync
+ * intervals after its last change (2, 6, 14, 30 and 62 s at the default 2 s), as RFC 6206's
+ * Trickle announces again less and less often (§4.2: doubling intervals) while nothing changes. An announcement is the only
+ * thing that makes a neighbour ask (WANT), and a neighbour heard of an origin only when its
+ * frames changed: one lost (a DIGEST refused by a full link, a WANT put off past its retries, a
+ * route to the neighbour's subscriber missing at that moment) was lost for good once the origin
+ * went quiet (issue 15: after the bench's last round, readings held one hop away were not asked
+ * for). An origin that keeps changing is announced every round anyway and never echoes.
+ */
+export const ECHOES = 5
+
+/** Per origin that stopped changing: the sync tick of its next echo and how many it had. */
+interface Echo { due: number, n: number }
+/** Per router: its sync ticks, and the origins still to echo (at most one entry per origin of its history). */
+const echoes = new WeakMap<RouterContext, { tick: number, origins: Map<DeviceId, Echo> }>()
+
+/**
+ * This tick's echoes, due ones taken out and rescheduled: origins that changed start again at 1;
+ * one due is announced and waits twice as long for the next, up to `ECHOES`. Origins no longer
+ * in the history are dropped; entries are only ever made for origins that changed here, so the
+ * map is bounded by the history's origins over the last 2^ECHOES ticks. O(entries) per tick.
+ */
+function dueEchoes (ctx: RouterContext): DeviceId[] {
+  let state = echoes.get(ctx)
+  if (state === undefined) echoes.set(ctx, state = { tick: 0, origins: new Map() })
+  const tick = ++state.tick
+  const due: DeviceId[] = []
+  for (const [origin, echo] of state.origins) {
+    if (ctx.changed.has(origin) || echo.due > tick) continue
+    if (ctx.history.range(origin) === undefined) { state.origins.delete(origin); continue }
+    due.push(origin)
+    if (++echo.n >= ECHOES) state.origins.delete(origin)
+    else echo.due = tick + 2 ** echo.n
+  }
+  for (const origin of ctx.changed) state.origins.set(origin, { due: tick + 1, n: 0 })
+  return due
+}
+
+/**
  * Every syncInterval: tell each neighbour what changed among the origins it leads to
- * subscribers of, and what a send to it failed to carry, so it can ask for anything lost. The
- * round takes what changed and what was missed as of now and announces it in slices of
- * `SYNC_SLICE` origins, one per turn of the clock; what changes meanwhile waits for the next round.
+ * subscribers of, and what a send to it failed to carry, so it can ask for anything lost; and,
+ * less and less often, what stopped changing (`ECHOES`). The round takes what changed, what is
+ * due to echo and what was missed as of now and announces it in slices of `SYNC_SLICE` origins,
+ * one per turn of the clock; what changes meanwhile waits for the next round. Echoes are
+ * incremental DIGESTs: a relay asks only for what its eager path carried (onDigest), never for
+ * the whole history (issue 11).
  */
 export function sync (ctx: RouterContext): void {
   for (const state of ctx.links.values()) {
@@ -85,8 +127,9 @@ export function sync (ctx: RouterContext): void {
     sendFleetFiles(ctx, state)
   }
   if (rounds.has(ctx)) return // the last round is still being announced
-  if (ctx.changed.size === 0 && ![...ctx.links.values()].some((s) => s.missed.size > 0)) return
-  const round: Round = { changed: [...ctx.changed], at: 0, missed: new Map() }
+  const due = dueEchoes(ctx)
+  if (ctx.changed.size === 0 && due.length === 0 && ![...ctx.links.values()].some((s) => s.missed.size > 0)) return
+  const round: Round = { changed: [...ctx.changed, ...due], at: 0, missed: new Map() }
   ctx.changed.clear()
   for (const state of ctx.links.values()) {
     if (state.missed.size === 0) continue
@@ -98,7 +141,7 @@ export function sync (ctx: RouterContext): void {
 }
 
 /** The router stopped: a round in progress is dropped (its continuation never runs), so a restart starts afresh. */
-export function endSync (ctx: RouterContext): void { rounds.delete(ctx) }
+export function endSync (ctx: RouterContext): void { rounds.delete(ctx); echoes.delete(ctx) }
 
 function announce (ctx: RouterContext, round: Round): void {
   ctx.counters.syncSlices++
