@@ -34,11 +34,6 @@ export class MatchCache {
     return hit?.generation === this.#generation ? hit.subscribers : undefined
   }
 
-  /** The subscribers for `key`, computed by `compute` unless known since the last change. */
-  get (key: string, compute: () => DeviceId[]): DeviceId[] {
-    return this.peek(key) ?? this.set(key, compute())
-  }
-
   /** Remembers the subscribers computed for `key` (within the bounds); returns them. */
   set (key: string, subscribers: DeviceId[]): DeviceId[] {
     const hit = this.#entries.get(key)
