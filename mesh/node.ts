@@ -141,6 +141,13 @@ export interface MeshCounters extends RouterCounters {
   links: { transport: TransportCounters, manager: ConnectionManagerCounters }
   /** What the repair history holds now (routing/history.ts): origins and bytes (frames plus their bookkeeping). */
   history: { origins: number, bytes: number }
+  /**
+   * Peer rotation (mesh/peer-rotation.ts): steps taken since the node last started (a step swaps a
+   * dialed peer when an unlinked candidate is left) and the current wait between steps, ms (0:
+   * no rotation). A wait stuck at its base on a quiet network means links keep dying or peers
+   * keep appearing: each step then opens a new link.
+   */
+  rotation: { steps: number, waitMs: number }
 }
 
 export interface MeshPeer {
@@ -197,8 +204,8 @@ export interface InterestRoute {
 
 /** Peers shared in answer to a HELLO, and the most addresses taken for one peer. */
 const EXCHANGE_SHARE = 16
-/** How long a peer that had no inbound slot for us stays out of the selection (the connection manager's `refusedRetryMs`). */
-const REFUSED_COOLDOWN_MS = 30_000
+/** How long a peer that refused us (no inbound slot, banned, a credential refused) waits: the connection manager's `refusedRetryMs`, and the time it stays out of the selection. */
+const REFUSED_RETRY_MS = 30_000
 const MAX_PEER_ADDRESSES = 8
 
 /** An IP literal or the shape of a host name (RFC 1123 §2.1 characters), nothing else. */
@@ -262,6 +269,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       ...init.routing,
       fleet: this.fleet,
       ...(init.roster === undefined ? {} : { roster: init.roster }),
+      port: () => this.#address?.port ?? 0,
       addresses: () => this.#addresses()
     }, { keys: components.keys, clock, ed25519: components.ed25519, sequence: components.sequence })
     const policy = init.routing?.fleetPolicy
@@ -293,7 +301,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     const slots = { maxInbound: this.#maxInbound(), maxOutbound: this.#maxOutbound() }
     // The router's peer score ranks inbound links when a newcomer needs a slot (links/eviction.ts).
     const value = (link: Link): number => this.#router.scores.score(link.remote.id)
-    return [transport, createConnectionManager({ ...slots, backoff }, { transport, clock: this.#clock, random: this.#random, bans, value })]
+    return [transport, createConnectionManager({ ...slots, backoff, refusedRetryMs: REFUSED_RETRY_MS }, { transport, clock: this.#clock, random: this.#random, bans, value })]
   }
 
   /** A peer at its handshake: its credential, once per link (mesh/credentials.ts). A refusal is a drop with its code. */
@@ -610,7 +618,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       discovery: this.#discoveries.map((d) => d.counters),
       banned: this.#router.scores.bannedCount(this.#clock.now()),
       links: { transport: structuredClone(this.#transport.counters), manager: { ...this.#manager.counters } },
-      history: { origins: this.#router.history.size, bytes: this.#router.history.bytes }
+      history: { origins: this.#router.history.size, bytes: this.#router.history.bytes },
+      rotation: { steps: this.#rotation?.steps ?? 0, waitMs: this.#rotation?.wait ?? 0 }
     }
   }
 
@@ -723,9 +732,15 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
    * tight loop (a vanished device, or a forged announcement, would make every node hammer a port).
    */
   #onDialError (id: DeviceId | undefined, retryIn: number): void {
-    const key = [...this.#selected].find((k) => this.#candidates.get(k)?.id === id)
+    const key = this.#selectedKeyOf(id)
     if (key === undefined || this.#selected.size < 2) return
     this.#giveUp(key, Math.max(retryIn, 1000))
+  }
+
+  /** The key under which the peer `id` is selected, if it is (`undefined`: the first selected peer whose id is not known yet). */
+  #selectedKeyOf (id: DeviceId | undefined): string | undefined {
+    for (const key of this.#selected) if (this.#candidates.get(key)?.id === id) return key
+    return undefined
   }
 
   /** Takes `key` out of the selection and the pool for `ms`, and picks another in its place. */
@@ -780,8 +795,8 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       // that cannot be reached does. Kept selected, it was dialed again after the manager's 30 s,
       // took another dialer's slot, and that one came back 30 s later: a full node (the first ones
       // every device discovers) then turned links over for ever, each a handshake at both ends.
-      const key = [...this.#selected].find((k) => this.#candidates.get(k)?.id === link.remote.id)
-      if (key !== undefined && !this.#pinned.has(key)) this.#giveUp(key, REFUSED_COOLDOWN_MS)
+      const key = this.#selectedKeyOf(link.remote.id)
+      if (key !== undefined && !this.#pinned.has(key)) this.#giveUp(key, REFUSED_RETRY_MS)
     }
   }
 

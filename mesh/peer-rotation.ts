@@ -31,6 +31,7 @@ export class PeerRotation {
   #due = 0
   #timer: TimerHandle | undefined
   #running = false
+  #steps = 0
 
   constructor (init: PeerRotationInit, components: { clock: Clock, random: Random }, step: () => void) {
     this.#clock = components.clock
@@ -43,6 +44,9 @@ export class PeerRotation {
 
   /** The current wait, ms: the next step comes within it (after it, doubled unless unsettled). */
   get wait (): number { return this.#wait }
+
+  /** Steps taken since this pacer was made. */
+  get steps (): number { return this.#steps }
 
   start (): void {
     if (this.#running) return
@@ -75,6 +79,7 @@ export class PeerRotation {
     this.#timer = undefined
     if (!this.#running) return
     this.#wait = Math.min(this.#wait * 2, this.#max)
+    this.#steps++
     this.#step() // may unsettle: the wait is then `interval` again
     if (this.#running && this.#timer === undefined) this.#arm(this.#wait)
   }

@@ -108,3 +108,36 @@ describeNet('peer selection over DNS-SD', () => {
     expect(dialed).toEqual([known[4]])
   })
 })
+
+describe('the pace of peer rotation on a node', () => {
+  it('backs off while nothing changes, and a link that dies brings it back to its base pace', async () => {
+    const clock = new ManualClock()
+    const net = createMemoryNetwork({}, { clock })
+    const quiet = { keepaliveInterval: 0 }
+    const peer = await startNode(net, 'peer', seededKeys(11), [], { port: 7011, link: quiet })
+    const keys = seededKeys(12)
+    const x = new MeshNode({ name: 'x', host: 'x', mdns: false, peers: ['peer:7011'], dialTarget: 1, announceLinks: 0, rotateInterval: 1000, link: quiet, routing: { syncInterval: 600_000, interestRefresh: 600_000 } },
+      { keys, transport: net.createTransport(quiet, { keys, clock }), clock, random: fixedRandom(0.99) })
+    onTestFinished(async () => { await x.stop() })
+    await x.start()
+    await until(() => x.links.get(peer.id)?.open === true, 'x linked its static peer')
+    const advance = async (ms: number): Promise<void> => {
+      for (let t = 0; t < ms; t += 100) { clock.advance(100); await settle() }
+    }
+    // Quiet: each step doubles the wait, 1 s, 2 s, 4 s, then 8 s (8 × the base) for good.
+    await advance(20_000)
+    expect(x.counters.rotation.waitMs).toBe(8000)
+    // Just after a step at the slow pace, the next is 4 s or more away.
+    const before = x.counters.rotation.steps
+    while (x.counters.rotation.steps === before) await advance(100)
+    await advance(1000)
+    expect(x.counters.rotation.steps).toBe(before + 1)
+    // A link dies (no close frame: a partition, say): the next step comes within the base wait, then 2 s, 4 s…
+    x.links.get(peer.id)?.destroy(new Error('the cable was cut'))
+    await settle()
+    expect(x.counters.rotation.waitMs).toBe(1000)
+    await advance(1000)
+    expect(x.counters.rotation.steps).toBe(before + 2)
+    expect(x.counters.rotation.waitMs).toBe(2000)
+  })
+})

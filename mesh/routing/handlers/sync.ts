@@ -105,7 +105,11 @@ function dueEchoes (ctx: RouterContext): DeviceId[] {
     if (++echo.n >= ECHOES) state.origins.delete(origin)
     else echo.due = tick + 2 ** echo.n
   }
-  for (const origin of ctx.changed) state.origins.set(origin, { due: tick + 1, n: 0 })
+  for (const origin of ctx.changed) {
+    const echo = state.origins.get(origin) // updated in place: a busy origin changes every tick
+    if (echo === undefined) state.origins.set(origin, { due: tick + 1, n: 0 })
+    else { echo.due = tick + 1; echo.n = 0 }
+  }
   return due
 }
 
@@ -205,7 +209,7 @@ export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestE
     const all = full || ctx.interest.wantsHere(origin, ctx.options.fleet)
     const from = all ? low : Math.max(low, ctx.history.carriedSince(origin) ?? Infinity)
     const to = all ? high : Math.min(high, ctx.history.carriedHigh(origin) ?? -Infinity)
-    if (from <= to && ctx.verifier.replay.missing(origin, from, to, 1).length > 0) announced.push({ origin, low: from, high: to })
+    if (from <= to && ctx.verifier.replay.gaps(origin, from, to, 1).length > 0) announced.push({ origin, low: from, high: to })
   }
   if (announced.length === 0) return
   // After a fresh link (full digest) ask at once; otherwise give the eager path a moment first.
