@@ -1,5 +1,4 @@
 import { meshError, type Clock } from '../../shared/index.js'
-import { closeInfo } from './base-link.js'
 import { Keepalive } from './keepalive.js'
 import type { BlockedFn, MemoryLinkOptions } from './memory-link.js'
 import { CLOSE, DATA, PING, PONG, QueuedLink } from './queued-link.js'
@@ -233,20 +232,7 @@ export class PortLink extends QueuedLink {
     this.#port.close()
   }
 
-  async close (options: { why?: string } = {}): Promise<void> {
-    if (this.open) {
-      const info = closeInfo(options.why)
-      this.enqueue(CLOSE, new TextEncoder().encode(info.why ?? ''), 0)
-      this.#end(info)
-    }
-    await this.closedPromise
-  }
-
-  replace (): void {
-    if (!this.open) return
-    this.enqueue(CLOSE, new Uint8Array(0), 0)
-    this.#end({ reason: 'replaced' })
-  }
+  protected end (info: LinkCloseInfo): void { this.#end(info) }
 
   destroy (err?: Error): void {
     if (!this.open) return

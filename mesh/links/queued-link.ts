@@ -1,6 +1,6 @@
-import { BaseLink, type LinkInit } from './base-link.js'
+import { BaseLink, closeInfo, type LinkInit } from './base-link.js'
 import { SendLanes } from './lanes.js'
-import type { SendOptions } from './types.js'
+import type { LinkCloseInfo, SendOptions } from './types.js'
 
 /** One item in a queued link's send lanes. */
 export interface QueuedItem {
@@ -26,8 +26,10 @@ export interface QueueBounds {
 /**
  * What the in-process links (memory-link.ts, port-link.ts) share on the sending side: a send queue
  * in two lanes (lanes.ts) bounded by `maxBufferedBytes` (data) and half of it (control), the
- * refusal past the bound (ERR_BACKPRESSURE) and the `drain` owed after it. The subclass moves
- * what waits to its peer (`scheduleFlush`) and calls `drained()` once the lanes are empty.
+ * refusal past the bound (ERR_BACKPRESSURE) and the `drain` owed after it, and a close: a CLOSE item
+ * (with the `why`, or empty when replaced) queued behind what was sent. The subclass moves what
+ * waits to its peer (`scheduleFlush`), calls `drained()` once the lanes are empty, and ends the link
+ * on its side (`end`).
  */
 export abstract class QueuedLink extends BaseLink {
   /** The frame limit and the data lane's bound. */
@@ -75,8 +77,26 @@ export abstract class QueuedLink extends BaseLink {
     this.scheduleFlush()
   }
 
+  async close (options: { why?: string } = {}): Promise<void> {
+    if (this.open) {
+      const info = closeInfo(options.why)
+      this.enqueue(CLOSE, new TextEncoder().encode(info.why ?? ''), 0)
+      this.end(info)
+    }
+    await this.closedPromise
+  }
+
+  replace (): void {
+    if (!this.open) return
+    this.enqueue(CLOSE, new Uint8Array(0), 0)
+    this.end({ reason: 'replaced' })
+  }
+
   /** Arranges for what waits in the lanes to go to the peer (soon, not re-entrantly). */
   protected abstract scheduleFlush (): void
+
+  /** Closes this end after a CLOSE item was queued (what is queued still goes). */
+  protected abstract end (info: LinkCloseInfo): void
 
   /** Call when the lanes are empty: emits the `drain` a refused (or nearly full) send is owed. */
   protected drained (): void {
