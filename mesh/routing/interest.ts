@@ -67,9 +67,11 @@ export { UNREACHABLE, type Claim } from './claim.js'
 export interface UpdateResult { changed: boolean, cost: number, code?: ErrorCode }
 
 /**
- * Work units: one SHA-256 of a chain element is 1 (~2.5 µs on Node); opening a declaration (CBOR
- * decode and an Ed25519 verification, node:crypto) was measured at ~140 of them on a loaded 2-core
- * EPYC, so it counts 100 (with @noble/ed25519, in a browser, it costs more: lower `interestWork`).
+ * Work units: one SHA-256 of a chain element is 1 (~2.5 µs on Node with a Hash object per step);
+ * opening a declaration (CBOR decode and an Ed25519 verification, node:crypto) was measured at
+ * ~140 of them on a loaded 2-core EPYC, so it counts 100 (with @noble/ed25519, in a browser, it
+ * costs more: lower `interestWork`). chain.ts now hashes with the one-shot `hash` (~1.2 µs a
+ * step): the units are unchanged, so a turn's budget bounds its time as before or tighter.
  */
 export const WORK_CLAIM = 1
 export const WORK_VERIFY = 100

@@ -75,6 +75,23 @@ describe('SEAD hash chains (chain.ts)', () => {
     expect(known.low).toBe(3)
     // A node that knows e_3 can make e_4…e_N, not e_2.
     expect(known.element(2)).toBeUndefined()
+    // What it hashed through on the way down is learned too, each element at its own distance.
+    for (let d = 3; d <= UNREACHABLE; d++) expect(known.element(d)).toEqual(full.element(d))
+  })
+
+  it('H is SHA-256 truncated to 16 bytes (known answers: every node must compute the same chain)', () => {
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+    // sha256(16 zero bytes) and sha256 of its first 16 bytes, truncated (Python hashlib).
+    const e1 = chainStep(new Uint8Array(16))
+    expect(hex(e1)).toBe('374708fff7719dd5979ec875d56cd228')
+    expect(hex(chainStep(e1))).toBe('f75dbe115a677184d86eda0e51fee357')
+    // Its own 16 bytes, not a window on a longer digest that a caller could keep alive or read past.
+    expect(e1.byteLength).toBe(CHAIN_ELEMENT_BYTES)
+    expect(e1.buffer.byteLength).toBe(CHAIN_ELEMENT_BYTES)
+    // A chain known from its anchor proves e_1 (63 hashes in one check) when the elements are these.
+    const own = HashChain.fromSeed(new Uint8Array(16), UNREACHABLE)
+    expect(own.element(1)).toEqual(e1)
+    expect(HashChain.fromAnchor(own.anchor, UNREACHABLE).check(1, e1)).toBe(true)
   })
 })
 
