@@ -62,4 +62,29 @@ describe('Turn: delivery slices of the event loop', () => {
     const manual = new Turn(SLICE_MS, { share: SLICE_SHARE })
     for (let i = 0; i < 10_000; i++) expect(manual.open(42)).toBe(true)
   })
+
+  it('once a link has used up the turn, the links still waiting are not called in it: each keeps its place and is served in its turn (round robin)', async () => {
+    const turn = new Turn()
+    let now = 0
+    const calls: number[] = []
+    const served: number[] = []
+    // A link with more to deliver than a slice holds, as base-link.ts pumps it.
+    const pump = (id: number) => (): void => {
+      calls.push(id)
+      if (!turn.open(now)) { turn.later(pump(id), true); return } // used up before it delivered: starved
+      served.push(id)
+      now += SLICE_MS
+      expect(turn.open(now)).toBe(false)
+      turn.later(pump(id))
+    }
+    const links = 100
+    for (let id = 0; id < links; id++) turn.later(pump(id))
+    await nextTurn()
+    expect(calls).toEqual([0]) // the 99 others were not asked only to be told the turn was over
+    for (let t = 1; t < links; t++) await nextTurn()
+    expect(served).toEqual([...Array(links).keys()])
+    expect(calls).toEqual(served) // each called once, when its turn came: not 100 calls a turn
+    await nextTurn()
+    expect(served.at(-1)).toBe(0) // and round again
+  })
 })
