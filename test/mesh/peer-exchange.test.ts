@@ -23,14 +23,4 @@ describe('peer exchange', () => {
     await until(() => c.peers().some((p) => p.id === b.id && p.source === 'exchange'), 'C learned B from the hub')
     await until(() => c.links.get(b.id)?.open === true, 'C linked B, a peer it was never told of but by the hub')
   })
-
-  it('a configured peer, known by its address only, is not taken again from its own HELLO under its id', async () => {
-    const net = createMemoryNetwork()
-    const hub = await startNode(net, 'hub', seededKeys(1), [], { port: 7001 })
-    const b = await startNode(net, 'b', seededKeys(2), ['hub:7001'], { port: 0, dialTarget: 1 })
-    await until(() => b.links.get(hub.id)?.open === true, 'B linked the hub')
-    await until(() => hub.peers().some((p) => p.id === b.id && p.source === 'exchange'), 'the hub took B from its HELLO (so B has the hub\'s HELLO too)')
-    // One device, one candidate: as two (by address and by id), B would dial it twice once the link is gone.
-    expect(b.peers().find((p) => p.id === hub.id)?.source).not.toBe('exchange')
-  })
 })
