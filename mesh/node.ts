@@ -269,7 +269,6 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       ...init.routing,
       fleet: this.fleet,
       ...(init.roster === undefined ? {} : { roster: init.roster }),
-      port: () => this.#address?.port ?? 0,
       addresses: () => this.#addresses()
     }, { keys: components.keys, clock, ed25519: components.ed25519, sequence: components.sequence })
     const policy = init.routing?.fleetPolicy
