@@ -2,6 +2,7 @@ import { constants } from 'node:os'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { isMeshError, meshError } from '../shared/index.js'
 import { suggest } from '../shared/node.js'
+import type { MeshNodeInit } from '../mesh/index.js'
 
 /** What a command reads and writes: the process's streams, or buffers in tests. */
 export interface Io {
@@ -143,4 +144,14 @@ export function deadline (signal: AbortSignal, ms: number): { signal: AbortSigna
   const controller = new AbortController()
   const timer = setTimeout(() => { controller.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')) }, ms)
   return { signal: AbortSignal.any([signal, controller.signal]), clear: () => { clearTimeout(timer) } }
+}
+
+/**
+ * How a tool that joins the mesh for a while (watch, cmd, fleet) finds devices: DNS-SD (browsing,
+ * not announcing) unless `--no-mdns`, and the `--peers` given. Without DNS-SD it links to those
+ * peers only: it dials none of the peers they name to it (peer exchange), so a listener given one
+ * device stays a leaf of that device and opens no link the user did not name.
+ */
+export function clientLinks (values: Record<string, unknown>, peers: readonly string[]): Pick<MeshNodeInit, 'mdns' | 'peers' | 'dialTarget'> {
+  return values['no-mdns'] === true ? { mdns: false, peers, dialTarget: 0 } : { mdns: { announce: false }, peers }
 }

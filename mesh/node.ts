@@ -269,6 +269,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       ...init.routing,
       fleet: this.fleet,
       ...(init.roster === undefined ? {} : { roster: init.roster }),
+      port: () => this.#address?.port ?? 0,
       addresses: () => this.#addresses()
     }, { keys: components.keys, clock, ed25519: components.ed25519, sequence: components.sequence })
     const policy = init.routing?.fleetPolicy
@@ -822,18 +823,21 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     this.#peersFrom.add(from)
     let taken = 0
     const most = this.#init.exchangePerLink ?? EXCHANGE_SHARE
+    const endpoints = this.#endpoints()
     for (const p of peers) {
       if (taken >= most) break
-      if (this.#addExchanged(p)) taken++
+      if (this.#addExchanged(p, endpoints)) taken++
     }
     if (taken > 0) this.#refill()
   }
 
   /** Adds a peer learned by exchange unless known or malformed; true when added. */
-  #addExchanged (p: PeerEntry): boolean {
+  #addExchanged (p: PeerEntry, endpoints = this.#endpoints()): boolean {
     if (p.id === this.id || !isDeviceId(p.id) || this.#byId.has(p.id) || this.#candidates.has(p.id)) return false
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) return false
     if (p.addresses.length === 0 || p.addresses.length > MAX_PEER_ADDRESSES || !p.addresses.every(isHostAddress)) return false
+    // A candidate at that address already (a configured peer, its id not known): one device, one candidate.
+    if (p.addresses.some((a) => endpoints.has(`${a}:${p.port}`))) return false
     const max = Math.max(0, this.#init.maxExchangePeers ?? 128)
     for (const key of this.#exchanged) {
       if (this.#exchanged.size < max) break
@@ -847,6 +851,13 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
     }
     this.#setCandidate({ key: p.id, id: p.id, addresses: [...p.addresses], port: p.port, source: 'exchange' })
     return true
+  }
+
+  /** `address:port` of every candidate (made once per HELLO or PEERS message taken). */
+  #endpoints (): Set<string> {
+    const out = new Set<string>()
+    for (const c of this.#candidates.values()) for (const a of c.addresses) out.add(`${a}:${c.port}`)
+    return out
   }
 
   #setCandidate (candidate: Candidate): void {

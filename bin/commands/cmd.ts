@@ -7,7 +7,7 @@ import {
   type CommandResult, type DeviceId, type KeyPair, type PublicKey
 } from '../../shared/index.js'
 import { readKeyFlag } from '../roster-flags.js'
-import { deadline, exitForSignal, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
+import { clientLinks, deadline, exitForSignal, numberFlag, onFileArgument, write, type Command, type Io } from '../cli.js'
 
 /** Exit status when no verified result came back (timeout, no route): the command may or may not have run. */
 export const EXIT_NO_RESULT = 3
@@ -27,7 +27,7 @@ export const cmd: Command = {
     ['--json', 'print the result as one JSON object'],
     ['--fleet F', 'the fleet (default "default")'],
     ['--peers LIST', 'mesh: host:port of devices to link to (networks without multicast)'],
-    ['--no-mdns', 'mesh: do not use mDNS/DNS-SD (then give --peers)'],
+    ['--no-mdns', 'mesh: do not use mDNS/DNS-SD: link to the --peers given, and to no peer they name'],
     ['--credential FILE', 'mesh: the issuer\'s enrollment credential (iotmesh fleet enroll), shown at the link handshake: a fleet closed by credential links only with it, ' +
       'and a grant to a role (iotmesh fleet grant --to role:R) needs it'],
     ['--broker URL', 'broker: the MQTT broker (default mqtt://localhost:1883)'],
@@ -100,7 +100,7 @@ async function overMesh (
   const path = values.credential
   const credential = typeof path === 'string' ? await onFileArgument(path, '--credential', async () => new Uint8Array(await readFile(path))) : undefined
   const node = new MeshNode({
-    name: `iotmesh-cmd-${keys.id.slice(0, 6)}`, fleet, mdns: values['no-mdns'] === true ? false : { announce: false }, peers, announceLinks: 0, credential
+    name: `iotmesh-cmd-${keys.id.slice(0, 6)}`, fleet, ...clientLinks(values, peers), announceLinks: 0, credential
   }, { keys })
   await node.start({ signal })
   try {

@@ -7,7 +7,7 @@ import { connect } from 'mqtt'
 import { loadKeyFile } from '../../shared/node.js'
 import { MeshNode } from '../../mesh/index.js'
 import { checkRemoteSettings } from '../../firmware-sim/index.js'
-import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, type Io, type Options } from '../cli.js'
+import { EXIT_INVALID, EXIT_OK, clientLinks, intFlag, onFileArgument, type Io, type Options } from '../cli.js'
 
 /**
  * `iotmesh fleet config …`: owner-signed, versioned device configuration (shared/fleet-config.ts).
@@ -112,11 +112,10 @@ async function finish (bytes: Uint8Array, policy: FleetPolicy, out: string, say:
 
 async function publish (bytes: Uint8Array, policy: FleetPolicy, values: Record<string, unknown>, say: Say, io: Io): Promise<number> {
   const peers = (values.peers as string | undefined)?.split(',').map((p) => p.trim()).filter((p) => p !== '') ?? []
-  const mdns = values['no-mdns'] === true ? false : { announce: false }
   // A fleet with a fleet file is closed by credential (mesh/credentials.ts): the node links with the first owner's key, which needs none.
   const first = typeof values['owner-key'] === 'string' ? values['owner-key'].split(',')[0]?.trim() : undefined
   const keys = first === undefined || first === '' ? generateKeyPair() : await ownerKey(first)
-  const node = new MeshNode({ name: 'iotmesh-fleet', fleet: policy.fleet, mdns, peers, announceLinks: 0, routing: { fleetPolicy: policy }, requireCredentials: false }, { keys })
+  const node = new MeshNode({ name: 'iotmesh-fleet', fleet: policy.fleet, ...clientLinks(values, peers), announceLinks: 0, routing: { fleetPolicy: policy }, requireCredentials: false }, { keys })
   await node.start()
   try {
     const verdict = node.configure(bytes)

@@ -13,7 +13,7 @@ import { READER_HELP, READER_VERBS, runReaders } from './fleet-readers.js'
 import { GRANT_HELP, GRANT_OPTIONS, GRANT_VERBS, runGrants } from './fleet-grants.js'
 import { ROTATE_HELP, ROTATE_OPTIONS, ROTATE_VERBS, rotationForEnroll, runRotate } from './fleet-rotate.js'
 import { FILE_HELP, FILE_VERBS, describeFleetFile, runFleetFile } from './fleet-file.js'
-import { EXIT_INVALID, EXIT_OK, intFlag, onFileArgument, write, type Command } from '../cli.js'
+import { EXIT_INVALID, EXIT_OK, clientLinks, intFlag, onFileArgument, write, type Command } from '../cli.js'
 
 /**
  * `iotmesh fleet`: a fleet's owners and what they sign together (shared/fleet.ts). The fleet file
@@ -151,7 +151,7 @@ export const fleet: Command = {
         // In a fleet closed by credential, devices link with an owner's key (mesh/credentials.ts): --owner-key; else a throwaway key (open fleets).
         const keys = str('owner-key') === undefined ? generateKeyPair() : await ownerKey(need('owner-key'))
         const node = new MeshNode({
-          name: 'iotmesh-fleet', fleet: policy.fleet, mdns: values['no-mdns'] === true ? false : { announce: false }, peers, announceLinks: 0, routing: { fleetPolicy: policy }, requireCredentials: false
+          name: 'iotmesh-fleet', fleet: policy.fleet, ...clientLinks(values, peers), announceLinks: 0, routing: { fleetPolicy: policy }, requireCredentials: false
         }, { keys })
         await node.start()
         try {

@@ -2,7 +2,7 @@ import { MeshNode, type Delivery } from '../../mesh/index.js'
 import { DEFAULT_FLEET, decodeFrame, decryptFrame, generateKeyPair, isMeshError, meshError, resolvePack, validateFilter, type ReaderKey } from '../../shared/index.js'
 import { readKeyFlag, readRosterFlag } from '../roster-flags.js'
 import { readReaderKeyFlag } from '../reader-key.js'
-import { intFlag, write, type Command } from '../cli.js'
+import { clientLinks, intFlag, write, type Command } from '../cli.js'
 
 export const watch: Command = {
   name: 'watch',
@@ -12,7 +12,7 @@ export const watch: Command = {
     ['FILTER', 'an MQTT-style topic filter over iotmesh/<fleet>/<device>/<topic> (default #)'],
     ['--fleet F', 'the fleet to join (default "default")'],
     ['--peers LIST', 'comma-separated host:port of devices to link to (networks without multicast)'],
-    ['--no-mdns', 'do not use mDNS/DNS-SD (then give --peers)'],
+    ['--no-mdns', 'do not use mDNS/DNS-SD: link to the --peers given, and to no peer they name'],
     ['--count N', 'exit after N readings (signed frames; history too with --history)'],
     ['--history', 'also show readings sampled before the watch began that the mesh replays to a new listener (catch-up from its neighbours\' histories), marked "history"; default: live readings only'],
     ['--json', 'one JSON object per reading: device, name, topic, seq, sensor, value, unit, time, hops, latencyMs (and history: true for a replayed one)'],
@@ -38,8 +38,7 @@ export const watch: Command = {
     const node = new MeshNode({
       name: `iotmesh-watch-${keys.id.slice(0, 6)}`,
       fleet: (values.fleet as string | undefined) ?? DEFAULT_FLEET,
-      mdns: values['no-mdns'] === true ? false : { announce: false },
-      peers,
+      ...clientLinks(values, peers),
       announceLinks: 0,
       ...(roster === undefined ? {} : { roster })
     }, { keys })

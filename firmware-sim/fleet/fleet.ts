@@ -91,7 +91,8 @@ export interface FleetInit {
   world?: WorldInit
   /**
    * With memory links and no DNS-SD: who links to whom (topology.ts). `random` (default): each
-   * device dials `dialTarget` random earlier ones. `line` and `grid`: fixed links only (no peer
+   * device dials `dialTarget` random earlier ones, its only links (no peer-exchange dialling, no
+   * rotation: the seed gives the graph). `line` and `grid`: fixed links only (no peer
    * exchange dialling, no rotation), so that a message crosses a known number of relays; also over
    * TCP without DNS-SD (`mdns: false`), where devices then start one at a time (each dials the
    * ports its earlier neighbours listen on).
@@ -324,7 +325,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         wsPort: false,
         // 48 links, as the devices: in one process all links come from one address, which eviction (mesh/links/eviction.ts) takes for one
         // peer's many links: with 12 slots the gateway evicted honest devices, each cut off until the gateway's next declaration.
-        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: this.#fixed ? 0 : init.dialTarget, maxLinks: 48, link: init.link, routing: init.routing, credential: init.enrollment?.credential(gatewayKeys, -1) },
+        mesh: init.mode === 'broker' ? false : { host: init.host, mdns, dialTarget: this.#configuredLinks ? 0 : init.dialTarget, maxLinks: 48, link: init.link, routing: init.routing, credential: init.enrollment?.credential(gatewayKeys, -1) },
         ...(this.#roster === undefined ? {} : { roster: this.#roster }),
         ...(init.enrollment === undefined ? {} : { fleetPolicy: init.enrollment.policy }),
         ...extra
@@ -411,10 +412,10 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         host: this.#network === undefined ? init.host : sim.name,
         port: this.#network === undefined ? undefined : MEMORY_PORT,
         mdns,
-        dialTarget: this.#fixed ? 0 : init.dialTarget,
+        dialTarget: this.#configuredLinks ? 0 : init.dialTarget,
         peers,
         maxLinks: 48,
-        rotateInterval: this.#fixed ? 0 : init.rotateInterval ?? 10_000,
+        rotateInterval: this.#configuredLinks ? 0 : init.rotateInterval ?? 10_000,
         link: init.link,
         routing: init.routing,
         ...(this.#roster === undefined ? {} : { roster: this.#roster })
@@ -491,6 +492,14 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #fleetIndex (local: number): number {
     return this.#thread === undefined ? local : this.#thread.offset + local * this.#thread.stride
   }
+
+  /**
+   * Links given, not discovered: a line or a grid, or memory links without DNS-SD (each device's
+   * random earlier ones). Nodes then dial their configured peers only: no peer-exchange dialling,
+   * no rotation (a HELLO names its sender's port, so peer exchange would otherwise add every
+   * neighbour's neighbours and swap links every 10 s, a different graph from the one `topology` says).
+   */
+  get #configuredLinks (): boolean { return this.#fixed || (this.#network !== undefined && !(this.init.mdns ?? this.init.transport === 'tcp')) }
 
   /** A line or a grid without DNS-SD (memory links, or TCP with `mdns: false`): fixed links only. */
   get #fixed (): boolean { return (this.init.topology ?? 'random') !== 'random' && !(this.init.mdns ?? this.init.transport === 'tcp') }

@@ -103,7 +103,8 @@ export interface RouterOptions {
   readonly maxWanted: number
   /** Most frames of one neighbour's in the holding pen at once. */
   readonly maxHeldPerPeer: number
-  readonly port: number
+  /** The link port announced in HELLO: asked at each HELLO, since a node listening on port 0 learns its port after the router is made. */
+  readonly port: () => number
   readonly addresses: () => string[]
 }
 

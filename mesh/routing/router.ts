@@ -128,8 +128,12 @@ export interface RouterInit extends Pick<VerifierInit,
   keyWait?: number
   /** Closed mode: only these keys may publish or link. */
   roster?: Iterable<PublicKey>
-  /** Link port and addresses announced in HELLO (for peer exchange). */
-  port?: number
+  /**
+   * Link port and addresses announced in HELLO (for peer exchange); a function is asked at each
+   * HELLO (a node that listens on port 0 knows its port only once listening). Port 0: none, and
+   * peers pass this node on to no one.
+   */
+  port?: number | (() => number)
   addresses?: () => string[]
   /** What one neighbour may make this node read, per message kind, and its frames of fresh origins (budget.ts DEFAULT_BUDGETS: generous). */
   budgets?: Partial<Record<BudgetKind, Partial<Rate>>>
@@ -168,6 +172,7 @@ export type CommandHandler = (signed: Uint8Array, command: Command) => Uint8Arra
 const MAX_PROMISES = 16
 const CONTROL: SendOptions = Object.freeze({ control: true })
 const NOW: SendOptions = Object.freeze({ now: true })
+const constant = (port: number) => (): number => port
 
 export interface RouterComponents {
   keys: KeyPair
@@ -272,7 +277,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
       wantBudget: init.wantBudget ?? 4096,
       maxWanted: init.maxWanted ?? 4096,
       maxHeldPerPeer: init.maxHeldPerPeer ?? 256,
-      port: init.port ?? 0,
+      port: typeof init.port === 'function' ? init.port : constant(init.port ?? 0),
       addresses: init.addresses ?? (() => [])
     }
     this.clock = components.clock ?? systemClock
@@ -552,7 +557,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     this.links.set(peer, state)
     this.scores.linked(peer, true, now)
     release(this, learned.released)
-    this.send(state, { kind: MSG.HELLO, version: ROUTING_VERSION, fleet: this.fleet, port: this.options.port, addresses: this.options.addresses() })
+    this.send(state, { kind: MSG.HELLO, version: ROUTING_VERSION, fleet: this.fleet, port: this.options.port(), addresses: this.options.addresses() })
     sendInterest(this, state, this.interest.advertsFor(peer, [this.id, ...this.interest.subscribers()]))
     sendFleetFiles(this, state) // first: the owners in force sign what follows
     sendRevocations(this, state)

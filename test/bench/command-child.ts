@@ -30,7 +30,7 @@ const command = (target: string, on: boolean): Uint8Array => encodeCommand({ key
 
 if (role === 'mesh') {
   const keys = seeded(Number(process.env.IOTMESH_BENCH_SEED))
-  const node = new MeshNode({ name: `bench-${keys.id.slice(0, 6)}`, host: '127.0.0.1', port: 0, mdns: false, announceLinks: 0 }, { keys })
+  const node = new MeshNode({ name: `bench-${keys.id.slice(0, 6)}`, host: '127.0.0.1', port: 0, mdns: false, announceLinks: 0, dialTarget: 0, rotateInterval: 0 }, { keys }) // the links dialed, no others: a line stays a line
   await node.start()
   handlers.info = async () => ({ id: node.id, port: node.address?.port })
   handlers.dial = async ({ port }) => { node.addPeer({ host: '127.0.0.1', port: port as number }); return {} }
