@@ -150,8 +150,9 @@ export function deadline (signal: AbortSignal, ms: number): { signal: AbortSigna
  * How a tool that joins the mesh for a while (watch, cmd, fleet) finds devices: DNS-SD (browsing,
  * not announcing) unless `--no-mdns`, and the `--peers` given. Without DNS-SD it links to those
  * peers only: it dials none of the peers they name to it (peer exchange), so a listener given one
- * device stays a leaf of that device and opens no link the user did not name.
+ * device stays a leaf of that device and opens no link the user did not name. Either way it is a
+ * `leaf`: its HELLO names no port, so no device is told of it (peer exchange) nor dials it.
  */
-export function clientLinks (values: Record<string, unknown>, peers: readonly string[]): Pick<MeshNodeInit, 'mdns' | 'peers' | 'dialTarget'> {
-  return values['no-mdns'] === true ? { mdns: false, peers, dialTarget: 0 } : { mdns: { announce: false }, peers }
+export function clientLinks (values: Record<string, unknown>, peers: readonly string[]): Pick<MeshNodeInit, 'mdns' | 'peers' | 'dialTarget' | 'leaf'> {
+  return values['no-mdns'] === true ? { mdns: false, peers, dialTarget: 0, leaf: true } : { mdns: { announce: false }, peers, leaf: true }
 }

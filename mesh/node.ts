@@ -41,6 +41,12 @@ export interface MeshNodeInit {
   host?: string
   /** Link port (default 0: any free port, announced by DNS-SD). */
   port?: number
+  /**
+   * A leaf (a tool that joins for a while: watch, cmd): its HELLO names no port, so no peer takes it
+   * as a candidate or passes it on (peer exchange); it is reached only over the links it opens
+   * itself. Default false: a HELLO names the port this node listens on.
+   */
+  leaf?: boolean
   /** Announce and browse with mDNS/DNS-SD (default true); an object tunes it. */
   mdns?: boolean | Partial<Omit<MdnsDiscoveryInit, 'identity' | 'port' | 'name' | 'fleet'>>
   /** Peers always kept linked (`host:port`), for networks without multicast or other subnets. */
@@ -269,7 +275,7 @@ export class MeshNode extends TypedEmitter<MeshNodeEvents> {
       ...init.routing,
       fleet: this.fleet,
       ...(init.roster === undefined ? {} : { roster: init.roster }),
-      port: () => this.#address?.port ?? 0,
+      port: () => init.leaf === true ? 0 : this.#address?.port ?? 0,
       addresses: () => this.#addresses()
     }, { keys: components.keys, clock, ed25519: components.ed25519, sequence: components.sequence })
     const policy = init.routing?.fleetPolicy

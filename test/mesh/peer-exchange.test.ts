@@ -33,4 +33,20 @@ describe('peer exchange', () => {
     // One device, one candidate: as two (by address and by id), B would dial it twice once the link is gone.
     expect(b.peers().find((p) => p.id === hub.id)?.source).not.toBe('exchange')
   })
+
+  it('a leaf (watch, cmd) that dialed in is passed on to no one, beside a device that is', async () => {
+    const net = createMemoryNetwork()
+    const hub = await startNode(net, 'hub', seededKeys(1), [], { port: 7001 })
+    const b = await startNode(net, 'b', seededKeys(2), [addr(hub)], { port: 0, dialTarget: 1 })
+    const leaf = await startNode(net, 'leaf', seededKeys(4), [addr(hub)], { port: 0, dialTarget: 0, leaf: true })
+    await until(() => hub.links.get(b.id)?.open === true && hub.links.get(leaf.id)?.open === true, 'B and the leaf linked the hub')
+    await until(() => hub.peers().some((p) => p.id === b.id && p.source === 'exchange'), 'the hub took B as a candidate from its HELLO')
+    const c = await startNode(net, 'c', seededKeys(3), [addr(hub)], { port: 0, dialTarget: 3 })
+    await until(() => c.links.get(b.id)?.open === true, 'C learned B from the hub and linked it')
+    // The leaf listens (the network gave it a port) but its HELLO named none: the hub knows it only as a link.
+    expect(leaf.address?.port).toBeGreaterThan(0)
+    expect(hub.peers().find((p) => p.id === leaf.id)?.source).toBe('inbound')
+    expect(c.peers().some((p) => p.id === leaf.id)).toBe(false)
+    expect(leaf.links.size).toBe(1)
+  })
 })
