@@ -30,7 +30,7 @@ export const CONFIG_HELP: Array<[string, string]> = [
     'for a device or a group; writes it with --out (to co-sign), else hands it to the mesh as config publish does'],
   ['config cosign SIGNED', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a signed configuration'],
   ['config check SIGNED', 'verifies a signed configuration against the fleet file; exit 1 with the code if it does not hold'],
-  ['config publish SIGNED', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete signed configuration to the devices it links to'],
+  ['config publish SIGNED', '[--peers LIST] [--no-mdns] [--timeout S]: joins the mesh and hands a complete signed configuration to the devices it links to; with --no-mdns it links to the --peers given, and to no peer they name'],
   ['--broker URL', 'config push/publish: retain it on that MQTT broker at iotmesh/<fleet>/$config/<target> instead (the gateway needs --fleet-file); signs in with a fresh key as a device does, or as --username U --password P (prefer IOTMESH_PASSWORD)']
 ]
 

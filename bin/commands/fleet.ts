@@ -32,7 +32,7 @@ export const fleet: Command = {
     ['cosign FILE', '--owner-key FILE [--out FILE]: adds this owner\'s signature to a credential, revocation, owner rotation or signed fleet file (in place by default)'],
     ['revoke DEVICE_ID', '--reason TEXT --owner-key FILE --out FILE: a revocation, signed by this owner'],
     ['check FILE', 'verifies a credential, revocation, owner rotation or signed fleet file against the fleet file and says what it is; exit 1 with the code if it does not hold'],
-    ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S] [--owner-key FILE]: joins the mesh and hands a complete revocation or signed fleet file to the devices it links to, which spread it (a fleet closed by credential links with an owner\'s key)'],
+    ['publish FILE', '[--peers LIST] [--no-mdns] [--timeout S] [--owner-key FILE]: joins the mesh and hands a complete revocation or signed fleet file to the devices it links to, which spread it (a fleet closed by credential links with an owner\'s key); with --no-mdns it links to the --peers given, and to no peer they name'],
     ...ROTATE_HELP,
     ...FILE_HELP,
     ...CONFIG_HELP,
