@@ -58,7 +58,14 @@ export const INTEREST_DEFAULTS = {
    * declarations gets ~128 of them in, not 1,024 (what they hold with their filters and chains is
    * about three times their bytes).
    */
-  maxBytesPerNeighbour: 1024 * 1024
+  maxBytesPerNeighbour: 1024 * 1024,
+  /**
+   * How long the last version of a subscriber whose routes expired is remembered (ms): until then
+   * a claim of that version or an older one is refused (ERR_REPLAY), so no neighbour, replaying
+   * what it kept, brings the routes of a subscriber that left back to life. The router passes
+   * 30 `interestRefresh` periods (5 minutes by default).
+   */
+  departedMs: 300_000
 } as const
 
 export { UNREACHABLE, type Claim } from './claim.js'
@@ -151,11 +158,18 @@ export class InterestTable {
   /** Subscribers whose filters match a topic (or want an origin), until some route's filters change. */
   readonly #matches = new MatchCache()
   readonly #originKeys = new Map<DeviceId, OriginKeys>()
+  /**
+   * Subscribers whose routes expired: the last version held and when it went (oldest first; at
+   * most `maxSubscribers`, the oldest forgotten first). Only a newer version installs a route again.
+   */
+  readonly #departed = new Map<DeviceId, { version: number, at: number }>()
+  readonly #departedMs: number
 
-  constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number, maxBytesPerNeighbour?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
+  constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number, maxBytesPerNeighbour?: number, departedMs?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
     this.self = components.keys.id
     this.local = new LocalInterest(components)
     this.#ed = components.ed25519
+    this.#departedMs = Math.max(0, init.departedMs ?? INTEREST_DEFAULTS.departedMs)
     this.limits = {
       maxSubscribers: Math.max(1, init.maxSubscribers ?? INTEREST_DEFAULTS.maxSubscribers),
       maxPerNeighbour: Math.max(1, init.maxPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour),
@@ -176,6 +190,20 @@ export class InterestTable {
   /** The version of `subscriber`'s declaration this node holds (undefined: no route at all). */
   versionOf (subscriber: DeviceId): number | undefined { return this.#routes.get(subscriber)?.version }
 
+  /**
+   * True when `subscriber`'s routes expired within `departedMs` at `version` or a later one: a
+   * claim of `version` is then a replay of what the subscriber declared before it left.
+   */
+  #gone (subscriber: DeviceId, version: number, now: number): boolean {
+    const gone = this.#departed.get(subscriber)
+    if (gone === undefined) return false
+    if (gone.at <= now - this.#departedMs) {
+      this.#departed.delete(subscriber)
+      return false
+    }
+    return version <= gone.version
+  }
+
   /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
   cost (claim: Claim): number {
     const route = this.#routes.get(claim.subscriber)
@@ -194,6 +222,7 @@ export class InterestTable {
     if (subscriber === this.self) return { changed: false, cost: WORK_CLAIM }
     let route = this.#routes.get(subscriber)
     if (route !== undefined && claim.version < route.version) return { changed: false, cost: WORK_CLAIM } // stale: a newer version is known
+    if (route === undefined && this.#gone(subscriber, claim.version, now)) return { changed: false, cost: WORK_CLAIM, code: 'ERR_REPLAY' }
     const isNew = route === undefined || claim.version > route.version
     let cost = WORK_CLAIM
     const hops = Math.min(claim.hops, UNREACHABLE)
@@ -255,6 +284,7 @@ export class InterestTable {
         refreshedAt: now
       }
       this.#routes.set(subscriber, route)
+      this.#departed.delete(subscriber)
     }
     // A route lives by its subscriber's versions alone (refreshedAt is set when a version is
     // installed): claims of a version already held, which any relay can repeat, refresh nothing.
@@ -354,8 +384,11 @@ export class InterestTable {
     return changed
   }
 
-  /** Drops routes whose version was installed before `before` (no newer one since); returns the subscribers dropped. */
-  expire (before: number): DeviceId[] {
+  /**
+   * Drops routes whose version was installed before `before` (no newer one since), and remembers
+   * each one's version for `departedMs` from `now` (see `#departed`); returns the subscribers dropped.
+   */
+  expire (before: number, now = before): DeviceId[] {
     const dropped: DeviceId[] = []
     for (const [subscriber, route] of this.#routes) {
       if (route.refreshedAt >= before) continue
@@ -363,6 +396,12 @@ export class InterestTable {
       this.#indexFilters(subscriber, route.filters, -1)
       this.#routes.delete(subscriber)
       dropped.push(subscriber)
+      this.#departed.delete(subscriber)
+      this.#departed.set(subscriber, { version: route.version, at: now })
+    }
+    for (const [subscriber, gone] of this.#departed) {
+      if (this.#departed.size <= this.limits.maxSubscribers && gone.at > now - this.#departedMs) break
+      this.#departed.delete(subscriber)
     }
     if (dropped.length > 0) this.#matches.invalidate()
     return dropped

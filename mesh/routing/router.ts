@@ -325,7 +325,7 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
     const perNeighbour = init.maxSubscribersPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour
     const bytesPerNeighbour = init.maxInterestBytesPerNeighbour ?? INTEREST_DEFAULTS.maxBytesPerNeighbour
     this.interest = new InterestTable(
-      { maxSubscribers: init.maxSubscribers, maxPerNeighbour: perNeighbour, maxBytesPerNeighbour: bytesPerNeighbour },
+      { maxSubscribers: init.maxSubscribers, maxPerNeighbour: perNeighbour, maxBytesPerNeighbour: bytesPerNeighbour, departedMs: 30 * this.options.interestRefresh },
       { keys: components.keys, clock: this.clock, ed25519: components.ed25519 }
     )
     this.intake = new InterestIntake({
@@ -920,7 +920,8 @@ export class Router extends TypedEmitter<RouterEvents> implements RouterContext 
   }
 
   #refreshInterest (): void {
-    const expired = this.interest.expire(this.clock.now() - 3 * this.options.interestRefresh)
+    const now = this.clock.now()
+    const expired = this.interest.expire(now - 3 * this.options.interestRefresh, now)
     if (this.interest.localFilters.length > 0) {
       this.interest.bump()
       this.advertise([this.id])

@@ -143,6 +143,60 @@ describe('routing a neighbour cannot hijack', () => {
   })
 })
 
+describe('a subscriber that left stays gone', () => {
+  it('its last declaration, replayed after its routes expired: refused (ERR_REPLAY), another subscriber keeps its readings, and the subscriber back with a new version is taken at once', async () => {
+    // Routes live three interestRefresh periods past their last version; short here, the same everywhere.
+    const routing = { interestRefresh: 300 }
+    const net = createMemoryNetwork({ seed: 13 })
+    const a = await startNode(net, 'a', seededKeys(1), [], { routing })
+    const b = await startNode(net, 'b', seededKeys(2), [addr(a)], { routing })
+    let c = await startNode(net, 'c', seededKeys(3), [addr(b)], { routing })
+    const d = await startNode(net, 'd', seededKeys(4), [addr(b)], { routing })
+    await linked(b, a.id, c.id, d.id)
+    new Inbox(c)
+    const stays = new Inbox(d)
+    await routed(a, c)
+    await routed(a, d)
+    const m = seededKeys(66)
+    const attacker = net.createTransport(LINK, { keys: m })
+    onTestFinished(async () => { await attacker.close() })
+    const link = await attacker.dial(a.address!)
+    const heard = recorder(link)
+    const drops: DropInfo[] = []
+    a.on('drop', (x) => { if (x.from === m.id) drops.push(x) })
+    await linked(a, m.id)
+    const ofC = (): Entry[] => heard.flatMap((msg) => msg.kind === MSG.INTEREST ? msg.entries : [])
+      .filter((e) => Buffer.from(e.kid).equals(deviceIdToBytes(c.id)) && e.declaration !== undefined) as unknown as Entry[]
+    await until(() => ofC().length > 0, 'A tells M of C, with its declaration')
+
+    // C leaves; A forgets it once its last version is three refresh periods old.
+    await c.stop()
+    const last = ofC().reduce((x, y) => (y.version as number) > (x.version as number) ? y : x)
+    await until(() => a.routeTo(c.id) === undefined && !a.interest().some((r) => r.subscriber === c.id), 'A forgot C', 5000)
+
+    // M replays what A told it of C: C's own signature, its version, A's proven distance.
+    for (let i = 0; i < 5; i++) {
+      link.send(interest([last]))
+      await link.ping()
+    }
+    await until(() => drops.some((x) => x.code === 'ERR_REPLAY') || a.routeTo(c.id) !== undefined, 'the replay refused, or taken')
+    expect(a.routeTo(c.id)).toBeUndefined() // before: a route to C through M, for three more refresh periods after each replay
+    expect(a.interest().some((r) => r.subscriber === c.id)).toBe(false)
+    expect(drops.map((x) => x.code)).toContain('ERR_REPLAY')
+    // D, the honest subscriber beside it, keeps getting every reading of A.
+    const before = stays.from(a.id).length
+    for (let i = 0; i < 10; i++) a.publish('telemetry', [{ n: 'i', v: i }])
+    await stays.waitFor(a.id, before + 10)
+
+    // C comes back: its first version (the wall clock in ms) is newer than the one A remembers.
+    c = await startNode(net, 'c', seededKeys(3), [addr(b)], { routing })
+    const back = new Inbox(c)
+    await until(() => a.routeTo(c.id)?.via === b.id, 'A routes to C again, through B')
+    a.publish('telemetry', [{ n: 'back', v: 1 }])
+    await back.waitFor(a.id, 1)
+  })
+})
+
 describe('bounded control-plane work and state', () => {
   it('1,000 invented (validly self-signed) subscribers: at most maxSubscribersPerNeighbour kept, A stays responsive', async () => {
     const s = await scene({ maxSubscribersPerNeighbour: 100 }, 12)
