@@ -11,6 +11,7 @@ export interface OutboxEntry {
 }
 
 export interface PendingOptions {
+  /** Ends the iteration with ERR_ABORTED. */
   signal?: AbortSignal
   /** Start after this seq (default 0: from the oldest frame held). */
   after?: number
