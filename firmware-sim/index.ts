@@ -40,7 +40,7 @@ export {
 
 export {
   openOutbox, createMemoryOutbox, openDiskOutbox, checkFsync, checkSequenceAhead, DELIVERY_PATHS,
-  type Outbox, type OutboxEntry, type OutboxInit, type OutboxStats, type DiskOutboxInit, type DiskOutboxComponents,
+  type Outbox, type OutboxEntry, type OutboxInit, type OutboxStats, type PendingOptions, type DiskOutboxInit, type DiskOutboxComponents,
   type DeliveryPath, type FsyncPolicy
 } from './outbox.js'
 

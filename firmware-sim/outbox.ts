@@ -25,7 +25,7 @@ import type { DiskOutboxInit, Outbox, OutboxInit } from './outbox/types.js'
 export { createMemoryOutbox } from './outbox/memory.js'
 export { openDiskOutbox, checkFsync, type DiskOutboxComponents } from './outbox/disk.js'
 export { DELIVERY_PATHS } from './outbox/ledger.js'
-export type { DeliveryPath, DiskOutboxInit, FsyncPolicy, Outbox, OutboxEntry, OutboxInit, OutboxStats } from './outbox/types.js'
+export type { DeliveryPath, DiskOutboxInit, FsyncPolicy, Outbox, OutboxEntry, OutboxInit, OutboxStats, PendingOptions } from './outbox/types.js'
 
 /** A disk outbox when `dir` is given, else one in memory. */
 export async function openOutbox (init: OutboxInit & Partial<DiskOutboxInit>, components: DiskOutboxComponents = {}): Promise<Outbox> {

@@ -6,7 +6,7 @@ import { readCursor, syncDir, writeCursor, type Cursor } from './cursor.js'
 import { Ledger, checkLimits, inRanges, type LedgerEntry } from './ledger.js'
 import { iterate, statsOf } from './memory.js'
 import { RECORD_HEADER, SEGMENT_MAGIC, SEGMENT_PATTERN, encodeRecord, scanSegment, segmentName, type ScanResult } from './segment.js'
-import { DISK_DEFAULTS, type DeliveryPath, type DiskOutboxInit, type FsyncPolicy, type Outbox, type OutboxEntry, type OutboxStats } from './types.js'
+import { DISK_DEFAULTS, type DeliveryPath, type DiskOutboxInit, type FsyncPolicy, type Outbox, type OutboxEntry, type OutboxStats, type PendingOptions } from './types.js'
 
 /**
  * An outbox on disk, for real devices: a reboot keeps what was not delivered. Frames are appended
@@ -208,9 +208,9 @@ class DiskOutbox implements Outbox {
     if (this.#dead) await this.#enqueue(() => this.#retire())
   }
 
-  pending (path: DeliveryPath, options?: { signal?: AbortSignal }): AsyncIterableIterator<OutboxEntry> {
+  pending (path: DeliveryPath, options?: PendingOptions): AsyncIterableIterator<OutboxEntry> {
     this.#ledger.bit(path)
-    return iterate(this.#ledger, path, (entry) => this.#enqueue(() => this.#read(entry)), options?.signal)
+    return iterate(this.#ledger, path, (entry) => this.#enqueue(() => this.#read(entry)), options)
   }
 
   stats (): OutboxStats {

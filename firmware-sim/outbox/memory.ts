@@ -1,6 +1,6 @@
 import { meshError } from '../../shared/index.js'
 import { Ledger, checkLimits, type LedgerEntry } from './ledger.js'
-import { MEMORY_DEFAULTS, type DeliveryPath, type Outbox, type OutboxEntry, type OutboxInit, type OutboxStats } from './types.js'
+import { MEMORY_DEFAULTS, type DeliveryPath, type Outbox, type OutboxEntry, type OutboxInit, type OutboxStats, type PendingOptions } from './types.js'
 
 /** An outbox in memory, for simulated fleets: nothing survives the process. */
 export function createMemoryOutbox (init: OutboxInit = {}): Outbox {
@@ -21,7 +21,7 @@ export function createMemoryOutbox (init: OutboxInit = {}): Outbox {
     },
     pending (path, options) {
       ledger.bit(path)
-      return iterate(ledger, path, async (entry) => entry.loc, options?.signal)
+      return iterate(ledger, path, async (entry) => entry.loc, options)
     },
     stats: () => statsOf(ledger, 0),
     async flush () {},
@@ -37,14 +37,16 @@ export function statsOf<L> (ledger: Ledger<L>, discarded: number): OutboxStats {
   return { frames: ledger.frames, bytes: ledger.bytes, pending, highWater: ledger.highWater, dropped: ledger.dropped, discarded }
 }
 
-/** Walks a ledger's pending frames for a path, reading each frame when it is reached. */
+/** Walks a ledger's pending frames for a path (those after `options.after`), reading each frame when it is reached. */
 export async function * iterate<L> (
   ledger: Ledger<L>,
   path: DeliveryPath,
   load: (entry: LedgerEntry<L>) => Promise<Uint8Array | undefined>,
-  signal?: AbortSignal
+  options: PendingOptions = {}
 ): AsyncGenerator<OutboxEntry> {
-  let after = 0
+  const signal = options.signal
+  let after = options.after ?? 0
+  if (!Number.isSafeInteger(after) || after < 0) throw meshError('ERR_BAD_ARGUMENT', `pending() takes after: an integer seq ≥ 0, got ${options.after}`)
   for (;;) {
     if (signal?.aborted === true) throw meshError('ERR_ABORTED', 'pending() was aborted', { cause: signal.reason })
     const entry = ledger.nextPending(path, after)

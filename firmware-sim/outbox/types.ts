@@ -10,6 +10,13 @@ export interface OutboxEntry {
   readonly frame: Uint8Array
 }
 
+export interface PendingOptions {
+  /** Ends the iteration with ERR_ABORTED. */
+  signal?: AbortSignal
+  /** Start after this seq (default 0: from the oldest frame held). */
+  after?: number
+}
+
 export interface OutboxStats {
   /** Frames held, and their bytes. */
   frames: number
@@ -42,9 +49,11 @@ export interface Outbox {
   ack (path: DeliveryPath, seqs: number | Iterable<number>): Promise<void>
   /**
    * The frames `path` has not acknowledged, oldest first, as they are when reached: frames put
-   * while iterating are included, frames acknowledged or dropped meanwhile are skipped.
+   * while iterating are included, frames acknowledged or dropped meanwhile are skipped. With
+   * `after`, only frames with a greater seq: a caller that keeps its own place (the device's pump,
+   * past the frames it already handed to the path) resumes there instead of walking them again.
    */
-  pending (path: DeliveryPath, options?: { signal?: AbortSignal }): AsyncIterableIterator<OutboxEntry>
+  pending (path: DeliveryPath, options?: PendingOptions): AsyncIterableIterator<OutboxEntry>
   stats (): OutboxStats
   /** Makes everything put and acknowledged so far durable (a disk outbox; a no-op in memory). */
   flush (): Promise<void>

@@ -18,6 +18,12 @@ async function drain (outbox: Outbox, path: DeliveryPath): Promise<number[]> {
   return seqs
 }
 
+async function drainAfter (outbox: Outbox, after: number): Promise<number[]> {
+  const seqs: number[] = []
+  for await (const entry of outbox.pending('mesh', { after })) seqs.push(entry.seq)
+  return seqs
+}
+
 async function putAll (outbox: Outbox, seqs: number[], size = 20): Promise<void> {
   for (const seq of seqs) await outbox.put(seq, frame(seq, size))
 }
@@ -108,6 +114,20 @@ describe.each(kinds)('%s outbox (contract)', (_kind, create) => {
       }
     }
     expect(seen).toEqual([1, 3, 10])
+  })
+
+  it('pending() with `after` starts past that seq, held or not, and refuses an after that is not a seq', async () => {
+    const outbox = await make()
+    await putAll(outbox, range(1, 8))
+    await outbox.ack('mesh', [4, 6])
+    expect(await drainAfter(outbox, 3)).toEqual([5, 7, 8])
+    expect(await drainAfter(outbox, 4)).toEqual([5, 7, 8]) // 4 is acknowledged: the next held frame after it
+    expect(await drainAfter(outbox, 0)).toEqual([1, 2, 3, 5, 7, 8])
+    expect(await drainAfter(outbox, 8)).toEqual([])
+    expect(await drainAfter(outbox, 100)).toEqual([])
+    for (const after of [-1, 1.5, Number.NaN]) {
+      expect(await codeOfAsync(async () => await drainAfter(outbox, after))).toBe('ERR_BAD_ARGUMENT')
+    }
   })
 
   it('pending() stops with ERR_ABORTED when its signal is aborted', async () => {
