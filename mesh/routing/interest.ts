@@ -222,7 +222,6 @@ export class InterestTable {
     if (subscriber === this.self) return { changed: false, cost: WORK_CLAIM }
     let route = this.#routes.get(subscriber)
     if (route !== undefined && claim.version < route.version) return { changed: false, cost: WORK_CLAIM } // stale: a newer version is known
-    if (route === undefined && this.#gone(subscriber, claim.version, now)) return { changed: false, cost: WORK_CLAIM, code: 'ERR_REPLAY' }
     const isNew = route === undefined || claim.version > route.version
     let cost = WORK_CLAIM
     const hops = Math.min(claim.hops, UNREACHABLE)
@@ -244,6 +243,8 @@ export class InterestTable {
       if (route !== undefined && (this.#byVia.get(via)?.has(subscriber) ?? false)) (route.pending ??= new Map()).set(via, { version: claim.version, hops, proof: ownBytes(claim.proof) })
       return { changed: false, cost }
     }
+    // A claim that would install the routes of a subscriber that left, at the version it left with (or older): a replay.
+    if (route === undefined && this.#gone(subscriber, claim.version, now)) return { changed: false, cost, code: 'ERR_REPLAY' }
     if (!isNew && declaration !== undefined && !bytesEqual(declaration, (route as Route).declaration)) return { changed: false, cost, code: 'ERR_BAD_DECLARATION' }
     const entered = this.#byVia.get(via)?.has(subscriber) ?? false
     // A new version's declaration replaces the old one's in what this neighbour's entries hold.

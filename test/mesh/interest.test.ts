@@ -281,10 +281,38 @@ describe('the interest table (interest.ts)', () => {
     expect(t.update(n1.id, sub.at(1), 0).changed).toBe(true)
     for (let at = 1000; at <= 30_000; at += 1000) t.update(n1.id, sub.at(1), at) // the same version, again and again
     expect(t.expire(30_000 - 1)).toEqual([s.id]) // installed at 0: gone after 3 periods of 10 s all the same
-    expect(t.update(n1.id, sub.at(1), 31_000).changed).toBe(true) // (a replay of it comes back: README, "what remains")
+    // A replay of that version is refused for departedMs (5 minutes by default) from the expiry, not past it.
+    expect(t.update(n1.id, sub.at(1), 31_000)).toMatchObject({ changed: false, code: 'ERR_REPLAY' })
+    expect(t.has(s.id)).toBe(false)
+    expect(t.update(n1.id, sub.at(1), 29_999 + 300_000).changed).toBe(true)
     sub.table.bump()
-    expect(t.update(n1.id, { ...(sub.table.own() as Claim), hops: 1, proof: chainStep((sub.table.own() as Claim).proof) }, 40_000).changed).toBe(true)
-    expect(t.expire(40_000 - 1)).toEqual([])
+    expect(t.update(n1.id, { ...(sub.table.own() as Claim), hops: 1, proof: chainStep((sub.table.own() as Claim).proof) }, 340_000).changed).toBe(true)
+    expect(t.expire(340_000 - 1)).toEqual([])
+  })
+
+  it('a subscriber that left: its last version and older ones are refused, a newer one is taken at once, and at most maxSubscribers are remembered', () => {
+    const t = new InterestTable({ maxSubscribers: 2 }, { keys: me, clock: manualClock(), ed25519: nodeEd25519 })
+    const sub = subscriber(s, ['x/#'])
+    const now = (): Claim => { const own = sub.table.own() as Claim; return { ...own, hops: 1, proof: chainStep(own.proof) } }
+    const old = now()
+    sub.table.bump()
+    const left = now()
+    expect(left.version).toBeGreaterThan(old.version)
+    expect(t.update(n1.id, left, 0).changed).toBe(true)
+    expect(t.expire(1, 1)).toEqual([s.id])
+    expect(t.update(n1.id, left, 2)).toMatchObject({ changed: false, code: 'ERR_REPLAY' }) // the version it left with
+    expect(t.update(n1.id, old, 2)).toMatchObject({ changed: false, code: 'ERR_REPLAY' }) // an older one
+    expect(t.has(s.id)).toBe(false)
+    // Two other subscribers come and go: the first is forgotten, and its replay is taken again.
+    for (const other of [subscriber(seededKeys(41), ['y/#']), subscriber(seededKeys(42), ['z/#'])]) {
+      expect(t.update(n1.id, other.at(1), 3).changed).toBe(true)
+      expect(t.expire(4, 4)).toEqual([other.own.subscriber])
+    }
+    expect(t.update(n1.id, left, 5).changed).toBe(true)
+    // A newer version after an expiry is never refused.
+    expect(t.expire(6, 6)).toEqual([s.id])
+    sub.table.bump()
+    expect(t.update(n1.id, now(), 7).changed).toBe(true)
   })
 
   it('re-advertises only what changed: a route unreachable before and after is no news (no retraction ping-pong)', () => {
