@@ -10,6 +10,7 @@ export interface OutboxEntry {
   readonly frame: Uint8Array
 }
 
+/** How `Outbox.pending` iterates: until aborted, and from which seq on. */
 export interface PendingOptions {
   /** Ends the iteration with ERR_ABORTED. */
   signal?: AbortSignal
