@@ -59,15 +59,20 @@ async function scene (routing: NonNullable<MeshNodeInit['routing']> = {}, seed =
   await linked(b, a.id, c.id)
   const inbox = new Inbox(c)
   await routed(a, c)
+  return { net, a, b, c, inbox, ...await attacker(net, a) }
+}
+
+/** An attacker M (its own valid key) linked to `a`: what `a` sends it, and what `a` drops of it. */
+async function attacker (net: ReturnType<typeof createMemoryNetwork>, a: MeshNode): Promise<{ m: KeyPair, link: Link, heard: RoutingMessage[], drops: DropInfo[] }> {
   const m = seededKeys(66)
-  const attacker = net.createTransport(LINK, { keys: m })
-  onTestFinished(async () => { await attacker.close() })
-  const link = await attacker.dial(a.address!)
+  const transport = net.createTransport(LINK, { keys: m })
+  onTestFinished(async () => { await transport.close() })
+  const link = await transport.dial(a.address!)
   const heard = recorder(link)
   const drops: DropInfo[] = []
   a.on('drop', (d) => { if (d.from === m.id || d.origin === m.id) drops.push(d) })
   await linked(a, m.id)
-  return { net, a, b, c, m, link, heard, drops, inbox }
+  return { m, link, heard, drops }
 }
 
 /** Publishes `n` readings at A and waits until C has them all. */
@@ -157,14 +162,7 @@ describe('a subscriber that left stays gone', () => {
     const stays = new Inbox(d)
     await routed(a, c)
     await routed(a, d)
-    const m = seededKeys(66)
-    const attacker = net.createTransport(LINK, { keys: m })
-    onTestFinished(async () => { await attacker.close() })
-    const link = await attacker.dial(a.address!)
-    const heard = recorder(link)
-    const drops: DropInfo[] = []
-    a.on('drop', (x) => { if (x.from === m.id) drops.push(x) })
-    await linked(a, m.id)
+    const { link, heard, drops } = await attacker(net, a)
     const ofC = (): Entry[] => heard.flatMap((msg) => msg.kind === MSG.INTEREST ? msg.entries : [])
       .filter((e) => Buffer.from(e.kid).equals(deviceIdToBytes(c.id)) && e.declaration !== undefined) as unknown as Entry[]
     await until(() => ofC().length > 0, 'A tells M of C, with its declaration')
