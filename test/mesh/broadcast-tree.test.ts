@@ -147,7 +147,9 @@ describe('broadcast tree for broad interest', () => {
     const before = nodes.map((n) => n.counters)
     for (let r = 1; r < 4; r++) await round(nodes, inboxes, r)
     exactlyOnce(inboxes, nodes, 4)
-    expect(copies.size).toBe(4 * nodes.length) // every reading reached it, n0's own too
+    // Every reading reaches it, n0's own too; a round waits for the honest inboxes only, so the last copy to it may still be on its way.
+    await until(() => copies.size >= 4 * nodes.length, `every reading at the hostile neighbour (${copies.size} of ${4 * nodes.length})`, 5000)
+    expect(copies.size).toBe(4 * nodes.length)
     expect(Math.max(...copies.values())).toBe(1)
     // Each echo was a duplicate at n0, a lookup: not relayed, nowhere else did a copy arrive twice.
     const n0 = nodes[0] as MeshNode
