@@ -1,7 +1,7 @@
 import { afterAll, afterEach, expect, it } from 'vitest'
 import { describeNet } from '../helpers/netns.js'
 import {
-  TEST_TIMEOUT, eventually, expectDisconnectedAndKeptOut, expectNoHarnessErrors, expectSurvived, itLong, onlyVerdicts, play, redialAfter, stage,
+  TEST_TIMEOUT, eventually, expectDisconnectedAndKeptOut, expectNoHarnessErrors, expectSurvived, itLong, linked, onlyVerdicts, play, redialAfter, stage,
   type Stage
 } from '../helpers/adversary.js'
 
@@ -44,6 +44,35 @@ describeNet('adversarial: control messages', () => {
     const refused = new Set(stage_.device.events.filter((e) => e.ev === 'drop' && e.from === attacker.id).map((e) => e.code))
     expect([...refused], 'the device refused the attacker\'s claims').toEqual(expect.arrayContaining(['ERR_ROUTE_PROOF', 'ERR_BAD_DECLARATION']))
     expect(await route(), 'the device routes to the subscriber directly, as before the attack').toMatchObject({ via: subscriber.id, hops: 1 })
+  }), TEST_TIMEOUT)
+
+  // Passes since session 35 (mesh/routing/interest.ts `#departed`): once a departed subscriber's routes expired, a neighbour
+  // replaying its last signed declaration installed them again, for three more refresh periods per replay.
+  itLong('a subscriber that left stays gone: its last declaration replayed is refused, and the honest subscriber keeps receiving',
+    onlyVerdicts(async () => {
+    // Refresh every 2 s, so that routes expire after 6 s (three periods) and the departed are remembered for 60 s.
+    const routing = { interestRefresh: 2000 }
+    const stage_ = s = await stage({ extraHosts: 1, device: routing, subscriber: routing })
+    const { attacker, device, world } = stage_
+    const signal = AbortSignal.timeout(20_000)
+    const leaver = await world.subscriber('L', 3, routing)
+    await linked(leaver, device.id, signal)
+    // The device passes L's signed declaration on to its other neighbours (INTEREST): the attacker keeps the last one heard.
+    const heard = async (): Promise<string[]> => (await attacker.call<{ subscribers: string[] }>('heard')).subscribers
+    await eventually('the attacker hearing of L', async () => (await heard()).includes(leaver.id))
+    const route = async (): Promise<unknown> =>
+      (await device.call<Array<{ subscriber: string, via?: string }>>('interest')).find((r) => r.subscriber === leaver.id)
+    expect(await route(), 'the device routes to L before it leaves').toMatchObject({ via: leaver.id })
+    await leaver.kill() // a power cut: no retraction; its routes expire after three refresh periods
+    await eventually('the device forgetting L', async () => await route() === undefined, 20_000)
+    const played = await play(stage_, {
+      attack: async () => await attacker.call('hijack', { to: device.id, rounds: 5, everyMs: 1000 }, 20_000),
+      stay: true
+    })
+    expectSurvived(played, 'departed subscriber replay')
+    const refused = device.events.filter((e) => e.ev === 'drop' && e.from === attacker.id && e.origin === leaver.id).map((e) => e.code)
+    expect(refused, 'the device refused the replay of L\'s last declaration').toContain('ERR_REPLAY')
+    expect(await route(), 'no route to the departed L, through the attacker or anyone').toBeUndefined()
   }), TEST_TIMEOUT)
 
   // Passes since WP 10-C1 (routing): the peer-exchange table was unbounded, with an O(n) scan per entry.

@@ -49,6 +49,10 @@ let device: Device | undefined
 let node: MeshNode
 const mdns = config.mdns ?? true
 const peers = config.peers ?? []
+const routing = {
+  ...(config.relayBeforeVerify === true ? { relayBeforeVerify: true } : {}),
+  ...(config.interestRefresh === undefined ? {} : { interestRefresh: config.interestRefresh })
+}
 
 if (config.role === 'device') {
   device = await createDevice({
@@ -59,7 +63,7 @@ if (config.role === 'device') {
     sensors: 'temperature',
     sensorOptions: { seed: config.seed ?? 1 },
     ...(config.dataDir === undefined ? {} : { dataDir: config.dataDir }),
-    mesh: { host: config.host, mdns, peers, ...(config.relayBeforeVerify === true ? { routing: { relayBeforeVerify: true } } : {}) }
+    mesh: { host: config.host, mdns, peers, routing }
   }, { logger: silentLogger })
   node = device.node as MeshNode
   device.on('tick', ({ readings }) => {
@@ -67,7 +71,7 @@ if (config.role === 'device') {
   })
   watch()
 } else {
-  node = new MeshNode({ host: config.host, fleet: config.fleet, name: config.name, mdns, peers, announceLinks: 0 }, { keys: generateKeyPair() })
+  node = new MeshNode({ host: config.host, fleet: config.fleet, name: config.name, mdns, peers, announceLinks: 0, routing }, { keys: generateKeyPair() })
   watch()
   await node.start()
   void receive(config.filter ?? '#')

@@ -26,6 +26,8 @@ export interface NodeChildConfig {
   seed?: number
   /** Device: relay frames before verifying them (routing `relayBeforeVerify`, `iotmesh device --relay-before-verify`). */
   relayBeforeVerify?: boolean
+  /** How often the node re-declares its interest, ms (routing `interestRefresh`; default the node's, 10 s): routes expire after three periods. */
+  interestRefresh?: number
   /** Subscriber: the topic filter (default '#'). */
   filter?: string
   /** How often health is reported, ms (default 250). */

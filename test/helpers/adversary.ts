@@ -400,6 +400,7 @@ export interface StageInit {
   /** Hosts beyond the three (3, 4, …), for nodes the test starts itself. */
   extraHosts?: number
   device?: Partial<NodeChildConfig>
+  subscriber?: Partial<NodeChildConfig>
   /** A world made beforehand (its hosts 0–2 take P, S and A). */
   world?: World
 }
@@ -413,7 +414,7 @@ export async function stage (options: StageInit = {}): Promise<Stage> {
   const world = options.world ?? await World.create(4 + (options.extraHosts ?? 0))
   try {
     const [device, subscriber, attacker, control] = await Promise.all([
-      world.device('P', 0, options.device), world.subscriber('S', 1), world.attacker(2),
+      world.device('P', 0, options.device), world.subscriber('S', 1, options.subscriber), world.attacker(2),
       controlHost === undefined ? undefined : world.device('C', controlHost, { mdns: false })
     ])
     const signal = AbortSignal.timeout(20_000)
