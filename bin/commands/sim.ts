@@ -24,7 +24,7 @@ export const sim: Command = {
     ['--no-mdns', 'no DNS-SD (devices find each other through the simulator)'],
     ['--share-verification', 'devices in this process share signature checks: a signature the process made or checked is not checked again (same deliveries and decisions, less CPU than real devices; the summary says "verification: shared")'],
     ['--workers N|auto', 'split the devices over N worker threads (auto: one per core), so that one process uses every core; the gateway stays in the main thread. ' +
-      'Memory links and --no-mdns only; the summary says "workers": N. Faults that reach devices (crash, restart, partition, heal, loss, delay, duplicate, skew) are refused (ERR_BAD_ARGUMENT); broker-stop and broker-start work'],
+      'With --transport memory, --no-mdns only; over TCP, DNS-SD only (each worker thread runs its own mDNS responder); the summary says "workers": N. Faults that reach devices (crash, restart, partition, heal, loss, delay, duplicate, skew) are refused (ERR_BAD_ARGUMENT); broker-stop and broker-start work'],
     ['--http-port P', 'dashboard and API port (default 8080; 0: any free port)'],
     ['--hosts H', 'spread the devices over H network-namespace hosts on a private LAN (needs unshare/ip; Linux)'],
     ['--broker URL', 'with --no-gateway: the broker that broker and hybrid devices use'],

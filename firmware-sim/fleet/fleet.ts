@@ -107,8 +107,9 @@ export interface FleetInit {
   /**
    * Split the devices over this many worker threads (workers.ts; `'auto'`: os.availableParallelism()),
    * so that a fleet in one process uses every core. The main thread keeps the gateway; links between
-   * threads run over MessagePorts, and each thread's shared verification (`shareVerification`) has its
-   * own cache. Memory links only, random topology, the system clock; crash, restart, skew, partitions
+   * threads run over MessagePorts (memory links, without DNS-SD) or are TCP connections as any other
+   * (TCP, with DNS-SD: each worker runs its own mDNS responder), and each thread's shared verification
+   * (`shareVerification`) has its own cache. Random topology, the system clock; crash, restart, skew, partitions
    * and link faults are refused (ERR_BAD_ARGUMENT), as are roles, a world, a roster and enrollment.
    * Default 1: everything in this thread, as before.
    */
@@ -704,8 +705,11 @@ export async function createFleet (init: FleetInit = {}, options: { onProgress?:
 /** What a fleet split over worker threads cannot do (yet): refused before anything starts. */
 function checkWorkers (init: Fleet['init'], components: FleetComponents): void {
   const refuse = (what: string): never => { throw meshError('ERR_BAD_ARGUMENT', `a fleet split over worker threads (workers: ${String(init.workers)}) ${what}; use workers: 1`) }
-  if (init.transport !== 'memory') refuse('runs on memory links only (transport: memory)')
-  if (init.mdns === true) refuse('finds peers without DNS-SD only (mdns: false)')
+  // Memory links cross threads over MessagePorts and find peers through the fleet (no DNS-SD); TCP links need no bridge, and
+  // their devices find each other as on a LAN: each worker's own mDNS responder, multicast on the host (DNS-SD only).
+  if (init.transport === 'memory' && init.mdns === true) refuse('on memory links finds peers without DNS-SD only (mdns: false)')
+  if (init.transport === 'tcp' && init.mdns === false) refuse('over TCP finds peers with DNS-SD only (mdns: true, the default)')
+  if (init.nodeTransport === true) refuse('runs on the fleet\'s transport only (no nodeTransport)')
   if ((init.topology ?? 'random') !== 'random') refuse('links devices at random only (no line or grid topology)')
   if (init.roles !== undefined || init.world !== undefined) refuse('runs no roles and no world (they live in one thread)')
   if (init.roster !== undefined || init.enrollment !== undefined) refuse('is open only (no roster, no enrollment)')

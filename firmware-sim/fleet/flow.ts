@@ -27,9 +27,10 @@ export interface FleetFlow {
    * The links of every node (the gateway's included): messages and bytes sent and not yet taken by
    * the far end (memory links: the send queue; TCP: the socket's buffer), in all and on the fullest
    * link (1 MiB: full, its sends are refused and repaired by DIGEST/WANT), and how often delivery
-   * stopped for the event loop's turn (`yields`) or a peer's receive budget (`throttled`).
+   * stopped for the event loop's turn (`yields`) or a peer's receive budget (`throttled`); and the
+   * handshakes the listening ends completed since each node started (one per link opened: `handshakes`).
    */
-  links: { open: number, queuedBytes: number, maxQueuedBytes: number, framesOut: number, framesIn: number, yields: number, throttled: number }
+  links: { open: number, queuedBytes: number, maxQueuedBytes: number, framesOut: number, framesIn: number, yields: number, throttled: number, handshakes: number }
   /** The repair histories of every device's node: origins held (summed over nodes), bytes in all and in the fullest, origins forgotten as idle (mesh/routing/history.ts). */
   history: { origins: number, bytes: number, maxBytes: number, forgotten: number }
   /** The gateway's mesh node: what it refused by code, duplicates, and what reached it. */
@@ -69,8 +70,9 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     history.maxBytes = Math.max(history.maxBytes, c.history.bytes)
     history.forgotten += c.historyForgotten
   }
-  const links = { open: 0, queuedBytes: 0, maxQueuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0 }
+  const links = { open: 0, queuedBytes: 0, maxQueuedBytes: 0, framesOut: 0, framesIn: 0, yields: 0, throttled: 0, handshakes: 0 }
   for (const node of nodes) {
+    links.handshakes += node.counters.links.transport.handshakes
     for (const link of node.links.values()) {
       links.open++
       links.queuedBytes += link.bufferedBytes

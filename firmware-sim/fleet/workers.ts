@@ -34,7 +34,8 @@ export function resolveWorkers (workers: number | 'auto' | undefined): number {
 /** The parts of FleetInit a worker takes: plain data, nothing of the main thread's (gateway, roles, world). */
 function workerInit (init: FleetInit): FleetInit {
   const { mode, fleet, seed, interval, sensors, transport, host, dialTarget, link, routing, shareVerification, rotateInterval } = init
-  return { mode, fleet, seed, interval, sensors, transport, host, dialTarget, link, routing, shareVerification, rotateInterval, mdns: false }
+  // Over TCP each worker runs its own mDNS responder (DNS-SD, as every device on a LAN); memory links have none.
+  return { mode, fleet, seed, interval, sensors, transport, host, dialTarget, link, routing, shareVerification, rotateInterval, mdns: transport === 'tcp' }
 }
 
 interface Pending { resolve: (s: WorkerSnapshot) => void, reject: (err: Error) => void }

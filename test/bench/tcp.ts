@@ -12,51 +12,66 @@ import { processWindow, round } from './measure.js'
  * the links opened per minute (`link_opens_per_min`: handshakes completed by the listening ends).
  * "Sustained" follows the fleet section's rule (≥ 99 % of the schedule, ≥ 99.9 % delivered);
  * `within_a_minute` says whether both start figures were under 60 s. The window (110 s) takes in
- * the first DNS-SD refresh queries, which every device's browser answers at once. Sizes from
- * `IOTMESH_TCP_SIZES` (default 50,100,200,300; quick: 20). Every size listed runs, sustained or
- * not, and only what ran is reported.
+ * the first DNS-SD refresh queries, which every device's browser answers at once.
+ *
+ * Each run says `workers`: 1, the devices in the main thread with the gateway (`iotmesh sim`'s
+ * default), or N, the devices dealt over N worker threads (`iotmesh sim --workers auto`, one per
+ * core: FleetInit.workers), each with its own mDNS responder, the gateway in the main thread. With
+ * workers the fullest relay is not reported (`busiest_relay`: null; its counters are in another
+ * thread). Sizes from `IOTMESH_TCP_SIZES` (default 50,100,200,300; quick: 20), each at the
+ * `IOTMESH_TCP_WORKERS` given (`1`, `auto` or a number; default: every size with 1, then the
+ * largest with `auto` too). Every run listed runs, sustained or not, and only what ran is reported.
  */
 const MIN_SCHEDULE = 0.99
 const MIN_DELIVERY = 0.999
 
+type Workers = number | 'auto'
+
+/** The runs asked for: sizes × workers from the environment, or the default plan above. */
+function plan (quick: boolean): Array<{ devices: number, workers: Workers }> {
+  const list = (name: string): string[] => (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const sizes = list('IOTMESH_TCP_SIZES').map(Number).filter((n) => Number.isSafeInteger(n) && n > 0)
+  const workers = list('IOTMESH_TCP_WORKERS').map((w): Workers => w === 'auto' ? 'auto' : Number(w)).filter((w) => w === 'auto' || (Number.isSafeInteger(w) && w >= 1))
+  const chosen = sizes.length > 0 ? sizes : quick ? [20] : [50, 100, 200, 300]
+  if (workers.length > 0) return chosen.flatMap((devices) => workers.map((w) => ({ devices, workers: w })))
+  return [...chosen.map((devices) => ({ devices, workers: 1 as Workers })), { devices: Math.max(...chosen), workers: 'auto' }]
+}
+
 export async function benchTcp (quick: boolean): Promise<Record<string, unknown>> {
-  const sizes = (process.env.IOTMESH_TCP_SIZES ?? '').split(',').map((s) => Number(s.trim())).filter((n) => Number.isSafeInteger(n) && n > 0)
   const runs: Array<Record<string, unknown>> = []
-  for (const devices of sizes.length > 0 ? sizes : quick ? [20] : [50, 100, 200, 300]) {
-    process.stderr.write(`bench: tcp ${devices} mesh devices…\n`)
-    runs.push(await measure(devices, quick))
+  for (const { devices, workers } of plan(quick)) {
+    process.stderr.write(`bench: tcp ${devices} mesh devices${workers === 1 ? '' : `, workers ${workers}`}…\n`)
+    runs.push(await measure(devices, workers, quick))
   }
-  const sustained = runs.filter((r) => r.sustained === true).map((r) => r.devices as number)
-  return { tcp: { runs, sustained_sizes: sustained, reading_interval_ms: 1000, sustained_when: { schedule_ratio: MIN_SCHEDULE, delivery_ratio: MIN_DELIVERY }, goal: { devices: 300, start_s: 60, duplicates_per_delivered: 0.01 } } }
+  const sustained = runs.filter((r) => r.sustained === true && r.workers === 1).map((r) => r.devices as number)
+  const sustainedWorkers = runs.filter((r) => r.sustained === true && r.workers !== 1).map((r) => r.devices as number)
+  return {
+    tcp: {
+      runs,
+      sustained_sizes: sustained,
+      sustained_sizes_with_workers: sustainedWorkers,
+      reading_interval_ms: 1000,
+      sustained_when: { schedule_ratio: MIN_SCHEDULE, delivery_ratio: MIN_DELIVERY },
+      goal: { devices: 300, start_s: 60, duplicates_per_delivered: 0.01 }
+    }
+  }
 }
 
-/** Link handshakes completed by the listening end, over every device's node and the gateway's. */
-function handshakes (fleet: Fleet): number {
-  let sum = fleet.gateway?.mesh?.counters.links.transport.handshakes ?? 0
-  for (const d of fleet.devices) sum += d.device?.node?.counters.links.transport.handshakes ?? 0
-  return sum
-}
-
-/** Duplicates seen by every device's node, and by the one that saw most. */
-function relayDuplicates (fleet: Fleet): { sum: number, byNode: Map<string, number> } {
+/** Duplicates seen by every device's node, and by the one that saw most (in this thread: without workers). */
+function relayDuplicates (fleet: Fleet): Map<string, number> {
   const byNode = new Map<string, number>()
-  let sum = 0
-  for (const d of fleet.devices) {
-    const n = d.device?.node?.counters.duplicates ?? 0
-    byNode.set(d.name, n)
-    sum += n
-  }
-  return { sum, byNode }
+  for (const d of fleet.devices) byNode.set(d.name, d.device?.node?.counters.duplicates ?? 0)
+  return byNode
 }
 
-async function measure (devices: number, quick: boolean): Promise<Record<string, unknown>> {
+async function measure (devices: number, workers: Workers, quick: boolean): Promise<Record<string, unknown>> {
   const warmupMs = quick ? 3000 : 10_000
   // 110 s: the window takes in the first DNS-SD cache refreshes (80–95 % of the 120 s TTL, RFC 6762 §5.2).
   const windowMs = quick ? 10_000 : 110_000
   const origins = new Set<string>()
   let allDeliveringS: number | undefined
   const t0 = Date.now()
-  const fleet = await createFleet({ devices, mode: 'mesh', transport: 'tcp', interval: 1000, gateway: {}, seed: 7 })
+  const fleet = await createFleet({ devices, mode: 'mesh', transport: 'tcp', interval: 1000, gateway: {}, seed: 7, ...(workers === 1 ? {} : { workers }) })
   const startS = (Date.now() - t0) / 1000
   const onDelivered = ({ origin }: { origin: string }): void => {
     origins.add(origin)
@@ -64,9 +79,10 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
   }
   fleet.on('delivered', onDelivered)
   try {
-    const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), flow: fleet.flow(), relays: relayDuplicates(fleet), handshakes: handshakes(fleet) }))
-    const { stats: before, flow: flow0, relays: relays0, handshakes: handshakes0 } = w.start
+    const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), flow: fleet.flow(), relays: relayDuplicates(fleet) }))
+    const { stats: before, flow: flow0, relays: relays0 } = w.start
     const wall = w.wallS
+    await fleet.refresh() // with workers: their counters as of now (stats() and flow() use the last answers)
     const after = fleet.stats()
     const flow = fleet.flow()
     const relays = relayDuplicates(fleet)
@@ -74,12 +90,13 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
     const delivered = after.atGateway - before.atGateway
     const schedule = produced / wall / devices
     const gwDup = (flow.gatewayNode?.duplicates ?? 0) - (flow0.gatewayNode?.duplicates ?? 0)
-    const relayDup = relays.sum - relays0.sum
+    const relayDup = flow.relays.duplicates - flow0.relays.duplicates
     let busiest = 0
-    for (const [name, n] of relays.byNode) busiest = Math.max(busiest, n - (relays0.byNode.get(name) ?? 0))
+    for (const [name, n] of relays) busiest = Math.max(busiest, n - (relays0.get(name) ?? 0))
     return {
       devices,
       transport: 'tcp',
+      workers: after.workers ?? 1,
       sustained: schedule >= MIN_SCHEDULE && after.deliveryRatio >= MIN_DELIVERY,
       start_s: round(startS, 1),
       // Until every device had a reading at the gateway; null: some never did by the window's end.
@@ -94,7 +111,7 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
       duplicates_per_delivered: {
         gateway: round(gwDup / Math.max(1, delivered), 4),
         relays: round(relayDup / Math.max(1, delivered), 4),
-        busiest_relay: round(busiest / Math.max(1, delivered), 4)
+        busiest_relay: after.workers === undefined ? round(busiest / Math.max(1, delivered), 4) : null
       },
       cpu_cores_used: round(w.cpuMicros / 1e6 / wall, 3),
       rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20),
@@ -102,7 +119,7 @@ async function measure (devices: number, quick: boolean): Promise<Record<string,
       machine_load_1min: w.machineLoad1min,
       links: after.links,
       // Links opened over the window (handshakes the listening ends completed: one per link), per minute.
-      link_opens_per_min: round((handshakes(fleet) - handshakes0) / wall * 60, 1),
+      link_opens_per_min: round((flow.links.handshakes - flow0.links.handshakes) / wall * 60, 1),
       flow: windowFlow(flow0, flow)
     }
   } finally {

@@ -9,6 +9,8 @@ import { Waiter, keyOf } from './fleet-support.js'
  * A fleet split over worker threads (FleetInit.workers, issue 15): the devices run in two workers,
  * the gateway in this thread, and every reading crosses a thread on its way (links across threads
  * run over MessagePorts: mesh/links/port-link.ts, whose contract test/compliance/links.test.ts runs).
+ * Over TCP (with DNS-SD) no port is needed: each worker has its own mDNS responder, and links are
+ * TCP connections between threads as between hosts.
  * The workers run the build (dist/), so a stale build would test old code: said, not run.
  */
 
@@ -44,6 +46,31 @@ describeNet('fleet split over worker threads', () => {
     expect(stats.sharedChecks?.shared).toBeGreaterThan(0)
   }, 60_000)
 
+  it('over TCP with DNS-SD: each worker\'s devices find the others\' and the gateway by mDNS, and every reading reaches the gateway', async () => {
+    assertBuilt(['firmware-sim', 'mesh', 'shared', 'gateway'])
+    const waiter = new Waiter()
+    const fleet = new Fleet({ devices: 10, mode: 'mesh', transport: 'tcp', interval: 250, gateway: {}, seed: 16, workers: 2 })
+    onTestFinished(async () => { await fleet.stop() })
+    const published: Array<{ device: number, key: string }> = []
+    const arrived = new Set<string>()
+    fleet.on('reading', (r) => { published.push({ device: r.device, key: keyOf(r) }); waiter.kick() })
+    fleet.on('delivered', (d) => { arrived.add(keyOf(d)); waiter.kick() })
+    await fleet.start()
+    await waiter.until(() => new Set(published.map((p) => p.device)).size === 10 && published.length >= 50, 'readings from every device', 30_000)
+    const wanted = published.slice()
+    await waiter.until(() => wanted.every((p) => arrived.has(p.key)), 'each of those readings at the gateway', 30_000)
+    expect(new Set(wanted.map((p) => p.device))).toEqual(new Set(Array.from({ length: 10 }, (_, i) => i)))
+    await fleet.refresh()
+    const stats = fleet.stats()
+    const flow = fleet.flow()
+    expect(stats).toMatchObject({ devices: 10, devicesUp: 10, workers: 2, verification: 'per-device', rejects: 0 })
+    expect(stats.published).toBe(published.length)
+    // Each link is one TCP connection with an end in each of two nodes, in any threads; no MessagePort carries a link.
+    expect(stats.links).toBe(flow.links.open / 2)
+    expect(stats.links).toBeGreaterThanOrEqual(10)
+    expect(flow.relays.rejected).toEqual({})
+  }, 60_000)
+
   it('refuses device faults across threads, and configurations it cannot split, with ERR_BAD_ARGUMENT', async () => {
     assertBuilt(['firmware-sim', 'mesh', 'shared', 'gateway'])
     const fleet = await createFleet({ devices: 4, mode: 'mesh', transport: 'memory', mdns: false, gateway: {}, workers: 2 })
@@ -54,7 +81,9 @@ describeNet('fleet split over worker threads', () => {
     expect(code(() => { fleet.partition([[0, 1], [2, 3]]) })).toBe('ERR_BAD_ARGUMENT')
     expect(code(() => { fleet.linkFaults({ loss: 0.1 }) })).toBe('ERR_BAD_ARGUMENT')
     expect(code(() => { fleet.skew(0, 1000) })).toBe('ERR_BAD_ARGUMENT')
-    expect(code(() => new Fleet({ transport: 'tcp', workers: 2 }))).toBe('ERR_BAD_ARGUMENT')
+    expect(code(() => new Fleet({ transport: 'tcp', mdns: false, workers: 2 }))).toBe('ERR_BAD_ARGUMENT')
+    expect(code(() => new Fleet({ transport: 'tcp', nodeTransport: true, workers: 2 }))).toBe('ERR_BAD_ARGUMENT')
+    expect(code(() => new Fleet({ transport: 'memory', mdns: true, workers: 2 }))).toBe('ERR_BAD_ARGUMENT')
     expect(code(() => new Fleet({ transport: 'memory', topology: 'line', workers: 2 }))).toBe('ERR_BAD_ARGUMENT')
     expect(code(() => new Fleet({ transport: 'memory', roster: [], workers: 2 }))).toBe('ERR_BAD_ARGUMENT')
   }, 60_000)

@@ -99,10 +99,13 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
     expect(checks.checked).toBe(0) // every signature was made in the process
   })
 
-  it('--workers 2: the devices run in two worker threads, every settled reading at the gateway, labelled with the workers', async () => {
+  it.each([
+    ['memory links, without DNS-SD', ['--transport', 'memory', '--no-mdns']],
+    ['TCP links, with DNS-SD (a responder in each worker)', ['--transport', 'tcp']]
+  ])('--workers 2 on %s: the devices run in two worker threads, every settled reading at the gateway, labelled with the workers', async (_, links) => {
     assertFreshBuild()
     const waiter = new Waiter()
-    const run = iotmesh(['sim', '--devices', '12', '--mode', 'mesh', '--transport', 'memory', '--no-mdns', '--workers', '2', '--interval', '250', '--duration', '5', '--json', '--http-port', '0'], envWith({ IOTMESH_NETNS: '1' }), waiter)
+    const run = iotmesh(['sim', '--devices', '12', '--mode', 'mesh', ...links, '--workers', '2', '--interval', '250', '--duration', '5', '--json', '--http-port', '0'], envWith({ IOTMESH_NETNS: '1' }), waiter)
     expect(await exitOf(run, 40_000)).toEqual({ code: 0, signal: null })
     const summary = JSON.parse(run.stdout().trim()) as Record<string, unknown>
     expect(summary).toMatchObject({ devices: 12, devicesUp: 12, workers: 2, mode: 'mesh', deliveryRatio: 1, missing: 0, rejects: 0, verification: 'per-device' })
@@ -114,7 +117,7 @@ describeNet('iotmesh sim (the compiled CLI)', () => {
 
   it.each([
     [['--faults', 'crash:0@1'], /^iotmesh sim: --workers runs broker-stop and broker-start faults only; crash .*\(ERR_BAD_ARGUMENT\)\n$/],
-    [['--transport', 'tcp'], /^iotmesh sim: a fleet split over worker threads .* memory links only .*\(ERR_BAD_ARGUMENT\)\n$/]
+    [['--transport', 'tcp'], /^iotmesh sim: a fleet split over worker threads .* over TCP finds peers with DNS-SD only .*\(ERR_BAD_ARGUMENT\)\n$/]
   ])('--workers 2 with %j: refused with ERR_BAD_ARGUMENT, exit 2, before any device starts', async (extra, message) => {
     const waiter = new Waiter()
     const run = iotmesh(['sim', '--devices', '4', '--mode', 'mesh', '--transport', 'memory', '--no-mdns', '--workers', '2', '--duration', '2', '--json', '--http-port', '0', ...extra], envWith({ IOTMESH_NETNS: '1' }), waiter)
