@@ -164,12 +164,14 @@ export class InterestTable {
    */
   readonly #departed = new Map<DeviceId, { version: number, at: number }>()
   readonly #departedMs: number
+  readonly #clock: Clock
 
   constructor (init: { maxSubscribers?: number, maxPerNeighbour?: number, maxBytesPerNeighbour?: number, departedMs?: number }, components: { keys: KeyPair, clock: Clock, ed25519?: Ed25519 }) {
     this.self = components.keys.id
     this.local = new LocalInterest(components)
     this.#ed = components.ed25519
     this.#departedMs = Math.max(0, init.departedMs ?? INTEREST_DEFAULTS.departedMs)
+    this.#clock = components.clock
     this.limits = {
       maxSubscribers: Math.max(1, init.maxSubscribers ?? INTEREST_DEFAULTS.maxSubscribers),
       maxPerNeighbour: Math.max(1, init.maxPerNeighbour ?? INTEREST_DEFAULTS.maxPerNeighbour),
@@ -204,10 +206,15 @@ export class InterestTable {
     return version <= gone.version
   }
 
-  /** The work `update` would take for this claim (WORK_*), to schedule it within a budget. */
-  cost (claim: Claim): number {
+  /**
+   * The work `update` would take for this claim (WORK_*), to schedule it within a budget. A replay
+   * of a departed subscriber's declaration is refused unchecked (`#gone`), so it costs a claim, not
+   * the verification a new version costs: it spends no more of its neighbour's budget than it takes.
+   */
+  cost (claim: Claim, now = this.#clock.now()): number {
     const route = this.#routes.get(claim.subscriber)
     if (claim.hops >= UNREACHABLE || (route !== undefined && claim.version < route.version) || (claim.declaration === undefined && route?.version !== claim.version)) return WORK_CLAIM
+    if (route === undefined && this.#gone(claim.subscriber, claim.version, now)) return WORK_CLAIM
     if (route === undefined || claim.version > route.version) return WORK_CLAIM + WORK_VERIFY + UNREACHABLE - claim.hops
     return WORK_CLAIM + route.chain.cost(claim.hops)
   }

@@ -300,7 +300,9 @@ describe('the interest table (interest.ts)', () => {
     expect(left.version).toBeGreaterThan(old.version)
     expect(t.update(n1.id, left, 0).changed).toBe(true)
     expect(t.expire(1, 1)).toEqual([s.id])
-    expect(t.update(n1.id, left, 2)).toMatchObject({ changed: false, code: 'ERR_REPLAY' }) // the version it left with
+    // A replay is priced as what it costs: a claim refused unchecked, not a new version's verification.
+    expect(t.cost(left, 2)).toBe(1)
+    expect(t.update(n1.id, left, 2)).toMatchObject({ changed: false, code: 'ERR_REPLAY', cost: 1 }) // the version it left with
     expect(t.update(n1.id, old, 2)).toMatchObject({ changed: false, code: 'ERR_REPLAY' }) // an older one
     expect(t.has(s.id)).toBe(false)
     // Two other subscribers come and go: the first is forgotten, and its replay is taken again.
@@ -312,6 +314,7 @@ describe('the interest table (interest.ts)', () => {
     // A newer version after an expiry is never refused.
     expect(t.expire(6, 6)).toEqual([s.id])
     sub.table.bump()
+    expect(t.cost(now(), 7)).toBeGreaterThan(WORK_VERIFY) // a new version: its declaration to verify
     expect(t.update(n1.id, now(), 7).changed).toBe(true)
   })
 
