@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { createFleet, type Fleet, type FleetFlow } from '../../firmware-sim/index.js'
 import { processWindow, round } from './measure.js'
 
@@ -20,7 +21,7 @@ import { processWindow, round } from './measure.js'
  * workers the fullest relay is not reported (`busiest_relay`: null; its counters are in another
  * thread). Sizes from `IOTMESH_TCP_SIZES` (default 50,100,200,300; quick: 20), each at the
  * `IOTMESH_TCP_WORKERS` given (`1`, `auto` or a number; default: every size with 1, then the
- * largest with `auto` too). Every run listed runs, sustained or not, and only what ran is reported.
+ * largest with `auto` too, on a machine of more than one core). Every run listed runs, sustained or not, and only what ran is reported.
  */
 const MIN_SCHEDULE = 0.99
 const MIN_DELIVERY = 0.999
@@ -34,7 +35,8 @@ function plan (quick: boolean): Array<{ devices: number, workers: Workers }> {
   const workers = list('IOTMESH_TCP_WORKERS').map((w): Workers => w === 'auto' ? 'auto' : Number(w)).filter((w) => w === 'auto' || (Number.isSafeInteger(w) && w >= 1))
   const chosen = sizes.length > 0 ? sizes : quick ? [20] : [50, 100, 200, 300]
   if (workers.length > 0) return chosen.flatMap((devices) => workers.map((w) => ({ devices, workers: w })))
-  return [...chosen.map((devices) => ({ devices, workers: 1 as Workers })), { devices: Math.max(...chosen), workers: 'auto' }]
+  const ones = chosen.map((devices) => ({ devices, workers: 1 as Workers }))
+  return availableParallelism() > 1 ? [...ones, { devices: Math.max(...chosen), workers: 'auto' }] : ones // one core: no second thread to give
 }
 
 export async function benchTcp (quick: boolean): Promise<Record<string, unknown>> {
