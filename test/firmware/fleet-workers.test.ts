@@ -1,6 +1,6 @@
 import { expect, it, onTestFinished } from 'vitest'
 import { isMeshError } from '../../shared/index.js'
-import { Fleet, createFleet } from '../../firmware-sim/index.js'
+import { Fleet, createFleet, type FleetInit } from '../../firmware-sim/index.js'
 import { describeNet } from '../helpers/netns.js'
 import { assertBuilt } from '../helpers/fresh-build.js'
 import { Waiter, keyOf } from './fleet-support.js'
@@ -14,23 +14,33 @@ import { Waiter, keyOf } from './fleet-support.js'
  * The workers run the build (dist/), so a stale build would test old code: said, not run.
  */
 
+/**
+ * Starts a 10-device fleet over two workers, waits for 50 readings from all ten devices and for
+ * each of them at the gateway; returns the fleet (refreshed: its stats and flow current), what was
+ * published, and the readings waited for.
+ */
+async function deliveredByAll (init: FleetInit): Promise<{ fleet: Fleet, published: Array<{ device: number, key: string }>, wanted: Array<{ device: number, key: string }> }> {
+  assertBuilt(['firmware-sim', 'mesh', 'shared', 'gateway'])
+  const waiter = new Waiter()
+  const fleet = new Fleet({ devices: 10, mode: 'mesh', gateway: {}, workers: 2, ...init })
+  onTestFinished(async () => { await fleet.stop() })
+  const published: Array<{ device: number, key: string }> = []
+  const arrived = new Set<string>()
+  fleet.on('reading', (r) => { published.push({ device: r.device, key: keyOf(r) }); waiter.kick() })
+  fleet.on('delivered', (d) => { arrived.add(keyOf(d)); waiter.kick() })
+  await fleet.start()
+  await waiter.until(() => new Set(published.map((p) => p.device)).size === 10 && published.length >= 50, 'readings from every device', 30_000)
+  const wanted = published.slice()
+  await waiter.until(() => wanted.every((p) => arrived.has(p.key)), 'each of those readings at the gateway', 30_000)
+  // Both workers' devices published (the even ones in one, the odd ones in the other), and each reading reached the gateway in this thread.
+  expect(new Set(wanted.map((p) => p.device))).toEqual(new Set(Array.from({ length: 10 }, (_, i) => i)))
+  await fleet.refresh()
+  return { fleet, published, wanted }
+}
+
 describeNet('fleet split over worker threads', () => {
   it('delivers every reading of every device to the gateway, and its stats and flow add up over the threads', async () => {
-    assertBuilt(['firmware-sim', 'mesh', 'shared', 'gateway'])
-    const waiter = new Waiter()
-    const fleet = new Fleet({ devices: 10, mode: 'mesh', transport: 'memory', mdns: false, interval: 200, gateway: {}, seed: 15, workers: 2, shareVerification: true })
-    onTestFinished(async () => { await fleet.stop() })
-    const published: Array<{ device: number, key: string }> = []
-    const arrived = new Set<string>()
-    fleet.on('reading', (r) => { published.push({ device: r.device, key: keyOf(r) }); waiter.kick() })
-    fleet.on('delivered', (d) => { arrived.add(keyOf(d)); waiter.kick() })
-    await fleet.start()
-    await waiter.until(() => new Set(published.map((p) => p.device)).size === 10 && published.length >= 50, 'readings from every device', 30_000)
-    const wanted = published.slice()
-    await waiter.until(() => wanted.every((p) => arrived.has(p.key)), 'each of those readings at the gateway', 30_000)
-    // Both workers' devices published (the even ones in one, the odd ones in the other), and each reading reached the gateway in this thread.
-    expect(new Set(wanted.map((p) => p.device))).toEqual(new Set(Array.from({ length: 10 }, (_, i) => i)))
-    await fleet.refresh()
+    const { fleet, published, wanted } = await deliveredByAll({ transport: 'memory', mdns: false, interval: 200, seed: 15, shareVerification: true })
     const stats = fleet.stats()
     const flow = fleet.flow()
     expect(stats).toMatchObject({ devices: 10, devicesUp: 10, workers: 2, verification: 'shared', rejects: 0 })
@@ -47,20 +57,7 @@ describeNet('fleet split over worker threads', () => {
   }, 60_000)
 
   it('over TCP with DNS-SD: each worker\'s devices find the others\' and the gateway by mDNS, and every reading reaches the gateway', async () => {
-    assertBuilt(['firmware-sim', 'mesh', 'shared', 'gateway'])
-    const waiter = new Waiter()
-    const fleet = new Fleet({ devices: 10, mode: 'mesh', transport: 'tcp', interval: 250, gateway: {}, seed: 16, workers: 2 })
-    onTestFinished(async () => { await fleet.stop() })
-    const published: Array<{ device: number, key: string }> = []
-    const arrived = new Set<string>()
-    fleet.on('reading', (r) => { published.push({ device: r.device, key: keyOf(r) }); waiter.kick() })
-    fleet.on('delivered', (d) => { arrived.add(keyOf(d)); waiter.kick() })
-    await fleet.start()
-    await waiter.until(() => new Set(published.map((p) => p.device)).size === 10 && published.length >= 50, 'readings from every device', 30_000)
-    const wanted = published.slice()
-    await waiter.until(() => wanted.every((p) => arrived.has(p.key)), 'each of those readings at the gateway', 30_000)
-    expect(new Set(wanted.map((p) => p.device))).toEqual(new Set(Array.from({ length: 10 }, (_, i) => i)))
-    await fleet.refresh()
+    const { fleet, published } = await deliveredByAll({ transport: 'tcp', interval: 250, seed: 16 })
     const stats = fleet.stats()
     const flow = fleet.flow()
     expect(stats).toMatchObject({ devices: 10, devicesUp: 10, workers: 2, verification: 'per-device', rejects: 0 })
