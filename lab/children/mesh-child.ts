@@ -32,19 +32,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import { MeshNode, encodeData, encodeMessage, MSG } from '../../mesh/index.js'
 import { encodeFrame, generateKeyPair, toBase64url, type KeyPair } from '../../shared/index.js'
+import { anchorsPayload, Windowed, type TputRequest } from './anchors.js'
 
 const now = (): bigint => process.hrtime.bigint()
-const PAYLOAD_BYTES = 110
-
-/** The anchors' 110-byte payload: u64 send time (ns), u32 seq, u8 tag, filler. */
-function makePayload (seq: number, tag: number): Uint8Array {
-  const b = Buffer.alloc(PAYLOAD_BYTES)
-  b.writeBigUInt64BE(now(), 0)
-  b.writeUInt32BE(seq >>> 0, 8)
-  b[12] = tag & 0xff
-  for (let i = 13; i < PAYLOAD_BYTES; i++) b[i] = (i * 37 + 11) & 0xff
-  return new Uint8Array(b)
-}
+/** The anchors' payload as a plain Uint8Array (a reading's `vd`). */
+const makePayload = (seq: number, tag: number): Uint8Array => new Uint8Array(anchorsPayload(seq, tag))
 
 const sockets: Socket[] = []
 const track = ({ socket }: { socket: Socket }): void => { sockets.push(socket) }
@@ -155,26 +147,10 @@ function stream ({ every: ms, count = Infinity }: { every: number, count?: numbe
   return {}
 }
 
-let acked = 0
-let ackWake: (() => void) | undefined
-
-async function tput ({ n, window, capMs, tag }: { n: number, window: number, capMs: number, tag: number }): Promise<unknown> {
-  acked = 0
-  let sent = 0
-  const t0 = now()
-  const cap = BigInt(capMs) * 1_000_000n
-  while (sent < n && now() - t0 < cap) {
-    if (sent - acked >= window) {
-      await new Promise<void>((resolve) => { ackWake = resolve; setTimeout(resolve, 200) })
-      ackWake = undefined
-      continue
-    }
-    node.publish('telemetry', [{ n: 'p', vd: makePayload(sent, tag) }])
-    sent++
-    if (sent % 64 === 0) await new Promise((resolve) => setImmediate(resolve)) // let links flush
-  }
-  return { sent, errors: 0, t0: String(t0) }
-}
+const windowed = new Windowed()
+const tput = async (m: TputRequest): Promise<unknown> => await windowed.run(m, (seq, tag) => {
+  node.publish('telemetry', [{ n: 'p', vd: makePayload(seq, tag) }])
+})
 
 /** Pushes pre-signed frames from `origins` devices straight down every link, as fast as links take them. */
 async function blast ({ n, origins }: { n: number, origins: number }): Promise<unknown> {
@@ -241,7 +217,7 @@ const handlers: Record<string, (m: Record<string, unknown>) => Promise<unknown>>
 }
 
 process.on('message', (m: Record<string, unknown>) => {
-  if (m.cmd === 'ack') { acked = m.n as number; ackWake?.(); return }
+  if (m.cmd === 'ack') { windowed.ack(m.n as number); return }
   if (m.cmd === 'pubfast') { node.publish('telemetry', [{ n: 'p', vd: makePayload(m.seq as number, m.tag as number) }]); return }
   const handler = handlers[m.cmd as string]
   if (handler === undefined) { send({ id: m.id, ok: false, err: `unknown command ${String(m.cmd)}` }); return }

@@ -181,9 +181,9 @@ export class MeshProc {
 export class MeshProcs {
   readonly #procs = new Set<MeshProc>()
 
-  /** Forks a mesh child into this namespace; resolves once it is ready. */
-  async fork (label: string, env: MeshEnv, signal = AbortSignal.timeout(15_000)): Promise<MeshProc> {
-    const child = fork(MESH_CHILD, [], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...env } })
+  /** Forks a mesh child (or another program that speaks its protocol) into this namespace; resolves once it is ready. */
+  async fork (label: string, env: MeshEnv, signal = AbortSignal.timeout(15_000), script = MESH_CHILD): Promise<MeshProc> {
+    const child = fork(script, [], { execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...env } })
     return await this.#ready(new MeshProc(child, label), signal)
   }
 
