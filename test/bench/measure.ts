@@ -102,10 +102,11 @@ export interface ProcessWindow<T> {
 
 /**
  * Waits `warmupMs`, then measures this process for `windowMs`: CPU, event-loop delay, the machine's
- * load, and the wall clock; `atStart` takes the counters the caller subtracts at the end. The fleet
- * benches (fleet.ts, tcp.ts) measure their windows so.
+ * load, and the wall clock; `atStart` takes the counters the caller subtracts at the end (awaited: a
+ * fleet over workers asks them for current counters first). The fleet benches (fleet.ts, tcp.ts)
+ * measure their windows so.
  */
-export async function processWindow<T> (warmupMs: number, windowMs: number, atStart: () => T): Promise<ProcessWindow<T>> {
+export async function processWindow<T> (warmupMs: number, windowMs: number, atStart: () => T | Promise<T>): Promise<ProcessWindow<T>> {
   await new Promise((resolve) => setTimeout(resolve, warmupMs))
   const load0 = loadavg()[0] as number
   const delay = monitorEventLoopDelay({ resolution: 10 })
@@ -115,7 +116,7 @@ export async function processWindow<T> (warmupMs: number, windowMs: number, atSt
   gc.observe({ entryTypes: ['gc'] })
   const cpu0 = process.cpuUsage()
   const w0 = Date.now()
-  const start = atStart()
+  const start = await atStart()
   await new Promise((resolve) => setTimeout(resolve, windowMs))
   const cpu = process.cpuUsage(cpu0)
   delay.disable()

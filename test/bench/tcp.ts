@@ -81,7 +81,11 @@ async function measure (devices: number, workers: Workers, quick: boolean): Prom
   }
   fleet.on('delivered', onDelivered)
   try {
-    const w = await processWindow(warmupMs, windowMs, () => ({ stats: fleet.stats(), flow: fleet.flow(), relays: relayDuplicates(fleet) }))
+    // With workers, flow() holds their last answers (sent every second): asked for at both ends of the window.
+    const w = await processWindow(warmupMs, windowMs, async () => {
+      await fleet.refresh()
+      return { stats: fleet.stats(), flow: fleet.flow(), relays: relayDuplicates(fleet) }
+    })
     const { stats: before, flow: flow0, relays: relays0 } = w.start
     const wall = w.wallS
     await fleet.refresh() // with workers: their counters as of now (stats() and flow() use the last answers)
