@@ -19,10 +19,11 @@ export interface FleetFlow {
   /**
    * Every device's mesh node: frames and messages refused by code (ERR_OVER_BUDGET included), the
    * over-budget ones by kind, duplicates; and the repair path: frames sent in answer to WANTs
-   * (`repaired`) beside frames relayed on the eager path, WANT entries sent, and frames offered again passed on
-   * towards the durable subscribers whose acks list them as holes (`reoffersPassed`).
+   * (`repaired`) beside frames relayed on the eager path, WANT entries sent, repairs put off while a node was
+   * behind reading its links (`wantsHeld`), and frames offered again passed on towards the durable
+   * subscribers whose acks list them as holes (`reoffersPassed`).
    */
-  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number, relayed: number, repaired: number, wantsSent: number, fullDigests: number, reoffersPassed: number }
+  relays: { rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, bans: number, relayed: number, repaired: number, wantsSent: number, wantsHeld: number, fullDigests: number, reoffersPassed: number }
   /**
    * The links of every node (the gateway's included): messages and bytes sent and not yet taken by
    * the far end (memory links: the send queue; TCP: the socket's buffer), in all and on the fullest
@@ -33,8 +34,8 @@ export interface FleetFlow {
   links: { open: number, queuedBytes: number, maxQueuedBytes: number, framesOut: number, framesIn: number, yields: number, throttled: number, handshakes: number }
   /** The repair histories of every device's node: origins held (summed over nodes), bytes in all and in the fullest, origins forgotten as idle (mesh/routing/history.ts). */
   history: { origins: number, bytes: number, maxBytes: number, forgotten: number }
-  /** The gateway's mesh node: what it refused by code, duplicates, and what reached it. */
-  gatewayNode: { framesIn: number, delivered: number, rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number } | undefined
+  /** The gateway's mesh node: what it refused by code, duplicates, what reached it, and its repairs (WANT entries sent, and put off). */
+  gatewayNode: { framesIn: number, delivered: number, rejected: Record<string, number>, overBudget: Record<string, number>, duplicates: number, wantsSent: number, wantsHeld: number } | undefined
   /** The mesh ⇄ MQTT bridge: readings lost because the gateway's subscription buffer overflowed, refused by the gateway's ingest. */
   bridge: { overflow: number, refused: number } | undefined
   /** The gateway's ingest (MQTT and the bridge alike): refused readings by reason, zeros left out. */
@@ -47,7 +48,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     for (const [k, v] of Object.entries(from)) if (v !== undefined && v > 0) into[k] = (into[k] ?? 0) + v
   }
   const outbox = { frames: 0, dropped: 0 }
-  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0, fullDigests: 0, reoffersPassed: 0 }
+  const relays = { rejected: {}, overBudget: {}, duplicates: 0, bans: 0, relayed: 0, repaired: 0, wantsSent: 0, wantsHeld: 0, fullDigests: 0, reoffersPassed: 0 }
   const history = { origins: 0, bytes: 0, maxBytes: 0, forgotten: 0 }
   for (const d of devices) {
     const stats = d.outbox.stats()
@@ -63,6 +64,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
     relays.relayed += c.relayed
     relays.repaired += c.repaired
     relays.wantsSent += c.wantsSent
+    relays.wantsHeld += c.wantsHeld
     relays.fullDigests += c.fullDigests
     relays.reoffersPassed += c.reoffersPassed
     history.origins += c.history.origins
@@ -86,7 +88,7 @@ export function fleetFlow (devices: readonly FlowDevice[], nodes: Iterable<MeshN
   const gw = gateway?.mesh?.counters
   const gatewayNode = gw === undefined
     ? undefined
-    : { framesIn: gw.framesIn, delivered: gw.delivered, rejected: {}, overBudget: {}, duplicates: gw.duplicates }
+    : { framesIn: gw.framesIn, delivered: gw.delivered, rejected: {}, overBudget: {}, duplicates: gw.duplicates, wantsSent: gw.wantsSent, wantsHeld: gw.wantsHeld }
   if (gw !== undefined && gatewayNode !== undefined) { add(gatewayNode.rejected, gw.rejected); add(gatewayNode.overBudget, gw.overBudget) }
   const bridge = gateway?.bridge?.counters
   const ingest = gateway === undefined ? undefined : {}

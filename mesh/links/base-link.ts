@@ -117,6 +117,10 @@ export abstract class BaseLink extends TypedEmitter<LinkEvents> implements Link 
     return { ...this.#flow, throttledMs: this.#flow.throttledMs + (since === undefined ? 0 : this.clock.now() - since) }
   }
 
+  get pending (): number {
+    return this.#inbox.length
+  }
+
   get lastMessageAt (): number {
     return this.#lastMessageAt
   }

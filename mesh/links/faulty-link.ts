@@ -73,6 +73,7 @@ class FaultInjector implements FaultyLink {
   get remoteAddress (): string | undefined { return this.inner.remoteAddress }
   get openedAt (): number { return this.inner.openedAt }
   get lastMessageAt (): number { return this.inner.lastMessageAt }
+  get pending (): number { return this.inner.pending }
   get closeInfo (): LinkCloseInfo | undefined { return this.inner.closeInfo }
 
   send (msg: Uint8Array, options?: SendOptions): void {

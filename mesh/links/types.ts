@@ -107,6 +107,12 @@ export interface Link extends Emitter<LinkEvents> {
   readonly openedAt: number
   /** When the last message arrived (or the link opened), by the link's clock: how idle the peer is. */
   readonly lastMessageAt: number
+  /**
+   * Messages this end has read and not yet delivered: they wait in its inbox for a later turn of
+   * the event loop (`turn.ts`) or for the peer's receive budget. Above 0, this end is behind what
+   * the peer has sent.
+   */
+  readonly pending: number
   /** Why the link closed (set once it is closing): what the `close` event carries, for whoever looks later. */
   readonly closeInfo: LinkCloseInfo | undefined
   /**

@@ -16,6 +16,8 @@ export interface RouterCounters {
   repaired: number
   /** WANT ranges sent. */
   wantsSent: number
+  /** Repairs put off `graftDelay` because this node was behind reading its own links (handlers/sync.ts `BEHIND_WAITS`). */
+  wantsHeld: number
   /** Full DIGESTs sent: a route to a subscriber appeared, or moved because its old next hop is gone (handlers/sync.ts). */
   fullDigests: number
   /** Slices of sync rounds and parts of full DIGESTs sent (handlers/sync.ts: at most `SYNC_SLICE` origins each, one per turn of the clock). */
@@ -84,7 +86,7 @@ export interface RouterCounters {
 
 export function newCounters (): RouterCounters {
   return {
-    framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, fullDigests: 0, syncSlices: 0, controlIn: 0, controlOut: 0,
+    framesIn: 0, framesOut: 0, relayed: 0, published: 0, delivered: 0, duplicates: 0, repaired: 0, wantsSent: 0, wantsHeld: 0, fullDigests: 0, syncSlices: 0, controlIn: 0, controlOut: 0,
     rejected: {}, overBudget: {}, bans: 0, clones: 0, acksIn: 0, acksOut: 0, acksUnrouted: 0, commandsIn: 0, commandsOut: 0, commandsUnrouted: 0, revocations: 0, revokedRefused: 0, configs: 0, credentials: 0, fleetFiles: 0,
     routeRequestsOut: 0, routeRequestsPassed: 0, routeAnswers: 0, redeclared: 0, reoffersPassed: 0, historyForgotten: 0, relayedEarly: 0, earlyForgeries: 0, paced: 0, pacedOver: 0, treeFrames: 0, declarationsOut: 0, declarationsPassed: 0, routeMoves: 0
   }

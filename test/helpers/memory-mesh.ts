@@ -1,6 +1,6 @@
 import { onTestFinished } from 'vitest'
 import { generateKeyPair, type KeyPair } from '../../shared/index.js'
-import { MeshNode, type Delivery, type Link, type MeshNodeInit } from '../../mesh/index.js'
+import { MeshNode, type Delivery, type Link, type LinkOptions, type MeshNodeInit } from '../../mesh/index.js'
 import type { MemoryNetwork } from '../../mesh/testing.js'
 import { decodeMessage, type RoutingMessage } from '../../mesh/routing/messages.js'
 
@@ -91,8 +91,8 @@ export async function worstTimerDelay (work: () => void | Promise<void>, settle 
 }
 
 /** A neighbour's raw link to `node` (its own valid key), and every routing message it hears. */
-export async function rawLink (network: MemoryNetwork, keys: KeyPair, node: MeshNode): Promise<{ link: Link, heard: RoutingMessage[] }> {
-  const transport = network.createTransport(LINK, { keys })
+export async function rawLink (network: MemoryNetwork, keys: KeyPair, node: MeshNode, options: LinkOptions = LINK): Promise<{ link: Link, heard: RoutingMessage[] }> {
+  const transport = network.createTransport(options, { keys })
   onTestFinished(async () => { await transport.close() })
   const link = await transport.dial(node.address!)
   const heard = recorder(link)

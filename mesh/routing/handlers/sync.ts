@@ -220,8 +220,33 @@ export function onDigest (ctx: RouterContext, state: LinkState, entries: DigestE
 /** How many times an announcement skipped for `wantRetry` is looked at again. */
 const WANT_RETRIES = 3
 
-function want (ctx: RouterContext, state: LinkState, announced: Announced[], force: boolean, retries = WANT_RETRIES): void {
+/**
+ * How many times, `graftDelay` apart, a repair waits for this node to catch up with its own links
+ * (`behind`) before it asks anyway: at most 4 × 250 ms by default.
+ */
+export const BEHIND_WAITS = 4
+
+/**
+ * True while a link of this node holds messages it has read and not yet delivered (they wait for a
+ * later turn of the event loop: `turn.ts`). The copy a DIGEST's frames came by may be among them.
+ */
+function behind (ctx: RouterContext): boolean {
+  for (const s of ctx.links.values()) if (s.link.pending > 0) return true
+  return false
+}
+
+function want (ctx: RouterContext, state: LinkState, announced: Announced[], force: boolean, retries = WANT_RETRIES, behindWaits = BEHIND_WAITS): void {
   if (ctx.links.get(state.peer) !== state) return
+  // A node busier than its links (a process that hosts a fleet, a device under a burst) reads the
+  // eager copies of what a neighbour announced only in a later turn: asked for now, each came twice
+  // (300 TCP devices in one thread: 6 % duplicates at the gateway, 16,618 frames repaired in 110 s).
+  // So a repair waits while this node is behind, and asks for what is still missing once it has
+  // caught up, or after BEHIND_WAITS waits (a node that never catches up still repairs, later).
+  if (!force && behindWaits > 0 && behind(ctx)) {
+    ctx.counters.wantsHeld++
+    ctx.later(ctx.options.graftDelay, () => { want(ctx, state, announced, false, retries, behindWaits - 1) })
+    return
+  }
   const now = ctx.clock.now()
   const entries: WantEntry[] = []
   const deferred: Announced[] = []
@@ -255,5 +280,5 @@ function want (ctx: RouterContext, state: LinkState, announced: Announced[], for
   }
   ctx.counters.wantsSent += entries.length
   for (const chunk of chunks(entries)) ctx.send(state, { kind: MSG.WANT, entries: chunk })
-  if (deferred.length > 0 && retries > 0) ctx.later(wait, () => { want(ctx, state, deferred, false, retries - 1) })
+  if (deferred.length > 0 && retries > 0) ctx.later(wait, () => { want(ctx, state, deferred, false, retries - 1, behindWaits) })
 }
